@@ -1,0 +1,67 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { PROTOCOL_VERSION } from './version.js';
+import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
+
+/** Ids on the bus (request, session, tenant): safe in logs, headers and file names. */
+export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
+
+/** One normalized chat message: the gateway has already flattened content parts to text. */
+export const chatMessageSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['role', 'content'],
+  properties: {
+    role: { enum: ['system', 'user', 'assistant'] },
+    content: { type: 'string' },
+    name: { type: 'string', minLength: 1, maxLength: 64 },
+  },
+} as const;
+
+/** Sampling options in OpenAI's terms; each provider maps them with its own parameter table. */
+export const samplingOptionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    temperature: { type: 'number', minimum: 0, maximum: 2 },
+    top_p: { type: 'number', minimum: 0, maximum: 1 },
+    max_tokens: { type: 'integer', minimum: 1 },
+    stop: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1 } },
+    seed: { type: 'integer' },
+    presence_penalty: { type: 'number', minimum: -2, maximum: 2 },
+    frequency_penalty: { type: 'number', minimum: -2, maximum: 2 },
+  },
+} as const;
+
+/**
+ * The chat request envelope: published on `<prefix>.<intent>.chat` with the reply inbox as the
+ * NATS reply subject. Self-contained, so an operator can replay it byte for byte with `nats req`.
+ */
+export const chatRequestSchema = {
+  $id: 'https://agentbus.dev/schemas/chat-request.json',
+  title: 'ChatRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['v', 'request_id', 'session_id', 'intent', 'model', 'messages', 'options', 'stream', 'deadline', 'heartbeat_ms', 'tenant', 'created_at'],
+  properties: {
+    v: { const: PROTOCOL_VERSION, description: 'Protocol version.' },
+    request_id: { type: 'string', pattern: ID_PATTERN, description: 'Unique per request; also the completion id clients see. A turn is stored at most once per request id.' },
+    session_id: { type: 'string', pattern: ID_PATTERN, description: 'Conversation id, or any completion id of the conversation; unknown ids start a new conversation with that id.' },
+    intent: { type: 'string', pattern: SUBJECT_TOKEN_PATTERN, description: 'Agent name; equals the subject token.' },
+    model: { type: 'string', minLength: 1, maxLength: 256, description: 'The model the client asked for (the agent name on /v1/chat/completions).' },
+    messages: { type: 'array', minItems: 1, items: chatMessageSchema },
+    options: samplingOptionsSchema,
+    stream: { type: 'boolean', description: 'False lets the worker send the answer as one delta instead of one per token.' },
+    deadline: { type: 'integer', minimum: 0, description: 'Epoch milliseconds after which the worker abandons the request.' },
+    heartbeat_ms: { type: 'integer', minimum: 50, maximum: 60000, description: 'Interval of heartbeat frames while the model is working.' },
+    tenant: { type: 'string', pattern: ID_PATTERN, description: 'Id of the API key (a hash, never the key); sessions belong to it.' },
+    traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$', description: 'W3C trace context, also sent as a NATS header.' },
+    created_at: { type: 'integer', minimum: 0, description: 'Epoch milliseconds when the gateway accepted the request.' },
+  },
+} as const;
+
+/** A chat request envelope (type derived from {@link chatRequestSchema}). */
+export type ChatRequest = FromSchema<typeof chatRequestSchema>;
+/** One normalized chat message (type derived from {@link chatMessageSchema}). */
+export type ChatMessage = FromSchema<typeof chatMessageSchema>;
+/** Sampling options (type derived from {@link samplingOptionsSchema}). */
+export type SamplingOptions = FromSchema<typeof samplingOptionsSchema>;

@@ -1,0 +1,30 @@
+import { AgentbusError } from './errors.js';
+import type { ChatRequest } from './chat-request.schema.js';
+import type { ReplyFrame } from './reply-frames.schema.js';
+import { assertChatRequest, assertReplyFrame } from './validate.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes any bus document as UTF-8 JSON. */
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+function parseJson(bytes: Uint8Array, onError: (message: string) => AgentbusError): unknown {
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch (err) {
+    throw onError((err as Error).message);
+  }
+}
+
+/** Decodes and validates a chat request envelope; throws `invalid_envelope`. */
+export function decodeChatRequest(bytes: Uint8Array): ChatRequest {
+  return assertChatRequest(parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `chat request is not JSON: ${m}`)));
+}
+
+/** Decodes and validates a reply frame; throws `stream_protocol_error`. */
+export function decodeReplyFrame(bytes: Uint8Array): ReplyFrame {
+  return assertReplyFrame(parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `reply frame is not JSON: ${m}`)));
+}

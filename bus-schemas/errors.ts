@@ -1,0 +1,99 @@
+/** OpenAI's `error.type` values that agentbus uses. */
+export type OpenAIErrorType = 'invalid_request_error' | 'authentication_error' | 'server_error';
+
+/** One row of the error table. */
+export interface ErrorSpec {
+  /** HTTP status the gateway answers with. */
+  readonly status: number;
+  /** OpenAI `error.type`, so SDKs classify the error as they would OpenAI's own. */
+  readonly type: OpenAIErrorType;
+  /** True when the same request may succeed if sent again later. */
+  readonly retryable: boolean;
+  /** Message used when the thrower gives none. */
+  readonly message: string;
+}
+
+/**
+ * The one error table: every error code agentbus emits, over HTTP or on the bus. Each key is
+ * the `code` clients see. `test/error-table.test.ts` keeps the rows consistent.
+ */
+export const ERROR_TABLE = {
+  invalid_json: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request body is not valid JSON.' },
+  invalid_request: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request is invalid.' },
+  invalid_envelope: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The chat request envelope does not match the bus schema.' },
+  invalid_api_key: { status: 401, type: 'invalid_request_error', retryable: false, message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".' },
+  model_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The model does not exist.' },
+  session_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The session does not exist.' },
+  unknown_url: { status: 404, type: 'invalid_request_error', retryable: false, message: 'Unknown URL.' },
+  request_too_large: { status: 413, type: 'invalid_request_error', retryable: false, message: 'The request body is too large.' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, message: 'Send the body as application/json.' },
+  internal_error: { status: 500, type: 'server_error', retryable: false, message: 'Internal error.' },
+  backend_error: { status: 502, type: 'server_error', retryable: true, message: 'The model backend failed.' },
+  backend_model_not_found: { status: 502, type: 'server_error', retryable: false, message: 'The model backend does not have the model.' },
+  worker_lost: { status: 502, type: 'server_error', retryable: true, message: 'The worker stopped answering.' },
+  stream_protocol_error: { status: 502, type: 'server_error', retryable: true, message: 'The reply stream from the worker was malformed.' },
+  no_worker: { status: 503, type: 'server_error', retryable: true, message: 'No worker is serving this agent.' },
+  backend_unreachable: { status: 503, type: 'server_error', retryable: true, message: 'The model backend is unreachable.' },
+  bus_unavailable: { status: 503, type: 'server_error', retryable: true, message: 'The message bus (NATS) is unavailable.' },
+  deadline_exceeded: { status: 504, type: 'server_error', retryable: true, message: 'The request did not finish before its deadline.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** Every error code agentbus emits. */
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+/** The codes as a list, in table order (feeds the error frame schema's enum). */
+export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];
+
+/** True when `code` is a row of the error table. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_TABLE, code);
+}
+
+/** An error as it crosses the bus: plain data, rebuilt into {@link AgentbusError} on arrival. */
+export interface WireError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  status?: number;
+  param?: string | null;
+}
+
+/**
+ * The error class both ends throw. Compare `code`, never the class: errors that crossed the
+ * bus are rebuilt from data and carry no stack from the process that raised them.
+ */
+export class AgentbusError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly type: OpenAIErrorType;
+  readonly retryable: boolean;
+  /** The request field at fault (`messages[0].content`), or null. */
+  readonly param: string | null;
+
+  constructor(code: ErrorCode, message?: string, options: { param?: string | null; cause?: unknown } = {}) {
+    const spec: ErrorSpec = ERROR_TABLE[code];
+    super(message ?? spec.message, { cause: options.cause });
+    this.name = 'AgentbusError';
+    this.code = code;
+    this.status = spec.status;
+    this.type = spec.type;
+    this.retryable = spec.retryable;
+    this.param = options.param ?? null;
+  }
+
+  /** The error as bus data for an `error` frame. */
+  toWire(): WireError {
+    return { code: this.code, message: this.message, retryable: this.retryable, status: this.status, param: this.param };
+  }
+
+  /** The OpenAI error body: `{"error":{"message","type","param","code"}}`. */
+  toOpenAI(): { error: { message: string; type: OpenAIErrorType; param: string | null; code: ErrorCode } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/** Rebuilds an error that arrived over the bus; an unknown code becomes `internal_error`. */
+export function errorFromWire(wire: WireError): AgentbusError {
+  if (isErrorCode(wire.code)) return new AgentbusError(wire.code, wire.message, { param: wire.param ?? null });
+  return new AgentbusError('internal_error', `${wire.code}: ${wire.message}`);
+}

@@ -1,0 +1,11 @@
+/**
+ * The agentbus wire contract: subjects, the chat request envelope, reply frames, the error
+ * table and the validators both ends use. No I/O happens in this package.
+ */
+export * from './version.js';
+export * from './subjects.js';
+export * from './errors.js';
+export * from './chat-request.schema.js';
+export * from './reply-frames.schema.js';
+export * from './validate.js';
+export * from './codec.js';

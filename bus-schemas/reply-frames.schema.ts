@@ -1,0 +1,139 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { ERROR_CODES } from './errors.js';
+import { ID_PATTERN } from './chat-request.schema.js';
+
+// Fields every frame carries: the type, a per-request sequence number starting at 0 (the
+// receiver checks for gaps), and the request id so a `nats sub` shows whose frame it is.
+const frameBase = {
+  seq: { type: 'integer', minimum: 0 },
+  request_id: { type: 'string', pattern: ID_PATTERN },
+} as const;
+
+/** `ack`: a worker took the request; carries the resolved conversation id. */
+export const ackFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'seq', 'request_id', 'worker', 'conversation_id'],
+  properties: {
+    type: { const: 'ack' },
+    ...frameBase,
+    worker: { type: 'string', minLength: 1, description: 'Worker instance id (the NATS micro service id).' },
+    conversation_id: { type: 'string', pattern: ID_PATTERN, description: 'The conversation the turn belongs to.' },
+  },
+} as const;
+
+/** `delta`: a fragment of the answer, in order. */
+export const deltaFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'seq', 'request_id', 'content'],
+  properties: {
+    type: { const: 'delta' },
+    ...frameBase,
+    content: { type: 'string' },
+  },
+} as const;
+
+/** `heartbeat`: the worker is alive and the model still working. */
+export const heartbeatFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'seq', 'request_id'],
+  properties: {
+    type: { const: 'heartbeat' },
+    ...frameBase,
+  },
+} as const;
+
+/** Token counts reported by the model backend. */
+export const usageSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['prompt_tokens', 'completion_tokens', 'total_tokens'],
+  properties: {
+    prompt_tokens: { type: 'integer', minimum: 0 },
+    completion_tokens: { type: 'integer', minimum: 0 },
+    total_tokens: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+/** `done`: terminal success; the turn is already stored when this is sent. */
+export const doneFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'seq', 'request_id', 'finish_reason', 'usage', 'meta'],
+  properties: {
+    type: { const: 'done' },
+    ...frameBase,
+    finish_reason: { enum: ['stop', 'length'] },
+    usage: usageSchema,
+    meta: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['conversation_id', 'memory_used', 'cached', 'processing_ms', 'agent', 'model', 'worker'],
+      properties: {
+        conversation_id: { type: 'string', pattern: ID_PATTERN },
+        memory_used: { type: 'boolean', description: 'Stored history was fed to the model.' },
+        cached: { type: 'boolean' },
+        processing_ms: { type: 'integer', minimum: 0, description: 'Time the worker spent, from receipt to stored turn.' },
+        agent: { type: 'string' },
+        model: { type: 'string', description: 'Backend model that answered.' },
+        worker: { type: 'string' },
+        confidence: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
+  },
+} as const;
+
+/** `error`: terminal failure; nothing was stored. */
+export const errorFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'seq', 'request_id', 'error'],
+  properties: {
+    type: { const: 'error' },
+    ...frameBase,
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['code', 'message', 'retryable'],
+      properties: {
+        code: { type: 'string', enum: ERROR_CODES as string[] },
+        message: { type: 'string' },
+        retryable: { type: 'boolean' },
+        status: { type: 'integer', minimum: 400, maximum: 599 },
+        param: { type: ['string', 'null'] },
+      },
+    },
+  },
+} as const;
+
+/**
+ * Any reply frame, discriminated by `type`. After the terminal frame (`done` or `error`) the
+ * worker sends one empty message so generic clients (`nats req --replies 0`) stop cleanly.
+ */
+export const replyFrameSchema = {
+  $id: 'https://agentbus.dev/schemas/reply-frame.json',
+  title: 'ReplyFrame',
+  type: 'object',
+  required: ['type'],
+  properties: { type: { enum: ['ack', 'delta', 'heartbeat', 'done', 'error'] } },
+  discriminator: { propertyName: 'type' },
+  oneOf: [ackFrameSchema, deltaFrameSchema, heartbeatFrameSchema, doneFrameSchema, errorFrameSchema],
+} as const;
+
+/** Any reply frame (type derived from {@link replyFrameSchema}). */
+export type ReplyFrame = FromSchema<typeof replyFrameSchema>;
+export type AckFrame = FromSchema<typeof ackFrameSchema>;
+export type DeltaFrame = FromSchema<typeof deltaFrameSchema>;
+export type HeartbeatFrame = FromSchema<typeof heartbeatFrameSchema>;
+export type DoneFrame = FromSchema<typeof doneFrameSchema>;
+export type ErrorFrame = FromSchema<typeof errorFrameSchema>;
+export type Usage = FromSchema<typeof usageSchema>;
+/** A frame before the sender stamps `seq` and `request_id` on it. */
+export type UnsequencedFrame =
+  | Omit<AckFrame, 'seq' | 'request_id'>
+  | Omit<DeltaFrame, 'seq' | 'request_id'>
+  | Omit<HeartbeatFrame, 'seq' | 'request_id'>
+  | Omit<DoneFrame, 'seq' | 'request_id'>
+  | Omit<ErrorFrame, 'seq' | 'request_id'>;

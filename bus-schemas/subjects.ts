@@ -1,0 +1,39 @@
+/** Prefix used when none is configured: chat requests travel on `agents.<intent>.chat`. */
+export const DEFAULT_SUBJECT_PREFIX = 'agents';
+
+/** One NATS subject token: no dots, no wildcards, no whitespace. */
+export const SUBJECT_TOKEN_PATTERN = '^[A-Za-z0-9_-]+$';
+const TOKEN = new RegExp(SUBJECT_TOKEN_PATTERN);
+
+/** Every subject name the bus uses, derived from one prefix so deployments and tests never collide. */
+export interface Subjects {
+  /** The configured prefix, e.g. `agents` or `test-4f2a.agents`. */
+  readonly prefix: string;
+  /** Subject a worker subscribes to for one intent, e.g. `agents.code_review.chat`. */
+  chat(intent: string): string;
+  /** Queue group shared by every worker serving one intent: named after the intent. */
+  queueGroup(intent: string): string;
+  /** Wildcard matching every chat subject, for auditing and `nats sub`. */
+  readonly allChat: string;
+}
+
+/**
+ * Builds the subject names for a prefix. Throws when the prefix or an intent is not made of
+ * plain subject tokens, because a stray `.` or `*` would silently route to the wrong agents.
+ */
+export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
+  const tokens = prefix.split('.');
+  if (tokens.some((token) => !TOKEN.test(token))) {
+    throw new Error(`invalid subject prefix "${prefix}": use dot-separated tokens of letters, digits, "_" or "-"`);
+  }
+  const checkIntent = (intent: string): string => {
+    if (!TOKEN.test(intent)) throw new Error(`invalid intent "${intent}": use letters, digits, "_" or "-"`);
+    return intent;
+  };
+  return Object.freeze({
+    prefix,
+    chat: (intent: string) => `${prefix}.${checkIntent(intent)}.chat`,
+    queueGroup: (intent: string) => checkIntent(intent),
+    allChat: `${prefix}.*.chat`,
+  });
+}

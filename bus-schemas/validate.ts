@@ -1,0 +1,59 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
+import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
+import { AgentbusError } from './errors.js';
+
+// One ajv instance for the whole bus contract; validators are compiled once at import time.
+// `discriminator` lets ajv pick the frame schema by `type` and report errors against it alone.
+const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true });
+const validateChatRequest: ValidateFunction<ChatRequest> = ajv.compile<ChatRequest>(chatRequestSchema);
+const validateReplyFrame: ValidateFunction<ReplyFrame> = ajv.compile<ReplyFrame>(replyFrameSchema);
+
+/**
+ * Turns an ajv instance path (`/messages/0/content`) plus a missing property into the
+ * OpenAI-style `param` (`messages[0].content`).
+ */
+export function paramFromAjvError(error: ErrorObject): string | null {
+  const parts = error.instancePath.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (error.keyword === 'required' && typeof error.params['missingProperty'] === 'string') parts.push(error.params['missingProperty']);
+  if (error.keyword === 'additionalProperties' && typeof error.params['additionalProperty'] === 'string') parts.push(error.params['additionalProperty']);
+  let param = '';
+  for (const part of parts) param += /^\d+$/.test(part) ? `[${part}]` : param ? `.${part}` : part;
+  return param || null;
+}
+
+/** A one-line, human message for the first ajv error, naming the field. */
+export function messageFromAjvErrors(errors: readonly ErrorObject[] | null | undefined, subject: string): { message: string; param: string | null } {
+  const first = errors?.[0];
+  if (!first) return { message: `${subject} is invalid`, param: null };
+  const param = paramFromAjvError(first);
+  let detail = first.message ?? 'is invalid';
+  if (first.keyword === 'required') detail = 'is required';
+  else if (first.keyword === 'additionalProperties') detail = 'is not allowed';
+  else if (first.keyword === 'enum') detail = `must be one of: ${(first.params['allowedValues'] as unknown[]).map(String).join(', ')}`;
+  return { message: `${param ?? subject} ${detail}`, param };
+}
+
+/** Validates a decoded envelope; throws `invalid_envelope` naming the field at fault. */
+export function assertChatRequest(value: unknown): ChatRequest {
+  if (validateChatRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateChatRequest.errors, 'chat request');
+  throw new AgentbusError('invalid_envelope', `invalid chat request envelope: ${message}`, { param });
+}
+
+/** Validates a decoded reply frame; throws `stream_protocol_error` naming the field at fault. */
+export function assertReplyFrame(value: unknown): ReplyFrame {
+  if (validateReplyFrame(value)) return value;
+  const { message } = messageFromAjvErrors(validateReplyFrame.errors, 'reply frame');
+  throw new AgentbusError('stream_protocol_error', `invalid reply frame: ${message}`);
+}
+
+/** True when `value` is a valid envelope (no throw), for tests and tooling. */
+export function isChatRequest(value: unknown): value is ChatRequest {
+  return validateChatRequest(value);
+}
+
+/** True when `value` is a valid reply frame (no throw), for tests and tooling. */
+export function isReplyFrame(value: unknown): value is ReplyFrame {
+  return validateReplyFrame(value);
+}

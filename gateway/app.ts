@@ -1,0 +1,43 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { subjectsFor } from '../bus-schemas/index.js';
+import type { Catalog } from '../common/catalog.js';
+import type { Logger } from '../common/logger.js';
+import type { GatewayConfig } from './config.js';
+import { bearerAuth } from './plugins/auth.js';
+import { registerErrorHandling } from './plugins/error-handler.js';
+import { chatCompletionsRoutes } from './routes/chat-completions.js';
+import { healthRoutes } from './routes/health.js';
+import { modelsRoutes } from './routes/models.js';
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  nc: NatsConnection;
+  catalog: Catalog;
+  logger: Logger;
+}
+
+/**
+ * Builds the gateway without listening: `server.ts` listens, tests use `inject()` or
+ * `listen({ port: 0 })`. The NATS connection belongs to the caller.
+ */
+export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
+  const { config, nc, catalog } = deps;
+  const app = Fastify({
+    // pino's Logger is wider than fastify's logger type; fastify only uses the base methods.
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: config.bodyLimitBytes,
+    // OpenAI's wire format is strict JSON: "0.5" is not a temperature, and unknown fields stay.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  registerErrorHandling(app);
+  app.decorateRequest('tenant', '');
+
+  await app.register(healthRoutes);
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', bearerAuth(config.apiKeys));
+    await v1.register(modelsRoutes, { catalog });
+    await v1.register(chatCompletionsRoutes, { nc, catalog, config, subjects: subjectsFor(config.subjectPrefix) });
+  });
+  return app;
+}

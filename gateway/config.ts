@@ -1,0 +1,45 @@
+import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
+import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
+import { readEnv } from '../common/env.js';
+
+/** The API key that works when API_KEYS is unset (with a warning), for local use only. */
+export const DEV_API_KEY = 'local-only';
+
+/** Gateway settings, read once at boot and frozen. */
+export interface GatewayConfig {
+  port: number;
+  host: string;
+  natsUrl: string;
+  /** Accepted API keys; the dev key alone when API_KEYS is unset. */
+  apiKeys: readonly string[];
+  /** True when API_KEYS was unset and the dev key is in use. */
+  devKey: boolean;
+  agentsFile: string;
+  defaultModel: string | undefined;
+  subjectPrefix: string;
+  /** Longest a chat request may take, end to end. */
+  requestTimeoutMs: number;
+  /** Interval at which workers send heartbeats; three missed ones mean a dead worker. */
+  heartbeatMs: number;
+  bodyLimitBytes: number;
+}
+
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const read = readEnv(env);
+  const apiKeys = read.list('API_KEYS');
+  const config: GatewayConfig = {
+    port: read.integer('PORT', 8080, { min: 0, max: 65535 }),
+    host: read.string('HOST', '127.0.0.1'),
+    natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
+    apiKeys: Object.freeze(apiKeys.length > 0 ? apiKeys : [DEV_API_KEY]),
+    devKey: apiKeys.length === 0,
+    agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
+    defaultModel: read.optionalString('DEFAULT_MODEL'),
+    subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
+    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, { min: 100, max: 3_600_000 }),
+    heartbeatMs: read.integer('HEARTBEAT_MS', 2_000, { min: 50, max: 60_000 }),
+    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+  };
+  read.done();
+  return Object.freeze(config);
+}

@@ -1,0 +1,90 @@
+import type { DoneFrame } from '../../bus-schemas/index.js';
+
+/** The `meta` object agentbus adds to responses. */
+export interface ResponseMeta {
+  memory_used: boolean;
+  processing_time: string;
+  cached: boolean;
+  agent: string;
+  model: string;
+  worker: string;
+  confidence?: number;
+}
+
+/** Identity shared by every chunk of one completion. */
+export interface CompletionIdentity {
+  id: string;
+  created: number;
+  model: string;
+}
+
+/** Processing time as users read it: seconds with two decimals, e.g. "0.12s". */
+export function formatProcessingTime(ms: number): string {
+  return `${(ms / 1000).toFixed(2)}s`;
+}
+
+export function responseMeta(done: DoneFrame): ResponseMeta {
+  const { meta } = done;
+  const out: ResponseMeta = {
+    memory_used: meta.memory_used,
+    processing_time: formatProcessingTime(meta.processing_ms),
+    cached: meta.cached,
+    agent: meta.agent,
+    model: meta.model,
+    worker: meta.worker,
+  };
+  if (meta.confidence !== undefined) out.confidence = meta.confidence;
+  return out;
+}
+
+/** A complete `chat.completion` object, as OpenAI returns it, plus agentbus's fields. */
+export function chatCompletion(identity: CompletionIdentity, content: string, done: DoneFrame) {
+  return {
+    id: identity.id,
+    object: 'chat.completion' as const,
+    created: identity.created,
+    model: identity.model,
+    system_fingerprint: null,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant' as const, content, refusal: null },
+        logprobs: null,
+        finish_reason: done.finish_reason,
+      },
+    ],
+    usage: done.usage,
+    conversation_id: done.meta.conversation_id,
+    meta: responseMeta(done),
+  };
+}
+
+type ChunkDelta = { role?: 'assistant'; content?: string; refusal?: null };
+
+/** One `chat.completion.chunk`. */
+export function chatCompletionChunk(identity: CompletionIdentity, conversationId: string, delta: ChunkDelta, finishReason: string | null = null, extra: Record<string, unknown> = {}) {
+  return {
+    id: identity.id,
+    object: 'chat.completion.chunk' as const,
+    created: identity.created,
+    model: identity.model,
+    system_fingerprint: null,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    conversation_id: conversationId,
+    ...extra,
+  };
+}
+
+/** The usage-only chunk sent before `[DONE]` when `stream_options.include_usage` is set. */
+export function usageChunk(identity: CompletionIdentity, conversationId: string, done: DoneFrame) {
+  return {
+    id: identity.id,
+    object: 'chat.completion.chunk' as const,
+    created: identity.created,
+    model: identity.model,
+    system_fingerprint: null,
+    choices: [],
+    usage: done.usage,
+    conversation_id: conversationId,
+  };
+}

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError, ID_PATTERN, type Subjects } from '../../bus-schemas/index.js';
+import type { Catalog } from '../../common/catalog.js';
+import { callAgent } from '../bus/agent-call.js';
+import type { GatewayConfig } from '../config.js';
+import { chatCompletionRequestSchema, type ChatCompletionRequest } from '../openai/chat-completion-request.schema.js';
+import { collectCompletion } from '../openai/collect-completion.js';
+import { relayAsSse } from '../openai/sse-relay.js';
+import { toEnvelope } from '../openai/to-envelope.js';
+
+export interface ChatCompletionsDeps {
+  nc: NatsConnection;
+  catalog: Catalog;
+  subjects: Subjects;
+  config: GatewayConfig;
+}
+
+const SESSION_ID = new RegExp(ID_PATTERN);
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
+
+/** `POST /v1/chat/completions`: OpenAI's chat API, answered by the agent named in `model`. */
+export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatCompletionsDeps): Promise<void> {
+  const { nc, catalog, subjects, config } = deps;
+
+  app.post<{ Body: ChatCompletionRequest }>('/v1/chat/completions', { schema: { body: chatCompletionRequestSchema } }, async (request, reply) => {
+    const body = request.body;
+    const agent = catalog.get(body.model);
+    if (!agent) {
+      throw new AgentbusError('model_not_found', `The model "${body.model}" does not exist. Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
+    }
+    const sessionHeader = request.headers['x-session-id'];
+    if (sessionHeader !== undefined && (typeof sessionHeader !== 'string' || !SESSION_ID.test(sessionHeader))) {
+      throw new AgentbusError('invalid_request', 'X-Session-ID must be 1-128 characters of letters, digits, ".", "_", ":" or "-".', { param: 'X-Session-ID' });
+    }
+    const incomingTrace = request.headers['traceparent'];
+    const now = Date.now();
+    const requestId = `chatcmpl-${randomId(18)}`;
+    const sessionId = sessionHeader ?? `conv_${randomId(18)}`;
+    const envelope = toEnvelope(body, {
+      requestId,
+      sessionId,
+      intent: agent.name,
+      tenant: request.tenant,
+      now,
+      timeoutMs: config.requestTimeoutMs,
+      heartbeatMs: config.heartbeatMs,
+      traceparent: typeof incomingTrace === 'string' && TRACEPARENT.test(incomingTrace) ? incomingTrace : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
+    });
+    request.log = request.log.child({ requestId, intent: agent.name, session: sessionId });
+
+    const call = callAgent(nc, subjects.chat(agent.name), envelope, {
+      idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
+      deadlineGraceMs: 1000,
+    });
+    const identity = { id: requestId, created: Math.floor(now / 1000), model: body.model };
+    reply.header('x-request-id', requestId);
+
+    if (body.stream === true) {
+      return relayAsSse(reply, call, { identity, sessionId, includeUsage: body.stream_options?.include_usage === true });
+    }
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) call.close();
+    });
+    const completion = await collectCompletion(call, identity);
+    reply.header('x-session-id', completion.conversation_id);
+    return completion;
+  });
+}

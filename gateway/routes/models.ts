@@ -1,0 +1,22 @@
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { Agent, Catalog } from '../../common/catalog.js';
+
+/** An agent in OpenAI's model object shape; `description` is agentbus's addition. */
+function modelObject(agent: Agent, created: number) {
+  return { id: agent.name, object: 'model' as const, created, owned_by: 'agentbus', description: agent.description };
+}
+
+/** `GET /v1/models` and `GET /v1/models/:model`: the agent catalog as OpenAI models. */
+export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog: Catalog }): Promise<void> {
+  app.get('/v1/models', async () => ({
+    object: 'list' as const,
+    data: catalog.agents.map((agent) => modelObject(agent, catalog.created)),
+  }));
+
+  app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
+    const agent = catalog.get(request.params.model);
+    if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
+    return modelObject(agent, catalog.created);
+  });
+}

@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** Places Debian and most distributions install nats-server, after $PATH. */
+const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/usr/bin'];
+
+/** The nats-server binary on this machine, or undefined. */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env['NATS_SERVER_BIN']) return env['NATS_SERVER_BIN'];
+  const dirs = [...(env['PATH'] ?? '').split(delimiter), ...EXTRA_DIRS].filter(Boolean);
+  for (const dir of dirs) {
+    const candidate = join(dir, 'nats-server');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
+}
+
+export interface NatsServerOptions {
+  binary: string;
+  /** Config file (the repo's nats.conf); command-line flags below override it. */
+  configFile?: string;
+  host?: string;
+  /** -1 lets the server pick a free port (tests). */
+  port: number;
+  /** JetStream store directory. */
+  storeDir: string;
+  /** Longest to wait for "Server is ready". */
+  startTimeoutMs?: number;
+}
+
+export interface RunningNatsServer {
+  readonly url: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  /** Stops the server and waits for it to exit (SIGKILL after 5 s). */
+  stop(): Promise<void>;
+}
+
+const LISTENING = /Listening for client connections on ([^\s:]+|\[[^\]]+\]):(\d+)/;
+
+/**
+ * Starts a nats-server and resolves once it accepts clients. The port is read from the
+ * server's own log, so `port: -1` (random) is race-free.
+ */
+export function startNatsServer(options: NatsServerOptions): Promise<RunningNatsServer> {
+  mkdirSync(options.storeDir, { recursive: true });
+  const args = [
+    ...(options.configFile ? ['-c', options.configFile] : ['-js']),
+    '-a', options.host ?? '127.0.0.1',
+    '-p', String(options.port),
+    '-sd', options.storeDir,
+  ];
+  const child = spawn(options.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  return new Promise((resolve, reject) => {
+    let log = '';
+    let port: number | undefined;
+    const fail = (message: string) => {
+      clearTimeout(timer);
+      void stop();
+      reject(new Error(`${message}\nnats-server ${args.join(' ')} said:\n${log.slice(-2000)}`));
+    };
+    const timer = setTimeout(() => fail('nats-server did not become ready in time'), options.startTimeoutMs ?? 10_000);
+    child.once('error', (err) => fail(`cannot run ${options.binary}: ${err.message}`));
+    child.once('exit', (code) => fail(`nats-server exited with code ${code} before it was ready`));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      if (log.length < 64_000) log += chunk;
+      const listening = LISTENING.exec(log);
+      if (listening) port = Number(listening[2]);
+      if (port !== undefined && log.includes('Server is ready')) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        child.stderr!.removeAllListeners('data').resume();
+        resolve({ url: `nats://${options.host ?? '127.0.0.1'}:${port}`, port, process: child, stop });
+      }
+    });
+  });
+}

@@ -1,0 +1,134 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** How the fake answers the next /api/chat requests. */
+export interface FakeOllamaBehaviour {
+  /** Tokens of the answer, streamed one NDJSON line each. */
+  tokens: string[];
+  /** Wait before the first line (headers are sent at once, as Ollama does). */
+  firstTokenDelayMs: number;
+  /** Wait between lines. */
+  tokenDelayMs: number;
+  /** Answer with this HTTP status and `{"error": message}` instead of streaming. */
+  failWith?: { status: number; message: string };
+  /** Destroy the socket after this many tokens: a backend dying mid-stream. */
+  dieAfterTokens?: number;
+  doneReason: 'stop' | 'length';
+  promptEvalCount: number;
+}
+
+/** A request as the fake received it. */
+export interface RecordedChatRequest {
+  model: string;
+  messages: Array<{ role: string; content: string }>;
+  stream?: boolean;
+  options?: Record<string, unknown>;
+  /** Set when the client closed the connection before the answer was complete. */
+  aborted: boolean;
+}
+
+export interface FakeOllama {
+  readonly url: string;
+  readonly requests: RecordedChatRequest[];
+  /** Changes how later requests are answered (merged over the defaults). */
+  behave(behaviour: Partial<FakeOllamaBehaviour>): void;
+  close(): Promise<void>;
+}
+
+const DEFAULTS: FakeOllamaBehaviour = {
+  tokens: ['Hello', ' from', ' the', ' fake', ' model', '.'],
+  firstTokenDelayMs: 0,
+  tokenDelayMs: 0,
+  doneReason: 'stop',
+  promptEvalCount: 12,
+};
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function readJson(req: IncomingMessage): Promise<any> {
+  let body = '';
+  for await (const chunk of req) body += chunk;
+  return JSON.parse(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(value));
+}
+
+/**
+ * The only test double in the suite: a model backend speaking Ollama's real HTTP protocol
+ * (`/api/chat` NDJSON streaming and non-streaming, `/api/tags`, `/api/version`) over a real
+ * socket on loopback. It records what it was sent and can be slow, fail, or die mid-stream.
+ */
+export async function startFakeOllama(models: string[] = ['llama3.2:latest']): Promise<FakeOllama> {
+  let behaviour: FakeOllamaBehaviour = { ...DEFAULTS };
+  const requests: RecordedChatRequest[] = [];
+
+  const line = (model: string, content: string, done: boolean, extra: Record<string, unknown> = {}) =>
+    `${JSON.stringify({ model, created_at: new Date().toISOString(), message: { role: 'assistant', content }, done, ...extra })}\n`;
+
+  async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJson(req);
+    const recorded: RecordedChatRequest = { model: body.model, messages: body.messages, stream: body.stream, options: body.options, aborted: false };
+    requests.push(recorded);
+    const b = behaviour;
+    res.on('close', () => {
+      if (!res.writableFinished) recorded.aborted = true;
+    });
+    if (b.failWith) return sendJson(res, b.failWith.status, { error: b.failWith.message });
+    if (!models.some((m) => m === body.model || m === `${body.model}:latest`)) {
+      return sendJson(res, 404, { error: `model '${body.model}' not found, try pulling it first` });
+    }
+    const final = {
+      done_reason: b.doneReason,
+      total_duration: 1_000_000,
+      load_duration: 1000,
+      prompt_eval_count: b.promptEvalCount,
+      prompt_eval_duration: 1000,
+      eval_count: b.tokens.length,
+      eval_duration: 1000,
+    };
+    if (body.stream === false) {
+      await sleep(b.firstTokenDelayMs);
+      return sendJson(res, 200, JSON.parse(line(body.model, b.tokens.join(''), true, final)));
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    res.flushHeaders();
+    await sleep(b.firstTokenDelayMs);
+    for (const [index, token] of b.tokens.entries()) {
+      if (res.destroyed) return;
+      if (b.dieAfterTokens !== undefined && index >= b.dieAfterTokens) {
+        res.socket?.destroy();
+        return;
+      }
+      res.write(line(body.model, token, false));
+      if (b.tokenDelayMs > 0) await sleep(b.tokenDelayMs);
+    }
+    res.end(line(body.model, '', true, final));
+  }
+
+  const server: Server = createServer((req, res) => {
+    const route = `${req.method} ${req.url}`;
+    if (route === 'GET /api/version') return sendJson(res, 200, { version: '0.6.0' });
+    if (route === 'GET /api/tags') {
+      return sendJson(res, 200, { models: models.map((name) => ({ name, model: name, modified_at: new Date().toISOString(), size: 1, digest: 'sha256:0', details: {} })) });
+    }
+    if (route === 'POST /api/chat') {
+      chat(req, res).catch((err: Error) => { if (!res.headersSent) sendJson(res, 400, { error: err.message }); else res.destroy(); });
+      return;
+    }
+    sendJson(res, 404, { error: `fake ollama: no route ${route}` });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    behave: (next) => { behaviour = { ...DEFAULTS, ...next }; },
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}

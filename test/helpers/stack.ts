@@ -1,0 +1,98 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
+import { buildApp } from '../../gateway/app.js';
+import { loadGatewayConfig, type GatewayConfig } from '../../gateway/config.js';
+import { loadCatalog, type Catalog } from '../../common/catalog.js';
+import { createLogger, type Logger } from '../../common/logger.js';
+import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
+import { migrateToLatest } from '../../workers/memory/migrate.js';
+import type { MemoryDatabase } from '../../workers/memory/schema.js';
+import { createProvider } from '../../workers/providers/index.js';
+import { startWorker } from '../../workers/worker.js';
+import type { RunningAgentService } from '../../workers/agent-service.js';
+import { startFakeOllama, type FakeOllama } from './fake-ollama.js';
+import { startTestNats } from './nats.js';
+
+/** JSON log lines captured as objects, so tests assert on fields (pino's test helper habit). */
+export class LogSink extends Writable {
+  readonly lines: Array<Record<string, unknown>> = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) if (line) this.lines.push(JSON.parse(line));
+    done();
+  }
+}
+
+export interface TestStack {
+  natsUrl: string;
+  nc: NatsConnection;
+  ollama: FakeOllama;
+  dataDir: string;
+  db: Kysely<MemoryDatabase>;
+  catalog: Catalog;
+  config: GatewayConfig;
+  app: FastifyInstance;
+  /** Base URL of the listening gateway, e.g. http://127.0.0.1:41234 */
+  baseUrl: string;
+  workers: RunningAgentService[];
+  logs: LogSink;
+  env: Record<string, string>;
+  /** Starts one more in-process worker on the same NATS and database. */
+  addWorker(agents?: string[]): Promise<RunningAgentService>;
+  close(): Promise<void>;
+}
+
+export interface StackOptions {
+  /** Extra gateway environment (REQUEST_TIMEOUT_MS, HEARTBEAT_MS, API_KEYS, …). */
+  env?: Record<string, string>;
+  /** Agents served by the in-process worker; [] for none. Default: all. */
+  workerAgents?: string[] | false;
+}
+
+/** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
+export async function startStack(options: StackOptions = {}): Promise<TestStack> {
+  const nats = await startTestNats();
+  const ollama = await startFakeOllama();
+  const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
+  const logs = new LogSink();
+  const log: Logger = createLogger('test', { level: 'debug', destination: logs });
+  const env = { NATS_URL: nats.url, OLLAMA_URL: ollama.url, DATA_DIR: dataDir, PORT: '0', HEARTBEAT_MS: '200', ...options.env };
+  const config = loadGatewayConfig(env);
+  const catalog = loadCatalog(config.agentsFile, 'llama3.2');
+  const db = openMemoryDatabase(memoryDatabasePath(dataDir));
+  await migrateToLatest(db);
+  const nc = await connect({ servers: nats.url });
+  const workerNc = await connect({ servers: nats.url });
+  const provider = createProvider('ollama', { ollamaUrl: ollama.url });
+  const workers: RunningAgentService[] = [];
+  const addWorker = async (names?: string[]) => {
+    const agents = names ? catalog.agents.filter((a) => names.includes(a.name)) : catalog.agents;
+    const worker = await startWorker({ nc: workerNc, db, provider, agents, subjectPrefix: config.subjectPrefix, log: log.child({ worker: workers.length }) });
+    workers.push(worker);
+    return worker;
+  };
+  if (options.workerAgents !== false) await addWorker(options.workerAgents);
+  const app = await buildApp({ config, nc, catalog, logger: log });
+  const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+
+  return {
+    natsUrl: nats.url, nc, ollama, dataDir, db, catalog, config, app, baseUrl, workers, logs, env, addWorker,
+    async close() {
+      await app.close();
+      for (const worker of workers) await worker.stop(1000);
+      await workerNc.drain().catch(() => undefined);
+      await nc.drain().catch(() => undefined);
+      await db.destroy();
+      await ollama.close();
+      await nats.dispose();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headers of an authorized JSON request with the dev key. */
+export const AUTH = { authorization: 'Bearer local-only', 'content-type': 'application/json' };

@@ -1,0 +1,122 @@
+import type { Kysely } from 'kysely';
+import { AgentbusError, decodeChatRequest, type ChatRequest } from '../bus-schemas/index.js';
+import type { Agent } from '../common/catalog.js';
+import type { Logger } from '../common/logger.js';
+import type { MemoryDatabase } from './memory/schema.js';
+import { resolveSession } from './memory/sessions.js';
+import { loadHistory, recordTurn } from './memory/turns.js';
+import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
+import type { ChatProvider, ProviderEvent } from './providers/index.js';
+import { ReplyStream } from './reply-stream.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+export interface ChatHandlerDeps {
+  nc: Pick<NatsConnection, 'publish'>;
+  db: Kysely<MemoryDatabase>;
+  provider: ChatProvider;
+  agent: Agent;
+  workerId: string;
+  log: Logger;
+}
+
+/** A chat request as it arrives from NATS. */
+export interface IncomingChatMessage {
+  data: Uint8Array;
+  reply?: string;
+}
+
+function asAgentbusError(err: unknown): AgentbusError {
+  if (err instanceof AgentbusError) return err;
+  return new AgentbusError('internal_error', `worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/**
+ * Answers one chat request: ack, model call with deltas and heartbeats, the turn written in one
+ * transaction, then `done`. Any failure becomes one `error` frame and writes nothing. Never
+ * throws: the reply subject is the only way out.
+ */
+export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChatMessage): Promise<void> {
+  const { agent, log } = deps;
+  if (!msg.reply) {
+    log.warn({ agent: agent.name }, 'chat request without a reply subject dropped');
+    return;
+  }
+  const started = Date.now();
+  let envelope: ChatRequest;
+  try {
+    envelope = decodeChatRequest(msg.data);
+    if (envelope.intent !== agent.name) {
+      throw new AgentbusError('invalid_envelope', `envelope intent "${envelope.intent}" arrived on the subject of agent "${agent.name}"`, { param: 'intent' });
+    }
+  } catch (err) {
+    // The request id is unknown when the envelope is broken; "unknown" keeps the frame valid.
+    new ReplyStream(deps.nc, msg.reply, 'unknown').finish({ type: 'error', error: asAgentbusError(err).toWire() });
+    return;
+  }
+
+  const reqLog = log.child({ requestId: envelope.request_id, intent: envelope.intent, session: envelope.session_id });
+  const out = new ReplyStream(deps.nc, msg.reply, envelope.request_id);
+  const deadline = new AbortController();
+  const deadlineTimer = setTimeout(
+    () => deadline.abort(new AgentbusError('deadline_exceeded', `the worker abandoned the request at its deadline (${new Date(envelope.deadline).toISOString()})`)),
+    Math.max(0, envelope.deadline - Date.now()),
+  );
+  try {
+    const session = await resolveSession(deps.db, envelope.session_id, envelope.tenant);
+    out.send({ type: 'ack', worker: deps.workerId, conversation_id: session.id });
+    out.startHeartbeat(envelope.heartbeat_ms);
+
+    const memoryUsed = session.exists && !clientSentHistory(envelope.messages);
+    const history = memoryUsed ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
+    const events = deps.provider.chat({
+      model: agent.model,
+      messages: buildPrompt(agent, history, envelope.messages),
+      options: { ...agent.options, ...envelope.options },
+      signal: deadline.signal,
+    });
+
+    let content = '';
+    let done: Extract<ProviderEvent, { type: 'done' }> | undefined;
+    for await (const event of events) {
+      if (event.type === 'done') done = event;
+      else {
+        content += event.content;
+        // Without streaming the client waits for the whole answer anyway: one delta, fewer messages.
+        if (envelope.stream) out.send({ type: 'delta', content: event.content });
+      }
+    }
+    if (!done) throw new AgentbusError('backend_error', `${deps.provider.name} finished without reporting completion`);
+    if (deadline.signal.aborted) throw deadline.signal.reason;
+    if (!envelope.stream && content) out.send({ type: 'delta', content });
+
+    const processingMs = Date.now() - started;
+    const stored = await recordTurn(deps.db, {
+      requestId: envelope.request_id,
+      sessionId: session.id,
+      tenant: envelope.tenant,
+      agent: agent.name,
+      model: agent.model,
+      inputMessages: newInputMessages(envelope.messages),
+      assistantResponse: content,
+      finishReason: done.finishReason,
+      cached: false,
+      promptTokens: done.usage.prompt_tokens,
+      completionTokens: done.usage.completion_tokens,
+      durationMs: processingMs,
+    });
+    if (!stored) reqLog.info('turn already stored for this request id (redelivery); not written again');
+    out.finish({
+      type: 'done',
+      finish_reason: done.finishReason,
+      usage: done.usage,
+      meta: { conversation_id: session.id, memory_used: memoryUsed, cached: false, processing_ms: processingMs, agent: agent.name, model: agent.model, worker: deps.workerId },
+    });
+    reqLog.info({ ms: processingMs, tokens: done.usage.completion_tokens, memoryUsed }, 'chat request answered');
+  } catch (err) {
+    const error = asAgentbusError(err);
+    reqLog[error.code === 'internal_error' ? 'error' : 'warn']({ code: error.code, err: error.cause ?? error }, error.message);
+    out.finish({ type: 'error', error: error.toWire() });
+  } finally {
+    clearTimeout(deadlineTimer);
+  }
+}

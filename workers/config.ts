@@ -1,0 +1,31 @@
+import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
+import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
+import { readEnv } from '../common/env.js';
+
+/** Worker settings, read once at boot and frozen. */
+export interface WorkerConfig {
+  natsUrl: string;
+  ollamaUrl: string;
+  dataDir: string;
+  agentsFile: string;
+  defaultModel: string | undefined;
+  subjectPrefix: string;
+  /** Longest a stopping worker waits for answers in flight. */
+  drainTimeoutMs: number;
+}
+
+/** Reads the worker configuration; throws a ConfigError naming every bad variable. */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const read = readEnv(env);
+  const config: WorkerConfig = {
+    natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
+    ollamaUrl: read.url('OLLAMA_URL', 'http://127.0.0.1:11434', ['http:', 'https:']),
+    dataDir: read.string('DATA_DIR', './data'),
+    agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
+    defaultModel: read.optionalString('DEFAULT_MODEL'),
+    subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
+    drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 600_000 }),
+  };
+  read.done();
+  return Object.freeze(config);
+}

@@ -1,0 +1,20 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import * as createSessionsAndTurns from './migrations/20261122T0200-create-sessions-and-turns.js';
+
+// Listed by hand rather than read from the folder, so the set of migrations is fixed at build
+// time and cannot change with the working directory. Names sort by their timestamp prefix.
+const migrations: Record<string, Migration> = {
+  '20261122T0200-create-sessions-and-turns': createSessionsAndTurns,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Brings the memory database to the latest schema; returns the names of migrations applied. */
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const { error, results = [] } = await new Migrator({ db, provider }).migrateToLatest();
+  const failed = results.find((result) => result.status === 'Error');
+  if (error || failed) {
+    throw new Error(`memory migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`, { cause: error });
+  }
+  return results.filter((result) => result.status === 'Success').map((result) => result.migrationName);
+}

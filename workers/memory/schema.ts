@@ -1,0 +1,40 @@
+import type { Generated } from 'kysely';
+
+/** Tables of the memory database, as Kysely sees them. Migrations define the same columns. */
+export interface MemoryDatabase {
+  sessions: SessionsTable;
+  turns: TurnsTable;
+}
+
+export interface SessionsTable {
+  /** Conversation id (gateway-generated `conv_…` or a client-chosen id). */
+  id: string;
+  /** API key id that created the session; only it may continue the session. */
+  tenant: string;
+  /** Agent of the first turn. */
+  agent: string;
+  created_at: string;
+  updated_at: string;
+  turn_count: number;
+}
+
+export interface TurnsTable {
+  id: Generated<number>;
+  /** Completion id; unique, so a redelivered request never writes twice. */
+  request_id: string;
+  session_id: string;
+  agent: string;
+  model: string;
+  /** Text of the user messages of this turn (for reading and search). */
+  user_input: string;
+  /** The messages this turn added (JSON array of {role, content}), replayed as history. */
+  input_messages: string;
+  assistant_response: string;
+  finish_reason: string;
+  /** 0 or 1: answered from the response cache. */
+  cached: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  duration_ms: number;
+  created_at: string;
+}

@@ -1,0 +1,85 @@
+import type { Kysely } from 'kysely';
+import { AgentbusError, type ChatMessage } from '../../bus-schemas/index.js';
+import type { MemoryDatabase } from './schema.js';
+
+/** One answered request, as the worker stores it. */
+export interface NewTurn {
+  requestId: string;
+  sessionId: string;
+  tenant: string;
+  agent: string;
+  model: string;
+  inputMessages: ChatMessage[];
+  assistantResponse: string;
+  finishReason: string;
+  cached: boolean;
+  promptTokens: number;
+  completionTokens: number;
+  durationMs: number;
+}
+
+/**
+ * Stores a turn in one transaction: the session row (created or touched) and the turn row.
+ * Returns false when a turn with this request id already exists (a redelivered request),
+ * in which case nothing changes.
+ */
+export async function recordTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<boolean> {
+  const now = new Date().toISOString();
+  return db.transaction().execute(async (trx) => {
+    // Write first, so in WAL mode the transaction takes the write lock at once and a second
+    // worker process waits on busy_timeout instead of failing to upgrade a read lock.
+    await trx
+      .insertInto('sessions')
+      .values({ id: turn.sessionId, tenant: turn.tenant, agent: turn.agent, created_at: now, updated_at: now, turn_count: 0 })
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+    const session = await trx.selectFrom('sessions').select('tenant').where('id', '=', turn.sessionId).executeTakeFirstOrThrow();
+    if (session.tenant !== turn.tenant) throw new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, { param: 'X-Session-ID' });
+
+    const inserted = await trx
+      .insertInto('turns')
+      .values({
+        request_id: turn.requestId,
+        session_id: turn.sessionId,
+        agent: turn.agent,
+        model: turn.model,
+        user_input: turn.inputMessages.filter((m) => m.role === 'user').map((m) => m.content).join('\n'),
+        input_messages: JSON.stringify(turn.inputMessages),
+        assistant_response: turn.assistantResponse,
+        finish_reason: turn.finishReason,
+        cached: turn.cached ? 1 : 0,
+        prompt_tokens: turn.promptTokens,
+        completion_tokens: turn.completionTokens,
+        duration_ms: turn.durationMs,
+        created_at: now,
+      })
+      .onConflict((oc) => oc.column('request_id').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+    await trx
+      .updateTable('sessions')
+      .set((eb) => ({ updated_at: now, turn_count: eb('turn_count', '+', 1) }))
+      .where('id', '=', turn.sessionId)
+      .execute();
+    return true;
+  });
+}
+
+/**
+ * The last `limit` turns of a session as chat messages, oldest first, ready to put in front of
+ * the new request.
+ */
+export async function loadHistory(db: Kysely<MemoryDatabase>, sessionId: string, limit: number): Promise<ChatMessage[]> {
+  if (limit <= 0) return [];
+  const rows = await db
+    .selectFrom('turns')
+    .select(['input_messages', 'assistant_response'])
+    .where('session_id', '=', sessionId)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.reverse().flatMap((row) => [
+    ...(JSON.parse(row.input_messages) as ChatMessage[]),
+    { role: 'assistant' as const, content: row.assistant_response },
+  ]);
+}

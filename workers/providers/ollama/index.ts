@@ -1,0 +1,76 @@
+import { Ollama, type ChatResponse } from 'ollama';
+import { AgentbusError } from '../../../bus-schemas/index.js';
+import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
+import { ollamaRequestError, ollamaStreamError } from './errors.js';
+import { toOllamaOptions } from './params.js';
+
+const PROBE_TIMEOUT_MS = 2000;
+
+/**
+ * A client whose every fetch is also bound to `signal`. ollama-js can only abort a stream after
+ * the response arrived; binding the fetch lets a deadline abort a backend that never answers.
+ */
+function clientFor(url: string, signal: AbortSignal): Ollama {
+  return new Ollama({
+    host: url,
+    fetch: (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }),
+  });
+}
+
+/** Converts Ollama's final stream line into the provider `done` event. */
+function doneEvent(last: ChatResponse): ProviderEvent {
+  const prompt = last.prompt_eval_count ?? 0;
+  const completion = last.eval_count ?? 0;
+  return {
+    type: 'done',
+    finishReason: last.done_reason === 'length' ? 'length' : 'stop',
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+  };
+}
+
+/** The Ollama provider: `/api/chat` with streaming through the official `ollama` client. */
+export function createOllamaProvider({ url }: { url: string }): ChatProvider {
+  async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
+    const client = clientFor(url, request.signal);
+    let stream;
+    try {
+      stream = await client.chat({
+        model: request.model,
+        messages: request.messages,
+        options: toOllamaOptions(request.options),
+        stream: true,
+      });
+    } catch (err) {
+      throw request.signal.aborted ? request.signal.reason : ollamaRequestError(err, url, request.model);
+    }
+    try {
+      for await (const part of stream) {
+        if (part.message?.content) yield { type: 'delta', content: part.message.content };
+        if (part.done) {
+          yield doneEvent(part);
+          return;
+        }
+      }
+    } catch (err) {
+      throw request.signal.aborted ? request.signal.reason : ollamaStreamError(err, url);
+    } finally {
+      stream.abort();
+    }
+    throw new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) ended the stream without its final "done" line`);
+  }
+
+  async function probe(models: readonly string[]): Promise<ProbeResult> {
+    const client = clientFor(url, AbortSignal.timeout(PROBE_TIMEOUT_MS));
+    try {
+      const { version } = await client.version();
+      const { models: pulled } = await client.list();
+      const have = new Set(pulled.flatMap((m) => [m.name, m.model, m.name.replace(/:latest$/, '')]));
+      const missingModels = [...new Set(models)].filter((m) => !have.has(m) && !have.has(`${m}:latest`));
+      return { reachable: true, version, missingModels };
+    } catch (err) {
+      return { reachable: false, missingModels: [], error: ollamaRequestError(err, url, '').message };
+    }
+  }
+
+  return Object.freeze({ name: 'ollama', endpoint: url, chat, probe });
+}
