@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { memoryDatabasePath, openMemoryDatabase } from '../workers/memory/database.js';
+import { migrateToLatest } from '../workers/memory/migrate.js';
+import { resolveSession } from '../workers/memory/sessions.js';
+import { loadHistory, recordTurn, type NewTurn } from '../workers/memory/turns.js';
+import { sql } from 'kysely';
+
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-mem-'));
+const db = openMemoryDatabase(memoryDatabasePath(dir));
+t.teardown(async () => {
+  await db.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const turn = (over: Partial<NewTurn> = {}): NewTurn => ({
+  requestId: 'chatcmpl-1', sessionId: 'conv_1', tenant: 'key_a', agent: 'testing', model: 'm',
+  inputMessages: [{ role: 'user', content: 'q' }], assistantResponse: 'a', finishReason: 'stop',
+  cached: false, promptTokens: 1, completionTokens: 1, durationMs: 5, ...over,
+});
+
+t.test('migrations apply once and set WAL mode', async (t) => {
+  t.same(await migrateToLatest(db), ['20261122T0200-create-sessions-and-turns']);
+  t.same(await migrateToLatest(db), [], 'second run applies nothing');
+  const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
+  t.equal(mode.rows[0]?.journal_mode, 'wal');
+});
+
+t.test('a turn is written once per request id', async (t) => {
+  t.equal(await recordTurn(db, turn()), true);
+  t.equal(await recordTurn(db, turn({ assistantResponse: 'different' })), false, 'redelivery writes nothing');
+  const rows = await db.selectFrom('turns').selectAll().execute();
+  t.equal(rows.length, 1);
+  t.equal(rows[0]!.assistant_response, 'a');
+  const session = await db.selectFrom('sessions').selectAll().executeTakeFirstOrThrow();
+  t.equal(session.turn_count, 1, 'the session counter moved once');
+});
+
+t.test('a turn for another tenant\'s session is refused and leaves no row behind', async (t) => {
+  await t.rejects(recordTurn(db, turn({ requestId: 'chatcmpl-2', tenant: 'key_b' })), { code: 'session_not_found' });
+  t.equal((await db.selectFrom('turns').selectAll().execute()).length, 1);
+});
+
+t.test('resolveSession: by id, by completion id, unknown, other tenant', async (t) => {
+  t.same(await resolveSession(db, 'conv_1', 'key_a'), { id: 'conv_1', exists: true });
+  t.same(await resolveSession(db, 'chatcmpl-1', 'key_a'), { id: 'conv_1', exists: true });
+  t.same(await resolveSession(db, 'new-one', 'key_a'), { id: 'new-one', exists: false });
+  await t.rejects(resolveSession(db, 'conv_1', 'key_b'), { code: 'session_not_found' });
+  await t.rejects(resolveSession(db, 'chatcmpl-1', 'key_b'), { code: 'session_not_found' });
+});
+
+t.test('history is bounded by the window and returned oldest first', async (t) => {
+  for (let i = 2; i <= 5; i++) await recordTurn(db, turn({ requestId: `chatcmpl-${i}`, inputMessages: [{ role: 'user', content: `q${i}` }], assistantResponse: `a${i}` }));
+  const history = await loadHistory(db, 'conv_1', 2);
+  t.same(history, [{ role: 'user', content: 'q4' }, { role: 'assistant', content: 'a4' }, { role: 'user', content: 'q5' }, { role: 'assistant', content: 'a5' }]);
+  t.same(await loadHistory(db, 'conv_1', 0), []);
+});
