@@ -22,6 +22,9 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
     );
   };
   process.on('SIGINT', handle).on('SIGTERM', handle);
+  // Started by scripts/start.ts: if the supervisor dies, its IPC channel closes; stop with it
+  // rather than linger as an orphan holding ports.
+  if (process.send) process.once('disconnect', () => handle('SIGTERM'));
 }
 
 /** Tells a supervising parent (scripts/start.ts) over IPC that this process is ready. */

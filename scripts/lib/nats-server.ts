@@ -7,18 +7,19 @@ const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/usr/bin'
 
 /** The nats-server binary on this machine, or undefined. */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env['NATS_SERVER_BIN']) return env['NATS_SERVER_BIN'];
+  const explicit = env['NATS_SERVER_BIN'];
+  if (explicit) return isExecutable(explicit) ? explicit : undefined;
   const dirs = [...(env['PATH'] ?? '').split(delimiter), ...EXTRA_DIRS].filter(Boolean);
-  for (const dir of dirs) {
-    const candidate = join(dir, 'nats-server');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here; keep looking
-    }
+  return dirs.map((dir) => join(dir, 'nats-server')).find(isExecutable);
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
 }
 
 export interface NatsServerOptions {

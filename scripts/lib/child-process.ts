@@ -1,0 +1,72 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: entry points are given relative to it. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** The IPC message a gateway or worker sends once it serves (common/process.ts). */
+export interface ReadyMessage {
+  type: 'ready';
+  [key: string]: unknown;
+}
+
+export interface StartedChild {
+  child: ChildProcess;
+  ready: ReadyMessage;
+  /** Everything the child printed, when its output is captured. */
+  output(): string;
+}
+
+export interface StartChildOptions {
+  /** `inherit` shows the child's logs in this terminal; `pipe` captures them (tests). */
+  output?: 'inherit' | 'pipe';
+  timeoutMs?: number;
+}
+
+/**
+ * Starts a TypeScript entry point of the project as a child process, in its own process group
+ * so a terminal Ctrl-C reaches only the supervisor, which then stops children in order. Resolves
+ * with the child's IPC "ready" message; rejects (and kills it) if it exits or hangs first.
+ */
+export function startChild(entry: string, args: string[], env: NodeJS.ProcessEnv, options: StartChildOptions = {}): Promise<StartedChild> {
+  const capture = options.output === 'pipe';
+  const child = fork(entry, args, {
+    cwd: ROOT,
+    env,
+    execArgv: ['--import', 'tsx'],
+    detached: true,
+    stdio: capture ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => { output += d; });
+  child.stderr?.on('data', (d) => { output += d; });
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited with ${code} before it was ready${capture ? `:\n${output}` : ' (see its output above)'}`));
+    };
+    const timer = setTimeout(() => {
+      child.off('exit', onExit).kill('SIGKILL');
+      reject(new Error(`${entry} was not ready within ${timeoutMs} ms${capture ? `:\n${output}` : ''}`));
+    }, timeoutMs);
+    child.once('exit', onExit);
+    child.on('message', (message: ReadyMessage) => {
+      if (message?.type !== 'ready') return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve({ child, ready: message, output: () => output });
+    });
+  });
+}
+
+/** Sends SIGTERM and waits for the exit (SIGKILL after `graceMs`); resolves with the exit code. */
+export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}

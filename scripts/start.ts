@@ -1,0 +1,110 @@
+import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { loadGatewayConfig } from '../gateway/config.js';
+import { loadWorkerConfig } from '../workers/config.js';
+import { memoryDatabasePath, openMemoryDatabase } from '../workers/memory/database.js';
+import { migrateToLatest } from '../workers/memory/migrate.js';
+import { ROOT, startChild, stopChild, type StartedChild } from './lib/child-process.js';
+import { ensureNatsServer } from './lib/install-nats.js';
+import { startNatsServer, type RunningNatsServer } from './lib/nats-server.js';
+import { freePort, isPortFree } from './lib/ports.js';
+
+// The whole local stack in one command: nats-server (unless NATS_URL is set), the memory
+// database migrated, one worker serving every agent, and the gateway. Ctrl-C stops it all.
+
+const say = (line: string) => process.stdout.write(`[agentbus] ${line}\n`);
+
+/** The port nats.conf asks for (4222 when it names none). */
+async function configuredNatsPort(confFile: string): Promise<number> {
+  const text = await readFile(confFile, 'utf8');
+  const match = /^\s*port\s*[:=]\s*(\d+)/m.exec(text);
+  return match ? Number(match[1]) : 4222;
+}
+
+async function startBundledNats(dataDir: string): Promise<RunningNatsServer> {
+  const binary = ensureNatsServer(say);
+  const confFile = resolve(process.env['NATS_CONF'] ?? join(ROOT, 'nats.conf'));
+  const host = '127.0.0.1';
+  let port = await configuredNatsPort(confFile);
+  if (!(await isPortFree(host, port))) {
+    const taken = port;
+    port = await freePort(host);
+    say(`port ${taken} from ${confFile} is already taken (another NATS server?). Not attaching to it: the bundled nats-server starts on port ${port} instead. To use the one on ${taken}, stop this and run: NATS_URL=nats://${host}:${taken} npm start`);
+  }
+  return startNatsServer({ binary, configFile: confFile, host, port, storeDir: join(dataDir, 'nats') });
+}
+
+async function main(): Promise<void> {
+  // Validate every setting before starting anything: no half-started stack on a typo.
+  const gatewayConfig = loadGatewayConfig();
+  const workerConfig = loadWorkerConfig();
+  const dataDir = resolve(workerConfig.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+
+  const started: ChildProcess[] = [];
+  let nats: RunningNatsServer | undefined;
+  let stopping = false;
+  const stopAll = async (exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping…');
+    for (const child of started.reverse()) await stopChild(child);
+    await nats?.stop();
+    say('stopped');
+    process.exit(exitCode);
+  };
+  process.on('SIGINT', () => void stopAll(0)).on('SIGTERM', () => void stopAll(0));
+
+  try {
+    let natsUrl = process.env['NATS_URL'];
+    if (natsUrl) say(`using NATS at ${natsUrl} (NATS_URL)`);
+    else {
+      nats = await startBundledNats(dataDir);
+      natsUrl = nats.url;
+      say(`nats-server started at ${natsUrl} (JetStream in ${join(dataDir, 'nats')})`);
+    }
+
+    const db = openMemoryDatabase(memoryDatabasePath(dataDir));
+    const applied = await migrateToLatest(db);
+    await db.destroy();
+    say(`memory database ${memoryDatabasePath(dataDir)} ${applied.length > 0 ? `migrated (${applied.join(', ')})` : 'is up to date'}`);
+
+    const env = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
+    const launch = async (entry: string, args: string[] = []): Promise<StartedChild> => {
+      const child = await startChild(entry, args, env);
+      started.push(child.child);
+      child.child.once('exit', (code) => {
+        if (stopping) return;
+        say(`${entry} exited unexpectedly (code ${code}); stopping the stack`);
+        void stopAll(1);
+      });
+      return child;
+    };
+    const worker = await launch('workers/main.ts');
+    const gateway = await launch('gateway/server.ts');
+
+    const url = String(gateway.ready['url']);
+    const backend = worker.ready['backend'] as { url: string; reachable: boolean; version?: string; missingModels: string[]; error?: string };
+    say('agentbus is running');
+    say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, API key ${gatewayConfig.devKey ? '"local-only" — set API_KEYS for real keys' : 'from API_KEYS'})`);
+    say(`  agents   ${(worker.ready['agents'] as string[]).join(', ')}`);
+    say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} npm run worker -- --agents <names>)`);
+    say(`  memory   ${memoryDatabasePath(dataDir)}`);
+    if (!backend.reachable) say(`  model    NOT reachable — ${backend.error}`);
+    else {
+      say(`  model    Ollama ${backend.version ?? ''} at ${backend.url} answers (OLLAMA_URL)`);
+      if (backend.missingModels.length > 0) say(`           missing models: ${backend.missingModels.join(', ')} — run "ollama pull <model>" for each`);
+    }
+    say('press Ctrl-C to stop');
+  } catch (err) {
+    process.stderr.write(`[agentbus] could not start: ${(err as Error).message}\n`);
+    await stopAll(1);
+  }
+}
+
+void main().catch((err: unknown) => {
+  process.stderr.write(`[agentbus] could not start: ${(err as Error).message}\n`);
+  process.exit(1);
+});
