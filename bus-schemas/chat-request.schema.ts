@@ -41,7 +41,7 @@ export const chatRequestSchema = {
   title: 'ChatRequest',
   type: 'object',
   additionalProperties: false,
-  required: ['v', 'request_id', 'session_id', 'intent', 'model', 'messages', 'options', 'stream', 'deadline', 'heartbeat_ms', 'tenant', 'created_at'],
+  required: ['v', 'request_id', 'session_id', 'intent', 'model', 'messages', 'options', 'stream', 'timeout_ms', 'heartbeat_ms', 'tenant', 'created_at'],
   properties: {
     v: { const: PROTOCOL_VERSION, description: 'Protocol version.' },
     request_id: { type: 'string', pattern: ID_PATTERN, description: 'Unique per request; also the completion id clients see. A turn is stored at most once per request id.' },
@@ -51,7 +51,7 @@ export const chatRequestSchema = {
     messages: { type: 'array', minItems: 1, items: chatMessageSchema },
     options: samplingOptionsSchema,
     stream: { type: 'boolean', description: 'False lets the worker send the answer as one delta instead of one per token.' },
-    deadline: { type: 'integer', minimum: 0, description: 'Epoch milliseconds after which the worker abandons the request.' },
+    timeout_ms: { type: 'integer', minimum: 100, maximum: 3_600_000, description: 'How long the worker may take, counted from when it receives the envelope. Relative, so a stored envelope replays as-is and host clocks need not agree.' },
     heartbeat_ms: { type: 'integer', minimum: 50, maximum: 60000, description: 'Interval of heartbeat frames while the model is working.' },
     tenant: { type: 'string', pattern: ID_PATTERN, description: 'Id of the API key (a hash, never the key); sessions belong to it.' },
     traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$', description: 'W3C trace context, also sent as a NATS header.' },

@@ -13,7 +13,7 @@ const validEnvelope = (): ChatRequest => ({
   messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }],
   options: { temperature: 0.2, max_tokens: 64, stop: ['\n\n'] },
   stream: true,
-  deadline: Date.now() + 10_000,
+  timeout_ms: 10_000,
   heartbeat_ms: 2000,
   tenant: 'key_0123456789abcdef',
   traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
@@ -51,6 +51,7 @@ t.test('invalid envelopes are rejected with invalid_envelope naming the field', 
     ['intent with a dot', (e) => { e.intent = 'a.b'; }, /intent/],
     ['session id with spaces', (e) => { e.session_id = 'has space'; }, /session_id/],
     ['bad traceparent', (e) => { e.traceparent = 'nope'; }, /traceparent/],
+    ['timeout too short', (e) => { e.timeout_ms = 5; }, /timeout_ms must be >= 100/],
   ];
   for (const [name, mutate, message] of cases) {
     const envelope: any = validEnvelope();

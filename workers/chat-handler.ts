@@ -58,8 +58,8 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
   const out = new ReplyStream(deps.nc, msg.reply, envelope.request_id);
   const deadline = new AbortController();
   const deadlineTimer = setTimeout(
-    () => deadline.abort(new AgentbusError('deadline_exceeded', `the worker abandoned the request at its deadline (${new Date(envelope.deadline).toISOString()})`)),
-    Math.max(0, envelope.deadline - Date.now()),
+    () => deadline.abort(new AgentbusError('deadline_exceeded', `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); the worker abandoned it.`)),
+    envelope.timeout_ms,
   );
   try {
     const session = await resolveSession(deps.db, envelope.session_id, envelope.tenant);

@@ -5,7 +5,7 @@ import { FrameChannel } from './frame-channel.js';
 export interface AgentCallOptions {
   /** Silence longer than this (no frame at all) means the worker died. */
   idleTimeoutMs: number;
-  /** Extra time past the envelope deadline for the worker's own `deadline_exceeded` to arrive. */
+  /** Extra time past the envelope's timeout for the worker's own `deadline_exceeded` to arrive. */
   deadlineGraceMs: number;
 }
 
@@ -50,8 +50,8 @@ export function callAgent(nc: NatsConnection, subject: string, envelope: ChatReq
     );
   };
   const deadlineTimer = setTimeout(
-    () => fail(new AgentbusError('deadline_exceeded', `No answer before the request deadline (${new Date(envelope.deadline).toISOString()}).`)),
-    Math.max(0, envelope.deadline - Date.now()) + options.deadlineGraceMs,
+    () => fail(new AgentbusError('deadline_exceeded', `No answer within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`)),
+    envelope.timeout_ms + options.deadlineGraceMs,
   );
   const sub = nc.subscribe(inbox, {
     callback: (err, msg) => {

@@ -55,7 +55,7 @@ export function toEnvelope(body: ChatCompletionRequest, ctx: EnvelopeContext): C
     messages: normalizeMessages(body.messages),
     options: samplingOptions(body),
     stream: body.stream === true,
-    deadline: ctx.now + ctx.timeoutMs,
+    timeout_ms: ctx.timeoutMs,
     heartbeat_ms: ctx.heartbeatMs,
     tenant: ctx.tenant,
     created_at: ctx.now,
