@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([app.close(), new Promise((resolve) => { timer = setTimeout(resolve, CLOSE_TIMEOUT_MS); })]);
     clearTimeout(timer);
-    await nc.drain();
+    await nc.drain().catch((err: unknown) => logger.warn({ err }, 'NATS drain failed while stopping'));
   });
 }
 

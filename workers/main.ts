@@ -40,7 +40,8 @@ async function main(): Promise<void> {
 
   onShutdown(log, async () => {
     await worker.stop(config.drainTimeoutMs);
-    await nc.drain();
+    // NATS may already be gone (stopped first, or an outage): the database must still close.
+    await nc.drain().catch((err: unknown) => log.warn({ err }, 'NATS drain failed while stopping'));
     await db.destroy();
   });
 }

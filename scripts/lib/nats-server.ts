@@ -57,7 +57,9 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
     '-p', String(options.port),
     '-sd', options.storeDir,
   ];
-  const child = spawn(options.binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it
+  // have drained; whoever started it stops it last.
+  const child = spawn(options.binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
