@@ -37,7 +37,7 @@ export const samplingOptionsSchema = {
  * NATS reply subject. Self-contained, so an operator can replay it byte for byte with `nats req`.
  */
 export const chatRequestSchema = {
-  $id: 'https://agentbus.dev/schemas/chat-request.json',
+  $id: 'urn:agentbus:bus:chat-request:v1',
   title: 'ChatRequest',
   type: 'object',
   additionalProperties: false,

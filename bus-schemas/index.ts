@@ -9,3 +9,4 @@ export * from './chat-request.schema.js';
 export * from './reply-frames.schema.js';
 export * from './validate.js';
 export * from './codec.js';
+export * from './json-documents.js';

@@ -113,7 +113,7 @@ export const errorFrameSchema = {
  * worker sends one empty message so generic clients (`nats req --replies 0`) stop cleanly.
  */
 export const replyFrameSchema = {
-  $id: 'https://agentbus.dev/schemas/reply-frame.json',
+  $id: 'urn:agentbus:bus:reply-frame:v1',
   title: 'ReplyFrame',
   type: 'object',
   required: ['type'],
@@ -124,11 +124,17 @@ export const replyFrameSchema = {
 
 /** Any reply frame (type derived from {@link replyFrameSchema}). */
 export type ReplyFrame = FromSchema<typeof replyFrameSchema>;
+/** An `ack` frame (type derived from {@link ackFrameSchema}). */
 export type AckFrame = FromSchema<typeof ackFrameSchema>;
+/** A `delta` frame (type derived from {@link deltaFrameSchema}). */
 export type DeltaFrame = FromSchema<typeof deltaFrameSchema>;
+/** A `heartbeat` frame (type derived from {@link heartbeatFrameSchema}). */
 export type HeartbeatFrame = FromSchema<typeof heartbeatFrameSchema>;
+/** A `done` frame (type derived from {@link doneFrameSchema}). */
 export type DoneFrame = FromSchema<typeof doneFrameSchema>;
+/** An `error` frame (type derived from {@link errorFrameSchema}). */
 export type ErrorFrame = FromSchema<typeof errorFrameSchema>;
+/** Token counts (type derived from {@link usageSchema}). */
 export type Usage = FromSchema<typeof usageSchema>;
 /** A frame before the sender stamps `seq` and `request_id` on it. */
 export type UnsequencedFrame =

@@ -32,10 +32,13 @@ export function reportReady(details: Record<string, unknown>): void {
   process.send?.({ type: 'ready', ...details });
 }
 
-/** Ends a process that could not start, with the reason on stderr and no stack for config errors. */
+/**
+ * Ends a process that could not start, with the reason on stderr. Startup errors name the
+ * setting to fix, so the stack trace is noise unless LOG_LEVEL=debug asks for it.
+ */
 export function exitOnStartupError(what: string, err: unknown): never {
   const error = err as Error;
   process.stderr.write(`${what} could not start: ${error.message}\n`);
-  if (error.name !== 'ConfigError' && !/NATS_URL|AGENTS_FILE|OLLAMA_URL/.test(error.message)) process.stderr.write(`${error.stack}\n`);
+  if (process.env['LOG_LEVEL'] === 'debug' || process.env['LOG_LEVEL'] === 'trace') process.stderr.write(`${error.stack}\n`);
   process.exit(1);
 }

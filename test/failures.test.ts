@@ -108,7 +108,7 @@ t.test('model slower than the deadline → 504 and the backend call is aborted',
   stack.ollama.behave({});
 });
 
-t.test('a worker that goes silent → 502 worker_lost; a gap in seq → 502 stream_protocol_error', async (t) => {
+t.test('silent worker → 502 worker_lost; seq gap → stream_protocol_error; heartbeats without an answer → 504', async (t) => {
   const subjects = subjectsFor(stack.config.subjectPrefix);
   const rogue = await connect({ servers: stack.natsUrl });
   t.teardown(() => rogue.drain());
@@ -116,7 +116,7 @@ t.test('a worker that goes silent → 502 worker_lost; a gap in seq → 502 stre
   // stopping them first, then restores them.
   for (const worker of stack.workers.splice(0)) await worker.stop(1000);
   t.teardown(() => stack.addWorker());
-  let mode: 'silent' | 'gap' = 'silent';
+  let mode: 'silent' | 'gap' | 'heartbeats-forever' = 'silent';
   rogue.subscribe(subjects.chat('testing'), {
     queue: 'testing',
     callback: (_err, msg) => {
@@ -126,6 +126,13 @@ t.test('a worker that goes silent → 502 worker_lost; a gap in seq → 502 stre
       if (mode === 'gap') {
         frame(1, { type: 'delta', content: 'a' });
         frame(3, { type: 'delta', content: 'c' });
+      }
+      if (mode === 'heartbeats-forever') {
+        // Alive but never finishing, and ignoring the timeout: only the gateway's own
+        // deadline can end this request.
+        let seq = 1;
+        const beat = setInterval(() => frame(seq++, { type: 'heartbeat' }), 100);
+        setTimeout(() => clearInterval(beat), 4000);
       }
     },
   });
@@ -142,4 +149,12 @@ t.test('a worker that goes silent → 502 worker_lost; a gap in seq → 502 stre
   const { events } = parseSse(await res.text());
   t.notOk(events.some((e) => e.data === '[DONE]'));
   t.match(JSON.parse(events.at(-1)!.data), { error: { code: 'stream_protocol_error', message: /expected seq 2, got 3/ } });
+
+  mode = 'heartbeats-forever';
+  const started = Date.now();
+  res = await ask('testing');
+  t.equal(res.status, 504);
+  t.match(await res.json(), { error: { code: 'deadline_exceeded', message: /1500 ms \(REQUEST_TIMEOUT_MS\)/ } });
+  const elapsed = Date.now() - started;
+  t.ok(elapsed >= 1500 && elapsed < 3500, `ended by the gateway at timeout + grace (${elapsed} ms)`);
 });

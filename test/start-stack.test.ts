@@ -63,6 +63,7 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
   t.match(out, /migrated \(20261122T0200-create-sessions-and-turns\)/);
   t.match(out, /agents +bengali_nlp, code_generation, code_review, documentation, testing, deployment, voice_processor/);
   t.match(out, new RegExp(`model +Ollama 0\\.6\\.0 at ${ollama.url} answers`));
+  t.match(out, /API_KEYS is not set: only the development key \\?"local-only\\?" is accepted/, 'the dev key is announced with a warning');
   const url = /gateway +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
 
   const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'bengali_nlp', messages: [{ role: 'user', content: 'নমস্কার' }] }) });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service } from '@nats-io/services';
 import type { Kysely } from 'kysely';
@@ -10,7 +11,8 @@ import type { ChatProvider } from './providers/index.js';
 
 /** Name under which workers appear in `nats micro ls`. */
 export const WORKER_SERVICE_NAME = 'agentbus-worker';
-const WORKER_SERVICE_VERSION = '0.1.0';
+// Micro services must carry a semver version; the package's own keeps `nats micro ls` truthful.
+const WORKER_SERVICE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface AgentServiceDeps {
   nc: NatsConnection;

@@ -1,5 +1,6 @@
+import type { NatsConnection } from '@nats-io/transport-node';
 import type { Kysely } from 'kysely';
-import { AgentbusError, decodeChatRequest, type ChatRequest } from '../bus-schemas/index.js';
+import { AgentbusError, decodeChatRequest, ID_PATTERN, type ChatRequest } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { MemoryDatabase } from './memory/schema.js';
@@ -8,7 +9,6 @@ import { loadHistory, recordTurn } from './memory/turns.js';
 import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
 import type { ChatProvider, ProviderEvent } from './providers/index.js';
 import { ReplyStream } from './reply-stream.js';
-import type { NatsConnection } from '@nats-io/transport-node';
 
 export interface ChatHandlerDeps {
   nc: Pick<NatsConnection, 'publish'>;
@@ -23,6 +23,18 @@ export interface ChatHandlerDeps {
 export interface IncomingChatMessage {
   data: Uint8Array;
   reply?: string;
+}
+
+const REQUEST_ID = new RegExp(ID_PATTERN);
+
+/** The request id of an envelope that failed validation, when it can still be read; else "unknown". */
+function requestIdOf(data: Uint8Array): string {
+  try {
+    const id = (JSON.parse(new TextDecoder().decode(data)) as { request_id?: unknown }).request_id;
+    return typeof id === 'string' && REQUEST_ID.test(id) ? id : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 function asAgentbusError(err: unknown): AgentbusError {
@@ -49,8 +61,7 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       throw new AgentbusError('invalid_envelope', `envelope intent "${envelope.intent}" arrived on the subject of agent "${agent.name}"`, { param: 'intent' });
     }
   } catch (err) {
-    // The request id is unknown when the envelope is broken; "unknown" keeps the frame valid.
-    new ReplyStream(deps.nc, msg.reply, 'unknown').finish({ type: 'error', error: asAgentbusError(err).toWire() });
+    new ReplyStream(deps.nc, msg.reply, requestIdOf(msg.data)).finish({ type: 'error', error: asAgentbusError(err).toWire() });
     return;
   }
 

@@ -1,0 +1,17 @@
+import { chatRequestSchema } from './chat-request.schema.js';
+import { replyFrameSchema } from './reply-frames.schema.js';
+
+/**
+ * The bus schemas as standalone JSON Schema documents (draft-07, ajv's default), for
+ * participants not written in TypeScript. `npm run schemas` writes them to `bus-schemas/json/`;
+ * a test fails when the committed files drift from the TypeScript sources.
+ */
+export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
+  'chat-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...chatRequestSchema },
+  'reply-frame.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...replyFrameSchema },
+};
+
+/** How a document is written to disk: two-space JSON with a final newline. */
+export function renderJsonDocument(document: object): string {
+  return `${JSON.stringify(document, null, 2)}\n`;
+}

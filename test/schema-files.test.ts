@@ -1,0 +1,21 @@
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import t from 'tap';
+import { JSON_SCHEMA_DOCUMENTS, renderJsonDocument } from '../bus-schemas/index.js';
+
+t.test('the committed JSON Schema files match the TypeScript sources (run "npm run schemas")', async (t) => {
+  for (const [name, document] of Object.entries(JSON_SCHEMA_DOCUMENTS)) {
+    const committed = readFileSync(new URL(`../bus-schemas/json/${name}`, import.meta.url), 'utf8');
+    t.equal(committed, renderJsonDocument(document), name);
+  }
+});
+
+t.test('the JSON files work in a plain ajv, as another language\'s validator would use them', async (t) => {
+  const ajv = new Ajv({ discriminator: true });
+  const envelope = JSON.parse(readFileSync(new URL('../docs/examples/chat-request.json', import.meta.url), 'utf8'));
+  const validateRequest = ajv.compile(JSON.parse(readFileSync(new URL('../bus-schemas/json/chat-request.schema.json', import.meta.url), 'utf8')));
+  t.ok(validateRequest(envelope), 'the documented example envelope is valid');
+  const validateFrame = ajv.compile(JSON.parse(readFileSync(new URL('../bus-schemas/json/reply-frame.schema.json', import.meta.url), 'utf8')));
+  t.ok(validateFrame({ type: 'delta', seq: 1, request_id: 'x', content: 'hi' }));
+  t.notOk(validateFrame({ type: 'delta', seq: 1, request_id: 'x' }));
+});
