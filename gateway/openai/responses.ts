@@ -61,14 +61,21 @@ export function chatCompletion(identity: CompletionIdentity, content: string, do
 
 type ChunkDelta = { role?: 'assistant'; content?: string; refusal?: null };
 
-/** One `chat.completion.chunk`. */
-export function chatCompletionChunk(identity: CompletionIdentity, conversationId: string, delta: ChunkDelta, finishReason: string | null = null, extra: Record<string, unknown> = {}) {
+/** Fields every `chat.completion.chunk` of one completion repeats. */
+function chunkHeader(identity: CompletionIdentity) {
   return {
     id: identity.id,
     object: 'chat.completion.chunk' as const,
     created: identity.created,
     model: identity.model,
     system_fingerprint: null,
+  };
+}
+
+/** One `chat.completion.chunk`. */
+export function chatCompletionChunk(identity: CompletionIdentity, conversationId: string, delta: ChunkDelta, finishReason: string | null = null, extra: Record<string, unknown> = {}) {
+  return {
+    ...chunkHeader(identity),
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
     conversation_id: conversationId,
     ...extra,
@@ -77,14 +84,5 @@ export function chatCompletionChunk(identity: CompletionIdentity, conversationId
 
 /** The usage-only chunk sent before `[DONE]` when `stream_options.include_usage` is set. */
 export function usageChunk(identity: CompletionIdentity, conversationId: string, done: DoneFrame) {
-  return {
-    id: identity.id,
-    object: 'chat.completion.chunk' as const,
-    created: identity.created,
-    model: identity.model,
-    system_fingerprint: null,
-    choices: [],
-    usage: done.usage,
-    conversation_id: conversationId,
-  };
+  return { ...chunkHeader(identity), choices: [], usage: done.usage, conversation_id: conversationId };
 }
