@@ -49,13 +49,15 @@ export interface TestStack {
 export interface StackOptions {
   /** Extra gateway environment (REQUEST_TIMEOUT_MS, HEARTBEAT_MS, API_KEYS, …). */
   env?: Record<string, string>;
-  /** Agents served by the in-process worker; [] for none. Default: all. */
+  /** Agents served by the in-process worker; false for none. Default: all. */
   workerAgents?: string[] | false;
+  /** nats-server config file for the test's own server (e.g. a small max_payload). */
+  natsConfigFile?: string;
 }
 
 /** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
-  const nats = await startTestNats();
+  const nats = await startTestNats(options.natsConfigFile);
   const ollama = await startFakeOllama();
   const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
   const logs = new LogSink();
