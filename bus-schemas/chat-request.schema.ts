@@ -5,6 +5,9 @@ import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
 /** Ids on the bus (request, session, tenant): safe in logs, headers and file names. */
 export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
 
+/** W3C trace context header value (`traceparent`). */
+export const TRACEPARENT_PATTERN = '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$';
+
 /** One normalized chat message: the gateway has already flattened content parts to text. */
 export const chatMessageSchema = {
   type: 'object',
@@ -41,11 +44,12 @@ export const chatRequestSchema = {
   title: 'ChatRequest',
   type: 'object',
   additionalProperties: false,
-  required: ['v', 'request_id', 'session_id', 'intent', 'model', 'messages', 'options', 'stream', 'timeout_ms', 'heartbeat_ms', 'tenant', 'created_at'],
+  required: ['v', 'request_id', 'session_id', 'create_session', 'intent', 'model', 'messages', 'options', 'stream', 'timeout_ms', 'heartbeat_ms', 'tenant', 'created_at'],
   properties: {
     v: { const: PROTOCOL_VERSION, description: 'Protocol version.' },
     request_id: { type: 'string', pattern: ID_PATTERN, description: 'Unique per request; also the completion id clients see. A turn is stored at most once per request id.' },
-    session_id: { type: 'string', pattern: ID_PATTERN, description: 'Conversation id, or any completion id of the conversation; unknown ids start a new conversation with that id.' },
+    session_id: { type: 'string', pattern: ID_PATTERN, description: 'Conversation id, or any completion id of the conversation.' },
+    create_session: { type: 'boolean', description: 'True: start the conversation if it does not exist (the gateway sets it for ids it generated). False: it must exist for this tenant, else session_not_found.' },
     intent: { type: 'string', pattern: SUBJECT_TOKEN_PATTERN, description: 'Agent name; equals the subject token.' },
     model: { type: 'string', minLength: 1, maxLength: 256, description: 'The model the client asked for (the agent name on /v1/chat/completions).' },
     messages: { type: 'array', minItems: 1, items: chatMessageSchema },
@@ -54,7 +58,7 @@ export const chatRequestSchema = {
     timeout_ms: { type: 'integer', minimum: 100, maximum: 3_600_000, description: 'How long the worker may take, counted from when it receives the envelope. Relative, so a stored envelope replays as-is and host clocks need not agree.' },
     heartbeat_ms: { type: 'integer', minimum: 50, maximum: 60000, description: 'Interval of heartbeat frames while the model is working.' },
     tenant: { type: 'string', pattern: ID_PATTERN, description: 'Id of the API key (a hash, never the key); sessions belong to it.' },
-    traceparent: { type: 'string', pattern: '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$', description: 'W3C trace context, also sent as a NATS header.' },
+    traceparent: { type: 'string', pattern: TRACEPARENT_PATTERN, description: 'W3C trace context, also sent as a NATS header.' },
     created_at: { type: 'integer', minimum: 0, description: 'Epoch milliseconds when the gateway accepted the request.' },
   },
 } as const;

@@ -1,7 +1,8 @@
 import { AgentbusError } from './errors.js';
 import type { ChatRequest } from './chat-request.schema.js';
 import type { ReplyFrame } from './reply-frames.schema.js';
-import { assertChatRequest, assertReplyFrame } from './validate.js';
+import type { CancelRequest } from './cancel-request.schema.js';
+import { assertCancelRequest, assertChatRequest, assertReplyFrame } from './validate.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -22,6 +23,11 @@ function parseJson(bytes: Uint8Array, onError: (message: string) => AgentbusErro
 /** Decodes and validates a chat request envelope; throws `invalid_envelope`. */
 export function decodeChatRequest(bytes: Uint8Array): ChatRequest {
   return assertChatRequest(parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `chat request is not JSON: ${m}`)));
+}
+
+/** Decodes and validates a cancel request; throws `invalid_envelope`. */
+export function decodeCancelRequest(bytes: Uint8Array): CancelRequest {
+  return assertCancelRequest(parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `cancel request is not JSON: ${m}`)));
 }
 
 /** Decodes and validates a reply frame; throws `stream_protocol_error`. */

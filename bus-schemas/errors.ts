@@ -1,3 +1,5 @@
+import type { ErrorFrame } from './reply-frames.schema.js';
+
 /** OpenAI's `error.type` values that agentbus uses. */
 export type OpenAIErrorType = 'invalid_request_error' | 'authentication_error' | 'server_error';
 
@@ -25,8 +27,12 @@ export const ERROR_TABLE = {
   model_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The model does not exist.' },
   session_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The session does not exist.' },
   unknown_url: { status: 404, type: 'invalid_request_error', retryable: false, message: 'Unknown URL.' },
+  client_timeout: { status: 408, type: 'invalid_request_error', retryable: false, message: 'The request was not received in time.' },
   request_too_large: { status: 413, type: 'invalid_request_error', retryable: false, message: 'The request body is too large.' },
+  uri_too_long: { status: 414, type: 'invalid_request_error', retryable: false, message: 'The URL is too long.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, message: 'Send the body as application/json.' },
+  headers_too_large: { status: 431, type: 'invalid_request_error', retryable: false, message: 'The request headers are too large.' },
+  request_cancelled: { status: 499, type: 'invalid_request_error', retryable: false, message: 'The client cancelled the request.' },
   internal_error: { status: 500, type: 'server_error', retryable: false, message: 'Internal error.' },
   backend_error: { status: 502, type: 'server_error', retryable: true, message: 'The model backend failed.' },
   backend_model_not_found: { status: 502, type: 'server_error', retryable: false, message: 'The model backend does not have the model.' },
@@ -35,7 +41,9 @@ export const ERROR_TABLE = {
   no_worker: { status: 503, type: 'server_error', retryable: true, message: 'No worker is serving this agent.' },
   backend_unreachable: { status: 503, type: 'server_error', retryable: true, message: 'The model backend is unreachable.' },
   bus_unavailable: { status: 503, type: 'server_error', retryable: true, message: 'The message bus (NATS) is unavailable.' },
-  deadline_exceeded: { status: 504, type: 'server_error', retryable: true, message: 'The request did not finish before its deadline.' },
+  // Not retryable: the same request against the same model would most likely time out again,
+  // and an SDK retrying it silently triples the wait.
+  deadline_exceeded: { status: 504, type: 'server_error', retryable: false, message: 'The request did not finish before its deadline.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Every error code agentbus emits. */
@@ -50,13 +58,7 @@ export function isErrorCode(code: string): code is ErrorCode {
 }
 
 /** An error as it crosses the bus: plain data, rebuilt into {@link AgentbusError} on arrival. */
-export interface WireError {
-  code: string;
-  message: string;
-  retryable: boolean;
-  status?: number;
-  param?: string | null;
-}
+export type WireError = ErrorFrame['error'];
 
 /**
  * The error class both ends throw. Compare `code`, never the class: errors that crossed the

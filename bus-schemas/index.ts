@@ -7,6 +7,7 @@ export * from './subjects.js';
 export * from './errors.js';
 export * from './chat-request.schema.js';
 export * from './reply-frames.schema.js';
+export * from './cancel-request.schema.js';
 export * from './validate.js';
 export * from './codec.js';
 export * from './json-documents.js';

@@ -1,5 +1,6 @@
 import { chatRequestSchema } from './chat-request.schema.js';
 import { replyFrameSchema } from './reply-frames.schema.js';
+import { cancelRequestSchema } from './cancel-request.schema.js';
 
 /**
  * The bus schemas as standalone JSON Schema documents (draft-07, ajv's default), for
@@ -9,6 +10,7 @@ import { replyFrameSchema } from './reply-frames.schema.js';
 export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   'chat-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...chatRequestSchema },
   'reply-frame.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...replyFrameSchema },
+  'cancel-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cancelRequestSchema },
 };
 
 /** How a document is written to disk: two-space JSON with a final newline. */

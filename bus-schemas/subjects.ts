@@ -15,6 +15,11 @@ export interface Subjects {
   queueGroup(intent: string): string;
   /** Wildcard matching every chat subject, for auditing and `nats sub`. */
   readonly allChat: string;
+  /**
+   * Where requesters announce they no longer want an answer. Every worker subscribes (no queue
+   * group): the one holding the request aborts it, the others ignore it.
+   */
+  readonly cancel: string;
 }
 
 /**
@@ -35,5 +40,6 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     chat: (intent: string) => `${prefix}.${checkIntent(intent)}.chat`,
     queueGroup: (intent: string) => checkIntent(intent),
     allChat: `${prefix}.*.chat`,
+    cancel: `${prefix}.cancel`,
   });
 }

@@ -1,13 +1,15 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
+import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
 import { AgentbusError } from './errors.js';
 
 // One ajv instance for the whole bus contract; validators are compiled once at import time.
 // `discriminator` lets ajv pick the frame schema by `type` and report errors against it alone.
-const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true });
+const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true, verbose: true });
 const validateChatRequest: ValidateFunction<ChatRequest> = ajv.compile<ChatRequest>(chatRequestSchema);
 const validateReplyFrame: ValidateFunction<ReplyFrame> = ajv.compile<ReplyFrame>(replyFrameSchema);
+const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<CancelRequest>(cancelRequestSchema);
 
 /**
  * Turns an ajv instance path (`/messages/0/content`) plus a missing property into the
@@ -22,8 +24,18 @@ export function paramFromAjvError(error: ErrorObject): string | null {
   return param || null;
 }
 
-/** A one-line, human message for the first ajv error, naming the field. */
+/**
+ * A one-line, human message for an ajv failure, naming the field. When a value matched none of
+ * several allowed forms (anyOf/oneOf), ajv lists one error per form; the summary error, with
+ * the schema's `description` (validators compiled with `verbose`), says more than the first.
+ */
 export function messageFromAjvErrors(errors: readonly ErrorObject[] | null | undefined, subject: string): { message: string; param: string | null } {
+  const alternatives = errors?.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  if (alternatives) {
+    const param = paramFromAjvError(alternatives);
+    const description = (alternatives.parentSchema as { description?: string } | undefined)?.description;
+    return { message: `${param ?? subject} must be ${description ?? 'one of the allowed forms'}`, param };
+  }
   const first = errors?.[0];
   if (!first) return { message: `${subject} is invalid`, param: null };
   const param = paramFromAjvError(first);
@@ -46,6 +58,13 @@ export function assertReplyFrame(value: unknown): ReplyFrame {
   if (validateReplyFrame(value)) return value;
   const { message } = messageFromAjvErrors(validateReplyFrame.errors, 'reply frame');
   throw new AgentbusError('stream_protocol_error', `invalid reply frame: ${message}`);
+}
+
+/** Validates a decoded cancel request; throws `invalid_envelope`. */
+export function assertCancelRequest(value: unknown): CancelRequest {
+  if (validateCancelRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateCancelRequest.errors, 'cancel request');
+  throw new AgentbusError('invalid_envelope', `invalid cancel request: ${message}`, { param });
 }
 
 /** True when `value` is a valid envelope (no throw), for tests and tooling. */

@@ -5,7 +5,7 @@ import type { Catalog } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { GatewayConfig } from './config.js';
 import { bearerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/error-handler.js';
+import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
 import { healthRoutes } from './routes/health.js';
 import { modelsRoutes } from './routes/models.js';
@@ -28,9 +28,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // OpenAI's wire format is strict JSON: "0.5" is not a temperature, and unknown fields stay.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // `verbose` gives error messages the failing schema, so they can quote its description.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
+    ...errorShapeOptions,
   });
   registerErrorHandling(app);
+  // Only JSON bodies: a text/plain body gets 415 rather than a confusing "body must be object".
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('tenant', '');
 
   await app.register(healthRoutes);

@@ -44,14 +44,15 @@ async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
 
   const started: ChildProcess[] = [];
-  let nats: RunningNatsServer | undefined;
+  // Kept as a promise so a Ctrl-C while nats-server is still starting stops it too.
+  let nats: Promise<RunningNatsServer | undefined> = Promise.resolve(undefined);
   let stopping = false;
   const stopAll = async (exitCode: number) => {
     if (stopping) return;
     stopping = true;
     say('stopping…');
     for (const child of started.reverse()) await stopChild(child);
-    await nats?.stop();
+    await (await nats.catch(() => undefined))?.stop();
     say('stopped');
     process.exit(exitCode);
   };
@@ -61,9 +62,15 @@ async function main(): Promise<void> {
     let natsUrl = process.env['NATS_URL'];
     if (natsUrl) say(`using NATS at ${natsUrl} (NATS_URL)`);
     else {
-      nats = await startBundledNats(dataDir);
-      natsUrl = nats.url;
+      nats = startBundledNats(dataDir);
+      const server = (await nats)!;
+      natsUrl = server.url;
       say(`nats-server started at ${natsUrl} (JetStream in ${join(dataDir, 'nats')})`);
+      server.process.once('exit', (code) => {
+        if (stopping) return;
+        say(`nats-server exited unexpectedly (code ${code}); stopping the stack`);
+        void stopAll(1);
+      });
     }
 
     const db = openMemoryDatabase(memoryDatabasePath(dataDir));

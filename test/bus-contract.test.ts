@@ -8,6 +8,7 @@ const validEnvelope = (): ChatRequest => ({
   v: PROTOCOL_VERSION,
   request_id: 'chatcmpl-abc',
   session_id: 'conv_1',
+  create_session: false,
   intent: 'code_review',
   model: 'code_review',
   messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }],
@@ -26,6 +27,7 @@ t.test('subjects come from one configurable prefix', async (t) => {
   t.equal(s.queueGroup('code_review'), 'code_review');
   t.equal(s.allChat, 'agents.*.chat');
   t.equal(subjectsFor('test-1.agents').chat('testing'), 'test-1.agents.testing.chat');
+  t.equal(s.cancel, 'agents.cancel');
   t.throws(() => subjectsFor('bad prefix'), /invalid subject prefix/);
   t.throws(() => subjectsFor('a.*'), /invalid subject prefix/);
   t.throws(() => s.chat('two.tokens'), /invalid intent/);
@@ -42,6 +44,7 @@ t.test('invalid envelopes are rejected with invalid_envelope naming the field', 
   const cases: Array<[string, (e: any) => void, RegExp]> = [
     ['wrong protocol version', (e) => { e.v = 2; }, /v must be equal to constant/],
     ['missing request_id', (e) => { delete e.request_id; }, /request_id is required/],
+    ['missing create_session', (e) => { delete e.create_session; }, /create_session is required/],
     ['empty messages', (e) => { e.messages = []; }, /messages/],
     ['unknown role', (e) => { e.messages[1].role = 'wizard'; }, /messages\[1\]\.role must be one of/],
     ['content not a string', (e) => { e.messages[1].content = 42; }, /messages\[1\]\.content must be string/],

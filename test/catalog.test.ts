@@ -54,13 +54,20 @@ t.test('selectAgents: all by default, unknown names listed with the known ones',
   t.throws(() => selectAgents(catalog, ['testing', 'nope']), /unknown agent\(s\) nope; the catalog .* has: bengali_nlp/);
 });
 
-t.test('AGENTS_FILE replaces the catalog the gateway serves', async (t) => {
-  const file = write('custom.json', { agents: [agent({ name: 'sql_expert', description: 'Writes SQL' })] });
+t.test('AGENTS_FILE replaces the catalog the gateway serves; history_turns 0 feeds no memory', async (t) => {
+  const file = write('custom.json', { agents: [agent({ name: 'sql_expert', description: 'Writes SQL' }), agent({ name: 'forgetful', history_turns: 0 })] });
   const stack = await startStack({ env: { AGENTS_FILE: file } });
   t.teardown(() => stack.close());
   const models: any = await (await fetch(`${stack.baseUrl}/v1/models`, { headers: AUTH })).json();
-  t.same(models.data.map((m: any) => [m.id, m.description]), [['sql_expert', 'Writes SQL']]);
+  t.same(models.data.map((m: any) => [m.id, m.description]), [['sql_expert', 'Writes SQL'], ['forgetful', 'helps']]);
   const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'sql_expert', messages: [{ role: 'user', content: 'count rows' }] }) });
   t.equal(res.status, 200);
   t.equal(stack.ollama.requests.at(-1)!.messages[0]!.content, 'Be helpful.');
+
+  const ask = (headers: Record<string, string>) => fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, ...headers }, body: JSON.stringify({ model: 'forgetful', messages: [{ role: 'user', content: 'again' }] }) }).then((r) => r.json() as Promise<any>);
+  const first = await ask({});
+  const second = await ask({ 'x-session-id': first.conversation_id });
+  t.equal(second.conversation_id, first.conversation_id);
+  t.equal(second.meta.memory_used, false, 'no history was fed, so memory_used is false');
+  t.same(stack.ollama.requests.at(-1)!.messages.slice(1), [{ role: 'user', content: 'again' }]);
 });

@@ -86,6 +86,14 @@ t.test('sampling parameters reach Ollama through the parameter table', async (t)
   t.equal(stack.ollama.requests.at(-1)!.options?.['num_predict'], 20, 'max_completion_tokens wins over max_tokens');
 });
 
+t.test('a non-streamed answer larger than a NATS message (1 MB here) arrives whole', async (t) => {
+  const big = 'abcdefghij'.repeat(150_000);
+  stack.ollama.behave({ tokens: [big.slice(0, 700_000), big.slice(700_000)] });
+  const body: any = await (await post({ model: 'testing', messages: [{ role: 'user', content: 'long' }] })).json();
+  t.equal(body.choices[0].message.content.length, big.length);
+  t.equal(body.choices[0].message.content, big);
+});
+
 t.test('finish_reason length is reported', async (t) => {
   stack.ollama.behave({ doneReason: 'length' });
   const body: any = await (await post({ model: 'testing', messages: [{ role: 'user', content: 'x' }], max_tokens: 6 })).json();

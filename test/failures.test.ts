@@ -56,6 +56,46 @@ t.test('backend down → 503 naming OLLAMA_URL, and no memory row', async (t) =>
   t.equal(await rowCount(), before, 'nothing stored');
 });
 
+t.test('a gateway whose NATS connection is closed answers 503 bus_unavailable, and keeps running', async (t) => {
+  const { buildApp } = await import('../gateway/app.js');
+  const { createLogger } = await import('../common/logger.js');
+  const closed = await connect({ servers: stack.natsUrl });
+  await closed.close();
+  const config = { ...stack.config, requestTimeoutMs: 300 };
+  const app = await buildApp({ config, nc: closed, catalog: stack.catalog, logger: createLogger('t', { destination: stack.logs }) });
+  t.teardown(() => app.close());
+  const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: { model: 'testing', messages: [{ role: 'user', content: 'hi' }] } });
+  t.equal(res.statusCode, 503);
+  t.match(res.json(), { error: { code: 'bus_unavailable', message: /NATS/ } });
+  // Past the request timeout: no timer left behind fires into a half-built call.
+  await new Promise((r) => setTimeout(r, 1600));
+  t.pass('no uncaught exception after the timeout');
+});
+
+t.test('the official SDK, with its default retries, calls a missing model once (x-should-retry: false)', async (t) => {
+  const OpenAI = (await import('openai')).default;
+  const { loadCatalog } = await import('../common/catalog.js');
+  const { createProvider } = await import('../workers/providers/index.js');
+  const { startWorker } = await import('../workers/worker.js');
+  const { buildApp } = await import('../gateway/app.js');
+  const { loadGatewayConfig } = await import('../gateway/config.js');
+  const { createLogger } = await import('../common/logger.js');
+  const nc = await connect({ servers: stack.natsUrl });
+  t.teardown(() => nc.drain());
+  const prefix = 'missing-model';
+  const catalog = loadCatalog(stack.config.agentsFile, 'not-pulled');
+  const worker = await startWorker({ nc, db: stack.db, provider: createProvider('ollama', { ollamaUrl: stack.ollama.url }), agents: catalog.agents, subjectPrefix: prefix, log: createLogger('t', { destination: stack.logs }) });
+  t.teardown(() => worker.stop(1000));
+  const app = await buildApp({ config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: prefix }), nc, catalog, logger: createLogger('t', { destination: stack.logs }) });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => app.close());
+  const before = stack.ollama.requests.length;
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'local-only' });
+  const failure = await client.chat.completions.create({ model: 'testing', messages: [{ role: 'user', content: 'x' }] }).then(() => undefined, (err: unknown) => err);
+  t.ok(failure instanceof OpenAI.APIError && failure.status === 502, 'a 502 reached the caller');
+  t.equal(stack.ollama.requests.length - before, 1, 'the SDK did not retry a non-retryable error');
+});
+
 t.test('backend HTTP failure → 502; missing model → 502 telling to pull it; nothing stored', async (t) => {
   const before = await rowCount();
   stack.ollama.behave({ failWith: { status: 500, message: 'llama runner process has terminated' } });

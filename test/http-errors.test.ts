@@ -42,8 +42,20 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
   for (const name of stack.catalog.names) t.match(unknown.message, name, `404 lists ${name}`);
   await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'user', content: 'x'.repeat(5000) }] })), 413, 'request_too_large');
   await expectError(t, await send('model=testing', { ...AUTH, 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
-  t.equal(await rowCount(), before, 'no memory row for any bad request');
-  t.equal(stack.ollama.requests.length, 0, 'the model was never called');
+  await expectError(t, await send(JSON.stringify(valid), { ...AUTH, 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
+  const image = await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:,' } }] }] })), 400, 'invalid_request', 'messages[0].content');
+  t.match(image.message, /image and audio parts are not supported yet/, 'the message says what is allowed');
+  const stop = await expectError(t, await send(JSON.stringify({ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] })), 400, 'invalid_request', 'stop');
+  t.match(stop.message, /at most 4/);
+  for (const [param, value] of [['n', 2], ['tools', [{ type: 'function', function: { name: 'f' } }]], ['tool_choice', 'required'], ['response_format', { type: 'json_object' }], ['logprobs', true], ['logit_bias', { '50256': -100 }], ['audio', { voice: 'alloy' }]] as const) {
+    const err = await expectError(t, await send(JSON.stringify({ ...valid, [param]: value })), 400, 'invalid_request', param);
+    t.match(err.message, new RegExp(`"${param}" cannot be honoured`), `${param} is refused, not silently ignored`);
+  }
+  for (const harmless of [{ n: 1 }, { tool_choice: 'none' }, { response_format: { type: 'text' } }, { logprobs: false }, { tools: [] }]) {
+    t.equal((await send(JSON.stringify({ ...valid, ...harmless }))).status, 200, `${JSON.stringify(harmless)} changes nothing and passes`);
+  }
+  t.equal(await rowCount(), before + 5, 'no memory row for any bad request (the 5 harmless ones were answered)');
+  t.equal(stack.ollama.requests.length, 5, 'the model was called only for the harmless ones');
 });
 
 t.test('auth: missing or wrong key is 401; health needs no key', async (t) => {
@@ -55,8 +67,30 @@ t.test('auth: missing or wrong key is 401; health needs no key', async (t) => {
   t.equal((await fetch(`${stack.baseUrl}/health`)).status, 200);
 });
 
-t.test('unknown URLs answer 404 in the OpenAI shape', async (t) => {
+t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI shape', async (t) => {
   await expectError(t, await fetch(`${stack.baseUrl}/v1/embeddings`, { method: 'POST', headers: AUTH, body: '{}' }), 404, 'unknown_url');
+  await expectError(t, await fetch(`${stack.baseUrl}/v1/models/%E0%A4%A`, { headers: AUTH }), 400, 'invalid_request');
+  await expectError(t, await fetch(`${stack.baseUrl}/v1/models/${'x'.repeat(101)}`, { headers: AUTH }), 414, 'uri_too_long');
+  // Node's HTTP parser refuses these before fastify sees them: a raw socket shows the answer.
+  const { connect } = await import('node:net');
+  const raw = await new Promise<string>((resolve) => {
+    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () => socket.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
+    let text = '';
+    socket.on('data', (d) => { text += d; }).on('close', () => resolve(text)).on('error', () => resolve(text));
+  });
+  t.match(raw, /^HTTP\/1\.1 431 /);
+  t.same(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { message: 'The request headers are too large.', type: 'invalid_request_error', param: null, code: 'headers_too_large' } });
+});
+
+t.test('x-should-retry tells SDKs whether retrying can help', async (t) => {
+  const bad = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: '{' });
+  t.equal(bad.headers.get('x-should-retry'), 'false');
+  stack.ollama.behave({ failWith: { status: 500, message: 'boom' } });
+  const flaky = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'x' }] }) });
+  t.equal(flaky.status, 502);
+  t.equal(flaky.headers.get('x-should-retry'), 'true');
+  t.equal(flaky.headers.get('retry-after'), '1');
+  stack.ollama.behave({});
 });
 
 t.test('the SDK raises its typed errors', async (t) => {

@@ -31,6 +31,8 @@ t.test('migrations apply once and set WAL mode', async (t) => {
 t.test('a turn is written once per request id', async (t) => {
   t.equal(await recordTurn(db, turn()), true);
   t.equal(await recordTurn(db, turn({ assistantResponse: 'different' })), false, 'redelivery writes nothing');
+  t.equal(await recordTurn(db, turn({ sessionId: 'conv_other' })), false, 'a replay into another session writes nothing either');
+  t.equal(await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_other').executeTakeFirst(), undefined, 'not even the session row');
   const rows = await db.selectFrom('turns').selectAll().execute();
   t.equal(rows.length, 1);
   t.equal(rows[0]!.assistant_response, 'a');
@@ -43,12 +45,15 @@ t.test('a turn for another tenant\'s session is refused and leaves no row behind
   t.equal((await db.selectFrom('turns').selectAll().execute()).length, 1);
 });
 
-t.test('resolveSession: by id, by completion id, unknown, other tenant', async (t) => {
-  t.same(await resolveSession(db, 'conv_1', 'key_a'), { id: 'conv_1', exists: true });
-  t.same(await resolveSession(db, 'chatcmpl-1', 'key_a'), { id: 'conv_1', exists: true });
-  t.same(await resolveSession(db, 'new-one', 'key_a'), { id: 'new-one', exists: false });
-  await t.rejects(resolveSession(db, 'conv_1', 'key_b'), { code: 'session_not_found' });
-  await t.rejects(resolveSession(db, 'chatcmpl-1', 'key_b'), { code: 'session_not_found' });
+t.test('resolveSession: by id, by completion id; unknown and foreign ids look the same', async (t) => {
+  t.same(await resolveSession(db, 'conv_1', 'key_a', false), { id: 'conv_1', exists: true });
+  t.same(await resolveSession(db, 'chatcmpl-1', 'key_a', false), { id: 'conv_1', exists: true });
+  t.same(await resolveSession(db, 'conv_1', 'key_a', true), { id: 'conv_1', exists: true }, 'create on an existing own session continues it');
+  t.same(await resolveSession(db, 'new-one', 'key_a', true), { id: 'new-one', exists: false }, 'create starts a new conversation');
+  await t.rejects(resolveSession(db, 'new-one', 'key_a', false), { code: 'session_not_found', message: /Send no X-Session-ID/ });
+  await t.rejects(resolveSession(db, 'conv_1', 'key_b', false), { code: 'session_not_found' });
+  await t.rejects(resolveSession(db, 'chatcmpl-1', 'key_b', false), { code: 'session_not_found' });
+  await t.rejects(resolveSession(db, 'conv_1', 'key_b', true), { code: 'session_not_found' }, 'create never takes over a foreign session');
 });
 
 t.test('history is bounded by the window and returned oldest first', async (t) => {

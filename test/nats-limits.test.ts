@@ -29,3 +29,13 @@ t.test('a request that fits still works on the same bus', async (t) => {
   const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'short' }] }) });
   t.equal(res.status, 200);
 });
+
+t.test('a reply frame the bus refuses is reported as what it is, not as a gap in the frames', async (t) => {
+  // A 4 KB bus cannot carry the worker's 64 KiB deltas. The failed frame must not use up a
+  // sequence number, so the error frame that follows arrives in order with the real cause.
+  stack.ollama.behave({ tokens: ['x'.repeat(50_000)] });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'long' }] }) });
+  t.equal(res.status, 500);
+  t.match(await res.json(), { error: { code: 'internal_error', message: /could not publish the delta frame: .*max_payload/ } });
+  t.equal((await stack.db.selectFrom('turns').selectAll().execute()).length, 1, 'only the earlier short answer is stored');
+});

@@ -61,10 +61,13 @@ t.test('a client sending its own history is honoured as-is (no stored turns adde
   t.same(JSON.parse(row.input_messages), [{ role: 'user', content: 'q2' }], 'only the new input is stored, so replayed history has no duplicates');
 });
 
-t.test('a client-chosen session id starts a conversation under that id', async (t) => {
+t.test('an unknown session id answers 404 — the same as another key\'s session, so probes learn nothing', async (t) => {
+  const before = stack.ollama.requests.length;
   const res = await chat('key-alice', { model: 'testing', messages: [{ role: 'user', content: 'hello' }] }, { 'x-session-id': 'my-editor-session-1' });
-  t.equal(res.body.conversation_id, 'my-editor-session-1');
-  t.equal(res.body.meta.memory_used, false);
+  t.equal(res.res.status, 404);
+  t.match(res.body, { error: { code: 'session_not_found', param: 'X-Session-ID', message: /Send no X-Session-ID to start a new conversation/ } });
+  t.equal(stack.ollama.requests.length, before, 'the model was not called');
+  t.notOk(await stack.db.selectFrom('sessions').selectAll().where('id', '=', 'my-editor-session-1').executeTakeFirst(), 'no session was created');
 });
 
 t.test("another key's session answers 404 and stores nothing", async (t) => {

@@ -7,6 +7,7 @@ import t from 'tap';
 import { ROOT } from '../scripts/lib/child-process.js';
 import { startFakeOllama } from './helpers/fake-ollama.js';
 import { AUTH } from './helpers/stack.js';
+import { startTestNats } from './helpers/nats.js';
 
 const START = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string;
 
@@ -75,6 +76,29 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
   t.ok(await refuses(Number(new URL(url).port)), 'gateway stopped');
   t.ok(await refuses(natsPort), 'bundled nats-server stopped');
   t.ok(!(await refuses(takenPort)), 'the other server on the configured port was left alone');
+});
+
+t.test('npm start with NATS_URL uses that server, starts no nats-server of its own, and SIGTERM stops it all', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-start-'));
+  const nats = await startTestNats();
+  const ollama = await startFakeOllama();
+  t.teardown(async () => {
+    await ollama.close();
+    await nats.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const stack = runStart({ NATS_URL: nats.url, PORT: '0', DATA_DIR: join(dir, 'data'), OLLAMA_URL: ollama.url });
+  t.teardown(() => { if (stack.child.exitCode === null) stack.child.kill('SIGKILL'); });
+  await stack.waitFor(/press Ctrl-C to stop/);
+  t.match(stack.output(), `using NATS at ${nats.url} (NATS_URL)`);
+  t.notMatch(stack.output(), /nats-server started/);
+  const url = /gateway +(http:\/\/127\.0\.0\.1:\d+)/.exec(stack.output())![1]!;
+  const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }] }) });
+  t.equal(res.status, 200);
+  stack.child.kill('SIGTERM');
+  t.equal(await stack.exited, 0, 'SIGTERM exits 0');
+  t.ok(await refuses(Number(new URL(url).port)), 'gateway stopped');
+  t.ok(!(await refuses(nats.port)), "the user's NATS keeps running");
 });
 
 t.test('npm start stops with a clear error, and starts nothing, when nats-server cannot be had', async (t) => {

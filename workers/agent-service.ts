@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { Svcm, type Service } from '@nats-io/services';
 import type { Kysely } from 'kysely';
-import type { Subjects } from '../bus-schemas/index.js';
+import { AgentbusError, decodeCancelRequest, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
-import { handleChatRequest } from './chat-handler.js';
+import { handleChatRequest, requestIdOf } from './chat-handler.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ChatProvider } from './providers/index.js';
 
@@ -27,28 +27,44 @@ export interface RunningAgentService {
   /** The NATS micro service id, also the `worker` in ack frames. */
   readonly id: string;
   readonly service: Service;
-  /** Stops taking requests, then waits up to `timeoutMs` for answers in flight. */
+  /** Resolves when the service stopped: null after `stop()`, an Error if it died on its own. */
+  readonly stopped: Promise<null | Error>;
+  /**
+   * Stops taking requests, waits up to `timeoutMs` for answers in flight, then aborts the rest
+   * (their requesters get `worker_lost`, nothing is stored).
+   */
   stop(timeoutMs: number): Promise<void>;
+}
+
+/** Per-agent counters reported in `$SRV.STATS` (`data`), since answers fail asynchronously. */
+interface AgentCounters {
+  in_flight: number;
+  answered: number;
+  failed: Record<string, number>;
 }
 
 /**
  * Serves the agents as one NATS micro service with an endpoint per agent. Each endpoint
  * subscribes in the queue group of its intent, so every extra worker process adds capacity,
- * and `$SRV.INFO` / `nats micro ls` show who serves what.
+ * and `$SRV.INFO` / `nats micro ls` show who serves what. Requests in flight can be cancelled
+ * over `subjects.cancel`.
  */
 export async function startAgentService(deps: AgentServiceDeps): Promise<RunningAgentService> {
   const { nc, agents, subjects, log } = deps;
+  const counters = new Map<string, AgentCounters>(agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]));
   const service = await new Svcm(nc).add({
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
     description: 'agentbus agent worker: chat requests in, reply frames out',
     metadata: { agents: agents.map((a) => a.name).join(','), provider: deps.provider.name, backend: deps.provider.endpoint },
+    statsHandler: async (endpoint) => counters.get(endpoint.metadata?.['agent'] ?? '') ?? null,
   });
   const workerId = service.info().id;
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Map<string, { done: Promise<unknown>; abort: AbortController }>();
 
   for (const agent of agents) {
     const handlerDeps = { nc, db: deps.db, provider: deps.provider, agent, workerId, log };
+    const count = counters.get(agent.name)!;
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),
       queue: subjects.queueGroup(agent.name),
@@ -58,23 +74,52 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
           log.error({ err, agent: agent.name }, 'endpoint subscription failed');
           return;
         }
-        const work = handleChatRequest(handlerDeps, msg);
-        inFlight.add(work);
-        void work.finally(() => inFlight.delete(work));
+        // Keyed by the request id so a cancel can find it; a duplicate id in flight gets its own key.
+        const id = requestIdOf(msg.data);
+        const key = inFlight.has(id) ? `${id}#${Math.random()}` : id;
+        const abort = new AbortController();
+        count.in_flight++;
+        const done = handleChatRequest(handlerDeps, msg, abort.signal).then((outcome) => {
+          if (outcome.ok) count.answered++;
+          else count.failed[outcome.code] = (count.failed[outcome.code] ?? 0) + 1;
+        }).catch((error: unknown) => log.error({ err: error }, 'chat handler failed unexpectedly')).finally(() => {
+          count.in_flight--;
+          inFlight.delete(key);
+        });
+        inFlight.set(key, { done, abort });
       },
     });
   }
 
+  // Every worker hears every cancel (no queue group); only the one holding the request acts.
+  const cancels: Subscription = nc.subscribe(subjects.cancel, {
+    callback: (err, msg) => {
+      if (err) return;
+      try {
+        const cancel = decodeCancelRequest(msg.data);
+        inFlight.get(cancel.request_id)?.abort.abort(new AgentbusError('request_cancelled', `Cancelled by the requester: ${cancel.reason}`));
+      } catch (error) {
+        log.warn({ err: error }, 'ignored an invalid cancel request');
+      }
+    },
+  });
+
   return {
     id: workerId,
     service,
+    stopped: service.stopped,
     async stop(timeoutMs) {
       await service.stop();
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
-      await Promise.race([Promise.allSettled([...inFlight]), timeout]);
+      await Promise.race([Promise.allSettled([...inFlight.values()].map((r) => r.done)), timeout]);
       clearTimeout(timer);
-      if (inFlight.size > 0) log.warn({ inFlight: inFlight.size }, 'stopped with answers still in flight');
+      if (inFlight.size > 0) {
+        log.warn({ inFlight: inFlight.size }, 'answers still in flight after the drain timeout: aborting them');
+        for (const { abort } of inFlight.values()) abort.abort(new AgentbusError('worker_lost', 'The worker shut down before the answer finished; send the request again.'));
+        await Promise.allSettled([...inFlight.values()].map((r) => r.done));
+      }
+      cancels.unsubscribe();
     },
   };
 }

@@ -25,10 +25,16 @@ export interface IncomingChatMessage {
   reply?: string;
 }
 
+/** How a handled request ended, for the service's statistics. */
+export type ChatOutcome = { ok: true } | { ok: false; code: string };
+
+// A non-streamed answer still travels in pieces: one NATS message must stay far below any
+// server's max_payload (1 MB by default), whatever the model produced.
+const MAX_DELTA_CHARS = 64 * 1024;
 const REQUEST_ID = new RegExp(ID_PATTERN);
 
-/** The request id of an envelope that failed validation, when it can still be read; else "unknown". */
-function requestIdOf(data: Uint8Array): string {
+/** The request id of a message, read without validating the envelope; "unknown" if unreadable. */
+export function requestIdOf(data: Uint8Array): string {
   try {
     const id = (JSON.parse(new TextDecoder().decode(data)) as { request_id?: unknown }).request_id;
     return typeof id === 'string' && REQUEST_ID.test(id) ? id : 'unknown';
@@ -44,14 +50,14 @@ function asAgentbusError(err: unknown): AgentbusError {
 
 /**
  * Answers one chat request: ack, model call with deltas and heartbeats, the turn written in one
- * transaction, then `done`. Any failure becomes one `error` frame and writes nothing. Never
- * throws: the reply subject is the only way out.
+ * transaction, then `done`. Any failure — including `cancel` aborting it (the requester left, or
+ * the worker is shutting down) — becomes one `error` frame and writes nothing. Never throws.
  */
-export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChatMessage): Promise<void> {
+export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChatMessage, cancel: AbortSignal): Promise<ChatOutcome> {
   const { agent, log } = deps;
   if (!msg.reply) {
     log.warn({ agent: agent.name }, 'chat request without a reply subject dropped');
-    return;
+    return { ok: false, code: 'invalid_envelope' };
   }
   const started = Date.now();
   let envelope: ChatRequest;
@@ -61,29 +67,33 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       throw new AgentbusError('invalid_envelope', `envelope intent "${envelope.intent}" arrived on the subject of agent "${agent.name}"`, { param: 'intent' });
     }
   } catch (err) {
-    new ReplyStream(deps.nc, msg.reply, requestIdOf(msg.data)).finish({ type: 'error', error: asAgentbusError(err).toWire() });
-    return;
+    const error = asAgentbusError(err);
+    new ReplyStream(deps.nc, msg.reply, requestIdOf(msg.data)).finish({ type: 'error', error: error.toWire() });
+    return { ok: false, code: error.code };
   }
 
   const reqLog = log.child({ requestId: envelope.request_id, intent: envelope.intent, session: envelope.session_id });
   const out = new ReplyStream(deps.nc, msg.reply, envelope.request_id);
-  const deadline = new AbortController();
-  const deadlineTimer = setTimeout(
-    () => deadline.abort(new AgentbusError('deadline_exceeded', `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); the worker abandoned it.`)),
+  // One signal for every reason to stop: the deadline, or `cancel` (requester left, shutdown).
+  const stop = new AbortController();
+  const deadline = setTimeout(
+    () => stop.abort(new AgentbusError('deadline_exceeded', `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); the worker abandoned it.`)),
     envelope.timeout_ms,
   );
+  const onCancel = () => stop.abort(cancel.reason);
+  cancel.addEventListener('abort', onCancel, { once: true });
   try {
-    const session = await resolveSession(deps.db, envelope.session_id, envelope.tenant);
+    if (cancel.aborted) throw cancel.reason;
+    const session = await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session);
     out.send({ type: 'ack', worker: deps.workerId, conversation_id: session.id });
     out.startHeartbeat(envelope.heartbeat_ms);
 
-    const memoryUsed = session.exists && !clientSentHistory(envelope.messages);
-    const history = memoryUsed ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
+    const history = session.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
     const events = deps.provider.chat({
       model: agent.model,
       messages: buildPrompt(agent, history, envelope.messages),
       options: { ...agent.options, ...envelope.options },
-      signal: deadline.signal,
+      signal: stop.signal,
     });
 
     let content = '';
@@ -92,13 +102,16 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       if (event.type === 'done') done = event;
       else {
         content += event.content;
-        // Without streaming the client waits for the whole answer anyway: one delta, fewer messages.
+        // Without streaming the client waits for the whole answer anyway: fewer, larger deltas.
         if (envelope.stream) out.send({ type: 'delta', content: event.content });
       }
     }
     if (!done) throw new AgentbusError('backend_error', `${deps.provider.name} finished without reporting completion`);
-    if (deadline.signal.aborted) throw deadline.signal.reason;
-    if (!envelope.stream && content) out.send({ type: 'delta', content });
+    // A cancel or deadline that lands after the last token still means nobody takes this answer.
+    if (stop.signal.aborted) throw stop.signal.reason;
+    if (!envelope.stream) {
+      for (let i = 0; i < content.length; i += MAX_DELTA_CHARS) out.send({ type: 'delta', content: content.slice(i, i + MAX_DELTA_CHARS) });
+    }
 
     const processingMs = Date.now() - started;
     const stored = await recordTurn(deps.db, {
@@ -120,14 +133,18 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       type: 'done',
       finish_reason: done.finishReason,
       usage: done.usage,
-      meta: { conversation_id: session.id, memory_used: memoryUsed, cached: false, processing_ms: processingMs, agent: agent.name, model: agent.model, worker: deps.workerId },
+      meta: { conversation_id: session.id, memory_used: history.length > 0, cached: false, processing_ms: processingMs, agent: agent.name, model: agent.model, worker: deps.workerId },
     });
-    reqLog.info({ ms: processingMs, tokens: done.usage.completion_tokens, memoryUsed }, 'chat request answered');
+    reqLog.info({ ms: processingMs, tokens: done.usage.completion_tokens, memoryUsed: history.length > 0 }, 'chat request answered');
+    return { ok: true };
   } catch (err) {
     const error = asAgentbusError(err);
-    reqLog[error.code === 'internal_error' ? 'error' : 'warn']({ code: error.code, err: error.cause ?? error }, error.message);
-    out.finish({ type: 'error', error: error.toWire() });
+    const level = error.code === 'internal_error' ? 'error' : error.code === 'request_cancelled' ? 'info' : 'warn';
+    reqLog[level]({ code: error.code, err: error.cause ?? error }, error.message);
+    if (!out.finish({ type: 'error', error: error.toWire() })) reqLog.warn('could not publish the error frame (NATS connection gone)');
+    return { ok: false, code: error.code };
   } finally {
-    clearTimeout(deadlineTimer);
+    clearTimeout(deadline);
+    cancel.removeEventListener('abort', onCancel);
   }
 }

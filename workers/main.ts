@@ -38,7 +38,15 @@ async function main(): Promise<void> {
   else if (probe.missingModels.length > 0) log.warn({ missing: probe.missingModels }, `Ollama at ${provider.endpoint} lacks models: run "ollama pull <model>" for each`);
   reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend: { url: provider.endpoint, ...probe } });
 
+  let stopping = false;
+  // A service whose subscriptions died serves nothing: exit, so a supervisor notices and restarts.
+  void worker.stopped.then((err) => {
+    if (stopping || !err) return;
+    log.error({ err }, 'the worker service stopped on its own; exiting');
+    process.exit(1);
+  });
   onShutdown(log, async () => {
+    stopping = true;
     await worker.stop(config.drainTimeoutMs);
     // NATS may already be gone (stopped first, or an outage): the database must still close.
     await nc.drain().catch((err: unknown) => log.warn({ err }, 'NATS drain failed while stopping'));

@@ -1,8 +1,12 @@
-import { createInbox, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { AgentbusError, decodeReplyFrame, encodeJson, type ChatRequest, type ReplyFrame } from '../../bus-schemas/index.js';
+import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { AgentbusError, decodeReplyFrame, encodeJson, PROTOCOL_VERSION, type CancelRequest, type ChatRequest, type ReplyFrame } from '../../bus-schemas/index.js';
 import { FrameChannel } from './frame-channel.js';
 
 export interface AgentCallOptions {
+  /** Subject for the envelope (`<prefix>.<intent>.chat`). */
+  subject: string;
+  /** Subject where a cancel is announced when the requester leaves (`<prefix>.cancel`). */
+  cancelSubject: string;
   /** Silence longer than this (no frame at all) means the worker died. */
   idleTimeoutMs: number;
   /** Extra time past the envelope's timeout for the worker's own `deadline_exceeded` to arrive. */
@@ -11,94 +15,113 @@ export interface AgentCallOptions {
 
 /** The reply frames of one request, in order and checked; iterate once. */
 export interface AgentCall extends AsyncIterable<ReplyFrame> {
-  /** Stops listening (client went away); frames still arriving are dropped. */
-  close(): void;
+  /**
+   * The requester is gone: stop listening and, if the answer is not complete, tell the worker
+   * to abort it (nothing is stored). The iteration then ends without a terminal frame.
+   */
+  close(reason: string): void;
+  /** True once `close()` ended the call before its terminal frame. */
+  readonly closedByClient: boolean;
 }
 
 function isNoResponders(msg: Msg): boolean {
   return msg.data.length === 0 && msg.headers?.code === 503;
 }
 
-function publishError(err: unknown): AgentbusError {
+function busError(err: unknown): AgentbusError {
   const message = (err as Error).message ?? String(err);
   if (/max.?payload/i.test(message)) return new AgentbusError('request_too_large', `The request is larger than the message bus accepts (${message}).`);
-  return new AgentbusError('bus_unavailable', `Cannot publish to NATS: ${message}`, { cause: err });
+  return new AgentbusError('bus_unavailable', `The message bus (NATS) cannot take the request: ${message}. It reconnects on its own; retry shortly.`, { cause: err });
 }
 
 /**
- * Publishes the envelope on `subject` with a fresh inbox as reply subject, and yields the reply
- * frames. It never presents a truncated answer as complete: a gap in `seq`, a malformed frame,
- * silence past `idleTimeoutMs` or the deadline each end the iteration with an error instead.
+ * Publishes the envelope with a fresh inbox as reply subject and yields the reply frames. It
+ * never presents a truncated answer as complete: a gap in `seq`, a malformed frame, silence
+ * past `idleTimeoutMs` or the timeout each end the iteration with an error instead. Never
+ * throws synchronously: a bus that cannot take the request fails the first iteration.
  */
-export function callAgent(nc: NatsConnection, subject: string, envelope: ChatRequest, options: AgentCallOptions): AgentCall {
+export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: AgentCallOptions): AgentCall {
   const channel = new FrameChannel();
-  const inbox = createInbox();
   let expectedSeq = 0;
   let finished = false;
+  let closedByClient = false;
+  let sub: Subscription | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
 
-  const fail = (error: AgentbusError) => {
+  function stop() {
+    finished = true;
+    clearTimeout(idleTimer);
+    clearTimeout(deadlineTimer);
+    sub?.unsubscribe();
+  }
+  function fail(error: AgentbusError) {
     if (finished) return;
     stop();
     channel.fail(error);
-  };
-  const armIdleTimer = () => {
+  }
+  function armIdleTimer() {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(
       () => fail(new AgentbusError('worker_lost', `No frame from the worker for ${options.idleTimeoutMs} ms; it is presumed dead and the answer incomplete.`)),
       options.idleTimeoutMs,
     );
-  };
-  const deadlineTimer = setTimeout(
-    () => fail(new AgentbusError('deadline_exceeded', `No answer within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`)),
-    envelope.timeout_ms + options.deadlineGraceMs,
-  );
-  const sub = nc.subscribe(inbox, {
-    callback: (err, msg) => {
-      if (finished) return;
-      if (err) return fail(new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err }));
-      if (isNoResponders(msg)) return fail(new AgentbusError('no_worker', `No worker is serving agent "${envelope.intent}". Start one with "npm run worker -- --agents ${envelope.intent}" (or "npm start" for the whole stack).`));
-      if (msg.data.length === 0) return fail(new AgentbusError('stream_protocol_error', 'The worker ended the reply without a terminal frame.'));
-      let frame: ReplyFrame;
-      try {
-        frame = decodeReplyFrame(msg.data);
-      } catch (error) {
-        return fail(error as AgentbusError);
-      }
-      if (frame.seq !== expectedSeq) return fail(new AgentbusError('stream_protocol_error', `Reply frames arrived out of order: expected seq ${expectedSeq}, got ${frame.seq}; the answer would be incomplete.`));
-      expectedSeq++;
-      armIdleTimer();
-      channel.push(frame);
-      if (frame.type === 'done' || frame.type === 'error') {
-        stop();
-        channel.end();
-      }
-    },
-  });
-  function stop() {
-    finished = true;
-    clearTimeout(idleTimer);
-    clearTimeout(deadlineTimer);
-    sub.unsubscribe();
+  }
+  function onMessage(err: Error | null, msg: Msg) {
+    if (finished) return;
+    if (err) return fail(new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err }));
+    if (isNoResponders(msg)) return fail(new AgentbusError('no_worker', `No worker is serving agent "${envelope.intent}". Start one with "npm run worker -- --agents ${envelope.intent}" (or "npm start" for the whole stack).`));
+    if (msg.data.length === 0) return fail(new AgentbusError('stream_protocol_error', 'The worker ended the reply without a terminal frame.'));
+    let frame: ReplyFrame;
+    try {
+      frame = decodeReplyFrame(msg.data);
+    } catch (error) {
+      return fail(error as AgentbusError);
+    }
+    if (frame.seq !== expectedSeq) return fail(new AgentbusError('stream_protocol_error', `Reply frames arrived out of order: expected seq ${expectedSeq}, got ${frame.seq}; the answer would be incomplete.`));
+    expectedSeq++;
+    armIdleTimer();
+    channel.push(frame);
+    if (frame.type === 'done' || frame.type === 'error') {
+      stop();
+      channel.end();
+    }
   }
 
-  const h = natsHeaders();
-  h.set('Agentbus-Request-Id', envelope.request_id);
-  if (envelope.traceparent) h.set('traceparent', envelope.traceparent);
   try {
-    if (nc.isClosed() || nc.isDraining()) throw new Error('connection closed');
-    nc.publish(subject, encodeJson(envelope), { reply: inbox, headers: h });
+    if (nc.isClosed() || nc.isDraining()) throw new Error('the connection is closed');
+    const inbox = createInbox();
+    sub = nc.subscribe(inbox, { callback: onMessage });
+    const h = natsHeaders();
+    h.set('Agentbus-Request-Id', envelope.request_id);
+    if (envelope.traceparent) h.set('traceparent', envelope.traceparent);
+    nc.publish(options.subject, encodeJson(envelope), { reply: inbox, headers: h });
+    // Timers start only once the request is out, so a failure above leaves none behind.
     armIdleTimer();
+    deadlineTimer = setTimeout(
+      () => fail(new AgentbusError('deadline_exceeded', `No answer within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`)),
+      envelope.timeout_ms + options.deadlineGraceMs,
+    );
   } catch (err) {
-    fail(publishError(err));
+    fail(busError(err));
   }
 
   return {
     [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
-    close: () => {
+    get closedByClient() {
+      return closedByClient;
+    },
+    close(reason) {
       if (finished) return;
+      closedByClient = true;
       stop();
       channel.end();
+      const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: envelope.request_id, reason };
+      try {
+        nc.publish(options.cancelSubject, encodeJson(cancel));
+      } catch {
+        // The bus is gone too; the worker's own deadline ends the model call.
+      }
     },
   };
 }

@@ -13,7 +13,8 @@ const nullableNumber = (minimum: number, maximum: number) => ({ type: ['number',
 
 /**
  * `POST /v1/chat/completions` body: the subset of OpenAI's request that the spine maps to the
- * bus. Fields it does not list are accepted and not used (later issues map or reject them).
+ * bus. Parameters it cannot honour are refused by `unsupported-parameters.ts`; other unknown
+ * fields (vendor extensions) are accepted and not used.
  */
 export const chatCompletionRequestSchema = {
   type: 'object',
@@ -29,6 +30,7 @@ export const chatCompletionRequestSchema = {
         properties: {
           role: { enum: ['system', 'developer', 'user', 'assistant'] },
           content: {
+            description: 'a string, null, or an array of text parts ({"type": "text", "text": "…"}); image and audio parts are not supported yet',
             anyOf: [
               { type: 'string' },
               { type: 'null' },
@@ -49,6 +51,7 @@ export const chatCompletionRequestSchema = {
     max_tokens: { type: ['integer', 'null'], minimum: 1 },
     max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
     stop: {
+      description: 'a non-empty string or an array of at most 4 non-empty strings',
       anyOf: [
         { type: 'string', minLength: 1 },
         { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1 } },

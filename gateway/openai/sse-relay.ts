@@ -1,5 +1,4 @@
 import { once } from 'node:events';
-import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type ReplyFrame } from '../../bus-schemas/index.js';
 import type { AgentCall } from '../bus/agent-call.js';
@@ -10,12 +9,8 @@ export interface SseRelayOptions {
   /** The session id the request was sent with; the ack frame replaces it with the resolved one. */
   sessionId: string;
   includeUsage: boolean;
-}
-
-/** Writes to the socket, waiting for it to drain so a slow reader never makes us buffer without bound. */
-async function write(raw: ServerResponse, text: string): Promise<void> {
-  if (raw.destroyed) return;
-  if (!raw.write(text)) await Promise.race([once(raw, 'drain'), once(raw, 'close')]);
+  /** A reader that accepts nothing for this long is dropped (and the answer cancelled). */
+  stallTimeoutMs: number;
 }
 
 const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
@@ -32,7 +27,23 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
   let conversationId = options.sessionId;
   let started = false;
   const extra = includeUsage ? { usage: null } : {};
-  raw.on('close', () => call.close());
+  // One listener for the whole response: the client leaving cancels the answer.
+  const closed = once(raw, 'close').then(() => call.close('client closed the stream'));
+
+  // Waits for the socket to drain, so a slow reader never makes us buffer without bound; a
+  // reader stalled past the limit is disconnected.
+  const write = async (text: string) => {
+    if (raw.destroyed || raw.writableEnded) return;
+    if (raw.write(text)) return;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => { timer = setTimeout(() => resolve('stalled'), options.stallTimeoutMs); });
+    const outcome = await Promise.race([once(raw, 'drain'), closed, stalled]);
+    clearTimeout(timer);
+    if (outcome === 'stalled') {
+      reply.log.warn(`client read nothing for ${options.stallTimeoutMs} ms; dropping the stream`);
+      raw.destroy();
+    }
+  };
 
   const start = async () => {
     if (started) return;
@@ -46,13 +57,13 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
       'x-session-id': conversationId,
       'x-request-id': identity.id,
     });
-    await write(raw, data(chatCompletionChunk(identity, conversationId, { role: 'assistant', content: '', refusal: null }, null, extra)));
+    await write(data(chatCompletionChunk(identity, conversationId, { role: 'assistant', content: '', refusal: null }, null, extra)));
   };
 
   const fail = async (error: AgentbusError) => {
     if (!started) throw error;
     reply.log.warn({ code: error.code }, `stream ended with an error: ${error.message}`);
-    await write(raw, `event: error\n${data(error.toOpenAI())}`);
+    await write(`event: error\n${data(error.toOpenAI())}`);
     raw.end();
   };
 
@@ -63,17 +74,17 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
         return;
       case 'heartbeat':
         await start();
-        return write(raw, ': keep-alive\n\n');
+        return write(': keep-alive\n\n');
       case 'delta':
         await start();
-        return write(raw, data(chatCompletionChunk(identity, conversationId, { content: frame.content }, null, extra)));
+        return write(data(chatCompletionChunk(identity, conversationId, { content: frame.content }, null, extra)));
       case 'error':
         return fail(errorFromWire(frame.error));
       case 'done':
         await start();
-        await write(raw, data(chatCompletionChunk(identity, conversationId, {}, frame.finish_reason, { ...extra, meta: responseMeta(frame) })));
-        if (includeUsage) await write(raw, data(usageChunk(identity, conversationId, frame)));
-        await write(raw, 'data: [DONE]\n\n');
+        await write(data(chatCompletionChunk(identity, conversationId, {}, frame.finish_reason, { ...extra, meta: responseMeta(frame) })));
+        if (includeUsage) await write(data(usageChunk(identity, conversationId, frame)));
+        await write('data: [DONE]\n\n');
         raw.end();
     }
   };
@@ -83,6 +94,7 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
   } catch (err) {
     await fail(err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error).message, { cause: err }));
   }
+  if (call.closedByClient) reply.log.info('client left before the answer finished; the worker was told to cancel it');
   // The client left (call closed) before a terminal frame: nothing more to send.
   if (started && !raw.writableEnded) raw.end();
 }

@@ -36,6 +36,8 @@ export function samplingOptions(body: ChatCompletionRequest): SamplingOptions {
 export interface EnvelopeContext {
   requestId: string;
   sessionId: string;
+  /** True when the gateway generated the session id (no X-Session-ID): start the conversation. */
+  createSession: boolean;
   intent: string;
   tenant: string;
   now: number;
@@ -50,6 +52,7 @@ export function toEnvelope(body: ChatCompletionRequest, ctx: EnvelopeContext): C
     v: PROTOCOL_VERSION,
     request_id: ctx.requestId,
     session_id: ctx.sessionId,
+    create_session: ctx.createSession,
     intent: ctx.intent,
     model: body.model,
     messages: normalizeMessages(body.messages),

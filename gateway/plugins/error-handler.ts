@@ -1,4 +1,5 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
 
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
@@ -7,6 +8,8 @@ const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: (err) => new AgentbusError('unsupported_media_type', `Unsupported Content-Type: send the body as application/json (${err.message}).`),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => new AgentbusError('invalid_json', 'The request body is empty; send a JSON object.'),
   FST_ERR_CTP_INVALID_JSON_BODY: (err) => new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`),
+  FST_ERR_BAD_URL: () => new AgentbusError('invalid_request', 'The URL is malformed (bad percent-encoding).'),
+  FST_ERR_MAX_PARAM_LENGTH: () => new AgentbusError('uri_too_long', 'A path segment of the URL is too long.'),
 };
 
 /** Any error a request can raise, as an AgentbusError (the OpenAI error shape and status). */
@@ -24,17 +27,42 @@ export function toAgentbusError(err: FastifyError | Error): AgentbusError {
   return new AgentbusError('internal_error', 'Internal error; see the gateway log.', { cause: err });
 }
 
+/**
+ * Sends an error in the OpenAI shape with the table's status. `x-should-retry` tells the
+ * official SDKs (which otherwise retry every 5xx) whether a retry can help.
+ */
+export function sendError(reply: FastifyReply, error: AgentbusError): FastifyReply {
+  if (error.retryable) reply.header('retry-after', '1');
+  reply.header('x-should-retry', String(error.retryable));
+  return reply.status(error.status).send(error.toOpenAI());
+}
+
+/** Errors Node's HTTP parser raises before fastify sees a request (e.g. oversized headers). */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error = err.code === 'HPE_HEADER_OVERFLOW' ? new AgentbusError('headers_too_large')
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new AgentbusError('client_timeout')
+      : new AgentbusError('invalid_request', 'Malformed HTTP request.');
+  const body = JSON.stringify(error.toOpenAI());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
+/** Fastify options that route errors raised before routing through the same error shape. */
+export const errorShapeOptions = {
+  clientErrorHandler,
+  frameworkErrors: (err: FastifyError, _request: unknown, reply: FastifyReply) => sendError(reply, toAgentbusError(err)),
+};
+
 /** Every error and unknown route answers in the OpenAI error shape with the table's status. */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = toAgentbusError(err);
     if (error.status >= 500) request.log.error({ err: error.cause ?? err, code: error.code }, error.message);
     else request.log.info({ code: error.code, param: error.param }, error.message);
-    if (error.retryable) reply.header('retry-after', '1');
-    return reply.status(error.status).send(error.toOpenAI());
+    return sendError(reply, error);
   });
-  app.setNotFoundHandler((request, reply) => {
-    const error = new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`);
-    return reply.status(error.status).send(error.toOpenAI());
-  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`)));
 }

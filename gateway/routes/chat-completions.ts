@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance } from 'fastify';
-import { AgentbusError, ID_PATTERN, type Subjects } from '../../bus-schemas/index.js';
+import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type Subjects } from '../../bus-schemas/index.js';
 import type { Catalog } from '../../common/catalog.js';
 import { callAgent } from '../bus/agent-call.js';
 import type { GatewayConfig } from '../config.js';
@@ -9,6 +9,7 @@ import { chatCompletionRequestSchema, type ChatCompletionRequest } from '../open
 import { collectCompletion } from '../openai/collect-completion.js';
 import { relayAsSse } from '../openai/sse-relay.js';
 import { toEnvelope } from '../openai/to-envelope.js';
+import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 
 export interface ChatCompletionsDeps {
   nc: NatsConnection;
@@ -18,7 +19,7 @@ export interface ChatCompletionsDeps {
 }
 
 const SESSION_ID = new RegExp(ID_PATTERN);
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
 const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
 
 /** `POST /v1/chat/completions`: OpenAI's chat API, answered by the agent named in `model`. */
@@ -27,6 +28,7 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatComp
 
   app.post<{ Body: ChatCompletionRequest }>('/v1/chat/completions', { schema: { body: chatCompletionRequestSchema } }, async (request, reply) => {
     const body = request.body;
+    rejectUnsupportedParameters(body);
     const agent = catalog.get(body.model);
     if (!agent) {
       throw new AgentbusError('model_not_found', `The model "${body.model}" does not exist. Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
@@ -42,6 +44,7 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatComp
     const envelope = toEnvelope(body, {
       requestId,
       sessionId,
+      createSession: sessionHeader === undefined,
       intent: agent.name,
       tenant: request.tenant,
       now,
@@ -51,7 +54,9 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatComp
     });
     request.log = request.log.child({ requestId, intent: agent.name, session: sessionId });
 
-    const call = callAgent(nc, subjects.chat(agent.name), envelope, {
+    const call = callAgent(nc, envelope, {
+      subject: subjects.chat(agent.name),
+      cancelSubject: subjects.cancel,
       idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
       deadlineGraceMs: 1000,
     });
@@ -59,13 +64,21 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatComp
     reply.header('x-request-id', requestId);
 
     if (body.stream === true) {
-      return relayAsSse(reply, call, { identity, sessionId, includeUsage: body.stream_options?.include_usage === true });
+      return relayAsSse(reply, call, { identity, sessionId, includeUsage: body.stream_options?.include_usage === true, stallTimeoutMs: config.requestTimeoutMs });
     }
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) call.close();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) call.close('client closed the connection');
     });
-    const completion = await collectCompletion(call, identity);
-    reply.header('x-session-id', completion.conversation_id);
-    return completion;
+    try {
+      const completion = await collectCompletion(call, identity);
+      reply.header('x-session-id', completion.conversation_id);
+      return completion;
+    } catch (err) {
+      if (!call.closedByClient) throw err;
+      // Nobody is left to answer: not an error of ours, and nothing to send.
+      request.log.info('client left before the answer finished; the worker was told to cancel it');
+      reply.hijack();
+      return undefined;
+    }
   });
 }

@@ -9,12 +9,15 @@ export interface ResolvedSession {
   exists: boolean;
 }
 
+const notFound = (ref: string) => new AgentbusError('session_not_found', `No session "${ref}" exists for this API key. Send no X-Session-ID to start a new conversation.`, { param: 'X-Session-ID' });
+
 /**
  * Resolves what a client sent as its session id: a conversation id, or any completion id of
- * the conversation. An id nobody has used starts a new conversation under that id. A session
- * of another tenant answers `session_not_found`, exactly as a missing one would for a probe.
+ * the conversation. An unknown id and another tenant's session get the same answer,
+ * `session_not_found`, so a probe learns nothing. Only `create` (ids the gateway generated)
+ * starts a new conversation.
  */
-export async function resolveSession(db: Kysely<MemoryDatabase>, ref: string, tenant: string): Promise<ResolvedSession> {
+export async function resolveSession(db: Kysely<MemoryDatabase>, ref: string, tenant: string, create: boolean): Promise<ResolvedSession> {
   const session = await db.selectFrom('sessions').select(['id', 'tenant']).where('id', '=', ref).executeTakeFirst()
     ?? await db
       .selectFrom('turns')
@@ -22,7 +25,7 @@ export async function resolveSession(db: Kysely<MemoryDatabase>, ref: string, te
       .select(['sessions.id as id', 'sessions.tenant as tenant'])
       .where('turns.request_id', '=', ref)
       .executeTakeFirst();
-  if (!session) return { id: ref, exists: false };
-  if (session.tenant !== tenant) throw new AgentbusError('session_not_found', `No session "${ref}" exists for this API key.`, { param: 'X-Session-ID' });
-  return { id: session.id, exists: true };
+  if (session && session.tenant === tenant) return { id: session.id, exists: true };
+  if (!session && create) return { id: ref, exists: false };
+  throw notFound(ref);
 }

@@ -18,14 +18,27 @@ export interface NewTurn {
   durationMs: number;
 }
 
+// Thrown inside the transaction to roll it back when the turn already exists.
+class TurnAlreadyStored extends Error {}
+
 /**
  * Stores a turn in one transaction: the session row (created or touched) and the turn row.
  * Returns false when a turn with this request id already exists (a redelivered request),
- * in which case nothing changes.
+ * in which case nothing at all changes.
  */
 export async function recordTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<boolean> {
+  try {
+    await insertTurn(db, turn);
+    return true;
+  } catch (err) {
+    if (err instanceof TurnAlreadyStored) return false;
+    throw err;
+  }
+}
+
+async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<void> {
   const now = new Date().toISOString();
-  return db.transaction().execute(async (trx) => {
+  await db.transaction().execute(async (trx) => {
     // Write first, so in WAL mode the transaction takes the write lock at once and a second
     // worker process waits on busy_timeout instead of failing to upgrade a read lock.
     await trx
@@ -55,13 +68,13 @@ export async function recordTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Pro
       })
       .onConflict((oc) => oc.column('request_id').doNothing())
       .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+    // Throwing rolls back the session row inserted above, so a replay leaves no trace.
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new TurnAlreadyStored();
     await trx
       .updateTable('sessions')
       .set((eb) => ({ updated_at: now, turn_count: eb('turn_count', '+', 1) }))
       .where('id', '=', turn.sessionId)
       .execute();
-    return true;
   });
 }
 
