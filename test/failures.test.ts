@@ -1,7 +1,12 @@
 import { connect } from '@nats-io/transport-node';
+import OpenAI from 'openai';
 import t from 'tap';
 import { encodeJson, subjectsFor } from '../bus-schemas/index.js';
-import { AUTH, startStack } from './helpers/stack.js';
+import { loadCatalog } from '../common/catalog.js';
+import { createLogger } from '../common/logger.js';
+import { buildApp } from '../gateway/app.js';
+import { createProvider } from '../workers/providers/index.js';
+import { AUTH, startSideLane, startStack } from './helpers/stack.js';
 import { parseSse, sseJson } from './helpers/sse.js';
 
 // The gateway gives up at its deadline (REQUEST_TIMEOUT_MS), and declares a worker dead after
@@ -30,22 +35,12 @@ t.test('no worker serving the agent → 503 fast (NATS no-responders, not a time
 
 t.test('backend down → 503 naming OLLAMA_URL, and no memory row', async (t) => {
   const before = await rowCount();
-  const { createProvider } = await import('../workers/providers/index.js');
-  const { startWorker } = await import('../workers/worker.js');
-  const { createLogger } = await import('../common/logger.js');
-  const nc = await connect({ servers: stack.natsUrl });
-  t.teardown(() => nc.drain());
-  // A worker whose Ollama is a closed port, on its own subject prefix so only it answers.
+  // A worker whose Ollama is a closed port.
   const deadUrl = 'http://127.0.0.1:9';
-  const prefix = 'dead-backend';
-  const worker = await startWorker({ nc, db: stack.db, provider: createProvider('ollama', { ollamaUrl: deadUrl }), agents: stack.catalog.agents, subjectPrefix: prefix, log: createLogger('t', { destination: stack.logs }) });
-  t.teardown(() => worker.stop(1000));
-  const { buildApp } = await import('../gateway/app.js');
-  const { loadGatewayConfig } = await import('../gateway/config.js');
-  const app = await buildApp({ config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: prefix }), nc, catalog: stack.catalog, logger: createLogger('t', { destination: stack.logs }) });
-  t.teardown(() => app.close());
+  const lane = await startSideLane(stack, { prefix: 'dead-backend', ollamaUrl: deadUrl });
+  t.teardown(() => lane.close());
   for (const stream of [false, true]) {
-    const res = await app.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: { model: 'testing', stream, messages: [{ role: 'user', content: 'hi' }] } });
+    const res = await lane.app.inject({ method: 'POST', url: '/v1/chat/completions', headers: AUTH, payload: { model: 'testing', stream, messages: [{ role: 'user', content: 'hi' }] } });
     t.equal(res.statusCode, 503, `stream=${stream}: plain HTTP error, the stream never started`);
     const body = res.json();
     t.equal(body.error.code, 'backend_unreachable');
@@ -57,8 +52,6 @@ t.test('backend down → 503 naming OLLAMA_URL, and no memory row', async (t) =>
 });
 
 t.test('a gateway whose NATS connection is closed answers 503 bus_unavailable, and keeps running', async (t) => {
-  const { buildApp } = await import('../gateway/app.js');
-  const { createLogger } = await import('../common/logger.js');
   const closed = await connect({ servers: stack.natsUrl });
   await closed.close();
   const config = { ...stack.config, requestTimeoutMs: 300 };
@@ -73,24 +66,10 @@ t.test('a gateway whose NATS connection is closed answers 503 bus_unavailable, a
 });
 
 t.test('the official SDK, with its default retries, calls a missing model once (x-should-retry: false)', async (t) => {
-  const OpenAI = (await import('openai')).default;
-  const { loadCatalog } = await import('../common/catalog.js');
-  const { createProvider } = await import('../workers/providers/index.js');
-  const { startWorker } = await import('../workers/worker.js');
-  const { buildApp } = await import('../gateway/app.js');
-  const { loadGatewayConfig } = await import('../gateway/config.js');
-  const { createLogger } = await import('../common/logger.js');
-  const nc = await connect({ servers: stack.natsUrl });
-  t.teardown(() => nc.drain());
-  const prefix = 'missing-model';
-  const catalog = loadCatalog(stack.config.agentsFile, 'not-pulled');
-  const worker = await startWorker({ nc, db: stack.db, provider: createProvider('ollama', { ollamaUrl: stack.ollama.url }), agents: catalog.agents, subjectPrefix: prefix, log: createLogger('t', { destination: stack.logs }) });
-  t.teardown(() => worker.stop(1000));
-  const app = await buildApp({ config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: prefix }), nc, catalog, logger: createLogger('t', { destination: stack.logs }) });
-  const url = await app.listen({ port: 0, host: '127.0.0.1' });
-  t.teardown(() => app.close());
+  const lane = await startSideLane(stack, { prefix: 'missing-model', defaultModel: 'not-pulled' });
+  t.teardown(() => lane.close());
   const before = stack.ollama.requests.length;
-  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'local-only' });
+  const client = new OpenAI({ baseURL: `${lane.baseUrl}/v1`, apiKey: 'local-only' });
   const failure = await client.chat.completions.create({ model: 'testing', messages: [{ role: 'user', content: 'x' }] }).then(() => undefined, (err: unknown) => err);
   t.ok(failure instanceof OpenAI.APIError && failure.status === 502, 'a 502 reached the caller');
   t.equal(stack.ollama.requests.length - before, 1, 'the SDK did not retry a non-retryable error');
@@ -106,10 +85,8 @@ t.test('backend HTTP failure → 502; missing model → 502 telling to pull it; 
   t.match(body.error.message, /HTTP 500: llama runner process has terminated/);
 
   stack.ollama.behave({});
-  const { loadCatalog } = await import('../common/catalog.js');
   const catalog = loadCatalog(stack.config.agentsFile, 'not-pulled-model');
   t.equal(catalog.get('testing')!.model, 'not-pulled-model', 'DEFAULT_MODEL sets every agent model');
-  const { createProvider } = await import('../workers/providers/index.js');
   const events = createProvider('ollama', { ollamaUrl: stack.ollama.url }).chat({ model: 'not-pulled-model', messages: [{ role: 'user', content: 'x' }], options: {}, signal: new AbortController().signal });
   const failure = await (async () => { for await (const _ of events) { /* drain */ } })().then(() => undefined, (err: unknown) => err);
   t.match(failure, { code: 'backend_model_not_found', message: /ollama pull not-pulled-model/ });

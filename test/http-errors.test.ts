@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import { AUTH, startStack } from './helpers/stack.js';
@@ -72,7 +73,6 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
   await expectError(t, await fetch(`${stack.baseUrl}/v1/models/%E0%A4%A`, { headers: AUTH }), 400, 'invalid_request');
   await expectError(t, await fetch(`${stack.baseUrl}/v1/models/${'x'.repeat(101)}`, { headers: AUTH }), 414, 'uri_too_long');
   // Node's HTTP parser refuses these before fastify sees them: a raw socket shows the answer.
-  const { connect } = await import('node:net');
   const raw = await new Promise<string>((resolve) => {
     const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () => socket.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`));
     let text = '';

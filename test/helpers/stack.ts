@@ -98,3 +98,33 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
 
 /** Headers of an authorized JSON request with the dev key. */
 export const AUTH = { authorization: 'Bearer local-only', 'content-type': 'application/json' };
+
+export interface SideLane {
+  app: FastifyInstance;
+  /** Base URL of the lane's listening gateway. */
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A second gateway + worker pair on the stack's NATS and database but on its own subject
+ * prefix, so only its worker answers its gateway: for a backend or catalog unlike the stack's.
+ */
+export async function startSideLane(stack: TestStack, options: { prefix: string; ollamaUrl?: string; defaultModel?: string }): Promise<SideLane> {
+  const log = createLogger('lane', { level: 'debug', destination: stack.logs });
+  const nc = await connect({ servers: stack.natsUrl });
+  const catalog = loadCatalog(stack.config.agentsFile, options.defaultModel ?? 'llama3.2');
+  const provider = createProvider('ollama', { ollamaUrl: options.ollamaUrl ?? stack.ollama.url });
+  const worker = await startWorker({ nc, db: stack.db, provider, agents: catalog.agents, subjectPrefix: options.prefix, log });
+  const app = await buildApp({ config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }), nc, catalog, logger: log });
+  const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    app,
+    baseUrl,
+    async close() {
+      await app.close();
+      await worker.stop(1000);
+      await nc.drain().catch(() => undefined);
+    },
+  };
+}
