@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type ReplyFrame } from '../../bus-schemas/index.js';
 import type { AgentCall } from '../bus/agent-call.js';
@@ -27,8 +26,12 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
   let conversationId = options.sessionId;
   let started = false;
   const extra = includeUsage ? { usage: null } : {};
-  // One listener for the whole response: the client leaving cancels the answer.
-  const closed = once(raw, 'close').then(() => call.close('client closed the stream'));
+  // One listener for the whole response: the client leaving cancels the answer. Plain
+  // listeners rather than events.once(), which would reject on an 'error' event.
+  const closed = new Promise<void>((resolve) => raw.once('close', () => {
+    call.close('client closed the stream');
+    resolve();
+  }));
 
   // Waits for the socket to drain, so a slow reader never makes us buffer without bound; a
   // reader stalled past the limit is disconnected.
@@ -37,7 +40,8 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
     if (raw.write(text)) return;
     let timer: NodeJS.Timeout | undefined;
     const stalled = new Promise<'stalled'>((resolve) => { timer = setTimeout(() => resolve('stalled'), options.stallTimeoutMs); });
-    const outcome = await Promise.race([once(raw, 'drain'), closed, stalled]);
+    const drained = new Promise<void>((resolve) => raw.once('drain', resolve));
+    const outcome = await Promise.race([drained, closed, stalled]);
     clearTimeout(timer);
     if (outcome === 'stalled') {
       reply.log.warn(`client read nothing for ${options.stallTimeoutMs} ms; dropping the stream`);

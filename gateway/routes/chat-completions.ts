@@ -52,7 +52,8 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatComp
       heartbeatMs: config.heartbeatMs,
       traceparent: typeof incomingTrace === 'string' && TRACEPARENT.test(incomingTrace) ? incomingTrace : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`,
     });
-    request.log = request.log.child({ requestId, intent: agent.name, session: sessionId });
+    // Our own keys only (never user-controlled ones), on both loggers the handlers use.
+    request.log = reply.log = request.log.child({ requestId, intent: agent.name, session: sessionId });
 
     const call = callAgent(nc, envelope, {
       subject: subjects.chat(agent.name),
