@@ -20,10 +20,6 @@ export class ReplyStream {
     private readonly requestId: string,
   ) {}
 
-  get finished(): boolean {
-    return this.#finished;
-  }
-
   /** Publishes one non-terminal frame; throws `internal_error` when NATS refuses it. */
   send(frame: UnsequencedFrame): void {
     if (this.#finished) return;

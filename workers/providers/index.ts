@@ -15,7 +15,6 @@ const factories = {
 } satisfies Record<string, (settings: ProviderSettings) => ChatProvider>;
 
 export type ProviderName = keyof typeof factories;
-export const PROVIDER_NAMES = Object.keys(factories) as ProviderName[];
 
 /** Creates the provider called `name`. */
 export function createProvider(name: ProviderName, settings: ProviderSettings): ChatProvider {
