@@ -5,7 +5,8 @@ import type { Kysely } from 'kysely';
 import { AgentbusError, decodeCancelRequest, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
-import { handleChatRequest, requestIdOf } from './chat-handler.js';
+import { handleChatRequest } from './chat-handler.js';
+import { InFlight } from './in-flight.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ChatProvider } from './providers/index.js';
 
@@ -60,7 +61,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     statsHandler: async (endpoint) => counters.get(endpoint.metadata?.['agent'] ?? '') ?? null,
   });
   const workerId = service.info().id;
-  const inFlight = new Map<string, { done: Promise<unknown>; abort: AbortController }>();
+  const inFlight = new InFlight();
 
   for (const agent of agents) {
     const handlerDeps = { nc, db: deps.db, provider: deps.provider, agent, workerId, log };
@@ -74,19 +75,13 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
           log.error({ err, agent: agent.name }, 'endpoint subscription failed');
           return;
         }
-        // Keyed by the request id so a cancel can find it; a duplicate id in flight gets its own key.
-        const id = requestIdOf(msg.data);
-        const key = inFlight.has(id) ? `${id}#${Math.random()}` : id;
-        const abort = new AbortController();
         count.in_flight++;
-        const done = handleChatRequest(handlerDeps, msg, abort.signal).then((outcome) => {
+        inFlight.track(handleChatRequest(handlerDeps, msg, inFlight).then((outcome) => {
           if (outcome.ok) count.answered++;
           else count.failed[outcome.code] = (count.failed[outcome.code] ?? 0) + 1;
         }).catch((error: unknown) => log.error({ err: error }, 'chat handler failed unexpectedly')).finally(() => {
           count.in_flight--;
-          inFlight.delete(key);
-        });
-        inFlight.set(key, { done, abort });
+        }));
       },
     });
   }
@@ -97,7 +92,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       if (err) return;
       try {
         const cancel = decodeCancelRequest(msg.data);
-        inFlight.get(cancel.request_id)?.abort.abort(new AgentbusError('request_cancelled', `Cancelled by the requester: ${cancel.reason}`));
+        inFlight.cancel(cancel.request_id, new AgentbusError('request_cancelled', `Cancelled by the requester: ${cancel.reason}`));
       } catch (error) {
         log.warn({ err: error }, 'ignored an invalid cancel request');
       }
@@ -112,12 +107,12 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       await service.stop();
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
-      await Promise.race([Promise.allSettled([...inFlight.values()].map((r) => r.done)), timeout]);
+      await Promise.race([inFlight.settled(), timeout]);
       clearTimeout(timer);
       if (inFlight.size > 0) {
         log.warn({ inFlight: inFlight.size }, 'answers still in flight after the drain timeout: aborting them');
-        for (const { abort } of inFlight.values()) abort.abort(new AgentbusError('worker_lost', 'The worker shut down before the answer finished; send the request again.'));
-        await Promise.allSettled([...inFlight.values()].map((r) => r.done));
+        inFlight.abortAll(new AgentbusError('worker_lost', 'The worker shut down before the answer finished; send the request again.'));
+        await inFlight.settled();
       }
       cancels.unsubscribe();
     },

@@ -6,6 +6,7 @@ import type { Logger } from '../common/logger.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import { resolveSession } from './memory/sessions.js';
 import { loadHistory, recordTurn } from './memory/turns.js';
+import type { InFlight } from './in-flight.js';
 import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
 import type { ChatProvider, ProviderEvent } from './providers/index.js';
 import { ReplyStream } from './reply-stream.js';
@@ -33,8 +34,8 @@ export type ChatOutcome = { ok: true } | { ok: false; code: string };
 const MAX_DELTA_CHARS = 64 * 1024;
 const REQUEST_ID = new RegExp(ID_PATTERN);
 
-/** The request id of a message, read without validating the envelope; "unknown" if unreadable. */
-export function requestIdOf(data: Uint8Array): string {
+/** The request id of an envelope that failed validation, when it can still be read; else "unknown". */
+function requestIdOf(data: Uint8Array): string {
   try {
     const id = (JSON.parse(new TextDecoder().decode(data)) as { request_id?: unknown }).request_id;
     return typeof id === 'string' && REQUEST_ID.test(id) ? id : 'unknown';
@@ -50,10 +51,11 @@ function asAgentbusError(err: unknown): AgentbusError {
 
 /**
  * Answers one chat request: ack, model call with deltas and heartbeats, the turn written in one
- * transaction, then `done`. Any failure — including `cancel` aborting it (the requester left, or
- * the worker is shutting down) — becomes one `error` frame and writes nothing. Never throws.
+ * transaction, then `done`. Any failure — including an abort through `inFlight` (the requester
+ * cancelled, or the worker is shutting down) — becomes one `error` frame and writes nothing.
+ * Never throws.
  */
-export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChatMessage, cancel: AbortSignal): Promise<ChatOutcome> {
+export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChatMessage, inFlight: InFlight): Promise<ChatOutcome> {
   const { agent, log } = deps;
   if (!msg.reply) {
     log.warn({ agent: agent.name }, 'chat request without a reply subject dropped');
@@ -74,16 +76,17 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
 
   const reqLog = log.child({ requestId: envelope.request_id, intent: envelope.intent, session: envelope.session_id });
   const out = new ReplyStream(deps.nc, msg.reply, envelope.request_id);
+  // Registered before the first await, so a cancel or shutdown can never miss this request.
+  const cancel = inFlight.enter(envelope.request_id);
   // One signal for every reason to stop: the deadline, or `cancel` (requester left, shutdown).
   const stop = new AbortController();
   const deadline = setTimeout(
     () => stop.abort(new AgentbusError('deadline_exceeded', `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); the worker abandoned it.`)),
     envelope.timeout_ms,
   );
-  const onCancel = () => stop.abort(cancel.reason);
-  cancel.addEventListener('abort', onCancel, { once: true });
+  const onCancel = () => stop.abort(cancel.signal.reason);
+  cancel.signal.addEventListener('abort', onCancel, { once: true });
   try {
-    if (cancel.aborted) throw cancel.reason;
     const session = await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session);
     out.send({ type: 'ack', worker: deps.workerId, conversation_id: session.id });
     out.startHeartbeat(envelope.heartbeat_ms);
@@ -145,6 +148,7 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
     return { ok: false, code: error.code };
   } finally {
     clearTimeout(deadline);
-    cancel.removeEventListener('abort', onCancel);
+    cancel.signal.removeEventListener('abort', onCancel);
+    cancel.leave();
   }
 }

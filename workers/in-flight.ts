@@ -1,0 +1,50 @@
+/**
+ * The answers a worker is producing: awaited when it drains, and abortable by request id (a
+ * cancel from the requester) or all at once (shutdown past the drain timeout).
+ */
+export class InFlight {
+  // A set per id: a redelivered request may run twice at once, and a cancel is meant for both.
+  readonly #byRequest = new Map<string, Set<AbortController>>();
+  readonly #work = new Set<Promise<unknown>>();
+
+  /** Number of answers still running. */
+  get size(): number {
+    return this.#work.size;
+  }
+
+  /** Counts `work` as in flight until it settles. */
+  track(work: Promise<unknown>): void {
+    this.#work.add(work);
+    void work.finally(() => this.#work.delete(work));
+  }
+
+  /** Registers a request; its signal aborts on `cancel(requestId)` or `abortAll()`. Call `leave()` when done. */
+  enter(requestId: string): { signal: AbortSignal; leave(): void } {
+    const controller = new AbortController();
+    const entries = this.#byRequest.get(requestId) ?? new Set();
+    entries.add(controller);
+    this.#byRequest.set(requestId, entries);
+    return {
+      signal: controller.signal,
+      leave: () => {
+        entries.delete(controller);
+        if (entries.size === 0) this.#byRequest.delete(requestId);
+      },
+    };
+  }
+
+  /** Aborts the request with this id, if this worker holds it. */
+  cancel(requestId: string, reason: Error): void {
+    for (const controller of this.#byRequest.get(requestId) ?? []) controller.abort(reason);
+  }
+
+  /** Aborts every registered request. */
+  abortAll(reason: Error): void {
+    for (const entries of this.#byRequest.values()) for (const controller of entries) controller.abort(reason);
+  }
+
+  /** Resolves once every tracked answer has settled. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#work]);
+  }
+}
