@@ -1,6 +1,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { PROTOCOL_VERSION } from './version.js';
 import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
+import { responseFormatSchema, toolChoiceSchema, toolDefinitionSchema, toolCallSchema } from './tools.schema.js';
 
 /** Ids on the bus (request, session, tenant): safe in logs, headers and file names. */
 export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
@@ -8,16 +9,58 @@ export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
 /** W3C trace context header value (`traceparent`). */
 export const TRACEPARENT_PATTERN = '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$';
 
-/** One normalized chat message: the gateway has already flattened content parts to text. */
+const messageName = { type: 'string', minLength: 1, maxLength: 64 } as const;
+
+/**
+ * One normalized chat message, discriminated by `role`. The gateway has already flattened
+ * content parts to text and turned image parts into base64 `images` (Ollama's form, which
+ * every provider can convert back).
+ */
 export const chatMessageSchema = {
   type: 'object',
-  additionalProperties: false,
-  required: ['role', 'content'],
-  properties: {
-    role: { enum: ['system', 'user', 'assistant'] },
-    content: { type: 'string' },
-    name: { type: 'string', minLength: 1, maxLength: 64 },
-  },
+  required: ['role'],
+  properties: { role: { enum: ['system', 'user', 'assistant', 'tool'] } },
+  discriminator: { propertyName: 'role' },
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['role', 'content'],
+      properties: { role: { const: 'system' }, content: { type: 'string' }, name: messageName },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['role', 'content'],
+      properties: {
+        role: { const: 'user' },
+        content: { type: 'string' },
+        name: messageName,
+        images: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string', minLength: 1, contentEncoding: 'base64' }, description: 'Base64 image data (no data: prefix).' },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['role', 'content'],
+      properties: {
+        role: { const: 'assistant' },
+        content: { type: 'string', description: 'Empty when the turn only called tools.' },
+        name: messageName,
+        tool_calls: { type: 'array', minItems: 1, items: toolCallSchema },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['role', 'content', 'tool_call_id'],
+      properties: {
+        role: { const: 'tool' },
+        content: { type: 'string' },
+        tool_call_id: { type: 'string', minLength: 1, maxLength: 128, description: 'The id of the tool call this message answers.' },
+      },
+    },
+  ],
 } as const;
 
 /** Sampling options in OpenAI's terms; each provider maps them with its own parameter table. */
@@ -54,6 +97,19 @@ export const chatRequestSchema = {
     model: { type: 'string', minLength: 1, maxLength: 256, description: 'The model the client asked for (the agent name on /v1/chat/completions).' },
     messages: { type: 'array', minItems: 1, items: chatMessageSchema },
     options: samplingOptionsSchema,
+    tools: { type: 'array', minItems: 1, maxItems: 128, items: toolDefinitionSchema, description: 'Functions the model may call.' },
+    tool_choice: toolChoiceSchema,
+    parallel_tool_calls: { type: 'boolean', description: 'False: at most one tool call per answer.' },
+    response_format: responseFormatSchema,
+    user: { type: 'string', maxLength: 256, description: "The client's end-user id (OpenAI `user`), stored with the turn." },
+    metadata: {
+      type: 'object',
+      maxProperties: 16,
+      propertyNames: { maxLength: 64 },
+      additionalProperties: { type: 'string', maxLength: 512 },
+      description: 'Client key/value tags (OpenAI `metadata`), stored with the turn.',
+    },
+    cache: { enum: ['use', 'refresh'], description: '"refresh" (the client sent Cache-Control: no-cache) skips the cache lookup but still stores the fresh answer. Absent: "use".' },
     stream: { type: 'boolean', description: 'False lets the worker send the answer as one delta instead of one per token.' },
     timeout_ms: { type: 'integer', minimum: 100, maximum: 3_600_000, description: 'How long the worker may take, counted from when it receives the envelope. Relative, so a stored envelope replays as-is and host clocks need not agree.' },
     heartbeat_ms: { type: 'integer', minimum: 50, maximum: 60000, description: 'Interval of heartbeat frames while the model is working.' },

@@ -2,7 +2,8 @@ import { AgentbusError } from './errors.js';
 import type { ChatRequest } from './chat-request.schema.js';
 import type { ReplyFrame } from './reply-frames.schema.js';
 import type { CancelRequest } from './cancel-request.schema.js';
-import { assertCancelRequest, assertChatRequest, assertReplyFrame } from './validate.js';
+import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
+import { assertCancelRequest, assertChatRequest, assertMemoryLastReply, assertMemoryLastRequest, assertReplyFrame } from './validate.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -33,4 +34,14 @@ export function decodeCancelRequest(bytes: Uint8Array): CancelRequest {
 /** Decodes and validates a reply frame; throws `stream_protocol_error`. */
 export function decodeReplyFrame(bytes: Uint8Array): ReplyFrame {
   return assertReplyFrame(parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `reply frame is not JSON: ${m}`)));
+}
+
+/** Decodes and validates a memory query; throws `invalid_envelope`. */
+export function decodeMemoryLastRequest(bytes: Uint8Array): MemoryLastRequest {
+  return assertMemoryLastRequest(parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `memory query is not JSON: ${m}`)));
+}
+
+/** Decodes and validates the reply to a memory query; throws `stream_protocol_error`. */
+export function decodeMemoryLastReply(bytes: Uint8Array): MemoryLastReply {
+  return assertMemoryLastReply(parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `memory query reply is not JSON: ${m}`)));
 }

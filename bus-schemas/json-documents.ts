@@ -1,6 +1,7 @@
 import { chatRequestSchema } from './chat-request.schema.js';
 import { replyFrameSchema } from './reply-frames.schema.js';
 import { cancelRequestSchema } from './cancel-request.schema.js';
+import { memoryLastReplySchema, memoryLastRequestSchema } from './memory-query.schema.js';
 
 /**
  * The bus schemas as standalone JSON Schema documents (draft-07, ajv's default), for
@@ -11,6 +12,8 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   'chat-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...chatRequestSchema },
   'reply-frame.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...replyFrameSchema },
   'cancel-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cancelRequestSchema },
+  'memory-last-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastRequestSchema },
+  'memory-last-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastReplySchema },
 };
 
 /** How a document is written to disk: two-space JSON with a final newline. */

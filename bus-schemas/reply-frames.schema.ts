@@ -1,6 +1,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { ERROR_CODES } from './errors.js';
 import { ID_PATTERN } from './chat-request.schema.js';
+import { toolCallFragmentSchema } from './tools.schema.js';
 
 // Fields every frame carries: the type, a per-request sequence number starting at 0 (the
 // receiver checks for gaps), and the request id so a `nats sub` shows whose frame it is.
@@ -19,18 +20,25 @@ export const ackFrameSchema = {
     ...frameBase,
     worker: { type: 'string', minLength: 1, description: 'Worker instance id (the NATS micro service id).' },
     conversation_id: { type: 'string', pattern: ID_PATTERN, description: 'The conversation the turn belongs to.' },
+    cached: { type: 'boolean', description: 'The answer comes from the response cache (so the gateway can say so in headers before the first delta).' },
   },
 } as const;
 
-/** `delta`: a fragment of the answer, in order. */
+/** `delta`: a fragment of the answer, in order: text, tool-call fragments, or both. */
 export const deltaFrameSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['type', 'seq', 'request_id', 'content'],
+  required: ['type', 'seq', 'request_id'],
+  // At least one of the two (ajv's strict mode wants the property declared next to `required`).
+  anyOf: [
+    { required: ['content'], properties: { content: { type: 'string' } } },
+    { required: ['tool_calls'], properties: { tool_calls: { type: 'array' } } },
+  ],
   properties: {
     type: { const: 'delta' },
     ...frameBase,
     content: { type: 'string' },
+    tool_calls: { type: 'array', minItems: 1, items: toolCallFragmentSchema },
   },
 } as const;
 
@@ -65,7 +73,7 @@ export const doneFrameSchema = {
   properties: {
     type: { const: 'done' },
     ...frameBase,
-    finish_reason: { enum: ['stop', 'length'] },
+    finish_reason: { enum: ['stop', 'length', 'tool_calls'] },
     usage: usageSchema,
     meta: {
       type: 'object',

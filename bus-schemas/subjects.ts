@@ -20,6 +20,13 @@ export interface Subjects {
    * group): the one holding the request aborts it, the others ignore it.
    */
   readonly cancel: string;
+  /** Where the gateway asks for the last turns of a session, e.g. `agents.memory.last`. */
+  readonly memoryLast: string;
+  /**
+   * Queue group of the memory queries: every worker reads the same database, so any one of them
+   * may answer, and only one does.
+   */
+  readonly memoryQueueGroup: string;
 }
 
 /**
@@ -41,5 +48,7 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     queueGroup: (intent: string) => checkIntent(intent),
     allChat: `${prefix}.*.chat`,
     cancel: `${prefix}.cancel`,
+    memoryLast: `${prefix}.memory.last`,
+    memoryQueueGroup: 'memory',
   });
 }

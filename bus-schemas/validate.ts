@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
+import { memoryLastReplySchema, memoryLastRequestSchema, type MemoryLastReply, type MemoryLastRequest } from './memory-query.schema.js';
 import { AgentbusError } from './errors.js';
 
 // One ajv instance for the whole bus contract; validators are compiled once at import time.
@@ -10,6 +11,8 @@ const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true, verbo
 const validateChatRequest: ValidateFunction<ChatRequest> = ajv.compile<ChatRequest>(chatRequestSchema);
 const validateReplyFrame: ValidateFunction<ReplyFrame> = ajv.compile<ReplyFrame>(replyFrameSchema);
 const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<CancelRequest>(cancelRequestSchema);
+const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> = ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
+const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
 
 /**
  * Turns an ajv instance path (`/messages/0/content`) plus a missing property into the
@@ -65,6 +68,20 @@ export function assertCancelRequest(value: unknown): CancelRequest {
   if (validateCancelRequest(value)) return value;
   const { message, param } = messageFromAjvErrors(validateCancelRequest.errors, 'cancel request');
   throw new AgentbusError('invalid_envelope', `invalid cancel request: ${message}`, { param });
+}
+
+/** Validates a decoded memory query; throws `invalid_envelope` naming the field at fault. */
+export function assertMemoryLastRequest(value: unknown): MemoryLastRequest {
+  if (validateMemoryLastRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateMemoryLastRequest.errors, 'memory query');
+  throw new AgentbusError('invalid_envelope', `invalid memory query: ${message}`, { param });
+}
+
+/** Validates a decoded memory query reply; throws `stream_protocol_error`. */
+export function assertMemoryLastReply(value: unknown): MemoryLastReply {
+  if (validateMemoryLastReply(value)) return value;
+  const { message } = messageFromAjvErrors(validateMemoryLastReply.errors, 'memory reply');
+  throw new AgentbusError('stream_protocol_error', `invalid memory query reply: ${message}`);
 }
 
 /** True when `value` is a valid envelope (no throw), for tests and tooling. */

@@ -6,8 +6,12 @@ import type { Logger } from '../common/logger.js';
 import type { GatewayConfig } from './config.js';
 import { bearerAuth } from './plugins/auth.js';
 import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
+import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
+import { legacyRoutes } from './routes/legacy.js';
+import { createTraceLog } from './trace-log/trace-log.js';
 import { healthRoutes } from './routes/health.js';
+import { memoryRoutes } from './routes/memory.js';
 import { modelsRoutes } from './routes/models.js';
 
 export interface GatewayDeps {
@@ -36,12 +40,26 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   // Only JSON bodies: a text/plain body gets 415 rather than a confusing "body must be object".
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('tenant', '');
+  app.decorateRequest('pathAgent', undefined);
+
+  const traceLog = createTraceLog({
+    dir: config.logDir,
+    retentionDays: config.traceLogRetentionDays,
+    promptMaxChars: config.tracePromptMaxChars,
+    logger: deps.logger.child({ component: 'trace' }),
+  });
+  app.addHook('onClose', async () => traceLog.close());
+  const subjects = subjectsFor(config.subjectPrefix);
+  const chatDeps = { nc, catalog, config, subjects, traceLog };
 
   await app.register(healthRoutes);
-  await app.register(async (v1) => {
-    v1.addHook('onRequest', bearerAuth(config.apiKeys));
-    await v1.register(modelsRoutes, { catalog });
-    await v1.register(chatCompletionsRoutes, { nc, catalog, config, subjects: subjectsFor(config.subjectPrefix) });
+  await app.register(async (authed) => {
+    authed.addHook('onRequest', bearerAuth(config.apiKeys));
+    await authed.register(modelsRoutes, { catalog });
+    await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
+    await authed.register(legacyRoutes, chatDeps);
+    await authed.register(memoryRoutes, { nc, subjects });
   });
+  await app.register(agentScopedRoutes, { ...chatDeps, prefix: '/agents/:agent' });
   return app;
 }

@@ -22,6 +22,12 @@ export interface GatewayConfig {
   /** Interval at which workers send heartbeats; three missed ones mean a dead worker. */
   heartbeatMs: number;
   bodyLimitBytes: number;
+  /** Directory of the per-agent trace logs (`<agent>.log`). */
+  logDir: string;
+  /** Rotated trace logs older than this many days are deleted; 0 keeps all. */
+  traceLogRetentionDays: number;
+  /** Longest prompt written to a trace line; 0 writes none. */
+  tracePromptMaxChars: number;
 }
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -39,6 +45,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, { min: 100, max: 3_600_000 }),
     heartbeatMs: read.integer('HEARTBEAT_MS', 2_000, { min: 50, max: 60_000 }),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    logDir: read.string('LOG_DIR', './logs'),
+    traceLogRetentionDays: read.integer('TRACE_LOG_RETENTION_DAYS', 14, { min: 0, max: 3650 }),
+    tracePromptMaxChars: read.integer('TRACE_PROMPT_MAX_CHARS', 500, { min: 0, max: 1_000_000 }),
   };
   read.done();
   return Object.freeze(config);

@@ -44,15 +44,20 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
   await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'user', content: 'x'.repeat(5000) }] })), 413, 'request_too_large');
   await expectError(t, await send('model=testing', { ...AUTH, 'content-type': 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type');
   await expectError(t, await send(JSON.stringify(valid), { ...AUTH, 'content-type': 'text/plain' }), 415, 'unsupported_media_type');
-  const image = await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:,' } }] }] })), 400, 'invalid_request', 'messages[0].content');
-  t.match(image.message, /image and audio parts are not supported yet/, 'the message says what is allowed');
+  const image = await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] }] })), 400, 'invalid_request', 'messages[0].content[0].image_url.url');
+  t.match(image.message, /base64 data URL/, 'the message says what is allowed');
+  const audio = await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] })), 400, 'invalid_request', 'messages[0].content[0]');
+  t.match(audio.message, /audio input is not supported/);
+  await expectError(t, await send(JSON.stringify({ ...valid, tool_choice: 'auto' })), 400, 'invalid_request', 'tool_choice');
+  await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'tool', content: 'r' }] })), 400, 'invalid_request', 'messages[0].tool_call_id');
+  await expectError(t, await send(JSON.stringify({ ...valid, messages: [{ role: 'function', name: 'f', content: 'r' }] })), 400, 'invalid_request', 'messages[0].role');
   const stop = await expectError(t, await send(JSON.stringify({ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] })), 400, 'invalid_request', 'stop');
   t.match(stop.message, /at most 4/);
-  for (const [param, value] of [['n', 2], ['tools', [{ type: 'function', function: { name: 'f' } }]], ['tool_choice', 'required'], ['response_format', { type: 'json_object' }], ['logprobs', true], ['logit_bias', { '50256': -100 }], ['audio', { voice: 'alloy' }]] as const) {
+  for (const [param, value] of [['n', 2], ['functions', [{ name: 'f' }]], ['reasoning_effort', 'high'], ['logprobs', true], ['logit_bias', { '50256': -100 }], ['audio', { voice: 'alloy' }]] as const) {
     const err = await expectError(t, await send(JSON.stringify({ ...valid, [param]: value })), 400, 'invalid_request', param);
     t.match(err.message, new RegExp(`"${param}" cannot be honoured`), `${param} is refused, not silently ignored`);
   }
-  for (const harmless of [{ n: 1 }, { tool_choice: 'none' }, { response_format: { type: 'text' } }, { logprobs: false }, { tools: [] }]) {
+  for (const harmless of [{ n: 1 }, { parallel_tool_calls: true }, { response_format: { type: 'text' } }, { logprobs: false }, { tools: [] }]) {
     t.equal((await send(JSON.stringify({ ...valid, ...harmless }))).status, 200, `${JSON.stringify(harmless)} changes nothing and passes`);
   }
   t.equal(await rowCount(), before + 5, 'no memory row for any bad request (the 5 harmless ones were answered)');

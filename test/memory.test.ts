@@ -17,12 +17,12 @@ t.teardown(async () => {
 
 const turn = (over: Partial<NewTurn> = {}): NewTurn => ({
   requestId: 'chatcmpl-1', sessionId: 'conv_1', tenant: 'key_a', agent: 'testing', model: 'm',
-  inputMessages: [{ role: 'user', content: 'q' }], assistantResponse: 'a', finishReason: 'stop',
+  inputMessages: [{ role: 'user', content: 'q' }], assistantResponse: 'a', toolCalls: [], finishReason: 'stop',
   cached: false, promptTokens: 1, completionTokens: 1, durationMs: 5, ...over,
 });
 
 t.test('migrations apply once and set WAL mode', async (t) => {
-  t.same(await migrateToLatest(db), ['20261122T0200-create-sessions-and-turns']);
+  t.same(await migrateToLatest(db), ['20261122T0200-create-sessions-and-turns', '20261122T1500-add-tool-calls-user-metadata']);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
   t.equal(mode.rows[0]?.journal_mode, 'wal');

@@ -52,7 +52,7 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const stack = runStart({ NATS_CONF: conf, PORT: '0', DATA_DIR: join(dir, 'data'), OLLAMA_URL: ollama.url });
+  const stack = runStart({ NATS_CONF: conf, PORT: '0', DATA_DIR: join(dir, 'data'), LOG_DIR: join(dir, 'logs'), OLLAMA_URL: ollama.url });
   t.teardown(() => { if (stack.child.exitCode === null) stack.child.kill('SIGKILL'); });
   await stack.waitFor(/press Ctrl-C to stop/);
   const out = stack.output();
@@ -87,7 +87,7 @@ t.test('npm start with NATS_URL uses that server, starts no nats-server of its o
     await nats.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
-  const stack = runStart({ NATS_URL: nats.url, PORT: '0', DATA_DIR: join(dir, 'data'), OLLAMA_URL: ollama.url });
+  const stack = runStart({ NATS_URL: nats.url, PORT: '0', DATA_DIR: join(dir, 'data'), LOG_DIR: join(dir, 'logs'), OLLAMA_URL: ollama.url });
   t.teardown(() => { if (stack.child.exitCode === null) stack.child.kill('SIGKILL'); });
   await stack.waitFor(/press Ctrl-C to stop/);
   t.match(stack.output(), `using NATS at ${nats.url} (NATS_URL)`);

@@ -39,6 +39,7 @@ t.test('workers are NATS micro services: $SRV.INFO lists their endpoints', async
     t.same(info.endpoints.map((e) => [e.name, e.subject, e.queue_group]), [
       ['code_generation', 'agents.code_generation.chat', 'code_generation'],
       ['code_review', 'agents.code_review.chat', 'code_review'],
+      ['memory', 'agents.memory.last', 'memory'],
     ]);
   }
   const stats = [];

@@ -7,11 +7,16 @@ import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import { handleChatRequest } from './chat-handler.js';
 import { InFlight } from './in-flight.js';
+import { handleMemoryQuery } from './memory-query-handler.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ChatProvider } from './providers/index.js';
+import type { ResponseCache } from './cache/response-cache.js';
 
 /** Name under which workers appear in `nats micro ls`. */
 export const WORKER_SERVICE_NAME = 'agentbus-worker';
+// Endpoint answering memory queries (`<prefix>.memory.last`), beside one endpoint per agent.
+const MEMORY_ENDPOINT_NAME = 'memory';
+const MEMORY_QUERY = 'memory.last';
 // Micro services must carry a semver version; the package's own keeps `nats micro ls` truthful.
 const WORKER_SERVICE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -19,6 +24,7 @@ export interface AgentServiceDeps {
   nc: NatsConnection;
   db: Kysely<MemoryDatabase>;
   provider: ChatProvider;
+  cache: ResponseCache;
   agents: readonly Agent[];
   subjects: Subjects;
   log: Logger;
@@ -53,18 +59,19 @@ interface AgentCounters {
 export async function startAgentService(deps: AgentServiceDeps): Promise<RunningAgentService> {
   const { nc, agents, subjects, log } = deps;
   const counters = new Map<string, AgentCounters>(agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]));
+  const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   const service = await new Svcm(nc).add({
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
     description: 'agentbus agent worker: chat requests in, reply frames out',
     metadata: { agents: agents.map((a) => a.name).join(','), provider: deps.provider.name, backend: deps.provider.endpoint },
-    statsHandler: async (endpoint) => counters.get(endpoint.metadata?.['agent'] ?? '') ?? null,
+    statsHandler: async (endpoint) => endpoint.metadata?.['query'] === MEMORY_QUERY ? memoryCounters : counters.get(endpoint.metadata?.['agent'] ?? '') ?? null,
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
 
   for (const agent of agents) {
-    const handlerDeps = { nc, db: deps.db, provider: deps.provider, agent, workerId, log };
+    const handlerDeps = { nc, db: deps.db, provider: deps.provider, cache: deps.cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),
@@ -85,6 +92,26 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       },
     });
   }
+
+  // Any worker may answer a memory query (all share one database), so one queue group for all.
+  service.addEndpoint(MEMORY_ENDPOINT_NAME, {
+    subject: subjects.memoryLast,
+    queue: subjects.memoryQueueGroup,
+    metadata: { query: MEMORY_QUERY },
+    handler: (err, msg) => {
+      if (err) {
+        log.error({ err }, 'memory endpoint subscription failed');
+        return;
+      }
+      memoryCounters.in_flight++;
+      inFlight.track(handleMemoryQuery({ db: deps.db, log }, msg).then((outcome) => {
+        if (outcome.ok) memoryCounters.answered++;
+        else memoryCounters.failed[outcome.code] = (memoryCounters.failed[outcome.code] ?? 0) + 1;
+      }).catch((error: unknown) => log.error({ err: error }, 'memory query handler failed unexpectedly')).finally(() => {
+        memoryCounters.in_flight--;
+      }));
+    },
+  });
 
   // Every worker hears every cancel (no queue group); only the one holding the request acts.
   const cancels: Subscription = nc.subscribe(subjects.cancel, {

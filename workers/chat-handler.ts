@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Kysely } from 'kysely';
-import { AgentbusError, decodeChatRequest, ID_PATTERN, type ChatRequest } from '../bus-schemas/index.js';
+import { AgentbusError, decodeChatRequest, ID_PATTERN, type ChatMessage, type ChatRequest, type SamplingOptions, type ToolCall, type UnsequencedFrame } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { MemoryDatabase } from './memory/schema.js';
@@ -8,13 +8,18 @@ import { resolveSession } from './memory/sessions.js';
 import { loadHistory, recordTurn } from './memory/turns.js';
 import type { InFlight } from './in-flight.js';
 import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
-import type { ChatProvider, ProviderEvent } from './providers/index.js';
+import { sendAnswer, sendToolCall, withCallId, type Answer } from './answer.js';
+import { cacheKey } from './cache/cache-key.js';
+import type { ResponseCache } from './cache/response-cache.js';
+import type { ChatProvider } from './providers/index.js';
 import { ReplyStream } from './reply-stream.js';
 
 export interface ChatHandlerDeps {
   nc: Pick<NatsConnection, 'publish'>;
   db: Kysely<MemoryDatabase>;
   provider: ChatProvider;
+  /** The shared response cache; a disabled or failing cache simply misses. */
+  cache: ResponseCache;
   agent: Agent;
   workerId: string;
   log: Logger;
@@ -29,9 +34,6 @@ export interface IncomingChatMessage {
 /** How a handled request ended, for the service's statistics. */
 export type ChatOutcome = { ok: true } | { ok: false; code: string };
 
-// A non-streamed answer still travels in pieces: one NATS message must stay far below any
-// server's max_payload (1 MB by default), whatever the model produced.
-const MAX_DELTA_CHARS = 64 * 1024;
 const REQUEST_ID = new RegExp(ID_PATTERN);
 
 /** The request id of an envelope that failed validation, when it can still be read; else "unknown". */
@@ -49,9 +51,60 @@ function asAgentbusError(err: unknown): AgentbusError {
   return new AgentbusError('internal_error', `worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
+/** Everything that decides the answer, as the cache key sees it. */
+function cacheKeyOf(envelope: ChatRequest, agent: Agent, options: SamplingOptions, history: readonly ChatMessage[]): string {
+  return cacheKey({
+    tenant: envelope.tenant,
+    agent: agent.name,
+    model: agent.model,
+    options,
+    messages: envelope.messages,
+    // History is part of what the model sees: the same question later in a conversation is
+    // a different request.
+    ...(history.length > 0 ? { history } : {}),
+    ...(envelope.tools ? { tools: { definitions: envelope.tools, parallel: envelope.parallel_tool_calls ?? true } } : {}),
+    ...(envelope.tool_choice !== undefined ? { tool_choice: envelope.tool_choice } : {}),
+    ...(envelope.response_format ? { response_format: envelope.response_format } : {}),
+  });
+}
+
 /**
- * Answers one chat request: ack, model call with deltas and heartbeats, the turn written in one
- * transaction, then `done`. Any failure — including an abort through `inFlight` (the requester
+ * Calls the model, relaying its output as it comes when the client streams (else all at once at
+ * the end). With `parallel_tool_calls: false`, calls after the first are dropped.
+ */
+async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, messages: ChatMessage[], options: SamplingOptions, signal: AbortSignal, out: ReplyStream): Promise<Answer> {
+  const events = deps.provider.chat({
+    model: deps.agent.model,
+    messages,
+    options,
+    ...(envelope.tools ? { tools: envelope.tools } : {}),
+    ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
+    ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
+    signal,
+  });
+  const send = (frame: UnsequencedFrame) => out.send(frame);
+  let content = '';
+  const toolCalls: ToolCall[] = [];
+  for await (const event of events) {
+    if (event.type === 'delta') {
+      content += event.content;
+      if (envelope.stream) send({ type: 'delta', content: event.content });
+    } else if (event.type === 'tool_call') {
+      if (envelope.parallel_tool_calls === false && toolCalls.length > 0) continue;
+      const call = withCallId(event.call);
+      if (envelope.stream) sendToolCall(send, toolCalls.length, call);
+      toolCalls.push(call);
+    } else {
+      if (!envelope.stream) sendAnswer(send, { content, toolCalls });
+      return { content, toolCalls, finishReason: event.finishReason, usage: event.usage };
+    }
+  }
+  throw new AgentbusError('backend_error', `${deps.provider.name} finished without reporting completion`);
+}
+
+/**
+ * Answers one chat request: ack, the answer (from the response cache, or the model with deltas
+ * and heartbeats), the turn written in one transaction, then `done`. Any failure — including an abort through `inFlight` (the requester
  * cancelled, or the worker is shutting down) — becomes one `error` frame and writes nothing.
  * Never throws.
  */
@@ -88,33 +141,23 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
   cancel.signal.addEventListener('abort', onCancel, { once: true });
   try {
     const session = await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session);
-    out.send({ type: 'ack', worker: deps.workerId, conversation_id: session.id });
+    const history = session.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
+    const options = { ...agent.options, ...envelope.options };
+    const key = deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history) : undefined;
+    // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still stored.
+    const hit = key !== undefined && envelope.cache !== 'refresh' ? await deps.cache.get(key) : undefined;
+    out.send({ type: 'ack', worker: deps.workerId, conversation_id: session.id, cached: hit !== undefined });
     out.startHeartbeat(envelope.heartbeat_ms);
 
-    const history = session.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
-    const events = deps.provider.chat({
-      model: agent.model,
-      messages: buildPrompt(agent, history, envelope.messages),
-      options: { ...agent.options, ...envelope.options },
-      signal: stop.signal,
-    });
-
-    let content = '';
-    let done: Extract<ProviderEvent, { type: 'done' }> | undefined;
-    for await (const event of events) {
-      if (event.type === 'done') done = event;
-      else {
-        content += event.content;
-        // Without streaming the client waits for the whole answer anyway: fewer, larger deltas.
-        if (envelope.stream) out.send({ type: 'delta', content: event.content });
-      }
+    let answer: Answer;
+    if (hit) {
+      answer = { content: hit.content, toolCalls: hit.tool_calls ?? [], finishReason: hit.finish_reason, usage: hit.usage };
+      sendAnswer((frame) => out.send(frame), answer);
+    } else {
+      answer = await askModel(deps, envelope, buildPrompt(agent, history, envelope.messages), options, stop.signal, out);
     }
-    if (!done) throw new AgentbusError('backend_error', `${deps.provider.name} finished without reporting completion`);
     // A cancel or deadline that lands after the last token still means nobody takes this answer.
     if (stop.signal.aborted) throw stop.signal.reason;
-    if (!envelope.stream) {
-      for (let i = 0; i < content.length; i += MAX_DELTA_CHARS) out.send({ type: 'delta', content: content.slice(i, i + MAX_DELTA_CHARS) });
-    }
 
     const processingMs = Date.now() - started;
     const stored = await recordTurn(deps.db, {
@@ -124,21 +167,27 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       agent: agent.name,
       model: agent.model,
       inputMessages: newInputMessages(envelope.messages),
-      assistantResponse: content,
-      finishReason: done.finishReason,
-      cached: false,
-      promptTokens: done.usage.prompt_tokens,
-      completionTokens: done.usage.completion_tokens,
+      assistantResponse: answer.content,
+      toolCalls: answer.toolCalls,
+      finishReason: answer.finishReason,
+      cached: hit !== undefined,
+      promptTokens: answer.usage.prompt_tokens,
+      completionTokens: answer.usage.completion_tokens,
       durationMs: processingMs,
+      endUser: envelope.user,
+      metadata: envelope.metadata,
     });
     if (!stored) reqLog.info('turn already stored for this request id (redelivery); not written again');
+    if (key !== undefined && !hit) {
+      await deps.cache.put(key, { content: answer.content, tool_calls: answer.toolCalls, finish_reason: answer.finishReason, usage: answer.usage, model: agent.model, stored_at: Date.now() });
+    }
     out.finish({
       type: 'done',
-      finish_reason: done.finishReason,
-      usage: done.usage,
-      meta: { conversation_id: session.id, memory_used: history.length > 0, cached: false, processing_ms: processingMs, agent: agent.name, model: agent.model, worker: deps.workerId },
+      finish_reason: answer.finishReason,
+      usage: answer.usage,
+      meta: { conversation_id: session.id, memory_used: history.length > 0, cached: hit !== undefined, processing_ms: processingMs, agent: agent.name, model: agent.model, worker: deps.workerId },
     });
-    reqLog.info({ ms: processingMs, tokens: done.usage.completion_tokens, memoryUsed: history.length > 0 }, 'chat request answered');
+    reqLog.info({ ms: processingMs, tokens: answer.usage.completion_tokens, memoryUsed: history.length > 0, cached: hit !== undefined }, 'chat request answered');
     return { ok: true };
   } catch (err) {
     const error = asAgentbusError(err);

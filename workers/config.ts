@@ -12,6 +12,8 @@ export interface WorkerConfig {
   subjectPrefix: string;
   /** Longest a stopping worker waits for answers in flight. */
   drainTimeoutMs: number;
+  /** How long an identical request is answered from the shared response cache; 0 disables it. */
+  cacheTtlSeconds: number;
 }
 
 /** Reads the worker configuration; throws a ConfigError naming every bad variable. */
@@ -25,6 +27,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     defaultModel: read.optionalString('DEFAULT_MODEL'),
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
     drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 600_000 }),
+    cacheTtlSeconds: read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 }),
   };
   read.done();
   return Object.freeze(config);

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   if (applied.length > 0) log.info({ applied }, 'memory database migrated');
   const nc = await connectNats(config.natsUrl, 'agentbus-worker', log);
   const provider = createProvider('ollama', { ollamaUrl: config.ollamaUrl });
-  const worker = await startWorker({ nc, db, provider, agents, subjectPrefix: config.subjectPrefix, log });
+  const worker = await startWorker({ nc, db, provider, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, log });
 
   log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, backend: provider.endpoint }, 'worker ready');
   const probe = await provider.probe(agents.map((a) => a.model));

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { subjectsFor } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
+import { openResponseCache } from './cache/response-cache.js';
 import { startAgentService, type RunningAgentService } from './agent-service.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ChatProvider } from './providers/index.js';
@@ -13,6 +14,8 @@ export interface WorkerDeps {
   provider: ChatProvider;
   agents: readonly Agent[];
   subjectPrefix: string;
+  /** CACHE_TTL_SECONDS: 0 disables the shared response cache. */
+  cacheTtlSeconds: number;
   log: Logger;
 }
 
@@ -21,5 +24,6 @@ export interface WorkerDeps {
  * the caller (main.ts, or a test) closes them after `stop()`.
  */
 export async function startWorker(deps: WorkerDeps): Promise<RunningAgentService> {
-  return startAgentService({ ...deps, subjects: subjectsFor(deps.subjectPrefix) });
+  const cache = await openResponseCache({ nc: deps.nc, ttlSeconds: deps.cacheTtlSeconds, log: deps.log });
+  return startAgentService({ ...deps, cache, subjects: subjectsFor(deps.subjectPrefix) });
 }

@@ -1,18 +1,76 @@
 import type { FromSchema } from 'json-schema-to-ts';
+import { FUNCTION_NAME_PATTERN } from '../../bus-schemas/index.js';
 
-const textPartSchema = {
+// The shapes below mirror bus-schemas/tools.schema.ts but accept extra fields: clients (the
+// openai SDK's runners among them) send back objects carrying fields of their own. The
+// conversion to the envelope copies only what the bus knows.
+const functionName = { type: 'string', pattern: FUNCTION_NAME_PATTERN } as const;
+
+const toolCallSchema = {
   type: 'object',
-  required: ['type', 'text'],
+  required: ['id', 'type', 'function'],
   properties: {
-    type: { const: 'text' },
+    id: { type: 'string', minLength: 1, maxLength: 128 },
+    type: { const: 'function' },
+    function: { type: 'object', required: ['name', 'arguments'], properties: { name: functionName, arguments: { type: 'string' } } },
+  },
+} as const;
+
+const toolDefinitionSchema = {
+  type: 'object',
+  required: ['type', 'function'],
+  properties: {
+    type: { const: 'function' },
+    function: {
+      type: 'object',
+      required: ['name'],
+      properties: { name: functionName, description: { type: 'string' }, parameters: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+    },
+  },
+} as const;
+
+const namedToolChoiceSchema = {
+  type: 'object',
+  required: ['type', 'function'],
+  properties: { type: { const: 'function' }, function: { type: 'object', required: ['name'], properties: { name: functionName } } },
+} as const;
+
+const jsonSchemaFormatSchema = {
+  type: 'object',
+  required: ['type', 'json_schema'],
+  properties: {
+    type: { const: 'json_schema' },
+    json_schema: {
+      type: 'object',
+      required: ['name'],
+      properties: { name: functionName, description: { type: 'string' }, schema: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+    },
+  },
+} as const;
+
+/**
+ * One content part. Which parts a role may carry (images only from the user, …) is checked
+ * when the request is converted, so the error can name the exact part.
+ */
+const contentPartSchema = {
+  type: 'object',
+  required: ['type'],
+  properties: {
+    type: { enum: ['text', 'image_url', 'input_audio', 'file', 'refusal'] },
     text: { type: 'string' },
+    refusal: { type: 'string' },
+    image_url: {
+      type: 'object',
+      required: ['url'],
+      properties: { url: { type: 'string', minLength: 1 }, detail: { enum: ['auto', 'low', 'high'] } },
+    },
   },
 } as const;
 
 const nullableNumber = (minimum: number, maximum: number) => ({ type: ['number', 'null'], minimum, maximum }) as const;
 
 /**
- * `POST /v1/chat/completions` body: the subset of OpenAI's request that the spine maps to the
+ * `POST /v1/chat/completions` body: the part of OpenAI's request that agentbus maps to the
  * bus. Parameters it cannot honour are refused by `unsupported-parameters.ts`; other unknown
  * fields (vendor extensions) are accepted and not used.
  */
@@ -28,16 +86,19 @@ export const chatCompletionRequestSchema = {
         type: 'object',
         required: ['role'],
         properties: {
-          role: { enum: ['system', 'developer', 'user', 'assistant'] },
+          role: { enum: ['system', 'developer', 'user', 'assistant', 'tool', 'function'] },
           content: {
-            description: 'a string, null, or an array of text parts ({"type": "text", "text": "…"}); image and audio parts are not supported yet',
+            description: 'a string, null, or an array of content parts ({"type": "text", "text": "…"}, {"type": "image_url", "image_url": {"url": "data:…"}})',
             anyOf: [
               { type: 'string' },
               { type: 'null' },
-              { type: 'array', items: textPartSchema },
+              { type: 'array', items: contentPartSchema },
             ],
           },
           name: { type: 'string', minLength: 1, maxLength: 64 },
+          tool_calls: { type: ['array', 'null'], items: toolCallSchema },
+          tool_call_id: { type: 'string', minLength: 1, maxLength: 128 },
+          refusal: { type: ['string', 'null'] },
         },
       },
     },
@@ -61,8 +122,35 @@ export const chatCompletionRequestSchema = {
     seed: { type: ['integer', 'null'] },
     presence_penalty: nullableNumber(-2, 2),
     frequency_penalty: nullableNumber(-2, 2),
-    user: { type: 'string' },
+    user: { type: 'string', maxLength: 256 },
+    metadata: {
+      type: ['object', 'null'],
+      maxProperties: 16,
+      propertyNames: { maxLength: 64 },
+      additionalProperties: { type: 'string', maxLength: 512 },
+      description: 'at most 16 string values, keys up to 64 characters, values up to 512',
+    },
+    tools: { type: ['array', 'null'], maxItems: 128, items: toolDefinitionSchema },
+    tool_choice: { anyOf: [{ enum: ['none', 'auto', 'required'] }, namedToolChoiceSchema, { type: 'null' }], description: '"none", "auto", "required" or {"type": "function", "function": {"name": …}}' },
+    parallel_tool_calls: { type: ['boolean', 'null'] },
+    response_format: {
+      description: '{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}',
+      anyOf: [
+        { type: 'object', required: ['type'], properties: { type: { enum: ['text', 'json_object'] } } },
+        jsonSchemaFormatSchema,
+        { type: 'null' },
+      ],
+    },
   },
 } as const;
 
 export type ChatCompletionRequest = FromSchema<typeof chatCompletionRequestSchema>;
+
+/**
+ * The same body on per-agent routes (`/agents/<agent>/v1/…`): the path names the agent, so
+ * `model` may be left out, and when sent it is only a hint.
+ */
+export const perAgentChatRequestSchema = { ...chatCompletionRequestSchema, required: ['messages'] } as const;
+
+/** A chat body on any route: `model` is optional on per-agent routes. */
+export type ChatBody = FromSchema<typeof perAgentChatRequestSchema>;

@@ -1,4 +1,4 @@
-import type { DoneFrame } from '../../bus-schemas/index.js';
+import type { DoneFrame, ToolCall, ToolCallFragment } from '../../bus-schemas/index.js';
 
 /** The `meta` object agentbus adds to responses. */
 export interface ResponseMeta {
@@ -37,8 +37,21 @@ export function responseMeta(done: DoneFrame): ResponseMeta {
   return out;
 }
 
+/** A whole answer as the gateway collected it from the frames. */
+export interface CollectedAnswer {
+  content: string;
+  toolCalls: ToolCall[];
+  done: DoneFrame;
+}
+
+/** The assistant message: `content` is null when the model only called tools, as OpenAI sends it. */
+function assistantMessage(content: string, toolCalls: ToolCall[]) {
+  if (toolCalls.length === 0) return { role: 'assistant' as const, content, refusal: null };
+  return { role: 'assistant' as const, content: content === '' ? null : content, refusal: null, tool_calls: toolCalls };
+}
+
 /** A complete `chat.completion` object, as OpenAI returns it, plus agentbus's fields. */
-export function chatCompletion(identity: CompletionIdentity, content: string, done: DoneFrame) {
+export function chatCompletion(identity: CompletionIdentity, { content, toolCalls, done }: CollectedAnswer) {
   return {
     id: identity.id,
     object: 'chat.completion' as const,
@@ -48,7 +61,7 @@ export function chatCompletion(identity: CompletionIdentity, content: string, do
     choices: [
       {
         index: 0,
-        message: { role: 'assistant' as const, content, refusal: null },
+        message: assistantMessage(content, toolCalls),
         logprobs: null,
         finish_reason: done.finish_reason,
       },
@@ -59,7 +72,7 @@ export function chatCompletion(identity: CompletionIdentity, content: string, do
   };
 }
 
-type ChunkDelta = { role?: 'assistant'; content?: string; refusal?: null };
+type ChunkDelta = { role?: 'assistant'; content?: string; refusal?: null; tool_calls?: ToolCallFragment[] };
 
 /** Fields every `chat.completion.chunk` of one completion repeats. */
 function chunkHeader(identity: CompletionIdentity) {

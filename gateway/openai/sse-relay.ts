@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type ReplyFrame } from '../../bus-schemas/index.js';
 import type { AgentCall } from '../bus/agent-call.js';
+import { createStreamWriter } from '../http/stream-writer.js';
 import { chatCompletionChunk, responseMeta, usageChunk, type CompletionIdentity } from './responses.js';
 
 export interface SseRelayOptions {
@@ -10,6 +11,8 @@ export interface SseRelayOptions {
   includeUsage: boolean;
   /** A reader that accepts nothing for this long is dropped (and the answer cancelled). */
   stallTimeoutMs: number;
+  /** Extra response headers (e.g. traceparent). */
+  headers?: Record<string, string>;
 }
 
 const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
@@ -24,30 +27,10 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
   const raw = reply.raw;
   const { identity, includeUsage } = options;
   let conversationId = options.sessionId;
+  let cached = false;
   let started = false;
   const extra = includeUsage ? { usage: null } : {};
-  // One listener for the whole response: the client leaving cancels the answer. Plain
-  // listeners rather than events.once(), which would reject on an 'error' event.
-  const closed = new Promise<void>((resolve) => raw.once('close', () => {
-    call.close('client closed the stream');
-    resolve();
-  }));
-
-  // Waits for the socket to drain, so a slow reader never makes us buffer without bound; a
-  // reader stalled past the limit is disconnected.
-  const write = async (text: string) => {
-    if (raw.destroyed || raw.writableEnded) return;
-    if (raw.write(text)) return;
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<'stalled'>((resolve) => { timer = setTimeout(() => resolve('stalled'), options.stallTimeoutMs); });
-    const drained = new Promise<void>((resolve) => raw.once('drain', resolve));
-    const outcome = await Promise.race([drained, closed, stalled]);
-    clearTimeout(timer);
-    if (outcome === 'stalled') {
-      reply.log.warn(`client read nothing for ${options.stallTimeoutMs} ms; dropping the stream`);
-      raw.destroy();
-    }
-  };
+  const { write } = createStreamWriter(reply, call, options.stallTimeoutMs);
 
   const start = async () => {
     if (started) return;
@@ -60,6 +43,8 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
       'x-accel-buffering': 'no',
       'x-session-id': conversationId,
       'x-request-id': identity.id,
+      'x-cache': cached ? 'HIT' : 'MISS',
+      ...options.headers,
     });
     await write(data(chatCompletionChunk(identity, conversationId, { role: 'assistant', content: '', refusal: null }, null, extra)));
   };
@@ -75,13 +60,18 @@ export async function relayAsSse(reply: FastifyReply, call: AgentCall, options: 
     switch (frame.type) {
       case 'ack':
         conversationId = frame.conversation_id;
+        cached = frame.cached === true;
         return;
       case 'heartbeat':
         await start();
         return write(': keep-alive\n\n');
-      case 'delta':
+      case 'delta': {
         await start();
-        return write(data(chatCompletionChunk(identity, conversationId, { content: frame.content }, null, extra)));
+        // OpenAI sends text and tool-call fragments in separate chunks; a frame with both stays in order.
+        if (frame.content !== undefined) await write(data(chatCompletionChunk(identity, conversationId, { content: frame.content }, null, extra)));
+        if (frame.tool_calls) await write(data(chatCompletionChunk(identity, conversationId, { tool_calls: frame.tool_calls }, null, extra)));
+        return;
+      }
       case 'error':
         return fail(errorFromWire(frame.error));
       case 'done':

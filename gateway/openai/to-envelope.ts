@@ -1,29 +1,13 @@
-import { PROTOCOL_VERSION, type ChatMessage, type ChatRequest, type SamplingOptions } from '../../bus-schemas/index.js';
+import { AgentbusError, PROTOCOL_VERSION, type ChatRequest, type ResponseFormat, type SamplingOptions, type ToolChoice, type ToolDefinition } from '../../bus-schemas/index.js';
 import type { ChatCompletionRequest } from './chat-completion-request.schema.js';
-
-type RequestMessage = ChatCompletionRequest['messages'][number];
-
-/** Flattens OpenAI content (string, null, or text parts) to the bus's plain text. */
-function textOf(content: RequestMessage['content']): string {
-  if (content == null) return '';
-  if (typeof content === 'string') return content;
-  return content.map((part) => part.text).join('');
-}
-
-/** OpenAI messages → bus messages: `developer` is OpenAI's newer name for `system`. */
-export function normalizeMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
-  return messages.map((message) => {
-    const normalized: ChatMessage = { role: message.role === 'developer' ? 'system' : message.role, content: textOf(message.content) };
-    if (message.name !== undefined) normalized.name = message.name;
-    return normalized;
-  });
-}
+import { normalizeMessages } from './normalize-messages.js';
 
 /** OpenAI sampling parameters → bus options; nulls mean "not set". */
 export function samplingOptions(body: ChatCompletionRequest): SamplingOptions {
   const options: SamplingOptions = {};
   if (body.temperature != null) options.temperature = body.temperature;
   if (body.top_p != null) options.top_p = body.top_p;
+  // max_completion_tokens is OpenAI's newer name; when both are sent it is the one that counts.
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   if (maxTokens != null) options.max_tokens = maxTokens;
   if (body.stop != null) options.stop = typeof body.stop === 'string' ? [body.stop] : [...body.stop];
@@ -31,6 +15,44 @@ export function samplingOptions(body: ChatCompletionRequest): SamplingOptions {
   if (body.presence_penalty != null) options.presence_penalty = body.presence_penalty;
   if (body.frequency_penalty != null) options.frequency_penalty = body.frequency_penalty;
   return options;
+}
+
+/** The tool fields of the envelope; copies only what the bus knows of each definition. */
+function toolFields(body: ChatCompletionRequest): Pick<ChatRequest, 'tools' | 'tool_choice' | 'parallel_tool_calls'> {
+  const tools = body.tools ?? [];
+  if (body.tool_choice != null && tools.length === 0) {
+    throw new AgentbusError('invalid_request', '"tool_choice" is only allowed when "tools" are specified.', { param: 'tool_choice' });
+  }
+  if (tools.length === 0) return {};
+  const names = new Set<string>();
+  const copied = tools.map((tool, index): ToolDefinition => {
+    const { name, description, parameters, strict } = tool.function;
+    if (names.has(name)) throw new AgentbusError('invalid_request', `tools[${index}]: the function name "${name}" is used twice.`, { param: `tools[${index}].function.name` });
+    names.add(name);
+    return {
+      type: 'function',
+      function: { name, ...(description !== undefined ? { description } : {}), ...(parameters !== undefined ? { parameters } : {}), ...(strict != null ? { strict } : {}) },
+    };
+  });
+  const choice = body.tool_choice;
+  if (choice != null && typeof choice === 'object' && !names.has(choice.function.name)) {
+    throw new AgentbusError('invalid_request', `tool_choice names the function "${choice.function.name}", which is not in "tools".`, { param: 'tool_choice' });
+  }
+  return {
+    tools: copied,
+    ...(choice != null ? { tool_choice: (typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.function.name } }) as ToolChoice } : {}),
+    ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
+  };
+}
+
+/** `response_format` for the bus: absent for plain text. */
+function responseFormat(body: ChatCompletionRequest): ResponseFormat | undefined {
+  const format = body.response_format;
+  if (format == null || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  // The schema's anyOf does not narrow by `type` in the derived type; the validator did.
+  const { name, description, schema, strict } = (format as { json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null } }).json_schema;
+  return { type: 'json_schema', json_schema: { name, ...(description !== undefined ? { description } : {}), ...(schema !== undefined ? { schema } : {}), ...(strict != null ? { strict } : {}) } };
 }
 
 export interface EnvelopeContext {
@@ -44,10 +66,13 @@ export interface EnvelopeContext {
   timeoutMs: number;
   heartbeatMs: number;
   traceparent: string | undefined;
+  /** The client sent `Cache-Control: no-cache`: answer fresh (and store that answer). */
+  refreshCache: boolean;
 }
 
-/** Builds the bus envelope for a validated OpenAI request. */
+/** Builds the bus envelope for a validated OpenAI request; throws 400s naming what is wrong. */
 export function toEnvelope(body: ChatCompletionRequest, ctx: EnvelopeContext): ChatRequest {
+  const format = responseFormat(body);
   const envelope: ChatRequest = {
     v: PROTOCOL_VERSION,
     request_id: ctx.requestId,
@@ -57,6 +82,11 @@ export function toEnvelope(body: ChatCompletionRequest, ctx: EnvelopeContext): C
     model: body.model,
     messages: normalizeMessages(body.messages),
     options: samplingOptions(body),
+    ...toolFields(body),
+    ...(format ? { response_format: format } : {}),
+    ...(body.user !== undefined ? { user: body.user } : {}),
+    ...(body.metadata != null && Object.keys(body.metadata).length > 0 ? { metadata: body.metadata as Record<string, string> } : {}),
+    ...(ctx.refreshCache ? { cache: 'refresh' as const } : {}),
     stream: body.stream === true,
     timeout_ms: ctx.timeoutMs,
     heartbeat_ms: ctx.heartbeatMs,

@@ -13,17 +13,15 @@ const set = (value: unknown) => value !== undefined && value !== null;
 const nonEmpty = (value: unknown) => (Array.isArray(value) ? value.length > 0 : typeof value === 'object' && value !== null && Object.keys(value).length > 0);
 
 /**
- * OpenAI parameters the gateway cannot honour yet. Asking for one is a 400 naming it, never a
- * silent drop: a client relying on tools or n > 1 must learn at once that it got none.
- * Values that change nothing (n: 1, tool_choice: "none", response_format text) pass.
+ * OpenAI parameters agentbus cannot honour. Asking for one is a 400 naming it, never a silent
+ * drop: a client relying on n > 1 or logprobs must learn at once that it got none. Values
+ * that change nothing (n: 1, logprobs: false) pass. What a provider cannot honour (e.g. a
+ * forced tool_choice on Ollama) is refused by that provider's parameter table.
  */
 export const UNSUPPORTED_PARAMETERS: readonly UnsupportedParameter[] = [
   { param: 'n', requested: (b) => set(b['n']) && b['n'] !== 1, why: 'only one choice per request is supported (n must be 1)' },
-  { param: 'tools', requested: (b) => nonEmpty(b['tools']), why: 'tool calling is not supported yet' },
-  { param: 'tool_choice', requested: (b) => set(b['tool_choice']) && b['tool_choice'] !== 'none' && b['tool_choice'] !== 'auto', why: 'tool calling is not supported yet' },
-  { param: 'functions', requested: (b) => nonEmpty(b['functions']), why: 'function calling is not supported yet' },
-  { param: 'function_call', requested: (b) => set(b['function_call']) && b['function_call'] !== 'none' && b['function_call'] !== 'auto', why: 'function calling is not supported yet' },
-  { param: 'response_format', requested: (b) => set(b['response_format']) && (b['response_format'] as { type?: unknown }).type !== 'text', why: 'structured output (json_object, json_schema) is not supported yet' },
+  { param: 'functions', requested: (b) => nonEmpty(b['functions']), why: 'the deprecated "functions" parameter is not supported; send "tools" instead' },
+  { param: 'function_call', requested: (b) => set(b['function_call']) && b['function_call'] !== 'none' && b['function_call'] !== 'auto', why: 'the deprecated "function_call" parameter is not supported; send "tool_choice" instead' },
   { param: 'logprobs', requested: (b) => b['logprobs'] === true, why: 'log probabilities are not supported' },
   { param: 'top_logprobs', requested: (b) => set(b['top_logprobs']) && b['top_logprobs'] !== 0, why: 'log probabilities are not supported' },
   { param: 'logit_bias', requested: (b) => nonEmpty(b['logit_bias']), why: 'logit_bias is not supported by the model backend' },
@@ -31,6 +29,7 @@ export const UNSUPPORTED_PARAMETERS: readonly UnsupportedParameter[] = [
   { param: 'modalities', requested: (b) => Array.isArray(b['modalities']) && b['modalities'].some((m) => m !== 'text'), why: 'only text output is supported' },
   { param: 'prediction', requested: (b) => set(b['prediction']), why: 'predicted outputs are not supported' },
   { param: 'web_search_options', requested: (b) => set(b['web_search_options']), why: 'web search is not supported' },
+  { param: 'reasoning_effort', requested: (b) => set(b['reasoning_effort']), why: 'reasoning effort cannot be set on agentbus\'s model backends' },
 ];
 
 /** Throws a 400 `invalid_request` naming the first parameter the request asks for in vain. */

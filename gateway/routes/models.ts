@@ -7,15 +7,19 @@ function modelObject(agent: Agent, created: number) {
   return { id: agent.name, object: 'model' as const, created, owned_by: 'agentbus', description: agent.description };
 }
 
-/** `GET /v1/models` and `GET /v1/models/:model`: the agent catalog as OpenAI models. */
+/**
+ * `GET /v1/models` and `GET /v1/models/:model`: the agent catalog as OpenAI models; under a
+ * per-agent base URL, only that agent.
+ */
 export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog: Catalog }): Promise<void> {
-  app.get('/v1/models', async () => ({
+  app.get('/v1/models', async (request) => ({
     object: 'list' as const,
-    data: catalog.agents.map((agent) => modelObject(agent, catalog.created)),
+    data: (request.pathAgent ? [request.pathAgent] : catalog.agents).map((agent) => modelObject(agent, catalog.created)),
   }));
 
   app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
-    const agent = catalog.get(request.params.model);
+    const found = catalog.get(request.params.model);
+    const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
     if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
     return modelObject(agent, catalog.created);
   });

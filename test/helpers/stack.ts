@@ -62,7 +62,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
   const logs = new LogSink();
   const log: Logger = createLogger('test', { level: 'debug', destination: logs });
-  const env = { NATS_URL: nats.url, OLLAMA_URL: ollama.url, DATA_DIR: dataDir, PORT: '0', HEARTBEAT_MS: '200', ...options.env };
+  // The response cache is off unless a test turns it on: most tests count backend calls.
+  const env: Record<string, string> = { NATS_URL: nats.url, OLLAMA_URL: ollama.url, DATA_DIR: dataDir, PORT: '0', HEARTBEAT_MS: '200', CACHE_TTL_SECONDS: '0', LOG_DIR: join(dataDir, 'logs'), ...options.env };
   const config = loadGatewayConfig(env);
   const catalog = loadCatalog(config.agentsFile, 'llama3.2');
   const db = openMemoryDatabase(memoryDatabasePath(dataDir));
@@ -73,7 +74,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const workers: RunningAgentService[] = [];
   const addWorker = async (names?: string[]) => {
     const agents = names ? catalog.agents.filter((a) => names.includes(a.name)) : catalog.agents;
-    const worker = await startWorker({ nc: workerNc, db, provider, agents, subjectPrefix: config.subjectPrefix, log: log.child({ worker: workers.length }) });
+    const worker = await startWorker({ nc: workerNc, db, provider, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), log: log.child({ worker: workers.length }) });
     workers.push(worker);
     return worker;
   };
@@ -115,7 +116,7 @@ export async function startSideLane(stack: TestStack, options: { prefix: string;
   const nc = await connect({ servers: stack.natsUrl });
   const catalog = loadCatalog(stack.config.agentsFile, options.defaultModel ?? 'llama3.2');
   const provider = createProvider('ollama', { ollamaUrl: options.ollamaUrl ?? stack.ollama.url });
-  const worker = await startWorker({ nc, db: stack.db, provider, agents: catalog.agents, subjectPrefix: options.prefix, log });
+  const worker = await startWorker({ nc, db: stack.db, provider, agents: catalog.agents, subjectPrefix: options.prefix, cacheTtlSeconds: Number(stack.env['CACHE_TTL_SECONDS']), log });
   const app = await buildApp({ config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }), nc, catalog, logger: log });
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   return {

@@ -30,6 +30,8 @@ export interface TurnsTable {
   /** The messages this turn added (JSON array of {role, content}), replayed as history. */
   input_messages: string;
   assistant_response: string;
+  /** JSON array of the answer's OpenAI tool calls, or NULL. */
+  tool_calls: string | null;
   finish_reason: string;
   /** 0 or 1: answered from the response cache. */
   cached: number;
@@ -37,4 +39,8 @@ export interface TurnsTable {
   completion_tokens: number;
   duration_ms: number;
   created_at: string;
+  /** The client's end-user id (OpenAI `user`), or NULL. */
+  end_user: string | null;
+  /** JSON object of the client's `metadata`, or NULL. */
+  metadata: string | null;
 }

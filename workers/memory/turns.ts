@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { AgentbusError, type ChatMessage } from '../../bus-schemas/index.js';
+import { AgentbusError, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
 import type { MemoryDatabase } from './schema.js';
 
 /** One answered request, as the worker stores it. */
@@ -11,11 +11,26 @@ export interface NewTurn {
   model: string;
   inputMessages: ChatMessage[];
   assistantResponse: string;
+  toolCalls: ToolCall[];
   finishReason: string;
   cached: boolean;
   promptTokens: number;
   completionTokens: number;
   durationMs: number;
+  endUser?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+}
+
+/**
+ * Images are not kept: a base64 picture would make every later prompt of the conversation
+ * carry it again, and the database grow by megabytes per turn. Follow-ups see the text.
+ */
+function withoutImages(messages: readonly ChatMessage[]): ChatMessage[] {
+  return messages.map((message) => {
+    if (message.role !== 'user' || !message.images) return message;
+    const { images: _images, ...rest } = message;
+    return rest;
+  });
 }
 
 // Thrown inside the transaction to roll it back when the turn already exists.
@@ -57,8 +72,11 @@ async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<vo
         agent: turn.agent,
         model: turn.model,
         user_input: turn.inputMessages.filter((m) => m.role === 'user').map((m) => m.content).join('\n'),
-        input_messages: JSON.stringify(turn.inputMessages),
+        input_messages: JSON.stringify(withoutImages(turn.inputMessages)),
         assistant_response: turn.assistantResponse,
+        tool_calls: turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
+        end_user: turn.endUser ?? null,
+        metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
         finish_reason: turn.finishReason,
         cached: turn.cached ? 1 : 0,
         prompt_tokens: turn.promptTokens,
@@ -86,13 +104,15 @@ export async function loadHistory(db: Kysely<MemoryDatabase>, sessionId: string,
   if (limit <= 0) return [];
   const rows = await db
     .selectFrom('turns')
-    .select(['input_messages', 'assistant_response'])
+    .select(['input_messages', 'assistant_response', 'tool_calls'])
     .where('session_id', '=', sessionId)
     .orderBy('id', 'desc')
     .limit(limit)
     .execute();
   return rows.reverse().flatMap((row) => [
     ...(JSON.parse(row.input_messages) as ChatMessage[]),
-    { role: 'assistant' as const, content: row.assistant_response },
+    row.tool_calls
+      ? { role: 'assistant' as const, content: row.assistant_response, tool_calls: JSON.parse(row.tool_calls) as ToolCall[] }
+      : { role: 'assistant' as const, content: row.assistant_response },
   ]);
 }

@@ -1,7 +1,7 @@
 import { createOllamaProvider } from './ollama/index.js';
 import type { ChatProvider } from './types.js';
 
-export type { ChatProvider, ProviderChatRequest, ProviderEvent, ProbeResult } from './types.js';
+export type { ChatProvider, FinishReason, ProviderChatRequest, ProviderEvent, ProviderToolCall, ProbeResult } from './types.js';
 
 /** Settings every provider may read; each takes what it needs. */
 export interface ProviderSettings {

@@ -1,18 +1,33 @@
-import type { ChatMessage, SamplingOptions, Usage } from '../../bus-schemas/index.js';
+import type { ChatMessage, ResponseFormat, SamplingOptions, ToolChoice, ToolDefinition, Usage } from '../../bus-schemas/index.js';
 
 /** What a worker asks of a model backend. */
 export interface ProviderChatRequest {
   model: string;
   messages: ChatMessage[];
   options: SamplingOptions;
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
+  responseFormat?: ResponseFormat;
   /** Aborted at the request's deadline; the provider must stop the backend call. */
   signal: AbortSignal;
 }
 
-/** What a provider yields while answering: content fragments, then exactly one `done`. */
+/** A complete tool call as a backend reported it; `arguments` is JSON text. */
+export interface ProviderToolCall {
+  /** The backend's id for the call, when it gives one; the worker makes one up otherwise. */
+  id?: string;
+  name: string;
+  arguments: string;
+}
+
+/** Why the model stopped, in OpenAI's terms. */
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
+
+/** What a provider yields while answering: content fragments and tool calls, then exactly one `done`. */
 export type ProviderEvent =
   | { type: 'delta'; content: string }
-  | { type: 'done'; finishReason: 'stop' | 'length'; usage: Usage };
+  | { type: 'tool_call'; call: ProviderToolCall }
+  | { type: 'done'; finishReason: FinishReason; usage: Usage };
 
 /** Whether the backend answers, for startup messages and health. */
 export interface ProbeResult {
@@ -25,7 +40,8 @@ export interface ProbeResult {
 
 /**
  * A model backend. Implementations live in `providers/<name>/` and throw `AgentbusError`s
- * (backend_unreachable, backend_error, backend_model_not_found) that name the backend's URL.
+ * (backend_unreachable, backend_error, backend_model_not_found, and invalid_request for a
+ * request this backend cannot honour) that name the backend's URL.
  */
 export interface ChatProvider {
   readonly name: string;

@@ -2,7 +2,8 @@ import { Ollama, type ChatResponse } from 'ollama';
 import { AgentbusError } from '../../../bus-schemas/index.js';
 import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
 import { ollamaRequestError, ollamaStreamError } from './errors.js';
-import { toOllamaOptions } from './params.js';
+import { createImageCheck } from './capabilities.js';
+import { toOllamaChatRequest } from './request.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -18,36 +19,41 @@ function clientFor(url: string, signal: AbortSignal): Ollama {
 }
 
 /** Converts Ollama's final stream line into the provider `done` event. */
-function doneEvent(last: ChatResponse): ProviderEvent {
+function doneEvent(last: ChatResponse, calledTools: boolean): ProviderEvent {
   const prompt = last.prompt_eval_count ?? 0;
   const completion = last.eval_count ?? 0;
   return {
     type: 'done',
-    finishReason: last.done_reason === 'length' ? 'length' : 'stop',
+    // Ollama reports "stop" after tool calls; OpenAI clients look for "tool_calls".
+    finishReason: calledTools ? 'tool_calls' : last.done_reason === 'length' ? 'length' : 'stop',
     usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
   };
 }
 
 /** The Ollama provider: `/api/chat` with streaming through the official `ollama` client. */
 export function createOllamaProvider({ url }: { url: string }): ChatProvider {
+  const assertImagesSupported = createImageCheck(url);
+
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     const client = clientFor(url, request.signal);
     let stream;
     try {
-      stream = await client.chat({
-        model: request.model,
-        messages: request.messages,
-        options: toOllamaOptions(request.options),
-        stream: true,
-      });
+      const ollamaRequest = toOllamaChatRequest(request);
+      await assertImagesSupported(client, request.model, request.messages);
+      stream = await client.chat(ollamaRequest);
     } catch (err) {
       throw request.signal.aborted ? request.signal.reason : ollamaRequestError(err, url, request.model);
     }
+    let calledTools = false;
     try {
       for await (const part of stream) {
         if (part.message?.content) yield { type: 'delta', content: part.message.content };
+        for (const call of part.message?.tool_calls ?? []) {
+          calledTools = true;
+          yield { type: 'tool_call', call: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) } };
+        }
         if (part.done) {
-          yield doneEvent(part);
+          yield doneEvent(part, calledTools);
           return;
         }
       }

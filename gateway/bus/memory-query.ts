@@ -1,0 +1,40 @@
+import { RequestError, TimeoutError, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { AgentbusError, decodeMemoryLastReply, encodeJson, errorFromWire, type MemoryLastRequest, type MemoryTurnsReply } from '../../bus-schemas/index.js';
+
+/** Where and how long to ask. */
+export interface MemoryQueryOptions {
+  /** `<prefix>.memory.last`. */
+  subject: string;
+  /** How long to wait for the one reply. */
+  timeoutMs: number;
+}
+
+function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
+  if (err instanceof RequestError && err.isNoResponders()) {
+    return new AgentbusError('no_worker', 'No worker is answering memory queries. Start one with "npm run worker" (or "npm start" for the whole stack).');
+  }
+  if (err instanceof TimeoutError) {
+    return new AgentbusError('deadline_exceeded', `No worker answered the memory query within ${timeoutMs} ms.`, { cause: err });
+  }
+  const message = (err as Error)?.message ?? String(err);
+  return new AgentbusError('bus_unavailable', `The message bus (NATS) cannot take the memory query: ${message}. It reconnects on its own; retry shortly.`, { cause: err });
+}
+
+/**
+ * Asks the workers for a session's last turns: one request, one reply. No responders is
+ * `no_worker` at once; an error reply is rebuilt into the error the worker raised
+ * (`session_not_found`, …) and thrown.
+ */
+export async function queryLastTurns(nc: NatsConnection, query: MemoryLastRequest, options: MemoryQueryOptions): Promise<MemoryTurnsReply> {
+  const h = natsHeaders();
+  h.set('Agentbus-Request-Id', query.request_id);
+  let data: Uint8Array;
+  try {
+    data = (await nc.request(options.subject, encodeJson(query), { timeout: options.timeoutMs, headers: h })).data;
+  } catch (err) {
+    throw requestFailure(err, options.timeoutMs);
+  }
+  const reply = decodeMemoryLastReply(data);
+  if (reply.type === 'error') throw errorFromWire(reply.error);
+  return reply;
+}

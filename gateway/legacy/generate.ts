@@ -1,0 +1,96 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { AgentbusError, ID_PATTERN } from '../../bus-schemas/index.js';
+import type { ChatBody } from '../openai/chat-completion-request.schema.js';
+import type { CollectedAnswer } from '../openai/responses.js';
+
+/**
+ * `POST /api/generate` body: Ollama's generate request, which the older agent clients spoke.
+ * `model` names the agent (at the root; on `/agents/<agent>/api/generate` the path does).
+ * As in Ollama, `stream` defaults to true (NDJSON lines).
+ */
+export const generateRequestSchema = {
+  type: 'object',
+  required: ['prompt'],
+  properties: {
+    model: { type: 'string', minLength: 1, maxLength: 256 },
+    prompt: { type: 'string', minLength: 1 },
+    system: { type: 'string' },
+    stream: { type: 'boolean' },
+    session_id: { type: 'string', pattern: ID_PATTERN },
+    format: { anyOf: [{ const: 'json' }, { type: 'object' }], description: '"json" or a JSON Schema object' },
+    images: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1 } },
+    options: {
+      type: 'object',
+      properties: {
+        temperature: { type: 'number', minimum: 0, maximum: 2 },
+        top_p: { type: 'number', minimum: 0, maximum: 1 },
+        num_predict: { type: 'integer', minimum: 1 },
+        stop: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1 } },
+        seed: { type: 'integer' },
+        presence_penalty: { type: 'number', minimum: -2, maximum: 2 },
+        frequency_penalty: { type: 'number', minimum: -2, maximum: 2 },
+      },
+    },
+  },
+} as const;
+
+export type GenerateRequest = FromSchema<typeof generateRequestSchema>;
+
+// Ollama fields agentbus cannot honour: refusing them beats answering as if they were applied.
+const UNSUPPORTED = {
+  context: 'the Ollama "context" token array is not kept; continue a conversation with session_id or X-Session-ID',
+  raw: 'raw prompts are not supported; agentbus builds the prompt from the agent\'s system prompt and memory',
+  template: 'prompt templates are not supported',
+  suffix: 'fill-in-the-middle (suffix) is not supported',
+} as const;
+
+/** The same request in OpenAI's terms, for the shared chat path. */
+export function generateToChatBody(body: GenerateRequest): ChatBody {
+  for (const [field, why] of Object.entries(UNSUPPORTED)) {
+    const value = (body as Record<string, unknown>)[field];
+    if (value !== undefined && value !== null && value !== false) throw new AgentbusError('invalid_request', `"${field}" cannot be honoured: ${why}.`, { param: field });
+  }
+  const o = body.options ?? {};
+  const userContent = body.images?.length
+    ? [{ type: 'text' as const, text: body.prompt }, ...body.images.map((data) => ({ type: 'image_url' as const, image_url: { url: `data:image/png;base64,${data}` } }))]
+    : body.prompt;
+  return {
+    ...(body.model !== undefined ? { model: body.model } : {}),
+    messages: [...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: userContent }],
+    ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+    ...(o.top_p !== undefined ? { top_p: o.top_p } : {}),
+    ...(o.num_predict !== undefined ? { max_tokens: o.num_predict } : {}),
+    ...(o.stop !== undefined ? { stop: o.stop } : {}),
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    ...(o.presence_penalty !== undefined ? { presence_penalty: o.presence_penalty } : {}),
+    ...(o.frequency_penalty !== undefined ? { frequency_penalty: o.frequency_penalty } : {}),
+    ...(body.format === 'json' ? { response_format: { type: 'json_object' as const } } : {}),
+    ...(typeof body.format === 'object' ? { response_format: { type: 'json_schema' as const, json_schema: { name: 'format', schema: body.format as Record<string, unknown> } } } : {}),
+  };
+}
+
+/** A streamed line before the last: one piece of the answer. */
+export function generateChunk(model: string, text: string) {
+  return { model, created_at: new Date().toISOString(), response: text, done: false };
+}
+
+/** The last line of a stream, or the whole answer without streaming (with `response`). */
+export function generateFinal(model: string, response: string, answer: Omit<CollectedAnswer, 'content'>) {
+  const { done } = answer;
+  const nanos = done.meta.processing_ms * 1_000_000;
+  return {
+    model,
+    created_at: new Date().toISOString(),
+    response,
+    done: true,
+    done_reason: done.finish_reason,
+    total_duration: nanos,
+    load_duration: 0,
+    prompt_eval_count: done.usage.prompt_tokens,
+    eval_count: done.usage.completion_tokens,
+    eval_duration: nanos,
+    session_id: done.meta.conversation_id,
+    cached: done.meta.cached,
+    memory_used: done.meta.memory_used,
+  };
+}

@@ -1,0 +1,54 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { ID_PATTERN } from '../../bus-schemas/index.js';
+import type { ChatBody } from '../openai/chat-completion-request.schema.js';
+import { formatProcessingTime, type CollectedAnswer, type CompletionIdentity } from '../openai/responses.js';
+
+/**
+ * `POST /query` body, the request of the per-agent services agentbus replaces: one question,
+ * optionally continuing a session. `agent` (or `model`) picks the agent at the root; on
+ * `/agents/<agent>/query` the path does.
+ */
+export const queryRequestSchema = {
+  type: 'object',
+  required: ['query'],
+  properties: {
+    query: { type: 'string', minLength: 1 },
+    agent: { type: 'string', minLength: 1, maxLength: 256 },
+    model: { type: 'string', minLength: 1, maxLength: 256 },
+    session_id: { type: 'string', pattern: ID_PATTERN },
+    system: { type: 'string' },
+    temperature: { type: 'number', minimum: 0, maximum: 2 },
+    max_tokens: { type: 'integer', minimum: 1 },
+    stream: { const: false, description: 'false; /query answers with one JSON object (stream with /v1/chat/stream)' },
+  },
+} as const;
+
+export type QueryRequest = FromSchema<typeof queryRequestSchema>;
+
+/** The same request in OpenAI's terms, for the shared chat path. */
+export function queryToChatBody(body: QueryRequest): ChatBody {
+  const model = body.agent ?? body.model;
+  return {
+    ...(model !== undefined ? { model } : {}),
+    messages: [...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.query }],
+    ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
+    ...(body.max_tokens !== undefined ? { max_tokens: body.max_tokens } : {}),
+  };
+}
+
+/** The `/query` answer: the response text and the session to continue. */
+export function queryResponse(identity: CompletionIdentity, { content, done }: CollectedAnswer) {
+  return {
+    response: content,
+    session_id: done.meta.conversation_id,
+    request_id: identity.id,
+    agent: done.meta.agent,
+    model: done.meta.model,
+    finish_reason: done.finish_reason,
+    cached: done.meta.cached,
+    memory_used: done.meta.memory_used,
+    processing_time: formatProcessingTime(done.meta.processing_ms),
+    usage: done.usage,
+    timestamp: new Date().toISOString(),
+  };
+}

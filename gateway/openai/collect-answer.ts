@@ -1,0 +1,29 @@
+import { AgentbusError, errorFromWire, type ToolCall } from '../../bus-schemas/index.js';
+import type { AgentCall } from '../bus/agent-call.js';
+import type { CollectedAnswer } from './responses.js';
+
+/**
+ * Waits for the whole answer: text, and tool calls put back together from their fragments
+ * (the first fragment of a call carries its id and name, later ones add to `arguments`).
+ * Throws the answer's error, or `stream_protocol_error` for fragments that make no sense.
+ */
+export async function collectAnswer(call: AgentCall): Promise<CollectedAnswer> {
+  let content = '';
+  const toolCalls: ToolCall[] = [];
+  for await (const frame of call) {
+    if (frame.type === 'delta') {
+      if (frame.content !== undefined) content += frame.content;
+      for (const fragment of frame.tool_calls ?? []) {
+        const known = toolCalls[fragment.index];
+        if (known) known.function.arguments += fragment.function.arguments;
+        else if (fragment.index === toolCalls.length && fragment.id && fragment.function.name) {
+          toolCalls.push({ id: fragment.id, type: 'function', function: { name: fragment.function.name, arguments: fragment.function.arguments } });
+        } else {
+          throw new AgentbusError('stream_protocol_error', `The worker sent a fragment of tool call ${fragment.index} before its first fragment.`);
+        }
+      }
+    } else if (frame.type === 'error') throw errorFromWire(frame.error);
+    else if (frame.type === 'done') return { content, toolCalls, done: frame };
+  }
+  throw new AgentbusError('stream_protocol_error', 'The reply ended without a terminal frame.');
+}

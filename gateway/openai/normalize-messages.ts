@@ -1,0 +1,82 @@
+import { AgentbusError, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
+import type { ChatCompletionRequest } from './chat-completion-request.schema.js';
+
+type RequestMessage = ChatCompletionRequest['messages'][number];
+type ContentPart = Extract<NonNullable<RequestMessage['content']>, unknown[]>[number];
+
+// data:image/png;base64,AAAA… — the only image form accepted: agentbus never fetches a URL a
+// client names (that would let any caller make the gateway or a worker reach any host).
+const IMAGE_DATA_URL = /^data:image\/[A-Za-z0-9.+-]+;base64,([A-Za-z0-9+/=\s]+)$/;
+
+const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
+
+/** Text and images of one message's content, with errors naming the exact part. */
+function flattenContent(message: RequestMessage, at: string): { text: string; images: string[] } {
+  const { content } = message;
+  if (content == null) return { text: '', images: [] };
+  if (typeof content === 'string') return { text: content, images: [] };
+  let text = '';
+  const images: string[] = [];
+  content.forEach((part: ContentPart, index) => {
+    const param = `${at}.content[${index}]`;
+    switch (part.type) {
+      case 'text':
+        if (typeof part.text !== 'string') throw invalid(`${param}.text is required for a text part`, `${param}.text`);
+        text += part.text;
+        return;
+      case 'refusal':
+        if (message.role !== 'assistant') throw invalid(`${param}: refusal parts are only allowed in assistant messages`, param);
+        text += part.refusal ?? '';
+        return;
+      case 'image_url': {
+        if (message.role !== 'user') throw invalid(`${param}: image parts are only allowed in user messages`, param);
+        const match = IMAGE_DATA_URL.exec(part.image_url?.url ?? '');
+        if (!match) {
+          throw invalid(`${param}.image_url.url must be a base64 data URL (data:image/png;base64,…); agentbus does not fetch images from remote URLs`, `${param}.image_url.url`);
+        }
+        images.push(match[1]!.replace(/\s+/g, ''));
+        return;
+      }
+      case 'input_audio':
+        throw invalid(`${param}: audio input is not supported by agentbus's model backends`, param);
+      case 'file':
+        throw invalid(`${param}: file parts are not supported; send the file's text as a text part`, param);
+    }
+  });
+  return { text, images };
+}
+
+function toolCallsOf(message: RequestMessage, at: string): ToolCall[] | undefined {
+  if (message.tool_calls == null || message.tool_calls.length === 0) return undefined;
+  if (message.role !== 'assistant') throw invalid(`${at}.tool_calls is only allowed in assistant messages`, `${at}.tool_calls`);
+  // Copy only the fields the bus knows: SDK runners send back objects with fields of their own.
+  return message.tool_calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } }));
+}
+
+/**
+ * OpenAI messages → bus messages: `developer` is OpenAI's newer name for `system`, content parts
+ * are flattened to text, image parts become base64 `images`, tool calls and tool results keep
+ * their ids. Anything the bus cannot carry is a 400 naming the message and part.
+ */
+export function normalizeMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
+  return messages.map((message, index): ChatMessage => {
+    const at = `messages[${index}]`;
+    const { text, images } = flattenContent(message, at);
+    const toolCalls = toolCallsOf(message, at);
+    const name = message.name !== undefined ? { name: message.name } : {};
+    switch (message.role) {
+      case 'system':
+      case 'developer':
+        return { role: 'system', content: text, ...name };
+      case 'user':
+        return { role: 'user', content: text, ...name, ...(images.length > 0 ? { images } : {}) };
+      case 'assistant':
+        return { role: 'assistant', content: text, ...name, ...(toolCalls ? { tool_calls: toolCalls } : {}) };
+      case 'tool':
+        if (message.tool_call_id === undefined) throw invalid(`${at}.tool_call_id is required for a tool message`, `${at}.tool_call_id`);
+        return { role: 'tool', content: text, tool_call_id: message.tool_call_id };
+      case 'function':
+        throw invalid(`${at}: the deprecated "function" role is not supported; answer tool calls with "tool" messages carrying tool_call_id`, `${at}.role`);
+    }
+  });
+}

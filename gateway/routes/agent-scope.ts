@@ -1,0 +1,46 @@
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import type { ChatDeps } from '../chat/start-chat.js';
+import { bearerAuth } from '../plugins/auth.js';
+import { chatCompletionsRoutes } from './chat-completions.js';
+import { legacyRoutes } from './legacy.js';
+import { modelsRoutes } from './models.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The agent named by a `/agents/<agent>/…` path; undefined on root routes. */
+    pathAgent: Agent | undefined;
+  }
+}
+
+/**
+ * Per-agent base URLs (`/agents/<agent>/…`, registered with that prefix) for clients configured
+ * with one URL per agent, as they were with one server per agent: health, chat (JSON and SSE),
+ * the legacy routes and models, with the agent taken from the path.
+ */
+export async function agentScopedRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    const name = (request.params as { agent?: string }).agent ?? '';
+    const agent = deps.catalog.get(name);
+    // Not the list of agents: this answers before authentication.
+    if (!agent) throw new AgentbusError('model_not_found', `No agent named "${name}" is served here.`, { param: 'agent' });
+    request.pathAgent = agent;
+  });
+
+  // Liveness, like /health, plus which agent this base URL reaches; no key needed.
+  app.get('/health', async (request) => ({
+    status: 'healthy',
+    service: 'agentbus-gateway',
+    agent: request.pathAgent!.name,
+    model: request.pathAgent!.model,
+    timestamp: new Date().toISOString(),
+  }));
+
+  await app.register(async (authed) => {
+    authed.addHook('onRequest', bearerAuth(deps.config.apiKeys));
+    await authed.register(modelsRoutes, { catalog: deps.catalog });
+    await authed.register(chatCompletionsRoutes, { ...deps, perAgent: true });
+    await authed.register(legacyRoutes, deps);
+  });
+}

@@ -1,0 +1,28 @@
+import type { FastifyInstance } from 'fastify';
+import { startChat, type ChatDeps } from '../chat/start-chat.js';
+import { generateFinal, generateRequestSchema, generateToChatBody, type GenerateRequest } from '../legacy/generate.js';
+import { relayAsNdjson } from '../legacy/ndjson-relay.js';
+import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from '../legacy/query.js';
+import { collectAnswer } from '../openai/collect-answer.js';
+import { replyWithCompletion } from './chat-completions.js';
+
+/**
+ * The routes older clients of the replaced agents call, translated to a chat request and sent
+ * down the same path as `/v1/chat/completions` (same auth, sessions, memory, cache, trace log).
+ * At the root, `agent`/`model` in the body names the agent (400/404 when missing/unknown).
+ */
+export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
+  app.post<{ Body: QueryRequest }>('/query', { schema: { body: queryRequestSchema } }, async (request, reply) => {
+    const chat = startChat(deps, request, reply, queryToChatBody(request.body), { pathAgent: request.pathAgent, stream: false, sessionId: request.body.session_id });
+    const completion = await replyWithCompletion(reply, chat, (answer) => queryResponse(chat.identity, answer));
+    return completion;
+  });
+
+  app.post<{ Body: GenerateRequest }>('/api/generate', { schema: { body: generateRequestSchema } }, async (request, reply) => {
+    const stream = request.body.stream !== false;
+    const chat = startChat(deps, request, reply, generateToChatBody(request.body), { pathAgent: request.pathAgent, stream, sessionId: request.body.session_id });
+    const model = request.body.model ?? chat.agent.name;
+    if (stream) return relayAsNdjson(reply, chat.call, { model, sessionId: chat.sessionId, headers: chat.headers, stallTimeoutMs: deps.config.requestTimeoutMs });
+    return replyWithCompletion(reply, chat, (answer) => generateFinal(model, answer.content, answer));
+  });
+}

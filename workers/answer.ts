@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import type { ToolCall, UnsequencedFrame, Usage } from '../bus-schemas/index.js';
+import type { FinishReason, ProviderToolCall } from './providers/index.js';
+
+// A non-streamed answer still travels in pieces: one NATS message must stay far below any
+// server's max_payload (1 MB by default), whatever the model produced.
+const MAX_DELTA_CHARS = 64 * 1024;
+
+/** A finished answer: what is stored, cached and summed up in `done`. */
+export interface Answer {
+  content: string;
+  toolCalls: ToolCall[];
+  finishReason: FinishReason;
+  usage: Usage;
+}
+
+type Send = (frame: UnsequencedFrame) => void;
+
+function* pieces(text: string): Generator<string> {
+  for (let i = 0; i < text.length; i += MAX_DELTA_CHARS) yield text.slice(i, i + MAX_DELTA_CHARS);
+}
+
+/**
+ * Sends one tool call as OpenAI streams it: a first fragment with index, id, type, name and
+ * empty arguments, then the arguments in fragments.
+ */
+export function sendToolCall(send: Send, index: number, call: ToolCall): void {
+  send({ type: 'delta', tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] });
+  for (const fragment of pieces(call.function.arguments)) send({ type: 'delta', tool_calls: [{ index, function: { arguments: fragment } }] });
+}
+
+/** Sends a whole answer as deltas (non-streamed requests, cache hits). */
+export function sendAnswer(send: Send, answer: Pick<Answer, 'content' | 'toolCalls'>): void {
+  for (const fragment of pieces(answer.content)) send({ type: 'delta', content: fragment });
+  answer.toolCalls.forEach((call, index) => sendToolCall(send, index, call));
+}
+
+/** Gives a backend's tool call the id OpenAI clients need to answer it. */
+export function withCallId(call: ProviderToolCall): ToolCall {
+  return { id: call.id ?? `call_${randomBytes(12).toString('base64url')}`, type: 'function', function: { name: call.name, arguments: call.arguments } };
+}

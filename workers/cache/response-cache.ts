@@ -1,0 +1,246 @@
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../../common/logger.js';
+
+/** A model answer as stored in the cache: enough to replay it as a completion or a stream. */
+export interface CachedAnswer {
+  content: string;
+  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
+  finish_reason: 'stop' | 'length' | 'tool_calls';
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  /** The backend model that produced the answer. */
+  model: string;
+  /** Epoch milliseconds when the answer was stored; older than the TTL reads as a miss. */
+  stored_at: number;
+}
+
+/**
+ * The response cache shared by every worker. Never throws and never waits longer than its
+ * operation timeout: any failure reads as a miss or a skipped store, so the caller simply
+ * asks the model.
+ */
+export interface ResponseCache {
+  /** False when `ttlSeconds` is 0: `get` always misses and `put` stores nothing. */
+  readonly enabled: boolean;
+  get(key: string): Promise<CachedAnswer | undefined>;
+  put(key: string, answer: CachedAnswer): Promise<void>;
+}
+
+export interface ResponseCacheOptions {
+  nc: NatsConnection;
+  /** How long an answer is reused; 0 disables the cache. */
+  ttlSeconds: number;
+  /** JetStream KV bucket; default {@link DEFAULT_CACHE_BUCKET}. */
+  bucket?: string;
+  log: Pick<Logger, 'warn' | 'info'>;
+  /** Longest a `get` or `put` may take before it counts as a miss; default 250. */
+  opTimeoutMs?: number;
+}
+
+/** The KV bucket every worker shares unless told otherwise. */
+export const DEFAULT_CACHE_BUCKET = 'agentbus_responses';
+
+// Opening may create a stream on disk (or on a cluster), which takes longer than a read.
+const OPEN_TIMEOUT_MS = 2_000;
+// A JetStream that comes up after the worker is found this long after at the latest.
+const REOPEN_INTERVAL_MS = 5_000;
+// A persistent failure (no JetStream) must not write a warning per request.
+const WARN_INTERVAL_MS = 60_000;
+
+const DISABLED: ResponseCache = Object.freeze({
+  enabled: false,
+  get: async () => undefined,
+  put: async () => undefined,
+});
+
+/**
+ * Opens the shared response cache: a JetStream KV bucket whose max age is the TTL, created if
+ * missing. Resolves even when JetStream is unavailable; the cache then misses and keeps
+ * trying to open the bucket in the background. Throws only for invalid options.
+ */
+export async function openResponseCache(options: ResponseCacheOptions): Promise<ResponseCache> {
+  const { ttlSeconds, bucket = DEFAULT_CACHE_BUCKET, opTimeoutMs = 250 } = options;
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0) throw new RangeError(`response cache TTL must be 0 or more seconds, got ${ttlSeconds}`);
+  if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid response cache bucket name "${bucket}"`);
+  if (ttlSeconds === 0) return DISABLED;
+  const cache = new KvResponseCache(options.nc, bucket, ttlSeconds * 1000, opTimeoutMs, options.log);
+  await cache.open();
+  return cache;
+}
+
+class KvResponseCache implements ResponseCache {
+  readonly enabled = true;
+  #kv: KV | undefined;
+  #opening: Promise<void> | undefined;
+  #lastOpenAt = -Infinity;
+  #openFailed = false;
+  readonly #warned = new Map<string, { at: number; suppressed: number }>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly bucket: string,
+    private readonly ttlMs: number,
+    private readonly opTimeoutMs: number,
+    private readonly log: Pick<Logger, 'warn' | 'info'>,
+  ) {}
+
+  async get(key: string): Promise<CachedAnswer | undefined> {
+    const kv = this.#ready();
+    if (!kv) return undefined;
+    try {
+      const entry = await withTimeout(kv.get(key), this.opTimeoutMs, 'get');
+      if (!entry || entry.operation !== 'PUT') return undefined;
+      const answer = parseAnswer(entry);
+      if (!answer) {
+        this.#warn('bad_value', undefined, 'ignored a cached answer that is not valid JSON of the expected shape');
+        return undefined;
+      }
+      // The server expires entries lazily; the TTL is a promise to the client, so check it here.
+      return Date.now() - answer.stored_at < this.ttlMs ? answer : undefined;
+    } catch (err) {
+      this.#failed('get', err);
+      return undefined;
+    }
+  }
+
+  async put(key: string, answer: CachedAnswer): Promise<void> {
+    const kv = this.#ready();
+    if (!kv) return;
+    const json = JSON.stringify(answer);
+    const maxPayload = this.nc.info?.max_payload;
+    if (maxPayload !== undefined && Buffer.byteLength(json) > maxPayload) {
+      this.#warn('too_large', undefined, `not caching an answer larger than the NATS max_payload (${maxPayload} bytes)`);
+      return;
+    }
+    try {
+      await withTimeout(kv.put(key, json, { timeout: this.opTimeoutMs }), this.opTimeoutMs, 'put');
+    } catch (err) {
+      this.#failed('put', err);
+    }
+  }
+
+  /** One attempt to open the bucket; failures are logged, never thrown. */
+  async open(): Promise<void> {
+    this.#lastOpenAt = Date.now();
+    try {
+      this.#kv = await withTimeout(this.#openBucket(), OPEN_TIMEOUT_MS, 'open');
+      if (this.#openFailed) this.log.info({ bucket: this.bucket }, 'response cache bucket is available again');
+      this.#openFailed = false;
+    } catch (err) {
+      this.#openFailed = true;
+      this.#warn('open_failed', err, `cannot open the response cache bucket; answers are not cached until it opens (retrying every ${REOPEN_INTERVAL_MS / 1000} s)`);
+    }
+  }
+
+  async #openBucket(): Promise<KV> {
+    const js = jetstream(this.nc, { timeout: OPEN_TIMEOUT_MS });
+    const kv = await new Kvm(js).create(this.bucket, { history: 1, ttl: this.ttlMs, description: 'agentbus response cache' });
+    // Kvm.create opens an existing bucket as it is, so a changed CACHE_TTL_SECONDS needs an update.
+    const status = await kv.status();
+    if (status.ttl === this.ttlMs) return kv;
+    const stream = status.streamInfo.config;
+    const maxAge = this.ttlMs * 1e6;
+    try {
+      const jsm = await js.jetstreamManager();
+      // The server refuses a duplicate window longer than the max age (it was set from the old TTL).
+      await jsm.streams.update(stream.name, { max_age: maxAge, duplicate_window: Math.min(stream.duplicate_window || maxAge, maxAge) });
+      this.log.info({ bucket: this.bucket, fromMs: status.ttl, toMs: this.ttlMs }, 'changed the response cache bucket TTL');
+    } catch (err) {
+      this.log.warn({ err, bucket: this.bucket, bucketTtlMs: status.ttl, ttlMs: this.ttlMs },
+        `the response cache bucket keeps entries for ${status.ttl / 1000} s, not ${this.ttlMs / 1000} s, and could not be changed; `
+        + `no answer is served past ${this.ttlMs / 1000} s either way. To fix: nats stream edit ${stream.name} --max-age ${this.ttlMs / 1000}s `
+        + `(or nats kv del ${this.bucket}, and the workers recreate it)`);
+    }
+    return kv;
+  }
+
+  /** The open bucket, or undefined (a miss) while it is not; starts a reopen when one is due. */
+  #ready(): KV | undefined {
+    if (this.nc.isClosed()) {
+      this.#warn('connection_closed', undefined, 'the NATS connection is closed; answers are not cached');
+      return undefined;
+    }
+    if (!this.#kv && !this.#opening && Date.now() - this.#lastOpenAt >= REOPEN_INTERVAL_MS) {
+      this.#opening = this.open().finally(() => { this.#opening = undefined; });
+    }
+    return this.#kv;
+  }
+
+  #failed(op: 'get' | 'put', err: unknown): void {
+    // Ours or the client's own request timeout, whichever fired first: a slow server, not a lost bucket.
+    if (err instanceof CacheTimeoutError || err instanceof TimeoutError) {
+      this.#warn(`${op}_timeout`, undefined, `response cache ${op} took longer than ${this.opTimeoutMs} ms; treated as a miss`);
+      return;
+    }
+    // The bucket may have been deleted, or JetStream restarted without it: open it again
+    // (which recreates it) rather than fail the same way on every request.
+    this.#kv = undefined;
+    this.#warn(`${op}_failed`, err, `response cache ${op} failed; treated as a miss`);
+  }
+
+  #warn(reason: string, err: unknown, message: string): void {
+    const now = Date.now();
+    const last = this.#warned.get(reason);
+    if (last && now - last.at < WARN_INTERVAL_MS) {
+      last.suppressed++;
+      return;
+    }
+    this.#warned.set(reason, { at: now, suppressed: 0 });
+    this.log.warn({ err, reason, bucket: this.bucket, suppressed: last?.suppressed ?? 0 }, message);
+  }
+}
+
+class CacheTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`response cache ${what} took longer than ${ms} ms`);
+    this.name = 'CacheTimeoutError';
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CacheTimeoutError(what, ms)), ms);
+  });
+  // The loser of the race may still fail later; that must not be an unhandled rejection.
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The stored value as a CachedAnswer, or undefined: it comes from the network. */
+function parseAnswer(entry: KvEntry): CachedAnswer | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(entry.string());
+  } catch {
+    return undefined;
+  }
+  return isCachedAnswer(value) ? value : undefined;
+}
+
+const FINISH_REASONS: ReadonlySet<unknown> = new Set(['stop', 'length', 'tool_calls']);
+
+function isCachedAnswer(value: unknown): value is CachedAnswer {
+  if (!isRecord(value) || !isRecord(value['usage'])) return false;
+  const { usage, tool_calls: toolCalls } = value;
+  return typeof value['content'] === 'string'
+    && FINISH_REASONS.has(value['finish_reason'])
+    && typeof value['model'] === 'string'
+    && isCount(value['stored_at'])
+    && isCount(usage['prompt_tokens']) && isCount(usage['completion_tokens']) && isCount(usage['total_tokens'])
+    && (toolCalls === undefined || (Array.isArray(toolCalls) && toolCalls.every(isToolCall)));
+}
+
+function isToolCall(value: unknown): boolean {
+  return isRecord(value) && typeof value['id'] === 'string' && value['type'] === 'function' && isRecord(value['function'])
+    && typeof value['function']['name'] === 'string' && typeof value['function']['arguments'] === 'string';
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}

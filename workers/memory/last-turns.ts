@@ -1,0 +1,62 @@
+import type { Kysely } from 'kysely';
+import { AgentbusError, type MemoryTurn } from '../../bus-schemas/index.js';
+import type { MemoryDatabase } from './schema.js';
+import { resolveSession } from './sessions.js';
+
+/** The newest turns of one conversation. */
+export interface LastTurns {
+  /** The conversation id the reference resolved to. */
+  sessionId: string;
+  /** Newest first. */
+  turns: MemoryTurn[];
+}
+
+// Rows written by the app hold `toISOString()` already; the column's SQL default
+// (CURRENT_TIMESTAMP, "YYYY-MM-DD HH:MM:SS" in UTC) is made ISO too, so the wire has one format.
+function isoTimestamp(stored: string): string {
+  if (stored.includes('T')) return stored;
+  const parsed = new Date(`${stored.replace(' ', 'T')}Z`);
+  return Number.isNaN(parsed.getTime()) ? stored : parsed.toISOString();
+}
+
+/**
+ * The last `limit` turns of a session, newest first. `sessionRef` is a conversation id or any
+ * completion id of it. An unknown reference and another tenant's session both throw the same
+ * `session_not_found`, so a probe learns nothing.
+ */
+export async function lastTurns(db: Kysely<MemoryDatabase>, sessionRef: string, tenant: string, limit: number): Promise<LastTurns> {
+  let sessionId: string;
+  try {
+    sessionId = (await resolveSession(db, sessionRef, tenant, false)).id;
+  } catch (err) {
+    // resolveSession words its error for X-Session-ID on a chat request; this caller names `session`.
+    if (err instanceof AgentbusError && err.code === 'session_not_found') {
+      throw new AgentbusError('session_not_found', `No session "${sessionRef}" exists for this API key.`, { param: 'session' });
+    }
+    throw err;
+  }
+  const rows = await db
+    .selectFrom('turns')
+    .select(['session_id', 'request_id', 'user_input', 'assistant_response', 'created_at', 'agent', 'model', 'cached', 'finish_reason', 'prompt_tokens', 'completion_tokens'])
+    .where('session_id', '=', sessionId)
+    // The autoincrement id, not created_at: two turns stored in the same millisecond keep their order.
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+  return {
+    sessionId,
+    turns: rows.map((row) => ({
+      session_id: row.session_id,
+      request_id: row.request_id,
+      user_input: row.user_input,
+      assistant_response: row.assistant_response,
+      timestamp: isoTimestamp(row.created_at),
+      agent: row.agent,
+      model: row.model,
+      cached: row.cached === 1,
+      finish_reason: row.finish_reason,
+      prompt_tokens: row.prompt_tokens,
+      completion_tokens: row.completion_tokens,
+    })),
+  };
+}
