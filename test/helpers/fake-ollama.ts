@@ -15,14 +15,20 @@ export interface FakeOllamaBehaviour {
   dieAfterTokens?: number;
   doneReason: 'stop' | 'length';
   promptEvalCount: number;
+  /** Tool calls the model makes (after the tokens, in one line, as Ollama streams them). */
+  toolCalls?: Array<{ name: string; arguments: Record<string, unknown> }>;
 }
 
 /** A request as the fake received it. */
 export interface RecordedChatRequest {
   model: string;
-  messages: Array<{ role: string; content: string }>;
+  messages: Array<{ role: string; content: string; images?: string[]; tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>; tool_name?: string }>;
   stream?: boolean;
   options?: Record<string, unknown>;
+  format?: unknown;
+  tools?: Array<{ type: string; function: { name: string; description?: string; parameters?: unknown } }>;
+  /** The whole request body as sent. */
+  body: Record<string, unknown>;
   /** Set when the client closed the connection before the answer was complete. */
   aborted: boolean;
 }
@@ -32,6 +38,8 @@ export interface FakeOllama {
   readonly requests: RecordedChatRequest[];
   /** Changes how later requests are answered (merged over the defaults). */
   behave(behaviour: Partial<FakeOllamaBehaviour>): void;
+  /** The next requests are answered by these, one each, in order; then `behave`'s again. */
+  behaveInTurn(behaviours: Array<Partial<FakeOllamaBehaviour>>): void;
   close(): Promise<void>;
 }
 
@@ -57,11 +65,13 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 
 /**
  * The only test double in the suite: a model backend speaking Ollama's real HTTP protocol
- * (`/api/chat` NDJSON streaming and non-streaming, `/api/tags`, `/api/version`) over a real
+ * (`/api/chat` NDJSON streaming and non-streaming with tool calls, `/api/show`, `/api/tags`,
+ * `/api/version`) over a real
  * socket on loopback. It records what it was sent and can be slow, fail, or die mid-stream.
  */
-export async function startFakeOllama(models: string[] = ['llama3.2:latest']): Promise<FakeOllama> {
+export async function startFakeOllama(models: string[] = ['llama3.2:latest'], options: { visionModels?: string[] } = {}): Promise<FakeOllama> {
   let behaviour: FakeOllamaBehaviour = { ...DEFAULTS };
+  let queued: FakeOllamaBehaviour[] = [];
   const requests: RecordedChatRequest[] = [];
 
   const line = (model: string, content: string, done: boolean, extra: Record<string, unknown> = {}) =>
@@ -69,9 +79,9 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest']): P
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJson(req);
-    const recorded: RecordedChatRequest = { model: body.model, messages: body.messages, stream: body.stream, options: body.options, aborted: false };
+    const recorded: RecordedChatRequest = { model: body.model, messages: body.messages, stream: body.stream, options: body.options, format: body.format, tools: body.tools, body, aborted: false };
     requests.push(recorded);
-    const b = behaviour;
+    const b = queued.shift() ?? behaviour;
     res.on('close', () => {
       if (!res.writableFinished) recorded.aborted = true;
     });
@@ -88,9 +98,13 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest']): P
       eval_count: b.tokens.length,
       eval_duration: 1000,
     };
+    // Ollama sends complete tool calls in one message; it reports done_reason "stop" after them.
+    const toolCalls = b.toolCalls?.map((call) => ({ function: { name: call.name, arguments: call.arguments } }));
     if (body.stream === false) {
       await sleep(b.firstTokenDelayMs);
-      return sendJson(res, 200, JSON.parse(line(body.model, b.tokens.join(''), true, final)));
+      const answer = JSON.parse(line(body.model, b.tokens.join(''), true, final));
+      if (toolCalls) answer.message.tool_calls = toolCalls;
+      return sendJson(res, 200, answer);
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     res.flushHeaders();
@@ -104,6 +118,7 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest']): P
       res.write(line(body.model, token, false));
       if (b.tokenDelayMs > 0) await sleep(b.tokenDelayMs);
     }
+    if (toolCalls) res.write(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '', tool_calls: toolCalls }, done: false })}\n`);
     res.end(line(body.model, '', true, final));
   }
 
@@ -112,6 +127,15 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest']): P
     if (route === 'GET /api/version') return sendJson(res, 200, { version: '0.6.0' });
     if (route === 'GET /api/tags') {
       return sendJson(res, 200, { models: models.map((name) => ({ name, model: name, modified_at: new Date().toISOString(), size: 1, digest: 'sha256:0', details: {} })) });
+    }
+    if (route === 'POST /api/show') {
+      readJson(req).then((body: { model?: string }) => {
+        const name = String(body.model ?? '');
+        if (!models.some((m) => m === name || m === `${name}:latest`)) return sendJson(res, 404, { error: `model '${name}' not found` });
+        const vision = options.visionModels?.some((m) => m === name || m === `${name}:latest`) ?? false;
+        sendJson(res, 200, { modelfile: '', parameters: '', template: '', details: {}, model_info: {}, capabilities: vision ? ['completion', 'tools', 'vision'] : ['completion', 'tools'] });
+      }, () => sendJson(res, 400, { error: 'invalid JSON' }));
+      return;
     }
     if (route === 'POST /api/chat') {
       chat(req, res).catch((err: Error) => { if (!res.headersSent) sendJson(res, 400, { error: err.message }); else res.destroy(); });
@@ -125,7 +149,8 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest']): P
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    behave: (next) => { behaviour = { ...DEFAULTS, ...next }; },
+    behave: (next) => { behaviour = { ...DEFAULTS, ...next }; queued = []; },
+    behaveInTurn: (list) => { queued = list.map((next) => ({ ...DEFAULTS, ...next })); },
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
