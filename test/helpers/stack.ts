@@ -53,12 +53,15 @@ export interface StackOptions {
   workerAgents?: string[] | false;
   /** nats-server config file for the test's own server (e.g. a small max_payload). */
   natsConfigFile?: string;
+  /** Models the fake Ollama has (default llama3.2), and those of them that take images. */
+  ollamaModels?: string[];
+  visionModels?: string[];
 }
 
 /** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
   const nats = await startTestNats(options.natsConfigFile);
-  const ollama = await startFakeOllama();
+  const ollama = await startFakeOllama(options.ollamaModels, { visionModels: options.visionModels ?? [] });
   const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
   const logs = new LogSink();
   const log: Logger = createLogger('test', { level: 'debug', destination: logs });
