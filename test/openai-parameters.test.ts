@@ -105,3 +105,13 @@ t.test('a tool round trip in a session is replayed as history with its tool call
     { role: 'user', content: 'thanks' },
   ]);
 });
+
+t.test('an error before a stream starts is a plain HTTP error that still names the request and trace', async (t) => {
+  stack.ollama.behave({ failWith: { status: 500, message: 'boom' } });
+  t.teardown(() => stack.ollama.behave({}));
+  const res = await post({ model: 'testing', stream: true, messages: [{ role: 'user', content: 'x' }] }, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' });
+  t.equal(res.status, 502);
+  t.match(res.headers.get('x-request-id'), /^chatcmpl-/);
+  t.equal(res.headers.get('traceparent'), '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+  t.match(await res.json(), { error: { code: 'backend_error' } });
+});

@@ -43,7 +43,9 @@ const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
 function resolveAgent(catalog: Catalog, body: ChatBody, pathAgent: Agent | undefined): Agent {
   if (pathAgent) return pathAgent;
   const agent = body.model === undefined ? undefined : catalog.get(body.model);
-  if (!agent) throw new AgentbusError('model_not_found', `The model "${body.model}" does not exist. Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
+  // Only the legacy routes can get here without a model (their schemas leave it optional).
+  const problem = body.model === undefined ? 'No agent was named: send "model" (on /query, "agent").' : `The model "${body.model}" does not exist.`;
+  if (!agent) throw new AgentbusError('model_not_found', `${problem} Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
   return agent;
 }
 
@@ -132,5 +134,8 @@ export function startChat(deps: ChatDeps, request: FastifyRequest, reply: Fastif
   });
   // The response model is the agent that answered: on per-agent routes the body's model is a hint.
   const identity = { id: requestId, created: Math.floor(now / 1000), model: agent.name };
-  return { call, envelope, identity, agent, sessionId, headers: { 'x-request-id': requestId, traceparent } };
+  const headers = { 'x-request-id': requestId, traceparent };
+  // On the reply now, so an error answered before any streaming starts carries them too.
+  reply.headers(headers);
+  return { call, envelope, identity, agent, sessionId, headers };
 }

@@ -21,6 +21,9 @@ export const generateRequestSchema = {
     images: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1 } },
     options: {
       type: 'object',
+      // Ollama has many more options (num_ctx, top_k, …); those agentbus does not map are
+      // refused by name rather than dropped.
+      additionalProperties: false,
       properties: {
         temperature: { type: 'number', minimum: 0, maximum: 2 },
         top_p: { type: 'number', minimum: 0, maximum: 1 },

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { ID_PATTERN } from '../../bus-schemas/index.js';
+import { AgentbusError, ID_PATTERN } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import { formatProcessingTime, type CollectedAnswer, type CompletionIdentity } from '../openai/responses.js';
 
@@ -19,7 +19,7 @@ export const queryRequestSchema = {
     system: { type: 'string' },
     temperature: { type: 'number', minimum: 0, maximum: 2 },
     max_tokens: { type: 'integer', minimum: 1 },
-    stream: { const: false, description: 'false; /query answers with one JSON object (stream with /v1/chat/stream)' },
+    stream: { type: 'boolean' },
   },
 } as const;
 
@@ -27,6 +27,7 @@ export type QueryRequest = FromSchema<typeof queryRequestSchema>;
 
 /** The same request in OpenAI's terms, for the shared chat path. */
 export function queryToChatBody(body: QueryRequest): ChatBody {
+  if (body.stream === true) throw new AgentbusError('invalid_request', '/query answers with one JSON object; stream with POST /v1/chat/stream (or /api/generate).', { param: 'stream' });
   const model = body.agent ?? body.model;
   return {
     ...(model !== undefined ? { model } : {}),

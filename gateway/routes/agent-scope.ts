@@ -19,7 +19,10 @@ declare module 'fastify' {
  * with one URL per agent, as they were with one server per agent: health, chat (JSON and SSE),
  * the legacy routes and models, with the agent taken from the path.
  */
-export async function agentScopedRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
+export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps): Promise<void> {
+  // Only the dependencies: the options also carry the `prefix` this plugin was registered
+  // with, and passing that on to the child plugins would prefix their routes a second time.
+  const deps: ChatDeps = { nc: options.nc, catalog: options.catalog, subjects: options.subjects, config: options.config, traceLog: options.traceLog };
   app.addHook('onRequest', async (request) => {
     const name = (request.params as { agent?: string }).agent ?? '';
     const agent = deps.catalog.get(name);

@@ -13,7 +13,6 @@ import { relayAsSse } from '../openai/sse-relay.js';
  */
 export async function replyWithCompletion(reply: FastifyReply, chat: StartedChat, format: (answer: CollectedAnswer) => object = (answer) => chatCompletion(chat.identity, answer)) {
   const { call } = chat;
-  reply.headers(chat.headers);
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) call.close('client closed the connection');
   });

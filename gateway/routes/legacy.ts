@@ -9,13 +9,13 @@ import { replyWithCompletion } from './chat-completions.js';
 /**
  * The routes older clients of the replaced agents call, translated to a chat request and sent
  * down the same path as `/v1/chat/completions` (same auth, sessions, memory, cache, trace log).
- * At the root, `agent`/`model` in the body names the agent (400/404 when missing/unknown).
+ * At the root, `agent`/`model` in the body names the agent (404 model_not_found when it is
+ * missing or unknown, with the list of agents).
  */
 export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
   app.post<{ Body: QueryRequest }>('/query', { schema: { body: queryRequestSchema } }, async (request, reply) => {
     const chat = startChat(deps, request, reply, queryToChatBody(request.body), { pathAgent: request.pathAgent, stream: false, sessionId: request.body.session_id });
-    const completion = await replyWithCompletion(reply, chat, (answer) => queryResponse(chat.identity, answer));
-    return completion;
+    return replyWithCompletion(reply, chat, (answer) => queryResponse(chat.identity, answer));
   });
 
   app.post<{ Body: GenerateRequest }>('/api/generate', { schema: { body: generateRequestSchema } }, async (request, reply) => {
