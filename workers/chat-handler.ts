@@ -104,9 +104,9 @@ async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, messages: 
 
 /**
  * Answers one chat request: ack, the answer (from the response cache, or the model with deltas
- * and heartbeats), the turn written in one transaction, then `done`. Any failure — including an abort through `inFlight` (the requester
- * cancelled, or the worker is shutting down) — becomes one `error` frame and writes nothing.
- * Never throws.
+ * and heartbeats), the turn written in one transaction, then `done`. Any failure — including an
+ * abort through `inFlight` (the requester cancelled, or the worker is shutting down) — becomes
+ * one `error` frame and writes nothing. Never throws.
  */
 export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChatMessage, inFlight: InFlight): Promise<ChatOutcome> {
   const { agent, log } = deps;
