@@ -15,6 +15,9 @@ import { freePort, isPortFree } from './lib/ports.js';
 // database migrated, one worker serving every agent, and the gateway. Ctrl-C stops it all.
 
 const say = (line: string) => process.stdout.write(`[agentbus] ${line}\n`);
+// Piped output (`npm start | tee log`) can close before we do: Ctrl-C reaches tee too. A write
+// error must not kill the supervisor before it has stopped the workers and nats-server.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 /** The port nats.conf asks for (4222 when it names none). */
 async function configuredNatsPort(confFile: string): Promise<number> {
