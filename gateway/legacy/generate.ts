@@ -1,7 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { AgentbusError, ID_PATTERN } from '../../bus-schemas/index.js';
+import { AgentbusError, ID_PATTERN, type DoneFrame } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
-import type { CollectedAnswer } from '../openai/responses.js';
 
 /**
  * `POST /api/generate` body: Ollama's generate request, which the older agent clients spoke.
@@ -78,8 +77,7 @@ export function generateChunk(model: string, text: string) {
 }
 
 /** The last line of a stream, or the whole answer without streaming (with `response`). */
-export function generateFinal(model: string, response: string, answer: Omit<CollectedAnswer, 'content'>) {
-  const { done } = answer;
+export function generateFinal(model: string, response: string, done: DoneFrame) {
   const nanos = done.meta.processing_ms * 1_000_000;
   return {
     model,

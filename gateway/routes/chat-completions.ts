@@ -36,7 +36,7 @@ export function replyWithSse(reply: FastifyReply, chat: StartedChat, deps: ChatD
     sessionId: chat.sessionId,
     includeUsage: body.stream_options?.include_usage === true,
     stallTimeoutMs: deps.config.requestTimeoutMs,
-    headers: { traceparent: chat.headers['traceparent']! },
+    headers: chat.headers,
   });
 }
 

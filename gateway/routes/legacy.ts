@@ -23,6 +23,6 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
     const chat = startChat(deps, request, reply, generateToChatBody(request.body), { pathAgent: request.pathAgent, stream, sessionId: request.body.session_id });
     const model = request.body.model ?? chat.agent.name;
     if (stream) return relayAsNdjson(reply, chat.call, { model, sessionId: chat.sessionId, headers: chat.headers, stallTimeoutMs: deps.config.requestTimeoutMs });
-    return replyWithCompletion(reply, chat, (answer) => generateFinal(model, answer.content, answer));
+    return replyWithCompletion(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
   });
 }

@@ -1,0 +1,106 @@
+import type { FastifyReply } from 'fastify';
+import { AgentbusError, errorFromWire, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
+import type { AgentCall } from '../bus/agent-call.js';
+import { createStreamWriter } from './stream-writer.js';
+
+/** What a format may read while writing: the conversation the ack frame resolved. */
+export interface StreamState {
+  conversationId: string;
+}
+
+/** One streamed wire format (OpenAI SSE, Ollama NDJSON): the bytes for each kind of frame. */
+export interface StreamFormat {
+  contentType: string;
+  /** Headers of this format besides the ones every stream sends. */
+  headers?: Record<string, string>;
+  /** Written right after the headers; without it the headers are flushed on their own. */
+  opening?(state: StreamState): string;
+  /** Written for each heartbeat, if the format has a keep-alive (else the headers suffice). */
+  keepAlive?: string;
+  /** Bytes for a delta ('' for nothing). */
+  delta(frame: DeltaFrame, state: StreamState): string;
+  /** Bytes that end a complete answer. */
+  done(frame: DoneFrame, state: StreamState): string;
+  /** Bytes that end a stream cut by `error`: never the format's end-of-answer marker. */
+  error(error: AgentbusError): string;
+}
+
+export interface StreamRelayOptions {
+  /** The session id the request was sent with; the ack frame replaces it with the resolved one. */
+  sessionId: string;
+  /** A reader that accepts nothing for this long is dropped (and the answer cancelled). */
+  stallTimeoutMs: number;
+  /** Response headers of the request (request id, trace context). */
+  headers: Record<string, string>;
+}
+
+/**
+ * Relays reply frames as a streamed HTTP body. Headers are sent only once the model produced
+ * something (or is slow enough to need keep-alives), so a request that fails early still gets
+ * a plain HTTP error status. A failure after that ends the body with the format's error and
+ * not its end-of-answer marker: a truncated answer must never look complete.
+ */
+export async function relayStream(reply: FastifyReply, call: AgentCall, options: StreamRelayOptions, format: StreamFormat): Promise<void> {
+  const raw = reply.raw;
+  const { write } = createStreamWriter(reply, call, options.stallTimeoutMs);
+  const state: StreamState = { conversationId: options.sessionId };
+  let cached = false;
+  let started = false;
+
+  const start = async () => {
+    if (started) return;
+    started = true;
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': format.contentType,
+      'cache-control': 'no-cache',
+      ...format.headers,
+      'x-accel-buffering': 'no',
+      'x-session-id': state.conversationId,
+      'x-cache': cached ? 'HIT' : 'MISS',
+      ...options.headers,
+    });
+    if (format.opening) await write(format.opening(state));
+    else raw.flushHeaders();
+  };
+
+  const fail = async (error: AgentbusError) => {
+    if (!started) throw error;
+    reply.log.warn({ code: error.code }, `stream ended with an error: ${error.message}`);
+    await write(format.error(error));
+    raw.end();
+  };
+
+  try {
+    for await (const frame of call) {
+      switch (frame.type) {
+        case 'ack':
+          state.conversationId = frame.conversation_id;
+          cached = frame.cached === true;
+          break;
+        case 'heartbeat':
+          await start();
+          if (format.keepAlive) await write(format.keepAlive);
+          break;
+        case 'delta': {
+          await start();
+          const text = format.delta(frame, state);
+          if (text) await write(text);
+          break;
+        }
+        case 'error':
+          await fail(errorFromWire(frame.error));
+          break;
+        case 'done':
+          await start();
+          await write(format.done(frame, state));
+          raw.end();
+      }
+    }
+  } catch (err) {
+    await fail(err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error).message, { cause: err }));
+  }
+  if (call.closedByClient) reply.log.info('client left before the answer finished; the worker was told to cancel it');
+  // The client left (call closed) before a terminal frame: nothing more to send.
+  if (started && !raw.writableEnded) raw.end();
+}
