@@ -1,7 +1,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { PROTOCOL_VERSION } from './version.js';
 import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
-import { responseFormatSchema, toolChoiceSchema, toolDefinitionSchema, toolCallSchema } from './tools.schema.js';
+import { responseFormatSchema, toolCallIdSchema, toolChoiceSchema, toolDefinitionSchema, toolCallSchema } from './tools.schema.js';
 
 /** Ids on the bus (request, session, tenant): safe in logs, headers and file names. */
 export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
@@ -57,7 +57,7 @@ export const chatMessageSchema = {
       properties: {
         role: { const: 'tool' },
         content: { type: 'string' },
-        tool_call_id: { type: 'string', minLength: 1, maxLength: 128, description: 'The id of the tool call this message answers.' },
+        tool_call_id: { ...toolCallIdSchema, description: 'The id of the tool call this message answers.' },
       },
     },
   ],

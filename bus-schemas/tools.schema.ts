@@ -3,20 +3,26 @@ import type { FromSchema } from 'json-schema-to-ts';
 /** Function names as OpenAI accepts them (and as every provider can pass them on). */
 export const FUNCTION_NAME_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 
+/** A function name (tool definitions, calls, tool_choice, json_schema names). */
+export const functionNameSchema = { type: 'string', pattern: FUNCTION_NAME_PATTERN } as const;
+
+/** A tool call's id, as a call and the tool message answering it carry it. */
+export const toolCallIdSchema = { type: 'string', minLength: 1, maxLength: 128 } as const;
+
 /** A tool call the model made, in OpenAI's shape: `arguments` is a JSON text, as the model wrote it. */
 export const toolCallSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['id', 'type', 'function'],
   properties: {
-    id: { type: 'string', minLength: 1, maxLength: 128 },
+    id: toolCallIdSchema,
     type: { const: 'function' },
     function: {
       type: 'object',
       additionalProperties: false,
       required: ['name', 'arguments'],
       properties: {
-        name: { type: 'string', pattern: FUNCTION_NAME_PATTERN },
+        name: functionNameSchema,
         arguments: { type: 'string' },
       },
     },
@@ -34,14 +40,14 @@ export const toolCallFragmentSchema = {
   required: ['index', 'function'],
   properties: {
     index: { type: 'integer', minimum: 0 },
-    id: { type: 'string', minLength: 1, maxLength: 128 },
+    id: toolCallIdSchema,
     type: { const: 'function' },
     function: {
       type: 'object',
       additionalProperties: false,
       required: ['arguments'],
       properties: {
-        name: { type: 'string', pattern: FUNCTION_NAME_PATTERN },
+        name: functionNameSchema,
         arguments: { type: 'string' },
       },
     },
@@ -60,7 +66,7 @@ export const toolDefinitionSchema = {
       additionalProperties: false,
       required: ['name'],
       properties: {
-        name: { type: 'string', pattern: FUNCTION_NAME_PATTERN },
+        name: functionNameSchema,
         description: { type: 'string' },
         parameters: { type: 'object' },
         strict: { type: 'boolean' },
@@ -83,7 +89,7 @@ export const toolChoiceSchema = {
           type: 'object',
           additionalProperties: false,
           required: ['name'],
-          properties: { name: { type: 'string', pattern: FUNCTION_NAME_PATTERN } },
+          properties: { name: functionNameSchema },
         },
       },
     },
@@ -110,7 +116,7 @@ export const responseFormatSchema = {
           additionalProperties: false,
           required: ['name'],
           properties: {
-            name: { type: 'string', pattern: FUNCTION_NAME_PATTERN },
+            name: functionNameSchema,
             description: { type: 'string' },
             schema: { type: 'object' },
             strict: { type: ['boolean', 'null'] },

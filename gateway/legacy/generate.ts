@@ -1,6 +1,8 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { AgentbusError, ID_PATTERN, type DoneFrame } from '../../bus-schemas/index.js';
+import { AgentbusError, ID_PATTERN, samplingOptionsSchema, type DoneFrame } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
+
+const sampling = samplingOptionsSchema.properties;
 
 /**
  * `POST /api/generate` body: Ollama's generate request, which the older agent clients spoke.
@@ -23,14 +25,15 @@ export const generateRequestSchema = {
       // Ollama has many more options (num_ctx, top_k, …); those agentbus does not map are
       // refused by name rather than dropped.
       additionalProperties: false,
+      // The bus's own bounds, so the legacy route accepts exactly what the envelope carries.
       properties: {
-        temperature: { type: 'number', minimum: 0, maximum: 2 },
-        top_p: { type: 'number', minimum: 0, maximum: 1 },
-        num_predict: { type: 'integer', minimum: 1 },
-        stop: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1 } },
-        seed: { type: 'integer' },
-        presence_penalty: { type: 'number', minimum: -2, maximum: 2 },
-        frequency_penalty: { type: 'number', minimum: -2, maximum: 2 },
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        num_predict: sampling.max_tokens,
+        stop: sampling.stop,
+        seed: sampling.seed,
+        presence_penalty: sampling.presence_penalty,
+        frequency_penalty: sampling.frequency_penalty,
       },
     },
   },

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { AgentbusError, ID_PATTERN } from '../../bus-schemas/index.js';
+import { AgentbusError, ID_PATTERN, samplingOptionsSchema } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import { formatProcessingTime, type CollectedAnswer, type CompletionIdentity } from '../openai/responses.js';
 
@@ -17,8 +17,8 @@ export const queryRequestSchema = {
     model: { type: 'string', minLength: 1, maxLength: 256 },
     session_id: { type: 'string', pattern: ID_PATTERN },
     system: { type: 'string' },
-    temperature: { type: 'number', minimum: 0, maximum: 2 },
-    max_tokens: { type: 'integer', minimum: 1 },
+    temperature: samplingOptionsSchema.properties.temperature,
+    max_tokens: samplingOptionsSchema.properties.max_tokens,
     stream: { type: 'boolean' },
   },
 } as const;

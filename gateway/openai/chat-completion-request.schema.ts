@@ -1,18 +1,16 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { FUNCTION_NAME_PATTERN } from '../../bus-schemas/index.js';
+import { functionNameSchema, toolCallIdSchema } from '../../bus-schemas/index.js';
 
 // The shapes below mirror bus-schemas/tools.schema.ts but accept extra fields: clients (the
 // openai SDK's runners among them) send back objects carrying fields of their own. The
 // conversion to the envelope copies only what the bus knows.
-const functionName = { type: 'string', pattern: FUNCTION_NAME_PATTERN } as const;
-
 const toolCallSchema = {
   type: 'object',
   required: ['id', 'type', 'function'],
   properties: {
-    id: { type: 'string', minLength: 1, maxLength: 128 },
+    id: toolCallIdSchema,
     type: { const: 'function' },
-    function: { type: 'object', required: ['name', 'arguments'], properties: { name: functionName, arguments: { type: 'string' } } },
+    function: { type: 'object', required: ['name', 'arguments'], properties: { name: functionNameSchema, arguments: { type: 'string' } } },
   },
 } as const;
 
@@ -24,7 +22,7 @@ const toolDefinitionSchema = {
     function: {
       type: 'object',
       required: ['name'],
-      properties: { name: functionName, description: { type: 'string' }, parameters: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+      properties: { name: functionNameSchema, description: { type: 'string' }, parameters: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
     },
   },
 } as const;
@@ -32,7 +30,7 @@ const toolDefinitionSchema = {
 const namedToolChoiceSchema = {
   type: 'object',
   required: ['type', 'function'],
-  properties: { type: { const: 'function' }, function: { type: 'object', required: ['name'], properties: { name: functionName } } },
+  properties: { type: { const: 'function' }, function: { type: 'object', required: ['name'], properties: { name: functionNameSchema } } },
 } as const;
 
 const jsonSchemaFormatSchema = {
@@ -43,7 +41,7 @@ const jsonSchemaFormatSchema = {
     json_schema: {
       type: 'object',
       required: ['name'],
-      properties: { name: functionName, description: { type: 'string' }, schema: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+      properties: { name: functionNameSchema, description: { type: 'string' }, schema: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
     },
   },
 } as const;
@@ -97,7 +95,7 @@ export const chatCompletionRequestSchema = {
           },
           name: { type: 'string', minLength: 1, maxLength: 64 },
           tool_calls: { type: ['array', 'null'], items: toolCallSchema },
-          tool_call_id: { type: 'string', minLength: 1, maxLength: 128 },
+          tool_call_id: toolCallIdSchema,
           refusal: { type: ['string', 'null'] },
         },
       },
