@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type MemoryTurn } from '../../bus-schemas/index.js';
 import type { MemoryDatabase } from './schema.js';
-import { resolveSession } from './sessions.js';
+import { lookupSession } from './sessions.js';
 
 /** The newest turns of one conversation. */
 export interface LastTurns {
@@ -25,16 +25,10 @@ function isoTimestamp(stored: string): string {
  * `session_not_found`, so a probe learns nothing.
  */
 export async function lastTurns(db: Kysely<MemoryDatabase>, sessionRef: string, tenant: string, limit: number): Promise<LastTurns> {
-  let sessionId: string;
-  try {
-    sessionId = (await resolveSession(db, sessionRef, tenant, false)).id;
-  } catch (err) {
-    // resolveSession words its error for X-Session-ID on a chat request; this caller names `session`.
-    if (err instanceof AgentbusError && err.code === 'session_not_found') {
-      throw new AgentbusError('session_not_found', `No session "${sessionRef}" exists for this API key.`, { param: 'session' });
-    }
-    throw err;
-  }
+  const session = await lookupSession(db, sessionRef);
+  // Unknown and someone else's read the same.
+  if (!session || session.tenant !== tenant) throw new AgentbusError('session_not_found', `No session "${sessionRef}" exists for this API key.`, { param: 'session' });
+  const sessionId = session.id;
   const rows = await db
     .selectFrom('turns')
     .select(['session_id', 'request_id', 'user_input', 'assistant_response', 'created_at', 'agent', 'model', 'cached', 'finish_reason', 'prompt_tokens', 'completion_tokens'])

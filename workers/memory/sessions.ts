@@ -12,19 +12,26 @@ export interface ResolvedSession {
 const notFound = (ref: string) => new AgentbusError('session_not_found', `No session "${ref}" exists for this API key. Send no X-Session-ID to start a new conversation.`, { param: 'X-Session-ID' });
 
 /**
- * Resolves what a client sent as its session id: a conversation id, or any completion id of
- * the conversation. An unknown id and another tenant's session get the same answer,
- * `session_not_found`, so a probe learns nothing. Only `create` (ids the gateway generated)
- * starts a new conversation.
+ * The session a reference names — a conversation id, or any completion id of the
+ * conversation — with its owner, whoever that is; undefined when nothing matches.
  */
-export async function resolveSession(db: Kysely<MemoryDatabase>, ref: string, tenant: string, create: boolean): Promise<ResolvedSession> {
-  const session = await db.selectFrom('sessions').select(['id', 'tenant']).where('id', '=', ref).executeTakeFirst()
+export async function lookupSession(db: Kysely<MemoryDatabase>, ref: string): Promise<{ id: string; tenant: string } | undefined> {
+  return await db.selectFrom('sessions').select(['id', 'tenant']).where('id', '=', ref).executeTakeFirst()
     ?? await db
       .selectFrom('turns')
       .innerJoin('sessions', 'sessions.id', 'turns.session_id')
       .select(['sessions.id as id', 'sessions.tenant as tenant'])
       .where('turns.request_id', '=', ref)
       .executeTakeFirst();
+}
+
+/**
+ * Resolves what a client sent as its session id (see {@link lookupSession}). An unknown id and
+ * another tenant's session get the same answer, `session_not_found`, so a probe learns
+ * nothing. Only `create` (ids the gateway generated) starts a new conversation.
+ */
+export async function resolveSession(db: Kysely<MemoryDatabase>, ref: string, tenant: string, create: boolean): Promise<ResolvedSession> {
+  const session = await lookupSession(db, ref);
   if (session && session.tenant === tenant) return { id: session.id, exists: true };
   if (!session && create) return { id: ref, exists: false };
   throw notFound(ref);
