@@ -2,6 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
+import { cachedAnswerSchema, type CachedAnswer } from './cached-answer.schema.js';
 import { memoryLastReplySchema, memoryLastRequestSchema, type MemoryLastReply, type MemoryLastRequest } from './memory-query.schema.js';
 import { AgentbusError } from './errors.js';
 
@@ -13,6 +14,7 @@ const validateReplyFrame: ValidateFunction<ReplyFrame> = ajv.compile<ReplyFrame>
 const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<CancelRequest>(cancelRequestSchema);
 const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> = ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
 const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
+const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
 
 /**
  * Turns an ajv instance path (`/messages/0/content`) plus a missing property into the
@@ -92,4 +94,9 @@ export function isChatRequest(value: unknown): value is ChatRequest {
 /** True when `value` is a valid reply frame (no throw), for tests and tooling. */
 export function isReplyFrame(value: unknown): value is ReplyFrame {
   return validateReplyFrame(value);
+}
+
+/** True when `value` is a well-formed cached answer (it comes from the network: anything else is a miss). */
+export function isCachedAnswer(value: unknown): value is CachedAnswer {
+  return validateCachedAnswer(value);
 }

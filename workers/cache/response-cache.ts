@@ -1,19 +1,10 @@
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { isCachedAnswer, type CachedAnswer } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 
-/** A model answer as stored in the cache: enough to replay it as a completion or a stream. */
-export interface CachedAnswer {
-  content: string;
-  tool_calls?: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }>;
-  finish_reason: 'stop' | 'length' | 'tool_calls';
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
-  /** The backend model that produced the answer. */
-  model: string;
-  /** Epoch milliseconds when the answer was stored; older than the TTL reads as a miss. */
-  stored_at: number;
-}
+export type { CachedAnswer };
 
 /**
  * The response cache shared by every worker. Never throws and never waits longer than its
@@ -217,30 +208,4 @@ function parseAnswer(entry: KvEntry): CachedAnswer | undefined {
     return undefined;
   }
   return isCachedAnswer(value) ? value : undefined;
-}
-
-const FINISH_REASONS: ReadonlySet<unknown> = new Set(['stop', 'length', 'tool_calls']);
-
-function isCachedAnswer(value: unknown): value is CachedAnswer {
-  if (!isRecord(value) || !isRecord(value['usage'])) return false;
-  const { usage, tool_calls: toolCalls } = value;
-  return typeof value['content'] === 'string'
-    && FINISH_REASONS.has(value['finish_reason'])
-    && typeof value['model'] === 'string'
-    && isCount(value['stored_at'])
-    && isCount(usage['prompt_tokens']) && isCount(usage['completion_tokens']) && isCount(usage['total_tokens'])
-    && (toolCalls === undefined || (Array.isArray(toolCalls) && toolCalls.every(isToolCall)));
-}
-
-function isToolCall(value: unknown): boolean {
-  return isRecord(value) && typeof value['id'] === 'string' && value['type'] === 'function' && isRecord(value['function'])
-    && typeof value['function']['name'] === 'string' && typeof value['function']['arguments'] === 'string';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
 }
