@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { Svcm, type Service } from '@nats-io/services';
+import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { Kysely } from 'kysely';
 import { AgentbusError, decodeCancelRequest, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
@@ -70,6 +70,23 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   const workerId = service.info().id;
   const inFlight = new InFlight();
 
+  // An endpoint handler that runs `handle` as tracked work (a stop waits for it) and counts
+  // its outcome for `$SRV.STATS` (answers complete after the handler returns).
+  const counted = (count: AgentCounters, endpoint: string, handle: (msg: ServiceMsg) => Promise<{ ok: true } | { ok: false; code: string }>) =>
+    (err: Error | null, msg: ServiceMsg) => {
+      if (err) {
+        log.error({ err, endpoint }, 'endpoint subscription failed');
+        return;
+      }
+      count.in_flight++;
+      inFlight.track(handle(msg).then((outcome) => {
+        if (outcome.ok) count.answered++;
+        else count.failed[outcome.code] = (count.failed[outcome.code] ?? 0) + 1;
+      }).catch((error: unknown) => log.error({ err: error, endpoint }, 'handler failed unexpectedly')).finally(() => {
+        count.in_flight--;
+      }));
+    };
+
   for (const agent of agents) {
     const handlerDeps = { nc, db: deps.db, provider: deps.provider, cache: deps.cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
@@ -77,19 +94,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       subject: subjects.chat(agent.name),
       queue: subjects.queueGroup(agent.name),
       metadata: { agent: agent.name, model: agent.model },
-      handler: (err, msg) => {
-        if (err) {
-          log.error({ err, agent: agent.name }, 'endpoint subscription failed');
-          return;
-        }
-        count.in_flight++;
-        inFlight.track(handleChatRequest(handlerDeps, msg, inFlight).then((outcome) => {
-          if (outcome.ok) count.answered++;
-          else count.failed[outcome.code] = (count.failed[outcome.code] ?? 0) + 1;
-        }).catch((error: unknown) => log.error({ err: error }, 'chat handler failed unexpectedly')).finally(() => {
-          count.in_flight--;
-        }));
-      },
+      handler: counted(count, `agent ${agent.name}`, (msg) => handleChatRequest(handlerDeps, msg, inFlight)),
     });
   }
 
@@ -98,19 +103,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     subject: subjects.memoryLast,
     queue: subjects.memoryQueueGroup,
     metadata: { query: MEMORY_QUERY },
-    handler: (err, msg) => {
-      if (err) {
-        log.error({ err }, 'memory endpoint subscription failed');
-        return;
-      }
-      memoryCounters.in_flight++;
-      inFlight.track(handleMemoryQuery({ db: deps.db, log }, msg).then((outcome) => {
-        if (outcome.ok) memoryCounters.answered++;
-        else memoryCounters.failed[outcome.code] = (memoryCounters.failed[outcome.code] ?? 0) + 1;
-      }).catch((error: unknown) => log.error({ err: error }, 'memory query handler failed unexpectedly')).finally(() => {
-        memoryCounters.in_flight--;
-      }));
-    },
+    handler: counted(memoryCounters, 'memory', (msg) => handleMemoryQuery({ db: deps.db, log }, msg)),
   });
 
   // Every worker hears every cancel (no queue group); only the one holding the request acts.
