@@ -1,7 +1,7 @@
 import type { ErrorFrame } from './reply-frames.schema.js';
 
-/** OpenAI's `error.type` values that agentbus uses. */
-export type OpenAIErrorType = 'invalid_request_error' | 'authentication_error' | 'server_error';
+/** OpenAI's `error.type` values that agentbus uses (`requests` is OpenAI's type for a 429). */
+export type OpenAIErrorType = 'invalid_request_error' | 'authentication_error' | 'requests' | 'server_error';
 
 /** One row of the error table. */
 export interface ErrorSpec {
@@ -31,6 +31,8 @@ export const ERROR_TABLE = {
   request_too_large: { status: 413, type: 'invalid_request_error', retryable: false, message: 'The request body is too large.' },
   uri_too_long: { status: 414, type: 'invalid_request_error', retryable: false, message: 'The URL is too long.' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, message: 'Send the body as application/json.' },
+  upgrade_required: { status: 426, type: 'invalid_request_error', retryable: false, message: 'This endpoint speaks WebSocket; connect with a WebSocket client.' },
+  too_many_concurrent_requests: { status: 429, type: 'requests', retryable: true, message: 'Too many requests are in flight at once; wait for one to finish.' },
   headers_too_large: { status: 431, type: 'invalid_request_error', retryable: false, message: 'The request headers are too large.' },
   request_cancelled: { status: 499, type: 'invalid_request_error', retryable: false, message: 'The client cancelled the request.' },
   internal_error: { status: 500, type: 'server_error', retryable: false, message: 'Internal error.' },

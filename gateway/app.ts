@@ -13,6 +13,8 @@ import { createTraceLog } from './trace-log/trace-log.js';
 import { healthRoutes } from './routes/health.js';
 import { memoryRoutes } from './routes/memory.js';
 import { modelsRoutes } from './routes/models.js';
+import { playgroundRoutes } from './routes/playground.js';
+import { websocketRoutes } from './routes/websocket.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -53,6 +55,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const chatDeps = { nc, catalog, config, subjects, traceLog };
 
   await app.register(healthRoutes);
+  await app.register(playgroundRoutes, { config });
+  // Outside the authed context: a browser authenticates with its first frame, not a header.
+  await app.register(websocketRoutes, chatDeps);
   await app.register(async (authed) => {
     authed.addHook('onRequest', bearerAuth(config.apiKeys));
     await authed.register(modelsRoutes, { catalog });

@@ -28,6 +28,14 @@ export interface GatewayConfig {
   traceLogRetentionDays: number;
   /** Longest prompt written to a trace line; 0 writes none. */
   tracePromptMaxChars: number;
+  /** WebSocket: requests one socket may have in flight at once. */
+  wsMaxInflight: number;
+  /** WebSocket: time a socket without an Authorization header has to send its `auth` frame. */
+  wsAuthTimeoutMs: number;
+  /** WebSocket: unsent bytes a socket may queue before its reader counts as stuck and is dropped. */
+  wsMaxBufferedBytes: number;
+  /** WebSocket: interval of protocol pings; a socket that misses one pong is dropped. */
+  wsPingIntervalMs: number;
 }
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -48,6 +56,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     logDir: read.string('LOG_DIR', './logs'),
     traceLogRetentionDays: read.integer('TRACE_LOG_RETENTION_DAYS', 14, { min: 0, max: 3650 }),
     tracePromptMaxChars: read.integer('TRACE_PROMPT_MAX_CHARS', 500, { min: 0, max: 1_000_000 }),
+    wsMaxInflight: read.integer('WS_MAX_INFLIGHT', 8, { min: 1, max: 1000 }),
+    wsAuthTimeoutMs: read.integer('WS_AUTH_TIMEOUT_MS', 5_000, { min: 50, max: 300_000 }),
+    wsMaxBufferedBytes: read.integer('WS_MAX_BUFFERED_BYTES', 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
+    wsPingIntervalMs: read.integer('WS_PING_INTERVAL_MS', 30_000, { min: 100, max: 3_600_000 }),
   };
   read.done();
   return Object.freeze(config);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { AgentbusError, ERROR_CODES, ERROR_TABLE, errorFromWire, errorFrameSchema } from '../bus-schemas/index.js';
 
-const OPENAI_TYPE_FOR_STATUS = (status: number) => (status === 401 ? ['invalid_request_error', 'authentication_error'] : status >= 500 ? ['server_error'] : ['invalid_request_error']);
+const OPENAI_TYPE_FOR_STATUS = (status: number) => (status === 401 ? ['invalid_request_error', 'authentication_error'] : status === 429 ? ['requests'] : status >= 500 ? ['server_error'] : ['invalid_request_error']);
 
 t.test('each row is consistent', async (t) => {
   for (const code of ERROR_CODES) {

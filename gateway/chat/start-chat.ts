@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type ChatRequest, type Subjects } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { callAgent, type AgentCall } from '../bus/agent-call.js';
@@ -31,6 +31,21 @@ export interface StartedChat {
   sessionId: string;
   /** Response headers every route sends (request id, trace context). */
   headers: Record<string, string>;
+  /** The request's logger, bound to its request id, agent and session. */
+  log: FastifyBaseLogger;
+}
+
+/** Who sent a chat request and how, whatever the transport (HTTP, WebSocket). */
+export interface ChatOrigin {
+  /** Tenant of the caller's API key: owner of its sessions. */
+  tenant: string;
+  log: FastifyBaseLogger;
+  /** The session to continue (already checked against ID_PATTERN); undefined starts one. */
+  sessionToContinue: string | undefined;
+  /** The client's W3C traceparent; a new trace starts when it is absent or malformed. */
+  traceparent: string | undefined;
+  /** The client asked for a fresh answer, not one from the response cache. */
+  refreshCache: boolean;
 }
 
 export type { ChatBody };
@@ -81,34 +96,32 @@ function promptOf(envelope: ChatRequest): string {
 
 /**
  * Validates a chat body, builds its envelope and publishes it to the agent's subject. Every
- * route (OpenAI, legacy, per-agent) goes through here, so auth, sessions, memory, cache and
- * trace logging are the same whatever the wire format. The trace line is written when the
- * route has finished reading the call.
+ * route and transport (OpenAI, legacy, per-agent, WebSocket) goes through here, so sessions,
+ * memory, cache and trace logging are the same whatever the wire format. The trace line is
+ * written when the caller has finished reading the call.
  */
-export function startChat(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, body: ChatBody, options: { pathAgent?: Agent | undefined; stream: boolean; sessionId?: string | undefined }): StartedChat {
+export function startChatCall(deps: ChatDeps, body: ChatBody, origin: ChatOrigin, options: { pathAgent?: Agent | undefined; stream: boolean }): StartedChat {
   const { catalog, config } = deps;
   rejectUnsupportedParameters(body);
   const agent = resolveAgent(catalog, body, options.pathAgent);
-  const sessionHeader = sessionToContinue(request, options.sessionId);
-  const incomingTrace = request.headers['traceparent'];
-  const traceparent = typeof incomingTrace === 'string' && TRACEPARENT.test(incomingTrace) ? incomingTrace : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+  const traceparent = origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
   const now = Date.now();
   const requestId = `chatcmpl-${randomId(18)}`;
-  const sessionId = sessionHeader ?? `conv_${randomId(18)}`;
+  const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
   const envelope = toEnvelope({ ...body, model: body.model ?? agent.name, stream: options.stream }, {
     requestId,
     sessionId,
-    createSession: sessionHeader === undefined,
+    createSession: origin.sessionToContinue === undefined,
     intent: agent.name,
-    tenant: request.tenant,
+    tenant: origin.tenant,
     now,
     timeoutMs: config.requestTimeoutMs,
     heartbeatMs: config.heartbeatMs,
     traceparent,
-    refreshCache: wantsFreshAnswer(request),
+    refreshCache: origin.refreshCache,
   });
-  // Our own keys only (never user-controlled ones), on both loggers the handlers use.
-  request.log = reply.log = request.log.child({ requestId, intent: agent.name, session: sessionId });
+  // Our own keys only (never user-controlled ones).
+  const log = origin.log.child({ requestId, intent: agent.name, session: sessionId });
 
   const raw = callAgent(deps.nc, envelope, {
     subject: deps.subjects.chat(agent.name),
@@ -135,7 +148,25 @@ export function startChat(deps: ChatDeps, request: FastifyRequest, reply: Fastif
   // The response model is the agent that answered: on per-agent routes the body's model is a hint.
   const identity = { id: requestId, created: Math.floor(now / 1000), model: agent.name };
   const headers = { 'x-request-id': requestId, traceparent };
+  return { call, envelope, identity, agent, sessionId, headers, log };
+}
+
+/**
+ * {@link startChatCall} for an HTTP route: the session comes from `X-Session-ID` (or the legacy
+ * body field), trace context from `traceparent`, a cache refresh from `Cache-Control`.
+ */
+export function startChat(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, body: ChatBody, options: { pathAgent?: Agent | undefined; stream: boolean; sessionId?: string | undefined }): StartedChat {
+  const incomingTrace = request.headers['traceparent'];
+  const chat = startChatCall(deps, body, {
+    tenant: request.tenant,
+    log: request.log,
+    sessionToContinue: sessionToContinue(request, options.sessionId),
+    traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+    refreshCache: wantsFreshAnswer(request),
+  }, options);
+  // Both loggers the handlers use carry the request's ids from here on.
+  request.log = reply.log = chat.log;
   // On the reply now, so an error answered before any streaming starts carries them too.
-  reply.headers(headers);
-  return { call, envelope, identity, agent, sessionId, headers };
+  reply.headers(chat.headers);
+  return chat;
 }

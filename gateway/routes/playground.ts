@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { DEV_API_KEY, type GatewayConfig } from '../config.js';
+
+const PLAYGROUND_DIR = new URL('../playground/', import.meta.url);
+
+/** The playground's files: read once at boot (a handful of KB), served from memory. */
+const FILES = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/playground/playground.js': { file: 'playground.js', type: 'text/javascript; charset=utf-8' },
+  '/playground/playground.css': { file: 'playground.css', type: 'text/css; charset=utf-8' },
+} as const;
+
+/**
+ * The browser playground at `/`: one page that talks to `/v1/ws` like any other client. It
+ * needs no key to load; the socket it opens asks for one. No CDN, no external fetch: it works
+ * on a machine without internet. The content security policy says so to the browser too.
+ */
+export async function playgroundRoutes(app: FastifyInstance, options: { config: GatewayConfig }): Promise<void> {
+  const csp = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+  for (const [url, { file, type }] of Object.entries(FILES)) {
+    const body = readFileSync(new URL(file, PLAYGROUND_DIR));
+    app.get(url, async (_request, reply) => reply
+      .header('content-type', type)
+      .header('cache-control', 'no-cache')
+      .header('content-security-policy', csp)
+      .header('x-content-type-options', 'nosniff')
+      .send(body));
+  }
+  // The built-in development key is public knowledge ("local-only"); prefilling it spares a new
+  // user one step. A configured key is never sent.
+  app.get('/playground/config.json', async () => ({ dev_key: options.config.devKey ? DEV_API_KEY : null }));
+}

@@ -1,0 +1,218 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { ERROR_CODES, ID_PATTERN, TRACEPARENT_PATTERN, toolCallFragmentSchema, usageSchema } from '../../bus-schemas/index.js';
+import { chatCompletionRequestSchema } from '../openai/chat-completion-request.schema.js';
+
+/**
+ * The WebSocket protocol of `GET /v1/ws` (docs/websocket.md): JSON text frames, each with a
+ * `type`. These schemas are the single source of the frames' shapes: the gateway validates
+ * every client frame with them, the types below are derived from them, the tests check every
+ * server frame against them, and `npm run schemas` exports them for clients in other languages.
+ */
+export const WEBSOCKET_PROTOCOL_VERSION = 1 as const;
+
+const requestId = { type: 'string', pattern: ID_PATTERN, description: 'Chosen by the client, unique among its requests in flight on this socket.' } as const;
+
+// `stream` and `stream_options` mean nothing here: a WebSocket answer always streams.
+const { stream: _stream, stream_options: _streamOptions, model, ...chatBodyProperties } = chatCompletionRequestSchema.properties;
+
+/** `auth`: the first frame of a client that could not send an `Authorization` header (browsers). */
+export const authFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'api_key'],
+  properties: {
+    type: { const: 'auth' },
+    api_key: { type: 'string', minLength: 1, maxLength: 4096 },
+  },
+} as const;
+
+/**
+ * `chat`: one request. The body is an OpenAI chat completion request (same fields, same limits,
+ * unknown fields ignored as over HTTP) naming its agent in `agent` (or `model`), plus the
+ * session to continue and cache control, which HTTP carries in headers.
+ */
+export const chatFrameSchema = {
+  type: 'object',
+  required: ['type', 'id', 'messages'],
+  properties: {
+    type: { const: 'chat' },
+    id: requestId,
+    agent: { ...model, description: 'The agent that answers ("model" is accepted in its place).' },
+    model,
+    session_id: { type: 'string', pattern: ID_PATTERN, description: 'The conversation to continue (a done frame\'s conversation_id); absent starts a new one.' },
+    cache: { enum: ['use', 'refresh'], description: '"refresh" skips the response cache lookup (HTTP: Cache-Control: no-cache).' },
+    traceparent: { type: 'string', pattern: TRACEPARENT_PATTERN, description: 'W3C trace context; a new trace starts when absent.' },
+    ...chatBodyProperties,
+  },
+} as const;
+
+/** `cancel`: stop a request in flight. Cancelling an id that is not in flight does nothing. */
+export const cancelFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'id'],
+  properties: {
+    type: { const: 'cancel' },
+    id: requestId,
+  },
+} as const;
+
+/** `ping`: answered by a `pong` carrying the same `id`. */
+export const pingFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { const: 'ping' },
+    id: { type: 'string', maxLength: 128 },
+  },
+} as const;
+
+/** The client frames by type: the gateway validates each against its own schema. */
+export const CLIENT_FRAME_SCHEMAS = {
+  auth: authFrameSchema,
+  chat: chatFrameSchema,
+  cancel: cancelFrameSchema,
+  ping: pingFrameSchema,
+} as const;
+
+/** Any client frame, discriminated by `type` (for the exported JSON document). */
+export const clientFrameSchema = {
+  $id: 'urn:agentbus:websocket:client-frame:v1',
+  title: 'WebSocketClientFrame',
+  type: 'object',
+  required: ['type'],
+  properties: { type: { enum: Object.keys(CLIENT_FRAME_SCHEMAS) } },
+  discriminator: { propertyName: 'type' },
+  oneOf: Object.values(CLIENT_FRAME_SCHEMAS),
+} as const;
+
+/** `ready`: authentication succeeded; the socket takes requests. */
+export const readyFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'v', 'agents', 'max_inflight'],
+  properties: {
+    type: { const: 'ready' },
+    v: { const: WEBSOCKET_PROTOCOL_VERSION },
+    agents: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'description'],
+        properties: { name: { type: 'string' }, description: { type: 'string' } },
+      },
+    },
+    max_inflight: { type: 'integer', minimum: 1, description: 'Requests this socket may have in flight at once.' },
+  },
+} as const;
+
+// Per-request server frames carry the client's id and their own seq, from 0, without gaps.
+const requestFrameBase = {
+  id: requestId,
+  seq: { type: 'integer', minimum: 0 },
+} as const;
+
+/** `delta`: a fragment of the answer: text, tool-call fragments (as OpenAI streams them), or both. */
+export const serverDeltaFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'id', 'seq'],
+  anyOf: [
+    { required: ['content'], properties: { content: { type: 'string' } } },
+    { required: ['tool_calls'], properties: { tool_calls: { type: 'array' } } },
+  ],
+  properties: {
+    type: { const: 'delta' },
+    ...requestFrameBase,
+    content: { type: 'string' },
+    tool_calls: { type: 'array', minItems: 1, items: toolCallFragmentSchema },
+  },
+} as const;
+
+/** `done`: the answer is complete and stored. */
+export const serverDoneFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'id', 'seq', 'finish_reason', 'usage', 'meta', 'conversation_id', 'completion_id'],
+  properties: {
+    type: { const: 'done' },
+    ...requestFrameBase,
+    finish_reason: { enum: ['stop', 'length', 'tool_calls'] },
+    usage: usageSchema,
+    meta: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['memory_used', 'processing_time', 'cached', 'agent', 'model', 'worker'],
+      properties: {
+        memory_used: { type: 'boolean' },
+        processing_time: { type: 'string', description: 'Seconds with two decimals, e.g. "0.12s" (as over HTTP).' },
+        cached: { type: 'boolean' },
+        agent: { type: 'string' },
+        model: { type: 'string' },
+        worker: { type: 'string' },
+        confidence: { type: 'number', minimum: 0, maximum: 1 },
+      },
+    },
+    conversation_id: { type: 'string', pattern: ID_PATTERN, description: 'Send it as session_id to continue the conversation.' },
+    completion_id: { type: 'string', description: 'The id an HTTP client would see as the completion id (chatcmpl-…).' },
+  },
+} as const;
+
+/** `error`: a request's terminal failure (with its id), or a problem with the socket (id null). */
+export const serverErrorFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'id', 'error'],
+  properties: {
+    type: { const: 'error' },
+    id: { anyOf: [requestId, { type: 'null' }] },
+    seq: { type: 'integer', minimum: 0 },
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['message', 'type', 'param', 'code'],
+      properties: {
+        message: { type: 'string' },
+        type: { type: 'string' },
+        param: { type: ['string', 'null'] },
+        code: { enum: ERROR_CODES as string[] },
+      },
+    },
+  },
+} as const;
+
+/** `pong`: the answer to a `ping`. */
+export const pongFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { const: 'pong' },
+    id: { type: 'string', maxLength: 128 },
+  },
+} as const;
+
+/** Any server frame, discriminated by `type`. */
+export const serverFrameSchema = {
+  $id: 'urn:agentbus:websocket:server-frame:v1',
+  title: 'WebSocketServerFrame',
+  type: 'object',
+  required: ['type'],
+  properties: { type: { enum: ['ready', 'delta', 'done', 'error', 'pong'] } },
+  discriminator: { propertyName: 'type' },
+  oneOf: [readyFrameSchema, serverDeltaFrameSchema, serverDoneFrameSchema, serverErrorFrameSchema, pongFrameSchema],
+} as const;
+
+export type AuthFrame = FromSchema<typeof authFrameSchema>;
+export type ChatFrame = FromSchema<typeof chatFrameSchema>;
+export type CancelFrame = FromSchema<typeof cancelFrameSchema>;
+export type PingFrame = FromSchema<typeof pingFrameSchema>;
+export type ClientFrame = AuthFrame | ChatFrame | CancelFrame | PingFrame;
+export type ReadyFrame = FromSchema<typeof readyFrameSchema>;
+export type ServerDeltaFrame = FromSchema<typeof serverDeltaFrameSchema>;
+export type ServerDoneFrame = FromSchema<typeof serverDoneFrameSchema>;
+export type ServerErrorFrame = FromSchema<typeof serverErrorFrameSchema>;
+export type PongFrame = FromSchema<typeof pongFrameSchema>;
+export type ServerFrame = ReadyFrame | ServerDeltaFrame | ServerDoneFrame | ServerErrorFrame | PongFrame;

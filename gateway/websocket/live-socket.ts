@@ -1,0 +1,219 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { WebSocket } from 'ws';
+import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
+import type { AgentCall } from '../bus/agent-call.js';
+import { startChatCall, type ChatBody, type ChatDeps, type StartedChat } from '../chat/start-chat.js';
+import { toAgentbusError } from '../plugins/error-handler.js';
+import type { ChatFrame, ClientFrame, ServerFrame } from './frames.schema.js';
+import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
+import { FrameError, parseClientFrame } from './parse-frame.js';
+import { deltaFrame, doneFrame, errorFrame } from './server-frames.js';
+
+/** Close codes the gateway uses (docs/websocket.md). 4xxx mirror the HTTP statuses they resemble. */
+export const CLOSE_CODES = {
+  /** The gateway is shutting down. */
+  goingAway: 1001,
+  /** A bug in the gateway: see its log. */
+  internalError: 1011,
+  /** The reader fell more than WS_MAX_BUFFERED_BYTES behind (NATS calls this a slow consumer). */
+  slowReader: 4008,
+  /** The `auth` frame carried an unknown key. */
+  authFailed: 4401,
+  /** No `auth` frame within WS_AUTH_TIMEOUT_MS. */
+  authTimeout: 4408,
+} as const;
+
+// A peer that never completes the closing handshake (the very reader that stopped reading) is
+// cut off after this long.
+const CLOSE_HANDSHAKE_MS = 1000;
+
+export interface LiveSocketOptions {
+  chat: ChatDeps;
+  /** The tenant of a presented key, or undefined when no key matches. */
+  tenantFor(key: string): string | undefined;
+  /** The tenant the upgrade request's Authorization header proved, if it carried one. */
+  tenant: string | undefined;
+  log: FastifyBaseLogger;
+}
+
+/** One request in flight on the socket. */
+interface InFlight {
+  call: AgentCall;
+  cancelled: boolean;
+}
+
+/**
+ * The chat body a chat frame carries: the frame minus its protocol fields, with the agent in
+ * `model` as the HTTP body names it.
+ */
+function chatBodyOf(frame: ChatFrame): ChatBody {
+  const { type: _type, id: _id, agent, session_id: _session, cache: _cache, traceparent: _trace, ...body } = frame;
+  if (agent !== undefined && body.model !== undefined && agent !== body.model) {
+    throw new AgentbusError('invalid_request', `"agent" (${agent}) and "model" (${body.model}) name different agents; send one.`, { param: 'agent' });
+  }
+  const model = agent ?? body.model;
+  if (model === undefined) throw new AgentbusError('invalid_request', 'A chat frame needs "agent": the name of the agent that answers ("model" is accepted in its place).', { param: 'agent' });
+  return { ...body, model };
+}
+
+/**
+ * Serves one WebSocket connection of `GET /v1/ws`: authentication, then any number of chat
+ * requests at once (up to WS_MAX_INFLIGHT), each relayed as `delta` frames and exactly one
+ * terminal `done` or `error` frame tagged with the client's id. `cancel` and the socket closing
+ * cancel requests on the worker, as an HTTP client leaving does. Returns a function that closes
+ * the socket for a gateway shutdown.
+ */
+export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): (code: number, reason: string) => void {
+  const { config, catalog } = options.chat;
+  const log = options.log;
+  const inFlight = new Map<string, InFlight>();
+  let tenant = options.tenant;
+  let closing = false;
+
+  const send = (frame: ServerFrame) => {
+    if (closing || socket.readyState !== socket.OPEN) return;
+    socket.send(JSON.stringify(frame));
+    // The reader is this far behind: queueing more would grow the gateway's memory without bound.
+    if (socket.bufferedAmount > config.wsMaxBufferedBytes) {
+      close(CLOSE_CODES.slowReader, `reader too slow: over ${config.wsMaxBufferedBytes} bytes unsent`);
+    }
+  };
+
+  /** Ends the socket: requests in flight are cancelled on their workers, nothing more is sent. */
+  function close(code: number, reason: string) {
+    if (closing) return;
+    closing = true;
+    log.info({ code, inFlight: inFlight.size }, `closing WebSocket: ${reason}`);
+    cancelAll('the socket is closing');
+    socket.close(code, reason);
+    setTimeout(() => socket.terminate(), CLOSE_HANDSHAKE_MS).unref();
+  }
+
+  function cancelAll(reason: string) {
+    for (const request of inFlight.values()) request.call.close(reason);
+  }
+
+  const ready = () => send({
+    type: 'ready',
+    v: WEBSOCKET_PROTOCOL_VERSION,
+    agents: catalog.agents.map((agent) => ({ name: agent.name, description: agent.description })),
+    max_inflight: config.wsMaxInflight,
+  });
+
+  // A socket that did not authenticate with its upgrade request has a short time to do it.
+  const authTimer = tenant === undefined
+    ? setTimeout(() => {
+      send(errorFrame(null, new AgentbusError('invalid_api_key', `No auth frame within ${config.wsAuthTimeoutMs} ms: send {"type":"auth","api_key":"…"} first, or connect with an Authorization header.`)));
+      close(CLOSE_CODES.authTimeout, 'authentication timeout');
+    }, config.wsAuthTimeoutMs)
+    : undefined;
+
+  // Protocol-level pings find peers that vanished without a close (a laptop lid, a dead NAT).
+  let answeredPing = true;
+  const pingTimer = setInterval(() => {
+    if (!answeredPing) {
+      log.info('WebSocket peer missed a ping; dropping it');
+      cancelAll('the client stopped answering pings');
+      socket.terminate();
+      return;
+    }
+    answeredPing = false;
+    socket.ping();
+  }, config.wsPingIntervalMs);
+  socket.on('pong', () => { answeredPing = true; });
+
+  function authenticate(apiKey: string) {
+    if (tenant !== undefined) throw new AgentbusError('invalid_request', 'This socket is already authenticated.');
+    tenant = options.tenantFor(apiKey);
+    if (tenant === undefined) {
+      send(errorFrame(null, new AgentbusError('invalid_api_key', 'Incorrect API key provided.')));
+      close(CLOSE_CODES.authFailed, 'invalid API key');
+      return;
+    }
+    clearTimeout(authTimer);
+    ready();
+  }
+
+  /** Relays one request's reply frames; always ends with exactly one terminal frame. */
+  async function relay(id: string, chat: StartedChat, request: InFlight) {
+    let seq = 0;
+    try {
+      for await (const frame of chat.call) {
+        if (frame.type === 'delta') send(deltaFrame(id, seq++, frame));
+        else if (frame.type === 'done') send(doneFrame(id, seq++, frame, chat.identity.id));
+        else if (frame.type === 'error') send(errorFrame(id, errorFromWire(frame.error), seq++));
+      }
+      if (request.cancelled) send(errorFrame(id, new AgentbusError('request_cancelled', 'Cancelled by the client; nothing was stored.'), seq++));
+    } catch (err) {
+      const error = toAgentbusError(err as Error);
+      chat.log.warn({ code: error.code }, `WebSocket request failed: ${error.message}`);
+      send(errorFrame(id, error, seq++));
+    } finally {
+      inFlight.delete(id);
+    }
+  }
+
+  function startRequest(frame: ChatFrame, tenantId: string) {
+    if (inFlight.has(frame.id)) {
+      // Not tagged with the id: the client would take it for the end of the request in flight.
+      throw new FrameError(new AgentbusError('invalid_request', `A request with id "${frame.id}" is already in flight on this socket; use a new id.`, { param: 'id' }), null);
+    }
+    if (inFlight.size >= config.wsMaxInflight) {
+      throw new AgentbusError('too_many_concurrent_requests', `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); wait for one to finish or open another socket.`);
+    }
+    const chat = startChatCall(options.chat, chatBodyOf(frame), {
+      tenant: tenantId,
+      log,
+      sessionToContinue: frame.session_id,
+      traceparent: frame.traceparent,
+      refreshCache: frame.cache === 'refresh',
+    }, { stream: true });
+    const request: InFlight = { call: chat.call, cancelled: false };
+    inFlight.set(frame.id, request);
+    void relay(frame.id, chat, request);
+  }
+
+  function handle(frame: ClientFrame) {
+    if (frame.type === 'ping') return send({ type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
+    if (frame.type === 'auth') return authenticate(frame.api_key);
+    if (tenant === undefined) {
+      throw new AgentbusError('invalid_api_key', 'Authenticate first: send {"type":"auth","api_key":"…"} (or connect with an Authorization header).');
+    }
+    if (frame.type === 'cancel') {
+      const request = inFlight.get(frame.id);
+      if (request && !request.cancelled) {
+        request.cancelled = true;
+        request.call.close('cancelled by the client');
+      }
+      return;
+    }
+    startRequest(frame, tenant);
+  }
+
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    if (closing) return;
+    let id: string | null = null;
+    try {
+      const frame = parseClientFrame(data, isBinary);
+      if ('id' in frame && frame.type !== 'ping') id = frame.id;
+      handle(frame);
+    } catch (err) {
+      // A bad frame is answered and forgotten: the socket and its other requests carry on.
+      if (err instanceof FrameError) return send(errorFrame(err.id, err.error));
+      const error = toAgentbusError(err as Error);
+      if (error.status >= 500) log.error({ err }, 'WebSocket frame failed');
+      send(errorFrame(id, error));
+    }
+  });
+
+  socket.on('close', (code: number) => {
+    clearTimeout(authTimer);
+    clearInterval(pingTimer);
+    if (inFlight.size > 0) log.info({ code, inFlight: inFlight.size }, 'WebSocket closed with requests in flight; the workers were told to cancel them');
+    closing = true;
+    cancelAll('the client closed the socket');
+  });
+
+  if (tenant !== undefined) ready();
+  return close;
+}

@@ -1,0 +1,54 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { AgentbusError, ID_PATTERN, messageFromAjvErrors } from '../../bus-schemas/index.js';
+import { CLIENT_FRAME_SCHEMAS, type ClientFrame } from './frames.schema.js';
+
+type FrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
+
+// One validator per frame type, compiled once: an error then names the field of the frame the
+// client meant to send, not the alternatives it did not. Strict like the bus contract, but
+// without type coercion: "0.5" is not a temperature here either.
+const ajv = new Ajv({ strict: true, allowUnionTypes: true, allErrors: false, verbose: true });
+const validators = Object.fromEntries(
+  Object.entries(CLIENT_FRAME_SCHEMAS).map(([type, schema]) => [type, ajv.compile(schema)]),
+) as Record<FrameType, ValidateFunction<ClientFrame>>;
+const FRAME_TYPES = Object.keys(CLIENT_FRAME_SCHEMAS) as FrameType[];
+const REQUEST_ID = new RegExp(ID_PATTERN);
+
+/** A client frame that failed: the error to send, and the request it was for when known. */
+export class FrameError extends Error {
+  constructor(readonly error: AgentbusError, readonly id: string | null) {
+    super(error.message);
+  }
+}
+
+/** The request id a frame carries, if it is a usable one: a bad frame's error still names it. */
+function idOf(value: Record<string, unknown>): string | null {
+  return typeof value['id'] === 'string' && REQUEST_ID.test(value['id']) ? value['id'] : null;
+}
+
+/**
+ * Decodes and validates one client frame. Throws {@link FrameError} (never anything else):
+ * binary or non-JSON data, an unknown type, or a field that breaks the type's schema.
+ */
+export function parseClientFrame(data: Buffer | string, isBinary: boolean): ClientFrame {
+  if (isBinary) throw new FrameError(new AgentbusError('invalid_request', 'Frames are JSON text; binary frames are not accepted.'), null);
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+  } catch (err) {
+    throw new FrameError(new AgentbusError('invalid_json', `The frame is not valid JSON: ${(err as Error).message}`), null);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FrameError(new AgentbusError('invalid_request', 'A frame must be a JSON object with a "type".'), null);
+  }
+  const record = value as Record<string, unknown>;
+  const type = record['type'];
+  if (typeof type !== 'string' || !(FRAME_TYPES as string[]).includes(type)) {
+    const shown = typeof type === 'string' ? `Unknown frame type "${type.slice(0, 64)}"` : 'The frame has no "type"';
+    throw new FrameError(new AgentbusError('invalid_request', `${shown}; expected one of: ${FRAME_TYPES.join(', ')}.`, { param: 'type' }), idOf(record));
+  }
+  const validate = validators[type as FrameType];
+  if (validate(value)) return value;
+  const { message, param } = messageFromAjvErrors(validate.errors, `${type} frame`);
+  throw new FrameError(new AgentbusError('invalid_request', `Invalid ${type} frame: ${message}`, { param }), idOf(record));
+}
