@@ -1,10 +1,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { JSON_SCHEMA_DOCUMENTS, renderJsonDocument } from '../bus-schemas/json-documents.js';
+import { WEBSOCKET_JSON_DOCUMENTS } from '../gateway/websocket/json-documents.js';
 
-// `npm run schemas`: regenerate bus-schemas/json/*.json from the TypeScript schema sources.
-const dir = new URL('../bus-schemas/json/', import.meta.url);
-mkdirSync(dir, { recursive: true });
-for (const [name, document] of Object.entries(JSON_SCHEMA_DOCUMENTS)) {
-  writeFileSync(new URL(name, dir), renderJsonDocument(document));
-  process.stdout.write(`wrote bus-schemas/json/${name}\n`);
+// `npm run schemas`: regenerate the JSON Schema files from the TypeScript schema sources: the
+// bus contract into bus-schemas/json/, the WebSocket protocol into docs/schemas/.
+const targets: Array<[string, Record<string, object>]> = [
+  ['bus-schemas/json/', JSON_SCHEMA_DOCUMENTS],
+  ['docs/schemas/', WEBSOCKET_JSON_DOCUMENTS],
+];
+for (const [folder, documents] of targets) {
+  const dir = new URL(`../${folder}`, import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  for (const [name, document] of Object.entries(documents)) {
+    writeFileSync(new URL(name, dir), renderJsonDocument(document));
+    process.stdout.write(`wrote ${folder}${name}\n`);
+  }
 }

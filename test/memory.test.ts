@@ -50,7 +50,7 @@ t.test('resolveSession: by id, by completion id; unknown and foreign ids look th
   t.same(await resolveSession(db, 'chatcmpl-1', 'key_a', false), { id: 'conv_1', exists: true });
   t.same(await resolveSession(db, 'conv_1', 'key_a', true), { id: 'conv_1', exists: true }, 'create on an existing own session continues it');
   t.same(await resolveSession(db, 'new-one', 'key_a', true), { id: 'new-one', exists: false }, 'create starts a new conversation');
-  await t.rejects(resolveSession(db, 'new-one', 'key_a', false), { code: 'session_not_found', message: /Send no X-Session-ID/ });
+  await t.rejects(resolveSession(db, 'new-one', 'key_a', false), { code: 'session_not_found', message: /send no session id/ });
   await t.rejects(resolveSession(db, 'conv_1', 'key_b', false), { code: 'session_not_found' });
   await t.rejects(resolveSession(db, 'chatcmpl-1', 'key_b', false), { code: 'session_not_found' });
   await t.rejects(resolveSession(db, 'conv_1', 'key_b', true), { code: 'session_not_found' }, 'create never takes over a foreign session');

@@ -65,7 +65,7 @@ t.test('an unknown session id answers 404 — the same as another key\'s session
   const before = stack.ollama.requests.length;
   const res = await chat('key-alice', { model: 'testing', messages: [{ role: 'user', content: 'hello' }] }, { 'x-session-id': 'my-editor-session-1' });
   t.equal(res.res.status, 404);
-  t.match(res.body, { error: { code: 'session_not_found', param: 'X-Session-ID', message: /Send no X-Session-ID to start a new conversation/ } });
+  t.match(res.body, { error: { code: 'session_not_found', param: 'X-Session-ID', message: /To start a new conversation, send no session id/ } });
   t.equal(stack.ollama.requests.length, before, 'the model was not called');
   t.notOk(await stack.db.selectFrom('sessions').selectAll().where('id', '=', 'my-editor-session-1').executeTakeFirst(), 'no session was created');
 });

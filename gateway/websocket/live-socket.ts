@@ -42,6 +42,12 @@ interface InFlight {
   cancelled: boolean;
 }
 
+/** Workers name the session field as HTTP sends it; a chat frame carries it as `session_id`. */
+function inFrameTerms(error: AgentbusError): AgentbusError {
+  if (error.param !== 'X-Session-ID') return error;
+  return new AgentbusError(error.code, error.message, { param: 'session_id' });
+}
+
 /**
  * The chat body a chat frame carries: the frame minus its protocol fields, with the agent in
  * `model` as the HTTP body names it.
@@ -141,7 +147,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       for await (const frame of chat.call) {
         if (frame.type === 'delta') send(deltaFrame(id, seq++, frame));
         else if (frame.type === 'done') send(doneFrame(id, seq++, frame, chat.identity.id));
-        else if (frame.type === 'error') send(errorFrame(id, errorFromWire(frame.error), seq++));
+        else if (frame.type === 'error') send(errorFrame(id, inFrameTerms(errorFromWire(frame.error)), seq++));
       }
       if (request.cancelled) send(errorFrame(id, new AgentbusError('request_cancelled', 'Cancelled by the client; nothing was stored.'), seq++));
     } catch (err) {

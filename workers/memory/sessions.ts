@@ -9,7 +9,7 @@ export interface ResolvedSession {
   exists: boolean;
 }
 
-const notFound = (ref: string) => new AgentbusError('session_not_found', `No session "${ref}" exists for this API key. Send no X-Session-ID to start a new conversation.`, { param: 'X-Session-ID' });
+const notFound = (ref: string) => new AgentbusError('session_not_found', `No session "${ref}" exists for this API key. To start a new conversation, send no session id.`, { param: 'X-Session-ID' });
 
 /**
  * The session a reference names — a conversation id, or any completion id of the
