@@ -1,0 +1,19 @@
+import { ensureChromium } from './lib/chromium.js';
+import { ensureNatsServer } from './lib/install-nats.js';
+
+// `npm test` runs this first. The tests start their own nats-server processes, and the
+// playground's browser test drives headless Chromium: both come from Debian's packages,
+// installed here when missing and possible (root). nats-server is needed by every test, so its
+// absence stops the run; without Chromium only the browser test fails, saying what to install.
+const say = (line: string) => process.stdout.write(`[agentbus] ${line}\n`);
+try {
+  ensureNatsServer(say);
+} catch (err) {
+  process.stderr.write(`[agentbus] ${(err as Error).message}\n`);
+  process.exit(1);
+}
+try {
+  ensureChromium(say);
+} catch (err) {
+  process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+}
