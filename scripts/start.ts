@@ -98,7 +98,8 @@ async function main(): Promise<void> {
     const url = String(gateway.ready['url']);
     const backend = worker.ready['backend'] as { url: string; reachable: boolean; version?: string; missingModels: string[]; error?: string };
     say('agentbus is running');
-    say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, API key ${gatewayConfig.devKey ? '"local-only" — set API_KEYS for real keys' : 'from API_KEYS'})`);
+    say(`  open     ${url}/   (the playground: pick an agent and chat in the browser)`);
+    say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — set API_KEYS for real keys' : 'from API_KEYS'})`);
     say(`  agents   ${(worker.ready['agents'] as string[]).join(', ')}`);
     say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} npm run worker -- --agents <names>)`);
     say(`  memory   ${memoryDatabasePath(dataDir)}`);
