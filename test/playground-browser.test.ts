@@ -49,8 +49,9 @@ t.test('the page loads from the gateway, connects with the dev key and lists the
   await page.getByTestId('agent-select').selectOption('code_review');
 });
 
+// The first answer, with a fenced code block the page renders as code.
+const tokens = ['Streaming', ' answers', ' arrive', ' one', ' token', ' at', ' a', ' time', ':\n\n```js\n', 'for await (const chunk of stream)', ' render(chunk);\n', '```\n\n', 'Each', ' delta', ' shows', ' at', ' once.'];
 t.test('a message streams in token by token, then shows its meta', async (t) => {
-  const tokens = ['Streaming', ' answers', ' arrive', ' one', ' token', ' at', ' a', ' time', '.'];
   stack.ollama.behave({ tokens, tokenDelayMs: 120 });
   await send('Explain streaming');
   await page.getByTestId('user-message').last().waitFor();
@@ -64,7 +65,9 @@ t.test('a message streams in token by token, then shows its meta', async (t) => 
   });
   t.pass('partial text was visible while streaming');
   await page.locator('[data-testid="assistant-message"][data-state="done"]').last().waitFor();
-  t.match(await answer.textContent(), tokens.join(''));
+  t.match(await answer.textContent(), 'Streaming answers arrive one token at a time');
+  t.match(await answer.textContent(), 'Each delta shows at once.');
+  t.equal((await answer.locator('pre code').textContent())?.trim(), 'for await (const chunk of stream) render(chunk);', 'the fenced block is rendered as code');
   const meta = await answer.getByTestId('meta').textContent();
   t.match(meta, /code_review/);
   t.match(meta, /\d+\.\d\ds/, 'processing time');
@@ -81,7 +84,7 @@ t.test('the next message continues the same conversation (memory on the server)'
   t.match(await lastAnswer().textContent(), 'Yes, I remember.');
   t.equal(await page.getByTestId('conversation-id').textContent(), conversation);
   const sent = stack.ollama.requests.at(-1)!.messages.map((m) => m.content);
-  t.same(sent.slice(-3), ['Explain streaming', 'Streaming answers arrive one token at a time.', 'Do you remember what I asked?'], 'the model saw the earlier turn');
+  t.same(sent.slice(-3), ['Explain streaming', tokens.join(''), 'Do you remember what I asked?'], 'the model saw the earlier turn');
   t.match(await lastAnswer().getByTestId('meta').textContent(), /memory/i);
   if (process.env['SCREENSHOT_TO']) await page.screenshot({ path: process.env['SCREENSHOT_TO'] });
 });
