@@ -24,21 +24,32 @@ export const ackFrameSchema = {
   },
 } as const;
 
-/** `delta`: a fragment of the answer, in order: text, tool-call fragments, or both. */
-export const deltaFrameSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['type', 'seq', 'request_id'],
-  // At least one of the two (ajv's strict mode wants the property declared next to `required`).
+/**
+ * What a delta carries, here and in the gateway's WebSocket `delta` frame: text, tool-call
+ * fragments, or both, and at least one of the two (ajv's strict mode wants each property
+ * declared next to its `required`).
+ */
+export const deltaPayload = {
   anyOf: [
     { required: ['content'], properties: { content: { type: 'string' } } },
     { required: ['tool_calls'], properties: { tool_calls: { type: 'array' } } },
   ],
   properties: {
-    type: { const: 'delta' },
-    ...frameBase,
     content: { type: 'string' },
     tool_calls: { type: 'array', minItems: 1, items: toolCallFragmentSchema },
+  },
+} as const;
+
+/** `delta`: a fragment of the answer, in order: text, tool-call fragments, or both. */
+export const deltaFrameSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'seq', 'request_id'],
+  anyOf: deltaPayload.anyOf,
+  properties: {
+    type: { const: 'delta' },
+    ...frameBase,
+    ...deltaPayload.properties,
   },
 } as const;
 

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { ERROR_CODES, ID_PATTERN, TRACEPARENT_PATTERN, toolCallFragmentSchema, usageSchema } from '../../bus-schemas/index.js';
+import { deltaPayload, ERROR_CODES, ID_PATTERN, TRACEPARENT_PATTERN, usageSchema } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../openai/chat-completion-request.schema.js';
 
 /**
@@ -119,15 +119,11 @@ export const serverDeltaFrameSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['type', 'id', 'seq'],
-  anyOf: [
-    { required: ['content'], properties: { content: { type: 'string' } } },
-    { required: ['tool_calls'], properties: { tool_calls: { type: 'array' } } },
-  ],
+  anyOf: deltaPayload.anyOf,
   properties: {
     type: { const: 'delta' },
     ...requestFrameBase,
-    content: { type: 'string' },
-    tool_calls: { type: 'array', minItems: 1, items: toolCallFragmentSchema },
+    ...deltaPayload.properties,
   },
 } as const;
 
