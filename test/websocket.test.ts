@@ -78,6 +78,22 @@ t.test('session_id continues the conversation from memory; "model" names the age
   t.same(sent.slice(-3), ['user:remember the number 42', 'assistant:first answer', 'user:which number?']);
 });
 
+t.test('sampling options and tools travel as over HTTP; tool calls stream as OpenAI fragments', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Dhaka' } }] });
+  const client = await connected();
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  client.send(ask('tool', 'weather in Dhaka?', { tools, temperature: 0.3, max_tokens: 50, seed: 7 }));
+  const { terminal } = await client.finish('tool');
+  t.match(terminal, { type: 'done', finish_reason: 'tool_calls' });
+  const fragments = client.frames.flatMap((f) => (f.type === 'delta' && f.id === 'tool' ? f.tool_calls ?? [] : []));
+  t.match(fragments[0], { index: 0, id: String, type: 'function', function: { name: 'get_weather', arguments: '' } });
+  t.equal(fragments.map((f) => f.function.arguments).join(''), '{"city":"Dhaka"}');
+  const sent = stack.ollama.requests.at(-1)!;
+  t.match(sent.options, { temperature: 0.3, num_predict: 50, seed: 7 });
+  t.equal(sent.tools?.[0]?.function.name, 'get_weather');
+  t.same(client.invalidFrames, []);
+});
+
 t.test('two requests in flight on one socket: frames interleave, each tagged by its id', async (t) => {
   stack.ollama.behaveInTurn([
     { tokens: ['a1 ', 'a2 ', 'a3 ', 'a4'], tokenDelayMs: 40 },
