@@ -24,6 +24,7 @@ export const ERROR_TABLE = {
   invalid_request: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request is invalid.' },
   invalid_envelope: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The chat request envelope does not match the bus schema.' },
   invalid_api_key: { status: 401, type: 'invalid_request_error', retryable: false, message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".' },
+  origin_not_allowed: { status: 403, type: 'invalid_request_error', retryable: false, message: 'This origin may not connect.' },
   model_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The model does not exist.' },
   session_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The session does not exist.' },
   unknown_url: { status: 404, type: 'invalid_request_error', retryable: false, message: 'Unknown URL.' },

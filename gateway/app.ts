@@ -14,7 +14,7 @@ import { healthRoutes } from './routes/health.js';
 import { memoryRoutes } from './routes/memory.js';
 import { modelsRoutes } from './routes/models.js';
 import { playgroundRoutes } from './routes/playground.js';
-import { websocketRoutes } from './routes/websocket.js';
+import { registerWebsocketSupport, websocketRoutes } from './routes/websocket.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -39,6 +39,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     ...errorShapeOptions,
   });
   registerErrorHandling(app);
+  await registerWebsocketSupport(app, { maxPayloadBytes: config.bodyLimitBytes });
   // Only JSON bodies: a text/plain body gets 415 rather than a confusing "body must be object".
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('tenant', '');

@@ -36,6 +36,8 @@ export interface GatewayConfig {
   wsMaxBufferedBytes: number;
   /** WebSocket: interval of protocol pings; a socket that misses one pong is dropped. */
   wsPingIntervalMs: number;
+  /** WebSocket: browser origins besides the gateway's own that may connect (`*` for any). */
+  wsAllowedOrigins: readonly string[];
 }
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -60,6 +62,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     wsAuthTimeoutMs: read.integer('WS_AUTH_TIMEOUT_MS', 5_000, { min: 50, max: 300_000 }),
     wsMaxBufferedBytes: read.integer('WS_MAX_BUFFERED_BYTES', 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
     wsPingIntervalMs: read.integer('WS_PING_INTERVAL_MS', 30_000, { min: 100, max: 3_600_000 }),
+    wsAllowedOrigins: Object.freeze(read.list('WS_ALLOWED_ORIGINS')),
   };
   read.done();
   return Object.freeze(config);

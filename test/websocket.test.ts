@@ -1,4 +1,5 @@
 import t from 'tap';
+import { connect as connectTcp } from 'node:net';
 import WebSocket from 'ws';
 import type { ServerDoneFrame, ServerErrorFrame, ReadyFrame } from '../gateway/websocket/frames.schema.js';
 import { startStack } from './helpers/stack.js';
@@ -6,7 +7,7 @@ import { openLiveClient, type LiveClient } from './helpers/ws-client.js';
 
 // Small limits so each one can be reached quickly: two requests per socket, a short auth
 // grace, a small send buffer.
-const stack = await startStack({ env: { WS_MAX_INFLIGHT: '2', WS_AUTH_TIMEOUT_MS: '300', WS_MAX_BUFFERED_BYTES: String(64 * 1024) } });
+const stack = await startStack({ env: { WS_MAX_INFLIGHT: '2', WS_AUTH_TIMEOUT_MS: '300', WS_MAX_BUFFERED_BYTES: String(64 * 1024), WS_ALLOWED_ORIGINS: 'https://editor.example' } });
 t.teardown(() => stack.close());
 
 const KEY = 'local-only';
@@ -164,6 +165,49 @@ t.test('cancel mid-stream aborts the backend request; the terminal frame says ca
   t.equal(client.frames.filter((f) => f.type === 'error').length, 1, 'the no-op cancels sent nothing');
 });
 
+t.test('cancel racing the end of an answer: the terminal frame says truthfully whether the turn was stored', async (t) => {
+  // With little or no delay between tokens the worker may finish (and store) before the cancel
+  // lands; either outcome is fine, as long as the client is told which one happened.
+  const client = await connected();
+  const outcomes = { done: 0, cancelled: 0 };
+  for (let i = 0; i < 12; i++) {
+    stack.ollama.behave({ tokens: ['a', 'b', 'c', 'd'], tokenDelayMs: [0, 1, 2, 10][i % 4]! });
+    const id = `race${i}`;
+    client.send(ask(id, `race ${i}`));
+    await client.next((f) => f.type === 'delta' && f.id === id);
+    client.send({ type: 'cancel', id });
+    const { terminal } = await client.finish(id);
+    await sleep(50);
+    const stored = await stack.db.selectFrom('turns').select('id').where('user_input', '=', `race ${i}`).execute();
+    if (terminal.type === 'done') {
+      outcomes.done++;
+      t.equal(stored.length, 1, `${id}: done → stored`);
+    } else {
+      outcomes.cancelled++;
+      t.match(terminal, { type: 'error', error: { code: 'request_cancelled' } });
+      t.equal(stored.length, 0, `${id}: cancelled → not stored`);
+    }
+  }
+  t.comment(`outcomes: ${JSON.stringify(outcomes)}`);
+});
+
+t.test('a bad frame naming an id in flight does not end that request', async (t) => {
+  stack.ollama.behave({ tokens: ['one ', 'two ', 'three'], tokenDelayMs: 60 });
+  const client = await connected();
+  client.send(ask('live', 'count'));
+  await client.next((f) => f.type === 'delta' && f.id === 'live');
+  client.send({ type: 'cancel', id: 'live', extra: 1 });
+  client.send({ type: 'chat', id: 'live', agent: 'code_review' });
+  client.send({ type: 'teleport', id: 'live' });
+  const { text, seqs, terminal } = await client.finish('live');
+  t.equal(terminal.type, 'done');
+  t.equal(text, 'one two three');
+  t.same(seqs, seqs.map((_, i) => i));
+  const refusals = client.frames.filter((f) => f.type === 'error');
+  t.equal(refusals.length, 3);
+  t.ok(refusals.every((f) => f.type === 'error' && f.id === null), 'each refusal is untagged');
+});
+
 t.test('closing the socket mid-stream aborts the backend request; nothing is stored', async (t) => {
   stack.ollama.behave({ tokens: Array.from({ length: 40 }, (_, i) => `t${i} `), tokenDelayMs: 50 });
   const before = await rowCount();
@@ -194,12 +238,12 @@ t.test('bad frames get an error frame and the socket stays usable', async (t) =>
   await expectError({ type: 'chat', id: 'm1', agent: 'code_review' }, { id: 'm1', error: { code: 'invalid_request', param: 'messages', message: /messages is required/ } });
   await expectError({ type: 'chat', agent: 'code_review', messages: [{ role: 'user', content: 'hi' }] }, { id: null, error: { code: 'invalid_request', param: 'id' } });
   await expectError({ type: 'chat', id: 'bad id with spaces', agent: 'code_review', messages: [] }, { id: null, error: { param: 'id' } });
-  await expectError(ask('m2', 'hi', { agent: undefined }), { id: 'm2', error: { code: 'invalid_request', param: 'agent' } });
-  await expectError(ask('m3', 'hi', { agent: 'nobody' }), { id: 'm3', error: { code: 'model_not_found', message: /Known agents: .*code_review/ } });
+  await expectError(ask('m2', 'hi', { agent: undefined }), { id: 'm2', seq: 0, error: { code: 'invalid_request', param: 'agent' } });
+  await expectError(ask('m3', 'hi', { agent: 'nobody' }), { id: 'm3', seq: 0, error: { code: 'model_not_found', param: 'agent', message: /Known agents: .*code_review/ } });
   await expectError(ask('m4', 'hi', { model: 'testing' }), { id: 'm4', error: { code: 'invalid_request', param: 'agent', message: /different agents/ } });
   await expectError(ask('m5', 'hi', { temperature: '0.5' }), { id: 'm5', error: { code: 'invalid_request', param: 'temperature' } });
   await expectError(ask('m6', 'hi', { n: 3 }), { id: 'm6', error: { code: 'invalid_request', param: 'n' } });
-  await expectError(ask('m7', 'hi', { session_id: 'conv_does_not_exist' }), { id: 'm7', error: { code: 'session_not_found' } });
+  await expectError(ask('m7', 'hi', { session_id: 'conv_does_not_exist' }), { id: 'm7', seq: 0, error: { code: 'session_not_found', param: 'session_id' } });
   await expectError({ type: 'cancel' }, { id: null, error: { param: 'id' } });
   await expectError({ type: 'cancel', id: 'c', extra: 1 }, { id: 'c', error: { param: 'extra', message: /not allowed/ } });
   await expectError({ type: 'auth', api_key: KEY }, { id: null, error: { code: 'invalid_request', message: /already authenticated/ } });
@@ -217,6 +261,46 @@ t.test('a frame over BODY_LIMIT_BYTES closes the socket with 1009', async (t) =>
   const client = await connected();
   client.send(ask('big', 'x'.repeat(stack.config.bodyLimitBytes + 10)));
   t.match(await client.closed, { code: 1009 });
+});
+
+t.test('before authentication, a frame over 8 KiB closes the socket unread (1009)', async (t) => {
+  const client = await openLiveClient(stack.baseUrl);
+  client.send(ask('huge', 'x'.repeat(9 * 1024)));
+  t.match(await client.closed, { code: 1009, reason: /authentication first/ });
+});
+
+t.test('browsers on other sites may not connect; the gateway\'s own origin and WS_ALLOWED_ORIGINS may', async (t) => {
+  const open = (origin: string) => new Promise<number>((resolve) => {
+    const socket = new WebSocket(`${stack.baseUrl.replace(/^http/, 'ws')}/v1/ws`, { origin });
+    socket.once('open', () => { socket.terminate(); resolve(101); });
+    socket.once('unexpected-response', (_req, res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    socket.once('error', () => resolve(-1));
+  });
+  t.equal(await open('https://evil.example'), 403);
+  t.equal(await open('null'), 403);
+  t.equal(await open(stack.baseUrl), 101, 'same origin (the playground)');
+  t.equal(await open('https://editor.example'), 101, 'listed in WS_ALLOWED_ORIGINS');
+});
+
+t.test('an upgrade request to another route is closed at once, and leaves no connection behind', async (t) => {
+  const server = stack.app.server;
+  const connections = () => new Promise<number>((resolve) => server.getConnections((_err, count) => resolve(count)));
+  const before = await connections();
+  const { port } = new URL(stack.baseUrl);
+  const socket = connectTcp(Number(port), '127.0.0.1');
+  socket.write(`GET /health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+  const response = await new Promise<Buffer>((resolve) => {
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      // A close frame (opcode 0x8, FIN set) after the handshake.
+      if (received.includes(0x88)) resolve(received);
+    });
+  });
+  t.match(response.toString('latin1'), /^HTTP\/1\.1 101 /, 'the upgrade is accepted only to be closed');
+  socket.end();
+  await waitFor('the connection to be gone', async () => (await connections()) <= before);
+  t.pass('no connection left');
 });
 
 t.test('auth: a wrong key in the header refuses the upgrade with 401', async (t) => {

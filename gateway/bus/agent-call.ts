@@ -20,6 +20,13 @@ export interface AgentCall extends AsyncIterable<ReplyFrame> {
    * to abort it (nothing is stored). The iteration then ends without a terminal frame.
    */
   close(reason: string): void;
+  /**
+   * The requester still listens but wants the answer stopped: tell the worker to abort it and
+   * keep relaying until its own terminal frame, which says what happened — `request_cancelled`
+   * (nothing stored), or `done` when the answer was already complete and stored. Past
+   * `graceMs` without one, the call ends with `request_cancelled` made up here.
+   */
+  cancel(reason: string, graceMs: number): void;
   /** True once `close()` ended the call before its terminal frame. */
   readonly closedByClient: boolean;
 }
@@ -48,12 +55,22 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
   let sub: Subscription | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
+  let cancelTimer: NodeJS.Timeout | undefined;
 
   function stop() {
     finished = true;
     clearTimeout(idleTimer);
     clearTimeout(deadlineTimer);
+    clearTimeout(cancelTimer);
     sub?.unsubscribe();
+  }
+  function announceCancel(reason: string) {
+    const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: envelope.request_id, reason };
+    try {
+      nc.publish(options.cancelSubject, encodeJson(cancel));
+    } catch {
+      // The bus is gone too; the worker's own deadline ends the model call.
+    }
   }
   function fail(error: AgentbusError) {
     if (finished) return;
@@ -116,12 +133,12 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
       closedByClient = true;
       stop();
       channel.end();
-      const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: envelope.request_id, reason };
-      try {
-        nc.publish(options.cancelSubject, encodeJson(cancel));
-      } catch {
-        // The bus is gone too; the worker's own deadline ends the model call.
-      }
+      announceCancel(reason);
+    },
+    cancel(reason, graceMs) {
+      if (finished || cancelTimer) return;
+      announceCancel(reason);
+      cancelTimer = setTimeout(() => fail(new AgentbusError('request_cancelled', 'Cancelled by the client; the worker did not confirm in time, and nothing more will be relayed.')), graceMs);
     },
   };
 }

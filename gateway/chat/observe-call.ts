@@ -24,6 +24,7 @@ export function observeCall(call: AgentCall, sessionId: string, onEnd: (summary:
   };
   return {
     close: (reason) => call.close(reason),
+    cancel: (reason, graceMs) => call.cancel(reason, graceMs),
     get closedByClient() {
       return call.closedByClient;
     },

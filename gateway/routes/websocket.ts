@@ -6,27 +6,29 @@ import type { ChatDeps } from '../chat/start-chat.js';
 import { bearerKeyOf, createKeyMatcher } from '../plugins/auth.js';
 import { CLOSE_CODES, serveLiveSocket } from '../websocket/live-socket.js';
 
+const SHUTDOWN_CLOSE_GRACE_MS = 1000;
+
 /** ws errors that ws itself answers with the right close code (1009 too big, 1007 bad UTF-8, …). */
 const isProtocolError = (err: Error & { code?: string }) => typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
 
 /**
- * `GET /v1/ws`: live sessions over one WebSocket (docs/websocket.md). A client that can send
- * headers authenticates the upgrade with `Authorization: Bearer` (a wrong key is a plain 401
- * and no socket); a browser connects without one and sends an `auth` frame first, so the key
- * never appears in a URL, where proxies and access logs would keep it.
+ * @fastify/websocket, registered on the root instance. It listens to every upgrade request of
+ * the server, and only its root-level hooks close the socket of an upgrade request that ends
+ * as plain HTTP (`/health`, a 404): registered in a child context, those sockets would leak.
  */
-export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
-  const { config } = deps;
-  const tenantFor = createKeyMatcher(config.apiKeys);
-  const closers = new Set<(code: number, reason: string) => void>();
-
-  // Before @fastify/websocket's own preClose (which closes without a code): clients learn why.
+export async function registerWebsocketSupport(app: FastifyInstance, options: { maxPayloadBytes: number }): Promise<void> {
+  // Before the plugin's own preClose (which closes without a code), so clients learn why; each
+  // live socket cancels its requests as it closes. A peer that never answers the close frame
+  // would hold the server open for ws's 30 s closing timeout: cut those off after a second.
   app.addHook('preClose', async () => {
-    for (const close of closers) close(CLOSE_CODES.goingAway, 'gateway shutting down');
+    for (const socket of app.websocketServer.clients) socket.close(CLOSE_CODES.goingAway, 'gateway shutting down');
+    setTimeout(() => {
+      for (const socket of app.websocketServer.clients) socket.terminate();
+    }, SHUTDOWN_CLOSE_GRACE_MS).unref();
   });
   await app.register(websocket, {
     // Frames are held whole in memory: the same limit as an HTTP body (ws closes with 1009 past it).
-    options: { maxPayload: config.bodyLimitBytes },
+    options: { maxPayload: options.maxPayloadBytes },
     errorHandler(error: Error, socket: WebSocket, request: FastifyRequest) {
       if (isProtocolError(error)) {
         request.log.info({ code: (error as { code?: string }).code }, `WebSocket protocol error: ${error.message}`);
@@ -37,8 +39,38 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
       socket.close(CLOSE_CODES.internalError, 'internal error; see the gateway log');
     },
   });
+}
 
-  const authenticateUpgrade = async (request: FastifyRequest, _reply: FastifyReply) => {
+/**
+ * A page on another site must not drive a user's gateway through their browser: WebSockets
+ * are not covered by CORS, so the Origin a browser sends is checked here. Same origin (the
+ * playground) and WS_ALLOWED_ORIGINS pass; clients that send no Origin (not browsers) too.
+ */
+function originAllowed(request: FastifyRequest, allowed: readonly string[]): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  if (allowed.includes('*') || allowed.includes(origin)) return true;
+  try {
+    return new URL(origin).host === request.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `GET /v1/ws`: live sessions over one WebSocket (docs/websocket.md). A client that can send
+ * headers authenticates the upgrade with `Authorization: Bearer` (a wrong key is a plain 401
+ * and no socket); a browser connects without one and sends an `auth` frame first, so the key
+ * never appears in a URL, where proxies and access logs would keep it.
+ */
+export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
+  const { config } = deps;
+  const tenantFor = createKeyMatcher(config.apiKeys);
+
+  const checkUpgrade = async (request: FastifyRequest, _reply: FastifyReply) => {
+    if (!originAllowed(request, config.wsAllowedOrigins)) {
+      throw new AgentbusError('origin_not_allowed', `WebSocket connections from ${request.headers.origin} are not allowed: only the gateway's own pages and WS_ALLOWED_ORIGINS may connect from a browser.`);
+    }
     const header = request.headers.authorization;
     if (header === undefined) return; // the client authenticates with its first frame
     const key = bearerKeyOf(header);
@@ -50,20 +82,13 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
   app.route({
     method: 'GET',
     url: '/v1/ws',
-    onRequest: authenticateUpgrade,
+    onRequest: checkUpgrade,
     // A plain HTTP GET (a browser tab, curl without upgrade headers) learns what to do instead.
     handler: async () => {
       throw new AgentbusError('upgrade_required', 'GET /v1/ws is a WebSocket endpoint: connect with a WebSocket client (see docs/websocket.md).');
     },
     wsHandler: (socket, request) => {
-      const close = serveLiveSocket(socket, {
-        chat: deps,
-        tenantFor,
-        tenant: request.tenant || undefined,
-        log: request.log,
-      });
-      closers.add(close);
-      socket.once('close', () => closers.delete(close));
+      serveLiveSocket(socket, { chat: deps, tenantFor, tenant: request.tenant || undefined, log: request.log });
     },
   });
 }

@@ -13,6 +13,8 @@ import { deltaFrame, doneFrame, errorFrame } from './server-frames.js';
 export const CLOSE_CODES = {
   /** The gateway is shutting down. */
   goingAway: 1001,
+  /** A frame too big: over BODY_LIMIT_BYTES, or over 8 KiB before authentication. */
+  tooBig: 1009,
   /** A bug in the gateway: see its log. */
   internalError: 1011,
   /** The reader fell more than WS_MAX_BUFFERED_BYTES behind (NATS calls this a slow consumer). */
@@ -26,6 +28,10 @@ export const CLOSE_CODES = {
 // A peer that never completes the closing handshake (the very reader that stopped reading) is
 // cut off after this long.
 const CLOSE_HANDSHAKE_MS = 1000;
+// How long a cancelled request waits for the worker to say how it ended (stored or not).
+const CANCEL_GRACE_MS = 2000;
+// Before authentication only `auth` and `ping` make sense: anything bigger is refused unread.
+export const MAX_UNAUTHENTICATED_FRAME_BYTES = 8 * 1024;
 
 export interface LiveSocketOptions {
   chat: ChatDeps;
@@ -39,13 +45,15 @@ export interface LiveSocketOptions {
 /** One request in flight on the socket. */
 interface InFlight {
   call: AgentCall;
-  cancelled: boolean;
 }
 
-/** Workers name the session field as HTTP sends it; a chat frame carries it as `session_id`. */
-function inFrameTerms(error: AgentbusError): AgentbusError {
-  if (error.param !== 'X-Session-ID') return error;
-  return new AgentbusError(error.code, error.message, { param: 'session_id' });
+/**
+ * An error in the chat frame's own terms: workers name the session field as HTTP sends it
+ * (`X-Session-ID`), the gateway names the agent `model` as the HTTP body does.
+ */
+function inFrameTerms(error: AgentbusError, frame: ChatFrame): AgentbusError {
+  const param = error.param === 'X-Session-ID' ? 'session_id' : error.param === 'model' && frame.agent !== undefined ? 'agent' : undefined;
+  return param === undefined ? error : new AgentbusError(error.code, error.message, { param });
 }
 
 /**
@@ -66,10 +74,9 @@ function chatBodyOf(frame: ChatFrame): ChatBody {
  * Serves one WebSocket connection of `GET /v1/ws`: authentication, then any number of chat
  * requests at once (up to WS_MAX_INFLIGHT), each relayed as `delta` frames and exactly one
  * terminal `done` or `error` frame tagged with the client's id. `cancel` and the socket closing
- * cancel requests on the worker, as an HTTP client leaving does. Returns a function that closes
- * the socket for a gateway shutdown.
+ * cancel requests on the worker, as an HTTP client leaving does.
  */
-export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): (code: number, reason: string) => void {
+export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): void {
   const { config, catalog } = options.chat;
   const log = options.log;
   const inFlight = new Map<string, InFlight>();
@@ -140,19 +147,21 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     ready();
   }
 
-  /** Relays one request's reply frames; always ends with exactly one terminal frame. */
-  async function relay(id: string, chat: StartedChat, request: InFlight) {
+  /**
+   * Relays one request's reply frames; always ends with exactly one terminal frame. A cancel
+   * does not end it early: the worker's own terminal frame says whether the turn was stored.
+   */
+  async function relay(id: string, frame: ChatFrame, chat: StartedChat) {
     let seq = 0;
     try {
-      for await (const frame of chat.call) {
-        if (frame.type === 'delta') send(deltaFrame(id, seq++, frame));
-        else if (frame.type === 'done') send(doneFrame(id, seq++, frame, chat.identity.id));
-        else if (frame.type === 'error') send(errorFrame(id, inFrameTerms(errorFromWire(frame.error)), seq++));
+      for await (const reply of chat.call) {
+        if (reply.type === 'delta') send(deltaFrame(id, seq++, reply));
+        else if (reply.type === 'done') send(doneFrame(id, seq++, reply, chat.identity.id));
+        else if (reply.type === 'error') send(errorFrame(id, inFrameTerms(errorFromWire(reply.error), frame), seq++));
       }
-      if (request.cancelled) send(errorFrame(id, new AgentbusError('request_cancelled', 'Cancelled by the client; nothing was stored.'), seq++));
     } catch (err) {
       const error = toAgentbusError(err as Error);
-      chat.log.warn({ code: error.code }, `WebSocket request failed: ${error.message}`);
+      chat.log[error.code === 'request_cancelled' ? 'info' : 'warn']({ code: error.code }, `WebSocket request ended: ${error.message}`);
       send(errorFrame(id, error, seq++));
     } finally {
       inFlight.delete(id);
@@ -161,22 +170,26 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
 
   function startRequest(frame: ChatFrame, tenantId: string) {
     if (inFlight.has(frame.id)) {
-      // Not tagged with the id: the client would take it for the end of the request in flight.
-      throw new FrameError(new AgentbusError('invalid_request', `A request with id "${frame.id}" is already in flight on this socket; use a new id.`, { param: 'id' }), null);
+      // Sent untagged (see refusedFrameTag): it must not read as the end of the request in flight.
+      throw new AgentbusError('invalid_request', `A request with id "${frame.id}" is already in flight on this socket; use a new id.`, { param: 'id' });
     }
     if (inFlight.size >= config.wsMaxInflight) {
       throw new AgentbusError('too_many_concurrent_requests', `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); wait for one to finish or open another socket.`);
     }
-    const chat = startChatCall(options.chat, chatBodyOf(frame), {
-      tenant: tenantId,
-      log,
-      sessionToContinue: frame.session_id,
-      traceparent: frame.traceparent,
-      refreshCache: frame.cache === 'refresh',
-    }, { stream: true });
-    const request: InFlight = { call: chat.call, cancelled: false };
-    inFlight.set(frame.id, request);
-    void relay(frame.id, chat, request);
+    let chat: StartedChat;
+    try {
+      chat = startChatCall(options.chat, chatBodyOf(frame), {
+        tenant: tenantId,
+        log,
+        sessionToContinue: frame.session_id,
+        traceparent: frame.traceparent,
+        refreshCache: frame.cache === 'refresh',
+      }, { stream: true });
+    } catch (err) {
+      throw err instanceof AgentbusError ? inFrameTerms(err, frame) : err;
+    }
+    inFlight.set(frame.id, { call: chat.call });
+    void relay(frame.id, frame, chat);
   }
 
   function handle(frame: ClientFrame) {
@@ -186,29 +199,35 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       throw new AgentbusError('invalid_api_key', 'Authenticate first: send {"type":"auth","api_key":"…"} (or connect with an Authorization header).');
     }
     if (frame.type === 'cancel') {
-      const request = inFlight.get(frame.id);
-      if (request && !request.cancelled) {
-        request.cancelled = true;
-        request.call.close('cancelled by the client');
-      }
+      inFlight.get(frame.id)?.call.cancel('cancelled by the client', CANCEL_GRACE_MS);
       return;
     }
     startRequest(frame, tenant);
   }
 
+  /**
+   * The id to tag a refused frame's error with: its own, as the first and only frame of that
+   * request (seq 0), unless a request of that id is in flight, which the error must not end.
+   */
+  const refusedFrameTag = (id: string | null) => (id !== null && !inFlight.has(id) ? id : null);
+
   socket.on('message', (data: Buffer, isBinary: boolean) => {
     if (closing) return;
+    if (tenant === undefined && data.length > MAX_UNAUTHENTICATED_FRAME_BYTES) {
+      close(CLOSE_CODES.tooBig, `frames over ${MAX_UNAUTHENTICATED_FRAME_BYTES} bytes need authentication first`);
+      return;
+    }
     let id: string | null = null;
     try {
       const frame = parseClientFrame(data, isBinary);
-      if ('id' in frame && frame.type !== 'ping') id = frame.id;
+      if (frame.type === 'chat' || frame.type === 'cancel') id = frame.id;
       handle(frame);
     } catch (err) {
       // A bad frame is answered and forgotten: the socket and its other requests carry on.
-      if (err instanceof FrameError) return send(errorFrame(err.id, err.error));
-      const error = toAgentbusError(err as Error);
+      const [error, frameId] = err instanceof FrameError ? [err.error, err.id] : [toAgentbusError(err as Error), id];
       if (error.status >= 500) log.error({ err }, 'WebSocket frame failed');
-      send(errorFrame(id, error));
+      const tag = refusedFrameTag(frameId);
+      send(errorFrame(tag, error, tag === null ? undefined : 0));
     }
   });
 
@@ -217,9 +236,8 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     clearInterval(pingTimer);
     if (inFlight.size > 0) log.info({ code, inFlight: inFlight.size }, 'WebSocket closed with requests in flight; the workers were told to cancel them');
     closing = true;
-    cancelAll('the client closed the socket');
+    cancelAll('the socket closed');
   });
 
   if (tenant !== undefined) ready();
-  return close;
 }
