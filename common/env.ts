@@ -15,6 +15,8 @@ export interface EnvReader {
   optionalString(name: string): string | undefined;
   integer(name: string, fallback: number, range?: { min?: number; max?: number }): number;
   url(name: string, fallback: string, protocols: string[]): string;
+  /** One of `allowed`; anything else is a problem that lists them. */
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T;
   list(name: string): string[];
   /** Throws a {@link ConfigError} listing every problem seen so far, if any. */
   done(): void;
@@ -50,6 +52,13 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
         problems.push(`${name}=${JSON.stringify(value)} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
         return fallback;
       }
+    },
+    oneOf(name, fallback, allowed) {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      if ((allowed as readonly string[]).includes(value)) return value as typeof fallback;
+      problems.push(`${name}=${JSON.stringify(value)} must be one of: ${allowed.join(', ')}`);
+      return fallback;
     },
     list(name) {
       return (raw(name) ?? '').split(',').map((item) => item.trim()).filter(Boolean);

@@ -1,10 +1,13 @@
 import { ensureChromium } from './lib/chromium.js';
+import { installLlamaCpp, llamaCppInstalled } from './lib/install-llama-cpp.js';
 import { ensureNatsServer } from './lib/install-nats.js';
 
 // `npm test` runs this first. The tests start their own nats-server processes, and the
 // playground's browser test drives headless Chromium: both come from Debian's packages,
 // installed here when missing and possible (root). nats-server is needed by every test, so its
 // absence stops the run; without Chromium only the browser test fails, saying what to install.
+// The llama-cpp provider's test runs the real tiny model: its engine, node-llama-cpp, is the
+// opt-in install (`npm run llama-cpp:install`), done here when missing.
 const say = (line: string) => process.stdout.write(`[agentbus] ${line}\n`);
 try {
   ensureNatsServer(say);
@@ -16,4 +19,11 @@ try {
   ensureChromium(say);
 } catch (err) {
   process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+}
+if (!llamaCppInstalled()) {
+  try {
+    installLlamaCpp(say);
+  } catch (err) {
+    process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+  }
 }

@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     const gateway = await launch('gateway/server.ts');
 
     const url = String(gateway.ready['url']);
-    const backend = worker.ready['backend'] as { url: string; reachable: boolean; version?: string; missingModels: string[]; error?: string };
+    const backend = worker.ready['backend'] as { name: string; url: string; reachable: boolean; version?: string; missingModels: string[]; error?: string };
     say('agentbus is running');
     say(`  open     ${url}/   (the playground: pick an agent and chat in the browser)`);
     say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — set API_KEYS for real keys' : 'from API_KEYS'})`);
@@ -105,7 +105,8 @@ async function main(): Promise<void> {
     say(`  memory   ${memoryDatabasePath(dataDir)}`);
     if (!backend.reachable) say(`  model    NOT reachable — ${backend.error}`);
     else {
-      say(`  model    Ollama ${backend.version ?? ''} at ${backend.url} answers (OLLAMA_URL)`);
+      if (backend.name === 'ollama') say(`  model    Ollama ${backend.version ?? ''} at ${backend.url} answers (OLLAMA_URL)`);
+      else say(`  model    ${backend.name}: ${backend.version ?? backend.url} answers (PROVIDER=${backend.name})`);
       if (backend.missingModels.length > 0) say(`           missing models: ${backend.missingModels.join(', ')} — run "ollama pull <model>" for each`);
     }
     say('press Ctrl-C to stop');

@@ -1,11 +1,16 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
+import { LLAMA_CPP_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
+import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
 
 /** Worker settings, read once at boot and frozen. */
 export interface WorkerConfig {
   natsUrl: string;
+  /** The model backend every agent of this worker uses (PROVIDER). */
+  provider: ProviderName;
   ollamaUrl: string;
+  llamaCpp: LlamaCppSettings;
   dataDir: string;
   agentsFile: string;
   defaultModel: string | undefined;
@@ -21,7 +26,14 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const read = readEnv(env);
   const config: WorkerConfig = {
     natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
+    provider: read.oneOf('PROVIDER', 'ollama', PROVIDER_NAMES),
     ollamaUrl: read.url('OLLAMA_URL', 'http://127.0.0.1:11434', ['http:', 'https:']),
+    llamaCpp: Object.freeze({
+      modelPath: read.optionalString('LLAMA_CPP_MODEL_PATH'),
+      threads: read.integer('LLAMA_CPP_THREADS', LLAMA_CPP_DEFAULTS.threads, { min: 1, max: 256 }),
+      parallel: read.integer('LLAMA_CPP_PARALLEL', LLAMA_CPP_DEFAULTS.parallel, { min: 1, max: 64 }),
+      contextSize: read.integer('LLAMA_CPP_CONTEXT_SIZE', LLAMA_CPP_DEFAULTS.contextSize, { min: 128, max: 1_048_576 }),
+    }),
     dataDir: read.string('DATA_DIR', './data'),
     agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
     defaultModel: read.optionalString('DEFAULT_MODEL'),

@@ -29,14 +29,14 @@ async function main(): Promise<void> {
   const applied = await migrateToLatest(db);
   if (applied.length > 0) log.info({ applied }, 'memory database migrated');
   const nc = await connectNats(config.natsUrl, 'agentbus-worker', log);
-  const provider = createProvider('ollama', { ollamaUrl: config.ollamaUrl });
+  const provider = createProvider(config.provider, { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp });
   const worker = await startWorker({ nc, db, provider, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, log });
 
   log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, backend: provider.endpoint }, 'worker ready');
   const probe = await provider.probe(agents.map((a) => a.model));
   if (!probe.reachable) log.warn(probe.error);
-  else if (probe.missingModels.length > 0) log.warn({ missing: probe.missingModels }, `Ollama at ${provider.endpoint} lacks models: run "ollama pull <model>" for each`);
-  reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend: { url: provider.endpoint, ...probe } });
+  else if (probe.missingModels.length > 0) log.warn({ missing: probe.missingModels }, `${provider.name} at ${provider.endpoint} lacks models: run "ollama pull <model>" for each`);
+  reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend: { name: provider.name, url: provider.endpoint, ...probe } });
 
   let stopping = false;
   // A service whose subscriptions died serves nothing: exit, so a supervisor notices and restarts.

@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
-import { createProvider } from '../../workers/providers/index.js';
+import { createProvider, type ChatProvider } from '../../workers/providers/index.js';
 import { startWorker } from '../../workers/worker.js';
 import type { RunningAgentService } from '../../workers/agent-service.js';
 import { startFakeOllama, type FakeOllama } from './fake-ollama.js';
@@ -56,6 +56,8 @@ export interface StackOptions {
   /** Models the fake Ollama has (default llama3.2), and those of them that take images. */
   ollamaModels?: string[];
   visionModels?: string[];
+  /** The workers' model backend instead of Ollama (the fake Ollama still starts, unused). */
+  provider?: ChatProvider;
 }
 
 /** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
@@ -73,7 +75,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   await migrateToLatest(db);
   const nc = await connect({ servers: nats.url });
   const workerNc = await connect({ servers: nats.url });
-  const provider = createProvider('ollama', { ollamaUrl: ollama.url });
+  const provider = options.provider ?? createProvider('ollama', { ollamaUrl: ollama.url });
   const workers: RunningAgentService[] = [];
   const addWorker = async (names?: string[]) => {
     const agents = names ? catalog.agents.filter((a) => names.includes(a.name)) : catalog.agents;

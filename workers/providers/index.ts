@@ -1,3 +1,4 @@
+import { createLlamaCppProvider, type LlamaCppSettings } from './llama-cpp/index.js';
 import { createOllamaProvider } from './ollama/index.js';
 import type { ChatProvider } from './types.js';
 
@@ -6,13 +7,20 @@ export type { ChatProvider, FinishReason, ProviderChatRequest, ProviderEvent, Pr
 /** Settings every provider may read; each takes what it needs. */
 export interface ProviderSettings {
   ollamaUrl: string;
+  llamaCpp?: LlamaCppSettings;
 }
 
-// The registry: one entry per folder under providers/. Later providers (openai, llama-cpp)
-// are added here with the same file layout as ollama/.
+/** llama-cpp's defaults: one thread suits small machines (more crawl on 2 cores), one sequence. */
+export const LLAMA_CPP_DEFAULTS: LlamaCppSettings = { modelPath: undefined, threads: 1, parallel: 1, contextSize: 4096 };
+
+// The registry: one entry per folder under providers/ (the same file names in each).
 const factories = {
   ollama: (settings: ProviderSettings) => createOllamaProvider({ url: settings.ollamaUrl }),
+  'llama-cpp': (settings: ProviderSettings) => createLlamaCppProvider(settings.llamaCpp ?? LLAMA_CPP_DEFAULTS),
 } satisfies Record<string, (settings: ProviderSettings) => ChatProvider>;
+
+/** The provider names, for config validation. */
+export const PROVIDER_NAMES = Object.keys(factories) as ProviderName[];
 
 export type ProviderName = keyof typeof factories;
 

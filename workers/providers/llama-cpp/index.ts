@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { AgentbusError } from '../../../bus-schemas/index.js';
+import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
+import { loadNodeLlamaCpp, type LlamaContext, type LlamaContextSequence, type LlamaModel, type NodeLlamaCpp } from './load-module.js';
+import { toChatHistory, toGenerateOptions } from './request.js';
+
+export interface LlamaCppSettings {
+  /** The GGUF file to answer with (LLAMA_CPP_MODEL_PATH). */
+  modelPath: string | undefined;
+  /** CPU threads per generation (LLAMA_CPP_THREADS). */
+  threads: number;
+  /** Generations that may run at once, each on its own context sequence (LLAMA_CPP_PARALLEL). */
+  parallel: number;
+  /** Upper bound of the context window; the model's own training size caps it further. */
+  contextSize: number;
+}
+
+interface Loaded {
+  module: NodeLlamaCpp;
+  model: LlamaModel;
+  context: LlamaContext;
+  /** Sequences not in use, and requests waiting for one. */
+  free: LlamaContextSequence[];
+  waiting: Array<(sequence: LlamaContextSequence) => void>;
+}
+
+/** A push-to-pull bridge: node-llama-cpp reports text through a callback, the provider yields it. */
+function textQueue() {
+  const chunks: string[] = [];
+  let wake: (() => void) | undefined;
+  return {
+    push(text: string) {
+      chunks.push(text);
+      wake?.();
+    },
+    notify() {
+      wake?.();
+    },
+    take: () => chunks.splice(0),
+    wait: () => new Promise<void>((resolve) => { wake = resolve; }),
+  };
+}
+
+/**
+ * In-process inference on a local GGUF file through node-llama-cpp (llama.cpp's prebuilt CPU
+ * binaries): the zero-install way to answer with no model server at all. The model loads on
+ * the first request (or probe) and stays loaded; requests beyond `parallel` wait for a free
+ * sequence. Text only: tools, images and structured outputs are refused with a 400.
+ */
+export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider {
+  const endpoint = settings.modelPath ?? '(LLAMA_CPP_MODEL_PATH unset)';
+  let loading: Promise<Loaded> | undefined;
+
+  function load(): Promise<Loaded> {
+    const { modelPath } = settings;
+    if (!modelPath) return Promise.reject(new AgentbusError('backend_unreachable', 'The llama-cpp provider needs a GGUF model file: set LLAMA_CPP_MODEL_PATH (for a first try, ../shared/models/stories260K.gguf or any GGUF you have).'));
+    if (!existsSync(modelPath)) return Promise.reject(new AgentbusError('backend_unreachable', `No GGUF model file at ${modelPath} (LLAMA_CPP_MODEL_PATH).`));
+    loading ??= (async () => {
+      const module = await loadNodeLlamaCpp();
+      // Prebuilt CPU binaries only: never compile or download at run time.
+      const llama = await module.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
+      const model = await llama.loadModel({ modelPath });
+      const context = await model.createContext({ contextSize: { max: settings.contextSize }, threads: settings.threads, sequences: settings.parallel });
+      const free = Array.from({ length: settings.parallel }, () => context.getSequence());
+      return { module, model, context, free, waiting: [] };
+    })();
+    // A failed load is retried by the next request rather than remembered forever.
+    loading.catch(() => { loading = undefined; });
+    return loading;
+  }
+
+  async function acquire(loaded: Loaded, signal: AbortSignal): Promise<LlamaContextSequence> {
+    const sequence = loaded.free.pop();
+    if (sequence) return sequence;
+    return new Promise((resolve, reject) => {
+      const take = (s: LlamaContextSequence) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(s);
+      };
+      const onAbort = () => {
+        loaded.waiting.splice(loaded.waiting.indexOf(take), 1);
+        reject(signal.reason);
+      };
+      loaded.waiting.push(take);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  function release(loaded: Loaded, sequence: LlamaContextSequence) {
+    const next = loaded.waiting.shift();
+    if (next) next(sequence);
+    else loaded.free.push(sequence);
+  }
+
+  async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
+    // Checked before loading anything, so a request this provider cannot honour is a fast 400.
+    const history = toChatHistory(request.messages);
+    const options = toGenerateOptions(request);
+    const loaded = await load();
+    const sequence = await acquire(loaded, request.signal);
+    const session = new loaded.module.LlamaChat({ contextSequence: sequence });
+    const queue = textQueue();
+    const before = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
+    let finished = false;
+    const generation = session.generateResponse(history, { ...options, onTextChunk: queue.push })
+      .finally(() => { finished = true; queue.notify(); });
+    generation.catch(() => undefined); // observed below; never an unhandled rejection
+    try {
+      while (!finished) {
+        await queue.wait();
+        for (const text of queue.take()) if (text) yield { type: 'delta', content: text };
+      }
+      for (const text of queue.take()) if (text) yield { type: 'delta', content: text };
+      const result = await generation;
+      const prompt = sequence.tokenMeter.usedInputTokens - before.input;
+      const completion = sequence.tokenMeter.usedOutputTokens - before.output;
+      yield {
+        type: 'done',
+        finishReason: result.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
+        usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+      };
+    } catch (err) {
+      if (request.signal.aborted) throw request.signal.reason;
+      throw err instanceof AgentbusError ? err : new AgentbusError('backend_error', `llama.cpp failed on ${basename(endpoint)}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await generation.catch(() => undefined);
+      session.dispose();
+      release(loaded, sequence);
+    }
+  }
+
+  async function probe(): Promise<ProbeResult> {
+    try {
+      await load();
+      return { reachable: true, version: `node-llama-cpp, ${basename(endpoint)}`, missingModels: [] };
+    } catch (err) {
+      return { reachable: false, missingModels: [], error: (err as Error).message };
+    }
+  }
+
+  return Object.freeze({ name: 'llama-cpp', endpoint, chat, probe });
+}

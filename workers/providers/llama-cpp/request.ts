@@ -1,0 +1,45 @@
+import { AgentbusError, type ChatMessage } from '../../../bus-schemas/index.js';
+import type { ProviderChatRequest } from '../types.js';
+import type { ChatHistoryItem, LlamaChatSession } from './load-module.js';
+
+type GenerateOptions = Parameters<LlamaChatSession['generateResponse']>[1];
+
+/**
+ * The bus messages as node-llama-cpp's chat history; the model's own chat template (or a
+ * general one when the GGUF has none) turns it into the prompt.
+ */
+export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  return messages.map((message, index): ChatHistoryItem => {
+    if (message.role === 'system') return { type: 'system', text: message.content };
+    if (message.role === 'user') {
+      if (message.images?.length) throw new AgentbusError('invalid_request', 'The llama-cpp provider takes text only: send the images to an agent on a vision model.', { param: `messages[${index}].content` });
+      return { type: 'user', text: message.content };
+    }
+    if (message.role === 'assistant') {
+      if (message.tool_calls?.length) throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tool calls.', { param: `messages[${index}].tool_calls` });
+      return { type: 'model', response: [message.content ?? ''] };
+    }
+    throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tool calls (a "tool" message was sent).', { param: `messages[${index}].role` });
+  });
+}
+
+/**
+ * Sampling options as node-llama-cpp's generation options. `presence_penalty` and
+ * `frequency_penalty` have no exact llama.cpp equivalent here and are refused rather than
+ * silently ignored, as are tools and structured outputs.
+ */
+export function toGenerateOptions(request: ProviderChatRequest): GenerateOptions {
+  if (request.tools?.length) throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tools.', { param: 'tools' });
+  if (request.responseFormat) throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support response_format (structured outputs).', { param: 'response_format' });
+  const { options } = request;
+  for (const name of ['presence_penalty', 'frequency_penalty'] as const) {
+    if (options[name] !== undefined) throw new AgentbusError('invalid_request', `The llama-cpp provider does not support ${name}.`, { param: name });
+  }
+  const out: GenerateOptions = { signal: request.signal, stopOnAbortSignal: false };
+  if (options.temperature !== undefined) out.temperature = options.temperature;
+  if (options.top_p !== undefined) out.topP = options.top_p;
+  if (options.max_tokens !== undefined) out.maxTokens = options.max_tokens;
+  if (options.seed !== undefined) out.seed = options.seed;
+  if (options.stop?.length) out.customStopTriggers = options.stop;
+  return out;
+}
