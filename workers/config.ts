@@ -3,6 +3,7 @@ import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
 import { LLAMA_CPP_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
+import type { OpenAISettings } from './providers/openai/index.js';
 
 /** Worker settings, read once at boot and frozen. */
 export interface WorkerConfig {
@@ -11,6 +12,7 @@ export interface WorkerConfig {
   provider: ProviderName;
   ollamaUrl: string;
   llamaCpp: LlamaCppSettings;
+  openai: OpenAISettings;
   dataDir: string;
   agentsFile: string;
   defaultModel: string | undefined;
@@ -33,6 +35,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       threads: read.integer('LLAMA_CPP_THREADS', LLAMA_CPP_DEFAULTS.threads, { min: 1, max: 256 }),
       parallel: read.integer('LLAMA_CPP_PARALLEL', LLAMA_CPP_DEFAULTS.parallel, { min: 1, max: 64 }),
       contextSize: read.integer('LLAMA_CPP_CONTEXT_SIZE', LLAMA_CPP_DEFAULTS.contextSize, { min: 128, max: 1_048_576 }),
+    }),
+    openai: Object.freeze({
+      baseUrl: read.url('OPENAI_BASE_URL', 'https://api.openai.com/v1', ['http:', 'https:']),
+      apiKey: read.optionalString('OPENAI_API_KEY'),
     }),
     dataDir: read.string('DATA_DIR', './data'),
     agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),

@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const applied = await migrateToLatest(db);
   if (applied.length > 0) log.info({ applied }, 'memory database migrated');
   const nc = await connectNats(config.natsUrl, 'agentbus-worker', log);
-  const provider = createProvider(config.provider, { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp });
+  const provider = createProvider(config.provider, { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp, openai: config.openai });
   const worker = await startWorker({ nc, db, provider, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, log });
 
   log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, backend: provider.endpoint }, 'worker ready');

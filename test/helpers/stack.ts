@@ -70,7 +70,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   // The response cache is off unless a test turns it on: most tests count backend calls.
   const env: Record<string, string> = { NATS_URL: nats.url, OLLAMA_URL: ollama.url, DATA_DIR: dataDir, PORT: '0', HEARTBEAT_MS: '200', CACHE_TTL_SECONDS: '0', LOG_DIR: join(dataDir, 'logs'), ...options.env };
   const config = loadGatewayConfig(env);
-  const catalog = loadCatalog(config.agentsFile, 'llama3.2');
+  const catalog = loadCatalog(config.agentsFile, config.defaultModel ?? 'llama3.2');
   const db = openMemoryDatabase(memoryDatabasePath(dataDir));
   await migrateToLatest(db);
   const nc = await connect({ servers: nats.url });

@@ -1,5 +1,6 @@
 import { createLlamaCppProvider, type LlamaCppSettings } from './llama-cpp/index.js';
 import { createOllamaProvider } from './ollama/index.js';
+import { createOpenAIProvider, type OpenAISettings } from './openai/index.js';
 import type { ChatProvider } from './types.js';
 
 export type { ChatProvider, FinishReason, ProviderChatRequest, ProviderEvent, ProviderToolCall, ProbeResult } from './types.js';
@@ -8,6 +9,7 @@ export type { ChatProvider, FinishReason, ProviderChatRequest, ProviderEvent, Pr
 export interface ProviderSettings {
   ollamaUrl: string;
   llamaCpp?: LlamaCppSettings;
+  openai?: OpenAISettings;
 }
 
 /** llama-cpp's defaults: one thread suits small machines (more crawl on 2 cores), one sequence. */
@@ -17,6 +19,7 @@ export const LLAMA_CPP_DEFAULTS: LlamaCppSettings = { modelPath: undefined, thre
 const factories = {
   ollama: (settings: ProviderSettings) => createOllamaProvider({ url: settings.ollamaUrl }),
   'llama-cpp': (settings: ProviderSettings) => createLlamaCppProvider(settings.llamaCpp ?? LLAMA_CPP_DEFAULTS),
+  openai: (settings: ProviderSettings) => createOpenAIProvider(settings.openai ?? { baseUrl: 'https://api.openai.com/v1', apiKey: undefined }),
 } satisfies Record<string, (settings: ProviderSettings) => ChatProvider>;
 
 /** The provider names, for config validation. */

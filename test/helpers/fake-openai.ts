@@ -1,0 +1,85 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** How the fake answers the next chat completions. */
+export interface FakeOpenAIBehaviour {
+  tokens: string[];
+  tokenDelayMs: number;
+  toolCalls?: Array<{ name: string; arguments: string }>;
+  /** Answer with this status and an OpenAI error body instead. */
+  failWith?: { status: number; message: string };
+}
+
+export interface FakeOpenAI {
+  /** Base URL including `/v1`, as OPENAI_BASE_URL takes it. */
+  readonly url: string;
+  readonly requests: Array<{ body: Record<string, any>; authorization: string | undefined; aborted: boolean }>;
+  behave(behaviour: Partial<FakeOpenAIBehaviour>): void;
+  close(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A model backend speaking the OpenAI Chat Completions wire protocol (SSE chunks with tool-call
+ * fragments and a usage chunk, `/v1/models`, OpenAI error bodies) over a real loopback socket:
+ * the test double for the `openai` provider, as the fake Ollama is for `ollama`.
+ */
+export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<FakeOpenAI> {
+  let behaviour: FakeOpenAIBehaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0 };
+  const requests: FakeOpenAI['requests'] = [];
+
+  async function chat(req: IncomingMessage, res: ServerResponse) {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    const body = JSON.parse(raw);
+    const record = { body, authorization: req.headers.authorization, aborted: false };
+    requests.push(record);
+    res.on('close', () => { if (!res.writableFinished) record.aborted = true; });
+    const b = behaviour;
+    const error = (status: number, message: string, code: string | null = null) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } }));
+    if (b.failWith) return error(b.failWith.status, b.failWith.message);
+    if (!models.includes(body.model)) return error(404, `The model \`${body.model}\` does not exist`, 'model_not_found');
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const chunk = (delta: object, finish: string | null = null, usage: object | null = null) =>
+      res.write(`data: ${JSON.stringify({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model: body.model, choices: usage ? [] : [{ index: 0, delta, finish_reason: finish }], usage })}\n\n`);
+    chunk({ role: 'assistant', content: '' });
+    for (const token of b.tokens) {
+      if (res.destroyed) return;
+      chunk({ content: token });
+      if (b.tokenDelayMs) await sleep(b.tokenDelayMs);
+    }
+    for (const [index, call] of (b.toolCalls ?? []).entries()) {
+      chunk({ tool_calls: [{ index, id: `call_up${index}`, type: 'function', function: { name: call.name, arguments: '' } }] });
+      const half = Math.ceil(call.arguments.length / 2);
+      chunk({ tool_calls: [{ index, function: { arguments: call.arguments.slice(0, half) } }] });
+      chunk({ tool_calls: [{ index, function: { arguments: call.arguments.slice(half) } }] });
+    }
+    const maxTokens = body.max_tokens ?? Infinity;
+    chunk({}, b.toolCalls?.length ? 'tool_calls' : b.tokens.length >= maxTokens ? 'length' : 'stop');
+    if (body.stream_options?.include_usage) chunk({}, null, { prompt_tokens: 9, completion_tokens: b.tokens.length, total_tokens: 9 + b.tokens.length });
+    res.end('data: [DONE]\n\n');
+  }
+
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1, owned_by: 'fake' })) }));
+    }
+    if (req.method === 'POST' && req.url === '/v1/chat/completions') return void chat(req, res);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    behave(next) {
+      behaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0, ...next };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import OpenAI from 'openai';
+import { AgentbusError } from '../../../bus-schemas/index.js';
+import type { ChatProvider, FinishReason, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
+import { openAIError } from './errors.js';
+import { toOpenAIRequest } from './request.js';
+
+const PROBE_TIMEOUT_MS = 2000;
+
+export interface OpenAISettings {
+  /** Base URL of the OpenAI-compatible API, including `/v1` (OPENAI_BASE_URL). */
+  baseUrl: string;
+  /** Bearer key (OPENAI_API_KEY); local servers (llama.cpp server, vLLM, LM Studio) take any. */
+  apiKey: string | undefined;
+}
+
+/**
+ * Any OpenAI-compatible upstream (OpenAI, vLLM, llama.cpp's server, LM Studio, another
+ * agentbus) through the official `openai` client: streaming, tools, structured outputs. The SDK's
+ * own retries are off: fallback and retry policy belong to the worker, not to each provider.
+ */
+export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
+  const { baseUrl } = settings;
+  const client = new OpenAI({ baseURL: baseUrl, apiKey: settings.apiKey ?? 'unused', maxRetries: 0 });
+
+  async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
+    let stream;
+    try {
+      stream = await client.chat.completions.create(toOpenAIRequest(request), { signal: request.signal });
+    } catch (err) {
+      throw request.signal.aborted ? request.signal.reason : openAIError(err, baseUrl, request.model);
+    }
+    // Tool calls arrive in fragments by index; the provider interface passes whole calls on.
+    const calls = new Map<number, { id?: string; name: string; arguments: string }>();
+    let finishReason: FinishReason | undefined;
+    let usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    try {
+      for await (const chunk of stream) {
+        if (chunk.usage) usage = { prompt_tokens: chunk.usage.prompt_tokens, completion_tokens: chunk.usage.completion_tokens, total_tokens: chunk.usage.total_tokens };
+        const choice = chunk.choices[0];
+        if (!choice) continue;
+        if (choice.delta?.content) yield { type: 'delta', content: choice.delta.content };
+        for (const fragment of choice.delta?.tool_calls ?? []) {
+          const call = calls.get(fragment.index) ?? { name: '', arguments: '' };
+          if (fragment.id) call.id = fragment.id;
+          if (fragment.function?.name) call.name += fragment.function.name;
+          if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
+          calls.set(fragment.index, call);
+        }
+        if (choice.finish_reason) finishReason = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop';
+      }
+    } catch (err) {
+      throw request.signal.aborted ? request.signal.reason : openAIError(err, baseUrl, request.model);
+    }
+    if (finishReason === undefined) throw new AgentbusError('backend_error', `The OpenAI-compatible server at ${baseUrl} ended the stream without a finish_reason`);
+    for (const index of [...calls.keys()].sort((a, b) => a - b)) {
+      const call = calls.get(index)!;
+      yield { type: 'tool_call', call: { ...(call.id ? { id: call.id } : {}), name: call.name, arguments: call.arguments || '{}' } };
+    }
+    yield { type: 'done', finishReason: calls.size > 0 ? 'tool_calls' : finishReason, usage };
+  }
+
+  async function probe(models: readonly string[]): Promise<ProbeResult> {
+    try {
+      const served = new Set<string>();
+      for await (const model of client.models.list({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })) served.add(model.id);
+      return { reachable: true, version: `OpenAI-compatible at ${baseUrl}`, missingModels: [...new Set(models)].filter((m) => !served.has(m)) };
+    } catch (err) {
+      return { reachable: false, missingModels: [], error: openAIError(err, baseUrl, '').message };
+    }
+  }
+
+  return Object.freeze({ name: 'openai', endpoint: baseUrl, chat, probe });
+}
