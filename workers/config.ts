@@ -1,7 +1,7 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
-import { LLAMA_CPP_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
+import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
 import type { OpenAISettings } from './providers/openai/index.js';
 
@@ -37,7 +37,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       contextSize: read.integer('LLAMA_CPP_CONTEXT_SIZE', LLAMA_CPP_DEFAULTS.contextSize, { min: 128, max: 1_048_576 }),
     }),
     openai: Object.freeze({
-      baseUrl: read.url('OPENAI_BASE_URL', 'https://api.openai.com/v1', ['http:', 'https:']),
+      baseUrl: read.url('OPENAI_BASE_URL', OPENAI_DEFAULTS.baseUrl, ['http:', 'https:']),
       apiKey: read.optionalString('OPENAI_API_KEY'),
     }),
     dataDir: read.string('DATA_DIR', './data'),

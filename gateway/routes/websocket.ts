@@ -4,9 +4,7 @@ import type { WebSocket } from 'ws';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/start-chat.js';
 import { bearerKeyOf, createKeyMatcher } from '../plugins/auth.js';
-import { CLOSE_CODES, serveLiveSocket } from '../websocket/live-socket.js';
-
-const SHUTDOWN_CLOSE_GRACE_MS = 1000;
+import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, serveLiveSocket } from '../websocket/live-socket.js';
 
 /** ws errors that ws itself answers with the right close code (1009 too big, 1007 bad UTF-8, …). */
 const isProtocolError = (err: Error & { code?: string }) => typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
@@ -24,7 +22,7 @@ export async function registerWebsocketSupport(app: FastifyInstance, options: { 
     for (const socket of app.websocketServer.clients) socket.close(CLOSE_CODES.goingAway, 'gateway shutting down');
     setTimeout(() => {
       for (const socket of app.websocketServer.clients) socket.terminate();
-    }, SHUTDOWN_CLOSE_GRACE_MS).unref();
+    }, CLOSE_HANDSHAKE_MS).unref();
   });
   await app.register(websocket, {
     // Frames are held whole in memory: the same limit as an HTTP body (ws closes with 1009 past it).

@@ -1,5 +1,5 @@
-import { accessSync, constants } from 'node:fs';
 import { ensureDebianTool } from './install-debian-package.js';
+import { isExecutable } from './nats-server.js';
 
 /** Where the browser test looks for Chromium: CHROMIUM_PATH, else Debian's package. */
 export function chromiumPath(): string {
@@ -8,14 +8,7 @@ export function chromiumPath(): string {
 
 export const HOW_TO_INSTALL_CHROMIUM = 'The playground\'s browser test drives headless Chromium: install it ("sudo apt-get install chromium" on Debian/Ubuntu) or set CHROMIUM_PATH to a Chromium binary.';
 
-function findChromium(): string | undefined {
-  try {
-    accessSync(chromiumPath(), constants.X_OK);
-    return chromiumPath();
-  } catch {
-    return undefined;
-  }
-}
+const findChromium = (): string | undefined => (isExecutable(chromiumPath()) ? chromiumPath() : undefined);
 
 /** Chromium for the browser test, installing Debian's package when missing and we can. */
 export function ensureChromium(say: (line: string) => void): string {

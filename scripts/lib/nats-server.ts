@@ -13,7 +13,8 @@ export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | u
   return dirs.map((dir) => join(dir, 'nats-server')).find(isExecutable);
 }
 
-function isExecutable(path: string): boolean {
+/** True when `path` is a file this process may execute. */
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;

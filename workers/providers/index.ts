@@ -14,12 +14,14 @@ export interface ProviderSettings {
 
 /** llama-cpp's defaults: one thread suits small machines (more crawl on 2 cores), one sequence. */
 export const LLAMA_CPP_DEFAULTS: LlamaCppSettings = { modelPath: undefined, threads: 1, parallel: 1, contextSize: 4096 };
+/** openai's defaults: OpenAI itself, with the key from the environment. */
+export const OPENAI_DEFAULTS: OpenAISettings = { baseUrl: 'https://api.openai.com/v1', apiKey: undefined };
 
 // The registry: one entry per folder under providers/ (the same file names in each).
 const factories = {
   ollama: (settings: ProviderSettings) => createOllamaProvider({ url: settings.ollamaUrl }),
   'llama-cpp': (settings: ProviderSettings) => createLlamaCppProvider(settings.llamaCpp ?? LLAMA_CPP_DEFAULTS),
-  openai: (settings: ProviderSettings) => createOpenAIProvider(settings.openai ?? { baseUrl: 'https://api.openai.com/v1', apiKey: undefined }),
+  openai: (settings: ProviderSettings) => createOpenAIProvider(settings.openai ?? OPENAI_DEFAULTS),
 } satisfies Record<string, (settings: ProviderSettings) => ChatProvider>;
 
 /** The provider names, for config validation. */
