@@ -1,18 +1,12 @@
 import { Svcm } from '@nats-io/services';
 import t from 'tap';
 import { AUTH, startStack } from './helpers/stack.js';
+import { waitFor } from './helpers/wait.js';
 
 const stack = await startStack();
 t.teardown(() => stack.close());
 const body = (stream: boolean) => JSON.stringify({ model: 'code_review', stream, messages: [{ role: 'user', content: 'long answer please' }] });
 const rowCount = async () => (await stack.db.selectFrom('turns').selectAll().execute()).length;
-const waitFor = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 3000) => {
-  for (const start = Date.now(); Date.now() - start < timeoutMs;) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 const errorLogs = () => stack.logs.lines.filter((l) => (l['level'] as number) >= 50);
 
 t.test('a streaming client that leaves stops the model call, and nothing is stored', async (t) => {

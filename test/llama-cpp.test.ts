@@ -6,6 +6,7 @@ import { HOW_TO_INSTALL_LLAMA_CPP } from '../workers/providers/llama-cpp/load-mo
 import { llamaCppInstalled } from '../scripts/lib/install-llama-cpp.js';
 import { parseSse, sseJson } from './helpers/sse.js';
 import { AUTH, startStack } from './helpers/stack.js';
+import { sleep, waitUntil } from './helpers/wait.js';
 
 // A real inference engine end to end: gateway → NATS → worker → llama.cpp (node-llama-cpp, in
 // process) → SSE, on the real tiny model from ../shared/models. The model writes childish
@@ -62,9 +63,8 @@ t.test('a client leaving stops the generation; nothing is stored', async (t) => 
   await reader.read();
   await reader.read();
   abort.abort();
-  for (let i = 0; i < 100 && !stack.logs.lines.some((l) => l['code'] === 'request_cancelled'); i++) await new Promise((r) => setTimeout(r, 20));
-  t.ok(stack.logs.lines.some((l) => l['code'] === 'request_cancelled'), 'the worker stopped the generation');
-  await new Promise((r) => setTimeout(r, 100));
+  t.ok(await waitUntil(() => stack.logs.lines.some((l) => l['code'] === 'request_cancelled'), 2000), 'the worker stopped the generation');
+  await sleep(100);
   t.equal((await turns()).length, before);
   // The engine is free again.
   const after = await post({ max_tokens: 4, messages: [{ role: 'user', content: 'Hi' }] });

@@ -5,6 +5,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
 import { chromiumPath, HOW_TO_INSTALL_CHROMIUM } from '../scripts/lib/chromium.js';
 import { startStack } from './helpers/stack.js';
+import { waitUntil } from './helpers/wait.js';
 
 // The playground in a real browser (Debian's headless Chromium driven by playwright-core):
 // it loads, streams an answer, continues the conversation from memory, and stops a generation.
@@ -100,8 +101,8 @@ t.test('Stop ends the generation at once and aborts the model call', async (t) =
   await stop.click();
   const stoppedAt = Date.now();
   await page.locator('[data-testid="assistant-message"][data-state="stopped"]').last().waitFor({ timeout: 2000 });
-  for (let i = 0; i < 100 && !stack.ollama.requests.at(-1)!.aborted; i++) await new Promise((r) => setTimeout(r, 20));
-  t.ok(stack.ollama.requests.at(-1)!.aborted, `the backend request was aborted (${Date.now() - stoppedAt} ms after Stop)`);
+  const aborted = await waitUntil(() => stack.ollama.requests.at(-1)!.aborted, 2000);
+  t.ok(aborted, `the backend request was aborted (${Date.now() - stoppedAt} ms after Stop)`);
   t.notOk(await stop.isVisible(), 'Stop is gone once stopped');
   const text = (await lastAnswer().textContent()) ?? '';
   t.match(text, 'word1 ', 'the partial answer stays on screen');

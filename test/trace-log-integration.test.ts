@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { startStack } from './helpers/stack.js';
 import { parseSse, sseJson } from './helpers/sse.js';
+import { traceLine as traceLineIn, traceLinesOf } from './helpers/trace-lines.js';
 
 // A key distinctive enough that finding it anywhere in a log means it leaked.
 const KEY = 'sk-trace-secret-5b1f0c7e9a2d';
@@ -14,28 +15,8 @@ const HEADERS = { authorization: `Bearer ${KEY}`, 'content-type': 'application/j
 const FIELDS = ['ts', 'trace_id', 'request_id', 'session', 'agent', 'model', 'prompt', 'response_len', 'cached', 'status', 'duration_ms'];
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: { ...HEADERS, ...headers }, body: JSON.stringify(body) });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-const linesOf = (agent: string): Array<Record<string, any>> => {
-  const file = join(logDir, `${agent}.log`);
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
-};
-
-/**
- * The trace line of one request. Lines reach the file after the response (the gateway's
- * trace log writes asynchronously and its flush() is not reachable from here), so poll.
- */
-async function traceLine(agent: string, requestId: string, timeoutMs = 5000): Promise<Record<string, any>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = linesOf(agent).filter((line) => line.request_id === requestId);
-    if (found.length > 1) throw new Error(`${found.length} trace lines for ${requestId}`);
-    if (found[0]) return found[0];
-    if (Date.now() > deadline) throw new Error(`no trace line for ${requestId} in ${agent}.log within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
+const linesOf = (agent: string) => traceLinesOf(logDir, agent);
+const traceLine = (agent: string, requestId: string) => traceLineIn(logDir, agent, requestId);
 
 t.test('a chat request appends one line with every field to <LOG_DIR>/<agent>.log', async (t) => {
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';

@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import t from 'tap';
 import type { ServerDoneFrame } from '../gateway/websocket/frames.schema.js';
 import { startStack } from './helpers/stack.js';
+import { traceLine } from './helpers/trace-lines.js';
 import { openLiveClient, type LiveClient } from './helpers/ws-client.js';
 
 // Sessions, memory, the response cache and the trace log behave over the WebSocket exactly as
@@ -24,7 +23,6 @@ const post = (key: string, body: unknown, headers: Record<string, string> = {}) 
   fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 let counter = 0;
 const question = () => `parity question ${++counter}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('a conversation started over HTTP continues over the WebSocket, and back', async (t) => {
   stack.ollama.behave({ tokens: ['http answer'] });
@@ -85,12 +83,7 @@ t.test('each WebSocket request gets its trace-log line, with the traceparent the
   const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
   client.send({ type: 'chat', id: 'traced', agent: 'deployment', traceparent, messages: [{ role: 'user', content: 'ship it' }] });
   const done = (await client.finish('traced')).terminal as ServerDoneFrame;
-  const file = join(stack.config.logDir, 'deployment.log');
-  let line: Record<string, unknown> | undefined;
-  for (let i = 0; i < 100 && !line; i++) {
-    if (existsSync(file)) line = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.request_id === done.completion_id);
-    if (!line) await sleep(20);
-  }
+  const line = await traceLine(stack.config.logDir, 'deployment', done.completion_id);
   t.match(line, { trace_id: '0af7651916cd43dd8448eb211c80319c', session: done.conversation_id, agent: 'deployment', prompt: 'ship it', response_len: 6, cached: false, status: 200 });
   const logs = JSON.stringify(stack.logs.lines);
   t.notOk(logs.includes('key-a'), 'the key from the auth frame is in no log line');

@@ -3,6 +3,7 @@ import { connect as connectTcp } from 'node:net';
 import WebSocket from 'ws';
 import type { ServerDoneFrame, ServerErrorFrame, ReadyFrame } from '../gateway/websocket/frames.schema.js';
 import { startStack } from './helpers/stack.js';
+import { sleep, waitFor } from './helpers/wait.js';
 import { openLiveClient, type LiveClient } from './helpers/ws-client.js';
 
 // Small limits so each one can be reached quickly: two requests per socket, a short auth
@@ -11,15 +12,7 @@ const stack = await startStack({ env: { WS_MAX_INFLIGHT: '2', WS_AUTH_TIMEOUT_MS
 t.teardown(() => stack.close());
 
 const KEY = 'local-only';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const rowCount = async () => (await stack.db.selectFrom('turns').select('id').execute()).length;
-const waitFor = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 3000) => {
-  for (const start = Date.now(); Date.now() - start < timeoutMs;) {
-    if (await check()) return;
-    await sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-};
 const clients: LiveClient[] = [];
 t.afterEach(() => {
   for (const client of clients.splice(0)) client.socket.terminate();
