@@ -41,12 +41,16 @@ export const ERROR_TABLE = {
   backend_model_not_found: { status: 502, type: 'server_error', retryable: false, message: 'The model backend does not have the model.' },
   worker_lost: { status: 502, type: 'server_error', retryable: true, message: 'The worker stopped answering.' },
   stream_protocol_error: { status: 502, type: 'server_error', retryable: true, message: 'The reply stream from the worker was malformed.' },
+  no_provider_available: { status: 503, type: 'server_error', retryable: true, message: 'No model provider of this agent may take the request now.' },
   no_worker: { status: 503, type: 'server_error', retryable: true, message: 'No worker is serving this agent.' },
   backend_unreachable: { status: 503, type: 'server_error', retryable: true, message: 'The model backend is unreachable.' },
   bus_unavailable: { status: 503, type: 'server_error', retryable: true, message: 'The message bus (NATS) is unavailable.' },
   // Not retryable: the same request against the same model would most likely time out again,
   // and an SDK retrying it silently triples the wait.
   deadline_exceeded: { status: 504, type: 'server_error', retryable: false, message: 'The request did not finish before its deadline.' },
+  // Retryable, unlike the whole-answer deadline: nothing was relayed yet, so another worker or
+  // the agent's fallback may answer in time.
+  first_token_timeout: { status: 504, type: 'server_error', retryable: true, message: 'The model produced no first token in time.' },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Every error code agentbus emits. */

@@ -76,6 +76,54 @@ export const usageSchema = {
   },
 } as const;
 
+/**
+ * One step away from the first choice, in order: the same agent again (`retry`), the agent's
+ * fallback agent (`agent`, decided by the gateway), or the next provider of the agent's chain
+ * (`provider`, decided by the worker).
+ */
+export const fallbackStepSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'from', 'to', 'reason'],
+  properties: {
+    kind: { enum: ['retry', 'agent', 'provider'] },
+    from: { type: 'string', description: 'The agent or provider that failed.' },
+    to: { type: 'string', description: 'The agent or provider tried next.' },
+    reason: { type: 'string', description: 'Error code of the failed attempt (or "circuit_open" for a provider skipped by its breaker, "not_local" for one a private request may not use).' },
+  },
+} as const;
+
+/** How the gateway chose the agent(s): set by the gateway, never by a worker. */
+export const routingSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agents', 'by', 'reason'],
+  properties: {
+    agents: { type: 'array', minItems: 1, items: { type: 'string' } },
+    by: { enum: ['path', 'model', 'rule', 'classifier', 'default'], description: 'path: /agents/<name>/…; model: the body named the agent; rule: the routing table; classifier: the classifier agent; default: nothing matched.' },
+    rule: { type: 'string', description: 'Name of the routing rule that matched.' },
+    aggregator: { type: 'string', description: 'Agent that combined the answers of a fan-out.' },
+    reason: { type: 'string' },
+  },
+} as const;
+
+/** One agent's part of a fan-out answer: set by the gateway. */
+export const agentPartSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agent', 'status', 'processing_ms'],
+  properties: {
+    agent: { type: 'string' },
+    status: { enum: ['ok', 'error'] },
+    processing_ms: { type: 'integer', minimum: 0, description: 'From the fan-out start to this agent\'s terminal frame.' },
+    model: { type: 'string' },
+    provider: { type: 'string' },
+    usage: usageSchema,
+    error: { type: 'object', additionalProperties: false, required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    fallback: { type: 'array', items: fallbackStepSchema },
+  },
+} as const;
+
 /** `done`: terminal success; the turn is already stored when this is sent. */
 export const doneFrameSchema = {
   type: 'object',
@@ -99,6 +147,10 @@ export const doneFrameSchema = {
         model: { type: 'string', description: 'Backend model that answered.' },
         worker: { type: 'string' },
         confidence: { type: 'number', minimum: 0, maximum: 1 },
+        provider: { type: 'string', description: 'The provider of the agent\'s chain that answered (ollama, llama-cpp, openai).' },
+        fallback: { type: 'array', items: fallbackStepSchema, description: 'Steps away from the first choice before this answer, in order.' },
+        routing: { ...routingSchema, description: 'Added by the gateway: how the agent(s) were chosen.' },
+        agents: { type: 'array', items: agentPartSchema, description: 'Added by the gateway to a fan-out answer: each agent\'s part.' },
       },
     },
   },
@@ -153,6 +205,12 @@ export type HeartbeatFrame = FromSchema<typeof heartbeatFrameSchema>;
 export type DoneFrame = FromSchema<typeof doneFrameSchema>;
 /** An `error` frame (type derived from {@link errorFrameSchema}). */
 export type ErrorFrame = FromSchema<typeof errorFrameSchema>;
+/** A fallback step (type derived from {@link fallbackStepSchema}). */
+export type FallbackStep = FromSchema<typeof fallbackStepSchema>;
+/** A routing decision (type derived from {@link routingSchema}). */
+export type Routing = FromSchema<typeof routingSchema>;
+/** One agent's part of a fan-out (type derived from {@link agentPartSchema}). */
+export type AgentPart = FromSchema<typeof agentPartSchema>;
 /** Token counts (type derived from {@link usageSchema}). */
 export type Usage = FromSchema<typeof usageSchema>;
 /** A frame before the sender stamps `seq` and `request_id` on it. */

@@ -3,7 +3,19 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { messageFromAjvErrors, type SamplingOptions } from '../bus-schemas/index.js';
-import { agentCatalogSchema, type AgentCatalogFile } from './agent-catalog.schema.js';
+import { agentCatalogSchema, type AgentCatalogFile, type ProviderName } from './agent-catalog.schema.js';
+
+/** One link of an agent's provider chain. */
+export interface ProviderRef {
+  readonly provider: ProviderName;
+  readonly model: string;
+}
+
+/** A few-shot example: a user message and the answer the agent should give. */
+export interface FewShotExample {
+  readonly user: string;
+  readonly assistant: string;
+}
 
 /** The catalog shipped with the repository. */
 export const DEFAULT_AGENTS_FILE = fileURLToPath(new URL('../config/agents.json', import.meta.url));
@@ -19,6 +31,13 @@ export interface Agent {
   readonly model: string;
   readonly options: SamplingOptions;
   readonly historyTurns: number;
+  readonly examples: readonly FewShotExample[];
+  /** The catalog's provider chain; undefined → the worker's PROVIDER alone. */
+  readonly providers: readonly ProviderRef[] | undefined;
+  /** Agent that answers when this one fails before its first token (after one retry). */
+  readonly fallback: string | undefined;
+  /** Per-agent limits; undefined → the gateway's FIRST_TOKEN_TIMEOUT_MS / REQUEST_TIMEOUT_MS. */
+  readonly timeouts: { readonly firstTokenMs?: number; readonly totalMs?: number };
 }
 
 export interface Catalog {
@@ -56,11 +75,23 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
     model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
     options: Object.freeze({ ...entry.options }),
     historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,
+    examples: Object.freeze((entry.examples ?? []).map((example) => Object.freeze({ ...example }))),
+    providers: entry.providers && Object.freeze(entry.providers.map((link) => Object.freeze({ provider: link.provider, model: link.model ?? entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL }))),
+    fallback: entry.fallback,
+    timeouts: Object.freeze({
+      ...(entry.timeouts?.first_token_ms !== undefined ? { firstTokenMs: entry.timeouts.first_token_ms } : {}),
+      ...(entry.timeouts?.total_ms !== undefined ? { totalMs: entry.timeouts.total_ms } : {}),
+    }),
   }));
   const byName = new Map<string, Agent>();
   for (const agent of agents) {
     if (byName.has(agent.name)) throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" is listed twice`);
     byName.set(agent.name, agent);
+  }
+  for (const agent of agents) {
+    if (agent.fallback === undefined) continue;
+    if (agent.fallback === agent.name) throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" names itself as its fallback`);
+    if (!byName.has(agent.fallback)) throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" falls back to "${agent.fallback}", which is not in the catalog`);
   }
   return Object.freeze({
     file: path,

@@ -2,6 +2,7 @@ import { createLlamaCppProvider, type LlamaCppSettings } from './llama-cpp/index
 import { createOllamaProvider } from './ollama/index.js';
 import { createOpenAIProvider, type OpenAISettings } from './openai/index.js';
 import type { ChatProvider } from './types.js';
+import { PROVIDER_NAMES, type ProviderName } from '../../common/agent-catalog.schema.js';
 
 export type { ChatProvider, FinishReason, ProviderChatRequest, ProviderEvent, ProviderToolCall, ProbeResult } from './types.js';
 
@@ -22,12 +23,10 @@ const factories = {
   ollama: (settings: ProviderSettings) => createOllamaProvider({ url: settings.ollamaUrl }),
   'llama-cpp': (settings: ProviderSettings) => createLlamaCppProvider(settings.llamaCpp ?? LLAMA_CPP_DEFAULTS),
   openai: (settings: ProviderSettings) => createOpenAIProvider(settings.openai ?? OPENAI_DEFAULTS),
-} satisfies Record<string, (settings: ProviderSettings) => ChatProvider>;
+} satisfies Record<ProviderName, (settings: ProviderSettings) => ChatProvider>;
 
-/** The provider names, for config validation. */
-export const PROVIDER_NAMES = Object.keys(factories) as ProviderName[];
-
-export type ProviderName = keyof typeof factories;
+// The names live with the catalog schema, which validates provider chains against them.
+export { PROVIDER_NAMES, type ProviderName };
 
 /** Creates the provider called `name`. */
 export function createProvider(name: ProviderName, settings: ProviderSettings): ChatProvider {
