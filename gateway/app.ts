@@ -10,6 +10,10 @@ import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
 import { legacyRoutes } from './routes/legacy.js';
 import { createTraceLog } from './trace-log/trace-log.js';
+import { loadRedactor } from '../common/redaction.js';
+import { createClassifier } from './routing/classifier.js';
+import { routingTableFor } from './routing/table-for-catalog.js';
+import { createRouter } from './routing/router.js';
 import { healthRoutes } from './routes/health.js';
 import { memoryRoutes } from './routes/memory.js';
 import { modelsRoutes } from './routes/models.js';
@@ -53,7 +57,16 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
   app.addHook('onClose', async () => traceLog.close());
   const subjects = subjectsFor(config.subjectPrefix);
-  const chatDeps = { nc, catalog, config, subjects, traceLog };
+  // Both files are checked here, at boot: a typo must stop the gateway, not a request later.
+  const redactor = loadRedactor(config.secretPatternsFile);
+  const router = createRouter({
+    table: routingTableFor(config, catalog, deps.logger),
+    catalog,
+    // The classifier's calls store nothing, so they run under the gateway's own tenant id.
+    classify: createClassifier({ nc, subjects, tenant: 'agentbus-router', heartbeatMs: config.heartbeatMs }),
+    log: deps.logger.child({ component: 'router' }),
+  });
+  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor };
 
   await app.register(healthRoutes);
   await app.register(playgroundRoutes, { config });

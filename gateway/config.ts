@@ -1,6 +1,8 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
+import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
+import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
 
 /** The API key that works when API_KEYS is unset (with a warning), for local use only. */
 export const DEV_API_KEY = 'local-only';
@@ -19,6 +21,14 @@ export interface GatewayConfig {
   subjectPrefix: string;
   /** Longest a chat request may take, end to end. */
   requestTimeoutMs: number;
+  /** Longest wait for an agent's first token before the request is retried (per-agent `timeouts.first_token_ms` overrides). */
+  firstTokenTimeoutMs: number;
+  /** The router's rules table for `model: "auto"` (ROUTING_FILE). */
+  routingFile: string;
+  /** Patterns of secrets redacted from logs and, when found in input, making a request private. */
+  secretPatternsFile: string;
+  /** A secret found in the input pins the request to local providers. */
+  secretsMakePrivate: boolean;
   /** Interval at which workers send heartbeats; three missed ones mean a dead worker. */
   heartbeatMs: number;
   bodyLimitBytes: number;
@@ -53,6 +63,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     defaultModel: read.optionalString('DEFAULT_MODEL'),
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, { min: 100, max: 3_600_000 }),
+    firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 60_000, { min: 100, max: 3_600_000 }),
+    routingFile: read.string('ROUTING_FILE', DEFAULT_ROUTING_FILE),
+    secretPatternsFile: read.string('SECRET_PATTERNS_FILE', DEFAULT_SECRET_PATTERNS_FILE),
+    secretsMakePrivate: read.oneOf('SECRETS_MAKE_PRIVATE', 'true', ['true', 'false']) === 'true',
     heartbeatMs: read.integer('HEARTBEAT_MS', 2_000, { min: 50, max: 60_000 }),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     logDir: read.string('LOG_DIR', './logs'),

@@ -114,10 +114,11 @@ t.test('the SDK raises its typed errors', async (t) => {
 t.test('/v1/models, /v1/models/:id and /health', async (t) => {
   const models: any = await (await fetch(`${stack.baseUrl}/v1/models`, { headers: AUTH })).json();
   t.equal(models.object, 'list');
-  t.same(models.data.map((m: any) => m.id), ['bengali_nlp', 'code_generation', 'code_review', 'documentation', 'testing', 'deployment', 'voice_processor']);
+  t.same(models.data.map((m: any) => m.id), ['bengali_nlp', 'code_generation', 'code_review', 'documentation', 'testing', 'deployment', 'voice_processor', 'auto']);
   t.ok(models.data.every((m: any) => m.object === 'model' && Number.isInteger(m.created) && m.owned_by === 'agentbus'));
   const one: any = await (await fetch(`${stack.baseUrl}/v1/models/code_review`, { headers: AUTH })).json();
   t.equal(one.id, 'code_review');
+  t.equal((await (await fetch(`${stack.baseUrl}/v1/models/auto`, { headers: AUTH })).json() as any).id, 'auto');
   await expectError(t, await fetch(`${stack.baseUrl}/v1/models/nope`, { headers: AUTH }), 404, 'model_not_found', 'model');
   const health: any = await (await fetch(`${stack.baseUrl}/health`)).json();
   t.same(Object.keys(health), ['status', 'service', 'timestamp']);

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type ChatRequest, type Subjects } from '../../bus-schemas/index.js';
+import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type ChatMessage, type ReplyFrame, type Routing, type Subjects } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
+import type { Redactor } from '../../common/redaction.js';
 import { callAgent, type AgentCall } from '../bus/agent-call.js';
 import type { GatewayConfig } from '../config.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
@@ -10,28 +11,34 @@ import type { CompletionIdentity } from '../openai/responses.js';
 import { toEnvelope } from '../openai/to-envelope.js';
 import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 import { traceIdOf, type TraceLog } from '../trace-log/trace-log.js';
+import { AUTO_MODEL, chooseAgents, type ChatRouter } from './choose-agents.js';
+import { fanOut, type PartResult } from './fan-out.js';
 import { observeCall } from './observe-call.js';
+import { hintsFromHeaders, type RequestHints } from './request-hints.js';
+import { callWithRetries } from './resilient-call.js';
 
-/** What every chat route shares: the bus, the catalog and the trace log. */
+/** What every chat route shares: the bus, the catalog, the router, the redactor and the trace log. */
 export interface ChatDeps {
   nc: NatsConnection;
   catalog: Catalog;
   subjects: Subjects;
   config: GatewayConfig;
   traceLog: TraceLog;
+  router: ChatRouter;
+  redactor: Redactor;
 }
 
 /** A chat request on its way: the reply frames to relay and what the response needs. */
 export interface StartedChat {
   call: AgentCall;
-  envelope: ChatRequest;
   identity: CompletionIdentity;
-  agent: Agent;
+  /** The agents that answer, in route order, and why. */
+  routing: Routing;
   /** The session id sent with the request; the ack frame names the resolved conversation. */
   sessionId: string;
   /** Response headers every route sends (request id, trace context). */
   headers: Record<string, string>;
-  /** The request's logger, bound to its request id, agent and session. */
+  /** The request's logger, bound to its request id, agent(s) and session. */
   log: FastifyBaseLogger;
 }
 
@@ -46,6 +53,8 @@ export interface ChatOrigin {
   traceparent: string | undefined;
   /** The client asked for a fresh answer, not one from the response cache. */
   refreshCache: boolean;
+  /** Priority, privacy and timeout hints. */
+  hints: RequestHints;
 }
 
 export type { ChatBody };
@@ -53,16 +62,6 @@ export type { ChatBody };
 const SESSION_ID = new RegExp(ID_PATTERN);
 const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
 const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
-
-/** The agent that answers: the path's on per-agent routes (the body's model is then only a hint), else the body's model. */
-function resolveAgent(catalog: Catalog, body: ChatBody, pathAgent: Agent | undefined): Agent {
-  if (pathAgent) return pathAgent;
-  const agent = body.model === undefined ? undefined : catalog.get(body.model);
-  // Only the legacy routes can get here without a model (their schemas leave it optional).
-  const problem = body.model === undefined ? 'No agent was named: send "model" (on /query, "agent").' : `The model "${body.model}" does not exist.`;
-  if (!agent) throw new AgentbusError('model_not_found', `${problem} Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
-  return agent;
-}
 
 /**
  * The session to continue: `X-Session-ID`, or the legacy routes' body field; undefined starts a
@@ -85,34 +84,58 @@ function wantsFreshAnswer(request: FastifyRequest): boolean {
   return typeof header === 'string' && /(^|,)\s*no-(cache|store)\s*(,|$)/i.test(header);
 }
 
-/** The last user message's text: what the trace log shows as the prompt. */
-function promptOf(envelope: ChatRequest): string {
-  for (let i = envelope.messages.length - 1; i >= 0; i--) {
-    const message = envelope.messages[i]!;
+/** The last user message's text: what the router reads and the trace log shows as the prompt. */
+function promptOf(messages: readonly ChatMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
     if (message.role === 'user' || message.role === 'tool') return message.content;
   }
   return '';
 }
 
+/** The system message that hands an aggregator the specialists' answers (not stored as input). */
+function aggregatorBrief(results: PartResult[]): ChatMessage {
+  const sections = results.map((part) => `## ${part.agent}\n\n${part.error ? `(no answer: ${part.error.message})` : part.content}`).join('\n\n');
+  return {
+    role: 'system',
+    content: `Several specialist agents answered the user's last message. Combine their answers into one coherent answer: keep every correct point, resolve contradictions, do not mention the agents.\n\n${sections}`,
+  };
+}
+
+/** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
+function withRouting(call: AgentCall, routing: Routing): AgentCall {
+  return {
+    close: (reason) => call.close(reason),
+    cancel: (reason, graceMs) => call.cancel(reason, graceMs),
+    get closedByClient() {
+      return call.closedByClient;
+    },
+    async *[Symbol.asyncIterator](): AsyncGenerator<ReplyFrame> {
+      for await (const frame of call) yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
+    },
+  };
+}
+
 /**
- * Validates a chat body, builds its envelope and publishes it to the agent's subject. Every
- * route and transport (OpenAI, legacy, per-agent, WebSocket) goes through here, so sessions,
- * memory, cache and trace logging are the same whatever the wire format. The trace line is
- * written when the caller has finished reading the call.
+ * Validates a chat body, chooses the agent(s), and publishes the request to each over the bus
+ * with retries and fallback (several agents answer as one call with a section each). Every
+ * route and transport (OpenAI, legacy, per-agent, WebSocket) goes through here, so routing,
+ * sessions, memory, cache and trace logging are the same whatever the wire format. A trace
+ * line per agent is written when the caller has finished reading the call.
  */
-export function startChatCall(deps: ChatDeps, body: ChatBody, origin: ChatOrigin, options: { pathAgent?: Agent | undefined; stream: boolean }): StartedChat {
-  const { catalog, config } = deps;
+export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: ChatOrigin, options: { pathAgent?: Agent | undefined; stream: boolean }): Promise<StartedChat> {
+  const { catalog, config, redactor } = deps;
   rejectUnsupportedParameters(body);
-  const agent = resolveAgent(catalog, body, options.pathAgent);
   const traceparent = origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
   const now = Date.now();
   const requestId = `chatcmpl-${randomId(18)}`;
   const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
-  const envelope = toEnvelope({ ...body, model: body.model ?? agent.name, stream: options.stream }, {
+  const { hints } = origin;
+  const base = toEnvelope({ ...body, model: body.model ?? options.pathAgent?.name ?? AUTO_MODEL, stream: options.stream }, {
     requestId,
     sessionId,
     createSession: origin.sessionToContinue === undefined,
-    intent: agent.name,
+    intent: AUTO_MODEL,
     tenant: origin.tenant,
     now,
     timeoutMs: config.requestTimeoutMs,
@@ -120,49 +143,82 @@ export function startChatCall(deps: ChatDeps, body: ChatBody, origin: ChatOrigin
     traceparent,
     refreshCache: origin.refreshCache,
   });
-  // Our own keys only (never user-controlled ones).
-  const log = origin.log.child({ requestId, intent: agent.name, session: sessionId });
+  const prompt = promptOf(base.messages);
+  const secretsFound = config.secretsMakePrivate ? redactor.detect(base.messages.map((message) => message.content).join('\n')) : [];
+  const isPrivate = hints.private || secretsFound.length > 0;
+  if (isPrivate) base.private = true;
+  if (hints.priority !== undefined) base.priority = hints.priority;
 
-  const raw = callAgent(deps.nc, envelope, {
-    subject: deps.subjects.chat(agent.name),
-    cancelSubject: deps.subjects.cancel,
-    idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
-    deadlineGraceMs: 1000,
-  });
-  const call = observeCall(raw, sessionId, (summary) => {
-    deps.traceLog.record({
-      ts: new Date(now).toISOString(),
-      trace_id: traceIdOf(traceparent),
-      request_id: requestId,
-      session: summary.conversationId,
-      agent: agent.name,
-      model: agent.model,
-      prompt: promptOf(envelope),
-      response_len: summary.responseChars,
-      cached: summary.cached,
-      status: summary.status,
-      ...(summary.errorCode ? { error: summary.errorCode } : {}),
-      duration_ms: Date.now() - now,
+  const choice = await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: prompt, private: isPrivate, hasTools: base.tools !== undefined });
+  const names = choice.agents.map((agent) => agent.name).join('+');
+  // Our own keys only (never user-controlled ones).
+  const log = origin.log.child({ requestId, intent: names, session: sessionId });
+  if (secretsFound.length > 0) log.info({ patterns: secretsFound }, 'secret found in the input: the request stays on local providers');
+
+  // A hint shortens the agent's limits, never lengthens them.
+  const limitsOf = (agent: Agent) => {
+    const totalMs = Math.min(agent.timeouts.totalMs ?? config.requestTimeoutMs, hints.timeoutMs ?? Infinity);
+    return { totalMs, firstTokenMs: Math.min(agent.timeouts.firstTokenMs ?? config.firstTokenTimeoutMs, totalMs) };
+  };
+  /** One agent's answer, with retries and its fallback, trace-logged when it ends. */
+  const answerBy = (agent: Agent, id: string, messages: ChatMessage[]): AgentCall => {
+    const call = callWithRetries({
+      agent,
+      fallback: agent.fallback === undefined ? undefined : catalog.get(agent.fallback),
+      ...limitsOf(agent),
+      publish: (target, timeoutMs) => callAgent(deps.nc, { ...base, request_id: id, intent: target.name, messages, timeout_ms: timeoutMs }, {
+        subject: deps.subjects.chat(target.name),
+        cancelSubject: deps.subjects.cancel,
+        idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
+        deadlineGraceMs: 1000,
+      }),
+      onStep: (step, error) => log.warn({ step, code: error.code }, `${step.from} failed before its first token (${error.message}); ${step.kind === 'retry' ? 'retrying once' : `falling back to ${step.to}`}`),
     });
-  });
-  // The response model is the agent that answered: on per-agent routes the body's model is a hint.
-  const identity = { id: requestId, created: Math.floor(now / 1000), model: agent.name };
+    return observeCall(call, sessionId, (summary) => {
+      deps.traceLog.record({
+        ts: new Date(now).toISOString(),
+        trace_id: traceIdOf(traceparent),
+        request_id: id,
+        session: summary.conversationId,
+        agent: agent.name,
+        model: agent.model,
+        prompt: redactor.redact(prompt),
+        response_len: summary.responseChars,
+        cached: summary.cached,
+        status: summary.status,
+        ...(summary.errorCode ? { error: summary.errorCode } : {}),
+        duration_ms: Date.now() - now,
+      });
+    });
+  };
+
+  const [first, ...others] = choice.agents;
+  // The first agent's turn carries the completion id, so the id continues the conversation.
+  const call = others.length === 0
+    ? answerBy(first!, requestId, base.messages)
+    : fanOut(choice.agents.map((agent, index) => ({ agent: agent.name, call: answerBy(agent, index === 0 ? requestId : `${requestId}.${agent.name}`, base.messages) })), {
+      sessionId,
+      ...(choice.aggregator ? { aggregate: { agent: choice.aggregator.name, start: (results: PartResult[]) => answerBy(choice.aggregator!, `${requestId}.aggregate`, [aggregatorBrief(results), ...base.messages]) } } : {}),
+    });
+  // The response model names the agent(s) that answer: on per-agent routes the body's model is a hint.
+  const identity = { id: requestId, created: Math.floor(now / 1000), model: names };
   const headers = { 'x-request-id': requestId, traceparent };
-  return { call, envelope, identity, agent, sessionId, headers, log };
+  return { call: withRouting(call, choice.routing), identity, routing: choice.routing, sessionId, headers, log };
 }
 
 /**
  * {@link startChatCall} for an HTTP route: the session comes from `X-Session-ID` (or the legacy
  * body field), trace context from `traceparent`, a cache refresh from `Cache-Control`.
  */
-export function startChat(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, body: ChatBody, options: { pathAgent?: Agent | undefined; stream: boolean; sessionId?: string | undefined }): StartedChat {
+export async function startChat(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, body: ChatBody, options: { pathAgent?: Agent | undefined; stream: boolean; sessionId?: string | undefined }): Promise<StartedChat> {
   const incomingTrace = request.headers['traceparent'];
-  const chat = startChatCall(deps, body, {
+  const chat = await startChatCall(deps, body, {
     tenant: request.tenant,
     log: request.log,
     sessionToContinue: sessionToContinue(request, options.sessionId),
     traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
     refreshCache: wantsFreshAnswer(request),
+    hints: hintsFromHeaders(request.headers),
   }, options);
   // Both loggers the handlers use carry the request's ids from here on.
   request.log = reply.log = chat.log;

@@ -1,4 +1,4 @@
-import type { DoneFrame, ToolCall, ToolCallFragment } from '../../bus-schemas/index.js';
+import type { AgentPart, DoneFrame, FallbackStep, Routing, ToolCall, ToolCallFragment } from '../../bus-schemas/index.js';
 
 /** The `meta` object agentbus adds to responses. */
 export interface ResponseMeta {
@@ -9,6 +9,14 @@ export interface ResponseMeta {
   model: string;
   worker: string;
   confidence?: number;
+  /** The provider of the agent's chain that answered. */
+  provider?: string;
+  /** Steps away from the first choice (retry, fallback agent, next provider), in order. */
+  fallback?: FallbackStep[];
+  /** How the agent(s) were chosen. */
+  routing?: Routing;
+  /** Each agent's part of a fan-out answer. */
+  agents?: AgentPart[];
 }
 
 /** Identity shared by every chunk of one completion. */
@@ -34,6 +42,10 @@ export function responseMeta(done: DoneFrame): ResponseMeta {
     worker: meta.worker,
   };
   if (meta.confidence !== undefined) out.confidence = meta.confidence;
+  if (meta.provider !== undefined) out.provider = meta.provider;
+  if (meta.fallback !== undefined && meta.fallback.length > 0) out.fallback = meta.fallback;
+  if (meta.routing !== undefined) out.routing = meta.routing;
+  if (meta.agents !== undefined) out.agents = meta.agents;
   return out;
 }
 

@@ -22,7 +22,8 @@ declare module 'fastify' {
 export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
   // with, and passing that on to the child plugins would prefix their routes a second time.
-  const deps: ChatDeps = { nc: options.nc, catalog: options.catalog, subjects: options.subjects, config: options.config, traceLog: options.traceLog };
+  const { nc, catalog, subjects, config, traceLog, router, redactor } = options;
+  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor };
   app.addHook('onRequest', async (request) => {
     const name = (request.params as { agent?: string }).agent ?? '';
     const agent = deps.catalog.get(name);

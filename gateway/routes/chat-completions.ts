@@ -50,12 +50,12 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatDeps
 
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema }, async (request, reply) => {
     const stream = request.body.stream === true;
-    const chat = startChat(deps, request, reply, request.body, { pathAgent: request.pathAgent, stream });
+    const chat = await startChat(deps, request, reply, request.body, { pathAgent: request.pathAgent, stream });
     return stream ? replyWithSse(reply, chat, deps, request.body) : replyWithCompletion(reply, chat);
   });
 
   app.post<{ Body: ChatBody }>('/v1/chat/stream', { schema }, async (request, reply) => {
-    const chat = startChat(deps, request, reply, request.body, { pathAgent: request.pathAgent, stream: true });
+    const chat = await startChat(deps, request, reply, request.body, { pathAgent: request.pathAgent, stream: true });
     return replyWithSse(reply, chat, deps, request.body);
   });
 }

@@ -10,18 +10,18 @@ import { replyWithCompletion } from './chat-completions.js';
  * The routes older clients of the replaced agents call, translated to a chat request and sent
  * down the same path as `/v1/chat/completions` (same auth, sessions, memory, cache, trace log).
  * At the root, `agent`/`model` in the body names the agent (404 model_not_found when it is
- * missing or unknown, with the list of agents).
+ * unknown, with the list of agents); without one, or with "auto", the router chooses.
  */
 export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
   app.post<{ Body: QueryRequest }>('/query', { schema: { body: queryRequestSchema } }, async (request, reply) => {
-    const chat = startChat(deps, request, reply, queryToChatBody(request.body), { pathAgent: request.pathAgent, stream: false, sessionId: request.body.session_id });
+    const chat = await startChat(deps, request, reply, queryToChatBody(request.body), { pathAgent: request.pathAgent, stream: false, sessionId: request.body.session_id });
     return replyWithCompletion(reply, chat, (answer) => queryResponse(chat.identity, answer));
   });
 
   app.post<{ Body: GenerateRequest }>('/api/generate', { schema: { body: generateRequestSchema } }, async (request, reply) => {
     const stream = request.body.stream !== false;
-    const chat = startChat(deps, request, reply, generateToChatBody(request.body), { pathAgent: request.pathAgent, stream, sessionId: request.body.session_id });
-    const model = request.body.model ?? chat.agent.name;
+    const chat = await startChat(deps, request, reply, generateToChatBody(request.body), { pathAgent: request.pathAgent, stream, sessionId: request.body.session_id });
+    const model = request.body.model ?? chat.identity.model;
     if (stream) return relayAsNdjson(reply, chat.call, { model, sessionId: chat.sessionId, headers: chat.headers, stallTimeoutMs: deps.config.requestTimeoutMs });
     return replyWithCompletion(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
   });

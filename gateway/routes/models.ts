@@ -1,10 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
+import { AUTO_MODEL } from '../chat/choose-agents.js';
 
 /** An agent in OpenAI's model object shape; `description` is agentbus's addition. */
 function modelObject(agent: Agent, created: number) {
   return { id: agent.name, object: 'model' as const, created, owned_by: 'agentbus', description: agent.description };
+}
+
+/** `auto`, listed after the agents so model pickers offer it: the router chooses. */
+function autoModel(created: number) {
+  return { id: AUTO_MODEL, object: 'model' as const, created, owned_by: 'agentbus', description: 'Lets the router choose the agent(s) that answer: the routing table (ROUTING_FILE), then the classifier, then the default agent. meta.routing says why.' };
 }
 
 /**
@@ -14,13 +20,16 @@ function modelObject(agent: Agent, created: number) {
 export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog: Catalog }): Promise<void> {
   app.get('/v1/models', async (request) => ({
     object: 'list' as const,
-    data: (request.pathAgent ? [request.pathAgent] : catalog.agents).map((agent) => modelObject(agent, catalog.created)),
+    data: request.pathAgent
+      ? [modelObject(request.pathAgent, catalog.created)]
+      : [...catalog.agents.map((agent) => modelObject(agent, catalog.created)), autoModel(catalog.created)],
   }));
 
   app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
+    if (request.params.model === AUTO_MODEL && !request.pathAgent) return autoModel(catalog.created);
     const found = catalog.get(request.params.model);
     const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
-    if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${catalog.names.join(', ')}.`, { param: 'model' });
+    if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${catalog.names.join(', ')}${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`, { param: 'model' });
     return modelObject(agent, catalog.created);
   });
 }

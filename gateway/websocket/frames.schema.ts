@@ -42,6 +42,9 @@ export const chatFrameSchema = {
     session_id: { type: 'string', pattern: ID_PATTERN, description: 'The conversation to continue (a done frame\'s conversation_id); absent starts a new one.' },
     cache: { enum: ['use', 'refresh'], description: '"refresh" skips the response cache lookup (HTTP: Cache-Control: no-cache).' },
     traceparent: { type: 'string', pattern: TRACEPARENT_PATTERN, description: 'W3C trace context; a new trace starts when absent.' },
+    private: { type: 'boolean', description: 'True keeps the request on local providers (HTTP: X-Private).' },
+    priority: { enum: ['low', 'normal', 'high'], description: 'Priority hint (HTTP: X-Priority).' },
+    timeout_ms: { type: 'integer', minimum: 100, maximum: 3_600_000, description: 'The client gives up after this long; shorter than the agent\'s limits, it applies (HTTP: X-Request-Timeout-Ms).' },
     ...chatBodyProperties,
   },
 } as const;

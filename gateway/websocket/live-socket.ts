@@ -43,8 +43,11 @@ export interface LiveSocketOptions {
 }
 
 /** One request in flight on the socket. */
+/** A request of this socket: its call once routing chose the agent(s), and what the client asked meanwhile. */
 interface InFlight {
-  call: AgentCall;
+  call?: AgentCall;
+  cancelled?: string;
+  closed?: string;
 }
 
 /**
@@ -61,13 +64,13 @@ function inFrameTerms(error: AgentbusError, frame: ChatFrame): AgentbusError {
  * `model` as the HTTP body names it.
  */
 function chatBodyOf(frame: ChatFrame): ChatBody {
-  const { type: _type, id: _id, agent, session_id: _session, cache: _cache, traceparent: _trace, ...body } = frame;
+  const { type: _type, id: _id, agent, session_id: _session, cache: _cache, traceparent: _trace, private: _private, priority: _priority, timeout_ms: _timeout, ...body } = frame;
   if (agent !== undefined && body.model !== undefined && agent !== body.model) {
     throw new AgentbusError('invalid_request', `"agent" (${agent}) and "model" (${body.model}) name different agents; send one.`, { param: 'agent' });
   }
+  // No agent at all: the router chooses, as for "auto".
   const model = agent ?? body.model;
-  if (model === undefined) throw new AgentbusError('invalid_request', 'A chat frame needs "agent": the name of the agent that answers ("model" is accepted in its place).', { param: 'agent' });
-  return { ...body, model };
+  return model === undefined ? body : { ...body, model };
 }
 
 /**
@@ -103,7 +106,10 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   }
 
   function cancelAll(reason: string) {
-    for (const request of inFlight.values()) request.call.close(reason);
+    for (const request of inFlight.values()) {
+      request.closed = reason;
+      request.call?.close(reason);
+    }
   }
 
   const ready = () => send({
@@ -176,20 +182,34 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     if (inFlight.size >= config.wsMaxInflight) {
       throw new AgentbusError('too_many_concurrent_requests', `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); wait for one to finish or open another socket.`);
     }
-    let chat: StartedChat;
-    try {
-      chat = startChatCall(options.chat, chatBodyOf(frame), {
-        tenant: tenantId,
-        log,
-        sessionToContinue: frame.session_id,
-        traceparent: frame.traceparent,
-        refreshCache: frame.cache === 'refresh',
-      }, { stream: true });
-    } catch (err) {
-      throw err instanceof AgentbusError ? inFrameTerms(err, frame) : err;
-    }
-    inFlight.set(frame.id, { call: chat.call });
-    void relay(frame.id, frame, chat);
+    const body = chatBodyOf(frame);
+    // Registered before routing (which may ask the classifier), so the id counts as in flight
+    // and a cancel or close meanwhile is applied as soon as the call exists.
+    const request: InFlight = {};
+    inFlight.set(frame.id, request);
+    void (async () => {
+      let chat: StartedChat;
+      try {
+        chat = await startChatCall(options.chat, body, {
+          tenant: tenantId,
+          log,
+          sessionToContinue: frame.session_id,
+          traceparent: frame.traceparent,
+          refreshCache: frame.cache === 'refresh',
+          hints: { private: frame.private === true, ...(frame.priority ? { priority: frame.priority } : {}), ...(frame.timeout_ms !== undefined ? { timeoutMs: frame.timeout_ms } : {}) },
+        }, { stream: true });
+      } catch (err) {
+        inFlight.delete(frame.id);
+        const error = err instanceof AgentbusError ? inFrameTerms(err, frame) : toAgentbusError(err as Error);
+        if (error.status >= 500) log.error({ err }, 'WebSocket request failed to start');
+        send(errorFrame(frame.id, error, 0));
+        return;
+      }
+      request.call = chat.call;
+      if (request.closed !== undefined) chat.call.close(request.closed);
+      else if (request.cancelled !== undefined) chat.call.cancel(request.cancelled, CANCEL_GRACE_MS);
+      await relay(frame.id, frame, chat);
+    })();
   }
 
   function handle(frame: ClientFrame) {
@@ -199,7 +219,11 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       throw new AgentbusError('invalid_api_key', 'Authenticate first: send {"type":"auth","api_key":"…"} (or connect with an Authorization header).');
     }
     if (frame.type === 'cancel') {
-      inFlight.get(frame.id)?.call.cancel('cancelled by the client', CANCEL_GRACE_MS);
+      const request = inFlight.get(frame.id);
+      if (request) {
+        request.cancelled = 'cancelled by the client';
+        request.call?.cancel(request.cancelled, CANCEL_GRACE_MS);
+      }
       return;
     }
     startRequest(frame, tenant);

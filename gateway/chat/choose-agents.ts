@@ -1,0 +1,57 @@
+import { AgentbusError, type Routing } from '../../bus-schemas/index.js';
+import type { Agent, Catalog } from '../../common/catalog.js';
+import type { RouteDecision } from '../routing/match-rules.js';
+
+/** The model name that asks the router to choose the agent(s). */
+export const AUTO_MODEL = 'auto';
+
+/** What the router offers the chat path: a decision for a text. */
+export interface ChatRouter {
+  route(text: string, options: { private?: boolean }): Promise<RouteDecision>;
+}
+
+/** The agents that answer, in route order, and how they were chosen. */
+export interface AgentChoice {
+  agents: Agent[];
+  aggregator?: Agent;
+  routing: Routing;
+}
+
+function known(catalog: Catalog, name: string): Agent {
+  const agent = catalog.get(name);
+  // The routing table is checked against the catalog at boot; this guards a drifted file.
+  if (!agent) throw new AgentbusError('internal_error', `The routing table names "${name}", which is not in the agent catalog.`);
+  return agent;
+}
+
+/**
+ * Who answers: the path's agent on per-agent routes (the body's model is then only a hint),
+ * the agent the body's model names, or — for `model: "auto"` and requests that name none —
+ * the router's choice. A request with tools goes to one agent only: tool calls from several
+ * agents cannot be merged into one assistant message.
+ */
+export async function chooseAgents(catalog: Catalog, router: ChatRouter, model: string | undefined, pathAgent: Agent | undefined, request: { text: string; private: boolean; hasTools: boolean }): Promise<AgentChoice> {
+  if (pathAgent) return { agents: [pathAgent], routing: { agents: [pathAgent.name], by: 'path', reason: 'the URL names the agent' } };
+  if (model !== undefined && model !== AUTO_MODEL) {
+    const agent = catalog.get(model);
+    if (!agent) throw new AgentbusError('model_not_found', `The model "${model}" does not exist. Known agents: ${catalog.names.join(', ')}; or "${AUTO_MODEL}" to let the router choose.`, { param: 'model' });
+    return { agents: [agent], routing: { agents: [agent.name], by: 'model', reason: 'the request names the agent' } };
+  }
+  const decision = await router.route(request.text, { private: request.private });
+  let agents = decision.agents.map((name) => known(catalog, name));
+  let reason = decision.reason;
+  let aggregator = decision.aggregator === undefined ? undefined : known(catalog, decision.aggregator);
+  if (request.hasTools && agents.length > 1) {
+    agents = agents.slice(0, 1);
+    aggregator = undefined;
+    reason += `; the request has tools, so only ${agents[0]!.name} answers`;
+  }
+  const routing: Routing = {
+    agents: agents.map((agent) => agent.name),
+    by: decision.by,
+    reason,
+    ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
+    ...(aggregator && agents.length > 1 ? { aggregator: aggregator.name } : {}),
+  };
+  return { agents, ...(aggregator && agents.length > 1 ? { aggregator } : {}), routing };
+}

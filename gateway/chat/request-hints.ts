@@ -1,0 +1,51 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { AgentbusError, type ChatRequest } from '../../bus-schemas/index.js';
+
+/** What a client may ask about how its request is handled, whatever the transport. */
+export interface RequestHints {
+  priority?: NonNullable<ChatRequest['priority']>;
+  /** Only local providers may see the request. */
+  private: boolean;
+  /** The client gives up after this long: timeouts shorter than the agent's apply. */
+  timeoutMs?: number;
+}
+
+export const PRIORITIES = ['low', 'normal', 'high'] as const;
+export const MIN_TIMEOUT_HINT_MS = 100;
+export const MAX_TIMEOUT_HINT_MS = 3_600_000;
+
+const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
+function booleanHeader(name: string, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new AgentbusError('invalid_request', `${name} must be "true" or "false".`, { param: name });
+}
+
+/**
+ * The hints of an HTTP request: `X-Priority` (low, normal, high), `X-Private` (true keeps the
+ * request on local providers), and a timeout: `X-Request-Timeout-Ms`, else `X-Stainless-Timeout`
+ * (seconds; the OpenAI SDKs send their own client timeout in it). A malformed hint the client
+ * set on purpose is a 400; the SDK's header is only used when it parses.
+ */
+export function hintsFromHeaders(headers: IncomingHttpHeaders): RequestHints {
+  const hints: RequestHints = { private: booleanHeader('X-Private', single(headers['x-private'])) };
+  const priority = single(headers['x-priority']);
+  if (priority !== undefined) {
+    if (!(PRIORITIES as readonly string[]).includes(priority)) throw new AgentbusError('invalid_request', `X-Priority must be one of ${PRIORITIES.join(', ')}.`, { param: 'X-Priority' });
+    hints.priority = priority as RequestHints['priority'];
+  }
+  const timeout = single(headers['x-request-timeout-ms']);
+  if (timeout !== undefined) {
+    const ms = Number(timeout);
+    if (!Number.isInteger(ms) || ms < MIN_TIMEOUT_HINT_MS || ms > MAX_TIMEOUT_HINT_MS) {
+      throw new AgentbusError('invalid_request', `X-Request-Timeout-Ms must be an integer from ${MIN_TIMEOUT_HINT_MS} to ${MAX_TIMEOUT_HINT_MS}.`, { param: 'X-Request-Timeout-Ms' });
+    }
+    hints.timeoutMs = ms;
+  } else {
+    const seconds = Number(single(headers['x-stainless-timeout']));
+    if (Number.isFinite(seconds) && seconds > 0) hints.timeoutMs = Math.min(Math.max(Math.round(seconds * 1000), MIN_TIMEOUT_HINT_MS), MAX_TIMEOUT_HINT_MS);
+  }
+  return hints;
+}

@@ -1,0 +1,122 @@
+import { AgentbusError, errorFromWire, type FallbackStep, type ReplyFrame } from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import type { AgentCall } from '../bus/agent-call.js';
+
+/** Publishes the request to `agent` with `timeoutMs` left of the whole deadline. */
+export type PublishAttempt = (agent: Agent, timeoutMs: number) => AgentCall;
+
+export interface ResilientCallOptions {
+  agent: Agent;
+  /** The agent's catalog fallback, tried after the agent failed twice before its first token. */
+  fallback: Agent | undefined;
+  /** No delta or done within this long after publishing counts as a failed attempt. */
+  firstTokenMs: number;
+  /** The whole answer's deadline, shared by every attempt. */
+  totalMs: number;
+  publish: PublishAttempt;
+  /** Told about each step away from the first choice, for the log. */
+  onStep(step: FallbackStep, error: AgentbusError): void;
+}
+
+// Below this, another attempt could not finish anything: end with the last error instead.
+const MIN_ATTEMPT_MS = 100;
+
+/**
+ * One agent's answer with retries: on no responders, a first-token timeout or any retryable
+ * error BEFORE the first token, the same agent is asked once more, then its fallback agent.
+ * Each attempt reuses the request id, so at most one turn is stored. Nothing is retried once a
+ * token was relayed: the client has already seen part of that answer.
+ *
+ * The frames look like one call: the first `ack` only, `seq` renumbered, and `done.meta.fallback`
+ * listing the steps taken (before the worker's own provider steps).
+ */
+export function callWithRetries(options: ResilientCallOptions): AgentCall {
+  const started = Date.now();
+  const plan: Array<{ agent: Agent; kind: FallbackStep['kind'] | 'first' }> = [
+    { agent: options.agent, kind: 'first' },
+    { agent: options.agent, kind: 'retry' },
+    ...(options.fallback ? [{ agent: options.fallback, kind: 'agent' as const }] : []),
+  ];
+  let current: AgentCall | undefined;
+  let closedByClient = false;
+  let cancelled: { reason: string; graceMs: number } | undefined;
+
+  async function* frames(): AsyncGenerator<ReplyFrame> {
+    const steps: FallbackStep[] = [];
+    let seq = 0;
+    let acked = false;
+    for (let index = 0; index < plan.length; index++) {
+      const { agent } = plan[index]!;
+      const remaining = options.totalMs - (Date.now() - started);
+      const call = options.publish(agent, Math.max(remaining, MIN_ATTEMPT_MS));
+      current = call;
+      if (cancelled) call.cancel(cancelled.reason, cancelled.graceMs);
+      let relayedToken = false;
+      let timedOut = false;
+      const firstTokenTimer = setTimeout(() => {
+        timedOut = true;
+        call.close('no first token in time; trying again');
+      }, Math.min(options.firstTokenMs, remaining));
+      let failure: AgentbusError | undefined;
+      let failureFrame: ReplyFrame | undefined;
+      try {
+        for await (const frame of call) {
+          if (frame.type === 'ack') {
+            if (acked) continue;
+            acked = true;
+          } else if (frame.type === 'delta') {
+            relayedToken = true;
+            clearTimeout(firstTokenTimer);
+          } else if (frame.type === 'done') {
+            clearTimeout(firstTokenTimer);
+            const fallback = [...steps, ...(frame.meta.fallback ?? [])];
+            yield { ...frame, seq: seq++, meta: { ...frame.meta, ...(fallback.length > 0 ? { fallback } : {}) } };
+            return;
+          } else if (frame.type === 'error') {
+            if (relayedToken || cancelled) return yield { ...frame, seq: seq++ };
+            failure = errorFromWire(frame.error);
+            failureFrame = frame;
+            break;
+          }
+          yield { ...frame, seq: seq++ };
+        }
+        if (!failure && !timedOut) {
+          // The client closed the call: nothing more to relay.
+          return;
+        }
+      } catch (err) {
+        if (relayedToken || cancelled || closedByClient) throw err;
+        failure = err instanceof AgentbusError ? err : new AgentbusError('internal_error', String(err));
+      } finally {
+        clearTimeout(firstTokenTimer);
+      }
+      failure ??= new AgentbusError('first_token_timeout', `Agent "${agent.name}" produced no first token within ${options.firstTokenMs} ms.`);
+      const next = plan[index + 1];
+      const timeLeft = options.totalMs - (Date.now() - started);
+      if (!failure.retryable || !next || timeLeft < MIN_ATTEMPT_MS || closedByClient) {
+        const tried = steps.length === 0 ? '' : ` (after ${steps.map((s) => (s.kind === 'retry' ? `a retry of ${s.from}` : `falling back to ${s.to}`)).join(' and ')})`;
+        if (failureFrame?.type === 'error') return yield { ...failureFrame, seq: seq++, error: { ...failureFrame.error, message: failureFrame.error.message + tried } };
+        throw new AgentbusError(failure.code, failure.message + tried, { param: failure.param, cause: failure });
+      }
+      const step: FallbackStep = { kind: next.kind === 'first' ? 'retry' : next.kind, from: agent.name, to: next.agent.name, reason: failure.code };
+      steps.push(step);
+      options.onStep(step, failure);
+    }
+  }
+
+  const iterable = frames();
+  return {
+    [Symbol.asyncIterator]: () => iterable,
+    get closedByClient() {
+      return closedByClient;
+    },
+    close(reason) {
+      closedByClient = true;
+      current?.close(reason);
+    },
+    cancel(reason, graceMs) {
+      cancelled = { reason, graceMs };
+      current?.cancel(reason, graceMs);
+    },
+  };
+}

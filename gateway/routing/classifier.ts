@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AgentbusError, PROTOCOL_VERSION, type ChatRequest, type ErrorCode, type Subjects } from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import { callAgent } from '../bus/agent-call.js';
+import { collectAnswer } from '../openai/collect-answer.js';
+import { agentNamedIn, classifierMessages } from './classifier-prompt.js';
+
+/** What the classifier needs from the gateway: the bus and who its calls run as. */
+export interface ClassifierDeps {
+  nc: NatsConnection;
+  subjects: Subjects;
+  /** Tenant id the classifier's calls carry: the gateway's own, since they store nothing. */
+  tenant: string;
+  /** HEARTBEAT_MS: how often the worker reports it is alive. */
+  heartbeatMs: number;
+}
+
+export interface ClassifyRequest {
+  text: string;
+  /** The agent whose model classifies. */
+  agent: Agent;
+  /** The agents it may choose from. */
+  candidates: readonly Agent[];
+  timeoutMs: number;
+  /** The caller went away: stop, and tell the worker to stop. */
+  signal?: AbortSignal | undefined;
+  /** The request is private: so is its classification (only local providers may see it). */
+  private?: boolean | undefined;
+}
+
+/** How a classification ended; anything but `agent` leaves the choice to the default agent. */
+export type ClassifierOutcome =
+  | { kind: 'agent'; agent: string }
+  | { kind: 'no_agent'; answer: string }
+  | { kind: 'timeout' }
+  | { kind: 'error'; code: ErrorCode; message: string };
+
+/** Asks an agent which agent should answer; rejects only with `request_cancelled` when `signal` aborts. */
+export type Classify = (request: ClassifyRequest) => Promise<ClassifierOutcome>;
+
+const randomId = () => randomBytes(12).toString('base64url');
+
+/**
+ * The envelope of one classification: deterministic, short, and `store: false` so the worker
+ * reads no history and writes no session, turn or cache entry for it.
+ */
+export function classifierEnvelope(request: ClassifyRequest, deps: Pick<ClassifierDeps, 'tenant' | 'heartbeatMs'>, now = Date.now()): ChatRequest {
+  return {
+    v: PROTOCOL_VERSION,
+    request_id: `route-${randomId()}`,
+    // A fresh id each time: with store:false nothing is written under it, and a worker that
+    // looked it up anyway would find nothing belonging to anyone.
+    session_id: `route_${randomId()}`,
+    create_session: true,
+    intent: request.agent.name,
+    model: request.agent.name,
+    messages: classifierMessages(request.candidates, request.text),
+    options: { temperature: 0, max_tokens: 16 },
+    ...(request.private ? { private: true } : {}),
+    store: false,
+    stream: false,
+    timeout_ms: request.timeoutMs,
+    heartbeat_ms: deps.heartbeatMs,
+    tenant: deps.tenant,
+    created_at: now,
+  };
+}
+
+/** A classifier that calls an agent over the bus, bounded by the request's `timeoutMs`. */
+export function createClassifier(deps: ClassifierDeps): Classify {
+  return async (request) => {
+    if (request.signal?.aborted) throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
+    const envelope = classifierEnvelope(request, deps);
+    const call = callAgent(deps.nc, envelope, {
+      subject: deps.subjects.chat(request.agent.name),
+      cancelSubject: deps.subjects.cancel,
+      idleTimeoutMs: Math.max(3 * deps.heartbeatMs, 1000),
+      // Our own timer below ends the call first; this only backs it up.
+      deadlineGraceMs: 1000,
+    });
+    let stoppedBy: 'timeout' | 'caller' | undefined;
+    // close() (not cancel()) so the worker is told to abort while we stop listening at once.
+    const timer = setTimeout(() => {
+      stoppedBy = 'timeout';
+      call.close(`routing classifier timed out after ${request.timeoutMs} ms`);
+    }, request.timeoutMs);
+    const onAbort = () => {
+      stoppedBy ??= 'caller';
+      call.close('the client went away during routing');
+    };
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const { content } = await collectAnswer(call);
+      const agent = agentNamedIn(content, request.candidates.map((candidate) => candidate.name));
+      return agent === undefined ? { kind: 'no_agent', answer: content } : { kind: 'agent', agent };
+    } catch (err) {
+      if (stoppedBy === 'caller') throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
+      if (stoppedBy === 'timeout') return { kind: 'timeout' };
+      const error = err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error)?.message ?? String(err));
+      return { kind: 'error', code: error.code, message: error.message };
+    } finally {
+      clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
+    }
+  };
+}
