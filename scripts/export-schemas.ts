@@ -1,12 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { JSON_SCHEMA_DOCUMENTS, renderJsonDocument } from '../bus-schemas/json-documents.js';
 import { WEBSOCKET_JSON_DOCUMENTS } from '../gateway/websocket/json-documents.js';
+import { CONFIG_JSON_DOCUMENTS } from './config-json-documents.js';
 
 // `npm run schemas`: regenerate the JSON Schema files from the TypeScript schema sources: the
 // bus contract into bus-schemas/json/, the WebSocket protocol into docs/schemas/.
 const targets: Array<[string, Record<string, object>]> = [
   ['bus-schemas/json/', JSON_SCHEMA_DOCUMENTS],
   ['docs/schemas/', WEBSOCKET_JSON_DOCUMENTS],
+  ['docs/schemas/', CONFIG_JSON_DOCUMENTS],
 ];
 for (const [folder, documents] of targets) {
   const dir = new URL(`../${folder}`, import.meta.url);

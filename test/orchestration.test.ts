@@ -8,6 +8,7 @@ import { AUTH, startStack } from './helpers/stack.js';
 import { parseSse, sseJson } from './helpers/sse.js';
 import { traceLine } from './helpers/trace-lines.js';
 import { waitFor } from './helpers/wait.js';
+import { openLiveClient } from './helpers/ws-client.js';
 
 // A catalog with the orchestration settings under test, and a routing table with a fan-out
 // rule and an aggregated one. The worker serves every agent but voice_processor, so that
@@ -222,4 +223,29 @@ t.test('a secret in the input makes the request private and is redacted from the
   const line = await traceLine(stack.config.logDir, 'documentation', body.id);
   t.match(line.prompt, /\[REDACTED:openai_key\]/);
   t.notMatch(JSON.stringify(stack.logs.lines), secret, 'no log line holds the secret');
+});
+
+t.test('WebSocket: a chat frame naming no agent is routed, a fan-out streams its sections, cancel stops every part', async (t) => {
+  const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
+  t.teardown(() => client.close());
+  await client.next((frame) => frame.type === 'ready');
+  client.send({ type: 'chat', id: 'f1', messages: user('pair with me'), private: true, priority: 'low' });
+  const { text, terminal } = await client.finish('f1');
+  t.equal(text, '## code_generation\n\nHello from the fake model.\n\n## code_review\n\nHello from the fake model.');
+  t.equal(terminal.type, 'done');
+  const meta = (terminal as any).meta;
+  t.equal(meta.routing.rule, 'pair');
+  t.same(meta.agents.map((part: any) => part.status), ['ok', 'ok']);
+
+  // Slow parts, then a cancel: both backend calls are aborted and the request ends cancelled.
+  stack.ollama.requests.length = 0;
+  stack.ollama.behave({ tokens: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], tokenDelayMs: 200 });
+  client.send({ type: 'chat', id: 'f2', messages: user('pair again') });
+  await waitFor('both parts to reach the backend', () => stack.ollama.requests.length === 2);
+  client.send({ type: 'cancel', id: 'f2' });
+  const cancelled = await client.finish('f2', 5000);
+  t.equal(cancelled.terminal.type, 'error');
+  t.equal((cancelled.terminal as any).error.code, 'request_cancelled');
+  await waitFor('both backend calls to be aborted', () => stack.ollama.requests.every((request) => request.aborted));
+  t.same(client.invalidFrames, [], 'every server frame matched its schema');
 });

@@ -3,13 +3,14 @@ import { Ajv } from 'ajv';
 import t from 'tap';
 import { JSON_SCHEMA_DOCUMENTS, renderJsonDocument } from '../bus-schemas/index.js';
 import { WEBSOCKET_JSON_DOCUMENTS } from '../gateway/websocket/json-documents.js';
+import { CONFIG_JSON_DOCUMENTS } from '../scripts/config-json-documents.js';
 
 t.test('the committed JSON Schema files match the TypeScript sources (run "npm run schemas")', async (t) => {
   for (const [name, document] of Object.entries(JSON_SCHEMA_DOCUMENTS)) {
     const committed = readFileSync(new URL(`../bus-schemas/json/${name}`, import.meta.url), 'utf8');
     t.equal(committed, renderJsonDocument(document), name);
   }
-  for (const [name, document] of Object.entries(WEBSOCKET_JSON_DOCUMENTS)) {
+  for (const [name, document] of Object.entries({ ...WEBSOCKET_JSON_DOCUMENTS, ...CONFIG_JSON_DOCUMENTS })) {
     const committed = readFileSync(new URL(`../docs/schemas/${name}`, import.meta.url), 'utf8');
     t.equal(committed, renderJsonDocument(document), name);
   }
@@ -36,4 +37,12 @@ t.test('the WebSocket frame files validate the frames docs/websocket.md shows', 
   t.ok(server({ type: 'delta', id: 'c1', seq: 0, content: 'Hel' }));
   t.ok(server({ type: 'error', id: null, error: { message: 'm', type: 'invalid_request_error', param: null, code: 'invalid_json' } }));
   t.notOk(server({ type: 'delta', id: 'c1', seq: 0 }));
+});
+
+t.test('the shipped configuration files are valid against their exported schemas', async (t) => {
+  const ajv = new Ajv({ allowUnionTypes: true });
+  for (const [config, schema] of [['agents.json', 'agent-catalog'], ['routing.json', 'routing-table'], ['secrets.json', 'secret-patterns']]) {
+    const validate = ajv.compile(JSON.parse(readFileSync(new URL(`../docs/schemas/${schema}.schema.json`, import.meta.url), 'utf8')));
+    t.ok(validate(JSON.parse(readFileSync(new URL(`../config/${config}`, import.meta.url), 'utf8'))), `config/${config}`);
+  }
 });

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { deltaPayload, ERROR_CODES, ID_PATTERN, TRACEPARENT_PATTERN, usageSchema } from '../../bus-schemas/index.js';
+import { agentPartSchema, deltaPayload, ERROR_CODES, fallbackStepSchema, ID_PATTERN, routingSchema, TRACEPARENT_PATTERN, usageSchema } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../openai/chat-completion-request.schema.js';
 
 /**
@@ -152,6 +152,10 @@ export const serverDoneFrameSchema = {
         model: { type: 'string' },
         worker: { type: 'string' },
         confidence: { type: 'number', minimum: 0, maximum: 1 },
+        provider: { type: 'string', description: 'The provider of the agent\'s chain that answered.' },
+        fallback: { type: 'array', items: fallbackStepSchema, description: 'Steps away from the first choice (retry, fallback agent, next provider), in order.' },
+        routing: routingSchema,
+        agents: { type: 'array', items: agentPartSchema, description: 'Each agent\'s part of a fan-out answer.' },
       },
     },
     conversation_id: { type: 'string', pattern: ID_PATTERN, description: 'Send it as session_id to continue the conversation.' },
