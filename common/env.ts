@@ -18,6 +18,8 @@ export interface EnvReader {
   /** One of `allowed`; anything else is a problem that lists them. */
   oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T;
   list(name: string): string[];
+  /** A comma list whose items are each one of `allowed`; unset → `fallback`. */
+  listOf<T extends string>(name: string, fallback: readonly T[], allowed: readonly T[]): T[];
   /** Throws a {@link ConfigError} listing every problem seen so far, if any. */
   done(): void;
 }
@@ -62,6 +64,17 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
     },
     list(name) {
       return (raw(name) ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+    },
+    listOf(name, fallback, allowed) {
+      const value = raw(name);
+      if (value === undefined) return [...fallback];
+      const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+      const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+      if (unknown.length > 0) {
+        problems.push(`${name}=${JSON.stringify(value)} names ${unknown.join(', ')}; each item must be one of: ${allowed.join(', ')}`);
+        return [...fallback];
+      }
+      return items as typeof fallback[number][];
     },
     done() {
       if (problems.length > 0) throw new ConfigError(problems);

@@ -9,7 +9,7 @@ import { handleChatRequest } from './chat-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import type { MemoryDatabase } from './memory/schema.js';
-import type { ChatProvider } from './providers/index.js';
+import type { ProviderChains } from './providers/chain.js';
 import type { ResponseCache } from './cache/response-cache.js';
 
 /** Name under which workers appear in `nats micro ls`. */
@@ -23,7 +23,7 @@ const WORKER_SERVICE_VERSION = (JSON.parse(readFileSync(new URL('../package.json
 export interface AgentServiceDeps {
   nc: NatsConnection;
   db: Kysely<MemoryDatabase>;
-  provider: ChatProvider;
+  providers: ProviderChains;
   cache: ResponseCache;
   agents: readonly Agent[];
   subjects: Subjects;
@@ -41,6 +41,12 @@ export interface RunningAgentService {
    * (their requesters get `worker_lost`, nothing is stored).
    */
   stop(timeoutMs: number): Promise<void>;
+}
+
+/** The providers the agents' chains use and where each is, for `$SRV.INFO` (string values only). */
+function providerMetadata(providers: ProviderChains, agents: readonly Agent[]): { provider: string; backend: string } {
+  const names = [...new Set(agents.flatMap((agent) => providers.linksOf(agent).map((link) => link.provider)))];
+  return { provider: names.join(','), backend: names.map((name) => providers.provider(name).endpoint).join(',') };
 }
 
 /** Per-agent counters reported in `$SRV.STATS` (`data`), since answers fail asynchronously. */
@@ -64,7 +70,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
     description: 'agentbus agent worker: chat requests in, reply frames out',
-    metadata: { agents: agents.map((a) => a.name).join(','), provider: deps.provider.name, backend: deps.provider.endpoint },
+    metadata: { agents: agents.map((a) => a.name).join(','), ...providerMetadata(deps.providers, agents) },
     statsHandler: async (endpoint) => endpoint.metadata?.['query'] === MEMORY_QUERY ? memoryCounters : counters.get(endpoint.metadata?.['agent'] ?? '') ?? null,
   });
   const workerId = service.info().id;
@@ -88,7 +94,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     };
 
   for (const agent of agents) {
-    const handlerDeps = { nc, db: deps.db, provider: deps.provider, cache: deps.cache, agent, workerId, log };
+    const handlerDeps = { nc, db: deps.db, providers: deps.providers, cache: deps.cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),

@@ -11,13 +11,14 @@ import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
 import { sendAnswer, sendToolCall, withCallId, type Answer } from './answer.js';
 import { cacheKey } from './cache/cache-key.js';
 import type { ResponseCache } from './cache/response-cache.js';
-import type { ChatProvider } from './providers/index.js';
+import type { OpenedAnswer, ProviderChains } from './providers/chain.js';
 import { ReplyStream } from './reply-stream.js';
 
 export interface ChatHandlerDeps {
   nc: Pick<NatsConnection, 'publish'>;
   db: Kysely<MemoryDatabase>;
-  provider: ChatProvider;
+  /** The worker's providers, tried in each agent's chain order. */
+  providers: ProviderChains;
   /** The shared response cache; a disabled or failing cache simply misses. */
   cache: ResponseCache;
   agent: Agent;
@@ -68,24 +69,29 @@ function cacheKeyOf(envelope: ChatRequest, agent: Agent, options: SamplingOption
   });
 }
 
+/** An answer from the model, with which provider of the chain gave it. */
+type ModelAnswer = Answer & Pick<OpenedAnswer, 'provider' | 'model' | 'fallback'>;
+
 /**
- * Calls the model, relaying its output as it comes when the client streams (else all at once at
- * the end). With `parallel_tool_calls: false`, calls after the first are dropped.
+ * Calls the model through the agent's provider chain, relaying its output as it comes when the
+ * client streams (else all at once at the end). With `parallel_tool_calls: false`, calls after
+ * the first are dropped.
  */
-async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, messages: ChatMessage[], options: SamplingOptions, signal: AbortSignal, out: ReplyStream): Promise<Answer> {
-  const events = deps.provider.chat({
-    model: deps.agent.model,
+async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, messages: ChatMessage[], options: SamplingOptions, signal: AbortSignal, out: ReplyStream, log: Logger): Promise<ModelAnswer> {
+  const opened = await deps.providers.open(deps.agent, {
     messages,
     options,
     ...(envelope.tools ? { tools: envelope.tools } : {}),
     ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
     ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
     signal,
-  });
+    private: envelope.private === true,
+  }, log);
+  const { provider, model, fallback } = opened;
   const send = (frame: UnsequencedFrame) => out.send(frame);
   let content = '';
   const toolCalls: ToolCall[] = [];
-  for await (const event of events) {
+  for await (const event of opened.events) {
     if (event.type === 'delta') {
       content += event.content;
       if (envelope.stream) send({ type: 'delta', content: event.content });
@@ -96,10 +102,10 @@ async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, messages: 
       toolCalls.push(call);
     } else {
       if (!envelope.stream) sendAnswer(send, { content, toolCalls });
-      return { content, toolCalls, finishReason: event.finishReason, usage: event.usage };
+      return { content, toolCalls, finishReason: event.finishReason, usage: event.usage, provider, model, fallback };
     }
   }
-  throw new AgentbusError('backend_error', `${deps.provider.name} finished without reporting completion`);
+  throw new AgentbusError('backend_error', `${provider} finished without reporting completion`);
 }
 
 /**
@@ -139,33 +145,38 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
   );
   const onCancel = () => stop.abort(cancel.signal.reason);
   cancel.signal.addEventListener('abort', onCancel, { once: true });
+  // An internal call (the router's classifier) leaves no trace in memory: no session, turn or cache entry.
+  const store = envelope.store !== false;
   try {
-    const session = await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session);
-    const history = session.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
+    const session = store ? await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session) : undefined;
+    const conversationId = session?.id ?? envelope.session_id;
+    const history = session?.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
     const options = { ...agent.options, ...envelope.options };
-    const key = deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history) : undefined;
+    const key = store && deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history) : undefined;
     // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still stored.
     const hit = key !== undefined && envelope.cache !== 'refresh' ? await deps.cache.get(key) : undefined;
-    out.send({ type: 'ack', worker: deps.workerId, conversation_id: session.id, cached: hit !== undefined });
+    out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
     out.startHeartbeat(envelope.heartbeat_ms);
 
-    let answer: Answer;
+    let answer: Answer & Partial<ModelAnswer>;
     if (hit) {
-      answer = { content: hit.content, toolCalls: hit.tool_calls ?? [], finishReason: hit.finish_reason, usage: hit.usage };
+      answer = { content: hit.content, toolCalls: hit.tool_calls ?? [], finishReason: hit.finish_reason, usage: hit.usage, model: hit.model };
       sendAnswer((frame) => out.send(frame), answer);
     } else {
-      answer = await askModel(deps, envelope, buildPrompt(agent, history, envelope.messages), options, stop.signal, out);
+      answer = await askModel(deps, envelope, buildPrompt(agent, history, envelope.messages), options, stop.signal, out, reqLog);
     }
     // A cancel or deadline that lands after the last token still means nobody takes this answer.
     if (stop.signal.aborted) throw stop.signal.reason;
 
+    const model = answer.model ?? agent.model;
     const processingMs = Date.now() - started;
-    const stored = await recordTurn(deps.db, {
+    // No session means store: false — the turn is not written.
+    const stored = session && await recordTurn(deps.db, {
       requestId: envelope.request_id,
       sessionId: session.id,
       tenant: envelope.tenant,
       agent: agent.name,
-      model: agent.model,
+      model,
       inputMessages: newInputMessages(envelope.messages),
       assistantResponse: answer.content,
       toolCalls: answer.toolCalls,
@@ -177,17 +188,21 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       endUser: envelope.user,
       metadata: envelope.metadata,
     });
-    if (!stored) reqLog.info('turn already stored for this request id (redelivery); not written again');
+    if (stored === false) reqLog.info('turn already stored for this request id (redelivery); not written again');
     if (key !== undefined && !hit) {
-      await deps.cache.put(key, { content: answer.content, tool_calls: answer.toolCalls, finish_reason: answer.finishReason, usage: answer.usage, model: agent.model, stored_at: Date.now() });
+      await deps.cache.put(key, { content: answer.content, tool_calls: answer.toolCalls, finish_reason: answer.finishReason, usage: answer.usage, model, stored_at: Date.now() });
     }
     out.finish({
       type: 'done',
       finish_reason: answer.finishReason,
       usage: answer.usage,
-      meta: { conversation_id: session.id, memory_used: history.length > 0, cached: hit !== undefined, processing_ms: processingMs, agent: agent.name, model: agent.model, worker: deps.workerId },
+      meta: {
+        conversation_id: conversationId, memory_used: history.length > 0, cached: hit !== undefined, processing_ms: processingMs, agent: agent.name, model, worker: deps.workerId,
+        ...(answer.provider ? { provider: answer.provider } : {}),
+        ...(answer.fallback?.length ? { fallback: answer.fallback } : {}),
+      },
     });
-    reqLog.info({ ms: processingMs, tokens: answer.usage.completion_tokens, memoryUsed: history.length > 0, cached: hit !== undefined }, 'chat request answered');
+    reqLog.info({ ms: processingMs, tokens: answer.usage.completion_tokens, memoryUsed: history.length > 0, cached: hit !== undefined, provider: answer.provider, stored: store }, 'chat request answered');
     return { ok: true };
   } catch (err) {
     const error = asAgentbusError(err);

@@ -1,6 +1,7 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
+import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
 import type { OpenAISettings } from './providers/openai/index.js';
@@ -8,8 +9,16 @@ import type { OpenAISettings } from './providers/openai/index.js';
 /** Worker settings, read once at boot and frozen. */
 export interface WorkerConfig {
   natsUrl: string;
-  /** The model backend every agent of this worker uses (PROVIDER). */
+  /** The model backend of agents whose catalog entry lists no provider chain (PROVIDER). */
   provider: ProviderName;
+  /** Providers that keep requests on this machine: the only ones a private request may use. */
+  localProviders: readonly ProviderName[];
+  /** Consecutive failures before a provider's circuit opens. */
+  breakerFailures: number;
+  /** How long an open circuit skips its provider before one trial request. */
+  breakerCooldownMs: number;
+  /** Patterns of secrets masked before a non-local provider sees a request. */
+  secretPatternsFile: string;
   ollamaUrl: string;
   llamaCpp: LlamaCppSettings;
   openai: OpenAISettings;
@@ -29,6 +38,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const config: WorkerConfig = {
     natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
     provider: read.oneOf('PROVIDER', 'ollama', PROVIDER_NAMES),
+    localProviders: Object.freeze(read.listOf('LOCAL_PROVIDERS', ['ollama', 'llama-cpp'], PROVIDER_NAMES)),
+    breakerFailures: read.integer('BREAKER_FAILURES', 3, { min: 1, max: 100 }),
+    breakerCooldownMs: read.integer('BREAKER_COOLDOWN_MS', 30_000, { min: 100, max: 3_600_000 }),
+    secretPatternsFile: read.string('SECRET_PATTERNS_FILE', DEFAULT_SECRET_PATTERNS_FILE),
     ollamaUrl: read.url('OLLAMA_URL', 'http://127.0.0.1:11434', ['http:', 'https:']),
     llamaCpp: Object.freeze({
       modelPath: read.optionalString('LLAMA_CPP_MODEL_PATH'),

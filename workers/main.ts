@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util';
-import { loadCatalog, selectAgents } from '../common/catalog.js';
-import { createLogger } from '../common/logger.js';
+import { loadCatalog, selectAgents, type Agent } from '../common/catalog.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { loadRedactor } from '../common/redaction.js';
 import { connectNats } from '../common/nats.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
 import { migrateToLatest } from './memory/migrate.js';
-import { createProvider } from './providers/index.js';
+import { createProviderChains, type ProviderChains } from './providers/chain.js';
+import { createProvider, type ProbeResult, type ProviderName } from './providers/index.js';
 import { startWorker } from './worker.js';
 
 const USAGE = `usage: npm run worker -- [--agents name1,name2]
@@ -28,15 +30,24 @@ async function main(): Promise<void> {
   const db = openMemoryDatabase(memoryDatabasePath(config.dataDir));
   const applied = await migrateToLatest(db);
   if (applied.length > 0) log.info({ applied }, 'memory database migrated');
+  // Loaded before connecting: broken patterns must stop the worker, not leak what they miss.
+  const redactor = loadRedactor(config.secretPatternsFile);
   const nc = await connectNats(config.natsUrl, 'agentbus-worker', log);
-  const provider = createProvider(config.provider, { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp, openai: config.openai });
-  const worker = await startWorker({ nc, db, provider, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, log });
+  const settings = { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp, openai: config.openai };
+  const providers = createProviderChains({
+    createProvider: (name) => createProvider(name, settings),
+    defaultProvider: config.provider,
+    localProviders: config.localProviders,
+    breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
+    redactor,
+  }, log);
+  const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, log });
 
-  log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, backend: provider.endpoint }, 'worker ready');
-  const probe = await provider.probe(agents.map((a) => a.model));
-  if (!probe.reachable) log.warn(probe.error);
-  else if (probe.missingModels.length > 0) log.warn({ missing: probe.missingModels }, `${provider.name} at ${provider.endpoint} lacks models: run "ollama pull <model>" for each`);
-  reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend: { name: provider.name, url: provider.endpoint, ...probe } });
+  log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, localProviders: config.localProviders }, 'worker ready');
+  const backends = await probeProviders(providers, agents, log);
+  // scripts/start.ts reports `backend`: PROVIDER's when an agent uses it, else the first one.
+  const backend = backends.find((b) => b.name === config.provider) ?? backends[0];
+  reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend, backends });
 
   let stopping = false;
   // A service whose subscriptions died serves nothing: exit, so a supervisor notices and restarts.
@@ -52,6 +63,23 @@ async function main(): Promise<void> {
     await nc.drain().catch((err: unknown) => log.warn({ err }, 'NATS drain failed while stopping'));
     await db.destroy();
   });
+}
+
+/** Probes every provider the agents' chains use, with the models asked of it, and logs each. */
+async function probeProviders(providers: ProviderChains, agents: readonly Agent[], log: Logger): Promise<Array<ProbeResult & { name: string; url: string }>> {
+  const models = new Map<ProviderName, Set<string>>();
+  for (const link of agents.flatMap((agent) => providers.linksOf(agent))) {
+    models.set(link.provider, (models.get(link.provider) ?? new Set()).add(link.model));
+  }
+  return Promise.all([...models].map(async ([name, wanted]) => {
+    const provider = providers.provider(name);
+    const probe = await provider.probe([...wanted]);
+    const at = { provider: name, url: provider.endpoint };
+    if (!probe.reachable) log.warn(at, probe.error);
+    else if (probe.missingModels.length > 0) log.warn({ ...at, missing: probe.missingModels }, `${name} at ${provider.endpoint} lacks models${name === 'ollama' ? ': run "ollama pull <model>" for each' : ''}`);
+    else log.info({ ...at, version: probe.version }, `${name} at ${provider.endpoint} answers`);
+    return { name, url: provider.endpoint, ...probe };
+  }));
 }
 
 main().catch((err: unknown) => exitOnStartupError('agentbus worker', err));

@@ -19,7 +19,15 @@ export function newInputMessages(messages: readonly ChatMessage[]): ChatMessage[
   return messages.slice(start).filter((message) => message.role !== 'system');
 }
 
-/** The prompt sent to the model: agent system prompt, stored history, then the request. */
+/**
+ * The prompt sent to the model: agent system prompt, the agent's few-shot examples, stored
+ * history, then the request. Examples come before history so they read as the agent's
+ * standing behaviour, not as part of this conversation.
+ */
 export function buildPrompt(agent: Agent, history: readonly ChatMessage[], messages: readonly ChatMessage[]): ChatMessage[] {
-  return [{ role: 'system', content: agent.systemPrompt }, ...history, ...messages];
+  const examples = agent.examples.flatMap((example): ChatMessage[] => [
+    { role: 'user', content: example.user },
+    { role: 'assistant', content: example.assistant },
+  ]);
+  return [{ role: 'system', content: agent.systemPrompt }, ...examples, ...history, ...messages];
 }

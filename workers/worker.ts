@@ -6,12 +6,16 @@ import type { Logger } from '../common/logger.js';
 import { openResponseCache } from './cache/response-cache.js';
 import { startAgentService, type RunningAgentService } from './agent-service.js';
 import type { MemoryDatabase } from './memory/schema.js';
-import type { ChatProvider } from './providers/index.js';
+import type { ProviderChains } from './providers/chain.js';
 
 export interface WorkerDeps {
   nc: NatsConnection;
   db: Kysely<MemoryDatabase>;
-  provider: ChatProvider;
+  /**
+   * How this worker reaches models (`createProviderChains`): its providers and their circuit
+   * breakers, made once per process and shared by all its agents.
+   */
+  providers: ProviderChains;
   agents: readonly Agent[];
   subjectPrefix: string;
   /** CACHE_TTL_SECONDS: 0 disables the shared response cache. */

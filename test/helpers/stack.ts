@@ -12,7 +12,10 @@ import { createLogger, type Logger } from '../../common/logger.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
-import { createProvider, type ChatProvider } from '../../workers/providers/index.js';
+import { loadRedactor } from '../../common/redaction.js';
+import { loadWorkerConfig } from '../../workers/config.js';
+import { createProviderChains, type ProviderChains } from '../../workers/providers/chain.js';
+import { createProvider, PROVIDER_NAMES, type ChatProvider, type ProviderName } from '../../workers/providers/index.js';
 import { startWorker } from '../../workers/worker.js';
 import type { RunningAgentService } from '../../workers/agent-service.js';
 import { startFakeOllama, type FakeOllama } from './fake-ollama.js';
@@ -47,7 +50,11 @@ export interface TestStack {
 }
 
 export interface StackOptions {
-  /** Extra gateway environment (REQUEST_TIMEOUT_MS, HEARTBEAT_MS, API_KEYS, …). */
+  /**
+   * Extra environment, read by the gateway (REQUEST_TIMEOUT_MS, HEARTBEAT_MS, API_KEYS, …) and
+   * by the in-process workers as workers/main.ts reads it (PROVIDER, OPENAI_BASE_URL,
+   * LOCAL_PROVIDERS, BREAKER_FAILURES, BREAKER_COOLDOWN_MS, SECRET_PATTERNS_FILE, …).
+   */
   env?: Record<string, string>;
   /** Agents served by the in-process worker; false for none. Default: all. */
   workerAgents?: string[] | false;
@@ -56,8 +63,29 @@ export interface StackOptions {
   /** Models the fake Ollama has (default llama3.2), and those of them that take images. */
   ollamaModels?: string[];
   visionModels?: string[];
-  /** The workers' model backend instead of Ollama (the fake Ollama still starts, unused). */
+  /**
+   * The workers' default model backend (PROVIDER) instead of Ollama, used wherever a chain
+   * names its provider; the fake Ollama still starts.
+   */
   provider?: ChatProvider;
+}
+
+/**
+ * The provider chains of one in-process worker, set up from `env` as workers/main.ts does:
+ * its own breakers, and `provider` (when given) as PROVIDER and as the instance of its name.
+ */
+export function testProviderChains(env: Record<string, string>, log: Logger, provider?: ChatProvider): ProviderChains {
+  const config = loadWorkerConfig(env);
+  const settings = { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp, openai: config.openai };
+  const given = provider && PROVIDER_NAMES.find((name) => name === provider.name);
+  if (provider && !given) throw new Error(`test provider "${provider.name}" is not one of ${PROVIDER_NAMES.join(', ')}`);
+  return createProviderChains({
+    createProvider: (name: ProviderName) => (provider && name === given ? provider : createProvider(name, settings)),
+    defaultProvider: given ?? config.provider,
+    localProviders: config.localProviders,
+    breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
+    redactor: loadRedactor(config.secretPatternsFile),
+  }, log);
 }
 
 /** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
@@ -75,11 +103,12 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   await migrateToLatest(db);
   const nc = await connect({ servers: nats.url });
   const workerNc = await connect({ servers: nats.url });
-  const provider = options.provider ?? createProvider('ollama', { ollamaUrl: ollama.url });
   const workers: RunningAgentService[] = [];
   const addWorker = async (names?: string[]) => {
     const agents = names ? catalog.agents.filter((a) => names.includes(a.name)) : catalog.agents;
-    const worker = await startWorker({ nc: workerNc, db, provider, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), log: log.child({ worker: workers.length }) });
+    const workerLog = log.child({ worker: workers.length });
+    const providers = testProviderChains(env, workerLog, options.provider);
+    const worker = await startWorker({ nc: workerNc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), log: workerLog });
     workers.push(worker);
     return worker;
   };
@@ -116,12 +145,13 @@ export interface SideLane {
  * A second gateway + worker pair on the stack's NATS and database but on its own subject
  * prefix, so only its worker answers its gateway: for a backend or catalog unlike the stack's.
  */
-export async function startSideLane(stack: TestStack, options: { prefix: string; ollamaUrl?: string; defaultModel?: string }): Promise<SideLane> {
+export async function startSideLane(stack: TestStack, options: { prefix: string; ollamaUrl?: string; defaultModel?: string; env?: Record<string, string> }): Promise<SideLane> {
   const log = createLogger('lane', { level: 'debug', destination: stack.logs });
   const nc = await connect({ servers: stack.natsUrl });
   const catalog = loadCatalog(stack.config.agentsFile, options.defaultModel ?? 'llama3.2');
-  const provider = createProvider('ollama', { ollamaUrl: options.ollamaUrl ?? stack.ollama.url });
-  const worker = await startWorker({ nc, db: stack.db, provider, agents: catalog.agents, subjectPrefix: options.prefix, cacheTtlSeconds: Number(stack.env['CACHE_TTL_SECONDS']), log });
+  const env = { ...stack.env, ...(options.ollamaUrl ? { OLLAMA_URL: options.ollamaUrl } : {}), ...options.env };
+  const providers = testProviderChains(env, log);
+  const worker = await startWorker({ nc, db: stack.db, providers, agents: catalog.agents, subjectPrefix: options.prefix, cacheTtlSeconds: Number(stack.env['CACHE_TTL_SECONDS']), log });
   const app = await buildApp({ config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }), nc, catalog, logger: log });
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   return {

@@ -1,0 +1,150 @@
+import { AgentbusError, type ChatMessage, type FallbackStep } from '../../bus-schemas/index.js';
+import type { Agent, ProviderRef } from '../../common/catalog.js';
+import type { Logger } from '../../common/logger.js';
+import type { Redactor } from '../../common/redaction.js';
+import { createBreakers, type BreakerSettings } from './breakers.js';
+import { redactMessages } from './redact-messages.js';
+import type { ProviderName } from './index.js';
+import type { ChatProvider, ProviderChatRequest, ProviderEvent } from './types.js';
+
+/** What a worker needs to run provider chains. */
+export interface ChainSettings {
+  /** Makes the provider called `name`; asked at most once per name per worker. */
+  createProvider(name: ProviderName): ChatProvider;
+  /** PROVIDER: the chain of an agent whose catalog entry lists none. */
+  defaultProvider: ProviderName;
+  /** LOCAL_PROVIDERS: the only providers a private request may use, and those that see secrets unmasked. */
+  localProviders: readonly ProviderName[];
+  breakers: BreakerSettings;
+  /** Masks secrets before a non-local provider sees a request. */
+  redactor: Redactor;
+}
+
+/** A request for a chain: the model comes from each link. */
+export interface ChainRequest extends Omit<ProviderChatRequest, 'model'> {
+  /** Only local providers may see it. */
+  private: boolean;
+}
+
+/** A provider that produced its first event, with the rest of its answer still to come. */
+export interface OpenedAnswer {
+  provider: ProviderName;
+  model: string;
+  /** The first event again, then the rest. */
+  events: AsyncIterable<ProviderEvent>;
+  /** The steps away from the chain's first provider, in order (empty when it answered). */
+  fallback: FallbackStep[];
+}
+
+export interface ProviderChains {
+  /** The agent's chain: its catalog `providers`, else PROVIDER with the agent's model. */
+  linksOf(agent: Agent): readonly ProviderRef[];
+  /** The worker's one instance of the provider called `name`. */
+  provider(name: ProviderName): ChatProvider;
+  /**
+   * Tries the agent's chain in order until a provider yields its first event. A provider moves
+   * the request on only when it fails before that event with a retryable error or a missing
+   * model; any other error, an abort, or a failure after the first event is the caller's.
+   */
+  open(agent: Agent, request: ChainRequest, log: Logger): Promise<OpenedAnswer>;
+}
+
+/** Errors that leave the next provider a fair chance: the backend is unwell or lacks the model. */
+function movesOn(err: unknown): err is AgentbusError {
+  return err instanceof AgentbusError && (err.retryable || err.code === 'backend_model_not_found');
+}
+
+async function firstEvent(provider: ChatProvider, request: ProviderChatRequest): Promise<{ first: ProviderEvent; rest: AsyncIterator<ProviderEvent> }> {
+  const rest = provider.chat(request)[Symbol.asyncIterator]();
+  const next = await rest.next();
+  if (next.done) throw new AgentbusError('backend_error', `${provider.name} at ${provider.endpoint} ended its answer before saying anything`);
+  return { first: next.value, rest };
+}
+
+async function* replay(first: ProviderEvent, rest: AsyncIterator<ProviderEvent>): AsyncGenerator<ProviderEvent> {
+  let finished = false;
+  try {
+    yield first;
+    for (;;) {
+      const next = await rest.next();
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    // The consumer stopped early: let the provider close its backend call.
+    if (!finished) await rest.return?.();
+  }
+}
+
+/** The provider chains of one worker: its provider instances and their circuit breakers. */
+export function createProviderChains(settings: ChainSettings, log: Logger): ProviderChains {
+  const instances = new Map<ProviderName, ChatProvider>();
+  const breakerOf = createBreakers(settings.breakers, log);
+  const local = new Set(settings.localProviders);
+
+  const provider = (name: ProviderName) => {
+    let instance = instances.get(name);
+    if (!instance) instances.set(name, instance = settings.createProvider(name));
+    return instance;
+  };
+  const linksOf = (agent: Agent) => agent.providers ?? [{ provider: settings.defaultProvider, model: agent.model }];
+
+  async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
+    const { private: isPrivate, ...base } = request;
+    let redacted: ChatMessage[] | undefined;
+    const fallback: FallbackStep[] = [];
+    // Why each provider did not answer, for the error when none does.
+    const reasons: string[] = [];
+    let left: { provider: ProviderName; reason: string; err?: unknown } | undefined;
+    const failures: AgentbusError[] = [];
+    for (const link of linksOf(agent)) {
+      if (left) {
+        fallback.push({ kind: 'provider', from: left.provider, to: link.provider, reason: left.reason });
+        reqLog.warn({ from: left.provider, to: link.provider, reason: left.reason, err: left.err }, `provider ${left.provider} did not answer (${left.reason}); trying ${link.provider}`);
+      }
+      const isLocal = local.has(link.provider);
+      if (isPrivate && !isLocal) {
+        reasons.push(`${link.provider}: not local and the request is private`);
+        left = { provider: link.provider, reason: 'not_local' };
+        continue;
+      }
+      const breaker = breakerOf(link.provider);
+      const refusal = breaker.refusal();
+      if (refusal) {
+        reasons.push(`${link.provider}: ${refusal}`);
+        left = { provider: link.provider, reason: 'circuit_open', err: refusal };
+        continue;
+      }
+      const chosen = provider(link.provider);
+      // Local providers see the text as the user wrote it; anything leaving the machine is masked.
+      const messages = isLocal ? base.messages : (redacted ??= redactMessages(base.messages, settings.redactor));
+      try {
+        const { first, rest } = await breaker.run(() => firstEvent(chosen, { ...base, model: link.model, messages }), base.signal);
+        return { provider: link.provider, model: link.model, events: replay(first, rest), fallback };
+      } catch (err) {
+        if (base.signal.aborted || !movesOn(err)) throw err;
+        failures.push(err);
+        reasons.push(`${link.provider}: ${err.code}: ${err.message}`);
+        left = { provider: link.provider, reason: err.code, err };
+      }
+    }
+    // A one-provider chain keeps its provider's own error, which names the setting to fix —
+    // with an open circuit, the error that opened it, saying it was not tried this time.
+    if (reasons.length === 1 && failures.length === 1) throw failures[0]!;
+    const last = reasons.length === 1 && left?.reason === 'circuit_open' ? breakerOf(left.provider).lastFailure() : undefined;
+    if (last) throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`);
+    throw noProviderError(agent, reasons, isPrivate && linksOf(agent).some((link) => !local.has(link.provider)));
+  }
+
+  return { linksOf, provider, open };
+}
+
+function noProviderError(agent: Agent, reasons: readonly string[], privacySkipped: boolean): AgentbusError {
+  const hint = privacySkipped
+    ? ' The request is private (X-Private, a private WebSocket chat, or a secret in the input): only providers named in the worker\'s LOCAL_PROVIDERS may take it. Add a local provider to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.'
+    : '';
+  return new AgentbusError('no_provider_available', `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${hint}`);
+}
