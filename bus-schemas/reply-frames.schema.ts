@@ -61,6 +61,7 @@ export const heartbeatFrameSchema = {
   properties: {
     type: { const: 'heartbeat' },
     ...frameBase,
+    generating: { const: true, description: 'Sent once on a non-streamed request when the model produced its first token, which travels only at the end: the gateway\'s first-token limit stops counting.' },
   },
 } as const;
 

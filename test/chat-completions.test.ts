@@ -124,5 +124,5 @@ t.test('the official openai SDK, non-streaming and streaming', async (t) => {
   t.equal(final.choices[0]!.message.role, 'assistant');
 
   const models = await client.models.list();
-  t.same(models.data.map((m) => m.id), stack.catalog.names);
+  t.same(models.data.map((m) => m.id), [...stack.catalog.names, 'auto'], 'the agents, then "auto" (the router)');
 });

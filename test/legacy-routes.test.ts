@@ -123,10 +123,6 @@ t.test('POST /query', async (t) => {
     t.equal(unknown.res.status, 404);
     t.match(unknown.body, { error: { code: 'model_not_found', type: 'invalid_request_error', message: /nope/ } });
 
-    const noAgent = await postJson('/query', { query: 'x' });
-    t.equal(noAgent.res.status, 404);
-    t.match(noAgent.body, { error: { code: 'model_not_found' } });
-    t.notMatch(noAgent.body.error.message, /undefined/, 'the message does not quote "undefined"');
 
     const noQuery = await postJson('/query', { agent: 'testing' });
     t.equal(noQuery.res.status, 400);
@@ -145,6 +141,11 @@ t.test('POST /query', async (t) => {
     t.match(mismatch.body, { error: { code: 'invalid_request', param: 'session_id' } });
 
     t.equal(stack.ollama.requests.length, before, 'none of them reached the model');
+
+    // No agent is not an error:: the router chooses (the rules, the classifier, then the default agent).
+    const noAgent = await postJson('/query', { query: 'x' });
+    t.equal(noAgent.res.status, 200);
+    t.equal(noAgent.body.agent, 'documentation', 'the default agent answered');
   });
 });
 

@@ -180,6 +180,17 @@ t.test('no first token within the agent\'s first_token_ms: the request is retrie
   await waitFor('the slow backend call to be aborted', () => stack.ollama.requests[0]?.aborted === true);
 });
 
+t.test('a non-streamed answer that starts in time is not cut by the first-token limit, however long it takes', async (t) => {
+  // 6 tokens × 120 ms: longer than deployment's 400 ms first-token limit, but the first comes at once.
+  stack.ollama.behave({ tokenDelayMs: 120 });
+  const res = await post({ model: 'deployment', messages: user('hi') });
+  t.equal(res.status, 200);
+  const body: any = await res.json();
+  t.notOk(body.meta.fallback, 'no retry');
+  t.equal(body.choices[0].message.content, 'Hello from the fake model.');
+  t.equal(stack.ollama.requests.length, 1);
+});
+
 t.test('no responders: retried once, then the fallback agent answers', async (t) => {
   const res = await post({ model: 'voice_processor', messages: user('hi') });
   t.equal(res.status, 200);

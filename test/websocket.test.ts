@@ -231,7 +231,6 @@ t.test('bad frames get an error frame and the socket stays usable', async (t) =>
   await expectError({ type: 'chat', id: 'm1', agent: 'code_review' }, { id: 'm1', error: { code: 'invalid_request', param: 'messages', message: /messages is required/ } });
   await expectError({ type: 'chat', agent: 'code_review', messages: [{ role: 'user', content: 'hi' }] }, { id: null, error: { code: 'invalid_request', param: 'id' } });
   await expectError({ type: 'chat', id: 'bad id with spaces', agent: 'code_review', messages: [] }, { id: null, error: { param: 'id' } });
-  await expectError(ask('m2', 'hi', { agent: undefined }), { id: 'm2', seq: 0, error: { code: 'invalid_request', param: 'agent' } });
   await expectError(ask('m3', 'hi', { agent: 'nobody' }), { id: 'm3', seq: 0, error: { code: 'model_not_found', param: 'agent', message: /Known agents: .*code_review/ } });
   await expectError(ask('m4', 'hi', { model: 'testing' }), { id: 'm4', error: { code: 'invalid_request', param: 'agent', message: /different agents/ } });
   await expectError(ask('m5', 'hi', { temperature: '0.5' }), { id: 'm5', error: { code: 'invalid_request', param: 'temperature' } });
@@ -245,7 +244,10 @@ t.test('bad frames get an error frame and the socket stays usable', async (t) =>
   t.same(await client.next((f) => f.type === 'pong'), { type: 'pong', id: 'p1' });
   client.send(ask('ok', 'still there?'));
   t.equal((await client.finish('ok')).terminal.type, 'done', 'the socket still answers');
-  t.equal(await rowCount(), before + 1, 'no row for any rejected frame');
+  // Naming no agent is not an error: the router chooses, as for "auto".
+  client.send(ask('m2', 'hi', { agent: undefined }));
+  t.match((await client.finish('m2')).terminal, { type: 'done', meta: { routing: { by: String, agents: ['documentation'] } } });
+  t.equal(await rowCount(), before + 2, 'no row for any rejected frame');
   t.equal(client.socket.readyState, WebSocket.OPEN);
   t.same(client.invalidFrames, []);
 });

@@ -89,6 +89,8 @@ async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, messages: 
   }, log);
   const { provider, model, fallback } = opened;
   const send = (frame: UnsequencedFrame) => out.send(frame);
+  // A non-streamed answer travels at the end: tell the gateway now that the model has started.
+  if (!envelope.stream) send({ type: 'heartbeat', generating: true });
   let content = '';
   const toolCalls: ToolCall[] = [];
   for await (const event of opened.events) {

@@ -18,6 +18,8 @@ export interface ResilientCallOptions {
   onStep(step: FallbackStep, error: AgentbusError): void;
 }
 
+const ordinal = (n: number) => ['first', 'second', 'third'][n - 1] ?? `${n}th`;
+
 // Below this, another attempt could not finish anything: end with the last error instead.
 const MIN_ATTEMPT_MS = 100;
 
@@ -43,6 +45,7 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
 
   async function* frames(): AsyncGenerator<ReplyFrame> {
     const steps: FallbackStep[] = [];
+    const earlier: AgentbusError[] = [];
     let seq = 0;
     let acked = false;
     for (let index = 0; index < plan.length; index++) {
@@ -53,10 +56,14 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
       if (cancelled) call.cancel(cancelled.reason, cancelled.graceMs);
       let relayedToken = false;
       let timedOut = false;
-      const firstTokenTimer = setTimeout(() => {
-        timedOut = true;
-        call.close('no first token in time; trying again');
-      }, Math.min(options.firstTokenMs, remaining));
+      // A first-token limit no shorter than the time left is the deadline's job, whose own
+      // error (deadline_exceeded, not retried) says what happened.
+      const firstTokenTimer = options.firstTokenMs < remaining
+        ? setTimeout(() => {
+          timedOut = true;
+          call.close('no first token in time; trying again');
+        }, options.firstTokenMs)
+        : undefined;
       let failure: AgentbusError | undefined;
       let failureFrame: ReplyFrame | undefined;
       try {
@@ -64,6 +71,10 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
           if (frame.type === 'ack') {
             if (acked) continue;
             acked = true;
+          } else if (frame.type === 'heartbeat' && frame.generating) {
+            // The model started a non-streamed answer: nothing is relayed yet, so a failure
+            // may still be retried, but the first-token limit is met.
+            clearTimeout(firstTokenTimer);
           } else if (frame.type === 'delta') {
             relayedToken = true;
             clearTimeout(firstTokenTimer);
@@ -94,10 +105,12 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
       const next = plan[index + 1];
       const timeLeft = options.totalMs - (Date.now() - started);
       if (!failure.retryable || !next || timeLeft < MIN_ATTEMPT_MS || closedByClient) {
-        const tried = steps.length === 0 ? '' : ` (after ${steps.map((s) => (s.kind === 'retry' ? `a retry of ${s.from}` : `falling back to ${s.to}`)).join(' and ')})`;
+        // The earlier failures explain more than the last one (a retry meeting no worker, say).
+        const tried = steps.length === 0 ? '' : ` (this was the ${ordinal(steps.length + 1)} attempt; before it: ${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
         if (failureFrame?.type === 'error') return yield { ...failureFrame, seq: seq++, error: { ...failureFrame.error, message: failureFrame.error.message + tried } };
         throw new AgentbusError(failure.code, failure.message + tried, { param: failure.param, cause: failure });
       }
+      earlier.push(failure);
       const step: FallbackStep = { kind: next.kind === 'first' ? 'retry' : next.kind, from: agent.name, to: next.agent.name, reason: failure.code };
       steps.push(step);
       options.onStep(step, failure);
