@@ -46,7 +46,7 @@ t.test('the page loads from the gateway, connects with the dev key and lists the
   t.equal(res?.status(), 200);
   await page.locator('[data-testid="status"][data-state="connected"]').waitFor();
   const agents = await page.getByTestId('agent-select').locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
-  t.same([...agents].sort(), [...stack.catalog.names].sort());
+  t.same([...agents].sort(), [...stack.catalog.names, 'auto'].sort(), 'the agents, and auto (the router)');
   await page.getByTestId('agent-select').selectOption('code_review');
 });
 
@@ -115,6 +115,20 @@ t.test('Stop ends the generation at once and aborts the model call', async (t) =
     const last = nodes[nodes.length - 1] as HTMLElement | undefined;
     return last?.dataset['state'] === 'done' && (last.textContent ?? '').includes('Back again.');
   });
+});
+
+t.test('"auto" lets the router choose, and the meta line says how', async (t) => {
+  stack.ollama.behave({ tokens: ['FROM', ' node:20'] });
+  await page.getByTestId('agent-select').selectOption('auto');
+  await send('Write a Dockerfile for a Node app');
+  await page.waitForFunction(() => {
+    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
+    const last = nodes[nodes.length - 1] as HTMLElement | undefined;
+    return last?.dataset['state'] === 'done' && (last.textContent ?? '').includes('FROM node:20');
+  });
+  const meta = await lastAnswer().getByTestId('meta').textContent();
+  t.match(meta, /deployment/, 'the deployment agent answered');
+  t.match(meta, /routed by rule deployment/);
 });
 
 t.test('no page errors, and nothing fetched from anywhere but the gateway', async (t) => {

@@ -3,6 +3,8 @@
 // reaches the DOM through textContent / createElement, never innerHTML.
 
 const KEY_STORAGE = 'agentbus.playground.apiKey';
+const AUTO_AGENT = 'auto';
+const AUTO_DESCRIPTION = 'The gateway\'s router picks the agent(s) for each message: its rules (code, tests, deployment, Bengali, speech…), then a classifier, then the default agent.';
 const WS_URL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const PREFERRED_AGENT = 'code_review';
@@ -156,9 +158,16 @@ function fillAgents() {
     option.value = '';
     option.textContent = 'No agents configured';
     ui.agent.append(option);
+  } else {
+    // Not an agent: the gateway's router picks one (or several) per message.
+    const option = document.createElement('option');
+    option.value = AUTO_AGENT;
+    option.textContent = 'auto (router chooses)';
+    option.title = AUTO_DESCRIPTION;
+    ui.agent.append(option);
   }
   // Keep the user's choice across reconnects; otherwise prefer code_review, else the first.
-  const names = state.agents.map((a) => a.name);
+  const names = [...state.agents.map((a) => a.name), AUTO_AGENT];
   ui.agent.value = names.includes(previous) ? previous : names.includes(PREFERRED_AGENT) ? PREFERRED_AGENT : (names[0] ?? '');
   ui.agent.disabled = state.agents.length === 0;
   showAgentDescription();
@@ -166,7 +175,7 @@ function fillAgents() {
 
 function showAgentDescription() {
   const agent = state.agents.find((a) => a.name === ui.agent.value);
-  ui.agentDescription.textContent = agent?.description ?? '';
+  ui.agentDescription.textContent = ui.agent.value === AUTO_AGENT ? AUTO_DESCRIPTION : agent?.description ?? '';
 }
 
 function setConversationId(id) {
@@ -436,13 +445,16 @@ function renderMeta(view, frame) {
     `memory ${meta.memory_used ? 'yes' : 'no'}`,
   ];
   items.push(el('span', meta.cached ? 'badge' : '', `cached ${meta.cached ? 'yes' : 'no'}`));
+  const routing = meta.routing;
+  if (routing && routing.by !== 'model' && routing.by !== 'path') items.push(`routed by ${routing.rule ? `rule ${routing.rule}` : routing.by}`);
+  if (Array.isArray(meta.fallback) && meta.fallback.length > 0) items.push(`fallback ${meta.fallback.map((step) => `${step.from}→${step.to}`).join(', ')}`);
   if (frame.finish_reason === 'length') items.push('cut off at max tokens');
   view.meta.replaceChildren();
   items.filter(Boolean).forEach((item, index) => {
     if (index) view.meta.append(el('span', 'sep', ' · '));
     view.meta.append(typeof item === 'string' ? el('span', '', item) : item);
   });
-  view.meta.title = [`worker: ${meta.worker ?? '?'}`, `completion: ${frame.completion_id ?? '?'}`].join('\n');
+  view.meta.title = [`worker: ${meta.worker ?? '?'}`, `completion: ${frame.completion_id ?? '?'}`, ...(routing ? [`routing: ${routing.reason}`] : [])].join('\n');
   scrollIfStuck();
 }
 
