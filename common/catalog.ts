@@ -1,8 +1,8 @@
-import { readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import { messageFromAjvErrors, type SamplingOptions } from '../bus-schemas/index.js';
+import type { SamplingOptions } from '../bus-schemas/index.js';
+import { readJsonConfig } from './json-config-file.js';
 import { agentCatalogSchema, type AgentCatalogFile, type ProviderName } from './agent-catalog.schema.js';
 
 /** One link of an agent's provider chain. */
@@ -57,17 +57,7 @@ const validateCatalog = new Ajv({ strict: true, allErrors: false }).compile<Agen
  * less clearly.
  */
 export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: string): Catalog {
-  const path = resolve(file);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`cannot read agent catalog ${path} (AGENTS_FILE): ${(err as Error).message}`);
-  }
-  if (!validateCatalog(parsed)) {
-    const { message } = messageFromAjvErrors(validateCatalog.errors, 'catalog');
-    throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): ${message}`);
-  }
+  const { path, value: parsed } = readJsonConfig(file, { name: 'agent catalog', envVar: 'AGENTS_FILE', subject: 'catalog' }, validateCatalog);
   const agents = parsed.agents.map((entry): Agent => Object.freeze({
     name: entry.name,
     description: entry.description,

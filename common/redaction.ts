@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import { messageFromAjvErrors } from '../bus-schemas/index.js';
+import { readJsonConfig } from './json-config-file.js';
 import { secretPatternsSchema, type SecretPatternsFile } from './secret-patterns.schema.js';
 
 /** The secret patterns shipped with the repository. */
@@ -50,20 +48,10 @@ export function createRedactor(file: SecretPatternsFile, source = 'secret patter
 }
 
 /**
- * Loads the secret patterns file (SECRET_PATTERNS_FILE). Throws an error naming the file and
- * the field at fault: a gateway that starts with broken patterns would leak what they miss.
+ * Loads the secret patterns file (SECRET_PATTERNS_FILE); a broken file stops the process,
+ * since patterns that do not load would leak what they miss.
  */
 export function loadRedactor(file: string = DEFAULT_SECRET_PATTERNS_FILE): Redactor {
-  const path = resolve(file);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`cannot read secret patterns ${path} (SECRET_PATTERNS_FILE): ${(err as Error).message}`);
-  }
-  if (!validatePatterns(parsed)) {
-    const { message } = messageFromAjvErrors(validatePatterns.errors, 'patterns');
-    throw new Error(`invalid secret patterns ${path} (SECRET_PATTERNS_FILE): ${message}`);
-  }
-  return createRedactor(parsed, `secret patterns ${path} (SECRET_PATTERNS_FILE)`);
+  const { value, source } = readJsonConfig(file, { name: 'secret patterns', envVar: 'SECRET_PATTERNS_FILE', subject: 'patterns' }, validatePatterns);
+  return createRedactor(value, source);
 }

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
-import { messageFromAjvErrors } from '../../bus-schemas/index.js';
 import type { Catalog } from '../../common/catalog.js';
+import { readJsonConfig } from '../../common/json-config-file.js';
 import { routingTableSchema, type RoutingTableFile } from './routing-table.schema.js';
 import { compileKeywords, compileScript } from './text-conditions.js';
 
@@ -114,17 +112,6 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
  * would route requests to the wrong agent, or to none.
  */
 export function loadRoutingTable(file: string = DEFAULT_ROUTING_FILE, catalog: Catalog): RoutingTable {
-  const path = resolve(file);
-  const source = `routing table ${path} (ROUTING_FILE)`;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new Error(`cannot read ${source}: ${(err as Error).message}`);
-  }
-  if (!validateTable(parsed)) {
-    const { message } = messageFromAjvErrors(validateTable.errors, 'routing table');
-    throw new Error(`invalid ${source}: ${message}`);
-  }
-  return createRoutingTable(parsed, catalog, source);
+  const { value, source } = readJsonConfig(file, { name: 'routing table', envVar: 'ROUTING_FILE', subject: 'routing table' }, validateTable);
+  return createRoutingTable(value, catalog, source);
 }
