@@ -42,6 +42,9 @@ export const ERROR_TABLE = {
   worker_lost: { status: 502, type: 'server_error', retryable: true, message: 'The worker stopped answering.' },
   stream_protocol_error: { status: 502, type: 'server_error', retryable: true, message: 'The reply stream from the worker was malformed.' },
   no_provider_available: { status: 503, type: 'server_error', retryable: true, message: 'No model provider of this agent may take the request now.' },
+  // Not retryable: no provider of the chain is local, so sending the same private request again
+  // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS.
+  no_local_provider: { status: 503, type: 'server_error', retryable: false, message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).' },
   no_worker: { status: 503, type: 'server_error', retryable: true, message: 'No worker is serving this agent.' },
   backend_unreachable: { status: 503, type: 'server_error', retryable: true, message: 'The model backend is unreachable.' },
   bus_unavailable: { status: 503, type: 'server_error', retryable: true, message: 'The message bus (NATS) is unavailable.' },

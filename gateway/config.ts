@@ -21,7 +21,11 @@ export interface GatewayConfig {
   subjectPrefix: string;
   /** Longest a chat request may take, end to end. */
   requestTimeoutMs: number;
-  /** Longest wait for an agent's first token before the request is retried (per-agent `timeouts.first_token_ms` overrides). */
+  /**
+   * Longest wait for an agent's first token before the request is retried (per-agent
+   * `timeouts.first_token_ms` overrides). The attempts share REQUEST_TIMEOUT_MS, so the default
+   * is a quarter of it: the first try, the retry and the fallback each get a timed chance.
+   */
   firstTokenTimeoutMs: number;
   /** The router's rules table for `model: "auto"` (ROUTING_FILE). */
   routingFile: string;
@@ -63,7 +67,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     defaultModel: read.optionalString('DEFAULT_MODEL'),
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, { min: 100, max: 3_600_000 }),
-    firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 60_000, { min: 100, max: 3_600_000 }),
+    firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     routingFile: read.string('ROUTING_FILE', DEFAULT_ROUTING_FILE),
     secretPatternsFile: read.string('SECRET_PATTERNS_FILE', DEFAULT_SECRET_PATTERNS_FILE),
     secretsMakePrivate: read.oneOf('SECRETS_MAKE_PRIVATE', 'true', ['true', 'false']) === 'true',

@@ -18,11 +18,11 @@ t.teardown(async () => {
 const turn = (over: Partial<NewTurn> = {}): NewTurn => ({
   requestId: 'chatcmpl-1', sessionId: 'conv_1', tenant: 'key_a', agent: 'testing', model: 'm',
   inputMessages: [{ role: 'user', content: 'q' }], assistantResponse: 'a', toolCalls: [], finishReason: 'stop',
-  cached: false, promptTokens: 1, completionTokens: 1, durationMs: 5, ...over,
+  cached: false, promptTokens: 1, completionTokens: 1, durationMs: 5, private: false, ...over,
 });
 
 t.test('migrations apply once and set WAL mode', async (t) => {
-  t.same(await migrateToLatest(db), ['20261122T0200-create-sessions-and-turns', '20261122T1500-add-tool-calls-user-metadata']);
+  t.same(await migrateToLatest(db), ['20261122T0200-create-sessions-and-turns', '20261122T1500-add-tool-calls-user-metadata', '20261122T1600-add-turns-private']);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
   t.equal(mode.rows[0]?.journal_mode, 'wal');
@@ -58,7 +58,7 @@ t.test('resolveSession: by id, by completion id; unknown and foreign ids look th
 
 t.test('history is bounded by the window and returned oldest first', async (t) => {
   for (let i = 2; i <= 5; i++) await recordTurn(db, turn({ requestId: `chatcmpl-${i}`, inputMessages: [{ role: 'user', content: `q${i}` }], assistantResponse: `a${i}` }));
-  const history = await loadHistory(db, 'conv_1', 2);
-  t.same(history, [{ role: 'user', content: 'q4' }, { role: 'assistant', content: 'a4' }, { role: 'user', content: 'q5' }, { role: 'assistant', content: 'a5' }]);
-  t.same(await loadHistory(db, 'conv_1', 0), []);
+  const history = await loadHistory(db, 'conv_1', 2, 'chatcmpl-6');
+  t.same(history.messages, [{ role: 'user', content: 'q4' }, { role: 'assistant', content: 'a4' }, { role: 'user', content: 'q5' }, { role: 'assistant', content: 'a5' }]);
+  t.same((await loadHistory(db, 'conv_1', 0, 'chatcmpl-6')).messages, []);
 });

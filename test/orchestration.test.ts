@@ -27,6 +27,7 @@ writeFileSync(agentsFile, JSON.stringify({ agents: shipped.agents.map((agent) =>
 const routingFile = join(dir, 'routing.json');
 writeFileSync(routingFile, JSON.stringify({
   default: 'documentation',
+  classifier: { agent: 'documentation', timeout_ms: 2000 },
   rules: [
     // Before 'pair': the first matching rule wins.
     { name: 'pair-with-failure', agents: ['code_generation', 'bengali_nlp'], keywords: ['broken pair'] },
@@ -259,4 +260,47 @@ t.test('WebSocket: a chat frame naming no agent is routed, a fan-out streams its
   t.equal((cancelled.terminal as any).error.code, 'request_cancelled');
   await waitFor('both backend calls to be aborted', () => stack.ollama.requests.every((request) => request.aborted));
   t.same(client.invalidFrames, [], 'every server frame matched its schema');
+});
+
+t.test('the aggregator fails after its first token: the answer ends cut, never as complete', async (t) => {
+  // Two parts answer normally, then the aggregator (the third request) dies mid-stream.
+  stack.ollama.behaveInTurn([{}, {}, { dieAfterTokens: 2, tokenDelayMs: 20 }]);
+  const res = await post({ model: 'auto', stream: true, messages: user('synthesise this') });
+  const { events } = parseSse(await res.text());
+  t.notOk(events.some((event) => event.data === '[DONE]'), 'no [DONE]');
+  t.ok(events.some((event) => event.event === 'error'), 'an error event');
+  t.equal(stack.ollama.requests.length, 3);
+});
+
+t.test('a client that leaves while the classifier decides stops it: nothing is answered or stored', async (t) => {
+  const turnsBefore = (await turnIds()).length;
+  stack.ollama.behave({ firstTokenDelayMs: 1500 });
+  const leave = new AbortController();
+  // A client that stays, read to the end, next to one that leaves.
+  const pending = post({ model: 'auto', stream: true, messages: user('tell me something') }).then((r) => r.text());
+  // fetch with a signal, so the client really closes its connection.
+  const res = fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'auto', stream: true, messages: user('tell me more') }), signal: leave.signal }).catch(() => undefined);
+  await waitFor('both classifier calls to reach the model', () => stack.ollama.requests.length === 2);
+  leave.abort();
+  await res;
+  await waitFor('the left client\'s classifier call to be aborted', () => stack.ollama.requests.some((request) => request.aborted));
+  await pending;
+  // The client that stayed got its answer (classifier, then the default agent: 3 model calls);
+  // the one that left caused no agent call.
+  t.equal(stack.ollama.requests.length, 3, 'no agent was asked for the client that left');
+  t.equal((await turnIds()).length, turnsBefore + 1, 'one turn: the client that stayed');
+});
+
+t.test('a cancel before an aggregator starts: request_cancelled, the aggregator is never asked', async (t) => {
+  const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
+  t.teardown(() => client.close());
+  await client.next((frame) => frame.type === 'ready');
+  stack.ollama.behave({ tokens: ['a', 'b', 'c', 'd', 'e', 'f'], tokenDelayMs: 150 });
+  client.send({ type: 'chat', id: 'a1', messages: user('synthesise slowly') });
+  await waitFor('both parts to reach the backend', () => stack.ollama.requests.length === 2);
+  client.send({ type: 'cancel', id: 'a1' });
+  const { terminal } = await client.finish('a1', 5000);
+  t.match(terminal, { type: 'error', error: { code: 'request_cancelled' } });
+  await waitFor('both parts to be aborted', () => stack.ollama.requests.every((request) => request.aborted));
+  t.equal(stack.ollama.requests.length, 2, 'no aggregator call');
 });

@@ -169,13 +169,35 @@ t.test('a private request only reaches local providers', async (t) => {
   const refused = terminal(await busCall(stack.nc, stack.config.subjectPrefix, envelopeFor('cloud_only', [{ role: 'user', content: 'private question' }], { private: true })));
   t.equal(refused.type, 'error');
   if (refused.type !== 'error') return;
-  t.match(refused.error, { code: 'no_provider_available', retryable: true, status: 503 });
+  t.match(refused.error, { code: 'no_local_provider', retryable: false, status: 503 }, 'no local provider: sending it again cannot help');
   t.match(refused.error.message, /agent "cloud_only"/);
   t.match(refused.error.message, /openai: not local and the request is private/);
   t.match(refused.error.message, /LOCAL_PROVIDERS/);
   t.match(refused.error.message, /"providers" in AGENTS_FILE/);
   t.equal(upstream.requests.length, openaiBefore, 'the fake OpenAI received nothing');
   t.equal(stack.ollama.requests.length - ollamaBefore, 1, 'and Ollama nothing more');
+});
+
+t.test('a private request with no local provider is not retried, by the gateway or by an SDK (x-should-retry)', async (t) => {
+  const refusals = () => stack.logs.lines.filter((line) => 'worker' in line && line['code'] === 'no_local_provider').length;
+  const [openaiBefore, refusalsBefore] = [upstream.requests.length, refusals()];
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, 'x-private': 'true' }, body: JSON.stringify({ model: 'cloud_only', messages: [{ role: 'user', content: 'hi' }] }) });
+  t.equal(res.status, 503);
+  t.equal(res.headers.get('x-should-retry'), 'false');
+  t.equal(res.headers.get('retry-after'), null);
+  t.match(await res.json(), { error: { code: 'no_local_provider', type: 'server_error', message: /LOCAL_PROVIDERS/ } });
+  t.equal(refusals() - refusalsBefore, 1, 'the worker was asked once');
+  t.equal(upstream.requests.length, openaiBefore, 'the fake OpenAI received nothing');
+});
+
+t.test('a private request whose local providers fail is still no_provider_available, retryable', async (t) => {
+  stack.ollama.behave({ failWith: { status: 500, message: 'ollama is sad' } });
+  const openaiBefore = upstream.requests.length;
+  const failed = terminal(await busCall(stack.nc, stack.config.subjectPrefix, envelopeFor('cloud_first', [{ role: 'user', content: 'private question' }], { private: true })));
+  t.match(failed, { type: 'error', error: { code: 'no_provider_available', retryable: true } });
+  if (failed.type !== 'error') return;
+  t.match(failed.error.message, /openai: not local and the request is private; ollama: backend_error/);
+  t.equal(upstream.requests.length, openaiBefore, 'the fake OpenAI received nothing');
 });
 
 t.test('secrets are masked for a non-local provider and reach a local one as written', async (t) => {

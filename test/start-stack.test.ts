@@ -61,7 +61,7 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
   t.equal(Number(moved?.[1]), takenPort);
   const natsPort = Number(moved?.[2]);
   t.not(natsPort, takenPort);
-  t.match(out, /migrated \(20261122T0200-create-sessions-and-turns, 20261122T1500-add-tool-calls-user-metadata\)/);
+  t.match(out, /migrated \(20261122T0200-create-sessions-and-turns, 20261122T1500-add-tool-calls-user-metadata, 20261122T1600-add-turns-private\)/);
   t.match(out, /agents +bengali_nlp, code_generation, code_review, documentation, testing, deployment, voice_processor/);
   t.match(out, new RegExp(`model +Ollama 0\\.6\\.0 at ${ollama.url} answers`));
   t.match(out, /API_KEYS is not set: only the development key \\?"local-only\\?" is accepted/, 'the dev key is announced with a warning');

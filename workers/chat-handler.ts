@@ -5,7 +5,7 @@ import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import { resolveSession } from './memory/sessions.js';
-import { loadHistory, recordTurn } from './memory/turns.js';
+import { loadHistory, NO_HISTORY, recordTurn, type History } from './memory/turns.js';
 import type { InFlight } from './in-flight.js';
 import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
 import { sendAnswer, sendToolCall, withCallId, type Answer } from './answer.js';
@@ -72,20 +72,26 @@ function cacheKeyOf(envelope: ChatRequest, agent: Agent, options: SamplingOption
 /** An answer from the model, with which provider of the chain gave it. */
 type ModelAnswer = Answer & Pick<OpenedAnswer, 'provider' | 'model' | 'fallback'>;
 
+/** What the model is asked, beyond the envelope's own fields. */
+interface ModelPrompt {
+  messages: ChatMessage[];
+  options: SamplingOptions;
+  /** Only local providers may see it. */
+  private: boolean;
+}
+
 /**
  * Calls the model through the agent's provider chain, relaying its output as it comes when the
  * client streams (else all at once at the end). With `parallel_tool_calls: false`, calls after
  * the first are dropped.
  */
-async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, messages: ChatMessage[], options: SamplingOptions, signal: AbortSignal, out: ReplyStream, log: Logger): Promise<ModelAnswer> {
+async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, prompt: ModelPrompt, signal: AbortSignal, out: ReplyStream, log: Logger): Promise<ModelAnswer> {
   const opened = await deps.providers.open(deps.agent, {
-    messages,
-    options,
+    ...prompt,
     ...(envelope.tools ? { tools: envelope.tools } : {}),
     ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
     ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
     signal,
-    private: envelope.private === true,
   }, log);
   const { provider, model, fallback } = opened;
   const send = (frame: UnsequencedFrame) => out.send(frame);
@@ -152,9 +158,12 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
   try {
     const session = store ? await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session) : undefined;
     const conversationId = session?.id ?? envelope.session_id;
-    const history = session?.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns) : [];
+    const history: History = session?.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns, envelope.request_id) : NO_HISTORY;
+    // Privacy sticks to a conversation: earlier private turns replayed as history must not
+    // reach a non-local provider now.
+    const isPrivate = envelope.private === true || history.private;
     const options = { ...agent.options, ...envelope.options };
-    const key = store && deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history) : undefined;
+    const key = store && deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history.messages) : undefined;
     // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still stored.
     const hit = key !== undefined && envelope.cache !== 'refresh' ? await deps.cache.get(key) : undefined;
     out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
@@ -165,7 +174,7 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       answer = { content: hit.content, toolCalls: hit.tool_calls ?? [], finishReason: hit.finish_reason, usage: hit.usage, model: hit.model };
       sendAnswer((frame) => out.send(frame), answer);
     } else {
-      answer = await askModel(deps, envelope, buildPrompt(agent, history, envelope.messages), options, stop.signal, out, reqLog);
+      answer = await askModel(deps, envelope, { messages: buildPrompt(agent, history.messages, envelope.messages), options, private: isPrivate }, stop.signal, out, reqLog);
     }
     // A cancel or deadline that lands after the last token still means nobody takes this answer.
     if (stop.signal.aborted) throw stop.signal.reason;
@@ -189,6 +198,9 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       durationMs: processingMs,
       endUser: envelope.user,
       metadata: envelope.metadata,
+      // The effective privacy, not the envelope's: this answer may repeat what the private
+      // history said, and must not outlive that history's window as a way out.
+      private: isPrivate,
     });
     if (stored === false) reqLog.info('turn already stored for this request id (redelivery); not written again');
     if (key !== undefined && !hit) {
@@ -199,12 +211,12 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
       finish_reason: answer.finishReason,
       usage: answer.usage,
       meta: {
-        conversation_id: conversationId, memory_used: history.length > 0, cached: hit !== undefined, processing_ms: processingMs, agent: agent.name, model, worker: deps.workerId,
+        conversation_id: conversationId, memory_used: history.messages.length > 0, cached: hit !== undefined, processing_ms: processingMs, agent: agent.name, model, worker: deps.workerId,
         ...(answer.provider ? { provider: answer.provider } : {}),
         ...(answer.fallback?.length ? { fallback: answer.fallback } : {}),
       },
     });
-    reqLog.info({ ms: processingMs, tokens: answer.usage.completion_tokens, memoryUsed: history.length > 0, cached: hit !== undefined, provider: answer.provider, stored: store }, 'chat request answered');
+    reqLog.info({ ms: processingMs, tokens: answer.usage.completion_tokens, memoryUsed: history.messages.length > 0, cached: hit !== undefined, provider: answer.provider, stored: store }, 'chat request answered');
     return { ok: true };
   } catch (err) {
     const error = asAgentbusError(err);

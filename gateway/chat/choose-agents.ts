@@ -7,7 +7,7 @@ export const AUTO_MODEL = 'auto';
 
 /** What the router offers the chat path: a decision for a text. */
 export interface ChatRouter {
-  route(text: string, options: { private?: boolean }): Promise<RouteDecision>;
+  route(text: string, options: { private?: boolean; signal?: AbortSignal | undefined }): Promise<RouteDecision>;
 }
 
 /** The agents that answer, in route order, and how they were chosen. */
@@ -30,14 +30,14 @@ function known(catalog: Catalog, name: string): Agent {
  * the router's choice. A request with tools goes to one agent only: tool calls from several
  * agents cannot be merged into one assistant message.
  */
-export async function chooseAgents(catalog: Catalog, router: ChatRouter, model: string | undefined, pathAgent: Agent | undefined, request: { text: string; private: boolean; hasTools: boolean }): Promise<AgentChoice> {
+export async function chooseAgents(catalog: Catalog, router: ChatRouter, model: string | undefined, pathAgent: Agent | undefined, request: { text: string; private: boolean; hasTools: boolean; signal?: AbortSignal | undefined }): Promise<AgentChoice> {
   if (pathAgent) return { agents: [pathAgent], routing: { agents: [pathAgent.name], by: 'path', reason: 'the URL names the agent' } };
   if (model !== undefined && model !== AUTO_MODEL) {
     const agent = catalog.get(model);
     if (!agent) throw new AgentbusError('model_not_found', `The model "${model}" does not exist. Known agents: ${catalog.names.join(', ')}; or "${AUTO_MODEL}" to let the router choose.`, { param: 'model' });
     return { agents: [agent], routing: { agents: [agent.name], by: 'model', reason: 'the request names the agent' } };
   }
-  const decision = await router.route(request.text, { private: request.private });
+  const decision = await router.route(request.text, { private: request.private, signal: request.signal });
   let agents = decision.agents.map((name) => known(catalog, name));
   let reason = decision.reason;
   let aggregator = decision.aggregator === undefined ? undefined : known(catalog, decision.aggregator);

@@ -136,6 +136,7 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
     let seq = 0;
     // The ack waits for a worker's, so it carries the conversation id the worker resolved.
     while (!states.some((state) => state.ack) && !states.every((state) => state.ended)) await changed();
+    if (closedByClient) return;
     const firstAck = states.find((state) => state.ack)?.ack;
     const conversationId = firstAck?.conversation_id ?? options.sessionId;
     const requestId = firstAck?.request_id ?? 'fan-out';
@@ -150,13 +151,20 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
         }
         await changed();
       }
+      if (closedByClient) return;
       if (!states.some((state) => state.done)) throw everyPartFailed();
+      if (cancelled) throw new AgentbusError('request_cancelled', 'Cancelled by the client before the answers were combined; the parts that had finished are stored in the conversation.');
       for (const state of states) state.content = state.queue.map((frame) => (frame.type === 'delta' ? frame.content ?? '' : '')).join('');
       aggregatorCall = options.aggregate.start(states.map((state) => ({ agent: state.agent, content: state.content, ...(state.error ? { error: state.error } : {}) })));
       const aggregator: PartState = { agent: options.aggregate.agent, call: aggregatorCall, queue: [], content: '', ended: false, endedAt: 0 };
+      let relayed = false;
       try {
         for await (const frame of aggregatorCall) {
-          if (frame.type === 'delta' && frame.content !== undefined) yield { type: 'delta', seq: seq++, request_id: requestId, content: frame.content };
+          if (closedByClient) return;
+          if (frame.type === 'delta' && frame.content !== undefined) {
+            relayed = true;
+            yield { type: 'delta', seq: seq++, request_id: requestId, content: frame.content };
+          }
           else if (frame.type === 'heartbeat') yield { type: 'heartbeat', seq: seq++, request_id: requestId };
           else if (frame.type === 'done') aggregator.done = frame;
           else if (frame.type === 'error') aggregator.error = errorFromWire(frame.error);
@@ -171,7 +179,9 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
       aggregator.endedAt = Date.now();
       if (aggregator.done) return yield summary([aggregator], seq, conversationId, requestId);
       aggregator.error ??= new AgentbusError('stream_protocol_error', 'the reply ended without a terminal frame');
-      // The synthesis failed: answer with the sections, which say so (a partial answer, not a 500).
+      // Part of the synthesis is already out: it cannot be taken back, so the answer is cut.
+      if (relayed) throw aggregator.error;
+      // The synthesis failed before its first token: answer with the sections, which say so (a partial answer, not a 500).
       let text = `_(${aggregator.agent} could not combine the answers: ${aggregator.error.message})_`;
       for (const state of states) text += heading(state.agent, false) + (state.done ? state.content : failureNote(state));
       yield { type: 'delta', seq: seq++, request_id: requestId, content: text };
@@ -181,6 +191,8 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
     for (const [index, state] of states.entries()) {
       yield { type: 'delta', seq: seq++, request_id: requestId, content: heading(state.agent, index === 0) };
       for (;;) {
+        // A yield may resume after the client left: nothing more is sent then.
+        if (closedByClient) return;
         const frame = state.queue.shift();
         if (frame) {
           if (frame.type === 'delta' && frame.content !== undefined) yield { type: 'delta', seq: seq++, request_id: requestId, content: frame.content };
@@ -197,6 +209,7 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
       }
       if (state.error) yield { type: 'delta', seq: seq++, request_id: requestId, content: failureNote(state) };
     }
+    if (closedByClient) return;
     if (!states.some((state) => state.done)) throw everyPartFailed();
     yield summary([], seq, conversationId, requestId);
   }

@@ -42,6 +42,8 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
   let current: AgentCall | undefined;
   let closedByClient = false;
   let cancelled: { reason: string; graceMs: number } | undefined;
+  // The current attempt's first-token timer: a cancel stops it, so it cannot start a retry.
+  let firstTokenTimer: NodeJS.Timeout | undefined;
 
   async function* frames(): AsyncGenerator<ReplyFrame> {
     const steps: FallbackStep[] = [];
@@ -49,16 +51,18 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
     let seq = 0;
     let acked = false;
     for (let index = 0; index < plan.length; index++) {
+      // Closed before this attempt started (even before the first iteration): publish nothing.
+      if (closedByClient) return;
+      if (cancelled) throw new AgentbusError('request_cancelled', 'Cancelled by the client before the request reached a worker; nothing was stored.');
       const { agent } = plan[index]!;
       const remaining = options.totalMs - (Date.now() - started);
       const call = options.publish(agent, Math.max(remaining, MIN_ATTEMPT_MS));
       current = call;
-      if (cancelled) call.cancel(cancelled.reason, cancelled.graceMs);
       let relayedToken = false;
       let timedOut = false;
       // A first-token limit no shorter than the time left is the deadline's job, whose own
       // error (deadline_exceeded, not retried) says what happened.
-      const firstTokenTimer = options.firstTokenMs < remaining
+      firstTokenTimer = options.firstTokenMs < remaining
         ? setTimeout(() => {
           timedOut = true;
           call.close('no first token in time; trying again');
@@ -68,6 +72,8 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
       let failureFrame: ReplyFrame | undefined;
       try {
         for await (const frame of call) {
+          // Frames still queued when the timer closed the call belong to an abandoned attempt.
+          if (timedOut) break;
           if (frame.type === 'ack') {
             if (acked) continue;
             acked = true;
@@ -104,7 +110,7 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
       failure ??= new AgentbusError('first_token_timeout', `Agent "${agent.name}" produced no first token within ${options.firstTokenMs} ms.`);
       const next = plan[index + 1];
       const timeLeft = options.totalMs - (Date.now() - started);
-      if (!failure.retryable || !next || timeLeft < MIN_ATTEMPT_MS || closedByClient) {
+      if (!failure.retryable || !next || timeLeft < MIN_ATTEMPT_MS || closedByClient || cancelled || relayedToken) {
         // The earlier failures explain more than the last one (a retry meeting no worker, say).
         const tried = steps.length === 0 ? '' : ` (this was the ${ordinal(steps.length + 1)} attempt; before it: ${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
         if (failureFrame?.type === 'error') return yield { ...failureFrame, seq: seq++, error: { ...failureFrame.error, message: failureFrame.error.message + tried } };
@@ -129,6 +135,7 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
     },
     cancel(reason, graceMs) {
       cancelled = { reason, graceMs };
+      clearTimeout(firstTokenTimer);
       current?.cancel(reason, graceMs);
     },
   };

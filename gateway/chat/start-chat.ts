@@ -55,6 +55,8 @@ export interface ChatOrigin {
   refreshCache: boolean;
   /** Priority, privacy and timeout hints. */
   hints: RequestHints;
+  /** Aborts when the client leaves while the request is being routed (the classifier may take a while). */
+  signal?: AbortSignal | undefined;
 }
 
 export type { ChatBody };
@@ -84,11 +86,11 @@ function wantsFreshAnswer(request: FastifyRequest): boolean {
   return typeof header === 'string' && /(^|,)\s*no-(cache|store)\s*(,|$)/i.test(header);
 }
 
-/** The last user message's text: what the router reads and the trace log shows as the prompt. */
-function promptOf(messages: readonly ChatMessage[]): string {
+/** The text of the last message with one of `roles`, or "". */
+function lastText(messages: readonly ChatMessage[], roles: ReadonlyArray<ChatMessage['role']>): string {
   for (let i = messages.length - 1; i >= 0; i--) {
     const message = messages[i]!;
-    if (message.role === 'user' || message.role === 'tool') return message.content;
+    if (roles.includes(message.role)) return message.content;
   }
   return '';
 }
@@ -143,13 +145,17 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
     traceparent,
     refreshCache: origin.refreshCache,
   });
-  const prompt = promptOf(base.messages);
+  // The trace log shows what the model answers (a tool result, too); the router reads what the
+  // user asked, so a tool follow-up is routed like the question that started it.
+  const prompt = lastText(base.messages, ['user', 'tool']);
   const secretsFound = config.secretsMakePrivate ? redactor.detect(base.messages.map((message) => message.content).join('\n')) : [];
   const isPrivate = hints.private || secretsFound.length > 0;
   if (isPrivate) base.private = true;
   if (hints.priority !== undefined) base.priority = hints.priority;
 
-  const choice = await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: prompt, private: isPrivate, hasTools: base.tools !== undefined });
+  const choice = await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, signal: origin.signal });
+  // Gone while the router decided: nothing is published, so nothing is answered for nobody.
+  if (origin.signal?.aborted) throw new AgentbusError('request_cancelled', 'The client went away while the request was being routed.');
   const names = choice.agents.map((agent) => agent.name).join('+');
   // Our own keys only (never user-controlled ones).
   const log = origin.log.child({ requestId, intent: names, session: sessionId });
@@ -212,6 +218,12 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
  */
 export async function startChat(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, body: ChatBody, options: { pathAgent?: Agent | undefined; stream: boolean; sessionId?: string | undefined }): Promise<StartedChat> {
   const incomingTrace = request.headers['traceparent'];
+  // Routing may wait for the classifier: a client leaving meanwhile must stop it, and everything after.
+  const left = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) left.abort();
+  };
+  reply.raw.once('close', onClose);
   const chat = await startChatCall(deps, body, {
     tenant: request.tenant,
     log: request.log,
@@ -219,7 +231,8 @@ export async function startChat(deps: ChatDeps, request: FastifyRequest, reply: 
     traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
     refreshCache: wantsFreshAnswer(request),
     hints: hintsFromHeaders(request.headers),
-  }, options);
+    signal: left.signal,
+  }, options).finally(() => reply.raw.off('close', onClose));
   // Both loggers the handlers use carry the request's ids from here on.
   request.log = reply.log = chat.log;
   // On the reply now, so an error answered before any streaming starts carries them too.

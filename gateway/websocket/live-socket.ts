@@ -46,6 +46,8 @@ export interface LiveSocketOptions {
 /** A request of this socket: its call once routing chose the agent(s), and what the client asked meanwhile. */
 interface InFlight {
   call?: AgentCall;
+  /** Aborts routing (the classifier) when the request is cancelled or the socket closes first. */
+  routing: AbortController;
   cancelled?: string;
   closed?: string;
 }
@@ -108,6 +110,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   function cancelAll(reason: string) {
     for (const request of inFlight.values()) {
       request.closed = reason;
+      request.routing.abort();
       request.call?.close(reason);
     }
   }
@@ -185,7 +188,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     const body = chatBodyOf(frame);
     // Registered before routing (which may ask the classifier), so the id counts as in flight
     // and a cancel or close meanwhile is applied as soon as the call exists.
-    const request: InFlight = {};
+    const request: InFlight = { routing: new AbortController() };
     inFlight.set(frame.id, request);
     void (async () => {
       let chat: StartedChat;
@@ -196,6 +199,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
           sessionToContinue: frame.session_id,
           traceparent: frame.traceparent,
           refreshCache: frame.cache === 'refresh',
+          signal: request.routing.signal,
           hints: { private: frame.private === true, ...(frame.priority ? { priority: frame.priority } : {}), ...(frame.timeout_ms !== undefined ? { timeoutMs: frame.timeout_ms } : {}) },
         }, { stream: true });
       } catch (err) {
@@ -222,6 +226,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       const request = inFlight.get(frame.id);
       if (request) {
         request.cancelled = 'cancelled by the client';
+        request.routing.abort();
         request.call?.cancel(request.cancelled, CANCEL_GRACE_MS);
       }
       return;

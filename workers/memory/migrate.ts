@@ -1,12 +1,14 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as createSessionsAndTurns from './migrations/20261122T0200-create-sessions-and-turns.js';
 import * as addToolCallsUserMetadata from './migrations/20261122T1500-add-tool-calls-user-metadata.js';
+import * as addTurnsPrivate from './migrations/20261122T1600-add-turns-private.js';
 
 // Listed by hand rather than read from the folder, so the set of migrations is fixed at build
 // time and cannot change with the working directory. Names sort by their timestamp prefix.
 const migrations: Record<string, Migration> = {
   '20261122T0200-create-sessions-and-turns': createSessionsAndTurns,
   '20261122T1500-add-tool-calls-user-metadata': addToolCallsUserMetadata,
+  '20261122T1600-add-turns-private': addTurnsPrivate,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

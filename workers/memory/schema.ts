@@ -43,4 +43,9 @@ export interface TurnsTable {
   end_user: string | null;
   /** JSON object of the client's `metadata`, or NULL. */
   metadata: string | null;
+  /**
+   * 0 or 1: the turn was private (kept on local providers), so a later turn that carries it
+   * as history is private too.
+   */
+  private: Generated<number>;
 }

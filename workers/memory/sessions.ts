@@ -1,5 +1,6 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, ExpressionWrapper, Kysely, SqlBool } from 'kysely';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { isPartOf } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
 export interface ResolvedSession {
@@ -9,20 +10,35 @@ export interface ResolvedSession {
   exists: boolean;
 }
 
+/** A session and the tenant that owns it. */
+export interface SessionOwner {
+  id: string;
+  tenant: string;
+}
+
 const notFound = (ref: string) => new AgentbusError('session_not_found', `No session "${ref}" exists for this API key. To start a new conversation, send no session id.`, { param: 'X-Session-ID' });
 
 /**
  * The session a reference names — a conversation id, or any completion id of the
  * conversation — with its owner, whoever that is; undefined when nothing matches.
  */
-export async function lookupSession(db: Kysely<MemoryDatabase>, ref: string): Promise<{ id: string; tenant: string } | undefined> {
+export async function lookupSession(db: Kysely<MemoryDatabase>, ref: string): Promise<SessionOwner | undefined> {
   return await db.selectFrom('sessions').select(['id', 'tenant']).where('id', '=', ref).executeTakeFirst()
-    ?? await db
-      .selectFrom('turns')
-      .innerJoin('sessions', 'sessions.id', 'turns.session_id')
-      .select(['sessions.id as id', 'sessions.tenant as tenant'])
-      .where('turns.request_id', '=', ref)
-      .executeTakeFirst();
+    ?? await sessionOfTurn(db, (eb) => eb('turns.request_id', '=', ref))
+    // The client's completion id is the first fan-out part's; when that part failed, only the
+    // other agents' turns (`ref.<agent>`) were stored, and they still name the conversation.
+    ?? await sessionOfTurn(db, (eb) => isPartOf(eb, ref));
+}
+
+type TurnFilter = (eb: ExpressionBuilder<MemoryDatabase, 'turns' | 'sessions'>) => ExpressionWrapper<MemoryDatabase, 'turns' | 'sessions', SqlBool>;
+
+async function sessionOfTurn(db: Kysely<MemoryDatabase>, filter: TurnFilter): Promise<SessionOwner | undefined> {
+  return await db
+    .selectFrom('turns')
+    .innerJoin('sessions', 'sessions.id', 'turns.session_id')
+    .select(['sessions.id as id', 'sessions.tenant as tenant'])
+    .where(filter)
+    .executeTakeFirst();
 }
 
 /**

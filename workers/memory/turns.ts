@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
+import { isPartOf, requestRoot } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
 /** One answered request, as the worker stores it. */
@@ -19,6 +20,8 @@ export interface NewTurn {
   durationMs: number;
   endUser?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /** Kept on local providers: every later request that carries this turn as history is too. */
+  private: boolean;
 }
 
 /**
@@ -79,6 +82,7 @@ async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<vo
         metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
         finish_reason: turn.finishReason,
         cached: turn.cached ? 1 : 0,
+        private: turn.private ? 1 : 0,
         prompt_tokens: turn.promptTokens,
         completion_tokens: turn.completionTokens,
         duration_ms: turn.durationMs,
@@ -96,23 +100,42 @@ async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<vo
   });
 }
 
+/** Stored turns replayed in front of a new request. */
+export interface History {
+  /** Oldest first. */
+  readonly messages: readonly ChatMessage[];
+  /** A turn among them was private, so the new request must stay on local providers too. */
+  readonly private: boolean;
+}
+
+/** What a request without stored history (new conversation, store: false, client-sent history) gets. */
+export const NO_HISTORY: History = Object.freeze({ messages: Object.freeze([]), private: false });
+
 /**
- * The last `limit` turns of a session as chat messages, oldest first, ready to put in front of
- * the new request.
+ * The last `limit` turns of a session as chat messages, ready to put in front of the request
+ * `requestId`. The turns of that same client request are left out: the other parts of a
+ * fan-out (`R`, `R.<agent>`, `R.aggregate`) answer the same question side by side, and are not
+ * earlier conversation.
  */
-export async function loadHistory(db: Kysely<MemoryDatabase>, sessionId: string, limit: number): Promise<ChatMessage[]> {
-  if (limit <= 0) return [];
+export async function loadHistory(db: Kysely<MemoryDatabase>, sessionId: string, limit: number, requestId: string): Promise<History> {
+  if (limit <= 0) return NO_HISTORY;
+  const root = requestRoot(requestId);
   const rows = await db
     .selectFrom('turns')
-    .select(['input_messages', 'assistant_response', 'tool_calls'])
+    .select(['input_messages', 'assistant_response', 'tool_calls', 'private'])
     .where('session_id', '=', sessionId)
+    .where((eb) => eb.not(eb.or([eb('turns.request_id', '=', root), isPartOf(eb, root)])))
     .orderBy('id', 'desc')
     .limit(limit)
     .execute();
-  return rows.reverse().flatMap((row) => [
-    ...(JSON.parse(row.input_messages) as ChatMessage[]),
-    row.tool_calls
-      ? { role: 'assistant' as const, content: row.assistant_response, tool_calls: JSON.parse(row.tool_calls) as ToolCall[] }
-      : { role: 'assistant' as const, content: row.assistant_response },
-  ]);
+  return {
+    messages: rows.reverse().flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
+    private: rows.some((row) => row.private === 1),
+  };
+}
+
+function assistantMessage(row: { assistant_response: string; tool_calls: string | null }): ChatMessage {
+  return row.tool_calls
+    ? { role: 'assistant', content: row.assistant_response, tool_calls: JSON.parse(row.tool_calls) as ToolCall[] }
+    : { role: 'assistant', content: row.assistant_response };
 }

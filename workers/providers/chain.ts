@@ -94,13 +94,15 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
 
   async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
     const { private: isPrivate, ...base } = request;
+    const links = linksOf(agent);
+    if (isPrivate && !links.some((link) => local.has(link.provider))) throw noLocalProviderError(agent, links);
     let redacted: ChatMessage[] | undefined;
     const fallback: FallbackStep[] = [];
     // Why each provider did not answer, for the error when none does.
     const reasons: string[] = [];
     let left: { provider: ProviderName; reason: string; err?: unknown } | undefined;
     const failures: AgentbusError[] = [];
-    for (const link of linksOf(agent)) {
+    for (const link of links) {
       if (left) {
         fallback.push({ kind: 'provider', from: left.provider, to: link.provider, reason: left.reason });
         reqLog.warn({ from: left.provider, to: link.provider, reason: left.reason, err: left.err }, `provider ${left.provider} did not answer (${left.reason}); trying ${link.provider}`);
@@ -136,15 +138,21 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     if (reasons.length === 1 && failures.length === 1) throw failures[0]!;
     const last = reasons.length === 1 && left?.reason === 'circuit_open' ? breakerOf(left.provider).lastFailure() : undefined;
     if (last) throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`);
-    throw noProviderError(agent, reasons, isPrivate && linksOf(agent).some((link) => !local.has(link.provider)));
+    throw noProviderError(agent, reasons, isPrivate && links.some((link) => !local.has(link.provider)));
   }
 
   return { linksOf, provider, open };
 }
 
+const PRIVACY_HINT = ' The request is private (X-Private, a private WebSocket chat, a secret in the input, or a private earlier turn of the conversation): only providers named in the worker\'s LOCAL_PROVIDERS may take it. Add a local provider to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.';
+
 function noProviderError(agent: Agent, reasons: readonly string[], privacySkipped: boolean): AgentbusError {
-  const hint = privacySkipped
-    ? ' The request is private (X-Private, a private WebSocket chat, or a secret in the input): only providers named in the worker\'s LOCAL_PROVIDERS may take it. Add a local provider to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.'
-    : '';
-  return new AgentbusError('no_provider_available', `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${hint}`);
+  return new AgentbusError('no_provider_available', `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${privacySkipped ? PRIVACY_HINT : ''}`);
+}
+
+// Its own code, not retryable: unlike an open circuit or a failing backend, waiting changes
+// nothing, and the gateway and the SDKs (x-should-retry) would only send it again.
+function noLocalProviderError(agent: Agent, links: readonly ProviderRef[]): AgentbusError {
+  const reasons = links.map((link) => `${link.provider}: not local and the request is private`);
+  return new AgentbusError('no_local_provider', `No provider of agent "${agent.name}" may take this private request. ${reasons.join('; ')}.${PRIVACY_HINT}`);
 }

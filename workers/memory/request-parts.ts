@@ -1,0 +1,21 @@
+import type { ExpressionBuilder, ExpressionWrapper, SqlBool } from 'kysely';
+import type { MemoryDatabase } from './schema.js';
+
+/**
+ * The client request a request id belongs to. A fan-out sends one client request `R` to
+ * several agents as `R` (the first agent), `R.<agent>` and `R.aggregate`; all share the root `R`.
+ */
+export function requestRoot(requestId: string): string {
+  const dot = requestId.indexOf('.');
+  return dot === -1 ? requestId : requestId.slice(0, dot);
+}
+
+/**
+ * True for the turns of the fan-out parts of `root` (`root.<anything>`), not of `root` itself.
+ */
+export function isPartOf(eb: ExpressionBuilder<MemoryDatabase, 'turns'>, root: string): ExpressionWrapper<MemoryDatabase, 'turns', SqlBool> {
+  // A range rather than LIKE: ids contain "_", a LIKE wildcard, and a range can use the
+  // request_id index. "/" is the byte after ".", and SQLite compares text bytewise, so
+  // [root + ".", root + "/") holds exactly the ids that start with root + ".".
+  return eb.and([eb('turns.request_id', '>=', `${root}.`), eb('turns.request_id', '<', `${root}/`)]);
+}
