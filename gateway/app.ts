@@ -4,7 +4,7 @@ import { subjectsFor } from '../bus-schemas/index.js';
 import type { Catalog } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { GatewayConfig } from './config.js';
-import { bearerAuth } from './plugins/auth.js';
+import { bearerAuth, tenantOf } from './plugins/auth.js';
 import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
@@ -66,7 +66,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     classify: createClassifier({ nc, subjects, tenant: 'agentbus-router', heartbeatMs: config.heartbeatMs }),
     log: deps.logger.child({ component: 'router' }),
   });
-  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor };
+  const privateTenants = new Set(config.privateApiKeys.map(tenantOf));
+  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, privateTenants };
 
   await app.register(healthRoutes);
   await app.register(playgroundRoutes, { config });

@@ -16,6 +16,8 @@ export interface GatewayConfig {
   apiKeys: readonly string[];
   /** True when API_KEYS was unset and the dev key is in use. */
   devKey: boolean;
+  /** Keys (also accepted) whose every request is private: answered by local providers only. */
+  privateApiKeys: readonly string[];
   agentsFile: string;
   defaultModel: string | undefined;
   subjectPrefix: string;
@@ -57,11 +59,13 @@ export interface GatewayConfig {
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const read = readEnv(env);
   const apiKeys = read.list('API_KEYS');
+  const privateApiKeys = read.list('PRIVATE_API_KEYS');
   const config: GatewayConfig = {
     port: read.integer('PORT', 8080, { min: 0, max: 65535 }),
     host: read.string('HOST', '127.0.0.1'),
     natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
-    apiKeys: Object.freeze(apiKeys.length > 0 ? apiKeys : [DEV_API_KEY]),
+    apiKeys: Object.freeze([...(apiKeys.length > 0 ? apiKeys : [DEV_API_KEY]), ...privateApiKeys]),
+    privateApiKeys: Object.freeze(privateApiKeys),
     devKey: apiKeys.length === 0,
     agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
     defaultModel: read.optionalString('DEFAULT_MODEL'),

@@ -37,7 +37,7 @@ writeFileSync(routingFile, JSON.stringify({
 }));
 
 const stack = await startStack({
-  env: { AGENTS_FILE: agentsFile, ROUTING_FILE: routingFile, REQUEST_TIMEOUT_MS: '5000', HEARTBEAT_MS: '200' },
+  env: { AGENTS_FILE: agentsFile, ROUTING_FILE: routingFile, REQUEST_TIMEOUT_MS: '5000', HEARTBEAT_MS: '200', PRIVATE_API_KEYS: 'private-key' },
   workerAgents: ['bengali_nlp', 'code_generation', 'code_review', 'documentation', 'testing', 'deployment'],
 });
 t.teardown(() => stack.close());
@@ -219,6 +219,17 @@ t.test('request metadata travels in the envelope: priority, privacy, the timeout
   t.ok(envelope.timeout_ms <= 3000, 'the hint shortens the timeout');
   t.match(envelope.tenant, /^[A-Za-z0-9._:-]+$/, 'the key id travels as the tenant (a hash, never the key)');
   t.ok(envelope.traceparent, 'trace context');
+
+  // A key in PRIVATE_API_KEYS makes every request of its own private, without a header.
+  envelopes.length = 0;
+  const byKey = await post({ model: 'documentation', messages: user('hi') }, { authorization: 'Bearer private-key' });
+  t.equal(byKey.status, 200);
+  await waitFor('the envelope on the bus', () => envelopes.length > 0);
+  t.equal(envelopes[0]!.private, true, 'private by the key');
+  envelopes.length = 0;
+  t.equal((await post({ model: 'documentation', messages: user('hi') })).status, 200);
+  await waitFor('the envelope on the bus', () => envelopes.length > 0);
+  t.equal(envelopes[0]!.private, undefined, 'another key\'s request is not');
 
   const bad = await post({ model: 'documentation', messages: user('hi') }, { 'x-priority': 'urgent' });
   t.equal(bad.status, 400);

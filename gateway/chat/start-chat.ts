@@ -26,6 +26,8 @@ export interface ChatDeps {
   traceLog: TraceLog;
   router: ChatRouter;
   redactor: Redactor;
+  /** Tenants of PRIVATE_API_KEYS: every request of theirs stays on local providers. */
+  privateTenants: ReadonlySet<string>;
 }
 
 /** A chat request on its way: the reply frames to relay and what the response needs. */
@@ -149,7 +151,7 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   // user asked, so a tool follow-up is routed like the question that started it.
   const prompt = lastText(base.messages, ['user', 'tool']);
   const secretsFound = config.secretsMakePrivate ? redactor.detect(base.messages.map((message) => message.content).join('\n')) : [];
-  const isPrivate = hints.private || secretsFound.length > 0;
+  const isPrivate = hints.private || deps.privateTenants.has(origin.tenant) || secretsFound.length > 0;
   if (isPrivate) base.private = true;
   if (hints.priority !== undefined) base.priority = hints.priority;
 

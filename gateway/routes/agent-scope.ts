@@ -22,8 +22,8 @@ declare module 'fastify' {
 export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
   // with, and passing that on to the child plugins would prefix their routes a second time.
-  const { nc, catalog, subjects, config, traceLog, router, redactor } = options;
-  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor };
+  const { nc, catalog, subjects, config, traceLog, router, redactor, privateTenants } = options;
+  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor, privateTenants };
   app.addHook('onRequest', async (request) => {
     const name = (request.params as { agent?: string }).agent ?? '';
     const agent = deps.catalog.get(name);
