@@ -65,6 +65,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // The classifier's calls store nothing, so they run under the gateway's own tenant id.
     classify: createClassifier({ nc, subjects, tenant: 'agentbus-router', heartbeatMs: config.heartbeatMs }),
     log: deps.logger.child({ component: 'router' }),
+    redact: (text) => redactor.redact(text),
   });
   const privateTenants = new Set(config.privateApiKeys.map(tenantOf));
   const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, privateTenants };

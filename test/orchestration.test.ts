@@ -315,3 +315,13 @@ t.test('a cancel before an aggregator starts: request_cancelled, the aggregator 
   await waitFor('both parts to be aborted', () => stack.ollama.requests.every((request) => request.aborted));
   t.equal(stack.ollama.requests.length, 2, 'no aggregator call');
 });
+
+t.test('a routing reason that quotes the classifier\'s answer is masked in meta and logs', async (t) => {
+  const secret = `sk-proj-${'Zx9'.repeat(10)}`;
+  stack.ollama.behave({ tokens: [`maybe ${secret}`] });
+  const res = await post({ model: 'auto', messages: user('something no rule knows') });
+  const body: any = await res.json();
+  t.equal(body.meta.routing.by, 'default');
+  t.match(body.meta.routing.reason, /\[REDACTED:openai_key\]/);
+  t.notMatch(JSON.stringify(stack.logs.lines), secret, 'no log line holds it');
+});

@@ -13,6 +13,8 @@ export interface RouterDeps {
   /** Asks an agent when no rule matches; absent, the table's classifier is not used. */
   classify?: Classify | undefined;
   log: Pick<Logger, 'debug' | 'warn'>;
+  /** Masks secrets in a decision's reason, which quotes the text or the classifier's answer. */
+  redact?: ((text: string) => string) | undefined;
 }
 
 export interface RouteOptions {
@@ -51,33 +53,40 @@ export function createRouter(deps: RouterDeps): Router {
   const useClassifier = deps.classify !== undefined && settings?.enabled === true && classifierAgent !== undefined;
   const fallback = (reason: string): RouteDecision => ({ agents: [table.defaultAgent], by: 'default', reason });
 
+  // A reason may quote the user's text or the classifier's answer: never a secret, in logs or meta.
+  const masked = (decision: RouteDecision): RouteDecision => (deps.redact ? { ...decision, reason: deps.redact(decision.reason) } : decision);
+
   return {
     async route(text, options = {}) {
-      const byRule = routeByRules(table, text);
-      if (byRule) {
-        log.debug({ routing: byRule }, 'routed by rule');
-        return byRule;
-      }
-      if (text.trim() === '') return fallback('no text to route');
-      if (!useClassifier) return fallback('no rule matched');
-      const started = Date.now();
-      const outcome = await deps.classify!({
-        text,
-        agent: classifierAgent!,
-        candidates: catalog.agents,
-        timeoutMs: settings!.timeoutMs,
-        signal: options.signal,
-        private: options.private,
-      });
-      const tookMs = Date.now() - started;
-      if (outcome.kind === 'agent') {
-        const decision: RouteDecision = { agents: [outcome.agent], by: 'classifier', reason: `no rule matched; classifier ${classifierAgent!.name} chose ${outcome.agent}` };
-        log.debug({ routing: decision, tookMs }, 'routed by classifier');
-        return decision;
-      }
-      const decision = fallback(`no rule matched; ${whyNot(outcome, classifierAgent!.name, settings!.timeoutMs)}`);
-      log.warn({ routing: decision, tookMs, ...(outcome.kind === 'error' ? { code: outcome.code } : {}) }, 'routing classifier did not decide; the default agent answers');
-      return decision;
+      return masked(await decide(text, options));
     },
   };
+
+  async function decide(text: string, options: RouteOptions): Promise<RouteDecision> {
+    const byRule = routeByRules(table, text);
+    if (byRule) {
+      log.debug({ routing: masked(byRule) }, 'routed by rule');
+      return byRule;
+    }
+    if (text.trim() === '') return fallback('no text to route');
+    if (!useClassifier) return fallback('no rule matched');
+    const started = Date.now();
+    const outcome = await deps.classify!({
+      text,
+      agent: classifierAgent!,
+      candidates: catalog.agents,
+      timeoutMs: settings!.timeoutMs,
+      signal: options.signal,
+      private: options.private,
+    });
+    const tookMs = Date.now() - started;
+    if (outcome.kind === 'agent') {
+      const decision: RouteDecision = { agents: [outcome.agent], by: 'classifier', reason: `no rule matched; classifier ${classifierAgent!.name} chose ${outcome.agent}` };
+      log.debug({ routing: decision, tookMs }, 'routed by classifier');
+      return decision;
+    }
+    const decision = fallback(`no rule matched; ${whyNot(outcome, classifierAgent!.name, settings!.timeoutMs)}`);
+    log.warn({ routing: masked(decision), tookMs, ...(outcome.kind === 'error' ? { code: outcome.code } : {}) }, 'routing classifier did not decide; the default agent answers');
+    return decision;
+  }
 }
