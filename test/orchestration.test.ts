@@ -116,6 +116,18 @@ t.test('fan-out with one agent failing: a partial answer that says which part fa
   t.equal(body.meta.agents[1].error.code, 'backend_model_not_found');
 });
 
+t.test('fan-out, streaming, with one agent failing: its section says so, and the stream still completes', async (t) => {
+  const res = await post({ model: 'auto', stream: true, messages: user('a broken pair, streamed') });
+  t.equal(res.status, 200);
+  const { events } = parseSse(await res.text());
+  t.equal(events.at(-1)?.data, '[DONE]');
+  const chunks = sseJson(events);
+  const text = chunks.map((chunk) => chunk.choices?.[0]?.delta?.content ?? '').join('');
+  t.match(text, /^## code_generation\n\nHello from the fake model\.\n\n## bengali_nlp\n\n_\(bengali_nlp failed: .*missing-model.*\)_$/s);
+  const final = chunks.find((chunk) => chunk.meta);
+  t.same(final.meta.agents.map((part: any) => [part.agent, part.status]), [['code_generation', 'ok'], ['bengali_nlp', 'error']]);
+});
+
 t.test('fan-out, streaming: sections in route order, nothing lost from the agent that finished first', async (t) => {
   // Both agents stream at once; code_review's tokens arrive while code_generation's section is
   // still open and must be held, not dropped or interleaved.

@@ -34,8 +34,6 @@ export interface ChatDeps {
 export interface StartedChat {
   call: AgentCall;
   identity: CompletionIdentity;
-  /** The agents that answer, in route order, and why. */
-  routing: Routing;
   /** The session id sent with the request; the ack frame names the resolved conversation. */
   sessionId: string;
   /** Response headers every route sends (request id, trace context). */
@@ -211,7 +209,7 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   // The response model names the agent(s) that answer: on per-agent routes the body's model is a hint.
   const identity = { id: requestId, created: Math.floor(now / 1000), model: names };
   const headers = { 'x-request-id': requestId, traceparent };
-  return { call: withRouting(call, choice.routing), identity, routing: choice.routing, sessionId, headers, log };
+  return { call: withRouting(call, choice.routing), identity, sessionId, headers, log };
 }
 
 /**
