@@ -46,6 +46,9 @@ export const ERROR_TABLE = {
   // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS.
   no_local_provider: { status: 503, type: 'server_error', retryable: false, message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).' },
   no_worker: { status: 503, type: 'server_error', retryable: true, message: 'No worker is serving this agent.' },
+  // Retryable: the gateway tries again at once (another worker may have room), then the agent's
+  // fallback; the SDKs back off on the 503 and its Retry-After.
+  overloaded: { status: 503, type: 'server_error', retryable: true, message: 'The worker is running its limit of model calls (MAX_INFLIGHT) with its queue full (MAX_QUEUED); start more workers.' },
   backend_unreachable: { status: 503, type: 'server_error', retryable: true, message: 'The model backend is unreachable.' },
   bus_unavailable: { status: 503, type: 'server_error', retryable: true, message: 'The message bus (NATS) is unavailable.' },
   // Not retryable: the same request against the same model would most likely time out again,

@@ -13,8 +13,17 @@ export interface Subjects {
   chat(intent: string): string;
   /** Queue group shared by every worker serving one intent: named after the intent. */
   queueGroup(intent: string): string;
-  /** Wildcard matching every chat subject, for auditing and `nats sub`. */
+  /** Wildcard matching every chat subject, for `nats sub`. */
   readonly allChat: string;
+  /**
+   * Where the gateway publishes a copy of each envelope for the audit stream, e.g.
+   * `agents.audit.code_review.chat`. A copy, not the chat subject itself: a stream listening on
+   * the chat subjects would count as a responder, and NATS would stop answering "no responders"
+   * for an agent nobody serves.
+   */
+  audit(intent: string): string;
+  /** Wildcard matching every audit subject: what the audit stream records. */
+  readonly allAudit: string;
   /**
    * Where requesters announce they no longer want an answer. Every worker subscribes (no queue
    * group): the one holding the request aborts it, the others ignore it.
@@ -47,6 +56,8 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     chat: (intent: string) => `${prefix}.${checkIntent(intent)}.chat`,
     queueGroup: (intent: string) => checkIntent(intent),
     allChat: `${prefix}.*.chat`,
+    audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,
+    allAudit: `${prefix}.audit.*.chat`,
     cancel: `${prefix}.cancel`,
     memoryLast: `${prefix}.memory.last`,
     memoryQueueGroup: 'memory',

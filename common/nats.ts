@@ -2,8 +2,72 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from './logger.js';
 
 /**
+ * Whether a connection can reach the NATS server right now. nats.js buffers publishes while it
+ * reconnects, so without this a request sent during an outage would wait for its timers.
+ */
+export interface BusState {
+  readonly connected: boolean;
+  /** When the connection last went up or down (ms since the epoch). */
+  readonly since: number;
+  /** Why it is down, for `/ready` and error messages; undefined while connected. */
+  readonly problem: string | undefined;
+  /** Calls `listener` on every change up or down; returns the unsubscribe. */
+  onChange(listener: (state: BusState) => void): () => void;
+}
+
+const states = new WeakMap<NatsConnection, BusState>();
+
+/**
+ * The live state of `nc`, tracked from its status events. Tracking starts at the first call
+ * (`connectNats` makes it right after connecting): a connection first looked at while already
+ * down reads as up until its next event, so call this early.
+ */
+export function busStateOf(nc: NatsConnection): BusState {
+  const known = states.get(nc);
+  if (known) return known;
+  const listeners = new Set<(state: BusState) => void>();
+  let up = true;
+  let since = Date.now();
+  let problem: string | undefined;
+  const state: BusState = {
+    get connected() {
+      return up && !nc.isClosed();
+    },
+    get since() {
+      return since;
+    },
+    get problem() {
+      if (nc.isClosed()) return 'the NATS connection is closed';
+      return up ? undefined : problem;
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  const set = (next: boolean, why?: string) => {
+    if (next === up) return;
+    up = next;
+    since = Date.now();
+    problem = why;
+    for (const listener of listeners) listener(state);
+  };
+  states.set(nc, state);
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') set(false, `disconnected from NATS at ${status.server}; reconnecting`);
+      else if (status.type === 'reconnect') set(true);
+    }
+    // The iterator ends when the connection closes for good.
+    set(false, 'the NATS connection is closed');
+  })();
+  return state;
+}
+
+/**
  * Connects to NATS, reconnecting forever after the first success: a NATS restart must not
- * need a gateway or worker restart. The first connection fails fast with the URL named.
+ * need a gateway or worker restart (subscriptions, micro services included, are renewed by
+ * nats.js on reconnect). The first connection fails fast with the URL named.
  */
 export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
   let nc: NatsConnection;
@@ -12,6 +76,7 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
   } catch (err) {
     throw new Error(`cannot connect to NATS at ${url} (NATS_URL): ${(err as Error).message}. Start the whole stack with "npm start", or point NATS_URL at a running nats-server.`, { cause: err });
   }
+  busStateOf(nc);
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' || status.type === 'error') log.warn({ nats: status }, 'NATS connection problem');
@@ -19,4 +84,24 @@ export async function connectNats(url: string, name: string, log: Logger): Promi
     }
   })();
   return nc;
+}
+
+/**
+ * Drains `nc` (pending messages out, subscriptions emptied), closing it outright after
+ * `timeoutMs`: during a NATS outage a drain cannot finish, and a stopping process must still exit.
+ */
+export async function drainNats(nc: NatsConnection, timeoutMs: number, log: Logger): Promise<void> {
+  if (nc.isClosed()) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); });
+  const drained = nc.drain().then(() => 'drained' as const, (err: unknown) => {
+    log.warn({ err }, 'NATS drain failed while stopping');
+    return 'failed' as const;
+  });
+  const outcome = await Promise.race([drained, late]);
+  clearTimeout(timer);
+  if (outcome !== 'drained') {
+    if (outcome === 'late') log.warn({ timeoutMs }, 'NATS drain did not finish in time (is NATS down?): closing the connection');
+    await nc.close().catch(() => undefined);
+  }
 }

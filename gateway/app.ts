@@ -4,6 +4,7 @@ import { subjectsFor } from '../bus-schemas/index.js';
 import type { Catalog } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { GatewayConfig } from './config.js';
+import { ensureAuditStream } from './audit/audit-stream.js';
 import { bearerAuth, tenantOf } from './plugins/auth.js';
 import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
@@ -15,7 +16,9 @@ import { createClassifier } from './routing/classifier.js';
 import { routingTableFor } from './routing/table-for-catalog.js';
 import { createRouter } from './routing/router.js';
 import { healthRoutes } from './routes/health.js';
+import { readyRoutes } from './routes/ready.js';
 import { memoryRoutes } from './routes/memory.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { modelsRoutes } from './routes/models.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { registerWebsocketSupport, websocketRoutes } from './routes/websocket.js';
@@ -43,6 +46,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     ...errorShapeOptions,
   });
   registerErrorHandling(app);
+  // Before any route: the first request is recorded too. Never fails the boot (one warning).
+  await ensureAuditStream({ nc, subjectPrefix: config.subjectPrefix, settings: config.audit, log: deps.logger.child({ component: 'audit' }) });
+  await app.register(metricsRoutes, { nc }); // first, so its hooks count every route
   await registerWebsocketSupport(app, { maxPayloadBytes: config.bodyLimitBytes });
   // Only JSON bodies: a text/plain body gets 415 rather than a confusing "body must be object".
   app.removeContentTypeParser('text/plain');
@@ -71,6 +77,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, privateTenants };
 
   await app.register(healthRoutes);
+  await app.register(readyRoutes, { nc, catalog });
   await app.register(playgroundRoutes, { config });
   // Outside the authed context: a browser authenticates with its first frame, not a header.
   await app.register(websocketRoutes, chatDeps);

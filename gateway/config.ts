@@ -3,6 +3,7 @@ import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
+import type { AuditSettings } from './audit/audit-stream.js';
 
 /** The API key that works when API_KEYS is unset (with a warning), for local use only. */
 export const DEV_API_KEY = 'local-only';
@@ -54,6 +55,11 @@ export interface GatewayConfig {
   wsPingIntervalMs: number;
   /** WebSocket: browser origins besides the gateway's own that may connect (`*` for any). */
   wsAllowedOrigins: readonly string[];
+  /**
+   * The JetStream audit stream of chat request envelopes (AUDIT, AUDIT_MAX_AGE_SECONDS,
+   * AUDIT_MAX_BYTES), set up at boot by `gateway/audit/audit-stream.ts`.
+   */
+  audit: Readonly<AuditSettings>;
 }
 
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -85,6 +91,14 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     wsMaxBufferedBytes: read.integer('WS_MAX_BUFFERED_BYTES', 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
     wsPingIntervalMs: read.integer('WS_PING_INTERVAL_MS', 30_000, { min: 100, max: 3_600_000 }),
     wsAllowedOrigins: Object.freeze(read.list('WS_ALLOWED_ORIGINS')),
+    audit: Object.freeze({
+      // On by default. The stream records copies on the audit subjects, not the chat subjects:
+      // there it would count as a responder and hide NATS's instant "no responders" (503 no_worker).
+      enabled: read.oneOf('AUDIT', 'on', ['on', 'off']) === 'on',
+      maxAgeSeconds: read.integer('AUDIT_MAX_AGE_SECONDS', 7 * 24 * 3600, { min: 1, max: 10 * 365 * 24 * 3600 }),
+      // Half the bundled nats.conf's max_file_store: JetStream reserves it, and the response cache needs room too.
+      maxBytes: read.integer('AUDIT_MAX_BYTES', 512 * 1024 * 1024, { min: 1024 * 1024, max: 1024 ** 4 }),
+    }),
   };
   read.done();
   return Object.freeze(config);

@@ -1,14 +1,29 @@
 import { loadCatalog } from '../common/catalog.js';
+import { readEnv } from '../common/env.js';
 import { createLogger } from '../common/logger.js';
-import { connectNats } from '../common/nats.js';
+import { connectNats, drainNats } from '../common/nats.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
 import { buildApp } from './app.js';
 import { loadGatewayConfig } from './config.js';
 
-const CLOSE_TIMEOUT_MS = 10_000;
+// How often, while draining, connections that finished their response are closed: Node closes
+// the idle ones once at close(), not those whose response ends later (keep-alive would hold
+// them, and the exit, for fastify's 72 s keepAliveTimeout).
+const IDLE_SWEEP_MS = 100;
+// Nothing is in flight by then: the drain only flushes the cancels of cut streams.
+const NATS_DRAIN_MS = 2000;
+
+/** GATEWAY_DRAIN_TIMEOUT_MS: how long a stopping gateway lets open responses (SSE streams) finish. */
+function loadDrainTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const read = readEnv(env);
+  const value = read.integer('GATEWAY_DRAIN_TIMEOUT_MS', 10_000, { min: 0, max: 3_600_000 });
+  read.done();
+  return value;
+}
 
 async function main(): Promise<void> {
   const config = loadGatewayConfig();
+  const drainTimeoutMs = loadDrainTimeoutMs(process.env);
   const logger = createLogger('gateway');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   if (config.devKey) logger.warn('API_KEYS is not set: only the development key "local-only" is accepted. Set API_KEYS before exposing the gateway.');
@@ -19,10 +34,23 @@ async function main(): Promise<void> {
   reportReady({ url: address, agents: catalog.names });
 
   onShutdown(logger, async () => {
+    // app.close() stops accepting connections at once (requests arriving on kept-alive ones get
+    // 503), waits for the responses in progress, then runs the onClose hooks. NATS stays up
+    // meanwhile: open streams still need their reply frames.
+    logger.info({ drainTimeoutMs }, 'draining: no new connections, open responses may finish');
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([app.close(), new Promise((resolve) => { timer = setTimeout(resolve, CLOSE_TIMEOUT_MS); })]);
+    const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS);
+    const closed = app.close().then(() => true);
+    const inTime = await Promise.race([closed, new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), drainTimeoutMs); })]);
     clearTimeout(timer);
-    await nc.drain().catch((err: unknown) => logger.warn({ err }, 'NATS drain failed while stopping'));
+    clearInterval(sweep);
+    if (!inTime) {
+      // Cut streams end without [DONE]: clients see them incomplete, never as whole answers.
+      logger.warn({ drainTimeoutMs }, 'responses still open at GATEWAY_DRAIN_TIMEOUT_MS: closing them');
+      app.server.closeAllConnections();
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    }
+    await drainNats(nc, NATS_DRAIN_MS, logger);
   });
 }
 

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { connect } from '@nats-io/transport-node';
-import { AgentbusError, assertChatRequest, decodeReplyFrame, DEFAULT_SUBJECT_PREFIX, encodeJson, subjectsFor } from '../bus-schemas/index.js';
+import { assertChatRequest, encodeJson, subjectsFor } from '../bus-schemas/index.js';
+import { describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
 
 const USAGE = `usage: npm run bus:request -- <envelope.json | -> [--nats nats://127.0.0.1:4222] [--prefix agents]
 
@@ -20,20 +21,11 @@ async function main(): Promise<number> {
     return values.help ? 0 : 1;
   }
   const envelope = assertChatRequest(JSON.parse(readFileSync(source === '-' ? 0 : source, 'utf8')));
-  const subject = subjectsFor(values.prefix ?? process.env['SUBJECT_PREFIX'] ?? DEFAULT_SUBJECT_PREFIX).chat(envelope.intent);
-  const nc = await connect({ servers: values.nats ?? process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222' });
+  const subject = subjectsFor(subjectPrefixOf(values.prefix)).chat(envelope.intent);
+  const nc = await connect({ servers: natsUrlOf(values.nats) });
   try {
-    // The sentinel strategy ends the iteration at the empty message that follows the terminal frame.
-    const replies = await nc.requestMany(subject, encodeJson(envelope), { strategy: 'sentinel', maxWait: envelope.timeout_ms + 5000 });
-    let exitCode = 1;
-    for await (const msg of replies) {
-      if (msg.data.length === 0) break; // the sentinel itself is yielded too
-      const frame = decodeReplyFrame(msg.data);
-      process.stdout.write(`${JSON.stringify(frame)}\n`);
-      if (frame.type === 'done') exitCode = 0;
-      if (frame.type === 'error') exitCode = 2;
-    }
-    return exitCode;
+    const outcome = await exchangeEnvelope(nc, subject, encodeJson(envelope), { maxWaitMs: envelope.timeout_ms + 5000 });
+    return outcome === 'done' ? 0 : outcome === 'error' ? 2 : 1;
   } finally {
     await nc.close();
   }
@@ -42,8 +34,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const message = err instanceof AgentbusError ? `${err.code}: ${err.message}` : (err as Error).message;
-    process.stderr.write(`bus:request failed: ${message}\n`);
+    process.stderr.write(`bus:request failed: ${describeFailure(err)}\n`);
     process.exit(1);
   },
 );

@@ -26,6 +26,8 @@ t.test('subjects come from one configurable prefix', async (t) => {
   t.equal(s.chat('code_review'), 'agents.code_review.chat');
   t.equal(s.queueGroup('code_review'), 'code_review');
   t.equal(s.allChat, 'agents.*.chat');
+  t.equal(s.audit('code_review'), 'agents.audit.code_review.chat');
+  t.equal(s.allAudit, 'agents.audit.*.chat');
   t.equal(subjectsFor('test-1.agents').chat('testing'), 'test-1.agents.testing.chat');
   t.equal(s.cancel, 'agents.cancel');
   t.throws(() => subjectsFor('bad prefix'), /invalid subject prefix/);

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { AgentbusError, decodeCancelRequest, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
+import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings, type AdmissionStats } from './admission.js';
 import { handleChatRequest } from './chat-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
@@ -28,6 +29,8 @@ export interface AgentServiceDeps {
   agents: readonly Agent[];
   subjects: Subjects;
   log: Logger;
+  /** MAX_INFLIGHT, MAX_QUEUED, QUEUE_TIMEOUT_MS; defaults when omitted. */
+  admission?: Readonly<AdmissionSettings>;
 }
 
 export interface RunningAgentService {
@@ -37,8 +40,9 @@ export interface RunningAgentService {
   /** Resolves when the service stopped: null after `stop()`, an Error if it died on its own. */
   readonly stopped: Promise<null | Error>;
   /**
-   * Stops taking requests, waits up to `timeoutMs` for answers in flight, then aborts the rest
-   * (their requesters get `worker_lost`, nothing is stored).
+   * Stops taking requests and refuses those still waiting for a model call (`worker_lost`, so
+   * their requesters retry elsewhere at once), waits up to `timeoutMs` for answers in flight,
+   * then aborts the rest (their requesters get `worker_lost`, nothing is stored).
    */
   stop(timeoutMs: number): Promise<void>;
 }
@@ -51,6 +55,7 @@ function providerMetadata(providers: ProviderChains, agents: readonly Agent[]): 
 
 /** Per-agent counters reported in `$SRV.STATS` (`data`), since answers fail asynchronously. */
 interface AgentCounters {
+  /** Requests being handled, including those waiting for a model call. */
   in_flight: number;
   answered: number;
   failed: Record<string, number>;
@@ -66,12 +71,18 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   const { nc, agents, subjects, log } = deps;
   const counters = new Map<string, AgentCounters>(agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]));
   const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
+  // One gate for all agents: they share the worker's model backends.
+  const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
+  const agentStats = (name: string): (AgentCounters & { admission: AdmissionStats }) | null => {
+    const count = counters.get(name);
+    return count ? { ...count, admission: admission.stats() } : null;
+  };
   const service = await new Svcm(nc).add({
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
     description: 'agentbus agent worker: chat requests in, reply frames out',
     metadata: { agents: agents.map((a) => a.name).join(','), ...providerMetadata(deps.providers, agents) },
-    statsHandler: async (endpoint) => endpoint.metadata?.['query'] === MEMORY_QUERY ? memoryCounters : counters.get(endpoint.metadata?.['agent'] ?? '') ?? null,
+    statsHandler: async (endpoint) => endpoint.metadata?.['query'] === MEMORY_QUERY ? memoryCounters : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
@@ -100,7 +111,16 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       subject: subjects.chat(agent.name),
       queue: subjects.queueGroup(agent.name),
       metadata: { agent: agent.name, model: agent.model },
-      handler: counted(count, `agent ${agent.name}`, (msg) => handleChatRequest(handlerDeps, msg, inFlight)),
+      handler: counted(count, `agent ${agent.name}`, async (msg) => {
+        const admitted = admittedChains(deps.providers, admission);
+        try {
+          return await handleChatRequest({ ...handlerDeps, providers: admitted.providers }, msg, inFlight);
+        } finally {
+          // The handler normally frees its slot when the answer's events end; this covers an
+          // answer it opened but never read to the end.
+          admitted.releaseAll();
+        }
+      }),
     });
   }
 
@@ -131,6 +151,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     stopped: service.stopped,
     async stop(timeoutMs) {
       await service.stop();
+      // A draining worker starts no model call it would have to wait for: those requests go
+      // back to the gateway now, which retries them on another worker.
+      admission.close(new AgentbusError('worker_lost', 'The worker shut down while this request waited for a free model call (it had not started); send the request again.'));
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
       await Promise.race([inFlight.settled(), timeout]);

@@ -141,7 +141,8 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
     return { ok: false, code: error.code };
   }
 
-  const reqLog = log.child({ requestId: envelope.request_id, intent: envelope.intent, session: envelope.session_id });
+  // The trace id part of the validated traceparent, as the gateway logs it: one id joins both logs.
+  const reqLog = log.child({ requestId: envelope.request_id, intent: envelope.intent, session: envelope.session_id, traceId: envelope.traceparent?.split('-')[1]?.toLowerCase() ?? '' });
   const out = new ReplyStream(deps.nc, msg.reply, envelope.request_id);
   // Registered before the first await, so a cancel or shutdown can never miss this request.
   const cancel = inFlight.enter(envelope.request_id);

@@ -2,6 +2,7 @@ import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
+import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
 import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
 import type { OpenAISettings } from './providers/openai/index.js';
@@ -30,6 +31,8 @@ export interface WorkerConfig {
   drainTimeoutMs: number;
   /** How long an identical request is answered from the shared response cache; 0 disables it. */
   cacheTtlSeconds: number;
+  /** Backpressure: MAX_INFLIGHT model calls at once, MAX_QUEUED waiting up to QUEUE_TIMEOUT_MS. */
+  admission: Readonly<AdmissionSettings>;
 }
 
 /** Reads the worker configuration; throws a ConfigError naming every bad variable. */
@@ -59,6 +62,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
     drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 600_000 }),
     cacheTtlSeconds: read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 }),
+    admission: Object.freeze({
+      maxInflight: read.integer('MAX_INFLIGHT', ADMISSION_DEFAULTS.maxInflight, { min: 1, max: 1024 }),
+      maxQueued: read.integer('MAX_QUEUED', ADMISSION_DEFAULTS.maxQueued, { min: 0, max: 10_000 }),
+      queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', ADMISSION_DEFAULTS.queueTimeoutMs, { min: 1, max: 3_600_000 }),
+    }),
   };
   read.done();
   return Object.freeze(config);

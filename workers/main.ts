@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadCatalog, selectAgents, type Agent } from '../common/catalog.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { loadRedactor } from '../common/redaction.js';
-import { connectNats } from '../common/nats.js';
+import { connectNats, drainNats } from '../common/nats.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
@@ -10,6 +10,9 @@ import { migrateToLatest } from './memory/migrate.js';
 import { createProviderChains, type ProviderChains } from './providers/chain.js';
 import { createProvider, type ProbeResult, type ProviderName } from './providers/index.js';
 import { startWorker } from './worker.js';
+
+// The answers are over by then (worker.stop waited for them): the drain only flushes frames.
+const NATS_DRAIN_MS = 5000;
 
 const USAGE = `usage: npm run worker -- [--agents name1,name2]
 
@@ -41,7 +44,7 @@ async function main(): Promise<void> {
     breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
     redactor,
   }, log);
-  const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, log });
+  const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, admission: config.admission, log });
 
   log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, localProviders: config.localProviders }, 'worker ready');
   const backends = await probeProviders(providers, agents, log);
@@ -59,8 +62,9 @@ async function main(): Promise<void> {
   onShutdown(log, async () => {
     stopping = true;
     await worker.stop(config.drainTimeoutMs);
-    // NATS may already be gone (stopped first, or an outage): the database must still close.
-    await nc.drain().catch((err: unknown) => log.warn({ err }, 'NATS drain failed while stopping'));
+    // NATS may already be gone (stopped first, or an outage): the drain is bounded, and the
+    // database must still close.
+    await drainNats(nc, NATS_DRAIN_MS, log);
     await db.destroy();
   });
 }

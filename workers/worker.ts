@@ -4,6 +4,7 @@ import { subjectsFor } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import { openResponseCache } from './cache/response-cache.js';
+import type { AdmissionSettings } from './admission.js';
 import { startAgentService, type RunningAgentService } from './agent-service.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
@@ -20,6 +21,8 @@ export interface WorkerDeps {
   subjectPrefix: string;
   /** CACHE_TTL_SECONDS: 0 disables the shared response cache. */
   cacheTtlSeconds: number;
+  /** MAX_INFLIGHT, MAX_QUEUED, QUEUE_TIMEOUT_MS (see admission.ts); defaults when omitted. */
+  admission?: Readonly<AdmissionSettings>;
   log: Logger;
 }
 

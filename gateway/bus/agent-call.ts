@@ -1,5 +1,6 @@
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { AgentbusError, decodeReplyFrame, encodeJson, PROTOCOL_VERSION, type CancelRequest, type ChatRequest, type ReplyFrame } from '../../bus-schemas/index.js';
+import { busStateOf } from '../../common/nats.js';
 import { FrameChannel } from './frame-channel.js';
 
 export interface AgentCallOptions {
@@ -11,6 +12,8 @@ export interface AgentCallOptions {
   idleTimeoutMs: number;
   /** Extra time past the envelope's timeout for the worker's own `deadline_exceeded` to arrive. */
   deadlineGraceMs: number;
+  /** Where a copy of the envelope goes for the audit stream (AUDIT=on); absent, none is sent. */
+  auditSubject?: string | undefined;
 }
 
 /** The reply frames of one request, in order and checked; iterate once. */
@@ -56,12 +59,15 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
   let idleTimer: NodeJS.Timeout | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
   let cancelTimer: NodeJS.Timeout | undefined;
+  let stopWatchingBus: (() => void) | undefined;
+  const bus = busStateOf(nc);
 
   function stop() {
     finished = true;
     clearTimeout(idleTimer);
     clearTimeout(deadlineTimer);
     clearTimeout(cancelTimer);
+    stopWatchingBus?.();
     sub?.unsubscribe();
   }
   function announceCancel(reason: string) {
@@ -107,14 +113,24 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
 
   try {
     if (nc.isClosed() || nc.isDraining()) throw new Error('the connection is closed');
+    // nats.js would buffer the publish until it reconnects: fail now, the client may retry.
+    if (!bus.connected) throw new Error(bus.problem ?? 'disconnected');
     const inbox = createInbox();
     sub = nc.subscribe(inbox, { callback: onMessage });
     const h = natsHeaders();
     h.set('Agentbus-Request-Id', envelope.request_id);
     if (envelope.traceparent) h.set('traceparent', envelope.traceparent);
-    nc.publish(options.subject, encodeJson(envelope), { reply: inbox, headers: h });
+    const data = encodeJson(envelope);
+    nc.publish(options.subject, data, { reply: inbox, headers: h });
+    // Without a reply subject: the audit stream (no_ack) records it, and nobody answers it.
+    if (options.auditSubject) nc.publish(options.auditSubject, data, { headers: h });
     // Timers start only once the request is out, so a failure above leaves none behind.
     armIdleTimer();
+    // Frames the worker sends while we are cut off are lost, so the answer could never be
+    // complete: say so now rather than after the silence limit.
+    stopWatchingBus = bus.onChange((state) => {
+      if (!state.connected) fail(busError(new Error(`${state.problem ?? 'disconnected'} (the connection dropped while the answer was on its way)`)));
+    });
     deadlineTimer = setTimeout(
       () => fail(new AgentbusError('deadline_exceeded', `No answer within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`)),
       envelope.timeout_ms + options.deadlineGraceMs,

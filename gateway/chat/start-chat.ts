@@ -158,7 +158,7 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   if (origin.signal?.aborted) throw new AgentbusError('request_cancelled', 'The client went away while the request was being routed.');
   const names = choice.agents.map((agent) => agent.name).join('+');
   // Our own keys only (never user-controlled ones).
-  const log = origin.log.child({ requestId, intent: names, session: sessionId });
+  const log = origin.log.child({ requestId, intent: names, session: sessionId, traceId: traceIdOf(traceparent) });
   if (secretsFound.length > 0) log.info({ patterns: secretsFound }, 'secret found in the input: the request stays on local providers');
 
   // A hint shortens the agent's limits, never lengthens them.
@@ -177,6 +177,7 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
         cancelSubject: deps.subjects.cancel,
         idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
         deadlineGraceMs: 1000,
+        auditSubject: config.audit.enabled ? deps.subjects.audit(target.name) : undefined,
       }),
       onStep: (step, error) => log.warn({ step, code: error.code }, `${step.from} failed before its first token (${error.message}); ${step.kind === 'retry' ? 'retrying once' : `falling back to ${step.to}`}`),
     });
@@ -195,7 +196,7 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
         ...(summary.errorCode ? { error: summary.errorCode } : {}),
         duration_ms: Date.now() - now,
       });
-    });
+    }, agent.name);
   };
 
   const [first, ...others] = choice.agents;

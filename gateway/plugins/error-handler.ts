@@ -60,7 +60,8 @@ export const errorShapeOptions = {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = toAgentbusError(err);
-    if (error.status >= 500) request.log.error({ err: error.cause ?? err, code: error.code }, error.message);
+    // A retryable 5xx (overload, no worker, backend down) is an operating condition, not a bug.
+    if (error.status >= 500) request.log[error.retryable ? 'warn' : 'error']({ err: error.cause ?? err, code: error.code }, error.message);
     else request.log.info({ code: error.code, param: error.param }, error.message);
     return sendError(reply, error);
   });

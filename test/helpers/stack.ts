@@ -53,7 +53,7 @@ export interface StackOptions {
   /**
    * Extra environment, read by the gateway (REQUEST_TIMEOUT_MS, HEARTBEAT_MS, API_KEYS, …) and
    * by the in-process workers as workers/main.ts reads it (PROVIDER, OPENAI_BASE_URL,
-   * LOCAL_PROVIDERS, BREAKER_FAILURES, BREAKER_COOLDOWN_MS, SECRET_PATTERNS_FILE, …).
+   * LOCAL_PROVIDERS, BREAKER_FAILURES, BREAKER_COOLDOWN_MS, SECRET_PATTERNS_FILE, MAX_INFLIGHT, …).
    */
   env?: Record<string, string>;
   /** Agents served by the in-process worker; false for none. Default: all. */
@@ -108,7 +108,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     const agents = names ? catalog.agents.filter((a) => names.includes(a.name)) : catalog.agents;
     const workerLog = log.child({ worker: workers.length });
     const providers = testProviderChains(env, workerLog, options.provider);
-    const worker = await startWorker({ nc: workerNc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), log: workerLog });
+    const worker = await startWorker({ nc: workerNc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), admission: loadWorkerConfig(env).admission, log: workerLog });
     workers.push(worker);
     return worker;
   };

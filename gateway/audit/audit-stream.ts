@@ -1,0 +1,98 @@
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { DEFAULT_SUBJECT_PREFIX, subjectsFor } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+
+/** Name of the audit stream of the default prefix (`agents`). */
+export const DEFAULT_AUDIT_STREAM = 'AGENTBUS_AUDIT';
+
+/** Every JetStream API call of the set-up may take this long; the whole set-up at most 3 of them. */
+const API_TIMEOUT_MS = 2_000;
+
+export interface AuditSettings {
+  /** AUDIT=on: keep every chat request envelope in the audit stream. */
+  enabled: boolean;
+  /** AUDIT_MAX_AGE_SECONDS: envelopes older than this are dropped. */
+  maxAgeSeconds: number;
+  /** AUDIT_MAX_BYTES: the oldest envelopes are dropped to stay under this. */
+  maxBytes: number;
+}
+
+/**
+ * The audit stream of a subject prefix: `AGENTBUS_AUDIT` for `agents`, otherwise
+ * `AGENTBUS_AUDIT_<prefix>` with dots as `_`, so two deployments (or test runs) on one NATS keep
+ * separate streams. Their subjects never overlap: `<prefix>.*.chat` of two prefixes differ in a
+ * literal token or in their number of tokens.
+ */
+export function auditStreamName(prefix: string = DEFAULT_SUBJECT_PREFIX): string {
+  subjectsFor(prefix); // throws for a prefix that is not plain subject tokens
+  return prefix === DEFAULT_SUBJECT_PREFIX ? DEFAULT_AUDIT_STREAM : `${DEFAULT_AUDIT_STREAM}_${prefix.replace(/\./g, '_')}`;
+}
+
+/** The stream configuration the gateway wants (and sets on an existing stream that differs). */
+export function auditStreamConfig(prefix: string, settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>): Partial<StreamConfig> & { name: string; subjects: string[] } {
+  return {
+    name: auditStreamName(prefix),
+    description: `agentbus: a copy of every chat request envelope the gateway published, on ${subjectsFor(prefix).allAudit} (for replay)`,
+    subjects: [subjectsFor(prefix).allAudit],
+    // The stream must never answer a request itself: its PubAck would reach the requester as a
+    // (malformed) reply frame. no_ack keeps it a silent listener.
+    no_ack: true,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: settings.maxAgeSeconds * 1e9, // nanoseconds
+    max_bytes: settings.maxBytes,
+    max_msgs: -1,
+    num_replicas: 1,
+  };
+}
+
+export interface EnsureAuditStreamOptions {
+  nc: NatsConnection;
+  subjectPrefix: string;
+  settings: AuditSettings;
+  log: Pick<Logger, 'info' | 'warn'>;
+}
+
+/**
+ * Creates the audit stream, or brings an existing one to the configured subjects and limits,
+ * and resolves with its name. Never throws and never takes much longer than 6 s: without
+ * JetStream (or with any other problem) it logs one warning and resolves undefined, and the
+ * gateway runs without audit. Resolves undefined at once when AUDIT=off.
+ */
+export async function ensureAuditStream(options: EnsureAuditStreamOptions): Promise<string | undefined> {
+  const { nc, subjectPrefix, settings, log } = options;
+  if (!settings.enabled) return undefined;
+  const wanted = auditStreamConfig(subjectPrefix, settings);
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
+    const outcome = await createOrUpdate(jsm, wanted);
+    log.info({ stream: wanted.name, subjects: wanted.subjects, maxAgeSeconds: settings.maxAgeSeconds, maxBytes: settings.maxBytes, outcome }, 'audit stream ready: chat requests are recorded for replay');
+    return wanted.name;
+  } catch (err) {
+    log.warn({ err, stream: wanted.name },
+      `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); chat requests are not recorded and cannot be replayed. `
+      + 'Run NATS with JetStream enabled (nats-server -js, or the jetstream block of nats.conf), or set AUDIT=off to silence this.');
+    return undefined;
+  }
+}
+
+async function createOrUpdate(jsm: JetStreamManager, wanted: ReturnType<typeof auditStreamConfig>): Promise<'created' | 'updated' | 'unchanged'> {
+  let current: StreamConfig;
+  try {
+    current = (await jsm.streams.info(wanted.name)).config;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
+    await jsm.streams.add(wanted);
+    return 'created';
+  }
+  const same = current.no_ack === wanted.no_ack
+    && current.max_age === wanted.max_age
+    && current.max_bytes === wanted.max_bytes
+    && JSON.stringify(current.subjects ?? []) === JSON.stringify(wanted.subjects);
+  if (same) return 'unchanged';
+  // storage and retention cannot change on a live stream; everything else we set can.
+  const { storage: _storage, retention: _retention, name: _name, ...changeable } = wanted;
+  await jsm.streams.update(wanted.name, { ...current, ...changeable });
+  return 'updated';
+}

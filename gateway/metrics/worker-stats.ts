@@ -1,0 +1,104 @@
+import { errors, type NatsConnection } from '@nats-io/transport-node';
+import { Svcm, type ServiceStats } from '@nats-io/services';
+import { Gauge, type Registry } from 'prom-client';
+
+// The workers' micro service name (workers/agent-service.ts); not imported, so the gateway
+// does not load the worker's modules.
+const WORKER_SERVICE_NAME = 'agentbus-worker';
+
+/** The workers' `$SRV.STATS`, gathered into gauges when `refresh()` runs (at scrape time). */
+export interface WorkerStatsGauges {
+  /**
+   * Asks every worker for its stats, waiting at most `timeoutMs`, and replaces the gauges
+   * with the answers (a worker gone since the last scrape disappears). Never throws.
+   */
+  refresh(nc: NatsConnection, timeoutMs: number): Promise<void>;
+}
+
+type Numbers = Record<string, number>;
+
+/** Numeric fields of an endpoint's `data`, nested objects flattened as `outer.inner`. */
+function numericFields(data: Record<string, unknown>, prefix = ''): Numbers {
+  const out: Numbers = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (typeof value === 'number' && Number.isFinite(value)) out[`${prefix}${key}`] = value;
+    else if (value !== null && typeof value === 'object' && !Array.isArray(value) && prefix === '') Object.assign(out, numericFields(value as Record<string, unknown>, `${key}.`));
+  }
+  return out;
+}
+
+function isNoResponders(err: unknown): boolean {
+  return err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders());
+}
+
+/**
+ * Answers of `$SRV.STATS` from the workers that reply within `timeoutMs`; `ok` is false when
+ * NATS could not be asked at all (no workers is an ok, empty answer).
+ */
+async function askWorkers(nc: NatsConnection, timeoutMs: number): Promise<{ ok: boolean; found: ServiceStats[] }> {
+  const found: ServiceStats[] = [];
+  const gather = (async () => {
+    // "stall": done once the answers stop coming, so a scrape rarely waits the whole timeout.
+    const client = new Svcm(nc).client({ strategy: 'stall', maxWait: timeoutMs });
+    for await (const stats of await client.stats(WORKER_SERVICE_NAME)) found.push(stats);
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  // The client's own limit should end it; this one holds even if the connection is stuck.
+  const deadline = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs + 100); });
+  try {
+    await Promise.race([gather, deadline]);
+    return { ok: true, found: [...found] };
+  } catch (err) {
+    return { ok: isNoResponders(err), found: [...found] };
+  } finally {
+    clearTimeout(timer);
+    gather.catch(() => undefined);
+  }
+}
+
+/** Registers the worker gauges (`agentbus_worker_*`, `agentbus_workers`) in `registry`. */
+export function createWorkerStatsGauges(registry: Registry): WorkerStatsGauges {
+  const registers = [registry];
+  const labelNames = ['worker', 'endpoint'] as const;
+  const gauges = {
+    requests: new Gauge({ name: 'agentbus_worker_requests', help: 'Requests an endpoint of a worker received since it started ($SRV.STATS num_requests).', labelNames, registers }),
+    errors: new Gauge({ name: 'agentbus_worker_errors', help: 'Errors an endpoint of a worker raised since it started ($SRV.STATS num_errors).', labelNames, registers }),
+    inFlight: new Gauge({ name: 'agentbus_worker_in_flight', help: 'Requests an endpoint of a worker is handling now.', labelNames, registers }),
+    answered: new Gauge({ name: 'agentbus_worker_answered', help: 'Requests an endpoint of a worker answered since it started.', labelNames, registers }),
+    failed: new Gauge({ name: 'agentbus_worker_failed', help: 'Requests an endpoint of a worker failed since it started, by error code.', labelNames: [...labelNames, 'code'], registers }),
+    other: new Gauge({ name: 'agentbus_worker_data', help: 'Other numeric fields of an endpoint\'s $SRV.STATS data (e.g. admission.queued), by key.', labelNames: [...labelNames, 'key'], registers }),
+  };
+  const workers = new Gauge({ name: 'agentbus_workers', help: 'Workers that answered $SRV.STATS at this scrape.', registers });
+  const up = new Gauge({ name: 'agentbus_worker_stats_up', help: '1 when the workers could be asked over NATS at this scrape, 0 when NATS failed.', registers });
+  // Concurrent scrapes share one question, so their resets and sets never interleave.
+  let running: Promise<void> | undefined;
+
+  const apply = (ok: boolean, found: ServiceStats[]) => {
+    for (const gauge of Object.values(gauges)) gauge.reset();
+    up.set(ok ? 1 : 0);
+    workers.set(found.length);
+    for (const stats of found) {
+      for (const endpoint of stats.endpoints ?? []) {
+        const labels = { worker: stats.id, endpoint: endpoint.name };
+        gauges.requests.set(labels, endpoint.num_requests);
+        gauges.errors.set(labels, endpoint.num_errors);
+        const data = endpoint.data !== null && typeof endpoint.data === 'object' ? endpoint.data as Record<string, unknown> : {};
+        const { in_flight: inFlight, answered, ...rest } = numericFields(data);
+        if (inFlight !== undefined) gauges.inFlight.set(labels, inFlight);
+        if (answered !== undefined) gauges.answered.set(labels, answered);
+        const failed = data['failed'];
+        if (failed !== null && typeof failed === 'object') {
+          for (const [code, count] of Object.entries(failed)) if (typeof count === 'number') gauges.failed.set({ ...labels, code }, count);
+        }
+        for (const [key, value] of Object.entries(rest)) if (!key.startsWith('failed.')) gauges.other.set({ ...labels, key }, value);
+      }
+    }
+  };
+
+  return {
+    refresh(nc, timeoutMs) {
+      running ??= askWorkers(nc, timeoutMs).then(({ ok, found }) => apply(ok, found)).finally(() => { running = undefined; });
+      return running;
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startChild, stopChild, type StartedChild } from '../../scripts/lib/child-process.js';
+import { findNatsServer, startNatsServer, type RunningNatsServer } from '../../scripts/lib/nats-server.js';
+
+/** A test nats-server that can be stopped and started again on the same port and store dir. */
+export interface RestartableNats {
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server (an outage); clients keep trying to reconnect. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port with the same JetStream store. */
+  start(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** A nats-server of the test's own on a random loopback port (never the machine's 4222). */
+export async function startRestartableNats(): Promise<RestartableNats> {
+  const binary = findNatsServer();
+  if (!binary) throw new Error('nats-server is not installed; run "apt-get install nats-server" (or see README, Troubleshooting)');
+  const storeDir = mkdtempSync(join(tmpdir(), 'agentbus-nats-'));
+  let server: RunningNatsServer | undefined = await startNatsServer({ binary, port: -1, storeDir });
+  const { url, port } = server;
+  return {
+    url,
+    port,
+    async stop() {
+      await server?.stop();
+      server = undefined;
+    },
+    async start() {
+      if (!server) server = await startNatsServer({ binary, port, storeDir });
+    },
+    async dispose() {
+      await server?.stop();
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A process of ours (`workers/main.ts`, `gateway/server.ts`) started as `npm run worker` / the
+ * gateway would be, with its output captured; `kill` and `stop` touch only this child.
+ */
+export interface TestProcess extends StartedChild {
+  /** SIGKILL (no cleanup at all) and wait for the exit. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for the exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** Resolves with the exit code (null when killed by a signal) once the process exits. */
+  readonly exited: Promise<number | null>;
+}
+
+function wrap(started: StartedChild): TestProcess {
+  const child: ChildProcess = started.child;
+  const exited = child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve(child.exitCode)
+    : new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    ...started,
+    exited,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+/** A worker process serving `agents`, with `env` over the test's own environment. */
+export async function startWorkerProcess(env: Record<string, string>, agents: string[]): Promise<TestProcess> {
+  return wrap(await startChild('workers/main.ts', ['--agents', agents.join(',')], { ...process.env, LOG_FORMAT: 'json', ...env }, { output: 'pipe' }));
+}
+
+/** A gateway process (`gateway/server.ts`); its `ready.url` is where it listens (PORT=0 picks one). */
+export async function startGatewayProcess(env: Record<string, string>): Promise<TestProcess> {
+  return wrap(await startChild('gateway/server.ts', [], { ...process.env, LOG_FORMAT: 'json', PORT: '0', HOST: '127.0.0.1', ...env }, { output: 'pipe' }));
+}
