@@ -31,6 +31,8 @@ export interface AgentServiceDeps {
   log: Logger;
   /** MAX_INFLIGHT, MAX_QUEUED, QUEUE_TIMEOUT_MS; defaults when omitted. */
   admission?: Readonly<AdmissionSettings>;
+  /** The providers' last probes, reported in `$SRV.STATS` as `backend` (1 answers, 0 not). */
+  backendHealth?: { snapshot(): Record<string, number> } | undefined;
 }
 
 export interface RunningAgentService {
@@ -73,9 +75,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
-  const agentStats = (name: string): (AgentCounters & { admission: AdmissionStats }) | null => {
+  const agentStats = (name: string): (AgentCounters & { admission: AdmissionStats; backend?: Record<string, number> }) | null => {
     const count = counters.get(name);
-    return count ? { ...count, admission: admission.stats() } : null;
+    return count ? { ...count, admission: admission.stats(), ...(deps.backendHealth ? { backend: deps.backendHealth.snapshot() } : {}) } : null;
   };
   const service = await new Svcm(nc).add({
     name: WORKER_SERVICE_NAME,

@@ -27,6 +27,8 @@ export interface WorkerConfig {
   agentsFile: string;
   defaultModel: string | undefined;
   subjectPrefix: string;
+  /** How often the providers are probed for `/ready` (0: only at start). */
+  backendProbeIntervalMs: number;
   /** Longest a stopping worker waits for answers in flight. */
   drainTimeoutMs: number;
   /** How long an identical request is answered from the shared response cache; 0 disables it. */
@@ -60,6 +62,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
     defaultModel: read.optionalString('DEFAULT_MODEL'),
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
+    backendProbeIntervalMs: read.integer('BACKEND_PROBE_INTERVAL_MS', 30_000, { min: 0, max: 3_600_000 }),
     drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 600_000 }),
     cacheTtlSeconds: read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 }),
     admission: Object.freeze({

@@ -1,15 +1,16 @@
 import { parseArgs } from 'node:util';
-import { loadCatalog, selectAgents, type Agent } from '../common/catalog.js';
-import { createLogger, type Logger } from '../common/logger.js';
+import { loadCatalog, selectAgents } from '../common/catalog.js';
+import { createLogger } from '../common/logger.js';
 import { loadRedactor } from '../common/redaction.js';
 import { connectNats, drainNats } from '../common/nats.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
 import { migrateToLatest } from './memory/migrate.js';
-import { createProviderChains, type ProviderChains } from './providers/chain.js';
-import { createProvider, type ProbeResult, type ProviderName } from './providers/index.js';
+import { createProviderChains } from './providers/chain.js';
+import { createProvider } from './providers/index.js';
 import { startWorker } from './worker.js';
+import { watchBackends } from './backend-health.js';
 
 // The answers are over by then (worker.stop waited for them): the drain only flushes frames.
 const NATS_DRAIN_MS = 5000;
@@ -44,10 +45,11 @@ async function main(): Promise<void> {
     breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
     redactor,
   }, log);
-  const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, admission: config.admission, log });
+  const backendHealth = watchBackends(providers, agents, config.backendProbeIntervalMs, log);
+  const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, admission: config.admission, backendHealth, log });
 
   log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, localProviders: config.localProviders }, 'worker ready');
-  const backends = await probeProviders(providers, agents, log);
+  const backends = await backendHealth.probeNow();
   // scripts/start.ts reports `backend`: PROVIDER's when an agent uses it, else the first one.
   const backend = backends.find((b) => b.name === config.provider) ?? backends[0];
   reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend, backends });
@@ -61,29 +63,13 @@ async function main(): Promise<void> {
   });
   onShutdown(log, async () => {
     stopping = true;
+    backendHealth.stop();
     await worker.stop(config.drainTimeoutMs);
     // NATS may already be gone (stopped first, or an outage): the drain is bounded, and the
     // database must still close.
     await drainNats(nc, NATS_DRAIN_MS, log);
     await db.destroy();
   });
-}
-
-/** Probes every provider the agents' chains use, with the models asked of it, and logs each. */
-async function probeProviders(providers: ProviderChains, agents: readonly Agent[], log: Logger): Promise<Array<ProbeResult & { name: string; url: string }>> {
-  const models = new Map<ProviderName, Set<string>>();
-  for (const link of agents.flatMap((agent) => providers.linksOf(agent))) {
-    models.set(link.provider, (models.get(link.provider) ?? new Set()).add(link.model));
-  }
-  return Promise.all([...models].map(async ([name, wanted]) => {
-    const provider = providers.provider(name);
-    const probe = await provider.probe([...wanted]);
-    const at = { provider: name, url: provider.endpoint };
-    if (!probe.reachable) log.warn(at, probe.error);
-    else if (probe.missingModels.length > 0) log.warn({ ...at, missing: probe.missingModels }, `${name} at ${provider.endpoint} lacks models${name === 'ollama' ? ': run "ollama pull <model>" for each' : ''}`);
-    else log.info({ ...at, version: probe.version }, `${name} at ${provider.endpoint} answers`);
-    return { name, url: provider.endpoint, ...probe };
-  }));
 }
 
 main().catch((err: unknown) => exitOnStartupError('agentbus worker', err));

@@ -23,6 +23,8 @@ export interface WorkerDeps {
   cacheTtlSeconds: number;
   /** MAX_INFLIGHT, MAX_QUEUED, QUEUE_TIMEOUT_MS (see admission.ts); defaults when omitted. */
   admission?: Readonly<AdmissionSettings>;
+  /** The providers' probes, for `$SRV.STATS` (see backend-health.ts). */
+  backendHealth?: { snapshot(): Record<string, number> } | undefined;
   log: Logger;
 }
 

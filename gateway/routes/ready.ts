@@ -1,5 +1,5 @@
 import { errors, type NatsConnection } from '@nats-io/transport-node';
-import { Svcm, type ServiceInfo } from '@nats-io/services';
+import { Svcm, type ServiceInfo, type ServiceStats } from '@nats-io/services';
 import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../common/catalog.js';
 import { busStateOf } from '../../common/nats.js';
@@ -15,13 +15,14 @@ export interface ReadyRouteOptions {
   workerInfoTimeoutMs?: number;
 }
 
-/** `$SRV.INFO` of the workers answering within `timeoutMs`; throws only when NATS cannot be asked. */
-async function workerInfos(nc: NatsConnection, timeoutMs: number): Promise<ServiceInfo[]> {
-  const found: ServiceInfo[] = [];
+/** `$SRV.INFO` or `$SRV.STATS` of the workers answering within `timeoutMs`; throws only when NATS cannot be asked. */
+async function askWorkers<K extends 'info' | 'stats'>(nc: NatsConnection, kind: K, timeoutMs: number): Promise<Array<K extends 'info' ? ServiceInfo : ServiceStats>> {
+  const found: Array<K extends 'info' ? ServiceInfo : ServiceStats> = [];
   // "stall": done once the answers stop coming, so a probe rarely waits the whole timeout.
   const gather = (async () => {
     const client = new Svcm(nc).client({ strategy: 'stall', maxWait: timeoutMs, stall: 100 });
-    for await (const info of await client.info(WORKER_SERVICE_NAME)) found.push(info);
+    const answers = kind === 'info' ? await client.info(WORKER_SERVICE_NAME) : await client.stats(WORKER_SERVICE_NAME);
+    for await (const answer of answers) found.push(answer as K extends 'info' ? ServiceInfo : ServiceStats);
   })();
   let timer: NodeJS.Timeout | undefined;
   // The client's own limit should end it; this one holds even if the connection is stuck.
@@ -38,11 +39,29 @@ async function workerInfos(nc: NatsConnection, timeoutMs: number): Promise<Servi
 }
 
 /**
+ * Per provider, how many workers found it answering (with its models) at their last probe and
+ * how many did not: each worker's `$SRV.STATS` carries `backend: {<provider>: 1 | 0}` on its
+ * agent endpoints (workers/backend-health.ts, every BACKEND_PROBE_INTERVAL_MS).
+ */
+function backendsOf(stats: readonly ServiceStats[]): Record<string, { reachable: number; unreachable: number }> {
+  const out: Record<string, { reachable: number; unreachable: number }> = {};
+  for (const worker of stats) {
+    const reported = worker.endpoints?.map((e) => (e.data as { backend?: Record<string, number> } | null)?.backend).find((b) => b !== undefined) ?? {};
+    for (const [provider, ok] of Object.entries(reported)) {
+      const seen = (out[provider] ??= { reachable: 0, unreachable: 0 });
+      if (ok === 1) seen.reachable++;
+      else seen.unreachable++;
+    }
+  }
+  return out;
+}
+
+/**
  * `GET /ready`: can this gateway answer chat requests now? 503 with the reason while NATS is
  * unreachable or no worker answers; 200 with the workers per agent otherwise (an agent with 0
- * answers 503 no_worker). `backend` is what the workers advertise in `$SRV.INFO` metadata —
- * the providers they use, by name: whether each is reachable is not reported there (a worker
- * logs its probe at start). No auth, like `/health`: probes seldom carry a token.
+ * answers 503 no_worker). `backend` counts, per provider, the workers that reach it and those
+ * that do not; 503 when workers report providers and none reaches any. No auth, like
+ * `/health`: probes seldom carry a token, and nothing here is user data.
  */
 export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptions): Promise<void> {
   // Tracking starts at boot, so an outage before the first request is seen too.
@@ -54,19 +73,23 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
       return reply.code(503).send({ status: 'unavailable', nats: 'disconnected', reason: bus.problem ?? 'disconnected from NATS', since: new Date(bus.since).toISOString() });
     }
     let infos: ServiceInfo[];
+    let stats: ServiceStats[];
     try {
-      infos = await workerInfos(options.nc, timeoutMs);
+      [infos, stats] = await Promise.all([askWorkers(options.nc, 'info', timeoutMs), askWorkers(options.nc, 'stats', timeoutMs)]);
     } catch (err) {
       return reply.code(503).send({ status: 'unavailable', nats: 'connected', reason: `cannot ask the workers over NATS: ${(err as Error).message}` });
     }
     const agents: Record<string, number> = Object.fromEntries(options.catalog.names.map((name) => [name, 0]));
-    const backend: Record<string, number> = {};
     for (const info of infos) {
       for (const name of new Set(info.endpoints.map((e) => e.metadata?.['agent']).filter((a): a is string => typeof a === 'string'))) agents[name] = (agents[name] ?? 0) + 1;
-      for (const provider of (info.metadata?.['provider'] ?? '').split(',').filter(Boolean)) backend[provider] = (backend[provider] ?? 0) + 1;
     }
-    const body = { nats: 'connected', workers: infos.length, agents, backend: { workers_per_provider: backend, reachability: 'not reported by workers' } };
+    const backend = backendsOf(stats);
+    const body = { nats: 'connected', workers: infos.length, agents, backend };
     if (infos.length === 0) return reply.code(503).send({ status: 'unavailable', reason: 'no worker answers $SRV.INFO: start one with "npm run worker"', ...body });
+    const providers = Object.entries(backend);
+    if (providers.length > 0 && providers.every(([, seen]) => seen.reachable === 0)) {
+      return reply.code(503).send({ status: 'unavailable', reason: `no worker reaches its model backend (${providers.map(([name]) => name).join(', ')}); see the workers' logs`, ...body });
+    }
     return { status: 'ready', ...body };
   });
 }

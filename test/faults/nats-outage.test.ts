@@ -49,7 +49,7 @@ async function ask(): Promise<Result> {
 t.test('healthy: /ready is 200 with NATS connected and the workers per agent', async (t) => {
   const { status, body } = await ready();
   t.equal(status, 200);
-  t.match(body, { status: 'ready', nats: 'connected', workers: 1, agents: { code_review: 1, code_generation: 0 }, backend: { workers_per_provider: { ollama: 1 } } });
+  t.match(body, { status: 'ready', nats: 'connected', workers: 1, agents: { code_review: 1, code_generation: 0 }, backend: { ollama: { reachable: 1, unreachable: 0 } } });
   t.equal((await ask()).status, 200);
 });
 

@@ -17,6 +17,7 @@ import { loadWorkerConfig } from '../../workers/config.js';
 import { createProviderChains, type ProviderChains } from '../../workers/providers/chain.js';
 import { createProvider, PROVIDER_NAMES, type ChatProvider, type ProviderName } from '../../workers/providers/index.js';
 import { startWorker } from '../../workers/worker.js';
+import { watchBackends, type BackendHealth } from '../../workers/backend-health.js';
 import type { RunningAgentService } from '../../workers/agent-service.js';
 import { startFakeOllama, type FakeOllama } from './fake-ollama.js';
 import { startTestNats } from './nats.js';
@@ -104,11 +105,19 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const nc = await connect({ servers: nats.url });
   const workerNc = await connect({ servers: nats.url });
   const workers: RunningAgentService[] = [];
+  const probes: BackendHealth[] = [];
   const addWorker = async (names?: string[]) => {
     const agents = names ? catalog.agents.filter((a) => names.includes(a.name)) : catalog.agents;
     const workerLog = log.child({ worker: workers.length });
     const providers = testProviderChains(env, workerLog, options.provider);
-    const worker = await startWorker({ nc: workerNc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), admission: loadWorkerConfig(env).admission, log: workerLog });
+    const workerConfig = loadWorkerConfig(env);
+    // Probed only when a test asks (BACKEND_PROBE_INTERVAL_MS): probes would add backend calls to other tests' counts.
+    const backendHealth = env['BACKEND_PROBE_INTERVAL_MS'] ? watchBackends(providers, agents, workerConfig.backendProbeIntervalMs, workerLog) : undefined;
+    if (backendHealth) {
+      await backendHealth.probeNow();
+      probes.push(backendHealth);
+    }
+    const worker = await startWorker({ nc: workerNc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), admission: workerConfig.admission, backendHealth, log: workerLog });
     workers.push(worker);
     return worker;
   };
@@ -120,6 +129,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     natsUrl: nats.url, nc, ollama, dataDir, db, catalog, config, app, baseUrl, workers, logs, env, addWorker,
     async close() {
       await app.close();
+      for (const probe of probes) probe.stop();
       for (const worker of workers) await worker.stop(1000);
       await workerNc.drain().catch(() => undefined);
       await nc.drain().catch(() => undefined);
