@@ -33,7 +33,6 @@ const MIN_ATTEMPT_MS = 100;
  * listing the steps taken (before the worker's own provider steps).
  */
 export function callWithRetries(options: ResilientCallOptions): AgentCall {
-  const started = Date.now();
   const plan: Array<{ agent: Agent; kind: FallbackStep['kind'] | 'first' }> = [
     { agent: options.agent, kind: 'first' },
     { agent: options.agent, kind: 'retry' },
@@ -46,6 +45,8 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
   let firstTokenTimer: NodeJS.Timeout | undefined;
 
   async function* frames(): AsyncGenerator<ReplyFrame> {
+    // The deadline counts from the first publish: the first attempt gets the whole of it.
+    const started = Date.now();
     const steps: FallbackStep[] = [];
     const earlier: AgentbusError[] = [];
     let seq = 0;
@@ -55,7 +56,7 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
       if (closedByClient) return;
       if (cancelled) throw new AgentbusError('request_cancelled', 'Cancelled by the client before the request reached a worker; nothing was stored.');
       const { agent } = plan[index]!;
-      const remaining = options.totalMs - (Date.now() - started);
+      const remaining = index === 0 ? options.totalMs : options.totalMs - (Date.now() - started);
       const call = options.publish(agent, Math.max(remaining, MIN_ATTEMPT_MS));
       current = call;
       let relayedToken = false;
