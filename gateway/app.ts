@@ -49,7 +49,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   // Before any route: the first request is recorded too. Never fails the boot (one warning).
   await ensureAuditStream({ nc, subjectPrefix: config.subjectPrefix, settings: config.audit, log: deps.logger.child({ component: 'audit' }) });
   await app.register(metricsRoutes, { nc }); // first, so its hooks count every route
-  await registerWebsocketSupport(app, { maxPayloadBytes: config.bodyLimitBytes });
+  await registerWebsocketSupport(app, { maxPayloadBytes: config.bodyLimitBytes, drainTimeoutMs: config.drainTimeoutMs });
   // Only JSON bodies: a text/plain body gets 415 rather than a confusing "body must be object".
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('tenant', '');

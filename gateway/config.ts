@@ -24,6 +24,8 @@ export interface GatewayConfig {
   subjectPrefix: string;
   /** Longest a chat request may take, end to end. */
   requestTimeoutMs: number;
+  /** GATEWAY_DRAIN_TIMEOUT_MS: how long a stopping gateway lets open responses and WebSocket requests finish. */
+  drainTimeoutMs: number;
   /**
    * Longest wait for an agent's first token before the request is retried (per-agent
    * `timeouts.first_token_ms` overrides). The attempts share REQUEST_TIMEOUT_MS, so the default
@@ -77,6 +79,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     defaultModel: read.optionalString('DEFAULT_MODEL'),
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, { min: 100, max: 3_600_000 }),
+    drainTimeoutMs: read.integer('GATEWAY_DRAIN_TIMEOUT_MS', 10_000, { min: 0, max: 3_600_000 }),
     firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
     routingFile: read.string('ROUTING_FILE', DEFAULT_ROUTING_FILE),
     secretPatternsFile: read.string('SECRET_PATTERNS_FILE', DEFAULT_SECRET_PATTERNS_FILE),

@@ -1,5 +1,4 @@
 import { loadCatalog } from '../common/catalog.js';
-import { readEnv } from '../common/env.js';
 import { createLogger } from '../common/logger.js';
 import { connectNats, drainNats } from '../common/nats.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
@@ -13,17 +12,8 @@ const IDLE_SWEEP_MS = 100;
 // Nothing is in flight by then: the drain only flushes the cancels of cut streams.
 const NATS_DRAIN_MS = 2000;
 
-/** GATEWAY_DRAIN_TIMEOUT_MS: how long a stopping gateway lets open responses (SSE streams) finish. */
-function loadDrainTimeoutMs(env: NodeJS.ProcessEnv): number {
-  const read = readEnv(env);
-  const value = read.integer('GATEWAY_DRAIN_TIMEOUT_MS', 10_000, { min: 0, max: 3_600_000 });
-  read.done();
-  return value;
-}
-
 async function main(): Promise<void> {
   const config = loadGatewayConfig();
-  const drainTimeoutMs = loadDrainTimeoutMs(process.env);
   const logger = createLogger('gateway');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   if (config.devKey) logger.warn('API_KEYS is not set: only the development key "local-only" is accepted. Set API_KEYS before exposing the gateway.');
@@ -33,6 +23,7 @@ async function main(): Promise<void> {
   logger.info({ url: address, agents: catalog.names, nats: config.natsUrl }, 'gateway ready');
   reportReady({ url: address, agents: catalog.names });
 
+  const { drainTimeoutMs } = config;
   onShutdown(logger, async () => {
     // app.close() stops accepting connections at once (requests arriving on kept-alive ones get
     // 503), waits for the responses in progress, then runs the onClose hooks. NATS stays up

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/start-chat.js';
 import { bearerKeyOf, createKeyMatcher } from '../plugins/auth.js';
-import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, serveLiveSocket } from '../websocket/live-socket.js';
+import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, drainLiveSocket, serveLiveSocket } from '../websocket/live-socket.js';
 
 /** ws errors that ws itself answers with the right close code (1009 too big, 1007 bad UTF-8, …). */
 const isProtocolError = (err: Error & { code?: string }) => typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
@@ -14,11 +14,19 @@ const isProtocolError = (err: Error & { code?: string }) => typeof err.code === 
  * the server, and only its root-level hooks close the socket of an upgrade request that ends
  * as plain HTTP (`/health`, a 404): registered in a child context, those sockets would leak.
  */
-export async function registerWebsocketSupport(app: FastifyInstance, options: { maxPayloadBytes: number }): Promise<void> {
-  // Before the plugin's own preClose (which closes without a code), so clients learn why; each
-  // live socket cancels its requests as it closes. A peer that never answers the close frame
-  // would hold the server open for ws's 30 s closing timeout: cut those off after a second.
+export async function registerWebsocketSupport(app: FastifyInstance, options: { maxPayloadBytes: number; drainTimeoutMs: number }): Promise<void> {
+  // Before the plugin's own preClose (which closes without a code), so clients learn why. As
+  // with HTTP responses, requests in flight may finish first (up to GATEWAY_DRAIN_TIMEOUT_MS)
+  // while new ones are refused; then each socket closes, cancelling what is left. A peer that
+  // never answers the close frame would hold the server open for ws's 30 s closing timeout: cut
+  // those off after a second.
   app.addHook('preClose', async () => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...app.websocketServer.clients].map((socket) => drainLiveSocket(socket))),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, options.drainTimeoutMs); }),
+    ]);
+    clearTimeout(timer);
     for (const socket of app.websocketServer.clients) socket.close(CLOSE_CODES.goingAway, 'gateway shutting down');
     setTimeout(() => {
       for (const socket of app.websocketServer.clients) socket.terminate();

@@ -81,12 +81,32 @@ function chatBodyOf(frame: ChatFrame): ChatBody {
  * terminal `done` or `error` frame tagged with the client's id. `cancel` and the socket closing
  * cancel requests on the worker, as an HTTP client leaving does.
  */
+// How to drain each live socket at shutdown; other sockets (none yet) drain at once.
+const drains = new WeakMap<WebSocket, () => Promise<void>>();
+
+/**
+ * Stops a live socket taking new requests and resolves once the ones in flight have ended (the
+ * caller then closes it). Resolves at once for a socket with nothing in flight.
+ */
+export function drainLiveSocket(socket: WebSocket): Promise<void> {
+  return drains.get(socket)?.() ?? Promise.resolve();
+}
+
 export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): void {
   const { config, catalog } = options.chat;
   const log = options.log;
   const inFlight = new Map<string, InFlight>();
   let tenant = options.tenant;
   let closing = false;
+  let draining = false;
+  let drained: (() => void) | undefined;
+  const settleIfDrained = () => {
+    if (draining && inFlight.size === 0) drained?.();
+  };
+  drains.set(socket, () => {
+    draining = true;
+    return inFlight.size === 0 || closing ? Promise.resolve() : new Promise<void>((resolve) => { drained = resolve; });
+  });
 
   const send = (frame: ServerFrame) => {
     if (closing || socket.readyState !== socket.OPEN) return;
@@ -174,6 +194,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       send(errorFrame(id, error, seq++));
     } finally {
       inFlight.delete(id);
+      settleIfDrained();
     }
   }
 
@@ -182,6 +203,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       // Sent untagged (see refusedFrameTag): it must not read as the end of the request in flight.
       throw new AgentbusError('invalid_request', `A request with id "${frame.id}" is already in flight on this socket; use a new id.`, { param: 'id' });
     }
+    if (draining) throw new AgentbusError('bus_unavailable', 'The gateway is shutting down: it finishes the requests in flight but takes no new ones. Reconnect and send this one again.');
     if (inFlight.size >= config.wsMaxInflight) {
       throw new AgentbusError('too_many_concurrent_requests', `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); wait for one to finish or open another socket.`);
     }
@@ -204,6 +226,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
         }, { stream: true });
       } catch (err) {
         inFlight.delete(frame.id);
+        settleIfDrained();
         const error = err instanceof AgentbusError ? inFrameTerms(err, frame) : toAgentbusError(err as Error);
         if (error.status >= 500) log.error({ err }, 'WebSocket request failed to start');
         send(errorFrame(frame.id, error, 0));
@@ -266,6 +289,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     if (inFlight.size > 0) log.info({ code, inFlight: inFlight.size }, 'WebSocket closed with requests in flight; the workers were told to cancel them');
     closing = true;
     cancelAll('the socket closed');
+    drained?.();
   });
 
   if (tenant !== undefined) ready();
