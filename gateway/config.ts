@@ -1,6 +1,6 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
-import { readEnv } from '../common/env.js';
+import { ConfigError, readEnv } from '../common/env.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
 import type { AuditSettings } from './audit/audit-stream.js';
@@ -64,6 +64,12 @@ export interface GatewayConfig {
   audit: Readonly<AuditSettings>;
 }
 
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || bare === '::ffff:127.0.0.1';
+}
+
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const read = readEnv(env);
   const apiKeys = read.list('API_KEYS');
@@ -104,5 +110,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     }),
   };
   read.done();
+  // The dev key is public (it is in the README): it may only open a gateway nobody else can reach.
+  if (config.devKey && !isLoopbackHost(config.host)) {
+    throw new ConfigError([`HOST=${JSON.stringify(config.host)} is reachable from other machines, and API_KEYS is not set: the development key "local-only" works only on a loopback address. Set API_KEYS (comma-separated keys) to listen on ${config.host}, or leave HOST at 127.0.0.1.`]);
+  }
   return Object.freeze(config);
 }
