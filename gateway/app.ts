@@ -1,4 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { subjectsFor } from '../bus-schemas/index.js';
 import type { Catalog } from '../common/catalog.js';
@@ -46,6 +47,16 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     ...errorShapeOptions,
   });
   registerErrorHandling(app);
+  // Off unless CORS_ORIGINS names origins: the playground is served from the gateway itself, and
+  // a browser page elsewhere must not spend a user's key without the operator saying so.
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins],
+      allowedHeaders: ['authorization', 'content-type', 'x-session-id', 'traceparent', 'cache-control', 'x-priority', 'x-private', 'x-request-timeout-ms'],
+      exposedHeaders: ['x-request-id', 'x-session-id', 'x-cache', 'traceparent', 'retry-after'],
+      maxAge: 600,
+    });
+  }
   // Before any route: the first request is recorded too. Never fails the boot (one warning).
   await ensureAuditStream({ nc, subjectPrefix: config.subjectPrefix, settings: config.audit, log: deps.logger.child({ component: 'audit' }) });
   await app.register(metricsRoutes, { nc }); // first, so its hooks count every route

@@ -57,6 +57,8 @@ export interface GatewayConfig {
   wsPingIntervalMs: number;
   /** WebSocket: browser origins besides the gateway's own that may connect (`*` for any). */
   wsAllowedOrigins: readonly string[];
+  /** Browser origins that may call the HTTP API cross-origin (CORS); empty: none (the playground is same-origin). */
+  corsOrigins: readonly string[];
   /**
    * The JetStream audit stream of chat request envelopes (AUDIT, AUDIT_MAX_AGE_SECONDS,
    * AUDIT_MAX_BYTES), set up at boot by `gateway/audit/audit-stream.ts`.
@@ -100,6 +102,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     wsMaxBufferedBytes: read.integer('WS_MAX_BUFFERED_BYTES', 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
     wsPingIntervalMs: read.integer('WS_PING_INTERVAL_MS', 30_000, { min: 100, max: 3_600_000 }),
     wsAllowedOrigins: Object.freeze(read.list('WS_ALLOWED_ORIGINS')),
+    corsOrigins: Object.freeze(read.list('CORS_ORIGINS')),
     audit: Object.freeze({
       // On by default. The stream records copies on the audit subjects, not the chat subjects:
       // there it would count as a responder and hide NATS's instant "no responders" (503 no_worker).
