@@ -1,3 +1,6 @@
+/** Name of the workers' NATS micro service: `nats micro ls`, `$SRV.INFO/STATS.agentbus-worker`. */
+export const WORKER_SERVICE_NAME = 'agentbus-worker';
+
 /** Prefix used when none is configured: chat requests travel on `agents.<intent>.chat`. */
 export const DEFAULT_SUBJECT_PREFIX = 'agents';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import type { Kysely } from 'kysely';
-import { AgentbusError, decodeCancelRequest, type Subjects } from '../bus-schemas/index.js';
+import { AgentbusError, decodeCancelRequest, WORKER_SERVICE_NAME, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings, type AdmissionStats } from './admission.js';
@@ -14,7 +14,7 @@ import type { ProviderChains } from './providers/chain.js';
 import type { ResponseCache } from './cache/response-cache.js';
 
 /** Name under which workers appear in `nats micro ls`. */
-export const WORKER_SERVICE_NAME = 'agentbus-worker';
+export { WORKER_SERVICE_NAME };
 // Endpoint answering memory queries (`<prefix>.memory.last`), beside one endpoint per agent.
 const MEMORY_ENDPOINT_NAME = 'memory';
 const MEMORY_QUERY = 'memory.last';

@@ -7,8 +7,7 @@ import { exitOnStartupError, onShutdown, reportReady } from '../common/process.j
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
 import { migrateToLatest } from './memory/migrate.js';
-import { createProviderChains } from './providers/chain.js';
-import { createProvider } from './providers/index.js';
+import { providerChainsFromConfig } from './provider-chains-from-config.js';
 import { startWorker } from './worker.js';
 import { watchBackends } from './backend-health.js';
 
@@ -37,14 +36,7 @@ async function main(): Promise<void> {
   // Loaded before connecting: broken patterns must stop the worker, not leak what they miss.
   const redactor = loadRedactor(config.secretPatternsFile);
   const nc = await connectNats(config.natsUrl, 'agentbus-worker', log);
-  const settings = { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp, openai: config.openai };
-  const providers = createProviderChains({
-    createProvider: (name) => createProvider(name, settings),
-    defaultProvider: config.provider,
-    localProviders: config.localProviders,
-    breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
-    redactor,
-  }, log);
+  const providers = providerChainsFromConfig(config, redactor, log);
   const backendHealth = watchBackends(providers, agents, config.backendProbeIntervalMs, log);
   const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, admission: config.admission, backendHealth, log });
 

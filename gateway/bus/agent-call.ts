@@ -45,6 +45,21 @@ function busError(err: unknown): AgentbusError {
 }
 
 /**
+ * `call` with its frames read through `frames` (which iterates `call`): close, cancel and
+ * `closedByClient` still act on `call`, so wrappers that watch or amend frames stay one call.
+ */
+export function withFrames(call: AgentCall, frames: (call: AgentCall) => AsyncIterator<ReplyFrame>): AgentCall {
+  return {
+    close: (reason) => call.close(reason),
+    cancel: (reason, graceMs) => call.cancel(reason, graceMs),
+    get closedByClient() {
+      return call.closedByClient;
+    },
+    [Symbol.asyncIterator]: () => frames(call),
+  };
+}
+
+/**
  * Publishes the envelope with a fresh inbox as reply subject and yields the reply frames. It
  * never presents a truncated answer as complete: a gap in `seq`, a malformed frame, silence
  * past `idleTimeoutMs` or the timeout each end the iteration with an error instead. Never

@@ -1,5 +1,5 @@
 import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
-import type { AgentCall } from '../bus/agent-call.js';
+import { withFrames, type AgentCall } from '../bus/agent-call.js';
 
 /** How one call ended, as the trace log and the metrics record it. */
 export interface CallSummary {
@@ -68,46 +68,39 @@ export function observeCall(call: AgentCall, sessionId: string, onEnd: (summary:
   const firstToken = () => {
     summary.firstTokenMs ??= Date.now() - started;
   };
-  return {
-    close: (reason) => call.close(reason),
-    cancel: (reason, graceMs) => call.cancel(reason, graceMs),
-    get closedByClient() {
-      return call.closedByClient;
-    },
-    async *[Symbol.asyncIterator]() {
-      // Counted as open only once read: a call nobody iterates never ends either.
-      tell((listener) => listener.opened(summary.agent));
-      try {
-        for await (const frame of call) {
-          if (frame.type === 'ack') {
-            summary.conversationId = frame.conversation_id;
-            summary.cached = frame.cached === true;
-          } else if (frame.type === 'delta') {
-            firstToken();
-            summary.responseChars += frame.content?.length ?? 0;
-            for (const fragment of frame.tool_calls ?? []) summary.responseChars += fragment.function.arguments.length;
-          } else if (frame.type === 'heartbeat') {
-            if (frame.generating) firstToken();
-          } else if (frame.type === 'done') {
-            summary.status = 200;
-            summary.cached ||= frame.meta.cached;
-            if (agent === undefined) summary.agent = frame.meta.agent;
-            summary.usage = { promptTokens: frame.usage.prompt_tokens, completionTokens: frame.usage.completion_tokens };
-          } else if (frame.type === 'error') fail(errorFromWire(frame.error));
-          yield frame;
-        }
-      } catch (err) {
-        fail(err instanceof AgentbusError ? err : new AgentbusError('internal_error', String(err)));
-        throw err;
-      } finally {
-        if (summary.status === 0) fail(call.closedByClient ? new AgentbusError('request_cancelled', 'client left') : new AgentbusError('stream_protocol_error', 'no terminal frame'));
-        summary.durationMs = Date.now() - started;
-        try {
-          onEnd(summary);
-        } finally {
-          tell((listener) => listener.ended(summary));
-        }
+  return withFrames(call, async function* () {
+    // Counted as open only once read: a call nobody iterates never ends either.
+    tell((listener) => listener.opened(summary.agent));
+    try {
+      for await (const frame of call) {
+        if (frame.type === 'ack') {
+          summary.conversationId = frame.conversation_id;
+          summary.cached = frame.cached === true;
+        } else if (frame.type === 'delta') {
+          firstToken();
+          summary.responseChars += frame.content?.length ?? 0;
+          for (const fragment of frame.tool_calls ?? []) summary.responseChars += fragment.function.arguments.length;
+        } else if (frame.type === 'heartbeat') {
+          if (frame.generating) firstToken();
+        } else if (frame.type === 'done') {
+          summary.status = 200;
+          summary.cached ||= frame.meta.cached;
+          if (agent === undefined) summary.agent = frame.meta.agent;
+          summary.usage = { promptTokens: frame.usage.prompt_tokens, completionTokens: frame.usage.completion_tokens };
+        } else if (frame.type === 'error') fail(errorFromWire(frame.error));
+        yield frame;
       }
-    },
-  };
+    } catch (err) {
+      fail(err instanceof AgentbusError ? err : new AgentbusError('internal_error', String(err)));
+      throw err;
+    } finally {
+      if (summary.status === 0) fail(call.closedByClient ? new AgentbusError('request_cancelled', 'client left') : new AgentbusError('stream_protocol_error', 'no terminal frame'));
+      summary.durationMs = Date.now() - started;
+      try {
+        onEnd(summary);
+      } finally {
+        tell((listener) => listener.ended(summary));
+      }
+    }
+  });
 }

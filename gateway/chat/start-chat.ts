@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type ChatMessage, type ReplyFrame, type Routing, type Subjects } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import type { Redactor } from '../../common/redaction.js';
-import { callAgent, type AgentCall } from '../bus/agent-call.js';
+import { callAgent, withFrames, type AgentCall } from '../bus/agent-call.js';
 import type { GatewayConfig } from '../config.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import type { CompletionIdentity } from '../openai/responses.js';
@@ -106,16 +106,9 @@ function aggregatorBrief(results: PartResult[]): ChatMessage {
 
 /** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
 function withRouting(call: AgentCall, routing: Routing): AgentCall {
-  return {
-    close: (reason) => call.close(reason),
-    cancel: (reason, graceMs) => call.cancel(reason, graceMs),
-    get closedByClient() {
-      return call.closedByClient;
-    },
-    async *[Symbol.asyncIterator](): AsyncGenerator<ReplyFrame> {
-      for await (const frame of call) yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
-    },
-  };
+  return withFrames(call, async function* (frames): AsyncGenerator<ReplyFrame> {
+    for await (const frame of frames) yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
+  });
 }
 
 /**

@@ -1,10 +1,8 @@
-import { errors, type NatsConnection } from '@nats-io/transport-node';
-import { Svcm, type ServiceStats } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { ServiceStats } from '@nats-io/services';
+import { askWorkers } from '../bus/ask-workers.js';
 import { Gauge, type Registry } from 'prom-client';
 
-// The workers' micro service name (workers/agent-service.ts); not imported, so the gateway
-// does not load the worker's modules.
-const WORKER_SERVICE_NAME = 'agentbus-worker';
 
 /** The workers' `$SRV.STATS`, gathered into gauges when `refresh()` runs (at scrape time). */
 export interface WorkerStatsGauges {
@@ -25,35 +23,6 @@ function numericFields(data: Record<string, unknown>, prefix = ''): Numbers {
     else if (value !== null && typeof value === 'object' && !Array.isArray(value) && prefix === '') Object.assign(out, numericFields(value as Record<string, unknown>, `${key}.`));
   }
   return out;
-}
-
-function isNoResponders(err: unknown): boolean {
-  return err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders());
-}
-
-/**
- * Answers of `$SRV.STATS` from the workers that reply within `timeoutMs`; `ok` is false when
- * NATS could not be asked at all (no workers is an ok, empty answer).
- */
-async function askWorkers(nc: NatsConnection, timeoutMs: number): Promise<{ ok: boolean; found: ServiceStats[] }> {
-  const found: ServiceStats[] = [];
-  const gather = (async () => {
-    // "stall": done once the answers stop coming, so a scrape rarely waits the whole timeout.
-    const client = new Svcm(nc).client({ strategy: 'stall', maxWait: timeoutMs });
-    for await (const stats of await client.stats(WORKER_SERVICE_NAME)) found.push(stats);
-  })();
-  let timer: NodeJS.Timeout | undefined;
-  // The client's own limit should end it; this one holds even if the connection is stuck.
-  const deadline = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs + 100); });
-  try {
-    await Promise.race([gather, deadline]);
-    return { ok: true, found: [...found] };
-  } catch (err) {
-    return { ok: isNoResponders(err), found: [...found] };
-  } finally {
-    clearTimeout(timer);
-    gather.catch(() => undefined);
-  }
 }
 
 /** Registers the worker gauges (`agentbus_worker_*`, `agentbus_workers`) in `registry`. */
@@ -97,7 +66,7 @@ export function createWorkerStatsGauges(registry: Registry): WorkerStatsGauges {
 
   return {
     refresh(nc, timeoutMs) {
-      running ??= askWorkers(nc, timeoutMs).then(({ ok, found }) => apply(ok, found)).finally(() => { running = undefined; });
+      running ??= askWorkers(nc, 'stats', { timeoutMs }).then(({ found, error }) => apply(error === undefined, found)).finally(() => { running = undefined; });
       return running;
     },
   };

@@ -1,41 +1,15 @@
-import { errors, type NatsConnection } from '@nats-io/transport-node';
-import { Svcm, type ServiceInfo, type ServiceStats } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { ServiceStats } from '@nats-io/services';
 import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../common/catalog.js';
 import { busStateOf } from '../../common/nats.js';
-
-// The workers' micro service name (workers/agent-service.ts); not imported, so the gateway
-// does not load the worker's modules.
-const WORKER_SERVICE_NAME = 'agentbus-worker';
+import { askWorkers } from '../bus/ask-workers.js';
 
 export interface ReadyRouteOptions {
   nc: NatsConnection;
   catalog: Catalog;
   /** Longest wait for the workers' `$SRV.INFO`. */
   workerInfoTimeoutMs?: number;
-}
-
-/** `$SRV.INFO` or `$SRV.STATS` of the workers answering within `timeoutMs`; throws only when NATS cannot be asked. */
-async function askWorkers<K extends 'info' | 'stats'>(nc: NatsConnection, kind: K, timeoutMs: number): Promise<Array<K extends 'info' ? ServiceInfo : ServiceStats>> {
-  const found: Array<K extends 'info' ? ServiceInfo : ServiceStats> = [];
-  // "stall": done once the answers stop coming, so a probe rarely waits the whole timeout.
-  const gather = (async () => {
-    const client = new Svcm(nc).client({ strategy: 'stall', maxWait: timeoutMs, stall: 100 });
-    const answers = kind === 'info' ? await client.info(WORKER_SERVICE_NAME) : await client.stats(WORKER_SERVICE_NAME);
-    for await (const answer of answers) found.push(answer as K extends 'info' ? ServiceInfo : ServiceStats);
-  })();
-  let timer: NodeJS.Timeout | undefined;
-  // The client's own limit should end it; this one holds even if the connection is stuck.
-  const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs + 100); });
-  try {
-    await Promise.race([gather, deadline]);
-  } catch (err) {
-    if (!(err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders()))) throw err;
-  } finally {
-    clearTimeout(timer);
-    gather.catch(() => undefined);
-  }
-  return found;
 }
 
 /**
@@ -72,13 +46,10 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
     if (!bus.connected) {
       return reply.code(503).send({ status: 'unavailable', nats: 'disconnected', reason: bus.problem ?? 'disconnected from NATS', since: new Date(bus.since).toISOString() });
     }
-    let infos: ServiceInfo[];
-    let stats: ServiceStats[];
-    try {
-      [infos, stats] = await Promise.all([askWorkers(options.nc, 'info', timeoutMs), askWorkers(options.nc, 'stats', timeoutMs)]);
-    } catch (err) {
-      return reply.code(503).send({ status: 'unavailable', nats: 'connected', reason: `cannot ask the workers over NATS: ${(err as Error).message}` });
-    }
+    const asked = { timeoutMs, stallMs: 100 };
+    const [{ found: infos, error: infoError }, { found: stats, error: statsError }] = await Promise.all([askWorkers(options.nc, 'info', asked), askWorkers(options.nc, 'stats', asked)]);
+    const error = infoError ?? statsError;
+    if (error) return reply.code(503).send({ status: 'unavailable', nats: 'connected', reason: `cannot ask the workers over NATS: ${error.message}` });
     const agents: Record<string, number> = Object.fromEntries(options.catalog.names.map((name) => [name, 0]));
     for (const info of infos) {
       for (const name of new Set(info.endpoints.map((e) => e.metadata?.['agent']).filter((a): a is string => typeof a === 'string'))) agents[name] = (agents[name] ?? 0) + 1;

@@ -14,9 +14,10 @@ import { migrateToLatest } from '../../workers/memory/migrate.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
 import { loadRedactor } from '../../common/redaction.js';
 import { loadWorkerConfig } from '../../workers/config.js';
-import { createProviderChains, type ProviderChains } from '../../workers/providers/chain.js';
+import type { ProviderChains } from '../../workers/providers/chain.js';
 import { createProvider, PROVIDER_NAMES, type ChatProvider, type ProviderName } from '../../workers/providers/index.js';
 import { startWorker } from '../../workers/worker.js';
+import { providerChainsFromConfig, providerSettingsOf } from '../../workers/provider-chains-from-config.js';
 import { watchBackends, type BackendHealth } from '../../workers/backend-health.js';
 import type { RunningAgentService } from '../../workers/agent-service.js';
 import { startFakeOllama, type FakeOllama } from './fake-ollama.js';
@@ -77,16 +78,12 @@ export interface StackOptions {
  */
 export function testProviderChains(env: Record<string, string>, log: Logger, provider?: ChatProvider): ProviderChains {
   const config = loadWorkerConfig(env);
-  const settings = { ollamaUrl: config.ollamaUrl, llamaCpp: config.llamaCpp, openai: config.openai };
   const given = provider && PROVIDER_NAMES.find((name) => name === provider.name);
   if (provider && !given) throw new Error(`test provider "${provider.name}" is not one of ${PROVIDER_NAMES.join(', ')}`);
-  return createProviderChains({
-    createProvider: (name: ProviderName) => (provider && name === given ? provider : createProvider(name, settings)),
-    defaultProvider: given ?? config.provider,
-    localProviders: config.localProviders,
-    breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
-    redactor: loadRedactor(config.secretPatternsFile),
-  }, log);
+  const settings = providerSettingsOf(config);
+  // The given provider replaces its registry entry and answers by default.
+  return providerChainsFromConfig({ ...config, provider: given ?? config.provider }, loadRedactor(config.secretPatternsFile), log,
+    (name: ProviderName) => (provider && name === given ? provider : createProvider(name, settings)));
 }
 
 /** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
