@@ -18,9 +18,14 @@ export interface StartedChild {
 }
 
 export interface StartChildOptions {
-  /** `inherit` shows the child's logs in this terminal; `pipe` captures them (tests). */
-  output?: 'inherit' | 'pipe';
+  /**
+   * `inherit` shows the child's logs in this terminal; `pipe` captures them (tests); a file
+   * descriptor writes them to that file (benchmarks: long runs, nothing kept in memory).
+   */
+  output?: 'inherit' | 'pipe' | number;
   timeoutMs?: number;
+  /** Node options before the entry point, after `--import tsx` (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
 }
 
 /**
@@ -33,9 +38,9 @@ export function startChild(entry: string, args: string[], env: NodeJS.ProcessEnv
   const child = fork(entry, args, {
     cwd: ROOT,
     env,
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])],
     detached: true,
-    stdio: capture ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: capture ? ['ignore', 'pipe', 'pipe', 'ipc'] : typeof options.output === 'number' ? ['ignore', options.output, options.output, 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let output = '';
   child.stdout?.on('data', (d) => { output += d; });

@@ -1,0 +1,125 @@
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { cpus, platform, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findNatsServer } from '../scripts/lib/nats-server.js';
+import { runClosedLoop } from './load/closed-loop.js';
+import type { Target } from './load/target.js';
+import { RssSampler, rssMb } from './measure/footprint.js';
+import { measureLatency } from './measure/latency.js';
+import { settledTurns } from './measure/memory-writes.js';
+import { measureScaling } from './measure/scaling.js';
+import { measureStreams, measureThroughput } from './measure/throughput.js';
+import { readBenchOptions } from './options.js';
+import { installPortkey, portkeyInstalled, PORTKEY_ENTRY } from './portkey/install.js';
+import { startPortkey } from './portkey/start.js';
+import { writeReport, type BenchResult } from './report.js';
+import { startBenchStack, type BenchStack } from './stack.js';
+
+const say = (line: string) => process.stdout.write(`[bench] ${line}\n`);
+
+function natsServerVersion(): string {
+  const binary = findNatsServer();
+  if (!binary) return 'unknown';
+  try {
+    return execFileSync(binary, ['--version'], { encoding: 'utf8' }).trim().replace(/^nats-server:\s*/, '');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Portkey installed (on first use) or the reason the column is skipped. */
+function preparePortkey(wanted: boolean): { ok: boolean; why?: string } {
+  if (!wanted) return { ok: false, why: 'not asked for (--no-portkey, BENCH_PORTKEY=off or --tiny)' };
+  if (portkeyInstalled()) return { ok: true };
+  try {
+    installPortkey(say);
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, why: `could not install it (${(err as Error).message}); try npm run bench:install-portkey` };
+  }
+}
+
+/** `npm run bench`: starts everything, measures figures 1–6, writes the result, stops everything. */
+export async function runBench(argv: string[]): Promise<BenchResult> {
+  const options = readBenchOptions(argv);
+  const portkey = preparePortkey(options.portkey);
+  if (!portkey.ok && options.portkey) say(`Portkey column skipped: ${portkey.why}`);
+  say(`${options.mode} run: ${options.workers} worker(s), concurrency ${options.concurrency.join('/')}, ${options.streams} streams, scaling ${options.scalingWorkers.join('/')}`);
+
+  let stack: BenchStack | undefined;
+  let portkeyFd: number | undefined;
+  // Ctrl-C or kill: every process started is stopped before exiting (they are in their own
+  // process groups, so the terminal's signal reaches only this one).
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping everything`);
+    void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    stack = await startBenchStack({ workers: options.workers, profileDir: options.profileDir });
+    const direct: Target = { name: 'direct', url: stack.upstreamUrl, path: '/v1/chat/completions', headers: {}, model: 'bench' };
+    // The dev key: tier `unlimited`, so the rate limiter does no NATS KV work for it.
+    const agentbus: Target = { name: 'agentbus', url: stack.gatewayUrl, path: '/v1/chat/completions', headers: { authorization: 'Bearer local-only' }, model: 'testing' };
+    const targets: Target[] = [direct, agentbus];
+    let portkeyVersion: string | null = null;
+    if (portkey.ok) {
+      portkeyFd = openSync(join(tmpdir(), `agentbus-bench-portkey-${process.pid}.out`), 'w');
+      const started = await startPortkey(stack.upstreamUrl, portkeyFd);
+      stack.adopt(started.process);
+      targets.push(started.target);
+      portkeyVersion = JSON.parse(readFileSync(join(PORTKEY_ENTRY, '../../package.json'), 'utf8')).version;
+    }
+    await stack.setUpstream({ tokens: options.tokens, latencyMs: 0, tokenDelayMs: 0 });
+    for (const target of targets) {
+      for (const stream of [false, true]) {
+        const w = await runClosedLoop(target, { concurrency: 8, maxRequests: options.warmupRequests, durationMs: 30_000, stream, expectTokens: options.tokens });
+        if (w.ok === 0) throw new Error(`warm-up: ${target.name} answered nothing (${w.firstError ?? 'no error'})`);
+      }
+    }
+    say('warmed up');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const pids = () => ({ gateway: [stack!.gateway.child.pid], worker: stack!.workers.map((w) => w.child.pid) });
+    const idle = { gateway: rssMb(stack.gateway.child.pid), worker: Math.max(...stack.workers.map((w) => rssMb(w.child.pid))) };
+
+    const addedLatency = await measureLatency(targets, options, false, say);
+    const ttft = await measureLatency(targets, options, true, say);
+    const sampler = new RssSampler(pids).start();
+    const turnsBefore = await settledTurns(stack.dataDir);
+    const throughput = await measureThroughput(targets, options, say);
+    const turns = (await settledTurns(stack.dataDir)) - turnsBefore;
+    await stack.setUpstream({ tokens: options.streamTokens, latencyMs: 0, tokenDelayMs: options.streamTokenDelayMs });
+    const streams = await measureStreams(targets.filter((t) => t.name !== 'direct'), options, say);
+    const load = sampler.stop();
+    const scaling = await measureScaling(stack, agentbus, options, say);
+
+    const cpu = cpus();
+    const result: BenchResult = {
+      meta: {
+        date: new Date().toISOString(), mode: options.mode, node: process.version, natsServer: natsServerVersion(), cpus: cpu.length,
+        cpuModel: cpu[0]?.model.trim() ?? 'unknown', os: `${platform()} ${release()}`, workers: options.workers, portkey: portkeyVersion,
+        ...(portkey.ok ? {} : { portkeySkipped: portkey.why }),
+      },
+      addedLatency, ttft, throughput, streams, scaling,
+      memoryWrites: { turns, seconds: throughput.seconds, workers: options.workers, turnsPerSecondPerWorker: Math.round(turns / throughput.seconds / options.workers) },
+      footprint: { idle, load },
+    };
+    writeReport(result, options.out, options.benchmarksFile);
+    say(`wrote ${options.out}${options.benchmarksFile ? ` and ${options.benchmarksFile}` : ''}`);
+    return result;
+  } finally {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    await stack?.stop();
+    if (portkeyFd !== undefined) closeSync(portkeyFd);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runBench(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`[bench] failed: ${(err as Error).stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,38 @@
+import { runAutocannon } from '../load/autocannon-run.js';
+import { ratio } from '../load/stats.js';
+import type { Target } from '../load/target.js';
+import type { BenchOptions } from '../options.js';
+import type { BenchStack } from '../stack.js';
+
+/** Model calls each worker runs at once in figure 4: the default MAX_INFLIGHT, a capacity per worker. */
+export const SCALING_INFLIGHT = 4;
+
+export interface ScalingFigure {
+  upstreamLatencyMs: number;
+  maxInflightPerWorker: number;
+  connections: number;
+  points: Array<{ workers: number; requestsPerSecond: number; non2xx: number; errors: number; perWorker: number }>;
+  /** Throughput at the most workers over (one worker's × that count): 1 is linear. */
+  efficiency: number | null;
+}
+
+/**
+ * Figure 4: throughput with 1, 2, 4… worker processes when each model call takes a fixed
+ * time and each worker runs SCALING_INFLIGHT at once, so capacity comes from the workers and
+ * not from the CPU. Enough connections to keep the most workers busy, within their queues.
+ */
+export async function measureScaling(stack: BenchStack, agentbus: Target, options: BenchOptions, say: (line: string) => void): Promise<ScalingFigure> {
+  const most = Math.max(...options.scalingWorkers);
+  const connections = 2 * most * SCALING_INFLIGHT;
+  await stack.setUpstream({ latencyMs: options.scalingLatencyMs, tokenDelayMs: 0, tokens: options.tokens });
+  const points: ScalingFigure['points'] = [];
+  for (const workers of options.scalingWorkers) {
+    await stack.setWorkers(workers, { MAX_INFLIGHT: String(SCALING_INFLIGHT), MAX_QUEUED: String(connections) });
+    const r = await runAutocannon(agentbus, connections, options.scalingSeconds);
+    points.push({ workers, requestsPerSecond: r.requestsPerSecond, non2xx: r.non2xx, errors: r.errors, perWorker: Math.round(r.requestsPerSecond / workers) });
+    say(`scaling ${workers} worker(s): ${r.requestsPerSecond} req/s (${r.non2xx} non-2xx)`);
+  }
+  const first = points[0], last = points[points.length - 1];
+  const efficiency = first && last && last !== first ? ratio(last.requestsPerSecond, first.requestsPerSecond * (last.workers / first.workers)) : null;
+  return { upstreamLatencyMs: options.scalingLatencyMs, maxInflightPerWorker: SCALING_INFLIGHT, connections, points, efficiency };
+}

@@ -1,0 +1,97 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { ROOT } from '../scripts/lib/child-process.js';
+
+/** What one `npm run bench` measures and how long; see BENCHMARKS.md, "Options". */
+export interface BenchOptions {
+  mode: 'full' | 'quick' | 'tiny';
+  /** Worker processes for figures 1–3, 5 and 6. */
+  workers: number;
+  /** Concurrency levels of figures 1 and 2. */
+  concurrency: number[];
+  /** Per concurrency level and target: at most this long… */
+  pointMs: number;
+  /** …and at most this many requests. */
+  pointRequests: number;
+  /** Figure 3: autocannon connections and seconds. */
+  throughputConnections: number;
+  throughputSeconds: number;
+  /** Figure 3: SSE streams open at once, tokens each, ms between tokens. */
+  streams: number;
+  streamTokens: number;
+  streamTokenDelayMs: number;
+  /** Figure 4: worker counts, the upstream's fixed latency, seconds per point. */
+  scalingWorkers: number[];
+  scalingLatencyMs: number;
+  scalingSeconds: number;
+  /** Tokens of each answer in figures 1–3. */
+  tokens: number;
+  warmupRequests: number;
+  portkey: boolean;
+  /** Where the JSON result goes; the markdown table is written next to it. */
+  out: string;
+  /** BENCHMARKS.md to update between its result markers, or undefined. */
+  benchmarksFile: string | undefined;
+  /** `--profile=<dir>`: CPU profiles of gateway and workers (node --cpu-prof). */
+  profileDir: string | undefined;
+}
+
+const USAGE = `usage: npm run bench -- [--quick | --tiny] [options]
+
+  --quick               short points (about 2 minutes in all); default is the full run
+  --tiny                a few requests per figure, no Portkey, 1 worker (CI smoke)
+  --workers=K           worker processes for figures 1-3, 5, 6 (BENCH_WORKERS, default 1)
+  --concurrency=1,32,256  levels of figures 1 and 2 (BENCH_CONCURRENCY)
+  --duration=S          seconds per point (BENCH_DURATION_S)
+  --streams=N           concurrent SSE streams of figure 3 (BENCH_STREAMS, default 1000)
+  --scaling=1,2,4       worker counts of figure 4 (BENCH_SCALING)
+  --no-portkey          skip the Portkey column (BENCH_PORTKEY=off)
+  --out=FILE            JSON result (default bench/results/latest.json)
+  --no-markdown         leave BENCHMARKS.md alone
+  --profile=DIR         write CPU profiles of the gateway and workers to DIR`;
+
+const list = (value: string | undefined): number[] | undefined => value ? value.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0) : undefined;
+
+/** Flags first, then BENCH_* variables, then the mode's defaults. */
+export function readBenchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' }, tiny: { type: 'boolean' }, workers: { type: 'string' }, concurrency: { type: 'string' },
+      duration: { type: 'string' }, streams: { type: 'string' }, scaling: { type: 'string' }, 'no-portkey': { type: 'boolean' },
+      out: { type: 'string' }, 'no-markdown': { type: 'boolean' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
+  const seconds = Number(values.duration ?? env['BENCH_DURATION_S'] ?? (mode === 'full' ? 5 : mode === 'quick' ? 1.5 : 0.5));
+  if (!(seconds > 0)) throw new Error('--duration / BENCH_DURATION_S must be a positive number of seconds');
+  const workers = Number(values.workers ?? env['BENCH_WORKERS'] ?? 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 16) throw new Error('--workers / BENCH_WORKERS must be an integer from 1 to 16');
+  const tiny = mode === 'tiny';
+  const out = values.out ?? join(ROOT, 'bench/results/latest.json');
+  return {
+    mode,
+    workers,
+    concurrency: list(values.concurrency ?? env['BENCH_CONCURRENCY']) ?? (tiny ? [1, 4] : [1, 32, 256]),
+    pointMs: seconds * 1000,
+    pointRequests: tiny ? 8 : 50_000,
+    throughputConnections: tiny ? 4 : 64,
+    throughputSeconds: Math.max(1, Math.round(seconds)),
+    streams: Number(values.streams ?? env['BENCH_STREAMS'] ?? (tiny ? 10 : 1000)),
+    streamTokens: tiny ? 5 : 20,
+    streamTokenDelayMs: tiny ? 5 : 50,
+    scalingWorkers: list(values.scaling ?? env['BENCH_SCALING']) ?? (tiny ? [1] : [1, 2, 4]),
+    scalingLatencyMs: 50,
+    scalingSeconds: Math.max(1, Math.round(seconds)),
+    tokens: 16,
+    warmupRequests: tiny ? 4 : 300,
+    portkey: !tiny && !values['no-portkey'] && env['BENCH_PORTKEY'] !== 'off',
+    out,
+    benchmarksFile: tiny || values['no-markdown'] ? undefined : join(ROOT, 'BENCHMARKS.md'),
+    profileDir: values.profile,
+  };
+}

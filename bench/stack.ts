@@ -1,0 +1,141 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, startChild, stopChild } from '../scripts/lib/child-process.js';
+import { findNatsServer, startNatsServer, type RunningNatsServer } from '../scripts/lib/nats-server.js';
+import type { UpstreamBehaviour } from './upstream/fake-upstream.js';
+
+/** A process the harness started, with what the footprint figure needs. */
+export interface BenchProcess {
+  readonly role: 'gateway' | 'worker' | 'upstream' | 'portkey';
+  readonly child: ChildProcess;
+}
+
+/** Everything one benchmark run starts; `stop()` ends all of it, in reverse order. */
+export interface BenchStack {
+  readonly natsUrl: string;
+  readonly upstreamUrl: string;
+  readonly gatewayUrl: string;
+  readonly dataDir: string;
+  readonly gateway: BenchProcess;
+  readonly workers: readonly BenchProcess[];
+  /** Replaces the running workers by `count` new ones with `env` over the stack's. */
+  setWorkers(count: number, env?: Record<string, string>): Promise<void>;
+  /** Changes how the fake upstream answers from the next request on. */
+  setUpstream(behaviour: Partial<UpstreamBehaviour>): Promise<void>;
+  /** Registers another process (Portkey) to be stopped with the stack. */
+  adopt(process: BenchProcess): void;
+  stop(): Promise<void>;
+}
+
+export interface StackSettings {
+  workers: number;
+  /** Directory for CPU profiles of gateway and workers (`node --cpu-prof`), or none. */
+  profileDir?: string;
+  /** Extra environment for gateway and workers (e.g. LOG_LEVEL). */
+  env?: Record<string, string>;
+}
+
+// Benchmarks measure the bus, not the worker's admission queue: the defaults (MAX_INFLIGHT=4,
+// MAX_QUEUED=16) would answer most of 256 concurrent requests with 503 overloaded.
+export const WIDE_ADMISSION = { MAX_INFLIGHT: '1024', MAX_QUEUED: '10000' };
+
+/**
+ * Starts a nats-server (random port, own JetStream dir), the fake upstream, a gateway and
+ * `workers` worker processes, all on loopback, with the data, logs and JetStream store in one
+ * temp dir removed by `stop()`. Child output goes to `<dir>/logs/*.out`, kept only on failure.
+ */
+export async function startBenchStack(settings: StackSettings): Promise<BenchStack> {
+  const binary = findNatsServer();
+  if (!binary) throw new Error('nats-server is not installed; run "apt-get install nats-server" (see README, Troubleshooting)');
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-'));
+  const logDir = join(dir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const processes: BenchProcess[] = [];
+  let nats: RunningNatsServer | undefined;
+  let workers: BenchProcess[] = [];
+  let workerSeq = 0;
+  const fds: number[] = [];
+  const outFile = (name: string) => { const fd = openSync(join(logDir, `${name}.out`), 'a'); fds.push(fd); return fd; };
+  const nodeArgs = (name: string) => settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', settings.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+
+  const stop = async () => {
+    for (const p of [...processes].reverse()) await stopChild(p.child, 10_000).catch(() => undefined);
+    processes.length = 0;
+    await nats?.stop();
+    for (const fd of fds.splice(0)) closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    nats = await startNatsServer({ binary, port: -1, storeDir: join(dir, 'jetstream') });
+    const upstreamChild = fork(join(ROOT, 'bench/upstream/main.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], detached: true, stdio: ['ignore', outFile('upstream'), outFile('upstream'), 'ipc'] });
+    processes.push({ role: 'upstream', child: upstreamChild });
+    const upstreamUrl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the fake upstream did not start within 20 s')), 20_000);
+      upstreamChild.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the fake upstream exited with ${code}`)); });
+      upstreamChild.on('message', (m: { type?: string; url?: string }) => { if (m?.type === 'ready' && m.url) { clearTimeout(timer); resolve(m.url); } });
+    });
+    upstreamChild.removeAllListeners('exit');
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      LOG_FORMAT: 'json',
+      NATS_URL: nats.url,
+      OLLAMA_URL: upstreamUrl,
+      DATA_DIR: join(dir, 'data'),
+      LOG_DIR: join(dir, 'trace-logs'),
+      // The response cache would answer repeated identical requests without the model.
+      CACHE_TTL_SECONDS: '0',
+      DEFAULT_MODEL: 'bench',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      ...settings.env,
+    };
+    // The worker migrates the database; the gateway only reads it: workers first.
+    const startWorkers = async (count: number, extra: Record<string, string>) => {
+      const started: BenchProcess[] = [];
+      for (let i = 0; i < count; i++) {
+        const name = `worker-${++workerSeq}`;
+        const { child } = await startChild('workers/main.ts', ['--agents', 'testing'], { ...env, ...WIDE_ADMISSION, ...extra }, { output: outFile(name), nodeArgs: nodeArgs(name), timeoutMs: 60_000 });
+        const p: BenchProcess = { role: 'worker', child };
+        processes.push(p);
+        started.push(p);
+      }
+      return started;
+    };
+    workers = await startWorkers(settings.workers, {});
+    const gw = await startChild('gateway/server.ts', [], env, { output: outFile('gateway'), nodeArgs: nodeArgs('gateway'), timeoutMs: 60_000 });
+    const gateway: BenchProcess = { role: 'gateway', child: gw.child };
+    processes.push(gateway);
+    const gatewayUrl = String(gw.ready['url']).replace('localhost', '127.0.0.1');
+
+    return {
+      natsUrl: nats.url,
+      upstreamUrl,
+      gatewayUrl,
+      dataDir: env['DATA_DIR']!,
+      gateway,
+      get workers() { return workers; },
+      async setWorkers(count, extra = {}) {
+        // New ones first: the agent is never without a worker (no 503 no_worker between phases).
+        const old = workers;
+        workers = await startWorkers(count, extra);
+        for (const p of old) {
+          await stopChild(p.child, 10_000);
+          processes.splice(processes.indexOf(p), 1);
+        }
+      },
+      async setUpstream(behaviour) {
+        const res = await fetch(`${upstreamUrl}/__bench/config`, { method: 'POST', body: JSON.stringify(behaviour) });
+        if (!res.ok) throw new Error(`fake upstream refused its config: ${res.status}`);
+      },
+      adopt(p) { processes.push(p); },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
