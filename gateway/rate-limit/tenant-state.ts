@@ -1,0 +1,76 @@
+import type { RateTier } from './rate-tiers.js';
+import { takeToken, type Buckets, type WindowReport } from './token-buckets.js';
+
+/**
+ * One tenant's KV entry: its token buckets and its in-flight leases together, so one
+ * compare-and-set covers every window and the concurrency cap at once.
+ */
+export interface TenantState {
+  buckets: Buckets;
+  /** Request id → when its lease lapses (ms since the epoch), for requests in flight. */
+  leases: Record<string, number>;
+}
+
+export type Decision =
+  | { readonly kind: 'admit'; readonly next: TenantState; readonly tightest: WindowReport | undefined }
+  | { readonly kind: 'rate'; readonly blocking: WindowReport; readonly retryAfterMs: number }
+  | { readonly kind: 'concurrency'; readonly inFlight: number; readonly cap: number };
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Reads a stored entry. Anything unexpected (another version's format, a hand-edited value)
+ * reads as an empty state: the worst case is one window's worth of extra requests, never a
+ * failed request.
+ */
+export function parseTenantState(text: string | undefined): TenantState {
+  const state: TenantState = { buckets: {}, leases: {} };
+  if (text === undefined) return state;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return state;
+  }
+  if (!isObject(value)) return state;
+  if (isObject(value['buckets'])) {
+    for (const window of ['minute', 'hour', 'day'] as const) {
+      const bucket = value['buckets'][window];
+      if (isObject(bucket) && Number.isFinite(bucket['tokens']) && Number.isFinite(bucket['at'])) state.buckets[window] = { tokens: bucket['tokens'] as number, at: bucket['at'] as number };
+    }
+  }
+  if (isObject(value['leases'])) {
+    for (const [id, until] of Object.entries(value['leases'])) if (Number.isFinite(until)) state.leases[id] = until as number;
+  }
+  return state;
+}
+
+/** Leases still running at `now`: a crashed gateway's leases lapse instead of holding the cap forever. */
+export function liveLeases(leases: Record<string, number>, now: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(leases).filter(([, until]) => until > now));
+}
+
+/**
+ * Whether one more request of this tenant may start at `now`, and the state to store if so.
+ * A refused request changes nothing (nothing is stored for it). Rate limits are checked
+ * before the concurrency cap: their wait is the one the caller must know about.
+ */
+export function decide(state: TenantState, tier: RateTier, now: number, lease: { id: string; until: number } | undefined): Decision {
+  const taken = takeToken(state.buckets, tier.windows, now);
+  if (!taken.allowed) return { kind: 'rate', blocking: taken.blocking, retryAfterMs: taken.retryAfterMs };
+  const leases = liveLeases(state.leases, now);
+  if (tier.concurrentStreams !== undefined) {
+    const inFlight = Object.keys(leases).length;
+    if (inFlight >= tier.concurrentStreams) return { kind: 'concurrency', inFlight, cap: tier.concurrentStreams };
+    if (lease) leases[lease.id] = lease.until;
+  }
+  return { kind: 'admit', next: { buckets: taken.buckets, leases }, tightest: taken.tightest };
+}
+
+/** The state without lease `id` (and without lapsed ones); undefined when there is nothing to change. */
+export function releaseLease(state: TenantState, id: string, now: number): TenantState | undefined {
+  if (!Object.hasOwn(state.leases, id)) return undefined;
+  const leases = liveLeases(state.leases, now);
+  delete leases[id];
+  return { buckets: state.buckets, leases };
+}
