@@ -20,6 +20,8 @@ export interface EnvReader {
   list(name: string): string[];
   /** A comma list whose items are each one of `allowed`; unset → `fallback`. */
   listOf<T extends string>(name: string, fallback: readonly T[], allowed: readonly T[]): T[];
+  /** Records a problem found by the caller (a file the variable names cannot be read, …). */
+  report(problem: string): void;
   /** Throws a {@link ConfigError} listing every problem seen so far, if any. */
   done(): void;
 }
@@ -75,6 +77,9 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
         return [...fallback];
       }
       return items as typeof fallback[number][];
+    },
+    report(problem) {
+      problems.push(problem);
     },
     done() {
       if (problems.length > 0) throw new ConfigError(problems);

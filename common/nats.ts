@@ -1,5 +1,6 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, createInbox, errors, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from './logger.js';
+import { describeCredentials, natsConnectOptions, type NatsClientSettings } from './nats-client.js';
 
 /**
  * Whether a connection can reach the NATS server right now. nats.js buffers publishes while it
@@ -64,22 +65,50 @@ export function busStateOf(nc: NatsConnection): BusState {
   return state;
 }
 
+const inboxPrefixes = new WeakMap<NatsConnection, string>();
+
+/**
+ * A fresh reply inbox under the prefix `nc` was connected with (`_INBOX.<role>` through
+ * {@link connectNats}, else `_INBOX`): nats.conf lets each bus user subscribe to its own inboxes only.
+ */
+export function inboxFor(nc: NatsConnection): string {
+  return createInbox(inboxPrefixes.get(nc));
+}
+
+/** True for the server's "Authorization Violation" (no, unknown or wrong credentials). */
+export function isAuthorizationError(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof errors.AuthorizationError || /authorization violation/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 /**
  * Connects to NATS, reconnecting forever after the first success: a NATS restart must not
  * need a gateway or worker restart (subscriptions, micro services included, are renewed by
- * nats.js on reconnect). The first connection fails fast with the URL named.
+ * nats.js on reconnect). The first connection fails fast with the URL named, and a refused
+ * login says which credential variables to set. `client` carries the role's credentials, TLS
+ * files and inbox prefix (common/nats-client.ts).
  */
-export async function connectNats(url: string, name: string, log: Logger): Promise<NatsConnection> {
+export async function connectNats(url: string, name: string, log: Logger, client?: NatsClientSettings): Promise<NatsConnection> {
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000 });
+    nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000, ...natsConnectOptions(client) });
   } catch (err) {
+    if (isAuthorizationError(err)) {
+      throw new Error(`NATS at ${url} (NATS_URL) refused the connection (Authorization Violation): ${describeCredentials(client)}. "npm start" keeps each role's password in DATA_DIR/nats-credentials/<role>.password (README, "Securing the bus").`, { cause: err });
+    }
     throw new Error(`cannot connect to NATS at ${url} (NATS_URL): ${(err as Error).message}. Start the whole stack with "npm start", or point NATS_URL at a running nats-server.`, { cause: err });
   }
+  if (client) inboxPrefixes.set(nc, client.inboxPrefix);
   busStateOf(nc);
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect' || status.type === 'error') log.warn({ nats: status }, 'NATS connection problem');
+      if (status.type === 'error' && status.error instanceof errors.PermissionViolationError) {
+        // A missing grant in nats.conf shows up here, not as a failed call: name the subject and user.
+        const { operation, subject, queue } = status.error;
+        log.error({ nats: { operation, subject, queue, user: client?.user } }, `NATS refused a ${operation} on "${subject}" (Permissions Violation): the bus user${client?.user ? ` "${client.user}"` : ''} is not allowed it in nats.conf`);
+      } else if (status.type === 'disconnect' || status.type === 'error') log.warn({ nats: status }, 'NATS connection problem');
       else if (status.type === 'reconnect') log.info({ nats: status }, 'NATS reconnected');
     }
   })();

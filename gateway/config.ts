@@ -1,6 +1,7 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { ConfigError, readEnv } from '../common/env.js';
+import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
 import type { AuditSettings } from './audit/audit-stream.js';
@@ -13,6 +14,8 @@ export interface GatewayConfig {
   port: number;
   host: string;
   natsUrl: string;
+  /** Bus credentials, TLS files and inbox prefix of the gateway user (NATS_USER, NATS_PASSWORD[_FILE], NATS_TLS_*). */
+  nats: NatsClientSettings;
   /** Accepted API keys; the dev key alone when API_KEYS is unset. */
   apiKeys: readonly string[];
   /** True when API_KEYS was unset and the dev key is in use. */
@@ -80,6 +83,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     port: read.integer('PORT', 8080, { min: 0, max: 65535 }),
     host: read.string('HOST', '127.0.0.1'),
     natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
+    nats: readNatsClientSettings(read, 'gateway', read.string('NATS_URL', 'nats://127.0.0.1:4222')),
     apiKeys: Object.freeze([...(apiKeys.length > 0 ? apiKeys : [DEV_API_KEY]), ...privateApiKeys]),
     privateApiKeys: Object.freeze(privateApiKeys),
     devKey: apiKeys.length === 0,

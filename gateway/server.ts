@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const logger = createLogger('gateway');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   if (config.devKey) logger.warn('API_KEYS is not set: only the development key "local-only" is accepted. Set API_KEYS before exposing the gateway.');
-  const nc = await connectNats(config.natsUrl, 'agentbus-gateway', logger);
+  const nc = await connectNats(config.natsUrl, 'agentbus-gateway', logger, config.nats);
   const app = await buildApp({ config, nc, catalog, logger });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ url: address, agents: catalog.names, nats: config.natsUrl }, 'gateway ready');

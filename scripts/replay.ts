@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
 import { jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { isChatRequest } from '../bus-schemas/index.js';
 import { envelopeAt, findEnvelopes, type StoredEnvelope } from '../gateway/audit/audit-lookup.js';
 import { auditStreamName } from '../gateway/audit/audit-stream.js';
-import { describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
+import { connectTool, describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
 
 const USAGE = `usage: npm run replay -- <request id | stream seq> [--nats URL] [--prefix PREFIX] [--stream NAME] [--id] [--scan N]
 
@@ -22,6 +22,10 @@ stores no second turn: a turn is stored at most once per request id.
   --prefix     the gateway's subject prefix (default SUBJECT_PREFIX, else agents); names the stream
   --stream     the audit stream (default AGENTBUS_AUDIT, or AGENTBUS_AUDIT_<prefix>)
   --scan       look for a request id among the newest N envelopes at most (default 10000)
+
+On a locked-down bus (nats.conf) it connects as the replay user: NATS_USER=replay and
+NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/replay.password (or NATS_PASSWORD); NATS_TLS_CA,
+NATS_TLS_CERT and NATS_TLS_KEY for TLS.
 
 Exit code: 0 after "done"; 1 after an "error" frame, no answer in time or no worker;
 2 for a usage error or when the envelope, the stream or NATS cannot be found.`;
@@ -69,9 +73,9 @@ async function main(): Promise<number> {
 
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: natsUrl.split(','), timeout: 5000 });
+    nc = await connectTool(natsUrl);
   } catch (err) {
-    say(`cannot connect to NATS at ${natsUrl} (NATS_URL or --nats): ${(err as Error).message}`);
+    say((err as Error).message);
     return 2;
   }
   try {

@@ -8,6 +8,7 @@ import { memoryDatabasePath, openMemoryDatabase } from '../workers/memory/databa
 import { migrateToLatest } from '../workers/memory/migrate.js';
 import { ROOT, startChild, stopChild, type StartedChild } from './lib/child-process.js';
 import { ensureNatsServer } from './lib/install-nats.js';
+import { ensureBusCredentials, type RoleCredentials } from './lib/nats-credentials.js';
 import { startNatsServer, type RunningNatsServer } from './lib/nats-server.js';
 import { freePort, isPortFree } from './lib/ports.js';
 
@@ -26,7 +27,7 @@ async function configuredNatsPort(confFile: string): Promise<number> {
   return match ? Number(match[1]) : 4222;
 }
 
-async function startBundledNats(dataDir: string): Promise<RunningNatsServer> {
+async function startBundledNats(dataDir: string, serverEnv: Record<string, string>): Promise<RunningNatsServer> {
   const binary = ensureNatsServer(say);
   const confFile = resolve(process.env['NATS_CONF'] ?? join(ROOT, 'nats.conf'));
   const host = '127.0.0.1';
@@ -36,7 +37,7 @@ async function startBundledNats(dataDir: string): Promise<RunningNatsServer> {
     port = await freePort(host);
     say(`port ${taken} from ${confFile} is already taken (another NATS server?). Not attaching to it: the bundled nats-server starts on port ${port} instead. To use the one on ${taken}, stop this and run: NATS_URL=nats://${host}:${taken} npm start`);
   }
-  return startNatsServer({ binary, configFile: confFile, host, port, storeDir: join(dataDir, 'nats') });
+  return startNatsServer({ binary, configFile: confFile, host, port, storeDir: join(dataDir, 'nats'), env: { ...process.env, ...serverEnv } });
 }
 
 async function main(): Promise<void> {
@@ -63,9 +64,14 @@ async function main(): Promise<void> {
 
   try {
     let natsUrl = process.env['NATS_URL'];
+    // With NATS_URL the children use the NATS_USER/NATS_PASSWORD[_FILE] given (or none); the
+    // bundled server gets a user per role, whose passwords live under DATA_DIR.
+    let credentials: Record<'gateway' | 'worker', RoleCredentials> | undefined;
     if (natsUrl) say(`using NATS at ${natsUrl} (NATS_URL)`);
     else {
-      nats = startBundledNats(dataDir);
+      const bus = ensureBusCredentials(dataDir);
+      credentials = bus.roles;
+      nats = startBundledNats(dataDir, bus.serverEnv);
       const server = (await nats)!;
       natsUrl = server.url;
       say(`nats-server started at ${natsUrl} (JetStream in ${join(dataDir, 'nats')})`);
@@ -81,9 +87,15 @@ async function main(): Promise<void> {
     await db.destroy();
     say(`memory database ${memoryDatabasePath(dataDir)} ${applied.length > 0 ? `migrated (${applied.join(', ')})` : 'is up to date'}`);
 
-    const env = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
-    const launch = async (entry: string, args: string[] = []): Promise<StartedChild> => {
-      const child = await startChild(entry, args, env);
+    const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
+    /** The environment of a child: the bundled server's credentials of its role, by file (never the password itself). */
+    const envOf = (role: 'gateway' | 'worker'): NodeJS.ProcessEnv => {
+      if (!credentials) return env;
+      const { NATS_PASSWORD: _inline, ...rest } = env;
+      return { ...rest, NATS_USER: credentials[role].user, NATS_PASSWORD_FILE: credentials[role].passwordFile };
+    };
+    const launch = async (entry: string, role: 'gateway' | 'worker', args: string[] = []): Promise<StartedChild> => {
+      const child = await startChild(entry, args, envOf(role));
       started.push(child.child);
       child.child.once('exit', (code) => {
         if (stopping) return;
@@ -92,8 +104,8 @@ async function main(): Promise<void> {
       });
       return child;
     };
-    const worker = await launch('workers/main.ts');
-    const gateway = await launch('gateway/server.ts');
+    const worker = await launch('workers/main.ts', 'worker');
+    const gateway = await launch('gateway/server.ts', 'gateway');
 
     const url = String(gateway.ready['url']);
     const backend = worker.ready['backend'] as { name: string; url: string; reachable: boolean; version?: string; missingModels: string[]; error?: string };
@@ -101,7 +113,10 @@ async function main(): Promise<void> {
     say(`  open     ${url}/   (the playground: pick an agent and chat in the browser)`);
     say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — set API_KEYS for real keys' : 'from API_KEYS'})`);
     say(`  agents   ${(worker.ready['agents'] as string[]).join(', ')}`);
-    say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} npm run worker -- --agents <names>)`);
+    if (credentials) {
+      say(`  NATS     ${natsUrl}   (locked down: a user per role, passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`);
+      say(`           add workers: NATS_URL=${natsUrl} NATS_USER=worker NATS_PASSWORD_FILE=${credentials.worker.passwordFile} npm run worker -- --agents <names>`);
+    } else say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} npm run worker -- --agents <names>)`);
     say(`  memory   ${memoryDatabasePath(dataDir)}`);
     if (!backend.reachable) say(`  model    NOT reachable — ${backend.error}`);
     else {

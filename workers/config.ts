@@ -1,6 +1,7 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
+import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
 import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
@@ -10,6 +11,8 @@ import type { OpenAISettings } from './providers/openai/index.js';
 /** Worker settings, read once at boot and frozen. */
 export interface WorkerConfig {
   natsUrl: string;
+  /** Bus credentials, TLS files and inbox prefix of the worker user (NATS_USER, NATS_PASSWORD[_FILE], NATS_TLS_*). */
+  nats: NatsClientSettings;
   /** The model backend of agents whose catalog entry lists no provider chain (PROVIDER). */
   provider: ProviderName;
   /** Providers that keep requests on this machine: the only ones a private request may use. */
@@ -42,6 +45,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   const read = readEnv(env);
   const config: WorkerConfig = {
     natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
+    nats: readNatsClientSettings(read, 'worker', read.string('NATS_URL', 'nats://127.0.0.1:4222')),
     provider: read.oneOf('PROVIDER', 'ollama', PROVIDER_NAMES),
     localProviders: Object.freeze(read.listOf('LOCAL_PROVIDERS', ['ollama', 'llama-cpp'], PROVIDER_NAMES)),
     breakerFailures: read.integer('BREAKER_FAILURES', 3, { min: 1, max: 100 }),

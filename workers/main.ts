@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   if (applied.length > 0) log.info({ applied }, 'memory database migrated');
   // Loaded before connecting: broken patterns must stop the worker, not leak what they miss.
   const redactor = loadRedactor(config.secretPatternsFile);
-  const nc = await connectNats(config.natsUrl, 'agentbus-worker', log);
+  const nc = await connectNats(config.natsUrl, 'agentbus-worker', log, config.nats);
   const providers = providerChainsFromConfig(config, redactor, log);
   const backendHealth = watchBackends(providers, agents, config.backendProbeIntervalMs, log);
   const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, admission: config.admission, backendHealth, log });

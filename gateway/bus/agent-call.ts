@@ -1,6 +1,6 @@
-import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { AgentbusError, decodeReplyFrame, encodeJson, PROTOCOL_VERSION, type CancelRequest, type ChatRequest, type ReplyFrame } from '../../bus-schemas/index.js';
-import { busStateOf } from '../../common/nats.js';
+import { busStateOf, inboxFor } from '../../common/nats.js';
 import { FrameChannel } from './frame-channel.js';
 
 export interface AgentCallOptions {
@@ -130,7 +130,7 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
     if (nc.isClosed() || nc.isDraining()) throw new Error('the connection is closed');
     // nats.js would buffer the publish until it reconnects: fail now, the client may retry.
     if (!bus.connected) throw new Error(bus.problem ?? 'disconnected');
-    const inbox = createInbox();
+    const inbox = inboxFor(nc);
     sub = nc.subscribe(inbox, { callback: onMessage });
     const h = natsHeaders();
     h.set('Agentbus-Request-Id', envelope.request_id);

@@ -1,5 +1,8 @@
-import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { AgentbusError, DEFAULT_SUBJECT_PREFIX, decodeReplyFrame, type ReplyFrame } from '../../bus-schemas/index.js';
+import { readEnv } from '../../common/env.js';
+import { isAuthorizationError } from '../../common/nats.js';
+import { describeCredentials, natsConnectOptions, readNatsClientSettings } from '../../common/nats-client.js';
 
 // What the command-line tools that speak the bus protocol (bus-request, replay) share.
 
@@ -11,6 +14,23 @@ export function natsUrlOf(flag: string | undefined, env: NodeJS.ProcessEnv = pro
 /** Subject prefix of a tool: its flag, else SUBJECT_PREFIX, else `agents`. */
 export function subjectPrefixOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return flag ?? env['SUBJECT_PREFIX'] ?? DEFAULT_SUBJECT_PREFIX;
+}
+
+/**
+ * Connects a command-line tool as the bus's `replay` user: NATS_USER, NATS_PASSWORD or
+ * NATS_PASSWORD_FILE and NATS_TLS_* from the environment (README, "Securing the bus"). Throws
+ * an Error whose message names the variables at fault, the URL, or the refused credentials.
+ */
+export async function connectTool(natsUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<NatsConnection> {
+  const read = readEnv(env);
+  const client = readNatsClientSettings(read, 'replay', natsUrl);
+  read.done();
+  try {
+    return await connect({ servers: natsUrl.split(','), timeout: 5000, ...natsConnectOptions(client) });
+  } catch (err) {
+    if (isAuthorizationError(err)) throw new Error(`NATS at ${natsUrl} refused the connection (Authorization Violation): ${describeCredentials(client)}`, { cause: err });
+    throw new Error(`cannot connect to NATS at ${natsUrl} (NATS_URL or --nats): ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /** How the exchange ended: a `done` frame, an `error` frame, or no terminal frame in time. */

@@ -34,6 +34,11 @@ export interface NatsServerOptions {
   storeDir: string;
   /** Longest to wait for "Server is ready". */
   startTimeoutMs?: number;
+  /**
+   * Environment of the server process (default: this process's). nats.conf reads the bus
+   * users' passwords from `$AGENTBUS_NATS_*_PASSWORD` references, resolved from here.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningNatsServer {
@@ -60,7 +65,7 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
   ];
   // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it
   // have drained; whoever started it stops it last.
-  const child = spawn(options.binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child = spawn(options.binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: options.env ?? process.env });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
