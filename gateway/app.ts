@@ -8,6 +8,7 @@ import type { GatewayConfig } from './config.js';
 import { ensureAuditStream } from './audit/audit-stream.js';
 import { bearerAuth, tenantOf } from './plugins/auth.js';
 import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
+import { registerJsonParser } from './http/parse-json.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
 import { legacyRoutes } from './routes/legacy.js';
@@ -41,6 +42,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // pino's Logger is wider than fastify's logger type; fastify only uses the base methods.
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
+    // Node's HTTP parser refuses longer request heads (431 headers_too_large, see error-handler.ts).
+    http: { maxHeaderSize: config.maxHeaderBytes },
     // OpenAI's wire format is strict JSON: "0.5" is not a temperature, and unknown fields stay.
     // `verbose` gives error messages the failing schema, so they can quote its description.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
@@ -63,6 +66,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await registerWebsocketSupport(app, { maxPayloadBytes: config.bodyLimitBytes, drainTimeoutMs: config.drainTimeoutMs });
   // Only JSON bodies: a text/plain body gets 415 rather than a confusing "body must be object".
   app.removeContentTypeParser('text/plain');
+  // fastify's JSON parser with the nesting limit checked first (MAX_JSON_DEPTH).
+  registerJsonParser(app, config.inputLimits.maxJsonDepth);
   app.decorateRequest('tenant', '');
   app.decorateRequest('pathAgent', undefined);
 

@@ -5,6 +5,7 @@ import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
 import type { AuditSettings } from './audit/audit-stream.js';
+import type { InputLimits } from './openai/input-limits.js';
 
 /** The API key that works when API_KEYS is unset (with a warning), for local use only. */
 export const DEV_API_KEY = 'local-only';
@@ -44,6 +45,10 @@ export interface GatewayConfig {
   /** Interval at which workers send heartbeats; three missed ones mean a dead worker. */
   heartbeatMs: number;
   bodyLimitBytes: number;
+  /** MAX_HEADER_BYTES: Node's maxHeaderSize, the request line and headers together (431 above it). */
+  maxHeaderBytes: number;
+  /** Bounds on a chat request's messages, tools and JSON nesting (README "Input limits"). */
+  inputLimits: Readonly<InputLimits>;
   /** Directory of the per-agent trace logs (`<agent>.log`). */
   logDir: string;
   /** Rotated trace logs older than this many days are deleted; 0 keeps all. */
@@ -98,6 +103,16 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     secretsMakePrivate: read.oneOf('SECRETS_MAKE_PRIVATE', 'true', ['true', 'false']) === 'true',
     heartbeatMs: read.integer('HEARTBEAT_MS', 2_000, { min: 50, max: 60_000 }),
     bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    maxHeaderBytes: read.integer('MAX_HEADER_BYTES', 16 * 1024, { min: 1024, max: 1024 * 1024 }),
+    inputLimits: Object.freeze({
+      maxMessages: read.integer('MAX_MESSAGES', 1000, { min: 1, max: 100_000 }),
+      maxMessageChars: read.integer('MAX_MESSAGE_CHARS', 200_000, { min: 1, max: 64 * 1024 * 1024 }),
+      // Deep enough for real tool schemas (a body, tools, a tool, its parameters, then nested properties).
+      maxJsonDepth: read.integer('MAX_JSON_DEPTH', 32, { min: 4, max: 1000 }),
+      // At most the bus envelope's own bound (bus-schemas/chat-request.schema.ts): workers would refuse more.
+      maxTools: read.integer('MAX_TOOLS', 128, { min: 0, max: 128 }),
+      maxToolSchemaBytes: read.integer('MAX_TOOL_SCHEMA_BYTES', 64 * 1024, { min: 256, max: 64 * 1024 * 1024 }),
+    }),
     logDir: read.string('LOG_DIR', './logs'),
     traceLogRetentionDays: read.integer('TRACE_LOG_RETENTION_DAYS', 14, { min: 0, max: 3650 }),
     tracePromptMaxChars: read.integer('TRACE_PROMPT_MAX_CHARS', 500, { min: 0, max: 1_000_000 }),

@@ -84,7 +84,7 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     socket.on('data', (d) => { text += d; }).on('close', () => resolve(text)).on('error', () => resolve(text));
   });
   t.match(raw, /^HTTP\/1\.1 431 /);
-  t.same(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { message: 'The request headers are too large.', type: 'invalid_request_error', param: null, code: 'headers_too_large' } });
+  t.same(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { message: 'The request headers are larger than MAX_HEADER_BYTES allows.', type: 'invalid_request_error', param: null, code: 'headers_too_large' } });
 });
 
 t.test('x-should-retry tells SDKs whether retrying can help', async (t) => {

@@ -9,6 +9,7 @@ import type { GatewayConfig } from '../config.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import type { CompletionIdentity } from '../openai/responses.js';
 import { toEnvelope } from '../openai/to-envelope.js';
+import { checkInputLimits } from '../openai/input-limits.js';
 import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 import { traceIdOf, type TraceLog } from '../trace-log/trace-log.js';
 import { AUTO_MODEL, chooseAgents, type ChatRouter } from './choose-agents.js';
@@ -121,6 +122,7 @@ function withRouting(call: AgentCall, routing: Routing): AgentCall {
 export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: ChatOrigin, options: { pathAgent?: Agent | undefined; stream: boolean }): Promise<StartedChat> {
   const { catalog, config, redactor } = deps;
   rejectUnsupportedParameters(body);
+  checkInputLimits(body, config.inputLimits);
   const traceparent = origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
   const now = Date.now();
   const requestId = `chatcmpl-${randomId(18)}`;

@@ -128,7 +128,8 @@ export const chatCompletionRequestSchema = {
       additionalProperties: { type: 'string', maxLength: 512 },
       description: 'at most 16 string values, keys up to 64 characters, values up to 512',
     },
-    tools: { type: ['array', 'null'], maxItems: 128, items: toolDefinitionSchema },
+    // How many (MAX_TOOLS) and how big (MAX_TOOL_SCHEMA_BYTES) is checked by input-limits.ts, with codes of its own.
+    tools: { type: ['array', 'null'], items: toolDefinitionSchema },
     tool_choice: { anyOf: [{ enum: ['none', 'auto', 'required'] }, namedToolChoiceSchema, { type: 'null' }], description: '"none", "auto", "required" or {"type": "function", "function": {"name": …}}' },
     parallel_tool_calls: { type: ['boolean', 'null'] },
     response_format: {

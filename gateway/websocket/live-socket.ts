@@ -271,7 +271,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     }
     let id: string | null = null;
     try {
-      const frame = parseClientFrame(data, isBinary);
+      const frame = parseClientFrame(data, isBinary, config.inputLimits.maxJsonDepth);
       if (frame.type === 'chat' || frame.type === 'cancel') id = frame.id;
       handle(frame);
     } catch (err) {

@@ -1,5 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { AgentbusError, ID_PATTERN, messageFromAjvErrors } from '../../bus-schemas/index.js';
+import { parseUntrustedJson } from '../http/parse-json.js';
 import { CLIENT_FRAME_SCHEMAS, type ClientFrame } from './frames.schema.js';
 
 type FrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
@@ -28,15 +29,16 @@ function idOf(value: Record<string, unknown>): string | null {
 
 /**
  * Decodes and validates one client frame. Throws {@link FrameError} (never anything else):
- * binary or non-JSON data, an unknown type, or a field that breaks the type's schema.
+ * binary or non-JSON data, nesting past `maxJsonDepth` (MAX_JSON_DEPTH), a `__proto__` key, an
+ * unknown type, or a field that breaks the type's schema. The JSON is parsed as HTTP bodies are.
  */
-export function parseClientFrame(data: Buffer | string, isBinary: boolean): ClientFrame {
+export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJsonDepth: number): ClientFrame {
   if (isBinary) throw new FrameError(new AgentbusError('invalid_request', 'Frames are JSON text; binary frames are not accepted.'), null);
   let value: unknown;
   try {
-    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+    value = parseUntrustedJson(typeof data === 'string' ? data : data.toString('utf8'), maxJsonDepth, 'frame');
   } catch (err) {
-    throw new FrameError(new AgentbusError('invalid_json', `The frame is not valid JSON: ${(err as Error).message}`), null);
+    throw new FrameError(err as AgentbusError, null);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new FrameError(new AgentbusError('invalid_request', 'A frame must be a JSON object with a "type".'), null);

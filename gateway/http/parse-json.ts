@@ -1,0 +1,48 @@
+import secureJson from 'secure-json-parse';
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import { jsonDepthOverflow } from './json-depth.js';
+
+// fastify's own defaults ('error' for both): a `__proto__` key, or `constructor` holding a
+// `prototype`, would turn into a prototype change wherever the object is merged with
+// Object.assign or a hand-written deep merge. Refusing it beats silently dropping the key.
+const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as const;
+
+/**
+ * Parses untrusted JSON text: the depth scan first (no recursion, whatever the nesting), then
+ * secure-json-parse. Throws an {@link AgentbusError} (never anything else): `invalid_json`,
+ * `json_too_deep` naming MAX_JSON_DEPTH, or `forbidden_json_key`. `what` names the text in
+ * messages ("request body", "frame").
+ */
+export function parseUntrustedJson(text: string, maxDepth: number, what: string): unknown {
+  if (text.length === 0) throw new AgentbusError('invalid_json', `The ${what} is empty; send a JSON object.`);
+  const at = jsonDepthOverflow(text, maxDepth);
+  if (at >= 0) {
+    throw new AgentbusError('json_too_deep', `The ${what} nests objects and arrays more than ${maxDepth} levels deep (at character ${at}); MAX_JSON_DEPTH sets the limit.`);
+  }
+  try {
+    return secureJson.parse(text, undefined, PARSE_OPTIONS);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/forbidden prototype property/.test(message)) {
+      throw new AgentbusError('forbidden_json_key', `The ${what} has a "__proto__" key, or a "constructor" key holding "prototype"; agentbus refuses them (prototype pollution). Rename the key.`);
+    }
+    throw new AgentbusError('invalid_json', `The ${what} is not valid JSON: ${message}`);
+  }
+}
+
+/**
+ * Replaces fastify's `application/json` parser with {@link parseUntrustedJson}: same
+ * secure-json-parse behaviour, plus the depth limit checked before parsing. The body limit
+ * (BODY_LIMIT_BYTES) still applies, as fastify reads the body before calling the parser.
+ */
+export function registerJsonParser(app: FastifyInstance, maxDepth: number): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseUntrustedJson(body as string, maxDepth, 'request body'));
+    } catch (err) {
+      done(err as AgentbusError, undefined);
+    }
+  });
+}

@@ -1,0 +1,67 @@
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { ChatBody } from './chat-completion-request.schema.js';
+
+/** Bounds on what one chat request may carry (gateway/config.ts reads them; README "Input limits"). */
+export interface InputLimits {
+  /** MAX_MESSAGES: messages in one request. */
+  maxMessages: number;
+  /** MAX_MESSAGE_CHARS: characters (UTF-16 code units) of one message's text, its text parts summed. */
+  maxMessageChars: number;
+  /** MAX_JSON_DEPTH: nesting of objects and arrays in a body or WebSocket frame. */
+  maxJsonDepth: number;
+  /** MAX_TOOLS: tool definitions in one request. */
+  maxTools: number;
+  /** MAX_TOOL_SCHEMA_BYTES: bytes of one tool definition as JSON (its parameters schema included). */
+  maxToolSchemaBytes: number;
+}
+
+type Content = ChatBody['messages'][number]['content'];
+
+/** The text a message's content carries: the string, or its text and refusal parts summed. */
+function textLength(content: Content): number {
+  if (typeof content === 'string') return content.length;
+  if (!Array.isArray(content)) return 0;
+  let length = 0;
+  for (const part of content) {
+    if (typeof part.text === 'string') length += part.text.length;
+    if (typeof part.refusal === 'string') length += part.refusal.length;
+  }
+  return length;
+}
+
+/** Refuses a text longer than MAX_MESSAGE_CHARS, naming `param` (the legacy routes' `prompt`, …). */
+export function checkTextLength(text: string | undefined, param: string, limits: InputLimits): void {
+  if (text !== undefined && text.length > limits.maxMessageChars) {
+    throw new AgentbusError('message_too_long', `${param} is ${text.length} characters long; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`, { param });
+  }
+}
+
+/**
+ * Refuses a chat body over the input limits, each with its own code and the field at fault.
+ * Every route and the WebSocket call it through `startChatCall`, before anything is published,
+ * so a refused request costs no model call and writes no memory. The JSON depth is checked
+ * earlier, on the raw text (gateway/http/parse-json.ts).
+ */
+export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
+  const { messages } = body;
+  if (messages.length > limits.maxMessages) {
+    throw new AgentbusError('too_many_messages', `The request has ${messages.length} messages; MAX_MESSAGES allows ${limits.maxMessages}. Send a shorter history (the session keeps earlier turns).`, { param: 'messages' });
+  }
+  messages.forEach((message, index) => {
+    const length = textLength(message.content);
+    if (length > limits.maxMessageChars) {
+      throw new AgentbusError('message_too_long', `messages[${index}].content is ${length} characters long; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`, { param: `messages[${index}].content` });
+    }
+  });
+  const tools = body.tools ?? [];
+  if (tools.length > limits.maxTools) {
+    throw new AgentbusError('too_many_tools', `The request defines ${tools.length} tools; MAX_TOOLS allows ${limits.maxTools}.`, { param: 'tools' });
+  }
+  tools.forEach((tool, index) => {
+    // Depth is bounded by MAX_JSON_DEPTH already, so this stringify cannot recurse far.
+    const bytes = Buffer.byteLength(JSON.stringify(tool));
+    if (bytes > limits.maxToolSchemaBytes) {
+      throw new AgentbusError('tool_schema_too_large', `tools[${index}] is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes}.`, { param: `tools[${index}]` });
+    }
+  });
+}
