@@ -6,7 +6,7 @@ import type { StreamsFigure, ThroughputFigure } from './measure/throughput.js';
 
 /** Everything one run measured: the JSON result file's shape. */
 export interface BenchResult {
-  meta: { date: string; mode: string; node: string; natsServer: string; cpus: number; cpuModel: string; os: string; workers: number; portkey: string | null; portkeySkipped?: string };
+  meta: { date: string; mode: string; node: string; natsServer: string; cpus: number; cpuModel: string; os: string; workers: number; portkey: string | null; portkeySkipped?: string; streamSkipped?: Record<string, string> };
   addedLatency: LatencyPoint[];
   ttft: LatencyPoint[];
   throughput: ThroughputFigure;
@@ -40,10 +40,10 @@ export function toMarkdown(r: BenchResult): string {
   const portkey = r.meta.portkey !== null;
   const m = r.meta;
   const lines: string[] = [
-    `Run ${m.date} (${m.mode} mode) on ${m.cpus} × ${m.cpuModel}, ${m.os}, Node ${m.node}, nats-server ${m.natsServer}, ${m.workers} worker process(es)${portkey ? `, Portkey gateway ${m.portkey}` : ''}. Everything — load generator, fake upstream, NATS, gateway, workers${portkey ? ', Portkey' : ''} — on this one machine.${m.portkeySkipped ? ` Portkey skipped: ${m.portkeySkipped}.` : ''}`,
+    `Run ${m.date} (${m.mode} mode) on ${m.cpus} × ${m.cpuModel}, ${m.os}, Node ${m.node}, nats-server ${m.natsServer}, ${m.workers} worker process(es)${portkey ? `, Portkey gateway ${m.portkey}` : ''}. Everything — load generator, fake upstream, NATS, gateway, workers${portkey ? ', Portkey' : ''} — on this one machine.${m.portkeySkipped ? ` Portkey skipped: ${m.portkeySkipped}.` : ''}${Object.entries(m.streamSkipped ?? {}).map(([name, why]) => ` ${name} is left out of the streamed figures: every stream failed (${why.slice(0, 160)}).`).join('')}`,
     '',
     ...latencyTable('1. Added latency, non-streamed', r.addedLatency, portkey),
-    ...latencyTable('2. Time to first token, streamed', r.ttft, portkey),
+    ...latencyTable('2. Time to first token, streamed', r.ttft, portkey && !m.streamSkipped?.['portkey']),
     '**3. Throughput** (zero upstream delay)',
     '',
     '| | direct | agentbus | ' + (portkey ? 'Portkey | agentbus ÷ direct | agentbus ÷ Portkey |' : 'agentbus ÷ direct |'),

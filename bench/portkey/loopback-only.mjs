@@ -12,3 +12,4 @@ net.Server.prototype.listen = function (...args) {
   }
   return listen.apply(this, args);
 };
+
