@@ -13,6 +13,9 @@ export const DEFAULT_RATE_LIMIT_BUCKET = 'agentbus_rate_limits';
 const ENTRY_MAX_AGE_MS = LONGEST_WINDOW_MS + 3_600_000;
 // Opening may create the stream on disk (or on a cluster), which takes longer than a read.
 const OPEN_TIMEOUT_MS = 2_000;
+// After a failure the bucket is opened again, at most this often: during a JetStream outage only
+// one request a second waits for an open to time out, the others go through at once.
+const REOPEN_INTERVAL_MS = 1_000;
 // Replicas updating one tenant at once retry this many times in all before giving up.
 export const MAX_CAS_ATTEMPTS = 8;
 
@@ -68,17 +71,24 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
   const { nc, bucket, opTimeoutMs } = options;
   if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid rate limit bucket name "${bucket}" (RATE_LIMIT_BUCKET)`);
   let kv: Promise<KV> | undefined;
+  let reopenAt = 0;
 
   const opened = (): Promise<KV> => {
+    if (!kv && Date.now() < reopenAt) return Promise.reject(new StoreUnavailableError('rate limit store: the bucket failed moments ago; not reopened yet'));
     kv ??= withTimeout(new Kvm(jetstream(nc, { timeout: OPEN_TIMEOUT_MS })).create(bucket, {
       history: 1,
       ttl: ENTRY_MAX_AGE_MS,
       description: 'agentbus rate limits: token buckets and in-flight leases per API key',
     }), OPEN_TIMEOUT_MS, 'opening the bucket');
     // A failed open is forgotten, so the next request tries again (JetStream may come up later).
-    kv.catch(() => { kv = undefined; });
+    kv.catch(() => { forget(); });
     return kv;
   };
+
+  function forget() {
+    kv = undefined;
+    reopenAt = Date.now() + REOPEN_INTERVAL_MS;
+  }
 
   return {
     async open() {
@@ -98,7 +108,12 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
           else await withTimeout(bucketKv.create(key, write), opTimeoutMs, 'create');
           return result;
         } catch (err) {
-          if (!isConflict(err)) throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
+          if (!isConflict(err)) {
+            // The bucket may have been deleted, or JetStream restarted without it: it is opened
+            // again (which recreates it) rather than failing the same way forever.
+            forget();
+            throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
+          }
           // Lost the race to another replica: read again after a short random pause, so the
           // racers do not collide again in lockstep.
           await sleep(Math.random() * 5 * (attempt + 1));

@@ -1,0 +1,27 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ConfigError } from '../../common/env.js';
+import type { Logger } from '../../common/logger.js';
+import type { GatewayConfig } from '../config.js';
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js';
+import { loadRateTiers } from './rate-tiers.js';
+import { createTenantStore } from './tenant-store.js';
+
+/**
+ * The gateway's rate limiter, set up at boot: RATE_TIERS_FILE is read and checked here (a
+ * broken file, or an API_KEYS_TIER it lacks, stops the gateway), and the KV bucket is opened
+ * once so the first request does not pay for it. A bucket that cannot be opened yet is only a
+ * warning: the limiter retries on later requests and lets them through meanwhile.
+ */
+export async function createGatewayRateLimiter(config: GatewayConfig, nc: NatsConnection, log: Logger): Promise<RateLimiter> {
+  const tiers = loadRateTiers(config.rateTiersFile);
+  if (!tiers.has(config.apiKeysTier)) {
+    throw new ConfigError([`API_KEYS_TIER=${JSON.stringify(config.apiKeysTier)} is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`]);
+  }
+  const store = createTenantStore({ nc, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs });
+  try {
+    await store.open();
+  } catch (err) {
+    log.warn({ err, bucket: config.rateLimitBucket }, 'cannot open the rate limit bucket yet; requests go through unlimited until it opens');
+  }
+  return createRateLimiter({ nc, tiers, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs, log, store });
+}
