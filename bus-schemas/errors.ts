@@ -32,6 +32,8 @@ export const ERROR_TABLE = {
   invalid_envelope: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The chat request envelope does not match the bus schema.' },
   invalid_api_key: { status: 401, type: 'invalid_request_error', retryable: false, message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".' },
   origin_not_allowed: { status: 403, type: 'invalid_request_error', retryable: false, message: 'This origin may not connect.' },
+  // 403 like OpenAI's permission errors (the SDKs raise PermissionDeniedError by status).
+  agent_not_allowed: { status: 403, type: 'invalid_request_error', retryable: false, message: 'This API key may not call this agent.' },
   model_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The model does not exist.' },
   session_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The session does not exist.' },
   unknown_url: { status: 404, type: 'invalid_request_error', retryable: false, message: 'Unknown URL.' },

@@ -6,7 +6,10 @@ import type { Catalog } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { GatewayConfig } from './config.js';
 import { ensureAuditStream } from './audit/audit-stream.js';
-import { bearerAuth, tenantOf } from './plugins/auth.js';
+import { bearerAuth } from './plugins/auth.js';
+import { createKeyStore } from './auth/key-store.js';
+import type { Caller } from './auth/caller.js';
+import { DEV_API_KEY } from './config.js';
 import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
 import { registerJsonParser } from './http/parse-json.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
@@ -69,6 +72,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   // fastify's JSON parser with the nesting limit checked first (MAX_JSON_DEPTH).
   registerJsonParser(app, config.inputLimits.maxJsonDepth);
   app.decorateRequest('tenant', '');
+  // Set by bearerAuth on every route that needs a key; null until then (fastify's decorator rule).
+  app.decorateRequest('caller', null as unknown as Caller);
   app.decorateRequest('pathAgent', undefined);
 
   const traceLog = createTraceLog({
@@ -89,8 +94,17 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     log: deps.logger.child({ component: 'router' }),
     redact: (text) => redactor.redact(text),
   });
-  const privateTenants = new Set(config.privateApiKeys.map(tenantOf));
-  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, privateTenants };
+  // Read here, at boot, like the other files: a broken keys file stops the gateway, naming KEYS_FILE.
+  const keys = createKeyStore({
+    keysFile: config.keysFile,
+    apiKeys: config.apiKeys,
+    privateApiKeys: config.privateApiKeys,
+    envTier: config.apiKeysTier,
+    devKey: config.devKey ? DEV_API_KEY : undefined,
+    log: deps.logger.child({ component: 'keys' }),
+  });
+  app.addHook('onClose', async () => keys.close());
+  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, keys };
 
   await app.register(healthRoutes);
   await app.register(readyRoutes, { nc, catalog });
@@ -98,7 +112,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   // Outside the authed context: a browser authenticates with its first frame, not a header.
   await app.register(websocketRoutes, chatDeps);
   await app.register(async (authed) => {
-    authed.addHook('onRequest', bearerAuth(config.apiKeys));
+    authed.addHook('onRequest', bearerAuth(keys));
     await authed.register(modelsRoutes, { catalog });
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);

@@ -4,6 +4,7 @@ import { ConfigError, readEnv } from '../common/env.js';
 import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
+import { keysFileFromEnv, keysFileHasEntries } from './auth/keys-file.js';
 import type { AuditSettings } from './audit/audit-stream.js';
 import type { InputLimits } from './openai/input-limits.js';
 
@@ -17,9 +18,19 @@ export interface GatewayConfig {
   natsUrl: string;
   /** Bus credentials, TLS files and inbox prefix of the gateway user (NATS_USER, NATS_PASSWORD[_FILE], NATS_TLS_*). */
   nats: NatsClientSettings;
-  /** Accepted API keys; the dev key alone when API_KEYS is unset. */
+  /** API_KEYS as given (the dev key is not among them): every agent, tier `apiKeysTier`. */
   apiKeys: readonly string[];
-  /** True when API_KEYS was unset and the dev key is in use. */
+  /** API_KEYS_TIER: the rate tier of API_KEYS and PRIVATE_API_KEYS (default `unlimited`, for dev use). */
+  apiKeysTier: string;
+  /**
+   * KEYS_FILE (default `<DATA_DIR>/keys.json`; `none`: no file): the keys `npm run keys`
+   * manages, reloaded when it changes. A missing file holds no keys.
+   */
+  keysFile: string | undefined;
+  /**
+   * True when neither API_KEYS nor the keys file has a key at boot: the dev key is accepted
+   * (on loopback only) until the keys file lists one.
+   */
   devKey: boolean;
   /** Keys (also accepted) whose every request is private: answered by local providers only. */
   privateApiKeys: readonly string[];
@@ -84,14 +95,18 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const read = readEnv(env);
   const apiKeys = read.list('API_KEYS');
   const privateApiKeys = read.list('PRIVATE_API_KEYS');
+  const keysFile = keysFileFromEnv(read);
   const config: GatewayConfig = {
     port: read.integer('PORT', 8080, { min: 0, max: 65535 }),
     host: read.string('HOST', '127.0.0.1'),
     natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
     nats: readNatsClientSettings(read, 'gateway', read.string('NATS_URL', 'nats://127.0.0.1:4222')),
-    apiKeys: Object.freeze([...(apiKeys.length > 0 ? apiKeys : [DEV_API_KEY]), ...privateApiKeys]),
+    apiKeys: Object.freeze(apiKeys),
+    // Unlimited by default: API_KEYS is for development and tests, which a limit would only slow.
+    apiKeysTier: read.string('API_KEYS_TIER', 'unlimited'),
+    keysFile,
     privateApiKeys: Object.freeze(privateApiKeys),
-    devKey: apiKeys.length === 0,
+    devKey: apiKeys.length === 0 && (keysFile === undefined || !keysFileHasEntries(keysFile)),
     agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
     defaultModel: read.optionalString('DEFAULT_MODEL'),
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
@@ -134,7 +149,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   read.done();
   // The dev key is public (it is in the README): it may only open a gateway nobody else can reach.
   if (config.devKey && !isLoopbackHost(config.host)) {
-    throw new ConfigError([`HOST=${JSON.stringify(config.host)} is reachable from other machines, and API_KEYS is not set: the development key "local-only" works only on a loopback address. Set API_KEYS (comma-separated keys) to listen on ${config.host}, or leave HOST at 127.0.0.1.`]);
+    throw new ConfigError([`HOST=${JSON.stringify(config.host)} is reachable from other machines, and API_KEYS is not set${config.keysFile === undefined ? '' : ` and the keys file ${config.keysFile} (KEYS_FILE) lists no key`}: the development key "local-only" works only on a loopback address. Create a key with "npm run keys -- create --name <name>" or set API_KEYS (comma-separated keys) to listen on ${config.host}, or leave HOST at 127.0.0.1.`]);
   }
   return Object.freeze(config);
 }

@@ -1,6 +1,7 @@
 import { agentCatalogSchema } from '../common/agent-catalog.schema.js';
 import { secretPatternsSchema } from '../common/secret-patterns.schema.js';
 import { routingTableSchema } from '../gateway/routing/routing-table.schema.js';
+import { keysFileSchema } from '../gateway/auth/keys-file.schema.js';
 
 /**
  * The schemas of the configuration files users edit (AGENTS_FILE, ROUTING_FILE,
@@ -11,4 +12,5 @@ export const CONFIG_JSON_DOCUMENTS: Record<string, object> = {
   'agent-catalog.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...agentCatalogSchema },
   'routing-table.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...routingTableSchema },
   'secret-patterns.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...secretPatternsSchema },
+  'keys-file.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...keysFileSchema },
 };

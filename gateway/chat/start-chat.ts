@@ -4,6 +4,8 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type ChatMessage, type ReplyFrame, type Routing, type Subjects } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import type { Redactor } from '../../common/redaction.js';
+import { mayCall, type Caller } from '../auth/caller.js';
+import type { KeyStore } from '../auth/key-store.js';
 import { callAgent, withFrames, type AgentCall } from '../bus/agent-call.js';
 import type { GatewayConfig } from '../config.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
@@ -13,6 +15,7 @@ import { checkInputLimits } from '../openai/input-limits.js';
 import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 import { traceIdOf, type TraceLog } from '../trace-log/trace-log.js';
 import { AUTO_MODEL, chooseAgents, type ChatRouter } from './choose-agents.js';
+import { withinScope } from './agent-scope-check.js';
 import { fanOut, type PartResult } from './fan-out.js';
 import { observeCall } from './observe-call.js';
 import { hintsFromHeaders, type RequestHints } from './request-hints.js';
@@ -27,8 +30,8 @@ export interface ChatDeps {
   traceLog: TraceLog;
   router: ChatRouter;
   redactor: Redactor;
-  /** Tenants of PRIVATE_API_KEYS: every request of theirs stays on local providers. */
-  privateTenants: ReadonlySet<string>;
+  /** The API keys (API_KEYS, the keys file): who a presented key is, and what it may call. */
+  keys: KeyStore;
 }
 
 /** A chat request on its way: the reply frames to relay and what the response needs. */
@@ -45,8 +48,8 @@ export interface StartedChat {
 
 /** Who sent a chat request and how, whatever the transport (HTTP, WebSocket). */
 export interface ChatOrigin {
-  /** Tenant of the caller's API key: owner of its sessions. */
-  tenant: string;
+  /** What the caller's API key proves: its tenant owns the sessions, its scope limits the agents, its flag makes it private. */
+  caller: Caller;
   log: FastifyBaseLogger;
   /** The session to continue (already checked against ID_PATTERN); undefined starts one. */
   sessionToContinue: string | undefined;
@@ -133,7 +136,7 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
     sessionId,
     createSession: origin.sessionToContinue === undefined,
     intent: AUTO_MODEL,
-    tenant: origin.tenant,
+    tenant: origin.caller.tenant,
     now,
     timeoutMs: config.requestTimeoutMs,
     heartbeatMs: config.heartbeatMs,
@@ -144,11 +147,12 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   // user asked, so a tool follow-up is routed like the question that started it.
   const prompt = lastText(base.messages, ['user', 'tool']);
   const secretsFound = config.secretsMakePrivate ? redactor.detect(base.messages.map((message) => message.content).join('\n')) : [];
-  const isPrivate = hints.private || deps.privateTenants.has(origin.tenant) || secretsFound.length > 0;
+  const isPrivate = hints.private || origin.caller.private || secretsFound.length > 0;
   if (isPrivate) base.private = true;
   if (hints.priority !== undefined) base.priority = hints.priority;
 
-  const choice = await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, signal: origin.signal });
+  // Checked once here, after the choice, so every route and transport refuses the same way.
+  const choice = withinScope(origin.caller, await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, signal: origin.signal }));
   // Gone while the router decided: nothing is published, so nothing is answered for nobody.
   if (origin.signal?.aborted) throw new AgentbusError('request_cancelled', 'The client went away while the request was being routed.');
   const names = choice.agents.map((agent) => agent.name).join('+');
@@ -165,7 +169,8 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   const answerBy = (agent: Agent, id: string, messages: ChatMessage[]): AgentCall => {
     const call = callWithRetries({
       agent,
-      fallback: agent.fallback === undefined ? undefined : catalog.get(agent.fallback),
+      // A key never reaches an agent outside its scope, not even as another agent's fallback.
+      fallback: agent.fallback === undefined || !mayCall(origin.caller, agent.fallback) ? undefined : catalog.get(agent.fallback),
       ...limitsOf(agent),
       publish: (target, timeoutMs) => callAgent(deps.nc, { ...base, request_id: id, intent: target.name, messages, timeout_ms: timeoutMs }, {
         subject: deps.subjects.chat(target.name),
@@ -221,7 +226,7 @@ export async function startChat(deps: ChatDeps, request: FastifyRequest, reply: 
   };
   reply.raw.once('close', onClose);
   const chat = await startChatCall(deps, body, {
-    tenant: request.tenant,
+    caller: request.caller,
     log: request.log,
     sessionToContinue: sessionToContinue(request, options.sessionId),
     traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,

@@ -22,8 +22,8 @@ declare module 'fastify' {
 export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
   // with, and passing that on to the child plugins would prefix their routes a second time.
-  const { nc, catalog, subjects, config, traceLog, router, redactor, privateTenants } = options;
-  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor, privateTenants };
+  const { nc, catalog, subjects, config, traceLog, router, redactor, keys } = options;
+  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor, keys };
   app.addHook('onRequest', async (request) => {
     const name = (request.params as { agent?: string }).agent ?? '';
     const agent = deps.catalog.get(name);
@@ -42,7 +42,7 @@ export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps)
   }));
 
   await app.register(async (authed) => {
-    authed.addHook('onRequest', bearerAuth(deps.config.apiKeys));
+    authed.addHook('onRequest', bearerAuth(deps.keys));
     await authed.register(modelsRoutes, { catalog: deps.catalog });
     await authed.register(chatCompletionsRoutes, { ...deps, perAgent: true });
     await authed.register(legacyRoutes, deps);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
+import { mayCall } from '../auth/caller.js';
 import { AUTO_MODEL } from '../chat/choose-agents.js';
 
 /** An agent in OpenAI's model object shape; `description` is agentbus's addition. */
@@ -14,22 +15,25 @@ function autoModel(created: number) {
 }
 
 /**
- * `GET /v1/models` and `GET /v1/models/:model`: the agent catalog as OpenAI models; under a
- * per-agent base URL, only that agent.
+ * `GET /v1/models` and `GET /v1/models/:model`: the agents of the catalog the caller's key may
+ * call, as OpenAI models; under a per-agent base URL, only that agent. An agent outside the
+ * key's scope is not listed, and asking for it is the 403 a chat request would get.
  */
 export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog: Catalog }): Promise<void> {
-  app.get('/v1/models', async (request) => ({
-    object: 'list' as const,
-    data: request.pathAgent
-      ? [modelObject(request.pathAgent, catalog.created)]
-      : [...catalog.agents.map((agent) => modelObject(agent, catalog.created)), autoModel(catalog.created)],
-  }));
+  app.get('/v1/models', async (request) => {
+    const agents = (request.pathAgent ? [request.pathAgent] : catalog.agents).filter((agent) => mayCall(request.caller, agent.name));
+    return {
+      object: 'list' as const,
+      data: [...agents.map((agent) => modelObject(agent, catalog.created)), ...(request.pathAgent ? [] : [autoModel(catalog.created)])],
+    };
+  });
 
   app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
     if (request.params.model === AUTO_MODEL && !request.pathAgent) return autoModel(catalog.created);
     const found = catalog.get(request.params.model);
     const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
     if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${catalog.names.join(', ')}${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`, { param: 'model' });
+    if (!mayCall(request.caller, agent.name)) throw new AgentbusError('agent_not_allowed', `This API key ("${request.caller.name}") may not call the agent "${agent.name}".`, { param: 'model' });
     return modelObject(agent, catalog.created);
   });
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/start-chat.js';
-import { bearerKeyOf, createKeyMatcher } from '../plugins/auth.js';
+import { bearerKeyOf } from '../plugins/auth.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, drainLiveSocket, serveLiveSocket } from '../websocket/live-socket.js';
 
 /** ws errors that ws itself answers with the right close code (1009 too big, 1007 bad UTF-8, …). */
@@ -70,8 +70,8 @@ function originAllowed(request: FastifyRequest, allowed: readonly string[]): boo
  * never appears in a URL, where proxies and access logs would keep it.
  */
 export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
-  const { config } = deps;
-  const tenantFor = createKeyMatcher(config.apiKeys);
+  const { config, keys } = deps;
+  const callerFor = (key: string) => keys.callerFor(key);
 
   const checkUpgrade = async (request: FastifyRequest, _reply: FastifyReply) => {
     if (!originAllowed(request, config.wsAllowedOrigins)) {
@@ -80,9 +80,10 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
     const header = request.headers.authorization;
     if (header === undefined) return; // the client authenticates with its first frame
     const key = bearerKeyOf(header);
-    const tenant = key === undefined ? undefined : tenantFor(key);
-    if (tenant === undefined) throw new AgentbusError('invalid_api_key', key === undefined ? 'Malformed Authorization header: send "Bearer <key>".' : 'Incorrect API key provided.');
-    request.tenant = tenant;
+    const caller = key === undefined ? undefined : callerFor(key);
+    if (caller === undefined) throw new AgentbusError('invalid_api_key', key === undefined ? 'Malformed Authorization header: send "Bearer <key>".' : 'Incorrect API key provided.');
+    request.caller = caller;
+    request.tenant = caller.tenant;
   };
 
   app.route({
@@ -94,7 +95,8 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
       throw new AgentbusError('upgrade_required', 'GET /v1/ws is a WebSocket endpoint: connect with a WebSocket client (see docs/websocket.md).');
     },
     wsHandler: (socket, request) => {
-      serveLiveSocket(socket, { chat: deps, tenantFor, tenant: request.tenant || undefined, log: request.log });
+      const apiKey = request.caller ? bearerKeyOf(request.headers.authorization) : undefined;
+      serveLiveSocket(socket, { chat: deps, callerFor, caller: request.caller ?? undefined, apiKey, log: request.log });
     },
   });
 }

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
+import { mayCall, type Caller } from '../auth/caller.js';
 import type { AgentCall } from '../bus/agent-call.js';
 import { startChatCall, type ChatBody, type ChatDeps, type StartedChat } from '../chat/start-chat.js';
 import { toAgentbusError } from '../plugins/error-handler.js';
@@ -35,10 +36,12 @@ export const MAX_UNAUTHENTICATED_FRAME_BYTES = 8 * 1024;
 
 export interface LiveSocketOptions {
   chat: ChatDeps;
-  /** The tenant of a presented key, or undefined when no key matches. */
-  tenantFor(key: string): string | undefined;
-  /** The tenant the upgrade request's Authorization header proved, if it carried one. */
-  tenant: string | undefined;
+  /** The caller a presented key proves, or undefined when no key matches (the key store's lookup). */
+  callerFor(key: string): Caller | undefined;
+  /** The caller the upgrade request's Authorization header proved, if it carried one. */
+  caller: Caller | undefined;
+  /** The key of that header, looked up again for each request so a revoked key stops working on open sockets too. */
+  apiKey: string | undefined;
   log: FastifyBaseLogger;
 }
 
@@ -96,7 +99,8 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   const { config, catalog } = options.chat;
   const log = options.log;
   const inFlight = new Map<string, InFlight>();
-  let tenant = options.tenant;
+  let caller = options.caller;
+  let apiKey = options.apiKey;
   let closing = false;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -135,15 +139,16 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     }
   }
 
-  const ready = () => send({
+  // The agents this socket's key may call, as GET /v1/models lists them.
+  const ready = (by: Caller) => send({
     type: 'ready',
     v: WEBSOCKET_PROTOCOL_VERSION,
-    agents: catalog.agents.map((agent) => ({ name: agent.name, description: agent.description })),
+    agents: catalog.agents.filter((agent) => mayCall(by, agent.name)).map((agent) => ({ name: agent.name, description: agent.description })),
     max_inflight: config.wsMaxInflight,
   });
 
   // A socket that did not authenticate with its upgrade request has a short time to do it.
-  const authTimer = tenant === undefined
+  const authTimer = caller === undefined
     ? setTimeout(() => {
       send(errorFrame(null, new AgentbusError('invalid_api_key', `No auth frame within ${config.wsAuthTimeoutMs} ms: send {"type":"auth","api_key":"…"} first, or connect with an Authorization header.`)));
       close(CLOSE_CODES.authTimeout, 'authentication timeout');
@@ -164,16 +169,17 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   }, config.wsPingIntervalMs);
   socket.on('pong', () => { answeredPing = true; });
 
-  function authenticate(apiKey: string) {
-    if (tenant !== undefined) throw new AgentbusError('invalid_request', 'This socket is already authenticated.');
-    tenant = options.tenantFor(apiKey);
-    if (tenant === undefined) {
+  function authenticate(key: string) {
+    if (caller !== undefined) throw new AgentbusError('invalid_request', 'This socket is already authenticated.');
+    caller = options.callerFor(key);
+    apiKey = key;
+    if (caller === undefined) {
       send(errorFrame(null, new AgentbusError('invalid_api_key', 'Incorrect API key provided.')));
       close(CLOSE_CODES.authFailed, 'invalid API key');
       return;
     }
     clearTimeout(authTimer);
-    ready();
+    ready(caller);
   }
 
   /**
@@ -198,7 +204,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     }
   }
 
-  function startRequest(frame: ChatFrame, tenantId: string) {
+  function startRequest(frame: ChatFrame, by: Caller) {
     if (inFlight.has(frame.id)) {
       // Sent untagged (see refusedFrameTag): it must not read as the end of the request in flight.
       throw new AgentbusError('invalid_request', `A request with id "${frame.id}" is already in flight on this socket; use a new id.`, { param: 'id' });
@@ -216,7 +222,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       let chat: StartedChat;
       try {
         chat = await startChatCall(options.chat, body, {
-          tenant: tenantId,
+          caller: by,
           log,
           sessionToContinue: frame.session_id,
           traceparent: frame.traceparent,
@@ -242,7 +248,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   function handle(frame: ClientFrame) {
     if (frame.type === 'ping') return send({ type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
     if (frame.type === 'auth') return authenticate(frame.api_key);
-    if (tenant === undefined) {
+    if (caller === undefined) {
       throw new AgentbusError('invalid_api_key', 'Authenticate first: send {"type":"auth","api_key":"…"} (or connect with an Authorization header).');
     }
     if (frame.type === 'cancel') {
@@ -254,7 +260,16 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       }
       return;
     }
-    startRequest(frame, tenant);
+    // Looked up again: the keys file may have revoked the key, or changed its scope, since the socket opened.
+    const current = apiKey === undefined ? undefined : options.callerFor(apiKey);
+    if (current === undefined) {
+      const tag = refusedFrameTag(frame.id);
+      send(errorFrame(tag, new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'), tag === null ? undefined : 0));
+      close(CLOSE_CODES.authFailed, 'API key revoked');
+      return;
+    }
+    caller = current;
+    startRequest(frame, current);
   }
 
   /**
@@ -265,7 +280,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
 
   socket.on('message', (data: Buffer, isBinary: boolean) => {
     if (closing) return;
-    if (tenant === undefined && data.length > MAX_UNAUTHENTICATED_FRAME_BYTES) {
+    if (caller === undefined && data.length > MAX_UNAUTHENTICATED_FRAME_BYTES) {
       close(CLOSE_CODES.tooBig, `frames over ${MAX_UNAUTHENTICATED_FRAME_BYTES} bytes need authentication first`);
       return;
     }
@@ -292,5 +307,5 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     drained?.();
   });
 
-  if (tenant !== undefined) ready();
+  if (caller !== undefined) ready(caller);
 }

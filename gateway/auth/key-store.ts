@@ -1,0 +1,165 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import type { Logger } from '../../common/logger.js';
+import type { Caller } from './caller.js';
+import { readKeysFile, tenantOfDigest, type KeysFile } from './keys-file.js';
+
+/** How often the keys file's mtime, size and inode are checked, for changes fs.watch misses. */
+export const KEYS_POLL_INTERVAL_MS = 1000;
+/** The name keys from API_KEYS / PRIVATE_API_KEYS / the dev key carry (they have none of their own). */
+export const ENV_KEY_NAMES = { apiKeys: 'api-keys', privateApiKeys: 'private-api-keys', devKey: 'dev' } as const;
+
+/** One key the store accepts: the SHA-256 digest to compare with, and what it proves. */
+export interface KnownKey {
+  readonly digest: Buffer;
+  readonly caller: Caller;
+}
+
+/** What the store needs to know besides the file. */
+export interface KeyStoreOptions {
+  /** KEYS_FILE; undefined: no file, only the keys from the environment. */
+  keysFile: string | undefined;
+  /** API_KEYS: every agent, tier `envTier`. */
+  apiKeys: readonly string[];
+  /** PRIVATE_API_KEYS: like API_KEYS, and every request private. */
+  privateApiKeys: readonly string[];
+  /** API_KEYS_TIER: the rate tier of the keys from the environment. */
+  envTier: string;
+  /** The dev key, when the configuration allows it (no API_KEYS, loopback); it stops working once the file lists a key. */
+  devKey: string | undefined;
+  log: Pick<Logger, 'info' | 'error'>;
+  /** Default {@link KEYS_POLL_INTERVAL_MS}. */
+  pollIntervalMs?: number;
+}
+
+/** Resolves presented API keys to callers, following the keys file as it changes. */
+export interface KeyStore {
+  /** The caller a presented key proves, or undefined for an unknown or revoked key. */
+  callerFor(presentedKey: string): Caller | undefined;
+  /** Reads the keys file again now; false (and the last good keys kept) when it is broken. */
+  reload(): boolean;
+  /** Stops watching the file. */
+  close(): void;
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * The caller of the key whose digest is `presented`, comparing in constant time with every
+ * known key (not stopping at a match), so timing tells neither which key matched nor how much
+ * of a wrong one did. `equal` is there for the test that counts the comparisons.
+ */
+export function matchKey(known: readonly KnownKey[], presented: Buffer, equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual): Caller | undefined {
+  let caller: Caller | undefined;
+  for (const key of known) {
+    if (equal(key.digest, presented)) caller = key.caller;
+  }
+  return caller;
+}
+
+const frozenCaller = (caller: Caller): Caller => Object.freeze({ ...caller, agents: caller.agents === null ? null : Object.freeze([...caller.agents]) });
+
+/** Keys from the environment (and the dev key): all agents, the environment's tier. */
+function envKeys(options: KeyStoreOptions): KnownKey[] {
+  const of = (key: string, name: string, isPrivate: boolean): KnownKey => {
+    const digest = sha256(key);
+    return { digest, caller: frozenCaller({ tenant: tenantOfDigest(digest.toString('hex')), name, agents: null, tier: options.envTier, private: isPrivate }) };
+  };
+  return [
+    ...options.apiKeys.map((key) => of(key, ENV_KEY_NAMES.apiKeys, false)),
+    ...options.privateApiKeys.map((key) => of(key, ENV_KEY_NAMES.privateApiKeys, true)),
+  ];
+}
+
+/** The keys a file grants: revoked entries grant nothing. */
+function fileKeys(file: KeysFile): KnownKey[] {
+  return file.keys.filter((entry) => entry.revoked_at === undefined).map((entry) => ({
+    digest: Buffer.from(entry.sha256, 'hex'),
+    caller: frozenCaller({
+      tenant: tenantOfDigest(entry.sha256),
+      name: entry.name,
+      agents: entry.agents === '*' ? null : entry.agents,
+      tier: entry.tier,
+      private: entry.private === true,
+    }),
+  }));
+}
+
+/**
+ * The gateway's key store. The file is read at creation — a broken file throws, naming
+ * KEYS_FILE and the field, so the gateway does not start — and again whenever it changes:
+ * fs.watch on its directory reacts at once, and a stat poll catches what fs.watch misses (an
+ * atomic rename on some file systems, a directory created later, network mounts). A file
+ * broken on reload keeps the last good keys, with an error in the log, so a slip while editing
+ * does not lock every client out.
+ */
+export function createKeyStore(options: KeyStoreOptions): KeyStore {
+  const { log } = options;
+  const fromEnv = envKeys(options);
+  const devKey = options.devKey === undefined ? [] : [{ digest: sha256(options.devKey), caller: frozenCaller({ tenant: tenantOfDigest(sha256(options.devKey).toString('hex')), name: ENV_KEY_NAMES.devKey, agents: null, tier: options.envTier, private: false }) }];
+  const path = options.keysFile === undefined ? undefined : resolve(options.keysFile);
+  let known: KnownKey[] = [];
+  let lastError: string | undefined;
+
+  const load = (): void => {
+    const file = path === undefined ? { keys: [] } : readKeysFile(path);
+    // The public dev key only while no key of the file exists (a revoked one counts: revoking the
+    // last key must not reopen the gateway to the key printed in the README).
+    known = [...fromEnv, ...(file.keys.length === 0 ? devKey : []), ...fileKeys(file)];
+  };
+  load(); // at boot a broken file throws: better no gateway than one with the wrong keys
+
+  const store: KeyStore = {
+    callerFor: (presentedKey) => matchKey(known, sha256(presentedKey)),
+    reload() {
+      try {
+        load();
+        if (lastError !== undefined) log.info({ keysFile: path }, 'keys file readable again; its keys are in use');
+        lastError = undefined;
+        return true;
+      } catch (err) {
+        const message = (err as Error).message;
+        // Once per distinct problem: the poll would repeat it every second.
+        if (message !== lastError) log.error({ keysFile: path }, `${message}; keeping the keys last read from it (KEYS_FILE)`);
+        lastError = message;
+        return false;
+      }
+    },
+    close() {},
+  };
+  if (path === undefined) return store;
+
+  const signature = () => {
+    try {
+      const stat = statSync(path);
+      return `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    } catch {
+      return 'missing';
+    }
+  };
+  let seen = signature();
+  const check = () => {
+    const now = signature();
+    if (now === seen) return;
+    seen = now;
+    store.reload();
+  };
+  const poll = setInterval(check, options.pollIntervalMs ?? KEYS_POLL_INTERVAL_MS);
+  poll.unref();
+  let watcher: FSWatcher | undefined;
+  try {
+    // The directory, not the file: an atomic rename replaces the file the watch would follow.
+    watcher = watch(dirname(path), { persistent: false }, (_event, name) => {
+      if (name === null || name === basename(path)) check();
+    });
+    watcher.on('error', () => watcher?.close()); // the poll carries on alone
+  } catch {
+    // No directory yet (no key created so far): the poll notices when it appears.
+  }
+  store.close = () => {
+    clearInterval(poll);
+    watcher?.close();
+  };
+  return store;
+}

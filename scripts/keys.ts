@@ -1,0 +1,147 @@
+import { parseArgs } from 'node:util';
+import { loadCatalog, DEFAULT_AGENTS_FILE } from '../common/catalog.js';
+import { readEnv } from '../common/env.js';
+import { DEFAULT_TIER, generateKey, generateKeyId, keysFileFromEnv, readKeysFile, sha256Hex, writeKeysFile, type KeyEntry } from '../gateway/auth/keys-file.js';
+import { TIER_PATTERN } from '../gateway/auth/keys-file.schema.js';
+
+const USAGE = `usage: npm run keys -- <command>
+
+  create --name NAME [--agents a,b | --all] [--tier TIER] [--private]
+           makes a key, prints it once on stdout (store it now: the file keeps only its SHA-256);
+           --agents limits it to those agents (default --all), --tier (a tier of RATE_TIERS_FILE: standard, premium,
+           unlimited as shipped) defaults to ${DEFAULT_TIER},
+           --private keeps every request of the key on local providers
+  list     [--json]  the keys: id, name, agents, tier, private, created, revoked (never a key or hash)
+  revoke   <id|name>  the key stops working at once on running gateways (no restart)
+
+The file is KEYS_FILE (default DATA_DIR/keys.json, DATA_DIR default ./data); agent names are
+checked against AGENTS_FILE. Exit code: 0 done; 1 the keys file or catalog cannot be read or
+written; 2 a usage error; 3 no key with that id or name.`;
+
+/** A failure with its exit code and a message for stderr. */
+class CliError extends Error {
+  constructor(readonly exitCode: number, message: string) {
+    super(message);
+  }
+}
+const usage = (message: string) => new CliError(2, `${message}\n\n${USAGE}`);
+
+const env = readEnv(process.env);
+const keysFile = keysFileFromEnv(env);
+const agentsFile = env.string('AGENTS_FILE', DEFAULT_AGENTS_FILE);
+
+function file(): string {
+  if (keysFile === undefined) throw new CliError(2, 'KEYS_FILE=none: there is no keys file to manage. Set KEYS_FILE to a path (or unset it for DATA_DIR/keys.json).');
+  return keysFile;
+}
+
+function create(args: string[]): void {
+  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {
+    name: { type: 'string' }, agents: { type: 'string' }, all: { type: 'boolean' }, tier: { type: 'string' }, private: { type: 'boolean' },
+  } });
+  if (positionals.length > 0) throw usage(`create takes no positional argument (got "${positionals[0]}")`);
+  const name = values.name;
+  if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw usage('create needs --name NAME: 1-64 letters, digits, ".", "_" or "-"');
+  if (values.agents !== undefined && values.all) throw usage('--agents and --all exclude each other');
+  const tier = values.tier ?? DEFAULT_TIER;
+  if (!new RegExp(TIER_PATTERN).test(tier)) throw usage('--tier must be a tier name: a lower-case letter, then up to 31 of a-z, 0-9, "_", "-"');
+  let agents: KeyEntry['agents'] = '*';
+  if (values.agents !== undefined) {
+    const names = [...new Set(values.agents.split(',').map((item) => item.trim()).filter(Boolean))];
+    if (names.length === 0) throw usage('--agents needs at least one agent name (or use --all)');
+    const catalog = loadCatalog(agentsFile);
+    const unknown = names.filter((agent) => !catalog.get(agent));
+    if (unknown.length > 0) throw usage(`unknown agent(s): ${unknown.join(', ')}; the catalog ${catalog.file} has: ${catalog.names.join(', ')}`);
+    agents = names;
+  }
+  const path = file();
+  const content = readKeysFile(path);
+  if (content.keys.some((entry) => entry.name === name)) throw usage(`a key named "${name}" exists already (names are unique, revoked keys included); choose another name`);
+  const key = generateKey();
+  const entry: KeyEntry = {
+    id: generateKeyId(),
+    name,
+    sha256: sha256Hex(key),
+    agents,
+    tier,
+    ...(values.private ? { private: true } : {}),
+    created_at: new Date().toISOString(),
+  };
+  writeKeysFile(path, { ...content, keys: [...content.keys, entry] });
+  // The key alone on stdout, so `KEY=$(npm run -s keys -- create --name ci)` captures just it.
+  process.stdout.write(`${key}\n`);
+  process.stderr.write(`created key ${entry.id} "${name}" (agents: ${agents === '*' ? 'all' : agents.join(', ')}; tier: ${tier}${values.private ? '; private' : ''}) in ${path}\nIt is shown this once: the file keeps only its SHA-256.\n`);
+}
+
+function list(args: string[]): void {
+  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  if (positionals.length > 0) throw usage(`list takes no positional argument (got "${positionals[0]}")`);
+  const rows = readKeysFile(file()).keys.map((entry) => ({
+    id: entry.id,
+    name: entry.name,
+    agents: entry.agents === '*' ? 'all' : entry.agents.join(','),
+    tier: entry.tier,
+    private: entry.private === true,
+    created: entry.created_at,
+    revoked: entry.revoked_at ?? null,
+  }));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  if (rows.length === 0) {
+    process.stdout.write(`no keys in ${keysFile}; create one with: npm run keys -- create --name NAME\n`);
+    return;
+  }
+  const table = [['ID', 'NAME', 'AGENTS', 'TIER', 'PRIVATE', 'CREATED', 'REVOKED'], ...rows.map((row) => [row.id, row.name, row.agents, row.tier, row.private ? 'yes' : 'no', row.created, row.revoked ?? '-'])];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  for (const row of table) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}\n`);
+}
+
+function revoke(args: string[]): void {
+  const { positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) throw usage('revoke takes one key id or name');
+  const which = positionals[0]!;
+  const path = file();
+  const content = readKeysFile(path);
+  const index = content.keys.findIndex((entry) => entry.id === which || entry.name === which);
+  if (index < 0) throw new CliError(3, `no key with id or name "${which}" in ${path} (see npm run keys -- list)`);
+  const entry = content.keys[index]!;
+  if (entry.revoked_at !== undefined) {
+    process.stderr.write(`key ${entry.id} "${entry.name}" was revoked already, at ${entry.revoked_at}\n`);
+    return;
+  }
+  const keys = content.keys.map((item, i) => (i === index ? { ...item, revoked_at: new Date().toISOString() } : item));
+  writeKeysFile(path, { ...content, keys });
+  process.stderr.write(`revoked key ${entry.id} "${entry.name}": running gateways refuse it within about a second\n`);
+}
+
+const commands: Record<string, (args: string[]) => void> = { create, list, revoke };
+
+function main(argv: string[]): number {
+  const [command, ...args] = argv;
+  try {
+    if (command === undefined || command === '--help' || command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? 2 : 0;
+    }
+    const run = commands[command];
+    if (!run) throw usage(`unknown command "${command}"`);
+    run(args);
+    return 0;
+  } catch (err) {
+    if (err instanceof CliError) {
+      process.stderr.write(`keys: ${err.message}\n`);
+      return err.exitCode;
+    }
+    // parseArgs throws TypeErrors with a code for unknown or malformed options.
+    if ((err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`keys: ${(err as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    process.stderr.write(`keys: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));
