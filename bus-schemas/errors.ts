@@ -43,6 +43,8 @@ export const ERROR_TABLE = {
   unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, message: 'Send the body as application/json.' },
   upgrade_required: { status: 426, type: 'invalid_request_error', retryable: false, message: 'This endpoint speaks WebSocket; connect with a WebSocket client.' },
   too_many_concurrent_requests: { status: 429, type: 'requests', retryable: true, message: 'Too many requests are in flight at once; wait for one to finish.' },
+  // A key's per-minute/hour/day request limit (its tier in RATE_TIERS_FILE); Retry-After says when.
+  rate_limit_exceeded: { status: 429, type: 'requests', retryable: true, message: 'Rate limit reached; try again later.' },
   headers_too_large: { status: 431, type: 'invalid_request_error', retryable: false, message: 'The request headers are larger than MAX_HEADER_BYTES allows.' },
   request_cancelled: { status: 499, type: 'invalid_request_error', retryable: false, message: 'The client cancelled the request.' },
   internal_error: { status: 500, type: 'server_error', retryable: false, message: 'Internal error.' },

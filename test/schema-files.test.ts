@@ -41,7 +41,7 @@ t.test('the WebSocket frame files validate the frames docs/websocket.md shows', 
 
 t.test('the shipped configuration files are valid against their exported schemas', async (t) => {
   const ajv = new Ajv({ allowUnionTypes: true });
-  for (const [config, schema] of [['agents.json', 'agent-catalog'], ['routing.json', 'routing-table'], ['secrets.json', 'secret-patterns']]) {
+  for (const [config, schema] of [['agents.json', 'agent-catalog'], ['routing.json', 'routing-table'], ['secrets.json', 'secret-patterns'], ['rate-tiers.json', 'rate-tiers']]) {
     const validate = ajv.compile(JSON.parse(readFileSync(new URL(`../docs/schemas/${schema}.schema.json`, import.meta.url), 'utf8')));
     t.ok(validate(JSON.parse(readFileSync(new URL(`../config/${config}`, import.meta.url), 'utf8'))), `config/${config}`);
   }

@@ -32,7 +32,8 @@ export function toAgentbusError(err: FastifyError | Error): AgentbusError {
  * official SDKs (which otherwise retry every 5xx) whether a retry can help.
  */
 export function sendError(reply: FastifyReply, error: AgentbusError): FastifyReply {
-  if (error.retryable) reply.header('retry-after', '1');
+  // A 429 of the rate limiter has set its own, longer Retry-After already.
+  if (error.retryable && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
   reply.header('x-should-retry', String(error.retryable));
   return reply.status(error.status).send(error.toOpenAI());
 }

@@ -172,6 +172,7 @@ export const serverErrorFrameSchema = {
     type: { const: 'error' },
     id: { anyOf: [requestId, { type: 'null' }] },
     seq: { type: 'integer', minimum: 0 },
+    retry_after: { type: 'integer', minimum: 1, description: 'Seconds to wait before sending the request again, as HTTP\'s Retry-After (a request refused by the rate limiter).' },
     error: {
       type: 'object',
       additionalProperties: false,

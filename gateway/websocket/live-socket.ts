@@ -5,6 +5,7 @@ import { mayCall, type Caller } from '../auth/caller.js';
 import type { AgentCall } from '../bus/agent-call.js';
 import { startChatCall, type ChatBody, type ChatDeps, type StartedChat } from '../chat/start-chat.js';
 import { toAgentbusError } from '../plugins/error-handler.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
 import type { ChatFrame, ClientFrame, ServerFrame } from './frames.schema.js';
 import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
 import { FrameError, parseClientFrame } from './parse-frame.js';
@@ -235,7 +236,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
         settleIfDrained();
         const error = err instanceof AgentbusError ? inFrameTerms(err, frame) : toAgentbusError(err as Error);
         if (error.status >= 500) log.error({ err }, 'WebSocket request failed to start');
-        send(errorFrame(frame.id, error, 0));
+        send(errorFrame(frame.id, error, 0, refusalOf(err)?.retryAfterSeconds));
         return;
       }
       request.call = chat.call;
