@@ -66,6 +66,14 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
   t.match(out, new RegExp(`model +Ollama 0\\.6\\.0 at ${ollama.url} answers`));
   t.match(out, /API_KEYS is not set: only the development key \\?"local-only\\?" is accepted/, 'the dev key is announced with a warning');
   const url = /gateway +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+  // The bundled server is locked down: a password per role under DATA_DIR, named by file, never printed.
+  const workerFile = join(dir, 'data', 'nats-credentials', 'worker.password');
+  t.match(out, `add workers: NATS_URL=nats://127.0.0.1:${natsPort} NATS_USER=worker NATS_PASSWORD_FILE=${workerFile} npm run worker -- --agents <names>`);
+  for (const role of ['gateway', 'worker', 'replay']) {
+    const password = readFileSync(join(dir, 'data', 'nats-credentials', `${role}.password`), 'utf8').trim();
+    t.ok(password.length >= 40, `a generated ${role} password`);
+    t.notMatch(out, password, `the ${role} password is not printed`);
+  }
 
   const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'bengali_nlp', messages: [{ role: 'user', content: 'নমস্কার' }] }) });
   t.equal(res.status, 200, 'a chat request goes through gateway → bundled NATS → worker → Ollama');
