@@ -38,7 +38,7 @@ async function as(role: BusRole): Promise<NatsConnection> {
 }
 
 /** The next permission violation `nc` reports (nats.js raises them as status errors). */
-function nextViolation(nc: NatsConnection, timeoutMs = 5000): Promise<errors.PermissionViolationError | undefined> {
+function nextViolation(nc: NatsConnection, timeoutMs = 5000): Promise<InstanceType<typeof errors.PermissionViolationError> | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), timeoutMs);
     void (async () => {
@@ -128,8 +128,8 @@ t.test('credential settings are checked at boot, each problem naming its variabl
 t.test('a worker may serve agent subjects and answer on reply inboxes', async (t) => {
   const gateway = await as('gateway');
   const worker = await as('worker');
-  const served = worker.subscribe('agents.testing.chat', { queue: 'testing', callback: (_err, msg) => msg.respond('frame') });
-  const memory = worker.subscribe('agents.memory.last', { queue: 'memory', callback: (_err, msg) => msg.respond('turns') });
+  const served = worker.subscribe('agents.testing.chat', { queue: 'testing', callback: (_err, msg) => { msg.respond('frame'); } });
+  const memory = worker.subscribe('agents.memory.last', { queue: 'memory', callback: (_err, msg) => { msg.respond('turns'); } });
   await worker.flush();
   const answer = await gateway.request('agents.testing.chat', 'envelope', { timeout: 2000 });
   t.equal(answer.string(), 'frame', 'request on the chat subject, answer on the gateway inbox');
@@ -187,7 +187,7 @@ t.test('the replay user reads the audit stream and replays, but cannot change th
   t.equal((await jsm.streams.info('AGENTBUS_AUDIT')).state.messages, 1, 'the envelope is still there');
 
   const worker = await as('worker');
-  const sub = worker.subscribe('agents.testing.chat', { callback: (_err, msg) => msg.respond('again') });
+  const sub = worker.subscribe('agents.testing.chat', { callback: (_err, msg) => { msg.respond('again'); } });
   await worker.flush();
   t.equal((await replay.request('agents.testing.chat', 'envelope', { timeout: 2000 })).string(), 'again', 'replay publishes on chat subjects and gets the answer');
   sub.unsubscribe();
