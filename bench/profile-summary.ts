@@ -13,8 +13,11 @@ if (!dir) {
   process.exit(1);
 }
 const top = Number(process.argv[3] ?? 25);
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'))) {
+const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.cpuprofile'));
+for (const file of files) {
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
+  // tsx's loader thread: nothing of ours runs there.
+  if (!profile.nodes.some((n) => n.callFrame.url.includes('/gateway/') || n.callFrame.url.includes('/workers/'))) continue;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   let total = 0;

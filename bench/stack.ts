@@ -58,7 +58,8 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
   let workerSeq = 0;
   const fds: number[] = [];
   const outFile = (name: string) => { const fd = openSync(join(logDir, `${name}.out`), 'a'); fds.push(fd); return fd; };
-  const nodeArgs = (name: string) => settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', settings.profileDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
+  // One directory per process: tsx's loader thread writes a profile too, under its own thread id.
+  const nodeArgs = (name: string) => settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(settings.profileDir, name)] : [];
 
   const stop = async () => {
     for (const p of [...processes].reverse()) await stopChild(p.child, 10_000).catch(() => undefined);

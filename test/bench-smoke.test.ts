@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { runBench } from '../bench/main.js';
 import { rssMb } from '../bench/measure/footprint.js';
@@ -8,7 +9,15 @@ import { rssMb } from '../bench/measure/footprint.js';
 // A smoke of the benchmark harness, never a timing assertion: it starts its own nats-server,
 // fake upstream, gateway and one worker, measures a few requests per figure, writes its
 // files and stops every process it started.
+/** Live child processes of this test process (tsx's esbuild service among them). */
+function children(): number[] {
+  const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  // `ps` itself has exited by the time its output is read: only live processes have an RSS.
+  return out.split('\n').map((s) => Number(s.trim())).filter((pid) => pid > 0 && rssMb(pid) > 0);
+}
+
 t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops everything', async (t) => {
+  const before = children();
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-smoke-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, 'result.json');
@@ -33,12 +42,7 @@ t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops
   t.equal(written.scaling.points.length, 1);
   t.ok(written.footprint.idle.gateway > 0 && written.footprint.load.worker > 0, 'RSS read from /proc');
   t.equal(result.meta.workers, 1);
+  // nats-server, the fake upstream, the gateway and the worker were all children of this process.
+  t.same(children().filter((pid) => !before.includes(pid)), [], 'every process the harness started is gone');
 });
 
-t.test('every process the harness started is gone', async (t) => {
-  // The harness's children were forked from this process: none may be left.
-  const { execFileSync } = await import('node:child_process');
-  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' }).split('\n').map((s) => Number(s.trim())).filter((pid) => pid > 0 && rssMb(pid) > 0);
-  // `ps` itself has exited by the time its output is read.
-  t.same(children, [], 'no child process left running');
-});
