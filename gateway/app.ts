@@ -11,6 +11,8 @@ import { createKeyStore } from './auth/key-store.js';
 import type { Caller } from './auth/caller.js';
 import { DEV_API_KEY } from './config.js';
 import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
+import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
+import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
@@ -59,7 +61,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await app.register(cors, {
       origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins],
       allowedHeaders: ['authorization', 'content-type', 'x-session-id', 'traceparent', 'cache-control', 'x-priority', 'x-private', 'x-request-timeout-ms'],
-      exposedHeaders: ['x-request-id', 'x-session-id', 'x-cache', 'traceparent', 'retry-after'],
+      exposedHeaders: ['x-request-id', 'x-session-id', 'x-cache', 'traceparent', 'retry-after', ...RATE_LIMIT_HEADER_NAMES],
       maxAge: 600,
     });
   }
@@ -104,7 +106,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     log: deps.logger.child({ component: 'keys' }),
   });
   app.addHook('onClose', async () => keys.close());
-  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, keys };
+  const rateLimiter = await createGatewayRateLimiter(config, nc, deps.logger.child({ component: 'rate-limit' }));
+  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, keys, rateLimiter };
 
   await app.register(healthRoutes);
   await app.register(readyRoutes, { nc, catalog });

@@ -4,6 +4,8 @@ import { ConfigError, readEnv } from '../common/env.js';
 import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
+import { DEFAULT_RATE_TIERS_FILE } from './rate-limit/rate-tiers.js';
+import { DEFAULT_RATE_LIMIT_BUCKET } from './rate-limit/tenant-store.js';
 import { keysFileFromEnv, keysFileHasEntries } from './auth/keys-file.js';
 import type { AuditSettings } from './audit/audit-stream.js';
 import type { InputLimits } from './openai/input-limits.js';
@@ -78,6 +80,12 @@ export interface GatewayConfig {
   wsAllowedOrigins: readonly string[];
   /** Browser origins that may call the HTTP API cross-origin (CORS); empty: none (the playground is same-origin). */
   corsOrigins: readonly string[];
+  /** RATE_TIERS_FILE: each tier's requests per minute/hour/day and concurrent streams. */
+  rateTiersFile: string;
+  /** RATE_LIMIT_BUCKET: the JetStream KV bucket every replica keeps the limits' state in. */
+  rateLimitBucket: string;
+  /** RATE_LIMIT_TIMEOUT_MS: longest one KV call of the limiter may take before the request goes through unlimited. */
+  rateLimitTimeoutMs: number;
   /**
    * The JetStream audit stream of chat request envelopes (AUDIT, AUDIT_MAX_AGE_SECONDS,
    * AUDIT_MAX_BYTES), set up at boot by `gateway/audit/audit-stream.ts`.
@@ -137,6 +145,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     wsPingIntervalMs: read.integer('WS_PING_INTERVAL_MS', 30_000, { min: 100, max: 3_600_000 }),
     wsAllowedOrigins: Object.freeze(read.list('WS_ALLOWED_ORIGINS')),
     corsOrigins: Object.freeze(read.list('CORS_ORIGINS')),
+    rateTiersFile: read.string('RATE_TIERS_FILE', DEFAULT_RATE_TIERS_FILE),
+    rateLimitBucket: read.string('RATE_LIMIT_BUCKET', DEFAULT_RATE_LIMIT_BUCKET),
+    rateLimitTimeoutMs: read.integer('RATE_LIMIT_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
     audit: Object.freeze({
       // On by default. The stream records copies on the audit subjects, not the chat subjects:
       // there it would count as a responder and hide NATS's instant "no responders" (503 no_worker).

@@ -7,6 +7,7 @@ import type { Redactor } from '../../common/redaction.js';
 import { mayCall, type Caller } from '../auth/caller.js';
 import type { KeyStore } from '../auth/key-store.js';
 import { callAgent, withFrames, type AgentCall } from '../bus/agent-call.js';
+import { refusalOf, type Admission, type RateLimiter } from '../rate-limit/rate-limiter.js';
 import type { GatewayConfig } from '../config.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import type { CompletionIdentity } from '../openai/responses.js';
@@ -14,7 +15,7 @@ import { toEnvelope } from '../openai/to-envelope.js';
 import { checkInputLimits } from '../openai/input-limits.js';
 import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 import { traceIdOf, type TraceLog } from '../trace-log/trace-log.js';
-import { AUTO_MODEL, chooseAgents, type ChatRouter } from './choose-agents.js';
+import { AUTO_MODEL, chooseAgents, type AgentChoice, type ChatRouter } from './choose-agents.js';
 import { withinScope } from './agent-scope-check.js';
 import { fanOut, type PartResult } from './fan-out.js';
 import { observeCall } from './observe-call.js';
@@ -32,6 +33,8 @@ export interface ChatDeps {
   redactor: Redactor;
   /** The API keys (API_KEYS, the keys file): who a presented key is, and what it may call. */
   keys: KeyStore;
+  /** Per-key request limits and concurrency caps, shared by every replica (RATE_TIERS_FILE). */
+  rateLimiter: RateLimiter;
 }
 
 /** A chat request on its way: the reply frames to relay and what the response needs. */
@@ -44,6 +47,11 @@ export interface StartedChat {
   headers: Record<string, string>;
   /** The request's logger, bound to its request id, agent(s) and session. */
   log: FastifyBaseLogger;
+  /**
+   * Ends the request's concurrency lease. Iterating `call` to its end does it already; the
+   * transport calls this too when its response ends, in case the call was never read.
+   */
+  release(): Promise<void>;
 }
 
 /** Who sent a chat request and how, whatever the transport (HTTP, WebSocket). */
@@ -109,6 +117,26 @@ function aggregatorBrief(results: PartResult[]): ChatMessage {
 }
 
 /** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
+/** Frees the request's concurrency lease once its frames end, before the transport ends the response. */
+function releasedAtEnd(call: AgentCall, admission: Admission): AgentCall {
+  return withFrames(call, async function* (frames): AsyncGenerator<ReplyFrame> {
+    try {
+      for await (const frame of frames) {
+        // Before the terminal frame is relayed (transports end the response on it), so a client
+        // that sends its next request as soon as this one ends finds the slot free.
+        if (frame.type === 'done' || frame.type === 'error') await admission.release();
+        yield frame;
+      }
+    } finally {
+      await admission.release();
+    }
+  });
+}
+
+// A lease outlives any answer (retries share the deadline; a fan-out's aggregator comes after
+// its parts), so it lapses on its own only when its gateway is gone.
+const leaseMsFor = (config: GatewayConfig) => 2 * config.requestTimeoutMs + 5_000;
+
 function withRouting(call: AgentCall, routing: Routing): AgentCall {
   return withFrames(call, async function* (frames): AsyncGenerator<ReplyFrame> {
     for await (const frame of frames) yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
@@ -151,10 +179,22 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   if (isPrivate) base.private = true;
   if (hints.priority !== undefined) base.priority = hints.priority;
 
-  // Checked once here, after the choice, so every route and transport refuses the same way.
-  const choice = withinScope(origin.caller, await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, signal: origin.signal }));
+  // Before routing: the classifier publishes too, and a refused request publishes nothing.
+  const { caller } = origin;
+  const admission = await deps.rateLimiter.admit({ tenant: caller.tenant, keyName: caller.name, tier: caller.tier, requestId, leaseUntil: now + leaseMsFor(config) });
+  let choice: AgentChoice;
+  try {
+    // Checked once here, after the choice, so every route and transport refuses the same way.
+    choice = withinScope(origin.caller, await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, signal: origin.signal }));
+  } catch (err) {
+    await admission.release();
+    throw err;
+  }
   // Gone while the router decided: nothing is published, so nothing is answered for nobody.
-  if (origin.signal?.aborted) throw new AgentbusError('request_cancelled', 'The client went away while the request was being routed.');
+  if (origin.signal?.aborted) {
+    await admission.release();
+    throw new AgentbusError('request_cancelled', 'The client went away while the request was being routed.');
+  }
   const names = choice.agents.map((agent) => agent.name).join('+');
   // Our own keys only (never user-controlled ones).
   const log = origin.log.child({ requestId, intent: names, session: sessionId, traceId: traceIdOf(traceparent) });
@@ -210,7 +250,7 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   // The response model names the agent(s) that answer: on per-agent routes the body's model is a hint.
   const identity = { id: requestId, created: Math.floor(now / 1000), model: names };
   const headers = { 'x-request-id': requestId, traceparent };
-  return { call: withRouting(call, choice.routing), identity, sessionId, headers, log };
+  return { call: releasedAtEnd(withRouting(call, choice.routing), admission), identity, sessionId, headers: { ...headers, ...admission.headers }, log, release: admission.release };
 }
 
 /**
@@ -233,7 +273,14 @@ export async function startChat(deps: ChatDeps, request: FastifyRequest, reply: 
     refreshCache: wantsFreshAnswer(request),
     hints: hintsFromHeaders(request.headers),
     signal: left.signal,
-  }, options).finally(() => reply.raw.off('close', onClose));
+  }, options).catch((err: unknown) => {
+    // A 429 says when to come back: Retry-After and the rate-limit headers.
+    const refusal = refusalOf(err);
+    if (refusal) reply.headers(refusal.headers);
+    throw err;
+  }).finally(() => reply.raw.off('close', onClose));
+  // However the response ends (finished, failed, client gone), the key's slot is free again.
+  reply.raw.once('close', () => void chat.release());
   // Both loggers the handlers use carry the request's ids from here on.
   request.log = reply.log = chat.log;
   // On the reply now, so an error answered before any streaming starts carries them too.

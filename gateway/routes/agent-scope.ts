@@ -22,8 +22,8 @@ declare module 'fastify' {
 export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
   // with, and passing that on to the child plugins would prefix their routes a second time.
-  const { nc, catalog, subjects, config, traceLog, router, redactor, keys } = options;
-  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor, keys };
+  const { nc, catalog, subjects, config, traceLog, router, redactor, keys, rateLimiter } = options;
+  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor, keys, rateLimiter };
   app.addHook('onRequest', async (request) => {
     const name = (request.params as { agent?: string }).agent ?? '';
     const agent = deps.catalog.get(name);
