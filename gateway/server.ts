@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const config = loadGatewayConfig();
   const logger = createLogger('gateway');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
-  if (config.devKey) logger.warn('API_KEYS is not set: only the development key "local-only" is accepted. Set API_KEYS before exposing the gateway.');
+  if (config.devKey) logger.warn(`API_KEYS is not set and the keys file ${config.keysFile ?? '(KEYS_FILE=none)'} lists no key: only the development key "local-only" is accepted, until "npm run keys -- create --name <name>" makes one.`);
   const nc = await connectNats(config.natsUrl, 'agentbus-gateway', logger, config.nats);
   const app = await buildApp({ config, nc, catalog, logger });
   const address = await app.listen({ port: config.port, host: config.host });
