@@ -147,3 +147,23 @@ t.test('WebSocket: each limit is an error frame for that request; the socket sta
   t.equal(await rowCount(), before + CASES.length, 'only the accepted requests wrote turns');
   t.same(client.invalidFrames, []);
 });
+
+t.test('WebSocket: the header limit holds for the upgrade request, the body limit for frames', async (t) => {
+  const raw = await new Promise<string>((resolve) => {
+    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () => socket.write(`GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Pad: ${'h'.repeat(2100)}\r\n\r\n`));
+    let text = '';
+    socket.on('data', (d) => { text += d; }).on('close', () => resolve(text)).on('error', () => resolve(text));
+  });
+  t.match(raw, /^HTTP\/1\.1 431 /, 'an oversized upgrade request gets 431');
+  const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
+  t.teardown(() => client.socket.terminate());
+  await client.next((f) => f.type === 'ready');
+  const frame = (size: number) => {
+    const skeleton = JSON.stringify({ type: 'chat', id: 'b', agent: 'testing', messages: [user('hi')], pad: '' });
+    return JSON.stringify({ type: 'chat', id: 'b', agent: 'testing', messages: [user('hi')], pad: 'p'.repeat(size - skeleton.length) });
+  };
+  client.send(frame(LIMITS.BODY_LIMIT_BYTES));
+  t.equal((await client.finish('b', 10_000)).terminal.type, 'done', 'a frame of BODY_LIMIT_BYTES is answered');
+  client.send(frame(LIMITS.BODY_LIMIT_BYTES + 1));
+  t.equal((await client.closed).code, 1009, 'one byte more closes the socket with 1009');
+});
