@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { AuthorizationError, ClosedConnectionError, ConnectionError, DrainingConnectionError, headers as natsHeaders, InvalidArgumentError, InvalidSubjectError, PermissionViolationError, ProtocolError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { AgentbusError, decodeReplyFrame, encodeJson, PROTOCOL_VERSION, type CancelRequest, type ChatRequest, type ReplyFrame } from '../../bus-schemas/index.js';
 import { busStateOf, inboxFor } from '../../common/nats.js';
 import { FrameChannel } from './frame-channel.js';
@@ -38,7 +38,20 @@ function isNoResponders(msg: Msg): boolean {
   return msg.data.length === 0 && msg.headers?.code === 503;
 }
 
+/** The bus cannot take a request now (closed, draining, cut off): retrying later can help. */
+class BusDownError extends Error {}
+
+// What nats.js throws from subscribe/publish when the connection, the server or the payload
+// is the problem. Anything else (a bug, a stack overflow while encoding) is ours: retrying it
+// cannot help, so it must not pass for a retryable bus outage.
+const NATS_ERRORS = [BusDownError, ClosedConnectionError, DrainingConnectionError, ConnectionError, ProtocolError, AuthorizationError, PermissionViolationError, InvalidArgumentError, InvalidSubjectError];
+
 function busError(err: unknown): AgentbusError {
+  if (err instanceof AgentbusError) return err;
+  if (!NATS_ERRORS.some((type) => err instanceof type)) {
+    // internal_error is logged with its cause by whoever answers it (error handler, live socket).
+    return new AgentbusError('internal_error', `Publishing the request failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
   const message = (err as Error).message ?? String(err);
   if (/max.?payload/i.test(message)) return new AgentbusError('request_too_large', `The request is larger than the message bus accepts (${message}).`);
   return new AgentbusError('bus_unavailable', `The message bus (NATS) cannot take the request: ${message}. It reconnects on its own; retry shortly.`, { cause: err });
@@ -127,9 +140,9 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
   }
 
   try {
-    if (nc.isClosed() || nc.isDraining()) throw new Error('the connection is closed');
+    if (nc.isClosed() || nc.isDraining()) throw new BusDownError('the connection is closed');
     // nats.js would buffer the publish until it reconnects: fail now, the client may retry.
-    if (!bus.connected) throw new Error(bus.problem ?? 'disconnected');
+    if (!bus.connected) throw new BusDownError(bus.problem ?? 'disconnected');
     const inbox = inboxFor(nc);
     sub = nc.subscribe(inbox, { callback: onMessage });
     const h = natsHeaders();
@@ -144,7 +157,7 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
     // Frames the worker sends while we are cut off are lost, so the answer could never be
     // complete: say so now rather than after the silence limit.
     stopWatchingBus = bus.onChange((state) => {
-      if (!state.connected) fail(busError(new Error(`${state.problem ?? 'disconnected'} (the connection dropped while the answer was on its way)`)));
+      if (!state.connected) fail(busError(new BusDownError(`${state.problem ?? 'disconnected'} (the connection dropped while the answer was on its way)`)));
     });
     deadlineTimer = setTimeout(
       () => fail(new AgentbusError('deadline_exceeded', `No answer within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`)),
