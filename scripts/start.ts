@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     const backend = worker.ready['backend'] as { name: string; url: string; reachable: boolean; version?: string; missingModels: string[]; error?: string };
     say('agentbus is running');
     say(`  open     ${url}/   (the playground: pick an agent and chat in the browser)`);
-    say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — set API_KEYS for real keys' : 'from API_KEYS'})`);
+    say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — make real keys with "npm run keys -- create --name <name>"' : 'from the keys file or API_KEYS'})`);
     say(`  agents   ${(worker.ready['agents'] as string[]).join(', ')}`);
     if (credentials) {
       say(`  NATS     ${natsUrl}   (locked down: a user per role, passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`);

@@ -64,7 +64,7 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
   t.match(out, /migrated \(20261122T0200-create-sessions-and-turns, 20261122T1500-add-tool-calls-user-metadata, 20261122T1600-add-turns-private\)/);
   t.match(out, /agents +bengali_nlp, code_generation, code_review, documentation, testing, deployment, voice_processor/);
   t.match(out, new RegExp(`model +Ollama 0\\.6\\.0 at ${ollama.url} answers`));
-  t.match(out, /API_KEYS is not set: only the development key \\?"local-only\\?" is accepted/, 'the dev key is announced with a warning');
+  t.match(out, /API_KEYS is not set and the keys file .* lists no key: only the development key \\?"local-only\\?" is accepted/, 'the dev key is announced with a warning');
   const url = /gateway +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
   // The bundled server is locked down: a password per role under DATA_DIR, named by file, never printed.
   const workerFile = join(dir, 'data', 'nats-credentials', 'worker.password');
