@@ -1,6 +1,7 @@
 import { connect, createInbox, errors, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from './logger.js';
 import { describeCredentials, natsConnectOptions, type NatsClientSettings } from './nats-client.js';
+import { coalesceWrites } from './nats-write-coalescing.js';
 
 /**
  * Whether a connection can reach the NATS server right now. nats.js buffers publishes while it
@@ -101,6 +102,7 @@ export async function connectNats(url: string, name: string, log: Logger, client
     throw new Error(`cannot connect to NATS at ${url} (NATS_URL): ${(err as Error).message}. Start the whole stack with "npm start", or point NATS_URL at a running nats-server.`, { cause: err });
   }
   if (client) inboxPrefixes.set(nc, client.inboxPrefix);
+  coalesceWrites(nc);
   busStateOf(nc);
   void (async () => {
     for await (const status of nc.status()) {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { coalesceWrites } from '../../common/nats-write-coalescing.js';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { buildApp } from '../../gateway/app.js';
@@ -99,8 +100,9 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const catalog = loadCatalog(config.agentsFile, config.defaultModel ?? 'llama3.2');
   const db = openMemoryDatabase(memoryDatabasePath(dataDir));
   await migrateToLatest(db);
-  const nc = await connect({ servers: nats.url });
-  const workerNc = await connect({ servers: nats.url });
+  // Coalesced as connectNats makes them in the gateway and worker processes.
+  const nc = coalesceWrites(await connect({ servers: nats.url }));
+  const workerNc = coalesceWrites(await connect({ servers: nats.url }));
   const workers: RunningAgentService[] = [];
   const probes: BackendHealth[] = [];
   const addWorker = async (names?: string[]) => {
