@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { MemoryDatabase } from './schema.js';
+import { cachingStatements } from './statement-cache.js';
 
 /** File name of the memory database inside DATA_DIR. */
 export const MEMORY_DB_FILE = 'agentbus.sqlite';
@@ -24,5 +25,5 @@ export function openMemoryDatabase(file: string): Kysely<MemoryDatabase> {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<MemoryDatabase>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return new Kysely<MemoryDatabase>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
 }

@@ -1,0 +1,40 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+
+// Enough for every query the worker runs (a dozen) with room for odd ones; the SQL of a Kysely
+// query is stable across calls (values are parameters), so the hot ones never fall out.
+const DEFAULT_CAPACITY = 256;
+
+/**
+ * `database` for Kysely's SqliteDialect that keeps prepared statements by SQL text. Kysely's
+ * driver calls `prepare()` on every query, and SQLite's parse and plan of a statement cost the
+ * worker about as much as running it (BENCHMARKS.md, "Profile and optimisations"); a
+ * better-sqlite3 statement can be run any number of times with new parameters. Queries, their
+ * results and transactions are unchanged: Kysely still builds and sends every statement,
+ * `begin`/`commit` included, on the one connection.
+ */
+export function cachingStatements(db: Database, capacity = DEFAULT_CAPACITY): SqliteDatabase {
+  const statements = new Map<string, Statement>();
+  return {
+    prepare(sql: string): SqliteStatement {
+      const known = statements.get(sql);
+      // A statement still being iterated (Kysely's streamQuery) cannot be run again meanwhile.
+      if (known && !known.busy) {
+        // Most recently used last, so eviction takes the least recently used.
+        statements.delete(sql);
+        statements.set(sql, known);
+        return known;
+      }
+      const statement = db.prepare(sql);
+      if (!known) {
+        statements.set(sql, statement);
+        if (statements.size > capacity) statements.delete(statements.keys().next().value!);
+      }
+      return statement;
+    },
+    close() {
+      statements.clear();
+      db.close();
+    },
+  };
+}
