@@ -86,8 +86,9 @@ t.test('the limit is shared: 3 per minute across both replicas, the 4th is 429 w
 });
 
 t.test('concurrency cap across replicas: 2 in flight, the 3rd is refused, a slot frees when a stream ends', async (t) => {
-  stack.ollama.behave({ firstTokenDelayMs: 600 });
-  t.teardown(() => stack.ollama.behave({ firstTokenDelayMs: 0 }));
+  // The model holds both streams until the third request has been refused: no timing involved.
+  const letGo = stack.ollama.hold();
+  t.teardown(letGo);
   const backend = stack.ollama.requests.length;
   const slow = [chat(replicas[0], 'key-b', { stream: true }), chat(replicas[1], 'key-b', { stream: true })];
   await waitFor('both slow streams at the model', () => stack.ollama.requests.length >= backend + 2);
@@ -98,6 +99,7 @@ t.test('concurrency cap across replicas: 2 in flight, the 3rd is refused, a slot
   t.equal(body.error.code, 'too_many_concurrent_requests');
   t.match(body.error.message, /Concurrency limit reached for key "[^"]+": 2 requests in flight at once \(tier standard\)/);
   t.equal(third.headers.get('retry-after'), '1');
+  letGo();
   for (const res of await Promise.all(slow)) {
     t.equal(res.status, 200);
     t.match(await res.text(), /data: \[DONE\]/);

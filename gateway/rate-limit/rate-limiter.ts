@@ -4,15 +4,20 @@ import type { Logger } from '../../common/logger.js';
 import { busStateOf } from '../../common/nats.js';
 import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
 import type { RateTier, RateTiers, WindowName } from './rate-tiers.js';
-import { decide, parseTenantState, releaseLease, type Decision } from './tenant-state.js';
-import { createTenantStore, StoreContentionError, type TenantStore } from './tenant-store.js';
+import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
+import { batchPerTenant } from './tenant-batches.js';
+import { decide, parseTenantState, type Decision } from './tenant-state.js';
+import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
 import { warnEvery } from './warn-every.js';
 
 /** A request the limiter let through: headers for its response, and the end of its lease. */
 export interface Admission {
   /** `x-ratelimit-*` and `RateLimit-*` headers (none for a tier without request limits). */
   readonly headers: Readonly<Record<string, string>>;
-  /** Frees the request's concurrency lease; safe to call more than once, never throws. */
+  /**
+   * Frees the request's concurrency lease; safe to call more than once, never throws. Resolves
+   * after one attempt; a failed one is retried in the background (see the lease keeper).
+   */
   release(): Promise<void>;
 }
 
@@ -26,7 +31,10 @@ export interface AdmissionRequest {
   tier: string;
   /** The lease's id: the request id. */
   requestId: string;
-  /** When the lease lapses if it is never released (a gateway crashed): the request's deadline. */
+  /**
+   * The request's deadline: its lease is renewed until then at most. A lease itself is short
+   * ({@link LeaseTiming}) so that a crashed gateway's slots free within seconds.
+   */
   leaseUntil: number;
 }
 
@@ -73,27 +81,20 @@ function refusal(decision: Exclude<Decision, { kind: 'admit' }>, request: Admiss
 }
 
 /**
- * The rate limiter. When the store cannot answer in time (or NATS is down) it lets the request
- * through with a warning: with NATS down the request fails with `bus_unavailable` on its own,
- * and a slow store must not become a second outage. Lost races are retried a bounded number of
- * times; a tenant so busy that every attempt loses is refused (429), not let through.
+ * The rate limiter. It fails open in exactly two cases, each for the one request concerned:
+ * NATS is disconnected (the request fails with `bus_unavailable` on its own), or the store did
+ * not answer this request in time or failed ({@link StoreUnavailableError}: a KV call over
+ * RATE_LIMIT_TIMEOUT_MS, JetStream off, the bucket gone) — a slow store must not become a second
+ * outage. Everything else is not let through: lost races are retried and a tenant so busy that
+ * every attempt loses is refused (429); an error of our own is the request's error. Updates of
+ * one tenant are batched within the process, so a burst of one key races only other replicas.
  */
-export function createRateLimiter(options: { nc: NatsConnection; tiers: RateTiers; bucket: string; opTimeoutMs: number; log: Pick<Logger, 'warn' | 'info'>; store?: TenantStore }): RateLimiter {
+export function createRateLimiter(options: { nc: NatsConnection; tiers: RateTiers; bucket: string; opTimeoutMs: number; log: Pick<Logger, 'warn' | 'info'>; store?: TenantStore; leaseTiming?: LeaseTiming }): RateLimiter {
   const { tiers, log } = options;
-  const store = options.store ?? createTenantStore(options);
+  const store = batchPerTenant(options.store ?? createTenantStore(options));
   const bus = busStateOf(options.nc);
   const warn = warnEvery(log, 60_000);
-
-  async function release(tenant: string, requestId: string): Promise<void> {
-    try {
-      await store.update(tenant, (current) => {
-        const next = releaseLease(parseTenantState(current), requestId, Date.now());
-        return { write: next && JSON.stringify(next), result: undefined };
-      });
-    } catch (err) {
-      warn('release_failed', err, 'could not release a concurrency lease; it lapses at the request\'s deadline');
-    }
-  }
+  const leases = createLeaseKeeper(store, options.leaseTiming ?? DEFAULT_LEASE_TIMING, warn);
 
   return {
     tiers,
@@ -104,10 +105,13 @@ export function createRateLimiter(options: { nc: NatsConnection; tiers: RateTier
       // Down: the publish that follows answers 503 bus_unavailable at once; waiting for the
       // store's timeout first would only delay that answer.
       if (!bus.connected) return UNLIMITED;
-      const lease = tier.concurrentStreams === undefined ? undefined : { id: request.requestId, until: request.leaseUntil };
+      const { tenant, requestId } = request;
+      const lease = tier.concurrentStreams === undefined ? undefined : { id: requestId, until: leases.untilAt(Date.now(), request.leaseUntil) };
+      let released: Promise<void> | undefined;
+      const releaseOnce = () => (released ??= lease ? leases.release(tenant, requestId, lease.until) : Promise.resolve());
       let decision: Decision;
       try {
-        decision = await store.update(request.tenant, (current) => {
+        decision = await store.update(tenant, (current) => {
           const outcome = decide(parseTenantState(current), tier, Date.now(), lease);
           return { write: outcome.kind === 'admit' ? JSON.stringify(outcome.next) : undefined, result: outcome };
         });
@@ -115,15 +119,15 @@ export function createRateLimiter(options: { nc: NatsConnection; tiers: RateTier
         if (err instanceof StoreContentionError) {
           throw refused(new AgentbusError('rate_limit_exceeded', `Too many requests for key "${request.keyName}" at the same moment to count them all; try again in 1 s.`), 1, {});
         }
-        warn('store_unavailable', err, 'rate limit store unavailable: letting requests through unlimited until it answers');
-        return UNLIMITED;
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        warn('store_unavailable', err, 'rate limit store unavailable: letting this request through unlimited');
+        // The write may still land after its timeout: the release then removes the lease (not
+        // renewed, it lapses within one ttl otherwise).
+        return lease ? { headers: {}, release: releaseOnce } : UNLIMITED;
       }
       if (decision.kind !== 'admit') throw refusal(decision, request, tier);
-      let released: Promise<void> | undefined;
-      return {
-        headers: rateLimitHeaders(tier, decision.tightest),
-        release: () => (released ??= lease ? release(request.tenant, request.requestId) : Promise.resolve()),
-      };
+      if (lease) leases.hold(tenant, requestId, request.leaseUntil, lease.until);
+      return { headers: rateLimitHeaders(tier, decision.tightest), release: releaseOnce };
     },
   };
 }

@@ -74,3 +74,14 @@ export function releaseLease(state: TenantState, id: string, now: number): Tenan
   delete leases[id];
   return { buckets: state.buckets, leases };
 }
+
+/**
+ * The state with each of `renewed` running until its new time (and without lapsed leases). A
+ * lease missing from the state is put back: its request is still in flight (its lease lapsed
+ * while the store did not answer, or the bucket was lost), and the cap should count it.
+ */
+export function renewLeases(state: TenantState, renewed: ReadonlyArray<{ id: string; until: number }>, now: number): TenantState {
+  const leases = liveLeases(state.leases, now);
+  for (const { id, until } of renewed) leases[id] = Math.max(until, leases[id] ?? 0);
+  return { buckets: state.buckets, leases };
+}

@@ -1,23 +1,24 @@
 import { createHash } from 'node:crypto';
-import { jetstream, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { LONGEST_WINDOW_MS } from './rate-tiers.js';
+import { openRateLimitBucket } from './rate-limit-bucket.js';
 
 /** The KV bucket every gateway replica shares unless told otherwise (RATE_LIMIT_BUCKET). */
 export const DEFAULT_RATE_LIMIT_BUCKET = 'agentbus_rate_limits';
 
-// An idle tenant's entry expires (max age) once every bucket would be full again anyway, plus a
-// margin for clock skew between replicas. nats-server 2.9 has no per-message TTL: the bucket's
-// max age is the only expiry, and every update restarts it for that entry.
-const ENTRY_MAX_AGE_MS = LONGEST_WINDOW_MS + 3_600_000;
 // Opening may create the stream on disk (or on a cluster), which takes longer than a read.
 const OPEN_TIMEOUT_MS = 2_000;
-// After a failure the bucket is opened again, at most this often: during a JetStream outage only
-// one request a second waits for an open to time out, the others go through at once.
+// After a failed open the bucket is opened again, at most this often: during a JetStream outage
+// only one admission a second waits for an open to time out, the others go through at once.
+// The same interval spaces the checks of whether the bucket still exists.
 const REOPEN_INTERVAL_MS = 1_000;
 // Replicas updating one tenant at once retry this many times in all before giving up.
 export const MAX_CAS_ATTEMPTS = 8;
+// Pause before the next compare-and-set after a lost one: random in [0, min(cap, base·2^n)) ("full
+// jitter"), so racing replicas spread out instead of colliding again in lockstep.
+const CAS_BACKOFF_BASE_MS = 4;
+const CAS_BACKOFF_CAP_MS = 100;
 
 /** The store did not answer in time or failed: the caller decides whether to fail open. */
 export class StoreUnavailableError extends Error {
@@ -35,9 +36,25 @@ export class StoreContentionError extends Error {
  */
 export type Update<R> = (current: string | undefined) => { write: string | undefined; result: R };
 
+/** How an update may wait. */
+export interface UpdateOptions {
+  /**
+   * Not turned away while a failed open waits to be retried: set for lease releases and
+   * renewals, which must not be lost because of someone else's failure (they open the bucket
+   * themselves instead). Admissions leave it unset and go through at once during an outage.
+   */
+  ungated?: boolean;
+}
+
 /** Per-tenant entries in a JetStream KV bucket, changed by compare-and-set only. */
 export interface TenantStore {
-  update<R>(tenant: string, change: Update<R>): Promise<R>;
+  /**
+   * Reads the tenant's entry, applies `change`, and writes the result if nobody wrote since the
+   * read (else reads again, up to {@link MAX_CAS_ATTEMPTS} times). Throws
+   * {@link StoreUnavailableError} when NATS or the bucket fails or is too slow,
+   * {@link StoreContentionError} when every attempt lost; an error thrown by `change` is passed on as is.
+   */
+  update<R>(tenant: string, change: Update<R>, options?: UpdateOptions): Promise<R>;
   /** Opens (or creates) the bucket now; later calls reopen it after a failure. */
   open(): Promise<void>;
 }
@@ -46,6 +63,8 @@ export interface TenantStore {
 export function keyOf(tenant: string): string {
   return /^[-\w=]{1,200}$/.test(tenant) ? `t.${tenant}` : `h.${createHash('sha256').update(tenant).digest('hex')}`;
 }
+
+const isStreamNotFound = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 
 const isConflict = (err: unknown) => err instanceof JetStreamApiError
   && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
@@ -73,13 +92,11 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
   let kv: Promise<KV> | undefined;
   let reopenAt = 0;
 
-  const opened = (): Promise<KV> => {
-    if (!kv && Date.now() < reopenAt) return Promise.reject(new StoreUnavailableError('rate limit store: the bucket failed moments ago; not reopened yet'));
-    kv ??= withTimeout(new Kvm(jetstream(nc, { timeout: OPEN_TIMEOUT_MS })).create(bucket, {
-      history: 1,
-      ttl: ENTRY_MAX_AGE_MS,
-      description: 'agentbus rate limits: token buckets and in-flight leases per API key',
-    }), OPEN_TIMEOUT_MS, 'opening the bucket');
+  const opened = (gated: boolean): Promise<KV> => {
+    if (!kv && gated && Date.now() < reopenAt) return Promise.reject(new StoreUnavailableError('rate limit store: the bucket failed moments ago; not reopened yet'));
+    // Created only when missing and this user may (rate-limit-bucket.ts): on a locked-down bus
+    // a missing bucket fails here, naming npm run bus:setup, and the limiter lets requests through.
+    kv ??= withTimeout(openRateLimitBucket(nc, bucket, OPEN_TIMEOUT_MS), OPEN_TIMEOUT_MS, 'opening the bucket');
     // A failed open is forgotten, so the next request tries again (JetStream may come up later).
     kv.catch(() => { forget(); });
     return kv;
@@ -90,34 +107,56 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
     reopenAt = Date.now() + REOPEN_INTERVAL_MS;
   }
 
+  // Whether the bucket is really gone (deleted, or JetStream restarted without it), asked at most
+  // once a second after a failed call. A timeout alone proves nothing: a stalled server answers
+  // again with the bucket intact, and forgetting it then would reopen it for nothing and turn
+  // every request away from the limiter meanwhile. Only "stream not found" forgets it, so the
+  // next call opens (recreates) it; a check that itself times out keeps the bucket.
+  let checking = false;
+  let checkedAt = 0;
+  function checkGone(): void {
+    const current = kv;
+    if (!current || checking || Date.now() - checkedAt < REOPEN_INTERVAL_MS) return;
+    checking = true;
+    checkedAt = Date.now();
+    jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS, checkAPI: false })
+      .then((jsm) => jsm.streams.info(`KV_${bucket}`))
+      .then(() => undefined, (err: unknown) => { if (isStreamNotFound(err) && kv === current) forget(); })
+      .finally(() => { checking = false; });
+  }
+
+  /** A failed KV call as the caller sees it, after asking (in the background) whether the bucket is gone. */
+  function unavailable(err: unknown): StoreUnavailableError {
+    checkGone();
+    return err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
+  }
+
   return {
     async open() {
-      await opened();
+      await opened(false);
     },
-    async update<R>(tenant: string, change: Update<R>): Promise<R> {
+    async update<R>(tenant: string, change: Update<R>, options: UpdateOptions = {}): Promise<R> {
       const key = keyOf(tenant);
-      const bucketKv = await opened();
+      // An open that fails is forgotten by opened() itself; no check is needed for it.
+      const bucketKv = await opened(options.ungated !== true).catch((err: unknown) => {
+        throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
+      });
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const entry = await withTimeout(bucketKv.get(key), opTimeoutMs, 'get').catch((err: unknown) => { throw unavailable(err); });
+        const live = entry && entry.operation === 'PUT' ? entry : undefined;
+        // Outside the catch below: an exception here is a bug of ours, not an unavailable store.
+        const { write, result } = change(live?.string());
+        if (write === undefined) return result;
         try {
-          const entry = await withTimeout(bucketKv.get(key), opTimeoutMs, 'get');
-          const live = entry && entry.operation === 'PUT' ? entry : undefined;
-          const { write, result } = change(live?.string());
-          if (write === undefined) return result;
           // create() also takes over a deleted or purged key; update() fails if anyone wrote since our read.
           if (live) await withTimeout(bucketKv.update(key, write, live.revision, opTimeoutMs), opTimeoutMs, 'update');
           else await withTimeout(bucketKv.create(key, write), opTimeoutMs, 'create');
           return result;
         } catch (err) {
-          if (!isConflict(err)) {
-            // The bucket may have been deleted, or JetStream restarted without it: it is opened
-            // again (which recreates it) rather than failing the same way forever.
-            forget();
-            throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
-          }
-          // Lost the race to another replica: read again after a short random pause, so the
-          // racers do not collide again in lockstep.
-          await sleep(Math.random() * 5 * (attempt + 1));
+          if (!isConflict(err)) throw unavailable(err);
         }
+        // Lost the race to another writer: read again after a random pause.
+        await sleep(Math.random() * Math.min(CAS_BACKOFF_CAP_MS, CAS_BACKOFF_BASE_MS * 2 ** attempt));
       }
       throw new StoreContentionError(`rate limit store: ${MAX_CAS_ATTEMPTS} compare-and-set attempts in a row lost to other writers of the same key`);
     },

@@ -40,6 +40,11 @@ export interface FakeOllama {
   behave(behaviour: Partial<FakeOllamaBehaviour>): void;
   /** The next requests are answered by these, one each, in order; then `behave`'s again. */
   behaveInTurn(behaviours: Array<Partial<FakeOllamaBehaviour>>): void;
+  /**
+   * Holds every /api/chat answer that starts from now on (a stream after its headers) until the
+   * returned function is called: requests stay in flight exactly as long as a test needs.
+   */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -73,6 +78,7 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
   let behaviour: FakeOllamaBehaviour = { ...DEFAULTS };
   let queued: FakeOllamaBehaviour[] = [];
   const requests: RecordedChatRequest[] = [];
+  let held: Promise<void> = Promise.resolve();
 
   const line = (model: string, content: string, done: boolean, extra: Record<string, unknown> = {}) =>
     `${JSON.stringify({ model, created_at: new Date().toISOString(), message: { role: 'assistant', content }, done, ...extra })}\n`;
@@ -100,7 +106,9 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
     };
     // Ollama sends complete tool calls in one message; it reports done_reason "stop" after them.
     const toolCalls = b.toolCalls?.map((call) => ({ function: { name: call.name, arguments: call.arguments } }));
+    const gate = held;
     if (body.stream === false) {
+      await gate;
       await sleep(b.firstTokenDelayMs);
       const answer = JSON.parse(line(body.model, b.tokens.join(''), true, final));
       if (toolCalls) answer.message.tool_calls = toolCalls;
@@ -108,6 +116,7 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     res.flushHeaders();
+    await gate;
     await sleep(b.firstTokenDelayMs);
     for (const [index, token] of b.tokens.entries()) {
       if (res.destroyed) return;
@@ -151,6 +160,14 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
     requests,
     behave: (next) => { behaviour = { ...DEFAULTS, ...next }; queued = []; },
     behaveInTurn: (list) => { queued = list.map((next) => ({ ...DEFAULTS, ...next })); },
+    hold: () => {
+      let release!: () => void;
+      held = new Promise((resolve) => { release = resolve; });
+      return () => {
+        release();
+        held = Promise.resolve();
+      };
+    },
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
