@@ -18,6 +18,14 @@ const toolBytes = (padding: number) => Buffer.byteLength(JSON.stringify(tool('f0
 // The padding that makes one tool definition exactly `bytes` long as JSON.
 const paddingFor = (bytes: number) => bytes - toolBytes(0);
 
+// A tool call whose arguments (a JSON object, as Ollama takes them) are exactly `chars` characters.
+const toolCall = (id: string, chars: number) => ({ id, type: 'function', function: { name: 'f', arguments: `{"a":"${'a'.repeat(chars - 8)}"}` } });
+// A response_format exactly `bytes` long as JSON.
+const jsonFormat = (bytes: number) => {
+  const format = (pad: string) => ({ type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object', description: pad } } });
+  return format('d'.repeat(bytes - Buffer.byteLength(JSON.stringify(format('')))));
+};
+
 /** Each limit: a body just under it (accepted) and one just over it (refused with its own code). */
 const CASES: Array<{ name: string; under: string; over: string; code: string; param: string | null; status?: number }> = [
   {
@@ -39,6 +47,13 @@ const CASES: Array<{ name: string; under: string; over: string; code: string; pa
     code: 'message_too_long', param: 'messages[0].content',
   },
   {
+    // Tool call arguments are copied into the envelope and stored: they count with the text.
+    name: 'MAX_MESSAGE_CHARS (tool call arguments count)',
+    under: JSON.stringify({ ...base, messages: [{ role: 'assistant', content: 'x'.repeat(40), tool_calls: [toolCall('c1', 60)] }, { role: 'tool', tool_call_id: 'c1', content: 'r' }, user('go on')] }),
+    over: JSON.stringify({ ...base, messages: [{ role: 'assistant', content: 'x'.repeat(40), tool_calls: [toolCall('c1', 30), toolCall('c2', 31)] }, { role: 'tool', tool_call_id: 'c1', content: 'r' }, user('go on')] }),
+    code: 'message_too_long', param: 'messages[0].tool_calls',
+  },
+  {
     // The body is depth 1, its unknown field `x` adds the rest.
     name: 'MAX_JSON_DEPTH',
     under: `{"model":"testing","messages":[{"role":"user","content":"hi"}],"x":${nested(7)}}`,
@@ -57,6 +72,12 @@ const CASES: Array<{ name: string; under: string; over: string; code: string; pa
     over: JSON.stringify({ ...base, tools: [tool('f1'), tool('f0', paddingFor(301))] }),
     code: 'tool_schema_too_large', param: 'tools[1]',
   },
+  {
+    name: 'MAX_TOOL_SCHEMA_BYTES (response_format)',
+    under: JSON.stringify({ ...base, response_format: jsonFormat(300) }),
+    over: JSON.stringify({ ...base, response_format: jsonFormat(301) }),
+    code: 'tool_schema_too_large', param: 'response_format',
+  },
 ];
 
 async function expectError(t: Test, res: Response, status: number, code: string, param: string | null) {
@@ -71,6 +92,7 @@ const post = (path: string, body: string, headers: Record<string, string> = AUTH
 
 t.test('HTTP: each limit answers just under it and refuses just over it with its own code', async (t) => {
   t.equal(toolBytes(paddingFor(300)), 300, 'the tool padding is exact');
+  t.equal(Buffer.byteLength(JSON.stringify(jsonFormat(300))), 300, 'the response_format padding is exact');
   for (const c of CASES) {
     const before = await rowCount();
     t.equal((await post('/v1/chat/completions', c.under)).status, 200, `${c.name}: just under is answered`);

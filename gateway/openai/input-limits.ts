@@ -5,17 +5,18 @@ import type { ChatBody } from './chat-completion-request.schema.js';
 export interface InputLimits {
   /** MAX_MESSAGES: messages in one request. */
   maxMessages: number;
-  /** MAX_MESSAGE_CHARS: characters (UTF-16 code units) of one message's text, its text parts summed. */
+  /** MAX_MESSAGE_CHARS: characters (UTF-16 code units) of one message's text, its text parts and tool call arguments summed. */
   maxMessageChars: number;
   /** MAX_JSON_DEPTH: nesting of objects and arrays in a body or WebSocket frame. */
   maxJsonDepth: number;
   /** MAX_TOOLS: tool definitions in one request. */
   maxTools: number;
-  /** MAX_TOOL_SCHEMA_BYTES: bytes of one tool definition as JSON (its parameters schema included). */
+  /** MAX_TOOL_SCHEMA_BYTES: bytes of one tool definition as JSON (its parameters schema included), and of response_format. */
   maxToolSchemaBytes: number;
 }
 
-type Content = ChatBody['messages'][number]['content'];
+type Message = ChatBody['messages'][number];
+type Content = Message['content'];
 
 /** The text a message's content carries: the string, or its text and refusal parts summed. */
 function textLength(content: Content): number {
@@ -25,6 +26,15 @@ function textLength(content: Content): number {
   for (const part of content) {
     if (typeof part.text === 'string') length += part.text.length;
     if (typeof part.refusal === 'string') length += part.refusal.length;
+  }
+  return length;
+}
+
+/** Characters of a message's tool call arguments: they are copied into the envelope and stored like its text. */
+function toolArgumentsLength(message: Message): number {
+  let length = 0;
+  for (const call of message.tool_calls ?? []) {
+    if (typeof call.function?.arguments === 'string') length += call.function.arguments.length;
   }
   return length;
 }
@@ -48,9 +58,13 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
     throw new AgentbusError('too_many_messages', `The request has ${messages.length} messages; MAX_MESSAGES allows ${limits.maxMessages}. Send a shorter history (the session keeps earlier turns).`, { param: 'messages' });
   }
   messages.forEach((message, index) => {
-    const length = textLength(message.content);
-    if (length > limits.maxMessageChars) {
-      throw new AgentbusError('message_too_long', `messages[${index}].content is ${length} characters long; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`, { param: `messages[${index}].content` });
+    const text = textLength(message.content);
+    const args = toolArgumentsLength(message);
+    if (text + args > limits.maxMessageChars) {
+      // Named after what carries the bulk: the arguments when there are any, else the text.
+      const param = args > 0 ? `messages[${index}].tool_calls` : `messages[${index}].content`;
+      const what = args > 0 ? `messages[${index}] carries ${text + args} characters (content and tool call arguments together)` : `messages[${index}].content is ${text} characters long`;
+      throw new AgentbusError('message_too_long', `${what}; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`, { param });
     }
   });
   const tools = body.tools ?? [];
@@ -64,4 +78,13 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
       throw new AgentbusError('tool_schema_too_large', `tools[${index}] is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes}.`, { param: `tools[${index}]` });
     }
   });
+  // A structured-output schema (response_format, the legacy routes' `format`) travels and is
+  // kept like a tool's parameters: the same bound.
+  const format = body.response_format;
+  if (format != null && typeof format === 'object') {
+    const bytes = Buffer.byteLength(JSON.stringify(format));
+    if (bytes > limits.maxToolSchemaBytes) {
+      throw new AgentbusError('tool_schema_too_large', `response_format is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes} for a schema.`, { param: 'response_format' });
+    }
+  }
 }
