@@ -3,6 +3,8 @@ import { createLogger } from '../common/logger.js';
 import { connectNats, drainNats } from '../common/nats.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
 import { buildApp } from './app.js';
+import { keyWarnings } from './auth/boot-warnings.js';
+import { loadRateTiers } from './rate-limit/rate-tiers.js';
 import { loadGatewayConfig } from './config.js';
 
 // How often, while draining, connections that finished their response are closed: Node closes
@@ -16,7 +18,7 @@ async function main(): Promise<void> {
   const config = loadGatewayConfig();
   const logger = createLogger('gateway');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
-  if (config.devKey) logger.warn(`API_KEYS is not set and the keys file ${config.keysFile ?? '(KEYS_FILE=none)'} lists no key: only the development key "local-only" is accepted, until "npm run keys -- create --name <name>" makes one.`);
+  for (const warning of keyWarnings(config, loadRateTiers(config.rateTiersFile))) logger.warn(warning);
   const nc = await connectNats(config.natsUrl, 'agentbus-gateway', logger, config.nats);
   const app = await buildApp({ config, nc, catalog, logger });
   const address = await app.listen({ port: config.port, host: config.host });
