@@ -56,8 +56,60 @@ t.test('routing (model "auto") never answers with an agent outside the scope', a
   // "hello" matches no rule: the table's default agent (documentation) would answer.
   const res = await post(scoped, '/v1/chat/completions', { model: 'auto', messages: hi });
   t.equal(res.status, 403);
-  t.match(res.body, { error: { code: 'agent_not_allowed', message: /router chose documentation/ } });
+  t.match(res.body, { error: { code: 'agent_not_allowed', message: /router \(default\) chose no agent this API key \("reviewer"\) may call\. Name an agent it may call: code_review, testing/ } });
+  t.notMatch(res.body.error.message, /documentation/, 'the refusal does not name the agent outside the scope');
   t.equal((await post(alice, '/v1/chat/completions', { model: 'auto', messages: hi })).status, 200, 'a key with every agent is routed as before');
+});
+
+// The code_block rule routes to code_generation and code_review; the scoped key has only the second.
+const codeBlock = [{ role: 'user', content: '```js\nconst x = 1;\n```' }];
+
+t.test('routing: agents outside the scope are dropped without being named in meta.routing', async (t) => {
+  const res = await post(scoped, '/v1/chat/completions', { model: 'auto', messages: codeBlock });
+  t.equal(res.status, 200);
+  t.same(res.body.meta.routing.agents, ['code_review']);
+  t.match(res.body.meta.routing.reason, /left out, outside this key's scope: 1 agent\(s\)/);
+  t.notMatch(JSON.stringify(res.body.meta.routing), /code_generation/, 'the dropped agent is not named');
+  const full = await post(alice, '/v1/chat/completions', { model: 'auto', messages: codeBlock });
+  t.same(full.body.meta.routing.agents, ['code_generation', 'code_review'], 'a key with every agent gets both');
+});
+
+t.test('routing with tools: the first of the router\'s agents the key may call answers, not a 403', async (t) => {
+  const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
+  const res = await post(scoped, '/v1/chat/completions', { model: 'auto', messages: codeBlock, tools });
+  t.equal(res.status, 200, JSON.stringify(res.body));
+  t.same(res.body.meta.routing.agents, ['code_review']);
+  t.match(res.body.meta.routing.reason, /the request has tools, so only code_review answers/);
+});
+
+t.test('an unknown model lists only the agents the key may call', async (t) => {
+  const chat = await post(scoped, '/v1/chat/completions', { model: 'no_such_agent', messages: hi });
+  t.equal(chat.status, 404);
+  t.match(chat.body, { error: { code: 'model_not_found', message: /Known agents: code_review, testing;/ } });
+  const model = await get(scoped, '/v1/models/no_such_agent');
+  t.equal(model.status, 404);
+  t.match(model.body, { error: { code: 'model_not_found', message: /Known agents: code_review, testing, and "auto"/ } });
+  for (const body of [chat.body, model.body]) t.notMatch(body.error.message, /documentation|code_generation|deployment/, 'no agent outside the scope');
+  t.match((await post(alice, '/v1/chat/completions', { model: 'no_such_agent', messages: hi })).body.error.message, /documentation/, 'a key with every agent sees them all');
+});
+
+t.test('a named agent outside the scope (403) or unknown (404) spends none of the key\'s rate budget', async (t) => {
+  const limited = await createKey(keysFile, ['--name', 'limited', '--agents', 'testing', '--tier', 'standard']);
+  const remaining = async () => {
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: headers(limited), body: JSON.stringify({ model: 'testing', messages: hi }) });
+    t.equal(res.status, 200);
+    await res.text();
+    return Number(res.headers.get('x-ratelimit-remaining-requests'));
+  };
+  await waitFor('the new key', async () => (await fetch(`${stack.baseUrl}/v1/models`, { headers: headers(limited) })).status === 200);
+  const before = await remaining();
+  for (const [path, body] of [['/v1/chat/completions', { model: 'documentation', messages: hi }], ['/agents/documentation/v1/chat/completions', { messages: hi }], ['/v1/chat/completions', { model: 'no_such_agent', messages: hi }]] as const) {
+    const res = await fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: headers(limited), body: JSON.stringify(body) });
+    t.ok(res.status === 403 || res.status === 404, `${path}: ${res.status}`);
+    t.equal(res.headers.get('x-ratelimit-remaining-requests'), null, 'refused before admission: no rate-limit headers');
+    await res.text();
+  }
+  t.equal(await remaining(), before - 1, 'only the two admitted requests took a token');
 });
 
 t.test('/v1/models lists only the agents the key may call', async (t) => {

@@ -1,5 +1,6 @@
 import { AgentbusError, type Routing } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
+import { mayCall, type Caller } from '../auth/caller.js';
 import type { RouteDecision } from '../routing/match-rules.js';
 
 /** The model name that asks the router to choose the agent(s). */
@@ -24,25 +25,41 @@ function known(catalog: Catalog, name: string): Agent {
   return agent;
 }
 
+/** The catalog's agents a caller may call, by name: what an error may list to that caller. */
+export function namesVisibleTo(catalog: Catalog, caller: Caller): string[] {
+  return catalog.names.filter((name) => mayCall(caller, name));
+}
+
 /**
- * Who answers: the path's agent on per-agent routes (the body's model is then only a hint),
- * the agent the body's model names, or — for `model: "auto"` and requests that name none —
- * the router's choice. A request with tools goes to one agent only: tool calls from several
- * agents cannot be merged into one assistant message.
+ * The agent a request names: the path's agent on per-agent routes (the body's model is then
+ * only a hint), else the agent the body's model names; undefined when the router is to choose
+ * (`model: "auto"` or none). An unknown name is 404 `model_not_found`, listing only the agents
+ * the caller's key may call (a scoped key does not learn the others' names).
  */
-export async function chooseAgents(catalog: Catalog, router: ChatRouter, model: string | undefined, pathAgent: Agent | undefined, request: { text: string; private: boolean; hasTools: boolean; signal?: AbortSignal | undefined }): Promise<AgentChoice> {
+export function namedChoice(catalog: Catalog, model: string | undefined, pathAgent: Agent | undefined, caller: Caller): AgentChoice | undefined {
   if (pathAgent) return { agents: [pathAgent], routing: { agents: [pathAgent.name], by: 'path', reason: 'the URL names the agent' } };
-  if (model !== undefined && model !== AUTO_MODEL) {
-    const agent = catalog.get(model);
-    if (!agent) throw new AgentbusError('model_not_found', `The model "${model}" does not exist. Known agents: ${catalog.names.join(', ')}; or "${AUTO_MODEL}" to let the router choose.`, { param: 'model' });
-    return { agents: [agent], routing: { agents: [agent.name], by: 'model', reason: 'the request names the agent' } };
-  }
+  if (model === undefined || model === AUTO_MODEL) return undefined;
+  const agent = catalog.get(model);
+  if (!agent) throw new AgentbusError('model_not_found', `The model "${model}" does not exist. Known agents: ${namesVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; or "${AUTO_MODEL}" to let the router choose.`, { param: 'model' });
+  return { agents: [agent], routing: { agents: [agent.name], by: 'model', reason: 'the request names the agent' } };
+}
+
+/**
+ * Who answers: the agent the request names ({@link namedChoice}), or — for `model: "auto"` and
+ * requests that name none — the router's choice. A request with tools goes to one agent only:
+ * tool calls from several agents cannot be merged into one assistant message; that one is the
+ * first of the router's agents the caller may call, so a scope does not refuse a request the
+ * router's second agent could answer.
+ */
+export async function chooseAgents(catalog: Catalog, router: ChatRouter, model: string | undefined, pathAgent: Agent | undefined, request: { text: string; private: boolean; hasTools: boolean; caller: Caller; signal?: AbortSignal | undefined }): Promise<AgentChoice> {
+  const named = namedChoice(catalog, model, pathAgent, request.caller);
+  if (named) return named;
   const decision = await router.route(request.text, { private: request.private, signal: request.signal });
   let agents = decision.agents.map((name) => known(catalog, name));
   let reason = decision.reason;
   let aggregator = decision.aggregator === undefined ? undefined : known(catalog, decision.aggregator);
   if (request.hasTools && agents.length > 1) {
-    agents = agents.slice(0, 1);
+    agents = [agents.find((agent) => mayCall(request.caller, agent.name)) ?? agents[0]!];
     aggregator = undefined;
     reason += `; the request has tools, so only ${agents[0]!.name} answers`;
   }

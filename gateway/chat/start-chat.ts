@@ -15,7 +15,7 @@ import { toEnvelope } from '../openai/to-envelope.js';
 import { checkInputLimits } from '../openai/input-limits.js';
 import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 import { traceIdOf, type TraceLog } from '../trace-log/trace-log.js';
-import { AUTO_MODEL, chooseAgents, type AgentChoice, type ChatRouter } from './choose-agents.js';
+import { AUTO_MODEL, chooseAgents, namedChoice, type AgentChoice, type ChatRouter } from './choose-agents.js';
 import { withinScope } from './agent-scope-check.js';
 import { fanOut, type PartResult } from './fan-out.js';
 import { observeCall } from './observe-call.js';
@@ -116,7 +116,6 @@ function aggregatorBrief(results: PartResult[]): ChatMessage {
   };
 }
 
-/** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
 /** Frees the request's concurrency lease once its frames end, before the transport ends the response. */
 function releasedAtEnd(call: AgentCall, admission: Admission): AgentCall {
   return withFrames(call, async function* (frames): AsyncGenerator<ReplyFrame> {
@@ -137,6 +136,7 @@ function releasedAtEnd(call: AgentCall, admission: Admission): AgentCall {
 // its parts), so it lapses on its own only when its gateway is gone.
 const leaseMsFor = (config: GatewayConfig) => 2 * config.requestTimeoutMs + 5_000;
 
+/** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
 function withRouting(call: AgentCall, routing: Routing): AgentCall {
   return withFrames(call, async function* (frames): AsyncGenerator<ReplyFrame> {
     for await (const frame of frames) yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
@@ -179,13 +179,17 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   if (isPrivate) base.private = true;
   if (hints.priority !== undefined) base.priority = hints.priority;
 
-  // Before routing: the classifier publishes too, and a refused request publishes nothing.
+  // Scopes are checked here, on the choice, so every route and transport refuses the same way.
+  // An agent the request names is checked before admission: an unknown or out-of-scope one
+  // (404, 403) spends none of the key's budget.
   const { caller } = origin;
+  const named = namedChoice(catalog, body.model, options.pathAgent, caller);
+  const namedInScope = named === undefined ? undefined : withinScope(caller, named, catalog.names);
+  // Before routing: the classifier publishes too, and a refused request publishes nothing.
   const admission = await deps.rateLimiter.admit({ tenant: caller.tenant, keyName: caller.name, tier: caller.tier, requestId, leaseUntil: now + leaseMsFor(config) });
   let choice: AgentChoice;
   try {
-    // Checked once here, after the choice, so every route and transport refuses the same way.
-    choice = withinScope(origin.caller, await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, signal: origin.signal }));
+    choice = namedInScope ?? withinScope(caller, await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, caller, signal: origin.signal }), catalog.names);
   } catch (err) {
     await admission.release();
     throw err;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { mayCall } from '../auth/caller.js';
-import { AUTO_MODEL } from '../chat/choose-agents.js';
+import { AUTO_MODEL, namesVisibleTo } from '../chat/choose-agents.js';
 
 /** An agent in OpenAI's model object shape; `description` is agentbus's addition. */
 function modelObject(agent: Agent, created: number) {
@@ -32,7 +32,8 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     if (request.params.model === AUTO_MODEL && !request.pathAgent) return autoModel(catalog.created);
     const found = catalog.get(request.params.model);
     const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
-    if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${catalog.names.join(', ')}${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`, { param: 'model' });
+    // Only the agents this key may call: a scoped key does not learn the other agents' names.
+    if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`, { param: 'model' });
     if (!mayCall(request.caller, agent.name)) throw new AgentbusError('agent_not_allowed', `This API key ("${request.caller.name}") may not call the agent "${agent.name}".`, { param: 'model' });
     return modelObject(agent, catalog.created);
   });
