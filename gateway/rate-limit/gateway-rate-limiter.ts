@@ -17,7 +17,7 @@ export async function createGatewayRateLimiter(config: GatewayConfig, nc: NatsCo
   if (!tiers.has(config.apiKeysTier)) {
     throw new ConfigError([`API_KEYS_TIER=${JSON.stringify(config.apiKeysTier)} is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`]);
   }
-  const store = createTenantStore({ nc, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs });
+  const store = createTenantStore({ nc, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs, log });
   try {
     await store.open();
   } catch (err) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../../common/logger.js';
 import { openRateLimitBucket } from './rate-limit-bucket.js';
 
 /** The KV bucket every gateway replica shares unless told otherwise (RATE_LIMIT_BUCKET). */
@@ -86,8 +87,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * bucket instead of each allowing the whole limit. `opTimeoutMs` bounds each KV call; the
  * whole update is bounded by {@link MAX_CAS_ATTEMPTS} of them.
  */
-export function createTenantStore(options: { nc: NatsConnection; bucket: string; opTimeoutMs: number }): TenantStore {
-  const { nc, bucket, opTimeoutMs } = options;
+export function createTenantStore(options: { nc: NatsConnection; bucket: string; opTimeoutMs: number; log?: Pick<Logger, 'warn'> }): TenantStore {
+  const { nc, bucket, opTimeoutMs, log } = options;
   if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid rate limit bucket name "${bucket}" (RATE_LIMIT_BUCKET)`);
   let kv: Promise<KV> | undefined;
   let reopenAt = 0;
@@ -121,7 +122,11 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
     checkedAt = Date.now();
     jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS, checkAPI: false })
       .then((jsm) => jsm.streams.info(`KV_${bucket}`))
-      .then(() => undefined, (err: unknown) => { if (isStreamNotFound(err) && kv === current) forget(); })
+      .then(() => undefined, (err: unknown) => {
+        if (!isStreamNotFound(err) || kv !== current) return;
+        log?.warn({ reason: 'bucket_gone', bucket }, 'the rate limit bucket is gone (stream not found); it is opened, and so recreated, by the next call');
+        forget();
+      })
       .finally(() => { checking = false; });
   }
 
