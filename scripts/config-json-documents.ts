@@ -6,7 +6,7 @@ import { keysFileSchema } from '../gateway/auth/keys-file.schema.js';
 
 /**
  * The schemas of the configuration files users edit (AGENTS_FILE, ROUTING_FILE,
- * SECRET_PATTERNS_FILE, RATE_TIERS_FILE) as JSON Schema documents, so editors can check them through the
+ * SECRET_PATTERNS_FILE, RATE_TIERS_FILE, KEYS_FILE) as JSON Schema documents, so editors can check them through the
  * files' `$schema`. `npm run schemas` writes them to `docs/schemas/`; a test checks for drift.
  */
 export const CONFIG_JSON_DOCUMENTS: Record<string, object> = {

@@ -2,21 +2,25 @@ import { parseArgs } from 'node:util';
 import { loadCatalog, DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
 import { DEFAULT_TIER, generateKey, generateKeyId, keysFileFromEnv, readKeysFile, sha256Hex, writeKeysFile, type KeyEntry } from '../gateway/auth/keys-file.js';
-import { TIER_PATTERN } from '../gateway/auth/keys-file.schema.js';
+import { withKeysFileLock } from '../gateway/auth/keys-file-lock.js';
+import { DEFAULT_RATE_TIERS_FILE, loadRateTiers } from '../gateway/rate-limit/rate-tiers.js';
 
 const USAGE = `usage: npm run keys -- <command>
 
   create --name NAME [--agents a,b | --all] [--tier TIER] [--private]
            makes a key, prints it once on stdout (store it now: the file keeps only its SHA-256);
            --agents limits it to those agents (default --all), --tier (a tier of RATE_TIERS_FILE: standard, premium,
-           unlimited as shipped) defaults to ${DEFAULT_TIER},
+           unlimited as shipped; checked against that file) defaults to ${DEFAULT_TIER},
            --private keeps every request of the key on local providers
   list     [--json]  the keys: id, name, agents, tier, private, created, revoked (never a key or hash)
-  revoke   <id|name>  the key stops working at once on running gateways (no restart)
+  revoke   <id|name>  the key stops working at once on running gateways (no restart); a word that is
+           one key's id and another's name is refused: use the other's name or id
 
 The file is KEYS_FILE (default DATA_DIR/keys.json, DATA_DIR default ./data); agent names are
-checked against AGENTS_FILE. Exit code: 0 done; 1 the keys file or catalog cannot be read or
-written; 2 a usage error; 3 no key with that id or name.`;
+checked against AGENTS_FILE, tiers against RATE_TIERS_FILE. create and revoke hold KEYS_FILE.lock
+while they update the file, so runs at the same time do not lose each other's change. Exit code:
+0 done; 1 the keys file, its lock, the catalog or the tiers file cannot be read or written; 2 a
+usage error; 3 no key with that id or name.`;
 
 /** A failure with its exit code and a message for stderr. */
 class CliError extends Error {
@@ -29,6 +33,7 @@ const usage = (message: string) => new CliError(2, `${message}\n\n${USAGE}`);
 const env = readEnv(process.env);
 const keysFile = keysFileFromEnv(env);
 const agentsFile = env.string('AGENTS_FILE', DEFAULT_AGENTS_FILE);
+const rateTiersFile = env.string('RATE_TIERS_FILE', DEFAULT_RATE_TIERS_FILE);
 
 function file(): string {
   if (keysFile === undefined) throw new CliError(2, 'KEYS_FILE=none: there is no keys file to manage. Set KEYS_FILE to a path (or unset it for DATA_DIR/keys.json).');
@@ -44,7 +49,9 @@ function create(args: string[]): void {
   if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw usage('create needs --name NAME: 1-64 letters, digits, ".", "_" or "-"');
   if (values.agents !== undefined && values.all) throw usage('--agents and --all exclude each other');
   const tier = values.tier ?? DEFAULT_TIER;
-  if (!new RegExp(TIER_PATTERN).test(tier)) throw usage('--tier must be a tier name: a lower-case letter, then up to 31 of a-z, 0-9, "_", "-"');
+  // The gateway would limit a name its tiers file lacks as the strictest tier: a typo would pass unseen.
+  const tiers = loadRateTiers(rateTiersFile);
+  if (!tiers.has(tier)) throw usage(`--tier "${tier}" is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`);
   let agents: KeyEntry['agents'] = '*';
   if (values.agents !== undefined) {
     const names = [...new Set(values.agents.split(',').map((item) => item.trim()).filter(Boolean))];
@@ -55,19 +62,26 @@ function create(args: string[]): void {
     agents = names;
   }
   const path = file();
-  const content = readKeysFile(path);
-  if (content.keys.some((entry) => entry.name === name)) throw usage(`a key named "${name}" exists already (names are unique, revoked keys included); choose another name`);
   const key = generateKey();
-  const entry: KeyEntry = {
-    id: generateKeyId(),
-    name,
-    sha256: sha256Hex(key),
-    agents,
-    tier,
-    ...(values.private ? { private: true } : {}),
-    created_at: new Date().toISOString(),
-  };
-  writeKeysFile(path, { ...content, keys: [...content.keys, entry] });
+  const entry = withKeysFileLock(path, () => {
+    const content = readKeysFile(path);
+    if (content.keys.some((other) => other.name === name)) throw usage(`a key named "${name}" exists already (names are unique, revoked keys included); choose another name`);
+    // revoke takes an id or a name: one word naming two keys would be ambiguous.
+    if (content.keys.some((other) => other.id === name)) throw usage(`"${name}" is the id of another key; choose another name`);
+    let id = generateKeyId();
+    while (content.keys.some((other) => other.id === id || other.name === id)) id = generateKeyId();
+    const created: KeyEntry = {
+      id,
+      name,
+      sha256: sha256Hex(key),
+      agents,
+      tier,
+      ...(values.private ? { private: true } : {}),
+      created_at: new Date().toISOString(),
+    };
+    writeKeysFile(path, { ...content, keys: [...content.keys, created] });
+    return created;
+  });
   // The key alone on stdout, so `KEY=$(npm run -s keys -- create --name ci)` captures just it.
   process.stdout.write(`${key}\n`);
   process.stderr.write(`created key ${entry.id} "${name}" (agents: ${agents === '*' ? 'all' : agents.join(', ')}; tier: ${tier}${values.private ? '; private' : ''}) in ${path}\nIt is shown this once: the file keeps only its SHA-256.\n`);
@@ -103,17 +117,25 @@ function revoke(args: string[]): void {
   if (positionals.length !== 1) throw usage('revoke takes one key id or name');
   const which = positionals[0]!;
   const path = file();
-  const content = readKeysFile(path);
-  const index = content.keys.findIndex((entry) => entry.id === which || entry.name === which);
-  if (index < 0) throw new CliError(3, `no key with id or name "${which}" in ${path} (see npm run keys -- list)`);
-  const entry = content.keys[index]!;
-  if (entry.revoked_at !== undefined) {
-    process.stderr.write(`key ${entry.id} "${entry.name}" was revoked already, at ${entry.revoked_at}\n`);
-    return;
-  }
-  const keys = content.keys.map((item, i) => (i === index ? { ...item, revoked_at: new Date().toISOString() } : item));
-  writeKeysFile(path, { ...content, keys });
-  process.stderr.write(`revoked key ${entry.id} "${entry.name}": running gateways refuse it within about a second\n`);
+  withKeysFileLock(path, () => {
+    const content = readKeysFile(path);
+    const byId = content.keys.findIndex((entry) => entry.id === which);
+    const byName = content.keys.findIndex((entry) => entry.name === which);
+    if (byId >= 0 && byName >= 0 && byId !== byName) {
+      const [withId, withName] = [content.keys[byId]!, content.keys[byName]!];
+      throw new CliError(2, `"${which}" is the id of key "${withId.name}" and the name of key ${withName.id}: nothing revoked. Revoke by "${withId.name}" or by ${withName.id}, whichever you mean`);
+    }
+    const index = byId >= 0 ? byId : byName;
+    if (index < 0) throw new CliError(3, `no key with id or name "${which}" in ${path} (see npm run keys -- list)`);
+    const entry = content.keys[index]!;
+    if (entry.revoked_at !== undefined) {
+      process.stderr.write(`key ${entry.id} "${entry.name}" was revoked already, at ${entry.revoked_at}\n`);
+      return;
+    }
+    const keys = content.keys.map((item, i) => (i === index ? { ...item, revoked_at: new Date().toISOString() } : item));
+    writeKeysFile(path, { ...content, keys });
+    process.stderr.write(`revoked key ${entry.id} "${entry.name}": running gateways refuse it within about a second\n`);
+  });
 }
 
 const commands: Record<string, (args: string[]) => void> = { create, list, revoke };

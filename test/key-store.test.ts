@@ -1,11 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError } from '../common/env.js';
 import { createKeyStore, matchKey, type KnownKey } from '../gateway/auth/key-store.js';
-import { sha256Hex, tenantOfDigest, writeKeysFile } from '../gateway/auth/keys-file.js';
+import { lockFileOf, withKeysFileLock } from '../gateway/auth/keys-file-lock.js';
+import { keysFileExists, readKeysFile, sha256Hex, tenantOfDigest, tenantOfKey, writeKeysFile } from '../gateway/auth/keys-file.js';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { tenantOf } from '../gateway/plugins/auth.js';
 
@@ -81,4 +82,48 @@ t.test('a broken file: at creation an error naming KEYS_FILE and the field; on r
   t.equal(errors.length, 1, 'logged once per problem');
   t.match(errors[0], /KEYS_FILE/);
   t.ok(store.callerFor('k1'), 'the last good keys still work');
+});
+
+t.test('a KEYS_FILE that is a directory: an error naming KEYS_FILE, not a bare EISDIR', async (t) => {
+  const folder = mkdtempSync(join(dir, 'folder-'));
+  t.throws(() => createKeyStore({ keysFile: folder, apiKeys: [], privateApiKeys: [], envTier: 'unlimited', devKey: undefined, log: quiet }), /keys file .*folder-\w+ \(KEYS_FILE\) is a directory; KEYS_FILE must name a file/);
+  t.throws(() => readKeysFile(folder), /\(KEYS_FILE\) is a directory/);
+  t.equal(keysFileExists(join(dir, 'nothing-here.json')), false, 'a missing file is an empty one');
+});
+
+t.test('onChange: listeners hear every reload that read the file, until they unsubscribe', async (t) => {
+  const file = join(dir, 'change.json');
+  writeKeysFile(file, { keys: [entry('a', 'ka')] });
+  const store = createKeyStore({ keysFile: file, apiKeys: [], privateApiKeys: [], envTier: 'unlimited', devKey: undefined, log: quiet, pollIntervalMs: 60_000 });
+  t.teardown(() => store.close());
+  let heard = 0;
+  const stop = store.onChange(() => { heard++; });
+  store.onChange(() => { throw new Error('one listener failing'); });
+  writeKeysFile(file, { keys: [entry('a', 'ka', { revoked_at: '2026-01-02T00:00:00Z' })] });
+  t.ok(store.reload());
+  t.equal(heard, 1, 'heard, despite the other listener throwing');
+  t.equal(store.callerFor('ka'), undefined, 'and the listener sees the revocation already');
+  writeFileSync(file, 'broken');
+  t.notOk(store.reload());
+  t.equal(heard, 1, 'a broken file changes nothing, so nobody is told');
+  stop();
+  writeKeysFile(file, { keys: [entry('a', 'ka')] });
+  t.ok(store.reload());
+  t.equal(heard, 1, 'unsubscribed');
+});
+
+t.test('the keys-file lock: one holder at a time, a bounded wait naming the lock file', async (t) => {
+  const file = join(dir, 'locked.json');
+  t.equal(withKeysFileLock(file, () => 'done'), 'done');
+  t.notOk(existsSync(lockFileOf(file)), 'released');
+  t.throws(() => withKeysFileLock(file, () => { throw new Error('inside'); }), /inside/);
+  t.notOk(existsSync(lockFileOf(file)), 'released after a failure too');
+  writeFileSync(lockFileOf(file), '12345\n'); // another run holds it (or died holding it)
+  t.throws(() => withKeysFileLock(file, () => t.fail('must not run'), 100), /keys file is locked by another "npm run keys" \(lock file .*locked\.json\.lock, waited 100 ms\).*delete the lock file/);
+  rmSync(lockFileOf(file));
+});
+
+t.test('tenantOf (the HTTP layer) is the key store\'s own derivation', async (t) => {
+  t.equal(tenantOf('some-key'), tenantOfKey('some-key'));
+  t.equal(tenantOfKey('some-key'), tenantOfDigest(sha256Hex('some-key')));
 });

@@ -39,6 +39,11 @@ export interface KeyStore {
   callerFor(presentedKey: string): Caller | undefined;
   /** Reads the keys file again now; false (and the last good keys kept) when it is broken. */
   reload(): boolean;
+  /**
+   * Calls `listener` after each reload that read the file (keys may be revoked or rescoped):
+   * long-lived connections (WebSockets) check their key again. Returns the unsubscribe function.
+   */
+  onChange(listener: () => void): () => void;
   /** Stops watching the file. */
   close(): void;
 }
@@ -97,10 +102,12 @@ function fileKeys(file: KeysFile): KnownKey[] {
 export function createKeyStore(options: KeyStoreOptions): KeyStore {
   const { log } = options;
   const fromEnv = envKeys(options);
-  const devKey = options.devKey === undefined ? [] : [{ digest: sha256(options.devKey), caller: frozenCaller({ tenant: tenantOfDigest(sha256(options.devKey).toString('hex')), name: ENV_KEY_NAMES.devKey, agents: null, tier: options.envTier, private: false }) }];
+  const devDigest = options.devKey === undefined ? undefined : sha256(options.devKey);
+  const devKey = devDigest === undefined ? [] : [{ digest: devDigest, caller: frozenCaller({ tenant: tenantOfDigest(devDigest.toString('hex')), name: ENV_KEY_NAMES.devKey, agents: null, tier: options.envTier, private: false }) }];
   const path = options.keysFile === undefined ? undefined : resolve(options.keysFile);
   let known: KnownKey[] = [];
   let lastError: string | undefined;
+  const listeners = new Set<() => void>();
 
   const load = (): void => {
     const file = path === undefined ? { keys: [] } : readKeysFile(path);
@@ -117,6 +124,14 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
         load();
         if (lastError !== undefined) log.info({ keysFile: path }, 'keys file readable again; its keys are in use');
         lastError = undefined;
+        for (const listener of [...listeners]) {
+          try {
+            listener();
+          } catch (err) {
+            // One connection's trouble must not keep the others on a revoked key.
+            log.error({ err }, 'a keys-file change listener failed');
+          }
+        }
         return true;
       } catch (err) {
         const message = (err as Error).message;
@@ -125,6 +140,10 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
         lastError = message;
         return false;
       }
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
     },
     close() {},
   };

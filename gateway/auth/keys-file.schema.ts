@@ -1,8 +1,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { SUBJECT_TOKEN_PATTERN } from '../../bus-schemas/index.js';
-
-/** A rate-limit tier name: a tier of RATE_TIERS_FILE (shipped: standard, premium, unlimited). */
-export const TIER_PATTERN = '^[a-z][a-z0-9_-]{0,31}$';
+// One pattern for a tier name, wherever it is written: the tiers file and the keys file.
+import { RATE_TIER_NAME_PATTERN } from '../rate-limit/rate-tiers.schema.js';
 
 const timestamp = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$' } as const;
 
@@ -37,7 +36,7 @@ export const keysFileSchema = {
               { type: 'array', minItems: 1, maxItems: 500, uniqueItems: true, items: { type: 'string', pattern: SUBJECT_TOKEN_PATTERN, maxLength: 64 } },
             ],
           },
-          tier: { type: 'string', pattern: TIER_PATTERN, description: 'Rate-limit tier, a tier of RATE_TIERS_FILE (shipped: standard, premium, unlimited); a name the tiers file lacks is limited as its strictest tier.' },
+          tier: { type: 'string', pattern: RATE_TIER_NAME_PATTERN, description: 'Rate-limit tier, a tier of RATE_TIERS_FILE (shipped: standard, premium, unlimited); a name the tiers file lacks is limited as its strictest tier.' },
           private: { type: 'boolean', description: 'Every request of this key is private: answered by local providers only. Default false.' },
           created_at: { ...timestamp, description: 'When the key was created (ISO 8601, UTC).' },
           revoked_at: { ...timestamp, description: 'When the key was revoked; absent while it is valid. A revoked key is refused with 401.' },

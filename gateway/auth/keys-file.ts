@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import type { EnvReader } from '../../common/env.js';
@@ -37,6 +37,11 @@ export function tenantOfDigest(sha256: string): string {
   return `key_${sha256.slice(0, 16)}`;
 }
 
+/** The tenant of a key itself: {@link tenantOfDigest} of its {@link sha256Hex}. */
+export function tenantOfKey(key: string): string {
+  return tenantOfDigest(sha256Hex(key));
+}
+
 /** A new random key: 32 bytes from the CSPRNG (256 bits), base64url, with {@link KEY_PREFIX}. */
 export function generateKey(): string {
   return `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
@@ -47,15 +52,21 @@ export function generateKeyId(): string {
   return `key-${randomBytes(6).toString('hex')}`;
 }
 
-/** True when `path` names a file that exists (a missing keys file is an empty one). */
+/**
+ * True when `path` names a file that exists (a missing keys file is an empty one). Only a stat:
+ * the file is read once, by {@link readKeysFile}. A directory there is a mistake worth naming,
+ * not a bare EISDIR.
+ */
 export function keysFileExists(path: string): boolean {
+  let stat;
   try {
-    readFileSync(path);
-    return true;
+    stat = statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
+    throw new Error(`cannot read keys file ${path} (KEYS_FILE): ${(err as Error).message}`);
   }
+  if (stat.isDirectory()) throw new Error(`keys file ${path} (KEYS_FILE) is a directory; KEYS_FILE must name a file, e.g. ${join(path, 'keys.json')} (it need not exist yet)`);
+  return true;
 }
 
 /**

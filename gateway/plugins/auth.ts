@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Caller } from '../auth/caller.js';
 import type { KeyStore } from '../auth/key-store.js';
-import { tenantOfDigest } from '../auth/keys-file.js';
+import { tenantOfKey } from '../auth/keys-file.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -14,10 +13,8 @@ declare module 'fastify' {
   }
 }
 
-/** The tenant id of a key: stable, not reversible, safe to put on the bus and in logs. */
-export function tenantOf(key: string): string {
-  return tenantOfDigest(createHash('sha256').update(key).digest('hex'));
-}
+/** The tenant id of a key: stable, not reversible, safe to put on the bus and in logs (the key store's own derivation). */
+export const tenantOf = tenantOfKey;
 
 /** The key of an `Authorization: Bearer <key>` header, or undefined when there is none. */
 export function bearerKeyOf(header: string | undefined): string | undefined {
