@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -55,7 +55,8 @@ t.test('usage errors and unknown keys have their own exit codes and say what is 
     [['create', '--name', 'x', '--colour', 'red'], 2, /colour/],
     [['create', '--name', 'x', '--agents', 'no_such_agent'], 2, /unknown agent\(s\): no_such_agent/],
     [['create', '--name', 'x', '--agents', 'testing', '--all'], 2, /exclude each other/],
-    [['create', '--name', 'x', '--tier', 'Gold!'], 2, /--tier must be/],
+    [['create', '--name', 'x', '--tier', 'Gold!'], 2, /--tier "Gold!" is not a tier of rate tiers .*rate-tiers\.json \(RATE_TIERS_FILE\); it has: standard, premium, unlimited/],
+    [['create', '--name', 'x', '--tier', 'premuim'], 2, /--tier "premuim" is not a tier/],
     [['revoke'], 2, /one key id or name/],
     [['revoke', 'nobody'], 3, /no key with id or name "nobody"/],
   ];
@@ -83,12 +84,71 @@ t.test('a key created while the gateway runs works, and revoking it stops it, wi
   t.match(body, { error: { code: 'invalid_api_key', message: 'Incorrect API key provided.' } }, 'the answer of an unknown key: no oracle');
   t.equal((await models(first)).status, 200, 'other keys keep working');
 
-  // A socket opened before the revocation: its next request is refused and the socket closed.
-  socket.send({ type: 'chat', id: 'after-revoke', agent: 'testing', messages: [{ role: 'user', content: 'hi' }] });
-  t.match(await socket.next((frame) => frame.type === 'error'), { type: 'error', error: { code: 'invalid_api_key' } });
+  // A socket opened before the revocation is closed when the file reloads, idle as it is (no frame sent).
+  t.match(await socket.next((frame) => frame.type === 'error'), { type: 'error', id: null, error: { code: 'invalid_api_key' } });
   t.match(await socket.closed, { code: 4401 });
   t.equal((await runKeysCli(keysFile, ['revoke', 'temp'])).code, 0, 'revoking twice is harmless');
   t.match((await runKeysCli(keysFile, ['list'])).stdout, /temp\s+all\s+unlimited\s+no\s+\S+Z\s+\S+Z/, 'list shows when it was revoked');
+});
+
+t.test('a stream running on a socket whose key is revoked stops at the reload, with 4401', async (t) => {
+  const key = await createKey(keysFile, ['--name', 'streamer', '--tier', 'unlimited']);
+  t.ok(await waitUntil(async () => (await models(key)).status === 200, 10_000));
+  stack.ollama.behave({ tokens: Array.from({ length: 200 }, (_, i) => `t${i} `), firstTokenDelayMs: 0, tokenDelayMs: 50 });
+  t.teardown(() => stack.ollama.behave({ tokens: ['Hello'], firstTokenDelayMs: 0, tokenDelayMs: 0 }));
+  const socket = await openLiveClient(stack.baseUrl, { authFrameKey: key });
+  t.teardown(() => socket.close());
+  await socket.next((frame) => frame.type === 'ready');
+  socket.send({ type: 'chat', id: 'long', agent: 'testing', messages: [{ role: 'user', content: 'talk a while' }] });
+  await socket.next((frame) => frame.type === 'delta');
+  t.equal((await runKeysCli(keysFile, ['revoke', 'streamer'])).code, 0);
+  t.match(await socket.next((frame) => frame.type === 'error'), { id: null, error: { code: 'invalid_api_key' } });
+  t.match(await socket.closed, { code: 4401 }, 'closed while the answer was still streaming');
+});
+
+t.test('creates at the same time all land (the lock): none overwrites another', async (t) => {
+  const names = ['para-1', 'para-2', 'para-3', 'para-4', 'para-5'];
+  const results = await Promise.all(names.map((name) => runKeysCli(keysFile, ['create', '--name', name, '--tier', 'unlimited'])));
+  for (const result of results) t.equal(result.code, 0, result.stderr);
+  const listed = (JSON.parse(readFileSync(keysFile, 'utf8')).keys as Array<{ name: string }>).map((entry) => entry.name);
+  for (const name of names) t.ok(listed.includes(name), `${name} is in the file`);
+  t.notOk(existsSync(`${keysFile}.lock`), 'the lock is gone');
+});
+
+t.test('revoke refuses a word that is one key\'s id and another key\'s name', async (t) => {
+  const file = join(dir, 'ambiguous.json');
+  const entry = (id: string, name: string, digit: string) => ({ id, name, sha256: digit.repeat(64), agents: '*', tier: 'standard', created_at: '2026-01-01T00:00:00Z' });
+  writeFileSync(file, JSON.stringify({ keys: [entry('key-aaa', 'alice', 'a'), entry('key-bbb', 'key-aaa', 'b')] }));
+  const result = await runKeysCli(file, ['revoke', 'key-aaa']);
+  t.equal(result.code, 2);
+  t.match(result.stderr, /"key-aaa" is the id of key "alice" and the name of key key-bbb: nothing revoked/);
+  t.notOk(readFileSync(file, 'utf8').includes('revoked_at'), 'nothing changed');
+  t.equal((await runKeysCli(file, ['revoke', 'key-bbb'])).code, 0, 'the other one, by its id');
+  t.match(JSON.parse(readFileSync(file, 'utf8')).keys[1], { name: 'key-aaa', revoked_at: /Z$/ });
+  const clash = await runKeysCli(file, ['create', '--name', 'key-aaa-x']);
+  t.equal(clash.code, 0, 'a fresh name is fine');
+  t.match((await runKeysCli(file, ['create', '--name', 'key-bbb'])).stderr, /"key-bbb" is the id of another key/, 'a name equal to an id is refused');
+});
+
+t.test('a KEYS_FILE that is a directory: a message naming KEYS_FILE, for the CLI and the gateway', async (t) => {
+  const folder = mkdtempSync(join(dir, 'folder-'));
+  const cli = await runKeysCli(folder, ['list']);
+  t.equal(cli.code, 1);
+  t.match(cli.stderr, /keys file .*folder-\w+ \(KEYS_FILE\) is a directory; KEYS_FILE must name a file/);
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
+    cwd: new URL('..', import.meta.url),
+    env: { ...process.env, ...stack.env, KEYS_FILE: folder, API_KEYS: '', PORT: '0', LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  t.not(code, 0);
+  t.match(output, /\(KEYS_FILE\) is a directory/);
+  t.notMatch(output, /^EISDIR/m);
 });
 
 t.test('a keys file broken while the gateway runs keeps the last good keys, and says so in the log', async (t) => {

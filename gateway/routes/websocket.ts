@@ -96,7 +96,7 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
     },
     wsHandler: (socket, request) => {
       const apiKey = request.caller ? bearerKeyOf(request.headers.authorization) : undefined;
-      serveLiveSocket(socket, { chat: deps, callerFor, caller: request.caller ?? undefined, apiKey, log: request.log });
+      serveLiveSocket(socket, { chat: deps, callerFor, caller: request.caller ?? undefined, apiKey, onKeysChange: (listener) => keys.onChange(listener), log: request.log });
     },
   });
 }

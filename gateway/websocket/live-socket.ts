@@ -3,37 +3,17 @@ import type { WebSocket } from 'ws';
 import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
 import { mayCall, type Caller } from '../auth/caller.js';
 import type { AgentCall } from '../bus/agent-call.js';
-import { startChatCall, type ChatBody, type ChatDeps, type StartedChat } from '../chat/start-chat.js';
+import { startChatCall, type ChatDeps, type StartedChat } from '../chat/start-chat.js';
 import { toAgentbusError } from '../plugins/error-handler.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import type { ChatFrame, ClientFrame, ServerFrame } from './frames.schema.js';
 import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
+import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
+import { CANCEL_GRACE_MS, CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 import { FrameError, parseClientFrame } from './parse-frame.js';
 import { deltaFrame, doneFrame, errorFrame } from './server-frames.js';
 
-/** Close codes the gateway uses (docs/websocket.md). 4xxx mirror the HTTP statuses they resemble. */
-export const CLOSE_CODES = {
-  /** The gateway is shutting down. */
-  goingAway: 1001,
-  /** A frame too big: over BODY_LIMIT_BYTES, or over 8 KiB before authentication. */
-  tooBig: 1009,
-  /** A bug in the gateway: see its log. */
-  internalError: 1011,
-  /** The reader fell more than WS_MAX_BUFFERED_BYTES behind (NATS calls this a slow consumer). */
-  slowReader: 4008,
-  /** The `auth` frame carried an unknown key. */
-  authFailed: 4401,
-  /** No `auth` frame within WS_AUTH_TIMEOUT_MS. */
-  authTimeout: 4408,
-} as const;
-
-// A peer that never completes the closing handshake (the very reader that stopped reading, or
-// any peer at shutdown) is cut off after this long.
-export const CLOSE_HANDSHAKE_MS = 1000;
-// How long a cancelled request waits for the worker to say how it ended (stored or not).
-const CANCEL_GRACE_MS = 2000;
-// Before authentication only `auth` and `ping` make sense: anything bigger is refused unread.
-export const MAX_UNAUTHENTICATED_FRAME_BYTES = 8 * 1024;
+export { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 
 export interface LiveSocketOptions {
   chat: ChatDeps;
@@ -43,10 +23,11 @@ export interface LiveSocketOptions {
   caller: Caller | undefined;
   /** The key of that header, looked up again for each request so a revoked key stops working on open sockets too. */
   apiKey: string | undefined;
+  /** Subscribes to keys-file reloads (the key store's `onChange`): a socket whose key was revoked is closed then, busy or idle. */
+  onKeysChange?: (listener: () => void) => () => void;
   log: FastifyBaseLogger;
 }
 
-/** One request in flight on the socket. */
 /** A request of this socket: its call once routing chose the agent(s), and what the client asked meanwhile. */
 interface InFlight {
   call?: AgentCall;
@@ -56,35 +37,6 @@ interface InFlight {
   closed?: string;
 }
 
-/**
- * An error in the chat frame's own terms: workers name the session field as HTTP sends it
- * (`X-Session-ID`), the gateway names the agent `model` as the HTTP body does.
- */
-function inFrameTerms(error: AgentbusError, frame: ChatFrame): AgentbusError {
-  const param = error.param === 'X-Session-ID' ? 'session_id' : error.param === 'model' && frame.agent !== undefined ? 'agent' : undefined;
-  return param === undefined ? error : new AgentbusError(error.code, error.message, { param });
-}
-
-/**
- * The chat body a chat frame carries: the frame minus its protocol fields, with the agent in
- * `model` as the HTTP body names it.
- */
-function chatBodyOf(frame: ChatFrame): ChatBody {
-  const { type: _type, id: _id, agent, session_id: _session, cache: _cache, traceparent: _trace, private: _private, priority: _priority, timeout_ms: _timeout, ...body } = frame;
-  if (agent !== undefined && body.model !== undefined && agent !== body.model) {
-    throw new AgentbusError('invalid_request', `"agent" (${agent}) and "model" (${body.model}) name different agents; send one.`, { param: 'agent' });
-  }
-  // No agent at all: the router chooses, as for "auto".
-  const model = agent ?? body.model;
-  return model === undefined ? body : { ...body, model };
-}
-
-/**
- * Serves one WebSocket connection of `GET /v1/ws`: authentication, then any number of chat
- * requests at once (up to WS_MAX_INFLIGHT), each relayed as `delta` frames and exactly one
- * terminal `done` or `error` frame tagged with the client's id. `cancel` and the socket closing
- * cancel requests on the worker, as an HTTP client leaving does.
- */
 // How to drain each live socket at shutdown; other sockets (none yet) drain at once.
 const drains = new WeakMap<WebSocket, () => Promise<void>>();
 
@@ -96,6 +48,12 @@ export function drainLiveSocket(socket: WebSocket): Promise<void> {
   return drains.get(socket)?.() ?? Promise.resolve();
 }
 
+/**
+ * Serves one WebSocket connection of `GET /v1/ws`: authentication, then any number of chat
+ * requests at once (up to WS_MAX_INFLIGHT), each relayed as `delta` frames and exactly one
+ * terminal `done` or `error` frame tagged with the client's id. `cancel` and the socket closing
+ * cancel requests on the worker, as an HTTP client leaving does.
+ */
 export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): void {
   const { config, catalog } = options.chat;
   const log = options.log;
@@ -262,16 +220,29 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       return;
     }
     // Looked up again: the keys file may have revoked the key, or changed its scope, since the socket opened.
+    const current = checkKey(refusedFrameTag(frame.id));
+    if (current !== undefined) startRequest(frame, current);
+  }
+
+  /**
+   * The socket's key as the key store has it now (its scope may have changed); a revoked key
+   * is told with an error frame (tagged `tag`) and the socket closed with 4401, cancelling
+   * whatever runs on it.
+   */
+  function checkKey(tag: string | null): Caller | undefined {
     const current = apiKey === undefined ? undefined : options.callerFor(apiKey);
     if (current === undefined) {
-      const tag = refusedFrameTag(frame.id);
       send(errorFrame(tag, new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'), tag === null ? undefined : 0));
       close(CLOSE_CODES.authFailed, 'API key revoked');
-      return;
+      return undefined;
     }
     caller = current;
-    startRequest(frame, current);
+    return current;
   }
+  // On each keys-file reload, not only on the next chat frame: idle sockets and running streams stop too.
+  const unsubscribe = options.onKeysChange?.(() => {
+    if (caller !== undefined && !closing) checkKey(null);
+  });
 
   /**
    * The id to tag a refused frame's error with: its own, as the first and only frame of that
@@ -300,6 +271,7 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   });
 
   socket.on('close', (code: number) => {
+    unsubscribe?.();
     clearTimeout(authTimer);
     clearInterval(pingTimer);
     if (inFlight.size > 0) log.info({ code, inFlight: inFlight.size }, 'WebSocket closed with requests in flight; the workers were told to cancel them');
