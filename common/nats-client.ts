@@ -4,9 +4,10 @@ import type { EnvReader } from './env.js';
 
 /**
  * Who a process is on the bus. Each role has its own NATS user in nats.conf, with only the
- * permissions that role needs (docs/bus.md, "Who may do what").
+ * permissions that role needs (docs/bus.md, "Who may do what"). `admin` is the setup-only user
+ * of `npm run bus:setup`: the one that may create and change the streams and buckets.
  */
-export type BusRole = 'gateway' | 'worker' | 'replay';
+export type BusRole = 'gateway' | 'worker' | 'replay' | 'admin';
 
 /** TLS files of a NATS client (NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY). */
 export interface NatsTlsFiles {

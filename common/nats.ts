@@ -1,4 +1,6 @@
-import { connect, createInbox, errors, type NatsConnection } from '@nats-io/transport-node';
+import { randomBytes } from 'node:crypto';
+import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
+import { isSetupApiSubject } from './jetstream-resources.js';
 import type { Logger } from './logger.js';
 import { describeCredentials, natsConnectOptions, type NatsClientSettings } from './nats-client.js';
 import { coalesceWrites } from './nats-write-coalescing.js';
@@ -70,10 +72,13 @@ const inboxPrefixes = new WeakMap<NatsConnection, string>();
 
 /**
  * A fresh reply inbox under the prefix `nc` was connected with (`_INBOX.<role>` through
- * {@link connectNats}, else `_INBOX`): nats.conf lets each bus user subscribe to its own inboxes only.
+ * {@link connectNats}, else `_INBOX`), ending in 128 random bits: nats.conf lets each bus user
+ * subscribe to its own inboxes only, but workers may publish to every gateway and replay inbox,
+ * so an inbox must not be guessable from others a worker has seen. nats.js's `createInbox` is a
+ * nuid (a fixed prefix and a sequence growing by a fixed step): two seen, the next ones follow.
  */
 export function inboxFor(nc: NatsConnection): string {
-  return createInbox(inboxPrefixes.get(nc));
+  return `${inboxPrefixes.get(nc) ?? '_INBOX'}.${randomBytes(16).toString('base64url')}`;
 }
 
 /** True for the server's "Authorization Violation" (no, unknown or wrong credentials). */
@@ -109,6 +114,9 @@ export async function connectNats(url: string, name: string, log: Logger, client
       if (status.type === 'error' && status.error instanceof errors.PermissionViolationError) {
         // A missing grant in nats.conf shows up here, not as a failed call: name the subject and user.
         const { operation, subject, queue } = status.error;
+        // Creating a missing stream or bucket is tried to find out whether this user may; the
+        // caller says what to do when not (jetstream-resources.ts), so this line would only mislead.
+        if (operation === 'publish' && isSetupApiSubject(subject)) continue;
         log.error({ nats: { operation, subject, queue, user: client?.user } }, `NATS refused a ${operation} on "${subject}" (Permissions Violation): the bus user${client?.user ? ` "${client.user}"` : ''} is not allowed it in nats.conf`);
       } else if (status.type === 'disconnect' || status.type === 'error') log.warn({ nats: status }, 'NATS connection problem');
       else if (status.type === 'reconnect') log.info({ nats: status }, 'NATS reconnected');

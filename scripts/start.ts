@@ -2,10 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { readEnv } from '../common/env.js';
+import { createLogger } from '../common/logger.js';
+import { connectNats } from '../common/nats.js';
+import { readNatsClientSettings } from '../common/nats-client.js';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { loadWorkerConfig } from '../workers/config.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../workers/memory/database.js';
 import { migrateToLatest } from '../workers/memory/migrate.js';
+import { setUpBus } from './lib/bus-setup.js';
 import { ROOT, startChild, stopChild, type StartedChild } from './lib/child-process.js';
 import { ensureNatsServer } from './lib/install-nats.js';
 import { ensureBusCredentials, type RoleCredentials } from './lib/nats-credentials.js';
@@ -80,6 +85,14 @@ async function main(): Promise<void> {
         say(`nats-server exited unexpectedly (code ${code}); stopping the stack`);
         void stopAll(1);
       });
+      // The runtime users may not create streams (nats.conf): the admin user does, first.
+      const admin = readEnv({ NATS_USER: bus.roles.admin.user, NATS_PASSWORD_FILE: bus.roles.admin.passwordFile });
+      const adminNc = await connectNats(natsUrl, 'agentbus-bus-setup', createLogger('bus-setup', { level: 'error' }), readNatsClientSettings(admin, 'admin', natsUrl));
+      try {
+        await setUpBus(adminNc, { subjectPrefix: gatewayConfig.subjectPrefix, audit: gatewayConfig.audit, cacheTtlSeconds: workerConfig.cacheTtlSeconds, rateLimitBucket: gatewayConfig.rateLimitBucket }, (line) => say(`bus setup: ${line}`));
+      } finally {
+        await adminNc.close();
+      }
     }
 
     const db = openMemoryDatabase(memoryDatabasePath(dataDir));

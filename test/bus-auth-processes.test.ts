@@ -12,8 +12,9 @@ import { startTestNats } from './helpers/nats.js';
 import { startGatewayProcess, startWorkerProcess, type TestProcess } from './helpers/processes.js';
 
 // Real gateway and worker processes, each with its own bus user, on a nats-server running the
-// repo's nats.conf: the whole path works with the locked-down bus, and nothing in it trips a
-// permission (the response cache, the audit stream, $SRV.STATS for /ready, memory queries).
+// repo's nats.conf, after `npm run bus:setup` as the admin user: the whole path works with the
+// locked-down bus, and nothing in it trips a permission (the response cache, the rate limits,
+// the audit stream, $SRV.STATS for /ready and /metrics, memory queries, replay).
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-bus-procs-'));
 const bus = ensureBusCredentials(dir);
@@ -29,7 +30,7 @@ t.teardown(async () => {
 
 // Only what the processes need: no NATS_* of the test's own environment leaks in.
 const base = { NATS_URL: nats.url, OLLAMA_URL: ollama.url, DATA_DIR: join(dir, 'data'), LOG_DIR: join(dir, 'logs'), API_KEYS: 'bus-key', AUDIT: 'on', CACHE_TTL_SECONDS: '30', NATS_USER: '', NATS_PASSWORD: '', NATS_PASSWORD_FILE: '' };
-const as = (role: 'gateway' | 'worker' | 'replay') => ({ NATS_USER: role, NATS_PASSWORD_FILE: passwordFileOf(dir, role) });
+const as = (role: 'gateway' | 'worker' | 'replay' | 'admin') => ({ NATS_USER: role, NATS_PASSWORD_FILE: passwordFileOf(dir, role) });
 
 t.test('a worker process without credentials is refused and exits 1, naming the variables', async (t) => {
   const failed = await startWorkerProcess(base, ['testing']).then((p) => { processes.push(p); return 'started'; }, (err: Error) => err.message);
@@ -38,6 +39,15 @@ t.test('a worker process without credentials is refused and exits 1, naming the 
   const wrong = await startWorkerProcess({ ...base, ...as('worker'), NATS_PASSWORD_FILE: passwordFileOf(dir, 'gateway') }, ['testing']).then((p) => { processes.push(p); return 'started'; }, (err: Error) => err.message);
   t.match(wrong, /user "worker" \(NATS_USER\) with the password from NATS_PASSWORD_FILE=.*gateway\.password was refused/);
   t.notMatch(wrong, bus.serverEnv['AGENTBUS_NATS_GATEWAY_PASSWORD']!, 'no password in the output');
+});
+
+t.test('npm run bus:setup needs the admin user, and creates the stream and buckets', async (t) => {
+  const asGateway = await runScript('scripts/bus-setup.ts', [], as('gateway'));
+  t.equal(asGateway.code, 1, asGateway.stdout);
+  t.match(asGateway.stderr, /cannot set up the audit stream AGENTBUS_AUDIT.*run the setup as the admin user \(NATS_USER=admin/);
+  const setup = await runScript('scripts/bus-setup.ts', [], as('admin'));
+  t.equal(setup.code, 0, setup.stderr);
+  t.match(setup.stdout, /audit stream AGENTBUS_AUDIT created\n.*response cache bucket agentbus_responses ready \(TTL 30 s\)\n.*rate limit bucket agentbus_rate_limits ready\n.*done/);
 });
 
 t.test('gateway and worker, each with its own user: chat, cache, memory, /ready and replay work', async (t) => {
@@ -64,30 +74,32 @@ t.test('gateway and worker, each with its own user: chat, cache, memory, /ready 
   t.equal(memory.status, 200, 'memory queries reach a worker and its answer comes back');
   await memory.arrayBuffer();
   const ready = await fetch(`${url}/ready`);
-  t.equal(ready.status, 200, "the gateway reads the workers' $SRV.STATS");
+  t.equal(ready.status, 200, "the gateway reads the workers' $SRV.INFO/STATS");
   await ready.arrayBuffer();
+  const metrics = await fetch(`${url}/metrics`);
+  t.match(await metrics.text(), /agentbus_workers 1/, '/metrics gathers the worker\'s $SRV.STATS');
 
   const nc = await connect({ servers: nats.url, user: 'gateway', pass: bus.serverEnv['AGENTBUS_NATS_GATEWAY_PASSWORD']!, inboxPrefix: '_INBOX.gateway' });
   const jsm = await jetstreamManager(nc);
   t.ok((await jsm.streams.info('KV_agentbus_rate_limits')).state.messages > 0, 'the gateway user keeps rate limits in their KV bucket');
   await nc.close();
 
-  const replayed = await runReplay([answer.id], as('replay'));
+  const replayed = await runScript('scripts/replay.ts', [answer.id], as('replay'));
   t.equal(replayed.code, 0, replayed.stderr);
   t.match(replayed.stdout.trim().split('\n').at(-1), /"type":"done"/, 'the replay user reads the audit stream and gets the answer again');
-  const anonymous = await runReplay([answer.id], {});
+  const anonymous = await runScript('scripts/replay.ts', [answer.id], {});
   t.equal(anonymous.code, 2);
   t.match(anonymous.stderr, /refused the connection \(Authorization Violation\): no credentials were given: set NATS_USER and NATS_PASSWORD/);
 
   for (const [name, p] of [['gateway', gateway], ['worker', worker]] as const) {
-    t.notMatch(p.output(), /Permissions Violation|permission/i, `no permission was refused to the ${name}`);
+    t.notMatch(p.output(), /Permissions Violation|permission|bus:setup/i, `no permission was refused to the ${name}`);
     for (const password of Object.values(bus.serverEnv)) t.notMatch(p.output(), password, `no password in the ${name}'s logs`);
   }
 });
 
-/** `npm run replay -- …` with `env`, bounded in time. */
-function runReplay(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/replay.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...base, ...env } });
+/** `npm run replay -- …` (or another script) with `env`, bounded in time. */
+function runScript(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...base, ...env } });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => { stdout += d; });

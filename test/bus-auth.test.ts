@@ -9,7 +9,7 @@ import { createLogger } from '../common/logger.js';
 import { connectNats, isAuthorizationError } from '../common/nats.js';
 import { inboxPrefixOf, type BusRole } from '../common/nats-client.js';
 import { loadGatewayConfig } from '../gateway/config.js';
-import { ensureAuditStream } from '../gateway/audit/audit-stream.js';
+import { ensureAuditStream, setUpAuditStream } from '../gateway/audit/audit-stream.js';
 import { ROOT } from '../scripts/lib/child-process.js';
 import { ensureBusCredentials, passwordFileOf } from '../scripts/lib/nats-credentials.js';
 import { loadWorkerConfig } from '../workers/config.js';
@@ -68,10 +68,12 @@ async function subscribeRefusal(nc: NatsConnection, subject: string): Promise<Er
 t.test('the passwords are generated once, 0600 in a 0700 directory, and reused', async (t) => {
   const again = ensureBusCredentials(dir);
   t.same(again.serverEnv, bus.serverEnv, 'a second start reuses the same passwords');
-  t.same(Object.keys(bus.serverEnv).sort(), ['AGENTBUS_NATS_GATEWAY_PASSWORD', 'AGENTBUS_NATS_REPLAY_PASSWORD', 'AGENTBUS_NATS_WORKER_PASSWORD']);
-  t.equal(new Set(Object.values(bus.serverEnv)).size, 3, 'one password per role');
+  t.same(Object.keys(bus.serverEnv).sort(), ['AGENTBUS_NATS_ADMIN_PASSWORD', 'AGENTBUS_NATS_GATEWAY_PASSWORD', 'AGENTBUS_NATS_REPLAY_PASSWORD', 'AGENTBUS_NATS_WORKER_PASSWORD']);
+  t.equal(new Set(Object.values(bus.serverEnv)).size, 4, 'one password per role');
   for (const value of Object.values(bus.serverEnv)) t.ok(value.length >= 40, 'long random passwords');
-  for (const role of ['gateway', 'worker', 'replay'] as const) t.equal(statSync(passwordFileOf(dir, role)).mode & 0o777, 0o600);
+  // nats-server parses a variable's value like a config value: one starting with a digit is read as a number.
+  for (const value of Object.values(bus.serverEnv)) t.match(value, /^[A-Za-z]/, 'starting with a letter');
+  for (const role of ['gateway', 'worker', 'replay', 'admin'] as const) t.equal(statSync(passwordFileOf(dir, role)).mode & 0o777, 0o600);
   t.equal(statSync(join(dir, 'nats-credentials')).mode & 0o777, 0o700);
   t.notMatch(readFileSync(join(ROOT, 'nats.conf'), 'utf8'), /password:\s*(?!\$AGENTBUS_NATS_[A-Z]+_PASSWORD)\S/, 'nats.conf holds no literal password');
 });
@@ -168,9 +170,11 @@ t.test('the gateway cannot pose as a worker', async (t) => {
 });
 
 t.test('the replay user reads the audit stream and replays, but cannot change the stream', async (t) => {
+  const settings = { enabled: true, maxAgeSeconds: 3600, maxBytes: 16 * 1024 * 1024 };
+  t.equal(await setUpAuditStream(await as('admin'), 'agents', settings, 5000), 'created', 'the admin user creates the audit stream (npm run bus:setup)');
   const gateway = await as('gateway');
-  const name = await ensureAuditStream({ nc: gateway, subjectPrefix: 'agents', settings: { enabled: true, maxAgeSeconds: 3600, maxBytes: 16 * 1024 * 1024 }, log: createLogger('off', { destination: new LogSink() }) });
-  t.equal(name, 'AGENTBUS_AUDIT', 'the gateway user creates the audit stream');
+  const name = await ensureAuditStream({ nc: gateway, subjectPrefix: 'agents', settings, log: createLogger('off', { destination: new LogSink() }) });
+  t.equal(name, 'AGENTBUS_AUDIT', 'the gateway user finds it');
   gateway.publish('agents.audit.testing.chat', '{"request_id":"r1"}');
   await gateway.flush();
 

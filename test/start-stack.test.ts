@@ -69,7 +69,10 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
   // The bundled server is locked down: a password per role under DATA_DIR, named by file, never printed.
   const workerFile = join(dir, 'data', 'nats-credentials', 'worker.password');
   t.match(out, `add workers: NATS_URL=nats://127.0.0.1:${natsPort} NATS_USER=worker NATS_PASSWORD_FILE=${workerFile} npm run worker -- --agents <names>`);
-  for (const role of ['gateway', 'worker', 'replay']) {
+  // The runtime users may not create streams: npm start creates them as the admin user first.
+  t.match(out, /bus setup: audit stream AGENTBUS_AUDIT created\n.*bus setup: response cache bucket agentbus_responses ready \(TTL 30 s\)\n.*bus setup: rate limit bucket agentbus_rate_limits ready/);
+  t.notMatch(out, /npm run bus:setup|Permissions Violation/, 'so neither process finds anything missing');
+  for (const role of ['gateway', 'worker', 'replay', 'admin']) {
     const password = readFileSync(join(dir, 'data', 'nats-credentials', `${role}.password`), 'utf8').trim();
     t.ok(password.length >= 40, `a generated ${role} password`);
     t.notMatch(out, password, `the ${role} password is not printed`);

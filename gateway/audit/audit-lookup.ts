@@ -1,4 +1,4 @@
-import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 
 /** The header the gateway sets on every envelope it publishes (docs/bus.md). */
@@ -49,10 +49,15 @@ export interface FindResult {
   complete: boolean;
 }
 
+/** How many envelopes are fetched at once while searching. */
+const SCAN_CONCURRENCY = 32;
+
 /**
- * Finds the envelopes of a request id among the newest `maxScan` of the stream. It reads only
- * headers (an ordered consumer with `headers_only`); an envelope without the
- * `Agentbus-Request-Id` header (published by hand) is fetched whole and its `request_id` read.
+ * Finds the envelopes of a request id among the newest `maxScan` of the stream, oldest first.
+ * It reads message by message (STREAM.MSG.GET, 32 at a time) rather than through a consumer:
+ * the replay user may not create consumers (nats.conf: a push consumer delivers wherever its
+ * creator says, with the server's rights). Each envelope's `Agentbus-Request-Id` header names
+ * it, else its body's `request_id` (published by hand).
  */
 export async function findEnvelopes(jsm: JetStreamManager, stream: string, requestId: string, options: FindOptions = {}): Promise<FindResult> {
   const { maxScan = 10_000, timeoutMs = 10_000 } = options;
@@ -61,30 +66,23 @@ export async function findEnvelopes(jsm: JetStreamManager, stream: string, reque
   if (state.messages === 0 || maxScan <= 0) return result;
   const lastSeq = state.last_seq;
   const startSeq = Math.max(state.first_seq, lastSeq - maxScan + 1);
-  const consumer = await jsm.jetstream().consumers.get(stream, {
-    headers_only: true,
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: startSeq,
-  });
-  const messages = await consumer.consume({ max_messages: 512 });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void messages.close();
-  }, timeoutMs);
-  try {
-    for await (const msg of messages) {
-      result.scanned++;
-      const id = headerId(msg.headers) ?? (await envelopeAt(jsm, stream, msg.seq))?.requestId;
-      if (id === requestId) result.exact.push({ seq: msg.seq, requestId: id });
-      else if (id?.startsWith(`${requestId}.`)) result.parts.push({ seq: msg.seq, requestId: id });
-      if (msg.seq >= lastSeq || result.scanned >= maxScan) break;
+  const stopAt = Date.now() + timeoutMs;
+  for (let from = startSeq; from <= lastSeq; from += SCAN_CONCURRENCY) {
+    if (Date.now() >= stopAt) {
+      result.complete = false;
+      break;
     }
-  } finally {
-    clearTimeout(timer);
-    await messages.close();
+    const seqs = Array.from({ length: Math.min(SCAN_CONCURRENCY, lastSeq - from + 1) }, (_, i) => from + i);
+    // A sequence with no message (expired, deleted) is skipped.
+    const batch = await Promise.all(seqs.map((seq) => envelopeAt(jsm, stream, seq)));
+    for (const stored of batch) {
+      if (!stored) continue;
+      result.scanned++;
+      const id = stored.requestId;
+      if (id === requestId) result.exact.push({ seq: stored.seq, requestId: id });
+      else if (id?.startsWith(`${requestId}.`)) result.parts.push({ seq: stored.seq, requestId: id });
+    }
   }
-  result.complete = !timedOut;
   return result;
 }
 

@@ -1,6 +1,7 @@
 import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DEFAULT_SUBJECT_PREFIX, subjectsFor } from '../../bus-schemas/index.js';
+import { BUS_SETUP_HINT, BusSetupNeededError, isPermissionViolation } from '../../common/jetstream-resources.js';
 import type { Logger } from '../../common/logger.js';
 
 /** Name of the audit stream of the default prefix (`agents`). */
@@ -55,35 +56,60 @@ export interface EnsureAuditStreamOptions {
 }
 
 /**
- * Creates the audit stream, or brings an existing one to the configured subjects and limits,
- * and resolves with its name. Never throws and never takes much longer than 6 s: without
- * JetStream (or with any other problem) it logs one warning and resolves undefined, and the
- * gateway runs without audit. Resolves undefined at once when AUDIT=off.
+ * Opens the audit stream, creating it when missing or bringing an existing one to the configured
+ * subjects and limits where this NATS user may (on a locked-down bus only the admin user of
+ * `npm run bus:setup` may: the gateway then uses the stream as it is, with a warning when it
+ * differs). Resolves with its name. Never throws and never takes much longer than 6 s: without
+ * JetStream, with a missing stream it may not create, or with any other problem it logs one
+ * warning and resolves undefined, and the gateway runs without audit. Resolves undefined at once
+ * when AUDIT=off.
  */
 export async function ensureAuditStream(options: EnsureAuditStreamOptions): Promise<string | undefined> {
   const { nc, subjectPrefix, settings, log } = options;
   if (!settings.enabled) return undefined;
   const wanted = auditStreamConfig(subjectPrefix, settings);
   try {
-    const jsm = await jetstreamManager(nc, { timeout: API_TIMEOUT_MS });
-    const outcome = await createOrUpdate(jsm, wanted);
+    const outcome = await setUpAuditStream(nc, subjectPrefix, settings, API_TIMEOUT_MS);
+    if (outcome === 'differs') {
+      log.warn({ stream: wanted.name, subjects: wanted.subjects, maxAgeSeconds: settings.maxAgeSeconds, maxBytes: settings.maxBytes },
+        `the audit stream ${wanted.name} has other subjects or limits than configured (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, SUBJECT_PREFIX) and this NATS user may not change it; `
+        + `recording with the stream as it is. To apply the settings, ${BUS_SETUP_HINT}`);
+    }
     log.info({ stream: wanted.name, subjects: wanted.subjects, maxAgeSeconds: settings.maxAgeSeconds, maxBytes: settings.maxBytes, outcome }, 'audit stream ready: chat requests are recorded for replay');
     return wanted.name;
   } catch (err) {
+    const fix = err instanceof BusSetupNeededError
+      ? `To create it, ${BUS_SETUP_HINT}; or set AUDIT=off to silence this.`
+      : 'Run NATS with JetStream enabled (nats-server -js, or the jetstream block of nats.conf), or set AUDIT=off to silence this.';
     log.warn({ err, stream: wanted.name },
-      `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); chat requests are not recorded and cannot be replayed. `
-      + 'Run NATS with JetStream enabled (nats-server -js, or the jetstream block of nats.conf), or set AUDIT=off to silence this.');
+      `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); chat requests are not recorded and cannot be replayed. ${fix}`);
     return undefined;
   }
 }
 
-async function createOrUpdate(jsm: JetStreamManager, wanted: ReturnType<typeof auditStreamConfig>): Promise<'created' | 'updated' | 'unchanged'> {
+/**
+ * Creates the audit stream of `subjectPrefix`, or brings an existing one to `settings`, as far
+ * as this NATS user may: `differs` when it exists with other settings this user may not change;
+ * a missing stream it may not create is a {@link BusSetupNeededError}. Throws for any other
+ * problem (no JetStream, a timeout). `npm run bus:setup` calls it as the admin user.
+ */
+export async function setUpAuditStream(nc: NatsConnection, subjectPrefix: string, settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>, timeoutMs: number): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
+  const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+  return createOrUpdate(jsm, auditStreamConfig(subjectPrefix, settings));
+}
+
+async function createOrUpdate(jsm: JetStreamManager, wanted: ReturnType<typeof auditStreamConfig>): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
   let current: StreamConfig;
   try {
     current = (await jsm.streams.info(wanted.name)).config;
   } catch (err) {
     if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
-    await jsm.streams.add(wanted);
+    try {
+      await jsm.streams.add(wanted);
+    } catch (addErr) {
+      if (isPermissionViolation(addErr)) throw new BusSetupNeededError(`it does not exist and the gateway's NATS user may not create it`, { cause: addErr });
+      throw addErr;
+    }
     return 'created';
   }
   const same = current.no_ack === wanted.no_ack
@@ -93,6 +119,11 @@ async function createOrUpdate(jsm: JetStreamManager, wanted: ReturnType<typeof a
   if (same) return 'unchanged';
   // storage and retention cannot change on a live stream; everything else we set can.
   const { storage: _storage, retention: _retention, name: _name, ...changeable } = wanted;
-  await jsm.streams.update(wanted.name, { ...current, ...changeable });
+  try {
+    await jsm.streams.update(wanted.name, { ...current, ...changeable });
+  } catch (err) {
+    if (isPermissionViolation(err)) return 'differs';
+    throw err;
+  }
   return 'updated';
 }

@@ -1,35 +1,53 @@
-import { errors, type NatsConnection } from '@nats-io/transport-node';
-import { Svcm, type ServiceInfo, type ServiceStats } from '@nats-io/services';
+import { type NatsConnection } from '@nats-io/transport-node';
+import type { ServiceInfo, ServiceStats } from '@nats-io/services';
 import { WORKER_SERVICE_NAME } from '../../bus-schemas/index.js';
+import { inboxFor } from '../../common/nats.js';
 
 type Answer<K extends 'info' | 'stats'> = K extends 'info' ? ServiceInfo : ServiceStats;
 
-function isNoResponders(err: unknown): boolean {
-  return err instanceof errors.NoRespondersError || (err instanceof errors.RequestError && err.isNoResponders());
-}
+/** nats.js's default for the stall strategy: done once answers stop coming for this long. */
+const DEFAULT_STALL_MS = 300;
 
 /**
  * The workers' `$SRV.INFO` or `$SRV.STATS`, from those answering within `timeoutMs` (`stallMs`:
  * done once answers stop coming for that long). No worker is an empty answer; `error` says why
  * when NATS could not be asked at all. Never throws, never waits much past `timeoutMs`.
+ *
+ * Asked on an inbox of our own (random, {@link inboxFor}) rather than through the services
+ * client: that one replies on nats.js's shared request inbox, whose name every worker answering
+ * would learn, and the gateway's JetStream calls (rate limits) are answered on that inbox too.
  */
 export async function askWorkers<K extends 'info' | 'stats'>(nc: NatsConnection, kind: K, options: { timeoutMs: number; stallMs?: number }): Promise<{ found: Array<Answer<K>>; error?: Error }> {
   const found: Array<Answer<K>> = [];
-  const gather = (async () => {
-    const client = new Svcm(nc).client({ strategy: 'stall', maxWait: options.timeoutMs, ...(options.stallMs !== undefined ? { stall: options.stallMs } : {}) });
-    const answers = kind === 'info' ? await client.info(WORKER_SERVICE_NAME) : await client.stats(WORKER_SERVICE_NAME);
-    for await (const answer of answers) found.push(answer as Answer<K>);
-  })();
-  let timer: NodeJS.Timeout | undefined;
-  // The client's own limit should end it; this one holds even if the connection is stuck.
-  const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, options.timeoutMs + 100); });
+  const stallMs = options.stallMs ?? DEFAULT_STALL_MS;
+  let finish!: (error?: Error) => void;
+  const finished = new Promise<Error | undefined>((resolve) => { finish = resolve; });
+  let stallTimer: NodeJS.Timeout | undefined;
+  const deadline = setTimeout(() => finish(), options.timeoutMs);
+  let sub: ReturnType<NatsConnection['subscribe']> | undefined;
   try {
-    await Promise.race([gather, deadline]);
-    return { found: [...found] };
+    sub = nc.subscribe(inboxFor(nc), {
+      callback: (err, msg) => {
+        if (err) return finish(err);
+        // NATS's "no responders" status: nobody serves the subject, so no worker is running.
+        if (msg.data.length === 0 && msg.headers?.code === 503) return finish();
+        try {
+          found.push(msg.json<Answer<K>>());
+        } catch {
+          // Not JSON: not a worker's answer; ignored like a missing one.
+        }
+        clearTimeout(stallTimer);
+        stallTimer = setTimeout(() => finish(), stallMs);
+      },
+    });
+    nc.publish(`$SRV.${kind.toUpperCase()}.${WORKER_SERVICE_NAME}`, undefined, { reply: sub.getSubject() });
+    const error = await finished;
+    return error ? { found: [...found], error } : { found: [...found] };
   } catch (err) {
-    return isNoResponders(err) ? { found: [...found] } : { found: [...found], error: err as Error };
+    return { found: [...found], error: err as Error };
   } finally {
-    clearTimeout(timer);
-    gather.catch(() => undefined);
+    clearTimeout(deadline);
+    clearTimeout(stallTimer);
+    sub?.unsubscribe();
   }
 }

@@ -1,5 +1,6 @@
 import { RequestError, TimeoutError, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { AgentbusError, decodeMemoryLastReply, encodeJson, errorFromWire, type MemoryLastRequest, type MemoryTurnsReply } from '../../bus-schemas/index.js';
+import { inboxFor } from '../../common/nats.js';
 
 /** Where and how long to ask. */
 export interface MemoryQueryOptions {
@@ -30,7 +31,9 @@ export async function queryLastTurns(nc: NatsConnection, query: MemoryLastReques
   h.set('Agentbus-Request-Id', query.request_id);
   let data: Uint8Array;
   try {
-    data = (await nc.request(options.subject, encodeJson(query), { timeout: options.timeoutMs, headers: h })).data;
+    // Its own random inbox, not nats.js's shared request inbox (a nuid, guessable from others):
+    // workers may publish to every gateway inbox, and one must not answer another's query.
+    data = (await nc.request(options.subject, encodeJson(query), { timeout: options.timeoutMs, headers: h, noMux: true, reply: inboxFor(nc) })).data;
   } catch (err) {
     throw requestFailure(err, options.timeoutMs);
   }

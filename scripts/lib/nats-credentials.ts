@@ -3,8 +3,8 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import type { BusRole } from '../../common/nats-client.js';
 
-/** The bus users of the bundled nats.conf, one per role. */
-export const BUS_ROLES: readonly BusRole[] = ['gateway', 'worker', 'replay'];
+/** The bus users of the bundled nats.conf, one per role (admin: only `npm run bus:setup` uses it). */
+export const BUS_ROLES: readonly BusRole[] = ['gateway', 'worker', 'replay', 'admin'];
 
 /** The directory under DATA_DIR holding one password file per bus user. */
 export function credentialsDir(dataDir: string): string {
@@ -29,7 +29,7 @@ export interface RoleCredentials {
 
 /**
  * The bus passwords of the bundled nats-server: read from `DATA_DIR/nats-credentials/`, and any
- * missing one generated (32 random bytes, base64url) and written with mode 0600 in a 0700
+ * missing one generated (32 random bytes, base64url, after `pw`) and written with mode 0600 in a 0700
  * directory, so later starts reuse them and workers on other hosts can be given the file.
  * Returns the server's environment (`AGENTBUS_NATS_*_PASSWORD`) and each role's files.
  */
@@ -44,7 +44,9 @@ export function ensureBusCredentials(dataDir: string): { serverEnv: Record<strin
     const file = passwordFileOf(dataDir, role);
     let password = readPassword(file);
     if (password === undefined) {
-      password = randomBytes(32).toString('base64url');
+      // Starts with letters: nats-server parses a $VARIABLE's value like a config value, and one
+      // beginning with a digit as a number ("Expected a digit"), which fails the server's start.
+      password = `pw${randomBytes(32).toString('base64url')}`;
       // flag wx: two starts racing never overwrite each other's password.
       try {
         writeFileSync(file, `${password}\n`, { mode: 0o600, flag: 'wx' });

@@ -1,7 +1,8 @@
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { KV, KvEntry, KvOptions } from '@nats-io/kv';
 import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
 import { isCachedAnswer, type CachedAnswer } from '../../bus-schemas/index.js';
+import { BUS_SETUP_HINT, isPermissionViolation, openKvBucket } from '../../common/jetstream-resources.js';
 import type { Logger } from '../../common/logger.js';
 
 export type { CachedAnswer };
@@ -44,6 +45,33 @@ const DISABLED: ResponseCache = Object.freeze({
   get: async () => undefined,
   put: async () => undefined,
 });
+
+/** The bucket's settings: one answer per key, kept `ttlMs` (the bucket's max age). */
+export function responseCacheBucketOptions(ttlMs: number): Partial<KvOptions> {
+  return { history: 1, ttl: ttlMs, description: 'agentbus response cache' };
+}
+
+/**
+ * Sets the max age of an existing bucket to `ttlMs` when it differs: `Kvm.create` opens an
+ * existing bucket as it is, so a changed CACHE_TTL_SECONDS needs an update (which only a user
+ * with the STREAM.UPDATE grant may make: the admin user on a locked-down bus). Throws only when
+ * the bucket's status cannot be read; a refused update is the `failed` outcome.
+ */
+export async function applyResponseCacheTtl(nc: NatsConnection, kv: KV, ttlMs: number): Promise<{ outcome: 'unchanged' | 'changed'; fromMs: number } | { outcome: 'failed'; fromMs: number; err: unknown }> {
+  const status = await kv.status();
+  const fromMs = status.ttl;
+  if (status.ttl === ttlMs) return { outcome: 'unchanged', fromMs };
+  const stream = status.streamInfo.config;
+  const maxAge = ttlMs * 1e6;
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS });
+    // The server refuses a duplicate window longer than the max age (it was set from the old TTL).
+    await jsm.streams.update(stream.name, { max_age: maxAge, duplicate_window: Math.min(stream.duplicate_window || maxAge, maxAge) });
+    return { outcome: 'changed', fromMs };
+  } catch (err) {
+    return { outcome: 'failed', fromMs, err };
+  }
+}
 
 /**
  * Opens the shared response cache: a JetStream KV bucket whose max age is the TTL, created if
@@ -120,28 +148,23 @@ class KvResponseCache implements ResponseCache {
       this.#openFailed = false;
     } catch (err) {
       this.#openFailed = true;
-      this.#warn('open_failed', err, `cannot open the response cache bucket; answers are not cached until it opens (retrying every ${REOPEN_INTERVAL_MS / 1000} s)`);
+      this.#warn('open_failed', err, `cannot open the response cache bucket (${(err as Error).message}); answers are not cached until it opens (retrying every ${REOPEN_INTERVAL_MS / 1000} s)`);
     }
   }
 
   async #openBucket(): Promise<KV> {
-    const js = jetstream(this.nc, { timeout: OPEN_TIMEOUT_MS });
-    const kv = await new Kvm(js).create(this.bucket, { history: 1, ttl: this.ttlMs, description: 'agentbus response cache' });
-    // Kvm.create opens an existing bucket as it is, so a changed CACHE_TTL_SECONDS needs an update.
-    const status = await kv.status();
-    if (status.ttl === this.ttlMs) return kv;
-    const stream = status.streamInfo.config;
-    const maxAge = this.ttlMs * 1e6;
-    try {
-      const jsm = await js.jetstreamManager();
-      // The server refuses a duplicate window longer than the max age (it was set from the old TTL).
-      await jsm.streams.update(stream.name, { max_age: maxAge, duplicate_window: Math.min(stream.duplicate_window || maxAge, maxAge) });
-      this.log.info({ bucket: this.bucket, fromMs: status.ttl, toMs: this.ttlMs }, 'changed the response cache bucket TTL');
-    } catch (err) {
-      this.log.warn({ err, bucket: this.bucket, bucketTtlMs: status.ttl, ttlMs: this.ttlMs },
-        `the response cache bucket keeps entries for ${status.ttl / 1000} s, not ${this.ttlMs / 1000} s, and could not be changed; `
-        + `no answer is served past ${this.ttlMs / 1000} s either way. To fix: nats stream edit ${stream.name} --max-age ${this.ttlMs / 1000}s `
-        + `(or nats kv del ${this.bucket}, and the workers recreate it)`);
+    // An existing bucket is opened without a create call: on a locked-down bus only the admin
+    // user (npm run bus:setup) may create it, and a missing one is then a warning naming that.
+    const kv = await openKvBucket(this.nc, this.bucket, responseCacheBucketOptions(this.ttlMs), OPEN_TIMEOUT_MS);
+    const applied = await applyResponseCacheTtl(this.nc, kv, this.ttlMs);
+    if (applied.outcome === 'changed') this.log.info({ bucket: this.bucket, fromMs: applied.fromMs, toMs: this.ttlMs }, 'changed the response cache bucket TTL');
+    else if (applied.outcome === 'failed') {
+      const fix = isPermissionViolation(applied.err)
+        ? `this NATS user may not change it: ${BUS_SETUP_HINT}, with this CACHE_TTL_SECONDS`
+        : `to fix: nats stream edit KV_${this.bucket} --max-age ${this.ttlMs / 1000}s (or nats kv del ${this.bucket}, and it is created again)`;
+      this.log.warn({ err: applied.err, bucket: this.bucket, bucketTtlMs: applied.fromMs, ttlMs: this.ttlMs },
+        `the response cache bucket keeps entries for ${applied.fromMs / 1000} s, not ${this.ttlMs / 1000} s, and could not be changed; `
+        + `no answer is served past ${this.ttlMs / 1000} s either way. ${fix}`);
     }
     return kv;
   }

@@ -1,0 +1,43 @@
+import { readEnv } from '../common/env.js';
+import { createLogger } from '../common/logger.js';
+import { isPermissionViolation } from '../common/jetstream-resources.js';
+import { connectNats } from '../common/nats.js';
+import { readNatsClientSettings } from '../common/nats-client.js';
+import { loadGatewayConfig } from '../gateway/config.js';
+import { loadWorkerConfig } from '../workers/config.js';
+import { setUpBus } from './lib/bus-setup.js';
+
+// npm run bus:setup: creates the audit stream and the KV buckets the gateway and workers use,
+// with the admin user (NATS_USER=admin, NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/admin.password
+// for the bundled nats.conf). Run it with the same SUBJECT_PREFIX, AUDIT_*, CACHE_TTL_SECONDS and
+// RATE_LIMIT_BUCKET as the gateway and workers. `npm start` does this for its own nats-server.
+
+const say = (line: string) => process.stdout.write(`[bus:setup] ${line}\n`);
+
+async function main(): Promise<number> {
+  // The gateway's and the workers' readers: the same defaults and checks as the processes.
+  const gateway = loadGatewayConfig();
+  const worker = loadWorkerConfig();
+  const read = readEnv();
+  const natsUrl = read.string('NATS_URL', 'nats://127.0.0.1:4222');
+  const client = readNatsClientSettings(read, 'admin', natsUrl);
+  read.done();
+  const nc = await connectNats(natsUrl, 'agentbus-bus-setup', createLogger('bus-setup', { level: 'error' }), client);
+  try {
+    say(`NATS at ${natsUrl} as ${client.user === undefined ? 'no user' : `user "${client.user}"`}`);
+    await setUpBus(nc, { subjectPrefix: gateway.subjectPrefix, audit: gateway.audit, cacheTtlSeconds: worker.cacheTtlSeconds, rateLimitBucket: gateway.rateLimitBucket }, say);
+    say('done');
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const hint = isPermissionViolation(err) ? ' This NATS user may not create or change streams: run the setup as the admin user (NATS_USER=admin; README "Securing the bus").' : '';
+    process.stderr.write(`[bus:setup] failed: ${(err as Error).message}${hint}\n`);
+    process.exit(1);
+  },
+);
