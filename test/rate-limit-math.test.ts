@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { openAiDuration, rateLimitHeaders } from '../gateway/rate-limit/rate-limit-headers.js';
 import { loadRateTiers, rateTiersFrom } from '../gateway/rate-limit/rate-tiers.js';
-import { decide, parseTenantState, releaseLease } from '../gateway/rate-limit/tenant-state.js';
+import { decide, parseTenantState, releaseLease, renewLeases } from '../gateway/rate-limit/tenant-state.js';
+import { batchPerTenant } from '../gateway/rate-limit/tenant-batches.js';
+import type { TenantStore } from '../gateway/rate-limit/tenant-store.js';
 import { takeToken, type Buckets } from '../gateway/rate-limit/token-buckets.js';
 import { keyOf } from '../gateway/rate-limit/tenant-store.js';
 
@@ -109,6 +111,43 @@ t.test('concurrency leases: capped, pruned when they lapse, released by id', asy
   t.same(Object.keys(released!.leases), ['b']);
   t.equal(releaseLease(state, 'zzz', T0), undefined, 'releasing an unknown lease writes nothing');
   t.same(decide(state, tiers.resolve('big'), T0, { id: 'x', until: T0 + 1 }).kind, 'admit', 'no cap, no lease needed');
+});
+
+t.test('renewing leases: extended, put back when missing, never shortened; lapsed others dropped', async (t) => {
+  const state = { buckets: { minute: { tokens: 2, at: T0 } }, leases: { a: T0 + 5_000, b: T0 + 50_000, old: T0 - 1 } };
+  const next = renewLeases(state, [{ id: 'a', until: T0 + 15_000 }, { id: 'b', until: T0 + 15_000 }, { id: 'gone', until: T0 + 15_000 }], T0);
+  t.same(next.leases, { a: T0 + 15_000, b: T0 + 50_000, gone: T0 + 15_000 });
+  t.same(next.buckets, state.buckets, 'the buckets are untouched');
+});
+
+t.test('batched updates: one tenant\'s concurrent updates go as one read and one write, in order', async (t) => {
+  // An in-memory stand-in for the KV store, counting calls: the batching logic alone, no NATS.
+  const values = new Map<string, string>();
+  let calls = 0;
+  const inner: TenantStore = {
+    open: async () => undefined,
+    async update(tenant, change) {
+      calls++;
+      await new Promise((resolve) => setImmediate(resolve));
+      const { write, result } = change(values.get(tenant));
+      if (write !== undefined) values.set(tenant, write);
+      return result;
+    },
+  };
+  const store = batchPerTenant(inner);
+  const append = (tenant: string, item: string) => store.update(tenant, (current) => {
+    const list = [...JSON.parse(current ?? '[]'), item];
+    return { write: JSON.stringify(list), result: list.length };
+  });
+  const first = append('x', 'first');
+  const rest = ['a', 'b', 'c'].map((item) => append('x', item));
+  const broken = store.update('x', () => { throw new Error('a bug in one change'); });
+  const other = append('y', 'other');
+  t.same(await Promise.all([first, ...rest]), [1, 2, 3, 4], 'each saw the ones before it');
+  await t.rejects(broken, /a bug in one change/, 'a throwing change fails alone');
+  t.equal(await other, 1, 'another tenant is not held up');
+  t.same(JSON.parse(values.get('x')!), ['first', 'a', 'b', 'c']);
+  t.equal(calls, 3, 'x: the first alone, then the three waiting ones together; y: one');
 });
 
 t.test('a stored entry that is not ours reads as empty state, never as an error', async (t) => {

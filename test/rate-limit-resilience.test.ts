@@ -33,7 +33,8 @@ const tiers = rateTiersFrom({
   tiers: {
     standard: { requests_per_minute: 1000, concurrent_streams: 2 },
     single: { concurrent_streams: 1 },
-    burst: { requests_per_minute: 1000, concurrent_streams: 500 },
+    // Per day: one token back every 86 s, so the exact counts below do not depend on how long a burst takes.
+    burst: { requests_per_day: 1000, concurrent_streams: 500 },
   },
 });
 const logs = new LogSink();

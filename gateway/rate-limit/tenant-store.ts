@@ -115,9 +115,17 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
   // next call opens (recreates) it; a check that itself times out keeps the bucket.
   let checking = false;
   let checkedAt = 0;
+  let deferred: NodeJS.Timeout | undefined;
   function checkGone(): void {
     const current = kv;
-    if (!current || checking || Date.now() - checkedAt < REOPEN_INTERVAL_MS) return;
+    if (!current || checking || deferred) return;
+    // Too soon after the last check: checked when the interval ends, not skipped (the failure
+    // that asks may be the last one for a while).
+    const wait = checkedAt + REOPEN_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      deferred = setTimeout(() => { deferred = undefined; checkGone(); }, wait).unref();
+      return;
+    }
     checking = true;
     checkedAt = Date.now();
     jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS, checkAPI: false })
