@@ -14,8 +14,14 @@ export function requestRoot(requestId: string): string {
  * True for the turns of the fan-out parts of `root` (`root.<anything>`), not of `root` itself.
  */
 export function isPartOf(eb: ExpressionBuilder<MemoryDatabase, 'turns'>, root: string): ExpressionWrapper<MemoryDatabase, 'turns', SqlBool> {
+  const [low, high] = partRange(root);
+  return eb.and([eb('turns.request_id', '>=', low), eb('turns.request_id', '<', high)]);
+}
+
+/** The request ids of the fan-out parts of `root` as a range: `low <= request_id < high`. */
+export function partRange(root: string): [low: string, high: string] {
   // A range rather than LIKE: ids contain "_", a LIKE wildcard, and a range can use the
   // request_id index. "/" is the byte after ".", and SQLite compares text bytewise, so
   // [root + ".", root + "/") holds exactly the ids that start with root + ".".
-  return eb.and([eb('turns.request_id', '>=', `${root}.`), eb('turns.request_id', '<', `${root}/`)]);
+  return [`${root}.`, `${root}/`];
 }

@@ -1,5 +1,11 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import type { SqliteDatabase } from 'kysely';
+
+/** Kysely's SqliteDatabase, with better-sqlite3's statements and transaction state. */
+export interface CachingDatabase extends SqliteDatabase {
+  prepare(sql: string): Statement;
+  readonly inTransaction: boolean;
+}
 
 // Enough for every query the worker runs (a dozen) with room for odd ones; the SQL of a Kysely
 // query is stable across calls (values are parameters), so the hot ones never fall out.
@@ -13,10 +19,13 @@ const DEFAULT_CAPACITY = 256;
  * results and transactions are unchanged: Kysely still builds and sends every statement,
  * `begin`/`commit` included, on the one connection.
  */
-export function cachingStatements(db: Database, capacity = DEFAULT_CAPACITY): SqliteDatabase {
+export function cachingStatements(db: Database, capacity = DEFAULT_CAPACITY): CachingDatabase {
   const statements = new Map<string, Statement>();
   return {
-    prepare(sql: string): SqliteStatement {
+    get inTransaction() {
+      return db.inTransaction;
+    },
+    prepare(sql: string): Statement {
       const known = statements.get(sql);
       // A statement still being iterated (Kysely's streamQuery) cannot be run again meanwhile.
       if (known && !known.busy) {

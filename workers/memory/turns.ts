@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
+import { directStatementsOf } from './direct-statements.js';
 import { isPartOf, requestRoot } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
@@ -54,49 +55,74 @@ export async function recordTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Pro
   }
 }
 
+// The turn's statements, as Kysely queries: run by Kysely, or compiled once and run directly.
+// Values are positional, in the order Kysely binds them (checked at the first direct call).
+const newSession = (db: Kysely<MemoryDatabase>, id: string, tenant: string, agent: string, createdAt: string, updatedAt: string, turnCount: number) => db
+  .insertInto('sessions')
+  .values({ id, tenant, agent, created_at: createdAt, updated_at: updatedAt, turn_count: turnCount })
+  .onConflict((oc) => oc.column('id').doNothing());
+const sessionTenant = (db: Kysely<MemoryDatabase>, id: string) => db.selectFrom('sessions').select('tenant').where('id', '=', id);
+const newTurn = (db: Kysely<MemoryDatabase>, ...[request_id, session_id, agent, model, user_input, input_messages, assistant_response, tool_calls, end_user, metadata, finish_reason, cached, isPrivate, prompt_tokens, completion_tokens, duration_ms, created_at]: TurnValues) => db
+  .insertInto('turns')
+  .values({ request_id, session_id, agent, model, user_input, input_messages, assistant_response, tool_calls, end_user, metadata, finish_reason, cached, private: isPrivate, prompt_tokens, completion_tokens, duration_ms, created_at })
+  .onConflict((oc) => oc.column('request_id').doNothing());
+const touchSession = (db: Kysely<MemoryDatabase>, updatedAt: string, step: number, id: string) => db
+  .updateTable('sessions')
+  .set((eb) => ({ updated_at: updatedAt, turn_count: eb('turn_count', '+', step) }))
+  .where('id', '=', id);
+
+// request_id … created_at, as newTurn takes them.
+type TurnValues = [string, string, string, string, string, string, string, string | null, string | null, string | null, string, number, number, number, number, number, string];
+
+function turnValues(turn: NewTurn, now: string): TurnValues {
+  return [
+    turn.requestId,
+    turn.sessionId,
+    turn.agent,
+    turn.model,
+    turn.inputMessages.filter((m) => m.role === 'user').map((m) => m.content).join('\n'),
+    JSON.stringify(withoutImages(turn.inputMessages)),
+    turn.assistantResponse,
+    turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
+    turn.endUser ?? null,
+    turn.metadata ? JSON.stringify(turn.metadata) : null,
+    turn.finishReason,
+    turn.cached ? 1 : 0,
+    turn.private ? 1 : 0,
+    turn.promptTokens,
+    turn.completionTokens,
+    turn.durationMs,
+    now,
+  ];
+}
+
+const wrongTenant = (turn: NewTurn) => new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, { param: 'X-Session-ID' });
+
 async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<void> {
   const now = new Date().toISOString();
+  const session = [turn.sessionId, turn.tenant, turn.agent, now, now, 0] as const;
+  const row = turnValues(turn, now);
+  const touch = [now, 1, turn.sessionId] as const;
+  // Write first, so in WAL mode the transaction takes the write lock at once and a second
+  // worker process waits on busy_timeout instead of failing to upgrade a read lock.
+  // Throwing rolls back the session row inserted first, so a replay leaves no trace.
+  const direct = directStatementsOf(db);
+  if (direct) {
+    direct.transaction(() => {
+      direct.run(newSession, session);
+      if (direct.get<{ tenant: string }>(sessionTenant, [turn.sessionId])?.tenant !== turn.tenant) throw wrongTenant(turn);
+      if (direct.run(newTurn, row) === 0) throw new TurnAlreadyStored();
+      direct.run(touchSession, touch);
+    });
+    return;
+  }
   await db.transaction().execute(async (trx) => {
-    // Write first, so in WAL mode the transaction takes the write lock at once and a second
-    // worker process waits on busy_timeout instead of failing to upgrade a read lock.
-    await trx
-      .insertInto('sessions')
-      .values({ id: turn.sessionId, tenant: turn.tenant, agent: turn.agent, created_at: now, updated_at: now, turn_count: 0 })
-      .onConflict((oc) => oc.column('id').doNothing())
-      .execute();
-    const session = await trx.selectFrom('sessions').select('tenant').where('id', '=', turn.sessionId).executeTakeFirstOrThrow();
-    if (session.tenant !== turn.tenant) throw new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, { param: 'X-Session-ID' });
-
-    const inserted = await trx
-      .insertInto('turns')
-      .values({
-        request_id: turn.requestId,
-        session_id: turn.sessionId,
-        agent: turn.agent,
-        model: turn.model,
-        user_input: turn.inputMessages.filter((m) => m.role === 'user').map((m) => m.content).join('\n'),
-        input_messages: JSON.stringify(withoutImages(turn.inputMessages)),
-        assistant_response: turn.assistantResponse,
-        tool_calls: turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
-        end_user: turn.endUser ?? null,
-        metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
-        finish_reason: turn.finishReason,
-        cached: turn.cached ? 1 : 0,
-        private: turn.private ? 1 : 0,
-        prompt_tokens: turn.promptTokens,
-        completion_tokens: turn.completionTokens,
-        duration_ms: turn.durationMs,
-        created_at: now,
-      })
-      .onConflict((oc) => oc.column('request_id').doNothing())
-      .executeTakeFirst();
-    // Throwing rolls back the session row inserted above, so a replay leaves no trace.
+    await newSession(trx, ...session).execute();
+    const { tenant } = await sessionTenant(trx, turn.sessionId).executeTakeFirstOrThrow();
+    if (tenant !== turn.tenant) throw wrongTenant(turn);
+    const inserted = await newTurn(trx, ...row).executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new TurnAlreadyStored();
-    await trx
-      .updateTable('sessions')
-      .set((eb) => ({ updated_at: now, turn_count: eb('turn_count', '+', 1) }))
-      .where('id', '=', turn.sessionId)
-      .execute();
+    await touchSession(trx, ...touch).execute();
   });
 }
 
