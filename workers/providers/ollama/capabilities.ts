@@ -12,11 +12,11 @@ const CACHE_MS = 60_000;
 export function createImageCheck(url: string) {
   const known = new Map<string, { vision: boolean | undefined; at: number }>();
 
-  return async function assertImagesSupported(client: Ollama, model: string, messages: readonly ChatMessage[]): Promise<void> {
+  return async function assertImagesSupported(client: () => Ollama, model: string, messages: readonly ChatMessage[]): Promise<void> {
     if (!messages.some((m) => m.role === 'user' && m.images)) return;
     let entry = known.get(model);
     if (!entry || Date.now() - entry.at > CACHE_MS) {
-      const shown = await client.show({ model });
+      const shown = await client().show({ model });
       const capabilities = (shown as { capabilities?: unknown }).capabilities;
       entry = { vision: Array.isArray(capabilities) ? capabilities.includes('vision') : undefined, at: Date.now() };
       known.set(model, entry);

@@ -4,6 +4,7 @@ import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } fr
 import { ollamaRequestError, ollamaStreamError } from './errors.js';
 import { createImageCheck } from './capabilities.js';
 import { toOllamaChatRequest } from './request.js';
+import { postChat } from './chat-stream.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -30,17 +31,20 @@ function doneEvent(last: ChatResponse, calledTools: boolean): ProviderEvent {
   };
 }
 
-/** The Ollama provider: `/api/chat` with streaming through the official `ollama` client. */
+/**
+ * The Ollama provider: `/api/chat` streamed over undici (chat-stream.ts), the official `ollama`
+ * client for the probe and model capabilities.
+ */
 export function createOllamaProvider({ url }: { url: string }): ChatProvider {
   const assertImagesSupported = createImageCheck(url);
 
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
-    const client = clientFor(url, request.signal);
     let stream;
     try {
       const ollamaRequest = toOllamaChatRequest(request);
-      await assertImagesSupported(client, request.model, request.messages);
-      stream = await client.chat(ollamaRequest);
+      // The client only for /api/show, and only when there are images.
+      await assertImagesSupported(() => clientFor(url, request.signal), request.model, request.messages);
+      stream = await postChat(url, ollamaRequest, request.signal);
     } catch (err) {
       throw request.signal.aborted ? request.signal.reason : ollamaRequestError(err, url, request.model);
     }

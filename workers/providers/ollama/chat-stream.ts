@@ -1,0 +1,104 @@
+import { STATUS_CODES } from 'node:http';
+import { request } from 'undici';
+import type { ChatRequest as OllamaChatRequest, ChatResponse } from 'ollama';
+
+/** An HTTP error status from Ollama, shaped as ollama-js's ResponseError (errors.ts reads both). */
+export class OllamaResponseError extends Error {
+  constructor(message: string, readonly status_code: number) {
+    super(message);
+    this.name = 'ResponseError';
+  }
+}
+
+/** The lines of one `/api/chat` stream; `abort()` lets go of the connection early. */
+export interface OllamaChatStream extends AsyncIterable<ChatResponse> {
+  abort(): void;
+}
+
+// What the error body says, as ollama-js reads it: the JSON `error` field, else the text,
+// else "Error <status>: <reason>".
+async function errorMessage(status: number, contentType: string | undefined, body: { json(): Promise<unknown>; text(): Promise<string> }): Promise<string> {
+  const fallback = `Error ${status}: ${STATUS_CODES[status] ?? ''}`;
+  try {
+    if (contentType?.includes('application/json')) return ((await body.json()) as { error?: string })?.error || fallback;
+    return (await body.text()) || fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * `POST /api/chat` (streamed NDJSON) with undici's `request`, with the behaviour of the
+ * `ollama` client's `chat()`: an error status throws {@link OllamaResponseError}, a connection
+ * failure throws with the socket error as `cause` (as fetch does), a line with `error` throws
+ * it, lines that are not JSON are skipped, and a stream that ends without its `done` line
+ * throws. The client itself stays for the rare calls (probe, `/api/show`): through WHATWG
+ * fetch — Request, Response, web streams, AbortSignal.any, an abort per call — each chat cost
+ * the worker about four times the CPU of this plain request (BENCHMARKS.md).
+ */
+export async function postChat(url: string, body: OllamaChatRequest & { stream: true }, signal: AbortSignal): Promise<OllamaChatStream> {
+  let res;
+  try {
+    res = await request(`${url}/api/chat`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+      signal,
+    });
+  } catch (err) {
+    if (signal.aborted) throw err;
+    throw new TypeError('fetch failed', { cause: err });
+  }
+  const { statusCode, headers, body: stream } = res;
+  if (statusCode < 200 || statusCode > 299) {
+    const contentType = headers['content-type'];
+    throw new OllamaResponseError(await errorMessage(statusCode, Array.isArray(contentType) ? contentType[0] : contentType, stream), statusCode);
+  }
+  stream.setEncoding('utf8');
+  let complete = false;
+  async function* lines(): AsyncGenerator<ChatResponse> {
+    let buffer = '';
+    const parsed = function* (parts: string[]) {
+      for (const part of parts) {
+        if (part === '') continue;
+        let line: ChatResponse & { error?: string };
+        try {
+          line = JSON.parse(part);
+        } catch {
+          continue;
+        }
+        if ('error' in line) throw new Error(line.error);
+        yield line;
+      }
+    };
+    // Not destroyed on return: after the done line, abort() reads the rest (the chunked
+    // end) so the connection stays in the pool.
+    for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
+      buffer += chunk;
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      for (const line of parsed(parts)) {
+        complete ||= line.done;
+        yield line;
+        if (line.done) return;
+      }
+    }
+    for (const line of parsed([buffer])) {
+      complete ||= line.done;
+      yield line;
+      if (line.done) return;
+    }
+    throw new Error('Did not receive done or success response in stream.');
+  }
+  return {
+    [Symbol.asyncIterator]: lines,
+    abort() {
+      if (stream.readableEnded) return;
+      // Answer complete: take the rest of the body and keep the connection; else hang up.
+      if (complete) stream.dump().catch(() => undefined);
+      // undici reports a body destroyed before its end as an 'error' (RequestAbortedError):
+      // nobody reads it any more, and it must not become an uncaught exception.
+      else stream.on('error', () => undefined).destroy();
+    },
+  };
+}
