@@ -14,6 +14,7 @@ import { errorShapeOptions, registerErrorHandling } from './plugins/error-handle
 import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
 import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
+import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './routes/chat-completions.js';
 import { legacyRoutes } from './routes/legacy.js';
@@ -52,6 +53,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // OpenAI's wire format is strict JSON: "0.5" is not a temperature, and unknown fields stay.
     // `verbose` gives error messages the failing schema, so they can quote its description.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
+    logController: new OneLinePerRequest(),
     ...errorShapeOptions,
   });
   registerErrorHandling(app);

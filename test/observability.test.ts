@@ -162,6 +162,9 @@ t.test('the gateway and the worker log the request\'s trace id; it travels as a 
   t.ok(gateway.length > 0 && worker.length > 0, `gateway lines: ${gateway.length}, worker lines: ${worker.length}`);
   for (const line of mine()) t.equal(line['traceId'], traceId, `"${line['msg']}" carries the trace id`);
   t.ok(gateway.some((line) => line['msg'] === 'request completed'), 'fastify\'s own line included');
+  // One line per HTTP request: the completion line says what the incoming one did.
+  t.match(gateway.find((line) => line['msg'] === 'request completed'), { req: { method: 'POST', url: /chat/ }, res: { statusCode: 200 }, responseTime: Number });
+  t.notOk(stack.logs.lines.some((line) => line['msg'] === 'incoming request' && (line['req'] as { url?: string } | undefined)?.url?.includes('chat')), 'no separate incoming line');
 });
 
 t.test('with the workers gone, /metrics still answers at once with the gateway\'s own series', async (t) => {
