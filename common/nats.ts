@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled as randomBytes } from './random-bytes.js';
 import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
 import { isSetupApiSubject } from './jetstream-resources.js';
 import type { Logger } from './logger.js';

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type ChatMessage, type ReplyFrame, type Routing, type Subjects } from '../../bus-schemas/index.js';
