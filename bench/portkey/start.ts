@@ -24,7 +24,11 @@ function freePort(): Promise<number> {
  */
 export async function startPortkey(upstreamUrl: string, fd: number | 'ignore'): Promise<{ process: BenchProcess; target: Target }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', join(ROOT, 'bench/portkey/loopback-only.mjs'), PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
+  // Two preloads, neither changing Portkey's files: loopback-only pins its listen() to
+  // 127.0.0.1; mutable-fetch-headers lets its stream path add headers (else every streamed
+  // request is a 500 "TypeError: immutable"; the file says why).
+  const preloads = ['loopback-only.mjs', 'mutable-fetch-headers.mjs'].flatMap((file) => ['--import', join(ROOT, 'bench/portkey', file)]);
+  const child = spawn(process.execPath, [...preloads, PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production' },
     detached: true,
