@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect, createInbox, errors, type NatsConnection } from '@nats-io/transport-node';
@@ -16,24 +15,17 @@ import { queryLastTurns } from '../gateway/bus/memory-query.js';
 import { openRateLimitBucket } from '../gateway/rate-limit/rate-limit-bucket.js';
 import { setUpBus } from '../scripts/lib/bus-setup.js';
 import { ROOT } from '../scripts/lib/child-process.js';
-import { ensureBusCredentials, passwordFileOf } from '../scripts/lib/nats-credentials.js';
+import { passwordFileOf } from '../scripts/lib/nats-credentials.js';
 import { openResponseCache } from '../workers/cache/response-cache.js';
-import { startTestNats } from './helpers/nats.js';
+import { startLockedBus } from './helpers/locked-bus.js';
 import { LogSink } from './helpers/stack.js';
 
 // The locked-down bus of the repo's nats.conf: streams and buckets are the admin user's
 // (npm run bus:setup); the runtime users only use them, so none can widen a stream to capture
 // others' traffic. Reply inboxes are random, and workers may answer only gateway/replay inboxes.
 
-const dir = mkdtempSync(join(tmpdir(), 'agentbus-bus-setup-'));
-const bus = ensureBusCredentials(dir);
-const nats = await startTestNats(join(ROOT, 'nats.conf'), { ...process.env, ...bus.serverEnv });
-const opened: NatsConnection[] = [];
-t.teardown(async () => {
-  for (const nc of opened) await nc.close().catch(() => undefined);
-  await nats.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, url, opened } = await startLockedBus(t, 'bus-setup');
+const nats = { url };
 
 const auditSettings = { enabled: true, maxAgeSeconds: 3600, maxBytes: 16 * 1024 * 1024 };
 const setupSettings = { subjectPrefix: 'agents', audit: auditSettings, cacheTtlSeconds: 30, rateLimitBucket: 'agentbus_rate_limits' };

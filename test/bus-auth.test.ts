@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
@@ -13,20 +12,14 @@ import { ensureAuditStream, setUpAuditStream } from '../gateway/audit/audit-stre
 import { ROOT } from '../scripts/lib/child-process.js';
 import { ensureBusCredentials, passwordFileOf } from '../scripts/lib/nats-credentials.js';
 import { loadWorkerConfig } from '../workers/config.js';
-import { startTestNats } from './helpers/nats.js';
+import { startLockedBus } from './helpers/locked-bus.js';
 import { LogSink } from './helpers/stack.js';
 
 // The repo's nats.conf as shipped, with the passwords of ensureBusCredentials in the server's
 // environment: what `npm start` runs.
-const dir = mkdtempSync(join(tmpdir(), 'agentbus-bus-auth-'));
-const bus = ensureBusCredentials(dir);
-const nats = await startTestNats(join(ROOT, 'nats.conf'), { ...process.env, ...bus.serverEnv });
-const opened: NatsConnection[] = [];
-t.teardown(async () => {
-  for (const nc of opened) await nc.close().catch(() => undefined);
-  await nats.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
+const bus = await startLockedBus(t, 'bus-auth');
+const { dir, opened } = bus;
+const nats = { url: bus.url };
 
 const passwordOf = (role: BusRole) => readFileSync(passwordFileOf(dir, role), 'utf8').trim();
 

@@ -1,0 +1,36 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Test } from 'tap';
+import { ROOT } from '../../scripts/lib/child-process.js';
+import { ensureBusCredentials } from '../../scripts/lib/nats-credentials.js';
+import { startTestNats } from './nats.js';
+
+/** The repo's nats.conf as `npm start` runs it: a test's own server with generated passwords. */
+export interface LockedBus {
+  /** Where the per-role password files are (DATA_DIR/nats-credentials as npm start makes it). */
+  readonly dir: string;
+  readonly url: string;
+  /** The password variables the server was started with (AGENTBUS_NATS_<ROLE>_PASSWORD). */
+  readonly serverEnv: Record<string, string>;
+  /** Connections the test opened; closed at teardown. */
+  readonly opened: NatsConnection[];
+}
+
+/**
+ * Starts the shipped, locked-down nats.conf on a random port with freshly generated passwords
+ * in the server's environment, and tears it down (connections, server, files) with `t`.
+ */
+export async function startLockedBus(t: Test, name: string): Promise<LockedBus> {
+  const dir = mkdtempSync(join(tmpdir(), `agentbus-${name}-`));
+  const bus = ensureBusCredentials(dir);
+  const nats = await startTestNats(join(ROOT, 'nats.conf'), { ...process.env, ...bus.serverEnv });
+  const opened: NatsConnection[] = [];
+  t.teardown(async () => {
+    for (const nc of opened) await nc.close().catch(() => undefined);
+    await nats.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, url: nats.url, serverEnv: bus.serverEnv, opened };
+}
