@@ -2,7 +2,7 @@ import t from 'tap';
 import { subjectsFor } from '../bus-schemas/index.js';
 import { AUTH, startStack } from './helpers/stack.js';
 import { parseSse, sseJson } from './helpers/sse.js';
-import { waitFor } from './helpers/wait.js';
+import { sleep, waitFor } from './helpers/wait.js';
 
 const stack = await startStack({ env: { CACHE_TTL_SECONDS: '60' } });
 t.teardown(() => stack.close());
@@ -37,8 +37,8 @@ async function scrape(): Promise<{ status: number; type: string | null; samples:
   return { status: res.status, type: res.headers.get('content-type'), samples: parseMetrics(text), ms: Date.now() - started };
 }
 
-const post = (body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, ...headers }, body: JSON.stringify(body) });
+const post = (body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal) =>
+  fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, ...headers }, body: JSON.stringify(body), signal });
 const ask = (model: string, content: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content }], ...extra });
 
 t.test('counters, histograms and worker stats after a mix of requests', async (t) => {
@@ -165,6 +165,30 @@ t.test('the gateway and the worker log the request\'s trace id; it travels as a 
   // One line per HTTP request: the completion line says what the incoming one did.
   t.match(gateway.find((line) => line['msg'] === 'request completed'), { req: { method: 'POST', url: /chat/ }, res: { statusCode: 200 }, responseTime: Number });
   t.notOk(stack.logs.lines.some((line) => line['msg'] === 'incoming request' && (line['req'] as { url?: string } | undefined)?.url?.includes('chat')), 'no separate incoming line');
+  const reqId = gateway.find((line) => line['msg'] === 'request completed')!['reqId'];
+  await sleep(100); // a close after the finish must not add a second line
+  t.same(accessLines(reqId).map((line) => line['msg']), ['request completed'], 'exactly one access line');
+});
+
+/** The access lines (completed, errored or aborted) of one fastify request. */
+const accessLines = (reqId: unknown) => stack.logs.lines.filter((line) => line['reqId'] === reqId && /^request (completed|errored|aborted)/.test(String(line['msg'])));
+
+t.test('a client that leaves an SSE stream still gets one access line with the request\'s method, URL and address', async (t) => {
+  stack.ollama.behave({ tokens: Array.from({ length: 20 }, (_, i) => `t${i} `), tokenDelayMs: 100 });
+  const abort = new AbortController();
+  const res = await post(ask('testing', 'a long stream', { stream: true }), {}, abort.signal);
+  t.equal(res.status, 200);
+  await res.body!.getReader().read();
+  abort.abort();
+
+  const aborted = () => stack.logs.lines.find((line) => line['msg'] === 'request aborted before the response finished' && (line['req'] as { url?: string } | undefined)?.url === '/v1/chat/completions');
+  await waitFor('the aborted request\'s line', () => aborted() !== undefined);
+  t.match(aborted(), { level: 30, req: { method: 'POST', url: '/v1/chat/completions', remoteAddress: '127.0.0.1' }, res: { statusCode: 200 }, responseTime: Number });
+  const reqId = aborted()!['reqId'];
+  await waitFor('the gateway to note the client left', () => stack.logs.lines.some((line) => line['reqId'] === reqId && String(line['msg']).startsWith('client left')));
+  await sleep(100);
+  t.same(accessLines(reqId).map((line) => line['msg']), ['request aborted before the response finished'], 'one line, and no "request completed" later');
+  stack.ollama.behave({});
 });
 
 t.test('with the workers gone, /metrics still answers at once with the gateway\'s own series', async (t) => {
