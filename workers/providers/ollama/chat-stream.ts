@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { ChatRequest as OllamaChatRequest, ChatResponse } from 'ollama';
 
 /** An HTTP error status from Ollama, shaped as ollama-js's ResponseError (errors.ts reads both). */
@@ -28,9 +28,42 @@ async function errorMessage(status: number, contentType: string | undefined, bod
 }
 
 /**
+ * The `ollama` client's rule for its cloud: `OLLAMA_API_KEY` (read at each call, as it does)
+ * as a bearer token, only for https://ollama.com, so a key set for the cloud never goes to a
+ * local or other server. The client reads it from the environment itself for the calls it
+ * still makes (probe, `/api/show`), so this path reads the same variable the same way.
+ */
+export function ollamaAuthHeaders(url: string): Record<string, string> {
+  const key = process.env['OLLAMA_API_KEY'];
+  if (!key) return {};
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' && parsed.hostname === 'ollama.com' ? { authorization: `Bearer ${key}` } : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * The body's text chunks. A body that breaks off throws as fetch's did, a TypeError
+ * "terminated" with the socket error as `cause`, so the mid-answer error still names its code
+ * (`failed mid-answer: UND_ERR_SOCKET`, errors.ts) rather than undici's bare message.
+ */
+async function* bodyChunks(stream: Dispatcher.ResponseData['body']): AsyncGenerator<string> {
+  try {
+    // Not destroyed on return: after the done line, abort() reads the rest (the chunked
+    // end) so the connection stays in the pool.
+    for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) yield chunk;
+  } catch (err) {
+    throw new TypeError('terminated', { cause: err });
+  }
+}
+
+/**
  * `POST /api/chat` (streamed NDJSON) with undici's `request`, with the behaviour of the
  * `ollama` client's `chat()`: an error status throws {@link OllamaResponseError}, a connection
- * failure throws with the socket error as `cause` (as fetch does), a line with `error` throws
+ * failure, before or during the answer, throws with the socket error as `cause` (as fetch
+ * does), `OLLAMA_API_KEY` goes to ollama.com as the client sends it, a line with `error` throws
  * it, lines that are not JSON are skipped, and a stream that ends without its `done` line
  * throws. The client itself stays for the rare calls (probe, `/api/show`): through WHATWG
  * fetch — Request, Response, web streams, AbortSignal.any, an abort per call — each chat cost
@@ -41,7 +74,7 @@ export async function postChat(url: string, body: OllamaChatRequest & { stream: 
   try {
     res = await request(`${url}/api/chat`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...ollamaAuthHeaders(url) },
       body: JSON.stringify(body),
       signal,
     });
@@ -71,9 +104,7 @@ export async function postChat(url: string, body: OllamaChatRequest & { stream: 
         yield line;
       }
     };
-    // Not destroyed on return: after the done line, abort() reads the rest (the chunked
-    // end) so the connection stays in the pool.
-    for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
+    for await (const chunk of bodyChunks(stream)) {
       buffer += chunk;
       const parts = buffer.split('\n');
       buffer = parts.pop() ?? '';
