@@ -6,6 +6,17 @@ export type { Logger } from 'pino';
 export const LOG_FLUSH_MS = 200;
 const WARN = 40;
 
+// Until the process can stop cleanly (common/process.ts installs its SIGINT/SIGTERM handler),
+// a signal ends it by the default action, without the exit hooks that flush the buffer: a
+// gateway stopped while still connecting to NATS would lose its startup lines. So lines are
+// written synchronously until then, and gathered only once it is running.
+let gatherLines = false;
+
+/** Lets the JSON loggers gather lines from now on: called once the shutdown handler is installed. */
+export function gatherLogLines(): void {
+  gatherLines = true;
+}
+
 /**
  * The root logger of a process. JSON lines by default (for collectors and tests); pretty
  * output only when a person is watching a terminal and has not asked for JSON.
@@ -25,9 +36,11 @@ export function createLogger(name: string, options: { level?: string; destinatio
   // line: at info a chat request writes three lines (gateway and worker), and writing them one
   // by one cost 5–9 % of the CPU per request (BENCHMARKS.md). pino flushes what is left,
   // synchronously, when the process exits (process.exit included); a SIGKILL loses at most
-  // the last LOG_FLUSH_MS.
+  // the last LOG_FLUSH_MS. Before the shutdown handler is installed, lines go out at once.
   // A warning or error is written at once, with the lines before it (one buffer, order kept).
-  const destination = pino.destination({ dest: 1, minLength: 8192, sync: false });
+  // maxLength bounds the buffer when stdout stalls (a reader that stopped reading): synchronous
+  // writes used to block the process there; now lines beyond 16 MiB are dropped instead.
+  const destination = pino.destination({ dest: 1, minLength: 8192, maxLength: 16 * 1024 * 1024, sync: false });
   const flush = () => {
     // flush() throws once the destination was destroyed (closed at exit, or stdout gone).
     try {
@@ -36,13 +49,21 @@ export function createLogger(name: string, options: { level?: string; destinatio
       // Nothing left to write to.
     }
   };
+  const flushNow = () => {
+    try {
+      destination.flushSync();
+    } catch {
+      flush(); // a write in progress (or stdout gone): let it finish asynchronously
+    }
+  };
   setInterval(flush, LOG_FLUSH_MS).unref();
   return pino({
     ...base,
     hooks: {
       logMethod(args, method, level) {
         method.apply(this, args);
-        if (level >= WARN) flush();
+        if (!gatherLines) flushNow();
+        else if (level >= WARN) flush();
       },
     },
   }, destination);

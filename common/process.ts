@@ -1,4 +1,4 @@
-import type { Logger } from './logger.js';
+import { gatherLogLines, type Logger } from './logger.js';
 
 /**
  * Runs `stop` once on the first SIGINT or SIGTERM, then exits. A second signal while stopping
@@ -22,6 +22,8 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
     );
   };
   process.on('SIGINT', handle).on('SIGTERM', handle);
+  // A signal now drains and exits through process.exit, whose hooks flush the gathered lines.
+  gatherLogLines();
   // Started by scripts/start.ts: if the supervisor dies, its IPC channel closes; stop with it
   // rather than linger as an orphan holding ports.
   if (process.send) process.once('disconnect', () => handle('SIGTERM'));
