@@ -42,5 +42,12 @@ export function coalesceWrites(nc: NatsConnection): NatsConnection {
     }
     publish(subject, payload, options);
   };
+  // nats.js's close() destroys the socket without flushing it: what is still corked would be
+  // lost, where plain nats.js would have written it already.
+  const close = nc.close.bind(nc);
+  nc.close = () => {
+    uncork();
+    return close();
+  };
   return nc;
 }

@@ -44,3 +44,18 @@ t.test('publish still throws at the caller on a closed connection', async (t) =>
   await nc.close();
   t.throws(() => nc.publish('coalesce.test', 'late'), errors.ClosedConnectionError);
 });
+
+t.test('close() right after publishing still sends what the turn corked, as plain nats.js does', async (t) => {
+  const reader = await connect({ servers: nats.url });
+  t.teardown(() => reader.close());
+  const got: string[] = [];
+  const sub = reader.subscribe('coalesce.close', { max: 10, callback: (_err, msg) => { got.push(msg.string()); } });
+  await reader.flush();
+  const nc = coalesceWrites(await connect({ servers: nats.url }));
+  for (let i = 0; i < 10; i++) nc.publish('coalesce.close', `c${i}`);
+  await Promise.resolve();
+  await nc.close();
+  const arrived = await Promise.race([sub.closed.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 3000))]);
+  t.ok(arrived, 'all ten arrived');
+  t.same(got, Array.from({ length: 10 }, (_, i) => `c${i}`));
+});
