@@ -86,7 +86,9 @@ async function main(): Promise<void> {
         void stopAll(1);
       });
       // The runtime users may not create streams (nats.conf): the admin user does, first.
-      const admin = readEnv({ NATS_USER: bus.roles.admin.user, NATS_PASSWORD_FILE: bus.roles.admin.passwordFile });
+      // TLS settings (NATS_TLS_*) come from the environment as for the children; the user and
+      // password are the admin's, never the caller's own NATS_PASSWORD.
+      const admin = readEnv({ ...process.env, NATS_PASSWORD: undefined, NATS_USER: bus.roles.admin.user, NATS_PASSWORD_FILE: bus.roles.admin.passwordFile });
       const adminNc = await connectNats(natsUrl, 'agentbus-bus-setup', createLogger('bus-setup', { level: 'error' }), readNatsClientSettings(admin, 'admin', natsUrl));
       try {
         await setUpBus(adminNc, { subjectPrefix: gatewayConfig.subjectPrefix, audit: gatewayConfig.audit, cacheTtlSeconds: workerConfig.cacheTtlSeconds, rateLimitBucket: gatewayConfig.rateLimitBucket }, (line) => say(`bus setup: ${line}`));
