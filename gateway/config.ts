@@ -1,6 +1,6 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
-import { ConfigError, readEnv } from '../common/env.js';
+import { ConfigError, readEnv, type EnvReader } from '../common/env.js';
 import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
@@ -99,6 +99,24 @@ export function isLoopbackHost(host: string): boolean {
   return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || bare === '::ffff:127.0.0.1';
 }
 
+/** SUBJECT_PREFIX, as the gateway reads it (also `npm run bus:setup`, which reads no more than it needs). */
+export const readSubjectPrefix = (read: EnvReader): string => read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX);
+
+/** RATE_LIMIT_BUCKET, as the gateway reads it (also `npm run bus:setup`). */
+export const readRateLimitBucket = (read: EnvReader): string => read.string('RATE_LIMIT_BUCKET', DEFAULT_RATE_LIMIT_BUCKET);
+
+/** AUDIT, AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, as the gateway reads them (also `npm run bus:setup`). */
+export function readAuditSettings(read: EnvReader): Readonly<AuditSettings> {
+  return Object.freeze({
+    // On by default. The stream records copies on the audit subjects, not the chat subjects:
+    // there it would count as a responder and hide NATS's instant "no responders" (503 no_worker).
+    enabled: read.oneOf('AUDIT', 'on', ['on', 'off']) === 'on',
+    maxAgeSeconds: read.integer('AUDIT_MAX_AGE_SECONDS', 7 * 24 * 3600, { min: 1, max: 10 * 365 * 24 * 3600 }),
+    // Half the bundled nats.conf's max_file_store: JetStream reserves it, and the response cache needs room too.
+    maxBytes: read.integer('AUDIT_MAX_BYTES', 512 * 1024 * 1024, { min: 1024 * 1024, max: 1024 ** 4 }),
+  });
+}
+
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const read = readEnv(env);
   const apiKeys = read.list('API_KEYS');
@@ -117,7 +135,7 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     devKey: apiKeys.length === 0 && (keysFile === undefined || !keysFileHasEntries(keysFile)),
     agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
     defaultModel: read.optionalString('DEFAULT_MODEL'),
-    subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
+    subjectPrefix: readSubjectPrefix(read),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, { min: 100, max: 3_600_000 }),
     drainTimeoutMs: read.integer('GATEWAY_DRAIN_TIMEOUT_MS', 10_000, { min: 0, max: 3_600_000 }),
     firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
@@ -146,16 +164,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
     wsAllowedOrigins: Object.freeze(read.list('WS_ALLOWED_ORIGINS')),
     corsOrigins: Object.freeze(read.list('CORS_ORIGINS')),
     rateTiersFile: read.string('RATE_TIERS_FILE', DEFAULT_RATE_TIERS_FILE),
-    rateLimitBucket: read.string('RATE_LIMIT_BUCKET', DEFAULT_RATE_LIMIT_BUCKET),
+    rateLimitBucket: readRateLimitBucket(read),
     rateLimitTimeoutMs: read.integer('RATE_LIMIT_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
-    audit: Object.freeze({
-      // On by default. The stream records copies on the audit subjects, not the chat subjects:
-      // there it would count as a responder and hide NATS's instant "no responders" (503 no_worker).
-      enabled: read.oneOf('AUDIT', 'on', ['on', 'off']) === 'on',
-      maxAgeSeconds: read.integer('AUDIT_MAX_AGE_SECONDS', 7 * 24 * 3600, { min: 1, max: 10 * 365 * 24 * 3600 }),
-      // Half the bundled nats.conf's max_file_store: JetStream reserves it, and the response cache needs room too.
-      maxBytes: read.integer('AUDIT_MAX_BYTES', 512 * 1024 * 1024, { min: 1024 * 1024, max: 1024 ** 4 }),
-    }),
+    audit: readAuditSettings(read),
   };
   read.done();
   // The dev key is public (it is in the README): it may only open a gateway nobody else can reach.

@@ -3,9 +3,7 @@ import { createLogger } from '../common/logger.js';
 import { isPermissionViolation } from '../common/jetstream-resources.js';
 import { connectNats } from '../common/nats.js';
 import { readNatsClientSettings } from '../common/nats-client.js';
-import { loadGatewayConfig } from '../gateway/config.js';
-import { loadWorkerConfig } from '../workers/config.js';
-import { setUpBus } from './lib/bus-setup.js';
+import { readBusSetupSettings, setUpBus } from './lib/bus-setup.js';
 
 // npm run bus:setup: creates the audit stream and the KV buckets the gateway and workers use,
 // with the admin user (NATS_USER=admin, NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/admin.password
@@ -15,17 +13,17 @@ import { setUpBus } from './lib/bus-setup.js';
 const say = (line: string) => process.stdout.write(`[bus:setup] ${line}\n`);
 
 async function main(): Promise<number> {
-  // The gateway's and the workers' readers: the same defaults and checks as the processes.
-  const gateway = loadGatewayConfig();
-  const worker = loadWorkerConfig();
+  // Only the variables the setup needs, through the processes' own readers (same defaults and
+  // checks): a gateway-only problem such as HOST without keys must not block it.
   const read = readEnv();
   const natsUrl = read.string('NATS_URL', 'nats://127.0.0.1:4222');
   const client = readNatsClientSettings(read, 'admin', natsUrl);
+  const settings = readBusSetupSettings(read);
   read.done();
   const nc = await connectNats(natsUrl, 'agentbus-bus-setup', createLogger('bus-setup', { level: 'error' }), client);
   try {
     say(`NATS at ${natsUrl} as ${client.user === undefined ? 'no user' : `user "${client.user}"`}`);
-    await setUpBus(nc, { subjectPrefix: gateway.subjectPrefix, audit: gateway.audit, cacheTtlSeconds: worker.cacheTtlSeconds, rateLimitBucket: gateway.rateLimitBucket }, say);
+    await setUpBus(nc, settings, say);
     say('done');
     return 0;
   } finally {

@@ -50,6 +50,17 @@ t.test('npm run bus:setup needs the admin user, and creates the stream and bucke
   t.match(setup.stdout, /audit stream AGENTBUS_AUDIT created\n.*response cache bucket agentbus_responses ready \(TTL 30 s\)\n.*rate limit bucket agentbus_rate_limits ready\n.*done/);
 });
 
+t.test('npm run bus:setup reads only its own variables: a gateway-only problem does not block it, its own are still checked', async (t) => {
+  // A gateway would refuse this (the dev key on a non-loopback HOST); the setup has no HTTP side.
+  const gatewayOnly = await runScript('scripts/bus-setup.ts', [], { ...as('admin'), HOST: '0.0.0.0', KEYS_FILE: 'none', API_KEYS: '', PROVIDER: 'nonsense' });
+  t.equal(gatewayOnly.code, 0, gatewayOnly.stderr);
+  t.match(gatewayOnly.stdout, /rate limit bucket agentbus_rate_limits ready\n.*done/);
+  const bad = await runScript('scripts/bus-setup.ts', [], { ...as('admin'), CACHE_TTL_SECONDS: '-1', AUDIT: 'maybe' });
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /CACHE_TTL_SECONDS="-1" must be an integer between 0 and 86400/);
+  t.match(bad.stderr, /AUDIT="maybe" must be one of: on, off/);
+});
+
 t.test('gateway and worker, each with its own user: chat, cache, memory, /ready and replay work', async (t) => {
   const worker = await startWorkerProcess({ ...base, ...as('worker') }, ['testing']);
   processes.push(worker);

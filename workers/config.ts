@@ -1,6 +1,6 @@
 import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
 import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
-import { readEnv } from '../common/env.js';
+import { readEnv, type EnvReader } from '../common/env.js';
 import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
@@ -40,6 +40,9 @@ export interface WorkerConfig {
   admission: Readonly<AdmissionSettings>;
 }
 
+/** CACHE_TTL_SECONDS, as the worker reads it (also `npm run bus:setup`, which reads no more than it needs). */
+export const readCacheTtlSeconds = (read: EnvReader): number => read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 });
+
 /** Reads the worker configuration; throws a ConfigError naming every bad variable. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const read = readEnv(env);
@@ -68,7 +71,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
     backendProbeIntervalMs: read.integer('BACKEND_PROBE_INTERVAL_MS', 30_000, { min: 0, max: 3_600_000 }),
     drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 600_000 }),
-    cacheTtlSeconds: read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 }),
+    cacheTtlSeconds: readCacheTtlSeconds(read),
     admission: Object.freeze({
       maxInflight: read.integer('MAX_INFLIGHT', ADMISSION_DEFAULTS.maxInflight, { min: 1, max: 1024 }),
       maxQueued: read.integer('MAX_QUEUED', ADMISSION_DEFAULTS.maxQueued, { min: 0, max: 10_000 }),

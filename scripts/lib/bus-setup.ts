@@ -1,5 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { EnvReader } from '../../common/env.js';
 import { openKvBucket } from '../../common/jetstream-resources.js';
+import { readAuditSettings, readRateLimitBucket, readSubjectPrefix } from '../../gateway/config.js';
+import { readCacheTtlSeconds } from '../../workers/config.js';
 import { setUpAuditStream, auditStreamName, type AuditSettings } from '../../gateway/audit/audit-stream.js';
 import { openRateLimitBucket } from '../../gateway/rate-limit/rate-limit-bucket.js';
 import { applyResponseCacheTtl, DEFAULT_CACHE_BUCKET, responseCacheBucketOptions } from '../../workers/cache/response-cache.js';
@@ -14,6 +17,15 @@ export interface BusSetupSettings {
   cacheTtlSeconds: number;
   /** RATE_LIMIT_BUCKET. */
   rateLimitBucket: string;
+}
+
+/**
+ * The settings from the environment through the gateway's and the workers' own readers (same
+ * defaults, checks and messages), and only those: the rest of their configuration (HOST and
+ * the keys, providers, …) is not the setup's business and must not stop it.
+ */
+export function readBusSetupSettings(read: EnvReader): BusSetupSettings {
+  return { subjectPrefix: readSubjectPrefix(read), audit: readAuditSettings(read), cacheTtlSeconds: readCacheTtlSeconds(read), rateLimitBucket: readRateLimitBucket(read) };
 }
 
 // Creating a stream writes to disk (or a cluster): give it longer than the runtime's 2 s.
