@@ -6,7 +6,7 @@ import { openAiDuration, rateLimitHeaders } from '../gateway/rate-limit/rate-lim
 import { loadRateTiers, rateTiersFrom } from '../gateway/rate-limit/rate-tiers.js';
 import { decide, parseTenantState, releaseLease, renewLeases } from '../gateway/rate-limit/tenant-state.js';
 import { batchPerTenant } from '../gateway/rate-limit/tenant-batches.js';
-import type { TenantStore } from '../gateway/rate-limit/tenant-store.js';
+import { StoreNotReopenedError, StoreUnavailableError, type TenantStore } from '../gateway/rate-limit/tenant-store.js';
 import { takeToken, type Buckets } from '../gateway/rate-limit/token-buckets.js';
 import { keyOf } from '../gateway/rate-limit/tenant-store.js';
 
@@ -148,6 +148,57 @@ t.test('batched updates: one tenant\'s concurrent updates go as one read and one
   t.equal(await other, 1, 'another tenant is not held up');
   t.same(JSON.parse(values.get('x')!), ['first', 'a', 'b', 'c']);
   t.equal(calls, 3, 'x: the first alone, then the three waiting ones together; y: one');
+});
+
+t.test('batched updates during an outage: admissions fail at once, a release batched with them still waits for the open', async (t) => {
+  // A stand-in with the real store's gate: after a failure, gated updates are turned away at
+  // once (StoreNotReopenedError) and ungated ones open the bucket, here an open the test holds.
+  const deferred = () => { let resolve!: () => void; const promise = new Promise<void>((r) => { resolve = r; }); return { promise, resolve }; };
+  const outage = deferred();
+  const open = deferred();
+  const opening = deferred();
+  let gateClosed = false;
+  let value: string | undefined;
+  const seen: Array<{ ungated: boolean; size: number }> = [];
+  const inner: TenantStore = {
+    open: async () => undefined,
+    async update(_tenant, change, options = {}) {
+      if (seen.length === 0) {
+        seen.push({ ungated: false, size: 1 });
+        await outage.promise;
+        gateClosed = true;
+        throw new StoreUnavailableError('rate limit store: get took longer than 500 ms');
+      }
+      if (gateClosed && !options.ungated) throw new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet');
+      const { write, result } = change(value);
+      seen.push({ ungated: options.ungated === true, size: (result as unknown[]).length });
+      opening.resolve();
+      await open.promise;
+      value = write;
+      return result;
+    },
+  };
+  const store = batchPerTenant(inner);
+  const settled: string[] = [];
+  // Settled into values at once, so no rejection waits unhandled while the test holds the open.
+  const track = (name: string, p: Promise<unknown>) => p.then((value) => { settled.push(name); return value; }, (err: unknown) => { settled.push(name); return err; });
+  const admission = (name: string) => track(name, store.update('x', (current) => ({ write: `${current ?? ''}${name}`, result: name })));
+  const first = admission('first');
+  // While the first runs, an admission, a release and another admission queue up as one batch.
+  const a = admission('a');
+  const release = track('release', store.update('x', (current) => ({ write: `${current ?? ''}-released`, result: 'released' }), { ungated: true }));
+  const b = admission('b');
+  outage.resolve();
+  await opening.promise;
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(settled, ['first', 'a', 'b'], 'both admissions failed (open) before the release\'s open finished');
+  t.same(seen.at(-1), { ungated: true, size: 1 }, 'the release went again alone, ungated');
+  open.resolve();
+  t.type(await first, StoreUnavailableError);
+  t.type(await a, StoreNotReopenedError, 'the admission is turned away (and so fails open)');
+  t.type(await b, StoreNotReopenedError);
+  t.equal(await release, 'released');
+  t.equal(value, '-released', 'only the release was written');
 });
 
 t.test('a stored entry that is not ours reads as empty state, never as an error', async (t) => {

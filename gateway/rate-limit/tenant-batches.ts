@@ -1,4 +1,4 @@
-import type { TenantStore, Update, UpdateOptions } from './tenant-store.js';
+import { StoreNotReopenedError, type TenantStore, type Update, type UpdateOptions } from './tenant-store.js';
 
 // One entry's read-change-write covers at most this many updates; the rest wait for the next.
 const MAX_BATCH = 256;
@@ -20,6 +20,11 @@ type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
  * with it only other replicas' writes make a compare-and-set lose. A batch shares its fate: if
  * the store fails, every update in it gets that error. Waiting is bounded by one update of the
  * inner store (its timeouts and attempts), never by the length of the queue.
+ *
+ * Gating is decided per update: a batch with admissions goes gated, so while a failed bucket
+ * waits to be reopened they are turned away at once (and fail open) instead of waiting on an
+ * open a release in the same batch would start; the batch's ungated updates (releases,
+ * renewals) then go again on their own, ungated.
  */
 export function batchPerTenant(store: TenantStore): TenantStore {
   const waiting = new Map<string, Pending[]>();
@@ -39,27 +44,36 @@ export function batchPerTenant(store: TenantStore): TenantStore {
   }
 
   async function run(tenant: string, batch: Pending[]): Promise<void> {
+    const ungated = batch.every((pending) => pending.ungated);
     try {
-      const outcomes = await store.update(tenant, (current) => {
-        // Each change sees the value the ones before it would write; a change that throws (a
-        // bug) fails alone and leaves the value as it was.
-        let value = current;
-        let write: string | undefined;
-        const results = batch.map((pending): Outcome => {
-          try {
-            const out = pending.change(value);
-            if (out.write !== undefined) value = write = out.write;
-            return { ok: true, value: out.result };
-          } catch (err) {
-            return { ok: false, err };
-          }
-        });
-        return { write, result: results };
-      }, { ungated: batch.some((pending) => pending.ungated) });
-      outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.err)));
+      await apply(tenant, batch, ungated);
     } catch (err) {
-      for (const pending of batch) pending.reject(err);
+      // Turned away before anything was read: only the gated ones had to be; the rest go again.
+      const again = err instanceof StoreNotReopenedError ? batch.filter((pending) => pending.ungated) : [];
+      for (const pending of batch) if (!(again.length > 0 && pending.ungated)) pending.reject(err);
+      if (again.length > 0) await apply(tenant, again, true).catch((second: unknown) => { for (const pending of again) pending.reject(second); });
     }
+  }
+
+  /** One read-change-write for the whole batch; each update settles with its own outcome. */
+  async function apply(tenant: string, batch: Pending[], ungated: boolean): Promise<void> {
+    const outcomes = await store.update(tenant, (current) => {
+      // Each change sees the value the ones before it would write; a change that throws (a
+      // bug) fails alone and leaves the value as it was.
+      let value = current;
+      let write: string | undefined;
+      const results = batch.map((pending): Outcome => {
+        try {
+          const out = pending.change(value);
+          if (out.write !== undefined) value = write = out.write;
+          return { ok: true, value: out.result };
+        } catch (err) {
+          return { ok: false, err };
+        }
+      });
+      return { write, result: results };
+    }, { ungated });
+    outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.err)));
   }
 
   return {

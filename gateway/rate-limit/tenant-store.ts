@@ -26,6 +26,15 @@ export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
 }
 
+/**
+ * A gated update turned away at once because the bucket failed moments ago and is not reopened
+ * yet: nothing was read or written. Lets the batcher (tenant-batches.ts) run the ungated
+ * updates of a mixed batch on their own.
+ */
+export class StoreNotReopenedError extends StoreUnavailableError {
+  override name = 'StoreNotReopenedError';
+}
+
 /** Every attempt lost a compare-and-set to another writer of the same tenant. */
 export class StoreContentionError extends Error {
   override name = 'StoreContentionError';
@@ -94,7 +103,7 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
   let reopenAt = 0;
 
   const opened = (gated: boolean): Promise<KV> => {
-    if (!kv && gated && Date.now() < reopenAt) return Promise.reject(new StoreUnavailableError('rate limit store: the bucket failed moments ago; not reopened yet'));
+    if (!kv && gated && Date.now() < reopenAt) return Promise.reject(new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet'));
     // Created only when missing and this user may (rate-limit-bucket.ts): on a locked-down bus
     // a missing bucket fails here, naming npm run bus:setup, and the limiter lets requests through.
     kv ??= withTimeout(openRateLimitBucket(nc, bucket, OPEN_TIMEOUT_MS), OPEN_TIMEOUT_MS, 'opening the bucket');
