@@ -20,6 +20,9 @@ import { freePort, isPortFree } from './lib/ports.js';
 // The whole local stack in one command: nats-server (unless NATS_URL is set), the memory
 // database migrated, one worker serving every agent, and the gateway. Ctrl-C stops it all.
 
+/** Worker settings the add-workers line repeats when this stack was started with them. */
+const WORKER_SETTINGS_TO_REPEAT = ['PROVIDER', 'OLLAMA_URL', 'OPENAI_BASE_URL', 'LLAMA_CPP_MODEL_PATH', 'LLAMA_CPP_THREADS', 'AGENTS_FILE', 'DEFAULT_MODEL', 'SUBJECT_PREFIX'];
+
 const say = (line: string) => process.stdout.write(`[agentbus] ${line}\n`);
 // Piped output (`npm start | tee log`) can close before we do: Ctrl-C reaches tee too. A write
 // error must not kill the supervisor before it has stopped the workers and nats-server.
@@ -128,10 +131,14 @@ async function main(): Promise<void> {
     say(`  open     ${url}/   (the playground: pick an agent and chat in the browser)`);
     say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — make real keys with "npm run keys -- create --name <name>"' : 'from the keys file or API_KEYS'})`);
     say(`  agents   ${(worker.ready['agents'] as string[]).join(', ')}`);
+    // A worker added by hand must reach the same model backend and write the same memory as
+    // this one: the line repeats the settings given to this stack (never a secret such as
+    // OPENAI_API_KEY, which the user sets again themselves).
+    const sameSetup = [...WORKER_SETTINGS_TO_REPEAT.filter((name) => process.env[name]).map((name) => `${name}=${process.env[name]}`), `DATA_DIR=${dataDir}`].join(' ');
     if (credentials) {
       say(`  NATS     ${natsUrl}   (locked down: a user per role, passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`);
-      say(`           add workers: NATS_URL=${natsUrl} NATS_USER=worker NATS_PASSWORD_FILE=${credentials.worker.passwordFile} npm run worker -- --agents <names>`);
-    } else say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} npm run worker -- --agents <names>)`);
+      say(`           add workers: NATS_URL=${natsUrl} NATS_USER=worker NATS_PASSWORD_FILE=${credentials.worker.passwordFile} ${sameSetup} npm run worker -- --agents <names>`);
+    } else say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} ${sameSetup} npm run worker -- --agents <names>)`);
     say(`  memory   ${memoryDatabasePath(dataDir)}`);
     if (!backend.reachable) say(`  model    NOT reachable — ${backend.error}`);
     else {

@@ -68,7 +68,8 @@ t.test('npm start: bundled NATS on a free port when the configured one is taken,
   const url = /gateway +(http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
   // The bundled server is locked down: a password per role under DATA_DIR, named by file, never printed.
   const workerFile = join(dir, 'data', 'nats-credentials', 'worker.password');
-  t.match(out, `add workers: NATS_URL=nats://127.0.0.1:${natsPort} NATS_USER=worker NATS_PASSWORD_FILE=${workerFile} npm run worker -- --agents <names>`);
+  // It repeats this stack's backend and data directory, so the added worker answers and remembers alike.
+  t.match(out, `add workers: NATS_URL=nats://127.0.0.1:${natsPort} NATS_USER=worker NATS_PASSWORD_FILE=${workerFile} OLLAMA_URL=${ollama.url} DATA_DIR=${join(dir, 'data')} npm run worker -- --agents <names>`);
   // The runtime users may not create streams: npm start creates them as the admin user first.
   t.match(out, /bus setup: audit stream AGENTBUS_AUDIT created\n.*bus setup: response cache bucket agentbus_responses ready \(TTL 30 s\)\n.*bus setup: rate limit bucket agentbus_rate_limits ready/);
   t.notMatch(out, /npm run bus:setup|Permissions Violation/, 'so neither process finds anything missing');
