@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import t from 'tap';
+import { gatewayExitOf } from './helpers/processes.js';
 import { ConfigError } from '../common/env.js';
 import { join } from 'node:path';
 import { keyWarnings } from '../gateway/auth/boot-warnings.js';
@@ -40,17 +40,7 @@ t.test('boot warnings: the dev key, and unlimited env keys on a reachable addres
 });
 
 t.test('the gateway process exits with that message instead of starting', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
-    cwd: new URL('..', import.meta.url),
-    env: { ...process.env, HOST: '0.0.0.0', API_KEYS: '', KEYS_FILE: 'none', NATS_URL: 'nats://127.0.0.1:1', LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  clearTimeout(timer);
+  const { code, output } = await gatewayExitOf({ HOST: '0.0.0.0', API_KEYS: '', KEYS_FILE: 'none', NATS_URL: 'nats://127.0.0.1:1' }, 20_000);
   t.not(code, 0);
   t.match(output, /HOST="0\.0\.0\.0".*API_KEYS/s);
 });

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { openLiveClient } from './helpers/ws-client.js';
 import { createKey, runKeysCli } from './helpers/keys-cli.js';
+import { gatewayExitOf } from './helpers/processes.js';
 import { startStack } from './helpers/stack.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
@@ -135,17 +135,7 @@ t.test('a KEYS_FILE that is a directory: a message naming KEYS_FILE, for the CLI
   const cli = await runKeysCli(folder, ['list']);
   t.equal(cli.code, 1);
   t.match(cli.stderr, /keys file .*folder-\w+ \(KEYS_FILE\) is a directory; KEYS_FILE must name a file/);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
-    cwd: new URL('..', import.meta.url),
-    env: { ...process.env, ...stack.env, KEYS_FILE: folder, API_KEYS: '', PORT: '0', LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  clearTimeout(timer);
+  const { code, output } = await gatewayExitOf({ ...stack.env, KEYS_FILE: folder, API_KEYS: '', PORT: '0' });
   t.not(code, 0);
   t.match(output, /\(KEYS_FILE\) is a directory/);
   t.notMatch(output, /^EISDIR/m);
@@ -165,17 +155,7 @@ t.test('a keys file broken while the gateway runs keeps the last good keys, and 
 t.test('a broken keys file at boot stops the gateway with a message naming KEYS_FILE and the field', async (t) => {
   const broken = join(dir, 'broken.json');
   writeFileSync(broken, JSON.stringify({ keys: [{ id: 'k1', name: 'x', sha256: 'not-a-hash', agents: '*', tier: 'standard', created_at: '2026-01-01T00:00:00Z' }] }));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
-    cwd: new URL('..', import.meta.url),
-    env: { ...process.env, ...stack.env, KEYS_FILE: broken, API_KEYS: '', PORT: '0', LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  clearTimeout(timer);
+  const { code, output } = await gatewayExitOf({ ...stack.env, KEYS_FILE: broken, API_KEYS: '', PORT: '0' });
   t.not(code, 0);
   t.match(output, /invalid keys file .*broken\.json \(KEYS_FILE\).*keys\/0\/sha256|invalid keys file .*broken\.json \(KEYS_FILE\).*sha256/s);
 });

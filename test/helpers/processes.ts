@@ -1,8 +1,8 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChild, stopChild, type StartedChild } from '../../scripts/lib/child-process.js';
+import { ROOT, startChild, stopChild, type StartedChild } from '../../scripts/lib/child-process.js';
 import { findNatsServer, startNatsServer, type RunningNatsServer } from '../../scripts/lib/nats-server.js';
 
 /** A test nats-server that can be stopped and started again on the same port and store dir. */
@@ -77,4 +77,24 @@ export async function startWorkerProcess(env: Record<string, string>, agents: st
 /** A gateway process (`gateway/server.ts`); its `ready.url` is where it listens (PORT=0 picks one). */
 export async function startGatewayProcess(env: Record<string, string>): Promise<TestProcess> {
   return wrap(await startChild('gateway/server.ts', [], { ...process.env, LOG_FORMAT: 'json', PORT: '0', HOST: '127.0.0.1', ...env }, { output: 'pipe' }));
+}
+
+/**
+ * Runs `gateway/server.ts` with `env` over the test's environment until it exits, for settings
+ * that must stop it at start; resolves with its exit code and everything it printed. Killed
+ * after `timeoutMs` if it starts after all (the code is then null).
+ */
+export async function gatewayExitOf(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  return { code, output };
 }
