@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +10,8 @@ import { envelopeAt, findEnvelopes } from '../gateway/audit/audit-lookup.js';
 import { auditStreamName, DEFAULT_AUDIT_STREAM, ensureAuditStream } from '../gateway/audit/audit-stream.js';
 import { buildApp } from '../gateway/app.js';
 import { loadGatewayConfig } from '../gateway/config.js';
-import { ROOT } from '../scripts/lib/child-process.js';
 import { startTestNats } from './helpers/nats.js';
+import { runScriptToExit, type ScriptRun } from './helpers/processes.js';
 import { AUTH, LogSink, startStack } from './helpers/stack.js';
 
 const PREFIX = 'audit-test.agents';
@@ -21,27 +20,9 @@ const stack = await startStack({ env: { AUDIT: 'on', SUBJECT_PREFIX: PREFIX } })
 t.teardown(() => stack.close());
 const jsm = await jetstreamManager(stack.nc);
 
-const children = new Set<ReturnType<typeof spawn>>();
-t.teardown(() => { for (const child of children) child.kill('SIGKILL'); });
-
 /** `npm run replay -- …` as a child process, bounded in time. */
-function replay(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/replay.ts', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NATS_URL: stack.natsUrl, SUBJECT_PREFIX: PREFIX, ...env },
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => { stdout += d; });
-  child.stderr!.on('data', (d) => { stderr += d; });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  return new Promise((resolve) => child.once('exit', (code) => {
-    clearTimeout(timer);
-    children.delete(child);
-    resolve({ code, stdout, stderr });
-  }));
+function replay(args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
+  return runScriptToExit('scripts/replay.ts', args, { NATS_URL: stack.natsUrl, SUBJECT_PREFIX: PREFIX, ...env }, { teardown: t });
 }
 
 const frameTypes = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line).type as string);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +8,7 @@ import { ROOT } from '../scripts/lib/child-process.js';
 import { ensureBusCredentials, passwordFileOf } from '../scripts/lib/nats-credentials.js';
 import { startFakeOllama } from './helpers/fake-ollama.js';
 import { startTestNats } from './helpers/nats.js';
-import { startGatewayProcess, startWorkerProcess, type TestProcess } from './helpers/processes.js';
+import { runScriptToExit, startGatewayProcess, startWorkerProcess, type ScriptRun, type TestProcess } from './helpers/processes.js';
 
 // Real gateway and worker processes, each with its own bus user, on a nats-server running the
 // repo's nats.conf, after `npm run bus:setup` as the admin user: the whole path works with the
@@ -108,16 +107,7 @@ t.test('gateway and worker, each with its own user: chat, cache, memory, /ready 
   }
 });
 
-/** `npm run replay -- …` (or another script) with `env`, bounded in time. */
-function runScript(script: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...base, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => { stdout += d; });
-  child.stderr!.on('data', (d) => { stderr += d; });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  return new Promise((resolve) => child.once('exit', (code) => {
-    clearTimeout(timer);
-    resolve({ code, stdout, stderr });
-  }));
+/** `npm run replay -- …` (or another script) with `env` over the stack's, bounded in time. */
+function runScript(script: string, args: string[], env: Record<string, string>): Promise<ScriptRun> {
+  return runScriptToExit(script, args, { ...base, ...env }, { teardown: t });
 }

@@ -1,7 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, errors, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import t from 'tap';
 import { ConfigError } from '../common/env.js';
 import { createLogger } from '../common/logger.js';
@@ -12,7 +12,7 @@ import { ensureAuditStream, setUpAuditStream } from '../gateway/audit/audit-stre
 import { ROOT } from '../scripts/lib/child-process.js';
 import { ensureBusCredentials, passwordFileOf } from '../scripts/lib/nats-credentials.js';
 import { loadWorkerConfig } from '../workers/config.js';
-import { startLockedBus } from './helpers/locked-bus.js';
+import { nextViolation, startLockedBus } from './helpers/locked-bus.js';
 import { LogSink } from './helpers/stack.js';
 
 // The repo's nats.conf as shipped, with the passwords of ensureBusCredentials in the server's
@@ -28,22 +28,6 @@ async function as(role: BusRole): Promise<NatsConnection> {
   const nc = await connect({ servers: nats.url, user: role, pass: passwordOf(role), inboxPrefix: inboxPrefixOf(role) });
   opened.push(nc);
   return nc;
-}
-
-/** The next permission violation `nc` reports (nats.js raises them as status errors). */
-function nextViolation(nc: NatsConnection, timeoutMs = 5000): Promise<InstanceType<typeof errors.PermissionViolationError> | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), timeoutMs);
-    void (async () => {
-      for await (const status of nc.status()) {
-        if (status.type === 'error' && status.error instanceof errors.PermissionViolationError) {
-          clearTimeout(timer);
-          resolve(status.error);
-          return;
-        }
-      }
-    })();
-  });
 }
 
 /** Subscribes and resolves with the error the server closed the subscription with (or undefined). */

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { errors, type NatsConnection } from '@nats-io/transport-node';
 import type { Test } from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { ensureBusCredentials } from '../../scripts/lib/nats-credentials.js';
@@ -33,4 +33,20 @@ export async function startLockedBus(t: Test, name: string): Promise<LockedBus> 
     rmSync(dir, { recursive: true, force: true });
   });
   return { dir, url: nats.url, serverEnv: bus.serverEnv, opened };
+}
+
+/** The next permission violation `nc` reports (nats.js raises them as status errors), or undefined after `timeoutMs`. */
+export function nextViolation(nc: NatsConnection, timeoutMs = 5000): Promise<InstanceType<typeof errors.PermissionViolationError> | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    void (async () => {
+      for await (const status of nc.status()) {
+        if (status.type === 'error' && status.error instanceof errors.PermissionViolationError) {
+          clearTimeout(timer);
+          resolve(status.error);
+          return;
+        }
+      }
+    })();
+  });
 }

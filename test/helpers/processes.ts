@@ -79,22 +79,40 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
   return wrap(await startChild('gateway/server.ts', [], { ...process.env, LOG_FORMAT: 'json', PORT: '0', HOST: '127.0.0.1', ...env }, { output: 'pipe' }));
 }
 
+/** How a script run by {@link runScriptToExit} ended. */
+export interface ScriptRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
 /**
- * Runs `gateway/server.ts` with `env` over the test's environment until it exits, for settings
- * that must stop it at start; resolves with its exit code and everything it printed. Killed
- * after `timeoutMs` if it starts after all (the code is then null).
+ * Runs one of our scripts (`scripts/replay.ts`, `gateway/server.ts`, …) with `env` over the
+ * test's environment until it exits, collecting its output. SIGKILLed after `timeoutMs`, and at
+ * `teardown` (a test's `t`) if it is still running then.
+ */
+export function runScriptToExit(script: string, args: string[], env: Record<string, string>, options: { timeoutMs?: number; teardown?: { teardown(fn: () => void): void } } = {}): Promise<ScriptRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  options.teardown?.teardown(kill);
+  const timer = setTimeout(kill, options.timeoutMs ?? 30_000);
+  return new Promise((resolve) => child.once('exit', (code) => {
+    clearTimeout(timer);
+    resolve({ code, stdout, stderr });
+  }));
+}
+
+/**
+ * Runs `gateway/server.ts` with `env` until it exits, for settings that must stop it at start;
+ * resolves with its exit code and everything it printed (stdout, then stderr).
  */
 export async function gatewayExitOf(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/server.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  clearTimeout(timer);
-  return { code, output };
+  const { code, stdout, stderr } = await runScriptToExit('gateway/server.ts', [], { LOG_FORMAT: 'json', ...env }, { timeoutMs });
+  return { code, output: stdout + stderr };
 }
