@@ -22,7 +22,9 @@ function natsServerVersion(): string {
   const binary = findNatsServer();
   if (!binary) return 'unknown';
   try {
-    return execFileSync(binary, ['--version'], { encoding: 'utf8' }).trim().replace(/^nats-server:\s*/, '');
+    return execFileSync(binary, ['--version'], { encoding: 'utf8' })
+      .trim()
+      .replace(/^nats-server:\s*/, '');
   } catch {
     return 'unknown';
   }
@@ -45,7 +47,9 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   const options = readBenchOptions(argv);
   const portkey = preparePortkey(options.portkey);
   if (!portkey.ok && options.portkey) say(`Portkey column skipped: ${portkey.why}`);
-  say(`${options.mode} run: ${options.workers} worker(s), concurrency ${options.concurrency.join('/')}, ${options.streams} streams, scaling ${options.scalingWorkers.join('/')}`);
+  say(
+    `${options.mode} run: ${options.workers} worker(s), concurrency ${options.concurrency.join('/')}, ${options.streams} streams, scaling ${options.scalingWorkers.join('/')}`,
+  );
 
   let stack: BenchStack | undefined;
   let portkeyFd: number | undefined;
@@ -58,9 +62,21 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
     stack = await startBenchStack({ workers: options.workers, profileDir: options.profileDir });
-    const direct: Target = { name: 'direct', url: stack.upstreamUrl, path: '/v1/chat/completions', headers: {}, model: 'bench' };
+    const direct: Target = {
+      name: 'direct',
+      url: stack.upstreamUrl,
+      path: '/v1/chat/completions',
+      headers: {},
+      model: 'bench',
+    };
     // The dev key: tier `unlimited`, so the rate limiter does no NATS KV work for it.
-    const agentbus: Target = { name: 'agentbus', url: stack.gatewayUrl, path: '/v1/chat/completions', headers: { authorization: 'Bearer local-only' }, model: 'testing' };
+    const agentbus: Target = {
+      name: 'agentbus',
+      url: stack.gatewayUrl,
+      path: '/v1/chat/completions',
+      headers: { authorization: 'Bearer local-only' },
+      model: 'testing',
+    };
     const targets: Target[] = [direct, agentbus];
     let portkeyVersion: string | null = null;
     if (portkey.ok) {
@@ -75,9 +91,16 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     const streamSkipped: Record<string, string> = {};
     for (const target of targets) {
       for (const stream of [false, true]) {
-        const w = await runClosedLoop(target, { concurrency: 8, maxRequests: options.warmupRequests, durationMs: 30_000, stream, expectTokens: options.tokens });
+        const w = await runClosedLoop(target, {
+          concurrency: 8,
+          maxRequests: options.warmupRequests,
+          durationMs: 30_000,
+          stream,
+          expectTokens: options.tokens,
+        });
         if (w.ok > 0) continue;
-        if (!stream || target.name !== 'portkey') throw new Error(`warm-up: ${target.name} answered nothing (${w.firstError ?? 'no error'})`);
+        if (!stream || target.name !== 'portkey')
+          throw new Error(`warm-up: ${target.name} answered nothing (${w.firstError ?? 'no error'})`);
         streamSkipped[target.name] = w.firstError ?? 'no streamed answer';
         say(`${target.name} left out of the streamed figures: ${streamSkipped[target.name]}`);
       }
@@ -86,7 +109,10 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     say('warmed up');
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const pids = () => ({ gateway: [stack!.gateway.child.pid], worker: stack!.workers.map((w) => w.child.pid) });
-    const idle = { gateway: rssMb(stack.gateway.child.pid), worker: Math.max(...stack.workers.map((w) => rssMb(w.child.pid))) };
+    const idle = {
+      gateway: rssMb(stack.gateway.child.pid),
+      worker: Math.max(...stack.workers.map((w) => rssMb(w.child.pid))),
+    };
 
     const addedLatency = await measureLatency(targets, options, false, say);
     const ttft = await measureLatency(streamTargets, options, true, say);
@@ -95,20 +121,40 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     const throughput = await measureThroughput(targets, options, say);
     const turns = (await settledTurns(stack.dataDir)) - turnsBefore;
     await stack.setUpstream({ tokens: options.streamTokens, latencyMs: 0, tokenDelayMs: options.streamTokenDelayMs });
-    const streams = await measureStreams(streamTargets.filter((t) => t.name !== 'direct'), options, say);
+    const streams = await measureStreams(
+      streamTargets.filter((t) => t.name !== 'direct'),
+      options,
+      say,
+    );
     const load = sampler.stop();
     const scaling = await measureScaling(stack, agentbus, options, say);
 
     const cpu = cpus();
     const result: BenchResult = {
       meta: {
-        date: new Date().toISOString(), mode: options.mode, node: process.version, natsServer: natsServerVersion(), cpus: cpu.length,
-        cpuModel: cpu[0]?.model.trim() ?? 'unknown', os: `${platform()} ${release()}`, workers: options.workers, portkey: portkeyVersion,
+        date: new Date().toISOString(),
+        mode: options.mode,
+        node: process.version,
+        natsServer: natsServerVersion(),
+        cpus: cpu.length,
+        cpuModel: cpu[0]?.model.trim() ?? 'unknown',
+        os: `${platform()} ${release()}`,
+        workers: options.workers,
+        portkey: portkeyVersion,
         ...(portkey.ok ? {} : { portkeySkipped: portkey.why }),
         ...(Object.keys(streamSkipped).length ? { streamSkipped } : {}),
       },
-      addedLatency, ttft, throughput, streams, scaling,
-      memoryWrites: { turns, seconds: throughput.seconds, workers: options.workers, turnsPerSecondPerWorker: Math.round(turns / throughput.seconds / options.workers) },
+      addedLatency,
+      ttft,
+      throughput,
+      streams,
+      scaling,
+      memoryWrites: {
+        turns,
+        seconds: throughput.seconds,
+        workers: options.workers,
+        turnsPerSecondPerWorker: Math.round(turns / throughput.seconds / options.workers),
+      },
       footprint: { idle, load },
     };
     writeReport(result, options.out, options.benchmarksFile);

@@ -50,16 +50,31 @@ const USAGE = `usage: npm run bench -- [--quick | --tiny] [options]
   --no-markdown         leave BENCHMARKS.md alone
   --profile=DIR         write CPU profiles of the gateway and workers to DIR`;
 
-const list = (value: string | undefined): number[] | undefined => value ? value.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0) : undefined;
+const list = (value: string | undefined): number[] | undefined =>
+  value
+    ? value
+        .split(',')
+        .map((s) => Number(s.trim()))
+        .filter((n) => Number.isInteger(n) && n > 0)
+    : undefined;
 
 /** Flags first, then BENCH_* variables, then the mode's defaults. */
 export function readBenchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
-      quick: { type: 'boolean' }, tiny: { type: 'boolean' }, workers: { type: 'string' }, concurrency: { type: 'string' },
-      duration: { type: 'string' }, streams: { type: 'string' }, scaling: { type: 'string' }, 'no-portkey': { type: 'boolean' },
-      out: { type: 'string' }, 'no-markdown': { type: 'boolean' }, profile: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      tiny: { type: 'boolean' },
+      workers: { type: 'string' },
+      concurrency: { type: 'string' },
+      duration: { type: 'string' },
+      streams: { type: 'string' },
+      scaling: { type: 'string' },
+      'no-portkey': { type: 'boolean' },
+      out: { type: 'string' },
+      'no-markdown': { type: 'boolean' },
+      profile: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -67,10 +82,13 @@ export function readBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proces
     process.exit(0);
   }
   const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
-  const seconds = Number(values.duration ?? env['BENCH_DURATION_S'] ?? (mode === 'full' ? 5 : mode === 'quick' ? 1.5 : 0.5));
+  const seconds = Number(
+    values.duration ?? env['BENCH_DURATION_S'] ?? (mode === 'full' ? 5 : mode === 'quick' ? 1.5 : 0.5),
+  );
   if (!(seconds > 0)) throw new Error('--duration / BENCH_DURATION_S must be a positive number of seconds');
   const workers = Number(values.workers ?? env['BENCH_WORKERS'] ?? 1);
-  if (!Number.isInteger(workers) || workers < 1 || workers > 16) throw new Error('--workers / BENCH_WORKERS must be an integer from 1 to 16');
+  if (!Number.isInteger(workers) || workers < 1 || workers > 16)
+    throw new Error('--workers / BENCH_WORKERS must be an integer from 1 to 16');
   const tiny = mode === 'tiny';
   const out = values.out ?? join(ROOT, 'bench/results/latest.json');
   return {

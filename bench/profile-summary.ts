@@ -4,8 +4,16 @@ import { join } from 'node:path';
 // `node --import tsx bench/profile-summary.ts <dir>`: the hottest functions (self time) of each
 // .cpuprofile that `npm run bench -- --profile=<dir>` wrote, to see what the hot path pays for.
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
 const dir = process.argv[2];
 if (!dir) {
@@ -17,7 +25,8 @@ const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f)
 for (const file of files) {
   const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
   // tsx's loader thread: nothing of ours runs there.
-  if (!profile.nodes.some((n) => n.callFrame.url.includes('/gateway/') || n.callFrame.url.includes('/workers/'))) continue;
+  if (!profile.nodes.some((n) => n.callFrame.url.includes('/gateway/') || n.callFrame.url.includes('/workers/')))
+    continue;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   let total = 0;

@@ -6,7 +6,19 @@ import type { StreamsFigure, ThroughputFigure } from './measure/throughput.js';
 
 /** Everything one run measured: the JSON result file's shape. */
 export interface BenchResult {
-  meta: { date: string; mode: string; node: string; natsServer: string; cpus: number; cpuModel: string; os: string; workers: number; portkey: string | null; portkeySkipped?: string; streamSkipped?: Record<string, string> };
+  meta: {
+    date: string;
+    mode: string;
+    node: string;
+    natsServer: string;
+    cpus: number;
+    cpuModel: string;
+    os: string;
+    workers: number;
+    portkey: string | null;
+    portkeySkipped?: string;
+    streamSkipped?: Record<string, string>;
+  };
   addedLatency: LatencyPoint[];
   ttft: LatencyPoint[];
   throughput: ThroughputFigure;
@@ -19,15 +31,22 @@ export interface BenchResult {
 export const MARK_START = '<!-- bench:results:start -->';
 export const MARK_END = '<!-- bench:results:end -->';
 
-const f = (n: number | null | undefined, digits = 2) => n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
+const f = (n: number | null | undefined, digits = 2) =>
+  n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
 
 function latencyTable(title: string, points: LatencyPoint[], portkey: boolean): string[] {
   const head = portkey
     ? '| concurrency | direct p50 / p99 | agentbus p50 / p99 | Portkey p50 / p99 | added by agentbus p50 / p99 | added by Portkey p50 / p99 | agentbus ÷ direct p50 | agentbus ÷ Portkey p50 |'
     : '| concurrency | direct p50 / p99 | agentbus p50 / p99 | added by agentbus p50 / p99 | agentbus ÷ direct p50 |';
   const rows = points.map((p) => {
-    const t = (name: string) => { const r = p.targets[name]; return r ? `${f(r.latency.p50)} / ${f(r.latency.p99)}` : '–'; };
-    const a = (name: string) => { const r = p.added[name]; return r ? `${f(r.p50)} / ${f(r.p99)}` : '–'; };
+    const t = (name: string) => {
+      const r = p.targets[name];
+      return r ? `${f(r.latency.p50)} / ${f(r.latency.p99)}` : '–';
+    };
+    const a = (name: string) => {
+      const r = p.added[name];
+      return r ? `${f(r.p50)} / ${f(r.p99)}` : '–';
+    };
     return portkey
       ? `| ${p.concurrency} | ${t('direct')} | ${t('agentbus')} | ${t('portkey')} | ${a('agentbus')} | ${a('portkey')} | ${f(p.ratios.agentbusOverDirect?.p50)} | ${f(p.ratios.agentbusOverPortkey?.p50)} |`
       : `| ${p.concurrency} | ${t('direct')} | ${t('agentbus')} | ${a('agentbus')} | ${f(p.ratios.agentbusOverDirect?.p50)} |`;
@@ -40,19 +59,26 @@ export function toMarkdown(r: BenchResult): string {
   const portkey = r.meta.portkey !== null;
   const m = r.meta;
   const lines: string[] = [
-    `Run ${m.date} (${m.mode} mode) on ${m.cpus} × ${m.cpuModel}, ${m.os}, Node ${m.node}, nats-server ${m.natsServer}, ${m.workers} worker process(es)${portkey ? `, Portkey gateway ${m.portkey}` : ''}. Everything — load generator, fake upstream, NATS, gateway, workers${portkey ? ', Portkey' : ''} — on this one machine.${m.portkeySkipped ? ` Portkey skipped: ${m.portkeySkipped}.` : ''}${Object.entries(m.streamSkipped ?? {}).map(([name, why]) => ` ${name} is left out of the streamed figures: every stream failed (${why.slice(0, 160)}).`).join('')}`,
+    `Run ${m.date} (${m.mode} mode) on ${m.cpus} × ${m.cpuModel}, ${m.os}, Node ${m.node}, nats-server ${m.natsServer}, ${m.workers} worker process(es)${portkey ? `, Portkey gateway ${m.portkey}` : ''}. Everything — load generator, fake upstream, NATS, gateway, workers${portkey ? ', Portkey' : ''} — on this one machine.${m.portkeySkipped ? ` Portkey skipped: ${m.portkeySkipped}.` : ''}${Object.entries(
+      m.streamSkipped ?? {},
+    )
+      .map(([name, why]) => ` ${name} is left out of the streamed figures: every stream failed (${why.slice(0, 160)}).`)
+      .join('')}`,
     '',
     ...latencyTable('1. Added latency, non-streamed', r.addedLatency, portkey),
     ...latencyTable('2. Time to first token, streamed', r.ttft, portkey && !m.streamSkipped?.['portkey']),
     '**3. Throughput** (zero upstream delay)',
     '',
-    '| | direct | agentbus | ' + (portkey ? 'Portkey | agentbus ÷ direct | agentbus ÷ Portkey |' : 'agentbus ÷ direct |'),
+    '| | direct | agentbus | ' +
+      (portkey ? 'Portkey | agentbus ÷ direct | agentbus ÷ Portkey |' : 'agentbus ÷ direct |'),
     portkey ? '| --- | --- | --- | --- | --- | --- |' : '| --- | --- | --- | --- |',
     `| req/s, ${r.throughput.connections} connections, non-streamed | ${r.throughput.targets['direct']?.requestsPerSecond ?? '–'} | ${r.throughput.targets['agentbus']?.requestsPerSecond ?? '–'} | ${portkey ? `${r.throughput.targets['portkey']?.requestsPerSecond ?? '–'} | ${f(r.throughput.ratios.agentbusOverDirect)} | ${f(r.throughput.ratios.agentbusOverPortkey)} |` : `${f(r.throughput.ratios.agentbusOverDirect)} |`}`,
     '',
     `| ${r.streams.streams} concurrent SSE streams × ${r.streams.tokensPerStream} tokens, ${r.streams.tokenDelayMs} ms apart | whole streams | lost or cut | peak open | tokens/s relayed |`,
     '| --- | --- | --- | --- | --- |',
-    ...Object.entries(r.streams.targets).map(([name, s]) => `| ${name} | ${s.ok - s.cut} | ${s.lost} | ${s.peakOpen} | ${s.tokensPerSecond} |`),
+    ...Object.entries(r.streams.targets).map(
+      ([name, s]) => `| ${name} | ${s.ok - s.cut} | ${s.lost} | ${s.peakOpen} | ${s.tokensPerSecond} |`,
+    ),
     '',
     `**4. Scaling** (upstream latency ${r.scaling.upstreamLatencyMs} ms, MAX_INFLIGHT=${r.scaling.maxInflightPerWorker} per worker, ${r.scaling.connections} connections)`,
     '',
@@ -68,7 +94,9 @@ export function toMarkdown(r: BenchResult): string {
     '',
     '| | idle | under load (peak) |',
     '| --- | --- | --- |',
-    ...Object.keys({ ...r.footprint.idle, ...r.footprint.load }).map((role) => `| ${role} | ${f(r.footprint.idle[role], 1)} | ${f(r.footprint.load[role], 1)} |`),
+    ...Object.keys({ ...r.footprint.idle, ...r.footprint.load }).map(
+      (role) => `| ${role} | ${f(r.footprint.idle[role], 1)} | ${f(r.footprint.load[role], 1)} |`,
+    ),
     '',
   ];
   return lines.join('\n');
@@ -85,7 +113,8 @@ export function writeReport(result: BenchResult, out: string, benchmarksFile: st
   writeFileSync(out.replace(/\.json$/, '') + '.md', markdown);
   if (!benchmarksFile || !existsSync(benchmarksFile)) return;
   const text = readFileSync(benchmarksFile, 'utf8');
-  const start = text.indexOf(MARK_START), end = text.indexOf(MARK_END);
+  const start = text.indexOf(MARK_START),
+    end = text.indexOf(MARK_END);
   if (start < 0 || end < start) return;
   writeFileSync(benchmarksFile, `${text.slice(0, start + MARK_START.length)}\n${markdown}\n${text.slice(end)}`);
 }

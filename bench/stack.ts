@@ -48,7 +48,8 @@ export const WIDE_ADMISSION = { MAX_INFLIGHT: '1024', MAX_QUEUED: '10000' };
  */
 export async function startBenchStack(settings: StackSettings): Promise<BenchStack> {
   const binary = findNatsServer();
-  if (!binary) throw new Error('nats-server is not installed; run "apt-get install nats-server" (see README, Troubleshooting)');
+  if (!binary)
+    throw new Error('nats-server is not installed; run "apt-get install nats-server" (see README, Troubleshooting)');
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-'));
   const logDir = join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -57,9 +58,14 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
   let workers: BenchProcess[] = [];
   let workerSeq = 0;
   const fds: number[] = [];
-  const outFile = (name: string) => { const fd = openSync(join(logDir, `${name}.out`), 'a'); fds.push(fd); return fd; };
+  const outFile = (name: string) => {
+    const fd = openSync(join(logDir, `${name}.out`), 'a');
+    fds.push(fd);
+    return fd;
+  };
   // One directory per process: tsx's loader thread writes a profile too, under its own thread id.
-  const nodeArgs = (name: string) => settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(settings.profileDir, name)] : [];
+  const nodeArgs = (name: string) =>
+    settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(settings.profileDir, name)] : [];
 
   const stop = async () => {
     for (const p of [...processes].reverse()) await stopChild(p.child, 10_000).catch(() => undefined);
@@ -71,12 +77,25 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
 
   try {
     nats = await startNatsServer({ binary, port: -1, storeDir: join(dir, 'jetstream') });
-    const upstreamChild = fork(join(ROOT, 'bench/upstream/main.ts'), [], { cwd: ROOT, execArgv: ['--import', 'tsx'], detached: true, stdio: ['ignore', outFile('upstream'), outFile('upstream'), 'ipc'] });
+    const upstreamChild = fork(join(ROOT, 'bench/upstream/main.ts'), [], {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx'],
+      detached: true,
+      stdio: ['ignore', outFile('upstream'), outFile('upstream'), 'ipc'],
+    });
     processes.push({ role: 'upstream', child: upstreamChild });
     const upstreamUrl = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the fake upstream did not start within 20 s')), 20_000);
-      upstreamChild.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the fake upstream exited with ${code}`)); });
-      upstreamChild.on('message', (m: { type?: string; url?: string }) => { if (m?.type === 'ready' && m.url) { clearTimeout(timer); resolve(m.url); } });
+      upstreamChild.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the fake upstream exited with ${code}`));
+      });
+      upstreamChild.on('message', (m: { type?: string; url?: string }) => {
+        if (m?.type === 'ready' && m.url) {
+          clearTimeout(timer);
+          resolve(m.url);
+        }
+      });
     });
     upstreamChild.removeAllListeners('exit');
 
@@ -99,7 +118,12 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       const started: BenchProcess[] = [];
       for (let i = 0; i < count; i++) {
         const name = `worker-${++workerSeq}`;
-        const { child } = await startChild('workers/main.ts', ['--agents', 'testing'], { ...env, ...WIDE_ADMISSION, ...extra }, { output: outFile(name), nodeArgs: nodeArgs(name), timeoutMs: 60_000 });
+        const { child } = await startChild(
+          'workers/main.ts',
+          ['--agents', 'testing'],
+          { ...env, ...WIDE_ADMISSION, ...extra },
+          { output: outFile(name), nodeArgs: nodeArgs(name), timeoutMs: 60_000 },
+        );
         const p: BenchProcess = { role: 'worker', child };
         processes.push(p);
         started.push(p);
@@ -107,7 +131,11 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       return started;
     };
     workers = await startWorkers(settings.workers, {});
-    const gw = await startChild('gateway/server.ts', [], env, { output: outFile('gateway'), nodeArgs: nodeArgs('gateway'), timeoutMs: 60_000 });
+    const gw = await startChild('gateway/server.ts', [], env, {
+      output: outFile('gateway'),
+      nodeArgs: nodeArgs('gateway'),
+      timeoutMs: 60_000,
+    });
     const gateway: BenchProcess = { role: 'gateway', child: gw.child };
     processes.push(gateway);
     const gatewayUrl = String(gw.ready['url']).replace('localhost', '127.0.0.1');
@@ -118,7 +146,9 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       gatewayUrl,
       dataDir: env['DATA_DIR']!,
       gateway,
-      get workers() { return workers; },
+      get workers() {
+        return workers;
+      },
       async setWorkers(count, extra = {}) {
         // New ones first: the agent is never without a worker (no 503 no_worker between phases).
         const old = workers;
@@ -132,7 +162,9 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
         const res = await fetch(`${upstreamUrl}/__bench/config`, { method: 'POST', body: JSON.stringify(behaviour) });
         if (!res.ok) throw new Error(`fake upstream refused its config: ${res.status}`);
       },
-      adopt(p) { processes.push(p); },
+      adopt(p) {
+        processes.push(p);
+      },
       stop,
     };
   } catch (err) {

@@ -19,7 +19,11 @@ export const cachedAnswerSchema = {
     finish_reason: { enum: ['stop', 'length', 'tool_calls'] },
     usage: usageSchema,
     model: { type: 'string', description: 'The backend model that produced the answer.' },
-    stored_at: { type: 'integer', minimum: 0, description: 'Epoch milliseconds when the answer was stored; older than the TTL reads as a miss.' },
+    stored_at: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Epoch milliseconds when the answer was stored; older than the TTL reads as a miss.',
+    },
   },
 } as const;
 

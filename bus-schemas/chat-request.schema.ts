@@ -1,7 +1,13 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { PROTOCOL_VERSION } from './version.js';
 import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
-import { responseFormatSchema, toolCallIdSchema, toolChoiceSchema, toolDefinitionSchema, toolCallSchema } from './tools.schema.js';
+import {
+  responseFormatSchema,
+  toolCallIdSchema,
+  toolChoiceSchema,
+  toolDefinitionSchema,
+  toolCallSchema,
+} from './tools.schema.js';
 
 /** Ids on the bus (request, session, tenant): safe in logs, headers and file names. */
 export const ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
@@ -36,7 +42,13 @@ export const chatMessageSchema = {
         role: { const: 'user' },
         content: { type: 'string' },
         name: messageName,
-        images: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string', minLength: 1, contentEncoding: 'base64' }, description: 'Base64 image data (no data: prefix).' },
+        images: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 16,
+          items: { type: 'string', minLength: 1, contentEncoding: 'base64' },
+          description: 'Base64 image data (no data: prefix).',
+        },
       },
     },
     {
@@ -87,21 +99,63 @@ export const chatRequestSchema = {
   title: 'ChatRequest',
   type: 'object',
   additionalProperties: false,
-  required: ['v', 'request_id', 'session_id', 'create_session', 'intent', 'model', 'messages', 'options', 'stream', 'timeout_ms', 'heartbeat_ms', 'tenant', 'created_at'],
+  required: [
+    'v',
+    'request_id',
+    'session_id',
+    'create_session',
+    'intent',
+    'model',
+    'messages',
+    'options',
+    'stream',
+    'timeout_ms',
+    'heartbeat_ms',
+    'tenant',
+    'created_at',
+  ],
   properties: {
     v: { const: PROTOCOL_VERSION, description: 'Protocol version.' },
-    request_id: { type: 'string', pattern: ID_PATTERN, description: 'Unique per request; also the completion id clients see. A turn is stored at most once per request id.' },
-    session_id: { type: 'string', pattern: ID_PATTERN, description: 'Conversation id, or any completion id of the conversation.' },
-    create_session: { type: 'boolean', description: 'True: start the conversation if it does not exist (the gateway sets it for ids it generated). False: it must exist for this tenant, else session_not_found.' },
+    request_id: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description:
+        'Unique per request; also the completion id clients see. A turn is stored at most once per request id.',
+    },
+    session_id: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description: 'Conversation id, or any completion id of the conversation.',
+    },
+    create_session: {
+      type: 'boolean',
+      description:
+        'True: start the conversation if it does not exist (the gateway sets it for ids it generated). False: it must exist for this tenant, else session_not_found.',
+    },
     intent: { type: 'string', pattern: SUBJECT_TOKEN_PATTERN, description: 'Agent name; equals the subject token.' },
-    model: { type: 'string', minLength: 1, maxLength: 256, description: 'The model the client asked for (the agent name on /v1/chat/completions).' },
+    model: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 256,
+      description: 'The model the client asked for (the agent name on /v1/chat/completions).',
+    },
     messages: { type: 'array', minItems: 1, items: chatMessageSchema },
     options: samplingOptionsSchema,
-    tools: { type: 'array', minItems: 1, maxItems: 128, items: toolDefinitionSchema, description: 'Functions the model may call.' },
+    tools: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 128,
+      items: toolDefinitionSchema,
+      description: 'Functions the model may call.',
+    },
     tool_choice: toolChoiceSchema,
     parallel_tool_calls: { type: 'boolean', description: 'False: at most one tool call per answer.' },
     response_format: responseFormatSchema,
-    user: { type: 'string', maxLength: 256, description: "The client's end-user id (OpenAI `user`), stored with the turn." },
+    user: {
+      type: 'string',
+      maxLength: 256,
+      description: "The client's end-user id (OpenAI `user`), stored with the turn.",
+    },
     metadata: {
       type: 'object',
       maxProperties: 16,
@@ -109,16 +163,58 @@ export const chatRequestSchema = {
       additionalProperties: { type: 'string', maxLength: 512 },
       description: 'Client key/value tags (OpenAI `metadata`), stored with the turn.',
     },
-    cache: { enum: ['use', 'refresh'], description: '"refresh" (the client sent Cache-Control: no-cache) skips the cache lookup but still stores the fresh answer. Absent: "use".' },
-    priority: { enum: ['low', 'normal', 'high'], description: 'The client\'s priority hint (X-Priority). Absent: "normal". Carried for workers and logs; it does not reorder work yet.' },
-    private: { type: 'boolean', description: 'True: only providers the worker counts as local (LOCAL_PROVIDERS) may see the request. Set from the X-Private header, a private WebSocket chat frame, or a secret found in the input.' },
-    store: { type: 'boolean', description: 'False: an internal call (the router\'s classifier) that reads no history and writes no session, turn or cache entry. Absent: true.' },
-    stream: { type: 'boolean', description: 'False lets the worker send the answer as one delta instead of one per token.' },
-    timeout_ms: { type: 'integer', minimum: 100, maximum: 3_600_000, description: 'How long the worker may take, counted from when it receives the envelope. Relative, so a stored envelope replays as-is and host clocks need not agree.' },
-    heartbeat_ms: { type: 'integer', minimum: 50, maximum: 60000, description: 'Interval of heartbeat frames while the model is working.' },
-    tenant: { type: 'string', pattern: ID_PATTERN, description: 'Id of the API key (a hash, never the key); sessions belong to it.' },
-    traceparent: { type: 'string', pattern: TRACEPARENT_PATTERN, description: 'W3C trace context, also sent as a NATS header.' },
-    created_at: { type: 'integer', minimum: 0, description: 'Epoch milliseconds when the gateway accepted the request.' },
+    cache: {
+      enum: ['use', 'refresh'],
+      description:
+        '"refresh" (the client sent Cache-Control: no-cache) skips the cache lookup but still stores the fresh answer. Absent: "use".',
+    },
+    priority: {
+      enum: ['low', 'normal', 'high'],
+      description:
+        'The client\'s priority hint (X-Priority). Absent: "normal". Carried for workers and logs; it does not reorder work yet.',
+    },
+    private: {
+      type: 'boolean',
+      description:
+        'True: only providers the worker counts as local (LOCAL_PROVIDERS) may see the request. Set from the X-Private header, a private WebSocket chat frame, or a secret found in the input.',
+    },
+    store: {
+      type: 'boolean',
+      description:
+        "False: an internal call (the router's classifier) that reads no history and writes no session, turn or cache entry. Absent: true.",
+    },
+    stream: {
+      type: 'boolean',
+      description: 'False lets the worker send the answer as one delta instead of one per token.',
+    },
+    timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 3_600_000,
+      description:
+        'How long the worker may take, counted from when it receives the envelope. Relative, so a stored envelope replays as-is and host clocks need not agree.',
+    },
+    heartbeat_ms: {
+      type: 'integer',
+      minimum: 50,
+      maximum: 60000,
+      description: 'Interval of heartbeat frames while the model is working.',
+    },
+    tenant: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description: 'Id of the API key (a hash, never the key); sessions belong to it.',
+    },
+    traceparent: {
+      type: 'string',
+      pattern: TRACEPARENT_PATTERN,
+      description: 'W3C trace context, also sent as a NATS header.',
+    },
+    created_at: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Epoch milliseconds when the gateway accepted the request.',
+    },
   },
 } as const;
 

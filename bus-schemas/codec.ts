@@ -3,7 +3,13 @@ import type { ChatRequest } from './chat-request.schema.js';
 import type { ReplyFrame } from './reply-frames.schema.js';
 import type { CancelRequest } from './cancel-request.schema.js';
 import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
-import { assertCancelRequest, assertChatRequest, assertMemoryLastReply, assertMemoryLastRequest, assertReplyFrame } from './validate.js';
+import {
+  assertCancelRequest,
+  assertChatRequest,
+  assertMemoryLastReply,
+  assertMemoryLastRequest,
+  assertReplyFrame,
+} from './validate.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -23,25 +29,35 @@ function parseJson(bytes: Uint8Array, onError: (message: string) => AgentbusErro
 
 /** Decodes and validates a chat request envelope; throws `invalid_envelope`. */
 export function decodeChatRequest(bytes: Uint8Array): ChatRequest {
-  return assertChatRequest(parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `chat request is not JSON: ${m}`)));
+  return assertChatRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `chat request is not JSON: ${m}`)),
+  );
 }
 
 /** Decodes and validates a cancel request; throws `invalid_envelope`. */
 export function decodeCancelRequest(bytes: Uint8Array): CancelRequest {
-  return assertCancelRequest(parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `cancel request is not JSON: ${m}`)));
+  return assertCancelRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `cancel request is not JSON: ${m}`)),
+  );
 }
 
 /** Decodes and validates a reply frame; throws `stream_protocol_error`. */
 export function decodeReplyFrame(bytes: Uint8Array): ReplyFrame {
-  return assertReplyFrame(parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `reply frame is not JSON: ${m}`)));
+  return assertReplyFrame(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `reply frame is not JSON: ${m}`)),
+  );
 }
 
 /** Decodes and validates a memory query; throws `invalid_envelope`. */
 export function decodeMemoryLastRequest(bytes: Uint8Array): MemoryLastRequest {
-  return assertMemoryLastRequest(parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `memory query is not JSON: ${m}`)));
+  return assertMemoryLastRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `memory query is not JSON: ${m}`)),
+  );
 }
 
 /** Decodes and validates the reply to a memory query; throws `stream_protocol_error`. */
 export function decodeMemoryLastReply(bytes: Uint8Array): MemoryLastReply {
-  return assertMemoryLastReply(parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `memory query reply is not JSON: ${m}`)));
+  return assertMemoryLastReply(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `memory query reply is not JSON: ${m}`)),
+  );
 }

@@ -20,54 +20,205 @@ export interface ErrorSpec {
  * the `code` clients see. `test/error-table.test.ts` keeps the rows consistent.
  */
 export const ERROR_TABLE = {
-  invalid_json: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request body is not valid JSON.' },
+  invalid_json: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The request body is not valid JSON.',
+  },
   invalid_request: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request is invalid.' },
   // Input limits (README "Input limits"): each names its variable, so an operator knows what to raise.
-  json_too_deep: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The JSON is nested deeper than MAX_JSON_DEPTH allows.' },
-  forbidden_json_key: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The JSON has a "__proto__" key, or a "constructor" key holding "prototype"; rename the key.' },
-  too_many_messages: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request has more messages than MAX_MESSAGES allows.' },
-  message_too_long: { status: 400, type: 'invalid_request_error', retryable: false, message: 'A message is longer than MAX_MESSAGE_CHARS allows.' },
-  too_many_tools: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request defines more tools than MAX_TOOLS allows.' },
-  tool_schema_too_large: { status: 400, type: 'invalid_request_error', retryable: false, message: 'A tool definition is larger than MAX_TOOL_SCHEMA_BYTES allows.' },
-  invalid_envelope: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The chat request envelope does not match the bus schema.' },
-  invalid_api_key: { status: 401, type: 'invalid_request_error', retryable: false, message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".' },
-  origin_not_allowed: { status: 403, type: 'invalid_request_error', retryable: false, message: 'This origin may not connect.' },
+  json_too_deep: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The JSON is nested deeper than MAX_JSON_DEPTH allows.',
+  },
+  forbidden_json_key: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The JSON has a "__proto__" key, or a "constructor" key holding "prototype"; rename the key.',
+  },
+  too_many_messages: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The request has more messages than MAX_MESSAGES allows.',
+  },
+  message_too_long: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'A message is longer than MAX_MESSAGE_CHARS allows.',
+  },
+  too_many_tools: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The request defines more tools than MAX_TOOLS allows.',
+  },
+  tool_schema_too_large: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'A tool definition is larger than MAX_TOOL_SCHEMA_BYTES allows.',
+  },
+  invalid_envelope: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The chat request envelope does not match the bus schema.',
+  },
+  invalid_api_key: {
+    status: 401,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".',
+  },
+  origin_not_allowed: {
+    status: 403,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'This origin may not connect.',
+  },
   // 403 like OpenAI's permission errors (the SDKs raise PermissionDeniedError by status).
-  agent_not_allowed: { status: 403, type: 'invalid_request_error', retryable: false, message: 'This API key may not call this agent.' },
-  model_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The model does not exist.' },
-  session_not_found: { status: 404, type: 'invalid_request_error', retryable: false, message: 'The session does not exist.' },
+  agent_not_allowed: {
+    status: 403,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'This API key may not call this agent.',
+  },
+  model_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The model does not exist.',
+  },
+  session_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The session does not exist.',
+  },
   unknown_url: { status: 404, type: 'invalid_request_error', retryable: false, message: 'Unknown URL.' },
-  client_timeout: { status: 408, type: 'invalid_request_error', retryable: false, message: 'The request was not received in time.' },
-  request_too_large: { status: 413, type: 'invalid_request_error', retryable: false, message: 'The request body is larger than BODY_LIMIT_BYTES allows.' },
+  client_timeout: {
+    status: 408,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The request was not received in time.',
+  },
+  request_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The request body is larger than BODY_LIMIT_BYTES allows.',
+  },
   uri_too_long: { status: 414, type: 'invalid_request_error', retryable: false, message: 'The URL is too long.' },
-  unsupported_media_type: { status: 415, type: 'invalid_request_error', retryable: false, message: 'Send the body as application/json.' },
-  upgrade_required: { status: 426, type: 'invalid_request_error', retryable: false, message: 'This endpoint speaks WebSocket; connect with a WebSocket client.' },
-  too_many_concurrent_requests: { status: 429, type: 'requests', retryable: true, message: 'Too many requests are in flight at once; wait for one to finish.' },
+  unsupported_media_type: {
+    status: 415,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'Send the body as application/json.',
+  },
+  upgrade_required: {
+    status: 426,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'This endpoint speaks WebSocket; connect with a WebSocket client.',
+  },
+  too_many_concurrent_requests: {
+    status: 429,
+    type: 'requests',
+    retryable: true,
+    message: 'Too many requests are in flight at once; wait for one to finish.',
+  },
   // A key's per-minute/hour/day request limit (its tier in RATE_TIERS_FILE); Retry-After says when.
-  rate_limit_exceeded: { status: 429, type: 'requests', retryable: true, message: 'Rate limit reached; try again later.' },
-  headers_too_large: { status: 431, type: 'invalid_request_error', retryable: false, message: 'The request headers are larger than MAX_HEADER_BYTES allows.' },
-  request_cancelled: { status: 499, type: 'invalid_request_error', retryable: false, message: 'The client cancelled the request.' },
+  rate_limit_exceeded: {
+    status: 429,
+    type: 'requests',
+    retryable: true,
+    message: 'Rate limit reached; try again later.',
+  },
+  headers_too_large: {
+    status: 431,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The request headers are larger than MAX_HEADER_BYTES allows.',
+  },
+  request_cancelled: {
+    status: 499,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The client cancelled the request.',
+  },
   internal_error: { status: 500, type: 'server_error', retryable: false, message: 'Internal error.' },
   backend_error: { status: 502, type: 'server_error', retryable: true, message: 'The model backend failed.' },
-  backend_model_not_found: { status: 502, type: 'server_error', retryable: false, message: 'The model backend does not have the model.' },
+  backend_model_not_found: {
+    status: 502,
+    type: 'server_error',
+    retryable: false,
+    message: 'The model backend does not have the model.',
+  },
   worker_lost: { status: 502, type: 'server_error', retryable: true, message: 'The worker stopped answering.' },
-  stream_protocol_error: { status: 502, type: 'server_error', retryable: true, message: 'The reply stream from the worker was malformed.' },
-  no_provider_available: { status: 503, type: 'server_error', retryable: true, message: 'No model provider of this agent may take the request now.' },
+  stream_protocol_error: {
+    status: 502,
+    type: 'server_error',
+    retryable: true,
+    message: 'The reply stream from the worker was malformed.',
+  },
+  no_provider_available: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message: 'No model provider of this agent may take the request now.',
+  },
   // Not retryable: no provider of the chain is local, so sending the same private request again
   // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS.
-  no_local_provider: { status: 503, type: 'server_error', retryable: false, message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).' },
+  no_local_provider: {
+    status: 503,
+    type: 'server_error',
+    retryable: false,
+    message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).',
+  },
   no_worker: { status: 503, type: 'server_error', retryable: true, message: 'No worker is serving this agent.' },
   // Retryable: the gateway tries again at once (another worker may have room), then the agent's
   // fallback; the SDKs back off on the 503 and its Retry-After.
-  overloaded: { status: 503, type: 'server_error', retryable: true, message: 'The worker is running its limit of model calls (MAX_INFLIGHT) with its queue full (MAX_QUEUED); start more workers.' },
-  backend_unreachable: { status: 503, type: 'server_error', retryable: true, message: 'The model backend is unreachable.' },
-  bus_unavailable: { status: 503, type: 'server_error', retryable: true, message: 'The message bus (NATS) is unavailable.' },
+  overloaded: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message:
+      'The worker is running its limit of model calls (MAX_INFLIGHT) with its queue full (MAX_QUEUED); start more workers.',
+  },
+  backend_unreachable: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message: 'The model backend is unreachable.',
+  },
+  bus_unavailable: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message: 'The message bus (NATS) is unavailable.',
+  },
   // Not retryable: the same request against the same model would most likely time out again,
   // and an SDK retrying it silently triples the wait.
-  deadline_exceeded: { status: 504, type: 'server_error', retryable: false, message: 'The request did not finish before its deadline.' },
+  deadline_exceeded: {
+    status: 504,
+    type: 'server_error',
+    retryable: false,
+    message: 'The request did not finish before its deadline.',
+  },
   // Retryable, unlike the whole-answer deadline: nothing was relayed yet, so another worker or
   // the agent's fallback may answer in time.
-  first_token_timeout: { status: 504, type: 'server_error', retryable: true, message: 'The model produced no first token in time.' },
+  first_token_timeout: {
+    status: 504,
+    type: 'server_error',
+    retryable: true,
+    message: 'The model produced no first token in time.',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Every error code agentbus emits. */
@@ -109,7 +260,13 @@ export class AgentbusError extends Error {
 
   /** The error as bus data for an `error` frame. */
   toWire(): WireError {
-    return { code: this.code, message: this.message, retryable: this.retryable, status: this.status, param: this.param };
+    return {
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      status: this.status,
+      param: this.param,
+    };
   }
 
   /** The OpenAI error body: `{"error":{"message","type","param","code"}}`. */

@@ -23,9 +23,22 @@ export const memoryLastRequestSchema = {
   properties: {
     v: { const: PROTOCOL_VERSION, description: 'Protocol version.' },
     request_id: { type: 'string', pattern: ID_PATTERN, description: 'Unique per query; echoed in the reply.' },
-    tenant: { type: 'string', pattern: ID_PATTERN, description: 'Id of the API key asking; only its own sessions are found.' },
-    session: { type: 'string', pattern: ID_PATTERN, description: 'A conversation id, or any completion id of the conversation.' },
-    limit: { type: 'integer', minimum: 1, maximum: MEMORY_LAST_MAX_LIMIT, description: 'How many turns at most, newest first.' },
+    tenant: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description: 'Id of the API key asking; only its own sessions are found.',
+    },
+    session: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description: 'A conversation id, or any completion id of the conversation.',
+    },
+    limit: {
+      type: 'integer',
+      minimum: 1,
+      maximum: MEMORY_LAST_MAX_LIMIT,
+      description: 'How many turns at most, newest first.',
+    },
   },
 } as const;
 
@@ -33,13 +46,29 @@ export const memoryLastRequestSchema = {
 export const memoryTurnSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['session_id', 'request_id', 'user_input', 'assistant_response', 'timestamp', 'agent', 'model', 'cached', 'finish_reason', 'prompt_tokens', 'completion_tokens'],
+  required: [
+    'session_id',
+    'request_id',
+    'user_input',
+    'assistant_response',
+    'timestamp',
+    'agent',
+    'model',
+    'cached',
+    'finish_reason',
+    'prompt_tokens',
+    'completion_tokens',
+  ],
   properties: {
     session_id: { type: 'string', pattern: ID_PATTERN, description: 'The conversation the turn belongs to.' },
     request_id: { type: 'string', pattern: ID_PATTERN, description: 'The completion id of the turn.' },
     user_input: { type: 'string', description: 'Text of the user messages of the turn.' },
     assistant_response: { type: 'string' },
-    timestamp: { type: 'string', pattern: ISO_TIMESTAMP_PATTERN, description: 'When the turn was stored (ISO 8601, UTC).' },
+    timestamp: {
+      type: 'string',
+      pattern: ISO_TIMESTAMP_PATTERN,
+      description: 'When the turn was stored (ISO 8601, UTC).',
+    },
     agent: { type: 'string' },
     model: { type: 'string', description: 'Backend model that answered.' },
     cached: { type: 'boolean', description: 'Answered from the response cache.' },

@@ -20,7 +20,11 @@ export const ackFrameSchema = {
     ...frameBase,
     worker: { type: 'string', minLength: 1, description: 'Worker instance id (the NATS micro service id).' },
     conversation_id: { type: 'string', pattern: ID_PATTERN, description: 'The conversation the turn belongs to.' },
-    cached: { type: 'boolean', description: 'The answer comes from the response cache (so the gateway can say so in headers before the first delta).' },
+    cached: {
+      type: 'boolean',
+      description:
+        'The answer comes from the response cache (so the gateway can say so in headers before the first delta).',
+    },
   },
 } as const;
 
@@ -61,7 +65,11 @@ export const heartbeatFrameSchema = {
   properties: {
     type: { const: 'heartbeat' },
     ...frameBase,
-    generating: { const: true, description: 'Sent once on a non-streamed request when the model produced its first token, which travels only at the end: the gateway\'s first-token limit stops counting.' },
+    generating: {
+      const: true,
+      description:
+        "Sent once on a non-streamed request when the model produced its first token, which travels only at the end: the gateway's first-token limit stops counting.",
+    },
   },
 } as const;
 
@@ -90,7 +98,11 @@ export const fallbackStepSchema = {
     kind: { enum: ['retry', 'agent', 'provider'] },
     from: { type: 'string', description: 'The agent or provider that failed.' },
     to: { type: 'string', description: 'The agent or provider tried next.' },
-    reason: { type: 'string', description: 'Error code of the failed attempt (or "circuit_open" for a provider skipped by its breaker, "not_local" for one a private request may not use).' },
+    reason: {
+      type: 'string',
+      description:
+        'Error code of the failed attempt (or "circuit_open" for a provider skipped by its breaker, "not_local" for one a private request may not use).',
+    },
   },
 } as const;
 
@@ -101,7 +113,11 @@ export const routingSchema = {
   required: ['agents', 'by', 'reason'],
   properties: {
     agents: { type: 'array', minItems: 1, items: { type: 'string' } },
-    by: { enum: ['path', 'model', 'rule', 'classifier', 'default'], description: 'path: /agents/<name>/…; model: the body named the agent; rule: the routing table; classifier: the classifier agent; default: nothing matched.' },
+    by: {
+      enum: ['path', 'model', 'rule', 'classifier', 'default'],
+      description:
+        'path: /agents/<name>/…; model: the body named the agent; rule: the routing table; classifier: the classifier agent; default: nothing matched.',
+    },
     rule: { type: 'string', description: 'Name of the routing rule that matched.' },
     aggregator: { type: 'string', description: 'Agent that combined the answers of a fan-out.' },
     reason: { type: 'string' },
@@ -116,11 +132,20 @@ export const agentPartSchema = {
   properties: {
     agent: { type: 'string' },
     status: { enum: ['ok', 'error'] },
-    processing_ms: { type: 'integer', minimum: 0, description: 'From the fan-out start to this agent\'s terminal frame.' },
+    processing_ms: {
+      type: 'integer',
+      minimum: 0,
+      description: "From the fan-out start to this agent's terminal frame.",
+    },
     model: { type: 'string' },
     provider: { type: 'string' },
     usage: usageSchema,
-    error: { type: 'object', additionalProperties: false, required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
     fallback: { type: 'array', items: fallbackStepSchema },
   },
 } as const;
@@ -143,15 +168,30 @@ export const doneFrameSchema = {
         conversation_id: { type: 'string', pattern: ID_PATTERN },
         memory_used: { type: 'boolean', description: 'Stored history was fed to the model.' },
         cached: { type: 'boolean' },
-        processing_ms: { type: 'integer', minimum: 0, description: 'Time the worker spent, from receipt to stored turn.' },
+        processing_ms: {
+          type: 'integer',
+          minimum: 0,
+          description: 'Time the worker spent, from receipt to stored turn.',
+        },
         agent: { type: 'string' },
         model: { type: 'string', description: 'Backend model that answered.' },
         worker: { type: 'string' },
         confidence: { type: 'number', minimum: 0, maximum: 1 },
-        provider: { type: 'string', description: 'The provider of the agent\'s chain that answered (ollama, llama-cpp, openai).' },
-        fallback: { type: 'array', items: fallbackStepSchema, description: 'Steps away from the first choice before this answer, in order.' },
+        provider: {
+          type: 'string',
+          description: "The provider of the agent's chain that answered (ollama, llama-cpp, openai).",
+        },
+        fallback: {
+          type: 'array',
+          items: fallbackStepSchema,
+          description: 'Steps away from the first choice before this answer, in order.',
+        },
         routing: { ...routingSchema, description: 'Added by the gateway: how the agent(s) were chosen.' },
-        agents: { type: 'array', items: agentPartSchema, description: 'Added by the gateway to a fan-out answer: each agent\'s part.' },
+        agents: {
+          type: 'array',
+          items: agentPartSchema,
+          description: "Added by the gateway to a fan-out answer: each agent's part.",
+        },
       },
     },
   },

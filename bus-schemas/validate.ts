@@ -3,7 +3,12 @@ import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
 import { cachedAnswerSchema, type CachedAnswer } from './cached-answer.schema.js';
-import { memoryLastReplySchema, memoryLastRequestSchema, type MemoryLastReply, type MemoryLastRequest } from './memory-query.schema.js';
+import {
+  memoryLastReplySchema,
+  memoryLastRequestSchema,
+  type MemoryLastReply,
+  type MemoryLastRequest,
+} from './memory-query.schema.js';
 import { AgentbusError } from './errors.js';
 
 // One ajv instance for the whole bus contract; validators are compiled once at import time.
@@ -12,7 +17,8 @@ const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true, verbo
 const validateChatRequest: ValidateFunction<ChatRequest> = ajv.compile<ChatRequest>(chatRequestSchema);
 const validateReplyFrame: ValidateFunction<ReplyFrame> = ajv.compile<ReplyFrame>(replyFrameSchema);
 const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<CancelRequest>(cancelRequestSchema);
-const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> = ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
+const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> =
+  ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
 const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
 const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
 
@@ -21,9 +27,14 @@ const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedA
  * OpenAI-style `param` (`messages[0].content`).
  */
 export function paramFromAjvError(error: ErrorObject): string | null {
-  const parts = error.instancePath.split('/').slice(1).map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
-  if (error.keyword === 'required' && typeof error.params['missingProperty'] === 'string') parts.push(error.params['missingProperty']);
-  if (error.keyword === 'additionalProperties' && typeof error.params['additionalProperty'] === 'string') parts.push(error.params['additionalProperty']);
+  const parts = error.instancePath
+    .split('/')
+    .slice(1)
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (error.keyword === 'required' && typeof error.params['missingProperty'] === 'string')
+    parts.push(error.params['missingProperty']);
+  if (error.keyword === 'additionalProperties' && typeof error.params['additionalProperty'] === 'string')
+    parts.push(error.params['additionalProperty']);
   let param = '';
   for (const part of parts) param += /^\d+$/.test(part) ? `[${part}]` : param ? `.${part}` : part;
   return param || null;
@@ -34,7 +45,10 @@ export function paramFromAjvError(error: ErrorObject): string | null {
  * several allowed forms (anyOf/oneOf), ajv lists one error per form; the summary error, with
  * the schema's `description` (validators compiled with `verbose`), says more than the first.
  */
-export function messageFromAjvErrors(errors: readonly ErrorObject[] | null | undefined, subject: string): { message: string; param: string | null } {
+export function messageFromAjvErrors(
+  errors: readonly ErrorObject[] | null | undefined,
+  subject: string,
+): { message: string; param: string | null } {
   const alternatives = errors?.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
   if (alternatives) {
     const param = paramFromAjvError(alternatives);
@@ -47,7 +61,8 @@ export function messageFromAjvErrors(errors: readonly ErrorObject[] | null | und
   let detail = first.message ?? 'is invalid';
   if (first.keyword === 'required') detail = 'is required';
   else if (first.keyword === 'additionalProperties') detail = 'is not allowed';
-  else if (first.keyword === 'enum') detail = `must be one of: ${(first.params['allowedValues'] as unknown[]).map(String).join(', ')}`;
+  else if (first.keyword === 'enum')
+    detail = `must be one of: ${(first.params['allowedValues'] as unknown[]).map(String).join(', ')}`;
   return { message: `${param ?? subject} ${detail}`, param };
 }
 

@@ -57,31 +57,53 @@ const validateCatalog = new Ajv({ strict: true, allErrors: false }).compile<Agen
  * less clearly.
  */
 export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: string): Catalog {
-  const { path, value: parsed } = readJsonConfig(file, { name: 'agent catalog', envVar: 'AGENTS_FILE', subject: 'catalog' }, validateCatalog);
-  const agents = parsed.agents.map((entry): Agent => Object.freeze({
-    name: entry.name,
-    description: entry.description,
-    systemPrompt: entry.system_prompt,
-    model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
-    options: Object.freeze({ ...entry.options }),
-    historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,
-    examples: Object.freeze((entry.examples ?? []).map((example) => Object.freeze({ ...example }))),
-    providers: entry.providers && Object.freeze(entry.providers.map((link) => Object.freeze({ provider: link.provider, model: link.model ?? entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL }))),
-    fallback: entry.fallback,
-    timeouts: Object.freeze({
-      ...(entry.timeouts?.first_token_ms !== undefined ? { firstTokenMs: entry.timeouts.first_token_ms } : {}),
-      ...(entry.timeouts?.total_ms !== undefined ? { totalMs: entry.timeouts.total_ms } : {}),
+  const { path, value: parsed } = readJsonConfig(
+    file,
+    { name: 'agent catalog', envVar: 'AGENTS_FILE', subject: 'catalog' },
+    validateCatalog,
+  );
+  const agents = parsed.agents.map((entry): Agent =>
+    Object.freeze({
+      name: entry.name,
+      description: entry.description,
+      systemPrompt: entry.system_prompt,
+      model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
+      options: Object.freeze({ ...entry.options }),
+      historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,
+      examples: Object.freeze((entry.examples ?? []).map((example) => Object.freeze({ ...example }))),
+      providers:
+        entry.providers &&
+        Object.freeze(
+          entry.providers.map((link) =>
+            Object.freeze({
+              provider: link.provider,
+              model: link.model ?? entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
+            }),
+          ),
+        ),
+      fallback: entry.fallback,
+      timeouts: Object.freeze({
+        ...(entry.timeouts?.first_token_ms !== undefined ? { firstTokenMs: entry.timeouts.first_token_ms } : {}),
+        ...(entry.timeouts?.total_ms !== undefined ? { totalMs: entry.timeouts.total_ms } : {}),
+      }),
     }),
-  }));
+  );
   const byName = new Map<string, Agent>();
   for (const agent of agents) {
-    if (byName.has(agent.name)) throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" is listed twice`);
+    if (byName.has(agent.name))
+      throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" is listed twice`);
     byName.set(agent.name, agent);
   }
   for (const agent of agents) {
     if (agent.fallback === undefined) continue;
-    if (agent.fallback === agent.name) throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" names itself as its fallback`);
-    if (!byName.has(agent.fallback)) throw new Error(`invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" falls back to "${agent.fallback}", which is not in the catalog`);
+    if (agent.fallback === agent.name)
+      throw new Error(
+        `invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" names itself as its fallback`,
+      );
+    if (!byName.has(agent.fallback))
+      throw new Error(
+        `invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" falls back to "${agent.fallback}", which is not in the catalog`,
+      );
   }
   return Object.freeze({
     file: path,
@@ -96,6 +118,9 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
 export function selectAgents(catalog: Catalog, names: readonly string[]): Agent[] {
   if (names.length === 0) return [...catalog.agents];
   const unknown = names.filter((name) => !catalog.get(name));
-  if (unknown.length > 0) throw new Error(`unknown agent(s) ${unknown.join(', ')}; the catalog ${catalog.file} has: ${catalog.names.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown agent(s) ${unknown.join(', ')}; the catalog ${catalog.file} has: ${catalog.names.join(', ')}`,
+    );
   return names.map((name) => catalog.get(name)!);
 }

@@ -53,7 +53,9 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
         if (!protocols.includes(url.protocol)) throw new Error(`protocol ${url.protocol}`);
         return value.replace(/\/+$/, '');
       } catch {
-        problems.push(`${name}=${JSON.stringify(value)} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+        problems.push(
+          `${name}=${JSON.stringify(value)} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+        );
         return fallback;
       }
     },
@@ -65,18 +67,26 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
       return fallback;
     },
     list(name) {
-      return (raw(name) ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+      return (raw(name) ?? '')
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
     },
     listOf(name, fallback, allowed) {
       const value = raw(name);
       if (value === undefined) return [...fallback];
-      const items = value.split(',').map((item) => item.trim()).filter(Boolean);
+      const items = value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
       const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
       if (unknown.length > 0) {
-        problems.push(`${name}=${JSON.stringify(value)} names ${unknown.join(', ')}; each item must be one of: ${allowed.join(', ')}`);
+        problems.push(
+          `${name}=${JSON.stringify(value)} names ${unknown.join(', ')}; each item must be one of: ${allowed.join(', ')}`,
+        );
         return [...fallback];
       }
-      return items as typeof fallback[number][];
+      return items as (typeof fallback)[number][];
     },
     report(problem) {
       problems.push(problem);

@@ -42,11 +42,19 @@ export class BusSetupNeededError extends Error {
  * so a user without the create grant opens an existing bucket fine. A missing bucket such a user
  * may not create is a {@link BusSetupNeededError} naming `npm run bus:setup`.
  */
-export async function openKvBucket(nc: NatsConnection, bucket: string, options: Partial<KvOptions>, timeoutMs: number): Promise<KV> {
+export async function openKvBucket(
+  nc: NatsConnection,
+  bucket: string,
+  options: Partial<KvOptions>,
+  timeoutMs: number,
+): Promise<KV> {
   try {
     return await new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, options);
   } catch (err) {
     if (!isPermissionViolation(err)) throw err;
-    throw new BusSetupNeededError(`the KV bucket "${bucket}" does not exist and this process's NATS user may not create it: ${BUS_SETUP_HINT}`, { cause: err });
+    throw new BusSetupNeededError(
+      `the KV bucket "${bucket}" does not exist and this process's NATS user may not create it: ${BUS_SETUP_HINT}`,
+      { cause: err },
+    );
   }
 }

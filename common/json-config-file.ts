@@ -9,7 +9,11 @@ import { messageFromAjvErrors } from '../bus-schemas/index.js';
  * at it and the field at fault: a process started with a broken file would fail later and less
  * clearly, or — for secret patterns and routing — quietly do the wrong thing.
  */
-export function readJsonConfig<T>(file: string, what: { name: string; envVar: string; subject: string }, validate: ValidateFunction<T>): { path: string; source: string; value: T } {
+export function readJsonConfig<T>(
+  file: string,
+  what: { name: string; envVar: string; subject: string },
+  validate: ValidateFunction<T>,
+): { path: string; source: string; value: T } {
   const path = resolve(file);
   const source = `${what.name} ${path} (${what.envVar})`;
   let parsed: unknown;

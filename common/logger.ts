@@ -21,7 +21,10 @@ export function gatherLogLines(): void {
  * The root logger of a process. JSON lines by default (for collectors and tests); pretty
  * output only when a person is watching a terminal and has not asked for JSON.
  */
-export function createLogger(name: string, options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  name: string,
+  options: { level?: string; destination?: NodeJS.WritableStream } = {},
+): Logger {
   const base: LoggerOptions = {
     name,
     level: options.level ?? process.env['LOG_LEVEL'] ?? 'info',
@@ -30,7 +33,10 @@ export function createLogger(name: string, options: { level?: string; destinatio
   };
   if (options.destination) return pino(base, options.destination);
   if (process.stdout.isTTY && process.env['LOG_FORMAT'] !== 'json') {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } } });
+    return pino({
+      ...base,
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' } },
+    });
   }
   // Info lines are gathered up to 8 KiB and written at least every LOG_FLUSH_MS, not one write per
   // line: at info a chat request writes three lines (gateway and worker), and writing them one
@@ -57,14 +63,17 @@ export function createLogger(name: string, options: { level?: string; destinatio
     }
   };
   setInterval(flush, LOG_FLUSH_MS).unref();
-  return pino({
-    ...base,
-    hooks: {
-      logMethod(args, method, level) {
-        method.apply(this, args);
-        if (!gatherLines) flushNow();
-        else if (level >= WARN) flush();
+  return pino(
+    {
+      ...base,
+      hooks: {
+        logMethod(args, method, level) {
+          method.apply(this, args);
+          if (!gatherLines) flushNow();
+          else if (level >= WARN) flush();
+        },
       },
     },
-  }, destination);
+    destination,
+  );
 }

@@ -71,21 +71,33 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
       password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
       if (password === '') read.report(`NATS_PASSWORD_FILE=${JSON.stringify(file)} is empty`);
     } catch (err) {
-      read.report(`NATS_PASSWORD_FILE=${JSON.stringify(file)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      read.report(
+        `NATS_PASSWORD_FILE=${JSON.stringify(file)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
   }
-  if (password !== undefined && user === undefined) read.report(`${passwordSource} is set but NATS_USER is not: name the bus user (${role} for this process in the bundled nats.conf)`);
-  if (user !== undefined && password === undefined && inline === undefined && file === undefined) read.report(`NATS_USER=${JSON.stringify(user)} needs a password: set NATS_PASSWORD or NATS_PASSWORD_FILE`);
+  if (password !== undefined && user === undefined)
+    read.report(
+      `${passwordSource} is set but NATS_USER is not: name the bus user (${role} for this process in the bundled nats.conf)`,
+    );
+  if (user !== undefined && password === undefined && inline === undefined && file === undefined)
+    read.report(`NATS_USER=${JSON.stringify(user)} needs a password: set NATS_PASSWORD or NATS_PASSWORD_FILE`);
 
   const tls: NatsTlsFiles = {};
-  for (const [name, key] of [['NATS_TLS_CA', 'caFile'], ['NATS_TLS_CERT', 'certFile'], ['NATS_TLS_KEY', 'keyFile']] as const) {
+  for (const [name, key] of [
+    ['NATS_TLS_CA', 'caFile'],
+    ['NATS_TLS_CERT', 'certFile'],
+    ['NATS_TLS_KEY', 'keyFile'],
+  ] as const) {
     const path = read.optionalString(name);
     if (path === undefined) continue;
     try {
       accessSync(path, constants.R_OK);
       tls[key] = path;
     } catch (err) {
-      read.report(`${name}=${JSON.stringify(path)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      read.report(
+        `${name}=${JSON.stringify(path)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
   }
   if ((read.optionalString('NATS_TLS_CERT') === undefined) !== (read.optionalString('NATS_TLS_KEY') === undefined)) {
@@ -116,6 +128,7 @@ export function natsConnectOptions(settings: NatsClientSettings | undefined): Pa
 
 /** A sentence saying which credentials were presented, for an "Authorization Violation". */
 export function describeCredentials(settings: NatsClientSettings | undefined): string {
-  if (!settings || settings.user === undefined) return `no credentials were given: set ${NATS_CREDENTIAL_VARIABLES} to the ${settings?.role ?? 'process'}'s bus user`;
+  if (!settings || settings.user === undefined)
+    return `no credentials were given: set ${NATS_CREDENTIAL_VARIABLES} to the ${settings?.role ?? 'process'}'s bus user`;
   return `user "${settings.user}" (NATS_USER) with the password from ${settings.passwordSource} was refused: check both against the server's users`;
 }

@@ -96,15 +96,33 @@ export function isAuthorizationError(err: unknown): boolean {
  * login says which credential variables to set. `client` carries the role's credentials, TLS
  * files and inbox prefix (common/nats-client.ts).
  */
-export async function connectNats(url: string, name: string, log: Logger, client?: NatsClientSettings): Promise<NatsConnection> {
+export async function connectNats(
+  url: string,
+  name: string,
+  log: Logger,
+  client?: NatsClientSettings,
+): Promise<NatsConnection> {
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5000, ...natsConnectOptions(client) });
+    nc = await connect({
+      servers: url.split(','),
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout: 5000,
+      ...natsConnectOptions(client),
+    });
   } catch (err) {
     if (isAuthorizationError(err)) {
-      throw new Error(`NATS at ${url} (NATS_URL) refused the connection (Authorization Violation): ${describeCredentials(client)}. "npm start" keeps each role's password in DATA_DIR/nats-credentials/<role>.password (README, "Securing the bus").`, { cause: err });
+      throw new Error(
+        `NATS at ${url} (NATS_URL) refused the connection (Authorization Violation): ${describeCredentials(client)}. "npm start" keeps each role's password in DATA_DIR/nats-credentials/<role>.password (README, "Securing the bus").`,
+        { cause: err },
+      );
     }
-    throw new Error(`cannot connect to NATS at ${url} (NATS_URL): ${(err as Error).message}. Start the whole stack with "npm start", or point NATS_URL at a running nats-server.`, { cause: err });
+    throw new Error(
+      `cannot connect to NATS at ${url} (NATS_URL): ${(err as Error).message}. Start the whole stack with "npm start", or point NATS_URL at a running nats-server.`,
+      { cause: err },
+    );
   }
   if (client) inboxPrefixes.set(nc, client.inboxPrefix);
   coalesceWrites(nc);
@@ -117,8 +135,12 @@ export async function connectNats(url: string, name: string, log: Logger, client
         // Creating a missing stream or bucket is tried to find out whether this user may; the
         // caller says what to do when not (jetstream-resources.ts), so this line would only mislead.
         if (operation === 'publish' && isSetupApiSubject(subject)) continue;
-        log.error({ nats: { operation, subject, queue, user: client?.user } }, `NATS refused a ${operation} on "${subject}" (Permissions Violation): the bus user${client?.user ? ` "${client.user}"` : ''} is not allowed it in nats.conf`);
-      } else if (status.type === 'disconnect' || status.type === 'error') log.warn({ nats: status }, 'NATS connection problem');
+        log.error(
+          { nats: { operation, subject, queue, user: client?.user } },
+          `NATS refused a ${operation} on "${subject}" (Permissions Violation): the bus user${client?.user ? ` "${client.user}"` : ''} is not allowed it in nats.conf`,
+        );
+      } else if (status.type === 'disconnect' || status.type === 'error')
+        log.warn({ nats: status }, 'NATS connection problem');
       else if (status.type === 'reconnect') log.info({ nats: status }, 'NATS reconnected');
     }
   })();
@@ -132,15 +154,21 @@ export async function connectNats(url: string, name: string, log: Logger, client
 export async function drainNats(nc: NatsConnection, timeoutMs: number, log: Logger): Promise<void> {
   if (nc.isClosed()) return;
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeoutMs); });
-  const drained = nc.drain().then(() => 'drained' as const, (err: unknown) => {
-    log.warn({ err }, 'NATS drain failed while stopping');
-    return 'failed' as const;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), timeoutMs);
   });
+  const drained = nc.drain().then(
+    () => 'drained' as const,
+    (err: unknown) => {
+      log.warn({ err }, 'NATS drain failed while stopping');
+      return 'failed' as const;
+    },
+  );
   const outcome = await Promise.race([drained, late]);
   clearTimeout(timer);
   if (outcome !== 'drained') {
-    if (outcome === 'late') log.warn({ timeoutMs }, 'NATS drain did not finish in time (is NATS down?): closing the connection');
+    if (outcome === 'late')
+      log.warn({ timeoutMs }, 'NATS drain did not finish in time (is NATS down?): closing the connection');
     await nc.close().catch(() => undefined);
   }
 }

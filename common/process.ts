@@ -41,6 +41,7 @@ export function reportReady(details: Record<string, unknown>): void {
 export function exitOnStartupError(what: string, err: unknown): never {
   const error = err as Error;
   process.stderr.write(`${what} could not start: ${error.message}\n`);
-  if (process.env['LOG_LEVEL'] === 'debug' || process.env['LOG_LEVEL'] === 'trace') process.stderr.write(`${error.stack}\n`);
+  if (process.env['LOG_LEVEL'] === 'debug' || process.env['LOG_LEVEL'] === 'trace')
+    process.stderr.write(`${error.stack}\n`);
   process.exit(1);
 }

@@ -27,7 +27,9 @@ export function createRedactor(file: SecretPatternsFile, source = 'secret patter
     try {
       return { name, regex: new RegExp(regex, `g${flags ?? ''}`) };
     } catch (err) {
-      throw new Error(`invalid ${source}: pattern "${name}" is not a valid regular expression: ${(err as Error).message}`);
+      throw new Error(
+        `invalid ${source}: pattern "${name}" is not a valid regular expression: ${(err as Error).message}`,
+      );
     }
   });
   return {
@@ -52,6 +54,10 @@ export function createRedactor(file: SecretPatternsFile, source = 'secret patter
  * since patterns that do not load would leak what they miss.
  */
 export function loadRedactor(file: string = DEFAULT_SECRET_PATTERNS_FILE): Redactor {
-  const { value, source } = readJsonConfig(file, { name: 'secret patterns', envVar: 'SECRET_PATTERNS_FILE', subject: 'patterns' }, validatePatterns);
+  const { value, source } = readJsonConfig(
+    file,
+    { name: 'secret patterns', envVar: 'SECRET_PATTERNS_FILE', subject: 'patterns' },
+    validatePatterns,
+  );
   return createRedactor(value, source);
 }

@@ -22,8 +22,17 @@ export const secretPatternsSchema = {
         additionalProperties: false,
         required: ['name', 'regex'],
         properties: {
-          name: { type: 'string', pattern: '^[a-z0-9_]{1,64}$', description: 'Shown in the replacement: [REDACTED:<name>].' },
-          regex: { type: 'string', minLength: 1, maxLength: 2000, description: 'A JavaScript regular expression (no slashes).' },
+          name: {
+            type: 'string',
+            pattern: '^[a-z0-9_]{1,64}$',
+            description: 'Shown in the replacement: [REDACTED:<name>].',
+          },
+          regex: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 2000,
+            description: 'A JavaScript regular expression (no slashes).',
+          },
           flags: { type: 'string', pattern: '^[imsu]*$', description: 'Extra flags; "g" is always added.' },
         },
       },

@@ -62,15 +62,39 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   if (config.corsOrigins.length > 0) {
     await app.register(cors, {
       origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins],
-      allowedHeaders: ['authorization', 'content-type', 'x-session-id', 'traceparent', 'cache-control', 'x-priority', 'x-private', 'x-request-timeout-ms'],
-      exposedHeaders: ['x-request-id', 'x-session-id', 'x-cache', 'traceparent', 'retry-after', ...RATE_LIMIT_HEADER_NAMES],
+      allowedHeaders: [
+        'authorization',
+        'content-type',
+        'x-session-id',
+        'traceparent',
+        'cache-control',
+        'x-priority',
+        'x-private',
+        'x-request-timeout-ms',
+      ],
+      exposedHeaders: [
+        'x-request-id',
+        'x-session-id',
+        'x-cache',
+        'traceparent',
+        'retry-after',
+        ...RATE_LIMIT_HEADER_NAMES,
+      ],
       maxAge: 600,
     });
   }
   // Before any route: the first request is recorded too. Never fails the boot (one warning).
-  await ensureAuditStream({ nc, subjectPrefix: config.subjectPrefix, settings: config.audit, log: deps.logger.child({ component: 'audit' }) });
+  await ensureAuditStream({
+    nc,
+    subjectPrefix: config.subjectPrefix,
+    settings: config.audit,
+    log: deps.logger.child({ component: 'audit' }),
+  });
   await app.register(metricsRoutes, { nc }); // first, so its hooks count every route
-  await registerWebsocketSupport(app, { maxPayloadBytes: config.bodyLimitBytes, drainTimeoutMs: config.drainTimeoutMs });
+  await registerWebsocketSupport(app, {
+    maxPayloadBytes: config.bodyLimitBytes,
+    drainTimeoutMs: config.drainTimeoutMs,
+  });
   // Only JSON bodies: a text/plain body gets 415 rather than a confusing "body must be object".
   app.removeContentTypeParser('text/plain');
   // fastify's JSON parser with the nesting limit checked first (MAX_JSON_DEPTH).

@@ -103,7 +103,8 @@ export function isLoopbackHost(host: string): boolean {
 export const readSubjectPrefix = (read: EnvReader): string => read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX);
 
 /** RATE_LIMIT_BUCKET, as the gateway reads it (also `npm run bus:setup`). */
-export const readRateLimitBucket = (read: EnvReader): string => read.string('RATE_LIMIT_BUCKET', DEFAULT_RATE_LIMIT_BUCKET);
+export const readRateLimitBucket = (read: EnvReader): string =>
+  read.string('RATE_LIMIT_BUCKET', DEFAULT_RATE_LIMIT_BUCKET);
 
 /** AUDIT, AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, as the gateway reads them (also `npm run bus:setup`). */
 export function readAuditSettings(read: EnvReader): Readonly<AuditSettings> {
@@ -171,7 +172,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   read.done();
   // The dev key is public (it is in the README): it may only open a gateway nobody else can reach.
   if (config.devKey && !isLoopbackHost(config.host)) {
-    throw new ConfigError([`HOST=${JSON.stringify(config.host)} is reachable from other machines, and API_KEYS is not set${config.keysFile === undefined ? '' : ` and the keys file ${config.keysFile} (KEYS_FILE) lists no key`}: the development key "local-only" works only on a loopback address. Create keys with "npm run keys -- create --name <name>" (the production path: per-key scopes and rate tiers) or set API_KEYS (comma-separated keys; for development: they are unlimited unless API_KEYS_TIER says otherwise) to listen on ${config.host}, or leave HOST at 127.0.0.1.`]);
+    throw new ConfigError([
+      `HOST=${JSON.stringify(config.host)} is reachable from other machines, and API_KEYS is not set${config.keysFile === undefined ? '' : ` and the keys file ${config.keysFile} (KEYS_FILE) lists no key`}: the development key "local-only" works only on a loopback address. Create keys with "npm run keys -- create --name <name>" (the production path: per-key scopes and rate tiers) or set API_KEYS (comma-separated keys; for development: they are unlimited unless API_KEYS_TIER says otherwise) to listen on ${config.host}, or leave HOST at 127.0.0.1.`,
+    ]);
   }
   return Object.freeze(config);
 }

@@ -34,7 +34,12 @@ async function main(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS);
     const closed = app.close().then(() => true);
-    const inTime = await Promise.race([closed, new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), drainTimeoutMs); })]);
+    const inTime = await Promise.race([
+      closed,
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), drainTimeoutMs);
+      }),
+    ]);
     clearTimeout(timer);
     clearInterval(sweep);
     if (!inTime) {

@@ -24,7 +24,9 @@ async function main(): Promise<number> {
   const subject = subjectsFor(subjectPrefixOf(values.prefix)).chat(envelope.intent);
   const nc = await connectTool(natsUrlOf(values.nats));
   try {
-    const outcome = await exchangeEnvelope(nc, subject, encodeJson(envelope), { maxWaitMs: envelope.timeout_ms + 5000 });
+    const outcome = await exchangeEnvelope(nc, subject, encodeJson(envelope), {
+      maxWaitMs: envelope.timeout_ms + 5000,
+    });
     return outcome === 'done' ? 0 : outcome === 'error' ? 2 : 1;
   } finally {
     await nc.close();

@@ -1,7 +1,16 @@
 import { parseArgs } from 'node:util';
 import { loadCatalog, DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
-import { DEFAULT_TIER, generateKey, generateKeyId, keysFileFromEnv, readKeysFile, sha256Hex, writeKeysFile, type KeyEntry } from '../gateway/auth/keys-file.js';
+import {
+  DEFAULT_TIER,
+  generateKey,
+  generateKeyId,
+  keysFileFromEnv,
+  readKeysFile,
+  sha256Hex,
+  writeKeysFile,
+  type KeyEntry,
+} from '../gateway/auth/keys-file.js';
 import { withKeysFileLock } from '../gateway/auth/keys-file-lock.js';
 import { DEFAULT_RATE_TIERS_FILE, loadRateTiers } from '../gateway/rate-limit/rate-tiers.js';
 
@@ -24,7 +33,10 @@ usage error; 3 no key with that id or name.`;
 
 /** A failure with its exit code and a message for stderr. */
 class CliError extends Error {
-  constructor(readonly exitCode: number, message: string) {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -36,38 +48,67 @@ const agentsFile = env.string('AGENTS_FILE', DEFAULT_AGENTS_FILE);
 const rateTiersFile = env.string('RATE_TIERS_FILE', DEFAULT_RATE_TIERS_FILE);
 
 function file(): string {
-  if (keysFile === undefined) throw new CliError(2, 'KEYS_FILE=none: there is no keys file to manage. Set KEYS_FILE to a path (or unset it for DATA_DIR/keys.json).');
+  if (keysFile === undefined)
+    throw new CliError(
+      2,
+      'KEYS_FILE=none: there is no keys file to manage. Set KEYS_FILE to a path (or unset it for DATA_DIR/keys.json).',
+    );
   return keysFile;
 }
 
 function create(args: string[]): void {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: {
-    name: { type: 'string' }, agents: { type: 'string' }, all: { type: 'boolean' }, tier: { type: 'string' }, private: { type: 'boolean' },
-  } });
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      agents: { type: 'string' },
+      all: { type: 'boolean' },
+      tier: { type: 'string' },
+      private: { type: 'boolean' },
+    },
+  });
   if (positionals.length > 0) throw usage(`create takes no positional argument (got "${positionals[0]}")`);
   const name = values.name;
-  if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw usage('create needs --name NAME: 1-64 letters, digits, ".", "_" or "-"');
+  if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name))
+    throw usage('create needs --name NAME: 1-64 letters, digits, ".", "_" or "-"');
   if (values.agents !== undefined && values.all) throw usage('--agents and --all exclude each other');
   const tier = values.tier ?? DEFAULT_TIER;
   // The gateway would limit a name its tiers file lacks as the strictest tier: a typo would pass unseen.
   const tiers = loadRateTiers(rateTiersFile);
-  if (!tiers.has(tier)) throw usage(`--tier "${tier}" is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`);
+  if (!tiers.has(tier))
+    throw usage(`--tier "${tier}" is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`);
   let agents: KeyEntry['agents'] = '*';
   if (values.agents !== undefined) {
-    const names = [...new Set(values.agents.split(',').map((item) => item.trim()).filter(Boolean))];
+    const names = [
+      ...new Set(
+        values.agents
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean),
+      ),
+    ];
     if (names.length === 0) throw usage('--agents needs at least one agent name (or use --all)');
     const catalog = loadCatalog(agentsFile);
     const unknown = names.filter((agent) => !catalog.get(agent));
-    if (unknown.length > 0) throw usage(`unknown agent(s): ${unknown.join(', ')}; the catalog ${catalog.file} has: ${catalog.names.join(', ')}`);
+    if (unknown.length > 0)
+      throw usage(
+        `unknown agent(s): ${unknown.join(', ')}; the catalog ${catalog.file} has: ${catalog.names.join(', ')}`,
+      );
     agents = names;
   }
   const path = file();
   const key = generateKey();
   const entry = withKeysFileLock(path, () => {
     const content = readKeysFile(path);
-    if (content.keys.some((other) => other.name === name)) throw usage(`a key named "${name}" exists already (names are unique, revoked keys included); choose another name`);
+    if (content.keys.some((other) => other.name === name))
+      throw usage(
+        `a key named "${name}" exists already (names are unique, revoked keys included); choose another name`,
+      );
     // revoke takes an id or a name: one word naming two keys would be ambiguous.
-    if (content.keys.some((other) => other.id === name)) throw usage(`"${name}" is the id of another key; choose another name`);
+    if (content.keys.some((other) => other.id === name))
+      throw usage(`"${name}" is the id of another key; choose another name`);
     let id = generateKeyId();
     while (content.keys.some((other) => other.id === id || other.name === id)) id = generateKeyId();
     const created: KeyEntry = {
@@ -84,11 +125,18 @@ function create(args: string[]): void {
   });
   // The key alone on stdout, so `KEY=$(npm run -s keys -- create --name ci)` captures just it.
   process.stdout.write(`${key}\n`);
-  process.stderr.write(`created key ${entry.id} "${name}" (agents: ${agents === '*' ? 'all' : agents.join(', ')}; tier: ${tier}${values.private ? '; private' : ''}) in ${path}\nIt is shown this once: the file keeps only its SHA-256.\n`);
+  process.stderr.write(
+    `created key ${entry.id} "${name}" (agents: ${agents === '*' ? 'all' : agents.join(', ')}; tier: ${tier}${values.private ? '; private' : ''}) in ${path}\nIt is shown this once: the file keeps only its SHA-256.\n`,
+  );
 }
 
 function list(args: string[]): void {
-  const { values, positionals } = parseArgs({ args, strict: true, allowPositionals: true, options: { json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { json: { type: 'boolean' } },
+  });
   if (positionals.length > 0) throw usage(`list takes no positional argument (got "${positionals[0]}")`);
   const rows = readKeysFile(file()).keys.map((entry) => ({
     id: entry.id,
@@ -107,9 +155,26 @@ function list(args: string[]): void {
     process.stdout.write(`no keys in ${keysFile}; create one with: npm run keys -- create --name NAME\n`);
     return;
   }
-  const table = [['ID', 'NAME', 'AGENTS', 'TIER', 'PRIVATE', 'CREATED', 'REVOKED'], ...rows.map((row) => [row.id, row.name, row.agents, row.tier, row.private ? 'yes' : 'no', row.created, row.revoked ?? '-'])];
+  const table = [
+    ['ID', 'NAME', 'AGENTS', 'TIER', 'PRIVATE', 'CREATED', 'REVOKED'],
+    ...rows.map((row) => [
+      row.id,
+      row.name,
+      row.agents,
+      row.tier,
+      row.private ? 'yes' : 'no',
+      row.created,
+      row.revoked ?? '-',
+    ]),
+  ];
   const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
-  for (const row of table) process.stdout.write(`${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}\n`);
+  for (const row of table)
+    process.stdout.write(
+      `${row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
 }
 
 function revoke(args: string[]): void {
@@ -123,7 +188,10 @@ function revoke(args: string[]): void {
     const byName = content.keys.findIndex((entry) => entry.name === which);
     if (byId >= 0 && byName >= 0 && byId !== byName) {
       const [withId, withName] = [content.keys[byId]!, content.keys[byName]!];
-      throw new CliError(2, `"${which}" is the id of key "${withId.name}" and the name of key ${withName.id}: nothing revoked. Revoke by "${withId.name}" or by ${withName.id}, whichever you mean`);
+      throw new CliError(
+        2,
+        `"${which}" is the id of key "${withId.name}" and the name of key ${withName.id}: nothing revoked. Revoke by "${withId.name}" or by ${withName.id}, whichever you mean`,
+      );
     }
     const index = byId >= 0 ? byId : byName;
     if (index < 0) throw new CliError(3, `no key with id or name "${which}" in ${path} (see npm run keys -- list)`);
@@ -132,7 +200,9 @@ function revoke(args: string[]): void {
       process.stderr.write(`key ${entry.id} "${entry.name}" was revoked already, at ${entry.revoked_at}\n`);
       return;
     }
-    const keys = content.keys.map((item, i) => (i === index ? { ...item, revoked_at: new Date().toISOString() } : item));
+    const keys = content.keys.map((item, i) =>
+      i === index ? { ...item, revoked_at: new Date().toISOString() } : item,
+    );
     writeKeysFile(path, { ...content, keys });
     process.stderr.write(`revoked key ${entry.id} "${entry.name}": running gateways refuse it within about a second\n`);
   });

@@ -41,8 +41,12 @@ async function main(): Promise<number> {
     parsed = parseArgs({
       allowPositionals: true,
       options: {
-        nats: { type: 'string' }, prefix: { type: 'string' }, stream: { type: 'string' }, scan: { type: 'string' },
-        id: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+        nats: { type: 'string' },
+        prefix: { type: 'string' },
+        stream: { type: 'string' },
+        scan: { type: 'string' },
+        id: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (err) {
@@ -57,7 +61,9 @@ async function main(): Promise<number> {
   const target = positionals[0];
   const maxScan = values.scan === undefined ? 10_000 : Number(values.scan);
   if (!target || positionals.length > 1 || !Number.isInteger(maxScan) || maxScan < 1) {
-    say(`expected one request id or stream sequence${values.scan !== undefined ? ' and --scan as a positive integer' : ''}\n${USAGE}`);
+    say(
+      `expected one request id or stream sequence${values.scan !== undefined ? ' and --scan as a positive integer' : ''}\n${USAGE}`,
+    );
     return 2;
   }
   const natsUrl = natsUrlOf(values.nats);
@@ -98,36 +104,57 @@ async function openStream(nc: NatsConnection, stream: string, where: string): Pr
   try {
     jsm = await jetstreamManager(nc, { timeout: 5000 });
   } catch (err) {
-    throw new NotFound(`JetStream is not available (${where}): ${(err as Error).message}. The audit stream needs a nats-server with JetStream.`);
+    throw new NotFound(
+      `JetStream is not available (${where}): ${(err as Error).message}. The audit stream needs a nats-server with JetStream.`,
+    );
   }
   try {
     await jsm.streams.info(stream);
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
-      throw new NotFound(`no audit stream "${stream}" (${where}). The gateway creates it at start when AUDIT=on; check that NATS_URL and SUBJECT_PREFIX are the gateway's (or pass --stream).`);
+      throw new NotFound(
+        `no audit stream "${stream}" (${where}). The gateway creates it at start when AUDIT=on; check that NATS_URL and SUBJECT_PREFIX are the gateway's (or pass --stream).`,
+      );
     }
     throw err;
   }
   return jsm;
 }
 
-async function pick(jsm: JetStreamManager, stream: string, target: string, options: { asId: boolean; maxScan: number; where: string }): Promise<StoredEnvelope> {
+async function pick(
+  jsm: JetStreamManager,
+  stream: string,
+  target: string,
+  options: { asId: boolean; maxScan: number; where: string },
+): Promise<StoredEnvelope> {
   if (!options.asId && /^\d+$/.test(target)) {
     const stored = await envelopeAt(jsm, stream, Number(target));
-    if (!stored) throw new NotFound(`stream "${stream}" holds no message at sequence ${target} (${options.where}); it may have expired (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES). Use --id to read ${target} as a request id.`);
+    if (!stored)
+      throw new NotFound(
+        `stream "${stream}" holds no message at sequence ${target} (${options.where}); it may have expired (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES). Use --id to read ${target} as a request id.`,
+      );
     return stored;
   }
   const found = await findEnvelopes(jsm, stream, target, { maxScan: options.maxScan });
   const searched = `the newest ${found.scanned} envelope(s) of stream "${stream}"${found.complete ? '' : ' (stopped at the time limit)'}`;
   if (found.exact.length === 0) {
     const parts = found.parts.map((p) => `${p.requestId} (seq ${p.seq})`).join(', ');
-    throw new NotFound(`no envelope with request id "${target}" among ${searched} (${options.where})${parts ? `; its fan-out parts are: ${parts}` : ''}.`);
+    throw new NotFound(
+      `no envelope with request id "${target}" among ${searched} (${options.where})${parts ? `; its fan-out parts are: ${parts}` : ''}.`,
+    );
   }
   const [first, ...later] = found.exact;
-  if (later.length > 0) say(`request id "${target}" was published ${found.exact.length} times (retries, fallback or earlier replays: seq ${found.exact.map((e) => e.seq).join(', ')}); replaying the first`);
-  if (found.parts.length > 0) say(`other parts of this request, not replayed: ${found.parts.map((p) => `${p.requestId} (seq ${p.seq})`).join(', ')}`);
+  if (later.length > 0)
+    say(
+      `request id "${target}" was published ${found.exact.length} times (retries, fallback or earlier replays: seq ${found.exact.map((e) => e.seq).join(', ')}); replaying the first`,
+    );
+  if (found.parts.length > 0)
+    say(
+      `other parts of this request, not replayed: ${found.parts.map((p) => `${p.requestId} (seq ${p.seq})`).join(', ')}`,
+    );
   const stored = await envelopeAt(jsm, stream, first!.seq);
-  if (!stored) throw new NotFound(`the envelope at sequence ${first!.seq} expired while looking for it (${options.where})`);
+  if (!stored)
+    throw new NotFound(`the envelope at sequence ${first!.seq} expired while looking for it (${options.where})`);
   return stored;
 }
 
@@ -140,11 +167,19 @@ async function replay(nc: NatsConnection, stream: string, stored: StoredEnvelope
   }
   let timeoutMs = 120_000;
   if (isChatRequest(body)) timeoutMs = body.timeout_ms;
-  else say(`the envelope at sequence ${stored.seq} is not a valid chat request (docs/bus.md); replaying it as stored anyway, the worker will say why`);
+  else
+    say(
+      `the envelope at sequence ${stored.seq} is not a valid chat request (docs/bus.md); replaying it as stored anyway, the worker will say why`,
+    );
   // The stream holds copies on the audit subjects; the request itself goes to the agent's chat subject.
   const subject = chatSubjectOf(stored.subject);
-  say(`replaying sequence ${stored.seq} of ${stream} (request id ${stored.requestId ?? 'unknown'}, stored ${stored.time.toISOString()}) on ${subject}`);
-  const outcome = await exchangeEnvelope(nc, subject, stored.data, { headers: replayHeaders(stored, stream), maxWaitMs: timeoutMs + 5000 });
+  say(
+    `replaying sequence ${stored.seq} of ${stream} (request id ${stored.requestId ?? 'unknown'}, stored ${stored.time.toISOString()}) on ${subject}`,
+  );
+  const outcome = await exchangeEnvelope(nc, subject, stored.data, {
+    headers: replayHeaders(stored, stream),
+    maxWaitMs: timeoutMs + 5000,
+  });
   if (outcome === 'silent') say(`no terminal frame within ${timeoutMs + 5000} ms (the envelope's timeout_ms + 5 s)`);
   return outcome === 'done' ? 0 : 1;
 }

@@ -21,7 +21,16 @@ import { freePort, isPortFree } from './lib/ports.js';
 // database migrated, one worker serving every agent, and the gateway. Ctrl-C stops it all.
 
 /** Worker settings the add-workers line repeats when this stack was started with them. */
-const WORKER_SETTINGS_TO_REPEAT = ['PROVIDER', 'OLLAMA_URL', 'OPENAI_BASE_URL', 'LLAMA_CPP_MODEL_PATH', 'LLAMA_CPP_THREADS', 'AGENTS_FILE', 'DEFAULT_MODEL', 'SUBJECT_PREFIX'];
+const WORKER_SETTINGS_TO_REPEAT = [
+  'PROVIDER',
+  'OLLAMA_URL',
+  'OPENAI_BASE_URL',
+  'LLAMA_CPP_MODEL_PATH',
+  'LLAMA_CPP_THREADS',
+  'AGENTS_FILE',
+  'DEFAULT_MODEL',
+  'SUBJECT_PREFIX',
+];
 
 const say = (line: string) => process.stdout.write(`[agentbus] ${line}\n`);
 // Piped output (`npm start | tee log`) can close before we do: Ctrl-C reaches tee too. A write
@@ -43,9 +52,18 @@ async function startBundledNats(dataDir: string, serverEnv: Record<string, strin
   if (!(await isPortFree(host, port))) {
     const taken = port;
     port = await freePort(host);
-    say(`port ${taken} from ${confFile} is already taken (another NATS server?). Not attaching to it: the bundled nats-server starts on port ${port} instead. To use the one on ${taken}, stop this and run: NATS_URL=nats://${host}:${taken} npm start`);
+    say(
+      `port ${taken} from ${confFile} is already taken (another NATS server?). Not attaching to it: the bundled nats-server starts on port ${port} instead. To use the one on ${taken}, stop this and run: NATS_URL=nats://${host}:${taken} npm start`,
+    );
   }
-  return startNatsServer({ binary, configFile: confFile, host, port, storeDir: join(dataDir, 'nats'), env: { ...process.env, ...serverEnv } });
+  return startNatsServer({
+    binary,
+    configFile: confFile,
+    host,
+    port,
+    storeDir: join(dataDir, 'nats'),
+    env: { ...process.env, ...serverEnv },
+  });
 }
 
 async function main(): Promise<void> {
@@ -91,10 +109,29 @@ async function main(): Promise<void> {
       // The runtime users may not create streams (nats.conf): the admin user does, first.
       // TLS settings (NATS_TLS_*) come from the environment as for the children; the user and
       // password are the admin's, never the caller's own NATS_PASSWORD.
-      const admin = readEnv({ ...process.env, NATS_PASSWORD: undefined, NATS_USER: bus.roles.admin.user, NATS_PASSWORD_FILE: bus.roles.admin.passwordFile });
-      const adminNc = await connectNats(natsUrl, 'agentbus-bus-setup', createLogger('bus-setup', { level: 'error' }), readNatsClientSettings(admin, 'admin', natsUrl));
+      const admin = readEnv({
+        ...process.env,
+        NATS_PASSWORD: undefined,
+        NATS_USER: bus.roles.admin.user,
+        NATS_PASSWORD_FILE: bus.roles.admin.passwordFile,
+      });
+      const adminNc = await connectNats(
+        natsUrl,
+        'agentbus-bus-setup',
+        createLogger('bus-setup', { level: 'error' }),
+        readNatsClientSettings(admin, 'admin', natsUrl),
+      );
       try {
-        await setUpBus(adminNc, { subjectPrefix: gatewayConfig.subjectPrefix, audit: gatewayConfig.audit, cacheTtlSeconds: workerConfig.cacheTtlSeconds, rateLimitBucket: gatewayConfig.rateLimitBucket }, (line) => say(`bus setup: ${line}`));
+        await setUpBus(
+          adminNc,
+          {
+            subjectPrefix: gatewayConfig.subjectPrefix,
+            audit: gatewayConfig.audit,
+            cacheTtlSeconds: workerConfig.cacheTtlSeconds,
+            rateLimitBucket: gatewayConfig.rateLimitBucket,
+          },
+          (line) => say(`bus setup: ${line}`),
+        );
       } finally {
         await adminNc.close();
       }
@@ -103,7 +140,9 @@ async function main(): Promise<void> {
     const db = openMemoryDatabase(memoryDatabasePath(dataDir));
     const applied = await migrateToLatest(db);
     await db.destroy();
-    say(`memory database ${memoryDatabasePath(dataDir)} ${applied.length > 0 ? `migrated (${applied.join(', ')})` : 'is up to date'}`);
+    say(
+      `memory database ${memoryDatabasePath(dataDir)} ${applied.length > 0 ? `migrated (${applied.join(', ')})` : 'is up to date'}`,
+    );
 
     const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
     /** The environment of a child: the bundled server's credentials of its role, by file (never the password itself). */
@@ -126,25 +165,44 @@ async function main(): Promise<void> {
     const gateway = await launch('gateway/server.ts', 'gateway');
 
     const url = String(gateway.ready['url']);
-    const backend = worker.ready['backend'] as { name: string; url: string; reachable: boolean; version?: string; missingModels: string[]; error?: string };
+    const backend = worker.ready['backend'] as {
+      name: string;
+      url: string;
+      reachable: boolean;
+      version?: string;
+      missingModels: string[];
+      error?: string;
+    };
     say('agentbus is running');
     say(`  open     ${url}/   (the playground: pick an agent and chat in the browser)`);
-    say(`  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — make real keys with "npm run keys -- create --name <name>"' : 'from the keys file or API_KEYS'})`);
+    say(
+      `  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — make real keys with "npm run keys -- create --name <name>"' : 'from the keys file or API_KEYS'})`,
+    );
     say(`  agents   ${(worker.ready['agents'] as string[]).join(', ')}`);
     // A worker added by hand must reach the same model backend and write the same memory as
     // this one: the line repeats the settings given to this stack (never a secret such as
     // OPENAI_API_KEY, which the user sets again themselves).
-    const sameSetup = [...WORKER_SETTINGS_TO_REPEAT.filter((name) => process.env[name]).map((name) => `${name}=${process.env[name]}`), `DATA_DIR=${dataDir}`].join(' ');
+    const sameSetup = [
+      ...WORKER_SETTINGS_TO_REPEAT.filter((name) => process.env[name]).map((name) => `${name}=${process.env[name]}`),
+      `DATA_DIR=${dataDir}`,
+    ].join(' ');
     if (credentials) {
-      say(`  NATS     ${natsUrl}   (locked down: a user per role, passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`);
-      say(`           add workers: NATS_URL=${natsUrl} NATS_USER=worker NATS_PASSWORD_FILE=${credentials.worker.passwordFile} ${sameSetup} npm run worker -- --agents <names>`);
-    } else say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} ${sameSetup} npm run worker -- --agents <names>)`);
+      say(
+        `  NATS     ${natsUrl}   (locked down: a user per role, passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`,
+      );
+      say(
+        `           add workers: NATS_URL=${natsUrl} NATS_USER=worker NATS_PASSWORD_FILE=${credentials.worker.passwordFile} ${sameSetup} npm run worker -- --agents <names>`,
+      );
+    } else
+      say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} ${sameSetup} npm run worker -- --agents <names>)`);
     say(`  memory   ${memoryDatabasePath(dataDir)}`);
     if (!backend.reachable) say(`  model    NOT reachable — ${backend.error}`);
     else {
-      if (backend.name === 'ollama') say(`  model    Ollama ${backend.version ?? ''} at ${backend.url} answers (OLLAMA_URL)`);
+      if (backend.name === 'ollama')
+        say(`  model    Ollama ${backend.version ?? ''} at ${backend.url} answers (OLLAMA_URL)`);
       else say(`  model    ${backend.name}: ${backend.version ?? backend.url} answers (PROVIDER=${backend.name})`);
-      if (backend.missingModels.length > 0) say(`           missing models: ${backend.missingModels.join(', ')} — run "ollama pull <model>" for each`);
+      if (backend.missingModels.length > 0)
+        say(`           missing models: ${backend.missingModels.join(', ')} — run "ollama pull <model>" for each`);
     }
     say('press Ctrl-C to stop');
   } catch (err) {

@@ -9,11 +9,24 @@ import { startTestNats } from './helpers/nats.js';
 const nats = await startTestNats();
 t.teardown(() => nats.dispose());
 
-const options = { subject: 'agents.testing.chat', cancelSubject: 'agents.cancel', idleTimeoutMs: 5000, deadlineGraceMs: 1000 };
-const envelope = (extra: Record<string, unknown> = {}): ChatRequest => ({
-  v: PROTOCOL_VERSION, request_id: 'chatcmpl-agent-call-errors', intent: 'testing', model: 'testing', messages: [{ role: 'user', content: 'hi' }],
-  stream: false, timeout_ms: 5000, tenant: 't', ...extra,
-} as unknown as ChatRequest);
+const options = {
+  subject: 'agents.testing.chat',
+  cancelSubject: 'agents.cancel',
+  idleTimeoutMs: 5000,
+  deadlineGraceMs: 1000,
+};
+const envelope = (extra: Record<string, unknown> = {}): ChatRequest =>
+  ({
+    v: PROTOCOL_VERSION,
+    request_id: 'chatcmpl-agent-call-errors',
+    intent: 'testing',
+    model: 'testing',
+    messages: [{ role: 'user', content: 'hi' }],
+    stream: false,
+    timeout_ms: 5000,
+    tenant: 't',
+    ...extra,
+  }) as unknown as ChatRequest;
 
 async function firstError(iterable: AsyncIterable<unknown>): Promise<AgentbusError> {
   try {
@@ -28,7 +41,11 @@ t.test('an exception while encoding is internal_error, not retryable, with its c
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const seen: string[] = [];
-  const sub = nc.subscribe(options.subject, { callback: (_err, msg) => { seen.push(msg.subject); } });
+  const sub = nc.subscribe(options.subject, {
+    callback: (_err, msg) => {
+      seen.push(msg.subject);
+    },
+  });
   // JSON.stringify cannot encode a BigInt: it throws a TypeError, as a stack overflow would a RangeError.
   const error = await firstError(callAgent(nc, envelope({ oops: 1n }), options));
   t.ok(error instanceof AgentbusError);

@@ -22,10 +22,20 @@ const jsm = await jetstreamManager(stack.nc);
 
 /** `npm run replay -- …` as a child process, bounded in time. */
 function replay(args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
-  return runScriptToExit('scripts/replay.ts', args, { NATS_URL: stack.natsUrl, SUBJECT_PREFIX: PREFIX, ...env }, { teardown: t });
+  return runScriptToExit(
+    'scripts/replay.ts',
+    args,
+    { NATS_URL: stack.natsUrl, SUBJECT_PREFIX: PREFIX, ...env },
+    { teardown: t },
+  );
 }
 
-const frameTypes = (stdout: string) => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line).type as string);
+const frameTypes = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line).type as string);
 
 async function chat(t: Test, content: string): Promise<string> {
   const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
@@ -34,7 +44,7 @@ async function chat(t: Test, content: string): Promise<string> {
     body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content }] }),
   });
   t.equal(res.status, 200, 'the chat request works as without audit');
-  const body = await res.json() as { id: string };
+  const body = (await res.json()) as { id: string };
   return body.id;
 }
 
@@ -76,7 +86,10 @@ t.test('a requester receives reply frames only, never a stream PubAck', async (t
   const sub = stack.nc.subscribe(inbox, { timeout: 10_000 });
   // The request on its chat subject, as the gateway sends it: the stream records the audit copy
   // only, so it never answers (nor hides "no responders").
-  stack.nc.publish(subjectsFor(PREFIX).chat('code_review'), stored.data, { reply: inbox, headers: stored.headers ?? natsHeaders() });
+  stack.nc.publish(subjectsFor(PREFIX).chat('code_review'), stored.data, {
+    reply: inbox,
+    headers: stored.headers ?? natsHeaders(),
+  });
   const bodies: unknown[] = [];
   for await (const msg of sub) {
     if (msg.data.length === 0) break; // the end marker
@@ -85,8 +98,14 @@ t.test('a requester receives reply frames only, never a stream PubAck', async (t
   }
   sub.unsubscribe();
   t.ok(bodies.length >= 3);
-  t.ok(bodies.every((body) => isReplyFrame(body)), 'every message is a reply frame');
-  t.notOk(bodies.some((body) => typeof body === 'object' && body !== null && 'stream' in body), 'no {stream, seq} PubAck');
+  t.ok(
+    bodies.every((body) => isReplyFrame(body)),
+    'every message is a reply frame',
+  );
+  t.notOk(
+    bodies.some((body) => typeof body === 'object' && body !== null && 'stream' in body),
+    'no {stream, seq} PubAck',
+  );
 });
 
 async function turnsOf(id: string) {
@@ -100,7 +119,12 @@ t.test('npm run replay -- <request id>: answered again, stored once', async (t) 
   const types = frameTypes(stdout);
   t.equal(types[0], 'ack');
   t.equal(types.at(-1), 'done');
-  t.ok(stdout.trim().split('\n').every((line) => JSON.parse(line).request_id === requestId));
+  t.ok(
+    stdout
+      .trim()
+      .split('\n')
+      .every((line) => JSON.parse(line).request_id === requestId),
+  );
   t.equal(stack.ollama.requests.length, calls + 1, 'the model was called again');
   t.equal((await turnsOf(requestId)).length, 1, 'the memory still holds one turn for the request id');
   t.match(stderr, /replaying sequence \d+/);
@@ -163,12 +187,20 @@ t.test('AUDIT=off creates no stream', async (t) => {
   const sink = new LogSink();
   const config = loadGatewayConfig({ ...stack.env, AUDIT: 'off', SUBJECT_PREFIX: 'audit-off' });
   t.equal(config.audit.enabled, false);
-  const app = await buildApp({ config, nc: stack.nc, catalog: stack.catalog, logger: createLogger('off', { destination: sink }) });
+  const app = await buildApp({
+    config,
+    nc: stack.nc,
+    catalog: stack.catalog,
+    logger: createLogger('off', { destination: sink }),
+  });
   await app.close();
   const names: string[] = [];
   for await (const name of jsm.streams.names()) names.push(name);
   t.notOk(names.includes(auditStreamName('audit-off')));
-  t.same(names.filter((name) => name.startsWith(DEFAULT_AUDIT_STREAM)), [STREAM]);
+  t.same(
+    names.filter((name) => name.startsWith(DEFAULT_AUDIT_STREAM)),
+    [STREAM],
+  );
 });
 
 t.test('without JetStream the gateway starts, with one warning, and records nothing', async (t) => {
@@ -185,7 +217,12 @@ t.test('without JetStream the gateway starts, with one warning, and records noth
   const sink = new LogSink();
   const config = loadGatewayConfig({ ...stack.env, NATS_URL: nats.url, AUDIT: 'on' });
   const started = Date.now();
-  const app = await buildApp({ config, nc, catalog: stack.catalog, logger: createLogger('nojs', { destination: sink }) });
+  const app = await buildApp({
+    config,
+    nc,
+    catalog: stack.catalog,
+    logger: createLogger('nojs', { destination: sink }),
+  });
   await app.close();
   t.ok(Date.now() - started < 8000, 'the boot is not held up for long');
   const warnings = sink.lines.filter((line) => line['component'] === 'audit' && line['level'] === 40);

@@ -13,7 +13,10 @@ import { rssMb } from '../bench/measure/footprint.js';
 function children(): number[] {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' });
   // `ps` itself has exited by the time its output is read: only live processes have an RSS.
-  return out.split('\n').map((s) => Number(s.trim())).filter((pid) => pid > 0 && rssMb(pid) > 0);
+  return out
+    .split('\n')
+    .map((s) => Number(s.trim()))
+    .filter((pid) => pid > 0 && rssMb(pid) > 0);
 }
 
 t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops everything', async (t) => {
@@ -26,10 +29,22 @@ t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops
   t.ok(existsSync(out), 'the JSON result is written');
   t.ok(existsSync(join(dir, 'result.md')), 'the markdown table is written next to it');
   const written = JSON.parse(readFileSync(out, 'utf8'));
-  t.same(Object.keys(written).sort(), ['addedLatency', 'footprint', 'memoryWrites', 'meta', 'scaling', 'streams', 'throughput', 'ttft']);
+  t.same(Object.keys(written).sort(), [
+    'addedLatency',
+    'footprint',
+    'memoryWrites',
+    'meta',
+    'scaling',
+    'streams',
+    'throughput',
+    'ttft',
+  ]);
   t.equal(written.meta.mode, 'tiny');
   t.equal(written.meta.portkey, null, 'no Portkey in the smoke');
-  t.same(written.addedLatency.map((p: { concurrency: number }) => p.concurrency), [1, 4]);
+  t.same(
+    written.addedLatency.map((p: { concurrency: number }) => p.concurrency),
+    [1, 4],
+  );
   for (const point of [...written.addedLatency, ...written.ttft]) {
     t.same(Object.keys(point.targets).sort(), ['agentbus', 'direct']);
     t.equal(point.targets.agentbus.errors, 0, `no errors through agentbus at concurrency ${point.concurrency}`);
@@ -43,6 +58,9 @@ t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops
   t.ok(written.footprint.idle.gateway > 0 && written.footprint.load.worker > 0, 'RSS read from /proc');
   t.equal(result.meta.workers, 1);
   // nats-server, the fake upstream, the gateway and the worker were all children of this process.
-  t.same(children().filter((pid) => !before.includes(pid)), [], 'every process the harness started is gone');
+  t.same(
+    children().filter((pid) => !before.includes(pid)),
+    [],
+    'every process the harness started is gone',
+  );
 });
-

@@ -1,7 +1,15 @@
 import t from 'tap';
 import {
-  AgentbusError, PROTOCOL_VERSION, assertChatRequest, decodeChatRequest, decodeReplyFrame, encodeJson,
-  isChatRequest, isReplyFrame, subjectsFor, type ChatRequest,
+  AgentbusError,
+  PROTOCOL_VERSION,
+  assertChatRequest,
+  decodeChatRequest,
+  decodeReplyFrame,
+  encodeJson,
+  isChatRequest,
+  isReplyFrame,
+  subjectsFor,
+  type ChatRequest,
 } from '../bus-schemas/index.js';
 
 const validEnvelope = (): ChatRequest => ({
@@ -11,7 +19,10 @@ const validEnvelope = (): ChatRequest => ({
   create_session: false,
   intent: 'code_review',
   model: 'code_review',
-  messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }],
+  messages: [
+    { role: 'system', content: 'be brief' },
+    { role: 'user', content: 'hi' },
+  ],
   options: { temperature: 0.2, max_tokens: 64, stop: ['\n\n'] },
   stream: true,
   timeout_ms: 10_000,
@@ -44,19 +55,97 @@ t.test('a valid envelope passes and survives an encode/decode round trip', async
 
 t.test('invalid envelopes are rejected with invalid_envelope naming the field', async (t) => {
   const cases: Array<[string, (e: any) => void, RegExp]> = [
-    ['wrong protocol version', (e) => { e.v = 2; }, /v must be equal to constant/],
-    ['missing request_id', (e) => { delete e.request_id; }, /request_id is required/],
-    ['missing create_session', (e) => { delete e.create_session; }, /create_session is required/],
-    ['empty messages', (e) => { e.messages = []; }, /messages/],
-    ['unknown role', (e) => { e.messages[1].role = 'wizard'; }, /messages\[1\]\.role must be one of/],
-    ['content not a string', (e) => { e.messages[1].content = 42; }, /messages\[1\]\.content must be string/],
-    ['temperature out of range', (e) => { e.options.temperature = 3; }, /options\.temperature/],
-    ['more than 4 stop strings', (e) => { e.options.stop = ['a', 'b', 'c', 'd', 'e']; }, /options\.stop/],
-    ['unknown top-level field', (e) => { e.surprise = 1; }, /surprise is not allowed/],
-    ['intent with a dot', (e) => { e.intent = 'a.b'; }, /intent/],
-    ['session id with spaces', (e) => { e.session_id = 'has space'; }, /session_id/],
-    ['bad traceparent', (e) => { e.traceparent = 'nope'; }, /traceparent/],
-    ['timeout too short', (e) => { e.timeout_ms = 5; }, /timeout_ms must be >= 100/],
+    [
+      'wrong protocol version',
+      (e) => {
+        e.v = 2;
+      },
+      /v must be equal to constant/,
+    ],
+    [
+      'missing request_id',
+      (e) => {
+        delete e.request_id;
+      },
+      /request_id is required/,
+    ],
+    [
+      'missing create_session',
+      (e) => {
+        delete e.create_session;
+      },
+      /create_session is required/,
+    ],
+    [
+      'empty messages',
+      (e) => {
+        e.messages = [];
+      },
+      /messages/,
+    ],
+    [
+      'unknown role',
+      (e) => {
+        e.messages[1].role = 'wizard';
+      },
+      /messages\[1\]\.role must be one of/,
+    ],
+    [
+      'content not a string',
+      (e) => {
+        e.messages[1].content = 42;
+      },
+      /messages\[1\]\.content must be string/,
+    ],
+    [
+      'temperature out of range',
+      (e) => {
+        e.options.temperature = 3;
+      },
+      /options\.temperature/,
+    ],
+    [
+      'more than 4 stop strings',
+      (e) => {
+        e.options.stop = ['a', 'b', 'c', 'd', 'e'];
+      },
+      /options\.stop/,
+    ],
+    [
+      'unknown top-level field',
+      (e) => {
+        e.surprise = 1;
+      },
+      /surprise is not allowed/,
+    ],
+    [
+      'intent with a dot',
+      (e) => {
+        e.intent = 'a.b';
+      },
+      /intent/,
+    ],
+    [
+      'session id with spaces',
+      (e) => {
+        e.session_id = 'has space';
+      },
+      /session_id/,
+    ],
+    [
+      'bad traceparent',
+      (e) => {
+        e.traceparent = 'nope';
+      },
+      /traceparent/,
+    ],
+    [
+      'timeout too short',
+      (e) => {
+        e.timeout_ms = 5;
+      },
+      /timeout_ms must be >= 100/,
+    ],
   ];
   for (const [name, mutate, message] of cases) {
     const envelope: any = validEnvelope();
@@ -76,8 +165,28 @@ t.test('every reply frame type validates, and malformed frames do not', async (t
     { type: 'ack', seq: 0, ...base, worker: 'w1', conversation_id: 'conv_1' },
     { type: 'delta', seq: 1, ...base, content: 'Hel' },
     { type: 'heartbeat', seq: 2, ...base },
-    { type: 'done', seq: 3, ...base, finish_reason: 'stop', usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }, meta: { conversation_id: 'conv_1', memory_used: false, cached: false, processing_ms: 12, agent: 'testing', model: 'llama3.2', worker: 'w1' } },
-    { type: 'error', seq: 1, ...base, error: { code: 'backend_unreachable', message: 'down', retryable: true, status: 503 } },
+    {
+      type: 'done',
+      seq: 3,
+      ...base,
+      finish_reason: 'stop',
+      usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+      meta: {
+        conversation_id: 'conv_1',
+        memory_used: false,
+        cached: false,
+        processing_ms: 12,
+        agent: 'testing',
+        model: 'llama3.2',
+        worker: 'w1',
+      },
+    },
+    {
+      type: 'error',
+      seq: 1,
+      ...base,
+      error: { code: 'backend_unreachable', message: 'down', retryable: true, status: 503 },
+    },
   ];
   for (const frame of valid) {
     t.ok(isReplyFrame(frame), `${frame.type} is valid`);
@@ -88,7 +197,10 @@ t.test('every reply frame type validates, and malformed frames do not', async (t
     ['delta without content', { type: 'delta', seq: 1, ...base }],
     ['negative seq', { type: 'heartbeat', seq: -1, ...base }],
     ['done with bad finish_reason', { ...(valid[3] as object), finish_reason: 'tired' }],
-    ['error with a code outside the table', { type: 'error', seq: 1, ...base, error: { code: 'oops', message: 'x', retryable: false } }],
+    [
+      'error with a code outside the table',
+      { type: 'error', seq: 1, ...base, error: { code: 'oops', message: 'x', retryable: false } },
+    ],
     ['ack without conversation id', { type: 'ack', seq: 0, ...base, worker: 'w1' }],
     ['extra field', { type: 'heartbeat', seq: 0, ...base, extra: true }],
   ];

@@ -23,26 +23,73 @@ const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir,
 // A CA, a server certificate for localhost and a client certificate, all signed by the CA.
 // Clients name the server as on its certificate: nats.js sends no TLS server name for an IP
 // URL, and Node then checks the certificate against "localhost".
-openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=agentbus test CA', '-keyout', 'ca-key.pem', '-out', 'ca.pem');
+openssl(
+  'req',
+  '-x509',
+  '-newkey',
+  'rsa:2048',
+  '-nodes',
+  '-days',
+  '1',
+  '-subj',
+  '/CN=agentbus test CA',
+  '-keyout',
+  'ca-key.pem',
+  '-out',
+  'ca.pem',
+);
 writeFileSync(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
 writeFileSync(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
-for (const [name, ext] of [['server', 'server.ext'], ['client', 'client.ext']] as const) {
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=agentbus ${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', `${name}.pem`);
+for (const [name, ext] of [
+  ['server', 'server.ext'],
+  ['client', 'client.ext'],
+] as const) {
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    `/CN=agentbus ${name}`,
+    '-keyout',
+    `${name}-key.pem`,
+    '-out',
+    `${name}.csr`,
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca-key.pem',
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    ext,
+    '-out',
+    `${name}.pem`,
+  );
 }
 
 const bus = ensureBusCredentials(dir);
 const serverEnv = { ...process.env, ...bus.serverEnv };
 const conf = (verify: boolean) => {
   const path = file(verify ? 'nats-verify.conf' : 'nats-tls.conf');
-  writeFileSync(path, `${readFileSync(join(ROOT, 'nats.conf'), 'utf8')}
+  writeFileSync(
+    path,
+    `${readFileSync(join(ROOT, 'nats.conf'), 'utf8')}
 tls {
   cert_file: "${file('server.pem')}"
   key_file: "${file('server-key.pem')}"
   ca_file: "${file('ca.pem')}"
   ${verify ? 'verify: true' : ''}
 }
-`);
+`,
+  );
   return path;
 };
 const worker = { NATS_USER: 'worker', NATS_PASSWORD_FILE: passwordFileOf(dir, 'worker') };
@@ -57,7 +104,15 @@ t.test('TLS: a worker trusting the CA (NATS_TLS_CA) connects over tls://, one wi
   t.ok(nc.info?.tls_required, 'the server demands TLS');
   await nc.close();
 
-  const untrusted = await connectNats(url, 'agentbus-worker', quiet(), loadWorkerConfig({ NATS_URL: url, ...worker }).nats).then(() => 'connected', (err: Error) => err.message);
+  const untrusted = await connectNats(
+    url,
+    'agentbus-worker',
+    quiet(),
+    loadWorkerConfig({ NATS_URL: url, ...worker }).nats,
+  ).then(
+    () => 'connected',
+    (err: Error) => err.message,
+  );
   t.not(untrusted, 'connected', `without the CA the server's certificate is not trusted: ${untrusted}`);
 });
 
@@ -65,11 +120,25 @@ t.test('TLS with verify: the client certificate (NATS_TLS_CERT, NATS_TLS_KEY) is
   const nats = await startTestNats(conf(true), serverEnv);
   t.teardown(() => nats.dispose());
   const url = `tls://localhost:${nats.port}`;
-  const withCert = loadWorkerConfig({ NATS_URL: url, ...worker, NATS_TLS_CA: file('ca.pem'), NATS_TLS_CERT: file('client.pem'), NATS_TLS_KEY: file('client-key.pem') });
+  const withCert = loadWorkerConfig({
+    NATS_URL: url,
+    ...worker,
+    NATS_TLS_CA: file('ca.pem'),
+    NATS_TLS_CERT: file('client.pem'),
+    NATS_TLS_KEY: file('client-key.pem'),
+  });
   const nc = await connectNats(url, 'agentbus-worker', quiet(), withCert.nats);
   t.ok(nc.info?.server_id, 'connected with a client certificate');
   await nc.close();
 
-  const without = await connectNats(url, 'agentbus-worker', quiet(), loadWorkerConfig({ NATS_URL: url, ...worker, NATS_TLS_CA: file('ca.pem') }).nats).then(() => 'connected', (err: Error) => err.message);
+  const without = await connectNats(
+    url,
+    'agentbus-worker',
+    quiet(),
+    loadWorkerConfig({ NATS_URL: url, ...worker, NATS_TLS_CA: file('ca.pem') }).nats,
+  ).then(
+    () => 'connected',
+    (err: Error) => err.message,
+  );
   t.not(without, 'connected', `no client certificate: ${without}`);
 });

@@ -6,7 +6,11 @@ import { parseSse, sseJson } from './helpers/sse.js';
 const stack = await startStack();
 t.teardown(() => stack.close());
 const post = (body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, ...headers }, body: JSON.stringify(body) });
+  fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, ...headers },
+    body: JSON.stringify(body),
+  });
 
 t.test('non-streaming: one chat.completion with usage, conversation id and meta', async (t) => {
   stack.ollama.behave({ tokens: ['Hi', ' there', '!'], promptEvalCount: 21 });
@@ -22,7 +26,13 @@ t.test('non-streaming: one chat.completion with usage, conversation id and meta'
     choices: [{ index: 0, message: { role: 'assistant', content: 'Hi there!' }, finish_reason: 'stop' }],
     usage: { prompt_tokens: 21, completion_tokens: 3, total_tokens: 24 },
     conversation_id: /^conv_/,
-    meta: { memory_used: false, cached: false, processing_time: /^\d+\.\d\ds$/, agent: 'code_generation', model: 'llama3.2' },
+    meta: {
+      memory_used: false,
+      cached: false,
+      processing_time: /^\d+\.\d\ds$/,
+      agent: 'code_generation',
+      model: 'llama3.2',
+    },
   });
   t.equal(res.headers.get('x-session-id'), body.conversation_id, 'X-Session-ID header carries the conversation id');
   t.equal(res.headers.get('x-request-id'), body.id);
@@ -43,10 +53,18 @@ t.test('streaming: exact OpenAI chunk sequence, one id, role first, finish_reaso
   t.equal(events.at(-1)!.data, '[DONE]', 'ends with [DONE]');
   const chunks = sseJson(events);
   t.equal(new Set(chunks.map((c) => c.id)).size, 1, 'one id for all chunks');
-  t.ok(chunks.every((c) => c.object === 'chat.completion.chunk' && c.model === 'documentation' && typeof c.created === 'number'));
+  t.ok(
+    chunks.every(
+      (c) => c.object === 'chat.completion.chunk' && c.model === 'documentation' && typeof c.created === 'number',
+    ),
+  );
   t.same(chunks[0].choices[0].delta, { role: 'assistant', content: '', refusal: null }, 'first chunk carries the role');
   const contentChunks = chunks.slice(1, -1);
-  t.same(contentChunks.map((c) => c.choices[0].delta.content), ['one', ' two', ' three'], 'content deltas in order');
+  t.same(
+    contentChunks.map((c) => c.choices[0].delta.content),
+    ['one', ' two', ' three'],
+    'content deltas in order',
+  );
   t.ok(contentChunks.every((c) => c.choices[0].finish_reason === null));
   const last = chunks.at(-1);
   t.same(last.choices[0].delta, {});
@@ -58,12 +76,20 @@ t.test('streaming: exact OpenAI chunk sequence, one id, role first, finish_reaso
 
 t.test('streaming with stream_options.include_usage adds the usage chunk', async (t) => {
   stack.ollama.behave({ tokens: ['a', 'b'], promptEvalCount: 5 });
-  const res = await post({ model: 'testing', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'x' }] });
+  const res = await post({
+    model: 'testing',
+    stream: true,
+    stream_options: { include_usage: true },
+    messages: [{ role: 'user', content: 'x' }],
+  });
   const chunks = sseJson(parseSse(await res.text()).events);
   const usage = chunks.at(-1);
   t.same(usage.choices, []);
   t.same(usage.usage, { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 });
-  t.ok(chunks.slice(0, -1).every((c) => c.usage === null), 'other chunks carry usage: null');
+  t.ok(
+    chunks.slice(0, -1).every((c) => c.usage === null),
+    'other chunks carry usage: null',
+  );
 });
 
 t.test('slow model: keep-alive comments before the first token', async (t) => {
@@ -76,12 +102,51 @@ t.test('slow model: keep-alive comments before the first token', async (t) => {
 
 t.test('sampling parameters reach Ollama through the parameter table', async (t) => {
   stack.ollama.behave({});
-  const res = await post({ model: 'testing', messages: [{ role: 'developer', content: 'terse' }, { role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }] }], temperature: 0.3, top_p: 0.9, max_tokens: 50, stop: 'END', seed: 7, presence_penalty: 0.5, frequency_penalty: -0.5 });
+  const res = await post({
+    model: 'testing',
+    messages: [
+      { role: 'developer', content: 'terse' },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'a' },
+          { type: 'text', text: 'b' },
+        ],
+      },
+    ],
+    temperature: 0.3,
+    top_p: 0.9,
+    max_tokens: 50,
+    stop: 'END',
+    seed: 7,
+    presence_penalty: 0.5,
+    frequency_penalty: -0.5,
+  });
   t.equal(res.status, 200);
   const sent = stack.ollama.requests.at(-1)!;
-  t.same(sent.options, { temperature: 0.3, top_p: 0.9, num_predict: 50, stop: ['END'], seed: 7, presence_penalty: 0.5, frequency_penalty: -0.5 });
-  t.same(sent.messages.slice(1), [{ role: 'system', content: 'terse' }, { role: 'user', content: 'ab' }], 'developer → system; text parts joined');
-  const res2 = await post({ model: 'testing', messages: [{ role: 'user', content: 'a' }], max_tokens: 10, max_completion_tokens: 20 });
+  t.same(sent.options, {
+    temperature: 0.3,
+    top_p: 0.9,
+    num_predict: 50,
+    stop: ['END'],
+    seed: 7,
+    presence_penalty: 0.5,
+    frequency_penalty: -0.5,
+  });
+  t.same(
+    sent.messages.slice(1),
+    [
+      { role: 'system', content: 'terse' },
+      { role: 'user', content: 'ab' },
+    ],
+    'developer → system; text parts joined',
+  );
+  const res2 = await post({
+    model: 'testing',
+    messages: [{ role: 'user', content: 'a' }],
+    max_tokens: 10,
+    max_completion_tokens: 20,
+  });
   t.equal(res2.status, 200);
   t.equal(stack.ollama.requests.at(-1)!.options?.['num_predict'], 20, 'max_completion_tokens wins over max_tokens');
 });
@@ -96,19 +161,28 @@ t.test('a non-streamed answer larger than a NATS message (1 MB here) arrives who
 
 t.test('finish_reason length is reported', async (t) => {
   stack.ollama.behave({ doneReason: 'length' });
-  const body: any = await (await post({ model: 'testing', messages: [{ role: 'user', content: 'x' }], max_tokens: 6 })).json();
+  const body: any = await (
+    await post({ model: 'testing', messages: [{ role: 'user', content: 'x' }], max_tokens: 6 })
+  ).json();
   t.equal(body.choices[0].finish_reason, 'length');
 });
 
 t.test('the official openai SDK, non-streaming and streaming', async (t) => {
   stack.ollama.behave({ tokens: ['SDK', ' works'] });
   const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: 'local-only', maxRetries: 0 });
-  const completion = await client.chat.completions.create({ model: 'code_review', messages: [{ role: 'user', content: 'review this' }] });
+  const completion = await client.chat.completions.create({
+    model: 'code_review',
+    messages: [{ role: 'user', content: 'review this' }],
+  });
   t.equal(completion.choices[0]!.message.content, 'SDK works');
   t.equal(completion.choices[0]!.finish_reason, 'stop');
   t.equal(completion.usage?.completion_tokens, 2);
 
-  const stream = await client.chat.completions.create({ model: 'code_review', messages: [{ role: 'user', content: 'again' }], stream: true });
+  const stream = await client.chat.completions.create({
+    model: 'code_review',
+    messages: [{ role: 'user', content: 'again' }],
+    stream: true,
+  });
   let text = '';
   let finish: string | null = null;
   for await (const chunk of stream) {
@@ -119,10 +193,16 @@ t.test('the official openai SDK, non-streaming and streaming', async (t) => {
   t.equal(finish, 'stop');
 
   // The SDK's stream helper is a strict checker: it throws on a missing role or finish_reason.
-  const final = await client.chat.completions.stream({ model: 'code_review', messages: [{ role: 'user', content: 'once more' }] }).finalChatCompletion();
+  const final = await client.chat.completions
+    .stream({ model: 'code_review', messages: [{ role: 'user', content: 'once more' }] })
+    .finalChatCompletion();
   t.equal(final.choices[0]!.message.content, 'SDK works');
   t.equal(final.choices[0]!.message.role, 'assistant');
 
   const models = await client.models.list();
-  t.same(models.data.map((m) => m.id), [...stack.catalog.names, 'auto'], 'the agents, then "auto" (the router)');
+  t.same(
+    models.data.map((m) => m.id),
+    [...stack.catalog.names, 'auto'],
+    'the agents, then "auto" (the router)',
+  );
 });

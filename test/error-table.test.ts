@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import t from 'tap';
 import { AgentbusError, ERROR_CODES, ERROR_TABLE, errorFromWire, errorFrameSchema } from '../bus-schemas/index.js';
 
-const OPENAI_TYPE_FOR_STATUS = (status: number) => (status === 401 ? ['invalid_request_error', 'authentication_error'] : status === 429 ? ['requests'] : status >= 500 ? ['server_error'] : ['invalid_request_error']);
+const OPENAI_TYPE_FOR_STATUS = (status: number) =>
+  status === 401
+    ? ['invalid_request_error', 'authentication_error']
+    : status === 429
+      ? ['requests']
+      : status >= 500
+        ? ['server_error']
+        : ['invalid_request_error'];
 
 t.test('each row is consistent', async (t) => {
   for (const code of ERROR_CODES) {
@@ -12,7 +19,8 @@ t.test('each row is consistent', async (t) => {
     t.ok(row.status >= 400 && row.status <= 599, `${code} has an error status`);
     t.ok(OPENAI_TYPE_FOR_STATUS(row.status).includes(row.type), `${code}: type ${row.type} fits status ${row.status}`);
     // 429 is the one client error worth retrying (later), as OpenAI's SDKs do.
-    if (row.status < 500) t.equal(row.retryable, row.status === 429, `${code}: client errors are not retryable, but 429`);
+    if (row.status < 500)
+      t.equal(row.retryable, row.status === 429, `${code}: client errors are not retryable, but 429`);
     t.ok(row.message.length > 0, `${code} has a default message`);
     const err = new AgentbusError(code);
     t.equal(err.status, row.status);
@@ -36,8 +44,12 @@ t.test('every code is used by the code base, and every code used is in the table
     }
   };
   for (const dir of ['gateway', 'workers', 'bus-schemas', 'common']) walk(dir);
-  const source = files.filter((f) => !f.endsWith('errors.ts') || !f.includes('bus-schemas')).map((f) => readFileSync(f, 'utf8')).join('\n');
-  for (const code of ERROR_CODES) t.match(source, new RegExp(`AgentbusError\\('${code}'`), `${code} is raised somewhere`);
+  const source = files
+    .filter((f) => !f.endsWith('errors.ts') || !f.includes('bus-schemas'))
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+  for (const code of ERROR_CODES)
+    t.match(source, new RegExp(`AgentbusError\\('${code}'`), `${code} is raised somewhere`);
   const used = [...source.matchAll(/AgentbusError\('([a-z_]+)'/g)].map((m) => m[1]!);
   for (const code of new Set(used)) t.ok(ERROR_CODES.includes(code as never), `${code} is in the table`);
 });

@@ -18,17 +18,25 @@ t.teardown(() => upstream.close());
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-fanout-mem-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const agentsFile = join(dir, 'agents.json');
-const agent = (name: string, providers?: Array<{ provider: string; model?: string }>) => ({ name, description: `${name} agent`, system_prompt: `You are ${name}.`, ...(providers ? { providers } : {}) });
+const agent = (name: string, providers?: Array<{ provider: string; model?: string }>) => ({
+  name,
+  description: `${name} agent`,
+  system_prompt: `You are ${name}.`,
+  ...(providers ? { providers } : {}),
+});
 const OPENAI = { provider: 'openai', model: 'gpt-test' };
-writeFileSync(agentsFile, JSON.stringify({
-  agents: [
-    agent('documentation'),
-    agent('code_review'),
-    agent('aggregate'),
-    agent('cloud_first', [OPENAI, { provider: 'ollama' }]),
-    agent('cloud_only', [OPENAI]),
-  ],
-}));
+writeFileSync(
+  agentsFile,
+  JSON.stringify({
+    agents: [
+      agent('documentation'),
+      agent('code_review'),
+      agent('aggregate'),
+      agent('cloud_first', [OPENAI, { provider: 'ollama' }]),
+      agent('cloud_only', [OPENAI]),
+    ],
+  }),
+);
 const stack = await startStack({ env: { AGENTS_FILE: agentsFile, OPENAI_BASE_URL: upstream.url } });
 t.teardown(() => stack.close());
 
@@ -45,7 +53,11 @@ const errorOf = (frames: ReplyFrame[]) => {
   return last.error;
 };
 /** What the fake Ollama was last sent, after the system prompt. */
-const ollamaSaw = () => stack.ollama.requests.at(-1)!.messages.slice(1).map((m) => m.content);
+const ollamaSaw = () =>
+  stack.ollama.requests
+    .at(-1)!
+    .messages.slice(1)
+    .map((m) => m.content);
 /** Answers one envelope through the local model, saying `answer`. */
 const answer = async (intent: string, content: string, requestId: string, sessionId: string, answerText: string) => {
   stack.ollama.behave({ tokens: [answerText] });
@@ -62,23 +74,44 @@ t.test('the parts of one fan-out do not read each other as history, in a new con
   t.equal(first.meta.memory_used, false);
 
   const part = await answer('code_review', 'Explain retries', `${root}.code_review`, session, 'review part');
-  t.equal(part.meta.memory_used, false, 'the first part\'s turn is not earlier conversation');
+  t.equal(part.meta.memory_used, false, "the first part's turn is not earlier conversation");
   t.same(ollamaSaw(), ['Explain retries'], 'the model saw the question alone');
 
   const aggregate = await answer('aggregate', 'Explain retries', `${root}.aggregate`, session, 'summary');
   t.equal(aggregate.meta.memory_used, false, 'nor are the other parts, to the aggregator');
   t.same(ollamaSaw(), ['Explain retries']);
 
-  const stored = await stack.db.selectFrom('turns').select('request_id').where('session_id', '=', session).orderBy('id').execute();
-  t.same(stored.map((row) => row.request_id), [root, `${root}.code_review`, `${root}.aggregate`], 'each part still stores its turn');
+  const stored = await stack.db
+    .selectFrom('turns')
+    .select('request_id')
+    .where('session_id', '=', session)
+    .orderBy('id')
+    .execute();
+  t.same(
+    stored.map((row) => row.request_id),
+    [root, `${root}.code_review`, `${root}.aggregate`],
+    'each part still stores its turn',
+  );
 
   // The next client request sees them all, and its own parts see them too, but not each other.
   const next = newRequestId();
   const followUp = await answer('documentation', 'And backoff?', next, session, 'docs again');
   t.equal(followUp.meta.memory_used, true);
-  t.same(ollamaSaw(), ['Explain retries', 'docs part', 'Explain retries', 'review part', 'Explain retries', 'summary', 'And backoff?']);
+  t.same(ollamaSaw(), [
+    'Explain retries',
+    'docs part',
+    'Explain retries',
+    'review part',
+    'Explain retries',
+    'summary',
+    'And backoff?',
+  ]);
   await answer('code_review', 'And backoff?', `${next}.code_review`, session, 'review again');
-  t.same(ollamaSaw(), ['Explain retries', 'docs part', 'Explain retries', 'review part', 'Explain retries', 'summary', 'And backoff?'], 'without its sibling\'s "docs again"');
+  t.same(
+    ollamaSaw(),
+    ['Explain retries', 'docs part', 'Explain retries', 'review part', 'Explain retries', 'summary', 'And backoff?'],
+    'without its sibling\'s "docs again"',
+  );
 });
 
 t.test('only the same client request is left out: ids that merely look alike stay history', async (t) => {
@@ -102,26 +135,55 @@ t.test('only the same client request is left out: ids that merely look alike sta
 t.test('a private turn keeps the later turns of its conversation on local providers', async (t) => {
   const session = newSession();
   const openaiBefore = upstream.requests.length;
-  const first = doneOf(await call('cloud_first', 'my private plan', { session_id: session, create_session: true, private: true }));
-  t.match(first.meta, { provider: 'ollama', fallback: [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'not_local' }] });
+  const first = doneOf(
+    await call('cloud_first', 'my private plan', { session_id: session, create_session: true, private: true }),
+  );
+  t.match(first.meta, {
+    provider: 'ollama',
+    fallback: [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'not_local' }],
+  });
 
   const second = doneOf(await call('cloud_first', 'what next?', { session_id: session, create_session: false }));
   t.equal(second.meta.memory_used, true);
-  t.match(second.meta, { provider: 'ollama', fallback: [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'not_local' }] }, 'not private itself, but its history is');
+  t.match(
+    second.meta,
+    { provider: 'ollama', fallback: [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'not_local' }] },
+    'not private itself, but its history is',
+  );
   t.equal(ollamaSaw()[0], 'my private plan', 'the history went to the local model');
   t.equal(upstream.requests.length, openaiBefore, 'the fake OpenAI received nothing');
 
-  const rows = await stack.db.selectFrom('turns').select(['user_input', 'private']).where('session_id', '=', session).orderBy('id').execute();
-  t.same(rows, [{ user_input: 'my private plan', private: 1 }, { user_input: 'what next?', private: 1 }], 'the follow-up is stored private too: its answer may repeat the plan');
+  const rows = await stack.db
+    .selectFrom('turns')
+    .select(['user_input', 'private'])
+    .where('session_id', '=', session)
+    .orderBy('id')
+    .execute();
+  t.same(
+    rows,
+    [
+      { user_input: 'my private plan', private: 1 },
+      { user_input: 'what next?', private: 1 },
+    ],
+    'the follow-up is stored private too: its answer may repeat the plan',
+  );
 
   const refused = errorOf(await call('cloud_only', 'and then?', { session_id: session, create_session: false }));
-  t.match(refused, { code: 'no_local_provider', retryable: false }, 'an agent with no local provider cannot continue it');
+  t.match(
+    refused,
+    { code: 'no_local_provider', retryable: false },
+    'an agent with no local provider cannot continue it',
+  );
   t.equal(upstream.requests.length, openaiBefore, 'still nothing for the fake OpenAI');
 
   const elsewhere = doneOf(await call('cloud_first', 'hello', { session_id: newSession(), create_session: true }));
   t.equal(elsewhere.meta.provider, 'openai', 'another conversation is not private');
   t.equal(upstream.requests.length - openaiBefore, 1);
-  const other = await stack.db.selectFrom('turns').select('private').where('session_id', '=', elsewhere.meta.conversation_id).executeTakeFirstOrThrow();
+  const other = await stack.db
+    .selectFrom('turns')
+    .select('private')
+    .where('session_id', '=', elsewhere.meta.conversation_id)
+    .executeTakeFirstOrThrow();
   t.equal(other.private, 0);
 });
 
@@ -137,11 +199,24 @@ t.test('a completion id resolves its conversation when only the other fan-out pa
   t.equal(byCompletion.meta.memory_used, true);
   t.same(ollamaSaw(), ['Review my patch', 'looks fine', 'Thanks']);
 
-  const foreign = errorOf(await call('documentation', 'let me in', { session_id: root, create_session: false, tenant: tenantOf('another-key') }));
+  const foreign = errorOf(
+    await call('documentation', 'let me in', {
+      session_id: root,
+      create_session: false,
+      tenant: tenantOf('another-key'),
+    }),
+  );
   t.match(foreign, { code: 'session_not_found' }, 'the owner check still applies');
-  t.equal(await stack.db.selectFrom('turns').select('id').where('user_input', '=', 'let me in').executeTakeFirst(), undefined);
+  t.equal(
+    await stack.db.selectFrom('turns').select('id').where('user_input', '=', 'let me in').executeTakeFirst(),
+    undefined,
+  );
 
-  const overHttp = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, 'x-session-id': root }, body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content: 'Once more' }] }) });
+  const overHttp = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, 'x-session-id': root },
+    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content: 'Once more' }] }),
+  });
   t.equal(overHttp.status, 200, 'X-Session-ID: <completion id> no longer answers 404');
   t.equal(((await overHttp.json()) as { conversation_id: string }).conversation_id, session);
 

@@ -15,23 +15,54 @@ const EXAMPLES = [
   { user: 'Classify: the build is red', assistant: 'testing' },
   { user: 'Classify: ship it to prod', assistant: 'deployment' },
 ];
-writeFileSync(agentsFile, JSON.stringify({
-  agents: [{ name: 'classifier', description: 'Names the agent for a request.', system_prompt: 'Answer with one agent name.', examples: EXAMPLES }],
-}));
+writeFileSync(
+  agentsFile,
+  JSON.stringify({
+    agents: [
+      {
+        name: 'classifier',
+        description: 'Names the agent for a request.',
+        system_prompt: 'Answer with one agent name.',
+        examples: EXAMPLES,
+      },
+    ],
+  }),
+);
 // The cache is on here, so a test can tell whether a store:false answer was cached.
 const stack = await startStack({ env: { AGENTS_FILE: agentsFile, CACHE_TTL_SECONDS: '60' } });
 t.teardown(() => stack.close());
 
-const EXAMPLE_MESSAGES = EXAMPLES.flatMap((e) => [{ role: 'user', content: e.user }, { role: 'assistant', content: e.assistant }]);
+const EXAMPLE_MESSAGES = EXAMPLES.flatMap((e) => [
+  { role: 'user', content: e.user },
+  { role: 'assistant', content: e.assistant },
+]);
 const SYSTEM = { role: 'system', content: 'Answer with one agent name.' };
 const sentToOllama = () => stack.ollama.requests.at(-1)!.messages.map(({ role, content }) => ({ role, content }));
 const chat = async (content: string, headers: Record<string, string> = {}) => {
-  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { ...AUTH, ...headers }, body: JSON.stringify({ model: 'classifier', messages: [{ role: 'user', content }] }) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, ...headers },
+    body: JSON.stringify({ model: 'classifier', messages: [{ role: 'user', content }] }),
+  });
   return (await res.json()) as any;
 };
 const rowCounts = async () => ({
-  sessions: Number((await stack.db.selectFrom('sessions').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n),
-  turns: Number((await stack.db.selectFrom('turns').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n),
+  sessions: Number(
+    (
+      await stack.db
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  ),
+  turns: Number(
+    (
+      await stack.db
+        .selectFrom('turns')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  ),
 });
 const call = (envelope: ChatRequest) => busCall(stack.nc, stack.config.subjectPrefix, envelope);
 const doneOf = (frames: ReplyFrame[]) => {
@@ -51,33 +82,63 @@ t.test('few-shot examples reach the model after the system prompt and before sto
 
   const second = await chat('Classify: and the changelog?', { 'x-session-id': conversationId });
   t.equal(second.meta.memory_used, true);
-  t.same(sentToOllama(), [
-    SYSTEM,
-    ...EXAMPLE_MESSAGES,
-    { role: 'user', content: 'Classify: write the README' },
-    { role: 'assistant', content: 'documentation' },
-    { role: 'user', content: 'Classify: and the changelog?' },
-  ], 'examples, then history, then the request');
+  t.same(
+    sentToOllama(),
+    [
+      SYSTEM,
+      ...EXAMPLE_MESSAGES,
+      { role: 'user', content: 'Classify: write the README' },
+      { role: 'assistant', content: 'documentation' },
+      { role: 'user', content: 'Classify: and the changelog?' },
+    ],
+    'examples, then history, then the request',
+  );
 });
 
-t.test('store:false reads no history, writes no session or turn, and acks the envelope\'s session id', async (t) => {
+t.test("store:false reads no history, writes no session or turn, and acks the envelope's session id", async (t) => {
   stack.ollama.behave({ tokens: ['testing'] });
   const before = await rowCounts();
   // An id no session has, with create_session false: any session lookup would fail.
-  const fresh = envelopeFor('classifier', [{ role: 'user', content: 'Classify: flaky test' }], { store: false, session_id: 'classify-1', create_session: false });
+  const fresh = envelopeFor('classifier', [{ role: 'user', content: 'Classify: flaky test' }], {
+    store: false,
+    session_id: 'classify-1',
+    create_session: false,
+  });
   const frames = await call(fresh);
   t.match(frames[0], { type: 'ack', conversation_id: 'classify-1', cached: false });
-  t.match(doneOf(frames).meta, { conversation_id: 'classify-1', memory_used: false, cached: false, provider: 'ollama' });
+  t.match(doneOf(frames).meta, {
+    conversation_id: 'classify-1',
+    memory_used: false,
+    cached: false,
+    provider: 'ollama',
+  });
 
   // An existing conversation: its history stays out of the prompt.
-  const frames2 = await call(envelopeFor('classifier', [{ role: 'user', content: 'Classify: flaky test' }], { store: false, session_id: conversationId, create_session: false }));
+  const frames2 = await call(
+    envelopeFor('classifier', [{ role: 'user', content: 'Classify: flaky test' }], {
+      store: false,
+      session_id: conversationId,
+      create_session: false,
+    }),
+  );
   t.match(doneOf(frames2).meta, { conversation_id: conversationId, memory_used: false });
-  t.same(sentToOllama(), [SYSTEM, ...EXAMPLE_MESSAGES, { role: 'user', content: 'Classify: flaky test' }], 'no stored history');
+  t.same(
+    sentToOllama(),
+    [SYSTEM, ...EXAMPLE_MESSAGES, { role: 'user', content: 'Classify: flaky test' }],
+    'no stored history',
+  );
 
   t.same(await rowCounts(), before, 'no session or turn row written');
-  t.equal(await stack.db.selectFrom('sessions').select('id').where('id', '=', 'classify-1').executeTakeFirst(), undefined);
+  t.equal(
+    await stack.db.selectFrom('sessions').select('id').where('id', '=', 'classify-1').executeTakeFirst(),
+    undefined,
+  );
   const requestIds = [fresh.request_id, frames2[0]!.request_id];
-  t.same(await stack.db.selectFrom('turns').select('request_id').where('request_id', 'in', requestIds).execute(), [], 'no turn for either request');
+  t.same(
+    await stack.db.selectFrom('turns').select('request_id').where('request_id', 'in', requestIds).execute(),
+    [],
+    'no turn for either request',
+  );
 });
 
 t.test('store:false neither reads nor fills the response cache', async (t) => {

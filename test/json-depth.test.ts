@@ -13,7 +13,14 @@ t.test('the depth scan counts containers, not brackets inside strings', async (t
 });
 
 t.test('parseUntrustedJson: its own code per problem', async (t) => {
-  const codeOf = (text: string) => { try { parseUntrustedJson(text, 4, 'body'); return 'ok'; } catch (err) { return (err as { code: string }).code; } };
+  const codeOf = (text: string) => {
+    try {
+      parseUntrustedJson(text, 4, 'body');
+      return 'ok';
+    } catch (err) {
+      return (err as { code: string }).code;
+    }
+  };
   t.equal(codeOf('{"a":{"b":[1]}}'), 'ok');
   t.equal(codeOf('\ufeff{"a":1}'), 'ok', 'a BOM is skipped, as fastify did');
   t.equal(codeOf('[[[[[1]]]]]'), 'json_too_deep');

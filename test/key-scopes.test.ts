@@ -13,29 +13,50 @@ import { waitFor } from './helpers/wait.js';
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-scopes-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const keysFile = join(dir, 'keys.json');
-const scoped = await createKey(keysFile, ['--name', 'reviewer', '--agents', 'code_review,testing', '--tier', 'unlimited']);
+const scoped = await createKey(keysFile, [
+  '--name',
+  'reviewer',
+  '--agents',
+  'code_review,testing',
+  '--tier',
+  'unlimited',
+]);
 const privateKey = await createKey(keysFile, ['--name', 'secretive', '--private', '--tier', 'unlimited']);
 const alice = await createKey(keysFile, ['--name', 'alice', '--tier', 'unlimited']);
 const bob = await createKey(keysFile, ['--name', 'bob', '--tier', 'unlimited']);
 const stack = await startStack({ env: { KEYS_FILE: keysFile } });
 t.teardown(() => stack.close());
 
-const headers = (key: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/json', ...extra });
+const headers = (key: string, extra: Record<string, string> = {}) => ({
+  authorization: `Bearer ${key}`,
+  'content-type': 'application/json',
+  ...extra,
+});
 const post = async (key: string, path: string, body: unknown, extra: Record<string, string> = {}) => {
-  const res = await fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: headers(key, extra), body: JSON.stringify(body) });
-  return { status: res.status, body: await res.json() as any };
+  const res = await fetch(`${stack.baseUrl}${path}`, {
+    method: 'POST',
+    headers: headers(key, extra),
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as any };
 };
 const get = async (key: string, path: string) => {
   const res = await fetch(`${stack.baseUrl}${path}`, { headers: headers(key) });
-  return { status: res.status, body: await res.json() as any };
+  return { status: res.status, body: (await res.json()) as any };
 };
 const hi = [{ role: 'user', content: 'hello' }];
-const refused = { error: { code: 'agent_not_allowed', type: 'invalid_request_error', param: 'model', message: /may not call/ } };
+const refused = {
+  error: { code: 'agent_not_allowed', type: 'invalid_request_error', param: 'model', message: /may not call/ },
+};
 
 t.beforeEach(() => stack.ollama.behave({ tokens: ['Hi', ' there'], firstTokenDelayMs: 0, tokenDelayMs: 0 }));
 
 t.test('a key calling an agent outside its scope gets 403, on every HTTP route', async (t) => {
-  t.equal((await post(scoped, '/v1/chat/completions', { model: 'code_review', messages: hi })).status, 200, 'inside the scope');
+  t.equal(
+    (await post(scoped, '/v1/chat/completions', { model: 'code_review', messages: hi })).status,
+    200,
+    'inside the scope',
+  );
   const cases: Array<[string, unknown]> = [
     ['/v1/chat/completions', { model: 'documentation', messages: hi }],
     ['/v1/chat/completions', { model: 'documentation', stream: true, messages: hi }],
@@ -56,9 +77,19 @@ t.test('routing (model "auto") never answers with an agent outside the scope', a
   // "hello" matches no rule: the table's default agent (documentation) would answer.
   const res = await post(scoped, '/v1/chat/completions', { model: 'auto', messages: hi });
   t.equal(res.status, 403);
-  t.match(res.body, { error: { code: 'agent_not_allowed', message: /router \(default\) chose no agent this API key \("reviewer"\) may call\. Name an agent it may call: code_review, testing/ } });
+  t.match(res.body, {
+    error: {
+      code: 'agent_not_allowed',
+      message:
+        /router \(default\) chose no agent this API key \("reviewer"\) may call\. Name an agent it may call: code_review, testing/,
+    },
+  });
   t.notMatch(res.body.error.message, /documentation/, 'the refusal does not name the agent outside the scope');
-  t.equal((await post(alice, '/v1/chat/completions', { model: 'auto', messages: hi })).status, 200, 'a key with every agent is routed as before');
+  t.equal(
+    (await post(alice, '/v1/chat/completions', { model: 'auto', messages: hi })).status,
+    200,
+    'a key with every agent is routed as before',
+  );
 });
 
 // The code_block rule routes to code_generation and code_review; the scoped key has only the second.
@@ -74,7 +105,7 @@ t.test('routing: agents outside the scope are dropped without being named in met
   t.same(full.body.meta.routing.agents, ['code_generation', 'code_review'], 'a key with every agent gets both');
 });
 
-t.test('routing with tools: the first of the router\'s agents the key may call answers, not a 403', async (t) => {
+t.test("routing with tools: the first of the router's agents the key may call answers, not a 403", async (t) => {
   const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
   const res = await post(scoped, '/v1/chat/completions', { model: 'auto', messages: codeBlock, tools });
   t.equal(res.status, 200, JSON.stringify(res.body));
@@ -88,23 +119,45 @@ t.test('an unknown model lists only the agents the key may call', async (t) => {
   t.match(chat.body, { error: { code: 'model_not_found', message: /Known agents: code_review, testing;/ } });
   const model = await get(scoped, '/v1/models/no_such_agent');
   t.equal(model.status, 404);
-  t.match(model.body, { error: { code: 'model_not_found', message: /Known agents: code_review, testing, and "auto"/ } });
-  for (const body of [chat.body, model.body]) t.notMatch(body.error.message, /documentation|code_generation|deployment/, 'no agent outside the scope');
-  t.match((await post(alice, '/v1/chat/completions', { model: 'no_such_agent', messages: hi })).body.error.message, /documentation/, 'a key with every agent sees them all');
+  t.match(model.body, {
+    error: { code: 'model_not_found', message: /Known agents: code_review, testing, and "auto"/ },
+  });
+  for (const body of [chat.body, model.body])
+    t.notMatch(body.error.message, /documentation|code_generation|deployment/, 'no agent outside the scope');
+  t.match(
+    (await post(alice, '/v1/chat/completions', { model: 'no_such_agent', messages: hi })).body.error.message,
+    /documentation/,
+    'a key with every agent sees them all',
+  );
 });
 
-t.test('a named agent outside the scope (403) or unknown (404) spends none of the key\'s rate budget', async (t) => {
+t.test("a named agent outside the scope (403) or unknown (404) spends none of the key's rate budget", async (t) => {
   const limited = await createKey(keysFile, ['--name', 'limited', '--agents', 'testing', '--tier', 'standard']);
   const remaining = async () => {
-    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: headers(limited), body: JSON.stringify({ model: 'testing', messages: hi }) });
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: headers(limited),
+      body: JSON.stringify({ model: 'testing', messages: hi }),
+    });
     t.equal(res.status, 200);
     await res.text();
     return Number(res.headers.get('x-ratelimit-remaining-requests'));
   };
-  await waitFor('the new key', async () => (await fetch(`${stack.baseUrl}/v1/models`, { headers: headers(limited) })).status === 200);
+  await waitFor(
+    'the new key',
+    async () => (await fetch(`${stack.baseUrl}/v1/models`, { headers: headers(limited) })).status === 200,
+  );
   const before = await remaining();
-  for (const [path, body] of [['/v1/chat/completions', { model: 'documentation', messages: hi }], ['/agents/documentation/v1/chat/completions', { messages: hi }], ['/v1/chat/completions', { model: 'no_such_agent', messages: hi }]] as const) {
-    const res = await fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: headers(limited), body: JSON.stringify(body) });
+  for (const [path, body] of [
+    ['/v1/chat/completions', { model: 'documentation', messages: hi }],
+    ['/agents/documentation/v1/chat/completions', { messages: hi }],
+    ['/v1/chat/completions', { model: 'no_such_agent', messages: hi }],
+  ] as const) {
+    const res = await fetch(`${stack.baseUrl}${path}`, {
+      method: 'POST',
+      headers: headers(limited),
+      body: JSON.stringify(body),
+    });
     t.ok(res.status === 403 || res.status === 404, `${path}: ${res.status}`);
     t.equal(res.headers.get('x-ratelimit-remaining-requests'), null, 'refused before admission: no rate-limit headers');
     await res.text();
@@ -114,7 +167,10 @@ t.test('a named agent outside the scope (403) or unknown (404) spends none of th
 
 t.test('/v1/models lists only the agents the key may call', async (t) => {
   const list = await get(scoped, '/v1/models');
-  t.same(list.body.data.map((model: { id: string }) => model.id), ['code_review', 'testing', 'auto']);
+  t.same(
+    list.body.data.map((model: { id: string }) => model.id),
+    ['code_review', 'testing', 'auto'],
+  );
   t.equal((await get(alice, '/v1/models')).body.data.length, stack.catalog.agents.length + 1);
   t.match(await get(scoped, '/v1/models/documentation'), { status: 403, body: refused });
   t.equal((await get(scoped, '/v1/models/testing')).status, 200);
@@ -123,8 +179,12 @@ t.test('/v1/models lists only the agents the key may call', async (t) => {
 t.test('over WebSocket: an error frame for that request, and the socket carries on', async (t) => {
   const client = await openLiveClient(stack.baseUrl, { authFrameKey: scoped });
   t.teardown(() => client.close());
-  const ready = await client.next((frame) => frame.type === 'ready') as { agents: Array<{ name: string }> };
-  t.same(ready.agents.map((agent) => agent.name), ['code_review', 'testing'], 'ready lists the scope');
+  const ready = (await client.next((frame) => frame.type === 'ready')) as { agents: Array<{ name: string }> };
+  t.same(
+    ready.agents.map((agent) => agent.name),
+    ['code_review', 'testing'],
+    'ready lists the scope',
+  );
   client.send({ type: 'chat', id: 'no', agent: 'documentation', messages: hi });
   const { terminal } = await client.finish('no');
   t.match(terminal, { type: 'error', id: 'no', error: { code: 'agent_not_allowed', param: 'agent' } });
@@ -135,7 +195,11 @@ t.test('over WebSocket: an error frame for that request, and the socket carries 
 
 t.test('a private key makes every request private', async (t) => {
   const envelopes: ChatRequest[] = [];
-  const sub = stack.nc.subscribe('agents.documentation.chat', { callback: (_err, msg) => { envelopes.push(decodeChatRequest(msg.data)); } });
+  const sub = stack.nc.subscribe('agents.documentation.chat', {
+    callback: (_err, msg) => {
+      envelopes.push(decodeChatRequest(msg.data));
+    },
+  });
   t.teardown(() => sub.unsubscribe());
   await stack.nc.flush();
   t.equal((await post(privateKey, '/v1/chat/completions', { model: 'documentation', messages: hi })).status, 200);
@@ -143,19 +207,20 @@ t.test('a private key makes every request private', async (t) => {
   t.equal(envelopes[0]!.private, true, 'private by the key');
   t.equal((await post(alice, '/v1/chat/completions', { model: 'documentation', messages: hi })).status, 200);
   await waitFor('the envelope', () => envelopes.length === 2);
-  t.equal(envelopes[1]!.private, undefined, 'another key\'s request is not');
+  t.equal(envelopes[1]!.private, undefined, "another key's request is not");
 });
 
 /** The body with the session id asked for replaced, so two answers compare whole. */
 const withoutId = (body: unknown, id: string) => JSON.parse(JSON.stringify(body).replaceAll(id, '<id>'));
 
-t.test('probing another key\'s session answers exactly as a session that does not exist', async (t) => {
+t.test("probing another key's session answers exactly as a session that does not exist", async (t) => {
   const own = await post(alice, '/v1/chat/completions', { model: 'documentation', messages: hi });
   t.equal(own.status, 200);
   const session = own.body.conversation_id ?? own.body.id;
   const missing = 'conv_does_not_exist_anywhere';
 
-  const probe = async (id: string) => post(bob, '/v1/chat/completions', { model: 'documentation', messages: hi }, { 'x-session-id': id });
+  const probe = async (id: string) =>
+    post(bob, '/v1/chat/completions', { model: 'documentation', messages: hi }, { 'x-session-id': id });
   const [foreign, none] = [await probe(session), await probe(missing)];
   t.equal(foreign.status, 404);
   t.same(withoutId(foreign.body, session), withoutId(none.body, missing), 'X-Session-ID: the same 404');
@@ -174,6 +239,14 @@ t.test('probing another key\'s session answers exactly as a session that does no
   const a = (await client.finish('p1')).terminal;
   const b = (await client.finish('p2')).terminal;
   t.match(a, { type: 'error', error: { code: 'session_not_found' } });
-  t.same(withoutId({ ...a, id: 'x' }, session), withoutId({ ...b, id: 'x' }, missing), 'WebSocket: the same error frame');
-  t.equal((await stack.db.selectFrom('turns').select('request_id').where('session_id', '=', session).execute()).length, 1, 'nothing was added to the session');
+  t.same(
+    withoutId({ ...a, id: 'x' }, session),
+    withoutId({ ...b, id: 'x' }, missing),
+    'WebSocket: the same error frame',
+  );
+  t.equal(
+    (await stack.db.selectFrom('turns').select('request_id').where('session_id', '=', session).execute()).length,
+    1,
+    'nothing was added to the session',
+  );
 });

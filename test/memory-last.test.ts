@@ -12,7 +12,11 @@ t.teardown(() => stack.close());
 const as = (key: string) => ({ ...AUTH, authorization: `Bearer ${key}` });
 const chat = async (on: TestStack, key: string, content: string, sessionId?: string) => {
   const headers = sessionId ? { ...as(key), 'x-session-id': sessionId } : as(key);
-  const res = await fetch(`${on.baseUrl}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content }] }) });
+  const res = await fetch(`${on.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content }] }),
+  });
   if (res.status !== 200) throw new Error(`chat failed: ${res.status} ${await res.text()}`);
   return (await res.json()) as { id: string; conversation_id: string };
 };
@@ -33,8 +37,17 @@ t.test('the last turns of a conversation, newest first, with every field', async
   t.equal(res.status, 200);
   t.equal(body.object, 'list');
   t.equal(body.session_id, conversationId);
-  t.same(body.data.map((turn: any) => turn.request_id), [second.id, first.id], 'newest first');
-  const rows = await stack.db.selectFrom('turns').selectAll().where('session_id', '=', conversationId).orderBy('id', 'desc').execute();
+  t.same(
+    body.data.map((turn: any) => turn.request_id),
+    [second.id, first.id],
+    'newest first',
+  );
+  const rows = await stack.db
+    .selectFrom('turns')
+    .selectAll()
+    .where('session_id', '=', conversationId)
+    .orderBy('id', 'desc')
+    .execute();
   t.strictSame(body.data[0], {
     session_id: conversationId,
     request_id: second.id,
@@ -48,7 +61,12 @@ t.test('the last turns of a conversation, newest first, with every field', async
     prompt_tokens: 12,
     completion_tokens: rows[0]!.completion_tokens,
   });
-  t.match(body.data[1], { request_id: first.id, user_input: 'Capital of France?', assistant_response: 'Paris.', cached: false });
+  t.match(body.data[1], {
+    request_id: first.id,
+    user_input: 'Capital of France?',
+    assistant_response: 'Paris.',
+    cached: false,
+  });
   for (const turn of body.data) t.equal(new Date(turn.timestamp).toISOString(), turn.timestamp, 'ISO 8601 timestamp');
   t.match(res.headers.get('x-request-id'), /^memq-/);
 });
@@ -63,7 +81,10 @@ t.test('a completion id of the conversation resolves to the same conversation', 
 t.test('limit bounds the number of turns', async (t) => {
   const { res, body } = await last(`?session=${conversationId}&limit=1`);
   t.equal(res.status, 200);
-  t.same(body.data.map((turn: any) => turn.request_id), [second.id]);
+  t.same(
+    body.data.map((turn: any) => turn.request_id),
+    [second.id],
+  );
 });
 
 t.test("another key's session answers 404, exactly as an unknown id does", async (t) => {
@@ -74,7 +95,11 @@ t.test("another key's session answers 404, exactly as an unknown id does", async
   for (const id of [conversationId, first.id]) {
     const other = await last(`?session=${id}`, as('key-b'));
     t.equal(other.res.status, 404, id);
-    t.strictSame(withoutId(other.body, id), withoutId(unknown.body, 'conv_nobody_has_this'), 'same answer as an unknown id');
+    t.strictSame(
+      withoutId(other.body, id),
+      withoutId(unknown.body, 'conv_nobody_has_this'),
+      'same answer as an unknown id',
+    );
     t.equal(other.res.headers.get('x-should-retry'), unknown.res.headers.get('x-should-retry'));
   }
 });
@@ -111,24 +136,65 @@ t.test('the route needs an API key', async (t) => {
 
 t.test('the worker answers memory queries on the bus, invalid ones with an error reply', async (t) => {
   const subject = subjectsFor(stack.config.subjectPrefix).memoryLast;
-  const ask = async (payload: unknown) => decodeMemoryLastReply((await stack.nc.request(subject, typeof payload === 'string' ? new TextEncoder().encode(payload) : encodeJson(payload), { timeout: 5000 })).data);
+  const ask = async (payload: unknown) =>
+    decodeMemoryLastReply(
+      (
+        await stack.nc.request(
+          subject,
+          typeof payload === 'string' ? new TextEncoder().encode(payload) : encodeJson(payload),
+          { timeout: 5000 },
+        )
+      ).data,
+    );
   const memoryStats = async () => {
     const stats = await stack.workers[0]!.service.stats();
-    return stats.endpoints?.find((endpoint) => endpoint.name === 'memory') as { subject: string; queue_group: string; data: { in_flight: number; answered: number; failed: Record<string, number> } };
+    return stats.endpoints?.find((endpoint) => endpoint.name === 'memory') as {
+      subject: string;
+      queue_group: string;
+      data: { in_flight: number; answered: number; failed: Record<string, number> };
+    };
   };
   const before = structuredClone((await memoryStats()).data);
-  const valid = { v: PROTOCOL_VERSION, request_id: 'memq-test-1', tenant: tenantOf('key-a'), session: conversationId, limit: 2 };
-  t.match(await ask(valid), { type: 'turns', request_id: 'memq-test-1', session_id: conversationId, turns: [{ request_id: second.id }, { request_id: first.id }] });
-  t.match(await ask('{nope'), { type: 'error', request_id: 'unknown', error: { code: 'invalid_envelope', message: /not JSON/ } });
+  const valid = {
+    v: PROTOCOL_VERSION,
+    request_id: 'memq-test-1',
+    tenant: tenantOf('key-a'),
+    session: conversationId,
+    limit: 2,
+  };
+  t.match(await ask(valid), {
+    type: 'turns',
+    request_id: 'memq-test-1',
+    session_id: conversationId,
+    turns: [{ request_id: second.id }, { request_id: first.id }],
+  });
+  t.match(await ask('{nope'), {
+    type: 'error',
+    request_id: 'unknown',
+    error: { code: 'invalid_envelope', message: /not JSON/ },
+  });
   t.match(await ask({ ...valid, limit: 500 }), { type: 'error', error: { code: 'invalid_envelope', param: 'limit' } });
   t.match(await ask({ ...valid, v: 2 }), { type: 'error', error: { code: 'invalid_envelope', param: 'v' } });
-  t.match(await ask({ ...valid, tenant: tenantOf('key-b') }), { type: 'error', request_id: 'memq-test-1', error: { code: 'session_not_found', status: 404 } });
+  t.match(await ask({ ...valid, tenant: tenantOf('key-b') }), {
+    type: 'error',
+    request_id: 'memq-test-1',
+    error: { code: 'session_not_found', status: 404 },
+  });
 
   const after = await memoryStats();
   t.equal(after.subject, subject);
   t.equal(after.queue_group, 'memory');
   const failed = (code: string) => (after.data.failed[code] ?? 0) - (before.failed[code] ?? 0);
-  t.same([after.data.answered - before.answered, failed('invalid_envelope'), failed('session_not_found'), after.data.in_flight], [1, 3, 1, 0], 'counted per error code in the endpoint data');
+  t.same(
+    [
+      after.data.answered - before.answered,
+      failed('invalid_envelope'),
+      failed('session_not_found'),
+      after.data.in_flight,
+    ],
+    [1, 3, 1, 0],
+    'counted per error code in the endpoint data',
+  );
 });
 
 t.test('no worker running → 503 no_worker at once', async (t) => {

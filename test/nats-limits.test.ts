@@ -16,7 +16,11 @@ t.teardown(async () => {
 });
 
 t.test('an envelope over the NATS max_payload → 413 request_too_large, nothing sent or stored', async (t) => {
-  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'x'.repeat(8000) }] }) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'x'.repeat(8000) }] }),
+  });
   t.equal(res.status, 413);
   const body: any = await res.json();
   t.equal(body.error.code, 'request_too_large');
@@ -26,7 +30,11 @@ t.test('an envelope over the NATS max_payload → 413 request_too_large, nothing
 });
 
 t.test('a request that fits still works on the same bus', async (t) => {
-  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'short' }] }) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'short' }] }),
+  });
   t.equal(res.status, 200);
 });
 
@@ -34,8 +42,18 @@ t.test('a reply frame the bus refuses is reported as what it is, not as a gap in
   // A 4 KB bus cannot carry the worker's 64 KiB deltas. The failed frame must not use up a
   // sequence number, so the error frame that follows arrives in order with the real cause.
   stack.ollama.behave({ tokens: ['x'.repeat(50_000)] });
-  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'long' }] }) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'long' }] }),
+  });
   t.equal(res.status, 500);
-  t.match(await res.json(), { error: { code: 'internal_error', message: /could not publish the delta frame: .*max_payload/ } });
-  t.equal((await stack.db.selectFrom('turns').selectAll().execute()).length, 1, 'only the earlier short answer is stored');
+  t.match(await res.json(), {
+    error: { code: 'internal_error', message: /could not publish the delta frame: .*max_payload/ },
+  });
+  t.equal(
+    (await stack.db.selectFrom('turns').selectAll().execute()).length,
+    1,
+    'only the earlier short answer is stored',
+  );
 });

@@ -26,13 +26,26 @@ t.teardown(() => stack.close());
 
 t.test('requests carrying keys and secrets', async (t) => {
   const headers = (key: string) => ({ authorization: `Bearer ${key}`, 'content-type': 'application/json' });
-  const body = (stream: boolean) => JSON.stringify({ model: 'code_review', stream, messages: [{ role: 'user', content: `my key is ${SECRET} and ${PASSWORD}` }] });
+  const body = (stream: boolean) =>
+    JSON.stringify({
+      model: 'code_review',
+      stream,
+      messages: [{ role: 'user', content: `my key is ${SECRET} and ${PASSWORD}` }],
+    });
   for (const stream of [false, true]) {
-    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: headers(KEY), body: body(stream) });
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: headers(KEY),
+      body: body(stream),
+    });
     t.equal(res.status, 200);
     await res.text();
   }
-  const refused = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: headers(WRONG_KEY), body: body(false) });
+  const refused = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: headers(WRONG_KEY),
+    body: body(false),
+  });
   t.equal(refused.status, 401);
   const client = await openLiveClient(stack.baseUrl, { authFrameKey: KEY });
   await client.next((frame) => frame.type === 'ready');
@@ -42,7 +55,11 @@ t.test('requests carrying keys and secrets', async (t) => {
 });
 
 t.test('a keys-file key: over HTTP and WebSocket, then revoked while its socket is open', async (t) => {
-  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${FILE_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'testing', stream: true, messages: [{ role: 'user', content: 'hello' }] }) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${FILE_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'testing', stream: true, messages: [{ role: 'user', content: 'hello' }] }),
+  });
   t.equal(res.status, 200);
   await res.text();
   const client = await openLiveClient(stack.baseUrl, { authFrameKey: FILE_KEY });
@@ -60,6 +77,7 @@ t.test('no log holds them', async (t) => {
   t.ok(files.length > 0, 'trace logs were written');
   const everything = [...files.map((file) => readFileSync(file, 'utf8')), JSON.stringify(stack.logs.lines)].join('\n');
   t.ok(stack.logs.lines.length > 5, `pino lines were captured (${stack.logs.lines.length})`);
-  for (const needle of [KEY, WRONG_KEY, FILE_KEY, FILE_KEY.slice(3), SECRET, 'hunter2-very-secret', 'Bearer ']) t.notOk(everything.includes(needle), `no "${needle.slice(0, 12)}…" in any log`);
+  for (const needle of [KEY, WRONG_KEY, FILE_KEY, FILE_KEY.slice(3), SECRET, 'hunter2-very-secret', 'Bearer '])
+    t.notOk(everything.includes(needle), `no "${needle.slice(0, 12)}…" in any log`);
   t.match(everything, /\[REDACTED:openai_key\]/, 'the secret shows as redacted');
 });

@@ -18,7 +18,15 @@ const browser: Browser = await chromium.launch({
   executablePath: chromiumPath(),
   headless: true,
   // No network beyond loopback here: without these Chromium keeps trying Google's hosts.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
   timeout: 30_000,
 });
 t.teardown(() => browser.close());
@@ -32,7 +40,8 @@ page.on('console', (message) => {
   if (message.type() === 'error') pageErrors.push(message.text());
 });
 page.on('request', (request) => {
-  if (!request.url().startsWith(stack.baseUrl) && !request.url().startsWith('data:')) foreignRequests.push(request.url());
+  if (!request.url().startsWith(stack.baseUrl) && !request.url().startsWith('data:'))
+    foreignRequests.push(request.url());
 });
 
 const lastAnswer = () => page.getByTestId('assistant-message').last();
@@ -45,13 +54,34 @@ t.test('the page loads from the gateway, connects with the dev key and lists the
   const res = await page.goto(`${stack.baseUrl}/`);
   t.equal(res?.status(), 200);
   await page.locator('[data-testid="status"][data-state="connected"]').waitFor();
-  const agents = await page.getByTestId('agent-select').locator('option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+  const agents = await page
+    .getByTestId('agent-select')
+    .locator('option')
+    .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
   t.same([...agents].sort(), [...stack.catalog.names, 'auto'].sort(), 'the agents, and auto (the router)');
   await page.getByTestId('agent-select').selectOption('code_review');
 });
 
 // The first answer, with a fenced code block the page renders as code.
-const tokens = ['Streaming', ' answers', ' arrive', ' one', ' token', ' at', ' a', ' time', ':\n\n```js\n', 'for await (const chunk of stream)', ' render(chunk);\n', '```\n\n', 'Each', ' delta', ' shows', ' at', ' once.'];
+const tokens = [
+  'Streaming',
+  ' answers',
+  ' arrive',
+  ' one',
+  ' token',
+  ' at',
+  ' a',
+  ' time',
+  ':\n\n```js\n',
+  'for await (const chunk of stream)',
+  ' render(chunk);\n',
+  '```\n\n',
+  'Each',
+  ' delta',
+  ' shows',
+  ' at',
+  ' once.',
+];
 t.test('a message streams in token by token, then shows its meta', async (t) => {
   stack.ollama.behave({ tokens, tokenDelayMs: 120 });
   await send('Explain streaming');
@@ -68,7 +98,11 @@ t.test('a message streams in token by token, then shows its meta', async (t) => 
   await page.locator('[data-testid="assistant-message"][data-state="done"]').last().waitFor();
   t.match(await answer.textContent(), 'Streaming answers arrive one token at a time');
   t.match(await answer.textContent(), 'Each delta shows at once.');
-  t.equal((await answer.locator('pre code').textContent())?.trim(), 'for await (const chunk of stream) render(chunk);', 'the fenced block is rendered as code');
+  t.equal(
+    (await answer.locator('pre code').textContent())?.trim(),
+    'for await (const chunk of stream) render(chunk);',
+    'the fenced block is rendered as code',
+  );
   const meta = await answer.getByTestId('meta').textContent();
   t.match(meta, /code_review/);
   t.match(meta, /\d+\.\d\ds/, 'processing time');
@@ -81,11 +115,18 @@ t.test('the next message continues the same conversation (memory on the server)'
   const answered = page.locator('[data-testid="assistant-message"][data-state="done"]');
   const before = await answered.count();
   await send('Do you remember what I asked?');
-  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="assistant-message"][data-state="done"]').length > n, before);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="assistant-message"][data-state="done"]').length > n,
+    before,
+  );
   t.match(await lastAnswer().textContent(), 'Yes, I remember.');
   t.equal(await page.getByTestId('conversation-id').textContent(), conversation);
   const sent = stack.ollama.requests.at(-1)!.messages.map((m) => m.content);
-  t.same(sent.slice(-3), ['Explain streaming', tokens.join(''), 'Do you remember what I asked?'], 'the model saw the earlier turn');
+  t.same(
+    sent.slice(-3),
+    ['Explain streaming', tokens.join(''), 'Do you remember what I asked?'],
+    'the model saw the earlier turn',
+  );
   t.match(await lastAnswer().getByTestId('meta').textContent(), /memory/i);
   if (process.env['SCREENSHOT_TO']) await page.screenshot({ path: process.env['SCREENSHOT_TO'] });
 });

@@ -58,16 +58,19 @@ t.test('all-or-nothing: a refused window spends no token of the others', async (
   t.equal(allowed, 5, 'five in the hour');
   const refused = takeToken(buckets, small.windows, now);
   t.notOk(refused.allowed);
-  if (!refused.allowed) t.ok(refused.retryAfterMs > 60_000, 'the wait is the hour\'s, the longest');
+  if (!refused.allowed) t.ok(refused.retryAfterMs > 60_000, "the wait is the hour's, the longest");
 });
 
-t.test('a bucket stamped in the future (a replica with a fast clock) refills nothing rather than going negative', async (t) => {
-  const result = takeToken({ minute: { tokens: 0.5, at: T0 + 5000 } }, small.windows, T0);
-  t.notOk(result.allowed);
-  const later = takeToken({ minute: { tokens: 1, at: T0 + 5000 } }, small.windows, T0);
-  t.ok(later.allowed);
-  if (later.allowed) t.equal(later.buckets.minute?.at, T0 + 5000, 'the stamp never moves back');
-});
+t.test(
+  'a bucket stamped in the future (a replica with a fast clock) refills nothing rather than going negative',
+  async (t) => {
+    const result = takeToken({ minute: { tokens: 0.5, at: T0 + 5000 } }, small.windows, T0);
+    t.notOk(result.allowed);
+    const later = takeToken({ minute: { tokens: 1, at: T0 + 5000 } }, small.windows, T0);
+    t.ok(later.allowed);
+    if (later.allowed) t.equal(later.buckets.minute?.at, T0 + 5000, 'the stamp never moves back');
+  },
+);
 
 t.test('the tightest window is the one with the fewest requests left', async (t) => {
   const result = takeToken({}, tiers.resolve('big').windows, T0);
@@ -103,7 +106,11 @@ t.test('concurrency leases: capped, pruned when they lapse, released by id', asy
     if (d.kind === 'admit') state = d.next;
   }
   const third = decide(state, small, T0, { id: 'c', until: T0 + 10_000 });
-  t.match(third, { kind: 'concurrency', inFlight: 2, cap: 2 }, 'the minute has a token left, but two are in flight: the third waits');
+  t.match(
+    third,
+    { kind: 'concurrency', inFlight: 2, cap: 2 },
+    'the minute has a token left, but two are in flight: the third waits',
+  );
   const lapsed = decide(state, small, T0 + 10_000, { id: 'c', until: T0 + 20_000 });
   t.equal(lapsed.kind, 'admit', 'leases past their deadline (a crashed gateway) no longer count');
   if (lapsed.kind === 'admit') t.same(Object.keys(lapsed.next.leases), ['c']);
@@ -115,12 +122,20 @@ t.test('concurrency leases: capped, pruned when they lapse, released by id', asy
 
 t.test('renewing leases: extended, put back when missing, never shortened; lapsed others dropped', async (t) => {
   const state = { buckets: { minute: { tokens: 2, at: T0 } }, leases: { a: T0 + 5_000, b: T0 + 50_000, old: T0 - 1 } };
-  const next = renewLeases(state, [{ id: 'a', until: T0 + 15_000 }, { id: 'b', until: T0 + 15_000 }, { id: 'gone', until: T0 + 15_000 }], T0);
+  const next = renewLeases(
+    state,
+    [
+      { id: 'a', until: T0 + 15_000 },
+      { id: 'b', until: T0 + 15_000 },
+      { id: 'gone', until: T0 + 15_000 },
+    ],
+    T0,
+  );
   t.same(next.leases, { a: T0 + 15_000, b: T0 + 50_000, gone: T0 + 15_000 });
   t.same(next.buckets, state.buckets, 'the buckets are untouched');
 });
 
-t.test('batched updates: one tenant\'s concurrent updates go as one read and one write, in order', async (t) => {
+t.test("batched updates: one tenant's concurrent updates go as one read and one write, in order", async (t) => {
   // An in-memory stand-in for the KV store, counting calls: the batching logic alone, no NATS.
   const values = new Map<string, string>();
   let calls = 0;
@@ -135,13 +150,16 @@ t.test('batched updates: one tenant\'s concurrent updates go as one read and one
     },
   };
   const store = batchPerTenant(inner);
-  const append = (tenant: string, item: string) => store.update(tenant, (current) => {
-    const list = [...JSON.parse(current ?? '[]'), item];
-    return { write: JSON.stringify(list), result: list.length };
-  });
+  const append = (tenant: string, item: string) =>
+    store.update(tenant, (current) => {
+      const list = [...JSON.parse(current ?? '[]'), item];
+      return { write: JSON.stringify(list), result: list.length };
+    });
   const first = append('x', 'first');
   const rest = ['a', 'b', 'c'].map((item) => append('x', item));
-  const broken = store.update('x', () => { throw new Error('a bug in one change'); });
+  const broken = store.update('x', () => {
+    throw new Error('a bug in one change');
+  });
   const other = append('y', 'other');
   t.same(await Promise.all([first, ...rest]), [1, 2, 3, 4], 'each saw the ones before it');
   await t.rejects(broken, /a bug in one change/, 'a throwing change fails alone');
@@ -150,56 +168,83 @@ t.test('batched updates: one tenant\'s concurrent updates go as one read and one
   t.equal(calls, 3, 'x: the first alone, then the three waiting ones together; y: one');
 });
 
-t.test('batched updates during an outage: admissions fail at once, a release batched with them still waits for the open', async (t) => {
-  // A stand-in with the real store's gate: after a failure, gated updates are turned away at
-  // once (StoreNotReopenedError) and ungated ones open the bucket, here an open the test holds.
-  const deferred = () => { let resolve!: () => void; const promise = new Promise<void>((r) => { resolve = r; }); return { promise, resolve }; };
-  const outage = deferred();
-  const open = deferred();
-  const opening = deferred();
-  let gateClosed = false;
-  let value: string | undefined;
-  const seen: Array<{ ungated: boolean; size: number }> = [];
-  const inner: TenantStore = {
-    open: async () => undefined,
-    async update(_tenant, change, options = {}) {
-      if (seen.length === 0) {
-        seen.push({ ungated: false, size: 1 });
-        await outage.promise;
-        gateClosed = true;
-        throw new StoreUnavailableError('rate limit store: get took longer than 500 ms');
-      }
-      if (gateClosed && !options.ungated) throw new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet');
-      const { write, result } = change(value);
-      seen.push({ ungated: options.ungated === true, size: (result as unknown[]).length });
-      opening.resolve();
-      await open.promise;
-      value = write;
-      return result;
-    },
-  };
-  const store = batchPerTenant(inner);
-  const settled: string[] = [];
-  // Settled into values at once, so no rejection waits unhandled while the test holds the open.
-  const track = (name: string, p: Promise<unknown>) => p.then((value) => { settled.push(name); return value; }, (err: unknown) => { settled.push(name); return err; });
-  const admission = (name: string) => track(name, store.update('x', (current) => ({ write: `${current ?? ''}${name}`, result: name })));
-  const first = admission('first');
-  // While the first runs, an admission, a release and another admission queue up as one batch.
-  const a = admission('a');
-  const release = track('release', store.update('x', (current) => ({ write: `${current ?? ''}-released`, result: 'released' }), { ungated: true }));
-  const b = admission('b');
-  outage.resolve();
-  await opening.promise;
-  await new Promise((resolve) => setImmediate(resolve));
-  t.same(settled, ['first', 'a', 'b'], 'both admissions failed (open) before the release\'s open finished');
-  t.same(seen.at(-1), { ungated: true, size: 1 }, 'the release went again alone, ungated');
-  open.resolve();
-  t.type(await first, StoreUnavailableError);
-  t.type(await a, StoreNotReopenedError, 'the admission is turned away (and so fails open)');
-  t.type(await b, StoreNotReopenedError);
-  t.equal(await release, 'released');
-  t.equal(value, '-released', 'only the release was written');
-});
+t.test(
+  'batched updates during an outage: admissions fail at once, a release batched with them still waits for the open',
+  async (t) => {
+    // A stand-in with the real store's gate: after a failure, gated updates are turned away at
+    // once (StoreNotReopenedError) and ungated ones open the bucket, here an open the test holds.
+    const deferred = () => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      return { promise, resolve };
+    };
+    const outage = deferred();
+    const open = deferred();
+    const opening = deferred();
+    let gateClosed = false;
+    let value: string | undefined;
+    const seen: Array<{ ungated: boolean; size: number }> = [];
+    const inner: TenantStore = {
+      open: async () => undefined,
+      async update(_tenant, change, options = {}) {
+        if (seen.length === 0) {
+          seen.push({ ungated: false, size: 1 });
+          await outage.promise;
+          gateClosed = true;
+          throw new StoreUnavailableError('rate limit store: get took longer than 500 ms');
+        }
+        if (gateClosed && !options.ungated)
+          throw new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet');
+        const { write, result } = change(value);
+        seen.push({ ungated: options.ungated === true, size: (result as unknown[]).length });
+        opening.resolve();
+        await open.promise;
+        value = write;
+        return result;
+      },
+    };
+    const store = batchPerTenant(inner);
+    const settled: string[] = [];
+    // Settled into values at once, so no rejection waits unhandled while the test holds the open.
+    const track = (name: string, p: Promise<unknown>) =>
+      p.then(
+        (value) => {
+          settled.push(name);
+          return value;
+        },
+        (err: unknown) => {
+          settled.push(name);
+          return err;
+        },
+      );
+    const admission = (name: string) =>
+      track(
+        name,
+        store.update('x', (current) => ({ write: `${current ?? ''}${name}`, result: name })),
+      );
+    const first = admission('first');
+    // While the first runs, an admission, a release and another admission queue up as one batch.
+    const a = admission('a');
+    const release = track(
+      'release',
+      store.update('x', (current) => ({ write: `${current ?? ''}-released`, result: 'released' }), { ungated: true }),
+    );
+    const b = admission('b');
+    outage.resolve();
+    await opening.promise;
+    await new Promise((resolve) => setImmediate(resolve));
+    t.same(settled, ['first', 'a', 'b'], "both admissions failed (open) before the release's open finished");
+    t.same(seen.at(-1), { ungated: true, size: 1 }, 'the release went again alone, ungated');
+    open.resolve();
+    t.type(await first, StoreUnavailableError);
+    t.type(await a, StoreNotReopenedError, 'the admission is turned away (and so fails open)');
+    t.type(await b, StoreNotReopenedError);
+    t.equal(await release, 'released');
+    t.equal(value, '-released', 'only the release was written');
+  },
+);
 
 t.test('a stored entry that is not ours reads as empty state, never as an error', async (t) => {
   for (const text of ['not json', '[]', '{"buckets":{"minute":{"tokens":"x","at":1}},"leases":{"a":"soon"}}', 'null']) {
@@ -209,7 +254,14 @@ t.test('a stored entry that is not ours reads as empty state, never as an error'
 
 t.test('tiers: unknown names are limited as the strictest tier, the file is checked at load', async (t) => {
   t.equal(tiers.resolve('nope').name, 'strictest');
-  t.same(tiers.strictest.windows.map((w) => [w.window, w.limit]), [['minute', 3], ['hour', 5], ['day', 100]]);
+  t.same(
+    tiers.strictest.windows.map((w) => [w.window, w.limit]),
+    [
+      ['minute', 3],
+      ['hour', 5],
+      ['day', 100],
+    ],
+  );
   t.equal(tiers.strictest.concurrentStreams, 2);
   t.same(loadRateTiers().names, ['standard', 'premium', 'unlimited'], 'the shipped file loads');
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-tiers-'));

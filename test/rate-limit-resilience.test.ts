@@ -16,7 +16,9 @@ import { sleep, waitFor } from './helpers/wait.js';
 // otherwise, so a lease that disappears was released, not lapsed.
 const BUCKET = 'rl_resilience';
 const nats = await startTestNats();
-const resume = () => { if (nats.process.exitCode === null) nats.process.kill('SIGCONT'); };
+const resume = () => {
+  if (nats.process.exitCode === null) nats.process.kill('SIGCONT');
+};
 const connections: NatsConnection[] = [];
 const open = async () => {
   const nc = await connect({ servers: nats.url });
@@ -40,7 +42,8 @@ const tiers = rateTiersFrom({
 const logs = new LogSink();
 const log = createLogger('rate-limit', { level: 'debug', destination: logs });
 const LONG: LeaseTiming = { ttlMs: 120_000, renewEveryMs: 60_000 };
-const limiterOn = (nc: NatsConnection, leaseTiming: LeaseTiming = LONG): RateLimiter => createRateLimiter({ nc, tiers, bucket: BUCKET, opTimeoutMs: 300, log, leaseTiming });
+const limiterOn = (nc: NatsConnection, leaseTiming: LeaseTiming = LONG): RateLimiter =>
+  createRateLimiter({ nc, tiers, bucket: BUCKET, opTimeoutMs: 300, log, leaseTiming });
 
 const inspector = await open();
 const limiter = limiterOn(await open());
@@ -70,7 +73,7 @@ t.test('a store stall leaves no lease behind and does not lock the key out', asy
   t.teardown(resume);
   try {
     const other = await admit(limiter, 'stall-b', 'standard');
-    t.same(other.headers, {}, 'another key\'s request goes through unlimited while the store does not answer');
+    t.same(other.headers, {}, "another key's request goes through unlimited while the store does not answer");
     await first.release();
     t.ok(reasons().includes('release_failed'), 'the release failed (and is retried in the background)');
   } finally {
@@ -82,8 +85,15 @@ t.test('a store stall leaves no lease behind and does not lock the key out', asy
   // At once after the stall: the bucket was not forgotten, so the limiter counts again; both
   // slots are free (no leftover lease), and the cap holds.
   const again = [await admit(limiter, 'stall-a', 'standard'), await admit(limiter, 'stall-a', 'standard')];
-  t.ok(again.every((admission) => admission.headers['x-ratelimit-limit-requests']), 'limited, not let through');
-  t.equal(await refusedCode(admit(limiter, 'stall-a', 'standard')), 'too_many_concurrent_requests', 'a third is over the cap of 2');
+  t.ok(
+    again.every((admission) => admission.headers['x-ratelimit-limit-requests']),
+    'limited, not let through',
+  );
+  t.equal(
+    await refusedCode(admit(limiter, 'stall-a', 'standard')),
+    'too_many_concurrent_requests',
+    'a third is over the cap of 2',
+  );
   for (const admission of again) await admission.release();
   t.same(await leasesOf('stall-a'), []);
   t.notOk(reasons().includes('bucket_gone'), 'a stall is not mistaken for a lost bucket');
@@ -94,8 +104,14 @@ t.test('64 simultaneous admits of one key within its budget: no 429', async (t) 
   const refused = results.filter((result) => result.status === 'rejected');
   t.equal(refused.length, 0, 'none refused');
   const admitted = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-  const remaining = admitted.map((admission) => Number(admission.headers['x-ratelimit-remaining-requests'])).sort((a, b) => b - a);
-  t.same(remaining, Array.from({ length: 64 }, (_, i) => 999 - i), 'each counted once: 999 down to 936');
+  const remaining = admitted
+    .map((admission) => Number(admission.headers['x-ratelimit-remaining-requests']))
+    .sort((a, b) => b - a);
+  t.same(
+    remaining,
+    Array.from({ length: 64 }, (_, i) => 999 - i),
+    'each counted once: 999 down to 936',
+  );
   t.equal((await leasesOf('burst')).length, 64);
   await Promise.all(admitted.map((admission) => admission.release()));
   t.same(await leasesOf('burst'), [], 'every lease released');
@@ -103,10 +119,14 @@ t.test('64 simultaneous admits of one key within its budget: no 429', async (t) 
 
 t.test('two replicas bursting on one key count every request exactly once', async (t) => {
   const replica = limiterOn(await open());
-  const results = await Promise.allSettled(Array.from({ length: 64 }, (_, i) => admit(i % 2 === 0 ? limiter : replica, 'shared', 'burst')));
+  const results = await Promise.allSettled(
+    Array.from({ length: 64 }, (_, i) => admit(i % 2 === 0 ? limiter : replica, 'shared', 'burst')),
+  );
   const admitted = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   t.comment(`${64 - admitted.length} of 64 lost every compare-and-set to the other replica`);
-  for (const result of results) if (result.status === 'rejected') t.equal(refusalOf(result.reason) && (result.reason as { code: string }).code, 'rate_limit_exceeded');
+  for (const result of results)
+    if (result.status === 'rejected')
+      t.equal(refusalOf(result.reason) && (result.reason as { code: string }).code, 'rate_limit_exceeded');
   const next = await admit(limiter, 'shared', 'burst');
   t.equal(next.headers['x-ratelimit-remaining-requests'], String(1000 - admitted.length - 1), 'no update lost');
   await Promise.all([...admitted, next].map((admission) => admission.release()));
@@ -124,11 +144,15 @@ t.test('a deleted bucket is recreated, and a release is not turned away meanwhil
   await held.release();
   t.equal(reasons().filter((reason) => reason === 'release_failed').length, failedBefore, 'the release did not fail');
   await during.release();
-  await waitFor('limited again', async () => {
-    const probe = await admit(limiter, 'gone-c', 'standard');
-    await probe.release();
-    return probe.headers['x-ratelimit-limit-requests'] !== undefined;
-  }, 5000);
+  await waitFor(
+    'limited again',
+    async () => {
+      const probe = await admit(limiter, 'gone-c', 'standard');
+      await probe.release();
+      return probe.headers['x-ratelimit-limit-requests'] !== undefined;
+    },
+    5000,
+  );
   t.pass('the bucket is back');
 });
 
@@ -143,10 +167,14 @@ t.test('short leases: renewed while the request runs, lapsed soon after its gate
   // The gateway dies without releasing: its connection closes, its renewals stop.
   await doomedNc.close();
   let admitted: Admission | undefined;
-  await waitFor('the lease lapsed', async () => {
-    admitted = await admit(limiter, 'crash', 'single').catch(() => undefined);
-    return admitted !== undefined;
-  }, 10_000);
-  t.pass('another gateway admits the key once the dead one\'s lease lapsed');
+  await waitFor(
+    'the lease lapsed',
+    async () => {
+      admitted = await admit(limiter, 'crash', 'single').catch(() => undefined);
+      return admitted !== undefined;
+    },
+    10_000,
+  );
+  t.pass("another gateway admits the key once the dead one's lease lapsed");
   await admitted?.release();
 });

@@ -17,10 +17,22 @@ import { waitFor } from './helpers/wait.js';
 // test tier: 3 requests per minute, 2 in flight; every key of API_KEYS has it.
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-rate-'));
 const tiersFile = join(dir, 'rate-tiers.json');
-writeFileSync(tiersFile, JSON.stringify({ tiers: { standard: { requests_per_minute: 3, concurrent_streams: 2 }, premium: {}, unlimited: {} } }));
-const stack = await startStack({ env: { API_KEYS: 'key-a,key-b,key-c,key-d', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile } });
+writeFileSync(
+  tiersFile,
+  JSON.stringify({
+    tiers: { standard: { requests_per_minute: 3, concurrent_streams: 2 }, premium: {}, unlimited: {} },
+  }),
+);
+const stack = await startStack({
+  env: { API_KEYS: 'key-a,key-b,key-c,key-d', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
+});
 const secondNc = await connect({ servers: stack.natsUrl });
-const second = await buildApp({ config: stack.config, nc: secondNc, catalog: stack.catalog, logger: createLogger('replica-2', { level: 'debug', destination: stack.logs }) });
+const second = await buildApp({
+  config: stack.config,
+  nc: secondNc,
+  catalog: stack.catalog,
+  logger: createLogger('replica-2', { level: 'debug', destination: stack.logs }),
+});
 const secondUrl = await second.listen({ port: 0, host: '127.0.0.1' });
 const replicas = [stack.baseUrl, secondUrl] as const;
 const kv = await new Kvm(jetstream(stack.nc)).open(DEFAULT_RATE_LIMIT_BUCKET);
@@ -33,16 +45,25 @@ t.teardown(async () => {
 
 // Every chat request published, whichever gateway sent it.
 let published = 0;
-const sub = stack.nc.subscribe(`${stack.config.subjectPrefix}.*.chat`, { callback: () => { published++; } });
+const sub = stack.nc.subscribe(`${stack.config.subjectPrefix}.*.chat`, {
+  callback: () => {
+    published++;
+  },
+});
 t.teardown(() => sub.unsubscribe());
 const rowCount = async () => (await stack.db.selectFrom('turns').select('id').execute()).length;
 
-const chat = (baseUrl: string, key: string, init: { stream?: boolean; signal?: AbortSignal } = {}) => fetch(`${baseUrl}/v1/chat/completions`, {
-  method: 'POST',
-  headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-  body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'hello' }], stream: init.stream === true }),
-  signal: init.signal,
-});
+const chat = (baseUrl: string, key: string, init: { stream?: boolean; signal?: AbortSignal } = {}) =>
+  fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'code_review',
+      messages: [{ role: 'user', content: 'hello' }],
+      stream: init.stream === true,
+    }),
+    signal: init.signal,
+  });
 const leasesOf = async (key: string) => {
   const entry = await kv.get(keyOf(tenantOf(key)));
   return entry?.operation === 'PUT' ? Object.keys(entry.json<{ leases: Record<string, number> }>().leases) : [];
@@ -62,14 +83,22 @@ t.test('the limit is shared: 3 per minute across both replicas, the 4th is 429 w
     t.equal(res.headers.get('x-ratelimit-remaining-requests'), String(1 - i), 'streamed answers carry the headers too');
     await res.text();
   }
-  const before = { published, rows: await rowCount(), backend: stack.ollama.requests.length, entry: await kv.get(keyOf(tenantOf('key-a'))) };
+  const before = {
+    published,
+    rows: await rowCount(),
+    backend: stack.ollama.requests.length,
+    entry: await kv.get(keyOf(tenantOf('key-a'))),
+  };
   for (const url of replicas) {
     const refused = await chat(url, 'key-a');
     t.equal(refused.status, 429, `refused on ${url === replicas[0] ? 'replica 1' : 'replica 2'}`);
     const body = await refused.json();
     t.same(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
     t.match(body.error, { code: 'rate_limit_exceeded', type: 'requests', param: null });
-    t.match(body.error.message, /^Rate limit reached for key "[^"]+": 3 requests per minute \(tier standard\)\. Try again in \d+ s\.$/);
+    t.match(
+      body.error.message,
+      /^Rate limit reached for key "[^"]+": 3 requests per minute \(tier standard\)\. Try again in \d+ s\.$/,
+    );
     const retryAfter = Number(refused.headers.get('retry-after'));
     t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After ${retryAfter} is within the minute`);
     t.equal(body.error.message.match(/in (\d+) s/)[1], String(retryAfter), 'the message and Retry-After agree');
@@ -79,38 +108,48 @@ t.test('the limit is shared: 3 per minute across both replicas, the 4th is 429 w
   t.equal(published, before.published, 'a refused request publishes nothing');
   t.equal(stack.ollama.requests.length, before.backend, 'and reaches no model');
   t.equal(await rowCount(), before.rows, 'and stores no turn');
-  t.equal((await kv.get(keyOf(tenantOf('key-a'))))?.revision, before.entry?.revision, 'and does not change the limiter\'s entry');
+  t.equal(
+    (await kv.get(keyOf(tenantOf('key-a'))))?.revision,
+    before.entry?.revision,
+    "and does not change the limiter's entry",
+  );
   const other = await chat(replicas[0], 'key-d');
   t.equal(other.status, 200, 'another key has its own buckets');
   await other.text();
 });
 
-t.test('concurrency cap across replicas: 2 in flight, the 3rd is refused, a slot frees when a stream ends', async (t) => {
-  // The model holds both streams until the third request has been refused: no timing involved.
-  const letGo = stack.ollama.hold();
-  t.teardown(letGo);
-  const backend = stack.ollama.requests.length;
-  const slow = [chat(replicas[0], 'key-b', { stream: true }), chat(replicas[1], 'key-b', { stream: true })];
-  await waitFor('both slow streams at the model', () => stack.ollama.requests.length >= backend + 2);
-  t.equal((await leasesOf('key-b')).length, 2, 'two leases in the shared entry');
-  const third = await chat(replicas[1], 'key-b');
-  t.equal(third.status, 429);
-  const body = await third.json();
-  t.equal(body.error.code, 'too_many_concurrent_requests');
-  t.match(body.error.message, /Concurrency limit reached for key "[^"]+": 2 requests in flight at once \(tier standard\)/);
-  t.equal(third.headers.get('retry-after'), '1');
-  letGo();
-  for (const res of await Promise.all(slow)) {
-    t.equal(res.status, 200);
-    t.match(await res.text(), /data: \[DONE\]/);
-  }
-  t.same(await leasesOf('key-b'), [], 'both leases released when the streams ended');
-  // The refused one took no token: this is the key's third request of the minute.
-  const next = await chat(replicas[0], 'key-b');
-  t.equal(next.status, 200, 'a next one succeeds at once');
-  t.equal(next.headers.get('x-ratelimit-remaining-requests'), '0');
-  await next.json();
-});
+t.test(
+  'concurrency cap across replicas: 2 in flight, the 3rd is refused, a slot frees when a stream ends',
+  async (t) => {
+    // The model holds both streams until the third request has been refused: no timing involved.
+    const letGo = stack.ollama.hold();
+    t.teardown(letGo);
+    const backend = stack.ollama.requests.length;
+    const slow = [chat(replicas[0], 'key-b', { stream: true }), chat(replicas[1], 'key-b', { stream: true })];
+    await waitFor('both slow streams at the model', () => stack.ollama.requests.length >= backend + 2);
+    t.equal((await leasesOf('key-b')).length, 2, 'two leases in the shared entry');
+    const third = await chat(replicas[1], 'key-b');
+    t.equal(third.status, 429);
+    const body = await third.json();
+    t.equal(body.error.code, 'too_many_concurrent_requests');
+    t.match(
+      body.error.message,
+      /Concurrency limit reached for key "[^"]+": 2 requests in flight at once \(tier standard\)/,
+    );
+    t.equal(third.headers.get('retry-after'), '1');
+    letGo();
+    for (const res of await Promise.all(slow)) {
+      t.equal(res.status, 200);
+      t.match(await res.text(), /data: \[DONE\]/);
+    }
+    t.same(await leasesOf('key-b'), [], 'both leases released when the streams ended');
+    // The refused one took no token: this is the key's third request of the minute.
+    const next = await chat(replicas[0], 'key-b');
+    t.equal(next.status, 200, 'a next one succeeds at once');
+    t.equal(next.headers.get('x-ratelimit-remaining-requests'), '0');
+    await next.json();
+  },
+);
 
 t.test('a client that leaves mid-stream frees its slot', async (t) => {
   stack.ollama.behave({ firstTokenDelayMs: 2000 });
@@ -156,15 +195,22 @@ t.test('a lost bucket fails open with a warning and is recreated', async (t) => 
   t.equal(res.status, 200, 'let through: the store did not answer');
   t.equal(res.headers.get('x-ratelimit-limit-requests'), null, 'unlimited, so no limit headers');
   await res.json();
-  t.ok(stack.logs.lines.some((line) => line['reason'] === 'store_unavailable'), 'a warning says so');
+  t.ok(
+    stack.logs.lines.some((line) => line['reason'] === 'store_unavailable'),
+    'a warning says so',
+  );
   // Reopened at most once a second: a few more requests may go through unlimited first.
   let remaining: string | null = null;
-  await waitFor('the bucket recreated', async () => {
-    const after = await chat(replicas[0], 'key-a');
-    await after.json();
-    remaining = after.headers.get('x-ratelimit-remaining-requests');
-    return after.status === 200 && remaining !== null;
-  }, 5000);
+  await waitFor(
+    'the bucket recreated',
+    async () => {
+      const after = await chat(replicas[0], 'key-a');
+      await after.json();
+      remaining = after.headers.get('x-ratelimit-remaining-requests');
+      return after.status === 200 && remaining !== null;
+    },
+    5000,
+  );
   t.equal(remaining, '2', 'the bucket came back, empty of state');
 });
 
@@ -174,7 +220,11 @@ t.test('the unlimited tier (the default of API_KEYS) is never limited, and CORS 
   for (let i = 0; i < 5; i++) {
     const res = await fetch(`${open.baseUrl}/v1/chat/completions`, {
       method: 'POST',
-      headers: { authorization: 'Bearer local-only', 'content-type': 'application/json', origin: 'https://app.example' },
+      headers: {
+        authorization: 'Bearer local-only',
+        'content-type': 'application/json',
+        origin: 'https://app.example',
+      },
       body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: `hi ${i}` }] }),
     });
     t.equal(res.status, 200, `request ${i + 1}`);

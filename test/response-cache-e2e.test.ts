@@ -15,7 +15,11 @@ function poster(stack: TestStack) {
 
 let counter = 0;
 /** A request no earlier test has sent, so each test starts with an empty cache entry. */
-const fresh = (extra: Record<string, unknown> = {}) => ({ model: 'testing', messages: [{ role: 'user', content: `question ${++counter}` }], ...extra });
+const fresh = (extra: Record<string, unknown> = {}) => ({
+  model: 'testing',
+  messages: [{ role: 'user', content: `question ${++counter}` }],
+  ...extra,
+});
 
 t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetStream KV cache', async (t) => {
   const stack = await startStack({ env: { CACHE_TTL_SECONDS: '30', API_KEYS: 'key-a,key-b' } });
@@ -38,8 +42,20 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
     t.equal(firstJson.meta.cached, false);
     t.not(secondJson.id, firstJson.id, 'a new completion id');
     t.not(secondJson.conversation_id, firstJson.conversation_id, 'its own conversation');
-    const rows = await stack.db.selectFrom('turns').select(['request_id', 'cached', 'assistant_response']).where('request_id', 'in', [firstJson.id, secondJson.id]).orderBy('id').execute();
-    t.same(rows.map((r) => [r.cached, r.assistant_response]), [[0, 'cached answer'], [1, 'cached answer']], 'both turns stored, the second flagged cached');
+    const rows = await stack.db
+      .selectFrom('turns')
+      .select(['request_id', 'cached', 'assistant_response'])
+      .where('request_id', 'in', [firstJson.id, secondJson.id])
+      .orderBy('id')
+      .execute();
+    t.same(
+      rows.map((r) => [r.cached, r.assistant_response]),
+      [
+        [0, 'cached answer'],
+        [1, 'cached answer'],
+      ],
+      'both turns stored, the second flagged cached',
+    );
   });
 
   t.test('a streaming request replays the cached answer as a proper SSE stream', async (t) => {
@@ -96,7 +112,7 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
     }
   });
 
-  t.test('a continued conversation is not answered from another conversation\'s cache', async (t) => {
+  t.test("a continued conversation is not answered from another conversation's cache", async (t) => {
     const body = fresh();
     const first: any = await (await post(body)).json();
     const followUp = await post(body, { ...KEY_A, 'x-session-id': first.conversation_id });
@@ -128,5 +144,8 @@ t.test('a cache that cannot work (no JetStream) degrades to a normal model call'
     await res.arrayBuffer();
   }
   t.equal(stack.ollama.requests.length, 2, 'both answered by the model');
-  t.ok(stack.logs.lines.some((l) => l['level'] === 40 && /cache/i.test(String(l['msg']))), 'the cache problem is logged as a warning');
+  t.ok(
+    stack.logs.lines.some((l) => l['level'] === 40 && /cache/i.test(String(l['msg']))),
+    'the cache problem is logged as a warning',
+  );
 });

@@ -90,9 +90,20 @@ const parts = (): CacheKeyParts => ({
   agent: 'code_review',
   model: 'llama3.2',
   options: { temperature: 0.2, max_tokens: 64, stop: ['\n\n'] },
-  messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi' }],
-  history: [{ role: 'user', content: 'before' }, { role: 'assistant', content: 'ok' }],
-  tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } } }],
+  messages: [
+    { role: 'system', content: 'be brief' },
+    { role: 'user', content: 'hi' },
+  ],
+  history: [
+    { role: 'user', content: 'before' },
+    { role: 'assistant', content: 'ok' },
+  ],
+  tools: [
+    {
+      type: 'function',
+      function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } },
+    },
+  ],
   tool_choice: 'auto',
   response_format: { type: 'json_object' },
 });
@@ -105,16 +116,31 @@ t.test('cacheKey: stable under key order, different for every part that changes 
   const reordered: CacheKeyParts = {
     response_format: { type: 'json_object' },
     tool_choice: 'auto',
-    tools: [{ function: { parameters: { properties: { a: { type: 'string' } }, type: 'object' }, name: 'f' }, type: 'function' }],
-    history: [{ content: 'before', role: 'user' }, { content: 'ok', role: 'assistant' }],
-    messages: [{ content: 'be brief', role: 'system' }, { content: 'hi', role: 'user' }],
+    tools: [
+      {
+        function: { parameters: { properties: { a: { type: 'string' } }, type: 'object' }, name: 'f' },
+        type: 'function',
+      },
+    ],
+    history: [
+      { content: 'before', role: 'user' },
+      { content: 'ok', role: 'assistant' },
+    ],
+    messages: [
+      { content: 'be brief', role: 'system' },
+      { content: 'hi', role: 'user' },
+    ],
     options: { stop: ['\n\n'], max_tokens: 64, temperature: 0.2, top_p: undefined },
     model: 'llama3.2',
     agent: 'code_review',
     tenant: 'key_0123456789abcdef',
   };
   t.equal(cacheKey(reordered), base, 'object keys in another order and undefined options hash the same');
-  t.equal(cacheKey({ ...parts(), options: undefined }), cacheKey({ ...parts(), options: {} }), 'no options equals empty options');
+  t.equal(
+    cacheKey({ ...parts(), options: undefined }),
+    cacheKey({ ...parts(), options: {} }),
+    'no options equals empty options',
+  );
 
   const variants: Array<[string, Partial<CacheKeyParts>]> = [
     ['another tenant', { tenant: 'key_fedcba9876543210' }],
@@ -122,8 +148,24 @@ t.test('cacheKey: stable under key order, different for every part that changes 
     ['another model', { model: 'qwen2.5' }],
     ['another option value', { options: { temperature: 0.3, max_tokens: 64, stop: ['\n\n'] } }],
     ['an extra option', { options: { temperature: 0.2, max_tokens: 64, stop: ['\n\n'], seed: 1 } }],
-    ['another message', { messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hi!' }] }],
-    ['another message order', { messages: [{ role: 'user', content: 'hi' }, { role: 'system', content: 'be brief' }] }],
+    [
+      'another message',
+      {
+        messages: [
+          { role: 'system', content: 'be brief' },
+          { role: 'user', content: 'hi!' },
+        ],
+      },
+    ],
+    [
+      'another message order',
+      {
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'system', content: 'be brief' },
+        ],
+      },
+    ],
     ['other history', { history: [{ role: 'user', content: 'before' }] }],
     ['no history', { history: undefined }],
     ['other tools', { tools: [] }],
@@ -200,7 +242,10 @@ t.test('ttlSeconds 0 disables the cache: nothing stored, nothing read, no bucket
   t.ok(await enabled.cache.get('k'));
   t.equal(await cache.get('k'), undefined);
   t.same(sink.lines, [], 'nothing logged');
-  await t.rejects(openResponseCache({ nc, ttlSeconds: -1, log: createLogger('x', { destination: new LogSink() }) }), RangeError);
+  await t.rejects(
+    openResponseCache({ nc, ttlSeconds: -1, log: createLogger('x', { destination: new LogSink() }) }),
+    RangeError,
+  );
 });
 
 t.test('a server without JetStream: misses, stores nothing, one warning, no throw', async (t) => {
@@ -225,12 +270,22 @@ t.test('a JetStream that comes up after the worker is used once it is there', as
   const after = await startNatsServer({ binary, port: before.port, storeDir });
   disposers.push(() => after.stop());
   // The reopen is rate-limited (every 5 s), so this takes a few seconds.
-  const hit = await eventually(async () => {
-    await cache.put('k', answer());
-    return (await cache.get('k')) !== undefined;
-  }, 15_000, 250);
+  const hit = await eventually(
+    async () => {
+      await cache.put('k', answer());
+      return (await cache.get('k')) !== undefined;
+    },
+    15_000,
+    250,
+  );
   t.ok(hit, 'the cache works once JetStream is up');
-  t.match(sink.lines.map((l) => l['msg']), [/^cannot open the response cache bucket \(.*\); answers are not cached until it opens \(retrying every 5 s\)$/, 'response cache bucket is available again']);
+  t.match(
+    sink.lines.map((l) => l['msg']),
+    [
+      /^cannot open the response cache bucket \(.*\); answers are not cached until it opens \(retrying every 5 s\)$/,
+      'response cache bucket is available again',
+    ],
+  );
 });
 
 t.test('garbage in the bucket is a miss', async (t) => {
@@ -241,7 +296,9 @@ t.test('garbage in the bucket is a miss', async (t) => {
     notJson: 'not json {',
     wrongShape: JSON.stringify({ content: 42 }),
     badFinish: JSON.stringify(answer({ finish_reason: 'tired' as 'stop' })),
-    badToolCall: JSON.stringify(answer({ tool_calls: [{ id: 'c', type: 'function', function: { name: 'f' } } as never] })),
+    badToolCall: JSON.stringify(
+      answer({ tool_calls: [{ id: 'c', type: 'function', function: { name: 'f' } } as never] }),
+    ),
     array: '[]',
   };
   for (const [key, value] of Object.entries(bad)) await raw.put(key, value);

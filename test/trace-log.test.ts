@@ -6,13 +6,31 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createLogger } from '../common/logger.js';
-import { createTraceLog, traceIdOf, truncatePrompt, type TraceEntry, type TraceLogger } from '../gateway/trace-log/trace-log.js';
+import {
+  createTraceLog,
+  traceIdOf,
+  truncatePrompt,
+  type TraceEntry,
+  type TraceLogger,
+} from '../gateway/trace-log/trace-log.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agentbus-trace-log-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 const freshDir = () => mkdtempSync(join(root, 'case-'));
 
-const FIELDS = ['ts', 'trace_id', 'request_id', 'session', 'agent', 'model', 'prompt', 'response_len', 'cached', 'status', 'duration_ms'];
+const FIELDS = [
+  'ts',
+  'trace_id',
+  'request_id',
+  'session',
+  'agent',
+  'model',
+  'prompt',
+  'response_len',
+  'cached',
+  'status',
+  'duration_ms',
+];
 const entry = (over: Partial<TraceEntry> = {}): TraceEntry => ({
   // Keys deliberately out of order: the file must not depend on the caller's order.
   duration_ms: 12,
@@ -29,7 +47,10 @@ const entry = (over: Partial<TraceEntry> = {}): TraceEntry => ({
   ...over,
 });
 const lines = (file: string): Array<Record<string, unknown>> =>
-  readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 /** A logger that keeps what it is told, for assertions. */
 const recorder = () => {
@@ -56,7 +77,12 @@ t.test('each line is JSON with exactly the documented keys, in order, and goes t
   const dir = freshDir();
   const sink: string[] = [];
   const destination = new Writable({ write: (chunk, _enc, done) => (sink.push(String(chunk)), done()) });
-  const trace = createTraceLog({ dir, retentionDays: 0, promptMaxChars: 500, logger: createLogger('test', { destination }) });
+  const trace = createTraceLog({
+    dir,
+    retentionDays: 0,
+    promptMaxChars: 500,
+    logger: createLogger('test', { destination }),
+  });
   trace.record(entry({ error: 'ignored when the status is 200' }));
   trace.record(entry({ status: 504, error: 'upstream_timeout', response_len: 0 }));
   await trace.close();
@@ -101,7 +127,11 @@ t.test('agent names that are not safe file names go to _unknown.log, inside the 
   await trace.close();
   t.same(readdirSync(parent), ['logs'], 'nothing written outside the directory');
   t.same(readdirSync(dir).sort(), ['Code_Review-2.log', '_unknown.log']);
-  t.same(lines(join(dir, '_unknown.log')).map((line) => line.agent), bad, 'the real name is kept inside the line');
+  t.same(
+    lines(join(dir, '_unknown.log')).map((line) => line.agent),
+    bad,
+    'the real name is kept inside the line',
+  );
 });
 
 t.test('traceIdOf takes the trace id out of a traceparent', async (t) => {
@@ -120,11 +150,16 @@ t.test('several processes appending to the same file never tear or lose a line',
   t.teardown(() => children.forEach((child) => child.exitCode === null && child.kill('SIGKILL')));
 
   const exits = Array.from({ length: writers }, (_, id) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, String(id), String(perWriter)], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, String(id), String(perWriter)], {
+      cwd,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     children.push(child);
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
-    return new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+    return new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      child.on('exit', (code) => resolve({ code, stderr })),
+    );
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -142,7 +177,8 @@ t.test('several processes appending to the same file never tear or lose a line',
   for (const line of all) {
     try {
       const parsed = JSON.parse(line) as TraceEntry;
-      if (parsed.prompt.length < 1900 || !parsed.prompt.startsWith(`writer ${parsed.request_id.split(':')[0]} `)) broken++;
+      if (parsed.prompt.length < 1900 || !parsed.prompt.startsWith(`writer ${parsed.request_id.split(':')[0]} `))
+        broken++;
       seen.add(parsed.request_id);
     } catch {
       broken++;
@@ -153,7 +189,7 @@ t.test('several processes appending to the same file never tear or lose a line',
   t.same(readdirSync(dir), ['shared.log'], 'no rotation within a day');
 });
 
-t.test('a new day moves yesterday\'s lines to <agent>.log.<day>', async (t) => {
+t.test("a new day moves yesterday's lines to <agent>.log.<day>", async (t) => {
   const dir = freshDir();
   const time = clock(day1);
   const trace = createTraceLog({ dir, retentionDays: 0, promptMaxChars: 10, logger: recorder().logger, now: time.now });
@@ -165,20 +201,44 @@ t.test('a new day moves yesterday\'s lines to <agent>.log.<day>', async (t) => {
   trace.record(entry({ request_id: 'd2-b' }));
   await trace.close();
   t.same(readdirSync(dir).sort(), ['code_review.log', 'code_review.log.2024-03-01']);
-  t.same(lines(join(dir, 'code_review.log.2024-03-01')).map((l) => l.request_id), ['d1-a', 'd1-b']);
-  t.same(lines(join(dir, 'code_review.log')).map((l) => l.request_id), ['d2-a', 'd2-b']);
+  t.same(
+    lines(join(dir, 'code_review.log.2024-03-01')).map((l) => l.request_id),
+    ['d1-a', 'd1-b'],
+  );
+  t.same(
+    lines(join(dir, 'code_review.log')).map((l) => l.request_id),
+    ['d2-a', 'd2-b'],
+  );
 });
 
 t.test('a restart on a later day rotates the file left by the previous run', async (t) => {
   const dir = freshDir();
-  const first = createTraceLog({ dir, retentionDays: 0, promptMaxChars: 10, logger: recorder().logger, now: () => day1 });
+  const first = createTraceLog({
+    dir,
+    retentionDays: 0,
+    promptMaxChars: 10,
+    logger: recorder().logger,
+    now: () => day1,
+  });
   first.record(entry({ request_id: 'before' }));
   await first.close();
-  const second = createTraceLog({ dir, retentionDays: 0, promptMaxChars: 10, logger: recorder().logger, now: () => day2 });
+  const second = createTraceLog({
+    dir,
+    retentionDays: 0,
+    promptMaxChars: 10,
+    logger: recorder().logger,
+    now: () => day2,
+  });
   second.record(entry({ request_id: 'after' }));
   await second.close();
-  t.same(lines(join(dir, 'code_review.log.2024-03-01')).map((l) => l.request_id), ['before']);
-  t.same(lines(join(dir, 'code_review.log')).map((l) => l.request_id), ['after']);
+  t.same(
+    lines(join(dir, 'code_review.log.2024-03-01')).map((l) => l.request_id),
+    ['before'],
+  );
+  t.same(
+    lines(join(dir, 'code_review.log')).map((l) => l.request_id),
+    ['after'],
+  );
 });
 
 t.test('two writers crossing midnight lose no line and clobber no rotated file', async (t) => {
@@ -186,7 +246,12 @@ t.test('two writers crossing midnight lose no line and clobber no rotated file',
   const writers = ['a', 'b'].map((name) => {
     const time = clock(day1);
     const { calls, logger } = recorder();
-    return { name, time, calls, trace: createTraceLog({ dir, retentionDays: 0, promptMaxChars: 10, logger, now: time.now }) };
+    return {
+      name,
+      time,
+      calls,
+      trace: createTraceLog({ dir, retentionDays: 0, promptMaxChars: 10, logger, now: time.now }),
+    };
   });
   const expected = new Map<string, string[]>();
   const burst = (tag: string, who = writers) => {
@@ -223,17 +288,25 @@ t.test('two writers crossing midnight lose no line and clobber no rotated file',
   // write with the real time, the writers stamp the injected one, and two writers' stamps can
   // cross. What must hold whatever the order: every line exactly once, no file clobbered.
   const files = readdirSync(dir).sort();
-  t.ok(files.every((name) => /^code_review\.log(\.\d{4}-\d{2}-\d{2}(\.\d+)?)?$/.test(name)), `only the agent's file and dated rotations: ${files.join(', ')}`);
+  t.ok(
+    files.every((name) => /^code_review\.log(\.\d{4}-\d{2}-\d{2}(\.\d+)?)?$/.test(name)),
+    `only the agent's file and dated rotations: ${files.join(', ')}`,
+  );
   const all = files.flatMap((name) => lines(join(dir, name)).map((l) => String(l.request_id))).sort();
   t.same(all, [...expected.values()].flat().sort(), 'every line present exactly once');
-  t.same(writers.flatMap((w) => w.calls.filter((c) => c.level === 'warn')), [], 'no write failed');
+  t.same(
+    writers.flatMap((w) => w.calls.filter((c) => c.level === 'warn')),
+    [],
+    'no write failed',
+  );
 });
 
 t.test('after a rotation, rotated files older than retentionDays are deleted', async (t) => {
   const dir = freshDir();
   const keep = ['x.log.2024-02-22', 'x.log.2024-02-25.1', 'x.log.notes', 'y.log.2024-01-01', 'x.log.2024-02-28'];
   const old = ['x.log.2024-01-31', 'x.log.2024-02-10', 'x.log.2024-02-21', 'x.log.2024-02-21.1'];
-  for (const name of [...keep, ...old].filter((name) => name !== 'x.log.2024-02-28')) writeFileSync(join(dir, name), '{}\n');
+  for (const name of [...keep, ...old].filter((name) => name !== 'x.log.2024-02-28'))
+    writeFileSync(join(dir, name), '{}\n');
   const time = clock(new Date(2024, 1, 28, 12));
   const trace = createTraceLog({ dir, retentionDays: 7, promptMaxChars: 10, logger: recorder().logger, now: time.now });
   trace.record(entry({ agent: 'x' }));
@@ -246,7 +319,13 @@ t.test('after a rotation, rotated files older than retentionDays are deleted', a
 
   const keepAll = freshDir();
   for (const name of old) writeFileSync(join(keepAll, name), '{}\n');
-  const forever = createTraceLog({ dir: keepAll, retentionDays: 0, promptMaxChars: 10, logger: recorder().logger, now: () => day2 });
+  const forever = createTraceLog({
+    dir: keepAll,
+    retentionDays: 0,
+    promptMaxChars: 10,
+    logger: recorder().logger,
+    now: () => day2,
+  });
   forever.record(entry({ agent: 'x' }));
   await forever.close();
   t.same(readdirSync(keepAll).sort(), [...old, 'x.log'].sort(), '0 keeps every rotated file');
@@ -271,5 +350,8 @@ t.test('a write error never throws, is reported once, and the log recovers', asy
   mkdirSync(dir);
   trace.record(entry({ request_id: 'back' }));
   await trace.close();
-  t.same(lines(join(dir, 'code_review.log')).map((l) => l.request_id), ['back']);
+  t.same(
+    lines(join(dir, 'code_review.log')).map((l) => l.request_id),
+    ['back'],
+  );
 });

@@ -7,9 +7,25 @@ import { startChild, stopChild } from '../scripts/lib/child-process.js';
 // way `npm run worker -- --agents …` starts them, sharing one queue group.
 const stack = await startStack({ workerAgents: false });
 t.teardown(() => stack.close());
-const workerEnv = { NATS_URL: stack.natsUrl, OLLAMA_URL: stack.ollama.url, DATA_DIR: stack.dataDir, DEFAULT_MODEL: 'llama3.2' };
-const workers = await Promise.all([1, 2].map(() => startChild('workers/main.ts', ['--agents', 'code_generation,code_review'], { ...process.env, LOG_FORMAT: 'json', ...workerEnv }, { output: 'pipe' })));
-t.teardown(async () => { for (const w of workers) await stopChild(w.child); });
+const workerEnv = {
+  NATS_URL: stack.natsUrl,
+  OLLAMA_URL: stack.ollama.url,
+  DATA_DIR: stack.dataDir,
+  DEFAULT_MODEL: 'llama3.2',
+};
+const workers = await Promise.all(
+  [1, 2].map(() =>
+    startChild(
+      'workers/main.ts',
+      ['--agents', 'code_generation,code_review'],
+      { ...process.env, LOG_FORMAT: 'json', ...workerEnv },
+      { output: 'pipe' },
+    ),
+  ),
+);
+t.teardown(async () => {
+  for (const w of workers) await stopChild(w.child);
+});
 
 t.test('each worker reports the agents it serves and the backend it found', async (t) => {
   for (const { ready } of workers) {
@@ -21,7 +37,11 @@ t.test('each worker reports the agents it serves and the backend it found', asyn
 t.test('both worker processes receive work from the queue group', async (t) => {
   const seen = new Set<string>();
   for (let i = 0; i < 40 && seen.size < 2; i++) {
-    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'code_generation', messages: [{ role: 'user', content: `task ${i}` }] }) });
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'code_generation', messages: [{ role: 'user', content: `task ${i}` }] }),
+    });
     t.equal(res.status, 200);
     seen.add(((await res.json()) as any).meta.worker);
   }
@@ -36,11 +56,14 @@ t.test('workers are NATS micro services: $SRV.INFO lists their endpoints', async
   for await (const info of await client.info('agentbus-worker')) infos.push(info);
   t.equal(infos.length, 2);
   for (const info of infos) {
-    t.same(info.endpoints.map((e) => [e.name, e.subject, e.queue_group]), [
-      ['code_generation', 'agents.code_generation.chat', 'code_generation'],
-      ['code_review', 'agents.code_review.chat', 'code_review'],
-      ['memory', 'agents.memory.last', 'memory'],
-    ]);
+    t.same(
+      info.endpoints.map((e) => [e.name, e.subject, e.queue_group]),
+      [
+        ['code_generation', 'agents.code_generation.chat', 'code_generation'],
+        ['code_review', 'agents.code_review.chat', 'code_review'],
+        ['memory', 'agents.memory.last', 'memory'],
+      ],
+    );
   }
   const stats = [];
   for await (const s of await client.stats('agentbus-worker')) stats.push(s);
@@ -49,19 +72,35 @@ t.test('workers are NATS micro services: $SRV.INFO lists their endpoints', async
 });
 
 t.test('an agent no worker process serves → 503 no_worker', async (t) => {
-  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'x' }] }) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'x' }] }),
+  });
   t.equal(res.status, 503);
 });
 
 t.test('SIGTERM stops a worker cleanly (exit 0) while the other keeps serving', async (t) => {
   t.equal(await stopChild(workers[0]!.child), 0);
-  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'x' }] }) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'x' }] }),
+  });
   t.equal(res.status, 200);
   t.equal(((await res.json()) as any).meta.worker, workers[1]!.ready['id']);
 });
 
 t.test('a worker asked for an unknown agent refuses to start and names the known ones', async (t) => {
-  const failure = await startChild('workers/main.ts', ['--agents', 'nope'], { ...process.env, LOG_FORMAT: 'json', ...workerEnv }, { output: 'pipe' }).then(() => undefined, (err: Error) => err);
+  const failure = await startChild(
+    'workers/main.ts',
+    ['--agents', 'nope'],
+    { ...process.env, LOG_FORMAT: 'json', ...workerEnv },
+    { output: 'pipe' },
+  ).then(
+    () => undefined,
+    (err: Error) => err,
+  );
   t.match(failure?.message, /exited with 1/);
   t.match(failure?.message, /unknown agent\(s\) nope; the catalog .* has: bengali_nlp, code_generation/);
 });

@@ -12,7 +12,11 @@ export interface AdmissionSettings {
   queueTimeoutMs: number;
 }
 
-export const ADMISSION_DEFAULTS: Readonly<AdmissionSettings> = Object.freeze({ maxInflight: 4, maxQueued: 16, queueTimeoutMs: 10_000 });
+export const ADMISSION_DEFAULTS: Readonly<AdmissionSettings> = Object.freeze({
+  maxInflight: 4,
+  maxQueued: 16,
+  queueTimeoutMs: 10_000,
+});
 
 /** A model call's place; `release()` may be called more than once. */
 export interface Slot {
@@ -59,7 +63,13 @@ export class Admission {
 
   stats(): AdmissionStats {
     const { maxInflight, maxQueued, queueTimeoutMs } = this.settings;
-    return { model_calls: this.#running, queued: this.#waiting.length, max_inflight: maxInflight, max_queued: maxQueued, queue_timeout_ms: queueTimeoutMs };
+    return {
+      model_calls: this.#running,
+      queued: this.#waiting.length,
+      max_inflight: maxInflight,
+      max_queued: maxQueued,
+      queue_timeout_ms: queueTimeoutMs,
+    };
   }
 
   /**
@@ -127,10 +137,14 @@ export class Admission {
   #overloaded(why: 'full' | 'timeout'): AgentbusError {
     const { maxInflight, maxQueued, queueTimeoutMs } = this.settings;
     const busy = `This worker is already running its limit of ${maxInflight} model call${maxInflight === 1 ? '' : 's'} (MAX_INFLIGHT)`;
-    const detail = why === 'full'
-      ? `and ${maxQueued} more request${maxQueued === 1 ? ' is' : 's are'} waiting (MAX_QUEUED), so it refused this one`
-      : `and none finished within ${queueTimeoutMs} ms (QUEUE_TIMEOUT_MS) while this request waited`;
-    return new AgentbusError('overloaded', `${busy} ${detail}. Retry shortly, or start more workers for this agent (npm run worker) to add capacity.`);
+    const detail =
+      why === 'full'
+        ? `and ${maxQueued} more request${maxQueued === 1 ? ' is' : 's are'} waiting (MAX_QUEUED), so it refused this one`
+        : `and none finished within ${queueTimeoutMs} ms (QUEUE_TIMEOUT_MS) while this request waited`;
+    return new AgentbusError(
+      'overloaded',
+      `${busy} ${detail}. Retry shortly, or start more workers for this agent (npm run worker) to add capacity.`,
+    );
   }
 }
 

@@ -5,7 +5,13 @@ import type { Kysely } from 'kysely';
 import { AgentbusError, decodeCancelRequest, WORKER_SERVICE_NAME, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
-import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings, type AdmissionStats } from './admission.js';
+import {
+  Admission,
+  ADMISSION_DEFAULTS,
+  admittedChains,
+  type AdmissionSettings,
+  type AdmissionStats,
+} from './admission.js';
 import { handleChatRequest } from './chat-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
@@ -19,7 +25,9 @@ export { WORKER_SERVICE_NAME };
 const MEMORY_ENDPOINT_NAME = 'memory';
 const MEMORY_QUERY = 'memory.last';
 // Micro services must carry a semver version; the package's own keeps `nats micro ls` truthful.
-const WORKER_SERVICE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const WORKER_SERVICE_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 export interface AgentServiceDeps {
   nc: NatsConnection;
@@ -71,39 +79,60 @@ interface AgentCounters {
  */
 export async function startAgentService(deps: AgentServiceDeps): Promise<RunningAgentService> {
   const { nc, agents, subjects, log } = deps;
-  const counters = new Map<string, AgentCounters>(agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]));
+  const counters = new Map<string, AgentCounters>(
+    agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
+  );
   const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
-  const agentStats = (name: string): (AgentCounters & { admission: AdmissionStats; backend?: Record<string, number> }) | null => {
+  const agentStats = (
+    name: string,
+  ): (AgentCounters & { admission: AdmissionStats; backend?: Record<string, number> }) | null => {
     const count = counters.get(name);
-    return count ? { ...count, admission: admission.stats(), ...(deps.backendHealth ? { backend: deps.backendHealth.snapshot() } : {}) } : null;
+    return count
+      ? {
+          ...count,
+          admission: admission.stats(),
+          ...(deps.backendHealth ? { backend: deps.backendHealth.snapshot() } : {}),
+        }
+      : null;
   };
   const service = await new Svcm(nc).add({
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
     description: 'agentbus agent worker: chat requests in, reply frames out',
     metadata: { agents: agents.map((a) => a.name).join(','), ...providerMetadata(deps.providers, agents) },
-    statsHandler: async (endpoint) => endpoint.metadata?.['query'] === MEMORY_QUERY ? memoryCounters : agentStats(endpoint.metadata?.['agent'] ?? ''),
+    statsHandler: async (endpoint) =>
+      endpoint.metadata?.['query'] === MEMORY_QUERY ? memoryCounters : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
 
   // An endpoint handler that runs `handle` as tracked work (a stop waits for it) and counts
   // its outcome for `$SRV.STATS` (answers complete after the handler returns).
-  const counted = (count: AgentCounters, endpoint: string, handle: (msg: ServiceMsg) => Promise<{ ok: true } | { ok: false; code: string }>) =>
+  const counted =
+    (
+      count: AgentCounters,
+      endpoint: string,
+      handle: (msg: ServiceMsg) => Promise<{ ok: true } | { ok: false; code: string }>,
+    ) =>
     (err: Error | null, msg: ServiceMsg) => {
       if (err) {
         log.error({ err, endpoint }, 'endpoint subscription failed');
         return;
       }
       count.in_flight++;
-      inFlight.track(handle(msg).then((outcome) => {
-        if (outcome.ok) count.answered++;
-        else count.failed[outcome.code] = (count.failed[outcome.code] ?? 0) + 1;
-      }).catch((error: unknown) => log.error({ err: error, endpoint }, 'handler failed unexpectedly')).finally(() => {
-        count.in_flight--;
-      }));
+      inFlight.track(
+        handle(msg)
+          .then((outcome) => {
+            if (outcome.ok) count.answered++;
+            else count.failed[outcome.code] = (count.failed[outcome.code] ?? 0) + 1;
+          })
+          .catch((error: unknown) => log.error({ err: error, endpoint }, 'handler failed unexpectedly'))
+          .finally(() => {
+            count.in_flight--;
+          }),
+      );
     };
 
   for (const agent of agents) {
@@ -140,7 +169,10 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       if (err) return;
       try {
         const cancel = decodeCancelRequest(msg.data);
-        inFlight.cancel(cancel.request_id, new AgentbusError('request_cancelled', `Cancelled by the requester: ${cancel.reason}`));
+        inFlight.cancel(
+          cancel.request_id,
+          new AgentbusError('request_cancelled', `Cancelled by the requester: ${cancel.reason}`),
+        );
       } catch (error) {
         log.warn({ err: error }, 'ignored an invalid cancel request');
       }
@@ -155,14 +187,23 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       await service.stop();
       // A draining worker starts no model call it would have to wait for: those requests go
       // back to the gateway now, which retries them on another worker.
-      admission.close(new AgentbusError('worker_lost', 'The worker shut down while this request waited for a free model call (it had not started); send the request again.'));
+      admission.close(
+        new AgentbusError(
+          'worker_lost',
+          'The worker shut down while this request waited for a free model call (it had not started); send the request again.',
+        ),
+      );
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      });
       await Promise.race([inFlight.settled(), timeout]);
       clearTimeout(timer);
       if (inFlight.size > 0) {
         log.warn({ inFlight: inFlight.size }, 'answers still in flight after the drain timeout: aborting them');
-        inFlight.abortAll(new AgentbusError('worker_lost', 'The worker shut down before the answer finished; send the request again.'));
+        inFlight.abortAll(
+          new AgentbusError('worker_lost', 'The worker shut down before the answer finished; send the request again.'),
+        );
         await inFlight.settled();
       }
       cancels.unsubscribe();

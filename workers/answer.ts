@@ -25,8 +25,12 @@ function* pieces(text: string): Generator<string> {
  * empty arguments, then the arguments in fragments.
  */
 export function sendToolCall(send: Send, index: number, call: ToolCall): void {
-  send({ type: 'delta', tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }] });
-  for (const fragment of pieces(call.function.arguments)) send({ type: 'delta', tool_calls: [{ index, function: { arguments: fragment } }] });
+  send({
+    type: 'delta',
+    tool_calls: [{ index, id: call.id, type: 'function', function: { name: call.function.name, arguments: '' } }],
+  });
+  for (const fragment of pieces(call.function.arguments))
+    send({ type: 'delta', tool_calls: [{ index, function: { arguments: fragment } }] });
 }
 
 /** Sends a whole answer as deltas (non-streamed requests, cache hits). */
@@ -37,5 +41,9 @@ export function sendAnswer(send: Send, answer: Pick<Answer, 'content' | 'toolCal
 
 /** Gives a backend's tool call the id OpenAI clients need to answer it. */
 export function withCallId(call: ProviderToolCall): ToolCall {
-  return { id: call.id ?? `call_${randomBytes(12).toString('base64url')}`, type: 'function', function: { name: call.name, arguments: call.arguments } };
+  return {
+    id: call.id ?? `call_${randomBytes(12).toString('base64url')}`,
+    type: 'function',
+    function: { name: call.name, arguments: call.arguments },
+  };
 }

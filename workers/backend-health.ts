@@ -20,20 +20,32 @@ export interface BackendHealth {
  * (and through it the gateway's `/ready` and `/metrics`) says whether the model backend answers
  * now — not only at the worker's start. A failing probe is logged once per change, not per round.
  */
-export function watchBackends(providers: ProviderChains, agents: readonly Agent[], intervalMs: number, log: Logger): BackendHealth {
+export function watchBackends(
+  providers: ProviderChains,
+  agents: readonly Agent[],
+  intervalMs: number,
+  log: Logger,
+): BackendHealth {
   const models = new Map<ProviderName, Set<string>>();
-  for (const link of agents.flatMap((agent) => providers.linksOf(agent))) models.set(link.provider, (models.get(link.provider) ?? new Set()).add(link.model));
+  for (const link of agents.flatMap((agent) => providers.linksOf(agent)))
+    models.set(link.provider, (models.get(link.provider) ?? new Set()).add(link.model));
   const state = new Map<string, number>();
 
   async function probeOne(name: ProviderName, wanted: Set<string>): Promise<BackendProbe> {
     const provider = providers.provider(name);
-    const probe = await provider.probe([...wanted]).catch((err: unknown): ProbeResult => ({ reachable: false, missingModels: [], error: (err as Error).message }));
+    const probe = await provider
+      .probe([...wanted])
+      .catch((err: unknown): ProbeResult => ({ reachable: false, missingModels: [], error: (err as Error).message }));
     const ok = probe.reachable && probe.missingModels.length === 0 ? 1 : 0;
     const changed = state.get(name) !== ok;
     state.set(name, ok);
     const at = { provider: name, url: provider.endpoint };
     if (changed && !probe.reachable) log.warn(at, probe.error);
-    else if (changed && probe.missingModels.length > 0) log.warn({ ...at, missing: probe.missingModels }, `${name} at ${provider.endpoint} lacks models${name === 'ollama' ? ': run "ollama pull <model>" for each' : ''}`);
+    else if (changed && probe.missingModels.length > 0)
+      log.warn(
+        { ...at, missing: probe.missingModels },
+        `${name} at ${provider.endpoint} lacks models${name === 'ollama' ? ': run "ollama pull <model>" for each' : ''}`,
+      );
     else if (changed) log.info({ ...at, version: probe.version }, `${name} at ${provider.endpoint} answers`);
     return { name, url: provider.endpoint, ...probe };
   }

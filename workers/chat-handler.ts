@@ -1,6 +1,15 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Kysely } from 'kysely';
-import { AgentbusError, decodeChatRequest, ID_PATTERN, type ChatMessage, type ChatRequest, type SamplingOptions, type ToolCall, type UnsequencedFrame } from '../bus-schemas/index.js';
+import {
+  AgentbusError,
+  decodeChatRequest,
+  ID_PATTERN,
+  type ChatMessage,
+  type ChatRequest,
+  type SamplingOptions,
+  type ToolCall,
+  type UnsequencedFrame,
+} from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { MemoryDatabase } from './memory/schema.js';
@@ -49,11 +58,18 @@ function requestIdOf(data: Uint8Array): string {
 
 function asAgentbusError(err: unknown): AgentbusError {
   if (err instanceof AgentbusError) return err;
-  return new AgentbusError('internal_error', `worker failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  return new AgentbusError('internal_error', `worker failed: ${(err as Error)?.message ?? String(err)}`, {
+    cause: err,
+  });
 }
 
 /** Everything that decides the answer, as the cache key sees it. */
-function cacheKeyOf(envelope: ChatRequest, agent: Agent, options: SamplingOptions, history: readonly ChatMessage[]): string {
+function cacheKeyOf(
+  envelope: ChatRequest,
+  agent: Agent,
+  options: SamplingOptions,
+  history: readonly ChatMessage[],
+): string {
   return cacheKey({
     tenant: envelope.tenant,
     agent: agent.name,
@@ -63,7 +79,9 @@ function cacheKeyOf(envelope: ChatRequest, agent: Agent, options: SamplingOption
     // History is part of what the model sees: the same question later in a conversation is
     // a different request.
     ...(history.length > 0 ? { history } : {}),
-    ...(envelope.tools ? { tools: { definitions: envelope.tools, parallel: envelope.parallel_tool_calls ?? true } } : {}),
+    ...(envelope.tools
+      ? { tools: { definitions: envelope.tools, parallel: envelope.parallel_tool_calls ?? true } }
+      : {}),
     ...(envelope.tool_choice !== undefined ? { tool_choice: envelope.tool_choice } : {}),
     ...(envelope.response_format ? { response_format: envelope.response_format } : {}),
   });
@@ -85,14 +103,25 @@ interface ModelPrompt {
  * client streams (else all at once at the end). With `parallel_tool_calls: false`, calls after
  * the first are dropped.
  */
-async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, prompt: ModelPrompt, signal: AbortSignal, out: ReplyStream, log: Logger): Promise<ModelAnswer> {
-  const opened = await deps.providers.open(deps.agent, {
-    ...prompt,
-    ...(envelope.tools ? { tools: envelope.tools } : {}),
-    ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
-    ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
-    signal,
-  }, log);
+async function askModel(
+  deps: ChatHandlerDeps,
+  envelope: ChatRequest,
+  prompt: ModelPrompt,
+  signal: AbortSignal,
+  out: ReplyStream,
+  log: Logger,
+): Promise<ModelAnswer> {
+  const opened = await deps.providers.open(
+    deps.agent,
+    {
+      ...prompt,
+      ...(envelope.tools ? { tools: envelope.tools } : {}),
+      ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
+      ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
+      signal,
+    },
+    log,
+  );
   const { provider, model, fallback } = opened;
   const send = (frame: UnsequencedFrame) => out.send(frame);
   // A non-streamed answer travels at the end: tell the gateway now that the model has started.
@@ -122,7 +151,11 @@ async function askModel(deps: ChatHandlerDeps, envelope: ChatRequest, prompt: Mo
  * abort through `inFlight` (the requester cancelled, or the worker is shutting down) — becomes
  * one `error` frame and writes nothing. Never throws.
  */
-export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChatMessage, inFlight: InFlight): Promise<ChatOutcome> {
+export async function handleChatRequest(
+  deps: ChatHandlerDeps,
+  msg: IncomingChatMessage,
+  inFlight: InFlight,
+): Promise<ChatOutcome> {
   const { agent, log } = deps;
   if (!msg.reply) {
     log.warn({ agent: agent.name }, 'chat request without a reply subject dropped');
@@ -133,7 +166,11 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
   try {
     envelope = decodeChatRequest(msg.data);
     if (envelope.intent !== agent.name) {
-      throw new AgentbusError('invalid_envelope', `envelope intent "${envelope.intent}" arrived on the subject of agent "${agent.name}"`, { param: 'intent' });
+      throw new AgentbusError(
+        'invalid_envelope',
+        `envelope intent "${envelope.intent}" arrived on the subject of agent "${agent.name}"`,
+        { param: 'intent' },
+      );
     }
   } catch (err) {
     const error = asAgentbusError(err);
@@ -142,14 +179,25 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
   }
 
   // The trace id part of the validated traceparent, as the gateway logs it: one id joins both logs.
-  const reqLog = log.child({ requestId: envelope.request_id, intent: envelope.intent, session: envelope.session_id, traceId: envelope.traceparent?.split('-')[1]?.toLowerCase() ?? '' });
+  const reqLog = log.child({
+    requestId: envelope.request_id,
+    intent: envelope.intent,
+    session: envelope.session_id,
+    traceId: envelope.traceparent?.split('-')[1]?.toLowerCase() ?? '',
+  });
   const out = new ReplyStream(deps.nc, msg.reply, envelope.request_id);
   // Registered before the first await, so a cancel or shutdown can never miss this request.
   const cancel = inFlight.enter(envelope.request_id);
   // One signal for every reason to stop: the deadline, or `cancel` (requester left, shutdown).
   const stop = new AbortController();
   const deadline = setTimeout(
-    () => stop.abort(new AgentbusError('deadline_exceeded', `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); the worker abandoned it.`)),
+    () =>
+      stop.abort(
+        new AgentbusError(
+          'deadline_exceeded',
+          `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); the worker abandoned it.`,
+        ),
+      ),
     envelope.timeout_ms,
   );
   const onCancel = () => stop.abort(cancel.signal.reason);
@@ -157,9 +205,14 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
   // An internal call (the router's classifier) leaves no trace in memory: no session, turn or cache entry.
   const store = envelope.store !== false;
   try {
-    const session = store ? await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session) : undefined;
+    const session = store
+      ? await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session)
+      : undefined;
     const conversationId = session?.id ?? envelope.session_id;
-    const history: History = session?.exists && !clientSentHistory(envelope.messages) ? await loadHistory(deps.db, session.id, agent.historyTurns, envelope.request_id) : NO_HISTORY;
+    const history: History =
+      session?.exists && !clientSentHistory(envelope.messages)
+        ? await loadHistory(deps.db, session.id, agent.historyTurns, envelope.request_id)
+        : NO_HISTORY;
     // Privacy sticks to a conversation: earlier private turns replayed as history must not
     // reach a non-local provider now.
     const isPrivate = envelope.private === true || history.private;
@@ -172,10 +225,23 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
 
     let answer: Answer & Partial<ModelAnswer>;
     if (hit) {
-      answer = { content: hit.content, toolCalls: hit.tool_calls ?? [], finishReason: hit.finish_reason, usage: hit.usage, model: hit.model };
+      answer = {
+        content: hit.content,
+        toolCalls: hit.tool_calls ?? [],
+        finishReason: hit.finish_reason,
+        usage: hit.usage,
+        model: hit.model,
+      };
       sendAnswer((frame) => out.send(frame), answer);
     } else {
-      answer = await askModel(deps, envelope, { messages: buildPrompt(agent, history.messages, envelope.messages), options, private: isPrivate }, stop.signal, out, reqLog);
+      answer = await askModel(
+        deps,
+        envelope,
+        { messages: buildPrompt(agent, history.messages, envelope.messages), options, private: isPrivate },
+        stop.signal,
+        out,
+        reqLog,
+      );
     }
     // A cancel or deadline that lands after the last token still means nobody takes this answer.
     if (stop.signal.aborted) throw stop.signal.reason;
@@ -183,47 +249,73 @@ export async function handleChatRequest(deps: ChatHandlerDeps, msg: IncomingChat
     const model = answer.model ?? agent.model;
     const processingMs = Date.now() - started;
     // No session means store: false — the turn is not written.
-    const stored = session && await recordTurn(deps.db, {
-      requestId: envelope.request_id,
-      sessionId: session.id,
-      tenant: envelope.tenant,
-      agent: agent.name,
-      model,
-      inputMessages: newInputMessages(envelope.messages),
-      assistantResponse: answer.content,
-      toolCalls: answer.toolCalls,
-      finishReason: answer.finishReason,
-      cached: hit !== undefined,
-      promptTokens: answer.usage.prompt_tokens,
-      completionTokens: answer.usage.completion_tokens,
-      durationMs: processingMs,
-      endUser: envelope.user,
-      metadata: envelope.metadata,
-      // The effective privacy, not the envelope's: this answer may repeat what the private
-      // history said, and must not outlive that history's window as a way out.
-      private: isPrivate,
-    });
+    const stored =
+      session &&
+      (await recordTurn(deps.db, {
+        requestId: envelope.request_id,
+        sessionId: session.id,
+        tenant: envelope.tenant,
+        agent: agent.name,
+        model,
+        inputMessages: newInputMessages(envelope.messages),
+        assistantResponse: answer.content,
+        toolCalls: answer.toolCalls,
+        finishReason: answer.finishReason,
+        cached: hit !== undefined,
+        promptTokens: answer.usage.prompt_tokens,
+        completionTokens: answer.usage.completion_tokens,
+        durationMs: processingMs,
+        endUser: envelope.user,
+        metadata: envelope.metadata,
+        // The effective privacy, not the envelope's: this answer may repeat what the private
+        // history said, and must not outlive that history's window as a way out.
+        private: isPrivate,
+      }));
     if (stored === false) reqLog.info('turn already stored for this request id (redelivery); not written again');
     if (key !== undefined && !hit) {
-      await deps.cache.put(key, { content: answer.content, tool_calls: answer.toolCalls, finish_reason: answer.finishReason, usage: answer.usage, model, stored_at: Date.now() });
+      await deps.cache.put(key, {
+        content: answer.content,
+        tool_calls: answer.toolCalls,
+        finish_reason: answer.finishReason,
+        usage: answer.usage,
+        model,
+        stored_at: Date.now(),
+      });
     }
     out.finish({
       type: 'done',
       finish_reason: answer.finishReason,
       usage: answer.usage,
       meta: {
-        conversation_id: conversationId, memory_used: history.messages.length > 0, cached: hit !== undefined, processing_ms: processingMs, agent: agent.name, model, worker: deps.workerId,
+        conversation_id: conversationId,
+        memory_used: history.messages.length > 0,
+        cached: hit !== undefined,
+        processing_ms: processingMs,
+        agent: agent.name,
+        model,
+        worker: deps.workerId,
         ...(answer.provider ? { provider: answer.provider } : {}),
         ...(answer.fallback?.length ? { fallback: answer.fallback } : {}),
       },
     });
-    reqLog.info({ ms: processingMs, tokens: answer.usage.completion_tokens, memoryUsed: history.messages.length > 0, cached: hit !== undefined, provider: answer.provider, stored: store }, 'chat request answered');
+    reqLog.info(
+      {
+        ms: processingMs,
+        tokens: answer.usage.completion_tokens,
+        memoryUsed: history.messages.length > 0,
+        cached: hit !== undefined,
+        provider: answer.provider,
+        stored: store,
+      },
+      'chat request answered',
+    );
     return { ok: true };
   } catch (err) {
     const error = asAgentbusError(err);
     const level = error.code === 'internal_error' ? 'error' : error.code === 'request_cancelled' ? 'info' : 'warn';
     reqLog[level]({ code: error.code, err: error.cause ?? error }, error.message);
-    if (!out.finish({ type: 'error', error: error.toWire() })) reqLog.warn('could not publish the error frame (NATS connection gone)');
+    if (!out.finish({ type: 'error', error: error.toWire() }))
+      reqLog.warn('could not publish the error frame (NATS connection gone)');
     return { ok: false, code: error.code };
   } finally {
     clearTimeout(deadline);

@@ -41,7 +41,8 @@ export interface WorkerConfig {
 }
 
 /** CACHE_TTL_SECONDS, as the worker reads it (also `npm run bus:setup`, which reads no more than it needs). */
-export const readCacheTtlSeconds = (read: EnvReader): number => read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 });
+export const readCacheTtlSeconds = (read: EnvReader): number =>
+  read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 });
 
 /** Reads the worker configuration; throws a ConfigError naming every bad variable. */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {

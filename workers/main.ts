@@ -28,7 +28,13 @@ async function main(): Promise<void> {
   const config = loadWorkerConfig();
   const log = createLogger('worker');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
-  const agents = selectAgents(catalog, (values.agents ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  const agents = selectAgents(
+    catalog,
+    (values.agents ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
   const db = openMemoryDatabase(memoryDatabasePath(config.dataDir));
   const applied = await migrateToLatest(db);
@@ -38,9 +44,22 @@ async function main(): Promise<void> {
   const nc = await connectNats(config.natsUrl, 'agentbus-worker', log, config.nats);
   const providers = providerChainsFromConfig(config, redactor, log);
   const backendHealth = watchBackends(providers, agents, config.backendProbeIntervalMs, log);
-  const worker = await startWorker({ nc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: config.cacheTtlSeconds, admission: config.admission, backendHealth, log });
+  const worker = await startWorker({
+    nc,
+    db,
+    providers,
+    agents,
+    subjectPrefix: config.subjectPrefix,
+    cacheTtlSeconds: config.cacheTtlSeconds,
+    admission: config.admission,
+    backendHealth,
+    log,
+  });
 
-  log.info({ id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, localProviders: config.localProviders }, 'worker ready');
+  log.info(
+    { id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, localProviders: config.localProviders },
+    'worker ready',
+  );
   const backends = await backendHealth.probeNow();
   // scripts/start.ts reports `backend`: PROVIDER's when an agent uses it, else the first one.
   const backend = backends.find((b) => b.name === config.provider) ?? backends[0];

@@ -34,23 +34,40 @@ export async function handleMemoryQuery(deps: MemoryQueryDeps, msg: IncomingMemo
     const query = decodeMemoryLastRequest(msg.data);
     requestId = query.request_id;
     const result = await lastTurns(deps.db, query.session, query.tenant, query.limit);
-    const reply: MemoryLastReply = { type: 'turns', request_id: requestId, session_id: result.sessionId, turns: result.turns };
+    const reply: MemoryLastReply = {
+      type: 'turns',
+      request_id: requestId,
+      session_id: result.sessionId,
+      turns: result.turns,
+    };
     try {
       msg.respond(encodeJson(reply));
     } catch (err) {
       // Long answers can make N turns exceed the server's max_payload; fewer turns will fit.
-      throw new AgentbusError('request_too_large', `The last ${query.limit} turns are larger than the message bus carries (${(err as Error).message}); ask for fewer with a smaller limit.`, { param: 'limit', cause: err });
+      throw new AgentbusError(
+        'request_too_large',
+        `The last ${query.limit} turns are larger than the message bus carries (${(err as Error).message}); ask for fewer with a smaller limit.`,
+        { param: 'limit', cause: err },
+      );
     }
     return { ok: true };
   } catch (err) {
-    const error = err instanceof AgentbusError ? err : new AgentbusError('internal_error', `memory query failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    const error =
+      err instanceof AgentbusError
+        ? err
+        : new AgentbusError('internal_error', `memory query failed: ${(err as Error)?.message ?? String(err)}`, {
+            cause: err,
+          });
     const level = error.code === 'internal_error' ? 'error' : 'info';
     deps.log[level]({ requestId, code: error.code, err: error.cause ?? error }, error.message);
     const reply: MemoryLastReply = { type: 'error', request_id: requestId, error: error.toWire() };
     try {
       msg.respond(encodeJson(reply));
     } catch (publishError) {
-      deps.log.warn({ err: publishError, requestId }, 'could not publish the memory query error reply (NATS connection gone)');
+      deps.log.warn(
+        { err: publishError, requestId },
+        'could not publish the memory query error reply (NATS connection gone)',
+      );
     }
     return { ok: false, code: error.code };
   }

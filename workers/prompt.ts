@@ -24,7 +24,11 @@ export function newInputMessages(messages: readonly ChatMessage[]): ChatMessage[
  * history, then the request. Examples come before history so they read as the agent's
  * standing behaviour, not as part of this conversation.
  */
-export function buildPrompt(agent: Agent, history: readonly ChatMessage[], messages: readonly ChatMessage[]): ChatMessage[] {
+export function buildPrompt(
+  agent: Agent,
+  history: readonly ChatMessage[],
+  messages: readonly ChatMessage[],
+): ChatMessage[] {
   const examples = agent.examples.flatMap((example): ChatMessage[] => [
     { role: 'user', content: example.user },
     { role: 'assistant', content: example.assistant },

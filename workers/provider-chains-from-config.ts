@@ -14,13 +14,21 @@ export function providerSettingsOf(config: WorkerConfig): ProviderSettings {
  * BREAKER_*). `make` builds a provider by name; by default from the registry with the
  * configured settings.
  */
-export function providerChainsFromConfig(config: WorkerConfig, redactor: Redactor, log: Logger, make?: (name: ProviderName) => ChatProvider): ProviderChains {
+export function providerChainsFromConfig(
+  config: WorkerConfig,
+  redactor: Redactor,
+  log: Logger,
+  make?: (name: ProviderName) => ChatProvider,
+): ProviderChains {
   const settings = providerSettingsOf(config);
-  return createProviderChains({
-    createProvider: make ?? ((name) => createProvider(name, settings)),
-    defaultProvider: config.provider,
-    localProviders: config.localProviders,
-    breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
-    redactor,
-  }, log);
+  return createProviderChains(
+    {
+      createProvider: make ?? ((name) => createProvider(name, settings)),
+      defaultProvider: config.provider,
+      localProviders: config.localProviders,
+      breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
+      redactor,
+    },
+    log,
+  );
 }

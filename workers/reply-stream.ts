@@ -1,5 +1,11 @@
 import { Empty, type NatsConnection } from '@nats-io/transport-node';
-import { AgentbusError, encodeJson, type DoneFrame, type ErrorFrame, type UnsequencedFrame } from '../bus-schemas/index.js';
+import {
+  AgentbusError,
+  encodeJson,
+  type DoneFrame,
+  type ErrorFrame,
+  type UnsequencedFrame,
+} from '../bus-schemas/index.js';
 
 type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 'seq' | 'request_id'>;
 
@@ -57,7 +63,9 @@ export class ReplyStream {
     try {
       this.nc.publish(this.replySubject, encodeJson({ type, seq: this.#seq, request_id: this.requestId, ...rest }));
     } catch (err) {
-      throw new AgentbusError('internal_error', `could not publish the ${type} frame: ${(err as Error).message}`, { cause: err });
+      throw new AgentbusError('internal_error', `could not publish the ${type} frame: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     this.#seq++;
   }

@@ -38,12 +38,24 @@ const TOKEN_CHARS = 'tok '.length;
  * under a millisecond. Streams are parsed as SSE and their tokens and `[DONE]` counted.
  */
 export async function runClosedLoop(target: Target, options: ClosedLoopOptions): Promise<ClosedLoopResult> {
-  const pool = new Pool(target.url, { connections: options.concurrency, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
+  const pool = new Pool(target.url, {
+    connections: options.concurrency,
+    pipelining: 1,
+    keepAliveTimeout: 60_000,
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+  });
   const body = chatBody(target, options.stream);
   const headers = { ...target.headers, 'content-type': 'application/json' };
   const latencies: number[] = [];
   const totals: number[] = [];
-  let ok = 0, errors = 0, cut = 0, tokens = 0, open = 0, peakOpen = 0, issued = 0;
+  let ok = 0,
+    errors = 0,
+    cut = 0,
+    tokens = 0,
+    open = 0,
+    peakOpen = 0,
+    issued = 0;
   let firstError: string | undefined;
   const deadline = performance.now() + options.durationMs;
   const started = performance.now();
@@ -65,7 +77,10 @@ export async function runClosedLoop(target: Target, options: ClosedLoopOptions):
     }
     open++;
     if (open > peakOpen) peakOpen = open;
-    let buffer = '', chars = 0, done = false, first = true;
+    let buffer = '',
+      chars = 0,
+      done = false,
+      first = true;
     try {
       for await (const chunk of res.body) {
         buffer += chunk.toString();
@@ -75,10 +90,17 @@ export async function runClosedLoop(target: Target, options: ClosedLoopOptions):
           buffer = buffer.slice(end + 2);
           const data = event.startsWith('data: ') ? event.slice(6) : undefined;
           if (data === undefined) continue;
-          if (data === '[DONE]') { done = true; continue; }
-          const content = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> }).choices?.[0]?.delta?.content;
+          if (data === '[DONE]') {
+            done = true;
+            continue;
+          }
+          const content = (JSON.parse(data) as { choices?: Array<{ delta?: { content?: string } }> }).choices?.[0]
+            ?.delta?.content;
           if (content) {
-            if (first) { latencies.push(performance.now() - t0); first = false; }
+            if (first) {
+              latencies.push(performance.now() - t0);
+              first = false;
+            }
             chars += content.length;
           }
         }
@@ -110,7 +132,9 @@ export async function runClosedLoop(target: Target, options: ClosedLoopOptions):
   return {
     latency: summarize(latencies),
     ...(options.stream ? { total: summarize(totals) } : {}),
-    ok, errors, cut,
+    ok,
+    errors,
+    cut,
     requestsPerSecond: Math.round(ok / seconds),
     tokensPerSecond: Math.round(tokens / seconds),
     peakOpen,

@@ -13,7 +13,13 @@ export function summarize(samples: number[]): LatencySummary {
   const sorted = Float64Array.from(samples).sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
   const sum = sorted.reduce((a, b) => a + b, 0);
-  return { count: sorted.length, p50: round(at(0.5)), p99: round(at(0.99)), mean: round(sum / sorted.length), max: round(sorted[sorted.length - 1]!) };
+  return {
+    count: sorted.length,
+    p50: round(at(0.5)),
+    p99: round(at(0.99)),
+    mean: round(sum / sorted.length),
+    max: round(sorted[sorted.length - 1]!),
+  };
 }
 
 /** Three decimals: microseconds, as far as a timer on a shared machine means anything. */

@@ -18,7 +18,8 @@ export interface LatencyPoint {
 
 const pairRatio = (a: ClosedLoopResult | undefined, b: ClosedLoopResult | undefined): Pair | null => {
   if (!a || !b) return null;
-  const p50 = ratio(a.latency.p50, b.latency.p50), p99 = ratio(a.latency.p99, b.latency.p99);
+  const p50 = ratio(a.latency.p50, b.latency.p50),
+    p99 = ratio(a.latency.p99, b.latency.p99);
   return p50 === null || p99 === null ? null : { p50, p99 };
 };
 
@@ -26,21 +27,46 @@ const pairRatio = (a: ClosedLoopResult | undefined, b: ClosedLoopResult | undefi
  * Figures 1 and 2: the same requests sent straight to the upstream and through each gateway,
  * one target after the other at each concurrency level, closed loop.
  */
-export async function measureLatency(targets: Target[], options: BenchOptions, stream: boolean, say: (line: string) => void): Promise<LatencyPoint[]> {
+export async function measureLatency(
+  targets: Target[],
+  options: BenchOptions,
+  stream: boolean,
+  say: (line: string) => void,
+): Promise<LatencyPoint[]> {
   const points: LatencyPoint[] = [];
   for (const concurrency of options.concurrency) {
     const results: Record<string, ClosedLoopResult> = {};
     for (const target of targets) {
-      results[target.name] = await runClosedLoop(target, { concurrency, maxRequests: Math.max(options.pointRequests, concurrency), durationMs: options.pointMs, stream, expectTokens: options.tokens });
+      results[target.name] = await runClosedLoop(target, {
+        concurrency,
+        maxRequests: Math.max(options.pointRequests, concurrency),
+        durationMs: options.pointMs,
+        stream,
+        expectTokens: options.tokens,
+      });
       const r = results[target.name]!;
-      say(`${stream ? 'ttft' : 'latency'} c=${concurrency} ${target.name}: p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms (${r.ok} ok, ${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`);
+      say(
+        `${stream ? 'ttft' : 'latency'} c=${concurrency} ${target.name}: p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms (${r.ok} ok, ${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`,
+      );
     }
     const direct = results['direct']!;
     const added: Record<string, Pair> = {};
     for (const [name, r] of Object.entries(results)) {
-      if (name !== 'direct') added[name] = { p50: round(r.latency.p50 - direct.latency.p50), p99: round(r.latency.p99 - direct.latency.p99) };
+      if (name !== 'direct')
+        added[name] = {
+          p50: round(r.latency.p50 - direct.latency.p50),
+          p99: round(r.latency.p99 - direct.latency.p99),
+        };
     }
-    points.push({ concurrency, targets: results, added, ratios: { agentbusOverDirect: pairRatio(results['agentbus'], direct), agentbusOverPortkey: pairRatio(results['agentbus'], results['portkey']) } });
+    points.push({
+      concurrency,
+      targets: results,
+      added,
+      ratios: {
+        agentbusOverDirect: pairRatio(results['agentbus'], direct),
+        agentbusOverPortkey: pairRatio(results['agentbus'], results['portkey']),
+      },
+    });
   }
   return points;
 }

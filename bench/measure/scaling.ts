@@ -21,7 +21,12 @@ export interface ScalingFigure {
  * time and each worker runs SCALING_INFLIGHT at once, so capacity comes from the workers and
  * not from the CPU. Enough connections to keep the most workers busy, within their queues.
  */
-export async function measureScaling(stack: BenchStack, agentbus: Target, options: BenchOptions, say: (line: string) => void): Promise<ScalingFigure> {
+export async function measureScaling(
+  stack: BenchStack,
+  agentbus: Target,
+  options: BenchOptions,
+  say: (line: string) => void,
+): Promise<ScalingFigure> {
   const most = Math.max(...options.scalingWorkers);
   const connections = 2 * most * SCALING_INFLIGHT;
   await stack.setUpstream({ latencyMs: options.scalingLatencyMs, tokenDelayMs: 0, tokens: options.tokens });
@@ -29,10 +34,26 @@ export async function measureScaling(stack: BenchStack, agentbus: Target, option
   for (const workers of options.scalingWorkers) {
     await stack.setWorkers(workers, { MAX_INFLIGHT: String(SCALING_INFLIGHT), MAX_QUEUED: String(connections) });
     const r = await runAutocannon(agentbus, connections, options.scalingSeconds);
-    points.push({ workers, requestsPerSecond: r.requestsPerSecond, non2xx: r.non2xx, errors: r.errors, perWorker: Math.round(r.requestsPerSecond / workers) });
+    points.push({
+      workers,
+      requestsPerSecond: r.requestsPerSecond,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      perWorker: Math.round(r.requestsPerSecond / workers),
+    });
     say(`scaling ${workers} worker(s): ${r.requestsPerSecond} req/s (${r.non2xx} non-2xx)`);
   }
-  const first = points[0], last = points[points.length - 1];
-  const efficiency = first && last && last !== first ? ratio(last.requestsPerSecond, first.requestsPerSecond * (last.workers / first.workers)) : null;
-  return { upstreamLatencyMs: options.scalingLatencyMs, maxInflightPerWorker: SCALING_INFLIGHT, connections, points, efficiency };
+  const first = points[0],
+    last = points[points.length - 1];
+  const efficiency =
+    first && last && last !== first
+      ? ratio(last.requestsPerSecond, first.requestsPerSecond * (last.workers / first.workers))
+      : null;
+  return {
+    upstreamLatencyMs: options.scalingLatencyMs,
+    maxInflightPerWorker: SCALING_INFLIGHT,
+    connections,
+    points,
+    efficiency,
+  };
 }

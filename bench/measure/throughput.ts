@@ -12,7 +12,11 @@ export interface ThroughputFigure {
 }
 
 /** Figure 3a: requests/s of non-streamed answers at zero upstream delay, autocannon. */
-export async function measureThroughput(targets: Target[], options: BenchOptions, say: (line: string) => void): Promise<ThroughputFigure> {
+export async function measureThroughput(
+  targets: Target[],
+  options: BenchOptions,
+  say: (line: string) => void,
+): Promise<ThroughputFigure> {
   const results: Record<string, ThroughputResult> = {};
   for (const target of targets) {
     results[target.name] = await runAutocannon(target, options.throughputConnections, options.throughputSeconds);
@@ -24,7 +28,10 @@ export async function measureThroughput(targets: Target[], options: BenchOptions
     connections: options.throughputConnections,
     seconds: options.throughputSeconds,
     targets: results,
-    ratios: { agentbusOverDirect: ratio(rps('agentbus'), rps('direct')), agentbusOverPortkey: ratio(rps('agentbus'), rps('portkey')) },
+    ratios: {
+      agentbusOverDirect: ratio(rps('agentbus'), rps('direct')),
+      agentbusOverPortkey: ratio(rps('agentbus'), rps('portkey')),
+    },
   };
 }
 
@@ -40,15 +47,32 @@ export interface StreamsFigure {
  * Figure 3b: `streams` SSE streams opened at once (one client each, one request each), every
  * one checked for all its tokens and its `[DONE]`.
  */
-export async function measureStreams(targets: Target[], options: BenchOptions, say: (line: string) => void): Promise<StreamsFigure> {
+export async function measureStreams(
+  targets: Target[],
+  options: BenchOptions,
+  say: (line: string) => void,
+): Promise<StreamsFigure> {
   const results: StreamsFigure['targets'] = {};
   const durationMs = 60_000 + options.streams * 20;
   for (const target of targets) {
-    const r = await runClosedLoop(target, { concurrency: options.streams, maxRequests: options.streams, durationMs, stream: true, expectTokens: options.streamTokens });
+    const r = await runClosedLoop(target, {
+      concurrency: options.streams,
+      maxRequests: options.streams,
+      durationMs,
+      stream: true,
+      expectTokens: options.streamTokens,
+    });
     results[target.name] = { ...r, lost: options.streams - (r.ok - r.cut) };
-    say(`streams ${target.name}: ${r.ok - r.cut}/${options.streams} whole, peak ${r.peakOpen} open, ${r.tokensPerSecond} tokens/s${r.firstError ? ` (first error: ${r.firstError})` : ''}`);
+    say(
+      `streams ${target.name}: ${r.ok - r.cut}/${options.streams} whole, peak ${r.peakOpen} open, ${r.tokensPerSecond} tokens/s${r.firstError ? ` (first error: ${r.firstError})` : ''}`,
+    );
   }
-  return { streams: options.streams, tokensPerStream: options.streamTokens, tokenDelayMs: options.streamTokenDelayMs, targets: results };
+  return {
+    streams: options.streams,
+    tokensPerStream: options.streamTokens,
+    tokenDelayMs: options.streamTokenDelayMs,
+    targets: results,
+  };
 }
 
 export type { ClosedLoopResult };

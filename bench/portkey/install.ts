@@ -19,8 +19,19 @@ export function portkeyInstalled(): boolean {
  */
 export function installPortkey(say: (line: string) => void): void {
   mkdirSync(PORTKEY_PREFIX, { recursive: true });
-  writeFileSync(join(PORTKEY_PREFIX, 'package.json'), `${JSON.stringify({ name: 'agentbus-bench-portkey', private: true, description: 'Portkey gateway for the side-by-side benchmark (npm run bench:install-portkey)' }, null, 2)}\n`);
-  const args = ['install', '--prefix', PORTKEY_PREFIX, '--no-audit', '--no-fund', '--ignore-scripts', `@portkey-ai/gateway@${PORTKEY_VERSION}`];
+  writeFileSync(
+    join(PORTKEY_PREFIX, 'package.json'),
+    `${JSON.stringify({ name: 'agentbus-bench-portkey', private: true, description: 'Portkey gateway for the side-by-side benchmark (npm run bench:install-portkey)' }, null, 2)}\n`,
+  );
+  const args = [
+    'install',
+    '--prefix',
+    PORTKEY_PREFIX,
+    '--no-audit',
+    '--no-fund',
+    '--ignore-scripts',
+    `@portkey-ai/gateway@${PORTKEY_VERSION}`,
+  ];
   say(`installing @portkey-ai/gateway ${PORTKEY_VERSION} into ${PORTKEY_PREFIX}…`);
   const result = spawnSync('npm', args, { stdio: 'inherit', shell: process.platform === 'win32', timeout: 300_000 });
   if (result.status !== 0) throw new Error(`"npm ${args.join(' ')}" failed (exit ${result.status})`);

@@ -22,12 +22,18 @@ function freePort(): Promise<number> {
  * UI), pinned to loopback, and resolves once it answers. The returned target forwards to the
  * fake upstream's OpenAI route with `x-portkey-provider: openai` + `x-portkey-custom-host`.
  */
-export async function startPortkey(upstreamUrl: string, fd: number | 'ignore'): Promise<{ process: BenchProcess; target: Target }> {
+export async function startPortkey(
+  upstreamUrl: string,
+  fd: number | 'ignore',
+): Promise<{ process: BenchProcess; target: Target }> {
   const port = await freePort();
   // Two preloads, neither changing Portkey's files: loopback-only pins its listen() to
   // 127.0.0.1; mutable-fetch-headers lets its stream path add headers (else every streamed
   // request is a 500 "TypeError: immutable"; the file says why).
-  const preloads = ['loopback-only.mjs', 'mutable-fetch-headers.mjs'].flatMap((file) => ['--import', join(ROOT, 'bench/portkey', file)]);
+  const preloads = ['loopback-only.mjs', 'mutable-fetch-headers.mjs'].flatMap((file) => [
+    '--import',
+    join(ROOT, 'bench/portkey', file),
+  ]);
   const child = spawn(process.execPath, [...preloads, PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production' },
@@ -36,14 +42,29 @@ export async function startPortkey(upstreamUrl: string, fd: number | 'ignore'): 
   });
   const url = `http://127.0.0.1:${port}`;
   let exited = false;
-  child.once('exit', () => { exited = true; });
+  child.once('exit', () => {
+    exited = true;
+  });
   // Bounded: 100 tries of 100 ms.
   for (let i = 0; i < 100 && !exited; i++) {
-    const up = await fetch(`${url}/`).then((r) => r.ok, () => false);
+    const up = await fetch(`${url}/`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) {
       return {
         process: { role: 'portkey', child },
-        target: { name: 'portkey', url, path: '/v1/chat/completions', model: 'bench', headers: { authorization: 'Bearer bench', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstreamUrl}/v1` } },
+        target: {
+          name: 'portkey',
+          url,
+          path: '/v1/chat/completions',
+          model: 'bench',
+          headers: {
+            authorization: 'Bearer bench',
+            'x-portkey-provider': 'openai',
+            'x-portkey-custom-host': `${upstreamUrl}/v1`,
+          },
+        },
       };
     }
     await new Promise((resolve) => setTimeout(resolve, 100));

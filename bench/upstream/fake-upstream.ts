@@ -53,20 +53,41 @@ async function ollamaChat(req: IncomingMessage, res: ServerResponse, b: Upstream
   const body = await readJson(req);
   const model = String(body.model ?? 'bench');
   const created_at = new Date().toISOString();
-  const final = { done_reason: 'stop', total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: 8, prompt_eval_duration: 1000, eval_count: b.tokens, eval_duration: 1000 };
+  const final = {
+    done_reason: 'stop',
+    total_duration: 1_000_000,
+    load_duration: 1000,
+    prompt_eval_count: 8,
+    prompt_eval_duration: 1000,
+    eval_count: b.tokens,
+    eval_duration: 1000,
+  };
   if (body.stream === false) {
     if (b.latencyMs > 0) await sleep(b.latencyMs);
-    return sendJson(res, 200, { model, created_at, message: { role: 'assistant', content: TOKEN.repeat(b.tokens) }, done: true, ...final });
+    return sendJson(res, 200, {
+      model,
+      created_at,
+      message: { role: 'assistant', content: TOKEN.repeat(b.tokens) },
+      done: true,
+      ...final,
+    });
   }
   res.writeHead(200, { 'content-type': 'application/x-ndjson' });
   res.flushHeaders();
-  const line = JSON.stringify({ model, created_at, message: { role: 'assistant', content: TOKEN }, done: false }) + '\n';
-  const last = JSON.stringify({ model, created_at, message: { role: 'assistant', content: '' }, done: true, ...final }) + '\n';
+  const line =
+    JSON.stringify({ model, created_at, message: { role: 'assistant', content: TOKEN }, done: false }) + '\n';
+  const last =
+    JSON.stringify({ model, created_at, message: { role: 'assistant', content: '' }, done: true, ...final }) + '\n';
   await streamLines(res, new Array<string>(b.tokens).fill(line), last, b);
 }
 
 /** OpenAI's `/v1/chat/completions`, JSON or SSE ending in `data: [DONE]`: the route a peer gateway forwards to. */
-async function openaiChat(req: IncomingMessage, res: ServerResponse, b: UpstreamBehaviour, next: () => number): Promise<void> {
+async function openaiChat(
+  req: IncomingMessage,
+  res: ServerResponse,
+  b: UpstreamBehaviour,
+  next: () => number,
+): Promise<void> {
   const body = await readJson(req);
   const model = String(body.model ?? 'bench');
   const id = `chatcmpl-bench-${next()}`;
@@ -74,11 +95,19 @@ async function openaiChat(req: IncomingMessage, res: ServerResponse, b: Upstream
   const usage = { prompt_tokens: 8, completion_tokens: b.tokens, total_tokens: 8 + b.tokens };
   if (body.stream !== true) {
     if (b.latencyMs > 0) await sleep(b.latencyMs);
-    return sendJson(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: TOKEN.repeat(b.tokens) }, finish_reason: 'stop' }], usage });
+    return sendJson(res, 200, {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: TOKEN.repeat(b.tokens) }, finish_reason: 'stop' }],
+      usage,
+    });
   }
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   res.flushHeaders();
-  const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const chunk = (delta: object, finish: string | null) =>
+    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
   const lines = new Array<string>(b.tokens).fill(chunk({ content: TOKEN }, null));
   lines.unshift(chunk({ role: 'assistant', content: '' }, null));
   await streamLines(res, lines, `${chunk({}, 'stop')}data: [DONE]\n\n`, b);
@@ -99,15 +128,43 @@ export interface RunningUpstream {
 export async function startFakeUpstream(initial: Partial<UpstreamBehaviour> = {}, port = 0): Promise<RunningUpstream> {
   let behaviour: UpstreamBehaviour = { ...DEFAULT_BEHAVIOUR, ...initial };
   let counter = 0;
-  const fail = (res: ServerResponse) => (err: Error) => { if (!res.headersSent) sendJson(res, 400, { error: err.message }); else res.destroy(); };
+  const fail = (res: ServerResponse) => (err: Error) => {
+    if (!res.headersSent) sendJson(res, 400, { error: err.message });
+    else res.destroy();
+  };
   const server = createServer((req, res) => {
     const route = `${req.method} ${req.url}`;
     if (route === 'POST /api/chat') return void ollamaChat(req, res, behaviour).catch(fail(res));
-    if (route === 'POST /v1/chat/completions') return void openaiChat(req, res, behaviour, () => ++counter).catch(fail(res));
+    if (route === 'POST /v1/chat/completions')
+      return void openaiChat(req, res, behaviour, () => ++counter).catch(fail(res));
     if (route === 'GET /api/version') return sendJson(res, 200, { version: '0.6.0' });
-    if (route === 'GET /api/tags') return sendJson(res, 200, { models: [{ name: 'bench:latest', model: 'bench:latest', modified_at: new Date().toISOString(), size: 1, digest: 'sha256:0', details: {} }] });
-    if (route === 'POST /api/show') return sendJson(res, 200, { modelfile: '', parameters: '', template: '', details: {}, model_info: {}, capabilities: ['completion', 'tools'] });
-    if (route === 'GET /v1/models') return sendJson(res, 200, { object: 'list', data: [{ id: 'bench', object: 'model', created: 0, owned_by: 'bench' }] });
+    if (route === 'GET /api/tags')
+      return sendJson(res, 200, {
+        models: [
+          {
+            name: 'bench:latest',
+            model: 'bench:latest',
+            modified_at: new Date().toISOString(),
+            size: 1,
+            digest: 'sha256:0',
+            details: {},
+          },
+        ],
+      });
+    if (route === 'POST /api/show')
+      return sendJson(res, 200, {
+        modelfile: '',
+        parameters: '',
+        template: '',
+        details: {},
+        model_info: {},
+        capabilities: ['completion', 'tools'],
+      });
+    if (route === 'GET /v1/models')
+      return sendJson(res, 200, {
+        object: 'list',
+        data: [{ id: 'bench', object: 'model', created: 0, owned_by: 'bench' }],
+      });
     if (route === 'GET /__bench/config') return sendJson(res, 200, behaviour);
     if (route === 'POST /__bench/config') {
       return void readJson(req).then((next: Partial<UpstreamBehaviour>) => {
@@ -124,6 +181,10 @@ export async function startFakeUpstream(initial: Partial<UpstreamBehaviour> = {}
   return {
     url: `http://127.0.0.1:${address.port}`,
     server,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

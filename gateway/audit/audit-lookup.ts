@@ -17,7 +17,11 @@ export interface StoredEnvelope {
 }
 
 /** The envelope stored at `seq`, or undefined when the stream has no message there. */
-export async function envelopeAt(jsm: JetStreamManager, stream: string, seq: number): Promise<StoredEnvelope | undefined> {
+export async function envelopeAt(
+  jsm: JetStreamManager,
+  stream: string,
+  seq: number,
+): Promise<StoredEnvelope | undefined> {
   let msg: StoredMsg | null;
   try {
     msg = await jsm.streams.getMessage(stream, { seq });
@@ -28,7 +32,14 @@ export async function envelopeAt(jsm: JetStreamManager, stream: string, seq: num
   }
   if (!msg) return undefined;
   const headers = msg.header && msg.header.keys().length > 0 ? msg.header : undefined;
-  return { seq: msg.seq, subject: msg.subject, headers, data: msg.data, time: msg.time, requestId: headerId(headers) ?? bodyId(msg.data) };
+  return {
+    seq: msg.seq,
+    subject: msg.subject,
+    headers,
+    data: msg.data,
+    time: msg.time,
+    requestId: headerId(headers) ?? bodyId(msg.data),
+  };
 }
 
 export interface FindOptions {
@@ -59,7 +70,12 @@ const SCAN_CONCURRENCY = 32;
  * creator says, with the server's rights). Each envelope's `Agentbus-Request-Id` header names
  * it, else its body's `request_id` (published by hand).
  */
-export async function findEnvelopes(jsm: JetStreamManager, stream: string, requestId: string, options: FindOptions = {}): Promise<FindResult> {
+export async function findEnvelopes(
+  jsm: JetStreamManager,
+  stream: string,
+  requestId: string,
+  options: FindOptions = {},
+): Promise<FindResult> {
   const { maxScan = 10_000, timeoutMs = 10_000 } = options;
   const result: FindResult = { exact: [], parts: [], scanned: 0, complete: true };
   const { state } = await jsm.streams.info(stream);

@@ -1,4 +1,12 @@
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DEFAULT_SUBJECT_PREFIX, subjectsFor } from '../../bus-schemas/index.js';
 import { BUS_SETUP_HINT, BusSetupNeededError, isPermissionViolation } from '../../common/jetstream-resources.js';
@@ -27,11 +35,16 @@ export interface AuditSettings {
  */
 export function auditStreamName(prefix: string = DEFAULT_SUBJECT_PREFIX): string {
   subjectsFor(prefix); // throws for a prefix that is not plain subject tokens
-  return prefix === DEFAULT_SUBJECT_PREFIX ? DEFAULT_AUDIT_STREAM : `${DEFAULT_AUDIT_STREAM}_${prefix.replace(/\./g, '_')}`;
+  return prefix === DEFAULT_SUBJECT_PREFIX
+    ? DEFAULT_AUDIT_STREAM
+    : `${DEFAULT_AUDIT_STREAM}_${prefix.replace(/\./g, '_')}`;
 }
 
 /** The stream configuration the gateway wants (and sets on an existing stream that differs). */
-export function auditStreamConfig(prefix: string, settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>): Partial<StreamConfig> & { name: string; subjects: string[] } {
+export function auditStreamConfig(
+  prefix: string,
+  settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>,
+): Partial<StreamConfig> & { name: string; subjects: string[] } {
   return {
     name: auditStreamName(prefix),
     description: `agentbus: a copy of every chat request envelope the gateway published, on ${subjectsFor(prefix).allAudit} (for replay)`,
@@ -71,18 +84,37 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
   try {
     const outcome = await setUpAuditStream(nc, subjectPrefix, settings, API_TIMEOUT_MS);
     if (outcome === 'differs') {
-      log.warn({ stream: wanted.name, subjects: wanted.subjects, maxAgeSeconds: settings.maxAgeSeconds, maxBytes: settings.maxBytes },
-        `the audit stream ${wanted.name} has other subjects or limits than configured (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, SUBJECT_PREFIX) and this NATS user may not change it; `
-        + `recording with the stream as it is. To apply the settings, ${BUS_SETUP_HINT}`);
+      log.warn(
+        {
+          stream: wanted.name,
+          subjects: wanted.subjects,
+          maxAgeSeconds: settings.maxAgeSeconds,
+          maxBytes: settings.maxBytes,
+        },
+        `the audit stream ${wanted.name} has other subjects or limits than configured (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, SUBJECT_PREFIX) and this NATS user may not change it; ` +
+          `recording with the stream as it is. To apply the settings, ${BUS_SETUP_HINT}`,
+      );
     }
-    log.info({ stream: wanted.name, subjects: wanted.subjects, maxAgeSeconds: settings.maxAgeSeconds, maxBytes: settings.maxBytes, outcome }, 'audit stream ready: chat requests are recorded for replay');
+    log.info(
+      {
+        stream: wanted.name,
+        subjects: wanted.subjects,
+        maxAgeSeconds: settings.maxAgeSeconds,
+        maxBytes: settings.maxBytes,
+        outcome,
+      },
+      'audit stream ready: chat requests are recorded for replay',
+    );
     return wanted.name;
   } catch (err) {
-    const fix = err instanceof BusSetupNeededError
-      ? `To create it, ${BUS_SETUP_HINT}; or set AUDIT=off to silence this.`
-      : 'Run NATS with JetStream enabled (nats-server -js, or the jetstream block of nats.conf), or set AUDIT=off to silence this.';
-    log.warn({ err, stream: wanted.name },
-      `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); chat requests are not recorded and cannot be replayed. ${fix}`);
+    const fix =
+      err instanceof BusSetupNeededError
+        ? `To create it, ${BUS_SETUP_HINT}; or set AUDIT=off to silence this.`
+        : 'Run NATS with JetStream enabled (nats-server -js, or the jetstream block of nats.conf), or set AUDIT=off to silence this.';
+    log.warn(
+      { err, stream: wanted.name },
+      `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); chat requests are not recorded and cannot be replayed. ${fix}`,
+    );
     return undefined;
   }
 }
@@ -93,12 +125,20 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
  * a missing stream it may not create is a {@link BusSetupNeededError}. Throws for any other
  * problem (no JetStream, a timeout). `npm run bus:setup` calls it as the admin user.
  */
-export async function setUpAuditStream(nc: NatsConnection, subjectPrefix: string, settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>, timeoutMs: number): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
+export async function setUpAuditStream(
+  nc: NatsConnection,
+  subjectPrefix: string,
+  settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>,
+  timeoutMs: number,
+): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
   const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
   return createOrUpdate(jsm, auditStreamConfig(subjectPrefix, settings));
 }
 
-async function createOrUpdate(jsm: JetStreamManager, wanted: ReturnType<typeof auditStreamConfig>): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
+async function createOrUpdate(
+  jsm: JetStreamManager,
+  wanted: ReturnType<typeof auditStreamConfig>,
+): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
   let current: StreamConfig;
   try {
     current = (await jsm.streams.info(wanted.name)).config;
@@ -107,15 +147,19 @@ async function createOrUpdate(jsm: JetStreamManager, wanted: ReturnType<typeof a
     try {
       await jsm.streams.add(wanted);
     } catch (addErr) {
-      if (isPermissionViolation(addErr)) throw new BusSetupNeededError(`it does not exist and the gateway's NATS user may not create it`, { cause: addErr });
+      if (isPermissionViolation(addErr))
+        throw new BusSetupNeededError(`it does not exist and the gateway's NATS user may not create it`, {
+          cause: addErr,
+        });
       throw addErr;
     }
     return 'created';
   }
-  const same = current.no_ack === wanted.no_ack
-    && current.max_age === wanted.max_age
-    && current.max_bytes === wanted.max_bytes
-    && JSON.stringify(current.subjects ?? []) === JSON.stringify(wanted.subjects);
+  const same =
+    current.no_ack === wanted.no_ack &&
+    current.max_age === wanted.max_age &&
+    current.max_bytes === wanted.max_bytes &&
+    JSON.stringify(current.subjects ?? []) === JSON.stringify(wanted.subjects);
   if (same) return 'unchanged';
   // storage and retention cannot change on a live stream; everything else we set can.
   const { storage: _storage, retention: _retention, name: _name, ...changeable } = wanted;

@@ -55,7 +55,11 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest();
  * known key (not stopping at a match), so timing tells neither which key matched nor how much
  * of a wrong one did. `equal` is there for the test that counts the comparisons.
  */
-export function matchKey(known: readonly KnownKey[], presented: Buffer, equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual): Caller | undefined {
+export function matchKey(
+  known: readonly KnownKey[],
+  presented: Buffer,
+  equal: (a: Buffer, b: Buffer) => boolean = timingSafeEqual,
+): Caller | undefined {
   let caller: Caller | undefined;
   for (const key of known) {
     if (equal(key.digest, presented)) caller = key.caller;
@@ -63,13 +67,23 @@ export function matchKey(known: readonly KnownKey[], presented: Buffer, equal: (
   return caller;
 }
 
-const frozenCaller = (caller: Caller): Caller => Object.freeze({ ...caller, agents: caller.agents === null ? null : Object.freeze([...caller.agents]) });
+const frozenCaller = (caller: Caller): Caller =>
+  Object.freeze({ ...caller, agents: caller.agents === null ? null : Object.freeze([...caller.agents]) });
 
 /** Keys from the environment (and the dev key): all agents, the environment's tier. */
 function envKeys(options: KeyStoreOptions): KnownKey[] {
   const of = (key: string, name: string, isPrivate: boolean): KnownKey => {
     const digest = sha256(key);
-    return { digest, caller: frozenCaller({ tenant: tenantOfDigest(digest.toString('hex')), name, agents: null, tier: options.envTier, private: isPrivate }) };
+    return {
+      digest,
+      caller: frozenCaller({
+        tenant: tenantOfDigest(digest.toString('hex')),
+        name,
+        agents: null,
+        tier: options.envTier,
+        private: isPrivate,
+      }),
+    };
   };
   return [
     ...options.apiKeys.map((key) => of(key, ENV_KEY_NAMES.apiKeys, false)),
@@ -79,16 +93,18 @@ function envKeys(options: KeyStoreOptions): KnownKey[] {
 
 /** The keys a file grants: revoked entries grant nothing. */
 function fileKeys(file: KeysFile): KnownKey[] {
-  return file.keys.filter((entry) => entry.revoked_at === undefined).map((entry) => ({
-    digest: Buffer.from(entry.sha256, 'hex'),
-    caller: frozenCaller({
-      tenant: tenantOfDigest(entry.sha256),
-      name: entry.name,
-      agents: entry.agents === '*' ? null : entry.agents,
-      tier: entry.tier,
-      private: entry.private === true,
-    }),
-  }));
+  return file.keys
+    .filter((entry) => entry.revoked_at === undefined)
+    .map((entry) => ({
+      digest: Buffer.from(entry.sha256, 'hex'),
+      caller: frozenCaller({
+        tenant: tenantOfDigest(entry.sha256),
+        name: entry.name,
+        agents: entry.agents === '*' ? null : entry.agents,
+        tier: entry.tier,
+        private: entry.private === true,
+      }),
+    }));
 }
 
 /**
@@ -103,7 +119,21 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
   const { log } = options;
   const fromEnv = envKeys(options);
   const devDigest = options.devKey === undefined ? undefined : sha256(options.devKey);
-  const devKey = devDigest === undefined ? [] : [{ digest: devDigest, caller: frozenCaller({ tenant: tenantOfDigest(devDigest.toString('hex')), name: ENV_KEY_NAMES.devKey, agents: null, tier: options.envTier, private: false }) }];
+  const devKey =
+    devDigest === undefined
+      ? []
+      : [
+          {
+            digest: devDigest,
+            caller: frozenCaller({
+              tenant: tenantOfDigest(devDigest.toString('hex')),
+              name: ENV_KEY_NAMES.devKey,
+              agents: null,
+              tier: options.envTier,
+              private: false,
+            }),
+          },
+        ];
   const path = options.keysFile === undefined ? undefined : resolve(options.keysFile);
   let known: KnownKey[] = [];
   let lastError: string | undefined;
@@ -136,7 +166,8 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
       } catch (err) {
         const message = (err as Error).message;
         // Once per distinct problem: the poll would repeat it every second.
-        if (message !== lastError) log.error({ keysFile: path }, `${message}; keeping the keys last read from it (KEYS_FILE)`);
+        if (message !== lastError)
+          log.error({ keysFile: path }, `${message}; keeping the keys last read from it (KEYS_FILE)`);
         lastError = message;
         return false;
       }

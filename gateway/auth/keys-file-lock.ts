@@ -28,7 +28,9 @@ export function withKeysFileLock<T>(keysFile: string, update: () => T, waitMs: n
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (Date.now() >= deadline) {
-        throw new Error(`the keys file is locked by another "npm run keys" (lock file ${lock}, waited ${waitMs} ms); if none is running, a run was killed mid-update: delete the lock file and try again`);
+        throw new Error(
+          `the keys file is locked by another "npm run keys" (lock file ${lock}, waited ${waitMs} ms); if none is running, a run was killed mid-update: delete the lock file and try again`,
+        );
       }
       sleep(RETRY_MS);
     }

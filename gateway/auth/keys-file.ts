@@ -65,7 +65,10 @@ export function keysFileExists(path: string): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new Error(`cannot read keys file ${path} (KEYS_FILE): ${(err as Error).message}`);
   }
-  if (stat.isDirectory()) throw new Error(`keys file ${path} (KEYS_FILE) is a directory; KEYS_FILE must name a file, e.g. ${join(path, 'keys.json')} (it need not exist yet)`);
+  if (stat.isDirectory())
+    throw new Error(
+      `keys file ${path} (KEYS_FILE) is a directory; KEYS_FILE must name a file, e.g. ${join(path, 'keys.json')} (it need not exist yet)`,
+    );
   return true;
 }
 
@@ -95,12 +98,17 @@ export function keysFileHasEntries(file: string): boolean {
  */
 export function readKeysFile(file: string): KeysFile {
   if (!keysFileExists(resolve(file))) return { keys: [] };
-  const { value, source } = readJsonConfig(file, { name: 'keys file', envVar: 'KEYS_FILE', subject: 'keys file' }, validateKeysFile);
+  const { value, source } = readJsonConfig(
+    file,
+    { name: 'keys file', envVar: 'KEYS_FILE', subject: 'keys file' },
+    validateKeysFile,
+  );
   // Two entries with one name or id would make `revoke` ambiguous; one hash twice is a copy-paste slip.
   for (const field of ['id', 'name', 'sha256'] as const) {
     const seen = new Set<string>();
     value.keys.forEach((entry, index) => {
-      if (seen.has(entry[field])) throw new Error(`invalid ${source}: keys[${index}].${field} repeats an earlier entry's ${field}`);
+      if (seen.has(entry[field]))
+        throw new Error(`invalid ${source}: keys[${index}].${field} repeats an earlier entry's ${field}`);
       seen.add(entry[field]);
     });
   }

@@ -1,5 +1,26 @@
-import { AuthorizationError, ClosedConnectionError, ConnectionError, DrainingConnectionError, headers as natsHeaders, InvalidArgumentError, InvalidSubjectError, PermissionViolationError, ProtocolError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { AgentbusError, decodeReplyFrame, encodeJson, PROTOCOL_VERSION, type CancelRequest, type ChatRequest, type ReplyFrame } from '../../bus-schemas/index.js';
+import {
+  AuthorizationError,
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  headers as natsHeaders,
+  InvalidArgumentError,
+  InvalidSubjectError,
+  PermissionViolationError,
+  ProtocolError,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
+import {
+  AgentbusError,
+  decodeReplyFrame,
+  encodeJson,
+  PROTOCOL_VERSION,
+  type CancelRequest,
+  type ChatRequest,
+  type ReplyFrame,
+} from '../../bus-schemas/index.js';
 import { busStateOf, inboxFor } from '../../common/nats.js';
 import { FrameChannel } from './frame-channel.js';
 
@@ -44,17 +65,36 @@ class BusDownError extends Error {}
 // What nats.js throws from subscribe/publish when the connection, the server or the payload
 // is the problem. Anything else (a bug, a stack overflow while encoding) is ours: retrying it
 // cannot help, so it must not pass for a retryable bus outage.
-const NATS_ERRORS = [BusDownError, ClosedConnectionError, DrainingConnectionError, ConnectionError, ProtocolError, AuthorizationError, PermissionViolationError, InvalidArgumentError, InvalidSubjectError];
+const NATS_ERRORS = [
+  BusDownError,
+  ClosedConnectionError,
+  DrainingConnectionError,
+  ConnectionError,
+  ProtocolError,
+  AuthorizationError,
+  PermissionViolationError,
+  InvalidArgumentError,
+  InvalidSubjectError,
+];
 
 function busError(err: unknown): AgentbusError {
   if (err instanceof AgentbusError) return err;
   if (!NATS_ERRORS.some((type) => err instanceof type)) {
     // internal_error is logged with its cause by whoever answers it (error handler, live socket).
-    return new AgentbusError('internal_error', `Publishing the request failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    return new AgentbusError(
+      'internal_error',
+      `Publishing the request failed: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err },
+    );
   }
   const message = (err as Error).message ?? String(err);
-  if (/max.?payload/i.test(message)) return new AgentbusError('request_too_large', `The request is larger than the message bus accepts (${message}).`);
-  return new AgentbusError('bus_unavailable', `The message bus (NATS) cannot take the request: ${message}. It reconnects on its own; retry shortly.`, { cause: err });
+  if (/max.?payload/i.test(message))
+    return new AgentbusError('request_too_large', `The request is larger than the message bus accepts (${message}).`);
+  return new AgentbusError(
+    'bus_unavailable',
+    `The message bus (NATS) cannot take the request: ${message}. It reconnects on its own; retry shortly.`,
+    { cause: err },
+  );
 }
 
 /**
@@ -114,22 +154,42 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
   function armIdleTimer() {
     clearTimeout(idleTimer);
     idleTimer = setTimeout(
-      () => fail(new AgentbusError('worker_lost', `No frame from the worker for ${options.idleTimeoutMs} ms; it is presumed dead and the answer incomplete.`)),
+      () =>
+        fail(
+          new AgentbusError(
+            'worker_lost',
+            `No frame from the worker for ${options.idleTimeoutMs} ms; it is presumed dead and the answer incomplete.`,
+          ),
+        ),
       options.idleTimeoutMs,
     );
   }
   function onMessage(err: Error | null, msg: Msg) {
     if (finished) return;
-    if (err) return fail(new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err }));
-    if (isNoResponders(msg)) return fail(new AgentbusError('no_worker', `No worker is serving agent "${envelope.intent}". Start one with "npm run worker -- --agents ${envelope.intent}" (or "npm start" for the whole stack).`));
-    if (msg.data.length === 0) return fail(new AgentbusError('stream_protocol_error', 'The worker ended the reply without a terminal frame.'));
+    if (err)
+      return fail(new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err }));
+    if (isNoResponders(msg))
+      return fail(
+        new AgentbusError(
+          'no_worker',
+          `No worker is serving agent "${envelope.intent}". Start one with "npm run worker -- --agents ${envelope.intent}" (or "npm start" for the whole stack).`,
+        ),
+      );
+    if (msg.data.length === 0)
+      return fail(new AgentbusError('stream_protocol_error', 'The worker ended the reply without a terminal frame.'));
     let frame: ReplyFrame;
     try {
       frame = decodeReplyFrame(msg.data);
     } catch (error) {
       return fail(error as AgentbusError);
     }
-    if (frame.seq !== expectedSeq) return fail(new AgentbusError('stream_protocol_error', `Reply frames arrived out of order: expected seq ${expectedSeq}, got ${frame.seq}; the answer would be incomplete.`));
+    if (frame.seq !== expectedSeq)
+      return fail(
+        new AgentbusError(
+          'stream_protocol_error',
+          `Reply frames arrived out of order: expected seq ${expectedSeq}, got ${frame.seq}; the answer would be incomplete.`,
+        ),
+      );
     expectedSeq++;
     armIdleTimer();
     channel.push(frame);
@@ -157,10 +217,23 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
     // Frames the worker sends while we are cut off are lost, so the answer could never be
     // complete: say so now rather than after the silence limit.
     stopWatchingBus = bus.onChange((state) => {
-      if (!state.connected) fail(busError(new BusDownError(`${state.problem ?? 'disconnected'} (the connection dropped while the answer was on its way)`)));
+      if (!state.connected)
+        fail(
+          busError(
+            new BusDownError(
+              `${state.problem ?? 'disconnected'} (the connection dropped while the answer was on its way)`,
+            ),
+          ),
+        );
     });
     deadlineTimer = setTimeout(
-      () => fail(new AgentbusError('deadline_exceeded', `No answer within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`)),
+      () =>
+        fail(
+          new AgentbusError(
+            'deadline_exceeded',
+            `No answer within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`,
+          ),
+        ),
       envelope.timeout_ms + options.deadlineGraceMs,
     );
   } catch (err) {
@@ -182,7 +255,16 @@ export function callAgent(nc: NatsConnection, envelope: ChatRequest, options: Ag
     cancel(reason, graceMs) {
       if (finished || cancelTimer) return;
       announceCancel(reason);
-      cancelTimer = setTimeout(() => fail(new AgentbusError('request_cancelled', 'Cancelled by the client; the worker did not confirm in time, and nothing more will be relayed.')), graceMs);
+      cancelTimer = setTimeout(
+        () =>
+          fail(
+            new AgentbusError(
+              'request_cancelled',
+              'Cancelled by the client; the worker did not confirm in time, and nothing more will be relayed.',
+            ),
+          ),
+        graceMs,
+      );
     },
   };
 }

@@ -17,11 +17,17 @@ const DEFAULT_STALL_MS = 300;
  * client: that one replies on nats.js's shared request inbox, whose name every worker answering
  * would learn, and the gateway's JetStream calls (rate limits) are answered on that inbox too.
  */
-export async function askWorkers<K extends 'info' | 'stats'>(nc: NatsConnection, kind: K, options: { timeoutMs: number; stallMs?: number }): Promise<{ found: Array<Answer<K>>; error?: Error }> {
+export async function askWorkers<K extends 'info' | 'stats'>(
+  nc: NatsConnection,
+  kind: K,
+  options: { timeoutMs: number; stallMs?: number },
+): Promise<{ found: Array<Answer<K>>; error?: Error }> {
   const found: Array<Answer<K>> = [];
   const stallMs = options.stallMs ?? DEFAULT_STALL_MS;
   let finish!: (error?: Error) => void;
-  const finished = new Promise<Error | undefined>((resolve) => { finish = resolve; });
+  const finished = new Promise<Error | undefined>((resolve) => {
+    finish = resolve;
+  });
   let stallTimer: NodeJS.Timeout | undefined;
   const deadline = setTimeout(() => finish(), options.timeoutMs);
   let sub: ReturnType<NatsConnection['subscribe']> | undefined;

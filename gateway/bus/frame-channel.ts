@@ -42,7 +42,10 @@ export class FrameChannel implements AsyncIterable<ReplyFrame> {
       if (frame) yield frame;
       else if (this.#error) throw this.#error;
       else if (this.#ended) return;
-      else await new Promise<void>((resolve) => { this.#wake = resolve; });
+      else
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+        });
     }
   }
 }

@@ -1,5 +1,12 @@
 import { RequestError, TimeoutError, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { AgentbusError, decodeMemoryLastReply, encodeJson, errorFromWire, type MemoryLastRequest, type MemoryTurnsReply } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  decodeMemoryLastReply,
+  encodeJson,
+  errorFromWire,
+  type MemoryLastRequest,
+  type MemoryTurnsReply,
+} from '../../bus-schemas/index.js';
 import { inboxFor } from '../../common/nats.js';
 
 /** Where and how long to ask. */
@@ -12,13 +19,22 @@ export interface MemoryQueryOptions {
 
 function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
   if (err instanceof RequestError && err.isNoResponders()) {
-    return new AgentbusError('no_worker', 'No worker is answering memory queries. Start one with "npm run worker" (or "npm start" for the whole stack).');
+    return new AgentbusError(
+      'no_worker',
+      'No worker is answering memory queries. Start one with "npm run worker" (or "npm start" for the whole stack).',
+    );
   }
   if (err instanceof TimeoutError) {
-    return new AgentbusError('deadline_exceeded', `No worker answered the memory query within ${timeoutMs} ms.`, { cause: err });
+    return new AgentbusError('deadline_exceeded', `No worker answered the memory query within ${timeoutMs} ms.`, {
+      cause: err,
+    });
   }
   const message = (err as Error)?.message ?? String(err);
-  return new AgentbusError('bus_unavailable', `The message bus (NATS) cannot take the memory query: ${message}. It reconnects on its own; retry shortly.`, { cause: err });
+  return new AgentbusError(
+    'bus_unavailable',
+    `The message bus (NATS) cannot take the memory query: ${message}. It reconnects on its own; retry shortly.`,
+    { cause: err },
+  );
 }
 
 /**
@@ -26,14 +42,25 @@ function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
  * `no_worker` at once; an error reply is rebuilt into the error the worker raised
  * (`session_not_found`, …) and thrown.
  */
-export async function queryLastTurns(nc: NatsConnection, query: MemoryLastRequest, options: MemoryQueryOptions): Promise<MemoryTurnsReply> {
+export async function queryLastTurns(
+  nc: NatsConnection,
+  query: MemoryLastRequest,
+  options: MemoryQueryOptions,
+): Promise<MemoryTurnsReply> {
   const h = natsHeaders();
   h.set('Agentbus-Request-Id', query.request_id);
   let data: Uint8Array;
   try {
     // Its own random inbox, not nats.js's shared request inbox (a nuid, guessable from others):
     // workers may publish to every gateway inbox, and one must not answer another's query.
-    data = (await nc.request(options.subject, encodeJson(query), { timeout: options.timeoutMs, headers: h, noMux: true, reply: inboxFor(nc) })).data;
+    data = (
+      await nc.request(options.subject, encodeJson(query), {
+        timeout: options.timeoutMs,
+        headers: h,
+        noMux: true,
+        reply: inboxFor(nc),
+      })
+    ).data;
   } catch (err) {
     throw requestFailure(err, options.timeoutMs);
   }

@@ -15,7 +15,13 @@ export function hideOutOfScope(caller: Caller, text: string, catalogNames: reado
   const hidden = catalogNames.filter((name) => !mayCall(caller, name));
   if (hidden.length === 0) return text;
   // Longest first, whole names only (agent names are subject tokens: letters, digits, "_", "-").
-  const pattern = new RegExp(`(?<![A-Za-z0-9_-])(?:${[...hidden].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')})(?![A-Za-z0-9_-])`, 'g');
+  const pattern = new RegExp(
+    `(?<![A-Za-z0-9_-])(?:${[...hidden]
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegExp)
+      .join('|')})(?![A-Za-z0-9_-])`,
+    'g',
+  );
   return text.replace(pattern, 'another agent');
 }
 
@@ -38,11 +44,15 @@ export function withinScope(caller: Caller, choice: AgentChoice, catalogNames: r
     throw new AgentbusError('agent_not_allowed', message, { param: 'model' });
   }
   const reason = hideOutOfScope(caller, choice.routing.reason, catalogNames);
-  if (allowed.length === choice.agents.length && (choice.aggregator === undefined || mayCall(caller, choice.aggregator.name))) {
+  if (
+    allowed.length === choice.agents.length &&
+    (choice.aggregator === undefined || mayCall(caller, choice.aggregator.name))
+  ) {
     return reason === choice.routing.reason ? choice : { ...choice, routing: { ...choice.routing, reason } };
   }
   const dropped = choice.agents.length - allowed.length;
-  const aggregator = choice.aggregator && allowed.length > 1 && mayCall(caller, choice.aggregator.name) ? choice.aggregator : undefined;
+  const aggregator =
+    choice.aggregator && allowed.length > 1 && mayCall(caller, choice.aggregator.name) ? choice.aggregator : undefined;
   const aggregatorDropped = choice.aggregator !== undefined && aggregator === undefined && allowed.length > 1;
   const { aggregator: _aggregator, ...routing } = choice.routing;
   const left = [...(dropped > 0 ? [`${dropped} agent(s)`] : []), ...(aggregatorDropped ? ['the aggregator'] : [])];

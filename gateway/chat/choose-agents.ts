@@ -21,7 +21,8 @@ export interface AgentChoice {
 function known(catalog: Catalog, name: string): Agent {
   const agent = catalog.get(name);
   // The routing table is checked against the catalog at boot; this guards a drifted file.
-  if (!agent) throw new AgentbusError('internal_error', `The routing table names "${name}", which is not in the agent catalog.`);
+  if (!agent)
+    throw new AgentbusError('internal_error', `The routing table names "${name}", which is not in the agent catalog.`);
   return agent;
 }
 
@@ -36,11 +37,25 @@ export function namesVisibleTo(catalog: Catalog, caller: Caller): string[] {
  * (`model: "auto"` or none). An unknown name is 404 `model_not_found`, listing only the agents
  * the caller's key may call (a scoped key does not learn the others' names).
  */
-export function namedChoice(catalog: Catalog, model: string | undefined, pathAgent: Agent | undefined, caller: Caller): AgentChoice | undefined {
-  if (pathAgent) return { agents: [pathAgent], routing: { agents: [pathAgent.name], by: 'path', reason: 'the URL names the agent' } };
+export function namedChoice(
+  catalog: Catalog,
+  model: string | undefined,
+  pathAgent: Agent | undefined,
+  caller: Caller,
+): AgentChoice | undefined {
+  if (pathAgent)
+    return {
+      agents: [pathAgent],
+      routing: { agents: [pathAgent.name], by: 'path', reason: 'the URL names the agent' },
+    };
   if (model === undefined || model === AUTO_MODEL) return undefined;
   const agent = catalog.get(model);
-  if (!agent) throw new AgentbusError('model_not_found', `The model "${model}" does not exist. Known agents: ${namesVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; or "${AUTO_MODEL}" to let the router choose.`, { param: 'model' });
+  if (!agent)
+    throw new AgentbusError(
+      'model_not_found',
+      `The model "${model}" does not exist. Known agents: ${namesVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; or "${AUTO_MODEL}" to let the router choose.`,
+      { param: 'model' },
+    );
   return { agents: [agent], routing: { agents: [agent.name], by: 'model', reason: 'the request names the agent' } };
 }
 
@@ -51,7 +66,13 @@ export function namedChoice(catalog: Catalog, model: string | undefined, pathAge
  * first of the router's agents the caller may call, so a scope does not refuse a request the
  * router's second agent could answer.
  */
-export async function chooseAgents(catalog: Catalog, router: ChatRouter, model: string | undefined, pathAgent: Agent | undefined, request: { text: string; private: boolean; hasTools: boolean; caller: Caller; signal?: AbortSignal | undefined }): Promise<AgentChoice> {
+export async function chooseAgents(
+  catalog: Catalog,
+  router: ChatRouter,
+  model: string | undefined,
+  pathAgent: Agent | undefined,
+  request: { text: string; private: boolean; hasTools: boolean; caller: Caller; signal?: AbortSignal | undefined },
+): Promise<AgentChoice> {
   const named = namedChoice(catalog, model, pathAgent, request.caller);
   if (named) return named;
   const decision = await router.route(request.text, { private: request.private, signal: request.signal });

@@ -1,4 +1,12 @@
-import { AgentbusError, errorFromWire, type AckFrame, type AgentPart, type DoneFrame, type ReplyFrame, type Usage } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  errorFromWire,
+  type AckFrame,
+  type AgentPart,
+  type DoneFrame,
+  type ReplyFrame,
+  type Usage,
+} from '../../bus-schemas/index.js';
 import type { AgentCall } from '../bus/agent-call.js';
 
 /** One agent's call in a fan-out, in route order. */
@@ -39,7 +47,11 @@ interface PartState {
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
 function addUsage(a: Usage, b: Usage): Usage {
-  return { prompt_tokens: a.prompt_tokens + b.prompt_tokens, completion_tokens: a.completion_tokens + b.completion_tokens, total_tokens: a.total_tokens + b.total_tokens };
+  return {
+    prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+    completion_tokens: a.completion_tokens + b.completion_tokens,
+    total_tokens: a.total_tokens + b.total_tokens,
+  };
 }
 
 /** A section's title line; sections after the first are set off by a blank line. */
@@ -57,7 +69,14 @@ const failureNote = (part: PartState) => `_(${part.agent} failed: ${part.error?.
  */
 export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
   const started = Date.now();
-  const states: PartState[] = parts.map(({ agent, call }) => ({ agent, call, queue: [], content: '', ended: false, endedAt: 0 }));
+  const states: PartState[] = parts.map(({ agent, call }) => ({
+    agent,
+    call,
+    queue: [],
+    content: '',
+    ended: false,
+    endedAt: 0,
+  }));
   let wake: (() => void) | undefined;
   let heartbeatDue = false;
   let closedByClient = false;
@@ -82,7 +101,8 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
           else state.queue.push(frame);
           notify();
         }
-        if (!state.done && !state.error) state.error = new AgentbusError('stream_protocol_error', 'the reply ended without a terminal frame');
+        if (!state.done && !state.error)
+          state.error = new AgentbusError('stream_protocol_error', 'the reply ended without a terminal frame');
       } catch (err) {
         state.error = err instanceof AgentbusError ? err : new AgentbusError('internal_error', String(err));
       } finally {
@@ -97,9 +117,20 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
     const base = { agent: state.agent, processing_ms: Math.max(0, state.endedAt - started) };
     if (state.done) {
       const { meta } = state.done;
-      return { ...base, status: 'ok', model: meta.model, usage: state.done.usage, ...(meta.provider ? { provider: meta.provider } : {}), ...(meta.fallback?.length ? { fallback: meta.fallback } : {}) };
+      return {
+        ...base,
+        status: 'ok',
+        model: meta.model,
+        usage: state.done.usage,
+        ...(meta.provider ? { provider: meta.provider } : {}),
+        ...(meta.fallback?.length ? { fallback: meta.fallback } : {}),
+      };
     }
-    return { ...base, status: 'error', error: { code: state.error?.code ?? 'internal_error', message: state.error?.message ?? 'no answer' } };
+    return {
+      ...base,
+      status: 'error',
+      error: { code: state.error?.code ?? 'internal_error', message: state.error?.message ?? 'no answer' },
+    };
   }
 
   function summary(extra: PartState[], seq: number, conversationId: string, requestId: string): DoneFrame {
@@ -127,9 +158,17 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
 
   /** The error when no agent answered: a cancel stays a cancel, else the first agent's error. */
   function everyPartFailed(): AgentbusError {
-    if (cancelled) return new AgentbusError('request_cancelled', 'Cancelled by the client; no agent of the route had finished, and nothing was stored.');
+    if (cancelled)
+      return new AgentbusError(
+        'request_cancelled',
+        'Cancelled by the client; no agent of the route had finished, and nothing was stored.',
+      );
     const first = states[0]!.error!;
-    return new AgentbusError(first.code, `Every agent of the route failed: ${states.map((state) => `${state.agent}: ${state.error?.message ?? 'no answer'}`).join('; ')}`, { cause: first });
+    return new AgentbusError(
+      first.code,
+      `Every agent of the route failed: ${states.map((state) => `${state.agent}: ${state.error?.message ?? 'no answer'}`).join('; ')}`,
+      { cause: first },
+    );
   }
 
   async function* frames(): AsyncGenerator<ReplyFrame> {
@@ -141,7 +180,14 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
     const conversationId = firstAck?.conversation_id ?? options.sessionId;
     const requestId = firstAck?.request_id ?? 'fan-out';
     if (states.every((state) => state.error)) throw everyPartFailed();
-    yield { type: 'ack', seq: seq++, request_id: requestId, worker: firstAck!.worker, conversation_id: conversationId, cached: false };
+    yield {
+      type: 'ack',
+      seq: seq++,
+      request_id: requestId,
+      worker: firstAck!.worker,
+      conversation_id: conversationId,
+      cached: false,
+    };
 
     if (options.aggregate) {
       while (!states.every((state) => state.ended)) {
@@ -153,10 +199,28 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
       }
       if (closedByClient) return;
       if (!states.some((state) => state.done)) throw everyPartFailed();
-      if (cancelled) throw new AgentbusError('request_cancelled', 'Cancelled by the client before the answers were combined; the parts that had finished are stored in the conversation.');
-      for (const state of states) state.content = state.queue.map((frame) => (frame.type === 'delta' ? frame.content ?? '' : '')).join('');
-      aggregatorCall = options.aggregate.start(states.map((state) => ({ agent: state.agent, content: state.content, ...(state.error ? { error: state.error } : {}) })));
-      const aggregator: PartState = { agent: options.aggregate.agent, call: aggregatorCall, queue: [], content: '', ended: false, endedAt: 0 };
+      if (cancelled)
+        throw new AgentbusError(
+          'request_cancelled',
+          'Cancelled by the client before the answers were combined; the parts that had finished are stored in the conversation.',
+        );
+      for (const state of states)
+        state.content = state.queue.map((frame) => (frame.type === 'delta' ? (frame.content ?? '') : '')).join('');
+      aggregatorCall = options.aggregate.start(
+        states.map((state) => ({
+          agent: state.agent,
+          content: state.content,
+          ...(state.error ? { error: state.error } : {}),
+        })),
+      );
+      const aggregator: PartState = {
+        agent: options.aggregate.agent,
+        call: aggregatorCall,
+        queue: [],
+        content: '',
+        ended: false,
+        endedAt: 0,
+      };
       let relayed = false;
       try {
         for await (const frame of aggregatorCall) {
@@ -164,8 +228,7 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
           if (frame.type === 'delta' && frame.content !== undefined) {
             relayed = true;
             yield { type: 'delta', seq: seq++, request_id: requestId, content: frame.content };
-          }
-          else if (frame.type === 'heartbeat') yield { type: 'heartbeat', seq: seq++, request_id: requestId };
+          } else if (frame.type === 'heartbeat') yield { type: 'heartbeat', seq: seq++, request_id: requestId };
           else if (frame.type === 'done') aggregator.done = frame;
           else if (frame.type === 'error') aggregator.error = errorFromWire(frame.error);
           if (aggregator.done || aggregator.error) break;
@@ -183,7 +246,8 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
       if (relayed) throw aggregator.error;
       // The synthesis failed before its first token: answer with the sections, which say so (a partial answer, not a 500).
       let text = `_(${aggregator.agent} could not combine the answers: ${aggregator.error.message})_`;
-      for (const state of states) text += heading(state.agent, false) + (state.done ? state.content : failureNote(state));
+      for (const state of states)
+        text += heading(state.agent, false) + (state.done ? state.content : failureNote(state));
       yield { type: 'delta', seq: seq++, request_id: requestId, content: text };
       return yield summary([aggregator], seq, conversationId, requestId);
     }
@@ -195,7 +259,8 @@ export function fanOut(parts: FanOutPart[], options: FanOutOptions): AgentCall {
         if (closedByClient) return;
         const frame = state.queue.shift();
         if (frame) {
-          if (frame.type === 'delta' && frame.content !== undefined) yield { type: 'delta', seq: seq++, request_id: requestId, content: frame.content };
+          if (frame.type === 'delta' && frame.content !== undefined)
+            yield { type: 'delta', seq: seq++, request_id: requestId, content: frame.content };
           continue;
         }
         if (state.ended) break;

@@ -58,9 +58,21 @@ function tell(notify: (listener: CallListener) => void): void {
  * early `return`), `onEnd` hears once how it ended. The frames pass through untouched.
  * `agent` names the agent asked; without it, the one named by the `done` frame (or "unknown").
  */
-export function observeCall(call: AgentCall, sessionId: string, onEnd: (summary: CallSummary) => void, agent?: string): AgentCall {
+export function observeCall(
+  call: AgentCall,
+  sessionId: string,
+  onEnd: (summary: CallSummary) => void,
+  agent?: string,
+): AgentCall {
   const started = Date.now();
-  const summary: CallSummary = { agent: agent ?? 'unknown', conversationId: sessionId, cached: false, responseChars: 0, status: 0, durationMs: 0 };
+  const summary: CallSummary = {
+    agent: agent ?? 'unknown',
+    conversationId: sessionId,
+    cached: false,
+    responseChars: 0,
+    status: 0,
+    durationMs: 0,
+  };
   const fail = (error: AgentbusError) => {
     summary.status = error.status;
     summary.errorCode = error.code;
@@ -94,7 +106,12 @@ export function observeCall(call: AgentCall, sessionId: string, onEnd: (summary:
       fail(err instanceof AgentbusError ? err : new AgentbusError('internal_error', String(err)));
       throw err;
     } finally {
-      if (summary.status === 0) fail(call.closedByClient ? new AgentbusError('request_cancelled', 'client left') : new AgentbusError('stream_protocol_error', 'no terminal frame'));
+      if (summary.status === 0)
+        fail(
+          call.closedByClient
+            ? new AgentbusError('request_cancelled', 'client left')
+            : new AgentbusError('stream_protocol_error', 'no terminal frame'),
+        );
       summary.durationMs = Date.now() - started;
       try {
         onEnd(summary);

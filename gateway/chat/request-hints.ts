@@ -33,19 +33,27 @@ export function hintsFromHeaders(headers: IncomingHttpHeaders): RequestHints {
   const hints: RequestHints = { private: booleanHeader('X-Private', single(headers['x-private'])) };
   const priority = single(headers['x-priority']);
   if (priority !== undefined) {
-    if (!(PRIORITIES as readonly string[]).includes(priority)) throw new AgentbusError('invalid_request', `X-Priority must be one of ${PRIORITIES.join(', ')}.`, { param: 'X-Priority' });
+    if (!(PRIORITIES as readonly string[]).includes(priority))
+      throw new AgentbusError('invalid_request', `X-Priority must be one of ${PRIORITIES.join(', ')}.`, {
+        param: 'X-Priority',
+      });
     hints.priority = priority as RequestHints['priority'];
   }
   const timeout = single(headers['x-request-timeout-ms']);
   if (timeout !== undefined) {
     const ms = Number(timeout);
     if (!Number.isInteger(ms) || ms < MIN_TIMEOUT_HINT_MS || ms > MAX_TIMEOUT_HINT_MS) {
-      throw new AgentbusError('invalid_request', `X-Request-Timeout-Ms must be an integer from ${MIN_TIMEOUT_HINT_MS} to ${MAX_TIMEOUT_HINT_MS}.`, { param: 'X-Request-Timeout-Ms' });
+      throw new AgentbusError(
+        'invalid_request',
+        `X-Request-Timeout-Ms must be an integer from ${MIN_TIMEOUT_HINT_MS} to ${MAX_TIMEOUT_HINT_MS}.`,
+        { param: 'X-Request-Timeout-Ms' },
+      );
     }
     hints.timeoutMs = ms;
   } else {
     const seconds = Number(single(headers['x-stainless-timeout']));
-    if (Number.isFinite(seconds) && seconds > 0) hints.timeoutMs = Math.min(Math.max(Math.round(seconds * 1000), MIN_TIMEOUT_HINT_MS), MAX_TIMEOUT_HINT_MS);
+    if (Number.isFinite(seconds) && seconds > 0)
+      hints.timeoutMs = Math.min(Math.max(Math.round(seconds * 1000), MIN_TIMEOUT_HINT_MS), MAX_TIMEOUT_HINT_MS);
   }
   return hints;
 }

@@ -54,7 +54,11 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
     for (let index = 0; index < plan.length; index++) {
       // Closed before this attempt started (even before the first iteration): publish nothing.
       if (closedByClient) return;
-      if (cancelled) throw new AgentbusError('request_cancelled', 'Cancelled by the client before the request reached a worker; nothing was stored.');
+      if (cancelled)
+        throw new AgentbusError(
+          'request_cancelled',
+          'Cancelled by the client before the request reached a worker; nothing was stored.',
+        );
       const { agent } = plan[index]!;
       const remaining = index === 0 ? options.totalMs : options.totalMs - (Date.now() - started);
       const call = options.publish(agent, Math.max(remaining, MIN_ATTEMPT_MS));
@@ -63,12 +67,13 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
       let timedOut = false;
       // A first-token limit no shorter than the time left is the deadline's job, whose own
       // error (deadline_exceeded, not retried) says what happened.
-      firstTokenTimer = options.firstTokenMs < remaining
-        ? setTimeout(() => {
-          timedOut = true;
-          call.close('no first token in time; trying again');
-        }, options.firstTokenMs)
-        : undefined;
+      firstTokenTimer =
+        options.firstTokenMs < remaining
+          ? setTimeout(() => {
+              timedOut = true;
+              call.close('no first token in time; trying again');
+            }, options.firstTokenMs)
+          : undefined;
       let failure: AgentbusError | undefined;
       let failureFrame: ReplyFrame | undefined;
       try {
@@ -108,17 +113,33 @@ export function callWithRetries(options: ResilientCallOptions): AgentCall {
       } finally {
         clearTimeout(firstTokenTimer);
       }
-      failure ??= new AgentbusError('first_token_timeout', `Agent "${agent.name}" produced no first token within ${options.firstTokenMs} ms.`);
+      failure ??= new AgentbusError(
+        'first_token_timeout',
+        `Agent "${agent.name}" produced no first token within ${options.firstTokenMs} ms.`,
+      );
       const next = plan[index + 1];
       const timeLeft = options.totalMs - (Date.now() - started);
       if (!failure.retryable || !next || timeLeft < MIN_ATTEMPT_MS || closedByClient || cancelled || relayedToken) {
         // The earlier failures explain more than the last one (a retry meeting no worker, say).
-        const tried = steps.length === 0 ? '' : ` (this was the ${ordinal(steps.length + 1)} attempt; before it: ${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
-        if (failureFrame?.type === 'error') return yield { ...failureFrame, seq: seq++, error: { ...failureFrame.error, message: failureFrame.error.message + tried } };
+        const tried =
+          steps.length === 0
+            ? ''
+            : ` (this was the ${ordinal(steps.length + 1)} attempt; before it: ${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
+        if (failureFrame?.type === 'error')
+          return yield {
+            ...failureFrame,
+            seq: seq++,
+            error: { ...failureFrame.error, message: failureFrame.error.message + tried },
+          };
         throw new AgentbusError(failure.code, failure.message + tried, { param: failure.param, cause: failure });
       }
       earlier.push(failure);
-      const step: FallbackStep = { kind: next.kind === 'first' ? 'retry' : next.kind, from: agent.name, to: next.agent.name, reason: failure.code };
+      const step: FallbackStep = {
+        kind: next.kind === 'first' ? 'retry' : next.kind,
+        from: agent.name,
+        to: next.agent.name,
+        reason: failure.code,
+      };
       steps.push(step);
       options.onStep(step, failure);
     }

@@ -1,7 +1,15 @@
 import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import { AgentbusError, ID_PATTERN, TRACEPARENT_PATTERN, type ChatMessage, type ReplyFrame, type Routing, type Subjects } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  ID_PATTERN,
+  TRACEPARENT_PATTERN,
+  type ChatMessage,
+  type ReplyFrame,
+  type Routing,
+  type Subjects,
+} from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import type { Redactor } from '../../common/redaction.js';
 import { mayCall, type Caller } from '../auth/caller.js';
@@ -84,10 +92,18 @@ const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
 function sessionToContinue(request: FastifyRequest, fromBody: string | undefined): string | undefined {
   const header = request.headers['x-session-id'];
   if (header !== undefined && (typeof header !== 'string' || !SESSION_ID.test(header))) {
-    throw new AgentbusError('invalid_request', 'X-Session-ID must be 1-128 characters of letters, digits, ".", "_", ":" or "-".', { param: 'X-Session-ID' });
+    throw new AgentbusError(
+      'invalid_request',
+      'X-Session-ID must be 1-128 characters of letters, digits, ".", "_", ":" or "-".',
+      { param: 'X-Session-ID' },
+    );
   }
   if (header !== undefined && fromBody !== undefined && header !== fromBody) {
-    throw new AgentbusError('invalid_request', 'X-Session-ID and the body\'s session_id name different sessions; send one.', { param: 'session_id' });
+    throw new AgentbusError(
+      'invalid_request',
+      "X-Session-ID and the body's session_id name different sessions; send one.",
+      { param: 'session_id' },
+    );
   }
   return header ?? fromBody;
 }
@@ -109,7 +125,9 @@ function lastText(messages: readonly ChatMessage[], roles: ReadonlyArray<ChatMes
 
 /** The system message that hands an aggregator the specialists' answers (not stored as input). */
 function aggregatorBrief(results: PartResult[]): ChatMessage {
-  const sections = results.map((part) => `## ${part.agent}\n\n${part.error ? `(no answer: ${part.error.message})` : part.content}`).join('\n\n');
+  const sections = results
+    .map((part) => `## ${part.agent}\n\n${part.error ? `(no answer: ${part.error.message})` : part.content}`)
+    .join('\n\n');
   return {
     role: 'system',
     content: `Several specialist agents answered the user's last message. Combine their answers into one coherent answer: keep every correct point, resolve contradictions, do not mention the agents.\n\n${sections}`,
@@ -139,7 +157,8 @@ const leaseMsFor = (config: GatewayConfig) => 2 * config.requestTimeoutMs + 5_00
 /** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
 function withRouting(call: AgentCall, routing: Routing): AgentCall {
   return withFrames(call, async function* (frames): AsyncGenerator<ReplyFrame> {
-    for await (const frame of frames) yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
+    for await (const frame of frames)
+      yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
   });
 }
 
@@ -150,31 +169,44 @@ function withRouting(call: AgentCall, routing: Routing): AgentCall {
  * sessions, memory, cache and trace logging are the same whatever the wire format. A trace
  * line per agent is written when the caller has finished reading the call.
  */
-export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: ChatOrigin, options: { pathAgent?: Agent | undefined; stream: boolean }): Promise<StartedChat> {
+export async function startChatCall(
+  deps: ChatDeps,
+  body: ChatBody,
+  origin: ChatOrigin,
+  options: { pathAgent?: Agent | undefined; stream: boolean },
+): Promise<StartedChat> {
   const { catalog, config, redactor } = deps;
   rejectUnsupportedParameters(body);
   checkInputLimits(body, config.inputLimits);
-  const traceparent = origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+  const traceparent =
+    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent)
+      ? origin.traceparent
+      : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
   const now = Date.now();
   const requestId = `chatcmpl-${randomId(18)}`;
   const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
   const { hints } = origin;
-  const base = toEnvelope({ ...body, model: body.model ?? options.pathAgent?.name ?? AUTO_MODEL, stream: options.stream }, {
-    requestId,
-    sessionId,
-    createSession: origin.sessionToContinue === undefined,
-    intent: AUTO_MODEL,
-    tenant: origin.caller.tenant,
-    now,
-    timeoutMs: config.requestTimeoutMs,
-    heartbeatMs: config.heartbeatMs,
-    traceparent,
-    refreshCache: origin.refreshCache,
-  });
+  const base = toEnvelope(
+    { ...body, model: body.model ?? options.pathAgent?.name ?? AUTO_MODEL, stream: options.stream },
+    {
+      requestId,
+      sessionId,
+      createSession: origin.sessionToContinue === undefined,
+      intent: AUTO_MODEL,
+      tenant: origin.caller.tenant,
+      now,
+      timeoutMs: config.requestTimeoutMs,
+      heartbeatMs: config.heartbeatMs,
+      traceparent,
+      refreshCache: origin.refreshCache,
+    },
+  );
   // The trace log shows what the model answers (a tool result, too); the router reads what the
   // user asked, so a tool follow-up is routed like the question that started it.
   const prompt = lastText(base.messages, ['user', 'tool']);
-  const secretsFound = config.secretsMakePrivate ? redactor.detect(base.messages.map((message) => message.content).join('\n')) : [];
+  const secretsFound = config.secretsMakePrivate
+    ? redactor.detect(base.messages.map((message) => message.content).join('\n'))
+    : [];
   const isPrivate = hints.private || origin.caller.private || secretsFound.length > 0;
   if (isPrivate) base.private = true;
   if (hints.priority !== undefined) base.priority = hints.priority;
@@ -186,10 +218,28 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   const named = namedChoice(catalog, body.model, options.pathAgent, caller);
   const namedInScope = named === undefined ? undefined : withinScope(caller, named, catalog.names);
   // Before routing: the classifier publishes too, and a refused request publishes nothing.
-  const admission = await deps.rateLimiter.admit({ tenant: caller.tenant, keyName: caller.name, tier: caller.tier, requestId, leaseUntil: now + leaseMsFor(config) });
+  const admission = await deps.rateLimiter.admit({
+    tenant: caller.tenant,
+    keyName: caller.name,
+    tier: caller.tier,
+    requestId,
+    leaseUntil: now + leaseMsFor(config),
+  });
   let choice: AgentChoice;
   try {
-    choice = namedInScope ?? withinScope(caller, await chooseAgents(catalog, deps.router, body.model, options.pathAgent, { text: lastText(base.messages, ['user']), private: isPrivate, hasTools: base.tools !== undefined, caller, signal: origin.signal }), catalog.names);
+    choice =
+      namedInScope ??
+      withinScope(
+        caller,
+        await chooseAgents(catalog, deps.router, body.model, options.pathAgent, {
+          text: lastText(base.messages, ['user']),
+          private: isPrivate,
+          hasTools: base.tools !== undefined,
+          caller,
+          signal: origin.signal,
+        }),
+        catalog.names,
+      );
   } catch (err) {
     await admission.release();
     throw err;
@@ -202,7 +252,8 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
   const names = choice.agents.map((agent) => agent.name).join('+');
   // Our own keys only (never user-controlled ones).
   const log = origin.log.child({ requestId, intent: names, session: sessionId, traceId: traceIdOf(traceparent) });
-  if (secretsFound.length > 0) log.info({ patterns: secretsFound }, 'secret found in the input: the request stays on local providers');
+  if (secretsFound.length > 0)
+    log.info({ patterns: secretsFound }, 'secret found in the input: the request stays on local providers');
 
   // A hint shortens the agent's limits, never lengthens them.
   const limitsOf = (agent: Agent) => {
@@ -214,54 +265,102 @@ export async function startChatCall(deps: ChatDeps, body: ChatBody, origin: Chat
     const call = callWithRetries({
       agent,
       // A key never reaches an agent outside its scope, not even as another agent's fallback.
-      fallback: agent.fallback === undefined || !mayCall(origin.caller, agent.fallback) ? undefined : catalog.get(agent.fallback),
+      fallback:
+        agent.fallback === undefined || !mayCall(origin.caller, agent.fallback)
+          ? undefined
+          : catalog.get(agent.fallback),
       ...limitsOf(agent),
-      publish: (target, timeoutMs) => callAgent(deps.nc, { ...base, request_id: id, intent: target.name, messages, timeout_ms: timeoutMs }, {
-        subject: deps.subjects.chat(target.name),
-        cancelSubject: deps.subjects.cancel,
-        idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
-        deadlineGraceMs: 1000,
-        auditSubject: config.audit.enabled ? deps.subjects.audit(target.name) : undefined,
-      }),
-      onStep: (step, error) => log.warn({ step, code: error.code }, `${step.from} failed before its first token (${error.message}); ${step.kind === 'retry' ? 'retrying once' : `falling back to ${step.to}`}`),
+      publish: (target, timeoutMs) =>
+        callAgent(
+          deps.nc,
+          { ...base, request_id: id, intent: target.name, messages, timeout_ms: timeoutMs },
+          {
+            subject: deps.subjects.chat(target.name),
+            cancelSubject: deps.subjects.cancel,
+            idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
+            deadlineGraceMs: 1000,
+            auditSubject: config.audit.enabled ? deps.subjects.audit(target.name) : undefined,
+          },
+        ),
+      onStep: (step, error) =>
+        log.warn(
+          { step, code: error.code },
+          `${step.from} failed before its first token (${error.message}); ${step.kind === 'retry' ? 'retrying once' : `falling back to ${step.to}`}`,
+        ),
     });
-    return observeCall(call, sessionId, (summary) => {
-      deps.traceLog.record({
-        ts: new Date(now).toISOString(),
-        trace_id: traceIdOf(traceparent),
-        request_id: id,
-        session: summary.conversationId,
-        agent: agent.name,
-        model: agent.model,
-        prompt: redactor.redact(prompt),
-        response_len: summary.responseChars,
-        cached: summary.cached,
-        status: summary.status,
-        ...(summary.errorCode ? { error: summary.errorCode } : {}),
-        duration_ms: Date.now() - now,
-      });
-    }, agent.name);
+    return observeCall(
+      call,
+      sessionId,
+      (summary) => {
+        deps.traceLog.record({
+          ts: new Date(now).toISOString(),
+          trace_id: traceIdOf(traceparent),
+          request_id: id,
+          session: summary.conversationId,
+          agent: agent.name,
+          model: agent.model,
+          prompt: redactor.redact(prompt),
+          response_len: summary.responseChars,
+          cached: summary.cached,
+          status: summary.status,
+          ...(summary.errorCode ? { error: summary.errorCode } : {}),
+          duration_ms: Date.now() - now,
+        });
+      },
+      agent.name,
+    );
   };
 
   const [first, ...others] = choice.agents;
   // The first agent's turn carries the completion id, so the id continues the conversation.
-  const call = others.length === 0
-    ? answerBy(first!, requestId, base.messages)
-    : fanOut(choice.agents.map((agent, index) => ({ agent: agent.name, call: answerBy(agent, index === 0 ? requestId : `${requestId}.${agent.name}`, base.messages) })), {
-      sessionId,
-      ...(choice.aggregator ? { aggregate: { agent: choice.aggregator.name, start: (results: PartResult[]) => answerBy(choice.aggregator!, `${requestId}.aggregate`, [aggregatorBrief(results), ...base.messages]) } } : {}),
-    });
+  const call =
+    others.length === 0
+      ? answerBy(first!, requestId, base.messages)
+      : fanOut(
+          choice.agents.map((agent, index) => ({
+            agent: agent.name,
+            call: answerBy(agent, index === 0 ? requestId : `${requestId}.${agent.name}`, base.messages),
+          })),
+          {
+            sessionId,
+            ...(choice.aggregator
+              ? {
+                  aggregate: {
+                    agent: choice.aggregator.name,
+                    start: (results: PartResult[]) =>
+                      answerBy(choice.aggregator!, `${requestId}.aggregate`, [
+                        aggregatorBrief(results),
+                        ...base.messages,
+                      ]),
+                  },
+                }
+              : {}),
+          },
+        );
   // The response model names the agent(s) that answer: on per-agent routes the body's model is a hint.
   const identity = { id: requestId, created: Math.floor(now / 1000), model: names };
   const headers = { 'x-request-id': requestId, traceparent };
-  return { call: releasedAtEnd(withRouting(call, choice.routing), admission), identity, sessionId, headers: { ...headers, ...admission.headers }, log, release: admission.release };
+  return {
+    call: releasedAtEnd(withRouting(call, choice.routing), admission),
+    identity,
+    sessionId,
+    headers: { ...headers, ...admission.headers },
+    log,
+    release: admission.release,
+  };
 }
 
 /**
  * {@link startChatCall} for an HTTP route: the session comes from `X-Session-ID` (or the legacy
  * body field), trace context from `traceparent`, a cache refresh from `Cache-Control`.
  */
-export async function startChat(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, body: ChatBody, options: { pathAgent?: Agent | undefined; stream: boolean; sessionId?: string | undefined }): Promise<StartedChat> {
+export async function startChat(
+  deps: ChatDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  body: ChatBody,
+  options: { pathAgent?: Agent | undefined; stream: boolean; sessionId?: string | undefined },
+): Promise<StartedChat> {
   const incomingTrace = request.headers['traceparent'];
   // Routing may wait for the classifier: a client leaving meanwhile must stop it, and everything after.
   const left = new AbortController();
@@ -269,20 +368,27 @@ export async function startChat(deps: ChatDeps, request: FastifyRequest, reply: 
     if (!reply.raw.writableFinished) left.abort();
   };
   reply.raw.once('close', onClose);
-  const chat = await startChatCall(deps, body, {
-    caller: request.caller,
-    log: request.log,
-    sessionToContinue: sessionToContinue(request, options.sessionId),
-    traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
-    refreshCache: wantsFreshAnswer(request),
-    hints: hintsFromHeaders(request.headers),
-    signal: left.signal,
-  }, options).catch((err: unknown) => {
-    // A 429 says when to come back: Retry-After and the rate-limit headers.
-    const refusal = refusalOf(err);
-    if (refusal) reply.headers(refusal.headers);
-    throw err;
-  }).finally(() => reply.raw.off('close', onClose));
+  const chat = await startChatCall(
+    deps,
+    body,
+    {
+      caller: request.caller,
+      log: request.log,
+      sessionToContinue: sessionToContinue(request, options.sessionId),
+      traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+      refreshCache: wantsFreshAnswer(request),
+      hints: hintsFromHeaders(request.headers),
+      signal: left.signal,
+    },
+    options,
+  )
+    .catch((err: unknown) => {
+      // A 429 says when to come back: Retry-After and the rate-limit headers.
+      const refusal = refusalOf(err);
+      if (refusal) reply.headers(refusal.headers);
+      throw err;
+    })
+    .finally(() => reply.raw.off('close', onClose));
   // However the response ends (finished, failed, client gone), the key's slot is free again.
   reply.raw.once('close', () => void chat.release());
   // Both loggers the handlers use carry the request's ids from here on.

@@ -20,7 +20,8 @@ export function jsonDepthOverflow(text: string, maxDepth: number): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === BACKSLASH) i++; // the escaped character, a quote included, cannot end the string
+      if (c === BACKSLASH)
+        i++; // the escaped character, a quote included, cannot end the string
       else if (c === QUOTE) inString = false;
     } else if (c === QUOTE) {
       inString = true;

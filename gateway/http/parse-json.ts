@@ -18,14 +18,20 @@ export function parseUntrustedJson(text: string, maxDepth: number, what: string)
   if (text.length === 0) throw new AgentbusError('invalid_json', `The ${what} is empty; send a JSON object.`);
   const at = jsonDepthOverflow(text, maxDepth);
   if (at >= 0) {
-    throw new AgentbusError('json_too_deep', `The ${what} nests objects and arrays more than ${maxDepth} levels deep (at character ${at}); MAX_JSON_DEPTH sets the limit.`);
+    throw new AgentbusError(
+      'json_too_deep',
+      `The ${what} nests objects and arrays more than ${maxDepth} levels deep (at character ${at}); MAX_JSON_DEPTH sets the limit.`,
+    );
   }
   try {
     return secureJson.parse(text, undefined, PARSE_OPTIONS);
   } catch (err) {
     const message = (err as Error).message;
     if (/forbidden prototype property/.test(message)) {
-      throw new AgentbusError('forbidden_json_key', `The ${what} has a "__proto__" key, or a "constructor" key holding "prototype"; agentbus refuses them (prototype pollution). Rename the key.`);
+      throw new AgentbusError(
+        'forbidden_json_key',
+        `The ${what} has a "__proto__" key, or a "constructor" key holding "prototype"; agentbus refuses them (prototype pollution). Rename the key.`,
+      );
     }
     throw new AgentbusError('invalid_json', `The ${what} is not valid JSON: ${message}`);
   }

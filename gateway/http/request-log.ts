@@ -24,13 +24,17 @@ export class OneLinePerRequest extends LogController {
     raw.once('close', () => {
       // Finished: "request completed" has it. Errored: "request errored" has it.
       if (raw.writableFinished || raw.errored) return;
-      reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request aborted before the response finished');
+      reply.log.info(
+        { req: request, res: reply, responseTime: reply.elapsedTime },
+        'request aborted before the response finished',
+      );
     });
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     if (this.isLogDisabled(request)) return;
-    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    if (error)
+      reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
     else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }

@@ -40,7 +40,12 @@ export interface StreamRelayOptions {
  * a plain HTTP error status. A failure after that ends the body with the format's error and
  * not its end-of-answer marker: a truncated answer must never look complete.
  */
-export async function relayStream(reply: FastifyReply, call: AgentCall, options: StreamRelayOptions, format: StreamFormat): Promise<void> {
+export async function relayStream(
+  reply: FastifyReply,
+  call: AgentCall,
+  options: StreamRelayOptions,
+  format: StreamFormat,
+): Promise<void> {
   const raw = reply.raw;
   const { write } = createStreamWriter(reply, call, options.stallTimeoutMs);
   const state: StreamState = { conversationId: options.sessionId };
@@ -98,7 +103,9 @@ export async function relayStream(reply: FastifyReply, call: AgentCall, options:
       }
     }
   } catch (err) {
-    await fail(err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error).message, { cause: err }));
+    await fail(
+      err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error).message, { cause: err }),
+    );
   }
   if (call.closedByClient) reply.log.info('client left before the answer finished; the worker was told to cancel it');
   // The client left (call closed) before a terminal frame: nothing more to send.

@@ -15,17 +15,21 @@ export function createStreamWriter(reply: FastifyReply, call: AgentCall, stallTi
   const raw = reply.raw;
   // One listener for the whole response. Plain listeners rather than events.once(), which
   // would reject on an 'error' event.
-  const closed = new Promise<void>((resolve) => raw.once('close', () => {
-    call.close('client closed the stream');
-    resolve();
-  }));
+  const closed = new Promise<void>((resolve) =>
+    raw.once('close', () => {
+      call.close('client closed the stream');
+      resolve();
+    }),
+  );
 
   return {
     async write(text) {
       if (raw.destroyed || raw.writableEnded) return;
       if (raw.write(text)) return;
       let timer: NodeJS.Timeout | undefined;
-      const stalled = new Promise<'stalled'>((resolve) => { timer = setTimeout(() => resolve('stalled'), stallTimeoutMs); });
+      const stalled = new Promise<'stalled'>((resolve) => {
+        timer = setTimeout(() => resolve('stalled'), stallTimeoutMs);
+      });
       const drained = new Promise<void>((resolve) => raw.once('drain', resolve));
       const outcome = await Promise.race([drained, closed, stalled]);
       clearTimeout(timer);

@@ -44,7 +44,7 @@ export type GenerateRequest = FromSchema<typeof generateRequestSchema>;
 // Ollama fields agentbus cannot honour: refusing them beats answering as if they were applied.
 const UNSUPPORTED = {
   context: 'the Ollama "context" token array is not kept; continue a conversation with session_id or X-Session-ID',
-  raw: 'raw prompts are not supported; agentbus builds the prompt from the agent\'s system prompt and memory',
+  raw: "raw prompts are not supported; agentbus builds the prompt from the agent's system prompt and memory",
   template: 'prompt templates are not supported',
   suffix: 'fill-in-the-middle (suffix) is not supported',
 } as const;
@@ -53,15 +53,25 @@ const UNSUPPORTED = {
 export function generateToChatBody(body: GenerateRequest): ChatBody {
   for (const [field, why] of Object.entries(UNSUPPORTED)) {
     const value = (body as Record<string, unknown>)[field];
-    if (value !== undefined && value !== null && value !== false) throw new AgentbusError('invalid_request', `"${field}" cannot be honoured: ${why}.`, { param: field });
+    if (value !== undefined && value !== null && value !== false)
+      throw new AgentbusError('invalid_request', `"${field}" cannot be honoured: ${why}.`, { param: field });
   }
   const o = body.options ?? {};
   const userContent = body.images?.length
-    ? [{ type: 'text' as const, text: body.prompt }, ...body.images.map((data) => ({ type: 'image_url' as const, image_url: { url: `data:image/png;base64,${data}` } }))]
+    ? [
+        { type: 'text' as const, text: body.prompt },
+        ...body.images.map((data) => ({
+          type: 'image_url' as const,
+          image_url: { url: `data:image/png;base64,${data}` },
+        })),
+      ]
     : body.prompt;
   return {
     ...(body.model !== undefined ? { model: body.model } : {}),
-    messages: [...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: userContent }],
+    messages: [
+      ...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []),
+      { role: 'user' as const, content: userContent },
+    ],
     ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     ...(o.top_p !== undefined ? { top_p: o.top_p } : {}),
     ...(o.num_predict !== undefined ? { max_tokens: o.num_predict } : {}),
@@ -70,7 +80,14 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
     ...(o.presence_penalty !== undefined ? { presence_penalty: o.presence_penalty } : {}),
     ...(o.frequency_penalty !== undefined ? { frequency_penalty: o.frequency_penalty } : {}),
     ...(body.format === 'json' ? { response_format: { type: 'json_object' as const } } : {}),
-    ...(typeof body.format === 'object' ? { response_format: { type: 'json_schema' as const, json_schema: { name: 'format', schema: body.format as Record<string, unknown> } } } : {}),
+    ...(typeof body.format === 'object'
+      ? {
+          response_format: {
+            type: 'json_schema' as const,
+            json_schema: { name: 'format', schema: body.format as Record<string, unknown> },
+          },
+        }
+      : {}),
   };
 }
 

@@ -10,7 +10,11 @@ const line = (value: unknown) => `${JSON.stringify(value)}\n`;
  * have no NDJSON form: the headers go out at the first one, which keeps proxies from timing out.
  * A failure is an Ollama-style `{"error": …}` line and no `done: true` line.
  */
-export function relayAsNdjson(reply: FastifyReply, call: AgentCall, options: StreamRelayOptions & { model: string }): Promise<void> {
+export function relayAsNdjson(
+  reply: FastifyReply,
+  call: AgentCall,
+  options: StreamRelayOptions & { model: string },
+): Promise<void> {
   return relayStream(reply, call, options, {
     contentType: 'application/x-ndjson; charset=utf-8',
     delta: (frame) => (frame.content ? line(generateChunk(options.model, frame.content)) : ''),

@@ -27,11 +27,19 @@ export type QueryRequest = FromSchema<typeof queryRequestSchema>;
 
 /** The same request in OpenAI's terms, for the shared chat path. */
 export function queryToChatBody(body: QueryRequest): ChatBody {
-  if (body.stream === true) throw new AgentbusError('invalid_request', '/query answers with one JSON object; stream with POST /v1/chat/stream (or /api/generate).', { param: 'stream' });
+  if (body.stream === true)
+    throw new AgentbusError(
+      'invalid_request',
+      '/query answers with one JSON object; stream with POST /v1/chat/stream (or /api/generate).',
+      { param: 'stream' },
+    );
   const model = body.agent ?? body.model;
   return {
     ...(model !== undefined ? { model } : {}),
-    messages: [...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []), { role: 'user' as const, content: body.query }],
+    messages: [
+      ...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []),
+      { role: 'user' as const, content: body.query },
+    ],
     ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
     ...(body.max_tokens !== undefined ? { max_tokens: body.max_tokens } : {}),
   };

@@ -26,15 +26,61 @@ export function createGatewayMetrics(): GatewayMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'agentbus_gateway_' });
   const registers = [registry];
 
-  const requests = new Counter({ name: 'agentbus_requests_total', help: 'Chat calls per agent (each part of a fan-out counts for its agent), by HTTP status: 200, the error\'s status, 499 when the client left.', labelNames: ['agent', 'status'], registers });
-  const duration = new Histogram({ name: 'agentbus_request_duration_seconds', help: 'Duration of chat calls per agent, from publishing to the last frame.', labelNames: ['agent'], buckets: DURATION_BUCKETS, registers });
-  const firstToken = new Histogram({ name: 'agentbus_time_to_first_token_seconds', help: 'Time from publishing a chat call to its first token, per agent.', labelNames: ['agent'], buckets: FIRST_TOKEN_BUCKETS, registers });
-  const tokensIn = new Counter({ name: 'agentbus_tokens_in_total', help: 'Prompt tokens of finished chat calls (done frames\' usage), per agent.', labelNames: ['agent'], registers });
-  const tokensOut = new Counter({ name: 'agentbus_tokens_out_total', help: 'Completion tokens of finished chat calls (done frames\' usage), per agent.', labelNames: ['agent'], registers });
-  const cacheHits = new Counter({ name: 'agentbus_cache_hits_total', help: 'Chat calls answered from the response cache, per agent.', labelNames: ['agent'], registers });
-  const inFlight = new Gauge({ name: 'agentbus_in_flight_requests', help: 'Chat calls currently open (being relayed to a client).', registers });
-  const errors = new Counter({ name: 'agentbus_errors_total', help: 'Errors by code: chat calls that ended in one, and requests refused before any call.', labelNames: ['code'], registers });
-  const http = new Counter({ name: 'agentbus_http_requests_total', help: 'HTTP responses by route pattern, method and status.', labelNames: ['route', 'method', 'status'], registers });
+  const requests = new Counter({
+    name: 'agentbus_requests_total',
+    help: "Chat calls per agent (each part of a fan-out counts for its agent), by HTTP status: 200, the error's status, 499 when the client left.",
+    labelNames: ['agent', 'status'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'agentbus_request_duration_seconds',
+    help: 'Duration of chat calls per agent, from publishing to the last frame.',
+    labelNames: ['agent'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const firstToken = new Histogram({
+    name: 'agentbus_time_to_first_token_seconds',
+    help: 'Time from publishing a chat call to its first token, per agent.',
+    labelNames: ['agent'],
+    buckets: FIRST_TOKEN_BUCKETS,
+    registers,
+  });
+  const tokensIn = new Counter({
+    name: 'agentbus_tokens_in_total',
+    help: "Prompt tokens of finished chat calls (done frames' usage), per agent.",
+    labelNames: ['agent'],
+    registers,
+  });
+  const tokensOut = new Counter({
+    name: 'agentbus_tokens_out_total',
+    help: "Completion tokens of finished chat calls (done frames' usage), per agent.",
+    labelNames: ['agent'],
+    registers,
+  });
+  const cacheHits = new Counter({
+    name: 'agentbus_cache_hits_total',
+    help: 'Chat calls answered from the response cache, per agent.',
+    labelNames: ['agent'],
+    registers,
+  });
+  const inFlight = new Gauge({
+    name: 'agentbus_in_flight_requests',
+    help: 'Chat calls currently open (being relayed to a client).',
+    registers,
+  });
+  const errors = new Counter({
+    name: 'agentbus_errors_total',
+    help: 'Errors by code: chat calls that ended in one, and requests refused before any call.',
+    labelNames: ['code'],
+    registers,
+  });
+  const http = new Counter({
+    name: 'agentbus_http_requests_total',
+    help: 'HTTP responses by route pattern, method and status.',
+    labelNames: ['route', 'method', 'status'],
+    registers,
+  });
 
   const ended = (summary: CallSummary) => {
     const agent = summary.agent;

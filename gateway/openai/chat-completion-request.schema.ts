@@ -10,7 +10,11 @@ const toolCallSchema = {
   properties: {
     id: toolCallIdSchema,
     type: { const: 'function' },
-    function: { type: 'object', required: ['name', 'arguments'], properties: { name: functionNameSchema, arguments: { type: 'string' } } },
+    function: {
+      type: 'object',
+      required: ['name', 'arguments'],
+      properties: { name: functionNameSchema, arguments: { type: 'string' } },
+    },
   },
 } as const;
 
@@ -22,7 +26,12 @@ const toolDefinitionSchema = {
     function: {
       type: 'object',
       required: ['name'],
-      properties: { name: functionNameSchema, description: { type: 'string' }, parameters: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+      properties: {
+        name: functionNameSchema,
+        description: { type: 'string' },
+        parameters: { type: 'object' },
+        strict: { type: ['boolean', 'null'] },
+      },
     },
   },
 } as const;
@@ -30,7 +39,10 @@ const toolDefinitionSchema = {
 const namedToolChoiceSchema = {
   type: 'object',
   required: ['type', 'function'],
-  properties: { type: { const: 'function' }, function: { type: 'object', required: ['name'], properties: { name: functionNameSchema } } },
+  properties: {
+    type: { const: 'function' },
+    function: { type: 'object', required: ['name'], properties: { name: functionNameSchema } },
+  },
 } as const;
 
 const jsonSchemaFormatSchema = {
@@ -41,7 +53,12 @@ const jsonSchemaFormatSchema = {
     json_schema: {
       type: 'object',
       required: ['name'],
-      properties: { name: functionNameSchema, description: { type: 'string' }, schema: { type: 'object' }, strict: { type: ['boolean', 'null'] } },
+      properties: {
+        name: functionNameSchema,
+        description: { type: 'string' },
+        schema: { type: 'object' },
+        strict: { type: ['boolean', 'null'] },
+      },
     },
   },
 } as const;
@@ -86,12 +103,9 @@ export const chatCompletionRequestSchema = {
         properties: {
           role: { enum: ['system', 'developer', 'user', 'assistant', 'tool', 'function'] },
           content: {
-            description: 'a string, null, or an array of content parts ({"type": "text", "text": "…"}, {"type": "image_url", "image_url": {"url": "data:…"}})',
-            anyOf: [
-              { type: 'string' },
-              { type: 'null' },
-              { type: 'array', items: contentPartSchema },
-            ],
+            description:
+              'a string, null, or an array of content parts ({"type": "text", "text": "…"}, {"type": "image_url", "image_url": {"url": "data:…"}})',
+            anyOf: [{ type: 'string' }, { type: 'null' }, { type: 'array', items: contentPartSchema }],
           },
           name: { type: 'string', minLength: 1, maxLength: 64 },
           tool_calls: { type: ['array', 'null'], items: toolCallSchema },
@@ -130,10 +144,14 @@ export const chatCompletionRequestSchema = {
     },
     // How many (MAX_TOOLS) and how big (MAX_TOOL_SCHEMA_BYTES) is checked by input-limits.ts, with codes of its own.
     tools: { type: ['array', 'null'], items: toolDefinitionSchema },
-    tool_choice: { anyOf: [{ enum: ['none', 'auto', 'required'] }, namedToolChoiceSchema, { type: 'null' }], description: '"none", "auto", "required" or {"type": "function", "function": {"name": …}}' },
+    tool_choice: {
+      anyOf: [{ enum: ['none', 'auto', 'required'] }, namedToolChoiceSchema, { type: 'null' }],
+      description: '"none", "auto", "required" or {"type": "function", "function": {"name": …}}',
+    },
     parallel_tool_calls: { type: ['boolean', 'null'] },
     response_format: {
-      description: '{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}',
+      description:
+        '{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}',
       anyOf: [
         { type: 'object', required: ['type'], properties: { type: { enum: ['text', 'json_object'] } } },
         jsonSchemaFormatSchema,

@@ -17,9 +17,16 @@ export async function collectAnswer(call: AgentCall): Promise<CollectedAnswer> {
         const known = toolCalls[fragment.index];
         if (known) known.function.arguments += fragment.function.arguments;
         else if (fragment.index === toolCalls.length && fragment.id && fragment.function.name) {
-          toolCalls.push({ id: fragment.id, type: 'function', function: { name: fragment.function.name, arguments: fragment.function.arguments } });
+          toolCalls.push({
+            id: fragment.id,
+            type: 'function',
+            function: { name: fragment.function.name, arguments: fragment.function.arguments },
+          });
         } else {
-          throw new AgentbusError('stream_protocol_error', `The worker sent a fragment of tool call ${fragment.index} before its first fragment.`);
+          throw new AgentbusError(
+            'stream_protocol_error',
+            `The worker sent a fragment of tool call ${fragment.index} before its first fragment.`,
+          );
         }
       }
     } else if (frame.type === 'error') throw errorFromWire(frame.error);

@@ -42,7 +42,11 @@ function toolArgumentsLength(message: Message): number {
 /** Refuses a text longer than MAX_MESSAGE_CHARS, naming `param` (the legacy routes' `prompt`, …). */
 export function checkTextLength(text: string | undefined, param: string, limits: InputLimits): void {
   if (text !== undefined && text.length > limits.maxMessageChars) {
-    throw new AgentbusError('message_too_long', `${param} is ${text.length} characters long; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`, { param });
+    throw new AgentbusError(
+      'message_too_long',
+      `${param} is ${text.length} characters long; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`,
+      { param },
+    );
   }
 }
 
@@ -55,7 +59,11 @@ export function checkTextLength(text: string | undefined, param: string, limits:
 export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
   const { messages } = body;
   if (messages.length > limits.maxMessages) {
-    throw new AgentbusError('too_many_messages', `The request has ${messages.length} messages; MAX_MESSAGES allows ${limits.maxMessages}. Send a shorter history (the session keeps earlier turns).`, { param: 'messages' });
+    throw new AgentbusError(
+      'too_many_messages',
+      `The request has ${messages.length} messages; MAX_MESSAGES allows ${limits.maxMessages}. Send a shorter history (the session keeps earlier turns).`,
+      { param: 'messages' },
+    );
   }
   messages.forEach((message, index) => {
     const text = textLength(message.content);
@@ -63,19 +71,32 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
     if (text + args > limits.maxMessageChars) {
       // Named after what carries the bulk: the arguments when there are any, else the text.
       const param = args > 0 ? `messages[${index}].tool_calls` : `messages[${index}].content`;
-      const what = args > 0 ? `messages[${index}] carries ${text + args} characters (content and tool call arguments together)` : `messages[${index}].content is ${text} characters long`;
-      throw new AgentbusError('message_too_long', `${what}; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`, { param });
+      const what =
+        args > 0
+          ? `messages[${index}] carries ${text + args} characters (content and tool call arguments together)`
+          : `messages[${index}].content is ${text} characters long`;
+      throw new AgentbusError('message_too_long', `${what}; MAX_MESSAGE_CHARS allows ${limits.maxMessageChars}.`, {
+        param,
+      });
     }
   });
   const tools = body.tools ?? [];
   if (tools.length > limits.maxTools) {
-    throw new AgentbusError('too_many_tools', `The request defines ${tools.length} tools; MAX_TOOLS allows ${limits.maxTools}.`, { param: 'tools' });
+    throw new AgentbusError(
+      'too_many_tools',
+      `The request defines ${tools.length} tools; MAX_TOOLS allows ${limits.maxTools}.`,
+      { param: 'tools' },
+    );
   }
   tools.forEach((tool, index) => {
     // Depth is bounded by MAX_JSON_DEPTH already, so this stringify cannot recurse far.
     const bytes = Buffer.byteLength(JSON.stringify(tool));
     if (bytes > limits.maxToolSchemaBytes) {
-      throw new AgentbusError('tool_schema_too_large', `tools[${index}] is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes}.`, { param: `tools[${index}]` });
+      throw new AgentbusError(
+        'tool_schema_too_large',
+        `tools[${index}] is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes}.`,
+        { param: `tools[${index}]` },
+      );
     }
   });
   // A structured-output schema (response_format, the legacy routes' `format`) travels and is
@@ -84,7 +105,11 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
   if (format != null && typeof format === 'object') {
     const bytes = Buffer.byteLength(JSON.stringify(format));
     if (bytes > limits.maxToolSchemaBytes) {
-      throw new AgentbusError('tool_schema_too_large', `response_format is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes} for a schema.`, { param: 'response_format' });
+      throw new AgentbusError(
+        'tool_schema_too_large',
+        `response_format is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes} for a schema.`,
+        { param: 'response_format' },
+      );
     }
   }
 }

@@ -25,14 +25,18 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
         text += part.text;
         return;
       case 'refusal':
-        if (message.role !== 'assistant') throw invalid(`${param}: refusal parts are only allowed in assistant messages`, param);
+        if (message.role !== 'assistant')
+          throw invalid(`${param}: refusal parts are only allowed in assistant messages`, param);
         text += part.refusal ?? '';
         return;
       case 'image_url': {
         if (message.role !== 'user') throw invalid(`${param}: image parts are only allowed in user messages`, param);
         const match = IMAGE_DATA_URL.exec(part.image_url?.url ?? '');
         if (!match) {
-          throw invalid(`${param}.image_url.url must be a base64 data URL (data:image/png;base64,…); agentbus does not fetch images from remote URLs`, `${param}.image_url.url`);
+          throw invalid(
+            `${param}.image_url.url must be a base64 data URL (data:image/png;base64,…); agentbus does not fetch images from remote URLs`,
+            `${param}.image_url.url`,
+          );
         }
         images.push(match[1]!.replace(/\s+/g, ''));
         return;
@@ -48,9 +52,14 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
 
 function toolCallsOf(message: RequestMessage, at: string): ToolCall[] | undefined {
   if (message.tool_calls == null || message.tool_calls.length === 0) return undefined;
-  if (message.role !== 'assistant') throw invalid(`${at}.tool_calls is only allowed in assistant messages`, `${at}.tool_calls`);
+  if (message.role !== 'assistant')
+    throw invalid(`${at}.tool_calls is only allowed in assistant messages`, `${at}.tool_calls`);
   // Copy only the fields the bus knows: SDK runners send back objects with fields of their own.
-  return message.tool_calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } }));
+  return message.tool_calls.map((call) => ({
+    id: call.id,
+    type: 'function',
+    function: { name: call.function.name, arguments: call.function.arguments },
+  }));
 }
 
 /**
@@ -73,10 +82,14 @@ export function normalizeMessages(messages: ChatCompletionRequest['messages']): 
       case 'assistant':
         return { role: 'assistant', content: text, ...name, ...(toolCalls ? { tool_calls: toolCalls } : {}) };
       case 'tool':
-        if (message.tool_call_id === undefined) throw invalid(`${at}.tool_call_id is required for a tool message`, `${at}.tool_call_id`);
+        if (message.tool_call_id === undefined)
+          throw invalid(`${at}.tool_call_id is required for a tool message`, `${at}.tool_call_id`);
         return { role: 'tool', content: text, tool_call_id: message.tool_call_id };
       case 'function':
-        throw invalid(`${at}: the deprecated "function" role is not supported; answer tool calls with "tool" messages carrying tool_call_id`, `${at}.role`);
+        throw invalid(
+          `${at}: the deprecated "function" role is not supported; answer tool calls with "tool" messages carrying tool_call_id`,
+          `${at}.role`,
+        );
     }
   });
 }

@@ -1,4 +1,11 @@
-import type { AgentPart, DoneFrame, FallbackStep, Routing, ToolCall, ToolCallFragment } from '../../bus-schemas/index.js';
+import type {
+  AgentPart,
+  DoneFrame,
+  FallbackStep,
+  Routing,
+  ToolCall,
+  ToolCallFragment,
+} from '../../bus-schemas/index.js';
 
 /** The `meta` object agentbus adds to responses. */
 export interface ResponseMeta {
@@ -98,7 +105,13 @@ function chunkHeader(identity: CompletionIdentity) {
 }
 
 /** One `chat.completion.chunk`. */
-export function chatCompletionChunk(identity: CompletionIdentity, conversationId: string, delta: ChunkDelta, finishReason: string | null = null, extra: Record<string, unknown> = {}) {
+export function chatCompletionChunk(
+  identity: CompletionIdentity,
+  conversationId: string,
+  delta: ChunkDelta,
+  finishReason: string | null = null,
+  extra: Record<string, unknown> = {},
+) {
   return {
     ...chunkHeader(identity),
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],

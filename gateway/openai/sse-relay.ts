@@ -21,16 +21,25 @@ export function relayAsSse(reply: FastifyReply, call: AgentCall, options: SseRel
   return relayStream(reply, call, options, {
     contentType: 'text/event-stream; charset=utf-8',
     headers: { connection: 'keep-alive' },
-    opening: ({ conversationId }) => data(chatCompletionChunk(identity, conversationId, { role: 'assistant', content: '', refusal: null }, null, extra)),
+    opening: ({ conversationId }) =>
+      data(
+        chatCompletionChunk(identity, conversationId, { role: 'assistant', content: '', refusal: null }, null, extra),
+      ),
     keepAlive: ': keep-alive\n\n',
     // OpenAI sends text and tool-call fragments in separate chunks; a frame with both stays in order.
     delta: (frame, { conversationId }) =>
-      (frame.content !== undefined ? data(chatCompletionChunk(identity, conversationId, { content: frame.content }, null, extra)) : '')
-      + (frame.tool_calls ? data(chatCompletionChunk(identity, conversationId, { tool_calls: frame.tool_calls }, null, extra)) : ''),
+      (frame.content !== undefined
+        ? data(chatCompletionChunk(identity, conversationId, { content: frame.content }, null, extra))
+        : '') +
+      (frame.tool_calls
+        ? data(chatCompletionChunk(identity, conversationId, { tool_calls: frame.tool_calls }, null, extra))
+        : ''),
     done: (frame, { conversationId }) =>
-      data(chatCompletionChunk(identity, conversationId, {}, frame.finish_reason, { ...extra, meta: responseMeta(frame) }))
-      + (includeUsage ? data(usageChunk(identity, conversationId, frame)) : '')
-      + 'data: [DONE]\n\n',
+      data(
+        chatCompletionChunk(identity, conversationId, {}, frame.finish_reason, { ...extra, meta: responseMeta(frame) }),
+      ) +
+      (includeUsage ? data(usageChunk(identity, conversationId, frame)) : '') +
+      'data: [DONE]\n\n',
     error: (error) => `event: error\n${data(error.toOpenAI())}`,
   });
 }

@@ -1,4 +1,12 @@
-import { AgentbusError, PROTOCOL_VERSION, type ChatRequest, type ResponseFormat, type SamplingOptions, type ToolChoice, type ToolDefinition } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  PROTOCOL_VERSION,
+  type ChatRequest,
+  type ResponseFormat,
+  type SamplingOptions,
+  type ToolChoice,
+  type ToolDefinition,
+} from '../../bus-schemas/index.js';
 import type { ChatCompletionRequest } from './chat-completion-request.schema.js';
 import { normalizeMessages } from './normalize-messages.js';
 
@@ -21,26 +29,46 @@ export function samplingOptions(body: ChatCompletionRequest): SamplingOptions {
 function toolFields(body: ChatCompletionRequest): Pick<ChatRequest, 'tools' | 'tool_choice' | 'parallel_tool_calls'> {
   const tools = body.tools ?? [];
   if (body.tool_choice != null && tools.length === 0) {
-    throw new AgentbusError('invalid_request', '"tool_choice" is only allowed when "tools" are specified.', { param: 'tool_choice' });
+    throw new AgentbusError('invalid_request', '"tool_choice" is only allowed when "tools" are specified.', {
+      param: 'tool_choice',
+    });
   }
   if (tools.length === 0) return {};
   const names = new Set<string>();
   const copied = tools.map((tool, index): ToolDefinition => {
     const { name, description, parameters, strict } = tool.function;
-    if (names.has(name)) throw new AgentbusError('invalid_request', `tools[${index}]: the function name "${name}" is used twice.`, { param: `tools[${index}].function.name` });
+    if (names.has(name))
+      throw new AgentbusError('invalid_request', `tools[${index}]: the function name "${name}" is used twice.`, {
+        param: `tools[${index}].function.name`,
+      });
     names.add(name);
     return {
       type: 'function',
-      function: { name, ...(description !== undefined ? { description } : {}), ...(parameters !== undefined ? { parameters } : {}), ...(strict != null ? { strict } : {}) },
+      function: {
+        name,
+        ...(description !== undefined ? { description } : {}),
+        ...(parameters !== undefined ? { parameters } : {}),
+        ...(strict != null ? { strict } : {}),
+      },
     };
   });
   const choice = body.tool_choice;
   if (choice != null && typeof choice === 'object' && !names.has(choice.function.name)) {
-    throw new AgentbusError('invalid_request', `tool_choice names the function "${choice.function.name}", which is not in "tools".`, { param: 'tool_choice' });
+    throw new AgentbusError(
+      'invalid_request',
+      `tool_choice names the function "${choice.function.name}", which is not in "tools".`,
+      { param: 'tool_choice' },
+    );
   }
   return {
     tools: copied,
-    ...(choice != null ? { tool_choice: (typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.function.name } }) as ToolChoice } : {}),
+    ...(choice != null
+      ? {
+          tool_choice: (typeof choice === 'string'
+            ? choice
+            : { type: 'function', function: { name: choice.function.name } }) as ToolChoice,
+        }
+      : {}),
     ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
   };
 }
@@ -51,8 +79,20 @@ function responseFormat(body: ChatCompletionRequest): ResponseFormat | undefined
   if (format == null || format.type === 'text') return undefined;
   if (format.type === 'json_object') return { type: 'json_object' };
   // The schema's anyOf does not narrow by `type` in the derived type; the validator did.
-  const { name, description, schema, strict } = (format as { json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null } }).json_schema;
-  return { type: 'json_schema', json_schema: { name, ...(description !== undefined ? { description } : {}), ...(schema !== undefined ? { schema } : {}), ...(strict != null ? { strict } : {}) } };
+  const { name, description, schema, strict } = (
+    format as {
+      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null };
+    }
+  ).json_schema;
+  return {
+    type: 'json_schema',
+    json_schema: {
+      name,
+      ...(description !== undefined ? { description } : {}),
+      ...(schema !== undefined ? { schema } : {}),
+      ...(strict != null ? { strict } : {}),
+    },
+  };
 }
 
 export interface EnvelopeContext {
@@ -85,7 +125,9 @@ export function toEnvelope(body: ChatCompletionRequest, ctx: EnvelopeContext): C
     ...toolFields(body),
     ...(format ? { response_format: format } : {}),
     ...(body.user !== undefined ? { user: body.user } : {}),
-    ...(body.metadata != null && Object.keys(body.metadata).length > 0 ? { metadata: body.metadata as Record<string, string> } : {}),
+    ...(body.metadata != null && Object.keys(body.metadata).length > 0
+      ? { metadata: body.metadata as Record<string, string> }
+      : {}),
     ...(ctx.refreshCache ? { cache: 'refresh' as const } : {}),
     stream: body.stream === true,
     timeout_ms: ctx.timeoutMs,

@@ -10,7 +10,10 @@ interface UnsupportedParameter {
 }
 
 const set = (value: unknown) => value !== undefined && value !== null;
-const nonEmpty = (value: unknown) => (Array.isArray(value) ? value.length > 0 : typeof value === 'object' && value !== null && Object.keys(value).length > 0);
+const nonEmpty = (value: unknown) =>
+  Array.isArray(value)
+    ? value.length > 0
+    : typeof value === 'object' && value !== null && Object.keys(value).length > 0;
 
 /**
  * OpenAI parameters agentbus cannot honour. Asking for one is a 400 naming it, never a silent
@@ -19,21 +22,52 @@ const nonEmpty = (value: unknown) => (Array.isArray(value) ? value.length > 0 : 
  * forced tool_choice on Ollama) is refused by that provider's parameter table.
  */
 export const UNSUPPORTED_PARAMETERS: readonly UnsupportedParameter[] = [
-  { param: 'n', requested: (b) => set(b['n']) && b['n'] !== 1, why: 'only one choice per request is supported (n must be 1)' },
-  { param: 'functions', requested: (b) => nonEmpty(b['functions']), why: 'the deprecated "functions" parameter is not supported; send "tools" instead' },
-  { param: 'function_call', requested: (b) => set(b['function_call']) && b['function_call'] !== 'none' && b['function_call'] !== 'auto', why: 'the deprecated "function_call" parameter is not supported; send "tool_choice" instead' },
+  {
+    param: 'n',
+    requested: (b) => set(b['n']) && b['n'] !== 1,
+    why: 'only one choice per request is supported (n must be 1)',
+  },
+  {
+    param: 'functions',
+    requested: (b) => nonEmpty(b['functions']),
+    why: 'the deprecated "functions" parameter is not supported; send "tools" instead',
+  },
+  {
+    param: 'function_call',
+    requested: (b) => set(b['function_call']) && b['function_call'] !== 'none' && b['function_call'] !== 'auto',
+    why: 'the deprecated "function_call" parameter is not supported; send "tool_choice" instead',
+  },
   { param: 'logprobs', requested: (b) => b['logprobs'] === true, why: 'log probabilities are not supported' },
-  { param: 'top_logprobs', requested: (b) => set(b['top_logprobs']) && b['top_logprobs'] !== 0, why: 'log probabilities are not supported' },
-  { param: 'logit_bias', requested: (b) => nonEmpty(b['logit_bias']), why: 'logit_bias is not supported by the model backend' },
+  {
+    param: 'top_logprobs',
+    requested: (b) => set(b['top_logprobs']) && b['top_logprobs'] !== 0,
+    why: 'log probabilities are not supported',
+  },
+  {
+    param: 'logit_bias',
+    requested: (b) => nonEmpty(b['logit_bias']),
+    why: 'logit_bias is not supported by the model backend',
+  },
   { param: 'audio', requested: (b) => set(b['audio']), why: 'audio output is not supported' },
-  { param: 'modalities', requested: (b) => Array.isArray(b['modalities']) && b['modalities'].some((m) => m !== 'text'), why: 'only text output is supported' },
+  {
+    param: 'modalities',
+    requested: (b) => Array.isArray(b['modalities']) && b['modalities'].some((m) => m !== 'text'),
+    why: 'only text output is supported',
+  },
   { param: 'prediction', requested: (b) => set(b['prediction']), why: 'predicted outputs are not supported' },
   { param: 'web_search_options', requested: (b) => set(b['web_search_options']), why: 'web search is not supported' },
-  { param: 'reasoning_effort', requested: (b) => set(b['reasoning_effort']), why: 'reasoning effort cannot be set on agentbus\'s model backends' },
+  {
+    param: 'reasoning_effort',
+    requested: (b) => set(b['reasoning_effort']),
+    why: "reasoning effort cannot be set on agentbus's model backends",
+  },
 ];
 
 /** Throws a 400 `invalid_request` naming the first parameter the request asks for in vain. */
 export function rejectUnsupportedParameters(body: Body): void {
   const found = UNSUPPORTED_PARAMETERS.find((p) => p.requested(body));
-  if (found) throw new AgentbusError('invalid_request', `"${found.param}" cannot be honoured: ${found.why}.`, { param: found.param });
+  if (found)
+    throw new AgentbusError('invalid_request', `"${found.param}" cannot be honoured: ${found.why}.`, {
+      param: found.param,
+    });
 }

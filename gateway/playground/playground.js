@@ -4,21 +4,39 @@
 
 const KEY_STORAGE = 'agentbus.playground.apiKey';
 const AUTO_AGENT = 'auto';
-const AUTO_DESCRIPTION = 'The gateway\'s router picks the agent(s) for each message: its rules (code, tests, deployment, Bengali, speech…), then a classifier, then the default agent.';
+const AUTO_DESCRIPTION =
+  "The gateway's router picks the agent(s) for each message: its rules (code, tests, deployment, Bengali, speech…), then a classifier, then the default agent.";
 const WS_URL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 10000];
 const PREFERRED_AGENT = 'code_review';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  status: document.querySelector('[data-testid="status"]'), statusText: document.querySelector('.status-text'),
-  reconnect: $('reconnect'), settingsToggle: $('settings-toggle'), settings: $('settings'),
-  apiKey: $('api-key'), apiKeyReveal: $('api-key-reveal'), apiKeyHint: $('api-key-hint'), settingsCancel: $('settings-cancel'),
-  agent: $('agent'), agentDescription: $('agent-description'),
-  conversationId: $('conversation-id'), copyConversation: $('copy-conversation'), newConversation: $('new-conversation'),
-  temperature: $('opt-temperature'), maxTokens: $('opt-max-tokens'), refresh: $('opt-refresh'),
-  transcript: $('transcript'), empty: $('empty'), suggestions: $('suggestions'), jump: $('jump'),
-  composer: $('composer'), input: $('message'), send: $('send'), stop: $('stop'),
+  status: document.querySelector('[data-testid="status"]'),
+  statusText: document.querySelector('.status-text'),
+  reconnect: $('reconnect'),
+  settingsToggle: $('settings-toggle'),
+  settings: $('settings'),
+  apiKey: $('api-key'),
+  apiKeyReveal: $('api-key-reveal'),
+  apiKeyHint: $('api-key-hint'),
+  settingsCancel: $('settings-cancel'),
+  agent: $('agent'),
+  agentDescription: $('agent-description'),
+  conversationId: $('conversation-id'),
+  copyConversation: $('copy-conversation'),
+  newConversation: $('new-conversation'),
+  temperature: $('opt-temperature'),
+  maxTokens: $('opt-max-tokens'),
+  refresh: $('opt-refresh'),
+  transcript: $('transcript'),
+  empty: $('empty'),
+  suggestions: $('suggestions'),
+  jump: $('jump'),
+  composer: $('composer'),
+  input: $('message'),
+  send: $('send'),
+  stop: $('stop'),
 };
 
 // Friendlier next steps for the errors a new user is most likely to meet.
@@ -78,11 +96,17 @@ function connect() {
   ws.onmessage = (event) => {
     if (ws !== state.ws) return;
     let frame;
-    try { frame = JSON.parse(event.data); } catch { return; }
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
     if (frame && typeof frame === 'object') handleFrame(frame);
   };
   // Events of a socket we already replaced (key change, manual reconnect) are ignored.
-  ws.onclose = (event) => { if (ws === state.ws) onClosed(event); };
+  ws.onclose = (event) => {
+    if (ws === state.ws) onClosed(event);
+  };
 }
 
 /** Closes the current socket without triggering the reconnect logic. */
@@ -126,11 +150,16 @@ function sendFrame(frame) {
 
 function handleFrame(frame) {
   switch (frame.type) {
-    case 'ready': return onReady(frame);
-    case 'delta': return onDelta(frame);
-    case 'done': return onDone(frame);
-    case 'error': return onError(frame);
-    default: return undefined; // pong and future frame types
+    case 'ready':
+      return onReady(frame);
+    case 'delta':
+      return onDelta(frame);
+    case 'done':
+      return onDone(frame);
+    case 'error':
+      return onError(frame);
+    default:
+      return undefined; // pong and future frame types
   }
 }
 
@@ -168,14 +197,18 @@ function fillAgents() {
   }
   // Keep the user's choice across reconnects; otherwise prefer code_review, else the first.
   const names = [...state.agents.map((a) => a.name), AUTO_AGENT];
-  ui.agent.value = names.includes(previous) ? previous : names.includes(PREFERRED_AGENT) ? PREFERRED_AGENT : (names[0] ?? '');
+  ui.agent.value = names.includes(previous)
+    ? previous
+    : names.includes(PREFERRED_AGENT)
+      ? PREFERRED_AGENT
+      : (names[0] ?? '');
   ui.agent.disabled = state.agents.length === 0;
   showAgentDescription();
 }
 
 function showAgentDescription() {
   const agent = state.agents.find((a) => a.name === ui.agent.value);
-  ui.agentDescription.textContent = ui.agent.value === AUTO_AGENT ? AUTO_DESCRIPTION : agent?.description ?? '';
+  ui.agentDescription.textContent = ui.agent.value === AUTO_AGENT ? AUTO_DESCRIPTION : (agent?.description ?? '');
 }
 
 function setConversationId(id) {
@@ -371,11 +404,13 @@ function scheduleRender(request) {
 function renderContent(request, streaming) {
   const { content, tools } = request.view;
   content.replaceChildren(...renderText(request.content));
-  tools.replaceChildren(...request.toolCalls.filter(Boolean).map((call) => {
-    const block = el('div', 'tool-call');
-    block.append(el('span', 'tool-name', `ƒ ${call.name || 'tool'}`), `(${call.arguments})`);
-    return block;
-  }));
+  tools.replaceChildren(
+    ...request.toolCalls.filter(Boolean).map((call) => {
+      const block = el('div', 'tool-call');
+      block.append(el('span', 'tool-name', `ƒ ${call.name || 'tool'}`), `(${call.arguments})`);
+      return block;
+    }),
+  );
   if (streaming) {
     const last = content.lastElementChild;
     const host = last?.tagName === 'PRE' ? last.querySelector('code') : last;
@@ -420,15 +455,22 @@ async function copyText(text, button) {
   try {
     await navigator.clipboard.writeText(text);
     button.textContent = 'Copied';
-    setTimeout(() => { button.textContent = 'Copy'; }, 1200);
-  } catch { /* no clipboard on an insecure origin: the text is selectable anyway */ }
+    setTimeout(() => {
+      button.textContent = 'Copy';
+    }, 1200);
+  } catch {
+    /* no clipboard on an insecure origin: the text is selectable anyway */
+  }
 }
 
 function renderInline(chunk) {
   const p = el('p', 'para');
   // split() with a capture group keeps the matches at odd indexes.
   chunk.split(/(`[^`\n]+`|\*\*[^*\n]+\*\*)/).forEach((part, index) => {
-    if (index % 2 === 0) { if (part) p.append(part); return; }
+    if (index % 2 === 0) {
+      if (part) p.append(part);
+      return;
+    }
     p.append(part.startsWith('`') ? el('code', '', part.slice(1, -1)) : el('strong', '', part.slice(2, -2)));
   });
   return p;
@@ -441,20 +483,28 @@ function renderMeta(view, frame) {
     meta.agent,
     meta.model,
     meta.processing_time,
-    usage.prompt_tokens !== undefined ? `${usage.prompt_tokens} prompt / ${usage.completion_tokens} completion tokens` : null,
+    usage.prompt_tokens !== undefined
+      ? `${usage.prompt_tokens} prompt / ${usage.completion_tokens} completion tokens`
+      : null,
     `memory ${meta.memory_used ? 'yes' : 'no'}`,
   ];
   items.push(el('span', meta.cached ? 'badge' : '', `cached ${meta.cached ? 'yes' : 'no'}`));
   const routing = meta.routing;
-  if (routing && routing.by !== 'model' && routing.by !== 'path') items.push(`routed by ${routing.rule ? `rule ${routing.rule}` : routing.by}`);
-  if (Array.isArray(meta.fallback) && meta.fallback.length > 0) items.push(`fallback ${meta.fallback.map((step) => `${step.from}→${step.to}`).join(', ')}`);
+  if (routing && routing.by !== 'model' && routing.by !== 'path')
+    items.push(`routed by ${routing.rule ? `rule ${routing.rule}` : routing.by}`);
+  if (Array.isArray(meta.fallback) && meta.fallback.length > 0)
+    items.push(`fallback ${meta.fallback.map((step) => `${step.from}→${step.to}`).join(', ')}`);
   if (frame.finish_reason === 'length') items.push('cut off at max tokens');
   view.meta.replaceChildren();
   items.filter(Boolean).forEach((item, index) => {
     if (index) view.meta.append(el('span', 'sep', ' · '));
     view.meta.append(typeof item === 'string' ? el('span', '', item) : item);
   });
-  view.meta.title = [`worker: ${meta.worker ?? '?'}`, `completion: ${frame.completion_id ?? '?'}`, ...(routing ? [`routing: ${routing.reason}`] : [])].join('\n');
+  view.meta.title = [
+    `worker: ${meta.worker ?? '?'}`,
+    `completion: ${frame.completion_id ?? '?'}`,
+    ...(routing ? [`routing: ${routing.reason}`] : []),
+  ].join('\n');
   scrollIfStuck();
 }
 
@@ -485,9 +535,10 @@ function openSettings() {
   ui.settings.hidden = false;
   ui.settingsToggle.setAttribute('aria-expanded', 'true');
   ui.apiKey.value = state.apiKey;
-  ui.apiKeyHint.textContent = !localStorage.getItem(KEY_STORAGE) && state.devKey && state.apiKey === state.devKey
-    ? 'Using the gateway\u2019s built-in development key. Saving a key stores it in this browser (localStorage).'
-    : 'Stored in this browser only (localStorage). Save an empty key to forget it.';
+  ui.apiKeyHint.textContent =
+    !localStorage.getItem(KEY_STORAGE) && state.devKey && state.apiKey === state.devKey
+      ? 'Using the gateway\u2019s built-in development key. Saving a key stores it in this browser (localStorage).'
+      : 'Stored in this browser only (localStorage). Save an empty key to forget it.';
   ui.apiKey.focus();
 }
 
@@ -507,16 +558,28 @@ function saveKey() {
 }
 
 function wireEvents() {
-  ui.composer.addEventListener('submit', (event) => { event.preventDefault(); send(); });
+  ui.composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send();
+  });
   ui.input.addEventListener('keydown', (event) => {
     // isComposing: Enter that confirms an IME candidate must not send.
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) { event.preventDefault(); send(); }
-    if (event.key === 'Escape' && state.active) { event.preventDefault(); stopActive(); }
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+    if (event.key === 'Escape' && state.active) {
+      event.preventDefault();
+      stopActive();
+    }
   });
   ui.input.addEventListener('input', updateComposer);
   ui.stop.addEventListener('click', stopActive);
   ui.newConversation.addEventListener('click', newConversation);
-  ui.agent.addEventListener('change', () => { showAgentDescription(); updateComposer(); });
+  ui.agent.addEventListener('change', () => {
+    showAgentDescription();
+    updateComposer();
+  });
   ui.copyConversation.addEventListener('click', () => copyText(state.conversationId, ui.copyConversation));
   ui.suggestions.addEventListener('click', (event) => {
     const chip = event.target.closest('.chip');
@@ -525,15 +588,25 @@ function wireEvents() {
     updateComposer();
     ui.input.focus();
   });
-  ui.transcript.addEventListener('scroll', () => {
-    state.stickToBottom = isNearBottom();
-    ui.jump.hidden = state.stickToBottom;
-  }, { passive: true });
-  ui.jump.addEventListener('click', () => { state.stickToBottom = true; scrollIfStuck(); });
+  ui.transcript.addEventListener(
+    'scroll',
+    () => {
+      state.stickToBottom = isNearBottom();
+      ui.jump.hidden = state.stickToBottom;
+    },
+    { passive: true },
+  );
+  ui.jump.addEventListener('click', () => {
+    state.stickToBottom = true;
+    scrollIfStuck();
+  });
 
   ui.settingsToggle.addEventListener('click', () => (ui.settings.hidden ? openSettings() : closeSettings()));
   ui.settingsCancel.addEventListener('click', closeSettings);
-  ui.settings.addEventListener('submit', (event) => { event.preventDefault(); saveKey(); });
+  ui.settings.addEventListener('submit', (event) => {
+    event.preventDefault();
+    saveKey();
+  });
   ui.apiKeyReveal.addEventListener('click', () => {
     const show = ui.apiKey.type === 'password';
     ui.apiKey.type = show ? 'text' : 'password';
@@ -544,16 +617,22 @@ function wireEvents() {
     if (event.key === 'Escape' && !ui.settings.hidden) closeSettings();
   });
   document.addEventListener('pointerdown', (event) => {
-    if (!ui.settings.hidden && !ui.settings.contains(event.target) && !ui.settingsToggle.contains(event.target)) closeSettings();
+    if (!ui.settings.hidden && !ui.settings.contains(event.target) && !ui.settingsToggle.contains(event.target))
+      closeSettings();
   });
-  ui.reconnect.addEventListener('click', () => { state.attempt = 0; connect(); });
+  ui.reconnect.addEventListener('click', () => {
+    state.attempt = 0;
+    connect();
+  });
 }
 
 async function loadDevKey() {
   try {
     const response = await fetch('/playground/config.json', { cache: 'no-store' });
     if (response.ok) return (await response.json()).dev_key ?? null;
-  } catch { /* an older gateway without the route: no prefill */ }
+  } catch {
+    /* an older gateway without the route: no prefill */
+  }
   return null;
 }
 

@@ -5,9 +5,15 @@ import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js'
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
 const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => new AgentbusError('request_too_large'),
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: (err) => new AgentbusError('unsupported_media_type', `Unsupported Content-Type: send the body as application/json (${err.message}).`),
-  FST_ERR_CTP_EMPTY_JSON_BODY: () => new AgentbusError('invalid_json', 'The request body is empty; send a JSON object.'),
-  FST_ERR_CTP_INVALID_JSON_BODY: (err) => new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (err) =>
+    new AgentbusError(
+      'unsupported_media_type',
+      `Unsupported Content-Type: send the body as application/json (${err.message}).`,
+    ),
+  FST_ERR_CTP_EMPTY_JSON_BODY: () =>
+    new AgentbusError('invalid_json', 'The request body is empty; send a JSON object.'),
+  FST_ERR_CTP_INVALID_JSON_BODY: (err) =>
+    new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`),
   FST_ERR_BAD_URL: () => new AgentbusError('invalid_request', 'The URL is malformed (bad percent-encoding).'),
   FST_ERR_MAX_PARAM_LENGTH: () => new AgentbusError('uri_too_long', 'A path segment of the URL is too long.'),
 };
@@ -17,13 +23,18 @@ export function toAgentbusError(err: FastifyError | Error): AgentbusError {
   if (err instanceof AgentbusError) return err;
   const fastifyError = err as FastifyError;
   if (fastifyError.validation) {
-    const { message, param } = messageFromAjvErrors(fastifyError.validation as never, fastifyError.validationContext ?? 'body');
+    const { message, param } = messageFromAjvErrors(
+      fastifyError.validation as never,
+      fastifyError.validationContext ?? 'body',
+    );
     return new AgentbusError('invalid_request', message, { param });
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return mapped(fastifyError);
-  if (err instanceof SyntaxError && fastifyError.statusCode === 400) return new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`);
-  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) return new AgentbusError('invalid_request', err.message);
+  if (err instanceof SyntaxError && fastifyError.statusCode === 400)
+    return new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`);
+  if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500)
+    return new AgentbusError('invalid_request', err.message);
   return new AgentbusError('internal_error', 'Internal error; see the gateway log.', { cause: err });
 }
 
@@ -41,12 +52,17 @@ export function sendError(reply: FastifyReply, error: AgentbusError): FastifyRep
 /** Errors Node's HTTP parser raises before fastify sees a request (e.g. oversized headers). */
 function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const error = err.code === 'HPE_HEADER_OVERFLOW' ? new AgentbusError('headers_too_large')
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new AgentbusError('client_timeout')
-      : new AgentbusError('invalid_request', 'Malformed HTTP request.');
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AgentbusError('headers_too_large')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AgentbusError('client_timeout')
+        : new AgentbusError('invalid_request', 'Malformed HTTP request.');
   const body = JSON.stringify(error.toOpenAI());
   if (socket.writable) {
-    socket.write(`HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.write(
+      `HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
 }
@@ -54,7 +70,8 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
 /** Fastify options that route errors raised before routing through the same error shape. */
 export const errorShapeOptions = {
   clientErrorHandler,
-  frameworkErrors: (err: FastifyError, _request: unknown, reply: FastifyReply) => sendError(reply, toAgentbusError(err)),
+  frameworkErrors: (err: FastifyError, _request: unknown, reply: FastifyReply) =>
+    sendError(reply, toAgentbusError(err)),
 };
 
 /** Every error and unknown route answers in the OpenAI error shape with the table's status. */
@@ -62,9 +79,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = toAgentbusError(err);
     // A retryable 5xx (overload, no worker, backend down) is an operating condition, not a bug.
-    if (error.status >= 500) request.log[error.retryable ? 'warn' : 'error']({ err: error.cause ?? err, code: error.code }, error.message);
+    if (error.status >= 500)
+      request.log[error.retryable ? 'warn' : 'error']({ err: error.cause ?? err, code: error.code }, error.message);
     else request.log.info({ code: error.code, param: error.param }, error.message);
     return sendError(reply, error);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`)),
+  );
 }

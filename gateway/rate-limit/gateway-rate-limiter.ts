@@ -12,16 +12,32 @@ import { createTenantStore } from './tenant-store.js';
  * once so the first request does not pay for it. A bucket that cannot be opened yet is only a
  * warning: the limiter retries on later requests and lets them through meanwhile.
  */
-export async function createGatewayRateLimiter(config: GatewayConfig, nc: NatsConnection, log: Logger): Promise<RateLimiter> {
+export async function createGatewayRateLimiter(
+  config: GatewayConfig,
+  nc: NatsConnection,
+  log: Logger,
+): Promise<RateLimiter> {
   const tiers = loadRateTiers(config.rateTiersFile);
   if (!tiers.has(config.apiKeysTier)) {
-    throw new ConfigError([`API_KEYS_TIER=${JSON.stringify(config.apiKeysTier)} is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`]);
+    throw new ConfigError([
+      `API_KEYS_TIER=${JSON.stringify(config.apiKeysTier)} is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`,
+    ]);
   }
   const store = createTenantStore({ nc, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs, log });
   try {
     await store.open();
   } catch (err) {
-    log.warn({ err, bucket: config.rateLimitBucket }, 'cannot open the rate limit bucket yet; requests go through unlimited until it opens');
+    log.warn(
+      { err, bucket: config.rateLimitBucket },
+      'cannot open the rate limit bucket yet; requests go through unlimited until it opens',
+    );
   }
-  return createRateLimiter({ nc, tiers, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs, log, store });
+  return createRateLimiter({
+    nc,
+    tiers,
+    bucket: config.rateLimitBucket,
+    opTimeoutMs: config.rateLimitTimeoutMs,
+    log,
+    store,
+  });
 }

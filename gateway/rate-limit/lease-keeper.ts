@@ -42,7 +42,10 @@ export interface LeaseKeeper {
   release(tenant: string, id: string, lapsesAt: number): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => { setTimeout(resolve, ms).unref(); });
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
 
 /**
  * Short leases, renewed: a gateway that dies mid-request stops renewing, so its slots free within
@@ -70,17 +73,31 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
     // One renewal per tenant at a time: a slow store must not pile them up.
     if (renewing.has(tenant)) return;
     renewing.add(tenant);
-    store.update(tenant, (current) => {
-      const now = Date.now();
-      // Read at write time: a lease released meanwhile is not put back.
-      const mine = [...(held.get(tenant) ?? new Map<string, Held>())].map(([id, lease]) => {
-        const until = Math.min(now + timing.ttlMs, lease.deadline);
-        lease.until = Math.max(lease.until, until);
-        return { id, until };
-      });
-      return { write: mine.length > 0 ? JSON.stringify(renewLeases(parseTenantState(current), mine, now)) : undefined, result: undefined };
-    }, { ungated: true })
-      .catch((err: unknown) => warn('renew_failed', err, 'could not renew concurrency leases; retried at the next renewal, a lease lapses if none succeeds within its ttl'))
+    store
+      .update(
+        tenant,
+        (current) => {
+          const now = Date.now();
+          // Read at write time: a lease released meanwhile is not put back.
+          const mine = [...(held.get(tenant) ?? new Map<string, Held>())].map(([id, lease]) => {
+            const until = Math.min(now + timing.ttlMs, lease.deadline);
+            lease.until = Math.max(lease.until, until);
+            return { id, until };
+          });
+          return {
+            write: mine.length > 0 ? JSON.stringify(renewLeases(parseTenantState(current), mine, now)) : undefined,
+            result: undefined,
+          };
+        },
+        { ungated: true },
+      )
+      .catch((err: unknown) =>
+        warn(
+          'renew_failed',
+          err,
+          'could not renew concurrency leases; retried at the next renewal, a lease lapses if none succeeds within its ttl',
+        ),
+      )
       .finally(() => renewing.delete(tenant));
   }
 
@@ -92,13 +109,24 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
     }
   }
 
-  const removeOnce = (tenant: string, id: string): Promise<boolean> => store.update(tenant, (current) => {
-    const next = releaseLease(parseTenantState(current), id, Date.now());
-    return { write: next && JSON.stringify(next), result: true };
-  }, { ungated: true }).catch((err: unknown) => {
-    warn('release_failed', err, 'could not release a concurrency lease; retrying in the background until it would lapse');
-    return false;
-  });
+  const removeOnce = (tenant: string, id: string): Promise<boolean> =>
+    store
+      .update(
+        tenant,
+        (current) => {
+          const next = releaseLease(parseTenantState(current), id, Date.now());
+          return { write: next && JSON.stringify(next), result: true };
+        },
+        { ungated: true },
+      )
+      .catch((err: unknown) => {
+        warn(
+          'release_failed',
+          err,
+          'could not release a concurrency lease; retrying in the background until it would lapse',
+        );
+        return false;
+      });
 
   async function retry(tenant: string, id: string, lapsesAt: number): Promise<void> {
     for (let attempt = 1; attempt < MAX_RELEASE_ATTEMPTS; attempt++) {
@@ -107,7 +135,11 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
       await sleep(pause);
       if (await removeOnce(tenant, id)) return;
     }
-    warn('release_gave_up', undefined, `gave up releasing a concurrency lease after ${MAX_RELEASE_ATTEMPTS} tries; it lapses by itself within ${timing.ttlMs} ms`);
+    warn(
+      'release_gave_up',
+      undefined,
+      `gave up releasing a concurrency lease after ${MAX_RELEASE_ATTEMPTS} tries; it lapses by itself within ${timing.ttlMs} ms`,
+    );
   }
 
   return {

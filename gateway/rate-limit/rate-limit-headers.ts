@@ -39,6 +39,11 @@ export function rateLimitHeaders(tier: RateTier, tightest: WindowReport | undefi
 
 /** Every header name above, for CORS `exposedHeaders`. */
 export const RATE_LIMIT_HEADER_NAMES = [
-  'x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests',
-  'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'ratelimit-policy',
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'ratelimit-policy',
 ] as const;

@@ -69,15 +69,34 @@ const UNLIMITED: Admission = Object.freeze({ headers: Object.freeze({}), release
 
 const WINDOW_WORD: Record<WindowName, string> = { minute: 'minute', hour: 'hour', day: 'day' };
 
-function refusal(decision: Exclude<Decision, { kind: 'admit' }>, request: AdmissionRequest, tier: RateTier): AgentbusError {
+function refusal(
+  decision: Exclude<Decision, { kind: 'admit' }>,
+  request: AdmissionRequest,
+  tier: RateTier,
+): AgentbusError {
   const who = `key "${request.keyName}"`;
-  const tierName = tier.name === request.tier ? tier.name : `${request.tier}, not in the tiers file: limited as the strictest`;
+  const tierName =
+    tier.name === request.tier ? tier.name : `${request.tier}, not in the tiers file: limited as the strictest`;
   if (decision.kind === 'rate') {
     const seconds = retryAfterSeconds(decision.retryAfterMs);
-    return refused(new AgentbusError('rate_limit_exceeded', `Rate limit reached for ${who}: ${decision.blocking.limit} requests per ${WINDOW_WORD[decision.blocking.window]} (tier ${tierName}). Try again in ${seconds} s.`), seconds, rateLimitHeaders(tier, decision.blocking));
+    return refused(
+      new AgentbusError(
+        'rate_limit_exceeded',
+        `Rate limit reached for ${who}: ${decision.blocking.limit} requests per ${WINDOW_WORD[decision.blocking.window]} (tier ${tierName}). Try again in ${seconds} s.`,
+      ),
+      seconds,
+      rateLimitHeaders(tier, decision.blocking),
+    );
   }
   // A request in flight may end any moment: there is no better guess than soon.
-  return refused(new AgentbusError('too_many_concurrent_requests', `Concurrency limit reached for ${who}: ${decision.cap} requests in flight at once (tier ${tierName}). Wait for one to finish.`), 1, {});
+  return refused(
+    new AgentbusError(
+      'too_many_concurrent_requests',
+      `Concurrency limit reached for ${who}: ${decision.cap} requests in flight at once (tier ${tierName}). Wait for one to finish.`,
+    ),
+    1,
+    {},
+  );
 }
 
 /**
@@ -89,7 +108,15 @@ function refusal(decision: Exclude<Decision, { kind: 'admit' }>, request: Admiss
  * every attempt loses is refused (429); an error of our own is the request's error. Updates of
  * one tenant are batched within the process, so a burst of one key races only other replicas.
  */
-export function createRateLimiter(options: { nc: NatsConnection; tiers: RateTiers; bucket: string; opTimeoutMs: number; log: Pick<Logger, 'warn' | 'info'>; store?: TenantStore; leaseTiming?: LeaseTiming }): RateLimiter {
+export function createRateLimiter(options: {
+  nc: NatsConnection;
+  tiers: RateTiers;
+  bucket: string;
+  opTimeoutMs: number;
+  log: Pick<Logger, 'warn' | 'info'>;
+  store?: TenantStore;
+  leaseTiming?: LeaseTiming;
+}): RateLimiter {
   const { tiers, log } = options;
   const store = batchPerTenant(options.store ?? createTenantStore(options));
   const bus = busStateOf(options.nc);
@@ -101,14 +128,23 @@ export function createRateLimiter(options: { nc: NatsConnection; tiers: RateTier
     async admit(request) {
       const tier = tiers.resolve(request.tier);
       if (tier.windows.length === 0 && tier.concurrentStreams === undefined) return UNLIMITED;
-      if (tier.name !== request.tier) warn(`unknown_tier:${request.tier}`, undefined, `key "${request.keyName}" names tier "${request.tier}", which ${tiers.source} does not have; it is limited as the strictest tier`);
+      if (tier.name !== request.tier)
+        warn(
+          `unknown_tier:${request.tier}`,
+          undefined,
+          `key "${request.keyName}" names tier "${request.tier}", which ${tiers.source} does not have; it is limited as the strictest tier`,
+        );
       // Down: the publish that follows answers 503 bus_unavailable at once; waiting for the
       // store's timeout first would only delay that answer.
       if (!bus.connected) return UNLIMITED;
       const { tenant, requestId } = request;
-      const lease = tier.concurrentStreams === undefined ? undefined : { id: requestId, until: leases.untilAt(Date.now(), request.leaseUntil) };
+      const lease =
+        tier.concurrentStreams === undefined
+          ? undefined
+          : { id: requestId, until: leases.untilAt(Date.now(), request.leaseUntil) };
       let released: Promise<void> | undefined;
-      const releaseOnce = () => (released ??= lease ? leases.release(tenant, requestId, lease.until) : Promise.resolve());
+      const releaseOnce = () =>
+        (released ??= lease ? leases.release(tenant, requestId, lease.until) : Promise.resolve());
       let decision: Decision;
       try {
         decision = await store.update(tenant, (current) => {
@@ -117,7 +153,14 @@ export function createRateLimiter(options: { nc: NatsConnection; tiers: RateTier
         });
       } catch (err) {
         if (err instanceof StoreContentionError) {
-          throw refused(new AgentbusError('rate_limit_exceeded', `Too many requests for key "${request.keyName}" at the same moment to count them all; try again in 1 s.`), 1, {});
+          throw refused(
+            new AgentbusError(
+              'rate_limit_exceeded',
+              `Too many requests for key "${request.keyName}" at the same moment to count them all; try again in 1 s.`,
+            ),
+            1,
+            {},
+          );
         }
         if (!(err instanceof StoreUnavailableError)) throw err;
         warn('store_unavailable', err, 'rate limit store unavailable: letting this request through unlimited');

@@ -3,7 +3,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 /** Pattern of a tier name; the same as the keys file's `tier` field (gateway/auth/keys-file.schema.ts). */
 export const RATE_TIER_NAME_PATTERN = '^[a-z][a-z0-9_-]{0,31}$';
 
-const limit = (description: string) => ({ type: 'integer', minimum: 1, maximum: 1_000_000_000, description } as const);
+const limit = (description: string) => ({ type: 'integer', minimum: 1, maximum: 1_000_000_000, description }) as const;
 
 /**
  * The rate tiers file (`RATE_TIERS_FILE`, default `config/rate-tiers.json`): per tier, how many
@@ -31,7 +31,9 @@ export const rateTiersSchema = {
           requests_per_minute: limit('Chat requests per minute (a bucket of this many tokens refilled over a minute).'),
           requests_per_hour: limit('Chat requests per hour.'),
           requests_per_day: limit('Chat requests per day.'),
-          concurrent_streams: limit('Chat requests (streamed or not, HTTP and WebSocket) a key may have in flight at once.'),
+          concurrent_streams: limit(
+            'Chat requests (streamed or not, HTTP and WebSocket) a key may have in flight at once.',
+          ),
         },
       },
     },

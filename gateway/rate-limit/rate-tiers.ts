@@ -59,17 +59,24 @@ const minOf = (values: Array<number | undefined>): number | undefined => {
 export function rateTiersFrom(file: RateTiersFile, source = 'rate tiers'): RateTiers {
   const tiers = new Map<string, RateTier>();
   for (const [name, row] of Object.entries(file.tiers)) {
-    const windows = PERIODS.flatMap(([window, field, periodMs]) => (row[field] === undefined ? [] : [{ window, limit: row[field], periodMs }]));
-    tiers.set(name, Object.freeze({ name, windows: Object.freeze(windows), concurrentStreams: row.concurrent_streams }));
+    const windows = PERIODS.flatMap(([window, field, periodMs]) =>
+      row[field] === undefined ? [] : [{ window, limit: row[field], periodMs }],
+    );
+    tiers.set(
+      name,
+      Object.freeze({ name, windows: Object.freeze(windows), concurrentStreams: row.concurrent_streams }),
+    );
   }
   const rows = [...tiers.values()];
   // A window limited by any tier is limited in the strictest one, at the lowest value seen.
   const strictest: RateTier = Object.freeze({
     name: 'strictest',
-    windows: Object.freeze(PERIODS.flatMap(([window, , periodMs]) => {
-      const limit = minOf(rows.map((tier) => tier.windows.find((w) => w.window === window)?.limit));
-      return limit === undefined ? [] : [{ window, limit, periodMs }];
-    })),
+    windows: Object.freeze(
+      PERIODS.flatMap(([window, , periodMs]) => {
+        const limit = minOf(rows.map((tier) => tier.windows.find((w) => w.window === window)?.limit));
+        return limit === undefined ? [] : [{ window, limit, periodMs }];
+      }),
+    ),
     concurrentStreams: minOf(rows.map((tier) => tier.concurrentStreams)),
   });
   return Object.freeze({
@@ -83,6 +90,10 @@ export function rateTiersFrom(file: RateTiersFile, source = 'rate tiers'): RateT
 
 /** Loads RATE_TIERS_FILE; a broken file stops the gateway at boot, naming the field at fault. */
 export function loadRateTiers(file: string = DEFAULT_RATE_TIERS_FILE): RateTiers {
-  const { value, source } = readJsonConfig(file, { name: 'rate tiers', envVar: 'RATE_TIERS_FILE', subject: 'tiers' }, validateTiers);
+  const { value, source } = readJsonConfig(
+    file,
+    { name: 'rate tiers', envVar: 'RATE_TIERS_FILE', subject: 'tiers' },
+    validateTiers,
+  );
   return rateTiersFrom(value, source);
 }

@@ -51,28 +51,35 @@ export function batchPerTenant(store: TenantStore): TenantStore {
       // Turned away before anything was read: only the gated ones had to be; the rest go again.
       const again = err instanceof StoreNotReopenedError ? batch.filter((pending) => pending.ungated) : [];
       for (const pending of batch) if (!(again.length > 0 && pending.ungated)) pending.reject(err);
-      if (again.length > 0) await apply(tenant, again, true).catch((second: unknown) => { for (const pending of again) pending.reject(second); });
+      if (again.length > 0)
+        await apply(tenant, again, true).catch((second: unknown) => {
+          for (const pending of again) pending.reject(second);
+        });
     }
   }
 
   /** One read-change-write for the whole batch; each update settles with its own outcome. */
   async function apply(tenant: string, batch: Pending[], ungated: boolean): Promise<void> {
-    const outcomes = await store.update(tenant, (current) => {
-      // Each change sees the value the ones before it would write; a change that throws (a
-      // bug) fails alone and leaves the value as it was.
-      let value = current;
-      let write: string | undefined;
-      const results = batch.map((pending): Outcome => {
-        try {
-          const out = pending.change(value);
-          if (out.write !== undefined) value = write = out.write;
-          return { ok: true, value: out.result };
-        } catch (err) {
-          return { ok: false, err };
-        }
-      });
-      return { write, result: results };
-    }, { ungated });
+    const outcomes = await store.update(
+      tenant,
+      (current) => {
+        // Each change sees the value the ones before it would write; a change that throws (a
+        // bug) fails alone and leaves the value as it was.
+        let value = current;
+        let write: string | undefined;
+        const results = batch.map((pending): Outcome => {
+          try {
+            const out = pending.change(value);
+            if (out.write !== undefined) value = write = out.write;
+            return { ok: true, value: out.result };
+          } catch (err) {
+            return { ok: false, err };
+          }
+        });
+        return { write, result: results };
+      },
+      { ungated },
+    );
     outcomes.forEach((outcome, i) => (outcome.ok ? batch[i]!.resolve(outcome.value) : batch[i]!.reject(outcome.err)));
   }
 
@@ -80,7 +87,12 @@ export function batchPerTenant(store: TenantStore): TenantStore {
     open: () => store.open(),
     update<R>(tenant: string, change: Update<R>, options: UpdateOptions = {}): Promise<R> {
       return new Promise<R>((resolve, reject) => {
-        const pending: Pending = { change, ungated: options.ungated === true, resolve: resolve as (value: unknown) => void, reject };
+        const pending: Pending = {
+          change,
+          ungated: options.ungated === true,
+          resolve: resolve as (value: unknown) => void,
+          reject,
+        };
         const queue = waiting.get(tenant);
         if (queue) queue.push(pending);
         else waiting.set(tenant, [pending]);

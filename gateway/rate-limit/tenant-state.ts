@@ -16,7 +16,8 @@ export type Decision =
   | { readonly kind: 'rate'; readonly blocking: WindowReport; readonly retryAfterMs: number }
   | { readonly kind: 'concurrency'; readonly inFlight: number; readonly cap: number };
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Reads a stored entry. Anything unexpected (another version's format, a hand-edited value)
@@ -36,11 +37,13 @@ export function parseTenantState(text: string | undefined): TenantState {
   if (isObject(value['buckets'])) {
     for (const window of ['minute', 'hour', 'day'] as const) {
       const bucket = value['buckets'][window];
-      if (isObject(bucket) && Number.isFinite(bucket['tokens']) && Number.isFinite(bucket['at'])) state.buckets[window] = { tokens: bucket['tokens'] as number, at: bucket['at'] as number };
+      if (isObject(bucket) && Number.isFinite(bucket['tokens']) && Number.isFinite(bucket['at']))
+        state.buckets[window] = { tokens: bucket['tokens'] as number, at: bucket['at'] as number };
     }
   }
   if (isObject(value['leases'])) {
-    for (const [id, until] of Object.entries(value['leases'])) if (Number.isFinite(until)) state.leases[id] = until as number;
+    for (const [id, until] of Object.entries(value['leases']))
+      if (Number.isFinite(until)) state.leases[id] = until as number;
   }
   return state;
 }
@@ -55,7 +58,12 @@ export function liveLeases(leases: Record<string, number>, now: number): Record<
  * A refused request changes nothing (nothing is stored for it). Rate limits are checked
  * before the concurrency cap: their wait is the one the caller must know about.
  */
-export function decide(state: TenantState, tier: RateTier, now: number, lease: { id: string; until: number } | undefined): Decision {
+export function decide(
+  state: TenantState,
+  tier: RateTier,
+  now: number,
+  lease: { id: string; until: number } | undefined,
+): Decision {
   const taken = takeToken(state.buckets, tier.windows, now);
   if (!taken.allowed) return { kind: 'rate', blocking: taken.blocking, retryAfterMs: taken.retryAfterMs };
   const leases = liveLeases(state.leases, now);
@@ -80,7 +88,11 @@ export function releaseLease(state: TenantState, id: string, now: number): Tenan
  * lease missing from the state is put back: its request is still in flight (its lease lapsed
  * while the store did not answer, or the bucket was lost), and the cap should count it.
  */
-export function renewLeases(state: TenantState, renewed: ReadonlyArray<{ id: string; until: number }>, now: number): TenantState {
+export function renewLeases(
+  state: TenantState,
+  renewed: ReadonlyArray<{ id: string; until: number }>,
+  now: number,
+): TenantState {
   const leases = liveLeases(state.leases, now);
   for (const { id, until } of renewed) leases[id] = Math.max(until, leases[id] ?? 0);
   return { buckets: state.buckets, leases };

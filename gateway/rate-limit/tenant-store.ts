@@ -74,15 +74,21 @@ export function keyOf(tenant: string): string {
   return /^[-\w=]{1,200}$/.test(tenant) ? `t.${tenant}` : `h.${createHash('sha256').update(tenant).digest('hex')}`;
 }
 
-const isStreamNotFound = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+const isStreamNotFound = (err: unknown) =>
+  err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
 
-const isConflict = (err: unknown) => err instanceof JetStreamApiError
-  && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+const isConflict = (err: unknown) =>
+  err instanceof JetStreamApiError &&
+  (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+    err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new StoreUnavailableError(`rate limit store: ${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(new StoreUnavailableError(`rate limit store: ${what} took longer than ${ms} ms`)),
+      ms,
+    );
   });
   // The loser of the race may still fail later; that must not be an unhandled rejection.
   promise.catch(() => undefined);
@@ -96,19 +102,29 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * bucket instead of each allowing the whole limit. `opTimeoutMs` bounds each KV call; the
  * whole update is bounded by {@link MAX_CAS_ATTEMPTS} of them.
  */
-export function createTenantStore(options: { nc: NatsConnection; bucket: string; opTimeoutMs: number; log?: Pick<Logger, 'warn'> }): TenantStore {
+export function createTenantStore(options: {
+  nc: NatsConnection;
+  bucket: string;
+  opTimeoutMs: number;
+  log?: Pick<Logger, 'warn'>;
+}): TenantStore {
   const { nc, bucket, opTimeoutMs, log } = options;
   if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid rate limit bucket name "${bucket}" (RATE_LIMIT_BUCKET)`);
   let kv: Promise<KV> | undefined;
   let reopenAt = 0;
 
   const opened = (gated: boolean): Promise<KV> => {
-    if (!kv && gated && Date.now() < reopenAt) return Promise.reject(new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet'));
+    if (!kv && gated && Date.now() < reopenAt)
+      return Promise.reject(
+        new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet'),
+      );
     // Created only when missing and this user may (rate-limit-bucket.ts): on a locked-down bus
     // a missing bucket fails here, naming npm run bus:setup, and the limiter lets requests through.
     kv ??= withTimeout(openRateLimitBucket(nc, bucket, OPEN_TIMEOUT_MS), OPEN_TIMEOUT_MS, 'opening the bucket');
     // A failed open is forgotten, so the next request tries again (JetStream may come up later).
-    kv.catch(() => { forget(); });
+    kv.catch(() => {
+      forget();
+    });
     return kv;
   };
 
@@ -132,25 +148,38 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
     // that asks may be the last one for a while).
     const wait = checkedAt + REOPEN_INTERVAL_MS - Date.now();
     if (wait > 0) {
-      deferred = setTimeout(() => { deferred = undefined; checkGone(); }, wait).unref();
+      deferred = setTimeout(() => {
+        deferred = undefined;
+        checkGone();
+      }, wait).unref();
       return;
     }
     checking = true;
     checkedAt = Date.now();
     jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS, checkAPI: false })
       .then((jsm) => jsm.streams.info(`KV_${bucket}`))
-      .then(() => undefined, (err: unknown) => {
-        if (!isStreamNotFound(err) || kv !== current) return;
-        log?.warn({ reason: 'bucket_gone', bucket }, 'the rate limit bucket is gone (stream not found); it is opened, and so recreated, by the next call');
-        forget();
-      })
-      .finally(() => { checking = false; });
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (!isStreamNotFound(err) || kv !== current) return;
+          log?.warn(
+            { reason: 'bucket_gone', bucket },
+            'the rate limit bucket is gone (stream not found); it is opened, and so recreated, by the next call',
+          );
+          forget();
+        },
+      )
+      .finally(() => {
+        checking = false;
+      });
   }
 
   /** A failed KV call as the caller sees it, after asking (in the background) whether the bucket is gone. */
   function unavailable(err: unknown): StoreUnavailableError {
     checkGone();
-    return err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
+    return err instanceof StoreUnavailableError
+      ? err
+      : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
   }
 
   return {
@@ -161,10 +190,14 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
       const key = keyOf(tenant);
       // An open that fails is forgotten by opened() itself; no check is needed for it.
       const bucketKv = await opened(options.ungated !== true).catch((err: unknown) => {
-        throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
+        throw err instanceof StoreUnavailableError
+          ? err
+          : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
       });
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-        const entry = await withTimeout(bucketKv.get(key), opTimeoutMs, 'get').catch((err: unknown) => { throw unavailable(err); });
+        const entry = await withTimeout(bucketKv.get(key), opTimeoutMs, 'get').catch((err: unknown) => {
+          throw unavailable(err);
+        });
         const live = entry && entry.operation === 'PUT' ? entry : undefined;
         // Outside the catch below: an exception here is a bug of ours, not an unavailable store.
         const { write, result } = change(live?.string());
@@ -180,7 +213,9 @@ export function createTenantStore(options: { nc: NatsConnection; bucket: string;
         // Lost the race to another writer: read again after a random pause.
         await sleep(Math.random() * Math.min(CAS_BACKOFF_CAP_MS, CAS_BACKOFF_BASE_MS * 2 ** attempt));
       }
-      throw new StoreContentionError(`rate limit store: ${MAX_CAS_ATTEMPTS} compare-and-set attempts in a row lost to other writers of the same key`);
+      throw new StoreContentionError(
+        `rate limit store: ${MAX_CAS_ATTEMPTS} compare-and-set attempts in a row lost to other writers of the same key`,
+      );
     },
   };
 }

@@ -47,12 +47,23 @@ const report = (limit: WindowLimit, tokens: number): WindowReport => ({
  * in, so tests move the clock instead of sleeping.
  */
 export function takeToken(buckets: Buckets, limits: readonly WindowLimit[], now: number): TakeResult {
-  const levels = limits.map((limit) => ({ limit, tokens: tokensAt(buckets[limit.window], limit, now), at: Math.max(now, buckets[limit.window]?.at ?? now) }));
+  const levels = limits.map((limit) => ({
+    limit,
+    tokens: tokensAt(buckets[limit.window], limit, now),
+    at: Math.max(now, buckets[limit.window]?.at ?? now),
+  }));
   const short = levels.filter((level) => level.tokens < 1);
   if (short.length > 0) {
-    const waits = short.map((level) => ({ level, waitMs: Math.ceil(((1 - level.tokens) * level.limit.periodMs) / level.limit.limit) }));
+    const waits = short.map((level) => ({
+      level,
+      waitMs: Math.ceil(((1 - level.tokens) * level.limit.periodMs) / level.limit.limit),
+    }));
     const longest = waits.reduce((a, b) => (b.waitMs > a.waitMs ? b : a));
-    return { allowed: false, blocking: report(longest.level.limit, longest.level.tokens), retryAfterMs: longest.waitMs };
+    return {
+      allowed: false,
+      blocking: report(longest.level.limit, longest.level.tokens),
+      retryAfterMs: longest.waitMs,
+    };
   }
   const next: Buckets = {};
   let tightest: WindowReport | undefined;
@@ -61,7 +72,12 @@ export function takeToken(buckets: Buckets, limits: readonly WindowLimit[], now:
     next[level.limit.window] = { tokens, at: level.at };
     const standing = report(level.limit, tokens);
     // Fewest requests left; on a tie, the window that takes longest to refill.
-    if (!tightest || standing.remaining < tightest.remaining || (standing.remaining === tightest.remaining && standing.resetMs > tightest.resetMs)) tightest = standing;
+    if (
+      !tightest ||
+      standing.remaining < tightest.remaining ||
+      (standing.remaining === tightest.remaining && standing.resetMs > tightest.resetMs)
+    )
+      tightest = standing;
   }
   return { allowed: true, buckets: next, tightest };
 }

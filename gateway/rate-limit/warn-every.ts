@@ -4,7 +4,10 @@ import type { Logger } from '../../common/logger.js';
  * A warning per reason at most once per `intervalMs`, with how many were suppressed since: a
  * store that stays down must not write a line per request.
  */
-export function warnEvery(log: Pick<Logger, 'warn'>, intervalMs: number): (reason: string, err: unknown, message: string) => void {
+export function warnEvery(
+  log: Pick<Logger, 'warn'>,
+  intervalMs: number,
+): (reason: string, err: unknown, message: string) => void {
   const last = new Map<string, { at: number; suppressed: number }>();
   return (reason, err, message) => {
     const now = Date.now();

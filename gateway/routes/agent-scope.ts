@@ -28,7 +28,8 @@ export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps)
     const name = (request.params as { agent?: string }).agent ?? '';
     const agent = deps.catalog.get(name);
     // Not the list of agents: this answers before authentication.
-    if (!agent) throw new AgentbusError('model_not_found', `No agent named "${name}" is served here.`, { param: 'agent' });
+    if (!agent)
+      throw new AgentbusError('model_not_found', `No agent named "${name}" is served here.`, { param: 'agent' });
     request.pathAgent = agent;
   });
 

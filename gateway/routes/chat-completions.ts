@@ -11,7 +11,11 @@ import { relayAsSse } from '../openai/sse-relay.js';
  * `format`). A client that disconnects first cancels the answer (nothing is stored) and gets
  * nothing: there is nobody left to send an error to.
  */
-export async function replyWithCompletion(reply: FastifyReply, chat: StartedChat, format: (answer: CollectedAnswer) => object = (answer) => chatCompletion(chat.identity, answer)) {
+export async function replyWithCompletion(
+  reply: FastifyReply,
+  chat: StartedChat,
+  format: (answer: CollectedAnswer) => object = (answer) => chatCompletion(chat.identity, answer),
+) {
   const { call } = chat;
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) call.close('client closed the connection');
@@ -45,7 +49,10 @@ export function replyWithSse(reply: FastifyReply, chat: StartedChat, deps: ChatD
  * (always SSE, for the clients of the agents agentbus replaces). Registered at the root, where
  * the body's `model` names the agent, and under `/agents/:agent`, where the path does.
  */
-export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }): Promise<void> {
+export async function chatCompletionsRoutes(
+  app: FastifyInstance,
+  deps: ChatDeps & { perAgent: boolean },
+): Promise<void> {
   const schema = { body: deps.perAgent ? perAgentChatRequestSchema : chatCompletionRequestSchema };
 
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema }, async (request, reply) => {

@@ -19,17 +19,35 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
     // Checked here too, so the error names the legacy field rather than the message it becomes.
     checkTextLength(request.body.query, 'query', limits);
     checkTextLength(request.body.system, 'system', limits);
-    const chat = await startChat(deps, request, reply, queryToChatBody(request.body), { pathAgent: request.pathAgent, stream: false, sessionId: request.body.session_id });
+    const chat = await startChat(deps, request, reply, queryToChatBody(request.body), {
+      pathAgent: request.pathAgent,
+      stream: false,
+      sessionId: request.body.session_id,
+    });
     return replyWithCompletion(reply, chat, (answer) => queryResponse(chat.identity, answer));
   });
 
-  app.post<{ Body: GenerateRequest }>('/api/generate', { schema: { body: generateRequestSchema } }, async (request, reply) => {
-    checkTextLength(request.body.prompt, 'prompt', limits);
-    checkTextLength(request.body.system, 'system', limits);
-    const stream = request.body.stream !== false;
-    const chat = await startChat(deps, request, reply, generateToChatBody(request.body), { pathAgent: request.pathAgent, stream, sessionId: request.body.session_id });
-    const model = request.body.model ?? chat.identity.model;
-    if (stream) return relayAsNdjson(reply, chat.call, { model, sessionId: chat.sessionId, headers: chat.headers, stallTimeoutMs: deps.config.requestTimeoutMs });
-    return replyWithCompletion(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
-  });
+  app.post<{ Body: GenerateRequest }>(
+    '/api/generate',
+    { schema: { body: generateRequestSchema } },
+    async (request, reply) => {
+      checkTextLength(request.body.prompt, 'prompt', limits);
+      checkTextLength(request.body.system, 'system', limits);
+      const stream = request.body.stream !== false;
+      const chat = await startChat(deps, request, reply, generateToChatBody(request.body), {
+        pathAgent: request.pathAgent,
+        stream,
+        sessionId: request.body.session_id,
+      });
+      const model = request.body.model ?? chat.identity.model;
+      if (stream)
+        return relayAsNdjson(reply, chat.call, {
+          model,
+          sessionId: chat.sessionId,
+          headers: chat.headers,
+          stallTimeoutMs: deps.config.requestTimeoutMs,
+        });
+      return replyWithCompletion(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
+    },
+  );
 }

@@ -32,7 +32,14 @@ type MemoryLastQuery = FromSchema<typeof memoryLastQuerySchema>;
 // The app's ajv never coerces (OpenAI bodies are strict JSON), but a querystring is all strings:
 // this route's own ajv turns "5" into 5 and still refuses "abc", "1.5" and a repeated parameter.
 // It compiles every schema of the route, so a body schema added here would be coerced too.
-const queryAjv = new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, verbose: true, strict: true });
+const queryAjv = new Ajv({
+  coerceTypes: true,
+  useDefaults: true,
+  removeAdditional: false,
+  allErrors: false,
+  verbose: true,
+  strict: true,
+});
 const compileQuerystring: FastifySchemaCompiler<unknown> = ({ schema }) => queryAjv.compile(schema as object);
 
 /**
@@ -42,15 +49,25 @@ const compileQuerystring: FastifySchemaCompiler<unknown> = ({ schema }) => query
 export async function memoryRoutes(app: FastifyInstance, deps: MemoryRoutesDeps): Promise<void> {
   const { nc, subjects } = deps;
 
-  app.get<{ Querystring: MemoryLastQuery }>('/memory/last', { schema: { querystring: memoryLastQuerySchema }, validatorCompiler: compileQuerystring }, async (request, reply) => {
-    const requestId = `memq-${randomBytes(12).toString('base64url')}`;
-    request.log = reply.log = request.log.child({ requestId });
-    reply.header('x-request-id', requestId);
-    const result = await queryLastTurns(
-      nc,
-      { v: PROTOCOL_VERSION, request_id: requestId, tenant: request.tenant, session: request.query.session, limit: request.query.limit },
-      { subject: subjects.memoryLast, timeoutMs: MEMORY_QUERY_TIMEOUT_MS },
-    );
-    return { object: 'list' as const, session_id: result.session_id, data: result.turns };
-  });
+  app.get<{ Querystring: MemoryLastQuery }>(
+    '/memory/last',
+    { schema: { querystring: memoryLastQuerySchema }, validatorCompiler: compileQuerystring },
+    async (request, reply) => {
+      const requestId = `memq-${randomBytes(12).toString('base64url')}`;
+      request.log = reply.log = request.log.child({ requestId });
+      reply.header('x-request-id', requestId);
+      const result = await queryLastTurns(
+        nc,
+        {
+          v: PROTOCOL_VERSION,
+          request_id: requestId,
+          tenant: request.tenant,
+          session: request.query.session,
+          limit: request.query.limit,
+        },
+        { subject: subjects.memoryLast, timeoutMs: MEMORY_QUERY_TIMEOUT_MS },
+      );
+      return { object: 'list' as const, session_id: result.session_id, data: result.turns };
+    },
+  );
 }

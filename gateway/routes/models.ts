@@ -11,7 +11,14 @@ function modelObject(agent: Agent, created: number) {
 
 /** `auto`, listed after the agents so model pickers offer it: the router chooses. */
 function autoModel(created: number) {
-  return { id: AUTO_MODEL, object: 'model' as const, created, owned_by: 'agentbus', description: 'Lets the router choose the agent(s) that answer: the routing table (ROUTING_FILE), then the classifier, then the default agent. meta.routing says why.' };
+  return {
+    id: AUTO_MODEL,
+    object: 'model' as const,
+    created,
+    owned_by: 'agentbus',
+    description:
+      'Lets the router choose the agent(s) that answer: the routing table (ROUTING_FILE), then the classifier, then the default agent. meta.routing says why.',
+  };
 }
 
 /**
@@ -21,10 +28,15 @@ function autoModel(created: number) {
  */
 export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog: Catalog }): Promise<void> {
   app.get('/v1/models', async (request) => {
-    const agents = (request.pathAgent ? [request.pathAgent] : catalog.agents).filter((agent) => mayCall(request.caller, agent.name));
+    const agents = (request.pathAgent ? [request.pathAgent] : catalog.agents).filter((agent) =>
+      mayCall(request.caller, agent.name),
+    );
     return {
       object: 'list' as const,
-      data: [...agents.map((agent) => modelObject(agent, catalog.created)), ...(request.pathAgent ? [] : [autoModel(catalog.created)])],
+      data: [
+        ...agents.map((agent) => modelObject(agent, catalog.created)),
+        ...(request.pathAgent ? [] : [autoModel(catalog.created)]),
+      ],
     };
   });
 
@@ -33,8 +45,18 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     const found = catalog.get(request.params.model);
     const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
     // Only the agents this key may call: a scoped key does not learn the other agents' names.
-    if (!agent) throw new AgentbusError('model_not_found', `The model "${request.params.model}" does not exist. Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`, { param: 'model' });
-    if (!mayCall(request.caller, agent.name)) throw new AgentbusError('agent_not_allowed', `This API key ("${request.caller.name}") may not call the agent "${agent.name}".`, { param: 'model' });
+    if (!agent)
+      throw new AgentbusError(
+        'model_not_found',
+        `The model "${request.params.model}" does not exist. Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`,
+        { param: 'model' },
+      );
+    if (!mayCall(request.caller, agent.name))
+      throw new AgentbusError(
+        'agent_not_allowed',
+        `This API key ("${request.caller.name}") may not call the agent "${agent.name}".`,
+        { param: 'model' },
+      );
     return modelObject(agent, catalog.created);
   });
 }

@@ -17,15 +17,18 @@ const FILES = {
  * on a machine without internet. The content security policy says so to the browser too.
  */
 export async function playgroundRoutes(app: FastifyInstance, options: { config: GatewayConfig }): Promise<void> {
-  const csp = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+  const csp =
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
   for (const [url, { file, type }] of Object.entries(FILES)) {
     const body = readFileSync(new URL(file, PLAYGROUND_DIR));
-    app.get(url, async (_request, reply) => reply
-      .header('content-type', type)
-      .header('cache-control', 'no-cache')
-      .header('content-security-policy', csp)
-      .header('x-content-type-options', 'nosniff')
-      .send(body));
+    app.get(url, async (_request, reply) =>
+      reply
+        .header('content-type', type)
+        .header('cache-control', 'no-cache')
+        .header('content-security-policy', csp)
+        .header('x-content-type-options', 'nosniff')
+        .send(body),
+    );
   }
   // The built-in development key is public knowledge ("local-only"); prefilling it spares a new
   // user one step. A configured key is never sent.

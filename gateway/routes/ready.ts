@@ -20,7 +20,10 @@ export interface ReadyRouteOptions {
 function backendsOf(stats: readonly ServiceStats[]): Record<string, { reachable: number; unreachable: number }> {
   const out: Record<string, { reachable: number; unreachable: number }> = {};
   for (const worker of stats) {
-    const reported = worker.endpoints?.map((e) => (e.data as { backend?: Record<string, number> } | null)?.backend).find((b) => b !== undefined) ?? {};
+    const reported =
+      worker.endpoints
+        ?.map((e) => (e.data as { backend?: Record<string, number> } | null)?.backend)
+        .find((b) => b !== undefined) ?? {};
     for (const [provider, ok] of Object.entries(reported)) {
       const seen = (out[provider] ??= { reachable: 0, unreachable: 0 });
       if (ok === 1) seen.reachable++;
@@ -44,22 +47,47 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
 
   app.get('/ready', { logLevel: 'warn' }, async (_request, reply) => {
     if (!bus.connected) {
-      return reply.code(503).send({ status: 'unavailable', nats: 'disconnected', reason: bus.problem ?? 'disconnected from NATS', since: new Date(bus.since).toISOString() });
+      return reply.code(503).send({
+        status: 'unavailable',
+        nats: 'disconnected',
+        reason: bus.problem ?? 'disconnected from NATS',
+        since: new Date(bus.since).toISOString(),
+      });
     }
     const asked = { timeoutMs, stallMs: 100 };
-    const [{ found: infos, error: infoError }, { found: stats, error: statsError }] = await Promise.all([askWorkers(options.nc, 'info', asked), askWorkers(options.nc, 'stats', asked)]);
+    const [{ found: infos, error: infoError }, { found: stats, error: statsError }] = await Promise.all([
+      askWorkers(options.nc, 'info', asked),
+      askWorkers(options.nc, 'stats', asked),
+    ]);
     const error = infoError ?? statsError;
-    if (error) return reply.code(503).send({ status: 'unavailable', nats: 'connected', reason: `cannot ask the workers over NATS: ${error.message}` });
+    if (error)
+      return reply.code(503).send({
+        status: 'unavailable',
+        nats: 'connected',
+        reason: `cannot ask the workers over NATS: ${error.message}`,
+      });
     const agents: Record<string, number> = Object.fromEntries(options.catalog.names.map((name) => [name, 0]));
     for (const info of infos) {
-      for (const name of new Set(info.endpoints.map((e) => e.metadata?.['agent']).filter((a): a is string => typeof a === 'string'))) agents[name] = (agents[name] ?? 0) + 1;
+      for (const name of new Set(
+        info.endpoints.map((e) => e.metadata?.['agent']).filter((a): a is string => typeof a === 'string'),
+      ))
+        agents[name] = (agents[name] ?? 0) + 1;
     }
     const backend = backendsOf(stats);
     const body = { nats: 'connected', workers: infos.length, agents, backend };
-    if (infos.length === 0) return reply.code(503).send({ status: 'unavailable', reason: 'no worker answers $SRV.INFO: start one with "npm run worker"', ...body });
+    if (infos.length === 0)
+      return reply.code(503).send({
+        status: 'unavailable',
+        reason: 'no worker answers $SRV.INFO: start one with "npm run worker"',
+        ...body,
+      });
     const providers = Object.entries(backend);
     if (providers.length > 0 && providers.every(([, seen]) => seen.reachable === 0)) {
-      return reply.code(503).send({ status: 'unavailable', reason: `no worker reaches its model backend (${providers.map(([name]) => name).join(', ')}); see the workers' logs`, ...body });
+      return reply.code(503).send({
+        status: 'unavailable',
+        reason: `no worker reaches its model backend (${providers.map(([name]) => name).join(', ')}); see the workers' logs`,
+        ...body,
+      });
     }
     return { status: 'ready', ...body };
   });

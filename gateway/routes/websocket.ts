@@ -7,14 +7,18 @@ import { bearerKeyOf } from '../plugins/auth.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, drainLiveSocket, serveLiveSocket } from '../websocket/live-socket.js';
 
 /** ws errors that ws itself answers with the right close code (1009 too big, 1007 bad UTF-8, …). */
-const isProtocolError = (err: Error & { code?: string }) => typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
+const isProtocolError = (err: Error & { code?: string }) =>
+  typeof err.code === 'string' && err.code.startsWith('WS_ERR_');
 
 /**
  * @fastify/websocket, registered on the root instance. It listens to every upgrade request of
  * the server, and only its root-level hooks close the socket of an upgrade request that ends
  * as plain HTTP (`/health`, a 404): registered in a child context, those sockets would leak.
  */
-export async function registerWebsocketSupport(app: FastifyInstance, options: { maxPayloadBytes: number; drainTimeoutMs: number }): Promise<void> {
+export async function registerWebsocketSupport(
+  app: FastifyInstance,
+  options: { maxPayloadBytes: number; drainTimeoutMs: number },
+): Promise<void> {
   // Before the plugin's own preClose (which closes without a code), so clients learn why. As
   // with HTTP responses, requests in flight may finish first (up to GATEWAY_DRAIN_TIMEOUT_MS)
   // while new ones are refused; then each socket closes, cancelling what is left. A peer that
@@ -24,7 +28,9 @@ export async function registerWebsocketSupport(app: FastifyInstance, options: { 
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...app.websocketServer.clients].map((socket) => drainLiveSocket(socket))),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, options.drainTimeoutMs); }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.drainTimeoutMs);
+      }),
     ]);
     clearTimeout(timer);
     for (const socket of app.websocketServer.clients) socket.close(CLOSE_CODES.goingAway, 'gateway shutting down');
@@ -75,13 +81,20 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
 
   const checkUpgrade = async (request: FastifyRequest, _reply: FastifyReply) => {
     if (!originAllowed(request, config.wsAllowedOrigins)) {
-      throw new AgentbusError('origin_not_allowed', `WebSocket connections from ${request.headers.origin} are not allowed: only the gateway's own pages and WS_ALLOWED_ORIGINS may connect from a browser.`);
+      throw new AgentbusError(
+        'origin_not_allowed',
+        `WebSocket connections from ${request.headers.origin} are not allowed: only the gateway's own pages and WS_ALLOWED_ORIGINS may connect from a browser.`,
+      );
     }
     const header = request.headers.authorization;
     if (header === undefined) return; // the client authenticates with its first frame
     const key = bearerKeyOf(header);
     const caller = key === undefined ? undefined : callerFor(key);
-    if (caller === undefined) throw new AgentbusError('invalid_api_key', key === undefined ? 'Malformed Authorization header: send "Bearer <key>".' : 'Incorrect API key provided.');
+    if (caller === undefined)
+      throw new AgentbusError(
+        'invalid_api_key',
+        key === undefined ? 'Malformed Authorization header: send "Bearer <key>".' : 'Incorrect API key provided.',
+      );
     request.caller = caller;
     request.tenant = caller.tenant;
   };
@@ -92,11 +105,21 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
     onRequest: checkUpgrade,
     // A plain HTTP GET (a browser tab, curl without upgrade headers) learns what to do instead.
     handler: async () => {
-      throw new AgentbusError('upgrade_required', 'GET /v1/ws is a WebSocket endpoint: connect with a WebSocket client (see docs/websocket.md).');
+      throw new AgentbusError(
+        'upgrade_required',
+        'GET /v1/ws is a WebSocket endpoint: connect with a WebSocket client (see docs/websocket.md).',
+      );
     },
     wsHandler: (socket, request) => {
       const apiKey = request.caller ? bearerKeyOf(request.headers.authorization) : undefined;
-      serveLiveSocket(socket, { chat: deps, callerFor, caller: request.caller ?? undefined, apiKey, onKeysChange: (listener) => keys.onChange(listener), log: request.log });
+      serveLiveSocket(socket, {
+        chat: deps,
+        callerFor,
+        caller: request.caller ?? undefined,
+        apiKey,
+        onKeysChange: (listener) => keys.onChange(listener),
+        log: request.log,
+      });
     },
   });
 }

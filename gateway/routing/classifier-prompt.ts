@@ -8,14 +8,17 @@ export const MAX_CLASSIFIED_CHARS = 2000;
 export function classifierMessages(candidates: readonly Agent[], text: string): ChatMessage[] {
   const list = candidates.map((agent) => `- ${agent.name}: ${agent.description}`).join('\n');
   const system = [
-    'You are a request router. Pick the one agent below best suited to answer the user\'s message.',
+    "You are a request router. Pick the one agent below best suited to answer the user's message.",
     '',
     list,
     '',
     'Answer with only the agent name, exactly as written above. No other words.',
   ].join('\n');
   const shown = text.length > MAX_CLASSIFIED_CHARS ? `${text.slice(0, MAX_CLASSIFIED_CHARS)}\n[…truncated]` : text;
-  return [{ role: 'system', content: system }, { role: 'user', content: shown }];
+  return [
+    { role: 'system', content: system },
+    { role: 'user', content: shown },
+  ];
 }
 
 // Models write `code_review`, "Code Review", code-review.; the separators inside a name may vary.

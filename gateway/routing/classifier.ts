@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AgentbusError, PROTOCOL_VERSION, type ChatRequest, type ErrorCode, type Subjects } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  PROTOCOL_VERSION,
+  type ChatRequest,
+  type ErrorCode,
+  type Subjects,
+} from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { callAgent } from '../bus/agent-call.js';
 import { collectAnswer } from '../openai/collect-answer.js';
@@ -45,7 +51,11 @@ const randomId = () => randomBytes(12).toString('base64url');
  * The envelope of one classification: deterministic, short, and `store: false` so the worker
  * reads no history and writes no session, turn or cache entry for it.
  */
-export function classifierEnvelope(request: ClassifyRequest, deps: Pick<ClassifierDeps, 'tenant' | 'heartbeatMs'>, now = Date.now()): ChatRequest {
+export function classifierEnvelope(
+  request: ClassifyRequest,
+  deps: Pick<ClassifierDeps, 'tenant' | 'heartbeatMs'>,
+  now = Date.now(),
+): ChatRequest {
   return {
     v: PROTOCOL_VERSION,
     request_id: `route-${randomId()}`,
@@ -70,7 +80,8 @@ export function classifierEnvelope(request: ClassifyRequest, deps: Pick<Classifi
 /** A classifier that calls an agent over the bus, bounded by the request's `timeoutMs`. */
 export function createClassifier(deps: ClassifierDeps): Classify {
   return async (request) => {
-    if (request.signal?.aborted) throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
+    if (request.signal?.aborted)
+      throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
     const envelope = classifierEnvelope(request, deps);
     const call = callAgent(deps.nc, envelope, {
       subject: deps.subjects.chat(request.agent.name),
@@ -92,12 +103,19 @@ export function createClassifier(deps: ClassifierDeps): Classify {
     request.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const { content } = await collectAnswer(call);
-      const agent = agentNamedIn(content, request.candidates.map((candidate) => candidate.name));
+      const agent = agentNamedIn(
+        content,
+        request.candidates.map((candidate) => candidate.name),
+      );
       return agent === undefined ? { kind: 'no_agent', answer: content } : { kind: 'agent', agent };
     } catch (err) {
-      if (stoppedBy === 'caller') throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
+      if (stoppedBy === 'caller')
+        throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
       if (stoppedBy === 'timeout') return { kind: 'timeout' };
-      const error = err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error)?.message ?? String(err));
+      const error =
+        err instanceof AgentbusError
+          ? err
+          : new AgentbusError('internal_error', (err as Error)?.message ?? String(err));
       return { kind: 'error', code: error.code, message: error.message };
     } finally {
       clearTimeout(timer);

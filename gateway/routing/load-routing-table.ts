@@ -38,7 +38,9 @@ export interface RoutingTable {
   readonly classifier: ClassifierSettings | undefined;
 }
 
-const validateTable = new Ajv({ strict: true, allErrors: false, verbose: true }).compile<RoutingTableFile>(routingTableSchema);
+const validateTable = new Ajv({ strict: true, allErrors: false, verbose: true }).compile<RoutingTableFile>(
+  routingTableSchema,
+);
 
 /**
  * Compiles an already-parsed table and checks it against the catalog. Every agent it names must
@@ -49,7 +51,11 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
     throw new Error(`invalid ${source}: ${field} ${problem}`);
   };
   const checkAgent = (field: string, name: string) => {
-    if (!catalog.get(name)) fail(field, `names the agent "${name}", which is not in the agent catalog ${catalog.file} (known: ${catalog.names.join(', ')})`);
+    if (!catalog.get(name))
+      fail(
+        field,
+        `names the agent "${name}", which is not in the agent catalog ${catalog.file} (known: ${catalog.names.join(', ')})`,
+      );
   };
   checkAgent('default', file.default);
   if (file.classifier) checkAgent('classifier.agent', file.classifier.agent);
@@ -64,10 +70,19 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
       checkAgent(`${at}.aggregator`, rule.aggregator);
       if (rule.agents.length < 2) fail(`${at}.aggregator`, 'only applies when the rule names several agents');
     }
-    if (rule.keywords === undefined && rule.regex === undefined && rule.code_block === undefined && rule.script === undefined) {
-      fail(at, 'needs at least one condition (keywords, regex, code_block or script); without one it would match everything');
+    if (
+      rule.keywords === undefined &&
+      rule.regex === undefined &&
+      rule.code_block === undefined &&
+      rule.script === undefined
+    ) {
+      fail(
+        at,
+        'needs at least one condition (keywords, regex, code_block or script); without one it would match everything',
+      );
     }
-    if (rule.min_script_chars !== undefined && rule.script === undefined) fail(`${at}.min_script_chars`, 'only applies with "script"');
+    if (rule.min_script_chars !== undefined && rule.script === undefined)
+      fail(`${at}.min_script_chars`, 'only applies with "script"');
     const regex = (rule.regex ?? []).map(({ pattern, flags }, i) => {
       try {
         return new RegExp(pattern, flags ?? '');
@@ -78,9 +93,16 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
     let script: RoutingRule['script'];
     if (rule.script !== undefined) {
       try {
-        script = { name: rule.script, regex: compileScript(rule.script), minChars: rule.min_script_chars ?? DEFAULT_MIN_SCRIPT_CHARS };
+        script = {
+          name: rule.script,
+          regex: compileScript(rule.script),
+          minChars: rule.min_script_chars ?? DEFAULT_MIN_SCRIPT_CHARS,
+        };
       } catch {
-        fail(`${at}.script`, `"${rule.script}" is not a Unicode script name (such as Bengali, Devanagari, Cyrillic, Han)`);
+        fail(
+          `${at}.script`,
+          `"${rule.script}" is not a Unicode script name (such as Bengali, Devanagari, Cyrillic, Han)`,
+        );
       }
     }
     return Object.freeze({
@@ -98,11 +120,13 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
     source,
     rules: Object.freeze(rules),
     defaultAgent: file.default,
-    classifier: file.classifier && Object.freeze({
-      agent: file.classifier.agent,
-      timeoutMs: file.classifier.timeout_ms ?? DEFAULT_CLASSIFIER_TIMEOUT_MS,
-      enabled: file.classifier.enabled ?? true,
-    }),
+    classifier:
+      file.classifier &&
+      Object.freeze({
+        agent: file.classifier.agent,
+        timeoutMs: file.classifier.timeout_ms ?? DEFAULT_CLASSIFIER_TIMEOUT_MS,
+        enabled: file.classifier.enabled ?? true,
+      }),
   });
 }
 
@@ -112,6 +136,10 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
  * would route requests to the wrong agent, or to none.
  */
 export function loadRoutingTable(file: string = DEFAULT_ROUTING_FILE, catalog: Catalog): RoutingTable {
-  const { value, source } = readJsonConfig(file, { name: 'routing table', envVar: 'ROUTING_FILE', subject: 'routing table' }, validateTable);
+  const { value, source } = readJsonConfig(
+    file,
+    { name: 'routing table', envVar: 'ROUTING_FILE', subject: 'routing table' },
+    validateTable,
+  );
   return createRoutingTable(value, catalog, source);
 }

@@ -16,10 +16,12 @@ export type RouteDecision = Omit<Routing, 'by'> & { by: 'rule' | 'classifier' | 
 export const MAX_ROUTED_CHARS = 20_000;
 
 function matchRule(rule: RoutingRule, text: string): string | undefined {
-  return (rule.script && matchScript(rule.script.regex, rule.script.name, rule.script.minChars, text))
-    ?? (rule.keywords && matchKeywords(rule.keywords, text))
-    ?? (rule.regex.length > 0 ? matchRegex(rule.regex, text) : undefined)
-    ?? (rule.codeBlock ? matchCodeBlock(text) : undefined);
+  return (
+    (rule.script && matchScript(rule.script.regex, rule.script.name, rule.script.minChars, text)) ??
+    (rule.keywords && matchKeywords(rule.keywords, text)) ??
+    (rule.regex.length > 0 ? matchRegex(rule.regex, text) : undefined) ??
+    (rule.codeBlock ? matchCodeBlock(text) : undefined)
+  );
 }
 
 /** The first rule that matches `text` decides; undefined when none does. Pure. */

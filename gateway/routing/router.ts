@@ -54,7 +54,8 @@ export function createRouter(deps: RouterDeps): Router {
   const fallback = (reason: string): RouteDecision => ({ agents: [table.defaultAgent], by: 'default', reason });
 
   // A reason may quote the user's text or the classifier's answer: never a secret, in logs or meta.
-  const masked = (decision: RouteDecision): RouteDecision => (deps.redact ? { ...decision, reason: deps.redact(decision.reason) } : decision);
+  const masked = (decision: RouteDecision): RouteDecision =>
+    deps.redact ? { ...decision, reason: deps.redact(decision.reason) } : decision;
 
   return {
     async route(text, options = {}) {
@@ -81,12 +82,19 @@ export function createRouter(deps: RouterDeps): Router {
     });
     const tookMs = Date.now() - started;
     if (outcome.kind === 'agent') {
-      const decision: RouteDecision = { agents: [outcome.agent], by: 'classifier', reason: `no rule matched; classifier ${classifierAgent!.name} chose ${outcome.agent}` };
+      const decision: RouteDecision = {
+        agents: [outcome.agent],
+        by: 'classifier',
+        reason: `no rule matched; classifier ${classifierAgent!.name} chose ${outcome.agent}`,
+      };
       log.debug({ routing: decision, tookMs }, 'routed by classifier');
       return decision;
     }
     const decision = fallback(`no rule matched; ${whyNot(outcome, classifierAgent!.name, settings!.timeoutMs)}`);
-    log.warn({ routing: masked(decision), tookMs, ...(outcome.kind === 'error' ? { code: outcome.code } : {}) }, 'routing classifier did not decide; the default agent answers');
+    log.warn(
+      { routing: masked(decision), tookMs, ...(outcome.kind === 'error' ? { code: outcome.code } : {}) },
+      'routing classifier did not decide; the default agent answers',
+    );
     return decision;
   }
 }

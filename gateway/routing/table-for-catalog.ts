@@ -9,13 +9,20 @@ import { createRoutingTable, DEFAULT_ROUTING_FILE, loadRoutingTable, type Routin
  * the catalog's first agent, with a warning, rather than stopping a gateway that never asked for
  * routing.
  */
-export function routingTableFor(config: { routingFile: string }, catalog: Catalog, log: Pick<Logger, 'warn'>): RoutingTable {
+export function routingTableFor(
+  config: { routingFile: string },
+  catalog: Catalog,
+  log: Pick<Logger, 'warn'>,
+): RoutingTable {
   if (config.routingFile !== DEFAULT_ROUTING_FILE) return loadRoutingTable(config.routingFile, catalog);
   try {
     return loadRoutingTable(config.routingFile, catalog);
   } catch (err) {
     const fallback = catalog.names[0]!;
-    log.warn({ err: (err as Error).message }, `the shipped routing table does not fit this agent catalog; model "auto" goes to ${fallback}. Write a table for your agents and set ROUTING_FILE (docs/routing.md).`);
+    log.warn(
+      { err: (err as Error).message },
+      `the shipped routing table does not fit this agent catalog; model "auto" goes to ${fallback}. Write a table for your agents and set ROUTING_FILE (docs/routing.md).`,
+    );
     return createRoutingTable({ default: fallback, rules: [] }, catalog, 'fallback routing table');
   }
 }

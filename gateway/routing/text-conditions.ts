@@ -16,13 +16,15 @@ export function quote(text: string): string {
 }
 
 function keywordPattern(keyword: string): string {
-  return keyword
-    .trim()
-    // Only syntax characters: the "u" flag refuses escapes of anything else (such as "-").
-    .replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
-    .replace(/\s+/g, '\\s+')
-    // Phones and editors turn ' into ’; both should match.
-    .replace(/['’]/g, "['’]");
+  return (
+    keyword
+      .trim()
+      // Only syntax characters: the "u" flag refuses escapes of anything else (such as "-").
+      .replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')
+      .replace(/\s+/g, '\\s+')
+      // Phones and editors turn ' into ’; both should match.
+      .replace(/['’]/g, "['’]")
+  );
 }
 
 /**
@@ -62,7 +64,8 @@ const FENCE = /```|^[ \t]{0,3}~~~/m;
 // Indented by 4 spaces or a tab, as Markdown's indented code; nested list items are not code.
 const INDENTED = /^(?: {4}|\t)[ \t]*(?![-*+]\s|\d+[.)]\s)\S/;
 // Ends like a statement or block opener, assigns, or opens with a keyword most languages share.
-const CODE_LIKE = /[;{}():,\]]\s*$|\s=\s|^\s*(?:def|class|function|fn|func|return|import|from|const|let|var|if|for|while|public|private|package|#include)\b/;
+const CODE_LIKE =
+  /[;{}():,\]]\s*$|\s=\s|^\s*(?:def|class|function|fn|func|return|import|from|const|let|var|if|for|while|public|private|package|#include)\b/;
 
 /**
  * A fenced block, or at least two consecutive indented lines of which one looks like code.

@@ -18,7 +18,11 @@ export function dayKey(date: Date): string {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
-interface Pending { day: string; at: Date; text: string }
+interface Pending {
+  day: string;
+  at: Date;
+  text: string;
+}
 
 // Another process sits between its link() and unlink() for microseconds; this bounds how long
 // we wait for it (and for a process that died there) before writing to the file as it is.
@@ -98,7 +102,7 @@ export class DailyFile {
     if (!this.#handle || this.#day < day) await this.#prepare(day);
     const handle = this.#handle!;
     const bytes = Buffer.from(text);
-    for (let offset = 0; offset < bytes.length; ) {
+    for (let offset = 0; offset < bytes.length;) {
       offset += (await handle.write(bytes, offset)).bytesWritten;
     }
     // A late line of an earlier day (clock set back, or a batch queued before midnight that

@@ -96,7 +96,8 @@ export function createTraceLog(options: TraceLogOptions): TraceLog {
       file = new DailyFile(path, {
         retentionDays,
         ...(now ? { now } : {}),
-        onError: (err) => logger.warn({ err, file: path }, 'trace log: cannot write, dropping lines until it works again'),
+        onError: (err) =>
+          logger.warn({ err, file: path }, 'trace log: cannot write, dropping lines until it works again'),
       });
       files.set(name, file);
     }

@@ -1,5 +1,14 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { agentPartSchema, deltaPayload, ERROR_CODES, fallbackStepSchema, ID_PATTERN, routingSchema, TRACEPARENT_PATTERN, usageSchema } from '../../bus-schemas/index.js';
+import {
+  agentPartSchema,
+  deltaPayload,
+  ERROR_CODES,
+  fallbackStepSchema,
+  ID_PATTERN,
+  routingSchema,
+  TRACEPARENT_PATTERN,
+  usageSchema,
+} from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../openai/chat-completion-request.schema.js';
 
 /**
@@ -10,10 +19,19 @@ import { chatCompletionRequestSchema } from '../openai/chat-completion-request.s
  */
 export const WEBSOCKET_PROTOCOL_VERSION = 1 as const;
 
-const requestId = { type: 'string', pattern: ID_PATTERN, description: 'Chosen by the client, unique among its requests in flight on this socket.' } as const;
+const requestId = {
+  type: 'string',
+  pattern: ID_PATTERN,
+  description: 'Chosen by the client, unique among its requests in flight on this socket.',
+} as const;
 
 // `stream` and `stream_options` mean nothing here: a WebSocket answer always streams.
-const { stream: _stream, stream_options: _streamOptions, model, ...chatBodyProperties } = chatCompletionRequestSchema.properties;
+const {
+  stream: _stream,
+  stream_options: _streamOptions,
+  model,
+  ...chatBodyProperties
+} = chatCompletionRequestSchema.properties;
 
 /** `auth`: the first frame of a client that could not send an `Authorization` header (browsers). */
 export const authFrameSchema = {
@@ -39,12 +57,29 @@ export const chatFrameSchema = {
     id: requestId,
     agent: { ...model, description: 'The agent that answers ("model" is accepted in its place).' },
     model,
-    session_id: { type: 'string', pattern: ID_PATTERN, description: 'The conversation to continue (a done frame\'s conversation_id); absent starts a new one.' },
-    cache: { enum: ['use', 'refresh'], description: '"refresh" skips the response cache lookup (HTTP: Cache-Control: no-cache).' },
-    traceparent: { type: 'string', pattern: TRACEPARENT_PATTERN, description: 'W3C trace context; a new trace starts when absent.' },
+    session_id: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description: "The conversation to continue (a done frame's conversation_id); absent starts a new one.",
+    },
+    cache: {
+      enum: ['use', 'refresh'],
+      description: '"refresh" skips the response cache lookup (HTTP: Cache-Control: no-cache).',
+    },
+    traceparent: {
+      type: 'string',
+      pattern: TRACEPARENT_PATTERN,
+      description: 'W3C trace context; a new trace starts when absent.',
+    },
     private: { type: 'boolean', description: 'True keeps the request on local providers (HTTP: X-Private).' },
     priority: { enum: ['low', 'normal', 'high'], description: 'Priority hint (HTTP: X-Priority).' },
-    timeout_ms: { type: 'integer', minimum: 100, maximum: 3_600_000, description: 'The client gives up after this long; shorter than the agent\'s limits, it applies (HTTP: X-Request-Timeout-Ms).' },
+    timeout_ms: {
+      type: 'integer',
+      minimum: 100,
+      maximum: 3_600_000,
+      description:
+        "The client gives up after this long; shorter than the agent's limits, it applies (HTTP: X-Request-Timeout-Ms).",
+    },
     ...chatBodyProperties,
   },
 } as const;
@@ -152,14 +187,25 @@ export const serverDoneFrameSchema = {
         model: { type: 'string' },
         worker: { type: 'string' },
         confidence: { type: 'number', minimum: 0, maximum: 1 },
-        provider: { type: 'string', description: 'The provider of the agent\'s chain that answered.' },
-        fallback: { type: 'array', items: fallbackStepSchema, description: 'Steps away from the first choice (retry, fallback agent, next provider), in order.' },
+        provider: { type: 'string', description: "The provider of the agent's chain that answered." },
+        fallback: {
+          type: 'array',
+          items: fallbackStepSchema,
+          description: 'Steps away from the first choice (retry, fallback agent, next provider), in order.',
+        },
         routing: routingSchema,
-        agents: { type: 'array', items: agentPartSchema, description: 'Each agent\'s part of a fan-out answer.' },
+        agents: { type: 'array', items: agentPartSchema, description: "Each agent's part of a fan-out answer." },
       },
     },
-    conversation_id: { type: 'string', pattern: ID_PATTERN, description: 'Send it as session_id to continue the conversation.' },
-    completion_id: { type: 'string', description: 'The id an HTTP client would see as the completion id (chatcmpl-…).' },
+    conversation_id: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description: 'Send it as session_id to continue the conversation.',
+    },
+    completion_id: {
+      type: 'string',
+      description: 'The id an HTTP client would see as the completion id (chatcmpl-…).',
+    },
   },
 } as const;
 
@@ -172,7 +218,12 @@ export const serverErrorFrameSchema = {
     type: { const: 'error' },
     id: { anyOf: [requestId, { type: 'null' }] },
     seq: { type: 'integer', minimum: 0 },
-    retry_after: { type: 'integer', minimum: 1, description: 'Seconds to wait before sending the request again, as HTTP\'s Retry-After (a request refused by the rate limiter).' },
+    retry_after: {
+      type: 'integer',
+      minimum: 1,
+      description:
+        "Seconds to wait before sending the request again, as HTTP's Retry-After (a request refused by the rate limiter).",
+    },
     error: {
       type: 'object',
       additionalProperties: false,

@@ -68,7 +68,11 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   };
   drains.set(socket, () => {
     draining = true;
-    return inFlight.size === 0 || closing ? Promise.resolve() : new Promise<void>((resolve) => { drained = resolve; });
+    return inFlight.size === 0 || closing
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          drained = resolve;
+        });
   });
 
   const send = (frame: ServerFrame) => {
@@ -99,20 +103,32 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   }
 
   // The agents this socket's key may call, as GET /v1/models lists them.
-  const ready = (by: Caller) => send({
-    type: 'ready',
-    v: WEBSOCKET_PROTOCOL_VERSION,
-    agents: catalog.agents.filter((agent) => mayCall(by, agent.name)).map((agent) => ({ name: agent.name, description: agent.description })),
-    max_inflight: config.wsMaxInflight,
-  });
+  const ready = (by: Caller) =>
+    send({
+      type: 'ready',
+      v: WEBSOCKET_PROTOCOL_VERSION,
+      agents: catalog.agents
+        .filter((agent) => mayCall(by, agent.name))
+        .map((agent) => ({ name: agent.name, description: agent.description })),
+      max_inflight: config.wsMaxInflight,
+    });
 
   // A socket that did not authenticate with its upgrade request has a short time to do it.
-  const authTimer = caller === undefined
-    ? setTimeout(() => {
-      send(errorFrame(null, new AgentbusError('invalid_api_key', `No auth frame within ${config.wsAuthTimeoutMs} ms: send {"type":"auth","api_key":"…"} first, or connect with an Authorization header.`)));
-      close(CLOSE_CODES.authTimeout, 'authentication timeout');
-    }, config.wsAuthTimeoutMs)
-    : undefined;
+  const authTimer =
+    caller === undefined
+      ? setTimeout(() => {
+          send(
+            errorFrame(
+              null,
+              new AgentbusError(
+                'invalid_api_key',
+                `No auth frame within ${config.wsAuthTimeoutMs} ms: send {"type":"auth","api_key":"…"} first, or connect with an Authorization header.`,
+              ),
+            ),
+          );
+          close(CLOSE_CODES.authTimeout, 'authentication timeout');
+        }, config.wsAuthTimeoutMs)
+      : undefined;
 
   // Protocol-level pings find peers that vanished without a close (a laptop lid, a dead NAT).
   let answeredPing = true;
@@ -126,7 +142,9 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     answeredPing = false;
     socket.ping();
   }, config.wsPingIntervalMs);
-  socket.on('pong', () => { answeredPing = true; });
+  socket.on('pong', () => {
+    answeredPing = true;
+  });
 
   function authenticate(key: string) {
     if (caller !== undefined) throw new AgentbusError('invalid_request', 'This socket is already authenticated.');
@@ -155,7 +173,10 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
       }
     } catch (err) {
       const error = toAgentbusError(err as Error);
-      chat.log[error.code === 'request_cancelled' ? 'info' : 'warn']({ code: error.code }, `WebSocket request ended: ${error.message}`);
+      chat.log[error.code === 'request_cancelled' ? 'info' : 'warn'](
+        { code: error.code },
+        `WebSocket request ended: ${error.message}`,
+      );
       send(errorFrame(id, error, seq++));
     } finally {
       inFlight.delete(id);
@@ -166,11 +187,22 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   function startRequest(frame: ChatFrame, by: Caller) {
     if (inFlight.has(frame.id)) {
       // Sent untagged (see refusedFrameTag): it must not read as the end of the request in flight.
-      throw new AgentbusError('invalid_request', `A request with id "${frame.id}" is already in flight on this socket; use a new id.`, { param: 'id' });
+      throw new AgentbusError(
+        'invalid_request',
+        `A request with id "${frame.id}" is already in flight on this socket; use a new id.`,
+        { param: 'id' },
+      );
     }
-    if (draining) throw new AgentbusError('bus_unavailable', 'The gateway is shutting down: it finishes the requests in flight but takes no new ones. Reconnect and send this one again.');
+    if (draining)
+      throw new AgentbusError(
+        'bus_unavailable',
+        'The gateway is shutting down: it finishes the requests in flight but takes no new ones. Reconnect and send this one again.',
+      );
     if (inFlight.size >= config.wsMaxInflight) {
-      throw new AgentbusError('too_many_concurrent_requests', `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); wait for one to finish or open another socket.`);
+      throw new AgentbusError(
+        'too_many_concurrent_requests',
+        `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); wait for one to finish or open another socket.`,
+      );
     }
     const body = chatBodyOf(frame);
     // Registered before routing (which may ask the classifier), so the id counts as in flight
@@ -180,15 +212,24 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     void (async () => {
       let chat: StartedChat;
       try {
-        chat = await startChatCall(options.chat, body, {
-          caller: by,
-          log,
-          sessionToContinue: frame.session_id,
-          traceparent: frame.traceparent,
-          refreshCache: frame.cache === 'refresh',
-          signal: request.routing.signal,
-          hints: { private: frame.private === true, ...(frame.priority ? { priority: frame.priority } : {}), ...(frame.timeout_ms !== undefined ? { timeoutMs: frame.timeout_ms } : {}) },
-        }, { stream: true });
+        chat = await startChatCall(
+          options.chat,
+          body,
+          {
+            caller: by,
+            log,
+            sessionToContinue: frame.session_id,
+            traceparent: frame.traceparent,
+            refreshCache: frame.cache === 'refresh',
+            signal: request.routing.signal,
+            hints: {
+              private: frame.private === true,
+              ...(frame.priority ? { priority: frame.priority } : {}),
+              ...(frame.timeout_ms !== undefined ? { timeoutMs: frame.timeout_ms } : {}),
+            },
+          },
+          { stream: true },
+        );
       } catch (err) {
         inFlight.delete(frame.id);
         settleIfDrained();
@@ -208,7 +249,10 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     if (frame.type === 'ping') return send({ type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
     if (frame.type === 'auth') return authenticate(frame.api_key);
     if (caller === undefined) {
-      throw new AgentbusError('invalid_api_key', 'Authenticate first: send {"type":"auth","api_key":"…"} (or connect with an Authorization header).');
+      throw new AgentbusError(
+        'invalid_api_key',
+        'Authenticate first: send {"type":"auth","api_key":"…"} (or connect with an Authorization header).',
+      );
     }
     if (frame.type === 'cancel') {
       const request = inFlight.get(frame.id);
@@ -232,7 +276,13 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
   function checkKey(tag: string | null): Caller | undefined {
     const current = apiKey === undefined ? undefined : options.callerFor(apiKey);
     if (current === undefined) {
-      send(errorFrame(tag, new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'), tag === null ? undefined : 0));
+      send(
+        errorFrame(
+          tag,
+          new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'),
+          tag === null ? undefined : 0,
+        ),
+      );
       close(CLOSE_CODES.authFailed, 'API key revoked');
       return undefined;
     }
@@ -274,7 +324,11 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
     unsubscribe?.();
     clearTimeout(authTimer);
     clearInterval(pingTimer);
-    if (inFlight.size > 0) log.info({ code, inFlight: inFlight.size }, 'WebSocket closed with requests in flight; the workers were told to cancel them');
+    if (inFlight.size > 0)
+      log.info(
+        { code, inFlight: inFlight.size },
+        'WebSocket closed with requests in flight; the workers were told to cancel them',
+      );
     closing = true;
     cancelAll('the socket closed');
     drained?.();

@@ -17,7 +17,10 @@ const REQUEST_ID = new RegExp(ID_PATTERN);
 
 /** A client frame that failed: the error to send, and the request it was for when known. */
 export class FrameError extends Error {
-  constructor(readonly error: AgentbusError, readonly id: string | null) {
+  constructor(
+    readonly error: AgentbusError,
+    readonly id: string | null,
+  ) {
     super(error.message);
   }
 }
@@ -33,7 +36,11 @@ function idOf(value: Record<string, unknown>): string | null {
  * unknown type, or a field that breaks the type's schema. The JSON is parsed as HTTP bodies are.
  */
 export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJsonDepth: number): ClientFrame {
-  if (isBinary) throw new FrameError(new AgentbusError('invalid_request', 'Frames are JSON text; binary frames are not accepted.'), null);
+  if (isBinary)
+    throw new FrameError(
+      new AgentbusError('invalid_request', 'Frames are JSON text; binary frames are not accepted.'),
+      null,
+    );
   let value: unknown;
   try {
     value = parseUntrustedJson(typeof data === 'string' ? data : data.toString('utf8'), maxJsonDepth, 'frame');
@@ -47,10 +54,16 @@ export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJs
   const type = record['type'];
   if (typeof type !== 'string' || !(FRAME_TYPES as string[]).includes(type)) {
     const shown = typeof type === 'string' ? `Unknown frame type "${type.slice(0, 64)}"` : 'The frame has no "type"';
-    throw new FrameError(new AgentbusError('invalid_request', `${shown}; expected one of: ${FRAME_TYPES.join(', ')}.`, { param: 'type' }), idOf(record));
+    throw new FrameError(
+      new AgentbusError('invalid_request', `${shown}; expected one of: ${FRAME_TYPES.join(', ')}.`, { param: 'type' }),
+      idOf(record),
+    );
   }
   const validate = validators[type as FrameType];
   if (validate(value)) return value;
   const { message, param } = messageFromAjvErrors(validate.errors, `${type} frame`);
-  throw new FrameError(new AgentbusError('invalid_request', `Invalid ${type} frame: ${message}`, { param }), idOf(record));
+  throw new FrameError(
+    new AgentbusError('invalid_request', `Invalid ${type} frame: ${message}`, { param }),
+    idOf(record),
+  );
 }

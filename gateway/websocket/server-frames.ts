@@ -28,6 +28,17 @@ export function doneFrame(id: string, seq: number, frame: DoneFrame, completionI
  * An error in the OpenAI shape; `id` is null when it concerns the socket, not a request.
  * `retryAfter` (seconds) is HTTP's Retry-After, for a request the rate limiter refused.
  */
-export function errorFrame(id: string | null, error: AgentbusError, seq?: number, retryAfter?: number): ServerErrorFrame {
-  return { type: 'error', id, ...(seq === undefined ? {} : { seq }), error: error.toOpenAI().error, ...(retryAfter === undefined ? {} : { retry_after: retryAfter }) };
+export function errorFrame(
+  id: string | null,
+  error: AgentbusError,
+  seq?: number,
+  retryAfter?: number,
+): ServerErrorFrame {
+  return {
+    type: 'error',
+    id,
+    ...(seq === undefined ? {} : { seq }),
+    error: error.toOpenAI().error,
+    ...(retryAfter === undefined ? {} : { retry_after: retryAfter }),
+  };
 }

@@ -28,8 +28,14 @@ export async function connectTool(natsUrl: string, env: NodeJS.ProcessEnv = proc
   try {
     return await connect({ servers: natsUrl.split(','), timeout: 5000, ...natsConnectOptions(client) });
   } catch (err) {
-    if (isAuthorizationError(err)) throw new Error(`NATS at ${natsUrl} refused the connection (Authorization Violation): ${describeCredentials(client)}`, { cause: err });
-    throw new Error(`cannot connect to NATS at ${natsUrl} (NATS_URL or --nats): ${(err as Error).message}`, { cause: err });
+    if (isAuthorizationError(err))
+      throw new Error(
+        `NATS at ${natsUrl} refused the connection (Authorization Violation): ${describeCredentials(client)}`,
+        { cause: err },
+      );
+    throw new Error(`cannot connect to NATS at ${natsUrl} (NATS_URL or --nats): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -50,7 +56,12 @@ export interface ExchangeOptions {
  * passes on every reply frame until the terminal frame and its empty sentinel. Throws for no
  * responders (NATS's message names them) and for a frame that is not a valid reply frame.
  */
-export async function exchangeEnvelope(nc: NatsConnection, subject: string, payload: Uint8Array, options: ExchangeOptions): Promise<ExchangeOutcome> {
+export async function exchangeEnvelope(
+  nc: NatsConnection,
+  subject: string,
+  payload: Uint8Array,
+  options: ExchangeOptions,
+): Promise<ExchangeOutcome> {
   const onFrame = options.onFrame ?? ((frame: ReplyFrame) => process.stdout.write(`${JSON.stringify(frame)}\n`));
   // The sentinel strategy ends the iteration at the empty message that follows the terminal frame.
   const replies = await nc.requestMany(subject, payload, {
@@ -71,5 +82,5 @@ export async function exchangeEnvelope(nc: NatsConnection, subject: string, payl
 
 /** One line for stderr about a failure: an AgentbusError's code, or the message. */
 export function describeFailure(err: unknown): string {
-  return err instanceof AgentbusError ? `${err.code}: ${err.message}` : (err as Error).message ?? String(err);
+  return err instanceof AgentbusError ? `${err.code}: ${err.message}` : ((err as Error).message ?? String(err));
 }

@@ -5,7 +5,11 @@ import { readAuditSettings, readRateLimitBucket, readSubjectPrefix } from '../..
 import { readCacheTtlSeconds } from '../../workers/config.js';
 import { setUpAuditStream, auditStreamName, type AuditSettings } from '../../gateway/audit/audit-stream.js';
 import { openRateLimitBucket } from '../../gateway/rate-limit/rate-limit-bucket.js';
-import { applyResponseCacheTtl, DEFAULT_CACHE_BUCKET, responseCacheBucketOptions } from '../../workers/cache/response-cache.js';
+import {
+  applyResponseCacheTtl,
+  DEFAULT_CACHE_BUCKET,
+  responseCacheBucketOptions,
+} from '../../workers/cache/response-cache.js';
 
 /** What the streams and buckets must look like: the gateway's and the workers' settings. */
 export interface BusSetupSettings {
@@ -25,7 +29,12 @@ export interface BusSetupSettings {
  * the keys, providers, …) is not the setup's business and must not stop it.
  */
 export function readBusSetupSettings(read: EnvReader): BusSetupSettings {
-  return { subjectPrefix: readSubjectPrefix(read), audit: readAuditSettings(read), cacheTtlSeconds: readCacheTtlSeconds(read), rateLimitBucket: readRateLimitBucket(read) };
+  return {
+    subjectPrefix: readSubjectPrefix(read),
+    audit: readAuditSettings(read),
+    cacheTtlSeconds: readCacheTtlSeconds(read),
+    rateLimitBucket: readRateLimitBucket(read),
+  };
 }
 
 // Creating a stream writes to disk (or a cluster): give it longer than the runtime's 2 s.
@@ -37,28 +46,49 @@ const API_TIMEOUT_MS = 10_000;
  * a locked-down bus (nats.conf) the runtime users may only use them. Calls `say` with one line
  * per stream or bucket; throws at the first one it cannot set up, naming it.
  */
-export async function setUpBus(nc: NatsConnection, settings: BusSetupSettings, say: (line: string) => void): Promise<void> {
+export async function setUpBus(
+  nc: NatsConnection,
+  settings: BusSetupSettings,
+  say: (line: string) => void,
+): Promise<void> {
   if (settings.audit.enabled) {
     const stream = auditStreamName(settings.subjectPrefix);
-    const outcome = await setUpAuditStream(nc, settings.subjectPrefix, settings.audit, API_TIMEOUT_MS).catch((err: unknown) => {
-      throw new Error(`cannot set up the audit stream ${stream}: ${(err as Error).message}`, { cause: err });
-    });
-    if (outcome === 'differs') throw new Error(`the audit stream ${stream} has other settings and this NATS user may not change it: run the setup as the admin user (NATS_USER=admin)`);
+    const outcome = await setUpAuditStream(nc, settings.subjectPrefix, settings.audit, API_TIMEOUT_MS).catch(
+      (err: unknown) => {
+        throw new Error(`cannot set up the audit stream ${stream}: ${(err as Error).message}`, { cause: err });
+      },
+    );
+    if (outcome === 'differs')
+      throw new Error(
+        `the audit stream ${stream} has other settings and this NATS user may not change it: run the setup as the admin user (NATS_USER=admin)`,
+      );
     say(`audit stream ${stream} ${outcome}`);
   } else say('audit stream skipped (AUDIT=off)');
 
   if (settings.cacheTtlSeconds > 0) {
     const ttlMs = settings.cacheTtlSeconds * 1000;
-    const kv = await openKvBucket(nc, DEFAULT_CACHE_BUCKET, responseCacheBucketOptions(ttlMs), API_TIMEOUT_MS).catch((err: unknown) => {
-      throw new Error(`cannot set up the response cache bucket ${DEFAULT_CACHE_BUCKET}: ${(err as Error).message}`, { cause: err });
-    });
+    const kv = await openKvBucket(nc, DEFAULT_CACHE_BUCKET, responseCacheBucketOptions(ttlMs), API_TIMEOUT_MS).catch(
+      (err: unknown) => {
+        throw new Error(`cannot set up the response cache bucket ${DEFAULT_CACHE_BUCKET}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      },
+    );
     const applied = await applyResponseCacheTtl(nc, kv, ttlMs);
-    if (applied.outcome === 'failed') throw new Error(`cannot change the response cache bucket ${DEFAULT_CACHE_BUCKET}'s TTL from ${applied.fromMs / 1000} s to ${settings.cacheTtlSeconds} s: ${(applied.err as Error).message}`, { cause: applied.err });
-    say(`response cache bucket ${DEFAULT_CACHE_BUCKET} ready (TTL ${settings.cacheTtlSeconds} s${applied.outcome === 'changed' ? `, changed from ${applied.fromMs / 1000} s` : ''})`);
+    if (applied.outcome === 'failed')
+      throw new Error(
+        `cannot change the response cache bucket ${DEFAULT_CACHE_BUCKET}'s TTL from ${applied.fromMs / 1000} s to ${settings.cacheTtlSeconds} s: ${(applied.err as Error).message}`,
+        { cause: applied.err },
+      );
+    say(
+      `response cache bucket ${DEFAULT_CACHE_BUCKET} ready (TTL ${settings.cacheTtlSeconds} s${applied.outcome === 'changed' ? `, changed from ${applied.fromMs / 1000} s` : ''})`,
+    );
   } else say('response cache bucket skipped (CACHE_TTL_SECONDS=0)');
 
   await openRateLimitBucket(nc, settings.rateLimitBucket, API_TIMEOUT_MS).catch((err: unknown) => {
-    throw new Error(`cannot set up the rate limit bucket ${settings.rateLimitBucket}: ${(err as Error).message}`, { cause: err });
+    throw new Error(`cannot set up the rate limit bucket ${settings.rateLimitBucket}: ${(err as Error).message}`, {
+      cause: err,
+    });
   });
   say(`rate limit bucket ${settings.rateLimitBucket} ready`);
 }

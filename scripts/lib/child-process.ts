@@ -33,23 +33,40 @@ export interface StartChildOptions {
  * so a terminal Ctrl-C reaches only the supervisor, which then stops children in order. Resolves
  * with the child's IPC "ready" message; rejects (and kills it) if it exits or hangs first.
  */
-export function startChild(entry: string, args: string[], env: NodeJS.ProcessEnv, options: StartChildOptions = {}): Promise<StartedChild> {
+export function startChild(
+  entry: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: StartChildOptions = {},
+): Promise<StartedChild> {
   const capture = options.output === 'pipe';
   const child = fork(entry, args, {
     cwd: ROOT,
     env,
     execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])],
     detached: true,
-    stdio: capture ? ['ignore', 'pipe', 'pipe', 'ipc'] : typeof options.output === 'number' ? ['ignore', options.output, options.output, 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: capture
+      ? ['ignore', 'pipe', 'pipe', 'ipc']
+      : typeof options.output === 'number'
+        ? ['ignore', options.output, options.output, 'ipc']
+        : ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let output = '';
-  child.stdout?.on('data', (d) => { output += d; });
-  child.stderr?.on('data', (d) => { output += d; });
+  child.stdout?.on('data', (d) => {
+    output += d;
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+  });
   const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
     const onExit = (code: number | null) => {
       clearTimeout(timer);
-      reject(new Error(`${entry} exited with ${code} before it was ready${capture ? `:\n${output}` : ' (see its output above)'}`));
+      reject(
+        new Error(
+          `${entry} exited with ${code} before it was ready${capture ? `:\n${output}` : ' (see its output above)'}`,
+        ),
+      );
     };
     const timer = setTimeout(() => {
       child.off('exit', onExit).kill('SIGKILL');

@@ -6,11 +6,15 @@ export function chromiumPath(): string {
   return process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 }
 
-export const HOW_TO_INSTALL_CHROMIUM = 'The playground\'s browser test drives headless Chromium: install it ("sudo apt-get install chromium" on Debian/Ubuntu) or set CHROMIUM_PATH to a Chromium binary.';
+export const HOW_TO_INSTALL_CHROMIUM =
+  'The playground\'s browser test drives headless Chromium: install it ("sudo apt-get install chromium" on Debian/Ubuntu) or set CHROMIUM_PATH to a Chromium binary.';
 
 const findChromium = (): string | undefined => (isExecutable(chromiumPath()) ? chromiumPath() : undefined);
 
 /** Chromium for the browser test, installing Debian's package when missing and we can. */
 export function ensureChromium(say: (line: string) => void): string {
-  return ensureDebianTool({ name: 'chromium', debianPackage: 'chromium', find: findChromium, howToInstall: HOW_TO_INSTALL_CHROMIUM }, say);
+  return ensureDebianTool(
+    { name: 'chromium', debianPackage: 'chromium', find: findChromium, howToInstall: HOW_TO_INSTALL_CHROMIUM },
+    say,
+  );
 }

@@ -22,14 +22,20 @@ export function ensureDebianTool(tool: DebianTool, say: (line: string) => void):
   if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
     throw new Error(`${tool.name} is not installed. ${tool.howToInstall}`);
   }
-  say(`${tool.name} is not installed: installing the Debian package (apt-get update && apt-get install -y ${tool.debianPackage})…`);
+  say(
+    `${tool.name} is not installed: installing the Debian package (apt-get update && apt-get install -y ${tool.debianPackage})…`,
+  );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', tool.debianPackage]]) {
     const result = spawnSync('apt-get', args, { stdio: 'inherit', env });
-    if (result.status !== 0) throw new Error(`"apt-get ${args.join(' ')}" failed (exit ${result.status}). ${tool.howToInstall}`);
+    if (result.status !== 0)
+      throw new Error(`"apt-get ${args.join(' ')}" failed (exit ${result.status}). ${tool.howToInstall}`);
   }
   const installed = tool.find();
-  if (!installed) throw new Error(`the ${tool.debianPackage} package installed, but no ${tool.name} binary was found. ${tool.howToInstall}`);
+  if (!installed)
+    throw new Error(
+      `the ${tool.debianPackage} package installed, but no ${tool.name} binary was found. ${tool.howToInstall}`,
+    );
   say(`installed ${installed}`);
   return installed;
 }

@@ -33,7 +33,10 @@ export interface RoleCredentials {
  * directory, so later starts reuse them and workers on other hosts can be given the file.
  * Returns the server's environment (`AGENTBUS_NATS_*_PASSWORD`) and each role's files.
  */
-export function ensureBusCredentials(dataDir: string): { serverEnv: Record<string, string>; roles: Record<BusRole, RoleCredentials> } {
+export function ensureBusCredentials(dataDir: string): {
+  serverEnv: Record<string, string>;
+  roles: Record<BusRole, RoleCredentials>;
+} {
   const dir = credentialsDir(dataDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // mkdir's mode is not applied to a directory that already exists, nor past the umask.

@@ -59,13 +59,20 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
   mkdirSync(options.storeDir, { recursive: true });
   const args = [
     ...(options.configFile ? ['-c', options.configFile] : ['-js']),
-    '-a', options.host ?? '127.0.0.1',
-    '-p', String(options.port),
-    '-sd', options.storeDir,
+    '-a',
+    options.host ?? '127.0.0.1',
+    '-p',
+    String(options.port),
+    '-sd',
+    options.storeDir,
   ];
   // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it
   // have drained; whoever started it stops it last.
-  const child = spawn(options.binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: options.env ?? process.env });
+  const child = spawn(options.binary, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+    env: options.env ?? process.env,
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeReplyFrame, encodeJson, PROTOCOL_VERSION, subjectsFor, type ChatMessage, type ChatRequest, type ReplyFrame } from '../../bus-schemas/index.js';
+import {
+  decodeReplyFrame,
+  encodeJson,
+  PROTOCOL_VERSION,
+  subjectsFor,
+  type ChatMessage,
+  type ChatRequest,
+  type ReplyFrame,
+} from '../../bus-schemas/index.js';
 import { tenantOf } from '../../gateway/plugins/auth.js';
 
 /** A valid envelope for `intent` from the dev key, as the gateway would publish it; `extra` overrides. */
@@ -29,7 +37,10 @@ export function envelopeFor(intent: string, messages: ChatMessage[], extra: Part
  * HTTP header sets yet), and returns every reply frame up to the terminal one.
  */
 export async function busCall(nc: NatsConnection, prefix: string, envelope: ChatRequest): Promise<ReplyFrame[]> {
-  const replies = await nc.requestMany(subjectsFor(prefix).chat(envelope.intent), encodeJson(envelope), { strategy: 'sentinel', maxWait: envelope.timeout_ms + 5000 });
+  const replies = await nc.requestMany(subjectsFor(prefix).chat(envelope.intent), encodeJson(envelope), {
+    strategy: 'sentinel',
+    maxWait: envelope.timeout_ms + 5000,
+  });
   const frames: ReplyFrame[] = [];
   for await (const msg of replies) {
     if (msg.data.length === 0) break;

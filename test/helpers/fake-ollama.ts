@@ -22,7 +22,13 @@ export interface FakeOllamaBehaviour {
 /** A request as the fake received it. */
 export interface RecordedChatRequest {
   model: string;
-  messages: Array<{ role: string; content: string; images?: string[]; tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>; tool_name?: string }>;
+  messages: Array<{
+    role: string;
+    content: string;
+    images?: string[];
+    tool_calls?: Array<{ function: { name: string; arguments: Record<string, unknown> } }>;
+    tool_name?: string;
+  }>;
   stream?: boolean;
   options?: Record<string, unknown>;
   format?: unknown;
@@ -74,7 +80,10 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
  * `/api/version`) over a real
  * socket on loopback. It records what it was sent and can be slow, fail, or die mid-stream.
  */
-export async function startFakeOllama(models: string[] = ['llama3.2:latest'], options: { visionModels?: string[] } = {}): Promise<FakeOllama> {
+export async function startFakeOllama(
+  models: string[] = ['llama3.2:latest'],
+  options: { visionModels?: string[] } = {},
+): Promise<FakeOllama> {
   let behaviour: FakeOllamaBehaviour = { ...DEFAULTS };
   let queued: FakeOllamaBehaviour[] = [];
   const requests: RecordedChatRequest[] = [];
@@ -85,7 +94,16 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJson(req);
-    const recorded: RecordedChatRequest = { model: body.model, messages: body.messages, stream: body.stream, options: body.options, format: body.format, tools: body.tools, body, aborted: false };
+    const recorded: RecordedChatRequest = {
+      model: body.model,
+      messages: body.messages,
+      stream: body.stream,
+      options: body.options,
+      format: body.format,
+      tools: body.tools,
+      body,
+      aborted: false,
+    };
     requests.push(recorded);
     const b = queued.shift() ?? behaviour;
     res.on('close', () => {
@@ -127,7 +145,10 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
       res.write(line(body.model, token, false));
       if (b.tokenDelayMs > 0) await sleep(b.tokenDelayMs);
     }
-    if (toolCalls) res.write(`${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '', tool_calls: toolCalls }, done: false })}\n`);
+    if (toolCalls)
+      res.write(
+        `${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '', tool_calls: toolCalls }, done: false })}\n`,
+      );
     res.end(line(body.model, '', true, final));
   }
 
@@ -135,19 +156,42 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
     const route = `${req.method} ${req.url}`;
     if (route === 'GET /api/version') return sendJson(res, 200, { version: '0.6.0' });
     if (route === 'GET /api/tags') {
-      return sendJson(res, 200, { models: models.map((name) => ({ name, model: name, modified_at: new Date().toISOString(), size: 1, digest: 'sha256:0', details: {} })) });
+      return sendJson(res, 200, {
+        models: models.map((name) => ({
+          name,
+          model: name,
+          modified_at: new Date().toISOString(),
+          size: 1,
+          digest: 'sha256:0',
+          details: {},
+        })),
+      });
     }
     if (route === 'POST /api/show') {
-      readJson(req).then((body: { model?: string }) => {
-        const name = String(body.model ?? '');
-        if (!models.some((m) => m === name || m === `${name}:latest`)) return sendJson(res, 404, { error: `model '${name}' not found` });
-        const vision = options.visionModels?.some((m) => m === name || m === `${name}:latest`) ?? false;
-        sendJson(res, 200, { modelfile: '', parameters: '', template: '', details: {}, model_info: {}, capabilities: vision ? ['completion', 'tools', 'vision'] : ['completion', 'tools'] });
-      }, () => sendJson(res, 400, { error: 'invalid JSON' }));
+      readJson(req).then(
+        (body: { model?: string }) => {
+          const name = String(body.model ?? '');
+          if (!models.some((m) => m === name || m === `${name}:latest`))
+            return sendJson(res, 404, { error: `model '${name}' not found` });
+          const vision = options.visionModels?.some((m) => m === name || m === `${name}:latest`) ?? false;
+          sendJson(res, 200, {
+            modelfile: '',
+            parameters: '',
+            template: '',
+            details: {},
+            model_info: {},
+            capabilities: vision ? ['completion', 'tools', 'vision'] : ['completion', 'tools'],
+          });
+        },
+        () => sendJson(res, 400, { error: 'invalid JSON' }),
+      );
       return;
     }
     if (route === 'POST /api/chat') {
-      chat(req, res).catch((err: Error) => { if (!res.headersSent) sendJson(res, 400, { error: err.message }); else res.destroy(); });
+      chat(req, res).catch((err: Error) => {
+        if (!res.headersSent) sendJson(res, 400, { error: err.message });
+        else res.destroy();
+      });
       return;
     }
     sendJson(res, 404, { error: `fake ollama: no route ${route}` });
@@ -158,19 +202,27 @@ export async function startFakeOllama(models: string[] = ['llama3.2:latest'], op
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    behave: (next) => { behaviour = { ...DEFAULTS, ...next }; queued = []; },
-    behaveInTurn: (list) => { queued = list.map((next) => ({ ...DEFAULTS, ...next })); },
+    behave: (next) => {
+      behaviour = { ...DEFAULTS, ...next };
+      queued = [];
+    },
+    behaveInTurn: (list) => {
+      queued = list.map((next) => ({ ...DEFAULTS, ...next }));
+    },
     hold: () => {
       let release!: () => void;
-      held = new Promise((resolve) => { release = resolve; });
+      held = new Promise((resolve) => {
+        release = resolve;
+      });
       return () => {
         release();
         held = Promise.resolve();
       };
     },
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -35,15 +35,22 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     const body = JSON.parse(raw);
     const record = { body, authorization: req.headers.authorization, aborted: false };
     requests.push(record);
-    res.on('close', () => { if (!res.writableFinished) record.aborted = true; });
+    res.on('close', () => {
+      if (!res.writableFinished) record.aborted = true;
+    });
     const b = behaviour;
     const error = (status: number, message: string, code: string | null = null) =>
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } }));
+      res
+        .writeHead(status, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } }));
     if (b.failWith) return error(b.failWith.status, b.failWith.message);
-    if (!models.includes(body.model)) return error(404, `The model \`${body.model}\` does not exist`, 'model_not_found');
+    if (!models.includes(body.model))
+      return error(404, `The model \`${body.model}\` does not exist`, 'model_not_found');
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const chunk = (delta: object, finish: string | null = null, usage: object | null = null) =>
-      res.write(`data: ${JSON.stringify({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model: body.model, choices: usage ? [] : [{ index: 0, delta, finish_reason: finish }], usage })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model: body.model, choices: usage ? [] : [{ index: 0, delta, finish_reason: finish }], usage })}\n\n`,
+      );
     chunk({ role: 'assistant', content: '' });
     for (const token of b.tokens) {
       if (res.destroyed) return;
@@ -51,20 +58,28 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
       if (b.tokenDelayMs) await sleep(b.tokenDelayMs);
     }
     for (const [index, call] of (b.toolCalls ?? []).entries()) {
-      chunk({ tool_calls: [{ index, id: `call_up${index}`, type: 'function', function: { name: call.name, arguments: '' } }] });
+      chunk({
+        tool_calls: [{ index, id: `call_up${index}`, type: 'function', function: { name: call.name, arguments: '' } }],
+      });
       const half = Math.ceil(call.arguments.length / 2);
       chunk({ tool_calls: [{ index, function: { arguments: call.arguments.slice(0, half) } }] });
       chunk({ tool_calls: [{ index, function: { arguments: call.arguments.slice(half) } }] });
     }
     const maxTokens = body.max_tokens ?? Infinity;
     chunk({}, b.toolCalls?.length ? 'tool_calls' : b.tokens.length >= maxTokens ? 'length' : 'stop');
-    if (body.stream_options?.include_usage) chunk({}, null, { prompt_tokens: 9, completion_tokens: b.tokens.length, total_tokens: 9 + b.tokens.length });
+    if (body.stream_options?.include_usage)
+      chunk({}, null, { prompt_tokens: 9, completion_tokens: b.tokens.length, total_tokens: 9 + b.tokens.length });
     res.end('data: [DONE]\n\n');
   }
 
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/v1/models') {
-      return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1, owned_by: 'fake' })) }));
+      return res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          object: 'list',
+          data: models.map((id) => ({ id, object: 'model', created: 1, owned_by: 'fake' })),
+        }),
+      );
     }
     if (req.method === 'POST' && req.url === '/v1/chat/completions') return void chat(req, res);
     res.writeHead(404).end();

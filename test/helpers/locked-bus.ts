@@ -36,7 +36,10 @@ export async function startLockedBus(t: Test, name: string): Promise<LockedBus> 
 }
 
 /** The next permission violation `nc` reports (nats.js raises them as status errors), or undefined after `timeoutMs`. */
-export function nextViolation(nc: NatsConnection, timeoutMs = 5000): Promise<InstanceType<typeof errors.PermissionViolationError> | undefined> {
+export function nextViolation(
+  nc: NatsConnection,
+  timeoutMs = 5000,
+): Promise<InstanceType<typeof errors.PermissionViolationError> | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), timeoutMs);
     void (async () => {

@@ -19,7 +19,8 @@ export interface RestartableNats {
 /** A nats-server of the test's own on a random loopback port (never the machine's 4222). */
 export async function startRestartableNats(): Promise<RestartableNats> {
   const binary = findNatsServer();
-  if (!binary) throw new Error('nats-server is not installed; run "apt-get install nats-server" (or see README, Troubleshooting)');
+  if (!binary)
+    throw new Error('nats-server is not installed; run "apt-get install nats-server" (or see README, Troubleshooting)');
   const storeDir = mkdtempSync(join(tmpdir(), 'agentbus-nats-'));
   let server: RunningNatsServer | undefined = await startNatsServer({ binary, port: -1, storeDir });
   const { url, port } = server;
@@ -55,9 +56,10 @@ export interface TestProcess extends StartedChild {
 
 function wrap(started: StartedChild): TestProcess {
   const child: ChildProcess = started.child;
-  const exited = child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve(child.exitCode)
-    : new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited =
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve(child.exitCode)
+      : new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     ...started,
     exited,
@@ -71,12 +73,26 @@ function wrap(started: StartedChild): TestProcess {
 
 /** A worker process serving `agents`, with `env` over the test's own environment. */
 export async function startWorkerProcess(env: Record<string, string>, agents: string[]): Promise<TestProcess> {
-  return wrap(await startChild('workers/main.ts', ['--agents', agents.join(',')], { ...process.env, LOG_FORMAT: 'json', ...env }, { output: 'pipe' }));
+  return wrap(
+    await startChild(
+      'workers/main.ts',
+      ['--agents', agents.join(',')],
+      { ...process.env, LOG_FORMAT: 'json', ...env },
+      { output: 'pipe' },
+    ),
+  );
 }
 
 /** A gateway process (`gateway/server.ts`); its `ready.url` is where it listens (PORT=0 picks one). */
 export async function startGatewayProcess(env: Record<string, string>): Promise<TestProcess> {
-  return wrap(await startChild('gateway/server.ts', [], { ...process.env, LOG_FORMAT: 'json', PORT: '0', HOST: '127.0.0.1', ...env }, { output: 'pipe' }));
+  return wrap(
+    await startChild(
+      'gateway/server.ts',
+      [],
+      { ...process.env, LOG_FORMAT: 'json', PORT: '0', HOST: '127.0.0.1', ...env },
+      { output: 'pipe' },
+    ),
+  );
 }
 
 /** How a script run by {@link runScriptToExit} ended. */
@@ -91,8 +107,17 @@ export interface ScriptRun {
  * test's environment until it exits, collecting its output. SIGKILLed after `timeoutMs`, and at
  * `teardown` (a test's `t`) if it is still running then.
  */
-export function runScriptToExit(script: string, args: string[], env: Record<string, string>, options: { timeoutMs?: number; teardown?: { teardown(fn: () => void): void } } = {}): Promise<ScriptRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+export function runScriptToExit(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  options: { timeoutMs?: number; teardown?: { teardown(fn: () => void): void } } = {},
+): Promise<ScriptRun> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -102,17 +127,27 @@ export function runScriptToExit(script: string, args: string[], env: Record<stri
   };
   options.teardown?.teardown(kill);
   const timer = setTimeout(kill, options.timeoutMs ?? 30_000);
-  return new Promise((resolve) => child.once('exit', (code) => {
-    clearTimeout(timer);
-    resolve({ code, stdout, stderr });
-  }));
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
 }
 
 /**
  * Runs `gateway/server.ts` with `env` until it exits, for settings that must stop it at start;
  * resolves with its exit code and everything it printed (stdout, then stderr).
  */
-export async function gatewayExitOf(env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
-  const { code, stdout, stderr } = await runScriptToExit('gateway/server.ts', [], { LOG_FORMAT: 'json', ...env }, { timeoutMs });
+export async function gatewayExitOf(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; output: string }> {
+  const { code, stdout, stderr } = await runScriptToExit(
+    'gateway/server.ts',
+    [],
+    { LOG_FORMAT: 'json', ...env },
+    { timeoutMs },
+  );
   return { code, output: stdout + stderr };
 }

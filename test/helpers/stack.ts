@@ -80,11 +80,16 @@ export interface StackOptions {
 export function testProviderChains(env: Record<string, string>, log: Logger, provider?: ChatProvider): ProviderChains {
   const config = loadWorkerConfig(env);
   const given = provider && PROVIDER_NAMES.find((name) => name === provider.name);
-  if (provider && !given) throw new Error(`test provider "${provider.name}" is not one of ${PROVIDER_NAMES.join(', ')}`);
+  if (provider && !given)
+    throw new Error(`test provider "${provider.name}" is not one of ${PROVIDER_NAMES.join(', ')}`);
   const settings = providerSettingsOf(config);
   // The given provider replaces its registry entry and answers by default.
-  return providerChainsFromConfig({ ...config, provider: given ?? config.provider }, loadRedactor(config.secretPatternsFile), log,
-    (name: ProviderName) => (provider && name === given ? provider : createProvider(name, settings)));
+  return providerChainsFromConfig(
+    { ...config, provider: given ?? config.provider },
+    loadRedactor(config.secretPatternsFile),
+    log,
+    (name: ProviderName) => (provider && name === given ? provider : createProvider(name, settings)),
+  );
 }
 
 /** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
@@ -95,7 +100,16 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const logs = new LogSink();
   const log: Logger = createLogger('test', { level: 'debug', destination: logs });
   // The response cache is off unless a test turns it on: most tests count backend calls.
-  const env: Record<string, string> = { NATS_URL: nats.url, OLLAMA_URL: ollama.url, DATA_DIR: dataDir, PORT: '0', HEARTBEAT_MS: '200', CACHE_TTL_SECONDS: '0', LOG_DIR: join(dataDir, 'logs'), ...options.env };
+  const env: Record<string, string> = {
+    NATS_URL: nats.url,
+    OLLAMA_URL: ollama.url,
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HEARTBEAT_MS: '200',
+    CACHE_TTL_SECONDS: '0',
+    LOG_DIR: join(dataDir, 'logs'),
+    ...options.env,
+  };
   const config = loadGatewayConfig(env);
   const catalog = loadCatalog(config.agentsFile, config.defaultModel ?? 'llama3.2');
   const db = openMemoryDatabase(memoryDatabasePath(dataDir));
@@ -111,12 +125,24 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     const providers = testProviderChains(env, workerLog, options.provider);
     const workerConfig = loadWorkerConfig(env);
     // Probed only when a test asks (BACKEND_PROBE_INTERVAL_MS): probes would add backend calls to other tests' counts.
-    const backendHealth = env['BACKEND_PROBE_INTERVAL_MS'] ? watchBackends(providers, agents, workerConfig.backendProbeIntervalMs, workerLog) : undefined;
+    const backendHealth = env['BACKEND_PROBE_INTERVAL_MS']
+      ? watchBackends(providers, agents, workerConfig.backendProbeIntervalMs, workerLog)
+      : undefined;
     if (backendHealth) {
       await backendHealth.probeNow();
       probes.push(backendHealth);
     }
-    const worker = await startWorker({ nc: workerNc, db, providers, agents, subjectPrefix: config.subjectPrefix, cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']), admission: workerConfig.admission, backendHealth, log: workerLog });
+    const worker = await startWorker({
+      nc: workerNc,
+      db,
+      providers,
+      agents,
+      subjectPrefix: config.subjectPrefix,
+      cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']),
+      admission: workerConfig.admission,
+      backendHealth,
+      log: workerLog,
+    });
     workers.push(worker);
     return worker;
   };
@@ -125,7 +151,19 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
 
   return {
-    natsUrl: nats.url, nc, ollama, dataDir, db, catalog, config, app, baseUrl, workers, logs, env, addWorker,
+    natsUrl: nats.url,
+    nc,
+    ollama,
+    dataDir,
+    db,
+    catalog,
+    config,
+    app,
+    baseUrl,
+    workers,
+    logs,
+    env,
+    addWorker,
     async close() {
       await app.close();
       for (const probe of probes) probe.stop();
@@ -154,14 +192,30 @@ export interface SideLane {
  * A second gateway + worker pair on the stack's NATS and database but on its own subject
  * prefix, so only its worker answers its gateway: for a backend or catalog unlike the stack's.
  */
-export async function startSideLane(stack: TestStack, options: { prefix: string; ollamaUrl?: string; defaultModel?: string; env?: Record<string, string> }): Promise<SideLane> {
+export async function startSideLane(
+  stack: TestStack,
+  options: { prefix: string; ollamaUrl?: string; defaultModel?: string; env?: Record<string, string> },
+): Promise<SideLane> {
   const log = createLogger('lane', { level: 'debug', destination: stack.logs });
   const nc = await connect({ servers: stack.natsUrl });
   const catalog = loadCatalog(stack.config.agentsFile, options.defaultModel ?? 'llama3.2');
   const env = { ...stack.env, ...(options.ollamaUrl ? { OLLAMA_URL: options.ollamaUrl } : {}), ...options.env };
   const providers = testProviderChains(env, log);
-  const worker = await startWorker({ nc, db: stack.db, providers, agents: catalog.agents, subjectPrefix: options.prefix, cacheTtlSeconds: Number(stack.env['CACHE_TTL_SECONDS']), log });
-  const app = await buildApp({ config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }), nc, catalog, logger: log });
+  const worker = await startWorker({
+    nc,
+    db: stack.db,
+    providers,
+    agents: catalog.agents,
+    subjectPrefix: options.prefix,
+    cacheTtlSeconds: Number(stack.env['CACHE_TTL_SECONDS']),
+    log,
+  });
+  const app = await buildApp({
+    config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }),
+    nc,
+    catalog,
+    logger: log,
+  });
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,

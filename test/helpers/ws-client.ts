@@ -2,7 +2,9 @@ import { Ajv } from 'ajv';
 import WebSocket from 'ws';
 import { serverFrameSchema, type ServerFrame } from '../../gateway/websocket/frames.schema.js';
 
-const validateServerFrame = new Ajv({ strict: true, allowUnionTypes: true, discriminator: true }).compile<ServerFrame>(serverFrameSchema);
+const validateServerFrame = new Ajv({ strict: true, allowUnionTypes: true, discriminator: true }).compile<ServerFrame>(
+  serverFrameSchema,
+);
 
 /** A WebSocket test client for `/v1/ws` that checks every server frame against its schema. */
 export interface LiveClient {
@@ -31,7 +33,9 @@ export interface OpenOptions {
 /** Opens a socket to `<baseUrl>/v1/ws`; resolves once it is open (not yet authenticated). */
 export async function openLiveClient(baseUrl: string, options: OpenOptions = {}): Promise<LiveClient> {
   const url = `${baseUrl.replace(/^http/, 'ws')}/v1/ws`;
-  const socket = new WebSocket(url, { headers: options.headerKey ? { authorization: `Bearer ${options.headerKey}` } : {} });
+  const socket = new WebSocket(url, {
+    headers: options.headerKey ? { authorization: `Bearer ${options.headerKey}` } : {},
+  });
   const frames: ServerFrame[] = [];
   const invalidFrames: Array<{ frame: unknown; problem: string }> = [];
   const waiters = new Set<() => void>();
@@ -51,55 +55,73 @@ export async function openLiveClient(baseUrl: string, options: OpenOptions = {})
   await new Promise<void>((resolve, reject) => {
     socket.once('open', () => resolve());
     socket.once('error', reject);
-    socket.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode, response: res })));
+    socket.once('unexpected-response', (_req, res) =>
+      reject(
+        Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { statusCode: res.statusCode, response: res }),
+      ),
+    );
   });
   socket.on('error', () => undefined);
 
-  const waitFor = (found: () => boolean, timeoutMs: number, what: string) => new Promise<void>((resolve, reject) => {
-    if (found()) return resolve();
-    const timer = setTimeout(() => {
-      waiters.delete(check);
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; frames: ${JSON.stringify(frames).slice(0, 2000)}`));
-    }, timeoutMs);
-    const check = () => {
-      if (found()) {
-        clearTimeout(timer);
+  const waitFor = (found: () => boolean, timeoutMs: number, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      if (found()) return resolve();
+      const timer = setTimeout(() => {
         waiters.delete(check);
-        resolve();
-      } else if (socket.readyState === WebSocket.CLOSED) {
-        clearTimeout(timer);
-        waiters.delete(check);
-        reject(new Error(`socket closed while waiting for ${what}`));
-      }
-    };
-    waiters.add(check);
-  });
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; frames: ${JSON.stringify(frames).slice(0, 2000)}`,
+          ),
+        );
+      }, timeoutMs);
+      const check = () => {
+        if (found()) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        } else if (socket.readyState === WebSocket.CLOSED) {
+          clearTimeout(timer);
+          waiters.delete(check);
+          reject(new Error(`socket closed while waiting for ${what}`));
+        }
+      };
+      waiters.add(check);
+    });
 
   const client: LiveClient = {
-    socket, frames, invalidFrames, closed,
+    socket,
+    frames,
+    invalidFrames,
+    closed,
     send(frame) {
       socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
     },
     async next<T extends ServerFrame>(match: (frame: ServerFrame) => boolean = () => true, timeoutMs = 5000) {
       let found: ServerFrame | undefined;
-      await waitFor(() => {
-        while (cursor < frames.length) {
-          const frame = frames[cursor++]!;
-          if (match(frame)) {
-            found = frame;
-            return true;
+      await waitFor(
+        () => {
+          while (cursor < frames.length) {
+            const frame = frames[cursor++]!;
+            if (match(frame)) {
+              found = frame;
+              return true;
+            }
           }
-        }
-        return false;
-      }, timeoutMs, 'a matching frame');
+          return false;
+        },
+        timeoutMs,
+        'a matching frame',
+      );
       return found as T;
     },
     async finish(id, timeoutMs = 5000) {
       const isTerminal = (f: ServerFrame) => (f.type === 'done' || f.type === 'error') && f.id === id;
       await waitFor(() => frames.some(isTerminal), timeoutMs, `the end of request ${id}`);
-      const mine = frames.filter((f) => 'id' in f && f.id === id && (f.type === 'delta' || f.type === 'done' || f.type === 'error'));
+      const mine = frames.filter(
+        (f) => 'id' in f && f.id === id && (f.type === 'delta' || f.type === 'done' || f.type === 'error'),
+      );
       return {
-        text: mine.map((f) => (f.type === 'delta' ? f.content ?? '' : '')).join(''),
+        text: mine.map((f) => (f.type === 'delta' ? (f.content ?? '') : '')).join(''),
         seqs: mine.map((f) => (f as { seq: number }).seq),
         terminal: mine.find(isTerminal)!,
       };

@@ -47,10 +47,12 @@ export function cacheKey(parts: CacheKeyParts): string {
  * keys first, whatever order they were inserted in.
  */
 function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
+  if (Array.isArray(value))
+    return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;
-    const members = Object.keys(record).sort()
+    const members = Object.keys(record)
+      .sort()
       .filter((key) => record[key] !== undefined)
       .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
     return `{${members.join(',')}}`;

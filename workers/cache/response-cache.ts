@@ -57,7 +57,11 @@ export function responseCacheBucketOptions(ttlMs: number): Partial<KvOptions> {
  * with the STREAM.UPDATE grant may make: the admin user on a locked-down bus). Throws only when
  * the bucket's status cannot be read; a refused update is the `failed` outcome.
  */
-export async function applyResponseCacheTtl(nc: NatsConnection, kv: KV, ttlMs: number): Promise<{ outcome: 'unchanged' | 'changed'; fromMs: number } | { outcome: 'failed'; fromMs: number; err: unknown }> {
+export async function applyResponseCacheTtl(
+  nc: NatsConnection,
+  kv: KV,
+  ttlMs: number,
+): Promise<{ outcome: 'unchanged' | 'changed'; fromMs: number } | { outcome: 'failed'; fromMs: number; err: unknown }> {
   const status = await kv.status();
   const fromMs = status.ttl;
   if (status.ttl === ttlMs) return { outcome: 'unchanged', fromMs };
@@ -66,7 +70,10 @@ export async function applyResponseCacheTtl(nc: NatsConnection, kv: KV, ttlMs: n
   try {
     const jsm = await jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS });
     // The server refuses a duplicate window longer than the max age (it was set from the old TTL).
-    await jsm.streams.update(stream.name, { max_age: maxAge, duplicate_window: Math.min(stream.duplicate_window || maxAge, maxAge) });
+    await jsm.streams.update(stream.name, {
+      max_age: maxAge,
+      duplicate_window: Math.min(stream.duplicate_window || maxAge, maxAge),
+    });
     return { outcome: 'changed', fromMs };
   } catch (err) {
     return { outcome: 'failed', fromMs, err };
@@ -80,7 +87,8 @@ export async function applyResponseCacheTtl(nc: NatsConnection, kv: KV, ttlMs: n
  */
 export async function openResponseCache(options: ResponseCacheOptions): Promise<ResponseCache> {
   const { ttlSeconds, bucket = DEFAULT_CACHE_BUCKET, opTimeoutMs = 250 } = options;
-  if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0) throw new RangeError(`response cache TTL must be 0 or more seconds, got ${ttlSeconds}`);
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0)
+    throw new RangeError(`response cache TTL must be 0 or more seconds, got ${ttlSeconds}`);
   if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid response cache bucket name "${bucket}"`);
   if (ttlSeconds === 0) return DISABLED;
   const cache = new KvResponseCache(options.nc, bucket, ttlSeconds * 1000, opTimeoutMs, options.log);
@@ -129,7 +137,11 @@ class KvResponseCache implements ResponseCache {
     const json = JSON.stringify(answer);
     const maxPayload = this.nc.info?.max_payload;
     if (maxPayload !== undefined && Buffer.byteLength(json) > maxPayload) {
-      this.#warn('too_large', undefined, `not caching an answer larger than the NATS max_payload (${maxPayload} bytes)`);
+      this.#warn(
+        'too_large',
+        undefined,
+        `not caching an answer larger than the NATS max_payload (${maxPayload} bytes)`,
+      );
       return;
     }
     try {
@@ -148,7 +160,11 @@ class KvResponseCache implements ResponseCache {
       this.#openFailed = false;
     } catch (err) {
       this.#openFailed = true;
-      this.#warn('open_failed', err, `cannot open the response cache bucket (${(err as Error).message}); answers are not cached until it opens (retrying every ${REOPEN_INTERVAL_MS / 1000} s)`);
+      this.#warn(
+        'open_failed',
+        err,
+        `cannot open the response cache bucket (${(err as Error).message}); answers are not cached until it opens (retrying every ${REOPEN_INTERVAL_MS / 1000} s)`,
+      );
     }
   }
 
@@ -157,14 +173,20 @@ class KvResponseCache implements ResponseCache {
     // user (npm run bus:setup) may create it, and a missing one is then a warning naming that.
     const kv = await openKvBucket(this.nc, this.bucket, responseCacheBucketOptions(this.ttlMs), OPEN_TIMEOUT_MS);
     const applied = await applyResponseCacheTtl(this.nc, kv, this.ttlMs);
-    if (applied.outcome === 'changed') this.log.info({ bucket: this.bucket, fromMs: applied.fromMs, toMs: this.ttlMs }, 'changed the response cache bucket TTL');
+    if (applied.outcome === 'changed')
+      this.log.info(
+        { bucket: this.bucket, fromMs: applied.fromMs, toMs: this.ttlMs },
+        'changed the response cache bucket TTL',
+      );
     else if (applied.outcome === 'failed') {
       const fix = isPermissionViolation(applied.err)
         ? `this NATS user may not change it: ${BUS_SETUP_HINT}, with this CACHE_TTL_SECONDS`
         : `to fix: nats stream edit KV_${this.bucket} --max-age ${this.ttlMs / 1000}s (or nats kv del ${this.bucket}, and it is created again)`;
-      this.log.warn({ err: applied.err, bucket: this.bucket, bucketTtlMs: applied.fromMs, ttlMs: this.ttlMs },
-        `the response cache bucket keeps entries for ${applied.fromMs / 1000} s, not ${this.ttlMs / 1000} s, and could not be changed; `
-        + `no answer is served past ${this.ttlMs / 1000} s either way. ${fix}`);
+      this.log.warn(
+        { err: applied.err, bucket: this.bucket, bucketTtlMs: applied.fromMs, ttlMs: this.ttlMs },
+        `the response cache bucket keeps entries for ${applied.fromMs / 1000} s, not ${this.ttlMs / 1000} s, and could not be changed; ` +
+          `no answer is served past ${this.ttlMs / 1000} s either way. ${fix}`,
+      );
     }
     return kv;
   }
@@ -176,7 +198,9 @@ class KvResponseCache implements ResponseCache {
       return undefined;
     }
     if (!this.#kv && !this.#opening && Date.now() - this.#lastOpenAt >= REOPEN_INTERVAL_MS) {
-      this.#opening = this.open().finally(() => { this.#opening = undefined; });
+      this.#opening = this.open().finally(() => {
+        this.#opening = undefined;
+      });
     }
     return this.#kv;
   }
@@ -184,7 +208,11 @@ class KvResponseCache implements ResponseCache {
   #failed(op: 'get' | 'put', err: unknown): void {
     // Ours or the client's own request timeout, whichever fired first: a slow server, not a lost bucket.
     if (err instanceof CacheTimeoutError || err instanceof TimeoutError) {
-      this.#warn(`${op}_timeout`, undefined, `response cache ${op} took longer than ${this.opTimeoutMs} ms; treated as a miss`);
+      this.#warn(
+        `${op}_timeout`,
+        undefined,
+        `response cache ${op} took longer than ${this.opTimeoutMs} ms; treated as a miss`,
+      );
       return;
     }
     // The bucket may have been deleted, or JetStream restarted without it: open it again

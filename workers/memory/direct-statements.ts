@@ -50,7 +50,8 @@ export function directStatementsOf(db: Kysely<MemoryDatabase>): DirectStatements
       const compiled = query(db, ...(parameters as never[])).compile();
       // The builder takes its values in the order it uses them: a builder that does not would
       // bind them to the wrong placeholders, so say so at the first call (tests run them all).
-      if (!isDeepStrictEqual([...compiled.parameters], [...parameters])) throw new Error(`direct statement parameters out of order for: ${compiled.sql}`);
+      if (!isDeepStrictEqual([...compiled.parameters], [...parameters]))
+        throw new Error(`direct statement parameters out of order for: ${compiled.sql}`);
       sql = compiled.sql;
       sqlOf.set(query, sql);
     }
@@ -58,7 +59,8 @@ export function directStatementsOf(db: Kysely<MemoryDatabase>): DirectStatements
     return sqlite.prepare(sql);
   };
   return {
-    get: <Row>(query: DirectQuery, parameters: readonly unknown[]) => prepared(query, parameters).get(parameters) as Row | undefined,
+    get: <Row>(query: DirectQuery, parameters: readonly unknown[]) =>
+      prepared(query, parameters).get(parameters) as Row | undefined,
     run: (query, parameters) => Number(prepared(query, parameters).run(parameters).changes),
     transaction<T>(body: () => T): T {
       // The statements Kysely's SQLite driver sends for a transaction, on the same connection.

@@ -24,14 +24,34 @@ function isoTimestamp(stored: string): string {
  * completion id of it. An unknown reference and another tenant's session both throw the same
  * `session_not_found`, so a probe learns nothing.
  */
-export async function lastTurns(db: Kysely<MemoryDatabase>, sessionRef: string, tenant: string, limit: number): Promise<LastTurns> {
+export async function lastTurns(
+  db: Kysely<MemoryDatabase>,
+  sessionRef: string,
+  tenant: string,
+  limit: number,
+): Promise<LastTurns> {
   const session = await lookupSession(db, sessionRef);
   // Unknown and someone else's read the same.
-  if (!session || session.tenant !== tenant) throw new AgentbusError('session_not_found', `No session "${sessionRef}" exists for this API key.`, { param: 'session' });
+  if (!session || session.tenant !== tenant)
+    throw new AgentbusError('session_not_found', `No session "${sessionRef}" exists for this API key.`, {
+      param: 'session',
+    });
   const sessionId = session.id;
   const rows = await db
     .selectFrom('turns')
-    .select(['session_id', 'request_id', 'user_input', 'assistant_response', 'created_at', 'agent', 'model', 'cached', 'finish_reason', 'prompt_tokens', 'completion_tokens'])
+    .select([
+      'session_id',
+      'request_id',
+      'user_input',
+      'assistant_response',
+      'created_at',
+      'agent',
+      'model',
+      'cached',
+      'finish_reason',
+      'prompt_tokens',
+      'completion_tokens',
+    ])
     .where('session_id', '=', sessionId)
     // The autoincrement id, not created_at: two turns stored in the same millisecond keep their order.
     .orderBy('id', 'desc')

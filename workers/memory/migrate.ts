@@ -18,7 +18,10 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const { error, results = [] } = await new Migrator({ db, provider }).migrateToLatest();
   const failed = results.find((result) => result.status === 'Error');
   if (error || failed) {
-    throw new Error(`memory migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`, { cause: error });
+    throw new Error(
+      `memory migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`,
+      { cause: error },
+    );
   }
   return results.filter((result) => result.status === 'Success').map((result) => result.migrationName);
 }

@@ -13,7 +13,10 @@ export function requestRoot(requestId: string): string {
 /**
  * True for the turns of the fan-out parts of `root` (`root.<anything>`), not of `root` itself.
  */
-export function isPartOf(eb: ExpressionBuilder<MemoryDatabase, 'turns'>, root: string): ExpressionWrapper<MemoryDatabase, 'turns', SqlBool> {
+export function isPartOf(
+  eb: ExpressionBuilder<MemoryDatabase, 'turns'>,
+  root: string,
+): ExpressionWrapper<MemoryDatabase, 'turns', SqlBool> {
   const [low, high] = partRange(root);
   return eb.and([eb('turns.request_id', '>=', low), eb('turns.request_id', '<', high)]);
 }

@@ -57,22 +57,91 @@ export async function recordTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Pro
 
 // The turn's statements, as Kysely queries: run by Kysely, or compiled once and run directly.
 // Values are positional, in the order Kysely binds them (checked at the first direct call).
-const newSession = (db: Kysely<MemoryDatabase>, id: string, tenant: string, agent: string, createdAt: string, updatedAt: string, turnCount: number) => db
-  .insertInto('sessions')
-  .values({ id, tenant, agent, created_at: createdAt, updated_at: updatedAt, turn_count: turnCount })
-  .onConflict((oc) => oc.column('id').doNothing());
-const sessionTenant = (db: Kysely<MemoryDatabase>, id: string) => db.selectFrom('sessions').select('tenant').where('id', '=', id);
-const newTurn = (db: Kysely<MemoryDatabase>, ...[request_id, session_id, agent, model, user_input, input_messages, assistant_response, tool_calls, end_user, metadata, finish_reason, cached, isPrivate, prompt_tokens, completion_tokens, duration_ms, created_at]: TurnValues) => db
-  .insertInto('turns')
-  .values({ request_id, session_id, agent, model, user_input, input_messages, assistant_response, tool_calls, end_user, metadata, finish_reason, cached, private: isPrivate, prompt_tokens, completion_tokens, duration_ms, created_at })
-  .onConflict((oc) => oc.column('request_id').doNothing());
-const touchSession = (db: Kysely<MemoryDatabase>, updatedAt: string, step: number, id: string) => db
-  .updateTable('sessions')
-  .set((eb) => ({ updated_at: updatedAt, turn_count: eb('turn_count', '+', step) }))
-  .where('id', '=', id);
+const newSession = (
+  db: Kysely<MemoryDatabase>,
+  id: string,
+  tenant: string,
+  agent: string,
+  createdAt: string,
+  updatedAt: string,
+  turnCount: number,
+) =>
+  db
+    .insertInto('sessions')
+    .values({ id, tenant, agent, created_at: createdAt, updated_at: updatedAt, turn_count: turnCount })
+    .onConflict((oc) => oc.column('id').doNothing());
+const sessionTenant = (db: Kysely<MemoryDatabase>, id: string) =>
+  db.selectFrom('sessions').select('tenant').where('id', '=', id);
+const newTurn = (
+  db: Kysely<MemoryDatabase>,
+  ...[
+    request_id,
+    session_id,
+    agent,
+    model,
+    user_input,
+    input_messages,
+    assistant_response,
+    tool_calls,
+    end_user,
+    metadata,
+    finish_reason,
+    cached,
+    isPrivate,
+    prompt_tokens,
+    completion_tokens,
+    duration_ms,
+    created_at,
+  ]: TurnValues
+) =>
+  db
+    .insertInto('turns')
+    .values({
+      request_id,
+      session_id,
+      agent,
+      model,
+      user_input,
+      input_messages,
+      assistant_response,
+      tool_calls,
+      end_user,
+      metadata,
+      finish_reason,
+      cached,
+      private: isPrivate,
+      prompt_tokens,
+      completion_tokens,
+      duration_ms,
+      created_at,
+    })
+    .onConflict((oc) => oc.column('request_id').doNothing());
+const touchSession = (db: Kysely<MemoryDatabase>, updatedAt: string, step: number, id: string) =>
+  db
+    .updateTable('sessions')
+    .set((eb) => ({ updated_at: updatedAt, turn_count: eb('turn_count', '+', step) }))
+    .where('id', '=', id);
 
 // request_id … created_at, as newTurn takes them.
-type TurnValues = [string, string, string, string, string, string, string, string | null, string | null, string | null, string, number, number, number, number, number, string];
+type TurnValues = [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string | null,
+  string | null,
+  string | null,
+  string,
+  number,
+  number,
+  number,
+  number,
+  number,
+  string,
+];
 
 function turnValues(turn: NewTurn, now: string): TurnValues {
   return [
@@ -80,7 +149,10 @@ function turnValues(turn: NewTurn, now: string): TurnValues {
     turn.sessionId,
     turn.agent,
     turn.model,
-    turn.inputMessages.filter((m) => m.role === 'user').map((m) => m.content).join('\n'),
+    turn.inputMessages
+      .filter((m) => m.role === 'user')
+      .map((m) => m.content)
+      .join('\n'),
     JSON.stringify(withoutImages(turn.inputMessages)),
     turn.assistantResponse,
     turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
@@ -96,7 +168,10 @@ function turnValues(turn: NewTurn, now: string): TurnValues {
   ];
 }
 
-const wrongTenant = (turn: NewTurn) => new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, { param: 'X-Session-ID' });
+const wrongTenant = (turn: NewTurn) =>
+  new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, {
+    param: 'X-Session-ID',
+  });
 
 async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<void> {
   const now = new Date().toISOString();
@@ -110,7 +185,8 @@ async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<vo
   if (direct) {
     direct.transaction(() => {
       direct.run(newSession, session);
-      if (direct.get<{ tenant: string }>(sessionTenant, [turn.sessionId])?.tenant !== turn.tenant) throw wrongTenant(turn);
+      if (direct.get<{ tenant: string }>(sessionTenant, [turn.sessionId])?.tenant !== turn.tenant)
+        throw wrongTenant(turn);
       if (direct.run(newTurn, row) === 0) throw new TurnAlreadyStored();
       direct.run(touchSession, touch);
     });
@@ -143,7 +219,12 @@ export const NO_HISTORY: History = Object.freeze({ messages: Object.freeze([]), 
  * fan-out (`R`, `R.<agent>`, `R.aggregate`) answer the same question side by side, and are not
  * earlier conversation.
  */
-export async function loadHistory(db: Kysely<MemoryDatabase>, sessionId: string, limit: number, requestId: string): Promise<History> {
+export async function loadHistory(
+  db: Kysely<MemoryDatabase>,
+  sessionId: string,
+  limit: number,
+  requestId: string,
+): Promise<History> {
   if (limit <= 0) return NO_HISTORY;
   const root = requestRoot(requestId);
   const rows = await db
@@ -155,7 +236,9 @@ export async function loadHistory(db: Kysely<MemoryDatabase>, sessionId: string,
     .limit(limit)
     .execute();
   return {
-    messages: rows.reverse().flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
+    messages: rows
+      .reverse()
+      .flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
     private: rows.some((row) => row.private === 1),
   };
 }

@@ -36,18 +36,26 @@ class AbortedAttempt extends Error {
 }
 
 function createBreaker(name: string, settings: BreakerSettings, log: Logger): ProviderBreaker {
-  const policy = circuitBreaker(handleWhen((err) => !(err instanceof AbortedAttempt) && isBackendOutage(err)), {
-    halfOpenAfter: settings.cooldownMs,
-    breaker: new ConsecutiveBreaker(settings.failures),
-  });
+  const policy = circuitBreaker(
+    handleWhen((err) => !(err instanceof AbortedAttempt) && isBackendOutage(err)),
+    {
+      halfOpenAfter: settings.cooldownMs,
+      breaker: new ConsecutiveBreaker(settings.failures),
+    },
+  );
   // cockatiel keeps when it opened to itself; the refusal message tells users how long is left.
   let openedAt = 0;
   let afterTrial = false;
-  policy.onHalfOpen(() => { afterTrial = true; });
+  policy.onHalfOpen(() => {
+    afterTrial = true;
+  });
   policy.onBreak(() => {
     openedAt = Date.now();
     const last = policy.lastFailure && 'error' in policy.lastFailure ? policy.lastFailure.error : undefined;
-    log.warn({ provider: name, err: last, cooldownMs: settings.cooldownMs }, `${name}: circuit opened; skipping it for ${settings.cooldownMs} ms`);
+    log.warn(
+      { provider: name, err: last, cooldownMs: settings.cooldownMs },
+      `${name}: circuit opened; skipping it for ${settings.cooldownMs} ms`,
+    );
   });
   policy.onReset(() => {
     afterTrial = false;
@@ -68,7 +76,9 @@ function createBreaker(name: string, settings: BreakerSettings, log: Logger): Pr
       if (policy.state !== CircuitState.Open) return undefined;
       const left = openedAt + settings.cooldownMs - Date.now();
       if (left <= 0) return undefined;
-      const why = afterTrial ? `its trial request failed with ${lastCode()}` : `${settings.failures} consecutive failures, the last ${lastCode()}`;
+      const why = afterTrial
+        ? `its trial request failed with ${lastCode()}`
+        : `${settings.failures} consecutive failures, the last ${lastCode()}`;
       return `circuit open for another ${Math.ceil(left / 1000)} s after ${why} (BREAKER_FAILURES, BREAKER_COOLDOWN_MS)`;
     },
     lastFailure,
@@ -99,7 +109,7 @@ export function createBreakers(settings: BreakerSettings, log: Logger): (name: s
   const breakers = new Map<string, ProviderBreaker>();
   return (name) => {
     let breaker = breakers.get(name);
-    if (!breaker) breakers.set(name, breaker = createBreaker(name, settings, log));
+    if (!breaker) breakers.set(name, (breaker = createBreaker(name, settings, log)));
     return breaker;
   };
 }

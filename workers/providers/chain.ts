@@ -54,10 +54,17 @@ function movesOn(err: unknown): err is AgentbusError {
   return err instanceof AgentbusError && (err.retryable || err.code === 'backend_model_not_found');
 }
 
-async function firstEvent(provider: ChatProvider, request: ProviderChatRequest): Promise<{ first: ProviderEvent; rest: AsyncIterator<ProviderEvent> }> {
+async function firstEvent(
+  provider: ChatProvider,
+  request: ProviderChatRequest,
+): Promise<{ first: ProviderEvent; rest: AsyncIterator<ProviderEvent> }> {
   const rest = provider.chat(request)[Symbol.asyncIterator]();
   const next = await rest.next();
-  if (next.done) throw new AgentbusError('backend_error', `${provider.name} at ${provider.endpoint} ended its answer before saying anything`);
+  if (next.done)
+    throw new AgentbusError(
+      'backend_error',
+      `${provider.name} at ${provider.endpoint} ended its answer before saying anything`,
+    );
   return { first: next.value, rest };
 }
 
@@ -87,7 +94,7 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
 
   const provider = (name: ProviderName) => {
     let instance = instances.get(name);
-    if (!instance) instances.set(name, instance = settings.createProvider(name));
+    if (!instance) instances.set(name, (instance = settings.createProvider(name)));
     return instance;
   };
   const linksOf = (agent: Agent) => agent.providers ?? [{ provider: settings.defaultProvider, model: agent.model }];
@@ -105,7 +112,10 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     for (const link of links) {
       if (left) {
         fallback.push({ kind: 'provider', from: left.provider, to: link.provider, reason: left.reason });
-        reqLog.warn({ from: left.provider, to: link.provider, reason: left.reason, err: left.err }, `provider ${left.provider} did not answer (${left.reason}); trying ${link.provider}`);
+        reqLog.warn(
+          { from: left.provider, to: link.provider, reason: left.reason, err: left.err },
+          `provider ${left.provider} did not answer (${left.reason}); trying ${link.provider}`,
+        );
       }
       const isLocal = local.has(link.provider);
       if (isPrivate && !isLocal) {
@@ -124,7 +134,10 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
       // Local providers see the text as the user wrote it; anything leaving the machine is masked.
       const messages = isLocal ? base.messages : (redacted ??= redactMessages(base.messages, settings.redactor));
       try {
-        const { first, rest } = await breaker.run(() => firstEvent(chosen, { ...base, model: link.model, messages }), base.signal);
+        const { first, rest } = await breaker.run(
+          () => firstEvent(chosen, { ...base, model: link.model, messages }),
+          base.signal,
+        );
         return { provider: link.provider, model: link.model, events: replay(first, rest), fallback };
       } catch (err) {
         if (base.signal.aborted || !movesOn(err)) throw err;
@@ -136,7 +149,8 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     // A one-provider chain keeps its provider's own error, which names the setting to fix —
     // with an open circuit, the error that opened it, saying it was not tried this time.
     if (reasons.length === 1 && failures.length === 1) throw failures[0]!;
-    const last = reasons.length === 1 && left?.reason === 'circuit_open' ? breakerOf(left.provider).lastFailure() : undefined;
+    const last =
+      reasons.length === 1 && left?.reason === 'circuit_open' ? breakerOf(left.provider).lastFailure() : undefined;
     if (last) throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`);
     throw noProviderError(agent, reasons, isPrivate && links.some((link) => !local.has(link.provider)));
   }
@@ -144,15 +158,22 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
   return { linksOf, provider, open };
 }
 
-const PRIVACY_HINT = ' The request is private (X-Private, a private WebSocket chat, a secret in the input, or a private earlier turn of the conversation): only providers named in the worker\'s LOCAL_PROVIDERS may take it. Add a local provider to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.';
+const PRIVACY_HINT =
+  ' The request is private (X-Private, a private WebSocket chat, a secret in the input, or a private earlier turn of the conversation): only providers named in the worker\'s LOCAL_PROVIDERS may take it. Add a local provider to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.';
 
 function noProviderError(agent: Agent, reasons: readonly string[], privacySkipped: boolean): AgentbusError {
-  return new AgentbusError('no_provider_available', `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${privacySkipped ? PRIVACY_HINT : ''}`);
+  return new AgentbusError(
+    'no_provider_available',
+    `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${privacySkipped ? PRIVACY_HINT : ''}`,
+  );
 }
 
 // Its own code, not retryable: unlike an open circuit or a failing backend, waiting changes
 // nothing, and the gateway and the SDKs (x-should-retry) would only send it again.
 function noLocalProviderError(agent: Agent, links: readonly ProviderRef[]): AgentbusError {
   const reasons = links.map((link) => `${link.provider}: not local and the request is private`);
-  return new AgentbusError('no_local_provider', `No provider of agent "${agent.name}" may take this private request. ${reasons.join('; ')}.${PRIVACY_HINT}`);
+  return new AgentbusError(
+    'no_local_provider',
+    `No provider of agent "${agent.name}" may take this private request. ${reasons.join('; ')}.${PRIVACY_HINT}`,
+  );
 }

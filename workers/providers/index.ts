@@ -4,7 +4,14 @@ import { createOpenAIProvider, type OpenAISettings } from './openai/index.js';
 import type { ChatProvider } from './types.js';
 import { PROVIDER_NAMES, type ProviderName } from '../../common/agent-catalog.schema.js';
 
-export type { ChatProvider, FinishReason, ProviderChatRequest, ProviderEvent, ProviderToolCall, ProbeResult } from './types.js';
+export type {
+  ChatProvider,
+  FinishReason,
+  ProviderChatRequest,
+  ProviderEvent,
+  ProviderToolCall,
+  ProbeResult,
+} from './types.js';
 
 /** Settings every provider may read; each takes what it needs. */
 export interface ProviderSettings {
@@ -14,7 +21,12 @@ export interface ProviderSettings {
 }
 
 /** llama-cpp's defaults: one thread suits small machines (more crawl on 2 cores), one sequence. */
-export const LLAMA_CPP_DEFAULTS: LlamaCppSettings = { modelPath: undefined, threads: 1, parallel: 1, contextSize: 4096 };
+export const LLAMA_CPP_DEFAULTS: LlamaCppSettings = {
+  modelPath: undefined,
+  threads: 1,
+  parallel: 1,
+  contextSize: 4096,
+};
 /** openai's defaults: OpenAI itself, with the key from the environment. */
 export const OPENAI_DEFAULTS: OpenAISettings = { baseUrl: 'https://api.openai.com/v1', apiKey: undefined };
 

@@ -1,4 +1,11 @@
-import type { ChatMessage, ResponseFormat, SamplingOptions, ToolChoice, ToolDefinition, Usage } from '../../bus-schemas/index.js';
+import type {
+  ChatMessage,
+  ResponseFormat,
+  SamplingOptions,
+  ToolChoice,
+  ToolDefinition,
+  Usage,
+} from '../../bus-schemas/index.js';
 
 /** What a worker asks of a model backend. */
 export interface ProviderChatRequest {

@@ -2,7 +2,13 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AgentbusError } from '../../../bus-schemas/index.js';
 import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
-import { loadNodeLlamaCpp, type LlamaContext, type LlamaContextSequence, type LlamaModel, type NodeLlamaCpp } from './load-module.js';
+import {
+  loadNodeLlamaCpp,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+  type NodeLlamaCpp,
+} from './load-module.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
 
 export interface LlamaCppSettings {
@@ -38,7 +44,10 @@ function textQueue() {
       wake?.();
     },
     take: () => chunks.splice(0),
-    wait: () => new Promise<void>((resolve) => { wake = resolve; }),
+    wait: () =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+      }),
   };
 }
 
@@ -54,19 +63,34 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
 
   function load(): Promise<Loaded> {
     const { modelPath } = settings;
-    if (!modelPath) return Promise.reject(new AgentbusError('backend_unreachable', 'The llama-cpp provider needs a GGUF model file: set LLAMA_CPP_MODEL_PATH (for a first try, ../shared/models/stories260K.gguf or any GGUF you have).'));
-    if (!existsSync(modelPath)) return Promise.reject(new AgentbusError('backend_unreachable', `No GGUF model file at ${modelPath} (LLAMA_CPP_MODEL_PATH).`));
+    if (!modelPath)
+      return Promise.reject(
+        new AgentbusError(
+          'backend_unreachable',
+          'The llama-cpp provider needs a GGUF model file: set LLAMA_CPP_MODEL_PATH (for a first try, ../shared/models/stories260K.gguf or any GGUF you have).',
+        ),
+      );
+    if (!existsSync(modelPath))
+      return Promise.reject(
+        new AgentbusError('backend_unreachable', `No GGUF model file at ${modelPath} (LLAMA_CPP_MODEL_PATH).`),
+      );
     loading ??= (async () => {
       const module = await loadNodeLlamaCpp();
       // Prebuilt CPU binaries only: never compile or download at run time.
       const llama = await module.getLlama({ gpu: false, build: 'never', logLevel: 'error' });
       const model = await llama.loadModel({ modelPath });
-      const context = await model.createContext({ contextSize: { max: settings.contextSize }, threads: settings.threads, sequences: settings.parallel });
+      const context = await model.createContext({
+        contextSize: { max: settings.contextSize },
+        threads: settings.threads,
+        sequences: settings.parallel,
+      });
       const free = Array.from({ length: settings.parallel }, () => context.getSequence());
       return { module, model, context, free, waiting: [] };
     })();
     // A failed load is retried by the next request rather than remembered forever.
-    loading.catch(() => { loading = undefined; });
+    loading.catch(() => {
+      loading = undefined;
+    });
     return loading;
   }
 
@@ -103,8 +127,10 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const queue = textQueue();
     const before = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
     let finished = false;
-    const generation = session.generateResponse(history, { ...options, onTextChunk: queue.push })
-      .finally(() => { finished = true; queue.notify(); });
+    const generation = session.generateResponse(history, { ...options, onTextChunk: queue.push }).finally(() => {
+      finished = true;
+      queue.notify();
+    });
     generation.catch(() => undefined); // observed below; never an unhandled rejection
     try {
       while (!finished) {
@@ -122,7 +148,11 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       };
     } catch (err) {
       if (request.signal.aborted) throw request.signal.reason;
-      throw err instanceof AgentbusError ? err : new AgentbusError('backend_error', `llama.cpp failed on ${basename(endpoint)}: ${(err as Error).message}`, { cause: err });
+      throw err instanceof AgentbusError
+        ? err
+        : new AgentbusError('backend_error', `llama.cpp failed on ${basename(endpoint)}: ${(err as Error).message}`, {
+            cause: err,
+          });
     } finally {
       await generation.catch(() => undefined);
       session.dispose();

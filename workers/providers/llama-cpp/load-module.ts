@@ -11,7 +11,8 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
  */
 export const LLAMA_CPP_PREFIX = fileURLToPath(new URL('../../../.llama-cpp', import.meta.url));
 
-export const HOW_TO_INSTALL_LLAMA_CPP = 'The llama-cpp provider needs node-llama-cpp, an opt-in install: run "npm run llama-cpp:install" (prebuilt CPU binaries from npm, about 100 MB; nothing is compiled).';
+export const HOW_TO_INSTALL_LLAMA_CPP =
+  'The llama-cpp provider needs node-llama-cpp, an opt-in install: run "npm run llama-cpp:install" (prebuilt CPU binaries from npm, about 100 MB; nothing is compiled).';
 
 /** The parts of node-llama-cpp's API this provider uses (its types are not installed by default). */
 export interface NodeLlamaCpp {
@@ -36,18 +37,22 @@ export interface LlamaContextSequence {
   readonly tokenMeter: { readonly usedInputTokens: number; readonly usedOutputTokens: number };
   dispose(): void;
 }
-export type ChatHistoryItem = { type: 'system'; text: string } | { type: 'user'; text: string } | { type: 'model'; response: string[] };
+export type ChatHistoryItem =
+  { type: 'system'; text: string } | { type: 'user'; text: string } | { type: 'model'; response: string[] };
 export interface LlamaChatSession {
-  generateResponse(history: ChatHistoryItem[], options: {
-    onTextChunk?: (text: string) => void;
-    signal?: AbortSignal;
-    stopOnAbortSignal?: boolean;
-    maxTokens?: number;
-    temperature?: number;
-    topP?: number;
-    seed?: number;
-    customStopTriggers?: readonly string[];
-  }): Promise<{ response: string; metadata: { stopReason: string } }>;
+  generateResponse(
+    history: ChatHistoryItem[],
+    options: {
+      onTextChunk?: (text: string) => void;
+      signal?: AbortSignal;
+      stopOnAbortSignal?: boolean;
+      maxTokens?: number;
+      temperature?: number;
+      topP?: number;
+      seed?: number;
+      customStopTriggers?: readonly string[];
+    },
+  ): Promise<{ response: string; metadata: { stopReason: string } }>;
   dispose(): void;
 }
 
@@ -56,9 +61,12 @@ function entryUnder(prefix: string): string | undefined {
   const packageDir = join(prefix, 'node_modules', 'node-llama-cpp');
   const manifest = join(packageDir, 'package.json');
   if (!existsSync(manifest)) return undefined;
-  const { exports, main } = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: { '.'?: { import?: string; default?: string } | string }; main?: string };
+  const { exports, main } = JSON.parse(readFileSync(manifest, 'utf8')) as {
+    exports?: { '.'?: { import?: string; default?: string } | string };
+    main?: string;
+  };
   const root = exports?.['.'];
-  const entry = typeof root === 'string' ? root : root?.import ?? root?.default ?? main ?? 'index.js';
+  const entry = typeof root === 'string' ? root : (root?.import ?? root?.default ?? main ?? 'index.js');
   return join(packageDir, entry);
 }
 
@@ -69,15 +77,20 @@ function entryUnder(prefix: string): string | undefined {
 export async function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
   const specifier = 'node-llama-cpp';
   try {
-    return await import(specifier) as NodeLlamaCpp;
+    return (await import(specifier)) as NodeLlamaCpp;
   } catch {
     // Not in the project's dependencies: the usual case.
   }
   const entry = entryUnder(LLAMA_CPP_PREFIX);
-  if (!entry) throw new AgentbusError('backend_unreachable', `node-llama-cpp is not installed. ${HOW_TO_INSTALL_LLAMA_CPP}`);
+  if (!entry)
+    throw new AgentbusError('backend_unreachable', `node-llama-cpp is not installed. ${HOW_TO_INSTALL_LLAMA_CPP}`);
   try {
-    return await import(pathToFileURL(entry).href) as NodeLlamaCpp;
+    return (await import(pathToFileURL(entry).href)) as NodeLlamaCpp;
   } catch (err) {
-    throw new AgentbusError('backend_unreachable', `node-llama-cpp in ${LLAMA_CPP_PREFIX} does not load (${(err as Error).message}). Reinstall it: ${HOW_TO_INSTALL_LLAMA_CPP}`, { cause: err });
+    throw new AgentbusError(
+      'backend_unreachable',
+      `node-llama-cpp in ${LLAMA_CPP_PREFIX} does not load (${(err as Error).message}). Reinstall it: ${HOW_TO_INSTALL_LLAMA_CPP}`,
+      { cause: err },
+    );
   }
 }

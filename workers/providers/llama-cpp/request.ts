@@ -12,14 +12,26 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
   return messages.map((message, index): ChatHistoryItem => {
     if (message.role === 'system') return { type: 'system', text: message.content };
     if (message.role === 'user') {
-      if (message.images?.length) throw new AgentbusError('invalid_request', 'The llama-cpp provider takes text only: send the images to an agent on a vision model.', { param: `messages[${index}].content` });
+      if (message.images?.length)
+        throw new AgentbusError(
+          'invalid_request',
+          'The llama-cpp provider takes text only: send the images to an agent on a vision model.',
+          { param: `messages[${index}].content` },
+        );
       return { type: 'user', text: message.content };
     }
     if (message.role === 'assistant') {
-      if (message.tool_calls?.length) throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tool calls.', { param: `messages[${index}].tool_calls` });
+      if (message.tool_calls?.length)
+        throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tool calls.', {
+          param: `messages[${index}].tool_calls`,
+        });
       return { type: 'model', response: [message.content ?? ''] };
     }
-    throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tool calls (a "tool" message was sent).', { param: `messages[${index}].role` });
+    throw new AgentbusError(
+      'invalid_request',
+      'The llama-cpp provider does not support tool calls (a "tool" message was sent).',
+      { param: `messages[${index}].role` },
+    );
   });
 }
 
@@ -29,11 +41,18 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
  * silently ignored, as are tools and structured outputs.
  */
 export function toGenerateOptions(request: ProviderChatRequest): GenerateOptions {
-  if (request.tools?.length) throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tools.', { param: 'tools' });
-  if (request.responseFormat) throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support response_format (structured outputs).', { param: 'response_format' });
+  if (request.tools?.length)
+    throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tools.', { param: 'tools' });
+  if (request.responseFormat)
+    throw new AgentbusError(
+      'invalid_request',
+      'The llama-cpp provider does not support response_format (structured outputs).',
+      { param: 'response_format' },
+    );
   const { options } = request;
   for (const name of ['presence_penalty', 'frequency_penalty'] as const) {
-    if (options[name] !== undefined) throw new AgentbusError('invalid_request', `The llama-cpp provider does not support ${name}.`, { param: name });
+    if (options[name] !== undefined)
+      throw new AgentbusError('invalid_request', `The llama-cpp provider does not support ${name}.`, { param: name });
   }
   const out: GenerateOptions = { signal: request.signal, stopOnAbortSignal: false };
   if (options.temperature !== undefined) out.temperature = options.temperature;

@@ -12,7 +12,11 @@ const CACHE_MS = 60_000;
 export function createImageCheck(url: string) {
   const known = new Map<string, { vision: boolean | undefined; at: number }>();
 
-  return async function assertImagesSupported(client: () => Ollama, model: string, messages: readonly ChatMessage[]): Promise<void> {
+  return async function assertImagesSupported(
+    client: () => Ollama,
+    model: string,
+    messages: readonly ChatMessage[],
+  ): Promise<void> {
     if (!messages.some((m) => m.role === 'user' && m.images)) return;
     let entry = known.get(model);
     if (!entry || Date.now() - entry.at > CACHE_MS) {
@@ -22,7 +26,11 @@ export function createImageCheck(url: string) {
       known.set(model, entry);
     }
     if (entry.vision === false) {
-      throw new AgentbusError('invalid_request', `The model "${model}" at ${url} (OLLAMA_URL) does not take images (it has no "vision" capability). Send text only, or give this agent a vision model such as llava in AGENTS_FILE.`, { param: 'messages' });
+      throw new AgentbusError(
+        'invalid_request',
+        `The model "${model}" at ${url} (OLLAMA_URL) does not take images (it has no "vision" capability). Send text only, or give this agent a vision model such as llava in AGENTS_FILE.`,
+        { param: 'messages' },
+      );
     }
   };
 }

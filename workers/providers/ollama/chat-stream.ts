@@ -4,7 +4,10 @@ import type { ChatRequest as OllamaChatRequest, ChatResponse } from 'ollama';
 
 /** An HTTP error status from Ollama, shaped as ollama-js's ResponseError (errors.ts reads both). */
 export class OllamaResponseError extends Error {
-  constructor(message: string, readonly status_code: number) {
+  constructor(
+    message: string,
+    readonly status_code: number,
+  ) {
     super(message);
     this.name = 'ResponseError';
   }
@@ -17,10 +20,15 @@ export interface OllamaChatStream extends AsyncIterable<ChatResponse> {
 
 // What the error body says, as ollama-js reads it: the JSON `error` field, else the text,
 // else "Error <status>: <reason>".
-async function errorMessage(status: number, contentType: string | undefined, body: { json(): Promise<unknown>; text(): Promise<string> }): Promise<string> {
+async function errorMessage(
+  status: number,
+  contentType: string | undefined,
+  body: { json(): Promise<unknown>; text(): Promise<string> },
+): Promise<string> {
   const fallback = `Error ${status}: ${STATUS_CODES[status] ?? ''}`;
   try {
-    if (contentType?.includes('application/json')) return ((await body.json()) as { error?: string })?.error || fallback;
+    if (contentType?.includes('application/json'))
+      return ((await body.json()) as { error?: string })?.error || fallback;
     return (await body.text()) || fallback;
   } catch {
     return fallback;
@@ -69,7 +77,11 @@ async function* bodyChunks(stream: Dispatcher.ResponseData['body']): AsyncGenera
  * fetch — Request, Response, web streams, AbortSignal.any, an abort per call — each chat cost
  * the worker about four times the CPU of this plain request (BENCHMARKS.md).
  */
-export async function postChat(url: string, body: OllamaChatRequest & { stream: true }, signal: AbortSignal): Promise<OllamaChatStream> {
+export async function postChat(
+  url: string,
+  body: OllamaChatRequest & { stream: true },
+  signal: AbortSignal,
+): Promise<OllamaChatStream> {
   let res;
   try {
     res = await request(`${url}/api/chat`, {
@@ -85,7 +97,10 @@ export async function postChat(url: string, body: OllamaChatRequest & { stream: 
   const { statusCode, headers, body: stream } = res;
   if (statusCode < 200 || statusCode > 299) {
     const contentType = headers['content-type'];
-    throw new OllamaResponseError(await errorMessage(statusCode, Array.isArray(contentType) ? contentType[0] : contentType, stream), statusCode);
+    throw new OllamaResponseError(
+      await errorMessage(statusCode, Array.isArray(contentType) ? contentType[0] : contentType, stream),
+      statusCode,
+    );
   }
   stream.setEncoding('utf8');
   let complete = false;

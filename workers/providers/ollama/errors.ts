@@ -11,16 +11,28 @@ export function ollamaRequestError(err: unknown, url: string, model: string): Ag
   const status = (err as { status_code?: number }).status_code;
   const message = (err as Error).message ?? String(err);
   if (status === 404 && /not found/i.test(message)) {
-    return new AgentbusError('backend_model_not_found', `Ollama at ${url} (OLLAMA_URL) has no model "${model}": ${message}. Pull it with "ollama pull ${model}", or set DEFAULT_MODEL / the agent's "model" in AGENTS_FILE to a model you have.`, { cause: err });
+    return new AgentbusError(
+      'backend_model_not_found',
+      `Ollama at ${url} (OLLAMA_URL) has no model "${model}": ${message}. Pull it with "ollama pull ${model}", or set DEFAULT_MODEL / the agent's "model" in AGENTS_FILE to a model you have.`,
+      { cause: err },
+    );
   }
   if (typeof status === 'number') {
-    return new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) answered HTTP ${status}: ${message}`, { cause: err });
+    return new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) answered HTTP ${status}: ${message}`, {
+      cause: err,
+    });
   }
-  return new AgentbusError('backend_unreachable', `Ollama is not reachable at ${url} (OLLAMA_URL): ${causeText(err)}. Start it with "ollama serve", or set OLLAMA_URL to where it runs.`, { cause: err });
+  return new AgentbusError(
+    'backend_unreachable',
+    `Ollama is not reachable at ${url} (OLLAMA_URL): ${causeText(err)}. Start it with "ollama serve", or set OLLAMA_URL to where it runs.`,
+    { cause: err },
+  );
 }
 
 /** Maps a failure after Ollama started streaming (socket closed, error line in the stream). */
 export function ollamaStreamError(err: unknown, url: string): AgentbusError {
   if (err instanceof AgentbusError) return err;
-  return new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) failed mid-answer: ${causeText(err)}`, { cause: err });
+  return new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) failed mid-answer: ${causeText(err)}`, {
+    cause: err,
+  });
 }

@@ -15,7 +15,8 @@ const PROBE_TIMEOUT_MS = 2000;
 function clientFor(url: string, signal: AbortSignal): Ollama {
   return new Ollama({
     host: url,
-    fetch: (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }),
+    fetch: (input, init) =>
+      fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }),
   });
 }
 
@@ -54,7 +55,10 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
         if (part.message?.content) yield { type: 'delta', content: part.message.content };
         for (const call of part.message?.tool_calls ?? []) {
           calledTools = true;
-          yield { type: 'tool_call', call: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) } };
+          yield {
+            type: 'tool_call',
+            call: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) },
+          };
         }
         if (part.done) {
           yield doneEvent(part, calledTools);
@@ -66,7 +70,10 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
     } finally {
       stream.abort();
     }
-    throw new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) ended the stream without its final "done" line`);
+    throw new AgentbusError(
+      'backend_error',
+      `Ollama at ${url} (OLLAMA_URL) ended the stream without its final "done" line`,
+    );
   }
 
   async function probe(models: readonly string[]): Promise<ProbeResult> {

@@ -1,5 +1,11 @@
 import type { ChatRequest as OllamaChatRequest, Message as OllamaMessage, Tool as OllamaTool } from 'ollama';
-import { AgentbusError, type ChatMessage, type ResponseFormat, type ToolChoice, type ToolDefinition } from '../../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  type ChatMessage,
+  type ResponseFormat,
+  type ToolChoice,
+  type ToolDefinition,
+} from '../../../bus-schemas/index.js';
 import type { ProviderChatRequest } from '../types.js';
 import { toOllamaOptions } from './params.js';
 
@@ -12,7 +18,11 @@ function parseArguments(name: string, text: string): Record<string, unknown> {
     parsed = undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new AgentbusError('invalid_request', `The arguments of the tool call to "${name}" in messages are not a JSON object; Ollama takes tool-call arguments as an object.`, { param: 'messages' });
+    throw new AgentbusError(
+      'invalid_request',
+      `The arguments of the tool call to "${name}" in messages are not a JSON object; Ollama takes tool-call arguments as an object.`,
+      { param: 'messages' },
+    );
   }
   return parsed as Record<string, unknown>;
 }
@@ -32,7 +42,12 @@ export function toOllamaMessages(messages: readonly ChatMessage[]): OllamaMessag
         return {
           role: 'assistant',
           content: message.content,
-          tool_calls: message.tool_calls.map((call) => ({ function: { name: call.function.name, arguments: parseArguments(call.function.name, call.function.arguments) } })),
+          tool_calls: message.tool_calls.map((call) => ({
+            function: {
+              name: call.function.name,
+              arguments: parseArguments(call.function.name, call.function.arguments),
+            },
+          })),
         };
       }
       case 'tool': {
@@ -47,17 +62,26 @@ export function toOllamaMessages(messages: readonly ChatMessage[]): OllamaMessag
  * OpenAI `tools` + `tool_choice` → Ollama `tools`. Ollama has no tool_choice: "auto" is its
  * only behaviour and "none" is sending no tools; forcing a call cannot be honoured.
  */
-export function toOllamaTools(tools: readonly ToolDefinition[] | undefined, choice: ToolChoice | undefined): OllamaTool[] | undefined {
+export function toOllamaTools(
+  tools: readonly ToolDefinition[] | undefined,
+  choice: ToolChoice | undefined,
+): OllamaTool[] | undefined {
   if (!tools || tools.length === 0 || choice === 'none') return undefined;
   if (choice !== undefined && choice !== 'auto') {
-    throw new AgentbusError('invalid_request', 'tool_choice "required" or a named function cannot be honoured by the Ollama backend, which cannot force a tool call; use "auto" (or leave tool_choice out).', { param: 'tool_choice' });
+    throw new AgentbusError(
+      'invalid_request',
+      'tool_choice "required" or a named function cannot be honoured by the Ollama backend, which cannot force a tool call; use "auto" (or leave tool_choice out).',
+      { param: 'tool_choice' },
+    );
   }
   return tools.map((tool) => ({
     type: 'function',
     function: {
       name: tool.function.name,
       ...(tool.function.description !== undefined ? { description: tool.function.description } : {}),
-      ...(tool.function.parameters !== undefined ? { parameters: tool.function.parameters as OllamaTool['function']['parameters'] } : {}),
+      ...(tool.function.parameters !== undefined
+        ? { parameters: tool.function.parameters as OllamaTool['function']['parameters'] }
+        : {}),
     },
   }));
 }

@@ -5,16 +5,36 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
 export function openAIError(err: unknown, baseUrl: string, model: string): AgentbusError {
   if (err instanceof AgentbusError) return err;
   if (err instanceof APIConnectionError) {
-    return new AgentbusError('backend_unreachable', `The OpenAI-compatible server is not reachable at ${baseUrl} (OPENAI_BASE_URL): ${(err.cause as Error | undefined)?.message ?? err.message}.`, { cause: err });
+    return new AgentbusError(
+      'backend_unreachable',
+      `The OpenAI-compatible server is not reachable at ${baseUrl} (OPENAI_BASE_URL): ${(err.cause as Error | undefined)?.message ?? err.message}.`,
+      { cause: err },
+    );
   }
   if (err instanceof APIError && err.status === 404) {
-    return new AgentbusError('backend_model_not_found', `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) has no model "${model}": ${err.message}. Set DEFAULT_MODEL or the agent's "model" to one it serves.`, { cause: err });
+    return new AgentbusError(
+      'backend_model_not_found',
+      `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) has no model "${model}": ${err.message}. Set DEFAULT_MODEL or the agent's "model" to one it serves.`,
+      { cause: err },
+    );
   }
   if (err instanceof APIError && (err.status === 401 || err.status === 403)) {
-    return new AgentbusError('backend_error', `The OpenAI-compatible server at ${baseUrl} refused the key (HTTP ${err.status}): check OPENAI_API_KEY.`, { cause: err });
+    return new AgentbusError(
+      'backend_error',
+      `The OpenAI-compatible server at ${baseUrl} refused the key (HTTP ${err.status}): check OPENAI_API_KEY.`,
+      { cause: err },
+    );
   }
   if (err instanceof APIError && err.status !== undefined) {
-    return new AgentbusError('backend_error', `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) answered HTTP ${err.status}: ${err.message}`, { cause: err });
+    return new AgentbusError(
+      'backend_error',
+      `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) answered HTTP ${err.status}: ${err.message}`,
+      { cause: err },
+    );
   }
-  return new AgentbusError('backend_error', `The OpenAI-compatible server at ${baseUrl} failed mid-answer: ${(err as Error).message}`, { cause: err });
+  return new AgentbusError(
+    'backend_error',
+    `The OpenAI-compatible server at ${baseUrl} failed mid-answer: ${(err as Error).message}`,
+    { cause: err },
+  );
 }

@@ -35,7 +35,12 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
     let usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
     try {
       for await (const chunk of stream) {
-        if (chunk.usage) usage = { prompt_tokens: chunk.usage.prompt_tokens, completion_tokens: chunk.usage.completion_tokens, total_tokens: chunk.usage.total_tokens };
+        if (chunk.usage)
+          usage = {
+            prompt_tokens: chunk.usage.prompt_tokens,
+            completion_tokens: chunk.usage.completion_tokens,
+            total_tokens: chunk.usage.total_tokens,
+          };
         const choice = chunk.choices[0];
         if (!choice) continue;
         if (choice.delta?.content) yield { type: 'delta', content: choice.delta.content };
@@ -46,15 +51,28 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
           if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
           calls.set(fragment.index, call);
         }
-        if (choice.finish_reason) finishReason = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop';
+        if (choice.finish_reason)
+          finishReason =
+            choice.finish_reason === 'length'
+              ? 'length'
+              : choice.finish_reason === 'tool_calls'
+                ? 'tool_calls'
+                : 'stop';
       }
     } catch (err) {
       throw request.signal.aborted ? request.signal.reason : openAIError(err, baseUrl, request.model);
     }
-    if (finishReason === undefined) throw new AgentbusError('backend_error', `The OpenAI-compatible server at ${baseUrl} ended the stream without a finish_reason`);
+    if (finishReason === undefined)
+      throw new AgentbusError(
+        'backend_error',
+        `The OpenAI-compatible server at ${baseUrl} ended the stream without a finish_reason`,
+      );
     for (const index of [...calls.keys()].sort((a, b) => a - b)) {
       const call = calls.get(index)!;
-      yield { type: 'tool_call', call: { ...(call.id ? { id: call.id } : {}), name: call.name, arguments: call.arguments || '{}' } };
+      yield {
+        type: 'tool_call',
+        call: { ...(call.id ? { id: call.id } : {}), name: call.name, arguments: call.arguments || '{}' },
+      };
     }
     yield { type: 'done', finishReason: calls.size > 0 ? 'tool_calls' : finishReason, usage };
   }
@@ -62,8 +80,13 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
   async function probe(models: readonly string[]): Promise<ProbeResult> {
     try {
       const served = new Set<string>();
-      for await (const model of client.models.list({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) })) served.add(model.id);
-      return { reachable: true, version: `OpenAI-compatible at ${baseUrl}`, missingModels: [...new Set(models)].filter((m) => !served.has(m)) };
+      for await (const model of client.models.list({ signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) }))
+        served.add(model.id);
+      return {
+        reachable: true,
+        version: `OpenAI-compatible at ${baseUrl}`,
+        missingModels: [...new Set(models)].filter((m) => !served.has(m)),
+      };
     } catch (err) {
       return { reachable: false, missingModels: [], error: openAIError(err, baseUrl, '').message };
     }

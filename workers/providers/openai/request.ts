@@ -12,7 +12,10 @@ function toOpenAIMessage(message: ChatMessage): OpenAI.Chat.Completions.ChatComp
       content: [
         { type: 'text', text: message.content },
         // The bus carries base64 without a media type; OpenAI-compatible servers sniff it.
-        ...message.images.map((image) => ({ type: 'image_url' as const, image_url: { url: `data:image/png;base64,${image}` } })),
+        ...message.images.map((image) => ({
+          type: 'image_url' as const,
+          image_url: { url: `data:image/png;base64,${image}` },
+        })),
       ],
     };
   }
@@ -41,7 +44,8 @@ export function toOpenAIRequest(request: ProviderChatRequest): CreateParams {
   if (options.presence_penalty !== undefined) body.presence_penalty = options.presence_penalty;
   if (options.frequency_penalty !== undefined) body.frequency_penalty = options.frequency_penalty;
   if (request.tools?.length) body.tools = request.tools as OpenAI.Chat.Completions.ChatCompletionTool[];
-  if (request.toolChoice !== undefined) body.tool_choice = request.toolChoice as OpenAI.Chat.Completions.ChatCompletionToolChoiceOption;
+  if (request.toolChoice !== undefined)
+    body.tool_choice = request.toolChoice as OpenAI.Chat.Completions.ChatCompletionToolChoiceOption;
   if (request.responseFormat) body.response_format = request.responseFormat as CreateParams['response_format'];
   return body;
 }
