@@ -1,0 +1,235 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, createInbox, headers as natsHeaders } from '@nats-io/transport-node';
+import t, { type Test } from 'tap';
+import { assertChatRequest, isReplyFrame, subjectsFor } from '../../bus-schemas/index.js';
+import { createLogger } from '../../common/logger.js';
+import { envelopeAt, findEnvelopes } from '../../gateway/audit/audit-lookup.js';
+import { auditStreamName, DEFAULT_AUDIT_STREAM, ensureAuditStream } from '../../gateway/audit/audit-stream.js';
+import { buildApp } from '../../gateway/app.js';
+import { loadGatewayConfig } from '../../gateway/config.js';
+import { startTestNats } from '../helpers/nats.js';
+import { runScriptToExit, type ScriptRun } from '../helpers/processes.js';
+import { AUTH, LogSink, startStack } from '../helpers/stack.js';
+
+const PREFIX = 'audit-test.agents';
+const STREAM = auditStreamName(PREFIX);
+const stack = await startStack({ env: { AUDIT: 'on', SUBJECT_PREFIX: PREFIX } });
+t.teardown(() => stack.close());
+const jsm = await jetstreamManager(stack.nc);
+
+/** `npm run replay -- …` as a child process, bounded in time. */
+function replay(args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
+  return runScriptToExit(
+    'scripts/replay.ts',
+    args,
+    { NATS_URL: stack.natsUrl, SUBJECT_PREFIX: PREFIX, ...env },
+    { teardown: t },
+  );
+}
+
+const frameTypes = (stdout: string) =>
+  stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line).type as string);
+
+async function chat(t: Test, content: string): Promise<string> {
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content }] }),
+  });
+  t.equal(res.status, 200, 'the chat request works as without audit');
+  const body = (await res.json()) as { id: string };
+  return body.id;
+}
+
+t.test('the stream name follows the prefix', async (t) => {
+  t.equal(auditStreamName('agents'), DEFAULT_AUDIT_STREAM);
+  t.equal(STREAM, 'AGENTBUS_AUDIT_audit-test_agents');
+  t.throws(() => auditStreamName('bad prefix'));
+});
+
+t.test('the gateway created the audit stream: no_ack, file storage, the configured limits', async (t) => {
+  const { config } = await jsm.streams.info(STREAM);
+  t.same(config.subjects, [subjectsFor(PREFIX).allAudit]);
+  t.equal(config.no_ack, true);
+  t.equal(config.storage, 'file');
+  t.equal(config.max_age, 7 * 24 * 3600 * 1e9);
+  t.equal(config.max_bytes, 512 * 1024 * 1024);
+});
+
+let requestId = '';
+t.test('a chat request over HTTP is recorded: a valid envelope, with its headers', async (t) => {
+  stack.ollama.behave({ tokens: ['Looks', ' fine.'] });
+  requestId = await chat(t, 'Review: def add(a, b): return a + b');
+  const found = await findEnvelopes(jsm, STREAM, requestId, { maxScan: 100, timeoutMs: 5000 });
+  t.equal(found.exact.length, 1, 'stored once');
+  t.ok(found.complete);
+  const stored = (await envelopeAt(jsm, STREAM, found.exact[0]!.seq))!;
+  t.equal(stored.subject, subjectsFor(PREFIX).audit('code_review'), 'a copy on the audit subject');
+  const envelope = assertChatRequest(JSON.parse(Buffer.from(stored.data).toString('utf8')));
+  t.equal(envelope.request_id, requestId);
+  t.equal(stored.headers?.get('Agentbus-Request-Id'), requestId);
+  t.match(stored.headers?.get('traceparent'), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+  t.equal(stored.headers?.get('traceparent'), envelope.traceparent);
+});
+
+t.test('a requester receives reply frames only, never a stream PubAck', async (t) => {
+  const found = await findEnvelopes(jsm, STREAM, requestId, { maxScan: 100 });
+  const stored = (await envelopeAt(jsm, STREAM, found.exact[0]!.seq))!;
+  const inbox = createInbox();
+  const sub = stack.nc.subscribe(inbox, { timeout: 10_000 });
+  // The request on its chat subject, as the gateway sends it: the stream records the audit copy
+  // only, so it never answers (nor hides "no responders").
+  stack.nc.publish(subjectsFor(PREFIX).chat('code_review'), stored.data, {
+    reply: inbox,
+    headers: stored.headers ?? natsHeaders(),
+  });
+  const bodies: unknown[] = [];
+  for await (const msg of sub) {
+    if (msg.data.length === 0) break; // the end marker
+    bodies.push(msg.json());
+    if (bodies.length > 50) break;
+  }
+  sub.unsubscribe();
+  t.ok(bodies.length >= 3);
+  t.ok(
+    bodies.every((body) => isReplyFrame(body)),
+    'every message is a reply frame',
+  );
+  t.notOk(
+    bodies.some((body) => typeof body === 'object' && body !== null && 'stream' in body),
+    'no {stream, seq} PubAck',
+  );
+});
+
+async function turnsOf(id: string) {
+  return stack.db.selectFrom('turns').selectAll().where('request_id', '=', id).execute();
+}
+
+t.test('npm run replay -- <request id>: answered again, stored once', async (t) => {
+  const calls = stack.ollama.requests.length;
+  const { code, stdout, stderr } = await replay([requestId]);
+  t.equal(code, 0, stderr);
+  const types = frameTypes(stdout);
+  t.equal(types[0], 'ack');
+  t.equal(types.at(-1), 'done');
+  t.ok(
+    stdout
+      .trim()
+      .split('\n')
+      .every((line) => JSON.parse(line).request_id === requestId),
+  );
+  t.equal(stack.ollama.requests.length, calls + 1, 'the model was called again');
+  t.equal((await turnsOf(requestId)).length, 1, 'the memory still holds one turn for the request id');
+  t.match(stderr, /replaying sequence \d+/);
+});
+
+t.test('npm run replay -- <seq>: the same, by stream sequence', async (t) => {
+  const found = await findEnvelopes(jsm, STREAM, requestId, { maxScan: 100 });
+  t.equal(found.exact.length, 1, 'replays are not recorded again (only the gateway publishes audit copies)');
+  const calls = stack.ollama.requests.length;
+  const { code, stdout, stderr } = await replay([String(found.exact[0]!.seq)]);
+  t.equal(code, 0, stderr);
+  const types = frameTypes(stdout);
+  t.same([types[0], types.at(-1)], ['ack', 'done']);
+  t.equal(stack.ollama.requests.length, calls + 1);
+  t.equal((await turnsOf(requestId)).length, 1);
+});
+
+t.test('an error frame exits 1, and stores nothing more', async (t) => {
+  stack.ollama.behave({ failWith: { status: 500, message: 'boom' } });
+  t.teardown(() => stack.ollama.behave({}));
+  const { code, stdout } = await replay([requestId]);
+  t.equal(code, 1);
+  t.equal(frameTypes(stdout).at(-1), 'error');
+  t.equal((await turnsOf(requestId)).length, 1);
+});
+
+t.test('unknown request id, unknown sequence, bad usage → exit 2 with a clear message', async (t) => {
+  const unknown = await replay(['chatcmpl-nobody-sent-this']);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /no envelope with request id "chatcmpl-nobody-sent-this"/);
+  t.match(unknown.stderr, /NATS_URL=nats:\/\/127\.0\.0\.1:\d+, SUBJECT_PREFIX=audit-test\.agents/);
+  t.equal(unknown.stdout, '');
+
+  const seq = await replay(['999999']);
+  t.equal(seq.code, 2);
+  t.match(seq.stderr, /no message at sequence 999999/);
+
+  const usage = await replay([]);
+  t.equal(usage.code, 2);
+  t.match(usage.stderr, /usage: npm run replay/);
+
+  const otherPrefix = await replay([requestId], { SUBJECT_PREFIX: 'nobody' });
+  t.equal(otherPrefix.code, 2);
+  t.match(otherPrefix.stderr, /no audit stream "AGENTBUS_AUDIT_nobody"/);
+});
+
+t.test('set-up is idempotent and follows changed limits', async (t) => {
+  const log = createLogger('test', { destination: new LogSink() });
+  const settings = { enabled: true, maxAgeSeconds: 3600, maxBytes: 2 * 1024 * 1024 };
+  t.equal(await ensureAuditStream({ nc: stack.nc, subjectPrefix: PREFIX, settings, log }), STREAM);
+  const before = await jsm.streams.info(STREAM);
+  t.equal(before.config.max_age, 3600 * 1e9);
+  t.equal(before.config.max_bytes, 2 * 1024 * 1024);
+  t.ok(before.state.messages >= 1, 'stored envelopes kept');
+  t.equal(await ensureAuditStream({ nc: stack.nc, subjectPrefix: PREFIX, settings, log }), STREAM);
+  t.equal((await jsm.streams.info(STREAM)).state.messages, before.state.messages);
+});
+
+t.test('AUDIT=off creates no stream', async (t) => {
+  const sink = new LogSink();
+  const config = loadGatewayConfig({ ...stack.env, AUDIT: 'off', SUBJECT_PREFIX: 'audit-off' });
+  t.equal(config.audit.enabled, false);
+  const app = await buildApp({
+    config,
+    nc: stack.nc,
+    catalog: stack.catalog,
+    logger: createLogger('off', { destination: sink }),
+  });
+  await app.close();
+  const names: string[] = [];
+  for await (const name of jsm.streams.names()) names.push(name);
+  t.notOk(names.includes(auditStreamName('audit-off')));
+  t.same(
+    names.filter((name) => name.startsWith(DEFAULT_AUDIT_STREAM)),
+    [STREAM],
+  );
+});
+
+t.test('without JetStream the gateway starts, with one warning, and records nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-nojs-'));
+  const confFile = join(dir, 'nats.conf');
+  writeFileSync(confFile, 'max_payload: 1MB\n'); // no jetstream block
+  const nats = await startTestNats(confFile);
+  const nc = await connect({ servers: nats.url });
+  t.teardown(async () => {
+    await nc.close();
+    await nats.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sink = new LogSink();
+  const config = loadGatewayConfig({ ...stack.env, NATS_URL: nats.url, AUDIT: 'on' });
+  const started = Date.now();
+  const app = await buildApp({
+    config,
+    nc,
+    catalog: stack.catalog,
+    logger: createLogger('nojs', { destination: sink }),
+  });
+  await app.close();
+  t.ok(Date.now() - started < 8000, 'the boot is not held up for long');
+  const warnings = sink.lines.filter((line) => line['component'] === 'audit' && line['level'] === 40);
+  t.equal(warnings.length, 1);
+  t.match(warnings[0]!['msg'], /cannot set up the audit stream AGENTBUS_AUDIT.*AUDIT=off/);
+
+  const { code, stderr } = await replay(['chatcmpl-x'], { NATS_URL: nats.url, SUBJECT_PREFIX: 'agents' });
+  t.equal(code, 2);
+  t.match(stderr, /JetStream is not available \(NATS_URL=nats:\/\/127\.0\.0\.1:\d+, SUBJECT_PREFIX=agents\)/);
+});

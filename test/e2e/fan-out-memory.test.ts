@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import type { ChatRequest, ReplyFrame } from '../../bus-schemas/index.js';
+import { tenantOf } from '../../gateway/plugins/auth.js';
+import { busCall, envelopeFor } from '../helpers/bus-call.js';
+import { startFakeOpenAI } from '../helpers/fake-openai.js';
+import { AUTH, startStack } from '../helpers/stack.js';
+
+// Memory across the parts of one client request and across turns, end to end: envelopes
+// published on a real nats-server, a worker storing turns in real SQLite, the fake Ollama
+// (local) and the fake OpenAI (not local) as backends. A fan-out sends client request R as
+// `R` (first agent), `R.<agent>` and `R.aggregate`, all in the same session.
+const upstream = await startFakeOpenAI(['gpt-test']);
+t.teardown(() => upstream.close());
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-fanout-mem-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const agentsFile = join(dir, 'agents.json');
+const agent = (name: string, providers?: Array<{ provider: string; model?: string }>) => ({
+  name,
+  description: `${name} agent`,
+  system_prompt: `You are ${name}.`,
+  ...(providers ? { providers } : {}),
+});
+const OPENAI = { provider: 'openai', model: 'gpt-test' };
+writeFileSync(
+  agentsFile,
+  JSON.stringify({
+    agents: [
+      agent('documentation'),
+      agent('code_review'),
+      agent('aggregate'),
+      agent('cloud_first', [OPENAI, { provider: 'ollama' }]),
+      agent('cloud_only', [OPENAI]),
+    ],
+  }),
+);
+const stack = await startStack({ env: { AGENTS_FILE: agentsFile, OPENAI_BASE_URL: upstream.url } });
+t.teardown(() => stack.close());
+
+const call = (intent: string, content: string, extra: Partial<ChatRequest>) =>
+  busCall(stack.nc, stack.config.subjectPrefix, envelopeFor(intent, [{ role: 'user', content }], extra));
+const doneOf = (frames: ReplyFrame[]) => {
+  const last = frames.at(-1)!;
+  if (last.type !== 'done') throw new Error(`expected done, got ${JSON.stringify(last)}`);
+  return last;
+};
+const errorOf = (frames: ReplyFrame[]) => {
+  const last = frames.at(-1)!;
+  if (last.type !== 'error') throw new Error(`expected error, got ${JSON.stringify(last)}`);
+  return last.error;
+};
+/** What the fake Ollama was last sent, after the system prompt. */
+const ollamaSaw = () =>
+  stack.ollama.requests
+    .at(-1)!
+    .messages.slice(1)
+    .map((m) => m.content);
+/** Answers one envelope through the local model, saying `answer`. */
+const answer = async (intent: string, content: string, requestId: string, sessionId: string, answerText: string) => {
+  stack.ollama.behave({ tokens: [answerText] });
+  return doneOf(await call(intent, content, { request_id: requestId, session_id: sessionId, create_session: true }));
+};
+const newSession = () => `conv_${randomUUID().replaceAll('-', '')}`;
+// Request ids as the gateway makes them: base64url, so with "_" and "-" but no ".".
+const newRequestId = () => `chatcmpl-${randomUUID().replaceAll('-', '_')}`;
+
+t.test('the parts of one fan-out do not read each other as history, in a new conversation', async (t) => {
+  const session = newSession();
+  const root = newRequestId();
+  const first = await answer('documentation', 'Explain retries', root, session, 'docs part');
+  t.equal(first.meta.memory_used, false);
+
+  const part = await answer('code_review', 'Explain retries', `${root}.code_review`, session, 'review part');
+  t.equal(part.meta.memory_used, false, "the first part's turn is not earlier conversation");
+  t.same(ollamaSaw(), ['Explain retries'], 'the model saw the question alone');
+
+  const aggregate = await answer('aggregate', 'Explain retries', `${root}.aggregate`, session, 'summary');
+  t.equal(aggregate.meta.memory_used, false, 'nor are the other parts, to the aggregator');
+  t.same(ollamaSaw(), ['Explain retries']);
+
+  const stored = await stack.db
+    .selectFrom('turns')
+    .select('request_id')
+    .where('session_id', '=', session)
+    .orderBy('id')
+    .execute();
+  t.same(
+    stored.map((row) => row.request_id),
+    [root, `${root}.code_review`, `${root}.aggregate`],
+    'each part still stores its turn',
+  );
+
+  // The next client request sees them all, and its own parts see them too, but not each other.
+  const next = newRequestId();
+  const followUp = await answer('documentation', 'And backoff?', next, session, 'docs again');
+  t.equal(followUp.meta.memory_used, true);
+  t.same(ollamaSaw(), [
+    'Explain retries',
+    'docs part',
+    'Explain retries',
+    'review part',
+    'Explain retries',
+    'summary',
+    'And backoff?',
+  ]);
+  await answer('code_review', 'And backoff?', `${next}.code_review`, session, 'review again');
+  t.same(
+    ollamaSaw(),
+    ['Explain retries', 'docs part', 'Explain retries', 'review part', 'Explain retries', 'summary', 'And backoff?'],
+    'without its sibling\'s "docs again"',
+  );
+});
+
+t.test('only the same client request is left out: ids that merely look alike stay history', async (t) => {
+  const session = newSession();
+  const root = newRequestId();
+  // Would match LIKE '<root>.%' ("_" matches any character), but is another request's part.
+  const lookalike = `${root.replaceAll('_', 'X')}.code_review`;
+  t.not(lookalike.split('.')[0], root);
+  await answer('code_review', 'lookalike question', lookalike, session, 'lookalike answer');
+  // Shares the root as a prefix, without the dot: another request.
+  await answer('documentation', 'prefix question', `${root}x`, session, 'prefix answer');
+
+  const part = await answer('code_review', 'question', `${root}.code_review`, session, 'part answer');
+  t.equal(part.meta.memory_used, true);
+  t.same(ollamaSaw(), ['lookalike question', 'lookalike answer', 'prefix question', 'prefix answer', 'question']);
+  // A retry reuses the id: the part's own stored turn is not history either.
+  await answer('documentation', 'question', root, session, 'root answer');
+  t.same(ollamaSaw(), ['lookalike question', 'lookalike answer', 'prefix question', 'prefix answer', 'question']);
+});
+
+t.test('a private turn keeps the later turns of its conversation on local providers', async (t) => {
+  const session = newSession();
+  const openaiBefore = upstream.requests.length;
+  const first = doneOf(
+    await call('cloud_first', 'my private plan', { session_id: session, create_session: true, private: true }),
+  );
+  t.match(first.meta, {
+    provider: 'ollama',
+    fallback: [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'not_local' }],
+  });
+
+  const second = doneOf(await call('cloud_first', 'what next?', { session_id: session, create_session: false }));
+  t.equal(second.meta.memory_used, true);
+  t.match(
+    second.meta,
+    { provider: 'ollama', fallback: [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'not_local' }] },
+    'not private itself, but its history is',
+  );
+  t.equal(ollamaSaw()[0], 'my private plan', 'the history went to the local model');
+  t.equal(upstream.requests.length, openaiBefore, 'the fake OpenAI received nothing');
+
+  const rows = await stack.db
+    .selectFrom('turns')
+    .select(['user_input', 'private'])
+    .where('session_id', '=', session)
+    .orderBy('id')
+    .execute();
+  t.same(
+    rows,
+    [
+      { user_input: 'my private plan', private: 1 },
+      { user_input: 'what next?', private: 1 },
+    ],
+    'the follow-up is stored private too: its answer may repeat the plan',
+  );
+
+  const refused = errorOf(await call('cloud_only', 'and then?', { session_id: session, create_session: false }));
+  t.match(
+    refused,
+    { code: 'no_local_provider', retryable: false },
+    'an agent with no local provider cannot continue it',
+  );
+  t.equal(upstream.requests.length, openaiBefore, 'still nothing for the fake OpenAI');
+
+  const elsewhere = doneOf(await call('cloud_first', 'hello', { session_id: newSession(), create_session: true }));
+  t.equal(elsewhere.meta.provider, 'openai', 'another conversation is not private');
+  t.equal(upstream.requests.length - openaiBefore, 1);
+  const other = await stack.db
+    .selectFrom('turns')
+    .select('private')
+    .where('session_id', '=', elsewhere.meta.conversation_id)
+    .executeTakeFirstOrThrow();
+  t.equal(other.private, 0);
+});
+
+t.test('a completion id resolves its conversation when only the other fan-out parts were stored', async (t) => {
+  const session = newSession();
+  const root = newRequestId();
+  // The first part (id `root`) failed: only code_review's turn exists.
+  await answer('code_review', 'Review my patch', `${root}.code_review`, session, 'looks fine');
+
+  stack.ollama.behave({ tokens: ['ok'] });
+  const byCompletion = doneOf(await call('documentation', 'Thanks', { session_id: root, create_session: false }));
+  t.equal(byCompletion.meta.conversation_id, session);
+  t.equal(byCompletion.meta.memory_used, true);
+  t.same(ollamaSaw(), ['Review my patch', 'looks fine', 'Thanks']);
+
+  const foreign = errorOf(
+    await call('documentation', 'let me in', {
+      session_id: root,
+      create_session: false,
+      tenant: tenantOf('another-key'),
+    }),
+  );
+  t.match(foreign, { code: 'session_not_found' }, 'the owner check still applies');
+  t.equal(
+    await stack.db.selectFrom('turns').select('id').where('user_input', '=', 'let me in').executeTakeFirst(),
+    undefined,
+  );
+
+  const overHttp = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, 'x-session-id': root },
+    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content: 'Once more' }] }),
+  });
+  t.equal(overHttp.status, 200, 'X-Session-ID: <completion id> no longer answers 404');
+  t.equal(((await overHttp.json()) as { conversation_id: string }).conversation_id, session);
+
+  const last = await fetch(`${stack.baseUrl}/memory/last?session=${root}`, { headers: AUTH });
+  t.equal(last.status, 200, 'GET /memory/last resolves it the same way');
+  t.equal(((await last.json()) as { session_id: string }).session_id, session);
+});

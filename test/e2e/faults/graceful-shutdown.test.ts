@@ -1,0 +1,177 @@
+import t from 'tap';
+import { startFakeOllama } from '../../helpers/fake-ollama.js';
+import { startTestNats } from '../../helpers/nats.js';
+import { startGatewayProcess, startWorkerProcess, type TestProcess } from '../../helpers/processes.js';
+import { parseSse } from '../../helpers/sse.js';
+import { AUTH, startStack } from '../../helpers/stack.js';
+import { sleep } from '../../helpers/wait.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const body = (stream: boolean, content = 'explain') =>
+  JSON.stringify({ model: 'code_review', stream, messages: [{ role: 'user', content }] });
+
+/** Reads an SSE response until a content delta arrived; returns the text so far and the reader. */
+async function untilFirstToken(res: Response) {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!/"content":"t\d/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return {
+    async rest() {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
+        if (done) return text;
+        text += decoder.decode(value, { stream: true });
+      }
+    },
+  };
+}
+
+t.test('SIGTERM on the gateway process: no new connections, open SSE streams finish, then it exits', async (t) => {
+  const nats = await startTestNats();
+  const ollama = await startFakeOllama();
+  const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
+  const env = {
+    NATS_URL: nats.url,
+    OLLAMA_URL: ollama.url,
+    DATA_DIR: dataDir,
+    LOG_DIR: join(dataDir, 'logs'),
+    DEFAULT_MODEL: 'llama3.2',
+    CACHE_TTL_SECONDS: '0',
+    HEARTBEAT_MS: '200',
+  };
+  const started: TestProcess[] = [];
+  t.teardown(async () => {
+    for (const p of started) await p.stop();
+    await ollama.close();
+    await nats.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  started.push(await startWorkerProcess(env, ['code_review']));
+
+  await t.test('a stream open at SIGTERM completes with [DONE]', async (t) => {
+    const gateway = await startGatewayProcess(env);
+    started.push(gateway);
+    const url = gateway.ready['url'] as string;
+    ollama.behave({ tokens: Array.from({ length: 15 }, (_, i) => `t${i} `), tokenDelayMs: 100 });
+    const stream = await untilFirstToken(
+      await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: body(true) }),
+    );
+    const signalledAt = Date.now();
+    gateway.child.kill('SIGTERM');
+    await sleep(200);
+    const refused = await fetch(`${url}/health`).then(
+      (r) => `HTTP ${r.status}`,
+      (err: Error) => (err.cause as NodeJS.ErrnoException)?.code ?? err.message,
+    );
+    t.match(refused, /ECONNREFUSED|ECONNRESET|HTTP 503/, `a new request is not served (${refused})`);
+    const { events } = parseSse(await stream.rest());
+    const endedAt = Date.now();
+    t.equal(events.at(-1)?.data, '[DONE]', 'the open stream finished');
+    t.notOk(events.some((e) => e.event === 'error'));
+    const content = events
+      .filter((e) => e.data !== '[DONE]')
+      .map((e) => JSON.parse(e.data).choices?.[0]?.delta?.content ?? '')
+      .join('');
+    t.equal(content, Array.from({ length: 15 }, (_, i) => `t${i} `).join(''), 'every token arrived');
+    t.equal(await gateway.exited, 0, 'exit 0');
+    t.ok(
+      Date.now() - endedAt < 2000,
+      `exited ${Date.now() - endedAt} ms after the stream ended (${endedAt - signalledAt} ms after SIGTERM)`,
+    );
+  });
+
+  await t.test(
+    'GATEWAY_DRAIN_TIMEOUT_MS bounds the wait: a longer stream is cut (no [DONE]) and the gateway exits',
+    async (t) => {
+      const gateway = await startGatewayProcess({ ...env, GATEWAY_DRAIN_TIMEOUT_MS: '500' });
+      started.push(gateway);
+      ollama.behave({ tokens: Array.from({ length: 50 }, (_, i) => `t${i} `), tokenDelayMs: 100 });
+      const stream = await untilFirstToken(
+        await fetch(`${gateway.ready['url'] as string}/v1/chat/completions`, {
+          method: 'POST',
+          headers: AUTH,
+          body: body(true),
+        }),
+      );
+      const signalledAt = Date.now();
+      gateway.child.kill('SIGTERM');
+      const { events } = parseSse(await stream.rest());
+      t.notOk(
+        events.some((e) => e.data === '[DONE]'),
+        'the cut stream does not look complete',
+      );
+      t.equal(await gateway.exited, 0, 'exit 0');
+      const elapsed = Date.now() - signalledAt;
+      t.ok(elapsed >= 400 && elapsed < 3000, `exited ${elapsed} ms after SIGTERM`);
+    },
+  );
+});
+
+t.test('rolling restart of two worker processes under continuous load: zero failed requests', async (t) => {
+  const stack = await startStack({ workerAgents: false });
+  const env = {
+    NATS_URL: stack.natsUrl,
+    OLLAMA_URL: stack.ollama.url,
+    DATA_DIR: stack.dataDir,
+    DEFAULT_MODEL: 'llama3.2',
+    CACHE_TTL_SECONDS: '0',
+  };
+  const workers = [await startWorkerProcess(env, ['code_review']), await startWorkerProcess(env, ['code_review'])];
+  t.teardown(async () => {
+    for (const w of workers) await w.stop();
+    await stack.close();
+  });
+  // Answers take ~300 ms, so some are always in flight when a worker is told to stop.
+  stack.ollama.behave({ tokens: ['a', 'b', 'c', 'd', 'e', 'f'], tokenDelayMs: 50 });
+  const results: Array<{ status: number; stream: boolean; worker?: string; error?: string }> = [];
+  let loading = true;
+  const client = async (n: number) => {
+    // Bounded: 4 clients × at most 200 requests, ended by the flag well before.
+    for (let i = 0; loading && i < 200; i++) {
+      const stream = (n + i) % 2 === 0;
+      const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: AUTH,
+        body: body(stream, `req ${n}.${i}`),
+      });
+      const text = await res.text();
+      if (stream) {
+        const { events } = parseSse(text);
+        const ok = res.status === 200 && events.at(-1)?.data === '[DONE]';
+        results.push({ status: ok ? 200 : res.status, stream, ...(ok ? {} : { error: text.slice(-300) }) });
+      } else {
+        const json = JSON.parse(text);
+        results.push({
+          status: res.status,
+          stream,
+          worker: json.meta?.worker,
+          ...(res.status === 200 ? {} : { error: text }),
+        });
+      }
+    }
+  };
+  const load = Promise.all([0, 1, 2, 3].map(client));
+  await sleep(500);
+  for (const index of [0, 1]) {
+    t.equal(await workers[index]!.stop(), 0, `worker ${index} drained and exited 0`);
+    workers[index] = await startWorkerProcess(env, ['code_review']);
+    await sleep(500);
+  }
+  loading = false;
+  await load;
+  const failed = results.filter((r) => r.status !== 200);
+  t.ok(results.length >= 20, `${results.length} requests during the restart`);
+  t.same(failed, [], 'zero failed requests');
+  const newIds = workers.map((w) => w.ready['id'] as string);
+  t.ok(
+    results.some((r) => r.worker && newIds.includes(r.worker)),
+    'the restarted workers took work',
+  );
+});

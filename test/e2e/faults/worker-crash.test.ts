@@ -1,0 +1,155 @@
+import t from 'tap';
+import { startFakeOllama, type FakeOllama } from '../../helpers/fake-ollama.js';
+import { startWorkerProcess, type TestProcess } from '../../helpers/processes.js';
+import { parseSse } from '../../helpers/sse.js';
+import { AUTH, startStack } from '../../helpers/stack.js';
+import { waitFor } from '../../helpers/wait.js';
+
+// Gateway in-process (HEARTBEAT_MS=200: a worker silent for 1 s, the floor, is dead); two
+// real worker processes, each on its own fake Ollama, so the fake that got a request tells
+// which process holds it.
+const stack = await startStack({ workerAgents: false });
+const otherOllama = await startFakeOllama();
+t.teardown(async () => {
+  for (const w of workers) await w.process.stop();
+  await otherOllama.close();
+  await stack.close();
+});
+interface Slot {
+  ollama: FakeOllama;
+  process: TestProcess;
+}
+const start = (ollama: FakeOllama) =>
+  startWorkerProcess(
+    {
+      NATS_URL: stack.natsUrl,
+      OLLAMA_URL: ollama.url,
+      DATA_DIR: stack.dataDir,
+      DEFAULT_MODEL: 'llama3.2',
+      CACHE_TTL_SECONDS: '0',
+    },
+    ['code_review'],
+  );
+const workers: Slot[] = [];
+for (const ollama of [stack.ollama, otherOllama]) workers.push({ ollama, process: await start(ollama) });
+
+const ask = (stream: boolean) =>
+  fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'code_review', stream, messages: [{ role: 'user', content: 'explain this' }] }),
+  });
+const slow = { tokens: Array.from({ length: 40 }, (_, i) => `t${i} `), tokenDelayMs: 100 };
+const behaveAll = (b: Parameters<FakeOllama['behave']>[0]) => {
+  for (const w of workers) w.ollama.behave(b);
+};
+const counts = () => workers.map((w) => w.ollama.requests.length);
+/** The worker whose fake Ollama received a request since `before`. */
+async function holder(before: number[]): Promise<Slot> {
+  await waitFor('the request to reach a model', () => counts().some((n, i) => n > before[i]!));
+  return workers[counts().findIndex((n, i) => n > before[i]!)]!;
+}
+
+t.test(
+  'kill -9 mid-stream: the SSE stream ends with event: error (worker_lost), no [DONE], within the heartbeat window',
+  async (t) => {
+    behaveAll(slow);
+    const before = counts();
+    const res = await ask(true);
+    t.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    // Read until a content delta arrived: the client has seen part of the answer.
+    while (!/"content":"t\d/.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const slot = await holder(before);
+    await slot.process.kill();
+    const killedAt = Date.now();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    const elapsed = Date.now() - killedAt;
+    const { events } = parseSse(text);
+    t.notOk(
+      events.some((e) => e.data === '[DONE]'),
+      'no [DONE]: the answer must not look complete',
+    );
+    t.equal(events.at(-1)?.event, 'error');
+    t.match(JSON.parse(events.at(-1)!.data), { error: { code: 'worker_lost' } });
+    // 3 × HEARTBEAT_MS (floored at 1 s) of silence, plus the time to read the rest.
+    t.ok(elapsed < 2000, `the client knew ${elapsed} ms after the kill`);
+    slot.process = await start(slot.ollama);
+  },
+);
+
+t.test(
+  'kill -9 while a non-streamed answer is generated: nothing was relayed, so it is retried on the other worker (200)',
+  async (t) => {
+    // A non-streaming request asks the model for the whole answer at once: until it is in, the
+    // client has seen nothing, and a lost worker is retried like one lost before its first token.
+    behaveAll({ tokens: ['slow'], firstTokenDelayMs: 10_000 });
+    const before = counts();
+    const started = Date.now();
+    const pending = ask(false);
+    const slot = await holder(before);
+    const survivor = workers.find((w) => w !== slot)!;
+    survivor.ollama.behave({ tokens: ['fine', ' answer'] });
+    await slot.process.kill();
+    const res = await pending;
+    t.equal(res.status, 200);
+    const body = (await res.json()) as any;
+    t.equal(body.choices[0].message.content, 'fine answer');
+    t.equal(body.meta.worker, survivor.process.ready['id'], 'the surviving worker answered');
+    t.match(body.meta.fallback, [{ kind: 'retry', from: 'code_review', to: 'code_review', reason: 'worker_lost' }]);
+    t.ok(Date.now() - started < 4000, `answered in ${Date.now() - started} ms`);
+    const rows = await stack.db
+      .selectFrom('turns')
+      .select('request_id')
+      .where('request_id', '=', res.headers.get('x-request-id')!)
+      .execute();
+    t.equal(rows.length, 1, 'the retried request is stored once');
+    slot.process = await start(slot.ollama);
+  },
+);
+
+t.test(
+  'kill -9 before the first token of a stream: retried on the other worker, the stream completes with [DONE]',
+  async (t) => {
+    behaveAll({ tokens: ['never'], firstTokenDelayMs: 10_000 });
+    const before = counts();
+    const started = Date.now();
+    const pending = ask(true);
+    const slot = await holder(before);
+    const survivor = workers.find((w) => w !== slot)!;
+    survivor.ollama.behave({ tokens: ['fine', ' answer'] });
+    await slot.process.kill();
+    const res = await pending;
+    t.equal(res.status, 200);
+    const { events } = parseSse(await res.text());
+    t.notOk(
+      events.some((e) => e.event === 'error'),
+      'no error event',
+    );
+    t.equal(events.at(-1)?.data, '[DONE]');
+    const chunks = events.filter((e) => e.data !== '[DONE]').map((e) => JSON.parse(e.data));
+    t.equal(
+      chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join(''),
+      'fine answer',
+      "only the survivor's answer, once",
+    );
+    t.ok(Date.now() - started < 4000, `answered in ${Date.now() - started} ms`);
+    const rows = await stack.db
+      .selectFrom('turns')
+      .select('request_id')
+      .where('request_id', '=', res.headers.get('x-request-id')!)
+      .execute();
+    t.equal(rows.length, 1, 'the retried request is stored once');
+    slot.process = await start(slot.ollama);
+  },
+);

@@ -1,0 +1,338 @@
+import { connect } from 'node:net';
+import t, { type Test } from 'tap';
+import OpenAI from 'openai';
+import { AUTH, startStack } from '../helpers/stack.js';
+
+const stack = await startStack({ env: { BODY_LIMIT_BYTES: '4096' } });
+t.teardown(() => stack.close());
+const url = `${stack.baseUrl}/v1/chat/completions`;
+const rowCount = async () =>
+  Number(
+    (
+      await stack.db
+        .selectFrom('turns')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
+
+async function expectError(t: Test, res: Response, status: number, code: string, param: string | null = null) {
+  t.equal(res.status, status, `${code}: status ${status}`);
+  const body: any = await res.json();
+  t.same(Object.keys(body), ['error'], `${code}: only an error object`);
+  t.same(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type'], `${code}: OpenAI error shape`);
+  t.equal(body.error.code, code);
+  t.equal(body.error.param, param, `${code}: param`);
+  t.ok(body.error.message.length > 10, `${code}: says what is wrong`);
+  return body.error;
+}
+
+t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async (t) => {
+  const before = await rowCount();
+  const send = (body: string, headers: Record<string, string> = AUTH) => fetch(url, { method: 'POST', headers, body });
+  const valid = { model: 'testing', messages: [{ role: 'user', content: 'hi' }] };
+
+  await expectError(t, await send('{"model": "testing", '), 400, 'invalid_json');
+  await expectError(t, await send(''), 400, 'invalid_json');
+  await expectError(t, await send(JSON.stringify({ messages: valid.messages })), 400, 'invalid_request', 'model');
+  await expectError(t, await send(JSON.stringify({ model: 'testing' })), 400, 'invalid_request', 'messages');
+  await expectError(
+    t,
+    await send(JSON.stringify({ model: 'testing', messages: [] })),
+    400,
+    'invalid_request',
+    'messages',
+  );
+  await expectError(
+    t,
+    await send(JSON.stringify({ model: 'testing', messages: [{ content: 'x' }] })),
+    400,
+    'invalid_request',
+    'messages[0].role',
+  );
+  await expectError(
+    t,
+    await send(JSON.stringify({ model: 'testing', messages: [{ role: 'robot', content: 'x' }] })),
+    400,
+    'invalid_request',
+    'messages[0].role',
+  );
+  await expectError(
+    t,
+    await send(JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 5 }] })),
+    400,
+    'invalid_request',
+    'messages[0].content',
+  );
+  await expectError(t, await send(JSON.stringify({ ...valid, temperature: 9 })), 400, 'invalid_request', 'temperature');
+  await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, temperature: '0.5' })),
+    400,
+    'invalid_request',
+    'temperature',
+  );
+  await expectError(t, await send(JSON.stringify({ ...valid, max_tokens: 0 })), 400, 'invalid_request', 'max_tokens');
+  await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] })),
+    400,
+    'invalid_request',
+    'stop',
+  );
+  await expectError(t, await send(JSON.stringify({ ...valid, stream: 'yes' })), 400, 'invalid_request', 'stream');
+  await expectError(t, await send(JSON.stringify([1, 2])), 400, 'invalid_request');
+  await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, session: 'x' }), { ...AUTH, 'x-session-id': 'has spaces in it' }),
+    400,
+    'invalid_request',
+    'X-Session-ID',
+  );
+  const unknown = await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, model: 'gpt-4o' })),
+    404,
+    'model_not_found',
+    'model',
+  );
+  for (const name of stack.catalog.names) t.match(unknown.message, name, `404 lists ${name}`);
+  await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, messages: [{ role: 'user', content: 'x'.repeat(5000) }] })),
+    413,
+    'request_too_large',
+  );
+  await expectError(
+    t,
+    await send('model=testing', { ...AUTH, 'content-type': 'application/x-www-form-urlencoded' }),
+    415,
+    'unsupported_media_type',
+  );
+  await expectError(
+    t,
+    await send(JSON.stringify(valid), { ...AUTH, 'content-type': 'text/plain' }),
+    415,
+    'unsupported_media_type',
+  );
+  const image = await expectError(
+    t,
+    await send(
+      JSON.stringify({
+        ...valid,
+        messages: [
+          { role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] },
+        ],
+      }),
+    ),
+    400,
+    'invalid_request',
+    'messages[0].content[0].image_url.url',
+  );
+  t.match(image.message, /base64 data URL/, 'the message says what is allowed');
+  const audio = await expectError(
+    t,
+    await send(
+      JSON.stringify({
+        ...valid,
+        messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }],
+      }),
+    ),
+    400,
+    'invalid_request',
+    'messages[0].content[0]',
+  );
+  t.match(audio.message, /audio input is not supported/);
+  await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, tool_choice: 'auto' })),
+    400,
+    'invalid_request',
+    'tool_choice',
+  );
+  await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, messages: [{ role: 'tool', content: 'r' }] })),
+    400,
+    'invalid_request',
+    'messages[0].tool_call_id',
+  );
+  await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, messages: [{ role: 'function', name: 'f', content: 'r' }] })),
+    400,
+    'invalid_request',
+    'messages[0].role',
+  );
+  const stop = await expectError(
+    t,
+    await send(JSON.stringify({ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] })),
+    400,
+    'invalid_request',
+    'stop',
+  );
+  t.match(stop.message, /at most 4/);
+  for (const [param, value] of [
+    ['n', 2],
+    ['functions', [{ name: 'f' }]],
+    ['reasoning_effort', 'high'],
+    ['logprobs', true],
+    ['logit_bias', { '50256': -100 }],
+    ['audio', { voice: 'alloy' }],
+  ] as const) {
+    const err = await expectError(
+      t,
+      await send(JSON.stringify({ ...valid, [param]: value })),
+      400,
+      'invalid_request',
+      param,
+    );
+    t.match(err.message, new RegExp(`"${param}" cannot be honoured`), `${param} is refused, not silently ignored`);
+  }
+  for (const harmless of [
+    { n: 1 },
+    { parallel_tool_calls: true },
+    { response_format: { type: 'text' } },
+    { logprobs: false },
+    { tools: [] },
+  ]) {
+    t.equal(
+      (await send(JSON.stringify({ ...valid, ...harmless }))).status,
+      200,
+      `${JSON.stringify(harmless)} changes nothing and passes`,
+    );
+  }
+  t.equal(await rowCount(), before + 5, 'no memory row for any bad request (the 5 harmless ones were answered)');
+  t.equal(stack.ollama.requests.length, 5, 'the model was called only for the harmless ones');
+});
+
+t.test('auth: missing or wrong key is 401; health needs no key', async (t) => {
+  const body = JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }] });
+  await expectError(
+    t,
+    await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }),
+    401,
+    'invalid_api_key',
+  );
+  await expectError(
+    t,
+    await fetch(url, { method: 'POST', headers: { ...AUTH, authorization: 'Bearer nope' }, body }),
+    401,
+    'invalid_api_key',
+  );
+  await expectError(
+    t,
+    await fetch(url, { method: 'POST', headers: { ...AUTH, authorization: 'Basic bG9jYWw=' }, body }),
+    401,
+    'invalid_api_key',
+  );
+  await expectError(t, await fetch(`${stack.baseUrl}/v1/models`), 401, 'invalid_api_key');
+  t.equal((await fetch(`${stack.baseUrl}/health`)).status, 200);
+});
+
+t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI shape', async (t) => {
+  await expectError(
+    t,
+    await fetch(`${stack.baseUrl}/v1/embeddings`, { method: 'POST', headers: AUTH, body: '{}' }),
+    404,
+    'unknown_url',
+  );
+  await expectError(t, await fetch(`${stack.baseUrl}/v1/models/%E0%A4%A`, { headers: AUTH }), 400, 'invalid_request');
+  await expectError(
+    t,
+    await fetch(`${stack.baseUrl}/v1/models/${'x'.repeat(101)}`, { headers: AUTH }),
+    414,
+    'uri_too_long',
+  );
+  // Node's HTTP parser refuses these before fastify sees them: a raw socket shows the answer.
+  const raw = await new Promise<string>((resolve) => {
+    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () =>
+      socket.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`),
+    );
+    let text = '';
+    socket
+      .on('data', (d) => {
+        text += d;
+      })
+      .on('close', () => resolve(text))
+      .on('error', () => resolve(text));
+  });
+  t.match(raw, /^HTTP\/1\.1 431 /);
+  t.same(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), {
+    error: {
+      message: 'The request headers are larger than MAX_HEADER_BYTES allows.',
+      type: 'invalid_request_error',
+      param: null,
+      code: 'headers_too_large',
+    },
+  });
+});
+
+t.test('x-should-retry tells SDKs whether retrying can help', async (t) => {
+  const bad = await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: '{' });
+  t.equal(bad.headers.get('x-should-retry'), 'false');
+  stack.ollama.behave({ failWith: { status: 500, message: 'boom' } });
+  const flaky = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'x' }] }),
+  });
+  t.equal(flaky.status, 502);
+  t.equal(flaky.headers.get('x-should-retry'), 'true');
+  t.equal(flaky.headers.get('retry-after'), '1');
+  stack.ollama.behave({});
+});
+
+t.test('the SDK raises its typed errors', async (t) => {
+  const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: 'local-only', maxRetries: 0 });
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+  const notFound = await failure(
+    client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+  );
+  t.ok(notFound instanceof OpenAI.NotFoundError, 'unknown model → NotFoundError');
+  t.equal((notFound as InstanceType<typeof OpenAI.APIError>).code, 'model_not_found');
+  const badRequest = await failure(client.chat.completions.create({ model: 'testing', messages: [] }));
+  t.ok(badRequest instanceof OpenAI.BadRequestError, 'invalid body → BadRequestError');
+  const wrongKey = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: 'wrong', maxRetries: 0 });
+  const unauthorized = await failure(
+    wrongKey.chat.completions.create({ model: 'testing', messages: [{ role: 'user', content: 'x' }] }),
+  );
+  t.ok(unauthorized instanceof OpenAI.AuthenticationError, 'wrong key → AuthenticationError');
+});
+
+t.test('/v1/models, /v1/models/:id and /health', async (t) => {
+  const models: any = await (await fetch(`${stack.baseUrl}/v1/models`, { headers: AUTH })).json();
+  t.equal(models.object, 'list');
+  t.same(
+    models.data.map((m: any) => m.id),
+    [
+      'bengali_nlp',
+      'code_generation',
+      'code_review',
+      'documentation',
+      'testing',
+      'deployment',
+      'voice_processor',
+      'auto',
+    ],
+  );
+  t.ok(models.data.every((m: any) => m.object === 'model' && Number.isInteger(m.created) && m.owned_by === 'agentbus'));
+  const one: any = await (await fetch(`${stack.baseUrl}/v1/models/code_review`, { headers: AUTH })).json();
+  t.equal(one.id, 'code_review');
+  t.equal(((await (await fetch(`${stack.baseUrl}/v1/models/auto`, { headers: AUTH })).json()) as any).id, 'auto');
+  await expectError(
+    t,
+    await fetch(`${stack.baseUrl}/v1/models/nope`, { headers: AUTH }),
+    404,
+    'model_not_found',
+    'model',
+  );
+  const health: any = await (await fetch(`${stack.baseUrl}/health`)).json();
+  t.same(Object.keys(health), ['status', 'service', 'timestamp']);
+  t.match(health, { status: 'healthy', service: 'agentbus-gateway' });
+  t.equal(new Date(health.timestamp).toISOString(), health.timestamp, 'ISO 8601 timestamp');
+});

@@ -1,0 +1,107 @@
+import t from 'tap';
+import { createOpenAIProvider } from '../../workers/providers/openai/index.js';
+import { parseSse, sseJson } from '../helpers/sse.js';
+import { startFakeOpenAI } from '../helpers/fake-openai.js';
+import { AUTH, startStack } from '../helpers/stack.js';
+import { waitUntil } from '../helpers/wait.js';
+
+// The `openai` provider against a real HTTP peer on loopback speaking OpenAI's wire protocol.
+const upstream = await startFakeOpenAI(['gpt-test']);
+t.teardown(() => upstream.close());
+const stack = await startStack({
+  provider: createOpenAIProvider({ baseUrl: upstream.url, apiKey: 'sk-upstream-secret' }),
+  env: { DEFAULT_MODEL: 'gpt-test' },
+});
+t.teardown(() => stack.close());
+const post = (body: Record<string, unknown>) =>
+  fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], ...body }),
+  });
+
+t.test('streams the upstream answer; sampling options and the upstream key are sent on', async (t) => {
+  upstream.behave({ tokens: ['One', ' two', ' three'] });
+  const res = await post({
+    stream: true,
+    stream_options: { include_usage: true },
+    temperature: 0.4,
+    top_p: 0.9,
+    max_tokens: 50,
+    seed: 3,
+    stop: ['END'],
+  });
+  const chunks = sseJson(parseSse(await res.text()).events);
+  t.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'One two three');
+  t.equal(chunks.at(-2).choices[0].finish_reason, 'stop');
+  t.same(chunks.at(-1).usage, { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 });
+  const sent = upstream.requests.at(-1)!;
+  t.match(sent.body, {
+    model: 'gpt-test',
+    stream: true,
+    temperature: 0.4,
+    top_p: 0.9,
+    max_tokens: 50,
+    seed: 3,
+    stop: ['END'],
+  });
+  t.equal(sent.body.messages[0].role, 'system', "the agent's system prompt goes first");
+  t.equal(sent.authorization, 'Bearer sk-upstream-secret');
+});
+
+t.test('tool calls: upstream fragments are reassembled, then streamed to the client as OpenAI fragments', async (t) => {
+  upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Dhaka"}' }] });
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+  const res = await post({ tools, tool_choice: 'auto' });
+  const json: any = await res.json();
+  t.equal(json.choices[0].finish_reason, 'tool_calls');
+  t.match(json.choices[0].message.tool_calls, [
+    { id: 'call_up0', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Dhaka"}' } },
+  ]);
+  t.match(upstream.requests.at(-1)!.body, { tools, tool_choice: 'auto' });
+});
+
+t.test('upstream errors map to the error table and name OPENAI_BASE_URL', async (t) => {
+  upstream.behave({ failWith: { status: 500, message: 'upstream exploded' } });
+  const failed = await post({});
+  t.equal(failed.status, 502);
+  t.match(await failed.json(), { error: { code: 'backend_error', message: /HTTP 500.*upstream exploded/ } });
+  upstream.behave({});
+  const lane = await startStack({
+    provider: createOpenAIProvider({ baseUrl: upstream.url, apiKey: undefined }),
+    env: { DEFAULT_MODEL: 'no-such-model' },
+  });
+  t.teardown(() => lane.close());
+  const missing = await fetch(`${lane.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  t.equal(missing.status, 502);
+  t.match(await missing.json(), { error: { code: 'backend_model_not_found', message: /no-such-model/ } });
+  const unreachable = createOpenAIProvider({ baseUrl: 'http://127.0.0.1:9/v1', apiKey: undefined });
+  t.match(await unreachable.probe(['x']), {
+    reachable: false,
+    error: /not reachable at http:\/\/127\.0\.0\.1:9\/v1 \(OPENAI_BASE_URL\)/,
+  });
+  t.match(await createOpenAIProvider({ baseUrl: upstream.url, apiKey: undefined }).probe(['gpt-test', 'other']), {
+    reachable: true,
+    missingModels: ['other'],
+  });
+});
+
+t.test('a client leaving aborts the upstream request', async (t) => {
+  upstream.behave({ tokens: Array.from({ length: 50 }, (_, i) => `t${i} `), tokenDelayMs: 40 });
+  const abort = new AbortController();
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', stream: true, messages: [{ role: 'user', content: 'long' }] }),
+    signal: abort.signal,
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  await reader.read();
+  abort.abort();
+  t.ok(await waitUntil(() => upstream.requests.at(-1)!.aborted, 2000), 'the upstream saw its request closed');
+});

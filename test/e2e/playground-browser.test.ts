@@ -1,0 +1,178 @@
+/// <reference lib="dom" />
+// (DOM types for the functions that run inside the page.)
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import t from 'tap';
+import { chromiumPath, HOW_TO_INSTALL_CHROMIUM } from '../../scripts/lib/chromium.js';
+import { startStack } from '../helpers/stack.js';
+import { waitUntil } from '../helpers/wait.js';
+
+// The playground in a real browser (Debian's headless Chromium driven by playwright-core):
+// it loads, streams an answer, continues the conversation from memory, and stops a generation.
+// SCREENSHOT_TO=docs/playground.png keeps a picture of the page after the conversation.
+if (!existsSync(chromiumPath())) throw new Error(`no Chromium at ${chromiumPath()}. ${HOW_TO_INSTALL_CHROMIUM}`);
+
+const stack = await startStack();
+t.teardown(() => stack.close());
+const browser: Browser = await chromium.launch({
+  executablePath: chromiumPath(),
+  headless: true,
+  // No network beyond loopback here: without these Chromium keeps trying Google's hosts.
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+  timeout: 30_000,
+});
+t.teardown(() => browser.close());
+
+const page: Page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+page.setDefaultTimeout(10_000);
+const pageErrors: string[] = [];
+const foreignRequests: string[] = [];
+page.on('pageerror', (err) => pageErrors.push(err.message));
+page.on('console', (message) => {
+  if (message.type() === 'error') pageErrors.push(message.text());
+});
+page.on('request', (request) => {
+  if (!request.url().startsWith(stack.baseUrl) && !request.url().startsWith('data:'))
+    foreignRequests.push(request.url());
+});
+
+const lastAnswer = () => page.getByTestId('assistant-message').last();
+async function send(text: string) {
+  await page.getByTestId('message-input').fill(text);
+  await page.getByTestId('send-button').click();
+}
+
+t.test('the page loads from the gateway, connects with the dev key and lists the agents', async (t) => {
+  const res = await page.goto(`${stack.baseUrl}/`);
+  t.equal(res?.status(), 200);
+  await page.locator('[data-testid="status"][data-state="connected"]').waitFor();
+  const agents = await page
+    .getByTestId('agent-select')
+    .locator('option')
+    .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+  t.same([...agents].sort(), [...stack.catalog.names, 'auto'].sort(), 'the agents, and auto (the router)');
+  await page.getByTestId('agent-select').selectOption('code_review');
+});
+
+// The first answer, with a fenced code block the page renders as code.
+const tokens = [
+  'Streaming',
+  ' answers',
+  ' arrive',
+  ' one',
+  ' token',
+  ' at',
+  ' a',
+  ' time',
+  ':\n\n```js\n',
+  'for await (const chunk of stream)',
+  ' render(chunk);\n',
+  '```\n\n',
+  'Each',
+  ' delta',
+  ' shows',
+  ' at',
+  ' once.',
+];
+t.test('a message streams in token by token, then shows its meta', async (t) => {
+  stack.ollama.behave({ tokens, tokenDelayMs: 120 });
+  await send('Explain streaming');
+  await page.getByTestId('user-message').last().waitFor();
+  const answer = lastAnswer();
+  await page.locator('[data-testid="assistant-message"][data-state="streaming"]').waitFor();
+  // Part of the answer is on screen while the rest is still being generated.
+  await page.waitForFunction(() => {
+    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
+    const last = nodes[nodes.length - 1] as HTMLElement | undefined;
+    return last?.dataset['state'] === 'streaming' && (last.textContent ?? '').includes('Streaming');
+  });
+  t.pass('partial text was visible while streaming');
+  await page.locator('[data-testid="assistant-message"][data-state="done"]').last().waitFor();
+  t.match(await answer.textContent(), 'Streaming answers arrive one token at a time');
+  t.match(await answer.textContent(), 'Each delta shows at once.');
+  t.equal(
+    (await answer.locator('pre code').textContent())?.trim(),
+    'for await (const chunk of stream) render(chunk);',
+    'the fenced block is rendered as code',
+  );
+  const meta = await answer.getByTestId('meta').textContent();
+  t.match(meta, /code_review/);
+  t.match(meta, /\d+\.\d\ds/, 'processing time');
+  t.match(await page.getByTestId('conversation-id').textContent(), /conv_/);
+});
+
+t.test('the next message continues the same conversation (memory on the server)', async (t) => {
+  const conversation = await page.getByTestId('conversation-id').textContent();
+  stack.ollama.behave({ tokens: ['Yes,', ' I', ' remember.'], tokenDelayMs: 20 });
+  const answered = page.locator('[data-testid="assistant-message"][data-state="done"]');
+  const before = await answered.count();
+  await send('Do you remember what I asked?');
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="assistant-message"][data-state="done"]').length > n,
+    before,
+  );
+  t.match(await lastAnswer().textContent(), 'Yes, I remember.');
+  t.equal(await page.getByTestId('conversation-id').textContent(), conversation);
+  const sent = stack.ollama.requests.at(-1)!.messages.map((m) => m.content);
+  t.same(
+    sent.slice(-3),
+    ['Explain streaming', tokens.join(''), 'Do you remember what I asked?'],
+    'the model saw the earlier turn',
+  );
+  t.match(await lastAnswer().getByTestId('meta').textContent(), /memory/i);
+  if (process.env['SCREENSHOT_TO']) await page.screenshot({ path: process.env['SCREENSHOT_TO'] });
+});
+
+t.test('Stop ends the generation at once and aborts the model call', async (t) => {
+  stack.ollama.behave({ tokens: Array.from({ length: 200 }, (_, i) => `word${i} `), tokenDelayMs: 50 });
+  await send('Write something very long');
+  await page.waitForFunction(() => {
+    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
+    return (nodes[nodes.length - 1]?.textContent ?? '').includes('word1 ');
+  });
+  const stop = page.getByTestId('stop-button');
+  await stop.click();
+  const stoppedAt = Date.now();
+  await page.locator('[data-testid="assistant-message"][data-state="stopped"]').last().waitFor({ timeout: 2000 });
+  const aborted = await waitUntil(() => stack.ollama.requests.at(-1)!.aborted, 2000);
+  t.ok(aborted, `the backend request was aborted (${Date.now() - stoppedAt} ms after Stop)`);
+  t.notOk(await stop.isVisible(), 'Stop is gone once stopped');
+  const text = (await lastAnswer().textContent()) ?? '';
+  t.match(text, 'word1 ', 'the partial answer stays on screen');
+  t.notMatch(text, 'word199', 'and it really stopped');
+  // The page is usable again.
+  stack.ollama.behave({ tokens: ['Back', ' again.'] });
+  await send('Still there?');
+  await page.waitForFunction(() => {
+    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
+    const last = nodes[nodes.length - 1] as HTMLElement | undefined;
+    return last?.dataset['state'] === 'done' && (last.textContent ?? '').includes('Back again.');
+  });
+});
+
+t.test('"auto" lets the router choose, and the meta line says how', async (t) => {
+  stack.ollama.behave({ tokens: ['FROM', ' node:20'] });
+  await page.getByTestId('agent-select').selectOption('auto');
+  await send('Write a Dockerfile for a Node app');
+  await page.waitForFunction(() => {
+    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
+    const last = nodes[nodes.length - 1] as HTMLElement | undefined;
+    return last?.dataset['state'] === 'done' && (last.textContent ?? '').includes('FROM node:20');
+  });
+  const meta = await lastAnswer().getByTestId('meta').textContent();
+  t.match(meta, /deployment/, 'the deployment agent answered');
+  t.match(meta, /routed by rule deployment/);
+});
+
+t.test('no page errors, and nothing fetched from anywhere but the gateway', async (t) => {
+  t.same(pageErrors, []);
+  t.same(foreignRequests, []);
+});

@@ -1,0 +1,185 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import t from 'tap';
+import {
+  refusalOf,
+  createRateLimiter,
+  type Admission,
+  type RateLimiter,
+} from '../../gateway/rate-limit/rate-limiter.js';
+import { rateTiersFrom } from '../../gateway/rate-limit/rate-tiers.js';
+import { keyOf } from '../../gateway/rate-limit/tenant-store.js';
+import type { LeaseTiming } from '../../gateway/rate-limit/lease-keeper.js';
+import { createLogger } from '../../common/logger.js';
+import { LogSink } from '../helpers/stack.js';
+import { startTestNats } from '../helpers/nats.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+// The limiter against a real nats-server of this file's own, which the tests stall (SIGSTOP /
+// SIGCONT, always resumed) and whose bucket they delete. Leases are long here unless a test says
+// otherwise, so a lease that disappears was released, not lapsed.
+const BUCKET = 'rl_resilience';
+const nats = await startTestNats();
+const resume = () => {
+  if (nats.process.exitCode === null) nats.process.kill('SIGCONT');
+};
+const connections: NatsConnection[] = [];
+const open = async () => {
+  const nc = await connect({ servers: nats.url });
+  connections.push(nc);
+  return nc;
+};
+t.teardown(async () => {
+  resume();
+  for (const nc of connections) await nc.close().catch(() => undefined);
+  await nats.dispose();
+});
+
+const tiers = rateTiersFrom({
+  tiers: {
+    standard: { requests_per_minute: 1000, concurrent_streams: 2 },
+    single: { concurrent_streams: 1 },
+    // Per day: one token back every 86 s, so the exact counts below do not depend on how long a burst takes.
+    burst: { requests_per_day: 1000, concurrent_streams: 500 },
+  },
+});
+const logs = new LogSink();
+const log = createLogger('rate-limit', { level: 'debug', destination: logs });
+const LONG: LeaseTiming = { ttlMs: 120_000, renewEveryMs: 60_000 };
+const limiterOn = (nc: NatsConnection, leaseTiming: LeaseTiming = LONG): RateLimiter =>
+  createRateLimiter({ nc, tiers, bucket: BUCKET, opTimeoutMs: 300, log, leaseTiming });
+
+const inspector = await open();
+const limiter = limiterOn(await open());
+const kv = await new Kvm(jetstream(inspector)).create(BUCKET, { history: 1 });
+const leasesOf = async (tenant: string) => {
+  const entry = await kv.get(keyOf(tenant));
+  return entry?.operation === 'PUT' ? Object.keys(entry.json<{ leases: Record<string, number> }>().leases) : [];
+};
+const reasons = () => logs.lines.map((line) => line['reason']);
+let sequence = 0;
+const admit = (on: RateLimiter, tenant: string, tier: string): Promise<Admission> =>
+  on.admit({ tenant, keyName: tenant, tier, requestId: `req-${++sequence}`, leaseUntil: Date.now() + 600_000 });
+const refusedCode = async (pending: Promise<Admission>) => {
+  try {
+    await pending;
+    return undefined;
+  } catch (err) {
+    return refusalOf(err) ? (err as { code: string }).code : 'not a refusal';
+  }
+};
+
+t.test('a store stall leaves no lease behind and does not lock the key out', async (t) => {
+  const first = await admit(limiter, 'stall-a', 'standard');
+  t.ok(first.headers['x-ratelimit-limit-requests'], 'admitted by the store');
+  t.equal((await leasesOf('stall-a')).length, 1);
+  nats.process.kill('SIGSTOP');
+  t.teardown(resume);
+  try {
+    const other = await admit(limiter, 'stall-b', 'standard');
+    t.same(other.headers, {}, "another key's request goes through unlimited while the store does not answer");
+    await first.release();
+    t.ok(reasons().includes('release_failed'), 'the release failed (and is retried in the background)');
+  } finally {
+    resume();
+  }
+  // Retried, not lapsed: the lease has two minutes to run.
+  await waitFor('the failed release retried', async () => (await leasesOf('stall-a')).length === 0, 10_000);
+  t.pass('the lease is gone');
+  // At once after the stall: the bucket was not forgotten, so the limiter counts again; both
+  // slots are free (no leftover lease), and the cap holds.
+  const again = [await admit(limiter, 'stall-a', 'standard'), await admit(limiter, 'stall-a', 'standard')];
+  t.ok(
+    again.every((admission) => admission.headers['x-ratelimit-limit-requests']),
+    'limited, not let through',
+  );
+  t.equal(
+    await refusedCode(admit(limiter, 'stall-a', 'standard')),
+    'too_many_concurrent_requests',
+    'a third is over the cap of 2',
+  );
+  for (const admission of again) await admission.release();
+  t.same(await leasesOf('stall-a'), []);
+  t.notOk(reasons().includes('bucket_gone'), 'a stall is not mistaken for a lost bucket');
+});
+
+t.test('64 simultaneous admits of one key within its budget: no 429', async (t) => {
+  const results = await Promise.allSettled(Array.from({ length: 64 }, () => admit(limiter, 'burst', 'burst')));
+  const refused = results.filter((result) => result.status === 'rejected');
+  t.equal(refused.length, 0, 'none refused');
+  const admitted = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const remaining = admitted
+    .map((admission) => Number(admission.headers['x-ratelimit-remaining-requests']))
+    .sort((a, b) => b - a);
+  t.same(
+    remaining,
+    Array.from({ length: 64 }, (_, i) => 999 - i),
+    'each counted once: 999 down to 936',
+  );
+  t.equal((await leasesOf('burst')).length, 64);
+  await Promise.all(admitted.map((admission) => admission.release()));
+  t.same(await leasesOf('burst'), [], 'every lease released');
+});
+
+t.test('two replicas bursting on one key count every request exactly once', async (t) => {
+  const replica = limiterOn(await open());
+  const results = await Promise.allSettled(
+    Array.from({ length: 64 }, (_, i) => admit(i % 2 === 0 ? limiter : replica, 'shared', 'burst')),
+  );
+  const admitted = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  t.comment(`${64 - admitted.length} of 64 lost every compare-and-set to the other replica`);
+  for (const result of results)
+    if (result.status === 'rejected')
+      t.equal(refusalOf(result.reason) && (result.reason as { code: string }).code, 'rate_limit_exceeded');
+  const next = await admit(limiter, 'shared', 'burst');
+  t.equal(next.headers['x-ratelimit-remaining-requests'], String(1000 - admitted.length - 1), 'no update lost');
+  await Promise.all([...admitted, next].map((admission) => admission.release()));
+  t.same(await leasesOf('shared'), []);
+});
+
+t.test('a deleted bucket is recreated, and a release is not turned away meanwhile', async (t) => {
+  const held = await admit(limiter, 'gone-a', 'standard');
+  await (await jetstreamManager(inspector)).streams.delete(`KV_${BUCKET}`);
+  const failedBefore = reasons().filter((reason) => reason === 'release_failed').length;
+  const during = await admit(limiter, 'gone-b', 'standard');
+  t.same(during.headers, {}, 'let through while the bucket is missing');
+  await waitFor('the bucket found gone', () => reasons().includes('bucket_gone'), 5000);
+  // Within the second in which admissions do not reopen the bucket: the release opens it itself.
+  await held.release();
+  t.equal(reasons().filter((reason) => reason === 'release_failed').length, failedBefore, 'the release did not fail');
+  await during.release();
+  await waitFor(
+    'limited again',
+    async () => {
+      const probe = await admit(limiter, 'gone-c', 'standard');
+      await probe.release();
+      return probe.headers['x-ratelimit-limit-requests'] !== undefined;
+    },
+    5000,
+  );
+  t.pass('the bucket is back');
+});
+
+t.test('short leases: renewed while the request runs, lapsed soon after its gateway is gone', async (t) => {
+  const quick: LeaseTiming = { ttlMs: 1500, renewEveryMs: 300 };
+  const doomedNc = await open();
+  const doomed = limiterOn(doomedNc, quick);
+  await admit(doomed, 'crash', 'single');
+  await sleep(2 * quick.ttlMs);
+  t.equal((await leasesOf('crash')).length, 1, 'still held after two ttls: renewed');
+  t.equal(await refusedCode(admit(limiter, 'crash', 'single')), 'too_many_concurrent_requests', 'and it still counts');
+  // The gateway dies without releasing: its connection closes, its renewals stop.
+  await doomedNc.close();
+  let admitted: Admission | undefined;
+  await waitFor(
+    'the lease lapsed',
+    async () => {
+      admitted = await admit(limiter, 'crash', 'single').catch(() => undefined);
+      return admitted !== undefined;
+    },
+    10_000,
+  );
+  t.pass("another gateway admits the key once the dead one's lease lapsed");
+  await admitted?.release();
+});

@@ -1,0 +1,28 @@
+import t from 'tap';
+import { startStack } from '../helpers/stack.js';
+import { openLiveClient } from '../helpers/ws-client.js';
+
+// A stopping gateway treats WebSocket requests as it treats open HTTP responses: the ones in
+// flight finish (up to GATEWAY_DRAIN_TIMEOUT_MS), new ones are refused, then the socket closes.
+const stack = await startStack({ env: { GATEWAY_DRAIN_TIMEOUT_MS: '5000' } });
+t.teardown(() => stack.close());
+
+t.test('gateway close: the request in flight finishes, a new one is refused, then 1001', async (t) => {
+  const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
+  await client.next((frame) => frame.type === 'ready');
+  stack.ollama.behave({ tokens: ['one', ' two', ' three', ' four', ' five'], tokenDelayMs: 100 });
+  client.send({ type: 'chat', id: 'w1', agent: 'code_review', messages: [{ role: 'user', content: 'hi' }] });
+  await client.next((frame) => frame.type === 'delta');
+  const closing = stack.app.close();
+  // Let preClose start draining before the next frame arrives.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  client.send({ type: 'chat', id: 'w2', agent: 'code_review', messages: [{ role: 'user', content: 'again' }] });
+  const refused = await client.finish('w2');
+  t.match(refused.terminal, { type: 'error', error: { code: 'bus_unavailable', message: /shutting down/ } });
+  const first = await client.finish('w1', 5000);
+  t.equal(first.terminal.type, 'done', 'the request in flight finished');
+  t.equal(first.text, 'one two three four five');
+  t.match(await client.closed, { code: 1001 });
+  await closing;
+  t.same(client.invalidFrames, []);
+});

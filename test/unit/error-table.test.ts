@@ -1,0 +1,55 @@
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { AgentbusError, ERROR_CODES, ERROR_TABLE, errorFromWire, errorFrameSchema } from '../../bus-schemas/index.js';
+
+const OPENAI_TYPE_FOR_STATUS = (status: number) =>
+  status === 401
+    ? ['invalid_request_error', 'authentication_error']
+    : status === 429
+      ? ['requests']
+      : status >= 500
+        ? ['server_error']
+        : ['invalid_request_error'];
+
+t.test('each row is consistent', async (t) => {
+  for (const code of ERROR_CODES) {
+    const row = ERROR_TABLE[code];
+    t.match(code, /^[a-z_]+$/, `${code} is snake_case`);
+    t.ok(row.status >= 400 && row.status <= 599, `${code} has an error status`);
+    t.ok(OPENAI_TYPE_FOR_STATUS(row.status).includes(row.type), `${code}: type ${row.type} fits status ${row.status}`);
+    // 429 is the one client error worth retrying (later), as OpenAI's SDKs do.
+    if (row.status < 500)
+      t.equal(row.retryable, row.status === 429, `${code}: client errors are not retryable, but 429`);
+    t.ok(row.message.length > 0, `${code} has a default message`);
+    const err = new AgentbusError(code);
+    t.equal(err.status, row.status);
+    t.same(Object.keys(err.toOpenAI().error).sort(), ['code', 'message', 'param', 'type']);
+    t.equal(errorFromWire(err.toWire()).code, code, `${code} survives the bus`);
+  }
+});
+
+t.test('the error frame schema accepts exactly the table codes', async (t) => {
+  t.same(errorFrameSchema.properties.error.properties.code.enum, ERROR_CODES);
+  t.equal(errorFromWire({ code: 'made_up', message: 'x', retryable: false }).code, 'internal_error');
+});
+
+t.test('every code is used by the code base, and every code used is in the table', async (t) => {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) files.push(path);
+    }
+  };
+  for (const dir of ['gateway', 'workers', 'bus-schemas', 'common']) walk(dir);
+  const source = files
+    .filter((f) => !f.endsWith('errors.ts') || !f.includes('bus-schemas'))
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+  for (const code of ERROR_CODES)
+    t.match(source, new RegExp(`AgentbusError\\(\\s*'${code}'`), `${code} is raised somewhere`);
+  const used = [...source.matchAll(/AgentbusError\(\s*'([a-z_]+)'/g)].map((m) => m[1]!);
+  for (const code of new Set(used)) t.ok(ERROR_CODES.includes(code as never), `${code} is in the table`);
+});

@@ -1,0 +1,255 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { ConfigError } from '../../common/env.js';
+import { createKeyStore, matchKey, type KnownKey } from '../../gateway/auth/key-store.js';
+import { lockFileOf, withKeysFileLock } from '../../gateway/auth/keys-file-lock.js';
+import {
+  keysFileExists,
+  readKeysFile,
+  sha256Hex,
+  tenantOfDigest,
+  tenantOfKey,
+  writeKeysFile,
+} from '../../gateway/auth/keys-file.js';
+import { loadGatewayConfig } from '../../gateway/config.js';
+import { tenantOf } from '../../gateway/plugins/auth.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-key-store-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const quiet = { info: () => undefined, error: () => undefined };
+const entry = (name: string, key: string, extra: object = {}) => ({
+  id: `id-${name}`,
+  name,
+  sha256: sha256Hex(key),
+  agents: '*' as const,
+  tier: 'standard',
+  created_at: '2026-01-01T00:00:00Z',
+  ...extra,
+});
+
+t.test('every known key is compared, in constant time, whichever matches', async (t) => {
+  const known: KnownKey[] = ['a', 'b', 'c', 'd'].map((key) => ({
+    digest: createHash('sha256').update(key).digest(),
+    caller: { tenant: tenantOf(key), name: key, agents: null, tier: 'standard', private: false },
+  }));
+  for (const presented of ['a', 'c', 'd', 'nope']) {
+    let comparisons = 0;
+    const counting = (x: Buffer, y: Buffer) => {
+      comparisons++;
+      return timingSafeEqual(x, y);
+    };
+    const caller = matchKey(known, createHash('sha256').update(presented).digest(), counting);
+    t.equal(comparisons, known.length, `all ${known.length} compared for "${presented}"`);
+    t.equal(caller?.name, presented === 'nope' ? undefined : presented);
+  }
+});
+
+t.test('a key gets the same tenant from API_KEYS and from the file, so its sessions carry over', async (t) => {
+  t.equal(tenantOfDigest(sha256Hex('team-key')), tenantOf('team-key'));
+  const file = join(dir, 'same.json');
+  writeKeysFile(file, { keys: [entry('team', 'team-key')] });
+  const fromFile = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: undefined,
+    log: quiet,
+  });
+  const fromEnv = createKeyStore({
+    keysFile: undefined,
+    apiKeys: ['team-key'],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: undefined,
+    log: quiet,
+  });
+  t.equal(fromFile.callerFor('team-key')?.tenant, fromEnv.callerFor('team-key')?.tenant);
+  t.match(fromEnv.callerFor('team-key'), { name: 'api-keys', agents: null, tier: 'unlimited', private: false });
+  fromFile.close();
+});
+
+t.test('scope, tier, private and revocation come from the entry', async (t) => {
+  const file = join(dir, 'entries.json');
+  writeKeysFile(file, {
+    keys: [
+      entry('scoped', 'k1', { agents: ['testing'], tier: 'premium', private: true }),
+      entry('gone', 'k2', { revoked_at: '2026-01-02T00:00:00Z' }),
+    ],
+  });
+  const store = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: ['pk'],
+    envTier: 'unlimited',
+    devKey: 'local-only',
+    log: quiet,
+  });
+  t.teardown(() => store.close());
+  t.match(store.callerFor('k1'), { name: 'scoped', agents: ['testing'], tier: 'premium', private: true });
+  t.equal(store.callerFor('k2'), undefined, 'revoked');
+  t.equal(store.callerFor('local-only'), undefined, 'the dev key is off while the file lists keys');
+  t.match(store.callerFor('pk'), { private: true, name: 'private-api-keys' });
+});
+
+t.test('the dev key works only while no key exists, and the config refuses it off loopback', async (t) => {
+  const file = join(dir, 'dev.json');
+  const store = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: 'local-only',
+    log: quiet,
+  });
+  t.teardown(() => store.close());
+  t.ok(store.callerFor('local-only'), 'no file yet');
+  writeKeysFile(file, { keys: [entry('first', 'k1')] });
+  t.ok(store.reload());
+  t.equal(store.callerFor('local-only'), undefined, 'gone once a key exists');
+  t.equal(loadGatewayConfig({ KEYS_FILE: file }).devKey, false);
+  t.equal(
+    loadGatewayConfig({ KEYS_FILE: file, HOST: '0.0.0.0' }).devKey,
+    false,
+    'a non-loopback address is fine with keys in the file',
+  );
+  t.throws(
+    () => loadGatewayConfig({ KEYS_FILE: join(dir, 'none-yet.json'), HOST: '0.0.0.0' }),
+    ConfigError,
+    'but not with an empty one',
+  );
+  t.equal(loadGatewayConfig({ KEYS_FILE: 'none' }).keysFile, undefined);
+});
+
+t.test(
+  'a broken file: at creation an error naming KEYS_FILE and the field; on reload the last good keys stay',
+  async (t) => {
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, JSON.stringify({ keys: [{ ...entry('x', 'k1'), agents: 'everything' }] }));
+    t.throws(
+      () =>
+        createKeyStore({
+          keysFile: file,
+          apiKeys: [],
+          privateApiKeys: [],
+          envTier: 'unlimited',
+          devKey: undefined,
+          log: quiet,
+        }),
+      /invalid keys file .*broken\.json \(KEYS_FILE\).*agents/,
+    );
+    writeKeysFile(file, { keys: [entry('x', 'k1'), entry('y', 'k2', { id: 'id-x' })] });
+    t.throws(
+      () =>
+        createKeyStore({
+          keysFile: file,
+          apiKeys: [],
+          privateApiKeys: [],
+          envTier: 'unlimited',
+          devKey: undefined,
+          log: quiet,
+        }),
+      /keys\[1\]\.id repeats/,
+    );
+
+    writeKeysFile(file, { keys: [entry('x', 'k1')] });
+    const errors: string[] = [];
+    const store = createKeyStore({
+      keysFile: file,
+      apiKeys: [],
+      privateApiKeys: [],
+      envTier: 'unlimited',
+      devKey: undefined,
+      log: { info: () => undefined, error: (_obj: unknown, message?: string) => errors.push(String(message)) } as never,
+    });
+    t.teardown(() => store.close());
+    writeFileSync(file, 'not json');
+    t.equal(store.reload(), false);
+    t.equal(store.reload(), false);
+    t.equal(errors.length, 1, 'logged once per problem');
+    t.match(errors[0], /KEYS_FILE/);
+    t.ok(store.callerFor('k1'), 'the last good keys still work');
+  },
+);
+
+t.test('a KEYS_FILE that is a directory: an error naming KEYS_FILE, not a bare EISDIR', async (t) => {
+  const folder = mkdtempSync(join(dir, 'folder-'));
+  t.throws(
+    () =>
+      createKeyStore({
+        keysFile: folder,
+        apiKeys: [],
+        privateApiKeys: [],
+        envTier: 'unlimited',
+        devKey: undefined,
+        log: quiet,
+      }),
+    /keys file .*folder-\w+ \(KEYS_FILE\) is a directory; KEYS_FILE must name a file/,
+  );
+  t.throws(() => readKeysFile(folder), /\(KEYS_FILE\) is a directory/);
+  t.equal(keysFileExists(join(dir, 'nothing-here.json')), false, 'a missing file is an empty one');
+});
+
+t.test('onChange: listeners hear every reload that read the file, until they unsubscribe', async (t) => {
+  const file = join(dir, 'change.json');
+  writeKeysFile(file, { keys: [entry('a', 'ka')] });
+  const store = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: undefined,
+    log: quiet,
+    pollIntervalMs: 60_000,
+  });
+  t.teardown(() => store.close());
+  let heard = 0;
+  const stop = store.onChange(() => {
+    heard++;
+  });
+  store.onChange(() => {
+    throw new Error('one listener failing');
+  });
+  writeKeysFile(file, { keys: [entry('a', 'ka', { revoked_at: '2026-01-02T00:00:00Z' })] });
+  t.ok(store.reload());
+  t.equal(heard, 1, 'heard, despite the other listener throwing');
+  t.equal(store.callerFor('ka'), undefined, 'and the listener sees the revocation already');
+  writeFileSync(file, 'broken');
+  t.notOk(store.reload());
+  t.equal(heard, 1, 'a broken file changes nothing, so nobody is told');
+  stop();
+  writeKeysFile(file, { keys: [entry('a', 'ka')] });
+  t.ok(store.reload());
+  t.equal(heard, 1, 'unsubscribed');
+});
+
+t.test('the keys-file lock: one holder at a time, a bounded wait naming the lock file', async (t) => {
+  const file = join(dir, 'locked.json');
+  t.equal(
+    withKeysFileLock(file, () => 'done'),
+    'done',
+  );
+  t.notOk(existsSync(lockFileOf(file)), 'released');
+  t.throws(
+    () =>
+      withKeysFileLock(file, () => {
+        throw new Error('inside');
+      }),
+    /inside/,
+  );
+  t.notOk(existsSync(lockFileOf(file)), 'released after a failure too');
+  writeFileSync(lockFileOf(file), '12345\n'); // another run holds it (or died holding it)
+  t.throws(
+    () => withKeysFileLock(file, () => t.fail('must not run'), 100),
+    /keys file is locked by another "npm run keys" \(lock file .*locked\.json\.lock, waited 100 ms\).*delete the lock file/,
+  );
+  rmSync(lockFileOf(file));
+});
+
+t.test("tenantOf (the HTTP layer) is the key store's own derivation", async (t) => {
+  t.equal(tenantOf('some-key'), tenantOfKey('some-key'));
+  t.equal(tenantOfKey('some-key'), tenantOfDigest(sha256Hex('some-key')));
+});
