@@ -258,6 +258,16 @@ export class AgentbusError extends Error {
     this.param = options.param ?? null;
   }
 
+  /**
+   * Any thrown value as an AgentbusError: itself when it is one, else `internal_error` with
+   * `context` before the original message and the original kept as `cause` (for the log).
+   */
+  static from(err: unknown, context = 'Internal error'): AgentbusError {
+    if (err instanceof AgentbusError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    return new AgentbusError('internal_error', `${context}: ${message}`, { cause: err });
+  }
+
   /** The error as bus data for an `error` frame. */
   toWire(): WireError {
     return {
