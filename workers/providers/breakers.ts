@@ -1,5 +1,5 @@
-import { CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { systemClock, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 
 /** BREAKER_FAILURES and BREAKER_COOLDOWN_MS. */
@@ -10,7 +10,7 @@ export interface BreakerSettings {
 
 /** One provider's circuit breaker. */
 export interface ProviderBreaker {
-  /** Why the provider must be skipped now (open circuit, or a trial already running); undefined when it may be called. */
+  /** Why the provider must be skipped now (open circuit, or a trial running); undefined when it may be called. */
   refusal(): string | undefined;
   /** The error that last counted against the provider. */
   lastFailure(): AgentbusError | undefined;
@@ -18,6 +18,8 @@ export interface ProviderBreaker {
    * Runs `attempt` — opening the provider's stream up to its first event — under the breaker.
    * An error counts as a failure only when it says the backend is unwell (a retryable
    * AgentbusError) and `signal` was not aborted: a cancel or deadline says nothing about it.
+   * Call it only right after `refusal()` returned undefined; with the cooldown over, this call
+   * is the circuit's one trial.
    */
   run<T>(attempt: () => Promise<T>, signal: AbortSignal): Promise<T>;
 }
@@ -27,72 +29,79 @@ export function isBackendOutage(err: unknown): boolean {
   return err instanceof AgentbusError && err.retryable;
 }
 
-// Carries an error thrown while the request was being aborted through cockatiel unseen by its
-// filter, so the breaker counts it neither way.
-class AbortedAttempt extends Error {
-  constructor(readonly original: unknown) {
-    super('aborted');
-  }
-}
+type Circuit =
+  | { state: 'closed' }
+  // afterTrial: it re-opened because a half-open trial failed (the refusal says which).
+  | { state: 'open'; since: number; afterTrial: boolean }
+  | { state: 'half-open' };
 
-function createBreaker(name: string, settings: BreakerSettings, log: Logger): ProviderBreaker {
-  const policy = circuitBreaker(
-    handleWhen((err) => !(err instanceof AbortedAttempt) && isBackendOutage(err)),
-    {
-      halfOpenAfter: settings.cooldownMs,
-      breaker: new ConsecutiveBreaker(settings.failures),
-    },
-  );
-  // cockatiel keeps when it opened to itself; the refusal message tells users how long is left.
-  let openedAt = 0;
-  let afterTrial = false;
-  policy.onHalfOpen(() => {
-    afterTrial = true;
-  });
-  policy.onBreak(() => {
-    openedAt = Date.now();
-    const last = policy.lastFailure && 'error' in policy.lastFailure ? policy.lastFailure.error : undefined;
+/**
+ * A breaker on consecutive failures: `failures` in a row open the circuit for `cooldownMs` on
+ * `clock`; then one trial runs (half-open), and its success closes the circuit while its
+ * failure opens it again. A trial that ends without a verdict (aborted, or an error that is
+ * not the backend's) closes it but keeps the streak, so one more failure re-opens it.
+ */
+export function createBreaker(
+  name: string,
+  settings: BreakerSettings,
+  log: Logger,
+  clock: Clock = systemClock,
+): ProviderBreaker {
+  let circuit: Circuit = { state: 'closed' };
+  // Counted failures since the last success; calls started before a change still report here.
+  let streak = 0;
+  let last: AgentbusError | undefined;
+
+  const open = () => {
+    if (circuit.state === 'open') return;
+    circuit = { state: 'open', since: clock.now(), afterTrial: circuit.state === 'half-open' };
     log.warn(
       { provider: name, err: last, cooldownMs: settings.cooldownMs },
       `${name}: circuit opened; skipping it for ${settings.cooldownMs} ms`,
     );
-  });
-  policy.onReset(() => {
-    afterTrial = false;
-    log.info({ provider: name }, `${name}: circuit closed`);
-  });
-
-  const lastFailure = () => {
-    const last = policy.lastFailure;
-    return last && 'error' in last && last.error instanceof AgentbusError ? last.error : undefined;
   };
-  const lastCode = () => lastFailure()?.code ?? 'an error';
+  const closeAfterTrial = () => {
+    if (circuit.state !== 'half-open') return;
+    circuit = { state: 'closed' };
+    log.info({ provider: name }, `${name}: circuit closed`);
+  };
+
+  const refusal = (): string | undefined => {
+    if (circuit.state === 'half-open') {
+      return 'circuit half-open, its one trial request is still running (BREAKER_COOLDOWN_MS)';
+    }
+    if (circuit.state === 'closed') return undefined;
+    const left = circuit.since + settings.cooldownMs - clock.now();
+    if (left <= 0) return undefined;
+    const lastCode = last?.code ?? 'an error';
+    const why = circuit.afterTrial
+      ? `its trial request failed with ${lastCode}`
+      : `${settings.failures} consecutive failures, the last ${lastCode}`;
+    return `circuit open for another ${Math.ceil(left / 1000)} s after ${why} (BREAKER_FAILURES, BREAKER_COOLDOWN_MS)`;
+  };
 
   return {
-    refusal() {
-      if (policy.state === CircuitState.HalfOpen) {
-        return 'circuit half-open, its one trial request is still running (BREAKER_COOLDOWN_MS)';
-      }
-      if (policy.state !== CircuitState.Open) return undefined;
-      const left = openedAt + settings.cooldownMs - Date.now();
-      if (left <= 0) return undefined;
-      const why = afterTrial
-        ? `its trial request failed with ${lastCode()}`
-        : `${settings.failures} consecutive failures, the last ${lastCode()}`;
-      return `circuit open for another ${Math.ceil(left / 1000)} s after ${why} (BREAKER_FAILURES, BREAKER_COOLDOWN_MS)`;
-    },
-    lastFailure,
+    refusal,
+    lastFailure: () => last,
     async run(attempt, signal) {
+      const refused = refusal();
+      if (refused) throw new Error(`${name} was called although its breaker refuses: ${refused}`);
+      const trial = circuit.state === 'open';
+      if (trial) circuit = { state: 'half-open' };
       try {
-        return await policy.execute(async () => {
-          try {
-            return await attempt();
-          } catch (err) {
-            throw signal.aborted ? new AbortedAttempt(err) : err;
-          }
-        });
+        const value = await attempt();
+        streak = 0;
+        if (trial) closeAfterTrial();
+        return value;
       } catch (err) {
-        throw err instanceof AbortedAttempt ? err.original : err;
+        if (!signal.aborted && isBackendOutage(err)) {
+          last = err as AgentbusError;
+          streak++;
+          if (trial || streak >= settings.failures) open();
+        } else if (trial) {
+          closeAfterTrial();
+        }
+        throw err;
       }
     },
   };
@@ -101,15 +110,17 @@ function createBreaker(name: string, settings: BreakerSettings, log: Logger): Pr
 /**
  * The breakers of one worker process, one per provider name, made on first use. A provider
  * whose circuit is open is skipped without a network call, so a dead backend costs one fast
- * failure per request instead of a timeout. Half-open, cockatiel lets one trial through;
- * success closes the circuit, failure re-opens it. (An aborted trial counts neither way, which
- * cockatiel treats as closing: the next request is then a normal try.)
+ * failure per request instead of a timeout.
  */
-export function createBreakers(settings: BreakerSettings, log: Logger): (name: string) => ProviderBreaker {
+export function createBreakers(
+  settings: BreakerSettings,
+  log: Logger,
+  clock: Clock = systemClock,
+): (name: string) => ProviderBreaker {
   const breakers = new Map<string, ProviderBreaker>();
   return (name) => {
     let breaker = breakers.get(name);
-    if (!breaker) breakers.set(name, (breaker = createBreaker(name, settings, log)));
+    if (!breaker) breakers.set(name, (breaker = createBreaker(name, settings, log, clock)));
     return breaker;
   };
 }

@@ -1,5 +1,6 @@
 import { AgentbusError, type ChatMessage, type FallbackStep } from '../../bus-schemas/index.js';
 import type { Agent, ProviderRef } from '../../common/catalog.js';
+import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { Redactor } from '../../common/redaction.js';
 import { createBreakers, type BreakerSettings } from './breakers.js';
@@ -18,6 +19,8 @@ export interface ChainSettings {
   breakers: BreakerSettings;
   /** Masks secrets before a non-local provider sees a request. */
   redactor: Redactor;
+  /** Times the breakers' cooldowns; the system clock unless a test moves time itself. */
+  clock?: Clock;
 }
 
 /** A request for a chain: the model comes from each link. */
@@ -89,7 +92,7 @@ async function* replay(first: ProviderEvent, rest: AsyncIterator<ProviderEvent>)
 /** The provider chains of one worker: its provider instances and their circuit breakers. */
 export function createProviderChains(settings: ChainSettings, log: Logger): ProviderChains {
   const instances = new Map<ProviderName, ChatProvider>();
-  const breakerOf = createBreakers(settings.breakers, log);
+  const breakerOf = createBreakers(settings.breakers, log, settings.clock);
   const local = new Set(settings.localProviders);
 
   const provider = (name: ProviderName) => {
@@ -159,12 +162,15 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
 }
 
 const PRIVACY_HINT =
-  ' The request is private (X-Private, a private WebSocket chat, a secret in the input, or a private earlier turn of the conversation): only providers named in the worker\'s LOCAL_PROVIDERS may take it. Add a local provider to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.';
+  ' The request is private (X-Private, a private WebSocket chat, a secret in the input, or a private earlier turn' +
+  " of the conversation): only providers named in the worker's LOCAL_PROVIDERS may take it. Add a local provider" +
+  ' to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.';
 
 function noProviderError(agent: Agent, reasons: readonly string[], privacySkipped: boolean): AgentbusError {
+  const hint = privacySkipped ? PRIVACY_HINT : '';
   return new AgentbusError(
     'no_provider_available',
-    `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${privacySkipped ? PRIVACY_HINT : ''}`,
+    `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${hint}`,
   );
 }
 
