@@ -1,4 +1,5 @@
 import { AgentbusError } from '../bus-schemas/index.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import type { OpenedAnswer, ProviderChains } from './providers/chain.js';
 import type { ProviderEvent } from './providers/types.js';
 
@@ -22,6 +23,9 @@ export const ADMISSION_DEFAULTS: Readonly<AdmissionSettings> = Object.freeze({
 export interface Slot {
   release(): void;
 }
+
+// Requests are aborted with an Error (an AgentbusError, or the platform's AbortError).
+const abortReason = (signal: AbortSignal): Error => signal.reason as Error;
 
 interface Waiter {
   grant(slot: Slot): void;
@@ -48,8 +52,15 @@ export class Admission {
   // FIFO; never longer than maxQueued.
   readonly #waiting: Waiter[] = [];
   #closed: Error | undefined;
+  readonly #clock: Clock;
 
-  constructor(readonly settings: Readonly<AdmissionSettings>) {}
+  /** `clock` times the queue wait; a test passes a fake one and moves it instead of sleeping. */
+  constructor(
+    readonly settings: Readonly<AdmissionSettings>,
+    clock: Clock = systemClock,
+  ) {
+    this.#clock = clock;
+  }
 
   /** Model calls running now. */
   get running(): number {
@@ -79,7 +90,7 @@ export class Admission {
    * (a cancel, the request's own deadline, a shutdown) — the request then leaves the queue.
    */
   acquire(signal: AbortSignal): Promise<Slot> {
-    if (signal.aborted) return Promise.reject(signal.reason);
+    if (signal.aborted) return Promise.reject(abortReason(signal));
     if (this.#running < this.settings.maxInflight && this.#waiting.length === 0) {
       this.#running++;
       return Promise.resolve(this.#slot());
@@ -88,7 +99,7 @@ export class Admission {
     if (this.#waiting.length >= this.settings.maxQueued) return Promise.reject(this.#overloaded('full'));
     return new Promise<Slot>((resolve, reject) => {
       const leave = () => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         const index = this.#waiting.indexOf(waiter);
         if (index >= 0) this.#waiting.splice(index, 1);
@@ -103,8 +114,11 @@ export class Admission {
           reject(error);
         },
       };
-      const onAbort = () => waiter.refuse(signal.reason);
-      const timer = setTimeout(() => waiter.refuse(this.#overloaded('timeout')), this.settings.queueTimeoutMs);
+      const onAbort = () => waiter.refuse(abortReason(signal));
+      const timer = this.#clock.setTimeout(
+        () => waiter.refuse(this.#overloaded('timeout')),
+        this.settings.queueTimeoutMs,
+      );
       signal.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(waiter);
     });
@@ -136,10 +150,12 @@ export class Admission {
 
   #overloaded(why: 'full' | 'timeout'): AgentbusError {
     const { maxInflight, maxQueued, queueTimeoutMs } = this.settings;
-    const busy = `This worker is already running its limit of ${maxInflight} model call${maxInflight === 1 ? '' : 's'} (MAX_INFLIGHT)`;
+    const calls = `${maxInflight} model call${maxInflight === 1 ? '' : 's'}`;
+    const busy = `This worker is already running its limit of ${calls} (MAX_INFLIGHT)`;
+    const waiting = `${maxQueued} more request${maxQueued === 1 ? ' is' : 's are'} waiting`;
     const detail =
       why === 'full'
-        ? `and ${maxQueued} more request${maxQueued === 1 ? ' is' : 's are'} waiting (MAX_QUEUED), so it refused this one`
+        ? `and ${waiting} (MAX_QUEUED), so it refused this one`
         : `and none finished within ${queueTimeoutMs} ms (QUEUE_TIMEOUT_MS) while this request waited`;
     return new AgentbusError(
       'overloaded',
