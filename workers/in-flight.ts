@@ -15,7 +15,10 @@ export class InFlight {
   /** Counts `work` as in flight until it settles. */
   track(work: Promise<unknown>): void {
     this.#work.add(work);
-    void work.finally(() => this.#work.delete(work));
+    work
+      .finally(() => this.#work.delete(work))
+      // Only the count is kept here: whoever made `work` handles its failure.
+      .catch(() => undefined);
   }
 
   /** Registers a request; its signal aborts on `cancel(requestId)` or `abortAll()`. Call `leave()` when done. */
