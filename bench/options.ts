@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
+import { readEnv, type EnvReader } from '../common/env.js';
 import { ROOT } from '../scripts/lib/child-process.js';
 
 /** What one `npm run bench` measures and how long; see BENCHMARKS.md, "Options". */
@@ -59,7 +60,7 @@ const list = (value: string | undefined): number[] | undefined =>
     : undefined;
 
 /** Flags first, then BENCH_* variables, then the mode's defaults. */
-export function readBenchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+export function readBenchOptions(argv: string[], read: EnvReader = readEnv()): BenchOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -83,10 +84,22 @@ export function readBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   const mode = values.tiny ? 'tiny' : values.quick ? 'quick' : 'full';
   const seconds = Number(
-    values.duration ?? env['BENCH_DURATION_S'] ?? (mode === 'full' ? 5 : mode === 'quick' ? 1.5 : 0.5),
+    values.duration ??
+      read.optionalString('BENCH_DURATION_S', {
+        doc: 'seconds per measured point (`--duration`)',
+        shownDefault: '`5`; `--quick`: `1.5`; `--tiny`: `0.5`',
+      }) ??
+      (mode === 'full' ? 5 : mode === 'quick' ? 1.5 : 0.5),
   );
   if (!(seconds > 0)) throw new Error('--duration / BENCH_DURATION_S must be a positive number of seconds');
-  const workers = Number(values.workers ?? env['BENCH_WORKERS'] ?? 1);
+  const workers = Number(
+    values.workers ??
+      read.optionalString('BENCH_WORKERS', {
+        doc: 'worker processes for figures 1-3, 5 and 6, 1 to 16 (`--workers`)',
+        shownDefault: '`1`',
+      }) ??
+      1,
+  );
   if (!Number.isInteger(workers) || workers < 1 || workers > 16)
     throw new Error('--workers / BENCH_WORKERS must be an integer from 1 to 16');
   const tiny = mode === 'tiny';
@@ -94,20 +107,47 @@ export function readBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proces
   return {
     mode,
     workers,
-    concurrency: list(values.concurrency ?? env['BENCH_CONCURRENCY']) ?? (tiny ? [1, 4] : [1, 32, 256]),
+    concurrency:
+      list(
+        values.concurrency ??
+          read.optionalString('BENCH_CONCURRENCY', {
+            doc: 'concurrency levels of figures 1 and 2, comma-separated (`--concurrency`)',
+            shownDefault: '`1,32,256`; `--tiny`: `1,4`',
+          }),
+      ) ?? (tiny ? [1, 4] : [1, 32, 256]),
     pointMs: seconds * 1000,
     pointRequests: tiny ? 8 : 50_000,
     throughputConnections: tiny ? 4 : 64,
     throughputSeconds: Math.max(1, Math.round(seconds)),
-    streams: Number(values.streams ?? env['BENCH_STREAMS'] ?? (tiny ? 10 : 1000)),
+    streams: Number(
+      values.streams ??
+        read.optionalString('BENCH_STREAMS', {
+          doc: 'concurrent SSE streams of figure 3 (`--streams`)',
+          shownDefault: '`1000`; `--tiny`: `10`',
+        }) ??
+        (tiny ? 10 : 1000),
+    ),
     streamTokens: tiny ? 5 : 40,
     streamTokenDelayMs: tiny ? 5 : 100,
-    scalingWorkers: list(values.scaling ?? env['BENCH_SCALING']) ?? (tiny ? [1] : [1, 2, 4]),
+    scalingWorkers:
+      list(
+        values.scaling ??
+          read.optionalString('BENCH_SCALING', {
+            doc: 'worker counts of figure 4, comma-separated (`--scaling`)',
+            shownDefault: '`1,2,4`; `--tiny`: `1`',
+          }),
+      ) ?? (tiny ? [1] : [1, 2, 4]),
     scalingLatencyMs: 50,
     scalingSeconds: Math.max(1, Math.round(seconds)),
     tokens: 16,
     warmupRequests: tiny ? 4 : 300,
-    portkey: !tiny && !values['no-portkey'] && env['BENCH_PORTKEY'] !== 'off',
+    portkey:
+      !tiny &&
+      !values['no-portkey'] &&
+      read.optionalString('BENCH_PORTKEY', {
+        doc: '`off` skips the Portkey column (`--no-portkey`)',
+        shownDefault: '`on`',
+      }) !== 'off',
     out,
     benchmarksFile: tiny || values['no-markdown'] ? undefined : join(ROOT, 'BENCHMARKS.md'),
     profileDir: values.profile,

@@ -13,11 +13,14 @@ export interface ErrorSpec {
   readonly retryable: boolean;
   /** Message used when the thrower gives none. */
   readonly message: string;
+  /** When it happens and what the client or operator should do (docs/errors.md is generated from it). */
+  readonly doc: string;
 }
 
 /**
  * The one error table: every error code agentbus emits, over HTTP or on the bus. Each key is
- * the `code` clients see. `test/error-table.test.ts` keeps the rows consistent.
+ * the `code` clients see. `test/unit/error-table.test.ts` keeps the rows consistent, and
+ * `npm run docs` writes docs/errors.md from them (`test/unit/docs-drift.test.ts` checks it).
  */
 export const ERROR_TABLE = {
   invalid_json: {
@@ -25,62 +28,96 @@ export const ERROR_TABLE = {
     type: 'invalid_request_error',
     retryable: false,
     message: 'The request body is not valid JSON.',
+    doc:
+      "The body (or a WebSocket frame) is not valid JSON. An empty body counts too. Fix the client's " +
+      'serialisation; the message says what the parser found.',
   },
-  invalid_request: { status: 400, type: 'invalid_request_error', retryable: false, message: 'The request is invalid.' },
-  // Input limits (README "Input limits"): each names its variable, so an operator knows what to raise.
+  invalid_request: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The request is invalid.',
+    doc:
+      'A field is missing, mistyped or not supported (`n` > 1, `logprobs`, remote image URLs, a bad header hint…); ' +
+      '`param` names it. Fix the request: nothing unsupported is silently ignored.',
+  },
+  // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {
     status: 400,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The JSON is nested deeper than MAX_JSON_DEPTH allows.',
+    doc:
+      'A body or frame nests objects/arrays deeper than `MAX_JSON_DEPTH` (checked before parsing). Flatten it, or ' +
+      'raise `MAX_JSON_DEPTH` for a legitimate deep tool schema.',
   },
   forbidden_json_key: {
     status: 400,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The JSON has a "__proto__" key, or a "constructor" key holding "prototype"; rename the key.',
+    doc:
+      'The JSON has a `__proto__` key, or `constructor` holding `prototype`, refused as prototype pollution. ' +
+      'Rename the key.',
   },
   too_many_messages: {
     status: 400,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The request has more messages than MAX_MESSAGES allows.',
+    doc: 'More than `MAX_MESSAGES` messages (`param: "messages"`). Send less history, or raise the limit.',
   },
   message_too_long: {
     status: 400,
     type: 'invalid_request_error',
     retryable: false,
     message: 'A message is longer than MAX_MESSAGE_CHARS allows.',
+    doc:
+      'One message (or a legacy `query`, `prompt`, `system`) is over `MAX_MESSAGE_CHARS`; `param` names it. ' +
+      'Shorten it, or raise the limit.',
   },
   too_many_tools: {
     status: 400,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The request defines more tools than MAX_TOOLS allows.',
+    doc: 'More than `MAX_TOOLS` tool definitions (`param: "tools"`). Send fewer tools; 128 is the bus\'s own bound.',
   },
   tool_schema_too_large: {
     status: 400,
     type: 'invalid_request_error',
     retryable: false,
     message: 'A tool definition is larger than MAX_TOOL_SCHEMA_BYTES allows.',
+    doc:
+      'A tool definition (or `response_format`) is over `MAX_TOOL_SCHEMA_BYTES` as JSON; `param` names it. Trim ' +
+      'the schema, or raise the limit.',
   },
   invalid_envelope: {
     status: 400,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The chat request envelope does not match the bus schema.',
+    doc:
+      'A bus envelope failed the schema (a replayed or hand-written envelope, a foreign publisher). Check it ' +
+      'against `bus-schemas/json/`.',
   },
   invalid_api_key: {
     status: 401,
     type: 'invalid_request_error',
     retryable: false,
     message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".',
+    doc:
+      'No `Authorization: Bearer <key>`, an unknown key, or a revoked one. Send a valid key; `local-only` works ' +
+      'only while no key is configured, on loopback.',
   },
   origin_not_allowed: {
     status: 403,
     type: 'invalid_request_error',
     retryable: false,
     message: 'This origin may not connect.',
+    doc:
+      'A browser page of another origin opened the WebSocket. List the origin in `WS_ALLOWED_ORIGINS` if it should ' +
+      'connect.',
   },
   // 403 like OpenAI's permission errors (the SDKs raise PermissionDeniedError by status).
   agent_not_allowed: {
@@ -88,50 +125,78 @@ export const ERROR_TABLE = {
     type: 'invalid_request_error',
     retryable: false,
     message: 'This API key may not call this agent.',
+    doc:
+      'The key\'s scope lacks the agent (or, for `model: "auto"`, every agent the router chose). ' +
+      'Use an agent the key may call, or a key with `--agents …`/`--all`.',
   },
   model_not_found: {
     status: 404,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The model does not exist.',
+    doc: 'No agent by that name; the message lists the agents the key may call. Check the name (`GET /v1/models`).',
   },
   session_not_found: {
     status: 404,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The session does not exist.',
+    doc:
+      'The conversation id is unknown or belongs to another key (both answer alike). Start a new conversation: ' +
+      'send no `X-Session-ID`.',
   },
-  unknown_url: { status: 404, type: 'invalid_request_error', retryable: false, message: 'Unknown URL.' },
+  unknown_url: {
+    status: 404,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'Unknown URL.',
+    doc: 'No such route. Check the method and path ([api.md](api.md)).',
+  },
   client_timeout: {
     status: 408,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The request was not received in time.',
+    doc: "The HTTP request did not arrive in time (Node's request timeout). Check the client's connection.",
   },
   request_too_large: {
     status: 413,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The request body is larger than BODY_LIMIT_BYTES allows.',
+    doc:
+      'The body is over `BODY_LIMIT_BYTES` (a WebSocket frame closes the socket with 1009), or the envelope is ' +
+      "over NATS's `max_payload`. Send less, or raise the limits.",
   },
-  uri_too_long: { status: 414, type: 'invalid_request_error', retryable: false, message: 'The URL is too long.' },
+  uri_too_long: {
+    status: 414,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The URL is too long.',
+    doc: 'A URL path segment is too long. Shorten the URL.',
+  },
   unsupported_media_type: {
     status: 415,
     type: 'invalid_request_error',
     retryable: false,
     message: 'Send the body as application/json.',
+    doc: 'The body is not `application/json`. Send `Content-Type: application/json`.',
   },
   upgrade_required: {
     status: 426,
     type: 'invalid_request_error',
     retryable: false,
     message: 'This endpoint speaks WebSocket; connect with a WebSocket client.',
+    doc: 'A plain HTTP GET on `/v1/ws`. Connect with a WebSocket client.',
   },
   too_many_concurrent_requests: {
     status: 429,
     type: 'requests',
     retryable: true,
     message: 'Too many requests are in flight at once; wait for one to finish.',
+    doc:
+      "More requests in flight than allowed: the key's tier `concurrent_streams` (over every replica, with " +
+      '`Retry-After: 1`) or `WS_MAX_INFLIGHT` per socket. Wait for one to end.',
   },
   // A key's per-minute/hour/day request limit (its tier in RATE_TIERS_FILE); Retry-After says when.
   rate_limit_exceeded: {
@@ -139,39 +204,79 @@ export const ERROR_TABLE = {
     type: 'requests',
     retryable: true,
     message: 'Rate limit reached; try again later.',
+    doc:
+      'The key used up a window (minute, hour, day) of its rate tier; the message names it and `Retry-After` says ' +
+      'when. Wait, or give the key another tier. Gateway only, never on the bus.',
   },
   headers_too_large: {
     status: 431,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The request headers are larger than MAX_HEADER_BYTES allows.',
+    doc:
+      'The request line and headers are over `MAX_HEADER_BYTES` (a huge cookie or token, a long query string); the ' +
+      'connection closes. Send less, or raise it.',
   },
   request_cancelled: {
     status: 499,
     type: 'invalid_request_error',
     retryable: false,
     message: 'The client cancelled the request.',
+    doc:
+      'The client cancelled (a WebSocket `cancel`) or left before the answer was complete; nothing was stored. ' +
+      'HTTP logs and metrics count it as 499.',
   },
-  internal_error: { status: 500, type: 'server_error', retryable: false, message: 'Internal error.' },
-  backend_error: { status: 502, type: 'server_error', retryable: true, message: 'The model backend failed.' },
+  internal_error: {
+    status: 500,
+    type: 'server_error',
+    retryable: false,
+    message: 'Internal error.',
+    doc: 'A bug in agentbus. The gateway or worker log has the cause; please report it.',
+  },
+  backend_error: {
+    status: 502,
+    type: 'server_error',
+    retryable: true,
+    message: 'The model backend failed.',
+    doc:
+      'The model backend failed (an HTTP error, a stream cut mid-answer). Before the first token the gateway ' +
+      "retries, then the agent's `fallback`; check the backend's log.",
+  },
   backend_model_not_found: {
     status: 502,
     type: 'server_error',
     retryable: false,
     message: 'The model backend does not have the model.',
+    doc:
+      'The backend lacks the model. Run `ollama pull <model>` (the message names it), or set `DEFAULT_MODEL` or ' +
+      "the agent's `model` to one it has.",
   },
-  worker_lost: { status: 502, type: 'server_error', retryable: true, message: 'The worker stopped answering.' },
+  worker_lost: {
+    status: 502,
+    type: 'server_error',
+    retryable: true,
+    message: 'The worker stopped answering.',
+    doc:
+      'The worker went silent (3 × `HEARTBEAT_MS`, at least 1 s: crashed, killed, stuck, or drained too long). ' +
+      "Retried before the first token; check the worker's log.",
+  },
   stream_protocol_error: {
     status: 502,
     type: 'server_error',
     retryable: true,
     message: 'The reply stream from the worker was malformed.',
+    doc:
+      'The reply frames came out of order, malformed, or ended without a terminal frame. A worker of another ' +
+      "version or a bug: check the worker's log.",
   },
   no_provider_available: {
     status: 503,
     type: 'server_error',
     retryable: true,
     message: 'No model provider of this agent may take the request now.',
+    doc:
+      "Every provider of the agent's chain failed before its first token or was skipped (open circuit, not local); " +
+      'the message names each and why. Fix the backend, or wait `BREAKER_COOLDOWN_MS`.',
   },
   // Not retryable: no provider of the chain is local, so sending the same private request again
   // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS.
@@ -180,8 +285,19 @@ export const ERROR_TABLE = {
     type: 'server_error',
     retryable: false,
     message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).',
+    doc:
+      'The request is private (header, key, secret in the input, private conversation) and no provider of the ' +
+      "agent's chain is in `LOCAL_PROVIDERS`. Add a local provider to the agent, or fix `LOCAL_PROVIDERS`.",
   },
-  no_worker: { status: 503, type: 'server_error', retryable: true, message: 'No worker is serving this agent.' },
+  no_worker: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message: 'No worker is serving this agent.',
+    doc:
+      'No worker serves the agent (NATS answered "no responders" at once). Start one: `npm run worker -- --agents ' +
+      '<agent>`, same `NATS_URL` and `SUBJECT_PREFIX`.',
+  },
   // Retryable: the gateway tries again at once (another worker may have room), then the agent's
   // fallback; the SDKs back off on the 503 and its Retry-After.
   overloaded: {
@@ -190,18 +306,27 @@ export const ERROR_TABLE = {
     retryable: true,
     message:
       'The worker is running its limit of model calls (MAX_INFLIGHT) with its queue full (MAX_QUEUED); start more workers.',
+    doc:
+      'The worker runs `MAX_INFLIGHT` model calls with its queue full (`MAX_QUEUED`), or the request waited ' +
+      '`QUEUE_TIMEOUT_MS`. Retried once, then the `fallback`; often, start more workers.',
   },
   backend_unreachable: {
     status: 503,
     type: 'server_error',
     retryable: true,
     message: 'The model backend is unreachable.',
+    doc:
+      'The worker cannot reach its model backend (`OLLAMA_URL`, `OPENAI_BASE_URL`, a missing GGUF file or ' +
+      'node-llama-cpp). Start the backend or fix the setting the message names.',
   },
   bus_unavailable: {
     status: 503,
     type: 'server_error',
     retryable: true,
     message: 'The message bus (NATS) is unavailable.',
+    doc:
+      "The gateway's NATS connection is down or the gateway is shutting down: answered at once, not after a " +
+      'timeout; also ends an answer in progress. Check nats-server; both sides reconnect.',
   },
   // Not retryable: the same request against the same model would most likely time out again,
   // and an SDK retrying it silently triples the wait.
@@ -210,6 +335,9 @@ export const ERROR_TABLE = {
     type: 'server_error',
     retryable: false,
     message: 'The request did not finish before its deadline.',
+    doc:
+      "No complete answer within the deadline (`REQUEST_TIMEOUT_MS`, the agent's `timeouts.total_ms`, or " +
+      '`X-Request-Timeout-Ms`); the model call is aborted. Raise the limit for big models or send `max_tokens`.',
   },
   // Retryable, unlike the whole-answer deadline: nothing was relayed yet, so another worker or
   // the agent's fallback may answer in time.
@@ -218,6 +346,9 @@ export const ERROR_TABLE = {
     type: 'server_error',
     retryable: true,
     message: 'The model produced no first token in time.',
+    doc:
+      "No first token within `FIRST_TOKEN_TIMEOUT_MS` (or the agent's `timeouts.first_token_ms`), even after the " +
+      'retry and fallback. A model loading for the first time can be slow: raise the limit.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

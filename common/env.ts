@@ -2,6 +2,9 @@
  * Reading configuration from the environment: each reader returns the parsed value or the
  * default, and records a problem that names the variable instead of throwing at the first one,
  * so a user fixing their setup sees every mistake at once.
+ *
+ * Every read carries its one-line description: docs/configuration.md is generated from these
+ * calls (`npm run docs`, scripts/generate-docs.ts), so the reference cannot drift from the code.
  */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -10,21 +13,40 @@ export class ConfigError extends Error {
   }
 }
 
+/** What the configuration reference says about a variable, written at the line that reads it. */
+export interface EnvDoc {
+  /** One line: what the variable sets (Markdown). */
+  doc: string;
+  /** The default as the reference shows it (Markdown), when the code's own is computed (`DATA_DIR/keys.json`). */
+  shownDefault?: string;
+}
+
+export type IntegerSpec = EnvDoc & { min?: number; max?: number };
+export type UrlSpec = EnvDoc & { protocols: readonly string[] };
+export type ChoiceSpec<T extends string> = EnvDoc & { allowed: readonly T[] };
+
 export interface EnvReader {
-  string(name: string, fallback: string): string;
-  optionalString(name: string): string | undefined;
-  integer(name: string, fallback: number, range?: { min?: number; max?: number }): number;
-  url(name: string, fallback: string, protocols: string[]): string;
+  string(name: string, fallback: string, spec: EnvDoc): string;
+  optionalString(name: string, spec: EnvDoc): string | undefined;
+  integer(name: string, fallback: number, spec: IntegerSpec): number;
+  url(name: string, fallback: string, spec: UrlSpec): string;
   /** One of `allowed`; anything else is a problem that lists them. */
-  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T;
-  list(name: string): string[];
+  oneOf<T extends string>(name: string, fallback: T, spec: ChoiceSpec<T>): T;
+  /** A comma list; unset → empty. */
+  list(name: string, spec: EnvDoc): string[];
   /** A comma list whose items are each one of `allowed`; unset → `fallback`. */
-  listOf<T extends string>(name: string, fallback: readonly T[], allowed: readonly T[]): T[];
+  listOf<T extends string>(name: string, fallback: readonly T[], spec: ChoiceSpec<T>): T[];
   /** Records a problem found by the caller (a file the variable names cannot be read, …). */
   report(problem: string): void;
   /** Throws a {@link ConfigError} listing every problem seen so far, if any. */
   done(): void;
 }
+
+const splitList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
   const problems: string[] = [];
@@ -35,18 +57,17 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
   return {
     string: (name, fallback) => raw(name) ?? fallback,
     optionalString: (name) => raw(name),
-    integer(name, fallback, range = {}) {
+    integer(name, fallback, { min = -Infinity, max = Infinity }) {
       const value = raw(name);
       if (value === undefined) return fallback;
       const parsed = Number(value);
-      const { min = -Infinity, max = Infinity } = range;
       if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
         problems.push(`${name}=${JSON.stringify(value)} must be an integer between ${min} and ${max}`);
         return fallback;
       }
       return parsed;
     },
-    url(name, fallback, protocols) {
+    url(name, fallback, { protocols }) {
       const value = raw(name) ?? fallback;
       try {
         const url = new URL(value);
@@ -59,26 +80,18 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
         return fallback;
       }
     },
-    oneOf(name, fallback, allowed) {
+    oneOf(name, fallback, { allowed }) {
       const value = raw(name);
       if (value === undefined) return fallback;
       if ((allowed as readonly string[]).includes(value)) return value as typeof fallback;
       problems.push(`${name}=${JSON.stringify(value)} must be one of: ${allowed.join(', ')}`);
       return fallback;
     },
-    list(name) {
-      return (raw(name) ?? '')
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean);
-    },
-    listOf(name, fallback, allowed) {
+    list: (name) => splitList(raw(name) ?? ''),
+    listOf(name, fallback, { allowed }) {
       const value = raw(name);
       if (value === undefined) return [...fallback];
-      const items = value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean);
+      const items = splitList(value);
       const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
       if (unknown.length > 0) {
         problems.push(

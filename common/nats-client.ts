@@ -55,9 +55,15 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
   if (natsUrl.split(',').some((url) => /^[a-z]+:\/\/[^/@]*@/i.test(url.trim()))) {
     read.report(`NATS_URL must not hold credentials (it is logged): set ${NATS_CREDENTIAL_VARIABLES} instead`);
   }
-  const user = read.optionalString('NATS_USER');
-  const inline = read.optionalString('NATS_PASSWORD');
-  const file = read.optionalString('NATS_PASSWORD_FILE');
+  const user = read.optionalString('NATS_USER', {
+    doc: 'bus user of this process (`gateway`, `worker`, `replay`, `admin` in the shipped `nats.conf`)',
+  });
+  const inline = read.optionalString('NATS_PASSWORD', {
+    doc: "its password; prefer `NATS_PASSWORD_FILE` (a process's environment can be read by its user)",
+  });
+  const file = read.optionalString('NATS_PASSWORD_FILE', {
+    doc: 'file holding the password (a last line break is ignored)',
+  });
   let password: string | undefined;
   let passwordSource: string | undefined;
   if (inline !== undefined && file !== undefined) read.report('set NATS_PASSWORD or NATS_PASSWORD_FILE, not both');
@@ -84,12 +90,21 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
     read.report(`NATS_USER=${JSON.stringify(user)} needs a password: set NATS_PASSWORD or NATS_PASSWORD_FILE`);
 
   const tls: NatsTlsFiles = {};
+  const tlsFiles = {
+    caFile: read.optionalString('NATS_TLS_CA', {
+      doc: "CA file the NATS server's certificate must chain to (TLS)",
+    }),
+    certFile: read.optionalString('NATS_TLS_CERT', {
+      doc: 'client certificate, for a server with `verify: true` (with `NATS_TLS_KEY`)',
+    }),
+    keyFile: read.optionalString('NATS_TLS_KEY', { doc: "the client certificate's key" }),
+  };
   for (const [name, key] of [
     ['NATS_TLS_CA', 'caFile'],
     ['NATS_TLS_CERT', 'certFile'],
     ['NATS_TLS_KEY', 'keyFile'],
   ] as const) {
-    const path = read.optionalString(name);
+    const path = tlsFiles[key];
     if (path === undefined) continue;
     try {
       accessSync(path, constants.R_OK);
@@ -100,7 +115,7 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
       );
     }
   }
-  if ((read.optionalString('NATS_TLS_CERT') === undefined) !== (read.optionalString('NATS_TLS_KEY') === undefined)) {
+  if ((tlsFiles.certFile === undefined) !== (tlsFiles.keyFile === undefined)) {
     read.report('NATS_TLS_CERT and NATS_TLS_KEY go together (a client certificate and its key)');
   }
 

@@ -1,9 +1,13 @@
-import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
-import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { ConfigError, readEnv, type EnvReader } from '../common/env.js';
 import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
-import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
-import { DEFAULT_ROUTING_FILE } from './routing/load-routing-table.js';
+import {
+  readAgentsFile,
+  readDefaultModel,
+  readNatsUrl,
+  readSecretPatternsFile,
+  readSubjectPrefix,
+} from '../common/shared-settings.js';
+import { DEFAULT_ROUTING_FILE } from './router/load-routing-table.js';
 import { DEFAULT_RATE_TIERS_FILE } from './rate-limit/rate-tiers.js';
 import { DEFAULT_RATE_LIMIT_BUCKET } from './rate-limit/tenant-store.js';
 import { keysFileFromEnv, keysFileHasEntries } from './auth/keys-file.js';
@@ -60,7 +64,7 @@ export interface GatewayConfig {
   bodyLimitBytes: number;
   /** MAX_HEADER_BYTES: Node's maxHeaderSize, the request line and headers together (431 above it). */
   maxHeaderBytes: number;
-  /** Bounds on a chat request's messages, tools and JSON nesting (README "Input limits"). */
+  /** Bounds on a chat request's messages, tools and JSON nesting (docs/security.md, "Input limits"). */
   inputLimits: Readonly<InputLimits>;
   /** Directory of the per-agent trace logs (`<agent>.log`). */
   logDir: string;
@@ -99,74 +103,205 @@ export function isLoopbackHost(host: string): boolean {
   return bare === 'localhost' || bare === '::1' || /^127(\.\d{1,3}){3}$/.test(bare) || bare === '::ffff:127.0.0.1';
 }
 
-/** SUBJECT_PREFIX, as the gateway reads it (also `npm run bus:setup`, which reads no more than it needs). */
-export const readSubjectPrefix = (read: EnvReader): string => read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX);
-
 /** RATE_LIMIT_BUCKET, as the gateway reads it (also `npm run bus:setup`). */
 export const readRateLimitBucket = (read: EnvReader): string =>
-  read.string('RATE_LIMIT_BUCKET', DEFAULT_RATE_LIMIT_BUCKET);
+  read.string('RATE_LIMIT_BUCKET', DEFAULT_RATE_LIMIT_BUCKET, {
+    doc: 'JetStream KV bucket of the rate limits, shared by every gateway replica (`nats.conf` grants this name)',
+  });
+
+/** RATE_TIERS_FILE, as the gateway reads it (also `npm run keys`, which checks `--tier` against it). */
+export const readRateTiersFile = (read: EnvReader): string =>
+  read.string('RATE_TIERS_FILE', DEFAULT_RATE_TIERS_FILE, {
+    doc: 'the rate tiers: requests per minute/hour/day and concurrent streams per key',
+  });
 
 /** AUDIT, AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, as the gateway reads them (also `npm run bus:setup`). */
 export function readAuditSettings(read: EnvReader): Readonly<AuditSettings> {
   return Object.freeze({
     // On by default. The stream records copies on the audit subjects, not the chat subjects:
     // there it would count as a responder and hide NATS's instant "no responders" (503 no_worker).
-    enabled: read.oneOf('AUDIT', 'on', ['on', 'off']) === 'on',
-    maxAgeSeconds: read.integer('AUDIT_MAX_AGE_SECONDS', 7 * 24 * 3600, { min: 1, max: 10 * 365 * 24 * 3600 }),
+    enabled:
+      read.oneOf('AUDIT', 'on', {
+        allowed: ['on', 'off'],
+        doc: 'record every chat request envelope in the JetStream stream `AGENTBUS_AUDIT`, for `npm run replay`',
+      }) === 'on',
+    maxAgeSeconds: read.integer('AUDIT_MAX_AGE_SECONDS', 7 * 24 * 3600, {
+      min: 1,
+      max: 10 * 365 * 24 * 3600,
+      doc: 'audit: envelopes older than this are dropped (7 days)',
+    }),
     // Half the bundled nats.conf's max_file_store: JetStream reserves it, and the response cache needs room too.
-    maxBytes: read.integer('AUDIT_MAX_BYTES', 512 * 1024 * 1024, { min: 1024 * 1024, max: 1024 ** 4 }),
+    maxBytes: read.integer('AUDIT_MAX_BYTES', 512 * 1024 * 1024, {
+      min: 1024 * 1024,
+      max: 1024 ** 4,
+      doc: 'audit: the oldest envelopes go to stay under this (512 MiB); keep it below `max_file_store`',
+    }),
   });
 }
 
-export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const read = readEnv(env);
-  const apiKeys = read.list('API_KEYS');
-  const privateApiKeys = read.list('PRIVATE_API_KEYS');
+/** Bounds on a chat request (docs/security.md, "Input limits"); each has its own error code. */
+function readInputLimits(read: EnvReader): Readonly<InputLimits> {
+  return Object.freeze({
+    maxMessages: read.integer('MAX_MESSAGES', 1000, {
+      min: 1,
+      max: 100_000,
+      doc: 'messages in one request (400 `too_many_messages`)',
+    }),
+    maxMessageChars: read.integer('MAX_MESSAGE_CHARS', 200_000, {
+      min: 1,
+      max: 64 * 1024 * 1024,
+      doc: 'characters of one message, text parts and tool-call arguments summed (400 `message_too_long`)',
+    }),
+    // Deep enough for real tool schemas (a body, tools, a tool, its parameters, then nested properties).
+    maxJsonDepth: read.integer('MAX_JSON_DEPTH', 32, {
+      min: 4,
+      max: 1000,
+      doc: 'nesting of objects/arrays in a body or WebSocket frame (400 `json_too_deep`)',
+    }),
+    // At most the bus envelope's own bound (bus-schemas/chat-request.schema.ts): workers would refuse more.
+    maxTools: read.integer('MAX_TOOLS', 128, {
+      min: 0,
+      max: 128,
+      doc: 'tool definitions in one request (400 `too_many_tools`)',
+    }),
+    maxToolSchemaBytes: read.integer('MAX_TOOL_SCHEMA_BYTES', 64 * 1024, {
+      min: 256,
+      max: 64 * 1024 * 1024,
+      doc: 'bytes of one tool definition, and of `response_format`, as JSON (400 `tool_schema_too_large`)',
+    }),
+  });
+}
+
+/** The WebSocket endpoint's limits and origins (docs/websocket.md). */
+function readWebSocketSettings(read: EnvReader) {
+  return {
+    wsMaxInflight: read.integer('WS_MAX_INFLIGHT', 8, {
+      min: 1,
+      max: 1000,
+      doc: 'WebSocket: requests one socket may have in flight (one more: `too_many_concurrent_requests`)',
+    }),
+    wsAuthTimeoutMs: read.integer('WS_AUTH_TIMEOUT_MS', 5_000, {
+      min: 50,
+      max: 300_000,
+      doc: 'WebSocket: time a socket without an `Authorization` header has to send `auth` (then close 4408)',
+    }),
+    wsMaxBufferedBytes: read.integer('WS_MAX_BUFFERED_BYTES', 1024 * 1024, {
+      min: 1024,
+      max: 1024 * 1024 * 1024,
+      doc: 'WebSocket: unsent bytes a client may fall behind before it is dropped (close 4008)',
+    }),
+    wsPingIntervalMs: read.integer('WS_PING_INTERVAL_MS', 30_000, {
+      min: 100,
+      max: 3_600_000,
+      doc: 'WebSocket: protocol ping interval; a peer that misses one pong is dropped',
+    }),
+    wsAllowedOrigins: Object.freeze(
+      read.list('WS_ALLOWED_ORIGINS', {
+        doc: "WebSocket: browser origins besides the gateway's own that may connect (`*`: any); others get 403",
+      }),
+    ),
+  };
+}
+
+/** The settings of the trace logs (docs/operations.md, "Trace logs"). */
+function readTraceLogSettings(read: EnvReader) {
+  return {
+    logDir: read.string('LOG_DIR', './logs', { doc: 'directory of the per-agent trace logs `<agent>.log`' }),
+    traceLogRetentionDays: read.integer('TRACE_LOG_RETENTION_DAYS', 14, {
+      min: 0,
+      max: 3650,
+      doc: 'rotated trace logs older than this many days are deleted; `0` keeps all',
+    }),
+    tracePromptMaxChars: read.integer('TRACE_PROMPT_MAX_CHARS', 500, {
+      min: 0,
+      max: 1_000_000,
+      doc: 'longest prompt written to a trace line; `0` writes none',
+    }),
+  };
+}
+
+/** Reads the gateway configuration (`read`: a recording reader when docs/configuration.md is generated). */
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: EnvReader = readEnv(env)): GatewayConfig {
+  const apiKeys = read.list('API_KEYS', {
+    doc: 'bearer keys for development use: every agent, tier `API_KEYS_TIER`',
+  });
+  const privateApiKeys = read.list('PRIVATE_API_KEYS', {
+    doc: 'more accepted keys, whose every request is private (answered by `LOCAL_PROVIDERS` only)',
+  });
   const keysFile = keysFileFromEnv(read);
+  const natsUrl = readNatsUrl(read);
   const config: GatewayConfig = {
-    port: read.integer('PORT', 8080, { min: 0, max: 65535 }),
-    host: read.string('HOST', '127.0.0.1'),
-    natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
-    nats: readNatsClientSettings(read, 'gateway', read.string('NATS_URL', 'nats://127.0.0.1:4222')),
+    port: read.integer('PORT', 8080, { min: 0, max: 65535, doc: 'HTTP port (`0`: any free port)' }),
+    host: read.string('HOST', '127.0.0.1', {
+      doc: 'listen address; one other machines reach (`0.0.0.0`) needs keys, or the gateway refuses to start',
+    }),
+    natsUrl,
+    nats: readNatsClientSettings(read, 'gateway', natsUrl),
     apiKeys: Object.freeze(apiKeys),
     // Unlimited by default: API_KEYS is for development and tests, which a limit would only slow.
-    apiKeysTier: read.string('API_KEYS_TIER', 'unlimited'),
+    apiKeysTier: read.string('API_KEYS_TIER', 'unlimited', {
+      doc: 'rate tier of `API_KEYS` and `PRIVATE_API_KEYS`; must be a tier of `RATE_TIERS_FILE`',
+    }),
     keysFile,
     privateApiKeys: Object.freeze(privateApiKeys),
     devKey: apiKeys.length === 0 && (keysFile === undefined || !keysFileHasEntries(keysFile)),
-    agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
-    defaultModel: read.optionalString('DEFAULT_MODEL'),
+    agentsFile: readAgentsFile(read),
+    defaultModel: readDefaultModel(read),
     subjectPrefix: readSubjectPrefix(read),
-    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, { min: 100, max: 3_600_000 }),
-    drainTimeoutMs: read.integer('GATEWAY_DRAIN_TIMEOUT_MS', 10_000, { min: 0, max: 3_600_000 }),
-    firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 30_000, { min: 100, max: 3_600_000 }),
-    routingFile: read.string('ROUTING_FILE', DEFAULT_ROUTING_FILE),
-    secretPatternsFile: read.string('SECRET_PATTERNS_FILE', DEFAULT_SECRET_PATTERNS_FILE),
-    secretsMakePrivate: read.oneOf('SECRETS_MAKE_PRIVATE', 'true', ['true', 'false']) === 'true',
-    heartbeatMs: read.integer('HEARTBEAT_MS', 2_000, { min: 50, max: 60_000 }),
-    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
-    maxHeaderBytes: read.integer('MAX_HEADER_BYTES', 16 * 1024, { min: 1024, max: 1024 * 1024 }),
-    inputLimits: Object.freeze({
-      maxMessages: read.integer('MAX_MESSAGES', 1000, { min: 1, max: 100_000 }),
-      maxMessageChars: read.integer('MAX_MESSAGE_CHARS', 200_000, { min: 1, max: 64 * 1024 * 1024 }),
-      // Deep enough for real tool schemas (a body, tools, a tool, its parameters, then nested properties).
-      maxJsonDepth: read.integer('MAX_JSON_DEPTH', 32, { min: 4, max: 1000 }),
-      // At most the bus envelope's own bound (bus-schemas/chat-request.schema.ts): workers would refuse more.
-      maxTools: read.integer('MAX_TOOLS', 128, { min: 0, max: 128 }),
-      maxToolSchemaBytes: read.integer('MAX_TOOL_SCHEMA_BYTES', 64 * 1024, { min: 256, max: 64 * 1024 * 1024 }),
+    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 120_000, {
+      min: 100,
+      max: 3_600_000,
+      doc: 'longest a chat request may take (504 `deadline_exceeded`), and an SSE reader may stall',
     }),
-    logDir: read.string('LOG_DIR', './logs'),
-    traceLogRetentionDays: read.integer('TRACE_LOG_RETENTION_DAYS', 14, { min: 0, max: 3650 }),
-    tracePromptMaxChars: read.integer('TRACE_PROMPT_MAX_CHARS', 500, { min: 0, max: 1_000_000 }),
-    wsMaxInflight: read.integer('WS_MAX_INFLIGHT', 8, { min: 1, max: 1000 }),
-    wsAuthTimeoutMs: read.integer('WS_AUTH_TIMEOUT_MS', 5_000, { min: 50, max: 300_000 }),
-    wsMaxBufferedBytes: read.integer('WS_MAX_BUFFERED_BYTES', 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
-    wsPingIntervalMs: read.integer('WS_PING_INTERVAL_MS', 30_000, { min: 100, max: 3_600_000 }),
-    wsAllowedOrigins: Object.freeze(read.list('WS_ALLOWED_ORIGINS')),
-    corsOrigins: Object.freeze(read.list('CORS_ORIGINS')),
-    rateTiersFile: read.string('RATE_TIERS_FILE', DEFAULT_RATE_TIERS_FILE),
+    drainTimeoutMs: read.integer('GATEWAY_DRAIN_TIMEOUT_MS', 10_000, {
+      min: 0,
+      max: 3_600_000,
+      doc: 'on SIGTERM, how long open responses, streams and WebSocket requests may finish',
+    }),
+    firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 30_000, {
+      min: 100,
+      max: 3_600_000,
+      doc: "longest wait for a first token before a retry, then the agent's `fallback`",
+    }),
+    routingFile: read.string('ROUTING_FILE', DEFAULT_ROUTING_FILE, {
+      doc: 'the router\'s rules for `model: "auto"` ([routing.md](routing.md))',
+    }),
+    secretPatternsFile: readSecretPatternsFile(read),
+    secretsMakePrivate:
+      read.oneOf('SECRETS_MAKE_PRIVATE', 'true', {
+        allowed: ['true', 'false'],
+        doc: 'a secret in the input keeps the request on `LOCAL_PROVIDERS`; `false`: others get it masked',
+      }) === 'true',
+    heartbeatMs: read.integer('HEARTBEAT_MS', 2_000, {
+      min: 50,
+      max: 60_000,
+      doc: 'worker heartbeat interval; 3 missed (at least 1 s): the worker is presumed dead',
+    }),
+    bodyLimitBytes: read.integer('BODY_LIMIT_BYTES', 1024 * 1024, {
+      min: 1024,
+      max: 64 * 1024 * 1024,
+      doc: 'request body and WebSocket frame limit (413 `request_too_large`; WebSocket: close 1009)',
+    }),
+    maxHeaderBytes: read.integer('MAX_HEADER_BYTES', 16 * 1024, {
+      min: 1024,
+      max: 1024 * 1024,
+      doc: 'request line and headers together (431 `headers_too_large`)',
+    }),
+    inputLimits: readInputLimits(read),
+    ...readTraceLogSettings(read),
+    ...readWebSocketSettings(read),
+    corsOrigins: Object.freeze(
+      read.list('CORS_ORIGINS', {
+        doc: 'browser origins (`*`: any) whose pages may call the HTTP API; unset: none',
+      }),
+    ),
+    rateTiersFile: readRateTiersFile(read),
     rateLimitBucket: readRateLimitBucket(read),
-    rateLimitTimeoutMs: read.integer('RATE_LIMIT_TIMEOUT_MS', 500, { min: 10, max: 60_000 }),
+    rateLimitTimeoutMs: read.integer('RATE_LIMIT_TIMEOUT_MS', 500, {
+      min: 10,
+      max: 60_000,
+      doc: 'longest one KV call of the rate limiter may take; past it the request goes through unlimited',
+    }),
     audit: readAuditSettings(read),
   };
   read.done();

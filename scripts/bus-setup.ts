@@ -2,8 +2,7 @@ import { readEnv } from '../common/env.js';
 import { createLogger } from '../common/logger.js';
 import { isPermissionViolation } from '../common/jetstream-resources.js';
 import { connectNats } from '../common/nats.js';
-import { readNatsClientSettings } from '../common/nats-client.js';
-import { readBusSetupSettings, setUpBus } from './lib/bus-setup.js';
+import { readBusSetupEnv, setUpBus } from './lib/bus-setup.js';
 
 // npm run bus:setup: creates the audit stream and the KV buckets the gateway and workers use,
 // with the admin user (NATS_USER=admin, NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/admin.password
@@ -16,9 +15,7 @@ async function main(): Promise<number> {
   // Only the variables the setup needs, through the processes' own readers (same defaults and
   // checks): a gateway-only problem such as HOST without keys must not block it.
   const read = readEnv();
-  const natsUrl = read.string('NATS_URL', 'nats://127.0.0.1:4222');
-  const client = readNatsClientSettings(read, 'admin', natsUrl);
-  const settings = readBusSetupSettings(read);
+  const { natsUrl, client, settings } = readBusSetupEnv(read);
   read.done();
   const nc = await connectNats(natsUrl, 'agentbus-bus-setup', createLogger('bus-setup', { level: 'error' }), client);
   try {

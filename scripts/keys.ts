@@ -1,18 +1,18 @@
 import { parseArgs } from 'node:util';
-import { loadCatalog, DEFAULT_AGENTS_FILE } from '../common/catalog.js';
+import { loadCatalog } from '../common/catalog.js';
 import { readEnv } from '../common/env.js';
 import {
   DEFAULT_TIER,
   generateKey,
   generateKeyId,
-  keysFileFromEnv,
   readKeysFile,
   sha256Hex,
   writeKeysFile,
   type KeyEntry,
 } from '../gateway/auth/keys-file.js';
 import { withKeysFileLock } from '../gateway/auth/keys-file-lock.js';
-import { DEFAULT_RATE_TIERS_FILE, loadRateTiers } from '../gateway/rate-limit/rate-tiers.js';
+import { loadRateTiers } from '../gateway/rate-limit/rate-tiers.js';
+import { readKeysCommandSettings } from './lib/keys-settings.js';
 
 const USAGE = `usage: npm run keys -- <command>
 
@@ -42,10 +42,7 @@ class CliError extends Error {
 }
 const usage = (message: string) => new CliError(2, `${message}\n\n${USAGE}`);
 
-const env = readEnv(process.env);
-const keysFile = keysFileFromEnv(env);
-const agentsFile = env.string('AGENTS_FILE', DEFAULT_AGENTS_FILE);
-const rateTiersFile = env.string('RATE_TIERS_FILE', DEFAULT_RATE_TIERS_FILE);
+const { keysFile, agentsFile, rateTiersFile } = readKeysCommandSettings(readEnv(process.env));
 
 function file(): string {
   if (keysFile === undefined)

@@ -11,11 +11,12 @@ import { loadWorkerConfig } from '../workers/config.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../workers/memory/database.js';
 import { migrateToLatest } from '../workers/memory/migrate.js';
 import { setUpBus } from './lib/bus-setup.js';
-import { ROOT, startChild, stopChild, type StartedChild } from './lib/child-process.js';
+import { startChild, stopChild, type StartedChild } from './lib/child-process.js';
 import { ensureNatsServer } from './lib/install-nats.js';
 import { ensureBusCredentials, type RoleCredentials } from './lib/nats-credentials.js';
 import { startNatsServer, type RunningNatsServer } from './lib/nats-server.js';
 import { freePort, isPortFree } from './lib/ports.js';
+import { readStartSettings } from './lib/start-settings.js';
 
 // The whole local stack in one command: nats-server (unless NATS_URL is set), the memory
 // database migrated, one worker serving every agent, and the gateway. Ctrl-C stops it all.
@@ -44,9 +45,13 @@ async function configuredNatsPort(confFile: string): Promise<number> {
   return match ? Number(match[1]) : 4222;
 }
 
-async function startBundledNats(dataDir: string, serverEnv: Record<string, string>): Promise<RunningNatsServer> {
+async function startBundledNats(
+  dataDir: string,
+  natsConf: string,
+  serverEnv: Record<string, string>,
+): Promise<RunningNatsServer> {
   const binary = ensureNatsServer(say);
-  const confFile = resolve(process.env['NATS_CONF'] ?? join(ROOT, 'nats.conf'));
+  const confFile = resolve(natsConf);
   const host = '127.0.0.1';
   let port = await configuredNatsPort(confFile);
   if (!(await isPortFree(host, port))) {
@@ -70,6 +75,7 @@ async function main(): Promise<void> {
   // Validate every setting before starting anything: no half-started stack on a typo.
   const gatewayConfig = loadGatewayConfig();
   const workerConfig = loadWorkerConfig();
+  const settings = readStartSettings(readEnv());
   const dataDir = resolve(workerConfig.dataDir);
   mkdirSync(dataDir, { recursive: true });
 
@@ -89,7 +95,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stopAll(0)).on('SIGTERM', () => void stopAll(0));
 
   try {
-    let natsUrl = process.env['NATS_URL'];
+    let natsUrl = settings.natsUrl;
     // With NATS_URL the children use the NATS_USER/NATS_PASSWORD[_FILE] given (or none); the
     // bundled server gets a user per role, whose passwords live under DATA_DIR.
     let credentials: Record<'gateway' | 'worker', RoleCredentials> | undefined;
@@ -97,7 +103,7 @@ async function main(): Promise<void> {
     else {
       const bus = ensureBusCredentials(dataDir);
       credentials = bus.roles;
-      nats = startBundledNats(dataDir, bus.serverEnv);
+      nats = startBundledNats(dataDir, settings.natsConf, bus.serverEnv);
       const server = (await nats)!;
       natsUrl = server.url;
       say(`nats-server started at ${natsUrl} (JetStream in ${join(dataDir, 'nats')})`);

@@ -1,8 +1,13 @@
-import { DEFAULT_SUBJECT_PREFIX } from '../bus-schemas/index.js';
-import { DEFAULT_AGENTS_FILE } from '../common/catalog.js';
 import { readEnv, type EnvReader } from '../common/env.js';
 import { readNatsClientSettings, type NatsClientSettings } from '../common/nats-client.js';
-import { DEFAULT_SECRET_PATTERNS_FILE } from '../common/redaction.js';
+import {
+  readAgentsFile,
+  readDataDir,
+  readDefaultModel,
+  readNatsUrl,
+  readSecretPatternsFile,
+  readSubjectPrefix,
+} from '../common/shared-settings.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
 import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
@@ -42,42 +47,117 @@ export interface WorkerConfig {
 
 /** CACHE_TTL_SECONDS, as the worker reads it (also `npm run bus:setup`, which reads no more than it needs). */
 export const readCacheTtlSeconds = (read: EnvReader): number =>
-  read.integer('CACHE_TTL_SECONDS', 30, { min: 0, max: 86_400 });
+  read.integer('CACHE_TTL_SECONDS', 30, {
+    min: 0,
+    max: 86_400,
+    doc: 'how long an identical request is answered from the shared response cache; `0` disables it',
+  });
 
-/** Reads the worker configuration; throws a ConfigError naming every bad variable. */
-export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const read = readEnv(env);
-  const config: WorkerConfig = {
-    natsUrl: read.string('NATS_URL', 'nats://127.0.0.1:4222'),
-    nats: readNatsClientSettings(read, 'worker', read.string('NATS_URL', 'nats://127.0.0.1:4222')),
-    provider: read.oneOf('PROVIDER', 'ollama', PROVIDER_NAMES),
-    localProviders: Object.freeze(read.listOf('LOCAL_PROVIDERS', ['ollama', 'llama-cpp'], PROVIDER_NAMES)),
-    breakerFailures: read.integer('BREAKER_FAILURES', 3, { min: 1, max: 100 }),
-    breakerCooldownMs: read.integer('BREAKER_COOLDOWN_MS', 30_000, { min: 100, max: 3_600_000 }),
-    secretPatternsFile: read.string('SECRET_PATTERNS_FILE', DEFAULT_SECRET_PATTERNS_FILE),
-    ollamaUrl: read.url('OLLAMA_URL', 'http://127.0.0.1:11434', ['http:', 'https:']),
+/** The model backends: PROVIDER and each provider's settings. */
+function readProviderSettings(read: EnvReader) {
+  return {
+    provider: read.oneOf('PROVIDER', 'ollama', {
+      allowed: PROVIDER_NAMES,
+      doc: 'model backend of agents whose catalog entry lists no `providers` chain',
+    }),
+    localProviders: Object.freeze(
+      read.listOf('LOCAL_PROVIDERS', ['ollama', 'llama-cpp'], {
+        allowed: PROVIDER_NAMES,
+        doc: 'providers that keep requests on this machine: the only ones for private requests and unmasked secrets',
+      }),
+    ),
+    breakerFailures: read.integer('BREAKER_FAILURES', 3, {
+      min: 1,
+      max: 100,
+      doc: "consecutive failures (before a first token) that open a provider's circuit: it is skipped",
+    }),
+    breakerCooldownMs: read.integer('BREAKER_COOLDOWN_MS', 30_000, {
+      min: 100,
+      max: 3_600_000,
+      doc: 'how long an open circuit skips its provider before one trial request goes through',
+    }),
+    ollamaUrl: read.url('OLLAMA_URL', 'http://127.0.0.1:11434', {
+      protocols: ['http:', 'https:'],
+      doc: '`ollama`: the Ollama server',
+    }),
     llamaCpp: Object.freeze({
-      modelPath: read.optionalString('LLAMA_CPP_MODEL_PATH'),
-      threads: read.integer('LLAMA_CPP_THREADS', LLAMA_CPP_DEFAULTS.threads, { min: 1, max: 256 }),
-      parallel: read.integer('LLAMA_CPP_PARALLEL', LLAMA_CPP_DEFAULTS.parallel, { min: 1, max: 64 }),
-      contextSize: read.integer('LLAMA_CPP_CONTEXT_SIZE', LLAMA_CPP_DEFAULTS.contextSize, { min: 128, max: 1_048_576 }),
+      modelPath: read.optionalString('LLAMA_CPP_MODEL_PATH', {
+        doc: '`llama-cpp`: the GGUF model file to answer with',
+      }),
+      threads: read.integer('LLAMA_CPP_THREADS', LLAMA_CPP_DEFAULTS.threads, {
+        min: 1,
+        max: 256,
+        doc: '`llama-cpp`: CPU threads per generation; 1 suits small machines, raise it on big ones',
+      }),
+      parallel: read.integer('LLAMA_CPP_PARALLEL', LLAMA_CPP_DEFAULTS.parallel, {
+        min: 1,
+        max: 64,
+        doc: '`llama-cpp`: generations at once (context sequences); more wait their turn',
+      }),
+      contextSize: read.integer('LLAMA_CPP_CONTEXT_SIZE', LLAMA_CPP_DEFAULTS.contextSize, {
+        min: 128,
+        max: 1_048_576,
+        doc: "`llama-cpp`: largest context window (the model's training size caps it)",
+      }),
     }),
     openai: Object.freeze({
-      baseUrl: read.url('OPENAI_BASE_URL', OPENAI_DEFAULTS.baseUrl, ['http:', 'https:']),
-      apiKey: read.optionalString('OPENAI_API_KEY'),
+      baseUrl: read.url('OPENAI_BASE_URL', OPENAI_DEFAULTS.baseUrl, {
+        protocols: ['http:', 'https:'],
+        doc: '`openai`: the OpenAI-compatible API (vLLM, llama.cpp server, LM Studio, OpenAI), with `/v1`',
+      }),
+      apiKey: read.optionalString('OPENAI_API_KEY', { doc: '`openai`: its bearer key (local servers take any)' }),
     }),
-    dataDir: read.string('DATA_DIR', './data'),
-    agentsFile: read.string('AGENTS_FILE', DEFAULT_AGENTS_FILE),
-    defaultModel: read.optionalString('DEFAULT_MODEL'),
-    subjectPrefix: read.string('SUBJECT_PREFIX', DEFAULT_SUBJECT_PREFIX),
-    backendProbeIntervalMs: read.integer('BACKEND_PROBE_INTERVAL_MS', 30_000, { min: 0, max: 3_600_000 }),
-    drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, { min: 0, max: 600_000 }),
+  };
+}
+
+/** Backpressure (docs/bus.md, "Backpressure"): model calls at once and the queue before them. */
+function readAdmissionSettings(read: EnvReader): Readonly<AdmissionSettings> {
+  return Object.freeze({
+    maxInflight: read.integer('MAX_INFLIGHT', ADMISSION_DEFAULTS.maxInflight, {
+      min: 1,
+      max: 1024,
+      doc: 'model calls one worker runs at once, over all its agents; more wait in its queue',
+    }),
+    maxQueued: read.integer('MAX_QUEUED', ADMISSION_DEFAULTS.maxQueued, {
+      min: 0,
+      max: 10_000,
+      doc: 'requests that may wait for a free model call; one more gets 503 `overloaded` at once',
+    }),
+    queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', ADMISSION_DEFAULTS.queueTimeoutMs, {
+      min: 1,
+      max: 3_600_000,
+      doc: 'longest wait in that queue, then 503 `overloaded`; keep it well below `FIRST_TOKEN_TIMEOUT_MS`',
+    }),
+  });
+}
+
+/**
+ * Reads the worker configuration; throws a ConfigError naming every bad variable. `read` is a
+ * recording reader when docs/configuration.md is generated.
+ */
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: EnvReader = readEnv(env)): WorkerConfig {
+  const natsUrl = readNatsUrl(read);
+  const config: WorkerConfig = {
+    natsUrl,
+    nats: readNatsClientSettings(read, 'worker', natsUrl),
+    ...readProviderSettings(read),
+    secretPatternsFile: readSecretPatternsFile(read),
+    dataDir: readDataDir(read),
+    agentsFile: readAgentsFile(read),
+    defaultModel: readDefaultModel(read),
+    subjectPrefix: readSubjectPrefix(read),
+    backendProbeIntervalMs: read.integer('BACKEND_PROBE_INTERVAL_MS', 30_000, {
+      min: 0,
+      max: 3_600_000,
+      doc: 'how often the worker probes its providers for `/ready` and `/metrics`; `0`: only at start',
+    }),
+    drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, {
+      min: 0,
+      max: 600_000,
+      doc: 'on SIGTERM, how long answers in flight may finish; the rest are aborted (`worker_lost`)',
+    }),
     cacheTtlSeconds: readCacheTtlSeconds(read),
-    admission: Object.freeze({
-      maxInflight: read.integer('MAX_INFLIGHT', ADMISSION_DEFAULTS.maxInflight, { min: 1, max: 1024 }),
-      maxQueued: read.integer('MAX_QUEUED', ADMISSION_DEFAULTS.maxQueued, { min: 0, max: 10_000 }),
-      queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', ADMISSION_DEFAULTS.queueTimeoutMs, { min: 1, max: 3_600_000 }),
-    }),
+    admission: readAdmissionSettings(read),
   };
   read.done();
   return Object.freeze(config);

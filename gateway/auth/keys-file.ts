@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import type { EnvReader } from '../../common/env.js';
 import { readJsonConfig } from '../../common/json-config-file.js';
+import { readDataDir } from '../../common/shared-settings.js';
 import { keysFileSchema, type KeyEntry, type KeysFile } from './keys-file.schema.js';
 
 export type { KeyEntry, KeysFile };
@@ -17,8 +18,11 @@ export const DEFAULT_TIER = 'standard';
  * The keys file the environment names: KEYS_FILE, default `<DATA_DIR>/keys.json`; `none` for no
  * file. The gateway and `npm run keys` agree on it through this one function.
  */
-export function keysFileFromEnv(read: Pick<EnvReader, 'string'>): string | undefined {
-  const setting = read.string('KEYS_FILE', join(read.string('DATA_DIR', './data'), 'keys.json'));
+export function keysFileFromEnv(read: EnvReader): string | undefined {
+  const setting = read.string('KEYS_FILE', join(readDataDir(read), 'keys.json'), {
+    doc: 'the keys file `npm run keys` manages (hashes, scopes, tiers); reloaded on change; `none`: no file',
+    shownDefault: '`DATA_DIR/keys.json`',
+  });
   return setting === 'none' ? undefined : setting;
 }
 

@@ -1,19 +1,20 @@
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import { AgentbusError, DEFAULT_SUBJECT_PREFIX, decodeReplyFrame, type ReplyFrame } from '../../bus-schemas/index.js';
-import { readEnv } from '../../common/env.js';
+import { AgentbusError, decodeReplyFrame, type ReplyFrame } from '../../bus-schemas/index.js';
+import { readEnv, type EnvReader } from '../../common/env.js';
 import { isAuthorizationError } from '../../common/nats.js';
 import { describeCredentials, natsConnectOptions, readNatsClientSettings } from '../../common/nats-client.js';
+import { readNatsUrl, readSubjectPrefix } from '../../common/shared-settings.js';
 
 // What the command-line tools that speak the bus protocol (bus-request, replay) share.
 
 /** NATS URL of a tool: its flag, else NATS_URL, else the local default. */
-export function natsUrlOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ?? env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+export function natsUrlOf(flag: string | undefined, read: EnvReader = readEnv()): string {
+  return flag ?? readNatsUrl(read);
 }
 
 /** Subject prefix of a tool: its flag, else SUBJECT_PREFIX, else `agents`. */
-export function subjectPrefixOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return flag ?? env['SUBJECT_PREFIX'] ?? DEFAULT_SUBJECT_PREFIX;
+export function subjectPrefixOf(flag: string | undefined, read: EnvReader = readEnv()): string {
+  return flag ?? readSubjectPrefix(read);
 }
 
 /**

@@ -1,7 +1,9 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { EnvReader } from '../../common/env.js';
 import { openKvBucket } from '../../common/jetstream-resources.js';
-import { readAuditSettings, readRateLimitBucket, readSubjectPrefix } from '../../gateway/config.js';
+import { readNatsClientSettings, type NatsClientSettings } from '../../common/nats-client.js';
+import { readNatsUrl, readSubjectPrefix } from '../../common/shared-settings.js';
+import { readAuditSettings, readRateLimitBucket } from '../../gateway/config.js';
 import { readCacheTtlSeconds } from '../../workers/config.js';
 import { setUpAuditStream, auditStreamName, type AuditSettings } from '../../gateway/audit/audit-stream.js';
 import { openRateLimitBucket } from '../../gateway/rate-limit/rate-limit-bucket.js';
@@ -35,6 +37,16 @@ export function readBusSetupSettings(read: EnvReader): BusSetupSettings {
     cacheTtlSeconds: readCacheTtlSeconds(read),
     rateLimitBucket: readRateLimitBucket(read),
   };
+}
+
+/** Everything `npm run bus:setup` reads: the admin's connection, then {@link readBusSetupSettings}. */
+export function readBusSetupEnv(read: EnvReader): {
+  natsUrl: string;
+  client: NatsClientSettings;
+  settings: BusSetupSettings;
+} {
+  const natsUrl = readNatsUrl(read);
+  return { natsUrl, client: readNatsClientSettings(read, 'admin', natsUrl), settings: readBusSetupSettings(read) };
 }
 
 // Creating a stream writes to disk (or a cluster): give it longer than the runtime's 2 s.

@@ -1,9 +1,16 @@
+import { readEnv, type EnvReader } from '../../common/env.js';
 import { ensureDebianTool } from './install-debian-package.js';
 import { isExecutable } from './nats-server.js';
 
+/** CHROMIUM_PATH, as `npm test` reads it. */
+export const readChromiumPath = (read: EnvReader): string =>
+  read.string('CHROMIUM_PATH', '/usr/bin/chromium', {
+    doc: "the Chromium the playground's browser test drives (installed from Debian when missing, as root)",
+  });
+
 /** Where the browser test looks for Chromium: CHROMIUM_PATH, else Debian's package. */
 export function chromiumPath(): string {
-  return process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+  return readChromiumPath(readEnv());
 }
 
 export const HOW_TO_INSTALL_CHROMIUM =

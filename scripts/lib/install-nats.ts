@@ -1,5 +1,6 @@
 import { ensureDebianTool } from './install-debian-package.js';
-import { findNatsServer } from './nats-server.js';
+import { readEnv } from '../../common/env.js';
+import { findNatsServer, readNatsServerBin } from './nats-server.js';
 
 const HOW_TO_INSTALL =
   'Install it (Debian/Ubuntu: "sudo apt-get install nats-server"; other systems: see https://docs.nats.io), or set NATS_URL to a NATS server you already run.';
@@ -9,8 +10,9 @@ const HOW_TO_INSTALL =
  * and we can (root, apt-get present). Otherwise throws saying what to install.
  */
 export function ensureNatsServer(say: (line: string) => void): string {
-  if (!findNatsServer() && process.env['NATS_SERVER_BIN'])
-    throw new Error(`NATS_SERVER_BIN=${process.env['NATS_SERVER_BIN']} is not an executable file. ${HOW_TO_INSTALL}`);
+  const explicit = readNatsServerBin(readEnv());
+  if (!findNatsServer() && explicit)
+    throw new Error(`NATS_SERVER_BIN=${explicit} is not an executable file. ${HOW_TO_INSTALL}`);
   return ensureDebianTool(
     { name: 'nats-server', debianPackage: 'nats-server', find: findNatsServer, howToInstall: HOW_TO_INSTALL },
     say,

@@ -1,13 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { readEnv, type EnvReader } from '../../common/env.js';
 
 /** Places Debian and most distributions install nats-server, after $PATH. */
 const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/usr/bin'];
 
+/** NATS_SERVER_BIN, as `npm start`, `npm test` and `npm run bench` read it. */
+export const readNatsServerBin = (read: EnvReader): string | undefined =>
+  read.optionalString('NATS_SERVER_BIN', {
+    doc: 'the nats-server binary to run',
+    shownDefault: 'found on `PATH`, `/usr/sbin`, `/usr/local/sbin`, `/usr/local/bin`, `/usr/bin`',
+  });
+
 /** The nats-server binary on this machine, or undefined. */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const explicit = env['NATS_SERVER_BIN'];
+  const explicit = readNatsServerBin(readEnv(env));
   if (explicit) return isExecutable(explicit) ? explicit : undefined;
   const dirs = [...(env['PATH'] ?? '').split(delimiter), ...EXTRA_DIRS].filter(Boolean);
   return dirs.map((dir) => join(dir, 'nats-server')).find(isExecutable);

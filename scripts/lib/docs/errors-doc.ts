@@ -1,0 +1,50 @@
+import { ERROR_CODES, ERROR_TABLE } from '../../../bus-schemas/errors.js';
+import { generatedNotice, table } from './markdown.js';
+
+const INTRO = `# Errors
+
+Every error has OpenAI's shape, \`{"error":{"message","type","param","code"}}\`, with the HTTP
+status the official SDKs map to their typed errors; \`param\` names the field at fault, or is
+null. Compare \`code\`, never the message.
+
+- **\`x-should-retry: true|false\`** tells the OpenAI SDKs whether a retry can help (they obey
+  it instead of retrying every 5xx); retryable errors also carry \`Retry-After\` (seconds; \`1\`
+  unless a rate limit says when). The 408 and 431 that Node's HTTP parser raises before routing
+  carry neither and close the connection.
+- **Streams.** A stream that fails after it started ends with \`event: error\` (data: the same
+  error object) and **no** \`data: [DONE]\`, so a cut answer never looks complete. Before the
+  first byte, the answer is a plain HTTP error.
+- **WebSocket**: an \`error\` frame for that request id, with the same object (and
+  \`retry_after\` for a rate limit); the socket stays open ([websocket.md](websocket.md)).
+- **Legacy routes** answer the same object ([legacy-routes.md](legacy-routes.md#errors)).
+- **On the bus** errors are data (\`code\`, \`message\`, \`retryable\`, \`status\`, \`param\`) in
+  the \`error\` frame, rebuilt on arrival ([bus.md](bus.md#errors)).
+
+A request refused before it reached a worker (validation, keys, scopes, limits) publishes
+nothing, calls no model and stores nothing. The table is \`bus-schemas/errors.ts\`, the one list
+of codes; a code not in it never reaches a client.`;
+
+/** docs/errors.md, from the error table. */
+export function renderErrorsDoc(): string {
+  const rows = ERROR_CODES.map((code) => {
+    const spec = ERROR_TABLE[code];
+    return [
+      `\`${code}\``,
+      String(spec.status),
+      `\`${spec.type}\``,
+      spec.retryable ? 'yes' : 'no',
+      spec.message,
+      spec.doc,
+    ];
+  });
+  return [
+    generatedNotice('the error table (bus-schemas/errors.ts)'),
+    '',
+    INTRO,
+    '',
+    '## Codes',
+    '',
+    table(['code', 'HTTP', 'type', 'retryable', 'default message', 'when, and what to do'], rows),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,77 @@
+import type { RecordedVariable } from '../../../common/env-recorder.js';
+import type { ProcessName } from './config-sources.js';
+
+/** A variable read where it is used rather than through a loader's EnvReader, documented here instead. */
+export interface OutsideVariable extends Omit<RecordedVariable, 'fallback'> {
+  fallback?: string;
+  readers: readonly ProcessName[];
+  /** The file that reads it (the docs-drift test checks that it still does). */
+  file: string;
+}
+
+/**
+ * Variables read outside the EnvReaders, each with the reason. They are not checked at start:
+ * the logger reads its two when it is made, the Ollama client's key is read per call (as the
+ * `ollama` package itself does), and the tests' own knobs only matter to a test run.
+ */
+export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
+  {
+    name: 'LOG_LEVEL',
+    kind: 'choice',
+    fallback: 'info',
+    allowed: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    doc: 'pino level; `debug` also prints the stack of a startup error. Info lines reach stdout up to 200 ms late',
+    readers: ['gateway', 'worker'],
+    file: 'common/logger.ts',
+  },
+  {
+    name: 'LOG_FORMAT',
+    kind: 'choice',
+    allowed: ['json'],
+    shownDefault: 'pretty on a terminal, else JSON',
+    doc: '`json` forces JSON lines on a terminal too',
+    readers: ['gateway', 'worker'],
+    file: 'common/logger.ts',
+  },
+  {
+    name: 'OLLAMA_API_KEY',
+    kind: 'text',
+    doc: "`ollama`: bearer key sent to `https://ollama.com` (Ollama's cloud) only, never to another server",
+    readers: ['worker'],
+    file: 'workers/providers/ollama/chat-stream.ts',
+  },
+  {
+    name: 'FUZZ_SEED',
+    kind: 'integer',
+    fallback: '20240607',
+    doc: 'seed of the fuzz test (`test/e2e/fuzz.test.ts` prints it; set it to replay a run)',
+    readers: ['npm test'],
+    file: 'test/e2e/fuzz.test.ts',
+  },
+  {
+    name: 'FUZZ_COUNT',
+    kind: 'integer',
+    fallback: '10000',
+    doc: 'requests the fuzz test generates',
+    readers: ['npm test'],
+    file: 'test/e2e/fuzz.test.ts',
+  },
+  {
+    name: 'AGENTBUS_TEST_GGUF',
+    kind: 'text',
+    shownDefault: '`../shared/models/stories260K.gguf`',
+    doc: 'the GGUF model the llama-cpp test runs through the whole stack',
+    readers: ['npm test'],
+    file: 'test/e2e/llama-cpp.test.ts',
+  },
+  {
+    name: 'SCREENSHOT_TO',
+    kind: 'text',
+    doc: 'the browser test saves a screenshot of the playground there (`docs/playground.png`)',
+    readers: ['npm test'],
+    file: 'test/e2e/playground-browser.test.ts',
+  },
+];
+
+/** Names the code reads from the environment that are not agentbus settings. */
+export const NOT_SETTINGS: readonly string[] = ['PATH'];
