@@ -1,5 +1,5 @@
 import { ERROR_CODES, ERROR_TABLE } from '../../../bus-schemas/errors.js';
-import { generatedNotice, table } from './markdown.js';
+import { generatedNotice, plain, table } from './markdown.js';
 
 const INTRO = `# Errors
 
@@ -33,7 +33,7 @@ export function renderErrorsDoc(): string {
       String(spec.status),
       `\`${spec.type}\``,
       spec.retryable ? 'yes' : 'no',
-      spec.message,
+      plain(spec.message),
       spec.doc,
     ];
   });

@@ -1,6 +1,9 @@
 /** A Markdown table cell: pipes escaped and line breaks folded, so a cell never ends its row. */
 export const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
 
+/** Plain text (not Markdown) shown as it is: `<`, `_`, `*` and backticks escaped. */
+export const plain = (text: string): string => text.replace(/[<_*`]/g, (c) => (c === '<' ? '&lt;' : `\\${c}`));
+
 /** A Markdown table: a header row, the separator, then one row per entry. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.map(cell).join(' | ')} |`;
