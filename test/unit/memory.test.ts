@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
-import { resolveSession } from '../../workers/memory/sessions.js';
+import { lastTurns } from '../../workers/memory/last-turns.js';
+import { lookupSession, resolveSession } from '../../workers/memory/sessions.js';
 import { loadHistory, recordTurn, type NewTurn } from '../../workers/memory/turns.js';
 import { sql } from 'kysely';
 
@@ -113,4 +114,125 @@ t.test('history is bounded by the window and returned oldest first', async (t) =
     { role: 'assistant', content: 'a5' },
   ]);
   t.same((await loadHistory(db, 'conv_1', 0, 'chatcmpl-6')).messages, []);
+});
+
+t.test('every value of a turn lands in its own column', async (t) => {
+  // All distinct, so a swapped pair of parameters (agent/model, the token counts…) shows.
+  const before = new Date().toISOString();
+  t.equal(
+    await recordTurn(
+      db,
+      turn({
+        requestId: 'chatcmpl-cols',
+        sessionId: 'conv_cols',
+        tenant: 'key_cols',
+        agent: 'agent-x',
+        model: 'model-y',
+        inputMessages: [
+          { role: 'system', content: 'sys' },
+          { role: 'user', content: 'u1', images: ['aW1n'] },
+          { role: 'user', content: 'u2' },
+        ],
+        assistantResponse: 'answer',
+        toolCalls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+        finishReason: 'tool_calls',
+        cached: true,
+        promptTokens: 11,
+        completionTokens: 22,
+        durationMs: 33,
+        endUser: 'user-u',
+        metadata: { k: 'v' },
+        private: true,
+      }),
+    ),
+    true,
+  );
+  const { id, created_at, ...row } = await db
+    .selectFrom('turns')
+    .selectAll()
+    .where('request_id', '=', 'chatcmpl-cols')
+    .executeTakeFirstOrThrow();
+  t.ok(id > 0);
+  t.ok(created_at >= before, 'written now, in ISO form');
+  t.same(row, {
+    request_id: 'chatcmpl-cols',
+    session_id: 'conv_cols',
+    agent: 'agent-x',
+    model: 'model-y',
+    user_input: 'u1\nu2',
+    input_messages: JSON.stringify([
+      { role: 'system', content: 'sys' },
+      { role: 'user', content: 'u1' },
+      { role: 'user', content: 'u2' },
+    ]),
+    assistant_response: 'answer',
+    tool_calls: JSON.stringify([{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }]),
+    finish_reason: 'tool_calls',
+    cached: 1,
+    prompt_tokens: 11,
+    completion_tokens: 22,
+    duration_ms: 33,
+    end_user: 'user-u',
+    metadata: '{"k":"v"}',
+    private: 1,
+  });
+  t.same(await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_cols').executeTakeFirstOrThrow(), {
+    id: 'conv_cols',
+    tenant: 'key_cols',
+    agent: 'agent-x',
+    created_at,
+    updated_at: created_at,
+    turn_count: 1,
+  });
+  await recordTurn(db, turn({ requestId: 'chatcmpl-cols2', sessionId: 'conv_cols', tenant: 'key_cols', agent: 'b' }));
+  const touched = await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_cols').executeTakeFirstOrThrow();
+  t.match(touched, { agent: 'agent-x', created_at, turn_count: 2 }, 'a later turn counts, the first agent stays');
+  t.ok(touched.updated_at >= created_at);
+});
+
+t.test('a session is found by its id, a completion id, or a fan-out part when the first part failed', async (t) => {
+  await recordTurn(db, turn({ requestId: 'chatcmpl-fan.agent-b', sessionId: 'conv_fan' }));
+  t.same(await lookupSession(db, 'conv_fan'), { id: 'conv_fan', tenant: 'key_a' });
+  t.same(await lookupSession(db, 'chatcmpl-fan.agent-b'), { id: 'conv_fan', tenant: 'key_a' });
+  t.same(await lookupSession(db, 'chatcmpl-fan'), { id: 'conv_fan', tenant: 'key_a' }, 'by the client-facing id');
+  t.same(await lookupSession(db, 'chatcmpl-fa'), undefined, 'a prefix is not a part');
+  t.same(await lookupSession(db, 'nothing'), undefined);
+});
+
+t.test("history leaves out the asking request's own fan-out parts; a private turn makes it private", async (t) => {
+  await recordTurn(db, turn({ requestId: 'chatcmpl-h1', sessionId: 'conv_h', assistantResponse: 'h1' }));
+  await recordTurn(db, turn({ requestId: 'chatcmpl-h2', sessionId: 'conv_h', assistantResponse: 'h2', private: true }));
+  await recordTurn(db, turn({ requestId: 'chatcmpl-h2x', sessionId: 'conv_h', assistantResponse: 'h2x' }));
+  await recordTurn(db, turn({ requestId: 'chatcmpl-h2.b', sessionId: 'conv_h', assistantResponse: 'part' }));
+  const answers = (history: Awaited<ReturnType<typeof loadHistory>>) =>
+    history.messages.filter((m) => m.role === 'assistant').map((m) => m.content);
+  const forPart = await loadHistory(db, 'conv_h', 10, 'chatcmpl-h2.aggregate');
+  t.same(answers(forPart), ['h1', 'h2x'], 'chatcmpl-h2 and chatcmpl-h2.b are the same client request');
+  t.equal(forPart.private, false);
+  const later = await loadHistory(db, 'conv_h', 10, 'chatcmpl-h3');
+  t.same(answers(later), ['h1', 'h2', 'h2x', 'part']);
+  t.equal(later.private, true);
+});
+
+t.test('lastTurns: newest first, bounded, by any id of the conversation, only for its tenant', async (t) => {
+  const last = await lastTurns(db, 'chatcmpl-h1', 'key_a', 2);
+  t.equal(last.sessionId, 'conv_h');
+  t.same(
+    last.turns.map((turn) => turn.request_id),
+    ['chatcmpl-h2.b', 'chatcmpl-h2x'],
+  );
+  t.match(last.turns[0], { agent: 'testing', model: 'm', cached: false, prompt_tokens: 1, completion_tokens: 1 });
+  await t.rejects(lastTurns(db, 'conv_h', 'key_b', 2), { code: 'session_not_found' });
+  await t.rejects(lastTurns(db, 'nothing', 'key_a', 2), { code: 'session_not_found' });
+});
+
+t.test('concurrent writes: every new turn of one new session is kept, a replayed one once', async (t) => {
+  const results = await Promise.all([
+    ...Array.from({ length: 8 }, (_, i) => recordTurn(db, turn({ requestId: `chatcmpl-c${i}`, sessionId: 'conv_c' }))),
+    ...Array.from({ length: 4 }, () => recordTurn(db, turn({ requestId: 'chatcmpl-same', sessionId: 'conv_c' }))),
+  ]);
+  t.same(results.slice(0, 8), Array(8).fill(true));
+  t.same(results.slice(8).filter(Boolean), [true], 'the replayed request stored once');
+  const session = await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_c').executeTakeFirstOrThrow();
+  t.equal(session.turn_count, 9);
 });

@@ -4,7 +4,6 @@ import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import type { MemoryDatabase } from './schema.js';
 import { cachingStatements } from './statement-cache.js';
-import { registerDirectStatements } from './direct-statements.js';
 
 /** File name of the memory database inside DATA_DIR. */
 export const MEMORY_DB_FILE = 'agentbus.sqlite';
@@ -26,8 +25,5 @@ export function openMemoryDatabase(file: string): Kysely<MemoryDatabase> {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const database = cachingStatements(sqlite);
-  const db = new Kysely<MemoryDatabase>({ dialect: new SqliteDialect({ database }) });
-  registerDirectStatements(db, database);
-  return db;
+  return new Kysely<MemoryDatabase>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type MemoryTurn } from '../../bus-schemas/index.js';
+import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase } from './schema.js';
 import { lookupSession } from './sessions.js';
 
@@ -19,6 +20,28 @@ function isoTimestamp(stored: string): string {
   return Number.isNaN(parsed.getTime()) ? stored : parsed.toISOString();
 }
 
+const newestTurns = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: string; limit: number }) =>
+  db
+    .selectFrom('turns')
+    .select([
+      'session_id',
+      'request_id',
+      'user_input',
+      'assistant_response',
+      'created_at',
+      'agent',
+      'model',
+      'cached',
+      'finish_reason',
+      'prompt_tokens',
+      'completion_tokens',
+    ])
+    .where('session_id', '=', p.sessionId)
+    // The autoincrement id, not created_at: two turns stored in the same millisecond keep their order.
+    .orderBy('id', 'desc')
+    .limit(p.limit),
+);
+
 /**
  * The last `limit` turns of a session, newest first. `sessionRef` is a conversation id or any
  * completion id of it. An unknown reference and another tenant's session both throw the same
@@ -37,26 +60,7 @@ export async function lastTurns(
       param: 'session',
     });
   const sessionId = session.id;
-  const rows = await db
-    .selectFrom('turns')
-    .select([
-      'session_id',
-      'request_id',
-      'user_input',
-      'assistant_response',
-      'created_at',
-      'agent',
-      'model',
-      'cached',
-      'finish_reason',
-      'prompt_tokens',
-      'completion_tokens',
-    ])
-    .where('session_id', '=', sessionId)
-    // The autoincrement id, not created_at: two turns stored in the same millisecond keep their order.
-    .orderBy('id', 'desc')
-    .limit(limit)
-    .execute();
+  const { rows } = await newestTurns.execute(db, { sessionId, limit });
   return {
     sessionId,
     turns: rows.map((row) => ({

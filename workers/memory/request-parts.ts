@@ -1,6 +1,3 @@
-import type { ExpressionBuilder, ExpressionWrapper, SqlBool } from 'kysely';
-import type { MemoryDatabase } from './schema.js';
-
 /**
  * The client request a request id belongs to. A fan-out sends one client request `R` to
  * several agents as `R` (the first agent), `R.<agent>` and `R.aggregate`; all share the root `R`.
@@ -8,17 +5,6 @@ import type { MemoryDatabase } from './schema.js';
 export function requestRoot(requestId: string): string {
   const dot = requestId.indexOf('.');
   return dot === -1 ? requestId : requestId.slice(0, dot);
-}
-
-/**
- * True for the turns of the fan-out parts of `root` (`root.<anything>`), not of `root` itself.
- */
-export function isPartOf(
-  eb: ExpressionBuilder<MemoryDatabase, 'turns'>,
-  root: string,
-): ExpressionWrapper<MemoryDatabase, 'turns', SqlBool> {
-  const [low, high] = partRange(root);
-  return eb.and([eb('turns.request_id', '>=', low), eb('turns.request_id', '<', high)]);
 }
 
 /** The request ids of the fan-out parts of `root` as a range: `low <= request_id < high`. */

@@ -1,6 +1,6 @@
-import type { ExpressionBuilder, ExpressionWrapper, Kysely, SqlBool } from 'kysely';
+import type { Kysely } from 'kysely';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import { directStatementsOf } from './direct-statements.js';
+import { prepareQuery } from './prepared-query.js';
 import { partRange } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
@@ -24,21 +24,35 @@ const notFound = (ref: string) =>
     { param: 'X-Session-ID' },
   );
 
-// The three lookups, as Kysely queries: run by Kysely, or compiled once and run directly.
-const sessionById = (db: Kysely<MemoryDatabase>, ref: string) =>
-  db.selectFrom('sessions').select(['id', 'tenant']).where('id', '=', ref);
-const sessionOfTurn = (db: Kysely<MemoryDatabase>, filter: TurnFilter) =>
+interface SessionRef {
+  /** The reference as sent. */
+  ref: string;
+  /** The request ids of its fan-out parts: `low <= request_id < high` (see partRange). */
+  low: string;
+  high: string;
+}
+
+// The three ways a reference names a session, in order of preference, as one statement (COALESCE
+// stops at the first that matches): the conversation id; a completion id; the id of a fan-out
+// part — when the client's completion id (the first part's) failed, only the other agents'
+// turns (`ref.<agent>`) name the conversation.
+const sessionByRef = prepareQuery((db: Kysely<MemoryDatabase>, p: SessionRef) =>
   db
-    .selectFrom('turns')
-    .innerJoin('sessions', 'sessions.id', 'turns.session_id')
-    .select(['sessions.id as id', 'sessions.tenant as tenant'])
-    .where(filter);
-const sessionOfRequest = (db: Kysely<MemoryDatabase>, ref: string) =>
-  sessionOfTurn(db, (eb) => eb('turns.request_id', '=', ref));
-// The client's completion id is the first fan-out part's; when that part failed, only the
-// other agents' turns (`ref.<agent>`) were stored, and they still name the conversation.
-const sessionOfPart = (db: Kysely<MemoryDatabase>, low: string, high: string) =>
-  sessionOfTurn(db, (eb) => eb.and([eb('turns.request_id', '>=', low), eb('turns.request_id', '<', high)]));
+    .selectFrom('sessions')
+    .select(['id', 'tenant'])
+    .where('id', '=', (eb) =>
+      eb.fn.coalesce(
+        eb.selectFrom('sessions').select('id').where('id', '=', p.ref),
+        eb.selectFrom('turns').select('session_id').where('request_id', '=', p.ref),
+        eb
+          .selectFrom('turns')
+          .select('session_id')
+          .where('request_id', '>=', p.low)
+          .where('request_id', '<', p.high)
+          .limit(1),
+      ),
+    ),
+);
 
 /**
  * The session a reference names — a conversation id, or any completion id of the
@@ -46,24 +60,9 @@ const sessionOfPart = (db: Kysely<MemoryDatabase>, low: string, high: string) =>
  */
 export async function lookupSession(db: Kysely<MemoryDatabase>, ref: string): Promise<SessionOwner | undefined> {
   const [low, high] = partRange(ref);
-  const direct = directStatementsOf(db);
-  if (direct) {
-    return (
-      direct.get<SessionOwner>(sessionById, [ref]) ??
-      direct.get<SessionOwner>(sessionOfRequest, [ref]) ??
-      direct.get<SessionOwner>(sessionOfPart, [low, high])
-    );
-  }
-  return (
-    (await sessionById(db, ref).executeTakeFirst()) ??
-    (await sessionOfRequest(db, ref).executeTakeFirst()) ??
-    (await sessionOfPart(db, low, high).executeTakeFirst())
-  );
+  const [session] = (await sessionByRef.execute(db, { ref, low, high })).rows;
+  return session;
 }
-
-type TurnFilter = (
-  eb: ExpressionBuilder<MemoryDatabase, 'turns' | 'sessions'>,
-) => ExpressionWrapper<MemoryDatabase, 'turns' | 'sessions', SqlBool>;
 
 /**
  * Resolves what a client sent as its session id (see {@link lookupSession}). An unknown id and

@@ -1,10 +1,9 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { SqliteDatabase } from 'kysely';
 
-/** Kysely's SqliteDatabase, with better-sqlite3's statements and transaction state. */
+/** Kysely's SqliteDatabase, with better-sqlite3's statements. */
 export interface CachingDatabase extends SqliteDatabase {
   prepare(sql: string): Statement;
-  readonly inTransaction: boolean;
 }
 
 // Enough for every query the worker runs (a dozen) with room for odd ones; the SQL of a Kysely
@@ -16,15 +15,12 @@ const DEFAULT_CAPACITY = 256;
  * driver calls `prepare()` on every query, and SQLite's parse and plan of a statement cost the
  * worker about as much as running it (BENCHMARKS.md, "Profile and optimisations"); a
  * better-sqlite3 statement can be run any number of times with new parameters. Queries, their
- * results and transactions are unchanged: Kysely still builds and sends every statement,
- * `begin`/`commit` included, on the one connection.
+ * results and transactions are unchanged: Kysely still sends every statement, `begin`/`commit`
+ * included, on the one connection.
  */
 export function cachingStatements(db: Database, capacity = DEFAULT_CAPACITY): CachingDatabase {
   const statements = new Map<string, Statement>();
   return {
-    get inTransaction() {
-      return db.inTransaction;
-    },
     prepare(sql: string): Statement {
       const known = statements.get(sql);
       // A statement still being iterated (Kysely's streamQuery) cannot be run again meanwhile.

@@ -1,44 +1,67 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
-import { directStatementsOf } from './direct-statements.js';
-import { isPartOf, requestRoot } from './request-parts.js';
+import { prepareQuery } from './prepared-query.js';
+import { partRange, requestRoot } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
+import { turnRow, type NewTurn, type TurnRow } from './turn-row.js';
 
-/** One answered request, as the worker stores it. */
-export interface NewTurn {
-  requestId: string;
-  sessionId: string;
+export type { NewTurn } from './turn-row.js';
+
+interface SessionTouch {
+  id: string;
   tenant: string;
   agent: string;
-  model: string;
-  inputMessages: ChatMessage[];
-  assistantResponse: string;
-  toolCalls: ToolCall[];
-  finishReason: string;
-  cached: boolean;
-  promptTokens: number;
-  completionTokens: number;
-  durationMs: number;
-  endUser?: string | undefined;
-  metadata?: Record<string, string> | undefined;
-  /** Kept on local providers: every later request that carries this turn as history is too. */
-  private: boolean;
+  now: string;
 }
 
-/**
- * Images are not kept: a base64 picture would make every later prompt of the conversation
- * carry it again, and the database grow by megabytes per turn. Follow-ups see the text.
- */
-function withoutImages(messages: readonly ChatMessage[]): ChatMessage[] {
-  return messages.map((message) => {
-    if (message.role !== 'user' || !message.images) return message;
-    const { images: _images, ...rest } = message;
-    return rest;
-  });
-}
+// Creates the session with this turn counted, or counts the turn on the existing one, and
+// returns the owner: the tenant is checked before the turn goes in, in the same transaction.
+const upsertSession = prepareQuery((db: Kysely<MemoryDatabase>, p: SessionTouch) =>
+  db
+    .insertInto('sessions')
+    .values({ id: p.id, tenant: p.tenant, agent: p.agent, created_at: p.now, updated_at: p.now, turn_count: 1 })
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet((eb) => ({
+        updated_at: eb.ref('excluded.updated_at'),
+        turn_count: eb('sessions.turn_count', '+', 1),
+      })),
+    )
+    .returning('tenant'),
+);
+
+// The request id is unique: a redelivered request inserts nothing.
+const insertTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRow) =>
+  db
+    .insertInto('turns')
+    .values({
+      request_id: p.request_id,
+      session_id: p.session_id,
+      agent: p.agent,
+      model: p.model,
+      user_input: p.user_input,
+      input_messages: p.input_messages,
+      assistant_response: p.assistant_response,
+      tool_calls: p.tool_calls,
+      finish_reason: p.finish_reason,
+      cached: p.cached,
+      prompt_tokens: p.prompt_tokens,
+      completion_tokens: p.completion_tokens,
+      duration_ms: p.duration_ms,
+      created_at: p.created_at,
+      end_user: p.end_user,
+      metadata: p.metadata,
+      private: p.private,
+    })
+    .onConflict((oc) => oc.column('request_id').doNothing()),
+);
 
 // Thrown inside the transaction to roll it back when the turn already exists.
 class TurnAlreadyStored extends Error {}
+
+const wrongTenant = (turn: NewTurn) =>
+  new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, {
+    param: 'X-Session-ID',
+  });
 
 /**
  * Stores a turn in one transaction: the session row (created or touched) and the turn row.
@@ -46,160 +69,24 @@ class TurnAlreadyStored extends Error {}
  * in which case nothing at all changes.
  */
 export async function recordTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<boolean> {
+  const now = new Date().toISOString();
+  const session: SessionTouch = { id: turn.sessionId, tenant: turn.tenant, agent: turn.agent, now };
+  const row = turnRow(turn, now);
   try {
-    await insertTurn(db, turn);
+    await db.transaction().execute(async (trx) => {
+      // Write first, so in WAL mode the transaction takes the write lock at once and a second
+      // worker process waits on busy_timeout instead of failing to upgrade a read lock.
+      const [owner] = (await upsertSession.execute(trx, session)).rows;
+      // Throwing rolls back the session row written first, so a refusal or replay leaves no trace.
+      if (owner?.tenant !== turn.tenant) throw wrongTenant(turn);
+      const inserted = await insertTurn.execute(trx, row);
+      if (!inserted.numAffectedRows) throw new TurnAlreadyStored();
+    });
     return true;
   } catch (err) {
     if (err instanceof TurnAlreadyStored) return false;
     throw err;
   }
-}
-
-// The turn's statements, as Kysely queries: run by Kysely, or compiled once and run directly.
-// Values are positional, in the order Kysely binds them (checked at the first direct call).
-const newSession = (
-  db: Kysely<MemoryDatabase>,
-  id: string,
-  tenant: string,
-  agent: string,
-  createdAt: string,
-  updatedAt: string,
-  turnCount: number,
-) =>
-  db
-    .insertInto('sessions')
-    .values({ id, tenant, agent, created_at: createdAt, updated_at: updatedAt, turn_count: turnCount })
-    .onConflict((oc) => oc.column('id').doNothing());
-const sessionTenant = (db: Kysely<MemoryDatabase>, id: string) =>
-  db.selectFrom('sessions').select('tenant').where('id', '=', id);
-const newTurn = (
-  db: Kysely<MemoryDatabase>,
-  ...[
-    request_id,
-    session_id,
-    agent,
-    model,
-    user_input,
-    input_messages,
-    assistant_response,
-    tool_calls,
-    end_user,
-    metadata,
-    finish_reason,
-    cached,
-    isPrivate,
-    prompt_tokens,
-    completion_tokens,
-    duration_ms,
-    created_at,
-  ]: TurnValues
-) =>
-  db
-    .insertInto('turns')
-    .values({
-      request_id,
-      session_id,
-      agent,
-      model,
-      user_input,
-      input_messages,
-      assistant_response,
-      tool_calls,
-      end_user,
-      metadata,
-      finish_reason,
-      cached,
-      private: isPrivate,
-      prompt_tokens,
-      completion_tokens,
-      duration_ms,
-      created_at,
-    })
-    .onConflict((oc) => oc.column('request_id').doNothing());
-const touchSession = (db: Kysely<MemoryDatabase>, updatedAt: string, step: number, id: string) =>
-  db
-    .updateTable('sessions')
-    .set((eb) => ({ updated_at: updatedAt, turn_count: eb('turn_count', '+', step) }))
-    .where('id', '=', id);
-
-// request_id … created_at, as newTurn takes them.
-type TurnValues = [
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string | null,
-  string | null,
-  string | null,
-  string,
-  number,
-  number,
-  number,
-  number,
-  number,
-  string,
-];
-
-function turnValues(turn: NewTurn, now: string): TurnValues {
-  return [
-    turn.requestId,
-    turn.sessionId,
-    turn.agent,
-    turn.model,
-    turn.inputMessages
-      .filter((m) => m.role === 'user')
-      .map((m) => m.content)
-      .join('\n'),
-    JSON.stringify(withoutImages(turn.inputMessages)),
-    turn.assistantResponse,
-    turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
-    turn.endUser ?? null,
-    turn.metadata ? JSON.stringify(turn.metadata) : null,
-    turn.finishReason,
-    turn.cached ? 1 : 0,
-    turn.private ? 1 : 0,
-    turn.promptTokens,
-    turn.completionTokens,
-    turn.durationMs,
-    now,
-  ];
-}
-
-const wrongTenant = (turn: NewTurn) =>
-  new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, {
-    param: 'X-Session-ID',
-  });
-
-async function insertTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Promise<void> {
-  const now = new Date().toISOString();
-  const session = [turn.sessionId, turn.tenant, turn.agent, now, now, 0] as const;
-  const row = turnValues(turn, now);
-  const touch = [now, 1, turn.sessionId] as const;
-  // Write first, so in WAL mode the transaction takes the write lock at once and a second
-  // worker process waits on busy_timeout instead of failing to upgrade a read lock.
-  // Throwing rolls back the session row inserted first, so a replay leaves no trace.
-  const direct = directStatementsOf(db);
-  if (direct) {
-    direct.transaction(() => {
-      direct.run(newSession, session);
-      if (direct.get<{ tenant: string }>(sessionTenant, [turn.sessionId])?.tenant !== turn.tenant)
-        throw wrongTenant(turn);
-      if (direct.run(newTurn, row) === 0) throw new TurnAlreadyStored();
-      direct.run(touchSession, touch);
-    });
-    return;
-  }
-  await db.transaction().execute(async (trx) => {
-    await newSession(trx, ...session).execute();
-    const { tenant } = await sessionTenant(trx, turn.sessionId).executeTakeFirstOrThrow();
-    if (tenant !== turn.tenant) throw wrongTenant(turn);
-    const inserted = await newTurn(trx, ...row).executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) throw new TurnAlreadyStored();
-    await touchSession(trx, ...touch).execute();
-  });
 }
 
 /** Stored turns replayed in front of a new request. */
@@ -212,6 +99,32 @@ export interface History {
 
 /** What a request without stored history (new conversation, store: false, client-sent history) gets. */
 export const NO_HISTORY: History = Object.freeze({ messages: Object.freeze([]), private: false });
+
+interface HistoryWindow {
+  sessionId: string;
+  /** The client request asking (see requestRoot), and its fan-out parts as a range (see partRange). */
+  root: string;
+  low: string;
+  high: string;
+  limit: number;
+}
+
+const lastTurnsBefore = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
+  db
+    .selectFrom('turns')
+    .select(['input_messages', 'assistant_response', 'tool_calls', 'private'])
+    .where('session_id', '=', p.sessionId)
+    .where((eb) =>
+      eb.not(
+        eb.or([
+          eb('turns.request_id', '=', p.root),
+          eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
+        ]),
+      ),
+    )
+    .orderBy('id', 'desc')
+    .limit(p.limit),
+);
 
 /**
  * The last `limit` turns of a session as chat messages, ready to put in front of the request
@@ -227,14 +140,8 @@ export async function loadHistory(
 ): Promise<History> {
   if (limit <= 0) return NO_HISTORY;
   const root = requestRoot(requestId);
-  const rows = await db
-    .selectFrom('turns')
-    .select(['input_messages', 'assistant_response', 'tool_calls', 'private'])
-    .where('session_id', '=', sessionId)
-    .where((eb) => eb.not(eb.or([eb('turns.request_id', '=', root), isPartOf(eb, root)])))
-    .orderBy('id', 'desc')
-    .limit(limit)
-    .execute();
+  const [low, high] = partRange(root);
+  const { rows } = await lastTurnsBefore.execute(db, { sessionId, root, low, high, limit });
   return {
     messages: rows
       .reverse()

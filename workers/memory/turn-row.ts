@@ -1,0 +1,65 @@
+import type { Insertable } from 'kysely';
+import type { ChatMessage, ToolCall } from '../../bus-schemas/index.js';
+import type { TurnsTable } from './schema.js';
+
+/** One answered request, as the worker stores it. */
+export interface NewTurn {
+  requestId: string;
+  sessionId: string;
+  tenant: string;
+  agent: string;
+  model: string;
+  inputMessages: ChatMessage[];
+  assistantResponse: string;
+  toolCalls: ToolCall[];
+  finishReason: string;
+  cached: boolean;
+  promptTokens: number;
+  completionTokens: number;
+  durationMs: number;
+  endUser?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+  /** Kept on local providers: every later request that carries this turn as history is too. */
+  private: boolean;
+}
+
+/** Every column of a new `turns` row, by name (the id is the database's). */
+export type TurnRow = Required<Omit<Insertable<TurnsTable>, 'id'>>;
+
+/**
+ * Images are not kept: a base64 picture would make every later prompt of the conversation
+ * carry it again, and the database grow by megabytes per turn. Follow-ups see the text.
+ */
+function withoutImages(messages: readonly ChatMessage[]): ChatMessage[] {
+  return messages.map((message) => {
+    if (message.role !== 'user' || !message.images) return message;
+    const { images: _images, ...rest } = message;
+    return rest;
+  });
+}
+
+/** The row `turn` is stored as, written at `now` (ISO). */
+export function turnRow(turn: NewTurn, now: string): TurnRow {
+  return {
+    request_id: turn.requestId,
+    session_id: turn.sessionId,
+    agent: turn.agent,
+    model: turn.model,
+    user_input: turn.inputMessages
+      .filter((m) => m.role === 'user')
+      .map((m) => m.content)
+      .join('\n'),
+    input_messages: JSON.stringify(withoutImages(turn.inputMessages)),
+    assistant_response: turn.assistantResponse,
+    tool_calls: turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
+    finish_reason: turn.finishReason,
+    cached: turn.cached ? 1 : 0,
+    prompt_tokens: turn.promptTokens,
+    completion_tokens: turn.completionTokens,
+    duration_ms: turn.durationMs,
+    created_at: now,
+    end_user: turn.endUser ?? null,
+    metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
+    private: turn.private ? 1 : 0,
+  };
+}
