@@ -390,11 +390,13 @@ export class AgentbusError extends Error {
   }
 
   /**
-   * Any thrown value as an AgentbusError: itself when it is one, else `internal_error` with
-   * `context` before the original message and the original kept as `cause` (for the log).
+   * Any thrown value as an AgentbusError: itself when it is one, else `internal_error` keeping
+   * the original as `cause` for the log. Its message is `context: <original message>` when a
+   * context is given; without one it says only where to look, as clients should not see internals.
    */
-  static from(err: unknown, context = 'Internal error'): AgentbusError {
+  static from(err: unknown, context?: string): AgentbusError {
     if (err instanceof AgentbusError) return err;
+    if (context === undefined) return new AgentbusError('internal_error', 'Internal error; see the log.', { cause: err });
     const message = err instanceof Error ? err.message : String(err);
     return new AgentbusError('internal_error', `${context}: ${message}`, { cause: err });
   }

@@ -1,6 +1,6 @@
-import { jetstream } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvOptions } from '@nats-io/kv';
-import { errors, type NatsConnection } from '@nats-io/transport-node';
+import type { KV, KvOptions } from '@nats-io/kv';
+import { errors } from '@nats-io/transport-node';
+import type { Bus } from './bus.js';
 
 /**
  * The command that creates the streams and buckets on a locked-down bus: runtime users may
@@ -43,13 +43,13 @@ export class BusSetupNeededError extends Error {
  * may not create is a {@link BusSetupNeededError} naming `npm run bus:setup`.
  */
 export async function openKvBucket(
-  nc: NatsConnection,
+  bus: Bus,
   bucket: string,
   options: Partial<KvOptions>,
   timeoutMs: number,
 ): Promise<KV> {
   try {
-    return await new Kvm(jetstream(nc, { timeout: timeoutMs })).create(bucket, options);
+    return await bus.kvm({ timeoutMs }).create(bucket, options);
   } catch (err) {
     if (!isPermissionViolation(err)) throw err;
     throw new BusSetupNeededError(

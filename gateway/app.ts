@@ -1,49 +1,51 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { subjectsFor } from '../bus-schemas/index.js';
+import type { Bus } from '../common/bus.js';
 import type { Catalog } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { GatewayConfig } from './config.js';
 import { ensureAuditStream } from './audit/audit-stream.js';
-import { bearerAuth } from './plugins/auth.js';
+import { bearerAuth } from './auth/bearer-auth.js';
 import { createKeyStore } from './auth/key-store.js';
 import type { Caller } from './auth/caller.js';
 import { DEV_API_KEY } from './config.js';
-import { errorShapeOptions, registerErrorHandling } from './plugins/error-handler.js';
+import { errorShapeOptions, registerErrorHandling } from './http/errors.js';
 import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
 import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
 import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
-import { chatCompletionsRoutes } from './routes/chat-completions.js';
-import { legacyRoutes } from './routes/legacy.js';
+import { chatCompletionsRoutes } from './openai/routes.js';
+import { legacyRoutes } from './legacy/routes.js';
 import { createTraceLog } from './trace-log/trace-log.js';
 import { loadRedactor } from '../common/redaction.js';
-import { createClassifier } from './routing/classifier.js';
-import { routingTableFor } from './routing/table-for-catalog.js';
-import { createRouter } from './routing/router.js';
+import { createClassifier } from './router/classifier.js';
+import { routingTableFor } from './router/table-for-catalog.js';
+import { createRouter } from './router/router.js';
 import { healthRoutes } from './routes/health.js';
 import { readyRoutes } from './routes/ready.js';
 import { memoryRoutes } from './routes/memory.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { createGatewayMetrics } from './metrics/gateway-metrics.js';
+import type { ChatDeps } from './chat/types.js';
 import { modelsRoutes } from './routes/models.js';
 import { playgroundRoutes } from './routes/playground.js';
-import { registerWebsocketSupport, websocketRoutes } from './routes/websocket.js';
+import { registerWebsocketSupport, websocketRoutes } from './websocket/routes.js';
 
 export interface GatewayDeps {
   config: GatewayConfig;
-  nc: NatsConnection;
+  bus: Bus;
   catalog: Catalog;
   logger: Logger;
 }
 
 /**
  * Builds the gateway without listening: `server.ts` listens, tests use `inject()` or
- * `listen({ port: 0 })`. The NATS connection belongs to the caller.
+ * `listen({ port: 0 })`. The bus belongs to the caller.
  */
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
-  const { config, nc, catalog } = deps;
+  const { config, bus, catalog } = deps;
   const app = Fastify({
     // pino's Logger is wider than fastify's logger type; fastify only uses the base methods.
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -85,13 +87,14 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   }
   // Before any route: the first request is recorded too. Never fails the boot (one warning).
   await ensureAuditStream({
-    nc,
+    bus,
     subjectPrefix: config.subjectPrefix,
     settings: config.audit,
     log: deps.logger.child({ component: 'audit' }),
   });
-  await app.register(metricsRoutes, { nc }); // first, so its hooks count every route
-  await registerWebsocketSupport(app, {
+  const metrics = createGatewayMetrics();
+  await app.register(metricsRoutes, { bus, metrics }); // first, so its hooks count every route
+  const sessions = await registerWebsocketSupport(app, {
     maxPayloadBytes: config.bodyLimitBytes,
     drainTimeoutMs: config.drainTimeoutMs,
   });
@@ -118,7 +121,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     table: routingTableFor(config, catalog, deps.logger),
     catalog,
     // The classifier's calls store nothing, so they run under the gateway's own tenant id.
-    classify: createClassifier({ nc, subjects, tenant: 'agentbus-router', heartbeatMs: config.heartbeatMs }),
+    classify: createClassifier({ bus, subjects, tenant: 'agentbus-router', heartbeatMs: config.heartbeatMs }),
     log: deps.logger.child({ component: 'router' }),
     redact: (text) => redactor.redact(text),
   });
@@ -132,21 +135,32 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     log: deps.logger.child({ component: 'keys' }),
   });
   app.addHook('onClose', async () => keys.close());
-  const rateLimiter = await createGatewayRateLimiter(config, nc, deps.logger.child({ component: 'rate-limit' }));
-  const chatDeps = { nc, catalog, config, subjects, traceLog, router, redactor, keys, rateLimiter };
+  const rateLimiter = await createGatewayRateLimiter(config, bus, deps.logger.child({ component: 'rate-limit' }));
+  const chatDeps: ChatDeps = {
+    bus,
+    catalog,
+    config,
+    subjects,
+    traceLog,
+    router,
+    redactor,
+    keys,
+    rateLimiter,
+    calls: metrics.calls,
+  };
 
   await app.register(healthRoutes);
-  await app.register(readyRoutes, { nc, catalog });
+  await app.register(readyRoutes, { bus, catalog });
   await app.register(playgroundRoutes, { config });
   // Outside the authed context: a browser authenticates with its first frame, not a header.
-  await app.register(websocketRoutes, chatDeps);
+  await app.register(websocketRoutes, { ...chatDeps, sessions });
   await app.register(async (authed) => {
     authed.addHook('onRequest', bearerAuth(keys));
     await authed.register(modelsRoutes, { catalog });
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);
-    await authed.register(memoryRoutes, { nc, subjects });
+    await authed.register(memoryRoutes, { bus, subjects });
   });
-  await app.register(agentScopedRoutes, { ...chatDeps, prefix: '/agents/:agent' });
+  await app.register(agentScopedRoutes, { chat: chatDeps, prefix: '/agents/:agent' });
   return app;
 }

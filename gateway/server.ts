@@ -1,6 +1,7 @@
 import { loadCatalog } from '../common/catalog.js';
 import { createLogger } from '../common/logger.js';
-import { connectNats, drainNats } from '../common/nats.js';
+import { connectBus } from '../common/bus.js';
+import { withTimeout } from '../common/timeout.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
 import { buildApp } from './app.js';
 import { keyWarnings } from './auth/boot-warnings.js';
@@ -19,8 +20,14 @@ async function main(): Promise<void> {
   const logger = createLogger('gateway');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   for (const warning of keyWarnings(config, loadRateTiers(config.rateTiersFile))) logger.warn(warning);
-  const nc = await connectNats(config.natsUrl, 'agentbus-gateway', logger, config.nats);
-  const app = await buildApp({ config, nc, catalog, logger });
+  const bus = await connectBus({
+    url: config.natsUrl,
+    role: 'gateway',
+    name: 'agentbus-gateway',
+    log: logger,
+    client: config.nats,
+  });
+  const app = await buildApp({ config, bus, catalog, logger });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ url: address, agents: catalog.names, nats: config.natsUrl }, 'gateway ready');
   reportReady({ url: address, agents: catalog.names });
@@ -31,24 +38,17 @@ async function main(): Promise<void> {
     // 503), waits for the responses in progress, then runs the onClose hooks. NATS stays up
     // meanwhile: open streams still need their reply frames.
     logger.info({ drainTimeoutMs }, 'draining: no new connections, open responses may finish');
-    let timer: NodeJS.Timeout | undefined;
     const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS);
     const closed = app.close().then(() => true);
-    const inTime = await Promise.race([
-      closed,
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), drainTimeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const inTime = await withTimeout(closed, drainTimeoutMs, () => false);
     clearInterval(sweep);
     if (!inTime) {
       // Cut streams end without [DONE]: clients see them incomplete, never as whole answers.
       logger.warn({ drainTimeoutMs }, 'responses still open at GATEWAY_DRAIN_TIMEOUT_MS: closing them');
       app.server.closeAllConnections();
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+      await withTimeout(closed, 1000, () => false);
     }
-    await drainNats(nc, NATS_DRAIN_MS, logger);
+    await bus.drain(NATS_DRAIN_MS);
   });
 }
 

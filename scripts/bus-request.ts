@@ -22,14 +22,14 @@ async function main(): Promise<number> {
   }
   const envelope = assertChatRequest(JSON.parse(readFileSync(source === '-' ? 0 : source, 'utf8')));
   const subject = subjectsFor(subjectPrefixOf(values.prefix)).chat(envelope.intent);
-  const nc = await connectTool(natsUrlOf(values.nats));
+  const bus = await connectTool(natsUrlOf(values.nats));
   try {
-    const outcome = await exchangeEnvelope(nc, subject, encodeJson(envelope), {
+    const outcome = await exchangeEnvelope(bus, subject, encodeJson(envelope), {
       maxWaitMs: envelope.timeout_ms + 5000,
     });
     return outcome === 'done' ? 0 : outcome === 'error' ? 2 : 1;
   } finally {
-    await nc.close();
+    await bus.close();
   }
 }
 

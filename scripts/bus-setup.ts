@@ -1,7 +1,7 @@
 import { readEnv } from '../common/env.js';
 import { createLogger } from '../common/logger.js';
 import { isPermissionViolation } from '../common/jetstream-resources.js';
-import { connectNats } from '../common/nats.js';
+import { connectBus } from '../common/bus.js';
 import { readBusSetupEnv, setUpBus } from './lib/bus-setup.js';
 
 // npm run bus:setup: creates the audit stream and the KV buckets the gateway and workers use,
@@ -17,14 +17,15 @@ async function main(): Promise<number> {
   const read = readEnv();
   const { natsUrl, client, settings } = readBusSetupEnv(read);
   read.done();
-  const nc = await connectNats(natsUrl, 'agentbus-bus-setup', createLogger('bus-setup', { level: 'error' }), client);
+  const log = createLogger('bus-setup', { level: 'error' });
+  const bus = await connectBus({ url: natsUrl, role: 'admin', name: 'agentbus-bus-setup', log, client });
   try {
     say(`NATS at ${natsUrl} as ${client.user === undefined ? 'no user' : `user "${client.user}"`}`);
-    await setUpBus(nc, settings, say);
+    await setUpBus(bus, settings, say);
     say('done');
     return 0;
   } finally {
-    await nc.close();
+    await bus.close();
   }
 }
 

@@ -1,6 +1,6 @@
 import { agentCatalogSchema } from '../common/agent-catalog.schema.js';
 import { secretPatternsSchema } from '../common/secret-patterns.schema.js';
-import { routingTableSchema } from '../gateway/routing/routing-table.schema.js';
+import { routingTableSchema } from '../gateway/router/routing-table.schema.js';
 import { rateTiersSchema } from '../gateway/rate-limit/rate-tiers.schema.js';
 import { keysFileSchema } from '../gateway/auth/keys-file.schema.js';
 

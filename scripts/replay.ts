@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
-import { jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import type { Bus } from '../common/bus.js';
 import { isChatRequest } from '../bus-schemas/index.js';
 import { envelopeAt, findEnvelopes, type StoredEnvelope } from '../gateway/audit/audit-lookup.js';
 import { auditStreamName } from '../gateway/audit/audit-stream.js';
@@ -77,17 +78,17 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  let nc: NatsConnection;
+  let bus: Bus;
   try {
-    nc = await connectTool(natsUrl);
+    bus = await connectTool(natsUrl);
   } catch (err) {
     say((err as Error).message);
     return 2;
   }
   try {
-    const jsm = await openStream(nc, stream, where);
+    const jsm = await openStream(bus, stream, where);
     const stored = await pick(jsm, stream, target, { asId: values.id === true, maxScan, where });
-    return await replay(nc, stream, stored);
+    return await replay(bus, stream, stored);
   } catch (err) {
     if (err instanceof NotFound) {
       say(err.message);
@@ -95,14 +96,14 @@ async function main(): Promise<number> {
     }
     throw err;
   } finally {
-    await nc.close();
+    await bus.close();
   }
 }
 
-async function openStream(nc: NatsConnection, stream: string, where: string): Promise<JetStreamManager> {
+async function openStream(bus: Bus, stream: string, where: string): Promise<JetStreamManager> {
   let jsm: JetStreamManager;
   try {
-    jsm = await jetstreamManager(nc, { timeout: 5000 });
+    jsm = await bus.jetstreamManager({ timeoutMs: 5000 });
   } catch (err) {
     throw new NotFound(
       `JetStream is not available (${where}): ${(err as Error).message}. The audit stream needs a nats-server with JetStream.`,
@@ -158,7 +159,7 @@ async function pick(
   return stored;
 }
 
-async function replay(nc: NatsConnection, stream: string, stored: StoredEnvelope): Promise<number> {
+async function replay(bus: Bus, stream: string, stored: StoredEnvelope): Promise<number> {
   let body: unknown;
   try {
     body = JSON.parse(Buffer.from(stored.data).toString('utf8'));
@@ -176,7 +177,7 @@ async function replay(nc: NatsConnection, stream: string, stored: StoredEnvelope
   say(
     `replaying sequence ${stored.seq} of ${stream} (request id ${stored.requestId ?? 'unknown'}, stored ${stored.time.toISOString()}) on ${subject}`,
   );
-  const outcome = await exchangeEnvelope(nc, subject, stored.data, {
+  const outcome = await exchangeEnvelope(bus, subject, stored.data, {
     headers: replayHeaders(stored, stream),
     maxWaitMs: timeoutMs + 5000,
   });

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { readEnv } from '../common/env.js';
 import { createLogger } from '../common/logger.js';
-import { connectNats } from '../common/nats.js';
+import { connectBus } from '../common/bus.js';
 import { readNatsClientSettings } from '../common/nats-client.js';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { loadWorkerConfig } from '../workers/config.js';
@@ -121,15 +121,16 @@ async function main(): Promise<void> {
         NATS_USER: bus.roles.admin.user,
         NATS_PASSWORD_FILE: bus.roles.admin.passwordFile,
       });
-      const adminNc = await connectNats(
-        natsUrl,
-        'agentbus-bus-setup',
-        createLogger('bus-setup', { level: 'error' }),
-        readNatsClientSettings(admin, 'admin', natsUrl),
-      );
+      const adminBus = await connectBus({
+        url: natsUrl,
+        role: 'admin',
+        name: 'agentbus-bus-setup',
+        log: createLogger('bus-setup', { level: 'error' }),
+        client: readNatsClientSettings(admin, 'admin', natsUrl),
+      });
       try {
         await setUpBus(
-          adminNc,
+          adminBus,
           {
             subjectPrefix: gatewayConfig.subjectPrefix,
             audit: gatewayConfig.audit,
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
           (line) => say(`bus setup: ${line}`),
         );
       } finally {
-        await adminNc.close();
+        await adminBus.close();
       }
     }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
+import type { Service, ServiceMsg } from '@nats-io/services';
+import type { Bus, BusSubscription } from '../common/bus.js';
 import type { Kysely } from 'kysely';
 import { AgentbusError, decodeCancelRequest, WORKER_SERVICE_NAME, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
@@ -30,7 +30,7 @@ const WORKER_SERVICE_VERSION = (
 ).version;
 
 export interface AgentServiceDeps {
-  nc: NatsConnection;
+  bus: Bus;
   db: Kysely<MemoryDatabase>;
   providers: ProviderChains;
   cache: ResponseCache;
@@ -78,7 +78,7 @@ interface AgentCounters {
  * over `subjects.cancel`.
  */
 export async function startAgentService(deps: AgentServiceDeps): Promise<RunningAgentService> {
-  const { nc, agents, subjects, log } = deps;
+  const { bus, agents, subjects, log } = deps;
   const counters = new Map<string, AgentCounters>(
     agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
   );
@@ -97,7 +97,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
         }
       : null;
   };
-  const service = await new Svcm(nc).add({
+  const service = await bus.services().add({
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
     description: 'agentbus agent worker: chat requests in, reply frames out',
@@ -136,7 +136,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     };
 
   for (const agent of agents) {
-    const handlerDeps = { nc, db: deps.db, providers: deps.providers, cache: deps.cache, agent, workerId, log };
+    const handlerDeps = { bus, db: deps.db, providers: deps.providers, cache: deps.cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),
@@ -164,7 +164,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   });
 
   // Every worker hears every cancel (no queue group); only the one holding the request acts.
-  const cancels: Subscription = nc.subscribe(subjects.cancel, {
+  const cancels: BusSubscription = bus.subscribe(subjects.cancel, {
     callback: (err, msg) => {
       if (err) return;
       try {

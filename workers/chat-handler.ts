@@ -1,5 +1,6 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { Kysely } from 'kysely';
+import type { Bus } from '../common/bus.js';
+import type { Clock } from '../common/clock.js';
 import {
   AgentbusError,
   decodeChatRequest,
@@ -24,7 +25,7 @@ import type { OpenedAnswer, ProviderChains } from './providers/chain.js';
 import { ReplyStream } from './reply-stream.js';
 
 export interface ChatHandlerDeps {
-  nc: Pick<NatsConnection, 'publish'>;
+  bus: Pick<Bus, 'publish'>;
   db: Kysely<MemoryDatabase>;
   /** The worker's providers, tried in each agent's chain order. */
   providers: ProviderChains;
@@ -33,6 +34,7 @@ export interface ChatHandlerDeps {
   agent: Agent;
   workerId: string;
   log: Logger;
+  clock?: Clock;
 }
 
 /** A chat request as it arrives from NATS. */
@@ -174,7 +176,7 @@ export async function handleChatRequest(
     }
   } catch (err) {
     const error = asAgentbusError(err);
-    new ReplyStream(deps.nc, msg.reply, requestIdOf(msg.data)).finish({ type: 'error', error: error.toWire() });
+    new ReplyStream(deps.bus, msg.reply, requestIdOf(msg.data)).finish({ type: 'error', error: error.toWire() });
     return { ok: false, code: error.code };
   }
 
@@ -185,7 +187,7 @@ export async function handleChatRequest(
     session: envelope.session_id,
     traceId: envelope.traceparent?.split('-')[1]?.toLowerCase() ?? '',
   });
-  const out = new ReplyStream(deps.nc, msg.reply, envelope.request_id);
+  const out = new ReplyStream(deps.bus, msg.reply, envelope.request_id, deps.clock);
   // Registered before the first await, so a cancel or shutdown can never miss this request.
   const cancel = inFlight.enter(envelope.request_id);
   // One signal for every reason to stop: the deadline, or `cancel` (requester left, shutdown).

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadCatalog, selectAgents } from '../common/catalog.js';
 import { createLogger } from '../common/logger.js';
 import { loadRedactor } from '../common/redaction.js';
-import { connectNats, drainNats } from '../common/nats.js';
+import { connectBus } from '../common/bus.js';
 import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
@@ -41,11 +41,17 @@ async function main(): Promise<void> {
   if (applied.length > 0) log.info({ applied }, 'memory database migrated');
   // Loaded before connecting: broken patterns must stop the worker, not leak what they miss.
   const redactor = loadRedactor(config.secretPatternsFile);
-  const nc = await connectNats(config.natsUrl, 'agentbus-worker', log, config.nats);
+  const bus = await connectBus({
+    url: config.natsUrl,
+    role: 'worker',
+    name: 'agentbus-worker',
+    log,
+    client: config.nats,
+  });
   const providers = providerChainsFromConfig(config, redactor, log);
   const backendHealth = watchBackends(providers, agents, config.backendProbeIntervalMs, log);
   const worker = await startWorker({
-    nc,
+    bus,
     db,
     providers,
     agents,
@@ -78,7 +84,7 @@ async function main(): Promise<void> {
     await worker.stop(config.drainTimeoutMs);
     // NATS may already be gone (stopped first, or an outage): the drain is bounded, and the
     // database must still close.
-    await drainNats(nc, NATS_DRAIN_MS, log);
+    await bus.drain(NATS_DRAIN_MS);
     await db.destroy();
   });
 }

@@ -1,4 +1,5 @@
-import { Empty, type NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../common/bus.js';
+import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import {
   AgentbusError,
   encodeJson,
@@ -18,12 +19,13 @@ type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 's
 export class ReplyStream {
   #seq = 0;
   #finished = false;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeat: TimerHandle | undefined;
 
   constructor(
-    private readonly nc: Pick<NatsConnection, 'publish'>,
+    private readonly bus: Pick<Bus, 'publish'>,
     private readonly replySubject: string,
     private readonly requestId: string,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Publishes one non-terminal frame; throws `internal_error` when NATS refuses it. */
@@ -34,12 +36,12 @@ export class ReplyStream {
 
   /** Sends a heartbeat every `intervalMs` until the terminal frame (or until NATS refuses one). */
   startHeartbeat(intervalMs: number): void {
-    this.#heartbeat ??= setInterval(() => {
+    this.#heartbeat ??= this.clock.setInterval(() => {
       try {
         this.send({ type: 'heartbeat' });
       } catch {
         // The connection is gone; the terminal frame will fail the same way and be reported there.
-        clearInterval(this.#heartbeat);
+        this.clock.clearTimeout(this.#heartbeat);
       }
     }, intervalMs);
   }
@@ -48,10 +50,10 @@ export class ReplyStream {
   finish(frame: TerminalFrame): boolean {
     if (this.#finished) return false;
     this.#finished = true;
-    clearInterval(this.#heartbeat);
+    this.clock.clearTimeout(this.#heartbeat);
     try {
       this.#publish(frame);
-      this.nc.publish(this.replySubject, Empty);
+      this.bus.publish(this.replySubject);
       return true;
     } catch {
       return false;
@@ -61,7 +63,7 @@ export class ReplyStream {
   #publish(frame: UnsequencedFrame): void {
     const { type, ...rest } = frame;
     try {
-      this.nc.publish(this.replySubject, encodeJson({ type, seq: this.#seq, request_id: this.requestId, ...rest }));
+      this.bus.publish(this.replySubject, encodeJson({ type, seq: this.#seq, request_id: this.requestId, ...rest }));
     } catch (err) {
       throw new AgentbusError('internal_error', `could not publish the ${type} frame: ${(err as Error).message}`, {
         cause: err,

@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../common/bus.js';
 import type { Kysely } from 'kysely';
 import { subjectsFor } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
@@ -10,7 +10,7 @@ import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
 
 export interface WorkerDeps {
-  nc: NatsConnection;
+  bus: Bus;
   db: Kysely<MemoryDatabase>;
   /**
    * How this worker reaches models (`createProviderChains`): its providers and their circuit
@@ -33,6 +33,6 @@ export interface WorkerDeps {
  * the caller (main.ts, or a test) closes them after `stop()`.
  */
 export async function startWorker(deps: WorkerDeps): Promise<RunningAgentService> {
-  const cache = await openResponseCache({ nc: deps.nc, ttlSeconds: deps.cacheTtlSeconds, log: deps.log });
+  const cache = await openResponseCache({ bus: deps.bus, ttlSeconds: deps.cacheTtlSeconds, log: deps.log });
   return startAgentService({ ...deps, cache, subjects: subjectsFor(deps.subjectPrefix) });
 }

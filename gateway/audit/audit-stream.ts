@@ -1,13 +1,12 @@
 import {
   JetStreamApiCodes,
   JetStreamApiError,
-  jetstreamManager,
   RetentionPolicy,
   StorageType,
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../../common/bus.js';
 import { DEFAULT_SUBJECT_PREFIX, subjectsFor } from '../../bus-schemas/index.js';
 import { BUS_SETUP_HINT, BusSetupNeededError, isPermissionViolation } from '../../common/jetstream-resources.js';
 import type { Logger } from '../../common/logger.js';
@@ -62,7 +61,7 @@ export function auditStreamConfig(
 }
 
 export interface EnsureAuditStreamOptions {
-  nc: NatsConnection;
+  bus: Bus;
   subjectPrefix: string;
   settings: AuditSettings;
   log: Pick<Logger, 'info' | 'warn'>;
@@ -78,11 +77,11 @@ export interface EnsureAuditStreamOptions {
  * when AUDIT=off.
  */
 export async function ensureAuditStream(options: EnsureAuditStreamOptions): Promise<string | undefined> {
-  const { nc, subjectPrefix, settings, log } = options;
+  const { bus, subjectPrefix, settings, log } = options;
   if (!settings.enabled) return undefined;
   const wanted = auditStreamConfig(subjectPrefix, settings);
   try {
-    const outcome = await setUpAuditStream(nc, subjectPrefix, settings, API_TIMEOUT_MS);
+    const outcome = await setUpAuditStream(bus, subjectPrefix, settings, API_TIMEOUT_MS);
     if (outcome === 'differs') {
       log.warn(
         {
@@ -126,12 +125,12 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
  * problem (no JetStream, a timeout). `npm run bus:setup` calls it as the admin user.
  */
 export async function setUpAuditStream(
-  nc: NatsConnection,
+  bus: Bus,
   subjectPrefix: string,
   settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>,
   timeoutMs: number,
 ): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
-  const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+  const jsm = await bus.jetstreamManager({ timeoutMs });
   return createOrUpdate(jsm, auditStreamConfig(subjectPrefix, settings));
 }
 

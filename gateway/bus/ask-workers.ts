@@ -1,7 +1,6 @@
-import { type NatsConnection } from '@nats-io/transport-node';
 import type { ServiceInfo, ServiceStats } from '@nats-io/services';
 import { WORKER_SERVICE_NAME } from '../../bus-schemas/index.js';
-import { inboxFor } from '../../common/nats.js';
+import type { Bus, BusSubscription } from '../../common/bus.js';
 
 type Answer<K extends 'info' | 'stats'> = K extends 'info' ? ServiceInfo : ServiceStats;
 
@@ -13,12 +12,12 @@ const DEFAULT_STALL_MS = 300;
  * done once answers stop coming for that long). No worker is an empty answer; `error` says why
  * when NATS could not be asked at all. Never throws, never waits much past `timeoutMs`.
  *
- * Asked on an inbox of our own (random, {@link inboxFor}) rather than through the services
+ * Asked on an inbox of our own (random, {@link Bus.newInbox}) rather than through the services
  * client: that one replies on nats.js's shared request inbox, whose name every worker answering
  * would learn, and the gateway's JetStream calls (rate limits) are answered on that inbox too.
  */
 export async function askWorkers<K extends 'info' | 'stats'>(
-  nc: NatsConnection,
+  bus: Bus,
   kind: K,
   options: { timeoutMs: number; stallMs?: number },
 ): Promise<{ found: Array<Answer<K>>; error?: Error }> {
@@ -30,15 +29,15 @@ export async function askWorkers<K extends 'info' | 'stats'>(
   });
   let stallTimer: NodeJS.Timeout | undefined;
   const deadline = setTimeout(() => finish(), options.timeoutMs);
-  let sub: ReturnType<NatsConnection['subscribe']> | undefined;
+  let sub: BusSubscription | undefined;
   try {
-    sub = nc.subscribe(inboxFor(nc), {
+    sub = bus.subscribe(bus.newInbox(), {
       callback: (err, msg) => {
         if (err) return finish(err);
         // NATS's "no responders" status: nobody serves the subject, so no worker is running.
         if (msg.data.length === 0 && msg.headers?.code === 503) return finish();
         try {
-          found.push(msg.json<Answer<K>>());
+          found.push(JSON.parse(new TextDecoder().decode(msg.data)) as Answer<K>);
         } catch {
           // Not JSON: not a worker's answer; ignored like a missing one.
         }
@@ -46,7 +45,7 @@ export async function askWorkers<K extends 'info' | 'stats'>(
         stallTimer = setTimeout(() => finish(), stallMs);
       },
     });
-    nc.publish(`$SRV.${kind.toUpperCase()}.${WORKER_SERVICE_NAME}`, undefined, { reply: sub.getSubject() });
+    bus.publish(`$SRV.${kind.toUpperCase()}.${WORKER_SERVICE_NAME}`, undefined, { reply: sub.getSubject() });
     const error = await finished;
     return error ? { found: [...found], error } : { found: [...found] };
   } catch (err) {

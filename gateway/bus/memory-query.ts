@@ -1,4 +1,4 @@
-import { RequestError, TimeoutError, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { RequestError, TimeoutError, headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AgentbusError,
   decodeMemoryLastReply,
@@ -7,7 +7,7 @@ import {
   type MemoryLastRequest,
   type MemoryTurnsReply,
 } from '../../bus-schemas/index.js';
-import { inboxFor } from '../../common/nats.js';
+import type { Bus } from '../../common/bus.js';
 
 /** Where and how long to ask. */
 export interface MemoryQueryOptions {
@@ -43,7 +43,7 @@ function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
  * (`session_not_found`, …) and thrown.
  */
 export async function queryLastTurns(
-  nc: NatsConnection,
+  bus: Bus,
   query: MemoryLastRequest,
   options: MemoryQueryOptions,
 ): Promise<MemoryTurnsReply> {
@@ -51,16 +51,9 @@ export async function queryLastTurns(
   h.set('Agentbus-Request-Id', query.request_id);
   let data: Uint8Array;
   try {
-    // Its own random inbox, not nats.js's shared request inbox (a nuid, guessable from others):
-    // workers may publish to every gateway inbox, and one must not answer another's query.
-    data = (
-      await nc.request(options.subject, encodeJson(query), {
-        timeout: options.timeoutMs,
-        headers: h,
-        noMux: true,
-        reply: inboxFor(nc),
-      })
-    ).data;
+    // Its own random inbox (the Bus's request), not nats.js's shared one (a nuid, guessable from
+    // others): workers may publish to every gateway inbox, and one must not answer another's query.
+    data = (await bus.request(options.subject, encodeJson(query), { timeoutMs: options.timeoutMs, headers: h })).data;
   } catch (err) {
     throw requestFailure(err, options.timeoutMs);
   }

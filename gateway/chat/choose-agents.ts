@@ -1,7 +1,7 @@
 import { AgentbusError, type Routing } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { mayCall, type Caller } from '../auth/caller.js';
-import type { RouteDecision } from '../routing/match-rules.js';
+import type { RouteDecision } from '../router/match-rules.js';
 
 /** The model name that asks the router to choose the agent(s). */
 export const AUTO_MODEL = 'auto';
@@ -60,21 +60,16 @@ export function namedChoice(
 }
 
 /**
- * Who answers: the agent the request names ({@link namedChoice}), or — for `model: "auto"` and
- * requests that name none — the router's choice. A request with tools goes to one agent only:
- * tool calls from several agents cannot be merged into one assistant message; that one is the
- * first of the router's agents the caller may call, so a scope does not refuse a request the
- * router's second agent could answer.
+ * The router's choice, for `model: "auto"` and requests that name no agent. A request with tools
+ * goes to one agent only: tool calls from several agents cannot be merged into one assistant
+ * message; that one is the first of the router's agents the caller may call, so a scope does
+ * not refuse a request the router's second agent could answer.
  */
-export async function chooseAgents(
+export async function routeByRouter(
   catalog: Catalog,
   router: ChatRouter,
-  model: string | undefined,
-  pathAgent: Agent | undefined,
   request: { text: string; private: boolean; hasTools: boolean; caller: Caller; signal?: AbortSignal | undefined },
 ): Promise<AgentChoice> {
-  const named = namedChoice(catalog, model, pathAgent, request.caller);
-  if (named) return named;
   const decision = await router.route(request.text, { private: request.private, signal: request.signal });
   let agents = decision.agents.map((name) => known(catalog, name));
   let reason = decision.reason;

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
-import type { AgentCall } from '../bus/agent-call.js';
+import type { Call } from '../call/call.js';
 import { createStreamWriter } from './stream-writer.js';
 
 /** What a format may read while writing: the conversation the ack frame resolved. */
@@ -42,7 +42,7 @@ export interface StreamRelayOptions {
  */
 export async function relayStream(
   reply: FastifyReply,
-  call: AgentCall,
+  call: Call,
   options: StreamRelayOptions,
   format: StreamFormat,
 ): Promise<void> {
@@ -77,7 +77,7 @@ export async function relayStream(
   };
 
   try {
-    for await (const frame of call) {
+    for await (const frame of call.frames) {
       switch (frame.type) {
         case 'ack':
           state.conversationId = frame.conversation_id;

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { AgentCall } from '../bus/agent-call.js';
+import type { Call } from '../call/call.js';
 
 /** Writes a streamed response body with backpressure. */
 export interface StreamWriter {
@@ -11,7 +11,7 @@ export interface StreamWriter {
  * A writer for a streamed answer (SSE, NDJSON). The client leaving cancels the call; a reader
  * that accepts nothing for `stallTimeoutMs` is disconnected, which cancels it too.
  */
-export function createStreamWriter(reply: FastifyReply, call: AgentCall, stallTimeoutMs: number): StreamWriter {
+export function createStreamWriter(reply: FastifyReply, call: Call, stallTimeoutMs: number): StreamWriter {
   const raw = reply.raw;
   // One listener for the whole response. Plain listeners rather than events.once(), which
   // would reject on an 'error' event.

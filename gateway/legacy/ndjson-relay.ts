@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { AgentCall } from '../bus/agent-call.js';
+import type { Call } from '../call/call.js';
 import { relayStream, type StreamRelayOptions } from '../http/stream-relay.js';
 import { generateChunk, generateFinal } from './generate.js';
 
@@ -12,7 +12,7 @@ const line = (value: unknown) => `${JSON.stringify(value)}\n`;
  */
 export function relayAsNdjson(
   reply: FastifyReply,
-  call: AgentCall,
+  call: Call,
   options: StreamRelayOptions & { model: string },
 ): Promise<void> {
   return relayStream(reply, call, options, {

@@ -1,10 +1,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CallListener, CallSummary } from '../chat/observe-call.js';
+import type { CallListener, CallSummary } from '../call/observe.js';
 
 /** The gateway's own series in one registry of its own (never prom-client's global one). */
 export interface GatewayMetrics {
   readonly registry: Registry;
-  /** Feeds the per-agent series from {@link observeCall}. */
+  /** Feeds the per-agent series from the call pipeline's observation (call/observe.ts). */
   readonly calls: CallListener;
   /** One HTTP response, by route pattern (never the raw URL: unbounded label values). */
   httpResponse(route: string, method: string, status: number): void;

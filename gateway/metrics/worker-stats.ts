@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../../common/bus.js';
 import type { ServiceStats } from '@nats-io/services';
 import { askWorkers } from '../bus/ask-workers.js';
 import { Gauge, type Registry } from 'prom-client';
@@ -9,7 +9,7 @@ export interface WorkerStatsGauges {
    * Asks every worker for its stats, waiting at most `timeoutMs`, and replaces the gauges
    * with the answers (a worker gone since the last scrape disappears). Never throws.
    */
-  refresh(nc: NatsConnection, timeoutMs: number): Promise<void>;
+  refresh(bus: Bus, timeoutMs: number): Promise<void>;
 }
 
 type Numbers = Record<string, number>;
@@ -106,8 +106,8 @@ export function createWorkerStatsGauges(registry: Registry): WorkerStatsGauges {
   };
 
   return {
-    refresh(nc, timeoutMs) {
-      running ??= askWorkers(nc, 'stats', { timeoutMs })
+    refresh(bus, timeoutMs) {
+      running ??= askWorkers(bus, 'stats', { timeoutMs })
         .then(({ found, error }) => apply(error === undefined, found))
         .finally(() => {
           running = undefined;

@@ -6,6 +6,9 @@ import type {
   ToolCall,
   ToolCallFragment,
 } from '../../bus-schemas/index.js';
+import type { CollectedAnswer } from '../call/collect-answer.js';
+
+export type { CollectedAnswer };
 
 /** The `meta` object agentbus adds to responses. */
 export interface ResponseMeta {
@@ -54,13 +57,6 @@ export function responseMeta(done: DoneFrame): ResponseMeta {
   if (meta.routing !== undefined) out.routing = meta.routing;
   if (meta.agents !== undefined) out.agents = meta.agents;
   return out;
-}
-
-/** A whole answer as the gateway collected it from the frames. */
-export interface CollectedAnswer {
-  content: string;
-  toolCalls: ToolCall[];
-  done: DoneFrame;
 }
 
 /** The assistant message: `content` is null when the model only called tools, as OpenAI sends it. */

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import type { AgentCall } from '../bus/agent-call.js';
+import type { Call } from '../call/call.js';
 import { relayStream, type StreamRelayOptions } from '../http/stream-relay.js';
 import { chatCompletionChunk, responseMeta, usageChunk, type CompletionIdentity } from './responses.js';
 
@@ -15,7 +15,7 @@ const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
  * keep-alive comments for heartbeats, `[DONE]` after a complete answer, and `event: error`
  * (with no `[DONE]`) after a failure.
  */
-export function relayAsSse(reply: FastifyReply, call: AgentCall, options: SseRelayOptions): Promise<void> {
+export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOptions): Promise<void> {
   const { identity, includeUsage } = options;
   const extra = includeUsage ? { usage: null } : {};
   return relayStream(reply, call, options, {

@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../../common/bus.js';
 import { ConfigError } from '../../common/env.js';
 import type { Logger } from '../../common/logger.js';
 import type { GatewayConfig } from '../config.js';
@@ -12,18 +12,14 @@ import { createTenantStore } from './tenant-store.js';
  * once so the first request does not pay for it. A bucket that cannot be opened yet is only a
  * warning: the limiter retries on later requests and lets them through meanwhile.
  */
-export async function createGatewayRateLimiter(
-  config: GatewayConfig,
-  nc: NatsConnection,
-  log: Logger,
-): Promise<RateLimiter> {
+export async function createGatewayRateLimiter(config: GatewayConfig, bus: Bus, log: Logger): Promise<RateLimiter> {
   const tiers = loadRateTiers(config.rateTiersFile);
   if (!tiers.has(config.apiKeysTier)) {
     throw new ConfigError([
       `API_KEYS_TIER=${JSON.stringify(config.apiKeysTier)} is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`,
     ]);
   }
-  const store = createTenantStore({ nc, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs, log });
+  const store = createTenantStore({ bus, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs, log });
   try {
     await store.open();
   } catch (err) {
@@ -33,7 +29,7 @@ export async function createGatewayRateLimiter(
     );
   }
   return createRateLimiter({
-    nc,
+    bus,
     tiers,
     bucket: config.rateLimitBucket,
     opTimeoutMs: config.rateLimitTimeoutMs,

@@ -1,5 +1,5 @@
 import type { KV, KvOptions } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../../common/bus.js';
 import { openKvBucket } from '../../common/jetstream-resources.js';
 import { LONGEST_WINDOW_MS } from './rate-tiers.js';
 
@@ -22,6 +22,6 @@ export function rateLimitBucketOptions(): Partial<KvOptions> {
  * locked-down bus the admin user of `npm run bus:setup` creates it; a missing one is then a
  * BusSetupNeededError naming that command, and the limiter decides what to do without it).
  */
-export function openRateLimitBucket(nc: NatsConnection, bucket: string, timeoutMs: number): Promise<KV> {
-  return openKvBucket(nc, bucket, rateLimitBucketOptions(), timeoutMs);
+export function openRateLimitBucket(bus: Bus, bucket: string, timeoutMs: number): Promise<KV> {
+  return openKvBucket(bus, bucket, rateLimitBucketOptions(), timeoutMs);
 }

@@ -1,14 +1,13 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
-import { busStateOf } from '../../common/nats.js';
+import type { Bus } from '../../common/bus.js';
 import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
 import type { RateTier, RateTiers, WindowName } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
 import { batchPerTenant } from './tenant-batches.js';
 import { decide, parseTenantState, type Decision } from './tenant-state.js';
 import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
-import { warnEvery } from './warn-every.js';
+import { warnEvery } from '../../common/warn-every.js';
 
 /** A request the limiter let through: headers for its response, and the end of its lease. */
 export interface Admission {
@@ -109,7 +108,7 @@ function refusal(
  * one tenant are batched within the process, so a burst of one key races only other replicas.
  */
 export function createRateLimiter(options: {
-  nc: NatsConnection;
+  bus: Bus;
   tiers: RateTiers;
   bucket: string;
   opTimeoutMs: number;
@@ -119,7 +118,7 @@ export function createRateLimiter(options: {
 }): RateLimiter {
   const { tiers, log } = options;
   const store = batchPerTenant(options.store ?? createTenantStore(options));
-  const bus = busStateOf(options.nc);
+  const { bus } = options;
   const warn = warnEvery(log, 60_000);
   const leases = createLeaseKeeper(store, options.leaseTiming ?? DEFAULT_LEASE_TIMING, warn);
 

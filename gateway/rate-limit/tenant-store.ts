@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { Bus } from '../../common/bus.js';
+import { BucketNotReopenedError, KvBucket } from '../../common/kv-bucket.js';
+import { withTimeout } from '../../common/timeout.js';
 import type { Logger } from '../../common/logger.js';
 import { openRateLimitBucket } from './rate-limit-bucket.js';
 
@@ -82,19 +83,6 @@ const isConflict = (err: unknown) =>
   (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
     err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StoreUnavailableError(`rate limit store: ${what} took longer than ${ms} ms`)),
-      ms,
-    );
-  });
-  // The loser of the race may still fail later; that must not be an unhandled rejection.
-  promise.catch(() => undefined);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -103,35 +91,24 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * whole update is bounded by {@link MAX_CAS_ATTEMPTS} of them.
  */
 export function createTenantStore(options: {
-  nc: NatsConnection;
+  bus: Bus;
   bucket: string;
   opTimeoutMs: number;
   log?: Pick<Logger, 'warn'>;
 }): TenantStore {
-  const { nc, bucket, opTimeoutMs, log } = options;
+  const { bus, bucket, opTimeoutMs, log } = options;
   if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid rate limit bucket name "${bucket}" (RATE_LIMIT_BUCKET)`);
-  let kv: Promise<KV> | undefined;
-  let reopenAt = 0;
-
-  const opened = (gated: boolean): Promise<KV> => {
-    if (!kv && gated && Date.now() < reopenAt)
-      return Promise.reject(
-        new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet'),
-      );
-    // Created only when missing and this user may (rate-limit-bucket.ts): on a locked-down bus
-    // a missing bucket fails here, naming npm run bus:setup, and the limiter lets requests through.
-    kv ??= withTimeout(openRateLimitBucket(nc, bucket, OPEN_TIMEOUT_MS), OPEN_TIMEOUT_MS, 'opening the bucket');
-    // A failed open is forgotten, so the next request tries again (JetStream may come up later).
-    kv.catch(() => {
-      forget();
-    });
-    return kv;
+  // Created only when missing and this user may (rate-limit-bucket.ts): on a locked-down bus a
+  // missing bucket fails to open, naming npm run bus:setup, and the limiter lets requests through.
+  const kv = new KvBucket({
+    name: bucket,
+    open: () => openRateLimitBucket(bus, bucket, OPEN_TIMEOUT_MS),
+    openTimeoutMs: OPEN_TIMEOUT_MS,
+    reopenIntervalMs: REOPEN_INTERVAL_MS,
+  });
+  const timedOut = (what: string) => () => {
+    throw new StoreUnavailableError(`rate limit store: ${what} took longer than ${opTimeoutMs} ms`);
   };
-
-  function forget() {
-    kv = undefined;
-    reopenAt = Date.now() + REOPEN_INTERVAL_MS;
-  }
 
   // Whether the bucket is really gone (deleted, or JetStream restarted without it), asked at most
   // once a second after a failed call. A timeout alone proves nothing: a stalled server answers
@@ -142,8 +119,7 @@ export function createTenantStore(options: {
   let checkedAt = 0;
   let deferred: NodeJS.Timeout | undefined;
   function checkGone(): void {
-    const current = kv;
-    if (!current || checking || deferred) return;
+    if (checking || deferred) return;
     // Too soon after the last check: checked when the interval ends, not skipped (the failure
     // that asks may be the last one for a while).
     const wait = checkedAt + REOPEN_INTERVAL_MS - Date.now();
@@ -156,17 +132,18 @@ export function createTenantStore(options: {
     }
     checking = true;
     checkedAt = Date.now();
-    jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS, checkAPI: false })
+    bus
+      .jetstreamManager({ timeoutMs: OPEN_TIMEOUT_MS, checkAPI: false })
       .then((jsm) => jsm.streams.info(`KV_${bucket}`))
       .then(
         () => undefined,
         (err: unknown) => {
-          if (!isStreamNotFound(err) || kv !== current) return;
+          if (!isStreamNotFound(err)) return;
           log?.warn(
             { reason: 'bucket_gone', bucket },
             'the rate limit bucket is gone (stream not found); it is opened, and so recreated, by the next call',
           );
-          forget();
+          kv.forget();
         },
       )
       .finally(() => {
@@ -184,18 +161,21 @@ export function createTenantStore(options: {
 
   return {
     async open() {
-      await opened(false);
+      await kv.opened();
     },
     async update<R>(tenant: string, change: Update<R>, options: UpdateOptions = {}): Promise<R> {
       const key = keyOf(tenant);
-      // An open that fails is forgotten by opened() itself; no check is needed for it.
-      const bucketKv = await opened(options.ungated !== true).catch((err: unknown) => {
+      // An open that fails is forgotten by the bucket itself; no check is needed for it.
+      const bucketKv = await kv.opened(options.ungated !== true).catch((err: unknown) => {
+        if (err instanceof BucketNotReopenedError) {
+          throw new StoreNotReopenedError('rate limit store: the bucket failed moments ago; not reopened yet');
+        }
         throw err instanceof StoreUnavailableError
           ? err
           : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
       });
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-        const entry = await withTimeout(bucketKv.get(key), opTimeoutMs, 'get').catch((err: unknown) => {
+        const entry = await withTimeout(bucketKv.get(key), opTimeoutMs, timedOut('get')).catch((err: unknown) => {
           throw unavailable(err);
         });
         const live = entry && entry.operation === 'PUT' ? entry : undefined;
@@ -204,8 +184,9 @@ export function createTenantStore(options: {
         if (write === undefined) return result;
         try {
           // create() also takes over a deleted or purged key; update() fails if anyone wrote since our read.
-          if (live) await withTimeout(bucketKv.update(key, write, live.revision, opTimeoutMs), opTimeoutMs, 'update');
-          else await withTimeout(bucketKv.create(key, write), opTimeoutMs, 'create');
+          if (live) {
+            await withTimeout(bucketKv.update(key, write, live.revision, opTimeoutMs), opTimeoutMs, timedOut('update'));
+          } else await withTimeout(bucketKv.create(key, write), opTimeoutMs, timedOut('create'));
           return result;
         } catch (err) {
           if (!isConflict(err)) throw unavailable(err);

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
-import type { ChatDeps } from '../chat/start-chat.js';
-import { bearerAuth } from '../plugins/auth.js';
-import { chatCompletionsRoutes } from './chat-completions.js';
-import { legacyRoutes } from './legacy.js';
+import type { ChatDeps } from '../chat/types.js';
+import { bearerAuth } from '../auth/bearer-auth.js';
+import { chatCompletionsRoutes } from '../openai/routes.js';
+import { legacyRoutes } from '../legacy/routes.js';
 import { modelsRoutes } from './models.js';
 
 declare module 'fastify' {
@@ -19,11 +19,10 @@ declare module 'fastify' {
  * with one URL per agent, as they were with one server per agent: health, chat (JSON and SSE),
  * the legacy routes and models, with the agent taken from the path.
  */
-export async function agentScopedRoutes(app: FastifyInstance, options: ChatDeps): Promise<void> {
+export async function agentScopedRoutes(app: FastifyInstance, options: { chat: ChatDeps }): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
   // with, and passing that on to the child plugins would prefix their routes a second time.
-  const { nc, catalog, subjects, config, traceLog, router, redactor, keys, rateLimiter } = options;
-  const deps: ChatDeps = { nc, catalog, subjects, config, traceLog, router, redactor, keys, rateLimiter };
+  const deps = options.chat;
   app.addHook('onRequest', async (request) => {
     const name = (request.params as { agent?: string }).agent ?? '';
     const agent = deps.catalog.get(name);

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import type { FromSchema } from 'json-schema-to-ts';
 import { memoryLastRequestSchema, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
+import type { Bus } from '../../common/bus.js';
 import { queryLastTurns } from '../bus/memory-query.js';
 
 export interface MemoryRoutesDeps {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
 }
 
@@ -47,7 +47,7 @@ const compileQuerystring: FastifySchemaCompiler<unknown> = ({ schema }) => query
  * first, read by a worker over the bus (the gateway never opens the memory database).
  */
 export async function memoryRoutes(app: FastifyInstance, deps: MemoryRoutesDeps): Promise<void> {
-  const { nc, subjects } = deps;
+  const { bus, subjects } = deps;
 
   app.get<{ Querystring: MemoryLastQuery }>(
     '/memory/last',
@@ -57,7 +57,7 @@ export async function memoryRoutes(app: FastifyInstance, deps: MemoryRoutesDeps)
       request.log = reply.log = request.log.child({ requestId });
       reply.header('x-request-id', requestId);
       const result = await queryLastTurns(
-        nc,
+        bus,
         {
           v: PROTOCOL_VERSION,
           request_id: requestId,

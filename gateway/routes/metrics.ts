@@ -1,12 +1,13 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { FastifyInstance } from 'fastify';
-import { listenToCalls } from '../chat/observe-call.js';
-import { createGatewayMetrics } from '../metrics/gateway-metrics.js';
+import type { Bus } from '../../common/bus.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { createWorkerStatsGauges } from '../metrics/worker-stats.js';
-import { toAgentbusError } from '../plugins/error-handler.js';
+import { fromHttpError } from '../http/errors.js';
 
 export interface MetricsRouteOptions {
-  nc: NatsConnection;
+  bus: Bus;
+  /** The app's metrics; its `calls` listener is handed to the chat pipeline too (app.ts). */
+  metrics: GatewayMetrics;
   /** Longest wait for the workers' `$SRV.STATS` during a scrape. */
   workerStatsTimeoutMs?: number;
 }
@@ -19,17 +20,13 @@ export interface MetricsRouteOptions {
  * Registered without encapsulation (like fastify-plugin), so its hooks see every route.
  */
 async function metricsPlugin(app: FastifyInstance, options: MetricsRouteOptions): Promise<void> {
-  const metrics = createGatewayMetrics();
+  const { metrics } = options;
   const workerStats = createWorkerStatsGauges(metrics.registry);
   const timeoutMs = options.workerStatsTimeoutMs ?? 500;
-  const stopListening = listenToCalls(metrics.calls);
-  app.addHook('onClose', async () => {
-    stopListening();
-  });
 
   app.addHook('onError', async (_request, reply, error) => {
     // Once a chat call started (its traceparent is on the reply), the call's observer counts its error.
-    if (reply.getHeader('traceparent') === undefined) metrics.refused(toAgentbusError(error).code);
+    if (reply.getHeader('traceparent') === undefined) metrics.refused(fromHttpError(error).code);
   });
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpResponse(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
@@ -37,7 +34,7 @@ async function metricsPlugin(app: FastifyInstance, options: MetricsRouteOptions)
 
   // Scrapes come every few seconds: only their problems are worth a log line.
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
-    await workerStats.refresh(options.nc, timeoutMs);
+    await workerStats.refresh(options.bus, timeoutMs);
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -1,12 +1,11 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import type { ServiceStats } from '@nats-io/services';
 import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../common/catalog.js';
-import { busStateOf } from '../../common/nats.js';
+import type { Bus } from '../../common/bus.js';
 import { askWorkers } from '../bus/ask-workers.js';
 
 export interface ReadyRouteOptions {
-  nc: NatsConnection;
+  bus: Bus;
   catalog: Catalog;
   /** Longest wait for the workers' `$SRV.INFO`. */
   workerInfoTimeoutMs?: number;
@@ -41,8 +40,7 @@ function backendsOf(stats: readonly ServiceStats[]): Record<string, { reachable:
  * `/health`: probes seldom carry a token, and nothing here is user data.
  */
 export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptions): Promise<void> {
-  // Tracking starts at boot, so an outage before the first request is seen too.
-  const bus = busStateOf(options.nc);
+  const { bus } = options;
   const timeoutMs = options.workerInfoTimeoutMs ?? 500;
 
   app.get('/ready', { logLevel: 'warn' }, async (_request, reply) => {
@@ -56,8 +54,8 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
     }
     const asked = { timeoutMs, stallMs: 100 };
     const [{ found: infos, error: infoError }, { found: stats, error: statsError }] = await Promise.all([
-      askWorkers(options.nc, 'info', asked),
-      askWorkers(options.nc, 'stats', asked),
+      askWorkers(bus, 'info', asked),
+      askWorkers(bus, 'stats', asked),
     ]);
     const error = infoError ?? statsError;
     if (error)

@@ -1,5 +1,5 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
-import type { ChatBody } from '../chat/start-chat.js';
+import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import type { ChatFrame } from './frames.schema.js';
 
 /**

@@ -19,7 +19,5 @@ export const CLOSE_CODES = {
 // A peer that never completes the closing handshake (the very reader that stopped reading, or
 // any peer at shutdown) is cut off after this long.
 export const CLOSE_HANDSHAKE_MS = 1000;
-// How long a cancelled request waits for the worker to say how it ended (stored or not).
-export const CANCEL_GRACE_MS = 2000;
 // Before authentication only `auth` and `ping` make sense: anything bigger is refused unread.
 export const MAX_UNAUTHENTICATED_FRAME_BYTES = 8 * 1024;

@@ -1,271 +1,261 @@
-import type { FastifyBaseLogger } from 'fastify';
-import type { WebSocket } from 'ws';
 import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
+import type { Catalog } from '../../common/catalog.js';
+import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
+import type { Logger } from '../../common/logger.js';
 import { mayCall, type Caller } from '../auth/caller.js';
-import type { AgentCall } from '../bus/agent-call.js';
-import { startChatCall, type ChatDeps, type StartedChat } from '../chat/start-chat.js';
-import { toAgentbusError } from '../plugins/error-handler.js';
+import type { Call } from '../call/call.js';
+import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
+import type { GatewayConfig } from '../config.js';
+import type { ChatBody } from '../openai/chat-completion-request.schema.js';
+import { toChatInput } from '../openai/to-chat-input.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
+import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 import type { ChatFrame, ClientFrame, ServerFrame } from './frames.schema.js';
 import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
-import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
-import { CANCEL_GRACE_MS, CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 import { FrameError, parseClientFrame } from './parse-frame.js';
 import { deltaFrame, doneFrame, errorFrame } from './server-frames.js';
+import type { SocketPort } from './socket-port.js';
 
 export { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 
-export interface LiveSocketOptions {
-  chat: ChatDeps;
+export interface LiveSessionOptions {
+  port: SocketPort;
+  config: Pick<
+    GatewayConfig,
+    'wsMaxInflight' | 'wsAuthTimeoutMs' | 'wsMaxBufferedBytes' | 'wsPingIntervalMs' | 'inputLimits'
+  >;
+  catalog: Catalog;
+  /** Starts a chat call: the chat pipeline with this gateway's dependencies. */
+  startChat(input: ChatInput, origin: ChatOrigin): Promise<StartedChat>;
   /** The caller a presented key proves, or undefined when no key matches (the key store's lookup). */
   callerFor(key: string): Caller | undefined;
   /** The caller the upgrade request's Authorization header proved, if it carried one. */
   caller: Caller | undefined;
   /** The key of that header, looked up again for each request so a revoked key stops working on open sockets too. */
   apiKey: string | undefined;
-  /** Subscribes to keys-file reloads (the key store's `onChange`): a socket whose key was revoked is closed then, busy or idle. */
-  onKeysChange?: (listener: () => void) => () => void;
-  log: FastifyBaseLogger;
+  /** Subscribes to keys-file reloads: a socket whose key was revoked is closed then, busy or idle. */
+  onKeysChange?: ((listener: () => void) => () => void) | undefined;
+  log: Logger;
+  clock?: Clock;
 }
 
 /** A request of this socket: its call once routing chose the agent(s), and what the client asked meanwhile. */
-interface InFlight {
-  call?: AgentCall;
+interface Request {
+  call?: Call;
   /** Aborts routing (the classifier) when the request is cancelled or the socket closes first. */
-  routing: AbortController;
+  readonly routing: AbortController;
   cancelled?: string;
   closed?: string;
 }
 
-// How to drain each live socket at shutdown; other sockets (none yet) drain at once.
-const drains = new WeakMap<WebSocket, () => Promise<void>>();
-
 /**
- * Stops a live socket taking new requests and resolves once the ones in flight have ended (the
- * caller then closes it). Resolves at once for a socket with nothing in flight.
+ * One WebSocket connection of `GET /v1/ws` (docs/websocket.md): authentication, then any number
+ * of chat requests at once (up to WS_MAX_INFLIGHT), each relayed as `delta` frames and exactly
+ * one terminal `done` or `error` frame tagged with the client's id. `cancel` and the socket
+ * closing cancel requests on the worker, as an HTTP client leaving does. The transport (routes.ts)
+ * feeds it the socket's events: {@link receive}, {@link pong}, {@link socketClosed}.
  */
-export function drainLiveSocket(socket: WebSocket): Promise<void> {
-  return drains.get(socket)?.() ?? Promise.resolve();
-}
+export class LiveSession {
+  readonly #options: LiveSessionOptions;
+  readonly #port: SocketPort;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #requests = new Map<string, Request>();
+  #caller: Caller | undefined;
+  #apiKey: string | undefined;
+  #closing = false;
+  #draining = false;
+  #drained: (() => void) | undefined;
+  #answeredPing = true;
+  readonly #authTimer: TimerHandle | undefined;
+  readonly #pingTimer: TimerHandle;
+  readonly #stopWatchingKeys: (() => void) | undefined;
 
-/**
- * Serves one WebSocket connection of `GET /v1/ws`: authentication, then any number of chat
- * requests at once (up to WS_MAX_INFLIGHT), each relayed as `delta` frames and exactly one
- * terminal `done` or `error` frame tagged with the client's id. `cancel` and the socket closing
- * cancel requests on the worker, as an HTTP client leaving does.
- */
-export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): void {
-  const { config, catalog } = options.chat;
-  const log = options.log;
-  const inFlight = new Map<string, InFlight>();
-  let caller = options.caller;
-  let apiKey = options.apiKey;
-  let closing = false;
-  let draining = false;
-  let drained: (() => void) | undefined;
-  const settleIfDrained = () => {
-    if (draining && inFlight.size === 0) drained?.();
-  };
-  drains.set(socket, () => {
-    draining = true;
-    return inFlight.size === 0 || closing
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-          drained = resolve;
-        });
-  });
-
-  const send = (frame: ServerFrame) => {
-    if (closing || socket.readyState !== socket.OPEN) return;
-    socket.send(JSON.stringify(frame));
-    // The reader is this far behind: queueing more would grow the gateway's memory without bound.
-    if (socket.bufferedAmount > config.wsMaxBufferedBytes) {
-      close(CLOSE_CODES.slowReader, `reader too slow: over ${config.wsMaxBufferedBytes} bytes unsent`);
-    }
-  };
-
-  /** Ends the socket: requests in flight are cancelled on their workers, nothing more is sent. */
-  function close(code: number, reason: string) {
-    if (closing) return;
-    closing = true;
-    log.info({ code, inFlight: inFlight.size }, `closing WebSocket: ${reason}`);
-    cancelAll('the socket is closing');
-    socket.close(code, reason);
-    setTimeout(() => socket.terminate(), CLOSE_HANDSHAKE_MS).unref();
+  constructor(options: LiveSessionOptions) {
+    this.#options = options;
+    this.#port = options.port;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.log;
+    this.#caller = options.caller;
+    this.#apiKey = options.apiKey;
+    // A socket that did not authenticate with its upgrade request has a short time to do it.
+    this.#authTimer =
+      this.#caller === undefined
+        ? this.#clock.setTimeout(() => this.#authTimedOut(), options.config.wsAuthTimeoutMs)
+        : undefined;
+    // Protocol-level pings find peers that vanished without a close (a laptop lid, a dead NAT).
+    this.#pingTimer = this.#clock.setInterval(() => this.#ping(), options.config.wsPingIntervalMs);
+    // On each keys-file reload, not only on the next chat frame: idle sockets and running streams stop too.
+    this.#stopWatchingKeys = options.onKeysChange?.(() => {
+      if (this.#caller !== undefined && !this.#closing) this.#checkKey(null);
+    });
+    if (this.#caller !== undefined) this.#ready(this.#caller);
   }
 
-  function cancelAll(reason: string) {
-    for (const request of inFlight.values()) {
+  /** Requests in flight on this socket. */
+  get inFlight(): number {
+    return this.#requests.size;
+  }
+
+  /**
+   * Stops taking new requests and resolves once the ones in flight have ended (the caller then
+   * closes the socket). Resolves at once for a socket with nothing in flight.
+   */
+  drain(): Promise<void> {
+    this.#draining = true;
+    if (this.#requests.size === 0 || this.#closing) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#drained = resolve;
+    });
+  }
+
+  /** A frame from the client. A bad one is answered and forgotten: the socket and its other requests carry on. */
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.#closing) return;
+    if (this.#caller === undefined && data.length > MAX_UNAUTHENTICATED_FRAME_BYTES) {
+      this.close(CLOSE_CODES.tooBig, `frames over ${MAX_UNAUTHENTICATED_FRAME_BYTES} bytes need authentication first`);
+      return;
+    }
+    let id: string | null = null;
+    try {
+      const frame = parseClientFrame(data, isBinary, this.#options.config.inputLimits.maxJsonDepth);
+      if (frame.type === 'chat' || frame.type === 'cancel') id = frame.id;
+      this.#handle(frame);
+    } catch (err) {
+      const [error, frameId] = err instanceof FrameError ? [err.error, err.id] : [AgentbusError.from(err), id];
+      if (error.status >= 500) this.#log.error({ err }, 'WebSocket frame failed');
+      const tag = this.#refusedFrameTag(frameId);
+      this.#send(errorFrame(tag, error, tag === null ? undefined : 0));
+    }
+  }
+
+  /** The peer answered a ping. */
+  pong(): void {
+    this.#answeredPing = true;
+  }
+
+  /** The socket closed (either side): everything in flight is cancelled on its worker. */
+  socketClosed(code: number): void {
+    this.#stopWatchingKeys?.();
+    this.#clock.clearTimeout(this.#authTimer);
+    this.#clock.clearTimeout(this.#pingTimer);
+    if (this.#requests.size > 0) {
+      this.#log.info(
+        { code, inFlight: this.#requests.size },
+        'WebSocket closed with requests in flight; the workers were told to cancel them',
+      );
+    }
+    this.#closing = true;
+    this.#closeAll('the socket closed');
+    this.#drained?.();
+  }
+
+  /** Ends the socket: requests in flight are closed on their workers, nothing more is sent. */
+  close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#log.info({ code, inFlight: this.#requests.size }, `closing WebSocket: ${reason}`);
+    this.#closeAll('the socket is closing');
+    this.#port.close(code, reason);
+    const timer = this.#clock.setTimeout(() => this.#port.terminate(), CLOSE_HANDSHAKE_MS);
+    (timer as { unref?: () => void }).unref?.();
+  }
+
+  #send(frame: ServerFrame): void {
+    if (this.#closing || !this.#port.open) return;
+    this.#port.send(JSON.stringify(frame));
+    // The reader is this far behind: queueing more would grow the gateway's memory without bound.
+    const limit = this.#options.config.wsMaxBufferedBytes;
+    if (this.#port.bufferedAmount > limit) {
+      this.close(CLOSE_CODES.slowReader, `reader too slow: over ${limit} bytes unsent`);
+    }
+  }
+
+  #closeAll(reason: string): void {
+    for (const request of this.#requests.values()) {
       request.closed = reason;
       request.routing.abort();
       request.call?.close(reason);
     }
   }
 
-  // The agents this socket's key may call, as GET /v1/models lists them.
-  const ready = (by: Caller) =>
-    send({
+  #settleIfDrained(): void {
+    if (this.#draining && this.#requests.size === 0) this.#drained?.();
+  }
+
+  /** The agents this socket's key may call, as GET /v1/models lists them. */
+  #ready(by: Caller): void {
+    this.#send({
       type: 'ready',
       v: WEBSOCKET_PROTOCOL_VERSION,
-      agents: catalog.agents
+      agents: this.#options.catalog.agents
         .filter((agent) => mayCall(by, agent.name))
         .map((agent) => ({ name: agent.name, description: agent.description })),
-      max_inflight: config.wsMaxInflight,
+      max_inflight: this.#options.config.wsMaxInflight,
     });
+  }
 
-  // A socket that did not authenticate with its upgrade request has a short time to do it.
-  const authTimer =
-    caller === undefined
-      ? setTimeout(() => {
-          send(
-            errorFrame(
-              null,
-              new AgentbusError(
-                'invalid_api_key',
-                `No auth frame within ${config.wsAuthTimeoutMs} ms: send {"type":"auth","api_key":"…"} first, or connect with an Authorization header.`,
-              ),
-            ),
-          );
-          close(CLOSE_CODES.authTimeout, 'authentication timeout');
-        }, config.wsAuthTimeoutMs)
-      : undefined;
+  #authTimedOut(): void {
+    const ms = this.#options.config.wsAuthTimeoutMs;
+    const message =
+      `No auth frame within ${ms} ms: send {"type":"auth","api_key":"…"} first, ` +
+      'or connect with an Authorization header.';
+    this.#send(errorFrame(null, new AgentbusError('invalid_api_key', message)));
+    this.close(CLOSE_CODES.authTimeout, 'authentication timeout');
+  }
 
-  // Protocol-level pings find peers that vanished without a close (a laptop lid, a dead NAT).
-  let answeredPing = true;
-  const pingTimer = setInterval(() => {
-    if (!answeredPing) {
-      log.info('WebSocket peer missed a ping; dropping it');
-      cancelAll('the client stopped answering pings');
-      socket.terminate();
+  #ping(): void {
+    if (!this.#answeredPing) {
+      this.#log.info('WebSocket peer missed a ping; dropping it');
+      this.#closeAll('the client stopped answering pings');
+      this.#port.terminate();
       return;
     }
-    answeredPing = false;
-    socket.ping();
-  }, config.wsPingIntervalMs);
-  socket.on('pong', () => {
-    answeredPing = true;
-  });
+    this.#answeredPing = false;
+    this.#port.ping();
+  }
 
-  function authenticate(key: string) {
-    if (caller !== undefined) throw new AgentbusError('invalid_request', 'This socket is already authenticated.');
-    caller = options.callerFor(key);
-    apiKey = key;
-    if (caller === undefined) {
-      send(errorFrame(null, new AgentbusError('invalid_api_key', 'Incorrect API key provided.')));
-      close(CLOSE_CODES.authFailed, 'invalid API key');
+  #authenticate(key: string): void {
+    if (this.#caller !== undefined) throw new AgentbusError('invalid_request', 'This socket is already authenticated.');
+    this.#caller = this.#options.callerFor(key);
+    this.#apiKey = key;
+    if (this.#caller === undefined) {
+      this.#send(errorFrame(null, new AgentbusError('invalid_api_key', 'Incorrect API key provided.')));
+      this.close(CLOSE_CODES.authFailed, 'invalid API key');
       return;
     }
-    clearTimeout(authTimer);
-    ready(caller);
+    this.#clock.clearTimeout(this.#authTimer);
+    this.#ready(this.#caller);
   }
 
-  /**
-   * Relays one request's reply frames; always ends with exactly one terminal frame. A cancel
-   * does not end it early: the worker's own terminal frame says whether the turn was stored.
-   */
-  async function relay(id: string, frame: ChatFrame, chat: StartedChat) {
-    let seq = 0;
-    try {
-      for await (const reply of chat.call) {
-        if (reply.type === 'delta') send(deltaFrame(id, seq++, reply));
-        else if (reply.type === 'done') send(doneFrame(id, seq++, reply, chat.identity.id));
-        else if (reply.type === 'error') send(errorFrame(id, inFrameTerms(errorFromWire(reply.error), frame), seq++));
-      }
-    } catch (err) {
-      const error = toAgentbusError(err as Error);
-      chat.log[error.code === 'request_cancelled' ? 'info' : 'warn'](
-        { code: error.code },
-        `WebSocket request ended: ${error.message}`,
-      );
-      send(errorFrame(id, error, seq++));
-    } finally {
-      inFlight.delete(id);
-      settleIfDrained();
+  #handle(frame: ClientFrame): void {
+    if (frame.type === 'ping') {
+      this.#send({ type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
+      return;
     }
-  }
-
-  function startRequest(frame: ChatFrame, by: Caller) {
-    if (inFlight.has(frame.id)) {
-      // Sent untagged (see refusedFrameTag): it must not read as the end of the request in flight.
-      throw new AgentbusError(
-        'invalid_request',
-        `A request with id "${frame.id}" is already in flight on this socket; use a new id.`,
-        { param: 'id' },
-      );
+    if (frame.type === 'auth') {
+      this.#authenticate(frame.api_key);
+      return;
     }
-    if (draining)
-      throw new AgentbusError(
-        'bus_unavailable',
-        'The gateway is shutting down: it finishes the requests in flight but takes no new ones. Reconnect and send this one again.',
-      );
-    if (inFlight.size >= config.wsMaxInflight) {
-      throw new AgentbusError(
-        'too_many_concurrent_requests',
-        `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); wait for one to finish or open another socket.`,
-      );
-    }
-    const body = chatBodyOf(frame);
-    // Registered before routing (which may ask the classifier), so the id counts as in flight
-    // and a cancel or close meanwhile is applied as soon as the call exists.
-    const request: InFlight = { routing: new AbortController() };
-    inFlight.set(frame.id, request);
-    void (async () => {
-      let chat: StartedChat;
-      try {
-        chat = await startChatCall(
-          options.chat,
-          body,
-          {
-            caller: by,
-            log,
-            sessionToContinue: frame.session_id,
-            traceparent: frame.traceparent,
-            refreshCache: frame.cache === 'refresh',
-            signal: request.routing.signal,
-            hints: {
-              private: frame.private === true,
-              ...(frame.priority ? { priority: frame.priority } : {}),
-              ...(frame.timeout_ms !== undefined ? { timeoutMs: frame.timeout_ms } : {}),
-            },
-          },
-          { stream: true },
-        );
-      } catch (err) {
-        inFlight.delete(frame.id);
-        settleIfDrained();
-        const error = err instanceof AgentbusError ? inFrameTerms(err, frame) : toAgentbusError(err as Error);
-        if (error.status >= 500) log.error({ err }, 'WebSocket request failed to start');
-        send(errorFrame(frame.id, error, 0, refusalOf(err)?.retryAfterSeconds));
-        return;
-      }
-      request.call = chat.call;
-      if (request.closed !== undefined) chat.call.close(request.closed);
-      else if (request.cancelled !== undefined) chat.call.cancel(request.cancelled, CANCEL_GRACE_MS);
-      await relay(frame.id, frame, chat);
-    })();
-  }
-
-  function handle(frame: ClientFrame) {
-    if (frame.type === 'ping') return send({ type: 'pong', ...(frame.id === undefined ? {} : { id: frame.id }) });
-    if (frame.type === 'auth') return authenticate(frame.api_key);
-    if (caller === undefined) {
+    if (this.#caller === undefined) {
       throw new AgentbusError(
         'invalid_api_key',
         'Authenticate first: send {"type":"auth","api_key":"…"} (or connect with an Authorization header).',
       );
     }
     if (frame.type === 'cancel') {
-      const request = inFlight.get(frame.id);
+      const request = this.#requests.get(frame.id);
       if (request) {
         request.cancelled = 'cancelled by the client';
         request.routing.abort();
-        request.call?.cancel(request.cancelled, CANCEL_GRACE_MS);
+        request.call?.cancel(request.cancelled);
       }
       return;
     }
     // Looked up again: the keys file may have revoked the key, or changed its scope, since the socket opened.
-    const current = checkKey(refusedFrameTag(frame.id));
-    if (current !== undefined) startRequest(frame, current);
+    const current = this.#checkKey(this.#refusedFrameTag(frame.id));
+    if (current !== undefined) this.#start(frame, current);
   }
 
   /**
@@ -273,66 +263,116 @@ export function serveLiveSocket(socket: WebSocket, options: LiveSocketOptions): 
    * is told with an error frame (tagged `tag`) and the socket closed with 4401, cancelling
    * whatever runs on it.
    */
-  function checkKey(tag: string | null): Caller | undefined {
-    const current = apiKey === undefined ? undefined : options.callerFor(apiKey);
+  #checkKey(tag: string | null): Caller | undefined {
+    const current = this.#apiKey === undefined ? undefined : this.#options.callerFor(this.#apiKey);
     if (current === undefined) {
-      send(
-        errorFrame(
-          tag,
-          new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'),
-          tag === null ? undefined : 0,
-        ),
-      );
-      close(CLOSE_CODES.authFailed, 'API key revoked');
+      const error = new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).');
+      this.#send(errorFrame(tag, error, tag === null ? undefined : 0));
+      this.close(CLOSE_CODES.authFailed, 'API key revoked');
       return undefined;
     }
-    caller = current;
+    this.#caller = current;
     return current;
   }
-  // On each keys-file reload, not only on the next chat frame: idle sockets and running streams stop too.
-  const unsubscribe = options.onKeysChange?.(() => {
-    if (caller !== undefined && !closing) checkKey(null);
-  });
 
   /**
    * The id to tag a refused frame's error with: its own, as the first and only frame of that
    * request (seq 0), unless a request of that id is in flight, which the error must not end.
    */
-  const refusedFrameTag = (id: string | null) => (id !== null && !inFlight.has(id) ? id : null);
+  #refusedFrameTag(id: string | null): string | null {
+    return id !== null && !this.#requests.has(id) ? id : null;
+  }
 
-  socket.on('message', (data: Buffer, isBinary: boolean) => {
-    if (closing) return;
-    if (caller === undefined && data.length > MAX_UNAUTHENTICATED_FRAME_BYTES) {
-      close(CLOSE_CODES.tooBig, `frames over ${MAX_UNAUTHENTICATED_FRAME_BYTES} bytes need authentication first`);
+  #start(frame: ChatFrame, by: Caller): void {
+    const { config } = this.#options;
+    if (this.#requests.has(frame.id)) {
+      // Sent untagged (see refusedFrameTag): it must not read as the end of the request in flight.
+      throw new AgentbusError(
+        'invalid_request',
+        `A request with id "${frame.id}" is already in flight on this socket; use a new id.`,
+        { param: 'id' },
+      );
+    }
+    if (this.#draining) {
+      throw new AgentbusError(
+        'bus_unavailable',
+        'The gateway is shutting down: it finishes the requests in flight but takes no new ones. ' +
+          'Reconnect and send this one again.',
+      );
+    }
+    if (this.#requests.size >= config.wsMaxInflight) {
+      throw new AgentbusError(
+        'too_many_concurrent_requests',
+        `This socket already has ${config.wsMaxInflight} requests in flight (WS_MAX_INFLIGHT); ` +
+          'wait for one to finish or open another socket.',
+      );
+    }
+    const body = chatBodyOf(frame);
+    // Registered before routing (which may ask the classifier), so the id counts as in flight
+    // and a cancel or close meanwhile is applied as soon as the call exists.
+    const request: Request = { routing: new AbortController() };
+    this.#requests.set(frame.id, request);
+    // Never rejects: #run answers every failure with an error frame.
+    this.#run(frame, body, by, request).catch((err: unknown) =>
+      this.#log.error({ err }, 'WebSocket request failed unexpectedly'),
+    );
+  }
+
+  async #run(frame: ChatFrame, body: ChatBody, by: Caller, request: Request): Promise<void> {
+    let chat: StartedChat;
+    try {
+      const input = toChatInput(body, true, this.#options.config.inputLimits);
+      chat = await this.#options.startChat(input, {
+        caller: by,
+        log: this.#log,
+        sessionToContinue: frame.session_id,
+        traceparent: frame.traceparent,
+        refreshCache: frame.cache === 'refresh',
+        signal: request.routing.signal,
+        hints: {
+          private: frame.private === true,
+          ...(frame.priority ? { priority: frame.priority } : {}),
+          ...(frame.timeout_ms !== undefined ? { timeoutMs: frame.timeout_ms } : {}),
+        },
+      });
+    } catch (err) {
+      this.#requests.delete(frame.id);
+      this.#settleIfDrained();
+      const error = err instanceof AgentbusError ? inFrameTerms(err, frame) : AgentbusError.from(err);
+      if (error.status >= 500) this.#log.error({ err }, 'WebSocket request failed to start');
+      this.#send(errorFrame(frame.id, error, 0, refusalOf(err)?.retryAfterSeconds));
       return;
     }
-    let id: string | null = null;
+    request.call = chat.call;
+    if (request.closed !== undefined) chat.call.close(request.closed);
+    else if (request.cancelled !== undefined) chat.call.cancel(request.cancelled);
+    await this.#relay(frame, chat);
+  }
+
+  /**
+   * Relays one request's reply frames; always ends with exactly one terminal frame. A cancel
+   * does not end it early: the worker's own terminal frame says whether the turn was stored.
+   */
+  async #relay(frame: ChatFrame, chat: StartedChat): Promise<void> {
+    const { id } = frame;
+    let seq = 0;
     try {
-      const frame = parseClientFrame(data, isBinary, config.inputLimits.maxJsonDepth);
-      if (frame.type === 'chat' || frame.type === 'cancel') id = frame.id;
-      handle(frame);
+      for await (const reply of chat.call.frames) {
+        if (reply.type === 'delta') this.#send(deltaFrame(id, seq++, reply));
+        else if (reply.type === 'done') this.#send(doneFrame(id, seq++, reply, chat.identity.id));
+        else if (reply.type === 'error')
+          this.#send(errorFrame(id, inFrameTerms(errorFromWire(reply.error), frame), seq++));
+      }
     } catch (err) {
-      // A bad frame is answered and forgotten: the socket and its other requests carry on.
-      const [error, frameId] = err instanceof FrameError ? [err.error, err.id] : [toAgentbusError(err as Error), id];
-      if (error.status >= 500) log.error({ err }, 'WebSocket frame failed');
-      const tag = refusedFrameTag(frameId);
-      send(errorFrame(tag, error, tag === null ? undefined : 0));
-    }
-  });
-
-  socket.on('close', (code: number) => {
-    unsubscribe?.();
-    clearTimeout(authTimer);
-    clearInterval(pingTimer);
-    if (inFlight.size > 0)
-      log.info(
-        { code, inFlight: inFlight.size },
-        'WebSocket closed with requests in flight; the workers were told to cancel them',
+      const error = AgentbusError.from(err);
+      chat.log[error.code === 'request_cancelled' ? 'info' : 'warn'](
+        { code: error.code },
+        `WebSocket request ended: ${error.message}`,
       );
-    closing = true;
-    cancelAll('the socket closed');
-    drained?.();
-  });
-
-  if (caller !== undefined) ready(caller);
+      this.#send(errorFrame(id, error, seq++));
+    } finally {
+      this.#requests.delete(id);
+      this.#settleIfDrained();
+    }
+  }
 }

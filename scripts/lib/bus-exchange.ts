@@ -1,8 +1,9 @@
-import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import type { MsgHdrs } from '@nats-io/transport-node';
 import { AgentbusError, decodeReplyFrame, type ReplyFrame } from '../../bus-schemas/index.js';
 import { readEnv, type EnvReader } from '../../common/env.js';
-import { isAuthorizationError } from '../../common/nats.js';
-import { describeCredentials, natsConnectOptions, readNatsClientSettings } from '../../common/nats-client.js';
+import { connectBus, type Bus } from '../../common/bus.js';
+import { createLogger } from '../../common/logger.js';
+import { readNatsClientSettings } from '../../common/nats-client.js';
 import { readNatsUrl, readSubjectPrefix } from '../../common/shared-settings.js';
 
 // What the command-line tools that speak the bus protocol (bus-request, replay) share.
@@ -19,25 +20,14 @@ export function subjectPrefixOf(flag: string | undefined, read: EnvReader = read
 
 /**
  * Connects a command-line tool as the bus's `replay` user: NATS_USER, NATS_PASSWORD or
- * NATS_PASSWORD_FILE and NATS_TLS_* from the environment (README, "Securing the bus"). Throws
- * an Error whose message names the variables at fault, the URL, or the refused credentials.
+ * NATS_PASSWORD_FILE and NATS_TLS_* from the environment (docs/security.md). Throws an Error
+ * whose message names the variables at fault, the URL, or the refused credentials.
  */
-export async function connectTool(natsUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<NatsConnection> {
+export async function connectTool(natsUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<Bus> {
   const read = readEnv(env);
   const client = readNatsClientSettings(read, 'replay', natsUrl);
   read.done();
-  try {
-    return await connect({ servers: natsUrl.split(','), timeout: 5000, ...natsConnectOptions(client) });
-  } catch (err) {
-    if (isAuthorizationError(err))
-      throw new Error(
-        `NATS at ${natsUrl} refused the connection (Authorization Violation): ${describeCredentials(client)}`,
-        { cause: err },
-      );
-    throw new Error(`cannot connect to NATS at ${natsUrl} (NATS_URL or --nats): ${(err as Error).message}`, {
-      cause: err,
-    });
-  }
+  return connectBus({ url: natsUrl, role: 'replay', name: 'agentbus-tool', log: createLogger('off'), client });
 }
 
 /** How the exchange ended: a `done` frame, an `error` frame, or no terminal frame in time. */
@@ -53,32 +43,49 @@ export interface ExchangeOptions {
 }
 
 /**
- * Publishes one chat request envelope (bytes as they are) on `subject` with a fresh inbox and
- * passes on every reply frame until the terminal frame and its empty sentinel. Throws for no
- * responders (NATS's message names them) and for a frame that is not a valid reply frame.
+ * Publishes one chat request envelope (bytes as they are) on `subject` with a fresh inbox of
+ * the tool's own and passes on every reply frame until the terminal frame and its empty
+ * sentinel. Throws for no responders and for a frame that is not a valid reply frame.
  */
-export async function exchangeEnvelope(
-  nc: NatsConnection,
+export function exchangeEnvelope(
+  bus: Bus,
   subject: string,
   payload: Uint8Array,
   options: ExchangeOptions,
 ): Promise<ExchangeOutcome> {
   const onFrame = options.onFrame ?? ((frame: ReplyFrame) => process.stdout.write(`${JSON.stringify(frame)}\n`));
-  // The sentinel strategy ends the iteration at the empty message that follows the terminal frame.
-  const replies = await nc.requestMany(subject, payload, {
-    strategy: 'sentinel',
-    maxWait: options.maxWaitMs,
-    ...(options.headers ? { headers: options.headers } : {}),
+  return new Promise<ExchangeOutcome>((resolve, reject) => {
+    let outcome: ExchangeOutcome = 'silent';
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      sub.unsubscribe();
+      if (error) reject(error);
+      else resolve(outcome);
+    };
+    const timer = setTimeout(() => finish(), options.maxWaitMs);
+    const sub = bus.subscribe(bus.newInbox(), {
+      callback: (err, msg) => {
+        if (err) return finish(err);
+        if (msg.data.length === 0) {
+          // NATS's status for a subject nobody serves, else the sentinel after the terminal frame.
+          if (msg.headers?.code === 503) return finish(new Error(`no responders: nobody serves ${subject}`));
+          return finish();
+        }
+        try {
+          const frame = decodeReplyFrame(msg.data);
+          onFrame(frame);
+          if (frame.type === 'done') outcome = 'done';
+          if (frame.type === 'error') outcome = 'error';
+        } catch (error) {
+          finish(error as Error);
+        }
+      },
+    });
+    bus.publish(subject, payload, {
+      reply: sub.getSubject(),
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
   });
-  let outcome: ExchangeOutcome = 'silent';
-  for await (const msg of replies) {
-    if (msg.data.length === 0) break; // the sentinel itself is yielded too
-    const frame = decodeReplyFrame(msg.data);
-    onFrame(frame);
-    if (frame.type === 'done') outcome = 'done';
-    if (frame.type === 'error') outcome = 'error';
-  }
-  return outcome;
 }
 
 /** One line for stderr about a failure: an AgentbusError's code, or the message. */

@@ -1,4 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../../common/bus.js';
 import type { EnvReader } from '../../common/env.js';
 import { openKvBucket } from '../../common/jetstream-resources.js';
 import { readNatsClientSettings, type NatsClientSettings } from '../../common/nats-client.js';
@@ -58,14 +58,10 @@ const API_TIMEOUT_MS = 10_000;
  * a locked-down bus (nats.conf) the runtime users may only use them. Calls `say` with one line
  * per stream or bucket; throws at the first one it cannot set up, naming it.
  */
-export async function setUpBus(
-  nc: NatsConnection,
-  settings: BusSetupSettings,
-  say: (line: string) => void,
-): Promise<void> {
+export async function setUpBus(bus: Bus, settings: BusSetupSettings, say: (line: string) => void): Promise<void> {
   if (settings.audit.enabled) {
     const stream = auditStreamName(settings.subjectPrefix);
-    const outcome = await setUpAuditStream(nc, settings.subjectPrefix, settings.audit, API_TIMEOUT_MS).catch(
+    const outcome = await setUpAuditStream(bus, settings.subjectPrefix, settings.audit, API_TIMEOUT_MS).catch(
       (err: unknown) => {
         throw new Error(`cannot set up the audit stream ${stream}: ${(err as Error).message}`, { cause: err });
       },
@@ -79,14 +75,14 @@ export async function setUpBus(
 
   if (settings.cacheTtlSeconds > 0) {
     const ttlMs = settings.cacheTtlSeconds * 1000;
-    const kv = await openKvBucket(nc, DEFAULT_CACHE_BUCKET, responseCacheBucketOptions(ttlMs), API_TIMEOUT_MS).catch(
+    const kv = await openKvBucket(bus, DEFAULT_CACHE_BUCKET, responseCacheBucketOptions(ttlMs), API_TIMEOUT_MS).catch(
       (err: unknown) => {
         throw new Error(`cannot set up the response cache bucket ${DEFAULT_CACHE_BUCKET}: ${(err as Error).message}`, {
           cause: err,
         });
       },
     );
-    const applied = await applyResponseCacheTtl(nc, kv, ttlMs);
+    const applied = await applyResponseCacheTtl(bus, kv, ttlMs);
     if (applied.outcome === 'failed')
       throw new Error(
         `cannot change the response cache bucket ${DEFAULT_CACHE_BUCKET}'s TTL from ${applied.fromMs / 1000} s to ${settings.cacheTtlSeconds} s: ${(applied.err as Error).message}`,
@@ -97,7 +93,7 @@ export async function setUpBus(
     );
   } else say('response cache bucket skipped (CACHE_TTL_SECONDS=0)');
 
-  await openRateLimitBucket(nc, settings.rateLimitBucket, API_TIMEOUT_MS).catch((err: unknown) => {
+  await openRateLimitBucket(bus, settings.rateLimitBucket, API_TIMEOUT_MS).catch((err: unknown) => {
     throw new Error(`cannot set up the rate limit bucket ${settings.rateLimitBucket}: ${(err as Error).message}`, {
       cause: err,
     });

@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, createInbox, headers as natsHeaders } from '@nats-io/transport-node';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
 import { assertChatRequest, isReplyFrame, subjectsFor } from '../../bus-schemas/index.js';
+import { connectBus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
+import { withTimeout } from '../../common/timeout.js';
 import { envelopeAt, findEnvelopes } from '../../gateway/audit/audit-lookup.js';
 import { auditStreamName, DEFAULT_AUDIT_STREAM, ensureAuditStream } from '../../gateway/audit/audit-stream.js';
 import { buildApp } from '../../gateway/app.js';
@@ -18,7 +19,7 @@ const PREFIX = 'audit-test.agents';
 const STREAM = auditStreamName(PREFIX);
 const stack = await startStack({ env: { AUDIT: 'on', SUBJECT_PREFIX: PREFIX } });
 t.teardown(() => stack.close());
-const jsm = await jetstreamManager(stack.nc);
+const jsm = await stack.bus.jetstreamManager();
 
 /** `npm run replay -- …` as a child process, bounded in time. */
 function replay(args: string[], env: Record<string, string> = {}): Promise<ScriptRun> {
@@ -82,21 +83,27 @@ t.test('a chat request over HTTP is recorded: a valid envelope, with its headers
 t.test('a requester receives reply frames only, never a stream PubAck', async (t) => {
   const found = await findEnvelopes(jsm, STREAM, requestId, { maxScan: 100 });
   const stored = (await envelopeAt(jsm, STREAM, found.exact[0]!.seq))!;
-  const inbox = createInbox();
-  const sub = stack.nc.subscribe(inbox, { timeout: 10_000 });
+  const inbox = stack.bus.newInbox();
+  const bodies: unknown[] = [];
+  const ended = new Promise<void>((resolve) => {
+    const sub = stack.bus.subscribe(inbox, {
+      callback: (_err, msg) => {
+        if (msg.data.length > 0) bodies.push(JSON.parse(new TextDecoder().decode(msg.data)));
+        // the end marker, or far more than an answer has
+        if (msg.data.length === 0 || bodies.length > 50) {
+          sub.unsubscribe();
+          resolve();
+        }
+      },
+    });
+  });
   // The request on its chat subject, as the gateway sends it: the stream records the audit copy
   // only, so it never answers (nor hides "no responders").
-  stack.nc.publish(subjectsFor(PREFIX).chat('code_review'), stored.data, {
+  stack.bus.publish(subjectsFor(PREFIX).chat('code_review'), stored.data, {
     reply: inbox,
     headers: stored.headers ?? natsHeaders(),
   });
-  const bodies: unknown[] = [];
-  for await (const msg of sub) {
-    if (msg.data.length === 0) break; // the end marker
-    bodies.push(msg.json());
-    if (bodies.length > 50) break;
-  }
-  sub.unsubscribe();
+  await withTimeout(ended, 10_000, () => undefined);
   t.ok(bodies.length >= 3);
   t.ok(
     bodies.every((body) => isReplyFrame(body)),
@@ -174,12 +181,12 @@ t.test('unknown request id, unknown sequence, bad usage → exit 2 with a clear 
 t.test('set-up is idempotent and follows changed limits', async (t) => {
   const log = createLogger('test', { destination: new LogSink() });
   const settings = { enabled: true, maxAgeSeconds: 3600, maxBytes: 2 * 1024 * 1024 };
-  t.equal(await ensureAuditStream({ nc: stack.nc, subjectPrefix: PREFIX, settings, log }), STREAM);
+  t.equal(await ensureAuditStream({ bus: stack.bus, subjectPrefix: PREFIX, settings, log }), STREAM);
   const before = await jsm.streams.info(STREAM);
   t.equal(before.config.max_age, 3600 * 1e9);
   t.equal(before.config.max_bytes, 2 * 1024 * 1024);
   t.ok(before.state.messages >= 1, 'stored envelopes kept');
-  t.equal(await ensureAuditStream({ nc: stack.nc, subjectPrefix: PREFIX, settings, log }), STREAM);
+  t.equal(await ensureAuditStream({ bus: stack.bus, subjectPrefix: PREFIX, settings, log }), STREAM);
   t.equal((await jsm.streams.info(STREAM)).state.messages, before.state.messages);
 });
 
@@ -189,7 +196,7 @@ t.test('AUDIT=off creates no stream', async (t) => {
   t.equal(config.audit.enabled, false);
   const app = await buildApp({
     config,
-    nc: stack.nc,
+    bus: stack.bus,
     catalog: stack.catalog,
     logger: createLogger('off', { destination: sink }),
   });
@@ -208,9 +215,9 @@ t.test('without JetStream the gateway starts, with one warning, and records noth
   const confFile = join(dir, 'nats.conf');
   writeFileSync(confFile, 'max_payload: 1MB\n'); // no jetstream block
   const nats = await startTestNats(confFile);
-  const nc = await connect({ servers: nats.url });
+  const bus = await connectBus({ url: nats.url, role: 'gateway', name: 'test-nojs', log: createLogger('off') });
   t.teardown(async () => {
-    await nc.close();
+    await bus.close();
     await nats.dispose();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -219,7 +226,7 @@ t.test('without JetStream the gateway starts, with one warning, and records noth
   const started = Date.now();
   const app = await buildApp({
     config,
-    nc,
+    bus,
     catalog: stack.catalog,
     logger: createLogger('nojs', { destination: sink }),
   });

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { connectBus, type Bus } from '../../common/bus.js';
 import t from 'tap';
 import { createLogger } from '../../common/logger.js';
 import { BusSetupNeededError } from '../../common/jetstream-resources.js';
-import { connectNats, inboxFor } from '../../common/nats.js';
 import { readNatsClientSettings, type BusRole } from '../../common/nats-client.js';
 import { readEnv } from '../../common/env.js';
 import { ensureAuditStream } from '../../gateway/audit/audit-stream.js';
@@ -35,17 +35,32 @@ const setupSettings = {
   rateLimitBucket: 'agentbus_rate_limits',
 };
 
-/** A connection as `role` through connectNats, as the processes make it; `sink` gets its log lines. */
-async function as(role: BusRole, sink = new LogSink()): Promise<NatsConnection> {
-  const settings = readNatsClientSettings(
-    readEnv({ NATS_USER: role, NATS_PASSWORD_FILE: passwordFileOf(dir, role) }),
-    role,
-    nats.url,
-  );
-  const nc = await connectNats(nats.url, `test-${role}`, createLogger(role, { destination: sink }), settings);
+const settingsOf = (role: BusRole) =>
+  readNatsClientSettings(readEnv({ NATS_USER: role, NATS_PASSWORD_FILE: passwordFileOf(dir, role) }), role, nats.url);
+
+/** A Bus as `role`, as the processes make it; `sink` gets its log lines. */
+async function as(role: BusRole, sink = new LogSink()): Promise<Bus> {
+  const log = createLogger(role, { destination: sink });
+  const bus = await connectBus({ url: nats.url, role, name: `test-${role}`, log, client: settingsOf(role) });
+  opened.push(bus);
+  return bus;
+}
+
+/** A plain nats.js client as `role`: what an attacker holding that credential could run. */
+async function rawAs(role: BusRole): Promise<NatsConnection> {
+  const settings = settingsOf(role);
+  const nc = await connect({
+    servers: nats.url,
+    user: role,
+    pass: settings.password,
+    inboxPrefix: settings.inboxPrefix,
+  });
   opened.push(nc);
   return nc;
 }
+
+const text = (data: Uint8Array) => new TextDecoder().decode(data);
+const bytes = (value: string) => new TextEncoder().encode(value);
 
 const refused = (promise: Promise<unknown>) =>
   promise.then(
@@ -59,7 +74,7 @@ t.test(
     const gatewaySink = new LogSink();
     const gateway = await as('gateway', gatewaySink);
     const name = await ensureAuditStream({
-      nc: gateway,
+      bus: gateway,
       subjectPrefix: 'agents',
       settings: auditSettings,
       log: createLogger('audit', { destination: gatewaySink }),
@@ -76,7 +91,7 @@ t.test(
     const workerSink = new LogSink();
     const worker = await as('worker', workerSink);
     const cache = await openResponseCache({
-      nc: worker,
+      bus: worker,
       ttlSeconds: 30,
       log: createLogger('cache', { destination: workerSink }),
     });
@@ -119,7 +134,7 @@ t.test('npm run bus:setup as admin creates the stream and buckets; the runtime u
   const gateway = await as('gateway', gatewaySink);
   t.equal(
     await ensureAuditStream({
-      nc: gateway,
+      bus: gateway,
       subjectPrefix: 'agents',
       settings: auditSettings,
       log: createLogger('audit', { destination: gatewaySink }),
@@ -132,7 +147,7 @@ t.test('npm run bus:setup as admin creates the stream and buckets; the runtime u
   // Other limits than the stream has: used as it is, with a warning naming the setup.
   t.equal(
     await ensureAuditStream({
-      nc: gateway,
+      bus: gateway,
       subjectPrefix: 'agents',
       settings: { ...auditSettings, maxAgeSeconds: 60 },
       log: createLogger('audit', { destination: gatewaySink }),
@@ -149,7 +164,7 @@ t.test('npm run bus:setup as admin creates the stream and buckets; the runtime u
   const workerSink = new LogSink();
   const worker = await as('worker', workerSink);
   const cache = await openResponseCache({
-    nc: worker,
+    bus: worker,
     ttlSeconds: 60,
     log: createLogger('cache', { destination: workerSink }),
   });
@@ -162,7 +177,7 @@ t.test('npm run bus:setup as admin creates the stream and buckets; the runtime u
   });
   t.equal((await cache.get('k'))?.content, 'cached', 'the worker reads and writes the cache bucket');
   const otherTtl = await openResponseCache({
-    nc: worker,
+    bus: worker,
     ttlSeconds: 10,
     log: createLogger('cache', { destination: workerSink }),
   });
@@ -179,7 +194,7 @@ t.test('npm run bus:setup as admin creates the stream and buckets; the runtime u
 
 t.test('the worker cannot widen the cache bucket (or make a stream) to capture the gateway inboxes', async (t) => {
   const worker = await as('worker');
-  const jsm = await jetstreamManager(worker);
+  const jsm = await worker.jetstreamManager();
   const info = await jsm.streams.info('KV_agentbus_responses');
   const update = await refused(
     jsm.streams.update('KV_agentbus_responses', {
@@ -210,7 +225,7 @@ t.test('the worker cannot widen the cache bucket (or make a stream) to capture t
 
 t.test('the gateway cannot widen the audit stream or the rate limit bucket', async (t) => {
   const gateway = await as('gateway');
-  const jsm = await jetstreamManager(gateway);
+  const jsm = await gateway.jetstreamManager();
   for (const name of ['AGENTBUS_AUDIT', 'KV_agentbus_rate_limits']) {
     const info = await jsm.streams.info(name);
     t.match(
@@ -235,7 +250,7 @@ t.test('the gateway cannot widen the audit stream or the rate limit bucket', asy
 
 t.test('reply inboxes are random: no shared prefix past the role, no sequence', async (t) => {
   const gateway = await as('gateway');
-  const inboxes = Array.from({ length: 100 }, () => inboxFor(gateway));
+  const inboxes = Array.from({ length: 100 }, () => gateway.newInbox());
   t.equal(new Set(inboxes).size, 100);
   for (const inbox of inboxes) t.match(inbox, /^_INBOX\.gateway\.[A-Za-z0-9_-]{22}$/, '128 random bits, base64url');
   const longestShared = (a: string, b: string) => {
@@ -259,7 +274,7 @@ t.test('reply inboxes are random: no shared prefix past the role, no sequence', 
 
 t.test('memory queries and $SRV asks reach the worker on random inboxes, which it may answer', async (t) => {
   const gateway = await as('gateway');
-  const worker = await as('worker');
+  const worker = await rawAs('worker');
   const seen: string[] = [];
   const memory = worker.subscribe('agents.memory.last', {
     callback: (_err, msg) => {
@@ -307,7 +322,7 @@ t.test('memory queries and $SRV asks reach the worker on random inboxes, which i
 });
 
 t.test('a worker may publish only to gateway and replay inboxes', async (t) => {
-  const worker = await as('worker');
+  const worker = await rawAs('worker');
   for (const subject of ['_INBOX.worker.x', '_INBOX.admin.x', '_INBOX.abc', '_INBOX.gatewayx.y']) {
     const violation = nextViolation(worker);
     worker.publish(subject, 'forged frame');
@@ -319,9 +334,9 @@ t.test('a worker may publish only to gateway and replay inboxes', async (t) => {
     [gateway, 'gateway'],
     [replay, 'replay'],
   ] as const) {
-    const inbox = inboxFor(nc);
+    const inbox = nc.newInbox();
     const got = new Promise<string>((resolve) =>
-      nc.subscribe(inbox, { max: 1, callback: (_err, msg) => resolve(msg.string()) }),
+      nc.subscribe(inbox, { callback: (_err, msg) => resolve(text(msg.data)) }),
     );
     await nc.flush();
     worker.publish(inbox, 'frame');
@@ -332,10 +347,13 @@ t.test('a worker may publish only to gateway and replay inboxes', async (t) => {
 t.test('the replay user reads the audit stream without consumers, and may not create one', async (t) => {
   const gateway = await as('gateway');
   for (let i = 0; i < 3; i++)
-    gateway.publish('agents.audit.testing.chat', JSON.stringify({ request_id: i === 1 ? 'wanted' : `other-${i}` }));
+    gateway.publish(
+      'agents.audit.testing.chat',
+      bytes(JSON.stringify({ request_id: i === 1 ? 'wanted' : `other-${i}` })),
+    );
   await gateway.flush();
   const replay = await as('replay');
-  const jsm = await jetstreamManager(replay);
+  const jsm = await replay.jetstreamManager();
   const found = await findEnvelopes(jsm, 'AGENTBUS_AUDIT', 'wanted');
   t.same(
     found.exact.map((e) => e.requestId),
@@ -365,7 +383,7 @@ t.test('the replay user reads the audit stream without consumers, and may not cr
   t.not(ordered, 'allowed', 'nor an ordered consumer');
 
   const admin = await as('admin');
-  const view = await (await jetstreamManager(admin)).jetstream().consumers.get('AGENTBUS_AUDIT');
+  const view = await (await admin.jetstreamManager()).jetstream().consumers.get('AGENTBUS_AUDIT');
   t.equal((await view.next({ expires: 2000 }))?.seq, 1, 'the admin user may (nats stream view)');
 });
 

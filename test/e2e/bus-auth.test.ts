@@ -1,11 +1,10 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import t from 'tap';
 import { ConfigError } from '../../common/env.js';
 import { createLogger } from '../../common/logger.js';
-import { connectNats, isAuthorizationError } from '../../common/nats.js';
+import { connectBus, isAuthorizationError, type Bus } from '../../common/bus.js';
 import { inboxPrefixOf, type BusRole } from '../../common/nats-client.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import { ensureAuditStream, setUpAuditStream } from '../../gateway/audit/audit-stream.js';
@@ -28,6 +27,14 @@ async function as(role: BusRole): Promise<NatsConnection> {
   const nc = await connect({ servers: nats.url, user: role, pass: passwordOf(role), inboxPrefix: inboxPrefixOf(role) });
   opened.push(nc);
   return nc;
+}
+
+/** A Bus as `role`, as the processes make it, for calls into our own code. */
+async function busAs(role: BusRole): Promise<Bus> {
+  const client = loadWorkerConfig({ NATS_URL: nats.url, NATS_USER: role, NATS_PASSWORD: passwordOf(role) }).nats;
+  const connected = await connectBus({ url: nats.url, role, name: `test-${role}`, log: createLogger('off'), client });
+  opened.push(connected);
+  return connected;
 }
 
 /** Subscribes and resolves with the error the server closed the subscription with (or undefined). */
@@ -85,23 +92,25 @@ t.test('a client without credentials, or with a wrong password, is refused', asy
   );
   t.ok(isAuthorizationError(swapped), "the gateway's password is not the worker's");
 
-  const failure = await connectNats(
-    nats.url,
-    'agentbus-worker',
-    createLogger('off', { destination: new LogSink() }),
-    loadWorkerConfig({ NATS_URL: nats.url }).nats,
-  ).catch((err: Error) => err);
+  const failure = await connectBus({
+    url: nats.url,
+    role: 'worker',
+    name: 'agentbus-worker',
+    log: createLogger('off', { destination: new LogSink() }),
+    client: loadWorkerConfig({ NATS_URL: nats.url }).nats,
+  }).catch((err: Error) => err);
   t.match(
     String(failure),
     /refused the connection \(Authorization Violation\): no credentials were given: set NATS_USER and NATS_PASSWORD \(or NATS_PASSWORD_FILE\)/,
-    'connectNats names the variables to set',
+    'connectBus names the variables to set',
   );
-  const refused = await connectNats(
-    nats.url,
-    'agentbus-worker',
-    createLogger('off', { destination: new LogSink() }),
-    loadWorkerConfig({ NATS_URL: nats.url, NATS_USER: 'worker', NATS_PASSWORD: 'nope' }).nats,
-  ).catch((err: Error) => err);
+  const refused = await connectBus({
+    url: nats.url,
+    role: 'worker',
+    name: 'agentbus-worker',
+    log: createLogger('off', { destination: new LogSink() }),
+    client: loadWorkerConfig({ NATS_URL: nats.url, NATS_USER: 'worker', NATS_PASSWORD: 'nope' }).nats,
+  }).catch((err: Error) => err);
   t.match(String(refused), /user "worker" \(NATS_USER\) with the password from NATS_PASSWORD was refused/);
   t.notMatch(String(refused), /nope/, 'the password is not in the message');
 });
@@ -116,9 +125,16 @@ t.test('each role connects with its password file, through the config readers', 
   t.equal(config.nats.user, 'gateway');
   t.equal(config.nats.inboxPrefix, '_INBOX.gateway');
   t.notMatch(JSON.stringify(config), passwordOf('gateway'), 'the password is left out of a serialised config');
-  const nc = await connectNats(nats.url, 'agentbus-gateway', createLogger('gw', { destination: sink }), config.nats);
-  opened.push(nc);
-  t.ok(nc.info?.server_id, 'connected');
+  const gateway = await connectBus({
+    url: nats.url,
+    role: 'gateway',
+    name: 'agentbus-gateway',
+    log: createLogger('gw', { destination: sink }),
+    client: config.nats,
+  });
+  opened.push(gateway);
+  t.ok(gateway.connected, 'connected');
+  t.match(gateway.newInbox(), /^_INBOX\.gateway\./, "its inboxes are the role's");
 });
 
 t.test('credential settings are checked at boot, each problem naming its variable', async (t) => {
@@ -216,23 +232,23 @@ t.test('the gateway cannot pose as a worker', async (t) => {
 t.test('the replay user reads the audit stream and replays, but cannot change the stream', async (t) => {
   const settings = { enabled: true, maxAgeSeconds: 3600, maxBytes: 16 * 1024 * 1024 };
   t.equal(
-    await setUpAuditStream(await as('admin'), 'agents', settings, 5000),
+    await setUpAuditStream(await busAs('admin'), 'agents', settings, 5000),
     'created',
     'the admin user creates the audit stream (npm run bus:setup)',
   );
-  const gateway = await as('gateway');
+  const gateway = await busAs('gateway');
   const name = await ensureAuditStream({
-    nc: gateway,
+    bus: gateway,
     subjectPrefix: 'agents',
     settings,
     log: createLogger('off', { destination: new LogSink() }),
   });
   t.equal(name, 'AGENTBUS_AUDIT', 'the gateway user finds it');
-  gateway.publish('agents.audit.testing.chat', '{"request_id":"r1"}');
+  gateway.publish('agents.audit.testing.chat', new TextEncoder().encode('{"request_id":"r1"}'));
   await gateway.flush();
 
-  const replay = await as('replay');
-  const jsm = await jetstreamManager(replay);
+  const replay = await busAs('replay');
+  const jsm = await replay.jetstreamManager();
   const info = await jsm.streams.info('AGENTBUS_AUDIT');
   t.equal(info.state.messages, 1, 'the replay user reads the stream');
   const stored = await jsm.streams.getMessage('AGENTBUS_AUDIT', { seq: 1 });
@@ -250,6 +266,8 @@ t.test('the replay user reads the audit stream and replays, but cannot change th
   t.equal((await jsm.streams.info('AGENTBUS_AUDIT')).state.messages, 1, 'the envelope is still there');
 
   const worker = await as('worker');
+  // A plain client of the replay user, whose permissions are what is tested here.
+  const replayClient = await as('replay');
   const sub = worker.subscribe('agents.testing.chat', {
     callback: (_err, msg) => {
       msg.respond('again');
@@ -257,12 +275,12 @@ t.test('the replay user reads the audit stream and replays, but cannot change th
   });
   await worker.flush();
   t.equal(
-    (await replay.request('agents.testing.chat', 'envelope', { timeout: 2000 })).string(),
+    (await replayClient.request('agents.testing.chat', 'envelope', { timeout: 2000 })).string(),
     'again',
     'replay publishes on chat subjects and gets the answer',
   );
   sub.unsubscribe();
-  const violation = nextViolation(replay);
-  replay.publish('agents.cancel', '{}');
+  const violation = nextViolation(replayClient);
+  replayClient.publish('agents.cancel', '{}');
   t.equal((await violation)?.subject, 'agents.cancel', 'but nothing else of the gateway');
 });

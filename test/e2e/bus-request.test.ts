@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
-import { tenantOf } from '../../gateway/plugins/auth.js';
+import { tenantOf } from '../../gateway/auth/bearer-auth.js';
 import { startStack } from '../helpers/stack.js';
 import { readFileSync } from 'node:fs';
 

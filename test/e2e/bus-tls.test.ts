@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createLogger } from '../../common/logger.js';
-import { connectNats } from '../../common/nats.js';
+import { connectBus } from '../../common/bus.js';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { ensureBusCredentials, passwordFileOf } from '../../scripts/lib/nats-credentials.js';
 import { loadWorkerConfig } from '../../workers/config.js';
@@ -100,16 +100,17 @@ t.test('TLS: a worker trusting the CA (NATS_TLS_CA) connects over tls://, one wi
   t.teardown(() => nats.dispose());
   const url = `tls://localhost:${nats.port}`;
   const trusted = loadWorkerConfig({ NATS_URL: url, ...worker, NATS_TLS_CA: file('ca.pem') });
-  const nc = await connectNats(url, 'agentbus-worker', quiet(), trusted.nats);
-  t.ok(nc.info?.tls_required, 'the server demands TLS');
+  const nc = await connectBus({ url, role: 'worker', name: 'agentbus-worker', log: quiet(), client: trusted.nats });
+  t.ok(nc.connected, 'connected over TLS (the server demands it)');
   await nc.close();
 
-  const untrusted = await connectNats(
+  const untrusted = await connectBus({
     url,
-    'agentbus-worker',
-    quiet(),
-    loadWorkerConfig({ NATS_URL: url, ...worker }).nats,
-  ).then(
+    role: 'worker',
+    name: 'agentbus-worker',
+    log: quiet(),
+    client: loadWorkerConfig({ NATS_URL: url, ...worker }).nats,
+  }).then(
     () => 'connected',
     (err: Error) => err.message,
   );
@@ -127,16 +128,17 @@ t.test('TLS with verify: the client certificate (NATS_TLS_CERT, NATS_TLS_KEY) is
     NATS_TLS_CERT: file('client.pem'),
     NATS_TLS_KEY: file('client-key.pem'),
   });
-  const nc = await connectNats(url, 'agentbus-worker', quiet(), withCert.nats);
-  t.ok(nc.info?.server_id, 'connected with a client certificate');
+  const nc = await connectBus({ url, role: 'worker', name: 'agentbus-worker', log: quiet(), client: withCert.nats });
+  t.ok(nc.connected, 'connected with a client certificate');
   await nc.close();
 
-  const without = await connectNats(
+  const without = await connectBus({
     url,
-    'agentbus-worker',
-    quiet(),
-    loadWorkerConfig({ NATS_URL: url, ...worker, NATS_TLS_CA: file('ca.pem') }).nats,
-  ).then(
+    role: 'worker',
+    name: 'agentbus-worker',
+    log: quiet(),
+    client: loadWorkerConfig({ NATS_URL: url, ...worker, NATS_TLS_CA: file('ca.pem') }).nats,
+  }).then(
     () => 'connected',
     (err: Error) => err.message,
   );

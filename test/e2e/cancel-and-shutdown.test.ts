@@ -58,7 +58,7 @@ t.test('$SRV.STATS reports answers and failures by code', async (t) => {
   stack.ollama.behave({});
   await fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: body(false) });
   const stats = [];
-  for await (const s of await new Svcm(stack.nc).client().stats('agentbus-worker')) stats.push(s);
+  for await (const s of await stack.bus.services().client().stats('agentbus-worker')) stats.push(s);
   const review = stats.flatMap((s) => s.endpoints ?? []).find((e) => e.name === 'code_review');
   t.match(review?.data, { in_flight: 0, answered: Number, failed: { request_cancelled: 2 } });
   t.ok((review?.data as { answered: number }).answered >= 1);

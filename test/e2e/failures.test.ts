@@ -1,4 +1,5 @@
 import { connect } from '@nats-io/transport-node';
+import { connectBus } from '../../common/bus.js';
 import OpenAI from 'openai';
 import t from 'tap';
 import { encodeJson, subjectsFor } from '../../bus-schemas/index.js';
@@ -66,12 +67,12 @@ t.test('backend down → 503 naming OLLAMA_URL, and no memory row', async (t) =>
 });
 
 t.test('a gateway whose NATS connection is closed answers 503 bus_unavailable, and keeps running', async (t) => {
-  const closed = await connect({ servers: stack.natsUrl });
+  const closed = await connectBus({ url: stack.natsUrl, role: 'gateway', name: 'closed', log: createLogger('off') });
   await closed.close();
   const config = { ...stack.config, requestTimeoutMs: 300 };
   const app = await buildApp({
     config,
-    nc: closed,
+    bus: closed,
     catalog: stack.catalog,
     logger: createLogger('t', { destination: stack.logs }),
   });

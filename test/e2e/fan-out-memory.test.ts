@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { ChatRequest, ReplyFrame } from '../../bus-schemas/index.js';
-import { tenantOf } from '../../gateway/plugins/auth.js';
-import { busCall, envelopeFor } from '../helpers/bus-call.js';
+import { tenantOf } from '../../gateway/auth/bearer-auth.js';
+import { sendEnvelope, envelopeFor } from '../helpers/bus-call.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 
@@ -41,7 +41,7 @@ const stack = await startStack({ env: { AGENTS_FILE: agentsFile, OPENAI_BASE_URL
 t.teardown(() => stack.close());
 
 const call = (intent: string, content: string, extra: Partial<ChatRequest>) =>
-  busCall(stack.nc, stack.config.subjectPrefix, envelopeFor(intent, [{ role: 'user', content }], extra));
+  sendEnvelope(stack.bus, stack.config.subjectPrefix, envelopeFor(intent, [{ role: 'user', content }], extra));
 const doneOf = (frames: ReplyFrame[]) => {
   const last = frames.at(-1)!;
   if (last.type !== 'done') throw new Error(`expected done, got ${JSON.stringify(last)}`);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { ChatRequest, ReplyFrame } from '../../bus-schemas/index.js';
-import { busCall, envelopeFor } from '../helpers/bus-call.js';
+import { sendEnvelope, envelopeFor } from '../helpers/bus-call.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 
 // Few-shot examples from the catalog, and `store: false` envelopes (the router's classifier
@@ -64,7 +64,7 @@ const rowCounts = async () => ({
     ).n,
   ),
 });
-const call = (envelope: ChatRequest) => busCall(stack.nc, stack.config.subjectPrefix, envelope);
+const call = (envelope: ChatRequest) => sendEnvelope(stack.bus, stack.config.subjectPrefix, envelope);
 const doneOf = (frames: ReplyFrame[]) => {
   const last = frames.at(-1)!;
   if (last.type !== 'done') throw new Error(`expected done, got ${JSON.stringify(last)}`);

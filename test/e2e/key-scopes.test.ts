@@ -195,13 +195,13 @@ t.test('over WebSocket: an error frame for that request, and the socket carries 
 
 t.test('a private key makes every request private', async (t) => {
   const envelopes: ChatRequest[] = [];
-  const sub = stack.nc.subscribe('agents.documentation.chat', {
+  const sub = stack.bus.subscribe('agents.documentation.chat', {
     callback: (_err, msg) => {
       envelopes.push(decodeChatRequest(msg.data));
     },
   });
   t.teardown(() => sub.unsubscribe());
-  await stack.nc.flush();
+  await stack.bus.flush();
   t.equal((await post(privateKey, '/v1/chat/completions', { model: 'documentation', messages: hi })).status, 200);
   await waitFor('the envelope', () => envelopes.length === 1);
   t.equal(envelopes[0]!.private, true, 'private by the key');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { decodeMemoryLastReply, encodeJson, PROTOCOL_VERSION, subjectsFor } from '../../bus-schemas/index.js';
-import { tenantOf } from '../../gateway/plugins/auth.js';
+import { tenantOf } from '../../gateway/auth/bearer-auth.js';
 import { AUTH, startStack, type TestStack } from '../helpers/stack.js';
 
 const stack = await startStack({ env: { API_KEYS: 'key-a,key-b' } });
@@ -139,10 +139,10 @@ t.test('the worker answers memory queries on the bus, invalid ones with an error
   const ask = async (payload: unknown) =>
     decodeMemoryLastReply(
       (
-        await stack.nc.request(
+        await stack.bus.request(
           subject,
           typeof payload === 'string' ? new TextEncoder().encode(payload) : encodeJson(payload),
-          { timeout: 5000 },
+          { timeoutMs: 5000 },
         )
       ).data,
     );

@@ -1,3 +1,4 @@
+import { withTimeout } from '../../common/timeout.js';
 import t from 'tap';
 import { subjectsFor } from '../../bus-schemas/index.js';
 import { AUTH, startStack } from '../helpers/stack.js';
@@ -212,20 +213,21 @@ t.test("the gateway and the worker log the request's trace id; it travels as a N
   const traceparent = `00-${traceId}-b7ad6b7169203331-01`;
   const subjects = subjectsFor(stack.config.subjectPrefix);
   // A plain subscriber beside the workers' queue group sees each request too.
-  const seen = stack.nc.subscribe(subjects.chat('bengali_nlp'), { max: 1 });
-  const header = (async () => {
-    for await (const msg of seen) return msg.headers?.get('traceparent');
-    return undefined;
-  })();
+  const header = new Promise<string | undefined>((resolve) => {
+    const seen = stack.bus.subscribe(subjects.chat('bengali_nlp'), {
+      callback: (_err, msg) => {
+        seen.unsubscribe();
+        resolve(msg.headers?.get('traceparent'));
+      },
+    });
+  });
 
   stack.ollama.behave({ tokens: ['fine'] });
   const res = await post(ask('bengali_nlp', 'hello'), { traceparent });
   t.equal(res.status, 200);
   t.equal(res.headers.get('traceparent'), traceparent, 'the response carries it');
   const body: any = await res.json();
-  const timer = setTimeout(() => seen.unsubscribe(), 3000);
-  t.equal(await header, traceparent, 'the NATS message carries it');
-  clearTimeout(timer);
+  t.equal(await withTimeout(header, 3000, () => 'none'), traceparent, 'the NATS message carries it');
 
   const mine = () => stack.logs.lines.filter((line) => line['requestId'] === body.id);
   await waitFor("the worker's log line", () => mine().some((line) => line['msg'] === 'chat request answered'));
@@ -313,7 +315,7 @@ t.test("with the workers gone, /metrics still answers at once with the gateway's
 });
 
 t.test('with NATS gone too, /metrics still answers', async (t) => {
-  await stack.nc.close();
+  await stack.bus.close();
   const { status, samples, ms } = await scrape();
   t.equal(status, 200);
   t.ok(ms < 1500, `answered in ${ms} ms`);

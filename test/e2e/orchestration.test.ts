@@ -70,7 +70,7 @@ const turnIds = async () => await stack.db.selectFrom('turns').select(['request_
 
 /** Envelopes as workers see them, read off the bus with a plain subscription. */
 const envelopes: ChatRequest[] = [];
-const tap = stack.nc.subscribe('agents.documentation.chat', {
+const tap = stack.bus.subscribe('agents.documentation.chat', {
   callback: (_err, msg) => {
     try {
       envelopes.push(decodeChatRequest(msg.data));
@@ -80,7 +80,7 @@ const tap = stack.nc.subscribe('agents.documentation.chat', {
   },
 });
 t.teardown(() => tap.unsubscribe());
-await stack.nc.flush();
+await stack.bus.flush();
 
 t.beforeEach(() => {
   stack.ollama.behave({

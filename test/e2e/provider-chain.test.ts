@@ -5,7 +5,7 @@ import t from 'tap';
 import type { ReplyFrame } from '../../bus-schemas/index.js';
 import { DEFAULT_SECRET_PATTERNS_FILE } from '../../common/redaction.js';
 import { loadWorkerConfig } from '../../workers/config.js';
-import { busCall, envelopeFor } from '../helpers/bus-call.js';
+import { sendEnvelope, envelopeFor } from '../helpers/bus-call.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
 import { parseSse } from '../helpers/sse.js';
 import { AUTH, startSideLane, startStack } from '../helpers/stack.js';
@@ -214,8 +214,8 @@ t.test('every provider failing → no_provider_available naming each and why', a
 t.test('a private request only reaches local providers', async (t) => {
   const openaiBefore = upstream.requests.length;
   const ollamaBefore = stack.ollama.requests.length;
-  const frames = await busCall(
-    stack.nc,
+  const frames = await sendEnvelope(
+    stack.bus,
     stack.config.subjectPrefix,
     envelopeFor('cloud_first', [{ role: 'user', content: 'private question' }], { private: true }),
   );
@@ -228,8 +228,8 @@ t.test('a private request only reaches local providers', async (t) => {
   t.equal(stack.ollama.requests.at(-1)!.messages.at(-1)!.content, 'private question');
 
   const refused = terminal(
-    await busCall(
-      stack.nc,
+    await sendEnvelope(
+      stack.bus,
       stack.config.subjectPrefix,
       envelopeFor('cloud_only', [{ role: 'user', content: 'private question' }], { private: true }),
     ),
@@ -275,8 +275,8 @@ t.test('a private request whose local providers fail is still no_provider_availa
   stack.ollama.behave({ failWith: { status: 500, message: 'ollama is sad' } });
   const openaiBefore = upstream.requests.length;
   const failed = terminal(
-    await busCall(
-      stack.nc,
+    await sendEnvelope(
+      stack.bus,
       stack.config.subjectPrefix,
       envelopeFor('cloud_first', [{ role: 'user', content: 'private question' }], { private: true }),
     ),
@@ -292,8 +292,8 @@ t.test('secrets are masked for a non-local provider and reach a local one as wri
   const question = `why does ${secret} not work?`;
   // Straight on the bus: the gateway may pin requests with secrets to local providers itself.
   const cloud = terminal(
-    await busCall(
-      stack.nc,
+    await sendEnvelope(
+      stack.bus,
       stack.config.subjectPrefix,
       envelopeFor('cloud_only', [{ role: 'user', content: question }]),
     ),
@@ -307,8 +307,8 @@ t.test('secrets are masked for a non-local provider and reach a local one as wri
   );
 
   const local = terminal(
-    await busCall(
-      stack.nc,
+    await sendEnvelope(
+      stack.bus,
       stack.config.subjectPrefix,
       envelopeFor('local_only', [{ role: 'user', content: question }]),
     ),

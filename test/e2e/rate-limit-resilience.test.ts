@@ -1,6 +1,4 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connectBus, type Bus } from '../../common/bus.js';
 import t from 'tap';
 import {
   refusalOf,
@@ -24,9 +22,9 @@ const nats = await startTestNats();
 const resume = () => {
   if (nats.process.exitCode === null) nats.process.kill('SIGCONT');
 };
-const connections: NatsConnection[] = [];
+const connections: Bus[] = [];
 const open = async () => {
-  const nc = await connect({ servers: nats.url });
+  const nc = await connectBus({ url: nats.url, role: 'gateway', name: 'test', log: createLogger('off') });
   connections.push(nc);
   return nc;
 };
@@ -47,12 +45,12 @@ const tiers = rateTiersFrom({
 const logs = new LogSink();
 const log = createLogger('rate-limit', { level: 'debug', destination: logs });
 const LONG: LeaseTiming = { ttlMs: 120_000, renewEveryMs: 60_000 };
-const limiterOn = (nc: NatsConnection, leaseTiming: LeaseTiming = LONG): RateLimiter =>
-  createRateLimiter({ nc, tiers, bucket: BUCKET, opTimeoutMs: 300, log, leaseTiming });
+const limiterOn = (nc: Bus, leaseTiming: LeaseTiming = LONG): RateLimiter =>
+  createRateLimiter({ bus: nc, tiers, bucket: BUCKET, opTimeoutMs: 300, log, leaseTiming });
 
 const inspector = await open();
 const limiter = limiterOn(await open());
-const kv = await new Kvm(jetstream(inspector)).create(BUCKET, { history: 1 });
+const kv = await inspector.kvm().create(BUCKET, { history: 1 });
 const leasesOf = async (tenant: string) => {
   const entry = await kv.get(keyOf(tenant));
   return entry?.operation === 'PUT' ? Object.keys(entry.json<{ leases: Record<string, number> }>().leases) : [];
@@ -140,7 +138,7 @@ t.test('two replicas bursting on one key count every request exactly once', asyn
 
 t.test('a deleted bucket is recreated, and a release is not turned away meanwhile', async (t) => {
   const held = await admit(limiter, 'gone-a', 'standard');
-  await (await jetstreamManager(inspector)).streams.delete(`KV_${BUCKET}`);
+  await (await inspector.jetstreamManager()).streams.delete(`KV_${BUCKET}`);
   const failedBefore = reasons().filter((reason) => reason === 'release_failed').length;
   const during = await admit(limiter, 'gone-b', 'standard');
   t.same(during.headers, {}, 'let through while the bucket is missing');

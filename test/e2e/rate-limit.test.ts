@@ -1,14 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { connect } from '@nats-io/transport-node';
 import t from 'tap';
 import { buildApp } from '../../gateway/app.js';
+import { connectBus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
 import { DEFAULT_RATE_LIMIT_BUCKET, keyOf } from '../../gateway/rate-limit/tenant-store.js';
-import { tenantOf } from '../../gateway/plugins/auth.js';
+import { tenantOf } from '../../gateway/auth/bearer-auth.js';
 import { openLiveClient } from '../helpers/ws-client.js';
 import { startStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,26 +24,26 @@ writeFileSync(
 const stack = await startStack({
   env: { API_KEYS: 'key-a,key-b,key-c,key-d', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
 });
-const secondNc = await connect({ servers: stack.natsUrl });
+const secondBus = await connectBus({ url: stack.natsUrl, role: 'gateway', name: 'replica-2', log: createLogger('off') });
 const second = await buildApp({
   config: stack.config,
-  nc: secondNc,
+  bus: secondBus,
   catalog: stack.catalog,
   logger: createLogger('replica-2', { level: 'debug', destination: stack.logs }),
 });
 const secondUrl = await second.listen({ port: 0, host: '127.0.0.1' });
 const replicas = [stack.baseUrl, secondUrl] as const;
-const kv = await new Kvm(jetstream(stack.nc)).open(DEFAULT_RATE_LIMIT_BUCKET);
+const kv = await stack.bus.kvm().open(DEFAULT_RATE_LIMIT_BUCKET);
 t.teardown(async () => {
   await second.close();
-  await secondNc.drain().catch(() => undefined);
+  await secondBus.drain(2000);
   await stack.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 // Every chat request published, whichever gateway sent it.
 let published = 0;
-const sub = stack.nc.subscribe(`${stack.config.subjectPrefix}.*.chat`, {
+const sub = stack.bus.subscribe(`${stack.config.subjectPrefix}.*.chat`, {
   callback: () => {
     published++;
   },
@@ -190,7 +188,7 @@ t.test('WebSocket: a refused chat frame ends with an error frame carrying the co
 });
 
 t.test('a lost bucket fails open with a warning and is recreated', async (t) => {
-  await (await jetstreamManager(stack.nc)).streams.delete(`KV_${DEFAULT_RATE_LIMIT_BUCKET}`);
+  await (await stack.bus.jetstreamManager()).streams.delete(`KV_${DEFAULT_RATE_LIMIT_BUCKET}`);
   const res = await chat(replicas[0], 'key-a');
   t.equal(res.status, 200, 'let through: the store did not answer');
   t.equal(res.headers.get('x-ratelimit-limit-requests'), null, 'unlimited, so no limit headers');

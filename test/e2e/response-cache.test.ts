@@ -2,9 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connectBus, type Bus } from '../../common/bus.js';
 import t from 'tap';
 import { createLogger } from '../../common/logger.js';
 import { findNatsServer, startNatsServer } from '../../scripts/lib/nats-server.js';
@@ -18,17 +16,17 @@ const noJetStreamConf = join(dir, 'no-jetstream.conf');
 writeFileSync(noJetStreamConf, '# no jetstream block: JetStream stays off\n');
 
 const nats = await startTestNats();
-const connections: NatsConnection[] = [];
+const connections: Bus[] = [];
 const disposers: Array<() => Promise<void>> = [];
 t.teardown(async () => {
-  await Promise.all(connections.map((nc) => (nc.isClosed() ? undefined : nc.close())));
+  await Promise.all(connections.map((nc) => (nc.closed ? undefined : nc.close())));
   await Promise.all(disposers.map((dispose) => dispose()));
   await nats.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function connectTo(url: string): Promise<NatsConnection> {
-  const nc = await connect({ servers: url });
+async function connectTo(url: string): Promise<Bus> {
+  const nc = await connectBus({ url, role: 'worker', name: 'test', log: createLogger('off') });
   connections.push(nc);
   return nc;
 }
@@ -50,10 +48,10 @@ function logger() {
   return { sink, log: createLogger('cache-test', { level: 'debug', destination: sink }) };
 }
 
-async function open(nc: NatsConnection, bucket: string, extra: Partial<ResponseCacheOptions> = {}) {
+async function open(nc: Bus, bucket: string, extra: Partial<ResponseCacheOptions> = {}) {
   const { sink, log } = logger();
   // A generous timeout, so a busy test machine does not turn hits into misses; one test sets its own.
-  const cache = await openResponseCache({ nc, ttlSeconds: 30, bucket, log, opTimeoutMs: 2000, ...extra });
+  const cache = await openResponseCache({ bus: nc, ttlSeconds: 30, bucket, log, opTimeoutMs: 2000, ...extra });
   return { cache, sink };
 }
 
@@ -195,7 +193,7 @@ t.test('an answer stored by one worker is read by another (a second connection)'
   t.same(await reader.cache.get(key), stored);
   t.equal(await reader.cache.get(cacheKey({ ...parts(), tenant: 'someone_else' })), undefined, 'another key misses');
 
-  const status = await (await new Kvm(await connectTo(nats.url)).open('resp_shared')).status();
+  const status = await (await (await connectTo(nats.url)).kvm().open('resp_shared')).status();
   t.equal(status.ttl, 30_000, 'the bucket max age is the TTL');
   t.equal(status.history, 1);
   t.same([...writer.sink.warnings(), ...reader.sink.warnings()], [], 'no warnings');
@@ -210,7 +208,7 @@ t.test('TTL: an entry is gone after ttlSeconds, both to the cache and on the ser
   t.ok(await cache.get(key), 'a hit right away');
   t.ok(await eventually(async () => (await cache.get(key)) === undefined, 5000), 'a miss within the deadline');
   t.ok(Date.now() - putAt >= 1000, 'not before the TTL');
-  const raw = await new Kvm(nc).open('resp_ttl');
+  const raw = await nc.kvm().open('resp_ttl');
   t.ok(await eventually(async () => (await raw.get(key)) === null, 10_000), 'the server expired it as well');
 });
 
@@ -224,7 +222,7 @@ t.test('an existing bucket with another TTL is changed to the configured one', a
   const nc = await connectTo(nats.url);
   await open(nc, 'resp_retune', { ttlSeconds: 30 });
   const { sink } = await open(nc, 'resp_retune', { ttlSeconds: 5 });
-  t.equal((await (await new Kvm(nc).open('resp_retune')).status()).ttl, 5000);
+  t.equal((await (await nc.kvm().open('resp_retune')).status()).ttl, 5000);
   t.match(sink.lines, [{ msg: 'changed the response cache bucket TTL', fromMs: 30_000, toMs: 5000 }]);
 });
 
@@ -233,7 +231,7 @@ t.test('ttlSeconds 0 disables the cache: nothing stored, nothing read, no bucket
   const { cache, sink } = await open(nc, 'resp_off', { ttlSeconds: 0 });
   t.equal(cache.enabled, false);
   await cache.put('k', answer());
-  const jsm = await jetstreamManager(nc);
+  const jsm = await nc.jetstreamManager();
   await t.rejects(jsm.streams.info('KV_resp_off'), /stream not found/, 'no bucket was created');
 
   // An answer another (enabled) worker stored is not read either.
@@ -243,7 +241,7 @@ t.test('ttlSeconds 0 disables the cache: nothing stored, nothing read, no bucket
   t.equal(await cache.get('k'), undefined);
   t.same(sink.lines, [], 'nothing logged');
   await t.rejects(
-    openResponseCache({ nc, ttlSeconds: -1, log: createLogger('x', { destination: new LogSink() }) }),
+    openResponseCache({ bus: nc, ttlSeconds: -1, log: createLogger('x', { destination: new LogSink() }) }),
     RangeError,
   );
 });
@@ -291,7 +289,7 @@ t.test('a JetStream that comes up after the worker is used once it is there', as
 t.test('garbage in the bucket is a miss', async (t) => {
   const nc = await connectTo(nats.url);
   const { cache, sink } = await open(nc, 'resp_garbage');
-  const raw = await new Kvm(nc).open('resp_garbage');
+  const raw = await nc.kvm().open('resp_garbage');
   const bad = {
     notJson: 'not json {',
     wrongShape: JSON.stringify({ content: 42 }),

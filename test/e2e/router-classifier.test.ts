@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { decodeChatRequest, isChatRequest, subjectsFor, type ChatRequest } from '../../bus-schemas/index.js';
-import { createClassifier } from '../../gateway/routing/classifier.js';
-import { createRoutingTable, DEFAULT_ROUTING_FILE } from '../../gateway/routing/load-routing-table.js';
-import { createRouter, type Router } from '../../gateway/routing/router.js';
-import type { RoutingTableFile } from '../../gateway/routing/routing-table.schema.js';
+import { createClassifier } from '../../gateway/router/classifier.js';
+import { createRoutingTable, DEFAULT_ROUTING_FILE } from '../../gateway/router/load-routing-table.js';
+import { createRouter, type Router } from '../../gateway/router/router.js';
+import type { RoutingTableFile } from '../../gateway/router/routing-table.schema.js';
 import { startStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,7 +18,7 @@ const table = createRoutingTable(
   { ...shipped, classifier: { agent: 'documentation', timeout_ms: TIMEOUT_MS, enabled: true } },
   stack.catalog,
 );
-const classifierDeps = { nc: stack.nc, subjects, tenant: 'router', heartbeatMs: stack.config.heartbeatMs };
+const classifierDeps = { bus: stack.bus, subjects, tenant: 'router', heartbeatMs: stack.config.heartbeatMs };
 const routerOn = (deps: typeof classifierDeps): Router =>
   createRouter({ table, catalog: stack.catalog, classify: createClassifier(deps), log: stack.app.log });
 const router = routerOn(classifierDeps);
@@ -26,14 +26,14 @@ const UNMATCHED = 'What is the capital of France?';
 
 // Every envelope the classifier publishes, as the bus carried it (a plain subscriber beside the worker's queue group).
 const envelopes: ChatRequest[] = [];
-const watcher = stack.nc.subscribe(subjects.allChat, {
+const watcher = stack.bus.subscribe(subjects.allChat, {
   callback: (_err, msg) => {
     const envelope = decodeChatRequest(msg.data);
     if (envelope.request_id.startsWith('route-')) envelopes.push(envelope);
   },
 });
 t.teardown(() => watcher.unsubscribe());
-await stack.nc.flush();
+await stack.bus.flush();
 
 t.test('the model names an agent: the classifier decides', async (t) => {
   stack.ollama.behave({ tokens: ['code', '_review'] });

@@ -51,7 +51,7 @@ t.test('both worker processes receive work from the queue group', async (t) => {
 });
 
 t.test('workers are NATS micro services: $SRV.INFO lists their endpoints', async (t) => {
-  const client = new Svcm(stack.nc).client();
+  const client = stack.bus.services().client();
   const infos = [];
   for await (const info of await client.info('agentbus-worker')) infos.push(info);
   t.equal(infos.length, 2);

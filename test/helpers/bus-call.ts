@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { Bus } from '../../common/bus.js';
+import { exchangeEnvelope } from '../../scripts/lib/bus-exchange.js';
 import {
-  decodeReplyFrame,
   encodeJson,
   PROTOCOL_VERSION,
   subjectsFor,
@@ -9,7 +9,7 @@ import {
   type ChatRequest,
   type ReplyFrame,
 } from '../../bus-schemas/index.js';
-import { tenantOf } from '../../gateway/plugins/auth.js';
+import { tenantOf } from '../../gateway/auth/bearer-auth.js';
 
 /** A valid envelope for `intent` from the dev key, as the gateway would publish it; `extra` overrides. */
 export function envelopeFor(intent: string, messages: ChatMessage[], extra: Partial<ChatRequest> = {}): ChatRequest {
@@ -36,15 +36,11 @@ export function envelopeFor(intent: string, messages: ChatMessage[], extra: Part
  * Publishes `envelope` straight on the bus, bypassing the gateway (for envelope fields no
  * HTTP header sets yet), and returns every reply frame up to the terminal one.
  */
-export async function busCall(nc: NatsConnection, prefix: string, envelope: ChatRequest): Promise<ReplyFrame[]> {
-  const replies = await nc.requestMany(subjectsFor(prefix).chat(envelope.intent), encodeJson(envelope), {
-    strategy: 'sentinel',
-    maxWait: envelope.timeout_ms + 5000,
-  });
+export async function sendEnvelope(bus: Bus, prefix: string, envelope: ChatRequest): Promise<ReplyFrame[]> {
   const frames: ReplyFrame[] = [];
-  for await (const msg of replies) {
-    if (msg.data.length === 0) break;
-    frames.push(decodeReplyFrame(msg.data));
-  }
+  await exchangeEnvelope(bus, subjectsFor(prefix).chat(envelope.intent), encodeJson(envelope), {
+    maxWaitMs: envelope.timeout_ms + 5000,
+    onFrame: (frame) => frames.push(frame),
+  });
   return frames;
 }

@@ -14,8 +14,8 @@ export interface LockedBus {
   readonly url: string;
   /** The password variables the server was started with (AGENTBUS_NATS_<ROLE>_PASSWORD). */
   readonly serverEnv: Record<string, string>;
-  /** Connections the test opened; closed at teardown. */
-  readonly opened: NatsConnection[];
+  /** Connections (raw, or Bus objects) the test opened; closed at teardown. */
+  readonly opened: Array<{ close(): Promise<void> }>;
 }
 
 /**
@@ -26,7 +26,7 @@ export async function startLockedBus(t: Test, name: string): Promise<LockedBus> 
   const dir = mkdtempSync(join(tmpdir(), `agentbus-${name}-`));
   const bus = ensureBusCredentials(dir);
   const nats = await startTestNats(join(ROOT, 'nats.conf'), { ...process.env, ...bus.serverEnv });
-  const opened: NatsConnection[] = [];
+  const opened: Array<{ close(): Promise<void> }> = [];
   t.teardown(async () => {
     for (const nc of opened) await nc.close().catch(() => undefined);
     await nats.dispose();

@@ -2,12 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { coalesceWrites } from '../../common/nats-write-coalescing.js';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { buildApp } from '../../gateway/app.js';
 import { loadGatewayConfig, type GatewayConfig } from '../../gateway/config.js';
+import { connectBus, type Bus } from '../../common/bus.js';
 import { loadCatalog, type Catalog } from '../../common/catalog.js';
 import { createLogger, type Logger } from '../../common/logger.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
@@ -35,7 +34,10 @@ export class LogSink extends Writable {
 
 export interface TestStack {
   natsUrl: string;
-  nc: NatsConnection;
+  /** The gateway's bus (tests also observe and publish through it). */
+  bus: Bus;
+  /** The in-process workers' bus. */
+  workerBus: Bus;
   ollama: FakeOllama;
   dataDir: string;
   db: Kysely<MemoryDatabase>;
@@ -114,9 +116,9 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const catalog = loadCatalog(config.agentsFile, config.defaultModel ?? 'llama3.2');
   const db = openMemoryDatabase(memoryDatabasePath(dataDir));
   await migrateToLatest(db);
-  // Coalesced as connectNats makes them in the gateway and worker processes.
-  const nc = coalesceWrites(await connect({ servers: nats.url }));
-  const workerNc = coalesceWrites(await connect({ servers: nats.url }));
+  // Made as the gateway and worker processes make theirs.
+  const bus = await connectBus({ url: nats.url, role: 'gateway', name: 'test-gateway', log });
+  const workerBus = await connectBus({ url: nats.url, role: 'worker', name: 'test-worker', log });
   const workers: RunningAgentService[] = [];
   const probes: BackendHealth[] = [];
   const addWorker = async (names?: string[]) => {
@@ -133,7 +135,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       probes.push(backendHealth);
     }
     const worker = await startWorker({
-      nc: workerNc,
+      bus: workerBus,
       db,
       providers,
       agents,
@@ -147,12 +149,13 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     return worker;
   };
   if (options.workerAgents !== false) await addWorker(options.workerAgents);
-  const app = await buildApp({ config, nc, catalog, logger: log });
+  const app = await buildApp({ config, bus, catalog, logger: log });
   const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
 
   return {
     natsUrl: nats.url,
-    nc,
+    bus,
+    workerBus,
     ollama,
     dataDir,
     db,
@@ -168,8 +171,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       await app.close();
       for (const probe of probes) probe.stop();
       for (const worker of workers) await worker.stop(1000);
-      await workerNc.drain().catch(() => undefined);
-      await nc.drain().catch(() => undefined);
+      await workerBus.drain(2000);
+      await bus.drain(2000);
       await db.destroy();
       await ollama.close();
       await nats.dispose();
@@ -197,12 +200,12 @@ export async function startSideLane(
   options: { prefix: string; ollamaUrl?: string; defaultModel?: string; env?: Record<string, string> },
 ): Promise<SideLane> {
   const log = createLogger('lane', { level: 'debug', destination: stack.logs });
-  const nc = await connect({ servers: stack.natsUrl });
+  const bus = await connectBus({ url: stack.natsUrl, role: 'gateway', name: 'test-lane', log });
   const catalog = loadCatalog(stack.config.agentsFile, options.defaultModel ?? 'llama3.2');
   const env = { ...stack.env, ...(options.ollamaUrl ? { OLLAMA_URL: options.ollamaUrl } : {}), ...options.env };
   const providers = testProviderChains(env, log);
   const worker = await startWorker({
-    nc,
+    bus,
     db: stack.db,
     providers,
     agents: catalog.agents,
@@ -212,7 +215,7 @@ export async function startSideLane(
   });
   const app = await buildApp({
     config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }),
-    nc,
+    bus,
     catalog,
     logger: log,
   });
@@ -223,7 +226,7 @@ export async function startSideLane(
     async close() {
       await app.close();
       await worker.stop(1000);
-      await nc.drain().catch(() => undefined);
+      await bus.drain(2000);
     },
   };
 }

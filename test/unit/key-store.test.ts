@@ -15,7 +15,7 @@ import {
   writeKeysFile,
 } from '../../gateway/auth/keys-file.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
-import { tenantOf } from '../../gateway/plugins/auth.js';
+import { tenantOf } from '../../gateway/auth/bearer-auth.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-key-store-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,17 +5,17 @@ import t from 'tap';
 import { isChatRequest } from '../../bus-schemas/index.js';
 import { loadCatalog } from '../../common/catalog.js';
 import { createLogger } from '../../common/logger.js';
-import { classifierEnvelope } from '../../gateway/routing/classifier.js';
-import { agentNamedIn, classifierMessages, MAX_CLASSIFIED_CHARS } from '../../gateway/routing/classifier-prompt.js';
+import { classifierEnvelope } from '../../gateway/router/classifier.js';
+import { agentNamedIn, classifierMessages, MAX_CLASSIFIED_CHARS } from '../../gateway/router/classifier-prompt.js';
 import {
   createRoutingTable,
   DEFAULT_ROUTING_FILE,
   loadRoutingTable,
-} from '../../gateway/routing/load-routing-table.js';
-import { MAX_ROUTED_CHARS, routeByRules } from '../../gateway/routing/match-rules.js';
-import { createRouter } from '../../gateway/routing/router.js';
-import type { RoutingTableFile } from '../../gateway/routing/routing-table.schema.js';
-import { matchCodeBlock } from '../../gateway/routing/text-conditions.js';
+} from '../../gateway/router/load-routing-table.js';
+import { MAX_ROUTED_CHARS, routeByRules } from '../../gateway/router/match-rules.js';
+import { createRouter } from '../../gateway/router/router.js';
+import type { RoutingTableFile } from '../../gateway/router/routing-table.schema.js';
+import { matchCodeBlock } from '../../gateway/router/text-conditions.js';
 import { LogSink } from '../helpers/stack.js';
 
 const catalog = loadCatalog();

@@ -1,6 +1,9 @@
-import { jetstreamManager } from '@nats-io/jetstream';
 import type { KV, KvEntry, KvOptions } from '@nats-io/kv';
-import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { TimeoutError } from '@nats-io/transport-node';
+import type { Bus } from '../../common/bus.js';
+import { KvBucket } from '../../common/kv-bucket.js';
+import { withTimeout } from '../../common/timeout.js';
+import { warnEvery, type Warn } from '../../common/warn-every.js';
 import { isCachedAnswer, type CachedAnswer } from '../../bus-schemas/index.js';
 import { BUS_SETUP_HINT, isPermissionViolation, openKvBucket } from '../../common/jetstream-resources.js';
 import type { Logger } from '../../common/logger.js';
@@ -20,7 +23,7 @@ export interface ResponseCache {
 }
 
 export interface ResponseCacheOptions {
-  nc: NatsConnection;
+  bus: Bus;
   /** How long an answer is reused; 0 disables the cache. */
   ttlSeconds: number;
   /** JetStream KV bucket; default {@link DEFAULT_CACHE_BUCKET}. */
@@ -58,7 +61,7 @@ export function responseCacheBucketOptions(ttlMs: number): Partial<KvOptions> {
  * the bucket's status cannot be read; a refused update is the `failed` outcome.
  */
 export async function applyResponseCacheTtl(
-  nc: NatsConnection,
+  bus: Bus,
   kv: KV,
   ttlMs: number,
 ): Promise<{ outcome: 'unchanged' | 'changed'; fromMs: number } | { outcome: 'failed'; fromMs: number; err: unknown }> {
@@ -68,7 +71,7 @@ export async function applyResponseCacheTtl(
   const stream = status.streamInfo.config;
   const maxAge = ttlMs * 1e6;
   try {
-    const jsm = await jetstreamManager(nc, { timeout: OPEN_TIMEOUT_MS });
+    const jsm = await bus.jetstreamManager({ timeoutMs: OPEN_TIMEOUT_MS });
     // The server refuses a duplicate window longer than the max age (it was set from the old TTL).
     await jsm.streams.update(stream.name, {
       max_age: maxAge,
@@ -91,32 +94,48 @@ export async function openResponseCache(options: ResponseCacheOptions): Promise<
     throw new RangeError(`response cache TTL must be 0 or more seconds, got ${ttlSeconds}`);
   if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid response cache bucket name "${bucket}"`);
   if (ttlSeconds === 0) return DISABLED;
-  const cache = new KvResponseCache(options.nc, bucket, ttlSeconds * 1000, opTimeoutMs, options.log);
+  const cache = new KvResponseCache(options.bus, bucket, ttlSeconds * 1000, opTimeoutMs, options.log);
   await cache.open();
   return cache;
 }
 
 class KvResponseCache implements ResponseCache {
   readonly enabled = true;
-  #kv: KV | undefined;
-  #opening: Promise<void> | undefined;
-  #lastOpenAt = -Infinity;
-  #openFailed = false;
-  readonly #warned = new Map<string, { at: number; suppressed: number }>();
+  readonly #bucket: KvBucket;
+  readonly #warn: Warn;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly bus: Bus,
     private readonly bucket: string,
     private readonly ttlMs: number,
     private readonly opTimeoutMs: number,
     private readonly log: Pick<Logger, 'warn' | 'info'>,
-  ) {}
+  ) {
+    // A persistent failure (no JetStream) must not write a warning per request.
+    this.#warn = warnEvery(log, WARN_INTERVAL_MS, { bucket });
+    this.#bucket = new KvBucket({
+      name: bucket,
+      // An existing bucket is opened without a create call: on a locked-down bus only the admin
+      // user (npm run bus:setup) may create it, and a missing one is then a warning naming that.
+      open: () => this.#openBucket(),
+      openTimeoutMs: OPEN_TIMEOUT_MS,
+      reopenIntervalMs: REOPEN_INTERVAL_MS,
+      onOpenFailed: (err) =>
+        this.#warn(
+          'open_failed',
+          err,
+          `cannot open the response cache bucket (${(err as Error).message}); answers are not cached until it ` +
+            `opens (retrying every ${REOPEN_INTERVAL_MS / 1000} s)`,
+        ),
+      onReopened: () => log.info({ bucket }, 'response cache bucket is available again'),
+    });
+  }
 
   async get(key: string): Promise<CachedAnswer | undefined> {
     const kv = this.#ready();
     if (!kv) return undefined;
     try {
-      const entry = await withTimeout(kv.get(key), this.opTimeoutMs, 'get');
+      const entry = await withTimeout(kv.get(key), this.opTimeoutMs, this.#timedOut('get'));
       if (!entry || entry.operation !== 'PUT') return undefined;
       const answer = parseAnswer(entry);
       if (!answer) {
@@ -135,7 +154,7 @@ class KvResponseCache implements ResponseCache {
     const kv = this.#ready();
     if (!kv) return;
     const json = JSON.stringify(answer);
-    const maxPayload = this.nc.info?.max_payload;
+    const maxPayload = this.bus.maxPayload;
     if (maxPayload !== undefined && Buffer.byteLength(json) > maxPayload) {
       this.#warn(
         'too_large',
@@ -145,47 +164,34 @@ class KvResponseCache implements ResponseCache {
       return;
     }
     try {
-      await withTimeout(kv.put(key, json, { timeout: this.opTimeoutMs }), this.opTimeoutMs, 'put');
+      await withTimeout(kv.put(key, json, { timeout: this.opTimeoutMs }), this.opTimeoutMs, this.#timedOut('put'));
     } catch (err) {
       this.#failed('put', err);
     }
   }
 
-  /** One attempt to open the bucket; failures are logged, never thrown. */
+  /** Opens the bucket once at start; failures are logged, never thrown (the cache then misses). */
   async open(): Promise<void> {
-    this.#lastOpenAt = Date.now();
-    try {
-      this.#kv = await withTimeout(this.#openBucket(), OPEN_TIMEOUT_MS, 'open');
-      if (this.#openFailed) this.log.info({ bucket: this.bucket }, 'response cache bucket is available again');
-      this.#openFailed = false;
-    } catch (err) {
-      this.#openFailed = true;
-      this.#warn(
-        'open_failed',
-        err,
-        `cannot open the response cache bucket (${(err as Error).message}); answers are not cached until it opens (retrying every ${REOPEN_INTERVAL_MS / 1000} s)`,
-      );
-    }
+    await this.#bucket.opened().catch(() => undefined);
   }
 
   async #openBucket(): Promise<KV> {
-    // An existing bucket is opened without a create call: on a locked-down bus only the admin
-    // user (npm run bus:setup) may create it, and a missing one is then a warning naming that.
-    const kv = await openKvBucket(this.nc, this.bucket, responseCacheBucketOptions(this.ttlMs), OPEN_TIMEOUT_MS);
-    const applied = await applyResponseCacheTtl(this.nc, kv, this.ttlMs);
-    if (applied.outcome === 'changed')
+    const kv = await openKvBucket(this.bus, this.bucket, responseCacheBucketOptions(this.ttlMs), OPEN_TIMEOUT_MS);
+    const applied = await applyResponseCacheTtl(this.bus, kv, this.ttlMs);
+    if (applied.outcome === 'changed') {
       this.log.info(
         { bucket: this.bucket, fromMs: applied.fromMs, toMs: this.ttlMs },
         'changed the response cache bucket TTL',
       );
-    else if (applied.outcome === 'failed') {
+    } else if (applied.outcome === 'failed') {
       const fix = isPermissionViolation(applied.err)
         ? `this NATS user may not change it: ${BUS_SETUP_HINT}, with this CACHE_TTL_SECONDS`
-        : `to fix: nats stream edit KV_${this.bucket} --max-age ${this.ttlMs / 1000}s (or nats kv del ${this.bucket}, and it is created again)`;
+        : `to fix: nats stream edit KV_${this.bucket} --max-age ${this.ttlMs / 1000}s ` +
+          '(or nats kv del ${this.bucket}, and it is created again)';
       this.log.warn(
         { err: applied.err, bucket: this.bucket, bucketTtlMs: applied.fromMs, ttlMs: this.ttlMs },
-        `the response cache bucket keeps entries for ${applied.fromMs / 1000} s, not ${this.ttlMs / 1000} s, and could not be changed; ` +
-          `no answer is served past ${this.ttlMs / 1000} s either way. ${fix}`,
+        `the response cache bucket keeps entries for ${applied.fromMs / 1000} s, not ${this.ttlMs / 1000} s, ` +
+          `and could not be changed; no answer is served past ${this.ttlMs / 1000} s either way. ${fix}`,
       );
     }
     return kv;
@@ -193,16 +199,17 @@ class KvResponseCache implements ResponseCache {
 
   /** The open bucket, or undefined (a miss) while it is not; starts a reopen when one is due. */
   #ready(): KV | undefined {
-    if (this.nc.isClosed()) {
+    if (this.bus.closed) {
       this.#warn('connection_closed', undefined, 'the NATS connection is closed; answers are not cached');
       return undefined;
     }
-    if (!this.#kv && !this.#opening && Date.now() - this.#lastOpenAt >= REOPEN_INTERVAL_MS) {
-      this.#opening = this.open().finally(() => {
-        this.#opening = undefined;
-      });
-    }
-    return this.#kv;
+    return this.#bucket.current();
+  }
+
+  #timedOut(op: 'get' | 'put') {
+    return () => {
+      throw new CacheTimeoutError(op, this.opTimeoutMs);
+    };
   }
 
   #failed(op: 'get' | 'put', err: unknown): void {
@@ -217,19 +224,8 @@ class KvResponseCache implements ResponseCache {
     }
     // The bucket may have been deleted, or JetStream restarted without it: open it again
     // (which recreates it) rather than fail the same way on every request.
-    this.#kv = undefined;
+    this.#bucket.forget();
     this.#warn(`${op}_failed`, err, `response cache ${op} failed; treated as a miss`);
-  }
-
-  #warn(reason: string, err: unknown, message: string): void {
-    const now = Date.now();
-    const last = this.#warned.get(reason);
-    if (last && now - last.at < WARN_INTERVAL_MS) {
-      last.suppressed++;
-      return;
-    }
-    this.#warned.set(reason, { at: now, suppressed: 0 });
-    this.log.warn({ err, reason, bucket: this.bucket, suppressed: last?.suppressed ?? 0 }, message);
   }
 }
 
@@ -238,16 +234,6 @@ class CacheTimeoutError extends Error {
     super(`response cache ${what} took longer than ${ms} ms`);
     this.name = 'CacheTimeoutError';
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CacheTimeoutError(what, ms)), ms);
-  });
-  // The loser of the race may still fail later; that must not be an unhandled rejection.
-  promise.catch(() => undefined);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The stored value as a CachedAnswer, or undefined: it comes from the network. */

@@ -56,7 +56,7 @@ const answered = (result: Sent | Error): Sent => {
 
 /** The worker's admission numbers, as `$SRV.STATS` reports them on the agent's endpoint. */
 async function admissionStats(): Promise<{ model_calls: number; queued: number } & Record<string, unknown>> {
-  for await (const stats of await new Svcm(stack.nc).client().stats('agentbus-worker')) {
+  for await (const stats of await stack.bus.services().client().stats('agentbus-worker')) {
     const endpoint = (stats.endpoints ?? []).find((e) => e.name === 'code_review');
     if (endpoint) return (endpoint.data as { admission: { model_calls: number; queued: number } }).admission;
   }

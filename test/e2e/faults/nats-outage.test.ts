@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadCatalog } from '../../../common/catalog.js';
 import { createLogger } from '../../../common/logger.js';
-import { busStateOf, connectNats } from '../../../common/nats.js';
+import { connectBus } from '../../../common/bus.js';
 import { buildApp } from '../../../gateway/app.js';
 import { loadGatewayConfig } from '../../../gateway/config.js';
 import { startFakeOllama } from '../../helpers/fake-ollama.js';
@@ -13,7 +13,7 @@ import { AUTH, LogSink } from '../../helpers/stack.js';
 import { sleep, waitFor } from '../../helpers/wait.js';
 
 // The gateway runs in-process on the same reconnecting connection gateway/server.ts makes
-// (connectNats); the worker is a real process. Only the test's own nats-server goes down.
+// (connectBus); the worker is a real process. Only the test's own nats-server goes down.
 const nats = await startRestartableNats();
 const ollama = await startFakeOllama();
 const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
@@ -30,13 +30,13 @@ const env = {
 const logs = new LogSink();
 const log = createLogger('test', { level: 'info', destination: logs });
 const worker = await startWorkerProcess(env, ['code_review']);
-const nc = await connectNats(nats.url, 'agentbus-gateway', log);
+const bus = await connectBus({ url: nats.url, role: 'gateway', name: 'agentbus-gateway', log });
 const config = loadGatewayConfig(env);
-const app = await buildApp({ config, nc, catalog: loadCatalog(config.agentsFile, 'llama3.2'), logger: log });
+const app = await buildApp({ config, bus, catalog: loadCatalog(config.agentsFile, 'llama3.2'), logger: log });
 const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
 t.teardown(async () => {
   await app.close();
-  await nc.close();
+  await bus.close();
   await worker.stop();
   await ollama.close();
   await nats.dispose();
@@ -100,7 +100,7 @@ t.test(
     await sleep(300);
     await nats.stop();
     const stoppedAt = Date.now();
-    await waitFor('the gateway to notice the outage', () => !busStateOf(nc).connected, 5000);
+    await waitFor('the gateway to notice the outage', () => !bus.connected, 5000);
     t.ok(Date.now() - stoppedAt < 2000, `noticed ${Date.now() - stoppedAt} ms after the stop`);
 
     const during = await ask();

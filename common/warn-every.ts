@@ -1,16 +1,22 @@
-import type { Logger } from '../../common/logger.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Logger } from './logger.js';
+
+/** Logs a warning for `reason`, unless one for it was logged less than the interval ago. */
+export type Warn = (reason: string, err: unknown, message: string) => void;
 
 /**
  * A warning per reason at most once per `intervalMs`, with how many were suppressed since: a
- * store that stays down must not write a line per request.
+ * store that stays down must not write a line per request. `fields` go on every line.
  */
 export function warnEvery(
   log: Pick<Logger, 'warn'>,
   intervalMs: number,
-): (reason: string, err: unknown, message: string) => void {
+  fields: Record<string, unknown> = {},
+  clock: Clock = systemClock,
+): Warn {
   const last = new Map<string, { at: number; suppressed: number }>();
   return (reason, err, message) => {
-    const now = Date.now();
+    const now = clock.now();
     const seen = last.get(reason);
     if (seen && now - seen.at < intervalMs) {
       seen.suppressed++;
@@ -19,6 +25,6 @@ export function warnEvery(
     // Bounded: reasons include unknown tier names, which come from the keys file.
     if (last.size > 1000) last.clear();
     last.set(reason, { at: now, suppressed: 0 });
-    log.warn({ err, reason, suppressed: seen?.suppressed ?? 0 }, message);
+    log.warn({ ...fields, err, reason, suppressed: seen?.suppressed ?? 0 }, message);
   };
 }

@@ -1,16 +1,27 @@
-import { AgentbusError, errorFromWire, type ToolCall } from '../../bus-schemas/index.js';
-import type { AgentCall } from '../bus/agent-call.js';
-import type { CollectedAnswer } from './responses.js';
+import {
+  AgentbusError,
+  errorFromWire,
+  type DoneFrame,
+  type ReplyFrame,
+  type ToolCall,
+} from '../../bus-schemas/index.js';
+
+/** A whole answer as the gateway collected it from the frames. */
+export interface CollectedAnswer {
+  content: string;
+  toolCalls: ToolCall[];
+  done: DoneFrame;
+}
 
 /**
  * Waits for the whole answer: text, and tool calls put back together from their fragments
  * (the first fragment of a call carries its id and name, later ones add to `arguments`).
  * Throws the answer's error, or `stream_protocol_error` for fragments that make no sense.
  */
-export async function collectAnswer(call: AgentCall): Promise<CollectedAnswer> {
+export async function collectAnswer(frames: AsyncIterable<ReplyFrame>): Promise<CollectedAnswer> {
   let content = '';
   const toolCalls: ToolCall[] = [];
-  for await (const frame of call) {
+  for await (const frame of frames) {
     if (frame.type === 'delta') {
       if (frame.content !== undefined) content += frame.content;
       for (const fragment of frame.tool_calls ?? []) {

@@ -1,17 +1,19 @@
 import {
   AgentbusError,
-  PROTOCOL_VERSION,
   type ChatRequest,
   type ResponseFormat,
   type SamplingOptions,
   type ToolChoice,
   type ToolDefinition,
 } from '../../bus-schemas/index.js';
-import type { ChatCompletionRequest } from './chat-completion-request.schema.js';
+import type { ChatInput } from '../chat/types.js';
+import type { ChatBody } from './chat-completion-request.schema.js';
+import { checkInputLimits, type InputLimits } from './input-limits.js';
+import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 import { normalizeMessages } from './normalize-messages.js';
 
 /** OpenAI sampling parameters → bus options; nulls mean "not set". */
-export function samplingOptions(body: ChatCompletionRequest): SamplingOptions {
+export function samplingOptions(body: ChatBody): SamplingOptions {
   const options: SamplingOptions = {};
   if (body.temperature != null) options.temperature = body.temperature;
   if (body.top_p != null) options.top_p = body.top_p;
@@ -26,7 +28,7 @@ export function samplingOptions(body: ChatCompletionRequest): SamplingOptions {
 }
 
 /** The tool fields of the envelope; copies only what the bus knows of each definition. */
-function toolFields(body: ChatCompletionRequest): Pick<ChatRequest, 'tools' | 'tool_choice' | 'parallel_tool_calls'> {
+function toolFields(body: ChatBody): Pick<ChatRequest, 'tools' | 'tool_choice' | 'parallel_tool_calls'> {
   const tools = body.tools ?? [];
   if (body.tool_choice != null && tools.length === 0) {
     throw new AgentbusError('invalid_request', '"tool_choice" is only allowed when "tools" are specified.', {
@@ -74,7 +76,7 @@ function toolFields(body: ChatCompletionRequest): Pick<ChatRequest, 'tools' | 't
 }
 
 /** `response_format` for the bus: absent for plain text. */
-function responseFormat(body: ChatCompletionRequest): ResponseFormat | undefined {
+function responseFormat(body: ChatBody): ResponseFormat | undefined {
   const format = body.response_format;
   if (format == null || format.type === 'text') return undefined;
   if (format.type === 'json_object') return { type: 'json_object' };
@@ -95,30 +97,15 @@ function responseFormat(body: ChatCompletionRequest): ResponseFormat | undefined
   };
 }
 
-export interface EnvelopeContext {
-  requestId: string;
-  sessionId: string;
-  /** True when the gateway generated the session id (no X-Session-ID): start the conversation. */
-  createSession: boolean;
-  intent: string;
-  tenant: string;
-  now: number;
-  timeoutMs: number;
-  heartbeatMs: number;
-  traceparent: string | undefined;
-  /** The client sent `Cache-Control: no-cache`: answer fresh (and store that answer). */
-  refreshCache: boolean;
-}
-
-/** Builds the bus envelope for a validated OpenAI request; throws 400s naming what is wrong. */
-export function toEnvelope(body: ChatCompletionRequest, ctx: EnvelopeContext): ChatRequest {
+/**
+ * The chat input of a validated OpenAI chat body: unsupported parameters and input limits are
+ * refused here, by name, as 400s; what passes is mapped to the bus's terms.
+ */
+export function toChatInput(body: ChatBody, stream: boolean, limits: InputLimits): ChatInput {
+  rejectUnsupportedParameters(body);
+  checkInputLimits(body, limits);
   const format = responseFormat(body);
-  const envelope: ChatRequest = {
-    v: PROTOCOL_VERSION,
-    request_id: ctx.requestId,
-    session_id: ctx.sessionId,
-    create_session: ctx.createSession,
-    intent: ctx.intent,
+  return {
     model: body.model,
     messages: normalizeMessages(body.messages),
     options: samplingOptions(body),
@@ -128,13 +115,6 @@ export function toEnvelope(body: ChatCompletionRequest, ctx: EnvelopeContext): C
     ...(body.metadata != null && Object.keys(body.metadata).length > 0
       ? { metadata: body.metadata as Record<string, string> }
       : {}),
-    ...(ctx.refreshCache ? { cache: 'refresh' as const } : {}),
-    stream: body.stream === true,
-    timeout_ms: ctx.timeoutMs,
-    heartbeat_ms: ctx.heartbeatMs,
-    tenant: ctx.tenant,
-    created_at: ctx.now,
+    stream,
   };
-  if (ctx.traceparent) envelope.traceparent = ctx.traceparent;
-  return envelope;
 }

@@ -2,9 +2,16 @@ import websocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import type { ChatDeps } from '../chat/start-chat.js';
-import { bearerKeyOf } from '../plugins/auth.js';
-import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, drainLiveSocket, serveLiveSocket } from '../websocket/live-socket.js';
+import type { Logger } from '../../common/logger.js';
+import { withTimeout } from '../../common/timeout.js';
+import { bearerKeyOf } from '../auth/bearer-auth.js';
+import { startChatCall } from '../chat/start-chat.js';
+import type { ChatDeps } from '../chat/types.js';
+import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, LiveSession } from './live-socket.js';
+import { wsPort } from './socket-port.js';
+
+/** The gateway's open live sessions, so a stopping gateway can drain them. */
+export type LiveSessions = Set<LiveSession>;
 
 /** ws errors that ws itself answers with the right close code (1009 too big, 1007 bad UTF-8, …). */
 const isProtocolError = (err: Error & { code?: string }) =>
@@ -18,21 +25,16 @@ const isProtocolError = (err: Error & { code?: string }) =>
 export async function registerWebsocketSupport(
   app: FastifyInstance,
   options: { maxPayloadBytes: number; drainTimeoutMs: number },
-): Promise<void> {
+): Promise<LiveSessions> {
+  const sessions: LiveSessions = new Set();
   // Before the plugin's own preClose (which closes without a code), so clients learn why. As
   // with HTTP responses, requests in flight may finish first (up to GATEWAY_DRAIN_TIMEOUT_MS)
   // while new ones are refused; then each socket closes, cancelling what is left. A peer that
   // never answers the close frame would hold the server open for ws's 30 s closing timeout: cut
   // those off after a second.
   app.addHook('preClose', async () => {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([...app.websocketServer.clients].map((socket) => drainLiveSocket(socket))),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, options.drainTimeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const drained = Promise.all([...sessions].map((session) => session.drain()));
+    await withTimeout(drained, options.drainTimeoutMs, () => undefined);
     for (const socket of app.websocketServer.clients) socket.close(CLOSE_CODES.goingAway, 'gateway shutting down');
     setTimeout(() => {
       for (const socket of app.websocketServer.clients) socket.terminate();
@@ -51,6 +53,7 @@ export async function registerWebsocketSupport(
       socket.close(CLOSE_CODES.internalError, 'internal error; see the gateway log');
     },
   });
+  return sessions;
 }
 
 /**
@@ -75,7 +78,7 @@ function originAllowed(request: FastifyRequest, allowed: readonly string[]): boo
  * and no socket); a browser connects without one and sends an `auth` frame first, so the key
  * never appears in a URL, where proxies and access logs would keep it.
  */
-export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
+export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { sessions: LiveSessions }) {
   const { config, keys } = deps;
   const callerFor = (key: string) => keys.callerFor(key);
 
@@ -112,13 +115,23 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps): Pro
     },
     wsHandler: (socket, request) => {
       const apiKey = request.caller ? bearerKeyOf(request.headers.authorization) : undefined;
-      serveLiveSocket(socket, {
-        chat: deps,
+      const session = new LiveSession({
+        port: wsPort(socket),
+        config,
+        catalog: deps.catalog,
+        startChat: (input, origin) => startChatCall(deps, input, origin),
         callerFor,
         caller: request.caller ?? undefined,
         apiKey,
         onKeysChange: (listener) => keys.onChange(listener),
-        log: request.log,
+        log: request.log as Logger,
+      });
+      deps.sessions.add(session);
+      socket.on('message', (data: Buffer, isBinary: boolean) => session.receive(data, isBinary));
+      socket.on('pong', () => session.pong());
+      socket.on('close', (code: number) => {
+        deps.sessions.delete(session);
+        session.socketClosed(code);
       });
     },
   });

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { NatsConnection } from '@nats-io/transport-node';
 import {
   AgentbusError,
   PROTOCOL_VERSION,
@@ -8,13 +7,14 @@ import {
   type Subjects,
 } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
-import { callAgent } from '../bus/agent-call.js';
-import { collectAnswer } from '../openai/collect-answer.js';
+import type { Bus } from '../../common/bus.js';
+import { busCall } from '../call/bus-call.js';
+import { collectAnswer } from '../call/collect-answer.js';
 import { agentNamedIn, classifierMessages } from './classifier-prompt.js';
 
 /** What the classifier needs from the gateway: the bus and who its calls run as. */
 export interface ClassifierDeps {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   /** Tenant id the classifier's calls carry: the gateway's own, since they store nothing. */
   tenant: string;
@@ -83,43 +83,32 @@ export function createClassifier(deps: ClassifierDeps): Classify {
     if (request.signal?.aborted)
       throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
     const envelope = classifierEnvelope(request, deps);
-    const call = callAgent(deps.nc, envelope, {
+    // Closed (the worker told to abort while we stop listening at once) when the client leaves
+    // or the classifier's own time is up, whichever comes first.
+    const timeout = AbortSignal.timeout(request.timeoutMs);
+    const closed = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+    const frames = busCall(deps.bus, envelope, {
       subject: deps.subjects.chat(request.agent.name),
       cancelSubject: deps.subjects.cancel,
       idleTimeoutMs: Math.max(3 * deps.heartbeatMs, 1000),
-      // Our own timer below ends the call first; this only backs it up.
+      // The classifier's own timeout ends the call first; this only backs it up.
       deadlineGraceMs: 1000,
-    });
-    let stoppedBy: 'timeout' | 'caller' | undefined;
-    // close() (not cancel()) so the worker is told to abort while we stop listening at once.
-    const timer = setTimeout(() => {
-      stoppedBy = 'timeout';
-      call.close(`routing classifier timed out after ${request.timeoutMs} ms`);
-    }, request.timeoutMs);
-    const onAbort = () => {
-      stoppedBy ??= 'caller';
-      call.close('the client went away during routing');
-    };
-    request.signal?.addEventListener('abort', onAbort, { once: true });
+      cancelGraceMs: 0,
+    })({ closed, cancelled: new AbortController().signal });
     try {
-      const { content } = await collectAnswer(call);
+      const { content } = await collectAnswer(frames);
       const agent = agentNamedIn(
         content,
         request.candidates.map((candidate) => candidate.name),
       );
       return agent === undefined ? { kind: 'no_agent', answer: content } : { kind: 'agent', agent };
     } catch (err) {
-      if (stoppedBy === 'caller')
+      if (request.signal?.aborted) {
         throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
-      if (stoppedBy === 'timeout') return { kind: 'timeout' };
-      const error =
-        err instanceof AgentbusError
-          ? err
-          : new AgentbusError('internal_error', (err as Error)?.message ?? String(err));
+      }
+      if (timeout.aborted) return { kind: 'timeout' };
+      const error = AgentbusError.from(err);
       return { kind: 'error', code: error.code, message: error.message };
-    } finally {
-      clearTimeout(timer);
-      request.signal?.removeEventListener('abort', onAbort);
     }
   };
 }

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import type { Caller } from '../auth/caller.js';
-import type { KeyStore } from '../auth/key-store.js';
-import { tenantOfKey } from '../auth/keys-file.js';
+import type { Caller } from './caller.js';
+import type { KeyStore } from './key-store.js';
+import { tenantOfKey } from './keys-file.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

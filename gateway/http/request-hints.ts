@@ -1,14 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { AgentbusError, type ChatRequest } from '../../bus-schemas/index.js';
-
-/** What a client may ask about how its request is handled, whatever the transport. */
-export interface RequestHints {
-  priority?: NonNullable<ChatRequest['priority']>;
-  /** Only local providers may see the request. */
-  private: boolean;
-  /** The client gives up after this long: timeouts shorter than the agent's apply. */
-  timeoutMs?: number;
-}
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { RequestHints } from '../chat/types.js';
 
 export const PRIORITIES = ['low', 'normal', 'high'] as const;
 export const MIN_TIMEOUT_HINT_MS = 100;

@@ -18,8 +18,11 @@ const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
   FST_ERR_MAX_PARAM_LENGTH: () => new AgentbusError('uri_too_long', 'A path segment of the URL is too long.'),
 };
 
-/** Any error a request can raise, as an AgentbusError (the OpenAI error shape and status). */
-export function toAgentbusError(err: FastifyError | Error): AgentbusError {
+/**
+ * Any error an HTTP request can raise, as an AgentbusError (the OpenAI error shape and status):
+ * fastify's own 4xx mapped to rows of the error table, anything else {@link AgentbusError.from}.
+ */
+export function fromHttpError(err: FastifyError | Error): AgentbusError {
   if (err instanceof AgentbusError) return err;
   const fastifyError = err as FastifyError;
   if (fastifyError.validation) {
@@ -35,7 +38,7 @@ export function toAgentbusError(err: FastifyError | Error): AgentbusError {
     return new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`);
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500)
     return new AgentbusError('invalid_request', err.message);
-  return new AgentbusError('internal_error', 'Internal error; see the gateway log.', { cause: err });
+  return AgentbusError.from(err);
 }
 
 /**
@@ -70,14 +73,13 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
 /** Fastify options that route errors raised before routing through the same error shape. */
 export const errorShapeOptions = {
   clientErrorHandler,
-  frameworkErrors: (err: FastifyError, _request: unknown, reply: FastifyReply) =>
-    sendError(reply, toAgentbusError(err)),
+  frameworkErrors: (err: FastifyError, _request: unknown, reply: FastifyReply) => sendError(reply, fromHttpError(err)),
 };
 
 /** Every error and unknown route answers in the OpenAI error shape with the table's status. */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const error = toAgentbusError(err);
+    const error = fromHttpError(err);
     // A retryable 5xx (overload, no worker, backend down) is an operating condition, not a bug.
     if (error.status >= 500)
       request.log[error.retryable ? 'warn' : 'error']({ err: error.cause ?? err, code: error.code }, error.message);

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { startChat, type ChatDeps } from '../chat/start-chat.js';
-import { generateFinal, generateRequestSchema, generateToChatBody, type GenerateRequest } from '../legacy/generate.js';
-import { relayAsNdjson } from '../legacy/ndjson-relay.js';
-import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from '../legacy/query.js';
-import { collectAnswer } from '../openai/collect-answer.js';
+import type { ChatDeps } from '../chat/types.js';
+import { startHttpChat } from '../http/chat-request.js';
+import { replyWithAnswer } from '../http/reply-with-answer.js';
+import { toChatInput } from '../openai/to-chat-input.js';
+import { generateFinal, generateRequestSchema, generateToChatBody, type GenerateRequest } from './generate.js';
+import { relayAsNdjson } from './ndjson-relay.js';
+import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from './query.js';
 import { checkTextLength } from '../openai/input-limits.js';
-import { replyWithCompletion } from './chat-completions.js';
 
 /**
  * The routes older clients of the replaced agents call, translated to a chat request and sent
@@ -19,12 +20,9 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
     // Checked here too, so the error names the legacy field rather than the message it becomes.
     checkTextLength(request.body.query, 'query', limits);
     checkTextLength(request.body.system, 'system', limits);
-    const chat = await startChat(deps, request, reply, queryToChatBody(request.body), {
-      pathAgent: request.pathAgent,
-      stream: false,
-      sessionId: request.body.session_id,
-    });
-    return replyWithCompletion(reply, chat, (answer) => queryResponse(chat.identity, answer));
+    const input = toChatInput(queryToChatBody(request.body), false, limits);
+    const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
+    return replyWithAnswer(reply, chat, (answer) => queryResponse(chat.identity, answer));
   });
 
   app.post<{ Body: GenerateRequest }>(
@@ -34,11 +32,8 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
       checkTextLength(request.body.prompt, 'prompt', limits);
       checkTextLength(request.body.system, 'system', limits);
       const stream = request.body.stream !== false;
-      const chat = await startChat(deps, request, reply, generateToChatBody(request.body), {
-        pathAgent: request.pathAgent,
-        stream,
-        sessionId: request.body.session_id,
-      });
+      const input = toChatInput(generateToChatBody(request.body), stream, limits);
+      const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
       const model = request.body.model ?? chat.identity.model;
       if (stream)
         return relayAsNdjson(reply, chat.call, {
@@ -47,7 +42,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
           headers: chat.headers,
           stallTimeoutMs: deps.config.requestTimeoutMs,
         });
-      return replyWithCompletion(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
+      return replyWithAnswer(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
     },
   );
 }

@@ -1,0 +1,317 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { Svcm } from '@nats-io/services';
+import { connect, errors, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { isSetupApiSubject } from './jetstream-resources.js';
+import type { Logger } from './logger.js';
+import { describeCredentials, inboxPrefixOf, natsConnectOptions, type BusRole } from './nats-client.js';
+import type { NatsClientSettings } from './nats-client.js';
+import { randomBytesPooled } from './random-bytes.js';
+import { PublishQueue } from './publish-queue.js';
+import { withTimeout } from './timeout.js';
+
+/** A message as a subscriber sees it (nats.js's `Msg` has these fields). */
+export interface BusMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** The reply subject, or "" / undefined when the sender expects none. */
+  readonly reply?: string | undefined;
+  readonly headers?: MsgHdrs | undefined;
+}
+
+export type BusCallback = (err: Error | null, msg: BusMessage) => void;
+
+/** A subscription as agentbus uses one (nats.js's `Subscription` has these methods). */
+export interface BusSubscription {
+  unsubscribe(): void;
+  getSubject(): string;
+}
+
+/** What {@link Bus.publish} takes besides subject and payload. */
+export interface PublishOptions {
+  reply?: string;
+  headers?: MsgHdrs;
+}
+
+/**
+ * The message bus as agentbus uses it: one object that owns the NATS connection, its state, the
+ * role's inbox prefix, publishing (coalesced), request/subscribe, and drain. Gateway, workers
+ * and scripts are handed a Bus, never a raw connection, so behaviour never depends on how a
+ * connection was made. Unit tests use a fake of this interface (test/helpers/fake-bus.ts).
+ */
+export interface Bus {
+  /** Who this process is on the bus; its inboxes are `_INBOX.<role>.…`. */
+  readonly role: BusRole;
+  /** True while the server can be reached; publishes during an outage would only be buffered. */
+  readonly connected: boolean;
+  /** Why the bus is down, for `/ready` and error messages; undefined while connected. */
+  readonly problem: string | undefined;
+  /** When the connection last went up or down (ms since the epoch). */
+  readonly since: number;
+  /** Calls `listener` on every change up or down; returns the unsubscribe. */
+  onChange(listener: (bus: Bus) => void): () => void;
+  /** True once closed for good (after drain() or close()). */
+  readonly closed: boolean;
+  /** The server's largest message, in bytes; undefined before the first connection. */
+  readonly maxPayload: number | undefined;
+  /**
+   * A fresh reply inbox under the role's prefix, ending in 128 random bits: workers may publish
+   * to every gateway inbox, so an inbox must not be guessable from others a worker has seen.
+   */
+  newInbox(): string;
+  /**
+   * Publishes `data`. The publishes of one event-loop turn leave in one socket write (see
+   * publish-queue.ts). Throws at once, like nats.js, for a closed or draining connection, an
+   * invalid subject and a payload over the server's max_payload.
+   */
+  publish(subject: string, data?: Uint8Array, options?: PublishOptions): void;
+  subscribe(subject: string, options: { queue?: string; callback: BusCallback }): BusSubscription;
+  /** One request, one reply, on a random inbox of this role (never nats.js's shared one). */
+  request(subject: string, data: Uint8Array, options: { timeoutMs: number; headers?: MsgHdrs }): Promise<Msg>;
+  /** Resolves once the server has seen everything published so far. */
+  flush(): Promise<void>;
+  /** JetStream clients, KV and micro services, for the nats.js libraries that take a connection. */
+  jetstream(options?: { timeoutMs?: number }): JetStreamClient;
+  jetstreamManager(options?: { timeoutMs?: number; checkAPI?: boolean }): Promise<JetStreamManager>;
+  kvm(options?: { timeoutMs?: number }): Kvm;
+  services(): Svcm;
+  /**
+   * Drains the connection (pending messages out, subscriptions emptied), closing it outright
+   * after `timeoutMs`: during an outage a drain cannot finish, and a stopping process must exit.
+   */
+  drain(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** How to reach the bus. */
+export interface BusOptions {
+  /** NATS_URL: one URL or a comma-separated list of servers. */
+  url: string;
+  role: BusRole;
+  /** Connection name shown by the server (`nats server report connections`). */
+  name: string;
+  log: Logger;
+  /** Credentials and TLS files of the role (NATS_USER, NATS_PASSWORD[_FILE], NATS_TLS_*). */
+  client?: NatsClientSettings | undefined;
+}
+
+/** True for the server's "Authorization Violation" (no, unknown or wrong credentials). */
+export function isAuthorizationError(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof errors.AuthorizationError || /authorization violation/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+/**
+ * Connects to NATS, reconnecting forever after the first success: a NATS restart must not need
+ * a gateway or worker restart (subscriptions, micro services included, are renewed by nats.js).
+ * The first connection fails fast with the URL named, and a refused login says which credential
+ * variables to set.
+ */
+export async function connectBus(options: BusOptions): Promise<Bus> {
+  const { url, client } = options;
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: url.split(','),
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout: 5000,
+      inboxPrefix: inboxPrefixOf(options.role),
+      ...natsConnectOptions(client),
+    });
+  } catch (err) {
+    if (isAuthorizationError(err)) {
+      throw new Error(
+        `NATS at ${url} (NATS_URL) refused the connection (Authorization Violation): ${describeCredentials(client)}. ` +
+          '"npm start" keeps each role\'s password in DATA_DIR/nats-credentials/<role>.password (docs/security.md).',
+        { cause: err },
+      );
+    }
+    throw new Error(
+      `cannot connect to NATS at ${url} (NATS_URL): ${(err as Error).message}. ` +
+        'Start the whole stack with "npm start", or point NATS_URL at a running nats-server.',
+      { cause: err },
+    );
+  }
+  return new NatsBus(nc, options);
+}
+
+/** Bytes of the NATS header block nats.js would send for `headers` (NATS/1.0 line, k: v lines). */
+function headerBytes(headers: MsgHdrs | undefined): number {
+  if (!headers) return 0;
+  let bytes = 12; // "NATS/1.0\r\n" and the closing "\r\n"
+  for (const [key, values] of headers) for (const value of values) bytes += Buffer.byteLength(`${key}: ${value}\r\n`);
+  return bytes;
+}
+
+const INVALID_SUBJECT = /^$|\s/;
+
+class NatsBus implements Bus {
+  readonly role: BusRole;
+  readonly #nc: NatsConnection;
+  readonly #log: Logger;
+  readonly #user: string | undefined;
+  readonly #inboxPrefix: string;
+  readonly #listeners = new Set<(bus: Bus) => void>();
+  readonly #queue: PublishQueue;
+  #up = true;
+  #since = Date.now();
+  #problem: string | undefined;
+
+  constructor(nc: NatsConnection, options: BusOptions) {
+    this.#nc = nc;
+    this.role = options.role;
+    this.#log = options.log;
+    this.#user = options.client?.user;
+    this.#inboxPrefix = inboxPrefixOf(options.role);
+    this.#queue = new PublishQueue(
+      (subject, data, publishOptions) => nc.publish(subject, data, publishOptions),
+      (err) => this.#log.error({ err }, 'NATS refused a publish after it was queued'),
+    );
+    this.#watchStatus().catch((err: unknown) => this.#log.error({ err }, 'watching the NATS connection failed'));
+  }
+
+  get connected(): boolean {
+    return this.#up && !this.#nc.isClosed();
+  }
+
+  get problem(): string | undefined {
+    if (this.#nc.isClosed()) return 'the NATS connection is closed';
+    return this.#up ? undefined : this.#problem;
+  }
+
+  get since(): number {
+    return this.#since;
+  }
+
+  get closed(): boolean {
+    return this.#nc.isClosed();
+  }
+
+  get maxPayload(): number | undefined {
+    return this.#nc.info?.max_payload;
+  }
+
+  onChange(listener: (bus: Bus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  newInbox(): string {
+    return `${this.#inboxPrefix}.${randomBytesPooled(16).toString('base64url')}`;
+  }
+
+  publish(subject: string, data: Uint8Array = new Uint8Array(0), options?: PublishOptions): void {
+    // nats.js's own checks, made now: the queued publish runs later, when nobody could catch.
+    if (this.#nc.isClosed()) throw new errors.ClosedConnectionError();
+    if (this.#nc.isDraining()) throw new errors.DrainingConnectionError();
+    if (INVALID_SUBJECT.test(subject)) throw new errors.InvalidSubjectError(subject);
+    if (options?.reply !== undefined && INVALID_SUBJECT.test(options.reply)) {
+      throw new errors.InvalidSubjectError(options.reply);
+    }
+    const max = this.maxPayload;
+    if (max !== undefined && data.length + headerBytes(options?.headers) > max) {
+      throw errors.InvalidArgumentError.format('payload', 'max_payload size exceeded');
+    }
+    this.#queue.push(subject, data, options);
+  }
+
+  subscribe(subject: string, options: { queue?: string; callback: BusCallback }): BusSubscription {
+    return this.#nc.subscribe(subject, options);
+  }
+
+  request(subject: string, data: Uint8Array, options: { timeoutMs: number; headers?: MsgHdrs }): Promise<Msg> {
+    this.#queue.flush();
+    return this.#nc.request(subject, data, {
+      timeout: options.timeoutMs,
+      noMux: true,
+      reply: this.newInbox(),
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
+  }
+
+  flush(): Promise<void> {
+    this.#queue.flush();
+    return this.#nc.flush();
+  }
+
+  jetstream(options: { timeoutMs?: number } = {}): JetStreamClient {
+    this.#queue.flush();
+    return jetstream(this.#nc, options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs });
+  }
+
+  jetstreamManager(options: { timeoutMs?: number; checkAPI?: boolean } = {}): Promise<JetStreamManager> {
+    this.#queue.flush();
+    return jetstreamManager(this.#nc, {
+      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+      ...(options.checkAPI === undefined ? {} : { checkAPI: options.checkAPI }),
+    });
+  }
+
+  kvm(options: { timeoutMs?: number } = {}): Kvm {
+    return new Kvm(this.jetstream(options));
+  }
+
+  services(): Svcm {
+    return new Svcm(this.#nc);
+  }
+
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.#nc.isClosed()) return;
+    this.#queue.flush();
+    const drained = this.#nc.drain().then(
+      () => 'drained' as const,
+      (err: unknown) => {
+        this.#log.warn({ err }, 'NATS drain failed while stopping');
+        return 'failed' as const;
+      },
+    );
+    const outcome = await withTimeout(drained, timeoutMs, () => 'late' as const);
+    if (outcome === 'drained') return;
+    if (outcome === 'late') {
+      this.#log.warn({ timeoutMs }, 'NATS drain did not finish in time (is NATS down?): closing the connection');
+    }
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.#queue.flush();
+    await this.#nc.close().catch(() => undefined);
+  }
+
+  #set(up: boolean, why?: string): void {
+    if (up === this.#up) return;
+    this.#up = up;
+    this.#since = Date.now();
+    this.#problem = why;
+    for (const listener of this.#listeners) listener(this);
+  }
+
+  async #watchStatus(): Promise<void> {
+    for await (const status of this.#nc.status()) {
+      if (status.type === 'disconnect') {
+        this.#set(false, `disconnected from NATS at ${status.server}; reconnecting`);
+        this.#log.warn({ nats: status }, 'NATS connection problem');
+      } else if (status.type === 'reconnect') {
+        this.#set(true);
+        this.#log.info({ nats: status }, 'NATS reconnected');
+      } else if (status.type === 'error' && status.error instanceof errors.PermissionViolationError) {
+        // A missing grant in nats.conf shows up here, not as a failed call: name the subject and user.
+        const { operation, subject, queue } = status.error;
+        // Creating a missing stream or bucket is tried to find out whether this user may; the
+        // caller says what to do when not (jetstream-resources.ts), so this line would only mislead.
+        if (operation === 'publish' && isSetupApiSubject(subject)) continue;
+        const user = this.#user === undefined ? '' : ` "${this.#user}"`;
+        this.#log.error(
+          { nats: { operation, subject, queue, user: this.#user } },
+          `NATS refused a ${operation} on "${subject}" (Permissions Violation): the bus user${user} is not allowed it`,
+        );
+      } else if (status.type === 'error') this.#log.warn({ nats: status }, 'NATS connection problem');
+    }
+    // The iterator ends when the connection closes for good.
+    this.#set(false, 'the NATS connection is closed');
+  }
+}

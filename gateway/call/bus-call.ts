@@ -1,0 +1,270 @@
+import {
+  AuthorizationError,
+  ClosedConnectionError,
+  ConnectionError,
+  DrainingConnectionError,
+  headers as natsHeaders,
+  InvalidArgumentError,
+  InvalidSubjectError,
+  PermissionViolationError,
+  ProtocolError,
+} from '@nats-io/transport-node';
+import {
+  AgentbusError,
+  decodeReplyFrame,
+  encodeJson,
+  PROTOCOL_VERSION,
+  type CancelRequest,
+  type ChatRequest,
+  type ReplyFrame,
+} from '../../bus-schemas/index.js';
+import type { Bus, BusMessage, BusSubscription } from '../../common/bus.js';
+import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
+import { onAbort, reasonOf, type CallScope, type FrameSource } from './call.js';
+import { FrameChannel } from './frame-channel.js';
+
+export interface BusCallOptions {
+  /** Subject for the envelope (`<prefix>.<intent>.chat`). */
+  subject: string;
+  /** Subject where a cancel is announced when the requester leaves (`<prefix>.cancel`). */
+  cancelSubject: string;
+  /** Silence longer than this (no frame at all) means the worker died. */
+  idleTimeoutMs: number;
+  /** Extra time past the envelope's timeout for the worker's own `deadline_exceeded` to arrive. */
+  deadlineGraceMs: number;
+  /** After a cancel, how long the worker has to confirm with its terminal frame. */
+  cancelGraceMs: number;
+  /** Where a copy of the envelope goes for the audit stream (AUDIT=on); absent, none is sent. */
+  auditSubject?: string | undefined;
+  clock?: Clock;
+}
+
+const isNoResponders = (msg: BusMessage) => msg.data.length === 0 && msg.headers?.code === 503;
+
+/** The bus cannot take a request now (closed, draining, cut off): retrying later can help. */
+class BusDownError extends Error {}
+
+// What nats.js throws from subscribe/publish when the connection, the server or the payload
+// is the problem. Anything else (a bug, a stack overflow while encoding) is ours: retrying it
+// cannot help, so it must not pass for a retryable bus outage.
+const NATS_ERRORS = [
+  BusDownError,
+  ClosedConnectionError,
+  DrainingConnectionError,
+  ConnectionError,
+  ProtocolError,
+  AuthorizationError,
+  PermissionViolationError,
+  InvalidArgumentError,
+  InvalidSubjectError,
+];
+
+function busError(err: unknown): AgentbusError {
+  if (err instanceof AgentbusError) return err;
+  // internal_error is logged with its cause by whoever answers it (error handler, live socket).
+  if (!NATS_ERRORS.some((type) => err instanceof type)) return AgentbusError.from(err, 'Publishing the request failed');
+  const message = (err as Error).message;
+  if (/max.?payload/i.test(message)) {
+    return new AgentbusError('request_too_large', `The request is larger than the message bus accepts (${message}).`);
+  }
+  return new AgentbusError(
+    'bus_unavailable',
+    `The message bus (NATS) cannot take the request: ${message}. It reconnects on its own; retry shortly.`,
+    { cause: err },
+  );
+}
+
+/**
+ * One request over the bus: publishes the envelope with a fresh inbox as reply subject when the
+ * source is invoked, and yields the reply frames. It never presents a truncated answer as
+ * complete: a gap in `seq`, a malformed frame, silence past `idleTimeoutMs`, the deadline or
+ * the bus dropping each end the frames with an error instead. Never throws synchronously: a bus
+ * that cannot take the request fails the first iteration.
+ */
+export function busCall(bus: Bus, envelope: ChatRequest, options: BusCallOptions): FrameSource {
+  return (scope) => new BusCallState(bus, envelope, options, scope).start();
+}
+
+class BusCallState {
+  readonly #channel = new FrameChannel();
+  readonly #clock: Clock;
+  #expectedSeq = 0;
+  #finished = false;
+  #sub: BusSubscription | undefined;
+  #idleTimer: TimerHandle | undefined;
+  #deadlineTimer: TimerHandle | undefined;
+  #cancelTimer: TimerHandle | undefined;
+  readonly #unwatch: Array<() => void> = [];
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly envelope: ChatRequest,
+    private readonly options: BusCallOptions,
+    private readonly scope: CallScope,
+  ) {
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  start(): FrameChannel {
+    // Closed before it started: publish nothing, end without a terminal frame.
+    if (this.scope.closed.aborted) {
+      this.#finished = true;
+      this.#channel.end();
+      return this.#channel;
+    }
+    try {
+      this.#publish();
+    } catch (err) {
+      this.#fail(busError(err));
+      return this.#channel;
+    }
+    this.#armIdleTimer();
+    // Frames the worker sends while we are cut off are lost, so the answer could never be
+    // complete: say so now rather than after the silence limit.
+    this.#unwatch.push(
+      this.bus.onChange((state) => {
+        if (state.connected) return;
+        const why = `${state.problem ?? 'disconnected'} (the connection dropped while the answer was on its way)`;
+        this.#fail(busError(new BusDownError(why)));
+      }),
+    );
+    this.#deadlineTimer = this.#clock.setTimeout(
+      () =>
+        this.#fail(
+          new AgentbusError(
+            'deadline_exceeded',
+            `No answer within the request timeout of ${this.envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`,
+          ),
+        ),
+      this.envelope.timeout_ms + this.options.deadlineGraceMs,
+    );
+    this.#unwatch.push(onAbort(this.scope.closed, () => this.#close()));
+    this.#unwatch.push(onAbort(this.scope.cancelled, () => this.#cancel()));
+    return this.#channel;
+  }
+
+  #publish(): void {
+    if (this.bus.closed) throw new BusDownError('the connection is closed');
+    // nats.js would buffer the publish until it reconnects: fail now, the client may retry.
+    if (!this.bus.connected) throw new BusDownError(this.bus.problem ?? 'disconnected');
+    const inbox = this.bus.newInbox();
+    this.#sub = this.bus.subscribe(inbox, { callback: (err, msg) => this.#onMessage(err, msg) });
+    const headers = natsHeaders();
+    headers.set('Agentbus-Request-Id', this.envelope.request_id);
+    if (this.envelope.traceparent) headers.set('traceparent', this.envelope.traceparent);
+    const data = encodeJson(this.envelope);
+    this.bus.publish(this.options.subject, data, { reply: inbox, headers });
+    // Without a reply subject: the audit stream (no_ack) records it, and nobody answers it.
+    if (this.options.auditSubject) this.bus.publish(this.options.auditSubject, data, { headers });
+  }
+
+  #stop(): void {
+    this.#finished = true;
+    this.#clock.clearTimeout(this.#idleTimer);
+    this.#clock.clearTimeout(this.#deadlineTimer);
+    this.#clock.clearTimeout(this.#cancelTimer);
+    for (const unwatch of this.#unwatch) unwatch();
+    this.#sub?.unsubscribe();
+  }
+
+  #fail(error: AgentbusError): void {
+    if (this.#finished) return;
+    this.#stop();
+    this.#channel.fail(error);
+  }
+
+  #announceCancel(): void {
+    const reason = reasonOf(this.scope.closed.aborted ? this.scope.closed : this.scope.cancelled);
+    const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: this.envelope.request_id, reason };
+    try {
+      this.bus.publish(this.options.cancelSubject, encodeJson(cancel));
+    } catch {
+      // The bus is gone too; the worker's own deadline ends the model call.
+    }
+  }
+
+  /** The requester is gone: nothing more is relayed, and the worker is told to abort. */
+  #close(): void {
+    if (this.#finished) return;
+    this.#stop();
+    this.#channel.end();
+    this.#announceCancel();
+  }
+
+  /** Tell the worker; its terminal frame ends the call, or one made up here after the grace. */
+  #cancel(): void {
+    if (this.#finished || this.#cancelTimer) return;
+    this.#announceCancel();
+    this.#cancelTimer = this.#clock.setTimeout(
+      () =>
+        this.#fail(
+          new AgentbusError(
+            'request_cancelled',
+            'Cancelled by the client; the worker did not confirm in time, and nothing more will be relayed.',
+          ),
+        ),
+      this.options.cancelGraceMs,
+    );
+  }
+
+  #armIdleTimer(): void {
+    this.#clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = this.#clock.setTimeout(
+      () =>
+        this.#fail(
+          new AgentbusError(
+            'worker_lost',
+            `No frame from the worker for ${this.options.idleTimeoutMs} ms; it is presumed dead and the answer incomplete.`,
+          ),
+        ),
+      this.options.idleTimeoutMs,
+    );
+  }
+
+  #onMessage(err: Error | null, msg: BusMessage): void {
+    if (this.#finished) return;
+    if (err) {
+      this.#fail(new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err }));
+      return;
+    }
+    if (isNoResponders(msg)) {
+      const agent = this.envelope.intent;
+      this.#fail(
+        new AgentbusError(
+          'no_worker',
+          `No worker is serving agent "${agent}". Start one with "npm run worker -- --agents ${agent}" ` +
+            '(or "npm start" for the whole stack).',
+        ),
+      );
+      return;
+    }
+    if (msg.data.length === 0) {
+      this.#fail(new AgentbusError('stream_protocol_error', 'The worker ended the reply without a terminal frame.'));
+      return;
+    }
+    let frame: ReplyFrame;
+    try {
+      frame = decodeReplyFrame(msg.data);
+    } catch (error) {
+      this.#fail(AgentbusError.from(error));
+      return;
+    }
+    if (frame.seq !== this.#expectedSeq) {
+      this.#fail(
+        new AgentbusError(
+          'stream_protocol_error',
+          `Reply frames arrived out of order: expected seq ${this.#expectedSeq}, got ${frame.seq}; ` +
+            'the answer would be incomplete.',
+        ),
+      );
+      return;
+    }
+    this.#expectedSeq++;
+    this.#armIdleTimer();
+    this.#channel.push(frame);
+    if (frame.type === 'done' || frame.type === 'error') {
+      this.#stop();
+      this.#channel.end();
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import type { ReplyFrame } from '../../bus-schemas/index.js';
+
+/**
+ * What the requester wants of a call in flight. Every stage of the pipeline (the bus call,
+ * retries, fan-out, observation) reads the same two signals, so the close-vs-cancel rule is
+ * stated here once and nobody forwards close() or cancel() by hand.
+ */
+export interface CallScope {
+  /**
+   * The requester is gone: stop listening, tell the worker to abort (nothing is stored), and
+   * end without a terminal frame.
+   */
+  readonly closed: AbortSignal;
+  /**
+   * The requester still listens but wants the answer stopped: tell the worker, then relay until
+   * its own terminal frame, which says what happened (`request_cancelled`, or `done` when the
+   * answer was complete and stored already).
+   */
+  readonly cancelled: AbortSignal;
+}
+
+/**
+ * The reply frames of an answer under a scope. Invoking a source starts its work (a bus call
+ * publishes); each stage of the pipeline is a source made from others (retry, fan-out, …).
+ */
+export type FrameSource = (scope: CallScope) => AsyncIterable<ReplyFrame>;
+
+/** A call as a transport holds it: the frames to relay (iterate once), and the two ways to stop it. */
+export interface Call {
+  readonly frames: AsyncIterable<ReplyFrame>;
+  /** The requester is gone (see {@link CallScope.closed}); a no-op once the call ended. */
+  close(reason: string): void;
+  /** The requester wants the answer stopped (see {@link CallScope.cancelled}). */
+  cancel(reason: string): void;
+  /** True once close() ended the call before its end. */
+  readonly closedByClient: boolean;
+}
+
+const isTerminal = (frame: ReplyFrame) => frame.type === 'done' || frame.type === 'error';
+
+/**
+ * Opens a call on `source`. `onEnd` runs exactly once, when the call ends whichever way: just
+ * before its terminal frame is handed on (so a client that sends its next request the moment
+ * this one ends finds its slot free), when the frames stop without one, or on close().
+ */
+export function openCall(source: FrameSource, options: { onEnd?: () => unknown } = {}): Call {
+  const closer = new AbortController();
+  const canceller = new AbortController();
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    options.onEnd?.();
+  };
+  async function* frames(): AsyncGenerator<ReplyFrame> {
+    try {
+      for await (const frame of source({ closed: closer.signal, cancelled: canceller.signal })) {
+        if (isTerminal(frame)) end();
+        yield frame;
+      }
+    } finally {
+      end();
+    }
+  }
+  return {
+    frames: frames(),
+    close(reason) {
+      if (ended || closer.signal.aborted) return;
+      closer.abort(reason);
+      end();
+    },
+    cancel(reason) {
+      if (!ended && !canceller.signal.aborted) canceller.abort(reason);
+    },
+    get closedByClient() {
+      return closer.signal.aborted;
+    },
+  };
+}
+
+/** The reason a signal was aborted with, as text for a cancel announcement. */
+export function reasonOf(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : 'cancelled';
+}
+
+/** Runs `listener` once when `signal` aborts (at once if it has); returns the removal. */
+export function onAbort(signal: AbortSignal, listener: () => void): () => void {
+  if (signal.aborted) {
+    listener();
+    return () => undefined;
+  }
+  signal.addEventListener('abort', listener, { once: true });
+  return () => signal.removeEventListener('abort', listener);
+}

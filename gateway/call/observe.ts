@@ -1,0 +1,119 @@
+import { AgentbusError, errorFromWire, type ReplyFrame } from '../../bus-schemas/index.js';
+import { systemClock, type Clock } from '../../common/clock.js';
+import type { CallScope, FrameSource } from './call.js';
+
+/** How one call ended, as the trace log and the metrics record it. */
+export interface CallSummary {
+  /** The agent asked (a catalog fallback that answered instead still counts for it). */
+  agent: string;
+  conversationId: string;
+  cached: boolean;
+  /** Characters of the answer: text plus tool-call arguments. */
+  responseChars: number;
+  /** 200, the error's HTTP status, or 499 when the client left first. */
+  status: number;
+  errorCode?: string;
+  /** From the call's start to its end, in ms. */
+  durationMs: number;
+  /**
+   * From the call's start to its first token, in ms: the first delta, or on a non-streamed
+   * request the heartbeat that announces generation (its tokens travel only at the end).
+   * Absent when no token came.
+   */
+  firstTokenMs?: number;
+  /** Token counts of the `done` frame; absent when the call did not finish. */
+  usage?: { promptTokens: number; completionTokens: number };
+}
+
+/** Hears every observed call of a gateway (its metrics). */
+export interface CallListener {
+  opened(agent: string): void;
+  ended(summary: CallSummary): void;
+}
+
+export interface ObserveOptions {
+  /** The agent asked. */
+  agent: string;
+  /** The conversation id sent with the request, until the ack names the resolved one. */
+  sessionId: string;
+  /** Hears how the call ended, once (the trace log). */
+  onEnd(summary: CallSummary): void;
+  /** The gateway's metrics; a listener's bug never breaks a client's answer. */
+  listener?: CallListener | undefined;
+  clock?: Clock;
+}
+
+/**
+ * `source` with its frames passed through untouched, telling `onEnd` (and the listener) once how
+ * the call ended, whatever way its consumer finishes: done, error, client gone, or an early
+ * `return`. A call counts as open only once read: a call nobody iterates never ends either.
+ */
+export function observed(source: FrameSource, options: ObserveOptions): FrameSource {
+  return (scope) => observing(source, options, scope);
+}
+
+function tell(listener: CallListener | undefined, notify: (listener: CallListener) => void): void {
+  if (!listener) return;
+  try {
+    notify(listener);
+  } catch {
+    // metrics are best effort
+  }
+}
+
+async function* observing(source: FrameSource, options: ObserveOptions, scope: CallScope): AsyncGenerator<ReplyFrame> {
+  const clock = options.clock ?? systemClock;
+  const started = clock.now();
+  const summary: CallSummary = {
+    agent: options.agent,
+    conversationId: options.sessionId,
+    cached: false,
+    responseChars: 0,
+    status: 0,
+    durationMs: 0,
+  };
+  const fail = (error: AgentbusError) => {
+    summary.status = error.status;
+    summary.errorCode = error.code;
+  };
+  const firstToken = () => {
+    summary.firstTokenMs ??= clock.now() - started;
+  };
+  tell(options.listener, (listener) => listener.opened(summary.agent));
+  try {
+    for await (const frame of source(scope)) {
+      if (frame.type === 'ack') {
+        summary.conversationId = frame.conversation_id;
+        summary.cached = frame.cached === true;
+      } else if (frame.type === 'delta') {
+        firstToken();
+        summary.responseChars += frame.content?.length ?? 0;
+        for (const fragment of frame.tool_calls ?? []) summary.responseChars += fragment.function.arguments.length;
+      } else if (frame.type === 'heartbeat') {
+        if (frame.generating) firstToken();
+      } else if (frame.type === 'done') {
+        summary.status = 200;
+        summary.cached ||= frame.meta.cached;
+        summary.usage = { promptTokens: frame.usage.prompt_tokens, completionTokens: frame.usage.completion_tokens };
+      } else if (frame.type === 'error') fail(errorFromWire(frame.error));
+      yield frame;
+    }
+  } catch (err) {
+    fail(AgentbusError.from(err));
+    throw err;
+  } finally {
+    if (summary.status === 0) {
+      fail(
+        scope.closed.aborted
+          ? new AgentbusError('request_cancelled', 'client left')
+          : new AgentbusError('stream_protocol_error', 'no terminal frame'),
+      );
+    }
+    summary.durationMs = clock.now() - started;
+    try {
+      options.onEnd(summary);
+    } finally {
+      tell(options.listener, (listener) => listener.ended(summary));
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { AgentbusError, errorFromWire, type FallbackStep, type ReplyFrame } from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
+import { onAbort, type CallScope, type FrameSource } from './call.js';
+
+/** The request to `agent` with `timeoutMs` left of the whole deadline. */
+export type Attempt = (agent: Agent, timeoutMs: number) => FrameSource;
+
+export interface RetryOptions {
+  agent: Agent;
+  /** The agent's catalog fallback, tried after the agent failed twice before its first token. */
+  fallback: Agent | undefined;
+  /** No delta or done within this long after publishing counts as a failed attempt. */
+  firstTokenMs: number;
+  /** The whole answer's deadline, shared by every attempt. */
+  totalMs: number;
+  attempt: Attempt;
+  /** Told about each step away from the first choice, for the log. */
+  onStep(step: FallbackStep, error: AgentbusError): void;
+  clock?: Clock;
+}
+
+const ordinal = (n: number) => ['first', 'second', 'third'][n - 1] ?? `${n}th`;
+
+// Below this, another attempt could not finish anything: end with the last error instead.
+const MIN_ATTEMPT_MS = 100;
+
+/** How an attempt failed when another attempt might still answer. */
+interface AttemptFailure {
+  error: AgentbusError;
+  /** The worker's own error frame: relayed (naming the earlier attempts) if no attempt follows. */
+  frame?: Extract<ReplyFrame, { type: 'error' }>;
+}
+
+/** What the attempts of one call share: the frame numbering seen by the client, and the steps taken. */
+interface Relayed {
+  seq: number;
+  acked: boolean;
+  readonly steps: FallbackStep[];
+}
+
+/**
+ * One agent's answer with retries: on no responders, a first-token timeout or any retryable
+ * error BEFORE the first token, the same agent is asked once more, then its fallback agent.
+ * Each attempt reuses the request id, so at most one turn is stored. Nothing is retried once a
+ * token was relayed (the client has seen part of that answer), nor after a close or cancel.
+ *
+ * The frames look like one call: the first `ack` only, `seq` renumbered, and `done.meta.fallback`
+ * listing the steps taken (before the worker's own provider steps).
+ */
+export function withRetries(options: RetryOptions): FrameSource {
+  return (scope) => retrying(options, scope);
+}
+
+async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerator<ReplyFrame> {
+  const clock = options.clock ?? systemClock;
+  const plan: Array<{ agent: Agent; kind: FallbackStep['kind'] | 'first' }> = [
+    { agent: options.agent, kind: 'first' },
+    { agent: options.agent, kind: 'retry' },
+    ...(options.fallback ? [{ agent: options.fallback, kind: 'agent' as const }] : []),
+  ];
+  // The deadline counts from the first publish: the first attempt gets the whole of it.
+  const started = clock.now();
+  const earlier: AgentbusError[] = [];
+  const relayed: Relayed = { seq: 0, acked: false, steps: [] };
+  for (let index = 0; index < plan.length; index++) {
+    // Closed before this attempt started (even before the first iteration): publish nothing.
+    if (scope.closed.aborted) return;
+    if (scope.cancelled.aborted) {
+      throw new AgentbusError(
+        'request_cancelled',
+        'Cancelled by the client before the request reached a worker; nothing was stored.',
+      );
+    }
+    const { agent } = plan[index]!;
+    const remaining = index === 0 ? options.totalMs : options.totalMs - (clock.now() - started);
+    const source = options.attempt(agent, Math.max(remaining, MIN_ATTEMPT_MS));
+    const run = new AttemptRun(agent, options.firstTokenMs, remaining, scope, clock, relayed);
+    const failure = yield* run.frames(source);
+    if (!failure) return;
+    const next = plan[index + 1];
+    const timeLeft = options.totalMs - (clock.now() - started);
+    const retry = failure.error.retryable && next !== undefined && timeLeft >= MIN_ATTEMPT_MS;
+    if (!retry || scope.closed.aborted || scope.cancelled.aborted) {
+      // The earlier failures explain more than the last one (a retry meeting no worker, say).
+      const tried =
+        earlier.length === 0
+          ? ''
+          : ` (this was the ${ordinal(earlier.length + 1)} attempt; before it: ` +
+            `${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
+      if (failure.frame) {
+        const { error } = failure.frame;
+        yield { ...failure.frame, seq: relayed.seq++, error: { ...error, message: error.message + tried } };
+        return;
+      }
+      const { error } = failure;
+      throw new AgentbusError(error.code, error.message + tried, { param: error.param, cause: error });
+    }
+    earlier.push(failure.error);
+    const step: FallbackStep = {
+      kind: next.kind === 'first' ? 'retry' : next.kind,
+      from: agent.name,
+      to: next.agent.name,
+      reason: failure.error.code,
+    };
+    relayed.steps.push(step);
+    options.onStep(step, failure.error);
+  }
+}
+
+/** One attempt: its first-token timer, and whether it relayed a token (then it is the answer). */
+class AttemptRun {
+  readonly #closer = new AbortController();
+  #timer: TimerHandle | undefined;
+  #relayedToken = false;
+  #timedOut = false;
+
+  constructor(
+    private readonly agent: Agent,
+    private readonly firstTokenMs: number,
+    private readonly remainingMs: number,
+    private readonly scope: CallScope,
+    private readonly clock: Clock,
+    private readonly relayed: Relayed,
+  ) {}
+
+  /** Yields the attempt's frames renumbered; returns how it failed when a retry may help. */
+  async *frames(source: FrameSource): AsyncGenerator<ReplyFrame, AttemptFailure | undefined> {
+    // The attempt ends when the client leaves, or when this attempt's own timer gives up on it.
+    const scope: CallScope = {
+      closed: AbortSignal.any([this.scope.closed, this.#closer.signal]),
+      cancelled: this.scope.cancelled,
+    };
+    // A first-token limit no shorter than the time left is the deadline's job, whose own error
+    // (deadline_exceeded, not retried) says what happened.
+    if (this.firstTokenMs < this.remainingMs) {
+      this.#timer = this.clock.setTimeout(() => {
+        this.#timedOut = true;
+        this.#closer.abort('no first token in time; trying again');
+      }, this.firstTokenMs);
+    }
+    // A cancel stops the first-token timer, so it cannot start a retry.
+    const stopWatching = onAbort(this.scope.cancelled, () => this.clock.clearTimeout(this.#timer));
+    try {
+      return yield* this.#relay(source(scope));
+    } catch (err) {
+      if (this.#relayedToken || this.scope.cancelled.aborted || this.scope.closed.aborted) throw err;
+      return { error: AgentbusError.from(err) };
+    } finally {
+      this.clock.clearTimeout(this.#timer);
+      stopWatching();
+    }
+  }
+
+  async *#relay(frames: AsyncIterable<ReplyFrame>): AsyncGenerator<ReplyFrame, AttemptFailure | undefined> {
+    const { relayed } = this;
+    for await (const frame of frames) {
+      // Frames still queued when the timer closed the attempt belong to an abandoned attempt.
+      if (this.#timedOut) break;
+      if (frame.type === 'ack') {
+        if (relayed.acked) continue;
+        relayed.acked = true;
+      } else if (frame.type === 'heartbeat' && frame.generating) {
+        // The model started a non-streamed answer: nothing is relayed yet, so a failure may
+        // still be retried, but the first-token limit is met.
+        this.clock.clearTimeout(this.#timer);
+      } else if (frame.type === 'delta') {
+        this.#relayedToken = true;
+        this.clock.clearTimeout(this.#timer);
+      } else if (frame.type === 'done') {
+        const fallback = [...relayed.steps, ...(frame.meta.fallback ?? [])];
+        yield { ...frame, seq: relayed.seq++, meta: { ...frame.meta, ...(fallback.length > 0 ? { fallback } : {}) } };
+        return undefined;
+      } else if (frame.type === 'error') {
+        if (!this.#relayedToken && !this.scope.cancelled.aborted) return { error: errorFromWire(frame.error), frame };
+        yield { ...frame, seq: relayed.seq++ };
+        return undefined;
+      }
+      yield { ...frame, seq: relayed.seq++ };
+    }
+    // Ended without a terminal frame: the client closed the call, or this attempt timed out.
+    if (!this.#timedOut) return undefined;
+    const error = new AgentbusError(
+      'first_token_timeout',
+      `Agent "${this.agent.name}" produced no first token within ${this.firstTokenMs} ms.`,
+    );
+    return { error };
+  }
+}

@@ -1,0 +1,165 @@
+import type { ChatMessage, ReplyFrame, Routing } from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import { systemClock } from '../../common/clock.js';
+import { mayCall } from '../auth/caller.js';
+import { busCall } from '../call/bus-call.js';
+import { openCall, type FrameSource } from '../call/call.js';
+import { fanOut, type PartResult } from '../call/fan-out.js';
+import { observed } from '../call/observe.js';
+import { withRetries } from '../call/retry.js';
+import type { Admission } from '../rate-limit/rate-limiter.js';
+import { traceIdOf } from '../trace-log/trace-log.js';
+import type { AgentChoice } from './choose-agents.js';
+import type { ChatPlan } from './prepare.js';
+import type { ChatDeps, ChatOrigin, StartedChat } from './types.js';
+
+/** After a cancel, how long a worker has to say how the request ended (stored or not). */
+export const CANCEL_GRACE_MS = 2000;
+
+/** The system message that hands an aggregator the specialists' answers (not stored as input). */
+function aggregatorBrief(results: PartResult[]): ChatMessage {
+  const sections = results
+    .map((part) => `## ${part.agent}\n\n${part.error ? `(no answer: ${part.error.message})` : part.content}`)
+    .join('\n\n');
+  return {
+    role: 'system',
+    content:
+      "Several specialist agents answered the user's last message. Combine their answers into one coherent " +
+      `answer: keep every correct point, resolve contradictions, do not mention the agents.\n\n${sections}`,
+  };
+}
+
+/** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
+function withRouting(source: FrameSource, routing: Routing): FrameSource {
+  return async function* (scope): AsyncGenerator<ReplyFrame> {
+    for await (const frame of source(scope)) {
+      yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
+    }
+  };
+}
+
+/**
+ * The last stage: the call, composed top to bottom. Each agent's answer is a bus call, retried
+ * (and sent to the agent's fallback) before its first token, and observed for the trace log and
+ * the metrics; several agents are fanned out into one answer (or combined by an aggregator);
+ * the routing decision goes on the `done` frame. The call owns the rate-limit slot from here.
+ */
+export function dispatch(
+  deps: ChatDeps,
+  plan: ChatPlan,
+  choice: AgentChoice,
+  origin: ChatOrigin,
+  admission: Admission,
+): StartedChat {
+  const { config, subjects, catalog } = deps;
+  const clock = deps.clock ?? systemClock;
+  const { caller, hints } = origin;
+  const names = choice.agents.map((agent) => agent.name).join('+');
+  // Our own keys only (never user-controlled ones).
+  const log = origin.log.child({
+    requestId: plan.requestId,
+    intent: names,
+    session: plan.sessionId,
+    traceId: traceIdOf(plan.traceparent),
+  });
+  if (plan.secretsFound.length > 0) {
+    log.info({ patterns: plan.secretsFound }, 'secret found in the input: the request stays on local providers');
+  }
+
+  /** The request to one agent over the bus, with `timeoutMs` of the deadline left. */
+  const askOverBus = (requestId: string, messages: ChatMessage[]) => (target: Agent, timeoutMs: number) =>
+    busCall(
+      deps.bus,
+      { ...plan.envelope, request_id: requestId, intent: target.name, messages, timeout_ms: timeoutMs },
+      {
+        subject: subjects.chat(target.name),
+        cancelSubject: subjects.cancel,
+        idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
+        deadlineGraceMs: 1000,
+        cancelGraceMs: CANCEL_GRACE_MS,
+        auditSubject: config.audit.enabled ? subjects.audit(target.name) : undefined,
+        clock,
+      },
+    );
+
+  /** One agent's answer: retried, sent to its fallback, observed. */
+  const answerBy = (agent: Agent, requestId: string, messages: ChatMessage[]): FrameSource => {
+    // A hint shortens the agent's limits, never lengthens them.
+    const totalMs = Math.min(agent.timeouts.totalMs ?? config.requestTimeoutMs, hints.timeoutMs ?? Infinity);
+    const firstTokenMs = Math.min(agent.timeouts.firstTokenMs ?? config.firstTokenTimeoutMs, totalMs);
+    // A key never reaches an agent outside its scope, not even as another agent's fallback.
+    const fallback =
+      agent.fallback !== undefined && mayCall(caller, agent.fallback) ? catalog.get(agent.fallback) : undefined;
+    const retried = withRetries({
+      agent,
+      fallback,
+      totalMs,
+      firstTokenMs,
+      attempt: askOverBus(requestId, messages),
+      onStep: (step, error) =>
+        log.warn(
+          { step, code: error.code },
+          `${step.from} failed before its first token (${error.message}); ` +
+            (step.kind === 'retry' ? 'retrying once' : `falling back to ${step.to}`),
+        ),
+      clock,
+    });
+    return observed(retried, {
+      agent: agent.name,
+      sessionId: plan.sessionId,
+      listener: deps.calls,
+      clock,
+      onEnd: (summary) =>
+        deps.traceLog.record({
+          ts: new Date(plan.now).toISOString(),
+          trace_id: traceIdOf(plan.traceparent),
+          request_id: requestId,
+          session: summary.conversationId,
+          agent: agent.name,
+          model: agent.model,
+          prompt: deps.redactor.redact(plan.prompt),
+          response_len: summary.responseChars,
+          cached: summary.cached,
+          status: summary.status,
+          ...(summary.errorCode ? { error: summary.errorCode } : {}),
+          duration_ms: clock.now() - plan.now,
+        }),
+    });
+  };
+
+  const { messages } = plan.envelope;
+  const [first, ...others] = choice.agents;
+  const { aggregator } = choice;
+  // The first agent's turn carries the completion id, so the id continues the conversation.
+  const answer =
+    others.length === 0
+      ? answerBy(first!, plan.requestId, messages)
+      : fanOut(
+          choice.agents.map((agent, index) => ({
+            agent: agent.name,
+            source: answerBy(agent, index === 0 ? plan.requestId : `${plan.requestId}.${agent.name}`, messages),
+          })),
+          {
+            sessionId: plan.sessionId,
+            clock,
+            ...(aggregator
+              ? {
+                  aggregate: {
+                    agent: aggregator.name,
+                    start: (results: PartResult[]) =>
+                      answerBy(aggregator, `${plan.requestId}.aggregate`, [aggregatorBrief(results), ...messages]),
+                  },
+                }
+              : {}),
+          },
+        );
+  const call = openCall(withRouting(answer, choice.routing), { onEnd: () => admission.release() });
+  return {
+    call,
+    // The response model names the agent(s) that answer: on per-agent routes the body's model is a hint.
+    identity: { id: plan.requestId, created: Math.floor(plan.now / 1000), model: names },
+    sessionId: plan.sessionId,
+    headers: { 'x-request-id': plan.requestId, traceparent: plan.traceparent, ...admission.headers },
+    log,
+  };
+}

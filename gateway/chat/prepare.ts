@@ -1,0 +1,103 @@
+import { PROTOCOL_VERSION, TRACEPARENT_PATTERN, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
+import { systemClock } from '../../common/clock.js';
+import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
+import { withinScope } from './agent-scope-check.js';
+import { AUTO_MODEL, namedChoice, type AgentChoice } from './choose-agents.js';
+import type { ChatDeps, ChatInput, ChatOrigin } from './types.js';
+
+/** Everything decided about a request before it is admitted: its ids, envelope and privacy. */
+export interface ChatPlan {
+  readonly requestId: string;
+  readonly sessionId: string;
+  readonly traceparent: string;
+  /** When the request arrived (ms since the epoch). */
+  readonly now: number;
+  /** The envelope each agent's request is made from (`intent` and `messages` set per agent). */
+  readonly envelope: Readonly<ChatRequest>;
+  /** What the trace log shows as the prompt: the last user or tool message. */
+  readonly prompt: string;
+  /** What the router reads: the last user message (a tool follow-up is routed like its question). */
+  readonly question: string;
+  /** Only local providers may answer. */
+  readonly private: boolean;
+  /** Names of the secret patterns found in the input (they made the request private). */
+  readonly secretsFound: readonly string[];
+  /** The agent the request names, within the caller's scope; undefined: the router chooses. */
+  readonly named: AgentChoice | undefined;
+}
+
+const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
+const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
+const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+
+/** The text of the last message with one of `roles`, or "". */
+function lastText(messages: readonly ChatMessage[], roles: ReadonlyArray<ChatMessage['role']>): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (roles.includes(message.role)) return message.content;
+  }
+  return '';
+}
+
+/**
+ * The first stage: ids, trace context, the envelope, privacy (a hint, the key, or a secret found
+ * in the text), and the agent the request names, checked against the caller's scope — an
+ * unknown or out-of-scope agent (404, 403) is refused here, before it spends any of the key's
+ * budget. Throws the request's 4xx; publishes nothing.
+ */
+export function prepare(
+  deps: Pick<ChatDeps, 'catalog' | 'config' | 'redactor' | 'clock'>,
+  input: ChatInput,
+  origin: ChatOrigin,
+): ChatPlan {
+  const { config, catalog } = deps;
+  const now = (deps.clock ?? systemClock).now();
+  const requestId = `chatcmpl-${randomId(18)}`;
+  const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
+  const traceparent =
+    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const { caller, hints } = origin;
+  const model = input.model ?? origin.pathAgent?.name ?? AUTO_MODEL;
+  const secretsFound = config.secretsMakePrivate
+    ? deps.redactor.detect(input.messages.map((message) => message.content).join('\n'))
+    : [];
+  const isPrivate = hints.private || caller.private || secretsFound.length > 0;
+  const envelope: ChatRequest = {
+    v: PROTOCOL_VERSION,
+    request_id: requestId,
+    session_id: sessionId,
+    create_session: origin.sessionToContinue === undefined,
+    intent: AUTO_MODEL,
+    model,
+    messages: input.messages,
+    options: input.options,
+    ...(input.tools ? { tools: input.tools } : {}),
+    ...(input.tool_choice !== undefined ? { tool_choice: input.tool_choice } : {}),
+    ...(input.parallel_tool_calls !== undefined ? { parallel_tool_calls: input.parallel_tool_calls } : {}),
+    ...(input.response_format ? { response_format: input.response_format } : {}),
+    ...(input.user !== undefined ? { user: input.user } : {}),
+    ...(input.metadata ? { metadata: input.metadata } : {}),
+    ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
+    stream: input.stream,
+    timeout_ms: config.requestTimeoutMs,
+    heartbeat_ms: config.heartbeatMs,
+    tenant: caller.tenant,
+    created_at: now,
+    traceparent,
+    ...(isPrivate ? { private: true } : {}),
+    ...(hints.priority !== undefined ? { priority: hints.priority } : {}),
+  };
+  const named = namedChoice(catalog, input.model, origin.pathAgent, caller);
+  return {
+    requestId,
+    sessionId,
+    traceparent,
+    now,
+    envelope,
+    prompt: lastText(input.messages, ['user', 'tool']),
+    question: lastText(input.messages, ['user']),
+    private: isPrivate,
+    secretsFound,
+    named: named === undefined ? undefined : withinScope(caller, named, catalog.names),
+  };
+}

@@ -1,0 +1,103 @@
+import type { ChatRequest, Subjects } from '../../bus-schemas/index.js';
+import type { Agent, Catalog } from '../../common/catalog.js';
+import type { Bus } from '../../common/bus.js';
+import type { Clock } from '../../common/clock.js';
+import type { Logger } from '../../common/logger.js';
+import type { Redactor } from '../../common/redaction.js';
+import type { Caller } from '../auth/caller.js';
+import type { KeyStore } from '../auth/key-store.js';
+import type { Call } from '../call/call.js';
+import type { CallListener } from '../call/observe.js';
+import type { GatewayConfig } from '../config.js';
+import type { RateLimiter } from '../rate-limit/rate-limiter.js';
+import type { TraceLog } from '../trace-log/trace-log.js';
+import type { ChatRouter } from './choose-agents.js';
+
+/** What every chat route shares: the bus, the catalog, the router, the redactor, the logs, the limits. */
+export interface ChatDeps {
+  bus: Bus;
+  catalog: Catalog;
+  subjects: Subjects;
+  config: GatewayConfig;
+  traceLog: TraceLog;
+  router: ChatRouter;
+  redactor: Redactor;
+  /** The API keys (API_KEYS, the keys file): who a presented key is, and what it may call. */
+  keys: KeyStore;
+  /** Per-key request limits and concurrency caps, shared by every replica (RATE_TIERS_FILE). */
+  rateLimiter: RateLimiter;
+  /** The gateway's metrics: told about every agent call. */
+  calls?: CallListener | undefined;
+  clock?: Clock;
+}
+
+/**
+ * What a client asks, whatever its wire format (OpenAI, legacy, WebSocket): the request fields
+ * of the bus envelope, before ids, routing and privacy are decided. `openai/` maps its bodies
+ * to this; `chat/` knows nothing of those formats.
+ */
+export type ChatInput = Pick<
+  ChatRequest,
+  | 'messages'
+  | 'options'
+  | 'tools'
+  | 'tool_choice'
+  | 'parallel_tool_calls'
+  | 'response_format'
+  | 'user'
+  | 'metadata'
+  | 'stream'
+> & {
+  /** The agent the body names, "auto", or undefined (the router chooses). */
+  model: string | undefined;
+};
+
+/** Who sent a chat request and how, whatever the transport (HTTP, WebSocket). */
+export interface ChatOrigin {
+  /** What the caller's key proves: its tenant owns the sessions, its scope limits the agents, its flag makes it private. */
+  caller: Caller;
+  log: Logger;
+  /** The session to continue (already checked against ID_PATTERN); undefined starts one. */
+  sessionToContinue: string | undefined;
+  /** The client's W3C traceparent; a new trace starts when it is absent or malformed. */
+  traceparent: string | undefined;
+  /** The client asked for a fresh answer, not one from the response cache. */
+  refreshCache: boolean;
+  /** Priority, privacy and timeout hints. */
+  hints: RequestHints;
+  /** The agent a per-agent URL names (`/agents/<agent>/…`); the body's model is then only a hint. */
+  pathAgent?: Agent | undefined;
+  /** Aborts when the client leaves while the request is being routed (the classifier may take a while). */
+  signal?: AbortSignal | undefined;
+}
+
+/** Identity shared by every chunk of one answer, whatever the wire format. */
+export interface ChatIdentity {
+  id: string;
+  /** Seconds since the epoch. */
+  created: number;
+  /** The agent(s) that answer, joined with "+". */
+  model: string;
+}
+
+/** A chat request on its way: the call to relay and what the response needs. */
+export interface StartedChat {
+  /** Owns the request's rate-limit slot: freed when the call ends or is closed. */
+  call: Call;
+  identity: ChatIdentity;
+  /** The session id sent with the request; the ack frame names the resolved conversation. */
+  sessionId: string;
+  /** Response headers every transport sends (request id, trace context, rate limits). */
+  headers: Record<string, string>;
+  /** The request's logger, bound to its request id, agent(s) and session. */
+  log: Logger;
+}
+
+/** What a client may ask about how its request is handled, whatever the transport. */
+export interface RequestHints {
+  priority?: NonNullable<ChatRequest['priority']>;
+  /** Only local providers may see the request. */
+  private: boolean;
+  /** The client gives up after this long: timeouts shorter than the agent's apply. */
+  timeoutMs?: number;
+}

@@ -1,0 +1,87 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AgentbusError, ID_PATTERN } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+import { startChatCall } from '../chat/start-chat.js';
+import type { ChatDeps, ChatInput, StartedChat } from '../chat/types.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { hintsFromHeaders } from './request-hints.js';
+
+const SESSION_ID = new RegExp(ID_PATTERN);
+
+/**
+ * The session to continue: `X-Session-ID`, or the legacy routes' body field; undefined starts a
+ * new conversation. Both at once must agree.
+ */
+function sessionToContinue(request: FastifyRequest, fromBody: string | undefined): string | undefined {
+  const header = request.headers['x-session-id'];
+  if (header !== undefined && (typeof header !== 'string' || !SESSION_ID.test(header))) {
+    throw new AgentbusError(
+      'invalid_request',
+      'X-Session-ID must be 1-128 characters of letters, digits, ".", "_", ":" or "-".',
+      { param: 'X-Session-ID' },
+    );
+  }
+  if (header !== undefined && fromBody !== undefined && header !== fromBody) {
+    throw new AgentbusError(
+      'invalid_request',
+      "X-Session-ID and the body's session_id name different sessions; send one.",
+      { param: 'session_id' },
+    );
+  }
+  return header ?? fromBody;
+}
+
+/** Cache-Control: no-cache (or no-store) asks for a fresh answer. */
+function wantsFreshAnswer(request: FastifyRequest): boolean {
+  const header = request.headers['cache-control'];
+  return typeof header === 'string' && /(^|,)\s*no-(cache|store)\s*(,|$)/i.test(header);
+}
+
+/**
+ * {@link startChatCall} for an HTTP route: the session comes from `X-Session-ID` (or the legacy
+ * body field), trace context from `traceparent`, a cache refresh from `Cache-Control`, hints
+ * from `X-Priority`, `X-Private` and the timeout headers. However the response ends, the call is
+ * closed (a no-op once it ended), which frees the key's slot.
+ */
+export async function startHttpChat(
+  deps: ChatDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  input: ChatInput,
+  options: { sessionId?: string | undefined } = {},
+): Promise<StartedChat> {
+  const incomingTrace = request.headers['traceparent'];
+  // Routing may wait for the classifier: a client leaving meanwhile must stop it, and everything after.
+  const left = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) left.abort();
+  };
+  reply.raw.once('close', onClose);
+  let chat: StartedChat;
+  try {
+    chat = await startChatCall(deps, input, {
+      caller: request.caller,
+      // fastify's request logger is the app's pino logger's child.
+      log: request.log as Logger,
+      sessionToContinue: sessionToContinue(request, options.sessionId),
+      traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+      refreshCache: wantsFreshAnswer(request),
+      hints: hintsFromHeaders(request.headers),
+      pathAgent: request.pathAgent,
+      signal: left.signal,
+    });
+  } catch (err) {
+    // A 429 says when to come back: Retry-After and the rate-limit headers.
+    const refusal = refusalOf(err);
+    if (refusal) reply.headers(refusal.headers);
+    throw err;
+  } finally {
+    reply.raw.off('close', onClose);
+  }
+  reply.raw.once('close', () => chat.call.close('client closed the connection'));
+  // Both loggers the handlers use carry the request's ids from here on.
+  request.log = reply.log = chat.log;
+  // On the reply now, so an error answered before any streaming starts carries them too.
+  reply.headers(chat.headers);
+  return chat;
+}

@@ -1,0 +1,27 @@
+import type { FastifyReply } from 'fastify';
+import { collectAnswer, type CollectedAnswer } from '../call/collect-answer.js';
+import type { StartedChat } from '../chat/types.js';
+
+/**
+ * Answers with one JSON body made by `format` from the whole answer (OpenAI's chat.completion,
+ * a legacy route's own shape). A client that disconnects first closes the call (the worker
+ * cancels, nothing is stored) and gets nothing: there is nobody left to send an error to.
+ */
+export async function replyWithAnswer(
+  reply: FastifyReply,
+  chat: StartedChat,
+  format: (answer: CollectedAnswer) => object,
+): Promise<object | undefined> {
+  const { call } = chat;
+  try {
+    const answer = await collectAnswer(call.frames);
+    reply.header('x-session-id', answer.done.meta.conversation_id);
+    reply.header('x-cache', answer.done.meta.cached ? 'HIT' : 'MISS');
+    return format(answer);
+  } catch (err) {
+    if (!call.closedByClient) throw err;
+    reply.log.info('client left before the answer finished; the worker was told to cancel it');
+    reply.hijack();
+    return undefined;
+  }
+}
