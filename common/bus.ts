@@ -111,6 +111,10 @@ export function isAuthorizationError(err: unknown): boolean {
  */
 export async function connectBus(options: BusOptions): Promise<Bus> {
   const { url, client } = options;
+  // One role per bus: its credentials, its inboxes and its grants in nats.conf go together.
+  if (client && client.role !== options.role) {
+    throw new Error(`bus credentials of the ${client.role} role given to a ${options.role} connection`);
+  }
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -119,8 +123,8 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       timeout: 5000,
-      inboxPrefix: inboxPrefixOf(options.role),
       ...natsConnectOptions(client),
+      inboxPrefix: inboxPrefixOf(options.role),
     });
   } catch (err) {
     if (isAuthorizationError(err)) {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Bus } from '../common/bus.js';
-import type { Clock } from '../common/clock.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import {
   AgentbusError,
   decodeChatRequest,
@@ -58,12 +58,7 @@ function requestIdOf(data: Uint8Array): string {
   }
 }
 
-function asAgentbusError(err: unknown): AgentbusError {
-  if (err instanceof AgentbusError) return err;
-  return new AgentbusError('internal_error', `worker failed: ${(err as Error)?.message ?? String(err)}`, {
-    cause: err,
-  });
-}
+const asAgentbusError = (err: unknown) => AgentbusError.from(err, 'worker failed');
 
 /** Everything that decides the answer, as the cache key sees it. */
 function cacheKeyOf(
@@ -163,7 +158,8 @@ export async function handleChatRequest(
     log.warn({ agent: agent.name }, 'chat request without a reply subject dropped');
     return { ok: false, code: 'invalid_envelope' };
   }
-  const started = Date.now();
+  const clock = deps.clock ?? systemClock;
+  const started = clock.now();
   let envelope: ChatRequest;
   try {
     envelope = decodeChatRequest(msg.data);
@@ -192,7 +188,7 @@ export async function handleChatRequest(
   const cancel = inFlight.enter(envelope.request_id);
   // One signal for every reason to stop: the deadline, or `cancel` (requester left, shutdown).
   const stop = new AbortController();
-  const deadline = setTimeout(
+  const deadline = clock.setTimeout(
     () =>
       stop.abort(
         new AgentbusError(
@@ -249,7 +245,7 @@ export async function handleChatRequest(
     if (stop.signal.aborted) throw stop.signal.reason;
 
     const model = answer.model ?? agent.model;
-    const processingMs = Date.now() - started;
+    const processingMs = clock.now() - started;
     // No session means store: false — the turn is not written.
     const stored =
       session &&
@@ -281,7 +277,7 @@ export async function handleChatRequest(
         finish_reason: answer.finishReason,
         usage: answer.usage,
         model,
-        stored_at: Date.now(),
+        stored_at: clock.now(),
       });
     }
     out.finish({
@@ -313,14 +309,16 @@ export async function handleChatRequest(
     );
     return { ok: true };
   } catch (err) {
-    const error = asAgentbusError(err);
+    // Once stopped (cancel, deadline, shutdown), that is what happened, whatever a provider
+    // threw while being aborted.
+    const error = asAgentbusError(stop.signal.aborted ? stop.signal.reason : err);
     const level = error.code === 'internal_error' ? 'error' : error.code === 'request_cancelled' ? 'info' : 'warn';
     reqLog[level]({ code: error.code, err: error.cause ?? error }, error.message);
     if (!out.finish({ type: 'error', error: error.toWire() }))
       reqLog.warn('could not publish the error frame (NATS connection gone)');
     return { ok: false, code: error.code };
   } finally {
-    clearTimeout(deadline);
+    clock.clearTimeout(deadline);
     cancel.signal.removeEventListener('abort', onCancel);
     cancel.leave();
   }

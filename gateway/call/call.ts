@@ -46,20 +46,24 @@ const isTerminal = (frame: ReplyFrame) => frame.type === 'done' || frame.type ==
 export function openCall(source: FrameSource, options: { onEnd?: () => unknown } = {}): Call {
   const closer = new AbortController();
   const canceller = new AbortController();
-  let ended = false;
-  const end = () => {
-    if (ended) return;
-    ended = true;
-    options.onEnd?.();
-  };
+  let ended: Promise<void> | undefined;
+  // Once, and awaited before the terminal frame goes on (a release must land before the client
+  // can send its next request); a failing onEnd is its owner's to report, never the answer's.
+  const end = () =>
+    (ended ??= Promise.resolve()
+      .then(() => options.onEnd?.())
+      .then(
+        () => undefined,
+        () => undefined,
+      ));
   async function* frames(): AsyncGenerator<ReplyFrame> {
     try {
       for await (const frame of source({ closed: closer.signal, cancelled: canceller.signal })) {
-        if (isTerminal(frame)) end();
+        if (isTerminal(frame)) await end();
         yield frame;
       }
     } finally {
-      end();
+      await end();
     }
   }
   return {
@@ -67,7 +71,7 @@ export function openCall(source: FrameSource, options: { onEnd?: () => unknown }
     close(reason) {
       if (ended || closer.signal.aborted) return;
       closer.abort(reason);
-      end();
+      end().catch(() => undefined);
     },
     cancel(reason) {
       if (!ended && !canceller.signal.aborted) canceller.abort(reason);

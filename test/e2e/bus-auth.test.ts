@@ -2,10 +2,10 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import t from 'tap';
-import { ConfigError } from '../../common/env.js';
+import { ConfigError, readEnv } from '../../common/env.js';
 import { createLogger } from '../../common/logger.js';
 import { connectBus, isAuthorizationError, type Bus } from '../../common/bus.js';
-import { inboxPrefixOf, type BusRole } from '../../common/nats-client.js';
+import { inboxPrefixOf, readNatsClientSettings, type BusRole } from '../../common/nats-client.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import { ensureAuditStream, setUpAuditStream } from '../../gateway/audit/audit-stream.js';
 import { ROOT } from '../../scripts/lib/child-process.js';
@@ -31,7 +31,7 @@ async function as(role: BusRole): Promise<NatsConnection> {
 
 /** A Bus as `role`, as the processes make it, for calls into our own code. */
 async function busAs(role: BusRole): Promise<Bus> {
-  const client = loadWorkerConfig({ NATS_URL: nats.url, NATS_USER: role, NATS_PASSWORD: passwordOf(role) }).nats;
+  const client = readNatsClientSettings(readEnv({ NATS_USER: role, NATS_PASSWORD: passwordOf(role) }), role, nats.url);
   const connected = await connectBus({ url: nats.url, role, name: `test-${role}`, log: createLogger('off'), client });
   opened.push(connected);
   return connected;

@@ -24,7 +24,12 @@ writeFileSync(
 const stack = await startStack({
   env: { API_KEYS: 'key-a,key-b,key-c,key-d', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
 });
-const secondBus = await connectBus({ url: stack.natsUrl, role: 'gateway', name: 'replica-2', log: createLogger('off') });
+const secondBus = await connectBus({
+  url: stack.natsUrl,
+  role: 'gateway',
+  name: 'replica-2',
+  log: createLogger('off'),
+});
 const second = await buildApp({
   config: stack.config,
   bus: secondBus,

@@ -121,7 +121,9 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
   });
 
   t.test('the bucket is JetStream KV, shared by every worker', async (t) => {
-    const kv = await stack.bus.request('$JS.API.STREAM.INFO.KV_agentbus_responses', new Uint8Array(), { timeoutMs: 5000 });
+    const kv = await stack.bus.request('$JS.API.STREAM.INFO.KV_agentbus_responses', new Uint8Array(), {
+      timeoutMs: 5000,
+    });
     const info = JSON.parse(new TextDecoder().decode(kv.data));
     t.equal(info.config.max_age, 30 * 1e9, 'max age = CACHE_TTL_SECONDS');
     t.ok(info.state.messages > 0, 'answers are stored in it');

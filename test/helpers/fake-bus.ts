@@ -161,7 +161,12 @@ export class FakeBus implements Bus {
     }
     // What NATS answers a request nobody serves: an empty message with status 503.
     if (delivered === 0 && message.reply) {
-      const status = { subject: message.reply, data: new Uint8Array(0), reply: undefined, headers: natsHeaders(503) };
+      const status = {
+        subject: message.reply,
+        data: new Uint8Array(0),
+        reply: undefined,
+        headers: natsHeaders(503, 'No Responders'),
+      };
       queueMicrotask(() => this.#deliver(status));
     }
   }

@@ -7,11 +7,7 @@ import { loadCatalog } from '../../common/catalog.js';
 import { createLogger } from '../../common/logger.js';
 import { classifierEnvelope } from '../../gateway/router/classifier.js';
 import { agentNamedIn, classifierMessages, MAX_CLASSIFIED_CHARS } from '../../gateway/router/classifier-prompt.js';
-import {
-  createRoutingTable,
-  DEFAULT_ROUTING_FILE,
-  loadRoutingTable,
-} from '../../gateway/router/load-routing-table.js';
+import { createRoutingTable, DEFAULT_ROUTING_FILE, loadRoutingTable } from '../../gateway/router/load-routing-table.js';
 import { MAX_ROUTED_CHARS, routeByRules } from '../../gateway/router/match-rules.js';
 import { createRouter } from '../../gateway/router/router.js';
 import type { RoutingTableFile } from '../../gateway/router/routing-table.schema.js';

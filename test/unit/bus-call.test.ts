@@ -1,0 +1,238 @@
+import t from 'tap';
+import { decodeCancelRequest, PROTOCOL_VERSION, type ChatRequest } from '../../bus-schemas/index.js';
+import { busCall, type BusCallOptions } from '../../gateway/call/bus-call.js';
+import { FakeBus } from '../helpers/fake-bus.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { bytesOf, FrameMaker, readAll, testScope } from '../helpers/frames.js';
+
+// The one request over the bus, against a fake Bus and clock: what reaches the bus, which
+// frames come out, and each way the answer can turn out incomplete.
+
+const REQUEST_ID = 'chatcmpl-test';
+const envelope = (extra: Record<string, unknown> = {}): ChatRequest =>
+  ({
+    v: PROTOCOL_VERSION,
+    request_id: REQUEST_ID,
+    session_id: 'conv_test',
+    create_session: true,
+    intent: 'testing',
+    model: 'testing',
+    messages: [{ role: 'user', content: 'hi' }],
+    options: {},
+    stream: true,
+    timeout_ms: 10_000,
+    heartbeat_ms: 200,
+    tenant: 't',
+    created_at: 0,
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    ...extra,
+  }) as ChatRequest;
+
+function setup(extra: Partial<BusCallOptions> = {}, envelopeExtra: Record<string, unknown> = {}) {
+  const clock = new FakeClock();
+  const bus = new FakeBus('gateway', clock);
+  const worker: string[] = [];
+  bus.subscribe('agents.testing.chat', { queue: 'workers', callback: (_err, msg) => worker.push(msg.reply ?? '') });
+  const options: BusCallOptions = {
+    subject: 'agents.testing.chat',
+    cancelSubject: 'agents.cancel',
+    idleTimeoutMs: 600,
+    deadlineGraceMs: 1000,
+    cancelGraceMs: 2000,
+    clock,
+    ...extra,
+  };
+  const scope = testScope();
+  const read = readAll(busCall(bus, envelope(envelopeExtra), options)(scope));
+  const frames = new FrameMaker(REQUEST_ID);
+  const inbox = () => bus.published[0]!.reply!;
+  const reply = (frame: ReturnType<FrameMaker['ack']>) => bus.publish(inbox(), bytesOf(frame));
+  const cancels = () =>
+    bus.published.filter((m) => m.subject === 'agents.cancel').map((m) => decodeCancelRequest(m.data));
+  return { clock, bus, scope, read, frames, reply, inbox, worker, cancels };
+}
+
+t.test('publishes the envelope with a random inbox, the request id and trace context as headers', async (t) => {
+  const { bus, worker } = setup({ auditSubject: 'agents.audit.testing.chat' });
+  await settle();
+  const [request, audit] = bus.published;
+  t.equal(request!.subject, 'agents.testing.chat');
+  t.match(request!.reply, /^_INBOX\.gateway\./);
+  t.equal(request!.headers?.get('Agentbus-Request-Id'), REQUEST_ID);
+  t.match(request!.headers?.get('traceparent'), /^00-0af7/);
+  t.equal(audit!.subject, 'agents.audit.testing.chat', 'an audit copy');
+  t.equal(audit!.reply, undefined, 'which nobody answers');
+  t.same(worker, [request!.reply], 'the worker got it');
+});
+
+t.test('relays the frames in order and ends after the terminal frame', async (t) => {
+  const { read, frames, reply, bus, inbox } = setup();
+  reply(frames.ack());
+  reply(frames.delta('Hel'));
+  reply(frames.delta('lo'));
+  reply(frames.done());
+  await read.finished;
+  t.same(
+    read.frames.map((f) => f.type),
+    ['ack', 'delta', 'delta', 'done'],
+  );
+  t.equal(read.error, undefined);
+  t.equal(bus.subscribers(inbox()), 0, 'the inbox is unsubscribed');
+});
+
+t.test('a gap in seq ends the answer with stream_protocol_error', async (t) => {
+  const { read, frames, reply } = setup();
+  reply(frames.ack());
+  frames.delta('lost');
+  reply(frames.delta('after a gap'));
+  await read.finished;
+  t.equal(read.error?.code, 'stream_protocol_error');
+  t.match(read.error?.message, /expected seq 1, got 2/);
+});
+
+t.test('silence past the idle timeout is worker_lost; heartbeats keep it alive', async (t) => {
+  const { read, frames, reply, clock, cancels } = setup();
+  reply(frames.ack());
+  await clock.advance(500);
+  reply(frames.heartbeat());
+  await clock.advance(500);
+  t.equal(read.ended, false, 'a heartbeat rearmed the timer');
+  await clock.advance(200);
+  await read.finished;
+  t.equal(read.error?.code, 'worker_lost');
+  t.same(cancels(), [], 'nothing to cancel: the worker is presumed dead');
+});
+
+t.test('no answer by the deadline (plus grace) is deadline_exceeded', async (t) => {
+  const { read, frames, reply, clock } = setup({ idleTimeoutMs: 60_000 }, { timeout_ms: 1000 });
+  reply(frames.ack());
+  await clock.advance(1999);
+  t.equal(read.ended, false);
+  await clock.advance(1);
+  await read.finished;
+  t.equal(read.error?.code, 'deadline_exceeded');
+});
+
+t.test('nobody serving the agent is no_worker at once', async (t) => {
+  const clock = new FakeClock();
+  const bus = new FakeBus('gateway', clock);
+  const read = readAll(
+    busCall(bus, envelope(), {
+      subject: 'agents.testing.chat',
+      cancelSubject: 'agents.cancel',
+      idleTimeoutMs: 600,
+      deadlineGraceMs: 1000,
+      cancelGraceMs: 2000,
+      clock,
+    })(testScope()),
+  );
+  await read.finished;
+  t.equal(read.error?.code, 'no_worker');
+  t.match(read.error?.message, /npm run worker -- --agents testing/);
+});
+
+t.test('an empty message before the terminal frame is stream_protocol_error', async (t) => {
+  const { read, frames, reply, bus, inbox } = setup();
+  reply(frames.ack());
+  bus.publish(inbox());
+  await read.finished;
+  t.equal(read.error?.code, 'stream_protocol_error');
+});
+
+t.test('the bus dropping mid-answer ends it with bus_unavailable at once', async (t) => {
+  const { read, frames, reply, bus } = setup();
+  reply(frames.ack());
+  await settle();
+  bus.setConnected(false, 'disconnected from NATS (test)');
+  await read.finished;
+  t.equal(read.error?.code, 'bus_unavailable');
+  t.match(read.error?.message, /dropped while the answer was on its way/);
+});
+
+t.test('a bus that is down, or closed, refuses the request before publishing', async (t) => {
+  for (const breakBus of [(bus: FakeBus) => bus.setConnected(false), (bus: FakeBus) => void bus.close()]) {
+    const bus = new FakeBus();
+    breakBus(bus);
+    const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1 };
+    const read = readAll(busCall(bus, envelope(), options)(testScope()));
+    await read.finished;
+    t.equal(read.error?.code, 'bus_unavailable');
+    t.equal(read.error?.retryable, true);
+    t.same(bus.published, [], 'nothing published');
+  }
+});
+
+t.test('an exception of ours while encoding is internal_error, not retryable, with its cause', async (t) => {
+  const bus = new FakeBus();
+  const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1 };
+  // JSON.stringify cannot encode a BigInt: it throws a TypeError, as a stack overflow would a RangeError.
+  const read = readAll(busCall(bus, envelope({ oops: 1n }), options)(testScope()));
+  await read.finished;
+  t.equal(read.error?.code, 'internal_error');
+  t.equal(read.error?.retryable, false);
+  t.ok(read.error?.cause instanceof TypeError, 'the original exception is kept for the log');
+  t.same(bus.published, [], 'nothing was published');
+});
+
+t.test('a payload over max_payload is request_too_large', async (t) => {
+  const bus = new FakeBus();
+  bus.maxPayload = 100;
+  const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1 };
+  const read = readAll(busCall(bus, envelope(), options)(testScope()));
+  await read.finished;
+  t.equal(read.error?.code, 'request_too_large');
+});
+
+t.test('close: the frames end without a terminal frame, and the worker is told to cancel', async (t) => {
+  const { read, frames, reply, scope, cancels, clock } = setup();
+  reply(frames.ack());
+  reply(frames.delta('partial'));
+  await settle();
+  scope.close('client closed the connection');
+  await read.finished;
+  t.same(
+    read.frames.map((f) => f.type),
+    ['ack', 'delta'],
+  );
+  t.equal(read.error, undefined, 'no error: nobody is listening');
+  t.same(cancels(), [{ v: PROTOCOL_VERSION, request_id: REQUEST_ID, reason: 'client closed the connection' }]);
+  reply(frames.delta('late'));
+  await clock.advance(10_000);
+  t.equal(read.frames.length, 2, 'nothing after the close is relayed');
+});
+
+t.test('cancel: the worker is told, and its own terminal frame ends the call', async (t) => {
+  const { read, frames, reply, scope, cancels } = setup();
+  reply(frames.ack());
+  await settle();
+  scope.cancel('cancelled by the client');
+  await settle();
+  t.equal(cancels().length, 1);
+  reply(frames.done());
+  await read.finished;
+  t.equal(read.frames.at(-1)?.type, 'done', 'a done: the answer was complete and stored already');
+});
+
+t.test('cancel without confirmation ends in request_cancelled after the grace', async (t) => {
+  const { read, frames, reply, scope, clock } = setup({ idleTimeoutMs: 60_000 });
+  reply(frames.ack());
+  await settle();
+  scope.cancel();
+  await clock.advance(1999);
+  t.equal(read.ended, false);
+  await clock.advance(1);
+  await read.finished;
+  t.equal(read.error?.code, 'request_cancelled');
+});
+
+t.test('closed before it started: nothing is published', async (t) => {
+  const bus = new FakeBus();
+  const scope = testScope();
+  scope.close();
+  const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1 };
+  const read = readAll(busCall(bus, envelope(), options)(scope));
+  await read.finished;
+  t.same(read.frames, []);
+  t.equal(read.error, undefined);
+  t.same(bus.published, []);
+});

@@ -1,0 +1,145 @@
+import t from 'tap';
+import type { ReplyFrame } from '../../bus-schemas/index.js';
+import { openCall, type CallScope } from '../../gateway/call/call.js';
+import { observed, type CallSummary } from '../../gateway/call/observe.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { FrameMaker, readAll, untilClosed } from '../helpers/frames.js';
+
+// The call as a transport holds it (openCall), and the observation that feeds the trace log
+// and the metrics.
+
+t.test('onEnd runs once, just before the terminal frame is handed on', async (t) => {
+  const f = new FrameMaker();
+  const order: string[] = [];
+  const call = openCall(
+    async function* () {
+      yield f.ack();
+      yield f.done();
+    },
+    { onEnd: () => order.push('end') },
+  );
+  for await (const frame of call.frames) order.push(frame.type);
+  call.close('late');
+  t.same(order, ['ack', 'end', 'done']);
+  t.equal(call.closedByClient, false, 'a close after the end changes nothing');
+});
+
+t.test('close() ends a call nobody reads, and once', async (t) => {
+  let ends = 0;
+  const call = openCall(() => (async function* () {})(), { onEnd: () => ends++ });
+  call.close('gone');
+  call.close('gone again');
+  await settle();
+  t.equal(ends, 1);
+  t.equal(call.closedByClient, true);
+});
+
+t.test('close() while frames flow: the source sees its scope closed, the frames end', async (t) => {
+  const f = new FrameMaker();
+  let seen: CallScope | undefined;
+  let ends = 0;
+  const call = openCall(
+    (scope) => {
+      seen = scope;
+      return untilClosed(scope, [f.ack()]);
+    },
+    { onEnd: () => ends++ },
+  );
+  const read = readAll(call.frames);
+  await settle();
+  call.close('client left');
+  await read.finished;
+  t.equal(seen?.closed.reason, 'client left');
+  t.same(
+    read.frames.map((frame) => frame.type),
+    ['ack'],
+  );
+  t.equal(ends, 1);
+  t.equal(call.closedByClient, true);
+});
+
+t.test('cancel() reaches the scope but ends nothing itself', async (t) => {
+  const f = new FrameMaker();
+  let seen: CallScope | undefined;
+  let release!: () => void;
+  const call = openCall(async function* (scope) {
+    seen = scope;
+    yield f.ack();
+    await new Promise<void>((resolve) => (release = resolve));
+    yield f.error('request_cancelled');
+  });
+  const read = readAll(call.frames);
+  await settle();
+  call.cancel('stop please');
+  t.equal(seen?.cancelled.reason, 'stop please');
+  t.equal(read.ended, false);
+  release();
+  await read.finished;
+  t.equal(read.frames.at(-1)?.type, 'error');
+  t.equal(call.closedByClient, false);
+});
+
+t.test('observation: one summary per call, however it ends', async (t) => {
+  const clock = new FakeClock();
+  const summaries: CallSummary[] = [];
+  const opened: string[] = [];
+  const listener = { opened: (agent: string) => opened.push(agent), ended: (s: CallSummary) => summaries.push(s) };
+  const run = async (frames: (scope: CallScope) => AsyncIterable<ReplyFrame>, close = false) => {
+    const call = openCall(
+      observed(frames, { agent: 'testing', sessionId: 'conv_sent', listener, clock, onEnd: () => undefined }),
+    );
+    const read = readAll(call.frames);
+    await settle();
+    if (close) call.close('gone');
+    await read.finished;
+  };
+  const f = new FrameMaker();
+  await run(async function* () {
+    yield f.ack('conv_resolved');
+    await clock.advance(50);
+    yield f.delta('hello');
+    yield {
+      ...f.delta(''),
+      tool_calls: [{ index: 0, id: 'c1', type: 'function', function: { name: 'x', arguments: '{}' } }],
+    } as ReplyFrame;
+    yield f.done();
+  });
+  const g = new FrameMaker();
+  await run(async function* () {
+    yield g.ack();
+    yield g.error('backend_error');
+  });
+  const h = new FrameMaker();
+  await run((scope) => untilClosed(scope, [h.ack()]), true);
+  t.same(opened, ['testing', 'testing', 'testing']);
+  t.same(
+    summaries.map((s) => [s.status, s.errorCode, s.conversationId, s.responseChars]),
+    [
+      [200, undefined, 'conv_resolved', 7],
+      [502, 'backend_error', 'conv_test', 0],
+      [499, 'request_cancelled', 'conv_test', 0],
+    ],
+  );
+  t.equal(summaries[0]!.firstTokenMs, 50, 'time to the first token, on the injected clock');
+  t.same(summaries[0]!.usage, { promptTokens: 1, completionTokens: 2 });
+});
+
+t.test("a listener's bug never breaks the answer", async (t) => {
+  const f = new FrameMaker();
+  const boom = () => {
+    throw new Error('metrics bug');
+  };
+  const call = openCall(
+    observed(
+      async function* () {
+        yield f.ack();
+        yield f.done();
+      },
+      { agent: 'testing', sessionId: 's', listener: { opened: boom, ended: boom }, onEnd: () => undefined },
+    ),
+  );
+  const read = readAll(call.frames);
+  await read.finished;
+  t.equal(read.error, undefined);
+  t.equal(read.frames.at(-1)?.type, 'done');
+});

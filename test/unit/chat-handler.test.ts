@@ -1,0 +1,253 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  decodeReplyFrame,
+  encodeJson,
+  AgentbusError,
+  PROTOCOL_VERSION,
+  type ChatRequest,
+  type ReplyFrame,
+} from '../../bus-schemas/index.js';
+import { loadRedactor } from '../../common/redaction.js';
+import type { CachedAnswer, ResponseCache } from '../../workers/cache/response-cache.js';
+import { handleChatRequest, type ChatHandlerDeps } from '../../workers/chat-handler.js';
+import { InFlight } from '../../workers/in-flight.js';
+import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
+import { migrateToLatest } from '../../workers/memory/migrate.js';
+import { createProviderChains } from '../../workers/providers/chain.js';
+import { FakeBus } from '../helpers/fake-bus.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { agentWith, answers, FakeProvider, fails, heldOpen, recordingLogger } from '../helpers/fake-provider.js';
+
+// The worker's chat handler against a fake bus (our seam), a fake provider behind our
+// ChatProvider seam, an in-memory cache behind our ResponseCache seam, a fake clock, and a
+// real SQLite memory in a temp directory.
+
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-handler-'));
+const db = openMemoryDatabase(memoryDatabasePath(dir));
+await migrateToLatest(db);
+t.teardown(async () => {
+  await db.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The cache seam, in memory. */
+class MemoryCache implements ResponseCache {
+  readonly enabled = true;
+  readonly entries = new Map<string, CachedAnswer>();
+  get(key: string) {
+    return Promise.resolve(this.entries.get(key));
+  }
+  put(key: string, answer: CachedAnswer) {
+    this.entries.set(key, answer);
+    return Promise.resolve();
+  }
+}
+
+let ids = 0;
+function envelope(extra: Partial<ChatRequest> = {}): ChatRequest {
+  const id = `chatcmpl-handler-${++ids}`;
+  return {
+    v: PROTOCOL_VERSION,
+    request_id: id,
+    session_id: `conv_${id}`,
+    create_session: true,
+    intent: 'testing',
+    model: 'testing',
+    messages: [{ role: 'user', content: 'hello' }],
+    options: {},
+    stream: true,
+    timeout_ms: 10_000,
+    heartbeat_ms: 200,
+    tenant: 'tenant-a',
+    created_at: 0,
+    ...extra,
+  };
+}
+
+function setup() {
+  const clock = new FakeClock();
+  const bus = new FakeBus('worker', clock);
+  const provider = new FakeProvider('ollama');
+  const { log, lines } = recordingLogger();
+  const cache = new MemoryCache();
+  const providers = createProviderChains(
+    {
+      createProvider: () => provider,
+      defaultProvider: 'ollama',
+      localProviders: ['ollama'],
+      breakers: { failures: 3, cooldownMs: 30_000 },
+      redactor: loadRedactor(undefined),
+      clock,
+    },
+    log,
+  );
+  const agent = { ...agentWith('testing', [{ provider: 'ollama', model: 'm' }]), historyTurns: 10 };
+  const deps: ChatHandlerDeps = { bus, db, providers, cache, agent, workerId: 'w1', log, clock };
+  const inFlight = new InFlight();
+  const handle = (request: ChatRequest | Uint8Array) =>
+    handleChatRequest(
+      deps,
+      { data: request instanceof Uint8Array ? request : encodeJson(request), reply: 'inbox' },
+      inFlight,
+    );
+  /** The frames published to the reply inbox, and whether the empty sentinel followed. */
+  const replies = () => {
+    const messages = bus.published.filter((m) => m.subject === 'inbox');
+    const frames: ReplyFrame[] = messages.filter((m) => m.data.length > 0).map((m) => decodeReplyFrame(m.data));
+    return { frames, sentinel: messages.at(-1)?.data.length === 0 };
+  };
+  const turns = (requestId: string) => db.selectFrom('turns').selectAll().where('request_id', '=', requestId).execute();
+  return { clock, bus, provider, cache, deps, inFlight, handle, replies, turns, lines };
+}
+
+t.test('a streamed answer: ack, deltas, done, the turn stored, the sentinel last', async (t) => {
+  const { provider, handle, replies, turns } = setup();
+  provider.behave = answers('Hel', 'lo');
+  const request = envelope();
+  t.same(await handle(request), { ok: true });
+  const { frames, sentinel } = replies();
+  t.same(
+    frames.map((f) => f.type),
+    ['ack', 'delta', 'delta', 'done'],
+  );
+  t.same(
+    frames.map((f) => f.seq),
+    [0, 1, 2, 3],
+  );
+  t.ok(sentinel);
+  const done = frames.at(-1) as Extract<ReplyFrame, { type: 'done' }>;
+  t.match(done.meta, { conversation_id: request.session_id, agent: 'testing', provider: 'ollama', worker: 'w1' });
+  const [turn] = await turns(request.request_id);
+  t.equal(turn?.assistant_response, 'Hello');
+  t.equal(turn?.user_input, 'hello');
+});
+
+t.test('a non-streamed answer: a generating heartbeat, then the whole text at the end', async (t) => {
+  const { provider, handle, replies } = setup();
+  provider.behave = answers('one ', 'piece');
+  await handle(envelope({ stream: false }));
+  const { frames } = replies();
+  t.same(
+    frames.map((f) => f.type),
+    ['ack', 'heartbeat', 'delta', 'done'],
+  );
+  t.equal((frames[1] as Extract<ReplyFrame, { type: 'heartbeat' }>).generating, true);
+  t.equal((frames[2] as Extract<ReplyFrame, { type: 'delta' }>).content, 'one piece');
+});
+
+t.test('a follow-up in the same conversation gets the earlier turn as history', async (t) => {
+  const { provider, handle } = setup();
+  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
+  provider.behave = answers('Hi Ada');
+  await handle(first);
+  provider.behave = answers('Ada');
+  await handle(
+    envelope({
+      session_id: first.session_id,
+      create_session: false,
+      messages: [{ role: 'user', content: 'who am I?' }],
+    }),
+  );
+  const prompt = provider.calls[1]!.messages.map((m) => `${m.role}:${m.content}`);
+  t.same(prompt.slice(-3), ['user:my name is Ada', 'assistant:Hi Ada', 'user:who am I?']);
+});
+
+t.test("another tenant's session is session_not_found, and nothing is stored", async (t) => {
+  const { provider, handle, replies, turns } = setup();
+  const first = envelope();
+  provider.behave = answers('x');
+  await handle(first);
+  const probe = envelope({ session_id: first.session_id, create_session: false, tenant: 'tenant-b' });
+  t.same(await handle(probe), { ok: false, code: 'session_not_found' });
+  t.equal(replies().frames.at(-1)?.type, 'error');
+  t.same(await turns(probe.request_id), []);
+});
+
+t.test('an invalid envelope gets an error frame with the id it can read; nothing is stored', async (t) => {
+  const { handle, replies } = setup();
+  const outcome = await handle(encodeJson({ ...envelope(), request_id: 'chatcmpl-bad', messages: 'not a list' }));
+  t.same(outcome, { ok: false, code: 'invalid_envelope' });
+  const [frame] = replies().frames;
+  t.equal(frame?.type, 'error');
+  t.equal(frame?.request_id, 'chatcmpl-bad');
+});
+
+t.test('a provider failure is one error frame; nothing is stored', async (t) => {
+  const { provider, handle, replies, turns } = setup();
+  provider.behave = fails('backend_unreachable');
+  const request = envelope();
+  t.same(
+    await handle(request),
+    { ok: false, code: 'backend_unreachable' },
+    "a one-provider chain keeps the provider's error",
+  );
+  t.same(
+    replies().frames.map((f) => f.type),
+    ['ack', 'error'],
+  );
+  t.same(await turns(request.request_id), []);
+});
+
+t.test('a cancel from the requester aborts the model call; nothing is stored', async (t) => {
+  const { provider, handle, replies, turns, inFlight } = setup();
+  const held = heldOpen(['too late']);
+  provider.behave = held.behave;
+  const request = envelope();
+  const outcome = handle(request);
+  await settle();
+  inFlight.cancel(request.request_id, new AgentbusError('request_cancelled', 'Cancelled by the requester: test'));
+  t.same(await outcome, { ok: false, code: 'request_cancelled' });
+  t.equal((replies().frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>).error.code, 'request_cancelled');
+  t.same(await turns(request.request_id), []);
+});
+
+t.test('the deadline aborts a model call that runs too long: deadline_exceeded, nothing stored', async (t) => {
+  const { provider, handle, replies, turns, clock } = setup();
+  provider.behave = heldOpen().behave;
+  const request = envelope({ timeout_ms: 5000 });
+  const outcome = handle(request);
+  await clock.advance(5000);
+  t.same(await outcome, { ok: false, code: 'deadline_exceeded' });
+  t.match((replies().frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>).error.message, /5000 ms/);
+  t.same(await turns(request.request_id), []);
+});
+
+t.test('heartbeats go out while the model thinks', async (t) => {
+  const { provider, handle, replies, clock } = setup();
+  const held = heldOpen(['ok']);
+  provider.behave = held.behave;
+  const outcome = handle(envelope({ heartbeat_ms: 200 }));
+  await clock.advance(650);
+  t.equal(replies().frames.filter((f) => f.type === 'heartbeat').length, 3);
+  held.release();
+  await outcome;
+  t.equal(replies().frames.at(-1)?.type, 'done');
+});
+
+t.test('an identical request is answered from the cache, without the model, and stored as cached', async (t) => {
+  const { provider, handle, replies, turns, cache } = setup();
+  provider.behave = answers('cached text');
+  const first = envelope();
+  await handle(first);
+  t.equal(cache.entries.size, 1, 'the answer went into the cache');
+  const again = envelope();
+  await handle(again);
+  t.equal(provider.calls.length, 1, 'the model was asked once');
+  const frames = replies().frames.filter((f) => f.request_id === again.request_id);
+  t.equal((frames[0] as Extract<ReplyFrame, { type: 'ack' }>).cached, true);
+  const [turn] = await turns(again.request_id);
+  t.equal(turn?.cached, 1);
+  t.equal(turn?.assistant_response, 'cached text');
+});
+
+t.test('store: false leaves no session, turn or cache entry', async (t) => {
+  const { provider, handle, turns, cache } = setup();
+  provider.behave = answers('routing answer');
+  const request = envelope({ store: false });
+  t.same(await handle(request), { ok: true });
+  t.same(await turns(request.request_id), []);
+  t.equal(cache.entries.size, 0);
+});

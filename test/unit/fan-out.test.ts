@@ -1,0 +1,218 @@
+import t from 'tap';
+import type { DoneFrame, ReplyFrame } from '../../bus-schemas/index.js';
+import type { CallScope, FrameSource } from '../../gateway/call/call.js';
+import { fanOut, type PartResult } from '../../gateway/call/fan-out.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { FrameMaker, readAll, testScope, untilClosed } from '../helpers/frames.js';
+
+// Several agents as one answer: sections in route order, held tokens, partial failures, the
+// aggregator, and close/cancel reaching every part through the one scope.
+
+/** A part whose frames the test releases one at a time with `step()`. */
+function steppedPart(frames: ReplyFrame[]) {
+  const queue = [...frames];
+  let wake: (() => void) | undefined;
+  const scopes: CallScope[] = [];
+  const source: FrameSource = async function* (scope) {
+    scopes.push(scope);
+    while (queue.length > 0) {
+      await new Promise<void>((resolve) => (wake = resolve));
+      if (scope.closed.aborted) return;
+      yield queue.shift()!;
+    }
+  };
+  return {
+    source,
+    scopes,
+    step: async (count = 1) => {
+      for (let i = 0; i < count; i++) {
+        wake?.();
+        await settle();
+      }
+    },
+  };
+}
+
+const fixed = (frames: ReplyFrame[]): FrameSource =>
+  async function* () {
+    yield* frames;
+  };
+
+const text = (frames: ReplyFrame[]) =>
+  frames.map((frame) => (frame.type === 'delta' ? (frame.content ?? '') : '')).join('');
+
+t.test('sections in route order: a later agent streaming first is held until its turn', async (t) => {
+  const [a, b] = [new FrameMaker('r'), new FrameMaker('r.security')];
+  const first = steppedPart([a.ack('conv_1'), a.delta('A1'), a.delta('A2'), a.done({ agent: 'code_review' })]);
+  const second = fixed([b.ack('conv_1'), b.delta('B1'), b.done({ agent: 'security', model: 'm2' })]);
+  const read = readAll(
+    fanOut(
+      [
+        { agent: 'code_review', source: first.source },
+        { agent: 'security', source: second },
+      ],
+      {
+        sessionId: 'conv_1',
+        clock: new FakeClock(),
+      },
+    )(testScope()),
+  );
+  await settle();
+  await first.step(4);
+  await read.finished;
+  t.equal(text(read.frames), '## code_review\n\nA1A2\n\n## security\n\nB1');
+  t.same(
+    read.frames.map((frame) => frame.seq),
+    read.frames.map((_, i) => i),
+    'seq without gaps',
+  );
+  const done = read.frames.at(-1) as DoneFrame;
+  t.equal(done.meta.agent, 'code_review+security');
+  t.equal(done.meta.model, 'm+m2');
+  t.same(done.usage, { prompt_tokens: 2, completion_tokens: 4, total_tokens: 6 });
+  t.same(
+    done.meta.agents?.map((part) => part.status),
+    ['ok', 'ok'],
+  );
+});
+
+t.test('one part failing leaves a note in its section; the answer still completes', async (t) => {
+  const [a, b] = [new FrameMaker('r'), new FrameMaker('r.security')];
+  const read = readAll(
+    fanOut(
+      [
+        { agent: 'code_review', source: fixed([a.ack(), a.error('backend_error', 'model down')]) },
+        { agent: 'security', source: fixed([b.ack(), b.delta('fine'), b.done()]) },
+      ],
+      { sessionId: 'conv_1', clock: new FakeClock() },
+    )(testScope()),
+  );
+  await read.finished;
+  t.match(text(read.frames), /## code_review\n\n_\(code_review failed: model down\)_\n\n## security\n\nfine/);
+  const done = read.frames.at(-1) as DoneFrame;
+  t.same(
+    done.meta.agents?.map((part) => part.status),
+    ['error', 'ok'],
+  );
+});
+
+t.test('every part failing is an error naming each', async (t) => {
+  const [a, b] = [new FrameMaker('r'), new FrameMaker('r.b')];
+  const read = readAll(
+    fanOut(
+      [
+        { agent: 'a', source: fixed([a.error('no_worker', 'none A')]) },
+        { agent: 'b', source: fixed([b.error('no_worker', 'none B')]) },
+      ],
+      { sessionId: 'conv_1', clock: new FakeClock() },
+    )(testScope()),
+  );
+  await read.finished;
+  t.equal(read.error?.code, 'no_worker');
+  t.match(read.error?.message, /Every agent of the route failed: a: none A; b: none B/);
+});
+
+t.test('an aggregator combines the parts once all ended; its text is the answer', async (t) => {
+  const [a, b, c] = [new FrameMaker('r'), new FrameMaker('r.b'), new FrameMaker('r.aggregate')];
+  const seen: PartResult[][] = [];
+  const read = readAll(
+    fanOut(
+      [
+        { agent: 'a', source: fixed([a.ack(), a.delta('from A'), a.done()]) },
+        { agent: 'b', source: fixed([b.ack(), b.error('backend_error', 'down')]) },
+      ],
+      {
+        sessionId: 'conv_1',
+        clock: new FakeClock(),
+        aggregate: {
+          agent: 'general',
+          start: (results) => {
+            seen.push(results);
+            return fixed([c.ack(), c.delta('combined'), c.done({ agent: 'general' })]);
+          },
+        },
+      },
+    )(testScope()),
+  );
+  await read.finished;
+  t.same(
+    seen[0]?.map((part) => [part.agent, part.content, part.error?.code]),
+    [
+      ['a', 'from A', undefined],
+      ['b', '', 'backend_error'],
+    ],
+  );
+  t.equal(text(read.frames), 'combined');
+  t.equal((read.frames.at(-1) as DoneFrame).meta.agent, 'a+b+general');
+});
+
+t.test('an aggregator failing before its first token: the sections are the answer, saying so', async (t) => {
+  const [a, c] = [new FrameMaker('r'), new FrameMaker('r.aggregate')];
+  const read = readAll(
+    fanOut([{ agent: 'a', source: fixed([a.ack(), a.delta('from A'), a.done()]) }], {
+      sessionId: 'conv_1',
+      clock: new FakeClock(),
+      aggregate: { agent: 'general', start: () => fixed([c.error('backend_error', 'agg down')]) },
+    })(testScope()),
+  );
+  await read.finished;
+  t.match(text(read.frames), /^_\(general could not combine the answers: agg down\)_\n\n## a\n\nfrom A$/);
+  t.equal(read.frames.at(-1)?.type, 'done');
+});
+
+t.test('a close reaches every part at once and ends the answer without a terminal frame', async (t) => {
+  const [a, b] = [new FrameMaker('r'), new FrameMaker('r.b')];
+  const scopes: CallScope[] = [];
+  const hanging =
+    (maker: FrameMaker): FrameSource =>
+    (scope) => {
+      scopes.push(scope);
+      return untilClosed(scope, [maker.ack(), maker.delta('…')]);
+    };
+  const scope = testScope();
+  const read = readAll(
+    fanOut(
+      [
+        { agent: 'a', source: hanging(a) },
+        { agent: 'b', source: hanging(b) },
+      ],
+      {
+        sessionId: 'conv_1',
+        clock: new FakeClock(),
+      },
+    )(scope),
+  );
+  await settle();
+  scope.close();
+  await read.finished;
+  t.equal(read.error, undefined);
+  t.notOk(read.frames.some((frame) => frame.type === 'done' || frame.type === 'error'));
+  t.ok(scopes.length === 2 && scopes.every((s) => s.closed.aborted), 'both parts saw the close');
+});
+
+t.test('a cancel before the aggregator starts is request_cancelled; the aggregator is not asked', async (t) => {
+  const [a] = [new FrameMaker('r')];
+  const part = steppedPart([a.ack(), a.delta('x'), a.done()]);
+  let asked = false;
+  const scope = testScope();
+  const read = readAll(
+    fanOut([{ agent: 'a', source: part.source }], {
+      sessionId: 'conv_1',
+      clock: new FakeClock(),
+      aggregate: {
+        agent: 'general',
+        start: () => {
+          asked = true;
+          return fixed([]);
+        },
+      },
+    })(scope),
+  );
+  await part.step(2);
+  scope.cancel();
+  t.ok(part.scopes[0]!.cancelled.aborted, 'the part saw the cancel');
+  await part.step(1);
+  await read.finished;
+  t.equal(read.error?.code, 'request_cancelled');
+  t.equal(asked, false);
+});

@@ -1,0 +1,263 @@
+import t from 'tap';
+import type { ReplyFrame } from '../../bus-schemas/index.js';
+import { loadCatalog } from '../../common/catalog.js';
+import type { Caller } from '../../gateway/auth/caller.js';
+import { openCall, type CallScope } from '../../gateway/call/call.js';
+import type { ChatInput, ChatOrigin, StartedChat } from '../../gateway/chat/types.js';
+import { loadGatewayConfig } from '../../gateway/config.js';
+import { CLOSE_CODES, LiveSession } from '../../gateway/websocket/live-socket.js';
+import type { SocketPort } from '../../gateway/websocket/socket-port.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { FrameMaker, untilClosed } from '../helpers/frames.js';
+import { recordingLogger } from '../helpers/fake-provider.js';
+
+// One live WebSocket session as a state machine: a fake port (our seam over ws), a fake
+// startChat (our seam over the pipeline), a fake clock.
+
+const config = loadGatewayConfig({ WS_MAX_INFLIGHT: '2', WS_AUTH_TIMEOUT_MS: '5000', WS_PING_INTERVAL_MS: '30000' });
+const catalog = loadCatalog(config.agentsFile, 'llama3.2');
+const everyone: Caller = { tenant: 't-all', name: 'all', agents: null, tier: 'unlimited', private: false };
+const scoped: Caller = { tenant: 't-cr', name: 'cr', agents: ['code_review'], tier: 'unlimited', private: false };
+
+class FakePort implements SocketPort {
+  open = true;
+  bufferedAmount = 0;
+  readonly sent: Array<Record<string, unknown>> = [];
+  closedWith: [number, string] | undefined;
+  terminated = false;
+  pings = 0;
+  send(text: string) {
+    this.sent.push(JSON.parse(text) as Record<string, unknown>);
+  }
+  close(code: number, reason: string) {
+    this.closedWith = [code, reason];
+    this.open = false;
+  }
+  terminate() {
+    this.terminated = true;
+    this.open = false;
+  }
+  ping() {
+    this.pings++;
+  }
+  of(type: string) {
+    return this.sent.filter((frame) => frame['type'] === type);
+  }
+}
+
+type Script = (scope: CallScope) => AsyncIterable<ReplyFrame>;
+
+function session(options: { caller?: Caller; keys?: Record<string, Caller>; scripts?: Script[] } = {}) {
+  const clock = new FakeClock();
+  const port = new FakePort();
+  const keys = new Map(Object.entries(options.keys ?? { 'key-all': everyone, 'key-cr': scoped }));
+  const started: Array<{ input: ChatInput; origin: ChatOrigin; scope?: CallScope }> = [];
+  let keyListener: (() => void) | undefined;
+  const { log } = recordingLogger();
+  const live = new LiveSession({
+    port,
+    config,
+    catalog,
+    clock,
+    log,
+    caller: options.caller,
+    apiKey: options.caller ? [...keys].find(([, c]) => c === options.caller)?.[0] : undefined,
+    callerFor: (key) => keys.get(key),
+    onKeysChange: (listener) => {
+      keyListener = listener;
+      return () => (keyListener = undefined);
+    },
+    startChat: (input, origin) => {
+      const entry: (typeof started)[number] = { input, origin };
+      started.push(entry);
+      const script = options.scripts?.[started.length - 1];
+      if (!script) throw new Error('no script for this request');
+      const call = openCall((scope) => {
+        entry.scope = scope;
+        return script(scope);
+      });
+      const chat: StartedChat = {
+        call,
+        identity: { id: `chatcmpl-${started.length}`, created: 0, model: 'testing' },
+        sessionId: 'conv_1',
+        headers: {},
+        log,
+      };
+      return Promise.resolve(chat);
+    },
+  });
+  const receive = async (frame: unknown) => {
+    live.receive(Buffer.from(JSON.stringify(frame)), false);
+    await settle();
+  };
+  return { live, port, clock, started, keys, receive, revoke: () => keyListener?.() };
+}
+
+const chat = (id: string, extra: Record<string, unknown> = {}) => ({
+  type: 'chat',
+  id,
+  agent: 'code_review',
+  messages: [{ role: 'user', content: 'hi' }],
+  ...extra,
+});
+
+const answer = (text: string): Script => {
+  const f = new FrameMaker();
+  return async function* () {
+    yield f.ack();
+    yield f.delta(text);
+    yield f.done();
+  };
+};
+
+t.test('a socket authenticated by its upgrade request is told its agents at once', async (t) => {
+  const { port } = session({ caller: scoped });
+  const [ready] = port.of('ready');
+  t.same(
+    (ready?.['agents'] as Array<{ name: string }>).map((a) => a.name),
+    ['code_review'],
+  );
+  t.equal(ready?.['max_inflight'], 2);
+});
+
+t.test('without an auth frame in time the socket is closed with 4408', async (t) => {
+  const { port, clock } = session();
+  await clock.advance(4999);
+  t.equal(port.closedWith, undefined);
+  await clock.advance(1);
+  t.equal(port.closedWith?.[0], CLOSE_CODES.authTimeout);
+  t.equal((port.of('error')[0]?.['error'] as { code: string }).code, 'invalid_api_key');
+});
+
+t.test('an auth frame: a wrong key closes with 4401, a right one gets ready', async (t) => {
+  const wrong = session();
+  await wrong.receive({ type: 'auth', api_key: 'nope' });
+  t.equal(wrong.port.closedWith?.[0], CLOSE_CODES.authFailed);
+  const right = session();
+  await right.receive({ type: 'auth', api_key: 'key-all' });
+  t.equal(right.port.of('ready').length, 1);
+  await right.clock.advance(10_000);
+  t.equal(right.port.closedWith, undefined, 'the auth timer was stopped');
+});
+
+t.test('chat frames before auth are refused; ping is answered', async (t) => {
+  const { port, receive, started } = session();
+  await receive({ type: 'ping', id: 'p1' });
+  t.same(port.of('pong'), [{ type: 'pong', id: 'p1' }]);
+  await receive(chat('r1'));
+  t.equal((port.of('error')[0]?.['error'] as { code: string }).code, 'invalid_api_key');
+  t.equal(started.length, 0);
+});
+
+t.test('a request is relayed as tagged delta frames and one done frame', async (t) => {
+  const { port, receive, started } = session({ caller: everyone, scripts: [answer('hello')] });
+  await receive(chat('r1', { session_id: 'conv_x', private: true, priority: 'high', timeout_ms: 5000 }));
+  await settle();
+  t.same(port.of('delta'), [{ type: 'delta', id: 'r1', seq: 0, content: 'hello' }]);
+  const [done] = port.of('done');
+  t.match(done, { id: 'r1', seq: 1, completion_id: 'chatcmpl-1', conversation_id: 'conv_test' });
+  const { input, origin } = started[0]!;
+  t.equal(input.model, 'code_review', "the frame's agent is the body's model");
+  t.equal(input.stream, true);
+  t.match(origin, { sessionToContinue: 'conv_x', hints: { private: true, priority: 'high', timeoutMs: 5000 } });
+});
+
+t.test('limits: WS_MAX_INFLIGHT requests at once, one id at a time', async (t) => {
+  const hang: Script = (scope) => untilClosed(scope, [new FrameMaker().ack()]);
+  const { port, receive, started } = session({ caller: everyone, scripts: [hang, hang, hang] });
+  await receive(chat('a'));
+  await receive(chat('a'));
+  const duplicate = port.of('error').at(-1)!;
+  t.equal(duplicate['id'], null, 'refused untagged: it must not end the request in flight');
+  await receive(chat('b'));
+  await receive(chat('c'));
+  const tooMany = port.of('error').at(-1)!;
+  t.match(tooMany, { id: 'c', seq: 0, error: { code: 'too_many_concurrent_requests' } });
+  t.equal(started.length, 2);
+});
+
+t.test('a cancel frame cancels on the worker, which says how the request ended', async (t) => {
+  let confirm!: () => void;
+  const f = new FrameMaker();
+  const script: Script = async function* () {
+    yield f.ack();
+    await new Promise<void>((resolve) => (confirm = resolve));
+    yield f.error('request_cancelled', 'Cancelled by the requester');
+  };
+  const { port, receive, started } = session({ caller: everyone, scripts: [script] });
+  await receive(chat('r1'));
+  await receive({ type: 'cancel', id: 'r1' });
+  t.ok(started[0]!.scope?.cancelled.aborted, "the call's scope is cancelled");
+  confirm();
+  await settle();
+  t.match(port.of('error').at(-1), { id: 'r1', error: { code: 'request_cancelled' } });
+});
+
+t.test('the socket closing closes every call in flight', async (t) => {
+  const hang: Script = (scope) => untilClosed(scope, [new FrameMaker().ack()]);
+  const { live, receive, started } = session({ caller: everyone, scripts: [hang, hang] });
+  await receive(chat('a'));
+  await receive(chat('b'));
+  live.socketClosed(1006);
+  await settle();
+  t.ok(started.every((entry) => entry.scope?.closed.aborted));
+  t.equal(live.inFlight, 0);
+});
+
+t.test('a peer that misses a ping is dropped, and its calls closed', async (t) => {
+  const hang: Script = (scope) => untilClosed(scope, [new FrameMaker().ack()]);
+  const { live, port, clock, receive, started } = session({ caller: everyone, scripts: [hang] });
+  await receive(chat('a'));
+  await clock.advance(30_000);
+  t.equal(port.pings, 1);
+  live.pong();
+  await clock.advance(30_000);
+  t.equal(port.pings, 2, 'answered: pinged again');
+  await clock.advance(30_000);
+  t.ok(port.terminated, 'no pong: dropped');
+  t.ok(started[0]!.scope?.closed.aborted);
+});
+
+t.test('a key revoked while the socket is open: an error frame, then 4401', async (t) => {
+  const { port, keys, revoke } = session({ caller: everyone });
+  keys.delete('key-all');
+  revoke();
+  t.match(port.of('error').at(-1), { id: null, error: { code: 'invalid_api_key' } });
+  t.equal(port.closedWith?.[0], CLOSE_CODES.authFailed);
+});
+
+t.test('drain: new requests are refused, and it resolves when those in flight end', async (t) => {
+  let finish!: () => void;
+  const f = new FrameMaker();
+  const slow: Script = async function* () {
+    yield f.ack();
+    await new Promise<void>((resolve) => (finish = resolve));
+    yield f.done();
+  };
+  const { live, port, receive } = session({ caller: everyone, scripts: [slow] });
+  await receive(chat('a'));
+  let drained = false;
+  const draining = live.drain().then(() => (drained = true));
+  await receive(chat('b'));
+  t.match(port.of('error').at(-1), { id: 'b', error: { code: 'bus_unavailable' } });
+  t.equal(drained, false);
+  finish();
+  await draining;
+  t.equal(port.of('done').length, 1, 'the request in flight finished');
+});
+
+t.test('a reader too far behind is closed with 4008', async (t) => {
+  const { port, receive } = session({ caller: everyone, scripts: [answer('x')] });
+  port.bufferedAmount = config.wsMaxBufferedBytes + 1;
+  await receive({ type: 'ping' });
+  t.equal(port.closedWith?.[0], CLOSE_CODES.slowReader);
+});
+
+t.test('a bad frame is answered and forgotten; the socket carries on', async (t) => {
+  const { live, port, receive } = session({ caller: everyone, scripts: [answer('still here')] });
+  live.receive(Buffer.from('{not json'), false);
+  t.equal((port.of('error')[0]?.['error'] as { code: string }).code, 'invalid_json');
+  await receive(chat('ok'));
+  await settle();
+  t.equal(port.of('done').length, 1);
+});

@@ -1,0 +1,243 @@
+import t from 'tap';
+import type { FallbackStep, ReplyFrame } from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import type { CallScope, FrameSource } from '../../gateway/call/call.js';
+import { withRetries } from '../../gateway/call/retry.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { FrameMaker, readAll, testScope, untilClosed } from '../helpers/frames.js';
+
+// Retry and fallback before the first token, against scripted attempts and a fake clock.
+
+const agent = (name: string) => ({ name }) as Agent;
+const TESTING = agent('testing');
+const FALLBACK = agent('general');
+
+/** Each attempt's frames, or a function of its scope (to hang, or to watch the scope). */
+type Script = ReplyFrame[] | ((scope: CallScope) => AsyncIterable<ReplyFrame>);
+
+function run(scripts: Script[], options: { fallback?: Agent; firstTokenMs?: number; totalMs?: number } = {}) {
+  const clock = new FakeClock();
+  const attempts: Array<{ agent: string; timeoutMs: number; scope: CallScope }> = [];
+  const steps: FallbackStep[] = [];
+  const scope = testScope();
+  const source = withRetries({
+    agent: TESTING,
+    fallback: options.fallback,
+    firstTokenMs: options.firstTokenMs ?? 1000,
+    totalMs: options.totalMs ?? 10_000,
+    clock,
+    onStep: (step) => steps.push(step),
+    attempt:
+      (target, timeoutMs): FrameSource =>
+      (attemptScope) => {
+        attempts.push({ agent: target.name, timeoutMs, scope: attemptScope });
+        const script = scripts[attempts.length - 1];
+        if (!script) throw new Error('no script for this attempt');
+        return typeof script === 'function'
+          ? script(attemptScope)
+          : (async function* () {
+              yield* script;
+            })();
+      },
+  });
+  const read = readAll(source(scope));
+  return { read, attempts, steps, clock, scope };
+}
+
+t.test('an answer at the first attempt passes through, renumbered from 0', async (t) => {
+  const f = new FrameMaker();
+  const { read, attempts, steps } = run([[f.ack(), f.delta('hi'), f.done()]]);
+  await read.finished;
+  t.same(
+    read.frames.map((frame) => [frame.type, frame.seq]),
+    [
+      ['ack', 0],
+      ['delta', 1],
+      ['done', 2],
+    ],
+  );
+  t.equal(attempts.length, 1);
+  t.same(steps, []);
+  t.notOk((read.frames[2] as Extract<ReplyFrame, { type: 'done' }>).meta.fallback, 'no fallback steps');
+});
+
+t.test('a retryable error before the first token: the same agent once more, one ack relayed', async (t) => {
+  const [a, b] = [new FrameMaker(), new FrameMaker()];
+  const { read, attempts, steps } = run([
+    [a.ack(), a.error('backend_unreachable')],
+    [b.ack(), b.delta('ok'), b.done()],
+  ]);
+  await read.finished;
+  t.same(
+    attempts.map((x) => x.agent),
+    ['testing', 'testing'],
+  );
+  t.same(
+    read.frames.map((frame) => [frame.type, frame.seq]),
+    [
+      ['ack', 0],
+      ['delta', 1],
+      ['done', 2],
+    ],
+  );
+  const expected = [{ kind: 'retry', from: 'testing', to: 'testing', reason: 'backend_unreachable' }];
+  t.same(steps, expected);
+  t.same((read.frames[2] as Extract<ReplyFrame, { type: 'done' }>).meta.fallback, expected);
+});
+
+t.test("after two failures the agent's fallback answers; the steps are listed in order", async (t) => {
+  const [a, b, c] = [new FrameMaker(), new FrameMaker(), new FrameMaker()];
+  const { read, attempts } = run(
+    [
+      [a.error('overloaded')],
+      [b.error('no_worker')],
+      [
+        c.ack(),
+        c.delta('fallback'),
+        c.done({ fallback: [{ kind: 'provider', from: 'ollama', to: 'openai', reason: 'backend_error' }] }),
+      ],
+    ],
+    { fallback: FALLBACK },
+  );
+  await read.finished;
+  t.same(
+    attempts.map((x) => x.agent),
+    ['testing', 'testing', 'general'],
+  );
+  const done = read.frames.at(-1) as Extract<ReplyFrame, { type: 'done' }>;
+  t.same(
+    done.meta.fallback?.map((step) => step.kind),
+    ['retry', 'agent', 'provider'],
+    "the gateway's steps come before the worker's own",
+  );
+});
+
+t.test('a non-retryable error is relayed at once, naming no earlier attempt', async (t) => {
+  const a = new FrameMaker();
+  const { read, attempts } = run([[a.ack(), a.error('invalid_request', 'bad tool schema')]], { fallback: FALLBACK });
+  await read.finished;
+  t.equal(attempts.length, 1);
+  const last = read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.equal(last.error.code, 'invalid_request');
+  t.equal(last.error.message, 'bad tool schema');
+});
+
+t.test('when every attempt fails, the error names the earlier ones', async (t) => {
+  const [a, b] = [new FrameMaker(), new FrameMaker()];
+  const { read } = run([[a.error('no_worker', 'nobody A')], [b.error('no_worker', 'nobody B')]]);
+  await read.finished;
+  const last = read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.match(last.error.message, /^nobody B \(this was the second attempt; before it: testing: nobody A\)$/);
+});
+
+t.test('nothing is retried once a token was relayed', async (t) => {
+  const a = new FrameMaker();
+  const { read, attempts } = run([[a.ack(), a.delta('half'), a.error('backend_error')]]);
+  await read.finished;
+  t.equal(attempts.length, 1);
+  t.same(
+    read.frames.map((frame) => frame.type),
+    ['ack', 'delta', 'error'],
+  );
+});
+
+t.test('no first token in time: the attempt is closed and the agent asked again', async (t) => {
+  const [a, b] = [new FrameMaker(), new FrameMaker()];
+  const { read, attempts, clock, steps } = run(
+    [(scope) => untilClosed(scope, [a.ack()]), [b.ack(), b.delta('x'), b.done()]],
+    {
+      firstTokenMs: 1000,
+    },
+  );
+  await clock.advance(999);
+  t.equal(attempts.length, 1);
+  await clock.advance(1);
+  await read.finished;
+  t.ok(attempts[0]!.scope.closed.aborted, 'the slow attempt was closed (its worker told to cancel)');
+  t.equal(steps[0]?.reason, 'first_token_timeout');
+  t.equal(attempts[1]!.timeoutMs, 9000, 'the retry gets what is left of the shared deadline');
+  t.equal(read.frames.at(-1)?.type, 'done');
+});
+
+t.test('a heartbeat announcing generation meets the first-token limit', async (t) => {
+  const a = new FrameMaker();
+  let finish!: () => void;
+  const { read, attempts, clock } = run([
+    async function* () {
+      yield a.ack();
+      yield a.heartbeat(true);
+      await new Promise<void>((resolve) => (finish = resolve));
+      yield a.done();
+    },
+  ]);
+  await clock.advance(5000);
+  t.equal(attempts.length, 1, 'no retry while the model generates');
+  finish();
+  await read.finished;
+  t.equal(read.frames.at(-1)?.type, 'done');
+});
+
+t.test('a first-token limit no shorter than the whole deadline is left to the deadline', async (t) => {
+  const a = new FrameMaker();
+  const { attempts, clock } = run([(scope) => untilClosed(scope, [a.ack()])], { firstTokenMs: 5000, totalMs: 5000 });
+  await clock.advance(10_000);
+  t.equal(attempts.length, 1);
+  t.notOk(attempts[0]!.scope.closed.aborted);
+});
+
+t.test('a cancel stops the first-token timer: no retry, the worker says how it ended', async (t) => {
+  const a = new FrameMaker();
+  let confirm!: () => void;
+  const { read, attempts, clock, scope } = run([
+    async function* () {
+      yield a.ack();
+      await new Promise<void>((resolve) => (confirm = resolve));
+      yield a.error('request_cancelled', 'Cancelled by the requester');
+    },
+  ]);
+  await settle();
+  scope.cancel();
+  await clock.advance(5000);
+  t.equal(attempts.length, 1, 'no retry after a cancel');
+  confirm();
+  await read.finished;
+  const last = read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.equal(last.error.code, 'request_cancelled');
+});
+
+t.test('a close ends the frames without a terminal one, and starts no further attempt', async (t) => {
+  const a = new FrameMaker();
+  const { read, attempts, scope } = run([(attemptScope) => untilClosed(attemptScope, [a.ack()])]);
+  await settle();
+  scope.close();
+  await read.finished;
+  t.equal(attempts.length, 1);
+  t.same(
+    read.frames.map((frame) => frame.type),
+    ['ack'],
+  );
+  t.equal(read.error, undefined);
+});
+
+t.test('a cancel before any attempt is request_cancelled, and nothing is published', async (t) => {
+  const clock = new FakeClock();
+  const scope = testScope();
+  scope.cancel();
+  let attempts = 0;
+  const source = withRetries({
+    agent: TESTING,
+    fallback: undefined,
+    firstTokenMs: 1000,
+    totalMs: 10_000,
+    clock,
+    onStep: () => undefined,
+    attempt: () => () => {
+      attempts++;
+      return (async function* () {})();
+    },
+  });
+  const read = readAll(source(scope));
+  await read.finished;
+  t.equal(read.error?.code, 'request_cancelled');
+  t.equal(attempts, 0);
+});

@@ -1,0 +1,222 @@
+import t from 'tap';
+import {
+  decodeChatRequest,
+  encodeJson,
+  subjectsFor,
+  type ChatRequest,
+  type ReplyFrame,
+} from '../../bus-schemas/index.js';
+import { loadCatalog } from '../../common/catalog.js';
+import { loadRedactor } from '../../common/redaction.js';
+import type { Caller } from '../../gateway/auth/caller.js';
+import type { KeyStore } from '../../gateway/auth/key-store.js';
+import { collectAnswer } from '../../gateway/call/collect-answer.js';
+import type { ChatRouter } from '../../gateway/chat/choose-agents.js';
+import { startChatCall } from '../../gateway/chat/start-chat.js';
+import type { ChatDeps, ChatInput, ChatOrigin } from '../../gateway/chat/types.js';
+import { loadGatewayConfig } from '../../gateway/config.js';
+import type { AdmissionRequest, RateLimiter } from '../../gateway/rate-limit/rate-limiter.js';
+import type { TraceEntry, TraceLog } from '../../gateway/trace-log/trace-log.js';
+import { FakeBus } from '../helpers/fake-bus.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { bytesOf, FrameMaker } from '../helpers/frames.js';
+import { recordingLogger } from '../helpers/fake-provider.js';
+
+// The four stages together (prepare → admit → route → dispatch) against a fake bus whose
+// "workers" answer from the test, a fake rate limiter and a fake router: our own seams.
+
+const config = loadGatewayConfig({ HEARTBEAT_MS: '200', FIRST_TOKEN_TIMEOUT_MS: '1000' });
+const catalog = loadCatalog(config.agentsFile, 'llama3.2');
+const subjects = subjectsFor(config.subjectPrefix);
+const everyone: Caller = { tenant: 't-all', name: 'all', agents: null, tier: 'standard', private: false };
+
+function setup(options: { routeTo?: string[]; refuse?: boolean } = {}) {
+  const clock = new FakeClock();
+  const bus = new FakeBus('gateway', clock);
+  const admitted: AdmissionRequest[] = [];
+  let released = 0;
+  const rateLimiter: RateLimiter = {
+    tiers: undefined as never,
+    admit: (request) => {
+      admitted.push(request);
+      if (options.refuse) return Promise.reject(new Error('429 (test)'));
+      return Promise.resolve({
+        headers: { 'x-ratelimit-limit-requests': '10' },
+        release: () => Promise.resolve(void released++),
+      });
+    },
+  };
+  const routed: string[] = [];
+  const router: ChatRouter = {
+    route: (text) => {
+      routed.push(text);
+      const agents = options.routeTo ?? ['documentation'];
+      return Promise.resolve({ agents, by: 'rule', rule: 'test', reason: 'test rule' });
+    },
+  };
+  const traced: TraceEntry[] = [];
+  const traceLog: TraceLog = {
+    record: (entry) => traced.push(entry),
+    flush: async () => undefined,
+    close: async () => undefined,
+  };
+  const deps: ChatDeps = {
+    bus,
+    catalog,
+    subjects,
+    config,
+    traceLog,
+    router,
+    redactor: loadRedactor(config.secretPatternsFile),
+    keys: undefined as unknown as KeyStore,
+    rateLimiter,
+    clock,
+  };
+  /** Workers for `agents`, answering each request with `text` (or the given frames). */
+  const serve = (agents: string[], reply: (request: ChatRequest) => (f: FrameMaker) => ReplyFrame[]) => {
+    const envelopes: ChatRequest[] = [];
+    for (const agent of agents) {
+      bus.subscribe(subjects.chat(agent), {
+        queue: agent,
+        callback: (_err, msg) => {
+          const request = decodeChatRequest(msg.data);
+          envelopes.push(request);
+          for (const frame of reply(request)(new FrameMaker(request.request_id)))
+            bus.publish(msg.reply!, bytesOf(frame));
+        },
+      });
+    }
+    return envelopes;
+  };
+  const { log } = recordingLogger();
+  const origin = (extra: Partial<ChatOrigin> = {}): ChatOrigin => ({
+    caller: everyone,
+    log,
+    sessionToContinue: undefined,
+    traceparent: undefined,
+    refreshCache: false,
+    hints: { private: false },
+    ...extra,
+  });
+  return { bus, deps, admitted, released: () => released, routed, traced, serve, origin, clock };
+}
+
+const input = (model: string | undefined, text = 'hello', extra: Partial<ChatInput> = {}): ChatInput => ({
+  model,
+  messages: [{ role: 'user', content: text }],
+  options: {},
+  stream: true,
+  ...extra,
+});
+
+const answering = (text: string) => () => (f: FrameMaker) => [f.ack(), f.delta(text), f.done()];
+
+t.test('a named agent: one envelope on its subject, the answer, the slot freed at the end', async (t) => {
+  const { deps, admitted, released, routed, traced, serve, origin } = setup();
+  const envelopes = serve(['code_review'], answering('reviewed'));
+  const chat = await startChatCall(deps, input('code_review'), origin());
+  t.equal(admitted.length, 1);
+  t.same(routed, [], 'the router is not asked');
+  t.equal(chat.identity.model, 'code_review');
+  t.match(chat.headers, { 'x-request-id': chat.identity.id, 'x-ratelimit-limit-requests': '10' });
+  const answer = await collectAnswer(chat.call.frames);
+  t.equal(answer.content, 'reviewed');
+  t.match(answer.done.meta.routing, { by: 'model', agents: ['code_review'] });
+  t.equal(released(), 1);
+  const [envelope] = envelopes;
+  t.match(envelope, { request_id: chat.identity.id, intent: 'code_review', tenant: 't-all', create_session: true });
+  t.match(envelope?.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, 'a new trace');
+  t.equal(traced.length, 1, 'one trace line');
+  t.match(traced[0], { agent: 'code_review', status: 200, prompt: 'hello' });
+});
+
+t.test('an unknown or out-of-scope agent is refused before admission', async (t) => {
+  const { deps, admitted, origin } = setup();
+  await t.rejects(startChatCall(deps, input('nope'), origin()), { code: 'model_not_found' });
+  const scoped: Caller = { ...everyone, agents: ['testing'] };
+  await t.rejects(startChatCall(deps, input('code_review'), origin({ caller: scoped })), { code: 'agent_not_allowed' });
+  t.equal(admitted.length, 0, 'no budget spent');
+});
+
+t.test('a refusal of the limiter publishes nothing', async (t) => {
+  const { deps, bus, origin } = setup({ refuse: true });
+  await t.rejects(startChatCall(deps, input('code_review'), origin()), /429/);
+  t.same(bus.published, []);
+});
+
+t.test('auto: the router chooses; a client gone meanwhile frees the slot and publishes nothing', async (t) => {
+  const { deps, bus, released, routed, origin, serve } = setup({ routeTo: ['documentation'] });
+  serve(['documentation'], answering('docs'));
+  const chat = await startChatCall(deps, input('auto', 'write the docs'), origin());
+  t.same(routed, ['write the docs']);
+  t.equal((await collectAnswer(chat.call.frames)).done.meta.routing?.by, 'rule');
+  const gone = new AbortController();
+  gone.abort();
+  const published = bus.published.length;
+  await t.rejects(startChatCall(deps, input(undefined), origin({ signal: gone.signal })), {
+    code: 'request_cancelled',
+  });
+  t.equal(released(), 2, 'freed by the pipeline when routing failed');
+  t.equal(bus.published.length, published, 'nothing published for nobody');
+});
+
+t.test('a secret in the input makes the request private; a timeout hint shortens the deadline', async (t) => {
+  const { deps, origin, serve } = setup();
+  const envelopes = serve(['code_review'], answering('ok'));
+  const chat = await startChatCall(
+    deps,
+    input('code_review', 'my key is AKIAIOSFODNN7EXAMPLE'),
+    origin({ hints: { private: false, timeoutMs: 5000 } }),
+  );
+  await collectAnswer(chat.call.frames);
+  t.equal(envelopes[0]?.private, true);
+  t.equal(envelopes[0]?.timeout_ms, 5000);
+});
+
+t.test('a fan-out route asks each agent under its own request id and answers in sections', async (t) => {
+  const { deps, origin, serve } = setup({ routeTo: ['code_review', 'testing'] });
+  const envelopes = serve(['code_review', 'testing'], (request) => (f) => [f.ack(), f.delta(request.intent), f.done()]);
+  const chat = await startChatCall(deps, input(undefined), origin());
+  const answer = await collectAnswer(chat.call.frames);
+  t.equal(answer.content, '## code_review\n\ncode_review\n\n## testing\n\ntesting');
+  t.same(envelopes.map((e) => e.request_id).sort(), [chat.identity.id, `${chat.identity.id}.testing`].sort());
+});
+
+t.test('closing the call before any frame cancels on the bus and frees the slot once', async (t) => {
+  const { deps, bus, released, origin } = setup();
+  bus.subscribe(subjects.chat('code_review'), { queue: 'q', callback: () => undefined }); // a silent worker
+  const chat = await startChatCall(deps, input('code_review'), origin());
+  const reading = collectAnswer(chat.call.frames).catch((err: unknown) => err);
+  await settle();
+  chat.call.close('client left');
+  await reading;
+  chat.call.close('again');
+  t.equal(released(), 1);
+  const cancels = bus.published.filter((m) => m.subject === subjects.cancel);
+  t.equal(cancels.length, 1);
+  t.match(JSON.parse(new TextDecoder().decode(cancels[0]!.data)), {
+    request_id: chat.identity.id,
+    reason: 'client left',
+  });
+});
+
+t.test('a worker that never answers: the first-token limit retries, then the error names both tries', async (t) => {
+  const { deps, bus, origin, clock } = setup();
+  const seen: string[] = [];
+  bus.subscribe(subjects.chat('code_review'), {
+    queue: 'q',
+    callback: (_err, msg) => {
+      seen.push(decodeChatRequest(msg.data).request_id);
+      bus.publish(msg.reply!, encodeJson(new FrameMaker(decodeChatRequest(msg.data).request_id).ack()));
+    },
+  });
+  const chat = await startChatCall(deps, input('code_review'), origin());
+  const reading = collectAnswer(chat.call.frames).catch((err: unknown) => err);
+  await clock.advance(1000);
+  await clock.advance(1000);
+  const error = (await reading) as { code: string; message: string };
+  t.equal(seen.length, 2, 'asked twice under one request id');
+  t.equal(new Set(seen).size, 1);
+  t.equal(error.code, 'first_token_timeout');
+  t.match(error.message, /second attempt/);
+});
