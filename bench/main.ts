@@ -57,7 +57,9 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   // process groups, so the terminal's signal reaches only this one).
   const onSignal = (signal: NodeJS.Signals) => {
     say(`${signal}: stopping everything`);
-    void (stack?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+    const exit = () => process.exit(130);
+    // Exiting either way: a stack that fails to stop has nothing left to say.
+    (stack?.stop() ?? Promise.resolve()).then(exit, exit);
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
@@ -171,7 +173,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   runBench(process.argv.slice(2)).then(
     () => process.exit(0),
     (err: unknown) => {
-      process.stderr.write(`[bench] failed: ${(err as Error).stack ?? err}\n`);
+      process.stderr.write(`[bench] failed: ${(err as Error).stack ?? String(err)}\n`);
       process.exit(1);
     },
   );

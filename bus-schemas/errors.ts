@@ -396,7 +396,8 @@ export class AgentbusError extends Error {
    */
   static from(err: unknown, context?: string): AgentbusError {
     if (err instanceof AgentbusError) return err;
-    if (context === undefined) return new AgentbusError('internal_error', 'Internal error; see the log.', { cause: err });
+    if (context === undefined)
+      return new AgentbusError('internal_error', 'Internal error; see the log.', { cause: err });
     const message = err instanceof Error ? err.message : String(err);
     return new AgentbusError('internal_error', `${context}: ${message}`, { cause: err });
   }

@@ -20,7 +20,7 @@ export function readJsonConfig<T>(
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new Error(`cannot read ${source}: ${(err as Error).message}`);
+    throw new Error(`cannot read ${source}: ${(err as Error).message}`, { cause: err });
   }
   if (!validate(parsed)) {
     const { message } = messageFromAjvErrors(validate.errors, what.subject);

@@ -29,6 +29,7 @@ export function createRedactor(file: SecretPatternsFile, source = 'secret patter
     } catch (err) {
       throw new Error(
         `invalid ${source}: pattern "${name}" is not a valid regular expression: ${(err as Error).message}`,
+        { cause: err },
       );
     }
   });

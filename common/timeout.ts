@@ -17,7 +17,7 @@ export function withTimeout<T, U>(
       try {
         Promise.resolve(onTimeout()).then(resolve, reject);
       } catch (err) {
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     }, ms);
   });

@@ -47,7 +47,8 @@ export interface GatewayDeps {
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const { config, bus, catalog } = deps;
   const app = Fastify({
-    // pino's Logger is wider than fastify's logger type; fastify only uses the base methods.
+    // The cast picks fastify's base logger type for the app's generics (pino's is wider).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // Node's HTTP parser refuses longer request heads (431 headers_too_large, see error-handler.ts).

@@ -92,7 +92,11 @@ async function main(): Promise<void> {
     say('stopped');
     process.exit(exitCode);
   };
-  process.on('SIGINT', () => void stopAll(0)).on('SIGTERM', () => void stopAll(0));
+  // stopAll ends the process itself, whatever happens on the way.
+  const stopOn = (code: number) => () => {
+    stopAll(code).catch(() => process.exit(code));
+  };
+  process.on('SIGINT', stopOn(0)).on('SIGTERM', stopOn(0));
 
   try {
     let natsUrl = settings.natsUrl;
@@ -110,7 +114,7 @@ async function main(): Promise<void> {
       server.process.once('exit', (code) => {
         if (stopping) return;
         say(`nats-server exited unexpectedly (code ${code}); stopping the stack`);
-        void stopAll(1);
+        stopOn(1)();
       });
       // The runtime users may not create streams (nats.conf): the admin user does, first.
       // TLS settings (NATS_TLS_*) come from the environment as for the children; the user and
@@ -164,7 +168,7 @@ async function main(): Promise<void> {
       child.child.once('exit', (code) => {
         if (stopping) return;
         say(`${entry} exited unexpectedly (code ${code}); stopping the stack`);
-        void stopAll(1);
+        stopOn(1)();
       });
       return child;
     };

@@ -50,7 +50,13 @@ export function watchBackends(
     return { name, url: provider.endpoint, ...probe };
   }
   const probeNow = () => Promise.all([...models].map(([name, wanted]) => probeOne(name, wanted)));
-  const timer = intervalMs > 0 ? setInterval(() => void probeNow(), intervalMs) : undefined;
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          // probeOne reports each provider's outcome itself.
+          probeNow().catch(() => undefined);
+        }, intervalMs)
+      : undefined;
   // The timer must not keep a stopping worker alive.
   timer?.unref();
   return {

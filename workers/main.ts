@@ -73,11 +73,12 @@ async function main(): Promise<void> {
 
   let stopping = false;
   // A service whose subscriptions died serves nothing: exit, so a supervisor notices and restarts.
-  void worker.stopped.then((err) => {
+  const exitOnDeath = (err: Error | null) => {
     if (stopping || !err) return;
     log.error({ err }, 'the worker service stopped on its own; exiting');
     process.exit(1);
-  });
+  };
+  worker.stopped.then(exitOnDeath, exitOnDeath);
   onShutdown(log, async () => {
     stopping = true;
     backendHealth.stop();

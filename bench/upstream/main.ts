@@ -4,6 +4,11 @@ import { startFakeUpstream } from './fake-upstream.js';
 // event loop; the harness forks it and learns its URL over IPC.
 const upstream = await startFakeUpstream();
 process.send?.({ type: 'ready', url: upstream.url });
-const stop = () => void upstream.close().then(() => process.exit(0));
+const stop = () => {
+  upstream.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
+};
 process.on('SIGTERM', stop).on('SIGINT', stop);
 process.once('disconnect', stop);

@@ -67,7 +67,7 @@ export function keysFileExists(path: string): boolean {
     stat = statSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new Error(`cannot read keys file ${path} (KEYS_FILE): ${(err as Error).message}`);
+    throw new Error(`cannot read keys file ${path} (KEYS_FILE): ${(err as Error).message}`, { cause: err });
   }
   if (stat.isDirectory())
     throw new Error(

@@ -47,7 +47,8 @@ export async function relayStream(
   format: StreamFormat,
 ): Promise<void> {
   const raw = reply.raw;
-  const { write } = createStreamWriter(reply, call, options.stallTimeoutMs);
+  const writer = createStreamWriter(reply, call, options.stallTimeoutMs);
+  const write = (text: string) => writer.write(text);
   const state: StreamState = { conversationId: options.sessionId };
   let cached = false;
   let started = false;

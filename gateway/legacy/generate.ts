@@ -84,7 +84,7 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
       ? {
           response_format: {
             type: 'json_schema' as const,
-            json_schema: { name: 'format', schema: body.format as Record<string, unknown> },
+            json_schema: { name: 'format', schema: body.format },
           },
         }
       : {}),

@@ -3,7 +3,6 @@ import {
   type ChatRequest,
   type ResponseFormat,
   type SamplingOptions,
-  type ToolChoice,
   type ToolDefinition,
 } from '../../bus-schemas/index.js';
 import type { ChatInput } from '../chat/types.js';
@@ -66,9 +65,8 @@ function toolFields(body: ChatBody): Pick<ChatRequest, 'tools' | 'tool_choice' |
     tools: copied,
     ...(choice != null
       ? {
-          tool_choice: (typeof choice === 'string'
-            ? choice
-            : { type: 'function', function: { name: choice.function.name } }) as ToolChoice,
+          tool_choice:
+            typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.function.name } },
         }
       : {}),
     ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
@@ -112,9 +110,7 @@ export function toChatInput(body: ChatBody, stream: boolean, limits: InputLimits
     ...toolFields(body),
     ...(format ? { response_format: format } : {}),
     ...(body.user !== undefined ? { user: body.user } : {}),
-    ...(body.metadata != null && Object.keys(body.metadata).length > 0
-      ? { metadata: body.metadata as Record<string, string> }
-      : {}),
+    ...(body.metadata != null && Object.keys(body.metadata).length > 0 ? { metadata: body.metadata } : {}),
     stream,
   };
 }

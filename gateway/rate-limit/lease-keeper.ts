@@ -146,7 +146,7 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
     untilAt: (now, deadline) => Math.min(now + timing.ttlMs, deadline),
     hold(tenant, id, deadline, until) {
       let leases = held.get(tenant);
-      if (!leases) held.set(tenant, (leases = new Map()));
+      if (!leases) held.set(tenant, (leases = new Map<string, Held>()));
       leases.set(id, { deadline, until });
       timer ??= setInterval(renewAll, timing.renewEveryMs).unref();
     },
@@ -154,7 +154,10 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
       // Forgotten first, so no renewal puts it back once the release is written.
       const lease = drop(tenant, id);
       if (await removeOnce(tenant, id)) return;
-      void retry(tenant, id, lease?.until ?? lapsesAt);
+      // In the background: the request is over; a lease that cannot be removed lapses by itself.
+      retry(tenant, id, lease?.until ?? lapsesAt).catch((err: unknown) =>
+        warn('release_failed', err, 'releasing a concurrency lease failed; it lapses by itself'),
+      );
     },
   };
 }

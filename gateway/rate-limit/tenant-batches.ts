@@ -90,13 +90,14 @@ export function batchPerTenant(store: TenantStore): TenantStore {
         const pending: Pending = {
           change,
           ungated: options.ungated === true,
-          resolve: resolve as (value: unknown) => void,
+          resolve: resolve,
           reject,
         };
         const queue = waiting.get(tenant);
         if (queue) queue.push(pending);
         else waiting.set(tenant, [pending]);
-        if (!busy.has(tenant)) void drain(tenant);
+        // Each update's own promise carries its outcome; drain itself never has one to report.
+        if (!busy.has(tenant)) drain(tenant).catch(() => undefined);
       });
     },
   };

@@ -74,9 +74,9 @@ export function createRouter(deps: RouterDeps): Router {
     const started = Date.now();
     const outcome = await deps.classify!({
       text,
-      agent: classifierAgent!,
+      agent: classifierAgent,
       candidates: catalog.agents,
-      timeoutMs: settings!.timeoutMs,
+      timeoutMs: settings.timeoutMs,
       signal: options.signal,
       private: options.private,
     });
@@ -85,12 +85,12 @@ export function createRouter(deps: RouterDeps): Router {
       const decision: RouteDecision = {
         agents: [outcome.agent],
         by: 'classifier',
-        reason: `no rule matched; classifier ${classifierAgent!.name} chose ${outcome.agent}`,
+        reason: `no rule matched; classifier ${classifierAgent.name} chose ${outcome.agent}`,
       };
       log.debug({ routing: decision, tookMs }, 'routed by classifier');
       return decision;
     }
-    const decision = fallback(`no rule matched; ${whyNot(outcome, classifierAgent!.name, settings!.timeoutMs)}`);
+    const decision = fallback(`no rule matched; ${whyNot(outcome, classifierAgent.name, settings.timeoutMs)}`);
     log.warn(
       { routing: masked(decision), tookMs, ...(outcome.kind === 'error' ? { code: outcome.code } : {}) },
       'routing classifier did not decide; the default agent answers',

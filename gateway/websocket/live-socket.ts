@@ -369,7 +369,7 @@ export class LiveSession {
         { code: error.code },
         `WebSocket request ended: ${error.message}`,
       );
-      this.#send(errorFrame(id, error, seq++));
+      this.#send(errorFrame(id, error, seq));
     } finally {
       this.#requests.delete(id);
       this.#settleIfDrained();

@@ -95,21 +95,21 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
     let port: number | undefined;
     const fail = (message: string) => {
       clearTimeout(timer);
-      void stop();
+      stop().catch(() => undefined); // the start failed already: that error is the one to report
       reject(new Error(`${message}\nnats-server ${args.join(' ')} said:\n${log.slice(-2000)}`));
     };
     const timer = setTimeout(() => fail('nats-server did not become ready in time'), options.startTimeoutMs ?? 10_000);
     const onError = (err: Error) => fail(`cannot run ${options.binary}: ${err.message}`);
     const onEarlyExit = (code: number | null) => fail(`nats-server exited with code ${code} before it was ready`);
     child.once('error', onError).once('exit', onEarlyExit);
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       if (log.length < 64_000) log += chunk;
       const listening = LISTENING.exec(log);
       if (listening) port = Number(listening[2]);
       if (port !== undefined && log.includes('Server is ready')) {
         clearTimeout(timer);
         child.off('error', onError).off('exit', onEarlyExit);
-        child.stderr!.removeAllListeners('data').resume();
+        child.stderr.removeAllListeners('data').resume();
         resolve({ url: `nats://${options.host ?? '127.0.0.1'}:${port}`, port, process: child, stop });
       }
     });

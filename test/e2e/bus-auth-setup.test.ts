@@ -199,7 +199,7 @@ t.test('the worker cannot widen the cache bucket (or make a stream) to capture t
   const update = await refused(
     jsm.streams.update('KV_agentbus_responses', {
       ...info.config,
-      subjects: [...info.config.subjects!, '_INBOX.gateway.>', 'agents.cancel', 'agents.memory.last'],
+      subjects: [...info.config.subjects, '_INBOX.gateway.>', 'agents.cancel', 'agents.memory.last'],
     }),
   );
   t.match(update, /permissions violation/i, 'STREAM.UPDATE of the cache bucket is refused');
@@ -232,7 +232,7 @@ t.test('the gateway cannot widen the audit stream or the rate limit bucket', asy
       await refused(
         jsm.streams.update(name, {
           ...info.config,
-          subjects: [...info.config.subjects!, '_INBOX.replay.>', 'agents.memory.last'],
+          subjects: [...info.config.subjects, '_INBOX.replay.>', 'agents.memory.last'],
         }),
       ),
       /permissions violation/i,

@@ -100,7 +100,7 @@ t.test('a client without credentials, or with a wrong password, is refused', asy
     client: loadWorkerConfig({ NATS_URL: nats.url }).nats,
   }).catch((err: Error) => err);
   t.match(
-    String(failure),
+    (failure as Error).message,
     /refused the connection \(Authorization Violation\): no credentials were given: set NATS_USER and NATS_PASSWORD \(or NATS_PASSWORD_FILE\)/,
     'connectBus names the variables to set',
   );
@@ -111,8 +111,8 @@ t.test('a client without credentials, or with a wrong password, is refused', asy
     log: createLogger('off', { destination: new LogSink() }),
     client: loadWorkerConfig({ NATS_URL: nats.url, NATS_USER: 'worker', NATS_PASSWORD: 'nope' }).nats,
   }).catch((err: Error) => err);
-  t.match(String(refused), /user "worker" \(NATS_USER\) with the password from NATS_PASSWORD was refused/);
-  t.notMatch(String(refused), /nope/, 'the password is not in the message');
+  t.match((refused as Error).message, /user "worker" \(NATS_USER\) with the password from NATS_PASSWORD was refused/);
+  t.notMatch((refused as Error).message, /nope/, 'the password is not in the message');
 });
 
 t.test('each role connects with its password file, through the config readers', async (t) => {

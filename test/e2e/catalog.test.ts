@@ -103,7 +103,7 @@ t.test('AGENTS_FILE replaces the catalog the gateway serves; history_turns 0 fee
       method: 'POST',
       headers: { ...AUTH, ...headers },
       body: JSON.stringify({ model: 'forgetful', messages: [{ role: 'user', content: 'again' }] }),
-    }).then((r) => r.json() as Promise<any>);
+    }).then((r) => r.json());
   const first = await ask({});
   const second = await ask({ 'x-session-id': first.conversation_id });
   t.equal(second.conversation_id, first.conversation_id);

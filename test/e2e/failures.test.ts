@@ -108,9 +108,9 @@ t.test('the official SDK, with its default retries, calls a missing model once (
 t.test('backend HTTP failure → 502; missing model → 502 telling to pull it; nothing stored', async (t) => {
   const before = await rowCount();
   stack.ollama.behave({ failWith: { status: 500, message: 'llama runner process has terminated' } });
-  let res = await ask('testing');
+  const res = await ask('testing');
   t.equal(res.status, 502);
-  let body: any = await res.json();
+  const body: any = await res.json();
   t.equal(body.error.code, 'backend_error');
   t.match(body.error.message, /HTTP 500: llama runner process has terminated/);
 
@@ -155,7 +155,7 @@ t.test('backend dies mid-stream → SSE error event and no [DONE]; non-streaming
 
   const plain = await ask('code_review');
   t.equal(plain.status, 502);
-  t.equal(((await plain.json()) as any).error.code, 'backend_error');
+  t.equal((await plain.json()).error.code, 'backend_error');
   t.equal(await rowCount(), before, 'nothing stored');
 });
 
@@ -165,7 +165,7 @@ t.test('model slower than the deadline → 504 and the backend call is aborted',
   const started = Date.now();
   const res = await ask('testing');
   t.equal(res.status, 504);
-  t.equal(((await res.json()) as any).error.code, 'deadline_exceeded');
+  t.equal((await res.json()).error.code, 'deadline_exceeded');
   t.ok(Date.now() - started < 2800, 'answered at the deadline, not when the model finished');
   await new Promise((r) => setTimeout(r, 100));
   t.equal(stack.ollama.requests.at(-1)!.aborted, true, 'the worker aborted its Ollama request');

@@ -44,7 +44,7 @@ const chat = async (content: string, headers: Record<string, string> = {}) => {
     headers: { ...AUTH, ...headers },
     body: JSON.stringify({ model: 'classifier', messages: [{ role: 'user', content }] }),
   });
-  return (await res.json()) as any;
+  return await res.json();
 };
 const rowCounts = async () => ({
   sessions: Number(

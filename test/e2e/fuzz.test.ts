@@ -217,8 +217,8 @@ function rawRequest(d: Dice): Promise<string> {
     let text = '';
     socket.setTimeout(5000, () => socket.destroy());
     socket
-      .on('data', (chunk) => {
-        text += chunk;
+      .on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
       })
       .on('close', () => resolve(text))
       .on('error', () => resolve(text));

@@ -251,8 +251,8 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     );
     let text = '';
     socket
-      .on('data', (d) => {
-        text += d;
+      .on('data', (d: Buffer) => {
+        text += d.toString('utf8');
       })
       .on('close', () => resolve(text))
       .on('error', () => resolve(text));
@@ -323,7 +323,7 @@ t.test('/v1/models, /v1/models/:id and /health', async (t) => {
   t.ok(models.data.every((m: any) => m.object === 'model' && Number.isInteger(m.created) && m.owned_by === 'agentbus'));
   const one: any = await (await fetch(`${stack.baseUrl}/v1/models/code_review`, { headers: AUTH })).json();
   t.equal(one.id, 'code_review');
-  t.equal(((await (await fetch(`${stack.baseUrl}/v1/models/auto`, { headers: AUTH })).json()) as any).id, 'auto');
+  t.equal((await (await fetch(`${stack.baseUrl}/v1/models/auto`, { headers: AUTH })).json()).id, 'auto');
   await expectError(
     t,
     await fetch(`${stack.baseUrl}/v1/models/nope`, { headers: AUTH }),

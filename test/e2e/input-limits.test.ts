@@ -189,8 +189,8 @@ t.test('HTTP: the body limit (413) and the header limit (431) keep their codes',
     );
     let text = '';
     socket
-      .on('data', (d) => {
-        text += d;
+      .on('data', (d: Buffer) => {
+        text += d.toString('utf8');
       })
       .on('close', () => resolve(text))
       .on('error', () => resolve(text));
@@ -334,8 +334,8 @@ t.test('WebSocket: the header limit holds for the upgrade request, the body limi
     );
     let text = '';
     socket
-      .on('data', (d) => {
-        text += d;
+      .on('data', (d: Buffer) => {
+        text += d.toString('utf8');
       })
       .on('close', () => resolve(text))
       .on('error', () => resolve(text));

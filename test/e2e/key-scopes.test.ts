@@ -38,11 +38,11 @@ const post = async (key: string, path: string, body: unknown, extra: Record<stri
     headers: headers(key, extra),
     body: JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: await res.json() };
 };
 const get = async (key: string, path: string) => {
   const res = await fetch(`${stack.baseUrl}${path}`, { headers: headers(key) });
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: await res.json() };
 };
 const hi = [{ role: 'user', content: 'hello' }];
 const refused = {

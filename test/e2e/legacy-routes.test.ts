@@ -10,7 +10,7 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
   fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: { ...AUTH, ...headers }, body: JSON.stringify(body) });
 const postJson = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
   const res = await post(path, body, headers);
-  return { res, body: (await res.json()) as any };
+  return { res, body: await res.json() };
 };
 const ndjson = (text: string): any[] =>
   text

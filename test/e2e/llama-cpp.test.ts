@@ -76,7 +76,7 @@ t.test('the same seed gives the same answer; a continued conversation feeds the 
       }),
     });
     t.equal(res.status, 200);
-    return res.json() as Promise<any>;
+    return res.json();
   };
   const first = await ask();
   const second = await ask();

@@ -22,7 +22,7 @@ const chat = async (on: TestStack, key: string, content: string, sessionId?: str
 };
 const last = async (query: string, headers: Record<string, string> = as('key-a'), on: TestStack = stack) => {
   const res = await fetch(`${on.baseUrl}/memory/last${query}`, { headers });
-  return { res, body: (await res.json()) as any };
+  return { res, body: await res.json() };
 };
 
 // One conversation of key-a with two turns, shared by the tests below.

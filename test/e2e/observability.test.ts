@@ -234,7 +234,7 @@ t.test("the gateway and the worker log the request's trace id; it travels as a N
   const gateway = mine().filter((line) => line['worker'] === undefined);
   const worker = mine().filter((line) => line['worker'] !== undefined);
   t.ok(gateway.length > 0 && worker.length > 0, `gateway lines: ${gateway.length}, worker lines: ${worker.length}`);
-  for (const line of mine()) t.equal(line['traceId'], traceId, `"${line['msg']}" carries the trace id`);
+  for (const line of mine()) t.equal(line['traceId'], traceId, `"${String(line['msg'])}" carries the trace id`);
   t.ok(
     gateway.some((line) => line['msg'] === 'request completed'),
     "fastify's own line included",

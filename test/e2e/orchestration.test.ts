@@ -149,7 +149,7 @@ t.test('fan-out, non-streaming: one message with a titled section per agent, bot
   // The completion id continues the conversation, with both agents' turns as history.
   const next = await post({ model: 'code_review', messages: user('and now?') }, { 'x-session-id': body.id });
   t.equal(next.status, 200);
-  t.equal(((await next.json()) as any).meta.memory_used, true);
+  t.equal((await next.json()).meta.memory_used, true);
 });
 
 t.test('fan-out with one agent failing: a partial answer that says which part failed, not a 5xx', async (t) => {
@@ -344,7 +344,7 @@ t.test('request metadata travels in the envelope: priority, privacy, the timeout
 
   const bad = await post({ model: 'documentation', messages: user('hi') }, { 'x-priority': 'urgent' });
   t.equal(bad.status, 400);
-  t.equal(((await bad.json()) as any).error.param, 'X-Priority');
+  t.equal((await bad.json()).error.param, 'X-Priority');
 });
 
 t.test('a secret in the input makes the request private and is redacted from the trace log', async (t) => {

@@ -8,7 +8,7 @@ const stack = await startStack({ env: { BACKEND_PROBE_INTERVAL_MS: '200' } });
 t.teardown(() => stack.close());
 const ready = async () => {
   const res = await fetch(`${stack.baseUrl}/ready`);
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: await res.json() };
 };
 
 t.test('/ready: NATS connected, workers per agent, the model backend reachable', async (t) => {

@@ -92,7 +92,7 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
     stack.ollama.behave({ tokens: ['new'] });
     const bypass = await post(body, { ...KEY_A, 'cache-control': 'no-cache' });
     t.equal(bypass.headers.get('x-cache'), 'MISS');
-    t.equal(((await bypass.json()) as any).choices[0].message.content, 'new');
+    t.equal((await bypass.json()).choices[0].message.content, 'new');
     const after: any = await (await post(body)).json();
     t.equal(after.choices[0].message.content, 'new', 'the fresh answer replaced the cached one');
     t.equal(after.meta.cached, true);

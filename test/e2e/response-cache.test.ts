@@ -19,7 +19,7 @@ const nats = await startTestNats();
 const connections: Bus[] = [];
 const disposers: Array<() => Promise<void>> = [];
 t.teardown(async () => {
-  await Promise.all(connections.map((nc) => (nc.closed ? undefined : nc.close())));
+  for (const nc of connections) if (!nc.closed) await nc.close();
   await Promise.all(disposers.map((dispose) => dispose()));
   await nats.dispose();
   rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ const chat = async (key: string, body: unknown, headers: Record<string, string> 
     headers: as(key, headers),
     body: JSON.stringify(body),
   });
-  return { res, body: (await res.json()) as any };
+  return { res, body: await res.json() };
 };
 
 t.test('a follow-up by conversation id or by completion id feeds the stored turns to the model', async (t) => {

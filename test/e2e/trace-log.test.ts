@@ -156,7 +156,7 @@ t.test('several processes appending to the same file never tear or lose a line',
     });
     children.push(child);
     let stderr = '';
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
     return new Promise<{ code: number | null; stderr: string }>((resolve) =>
       child.on('exit', (code) => resolve({ code, stderr })),
     );

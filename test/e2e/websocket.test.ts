@@ -497,7 +497,7 @@ t.test(
     client.send(ask('flood', 'say a lot'));
     await waitFor(
       'the gateway to drop the slow reader',
-      () => stack.logs.lines.some((l) => typeof l['msg'] === 'string' && /reader too slow/.test(l['msg'] as string)),
+      () => stack.logs.lines.some((l) => typeof l['msg'] === 'string' && /reader too slow/.test(l['msg'])),
       15_000,
     );
     await waitFor('the backend request to be aborted', () => stack.ollama.requests.at(-1)!.aborted, 5000);

@@ -1,4 +1,3 @@
-import { Svcm } from '@nats-io/services';
 import t from 'tap';
 import { AUTH, startStack } from '../helpers/stack.js';
 import { startChild, stopChild } from '../../scripts/lib/child-process.js';
@@ -43,7 +42,7 @@ t.test('both worker processes receive work from the queue group', async (t) => {
       body: JSON.stringify({ model: 'code_generation', messages: [{ role: 'user', content: `task ${i}` }] }),
     });
     t.equal(res.status, 200);
-    seen.add(((await res.json()) as any).meta.worker);
+    seen.add((await res.json()).meta.worker);
   }
   t.same([...seen].sort(), workers.map((w) => w.ready['id'] as string).sort(), 'every worker answered at least once');
   const rows = await stack.db.selectFrom('turns').select('request_id').execute();
@@ -88,7 +87,7 @@ t.test('SIGTERM stops a worker cleanly (exit 0) while the other keeps serving', 
     body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'x' }] }),
   });
   t.equal(res.status, 200);
-  t.equal(((await res.json()) as any).meta.worker, workers[1]!.ready['id']);
+  t.equal((await res.json()).meta.worker, workers[1]!.ready['id']);
 });
 
 t.test('a worker asked for an unknown agent refuses to start and names the known ones', async (t) => {

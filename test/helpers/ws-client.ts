@@ -41,7 +41,7 @@ export async function openLiveClient(baseUrl: string, options: OpenOptions = {})
   const waiters = new Set<() => void>();
   let cursor = 0;
   socket.on('message', (data) => {
-    const frame = JSON.parse(String(data));
+    const frame = JSON.parse((data as Buffer).toString('utf8'));
     if (!validateServerFrame(frame)) invalidFrames.push({ frame, problem: JSON.stringify(validateServerFrame.errors) });
     frames.push(frame);
     for (const wake of waiters) wake();

@@ -9,24 +9,23 @@ import { bytesOf, FrameMaker, readAll, testScope } from '../helpers/frames.js';
 // frames come out, and each way the answer can turn out incomplete.
 
 const REQUEST_ID = 'chatcmpl-test';
-const envelope = (extra: Record<string, unknown> = {}): ChatRequest =>
-  ({
-    v: PROTOCOL_VERSION,
-    request_id: REQUEST_ID,
-    session_id: 'conv_test',
-    create_session: true,
-    intent: 'testing',
-    model: 'testing',
-    messages: [{ role: 'user', content: 'hi' }],
-    options: {},
-    stream: true,
-    timeout_ms: 10_000,
-    heartbeat_ms: 200,
-    tenant: 't',
-    created_at: 0,
-    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-    ...extra,
-  }) as ChatRequest;
+const envelope = (extra: Record<string, unknown> = {}): ChatRequest => ({
+  v: PROTOCOL_VERSION,
+  request_id: REQUEST_ID,
+  session_id: 'conv_test',
+  create_session: true,
+  intent: 'testing',
+  model: 'testing',
+  messages: [{ role: 'user', content: 'hi' }],
+  options: {},
+  stream: true,
+  timeout_ms: 10_000,
+  heartbeat_ms: 200,
+  tenant: 't',
+  created_at: 0,
+  traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  ...extra,
+});
 
 function setup(extra: Partial<BusCallOptions> = {}, envelopeExtra: Record<string, unknown> = {}) {
   const clock = new FakeClock();
@@ -150,7 +149,7 @@ t.test('the bus dropping mid-answer ends it with bus_unavailable at once', async
 });
 
 t.test('a bus that is down, or closed, refuses the request before publishing', async (t) => {
-  for (const breakBus of [(bus: FakeBus) => bus.setConnected(false), (bus: FakeBus) => void bus.close()]) {
+  for (const breakBus of [(bus: FakeBus) => bus.setConnected(false), (bus: FakeBus) => bus.closeNow()]) {
     const bus = new FakeBus();
     breakBus(bus);
     const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1 };

@@ -30,12 +30,17 @@ export function prepareQuery<DB, Params extends object, Row>(
   build: (db: Kysely<DB>, params: Params) => Compilable<Row>,
 ): PreparedQuery<DB, Params, Row> {
   let compiled: Compiled<Params, Row> | undefined;
+  const run = (db: Kysely<DB>, params: Params, { query, slots }: Compiled<Params, Row>) =>
+    db.executeQuery<Row>({
+      ...query,
+      parameters: slots.map((slot) => ('name' in slot ? params[slot.name] : slot.value)),
+    });
   return {
-    async execute(db, params) {
-      compiled ??= compileWithMarkers(db, build);
-      const { query, slots } = compiled;
-      const parameters = slots.map((slot) => ('name' in slot ? params[slot.name] : slot.value));
-      return db.executeQuery<Row>({ ...query, parameters });
+    execute(db, params) {
+      // Kysely's own promise, as it is: no extra async step per query on the hot path. The first
+      // run compiles inside an async function, so a builder's mistake arrives as a rejection.
+      if (compiled) return run(db, params, compiled);
+      return (async () => run(db, params, (compiled ??= compileWithMarkers(db, build))))();
     },
   };
 }

@@ -8,6 +8,6 @@ import type { Redactor } from '../../common/redaction.js';
 export function redactMessages(messages: readonly ChatMessage[], redactor: Redactor): ChatMessage[] {
   return messages.map((message) => {
     const content = redactor.redact(message.content);
-    return content === message.content ? message : ({ ...message, content } as ChatMessage);
+    return content === message.content ? message : { ...message, content };
   });
 }

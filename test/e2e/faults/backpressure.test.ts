@@ -1,4 +1,3 @@
-import { Svcm } from '@nats-io/services';
 import t from 'tap';
 import { AUTH, startStack } from '../../helpers/stack.js';
 import { sleep, waitFor } from '../../helpers/wait.js';

@@ -33,7 +33,7 @@ t.test(
       let loading = true;
       // 3 clients, each continuing a session of its own, so history is read and written as in real use.
       const load = Promise.all(
-        [0, 1, 2].map(async (n) => {
+        [0, 1, 2].map(async () => {
           // The first answer names the session; later turns continue it (until a failure).
           let session: string | undefined;
           for (let i = 0; loading && i < 300; i++) {
@@ -44,7 +44,7 @@ t.test(
               body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: `turn ${i}` }] }),
             });
             const requestId = res.headers.get('x-request-id')!;
-            const body = (await res.json()) as any;
+            const body = await res.json();
             // A 200 means the client received `done`, sent after the turn's transaction committed.
             const ok = res.status === 200 && body.choices?.[0]?.message?.content === 'quick answer';
             (ok ? acknowledged : failed).push(requestId);

@@ -45,7 +45,7 @@ t.teardown(async () => {
 
 const ready = async () => {
   const res = await fetch(`${baseUrl}/ready`);
-  return { status: res.status, body: (await res.json()) as any };
+  return { status: res.status, body: await res.json() };
 };
 interface Result {
   status: number;
@@ -60,7 +60,7 @@ async function ask(): Promise<Result> {
     headers: AUTH,
     body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'hi' }] }),
   });
-  const body = (await res.json()) as any;
+  const body = await res.json();
   return {
     status: res.status,
     ms: Date.now() - started,

@@ -103,7 +103,7 @@ t.test(
     await slot.process.kill();
     const res = await pending;
     t.equal(res.status, 200);
-    const body = (await res.json()) as any;
+    const body = await res.json();
     t.equal(body.choices[0].message.content, 'fine answer');
     t.equal(body.meta.worker, survivor.process.ready['id'], 'the surviving worker answered');
     t.match(body.meta.fallback, [{ kind: 'retry', from: 'code_review', to: 'code_review', reason: 'worker_lost' }]);

@@ -104,7 +104,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       };
       const onAbort = () => {
         loaded.waiting.splice(loaded.waiting.indexOf(take), 1);
-        reject(signal.reason);
+        reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
       };
       loaded.waiting.push(take);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -127,10 +127,12 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const queue = textQueue();
     const before = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
     let finished = false;
-    const generation = session.generateResponse(history, { ...options, onTextChunk: queue.push }).finally(() => {
-      finished = true;
-      queue.notify();
-    });
+    const generation = session
+      .generateResponse(history, { ...options, onTextChunk: (text) => queue.push(text) })
+      .finally(() => {
+        finished = true;
+        queue.notify();
+      });
     generation.catch(() => undefined); // observed below; never an unhandled rejection
     try {
       while (!finished) {

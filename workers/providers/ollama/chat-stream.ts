@@ -111,7 +111,7 @@ export async function postChat(
         if (part === '') continue;
         let line: ChatResponse & { error?: string };
         try {
-          line = JSON.parse(part);
+          line = JSON.parse(part) as ChatResponse & { error?: string };
         } catch {
           continue;
         }

@@ -18,5 +18,5 @@ export function toOllamaOptions(options: SamplingOptions): Partial<Options> {
   for (const [name, value] of Object.entries(options)) {
     if (value !== undefined) mapped[OLLAMA_PARAMETERS[name as keyof SamplingOptions]] = value;
   }
-  return mapped as Partial<Options>;
+  return mapped;
 }

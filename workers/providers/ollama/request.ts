@@ -79,9 +79,7 @@ export function toOllamaTools(
     function: {
       name: tool.function.name,
       ...(tool.function.description !== undefined ? { description: tool.function.description } : {}),
-      ...(tool.function.parameters !== undefined
-        ? { parameters: tool.function.parameters as OllamaTool['function']['parameters'] }
-        : {}),
+      ...(tool.function.parameters !== undefined ? { parameters: tool.function.parameters } : {}),
     },
   }));
 }

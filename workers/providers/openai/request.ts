@@ -43,9 +43,8 @@ export function toOpenAIRequest(request: ProviderChatRequest): CreateParams {
   if (options.seed !== undefined) body.seed = options.seed;
   if (options.presence_penalty !== undefined) body.presence_penalty = options.presence_penalty;
   if (options.frequency_penalty !== undefined) body.frequency_penalty = options.frequency_penalty;
-  if (request.tools?.length) body.tools = request.tools as OpenAI.Chat.Completions.ChatCompletionTool[];
-  if (request.toolChoice !== undefined)
-    body.tool_choice = request.toolChoice as OpenAI.Chat.Completions.ChatCompletionToolChoiceOption;
-  if (request.responseFormat) body.response_format = request.responseFormat as CreateParams['response_format'];
+  if (request.tools?.length) body.tools = request.tools;
+  if (request.toolChoice !== undefined) body.tool_choice = request.toolChoice;
+  if (request.responseFormat) body.response_format = request.responseFormat;
   return body;
 }
