@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { runKeysCommand } from '../../scripts/lib/keys-command.js';
 
 /** What one run of `npm run keys` printed, and its exit code. */
 export interface KeysCliResult {
@@ -10,10 +11,29 @@ export interface KeysCliResult {
 const repo = new URL('../..', import.meta.url);
 
 /**
- * Runs the real keys CLI (scripts/keys.ts) as a child process with `KEYS_FILE=keysFile`;
- * killed after 30 s, so a hang fails the test instead of holding it.
+ * Runs the keys command (scripts/lib/keys-command.ts) with `KEYS_FILE=keysFile`, in this
+ * process: the same code `npm run keys` runs, without a fresh `node --import tsx` per call.
  */
 export function runKeysCli(keysFile: string, args: string[], env: Record<string, string> = {}): Promise<KeysCliResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = runKeysCommand(args, {
+    env: { ...process.env, KEYS_FILE: keysFile, ...env },
+    out: (text) => (stdout += text),
+    err: (text) => (stderr += text),
+  });
+  return Promise.resolve({ code, stdout, stderr });
+}
+
+/**
+ * Runs the real CLI (scripts/keys.ts) as a child process, for what only a process shows: its
+ * exit code and streams. Killed after 30 s, so a hang fails the test instead of holding it.
+ */
+export function runKeysProcess(
+  keysFile: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<KeysCliResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', ...args], {
     cwd: repo,
     env: { ...process.env, KEYS_FILE: keysFile, ...env },
@@ -21,8 +41,8 @@ export function runKeysCli(keysFile: string, args: string[], env: Record<string,
   });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   return new Promise((resolve) => {
     child.once('exit', (code) => {
