@@ -55,3 +55,17 @@ t.test('every dependency is explained in docs/internals/dependencies.md', async 
   const missing = names.filter((name) => !page.includes(name.startsWith('@types/') ? '@types/*' : `\`${name}\``));
   t.same(missing, [], 'each package has a row saying why it is there');
 });
+
+t.test('every repository path the docs name in backticks exists', async (t) => {
+  const missing: string[] = [];
+  const top = /^(bus-schemas|common|gateway|workers|scripts|bench|test|config|docs)\//;
+  // BENCHMARKS.md is a record: its rows name the code of the commit they measured.
+  for (const page of pages().filter((name) => name !== 'BENCHMARKS.md')) {
+    const text = readFileSync(join(ROOT, page), 'utf8');
+    for (const [, path] of text.matchAll(/`([\w./-]+\.(?:ts|json|md|conf))`/g)) {
+      if (!top.test(path!) || path!.includes('<')) continue;
+      if (!existsSync(join(ROOT, path!))) missing.push(`${page}: ${path}`);
+    }
+  }
+  t.same(missing, [], 'a moved file leaves no stale path in the docs');
+});
