@@ -48,7 +48,8 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   const portkey = preparePortkey(options.portkey);
   if (!portkey.ok && options.portkey) say(`Portkey column skipped: ${portkey.why}`);
   say(
-    `${options.mode} run: ${options.workers} worker(s), concurrency ${options.concurrency.join('/')}, ${options.streams} streams, scaling ${options.scalingWorkers.join('/')}`,
+    `${options.mode} run: ${options.workers} worker(s), concurrency ${options.concurrency.join('/')}, ` +
+      `${options.streams} streams, scaling ${options.scalingWorkers.join('/')}`,
   );
 
   let stack: BenchStack | undefined;

@@ -36,7 +36,9 @@ const f = (n: number | null | undefined, digits = 2) =>
 
 function latencyTable(title: string, points: LatencyPoint[], portkey: boolean): string[] {
   const head = portkey
-    ? '| concurrency | direct p50 / p99 | agentbus p50 / p99 | Portkey p50 / p99 | added by agentbus p50 / p99 | added by Portkey p50 / p99 | agentbus ÷ direct p50 | agentbus ÷ Portkey p50 |'
+    ? '| concurrency | direct p50 / p99 | agentbus p50 / p99 | Portkey p50 / p99 ' +
+      '| added by agentbus p50 / p99 | added by Portkey p50 / p99 ' +
+      '| agentbus ÷ direct p50 | agentbus ÷ Portkey p50 |'
     : '| concurrency | direct p50 / p99 | agentbus p50 / p99 | added by agentbus p50 / p99 | agentbus ÷ direct p50 |';
   const rows = points.map((p) => {
     const t = (name: string) => {
@@ -48,8 +50,11 @@ function latencyTable(title: string, points: LatencyPoint[], portkey: boolean): 
       return r ? `${f(r.p50)} / ${f(r.p99)}` : '–';
     };
     return portkey
-      ? `| ${p.concurrency} | ${t('direct')} | ${t('agentbus')} | ${t('portkey')} | ${a('agentbus')} | ${a('portkey')} | ${f(p.ratios.agentbusOverDirect?.p50)} | ${f(p.ratios.agentbusOverPortkey?.p50)} |`
-      : `| ${p.concurrency} | ${t('direct')} | ${t('agentbus')} | ${a('agentbus')} | ${f(p.ratios.agentbusOverDirect?.p50)} |`;
+      ? `| ${p.concurrency} | ${t('direct')} | ${t('agentbus')} | ${t('portkey')} ` +
+          `| ${a('agentbus')} | ${a('portkey')} ` +
+          `| ${f(p.ratios.agentbusOverDirect?.p50)} | ${f(p.ratios.agentbusOverPortkey?.p50)} |`
+      : `| ${p.concurrency} | ${t('direct')} | ${t('agentbus')} | ${a('agentbus')} ` +
+          `| ${f(p.ratios.agentbusOverDirect?.p50)} |`;
   });
   return [`**${title}** (ms)`, '', head, head.replace(/[^|]+/g, ' --- '), ...rows, ''];
 }
@@ -59,11 +64,16 @@ export function toMarkdown(r: BenchResult): string {
   const portkey = r.meta.portkey !== null;
   const m = r.meta;
   const lines: string[] = [
-    `Run ${m.date} (${m.mode} mode) on ${m.cpus} × ${m.cpuModel}, ${m.os}, Node ${m.node}, nats-server ${m.natsServer}, ${m.workers} worker process(es)${portkey ? `, Portkey gateway ${m.portkey}` : ''}. Everything — load generator, fake upstream, NATS, gateway, workers${portkey ? ', Portkey' : ''} — on this one machine.${m.portkeySkipped ? ` Portkey skipped: ${m.portkeySkipped}.` : ''}${Object.entries(
-      m.streamSkipped ?? {},
-    )
-      .map(([name, why]) => ` ${name} is left out of the streamed figures: every stream failed (${why.slice(0, 160)}).`)
-      .join('')}`,
+    `Run ${m.date} (${m.mode} mode) on ${m.cpus} × ${m.cpuModel}, ${m.os}, Node ${m.node}, ` +
+      `nats-server ${m.natsServer}, ${m.workers} worker process(es)` +
+      `${portkey ? `, Portkey gateway ${m.portkey}` : ''}. ` +
+      `Everything — load generator, fake upstream, NATS, gateway, workers${portkey ? ', Portkey' : ''} — ` +
+      `on this one machine.${m.portkeySkipped ? ` Portkey skipped: ${m.portkeySkipped}.` : ''}` +
+      Object.entries(m.streamSkipped ?? {})
+        .map(
+          ([name, why]) => ` ${name} is left out of the streamed figures: every stream failed (${why.slice(0, 160)}).`,
+        )
+        .join(''),
     '',
     ...latencyTable('1. Added latency, non-streamed', r.addedLatency, portkey),
     ...latencyTable('2. Time to first token, streamed', r.ttft, portkey && !m.streamSkipped?.['portkey']),
@@ -72,15 +82,23 @@ export function toMarkdown(r: BenchResult): string {
     '| | direct | agentbus | ' +
       (portkey ? 'Portkey | agentbus ÷ direct | agentbus ÷ Portkey |' : 'agentbus ÷ direct |'),
     portkey ? '| --- | --- | --- | --- | --- | --- |' : '| --- | --- | --- | --- |',
-    `| req/s, ${r.throughput.connections} connections, non-streamed | ${r.throughput.targets['direct']?.requestsPerSecond ?? '–'} | ${r.throughput.targets['agentbus']?.requestsPerSecond ?? '–'} | ${portkey ? `${r.throughput.targets['portkey']?.requestsPerSecond ?? '–'} | ${f(r.throughput.ratios.agentbusOverDirect)} | ${f(r.throughput.ratios.agentbusOverPortkey)} |` : `${f(r.throughput.ratios.agentbusOverDirect)} |`}`,
+    `| req/s, ${r.throughput.connections} connections, non-streamed ` +
+      `| ${r.throughput.targets['direct']?.requestsPerSecond ?? '–'} ` +
+      `| ${r.throughput.targets['agentbus']?.requestsPerSecond ?? '–'} | ` +
+      (portkey
+        ? `${r.throughput.targets['portkey']?.requestsPerSecond ?? '–'} ` +
+          `| ${f(r.throughput.ratios.agentbusOverDirect)} | ${f(r.throughput.ratios.agentbusOverPortkey)} |`
+        : `${f(r.throughput.ratios.agentbusOverDirect)} |`),
     '',
-    `| ${r.streams.streams} concurrent SSE streams × ${r.streams.tokensPerStream} tokens, ${r.streams.tokenDelayMs} ms apart | whole streams | lost or cut | peak open | tokens/s relayed |`,
+    `| ${r.streams.streams} concurrent SSE streams × ${r.streams.tokensPerStream} tokens, ` +
+      `${r.streams.tokenDelayMs} ms apart | whole streams | lost or cut | peak open | tokens/s relayed |`,
     '| --- | --- | --- | --- | --- |',
     ...Object.entries(r.streams.targets).map(
       ([name, s]) => `| ${name} | ${s.ok - s.cut} | ${s.lost} | ${s.peakOpen} | ${s.tokensPerSecond} |`,
     ),
     '',
-    `**4. Scaling** (upstream latency ${r.scaling.upstreamLatencyMs} ms, MAX_INFLIGHT=${r.scaling.maxInflightPerWorker} per worker, ${r.scaling.connections} connections)`,
+    `**4. Scaling** (upstream latency ${r.scaling.upstreamLatencyMs} ms, ` +
+      `MAX_INFLIGHT=${r.scaling.maxInflightPerWorker} per worker, ${r.scaling.connections} connections)`,
     '',
     '| workers | req/s | req/s per worker |',
     '| --- | --- | --- |',
@@ -88,7 +106,9 @@ export function toMarkdown(r: BenchResult): string {
     '',
     `Efficiency at ${r.scaling.points.at(-1)?.workers ?? '–'} workers: ${f(r.scaling.efficiency)} (1.00 = linear).`,
     '',
-    `**5. Memory write rate**: ${r.memoryWrites.turnsPerSecondPerWorker} turns committed per second per worker (${r.memoryWrites.turns} turns in ${f(r.memoryWrites.seconds, 1)} s, ${r.memoryWrites.workers} worker(s), SQLite WAL), during the agentbus throughput run.`,
+    `**5. Memory write rate**: ${r.memoryWrites.turnsPerSecondPerWorker} turns committed per second per worker ` +
+      `(${r.memoryWrites.turns} turns in ${f(r.memoryWrites.seconds, 1)} s, ${r.memoryWrites.workers} worker(s), ` +
+      'SQLite WAL), during the agentbus throughput run.',
     '',
     '**6. Footprint** (RSS, MiB; one process each)',
     '',

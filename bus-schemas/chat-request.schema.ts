@@ -130,7 +130,8 @@ export const chatRequestSchema = {
     create_session: {
       type: 'boolean',
       description:
-        'True: start the conversation if it does not exist (the gateway sets it for ids it generated). False: it must exist for this tenant, else session_not_found.',
+        'True: start the conversation if it does not exist (the gateway sets it for ids it generated). ' +
+        'False: it must exist for this tenant, else session_not_found.',
     },
     intent: { type: 'string', pattern: SUBJECT_TOKEN_PATTERN, description: 'Agent name; equals the subject token.' },
     model: {
@@ -166,22 +167,26 @@ export const chatRequestSchema = {
     cache: {
       enum: ['use', 'refresh'],
       description:
-        '"refresh" (the client sent Cache-Control: no-cache) skips the cache lookup but still stores the fresh answer. Absent: "use".',
+        '"refresh" (the client sent Cache-Control: no-cache) skips the cache lookup ' +
+        'but still stores the fresh answer. Absent: "use".',
     },
     priority: {
       enum: ['low', 'normal', 'high'],
       description:
-        'The client\'s priority hint (X-Priority). Absent: "normal". Carried for workers and logs; it does not reorder work yet.',
+        'The client\'s priority hint (X-Priority). Absent: "normal". ' +
+        'Carried for workers and logs; it does not reorder work yet.',
     },
     private: {
       type: 'boolean',
       description:
-        'True: only providers the worker counts as local (LOCAL_PROVIDERS) may see the request. Set from the X-Private header, a private WebSocket chat frame, or a secret found in the input.',
+        'True: only providers the worker counts as local (LOCAL_PROVIDERS) may see the request. ' +
+        'Set from the X-Private header, a private WebSocket chat frame, or a secret found in the input.',
     },
     store: {
       type: 'boolean',
       description:
-        "False: an internal call (the router's classifier) that reads no history and writes no session, turn or cache entry. Absent: true.",
+        "False: an internal call (the router's classifier) that reads no history " +
+        'and writes no session, turn or cache entry. Absent: true.',
     },
     stream: {
       type: 'boolean',
@@ -192,7 +197,8 @@ export const chatRequestSchema = {
       minimum: 100,
       maximum: 3_600_000,
       description:
-        'How long the worker may take, counted from when it receives the envelope. Relative, so a stored envelope replays as-is and host clocks need not agree.',
+        'How long the worker may take, counted from when it receives the envelope. ' +
+        'Relative, so a stored envelope replays as-is and host clocks need not agree.',
     },
     heartbeat_ms: {
       type: 'integer',

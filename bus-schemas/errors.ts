@@ -305,7 +305,8 @@ export const ERROR_TABLE = {
     type: 'server_error',
     retryable: true,
     message:
-      'The worker is running its limit of model calls (MAX_INFLIGHT) with its queue full (MAX_QUEUED); start more workers.',
+      'The worker is running its limit of model calls (MAX_INFLIGHT) with its queue full (MAX_QUEUED); ' +
+      'start more workers.',
     doc:
       'The worker runs `MAX_INFLIGHT` model calls with its queue full (`MAX_QUEUED`), or the request waited ' +
       '`QUEUE_TIMEOUT_MS`. Retried once, then the `fallback`; often, start more workers.',

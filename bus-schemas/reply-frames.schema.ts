@@ -68,7 +68,8 @@ export const heartbeatFrameSchema = {
     generating: {
       const: true,
       description:
-        "Sent once on a non-streamed request when the model produced its first token, which travels only at the end: the gateway's first-token limit stops counting.",
+        'Sent once on a non-streamed request when the model produced its first token, ' +
+        "which travels only at the end: the gateway's first-token limit stops counting.",
     },
   },
 } as const;
@@ -101,7 +102,8 @@ export const fallbackStepSchema = {
     reason: {
       type: 'string',
       description:
-        'Error code of the failed attempt (or "circuit_open" for a provider skipped by its breaker, "not_local" for one a private request may not use).',
+        'Error code of the failed attempt (or "circuit_open" for a provider skipped by its breaker, ' +
+        '"not_local" for one a private request may not use).',
     },
   },
 } as const;
@@ -116,7 +118,8 @@ export const routingSchema = {
     by: {
       enum: ['path', 'model', 'rule', 'classifier', 'default'],
       description:
-        'path: /agents/<name>/…; model: the body named the agent; rule: the routing table; classifier: the classifier agent; default: nothing matched.',
+        'path: /agents/<name>/…; model: the body named the agent; rule: the routing table; ' +
+        'classifier: the classifier agent; default: nothing matched.',
     },
     rule: { type: 'string', description: 'Name of the routing rule that matched.' },
     aggregator: { type: 'string', description: 'Agent that combined the answers of a fan-out.' },

@@ -35,7 +35,8 @@ export const agentCatalogSchema = {
             type: 'array',
             maxItems: 20,
             description:
-              'Few-shot examples: each becomes a user and an assistant message after the system prompt, before history.',
+              'Few-shot examples: each becomes a user and an assistant message ' +
+              'after the system prompt, before history.',
             items: {
               type: 'object',
               additionalProperties: false,
@@ -48,7 +49,8 @@ export const agentCatalogSchema = {
             minItems: 1,
             maxItems: 8,
             description:
-              "Provider chain, tried in order when one fails before its first token (omitted → the worker's PROVIDER with this agent's model).",
+              'Provider chain, tried in order when one fails before its first token ' +
+              "(omitted → the worker's PROVIDER with this agent's model).",
             items: {
               type: 'object',
               additionalProperties: false,
@@ -74,7 +76,8 @@ export const agentCatalogSchema = {
             type: 'object',
             additionalProperties: false,
             description:
-              "Per-agent limits (omitted → FIRST_TOKEN_TIMEOUT_MS and REQUEST_TIMEOUT_MS). A request's timeout hint may shorten them, never lengthen them.",
+              'Per-agent limits (omitted → FIRST_TOKEN_TIMEOUT_MS and REQUEST_TIMEOUT_MS). ' +
+              "A request's timeout hint may shorten them, never lengthen them.",
             properties: {
               first_token_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 },
               total_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 },

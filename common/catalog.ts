@@ -102,7 +102,8 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
       );
     if (!byName.has(agent.fallback))
       throw new Error(
-        `invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" falls back to "${agent.fallback}", which is not in the catalog`,
+        `invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" falls back to "${agent.fallback}", ` +
+          'which is not in the catalog',
       );
   }
   return Object.freeze({

@@ -95,7 +95,8 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): EnvReader {
       const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
       if (unknown.length > 0) {
         problems.push(
-          `${name}=${JSON.stringify(value)} names ${unknown.join(', ')}; each item must be one of: ${allowed.join(', ')}`,
+          `${name}=${JSON.stringify(value)} names ${unknown.join(', ')}; ` +
+            `each item must be one of: ${allowed.join(', ')}`,
         );
         return [...fallback];
       }

@@ -9,7 +9,10 @@ import type { Bus } from './bus.js';
 export const BUS_SETUP_COMMAND = 'npm run bus:setup';
 
 /** How to create what is missing, for log messages. */
-export const BUS_SETUP_HINT = `run "${BUS_SETUP_COMMAND}" with the admin user's credentials (NATS_USER=admin NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/admin.password; "npm start" does it for its own nats-server), README "Securing the bus"`;
+export const BUS_SETUP_HINT =
+  `run "${BUS_SETUP_COMMAND}" with the admin user's credentials ` +
+  '(NATS_USER=admin NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/admin.password; ' +
+  '"npm start" does it for its own nats-server), README "Securing the bus"';
 
 /**
  * True for the server's "Permissions Violation": nats.js rejects a request on a subject the user

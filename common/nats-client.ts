@@ -78,13 +78,15 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
       if (password === '') read.report(`NATS_PASSWORD_FILE=${JSON.stringify(file)} is empty`);
     } catch (err) {
       read.report(
-        `NATS_PASSWORD_FILE=${JSON.stringify(file)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        `NATS_PASSWORD_FILE=${JSON.stringify(file)} ` +
+          `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
       );
     }
   }
   if (password !== undefined && user === undefined)
     read.report(
-      `${passwordSource} is set but NATS_USER is not: name the bus user (${role} for this process in the bundled nats.conf)`,
+      `${passwordSource} is set but NATS_USER is not: ` +
+        `name the bus user (${role} for this process in the bundled nats.conf)`,
     );
   if (user !== undefined && password === undefined && inline === undefined && file === undefined)
     read.report(`NATS_USER=${JSON.stringify(user)} needs a password: set NATS_PASSWORD or NATS_PASSWORD_FILE`);
@@ -111,7 +113,8 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
       tls[key] = path;
     } catch (err) {
       read.report(
-        `${name}=${JSON.stringify(path)} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        `${name}=${JSON.stringify(path)} ` +
+          `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
       );
     }
   }
@@ -144,6 +147,12 @@ export function natsConnectOptions(settings: NatsClientSettings | undefined): Pa
 /** A sentence saying which credentials were presented, for an "Authorization Violation". */
 export function describeCredentials(settings: NatsClientSettings | undefined): string {
   if (!settings || settings.user === undefined)
-    return `no credentials were given: set ${NATS_CREDENTIAL_VARIABLES} to the ${settings?.role ?? 'process'}'s bus user`;
-  return `user "${settings.user}" (NATS_USER) with the password from ${settings.passwordSource} was refused: check both against the server's users`;
+    return (
+      'no credentials were given: ' +
+      `set ${NATS_CREDENTIAL_VARIABLES} to the ${settings?.role ?? 'process'}'s bus user`
+    );
+  return (
+    `user "${settings.user}" (NATS_USER) with the password from ${settings.passwordSource} was refused: ` +
+    "check both against the server's users"
+  );
 }

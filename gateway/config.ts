@@ -308,7 +308,14 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
   // The dev key is public (it is in the README): it may only open a gateway nobody else can reach.
   if (config.devKey && !isLoopbackHost(config.host)) {
     throw new ConfigError([
-      `HOST=${JSON.stringify(config.host)} is reachable from other machines, and API_KEYS is not set${config.keysFile === undefined ? '' : ` and the keys file ${config.keysFile} (KEYS_FILE) lists no key`}: the development key "local-only" works only on a loopback address. Create keys with "npm run keys -- create --name <name>" (the production path: per-key scopes and rate tiers) or set API_KEYS (comma-separated keys; for development: they are unlimited unless API_KEYS_TIER says otherwise) to listen on ${config.host}, or leave HOST at 127.0.0.1.`,
+      `HOST=${JSON.stringify(config.host)} is reachable from other machines, and API_KEYS is not set` +
+        `${config.keysFile === undefined ? '' : ` and the keys file ${config.keysFile} (KEYS_FILE) lists no key`}: ` +
+        'the development key "local-only" works only on a loopback address. ' +
+        'Create keys with "npm run keys -- create --name <name>" ' +
+        '(the production path: per-key scopes and rate tiers) ' +
+        'or set API_KEYS (comma-separated keys; ' +
+        'for development: they are unlimited unless API_KEYS_TIER says otherwise) ' +
+        `to listen on ${config.host}, or leave HOST at 127.0.0.1.`,
     ]);
   }
   return Object.freeze(config);

@@ -33,7 +33,8 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     const hint = isPermissionViolation(err)
-      ? ' This NATS user may not create or change streams: run the setup as the admin user (NATS_USER=admin; README "Securing the bus").'
+      ? ' This NATS user may not create or change streams: ' +
+        'run the setup as the admin user (NATS_USER=admin; README "Securing the bus").'
       : '';
     process.stderr.write(`[bus:setup] failed: ${(err as Error).message}${hint}\n`);
     process.exit(1);

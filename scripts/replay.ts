@@ -7,7 +7,9 @@ import { envelopeAt, findEnvelopes, type StoredEnvelope } from '../gateway/audit
 import { auditStreamName } from '../gateway/audit/audit-stream.js';
 import { connectTool, describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
 
-const USAGE = `usage: npm run replay -- <request id | stream seq> [--nats URL] [--prefix PREFIX] [--stream NAME] [--id] [--scan N]
+const USAGE =
+  'usage: npm run replay -- <request id | stream seq> ' +
+  `[--nats URL] [--prefix PREFIX] [--stream NAME] [--id] [--scan N]
 
 Takes one chat request envelope from the gateway's audit stream (AUDIT=on) and publishes it again,
 with its headers, on the subject it was first published on, then prints every reply frame as one
@@ -63,7 +65,8 @@ async function main(): Promise<number> {
   const maxScan = values.scan === undefined ? 10_000 : Number(values.scan);
   if (!target || positionals.length > 1 || !Number.isInteger(maxScan) || maxScan < 1) {
     say(
-      `expected one request id or stream sequence${values.scan !== undefined ? ' and --scan as a positive integer' : ''}\n${USAGE}`,
+      'expected one request id or stream sequence' +
+        `${values.scan !== undefined ? ' and --scan as a positive integer' : ''}\n${USAGE}`,
     );
     return 2;
   }
@@ -106,7 +109,8 @@ async function openStream(bus: Bus, stream: string, where: string): Promise<JetS
     jsm = await bus.jetstreamManager({ timeoutMs: 5000 });
   } catch (err) {
     throw new NotFound(
-      `JetStream is not available (${where}): ${(err as Error).message}. The audit stream needs a nats-server with JetStream.`,
+      `JetStream is not available (${where}): ${(err as Error).message}. ` +
+        'The audit stream needs a nats-server with JetStream.',
     );
   }
   try {
@@ -114,7 +118,8 @@ async function openStream(bus: Bus, stream: string, where: string): Promise<JetS
   } catch (err) {
     if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
       throw new NotFound(
-        `no audit stream "${stream}" (${where}). The gateway creates it at start when AUDIT=on; check that NATS_URL and SUBJECT_PREFIX are the gateway's (or pass --stream).`,
+        `no audit stream "${stream}" (${where}). The gateway creates it at start when AUDIT=on; ` +
+          "check that NATS_URL and SUBJECT_PREFIX are the gateway's (or pass --stream).",
       );
     }
     throw err;
@@ -132,26 +137,33 @@ async function pick(
     const stored = await envelopeAt(jsm, stream, Number(target));
     if (!stored)
       throw new NotFound(
-        `stream "${stream}" holds no message at sequence ${target} (${options.where}); it may have expired (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES). Use --id to read ${target} as a request id.`,
+        `stream "${stream}" holds no message at sequence ${target} (${options.where}); ` +
+          'it may have expired (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES). ' +
+          `Use --id to read ${target} as a request id.`,
       );
     return stored;
   }
   const found = await findEnvelopes(jsm, stream, target, { maxScan: options.maxScan });
-  const searched = `the newest ${found.scanned} envelope(s) of stream "${stream}"${found.complete ? '' : ' (stopped at the time limit)'}`;
+  const searched =
+    `the newest ${found.scanned} envelope(s) of stream "${stream}"` +
+    `${found.complete ? '' : ' (stopped at the time limit)'}`;
   if (found.exact.length === 0) {
     const parts = found.parts.map((p) => `${p.requestId} (seq ${p.seq})`).join(', ');
     throw new NotFound(
-      `no envelope with request id "${target}" among ${searched} (${options.where})${parts ? `; its fan-out parts are: ${parts}` : ''}.`,
+      `no envelope with request id "${target}" among ${searched} (${options.where})` +
+        `${parts ? `; its fan-out parts are: ${parts}` : ''}.`,
     );
   }
   const [first, ...later] = found.exact;
   if (later.length > 0)
     say(
-      `request id "${target}" was published ${found.exact.length} times (retries, fallback or earlier replays: seq ${found.exact.map((e) => e.seq).join(', ')}); replaying the first`,
+      `request id "${target}" was published ${found.exact.length} times ` +
+        `(retries, fallback or earlier replays: seq ${found.exact.map((e) => e.seq).join(', ')}); replaying the first`,
     );
   if (found.parts.length > 0)
     say(
-      `other parts of this request, not replayed: ${found.parts.map((p) => `${p.requestId} (seq ${p.seq})`).join(', ')}`,
+      'other parts of this request, not replayed: ' +
+        found.parts.map((p) => `${p.requestId} (seq ${p.seq})`).join(', '),
     );
   const stored = await envelopeAt(jsm, stream, first!.seq);
   if (!stored)
@@ -170,12 +182,14 @@ async function replay(bus: Bus, stream: string, stored: StoredEnvelope): Promise
   if (isChatRequest(body)) timeoutMs = body.timeout_ms;
   else
     say(
-      `the envelope at sequence ${stored.seq} is not a valid chat request (docs/bus.md); replaying it as stored anyway, the worker will say why`,
+      `the envelope at sequence ${stored.seq} is not a valid chat request (docs/bus.md); ` +
+        'replaying it as stored anyway, the worker will say why',
     );
   // The stream holds copies on the audit subjects; the request itself goes to the agent's chat subject.
   const subject = chatSubjectOf(stored.subject);
   say(
-    `replaying sequence ${stored.seq} of ${stream} (request id ${stored.requestId ?? 'unknown'}, stored ${stored.time.toISOString()}) on ${subject}`,
+    `replaying sequence ${stored.seq} of ${stream} ` +
+      `(request id ${stored.requestId ?? 'unknown'}, stored ${stored.time.toISOString()}) on ${subject}`,
   );
   const outcome = await exchangeEnvelope(bus, subject, stored.data, {
     headers: replayHeaders(stored, stream),

@@ -58,7 +58,9 @@ async function startBundledNats(
     const taken = port;
     port = await freePort(host);
     say(
-      `port ${taken} from ${confFile} is already taken (another NATS server?). Not attaching to it: the bundled nats-server starts on port ${port} instead. To use the one on ${taken}, stop this and run: NATS_URL=nats://${host}:${taken} npm start`,
+      `port ${taken} from ${confFile} is already taken (another NATS server?). ` +
+        `Not attaching to it: the bundled nats-server starts on port ${port} instead. ` +
+        `To use the one on ${taken}, stop this and run: NATS_URL=nats://${host}:${taken} npm start`,
     );
   }
   return startNatsServer({
@@ -152,11 +154,15 @@ async function main(): Promise<void> {
     const applied = await migrateToLatest(db);
     await db.destroy();
     say(
-      `memory database ${memoryDatabasePath(dataDir)} ${applied.length > 0 ? `migrated (${applied.join(', ')})` : 'is up to date'}`,
+      `memory database ${memoryDatabasePath(dataDir)} ` +
+        `${applied.length > 0 ? `migrated (${applied.join(', ')})` : 'is up to date'}`,
     );
 
     const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
-    /** The environment of a child: the bundled server's credentials of its role, by file (never the password itself). */
+    /**
+     * The environment of a child: the bundled server's credentials of its role, by file (never the
+     * password itself).
+     */
     const envOf = (role: 'gateway' | 'worker'): NodeJS.ProcessEnv => {
       if (!credentials) return env;
       const { NATS_PASSWORD: _inline, ...rest } = env;
@@ -187,7 +193,11 @@ async function main(): Promise<void> {
     say('agentbus is running');
     say(`  open     ${url}/   (the playground: pick an agent and chat in the browser)`);
     say(
-      `  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ${gatewayConfig.devKey ? '"local-only" — make real keys with "npm run keys -- create --name <name>"' : 'from the keys file or API_KEYS'})`,
+      `  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ` +
+        (gatewayConfig.devKey
+          ? '"local-only" — make real keys with "npm run keys -- create --name <name>"'
+          : 'from the keys file or API_KEYS') +
+        ')',
     );
     say(`  agents   ${(worker.ready['agents'] as string[]).join(', ')}`);
     // A worker added by hand must reach the same model backend and write the same memory as
@@ -199,10 +209,12 @@ async function main(): Promise<void> {
     ].join(' ');
     if (credentials) {
       say(
-        `  NATS     ${natsUrl}   (locked down: a user per role, passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`,
+        `  NATS     ${natsUrl}   (locked down: a user per role, ` +
+          `passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`,
       );
       say(
-        `           add workers: NATS_URL=${natsUrl} NATS_USER=worker NATS_PASSWORD_FILE=${credentials.worker.passwordFile} ${sameSetup} npm run worker -- --agents <names>`,
+        `           add workers: NATS_URL=${natsUrl} NATS_USER=worker ` +
+          `NATS_PASSWORD_FILE=${credentials.worker.passwordFile} ${sameSetup} npm run worker -- --agents <names>`,
       );
     } else
       say(`  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} ${sameSetup} npm run worker -- --agents <names>)`);

@@ -190,7 +190,8 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       admission.close(
         new AgentbusError(
           'worker_lost',
-          'The worker shut down while this request waited for a free model call (it had not started); send the request again.',
+          'The worker shut down while this request waited for a free model call (it had not started); ' +
+            'send the request again.',
         ),
       );
       let timer: NodeJS.Timeout | undefined;

@@ -44,7 +44,8 @@ export function watchBackends(
     else if (changed && probe.missingModels.length > 0)
       log.warn(
         { ...at, missing: probe.missingModels },
-        `${name} at ${provider.endpoint} lacks models${name === 'ollama' ? ': run "ollama pull <model>" for each' : ''}`,
+        `${name} at ${provider.endpoint} lacks models` +
+          `${name === 'ollama' ? ': run "ollama pull <model>" for each' : ''}`,
       );
     else if (changed) log.info({ ...at, version: probe.version }, `${name} at ${provider.endpoint} answers`);
     return { name, url: provider.endpoint, ...probe };

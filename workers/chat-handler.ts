@@ -193,7 +193,8 @@ export async function handleChatRequest(
       stop.abort(
         new AgentbusError(
           'deadline_exceeded',
-          `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); the worker abandoned it.`,
+          `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); ` +
+            'the worker abandoned it.',
         ),
       ),
     envelope.timeout_ms,

@@ -46,7 +46,8 @@ export async function handleMemoryQuery(deps: MemoryQueryDeps, msg: IncomingMemo
       // Long answers can make N turns exceed the server's max_payload; fewer turns will fit.
       throw new AgentbusError(
         'request_too_large',
-        `The last ${query.limit} turns are larger than the message bus carries (${(err as Error).message}); ask for fewer with a smaller limit.`,
+        `The last ${query.limit} turns are larger than the message bus carries (${(err as Error).message}); ` +
+          'ask for fewer with a smaller limit.',
         { param: 'limit', cause: err },
       );
     }

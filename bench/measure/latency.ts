@@ -46,7 +46,9 @@ export async function measureLatency(
       });
       const r = results[target.name]!;
       say(
-        `${stream ? 'ttft' : 'latency'} c=${concurrency} ${target.name}: p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms (${r.ok} ok, ${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`,
+        `${stream ? 'ttft' : 'latency'} c=${concurrency} ${target.name}: ` +
+          `p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms ` +
+          `(${r.ok} ok, ${r.errors} errors${r.firstError ? `: ${r.firstError}` : ''})`,
       );
     }
     const direct = results['direct']!;

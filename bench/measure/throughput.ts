@@ -64,7 +64,8 @@ export async function measureStreams(
     });
     results[target.name] = { ...r, lost: options.streams - (r.ok - r.cut) };
     say(
-      `streams ${target.name}: ${r.ok - r.cut}/${options.streams} whole, peak ${r.peakOpen} open, ${r.tokensPerSecond} tokens/s${r.firstError ? ` (first error: ${r.firstError})` : ''}`,
+      `streams ${target.name}: ${r.ok - r.cut}/${options.streams} whole, peak ${r.peakOpen} open, ` +
+        `${r.tokensPerSecond} tokens/s${r.firstError ? ` (first error: ${r.firstError})` : ''}`,
     );
   }
   return {

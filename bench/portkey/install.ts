@@ -21,7 +21,15 @@ export function installPortkey(say: (line: string) => void): void {
   mkdirSync(PORTKEY_PREFIX, { recursive: true });
   writeFileSync(
     join(PORTKEY_PREFIX, 'package.json'),
-    `${JSON.stringify({ name: 'agentbus-bench-portkey', private: true, description: 'Portkey gateway for the side-by-side benchmark (npm run bench:install-portkey)' }, null, 2)}\n`,
+    JSON.stringify(
+      {
+        name: 'agentbus-bench-portkey',
+        private: true,
+        description: 'Portkey gateway for the side-by-side benchmark (npm run bench:install-portkey)',
+      },
+      null,
+      2,
+    ) + '\n',
   );
   const args = [
     'install',

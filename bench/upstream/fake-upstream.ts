@@ -107,7 +107,15 @@ async function openaiChat(
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   res.flushHeaders();
   const chunk = (delta: object, finish: string | null) =>
-    `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    'data: ' +
+    JSON.stringify({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    }) +
+    '\n\n';
   const lines = new Array<string>(b.tokens).fill(chunk({ content: TOKEN }, null));
   lines.unshift(chunk({ role: 'assistant', content: '' }, null));
   await streamLines(res, lines, `${chunk({}, 'stop')}data: [DONE]\n\n`, b);

@@ -46,7 +46,9 @@ export function auditStreamConfig(
 ): Partial<StreamConfig> & { name: string; subjects: string[] } {
   return {
     name: auditStreamName(prefix),
-    description: `agentbus: a copy of every chat request envelope the gateway published, on ${subjectsFor(prefix).allAudit} (for replay)`,
+    description:
+      'agentbus: a copy of every chat request envelope the gateway published, ' +
+      `on ${subjectsFor(prefix).allAudit} (for replay)`,
     subjects: [subjectsFor(prefix).allAudit],
     // The stream must never answer a request itself: its PubAck would reach the requester as a
     // (malformed) reply frame. no_ack keeps it a silent listener.
@@ -90,7 +92,8 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
           maxAgeSeconds: settings.maxAgeSeconds,
           maxBytes: settings.maxBytes,
         },
-        `the audit stream ${wanted.name} has other subjects or limits than configured (AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, SUBJECT_PREFIX) and this NATS user may not change it; ` +
+        `the audit stream ${wanted.name} has other subjects or limits than configured ` +
+          '(AUDIT_MAX_AGE_SECONDS, AUDIT_MAX_BYTES, SUBJECT_PREFIX) and this NATS user may not change it; ' +
           `recording with the stream as it is. To apply the settings, ${BUS_SETUP_HINT}`,
       );
     }
@@ -109,10 +112,12 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
     const fix =
       err instanceof BusSetupNeededError
         ? `To create it, ${BUS_SETUP_HINT}; or set AUDIT=off to silence this.`
-        : 'Run NATS with JetStream enabled (nats-server -js, or the jetstream block of nats.conf), or set AUDIT=off to silence this.';
+        : 'Run NATS with JetStream enabled (nats-server -js, or the jetstream block of nats.conf), ' +
+          'or set AUDIT=off to silence this.';
     log.warn(
       { err, stream: wanted.name },
-      `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); chat requests are not recorded and cannot be replayed. ${fix}`,
+      `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); ` +
+        `chat requests are not recorded and cannot be replayed. ${fix}`,
     );
     return undefined;
   }

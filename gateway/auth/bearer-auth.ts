@@ -13,7 +13,10 @@ declare module 'fastify' {
   }
 }
 
-/** The tenant id of a key: stable, not reversible, safe to put on the bus and in logs (the key store's own derivation). */
+/**
+ * The tenant id of a key: stable, not reversible, safe to put on the bus and in logs
+ * (the key store's own derivation).
+ */
 export const tenantOf = tenantOfKey;
 
 /** The key of an `Authorization: Bearer <key>` header, or undefined when there is none. */

@@ -14,7 +14,8 @@ export function keyWarnings(
   const warnings: string[] = [];
   if (config.devKey)
     warnings.push(
-      `API_KEYS is not set and the keys file ${config.keysFile ?? '(KEYS_FILE=none)'} lists no key: only the development key "local-only" is accepted, until "npm run keys -- create --name <name>" makes one.`,
+      `API_KEYS is not set and the keys file ${config.keysFile ?? '(KEYS_FILE=none)'} lists no key: ` +
+        'only the development key "local-only" is accepted, until "npm run keys -- create --name <name>" makes one.',
     );
   const envKeys = config.apiKeys.length + config.privateApiKeys.length;
   const tier = tiers.resolve(config.apiKeysTier);
@@ -25,7 +26,11 @@ export function keyWarnings(
     tier.concurrentStreams === undefined
   ) {
     warnings.push(
-      `HOST=${config.host} is reachable from other machines and the ${envKeys} key(s) of API_KEYS/PRIVATE_API_KEYS have no rate limit: API_KEYS_TIER=${config.apiKeysTier} limits nothing in ${tiers.source}. For a deployment, make per-client keys with "npm run keys -- create --name <name> --tier standard" (scopes and tiers per key), or set API_KEYS_TIER to a limited tier.`,
+      `HOST=${config.host} is reachable from other machines ` +
+        `and the ${envKeys} key(s) of API_KEYS/PRIVATE_API_KEYS have no rate limit: ` +
+        `API_KEYS_TIER=${config.apiKeysTier} limits nothing in ${tiers.source}. ` +
+        'For a deployment, make per-client keys with "npm run keys -- create --name <name> --tier standard" ' +
+        '(scopes and tiers per key), or set API_KEYS_TIER to a limited tier.',
     );
   }
   return warnings;

@@ -26,7 +26,10 @@ export interface KeyStoreOptions {
   privateApiKeys: readonly string[];
   /** API_KEYS_TIER: the rate tier of the keys from the environment. */
   envTier: string;
-  /** The dev key, when the configuration allows it (no API_KEYS, loopback); it stops working once the file lists a key. */
+  /**
+   * The dev key, when the configuration allows it (no API_KEYS, loopback); it stops working once
+   * the file lists a key.
+   */
   devKey: string | undefined;
   log: Pick<Logger, 'info' | 'error'>;
   /** Default {@link KEYS_POLL_INTERVAL_MS}. */

@@ -29,7 +29,8 @@ export function withKeysFileLock<T>(keysFile: string, update: () => T, waitMs: n
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       if (Date.now() >= deadline) {
         throw new Error(
-          `the keys file is locked by another "npm run keys" (lock file ${lock}, waited ${waitMs} ms); if none is running, a run was killed mid-update: delete the lock file and try again`,
+          `the keys file is locked by another "npm run keys" (lock file ${lock}, waited ${waitMs} ms); ` +
+            'if none is running, a run was killed mid-update: delete the lock file and try again',
           { cause: err },
         );
       }

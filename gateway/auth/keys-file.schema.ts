@@ -59,7 +59,8 @@ export const keysFileSchema = {
             type: 'string',
             pattern: RATE_TIER_NAME_PATTERN,
             description:
-              'Rate-limit tier, a tier of RATE_TIERS_FILE (shipped: standard, premium, unlimited); a name the tiers file lacks is limited as its strictest tier.',
+              'Rate-limit tier, a tier of RATE_TIERS_FILE (shipped: standard, premium, unlimited); ' +
+              'a name the tiers file lacks is limited as its strictest tier.',
           },
           private: {
             type: 'boolean',

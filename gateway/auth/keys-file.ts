@@ -71,7 +71,8 @@ export function keysFileExists(path: string): boolean {
   }
   if (stat.isDirectory())
     throw new Error(
-      `keys file ${path} (KEYS_FILE) is a directory; KEYS_FILE must name a file, e.g. ${join(path, 'keys.json')} (it need not exist yet)`,
+      `keys file ${path} (KEYS_FILE) is a directory; ` +
+        `KEYS_FILE must name a file, e.g. ${join(path, 'keys.json')} (it need not exist yet)`,
     );
   return true;
 }

@@ -214,7 +214,8 @@ class BusCallState {
         this.#fail(
           new AgentbusError(
             'worker_lost',
-            `No frame from the worker for ${this.options.idleTimeoutMs} ms; it is presumed dead and the answer incomplete.`,
+            `No frame from the worker for ${this.options.idleTimeoutMs} ms; ` +
+              'it is presumed dead and the answer incomplete.',
           ),
         ),
       this.options.idleTimeoutMs,

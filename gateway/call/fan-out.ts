@@ -211,7 +211,8 @@ class FanOutRun {
     if (this.scope.cancelled.aborted) {
       throw new AgentbusError(
         'request_cancelled',
-        'Cancelled by the client before the answers were combined; the parts that had finished are stored in the conversation.',
+        'Cancelled by the client before the answers were combined; ' +
+          'the parts that had finished are stored in the conversation.',
       );
     }
     for (const state of states) {

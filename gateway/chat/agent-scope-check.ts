@@ -39,8 +39,11 @@ export function withinScope(caller: Caller, choice: AgentChoice, catalogNames: r
   const allowed = choice.agents.filter((agent) => mayCall(caller, agent.name));
   if (allowed.length === 0) {
     const message = named
-      ? `This API key ("${caller.name}") may not call the agent "${choice.agents.map((agent) => agent.name).join(', ')}". It may call: ${scopeOf(caller)}.`
-      : `The router (${choice.routing.by}) chose no agent this API key ("${caller.name}") may call. Name an agent it may call: ${scopeOf(caller)}.`;
+      ? `This API key ("${caller.name}") ` +
+        `may not call the agent "${choice.agents.map((agent) => agent.name).join(', ')}". ` +
+        `It may call: ${scopeOf(caller)}.`
+      : `The router (${choice.routing.by}) chose no agent this API key ("${caller.name}") may call. ` +
+        `Name an agent it may call: ${scopeOf(caller)}.`;
     throw new AgentbusError('agent_not_allowed', message, { param: 'model' });
   }
   const reason = hideOutOfScope(caller, choice.routing.reason, catalogNames);

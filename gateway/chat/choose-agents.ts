@@ -53,7 +53,9 @@ export function namedChoice(
   if (!agent)
     throw new AgentbusError(
       'model_not_found',
-      `The model "${model}" does not exist. Known agents: ${namesVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; or "${AUTO_MODEL}" to let the router choose.`,
+      `The model "${model}" does not exist. ` +
+        `Known agents: ${namesVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; ` +
+        `or "${AUTO_MODEL}" to let the router choose.`,
       { param: 'model' },
     );
   return { agents: [agent], routing: { agents: [agent.name], by: 'model', reason: 'the request names the agent' } };

@@ -54,7 +54,10 @@ export type ChatInput = Pick<
 
 /** Who sent a chat request and how, whatever the transport (HTTP, WebSocket). */
 export interface ChatOrigin {
-  /** What the caller's key proves: its tenant owns the sessions, its scope limits the agents, its flag makes it private. */
+  /**
+   * What the caller's key proves: its tenant owns the sessions, its scope limits the agents, its flag
+   * makes it private.
+   */
   caller: Caller;
   log: Logger;
   /** The session to continue (already checked against ID_PATTERN); undefined starts one. */

@@ -64,7 +64,11 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   const body = JSON.stringify(error.toOpenAI());
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${error.status} ${error.code}\r\n` +
+        'Content-Type: application/json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Connection: close\r\n' +
+        `\r\n${body}`,
     );
   }
   socket.destroy();

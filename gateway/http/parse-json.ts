@@ -20,7 +20,8 @@ export function parseUntrustedJson(text: string, maxDepth: number, what: string)
   if (at >= 0) {
     throw new AgentbusError(
       'json_too_deep',
-      `The ${what} nests objects and arrays more than ${maxDepth} levels deep (at character ${at}); MAX_JSON_DEPTH sets the limit.`,
+      `The ${what} nests objects and arrays more than ${maxDepth} levels deep (at character ${at}); ` +
+        'MAX_JSON_DEPTH sets the limit.',
     );
   }
   try {
@@ -30,7 +31,8 @@ export function parseUntrustedJson(text: string, maxDepth: number, what: string)
     if (/forbidden prototype property/.test(message)) {
       throw new AgentbusError(
         'forbidden_json_key',
-        `The ${what} has a "__proto__" key, or a "constructor" key holding "prototype"; agentbus refuses them (prototype pollution). Rename the key.`,
+        `The ${what} has a "__proto__" key, or a "constructor" key holding "prototype"; ` +
+          'agentbus refuses them (prototype pollution). Rename the key.',
       );
     }
     throw new AgentbusError('invalid_json', `The ${what} is not valid JSON: ${message}`);

@@ -28,7 +28,9 @@ export function createGatewayMetrics(): GatewayMetrics {
 
   const requests = new Counter({
     name: 'agentbus_requests_total',
-    help: "Chat calls per agent (each part of a fan-out counts for its agent), by HTTP status: 200, the error's status, 499 when the client left.",
+    help:
+      'Chat calls per agent (each part of a fan-out counts for its agent), ' +
+      "by HTTP status: 200, the error's status, 499 when the client left.",
     labelNames: ['agent', 'status'],
     registers,
   });

@@ -104,7 +104,8 @@ export const chatCompletionRequestSchema = {
           role: { enum: ['system', 'developer', 'user', 'assistant', 'tool', 'function'] },
           content: {
             description:
-              'a string, null, or an array of content parts ({"type": "text", "text": "…"}, {"type": "image_url", "image_url": {"url": "data:…"}})',
+              'a string, null, or an array of content parts ' +
+              '({"type": "text", "text": "…"}, {"type": "image_url", "image_url": {"url": "data:…"}})',
             anyOf: [{ type: 'string' }, { type: 'null' }, { type: 'array', items: contentPartSchema }],
           },
           name: { type: 'string', minLength: 1, maxLength: 64 },
@@ -151,7 +152,8 @@ export const chatCompletionRequestSchema = {
     parallel_tool_calls: { type: ['boolean', 'null'] },
     response_format: {
       description:
-        '{"type": "text"}, {"type": "json_object"} or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}',
+        '{"type": "text"}, {"type": "json_object"} ' +
+        'or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}',
       anyOf: [
         { type: 'object', required: ['type'], properties: { type: { enum: ['text', 'json_object'] } } },
         jsonSchemaFormatSchema,

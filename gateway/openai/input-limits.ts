@@ -5,13 +5,19 @@ import type { ChatBody } from './chat-completion-request.schema.js';
 export interface InputLimits {
   /** MAX_MESSAGES: messages in one request. */
   maxMessages: number;
-  /** MAX_MESSAGE_CHARS: characters (UTF-16 code units) of one message's text, its text parts and tool call arguments summed. */
+  /**
+   * MAX_MESSAGE_CHARS: characters (UTF-16 code units) of one message's text, its text parts and
+   * tool call arguments summed.
+   */
   maxMessageChars: number;
   /** MAX_JSON_DEPTH: nesting of objects and arrays in a body or WebSocket frame. */
   maxJsonDepth: number;
   /** MAX_TOOLS: tool definitions in one request. */
   maxTools: number;
-  /** MAX_TOOL_SCHEMA_BYTES: bytes of one tool definition as JSON (its parameters schema included), and of response_format. */
+  /**
+   * MAX_TOOL_SCHEMA_BYTES: bytes of one tool definition as JSON (its parameters schema included),
+   * and of response_format.
+   */
   maxToolSchemaBytes: number;
 }
 
@@ -61,7 +67,8 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
   if (messages.length > limits.maxMessages) {
     throw new AgentbusError(
       'too_many_messages',
-      `The request has ${messages.length} messages; MAX_MESSAGES allows ${limits.maxMessages}. Send a shorter history (the session keeps earlier turns).`,
+      `The request has ${messages.length} messages; MAX_MESSAGES allows ${limits.maxMessages}. ` +
+        'Send a shorter history (the session keeps earlier turns).',
       { param: 'messages' },
     );
   }
@@ -107,7 +114,8 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
     if (bytes > limits.maxToolSchemaBytes) {
       throw new AgentbusError(
         'tool_schema_too_large',
-        `response_format is ${bytes} bytes as JSON; MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes} for a schema.`,
+        `response_format is ${bytes} bytes as JSON; ` +
+          `MAX_TOOL_SCHEMA_BYTES allows ${limits.maxToolSchemaBytes} for a schema.`,
         { param: 'response_format' },
       );
     }

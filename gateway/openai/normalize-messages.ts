@@ -34,7 +34,8 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
         const match = IMAGE_DATA_URL.exec(part.image_url?.url ?? '');
         if (!match) {
           throw invalid(
-            `${param}.image_url.url must be a base64 data URL (data:image/png;base64,…); agentbus does not fetch images from remote URLs`,
+            `${param}.image_url.url must be a base64 data URL (data:image/png;base64,…); ` +
+              'agentbus does not fetch images from remote URLs',
             `${param}.image_url.url`,
           );
         }
@@ -87,7 +88,8 @@ export function normalizeMessages(messages: ChatCompletionRequest['messages']): 
         return { role: 'tool', content: text, tool_call_id: message.tool_call_id };
       case 'function':
         throw invalid(
-          `${at}: the deprecated "function" role is not supported; answer tool calls with "tool" messages carrying tool_call_id`,
+          `${at}: the deprecated "function" role is not supported; ` +
+            'answer tool calls with "tool" messages carrying tool_call_id',
           `${at}.role`,
         );
     }

@@ -16,7 +16,8 @@ export async function createGatewayRateLimiter(config: GatewayConfig, bus: Bus, 
   const tiers = loadRateTiers(config.rateTiersFile);
   if (!tiers.has(config.apiKeysTier)) {
     throw new ConfigError([
-      `API_KEYS_TIER=${JSON.stringify(config.apiKeysTier)} is not a tier of ${tiers.source}; it has: ${tiers.names.join(', ')}`,
+      `API_KEYS_TIER=${JSON.stringify(config.apiKeysTier)} is not a tier of ${tiers.source}; ` +
+        `it has: ${tiers.names.join(', ')}`,
     ]);
   }
   const store = createTenantStore({ bus, bucket: config.rateLimitBucket, opTimeoutMs: config.rateLimitTimeoutMs, log });

@@ -95,7 +95,8 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
         warn(
           'renew_failed',
           err,
-          'could not renew concurrency leases; retried at the next renewal, a lease lapses if none succeeds within its ttl',
+          'could not renew concurrency leases; ' +
+            'retried at the next renewal, a lease lapses if none succeeds within its ttl',
         ),
       )
       .finally(() => renewing.delete(tenant));
@@ -138,7 +139,8 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
     warn(
       'release_gave_up',
       undefined,
-      `gave up releasing a concurrency lease after ${MAX_RELEASE_ATTEMPTS} tries; it lapses by itself within ${timing.ttlMs} ms`,
+      `gave up releasing a concurrency lease after ${MAX_RELEASE_ATTEMPTS} tries; ` +
+        `it lapses by itself within ${timing.ttlMs} ms`,
     );
   }
 

@@ -40,7 +40,10 @@ export interface AdmissionRequest {
 /** Per-key limits shared by every gateway replica through one JetStream KV bucket. */
 export interface RateLimiter {
   readonly tiers: RateTiers;
-  /** Takes one request from every window and a concurrency lease, or throws a 429 whose {@link refusalOf} says when to retry. */
+  /**
+   * Takes one request from every window and a concurrency lease, or throws a 429 whose
+   * {@link refusalOf} says when to retry.
+   */
   admit(request: AdmissionRequest): Promise<Admission>;
 }
 
@@ -81,7 +84,9 @@ function refusal(
     return refused(
       new AgentbusError(
         'rate_limit_exceeded',
-        `Rate limit reached for ${who}: ${decision.blocking.limit} requests per ${WINDOW_WORD[decision.blocking.window]} (tier ${tierName}). Try again in ${seconds} s.`,
+        `Rate limit reached for ${who}: ` +
+          `${decision.blocking.limit} requests per ${WINDOW_WORD[decision.blocking.window]} (tier ${tierName}). ` +
+          `Try again in ${seconds} s.`,
       ),
       seconds,
       rateLimitHeaders(tier, decision.blocking),
@@ -91,7 +96,8 @@ function refusal(
   return refused(
     new AgentbusError(
       'too_many_concurrent_requests',
-      `Concurrency limit reached for ${who}: ${decision.cap} requests in flight at once (tier ${tierName}). Wait for one to finish.`,
+      `Concurrency limit reached for ${who}: ${decision.cap} requests in flight at once (tier ${tierName}). ` +
+        'Wait for one to finish.',
     ),
     1,
     {},
@@ -131,7 +137,8 @@ export function createRateLimiter(options: {
         warn(
           `unknown_tier:${request.tier}`,
           undefined,
-          `key "${request.keyName}" names tier "${request.tier}", which ${tiers.source} does not have; it is limited as the strictest tier`,
+          `key "${request.keyName}" names tier "${request.tier}", which ${tiers.source} does not have; ` +
+            'it is limited as the strictest tier',
         );
       // Down: the publish that follows answers 503 bus_unavailable at once; waiting for the
       // store's timeout first would only delay that answer.

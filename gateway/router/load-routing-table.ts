@@ -54,7 +54,8 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
     if (!catalog.get(name))
       fail(
         field,
-        `names the agent "${name}", which is not in the agent catalog ${catalog.file} (known: ${catalog.names.join(', ')})`,
+        `names the agent "${name}", which is not in the agent catalog ${catalog.file} ` +
+          `(known: ${catalog.names.join(', ')})`,
       );
   };
   checkAgent('default', file.default);

@@ -42,7 +42,8 @@ const script = {
   type: 'string',
   pattern: '^[A-Za-z_]{2,40}$',
   description:
-    'A Unicode script name (Bengali, Devanagari, Cyrillic, …): matches text with at least min_script_chars characters of it.',
+    'A Unicode script name (Bengali, Devanagari, Cyrillic, …): ' +
+    'matches text with at least min_script_chars characters of it.',
 } as const;
 
 /**

@@ -21,7 +21,8 @@ export function routingTableFor(
     const fallback = catalog.names[0]!;
     log.warn(
       { err: (err as Error).message },
-      `the shipped routing table does not fit this agent catalog; model "auto" goes to ${fallback}. Write a table for your agents and set ROUTING_FILE (docs/routing.md).`,
+      `the shipped routing table does not fit this agent catalog; model "auto" goes to ${fallback}. ` +
+        'Write a table for your agents and set ROUTING_FILE (docs/routing.md).',
     );
     return createRoutingTable({ default: fallback, rules: [] }, catalog, 'fallback routing table');
   }

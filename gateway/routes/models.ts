@@ -17,7 +17,8 @@ function autoModel(created: number) {
     created,
     owned_by: 'agentbus',
     description:
-      'Lets the router choose the agent(s) that answer: the routing table (ROUTING_FILE), then the classifier, then the default agent. meta.routing says why.',
+      'Lets the router choose the agent(s) that answer: ' +
+      'the routing table (ROUTING_FILE), then the classifier, then the default agent. meta.routing says why.',
   };
 }
 
@@ -48,7 +49,9 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     if (!agent)
       throw new AgentbusError(
         'model_not_found',
-        `The model "${request.params.model}" does not exist. Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`,
+        `The model "${request.params.model}" does not exist. ` +
+          `Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}` +
+          `${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`,
         { param: 'model' },
       );
     if (!mayCall(request.caller, agent.name))

@@ -18,7 +18,8 @@ const FILES = {
  */
 export async function playgroundRoutes(app: FastifyInstance, options: { config: GatewayConfig }): Promise<void> {
   const csp =
-    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
+    "base-uri 'none'; frame-ancestors 'none'";
   for (const [url, { file, type }] of Object.entries(FILES)) {
     const body = readFileSync(new URL(file, PLAYGROUND_DIR));
     app.get(url, async (_request, reply) =>

@@ -83,7 +83,9 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
     if (providers.length > 0 && providers.every(([, seen]) => seen.reachable === 0)) {
       return reply.code(503).send({
         status: 'unavailable',
-        reason: `no worker reaches its model backend (${providers.map(([name]) => name).join(', ')}); see the workers' logs`,
+        reason:
+          `no worker reaches its model backend (${providers.map(([name]) => name).join(', ')}); ` +
+          "see the workers' logs",
         ...body,
       });
     }

@@ -78,7 +78,8 @@ export const chatFrameSchema = {
       minimum: 100,
       maximum: 3_600_000,
       description:
-        "The client gives up after this long; shorter than the agent's limits, it applies (HTTP: X-Request-Timeout-Ms).",
+        "The client gives up after this long; shorter than the agent's limits, it applies " +
+        '(HTTP: X-Request-Timeout-Ms).',
     },
     ...chatBodyProperties,
   },
@@ -222,7 +223,8 @@ export const serverErrorFrameSchema = {
       type: 'integer',
       minimum: 1,
       description:
-        "Seconds to wait before sending the request again, as HTTP's Retry-After (a request refused by the rate limiter).",
+        "Seconds to wait before sending the request again, as HTTP's Retry-After " +
+        '(a request refused by the rate limiter).',
     },
     error: {
       type: 'object',

@@ -86,7 +86,8 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { s
     if (!originAllowed(request, config.wsAllowedOrigins)) {
       throw new AgentbusError(
         'origin_not_allowed',
-        `WebSocket connections from ${request.headers.origin} are not allowed: only the gateway's own pages and WS_ALLOWED_ORIGINS may connect from a browser.`,
+        `WebSocket connections from ${request.headers.origin} are not allowed: ` +
+          "only the gateway's own pages and WS_ALLOWED_ORIGINS may connect from a browser.",
       );
     }
     const header = request.headers.authorization;

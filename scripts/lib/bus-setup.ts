@@ -68,7 +68,8 @@ export async function setUpBus(bus: Bus, settings: BusSetupSettings, say: (line:
     );
     if (outcome === 'differs')
       throw new Error(
-        `the audit stream ${stream} has other settings and this NATS user may not change it: run the setup as the admin user (NATS_USER=admin)`,
+        `the audit stream ${stream} has other settings and this NATS user may not change it: ` +
+          'run the setup as the admin user (NATS_USER=admin)',
       );
     say(`audit stream ${stream} ${outcome}`);
   } else say('audit stream skipped (AUDIT=off)');
@@ -85,11 +86,13 @@ export async function setUpBus(bus: Bus, settings: BusSetupSettings, say: (line:
     const applied = await applyResponseCacheTtl(bus, kv, ttlMs);
     if (applied.outcome === 'failed')
       throw new Error(
-        `cannot change the response cache bucket ${DEFAULT_CACHE_BUCKET}'s TTL from ${applied.fromMs / 1000} s to ${settings.cacheTtlSeconds} s: ${(applied.err as Error).message}`,
+        `cannot change the response cache bucket ${DEFAULT_CACHE_BUCKET}'s TTL ` +
+          `from ${applied.fromMs / 1000} s to ${settings.cacheTtlSeconds} s: ${(applied.err as Error).message}`,
         { cause: applied.err },
       );
     say(
-      `response cache bucket ${DEFAULT_CACHE_BUCKET} ready (TTL ${settings.cacheTtlSeconds} s${applied.outcome === 'changed' ? `, changed from ${applied.fromMs / 1000} s` : ''})`,
+      `response cache bucket ${DEFAULT_CACHE_BUCKET} ready (TTL ${settings.cacheTtlSeconds} s` +
+        `${applied.outcome === 'changed' ? `, changed from ${applied.fromMs / 1000} s` : ''})`,
     );
   } else say('response cache bucket skipped (CACHE_TTL_SECONDS=0)');
 

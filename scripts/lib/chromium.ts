@@ -14,7 +14,8 @@ export function chromiumPath(): string {
 }
 
 export const HOW_TO_INSTALL_CHROMIUM =
-  'The playground\'s browser test drives headless Chromium: install it ("sudo apt-get install chromium" on Debian/Ubuntu) or set CHROMIUM_PATH to a Chromium binary.';
+  "The playground's browser test drives headless Chromium: " +
+  'install it ("sudo apt-get install chromium" on Debian/Ubuntu) or set CHROMIUM_PATH to a Chromium binary.';
 
 const findChromium = (): string | undefined => (isExecutable(chromiumPath()) ? chromiumPath() : undefined);
 

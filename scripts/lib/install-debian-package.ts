@@ -23,7 +23,8 @@ export function ensureDebianTool(tool: DebianTool, say: (line: string) => void):
     throw new Error(`${tool.name} is not installed. ${tool.howToInstall}`);
   }
   say(
-    `${tool.name} is not installed: installing the Debian package (apt-get update && apt-get install -y ${tool.debianPackage})…`,
+    `${tool.name} is not installed: ` +
+      `installing the Debian package (apt-get update && apt-get install -y ${tool.debianPackage})…`,
   );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', tool.debianPackage]]) {

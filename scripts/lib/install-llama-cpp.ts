@@ -34,12 +34,21 @@ export function installLlamaCpp(say: (line: string) => void): void {
   const binary = cpuBinaryPackage();
   if (!binary)
     throw new Error(
-      `node-llama-cpp publishes no prebuilt binary for ${process.platform}-${process.arch}; the llama-cpp provider is not available here.`,
+      `node-llama-cpp publishes no prebuilt binary for ${process.platform}-${process.arch}; ` +
+        'the llama-cpp provider is not available here.',
     );
   mkdirSync(LLAMA_CPP_PREFIX, { recursive: true });
   writeFileSync(
     join(LLAMA_CPP_PREFIX, 'package.json'),
-    `${JSON.stringify({ name: 'agentbus-llama-cpp', private: true, description: 'node-llama-cpp for the llama-cpp provider (npm run llama-cpp:install)' }, null, 2)}\n`,
+    JSON.stringify(
+      {
+        name: 'agentbus-llama-cpp',
+        private: true,
+        description: 'node-llama-cpp for the llama-cpp provider (npm run llama-cpp:install)',
+      },
+      null,
+      2,
+    ) + '\n',
   );
   const args = [
     'install',
@@ -56,7 +65,8 @@ export function installLlamaCpp(say: (line: string) => void): void {
   const result = spawnSync('npm', args, { stdio: 'inherit', shell: process.platform === 'win32' });
   if (result.status !== 0)
     throw new Error(
-      `"npm ${args.join(' ')}" failed (exit ${result.status}); the llama-cpp provider stays unavailable, everything else works.`,
+      `"npm ${args.join(' ')}" failed (exit ${result.status}); ` +
+        'the llama-cpp provider stays unavailable, everything else works.',
     );
   say('node-llama-cpp installed: set PROVIDER=llama-cpp and LLAMA_CPP_MODEL_PATH=<a .gguf file> to use it');
 }

@@ -3,7 +3,8 @@ import { readEnv } from '../../common/env.js';
 import { findNatsServer, readNatsServerBin } from './nats-server.js';
 
 const HOW_TO_INSTALL =
-  'Install it (Debian/Ubuntu: "sudo apt-get install nats-server"; other systems: see https://docs.nats.io), or set NATS_URL to a NATS server you already run.';
+  'Install it (Debian/Ubuntu: "sudo apt-get install nats-server"; other systems: see https://docs.nats.io), ' +
+  'or set NATS_URL to a NATS server you already run.';
 
 /**
  * The nats-server binary, installing Debian's `nats-server` package first when it is missing

@@ -135,7 +135,10 @@ function create(run: Run, args: string[]): void {
   // The key alone on stdout, so `KEY=$(npm run -s keys -- create --name ci)` captures just it.
   run.out(`${key}\n`);
   run.err(
-    `created key ${entry.id} "${name}" (agents: ${agents === '*' ? 'all' : agents.join(', ')}; tier: ${tier}${values.private ? '; private' : ''}) in ${path}\nIt is shown this once: the file keeps only its SHA-256.\n`,
+    `created key ${entry.id} "${name}" ` +
+      `(agents: ${agents === '*' ? 'all' : agents.join(', ')}; tier: ${tier}${values.private ? '; private' : ''}) ` +
+      `in ${path}\n` +
+      'It is shown this once: the file keeps only its SHA-256.\n',
   );
 }
 
@@ -199,7 +202,8 @@ function revoke(run: Run, args: string[]): void {
       const [withId, withName] = [content.keys[byId]!, content.keys[byName]!];
       throw new CliError(
         2,
-        `"${which}" is the id of key "${withId.name}" and the name of key ${withName.id}: nothing revoked. Revoke by "${withId.name}" or by ${withName.id}, whichever you mean`,
+        `"${which}" is the id of key "${withId.name}" and the name of key ${withName.id}: nothing revoked. ` +
+          `Revoke by "${withId.name}" or by ${withName.id}, whichever you mean`,
       );
     }
     const index = byId >= 0 ? byId : byName;

@@ -19,7 +19,8 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const failed = results.find((result) => result.status === 'Error');
   if (error || failed) {
     throw new Error(
-      `memory migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown error'}`,
+      `memory migration ${failed?.migrationName ?? ''} failed: ` +
+        `${(error as Error | undefined)?.message ?? 'unknown error'}`,
       { cause: error },
     );
   }

@@ -67,7 +67,8 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       return Promise.reject(
         new AgentbusError(
           'backend_unreachable',
-          'The llama-cpp provider needs a GGUF model file: set LLAMA_CPP_MODEL_PATH (for a first try, ../shared/models/stories260K.gguf or any GGUF you have).',
+          'The llama-cpp provider needs a GGUF model file: set LLAMA_CPP_MODEL_PATH ' +
+            '(for a first try, ../shared/models/stories260K.gguf or any GGUF you have).',
         ),
       );
     if (!existsSync(modelPath))

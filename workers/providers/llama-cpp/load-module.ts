@@ -12,7 +12,8 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
 export const LLAMA_CPP_PREFIX = fileURLToPath(new URL('../../../.llama-cpp', import.meta.url));
 
 export const HOW_TO_INSTALL_LLAMA_CPP =
-  'The llama-cpp provider needs node-llama-cpp, an opt-in install: run "npm run llama-cpp:install" (prebuilt CPU binaries from npm, about 100 MB; nothing is compiled).';
+  'The llama-cpp provider needs node-llama-cpp, an opt-in install: run "npm run llama-cpp:install" ' +
+  '(prebuilt CPU binaries from npm, about 100 MB; nothing is compiled).';
 
 /** The parts of node-llama-cpp's API this provider uses (its types are not installed by default). */
 export interface NodeLlamaCpp {
@@ -89,7 +90,8 @@ export async function loadNodeLlamaCpp(): Promise<NodeLlamaCpp> {
   } catch (err) {
     throw new AgentbusError(
       'backend_unreachable',
-      `node-llama-cpp in ${LLAMA_CPP_PREFIX} does not load (${(err as Error).message}). Reinstall it: ${HOW_TO_INSTALL_LLAMA_CPP}`,
+      `node-llama-cpp in ${LLAMA_CPP_PREFIX} does not load (${(err as Error).message}). ` +
+        `Reinstall it: ${HOW_TO_INSTALL_LLAMA_CPP}`,
       { cause: err },
     );
   }

@@ -28,7 +28,8 @@ export function createImageCheck(url: string) {
     if (entry.vision === false) {
       throw new AgentbusError(
         'invalid_request',
-        `The model "${model}" at ${url} (OLLAMA_URL) does not take images (it has no "vision" capability). Send text only, or give this agent a vision model such as llava in AGENTS_FILE.`,
+        `The model "${model}" at ${url} (OLLAMA_URL) does not take images (it has no "vision" capability). ` +
+          'Send text only, or give this agent a vision model such as llava in AGENTS_FILE.',
         { param: 'messages' },
       );
     }

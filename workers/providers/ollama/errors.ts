@@ -13,7 +13,9 @@ export function ollamaRequestError(err: unknown, url: string, model: string): Ag
   if (status === 404 && /not found/i.test(message)) {
     return new AgentbusError(
       'backend_model_not_found',
-      `Ollama at ${url} (OLLAMA_URL) has no model "${model}": ${message}. Pull it with "ollama pull ${model}", or set DEFAULT_MODEL / the agent's "model" in AGENTS_FILE to a model you have.`,
+      `Ollama at ${url} (OLLAMA_URL) has no model "${model}": ${message}. ` +
+        `Pull it with "ollama pull ${model}", ` +
+        `or set DEFAULT_MODEL / the agent's "model" in AGENTS_FILE to a model you have.`,
       { cause: err },
     );
   }
@@ -24,7 +26,8 @@ export function ollamaRequestError(err: unknown, url: string, model: string): Ag
   }
   return new AgentbusError(
     'backend_unreachable',
-    `Ollama is not reachable at ${url} (OLLAMA_URL): ${causeText(err)}. Start it with "ollama serve", or set OLLAMA_URL to where it runs.`,
+    `Ollama is not reachable at ${url} (OLLAMA_URL): ${causeText(err)}. ` +
+      'Start it with "ollama serve", or set OLLAMA_URL to where it runs.',
     { cause: err },
   );
 }

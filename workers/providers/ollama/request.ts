@@ -20,7 +20,8 @@ function parseArguments(name: string, text: string): Record<string, unknown> {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new AgentbusError(
       'invalid_request',
-      `The arguments of the tool call to "${name}" in messages are not a JSON object; Ollama takes tool-call arguments as an object.`,
+      `The arguments of the tool call to "${name}" in messages are not a JSON object; ` +
+        'Ollama takes tool-call arguments as an object.',
       { param: 'messages' },
     );
   }
@@ -70,7 +71,8 @@ export function toOllamaTools(
   if (choice !== undefined && choice !== 'auto') {
     throw new AgentbusError(
       'invalid_request',
-      'tool_choice "required" or a named function cannot be honoured by the Ollama backend, which cannot force a tool call; use "auto" (or leave tool_choice out).',
+      'tool_choice "required" or a named function cannot be honoured by the Ollama backend, ' +
+        'which cannot force a tool call; use "auto" (or leave tool_choice out).',
       { param: 'tool_choice' },
     );
   }

@@ -7,14 +7,16 @@ export function openAIError(err: unknown, baseUrl: string, model: string): Agent
   if (err instanceof APIConnectionError) {
     return new AgentbusError(
       'backend_unreachable',
-      `The OpenAI-compatible server is not reachable at ${baseUrl} (OPENAI_BASE_URL): ${(err.cause as Error | undefined)?.message ?? err.message}.`,
+      `The OpenAI-compatible server is not reachable at ${baseUrl} (OPENAI_BASE_URL): ` +
+        `${(err.cause as Error | undefined)?.message ?? err.message}.`,
       { cause: err },
     );
   }
   if (err instanceof APIError && err.status === 404) {
     return new AgentbusError(
       'backend_model_not_found',
-      `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) has no model "${model}": ${err.message}. Set DEFAULT_MODEL or the agent's "model" to one it serves.`,
+      `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) has no model "${model}": ${err.message}. ` +
+        `Set DEFAULT_MODEL or the agent's "model" to one it serves.`,
       { cause: err },
     );
   }
