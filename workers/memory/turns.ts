@@ -14,19 +14,21 @@ interface SessionTouch {
   now: string;
 }
 
-// Creates the session with this turn counted, or counts the turn on the existing one, and
-// returns the owner: the tenant is checked before the turn goes in, in the same transaction.
+// Creates the session with this turn counted, or counts the turn on the existing one if it is
+// the caller's: no row changes for another tenant's session, which the transaction then refuses.
 const upsertSession = prepareQuery((db: Kysely<MemoryDatabase>, p: SessionTouch) =>
   db
     .insertInto('sessions')
     .values({ id: p.id, tenant: p.tenant, agent: p.agent, created_at: p.now, updated_at: p.now, turn_count: 1 })
     .onConflict((oc) =>
-      oc.column('id').doUpdateSet((eb) => ({
-        updated_at: eb.ref('excluded.updated_at'),
-        turn_count: eb('sessions.turn_count', '+', 1),
-      })),
-    )
-    .returning('tenant'),
+      oc
+        .column('id')
+        .doUpdateSet((eb) => ({
+          updated_at: eb.ref('excluded.updated_at'),
+          turn_count: eb('sessions.turn_count', '+', 1),
+        }))
+        .where('sessions.tenant', '=', (eb) => eb.ref('excluded.tenant')),
+    ),
 );
 
 // The request id is unique: a redelivered request inserts nothing.
@@ -76,9 +78,9 @@ export async function recordTurn(db: Kysely<MemoryDatabase>, turn: NewTurn): Pro
     await db.transaction().execute(async (trx) => {
       // Write first, so in WAL mode the transaction takes the write lock at once and a second
       // worker process waits on busy_timeout instead of failing to upgrade a read lock.
-      const [owner] = (await upsertSession.execute(trx, session)).rows;
+      const counted = await upsertSession.execute(trx, session);
       // Throwing rolls back the session row written first, so a refusal or replay leaves no trace.
-      if (owner?.tenant !== turn.tenant) throw wrongTenant(turn);
+      if (!counted.numAffectedRows) throw wrongTenant(turn);
       const inserted = await insertTurn.execute(trx, row);
       if (!inserted.numAffectedRows) throw new TurnAlreadyStored();
     });
