@@ -1,5 +1,9 @@
 import { gatherLogLines, type Logger } from './logger.js';
 
+// What to do when the supervisor's IPC channel closes: exit at once until onShutdown knows how to drain.
+let whenSupervisorGone = (): void => process.exit(1);
+let watchingSupervisor = false;
+
 /**
  * Runs `stop` once on the first SIGINT or SIGTERM, then exits. A second signal while stopping
  * exits at once, so an impatient Ctrl-C always works.
@@ -24,9 +28,21 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
   process.on('SIGINT', handle).on('SIGTERM', handle);
   // A signal now drains and exits through process.exit, whose hooks flush the gathered lines.
   gatherLogLines();
-  // Started by scripts/start.ts: if the supervisor dies, its IPC channel closes; stop with it
-  // rather than linger as an orphan holding ports.
-  if (process.send) process.once('disconnect', () => handle('SIGTERM'));
+  exitWithSupervisor();
+  // From now on a supervisor that dies gets the graceful stop (see exitWithSupervisor).
+  whenSupervisorGone = () => handle('SIGTERM');
+}
+
+/**
+ * Started by scripts/start.ts (an IPC channel): when the supervisor dies, even by SIGKILL, its
+ * channel closes; stop with it rather than linger as an orphan holding ports or retrying a NATS
+ * that is gone. Call first thing in main(): a process still starting just exits; once
+ * {@link onShutdown} ran, it drains as on SIGTERM.
+ */
+export function exitWithSupervisor(): void {
+  if (!process.send || watchingSupervisor) return;
+  watchingSupervisor = true;
+  process.once('disconnect', () => whenSupervisorGone());
 }
 
 /** Tells a supervising parent (scripts/start.ts) over IPC that this process is ready. */

@@ -38,6 +38,8 @@ export interface GatewayDeps {
   bus: Bus;
   catalog: Catalog;
   logger: Logger;
+  /** How many times `npm start` restarted this gateway (AGENTBUS_RESTARTS), for `/metrics`. */
+  restarts?: number;
 }
 
 /**
@@ -93,7 +95,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     settings: config.audit,
     log: deps.logger.child({ component: 'audit' }),
   });
-  const metrics = createGatewayMetrics();
+  const metrics = createGatewayMetrics({ restarts: deps.restarts ?? 0 });
   await app.register(metricsRoutes, { bus, metrics }); // first, so its hooks count every route
   const sessions = await registerWebsocketSupport(app, {
     maxPayloadBytes: config.bodyLimitBytes,

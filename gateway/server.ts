@@ -2,7 +2,8 @@ import { loadCatalog } from '../common/catalog.js';
 import { createLogger } from '../common/logger.js';
 import { connectBus } from '../common/bus.js';
 import { withTimeout } from '../common/timeout.js';
-import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
+import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from '../common/process.js';
+import { restartsFromEnv } from '../common/restarts.js';
 import { buildApp } from './app.js';
 import { keyWarnings } from './auth/boot-warnings.js';
 import { loadRateTiers } from './rate-limit/rate-tiers.js';
@@ -16,7 +17,9 @@ const IDLE_SWEEP_MS = 100;
 const NATS_DRAIN_MS = 2000;
 
 async function main(): Promise<void> {
+  exitWithSupervisor();
   const config = loadGatewayConfig();
+  const restarts = restartsFromEnv();
   const logger = createLogger('gateway');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   for (const warning of keyWarnings(config, loadRateTiers(config.rateTiersFile))) logger.warn(warning);
@@ -27,7 +30,7 @@ async function main(): Promise<void> {
     log: logger,
     client: config.nats,
   });
-  const app = await buildApp({ config, bus, catalog, logger });
+  const app = await buildApp({ config, bus, catalog, logger, restarts });
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ url: address, agents: catalog.names, nats: config.natsUrl }, 'gateway ready');
   reportReady({ url: address, agents: catalog.names });

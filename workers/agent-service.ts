@@ -41,6 +41,8 @@ export interface AgentServiceDeps {
   admission?: Readonly<AdmissionSettings>;
   /** The providers' last probes, reported in `$SRV.STATS` as `backend` (1 answers, 0 not). */
   backendHealth?: { snapshot(): Record<string, number> } | undefined;
+  /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
+  restarts?: number;
 }
 
 export interface RunningAgentService {
@@ -85,13 +87,15 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
+  const restarts = deps.restarts ?? 0;
   const agentStats = (
     name: string,
-  ): (AgentCounters & { admission: AdmissionStats; backend?: Record<string, number> }) | null => {
+  ): (AgentCounters & { restarts: number; admission: AdmissionStats; backend?: Record<string, number> }) | null => {
     const count = counters.get(name);
     return count
       ? {
           ...count,
+          restarts,
           admission: admission.stats(),
           ...(deps.backendHealth ? { backend: deps.backendHealth.snapshot() } : {}),
         }
@@ -103,7 +107,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     description: 'agentbus agent worker: chat requests in, reply frames out',
     metadata: { agents: agents.map((a) => a.name).join(','), ...providerMetadata(deps.providers, agents) },
     statsHandler: async (endpoint) =>
-      endpoint.metadata?.['query'] === MEMORY_QUERY ? memoryCounters : agentStats(endpoint.metadata?.['agent'] ?? ''),
+      endpoint.metadata?.['query'] === MEMORY_QUERY
+        ? { ...memoryCounters, restarts }
+        : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();

@@ -3,7 +3,8 @@ import { loadCatalog, selectAgents } from '../common/catalog.js';
 import { createLogger } from '../common/logger.js';
 import { loadRedactor } from '../common/redaction.js';
 import { connectBus } from '../common/bus.js';
-import { exitOnStartupError, onShutdown, reportReady } from '../common/process.js';
+import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from '../common/process.js';
+import { restartsFromEnv } from '../common/restarts.js';
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
 import { migrateToLatest } from './memory/migrate.js';
@@ -25,7 +26,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  exitWithSupervisor();
   const config = loadWorkerConfig();
+  const restarts = restartsFromEnv();
   const log = createLogger('worker');
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   const agents = selectAgents(
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
     cacheTtlSeconds: config.cacheTtlSeconds,
     admission: config.admission,
     backendHealth,
+    restarts,
     log,
   });
 

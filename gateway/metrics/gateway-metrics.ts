@@ -21,7 +21,7 @@ const FIRST_TOKEN_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
  * `agentbus_*` series of chat calls and HTTP responses. Agent labels come from the catalog's
  * names only (an unknown model is refused before a call starts), so their number stays bounded.
  */
-export function createGatewayMetrics(): GatewayMetrics {
+export function createGatewayMetrics(options: { restarts?: number } = {}): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'agentbus_gateway_' });
   const registers = [registry];
@@ -77,6 +77,13 @@ export function createGatewayMetrics(): GatewayMetrics {
     labelNames: ['code'],
     registers,
   });
+  // Set once: each gateway process is a new one, so only the supervisor's count shows a crash loop.
+  new Gauge({
+    name: 'agentbus_process_restarts',
+    help: 'Times npm start restarted this process after it crashed (AGENTBUS_RESTARTS).',
+    labelNames: ['process'],
+    registers,
+  }).set({ process: 'gateway' }, options.restarts ?? 0);
   const http = new Counter({
     name: 'agentbus_http_requests_total',
     help: 'HTTP responses by route pattern, method and status.',

@@ -60,6 +60,12 @@ export function createWorkerStatsGauges(registry: Registry): WorkerStatsGauges {
       labelNames: [...labelNames, 'code'],
       registers,
     }),
+    restarts: new Gauge({
+      name: 'agentbus_worker_restarts',
+      help: 'Times npm start restarted a worker after it crashed (its AGENTBUS_RESTARTS), per worker.',
+      labelNames: ['worker'],
+      registers,
+    }),
     other: new Gauge({
       name: 'agentbus_worker_data',
       help: "Other numeric fields of an endpoint's $SRV.STATS data (e.g. admission.queued), by key.",
@@ -91,8 +97,10 @@ export function createWorkerStatsGauges(registry: Registry): WorkerStatsGauges {
         gauges.errors.set(labels, endpoint.num_errors);
         const data =
           endpoint.data !== null && typeof endpoint.data === 'object' ? (endpoint.data as Record<string, unknown>) : {};
-        const { in_flight: inFlight, answered, ...rest } = numericFields(data);
+        const { in_flight: inFlight, answered, restarts, ...rest } = numericFields(data);
         if (inFlight !== undefined) gauges.inFlight.set(labels, inFlight);
+        // One number per process, repeated in each endpoint's data.
+        if (restarts !== undefined) gauges.restarts.set({ worker: stats.id }, restarts);
         if (answered !== undefined) gauges.answered.set(labels, answered);
         const failed = data['failed'];
         if (failed !== null && typeof failed === 'object') {

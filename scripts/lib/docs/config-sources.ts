@@ -1,5 +1,6 @@
 import type { EnvReader } from '../../../common/env.js';
 import { readNatsClientSettings } from '../../../common/nats-client.js';
+import { readRestarts } from '../../../common/restarts.js';
 import { loadGatewayConfig } from '../../../gateway/config.js';
 import { loadWorkerConfig } from '../../../workers/config.js';
 import { readBenchOptions } from '../../../bench/options.js';
@@ -36,9 +37,15 @@ function readBusToolEnv(read: EnvReader): void {
  * calls at start, so a variable added there shows up in the reference.
  */
 export const CONFIG_SOURCES: Record<ProcessName, (read: EnvReader) => void> = {
-  gateway: (read) => void loadGatewayConfig({}, read),
+  gateway: (read) => {
+    loadGatewayConfig({}, read);
+    readRestarts(read); // gateway/server.ts
+  },
   // `npm run migrate` reads the worker's configuration too (for DATA_DIR).
-  worker: (read) => void loadWorkerConfig({}, read),
+  worker: (read) => {
+    loadWorkerConfig({}, read);
+    readRestarts(read); // workers/main.ts
+  },
   // Besides the gateway's and the worker's settings, which it checks before starting anything.
   'npm start': (read) => {
     readStartSettings(read);
