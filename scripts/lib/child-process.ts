@@ -26,6 +26,8 @@ export interface StartChildOptions {
   timeoutMs?: number;
   /** Node options before the entry point, after `--import tsx` (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
+  /** Aborts the start: the child gets SIGTERM, and the promise rejects once it exited. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -73,9 +75,15 @@ export function startChild(
       reject(new Error(`${entry} was not ready within ${timeoutMs} ms${capture ? `:\n${output}` : ''}`));
     }, timeoutMs);
     child.once('exit', onExit);
+    // Not ready yet, it has no SIGTERM handler of its own: it ends at once, and onExit rejects.
+    const onAbort = () => child.kill('SIGTERM');
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.once('exit', () => options.signal?.removeEventListener('abort', onAbort));
     child.on('message', (message: ReadyMessage) => {
       if (message?.type !== 'ready') return;
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       child.off('exit', onExit);
       resolve({ child, ready: message, output: () => output });
     });

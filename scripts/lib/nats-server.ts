@@ -47,6 +47,8 @@ export interface NatsServerOptions {
    * users' passwords from `$AGENTBUS_NATS_*_PASSWORD` references, resolved from here.
    */
   env?: NodeJS.ProcessEnv;
+  /** Aborts the start: the server is stopped and the promise rejects. */
+  signal?: AbortSignal;
 }
 
 export interface RunningNatsServer {
@@ -95,19 +97,28 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
     let port: number | undefined;
     const fail = (message: string) => {
       clearTimeout(timer);
-      stop().catch(() => undefined); // the start failed already: that error is the one to report
-      reject(new Error(`${message}\nnats-server ${args.join(' ')} said:\n${log.slice(-2000)}`));
+      options.signal?.removeEventListener('abort', onAbort);
+      // The start failed already: that error is the one to report, once the server is gone.
+      const error = new Error(`${message}\nnats-server ${args.join(' ')} said:\n${log.slice(-2000)}`);
+      stop().then(
+        () => reject(error),
+        () => reject(error),
+      );
     };
     const timer = setTimeout(() => fail('nats-server did not become ready in time'), options.startTimeoutMs ?? 10_000);
     const onError = (err: Error) => fail(`cannot run ${options.binary}: ${err.message}`);
     const onEarlyExit = (code: number | null) => fail(`nats-server exited with code ${code} before it was ready`);
     child.once('error', onError).once('exit', onEarlyExit);
+    const onAbort = () => fail('the start of nats-server was aborted');
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       if (log.length < 64_000) log += chunk;
       const listening = LISTENING.exec(log);
       if (listening) port = Number(listening[2]);
       if (port !== undefined && log.includes('Server is ready')) {
         clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
         child.off('error', onError).off('exit', onEarlyExit);
         child.stderr.removeAllListeners('data').resume();
         resolve({ url: `nats://${options.host ?? '127.0.0.1'}:${port}`, port, process: child, stop });

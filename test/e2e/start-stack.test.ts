@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -6,38 +5,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
+import { runStart, waitUntilGone } from '../helpers/npm-start.js';
 import { AUTH } from '../helpers/stack.js';
 import { startTestNats } from '../helpers/nats.js';
-
-const START = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start as string;
-
-/** Runs `npm start`'s command line with `env`, collecting its output. */
-function runStart(env: Record<string, string>) {
-  const [command, ...args] = START.split(' ');
-  const child = spawn(command!, args, {
-    cwd: ROOT,
-    env: { ...process.env, LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => {
-    output += d;
-  });
-  child.stderr.on('data', (d) => {
-    output += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const waitFor = async (pattern: RegExp, timeoutMs = 45_000) => {
-    for (const start = Date.now(); Date.now() - start < timeoutMs;) {
-      const match = pattern.exec(output);
-      if (match) return match;
-      if (child.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`no ${pattern} in output:\n${output}`);
-  };
-  return { child, exited, waitFor, output: () => output };
-}
 
 const refuses = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -66,16 +36,14 @@ t.test(
       rmSync(dir, { recursive: true, force: true });
     });
 
-    const stack = runStart({
+    const env = {
       NATS_CONF: conf,
       PORT: '0',
       DATA_DIR: join(dir, 'data'),
       LOG_DIR: join(dir, 'logs'),
       OLLAMA_URL: ollama.url,
-    });
-    t.teardown(() => {
-      if (stack.child.exitCode === null) stack.child.kill('SIGKILL');
-    });
+    };
+    const stack = runStart(env, { teardown: t });
     await stack.waitFor(/press Ctrl-C to stop/);
     const out = stack.output();
     const moved = /port (\d+) from .* is already taken .* starts on port (\d+) instead/.exec(out);
@@ -83,10 +51,7 @@ t.test(
     t.equal(Number(moved?.[1]), takenPort);
     const natsPort = Number(moved?.[2]);
     t.not(natsPort, takenPort);
-    t.match(
-      out,
-      /migrated \(20261122T0200-create-sessions-and-turns, 20261122T1500-add-tool-calls-user-metadata, 20261122T1600-add-turns-private\)/,
-    );
+    t.match(out, /migrated \(20261122T0200-create-sessions-and-turns, 20261122T1500-add-tool-calls-user-metadata, /);
     t.match(
       out,
       /agents +bengali_nlp, code_generation, code_review, documentation, testing, deployment, voice_processor/,
@@ -125,11 +90,22 @@ t.test(
     t.equal(res.status, 200, 'a chat request goes through gateway → bundled NATS → worker → Ollama');
     t.same(ollama.requests.at(-1)!.messages.at(-1), { role: 'user', content: 'নমস্কার' });
 
+    const pids = stack.pids();
     stack.child.kill('SIGINT');
     t.equal(await stack.exited, 0, 'Ctrl-C exits 0');
+    t.same(await waitUntilGone(Object.values(pids)), [], 'supervisor, nats-server, worker and gateway are gone');
     t.ok(await refuses(Number(new URL(url).port)), 'gateway stopped');
     t.ok(await refuses(natsPort), 'bundled nats-server stopped');
     t.ok(!(await refuses(takenPort)), 'the other server on the configured port was left alone');
+
+    // The next start, the configured port still taken: the same port as before, not a new one.
+    const again = runStart(env, { teardown: t });
+    await again.waitFor(/press Ctrl-C to stop/);
+    t.match(again.output(), `port ${takenPort} from ${conf} is already taken`);
+    t.match(again.output(), `starts on port ${natsPort} instead, as on the last start`, 'the chosen port is reused');
+    t.match(again.output(), `add workers: NATS_URL=nats://127.0.0.1:${natsPort} `, 'the add-workers line still holds');
+    again.child.kill('SIGINT');
+    t.equal(await again.exited, 0);
   },
 );
 
@@ -144,16 +120,16 @@ t.test(
       await nats.dispose();
       rmSync(dir, { recursive: true, force: true });
     });
-    const stack = runStart({
-      NATS_URL: nats.url,
-      PORT: '0',
-      DATA_DIR: join(dir, 'data'),
-      LOG_DIR: join(dir, 'logs'),
-      OLLAMA_URL: ollama.url,
-    });
-    t.teardown(() => {
-      if (stack.child.exitCode === null) stack.child.kill('SIGKILL');
-    });
+    const stack = runStart(
+      {
+        NATS_URL: nats.url,
+        PORT: '0',
+        DATA_DIR: join(dir, 'data'),
+        LOG_DIR: join(dir, 'logs'),
+        OLLAMA_URL: ollama.url,
+      },
+      { teardown: t },
+    );
     await stack.waitFor(/press Ctrl-C to stop/);
     t.match(stack.output(), `using NATS at ${nats.url} (NATS_URL)`);
     t.notMatch(stack.output(), /nats-server started/);
@@ -164,8 +140,11 @@ t.test(
       body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }] }),
     });
     t.equal(res.status, 200);
+    const pids = stack.pids();
+    t.equal(pids.nats, undefined, 'no nats-server of its own');
     stack.child.kill('SIGTERM');
     t.equal(await stack.exited, 0, 'SIGTERM exits 0');
+    t.same(await waitUntilGone(Object.values(pids)), [], 'supervisor, worker and gateway are gone');
     t.ok(await refuses(Number(new URL(url).port)), 'gateway stopped');
     t.ok(!(await refuses(nats.port)), "the user's NATS keeps running");
   },

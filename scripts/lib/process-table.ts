@@ -1,0 +1,75 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+// What other processes are, read from Linux's /proc: enough to tell a nats-server (or an
+// `npm start`) of ours from an unrelated process that got the same pid. Where /proc is missing
+// every answer is "unknown" (undefined, empty), so callers never signal what they cannot check.
+
+/** The argument vector of `pid`; undefined when it is gone, a zombie, or cannot be read. */
+export function commandLineOf(pid: number): string[] | undefined {
+  if (!isRunning(pid)) return undefined;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (argv.at(-1) === '') argv.pop();
+    return argv.length > 0 ? argv : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The parent pid of `pid`, or undefined. */
+export function parentOf(pid: number): number | undefined {
+  const fields = statFields(pid);
+  return fields ? Number(fields[1]) : undefined;
+}
+
+/** True while `pid` runs: neither gone nor a zombie waiting to be reaped. */
+export function isRunning(pid: number): boolean {
+  const fields = statFields(pid);
+  if (fields) return fields[0] !== 'Z' && fields[0] !== 'X';
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, it is just not ours.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Every pid in /proc whose command line `matches` (none where /proc is missing). */
+export function findProcesses(matches: (argv: string[]) => boolean): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((pid) => {
+    const argv = commandLineOf(pid);
+    return argv !== undefined && matches(argv);
+  });
+}
+
+/** Polls until `pid` stopped running; false when it still runs after `timeoutMs`. */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  for (const start = Date.now(); Date.now() - start < timeoutMs;) {
+    if (!isRunning(pid)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return !isRunning(pid);
+}
+
+/**
+ * `/proc/<pid>/stat` from the state on: [state, ppid, …]. The command name before it is in
+ * parentheses and may itself hold spaces or parentheses, so it is cut at the last ")".
+ */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .trim()
+      .split(' ');
+  } catch {
+    return undefined;
+  }
+}

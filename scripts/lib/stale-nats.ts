@@ -1,0 +1,67 @@
+import { basename } from 'node:path';
+import { readNatsRecord } from './nats-record.js';
+import { commandLineOf, findProcesses, isRunning, parentOf, waitForExit } from './process-table.js';
+
+// A supervisor killed hard (SIGKILL, OOM) cannot stop its nats-server, which, unlike the
+// gateway and the worker, cannot notice that its parent is gone. The next start finds it.
+
+const STOP_GRACE_MS = 5000;
+
+/** True when `argv` is a nats-server whose JetStream store is `storeDir`. */
+function isNatsServerOn(argv: string[], storeDir: string): boolean {
+  const sd = argv.indexOf('-sd');
+  return basename(argv[0] ?? '').startsWith('nats-server') && sd > 0 && argv[sd + 1] === storeDir;
+}
+
+/** True when `argv` is an `npm start` supervisor (scripts/start.ts run by node). */
+const isSupervisor = (argv: string[] | undefined) =>
+  argv?.some((arg) => /(^|\/)scripts\/start\.ts$/.test(arg)) ?? false;
+
+/**
+ * Stops every nats-server serving `storeDir` that an earlier `npm start` left running: the one
+ * its record in DATA_DIR names (checked: still a nats-server on this store), and any other
+ * found in the process table. SIGTERM, then SIGKILL after 5 s. Throws, stopping nothing, when
+ * one still belongs to a running `npm start` (two stacks on one DATA_DIR would share the
+ * JetStream folder). Returns the pids stopped.
+ */
+export async function stopStaleNatsServers(
+  dataDir: string,
+  storeDir: string,
+  say: (line: string) => void,
+): Promise<number[]> {
+  const recorded = readNatsRecord(dataDir);
+  const candidates = new Set(findProcesses((argv) => isNatsServerOn(argv, storeDir)));
+  const recordedArgv = recorded?.pid ? commandLineOf(recorded.pid) : undefined;
+  if (recorded?.pid && recordedArgv && isNatsServerOn(recordedArgv, storeDir)) candidates.add(recorded.pid);
+  const stale = [...candidates].filter((pid) => pid !== process.pid);
+
+  for (const pid of stale) {
+    const parent = parentOf(pid);
+    if (parent !== undefined && parent !== process.pid && isSupervisor(commandLineOf(parent)))
+      throw new Error(
+        `another npm start (pid ${parent}) is running on ${dataDir}: its nats-server (pid ${pid}) uses ` +
+          `${storeDir}. Stop that one first (Ctrl-C in its terminal, or kill ${parent}), or give this one ` +
+          'another DATA_DIR.',
+      );
+  }
+  for (const pid of stale) {
+    const port = pid === recorded?.pid ? ` on port ${recorded.port}` : '';
+    say(`stopping the nats-server (pid ${pid}${port}) an earlier npm start left running on ${storeDir}`);
+    signal(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, STOP_GRACE_MS))) {
+      signal(pid, 'SIGKILL');
+      if (!(await waitForExit(pid, STOP_GRACE_MS)))
+        throw new Error(`the nats-server (pid ${pid}) left running on ${storeDir} does not stop`);
+    }
+  }
+  return stale;
+}
+
+/** Sends `name` to `pid`; one that is gone already is what we wanted. */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    if (isRunning(pid)) process.kill(pid, name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}

@@ -1,0 +1,88 @@
+import { join } from 'node:path';
+import type { RoleCredentials } from './nats-credentials.js';
+
+/** Worker settings the add-workers line repeats when this stack was started with them. */
+const WORKER_SETTINGS_TO_REPEAT = [
+  'PROVIDER',
+  'OLLAMA_URL',
+  'OPENAI_BASE_URL',
+  'LLAMA_CPP_MODEL_PATH',
+  'LLAMA_CPP_THREADS',
+  'AGENTS_FILE',
+  'DEFAULT_MODEL',
+  'SUBJECT_PREFIX',
+];
+
+/** The model backend as the worker's ready message reports it. */
+export interface ReadyBackend {
+  name: string;
+  url: string;
+  reachable: boolean;
+  version?: string;
+  missingModels: string[];
+  error?: string;
+}
+
+export interface RunningStack {
+  gatewayUrl: string;
+  /** true: only the development key "local-only" is accepted. */
+  devKey: boolean;
+  agents: string[];
+  backend: ReadyBackend;
+  natsUrl: string;
+  /** The bundled server's credentials per role; undefined with NATS_URL. */
+  credentials: Record<'gateway' | 'worker', RoleCredentials> | undefined;
+  dataDir: string;
+  memoryFile: string;
+  pids: { supervisor: number; nats?: number | undefined; worker?: number | undefined; gateway?: number | undefined };
+}
+
+/** The lines `npm start` prints once the stack serves: where everything is and how to add to it. */
+export function runningBanner(stack: RunningStack): string[] {
+  const { gatewayUrl: url, natsUrl, credentials, dataDir, backend } = stack;
+  const lines = [
+    'agentbus is running',
+    `  open     ${url}/   (the playground: pick an agent and chat in the browser)`,
+    `  gateway  ${url}   (OpenAI base URL ${url}/v1, WebSocket ${url.replace(/^http/, 'ws')}/v1/ws, API key ` +
+      (stack.devKey
+        ? '"local-only" — make real keys with "npm run keys -- create --name <name>"'
+        : 'from the keys file or API_KEYS') +
+      ')',
+    `  agents   ${stack.agents.join(', ')}`,
+  ];
+  // A worker added by hand must reach the same model backend and write the same memory as
+  // this one: the line repeats the settings given to this stack (never a secret such as
+  // OPENAI_API_KEY, which the user sets again themselves).
+  const sameSetup = [
+    ...WORKER_SETTINGS_TO_REPEAT.filter((name) => process.env[name]).map((name) => `${name}=${process.env[name]}`),
+    `DATA_DIR=${dataDir}`,
+  ].join(' ');
+  if (credentials) {
+    lines.push(
+      `  NATS     ${natsUrl}   (locked down: a user per role, ` +
+        `passwords in ${join(dataDir, 'nats-credentials')}, README "Securing the bus")`,
+      `           add workers: NATS_URL=${natsUrl} NATS_USER=worker ` +
+        `NATS_PASSWORD_FILE=${credentials.worker.passwordFile} ${sameSetup} npm run worker -- --agents <names>`,
+    );
+  } else
+    lines.push(
+      `  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} ${sameSetup} npm run worker -- --agents <names>)`,
+    );
+  lines.push(`  memory   ${stack.memoryFile}`);
+  if (!backend.reachable) lines.push(`  model    NOT reachable — ${backend.error}`);
+  else {
+    if (backend.name === 'ollama')
+      lines.push(`  model    Ollama ${backend.version ?? ''} at ${backend.url} answers (OLLAMA_URL)`);
+    else lines.push(`  model    ${backend.name}: ${backend.version ?? backend.url} answers (PROVIDER=${backend.name})`);
+    if (backend.missingModels.length > 0)
+      lines.push(`           missing models: ${backend.missingModels.join(', ')} — run "ollama pull <model>" for each`);
+  }
+  const { pids } = stack;
+  lines.push(
+    `  pids     supervisor ${pids.supervisor}` +
+      (pids.nats ? `, nats-server ${pids.nats}` : '') +
+      `, worker ${pids.worker}, gateway ${pids.gateway}   (a crashed worker, gateway or nats-server is restarted)`,
+    'press Ctrl-C to stop',
+  );
+  return lines;
+}
