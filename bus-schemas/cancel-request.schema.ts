@@ -1,6 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { ID_PATTERN } from './chat-request.schema.js';
-import { PROTOCOL_VERSION } from './version.js';
+import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 
 /**
  * Published on `<prefix>.cancel` when the requester no longer wants the answer (the client went
@@ -13,7 +13,7 @@ export const cancelRequestSchema = {
   additionalProperties: false,
   required: ['v', 'request_id', 'reason'],
   properties: {
-    v: { const: PROTOCOL_VERSION },
+    v: { enum: ACCEPTED_PROTOCOL_VERSIONS },
     request_id: { type: 'string', pattern: ID_PATTERN },
     reason: { type: 'string', maxLength: 200 },
   },

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { PROTOCOL_VERSION } from './version.js';
+import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
 import {
   responseFormatSchema,
@@ -115,7 +115,7 @@ export const chatRequestSchema = {
     'created_at',
   ],
   properties: {
-    v: { const: PROTOCOL_VERSION, description: 'Protocol version.' },
+    v: { enum: ACCEPTED_PROTOCOL_VERSIONS, description: 'Protocol version (bus-schemas/version.ts).' },
     request_id: {
       type: 'string',
       pattern: ID_PATTERN,

@@ -2,10 +2,12 @@ import { AgentbusError } from './errors.js';
 import type { ChatRequest } from './chat-request.schema.js';
 import type { ReplyFrame } from './reply-frames.schema.js';
 import type { CancelRequest } from './cancel-request.schema.js';
+import type { DeliveryReceipt } from './delivery-receipt.schema.js';
 import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
 import {
   assertCancelRequest,
   assertChatRequest,
+  assertDeliveryReceipt,
   assertMemoryLastReply,
   assertMemoryLastRequest,
   assertReplyFrame,
@@ -45,6 +47,13 @@ export function decodeCancelRequest(bytes: Uint8Array): CancelRequest {
 export function decodeReplyFrame(bytes: Uint8Array): ReplyFrame {
   return assertReplyFrame(
     parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `reply frame is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates a delivery receipt; throws `stream_protocol_error`. */
+export function decodeDeliveryReceipt(bytes: Uint8Array): DeliveryReceipt {
+  return assertDeliveryReceipt(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `delivery receipt is not JSON: ${m}`)),
   );
 }
 

@@ -320,6 +320,17 @@ export const ERROR_TABLE = {
       'The worker cannot reach its model backend (`OLLAMA_URL`, `OPENAI_BASE_URL`, a missing GGUF file or ' +
       'node-llama-cpp). Start the backend or fix the setting the message names.',
   },
+  // Retryable: a new request (a new id) is answered afresh.
+  answer_conflict: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message: 'This request was already answered with another text; nothing was changed.',
+    doc:
+      'A redelivered request (the same request id) met a stored answer with other text, or an attempt still ' +
+      'waiting for its delivery receipt. The stored turn is kept as it is and this answer is dropped; send the ' +
+      'request again (the SDKs retry a 503 on their own).',
+  },
   bus_unavailable: {
     status: 503,
     type: 'server_error',
@@ -328,6 +339,17 @@ export const ERROR_TABLE = {
     doc:
       "The gateway's NATS connection is down or the gateway is shutting down: answered at once, not after a " +
       'timeout; also ends an answer in progress. Check nats-server; both sides reconnect.',
+  },
+  // Retryable: another worker (another disk) may store it, and a freed disk lets this one again.
+  memory_unavailable: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message: 'The worker cannot write the conversation memory (the disk under DATA_DIR is full or read-only).',
+    doc:
+      "The worker's memory database cannot be written: its disk is full, the file or `DATA_DIR` is read-only, " +
+      'or the database is unreachable. Refused before the model is asked, so no answer is streamed that ' +
+      'could not be kept. Free space or fix the permissions of `DATA_DIR`; `/ready` reports it meanwhile.',
   },
   // Not retryable: the same request against the same model would most likely time out again,
   // and an SDK retrying it silently triples the wait.

@@ -2,6 +2,7 @@ import { chatRequestSchema } from './chat-request.schema.js';
 import { replyFrameSchema } from './reply-frames.schema.js';
 import { cancelRequestSchema } from './cancel-request.schema.js';
 import { cachedAnswerSchema } from './cached-answer.schema.js';
+import { deliveryReceiptSchema } from './delivery-receipt.schema.js';
 import { memoryLastReplySchema, memoryLastRequestSchema } from './memory-query.schema.js';
 
 /**
@@ -15,6 +16,7 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   'cancel-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cancelRequestSchema },
   'memory-last-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastRequestSchema },
   'memory-last-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastReplySchema },
+  'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },
   'cached-answer.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cachedAnswerSchema },
 };
 

@@ -1,7 +1,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { ID_PATTERN } from './chat-request.schema.js';
 import { errorFrameSchema } from './reply-frames.schema.js';
-import { PROTOCOL_VERSION } from './version.js';
+import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 
 /** Most turns one memory query may ask for: it bounds the database work and the reply's size. */
 export const MEMORY_LAST_MAX_LIMIT = 100;
@@ -21,7 +21,7 @@ export const memoryLastRequestSchema = {
   additionalProperties: false,
   required: ['v', 'request_id', 'tenant', 'session', 'limit'],
   properties: {
-    v: { const: PROTOCOL_VERSION, description: 'Protocol version.' },
+    v: { enum: ACCEPTED_PROTOCOL_VERSIONS, description: 'Protocol version (bus-schemas/version.ts).' },
     request_id: { type: 'string', pattern: ID_PATTERN, description: 'Unique per query; echoed in the reply.' },
     tenant: {
       type: 'string',

@@ -3,6 +3,7 @@ import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
 import { cachedAnswerSchema, type CachedAnswer } from './cached-answer.schema.js';
+import { deliveryReceiptSchema, type DeliveryReceipt } from './delivery-receipt.schema.js';
 import {
   memoryLastReplySchema,
   memoryLastRequestSchema,
@@ -21,6 +22,7 @@ const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> =
   ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
 const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
 const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
+const validateDeliveryReceipt: ValidateFunction<DeliveryReceipt> = ajv.compile<DeliveryReceipt>(deliveryReceiptSchema);
 
 /**
  * Turns an ajv instance path (`/messages/0/content`) plus a missing property into the
@@ -99,6 +101,13 @@ export function assertMemoryLastReply(value: unknown): MemoryLastReply {
   if (validateMemoryLastReply(value)) return value;
   const { message } = messageFromAjvErrors(validateMemoryLastReply.errors, 'memory reply');
   throw new AgentbusError('stream_protocol_error', `invalid memory query reply: ${message}`);
+}
+
+/** Validates a decoded delivery receipt; throws `stream_protocol_error`. */
+export function assertDeliveryReceipt(value: unknown): DeliveryReceipt {
+  if (validateDeliveryReceipt(value)) return value;
+  const { message } = messageFromAjvErrors(validateDeliveryReceipt.errors, 'delivery receipt');
+  throw new AgentbusError('stream_protocol_error', `invalid delivery receipt: ${message}`);
 }
 
 /** True when `value` is a valid envelope (no throw), for tests and tooling. */

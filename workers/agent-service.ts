@@ -41,6 +41,8 @@ export interface AgentServiceDeps {
   admission?: Readonly<AdmissionSettings>;
   /** The providers' last probes, reported in `$SRV.STATS` as `backend` (1 answers, 0 not). */
   backendHealth?: { snapshot(): Record<string, number> } | undefined;
+  /** DATA_DIR, named when the memory database cannot be written. */
+  dataDir?: string | undefined;
   /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
   restarts?: number;
 }
@@ -142,7 +144,8 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     };
 
   for (const agent of agents) {
-    const handlerDeps = { bus, db: deps.db, providers: deps.providers, cache: deps.cache, agent, workerId, log };
+    const { db, providers, cache, dataDir } = deps;
+    const handlerDeps = { bus, db, dataDir, providers, cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),
@@ -185,6 +188,19 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     },
   });
 
+  // Cut off from NATS, the frames of every answer in flight are lost (or arrive after the
+  // requester gave up): stop those model calls now, storing nothing, rather than finish them.
+  const stopWatchingBus = bus.onChange((state) => {
+    if (state.connected || inFlight.size === 0) return;
+    log.warn(
+      { inFlight: inFlight.size, problem: state.problem },
+      'lost the NATS connection: aborting answers in flight',
+    );
+    inFlight.abortAll(
+      new AgentbusError('bus_unavailable', `The worker lost its NATS connection (${state.problem ?? 'disconnected'}).`),
+    );
+  });
+
   return {
     id: workerId,
     service,
@@ -214,6 +230,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
         await inFlight.settled();
       }
       cancels.unsubscribe();
+      stopWatchingBus();
     },
   };
 }

@@ -1,32 +1,34 @@
 import type { Kysely } from 'kysely';
+import { AgentbusError, decodeChatRequest, ID_PATTERN, type ChatRequest } from '../bus-schemas/index.js';
 import type { Bus } from '../common/bus.js';
-import { systemClock, type Clock } from '../common/clock.js';
-import {
-  AgentbusError,
-  decodeChatRequest,
-  ID_PATTERN,
-  type ChatMessage,
-  type ChatRequest,
-  type SamplingOptions,
-  type ToolCall,
-  type UnsequencedFrame,
-} from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
+import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
+import type { ResponseCache } from './cache/response-cache.js';
+import { sendAnswer, type Answer } from './chat/answer.js';
+import { cacheKeyOf } from './chat/answer-key.js';
+import { askModel, type ModelAnswer } from './chat/ask-model.js';
+import { deliverTurn, RECEIPT_GRACE_MS, type Delivery } from './chat/deliver-turn.js';
+import type { InFlight } from './in-flight.js';
+import { loadHistory, NO_HISTORY, type History } from './memory/history.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import { resolveSession } from './memory/sessions.js';
-import { loadHistory, NO_HISTORY, recordTurn, type History } from './memory/turns.js';
-import type { InFlight } from './in-flight.js';
+import type { MemoryHealth } from './memory/health.js';
+import { isPending, settledSession, settledTurn, type SettleWait } from './memory/pending.js';
+import { memoryFailure, memoryUnavailable } from './memory-errors.js';
 import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
-import { sendAnswer, sendToolCall, withCallId, type Answer } from './answer.js';
-import { cacheKey } from './cache/cache-key.js';
-import type { ResponseCache } from './cache/response-cache.js';
-import type { OpenedAnswer, ProviderChains } from './providers/chain.js';
+import type { ProviderChains } from './providers/chain.js';
 import { ReplyStream } from './reply-stream.js';
 
 export interface ChatHandlerDeps {
-  bus: Pick<Bus, 'publish'>;
+  bus: Pick<Bus, 'publish' | 'request'>;
   db: Kysely<MemoryDatabase>;
+  /** DATA_DIR, named when the memory database cannot be written. */
+  dataDir?: string | undefined;
+  /** How long a request waits for its conversation's turns still being delivered (memory/pending.ts). */
+  settleWait?: SettleWait | undefined;
+  /** Whether the memory database takes writes (memory/health.ts); absent: assumed to. */
+  memoryHealth?: MemoryHealth | undefined;
   /** The worker's providers, tried in each agent's chain order. */
   providers: ProviderChains;
   /** The shared response cache; a disabled or failing cache simply misses. */
@@ -60,93 +62,90 @@ function requestIdOf(data: Uint8Array): string {
 
 const asAgentbusError = (err: unknown) => AgentbusError.from(err, 'worker failed');
 
-/** Everything that decides the answer, as the cache key sees it. */
-function cacheKeyOf(
-  envelope: ChatRequest,
-  agent: Agent,
-  options: SamplingOptions,
-  history: readonly ChatMessage[],
-): string {
-  return cacheKey({
-    tenant: envelope.tenant,
-    agent: agent.name,
-    model: agent.model,
-    options,
-    messages: envelope.messages,
-    // History is part of what the model sees: the same question later in a conversation is
-    // a different request.
-    ...(history.length > 0 ? { history } : {}),
-    ...(envelope.tools
-      ? { tools: { definitions: envelope.tools, parallel: envelope.parallel_tool_calls ?? true } }
-      : {}),
-    ...(envelope.tool_choice !== undefined ? { tool_choice: envelope.tool_choice } : {}),
-    ...(envelope.response_format ? { response_format: envelope.response_format } : {}),
-  });
-}
-
-/** An answer from the model, with which provider of the chain gave it. */
-type ModelAnswer = Answer & Pick<OpenedAnswer, 'provider' | 'model' | 'fallback'>;
-
-/** What the model is asked, beyond the envelope's own fields. */
-interface ModelPrompt {
-  messages: ChatMessage[];
-  options: SamplingOptions;
-  /** Only local providers may see it. */
+/** What a request is asked in, once its session and history are known. */
+interface Context {
+  session: { id: string; exists: boolean } | undefined;
+  history: History;
   private: boolean;
+  options: ChatRequest['options'];
+  cacheKey: string | undefined;
 }
 
 /**
- * Calls the model through the agent's provider chain, relaying its output as it comes when the
- * client streams (else all at once at the end). With `parallel_tool_calls: false`, calls after
- * the first are dropped.
+ * The session the envelope continues. A completion id can reach here a moment before its turn
+ * is committed (the client sent its next message at once): its turn is waited for, then looked up again.
  */
-async function askModel(
-  deps: ChatHandlerDeps,
-  envelope: ChatRequest,
-  prompt: ModelPrompt,
-  signal: AbortSignal,
-  out: ReplyStream,
-  log: Logger,
-): Promise<ModelAnswer> {
-  const opened = await deps.providers.open(
-    deps.agent,
-    {
-      ...prompt,
-      ...(envelope.tools ? { tools: envelope.tools } : {}),
-      ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
-      ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
-      signal,
-    },
-    log,
-  );
-  const { provider, model, fallback } = opened;
-  const send = (frame: UnsequencedFrame) => out.send(frame);
-  // A non-streamed answer travels at the end: tell the gateway now that the model has started.
-  if (!envelope.stream) send({ type: 'heartbeat', generating: true });
-  let content = '';
-  const toolCalls: ToolCall[] = [];
-  for await (const event of opened.events) {
-    if (event.type === 'delta') {
-      content += event.content;
-      if (envelope.stream) send({ type: 'delta', content: event.content });
-    } else if (event.type === 'tool_call') {
-      if (envelope.parallel_tool_calls === false && toolCalls.length > 0) continue;
-      const call = withCallId(event.call);
-      if (envelope.stream) sendToolCall(send, toolCalls.length, call);
-      toolCalls.push(call);
-    } else {
-      if (!envelope.stream) sendAnswer(send, { content, toolCalls });
-      return { content, toolCalls, finishReason: event.finishReason, usage: event.usage, provider, model, fallback };
-    }
+async function sessionOf(db: Kysely<MemoryDatabase>, envelope: ChatRequest) {
+  const { session_id: ref, tenant, create_session: create } = envelope;
+  try {
+    return await resolveSession(db, ref, tenant, create);
+  } catch (err) {
+    if (!(err instanceof AgentbusError && err.code === 'session_not_found')) throw err;
+    if (await isPending(db, ref)) await settledTurn(db, ref);
+    // Once more in any case: the turn may have been committed between the two reads.
+    return resolveSession(db, ref, tenant, create);
   }
-  throw new AgentbusError('backend_error', `${provider} finished without reporting completion`);
+}
+
+/** The session, its history and privacy, and the cache key; memory failures are memory_unavailable. */
+async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<Context> {
+  const { agent, db } = deps;
+  // An internal call (the router's classifier) leaves no trace in memory: no session, turn or cache entry.
+  const store = envelope.store !== false;
+  try {
+    const session = store ? await sessionOf(db, envelope) : undefined;
+    // What the client saw last may be committed a moment after it sent this request.
+    if (session?.exists) await settledSession(db, session.id, envelope.request_id, deps.settleWait);
+    const history =
+      session?.exists && !clientSentHistory(envelope.messages)
+        ? await loadHistory(db, session.id, agent.historyTurns, envelope.request_id)
+        : NO_HISTORY;
+    const options = { ...agent.options, ...envelope.options };
+    return {
+      session,
+      history,
+      // Privacy sticks to a conversation: earlier private turns replayed as history must not
+      // reach a non-local provider now.
+      private: envelope.private === true || history.private,
+      options,
+      cacheKey: store && deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history.messages) : undefined,
+    };
+  } catch (err) {
+    throw memoryFailure(err, deps.dataDir);
+  }
+}
+
+/** The `done` frame of an answer. */
+function doneOf(
+  deps: ChatHandlerDeps,
+  context: Context,
+  answer: Answer & Partial<ModelAnswer>,
+  facts: { conversationId: string; cached: boolean; ms: number },
+) {
+  return {
+    type: 'done' as const,
+    finish_reason: answer.finishReason,
+    usage: answer.usage,
+    meta: {
+      conversation_id: facts.conversationId,
+      memory_used: context.history.messages.length > 0,
+      cached: facts.cached,
+      processing_ms: facts.ms,
+      agent: deps.agent.name,
+      model: answer.model ?? deps.agent.model,
+      worker: deps.workerId,
+      ...(answer.provider ? { provider: answer.provider } : {}),
+      ...(answer.fallback?.length ? { fallback: answer.fallback } : {}),
+    },
+  };
 }
 
 /**
  * Answers one chat request: ack, the answer (from the response cache, or the model with deltas
- * and heartbeats), the turn written in one transaction, then `done`. Any failure — including an
- * abort through `inFlight` (the requester cancelled, or the worker is shutting down) — becomes
- * one `error` frame and writes nothing. Never throws.
+ * and heartbeats), then `done` — with protocol v2, the turn is committed only once the
+ * requester confirms the client received the whole answer (chat/deliver-turn.ts). Any failure
+ * before `done` — including an abort through `inFlight` (the requester cancelled, or the
+ * worker is shutting down) — becomes one `error` frame and leaves nothing in memory. Never throws.
  */
 export async function handleChatRequest(
   deps: ChatHandlerDeps,
@@ -201,24 +200,17 @@ export async function handleChatRequest(
   );
   const onCancel = () => stop.abort(cancel.signal.reason);
   cancel.signal.addEventListener('abort', onCancel, { once: true });
-  // An internal call (the router's classifier) leaves no trace in memory: no session, turn or cache entry.
-  const store = envelope.store !== false;
   try {
-    const session = store
-      ? await resolveSession(deps.db, envelope.session_id, envelope.tenant, envelope.create_session)
-      : undefined;
-    const conversationId = session?.id ?? envelope.session_id;
-    const history: History =
-      session?.exists && !clientSentHistory(envelope.messages)
-        ? await loadHistory(deps.db, session.id, agent.historyTurns, envelope.request_id)
-        : NO_HISTORY;
-    // Privacy sticks to a conversation: earlier private turns replayed as history must not
-    // reach a non-local provider now.
-    const isPrivate = envelope.private === true || history.private;
-    const options = { ...agent.options, ...envelope.options };
-    const key = store && deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history.messages) : undefined;
-    // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still stored.
-    const hit = key !== undefined && envelope.cache !== 'refresh' ? await deps.cache.get(key) : undefined;
+    const context = await contextOf(deps, envelope);
+    // Refused before the model is asked: an answer must not stream as if it could be kept.
+    const memoryProblem = context.session ? deps.memoryHealth?.problem : undefined;
+    if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.dataDir);
+    // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still cached.
+    const hit =
+      context.cacheKey !== undefined && envelope.cache !== 'refresh'
+        ? await deps.cache.get(context.cacheKey)
+        : undefined;
+    const conversationId = context.session?.id ?? envelope.session_id;
     out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
     out.startHeartbeat(envelope.heartbeat_ms);
 
@@ -233,79 +225,65 @@ export async function handleChatRequest(
       };
       sendAnswer((frame) => out.send(frame), answer);
     } else {
-      answer = await askModel(
-        deps,
-        envelope,
-        { messages: buildPrompt(agent, history.messages, envelope.messages), options, private: isPrivate },
-        stop.signal,
-        out,
-        reqLog,
-      );
+      const messages = buildPrompt(agent, context.history.messages, envelope.messages);
+      const prompt = { messages, options: context.options, private: context.private };
+      answer = await askModel(deps, envelope, prompt, stop.signal, out, reqLog);
     }
     // A cancel or deadline that lands after the last token still means nobody takes this answer.
     if (stop.signal.aborted) throw stop.signal.reason;
 
     const model = answer.model ?? agent.model;
     const processingMs = clock.now() - started;
-    // No session means store: false — the turn is not written.
-    const stored =
-      session &&
-      (await recordTurn(deps.db, {
-        requestId: envelope.request_id,
-        sessionId: session.id,
-        tenant: envelope.tenant,
-        agent: agent.name,
-        model,
-        inputMessages: newInputMessages(envelope.messages),
-        assistantResponse: answer.content,
-        toolCalls: answer.toolCalls,
-        finishReason: answer.finishReason,
-        cached: hit !== undefined,
-        promptTokens: answer.usage.prompt_tokens,
-        completionTokens: answer.usage.completion_tokens,
-        durationMs: processingMs,
-        endUser: envelope.user,
-        metadata: envelope.metadata,
-        // The effective privacy, not the envelope's: this answer may repeat what the private
-        // history said, and must not outlive that history's window as a way out.
-        private: isPrivate,
-      }));
-    if (stored === false) reqLog.info('turn already stored for this request id (redelivery); not written again');
-    if (key !== undefined && !hit) {
-      await deps.cache.put(key, {
-        content: answer.content,
-        tool_calls: answer.toolCalls,
-        finish_reason: answer.finishReason,
-        usage: answer.usage,
-        model,
-        stored_at: clock.now(),
-      });
-    }
-    out.finish({
-      type: 'done',
-      finish_reason: answer.finishReason,
-      usage: answer.usage,
-      meta: {
-        conversation_id: conversationId,
-        memory_used: history.messages.length > 0,
-        cached: hit !== undefined,
-        processing_ms: processingMs,
-        agent: agent.name,
-        model,
-        worker: deps.workerId,
-        ...(answer.provider ? { provider: answer.provider } : {}),
-        ...(answer.fallback?.length ? { fallback: answer.fallback } : {}),
-      },
-    });
-    reqLog.info(
+    const done = doneOf(deps, context, answer, { conversationId, cached: hit !== undefined, ms: processingMs });
+    const { session, cacheKey } = context;
+    const delivery: Delivery = await deliverTurn(
       {
-        ms: processingMs,
-        tokens: answer.usage.completion_tokens,
-        memoryUsed: history.messages.length > 0,
-        cached: hit !== undefined,
-        provider: answer.provider,
-        stored: store,
+        db: deps.db,
+        dataDir: deps.dataDir,
+        health: deps.memoryHealth,
+        envelope,
+        turn: session && {
+          requestId: envelope.request_id,
+          sessionId: session.id,
+          tenant: envelope.tenant,
+          agent: agent.name,
+          model,
+          inputMessages: newInputMessages(envelope.messages),
+          assistantResponse: answer.content,
+          toolCalls: answer.toolCalls,
+          finishReason: answer.finishReason,
+          cached: hit !== undefined,
+          promptTokens: answer.usage.prompt_tokens,
+          completionTokens: answer.usage.completion_tokens,
+          durationMs: processingMs,
+          endUser: envelope.user,
+          metadata: envelope.metadata,
+          // The effective privacy, not the envelope's: this answer may repeat what the private
+          // history said, and must not outlive that history's window as a way out.
+          private: context.private,
+        },
+        done,
+        receiptWaitMs: Math.max(0, envelope.timeout_ms - processingMs) + RECEIPT_GRACE_MS,
+        // Only a delivered answer is offered to later requests; `done` never waits for it.
+        onCommitted: () => {
+          if (cacheKey === undefined || hit) return;
+          const cached = { content: answer.content, tool_calls: answer.toolCalls, finish_reason: answer.finishReason };
+          deps.cache
+            .put(cacheKey, { ...cached, usage: answer.usage, model, stored_at: clock.now() })
+            .catch((err: unknown) => reqLog.warn({ err }, 'response cache write failed'));
+        },
+        log: reqLog,
       },
+      out,
+    );
+    const ms = processingMs;
+    const fields = { ms, tokens: answer.usage.completion_tokens, cached: hit !== undefined, provider: answer.provider };
+    if (delivery.stored === 'discarded') {
+      reqLog.info({ ...fields, why: delivery.why }, 'answer not delivered to the client: the turn was discarded');
+      return { ok: false, code: 'not_delivered' };
+    }
+    reqLog.info(
+      { ...fields, memoryUsed: context.history.messages.length > 0, stored: delivery.stored },
       'chat request answered',
     );
     return { ok: true };

@@ -7,6 +7,7 @@ import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from 
 import { restartsFromEnv } from '../common/restarts.js';
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
+import { sweepPendingTurns } from './memory/delivery.js';
 import { migrateToLatest } from './memory/migrate.js';
 import { providerChainsFromConfig } from './provider-chains-from-config.js';
 import { startWorker } from './worker.js';
@@ -14,6 +15,10 @@ import { watchBackends } from './backend-health.js';
 
 // The answers are over by then (worker.stop waited for them): the drain only flushes frames.
 const NATS_DRAIN_MS = 5000;
+
+// Older than any request's deadline plus its receipt wait can be (REQUEST_TIMEOUT_MS is at most
+// an hour): a pending turn this old belongs to no live request.
+const PENDING_TURN_MAX_AGE_MS = 2 * 3_600_000;
 
 const USAGE = `usage: npm run worker -- [--agents name1,name2]
 
@@ -42,6 +47,9 @@ async function main(): Promise<void> {
   const db = openMemoryDatabase(memoryDatabasePath(config.dataDir));
   const applied = await migrateToLatest(db);
   if (applied.length > 0) log.info({ applied }, 'memory database migrated');
+  // Turns a dead worker left waiting for their receipt were never delivered: they go.
+  const swept = await sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS));
+  if (swept > 0) log.info({ swept }, 'deleted pending turns left by a worker that stopped before their receipt');
   // Loaded before connecting: broken patterns must stop the worker, not leak what they miss.
   const redactor = loadRedactor(config.secretPatternsFile);
   const bus = await connectBus({
@@ -56,6 +64,7 @@ async function main(): Promise<void> {
   const worker = await startWorker({
     bus,
     db,
+    dataDir: config.dataDir,
     providers,
     agents,
     subjectPrefix: config.subjectPrefix,

@@ -1,7 +1,9 @@
+import { errors } from '@nats-io/transport-node';
 import type { Bus } from '../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import {
   AgentbusError,
+  decodeDeliveryReceipt,
   encodeJson,
   type DoneFrame,
   type ErrorFrame,
@@ -9,6 +11,11 @@ import {
 } from '../bus-schemas/index.js';
 
 type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 'seq' | 'request_id'>;
+
+/** What the requester said of a `done` sent as a request: delivered, or why not. */
+export type Receipt = { delivered: true } | { delivered: false; why: string };
+
+const isNoResponders = (err: unknown) => err instanceof errors.RequestError && err.isNoResponders();
 
 /**
  * The frames of one request's answer, published on its reply subject. Stamps `seq` in order
@@ -22,7 +29,7 @@ export class ReplyStream {
   #heartbeat: TimerHandle | undefined;
 
   constructor(
-    private readonly bus: Pick<Bus, 'publish'>,
+    private readonly bus: Pick<Bus, 'publish' | 'request'>,
     private readonly replySubject: string,
     private readonly requestId: string,
     private readonly clock: Clock = systemClock,
@@ -58,6 +65,41 @@ export class ReplyStream {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Sends the `done` of a pending turn as a request (protocol v2) and waits up to `waitMs` for
+   * the requester's delivery receipt; the empty sentinel follows the done at once. Never throws:
+   * no responders (the requester is gone), no answer in time, or a bus failure all read as
+   * not delivered, so the turn is never committed for a client that did not get it.
+   */
+  async finishAwaitingReceipt(frame: Omit<DoneFrame, 'seq' | 'request_id'>, waitMs: number): Promise<Receipt> {
+    if (this.#finished) return { delivered: false, why: 'the answer was finished already' };
+    this.#finished = true;
+    this.clock.clearTimeout(this.#heartbeat);
+    let pending: Promise<{ data: Uint8Array }>;
+    try {
+      pending = this.bus.request(this.replySubject, encodeJson(this.#stamp(frame)), { timeoutMs: waitMs });
+      this.bus.publish(this.replySubject);
+    } catch (err) {
+      return { delivered: false, why: `the done frame could not be sent: ${(err as Error).message}` };
+    }
+    try {
+      const receipt = decodeDeliveryReceipt((await pending).data);
+      if (receipt.delivered) return { delivered: true };
+      return { delivered: false, why: receipt.reason ?? 'the requester says the client did not receive it' };
+    } catch (err) {
+      if (isNoResponders(err)) return { delivered: false, why: 'the requester is gone (no responders)' };
+      if (err instanceof errors.TimeoutError)
+        return { delivered: false, why: `no delivery receipt within ${waitMs} ms` };
+      return { delivered: false, why: `no valid delivery receipt: ${(err as Error).message}` };
+    }
+  }
+
+  /** The frame with this stream's next `seq` and the request id. */
+  #stamp(frame: UnsequencedFrame | TerminalFrame): object {
+    const { type, ...rest } = frame;
+    return { type, seq: this.#seq++, request_id: this.requestId, ...rest };
   }
 
   #publish(frame: UnsequencedFrame): void {

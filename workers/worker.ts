@@ -25,6 +25,8 @@ export interface WorkerDeps {
   admission?: Readonly<AdmissionSettings>;
   /** The providers' probes, for `$SRV.STATS` (see backend-health.ts). */
   backendHealth?: { snapshot(): Record<string, number> } | undefined;
+  /** DATA_DIR, named when the memory database cannot be written. */
+  dataDir?: string | undefined;
   /** AGENTBUS_RESTARTS, for `$SRV.STATS` (common/restarts.ts). */
   restarts?: number;
   log: Logger;

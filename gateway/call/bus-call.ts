@@ -15,6 +15,7 @@ import {
   encodeJson,
   PROTOCOL_VERSION,
   type CancelRequest,
+  type DeliveryReceipt,
   type ChatRequest,
   type ReplyFrame,
 } from '../../bus-schemas/index.js';
@@ -115,7 +116,7 @@ class BusCallState {
     try {
       this.#publish();
     } catch (err) {
-      this.#fail(busError(err));
+      this.#fail(busError(err), false);
       return this.#channel;
     }
     this.#armIdleTimer();
@@ -167,14 +168,23 @@ class BusCallState {
     this.#sub?.unsubscribe();
   }
 
-  #fail(error: AgentbusError): void {
+  /**
+   * Ends the call with `error`. A failure seen here (silence, the deadline, the bus dropping, a
+   * broken frame) is also announced as a cancel, so the worker stops a model call nobody will
+   * receive; one that means the worker never got the request, or already ended it, is not.
+   */
+  #fail(error: AgentbusError, tellWorker = true): void {
     if (this.#finished) return;
     this.#stop();
     this.#channel.fail(error);
+    if (tellWorker) this.#announceCancel(error.message);
   }
 
-  #announceCancel(): void {
-    const reason = reasonOf(this.scope.closed.aborted ? this.scope.closed : this.scope.cancelled);
+  #announceCancel(why?: string): void {
+    const reason = (why ?? reasonOf(this.scope.closed.aborted ? this.scope.closed : this.scope.cancelled)).slice(
+      0,
+      200,
+    );
     const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: this.envelope.request_id, reason };
     try {
       this.bus.publish(this.options.cancelSubject, encodeJson(cancel));
@@ -225,7 +235,8 @@ class BusCallState {
   #onMessage(err: Error | null, msg: BusMessage): void {
     if (this.#finished) return;
     if (err) {
-      this.#fail(new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err }));
+      const error = new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err });
+      this.#fail(error);
       return;
     }
     if (isNoResponders(msg)) {
@@ -236,6 +247,7 @@ class BusCallState {
           `No worker is serving agent "${agent}". Start one with "npm run worker -- --agents ${agent}" ` +
             '(or "npm start" for the whole stack).',
         ),
+        false,
       );
       return;
     }
@@ -266,6 +278,35 @@ class BusCallState {
     if (frame.type === 'done' || frame.type === 'error') {
       this.#stop();
       this.#channel.end();
+      // A done sent as a request (protocol v2) waits for its delivery receipt.
+      if (frame.type === 'done' && msg.reply) this.#receipt(msg.reply);
     }
+  }
+
+  /**
+   * Answers the worker's `done` once the client has the whole answer (`delivered`), or with
+   * `delivered: false` if the requester goes away first: only a delivered turn is committed.
+   */
+  #receipt(replyTo: string): void {
+    const watching: Array<() => void> = [];
+    let sent = false;
+    const send = (delivered: boolean, reason?: string) => {
+      if (sent) return;
+      sent = true;
+      for (const unwatch of watching) unwatch();
+      const receipt: DeliveryReceipt = {
+        v: 2,
+        request_id: this.envelope.request_id,
+        delivered,
+        ...(reason === undefined ? {} : { reason: reason.slice(0, 200) }),
+      };
+      try {
+        this.bus.publish(replyTo, encodeJson(receipt));
+      } catch {
+        // Without a receipt the worker discards the turn after its wait: the safe side.
+      }
+    };
+    watching.push(onAbort(this.scope.delivered, () => send(true)));
+    watching.push(onAbort(this.scope.closed, () => send(false, reasonOf(this.scope.closed))));
   }
 }

@@ -17,6 +17,12 @@ export interface CallScope {
    * answer was complete and stored already).
    */
   readonly cancelled: AbortSignal;
+  /**
+   * Fires once the transport handed the whole answer to the client (the JSON body written, SSE
+   * `[DONE]` flushed, the WebSocket `done` frame sent): the worker may then commit the turn
+   * (protocol v2 delivery receipts). An answer that ends any other way never fires it.
+   */
+  readonly delivered: AbortSignal;
 }
 
 /**
@@ -28,11 +34,17 @@ export type FrameSource = (scope: CallScope) => AsyncIterable<ReplyFrame>;
 /** A call as a transport holds it: the frames to relay (iterate once), and the two ways to stop it. */
 export interface Call {
   readonly frames: AsyncIterable<ReplyFrame>;
-  /** The requester is gone (see {@link CallScope.closed}); a no-op once the call ended. */
+  /**
+   * The requester is gone (see {@link CallScope.closed}). After the call ended it still tells
+   * the workers waiting for a delivery receipt that the answer was not delivered; a no-op once
+   * {@link delivered} was called. Transports call exactly one of the two when they are done.
+   */
   close(reason: string): void;
   /** The requester wants the answer stopped (see {@link CallScope.cancelled}). */
   cancel(reason: string): void;
-  /** True once close() ended the call before its end. */
+  /** The whole answer reached the client (see {@link CallScope.delivered}); call it once, after the terminal frame. */
+  delivered(): void;
+  /** True when close() came before the call's end (the client left mid-answer). */
   readonly closedByClient: boolean;
 }
 
@@ -46,7 +58,9 @@ const isTerminal = (frame: ReplyFrame) => frame.type === 'done' || frame.type ==
 export function openCall(source: FrameSource, options: { onEnd?: () => unknown } = {}): Call {
   const closer = new AbortController();
   const canceller = new AbortController();
+  const deliverer = new AbortController();
   let ended: Promise<void> | undefined;
+  let closedEarly = false;
   // Once, and awaited before the terminal frame goes on (a release must land before the client
   // can send its next request); a failing onEnd is its owner's to report, never the answer's.
   const end = () =>
@@ -58,7 +72,11 @@ export function openCall(source: FrameSource, options: { onEnd?: () => unknown }
       ));
   async function* frames(): AsyncGenerator<ReplyFrame> {
     try {
-      for await (const frame of source({ closed: closer.signal, cancelled: canceller.signal })) {
+      for await (const frame of source({
+        closed: closer.signal,
+        cancelled: canceller.signal,
+        delivered: deliverer.signal,
+      })) {
         if (isTerminal(frame)) await end();
         yield frame;
       }
@@ -69,15 +87,19 @@ export function openCall(source: FrameSource, options: { onEnd?: () => unknown }
   return {
     frames: frames(),
     close(reason) {
-      if (ended || closer.signal.aborted) return;
+      if (closer.signal.aborted || deliverer.signal.aborted) return;
+      closedEarly = ended === undefined;
       closer.abort(reason);
       end().catch(() => undefined);
     },
     cancel(reason) {
       if (!ended && !canceller.signal.aborted) canceller.abort(reason);
     },
+    delivered() {
+      if (!closer.signal.aborted && !deliverer.signal.aborted) deliverer.abort('delivered');
+    },
     get closedByClient() {
-      return closer.signal.aborted;
+      return closedEarly;
     },
   };
 }

@@ -130,6 +130,7 @@ class AttemptRun {
     const scope: CallScope = {
       closed: AbortSignal.any([this.scope.closed, this.#closer.signal]),
       cancelled: this.scope.cancelled,
+      delivered: this.scope.delivered,
     };
     // A first-token limit no shorter than the time left is the deadline's job, whose own error
     // (deadline_exceeded, not retried) says what happened.

@@ -100,6 +100,8 @@ export async function relayStream(
         case 'done':
           await start();
           await write(format.done(frame, state));
+          // Flushed to the client's socket whole (its end marker too): the turn may be committed.
+          raw.once('finish', () => call.delivered());
           raw.end();
       }
     }

@@ -94,7 +94,7 @@ export function createClassifier(deps: ClassifierDeps): Classify {
       // The classifier's own timeout ends the call first; this only backs it up.
       deadlineGraceMs: 1000,
       cancelGraceMs: 0,
-    })({ closed, cancelled: new AbortController().signal });
+    })({ closed, cancelled: new AbortController().signal, delivered: new AbortController().signal });
     try {
       const { content } = await collectAnswer(frames);
       const agent = agentNamedIn(

@@ -162,14 +162,16 @@ export class LiveSession {
     (timer as { unref?: () => void }).unref?.();
   }
 
-  #send(frame: ServerFrame): void {
-    if (this.#closing || !this.#port.open) return;
-    this.#port.send(JSON.stringify(frame));
+  /** Sends `frame`; false when the socket is closing and it was not. `onSent`: see SocketPort. */
+  #send(frame: ServerFrame, onSent?: (err?: Error) => void): boolean {
+    if (this.#closing || !this.#port.open) return false;
+    this.#port.send(JSON.stringify(frame), onSent);
     // The reader is this far behind: queueing more would grow the gateway's memory without bound.
     const limit = this.#options.config.wsMaxBufferedBytes;
     if (this.#port.bufferedAmount > limit) {
       this.close(CLOSE_CODES.slowReader, `reader too slow: over ${limit} bytes unsent`);
     }
+    return true;
   }
 
   #closeAll(reason: string): void {
@@ -355,11 +357,17 @@ export class LiveSession {
    */
   async #relay(frame: ChatFrame, chat: StartedChat): Promise<void> {
     const { id } = frame;
+    const { call } = chat;
     let seq = 0;
+    let doneSent = false;
+    // Written to the socket whole: the turn may be committed (protocol v2 receipts).
+    const onDoneSent = (err?: Error) =>
+      err ? call.close(`the done frame was not sent: ${err.message}`) : call.delivered();
     try {
-      for await (const reply of chat.call.frames) {
+      for await (const reply of call.frames) {
         if (reply.type === 'delta') this.#send(deltaFrame(id, seq++, reply));
-        else if (reply.type === 'done') this.#send(doneFrame(id, seq++, reply, chat.identity.id));
+        else if (reply.type === 'done')
+          doneSent = this.#send(doneFrame(id, seq++, reply, chat.identity.id), onDoneSent);
         else if (reply.type === 'error')
           this.#send(errorFrame(id, inFrameTerms(errorFromWire(reply.error), frame), seq++));
       }
@@ -371,6 +379,8 @@ export class LiveSession {
       );
       this.#send(errorFrame(id, error, seq));
     } finally {
+      // Anything but a sent done: workers waiting for a receipt hear it was not delivered.
+      if (!doneSent) call.close('the answer did not reach the client whole');
       this.#requests.delete(id);
       this.#settleIfDrained();
     }

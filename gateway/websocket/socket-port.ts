@@ -8,7 +8,8 @@ export interface SocketPort {
   readonly open: boolean;
   /** Bytes queued but not yet sent. */
   readonly bufferedAmount: number;
-  send(text: string): void;
+  /** Sends `text`; `onSent` hears when it was written to the socket, or why it was not. */
+  send(text: string, onSent?: (err?: Error) => void): void;
   close(code: number, reason: string): void;
   terminate(): void;
   ping(): void;
@@ -23,7 +24,7 @@ export function wsPort(socket: WebSocket): SocketPort {
     get bufferedAmount() {
       return socket.bufferedAmount;
     },
-    send: (text) => socket.send(text),
+    send: (text, onSent) => socket.send(text, onSent),
     close: (code, reason) => socket.close(code, reason),
     terminate: () => socket.terminate(),
     ping: () => socket.ping(),

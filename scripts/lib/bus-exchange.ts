@@ -1,5 +1,11 @@
 import type { MsgHdrs } from '@nats-io/transport-node';
-import { AgentbusError, decodeReplyFrame, type ReplyFrame } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  decodeReplyFrame,
+  encodeJson,
+  type DeliveryReceipt,
+  type ReplyFrame,
+} from '../../bus-schemas/index.js';
 import { readEnv, type EnvReader } from '../../common/env.js';
 import { connectBus, type Bus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
@@ -74,6 +80,11 @@ export function exchangeEnvelope(
         try {
           const frame = decodeReplyFrame(msg.data);
           onFrame(frame);
+          // A done sent as a request (protocol v2) waits for a receipt: this tool received it whole.
+          if (frame.type === 'done' && msg.reply) {
+            const receipt: DeliveryReceipt = { v: 2, request_id: frame.request_id, delivered: true };
+            bus.publish(msg.reply, encodeJson(receipt));
+          }
           if (frame.type === 'done') outcome = 'done';
           if (frame.type === 'error') outcome = 'error';
         } catch (error) {

@@ -51,15 +51,22 @@ export class FrameMaker {
 
 export const bytesOf = (frame: ReplyFrame) => encodeJson(frame);
 
-/** Two signals a test controls: what a transport would hold. */
-export function testScope(): CallScope & { close(reason?: string): void; cancel(reason?: string): void } {
+/** The scope's signals, controlled by the test: what a transport would hold. */
+export function testScope(): CallScope & {
+  close(reason?: string): void;
+  cancel(reason?: string): void;
+  deliver(): void;
+} {
   const closer = new AbortController();
   const canceller = new AbortController();
+  const deliverer = new AbortController();
   return {
     closed: closer.signal,
     cancelled: canceller.signal,
+    delivered: deliverer.signal,
     close: (reason = 'test closed') => closer.abort(reason),
     cancel: (reason = 'test cancelled') => canceller.abort(reason),
+    deliver: () => deliverer.abort('delivered'),
   };
 }
 

@@ -22,6 +22,7 @@ import { watchBackends, type BackendHealth } from '../../workers/backend-health.
 import type { RunningAgentService } from '../../workers/agent-service.js';
 import { startFakeOllama, type FakeOllama } from './fake-ollama.js';
 import { startTestNats } from './nats.js';
+import { settledReads } from './settled-db.js';
 
 /** JSON log lines captured as objects, so tests assert on fields (pino's test helper habit). */
 export class LogSink extends Writable {
@@ -40,7 +41,10 @@ export interface TestStack {
   workerBus: Bus;
   ollama: FakeOllama;
   dataDir: string;
+  /** Memory, for the test's own reads: each query waits for pending turns to settle (settled-db.ts). */
   db: Kysely<MemoryDatabase>;
+  /** The same database as the workers use it, without that wait. */
+  workerDb: Kysely<MemoryDatabase>;
   catalog: Catalog;
   config: GatewayConfig;
   app: FastifyInstance;
@@ -158,7 +162,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     workerBus,
     ollama,
     dataDir,
-    db,
+    db: settledReads(db),
+    workerDb: db,
     catalog,
     config,
     app,
@@ -206,7 +211,7 @@ export async function startSideLane(
   const providers = testProviderChains(env, log);
   const worker = await startWorker({
     bus,
-    db: stack.db,
+    db: stack.workerDb,
     providers,
     agents: catalog.agents,
     subjectPrefix: options.prefix,

@@ -89,7 +89,7 @@ t.test('a gap in seq ends the answer with stream_protocol_error', async (t) => {
   t.match(read.error?.message, /expected seq 1, got 2/);
 });
 
-t.test('silence past the idle timeout is worker_lost; heartbeats keep it alive', async (t) => {
+t.test('silence past the idle timeout is worker_lost, announced as a cancel; heartbeats keep it alive', async (t) => {
   const { read, frames, reply, clock, cancels } = setup();
   reply(frames.ack());
   await clock.advance(500);
@@ -99,7 +99,8 @@ t.test('silence past the idle timeout is worker_lost; heartbeats keep it alive',
   await clock.advance(200);
   await read.finished;
   t.equal(read.error?.code, 'worker_lost');
-  t.same(cancels(), [], 'nothing to cancel: the worker is presumed dead');
+  // A worker that is only stopped (SIGSTOP) must drop the request when it wakes up.
+  t.match(cancels(), [{ request_id: REQUEST_ID, reason: /No frame from the worker for 600 ms/ }]);
 });
 
 t.test('no answer by the deadline (plus grace) is deadline_exceeded', async (t) => {
@@ -234,4 +235,38 @@ t.test('closed before it started: nothing is published', async (t) => {
   t.same(read.frames, []);
   t.equal(read.error, undefined);
   t.same(bus.published, []);
+});
+
+t.test('a done sent as a request gets its receipt once the transport delivered the answer', async (t) => {
+  const { read, frames, bus, inbox, scope } = setup();
+  const receipts: unknown[] = [];
+  bus.subscribe('_INBOX.worker.receipt', {
+    callback: (_err, msg) => receipts.push(JSON.parse(new TextDecoder().decode(msg.data))),
+  });
+  bus.publish(inbox(), bytesOf(frames.ack()));
+  bus.publish(inbox(), bytesOf(frames.done()), { reply: '_INBOX.worker.receipt' });
+  await read.finished;
+  await settle();
+  t.same(receipts, [], 'no receipt before delivery');
+  scope.deliver();
+  await settle();
+  t.same(receipts, [{ v: 2, request_id: REQUEST_ID, delivered: true }]);
+  scope.close();
+  await settle();
+  t.equal(receipts.length, 1, 'one receipt only');
+});
+
+t.test('a requester gone before delivery answers the done with delivered: false', async (t) => {
+  const { read, frames, bus, inbox, scope, cancels } = setup();
+  const receipts: unknown[] = [];
+  bus.subscribe('_INBOX.worker.receipt', {
+    callback: (_err, msg) => receipts.push(JSON.parse(new TextDecoder().decode(msg.data))),
+  });
+  bus.publish(inbox(), bytesOf(frames.ack()));
+  bus.publish(inbox(), bytesOf(frames.done()), { reply: '_INBOX.worker.receipt' });
+  await read.finished;
+  scope.close('client closed the connection');
+  await settle();
+  t.same(receipts, [{ v: 2, request_id: REQUEST_ID, delivered: false, reason: 'client closed the connection' }]);
+  t.same(cancels(), [], 'the answer was complete: nothing to cancel');
 });

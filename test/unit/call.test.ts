@@ -143,3 +143,28 @@ t.test("a listener's bug never breaks the answer", async (t) => {
   t.equal(read.error, undefined);
   t.equal(read.frames.at(-1)?.type, 'done');
 });
+
+t.test('delivered() or close() after the end: the scope hears which, once', async (t) => {
+  const f = new FrameMaker();
+  const run = async (finish: (call: ReturnType<typeof openCall>) => void) => {
+    let seen: CallScope | undefined;
+    const call = openCall(async function* (scope) {
+      seen = scope;
+      yield f.done();
+    });
+    for await (const frame of call.frames) void frame;
+    finish(call);
+    finish(call);
+    return { scope: seen!, call };
+  };
+  const delivered = await run((call) => {
+    call.delivered();
+    call.close('late close');
+  });
+  t.ok(delivered.scope.delivered.aborted);
+  t.notOk(delivered.scope.closed.aborted, 'a close after delivery changes nothing');
+  const notDelivered = await run((call) => call.close('the client went away before the end was written'));
+  t.ok(notDelivered.scope.closed.aborted, 'receipts waiting hear "not delivered"');
+  t.notOk(notDelivered.scope.delivered.aborted);
+  t.equal(notDelivered.call.closedByClient, false, 'closed after the end, not mid-answer');
+});

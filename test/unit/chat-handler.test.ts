@@ -13,8 +13,10 @@ import {
 import { loadRedactor } from '../../common/redaction.js';
 import type { CachedAnswer, ResponseCache } from '../../workers/cache/response-cache.js';
 import { handleChatRequest, type ChatHandlerDeps } from '../../workers/chat-handler.js';
+import { RECEIPT_GRACE_MS } from '../../workers/chat/deliver-turn.js';
 import { InFlight } from '../../workers/in-flight.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
+import { loadHistory } from '../../workers/memory/history.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import { createProviderChains } from '../../workers/providers/chain.js';
 import { FakeBus } from '../helpers/fake-bus.js';
@@ -85,8 +87,32 @@ function setup() {
     log,
   );
   const agent = { ...agentWith('testing', [{ provider: 'ollama', model: 'm' }]), historyTurns: 10 };
-  const deps: ChatHandlerDeps = { bus, db, providers, cache, agent, workerId: 'w1', log, clock };
+  // No wait for a conversation's pending turns unless a test asks (memory/pending.ts).
+  const settleWait = { maxWaitMs: 0, everyMs: 5, clock };
+  const deps: ChatHandlerDeps = { bus, db, providers, cache, agent, workerId: 'w1', log, clock, settleWait };
   const inFlight = new InFlight();
+  // The requester's side: answers each done sent as a request with a receipt, as the gateway does
+  // once the client has the whole answer. `refuse` plays a client that left first; `silent` a
+  // gateway that died; `hold` keeps the answers for the test to give in any order.
+  const receipts = {
+    mode: 'deliver' as 'deliver' | 'refuse' | 'silent' | 'hold',
+    sent: 0,
+    held: [] as Array<(delivered: boolean) => void>,
+  };
+  bus.subscribe('inbox', {
+    callback: (_err, msg) => {
+      if (!msg.reply || msg.data.length === 0) return;
+      const frame = decodeReplyFrame(msg.data);
+      if (frame.type !== 'done') return;
+      receipts.sent++;
+      const reply = msg.reply;
+      const answer = (delivered: boolean) =>
+        bus.publish(reply, encodeJson({ v: 2, request_id: frame.request_id, delivered }));
+      if (receipts.mode === 'deliver') answer(true);
+      else if (receipts.mode === 'refuse') answer(false);
+      else if (receipts.mode === 'hold') receipts.held.push(answer);
+    },
+  });
   const handle = (request: ChatRequest | Uint8Array) =>
     handleChatRequest(
       deps,
@@ -100,7 +126,7 @@ function setup() {
     return { frames, sentinel: messages.at(-1)?.data.length === 0 };
   };
   const turns = (requestId: string) => db.selectFrom('turns').selectAll().where('request_id', '=', requestId).execute();
-  return { clock, bus, provider, cache, deps, inFlight, handle, replies, turns, lines };
+  return { clock, bus, provider, cache, deps, inFlight, handle, replies, turns, lines, receipts };
 }
 
 t.test('a streamed answer: ack, deltas, done, the turn stored, the sentinel last', async (t) => {
@@ -250,4 +276,146 @@ t.test('store: false leaves no session, turn or cache entry', async (t) => {
   t.same(await handle(request), { ok: true });
   t.same(await turns(request.request_id), []);
   t.equal(cache.entries.size, 0);
+});
+
+t.test('delivery: a done the client did not receive leaves no turn, no session, no cache entry', async (t) => {
+  const { provider, handle, turns, cache, receipts } = setup();
+  provider.behave = answers('never seen');
+  receipts.mode = 'refuse';
+  const request = envelope();
+  t.same(await handle(request), { ok: false, code: 'not_delivered' });
+  t.equal(receipts.sent, 1, 'the done asked for its receipt');
+  t.same(await turns(request.request_id), []);
+  const sessions = await db.selectFrom('sessions').selectAll().where('id', '=', request.session_id).execute();
+  t.same(sessions, [], 'the session it alone made is gone too');
+  t.equal(cache.entries.size, 0);
+});
+
+t.test('delivery: no receipt by the deadline plus its grace (the requester died) discards the turn', async (t) => {
+  const { provider, handle, turns, receipts, clock } = setup();
+  provider.behave = answers('lost');
+  receipts.mode = 'silent';
+  const request = envelope({ timeout_ms: 1000 });
+  const outcome = handle(request);
+  await clock.advance(1000 + RECEIPT_GRACE_MS - 1);
+  t.equal((await turns(request.request_id))[0]?.state, 'pending', 'pending while it waits');
+  await clock.advance(1);
+  t.same(await outcome, { ok: false, code: 'not_delivered' });
+  t.same(await turns(request.request_id), []);
+});
+
+t.test('delivery: history is in the order clients received the answers, not the order they ended', async (t) => {
+  const { provider, handle, receipts } = setup();
+  const first = envelope({ messages: [{ role: 'user', content: 'one' }] });
+  provider.behave = answers('A1');
+  await handle(first);
+  receipts.mode = 'hold';
+  const continuing = { session_id: first.session_id, create_session: false };
+  provider.behave = answers('A2');
+  const second = handle(envelope({ ...continuing, messages: [{ role: 'user', content: 'two' }] }));
+  await settle();
+  provider.behave = answers('A3');
+  const third = handle(envelope({ ...continuing, messages: [{ role: 'user', content: 'three' }] }));
+  await settle();
+  t.equal(receipts.held.length, 2);
+  receipts.held[1]!(true); // "three" reached its client first
+  await settle();
+  receipts.held[0]!(true);
+  await Promise.all([second, third]);
+  const history = await loadHistory(db, first.session_id, 10, 'chatcmpl-later');
+  t.same(
+    history.messages.filter((m) => m.role === 'user').map((m) => m.content),
+    ['one', 'three', 'two'],
+  );
+});
+
+t.test('a v1 envelope (an older gateway, a replayed audit entry) is committed on done, no receipt', async (t) => {
+  const { provider, handle, turns, receipts } = setup();
+  provider.behave = answers('old');
+  const request = envelope({ v: 1 });
+  t.same(await handle(request), { ok: true });
+  t.equal(receipts.sent, 0);
+  t.equal((await turns(request.request_id))[0]?.state, 'committed');
+});
+
+t.test('a redelivered request: the same answer gets its done again, another one answer_conflict', async (t) => {
+  const { provider, handle, replies, turns } = setup();
+  const request = envelope();
+  provider.behave = answers('first text');
+  await handle(request);
+  // Past the response cache, so the model answers again.
+  const again = { ...request, cache: 'refresh' as const };
+  provider.behave = answers('first text');
+  t.same(await handle(again), { ok: true }, 'the same text: done');
+  provider.behave = answers('other text');
+  t.same(await handle(again), { ok: false, code: 'answer_conflict' });
+  t.equal((replies().frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>).error.code, 'answer_conflict');
+  const stored = await turns(request.request_id);
+  t.equal(stored.length, 1);
+  t.equal(stored[0]?.assistant_response, 'first text', 'the delivered answer stays');
+});
+
+t.test('an unwritable memory is memory_unavailable (503, retryable) before the model is asked', async (t) => {
+  const { provider, deps, inFlight, replies } = setup();
+  const health = {
+    problem: 'SQLITE_FULL: database or disk is full',
+    failed: () => undefined,
+    probeNow: async () => {},
+    stop: () => {},
+  };
+  const outcome = await handleChatRequest(
+    { ...deps, memoryHealth: health, dataDir: '/data/agentbus' },
+    { data: encodeJson(envelope()), reply: 'inbox' },
+    inFlight,
+  );
+  t.same(outcome, { ok: false, code: 'memory_unavailable' });
+  t.equal(provider.calls.length, 0, 'no model call');
+  const error = (replies().frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>).error;
+  t.match(error, {
+    code: 'memory_unavailable',
+    status: 503,
+    retryable: true,
+    message: /DATA_DIR \(\/data\/agentbus\)/,
+  });
+  t.same(
+    replies().frames.map((f) => f.type),
+    ['error'],
+    'refused before the ack: nothing streamed',
+  );
+});
+
+t.test('a follow-up sent before the last turn is committed waits for it, and sees it', async (t) => {
+  const { provider, handle, receipts, deps, inFlight, clock } = setup();
+  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
+  receipts.mode = 'hold';
+  provider.behave = answers('Hi Ada');
+  const firstDone = handle(first);
+  await settle();
+  // The client has the answer; its receipt is on the way back when the next message arrives.
+  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  provider.behave = answers('Ada');
+  const followUp = handleChatRequest(
+    waiting,
+    {
+      data: encodeJson(
+        envelope({
+          session_id: first.session_id,
+          create_session: false,
+          messages: [{ role: 'user', content: 'who am I?' }],
+        }),
+      ),
+      reply: 'inbox',
+    },
+    inFlight,
+  );
+  await clock.advance(20);
+  t.equal(provider.calls.length, 1, 'the follow-up waits before reading history');
+  t.equal(receipts.held.length, 1, 'the first answer waits for its receipt');
+  receipts.mode = 'deliver';
+  receipts.held[0]!(true);
+  await firstDone;
+  await clock.advance(10);
+  await followUp;
+  const prompt = provider.calls[1]!.messages.map((m) => m.content);
+  t.ok(prompt.includes('Hi Ada'), 'the committed turn is in its history');
 });

@@ -26,8 +26,9 @@ class FakePort implements SocketPort {
   closedWith: [number, string] | undefined;
   terminated = false;
   pings = 0;
-  send(text: string) {
+  send(text: string, onSent?: (err?: Error) => void) {
     this.sent.push(JSON.parse(text) as Record<string, unknown>);
+    if (onSent) queueMicrotask(() => onSent());
   }
   close(code: number, reason: string) {
     this.closedWith = [code, reason];

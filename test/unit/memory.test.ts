@@ -6,7 +6,8 @@ import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/dat
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import { lastTurns } from '../../workers/memory/last-turns.js';
 import { lookupSession, resolveSession } from '../../workers/memory/sessions.js';
-import { loadHistory, recordTurn, type NewTurn } from '../../workers/memory/turns.js';
+import { loadHistory } from '../../workers/memory/history.js';
+import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
 import { sql } from 'kysely';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-mem-'));
@@ -39,6 +40,8 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261122T0200-create-sessions-and-turns',
     '20261122T1500-add-tool-calls-user-metadata',
     '20261122T1600-add-turns-private',
+    '20261202T1600-turn-delivery',
+    '20261202T1700-memory-probe',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
@@ -175,6 +178,8 @@ t.test('every value of a turn lands in its own column', async (t) => {
     end_user: 'user-u',
     metadata: '{"k":"v"}',
     private: 1,
+    state: 'committed',
+    commit_seq: 1,
   });
   t.same(await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_cols').executeTakeFirstOrThrow(), {
     id: 'conv_cols',

@@ -37,8 +37,9 @@ const newestTurns = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: st
       'completion_tokens',
     ])
     .where('session_id', '=', p.sessionId)
-    // The autoincrement id, not created_at: two turns stored in the same millisecond keep their order.
-    .orderBy('id', 'desc')
+    // What the client received, in the order it received it (the commit order).
+    .where('state', '=', 'committed')
+    .orderBy('commit_seq', 'desc')
     .limit(p.limit),
 );
 

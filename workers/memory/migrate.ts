@@ -2,6 +2,8 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import * as createSessionsAndTurns from './migrations/20261122T0200-create-sessions-and-turns.js';
 import * as addToolCallsUserMetadata from './migrations/20261122T1500-add-tool-calls-user-metadata.js';
 import * as addTurnsPrivate from './migrations/20261122T1600-add-turns-private.js';
+import * as turnDelivery from './migrations/20261202T1600-turn-delivery.js';
+import * as memoryProbe from './migrations/20261202T1700-memory-probe.js';
 
 // Listed by hand rather than read from the folder, so the set of migrations is fixed at build
 // time and cannot change with the working directory. Names sort by their timestamp prefix.
@@ -9,6 +11,8 @@ const migrations: Record<string, Migration> = {
   '20261122T0200-create-sessions-and-turns': createSessionsAndTurns,
   '20261122T1500-add-tool-calls-user-metadata': addToolCallsUserMetadata,
   '20261122T1600-add-turns-private': addTurnsPrivate,
+  '20261202T1600-turn-delivery': turnDelivery,
+  '20261202T1700-memory-probe': memoryProbe,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

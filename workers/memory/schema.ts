@@ -4,6 +4,14 @@ import type { Generated } from 'kysely';
 export interface MemoryDatabase {
   sessions: SessionsTable;
   turns: TurnsTable;
+  memory_probe: MemoryProbeTable;
+}
+
+/** One row the workers rewrite to check that the database can be written (memory/health.ts). */
+export interface MemoryProbeTable {
+  id: number;
+  checked_at: string;
+  worker: string;
 }
 
 export interface SessionsTable {
@@ -48,4 +56,13 @@ export interface TurnsTable {
    * as history is private too.
    */
   private: Generated<number>;
+  /**
+   * `pending` from the answer until the requester confirms the client received it whole, then
+   * `committed`; only committed turns are history. A pending turn that is not confirmed is deleted.
+   */
+  state: Generated<TurnState>;
+  /** The turn's place in its session's history, given at commit (delivery order); NULL while pending. */
+  commit_seq: number | null;
 }
+
+export type TurnState = 'pending' | 'committed';

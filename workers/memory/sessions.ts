@@ -43,12 +43,14 @@ const sessionByRef = prepareQuery((db: Kysely<MemoryDatabase>, p: SessionRef) =>
     .where('id', '=', (eb) =>
       eb.fn.coalesce(
         eb.selectFrom('sessions').select('id').where('id', '=', p.ref),
-        eb.selectFrom('turns').select('session_id').where('request_id', '=', p.ref),
+        // Only a delivered answer's id names its conversation to the client.
+        eb.selectFrom('turns').select('session_id').where('request_id', '=', p.ref).where('state', '=', 'committed'),
         eb
           .selectFrom('turns')
           .select('session_id')
           .where('request_id', '>=', p.low)
           .where('request_id', '<', p.high)
+          .where('state', '=', 'committed')
           .limit(1),
       ),
     ),

@@ -23,8 +23,11 @@ export interface NewTurn {
   private: boolean;
 }
 
-/** Every column of a new `turns` row, by name (the id is the database's). */
-export type TurnRow = Required<Omit<Insertable<TurnsTable>, 'id'>>;
+/**
+ * The columns of a new `turns` row that come from the turn, by name (the id is the database's;
+ * `state` and `commit_seq` are set by how it is recorded).
+ */
+export type TurnRow = Required<Omit<Insertable<TurnsTable>, 'id' | 'state' | 'commit_seq'>>;
 
 /**
  * Images are not kept: a base64 picture would make every later prompt of the conversation

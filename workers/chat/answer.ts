@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { ToolCall, UnsequencedFrame, Usage } from '../bus-schemas/index.js';
-import type { FinishReason, ProviderToolCall } from './providers/index.js';
+import type { ToolCall, UnsequencedFrame, Usage } from '../../bus-schemas/index.js';
+import type { FinishReason, ProviderToolCall } from '../providers/index.js';
 
 // A non-streamed answer still travels in pieces: one NATS message must stay far below any
 // server's max_payload (1 MB by default), whatever the model produced.

@@ -1,0 +1,71 @@
+import {
+  AgentbusError,
+  type ChatMessage,
+  type ChatRequest,
+  type SamplingOptions,
+  type ToolCall,
+  type UnsequencedFrame,
+} from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import type { Logger } from '../../common/logger.js';
+import type { OpenedAnswer, ProviderChains } from '../providers/chain.js';
+import type { ReplyStream } from '../reply-stream.js';
+import { sendAnswer, sendToolCall, withCallId, type Answer } from './answer.js';
+
+/** An answer from the model, with which provider of the chain gave it. */
+export type ModelAnswer = Answer & Pick<OpenedAnswer, 'provider' | 'model' | 'fallback'>;
+
+/** What the model is asked, beyond the envelope's own fields. */
+export interface ModelPrompt {
+  messages: ChatMessage[];
+  options: SamplingOptions;
+  /** Only local providers may see it. */
+  private: boolean;
+}
+
+/**
+ * Calls the model through the agent's provider chain, relaying its output as it comes when the
+ * client streams (else all at once at the end). With `parallel_tool_calls: false`, calls after
+ * the first are dropped.
+ */
+export async function askModel(
+  deps: { providers: ProviderChains; agent: Agent },
+  envelope: ChatRequest,
+  prompt: ModelPrompt,
+  signal: AbortSignal,
+  out: ReplyStream,
+  log: Logger,
+): Promise<ModelAnswer> {
+  const opened = await deps.providers.open(
+    deps.agent,
+    {
+      ...prompt,
+      ...(envelope.tools ? { tools: envelope.tools } : {}),
+      ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
+      ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
+      signal,
+    },
+    log,
+  );
+  const { provider, model, fallback } = opened;
+  const send = (frame: UnsequencedFrame) => out.send(frame);
+  // A non-streamed answer travels at the end: tell the gateway now that the model has started.
+  if (!envelope.stream) send({ type: 'heartbeat', generating: true });
+  let content = '';
+  const toolCalls: ToolCall[] = [];
+  for await (const event of opened.events) {
+    if (event.type === 'delta') {
+      content += event.content;
+      if (envelope.stream) send({ type: 'delta', content: event.content });
+    } else if (event.type === 'tool_call') {
+      if (envelope.parallel_tool_calls === false && toolCalls.length > 0) continue;
+      const call = withCallId(event.call);
+      if (envelope.stream) sendToolCall(send, toolCalls.length, call);
+      toolCalls.push(call);
+    } else {
+      if (!envelope.stream) sendAnswer(send, { content, toolCalls });
+      return { content, toolCalls, finishReason: event.finishReason, usage: event.usage, provider, model, fallback };
+    }
+  }
+  throw new AgentbusError('backend_error', `${provider} finished without reporting completion`);
+}

@@ -1,0 +1,97 @@
+import type { Kysely } from 'kysely';
+import { AgentbusError, type ChatRequest, type DoneFrame } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+import { commitTurn, discardTurn, findTurn } from '../memory/delivery.js';
+import type { MemoryHealth } from '../memory/health.js';
+import type { MemoryDatabase } from '../memory/schema.js';
+import { recordTurn, type NewTurn } from '../memory/turns.js';
+import { memoryFailure } from '../memory-errors.js';
+import type { ReplyStream } from '../reply-stream.js';
+
+type DoneBody = Omit<DoneFrame, 'seq' | 'request_id'>;
+
+// Past the request's own deadline, how long the worker waits for the delivery receipt: the
+// gateway answers as soon as the client's socket took the last bytes, so this only covers a
+// slow reader of a long answer, and a gateway that died (whose turns are then discarded).
+export const RECEIPT_GRACE_MS = 10_000;
+
+export interface DeliverTurn {
+  db: Kysely<MemoryDatabase>;
+  /** DATA_DIR, named in a memory_unavailable error. */
+  dataDir: string | undefined;
+  /** Told of a failed write, so the next requests are refused before their model call. */
+  health: Pick<MemoryHealth, 'failed'> | undefined;
+  envelope: ChatRequest;
+  /** The turn to store; undefined for `store: false` (nothing is written). */
+  turn: NewTurn | undefined;
+  done: DoneBody;
+  /** How long the receipt may take (the request's deadline left, plus a grace). */
+  receiptWaitMs: number;
+  /** Runs once the turn is committed: the response cache is written only for delivered answers. */
+  onCommitted(): void;
+  log: Logger;
+}
+
+/** How the answer ended for memory: committed, discarded (why), or nothing to store. */
+export type Delivery = { stored: 'committed' } | { stored: 'discarded'; why: string } | { stored: 'none' };
+
+const sameAnswer = (stored: { assistantResponse: string; toolCalls: string | null }, turn: NewTurn) =>
+  stored.assistantResponse === turn.assistantResponse &&
+  stored.toolCalls === (turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null);
+
+/**
+ * Sends `done` and makes memory match what the client got. With a protocol v2 envelope the turn
+ * is written pending, `done` goes out as a request, and the turn is committed only when the
+ * requester's receipt says the client received the whole answer — else it is deleted. A v1
+ * envelope (an older gateway, a replayed audit entry) is committed before `done`, as v1 did.
+ * A redelivered request whose id already has an answer gets that same answer's `done` only when
+ * the text matches; otherwise `answer_conflict`, and nothing changes. Throws before `done` is
+ * sent (a memory failure, a conflict); after that, never.
+ */
+export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promise<Delivery> {
+  const { db, envelope, turn, done, log } = options;
+  if (!turn) {
+    out.finish(done);
+    return { stored: 'none' };
+  }
+  const receipts = envelope.v >= 2;
+  const recorded = await recordTurn(db, turn, receipts ? 'pending' : 'committed').catch((err: unknown) => {
+    const failure = memoryFailure(err, options.dataDir);
+    if (failure !== err) options.health?.failed(err);
+    throw failure;
+  });
+  if (!recorded) {
+    const stored = await findTurn(db, turn.requestId);
+    if (stored?.state !== 'committed' || !sameAnswer(stored, turn)) {
+      throw new AgentbusError(
+        'answer_conflict',
+        stored?.state === 'pending'
+          ? 'Another attempt of this request is still waiting for its delivery; this answer is dropped.'
+          : 'This request id was already answered with another text; the stored answer is kept.',
+      );
+    }
+    log.info('turn already stored with this answer (redelivery): not written again');
+    out.finish(done);
+    return { stored: 'committed' };
+  }
+  if (!receipts) {
+    out.finish(done);
+    options.onCommitted();
+    return { stored: 'committed' };
+  }
+  const receipt = await out.finishAwaitingReceipt(done, options.receiptWaitMs);
+  try {
+    if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId))) {
+      options.onCommitted();
+      return { stored: 'committed' };
+    }
+    const why = receipt.delivered ? 'discarded meanwhile' : receipt.why;
+    await discardTurn(db, turn.requestId, turn.sessionId);
+    return { stored: 'discarded', why };
+  } catch (err) {
+    // The client has its answer; memory could not follow. The pending turn is never history:
+    // the sweep at the next start removes it.
+    log.error({ err, delivered: receipt.delivered }, 'could not commit or discard a turn after its receipt');
+    return { stored: 'discarded', why: `memory failed after the receipt: ${(err as Error).message}` };
+  }
+}

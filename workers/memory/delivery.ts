@@ -1,0 +1,116 @@
+import type { Kysely } from 'kysely';
+import { countOf } from './turns.js';
+import { prepareQuery } from './prepared-query.js';
+import type { MemoryDatabase, TurnState } from './schema.js';
+
+// A pending turn becomes history when its client received the whole answer, and is deleted when
+// it did not (protocol v2 delivery receipts, docs/bus.md). Commit order is delivery order: each
+// commit takes the session's next number, in a transaction that writes the session row first
+// (SQLite's write lock at once; a row lock on PostgreSQL), so concurrent commits of one
+// conversation are numbered one after the other.
+
+interface TurnRef {
+  requestId: string;
+  sessionId: string;
+  now: string;
+}
+
+const countCommit = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
+  db
+    .updateTable('sessions')
+    .set((eb) => ({ updated_at: p.now, turn_count: eb('turn_count', '+', 1) }))
+    .where('id', '=', p.sessionId),
+);
+
+const markCommitted = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
+  db
+    .updateTable('turns')
+    .set((eb) => ({ state: 'committed', commit_seq: countOf(eb, p.sessionId) }))
+    .where('request_id', '=', p.requestId)
+    .where('state', '=', 'pending'),
+);
+
+// Thrown inside the transaction to roll back the count when the turn is no longer pending.
+class NotPending extends Error {}
+
+/**
+ * Commits a pending turn: it joins its conversation's history, numbered after every turn
+ * committed before it. False when it is not pending any more (discarded meanwhile): nothing changes.
+ */
+export async function commitTurn(db: Kysely<MemoryDatabase>, requestId: string, sessionId: string): Promise<boolean> {
+  const ref: TurnRef = { requestId, sessionId, now: new Date().toISOString() };
+  try {
+    await db.transaction().execute(async (trx) => {
+      await countCommit.execute(trx, ref);
+      const marked = await markCommitted.execute(trx, ref);
+      if (!marked.numAffectedRows) throw new NotPending();
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof NotPending) return false;
+    throw err;
+  }
+}
+
+const deletePending = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
+  db.deleteFrom('turns').where('request_id', '=', p.requestId).where('state', '=', 'pending'),
+);
+
+// A session the discarded turn created holds nothing: it goes too, so an undelivered first
+// answer leaves no trace (its id was never confirmed to anyone).
+const deleteEmptySession = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: string }) =>
+  db
+    .deleteFrom('sessions')
+    .where('id', '=', p.sessionId)
+    .where('turn_count', '=', 0)
+    .where((eb) => eb.not(eb.exists(eb.selectFrom('turns').select('id').where('session_id', '=', p.sessionId)))),
+);
+
+/** Deletes a pending turn that was not delivered (and the session it alone made); a committed one stays. */
+export async function discardTurn(db: Kysely<MemoryDatabase>, requestId: string, sessionId: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await deletePending.execute(trx, { requestId });
+    await deleteEmptySession.execute(trx, { sessionId });
+  });
+}
+
+/** What a request id already has stored, for a redelivered request. */
+export interface StoredTurn {
+  state: TurnState;
+  assistantResponse: string;
+  toolCalls: string | null;
+  createdAt: string;
+}
+
+const storedTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
+  db
+    .selectFrom('turns')
+    .select(['state', 'assistant_response', 'tool_calls', 'created_at'])
+    .where('request_id', '=', p.requestId),
+);
+
+export async function findTurn(db: Kysely<MemoryDatabase>, requestId: string): Promise<StoredTurn | undefined> {
+  const [row] = (await storedTurn.execute(db, { requestId })).rows;
+  return (
+    row && {
+      state: row.state,
+      assistantResponse: row.assistant_response,
+      toolCalls: row.tool_calls,
+      createdAt: row.created_at,
+    }
+  );
+}
+
+const deleteStalePending = prepareQuery((db: Kysely<MemoryDatabase>, p: { before: string }) =>
+  db.deleteFrom('turns').where('state', '=', 'pending').where('created_at', '<', p.before),
+);
+
+/**
+ * Deletes pending turns written before `before`: those of a worker that died while it waited
+ * for their receipt. No live request waits that long (a worker waits at most the request's
+ * deadline), so sweeping at a margin past every deadline never takes a turn still in flight.
+ */
+export async function sweepPendingTurns(db: Kysely<MemoryDatabase>, before: Date): Promise<number> {
+  const result = await deleteStalePending.execute(db, { before: before.toISOString() });
+  return Number(result.numAffectedRows ?? 0n);
+}

@@ -1,0 +1,74 @@
+import type { Kysely } from 'kysely';
+import type { ChatMessage, ToolCall } from '../../bus-schemas/index.js';
+import { prepareQuery } from './prepared-query.js';
+import { partRange, requestRoot } from './request-parts.js';
+import type { MemoryDatabase } from './schema.js';
+
+/** Stored turns replayed in front of a new request. */
+export interface History {
+  /** Oldest first. */
+  readonly messages: readonly ChatMessage[];
+  /** A turn among them was private, so the new request must stay on local providers too. */
+  readonly private: boolean;
+}
+
+/** What a request without stored history (new conversation, store: false, client-sent history) gets. */
+export const NO_HISTORY: History = Object.freeze({ messages: Object.freeze([]), private: false });
+
+interface HistoryWindow {
+  sessionId: string;
+  /** The client request asking (see requestRoot), and its fan-out parts as a range (see partRange). */
+  root: string;
+  low: string;
+  high: string;
+  limit: number;
+}
+
+const lastTurnsBefore = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
+  db
+    .selectFrom('turns')
+    .select(['input_messages', 'assistant_response', 'tool_calls', 'private'])
+    .where('session_id', '=', p.sessionId)
+    // Only what clients received, in the order they received it.
+    .where('state', '=', 'committed')
+    .where((eb) =>
+      eb.not(
+        eb.or([
+          eb('turns.request_id', '=', p.root),
+          eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
+        ]),
+      ),
+    )
+    .orderBy('commit_seq', 'desc')
+    .limit(p.limit),
+);
+
+/**
+ * The last `limit` turns of a session as chat messages, ready to put in front of the request
+ * `requestId`. The turns of that same client request are left out: the other parts of a
+ * fan-out (`R`, `R.<agent>`, `R.aggregate`) answer the same question side by side, and are not
+ * earlier conversation.
+ */
+export async function loadHistory(
+  db: Kysely<MemoryDatabase>,
+  sessionId: string,
+  limit: number,
+  requestId: string,
+): Promise<History> {
+  if (limit <= 0) return NO_HISTORY;
+  const root = requestRoot(requestId);
+  const [low, high] = partRange(root);
+  const { rows } = await lastTurnsBefore.execute(db, { sessionId, root, low, high, limit });
+  return {
+    messages: rows
+      .reverse()
+      .flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
+    private: rows.some((row) => row.private === 1),
+  };
+}
+
+function assistantMessage(row: { assistant_response: string; tool_calls: string | null }): ChatMessage {
+  return row.tool_calls
+    ? { role: 'assistant', content: row.assistant_response, tool_calls: JSON.parse(row.tool_calls) as ToolCall[] }
+    : { role: 'assistant', content: row.assistant_response };
+}

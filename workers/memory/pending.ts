@@ -1,0 +1,95 @@
+import type { Kysely } from 'kysely';
+import { systemClock, type Clock } from '../../common/clock.js';
+import { prepareQuery } from './prepared-query.js';
+import { partRange, requestRoot } from './request-parts.js';
+import type { MemoryDatabase } from './schema.js';
+
+// A turn is committed a moment after its client received it (the receipt travels back to the
+// worker), and a quick client may already have sent its next message. Before reading history,
+// a request waits — briefly, bounded — for its conversation's pending turns to be settled, so
+// it sees what its client saw. Pending turns of the request's own fan-out parts are not waited for.
+
+interface Pending {
+  sessionId: string;
+  root: string;
+  low: string;
+  high: string;
+}
+
+const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =>
+  db
+    .selectFrom('turns')
+    .select('id')
+    .where('session_id', '=', p.sessionId)
+    .where('state', '=', 'pending')
+    .where((eb) =>
+      eb.not(
+        eb.or([
+          eb('turns.request_id', '=', p.root),
+          eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
+        ]),
+      ),
+    )
+    .limit(1),
+);
+
+// The turn of a completion id, or of one of its fan-out parts (which name the conversation too).
+const pendingTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string; low: string; high: string }) =>
+  db
+    .selectFrom('turns')
+    .select('id')
+    .where('state', '=', 'pending')
+    .where((eb) =>
+      eb.or([
+        eb('request_id', '=', p.requestId),
+        eb.and([eb('request_id', '>=', p.low), eb('request_id', '<', p.high)]),
+      ]),
+    )
+    .limit(1),
+);
+
+/** How long and how often to look again. */
+export interface SettleWait {
+  maxWaitMs: number;
+  everyMs: number;
+  clock?: Clock;
+}
+
+export const SETTLE_WAIT: SettleWait = { maxWaitMs: 2000, everyMs: 5 };
+
+async function until(check: () => Promise<boolean>, wait: SettleWait): Promise<boolean> {
+  const clock = wait.clock ?? systemClock;
+  const deadline = clock.now() + wait.maxWaitMs;
+  for (;;) {
+    if (await check()) return true;
+    if (clock.now() >= deadline) return false;
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, wait.everyMs));
+  }
+}
+
+/**
+ * Resolves once the session has no pending turn of another request (true), or after
+ * `maxWaitMs` (false: a slow reader's turn stays pending; the request goes on without it).
+ */
+export function settledSession(
+  db: Kysely<MemoryDatabase>,
+  sessionId: string,
+  requestId: string,
+  wait: SettleWait = SETTLE_WAIT,
+): Promise<boolean> {
+  const root = requestRoot(requestId);
+  const [low, high] = partRange(root);
+  const params = { sessionId, root, low, high };
+  return until(async () => (await pendingInSession.execute(db, params)).rows.length === 0, wait);
+}
+
+/** True when `requestId` (or a fan-out part of it) is pending: a completion id its client holds a moment early. */
+export async function isPending(db: Kysely<MemoryDatabase>, requestId: string): Promise<boolean> {
+  const [low, high] = partRange(requestId);
+  return (await pendingTurn.execute(db, { requestId, low, high })).rows.length > 0;
+}
+
+/** Resolves once the turn `requestId` is no longer pending (committed or discarded), or after the wait. */
+export function settledTurn(db: Kysely<MemoryDatabase>, requestId: string, wait: SettleWait = SETTLE_WAIT) {
+  return until(async () => !(await isPending(db, requestId)), wait);
+}
