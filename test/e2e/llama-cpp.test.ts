@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createLlamaCppProvider } from '../../workers/providers/llama-cpp/index.js';
@@ -6,7 +7,7 @@ import { HOW_TO_INSTALL_LLAMA_CPP } from '../../workers/providers/llama-cpp/load
 import { llamaCppInstalled } from '../../scripts/lib/install-llama-cpp.js';
 import { parseSse, sseJson } from '../helpers/sse.js';
 import { AUTH, startStack } from '../helpers/stack.js';
-import { sleep, waitUntil } from '../helpers/wait.js';
+import { waitUntil } from '../helpers/wait.js';
 
 // A real inference engine end to end: gateway → NATS → worker → llama.cpp (node-llama-cpp, in
 // process) → SSE, on the real tiny model from ../shared/models. The model writes childish
@@ -19,18 +20,33 @@ if (!existsSync(MODEL))
   throw new Error(`the test model is missing: no ${MODEL} (set AGENTBUS_TEST_GGUF to a GGUF file)`);
 if (!llamaCppInstalled()) throw new Error(`node-llama-cpp is not installed. ${HOW_TO_INSTALL_LLAMA_CPP}`);
 
-const provider = createLlamaCppProvider({ modelPath: MODEL, threads: 1, parallel: 2, contextSize: 512 });
-const stack = await startStack({ provider, env: { DEFAULT_MODEL: 'stories260K' } });
+// The provider as a worker makes it from its settings; a small default cap keeps the test fast.
+// The worker's start-up probe loads the model, as in a real worker: no request's deadline pays for it.
+const LLAMA_ENV = {
+  PROVIDER: 'llama-cpp',
+  LLAMA_CPP_MODEL_PATH: MODEL,
+  LLAMA_CPP_PARALLEL: '2',
+  LLAMA_CPP_CONTEXT_SIZE: '512',
+  DEFAULT_MODEL: 'stories260K',
+  BACKEND_PROBE_INTERVAL_MS: '600000',
+};
+const DEFAULT_CAP = 8;
+const stack = await startStack({ env: { ...LLAMA_ENV, LLAMA_CPP_MAX_TOKENS: String(DEFAULT_CAP) } });
 t.teardown(() => stack.close());
-const post = (body: Record<string, unknown>, signal?: AbortSignal) =>
-  fetch(`${stack.baseUrl}/v1/chat/completions`, {
+const postTo = (baseUrl: string, body: Record<string, unknown>, signal?: AbortSignal) =>
+  fetch(`${baseUrl}/v1/chat/completions`, {
     method: 'POST',
-    headers: AUTH,
+    // Past the response cache: every request reaches the model.
+    headers: { ...AUTH, 'cache-control': 'no-cache' },
     body: JSON.stringify({ model: 'documentation', ...body }),
     ...(signal ? { signal } : {}),
   });
+const post = (body: Record<string, unknown>, signal?: AbortSignal) => postTo(stack.baseUrl, body, signal);
 const turns = async () =>
-  await stack.db.selectFrom('turns').select(['request_id', 'assistant_response', 'completion_tokens']).execute();
+  await stack.db
+    .selectFrom('turns')
+    .select(['request_id', 'assistant_response', 'completion_tokens', 'prompt_tokens', 'model'])
+    .execute();
 
 t.test(
   'a streamed answer comes token by token from llama.cpp, ends at max_tokens with finish_reason "length"',
@@ -91,6 +107,10 @@ t.test('the same seed gives the same answer; a continued conversation feeds the 
 
 t.test('a client leaving stops the generation; nothing is stored', async (t) => {
   const before = (await turns()).length;
+  // The worker logs the cancel where it gives the request up: from that line on, nothing is stored.
+  const cancelLogs = () =>
+    stack.logs.lines.filter((l) => l['worker'] !== undefined && l['code'] === 'request_cancelled').length;
+  const cancelsBefore = cancelLogs();
   const abort = new AbortController();
   const res = await post(
     { stream: true, max_tokens: 4000, messages: [{ role: 'user', content: 'A very long story, please.' }] },
@@ -100,11 +120,7 @@ t.test('a client leaving stops the generation; nothing is stored', async (t) => 
   await reader.read();
   await reader.read();
   abort.abort();
-  t.ok(
-    await waitUntil(() => stack.logs.lines.some((l) => l['code'] === 'request_cancelled'), 2000),
-    'the worker stopped the generation',
-  );
-  await sleep(100);
+  t.ok(await waitUntil(() => cancelLogs() > cancelsBefore), 'the worker stopped the generation');
   t.equal((await turns()).length, before);
   // The engine is free again.
   const after = await post({ max_tokens: 4, messages: [{ role: 'user', content: 'Hi' }] });
@@ -124,13 +140,62 @@ t.test('what llama-cpp cannot honour is a 400 naming it, not silently dropped', 
 });
 
 t.test('without a model file the provider says which setting to fix', async (t) => {
-  const unset = createLlamaCppProvider({ modelPath: undefined, threads: 1, parallel: 1, contextSize: 512 });
+  const unset = createLlamaCppProvider({
+    modelPath: undefined,
+    threads: 1,
+    parallel: 1,
+    contextSize: 512,
+    maxTokens: 8,
+  });
   t.match(await unset.probe([]), { reachable: false, error: /LLAMA_CPP_MODEL_PATH/ });
   const missing = createLlamaCppProvider({
     modelPath: '/nonexistent/model.gguf',
     threads: 1,
     parallel: 1,
     contextSize: 512,
+    maxTokens: 8,
   });
   t.match(await missing.probe([]), { reachable: false, error: /No GGUF model file at \/nonexistent\/model.gguf/ });
+});
+
+t.test('a repeated prompt counts its whole prompt again; the answer names the GGUF file', async (t) => {
+  const ask = async () => {
+    const res = await post({ max_tokens: 4, messages: [{ role: 'user', content: 'Tell me about a dog.' }] });
+    t.equal(res.status, 200);
+    return res.json();
+  };
+  const first = await ask();
+  // The same prompt again: the engine reuses what it evaluated, the count must not shrink.
+  const second = await ask();
+  t.ok(first.usage.prompt_tokens > 0, `${first.usage.prompt_tokens} prompt tokens`);
+  t.equal(second.usage.prompt_tokens, first.usage.prompt_tokens, 'the same prompt, the same count');
+  t.equal(second.usage.total_tokens, second.usage.prompt_tokens + second.usage.completion_tokens);
+  t.equal(first.meta.model, basename(MODEL), 'meta.model is the GGUF that answered, not DEFAULT_MODEL');
+  const row = (await turns()).find((r) => r.request_id === second.id);
+  t.equal(row?.model, basename(MODEL), 'the stored turn names it too');
+  t.equal(row?.prompt_tokens, first.usage.prompt_tokens);
+});
+
+t.test('a request without max_tokens stops at LLAMA_CPP_MAX_TOKENS with finish_reason "length"', async (t) => {
+  const res = await post({ messages: [{ role: 'user', content: 'A story that never ends.' }] });
+  t.equal(res.status, 200);
+  const body = await res.json();
+  t.equal(body.choices[0].finish_reason, 'length');
+  t.equal(body.usage.completion_tokens, DEFAULT_CAP, 'the default cap, not the request deadline');
+  // The request's own max_tokens still wins over the default.
+  const own = await (await post({ max_tokens: 12, messages: [{ role: 'user', content: 'Hi' }] })).json();
+  t.equal(own.usage.completion_tokens, 12);
+});
+
+t.test('when a model that never stops hits the deadline, the 504 says to send max_tokens', async (t) => {
+  const slow = await startStack({
+    env: { ...LLAMA_ENV, LLAMA_CPP_MAX_TOKENS: '1000000', REQUEST_TIMEOUT_MS: '1500' },
+  });
+  t.teardown(() => slow.close());
+  const res = await postTo(slow.baseUrl, { messages: [{ role: 'user', content: 'A story that never ends.' }] });
+  t.equal(res.status, 504);
+  const { error } = await res.json();
+  t.equal(error.code, 'deadline_exceeded');
+  t.match(error.message, /REQUEST_TIMEOUT_MS/);
+  t.match(error.message, /send max_tokens or lower LLAMA_CPP_MAX_TOKENS \(now 1000000\)/);
 });

@@ -241,6 +241,26 @@ t.test('the deadline aborts a model call that runs too long: deadline_exceeded, 
   t.same(await turns(request.request_id), []);
 });
 
+t.test("at the deadline, a provider's own account of that stop reaches the client", async (t) => {
+  const { provider, handle, replies, clock } = setup();
+  // As llama-cpp does: the same code, with what to change so the next request ends in time.
+  provider.behave = async function* (request) {
+    await new Promise<void>((_resolve, reject) => {
+      const explain = () => {
+        const stop = request.signal.reason as AgentbusError;
+        reject(new AgentbusError(stop.code, `${stop.message} Send max_tokens.`));
+      };
+      request.signal.addEventListener('abort', explain, { once: true });
+    });
+    yield { type: 'delta', content: 'never' };
+  };
+  const outcome = handle(envelope({ timeout_ms: 5000 }));
+  await clock.advance(5000);
+  t.same(await outcome, { ok: false, code: 'deadline_exceeded' });
+  const { error } = replies().frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.match(error.message, /5000 ms.*Send max_tokens\.$/);
+});
+
 t.test('heartbeats go out while the model thinks', async (t) => {
   const { provider, handle, replies, clock } = setup();
   const held = heldOpen(['ok']);

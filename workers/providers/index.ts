@@ -20,12 +20,17 @@ export interface ProviderSettings {
   openai?: OpenAISettings;
 }
 
-/** llama-cpp's defaults: one thread suits small machines (more crawl on 2 cores), one sequence. */
+/**
+ * llama-cpp's defaults: one thread suits small machines (more crawl on 2 cores), one sequence;
+ * 512 tokens per answer unless the request says otherwise — a few paragraphs, well within
+ * REQUEST_TIMEOUT_MS on a CPU.
+ */
 export const LLAMA_CPP_DEFAULTS: LlamaCppSettings = {
   modelPath: undefined,
   threads: 1,
   parallel: 1,
   contextSize: 4096,
+  maxTokens: 512,
 };
 /** openai's defaults: OpenAI itself, with the key from the environment. */
 export const OPENAI_DEFAULTS: OpenAISettings = { baseUrl: 'https://api.openai.com/v1', apiKey: undefined };

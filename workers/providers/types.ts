@@ -54,6 +54,11 @@ export interface ChatProvider {
   readonly name: string;
   /** Where the backend is, as the user configured it (e.g. OLLAMA_URL). */
   readonly endpoint: string;
+  /**
+   * The model that answers whatever model a request names (llama-cpp: its one GGUF file): the
+   * answer's model, as clients and memory should see it.
+   */
+  readonly servedModel?: string;
   chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent>;
   probe(models: readonly string[]): Promise<ProbeResult>;
 }

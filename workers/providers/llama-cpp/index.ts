@@ -9,6 +9,8 @@ import {
   type LlamaModel,
   type NodeLlamaCpp,
 } from './load-module.js';
+import { explainStop } from './deadline-hint.js';
+import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
 
 export interface LlamaCppSettings {
@@ -20,6 +22,8 @@ export interface LlamaCppSettings {
   parallel: number;
   /** Upper bound of the context window; the model's own training size caps it further. */
   contextSize: number;
+  /** `max_tokens` of a request that sets none; 0: no cap (LLAMA_CPP_MAX_TOKENS). */
+  maxTokens: number;
 }
 
 interface Loaded {
@@ -55,7 +59,10 @@ function textQueue() {
  * In-process inference on a local GGUF file through node-llama-cpp (llama.cpp's prebuilt CPU
  * binaries): the zero-install way to answer with no model server at all. The model loads on
  * the first request (or probe) and stays loaded; requests beyond `parallel` wait for a free
- * sequence. Text only: tools, images and structured outputs are refused with a 400.
+ * sequence. Text only: tools, images and structured outputs are refused with a 400. Answers
+ * name the GGUF file as their model (`servedModel`): whatever model a request names, this file
+ * answers it, and the file name says which one — the GGUF's `general.name` is often just its
+ * architecture ("llama" in stories260K).
  */
 export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider {
   const endpoint = settings.modelPath ?? '(LLAMA_CPP_MODEL_PATH unset)';
@@ -121,12 +128,13 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     // Checked before loading anything, so a request this provider cannot honour is a fast 400.
     const history = toChatHistory(request.messages);
-    const options = toGenerateOptions(request);
+    const options = toGenerateOptions(request, settings.maxTokens);
     const loaded = await load();
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
     const queue = textQueue();
-    const before = { input: sequence.tokenMeter.usedInputTokens, output: sequence.tokenMeter.usedOutputTokens };
+    const outputBefore = sequence.tokenMeter.usedOutputTokens;
+    const generated = () => sequence.tokenMeter.usedOutputTokens - outputBefore;
     let finished = false;
     const generation = session
       .generateResponse(history, { ...options, onTextChunk: (text) => queue.push(text) })
@@ -142,15 +150,20 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       }
       for (const text of queue.take()) if (text) yield { type: 'delta', content: text };
       const result = await generation;
-      const prompt = sequence.tokenMeter.usedInputTokens - before.input;
-      const completion = sequence.tokenMeter.usedOutputTokens - before.output;
+      const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history);
+      const completion = generated();
       yield {
         type: 'done',
         finishReason: result.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
         usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
       };
     } catch (err) {
-      if (request.signal.aborted) throw request.signal.reason;
+      if (request.signal.aborted)
+        throw explainStop(request.signal.reason, {
+          generated: generated(),
+          requested: request.options.max_tokens,
+          defaultMaxTokens: settings.maxTokens,
+        });
       throw err instanceof AgentbusError
         ? err
         : new AgentbusError('backend_error', `llama.cpp failed on ${basename(endpoint)}: ${(err as Error).message}`, {
@@ -172,5 +185,6 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     }
   }
 
-  return Object.freeze({ name: 'llama-cpp', endpoint, chat, probe });
+  const servedModel = settings.modelPath ? basename(settings.modelPath) : undefined;
+  return Object.freeze({ name: 'llama-cpp', endpoint, ...(servedModel ? { servedModel } : {}), chat, probe });
 }

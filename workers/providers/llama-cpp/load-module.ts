@@ -27,6 +27,7 @@ export interface Llama {
 export interface LlamaModel {
   createContext(options: { contextSize?: { max: number }; threads: number; sequences: number }): Promise<LlamaContext>;
   tokenize(text: string): unknown[];
+  readonly tokenizer: Tokenizer;
   dispose(): Promise<void>;
 }
 export interface LlamaContext {
@@ -40,7 +41,16 @@ export interface LlamaContextSequence {
 }
 export type ChatHistoryItem =
   { type: 'system'; text: string } | { type: 'user'; text: string } | { type: 'model'; response: string[] };
+/** The model's tokenizer, handed back to node-llama-cpp as is. */
+export type Tokenizer = (text: string, specialTokens?: boolean) => unknown[];
+/** Renders a chat history as the model's prompt (its chat template, or a general one). */
+export interface ChatWrapper {
+  generateContextState(options: { chatHistory: ChatHistoryItem[] }): {
+    contextText: { tokenize(tokenizer: Tokenizer): unknown[] };
+  };
+}
 export interface LlamaChatSession {
+  readonly chatWrapper: ChatWrapper;
   generateResponse(
     history: ChatHistoryItem[],
     options: {

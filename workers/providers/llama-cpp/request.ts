@@ -39,8 +39,13 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
  * Sampling options as node-llama-cpp's generation options. `presence_penalty` and
  * `frequency_penalty` have no exact llama.cpp equivalent here and are refused rather than
  * silently ignored, as are tools and structured outputs.
+ *
+ * A request without `max_tokens` gets `defaultMaxTokens` (LLAMA_CPP_MAX_TOKENS; 0: none). It
+ * applies to every model, not only those without an end-of-turn token: nothing in a GGUF says
+ * whether the model ever emits it (stories260K declares an EOS token and never writes it), and
+ * a runaway answer holds one of the few CPU sequences until the request's deadline.
  */
-export function toGenerateOptions(request: ProviderChatRequest): GenerateOptions {
+export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens: number): GenerateOptions {
   if (request.tools?.length)
     throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tools.', { param: 'tools' });
   if (request.responseFormat)
@@ -57,7 +62,8 @@ export function toGenerateOptions(request: ProviderChatRequest): GenerateOptions
   const out: GenerateOptions = { signal: request.signal, stopOnAbortSignal: false };
   if (options.temperature !== undefined) out.temperature = options.temperature;
   if (options.top_p !== undefined) out.topP = options.top_p;
-  if (options.max_tokens !== undefined) out.maxTokens = options.max_tokens;
+  const maxTokens = options.max_tokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : undefined);
+  if (maxTokens !== undefined) out.maxTokens = maxTokens;
   if (options.seed !== undefined) out.seed = options.seed;
   if (options.stop?.length) out.customStopTriggers = options.stop;
   return out;
