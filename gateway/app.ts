@@ -14,6 +14,7 @@ import { errorShapeOptions, registerErrorHandling } from './http/errors.js';
 import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
 import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
+import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
@@ -59,9 +60,12 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // `verbose` gives error messages the failing schema, so they can quote its description.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
     logController: new OneLinePerRequest(),
+    // refuse-while-closing.ts answers requests during a drain in the OpenAI shape instead.
+    return503OnClosing: false,
     ...errorShapeOptions,
   });
   registerErrorHandling(app);
+  refuseWhileClosing(app);
   // Off unless CORS_ORIGINS names origins: the playground is served from the gateway itself, and
   // a browser page elsewhere must not spend a user's key without the operator saying so.
   if (config.corsOrigins.length > 0) {

@@ -186,6 +186,7 @@ export function admittedChains(chains: ProviderChains, admission: Admission): Ad
   const providers: ProviderChains = {
     linksOf: (agent) => chains.linksOf(agent),
     provider: (name) => chains.provider(name),
+    unavailable: (agent) => chains.unavailable(agent),
     async open(agent, request, log) {
       const slot = await admission.acquire(request.signal);
       held.add(slot);

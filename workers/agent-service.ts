@@ -5,16 +5,11 @@ import type { Kysely } from 'kysely';
 import { AgentbusError, decodeCancelRequest, WORKER_SERVICE_NAME, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
-import {
-  Admission,
-  ADMISSION_DEFAULTS,
-  admittedChains,
-  type AdmissionSettings,
-  type AdmissionStats,
-} from './admission.js';
+import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings } from './admission.js';
 import { handleChatRequest } from './chat-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
+import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
 import type { ResponseCache } from './cache/response-cache.js';
@@ -43,6 +38,8 @@ export interface AgentServiceDeps {
   backendHealth?: { snapshot(): Record<string, number> } | undefined;
   /** DATA_DIR, named when the memory database cannot be written. */
   dataDir?: string | undefined;
+  /** Whether the memory database takes writes (memory/health.ts), for requests and `$SRV.STATS`. */
+  memoryHealth?: MemoryHealth | undefined;
   /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
   restarts?: number;
 }
@@ -90,18 +87,24 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
   const restarts = deps.restarts ?? 0;
-  const agentStats = (
-    name: string,
-  ): (AgentCounters & { restarts: number; admission: AdmissionStats; backend?: Record<string, number> }) | null => {
+  // What `/ready` and `/metrics` read of each agent endpoint besides the counters: whether its
+  // chain has a provider it may call now, and whether this worker's memory takes writes.
+  const agentStats = (name: string): Record<string, unknown> | null => {
     const count = counters.get(name);
-    return count
-      ? {
-          ...count,
-          restarts,
-          admission: admission.stats(),
-          ...(deps.backendHealth ? { backend: deps.backendHealth.snapshot() } : {}),
-        }
-      : null;
+    const agent = agents.find((a) => a.name === name);
+    if (!count || !agent) return null;
+    const unavailable = deps.providers.unavailable(agent);
+    const memoryProblem = deps.memoryHealth?.problem;
+    return {
+      ...count,
+      restarts,
+      admission: admission.stats(),
+      ...(deps.backendHealth ? { backend: deps.backendHealth.snapshot() } : {}),
+      providers_available: unavailable === undefined ? 1 : 0,
+      ...(unavailable === undefined ? {} : { unavailable }),
+      memory_writable: memoryProblem === undefined ? 1 : 0,
+      ...(memoryProblem === undefined ? {} : { memory_problem: memoryProblem }),
+    };
   };
   const service = await bus.services().add({
     name: WORKER_SERVICE_NAME,
@@ -144,8 +147,8 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     };
 
   for (const agent of agents) {
-    const { db, providers, cache, dataDir } = deps;
-    const handlerDeps = { bus, db, dataDir, providers, cache, agent, workerId, log };
+    const { db, providers, cache, dataDir, memoryHealth } = deps;
+    const handlerDeps = { bus, db, dataDir, memoryHealth, providers, cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),

@@ -14,7 +14,7 @@ import { loadHistory, NO_HISTORY, type History } from './memory/history.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import { resolveSession } from './memory/sessions.js';
 import type { MemoryHealth } from './memory/health.js';
-import { isPending, settledSession, settledTurn, type SettleWait } from './memory/pending.js';
+import { isPending, SETTLE_WAIT, settledSession, settledTurn, type SettleWait } from './memory/pending.js';
 import { memoryFailure, memoryUnavailable } from './memory-errors.js';
 import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
 import type { ProviderChains } from './providers/chain.js';
@@ -62,6 +62,10 @@ function requestIdOf(data: Uint8Array): string {
 
 const asAgentbusError = (err: unknown) => AgentbusError.from(err, 'worker failed');
 
+/** A provider's error with the stop's own code (e.g. why a generation outran the deadline), else the stop. */
+const sameStop = (err: unknown, stop: unknown) =>
+  err instanceof AgentbusError && stop instanceof AgentbusError && err.code === stop.code ? err : stop;
+
 /** What a request is asked in, once its session and history are known. */
 interface Context {
   session: { id: string; exists: boolean } | undefined;
@@ -94,8 +98,15 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<
   const store = envelope.store !== false;
   try {
     const session = store ? await sessionOf(db, envelope) : undefined;
-    // What the client saw last may be committed a moment after it sent this request.
-    if (session?.exists) await settledSession(db, session.id, envelope.request_id, deps.settleWait);
+    // What the client saw last may be committed a moment after it sent this request. No frame
+    // goes out meanwhile, so the wait stays within one heartbeat (the gateway's silence limit is 3).
+    if (session?.exists) {
+      const wait = deps.settleWait ?? SETTLE_WAIT;
+      await settledSession(db, session.id, envelope.request_id, {
+        ...wait,
+        maxWaitMs: Math.min(wait.maxWaitMs, envelope.heartbeat_ms),
+      });
+    }
     const history =
       session?.exists && !clientSentHistory(envelope.messages)
         ? await loadHistory(db, session.id, agent.historyTurns, envelope.request_id)
@@ -289,8 +300,8 @@ export async function handleChatRequest(
     return { ok: true };
   } catch (err) {
     // Once stopped (cancel, deadline, shutdown), that is what happened, whatever a provider
-    // threw while being aborted.
-    const error = asAgentbusError(stop.signal.aborted ? stop.signal.reason : err);
+    // threw while being aborted — in the provider's words when it explains that same stop.
+    const error = asAgentbusError(stop.signal.aborted ? sameStop(err, stop.signal.reason) : err);
     const level = error.code === 'internal_error' ? 'error' : error.code === 'request_cancelled' ? 'info' : 'warn';
     reqLog[level]({ code: error.code, err: error.cause ?? error }, error.message);
     if (!out.finish({ type: 'error', error: error.toWire() }))

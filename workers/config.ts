@@ -37,6 +37,8 @@ export interface WorkerConfig {
   subjectPrefix: string;
   /** How often the providers are probed for `/ready` (0: only at start). */
   backendProbeIntervalMs: number;
+  /** How often a probe write checks that the memory database takes writes (0: only at start). */
+  memoryProbeIntervalMs: number;
   /** Longest a stopping worker waits for answers in flight. */
   drainTimeoutMs: number;
   /** How long an identical request is answered from the shared response cache; 0 disables it. */
@@ -99,6 +101,11 @@ function readProviderSettings(read: EnvReader) {
         max: 1_048_576,
         doc: "`llama-cpp`: largest context window (the model's training size caps it)",
       }),
+      maxTokens: read.integer('LLAMA_CPP_MAX_TOKENS', LLAMA_CPP_DEFAULTS.maxTokens, {
+        min: 0,
+        max: 1_048_576,
+        doc: '`llama-cpp`: `max_tokens` of a request that sets none (finish_reason `length`); `0`: no cap',
+      }),
     }),
     openai: Object.freeze({
       baseUrl: read.url('OPENAI_BASE_URL', OPENAI_DEFAULTS.baseUrl, {
@@ -150,6 +157,13 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
       min: 0,
       max: 3_600_000,
       doc: 'how often the worker probes its providers for `/ready` and `/metrics`; `0`: only at start',
+    }),
+    memoryProbeIntervalMs: read.integer('MEMORY_PROBE_INTERVAL_MS', 5_000, {
+      min: 0,
+      max: 3_600_000,
+      doc:
+        'how often the worker writes a probe row to check that its memory database takes writes (a full disk, ' +
+        'a read-only file); requests are refused with `memory_unavailable` meanwhile; `0`: only at start',
     }),
     drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, {
       min: 0,

@@ -7,7 +7,9 @@ import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from 
 import { restartsFromEnv } from '../common/restarts.js';
 import { loadWorkerConfig } from './config.js';
 import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
+import { hostname } from 'node:os';
 import { sweepPendingTurns } from './memory/delivery.js';
+import { watchMemory } from './memory/health.js';
 import { migrateToLatest } from './memory/migrate.js';
 import { providerChainsFromConfig } from './provider-chains-from-config.js';
 import { startWorker } from './worker.js';
@@ -61,6 +63,12 @@ async function main(): Promise<void> {
   });
   const providers = providerChainsFromConfig(config, redactor, log);
   const backendHealth = watchBackends(providers, agents, config.backendProbeIntervalMs, log);
+  const memoryHealth = watchMemory(db, {
+    intervalMs: config.memoryProbeIntervalMs,
+    worker: `${hostname()}:${process.pid}`,
+    log,
+  });
+  await memoryHealth.probeNow();
   const worker = await startWorker({
     bus,
     db,
@@ -71,6 +79,7 @@ async function main(): Promise<void> {
     cacheTtlSeconds: config.cacheTtlSeconds,
     admission: config.admission,
     backendHealth,
+    memoryHealth,
     restarts,
     log,
   });
@@ -95,6 +104,7 @@ async function main(): Promise<void> {
   onShutdown(log, async () => {
     stopping = true;
     backendHealth.stop();
+    memoryHealth.stop();
     await worker.stop(config.drainTimeoutMs);
     // NATS may already be gone (stopped first, or an outage): the drain is bounded, and the
     // database must still close.

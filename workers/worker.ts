@@ -6,6 +6,7 @@ import type { Logger } from '../common/logger.js';
 import { openResponseCache } from './cache/response-cache.js';
 import type { AdmissionSettings } from './admission.js';
 import { startAgentService, type RunningAgentService } from './agent-service.js';
+import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
 
@@ -27,6 +28,8 @@ export interface WorkerDeps {
   backendHealth?: { snapshot(): Record<string, number> } | undefined;
   /** DATA_DIR, named when the memory database cannot be written. */
   dataDir?: string | undefined;
+  /** Whether the memory database takes writes (memory/health.ts). */
+  memoryHealth?: MemoryHealth | undefined;
   /** AGENTBUS_RESTARTS, for `$SRV.STATS` (common/restarts.ts). */
   restarts?: number;
   log: Logger;

@@ -115,6 +115,11 @@ export function createWorkerStatsGauges(registry: Registry): WorkerStatsGauges {
 
   return {
     refresh(bus, timeoutMs) {
+      // Cut off from NATS, nobody can be asked: the source is down, whatever nats.js would buffer.
+      if (!bus.connected) {
+        apply(false, []);
+        return Promise.resolve();
+      }
       running ??= askWorkers(bus, 'stats', { timeoutMs })
         .then(({ found, error }) => apply(error === undefined, found))
         .finally(() => {

@@ -32,11 +32,46 @@ function backendsOf(stats: readonly ServiceStats[]): Record<string, { reachable:
   return out;
 }
 
+type EndpointData = { memory_problem?: string; unavailable?: string; providers_available?: number };
+
+const dataOf = (endpoint: { data?: unknown }): EndpointData =>
+  endpoint.data !== null && typeof endpoint.data === 'object' ? (endpoint.data) : {};
+
+/** Workers whose memory database refuses writes, with why (their probe write failed). */
+function memoryProblems(stats: readonly ServiceStats[]): string[] {
+  return stats.flatMap((worker) => {
+    const problem = (worker.endpoints ?? []).map(dataOf).find((data) => data.memory_problem)?.memory_problem;
+    return problem === undefined ? [] : [`worker ${worker.id} cannot write its memory (${problem})`];
+  });
+}
+
+/** Agents served only by workers on which every provider's circuit is open. */
+function agentsWithoutProvider(stats: readonly ServiceStats[]): string[] {
+  const byAgent = new Map<string, { served: number; blocked: number; why: string }>();
+  for (const worker of stats) {
+    for (const endpoint of worker.endpoints ?? []) {
+      const data = dataOf(endpoint);
+      if (data.providers_available === undefined) continue;
+      const seen = byAgent.get(endpoint.name) ?? { served: 0, blocked: 0, why: '' };
+      seen.served++;
+      if (data.providers_available === 0) {
+        seen.blocked++;
+        seen.why = data.unavailable ?? 'circuit open';
+      }
+      byAgent.set(endpoint.name, seen);
+    }
+  }
+  return [...byAgent]
+    .filter(([, seen]) => seen.served > 0 && seen.blocked === seen.served)
+    .map(([agent, seen]) => `agent ${agent}: every provider's circuit is open on every worker (${seen.why})`);
+}
+
 /**
  * `GET /ready`: can this gateway answer chat requests now? 503 with the reason while NATS is
  * unreachable or no worker answers; 200 with the workers per agent otherwise (an agent with 0
  * answers 503 no_worker). `backend` counts, per provider, the workers that reach it and those
- * that do not; 503 when workers report providers and none reaches any. No auth, like
+ * that do not; 503 when workers report providers and none reaches any, when a worker cannot
+ * write its memory, or when every provider of an agent has its circuit open. No auth, like
  * `/health`: probes seldom carry a token, and nothing here is user data.
  */
 export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptions): Promise<void> {
@@ -89,6 +124,11 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
         ...body,
       });
     }
+    // A worker that cannot keep what it answers, or an agent whose every provider is known to be
+    // failing, answers requests with errors: not ready, and why.
+    const problems = [...memoryProblems(stats), ...agentsWithoutProvider(stats)];
+    if (problems.length > 0)
+      return reply.code(503).send({ status: 'unavailable', reason: problems.join('; '), ...body });
     return { status: 'ready', ...body };
   });
 }

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { ChatRequest, ReplyFrame } from '../../bus-schemas/index.js';
 import { sendEnvelope, envelopeFor } from '../helpers/bus-call.js';
+import { DEFAULT_CACHE_BUCKET } from '../../workers/cache/response-cache.js';
 import { AUTH, startStack } from '../helpers/stack.js';
+import { waitUntil } from '../helpers/wait.js';
 
 // Few-shot examples from the catalog, and `store: false` envelopes (the router's classifier
 // calls) that must neither read nor write memory, nor touch the response cache.
@@ -153,8 +155,17 @@ t.test('store:false neither reads nor fills the response cache', async (t) => {
 
   // The same request with store (a new conversation, so the same cache key): had either
   // store:false answer been cached, this would be a hit.
+  const cache = await stack.bus.kvm().open(DEFAULT_CACHE_BUCKET);
+  const cachedAnswers = async () => {
+    let count = 0;
+    for await (const key of await cache.keys()) if (key) count++;
+    return count;
+  };
+  const before = await cachedAnswers();
   const stored = doneOf(await call(envelopeFor('classifier', messages)));
   t.equal(stored.meta.cached, false, 'nothing was cached by the store:false calls');
+  // Written once the client's receipt committed the turn, a moment after done.
+  t.ok(await waitUntil(async () => (await cachedAnswers()) > before, 5000), 'the delivered answer is cached');
   const again = doneOf(await call(envelopeFor('classifier', messages)));
   t.equal(again.meta.cached, true, 'the cache is on: a stored answer is served from it');
   t.equal(stack.ollama.requests.length - calls, 3);

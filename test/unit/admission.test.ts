@@ -155,6 +155,7 @@ function fakeChains(fail?: Error): ProviderChains & { opened: number } {
     provider: () => {
       throw new Error('not used');
     },
+    unavailable: () => undefined,
     open: (): Promise<OpenedAnswer> => {
       chains.opened++;
       if (fail) return Promise.reject(fail);

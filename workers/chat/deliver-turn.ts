@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatRequest, type DoneFrame } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import { commitTurn, discardTurn, findTurn } from '../memory/delivery.js';
+import { settledTurn } from '../memory/pending.js';
 import type { MemoryHealth } from '../memory/health.js';
 import type { MemoryDatabase } from '../memory/schema.js';
 import { recordTurn, type NewTurn } from '../memory/turns.js';
@@ -55,11 +56,19 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     return { stored: 'none' };
   }
   const receipts = envelope.v >= 2;
-  const recorded = await recordTurn(db, turn, receipts ? 'pending' : 'committed').catch((err: unknown) => {
-    const failure = memoryFailure(err, options.dataDir);
-    if (failure !== err) options.health?.failed(err);
-    throw failure;
-  });
+  const record = () =>
+    recordTurn(db, turn, receipts ? 'pending' : 'committed').catch((err: unknown) => {
+      const failure = memoryFailure(err, options.dataDir);
+      if (failure !== err) options.health?.failed(err);
+      throw failure;
+    });
+  let recorded = await record();
+  // An earlier attempt of this request (the gateway retried it) may still wait for a receipt it
+  // will not get: once that one is settled — almost always discarded — this answer takes its place.
+  if (!recorded && (await findTurn(db, turn.requestId))?.state === 'pending') {
+    await settledTurn(db, turn.requestId);
+    recorded = await record();
+  }
   if (!recorded) {
     const stored = await findTurn(db, turn.requestId);
     if (stored?.state !== 'committed' || !sameAnswer(stored, turn)) {

@@ -32,6 +32,7 @@ export interface ChainRequest extends Omit<ProviderChatRequest, 'model'> {
 /** A provider that produced its first event, with the rest of its answer still to come. */
 export interface OpenedAnswer {
   provider: ProviderName;
+  /** The model that answered: the provider's `servedModel`, else the link's model. */
   model: string;
   /** The first event again, then the rest. */
   events: AsyncIterable<ProviderEvent>;
@@ -50,6 +51,11 @@ export interface ProviderChains {
    * model; any other error, an abort, or a failure after the first event is the caller's.
    */
   open(agent: Agent, request: ChainRequest, log: Logger): Promise<OpenedAnswer>;
+  /**
+   * Why no provider of the agent's chain may be called now — every one's circuit is open — or
+   * undefined when one may (for `/ready`, through `$SRV.STATS`).
+   */
+  unavailable(agent: Agent): string | undefined;
 }
 
 /** Errors that leave the next provider a fair chance: the backend is unwell or lacks the model. */
@@ -102,6 +108,11 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
   };
   const linksOf = (agent: Agent) => agent.providers ?? [{ provider: settings.defaultProvider, model: agent.model }];
 
+  function unavailable(agent: Agent): string | undefined {
+    const refusals = linksOf(agent).map((link) => breakerOf(link.provider).refusal());
+    return refusals.every((refusal) => refusal !== undefined) ? refusals.join('; ') : undefined;
+  }
+
   async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
     const { private: isPrivate, ...base } = request;
     const links = linksOf(agent);
@@ -141,7 +152,8 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
           () => firstEvent(chosen, { ...base, model: link.model, messages }),
           base.signal,
         );
-        return { provider: link.provider, model: link.model, events: replay(first, rest), fallback };
+        const model = chosen.servedModel ?? link.model;
+        return { provider: link.provider, model, events: replay(first, rest), fallback };
       } catch (err) {
         if (base.signal.aborted || !movesOn(err)) throw err;
         failures.push(err);
@@ -158,7 +170,7 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     throw noProviderError(agent, reasons, isPrivate && links.some((link) => !local.has(link.provider)));
   }
 
-  return { linksOf, provider, open };
+  return { linksOf, provider, open, unavailable };
 }
 
 const PRIVACY_HINT =

@@ -1,0 +1,119 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { startFakeOllama } from '../helpers/fake-ollama.js';
+import { startTestNats } from '../helpers/nats.js';
+import { startGatewayProcess, startWorkerProcess } from '../helpers/processes.js';
+import { AUTH, startStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+// /ready says "not ready" for the conditions that make chat fail although workers answer:
+// every provider's circuit open, a worker whose memory refuses writes (probed for real on a
+// full disk). A draining gateway answers new requests in the OpenAI error shape.
+
+const chat = (baseUrl: string, extra: Record<string, string> = {}) =>
+  fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, ...extra },
+    body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+
+t.test('every provider of an agent with its circuit open: /ready is 503 and names it', async (t) => {
+  const stack = await startStack({ env: { BREAKER_FAILURES: '1', BREAKER_COOLDOWN_MS: '600000' } });
+  t.teardown(() => stack.close());
+  t.equal((await fetch(`${stack.baseUrl}/ready`)).status, 200);
+  stack.ollama.behave({ failWith: { status: 500, message: 'model crashed' } });
+  t.equal((await chat(stack.baseUrl)).status, 502, 'the failure that opens the circuit');
+  const res = await fetch(`${stack.baseUrl}/ready`);
+  t.equal(res.status, 503);
+  t.match(await res.json(), {
+    status: 'unavailable',
+    reason: /agent code_review: every provider's circuit is open on every worker \(ollama: /,
+  });
+});
+
+t.test('a draining gateway answers new requests with 503 in the OpenAI shape, and retry headers', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  stack.ollama.behave({ tokens: ['slow', ' answer'], tokenDelayMs: 300 });
+  const open = chat(stack.baseUrl); // keeps the drain waiting for a while
+  await waitFor('the first request to reach the model', () => stack.ollama.requests.length === 1, 5000);
+  const closing = stack.app.close();
+  const res = await stack.app.inject({
+    method: 'POST',
+    url: '/v1/chat/completions',
+    headers: AUTH,
+    payload: { model: 'code_review', messages: [{ role: 'user', content: 'late' }] },
+  });
+  t.equal(res.statusCode, 503);
+  t.match(res.json(), { error: { code: 'bus_unavailable', type: 'server_error', message: /shutting down/ } });
+  t.equal(res.headers['x-should-retry'], 'true');
+  t.ok(res.headers['retry-after'], 'Retry-After');
+  t.equal((await open).status, 200, 'the answer in progress still finished');
+  await closing;
+});
+
+// A real full disk needs a filesystem of our own: a small tmpfs, mounted as root (CI is root).
+const mountable = (() => {
+  if (process.getuid?.() !== 0) return 'needs root to mount a small tmpfs';
+  return undefined;
+})();
+
+t.test(
+  'a worker whose disk is full: /ready is 503, chat is memory_unavailable before the model',
+  { skip: mountable },
+  async (t) => {
+    const mount = mkdtempSync(join(tmpdir(), 'agentbus-fulldisk-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mount]);
+    t.teardown(() => {
+      execFileSync('umount', ['-l', mount]);
+      rmSync(mount, { recursive: true, force: true });
+    });
+    const nats = await startTestNats();
+    t.teardown(() => nats.dispose());
+    const ollama = await startFakeOllama();
+    t.teardown(() => ollama.close());
+    const env = {
+      NATS_URL: nats.url,
+      OLLAMA_URL: ollama.url,
+      DATA_DIR: join(mount, 'data'),
+      LOG_DIR: join(mount, 'logs'),
+      DEFAULT_MODEL: 'llama3.2',
+      CACHE_TTL_SECONDS: '0',
+      MEMORY_PROBE_INTERVAL_MS: '100',
+      BACKEND_PROBE_INTERVAL_MS: '0',
+    };
+    const worker = await startWorkerProcess(env, ['code_review']);
+    t.teardown(() => worker.stop());
+    const gateway = await startGatewayProcess({ ...env, KEYS_FILE: 'none' });
+    t.teardown(() => gateway.stop());
+    const baseUrl = String(gateway.ready['url']);
+    t.equal((await chat(baseUrl)).status, 200, 'answers while the disk has room');
+
+    // Fill the disk: the worker's probe write fails with SQLITE_FULL.
+    try {
+      writeFileSync(join(mount, 'filler'), Buffer.alloc(8 * 1024 * 1024));
+    } catch {
+      // ENOSPC: full, as intended
+    }
+    let last: Response | undefined;
+    await waitFor(
+      '/ready to report the full disk',
+      async () => (last = await fetch(`${baseUrl}/ready`)).status === 503,
+      5000,
+    );
+    t.match(await last!.json(), { reason: /worker .* cannot write its memory/ });
+    const before = ollama.requests.length;
+    const refused = await chat(baseUrl);
+    t.equal(refused.status, 503);
+    t.match(await refused.json(), { error: { code: 'memory_unavailable', message: /DATA_DIR/ } });
+    t.equal(refused.headers.get('x-should-retry'), 'true');
+    t.equal(ollama.requests.length, before, 'the model was not asked');
+
+    rmSync(join(mount, 'filler'));
+    await waitFor('/ready to recover', async () => (await fetch(`${baseUrl}/ready`)).status === 200, 5000);
+    t.equal((await chat(baseUrl)).status, 200, 'answers again');
+  },
+);
