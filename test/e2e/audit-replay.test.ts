@@ -223,7 +223,6 @@ t.test('without JetStream the gateway starts, with one warning, and records noth
   });
   const sink = new LogSink();
   const config = loadGatewayConfig({ ...stack.env, NATS_URL: nats.url, AUDIT: 'on' });
-  const started = Date.now();
   const app = await buildApp({
     config,
     bus,
@@ -231,10 +230,12 @@ t.test('without JetStream the gateway starts, with one warning, and records noth
     logger: createLogger('nojs', { destination: sink }),
   });
   await app.close();
-  t.ok(Date.now() - started < 8000, 'the boot is not held up for long');
   const warnings = sink.lines.filter((line) => line['component'] === 'audit' && line['level'] === 40);
   t.equal(warnings.length, 1);
   t.match(warnings[0]!['msg'], /cannot set up the audit stream AGENTBUS_AUDIT.*AUDIT=off/);
+  // Told at once by NATS (no responders on the JetStream API), so the boot was not held up by
+  // the set-up's API timeouts, which would have said "timeout" instead.
+  t.match(warnings[0]!['msg'], /\(jetstream is not enabled\)/, 'the boot is not held up for long');
 
   const { code, stderr } = await replay(['chatcmpl-x'], { NATS_URL: nats.url, SUBJECT_PREFIX: 'agents' });
   t.equal(code, 2);

@@ -37,14 +37,21 @@ async function busAs(role: BusRole): Promise<Bus> {
   return connected;
 }
 
-/** Subscribes and resolves with the error the server closed the subscription with (or undefined). */
+/**
+ * Subscribes and resolves with the error the server closed the subscription with, or undefined
+ * if it stayed open for 10 s: every caller expects a refusal, so the bound is a failure.
+ */
 async function subscribeRefusal(nc: NatsConnection, subject: string): Promise<Error | undefined> {
   const sub = nc.subscribe(subject);
   await nc.flush();
+  let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
     sub.closed,
-    new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), 2000)),
+    new Promise<'open'>((resolve) => {
+      timer = setTimeout(() => resolve('open'), 10_000);
+    }),
   ]);
+  clearTimeout(timer);
   if (outcome === 'open') {
     sub.unsubscribe();
     return undefined;

@@ -242,18 +242,41 @@ t.test(`HTTP: ${HTTP_COUNT} generated requests, ${CONCURRENCY} at a time`, async
   t.same(problems, [], 'no 5xx, no crash, every error in the OpenAI shape');
 });
 
-/** Waits (bounded) until no new frame arrived for a while: the accepted requests have ended. */
-async function settle(client: LiveClient): Promise<void> {
-  for (let i = 0, seen = -1; i < 40 && client.frames.length !== seen; i++) {
-    seen = client.frames.length;
-    await sleep(250);
+/** The request id of a frame the gateway would take as a chat request (JSON parsed as it parses it). */
+function chatIdOf(text: string, binary: boolean): string | undefined {
+  if (binary) return undefined; // refused, whatever it holds
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== 'object' || value === null) return undefined;
+    const { type, id } = value as Record<string, unknown>;
+    return type === 'chat' && typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
   }
+}
+
+/** A chat request the gateway did not refuse at once: it ends with a done or error frame of its id. */
+interface Accepted {
+  id: string;
+  /** Index in the client's frames at which its answer may start. */
+  from: number;
+}
+
+const ended = (client: LiveClient, request: Accepted) =>
+  client.frames.slice(request.from).some((f) => (f.type === 'done' || f.type === 'error') && f.id === request.id);
+
+/** Waits (bounded) until every accepted request has its terminal frame, or the socket closed. */
+async function settle(client: LiveClient, accepted: Accepted[], wsProblems: string[]): Promise<void> {
+  const settled = () => client.socket.readyState !== client.socket.OPEN || accepted.every((r) => ended(client, r));
+  if (!(await waitUntil(settled, 30_000)))
+    wsProblems.push(`ws: no terminal frame for ${JSON.stringify(accepted.filter((r) => !ended(client, r)))}`);
 }
 
 /** One socket's share of the WebSocket frames, sent in order; a ping after each keeps them in step. */
 async function fuzzSocket(socketIndex: number, frames: number, wsProblems: string[], done: Set<string>): Promise<void> {
   const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
   await client.next((f) => f.type === 'ready');
+  const accepted: Accepted[] = [];
   for (let i = 0; i < frames; i++) {
     const index = 2_000_000 + socketIndex * frames + i;
     const d = dice(SEED, index);
@@ -267,7 +290,9 @@ async function fuzzSocket(socketIndex: number, frames: number, wsProblems: strin
       text.startsWith('{') && d.chance(0.9)
         ? `{"type":"${d.chance(0.95) ? 'chat' : d.pick(['auth', 'cancel', 'ping', 'nope'])}","id":"${id}",${text.slice(1)}`
         : text;
-    client.socket.send(frame, { binary: d.chance(0.02) });
+    const binary = d.chance(0.02);
+    const from = client.frames.length;
+    client.socket.send(frame, { binary });
     client.send({ type: 'ping', id: `sync${index}` });
     try {
       await client.next((f) => f.type === 'pong' && f.id === `sync${index}`, 10_000);
@@ -275,8 +300,14 @@ async function fuzzSocket(socketIndex: number, frames: number, wsProblems: strin
       wsProblems.push(`ws #${index}: ${(err as Error).message.slice(0, 300)}`);
       break;
     }
+    // A refusal is sent at once, before the pong; an untagged one is this frame's (a tagged one
+    // carries the id, and ends the request as its terminal frame would).
+    const chatId = chatIdOf(frame, binary);
+    const pong = client.frames.findIndex((f, at) => at >= from && f.type === 'pong' && f.id === `sync${index}`);
+    const refused = client.frames.slice(from, pong).some((f) => f.type === 'error' && f.id === null);
+    if (chatId !== undefined && !refused) accepted.push({ id: chatId, from });
   }
-  await settle(client);
+  await settle(client, accepted, wsProblems);
   for (const frame of client.frames) {
     if (frame.type === 'done') done.add(frame.completion_id);
     if (frame.type === 'error' && (!isErrorCode(frame.error.code) || ERROR_TABLE[frame.error.code].status >= 500))

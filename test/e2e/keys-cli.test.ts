@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { KEYS_POLL_INTERVAL_MS } from '../../gateway/auth/key-store.js';
 import { openLiveClient } from '../helpers/ws-client.js';
 import { createKey, runKeysCli, runKeysProcess } from '../helpers/keys-cli.js';
 import { gatewayExitOf } from '../helpers/processes.js';
@@ -215,7 +216,9 @@ t.test('a keys file broken while the gateway runs keeps the last good keys, and 
     ),
     'an error naming KEYS_FILE',
   );
-  await sleep(1200); // past a poll interval: the broken file was read, and ignored
+  // A window that must stay quiet, as short as it can be: one poll of the file (every
+  // KEYS_POLL_INTERVAL_MS) after the error must not drop the last good keys either.
+  await sleep(KEYS_POLL_INTERVAL_MS + 200);
   t.equal((await models(first)).status, 200, 'the last good keys still work');
   writeFileSync(keysFile, good);
   t.ok(

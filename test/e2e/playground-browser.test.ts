@@ -140,10 +140,11 @@ t.test('Stop ends the generation at once and aborts the model call', async (t) =
   });
   const stop = page.getByTestId('stop-button');
   await stop.click();
-  const stoppedAt = Date.now();
-  await page.locator('[data-testid="assistant-message"][data-state="stopped"]').last().waitFor({ timeout: 2000 });
-  const aborted = await waitUntil(() => stack.ollama.requests.at(-1)!.aborted, 2000);
-  t.ok(aborted, `the backend request was aborted (${Date.now() - stoppedAt} ms after Stop)`);
+  // The answer takes 10 s: "stopped" (not "done") and an aborted backend request say Stop
+  // ended it; the bounds are generous failures, not timing claims.
+  await page.locator('[data-testid="assistant-message"][data-state="stopped"]').last().waitFor({ timeout: 8000 });
+  const aborted = await waitUntil(() => stack.ollama.requests.at(-1)!.aborted, 8000);
+  t.ok(aborted, 'the backend request was aborted, not finished');
   t.notOk(await stop.isVisible(), 'Stop is gone once stopped');
   const text = (await lastAnswer().textContent()) ?? '';
   t.match(text, 'word1 ', 'the partial answer stays on screen');

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connectBus, type Bus } from '../../common/bus.js';
 import t from 'tap';
 import {
@@ -12,7 +13,7 @@ import type { LeaseTiming } from '../../gateway/rate-limit/lease-keeper.js';
 import { createLogger } from '../../common/logger.js';
 import { LogSink } from '../helpers/stack.js';
 import { startTestNats } from '../helpers/nats.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The limiter against a real nats-server of this file's own, which the tests stall (SIGSTOP /
 // SIGCONT, always resumed) and whose bucket they delete. Leases are long here unless a test says
@@ -21,6 +22,14 @@ const BUCKET = 'rl_resilience';
 const nats = await startTestNats();
 const resume = () => {
   if (nats.process.exitCode === null) nats.process.kill('SIGCONT');
+};
+/** Whether the server has really stopped after SIGSTOP (the signal is delivered asynchronously). */
+const isStopped = () => {
+  try {
+    return /^\d+ \(.*\) [Tt] /.test(readFileSync(`/proc/${nats.process.pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc: the stall may start a little later
+  }
 };
 const connections: Bus[] = [];
 const open = async () => {
@@ -51,10 +60,12 @@ const limiterOn = (nc: Bus, leaseTiming: LeaseTiming = LONG): RateLimiter =>
 const inspector = await open();
 const limiter = limiterOn(await open());
 const kv = await inspector.kvm().create(BUCKET, { history: 1 });
-const leasesOf = async (tenant: string) => {
+/** A tenant's leases in the store: request id → the time it runs until. */
+const leaseTimesOf = async (tenant: string): Promise<Record<string, number>> => {
   const entry = await kv.get(keyOf(tenant));
-  return entry?.operation === 'PUT' ? Object.keys(entry.json<{ leases: Record<string, number> }>().leases) : [];
+  return entry?.operation === 'PUT' ? entry.json<{ leases: Record<string, number> }>().leases : {};
 };
+const leasesOf = async (tenant: string) => Object.keys(await leaseTimesOf(tenant));
 const reasons = () => logs.lines.map((line) => line['reason']);
 let sequence = 0;
 const admit = (on: RateLimiter, tenant: string, tier: string): Promise<Admission> =>
@@ -75,6 +86,7 @@ t.test('a store stall leaves no lease behind and does not lock the key out', asy
   nats.process.kill('SIGSTOP');
   t.teardown(resume);
   try {
+    await waitFor('the server to stop', isStopped);
     const other = await admit(limiter, 'stall-b', 'standard');
     t.same(other.headers, {}, "another key's request goes through unlimited while the store does not answer");
     await first.release();
@@ -164,7 +176,13 @@ t.test('short leases: renewed while the request runs, lapsed soon after its gate
   const doomedNc = await open();
   const doomed = limiterOn(doomedNc, quick);
   await admit(doomed, 'crash', 'single');
-  await sleep(2 * quick.ttlMs);
+  const [firstUntil] = Object.values(await leaseTimesOf('crash'));
+  // A renewal sets now + ttl: one reaching first + 2 ttls was made two ttls after the admission,
+  // long after the lease would have lapsed unrenewed.
+  await waitFor('renewals two ttls on', async () => {
+    const untils = Object.values(await leaseTimesOf('crash'));
+    return untils.length === 1 && untils[0]! >= firstUntil! + 2 * quick.ttlMs;
+  });
   t.equal((await leasesOf('crash')).length, 1, 'still held after two ttls: renewed');
   t.equal(await refusedCode(admit(limiter, 'crash', 'single')), 'too_many_concurrent_requests', 'and it still counts');
   // The gateway dies without releasing: its connection closes, its renewals stop.

@@ -79,7 +79,7 @@ function isStopped(pid: number): boolean {
   try {
     return /^\d+ \(.*\) [Tt] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
-    return true; // no /proc: the timing assertions below still bound the wait
+    return true; // no /proc: the bounds below still hold the operations to opTimeoutMs
   }
 }
 
@@ -336,17 +336,20 @@ t.test('a server that stops answering costs at most opTimeoutMs', async (t) => {
   t.ok(await cache.get('k'));
   hung.process.kill('SIGSTOP');
   try {
-    t.ok(await eventually(async () => isStopped(hung.process.pid!), 2000, 10), 'the server is stopped');
+    t.ok(await eventually(async () => isStopped(hung.process.pid!), 5000, 10), 'the server is stopped');
+    // Each returns while the server is still stopped, with a *_timeout warning. Its one other way
+    // to end, the KV client's own 2 s request timeout, warns the same: nothing but time tells them
+    // apart, so the bound is half of that (5 × opTimeoutMs), not a speed target.
     let started = Date.now();
     t.equal(await cache.get('k'), undefined);
-    t.ok(Date.now() - started < 600, `get gave up in ${Date.now() - started} ms`);
+    t.ok(Date.now() - started < 1000, `get gave up at opTimeoutMs (${Date.now() - started} ms), not the client's 2 s`);
+    t.equal(sink.warnings('get_timeout').length, 1, 'a miss, with a warning');
     started = Date.now();
     await cache.put('k2', answer());
-    t.ok(Date.now() - started < 600, `put gave up in ${Date.now() - started} ms`);
+    t.ok(Date.now() - started < 1000, `put gave up at opTimeoutMs (${Date.now() - started} ms), not the client's 2 s`);
+    t.equal(sink.warnings('put_timeout').length, 1, 'with a warning');
   } finally {
     hung.process.kill('SIGCONT');
   }
-  t.equal(sink.warnings('get_timeout').length, 1);
-  t.equal(sink.warnings('put_timeout').length, 1);
   t.ok(await eventually(async () => (await cache.get('k')) !== undefined, 5000), 'hits again once the server answers');
 });

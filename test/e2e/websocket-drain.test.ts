@@ -1,5 +1,6 @@
 import t from 'tap';
 import { startStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
 import { openLiveClient } from '../helpers/ws-client.js';
 
 // A stopping gateway treats WebSocket requests as it treats open HTTP responses: the ones in
@@ -10,12 +11,14 @@ t.teardown(() => stack.close());
 t.test('gateway close: the request in flight finishes, a new one is refused, then 1001', async (t) => {
   const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
   await client.next((frame) => frame.type === 'ready');
-  stack.ollama.behave({ tokens: ['one', ' two', ' three', ' four', ' five'], tokenDelayMs: 100 });
+  // 2.5 s of answer: still in flight while the test waits for the close to begin.
+  stack.ollama.behave({ tokens: ['one', ' two', ' three', ' four', ' five'], tokenDelayMs: 500 });
   client.send({ type: 'chat', id: 'w1', agent: 'code_review', messages: [{ role: 'user', content: 'hi' }] });
   await client.next((frame) => frame.type === 'delta');
   const closing = stack.app.close();
-  // Let preClose start draining before the next frame arrives.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The next frame must arrive once draining began: fastify answers plain HTTP with 503 from the
+  // moment it starts closing, right before it runs the preClose hook that drains the sockets.
+  await waitFor('the gateway to start closing', async () => (await fetch(`${stack.baseUrl}/health`)).status === 503);
   client.send({ type: 'chat', id: 'w2', agent: 'code_review', messages: [{ role: 'user', content: 'again' }] });
   const refused = await client.finish('w2');
   t.match(refused.terminal, { type: 'error', error: { code: 'bus_unavailable', message: /shutting down/ } });

@@ -37,6 +37,10 @@ export interface RecordedChatRequest {
   body: Record<string, unknown>;
   /** Set when the client closed the connection before the answer was complete. */
   aborted: boolean;
+  /** When the request arrived (Date.now()). */
+  receivedAt: number;
+  /** When the fake ended its answer or the connection closed, whichever came first. */
+  endedAt?: number;
 }
 
 export interface FakeOllama {
@@ -62,7 +66,22 @@ const DEFAULTS: FakeOllamaBehaviour = {
   promptEvalCount: 12,
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Waits `ms`, or less if the client closes the connection: an aborted request's long delay
+ * neither runs on in the background nor keeps the test process alive.
+ */
+function pause(ms: number, res: ServerResponse): Promise<void> {
+  if (ms <= 0 || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      res.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    res.once('close', done);
+  });
+}
 
 async function readJson(req: IncomingMessage): Promise<any> {
   let body = '';
@@ -103,14 +122,22 @@ export async function startFakeOllama(
       tools: body.tools,
       body,
       aborted: false,
+      receivedAt: Date.now(),
     };
     requests.push(recorded);
     const b = queued.shift() ?? behaviour;
     res.on('close', () => {
       if (!res.writableFinished) recorded.aborted = true;
+      recorded.endedAt ??= Date.now();
     });
-    if (b.failWith) return sendJson(res, b.failWith.status, { error: b.failWith.message });
+    // Before the last byte goes out, so the client cannot see the end before this is set.
+    const end = () => (recorded.endedAt ??= Date.now());
+    if (b.failWith) {
+      end();
+      return sendJson(res, b.failWith.status, { error: b.failWith.message });
+    }
     if (!models.some((m) => m === body.model || m === `${body.model}:latest`)) {
+      end();
       return sendJson(res, 404, { error: `model '${body.model}' not found, try pulling it first` });
     }
     const final = {
@@ -127,15 +154,16 @@ export async function startFakeOllama(
     const gate = held;
     if (body.stream === false) {
       await gate;
-      await sleep(b.firstTokenDelayMs);
+      await pause(b.firstTokenDelayMs, res);
       const answer = JSON.parse(line(body.model, b.tokens.join(''), true, final));
       if (toolCalls) answer.message.tool_calls = toolCalls;
+      end();
       return sendJson(res, 200, answer);
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     res.flushHeaders();
     await gate;
-    await sleep(b.firstTokenDelayMs);
+    await pause(b.firstTokenDelayMs, res);
     for (const [index, token] of b.tokens.entries()) {
       if (res.destroyed) return;
       if (b.dieAfterTokens !== undefined && index >= b.dieAfterTokens) {
@@ -143,12 +171,13 @@ export async function startFakeOllama(
         return;
       }
       res.write(line(body.model, token, false));
-      if (b.tokenDelayMs > 0) await sleep(b.tokenDelayMs);
+      await pause(b.tokenDelayMs, res);
     }
     if (toolCalls)
       res.write(
         `${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '', tool_calls: toolCalls }, done: false })}\n`,
       );
+    end();
     res.end(line(body.model, '', true, final));
   }
 

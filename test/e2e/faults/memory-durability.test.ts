@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import t from 'tap';
 import { startWorkerProcess, type TestProcess } from '../../helpers/processes.js';
 import { AUTH, startStack } from '../../helpers/stack.js';
-import { sleep } from '../../helpers/wait.js';
+import { waitFor } from '../../helpers/wait.js';
 
 // Gateway in-process; one real worker process writing turns to SQLite (WAL), SIGKILLed at
 // random points under load with a fast model, then started again: 4 rounds, bounded.
@@ -52,7 +52,10 @@ t.test(
           }
         }),
       );
-      await sleep(300 + Math.floor(Math.random() * 700));
+      // Killed at a random point of the load: after 5 to 20 more acknowledged turns, with the
+      // other clients' requests mid-flight.
+      const killAfter = acknowledged.length + 5 + Math.floor(Math.random() * 16);
+      await waitFor('turns acknowledged before the kill', () => acknowledged.length >= killAfter, 30_000);
       await worker.kill();
       loading = false;
       await load;

@@ -50,11 +50,9 @@ const ready = async () => {
 interface Result {
   status: number;
   code?: string;
-  ms: number;
   retryAfter: string | null;
 }
 async function ask(): Promise<Result> {
-  const started = Date.now();
   const res = await fetch(`${baseUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: AUTH,
@@ -63,7 +61,6 @@ async function ask(): Promise<Result> {
   const body = await res.json();
   return {
     status: res.status,
-    ms: Date.now() - started,
     retryAfter: res.headers.get('retry-after'),
     ...(body.error ? { code: body.error.code } : {}),
   };
@@ -93,42 +90,42 @@ t.test(
       [0, 1].map(async () => {
         for (let i = 0; loading && i < 400; i++) {
           results.push(await ask());
-          await sleep(50);
+          await sleep(50); // the pace of the load, not a wait for anything
         }
       }),
     );
-    await sleep(300);
+    const succeeded = () => results.filter((r) => r.status === 200).length;
+    await waitFor('the load to be running', () => succeeded() >= 2);
     await nats.stop();
-    const stoppedAt = Date.now();
-    await waitFor('the gateway to notice the outage', () => !bus.connected, 5000);
-    t.ok(Date.now() - stoppedAt < 2000, `noticed ${Date.now() - stoppedAt} ms after the stop`);
+    await waitFor('the gateway to notice the outage', () => !bus.connected);
 
     const during = await ask();
+    // bus_unavailable comes only from refusing to publish while cut off; a request that waited
+    // for a timer would end in worker_lost or deadline_exceeded (REQUEST_TIMEOUT_MS is 120 s here).
     t.match(
       during,
       { status: 503, code: 'bus_unavailable', retryAfter: '1' },
-      'a request during the outage: 503 bus_unavailable',
+      'a request during the outage: 503 bus_unavailable at once, not after a timeout',
     );
-    t.ok(during.ms < 300, `answered in ${during.ms} ms, not after a timeout`);
     const notReady = await ready();
     t.equal(notReady.status, 503);
     t.match(notReady.body, { status: 'unavailable', nats: 'disconnected', reason: /disconnected from NATS/ });
 
-    await sleep(1500); // an outage of a couple of seconds, with load running
+    const failed = () => results.length - succeeded();
+    await waitFor('the load to meet the outage', () => failed() >= 4);
+    // The outage's length is the scenario, not a wait for something: long enough that the
+    // clients' reconnect attempts (every 500 ms) fail a few times.
+    await sleep(1500);
     await nats.start();
-    const restartedAt = Date.now();
-    await waitFor(
-      '/ready to be 200 again with the worker back',
-      async () => {
-        const now = await ready();
-        return now.status === 200 && now.body.agents.code_review === 1;
-      },
-      10_000,
-    );
-    t.pass(`ready again ${Date.now() - restartedAt} ms after NATS came back`);
+    await waitFor('/ready to be 200 again with the worker back', async () => {
+      const now = await ready();
+      return now.status === 200 && now.body.agents.code_review === 1;
+    });
+    t.pass('ready again after NATS came back');
     const after = await ask();
     t.equal(after.status, 200, 'requests succeed again, no restart of gateway or worker');
-    await sleep(300);
+    const succeededAfter = succeeded();
+    await waitFor('the load to succeed again', () => succeeded() >= succeededAfter + 2);
     loading = false;
     await load;
 
@@ -136,18 +133,15 @@ t.test(
     const failures = results.filter((r) => r.status !== 200);
     t.ok(failures.length > 0, `${failures.length} of ${results.length} requests failed during the outage`);
     t.ok(results.at(-1)!.status === 200, 'the load succeeds again at the end');
-    // Every failure is retryable and fast: none waited for the idle or deadline timers.
+    // Every failure is retryable and fast: bus_unavailable and no_worker come from the bus
+    // refusing at once; one that waited for the idle or deadline timer would be worker_lost or
+    // deadline_exceeded.
     t.same(
       failures.filter(
         (r) => !(r.status === 503 && r.retryAfter === '1' && ['bus_unavailable', 'no_worker'].includes(r.code!)),
       ),
       [],
-      'every failure is a retryable 503',
-    );
-    t.same(
-      failures.filter((r) => r.ms > 1000),
-      [],
-      'every failure came fast',
+      'every failure is a retryable 503, and came fast',
     );
   },
 );
