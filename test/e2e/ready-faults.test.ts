@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
@@ -38,20 +39,34 @@ t.test('a draining gateway answers new requests with 503 in the OpenAI shape, an
   const stack = await startStack();
   t.teardown(() => stack.close());
   stack.ollama.behave({ tokens: ['slow', ' answer'], tokenDelayMs: 300 });
-  const open = chat(stack.baseUrl); // keeps the drain waiting for a while
-  await waitFor('the first request to reach the model', () => stack.ollama.requests.length === 1, 5000);
+  // Two requests pipelined on one kept-alive connection: the second is read once the first is
+  // answered, which the drain lets finish — it arrives while the gateway closes.
+  const { hostname, port } = new URL(stack.baseUrl);
+  const socket = connect(Number(port), hostname);
+  t.teardown(() => socket.destroy());
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  const request = (content: string) => {
+    const body = JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content }] });
+    const head = Object.entries({ ...AUTH, host: `${hostname}:${port}`, 'content-length': Buffer.byteLength(body) })
+      .map(([name, value]) => `${name}: ${value}`)
+      .join('\r\n');
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\n${head}\r\n\r\n${body}`);
+  };
+  request('first');
+  await waitFor('the first request to reach the model', () => stack.ollama.requests.length === 1);
   const closing = stack.app.close();
-  const res = await stack.app.inject({
-    method: 'POST',
-    url: '/v1/chat/completions',
-    headers: AUTH,
-    payload: { model: 'code_review', messages: [{ role: 'user', content: 'late' }] },
+  request('late');
+  await waitFor('both answers', () => (received.match(/HTTP\/1\.1 /g) ?? []).length === 2 && received.endsWith('}'));
+  const [first, late] = received.split(/(?=HTTP\/1\.1 )/);
+  t.match(first, /^HTTP\/1\.1 200 /, 'the answer in progress still finished');
+  t.match(late, /^HTTP\/1\.1 503 /);
+  t.match(late, /\r\nx-should-retry: true\r\n/i);
+  t.match(late, /\r\nretry-after: \d+\r\n/i);
+  t.match(JSON.parse(late!.slice(late!.indexOf('\r\n\r\n') + 4)), {
+    error: { code: 'bus_unavailable', type: 'server_error', message: /shutting down/ },
   });
-  t.equal(res.statusCode, 503);
-  t.match(res.json(), { error: { code: 'bus_unavailable', type: 'server_error', message: /shutting down/ } });
-  t.equal(res.headers['x-should-retry'], 'true');
-  t.ok(res.headers['retry-after'], 'Retry-After');
-  t.equal((await open).status, 200, 'the answer in progress still finished');
+  t.equal(stack.ollama.requests.length, 1, 'the late request never reached a model');
   await closing;
 });
 

@@ -109,7 +109,10 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
   const linksOf = (agent: Agent) => agent.providers ?? [{ provider: settings.defaultProvider, model: agent.model }];
 
   function unavailable(agent: Agent): string | undefined {
-    const refusals = linksOf(agent).map((link) => breakerOf(link.provider).refusal());
+    const refusals = linksOf(agent).map((link) => {
+      const refusal = breakerOf(link.provider).refusal();
+      return refusal === undefined ? undefined : `${link.provider}: ${refusal}`;
+    });
     return refusals.every((refusal) => refusal !== undefined) ? refusals.join('; ') : undefined;
   }
 
