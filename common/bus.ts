@@ -4,7 +4,7 @@ import { Svcm } from '@nats-io/services';
 import { connect, errors, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { isSetupApiSubject } from './jetstream-resources.js';
 import type { Logger } from './logger.js';
-import { describeCredentials, inboxPrefixOf, natsConnectOptions, type BusRole } from './nats-client.js';
+import { describeCredentials, inboxPrefixOf, natsConnectOptions, natsServers, type BusRole } from './nats-client.js';
 import type { NatsClientSettings } from './nats-client.js';
 import { randomBytesPooled } from './random-bytes.js';
 import { PublishQueue } from './publish-queue.js';
@@ -17,6 +17,16 @@ export interface BusMessage {
   /** The reply subject, or "" / undefined when the sender expects none. */
   readonly reply?: string | undefined;
   readonly headers?: MsgHdrs | undefined;
+}
+
+/** A NATS server as its INFO describes it. */
+export interface BusServer {
+  /** server_name (the server's id when it has none). */
+  readonly name: string;
+  /** The cluster's name; undefined for a server not in a cluster. */
+  readonly cluster: string | undefined;
+  /** The client URLs of the cluster's servers the server announces (its own included). */
+  readonly connectUrls: readonly string[];
 }
 
 export type BusCallback = (err: Error | null, msg: BusMessage) => void;
@@ -54,6 +64,8 @@ export interface Bus {
   readonly closed: boolean;
   /** The server's largest message, in bytes; undefined before the first connection. */
   readonly maxPayload: number | undefined;
+  /** The server this connection is on now, as its INFO says; undefined before the first connection. */
+  readonly server: BusServer | undefined;
   /**
    * A fresh reply inbox under the role's prefix, ending in 128 random bits: workers may publish
    * to every gateway inbox, so an inbox must not be guessable from others a worker has seen.
@@ -118,7 +130,9 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
   let nc: NatsConnection;
   try {
     nc = await connect({
-      servers: url.split(','),
+      // Any one of them will do: nats.js tries each at the first connection, and afterwards
+      // reconnects to any server of the cluster (it learns them from the servers' INFO).
+      servers: natsServers(url),
       name: options.name,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
@@ -197,6 +211,16 @@ class NatsBus implements Bus {
 
   get maxPayload(): number | undefined {
     return this.#nc.info?.max_payload;
+  }
+
+  get server(): BusServer | undefined {
+    const info = this.#nc.info;
+    if (!info) return undefined;
+    return {
+      name: info.server_name || info.server_id,
+      cluster: info.cluster || undefined,
+      connectUrls: info.connect_urls ?? [],
+    };
   }
 
   onChange(listener: (bus: Bus) => void): () => void {

@@ -43,16 +43,24 @@ export function inboxPrefixOf(role: BusRole): string {
   return `_INBOX.${role}`;
 }
 
+/** NATS_URL's servers: one URL or a comma-separated list, blanks around the commas ignored. */
+export function natsServers(url: string): string[] {
+  return url
+    .split(',')
+    .map((server) => server.trim())
+    .filter(Boolean);
+}
+
 /** The variables a process reads its bus credentials from, for messages. */
 export const NATS_CREDENTIAL_VARIABLES = 'NATS_USER and NATS_PASSWORD (or NATS_PASSWORD_FILE)';
 
 /**
  * Reads NATS_USER, NATS_PASSWORD / NATS_PASSWORD_FILE and NATS_TLS_CA / NATS_TLS_CERT /
- * NATS_TLS_KEY through `read` (problems name the variable). `natsUrl` is checked for embedded
- * credentials: the URL is logged, so a password in it would end up in the logs.
+ * NATS_TLS_KEY through `read` (problems name the variable). Each server of `natsUrl` is checked
+ * for embedded credentials: the URL is logged, so a password in it would end up in the logs.
  */
 export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: string): NatsClientSettings {
-  if (natsUrl.split(',').some((url) => /^[a-z]+:\/\/[^/@]*@/i.test(url.trim()))) {
+  if (natsServers(natsUrl).some((url) => /^([a-z]+:\/\/)?[^/@]*@/i.test(url))) {
     read.report(`NATS_URL must not hold credentials (it is logged): set ${NATS_CREDENTIAL_VARIABLES} instead`);
   }
   const user = read.optionalString('NATS_USER', {

@@ -39,10 +39,16 @@ export function auditStreamName(prefix: string = DEFAULT_SUBJECT_PREFIX): string
     : `${DEFAULT_AUDIT_STREAM}_${prefix.replace(/\./g, '_')}`;
 }
 
-/** The stream configuration the gateway wants (and sets on an existing stream that differs). */
+/**
+ * The stream configuration the gateway wants (and sets on an existing stream that differs).
+ * `replicas` (bus:setup's decision) applies when the stream is created; without it the server's
+ * default (1). An existing stream's replicas are bus:setup's business (jetstream-replicas.ts):
+ * a gateway never changes them.
+ */
 export function auditStreamConfig(
   prefix: string,
   settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>,
+  replicas?: number,
 ): Partial<StreamConfig> & { name: string; subjects: string[] } {
   return {
     name: auditStreamName(prefix),
@@ -58,7 +64,7 @@ export function auditStreamConfig(
     max_age: settings.maxAgeSeconds * 1e9, // nanoseconds
     max_bytes: settings.maxBytes,
     max_msgs: -1,
-    num_replicas: 1,
+    ...(replicas === undefined ? {} : { num_replicas: replicas }),
   };
 }
 
@@ -134,9 +140,10 @@ export async function setUpAuditStream(
   subjectPrefix: string,
   settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>,
   timeoutMs: number,
+  replicas?: number,
 ): Promise<'created' | 'updated' | 'unchanged' | 'differs'> {
   const jsm = await bus.jetstreamManager({ timeoutMs });
-  return createOrUpdate(jsm, auditStreamConfig(subjectPrefix, settings));
+  return createOrUpdate(jsm, auditStreamConfig(subjectPrefix, settings, replicas));
 }
 
 async function createOrUpdate(
@@ -165,8 +172,9 @@ async function createOrUpdate(
     current.max_bytes === wanted.max_bytes &&
     JSON.stringify(current.subjects ?? []) === JSON.stringify(wanted.subjects);
   if (same) return 'unchanged';
-  // storage and retention cannot change on a live stream; everything else we set can.
-  const { storage: _storage, retention: _retention, name: _name, ...changeable } = wanted;
+  // storage and retention cannot change on a live stream; everything else we set can, but the
+  // replicas are left to bus:setup's own step (it never lowers them unasked).
+  const { storage: _storage, retention: _retention, name: _name, num_replicas: _replicas, ...changeable } = wanted;
   try {
     await jsm.streams.update(wanted.name, { ...current, ...changeable });
   } catch (err) {

@@ -49,6 +49,8 @@ export interface NatsServerOptions {
   env?: NodeJS.ProcessEnv;
   /** Aborts the start: the server is stopped and the promise rejects. */
   signal?: AbortSignal;
+  /** More command-line flags, after the others (a test cluster's monitoring port: `-m <port>`). */
+  extraArgs?: readonly string[];
 }
 
 export interface RunningNatsServer {
@@ -75,6 +77,7 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
     String(options.port),
     '-sd',
     options.storeDir,
+    ...(options.extraArgs ?? []),
   ];
   // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it
   // have drained; whoever started it stops it last.

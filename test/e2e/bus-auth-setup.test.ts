@@ -114,6 +114,7 @@ t.test('npm run bus:setup as admin creates the stream and buckets; the runtime u
   const said: string[] = [];
   await setUpBus(admin, setupSettings, (line) => said.push(line));
   t.same(said, [
+    `JetStream replicas 1: the NATS server ${admin.server?.name} is not in a cluster (its INFO names none)`,
     'audit stream AGENTBUS_AUDIT created',
     'response cache bucket agentbus_responses ready (TTL 30 s)',
     'rate limit bucket agentbus_rate_limits ready',
@@ -123,6 +124,7 @@ t.test('npm run bus:setup as admin creates the stream and buckets; the runtime u
   t.same(
     again,
     [
+      `JetStream replicas 1: the NATS server ${admin.server?.name} is not in a cluster (its INFO names none)`,
       'audit stream AGENTBUS_AUDIT unchanged',
       'response cache bucket agentbus_responses ready (TTL 60 s, changed from 30 s)',
       'rate limit bucket agentbus_rate_limits ready',

@@ -1,5 +1,5 @@
 import { errors, headers as natsHeaders, type Msg, type MsgHdrs } from '@nats-io/transport-node';
-import type { Bus, BusCallback, BusMessage, BusSubscription, PublishOptions } from '../../common/bus.js';
+import type { Bus, BusCallback, BusMessage, BusServer, BusSubscription, PublishOptions } from '../../common/bus.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import type { BusRole } from '../../common/nats-client.js';
 
@@ -41,6 +41,7 @@ export class FakeBus implements Bus {
   since = 0;
   closed = false;
   maxPayload: number | undefined = 1024 * 1024;
+  server: BusServer | undefined = { name: 'fake', cluster: undefined, connectUrls: [] };
   readonly #subs: FakeSubscription[] = [];
   readonly #listeners = new Set<(bus: Bus) => void>();
   #inboxes = 0;
