@@ -345,11 +345,14 @@ export const ERROR_TABLE = {
     status: 503,
     type: 'server_error',
     retryable: true,
-    message: 'The worker cannot write the conversation memory (the disk under DATA_DIR is full or read-only).',
+    message:
+      'The worker cannot write the conversation memory (the disk under DATA_DIR is full or read-only, ' +
+      'or the PostgreSQL of DATABASE_URL is unreachable).',
     doc:
       "The worker's memory database cannot be written: its disk is full, the file or `DATA_DIR` is read-only, " +
-      'or the database is unreachable. Refused before the model is asked, so no answer is streamed that ' +
-      'could not be kept. Free space or fix the permissions of `DATA_DIR`; `/ready` reports it meanwhile.',
+      'or the PostgreSQL server of `DATABASE_URL` is unreachable, refuses the credentials, is read-only or ' +
+      'out of space. Refused before the model is asked, so no answer is streamed that could not be kept. ' +
+      'Free space or fix the permissions of `DATA_DIR`, or check PostgreSQL; `/ready` reports it meanwhile.',
   },
   // Not retryable: the same request against the same model would most likely time out again,
   // and an SDK retrying it silently triples the wait.

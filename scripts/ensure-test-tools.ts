@@ -1,13 +1,16 @@
 import { ensureChromium } from './lib/chromium.js';
 import { installLlamaCpp, llamaCppInstalled } from './lib/install-llama-cpp.js';
 import { ensureNatsServer } from './lib/install-nats.js';
+import { ensurePostgres } from './lib/postgres-server.js';
 
 // `npm test` runs this first. The tests start their own nats-server processes, and the
 // playground's browser test drives headless Chromium: both come from Debian's packages,
 // installed here when missing and possible (root). nats-server is needed by every test, so its
 // absence stops the run; without Chromium only the browser test fails, saying what to install.
 // The llama-cpp provider's test runs the real tiny model: its engine, node-llama-cpp, is the
-// opt-in install (`npm run llama-cpp:install`), done here when missing.
+// opt-in install (`npm run llama-cpp:install`), done here when missing. The memory-on-PostgreSQL
+// tests start a PostgreSQL of their own from Debian's `postgresql` (never a server the machine
+// runs): installed here too; without it only they fail.
 const say = (line: string) => process.stdout.write(`[agentbus] ${line}\n`);
 try {
   ensureNatsServer(say);
@@ -17,6 +20,11 @@ try {
 }
 try {
   ensureChromium(say);
+} catch (err) {
+  process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+}
+try {
+  ensurePostgres(say);
 } catch (err) {
   process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
 }

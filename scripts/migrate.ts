@@ -1,13 +1,13 @@
 import { loadWorkerConfig } from '../workers/config.js';
-import { memoryDatabasePath, openMemoryDatabase } from '../workers/memory/database.js';
-import { migrateToLatest } from '../workers/memory/migrate.js';
+import { openMigratedMemory } from '../workers/memory/open.js';
 
-// `npm run migrate`: bring the memory database under DATA_DIR to the latest schema.
-const file = memoryDatabasePath(loadWorkerConfig().dataDir);
-const db = openMemoryDatabase(file);
+// `npm run migrate`: bring the memory database (SQLite under DATA_DIR, or DATABASE_URL) to the
+// latest schema. Running it again applies nothing.
 try {
-  const applied = await migrateToLatest(db);
-  process.stdout.write(applied.length > 0 ? `${file}: applied ${applied.join(', ')}\n` : `${file}: up to date\n`);
-} finally {
+  const { db, at, applied } = await openMigratedMemory(loadWorkerConfig().memory);
   await db.destroy();
+  process.stdout.write(applied.length > 0 ? `${at}: applied ${applied.join(', ')}\n` : `${at}: up to date\n`);
+} catch (err) {
+  process.stderr.write(`npm run migrate: ${(err as Error).message}\n`);
+  process.exitCode = 1;
 }

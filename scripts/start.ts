@@ -6,8 +6,7 @@ import { connectBus } from '../common/bus.js';
 import { readNatsClientSettings } from '../common/nats-client.js';
 import { loadGatewayConfig } from '../gateway/config.js';
 import { loadWorkerConfig } from '../workers/config.js';
-import { memoryDatabasePath, openMemoryDatabase } from '../workers/memory/database.js';
-import { migrateToLatest } from '../workers/memory/migrate.js';
+import { openMigratedMemory } from '../workers/memory/open.js';
 import { setUpBus } from './lib/bus-setup.js';
 import { startBundledNats } from './lib/bundled-nats.js';
 import { ensureBusCredentials, type RoleCredentials } from './lib/nats-credentials.js';
@@ -64,6 +63,8 @@ async function startStack(): Promise<void> {
   const workerConfig = loadWorkerConfig();
   const settings = readStartSettings(readEnv());
   const dataDir = resolve(workerConfig.dataDir);
+  const memoryShown =
+    workerConfig.memory.dialect === 'sqlite' ? workerConfig.memory.file : workerConfig.memory.shownUrl;
   mkdirSync(dataDir, { recursive: true });
   const { signal } = startup;
 
@@ -120,12 +121,11 @@ async function startStack(): Promise<void> {
   }
   signal.throwIfAborted();
 
-  const db = openMemoryDatabase(memoryDatabasePath(dataDir));
-  const applied = await migrateToLatest(db);
-  await db.destroy();
+  const memory = await openMigratedMemory(workerConfig.memory);
+  await memory.db.destroy();
   say(
-    `memory database ${memoryDatabasePath(dataDir)} ` +
-      `${applied.length > 0 ? `migrated (${applied.join(', ')})` : 'is up to date'}`,
+    `memory database ${memoryShown} ` +
+      `${memory.applied.length > 0 ? `migrated (${memory.applied.join(', ')})` : 'is up to date'}`,
   );
   signal.throwIfAborted();
 
@@ -169,7 +169,7 @@ async function startStack(): Promise<void> {
     natsUrl,
     credentials,
     dataDir,
-    memoryFile: memoryDatabasePath(dataDir),
+    memoryFile: memoryShown,
     pids: {
       supervisor: process.pid,
       nats: natsPid(),

@@ -36,8 +36,8 @@ export interface AgentServiceDeps {
   admission?: Readonly<AdmissionSettings>;
   /** The providers' last probes, reported in `$SRV.STATS` as `backend` (1 answers, 0 not). */
   backendHealth?: { snapshot(): Record<string, number> } | undefined;
-  /** DATA_DIR, named when the memory database cannot be written. */
-  dataDir?: string | undefined;
+  /** Where memory is, named when it cannot be written: `DATA_DIR (…)` or `DATABASE_URL (…)` (memory/settings.ts). */
+  memoryAt?: string | undefined;
   /** Whether the memory database takes writes (memory/health.ts), for requests and `$SRV.STATS`. */
   memoryHealth?: MemoryHealth | undefined;
   /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
@@ -147,8 +147,8 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     };
 
   for (const agent of agents) {
-    const { db, providers, cache, dataDir, memoryHealth } = deps;
-    const handlerDeps = { bus, db, dataDir, memoryHealth, providers, cache, agent, workerId, log };
+    const { db, providers, cache, memoryAt, memoryHealth } = deps;
+    const handlerDeps = { bus, db, memoryAt, memoryHealth, providers, cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),

@@ -23,8 +23,8 @@ import { ReplyStream } from './reply-stream.js';
 export interface ChatHandlerDeps {
   bus: Pick<Bus, 'publish' | 'request'>;
   db: Kysely<MemoryDatabase>;
-  /** DATA_DIR, named when the memory database cannot be written. */
-  dataDir?: string | undefined;
+  /** Where memory is, named when it cannot be written: `DATA_DIR (…)` or `DATABASE_URL (…)` (memory/settings.ts). */
+  memoryAt?: string | undefined;
   /** How long a request waits for its conversation's turns still being delivered (memory/pending.ts). */
   settleWait?: SettleWait | undefined;
   /** Whether the memory database takes writes (memory/health.ts); absent: assumed to. */
@@ -122,7 +122,7 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<
       cacheKey: store && deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history.messages) : undefined,
     };
   } catch (err) {
-    throw memoryFailure(err, deps.dataDir);
+    throw memoryFailure(err, deps.memoryAt);
   }
 }
 
@@ -215,7 +215,7 @@ export async function handleChatRequest(
     const context = await contextOf(deps, envelope);
     // Refused before the model is asked: an answer must not stream as if it could be kept.
     const memoryProblem = context.session ? deps.memoryHealth?.problem : undefined;
-    if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.dataDir);
+    if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
     // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still cached.
     const hit =
       context.cacheKey !== undefined && envelope.cache !== 'refresh'
@@ -250,7 +250,7 @@ export async function handleChatRequest(
     const delivery: Delivery = await deliverTurn(
       {
         db: deps.db,
-        dataDir: deps.dataDir,
+        memoryAt: deps.memoryAt,
         health: deps.memoryHealth,
         envelope,
         turn: session && {

@@ -8,6 +8,7 @@ import {
   readSecretPatternsFile,
   readSubjectPrefix,
 } from '../common/shared-settings.js';
+import { readMemorySettings, type MemorySettings } from './memory/settings.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
 import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
@@ -32,6 +33,8 @@ export interface WorkerConfig {
   llamaCpp: LlamaCppSettings;
   openai: OpenAISettings;
   dataDir: string;
+  /** Where memory lives: SQLite under DATA_DIR, or PostgreSQL (DATABASE_URL, DATABASE_POOL_SIZE). */
+  memory: MemorySettings;
   agentsFile: string;
   defaultModel: string | undefined;
   subjectPrefix: string;
@@ -144,12 +147,14 @@ function readAdmissionSettings(read: EnvReader): Readonly<AdmissionSettings> {
  */
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: EnvReader = readEnv(env)): WorkerConfig {
   const natsUrl = readNatsUrl(read);
+  const dataDir = readDataDir(read);
   const config: WorkerConfig = {
     natsUrl,
     nats: readNatsClientSettings(read, 'worker', natsUrl),
     ...readProviderSettings(read),
     secretPatternsFile: readSecretPatternsFile(read),
-    dataDir: readDataDir(read),
+    dataDir,
+    memory: readMemorySettings(read, dataDir),
     agentsFile: readAgentsFile(read),
     defaultModel: readDefaultModel(read),
     subjectPrefix: readSubjectPrefix(read),

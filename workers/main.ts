@@ -6,11 +6,10 @@ import { connectBus } from '../common/bus.js';
 import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from '../common/process.js';
 import { restartsFromEnv } from '../common/restarts.js';
 import { loadWorkerConfig } from './config.js';
-import { memoryDatabasePath, openMemoryDatabase } from './memory/database.js';
 import { hostname } from 'node:os';
 import { sweepPendingTurns } from './memory/delivery.js';
 import { watchMemory } from './memory/health.js';
-import { migrateToLatest } from './memory/migrate.js';
+import { openMigratedMemory } from './memory/open.js';
 import { providerChainsFromConfig } from './provider-chains-from-config.js';
 import { startWorker } from './worker.js';
 import { watchBackends } from './backend-health.js';
@@ -46,9 +45,8 @@ async function main(): Promise<void> {
       .filter(Boolean),
   );
 
-  const db = openMemoryDatabase(memoryDatabasePath(config.dataDir));
-  const applied = await migrateToLatest(db);
-  if (applied.length > 0) log.info({ applied }, 'memory database migrated');
+  const { db, at: memoryAt, applied } = await openMigratedMemory(config.memory, log);
+  if (applied.length > 0) log.info({ applied, memory: memoryAt }, 'memory database migrated');
   // Turns a dead worker left waiting for their receipt were never delivered: they go.
   const swept = await sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS));
   if (swept > 0) log.info({ swept }, 'deleted pending turns left by a worker that stopped before their receipt');
@@ -72,7 +70,7 @@ async function main(): Promise<void> {
   const worker = await startWorker({
     bus,
     db,
-    dataDir: config.dataDir,
+    memoryAt,
     providers,
     agents,
     subjectPrefix: config.subjectPrefix,
@@ -85,7 +83,13 @@ async function main(): Promise<void> {
   });
 
   log.info(
-    { id: worker.id, agents: agents.map((a) => a.name), nats: config.natsUrl, localProviders: config.localProviders },
+    {
+      id: worker.id,
+      agents: agents.map((a) => a.name),
+      nats: config.natsUrl,
+      memory: memoryAt,
+      localProviders: config.localProviders,
+    },
     'worker ready',
   );
   const backends = await backendHealth.probeNow();

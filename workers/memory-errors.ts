@@ -2,25 +2,54 @@ import { AgentbusError } from '../bus-schemas/index.js';
 
 // SQLite's result codes that mean "this database cannot be written now", whatever the query:
 // the disk is full, the file or its folder is read-only, the file is gone or unreadable.
-const UNWRITABLE = /^SQLITE_(FULL|READONLY\w*|CANTOPEN\w*|IOERR\w*|NOTADB|CORRUPT\w*|PERM)$/;
+const SQLITE_UNWRITABLE = /^SQLITE_(FULL|READONLY\w*|CANTOPEN\w*|IOERR\w*|NOTADB|CORRUPT\w*|PERM)$/;
+
+// PostgreSQL's SQLSTATEs of the same kind: connection exceptions (08…), bad credentials or
+// no such role (28…), no such database (3D000), a read-only server or transaction (25006),
+// insufficient resources (53…: 53100 disk full, 53300 too many connections), the server
+// shutting down or starting (57P01–57P03), an I/O error (58030). And the socket errors of a
+// server that cannot be reached at all.
+const POSTGRES_UNAVAILABLE = /^(08\w{3}|28\w{3}|3D000|25006|53\w{3}|57P0[123]|58030)$/;
+const SOCKET_UNAVAILABLE =
+  /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE|ECONNABORTED)$/;
+// `pg` reports a connection that broke or never came up with an Error that has no code.
+const POSTGRES_CONNECTION_LOST =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+function unavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string')
+    return SQLITE_UNWRITABLE.test(code) || POSTGRES_UNAVAILABLE.test(code) || SOCKET_UNAVAILABLE.test(code);
+  return err instanceof Error && POSTGRES_CONNECTION_LOST.test(err.message);
+}
+
+/** What went wrong, in a line: the message, or the code of an error without one (Node's AggregateError). */
+export function memoryProblemOf(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  if (err.message) return err.message;
+  return typeof code === 'string' ? code : String(err);
+}
 
 /**
  * A failure of the memory database as the client should see it: `memory_unavailable` (503,
- * retryable, naming DATA_DIR) when the database cannot be written, else the error as it is.
+ * retryable, naming where memory is: `DATA_DIR (…)` or `DATABASE_URL (…)`, password masked) when
+ * the database cannot be reached or written, else the error as it is.
  */
-export function memoryFailure(err: unknown, dataDir: string | undefined): unknown {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !UNWRITABLE.test(code)) return err;
-  return memoryUnavailable((err as Error).message, dataDir, err);
+export function memoryFailure(err: unknown, at: string | undefined): unknown {
+  if (!unavailable(err)) return err;
+  return memoryUnavailable(memoryProblemOf(err), at, err);
 }
 
 /** The error for a memory database known to refuse writes (`problem` says why). */
-export function memoryUnavailable(problem: string, dataDir: string | undefined, cause?: unknown): AgentbusError {
-  const where = dataDir === undefined ? 'DATA_DIR' : `DATA_DIR (${dataDir})`;
+export function memoryUnavailable(problem: string, at: string | undefined, cause?: unknown): AgentbusError {
+  const where = at ?? 'DATA_DIR';
+  const advice = where.startsWith('DATABASE_URL')
+    ? 'Check that PostgreSQL runs and is reachable, and the credentials and database in DATABASE_URL'
+    : 'Free disk space or fix the permissions';
   return new AgentbusError(
     'memory_unavailable',
-    `The worker cannot write its memory database in ${where}: ${problem}. ` +
-      'Free disk space or fix the permissions; the request was not answered.',
+    `The worker cannot write its memory database in ${where}: ${problem}. ${advice}; the request was not answered.`,
     { cause },
   );
 }

@@ -26,8 +26,8 @@ export interface WorkerDeps {
   admission?: Readonly<AdmissionSettings>;
   /** The providers' probes, for `$SRV.STATS` (see backend-health.ts). */
   backendHealth?: { snapshot(): Record<string, number> } | undefined;
-  /** DATA_DIR, named when the memory database cannot be written. */
-  dataDir?: string | undefined;
+  /** Where memory is, named when it cannot be written: `DATA_DIR (…)` or `DATABASE_URL (…)` (memory/settings.ts). */
+  memoryAt?: string | undefined;
   /** Whether the memory database takes writes (memory/health.ts). */
   memoryHealth?: MemoryHealth | undefined;
   /** AGENTBUS_RESTARTS, for `$SRV.STATS` (common/restarts.ts). */

@@ -33,6 +33,7 @@ export interface RunningStack {
   /** The bundled server's credentials per role; undefined with NATS_URL. */
   credentials: Record<'gateway' | 'worker', RoleCredentials> | undefined;
   dataDir: string;
+  /** The SQLite file, or DATABASE_URL with its password masked. */
   memoryFile: string;
   pids: { supervisor: number; nats?: number | undefined; worker?: number | undefined; gateway?: number | undefined };
 }

@@ -9,8 +9,7 @@ import { loadGatewayConfig, type GatewayConfig } from '../../gateway/config.js';
 import { connectBus, type Bus } from '../../common/bus.js';
 import { loadCatalog, type Catalog } from '../../common/catalog.js';
 import { createLogger, type Logger } from '../../common/logger.js';
-import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
-import { migrateToLatest } from '../../workers/memory/migrate.js';
+import { openMigratedMemory } from '../../workers/memory/open.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
 import { loadRedactor } from '../../common/redaction.js';
 import { loadWorkerConfig } from '../../workers/config.js';
@@ -77,6 +76,8 @@ export interface StackOptions {
    * names its provider; the fake Ollama still starts.
    */
   provider?: ChatProvider;
+  /** Memory on this PostgreSQL (DATABASE_URL) instead of SQLite in the temp DATA_DIR. */
+  databaseUrl?: string;
 }
 
 /**
@@ -98,7 +99,10 @@ export function testProviderChains(env: Record<string, string>, log: Logger, pro
   );
 }
 
-/** Gateway + worker + real nats-server + real SQLite + fake Ollama, torn down by `close()`. */
+/**
+ * Gateway + worker + real nats-server + real SQLite (or the PostgreSQL of `databaseUrl`) + fake
+ * Ollama, torn down by `close()`.
+ */
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
   const nats = await startTestNats(options.natsConfigFile);
   const ollama = await startFakeOllama(options.ollamaModels, { visionModels: options.visionModels ?? [] });
@@ -114,12 +118,12 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     HEARTBEAT_MS: '200',
     CACHE_TTL_SECONDS: '0',
     LOG_DIR: join(dataDir, 'logs'),
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
   };
   const config = loadGatewayConfig(env);
   const catalog = loadCatalog(config.agentsFile, config.defaultModel ?? 'llama3.2');
-  const db = openMemoryDatabase(memoryDatabasePath(dataDir));
-  await migrateToLatest(db);
+  const { db, at: memoryAt } = await openMigratedMemory(loadWorkerConfig(env).memory);
   // Made as the gateway and worker processes make theirs.
   const bus = await connectBus({ url: nats.url, role: 'gateway', name: 'test-gateway', log });
   const workerBus = await connectBus({ url: nats.url, role: 'worker', name: 'test-worker', log });
@@ -141,6 +145,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     const worker = await startWorker({
       bus: workerBus,
       db,
+      memoryAt,
       providers,
       agents,
       subjectPrefix: config.subjectPrefix,

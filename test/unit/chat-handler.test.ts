@@ -384,7 +384,7 @@ t.test('an unwritable memory is memory_unavailable (503, retryable) before the m
     stop: () => {},
   };
   const outcome = await handleChatRequest(
-    { ...deps, memoryHealth: health, dataDir: '/data/agentbus' },
+    { ...deps, memoryHealth: health, memoryAt: 'DATA_DIR (/data/agentbus)' },
     { data: encodeJson(envelope()), reply: 'inbox' },
     inFlight,
   );

@@ -58,7 +58,11 @@ t.test("SQLite's codes for an unwritable database become memory_unavailable, nam
     .values({ id: 2, checked_at: 'x', worker: 'w' })
     .execute()
     .catch((err: unknown) => err);
-  const failure = memoryFailure(readOnlyWrite, '/srv/agentbus') as { code: string; status: number; message: string };
+  const failure = memoryFailure(readOnlyWrite, 'DATA_DIR (/srv/agentbus)') as {
+    code: string;
+    status: number;
+    message: string;
+  };
   t.match(failure, { code: 'memory_unavailable', status: 503, message: /DATA_DIR \(\/srv\/agentbus\)/ });
   const other = new Error('not a database problem');
   t.equal(memoryFailure(other, '/srv'), other, 'anything else passes as it is');

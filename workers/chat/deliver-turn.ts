@@ -18,8 +18,8 @@ export const RECEIPT_GRACE_MS = 10_000;
 
 export interface DeliverTurn {
   db: Kysely<MemoryDatabase>;
-  /** DATA_DIR, named in a memory_unavailable error. */
-  dataDir: string | undefined;
+  /** Where memory is (`DATA_DIR (…)`, `DATABASE_URL (…)`), named in a memory_unavailable error. */
+  memoryAt: string | undefined;
   /** Told of a failed write, so the next requests are refused before their model call. */
   health: Pick<MemoryHealth, 'failed'> | undefined;
   envelope: ChatRequest;
@@ -58,7 +58,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   const receipts = envelope.v >= 2;
   const record = () =>
     recordTurn(db, turn, receipts ? 'pending' : 'committed').catch((err: unknown) => {
-      const failure = memoryFailure(err, options.dataDir);
+      const failure = memoryFailure(err, options.memoryAt);
       if (failure !== err) options.health?.failed(err);
       throw failure;
     });

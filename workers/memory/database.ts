@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
 import type { MemoryDatabase } from './schema.js';
+import type { MemorySettings } from './settings.js';
 import { cachingStatements } from './statement-cache.js';
 
 /** File name of the memory database inside DATA_DIR. */
@@ -26,4 +28,40 @@ export function openMemoryDatabase(file: string): Kysely<MemoryDatabase> {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   return new Kysely<MemoryDatabase>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+}
+
+// A server that does not answer a connection attempt (a dead host, a firewall) fails a request
+// in this time with memory_unavailable instead of holding it until the client gives up.
+const CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Opens the memory database on PostgreSQL: a pool of at most `poolSize` connections, opened
+ * when queries need them (nothing connects here). `onIdleError` hears of an idle connection the
+ * server closed (a restart, an admin shutdown): the pool drops it and opens a new one when
+ * needed; unheard, `pg` would throw it out of the process.
+ */
+export function openPostgresMemoryDatabase(
+  settings: { url: string; poolSize: number },
+  onIdleError: (err: Error) => void = () => undefined,
+): Kysely<MemoryDatabase> {
+  const pool = new pg.Pool({
+    connectionString: settings.url,
+    max: settings.poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+    application_name: 'agentbus',
+  });
+  pool.on('error', onIdleError);
+  // A connection checked out by a transaction, between its queries, has no listener of the
+  // pool's: its error (the server shut down) would be thrown out of the process. The next query
+  // on it fails with that error instead, and the pool drops it.
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return new Kysely<MemoryDatabase>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Opens the memory database the settings name (SQLite under DATA_DIR, or DATABASE_URL). */
+export function openMemory(settings: MemorySettings, onIdleError?: (err: Error) => void): Kysely<MemoryDatabase> {
+  return settings.dialect === 'sqlite'
+    ? openMemoryDatabase(settings.file)
+    : openPostgresMemoryDatabase(settings, onIdleError);
 }

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
+import { memoryProblemOf } from '../memory-errors.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase } from './schema.js';
 
@@ -44,13 +45,13 @@ export function watchMemory(
     get problem() {
       return problem;
     },
-    failed: (err) => set((err as Error).message || String(err)),
+    failed: (err) => set(memoryProblemOf(err)),
     async probeNow() {
       try {
         await writeProbe.execute(db, { at: new Date(clock.now()).toISOString(), worker: options.worker });
         set(undefined);
       } catch (err) {
-        set((err as Error).message || String(err));
+        set(memoryProblemOf(err));
       }
     },
     stop: () => clock.clearTimeout(timer),

@@ -1,4 +1,5 @@
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import { memoryDialectOf, type MemoryDialect } from './dialect.js';
 
 /** A query built and compiled once, then run through Kysely with a new set of named parameters each time. */
 export interface PreparedQuery<DB, Params, Row> {
@@ -24,12 +25,13 @@ interface Compiled<Params, Row> {
  * at execution. Kysely still runs it: its connection, transaction and driver as for any query.
  * Parameters are plain values: a builder that derives one from another (`p.root + '.'`) throws.
  *
- * The SQL is compiled by the first database it runs on; a process keeps its memory in one dialect.
+ * The SQL is compiled once per dialect (SQLite and PostgreSQL write it differently), by the
+ * first database of that dialect it runs on.
  */
 export function prepareQuery<DB, Params extends object, Row>(
   build: (db: Kysely<DB>, params: Params) => Compilable<Row>,
 ): PreparedQuery<DB, Params, Row> {
-  let compiled: Compiled<Params, Row> | undefined;
+  const compiled = new Map<MemoryDialect, Compiled<Params, Row>>();
   const run = (db: Kysely<DB>, params: Params, { query, slots }: Compiled<Params, Row>) =>
     db.executeQuery<Row>({
       ...query,
@@ -39,8 +41,14 @@ export function prepareQuery<DB, Params extends object, Row>(
     execute(db, params) {
       // Kysely's own promise, as it is: no extra async step per query on the hot path. The first
       // run compiles inside an async function, so a builder's mistake arrives as a rejection.
-      if (compiled) return run(db, params, compiled);
-      return (async () => run(db, params, (compiled ??= compileWithMarkers(db, build))))();
+      const dialect = memoryDialectOf(db);
+      const known = compiled.get(dialect);
+      if (known) return run(db, params, known);
+      return (async () => {
+        const fresh = compileWithMarkers(db, build);
+        compiled.set(dialect, fresh);
+        return run(db, params, fresh);
+      })();
     },
   };
 }

@@ -1,8 +1,20 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type ColumnDefinitionBuilder, type Kysely } from 'kysely';
+import { memoryDialectOf } from '../dialect.js';
 
-// Migrations use Kysely<any> and never import app code: they must keep working as the app's
-// types move on.
+// Migrations use Kysely<any> and never import app code (the dialect check excepted): they must
+// keep working as the app's types move on.
+//
+// One table definition for both dialects, with two differences. The row id: SQLite's
+// `integer primary key autoincrement`, PostgreSQL's identity column. And on PostgreSQL the text
+// compared by range (request ids: request-parts.ts; ISO timestamps) is collated "C", bytewise as
+// in SQLite: a database's default collation (e.g. en_US) may skip punctuation, so "R." < x < "R/"
+// would not be the ids that start with "R.".
 export async function up(db: Kysely<any>): Promise<void> {
+  const postgres = memoryDialectOf(db) === 'postgres';
+  const rowId = (col: ColumnDefinitionBuilder) =>
+    postgres ? col.generatedByDefaultAsIdentity().primaryKey() : col.primaryKey().autoIncrement();
+  const bytewise = (col: ColumnDefinitionBuilder) => (postgres ? col.modifyFront(sql`collate "C"`) : col);
+
   await db.schema
     .createTable('sessions')
     .addColumn('id', 'text', (col) => col.primaryKey())
@@ -15,8 +27,8 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   await db.schema
     .createTable('turns')
-    .addColumn('id', 'integer', (col) => col.primaryKey().autoIncrement())
-    .addColumn('request_id', 'text', (col) => col.notNull().unique())
+    .addColumn('id', 'integer', rowId)
+    .addColumn('request_id', 'text', (col) => bytewise(col).notNull().unique())
     .addColumn('session_id', 'text', (col) => col.notNull().references('sessions.id').onDelete('cascade'))
     .addColumn('agent', 'text', (col) => col.notNull())
     .addColumn('model', 'text', (col) => col.notNull())
@@ -28,7 +40,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('prompt_tokens', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('completion_tokens', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('duration_ms', 'integer', (col) => col.notNull().defaultTo(0))
-    .addColumn('created_at', 'text', (col) => col.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+    .addColumn('created_at', 'text', (col) =>
+      bytewise(col)
+        .notNull()
+        .defaultTo(sql`CURRENT_TIMESTAMP`),
+    )
     .execute();
 
   // History is read newest-first per session.

@@ -1,0 +1,262 @@
+import t from 'tap';
+import { commitTurn, discardTurn } from '../../workers/memory/delivery.js';
+import { loadHistory } from '../../workers/memory/history.js';
+import { openMigratedMemory } from '../../workers/memory/open.js';
+import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
+import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
+import { startTestPostgres } from '../helpers/postgres.js';
+import { runScriptToExit, startWorkerProcess, type TestProcess } from '../helpers/processes.js';
+import { AUTH, startStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+
+// Memory on PostgreSQL: a private server of this test's own (never the machine's), the same
+// Kysely code and migrations as SQLite.
+const postgres = await startTestPostgres();
+t.teardown(() => postgres.dispose());
+
+const settingsOf = (url: string, poolSize = 10): MemorySettings => ({
+  dialect: 'postgres',
+  url,
+  shownUrl: redactDatabaseUrl(url),
+  poolSize,
+});
+
+const turn = (requestId: string, sessionId: string, text = `answer of ${requestId}`): NewTurn => ({
+  requestId,
+  sessionId,
+  tenant: 'tenant-a',
+  agent: 'documentation',
+  model: 'llama3.2',
+  inputMessages: [{ role: 'user', content: `question of ${requestId}` }],
+  assistantResponse: text,
+  toolCalls: [],
+  finishReason: 'stop',
+  cached: false,
+  promptTokens: 3,
+  completionTokens: 4,
+  durationMs: 5,
+  private: false,
+});
+
+t.test('migrations: one set for both dialects, idempotent, also as npm run migrate', async (t) => {
+  const url = await postgres.createDatabase('migrations');
+  const first = await openMigratedMemory(settingsOf(url));
+  t.same(first.applied, [
+    '20261122T0200-create-sessions-and-turns',
+    '20261122T1500-add-tool-calls-user-metadata',
+    '20261122T1600-add-turns-private',
+    '20261202T1600-turn-delivery',
+    '20261202T1700-memory-probe',
+  ]);
+  t.notOk(first.at.includes(postgres.password), 'the location shown has no password');
+  t.match(first.at, /^DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@127\.0\.0\.1:\d+\/migrations\)$/);
+  await first.db.destroy();
+  const second = await openMigratedMemory(settingsOf(url));
+  t.same(second.applied, [], 'a second run applies nothing');
+  await second.db.destroy();
+  const run = await runScriptToExit('scripts/migrate.ts', [], { DATABASE_URL: url }, { teardown: t });
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stdout, /DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@.*\): up to date/);
+  t.notOk(run.stdout.includes(postgres.password));
+});
+
+t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n under concurrency', async (t) => {
+  const { db } = await openMigratedMemory(settingsOf(await postgres.createDatabase('delivery'), 10));
+  t.teardown(() => db.destroy());
+
+  t.test('a redelivered request id stores once, also when both attempts write at once', async (t) => {
+    t.equal(await recordTurn(db, turn('req-once', 'conv-once')), true);
+    t.equal(await recordTurn(db, turn('req-once', 'conv-once')), false, 'the redelivery writes nothing');
+    const racing = await Promise.all(
+      Array.from({ length: 8 }, () => recordTurn(db, turn('req-race', 'conv-once'), 'pending')),
+    );
+    t.equal(racing.filter(Boolean).length, 1, 'exactly one of eight concurrent attempts stores it');
+    const rows = await db.selectFrom('turns').select('request_id').where('session_id', '=', 'conv-once').execute();
+    t.same(rows.map((r) => r.request_id).sort(), ['req-once', 'req-race']);
+  });
+
+  t.test('concurrent commits of one conversation get commit_seq 1..n, no gap, no duplicate', async (t) => {
+    const n = 40;
+    const ids = Array.from({ length: n }, (_, i) => `req-c${String(i).padStart(2, '0')}`);
+    for (const id of ids) t.equal(await recordTurn(db, turn(id, 'conv-busy'), 'pending'), true);
+    // Many connections of the pool commit at once; half also race a discard of another turn.
+    const discarded = 'req-discarded';
+    await recordTurn(db, turn(discarded, 'conv-busy'), 'pending');
+    const results = await Promise.all([
+      ...ids.map((id) => commitTurn(db, id, 'conv-busy')),
+      discardTurn(db, discarded, 'conv-busy').then(() => true),
+    ]);
+    t.ok(results.every(Boolean), 'every commit took effect');
+    const rows = await db
+      .selectFrom('turns')
+      .select(['request_id', 'commit_seq', 'state'])
+      .where('session_id', '=', 'conv-busy')
+      .orderBy('commit_seq')
+      .execute();
+    t.same(
+      rows.map((r) => r.commit_seq),
+      Array.from({ length: n }, (_, i) => i + 1),
+    );
+    t.ok(rows.every((r) => r.state === 'committed'));
+    t.equal(typeof rows[0]?.commit_seq, 'number', 'integers come back as numbers');
+    const session = await db
+      .selectFrom('sessions')
+      .select('turn_count')
+      .where('id', '=', 'conv-busy')
+      .executeTakeFirst();
+    t.equal(session?.turn_count, n);
+    t.equal(await commitTurn(db, discarded, 'conv-busy'), false, 'a discarded turn cannot be committed');
+    t.equal(await commitTurn(db, ids[0]!, 'conv-busy'), false, 'nor a committed one again');
+    // History is in commit order, which is what the clients received.
+    const history = await loadHistory(db, 'conv-busy', 3, 'req-next');
+    const expected = rows.slice(-3).flatMap((r) => [`question of ${r.request_id}`, `answer of ${r.request_id}`]);
+    t.same(
+      history.messages.map((m) => m.content),
+      expected,
+    );
+  });
+
+  t.test('fan-out parts are told apart bytewise, whatever the database collation', async (t) => {
+    for (const id of ['R1', 'R1.code_review', 'R1.aggregate', 'R10', 'R1_x', 'R2'])
+      await recordTurn(db, turn(id, 'conv-fan'));
+    const history = await loadHistory(db, 'conv-fan', 10, 'R1.code_generation');
+    t.same(
+      history.messages.filter((m) => m.role === 'assistant').map((m) => m.content),
+      ['answer of R10', 'answer of R1_x', 'answer of R2'],
+      "the request's own parts are left out, the others stay",
+    );
+  });
+});
+
+async function chat(baseUrl: string, content: string, session?: string) {
+  const res = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
+    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content }] }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+t.test('the stack serves chat with memory on PostgreSQL; a follow-up sees its history', async (t) => {
+  const stack = await startStack({ databaseUrl: await postgres.createDatabase('stack') });
+  t.teardown(() => stack.close());
+  stack.ollama.behave({ tokens: ['Paris', '.'] });
+  const first = await chat(stack.baseUrl, 'Capital of France?');
+  t.equal(first.status, 200);
+  stack.ollama.behave({ tokens: ['About', ' 2M'] });
+  const second = await chat(stack.baseUrl, 'Population?', first.body['conversation_id']);
+  t.equal(second.status, 200);
+  t.equal(second.body['meta'].memory_used, true);
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(1)
+      .map((m) => m.content),
+    ['Capital of France?', 'Paris.', 'Population?'],
+  );
+  const rows = await stack.db.selectFrom('turns').select(['commit_seq', 'state']).orderBy('commit_seq').execute();
+  t.same(rows, [
+    { commit_seq: 1, state: 'committed' },
+    { commit_seq: 2, state: 'committed' },
+  ]);
+});
+
+t.test('worker processes sharing one PostgreSQL', async (t) => {
+  const url = await postgres.createDatabase('shared');
+  const stack = await startStack({ workerAgents: false, databaseUrl: url });
+  t.teardown(() => stack.close());
+  const workerEnv = {
+    NATS_URL: stack.natsUrl,
+    OLLAMA_URL: stack.ollama.url,
+    DATA_DIR: stack.dataDir,
+    DEFAULT_MODEL: 'llama3.2',
+    DATABASE_URL: url,
+    DATABASE_POOL_SIZE: '4',
+    MEMORY_PROBE_INTERVAL_MS: '200',
+    BACKEND_PROBE_INTERVAL_MS: '0',
+  };
+  const started: TestProcess[] = [];
+  t.teardown(async () => {
+    for (const worker of started) await worker.kill();
+  });
+  const startOne = async () => {
+    const worker = await startWorkerProcess(workerEnv, ['documentation']);
+    started.push(worker);
+    return worker;
+  };
+
+  const a = await startOne();
+  stack.ollama.behave({ tokens: ['Paris', '.'] });
+  const first = await chat(stack.baseUrl, 'Capital of France?');
+  t.equal(first.status, 200);
+  t.equal(first.body['meta'].worker, a.ready['id'], 'turn 1 answered by worker A');
+  t.equal(await a.stop(), 0);
+
+  const b = await startOne();
+  stack.ollama.behave({ tokens: ['About', ' 2M'] });
+  const second = await chat(stack.baseUrl, 'Population?', first.body['conversation_id']);
+  t.equal(second.status, 200);
+  t.equal(second.body['meta'].worker, b.ready['id'], 'turn 2 answered by worker B');
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(1)
+      .map((m) => m.content),
+    ['Capital of France?', 'Paris.', 'Population?'],
+    "worker B replays worker A's turn",
+  );
+
+  t.test(
+    'PostgreSQL stopped: chat is 503 memory_unavailable, /ready 503 with the reason; then it recovers',
+    async (t) => {
+      await postgres.stop();
+      const refused = await chat(stack.baseUrl, 'Still there?', first.body['conversation_id']);
+      t.equal(refused.status, 503);
+      t.match(refused.body['error'], {
+        code: 'memory_unavailable',
+        message: /DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@/,
+      });
+      t.notOk(JSON.stringify(refused.body).includes(postgres.password), 'no password in the answer');
+      let reason = '';
+      await waitFor('/ready to report the memory problem', async () => {
+        const res = await fetch(`${stack.baseUrl}/ready`);
+        reason = ((await res.json()) as { reason?: string }).reason ?? '';
+        return res.status === 503 && /memory/.test(reason);
+      });
+      t.match(reason, /cannot write its memory .*ECONNREFUSED|cannot write its memory/);
+
+      await postgres.start();
+      await waitFor('/ready to be 200 again', async () => (await fetch(`${stack.baseUrl}/ready`)).status === 200);
+      stack.ollama.behave({ tokens: ['Yes'] });
+      const back = await chat(stack.baseUrl, 'Still there?', first.body['conversation_id']);
+      t.equal(back.status, 200, 'served again once PostgreSQL is back');
+    },
+  );
+});
+
+t.test('wrong credentials stop the worker with an error naming DATABASE_URL, never the password', async (t) => {
+  const wrong = postgres.url.replace(encodeURIComponent(postgres.password), 'not-the-password-123');
+  const run = await runScriptToExit(
+    'workers/main.ts',
+    ['--agents', 'documentation'],
+    { DATABASE_URL: wrong, NATS_URL: 'nats://127.0.0.1:1', LOG_FORMAT: 'json' },
+    { teardown: t, timeoutMs: 45_000 },
+  );
+  const output = run.stdout + run.stderr;
+  t.equal(run.code, 1);
+  t.match(
+    output,
+    /cannot open the memory database at DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@127\.0\.0\.1:\d+\/agentbus\)/,
+  );
+  t.match(output, /password authentication failed/);
+  t.notOk(output.includes('not-the-password-123'), 'the password is not printed');
+
+  // The same check opens memory for npm start and npm run migrate: a server that is not there.
+  const closed = 'postgres://agentbus:secret-pw@127.0.0.1:1/agentbus';
+  const failure = await openMigratedMemory(settingsOf(closed)).catch((err: unknown) => err as Error);
+  t.match(failure, {
+    message:
+      /^cannot open the memory database at DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@127\.0\.0\.1:1\/agentbus\): .*ECONNREFUSED/,
+  });
+  t.notOk((failure as Error).message.includes('secret-pw'));
+});
