@@ -35,7 +35,7 @@ function backendsOf(stats: readonly ServiceStats[]): Record<string, { reachable:
 type EndpointData = { memory_problem?: string; unavailable?: string; providers_available?: number };
 
 const dataOf = (endpoint: { data?: unknown }): EndpointData =>
-  endpoint.data !== null && typeof endpoint.data === 'object' ? (endpoint.data) : {};
+  endpoint.data !== null && typeof endpoint.data === 'object' ? endpoint.data : {};
 
 /** Workers whose memory database refuses writes, with why (their probe write failed). */
 function memoryProblems(stats: readonly ServiceStats[]): string[] {

@@ -28,6 +28,8 @@ export interface StartChildOptions {
   nodeArgs?: string[];
   /** Aborts the start: the child gets SIGTERM, and the promise rejects once it exited. */
   signal?: AbortSignal;
+  /** A command that runs node, e.g. `ip netns exec <ns>` (a test's host of its own). */
+  launcher?: readonly string[];
 }
 
 /**
@@ -45,7 +47,13 @@ export function startChild(
   const child = fork(entry, args, {
     cwd: ROOT,
     env,
-    execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])],
+    // A launcher execs node in turn: the IPC channel (an inherited fd) survives it.
+    ...(options.launcher?.length
+      ? {
+          execPath: options.launcher[0],
+          execArgv: [...options.launcher.slice(1), process.execPath, '--import', 'tsx', ...(options.nodeArgs ?? [])],
+        }
+      : { execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])] }),
     detached: true,
     stdio: capture
       ? ['ignore', 'pipe', 'pipe', 'ipc']

@@ -51,6 +51,8 @@ export interface NatsServerOptions {
   signal?: AbortSignal;
   /** More command-line flags, after the others (a test cluster's monitoring port: `-m <port>`). */
   extraArgs?: readonly string[];
+  /** A command that runs the server, e.g. `ip netns exec <ns>` (a test's host of its own). */
+  launcher?: readonly string[];
 }
 
 export interface RunningNatsServer {
@@ -81,7 +83,8 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
   ];
   // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it
   // have drained; whoever started it stops it last.
-  const child = spawn(options.binary, args, {
+  const [command, ...prefix] = [...(options.launcher ?? []), options.binary];
+  const child = spawn(command!, [...prefix, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
     env: options.env ?? process.env,

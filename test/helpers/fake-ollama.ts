@@ -101,7 +101,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
  */
 export async function startFakeOllama(
   models: string[] = ['llama3.2:latest'],
-  options: { visionModels?: string[] } = {},
+  options: { visionModels?: string[]; host?: string } = {},
 ): Promise<FakeOllama> {
   let behaviour: FakeOllamaBehaviour = { ...DEFAULTS };
   let queued: FakeOllamaBehaviour[] = [];
@@ -225,11 +225,12 @@ export async function startFakeOllama(
     }
     sendJson(res, 404, { error: `fake ollama: no route ${route}` });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     requests,
     behave: (next) => {
       behaviour = { ...DEFAULTS, ...next };

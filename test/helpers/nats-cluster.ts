@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { ROOT } from '../../scripts/lib/child-process.js';
 import { ensureBusCredentials } from '../../scripts/lib/nats-credentials.js';
 import { findNatsServer, startNatsServer, type RunningNatsServer } from '../../scripts/lib/nats-server.js';
 import { freePort } from '../../scripts/lib/ports.js';
+import type { TestHost } from './netns.js';
 import { waitFor } from './wait.js';
 
 /** One node of a {@link TestCluster}. */
@@ -28,6 +28,8 @@ export interface TestCluster {
   readonly dir: string;
   /** The servers' environment: AGENTBUS_NATS_<ROLE>_PASSWORD and the route password. */
   readonly serverEnv: Record<string, string>;
+  /** Starts a killed node again: same name, address, ports and store. */
+  restart(node: TestClusterNode): Promise<void>;
   /** SIGKILLs a node (no shutdown at all: a host lost). */
   kill(node: TestClusterNode): Promise<void>;
   /** Stops every node and removes every file; safe to call twice. */
@@ -35,72 +37,72 @@ export interface TestCluster {
 }
 
 /**
- * Starts a private three-node cluster of the repo's `nats-cluster.conf` on loopback: random
- * client ports, free route and monitoring ports, a store directory each, routes authenticated
+ * Starts a private three-node cluster of the repo's `nats-cluster.conf` on loopback (random
+ * client ports, free route and monitoring ports) or, given `hosts`, one node on each (their
+ * addresses, the usual ports inside network namespaces), a store directory each, routes authenticated
  * with a generated password. Resolves once every node routes to the two others and JetStream
- * has a metadata leader all three agree on. A watchdog shell per node SIGKILLs it when this
+ * has a metadata leader all three agree on. The test's reaper kills the nodes when this
  * process dies (the test runner killing the file at its timeout skips every teardown).
  */
-export async function startTestCluster(size = 3): Promise<TestCluster> {
+export async function startTestCluster(size = 3, hosts?: readonly TestHost[]): Promise<TestCluster> {
   const binary = findNatsServer();
   if (!binary)
     throw new Error('nats-server is not installed; run "apt-get install nats-server" (or see README, Troubleshooting)');
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-cluster-'));
   const credentials = ensureBusCredentials(dir);
   const routePassword = `pw${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  // On hosts of their own (network namespaces) the usual ports are free; on loopback, free ones.
+  const addressOf = (i: number) => hosts?.[i]?.address ?? '127.0.0.1';
+  const ownHost = (i: number) => (hosts?.[i]?.launcher.length ?? 0) > 0;
+  const portOf = async (i: number, usual: number) => (ownHost(i) ? usual : await freePort(addressOf(i)));
+  const clientPorts: number[] = [];
   const routePorts: number[] = [];
   const monitorPorts: number[] = [];
   for (let i = 0; i < size; i++) {
-    routePorts.push(await freePort('127.0.0.1'));
-    monitorPorts.push(await freePort('127.0.0.1'));
+    clientPorts.push(hosts ? await portOf(i, 4222) : -1);
+    routePorts.push(await portOf(i, 6222));
+    monitorPorts.push(await portOf(i, 8222));
   }
-  const routes = `[${routePorts.map((port) => `nats://route:${routePassword}@127.0.0.1:${port}`).join(', ')}]`;
+  const routes = `[${routePorts.map((port, i) => `nats://route:${routePassword}@${addressOf(i)}:${port}`).join(', ')}]`;
   const serverEnv = { ...credentials.serverEnv, AGENTBUS_NATS_ROUTE_PASSWORD: routePassword };
-  const watchdogs: number[] = [];
   const nodes: TestClusterNode[] = [];
   let disposed = false;
   const dispose = async () => {
     if (disposed) return;
     disposed = true;
     await Promise.all(nodes.map((node) => node.server?.stop() ?? Promise.resolve()));
-    for (const pid of watchdogs) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
     rmSync(dir, { recursive: true, force: true });
   };
+  // Each node with its own store dir, so a restarted node comes back as itself. The test's
+  // reaper (reap-on-exit.ts) kills them if the test process dies before its teardown.
+  const startNode = (i: number) =>
+    startNatsServer({
+      binary,
+      configFile: join(ROOT, 'nats-cluster.conf'),
+      host: addressOf(i),
+      port: clientPorts[i]!,
+      launcher: hosts?.[i]?.launcher ?? [],
+      storeDir: join(dir, `n${i + 1}`),
+      startTimeoutMs: 20_000,
+      extraArgs: ['-m', String(monitorPorts[i])],
+      env: {
+        ...process.env,
+        ...serverEnv,
+        AGENTBUS_NATS_SERVER_NAME: `n${i + 1}`,
+        AGENTBUS_NATS_CLUSTER_LISTEN: `${addressOf(i)}:${routePorts[i]}`,
+        AGENTBUS_NATS_ROUTES: routes,
+      },
+    });
   try {
-    const started = await Promise.all(
-      routePorts.map((routePort, i) =>
-        startNatsServer({
-          binary,
-          configFile: join(ROOT, 'nats-cluster.conf'),
-          port: -1,
-          storeDir: join(dir, `n${i + 1}`),
-          startTimeoutMs: 20_000,
-          extraArgs: ['-m', String(monitorPorts[i])],
-          env: {
-            ...process.env,
-            ...serverEnv,
-            AGENTBUS_NATS_SERVER_NAME: `n${i + 1}`,
-            AGENTBUS_NATS_CLUSTER_LISTEN: `127.0.0.1:${routePort}`,
-            AGENTBUS_NATS_ROUTES: routes,
-          },
-        }),
-      ),
-    );
+    const started = await Promise.all(routePorts.map((_, i) => startNode(i)));
     started.forEach((server, i) => {
-      nodes.push({ name: `n${i + 1}`, url: server.url, monitorUrl: `http://127.0.0.1:${monitorPorts[i]}`, server });
-      const watchdog = spawn(
-        'sh',
-        ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${server.process.pid}`],
-        { stdio: 'ignore', detached: true },
-      );
-      watchdog.unref();
-      if (watchdog.pid !== undefined) watchdogs.push(watchdog.pid);
+      clientPorts[i] = server.port;
+      nodes.push({
+        name: `n${i + 1}`,
+        url: server.url,
+        monitorUrl: `http://${addressOf(i)}:${monitorPorts[i]}`,
+        server,
+      });
     });
     await waitFor(
       'the cluster to form (all routes up, one JetStream metadata leader)',
@@ -125,6 +127,10 @@ export async function startTestCluster(size = 3): Promise<TestCluster> {
     natsUrl: nodes.map((node) => node.url).join(','),
     dir,
     serverEnv,
+    async restart(node) {
+      if (node.server) return;
+      node.server = await startNode(nodes.indexOf(node));
+    },
     async kill(node) {
       const server = node.server;
       if (!server) return;

@@ -42,7 +42,8 @@ function serverOwner(): { uid: number; gid: number } | undefined {
  * the dir; so does a watchdog once this test process is gone, however it ended (tap kills a test
  * file at its timeout without running teardowns).
  */
-export async function startTestPostgres(): Promise<TestPostgres> {
+export async function startTestPostgres(options: { host?: string } = {}): Promise<TestPostgres> {
+  const host = options.host ?? '127.0.0.1';
   const bin = findPostgresBin();
   if (!bin)
     throw new Error('PostgreSQL is not installed; run "apt-get install postgresql" (npm test installs it as root)');
@@ -96,7 +97,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
   );
   if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr}`);
 
-  const port = await freePort('127.0.0.1');
+  const port = await freePort(host);
   let server: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   let output = '';
@@ -114,7 +115,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
         '-p',
         String(port),
         '-c',
-        'listen_addresses=127.0.0.1',
+        `listen_addresses=${host}`,
         '-c',
         `unix_socket_directories=${socketDir}`,
         '-c',
@@ -172,8 +173,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     }
   }
 
-  const urlOf = (database: string) =>
-    `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+  const urlOf = (database: string) => `postgres://${USER}:${encodeURIComponent(password)}@${host}:${port}/${database}`;
 
   try {
     await start();

@@ -72,25 +72,32 @@ function wrap(started: StartedChild): TestProcess {
 }
 
 /** A worker process serving `agents`, with `env` over the test's own environment. */
-export async function startWorkerProcess(env: Record<string, string>, agents: string[]): Promise<TestProcess> {
+export async function startWorkerProcess(
+  env: Record<string, string>,
+  agents: string[],
+  options: { launcher?: readonly string[] } = {},
+): Promise<TestProcess> {
   return wrap(
     await startChild(
       'workers/main.ts',
       ['--agents', agents.join(',')],
       { ...process.env, LOG_FORMAT: 'json', ...env },
-      { output: 'pipe' },
+      { output: 'pipe', ...options },
     ),
   );
 }
 
 /** A gateway process (`gateway/server.ts`); its `ready.url` is where it listens (PORT=0 picks one). */
-export async function startGatewayProcess(env: Record<string, string>): Promise<TestProcess> {
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  options: { launcher?: readonly string[] } = {},
+): Promise<TestProcess> {
   return wrap(
     await startChild(
       'gateway/server.ts',
       [],
       { ...process.env, LOG_FORMAT: 'json', PORT: '0', HOST: '127.0.0.1', ...env },
-      { output: 'pipe' },
+      { output: 'pipe', ...options },
     ),
   );
 }
