@@ -223,7 +223,15 @@ export async function handleChatRequest(
         : undefined;
     const conversationId = context.session?.id ?? envelope.session_id;
     out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
-    out.startHeartbeat(envelope.heartbeat_ms);
+    // A requester that died (its inbox gone) cannot send the cancel: its heartbeats find out.
+    out.startHeartbeat(envelope.heartbeat_ms, () =>
+      stop.abort(
+        new AgentbusError(
+          'request_cancelled',
+          'The requester is gone (nobody listens on its reply inbox any more); the worker abandoned the answer.',
+        ),
+      ),
+    );
 
     let answer: Answer & Partial<ModelAnswer>;
     if (hit) {

@@ -16,6 +16,9 @@ type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 's
 export type Receipt = { delivered: true } | { delivered: false; why: string };
 
 const isNoResponders = (err: unknown) => err instanceof errors.RequestError && err.isNoResponders();
+// The same answer as a message (what a request sees when its client does not turn it into an error).
+const isNoRespondersStatus = (msg: { data: Uint8Array; headers?: { code: number } | undefined }) =>
+  msg.data.length === 0 && msg.headers?.code === 503;
 
 /**
  * The frames of one request's answer, published on its reply subject. Stamps `seq` in order
@@ -41,11 +44,40 @@ export class ReplyStream {
     this.#publish(frame);
   }
 
-  /** Sends a heartbeat every `intervalMs` until the terminal frame (or until NATS refuses one). */
-  startHeartbeat(intervalMs: number): void {
+  /**
+   * Sends a heartbeat every `intervalMs` until the terminal frame (or until NATS refuses one).
+   * Each goes out with a reply subject of its own, which the requester ignores: when nobody is
+   * subscribed to the reply inbox any more (the gateway died, or was cut off from NATS), the
+   * server answers "no responders" and `onRequesterGone` runs (once), so the worker stops a
+   * model call whose answer nobody can receive — publishing to a dead inbox alone is silent.
+   */
+  startHeartbeat(intervalMs: number, onRequesterGone?: () => void): void {
+    let gone = false;
+    const requesterGone = () => {
+      if (gone || this.#finished) return;
+      gone = true;
+      onRequesterGone?.();
+    };
     this.#heartbeat ??= this.clock.setInterval(() => {
       try {
-        this.send({ type: 'heartbeat' });
+        if (this.#finished) return;
+        if (!onRequesterGone) {
+          this.send({ type: 'heartbeat' });
+          return;
+        }
+        const frame = { type: 'heartbeat', seq: this.#seq, request_id: this.requestId };
+        const probe = this.bus.request(this.replySubject, encodeJson(frame), { timeoutMs: intervalMs });
+        // Counted only once it went out, as every frame (no gap in `seq` for a refused one).
+        this.#seq++;
+        probe.then(
+          (msg) => {
+            if (isNoRespondersStatus(msg)) requesterGone();
+          },
+          (err: unknown) => {
+            if (isNoResponders(err)) requesterGone();
+            // A timeout is the normal case: the requester reads heartbeats and never answers them.
+          },
+        );
       } catch {
         // The connection is gone; the terminal frame will fail the same way and be reported there.
         this.clock.clearTimeout(this.#heartbeat);

@@ -5,10 +5,14 @@ import type { AddressInfo } from 'node:net';
 export interface FakeOllamaBehaviour {
   /** Tokens of the answer, streamed one NDJSON line each. */
   tokens: string[];
+  /** Tokens made from the request (and its number at this fake, from 0), instead of `tokens`. */
+  tokensFor?: (request: RecordedChatRequest, index: number) => string[];
   /** Wait before the first line (headers are sent at once, as Ollama does). */
   firstTokenDelayMs: number;
   /** Wait between lines. */
   tokenDelayMs: number;
+  /** Extra wait between the last token and the final (`done`) line: the moment "every token, no end yet". */
+  endDelayMs?: number;
   /** Answer with this HTTP status and `{"error": message}` instead of streaming. */
   failWith?: { status: number; message: string };
   /** Destroy the socket after this many tokens: a backend dying mid-stream. */
@@ -125,7 +129,10 @@ export async function startFakeOllama(
       receivedAt: Date.now(),
     };
     requests.push(recorded);
-    const b = queued.shift() ?? behaviour;
+    const queuedBehaviour = queued.shift() ?? behaviour;
+    const b = queuedBehaviour.tokensFor
+      ? { ...queuedBehaviour, tokens: queuedBehaviour.tokensFor(recorded, requests.length - 1) }
+      : queuedBehaviour;
     res.on('close', () => {
       if (!res.writableFinished) recorded.aborted = true;
       recorded.endedAt ??= Date.now();
@@ -177,6 +184,8 @@ export async function startFakeOllama(
       res.write(
         `${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message: { role: 'assistant', content: '', tool_calls: toolCalls }, done: false })}\n`,
       );
+    await pause(b.endDelayMs ?? 0, res);
+    if (res.destroyed) return;
     end();
     res.end(line(body.model, '', true, final));
   }

@@ -13,6 +13,12 @@ export interface RestartableNats {
   stop(): Promise<void>;
   /** Starts it again on the same port with the same JetStream store. */
   start(): Promise<void>;
+  /** SIGKILL (a crash: no goodbye to the clients) and wait for the exit; `start()` brings it back. */
+  kill(): Promise<void>;
+  /** Sends `signal` (SIGSTOP, SIGCONT) to the running server: a hung server whose sockets stay open. */
+  signal(signal: NodeJS.Signals): void;
+  /** The running server's pid (undefined while stopped). */
+  readonly pid: number | undefined;
   dispose(): Promise<void>;
 }
 
@@ -34,7 +40,24 @@ export async function startRestartableNats(): Promise<RestartableNats> {
     async start() {
       if (!server) server = await startNatsServer({ binary, port, storeDir });
     },
+    async kill() {
+      const child = server?.process;
+      server = undefined;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+      await exited;
+    },
+    signal(signal) {
+      server?.process.kill(signal);
+    },
+    get pid() {
+      return server?.process.pid;
+    },
     async dispose() {
+      // A stopped server would not hear SIGTERM: let it run again first.
+      server?.process.kill('SIGCONT');
       await server?.stop();
       rmSync(storeDir, { recursive: true, force: true });
     },

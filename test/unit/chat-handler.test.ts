@@ -99,7 +99,7 @@ function setup() {
     sent: 0,
     held: [] as Array<(delivered: boolean) => void>,
   };
-  bus.subscribe('inbox', {
+  const requester = bus.subscribe('inbox', {
     callback: (_err, msg) => {
       if (!msg.reply || msg.data.length === 0) return;
       const frame = decodeReplyFrame(msg.data);
@@ -126,7 +126,7 @@ function setup() {
     return { frames, sentinel: messages.at(-1)?.data.length === 0 };
   };
   const turns = (requestId: string) => db.selectFrom('turns').selectAll().where('request_id', '=', requestId).execute();
-  return { clock, bus, provider, cache, deps, inFlight, handle, replies, turns, lines, receipts };
+  return { clock, bus, provider, cache, deps, inFlight, handle, replies, turns, lines, receipts, requester };
 }
 
 t.test('a streamed answer: ack, deltas, done, the turn stored, the sentinel last', async (t) => {
@@ -310,6 +310,29 @@ t.test('delivery: a done the client did not receive leaves no turn, no session, 
   t.same(sessions, [], 'the session it alone made is gone too');
   t.equal(cache.entries.size, 0);
 });
+
+t.test(
+  'a requester that died mid-answer (its inbox gone) is noticed by the next heartbeat: the model call is aborted',
+  async (t) => {
+    const { provider, handle, replies, turns, clock, requester } = setup();
+    const held = heldOpen(['never', ' sent']);
+    provider.behave = held.behave;
+    const request = envelope({ heartbeat_ms: 200 });
+    const outcome = handle(request);
+    await clock.advance(200);
+    t.equal(replies().frames.filter((f) => f.type === 'heartbeat').length, 1, 'the requester listens: nothing happens');
+    // A killed gateway sends no cancel; its inbox subscription is simply gone.
+    requester.unsubscribe();
+    await clock.advance(200);
+    // The held call ends only by its abort: the outcome proves the model call was stopped.
+    t.same(await outcome, { ok: false, code: 'request_cancelled' });
+    t.match(replies().frames.at(-1), {
+      type: 'error',
+      error: { code: 'request_cancelled', message: /requester is gone/ },
+    });
+    t.same(await turns(request.request_id), [], 'nothing stored');
+  },
+);
 
 t.test('delivery: no receipt by the deadline plus its grace (the requester died) discards the turn', async (t) => {
   const { provider, handle, turns, receipts, clock } = setup();

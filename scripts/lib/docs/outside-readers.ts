@@ -65,6 +65,13 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
     file: 'test/e2e/llama-cpp.test.ts',
   },
   {
+    name: 'CHAOS_DEBUG',
+    kind: 'text',
+    doc: 'set (to anything): the fault suite (`test/e2e/faults/reconcile-*.test.ts`) keeps each process log in the temp folder',
+    readers: ['npm test'],
+    file: 'test/helpers/chaos.ts',
+  },
+  {
     name: 'SCREENSHOT_TO',
     kind: 'text',
     doc: 'the browser test saves a screenshot of the playground there (`docs/playground.png`)',
