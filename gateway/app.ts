@@ -15,6 +15,7 @@ import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
 import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
+import { trackUnusedConnections } from './http/close-unused-connections.js';
 import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
@@ -66,6 +67,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
   registerErrorHandling(app);
   refuseWhileClosing(app);
+  // A connection that never sent a request would otherwise hold app.close() until its client leaves.
+  const unused = trackUnusedConnections(app.server);
+  app.addHook('preClose', async () => unused.closeUnused());
   // Off unless CORS_ORIGINS names origins: the playground is served from the gateway itself, and
   // a browser page elsewhere must not spend a user's key without the operator saying so.
   if (config.corsOrigins.length > 0) {
