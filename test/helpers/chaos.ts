@@ -404,12 +404,19 @@ export async function settled(db: Kysely<MemoryDatabase>, maxWaitMs = 30_000): P
  * nothing committed that a client did not receive whole; every model call replayed exactly the
  * delivered turns of its conversation before it.
  */
-export async function reconcile(stack: ChaosStack, outcomes: Outcome[]): Promise<Reconciliation> {
+export async function reconcile(
+  stack: Pick<ChaosStack, 'db' | 'baseUrl' | 'modelRequests'>,
+  outcomes: Outcome[],
+  /** Which stored turns the run is about (by prompt), when the database holds others too. */
+  inScope: (userInput: string) => boolean = () => true,
+): Promise<Reconciliation> {
   await settled(stack.db);
-  const rows = await stack.db
-    .selectFrom('turns')
-    .select(['request_id', 'session_id', 'state', 'commit_seq', 'assistant_response', 'user_input'])
-    .execute();
+  const rows = (
+    await stack.db
+      .selectFrom('turns')
+      .select(['request_id', 'session_id', 'state', 'commit_seq', 'assistant_response', 'user_input'])
+      .execute()
+  ).filter((row) => inScope(row.user_input));
   const committed = rows.filter((r) => r.state === 'committed');
   const complete = outcomes.filter((o) => o.kind === 'complete');
   const byRequest = new Map(committed.map((r) => [r.request_id, r]));

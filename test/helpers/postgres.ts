@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -96,6 +96,8 @@ export async function startTestPostgres(options: { host?: string } = {}): Promis
     { ...as, env, encoding: 'utf8' },
   );
   if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr}`);
+  // initdb lets in loopback clients only; a server on another address takes its subnet's hosts (password checked).
+  if (host !== '127.0.0.1') appendFileSync(join(data, 'pg_hba.conf'), `host all all ${host}/24 scram-sha-256\n`);
 
   const port = await freePort(host);
   let server: ChildProcess | undefined;
