@@ -337,8 +337,9 @@ export const ERROR_TABLE = {
     retryable: true,
     message: 'The message bus (NATS) is unavailable.',
     doc:
-      "The gateway's NATS connection is down or the gateway is shutting down: answered at once, not after a " +
-      'timeout; also ends an answer in progress. Check nats-server; both sides reconnect.',
+      "The gateway's NATS connection is down (a request waits up to 2 s for it to reconnect, e.g. to another " +
+      'node of a cluster, then gets this) or the gateway is shutting down; also ends an answer in progress. ' +
+      'Check nats-server; both sides reconnect.',
   },
   // Retryable: another worker (another disk) may store it, and a freed disk lets this one again.
   memory_unavailable: {

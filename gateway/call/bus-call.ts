@@ -21,6 +21,7 @@ import {
 } from '../../bus-schemas/index.js';
 import type { Bus, BusMessage, BusSubscription } from '../../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
+import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { onAbort, reasonOf, type CallScope, type FrameSource } from './call.js';
 import { FrameChannel } from './frame-channel.js';
 
@@ -37,6 +38,12 @@ export interface BusCallOptions {
   cancelGraceMs: number;
   /** Where a copy of the envelope goes for the audit stream (AUDIT=on); absent, none is sent. */
   auditSubject?: string | undefined;
+  /**
+   * While the bus reconnects (its server died: another node of a cluster, or the same one back
+   * soon), how long a request not yet published waits for it before failing bus_unavailable.
+   * Default {@link RECONNECT_WAIT_MS}; never past the request's own timeout.
+   */
+  reconnectWaitMs?: number;
   clock?: Clock;
 }
 
@@ -107,17 +114,38 @@ class BusCallState {
   }
 
   start(): FrameChannel {
+    const waitMs = Math.min(this.options.reconnectWaitMs ?? RECONNECT_WAIT_MS, this.envelope.timeout_ms);
+    if (this.bus.connected || this.bus.closed || waitMs <= 0) this.#begin();
+    else {
+      const until = [this.scope.closed, this.scope.cancelled];
+      // It never rejects; #begin catches its own errors. The handler only satisfies the rule.
+      waitConnected(this.bus, waitMs, { clock: this.#clock, until }).then(
+        () => this.#begin(),
+        (err: unknown) => this.#fail(AgentbusError.from(err), false),
+      );
+    }
+    return this.#channel;
+  }
+
+  #begin(): void {
     // Closed before it started: publish nothing, end without a terminal frame.
     if (this.scope.closed.aborted) {
       this.#finished = true;
       this.#channel.end();
-      return this.#channel;
+      return;
+    }
+    if (this.scope.cancelled.aborted) {
+      this.#finished = true;
+      this.#channel.fail(
+        new AgentbusError('request_cancelled', 'Cancelled before the request reached a worker; nothing was stored.'),
+      );
+      return;
     }
     try {
       this.#publish();
     } catch (err) {
       this.#fail(busError(err), false);
-      return this.#channel;
+      return;
     }
     this.#armIdleTimer();
     // Frames the worker sends while we are cut off are lost, so the answer could never be
@@ -141,7 +169,6 @@ class BusCallState {
     );
     this.#unwatch.push(onAbort(this.scope.closed, () => this.#close()));
     this.#unwatch.push(onAbort(this.scope.cancelled, () => this.#cancel()));
-    return this.#channel;
   }
 
   #publish(): void {

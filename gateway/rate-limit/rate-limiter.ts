@@ -1,6 +1,7 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { Bus } from '../../common/bus.js';
+import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
 import type { RateTier, RateTiers, WindowName } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
@@ -140,9 +141,9 @@ export function createRateLimiter(options: {
           `key "${request.keyName}" names tier "${request.tier}", which ${tiers.source} does not have; ` +
             'it is limited as the strictest tier',
         );
-      // Down: the publish that follows answers 503 bus_unavailable at once; waiting for the
-      // store's timeout first would only delay that answer.
-      if (!bus.connected) return UNLIMITED;
+      // Reconnecting (a cluster node died): counted once the bus is back, as the request is
+      // published only then. Still down: the publish that follows answers 503 bus_unavailable.
+      if (!(await waitConnected(bus, RECONNECT_WAIT_MS))) return UNLIMITED;
       const { tenant, requestId } = request;
       const lease =
         tier.concurrentStreams === undefined

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { decodeCancelRequest, PROTOCOL_VERSION, type ChatRequest } from '../../bus-schemas/index.js';
 import { busCall, type BusCallOptions } from '../../gateway/call/bus-call.js';
+import { RECONNECT_WAIT_MS } from '../../common/wait-connected.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { bytesOf, FrameMaker, readAll, testScope } from '../helpers/frames.js';
@@ -149,17 +150,64 @@ t.test('the bus dropping mid-answer ends it with bus_unavailable at once', async
   t.match(read.error?.message, /dropped while the answer was on its way/);
 });
 
-t.test('a bus that is down, or closed, refuses the request before publishing', async (t) => {
+t.test('a bus that stays down, or is closed, refuses the request before publishing', async (t) => {
   for (const breakBus of [(bus: FakeBus) => bus.setConnected(false), (bus: FakeBus) => bus.closeNow()]) {
-    const bus = new FakeBus();
+    const clock = new FakeClock();
+    const bus = new FakeBus('gateway', clock);
     breakBus(bus);
-    const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1 };
+    const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1, clock };
     const read = readAll(busCall(bus, envelope(), options)(testScope()));
+    await clock.advance(RECONNECT_WAIT_MS);
     await read.finished;
     t.equal(read.error?.code, 'bus_unavailable');
     t.equal(read.error?.retryable, true);
     t.same(bus.published, [], 'nothing published');
   }
+});
+
+t.test('a bus that reconnects within the wait takes the request (a cluster node died)', async (t) => {
+  const { clock, bus, read, frames, reply } = (() => {
+    const clock = new FakeClock();
+    const bus = new FakeBus('gateway', clock);
+    bus.subscribe('s', { queue: 'workers', callback: () => undefined });
+    bus.setConnected(false);
+    const read = readAll(
+      busCall(bus, envelope(), {
+        subject: 's',
+        cancelSubject: 'c',
+        idleTimeoutMs: 600,
+        deadlineGraceMs: 1,
+        cancelGraceMs: 1,
+        clock,
+      })(testScope()),
+    );
+    const frames = new FrameMaker(REQUEST_ID);
+    const reply = (frame: ReturnType<FrameMaker['ack']>) => bus.publish(bus.published[0]!.reply!, bytesOf(frame));
+    return { clock, bus, read, frames, reply };
+  })();
+  await clock.advance(RECONNECT_WAIT_MS / 2);
+  t.same(bus.published, [], 'nothing published while the bus is down');
+  bus.setConnected(true);
+  await settle();
+  t.equal(bus.published[0]?.subject, 's', 'published once it is back');
+  reply(frames.ack());
+  reply(frames.done());
+  await read.finished;
+  t.equal(read.error, undefined);
+});
+
+t.test('a requester that leaves while the bus reconnects publishes nothing', async (t) => {
+  const clock = new FakeClock();
+  const bus = new FakeBus('gateway', clock);
+  bus.setConnected(false);
+  const scope = testScope();
+  const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1, clock };
+  const read = readAll(busCall(bus, envelope(), options)(scope));
+  scope.close();
+  await read.finished;
+  bus.setConnected(true);
+  await clock.advance(RECONNECT_WAIT_MS);
+  t.same(bus.published, [], 'nothing published');
 });
 
 t.test('an exception of ours while encoding is internal_error, not retryable, with its cause', async (t) => {
