@@ -83,8 +83,8 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
   ];
   // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it
   // have drained; whoever started it stops it last.
-  const [command, ...prefix] = [...(options.launcher ?? []), options.binary];
-  const child = spawn(command!, [...prefix, ...args], {
+  const [command = options.binary, ...prefix] = [...(options.launcher ?? []), options.binary];
+  const child = spawn(command, [...prefix, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
     env: options.env ?? process.env,

@@ -14,7 +14,8 @@ async function startServer(
   const upgrades: Duplex[] = [];
   const server = createServer((_req, res) => held.push(res));
   server.on('upgrade', (_req, socket: Duplex) => upgrades.push(socket));
-  const { closeUnused } = trackUnusedConnections(server);
+  const unused = trackUnusedConnections(server);
+  const closeUnused = () => unused.closeUnused();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.teardown(() => {

@@ -67,14 +67,18 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
   {
     name: 'AGENTBUS_TEST_NETNS',
     kind: 'text',
-    doc: '`off`: the multi-host test (`test/e2e/multi-host.test.ts`) runs its hosts on 127.0.0.x instead of network namespaces',
+    doc:
+      '`off`: the multi-host test (`test/e2e/multi-host.test.ts`) runs its hosts on 127.0.0.x, ' +
+      'not in network namespaces',
     readers: ['npm test'],
     file: 'test/helpers/netns.ts',
   },
   {
     name: 'CHAOS_DEBUG',
     kind: 'text',
-    doc: 'set (to anything): the fault suite (`test/e2e/faults/reconcile-*.test.ts`) keeps each process log in the temp folder',
+    doc:
+      'set (to anything): the fault suite (`test/e2e/faults/reconcile-*.test.ts`) keeps each process log ' +
+      'in the temp folder',
     readers: ['npm test'],
     file: 'test/helpers/chaos.ts',
   },
