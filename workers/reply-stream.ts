@@ -109,7 +109,7 @@ export class ReplyStream {
     if (this.#finished) return { delivered: false, why: 'the answer was finished already' };
     this.#finished = true;
     this.clock.clearTimeout(this.#heartbeat);
-    let pending: Promise<{ data: Uint8Array }>;
+    let pending: Promise<{ data: Uint8Array; reply?: string | undefined }>;
     try {
       pending = this.bus.request(this.replySubject, encodeJson(this.#stamp(frame)), { timeoutMs: waitMs });
       this.bus.publish(this.replySubject);
@@ -117,7 +117,10 @@ export class ReplyStream {
       return { delivered: false, why: `the done frame could not be sent: ${(err as Error).message}` };
     }
     try {
-      const receipt = decodeDeliveryReceipt((await pending).data);
+      const msg = await pending;
+      const receipt = decodeDeliveryReceipt(msg.data);
+      // The acknowledgement ends the requester's retries (it resends a receipt until one arrives).
+      if (msg.reply) this.#acknowledge(msg.reply);
       if (receipt.delivered) return { delivered: true };
       return { delivered: false, why: receipt.reason ?? 'the requester says the client did not receive it' };
     } catch (err) {
@@ -125,6 +128,14 @@ export class ReplyStream {
       if (err instanceof errors.TimeoutError)
         return { delivered: false, why: `no delivery receipt within ${waitMs} ms` };
       return { delivered: false, why: `no valid delivery receipt: ${(err as Error).message}` };
+    }
+  }
+
+  #acknowledge(subject: string): void {
+    try {
+      this.bus.publish(subject);
+    } catch {
+      // Unacknowledged, the requester sends the receipt a few more times, to no one: harmless.
     }
   }
 

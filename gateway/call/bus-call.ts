@@ -24,6 +24,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { onAbort, reasonOf, type CallScope, type FrameSource } from './call.js';
 import { FrameChannel } from './frame-channel.js';
+import { sendReceipt } from './send-receipt.js';
 
 export interface BusCallOptions {
   /** Subject for the envelope (`<prefix>.<intent>.chat`). */
@@ -327,11 +328,8 @@ class BusCallState {
         delivered,
         ...(reason === undefined ? {} : { reason: reason.slice(0, 200) }),
       };
-      try {
-        this.bus.publish(replyTo, encodeJson(receipt));
-      } catch {
-        // Without a receipt the worker discards the turn after its wait: the safe side.
-      }
+      // Without a receipt the worker discards the turn after its wait: the safe side.
+      sendReceipt(this.bus, replyTo, encodeJson(receipt), this.#clock).catch(() => undefined); // never rejects
     };
     watching.push(onAbort(this.scope.delivered, () => send(true)));
     watching.push(onAbort(this.scope.closed, () => send(false, reasonOf(this.scope.closed))));

@@ -107,7 +107,7 @@ function setup() {
       receipts.sent++;
       const reply = msg.reply;
       const answer = (delivered: boolean) =>
-        bus.publish(reply, encodeJson({ v: 2, request_id: frame.request_id, delivered }));
+        bus.publish(reply, encodeJson({ v: 2, request_id: frame.request_id, delivered }), { reply: 'receipt-ack' });
       if (receipts.mode === 'deliver') answer(true);
       else if (receipts.mode === 'refuse') answer(false);
       else if (receipts.mode === 'hold') receipts.held.push(answer);
@@ -296,6 +296,15 @@ t.test('store: false leaves no session, turn or cache entry', async (t) => {
   t.same(await handle(request), { ok: true });
   t.same(await turns(request.request_id), []);
   t.equal(cache.entries.size, 0);
+});
+
+t.test('delivery: the worker acknowledges the receipt, so the requester stops resending it', async (t) => {
+  const { provider, handle, bus } = setup();
+  provider.behave = answers('delivered');
+  t.same(await handle(envelope()), { ok: true });
+  const acks = bus.published.filter((m) => m.subject === 'receipt-ack');
+  t.equal(acks.length, 1);
+  t.equal(acks[0]!.data.length, 0, 'an empty acknowledgement');
 });
 
 t.test('delivery: a done the client did not receive leaves no turn, no session, no cache entry', async (t) => {
