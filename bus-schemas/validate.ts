@@ -42,6 +42,11 @@ export function paramFromAjvError(error: ErrorObject): string | null {
   return param || null;
 }
 
+function deepestBelow(errors: readonly ErrorObject[], path: string): ErrorObject | undefined {
+  const below = errors.filter((e) => e.instancePath.startsWith(`${path}/`));
+  return below.sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
+}
+
 /**
  * A one-line, human message for an ajv failure, naming the field. When a value matched none of
  * several allowed forms (anyOf/oneOf), ajv lists one error per form; the summary error, with
@@ -52,6 +57,10 @@ export function messageFromAjvErrors(
   subject: string,
 ): { message: string; param: string | null } {
   const alternatives = errors?.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
+  // A value of the right kind (an array of parts) that failed inside: name the key at fault, not
+  // the list of allowed forms. ajv reports the alternatives' own errors before their summary.
+  const inside = alternatives && deepestBelow(errors ?? [], alternatives.instancePath);
+  if (inside) return messageFromAjvErrors([inside], subject);
   if (alternatives) {
     const param = paramFromAjvError(alternatives);
     const description = (alternatives.parentSchema as { description?: string } | undefined)?.description;

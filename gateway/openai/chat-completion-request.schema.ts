@@ -73,7 +73,8 @@ const contentPartSchema = {
   properties: {
     type: { enum: ['text', 'image_url', 'input_audio', 'file', 'refusal'] },
     text: { type: 'string' },
-    refusal: { type: 'string' },
+    // Nullable as in OpenAI's API: @openai/agents replays every part with `refusal: null`.
+    refusal: { type: ['string', 'null'] },
     image_url: {
       type: 'object',
       required: ['url'],

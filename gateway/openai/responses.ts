@@ -87,7 +87,7 @@ export function chatCompletion(identity: CompletionIdentity, { content, toolCall
   };
 }
 
-type ChunkDelta = { role?: 'assistant'; content?: string; refusal?: null; tool_calls?: ToolCallFragment[] };
+type ChunkDelta = { role?: 'assistant'; content?: string | null; refusal?: null; tool_calls?: ToolCallFragment[] };
 
 /** Fields every `chat.completion.chunk` of one completion repeats. */
 function chunkHeader(identity: CompletionIdentity) {

@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import type { DeltaFrame } from '../../bus-schemas/index.js';
 import type { Call } from '../call/call.js';
 import { relayStream, type StreamRelayOptions } from '../http/stream-relay.js';
 import { chatCompletionChunk, responseMeta, usageChunk, type CompletionIdentity } from './responses.js';
@@ -11,30 +12,39 @@ export interface SseRelayOptions extends StreamRelayOptions {
 const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
 
 /**
- * Relays reply frames as OpenAI `chat.completion.chunk` server-sent events: a role chunk first,
- * keep-alive comments for heartbeats, `[DONE]` after a complete answer, and `event: error`
- * (with no `[DONE]`) after a failure.
+ * Relays reply frames as OpenAI `chat.completion.chunk` server-sent events: the role chunk with
+ * the first output (`content: ""` before text, `content: null` with the first tool-call fragment,
+ * as OpenAI sends them), keep-alive comments for heartbeats, `[DONE]` after a complete answer, and
+ * `event: error` (with no `[DONE]`) after a failure.
  */
 export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOptions): Promise<void> {
   const { identity, includeUsage } = options;
   const extra = includeUsage ? { usage: null } : {};
+  let roleSent = false;
+  const chunk = (conversationId: string, delta: Parameters<typeof chatCompletionChunk>[2]) =>
+    data(chatCompletionChunk(identity, conversationId, delta, null, extra));
+  /** The role chunk for a text answer, once, before its first output. */
+  const textRole = (conversationId: string) => {
+    if (roleSent) return '';
+    roleSent = true;
+    return chunk(conversationId, { role: 'assistant', content: '', refusal: null });
+  };
+  const toolCalls = (conversationId: string, calls: NonNullable<DeltaFrame['tool_calls']>) => {
+    if (roleSent) return chunk(conversationId, { tool_calls: calls });
+    roleSent = true;
+    return chunk(conversationId, { role: 'assistant', content: null, refusal: null, tool_calls: calls });
+  };
   return relayStream(reply, call, options, {
     contentType: 'text/event-stream; charset=utf-8',
     headers: { connection: 'keep-alive' },
-    opening: ({ conversationId }) =>
-      data(
-        chatCompletionChunk(identity, conversationId, { role: 'assistant', content: '', refusal: null }, null, extra),
-      ),
     keepAlive: ': keep-alive\n\n',
     // OpenAI sends text and tool-call fragments in separate chunks; a frame with both stays in order.
     delta: (frame, { conversationId }) =>
       (frame.content !== undefined
-        ? data(chatCompletionChunk(identity, conversationId, { content: frame.content }, null, extra))
-        : '') +
-      (frame.tool_calls
-        ? data(chatCompletionChunk(identity, conversationId, { tool_calls: frame.tool_calls }, null, extra))
-        : ''),
+        ? textRole(conversationId) + chunk(conversationId, { content: frame.content })
+        : '') + (frame.tool_calls ? toolCalls(conversationId, frame.tool_calls) : ''),
     done: (frame, { conversationId }) =>
+      textRole(conversationId) +
       data(
         chatCompletionChunk(identity, conversationId, {}, frame.finish_reason, { ...extra, meta: responseMeta(frame) }),
       ) +

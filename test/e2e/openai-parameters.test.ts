@@ -98,6 +98,12 @@ t.test("streamed tool calls: exactly OpenAI's fragments, indices per call, finis
   });
   const chunks = sseJson(parseSse(await res.text()).events);
   const fragments = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
+  // As OpenAI: the role comes with the first fragment and content null (no empty text part).
+  t.match(chunks[0].choices[0].delta, { role: 'assistant', content: null, refusal: null, tool_calls: [{ index: 0 }] });
+  t.notOk(
+    chunks.some((c) => typeof c.choices[0]?.delta.content === 'string'),
+    'no text chunk',
+  );
   t.match(
     fragments[0],
     { index: 0, id: /^call_/, type: 'function', function: { name: 'search', arguments: '' } },

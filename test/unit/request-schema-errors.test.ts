@@ -1,0 +1,36 @@
+import { Ajv } from 'ajv';
+import t from 'tap';
+import { messageFromAjvErrors } from '../../bus-schemas/index.js';
+import { chatCompletionRequestSchema } from '../../gateway/openai/chat-completion-request.schema.js';
+
+// Compiled as gateway/app.ts has fastify compile it, so the messages are the ones clients see.
+const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true, strict: false });
+const validate = ajv.compile(chatCompletionRequestSchema);
+const check = (body: unknown) => (validate(body) ? null : messageFromAjvErrors(validate.errors, 'body'));
+
+const history = (part: object) => ({
+  model: 'testing',
+  messages: [
+    { role: 'user', content: 'hi' },
+    { role: 'assistant', content: [part] },
+  ],
+});
+
+t.test('refusal: null in a text part is accepted, as OpenAI does (@openai/agents replays it)', async (t) => {
+  t.equal(check(history({ type: 'text', text: 'hello', refusal: null })), null);
+});
+
+t.test('a bad key inside a content part is named, not the whole content', async (t) => {
+  t.match(check(history({ type: 'text', text: 42 })), {
+    param: 'messages[1].content[0].text',
+    message: /^messages\[1\]\.content\[0\]\.text must be string/,
+  });
+  t.match(check(history({ type: 'text', text: 'x', refusal: 7 })), { param: 'messages[1].content[0].refusal' });
+});
+
+t.test('a content of no allowed form still lists the forms', async (t) => {
+  t.match(check({ model: 'testing', messages: [{ role: 'user', content: 5 }] }), {
+    param: 'messages[0].content',
+    message: /must be a string, null, or an array of content parts/,
+  });
+});
