@@ -52,7 +52,7 @@ export function prepare(
 ): ChatPlan {
   const { config, catalog } = deps;
   const now = (deps.clock ?? systemClock).now();
-  const requestId = `chatcmpl-${randomId(18)}`;
+  const requestId = `${input.idPrefix ?? 'chatcmpl-'}${randomId(18)}`;
   const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
   const traceparent =
     origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
@@ -78,6 +78,7 @@ export function prepare(
     ...(input.user !== undefined ? { user: input.user } : {}),
     ...(input.metadata ? { metadata: input.metadata } : {}),
     ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
+    ...(input.store === false ? { store: false } : {}),
     stream: input.stream,
     timeout_ms: config.requestTimeoutMs,
     heartbeat_ms: config.heartbeatMs,

@@ -1,0 +1,216 @@
+import t from 'tap';
+import { AUTH, startStack } from '../helpers/stack.js';
+
+// The Responses API over the real stack: nats-server, gateway, worker, SQLite, fake Ollama.
+const stack = await startStack({ env: { API_KEYS: 'key-alice,key-bob' } });
+t.teardown(() => stack.close());
+const as = (key: string) => ({ ...AUTH, authorization: `Bearer ${key}` });
+const post = async (body: unknown, key = 'key-alice') => {
+  const res = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: as(key),
+    body: JSON.stringify(body),
+  });
+  return { res, text: await res.text() };
+};
+const json = async (body: unknown, key = 'key-alice') => {
+  const { res, text } = await post(body, key);
+  return { status: res.status, body: JSON.parse(text) };
+};
+/** The events of a Responses SSE body: `event:` names and their parsed data. */
+const eventsOf = (text: string) =>
+  text
+    .split('\n\n')
+    .filter((block) => block.startsWith('event: '))
+    .map((block) => {
+      const [head, data] = block.split('\n');
+      return { event: head!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) };
+    });
+
+const weather = {
+  type: 'function',
+  name: 'get_weather',
+  description: 'Current weather in a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+};
+
+t.test('a string input answers with a response object; instructions become the system message', async (t) => {
+  stack.ollama.behave({ tokens: ['Hello', ' there'] });
+  const { status, body } = await json({
+    model: 'documentation',
+    input: 'Hi',
+    instructions: 'Be brief.',
+    max_output_tokens: 40,
+    temperature: 0.2,
+    metadata: { team: 'qa' },
+  });
+  t.equal(status, 200);
+  t.match(body, {
+    object: 'response',
+    status: 'completed',
+    model: 'documentation',
+    instructions: 'Be brief.',
+    max_output_tokens: 40,
+    metadata: { team: 'qa' },
+    error: null,
+    output: [
+      {
+        type: 'message',
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: 'Hello there', annotations: [] }],
+      },
+    ],
+    usage: { input_tokens: 12, output_tokens: 2, total_tokens: 14 },
+  });
+  t.match(body.id, /^resp_/);
+  const sent = stack.ollama.requests.at(-1)!;
+  t.same(sent.messages.slice(-2), [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Hi' },
+  ]);
+  t.match(sent.options, { num_predict: 40, temperature: 0.2 });
+});
+
+t.test('items input: messages with input_text parts', async (t) => {
+  stack.ollama.behave({ tokens: ['ok'] });
+  const { status, body } = await json({
+    model: 'documentation',
+    input: [
+      { role: 'user', content: [{ type: 'input_text', text: 'one' }] },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'two' }] },
+      { role: 'user', content: 'three' },
+    ],
+  });
+  t.equal(status, 200);
+  t.equal(body.output[0].content[0].text, 'ok');
+  t.same(stack.ollama.requests.at(-1)!.messages.slice(-3), [
+    { role: 'user', content: 'one' },
+    { role: 'assistant', content: 'two' },
+    { role: 'user', content: 'three' },
+  ]);
+});
+
+t.test('previous_response_id continues the conversation from memory', async (t) => {
+  stack.ollama.behave({ tokens: ['Paris', '.'] });
+  const first = await json({ model: 'documentation', input: 'Capital of France?' });
+  stack.ollama.behave({ tokens: ['2M'] });
+  const second = await json({ model: 'documentation', input: 'Population?', previous_response_id: first.body.id });
+  t.equal(second.status, 200);
+  t.equal(second.body.previous_response_id, first.body.id);
+  t.same(stack.ollama.requests.at(-1)!.messages.slice(-3), [
+    { role: 'user', content: 'Capital of France?' },
+    { role: 'assistant', content: 'Paris.' },
+    { role: 'user', content: 'Population?' },
+  ]);
+  const stranger = await json({ model: 'documentation', input: 'x', previous_response_id: first.body.id }, 'key-bob');
+  const unknown = await json({ model: 'documentation', input: 'x', previous_response_id: 'resp_nothing' }, 'key-bob');
+  t.equal(stranger.status, 404, "another key's response answers 404");
+  t.same(stranger.body.error.param, 'previous_response_id');
+  t.same(
+    stranger.body.error.message.replace(first.body.id, 'ID'),
+    unknown.body.error.message.replace('resp_nothing', 'ID'),
+    'exactly like a missing one',
+  );
+});
+
+t.test('streaming: the Responses event sequence with sequence numbers', async (t) => {
+  stack.ollama.behave({ tokens: ['a', 'b', 'c'] });
+  const { res, text } = await post({ model: 'documentation', input: 'abc', stream: true });
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /text\/event-stream/);
+  const events = eventsOf(text);
+  t.same(
+    events.map((e) => e.event),
+    [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.delta',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.same(
+    events.map((e) => e.data.sequence_number),
+    events.map((_, i) => i),
+  );
+  t.ok(events.every((e) => e.data.type === e.event));
+  t.equal(events[0]!.data.response.status, 'in_progress');
+  t.equal(events[7]!.data.text, 'abc');
+  const completed = events.at(-1)!.data.response;
+  t.match(completed, { status: 'completed', output: [{ type: 'message', content: [{ text: 'abc' }] }] });
+  t.match(completed.usage, { input_tokens: 12, output_tokens: 3 });
+});
+
+t.test('a function tool round trip: function_call item, then function_call_output', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] });
+  const first = await json({ model: 'documentation', input: 'Weather in Oslo?', tools: [weather] });
+  t.equal(first.status, 200);
+  t.equal(first.body.output.length, 1, 'no empty message next to the call');
+  const call = first.body.output[0];
+  t.match(call, { type: 'function_call', status: 'completed', name: 'get_weather' });
+  t.same(JSON.parse(call.arguments), { city: 'Oslo' });
+  t.same(stack.ollama.requests.at(-1)!.tools?.[0]?.function.name, 'get_weather');
+
+  stack.ollama.behave({ tokens: ['Sunny', ' in Oslo'] });
+  const second = await json({
+    model: 'documentation',
+    previous_response_id: first.body.id,
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"sky":"clear"}' }],
+    tools: [weather],
+  });
+  t.equal(second.status, 200);
+  t.equal(second.body.output[0].content[0].text, 'Sunny in Oslo');
+  const messages = stack.ollama.requests.at(-1)!.messages;
+  t.match(messages.at(-2), { role: 'assistant', tool_calls: [{ function: { name: 'get_weather' } }] });
+  t.match(messages.at(-1), { role: 'tool', content: '{"sky":"clear"}' });
+});
+
+t.test('streamed tool calls: function_call_arguments deltas', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Rome' } }] });
+  const { text } = await post({ model: 'documentation', input: 'Rome?', tools: [weather], stream: true });
+  const events = eventsOf(text);
+  t.same(
+    events.map((e) => e.event),
+    [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.same(JSON.parse(events[4]!.data.arguments), { city: 'Rome' });
+  t.match(events.at(-1)!.data.response.output, [{ type: 'function_call', name: 'get_weather' }]);
+});
+
+t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ URL', async (t) => {
+  const background = await json({ model: 'documentation', input: 'x', background: true });
+  t.equal(background.status, 400);
+  t.equal(background.body.error.param, 'background');
+  const tool = await json({ model: 'documentation', input: 'x', tools: [{ type: 'web_search' }] });
+  t.equal(tool.body.error.param, 'tools[0].type');
+  const item = await json({ model: 'documentation', input: [{ type: 'item_reference', id: 'x' }] });
+  t.equal(item.body.error.param, 'input[0].type');
+  const image = await json({
+    model: 'documentation',
+    input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'https://example.com/a.png' }] }],
+  });
+  t.equal(image.status, 400);
+  t.equal(image.body.error.param, 'input[0].content[0].image_url.url');
+
+  for (const url of ['/v1/responses', '/v1/no-such-route']) {
+    const res = await fetch(`${stack.baseUrl}${url}`, { method: 'POST', headers: as('wrong'), body: '{}' });
+    t.equal(res.status, 401, `${url} with a bad key`);
+  }
+  const unknown = await fetch(`${stack.baseUrl}/v1/no-such-route`, { headers: as('key-alice') });
+  t.equal(unknown.status, 404, 'a good key learns the URL is unknown');
+});
