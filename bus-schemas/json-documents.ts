@@ -4,6 +4,7 @@ import { cancelRequestSchema } from './cancel-request.schema.js';
 import { cachedAnswerSchema } from './cached-answer.schema.js';
 import { deliveryReceiptSchema } from './delivery-receipt.schema.js';
 import { memoryLastReplySchema, memoryLastRequestSchema } from './memory-query.schema.js';
+import { memoryResponseReplySchema, memoryResponseRequestSchema } from './memory-response.schema.js';
 
 /**
  * The bus schemas as standalone JSON Schema documents (draft-07, ajv's default), for
@@ -16,6 +17,14 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   'cancel-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cancelRequestSchema },
   'memory-last-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastRequestSchema },
   'memory-last-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastReplySchema },
+  'memory-response-request.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...memoryResponseRequestSchema,
+  },
+  'memory-response-reply.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...memoryResponseReplySchema,
+  },
   'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },
   'cached-answer.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cachedAnswerSchema },
 };

@@ -34,6 +34,8 @@ export interface Subjects {
   readonly cancel: string;
   /** Where the gateway asks for the last turns of a session, e.g. `agents.memory.last`. */
   readonly memoryLast: string;
+  /** Where the gateway reads or deletes one stored turn (the Responses API), e.g. `agents.memory.response`. */
+  readonly memoryResponse: string;
   /**
    * Queue group of the memory queries: every worker reads the same database, so any one of them
    * may answer, and only one does.
@@ -63,6 +65,7 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     allAudit: `${prefix}.audit.*.chat`,
     cancel: `${prefix}.cancel`,
     memoryLast: `${prefix}.memory.last`,
+    memoryResponse: `${prefix}.memory.response`,
     memoryQueueGroup: 'memory',
   });
 }

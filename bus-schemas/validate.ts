@@ -10,6 +10,12 @@ import {
   type MemoryLastReply,
   type MemoryLastRequest,
 } from './memory-query.schema.js';
+import {
+  memoryResponseReplySchema,
+  memoryResponseRequestSchema,
+  type MemoryResponseReply,
+  type MemoryResponseRequest,
+} from './memory-response.schema.js';
 import { AgentbusError } from './errors.js';
 
 // One ajv instance for the whole bus contract; validators are compiled once at import time.
@@ -21,6 +27,10 @@ const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<Cance
 const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> =
   ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
 const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
+const validateMemoryResponseRequest: ValidateFunction<MemoryResponseRequest> =
+  ajv.compile<MemoryResponseRequest>(memoryResponseRequestSchema);
+const validateMemoryResponseReply: ValidateFunction<MemoryResponseReply> =
+  ajv.compile<MemoryResponseReply>(memoryResponseReplySchema);
 const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
 const validateDeliveryReceipt: ValidateFunction<DeliveryReceipt> = ajv.compile<DeliveryReceipt>(deliveryReceiptSchema);
 
@@ -110,6 +120,20 @@ export function assertMemoryLastReply(value: unknown): MemoryLastReply {
   if (validateMemoryLastReply(value)) return value;
   const { message } = messageFromAjvErrors(validateMemoryLastReply.errors, 'memory reply');
   throw new AgentbusError('stream_protocol_error', `invalid memory query reply: ${message}`);
+}
+
+/** Validates a decoded stored-response query; throws `invalid_envelope` naming the field at fault. */
+export function assertMemoryResponseRequest(value: unknown): MemoryResponseRequest {
+  if (validateMemoryResponseRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateMemoryResponseRequest.errors, 'response query');
+  throw new AgentbusError('invalid_envelope', `invalid response query: ${message}`, { param });
+}
+
+/** Validates a decoded stored-response reply; throws `stream_protocol_error`. */
+export function assertMemoryResponseReply(value: unknown): MemoryResponseReply {
+  if (validateMemoryResponseReply(value)) return value;
+  const { message } = messageFromAjvErrors(validateMemoryResponseReply.errors, 'response reply');
+  throw new AgentbusError('stream_protocol_error', `invalid response query reply: ${message}`);
 }
 
 /** Validates a decoded delivery receipt; throws `stream_protocol_error`. */

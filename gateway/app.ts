@@ -20,6 +20,7 @@ import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
 import { responsesRoutes } from './openai/responses-routes.js';
+import { storedResponsesRoutes } from './openai/stored-responses-routes.js';
 import { unknownV1Routes } from './routes/unknown-v1.js';
 import { legacyRoutes } from './legacy/routes.js';
 import { createTraceLog } from './trace-log/trace-log.js';
@@ -172,6 +173,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await authed.register(modelsRoutes, { catalog });
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(responsesRoutes, chatDeps);
+    await authed.register(storedResponsesRoutes, { bus, subjects });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });
     await authed.register(unknownV1Routes);

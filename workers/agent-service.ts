@@ -9,6 +9,7 @@ import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings }
 import { handleChatRequest } from './chat-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
+import { handleMemoryResponseQuery } from './memory-response-handler.js';
 import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
@@ -19,6 +20,8 @@ export { WORKER_SERVICE_NAME };
 // Endpoint answering memory queries (`<prefix>.memory.last`), beside one endpoint per agent.
 const MEMORY_ENDPOINT_NAME = 'memory';
 const MEMORY_QUERY = 'memory.last';
+const RESPONSE_ENDPOINT_NAME = 'memory-response';
+const RESPONSE_QUERY = 'memory.response';
 // Micro services must carry a semver version; the package's own keeps `nats micro ls` truthful.
 const WORKER_SERVICE_VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -84,6 +87,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
   );
   const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
+  const responseCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
   const restarts = deps.restarts ?? 0;
@@ -114,7 +118,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     statsHandler: async (endpoint) =>
       endpoint.metadata?.['query'] === MEMORY_QUERY
         ? { ...memoryCounters, restarts }
-        : agentStats(endpoint.metadata?.['agent'] ?? ''),
+        : endpoint.metadata?.['query'] === RESPONSE_QUERY
+          ? { ...responseCounters, restarts }
+          : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
@@ -173,6 +179,15 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     queue: subjects.memoryQueueGroup,
     metadata: { query: MEMORY_QUERY },
     handler: counted(memoryCounters, 'memory', (msg) => handleMemoryQuery({ db: deps.db, log }, msg)),
+  });
+  // Stored responses (the Responses API's GET and DELETE) are turns of the same database.
+  service.addEndpoint(RESPONSE_ENDPOINT_NAME, {
+    subject: subjects.memoryResponse,
+    queue: subjects.memoryQueueGroup,
+    metadata: { query: RESPONSE_QUERY },
+    handler: counted(responseCounters, 'memory-response', (msg) =>
+      handleMemoryResponseQuery({ db: deps.db, log }, msg),
+    ),
   });
 
   // Every worker hears every cancel (no queue group); only the one holding the request acts.

@@ -77,33 +77,49 @@ export function responsesUsage(usage: Usage) {
 
 export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
 
-/** A `response` object; `done` adds status, usage and agentbus's `conversation_id` and `meta`. */
+/** How a response ended, as its object shows it; absent while it is in progress. */
+export interface ResponseEnd {
+  status: Exclude<ResponseStatus, 'in_progress'>;
+  error?: { code: string; message: string };
+  usage?: ReturnType<typeof responsesUsage>;
+  /** agentbus's own fields (`conversation_id`, `meta`). */
+  extra?: Record<string, unknown>;
+}
+
+/** A `response` object, in progress or ended. */
+export function responseShape(identity: ChatIdentity, echo: ResponseEcho, output: OutputItem[], end?: ResponseEnd) {
+  const status: ResponseStatus = end?.status ?? 'in_progress';
+  return {
+    id: identity.id,
+    object: 'response' as const,
+    created_at: identity.created,
+    status,
+    error: end?.error ?? null,
+    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' as const } : null,
+    model: identity.model,
+    output,
+    ...echo,
+    usage: end?.usage ?? null,
+    ...end?.extra,
+  };
+}
+
+/** The status of an answer that ended with `finish_reason`. */
+export const statusOf = (finishReason: string) => (finishReason === 'length' ? 'incomplete' : 'completed');
+
+/** A `response` object; a done frame adds status, usage and agentbus's `conversation_id` and `meta`. */
 export function responseObject(
   identity: ChatIdentity,
   echo: ResponseEcho,
   output: OutputItem[],
   end?: { done: DoneFrame } | { error: { code: string; message: string } },
 ) {
-  const done = end && 'done' in end ? end.done : undefined;
-  const status: ResponseStatus =
-    end === undefined
-      ? 'in_progress'
-      : done === undefined
-        ? 'failed'
-        : done.finish_reason === 'length'
-          ? 'incomplete'
-          : 'completed';
-  return {
-    id: identity.id,
-    object: 'response' as const,
-    created_at: identity.created,
-    status,
-    error: end && 'error' in end ? end.error : null,
-    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' as const } : null,
-    model: identity.model,
-    output,
-    ...echo,
-    usage: done ? responsesUsage(done.usage) : null,
-    ...(done ? { conversation_id: done.meta.conversation_id, meta: responseMeta(done) } : {}),
-  };
+  if (end === undefined) return responseShape(identity, echo, output);
+  if ('error' in end) return responseShape(identity, echo, output, { status: 'failed', error: end.error });
+  const { done } = end;
+  return responseShape(identity, echo, output, {
+    status: statusOf(done.finish_reason),
+    usage: responsesUsage(done.usage),
+    extra: { conversation_id: done.meta.conversation_id, meta: responseMeta(done) },
+  });
 }

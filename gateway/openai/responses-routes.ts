@@ -11,7 +11,7 @@ import { responsesToChatInput } from './responses-to-chat.js';
 /** A previous_response_id memory does not know (or another key's) reads as the Responses API's 404. */
 function namingPreviousResponse(err: unknown, previous: string | null | undefined): unknown {
   if (previous == null || !(err instanceof AgentbusError) || err.code !== 'session_not_found') return err;
-  return new AgentbusError('session_not_found', `No response "${previous}" exists for this API key.`, {
+  return new AgentbusError('response_not_found', `No response "${previous}" exists for this API key.`, {
     param: 'previous_response_id',
     cause: err,
   });

@@ -214,3 +214,74 @@ t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ U
   const unknown = await fetch(`${stack.baseUrl}/v1/no-such-route`, { headers: as('key-alice') });
   t.equal(unknown.status, 404, 'a good key learns the URL is unknown');
 });
+
+t.test('GET, input_items and DELETE of a stored response; another key reads 404 like a missing id', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Lima' } }] });
+  const first = await json({
+    model: 'documentation',
+    input: 'Weather in Lima?',
+    tools: [weather],
+    metadata: { a: 'b' },
+  });
+  stack.ollama.behave({ tokens: ['Warm'] });
+  const created = await json({
+    model: 'documentation',
+    previous_response_id: first.body.id,
+    input: [{ type: 'function_call_output', call_id: first.body.output[0].call_id, output: '25C' }],
+  });
+  const get = (id: string, key = 'key-alice', path = '') =>
+    fetch(`${stack.baseUrl}/v1/responses/${id}${path}`, { headers: as(key) });
+
+  const stored = await get(first.body.id);
+  t.equal(stored.status, 200);
+  const body = await stored.json();
+  t.match(body, {
+    id: first.body.id,
+    object: 'response',
+    status: 'completed',
+    metadata: { a: 'b' },
+    output: [{ type: 'function_call', name: 'get_weather', call_id: first.body.output[0].call_id }],
+    usage: { input_tokens: 12 },
+  });
+  t.same(body.output, first.body.output, 'the same output items, ids included');
+
+  const items = await (await get(created.body.id, 'key-alice', '/input_items?order=asc')).json();
+  t.match(items, {
+    object: 'list',
+    has_more: false,
+    data: [{ type: 'function_call_output', call_id: first.body.output[0].call_id, output: '25C' }],
+  });
+  const firstItems = await (await get(first.body.id, 'key-alice', '/input_items')).json();
+  t.match(firstItems.data, [
+    { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Weather in Lima?' }] },
+  ]);
+
+  const stranger = await get(first.body.id, 'key-bob');
+  const missing = await get('resp_missing', 'key-bob');
+  t.equal(stranger.status, 404);
+  const [a, b] = [await stranger.json(), await missing.json()];
+  t.equal(a.error.code, 'response_not_found');
+  t.equal(a.error.message.replace(first.body.id, 'ID'), b.error.message.replace('resp_missing', 'ID'));
+  const strangerDelete = await fetch(`${stack.baseUrl}/v1/responses/${first.body.id}`, {
+    method: 'DELETE',
+    headers: as('key-bob'),
+  });
+  t.equal(strangerDelete.status, 404, 'nor may another key delete it');
+
+  const deleted = await fetch(`${stack.baseUrl}/v1/responses/${created.body.id}`, {
+    method: 'DELETE',
+    headers: as('key-alice'),
+  });
+  t.same(await deleted.json(), { id: created.body.id, object: 'response', deleted: true });
+  t.equal((await get(created.body.id)).status, 404, 'gone once deleted');
+  t.equal((await get(first.body.id)).status, 200, 'the rest of the conversation stays');
+});
+
+t.test('store: false keeps the response out of memory', async (t) => {
+  stack.ollama.behave({ tokens: ['nothing kept'] });
+  const { body } = await json({ model: 'documentation', input: 'secret', store: false });
+  t.equal(body.store, false);
+  t.equal((await fetch(`${stack.baseUrl}/v1/responses/${body.id}`, { headers: as('key-alice') })).status, 404);
+  const refused = await json({ model: 'documentation', input: 'x', store: false, previous_response_id: body.id });
+  t.equal(refused.body.error.param, 'store');
+});
