@@ -66,24 +66,25 @@ export function responsesEventFormat(identity: ChatIdentity, echo: ResponseEcho)
     );
   };
 
-  const text = (delta: string) => {
-    let out = '';
-    if (open?.kind !== 'message') {
-      out += closeOpen();
-      open = { index: output.length, kind: 'message', text: '' };
-      const item = messageItem(messageId, '', 'in_progress');
-      output.push(item);
-      out += event('response.output_item.added', { output_index: open.index, item });
-      out += event('response.content_part.added', {
-        item_id: messageId,
-        output_index: open.index,
-        content_index: 0,
-        part: outputText(''),
-      });
-    }
-    open.text += delta;
+  /** Opens the message item (closing a tool call before it): its `added` events. */
+  const openMessage = () => {
+    const out = closeOpen();
+    open = { index: output.length, kind: 'message', text: '' };
+    const item = messageItem(messageId, '', 'in_progress');
+    output.push(item);
     const at = { item_id: messageId, output_index: open.index, content_index: 0 };
-    return out + event('response.output_text.delta', { ...at, delta, logprobs: [] });
+    return (
+      out +
+      event('response.output_item.added', { output_index: open.index, item }) +
+      event('response.content_part.added', { ...at, part: outputText('') })
+    );
+  };
+
+  const text = (delta: string) => {
+    const opening = open?.kind === 'message' ? '' : openMessage();
+    open!.text += delta;
+    const at = { item_id: messageId, output_index: open!.index, content_index: 0 };
+    return opening + event('response.output_text.delta', { ...at, delta, logprobs: [] });
   };
 
   const toolFragment = (fragment: NonNullable<DeltaFrame['tool_calls']>[number]) => {
@@ -126,7 +127,8 @@ export function responsesEventFormat(identity: ChatIdentity, echo: ResponseEcho)
       (frame.content !== undefined && frame.content !== '' ? text(frame.content) : '') +
       (frame.tool_calls ?? []).map(toolFragment).join(''),
     done: (frame: DoneFrame) => {
-      const closing = closeOpen();
+      // An empty answer is still one (empty) message, as the JSON response has it.
+      const closing = (output.length === 0 ? openMessage() : '') + closeOpen();
       const response = responseObject(identity, echo, output, { done: frame });
       const type = response.status === 'incomplete' ? 'response.incomplete' : 'response.completed';
       return closing + event(type, { response });
