@@ -192,13 +192,21 @@ t.test('a worker may serve agent subjects and answer on reply inboxes', async (t
       msg.respond('turns');
     },
   });
+  const stored = worker.subscribe('agents.memory.response', {
+    queue: 'memory',
+    callback: (_err, msg) => {
+      msg.respond('turn');
+    },
+  });
   await worker.flush();
   const answer = await gateway.request('agents.testing.chat', 'envelope', { timeout: 2000 });
   t.equal(answer.string(), 'frame', 'request on the chat subject, answer on the gateway inbox');
   t.match(answer.subject, /^_INBOX\.gateway\./, 'the gateway listens under its own inbox prefix');
   t.equal((await gateway.request('agents.memory.last', '{}', { timeout: 2000 })).string(), 'turns');
+  t.equal((await gateway.request('agents.memory.response', '{}', { timeout: 2000 })).string(), 'turn');
   served.unsubscribe();
   memory.unsubscribe();
+  stored.unsubscribe();
 });
 
 t.test('a worker cannot send requests to agents, nor read other replies', async (t) => {
@@ -224,6 +232,7 @@ t.test('the gateway cannot pose as a worker', async (t) => {
     'agents.testing.chat',
     'agents.*.chat',
     'agents.memory.last',
+    'agents.memory.response',
     'agents.cancel',
     '$SRV.PING',
     '_INBOX.worker.>',
