@@ -213,6 +213,8 @@ t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ U
   }
   const unknown = await fetch(`${stack.baseUrl}/v1/no-such-route`, { headers: as('key-alice') });
   t.equal(unknown.status, 404, 'a good key learns the URL is unknown');
+  const long = await fetch(`${stack.baseUrl}/v1/models/${'x'.repeat(101)}`, { headers: as('wrong') });
+  t.equal(long.status, 401, 'an overlong segment too');
 });
 
 t.test('GET, input_items and DELETE of a stored response; another key reads 404 like a missing id', async (t) => {
