@@ -192,6 +192,30 @@ t.test('streamed tool calls: function_call_arguments deltas', async (t) => {
   t.match(events.at(-1)!.data.response.output, [{ type: 'function_call', name: 'get_weather' }]);
 });
 
+t.test('a backend dying mid-stream: an error event and response.failed, and nothing stored', async (t) => {
+  stack.ollama.behave({ tokens: ['partial', ' answer', ' never', ' finished'], dieAfterTokens: 2, tokenDelayMs: 20 });
+  const { res, text } = await post({ model: 'documentation', input: 'cut me', stream: true });
+  t.equal(res.status, 200);
+  const events = eventsOf(text);
+  t.same(
+    events.slice(-2).map((e) => e.event),
+    ['error', 'response.failed'],
+  );
+  t.notOk(
+    events.some((e) => e.event === 'response.completed'),
+    'a cut answer never looks complete',
+  );
+  const failed = events.at(-1)!.data.response;
+  t.match(failed, { status: 'failed', error: { code: String } });
+  const get = await fetch(`${stack.baseUrl}/v1/responses/${failed.id}`, { headers: as('key-alice') });
+  t.equal(get.status, 404, 'an answer the client did not receive whole is not stored');
+
+  stack.ollama.behave({ tokens: [], failWith: { status: 500, message: 'model exploded' } });
+  const before = await post({ model: 'documentation', input: 'fail early' });
+  t.ok(before.res.status >= 500, 'a failure before any output is a plain HTTP error');
+  t.match(JSON.parse(before.text), { error: { code: String } });
+});
+
 t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ URL', async (t) => {
   const background = await json({ model: 'documentation', input: 'x', background: true });
   t.equal(background.status, 400);
