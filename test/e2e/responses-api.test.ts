@@ -91,6 +91,20 @@ t.test('items input: messages with input_text parts', async (t) => {
   ]);
 });
 
+t.test('text.format json_schema reaches the model as structured output', async (t) => {
+  stack.ollama.behave({ tokens: ['{"city":"Oslo"}'] });
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+  const { status, body } = await json({
+    model: 'documentation',
+    input: 'A city as JSON',
+    text: { format: { type: 'json_schema', name: 'city', schema, strict: true } },
+  });
+  t.equal(status, 200);
+  t.same(JSON.parse(body.output[0].content[0].text), { city: 'Oslo' });
+  t.match(body.text, { format: { type: 'json_schema', name: 'city' } });
+  t.same(stack.ollama.requests.at(-1)!.format, schema, "Ollama's format carries the schema");
+});
+
 t.test('previous_response_id continues the conversation from memory', async (t) => {
   stack.ollama.behave({ tokens: ['Paris', '.'] });
   const first = await json({ model: 'documentation', input: 'Capital of France?' });
