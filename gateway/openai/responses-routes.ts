@@ -34,6 +34,13 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps): Pro
       const input = responsesToChatInput(body, stream, limits);
       const echo = responseEcho(body);
       const previous = body.previous_response_id ?? undefined;
+      const header = request.headers['x-session-id'];
+      if (previous !== undefined && header !== undefined && header !== previous)
+        throw new AgentbusError(
+          'invalid_request',
+          'X-Session-ID and previous_response_id name different conversations; send one.',
+          { param: 'previous_response_id' },
+        );
       try {
         const chat = await startHttpChat(deps, request, reply, input, { sessionId: previous });
         if (stream)

@@ -117,6 +117,13 @@ t.test('previous_response_id continues the conversation from memory', async (t) 
     { role: 'assistant', content: 'Paris.' },
     { role: 'user', content: 'Population?' },
   ]);
+  const both = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: { ...as('key-alice'), 'x-session-id': 'conv_other' },
+    body: JSON.stringify({ model: 'documentation', input: 'x', previous_response_id: first.body.id }),
+  });
+  t.equal(both.status, 400, 'X-Session-ID naming another conversation is refused');
+  t.equal(((await both.json()) as { error: { param: string } }).error.param, 'previous_response_id');
   const stranger = await json({ model: 'documentation', input: 'x', previous_response_id: first.body.id }, 'key-bob');
   const unknown = await json({ model: 'documentation', input: 'x', previous_response_id: 'resp_nothing' }, 'key-bob');
   t.equal(stranger.status, 404, "another key's response answers 404");
