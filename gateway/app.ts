@@ -172,7 +172,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     authed.addHook('onRequest', bearerAuth(keys));
     await authed.register(modelsRoutes, { catalog });
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
-    await authed.register(responsesRoutes, chatDeps);
+    await authed.register(responsesRoutes, { ...chatDeps, perAgent: false });
     await authed.register(storedResponsesRoutes, { bus, subjects });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });

@@ -113,6 +113,10 @@ export const responsesRequestSchema = {
   },
 } as const;
 
-export type ResponsesBody = FromSchema<typeof responsesRequestSchema>;
+/** The same body on per-agent routes (`/agents/<agent>/v1/responses`): the path names the agent. */
+export const perAgentResponsesRequestSchema = { ...responsesRequestSchema, required: ['input'] } as const;
+
+/** A Responses body on any route: `model` is optional on per-agent routes. */
+export type ResponsesBody = FromSchema<typeof perAgentResponsesRequestSchema>;
 export type ResponsesInputItem = Extract<ResponsesBody['input'], unknown[]>[number];
 export type ResponsesInputPart = Extract<NonNullable<ResponsesInputItem['content']>, unknown[]>[number];

@@ -4,7 +4,11 @@ import type { ChatDeps } from '../chat/types.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
-import { responsesRequestSchema, type ResponsesBody } from './responses-request.schema.js';
+import {
+  perAgentResponsesRequestSchema,
+  responsesRequestSchema,
+  type ResponsesBody,
+} from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
 import { responsesToChatInput } from './responses-to-chat.js';
 
@@ -22,41 +26,38 @@ function namingPreviousResponse(err: unknown, previous: string | null | undefine
  * a chat input (responses-to-chat.ts), `previous_response_id` the session to continue, and the
  * answer's frames a `response` object or the Responses event stream.
  */
-export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
+export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }): Promise<void> {
   const limits = deps.config.inputLimits;
+  const schema = { body: deps.perAgent ? perAgentResponsesRequestSchema : responsesRequestSchema };
 
-  app.post<{ Body: ResponsesBody }>(
-    '/v1/responses',
-    { schema: { body: responsesRequestSchema } },
-    async (request, reply) => {
-      const { body } = request;
-      const stream = body.stream === true;
-      const input = responsesToChatInput(body, stream, limits);
-      const echo = responseEcho(body);
-      const previous = body.previous_response_id ?? undefined;
-      const header = request.headers['x-session-id'];
-      if (previous !== undefined && header !== undefined && header !== previous)
-        throw new AgentbusError(
-          'invalid_request',
-          'X-Session-ID and previous_response_id name different conversations; send one.',
-          { param: 'previous_response_id' },
-        );
-      try {
-        const chat = await startHttpChat(deps, request, reply, input, { sessionId: previous });
-        if (stream)
-          return await relayAsResponseEvents(reply, chat.call, {
-            identity: chat.identity,
-            echo,
-            sessionId: chat.sessionId,
-            stallTimeoutMs: deps.config.requestTimeoutMs,
-            headers: chat.headers,
-          });
-        return await replyWithAnswer(reply, chat, ({ content, toolCalls, done }) =>
-          responseObject(chat.identity, echo, outputItems(chat.identity.id, content, toolCalls), { done }),
-        );
-      } catch (err) {
-        throw namingPreviousResponse(err, previous);
-      }
-    },
-  );
+  app.post<{ Body: ResponsesBody }>('/v1/responses', { schema }, async (request, reply) => {
+    const { body } = request;
+    const stream = body.stream === true;
+    const input = responsesToChatInput(body, stream, limits);
+    const echo = responseEcho(body);
+    const previous = body.previous_response_id ?? undefined;
+    const header = request.headers['x-session-id'];
+    if (previous !== undefined && header !== undefined && header !== previous)
+      throw new AgentbusError(
+        'invalid_request',
+        'X-Session-ID and previous_response_id name different conversations; send one.',
+        { param: 'previous_response_id' },
+      );
+    try {
+      const chat = await startHttpChat(deps, request, reply, input, { sessionId: previous });
+      if (stream)
+        return await relayAsResponseEvents(reply, chat.call, {
+          identity: chat.identity,
+          echo,
+          sessionId: chat.sessionId,
+          stallTimeoutMs: deps.config.requestTimeoutMs,
+          headers: chat.headers,
+        });
+      return await replyWithAnswer(reply, chat, ({ content, toolCalls, done }) =>
+        responseObject(chat.identity, echo, outputItems(chat.identity.id, content, toolCalls), { done }),
+      );
+    } catch (err) {
+      throw namingPreviousResponse(err, previous);
+    }
+  });
 }

@@ -4,6 +4,7 @@ import type { Agent } from '../../common/catalog.js';
 import type { ChatDeps } from '../chat/types.js';
 import { bearerAuth } from '../auth/bearer-auth.js';
 import { chatCompletionsRoutes } from '../openai/routes.js';
+import { responsesRoutes } from '../openai/responses-routes.js';
 import { legacyRoutes } from '../legacy/routes.js';
 import { modelsRoutes } from './models.js';
 
@@ -17,7 +18,7 @@ declare module 'fastify' {
 /**
  * Per-agent base URLs (`/agents/<agent>/…`, registered with that prefix) for clients configured
  * with one URL per agent, as they were with one server per agent: health, chat (JSON and SSE),
- * the legacy routes and models, with the agent taken from the path.
+ * the Responses API, the legacy routes and models, with the agent taken from the path.
  */
 export async function agentScopedRoutes(app: FastifyInstance, options: { chat: ChatDeps }): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
@@ -45,6 +46,7 @@ export async function agentScopedRoutes(app: FastifyInstance, options: { chat: C
     authed.addHook('onRequest', bearerAuth(deps.keys));
     await authed.register(modelsRoutes, { catalog: deps.catalog });
     await authed.register(chatCompletionsRoutes, { ...deps, perAgent: true });
+    await authed.register(responsesRoutes, { ...deps, perAgent: true });
     await authed.register(legacyRoutes, deps);
   });
 }

@@ -72,6 +72,17 @@ t.test('a string input answers with a response object; instructions become the s
   t.match(sent.options, { num_predict: 40, temperature: 0.2 });
 });
 
+t.test('per-agent base URL: the path names the agent, model may be left out', async (t) => {
+  stack.ollama.behave({ tokens: ['reviewed'] });
+  const res = await fetch(`${stack.baseUrl}/agents/code_review/v1/responses`, {
+    method: 'POST',
+    headers: as('key-alice'),
+    body: JSON.stringify({ input: 'def add(a, b): return a - b' }),
+  });
+  t.equal(res.status, 200);
+  t.match(await res.json(), { object: 'response', model: 'code_review', output: [{ type: 'message' }] });
+});
+
 t.test('items input: messages with input_text parts', async (t) => {
   stack.ollama.behave({ tokens: ['ok'] });
   const { status, body } = await json({
