@@ -79,6 +79,8 @@ export function prepare(
     ...(input.metadata ? { metadata: input.metadata } : {}),
     ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
     stream: input.stream,
+    // This gateway relays the model's thinking apart (reasoning_content); never in the answer.
+    reasoning_deltas: true,
     timeout_ms: config.requestTimeoutMs,
     heartbeat_ms: config.heartbeatMs,
     tenant: caller.tenant,

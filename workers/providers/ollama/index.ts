@@ -63,6 +63,7 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
           yield doneEvent(part, true);
           return;
         }
+        if (part.message?.thinking) yield { type: 'reasoning', content: part.message.thinking };
         if (part.message?.content) yield { type: 'delta', content: part.message.content };
         for (const call of part.message?.tool_calls ?? []) {
           calledTools = true;

@@ -8,7 +8,7 @@ import {
 } from '../../../bus-schemas/index.js';
 import type { ProviderChatRequest } from '../types.js';
 import type { ForcedToolCall } from '../forced-tool-call.js';
-import { toOllamaOptions } from './params.js';
+import { toOllamaOptions, toOllamaThink } from './params.js';
 
 /** Ollama wants tool-call arguments as an object; OpenAI clients send the JSON text. */
 function parseArguments(name: string, text: string): Record<string, unknown> {
@@ -107,10 +107,12 @@ export function toOllamaChatRequest(
   const tools = forced ? undefined : toOllamaTools(request.tools, request.toolChoice);
   const format = forced ? forced.schema : toOllamaFormat(request.responseFormat);
   const messages = toOllamaMessages(forced ? [...request.messages, forced.instruction] : request.messages);
+  const think = toOllamaThink(request.model, request.options.reasoning_effort);
   return {
     model: request.model,
     messages,
     options: toOllamaOptions(request.options),
+    ...(think !== undefined ? { think } : {}),
     ...(tools ? { tools } : {}),
     ...(format !== undefined ? { format } : {}),
     stream: true,
