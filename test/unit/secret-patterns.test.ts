@@ -16,7 +16,11 @@ const cases: Array<{ name: string; text: string; secret: string }> = [
   },
   {
     name: 'pgp_private_key',
-    secret: join('-----BEGIN PGP PRIVATE', ' KEY BLOCK-----\n\nlQOYBGX\n=abcd\n-----END PGP PRIVATE', ' KEY BLOCK-----'),
+    secret: join(
+      '-----BEGIN PGP PRIVATE',
+      ' KEY BLOCK-----\n\nlQOYBGX\n=abcd\n-----END PGP PRIVATE',
+      ' KEY BLOCK-----',
+    ),
     text: 'my key\n%s\nwhy does gpg refuse it?',
   },
   { name: 'openai_key', secret: join('sk-', 'proj-', alnum(24)), text: 'OPENAI says %s is wrong' },
