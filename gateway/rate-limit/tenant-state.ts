@@ -75,6 +75,16 @@ export function decide(
   return { kind: 'admit', next: { buckets: taken.buckets, leases }, tightest: taken.tightest };
 }
 
+/**
+ * `cost` more tokens from every window for a request already admitted (the further model calls
+ * of a fan-out), or a refusal; leases are left as they are.
+ */
+export function decideCharge(state: TenantState, tier: RateTier, now: number, cost: number): Decision {
+  const taken = takeToken(state.buckets, tier.windows, now, cost);
+  if (!taken.allowed) return { kind: 'rate', blocking: taken.blocking, retryAfterMs: taken.retryAfterMs };
+  return { kind: 'admit', next: { buckets: taken.buckets, leases: state.leases }, tightest: taken.tightest };
+}
+
 /** The state without lease `id` (and without lapsed ones); undefined when there is nothing to change. */
 export function releaseLease(state: TenantState, id: string, now: number): TenantState | undefined {
   if (!Object.hasOwn(state.leases, id)) return undefined;
