@@ -30,7 +30,8 @@ export function admit(
 /**
  * Each model call of a fan-out counts against the key's rate limits: admission took one token,
  * the further agents and the aggregator take theirs now, after routing showed how many there
- * are (all or none; the 429 refuses the whole request, before any agent is asked).
+ * are (all or none: the 429 refuses the whole request before any agent is asked, and gives
+ * back the admission's token).
  */
 export async function chargeModelCalls(admission: Admission, choice: AgentChoice): Promise<Admission> {
   const calls = choice.agents.length + (choice.aggregator ? 1 : 0);

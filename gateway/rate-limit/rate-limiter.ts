@@ -6,7 +6,7 @@ import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
 import type { RateTier, RateTiers, WindowName } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
 import { batchPerTenant } from './tenant-batches.js';
-import { decide, decideCharge, parseTenantState, type Decision } from './tenant-state.js';
+import { decide, decideCharge, parseTenantState, refundToken, type Decision } from './tenant-state.js';
 import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
 import { warnEvery } from '../../common/warn-every.js';
 
@@ -22,8 +22,8 @@ export interface Admission {
   /**
    * Counts `calls` more model calls of this request (a fan-out's further agents and its
    * aggregator): that many more tokens from every window, all or none. Resolves with the
-   * headers for what is left, or throws the 429; takes nothing from a request let through
-   * unlimited.
+   * headers for what is left, or throws the 429 and gives back the admission's token; takes
+   * nothing from a request let through unlimited.
    */
   charge(calls: number): Promise<Readonly<Record<string, string>>>;
 }
@@ -210,8 +210,12 @@ export function createRateLimiter(options: {
     let decision: Decision;
     try {
       decision = await store.update(request.tenant, (current) => {
-        const outcome = decideCharge(parseTenantState(current), tier, Date.now(), calls);
-        return { write: outcome.kind === 'admit' ? JSON.stringify(outcome.next) : undefined, result: outcome };
+        const [state, now] = [parseTenantState(current), Date.now()];
+        const charged = decideCharge(state, tier, now, calls);
+        if (charged.kind === 'admit') return { write: JSON.stringify(charged.next), result: charged };
+        // Refused, the request gives back its admission's token; the 429 tells what is left then.
+        const refunded = refundToken(state, tier, now);
+        return { write: JSON.stringify(refunded), result: decideCharge(refunded, tier, now, calls + 1) };
       });
     } catch (err) {
       if (err instanceof StoreContentionError) throw contended(request);
