@@ -15,19 +15,28 @@ export interface RequestText {
 }
 
 /**
+ * Deeper than any body the gateway accepts (MAX_JSON_DEPTH is at most 1000); JSON text inside a
+ * string (tool-call arguments) is not bound by that check, and the walk must not overflow.
+ */
+const MAX_WALK_DEPTH = 1024;
+
+class TooDeep extends Error {}
+
+/**
  * `value` (parsed JSON) with every string — keys too — mapped; the same object when nothing
  * changed. Objects are rebuilt with `Object.fromEntries`, so a `__proto__` key stays a key.
  */
-export function mapJsonStrings(value: unknown, map: TextMap, key?: string): unknown {
+export function mapJsonStrings(value: unknown, map: TextMap, key?: string, depth = 0): unknown {
   if (typeof value === 'string') return map(value, key);
+  if (depth > MAX_WALK_DEPTH) throw new TooDeep('JSON nested too deeply to walk');
   if (Array.isArray(value)) {
-    const items = value.map((item) => mapJsonStrings(item, map));
+    const items = value.map((item) => mapJsonStrings(item, map, undefined, depth + 1));
     return items.every((item, i) => item === value[i]) ? value : items;
   }
   if (typeof value !== 'object' || value === null) return value;
   let changed = false;
   const entries = Object.entries(value).map(([name, item]) => {
-    const mapped: [string, unknown] = [map(name), mapJsonStrings(item, map, name)];
+    const mapped: [string, unknown] = [map(name), mapJsonStrings(item, map, name, depth + 1)];
     changed ||= mapped[0] !== name || mapped[1] !== item;
     return mapped;
   });
@@ -36,7 +45,8 @@ export function mapJsonStrings(value: unknown, map: TextMap, key?: string): unkn
 
 /**
  * Tool-call arguments (JSON text) mapped string value by string value, so the result is still
- * valid JSON; text that is not JSON is mapped as a whole. Unchanged arguments keep their bytes.
+ * valid JSON; text that is not JSON (or nested too deeply to walk) is mapped as a whole.
+ * Unchanged arguments keep their bytes.
  */
 export function mapJsonText(text: string, map: TextMap): string {
   let parsed: unknown;
@@ -45,7 +55,13 @@ export function mapJsonText(text: string, map: TextMap): string {
   } catch {
     return map(text);
   }
-  const mapped = mapJsonStrings(parsed, map);
+  let mapped: unknown;
+  try {
+    mapped = mapJsonStrings(parsed, map);
+  } catch (err) {
+    if (err instanceof TooDeep) return map(text);
+    throw err;
+  }
   return mapped === parsed ? text : JSON.stringify(mapped);
 }
 

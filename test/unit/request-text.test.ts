@@ -102,6 +102,13 @@ t.test('detection: each place on its own makes the request hold a secret', async
   t.same(secretsInRequest(redactor, { messages: [user, assistant(escaped)] }), ['pgp_private_key'], 'decoded');
 });
 
+t.test('arguments nested deeper than any body are masked as text, without overflowing', async (t) => {
+  const deep = `${'['.repeat(100_000)}"${OPENAI}"${']'.repeat(100_000)}`;
+  const masked = mapJsonText(deep, (text) => redactor.redact(text));
+  t.notOk(masked.includes(OPENAI));
+  t.same(secretsInRequest(redactor, { messages: [assistant(deep)] }), ['openai_key']);
+});
+
 t.test('a request without secrets is returned as it came', async (t) => {
   const request = { messages: [{ role: 'user', content: 'hi' }] satisfies ChatMessage[], tools: [] };
   const masked = redactRequest(redactor, request);
