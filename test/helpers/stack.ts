@@ -207,6 +207,7 @@ export interface SideLane {
  */
 export async function startSideLane(
   stack: TestStack,
+  // `env`: more settings for the lane's gateway and worker.
   options: { prefix: string; ollamaUrl?: string; defaultModel?: string; env?: Record<string, string> },
 ): Promise<SideLane> {
   const log = createLogger('lane', { level: 'debug', destination: stack.logs });
@@ -224,7 +225,7 @@ export async function startSideLane(
     log,
   });
   const app = await buildApp({
-    config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }),
+    config: loadGatewayConfig({ ...stack.env, ...options.env, SUBJECT_PREFIX: options.prefix }),
     bus,
     catalog,
     logger: log,
