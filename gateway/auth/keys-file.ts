@@ -127,7 +127,7 @@ export function readKeysFile(file: string): KeysFile {
  */
 export function writeKeysFile(file: string, content: KeysFile): void {
   const path = resolve(file);
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.keys.tmp`);
   try {
     writeFileSync(temp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
