@@ -233,8 +233,7 @@ export async function startSideLane(
     catalog,
     logger: log,
   });
-  await app.listen({ port: 0, host: options.listenHost ?? '127.0.0.1' });
-  const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     app,
     baseUrl,
