@@ -108,7 +108,7 @@ export const ERROR_TABLE = {
     message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".',
     doc:
       'No `Authorization: Bearer <key>`, an unknown key, or a revoked one. Send a valid key; `local-only` works ' +
-      'only while no key is configured, on loopback.',
+      'only from this machine (a loopback peer) while no key is configured nor ever was.',
   },
   origin_not_allowed: {
     status: 403,
