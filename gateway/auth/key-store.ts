@@ -162,9 +162,21 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
   let keysLost = false;
   const listeners = new Set<() => void>();
 
+  let markerProblem: string | undefined;
+  // Best effort: a keys file in a directory the gateway may not write (npm run keys, run by whoever
+  // may, leaves the marker then) must not stop the gateway.
+  const leaveMarker = (file: string) => {
+    try {
+      markKeysExisted(file);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== markerProblem) log.error({ keysFile: file }, `cannot leave the keys marker: ${message}`);
+      markerProblem = message;
+    }
+  };
   const load = (): void => {
     const file = path === undefined ? { keys: [] } : readKeysFile(path);
-    if (path !== undefined && file.keys.length > 0) markKeysExisted(path);
+    if (path !== undefined && file.keys.length > 0) leaveMarker(path);
     // A file that listed keys and is now missing or empty (moved away, truncated) grants nothing.
     const lost = path !== undefined && file.keys.length === 0 && keysExisted(path);
     if (lost && !keysLost)
@@ -172,7 +184,8 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
         { keysFile: path },
         `the keys file ${path} (KEYS_FILE) is missing or lists no key, but it listed keys before: ` +
           'no key of the file is valid and the development key stays off. Restore the file, or create a key ' +
-          `("npm run keys -- create --name <name>"); to start over with the development key, delete ${keysMarkerOf(path)}`,
+          '("npm run keys -- create --name <name>"); to start over with the development key, ' +
+          `delete ${keysMarkerOf(path)}`,
       );
     keysLost = lost;
     // The public dev key only while no key of the file exists (a revoked one counts: revoking the
