@@ -1,10 +1,10 @@
-import { AgentbusError, type ChatMessage, type FallbackStep } from '../../bus-schemas/index.js';
+import { AgentbusError, type FallbackStep } from '../../bus-schemas/index.js';
 import type { Agent, ProviderRef } from '../../common/catalog.js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { Redactor } from '../../common/redaction.js';
+import { redactRequest } from '../../common/request-text.js';
 import { createBreakers, type BreakerSettings } from './breakers.js';
-import { redactMessages } from './redact-messages.js';
 import type { ProviderName } from './index.js';
 import type { ChatProvider, ProviderChatRequest, ProviderEvent } from './types.js';
 
@@ -120,7 +120,7 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     const { private: isPrivate, ...base } = request;
     const links = linksOf(agent);
     if (isPrivate && !links.some((link) => local.has(link.provider))) throw noLocalProviderError(agent, links);
-    let redacted: ChatMessage[] | undefined;
+    let redacted: Omit<ProviderChatRequest, 'model'> | undefined;
     const fallback: FallbackStep[] = [];
     // Why each provider did not answer, for the error when none does.
     const reasons: string[] = [];
@@ -148,11 +148,12 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
         continue;
       }
       const chosen = provider(link.provider);
-      // Local providers see the text as the user wrote it; anything leaving the machine is masked.
-      const messages = isLocal ? base.messages : (redacted ??= redactMessages(base.messages, settings.redactor));
+      // Local providers see the request as the user wrote it; anything leaving the machine is
+      // masked, in every string it carries (tool calls, tool definitions, schemas, stop sequences).
+      const sent = isLocal ? base : (redacted ??= redactForProvider(base, settings.redactor));
       try {
         const { first, rest } = await breaker.run(
-          () => firstEvent(chosen, { ...base, model: link.model, messages }),
+          () => firstEvent(chosen, { ...sent, model: link.model }),
           base.signal,
         );
         const model = chosen.servedModel ?? link.model;
@@ -174,6 +175,16 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
   }
 
   return { linksOf, provider, open, unavailable };
+}
+
+/** The request with its secrets masked; `options.stop` is the only text inside the options. */
+function redactForProvider(
+  request: Omit<ProviderChatRequest, 'model'>,
+  redactor: Redactor,
+): Omit<ProviderChatRequest, 'model'> {
+  const { stop, ...masked } = redactRequest(redactor, { ...request, stop: request.options.stop });
+  if (stop === request.options.stop) return masked;
+  return { ...masked, options: { ...request.options, stop: [...(stop ?? [])] } };
 }
 
 const PRIVACY_HINT =
