@@ -70,7 +70,8 @@ function addFunctionCall(out: TranslatedInput, item: ResponsesInputItem, at: str
 /**
  * A Responses request's `instructions` and `input` as chat messages: `instructions` becomes the
  * system message, a string input one user message; `function_call` items become the assistant's
- * tool calls and `function_call_output` items tool messages. Unknown item types are refused.
+ * tool calls and `function_call_output` items tool messages; `reasoning` items are dropped. Unknown
+ * item types are refused.
  */
 export function translateInput(body: Pick<ResponsesBody, 'input' | 'instructions'>): TranslatedInput {
   const out: TranslatedInput = { messages: [], origins: [] };
@@ -92,6 +93,9 @@ export function translateInput(body: Pick<ResponsesBody, 'input' | 'instructions
         return;
       case 'function_call':
         addFunctionCall(out, item, at);
+        return;
+      case 'reasoning':
+        // Replayed thinking (the agents SDK sends it back): dropped, as memory keeps no thinking either.
         return;
       case 'function_call_output':
         if (item.call_id === undefined) throw invalid(`${at}.call_id is required`, `${at}.call_id`);

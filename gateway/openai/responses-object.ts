@@ -14,7 +14,7 @@ export function responseEcho(body: ResponsesBody) {
     metadata: body.metadata ?? {},
     parallel_tool_calls: body.parallel_tool_calls ?? true,
     previous_response_id: body.previous_response_id ?? null,
-    reasoning: { effort: null, summary: null },
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
     store: body.store ?? true,
     temperature: body.temperature ?? null,
     text: { format: body.text?.format ?? { type: 'text' } },
@@ -42,6 +42,22 @@ export function messageItem(id: string, text: string, status: 'in_progress' | 'c
   };
 }
 
+/** The id of the response's reasoning item (a reasoning model's thinking). */
+export const reasoningItemId = (responseId: string) => `rs_${responseId.replace(/^resp_/, '')}`;
+
+export const reasoningText = (text: string) => ({ type: 'reasoning_text' as const, text });
+
+/** The thinking of a reasoning model, apart from the answer, as OpenAI returns open models' reasoning. */
+export function reasoningItem(id: string, text: string, status: 'in_progress' | 'completed' = 'completed') {
+  return {
+    id,
+    type: 'reasoning' as const,
+    status,
+    summary: [],
+    content: status === 'completed' ? [reasoningText(text)] : [],
+  };
+}
+
 export const outputText = (text: string) => ({ type: 'output_text' as const, text, annotations: [], logprobs: [] });
 
 export function functionCallItem(id: string, call: ToolCall, status: 'in_progress' | 'completed' = 'completed') {
@@ -55,11 +71,13 @@ export function functionCallItem(id: string, call: ToolCall, status: 'in_progres
   };
 }
 
-export type OutputItem = ReturnType<typeof messageItem> | ReturnType<typeof functionCallItem>;
+export type OutputItem =
+  ReturnType<typeof messageItem> | ReturnType<typeof functionCallItem> | ReturnType<typeof reasoningItem>;
 
-/** The output items of a whole answer: its text as a message (if any), then its tool calls. */
-export function outputItems(responseId: string, content: string, toolCalls: ToolCall[]): OutputItem[] {
+/** The output items of a whole answer: its thinking (if any), its text as a message (if any), then its tool calls. */
+export function outputItems(responseId: string, content: string, toolCalls: ToolCall[], reasoning = ''): OutputItem[] {
   const items: OutputItem[] = [];
+  if (reasoning !== '') items.push(reasoningItem(reasoningItemId(responseId), reasoning));
   if (content !== '' || toolCalls.length === 0) items.push(messageItem(messageItemId(responseId), content));
   toolCalls.forEach((call, index) => items.push(functionCallItem(functionCallItemId(responseId, index), call)));
   return items;

@@ -106,6 +106,10 @@ export const responsesRequestSchema = {
       ],
     },
     parallel_tool_calls: chat.parallel_tool_calls,
+    reasoning: {
+      type: ['object', 'null'],
+      properties: { effort: chat.reasoning_effort },
+    },
     text: {
       type: ['object', 'null'],
       properties: { format: textFormatSchema },

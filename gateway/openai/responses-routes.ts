@@ -53,8 +53,8 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
           stallTimeoutMs: deps.config.requestTimeoutMs,
           headers: chat.headers,
         });
-      return await replyWithAnswer(reply, chat, ({ content, toolCalls, done }) =>
-        responseObject(chat.identity, echo, outputItems(chat.identity.id, content, toolCalls), { done }),
+      return await replyWithAnswer(reply, chat, ({ content, reasoning, toolCalls, done }) =>
+        responseObject(chat.identity, echo, outputItems(chat.identity.id, content, toolCalls, reasoning), { done }),
       );
     } catch (err) {
       throw namingPreviousResponse(err, previous);

@@ -9,15 +9,18 @@ import {
   messageItem,
   messageItemId,
   outputText,
+  reasoningItem,
+  reasoningItemId,
+  reasoningText,
   responseObject,
   type OutputItem,
   type ResponseEcho,
 } from './responses-object.js';
 
-/** An output item being streamed: the message, or one tool call (by its fragment index). */
+/** An output item being streamed: the thinking, the message, or one tool call (by its fragment index). */
 interface OpenItem {
   index: number;
-  kind: 'message' | 'function_call';
+  kind: 'reasoning' | 'message' | 'function_call';
   text: string;
   call?: ToolCall;
 }
@@ -40,10 +43,21 @@ export function responsesEventFormat(identity: ChatIdentity, echo: ResponseEcho)
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...payload })}\n\n`;
 
   const messageId = messageItemId(identity.id);
+  const reasoningId = reasoningItemId(identity.id);
   const closeOpen = () => {
     if (!open) return '';
     const item = open;
     open = undefined;
+    if (item.kind === 'reasoning') {
+      const done = reasoningItem(reasoningId, item.text);
+      output[item.index] = done;
+      const at = { item_id: reasoningId, output_index: item.index, content_index: 0 };
+      return (
+        event('response.reasoning_text.done', { ...at, text: item.text }) +
+        event('response.content_part.done', { ...at, part: reasoningText(item.text) }) +
+        event('response.output_item.done', { output_index: item.index, item: done })
+      );
+    }
     if (item.kind === 'message') {
       const done = messageItem(messageId, item.text);
       output[item.index] = done;
@@ -87,6 +101,24 @@ export function responsesEventFormat(identity: ChatIdentity, echo: ResponseEcho)
     return opening + event('response.output_text.delta', { ...at, delta, logprobs: [] });
   };
 
+  /** Thinking: one reasoning item with one reasoning_text part, before the answer. */
+  const thinking = (delta: string) => {
+    let opening = '';
+    if (open?.kind !== 'reasoning') {
+      opening = closeOpen();
+      open = { index: output.length, kind: 'reasoning', text: '' };
+      const item = reasoningItem(reasoningId, '', 'in_progress');
+      output.push(item);
+      const at = { item_id: reasoningId, output_index: open.index, content_index: 0 };
+      opening +=
+        event('response.output_item.added', { output_index: open.index, item }) +
+        event('response.content_part.added', { ...at, part: reasoningText('') });
+    }
+    open.text += delta;
+    const at = { item_id: reasoningId, output_index: open.index, content_index: 0 };
+    return opening + event('response.reasoning_text.delta', { ...at, delta });
+  };
+
   const toolFragment = (fragment: NonNullable<DeltaFrame['tool_calls']>[number]) => {
     let out = '';
     let item = calls.get(fragment.index);
@@ -124,11 +156,13 @@ export function responsesEventFormat(identity: ChatIdentity, echo: ResponseEcho)
       return event('response.created', { response }) + event('response.in_progress', { response });
     },
     delta: (frame: DeltaFrame) =>
+      (frame.reasoning !== undefined && frame.reasoning !== '' ? thinking(frame.reasoning) : '') +
       (frame.content !== undefined && frame.content !== '' ? text(frame.content) : '') +
       (frame.tool_calls ?? []).map(toolFragment).join(''),
     done: (frame: DoneFrame) => {
       // An empty answer is still one (empty) message, as the JSON response has it.
-      const closing = (output.length === 0 ? openMessage() : '') + closeOpen();
+      const answered = output.some((item) => item.type !== 'reasoning');
+      const closing = answered ? closeOpen() : openMessage() + closeOpen();
       const response = responseObject(identity, echo, output, { done: frame });
       const type = response.status === 'incomplete' ? 'response.incomplete' : 'response.completed';
       return closing + event(type, { response });

@@ -102,6 +102,7 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
     messages,
     ...(body.temperature != null ? { temperature: body.temperature } : {}),
     ...(body.top_p != null ? { top_p: body.top_p } : {}),
+    ...(body.reasoning?.effort != null ? { reasoning_effort: body.reasoning.effort } : {}),
     ...(body.max_output_tokens != null ? { max_completion_tokens: body.max_output_tokens } : {}),
     ...(body.user !== undefined ? { user: body.user } : {}),
     ...(body.metadata != null ? { metadata: body.metadata } : {}),

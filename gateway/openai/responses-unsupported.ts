@@ -13,12 +13,12 @@ export const UNSUPPORTED_RESPONSES_PARAMETERS: readonly UnsupportedParameter[] =
     why: 'no extra output (logprobs, encrypted reasoning, tool results) can be included',
   },
   {
-    param: 'reasoning',
+    param: 'reasoning.summary',
     requested: (b) => {
       const reasoning = b['reasoning'] as Record<string, unknown> | null | undefined;
-      return set(reasoning) && (set(reasoning['effort']) || set(reasoning['summary']));
+      return set(reasoning) && set(reasoning['summary']);
     },
-    why: "reasoning effort and summaries cannot be set on agentbus's model backends",
+    why: 'reasoning summaries are not made; the thinking itself comes back as a reasoning item',
   },
   {
     param: 'truncation',

@@ -116,6 +116,22 @@ t.test('text.format json_schema reaches the model as structured output', async (
   t.same(stack.ollama.requests.at(-1)!.format, schema, "Ollama's format carries the schema");
 });
 
+t.test("a reasoning model's thinking is a reasoning item, apart from the answer", async (t) => {
+  stack.ollama.behave({ thinking: ['Two plus', ' two'], tokens: ['4'] });
+  const { body } = await json({ model: 'testing', input: '2+2?', reasoning: { effort: 'high' } });
+  t.match(body.output, [
+    { type: 'reasoning', content: [{ type: 'reasoning_text', text: 'Two plus two' }] },
+    { type: 'message', content: [{ type: 'output_text', text: '4' }] },
+  ]);
+  t.equal(stack.ollama.requests.at(-1)!.body['think'], true, "reasoning.effort becomes Ollama's think");
+  t.match(body.reasoning, { effort: 'high' });
+  stack.ollama.behave({ thinking: ['Hmm'], tokens: ['ok'] });
+  const { text } = await post({ model: 'testing', input: 'x', stream: true, reasoning: { effort: 'low' } });
+  const events = eventsOf(text);
+  t.ok(events.some((e) => e.event === 'response.reasoning_text.delta' && e.data.delta === 'Hmm'));
+  t.match(events.at(-1)!.data.response.output, [{ type: 'reasoning' }, { type: 'message' }]);
+});
+
 t.test('previous_response_id continues the conversation from memory', async (t) => {
   stack.ollama.behave({ tokens: ['Paris', '.'] });
   const first = await json({ model: 'documentation', input: 'Capital of France?' });

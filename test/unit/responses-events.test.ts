@@ -150,3 +150,43 @@ t.test('a failure mid-answer: an error event, then response.failed; never comple
   t.match(events.at(-1), { response: { status: 'failed', error: { code: 'backend_error' }, usage: null } });
   t.notOk(events.some((e) => e.event === 'response.completed'));
 });
+
+t.test('thinking: a reasoning item with reasoning_text deltas, closed before the answer', async (t) => {
+  const thought = (text: string): DeltaFrame => ({ type: 'delta', seq: 1, request_id: identity.id, reasoning: text });
+  const events = run(
+    (f, m) =>
+      f.delta(thought('Hmm'), state) +
+      f.delta(thought(', easy'), state) +
+      f.delta(m.delta('4') as DeltaFrame, state) +
+      f.done(m.done() as DoneFrame, state),
+  );
+  t.same(
+    events.slice(2).map((e) => e.event),
+    [
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.match(events[2], { item: { id: 'rs_abc', type: 'reasoning', summary: [], content: [] } });
+  t.match(events[6], { item_id: 'rs_abc', text: 'Hmm, easy' });
+  t.match(events.at(-1), {
+    response: {
+      output: [
+        { type: 'reasoning', content: [{ type: 'reasoning_text', text: 'Hmm, easy' }] },
+        { type: 'message', content: [{ text: '4' }] },
+      ],
+    },
+  });
+});

@@ -37,6 +37,17 @@ t.test('a string input, instructions and sampling become the chat input', async 
   t.equal(input.idPrefix, 'resp_');
   t.equal(input.store, undefined, 'stored unless store: false');
   t.equal(translate({ store: false }).store, false);
+  t.equal(translate({ reasoning: { effort: 'low' } }).options.reasoning_effort, 'low', 'reasoning.effort');
+  t.same(
+    translate({
+      input: [
+        { type: 'reasoning', id: 'rs_1', summary: [] },
+        { role: 'user', content: 'q' },
+      ],
+    }).messages,
+    [{ role: 'user', content: 'q' }],
+    'replayed reasoning items are dropped, as memory keeps no thinking',
+  );
 });
 
 t.test('items: messages, function calls (parallel ones in one assistant message) and outputs', async (t) => {
@@ -91,12 +102,12 @@ t.test('function tools, tool_choice and text.format map to the chat fields', asy
 t.test('what cannot be honoured is refused naming the Responses field', async (t) => {
   t.match(paramOf({ background: true }), { code: 'invalid_request', param: 'background' });
   t.match(paramOf({ include: ['message.output_text.logprobs'] }), { param: 'include' });
-  t.match(paramOf({ reasoning: { effort: 'high' } }), { param: 'reasoning' });
+  t.match(paramOf({ reasoning: { summary: 'auto' } }), { param: 'reasoning.summary' });
   t.equal(paramOf({ reasoning: { effort: null }, truncation: 'disabled', background: false }), undefined);
   t.match(paramOf({ truncation: 'auto' }), { param: 'truncation' });
   t.match(paramOf({ conversation: 'conv_1' }), { param: 'conversation' });
   t.match(paramOf({ tools: [{ type: 'file_search' }] }), { param: 'tools[0].type' });
-  t.match(paramOf({ input: [{ type: 'reasoning', id: 'r' }] }), { param: 'input[0].type' });
+  t.match(paramOf({ input: [{ type: 'item_reference', id: 'r' }] }), { param: 'input[0].type' });
   t.match(paramOf({ input: [{ type: 'function_call', call_id: 'c' }] }), { param: 'input[0].name' });
   t.match(paramOf({ input: [{ role: 'user', content: [{ type: 'input_file' }] }] }), {
     param: 'input[0].content[0]',
