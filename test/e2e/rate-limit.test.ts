@@ -192,10 +192,22 @@ t.test('WebSocket: a refused chat frame ends with an error frame carrying the co
   t.same(client.invalidFrames, [], 'every frame matches the server frame schema');
 });
 
-t.test('a lost bucket fails open with a warning and is recreated', async (t) => {
+t.test('a lost bucket: limited keys get 503 (or, with RATE_LIMIT_STORE_DOWN=open, no limit)', async (t) => {
+  const open = await buildApp({
+    config: { ...stack.config, rateLimitStoreDown: 'open' },
+    bus: secondBus,
+    catalog: stack.catalog,
+    logger: createLogger('replica-open', { level: 'debug', destination: stack.logs }),
+  });
+  const openUrl = await open.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => open.close());
   await (await stack.bus.jetstreamManager()).streams.delete(`KV_${DEFAULT_RATE_LIMIT_BUCKET}`);
-  const res = await chat(replicas[0], 'key-a');
-  t.equal(res.status, 200, 'let through: the store did not answer');
+  const closed = await chat(replicas[0], 'key-a');
+  t.equal(closed.status, 503, 'closed (the default): refused while the store cannot count it');
+  t.equal(closed.headers.get('retry-after'), '1');
+  t.match(await closed.json(), { error: { code: 'rate_limit_unavailable', type: 'server_error' } });
+  const res = await chat(openUrl, 'key-a');
+  t.equal(res.status, 200, 'open: let through, the store did not answer');
   t.equal(res.headers.get('x-ratelimit-limit-requests'), null, 'unlimited, so no limit headers');
   await res.json();
   t.ok(
@@ -209,6 +221,7 @@ t.test('a lost bucket fails open with a warning and is recreated', async (t) => 
     async () => {
       const after = await chat(replicas[0], 'key-a');
       await after.json();
+      if (after.status !== 200 && after.status !== 503) t.fail(`unexpected ${after.status}`);
       remaining = after.headers.get('x-ratelimit-remaining-requests');
       return after.status === 200 && remaining !== null;
     },
