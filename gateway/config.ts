@@ -155,6 +155,13 @@ function readInputLimits(read: EnvReader): Readonly<InputLimits> {
       max: 64 * 1024 * 1024,
       doc: 'characters of one message, text parts and tool-call arguments summed (400 `message_too_long`)',
     }),
+    maxInputChars: read.integer('MAX_INPUT_CHARS', 1_000_000, {
+      min: 1,
+      max: 256 * 1024 * 1024,
+      doc:
+        "characters of all of a request's messages together: what one stored turn keeps of the input " +
+        '(413 `request_too_large`)',
+    }),
     // Deep enough for real tool schemas (a body, tools, a tool, its parameters, then nested properties).
     maxJsonDepth: read.integer('MAX_JSON_DEPTH', 32, {
       min: 4,
