@@ -166,7 +166,8 @@ export const ERROR_TABLE = {
     message: 'The request body is larger than BODY_LIMIT_BYTES allows.',
     doc:
       "The body is over `BODY_LIMIT_BYTES` (a WebSocket frame closes the socket with 1009), over the key's " +
-      "tier `max_input_bytes`, or the envelope is over NATS's `max_payload`. Send less, or raise the limits.",
+      'tier `max_input_bytes`, its messages together are over `MAX_INPUT_CHARS` (what one turn stores), or ' +
+      "the envelope is over NATS's `max_payload`. Send less, or raise the limits.",
   },
   uri_too_long: {
     status: 414,

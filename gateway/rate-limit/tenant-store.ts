@@ -25,7 +25,7 @@ export const MAX_CAS_ATTEMPTS = 8;
 const CAS_BACKOFF_BASE_MS = 4;
 const CAS_BACKOFF_CAP_MS = 100;
 
-/** The store did not answer in time or failed: the caller decides whether to fail open. */
+/** The store did not answer in time or failed: RATE_LIMIT_STORE_DOWN decides (refuse, or let through). */
 export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
 }
