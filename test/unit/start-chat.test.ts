@@ -22,7 +22,7 @@ import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { bytesOf, FrameMaker } from '../helpers/frames.js';
 import { recordingLogger } from '../helpers/fake-provider.js';
 
-// The four stages together (prepare → admit → route → dispatch) against a fake bus whose
+// The four stages together (admit → prepare → route → dispatch) against a fake bus whose
 // "workers" answer from the test, a fake rate limiter and a fake router: our own seams.
 
 const config = loadGatewayConfig({ HEARTBEAT_MS: '200', FIRST_TOKEN_TIMEOUT_MS: '1000' });
