@@ -22,7 +22,7 @@ writeFileSync(
   }),
 );
 const stack = await startStack({
-  env: { API_KEYS: 'key-a,key-b,key-c,key-d', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
+  env: { API_KEYS: 'key-a,key-b,key-c,key-d,key-e', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
 });
 const secondBus = await connectBus({
   url: stack.natsUrl,
@@ -153,6 +153,36 @@ t.test(
     await next.json();
   },
 );
+
+t.test('bodies refused with a 4xx after admission free their slot and give their token back', async (t) => {
+  const post = async (body: string) => {
+    const res = await fetch(`${replicas[0]}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer key-e', 'content-type': 'application/json' },
+      body,
+    });
+    return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+  };
+  const bad = [
+    '{"model": "code_review", "messages": [',
+    JSON.stringify({ model: 'code_review' }),
+    JSON.stringify({ model: 'no_such_agent', messages: [{ role: 'user', content: 'hi' }] }),
+    JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }] }),
+    '{"model": "code_review", "messages": [',
+  ];
+  // Five of them, more than the key's 3 a minute: admitted one by one, each token given back.
+  const outcomes = [];
+  for (const body of bad) outcomes.push(await post(body));
+  t.same(
+    outcomes.map((o) => o.code),
+    ['invalid_json', 'invalid_request', 'model_not_found', 'request_too_large', 'invalid_json'],
+  );
+  await waitFor('every slot freed', async () => (await leasesOf('key-e')).length === 0);
+  const next = await chat(replicas[1], 'key-e');
+  t.equal(next.status, 200);
+  t.equal(next.headers.get('x-ratelimit-remaining-requests'), '2', 'none of the refused bodies spent a token');
+  await next.json();
+});
 
 t.test('a client that leaves mid-stream frees its slot', async (t) => {
   stack.ollama.behave({ firstTokenDelayMs: 2000 });
