@@ -3,13 +3,16 @@ import type { StoreDownPolicy } from './store-down.js';
 import type { Logger } from '../../common/logger.js';
 import type { Bus } from '../../common/bus.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
-import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
-import { isLimited, type RateTier, type RateTiers, type WindowName } from './rate-tiers.js';
+import { rateLimitHeaders } from './rate-limit-headers.js';
+import { refusal, refused, storeDownError } from './refusals.js';
+import { isLimited, type RateTiers } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
 import { batchPerTenant } from './tenant-batches.js';
 import { decide, parseTenantState, type Decision } from './tenant-state.js';
 import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
 import { warnEvery } from '../../common/warn-every.js';
+
+export { refusalOf, type Refusal } from './refusals.js';
 
 /** A request the limiter let through: headers for its response, and the end of its lease. */
 export interface Admission {
@@ -53,95 +56,7 @@ export interface RateLimiter {
   admit(request: AdmissionRequest): Promise<Admission>;
 }
 
-/** What a 429 of the limiter adds to its error: when to come back, and the rate-limit headers. */
-export interface Refusal {
-  readonly retryAfterSeconds: number;
-  /** `Retry-After` and, for a request limit, the `x-ratelimit-*` / `RateLimit-*` headers. */
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-// Kept beside the error rather than in a subclass: errors are compared by code, never by class.
-const refusals = new WeakMap<object, Refusal>();
-
-/** The limiter's details of a refused request's error, or undefined for any other error. */
-export function refusalOf(err: unknown): Refusal | undefined {
-  return typeof err === 'object' && err !== null ? refusals.get(err) : undefined;
-}
-
-function refused(error: AgentbusError, retryAfter: number, headers: Record<string, string>): AgentbusError {
-  refusals.set(error, { retryAfterSeconds: retryAfter, headers: { ...headers, 'retry-after': String(retryAfter) } });
-  return error;
-}
-
 const UNLIMITED: Admission = Object.freeze({ headers: Object.freeze({}), release: async () => undefined });
-
-/** RATE_LIMIT_STORE_DOWN=closed: a limited key's request while the store cannot count it. */
-function storeDownError(request: AdmissionRequest, bucket: string): AgentbusError {
-  return refused(
-    new AgentbusError(
-      'rate_limit_unavailable',
-      `The rate limit store (NATS KV bucket ${bucket}) does not answer, so the limits of key ` +
-        `"${request.keyName}" cannot be checked; RATE_LIMIT_STORE_DOWN=closed refuses its requests meanwhile. ` +
-        'Try again in a moment.',
-    ),
-    1,
-    {},
-  );
-}
-
-const WINDOW_WORD: Record<WindowName, string> = { minute: 'minute', hour: 'hour', day: 'day' };
-
-function refusal(
-  decision: Exclude<Decision, { kind: 'admit' }>,
-  request: AdmissionRequest,
-  tier: RateTier,
-): AgentbusError {
-  const who = `key "${request.keyName}"`;
-  const tierName =
-    tier.name === request.tier ? tier.name : `${request.tier}, not in the tiers file: limited as the strictest`;
-  if (decision.kind === 'bytes') {
-    if (decision.retryAfterMs === undefined) {
-      return new AgentbusError(
-        'request_too_large',
-        `The body has ${decision.bytes} bytes; ${who} may send ${decision.limit} bytes per minute ` +
-          `(max_input_bytes of tier ${tierName}). Send less.`,
-      );
-    }
-    const seconds = retryAfterSeconds(decision.retryAfterMs);
-    return refused(
-      new AgentbusError(
-        'rate_limit_exceeded',
-        `Input limit reached for ${who}: ${decision.limit} bytes per minute (tier ${tierName}); ` +
-          `this body has ${decision.bytes}. Try again in ${seconds} s.`,
-      ),
-      seconds,
-      {},
-    );
-  }
-  if (decision.kind === 'rate') {
-    const seconds = retryAfterSeconds(decision.retryAfterMs);
-    return refused(
-      new AgentbusError(
-        'rate_limit_exceeded',
-        `Rate limit reached for ${who}: ` +
-          `${decision.blocking.limit} requests per ${WINDOW_WORD[decision.blocking.window]} (tier ${tierName}). ` +
-          `Try again in ${seconds} s.`,
-      ),
-      seconds,
-      rateLimitHeaders(tier, decision.blocking),
-    );
-  }
-  // A request in flight may end any moment: there is no better guess than soon.
-  return refused(
-    new AgentbusError(
-      'too_many_concurrent_requests',
-      `Concurrency limit reached for ${who}: ${decision.cap} requests in flight at once (tier ${tierName}). ` +
-        'Wait for one to finish.',
-    ),
-    1,
-    {},
-  );
-}
 
 /**
  * The rate limiter. NATS disconnected: the request fails with `bus_unavailable` (nothing could be
