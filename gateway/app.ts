@@ -119,6 +119,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   // Set by bearerAuth on every route that needs a key; null until then (fastify's decorator rule).
   app.decorateRequest('caller', null as unknown as Caller);
   app.decorateRequest('pathAgent', undefined);
+  app.decorateRequest('earlyAdmission', undefined);
 
   const traceLog = createTraceLog({
     dir: config.logDir,
