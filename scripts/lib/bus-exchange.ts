@@ -33,7 +33,9 @@ export async function connectTool(natsUrl: string, env: NodeJS.ProcessEnv = proc
   const read = readEnv(env);
   const client = readNatsClientSettings(read, 'replay', natsUrl);
   read.done();
-  return connectBus({ url: natsUrl, role: 'replay', name: 'agentbus-tool', log: createLogger('off'), client });
+  // Warnings (an outdated nats-server) go to stderr: stdout carries the frames, for scripts.
+  const log = createLogger('agentbus-tool', { level: 'warn', destination: process.stderr });
+  return connectBus({ url: natsUrl, role: 'replay', name: 'agentbus-tool', log, client });
 }
 
 /** How the exchange ended: a `done` frame, an `error` frame, or no terminal frame in time. */
