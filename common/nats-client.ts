@@ -38,8 +38,15 @@ export interface NatsClientSettings {
   readonly inboxPrefix: string;
 }
 
-/** The reply-inbox prefix of a role; nats.conf grants each user subscribe on `<prefix>.>`. */
-export function inboxPrefixOf(role: BusRole): string {
+/**
+ * The reply-inbox prefix of a role; nats.conf grants each user subscribe on `<prefix>.>`. A
+ * worker credential scoped to agents (`npm run bus:credentials`) has inboxes of its own,
+ * `_INBOX.worker.<user>`, so it cannot read what the server answers other workers (their cache
+ * reads, the gateway's delivery receipts).
+ */
+export function inboxPrefixOf(role: BusRole, user?: string): string {
+  if (role === 'worker' && user !== undefined && user !== 'worker' && /^[A-Za-z0-9_-]+$/.test(user))
+    return `_INBOX.worker.${user}`;
   return `_INBOX.${role}`;
 }
 
@@ -135,7 +142,7 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
     user,
     passwordSource,
     tls: Object.keys(tls).length > 0 ? Object.freeze(tls) : undefined,
-    inboxPrefix: inboxPrefixOf(role),
+    inboxPrefix: inboxPrefixOf(role, user),
   } as NatsClientSettings;
   Object.defineProperty(settings, 'password', { value: password, enumerable: false });
   return Object.freeze(settings);

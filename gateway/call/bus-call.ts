@@ -13,6 +13,7 @@ import {
   AgentbusError,
   decodeReplyFrame,
   encodeJson,
+  inboxScopes,
   PROTOCOL_VERSION,
   type CancelRequest,
   type DeliveryReceipt,
@@ -176,7 +177,8 @@ class BusCallState {
     if (this.bus.closed) throw new BusDownError('the connection is closed');
     // nats.js would buffer the publish until it reconnects: fail now, the client may retry.
     if (!this.bus.connected) throw new BusDownError(this.bus.problem ?? 'disconnected');
-    const inbox = this.bus.newInbox();
+    // Scoped by agent: only workers of this agent may publish frames there (nats.conf).
+    const inbox = this.bus.newInbox(inboxScopes.chat(this.envelope.intent));
     this.#sub = this.bus.subscribe(inbox, { callback: (err, msg) => this.#onMessage(err, msg) });
     const headers = natsHeaders();
     headers.set('Agentbus-Request-Id', this.envelope.request_id);

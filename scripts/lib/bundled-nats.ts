@@ -1,6 +1,7 @@
 import { natsServerAdvisory, natsServerVersionOf } from '../../common/nats-version.js';
 import { join, resolve } from 'node:path';
 import { ensureNatsServer } from './install-nats.js';
+import { writeComposedConf } from './nats-server-conf.js';
 import { natsRecordFile, readNatsRecord, writeNatsRecord } from './nats-record.js';
 import { chooseNatsPort, configuredNatsPort } from './nats-port.js';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
@@ -40,6 +41,8 @@ export async function startBundledNats(options: BundledNatsOptions): Promise<Bun
   const advisory = natsServerAdvisory(natsServerVersionOf(binary));
   if (advisory) say(`warning: ${advisory}`);
   const confFile = resolve(options.natsConf);
+  // nats.conf with the scoped worker users of DATA_DIR (npm run bus:credentials) in its users list.
+  const runConf = writeComposedConf(dataDir, confFile);
   const storeDir = join(dataDir, 'nats');
   await stopStaleNatsServers(dataDir, storeDir, say);
   const { port, note } = await chooseNatsPort({
@@ -57,7 +60,7 @@ export async function startBundledNats(options: BundledNatsOptions): Promise<Bun
       start: async (_restarts, signal) => {
         const server = await startNatsServer({
           binary,
-          configFile: confFile,
+          configFile: runConf,
           host: HOST,
           port,
           storeDir,
