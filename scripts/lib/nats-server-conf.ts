@@ -1,5 +1,5 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { credentialsDir } from './nats-credentials.js';
 import { readNatsRecord } from './nats-record.js';
 import { scopedWorkerEntries } from './worker-credentials.js';
@@ -31,6 +31,7 @@ export function writeComposedConf(dataDir: string, natsConf: string): string {
     );
   if (at >= 0) lines.splice(at, 1, ...(entries === '' ? [] : [entries]));
   const file = composedConfFile(dataDir);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(`${file}.tmp`, `${HEADER}${source}\n${lines.join('\n')}`, { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
   return file;
