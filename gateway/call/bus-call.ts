@@ -30,7 +30,7 @@ import { sendReceipt } from './send-receipt.js';
 export interface BusCallOptions {
   /** Subject for the envelope (`<prefix>.<intent>.chat`). */
   subject: string;
-  /** Subject where a cancel is announced when the requester leaves (`<prefix>.cancel`). */
+  /** Subject where a cancel is announced when the requester leaves (`<prefix>.<agent>.cancel`). */
   cancelSubject: string;
   /** Silence longer than this (no frame at all) means the worker died. */
   idleTimeoutMs: number;
