@@ -71,7 +71,9 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
     read.report(`NATS_URL must not hold credentials (it is logged): set ${NATS_CREDENTIAL_VARIABLES} instead`);
   }
   const user = read.optionalString('NATS_USER', {
-    doc: 'bus user of this process (`gateway`, `worker`, `replay`, `admin` in the shipped `nats.conf`; `worker-<name>` from `npm run bus:credentials`)',
+    doc:
+      'bus user of this process (`gateway`, `worker`, `replay`, `admin` in the shipped `nats.conf`; ' +
+      '`worker-<name>` from `npm run bus:credentials`)',
   });
   const inline = read.optionalString('NATS_PASSWORD', {
     doc: "its password; prefer `NATS_PASSWORD_FILE` (a process's environment can be read by its user)",

@@ -68,10 +68,11 @@ function worker(io: CredentialsIo, args: string[]): void {
     [
       `bus user ${user}: a worker of ${agents.join(', ')} only`,
       `  password  ${minted.passwordFile} (copy it to the worker's host; never printed)`,
-      `  run       NATS_URL=<url> NATS_USER=${user} NATS_PASSWORD_FILE=<that file> npm run worker -- --agents ${agents.join(',')}`,
+      `  run       NATS_URL=<url> NATS_USER=${user} NATS_PASSWORD_FILE=<that file> ` +
+        `npm run worker -- --agents ${agents.join(',')}`,
       reloaded === undefined
-        ? `  server    npm start's nats-server takes it on its next start; a server of your own: paste ${minted.confFile} ` +
-          'into the users list of its nats.conf, then nats-server --signal reload'
+        ? "  server    npm start's nats-server takes it on its next start; a server of your own: paste " +
+          `${minted.confFile} into the users list of its nats.conf, then nats-server --signal reload`
         : `  server    npm start's nats-server (pid ${reloaded}) reloaded its configuration: the user works now`,
       '',
     ].join('\n'),
