@@ -41,9 +41,9 @@ export async function startBundledNats(options: BundledNatsOptions): Promise<Bun
   const advisory = natsServerAdvisory(natsServerVersionOf(binary));
   if (advisory) say(`warning: ${advisory}`);
   const confFile = resolve(options.natsConf);
-  // nats.conf with the scoped worker users of DATA_DIR (npm run bus:credentials) in its users list.
-  const runConf = writeComposedConf(dataDir, confFile);
   const storeDir = join(dataDir, 'nats');
+  // nats.conf with the scoped worker users of DATA_DIR (npm run bus:credentials) in its users list.
+  const runConf = writeComposedConf(dataDir, confFile, storeDir);
   await stopStaleNatsServers(dataDir, storeDir, say);
   const { port, note } = await chooseNatsPort({
     host: HOST,
@@ -60,7 +60,8 @@ export async function startBundledNats(options: BundledNatsOptions): Promise<Bun
       start: async (_restarts, signal) => {
         const server = await startNatsServer({
           binary,
-          configFile: runConf,
+          configFile: runConf.file,
+          storeDirInConfig: runConf.storeDirInConfig,
           host: HOST,
           port,
           storeDir,

@@ -9,10 +9,11 @@ import { ROOT } from '../../scripts/lib/child-process.js';
 import { runBusCredentialsCommand } from '../../scripts/lib/bus-credentials-command.js';
 import { ensureBusCredentials, passwordFileOf } from '../../scripts/lib/nats-credentials.js';
 import { writeComposedConf } from '../../scripts/lib/nats-server-conf.js';
+import { writeNatsRecord } from '../../scripts/lib/nats-record.js';
+import { findNatsServer, startNatsServer } from '../../scripts/lib/nats-server.js';
 import { workerPasswordFile } from '../../scripts/lib/worker-credentials.js';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { nextViolation } from '../helpers/locked-bus.js';
-import { startTestNats } from '../helpers/nats.js';
 import { runScriptToExit, startGatewayProcess, startWorkerProcess, type TestProcess } from '../helpers/processes.js';
 
 // Issue 18, finding 2: a worker credential scoped to code_review, minted by the one command
@@ -30,9 +31,16 @@ const code = runBusCredentialsCommand(['worker', '--agents', 'code_review', '--n
 });
 if (code !== 0) throw new Error(`bus:credentials failed: ${minted.join('')}`);
 const USER = 'worker-cr';
-const nats = await startTestNats(writeComposedConf(dir, join(ROOT, 'nats.conf')), {
-  ...process.env,
-  ...roles.serverEnv,
+// As npm start runs it: the store directory in the configuration, so that a reload works.
+const storeDir = join(dir, 'nats');
+const conf = writeComposedConf(dir, join(ROOT, 'nats.conf'), storeDir);
+const nats = await startNatsServer({
+  binary: findNatsServer() ?? 'nats-server',
+  port: -1,
+  configFile: conf.file,
+  storeDir,
+  storeDirInConfig: conf.storeDirInConfig,
+  env: { ...process.env, ...roles.serverEnv },
 });
 const ollama = await startFakeOllama();
 const opened: NatsConnection[] = [];
@@ -41,7 +49,7 @@ t.teardown(async () => {
   for (const p of processes.reverse()) await p.stop();
   for (const nc of opened) await nc.close().catch(() => undefined);
   await ollama.close();
-  await nats.dispose();
+  await nats.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -209,4 +217,36 @@ t.test('a worker process with the scoped credential serves its agent end to end'
   await other.arrayBuffer();
   t.notMatch(worker.output(), /Permissions Violation/i, 'the scoped worker trips no permission');
   t.notMatch(gw.output(), /Permissions Violation/i, 'nor does the gateway');
+});
+
+t.test('a credential minted while npm start’s server runs works at once: the server reloads', async (t) => {
+  // What npm start records about its nats-server; the command finds the server by it.
+  writeNatsRecord(dir, { port: nats.port, storeDir, pid: nats.process.pid! });
+  const out: string[] = [];
+  const made = runBusCredentialsCommand(['worker', '--agents', 'testing', '--name', 'late'], {
+    env: { DATA_DIR: dir },
+    out: (text) => out.push(text),
+    err: (text) => out.push(text),
+  });
+  t.equal(made, 0, out.join(''));
+  t.match(out.join(''), new RegExp(`nats-server \\(pid ${nats.process.pid}\\) reloaded its configuration`));
+  const pass = readFileSync(workerPasswordFile(dir, 'worker-late'), 'utf8').trim();
+  let late: NatsConnection | undefined;
+  for (let i = 0; i < 50 && !late; i++) {
+    late = await connect({
+      servers: nats.url,
+      user: 'worker-late',
+      pass,
+      inboxPrefix: '_INBOX.worker.worker-late',
+    }).catch(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return undefined;
+    });
+  }
+  t.ok(late, 'the new user connects without a server restart');
+  if (!late) return;
+  opened.push(late);
+  t.equal(await subscription(late, 'agents.testing.chat', 'testing'), 'open', 'with its grants');
+  t.match(await subscription(late, 'agents.code_review.chat', 'code_review'), /permissions violation/i);
+  t.notOk(scoped.isClosed(), 'connections made before the reload stay');
 });

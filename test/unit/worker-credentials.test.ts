@@ -102,13 +102,16 @@ t.test("the server's configuration: nats.conf with the users in place of the mar
   const dir = tempDir(t);
   const natsConf = join(ROOT, 'nats.conf');
   t.ok(readFileSync(natsConf, 'utf8').includes(SCOPED_WORKERS_MARKER), 'the shipped nats.conf has the marker');
-  const empty = readFileSync(writeComposedConf(dir, natsConf), 'utf8');
+  const empty = readFileSync(writeComposedConf(dir, natsConf).file, 'utf8');
   t.notOk(empty.includes(SCOPED_WORKERS_MARKER), 'no scoped workers: the marker line goes');
   const { worker } = mintScopedWorker(dir, { agents: ['code_review'], name: 'cr', names });
-  const composed = readFileSync(writeComposedConf(dir, natsConf), 'utf8');
+  const composed = readFileSync(writeComposedConf(dir, natsConf).file, 'utf8');
   t.match(composed, /"user": "worker-cr"/);
   t.ok(composed.includes(readFileSync(workerPasswordFile(dir, worker.user), 'utf8').trim()), 'with its password');
   t.equal(statSync(composedConfFile(dir)).mode & 0o777, 0o600);
+  const stored = writeComposedConf(dir, natsConf, '/var/nats store');
+  t.ok(stored.storeDirInConfig, 'the store directory goes into the jetstream block (no -sd: reloads work)');
+  t.match(readFileSync(stored.file, 'utf8'), /\njetstream \{\n {2}store_dir: "\/var\/nats store"\n/);
   const noMarker = join(dir, 'own.conf');
   writeFileSync(noMarker, 'port: 4222\n');
   t.throws(() => writeComposedConf(dir, noMarker), /has no line "# agentbus:scoped-workers"/);
