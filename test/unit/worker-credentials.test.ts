@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { runBusCredentialsCommand } from '../../scripts/lib/bus-credentials-command.js';
 import { composedConfFile, SCOPED_WORKERS_MARKER, writeComposedConf } from '../../scripts/lib/nats-server-conf.js';
 import { ROOT } from '../../scripts/lib/child-process.js';
+import { inboxPrefixOf } from '../../common/nats-client.js';
 import {
   mintScopedWorker,
   readScopedWorkers,
@@ -75,6 +76,14 @@ t.test('grants: queue groups, cancels, inboxes and cache keys of its agents only
   const prefixed = scopedWorkerPermissions('worker-b', ['testing'], { subjectPrefix: 'p.q', cacheBucket: 'c' });
   t.ok(prefixed.subscribe.allow.includes('p.q.testing.chat testing'), 'SUBJECT_PREFIX is followed');
   t.ok(prefixed.publish.allow.includes('$KV.c.testing.>'), 'and the bucket');
+});
+
+t.test('a scoped worker user has inboxes of its own; the roles keep theirs', async (t) => {
+  t.equal(inboxPrefixOf('worker', 'worker-b'), '_INBOX.worker.worker-b');
+  t.equal(inboxPrefixOf('worker', 'worker'), '_INBOX.worker');
+  t.equal(inboxPrefixOf('worker'), '_INBOX.worker', 'no user: a server without authentication');
+  t.equal(inboxPrefixOf('gateway', 'gateway'), '_INBOX.gateway');
+  t.equal(inboxPrefixOf('worker', 'a.b'), '_INBOX.worker', 'not a subject token: the shared prefix (refused there)');
 });
 
 t.test('minting writes a 0600 password, the record and the nats.conf entry', async (t) => {
