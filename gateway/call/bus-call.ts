@@ -331,7 +331,8 @@ class BusCallState {
         ...(reason === undefined ? {} : { reason: reason.slice(0, 200) }),
       };
       // Without a receipt the worker discards the turn after its wait: the safe side.
-      sendReceipt(this.bus, replyTo, encodeJson(receipt), this.#clock).catch(() => undefined); // never rejects
+      const scope = inboxScopes.chat(this.envelope.intent);
+      sendReceipt(this.bus, replyTo, encodeJson(receipt), this.#clock, scope).catch(() => undefined); // never rejects
     };
     watching.push(onAbort(this.scope.delivered, () => send(true)));
     watching.push(onAbort(this.scope.closed, () => send(false, reasonOf(this.scope.closed))));

@@ -195,7 +195,12 @@ t.test('a worker process with the scoped credential serves its agent end to end'
     fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ model, messages: [{ role: 'user', content: 'review over a scoped bus' }] }),
+      // temperature 0: a deterministic request, which the response cache serves (CACHE_MODE).
+      body: JSON.stringify({
+        model,
+        temperature: 0,
+        messages: [{ role: 'user', content: 'review over a scoped bus' }],
+      }),
     });
   const first = await ask('code_review');
   const answer = (await first.json()) as { conversation_id: string; choices: Array<{ message: { content: string } }> };
