@@ -28,10 +28,14 @@ export interface Subjects {
   /** Wildcard matching every audit subject: what the audit stream records. */
   readonly allAudit: string;
   /**
-   * Where requesters announce they no longer want an answer. Every worker subscribes (no queue
-   * group): the one holding the request aborts it, the others ignore it.
+   * Where requesters announce they no longer want an answer to one intent, e.g.
+   * `agents.code_review.cancel`. Every worker serving the intent subscribes (no queue group): the
+   * one holding the request aborts it, the others ignore it. Per intent, so a worker credential
+   * scoped to some agents hears only their cancels (docs/security.md).
    */
-  readonly cancel: string;
+  cancel(intent: string): string;
+  /** Wildcard matching every cancel subject, for `nats sub`. */
+  readonly allCancel: string;
   /** Where the gateway asks for the last turns of a session, e.g. `agents.memory.last`. */
   readonly memoryLast: string;
   /**
@@ -61,8 +65,24 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     allChat: `${prefix}.*.chat`,
     audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,
     allAudit: `${prefix}.audit.*.chat`,
-    cancel: `${prefix}.cancel`,
+    cancel: (intent: string) => `${prefix}.${checkIntent(intent)}.cancel`,
+    allCancel: `${prefix}.*.cancel`,
     memoryLast: `${prefix}.memory.last`,
     memoryQueueGroup: 'memory',
   });
 }
+
+/**
+ * The middle of a requester's reply inbox, `_INBOX.<role>.<scope>.<128 random bits>`: it says who
+ * may answer there. nats.conf lets a worker credential scoped to some agents publish only on the
+ * chat inboxes of those agents (and on memory and service answers), so it cannot write frames
+ * into another agent's answers (docs/security.md, "Worker credentials scoped to agents").
+ */
+export const inboxScopes = Object.freeze({
+  chat: (intent: string): string => {
+    if (!TOKEN.test(intent)) throw new Error(`invalid intent "${intent}": use letters, digits, "_" or "-"`);
+    return `chat.${intent}`;
+  },
+  memory: 'memory',
+  services: 'srv',
+});

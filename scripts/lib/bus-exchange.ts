@@ -3,6 +3,7 @@ import {
   AgentbusError,
   decodeReplyFrame,
   encodeJson,
+  inboxScopes,
   type DeliveryReceipt,
   type ReplyFrame,
 } from '../../bus-schemas/index.js';
@@ -71,7 +72,9 @@ export function exchangeEnvelope(
       else resolve(outcome);
     };
     const timer = setTimeout(() => finish(), options.maxWaitMs);
-    const sub = bus.subscribe(bus.newInbox(), {
+    // `<prefix>.<intent>.chat`: the inbox is the intent's, the only one its workers may answer on.
+    const intent = subject.split('.').at(-2) ?? '';
+    const sub = bus.subscribe(bus.newInbox(inboxScopes.chat(intent)), {
       callback: (err, msg) => {
         if (err) return finish(err);
         if (msg.data.length === 0) {

@@ -224,7 +224,7 @@ t.test('the gateway cannot pose as a worker', async (t) => {
     'agents.testing.chat',
     'agents.*.chat',
     'agents.memory.last',
-    'agents.cancel',
+    'agents.testing.cancel',
     '$SRV.PING',
     '_INBOX.worker.>',
   ]) {
@@ -288,6 +288,6 @@ t.test('the replay user reads the audit stream and replays, but cannot change th
   );
   sub.unsubscribe();
   const violation = nextViolation(replayClient);
-  replayClient.publish('agents.cancel', '{}');
-  t.equal((await violation)?.subject, 'agents.cancel', 'but nothing else of the gateway');
+  replayClient.publish('agents.testing.cancel', '{}');
+  t.equal((await violation)?.subject, 'agents.testing.cancel', 'but nothing else of the gateway');
 });

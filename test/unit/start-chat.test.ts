@@ -242,7 +242,7 @@ t.test('closing the call before any frame cancels on the bus and frees the slot 
   await reading;
   chat.call.close('again');
   t.equal(released(), 1);
-  const cancels = bus.published.filter((m) => m.subject === subjects.cancel);
+  const cancels = bus.published.filter((m) => m.subject === subjects.cancel('code_review'));
   t.equal(cancels.length, 1);
   t.match(JSON.parse(new TextDecoder().decode(cancels[0]!.data)), {
     request_id: chat.identity.id,
