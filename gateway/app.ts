@@ -19,6 +19,7 @@ import { trackUnusedConnections } from './http/close-unused-connections.js';
 import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { completionsRoutes } from './openai/completion-routes.js';
+import { embeddingsRoutes } from './openai/embedding-routes.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
 import { legacyRoutes } from './legacy/routes.js';
 import { createTraceLog } from './trace-log/trace-log.js';
@@ -171,6 +172,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await authed.register(modelsRoutes, { catalog });
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(completionsRoutes, { ...chatDeps, perAgent: false });
+    await authed.register(embeddingsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });
   });

@@ -75,7 +75,7 @@ export function createRouter(deps: RouterDeps): Router {
     const outcome = await deps.classify!({
       text,
       agent: classifierAgent,
-      candidates: catalog.agents,
+      candidates: catalog.agents.filter((agent) => agent.kind === 'chat'),
       timeoutMs: settings.timeoutMs,
       signal: options.signal,
       private: options.private,
