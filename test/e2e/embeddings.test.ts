@@ -116,3 +116,11 @@ t.test('the request is trace-logged, and nothing is stored', async (t) => {
   const turns = await stack.db.selectFrom('turns').select('request_id').execute();
   t.equal(turns.length, 0, 'no turn, no session for an embedding');
 });
+
+t.test('GET /v1/models lists embedding models as such', async (t) => {
+  const models = await client.models.list();
+  const kinds = Object.fromEntries(models.data.map((m) => [m.id, (m as unknown as { kind: string }).kind]));
+  t.same(kinds, { testing: 'chat', nomic: 'embedding', minilm: 'embedding', remote: 'embedding', auto: 'chat' });
+  const one = (await client.models.retrieve('nomic')) as unknown as { kind: string };
+  t.equal(one.kind, 'embedding');
+});
