@@ -69,6 +69,10 @@ export async function runEmbedding(
   const traceparent =
     origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
+  const texts = input.input.filter((item): item is string => typeof item === 'string');
+  // As for chat: a secret in the input keeps it on local providers when SECRETS_MAKE_PRIVATE is on.
+  const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(texts.join('\n')) : [];
+  const isPrivate = hints.private || caller.private || secretsFound.length > 0;
   const admission = await deps.rateLimiter.admit({
     tenant: caller.tenant,
     keyName: caller.name,
@@ -83,7 +87,7 @@ export async function runEmbedding(
     model: input.model ?? agent.name,
     input: input.input,
     ...(input.dimensions !== undefined ? { dimensions: input.dimensions } : {}),
-    ...(hints.private || caller.private ? { private: true } : {}),
+    ...(isPrivate ? { private: true } : {}),
     tenant: caller.tenant,
     timeout_ms: Math.min(totalMs, hints.timeoutMs ?? totalMs),
     traceparent,
@@ -101,7 +105,6 @@ export async function runEmbedding(
     throw err;
   } finally {
     await admission.release();
-    const texts = input.input.filter((item): item is string => typeof item === 'string');
     deps.traceLog.record({
       ts: new Date(now).toISOString(),
       trace_id: traceIdOf(traceparent),

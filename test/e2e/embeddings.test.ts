@@ -124,3 +124,19 @@ t.test('GET /v1/models lists embedding models as such', async (t) => {
   const one = (await client.models.retrieve('nomic')) as unknown as { kind: string };
   t.equal(one.kind, 'embedding');
 });
+
+t.test('private input stays on local providers: X-Private, or a secret in the input', async (t) => {
+  const before = upstream.embedRequests.length;
+  const asked = (headers: Record<string, string>, input: string) =>
+    fetch(`${stack.baseUrl}/v1/embeddings`, {
+      method: 'POST',
+      headers: { ...AUTH, ...headers },
+      body: JSON.stringify({ model: 'remote', input }),
+    });
+  const flagged = await asked({ 'x-private': 'true' }, 'plain text');
+  t.equal(flagged.status, 503);
+  t.match(await flagged.json(), { error: { code: 'no_local_provider' } });
+  const secret = await asked({}, 'my key is sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD');
+  t.match(await secret.json(), { error: { code: 'no_local_provider' } });
+  t.equal(upstream.embedRequests.length, before, 'the remote provider saw neither');
+});
