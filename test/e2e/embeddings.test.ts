@@ -140,3 +140,9 @@ t.test('private input stays on local providers: X-Private, or a secret in the in
   t.match(await secret.json(), { error: { code: 'no_local_provider' } });
   t.equal(upstream.embedRequests.length, before, 'the remote provider saw neither');
 });
+
+t.test('/ready counts the workers of embedding agents like any agent', async (t) => {
+  const res = await fetch(`${stack.baseUrl}/ready`);
+  t.equal(res.status, 200);
+  t.match(await res.json(), { status: 'ready', agents: { testing: 1, nomic: 1, minilm: 1, remote: 1 } });
+});
