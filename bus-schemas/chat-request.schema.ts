@@ -87,6 +87,10 @@ export const samplingOptionsSchema = {
     seed: { type: 'integer' },
     presence_penalty: { type: 'number', minimum: -2, maximum: 2 },
     frequency_penalty: { type: 'number', minimum: -2, maximum: 2 },
+    reasoning_effort: {
+      enum: ['none', 'minimal', 'low', 'medium', 'high'],
+      description: "How much a reasoning model thinks (Ollama's `think`); `none` turns thinking off.",
+    },
   },
 } as const;
 
@@ -181,6 +185,12 @@ export const chatRequestSchema = {
       description:
         'True: only providers the worker counts as local (LOCAL_PROVIDERS) may see the request. ' +
         'Set from the X-Private header, a private WebSocket chat frame, or a secret found in the input.',
+    },
+    reasoning_deltas: {
+      type: 'boolean',
+      description:
+        "True: the requester takes the model's thinking as `reasoning` in delta frames. Absent (an older " +
+        'gateway): the worker drops it. Either way it never goes into `content` or memory.',
     },
     store: {
       type: 'boolean',

@@ -108,7 +108,7 @@ export const ERROR_TABLE = {
     message: 'Missing or invalid API key. Send "Authorization: Bearer <key>".',
     doc:
       'No `Authorization: Bearer <key>`, an unknown key, or a revoked one. Send a valid key; `local-only` works ' +
-      'only while no key is configured, on loopback.',
+      'only from this machine (a loopback peer) while no key is configured nor ever was.',
   },
   origin_not_allowed: {
     status: 403,
@@ -118,6 +118,17 @@ export const ERROR_TABLE = {
     doc:
       'A browser page of another origin opened the WebSocket. List the origin in `WS_ALLOWED_ORIGINS` if it should ' +
       'connect.',
+  },
+  // 403 rather than 421: HTTP/2 clients retry a 421 on another connection, which cannot help here.
+  host_not_allowed: {
+    status: 403,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'This Host header names no address of this gateway.',
+    doc:
+      "The request's `Host` is not a loopback name or address, the `HOST` the gateway listens on, or in " +
+      '`ALLOWED_HOSTS`: a page using DNS rebinding, or a name the operator has not listed. Add the name clients use ' +
+      "(the one in their URL, e.g. your proxy's public name) to `ALLOWED_HOSTS`.",
   },
   // 403 like OpenAI's permission errors (the SDKs raise PermissionDeniedError by status).
   agent_not_allowed: {

@@ -30,17 +30,20 @@ export const ackFrameSchema = {
 
 /**
  * What a delta carries, here and in the gateway's WebSocket `delta` frame: text, tool-call
- * fragments, or both, and at least one of the two (ajv's strict mode wants each property
- * declared next to its `required`).
+ * fragments, the model's thinking (`reasoning`, only when the envelope has `reasoning_deltas`),
+ * and at least one of them (ajv's strict mode wants each property declared next to its
+ * `required`).
  */
 export const deltaPayload = {
   anyOf: [
     { required: ['content'], properties: { content: { type: 'string' } } },
     { required: ['tool_calls'], properties: { tool_calls: { type: 'array' } } },
+    { required: ['reasoning'], properties: { reasoning: { type: 'string' } } },
   ],
   properties: {
     content: { type: 'string' },
     tool_calls: { type: 'array', minItems: 1, items: toolCallFragmentSchema },
+    reasoning: { type: 'string', description: "The model's thinking, apart from the answer." },
   },
 } as const;
 

@@ -4,6 +4,7 @@ import { Svcm } from '@nats-io/services';
 import { connect, errors, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { isSetupApiSubject } from './jetstream-resources.js';
 import type { Logger } from './logger.js';
+import { natsServerAdvisory } from './nats-version.js';
 import { describeCredentials, inboxPrefixOf, natsConnectOptions, natsServers, type BusRole } from './nats-client.js';
 import type { NatsClientSettings } from './nats-client.js';
 import { randomBytesPooled } from './random-bytes.js';
@@ -154,6 +155,9 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
       { cause: err },
     );
   }
+  // Every process says it, whoever started the server: an outdated one is a hole in the bus's locks.
+  const advisory = natsServerAdvisory(nc.info?.version);
+  if (advisory) options.log.warn({ natsVersion: nc.info?.version }, advisory);
   return new NatsBus(nc, options);
 }
 

@@ -15,6 +15,7 @@ import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
 import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
+import { refuseUnknownHosts } from './http/host-allow-list.js';
 import { trackUnusedConnections } from './http/close-unused-connections.js';
 import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
@@ -68,6 +69,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     ...errorShapeOptions,
   });
   registerErrorHandling(app);
+  refuseUnknownHosts(app, config);
   refuseWhileClosing(app);
   // A connection that never sent a request would otherwise hold app.close() until its client leaves.
   const unused = trackUnusedConnections(app.server);
@@ -164,7 +166,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes);
   await app.register(readyRoutes, { bus, catalog });
-  await app.register(playgroundRoutes, { config });
+  await app.register(playgroundRoutes, { keys });
   // Outside the authed context: a browser authenticates with its first frame, not a header.
   await app.register(websocketRoutes, { ...chatDeps, sessions });
   await app.register(async (authed) => {

@@ -82,6 +82,8 @@ export interface GatewayConfig {
   wsPingIntervalMs: number;
   /** WebSocket: browser origins besides the gateway's own that may connect (`*` for any). */
   wsAllowedOrigins: readonly string[];
+  /** ALLOWED_HOSTS: `Host` names answered besides loopback ones and HOST (`*`: any); others get 403. */
+  allowedHosts: readonly string[];
   /** Browser origins that may call the HTTP API cross-origin (CORS); empty: none (the playground is same-origin). */
   corsOrigins: readonly string[];
   /** RATE_TIERS_FILE: each tier's requests per minute/hour/day and concurrent streams. */
@@ -290,6 +292,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
     inputLimits: readInputLimits(read),
     ...readTraceLogSettings(read),
     ...readWebSocketSettings(read),
+    allowedHosts: Object.freeze(
+      read.list('ALLOWED_HOSTS', {
+        doc:
+          "`Host` names (or addresses) clients use besides loopback ones and `HOST`, e.g. a proxy's public " +
+          'name; `*`: any. Others get 403 `host_not_allowed` (DNS rebinding)',
+      }),
+    ),
     corsOrigins: Object.freeze(
       read.list('CORS_ORIGINS', {
         doc: 'browser origins (`*`: any) whose pages may call the HTTP API; unset: none',

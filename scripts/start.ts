@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '../common/private-files.js';
 import { resolve } from 'node:path';
 import { readEnv } from '../common/env.js';
 import { createLogger } from '../common/logger.js';
@@ -65,7 +65,7 @@ async function startStack(): Promise<void> {
   const dataDir = resolve(workerConfig.dataDir);
   const memoryShown =
     workerConfig.memory.dialect === 'sqlite' ? workerConfig.memory.file : workerConfig.memory.shownUrl;
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir); // memory, keys, bus passwords: 0700 whatever the umask
   const { signal } = startup;
 
   let natsUrl = settings.natsUrl;

@@ -119,7 +119,8 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<
       // reach a non-local provider now.
       private: envelope.private === true || history.private,
       options,
-      cacheKey: store && deps.cache.enabled ? cacheKeyOf(envelope, agent, options, history.messages) : undefined,
+      cacheKey:
+        store && deps.cache.accepts(options) ? cacheKeyOf(envelope, agent, options, history.messages) : undefined,
     };
   } catch (err) {
     throw memoryFailure(err, deps.memoryAt);

@@ -9,6 +9,7 @@ import {
   readSubjectPrefix,
 } from '../common/shared-settings.js';
 import { readMemorySettings, type MemorySettings } from './memory/settings.js';
+import { CACHE_MODES, type CacheMode } from './cache/cache-policy.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
 import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
@@ -46,6 +47,8 @@ export interface WorkerConfig {
   drainTimeoutMs: number;
   /** How long an identical request is answered from the shared response cache; 0 disables it. */
   cacheTtlSeconds: number;
+  /** Which requests the response cache serves: only deterministic ones by default. */
+  cacheMode: CacheMode;
   /** Backpressure: MAX_INFLIGHT model calls at once, MAX_QUEUED waiting up to QUEUE_TIMEOUT_MS. */
   admission: Readonly<AdmissionSettings>;
 }
@@ -176,6 +179,12 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
       doc: 'on SIGTERM, how long answers in flight may finish; the rest are aborted (`worker_lost`)',
     }),
     cacheTtlSeconds: readCacheTtlSeconds(read),
+    cacheMode: read.oneOf('CACHE_MODE', 'deterministic', {
+      allowed: CACHE_MODES,
+      doc:
+        'which requests the response cache answers: `deterministic` only those with `temperature: 0` or a ' +
+        '`seed` (a "Regenerate" at a temperature gets a new answer), `always` every identical request, `off` none',
+    }),
     admission: readAdmissionSettings(read),
   };
   read.done();

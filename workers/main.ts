@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     agents,
     subjectPrefix: config.subjectPrefix,
     cacheTtlSeconds: config.cacheTtlSeconds,
+    cacheMode: config.cacheMode,
     admission: config.admission,
     backendHealth,
     memoryHealth,

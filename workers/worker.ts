@@ -4,6 +4,7 @@ import { subjectsFor } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import { openResponseCache } from './cache/response-cache.js';
+import type { CacheMode } from './cache/cache-policy.js';
 import type { AdmissionSettings } from './admission.js';
 import { startAgentService, type RunningAgentService } from './agent-service.js';
 import type { MemoryHealth } from './memory/health.js';
@@ -22,6 +23,8 @@ export interface WorkerDeps {
   subjectPrefix: string;
   /** CACHE_TTL_SECONDS: 0 disables the shared response cache. */
   cacheTtlSeconds: number;
+  /** CACHE_MODE; default `deterministic`. */
+  cacheMode?: CacheMode;
   /** MAX_INFLIGHT, MAX_QUEUED, QUEUE_TIMEOUT_MS (see admission.ts); defaults when omitted. */
   admission?: Readonly<AdmissionSettings>;
   /** The providers' probes, for `$SRV.STATS` (see backend-health.ts). */
@@ -40,6 +43,11 @@ export interface WorkerDeps {
  * the caller (main.ts, or a test) closes them after `stop()`.
  */
 export async function startWorker(deps: WorkerDeps): Promise<RunningAgentService> {
-  const cache = await openResponseCache({ bus: deps.bus, ttlSeconds: deps.cacheTtlSeconds, log: deps.log });
+  const cache = await openResponseCache({
+    bus: deps.bus,
+    ttlSeconds: deps.cacheTtlSeconds,
+    ...(deps.cacheMode ? { mode: deps.cacheMode } : {}),
+    log: deps.log,
+  });
   return startAgentService({ ...deps, cache, subjects: subjectsFor(deps.subjectPrefix) });
 }

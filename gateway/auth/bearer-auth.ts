@@ -27,14 +27,15 @@ export function bearerKeyOf(header: string | undefined): string | undefined {
 
 /**
  * An onRequest hook accepting `Authorization: Bearer <key>` for any key of `keys` (API_KEYS,
- * the keys file as it is now): sets `request.caller` and `request.tenant`. A revoked key gets
- * the same answer as an unknown one.
+ * the keys file as it is now): sets `request.caller` and `request.tenant`. A revoked key, and
+ * the development key from another machine, get the same answer as an unknown one.
  */
 export function bearerAuth(keys: Pick<KeyStore, 'callerFor'>) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const key = bearerKeyOf(request.headers.authorization);
     if (!key) throw new AgentbusError('invalid_api_key', 'Missing API key. Send "Authorization: Bearer <key>".');
-    const caller = keys.callerFor(key);
+    // The socket's peer, not X-Forwarded-For: the dev key must not be unlocked by a header.
+    const caller = keys.callerFor(key, request.socket.remoteAddress);
     if (!caller) throw new AgentbusError('invalid_api_key', 'Incorrect API key provided.');
     request.caller = caller;
     request.tenant = caller.tenant;

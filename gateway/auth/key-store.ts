@@ -2,8 +2,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from '../../common/logger.js';
+import { isLoopbackHost } from '../config.js';
 import type { Caller } from './caller.js';
-import { readKeysFile, tenantOfDigest, type KeysFile } from './keys-file.js';
+import {
+  keysExisted,
+  keysMarkerOf,
+  markKeysExisted,
+  readKeysFile,
+  tenantOfDigest,
+  type KeysFile,
+} from './keys-file.js';
 
 /** How often the keys file's mtime, size and inode are checked, for changes fs.watch misses. */
 export const KEYS_POLL_INTERVAL_MS = 1000;
@@ -38,8 +46,14 @@ export interface KeyStoreOptions {
 
 /** Resolves presented API keys to callers, following the keys file as it changes. */
 export interface KeyStore {
-  /** The caller a presented key proves, or undefined for an unknown or revoked key. */
-  callerFor(presentedKey: string): Caller | undefined;
+  /**
+   * The caller a presented key proves, or undefined for an unknown or revoked key. The
+   * development key proves something only from a loopback `peerAddress` (the socket's, never a
+   * forwarded header): it is public, so only this machine may use it.
+   */
+  callerFor(presentedKey: string, peerAddress: string | undefined): Caller | undefined;
+  /** True while the development key is accepted (from loopback): no key exists, nor ever did. */
+  devKeyActive(): boolean;
   /** Reads the keys file again now; false (and the last good keys kept) when it is broken. */
   reload(): boolean;
   /**
@@ -69,6 +83,10 @@ export function matchKey(
   }
   return caller;
 }
+
+/** True for a socket address on this machine (127.0.0.0/8, ::1, and 127.x mapped into IPv6). */
+export const isLoopbackPeer = (address: string | undefined): boolean =>
+  address !== undefined && isLoopbackHost(address.replace(/^::ffff:(?=\d)/i, ''));
 
 const frozenCaller = (caller: Caller): Caller =>
   Object.freeze({ ...caller, agents: caller.agents === null ? null : Object.freeze([...caller.agents]) });
@@ -139,19 +157,51 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
         ];
   const path = options.keysFile === undefined ? undefined : resolve(options.keysFile);
   let known: KnownKey[] = [];
+  let devActive = false;
   let lastError: string | undefined;
+  let keysLost = false;
   const listeners = new Set<() => void>();
 
+  let markerProblem: string | undefined;
+  // Best effort: a keys file in a directory the gateway may not write (npm run keys, run by whoever
+  // may, leaves the marker then) must not stop the gateway.
+  const leaveMarker = (file: string) => {
+    try {
+      markKeysExisted(file);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message !== markerProblem) log.error({ keysFile: file }, `cannot leave the keys marker: ${message}`);
+      markerProblem = message;
+    }
+  };
   const load = (): void => {
     const file = path === undefined ? { keys: [] } : readKeysFile(path);
+    if (path !== undefined && file.keys.length > 0) leaveMarker(path);
+    // A file that listed keys and is now missing or empty (moved away, truncated) grants nothing.
+    const lost = path !== undefined && file.keys.length === 0 && keysExisted(path);
+    if (lost && !keysLost)
+      log.error(
+        { keysFile: path },
+        `the keys file ${path} (KEYS_FILE) is missing or lists no key, but it listed keys before: ` +
+          'no key of the file is valid and the development key stays off. Restore the file, or create a key ' +
+          '("npm run keys -- create --name <name>"); to start over with the development key, ' +
+          `delete ${keysMarkerOf(path)}`,
+      );
+    keysLost = lost;
     // The public dev key only while no key of the file exists (a revoked one counts: revoking the
-    // last key must not reopen the gateway to the key printed in the README).
-    known = [...fromEnv, ...(file.keys.length === 0 ? devKey : []), ...fileKeys(file)];
+    // last key must not reopen the gateway to the key printed in the README), nor ever did.
+    devActive = devKey.length > 0 && file.keys.length === 0 && !lost;
+    known = [...fromEnv, ...(devActive ? devKey : []), ...fileKeys(file)];
   };
   load(); // at boot a broken file throws: better no gateway than one with the wrong keys
 
   const store: KeyStore = {
-    callerFor: (presentedKey) => matchKey(known, sha256(presentedKey)),
+    callerFor(presentedKey, peerAddress) {
+      const caller = matchKey(known, sha256(presentedKey));
+      if (caller !== undefined && caller === devKey[0]?.caller && !isLoopbackPeer(peerAddress)) return undefined;
+      return caller;
+    },
+    devKeyActive: () => devActive,
     reload() {
       try {
         load();

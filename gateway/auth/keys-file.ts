@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import type { EnvReader } from '../../common/env.js';
 import { readJsonConfig } from '../../common/json-config-file.js';
@@ -78,11 +78,36 @@ export function keysFileExists(path: string): boolean {
 }
 
 /**
- * True when the keys file lists at least one entry (revoked ones count). Read leniently, for the
- * dev-key decision at configuration time: a broken file counts as listing keys (the key store
- * then stops the gateway with the exact problem).
+ * The marker saying the keys file once listed a key: `<file>.had-keys`, beside it. A keys file
+ * moved away or emptied must not bring back the public development key; deleting the marker
+ * (with the file) is how an operator really starts over.
+ */
+export function keysMarkerOf(file: string): string {
+  const path = resolve(file);
+  return join(dirname(path), `${basename(path)}.had-keys`);
+}
+
+/** True when the keys file {@link keysMarkerOf once listed a key}. */
+export function keysExisted(file: string): boolean {
+  return existsSync(keysMarkerOf(file));
+}
+
+/** Leaves the {@link keysMarkerOf marker} (mode 0600) if it is not there yet. */
+export function markKeysExisted(file: string): void {
+  const marker = keysMarkerOf(file);
+  if (existsSync(marker)) return;
+  writeFileSync(marker, 'The keys file beside this one has listed keys: the development key stays off.\n', {
+    mode: 0o600,
+  });
+}
+
+/**
+ * True when the keys file lists at least one entry (revoked ones count), or once did (its
+ * marker). Read leniently, for the dev-key decision at configuration time: a broken file counts
+ * as listing keys (the key store then stops the gateway with the exact problem).
  */
 export function keysFileHasEntries(file: string): boolean {
+  if (keysExisted(file)) return true;
   let text: string;
   try {
     text = readFileSync(resolve(file), 'utf8');
@@ -127,12 +152,13 @@ export function readKeysFile(file: string): KeysFile {
  */
 export function writeKeysFile(file: string, content: KeysFile): void {
   const path = resolve(file);
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.keys.tmp`);
   try {
     writeFileSync(temp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
     chmodSync(temp, 0o600); // the umask may have narrowed the mode, never widened it; be exact
     renameSync(temp, path);
+    if (content.keys.length > 0) markKeysExisted(path);
   } catch (err) {
     rmSync(temp, { force: true });
     throw err;

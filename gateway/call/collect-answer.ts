@@ -9,6 +9,8 @@ import {
 /** A whole answer as the gateway collected it from the frames. */
 export interface CollectedAnswer {
   content: string;
+  /** The model's thinking, apart from the answer ('' when it reported none). */
+  reasoning: string;
   toolCalls: ToolCall[];
   done: DoneFrame;
 }
@@ -20,10 +22,12 @@ export interface CollectedAnswer {
  */
 export async function collectAnswer(frames: AsyncIterable<ReplyFrame>): Promise<CollectedAnswer> {
   let content = '';
+  let reasoning = '';
   const toolCalls: ToolCall[] = [];
   for await (const frame of frames) {
     if (frame.type === 'delta') {
       if (frame.content !== undefined) content += frame.content;
+      if (frame.reasoning !== undefined) reasoning += frame.reasoning;
       for (const fragment of frame.tool_calls ?? []) {
         const known = toolCalls[fragment.index];
         if (known) known.function.arguments += fragment.function.arguments;
@@ -41,7 +45,7 @@ export async function collectAnswer(frames: AsyncIterable<ReplyFrame>): Promise<
         }
       }
     } else if (frame.type === 'error') throw errorFromWire(frame.error);
-    else if (frame.type === 'done') return { content, toolCalls, done: frame };
+    else if (frame.type === 'done') return { content, reasoning, toolCalls, done: frame };
   }
   throw new AgentbusError('stream_protocol_error', 'The reply ended without a terminal frame.');
 }

@@ -1,6 +1,7 @@
 import type { Caller } from '../auth/caller.js';
 import type { GatewayConfig } from '../config.js';
 import type { Admission, RateLimiter } from '../rate-limit/rate-limiter.js';
+import type { AgentChoice } from './choose-agents.js';
 import type { ChatPlan } from './prepare.js';
 
 // A lease outlives any answer (retries share the deadline; a fan-out's aggregator comes after
@@ -24,4 +25,16 @@ export function admit(
     requestId: plan.requestId,
     leaseUntil: plan.now + leaseMsFor(config),
   });
+}
+
+/**
+ * Each model call of a fan-out counts against the key's rate limits: admission took one token,
+ * the further agents and the aggregator take theirs now, after routing showed how many there
+ * are (all or none: the 429 refuses the whole request before any agent is asked, and gives
+ * back the admission's token).
+ */
+export async function chargeModelCalls(admission: Admission, choice: AgentChoice): Promise<Admission> {
+  const calls = choice.agents.length + (choice.aggregator ? 1 : 0);
+  if (calls <= 1) return admission;
+  return { ...admission, headers: await admission.charge(calls - 1) };
 }

@@ -8,7 +8,15 @@ export const AUTO_MODEL = 'auto';
 
 /** What the router offers the chat path: a decision for a text. */
 export interface ChatRouter {
-  route(text: string, options: { private?: boolean; signal?: AbortSignal | undefined }): Promise<RouteDecision>;
+  route(
+    text: string,
+    options: {
+      private?: boolean;
+      signal?: AbortSignal | undefined;
+      /** The caller's scope: the classifier runs only as, and chooses only among, these agents. */
+      mayCall?: (agent: string) => boolean;
+    },
+  ): Promise<RouteDecision>;
 }
 
 /** The agents that answer, in route order, and how they were chosen. */
@@ -80,7 +88,11 @@ export async function routeByRouter(
   router: ChatRouter,
   request: { text: string; private: boolean; hasTools: boolean; caller: Caller; signal?: AbortSignal | undefined },
 ): Promise<AgentChoice> {
-  const decision = await router.route(request.text, { private: request.private, signal: request.signal });
+  const decision = await router.route(request.text, {
+    private: request.private,
+    signal: request.signal,
+    mayCall: (name) => mayCall(request.caller, name),
+  });
   let agents = decision.agents.map((name) => known(catalog, name));
   let reason = decision.reason;
   let aggregator = decision.aggregator === undefined ? undefined : known(catalog, decision.aggregator);

@@ -1,5 +1,6 @@
 import { PROTOCOL_VERSION, TRACEPARENT_PATTERN, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
 import { systemClock } from '../../common/clock.js';
+import { secretsInRequest } from '../../common/request-text.js';
 import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 import { withinScope } from './agent-scope-check.js';
 import { AUTO_MODEL, namedChoice, type AgentChoice } from './choose-agents.js';
@@ -41,7 +42,7 @@ function lastText(messages: readonly ChatMessage[], roles: ReadonlyArray<ChatMes
 
 /**
  * The first stage: ids, trace context, the envelope, privacy (a hint, the key, or a secret found
- * in the text), and the agent the request names, checked against the caller's scope — an
+ * in anything a provider would read), and the agent the request names, checked against the caller's scope — an
  * unknown or out-of-scope agent (404, 403) is refused here, before it spends any of the key's
  * budget. Throws the request's 4xx; publishes nothing.
  */
@@ -58,8 +59,15 @@ export function prepare(
     origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
   const { caller, hints } = origin;
   const model = input.model ?? origin.pathAgent?.name ?? AUTO_MODEL;
+  // Every string the provider would receive, not only message text (tool calls, tools, schemas).
   const secretsFound = config.secretsMakePrivate
-    ? deps.redactor.detect(input.messages.map((message) => message.content).join('\n'))
+    ? secretsInRequest(deps.redactor, {
+        messages: input.messages,
+        tools: input.tools,
+        toolChoice: input.tool_choice,
+        responseFormat: input.response_format,
+        stop: input.options.stop,
+      })
     : [];
   const isPrivate = hints.private || caller.private || secretsFound.length > 0;
   const envelope: ChatRequest = {
@@ -79,6 +87,8 @@ export function prepare(
     ...(input.metadata ? { metadata: input.metadata } : {}),
     ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
     stream: input.stream,
+    // This gateway relays the model's thinking apart (reasoning_content); never in the answer.
+    reasoning_deltas: true,
     timeout_ms: config.requestTimeoutMs,
     heartbeat_ms: config.heartbeatMs,
     tenant: caller.tenant,

@@ -5,6 +5,13 @@ import { startChatCall } from '../chat/start-chat.js';
 import type { ChatDeps, ChatInput, StartedChat } from '../chat/types.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { hintsFromHeaders } from './request-hints.js';
+import { keyRevocation } from './key-revocation.js';
+
+/** A chat started over HTTP: also says when its key is revoked while the answer is open. */
+export interface HttpChat extends StartedChat {
+  /** Aborts when the request's key stops being valid (see {@link keyRevocation}). */
+  revoked: AbortSignal;
+}
 
 const SESSION_ID = new RegExp(ID_PATTERN);
 
@@ -49,7 +56,7 @@ export async function startHttpChat(
   reply: FastifyReply,
   input: ChatInput,
   options: { sessionId?: string | undefined } = {},
-): Promise<StartedChat> {
+): Promise<HttpChat> {
   const incomingTrace = request.headers['traceparent'];
   // Routing may wait for the classifier: a client leaving meanwhile must stop it, and everything after.
   const left = new AbortController();
@@ -83,5 +90,5 @@ export async function startHttpChat(
   request.log = reply.log = chat.log;
   // On the reply now, so an error answered before any streaming starts carries them too.
   reply.headers(chat.headers);
-  return chat;
+  return { ...chat, revoked: keyRevocation(deps.keys, request, reply) };
 }

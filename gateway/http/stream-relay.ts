@@ -32,6 +32,8 @@ export interface StreamRelayOptions {
   stallTimeoutMs: number;
   /** Response headers of the request (request id, trace context). */
   headers: Record<string, string>;
+  /** Aborts when the request's key is revoked: the stream then ends with `invalid_api_key`. */
+  revoked?: AbortSignal | undefined;
 }
 
 /**
@@ -52,6 +54,15 @@ export async function relayStream(
   const state: StreamState = { conversationId: options.sessionId };
   let cached = false;
   let started = false;
+  // A revoked key's answer stops at once (the worker is told to abort, nothing is stored) and
+  // the client learns why, rather than reading on for as long as the model writes.
+  let revoked = false;
+  const onRevoked = () => {
+    revoked = true;
+    call.close('API key revoked');
+  };
+  options.revoked?.addEventListener('abort', onRevoked, { once: true });
+  if (options.revoked?.aborted) onRevoked();
 
   const start = async () => {
     if (started) return;
@@ -109,8 +120,13 @@ export async function relayStream(
     await fail(
       err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error).message, { cause: err }),
     );
+  } finally {
+    options.revoked?.removeEventListener('abort', onRevoked);
   }
-  if (call.closedByClient) reply.log.info('client left before the answer finished; the worker was told to cancel it');
+  if (revoked && !raw.writableEnded)
+    await fail(new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'));
+  else if (call.closedByClient)
+    reply.log.info('client left before the answer finished; the worker was told to cancel it');
   // The client left (call closed) before a terminal frame: nothing more to send.
   if (started && !raw.writableEnded) raw.end();
 }

@@ -41,6 +41,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
           sessionId: chat.sessionId,
           headers: chat.headers,
           stallTimeoutMs: deps.config.requestTimeoutMs,
+          revoked: chat.revoked,
         });
       return replyWithAnswer(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
     },

@@ -136,6 +136,10 @@ export const chatCompletionRequestSchema = {
     seed: { type: ['integer', 'null'] },
     presence_penalty: nullableNumber(-2, 2),
     frequency_penalty: nullableNumber(-2, 2),
+    reasoning_effort: {
+      description: '"none", "minimal", "low", "medium" or "high"',
+      anyOf: [{ enum: ['none', 'minimal', 'low', 'medium', 'high'] }, { type: 'null' }],
+    },
     user: { type: 'string', maxLength: 256 },
     metadata: {
       type: ['object', 'null'],

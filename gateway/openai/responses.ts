@@ -59,14 +59,24 @@ export function responseMeta(done: DoneFrame): ResponseMeta {
   return out;
 }
 
-/** The assistant message: `content` is null when the model only called tools, as OpenAI sends it. */
-function assistantMessage(content: string, toolCalls: ToolCall[]) {
-  if (toolCalls.length === 0) return { role: 'assistant' as const, content, refusal: null };
-  return { role: 'assistant' as const, content: content === '' ? null : content, refusal: null, tool_calls: toolCalls };
+/**
+ * The assistant message: `content` is null when the model only called tools, as OpenAI sends it;
+ * a reasoning model's thinking is `reasoning_content` (DeepSeek's, vLLM's and LiteLLM's field).
+ */
+function assistantMessage(content: string, toolCalls: ToolCall[], reasoning: string) {
+  const thinking = reasoning ? { reasoning_content: reasoning } : {};
+  if (toolCalls.length === 0) return { role: 'assistant' as const, content, refusal: null, ...thinking };
+  return {
+    role: 'assistant' as const,
+    content: content === '' ? null : content,
+    refusal: null,
+    ...thinking,
+    tool_calls: toolCalls,
+  };
 }
 
 /** A complete `chat.completion` object, as OpenAI returns it, plus agentbus's fields. */
-export function chatCompletion(identity: CompletionIdentity, { content, toolCalls, done }: CollectedAnswer) {
+export function chatCompletion(identity: CompletionIdentity, { content, reasoning, toolCalls, done }: CollectedAnswer) {
   return {
     id: identity.id,
     object: 'chat.completion' as const,
@@ -76,7 +86,7 @@ export function chatCompletion(identity: CompletionIdentity, { content, toolCall
     choices: [
       {
         index: 0,
-        message: assistantMessage(content, toolCalls),
+        message: assistantMessage(content, toolCalls, reasoning),
         logprobs: null,
         finish_reason: done.finish_reason,
       },
@@ -87,7 +97,13 @@ export function chatCompletion(identity: CompletionIdentity, { content, toolCall
   };
 }
 
-type ChunkDelta = { role?: 'assistant'; content?: string | null; refusal?: null; tool_calls?: ToolCallFragment[] };
+type ChunkDelta = {
+  role?: 'assistant';
+  content?: string | null;
+  refusal?: null;
+  reasoning_content?: string;
+  tool_calls?: ToolCallFragment[];
+};
 
 /** Fields every `chat.completion.chunk` of one completion repeats. */
 function chunkHeader(identity: CompletionIdentity) {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { ChatDeps, StartedChat } from '../chat/types.js';
-import { startHttpChat } from '../http/chat-request.js';
+import type { ChatDeps } from '../chat/types.js';
+import { startHttpChat, type HttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import {
   chatCompletionRequestSchema,
@@ -12,13 +12,14 @@ import { relayAsSse } from './sse-relay.js';
 import { toChatInput } from './to-chat-input.js';
 
 /** Answers as OpenAI server-sent events. */
-function replyWithSse(reply: FastifyReply, chat: StartedChat, deps: ChatDeps, body: ChatBody) {
+function replyWithSse(reply: FastifyReply, chat: HttpChat, deps: ChatDeps, body: ChatBody) {
   return relayAsSse(reply, chat.call, {
     identity: chat.identity,
     sessionId: chat.sessionId,
     includeUsage: body.stream_options?.include_usage === true,
     stallTimeoutMs: deps.config.requestTimeoutMs,
     headers: chat.headers,
+    revoked: chat.revoked,
   });
 }
 

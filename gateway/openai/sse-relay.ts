@@ -29,6 +29,12 @@ export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOpt
     roleSent = true;
     return chunk(conversationId, { role: 'assistant', content: '', refusal: null });
   };
+  /** The thinking, before the answer; it opens the stream when it comes first (content null so far). */
+  const reasoning = (conversationId: string, text: string) => {
+    if (roleSent) return chunk(conversationId, { reasoning_content: text });
+    roleSent = true;
+    return chunk(conversationId, { role: 'assistant', content: null, refusal: null, reasoning_content: text });
+  };
   const toolCalls = (conversationId: string, calls: NonNullable<DeltaFrame['tool_calls']>) => {
     if (roleSent) return chunk(conversationId, { tool_calls: calls });
     roleSent = true;
@@ -40,9 +46,11 @@ export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOpt
     keepAlive: ': keep-alive\n\n',
     // OpenAI sends text and tool-call fragments in separate chunks; a frame with both stays in order.
     delta: (frame, { conversationId }) =>
+      (frame.reasoning ? reasoning(conversationId, frame.reasoning) : '') +
       (frame.content !== undefined
         ? textRole(conversationId) + chunk(conversationId, { content: frame.content })
-        : '') + (frame.tool_calls ? toolCalls(conversationId, frame.tool_calls) : ''),
+        : '') +
+      (frame.tool_calls ? toolCalls(conversationId, frame.tool_calls) : ''),
     done: (frame, { conversationId }) =>
       textRole(conversationId) +
       data(

@@ -23,6 +23,7 @@ export function samplingOptions(body: ChatBody): SamplingOptions {
   if (body.seed != null) options.seed = body.seed;
   if (body.presence_penalty != null) options.presence_penalty = body.presence_penalty;
   if (body.frequency_penalty != null) options.frequency_penalty = body.frequency_penalty;
+  if (body.reasoning_effort != null) options.reasoning_effort = body.reasoning_effort;
   return options;
 }
 

@@ -56,11 +56,6 @@ export const UNSUPPORTED_PARAMETERS: readonly UnsupportedParameter[] = [
   },
   { param: 'prediction', requested: (b) => set(b['prediction']), why: 'predicted outputs are not supported' },
   { param: 'web_search_options', requested: (b) => set(b['web_search_options']), why: 'web search is not supported' },
-  {
-    param: 'reasoning_effort',
-    requested: (b) => set(b['reasoning_effort']),
-    why: "reasoning effort cannot be set on agentbus's model backends",
-  },
 ];
 
 /** Throws a 400 `invalid_request` naming the first parameter the request asks for in vain. */

@@ -252,7 +252,17 @@ function startRequest(text, agent, view) {
   if (Number.isInteger(maxTokens) && maxTokens > 0) frame.max_tokens = maxTokens;
   if (ui.refresh.checked) frame.cache = 'refresh';
 
-  const request = { id, text, agent, view, content: '', toolCalls: [], epoch: state.epoch, renderQueued: false };
+  const request = {
+    id,
+    text,
+    agent,
+    view,
+    content: '',
+    reasoning: '',
+    toolCalls: [],
+    epoch: state.epoch,
+    renderQueued: false,
+  };
   // Only the latest failure offers a retry: an older one would answer out of order.
   for (const button of ui.transcript.querySelectorAll('.retry')) button.remove();
   view.root.dataset.state = 'streaming';
@@ -268,6 +278,7 @@ function onDelta(frame) {
   const request = state.requests.get(frame.id);
   if (!request) return; // stopped or from an older conversation: drop it
   if (typeof frame.content === 'string') request.content += frame.content;
+  if (typeof frame.reasoning === 'string') request.reasoning += frame.reasoning;
   if (Array.isArray(frame.tool_calls)) {
     // Fragments as OpenAI streams them: the first of a call names it, later ones add arguments.
     for (const part of frame.tool_calls) {
@@ -368,14 +379,20 @@ function appendAssistantMessage(agent) {
   root.dataset.testid = 'assistant-message';
   root.dataset.state = 'streaming';
   const bubble = el('div', 'bubble');
+  // A reasoning model's thinking: collapsed above the answer, shown only when there is some.
+  const thinking = el('details', 'thinking');
+  thinking.dataset.testid = 'thinking';
+  thinking.hidden = true;
+  const thinkingText = el('div', 'thinking-text');
+  thinking.append(el('summary', '', 'Thinking'), thinkingText);
   const content = el('div', 'content');
   const tools = el('div', 'tool-calls');
-  bubble.append(content, tools);
+  bubble.append(thinking, content, tools);
   const meta = el('div', 'meta');
   meta.dataset.testid = 'meta';
   root.append(el('div', 'who', agent), bubble, meta);
   ui.transcript.append(root);
-  return { root, bubble, content, tools, meta };
+  return { root, bubble, thinking, thinkingText, content, tools, meta };
 }
 
 function appendStopped(view) {
@@ -402,7 +419,9 @@ function scheduleRender(request) {
 }
 
 function renderContent(request, streaming) {
-  const { content, tools } = request.view;
+  const { content, tools, thinking, thinkingText } = request.view;
+  thinking.hidden = request.reasoning === '';
+  thinkingText.textContent = request.reasoning;
   content.replaceChildren(...renderText(request.content));
   tools.replaceChildren(
     ...request.toolCalls.filter(Boolean).map((call) => {

@@ -6,7 +6,7 @@ import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
 import type { RateTier, RateTiers, WindowName } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
 import { batchPerTenant } from './tenant-batches.js';
-import { decide, parseTenantState, type Decision } from './tenant-state.js';
+import { decide, decideCharge, parseTenantState, refundToken, type Decision } from './tenant-state.js';
 import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
 import { warnEvery } from '../../common/warn-every.js';
 
@@ -19,6 +19,13 @@ export interface Admission {
    * after one attempt; a failed one is retried in the background (see the lease keeper).
    */
   release(): Promise<void>;
+  /**
+   * Counts `calls` more model calls of this request (a fan-out's further agents and its
+   * aggregator): that many more tokens from every window, all or none. Resolves with the
+   * headers for what is left, or throws the 429 and gives back the admission's token; takes
+   * nothing from a request let through unlimited.
+   */
+  charge(calls: number): Promise<Readonly<Record<string, string>>>;
 }
 
 /** Who asks, for {@link RateLimiter.admit}. */
@@ -68,7 +75,13 @@ function refused(error: AgentbusError, retryAfter: number, headers: Record<strin
   return error;
 }
 
-const UNLIMITED: Admission = Object.freeze({ headers: Object.freeze({}), release: async () => undefined });
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const chargeNothing = async () => NO_HEADERS;
+const UNLIMITED: Admission = Object.freeze({
+  headers: NO_HEADERS,
+  release: async () => undefined,
+  charge: chargeNothing,
+});
 
 const WINDOW_WORD: Record<WindowName, string> = { minute: 'minute', hour: 'hour', day: 'day' };
 
@@ -76,6 +89,7 @@ function refusal(
   decision: Exclude<Decision, { kind: 'admit' }>,
   request: AdmissionRequest,
   tier: RateTier,
+  note = '',
 ): AgentbusError {
   const who = `key "${request.keyName}"`;
   const tierName =
@@ -87,7 +101,7 @@ function refusal(
         'rate_limit_exceeded',
         `Rate limit reached for ${who}: ` +
           `${decision.blocking.limit} requests per ${WINDOW_WORD[decision.blocking.window]} (tier ${tierName}). ` +
-          `Try again in ${seconds} s.`,
+          `Try again in ${seconds} s.${note}`,
       ),
       seconds,
       rateLimitHeaders(tier, decision.blocking),
@@ -99,6 +113,18 @@ function refusal(
       'too_many_concurrent_requests',
       `Concurrency limit reached for ${who}: ${decision.cap} requests in flight at once (tier ${tierName}). ` +
         'Wait for one to finish.',
+    ),
+    1,
+    {},
+  );
+}
+
+/** Every attempt lost its race: the tenant is too busy to count, so the request is not let through. */
+function contended(request: AdmissionRequest): AgentbusError {
+  return refused(
+    new AgentbusError(
+      'rate_limit_exceeded',
+      `Too many requests for key "${request.keyName}" at the same moment to count them all; try again in 1 s.`,
     ),
     1,
     {},
@@ -159,25 +185,46 @@ export function createRateLimiter(options: {
           return { write: outcome.kind === 'admit' ? JSON.stringify(outcome.next) : undefined, result: outcome };
         });
       } catch (err) {
-        if (err instanceof StoreContentionError) {
-          throw refused(
-            new AgentbusError(
-              'rate_limit_exceeded',
-              `Too many requests for key "${request.keyName}" at the same moment to count them all; try again in 1 s.`,
-            ),
-            1,
-            {},
-          );
-        }
+        if (err instanceof StoreContentionError) throw contended(request);
         if (!(err instanceof StoreUnavailableError)) throw err;
         warn('store_unavailable', err, 'rate limit store unavailable: letting this request through unlimited');
         // The write may still land after its timeout: the release then removes the lease (not
         // renewed, it lapses within one ttl otherwise).
-        return lease ? { headers: {}, release: releaseOnce } : UNLIMITED;
+        return lease ? { headers: NO_HEADERS, release: releaseOnce, charge: chargeNothing } : UNLIMITED;
       }
       if (decision.kind !== 'admit') throw refusal(decision, request, tier);
       if (lease) leases.hold(tenant, requestId, request.leaseUntil, lease.until);
-      return { headers: rateLimitHeaders(tier, decision.tightest), release: releaseOnce };
+      const headers = rateLimitHeaders(tier, decision.tightest);
+      return { headers, release: releaseOnce, charge: (calls) => charge(request, tier, calls, headers) };
     },
   };
+
+  /** More tokens for an admitted request; the store failing lets them go, as it does admissions. */
+  async function charge(
+    request: AdmissionRequest,
+    tier: RateTier,
+    calls: number,
+    headers: Readonly<Record<string, string>>,
+  ): Promise<Readonly<Record<string, string>>> {
+    if (calls <= 0 || tier.windows.length === 0) return headers;
+    let decision: Decision;
+    try {
+      decision = await store.update(request.tenant, (current) => {
+        const [state, now] = [parseTenantState(current), Date.now()];
+        const charged = decideCharge(state, tier, now, calls);
+        if (charged.kind === 'admit') return { write: JSON.stringify(charged.next), result: charged };
+        // Refused, the request gives back its admission's token; the 429 tells what is left then.
+        const refunded = refundToken(state, tier, now);
+        return { write: JSON.stringify(refunded), result: decideCharge(refunded, tier, now, calls + 1) };
+      });
+    } catch (err) {
+      if (err instanceof StoreContentionError) throw contended(request);
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      warn('store_unavailable', err, 'rate limit store unavailable: not counting the further calls of a fan-out');
+      return headers;
+    }
+    if (decision.kind === 'admit') return rateLimitHeaders(tier, decision.tightest);
+    const note = ` This request makes ${calls + 1} model calls (a fan-out), each counted.`;
+    throw refusal(decision, request, tier, note);
+  }
 }

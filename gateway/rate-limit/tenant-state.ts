@@ -1,5 +1,5 @@
 import type { RateTier } from './rate-tiers.js';
-import { takeToken, type Buckets, type WindowReport } from './token-buckets.js';
+import { takeToken, tokensAt, type Buckets, type WindowReport } from './token-buckets.js';
 
 /**
  * One tenant's KV entry: its token buckets and its in-flight leases together, so one
@@ -73,6 +73,30 @@ export function decide(
     if (lease) leases[lease.id] = lease.until;
   }
   return { kind: 'admit', next: { buckets: taken.buckets, leases }, tightest: taken.tightest };
+}
+
+/**
+ * `cost` more tokens from every window for a request already admitted (the further model calls
+ * of a fan-out), or a refusal; leases are left as they are.
+ */
+export function decideCharge(state: TenantState, tier: RateTier, now: number, cost: number): Decision {
+  const taken = takeToken(state.buckets, tier.windows, now, cost);
+  if (!taken.allowed) return { kind: 'rate', blocking: taken.blocking, retryAfterMs: taken.retryAfterMs };
+  return { kind: 'admit', next: { buckets: taken.buckets, leases: state.leases }, tightest: taken.tightest };
+}
+
+/**
+ * The state with the admission's token given back to every window (never above its limit): a
+ * fan-out refused for its further calls spends nothing, like any refused request.
+ */
+export function refundToken(state: TenantState, tier: RateTier, now: number): TenantState {
+  const buckets: Buckets = { ...state.buckets };
+  for (const limit of tier.windows) {
+    const bucket = state.buckets[limit.window];
+    const tokens = Math.min(limit.limit, tokensAt(bucket, limit, now) + 1);
+    buckets[limit.window] = { tokens, at: Math.max(now, bucket?.at ?? now) };
+  }
+  return { buckets, leases: state.leases };
 }
 
 /** The state without lease `id` (and without lapsed ones); undefined when there is nothing to change. */

@@ -42,21 +42,21 @@ const report = (limit: WindowLimit, tokens: number): WindowReport => ({
 });
 
 /**
- * Takes one token from every window's bucket, or from none (all-or-nothing): a request allowed
- * by the minute but not by the day must not spend the minute's token. Pure: `now` is passed
- * in, so tests move the clock instead of sleeping.
+ * Takes `cost` tokens (one per model call) from every window's bucket, or from none
+ * (all-or-nothing): a request allowed by the minute but not by the day must not spend the
+ * minute's token. Pure: `now` is passed in, so tests move the clock instead of sleeping.
  */
-export function takeToken(buckets: Buckets, limits: readonly WindowLimit[], now: number): TakeResult {
+export function takeToken(buckets: Buckets, limits: readonly WindowLimit[], now: number, cost = 1): TakeResult {
   const levels = limits.map((limit) => ({
     limit,
     tokens: tokensAt(buckets[limit.window], limit, now),
     at: Math.max(now, buckets[limit.window]?.at ?? now),
   }));
-  const short = levels.filter((level) => level.tokens < 1);
+  const short = levels.filter((level) => level.tokens < cost);
   if (short.length > 0) {
     const waits = short.map((level) => ({
       level,
-      waitMs: Math.ceil(((1 - level.tokens) * level.limit.periodMs) / level.limit.limit),
+      waitMs: Math.ceil(((cost - level.tokens) * level.limit.periodMs) / level.limit.limit),
     }));
     const longest = waits.reduce((a, b) => (b.waitMs > a.waitMs ? b : a));
     return {
@@ -68,7 +68,7 @@ export function takeToken(buckets: Buckets, limits: readonly WindowLimit[], now:
   const next: Buckets = {};
   let tightest: WindowReport | undefined;
   for (const level of levels) {
-    const tokens = level.tokens - 1;
+    const tokens = level.tokens - cost;
     next[level.limit.window] = { tokens, at: level.at };
     const standing = report(level.limit, tokens);
     // Fewest requests left; on a tie, the window that takes longest to refill.

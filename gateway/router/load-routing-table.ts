@@ -27,6 +27,8 @@ export interface ClassifierSettings {
   readonly agent: string;
   readonly timeoutMs: number;
   readonly enabled: boolean;
+  /** The system's classifier: asked for every key, whatever its scope. */
+  readonly system: boolean;
 }
 
 /** A validated routing table whose agents all exist in the catalog it was loaded against. */
@@ -129,6 +131,7 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
         agent: file.classifier.agent,
         timeoutMs: file.classifier.timeout_ms ?? DEFAULT_CLASSIFIER_TIMEOUT_MS,
         enabled: file.classifier.enabled ?? true,
+        system: file.classifier.system ?? false,
       }),
   });
 }

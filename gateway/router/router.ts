@@ -22,6 +22,12 @@ export interface RouteOptions {
   signal?: AbortSignal | undefined;
   /** The request is private; the classifier's call is marked private too. */
   private?: boolean | undefined;
+  /**
+   * The agents the caller's key may call (absent: all). The classifier chooses among them only,
+   * and runs as one of them — its own agent if the key may call it, else the scope's first —
+   * unless the table's classifier is the system's (`system: true`).
+   */
+  mayCall?: ((agent: string) => boolean) | undefined;
 }
 
 /** Chooses the agent(s) for `model: "auto"`. */
@@ -71,11 +77,17 @@ export function createRouter(deps: RouterDeps): Router {
     }
     if (text.trim() === '') return fallback('no text to route');
     if (!useClassifier) return fallback('no rule matched');
+    // The user's text goes only to an agent the key may call, or to the operator's system classifier.
+    const allowed = options.mayCall ?? (() => true);
+    // Embedding agents cannot chat: never a candidate.
+    const candidates = catalog.agents.filter((agent) => agent.kind === 'chat' && allowed(agent.name));
+    const asAgent = settings.system || allowed(classifierAgent.name) ? classifierAgent : candidates[0];
+    if (asAgent === undefined || candidates.length === 0) return fallback('no rule matched');
     const started = Date.now();
     const outcome = await deps.classify!({
       text,
-      agent: classifierAgent,
-      candidates: catalog.agents.filter((agent) => agent.kind === 'chat'),
+      agent: asAgent,
+      candidates,
       timeoutMs: settings.timeoutMs,
       signal: options.signal,
       private: options.private,
@@ -85,12 +97,12 @@ export function createRouter(deps: RouterDeps): Router {
       const decision: RouteDecision = {
         agents: [outcome.agent],
         by: 'classifier',
-        reason: `no rule matched; classifier ${classifierAgent.name} chose ${outcome.agent}`,
+        reason: `no rule matched; classifier ${asAgent.name} chose ${outcome.agent}`,
       };
       log.debug({ routing: decision, tookMs }, 'routed by classifier');
       return decision;
     }
-    const decision = fallback(`no rule matched; ${whyNot(outcome, classifierAgent.name, settings.timeoutMs)}`);
+    const decision = fallback(`no rule matched; ${whyNot(outcome, asAgent.name, settings.timeoutMs)}`);
     log.warn(
       { routing: masked(decision), tookMs, ...(outcome.kind === 'error' ? { code: outcome.code } : {}) },
       'routing classifier did not decide; the default agent answers',

@@ -76,6 +76,13 @@ export const routingTableSchema = {
           description: 'Past this, the default agent answers (default 1500).',
         },
         enabled: { type: 'boolean', description: 'Default true.' },
+        system: {
+          type: 'boolean',
+          description:
+            "True: the system's classifier, asked for every key whatever its scope (it reads the text of " +
+            "every unmatched 'auto' request). Default false: it runs only for keys that may call its agent; " +
+            'a scoped key is classified by the first agent of its scope.',
+        },
       },
     },
     rules: {

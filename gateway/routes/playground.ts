@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { DEV_API_KEY, type GatewayConfig } from '../config.js';
+import { isLoopbackPeer, type KeyStore } from '../auth/key-store.js';
+import { DEV_API_KEY } from '../config.js';
 
 const PLAYGROUND_DIR = new URL('../playground/', import.meta.url);
 
@@ -16,7 +17,10 @@ const FILES = {
  * needs no key to load; the socket it opens asks for one. No CDN, no external fetch: it works
  * on a machine without internet. The content security policy says so to the browser too.
  */
-export async function playgroundRoutes(app: FastifyInstance, options: { config: GatewayConfig }): Promise<void> {
+export async function playgroundRoutes(
+  app: FastifyInstance,
+  options: { keys: Pick<KeyStore, 'devKeyActive'> },
+): Promise<void> {
   const csp =
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
     "base-uri 'none'; frame-ancestors 'none'";
@@ -32,6 +36,9 @@ export async function playgroundRoutes(app: FastifyInstance, options: { config: 
     );
   }
   // The built-in development key is public knowledge ("local-only"); prefilling it spares a new
-  // user one step. A configured key is never sent.
-  app.get('/playground/config.json', async () => ({ dev_key: options.config.devKey ? DEV_API_KEY : null }));
+  // user one step — only while it works: no key exists (asked now, not at boot) and the browser
+  // is on this machine. A configured key is never sent.
+  app.get('/playground/config.json', async (request) => ({
+    dev_key: options.keys.devKeyActive() && isLoopbackPeer(request.socket.remoteAddress) ? DEV_API_KEY : null,
+  }));
 }

@@ -1,6 +1,7 @@
-import { link, mkdir, open, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, readdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { mkdirPrivate, openPrivateForAppend } from '../../common/private-files.js';
 
 /** Options of a {@link DailyFile}. */
 export interface DailyFileOptions {
@@ -112,7 +113,8 @@ export class DailyFile {
 
   /** Opens the file for `day`, first rotating it away if it holds an earlier day's lines. */
   async #prepare(day: string): Promise<void> {
-    await mkdir(dirname(this.path), { recursive: true });
+    // Prompts and answers: the owner's only, whatever the umask (0700 directory, 0600 file).
+    await mkdirPrivate(dirname(this.path));
     try {
       for (let attempt = 0; attempt < ROTATE_ATTEMPTS; attempt++) {
         const current = await statOrUndefined(this.path);
@@ -126,7 +128,7 @@ export class DailyFile {
       this.#report(err);
     }
     await this.#release();
-    const handle = await open(this.path, 'a');
+    const handle = await openPrivateForAppend(this.path);
     const opened = await handle.stat();
     // Another process may have started a later day's file since we looked.
     const fileDay = opened.size > 0 ? dayKey(opened.mtime) : day;

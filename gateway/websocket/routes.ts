@@ -80,7 +80,8 @@ function originAllowed(request: FastifyRequest, allowed: readonly string[]): boo
  */
 export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { sessions: LiveSessions }) {
   const { config, keys } = deps;
-  const callerFor = (key: string) => keys.callerFor(key);
+  // The socket's peer decides whether the development key counts (loopback only).
+  const callerOf = (request: FastifyRequest) => (key: string) => keys.callerFor(key, request.socket.remoteAddress);
 
   const checkUpgrade = async (request: FastifyRequest, _reply: FastifyReply) => {
     if (!originAllowed(request, config.wsAllowedOrigins)) {
@@ -93,7 +94,7 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { s
     const header = request.headers.authorization;
     if (header === undefined) return; // the client authenticates with its first frame
     const key = bearerKeyOf(header);
-    const caller = key === undefined ? undefined : callerFor(key);
+    const caller = key === undefined ? undefined : callerOf(request)(key);
     if (caller === undefined)
       throw new AgentbusError(
         'invalid_api_key',
@@ -121,7 +122,7 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { s
         config,
         catalog: deps.catalog,
         startChat: (input, origin) => startChatCall(deps, input, origin),
-        callerFor,
+        callerFor: callerOf(request),
         caller: request.caller ?? undefined,
         apiKey,
         onKeysChange: (listener) => keys.onChange(listener),

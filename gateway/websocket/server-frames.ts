@@ -7,6 +7,7 @@ export function deltaFrame(id: string, seq: number, frame: DeltaFrame): ServerDe
   const out: ServerDeltaFrame = { type: 'delta', id, seq } as ServerDeltaFrame;
   if (frame.content !== undefined) out.content = frame.content;
   if (frame.tool_calls) out.tool_calls = frame.tool_calls;
+  if (frame.reasoning !== undefined) out.reasoning = frame.reasoning;
   return out;
 }
 

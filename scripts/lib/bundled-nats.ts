@@ -1,3 +1,4 @@
+import { natsServerAdvisory, natsServerVersionOf } from '../../common/nats-version.js';
 import { join, resolve } from 'node:path';
 import { ensureNatsServer } from './install-nats.js';
 import { natsRecordFile, readNatsRecord, writeNatsRecord } from './nats-record.js';
@@ -36,6 +37,8 @@ export interface BundledNats {
 export async function startBundledNats(options: BundledNatsOptions): Promise<BundledNats> {
   const { dataDir, say } = options;
   const binary = ensureNatsServer(say);
+  const advisory = natsServerAdvisory(natsServerVersionOf(binary));
+  if (advisory) say(`warning: ${advisory}`);
   const confFile = resolve(options.natsConf);
   const storeDir = join(dataDir, 'nats');
   await stopStaleNatsServers(dataDir, storeDir, say);

@@ -146,9 +146,11 @@ t.test("store:false reads no history, writes no session or turn, and acks the en
 t.test('store:false neither reads nor fills the response cache', async (t) => {
   stack.ollama.behave({ tokens: ['deployment'] });
   const messages = [{ role: 'user' as const, content: 'Classify: roll back the release' }];
+  // Deterministic, so the cache would take it (CACHE_MODE's default serves only these).
+  const DETERMINISTIC = { temperature: 0 };
   const calls = stack.ollama.requests.length;
   for (const n of [1, 2]) {
-    const done = doneOf(await call(envelopeFor('classifier', messages, { store: false })));
+    const done = doneOf(await call(envelopeFor('classifier', messages, { store: false, options: DETERMINISTIC })));
     t.equal(done.meta.cached, false, `store:false call ${n} is not a cache hit`);
   }
   t.equal(stack.ollama.requests.length - calls, 2, 'both went to the model');
@@ -162,11 +164,11 @@ t.test('store:false neither reads nor fills the response cache', async (t) => {
     return count;
   };
   const before = await cachedAnswers();
-  const stored = doneOf(await call(envelopeFor('classifier', messages)));
+  const stored = doneOf(await call(envelopeFor('classifier', messages, { options: DETERMINISTIC })));
   t.equal(stored.meta.cached, false, 'nothing was cached by the store:false calls');
   // Written once the client's receipt committed the turn, a moment after done.
   t.ok(await waitUntil(async () => (await cachedAnswers()) > before, 5000), 'the delivered answer is cached');
-  const again = doneOf(await call(envelopeFor('classifier', messages)));
+  const again = doneOf(await call(envelopeFor('classifier', messages, { options: DETERMINISTIC })));
   t.equal(again.meta.cached, true, 'the cache is on: a stored answer is served from it');
   t.equal(stack.ollama.requests.length - calls, 3);
 });

@@ -204,13 +204,13 @@ function legacyBody(d: Dice): string | Buffer {
 /** A raw request Node's client would refuse to write: broken request lines, bad header bytes, oversized heads. */
 function rawRequest(d: Dice): Promise<string> {
   const head = d.pick([
-    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{"a":`,
-    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
-    `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
-    `GET /health HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n`,
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\n{"a":`,
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
+    `GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    `GET /health HTTP/1.1\r\nHost: localhost\r\nBad Header: 1\r\n\r\n`,
     `GET /\u0000 HTTP/1.1\r\n\r\n`,
     `BREW /coffee HTCPCP/1.0\r\n\r\n`,
-    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n{}`,
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n{}`,
   ]);
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1', () => socket.end(head));

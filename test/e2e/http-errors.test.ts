@@ -175,7 +175,6 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
   for (const [param, value] of [
     ['n', 2],
     ['functions', [{ name: 'f' }]],
-    ['reasoning_effort', 'high'],
     ['logprobs', true],
     ['logit_bias', { '50256': -100 }],
     ['audio', { voice: 'alloy' }],

@@ -146,7 +146,8 @@ const chat = (baseUrl: string, content: string, headers: Record<string, string> 
   fetch(`${baseUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: { ...AUTH, ...headers },
-    body: JSON.stringify({ model: AGENT, messages: [{ role: 'user', content }] }),
+    // temperature 0: a deterministic request, which the response cache serves (CACHE_MODE).
+    body: JSON.stringify({ model: AGENT, messages: [{ role: 'user', content }], temperature: 0 }),
   });
 const readyWorkers = async (baseUrl: string) => {
   const res = await fetch(`${baseUrl}/ready`);

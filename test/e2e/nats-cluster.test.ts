@@ -102,7 +102,7 @@ t.test('gateway and worker on the server list move to a survivor when their node
     fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers,
-      body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content }] }),
+      body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content }], temperature: 0 }),
     });
 
   const first = await chat('cached before the node dies');

@@ -73,7 +73,7 @@ t.test('counters, histograms and worker stats after a mix of requests', async (t
 
   stack.ollama.behave({ tokens: ['cached', ' answer'] });
   for (let i = 0; i < 2; i++) {
-    const res = await post(ask('documentation', 'the same question'));
+    const res = await post(ask('documentation', 'the same question', { temperature: 0 }));
     t.equal(res.status, 200);
     t.equal(res.headers.get('x-cache'), i === 1 ? 'HIT' : 'MISS');
     await res.json();

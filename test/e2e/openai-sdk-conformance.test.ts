@@ -155,6 +155,57 @@ t.test('runTools(): a whole tool round trip', async (t) => {
   t.same(JSON.parse(tool!.content), { city: 'Paris', sky: 'sunny' });
 });
 
+t.test(
+  'tool_choice "required" and a named function on Ollama: a real tool call, from constrained output',
+  async (t) => {
+    const other = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object' } } };
+    stack.ollama.behave({ tokens: ['{"city":', ' "Dhaka"}'] });
+    const named = await client.chat.completions.create({
+      model: 'testing',
+      messages: [{ role: 'user', content: 'weather in Dhaka?' }],
+      tools: [weatherTool, other],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    });
+    t.equal(named.choices[0]!.finish_reason, 'tool_calls');
+    t.equal(named.choices[0]!.message.content, null);
+    t.match(named.choices[0]!.message.tool_calls, [
+      { id: /^call_/, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Dhaka"}' } },
+    ]);
+    const sent = stack.ollama.requests.at(-1)!;
+    t.same(sent.format, weatherTool.function.parameters, "Ollama's output is constrained to the tool's parameters");
+    t.notOk(sent.tools, 'no tools: the format forces the call');
+    t.match(sent.messages.at(-1), { role: 'system', content: /Call the function get_weather/ });
+
+    // "required" with two tools: the model picks one, as {name, arguments}; streamed as a tool call.
+    stack.ollama.behave({ tokens: ['{"name": "get_time", ', '"arguments": {"zone": "UTC"}}'] });
+    const stream = client.chat.completions.stream({
+      model: 'testing',
+      messages: [{ role: 'user', content: 'time?' }],
+      tools: [weatherTool, other],
+      tool_choice: 'required',
+    });
+    const completion = await stream.finalChatCompletion();
+    t.equal(completion.choices[0]!.finish_reason, 'tool_calls');
+    t.match(completion.choices[0]!.message.tool_calls, [
+      { function: { name: 'get_time', arguments: '{"zone":"UTC"}' } },
+    ]);
+    t.match(stack.ollama.requests.at(-1)!.format, { anyOf: [{ properties: { name: { enum: ['get_weather'] } } }, {}] });
+
+    // Output that is not the call (cut short): a clear error, never text passed off as a call.
+    stack.ollama.behave({ tokens: ['{"city": "Dh'] });
+    const cut = await client.chat.completions
+      .create({
+        model: 'testing',
+        messages: [{ role: 'user', content: 'x' }],
+        tools: [weatherTool],
+        tool_choice: 'required',
+      })
+      .catch((e: unknown) => e);
+    t.type(cut, OpenAI.APIError);
+    t.match((cut as APIError).message, /forced tool call/);
+  },
+);
+
 t.test('typed errors: 400, 401, 404 (and no retries of what cannot succeed)', async (t) => {
   const bad = await client.chat.completions
     .create({ model: 'testing', messages: [{ role: 'user', content: 'x' }], n: 3 })
@@ -176,17 +227,6 @@ t.test('typed errors: 400, 401, 404 (and no retries of what cannot succeed)', as
     .catch((e: unknown) => e);
   t.type(missing, OpenAI.NotFoundError);
   t.equal((missing as APIError).code, 'model_not_found');
-
-  const forced = await client.chat.completions
-    .create({
-      model: 'testing',
-      messages: [{ role: 'user', content: 'x' }],
-      tools: [weatherTool],
-      tool_choice: 'required',
-    })
-    .catch((e: unknown) => e);
-  t.type(forced, OpenAI.BadRequestError, 'a tool_choice Ollama cannot honour is a 400 from its parameter table');
-  t.equal((forced as APIError).param, 'tool_choice');
 
   const tooBig = await client.chat.completions
     .create({ model: 'testing', messages: [{ role: 'user', content: 'x'.repeat(1_100_000) }] })

@@ -173,6 +173,22 @@ t.test('"auto" lets the router choose, and the meta line says how', async (t) =>
   t.match(meta, /routed by rule deployment/);
 });
 
+t.test("a reasoning model's thinking shows collapsed above the answer, never in it", async (t) => {
+  stack.ollama.behave({ tokens: ['<think>Let me count.</think>', 'Four.'] });
+  const answered = page.locator('[data-testid="assistant-message"][data-state="done"]');
+  const before = await answered.count();
+  await send('What is 2+2?');
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="assistant-message"][data-state="done"]').length > n,
+    before,
+  );
+  const thinking = lastAnswer().getByTestId('thinking');
+  t.ok(await thinking.isVisible(), 'the Thinking block is there');
+  t.equal(await thinking.evaluate((node) => (node as HTMLDetailsElement).open), false, 'collapsed');
+  t.match(await thinking.textContent(), /Let me count\./);
+  t.equal((await lastAnswer().locator('.content').textContent())?.trim(), 'Four.');
+});
+
 t.test('no page errors, and nothing fetched from anywhere but the gateway', async (t) => {
   t.same(pageErrors, []);
   t.same(foreignRequests, []);

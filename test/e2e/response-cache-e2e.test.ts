@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { parseSse, sseJson } from '../helpers/sse.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
 
 const KEY_A = { authorization: 'Bearer key-a', 'content-type': 'application/json' };
 const KEY_B = { authorization: 'Bearer key-b', 'content-type': 'application/json' };
@@ -13,11 +14,20 @@ function poster(stack: TestStack) {
     fetch(`${stack.baseUrl}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(body) });
 }
 
+/** Answers in the cache bucket (its stream's message count). */
+async function cacheEntries(stack: TestStack): Promise<number> {
+  const kv = await stack.bus.request('$JS.API.STREAM.INFO.KV_agentbus_responses', new Uint8Array(), {
+    timeoutMs: 5000,
+  });
+  return Number(JSON.parse(new TextDecoder().decode(kv.data)).state?.messages ?? 0);
+}
+
 let counter = 0;
-/** A request no earlier test has sent, so each test starts with an empty cache entry. */
+/** A request no earlier test has sent, so each test starts with an empty cache entry; deterministic. */
 const fresh = (extra: Record<string, unknown> = {}) => ({
   model: 'testing',
   messages: [{ role: 'user', content: `question ${++counter}` }],
+  temperature: 0,
   ...extra,
 });
 
@@ -28,10 +38,13 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
 
   t.test('the same request again: X-Cache HIT, meta.cached, no model call, still a stored turn', async (t) => {
     stack.ollama.behave({ tokens: ['cached', ' answer'] });
-    const body = fresh({ temperature: 0.2 });
+    const body = fresh();
+    const entries = await cacheEntries(stack);
     const first = await post(body);
     t.equal(first.headers.get('x-cache'), 'MISS');
     const firstJson: any = await first.json();
+    // Written once the client has the answer: the next request could otherwise come first.
+    await waitFor('the answer in the cache', async () => (await cacheEntries(stack)) > entries);
     const calls = stack.ollama.requests.length;
     const second = await post(body);
     t.equal(second.headers.get('x-cache'), 'HIT');
@@ -61,7 +74,9 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
   t.test('a streaming request replays the cached answer as a proper SSE stream', async (t) => {
     stack.ollama.behave({ tokens: ['one', ' two'] });
     const body = fresh();
+    const entries = await cacheEntries(stack);
     await (await post(body)).json();
+    await waitFor('the answer in the cache', async () => (await cacheEntries(stack)) > entries);
     const calls = stack.ollama.requests.length;
     const res = await post({ ...body, stream: true, stream_options: { include_usage: true } });
     t.equal(res.headers.get('x-cache'), 'HIT');
@@ -78,7 +93,9 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
   t.test('tool calls are cached too', async (t) => {
     stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'f', arguments: { a: 1 } }] });
     const body = fresh({ tools: [{ type: 'function', function: { name: 'f' } }] });
+    const entries = await cacheEntries(stack);
     await (await post(body)).json();
+    await waitFor('the answer in the cache', async () => (await cacheEntries(stack)) > entries);
     const again: any = await (await post(body)).json();
     t.equal(again.meta.cached, true);
     t.equal(again.choices[0].finish_reason, 'tool_calls');
@@ -93,7 +110,9 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
     const bypass = await post(body, { ...KEY_A, 'cache-control': 'no-cache' });
     t.equal(bypass.headers.get('x-cache'), 'MISS');
     t.equal((await bypass.json()).choices[0].message.content, 'new');
-    const after: any = await (await post(body)).json();
+    // The worker writes the cache once the client has its answer: the next request may come first.
+    let after: any;
+    for (let i = 0; i < 20 && after?.choices[0].message.content !== 'new'; i++) after = await (await post(body)).json();
     t.equal(after.choices[0].message.content, 'new', 'the fresh answer replaced the cached one');
     t.equal(after.meta.cached, true);
   });
@@ -118,6 +137,27 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
     const followUp = await post(body, { ...KEY_A, 'x-session-id': first.conversation_id });
     t.equal(followUp.headers.get('x-cache'), 'MISS', 'the history the model would see differs');
     await followUp.arrayBuffer();
+  });
+
+  t.test('by default (CACHE_MODE=deterministic) a sampled request is answered afresh; a seed is cached', async (t) => {
+    stack.ollama.behave({ tokens: ['sampled'] });
+    const calls = stack.ollama.requests.length;
+    const sampled = fresh({ temperature: 1 });
+    for (let i = 0; i < 2; i++) {
+      const res = await post(sampled);
+      t.equal(res.headers.get('x-cache'), 'MISS', '"Regenerate" gets a new answer');
+      await res.arrayBuffer();
+    }
+    t.equal(stack.ollama.requests.length, calls + 2, 'both asked the model');
+    const seeded = fresh({ temperature: 1, seed: 42 });
+    await (await post(seeded)).arrayBuffer();
+    let hit = false;
+    for (let i = 0; i < 20 && !hit; i++) {
+      const res = await post(seeded);
+      hit = res.headers.get('x-cache') === 'HIT';
+      await res.arrayBuffer();
+    }
+    t.ok(hit, 'a seeded request is reproducible, so it is cached');
   });
 
   t.test('the bucket is JetStream KV, shared by every worker', async (t) => {

@@ -111,12 +111,12 @@ t.test(
   async (t) => {
     stack.ollama.behave({ tokens: ['cacheable'] });
     const content = question();
-    const viaHttp = await post('key-a', { model: 'testing', messages: [{ role: 'user', content }] });
+    const viaHttp = await post('key-a', { model: 'testing', messages: [{ role: 'user', content }], temperature: 0 });
     t.equal(viaHttp.headers.get('x-cache'), 'MISS');
     await viaHttp.json();
     const calls = stack.ollama.requests.length;
     const client = await connected('key-a');
-    client.send({ type: 'chat', id: 'hit', agent: 'testing', messages: [{ role: 'user', content }] });
+    client.send({ type: 'chat', id: 'hit', agent: 'testing', messages: [{ role: 'user', content }], temperature: 0 });
     const hit = await client.finish('hit');
     t.equal(hit.text, 'cacheable');
     t.match(hit.terminal, { type: 'done', meta: { cached: true } });
@@ -127,12 +127,13 @@ t.test(
       agent: 'testing',
       cache: 'refresh',
       messages: [{ role: 'user', content }],
+      temperature: 0,
     });
     t.match((await client.finish('fresh')).terminal, { type: 'done', meta: { cached: false } });
     t.equal(stack.ollama.requests.length, calls + 1, '"refresh" asked the model');
     // As over HTTP, answers are never shared across API keys.
     const other = await connected('key-b');
-    other.send({ type: 'chat', id: 'other', agent: 'testing', messages: [{ role: 'user', content }] });
+    other.send({ type: 'chat', id: 'other', agent: 'testing', messages: [{ role: 'user', content }], temperature: 0 });
     t.match((await other.finish('other')).terminal, { type: 'done', meta: { cached: false } });
     t.equal(stack.ollama.requests.length, calls + 2);
   },

@@ -19,6 +19,8 @@ export interface FakeOllamaBehaviour {
   dieAfterTokens?: number;
   doneReason: 'stop' | 'length';
   promptEvalCount: number;
+  /** Thinking streamed before the tokens, in `message.thinking` (Ollama with `think`). */
+  thinking?: string[];
   /** Tool calls the model makes (after the tokens, in one line, as Ollama streams them). */
   toolCalls?: Array<{ name: string; arguments: Record<string, unknown> }>;
 }
@@ -185,6 +187,13 @@ export async function startFakeOllama(
     res.flushHeaders();
     await gate;
     await pause(b.firstTokenDelayMs, res);
+    for (const thought of b.thinking ?? []) {
+      if (res.destroyed) return;
+      const message = { role: 'assistant', content: '', thinking: thought };
+      res.write(
+        `${JSON.stringify({ model: body.model, created_at: new Date().toISOString(), message, done: false })}\n`,
+      );
+    }
     for (const [index, token] of b.tokens.entries()) {
       if (res.destroyed) return;
       if (b.dieAfterTokens !== undefined && index >= b.dieAfterTokens) {

@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -78,6 +79,8 @@ export interface StackOptions {
   provider?: ChatProvider;
   /** Memory on this PostgreSQL (DATABASE_URL) instead of SQLite in the temp DATA_DIR. */
   databaseUrl?: string;
+  /** Where the gateway listens (default 127.0.0.1), e.g. 0.0.0.0 to be reached from another address. */
+  listenHost?: string;
 }
 
 /**
@@ -159,7 +162,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   };
   if (options.workerAgents !== false) await addWorker(options.workerAgents);
   const app = await buildApp({ config, bus, catalog, logger: log });
-  const baseUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+  await app.listen({ port: 0, host: options.listenHost ?? '127.0.0.1' });
+  const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
   return {
     natsUrl: nats.url,
@@ -207,6 +211,7 @@ export interface SideLane {
  */
 export async function startSideLane(
   stack: TestStack,
+  // `env`: more settings for the lane's gateway and worker.
   options: { prefix: string; ollamaUrl?: string; defaultModel?: string; env?: Record<string, string> },
 ): Promise<SideLane> {
   const log = createLogger('lane', { level: 'debug', destination: stack.logs });
@@ -224,7 +229,7 @@ export async function startSideLane(
     log,
   });
   const app = await buildApp({
-    config: loadGatewayConfig({ ...stack.env, SUBJECT_PREFIX: options.prefix }),
+    config: loadGatewayConfig({ ...stack.env, ...options.env, SUBJECT_PREFIX: options.prefix }),
     bus,
     catalog,
     logger: log,

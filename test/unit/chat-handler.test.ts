@@ -9,9 +9,11 @@ import {
   PROTOCOL_VERSION,
   type ChatRequest,
   type ReplyFrame,
+  type SamplingOptions,
 } from '../../bus-schemas/index.js';
 import { loadRedactor } from '../../common/redaction.js';
 import type { CachedAnswer, ResponseCache } from '../../workers/cache/response-cache.js';
+import { isCacheable, type CacheMode } from '../../workers/cache/cache-policy.js';
 import { handleChatRequest, type ChatHandlerDeps } from '../../workers/chat-handler.js';
 import { RECEIPT_GRACE_MS } from '../../workers/chat/deliver-turn.js';
 import { InFlight } from '../../workers/in-flight.js';
@@ -38,6 +40,10 @@ t.teardown(async () => {
 /** The cache seam, in memory. */
 class MemoryCache implements ResponseCache {
   readonly enabled = true;
+  mode: CacheMode = 'deterministic';
+  accepts(options: SamplingOptions): boolean {
+    return isCacheable(this.mode, options);
+  }
   readonly entries = new Map<string, CachedAnswer>();
   get(key: string) {
     return Promise.resolve(this.entries.get(key));
@@ -273,20 +279,39 @@ t.test('heartbeats go out while the model thinks', async (t) => {
   t.equal(replies().frames.at(-1)?.type, 'done');
 });
 
-t.test('an identical request is answered from the cache, without the model, and stored as cached', async (t) => {
-  const { provider, handle, replies, turns, cache } = setup();
-  provider.behave = answers('cached text');
-  const first = envelope();
-  await handle(first);
-  t.equal(cache.entries.size, 1, 'the answer went into the cache');
-  const again = envelope();
-  await handle(again);
-  t.equal(provider.calls.length, 1, 'the model was asked once');
-  const frames = replies().frames.filter((f) => f.request_id === again.request_id);
-  t.equal((frames[0] as Extract<ReplyFrame, { type: 'ack' }>).cached, true);
-  const [turn] = await turns(again.request_id);
-  t.equal(turn?.cached, 1);
-  t.equal(turn?.assistant_response, 'cached text');
+t.test(
+  'an identical deterministic request is answered from the cache, without the model, stored as cached',
+  async (t) => {
+    const { provider, handle, replies, turns, cache } = setup();
+    provider.behave = answers('cached text');
+    const first = envelope({ options: { temperature: 0 } });
+    await handle(first);
+    t.equal(cache.entries.size, 1, 'the answer went into the cache');
+    const again = envelope({ options: { temperature: 0 } });
+    await handle(again);
+    t.equal(provider.calls.length, 1, 'the model was asked once');
+    const frames = replies().frames.filter((f) => f.request_id === again.request_id);
+    t.equal((frames[0] as Extract<ReplyFrame, { type: 'ack' }>).cached, true);
+    const [turn] = await turns(again.request_id);
+    t.equal(turn?.cached, 1);
+    t.equal(turn?.assistant_response, 'cached text');
+  },
+);
+
+t.test('CACHE_MODE: sampled requests are not cached by default; a seed is; always and off', async (t) => {
+  const { provider, handle, cache } = setup();
+  provider.behave = answers('fresh');
+  await handle(envelope());
+  await handle(envelope({ options: { temperature: 1 } }));
+  t.equal(cache.entries.size, 0, 'a "Regenerate" at a temperature gets a new answer');
+  await handle(envelope({ options: { temperature: 1, seed: 7 } }));
+  t.equal(cache.entries.size, 1, 'a seed makes it reproducible');
+  cache.mode = 'always';
+  await handle(envelope({ options: { temperature: 1 } }));
+  t.equal(cache.entries.size, 2);
+  cache.mode = 'off';
+  await handle(envelope({ options: { temperature: 0 } }));
+  t.equal(cache.entries.size, 2);
 });
 
 t.test('store: false leaves no session, turn or cache entry', async (t) => {

@@ -19,6 +19,7 @@ import { tenantOf } from '../../gateway/auth/bearer-auth.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-key-store-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const LOOPBACK = '127.0.0.1';
 const quiet = { info: () => undefined, error: () => undefined };
 const entry = (name: string, key: string, extra: object = {}) => ({
   id: `id-${name}`,
@@ -67,8 +68,13 @@ t.test('a key gets the same tenant from API_KEYS and from the file, so its sessi
     devKey: undefined,
     log: quiet,
   });
-  t.equal(fromFile.callerFor('team-key')?.tenant, fromEnv.callerFor('team-key')?.tenant);
-  t.match(fromEnv.callerFor('team-key'), { name: 'api-keys', agents: null, tier: 'unlimited', private: false });
+  t.equal(fromFile.callerFor('team-key', LOOPBACK)?.tenant, fromEnv.callerFor('team-key', LOOPBACK)?.tenant);
+  t.match(fromEnv.callerFor('team-key', LOOPBACK), {
+    name: 'api-keys',
+    agents: null,
+    tier: 'unlimited',
+    private: false,
+  });
   fromFile.close();
 });
 
@@ -89,10 +95,10 @@ t.test('scope, tier, private and revocation come from the entry', async (t) => {
     log: quiet,
   });
   t.teardown(() => store.close());
-  t.match(store.callerFor('k1'), { name: 'scoped', agents: ['testing'], tier: 'premium', private: true });
-  t.equal(store.callerFor('k2'), undefined, 'revoked');
-  t.equal(store.callerFor('local-only'), undefined, 'the dev key is off while the file lists keys');
-  t.match(store.callerFor('pk'), { private: true, name: 'private-api-keys' });
+  t.match(store.callerFor('k1', LOOPBACK), { name: 'scoped', agents: ['testing'], tier: 'premium', private: true });
+  t.equal(store.callerFor('k2', LOOPBACK), undefined, 'revoked');
+  t.equal(store.callerFor('local-only', LOOPBACK), undefined, 'the dev key is off while the file lists keys');
+  t.match(store.callerFor('pk', LOOPBACK), { private: true, name: 'private-api-keys' });
 });
 
 t.test('the dev key works only while no key exists, and the config refuses it off loopback', async (t) => {
@@ -106,10 +112,10 @@ t.test('the dev key works only while no key exists, and the config refuses it of
     log: quiet,
   });
   t.teardown(() => store.close());
-  t.ok(store.callerFor('local-only'), 'no file yet');
+  t.ok(store.callerFor('local-only', LOOPBACK), 'no file yet');
   writeKeysFile(file, { keys: [entry('first', 'k1')] });
   t.ok(store.reload());
-  t.equal(store.callerFor('local-only'), undefined, 'gone once a key exists');
+  t.equal(store.callerFor('local-only', LOOPBACK), undefined, 'gone once a key exists');
   t.equal(loadGatewayConfig({ KEYS_FILE: file }).devKey, false);
   t.equal(
     loadGatewayConfig({ KEYS_FILE: file, HOST: '0.0.0.0' }).devKey,
@@ -171,7 +177,7 @@ t.test(
     t.equal(store.reload(), false);
     t.equal(errors.length, 1, 'logged once per problem');
     t.match(errors[0], /KEYS_FILE/);
-    t.ok(store.callerFor('k1'), 'the last good keys still work');
+    t.ok(store.callerFor('k1', LOOPBACK), 'the last good keys still work');
   },
 );
 
@@ -216,7 +222,7 @@ t.test('onChange: listeners hear every reload that read the file, until they uns
   writeKeysFile(file, { keys: [entry('a', 'ka', { revoked_at: '2026-01-02T00:00:00Z' })] });
   t.ok(store.reload());
   t.equal(heard, 1, 'heard, despite the other listener throwing');
-  t.equal(store.callerFor('ka'), undefined, 'and the listener sees the revocation already');
+  t.equal(store.callerFor('ka', LOOPBACK), undefined, 'and the listener sees the revocation already');
   writeFileSync(file, 'broken');
   t.notOk(store.reload());
   t.equal(heard, 1, 'a broken file changes nothing, so nobody is told');

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import t from 'tap';
 import { openAiDuration, rateLimitHeaders } from '../../gateway/rate-limit/rate-limit-headers.js';
 import { loadRateTiers, rateTiersFrom } from '../../gateway/rate-limit/rate-tiers.js';
-import { decide, parseTenantState, releaseLease, renewLeases } from '../../gateway/rate-limit/tenant-state.js';
+import {
+  decide,
+  decideCharge,
+  parseTenantState,
+  refundToken,
+  releaseLease,
+  renewLeases,
+} from '../../gateway/rate-limit/tenant-state.js';
 import { batchPerTenant } from '../../gateway/rate-limit/tenant-batches.js';
 import {
   StoreNotReopenedError,
@@ -75,6 +82,22 @@ t.test(
     if (later.allowed) t.equal(later.buckets.minute?.at, T0 + 5000, 'the stamp never moves back');
   },
 );
+
+t.test('a fan-out: further model calls take that many tokens from every window, or none', async (t) => {
+  const admitted = decide(parseTenantState(undefined), small, T0, { id: 'r1', until: T0 + 60_000 });
+  if (admitted.kind !== 'admit') return t.fail('admitted');
+  const charged = decideCharge(admitted.next, small, T0, 2);
+  t.match(charged, { kind: 'admit', tightest: { window: 'minute', remaining: 0 } }, '3 of 3 in the minute');
+  if (charged.kind !== 'admit') return;
+  t.same(charged.next.leases, { r1: T0 + 60_000 }, 'the lease is untouched');
+  const more = decideCharge(admitted.next, small, T0, 3);
+  t.match(more, { kind: 'rate', blocking: { window: 'minute' }, retryAfterMs: 20_000 }, '1 + 3 > 3: refused');
+  const refunded = refundToken(admitted.next, small, T0);
+  t.same(refunded.buckets, { minute: { tokens: 3, at: T0 }, hour: { tokens: 5, at: T0 } }, 'refused: given back');
+  t.same(refunded.leases, admitted.next.leases);
+  const hour = takeToken({ hour: { tokens: 1.5, at: T0 } }, small.windows, T0, 2);
+  t.notOk(hour.allowed, 'the hour lacks the second token: nothing is taken from the minute either');
+});
 
 t.test('the tightest window is the one with the fewest requests left', async (t) => {
   const result = takeToken({}, tiers.resolve('big').windows, T0);

@@ -9,6 +9,7 @@ import { classifierEnvelope } from '../../gateway/router/classifier.js';
 import { agentNamedIn, classifierMessages, MAX_CLASSIFIED_CHARS } from '../../gateway/router/classifier-prompt.js';
 import { createRoutingTable, DEFAULT_ROUTING_FILE, loadRoutingTable } from '../../gateway/router/load-routing-table.js';
 import { MAX_ROUTED_CHARS, routeByRules } from '../../gateway/router/match-rules.js';
+import type { Classify } from '../../gateway/router/classifier.js';
 import { createRouter } from '../../gateway/router/router.js';
 import type { RoutingTableFile } from '../../gateway/router/routing-table.schema.js';
 import { matchCodeBlock } from '../../gateway/router/text-conditions.js';
@@ -31,7 +32,7 @@ t.test('the shipped table loads against the shipped catalog, rules in their docu
     ['bengali', 'voice', 'code_review', 'testing', 'deployment', 'documentation', 'code_block', 'code_generation'],
   );
   t.equal(table.defaultAgent, 'documentation');
-  t.same(table.classifier, { agent: 'documentation', timeoutMs: 1500, enabled: true });
+  t.same(table.classifier, { agent: 'documentation', timeoutMs: 1500, enabled: true, system: false });
   t.match(table.source, /config\/routing\.json \(ROUTING_FILE\)$/);
 });
 
@@ -384,4 +385,49 @@ t.test('the classifier envelope is a valid bus request that stores nothing', asy
     envelope.request_id,
     'a fresh id per call',
   );
+});
+
+t.test("a scoped key's text goes only to a classifier agent the key may call, or the system's", async (t) => {
+  const log = createLogger('test', { level: 'silent' });
+  const asked: Array<{ agent: string; candidates: string[] }> = [];
+  const classify: Classify = (request) => {
+    asked.push({ agent: request.agent.name, candidates: request.candidates.map((agent) => agent.name) });
+    return Promise.resolve({ kind: 'agent', agent: request.candidates.at(-1)!.name });
+  };
+  const scope = (names: string[]) => (agent: string) => names.includes(agent);
+  const question = 'What is the capital of France?';
+  const router = createRouter({ table, catalog, classify, log });
+
+  const all = await router.route(question);
+  t.same(asked.pop(), { agent: 'documentation', candidates: catalog.names });
+  t.equal(all.reason, `no rule matched; classifier documentation chose ${catalog.names.at(-1)}`);
+
+  const scoped = await router.route(question, { mayCall: scope(['testing', 'code_review']) });
+  t.same(asked.pop(), { agent: 'code_review', candidates: ['code_review', 'testing'] }, 'the first of its scope');
+  t.same(scoped, {
+    agents: ['testing'],
+    by: 'classifier',
+    reason: 'no rule matched; classifier code_review chose testing',
+  });
+
+  await router.route(question, { mayCall: scope(['documentation', 'testing']) });
+  t.same(
+    asked.pop(),
+    { agent: 'documentation', candidates: ['documentation', 'testing'] },
+    'its own agent when allowed',
+  );
+
+  const system = createRoutingTable(
+    { ...shipped, classifier: { agent: 'documentation', enabled: true, system: true } },
+    catalog,
+  );
+  await createRouter({ table: system, catalog, classify, log }).route(question, { mayCall: scope(['testing']) });
+  t.same(asked.pop(), { agent: 'documentation', candidates: ['testing'] }, 'a system classifier classifies for all');
+
+  t.same(await router.route(question, { mayCall: scope([]) }), {
+    agents: ['documentation'],
+    by: 'default',
+    reason: 'no rule matched',
+  });
+  t.same(asked, [], 'a key with no agent asks no classifier');
 });

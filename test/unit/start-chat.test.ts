@@ -30,10 +30,11 @@ const catalog = loadCatalog(config.agentsFile, 'llama3.2');
 const subjects = subjectsFor(config.subjectPrefix);
 const everyone: Caller = { tenant: 't-all', name: 'all', agents: null, tier: 'standard', private: false };
 
-function setup(options: { routeTo?: string[]; refuse?: boolean } = {}) {
+function setup(options: { routeTo?: string[]; refuse?: boolean; refuseCharge?: boolean } = {}) {
   const clock = new FakeClock();
   const bus = new FakeBus('gateway', clock);
   const admitted: AdmissionRequest[] = [];
+  const charged: number[] = [];
   let released = 0;
   const rateLimiter: RateLimiter = {
     tiers: undefined as never,
@@ -43,6 +44,11 @@ function setup(options: { routeTo?: string[]; refuse?: boolean } = {}) {
       return Promise.resolve({
         headers: { 'x-ratelimit-limit-requests': '10' },
         release: () => Promise.resolve(void released++),
+        charge: (calls) => {
+          charged.push(calls);
+          if (options.refuseCharge) return Promise.reject(new Error('429 for the fan-out (test)'));
+          return Promise.resolve({ 'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '7' });
+        },
       });
     },
   };
@@ -98,7 +104,7 @@ function setup(options: { routeTo?: string[]; refuse?: boolean } = {}) {
     hints: { private: false },
     ...extra,
   });
-  return { bus, deps, admitted, released: () => released, routed, traced, serve, origin, clock };
+  return { bus, deps, admitted, charged, released: () => released, routed, traced, serve, origin, clock };
 }
 
 const input = (model: string | undefined, text = 'hello', extra: Partial<ChatInput> = {}): ChatInput => ({
@@ -180,6 +186,26 @@ t.test('a fan-out route asks each agent under its own request id and answers in 
   const answer = await collectAnswer(chat.call.frames);
   t.equal(answer.content, '## code_review\n\ncode_review\n\n## testing\n\ntesting');
   t.same(envelopes.map((e) => e.request_id).sort(), [chat.identity.id, `${chat.identity.id}.testing`].sort());
+});
+
+t.test('each model call of a fan-out counts; a refused fan-out asks no agent and frees its slot', async (t) => {
+  const two = setup({ routeTo: ['code_review', 'testing'] });
+  two.serve(['code_review', 'testing'], answering('ok'));
+  const chat = await startChatCall(two.deps, input(undefined), two.origin());
+  await collectAnswer(chat.call.frames);
+  t.same(two.charged, [1], 'one token at admission, one more for the second agent');
+  t.equal(chat.headers['x-ratelimit-remaining-requests'], '7', 'the headers say what is left after both');
+
+  const one = setup();
+  one.serve(['code_review'], answering('ok'));
+  await collectAnswer((await startChatCall(one.deps, input('code_review'), one.origin())).call.frames);
+  t.same(one.charged, [], 'a single agent takes only the admission token');
+
+  const refused = setup({ routeTo: ['code_review', 'testing'], refuseCharge: true });
+  const envelopes = refused.serve(['code_review', 'testing'], answering('ok'));
+  await t.rejects(startChatCall(refused.deps, input(undefined), refused.origin()), /429 for the fan-out/);
+  t.same(envelopes, [], 'no agent was asked');
+  t.equal(refused.released(), 1, 'the slot is freed');
 });
 
 t.test('closing the call before any frame cancels on the bus and frees the slot once', async (t) => {

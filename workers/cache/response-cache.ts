@@ -4,7 +4,8 @@ import type { Bus } from '../../common/bus.js';
 import { KvBucket } from '../../common/kv-bucket.js';
 import { withTimeout } from '../../common/timeout.js';
 import { warnEvery, type Warn } from '../../common/warn-every.js';
-import { isCachedAnswer, type CachedAnswer } from '../../bus-schemas/index.js';
+import { isCachedAnswer, type CachedAnswer, type SamplingOptions } from '../../bus-schemas/index.js';
+import { isCacheable, type CacheMode } from './cache-policy.js';
 import { BUS_SETUP_HINT, isPermissionViolation, openKvBucket } from '../../common/jetstream-resources.js';
 import type { Logger } from '../../common/logger.js';
 
@@ -16,8 +17,10 @@ export type { CachedAnswer };
  * asks the model.
  */
 export interface ResponseCache {
-  /** False when `ttlSeconds` is 0: `get` always misses and `put` stores nothing. */
+  /** False when `ttlSeconds` is 0 or the mode is `off`: `get` always misses and `put` stores nothing. */
   readonly enabled: boolean;
+  /** Whether a request with these effective sampling options is served and stored (CACHE_MODE). */
+  accepts(options: SamplingOptions): boolean;
   get(key: string): Promise<CachedAnswer | undefined>;
   put(key: string, answer: CachedAnswer): Promise<void>;
 }
@@ -26,6 +29,8 @@ export interface ResponseCacheOptions {
   bus: Bus;
   /** How long an answer is reused; 0 disables the cache. */
   ttlSeconds: number;
+  /** Which requests are cached (CACHE_MODE); default `deterministic`. */
+  mode?: CacheMode;
   /** JetStream KV bucket; default {@link DEFAULT_CACHE_BUCKET}. */
   bucket?: string;
   log: Pick<Logger, 'warn' | 'info'>;
@@ -45,6 +50,7 @@ const WARN_INTERVAL_MS = 60_000;
 
 const DISABLED: ResponseCache = Object.freeze({
   enabled: false,
+  accepts: () => false,
   get: async () => undefined,
   put: async () => undefined,
 });
@@ -93,8 +99,9 @@ export async function openResponseCache(options: ResponseCacheOptions): Promise<
   if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0)
     throw new RangeError(`response cache TTL must be 0 or more seconds, got ${ttlSeconds}`);
   if (!/^[-\w]+$/.test(bucket)) throw new RangeError(`invalid response cache bucket name "${bucket}"`);
-  if (ttlSeconds === 0) return DISABLED;
-  const cache = new KvResponseCache(options.bus, bucket, ttlSeconds * 1000, opTimeoutMs, options.log);
+  const mode = options.mode ?? 'deterministic';
+  if (ttlSeconds === 0 || mode === 'off') return DISABLED;
+  const cache = new KvResponseCache(options.bus, bucket, ttlSeconds * 1000, opTimeoutMs, options.log, mode);
   await cache.open();
   return cache;
 }
@@ -110,6 +117,7 @@ class KvResponseCache implements ResponseCache {
     private readonly ttlMs: number,
     private readonly opTimeoutMs: number,
     private readonly log: Pick<Logger, 'warn' | 'info'>,
+    private readonly mode: CacheMode,
   ) {
     // A persistent failure (no JetStream) must not write a warning per request.
     this.#warn = warnEvery(log, WARN_INTERVAL_MS, { bucket });
@@ -129,6 +137,10 @@ class KvResponseCache implements ResponseCache {
         ),
       onReopened: () => log.info({ bucket }, 'response cache bucket is available again'),
     });
+  }
+
+  accepts(options: SamplingOptions): boolean {
+    return isCacheable(this.mode, options);
   }
 
   async get(key: string): Promise<CachedAnswer | undefined> {

@@ -33,8 +33,9 @@ export function sendToolCall(send: Send, index: number, call: ToolCall): void {
     send({ type: 'delta', tool_calls: [{ index, function: { arguments: fragment } }] });
 }
 
-/** Sends a whole answer as deltas (non-streamed requests, cache hits). */
-export function sendAnswer(send: Send, answer: Pick<Answer, 'content' | 'toolCalls'>): void {
+/** Sends a whole answer as deltas (non-streamed requests, cache hits): thinking first, if any. */
+export function sendAnswer(send: Send, answer: Pick<Answer, 'content' | 'toolCalls'> & { reasoning?: string }): void {
+  for (const fragment of pieces(answer.reasoning ?? '')) send({ type: 'delta', reasoning: fragment });
   for (const fragment of pieces(answer.content)) send({ type: 'delta', content: fragment });
   answer.toolCalls.forEach((call, index) => sendToolCall(send, index, call));
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../../common/logger.js';
 import type { OpenedAnswer, ProviderChains } from '../providers/chain.js';
 import type { ReplyStream } from '../reply-stream.js';
 import { sendAnswer, sendToolCall, withCallId, type Answer } from './answer.js';
+import { ThinkSplitter, type SplitText } from './think-splitter.js';
 
 /** An answer from the model, with which provider of the chain gave it. */
 export type ModelAnswer = Answer & Pick<OpenedAnswer, 'provider' | 'model' | 'fallback'>;
@@ -51,19 +52,30 @@ export async function askModel(
   const send = (frame: UnsequencedFrame) => out.send(frame);
   // A non-streamed answer travels at the end: tell the gateway now that the model has started.
   if (!envelope.stream) send({ type: 'heartbeat', generating: true });
+  // The thinking travels only to a requester that takes it; it never joins the answer.
+  const relayReasoning = envelope.reasoning_deltas === true;
+  const splitter = new ThinkSplitter();
   let content = '';
+  let reasoning = '';
+  const relay = (part: SplitText) => {
+    content += part.content;
+    if (relayReasoning) reasoning += part.reasoning;
+    if (!envelope.stream) return;
+    if (relayReasoning && part.reasoning) send({ type: 'delta', reasoning: part.reasoning });
+    if (part.content) send({ type: 'delta', content: part.content });
+  };
   const toolCalls: ToolCall[] = [];
   for await (const event of opened.events) {
-    if (event.type === 'delta') {
-      content += event.content;
-      if (envelope.stream) send({ type: 'delta', content: event.content });
-    } else if (event.type === 'tool_call') {
+    if (event.type === 'delta') relay(splitter.push(event.content));
+    else if (event.type === 'reasoning') relay({ content: '', reasoning: event.content });
+    else if (event.type === 'tool_call') {
       if (envelope.parallel_tool_calls === false && toolCalls.length > 0) continue;
       const call = withCallId(event.call);
       if (envelope.stream) sendToolCall(send, toolCalls.length, call);
       toolCalls.push(call);
     } else {
-      if (!envelope.stream) sendAnswer(send, { content, toolCalls });
+      relay(splitter.end());
+      if (!envelope.stream) sendAnswer(send, { content, toolCalls, reasoning });
       return { content, toolCalls, finishReason: event.finishReason, usage: event.usage, provider, model, fallback };
     }
   }

@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { ensurePrivateDir, ensurePrivateFile, narrowFile } from '../../common/private-files.js';
 import type { MemoryDatabase } from './schema.js';
 import type { MemorySettings } from './settings.js';
 import { cachingStatements } from './statement-cache.js';
@@ -19,11 +19,16 @@ export function memoryDatabasePath(dataDir: string): string {
  * Opens the SQLite memory database. WAL lets readers run beside the one writer, and
  * busy_timeout makes a writer from another worker process wait instead of failing with
  * SQLITE_BUSY. synchronous=NORMAL in WAL mode survives a killed process (not a power cut).
+ * The directory is 0700 and the files 0600 whatever the umask: they hold every prompt and
+ * answer. SQLite gives the -wal and -shm files the database file's mode, so that is made first.
  */
 export function openMemoryDatabase(file: string): Kysely<MemoryDatabase> {
-  mkdirSync(dirname(file), { recursive: true });
+  ensurePrivateDir(dirname(file));
+  ensurePrivateFile(file);
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
+  // Left wider by an earlier version: SQLite reuses them as they are.
+  for (const suffix of ['-wal', '-shm']) narrowFile(`${file}${suffix}`);
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');

@@ -1,10 +1,10 @@
-import { AgentbusError, type ChatMessage, type FallbackStep } from '../../bus-schemas/index.js';
+import { AgentbusError, type FallbackStep } from '../../bus-schemas/index.js';
 import type { Agent, ProviderRef } from '../../common/catalog.js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { Redactor } from '../../common/redaction.js';
+import { redactRequest } from '../../common/request-text.js';
 import { createBreakers, type BreakerSettings } from './breakers.js';
-import { redactMessages } from './redact-messages.js';
 import type { ProviderName } from './index.js';
 import type { ChatProvider, ProviderChatRequest, ProviderEmbedResult, ProviderEvent } from './types.js';
 
@@ -194,16 +194,17 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
 
   async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
     const { private: isPrivate, ...base } = request;
-    let redacted: ChatMessage[] | undefined;
+    let redacted: Omit<ProviderChatRequest, 'model'> | undefined;
     const { value, link, chosen, fallback } = await firstAnswer(
       agent,
       isPrivate,
       base.signal,
       reqLog,
       (chosen, link, isLocal) => {
-        // Local providers see the text as the user wrote it; anything leaving the machine is masked.
-        const messages = isLocal ? base.messages : (redacted ??= redactMessages(base.messages, settings.redactor));
-        return firstEvent(chosen, { ...base, model: link.model, messages });
+        // Local providers see the request as the user wrote it; anything leaving the machine is
+        // masked, in every string it carries (tool calls, tool definitions, schemas, stop sequences).
+        const sent = isLocal ? base : (redacted ??= redactForProvider(base, settings.redactor));
+        return firstEvent(chosen, { ...sent, model: link.model });
       },
     );
     const model = chosen.servedModel ?? link.model;
@@ -236,6 +237,16 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
 /** Texts with their secrets masked, for a provider off this machine; token arrays pass as they are. */
 function redactInput(input: string[] | number[][], redactor: Redactor): string[] | number[][] {
   return input.every((item) => typeof item === 'string') ? input.map((text) => redactor.redact(text)) : input;
+}
+
+/** The request with its secrets masked; `options.stop` is the only text inside the options. */
+function redactForProvider(
+  request: Omit<ProviderChatRequest, 'model'>,
+  redactor: Redactor,
+): Omit<ProviderChatRequest, 'model'> {
+  const { stop, ...masked } = redactRequest(redactor, { ...request, stop: request.options.stop });
+  if (stop === request.options.stop) return masked;
+  return { ...masked, options: { ...request.options, stop: [...(stop ?? [])] } };
 }
 
 const PRIVACY_HINT =

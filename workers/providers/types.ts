@@ -33,6 +33,8 @@ export type FinishReason = 'stop' | 'length' | 'tool_calls';
 /** What a provider yields while answering: content fragments and tool calls, then exactly one `done`. */
 export type ProviderEvent =
   | { type: 'delta'; content: string }
+  /** The model's thinking, from a backend that reports it apart (Ollama `thinking`). */
+  | { type: 'reasoning'; content: string }
   | { type: 'tool_call'; call: ProviderToolCall }
   | { type: 'done'; finishReason: FinishReason; usage: Usage };
 

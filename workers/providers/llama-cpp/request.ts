@@ -55,6 +55,13 @@ export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens
       { param: 'response_format' },
     );
   const { options } = request;
+  if (options.reasoning_effort !== undefined && options.reasoning_effort !== 'none')
+    throw new AgentbusError(
+      'invalid_request',
+      'The llama-cpp provider cannot set reasoning effort; a model that thinks in <think> blocks has them ' +
+        'returned as reasoning_content without it.',
+      { param: 'reasoning_effort' },
+    );
   for (const name of ['presence_penalty', 'frequency_penalty'] as const) {
     if (options[name] !== undefined)
       throw new AgentbusError('invalid_request', `The llama-cpp provider does not support ${name}.`, { param: name });

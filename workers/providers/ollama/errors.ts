@@ -19,6 +19,14 @@ export function ollamaRequestError(err: unknown, url: string, model: string): Ag
       { cause: err },
     );
   }
+  if (status === 400 && /think/i.test(message)) {
+    return new AgentbusError(
+      'invalid_request',
+      `The model "${model}" at ${url} (OLLAMA_URL) cannot think: ${message}. Leave reasoning_effort out, ` +
+        'or give this agent a reasoning model (qwen3, deepseek-r1, gpt-oss) in AGENTS_FILE.',
+      { param: 'reasoning_effort', cause: err },
+    );
+  }
   if (typeof status === 'number') {
     return new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) answered HTTP ${status}: ${message}`, {
       cause: err,

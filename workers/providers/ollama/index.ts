@@ -6,6 +6,7 @@ import { createImageCheck } from './capabilities.js';
 import { toOllamaChatRequest } from './request.js';
 import { postChat } from './chat-stream.js';
 import { ollamaEmbed } from './embed.js';
+import { forcedToolCall } from '../forced-tool-call.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -42,8 +43,9 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
 
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     let stream;
+    const forced = forcedToolCall(request.tools, request.toolChoice);
     try {
-      const ollamaRequest = toOllamaChatRequest(request);
+      const ollamaRequest = toOllamaChatRequest(request, forced);
       // The client only for /api/show, and only when there are images.
       await assertImagesSupported(() => clientFor(url, request.signal), request.model, request.messages);
       stream = await postChat(url, ollamaRequest, request.signal);
@@ -51,8 +53,18 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
       throw request.signal.aborted ? request.signal.reason : ollamaRequestError(err, url, request.model);
     }
     let calledTools = false;
+    // A forced call's output is the call's JSON: kept back, and yielded as the call at the end.
+    let forcedOutput = '';
     try {
       for await (const part of stream) {
+        if (forced) {
+          forcedOutput += part.message?.content ?? '';
+          if (!part.done) continue;
+          yield { type: 'tool_call', call: forced.toCall(forcedOutput) };
+          yield doneEvent(part, true);
+          return;
+        }
+        if (part.message?.thinking) yield { type: 'reasoning', content: part.message.thinking };
         if (part.message?.content) yield { type: 'delta', content: part.message.content };
         for (const call of part.message?.tool_calls ?? []) {
           calledTools = true;

@@ -7,7 +7,8 @@ import {
   type ToolDefinition,
 } from '../../../bus-schemas/index.js';
 import type { ProviderChatRequest } from '../types.js';
-import { toOllamaOptions } from './params.js';
+import type { ForcedToolCall } from '../forced-tool-call.js';
+import { toOllamaOptions, toOllamaThink } from './params.js';
 
 /** Ollama wants tool-call arguments as an object; OpenAI clients send the JSON text. */
 function parseArguments(name: string, text: string): Record<string, unknown> {
@@ -61,21 +62,14 @@ export function toOllamaMessages(messages: readonly ChatMessage[]): OllamaMessag
 
 /**
  * OpenAI `tools` + `tool_choice` → Ollama `tools`. Ollama has no tool_choice: "auto" is its
- * only behaviour and "none" is sending no tools; forcing a call cannot be honoured.
+ * only behaviour and "none" is sending no tools; a forced call is made by constraining the
+ * output instead (forced-tool-call.ts), without `tools`.
  */
 export function toOllamaTools(
   tools: readonly ToolDefinition[] | undefined,
   choice: ToolChoice | undefined,
 ): OllamaTool[] | undefined {
   if (!tools || tools.length === 0 || choice === 'none') return undefined;
-  if (choice !== undefined && choice !== 'auto') {
-    throw new AgentbusError(
-      'invalid_request',
-      'tool_choice "required" or a named function cannot be honoured by the Ollama backend, ' +
-        'which cannot force a tool call; use "auto" (or leave tool_choice out).',
-      { param: 'tool_choice' },
-    );
-  }
   return tools.map((tool) => ({
     type: 'function',
     function: {
@@ -95,17 +89,30 @@ export function toOllamaFormat(format: ResponseFormat | undefined): string | obj
 
 /**
  * The whole `/api/chat` request. Request-level parameter table for Ollama (sampling options are
- * in params.ts): tools → `tools`, tool_choice → none/auto only (see toOllamaTools),
- * response_format → `format`. `user` and `metadata` have no Ollama field: agentbus keeps them
- * with the stored turn and the trace log instead.
+ * in params.ts): tools → `tools`, tool_choice none/auto as is, "required" or a named function
+ * → `format` = the call's JSON Schema (`forced`), response_format → `format`. `user` and
+ * `metadata` have no Ollama field: agentbus keeps them with the stored turn and the trace log.
  */
-export function toOllamaChatRequest(request: ProviderChatRequest): OllamaChatRequest & { stream: true } {
-  const tools = toOllamaTools(request.tools, request.toolChoice);
-  const format = toOllamaFormat(request.responseFormat);
+export function toOllamaChatRequest(
+  request: ProviderChatRequest,
+  forced?: ForcedToolCall,
+): OllamaChatRequest & { stream: true } {
+  if (forced && request.responseFormat)
+    throw new AgentbusError(
+      'invalid_request',
+      'response_format and a forced tool call (tool_choice "required" or a named function) cannot both ' +
+        'shape the answer on the Ollama backend; send one of them.',
+      { param: 'response_format' },
+    );
+  const tools = forced ? undefined : toOllamaTools(request.tools, request.toolChoice);
+  const format = forced ? forced.schema : toOllamaFormat(request.responseFormat);
+  const messages = toOllamaMessages(forced ? [...request.messages, forced.instruction] : request.messages);
+  const think = toOllamaThink(request.model, request.options.reasoning_effort);
   return {
     model: request.model,
-    messages: toOllamaMessages(request.messages),
+    messages,
     options: toOllamaOptions(request.options),
+    ...(think !== undefined ? { think } : {}),
     ...(tools ? { tools } : {}),
     ...(format !== undefined ? { format } : {}),
     stream: true,

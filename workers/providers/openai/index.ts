@@ -51,6 +51,10 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
           };
         const choice = chunk.choices[0];
         if (!choice) continue;
+        // Reasoning servers (vLLM, DeepSeek, LiteLLM) send the thinking as reasoning_content (or reasoning).
+        const thinking = (choice.delta as { reasoning_content?: unknown; reasoning?: unknown } | undefined) ?? {};
+        const reasoning = thinking.reasoning_content ?? thinking.reasoning;
+        if (typeof reasoning === 'string' && reasoning) yield { type: 'reasoning', content: reasoning };
         if (choice.delta?.content) yield { type: 'delta', content: choice.delta.content };
         for (const fragment of choice.delta?.tool_calls ?? []) {
           const call = calls.get(fragment.index) ?? { name: '', arguments: '' };

@@ -43,6 +43,7 @@ export function toOpenAIRequest(request: ProviderChatRequest): CreateParams {
   if (options.seed !== undefined) body.seed = options.seed;
   if (options.presence_penalty !== undefined) body.presence_penalty = options.presence_penalty;
   if (options.frequency_penalty !== undefined) body.frequency_penalty = options.frequency_penalty;
+  if (options.reasoning_effort !== undefined) body.reasoning_effort = options.reasoning_effort;
   if (request.tools?.length) body.tools = request.tools;
   if (request.toolChoice !== undefined) body.tool_choice = request.toolChoice;
   if (request.responseFormat) body.response_format = request.responseFormat;

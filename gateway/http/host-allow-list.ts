@@ -1,0 +1,52 @@
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import { isLoopbackHost } from '../config.js';
+
+/** Listen addresses that stand for every interface: they name no host a client would use. */
+const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]', '::0']);
+
+/** The host name of a `Host` header, lower-case, without port, brackets or a trailing dot. */
+export function hostNameOf(header: string): string {
+  const value = header.trim().toLowerCase();
+  const bracketed = /^\[([^\]]*)\](?::\d*)?$/.exec(value);
+  const name = bracketed ? bracketed[1]! : value.replace(/:\d*$/, '');
+  return name.replace(/\.$/, '');
+}
+
+/**
+ * Which `Host` headers the gateway answers: loopback names and addresses (`localhost`,
+ * `*.localhost`, 127.0.0.0/8, `::1`), the HOST it listens on unless that is a wildcard, and
+ * ALLOWED_HOSTS (`*`: any). A request without a Host header (HTTP/1.0, not a browser) passes.
+ */
+export function hostAllowList(settings: { host: string; allowedHosts: readonly string[] }) {
+  const listed = new Set(settings.allowedHosts.map(hostNameOf));
+  if (!WILDCARDS.has(settings.host.trim())) listed.add(hostNameOf(settings.host));
+  const any = listed.has('*');
+  return (header: string | undefined): boolean => {
+    if (header === undefined || any) return true;
+    const name = hostNameOf(header);
+    return listed.has(name) || isLoopbackHost(name) || name.endsWith('.localhost');
+  };
+}
+
+/**
+ * DNS rebinding: a page of evil.example whose name is made to resolve to 127.0.0.1 reaches the
+ * gateway from the user's own browser, same-origin as far as the browser knows — but its
+ * requests carry `Host: evil.example`. Refused here, first, for every route and the WebSocket
+ * upgrade, before any key is looked at.
+ */
+export function refuseUnknownHosts(app: FastifyInstance, settings: { host: string; allowedHosts: readonly string[] }) {
+  const allowed = hostAllowList(settings);
+  app.addHook('onRequest', async (request, reply) => {
+    const host = request.headers.host;
+    if (allowed(host)) return;
+    reply.header('connection', 'close');
+    // Ahead of @fastify/websocket's own hooks, which would otherwise close a refused upgrade's socket.
+    if (request.headers.upgrade !== undefined) reply.raw.once('finish', () => request.raw.socket.destroy());
+    throw new AgentbusError(
+      'host_not_allowed',
+      `Host ${JSON.stringify(host)} is not a name of this gateway: ` +
+        'it answers loopback names, the HOST it listens on, and ALLOWED_HOSTS.',
+    );
+  });
+}

@@ -1,0 +1,87 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { createKey, runKeysCli } from '../helpers/keys-cli.js';
+import { parseSse } from '../helpers/sse.js';
+import { startStack } from '../helpers/stack.js';
+import { waitUntil } from '../helpers/wait.js';
+
+// Finding 6 of issue 18: an SSE stream ran 17 s to [DONE] after its key was revoked. Now an
+// open HTTP stream (SSE and the legacy NDJSON one) of a revoked key ends within about a second
+// of the revocation, with invalid_api_key and never the end-of-answer marker.
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-revoked-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const keysFile = join(dir, 'keys.json');
+const keeper = await createKey(keysFile, ['--name', 'keeper', '--tier', 'unlimited']);
+const stack = await startStack({ env: { KEYS_FILE: keysFile } });
+t.teardown(() => stack.close());
+
+// 40 tokens, 250 ms apart: 10 s of answer, far longer than the revocation may take to bite.
+const slow = { tokens: Array.from({ length: 40 }, (_, i) => ` t${i}`), firstTokenDelayMs: 0, tokenDelayMs: 250 };
+
+/** Opens a stream, reads until its first bytes, revokes `name`, and reads the rest, timed. */
+async function revokeMidStream(path: string, name: string, body: object) {
+  const key = await createKey(keysFile, ['--name', name, '--tier', 'unlimited']);
+  await waitUntil(async () => (await fetch(`${stack.baseUrl}/v1/models`, auth(key))).status === 200);
+  stack.ollama.behave(slow);
+  const res = await fetch(`${stack.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { ...auth(key).headers, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!text.includes('t1')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  const revoked = await runKeysCli(keysFile, ['revoke', name]);
+  const revokedAt = Date.now();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return { status: res.status, text, revokeCode: revoked.code, endedAfterMs: Date.now() - revokedAt };
+}
+const auth = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
+
+t.test('an SSE stream of a revoked key ends within about a second with event: error', async (t) => {
+  const run = await revokeMidStream('/v1/chat/completions', 'streamer', {
+    model: 'code_review',
+    stream: true,
+    messages: [{ role: 'user', content: 'talk for a while' }],
+  });
+  t.equal(run.status, 200);
+  t.equal(run.revokeCode, 0);
+  t.ok(run.endedAfterMs < 2500, `ended ${run.endedAfterMs} ms after the revocation`);
+  const events = parseSse(run.text).events;
+  const last = events.at(-1)!;
+  t.equal(last.event, 'error');
+  t.match(JSON.parse(last.data), { error: { code: 'invalid_api_key', type: 'invalid_request_error' } });
+  t.notOk(
+    events.some((e) => e.data === '[DONE]'),
+    'never [DONE]',
+  );
+  t.notOk(run.text.includes('t39'), 'the rest of the answer was not sent');
+  const keeperModels = await fetch(`${stack.baseUrl}/v1/models`, auth(keeper));
+  t.equal(keeperModels.status, 200, 'other keys carry on');
+});
+
+t.test('the legacy NDJSON stream (/api/generate) of a revoked key ends the same way', async (t) => {
+  const run = await revokeMidStream('/api/generate', 'legacy', { model: 'code_review', prompt: 'talk for a while' });
+  t.equal(run.status, 200);
+  t.ok(run.endedAfterMs < 2500, `ended ${run.endedAfterMs} ms after the revocation`);
+  const lines = run.text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(lines.at(-1), { code: 'invalid_api_key' });
+  t.notOk(
+    lines.some((line) => line['done'] === true),
+    'never done: true',
+  );
+});

@@ -1,0 +1,46 @@
+import t from 'tap';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import { forcedToolCall } from '../../workers/providers/forced-tool-call.js';
+
+const tool = (name: string, parameters?: Record<string, unknown>) => ({
+  type: 'function' as const,
+  function: { name, ...(parameters ? { parameters } : {}) },
+});
+const weather = tool('get_weather', { type: 'object', properties: { city: { type: 'string' } } });
+const time = tool('get_time');
+
+t.test('auto, none, or no tools: the model may answer in text', async (t) => {
+  t.equal(forcedToolCall([weather], 'auto'), undefined);
+  t.equal(forcedToolCall([weather], 'none'), undefined);
+  t.equal(forcedToolCall([weather], undefined), undefined);
+  t.equal(forcedToolCall([], 'required'), undefined);
+});
+
+t.test("a named function (or required with one tool): the output is the function's arguments", async (t) => {
+  for (const forced of [
+    forcedToolCall([weather, time], { type: 'function', function: { name: 'get_weather' } }),
+    forcedToolCall([weather], 'required'),
+  ]) {
+    t.same(forced?.schema, weather.function.parameters);
+    t.match(forced?.instruction, { role: 'system', content: /get_weather/ });
+    t.same(forced?.toCall('{ "city": "Dhaka" }'), { name: 'get_weather', arguments: '{"city":"Dhaka"}' });
+  }
+  t.same(forcedToolCall([time], 'required')?.schema, { type: 'object', properties: {} }, 'no parameters: any object');
+});
+
+t.test('required with several tools: the output names one and carries its arguments', async (t) => {
+  const forced = forcedToolCall([weather, time], 'required')!;
+  t.match(forced.schema, {
+    anyOf: [
+      { properties: { name: { enum: ['get_weather'] }, arguments: weather.function.parameters } },
+      { properties: { name: { enum: ['get_time'] } } },
+    ],
+  });
+  t.same(forced.toCall('{"name": "get_time", "arguments": {}}'), { name: 'get_time', arguments: '{}' });
+  t.throws(() => forced.toCall('{"name": "rm_rf", "arguments": {}}'), AgentbusError);
+});
+
+t.test('output that is not JSON (cut by max_tokens) is a backend_error, never a call', async (t) => {
+  const forced = forcedToolCall([weather], 'required')!;
+  t.throws(() => forced.toCall('{"city": "Dh'), { code: 'backend_error', message: /forced tool call/ });
+});
