@@ -3,11 +3,14 @@ import type { ChatRequest } from './chat-request.schema.js';
 import type { ReplyFrame } from './reply-frames.schema.js';
 import type { CancelRequest } from './cancel-request.schema.js';
 import type { DeliveryReceipt } from './delivery-receipt.schema.js';
+import type { EmbedReply, EmbedRequest } from './embed.schema.js';
 import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
 import {
   assertCancelRequest,
   assertChatRequest,
   assertDeliveryReceipt,
+  assertEmbedReply,
+  assertEmbedRequest,
   assertMemoryLastReply,
   assertMemoryLastRequest,
   assertReplyFrame,
@@ -68,5 +71,19 @@ export function decodeMemoryLastRequest(bytes: Uint8Array): MemoryLastRequest {
 export function decodeMemoryLastReply(bytes: Uint8Array): MemoryLastReply {
   return assertMemoryLastReply(
     parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `memory query reply is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates an embed request; throws `invalid_envelope`. */
+export function decodeEmbedRequest(bytes: Uint8Array): EmbedRequest {
+  return assertEmbedRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `embed request is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates the reply to an embed request; throws `stream_protocol_error`. */
+export function decodeEmbedReply(bytes: Uint8Array): EmbedReply {
+  return assertEmbedReply(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `embed reply is not JSON: ${m}`)),
   );
 }

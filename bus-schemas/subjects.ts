@@ -14,6 +14,10 @@ export interface Subjects {
   readonly prefix: string;
   /** Subject a worker subscribes to for one intent, e.g. `agents.code_review.chat`. */
   chat(intent: string): string;
+  /** Subject of an embedding agent's requests, e.g. `agents.nomic.embed` (same queue group as chat). */
+  embed(intent: string): string;
+  /** Wildcard matching every embed subject. */
+  readonly allEmbed: string;
   /** Queue group shared by every worker serving one intent: named after the intent. */
   queueGroup(intent: string): string;
   /** Wildcard matching every chat subject, for `nats sub`. */
@@ -61,6 +65,8 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
   return Object.freeze({
     prefix,
     chat: (intent: string) => `${prefix}.${checkIntent(intent)}.chat`,
+    embed: (intent: string) => `${prefix}.${checkIntent(intent)}.embed`,
+    allEmbed: `${prefix}.*.embed`,
     queueGroup: (intent: string) => checkIntent(intent),
     allChat: `${prefix}.*.chat`,
     audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,

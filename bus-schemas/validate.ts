@@ -10,6 +10,7 @@ import {
   type MemoryLastReply,
   type MemoryLastRequest,
 } from './memory-query.schema.js';
+import { embedReplySchema, embedRequestSchema, type EmbedReply, type EmbedRequest } from './embed.schema.js';
 import { AgentbusError } from './errors.js';
 
 // One ajv instance for the whole bus contract; validators are compiled once at import time.
@@ -21,6 +22,8 @@ const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<Cance
 const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> =
   ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
 const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
+const validateEmbedRequest: ValidateFunction<EmbedRequest> = ajv.compile<EmbedRequest>(embedRequestSchema);
+const validateEmbedReply: ValidateFunction<EmbedReply> = ajv.compile<EmbedReply>(embedReplySchema);
 const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
 const validateDeliveryReceipt: ValidateFunction<DeliveryReceipt> = ajv.compile<DeliveryReceipt>(deliveryReceiptSchema);
 
@@ -110,6 +113,20 @@ export function assertMemoryLastReply(value: unknown): MemoryLastReply {
   if (validateMemoryLastReply(value)) return value;
   const { message } = messageFromAjvErrors(validateMemoryLastReply.errors, 'memory reply');
   throw new AgentbusError('stream_protocol_error', `invalid memory query reply: ${message}`);
+}
+
+/** Validates a decoded embed request; throws `invalid_envelope` naming the field at fault. */
+export function assertEmbedRequest(value: unknown): EmbedRequest {
+  if (validateEmbedRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateEmbedRequest.errors, 'embed request');
+  throw new AgentbusError('invalid_envelope', `invalid embed request: ${message}`, { param });
+}
+
+/** Validates a decoded embed reply; throws `stream_protocol_error`. */
+export function assertEmbedReply(value: unknown): EmbedReply {
+  if (validateEmbedReply(value)) return value;
+  const { message } = messageFromAjvErrors(validateEmbedReply.errors, 'embed reply');
+  throw new AgentbusError('stream_protocol_error', `invalid embed reply: ${message}`);
 }
 
 /** Validates a decoded delivery receipt; throws `stream_protocol_error`. */

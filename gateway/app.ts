@@ -19,6 +19,8 @@ import { refuseUnknownHosts } from './http/host-allow-list.js';
 import { trackUnusedConnections } from './http/close-unused-connections.js';
 import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
+import { completionsRoutes } from './openai/completion-routes.js';
+import { embeddingsRoutes } from './openai/embedding-routes.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
 import { legacyRoutes } from './legacy/routes.js';
 import { createTraceLog } from './trace-log/trace-log.js';
@@ -172,6 +174,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     authed.addHook('onRequest', bearerAuth(keys));
     await authed.register(modelsRoutes, { catalog });
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
+    await authed.register(completionsRoutes, { ...chatDeps, perAgent: false });
+    await authed.register(embeddingsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });
   });

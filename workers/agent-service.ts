@@ -7,6 +7,7 @@ import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings } from './admission.js';
 import { handleChatRequest } from './chat-handler.js';
+import { handleEmbedRequest } from './embed-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import type { MemoryHealth } from './memory/health.js';
@@ -150,6 +151,23 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     const { db, providers, cache, memoryAt, memoryHealth } = deps;
     const handlerDeps = { bus, db, memoryAt, memoryHealth, providers, cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
+    if (agent.kind === 'embedding') {
+      // Same endpoint name and queue group as a chat agent's: /ready and $SRV.STATS read it alike.
+      service.addEndpoint(agent.name, {
+        subject: subjects.embed(agent.name),
+        queue: subjects.queueGroup(agent.name),
+        metadata: { agent: agent.name, model: agent.model, kind: 'embedding' },
+        handler: counted(count, `agent ${agent.name}`, async (msg) => {
+          const admitted = admittedChains(deps.providers, admission);
+          try {
+            return await handleEmbedRequest({ providers: admitted.providers, agent, log }, msg, inFlight);
+          } finally {
+            admitted.releaseAll();
+          }
+        }),
+      });
+      continue;
+    }
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),
       queue: subjects.queueGroup(agent.name),

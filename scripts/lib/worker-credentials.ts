@@ -58,7 +58,11 @@ export function scopedWorkerPermissions(user: string, agents: readonly string[],
     },
     subscribe: {
       allow: [
-        ...agents.flatMap((agent) => [`${subjects.chat(agent)} ${subjects.queueGroup(agent)}`, subjects.cancel(agent)]),
+        ...agents.flatMap((agent) => [
+          `${subjects.chat(agent)} ${subjects.queueGroup(agent)}`,
+          `${subjects.embed(agent)} ${subjects.queueGroup(agent)}`,
+          subjects.cancel(agent),
+        ]),
         `${subjects.memoryLast} ${subjects.memoryQueueGroup}`,
         '$SRV.*',
         `$SRV.*.${WORKER_SERVICE_NAME}`,

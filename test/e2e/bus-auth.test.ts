@@ -201,6 +201,24 @@ t.test('a worker may serve agent subjects and answer on reply inboxes', async (t
   memory.unsubscribe();
 });
 
+t.test('embed subjects: the gateway asks, a worker answers, neither the other way round', async (t) => {
+  const gateway = await as('gateway');
+  const worker = await as('worker');
+  const served = worker.subscribe('agents.vectors.embed', {
+    queue: 'vectors',
+    callback: (_err, msg) => {
+      msg.respond('vectors');
+    },
+  });
+  await worker.flush();
+  t.equal((await gateway.request('agents.vectors.embed', '{}', { timeout: 2000 })).string(), 'vectors');
+  served.unsubscribe();
+  t.match(String(await subscribeRefusal(gateway, 'agents.vectors.embed')), /permissions violation/i);
+  const violation = nextViolation(worker);
+  worker.publish('agents.vectors.embed', 'forged');
+  t.equal((await violation)?.subject, 'agents.vectors.embed', 'a worker cannot ask another');
+});
+
 t.test('a worker cannot send requests to agents, nor read other replies', async (t) => {
   const worker = await as('worker');
   const violation = nextViolation(worker);

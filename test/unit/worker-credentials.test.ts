@@ -39,12 +39,14 @@ t.test('grants: queue groups, cancels, inboxes and cache keys of its agents only
     grants.subscribe.allow.filter((s) => s.startsWith('agents.')),
     [
       'agents.code_review.chat code_review',
+      'agents.code_review.embed code_review',
       'agents.code_review.cancel',
       'agents.testing.chat testing',
+      'agents.testing.embed testing',
       'agents.testing.cancel',
       'agents.memory.last memory',
     ],
-    'every chat subject names its queue group: a plain subscription is refused',
+    'every chat and embed subject names its queue group: a plain subscription is refused',
   );
   t.ok(grants.subscribe.allow.includes('_INBOX.worker.worker-b.>'), 'inboxes of its own');
   t.notOk(grants.subscribe.allow.includes('_INBOX.worker.>'), "not other workers'");
