@@ -3,7 +3,7 @@ import { ID_PATTERN } from './chat-request.schema.js';
 import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 
 /**
- * Published on `<prefix>.cancel` when the requester no longer wants the answer (the client went
+ * Published on `<prefix>.<agent>.cancel` when the requester no longer wants the answer (the client went
  * away). The worker holding the request aborts the model call and stores nothing.
  */
 export const cancelRequestSchema = {

@@ -3,12 +3,15 @@ import type { ChatRequest } from './chat-request.schema.js';
 import type { ReplyFrame } from './reply-frames.schema.js';
 import type { CancelRequest } from './cancel-request.schema.js';
 import type { DeliveryReceipt } from './delivery-receipt.schema.js';
+import type { EmbedReply, EmbedRequest } from './embed.schema.js';
 import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
 import type { MemoryResponseReply, MemoryResponseRequest } from './memory-response.schema.js';
 import {
   assertCancelRequest,
   assertChatRequest,
   assertDeliveryReceipt,
+  assertEmbedReply,
+  assertEmbedRequest,
   assertMemoryLastReply,
   assertMemoryLastRequest,
   assertMemoryResponseReply,
@@ -85,5 +88,19 @@ export function decodeMemoryResponseRequest(bytes: Uint8Array): MemoryResponseRe
 export function decodeMemoryResponseReply(bytes: Uint8Array): MemoryResponseReply {
   return assertMemoryResponseReply(
     parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `response query reply is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates an embed request; throws `invalid_envelope`. */
+export function decodeEmbedRequest(bytes: Uint8Array): EmbedRequest {
+  return assertEmbedRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `embed request is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates the reply to an embed request; throws `stream_protocol_error`. */
+export function decodeEmbedReply(bytes: Uint8Array): EmbedReply {
+  return assertEmbedReply(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `embed reply is not JSON: ${m}`)),
   );
 }

@@ -185,8 +185,9 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The request body is larger than BODY_LIMIT_BYTES allows.',
     doc:
-      'The body is over `BODY_LIMIT_BYTES` (a WebSocket frame closes the socket with 1009), or the envelope is ' +
-      "over NATS's `max_payload`. Send less, or raise the limits.",
+      "The body is over `BODY_LIMIT_BYTES` (a WebSocket frame closes the socket with 1009), over the key's " +
+      'tier `max_input_bytes`, its messages together are over `MAX_INPUT_CHARS` (what one turn stores), or ' +
+      "the envelope is over NATS's `max_payload`. Send less, or raise the limits.",
   },
   uri_too_long: {
     status: 414,
@@ -226,7 +227,8 @@ export const ERROR_TABLE = {
     message: 'Rate limit reached; try again later.',
     doc:
       'The key used up a window (minute, hour, day) of its rate tier; the message names it and `Retry-After` says ' +
-      'when. Wait, or give the key another tier. Gateway only, never on the bus.',
+      'when; or the key sent more body bytes than its `max_input_bytes` per minute. Wait, or give the key another ' +
+      'tier. Gateway only, never on the bus.',
   },
   headers_too_large: {
     status: 431,
@@ -360,6 +362,18 @@ export const ERROR_TABLE = {
       "The gateway's NATS connection is down (a request waits up to 2 s for it to reconnect, e.g. to another " +
       'node of a cluster, then gets this) or the gateway is shutting down; also ends an answer in progress. ' +
       'Check nats-server; both sides reconnect.',
+  },
+  // Gateway only: RATE_LIMIT_STORE_DOWN=closed and the rate-limit store did not answer.
+  rate_limit_unavailable: {
+    status: 503,
+    type: 'server_error',
+    retryable: true,
+    message: "The rate limit store does not answer, so this key's limits cannot be checked.",
+    doc:
+      'The key has a limited tier and the rate-limit store (the JetStream KV bucket `RATE_LIMIT_BUCKET`) did not ' +
+      'answer within `RATE_LIMIT_TIMEOUT_MS`, or JetStream is down; with `RATE_LIMIT_STORE_DOWN=closed` (the ' +
+      'default) such requests are refused (`Retry-After: 1`). Retry; check JetStream (`/ready`, the gateway log ' +
+      '`rate limit store unavailable`). Keys of an unlimited tier are not affected.',
   },
   // Retryable: another worker (another disk) may store it, and a freed disk lets this one again.
   memory_unavailable: {

@@ -13,6 +13,8 @@ export * from './delivery-receipt.schema.js';
 export * from './cached-answer.schema.js';
 export * from './memory-query.schema.js';
 export * from './memory-response.schema.js';
+export * from './embed.schema.js';
 export * from './validate.js';
 export * from './codec.js';
 export * from './json-documents.js';
+export * from './embed-vectors.js';

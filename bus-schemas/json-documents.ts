@@ -3,6 +3,7 @@ import { replyFrameSchema } from './reply-frames.schema.js';
 import { cancelRequestSchema } from './cancel-request.schema.js';
 import { cachedAnswerSchema } from './cached-answer.schema.js';
 import { deliveryReceiptSchema } from './delivery-receipt.schema.js';
+import { embedReplySchema, embedRequestSchema } from './embed.schema.js';
 import { memoryLastReplySchema, memoryLastRequestSchema } from './memory-query.schema.js';
 import { memoryResponseReplySchema, memoryResponseRequestSchema } from './memory-response.schema.js';
 
@@ -25,6 +26,8 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
     $schema: 'http://json-schema.org/draft-07/schema#',
     ...memoryResponseReplySchema,
   },
+  'embed-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...embedRequestSchema },
+  'embed-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...embedReplySchema },
   'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },
   'cached-answer.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cachedAnswerSchema },
 };

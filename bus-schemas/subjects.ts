@@ -14,6 +14,10 @@ export interface Subjects {
   readonly prefix: string;
   /** Subject a worker subscribes to for one intent, e.g. `agents.code_review.chat`. */
   chat(intent: string): string;
+  /** Subject of an embedding agent's requests, e.g. `agents.nomic.embed` (same queue group as chat). */
+  embed(intent: string): string;
+  /** Wildcard matching every embed subject. */
+  readonly allEmbed: string;
   /** Queue group shared by every worker serving one intent: named after the intent. */
   queueGroup(intent: string): string;
   /** Wildcard matching every chat subject, for `nats sub`. */
@@ -28,10 +32,14 @@ export interface Subjects {
   /** Wildcard matching every audit subject: what the audit stream records. */
   readonly allAudit: string;
   /**
-   * Where requesters announce they no longer want an answer. Every worker subscribes (no queue
-   * group): the one holding the request aborts it, the others ignore it.
+   * Where requesters announce they no longer want an answer to one intent, e.g.
+   * `agents.code_review.cancel`. Every worker serving the intent subscribes (no queue group): the
+   * one holding the request aborts it, the others ignore it. Per intent, so a worker credential
+   * scoped to some agents hears only their cancels (docs/security.md).
    */
-  readonly cancel: string;
+  cancel(intent: string): string;
+  /** Wildcard matching every cancel subject, for `nats sub`. */
+  readonly allCancel: string;
   /** Where the gateway asks for the last turns of a session, e.g. `agents.memory.last`. */
   readonly memoryLast: string;
   /** Where the gateway reads or deletes one stored turn (the Responses API), e.g. `agents.memory.response`. */
@@ -59,13 +67,31 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
   return Object.freeze({
     prefix,
     chat: (intent: string) => `${prefix}.${checkIntent(intent)}.chat`,
+    embed: (intent: string) => `${prefix}.${checkIntent(intent)}.embed`,
+    allEmbed: `${prefix}.*.embed`,
     queueGroup: (intent: string) => checkIntent(intent),
     allChat: `${prefix}.*.chat`,
     audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,
     allAudit: `${prefix}.audit.*.chat`,
-    cancel: `${prefix}.cancel`,
+    cancel: (intent: string) => `${prefix}.${checkIntent(intent)}.cancel`,
+    allCancel: `${prefix}.*.cancel`,
     memoryLast: `${prefix}.memory.last`,
     memoryResponse: `${prefix}.memory.response`,
     memoryQueueGroup: 'memory',
   });
 }
+
+/**
+ * The middle of a requester's reply inbox, `_INBOX.<role>.<scope>.<128 random bits>`: it says who
+ * may answer there. nats.conf lets a worker credential scoped to some agents publish only on the
+ * chat inboxes of those agents (and on memory and service answers), so it cannot write frames
+ * into another agent's answers (docs/security.md, "Worker credentials scoped to agents").
+ */
+export const inboxScopes = Object.freeze({
+  chat: (intent: string): string => {
+    if (!TOKEN.test(intent)) throw new Error(`invalid intent "${intent}": use letters, digits, "_" or "-"`);
+    return `chat.${intent}`;
+  },
+  memory: 'memory',
+  services: 'srv',
+});

@@ -16,6 +16,7 @@ import {
   type MemoryResponseReply,
   type MemoryResponseRequest,
 } from './memory-response.schema.js';
+import { embedReplySchema, embedRequestSchema, type EmbedReply, type EmbedRequest } from './embed.schema.js';
 import { AgentbusError } from './errors.js';
 
 // One ajv instance for the whole bus contract; validators are compiled once at import time.
@@ -31,6 +32,8 @@ const validateMemoryResponseRequest: ValidateFunction<MemoryResponseRequest> =
   ajv.compile<MemoryResponseRequest>(memoryResponseRequestSchema);
 const validateMemoryResponseReply: ValidateFunction<MemoryResponseReply> =
   ajv.compile<MemoryResponseReply>(memoryResponseReplySchema);
+const validateEmbedRequest: ValidateFunction<EmbedRequest> = ajv.compile<EmbedRequest>(embedRequestSchema);
+const validateEmbedReply: ValidateFunction<EmbedReply> = ajv.compile<EmbedReply>(embedReplySchema);
 const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
 const validateDeliveryReceipt: ValidateFunction<DeliveryReceipt> = ajv.compile<DeliveryReceipt>(deliveryReceiptSchema);
 
@@ -134,6 +137,20 @@ export function assertMemoryResponseReply(value: unknown): MemoryResponseReply {
   if (validateMemoryResponseReply(value)) return value;
   const { message } = messageFromAjvErrors(validateMemoryResponseReply.errors, 'response reply');
   throw new AgentbusError('stream_protocol_error', `invalid response query reply: ${message}`);
+}
+
+/** Validates a decoded embed request; throws `invalid_envelope` naming the field at fault. */
+export function assertEmbedRequest(value: unknown): EmbedRequest {
+  if (validateEmbedRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateEmbedRequest.errors, 'embed request');
+  throw new AgentbusError('invalid_envelope', `invalid embed request: ${message}`, { param });
+}
+
+/** Validates a decoded embed reply; throws `stream_protocol_error`. */
+export function assertEmbedReply(value: unknown): EmbedReply {
+  if (validateEmbedReply(value)) return value;
+  const { message } = messageFromAjvErrors(validateEmbedReply.errors, 'embed reply');
+  throw new AgentbusError('stream_protocol_error', `invalid embed reply: ${message}`);
 }
 
 /** Validates a decoded delivery receipt; throws `stream_protocol_error`. */

@@ -5,6 +5,10 @@ import { samplingOptionsSchema, SUBJECT_TOKEN_PATTERN } from '../bus-schemas/ind
 export const PROVIDER_NAMES = ['ollama', 'llama-cpp', 'openai'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
+/** What an agent answers: chat (the default) or embeddings (`POST /v1/embeddings`). */
+export const AGENT_KINDS = ['chat', 'embedding'] as const;
+export type AgentKind = (typeof AGENT_KINDS)[number];
+
 /** The agent catalog file (`AGENTS_FILE`, default `config/agents.json`). */
 export const agentCatalogSchema = {
   type: 'object',
@@ -18,11 +22,28 @@ export const agentCatalogSchema = {
       items: {
         type: 'object',
         additionalProperties: false,
-        required: ['name', 'description', 'system_prompt'],
+        required: ['name', 'description'],
+        // A chat agent needs its system prompt; an embedding model has no prompt to take one.
+        if: { required: ['kind'], properties: { kind: { const: 'embedding' } } },
+        then: {},
+        else: { required: ['system_prompt'], properties: { system_prompt: { type: 'string' } } },
         properties: {
           name: { type: 'string', pattern: SUBJECT_TOKEN_PATTERN, maxLength: 64 },
           description: { type: 'string', minLength: 1 },
+          kind: {
+            enum: AGENT_KINDS,
+            description:
+              'What the agent answers: "chat" (default; system_prompt required) or "embedding" ' +
+              '(POST /v1/embeddings only; chat fields are not used).',
+          },
           system_prompt: { type: 'string', minLength: 1 },
+          matryoshka: {
+            type: 'boolean',
+            description:
+              'Embedding agents: the model keeps its meaning in the leading dimensions (Matryoshka-trained, ' +
+              'e.g. nomic-embed-text v1.5, text-embedding-3-*), so a request\'s "dimensions" is honoured by ' +
+              'truncating and renormalizing. Otherwise "dimensions" is refused.',
+          },
           model: { type: 'string', minLength: 1, description: 'Backend model; omitted → DEFAULT_MODEL.' },
           options: samplingOptionsSchema,
           history_turns: {

@@ -38,6 +38,14 @@ export interface BusSubscription {
   getSubject(): string;
 }
 
+/** What {@link Bus.request} takes besides subject and payload. */
+export interface RequestOptions {
+  timeoutMs: number;
+  headers?: MsgHdrs;
+  /** The reply inbox's scope ({@link Bus.newInbox}). */
+  inboxScope?: string;
+}
+
 /** What {@link Bus.publish} takes besides subject and payload. */
 export interface PublishOptions {
   reply?: string;
@@ -68,10 +76,11 @@ export interface Bus {
   /** The server this connection is on now, as its INFO says; undefined before the first connection. */
   readonly server: BusServer | undefined;
   /**
-   * A fresh reply inbox under the role's prefix, ending in 128 random bits: workers may publish
-   * to every gateway inbox, so an inbox must not be guessable from others a worker has seen.
+   * A fresh reply inbox under the role's prefix, ending in 128 random bits: a worker may publish
+   * to every gateway inbox of its agents, so an inbox must not be guessable from others it has
+   * seen. `scope` (bus-schemas `inboxScopes`) goes between: `_INBOX.gateway.chat.<agent>.<random>`.
    */
-  newInbox(): string;
+  newInbox(scope?: string): string;
   /**
    * Publishes `data`. The publishes of one event-loop turn leave in one socket write (see
    * publish-queue.ts). Throws at once, like nats.js, for a closed or draining connection, an
@@ -79,8 +88,8 @@ export interface Bus {
    */
   publish(subject: string, data?: Uint8Array, options?: PublishOptions): void;
   subscribe(subject: string, options: { queue?: string; callback: BusCallback }): BusSubscription;
-  /** One request, one reply, on a random inbox of this role (never nats.js's shared one). */
-  request(subject: string, data: Uint8Array, options: { timeoutMs: number; headers?: MsgHdrs }): Promise<Msg>;
+  /** One request, one reply, on a random inbox of this role (never nats.js's shared one), in `inboxScope`. */
+  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg>;
   /** Resolves once the server has seen everything published so far. */
   flush(): Promise<void>;
   /** JetStream clients, KV and micro services, for the nats.js libraries that take a connection. */
@@ -139,7 +148,7 @@ export async function connectBus(options: BusOptions): Promise<Bus> {
       reconnectTimeWait: 500,
       timeout: 5000,
       ...natsConnectOptions(client),
-      inboxPrefix: inboxPrefixOf(options.role),
+      inboxPrefix: client?.inboxPrefix ?? inboxPrefixOf(options.role),
     });
   } catch (err) {
     if (isAuthorizationError(err)) {
@@ -188,7 +197,7 @@ class NatsBus implements Bus {
     this.role = options.role;
     this.#log = options.log;
     this.#user = options.client?.user;
-    this.#inboxPrefix = inboxPrefixOf(options.role);
+    this.#inboxPrefix = options.client?.inboxPrefix ?? inboxPrefixOf(options.role);
     this.#queue = new PublishQueue(
       (subject, data, publishOptions) => nc.publish(subject, data, publishOptions),
       (err) => this.#log.error({ err }, 'NATS refused a publish after it was queued'),
@@ -232,8 +241,9 @@ class NatsBus implements Bus {
     return () => this.#listeners.delete(listener);
   }
 
-  newInbox(): string {
-    return `${this.#inboxPrefix}.${randomBytesPooled(16).toString('base64url')}`;
+  newInbox(scope?: string): string {
+    const random = randomBytesPooled(16).toString('base64url');
+    return scope === undefined ? `${this.#inboxPrefix}.${random}` : `${this.#inboxPrefix}.${scope}.${random}`;
   }
 
   publish(subject: string, data: Uint8Array = new Uint8Array(0), options?: PublishOptions): void {
@@ -255,12 +265,12 @@ class NatsBus implements Bus {
     return this.#nc.subscribe(subject, options);
   }
 
-  request(subject: string, data: Uint8Array, options: { timeoutMs: number; headers?: MsgHdrs }): Promise<Msg> {
+  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg> {
     this.#queue.flush();
     return this.#nc.request(subject, data, {
       timeout: options.timeoutMs,
       noMux: true,
-      reply: this.newInbox(),
+      reply: this.newInbox(options.inboxScope),
       ...(options.headers ? { headers: options.headers } : {}),
     });
   }

@@ -3,7 +3,12 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import type { SamplingOptions } from '../bus-schemas/index.js';
 import { readJsonConfig } from './json-config-file.js';
-import { agentCatalogSchema, type AgentCatalogFile, type ProviderName } from './agent-catalog.schema.js';
+import {
+  agentCatalogSchema,
+  type AgentCatalogFile,
+  type AgentKind,
+  type ProviderName,
+} from './agent-catalog.schema.js';
 
 /** One link of an agent's provider chain. */
 export interface ProviderRef {
@@ -27,7 +32,12 @@ const DEFAULT_HISTORY_TURNS = 10;
 export interface Agent {
   readonly name: string;
   readonly description: string;
+  /** "chat" answers chat requests; "embedding" answers `/v1/embeddings` only. */
+  readonly kind: AgentKind;
+  /** Empty for an embedding agent (the schema requires it of chat agents). */
   readonly systemPrompt: string;
+  /** An embedding model trained to keep its meaning in the leading dimensions: `dimensions` may truncate. */
+  readonly matryoshka: boolean;
   readonly model: string;
   readonly options: SamplingOptions;
   readonly historyTurns: number;
@@ -66,7 +76,9 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
     Object.freeze({
       name: entry.name,
       description: entry.description,
-      systemPrompt: entry.system_prompt,
+      kind: entry.kind ?? 'chat',
+      systemPrompt: entry.system_prompt ?? '',
+      matryoshka: entry.matryoshka === true,
       model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
       options: Object.freeze({ ...entry.options }),
       historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,
@@ -100,10 +112,16 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
       throw new Error(
         `invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" names itself as its fallback`,
       );
-    if (!byName.has(agent.fallback))
+    const fallback = byName.get(agent.fallback);
+    if (!fallback)
       throw new Error(
         `invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" falls back to "${agent.fallback}", ` +
           'which is not in the catalog',
+      );
+    if (fallback.kind !== agent.kind)
+      throw new Error(
+        `invalid agent catalog ${path} (AGENTS_FILE): agent "${agent.name}" (${agent.kind}) falls back to ` +
+          `"${agent.fallback}", which is an ${fallback.kind} agent`,
       );
   }
   return Object.freeze({

@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { systemClock, type Clock } from './clock.js';
-import { withTimeout } from './timeout.js';
+import { withLiveTimeout } from './live-timeout.js';
 
 /** A bucket that cannot be opened now: the caller treats the store as unavailable. */
 export class BucketUnavailableError extends Error {
@@ -83,7 +83,8 @@ export class KvBucket {
     // Retried only after the interval, success or not: a failing open is not hammered.
     this.#reopenAt = this.#clock.now() + this.#options.reopenIntervalMs;
     try {
-      const kv = await withTimeout(
+      // Only time the event loop was free counts: a busy process must not mark the bucket failed.
+      const kv = await withLiveTimeout(
         this.#options.open(),
         openTimeoutMs,
         () => {

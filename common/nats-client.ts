@@ -38,8 +38,15 @@ export interface NatsClientSettings {
   readonly inboxPrefix: string;
 }
 
-/** The reply-inbox prefix of a role; nats.conf grants each user subscribe on `<prefix>.>`. */
-export function inboxPrefixOf(role: BusRole): string {
+/**
+ * The reply-inbox prefix of a role; nats.conf grants each user subscribe on `<prefix>.>`. A
+ * worker credential scoped to agents (`npm run bus:credentials`) has inboxes of its own,
+ * `_INBOX.worker.<user>`, so it cannot read what the server answers other workers (their cache
+ * reads, the gateway's delivery receipts).
+ */
+export function inboxPrefixOf(role: BusRole, user?: string): string {
+  if (role === 'worker' && user !== undefined && user !== 'worker' && /^[A-Za-z0-9_-]+$/.test(user))
+    return `_INBOX.worker.${user}`;
   return `_INBOX.${role}`;
 }
 
@@ -64,7 +71,9 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
     read.report(`NATS_URL must not hold credentials (it is logged): set ${NATS_CREDENTIAL_VARIABLES} instead`);
   }
   const user = read.optionalString('NATS_USER', {
-    doc: 'bus user of this process (`gateway`, `worker`, `replay`, `admin` in the shipped `nats.conf`)',
+    doc:
+      'bus user of this process (`gateway`, `worker`, `replay`, `admin` in the shipped `nats.conf`; ' +
+      '`worker-<name>` from `npm run bus:credentials`)',
   });
   const inline = read.optionalString('NATS_PASSWORD', {
     doc: "its password; prefer `NATS_PASSWORD_FILE` (a process's environment can be read by its user)",
@@ -135,7 +144,7 @@ export function readNatsClientSettings(read: EnvReader, role: BusRole, natsUrl: 
     user,
     passwordSource,
     tls: Object.keys(tls).length > 0 ? Object.freeze(tls) : undefined,
-    inboxPrefix: inboxPrefixOf(role),
+    inboxPrefix: inboxPrefixOf(role, user),
   } as NatsClientSettings;
   Object.defineProperty(settings, 'password', { value: password, enumerable: false });
   return Object.freeze(settings);

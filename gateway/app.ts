@@ -19,6 +19,8 @@ import { refuseUnknownHosts } from './http/host-allow-list.js';
 import { trackUnusedConnections } from './http/close-unused-connections.js';
 import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
+import { completionsRoutes } from './openai/completion-routes.js';
+import { embeddingsRoutes } from './openai/embedding-routes.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
 import { responsesRoutes } from './openai/responses-routes.js';
 import { storedResponsesRoutes } from './openai/stored-responses-routes.js';
@@ -122,6 +124,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   // Set by bearerAuth on every route that needs a key; null until then (fastify's decorator rule).
   app.decorateRequest('caller', null as unknown as Caller);
   app.decorateRequest('pathAgent', undefined);
+  app.decorateRequest('earlyAdmission', undefined);
 
   const traceLog = createTraceLog({
     dir: config.logDir,
@@ -176,6 +179,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(responsesRoutes, { ...chatDeps, perAgent: false });
     await authed.register(storedResponsesRoutes, { bus, subjects });
+    await authed.register(completionsRoutes, { ...chatDeps, perAgent: false });
+    await authed.register(embeddingsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });
     await authed.register(unknownV1Routes);

@@ -10,6 +10,7 @@ import {
 import { DEFAULT_ROUTING_FILE } from './router/load-routing-table.js';
 import { DEFAULT_RATE_TIERS_FILE } from './rate-limit/rate-tiers.js';
 import { DEFAULT_RATE_LIMIT_BUCKET } from './rate-limit/tenant-store.js';
+import { STORE_DOWN_POLICIES, type StoreDownPolicy } from './rate-limit/store-down.js';
 import { keysFileFromEnv, keysFileHasEntries } from './auth/keys-file.js';
 import type { AuditSettings } from './audit/audit-stream.js';
 import type { InputLimits } from './openai/input-limits.js';
@@ -90,8 +91,10 @@ export interface GatewayConfig {
   rateTiersFile: string;
   /** RATE_LIMIT_BUCKET: the JetStream KV bucket every replica keeps the limits' state in. */
   rateLimitBucket: string;
-  /** RATE_LIMIT_TIMEOUT_MS: longest one KV call of the limiter may take before the request goes through unlimited. */
+  /** RATE_LIMIT_TIMEOUT_MS: longest one KV call of the limiter may take (event-loop stalls not counted). */
   rateLimitTimeoutMs: number;
+  /** RATE_LIMIT_STORE_DOWN: a limited key's request while the store does not answer: refused or unlimited. */
+  rateLimitStoreDown: StoreDownPolicy;
   /**
    * The JetStream audit stream of chat request envelopes (AUDIT, AUDIT_MAX_AGE_SECONDS,
    * AUDIT_MAX_BYTES), set up at boot by `gateway/audit/audit-stream.ts`.
@@ -153,6 +156,13 @@ function readInputLimits(read: EnvReader): Readonly<InputLimits> {
       min: 1,
       max: 64 * 1024 * 1024,
       doc: 'characters of one message, text parts and tool-call arguments summed (400 `message_too_long`)',
+    }),
+    maxInputChars: read.integer('MAX_INPUT_CHARS', 1_000_000, {
+      min: 1,
+      max: 256 * 1024 * 1024,
+      doc:
+        "characters of all of a request's messages together: what one stored turn keeps of the input " +
+        '(413 `request_too_large`)',
     }),
     // Deep enough for real tool schemas (a body, tools, a tool, its parameters, then nested properties).
     maxJsonDepth: read.integer('MAX_JSON_DEPTH', 32, {
@@ -309,7 +319,15 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
     rateLimitTimeoutMs: read.integer('RATE_LIMIT_TIMEOUT_MS', 500, {
       min: 10,
       max: 60_000,
-      doc: 'longest one KV call of the rate limiter may take; past it the request goes through unlimited',
+      doc:
+        'longest one KV call of the rate limiter may take (time the gateway itself was busy does not count); ' +
+        'past it the store counts as down (`RATE_LIMIT_STORE_DOWN`)',
+    }),
+    rateLimitStoreDown: read.oneOf('RATE_LIMIT_STORE_DOWN', 'closed', {
+      allowed: STORE_DOWN_POLICIES,
+      doc:
+        "a limited key's request while the rate-limit store does not answer: `closed` refuses it " +
+        '(503 `rate_limit_unavailable`), `open` lets it through unlimited',
     }),
     audit: readAuditSettings(read),
   };

@@ -203,6 +203,16 @@ export function admittedChains(chains: ProviderChains, admission: Admission): Ad
       }
       return { ...opened, events: releasing(opened.events, release) };
     },
+    async embed(agent, request, log) {
+      const slot = await admission.acquire(request.signal);
+      held.add(slot);
+      try {
+        return await chains.embed(agent, request, log);
+      } finally {
+        held.delete(slot);
+        slot.release();
+      }
+    },
   };
   return { providers, releaseAll };
 }

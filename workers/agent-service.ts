@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { Service, ServiceMsg } from '@nats-io/services';
-import type { Bus, BusSubscription } from '../common/bus.js';
+import type { Bus, BusMessage, BusSubscription } from '../common/bus.js';
 import type { Kysely } from 'kysely';
 import { AgentbusError, decodeCancelRequest, WORKER_SERVICE_NAME, type Subjects } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings } from './admission.js';
 import { handleChatRequest } from './chat-handler.js';
+import { handleEmbedRequest } from './embed-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import { handleMemoryResponseQuery } from './memory-response-handler.js';
@@ -79,7 +80,7 @@ interface AgentCounters {
  * Serves the agents as one NATS micro service with an endpoint per agent. Each endpoint
  * subscribes in the queue group of its intent, so every extra worker process adds capacity,
  * and `$SRV.INFO` / `nats micro ls` show who serves what. Requests in flight can be cancelled
- * over `subjects.cancel`.
+ * over each agent's `subjects.cancel(agent)`.
  */
 export async function startAgentService(deps: AgentServiceDeps): Promise<RunningAgentService> {
   const { bus, agents, subjects, log } = deps;
@@ -156,6 +157,23 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     const { db, providers, cache, memoryAt, memoryHealth } = deps;
     const handlerDeps = { bus, db, memoryAt, memoryHealth, providers, cache, agent, workerId, log };
     const count = counters.get(agent.name)!;
+    if (agent.kind === 'embedding') {
+      // Same endpoint name and queue group as a chat agent's: /ready and $SRV.STATS read it alike.
+      service.addEndpoint(agent.name, {
+        subject: subjects.embed(agent.name),
+        queue: subjects.queueGroup(agent.name),
+        metadata: { agent: agent.name, model: agent.model, kind: 'embedding' },
+        handler: counted(count, `agent ${agent.name}`, async (msg) => {
+          const admitted = admittedChains(deps.providers, admission);
+          try {
+            return await handleEmbedRequest({ providers: admitted.providers, agent, log }, msg, inFlight);
+          } finally {
+            admitted.releaseAll();
+          }
+        }),
+      });
+      continue;
+    }
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),
       queue: subjects.queueGroup(agent.name),
@@ -190,21 +208,22 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     ),
   });
 
-  // Every worker hears every cancel (no queue group); only the one holding the request acts.
-  const cancels: BusSubscription = bus.subscribe(subjects.cancel, {
-    callback: (err, msg) => {
-      if (err) return;
-      try {
-        const cancel = decodeCancelRequest(msg.data);
-        inFlight.cancel(
-          cancel.request_id,
-          new AgentbusError('request_cancelled', `Cancelled by the requester: ${cancel.reason}`),
-        );
-      } catch (error) {
-        log.warn({ err: error }, 'ignored an invalid cancel request');
-      }
-    },
-  });
+  // Every worker of an agent hears its cancels (no queue group); only the one holding the request acts.
+  const onCancel = (err: Error | null, msg: BusMessage): void => {
+    if (err) return;
+    try {
+      const cancel = decodeCancelRequest(msg.data);
+      inFlight.cancel(
+        cancel.request_id,
+        new AgentbusError('request_cancelled', `Cancelled by the requester: ${cancel.reason}`),
+      );
+    } catch (error) {
+      log.warn({ err: error }, 'ignored an invalid cancel request');
+    }
+  };
+  const cancels: BusSubscription[] = agents.map((agent) =>
+    bus.subscribe(subjects.cancel(agent.name), { callback: onCancel }),
+  );
 
   // Cut off from NATS, the frames of every answer in flight are lost (or arrive after the
   // requester gave up): stop those model calls now, storing nothing, rather than finish them.
@@ -247,7 +266,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
         );
         await inFlight.settled();
       }
-      cancels.unsubscribe();
+      for (const sub of cancels) sub.unsubscribe();
       stopWatchingBus();
     },
   };

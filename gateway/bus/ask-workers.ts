@@ -1,5 +1,5 @@
 import type { ServiceInfo, ServiceStats } from '@nats-io/services';
-import { WORKER_SERVICE_NAME } from '../../bus-schemas/index.js';
+import { inboxScopes, WORKER_SERVICE_NAME } from '../../bus-schemas/index.js';
 import type { Bus, BusSubscription } from '../../common/bus.js';
 
 type Answer<K extends 'info' | 'stats'> = K extends 'info' ? ServiceInfo : ServiceStats;
@@ -31,7 +31,7 @@ export async function askWorkers<K extends 'info' | 'stats'>(
   const deadline = setTimeout(() => finish(), options.timeoutMs);
   let sub: BusSubscription | undefined;
   try {
-    sub = bus.subscribe(bus.newInbox(), {
+    sub = bus.subscribe(bus.newInbox(inboxScopes.services), {
       callback: (err, msg) => {
         if (err) return finish(err);
         // NATS's "no responders" status: nobody serves the subject, so no worker is running.

@@ -4,6 +4,7 @@ import {
   decodeMemoryLastReply,
   encodeJson,
   errorFromWire,
+  inboxScopes,
   type MemoryLastRequest,
   type MemoryTurnsReply,
 } from '../../bus-schemas/index.js';
@@ -53,8 +54,9 @@ export async function queryLastTurns(
   let data: Uint8Array;
   try {
     // Its own random inbox (the Bus's request), not nats.js's shared one (a nuid, guessable from
-    // others): workers may publish to every gateway inbox, and one must not answer another's query.
-    data = (await bus.request(options.subject, encodeJson(query), { timeoutMs: options.timeoutMs, headers: h })).data;
+    // others): workers may publish to every gateway memory inbox, and one must not answer another's query.
+    const asked = { timeoutMs: options.timeoutMs, headers: h, inboxScope: inboxScopes.memory };
+    data = (await bus.request(options.subject, encodeJson(query), asked)).data;
   } catch (err) {
     throw requestFailure(err, options.timeoutMs);
   }

@@ -3,6 +3,7 @@ import {
   decodeMemoryResponseReply,
   encodeJson,
   errorFromWire,
+  inboxScopes,
   type MemoryResponseReply,
   type MemoryResponseRequest,
 } from '../../bus-schemas/index.js';
@@ -23,7 +24,9 @@ export async function queryStoredResponse(
   h.set('Agentbus-Request-Id', query.request_id);
   let data: Uint8Array;
   try {
-    data = (await bus.request(options.subject, encodeJson(query), { timeoutMs: options.timeoutMs, headers: h })).data;
+    // A memory inbox: workers scoped to some agents may answer memory queries, and only on those.
+    const asked = { timeoutMs: options.timeoutMs, headers: h, inboxScope: inboxScopes.memory };
+    data = (await bus.request(options.subject, encodeJson(query), asked)).data;
   } catch (err) {
     throw requestFailure(err, options.timeoutMs);
   }

@@ -13,6 +13,7 @@ import {
   AgentbusError,
   decodeReplyFrame,
   encodeJson,
+  inboxScopes,
   PROTOCOL_VERSION,
   type CancelRequest,
   type DeliveryReceipt,
@@ -29,7 +30,7 @@ import { sendReceipt } from './send-receipt.js';
 export interface BusCallOptions {
   /** Subject for the envelope (`<prefix>.<intent>.chat`). */
   subject: string;
-  /** Subject where a cancel is announced when the requester leaves (`<prefix>.cancel`). */
+  /** Subject where a cancel is announced when the requester leaves (`<prefix>.<agent>.cancel`). */
   cancelSubject: string;
   /** Silence longer than this (no frame at all) means the worker died. */
   idleTimeoutMs: number;
@@ -176,7 +177,8 @@ class BusCallState {
     if (this.bus.closed) throw new BusDownError('the connection is closed');
     // nats.js would buffer the publish until it reconnects: fail now, the client may retry.
     if (!this.bus.connected) throw new BusDownError(this.bus.problem ?? 'disconnected');
-    const inbox = this.bus.newInbox();
+    // Scoped by agent: only workers of this agent may publish frames there (nats.conf).
+    const inbox = this.bus.newInbox(inboxScopes.chat(this.envelope.intent));
     this.#sub = this.bus.subscribe(inbox, { callback: (err, msg) => this.#onMessage(err, msg) });
     const headers = natsHeaders();
     headers.set('Agentbus-Request-Id', this.envelope.request_id);
@@ -329,7 +331,8 @@ class BusCallState {
         ...(reason === undefined ? {} : { reason: reason.slice(0, 200) }),
       };
       // Without a receipt the worker discards the turn after its wait: the safe side.
-      sendReceipt(this.bus, replyTo, encodeJson(receipt), this.#clock).catch(() => undefined); // never rejects
+      const scope = inboxScopes.chat(this.envelope.intent);
+      sendReceipt(this.bus, replyTo, encodeJson(receipt), this.#clock, scope).catch(() => undefined); // never rejects
     };
     watching.push(onAbort(this.scope.delivered, () => send(true)));
     watching.push(onAbort(this.scope.closed, () => send(false, reasonOf(this.scope.closed))));

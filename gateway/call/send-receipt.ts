@@ -16,14 +16,25 @@ const sleep = (clock: Clock, ms: number) =>
  * published into a NATS outage can vanish (the server died with it buffered, or the worker's inbox
  * was not yet resubscribed): the worker would then discard a turn its client received. Retries are
  * harmless: the worker's inbox takes one receipt, later copies find no responders. Never throws.
+ * The acknowledgement comes back on an inbox in `inboxScope` (the agent's chat scope): a worker
+ * user scoped to agents may answer only there.
  */
-export async function sendReceipt(bus: Bus, replyTo: string, data: Uint8Array, clock: Clock = systemClock) {
+export async function sendReceipt(
+  bus: Bus,
+  replyTo: string,
+  data: Uint8Array,
+  clock: Clock = systemClock,
+  inboxScope?: string,
+) {
   for (let attempt = 0; attempt <= RECEIPT_RETRY_PAUSES_MS.length; attempt++) {
     if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
     if (bus.closed) return;
     if (!(await waitConnected(bus, RECONNECT_WAIT_MS, { clock }))) continue;
     try {
-      const ack = await bus.request(replyTo, data, { timeoutMs: RECEIPT_ACK_WAIT_MS });
+      const ack = await bus.request(replyTo, data, {
+        timeoutMs: RECEIPT_ACK_WAIT_MS,
+        ...(inboxScope === undefined ? {} : { inboxScope }),
+      });
       // What a bus without no-responders errors (the unit tests' fake) answers instead.
       if (!(ack.data.length === 0 && ack.headers?.code === 503)) return;
     } catch {

@@ -1,29 +1,34 @@
+import { systemClock, type Clock } from '../../common/clock.js';
+import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 import type { Caller } from '../auth/caller.js';
 import type { GatewayConfig } from '../config.js';
 import type { Admission, RateLimiter } from '../rate-limit/rate-limiter.js';
 import type { AgentChoice } from './choose-agents.js';
-import type { ChatPlan } from './prepare.js';
 
 // A lease outlives any answer (retries share the deadline; a fan-out's aggregator comes after
 // its parts), so it lapses on its own only when its gateway is gone.
 const leaseMsFor = (config: GatewayConfig) => 2 * config.requestTimeoutMs + 5_000;
 
 /**
- * The second stage: the key's rate limits and concurrency cap. Before routing, because the
- * classifier publishes too, and a refused request must publish nothing. Throws the 429.
+ * The key's rate limits, byte budget and concurrency cap, decided from the key alone: first of
+ * all, before the body is read, parsed, checked or scanned for secrets (HTTP: a preParsing hook,
+ * `http/admit-before-body.ts`), so a burst of big bodies from one key costs the gateway at most
+ * its tier's allowance of work. Also before routing, because the classifier publishes too, and a
+ * refused request must publish nothing. Throws the 429 (or 503 `rate_limit_unavailable`).
  */
 export function admit(
-  rateLimiter: RateLimiter,
-  config: GatewayConfig,
-  plan: ChatPlan,
+  deps: { rateLimiter: RateLimiter; config: GatewayConfig; clock?: Clock | undefined },
   caller: Caller,
+  inputBytes: number,
 ): Promise<Admission> {
-  return rateLimiter.admit({
+  const now = (deps.clock ?? systemClock).now();
+  return deps.rateLimiter.admit({
     tenant: caller.tenant,
     keyName: caller.name,
     tier: caller.tier,
-    requestId: plan.requestId,
-    leaseUntil: plan.now + leaseMsFor(config),
+    requestId: `lease-${randomBytes(12).toString('base64url')}`,
+    leaseUntil: now + leaseMsFor(deps.config),
+    inputBytes,
   });
 }
 

@@ -51,6 +51,14 @@ export function namedChoice(
   pathAgent: Agent | undefined,
   caller: Caller,
 ): AgentChoice | undefined {
+  const asked = pathAgent ?? (model === undefined || model === AUTO_MODEL ? undefined : catalog.get(model));
+  if (asked?.kind === 'embedding')
+    throw new AgentbusError(
+      'invalid_request',
+      `"${asked.name}" is an embedding model and does not chat; send it to /v1/embeddings, ` +
+        'or name a chat agent (GET /v1/models lists both kinds).',
+      { param: 'model' },
+    );
   if (pathAgent)
     return {
       agents: [pathAgent],

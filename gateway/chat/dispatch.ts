@@ -73,7 +73,7 @@ export function dispatch(
       { ...plan.envelope, request_id: requestId, intent: target.name, messages, timeout_ms: timeoutMs },
       {
         subject: subjects.chat(target.name),
-        cancelSubject: subjects.cancel,
+        cancelSubject: subjects.cancel(target.name),
         idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
         deadlineGraceMs: 1000,
         cancelGraceMs: CANCEL_GRACE_MS,

@@ -9,7 +9,7 @@ import type { KeyStore } from '../auth/key-store.js';
 import type { Call } from '../call/call.js';
 import type { CallListener } from '../call/observe.js';
 import type { GatewayConfig } from '../config.js';
-import type { RateLimiter } from '../rate-limit/rate-limiter.js';
+import type { Admission, RateLimiter } from '../rate-limit/rate-limiter.js';
 import type { TraceLog } from '../trace-log/trace-log.js';
 import type { ChatRouter } from './choose-agents.js';
 
@@ -75,6 +75,10 @@ export interface ChatOrigin {
   pathAgent?: Agent | undefined;
   /** Aborts when the client leaves while the request is being routed (the classifier may take a while). */
   signal?: AbortSignal | undefined;
+  /** Taken before the body was read (HTTP); handed over, so startChatCall owns it from here. Else it admits. */
+  admission?: Admission | undefined;
+  /** Bytes of the request as it arrived, for the tier's `max_input_bytes` when startChatCall admits. */
+  inputBytes?: number | undefined;
 }
 
 /** Identity shared by every chunk of one answer, whatever the wire format. */

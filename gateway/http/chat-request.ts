@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import { startChatCall } from '../chat/start-chat.js';
-import type { ChatDeps, ChatInput, StartedChat } from '../chat/types.js';
+import type { ChatDeps, ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { hintsFromHeaders } from './request-hints.js';
 import { keyRevocation } from './key-revocation.js';
@@ -66,7 +66,7 @@ export async function startHttpChat(
   reply.raw.once('close', onClose);
   let chat: StartedChat;
   try {
-    chat = await startChatCall(deps, input, {
+    const origin: ChatOrigin = {
       caller: request.caller,
       // fastify's request logger is the app's pino logger's child.
       log: request.log as Logger,
@@ -76,7 +76,14 @@ export async function startHttpChat(
       hints: hintsFromHeaders(request.headers),
       pathAgent: request.pathAgent,
       signal: left.signal,
-    });
+    };
+    // Taken after everything above that can throw: startChatCall owns it from here.
+    if (request.earlyAdmission) {
+      origin.admission = request.earlyAdmission.take();
+      // Already given back: the client left while the body was read.
+      if (!origin.admission) throw new AgentbusError('request_cancelled', 'The client closed the connection.');
+    }
+    chat = await startChatCall(deps, input, origin);
   } catch (err) {
     // A 429 says when to come back: Retry-After and the rate-limit headers.
     const refusal = refusalOf(err);

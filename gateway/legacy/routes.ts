@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ChatDeps } from '../chat/types.js';
+import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { toChatInput } from '../openai/to-chat-input.js';
@@ -16,6 +17,8 @@ import { checkTextLength } from '../openai/input-limits.js';
  */
 export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promise<void> {
   const limits = deps.config.inputLimits;
+  // Rate limits first, before the body is read (admit-before-body.ts).
+  app.addHook('preParsing', admitBeforeBody(deps));
   app.post<{ Body: QueryRequest }>('/query', { schema: { body: queryRequestSchema } }, async (request, reply) => {
     // Checked here too, so the error names the legacy field rather than the message it becomes.
     checkTextLength(request.body.query, 'query', limits);

@@ -10,6 +10,11 @@ export interface InputLimits {
    * tool call arguments summed.
    */
   maxMessageChars: number;
+  /**
+   * MAX_INPUT_CHARS: characters of all the request's messages together (text, text parts and tool
+   * call arguments): what one stored turn keeps of the input, so it bounds a turn's size.
+   */
+  maxInputChars: number;
   /** MAX_JSON_DEPTH: nesting of objects and arrays in a body or WebSocket frame. */
   maxJsonDepth: number;
   /** MAX_TOOLS: tool definitions in one request. */
@@ -72,9 +77,11 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
       { param: 'messages' },
     );
   }
+  let total = 0;
   messages.forEach((message, index) => {
     const text = textLength(message.content);
     const args = toolArgumentsLength(message);
+    total += text + args;
     if (text + args > limits.maxMessageChars) {
       // Named after what carries the bulk: the arguments when there are any, else the text.
       const param = args > 0 ? `messages[${index}].tool_calls` : `messages[${index}].content`;
@@ -87,6 +94,14 @@ export function checkInputLimits(body: ChatBody, limits: InputLimits): void {
       });
     }
   });
+  if (total > limits.maxInputChars) {
+    throw new AgentbusError(
+      'request_too_large',
+      `The request's messages carry ${total} characters in all; MAX_INPUT_CHARS allows ${limits.maxInputChars} ` +
+        '(it bounds what one turn stores). Send a shorter input (the session keeps earlier turns).',
+      { param: 'messages' },
+    );
+  }
   const tools = body.tools ?? [];
   if (tools.length > limits.maxTools) {
     throw new AgentbusError(

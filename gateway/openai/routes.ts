@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChatDeps } from '../chat/types.js';
+import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat, type HttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import {
@@ -31,6 +32,8 @@ function replyWithSse(reply: FastifyReply, chat: HttpChat, deps: ChatDeps, body:
 export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
   const schema = { body: deps.perAgent ? perAgentChatRequestSchema : chatCompletionRequestSchema };
   const limits = deps.config.inputLimits;
+  // Rate limits first, before the body is read (admit-before-body.ts).
+  app.addHook('preParsing', admitBeforeBody(deps));
 
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema }, async (request, reply) => {
     const stream = request.body.stream === true;

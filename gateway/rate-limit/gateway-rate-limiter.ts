@@ -10,7 +10,7 @@ import { createTenantStore } from './tenant-store.js';
  * The gateway's rate limiter, set up at boot: RATE_TIERS_FILE is read and checked here (a
  * broken file, or an API_KEYS_TIER it lacks, stops the gateway), and the KV bucket is opened
  * once so the first request does not pay for it. A bucket that cannot be opened yet is only a
- * warning: the limiter retries on later requests and lets them through meanwhile.
+ * warning: the limiter retries on later requests (RATE_LIMIT_STORE_DOWN says what they get meanwhile).
  */
 export async function createGatewayRateLimiter(config: GatewayConfig, bus: Bus, log: Logger): Promise<RateLimiter> {
   const tiers = loadRateTiers(config.rateTiersFile);
@@ -26,7 +26,9 @@ export async function createGatewayRateLimiter(config: GatewayConfig, bus: Bus, 
   } catch (err) {
     log.warn(
       { err, bucket: config.rateLimitBucket },
-      'cannot open the rate limit bucket yet; requests go through unlimited until it opens',
+      `cannot open the rate limit bucket yet; until it opens, limited keys' requests are ${
+        config.rateLimitStoreDown === 'closed' ? 'refused (RATE_LIMIT_STORE_DOWN=closed)' : 'unlimited'
+      }`,
     );
   }
   return createRateLimiter({
@@ -34,6 +36,7 @@ export async function createGatewayRateLimiter(config: GatewayConfig, bus: Bus, 
     tiers,
     bucket: config.rateLimitBucket,
     opTimeoutMs: config.rateLimitTimeoutMs,
+    storeDown: config.rateLimitStoreDown,
     log,
     store,
   });

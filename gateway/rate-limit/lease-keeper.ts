@@ -1,3 +1,4 @@
+import type { RateTier } from './rate-tiers.js';
 import { parseTenantState, releaseLease, renewLeases } from './tenant-state.js';
 import type { TenantStore } from './tenant-store.js';
 
@@ -37,9 +38,9 @@ export interface LeaseKeeper {
    * Removes a lease from the store. Resolves after the first attempt, never throws: a failed
    * release is retried in the background, bounded in tries and stopping once the lease would
    * have lapsed anyway. `lapsesAt` is for a lease never held (one whose write may or may not
-   * have landed).
+   * have landed). `refund` gives the request's token of that tier back in the same write.
    */
-  release(tenant: string, id: string, lapsesAt: number): Promise<void>;
+  release(tenant: string, id: string, lapsesAt: number, refund?: RateTier): Promise<void>;
 }
 
 const sleep = (ms: number) =>
@@ -110,12 +111,12 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
     }
   }
 
-  const removeOnce = (tenant: string, id: string): Promise<boolean> =>
+  const removeOnce = (tenant: string, id: string, refund?: RateTier): Promise<boolean> =>
     store
       .update(
         tenant,
         (current) => {
-          const next = releaseLease(parseTenantState(current), id, Date.now());
+          const next = releaseLease(parseTenantState(current), id, Date.now(), refund);
           return { write: next && JSON.stringify(next), result: true };
         },
         { ungated: true },
@@ -129,12 +130,12 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
         return false;
       });
 
-  async function retry(tenant: string, id: string, lapsesAt: number): Promise<void> {
+  async function retry(tenant: string, id: string, lapsesAt: number, refund?: RateTier): Promise<void> {
     for (let attempt = 1; attempt < MAX_RELEASE_ATTEMPTS; attempt++) {
       const pause = Math.random() * Math.min(RELEASE_BACKOFF_CAP_MS, RELEASE_BACKOFF_BASE_MS * 2 ** attempt);
       if (Date.now() + pause >= lapsesAt) return;
       await sleep(pause);
-      if (await removeOnce(tenant, id)) return;
+      if (await removeOnce(tenant, id, refund)) return;
     }
     warn(
       'release_gave_up',
@@ -152,12 +153,12 @@ export function createLeaseKeeper(store: TenantStore, timing: LeaseTiming, warn:
       leases.set(id, { deadline, until });
       timer ??= setInterval(renewAll, timing.renewEveryMs).unref();
     },
-    async release(tenant, id, lapsesAt) {
+    async release(tenant, id, lapsesAt, refund) {
       // Forgotten first, so no renewal puts it back once the release is written.
       const lease = drop(tenant, id);
-      if (await removeOnce(tenant, id)) return;
+      if (await removeOnce(tenant, id, refund)) return;
       // In the background: the request is over; a lease that cannot be removed lapses by itself.
-      retry(tenant, id, lease?.until ?? lapsesAt).catch((err: unknown) =>
+      retry(tenant, id, lease?.until ?? lapsesAt, refund).catch((err: unknown) =>
         warn('release_failed', err, 'releasing a concurrency lease failed; it lapses by itself'),
       );
     },

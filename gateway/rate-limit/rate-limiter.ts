@@ -1,24 +1,30 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
+import type { StoreDownPolicy } from './store-down.js';
 import type { Logger } from '../../common/logger.js';
 import type { Bus } from '../../common/bus.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
-import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
-import type { RateTier, RateTiers, WindowName } from './rate-tiers.js';
+import { rateLimitHeaders } from './rate-limit-headers.js';
+import { contended, refusal, storeDownError } from './refusals.js';
+import { isLimited, type RateTier, type RateTiers } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
 import { batchPerTenant } from './tenant-batches.js';
-import { decide, decideCharge, parseTenantState, refundToken, type Decision } from './tenant-state.js';
+import { decide, decideCharge, parseTenantState, refundAdmission, type Decision } from './tenant-state.js';
 import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
 import { warnEvery } from '../../common/warn-every.js';
+
+export { refusalOf, type Refusal } from './refusals.js';
 
 /** A request the limiter let through: headers for its response, and the end of its lease. */
 export interface Admission {
   /** `x-ratelimit-*` and `RateLimit-*` headers (none for a tier without request limits). */
   readonly headers: Readonly<Record<string, string>>;
   /**
-   * Frees the request's concurrency lease; safe to call more than once, never throws. Resolves
-   * after one attempt; a failed one is retried in the background (see the lease keeper).
+   * Frees the request's concurrency lease; safe to call more than once (only the first counts),
+   * never throws. Resolves after one attempt; a failed one is retried in the background (see the
+   * lease keeper). `refund`: the request published nothing (refused by a 4xx of its body, or its
+   * client left first), so its request token goes back; its bytes stay spent.
    */
-  release(): Promise<void>;
+  release(options?: { refund?: boolean }): Promise<void>;
   /**
    * Counts `calls` more model calls of this request (a fan-out's further agents and its
    * aggregator): that many more tokens from every window, all or none. Resolves with the
@@ -36,8 +42,10 @@ export interface AdmissionRequest {
   keyName: string;
   /** The key's tier; a name missing from the table is limited as the strictest tier. */
   tier: string;
-  /** The lease's id: the request id. */
+  /** The lease's id: unique per request. */
   requestId: string;
+  /** Bytes of the request body (or WebSocket frame), counted against the tier's `max_input_bytes`. */
+  inputBytes?: number;
   /**
    * The request's deadline: its lease is renewed until then at most. A lease itself is short
    * ({@link LeaseTiming}) so that a crashed gateway's slots free within seconds.
@@ -55,26 +63,6 @@ export interface RateLimiter {
   admit(request: AdmissionRequest): Promise<Admission>;
 }
 
-/** What a 429 of the limiter adds to its error: when to come back, and the rate-limit headers. */
-export interface Refusal {
-  readonly retryAfterSeconds: number;
-  /** `Retry-After` and, for a request limit, the `x-ratelimit-*` / `RateLimit-*` headers. */
-  readonly headers: Readonly<Record<string, string>>;
-}
-
-// Kept beside the error rather than in a subclass: errors are compared by code, never by class.
-const refusals = new WeakMap<object, Refusal>();
-
-/** The limiter's details of a refused request's error, or undefined for any other error. */
-export function refusalOf(err: unknown): Refusal | undefined {
-  return typeof err === 'object' && err !== null ? refusals.get(err) : undefined;
-}
-
-function refused(error: AgentbusError, retryAfter: number, headers: Record<string, string>): AgentbusError {
-  refusals.set(error, { retryAfterSeconds: retryAfter, headers: { ...headers, 'retry-after': String(retryAfter) } });
-  return error;
-}
-
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const chargeNothing = async () => NO_HEADERS;
 const UNLIMITED: Admission = Object.freeze({
@@ -83,62 +71,15 @@ const UNLIMITED: Admission = Object.freeze({
   charge: chargeNothing,
 });
 
-const WINDOW_WORD: Record<WindowName, string> = { minute: 'minute', hour: 'hour', day: 'day' };
-
-function refusal(
-  decision: Exclude<Decision, { kind: 'admit' }>,
-  request: AdmissionRequest,
-  tier: RateTier,
-  note = '',
-): AgentbusError {
-  const who = `key "${request.keyName}"`;
-  const tierName =
-    tier.name === request.tier ? tier.name : `${request.tier}, not in the tiers file: limited as the strictest`;
-  if (decision.kind === 'rate') {
-    const seconds = retryAfterSeconds(decision.retryAfterMs);
-    return refused(
-      new AgentbusError(
-        'rate_limit_exceeded',
-        `Rate limit reached for ${who}: ` +
-          `${decision.blocking.limit} requests per ${WINDOW_WORD[decision.blocking.window]} (tier ${tierName}). ` +
-          `Try again in ${seconds} s.${note}`,
-      ),
-      seconds,
-      rateLimitHeaders(tier, decision.blocking),
-    );
-  }
-  // A request in flight may end any moment: there is no better guess than soon.
-  return refused(
-    new AgentbusError(
-      'too_many_concurrent_requests',
-      `Concurrency limit reached for ${who}: ${decision.cap} requests in flight at once (tier ${tierName}). ` +
-        'Wait for one to finish.',
-    ),
-    1,
-    {},
-  );
-}
-
-/** Every attempt lost its race: the tenant is too busy to count, so the request is not let through. */
-function contended(request: AdmissionRequest): AgentbusError {
-  return refused(
-    new AgentbusError(
-      'rate_limit_exceeded',
-      `Too many requests for key "${request.keyName}" at the same moment to count them all; try again in 1 s.`,
-    ),
-    1,
-    {},
-  );
-}
-
 /**
- * The rate limiter. It fails open in exactly two cases, each for the one request concerned:
- * NATS is disconnected (the request fails with `bus_unavailable` on its own), or the store did
- * not answer this request in time or failed ({@link StoreUnavailableError}: a KV call over
- * RATE_LIMIT_TIMEOUT_MS, JetStream off, the bucket gone) — a slow store must not become a second
- * outage. Everything else is not let through: lost races are retried and a tenant so busy that
- * every attempt loses is refused (429); an error of our own is the request's error. Updates of
- * one tenant are batched within the process, so a burst of one key races only other replicas.
+ * The rate limiter. NATS disconnected: the request fails with `bus_unavailable` (nothing could be
+ * published anyway). The store did not answer this request in time or failed
+ * ({@link StoreUnavailableError}: a KV call over RATE_LIMIT_TIMEOUT_MS of a live event loop,
+ * JetStream off, the bucket gone): `storeDown` decides — `closed` refuses the request (503
+ * `rate_limit_unavailable`), `open` lets that one request through unlimited. Everything else is
+ * not let through: lost races are retried and a tenant so busy that every attempt loses is
+ * refused (429); an error of our own is the request's error. Updates of one tenant are batched
+ * within the process, so a burst of one key races only other replicas.
  */
 export function createRateLimiter(options: {
   bus: Bus;
@@ -146,9 +87,12 @@ export function createRateLimiter(options: {
   bucket: string;
   opTimeoutMs: number;
   log: Pick<Logger, 'warn' | 'info'>;
+  /** RATE_LIMIT_STORE_DOWN; default `closed`. */
+  storeDown?: StoreDownPolicy;
   store?: TenantStore;
   leaseTiming?: LeaseTiming;
 }): RateLimiter {
+  const storeDown = options.storeDown ?? 'closed';
   const { tiers, log } = options;
   const store = batchPerTenant(options.store ?? createTenantStore(options));
   const { bus } = options;
@@ -159,7 +103,7 @@ export function createRateLimiter(options: {
     tiers,
     async admit(request) {
       const tier = tiers.resolve(request.tier);
-      if (tier.windows.length === 0 && tier.concurrentStreams === undefined) return UNLIMITED;
+      if (!isLimited(tier)) return UNLIMITED;
       if (tier.name !== request.tier)
         warn(
           `unknown_tier:${request.tier}`,
@@ -168,38 +112,50 @@ export function createRateLimiter(options: {
             'it is limited as the strictest tier',
         );
       // Reconnecting (a cluster node died): counted once the bus is back, as the request is
-      // published only then. Still down: the publish that follows answers 503 bus_unavailable.
-      if (!(await waitConnected(bus, RECONNECT_WAIT_MS))) return UNLIMITED;
+      // published only then. Still down: refused now, before its body is even read.
+      if (!(await waitConnected(bus, RECONNECT_WAIT_MS)))
+        throw new AgentbusError('bus_unavailable', 'The message bus (NATS) is unavailable; try again shortly.');
       const { tenant, requestId } = request;
       const lease =
         tier.concurrentStreams === undefined
           ? undefined
           : { id: requestId, until: leases.untilAt(Date.now(), request.leaseUntil) };
       let released: Promise<void> | undefined;
-      const releaseOnce = () =>
-        (released ??= lease ? leases.release(tenant, requestId, lease.until) : Promise.resolve());
+      /** `counted`: the store took this request's token, which a refund may give back. */
+      const releaser =
+        (counted: boolean) =>
+        (how: { refund?: boolean } = {}): Promise<void> => {
+          const refund = counted && how.refund === true && tier.windows.length > 0 ? tier : undefined;
+          if (!lease && !refund) return (released ??= Promise.resolve());
+          return (released ??= leases.release(tenant, requestId, lease?.until ?? Date.now() + 10_000, refund));
+        };
       let decision: Decision;
       try {
         decision = await store.update(tenant, (current) => {
-          const outcome = decide(parseTenantState(current), tier, Date.now(), lease);
+          const outcome = decide(parseTenantState(current), tier, Date.now(), lease, request.inputBytes);
           return { write: outcome.kind === 'admit' ? JSON.stringify(outcome.next) : undefined, result: outcome };
         });
       } catch (err) {
         if (err instanceof StoreContentionError) throw contended(request);
         if (!(err instanceof StoreUnavailableError)) throw err;
+        // The write may still land after its timeout: a release removes the lease (not renewed,
+        // it lapses within one ttl otherwise).
+        if (storeDown === 'closed') {
+          warn('store_unavailable', err, 'rate limit store unavailable: refusing requests of limited keys');
+          if (lease) releaser(false)().catch(() => undefined);
+          throw storeDownError(request, options.bucket);
+        }
         warn('store_unavailable', err, 'rate limit store unavailable: letting this request through unlimited');
-        // The write may still land after its timeout: the release then removes the lease (not
-        // renewed, it lapses within one ttl otherwise).
-        return lease ? { headers: NO_HEADERS, release: releaseOnce, charge: chargeNothing } : UNLIMITED;
+        return lease ? { headers: NO_HEADERS, release: releaser(false), charge: chargeNothing } : UNLIMITED;
       }
       if (decision.kind !== 'admit') throw refusal(decision, request, tier);
       if (lease) leases.hold(tenant, requestId, request.leaseUntil, lease.until);
       const headers = rateLimitHeaders(tier, decision.tightest);
-      return { headers, release: releaseOnce, charge: (calls) => charge(request, tier, calls, headers) };
+      return { headers, release: releaser(true), charge: (calls) => charge(request, tier, calls, headers) };
     },
   };
 
-  /** More tokens for an admitted request; the store failing lets them go, as it does admissions. */
+  /** More tokens for an admitted request; a store that is down is treated as for admissions. */
   async function charge(
     request: AdmissionRequest,
     tier: RateTier,
@@ -214,12 +170,16 @@ export function createRateLimiter(options: {
         const charged = decideCharge(state, tier, now, calls);
         if (charged.kind === 'admit') return { write: JSON.stringify(charged.next), result: charged };
         // Refused, the request gives back its admission's token; the 429 tells what is left then.
-        const refunded = refundToken(state, tier, now);
+        const refunded = refundAdmission(state, tier, now);
         return { write: JSON.stringify(refunded), result: decideCharge(refunded, tier, now, calls + 1) };
       });
     } catch (err) {
       if (err instanceof StoreContentionError) throw contended(request);
       if (!(err instanceof StoreUnavailableError)) throw err;
+      if (storeDown === 'closed') {
+        warn('store_unavailable', err, 'rate limit store unavailable: refusing requests of limited keys');
+        throw storeDownError(request, options.bucket);
+      }
       warn('store_unavailable', err, 'rate limit store unavailable: not counting the further calls of a fan-out');
       return headers;
     }

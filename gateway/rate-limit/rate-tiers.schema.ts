@@ -8,7 +8,8 @@ const limit = (description: string) => ({ type: 'integer', minimum: 1, maximum: 
 /**
  * The rate tiers file (`RATE_TIERS_FILE`, default `config/rate-tiers.json`): per tier, how many
  * chat requests a key may send per minute, hour and day (token buckets that refill at that
- * rate) and how many it may have in flight at once. A limit left out is no limit.
+ * rate), how many it may have in flight at once, and how many body bytes it may send per minute.
+ * A limit left out is no limit.
  */
 export const rateTiersSchema = {
   $id: 'urn:agentbus:config:rate-tiers:v1',
@@ -33,6 +34,10 @@ export const rateTiersSchema = {
           requests_per_day: limit('Chat requests per day.'),
           concurrent_streams: limit(
             'Chat requests (streamed or not, HTTP and WebSocket) a key may have in flight at once.',
+          ),
+          max_input_bytes: limit(
+            'Bytes of chat request bodies (and WebSocket chat frames) a key may send per minute: a bucket of ' +
+              'this many bytes refilled over a minute. A body larger than this is refused (413).',
           ),
         },
       },

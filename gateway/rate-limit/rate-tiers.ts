@@ -23,7 +23,19 @@ export interface RateTier {
   readonly windows: readonly WindowLimit[];
   /** Requests a key may have in flight at once; undefined: no cap. */
   readonly concurrentStreams: number | undefined;
+  /** `max_input_bytes`: body bytes per minute as a bucket; undefined: no cap. */
+  readonly inputBytes: WindowLimit | undefined;
 }
+
+/** The window of `max_input_bytes`. */
+export const INPUT_BYTES_PERIOD_MS = 60_000;
+
+const bytesWindow = (limit: number | undefined): WindowLimit | undefined =>
+  limit === undefined ? undefined : Object.freeze({ window: 'minute', limit, periodMs: INPUT_BYTES_PERIOD_MS });
+
+/** Whether a tier limits anything (else the limiter never asks the store). */
+export const isLimited = (tier: RateTier): boolean =>
+  tier.windows.length > 0 || tier.concurrentStreams !== undefined || tier.inputBytes !== undefined;
 
 /** The tiers table. */
 export interface RateTiers {
@@ -64,7 +76,12 @@ export function rateTiersFrom(file: RateTiersFile, source = 'rate tiers'): RateT
     );
     tiers.set(
       name,
-      Object.freeze({ name, windows: Object.freeze(windows), concurrentStreams: row.concurrent_streams }),
+      Object.freeze({
+        name,
+        windows: Object.freeze(windows),
+        concurrentStreams: row.concurrent_streams,
+        inputBytes: bytesWindow(row.max_input_bytes),
+      }),
     );
   }
   const rows = [...tiers.values()];
@@ -78,6 +95,7 @@ export function rateTiersFrom(file: RateTiersFile, source = 'rate tiers'): RateT
       }),
     ),
     concurrentStreams: minOf(rows.map((tier) => tier.concurrentStreams)),
+    inputBytes: bytesWindow(minOf(rows.map((tier) => tier.inputBytes?.limit))),
   });
   return Object.freeze({
     source,

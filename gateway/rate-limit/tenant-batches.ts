@@ -22,9 +22,9 @@ type Outcome = { ok: true; value: unknown } | { ok: false; err: unknown };
  * inner store (its timeouts and attempts), never by the length of the queue.
  *
  * Gating is decided per update: a batch with admissions goes gated, so while a failed bucket
- * waits to be reopened they are turned away at once (and fail open) instead of waiting on an
- * open a release in the same batch would start; the batch's ungated updates (releases,
- * renewals) then go again on their own, ungated.
+ * waits to be reopened they are turned away at once (then refused or let through, as
+ * RATE_LIMIT_STORE_DOWN says) instead of waiting on an open a release in the same batch would
+ * start; the batch's ungated updates (releases, renewals) then go again on their own, ungated.
  */
 export function batchPerTenant(store: TenantStore): TenantStore {
   const waiting = new Map<string, Pending[]>();

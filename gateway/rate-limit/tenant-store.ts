@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { Bus } from '../../common/bus.js';
 import { BucketNotReopenedError, KvBucket } from '../../common/kv-bucket.js';
-import { withTimeout } from '../../common/timeout.js';
+import { withLiveTimeout } from '../../common/live-timeout.js';
 import type { Logger } from '../../common/logger.js';
 import { openRateLimitBucket } from './rate-limit-bucket.js';
 
@@ -11,6 +11,9 @@ export const DEFAULT_RATE_LIMIT_BUCKET = 'agentbus_rate_limits';
 
 // Opening may create the stream on disk (or on a cluster), which takes longer than a read.
 const OPEN_TIMEOUT_MS = 2_000;
+// nats.js's own timeout of each KV call: only a backstop. Its timer cannot tell a busy event loop
+// from a slow server, so the verdict is withLiveTimeout's, which can (RATE_LIMIT_TIMEOUT_MS).
+const NATS_BACKSTOP_MS = 30_000;
 // After a failed open the bucket is opened again, at most this often: during a JetStream outage
 // only one admission a second waits for an open to time out, the others go through at once.
 // The same interval spaces the checks of whether the bucket still exists.
@@ -22,7 +25,7 @@ export const MAX_CAS_ATTEMPTS = 8;
 const CAS_BACKOFF_BASE_MS = 4;
 const CAS_BACKOFF_CAP_MS = 100;
 
-/** The store did not answer in time or failed: the caller decides whether to fail open. */
+/** The store did not answer in time or failed: RATE_LIMIT_STORE_DOWN decides (refuse, or let through). */
 export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
 }
@@ -102,7 +105,7 @@ export function createTenantStore(options: {
   // missing bucket fails to open, naming npm run bus:setup, and the limiter lets requests through.
   const kv = new KvBucket({
     name: bucket,
-    open: () => openRateLimitBucket(bus, bucket, OPEN_TIMEOUT_MS),
+    open: () => openRateLimitBucket(bus, bucket, NATS_BACKSTOP_MS),
     openTimeoutMs: OPEN_TIMEOUT_MS,
     reopenIntervalMs: REOPEN_INTERVAL_MS,
   });
@@ -175,7 +178,7 @@ export function createTenantStore(options: {
           : new StoreUnavailableError(`rate limit store: ${(err as Error).message}`, { cause: err });
       });
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-        const entry = await withTimeout(bucketKv.get(key), opTimeoutMs, timedOut('get')).catch((err: unknown) => {
+        const entry = await withLiveTimeout(bucketKv.get(key), opTimeoutMs, timedOut('get')).catch((err: unknown) => {
           throw unavailable(err);
         });
         const live = entry && entry.operation === 'PUT' ? entry : undefined;
@@ -185,8 +188,9 @@ export function createTenantStore(options: {
         try {
           // create() also takes over a deleted or purged key; update() fails if anyone wrote since our read.
           if (live) {
-            await withTimeout(bucketKv.update(key, write, live.revision, opTimeoutMs), opTimeoutMs, timedOut('update'));
-          } else await withTimeout(bucketKv.create(key, write), opTimeoutMs, timedOut('create'));
+            const written = bucketKv.update(key, write, live.revision, NATS_BACKSTOP_MS);
+            await withLiveTimeout(written, opTimeoutMs, timedOut('update'));
+          } else await withLiveTimeout(bucketKv.create(key, write), opTimeoutMs, timedOut('create'));
           return result;
         } catch (err) {
           if (!isConflict(err)) throw unavailable(err);

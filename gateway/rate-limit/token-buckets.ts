@@ -81,3 +81,20 @@ export function takeToken(buckets: Buckets, limits: readonly WindowLimit[], now:
   }
   return { allowed: true, buckets: next, tightest };
 }
+
+/**
+ * The buckets with the token of one admitted request given back (capped at each limit): for a
+ * request refused before anything was published (a 4xx of its body), which costs no model call.
+ */
+export function refundToken(buckets: Buckets, limits: readonly WindowLimit[], now: number): Buckets {
+  const next: Buckets = { ...buckets };
+  for (const limit of limits) {
+    const state = buckets[limit.window];
+    if (!state) continue;
+    next[limit.window] = {
+      tokens: Math.min(limit.limit, tokensAt(state, limit, now) + 1),
+      at: Math.max(now, state.at),
+    };
+  }
+  return next;
+}

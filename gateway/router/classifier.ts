@@ -89,7 +89,7 @@ export function createClassifier(deps: ClassifierDeps): Classify {
     const closed = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
     const frames = busCall(deps.bus, envelope, {
       subject: deps.subjects.chat(request.agent.name),
-      cancelSubject: deps.subjects.cancel,
+      cancelSubject: deps.subjects.cancel(request.agent.name),
       idleTimeoutMs: Math.max(3 * deps.heartbeatMs, 1000),
       // The classifier's own timeout ends the call first; this only backs it up.
       deadlineGraceMs: 1000,

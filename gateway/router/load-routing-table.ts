@@ -53,12 +53,14 @@ export function createRoutingTable(file: RoutingTableFile, catalog: Catalog, sou
     throw new Error(`invalid ${source}: ${field} ${problem}`);
   };
   const checkAgent = (field: string, name: string) => {
-    if (!catalog.get(name))
+    const agent = catalog.get(name);
+    if (!agent)
       fail(
         field,
         `names the agent "${name}", which is not in the agent catalog ${catalog.file} ` +
           `(known: ${catalog.names.join(', ')})`,
       );
+    if (agent?.kind === 'embedding') fail(field, `names "${name}", an embedding agent, which cannot chat`);
   };
   checkAgent('default', file.default);
   if (file.classifier) checkAgent('classifier.agent', file.classifier.agent);

@@ -79,7 +79,8 @@ export function createRouter(deps: RouterDeps): Router {
     if (!useClassifier) return fallback('no rule matched');
     // The user's text goes only to an agent the key may call, or to the operator's system classifier.
     const allowed = options.mayCall ?? (() => true);
-    const candidates = catalog.agents.filter((agent) => allowed(agent.name));
+    // Embedding agents cannot chat: never a candidate.
+    const candidates = catalog.agents.filter((agent) => agent.kind === 'chat' && allowed(agent.name));
     const asAgent = settings.system || allowed(classifierAgent.name) ? classifierAgent : candidates[0];
     if (asAgent === undefined || candidates.length === 0) return fallback('no rule matched');
     const started = Date.now();

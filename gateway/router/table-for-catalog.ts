@@ -18,7 +18,8 @@ export function routingTableFor(
   try {
     return loadRoutingTable(config.routingFile, catalog);
   } catch (err) {
-    const fallback = catalog.names[0]!;
+    // A chat agent: "auto" never routes to an embedding model.
+    const fallback = (catalog.agents.find((agent) => agent.kind === 'chat') ?? catalog.agents[0]!).name;
     log.warn(
       { err: (err as Error).message },
       `the shipped routing table does not fit this agent catalog; model "auto" goes to ${fallback}. ` +

@@ -3,6 +3,8 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import type { ChatDeps } from '../chat/types.js';
 import { bearerAuth } from '../auth/bearer-auth.js';
+import { completionsRoutes } from '../openai/completion-routes.js';
+import { embeddingsRoutes } from '../openai/embedding-routes.js';
 import { chatCompletionsRoutes } from '../openai/routes.js';
 import { responsesRoutes } from '../openai/responses-routes.js';
 import { legacyRoutes } from '../legacy/routes.js';
@@ -46,6 +48,8 @@ export async function agentScopedRoutes(app: FastifyInstance, options: { chat: C
     authed.addHook('onRequest', bearerAuth(deps.keys));
     await authed.register(modelsRoutes, { catalog: deps.catalog });
     await authed.register(chatCompletionsRoutes, { ...deps, perAgent: true });
+    await authed.register(completionsRoutes, { ...deps, perAgent: true });
+    await authed.register(embeddingsRoutes, { ...deps, perAgent: true });
     await authed.register(responsesRoutes, { ...deps, perAgent: true });
     await authed.register(legacyRoutes, deps);
   });

@@ -4,9 +4,19 @@ import type { Agent, Catalog } from '../../common/catalog.js';
 import { mayCall } from '../auth/caller.js';
 import { AUTO_MODEL, namesVisibleTo } from '../chat/choose-agents.js';
 
-/** An agent in OpenAI's model object shape; `description` is agentbus's addition. */
+/**
+ * An agent in OpenAI's model object shape; `description` and `kind` are agentbus's additions:
+ * `kind` says which routes take it (`chat`: chat and text completions, `embedding`: embeddings).
+ */
 function modelObject(agent: Agent, created: number) {
-  return { id: agent.name, object: 'model' as const, created, owned_by: 'agentbus', description: agent.description };
+  return {
+    id: agent.name,
+    object: 'model' as const,
+    created,
+    owned_by: 'agentbus',
+    kind: agent.kind,
+    description: agent.description,
+  };
 }
 
 /** `auto`, listed after the agents so model pickers offer it: the router chooses. */
@@ -16,6 +26,7 @@ function autoModel(created: number) {
     object: 'model' as const,
     created,
     owned_by: 'agentbus',
+    kind: 'chat' as const,
     description:
       'Lets the router choose the agent(s) that answer: ' +
       'the routing table (ROUTING_FILE), then the classifier, then the default agent. meta.routing says why.',

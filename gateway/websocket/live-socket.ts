@@ -68,6 +68,8 @@ export class LiveSession {
   #draining = false;
   #drained: (() => void) | undefined;
   #answeredPing = true;
+  /** Bytes of the frame being handled: a chat frame's size counts against the key's `max_input_bytes`. */
+  #frameBytes = 0;
   readonly #authTimer: TimerHandle | undefined;
   readonly #pingTimer: TimerHandle;
   readonly #stopWatchingKeys: (() => void) | undefined;
@@ -120,6 +122,7 @@ export class LiveSession {
     let id: string | null = null;
     try {
       const frame = parseClientFrame(data, isBinary, this.#options.config.inputLimits.maxJsonDepth);
+      this.#frameBytes = data.length;
       if (frame.type === 'chat' || frame.type === 'cancel') id = frame.id;
       this.#handle(frame);
     } catch (err) {
@@ -315,12 +318,12 @@ export class LiveSession {
     const request: Request = { routing: new AbortController() };
     this.#requests.set(frame.id, request);
     // Never rejects: #run answers every failure with an error frame.
-    this.#run(frame, body, by, request).catch((err: unknown) =>
+    this.#run(frame, body, by, request, this.#frameBytes).catch((err: unknown) =>
       this.#log.error({ err }, 'WebSocket request failed unexpectedly'),
     );
   }
 
-  async #run(frame: ChatFrame, body: ChatBody, by: Caller, request: Request): Promise<void> {
+  async #run(frame: ChatFrame, body: ChatBody, by: Caller, request: Request, inputBytes: number): Promise<void> {
     let chat: StartedChat;
     try {
       const input = toChatInput(body, true, this.#options.config.inputLimits);
@@ -331,6 +334,7 @@ export class LiveSession {
         traceparent: frame.traceparent,
         refreshCache: frame.cache === 'refresh',
         signal: request.routing.signal,
+        inputBytes,
         hints: {
           private: frame.private === true,
           ...(frame.priority ? { priority: frame.priority } : {}),

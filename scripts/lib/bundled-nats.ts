@@ -1,6 +1,7 @@
 import { natsServerAdvisory, natsServerVersionOf } from '../../common/nats-version.js';
 import { join, resolve } from 'node:path';
 import { ensureNatsServer } from './install-nats.js';
+import { writeComposedConf } from './nats-server-conf.js';
 import { natsRecordFile, readNatsRecord, writeNatsRecord } from './nats-record.js';
 import { chooseNatsPort, configuredNatsPort } from './nats-port.js';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
@@ -41,6 +42,8 @@ export async function startBundledNats(options: BundledNatsOptions): Promise<Bun
   if (advisory) say(`warning: ${advisory}`);
   const confFile = resolve(options.natsConf);
   const storeDir = join(dataDir, 'nats');
+  // nats.conf with the scoped worker users of DATA_DIR (npm run bus:credentials) in its users list.
+  const runConf = writeComposedConf(dataDir, confFile, storeDir);
   await stopStaleNatsServers(dataDir, storeDir, say);
   const { port, note } = await chooseNatsPort({
     host: HOST,
@@ -57,7 +60,8 @@ export async function startBundledNats(options: BundledNatsOptions): Promise<Bun
       start: async (_restarts, signal) => {
         const server = await startNatsServer({
           binary,
-          configFile: confFile,
+          configFile: runConf.file,
+          storeDirInConfig: runConf.storeDirInConfig,
           host: HOST,
           port,
           storeDir,

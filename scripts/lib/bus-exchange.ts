@@ -3,6 +3,7 @@ import {
   AgentbusError,
   decodeReplyFrame,
   encodeJson,
+  inboxScopes,
   type DeliveryReceipt,
   type ReplyFrame,
 } from '../../bus-schemas/index.js';
@@ -33,7 +34,9 @@ export async function connectTool(natsUrl: string, env: NodeJS.ProcessEnv = proc
   const read = readEnv(env);
   const client = readNatsClientSettings(read, 'replay', natsUrl);
   read.done();
-  return connectBus({ url: natsUrl, role: 'replay', name: 'agentbus-tool', log: createLogger('off'), client });
+  // Warnings (an outdated nats-server) go to stderr: stdout carries the frames, for scripts.
+  const log = createLogger('agentbus-tool', { level: 'warn', destination: process.stderr });
+  return connectBus({ url: natsUrl, role: 'replay', name: 'agentbus-tool', log, client });
 }
 
 /** How the exchange ended: a `done` frame, an `error` frame, or no terminal frame in time. */
@@ -69,7 +72,9 @@ export function exchangeEnvelope(
       else resolve(outcome);
     };
     const timer = setTimeout(() => finish(), options.maxWaitMs);
-    const sub = bus.subscribe(bus.newInbox(), {
+    // `<prefix>.<intent>.chat`: the inbox is the intent's, the only one its workers may answer on.
+    const intent = subject.split('.').at(-2) ?? '';
+    const sub = bus.subscribe(bus.newInbox(inboxScopes.chat(intent)), {
       callback: (err, msg) => {
         if (err) return finish(err);
         if (msg.data.length === 0) {

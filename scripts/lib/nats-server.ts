@@ -40,6 +40,8 @@ export interface NatsServerOptions {
   port: number;
   /** JetStream store directory. */
   storeDir: string;
+  /** True when `configFile` names `storeDir` itself (then no `-sd`: the server refuses both). */
+  storeDirInConfig?: boolean;
   /** Longest to wait for "Server is ready". */
   startTimeoutMs?: number;
   /**
@@ -77,8 +79,7 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
     options.host ?? '127.0.0.1',
     '-p',
     String(options.port),
-    '-sd',
-    options.storeDir,
+    ...(options.storeDirInConfig ? [] : ['-sd', options.storeDir]),
     ...(options.extraArgs ?? []),
   ];
   // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { readNatsRecord } from './nats-record.js';
+import { composedConfFile } from './nats-server-conf.js';
 import { commandLineOf, findProcesses, isRunning, parentOf, waitForExit } from './process-table.js';
 
 // A supervisor killed hard (SIGKILL, OOM) cannot stop its nats-server, which, unlike the
@@ -7,10 +8,17 @@ import { commandLineOf, findProcesses, isRunning, parentOf, waitForExit } from '
 
 const STOP_GRACE_MS = 5000;
 
-/** True when `argv` is a nats-server whose JetStream store is `storeDir`. */
-function isNatsServerOn(argv: string[], storeDir: string): boolean {
-  const sd = argv.indexOf('-sd');
-  return basename(argv[0] ?? '').startsWith('nats-server') && sd > 0 && argv[sd + 1] === storeDir;
+/**
+ * True when `argv` is a nats-server whose JetStream store is `storeDir`: given by `-sd`, or in
+ * `confFile` (npm start's composed configuration names it, so that reloads work).
+ */
+function isNatsServerOn(argv: string[], storeDir: string, confFile: string): boolean {
+  const value = (flag: string) => {
+    const at = argv.indexOf(flag);
+    return at > 0 ? argv[at + 1] : undefined;
+  };
+  if (!basename(argv[0] ?? '').startsWith('nats-server')) return false;
+  return value('-sd') === storeDir || (value('-sd') === undefined && value('-c') === confFile);
 }
 
 /** True when `argv` is an `npm start` supervisor (scripts/start.ts run by node). */
@@ -30,9 +38,10 @@ export async function stopStaleNatsServers(
   say: (line: string) => void,
 ): Promise<number[]> {
   const recorded = readNatsRecord(dataDir);
-  const candidates = new Set(findProcesses((argv) => isNatsServerOn(argv, storeDir)));
+  const confFile = composedConfFile(dataDir);
+  const candidates = new Set(findProcesses((argv) => isNatsServerOn(argv, storeDir, confFile)));
   const recordedArgv = recorded?.pid ? commandLineOf(recorded.pid) : undefined;
-  if (recorded?.pid && recordedArgv && isNatsServerOn(recordedArgv, storeDir)) candidates.add(recorded.pid);
+  if (recorded?.pid && recordedArgv && isNatsServerOn(recordedArgv, storeDir, confFile)) candidates.add(recorded.pid);
   const stale = [...candidates].filter((pid) => pid !== process.pid);
 
   for (const pid of stale) {

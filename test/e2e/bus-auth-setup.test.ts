@@ -316,7 +316,8 @@ t.test('memory queries and $SRV asks reach the worker on random inboxes, which i
     t.equal(asked.error, undefined);
   }
   t.equal(seen.length, 4);
-  for (const reply of seen) t.match(reply, /^_INBOX\.gateway\.[A-Za-z0-9_-]{22}$/, `random reply inbox ${reply}`);
+  for (const reply of seen)
+    t.match(reply, /^_INBOX\.gateway\.(memory|srv)\.[A-Za-z0-9_-]{22}$/, `random reply inbox ${reply}`);
   memory.unsubscribe();
   srv.unsubscribe();
   const none = await askWorkers(gateway, 'stats', { timeoutMs: 2000 });

@@ -209,6 +209,24 @@ t.test('a worker may serve agent subjects and answer on reply inboxes', async (t
   stored.unsubscribe();
 });
 
+t.test('embed subjects: the gateway asks, a worker answers, neither the other way round', async (t) => {
+  const gateway = await as('gateway');
+  const worker = await as('worker');
+  const served = worker.subscribe('agents.vectors.embed', {
+    queue: 'vectors',
+    callback: (_err, msg) => {
+      msg.respond('vectors');
+    },
+  });
+  await worker.flush();
+  t.equal((await gateway.request('agents.vectors.embed', '{}', { timeout: 2000 })).string(), 'vectors');
+  served.unsubscribe();
+  t.match(String(await subscribeRefusal(gateway, 'agents.vectors.embed')), /permissions violation/i);
+  const violation = nextViolation(worker);
+  worker.publish('agents.vectors.embed', 'forged');
+  t.equal((await violation)?.subject, 'agents.vectors.embed', 'a worker cannot ask another');
+});
+
 t.test('a worker cannot send requests to agents, nor read other replies', async (t) => {
   const worker = await as('worker');
   const violation = nextViolation(worker);
@@ -233,7 +251,7 @@ t.test('the gateway cannot pose as a worker', async (t) => {
     'agents.*.chat',
     'agents.memory.last',
     'agents.memory.response',
-    'agents.cancel',
+    'agents.testing.cancel',
     '$SRV.PING',
     '_INBOX.worker.>',
   ]) {
@@ -297,6 +315,6 @@ t.test('the replay user reads the audit stream and replays, but cannot change th
   );
   sub.unsubscribe();
   const violation = nextViolation(replayClient);
-  replayClient.publish('agents.cancel', '{}');
-  t.equal((await violation)?.subject, 'agents.cancel', 'but nothing else of the gateway');
+  replayClient.publish('agents.testing.cancel', '{}');
+  t.equal((await violation)?.subject, 'agents.testing.cancel', 'but nothing else of the gateway');
 });

@@ -232,7 +232,7 @@ t.test('auth: missing or wrong key is 401; health needs no key', async (t) => {
 t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI shape', async (t) => {
   await expectError(
     t,
-    await fetch(`${stack.baseUrl}/v1/embeddings`, { method: 'POST', headers: AUTH, body: '{}' }),
+    await fetch(`${stack.baseUrl}/v1/fine_tuning/jobs`, { method: 'POST', headers: AUTH, body: '{}' }),
     404,
     'unknown_url',
   );

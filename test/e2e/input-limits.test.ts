@@ -8,6 +8,7 @@ import { openLiveClient, type LiveClient } from '../helpers/ws-client.js';
 const LIMITS = {
   MAX_MESSAGES: 3,
   MAX_MESSAGE_CHARS: 100,
+  MAX_INPUT_CHARS: 250,
   MAX_JSON_DEPTH: 8,
   MAX_TOOLS: 2,
   MAX_TOOL_SCHEMA_BYTES: 300,
@@ -108,6 +109,21 @@ const CASES: Array<{ name: string; under: string; over: string; code: string; pa
       }),
       code: 'message_too_long',
       param: 'messages[0].tool_calls',
+    },
+    {
+      // What one stored turn keeps of the input: every message together.
+      name: 'MAX_INPUT_CHARS (all messages together)',
+      under: JSON.stringify({
+        ...base,
+        messages: [user('x'.repeat(100)), { role: 'assistant', content: 'y'.repeat(100) }, user('z'.repeat(50))],
+      }),
+      over: JSON.stringify({
+        ...base,
+        messages: [user('x'.repeat(100)), { role: 'assistant', content: 'y'.repeat(100) }, user('z'.repeat(51))],
+      }),
+      code: 'request_too_large',
+      param: 'messages',
+      status: 413,
     },
     {
       // The body is depth 1, its unknown field `x` adds the rest.

@@ -280,8 +280,9 @@ t.test('host A dies under load: 0 lost, 0 phantom, 0 duplicated; the JetStream a
   assertReconciled(t, r);
 
   // Two of three replicas left: limits, cache and audit stream still work — once the streams
-  // have their new leaders. Until then the limiter lets requests through (RATE_LIMIT_TIMEOUT_MS):
-  // a key of its own finds when it holds again.
+  // have their new leaders. Until then a limited key gets 503 rate_limit_unavailable
+  // (RATE_LIMIT_STORE_DOWN=closed, the default; the load above uses unlimited keys, which never
+  // ask the store): a key of its own finds when it holds again.
   await waitFor(
     'the rate limits to hold again',
     async () => {

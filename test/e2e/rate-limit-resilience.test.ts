@@ -54,8 +54,9 @@ const tiers = rateTiersFrom({
 const logs = new LogSink();
 const log = createLogger('rate-limit', { level: 'debug', destination: logs });
 const LONG: LeaseTiming = { ttlMs: 120_000, renewEveryMs: 60_000 };
-const limiterOn = (nc: Bus, leaseTiming: LeaseTiming = LONG): RateLimiter =>
-  createRateLimiter({ bus: nc, tiers, bucket: BUCKET, opTimeoutMs: 300, log, leaseTiming });
+// Most tests here look at failing open (RATE_LIMIT_STORE_DOWN=open); one at the default, closed.
+const limiterOn = (nc: Bus, leaseTiming: LeaseTiming = LONG, storeDown: 'open' | 'closed' = 'open'): RateLimiter =>
+  createRateLimiter({ bus: nc, tiers, bucket: BUCKET, opTimeoutMs: 300, log, leaseTiming, storeDown });
 
 const inspector = await open();
 const limiter = limiterOn(await open());
@@ -112,6 +113,47 @@ t.test('a store stall leaves no lease behind and does not lock the key out', asy
   for (const admission of again) await admission.release();
   t.same(await leasesOf('stall-a'), []);
   t.notOk(reasons().includes('bucket_gone'), 'a stall is not mistaken for a lost bucket');
+});
+
+t.test('closed (the default): a stalled store refuses limited keys with 503, then counts again', async (t) => {
+  const closed = limiterOn(await open(), LONG, 'closed');
+  await (await admit(closed, 'closed-a', 'standard')).release();
+  nats.process.kill('SIGSTOP');
+  t.teardown(resume);
+  try {
+    await waitFor('the server to stop', isStopped);
+    const pending = admit(closed, 'closed-a', 'standard');
+    t.equal(await refusedCode(pending), 'rate_limit_unavailable');
+    t.equal(refusalOf(await pending.catch((err: unknown) => err))?.retryAfterSeconds, 1);
+  } finally {
+    resume();
+  }
+  const after = await admit(closed, 'closed-a', 'standard');
+  t.ok(after.headers['x-ratelimit-limit-requests'], 'limited again once the store answers');
+  await after.release();
+});
+
+t.test("the gateway's own event-loop stall is not a store outage", async (t) => {
+  const closed = limiterOn(await open(), LONG, 'closed');
+  await (await admit(closed, 'busy', 'standard')).release();
+  const unavailableBefore = reasons().filter((reason) => reason === 'store_unavailable').length;
+  for (let round = 0; round < 3; round++) {
+    const pending = admit(closed, 'busy', 'standard');
+    // Once the KV call is out (its promise chain ran): busy for 4x RATE_LIMIT_TIMEOUT_MS (300)
+    // while the reply waits unread in the socket. The timer fires late, and the verdict waits
+    // for a live loop instead of calling the store down.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = Date.now() + 1200;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    const admitted = await pending;
+    t.ok(admitted.headers['x-ratelimit-limit-requests'], `round ${round + 1}: counted by the store`);
+    await admitted.release();
+  }
+  t.equal(reasons().filter((reason) => reason === 'store_unavailable').length, unavailableBefore, 'never unavailable');
 });
 
 t.test('64 simultaneous admits of one key within its budget: no 429', async (t) => {

@@ -22,7 +22,7 @@ writeFileSync(
   }),
 );
 const stack = await startStack({
-  env: { API_KEYS: 'key-a,key-b,key-c,key-d', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
+  env: { API_KEYS: 'key-a,key-b,key-c,key-d,key-e', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
 });
 const secondBus = await connectBus({
   url: stack.natsUrl,
@@ -154,6 +154,36 @@ t.test(
   },
 );
 
+t.test('bodies refused with a 4xx after admission free their slot and give their token back', async (t) => {
+  const post = async (body: string) => {
+    const res = await fetch(`${replicas[0]}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer key-e', 'content-type': 'application/json' },
+      body,
+    });
+    return { status: res.status, code: ((await res.json()) as { error?: { code: string } }).error?.code };
+  };
+  const bad = [
+    '{"model": "code_review", "messages": [',
+    JSON.stringify({ model: 'code_review' }),
+    JSON.stringify({ model: 'no_such_agent', messages: [{ role: 'user', content: 'hi' }] }),
+    JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }] }),
+    '{"model": "code_review", "messages": [',
+  ];
+  // Five of them, more than the key's 3 a minute: admitted one by one, each token given back.
+  const outcomes = [];
+  for (const body of bad) outcomes.push(await post(body));
+  t.same(
+    outcomes.map((o) => o.code),
+    ['invalid_json', 'invalid_request', 'model_not_found', 'request_too_large', 'invalid_json'],
+  );
+  await waitFor('every slot freed', async () => (await leasesOf('key-e')).length === 0);
+  const next = await chat(replicas[1], 'key-e');
+  t.equal(next.status, 200);
+  t.equal(next.headers.get('x-ratelimit-remaining-requests'), '2', 'none of the refused bodies spent a token');
+  await next.json();
+});
+
 t.test('a client that leaves mid-stream frees its slot', async (t) => {
   stack.ollama.behave({ firstTokenDelayMs: 2000 });
   t.teardown(() => stack.ollama.behave({ firstTokenDelayMs: 0 }));
@@ -192,10 +222,22 @@ t.test('WebSocket: a refused chat frame ends with an error frame carrying the co
   t.same(client.invalidFrames, [], 'every frame matches the server frame schema');
 });
 
-t.test('a lost bucket fails open with a warning and is recreated', async (t) => {
+t.test('a lost bucket: limited keys get 503 (or, with RATE_LIMIT_STORE_DOWN=open, no limit)', async (t) => {
+  const open = await buildApp({
+    config: { ...stack.config, rateLimitStoreDown: 'open' },
+    bus: secondBus,
+    catalog: stack.catalog,
+    logger: createLogger('replica-open', { level: 'debug', destination: stack.logs }),
+  });
+  const openUrl = await open.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => open.close());
   await (await stack.bus.jetstreamManager()).streams.delete(`KV_${DEFAULT_RATE_LIMIT_BUCKET}`);
-  const res = await chat(replicas[0], 'key-a');
-  t.equal(res.status, 200, 'let through: the store did not answer');
+  const closed = await chat(replicas[0], 'key-a');
+  t.equal(closed.status, 503, 'closed (the default): refused while the store cannot count it');
+  t.equal(closed.headers.get('retry-after'), '1');
+  t.match(await closed.json(), { error: { code: 'rate_limit_unavailable', type: 'server_error' } });
+  const res = await chat(openUrl, 'key-a');
+  t.equal(res.status, 200, 'open: let through, the store did not answer');
   t.equal(res.headers.get('x-ratelimit-limit-requests'), null, 'unlimited, so no limit headers');
   await res.json();
   t.ok(
@@ -209,6 +251,7 @@ t.test('a lost bucket fails open with a warning and is recreated', async (t) => 
     async () => {
       const after = await chat(replicas[0], 'key-a');
       await after.json();
+      if (after.status !== 200 && after.status !== 503) t.fail(`unexpected ${after.status}`);
       remaining = after.headers.get('x-ratelimit-remaining-requests');
       return after.status === 200 && remaining !== null;
     },

@@ -108,7 +108,7 @@ const parts = (): CacheKeyParts => ({
 
 t.test('cacheKey: stable under key order, different for every part that changes the answer', async (t) => {
   const base = cacheKey(parts());
-  t.match(base, /^[0-9a-f]{64}$/, 'sha256 hex, a valid KV key');
+  t.match(base, new RegExp(`^${parts().agent}\\.[0-9a-f]{64}$`), 'the agent, then sha256 hex: a valid KV key');
   t.equal(cacheKey(parts()), base, 'deterministic');
 
   const reordered: CacheKeyParts = {

@@ -51,7 +51,7 @@ const watcher = stack.bus.subscribe(subjects.allChat, {
 t.teardown(() => watcher.unsubscribe());
 // Every cancel announced to the workers: the classifier sends one when it closes a call itself.
 const cancels: CancelRequest[] = [];
-const cancelWatcher = stack.bus.subscribe(subjects.cancel, {
+const cancelWatcher = stack.bus.subscribe(subjects.allCancel, {
   callback: (_err, msg) => cancels.push(decodeCancelRequest(msg.data)),
 });
 t.teardown(() => cancelWatcher.unsubscribe());

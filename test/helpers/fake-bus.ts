@@ -1,5 +1,13 @@
 import { errors, headers as natsHeaders, type Msg, type MsgHdrs } from '@nats-io/transport-node';
-import type { Bus, BusCallback, BusMessage, BusServer, BusSubscription, PublishOptions } from '../../common/bus.js';
+import type {
+  Bus,
+  BusCallback,
+  BusMessage,
+  BusServer,
+  BusSubscription,
+  PublishOptions,
+  RequestOptions,
+} from '../../common/bus.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import type { BusRole } from '../../common/nats-client.js';
 
@@ -64,8 +72,8 @@ export class FakeBus implements Bus {
     return () => this.#listeners.delete(listener);
   }
 
-  newInbox(): string {
-    return `_INBOX.${this.role}.fake${++this.#inboxes}`;
+  newInbox(scope?: string): string {
+    return `_INBOX.${this.role}.${scope === undefined ? '' : `${scope}.`}fake${++this.#inboxes}`;
   }
 
   publish(subject: string, data: Uint8Array = new Uint8Array(0), options?: PublishOptions): void {
@@ -99,8 +107,8 @@ export class FakeBus implements Bus {
     return this.#subs.filter((sub) => !sub.closed && sub.subject === subject).length;
   }
 
-  request(subject: string, data: Uint8Array, options: { timeoutMs: number; headers?: MsgHdrs }): Promise<Msg> {
-    const inbox = this.newInbox();
+  request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg> {
+    const inbox = this.newInbox(options.inboxScope);
     return new Promise<Msg>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         sub.unsubscribe();

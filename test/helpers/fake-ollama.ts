@@ -49,9 +49,22 @@ export interface RecordedChatRequest {
   endedAt?: number;
 }
 
+/**
+ * The vector the fake's `/api/embed` makes for a text: 4 unit-length values from its characters,
+ * so tests can recompute what they should get.
+ */
+export function fakeEmbedding(text: string): number[] {
+  const codes = [...text].map((c) => c.codePointAt(0)!);
+  const raw = [text.length + 1, codes.reduce((a, b) => a + b, 0) % 97, codes[0] ?? 1, 3];
+  const norm = Math.hypot(...raw);
+  return raw.map((value) => value / norm);
+}
+
 export interface FakeOllama {
   readonly url: string;
   readonly requests: RecordedChatRequest[];
+  /** Bodies of the `/api/embed` requests, in order. */
+  readonly embedRequests: Array<{ model: string; input: string | string[] }>;
   /** Changes how later requests are answered (merged over the defaults). */
   behave(behaviour: Partial<FakeOllamaBehaviour>): void;
   /** The next requests are answered by these, one each, in order; then `behave`'s again. */
@@ -101,7 +114,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 
 /**
  * The only test double in the suite: a model backend speaking Ollama's real HTTP protocol
- * (`/api/chat` NDJSON streaming and non-streaming with tool calls, `/api/show`, `/api/tags`,
+ * (`/api/chat` NDJSON streaming and non-streaming with tool calls, `/api/embed`, `/api/show`, `/api/tags`,
  * `/api/version`) over a real
  * socket on loopback. It records what it was sent and can be slow, fail, or die mid-stream.
  */
@@ -112,6 +125,7 @@ export async function startFakeOllama(
   let behaviour: FakeOllamaBehaviour = { ...DEFAULTS };
   let queued: FakeOllamaBehaviour[] = [];
   const requests: RecordedChatRequest[] = [];
+  const embedRequests: Array<{ model: string; input: string | string[] }> = [];
   let held: Promise<void> = Promise.resolve();
 
   const line = (model: string, content: string, done: boolean, extra: Record<string, unknown> = {}) =>
@@ -234,6 +248,27 @@ export async function startFakeOllama(
       );
       return;
     }
+    if (route === 'POST /api/embed') {
+      readJson(req).then(
+        (body: { model: string; input: string | string[] }) => {
+          embedRequests.push(body);
+          if (behaviour.failWith)
+            return sendJson(res, behaviour.failWith.status, { error: behaviour.failWith.message });
+          if (!models.some((m) => m === body.model || m === `${body.model}:latest`))
+            return sendJson(res, 404, { error: `model "${body.model}" not found, try pulling it first` });
+          const texts = typeof body.input === 'string' ? [body.input] : body.input;
+          sendJson(res, 200, {
+            model: body.model,
+            embeddings: texts.map(fakeEmbedding),
+            total_duration: 1,
+            load_duration: 0,
+            prompt_eval_count: texts.reduce((sum, text) => sum + text.split(' ').length, 0),
+          });
+        },
+        () => sendJson(res, 400, { error: 'invalid JSON' }),
+      );
+      return;
+    }
     if (route === 'POST /api/chat') {
       chat(req, res).catch((err: Error) => {
         if (!res.headersSent) sendJson(res, 400, { error: err.message });
@@ -250,6 +285,7 @@ export async function startFakeOllama(
   return {
     url: `http://${host}:${port}`,
     requests,
+    embedRequests,
     behave: (next) => {
       behaviour = { ...DEFAULTS, ...next };
       queued = [];

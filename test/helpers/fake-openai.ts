@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fakeEmbedding } from './fake-ollama.js';
 
 /** How the fake answers the next chat completions. */
 export interface FakeOpenAIBehaviour {
@@ -14,6 +15,8 @@ export interface FakeOpenAI {
   /** Base URL including `/v1`, as OPENAI_BASE_URL takes it. */
   readonly url: string;
   readonly requests: Array<{ body: Record<string, any>; authorization: string | undefined; aborted: boolean }>;
+  /** Bodies of the `/v1/embeddings` requests, in order. */
+  readonly embedRequests: Array<Record<string, any>>;
   behave(behaviour: Partial<FakeOpenAIBehaviour>): void;
   close(): Promise<void>;
 }
@@ -28,6 +31,28 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<FakeOpenAI> {
   let behaviour: FakeOpenAIBehaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0 };
   const requests: FakeOpenAI['requests'] = [];
+  const embedRequests: FakeOpenAI['embedRequests'] = [];
+
+  // Floats only, as the provider asks; a token array is embedded as its numbers joined by spaces.
+  async function embed(req: IncomingMessage, res: ServerResponse) {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    const body = JSON.parse(raw);
+    embedRequests.push(body);
+    const list: unknown[] =
+      typeof body.input === 'string' || typeof body.input[0] === 'number' ? [body.input] : body.input;
+    const texts = list.map((item) => (typeof item === 'string' ? item : (item as number[]).join(' ')));
+    const data = texts.map((text, index) => ({ object: 'embedding', index, embedding: fakeEmbedding(text) }));
+    // In reverse order: clients must place vectors by `index`, not by position.
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        object: 'list',
+        data: data.reverse(),
+        model: body.model,
+        usage: { prompt_tokens: texts.length * 2, total_tokens: texts.length * 2 },
+      }),
+    );
+  }
 
   async function chat(req: IncomingMessage, res: ServerResponse) {
     let raw = '';
@@ -82,6 +107,7 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
       );
     }
     if (req.method === 'POST' && req.url === '/v1/chat/completions') return void chat(req, res);
+    if (req.method === 'POST' && req.url === '/v1/embeddings') return void embed(req, res);
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -89,6 +115,7 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    embedRequests,
     behave(next) {
       behaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0, ...next };
     },

@@ -102,7 +102,9 @@ export function agentWith(name: string, providers?: ProviderRef[]): Agent {
   return {
     name,
     description: `${name} agent`,
+    kind: 'chat',
     systemPrompt: `You are ${name}.`,
+    matryoshka: false,
     model: 'agent-model',
     options: {},
     historyTurns: 0,

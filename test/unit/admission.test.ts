@@ -161,6 +161,7 @@ function fakeChains(fail?: Error): ProviderChains & { opened: number } {
       if (fail) return Promise.reject(fail);
       return Promise.resolve({ provider: 'ollama', model: 'm', events: answers('hi')({} as never), fallback: [] });
     },
+    embed: () => Promise.reject(new Error('not used')),
   };
   return chains;
 }

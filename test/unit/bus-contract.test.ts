@@ -8,6 +8,7 @@ import {
   encodeJson,
   isChatRequest,
   isReplyFrame,
+  inboxScopes,
   subjectsFor,
   type ChatRequest,
 } from '../../bus-schemas/index.js';
@@ -40,7 +41,10 @@ t.test('subjects come from one configurable prefix', async (t) => {
   t.equal(s.audit('code_review'), 'agents.audit.code_review.chat');
   t.equal(s.allAudit, 'agents.audit.*.chat');
   t.equal(subjectsFor('test-1.agents').chat('testing'), 'test-1.agents.testing.chat');
-  t.equal(s.cancel, 'agents.cancel');
+  t.equal(s.cancel('code_review'), 'agents.code_review.cancel');
+  t.equal(s.allCancel, 'agents.*.cancel');
+  t.equal(inboxScopes.chat('code_review'), 'chat.code_review');
+  t.throws(() => inboxScopes.chat('a.b'), /invalid intent/);
   t.throws(() => subjectsFor('bad prefix'), /invalid subject prefix/);
   t.throws(() => subjectsFor('a.*'), /invalid subject prefix/);
   t.throws(() => s.chat('two.tokens'), /invalid intent/);

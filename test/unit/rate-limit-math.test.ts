@@ -8,7 +8,7 @@ import {
   decide,
   decideCharge,
   parseTenantState,
-  refundToken,
+  refundAdmission,
   releaseLease,
   renewLeases,
 } from '../../gateway/rate-limit/tenant-state.js';
@@ -92,7 +92,7 @@ t.test('a fan-out: further model calls take that many tokens from every window, 
   t.same(charged.next.leases, { r1: T0 + 60_000 }, 'the lease is untouched');
   const more = decideCharge(admitted.next, small, T0, 3);
   t.match(more, { kind: 'rate', blocking: { window: 'minute' }, retryAfterMs: 20_000 }, '1 + 3 > 3: refused');
-  const refunded = refundToken(admitted.next, small, T0);
+  const refunded = refundAdmission(admitted.next, small, T0);
   t.same(refunded.buckets, { minute: { tokens: 3, at: T0 }, hour: { tokens: 5, at: T0 } }, 'refused: given back');
   t.same(refunded.leases, admitted.next.leases);
   const hour = takeToken({ hour: { tokens: 1.5, at: T0 } }, small.windows, T0, 2);

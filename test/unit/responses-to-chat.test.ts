@@ -6,6 +6,7 @@ import { responsesToChatInput } from '../../gateway/openai/responses-to-chat.js'
 const limits: InputLimits = {
   maxMessages: 6,
   maxMessageChars: 50,
+  maxInputChars: 10_000,
   maxJsonDepth: 32,
   maxTools: 2,
   maxToolSchemaBytes: 1000,

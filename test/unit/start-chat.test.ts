@@ -22,7 +22,7 @@ import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { bytesOf, FrameMaker } from '../helpers/frames.js';
 import { recordingLogger } from '../helpers/fake-provider.js';
 
-// The four stages together (prepare → admit → route → dispatch) against a fake bus whose
+// The four stages together (admit → prepare → route → dispatch) against a fake bus whose
 // "workers" answer from the test, a fake rate limiter and a fake router: our own seams.
 
 const config = loadGatewayConfig({ HEARTBEAT_MS: '200', FIRST_TOKEN_TIMEOUT_MS: '1000' });
@@ -36,6 +36,7 @@ function setup(options: { routeTo?: string[]; refuse?: boolean; refuseCharge?: b
   const admitted: AdmissionRequest[] = [];
   const charged: number[] = [];
   let released = 0;
+  const refunds: boolean[] = [];
   const rateLimiter: RateLimiter = {
     tiers: undefined as never,
     admit: (request) => {
@@ -43,7 +44,10 @@ function setup(options: { routeTo?: string[]; refuse?: boolean; refuseCharge?: b
       if (options.refuse) return Promise.reject(new Error('429 (test)'));
       return Promise.resolve({
         headers: { 'x-ratelimit-limit-requests': '10' },
-        release: () => Promise.resolve(void released++),
+        release: (how?: { refund?: boolean }) => {
+          refunds.push(how?.refund === true);
+          return Promise.resolve(void released++);
+        },
         charge: (calls) => {
           charged.push(calls);
           if (options.refuseCharge) return Promise.reject(new Error('429 for the fan-out (test)'));
@@ -104,7 +108,7 @@ function setup(options: { routeTo?: string[]; refuse?: boolean; refuseCharge?: b
     hints: { private: false },
     ...extra,
   });
-  return { bus, deps, admitted, charged, released: () => released, routed, traced, serve, origin, clock };
+  return { bus, deps, admitted, charged, released: () => released, refunds, routed, traced, serve, origin, clock };
 }
 
 const input = (model: string | undefined, text = 'hello', extra: Partial<ChatInput> = {}): ChatInput => ({
@@ -136,12 +140,32 @@ t.test('a named agent: one envelope on its subject, the answer, the slot freed a
   t.match(traced[0], { agent: 'code_review', status: 200, prompt: 'hello' });
 });
 
-t.test('an unknown or out-of-scope agent is refused before admission', async (t) => {
-  const { deps, admitted, origin } = setup();
+t.test('an unknown or out-of-scope agent is refused after admission, and its token given back', async (t) => {
+  const { deps, admitted, refunds, released, bus, origin } = setup();
   await t.rejects(startChatCall(deps, input('nope'), origin()), { code: 'model_not_found' });
   const scoped: Caller = { ...everyone, agents: ['testing'] };
   await t.rejects(startChatCall(deps, input('code_review'), origin({ caller: scoped })), { code: 'agent_not_allowed' });
-  t.equal(admitted.length, 0, 'no budget spent');
+  t.equal(admitted.length, 2, 'admitted from the key alone, before the body is looked at');
+  t.equal(released(), 2, 'each slot freed');
+  t.same(refunds, [true, true], 'each token refunded: nothing was published');
+  t.same(bus.published, [], 'nothing published');
+});
+
+t.test('an admission taken before the body (HTTP) is used as is, not taken again', async (t) => {
+  const { deps, admitted, serve, origin, released } = setup();
+  serve(['code_review'], answering('ok'));
+  let early = 0;
+  const admission = {
+    headers: { 'x-early': '1' },
+    release: () => Promise.resolve(void early++),
+    charge: () => Promise.resolve({}),
+  };
+  const chat = await startChatCall(deps, input('code_review'), origin({ admission }));
+  t.equal(admitted.length, 0, 'the limiter is not asked again');
+  t.match(chat.headers, { 'x-early': '1' });
+  await collectAnswer(chat.call.frames);
+  t.equal(early, 1, 'the call frees the early admission');
+  t.equal(released(), 0);
 });
 
 t.test('a refusal of the limiter publishes nothing', async (t) => {
@@ -218,7 +242,7 @@ t.test('closing the call before any frame cancels on the bus and frees the slot 
   await reading;
   chat.call.close('again');
   t.equal(released(), 1);
-  const cancels = bus.published.filter((m) => m.subject === subjects.cancel);
+  const cancels = bus.published.filter((m) => m.subject === subjects.cancel('code_review'));
   t.equal(cancels.length, 1);
   t.match(JSON.parse(new TextDecoder().decode(cancels[0]!.data)), {
     request_id: chat.identity.id,

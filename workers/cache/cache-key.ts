@@ -22,8 +22,9 @@ export interface CacheKeyParts {
 const KEY_VERSION = 'agentbus-response-cache-v1';
 
 /**
- * The cache key of a request: the sha256 hex of a canonical JSON of `parts`. Hex only, so it
- * is a valid NATS KV key as is.
+ * The cache key of a request: `<agent>.<sha256 hex of a canonical JSON of parts>`, a valid NATS
+ * KV key. The agent comes first so that nats.conf can give a worker credential scoped to some
+ * agents only their keys (`$KV.<bucket>.<agent>.>`): it cannot read or plant another's answers.
  */
 export function cacheKey(parts: CacheKeyParts): string {
   const document = {
@@ -38,7 +39,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     tool_choice: parts.tool_choice,
     response_format: parts.response_format,
   };
-  return createHash('sha256').update(canonicalJson(document)).digest('hex');
+  return `${parts.agent}.${createHash('sha256').update(canonicalJson(document)).digest('hex')}`;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Redactor } from '../../common/redaction.js';
 import { redactRequest } from '../../common/request-text.js';
 import { createBreakers, type BreakerSettings } from './breakers.js';
 import type { ProviderName } from './index.js';
-import type { ChatProvider, ProviderChatRequest, ProviderEvent } from './types.js';
+import type { ChatProvider, ProviderChatRequest, ProviderEmbedResult, ProviderEvent } from './types.js';
 
 /** What a worker needs to run provider chains. */
 export interface ChainSettings {
@@ -40,6 +40,21 @@ export interface OpenedAnswer {
   fallback: FallbackStep[];
 }
 
+/** An embeddings request for a chain: the model comes from each link. */
+export interface ChainEmbedRequest {
+  input: string[] | number[][];
+  signal: AbortSignal;
+  /** Only local providers may see it. */
+  private: boolean;
+}
+
+/** The vectors of the first provider of the chain that answered. */
+export interface EmbeddedInput extends ProviderEmbedResult {
+  provider: ProviderName;
+  model: string;
+  fallback: FallbackStep[];
+}
+
 export interface ProviderChains {
   /** The agent's chain: its catalog `providers`, else PROVIDER with the agent's model. */
   linksOf(agent: Agent): readonly ProviderRef[];
@@ -51,6 +66,8 @@ export interface ProviderChains {
    * model; any other error, an abort, or a failure after the first event is the caller's.
    */
   open(agent: Agent, request: ChainRequest, log: Logger): Promise<OpenedAnswer>;
+  /** Embeds with the agent's chain, moving on exactly as `open` does (breakers, privacy, fallback). */
+  embed(agent: Agent, request: ChainEmbedRequest, log: Logger): Promise<EmbeddedInput>;
   /**
    * Why no provider of the agent's chain may be called now — every one's circuit is open — or
    * undefined when one may (for `/ready`, through `$SRV.STATS`).
@@ -116,11 +133,19 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     return refusals.every((refusal) => refusal !== undefined) ? refusals.join('; ') : undefined;
   }
 
-  async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
-    const { private: isPrivate, ...base } = request;
+  /**
+   * Calls `attempt` on each link of the agent's chain in order until one succeeds; a link is
+   * skipped for privacy or an open circuit, and left behind on a retryable error or a missing model.
+   */
+  async function firstAnswer<T>(
+    agent: Agent,
+    isPrivate: boolean,
+    signal: AbortSignal,
+    reqLog: Logger,
+    attempt: (chosen: ChatProvider, link: ProviderRef, isLocal: boolean) => Promise<T>,
+  ): Promise<{ value: T; link: ProviderRef; chosen: ChatProvider; fallback: FallbackStep[] }> {
     const links = linksOf(agent);
     if (isPrivate && !links.some((link) => local.has(link.provider))) throw noLocalProviderError(agent, links);
-    let redacted: Omit<ProviderChatRequest, 'model'> | undefined;
     const fallback: FallbackStep[] = [];
     // Why each provider did not answer, for the error when none does.
     const reasons: string[] = [];
@@ -148,18 +173,11 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
         continue;
       }
       const chosen = provider(link.provider);
-      // Local providers see the request as the user wrote it; anything leaving the machine is
-      // masked, in every string it carries (tool calls, tool definitions, schemas, stop sequences).
-      const sent = isLocal ? base : (redacted ??= redactForProvider(base, settings.redactor));
       try {
-        const { first, rest } = await breaker.run(
-          () => firstEvent(chosen, { ...sent, model: link.model }),
-          base.signal,
-        );
-        const model = chosen.servedModel ?? link.model;
-        return { provider: link.provider, model, events: replay(first, rest), fallback };
+        const value = await breaker.run(() => attempt(chosen, link, isLocal), signal);
+        return { value, link, chosen, fallback };
       } catch (err) {
-        if (base.signal.aborted || !movesOn(err)) throw err;
+        if (signal.aborted || !movesOn(err)) throw err;
         failures.push(err);
         reasons.push(`${link.provider}: ${err.code}: ${err.message}`);
         left = { provider: link.provider, reason: err.code, err };
@@ -174,7 +192,51 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     throw noProviderError(agent, reasons, isPrivate && links.some((link) => !local.has(link.provider)));
   }
 
-  return { linksOf, provider, open, unavailable };
+  async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
+    const { private: isPrivate, ...base } = request;
+    let redacted: Omit<ProviderChatRequest, 'model'> | undefined;
+    const { value, link, chosen, fallback } = await firstAnswer(
+      agent,
+      isPrivate,
+      base.signal,
+      reqLog,
+      (chosen, link, isLocal) => {
+        // Local providers see the request as the user wrote it; anything leaving the machine is
+        // masked, in every string it carries (tool calls, tool definitions, schemas, stop sequences).
+        const sent = isLocal ? base : (redacted ??= redactForProvider(base, settings.redactor));
+        return firstEvent(chosen, { ...sent, model: link.model });
+      },
+    );
+    const model = chosen.servedModel ?? link.model;
+    return { provider: link.provider, model, events: replay(value.first, value.rest), fallback };
+  }
+
+  async function embed(agent: Agent, request: ChainEmbedRequest, reqLog: Logger): Promise<EmbeddedInput> {
+    const { input, signal } = request;
+    let redacted: string[] | number[][] | undefined;
+    const { value, link, chosen, fallback } = await firstAnswer(
+      agent,
+      request.private,
+      signal,
+      reqLog,
+      (chosen, link, isLocal) => {
+        if (!chosen.embed)
+          throw new AgentbusError('invalid_request', `The ${chosen.name} provider has no embeddings.`, {
+            param: 'model',
+          });
+        const text = isLocal ? input : (redacted ??= redactInput(input, settings.redactor));
+        return chosen.embed({ model: link.model, input: text, signal });
+      },
+    );
+    return { ...value, provider: link.provider, model: chosen.servedModel ?? link.model, fallback };
+  }
+
+  return { linksOf, provider, open, embed, unavailable };
+}
+
+/** Texts with their secrets masked, for a provider off this machine; token arrays pass as they are. */
+function redactInput(input: string[] | number[][], redactor: Redactor): string[] | number[][] {
+  return input.every((item) => typeof item === 'string') ? input.map((text) => redactor.redact(text)) : input;
 }
 
 /** The request with its secrets masked; `options.stop` is the only text inside the options. */

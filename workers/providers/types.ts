@@ -38,6 +38,20 @@ export type ProviderEvent =
   | { type: 'tool_call'; call: ProviderToolCall }
   | { type: 'done'; finishReason: FinishReason; usage: Usage };
 
+/** What a worker asks of an embedding backend: one vector per input, in order. */
+export interface ProviderEmbedRequest {
+  model: string;
+  /** Texts, or token arrays (a provider that cannot take tokens refuses them with invalid_request). */
+  input: string[] | number[][];
+  signal: AbortSignal;
+}
+
+/** The backend's vectors, in input order, and the tokens it read. */
+export interface ProviderEmbedResult {
+  vectors: number[][];
+  promptTokens: number;
+}
+
 /** Whether the backend answers, for startup messages and health. */
 export interface ProbeResult {
   reachable: boolean;
@@ -62,5 +76,7 @@ export interface ChatProvider {
    */
   readonly servedModel?: string;
   chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent>;
+  /** Embeddings; absent when the backend has none (an embedding agent's chain then fails on it). */
+  embed?(request: ProviderEmbedRequest): Promise<ProviderEmbedResult>;
   probe(models: readonly string[]): Promise<ProbeResult>;
 }

@@ -5,6 +5,7 @@ import { loadGatewayConfig } from '../../../gateway/config.js';
 import { loadWorkerConfig } from '../../../workers/config.js';
 import { readBenchOptions } from '../../../bench/options.js';
 import { natsUrlOf, subjectPrefixOf } from '../bus-exchange.js';
+import { readBusCredentialsSettings } from '../bus-credentials-command.js';
 import { readBusSetupEnv } from '../bus-setup.js';
 import { readChromiumPath } from '../chromium.js';
 import { readKeysCommandSettings } from '../keys-settings.js';
@@ -18,6 +19,7 @@ export const PROCESS_NAMES = [
   'npm start',
   'npm run keys',
   'npm run bus:setup',
+  'npm run bus:credentials',
   'npm run replay',
   'npm run bus:request',
   'npm run bench',
@@ -53,6 +55,7 @@ export const CONFIG_SOURCES: Record<ProcessName, (read: EnvReader) => void> = {
   },
   'npm run keys': (read) => void readKeysCommandSettings(read),
   'npm run bus:setup': (read) => void readBusSetupEnv(read),
+  'npm run bus:credentials': (read) => void readBusCredentialsSettings(read),
   'npm run replay': readBusToolEnv,
   'npm run bus:request': readBusToolEnv,
   'npm run bench': (read) => {

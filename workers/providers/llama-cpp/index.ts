@@ -10,6 +10,7 @@ import {
   type NodeLlamaCpp,
 } from './load-module.js';
 import { explainStop } from './deadline-hint.js';
+import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
 
@@ -185,6 +186,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     }
   }
 
+  const embed = createLlamaCppEmbedder(async () => (await load()).model, settings);
   const servedModel = settings.modelPath ? basename(settings.modelPath) : undefined;
-  return Object.freeze({ name: 'llama-cpp', endpoint, ...(servedModel ? { servedModel } : {}), chat, probe });
+  return Object.freeze({ name: 'llama-cpp', endpoint, ...(servedModel ? { servedModel } : {}), chat, embed, probe });
 }

@@ -28,10 +28,16 @@ export interface LlamaModel {
   createContext(options: { contextSize?: { max: number }; threads: number; sequences: number }): Promise<LlamaContext>;
   tokenize(text: string): unknown[];
   readonly tokenizer: Tokenizer;
+  createEmbeddingContext(options: { contextSize?: { max: number }; threads: number }): Promise<LlamaEmbeddingContext>;
   dispose(): Promise<void>;
 }
 export interface LlamaContext {
   getSequence(): LlamaContextSequence;
+  dispose(): Promise<void>;
+}
+export interface LlamaEmbeddingContext {
+  /** One vector for a text or a token array (node-llama-cpp's tokens are numbers). */
+  getEmbeddingFor(input: string | readonly number[]): Promise<{ readonly vector: readonly number[] }>;
   dispose(): Promise<void>;
 }
 export interface LlamaContextSequence {

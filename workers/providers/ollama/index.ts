@@ -1,10 +1,11 @@
 import { Ollama, type ChatResponse } from 'ollama';
 import { AgentbusError } from '../../../bus-schemas/index.js';
-import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
+import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEmbedRequest, ProviderEvent } from '../types.js';
 import { ollamaRequestError, ollamaStreamError } from './errors.js';
 import { createImageCheck } from './capabilities.js';
 import { toOllamaChatRequest } from './request.js';
 import { postChat } from './chat-stream.js';
+import { ollamaEmbed } from './embed.js';
 import { forcedToolCall } from '../forced-tool-call.js';
 
 const PROBE_TIMEOUT_MS = 2000;
@@ -101,5 +102,11 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
     }
   }
 
-  return Object.freeze({ name: 'ollama', endpoint: url, chat, probe });
+  return Object.freeze({
+    name: 'ollama',
+    endpoint: url,
+    chat,
+    embed: (request: ProviderEmbedRequest) => ollamaEmbed(url, request),
+    probe,
+  });
 }

@@ -1,8 +1,16 @@
 import OpenAI from 'openai';
 import { AgentbusError } from '../../../bus-schemas/index.js';
-import type { ChatProvider, FinishReason, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
+import type {
+  ChatProvider,
+  FinishReason,
+  ProbeResult,
+  ProviderChatRequest,
+  ProviderEmbedRequest,
+  ProviderEvent,
+} from '../types.js';
 import { openAIError } from './errors.js';
 import { toOpenAIRequest } from './request.js';
+import { openAIEmbed } from './embed.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -96,5 +104,11 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
     }
   }
 
-  return Object.freeze({ name: 'openai', endpoint: baseUrl, chat, probe });
+  return Object.freeze({
+    name: 'openai',
+    endpoint: baseUrl,
+    chat,
+    embed: (request: ProviderEmbedRequest) => openAIEmbed(client, baseUrl, request),
+    probe,
+  });
 }

@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AgentbusError,
+  PROTOCOL_VERSION,
+  TRACEPARENT_PATTERN,
+  type EmbedRequest,
+  type EmbedVectorsReply,
+} from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import { traceIdOf } from '../trace-log/trace-log.js';
+import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import { askEmbeddings } from './ask-embeddings.js';
+import { embeddingAgent } from './embedding-agent.js';
+
+/** What a client asks for, whatever its wire format: the inputs already as a list. */
+export interface EmbeddingInput {
+  model: string | undefined;
+  input: string[] | number[][];
+  dimensions: number | undefined;
+}
+
+/** The vectors, who made them, and the headers every answer sends. */
+export interface EmbeddingResult {
+  reply: EmbedVectorsReply;
+  agent: Agent;
+  headers: Record<string, string>;
+}
+
+const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
+const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+
+/** Each text within MAX_MESSAGE_CHARS, as a chat message's must be. */
+function checkLengths(input: EmbeddingInput['input'], maxChars: number): void {
+  input.forEach((item, index) => {
+    const length = typeof item === 'string' ? item.length : item.length;
+    if (length > maxChars)
+      throw new AgentbusError(
+        'message_too_long',
+        `input[${index}] is ${length} ${typeof item === 'string' ? 'characters' : 'tokens'} long; ` +
+          `MAX_MESSAGE_CHARS allows ${maxChars}.`,
+        { param: `input[${index}]` },
+      );
+  });
+}
+
+/**
+ * An embeddings request: the named embedding agent (scope, kind), the key's rate limits, one
+ * request over the bus to a worker of the agent's queue group, and a trace log line. Nothing is
+ * stored in memory or the response cache. `origin.sessionToContinue` and `refreshCache` are not
+ * used: embeddings have no conversation.
+ */
+export async function runEmbedding(
+  deps: ChatDeps,
+  input: EmbeddingInput,
+  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent'>,
+): Promise<EmbeddingResult> {
+  const { caller, hints } = origin;
+  const agent = embeddingAgent(deps.catalog, input.model, origin.pathAgent, caller);
+  if (input.dimensions !== undefined && !agent.matryoshka)
+    throw new AgentbusError(
+      'invalid_request',
+      `"dimensions" cannot be honoured: the embedding agent "${agent.name}" is not marked "matryoshka": true ` +
+        'in the agent catalog, and truncating the vectors of other models loses meaning. Leave it out.',
+      { param: 'dimensions' },
+    );
+  checkLengths(input.input, deps.config.inputLimits.maxMessageChars);
+  const now = Date.now();
+  const requestId = `embd-${randomBytes(18).toString('base64url')}`;
+  const traceparent =
+    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
+  const texts = input.input.filter((item): item is string => typeof item === 'string');
+  // As for chat: a secret in the input keeps it on local providers when SECRETS_MAKE_PRIVATE is on.
+  const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(texts.join('\n')) : [];
+  const isPrivate = hints.private || caller.private || secretsFound.length > 0;
+  const admission = await deps.rateLimiter.admit({
+    tenant: caller.tenant,
+    keyName: caller.name,
+    tier: caller.tier,
+    requestId,
+    leaseUntil: now + 2 * totalMs + 5_000,
+  });
+  const envelope: EmbedRequest = {
+    v: PROTOCOL_VERSION,
+    request_id: requestId,
+    intent: agent.name,
+    model: input.model ?? agent.name,
+    input: input.input,
+    ...(input.dimensions !== undefined ? { dimensions: input.dimensions } : {}),
+    ...(isPrivate ? { private: true } : {}),
+    tenant: caller.tenant,
+    timeout_ms: Math.min(totalMs, hints.timeoutMs ?? totalMs),
+    traceparent,
+    created_at: now,
+  };
+  let status = 200;
+  let error: string | undefined;
+  try {
+    const reply = await askEmbeddings(deps.bus, deps.subjects.embed(agent.name), envelope);
+    const headers = { 'x-request-id': requestId, traceparent, ...admission.headers };
+    return { reply, agent, headers };
+  } catch (err) {
+    status = err instanceof AgentbusError ? err.status : 500;
+    error = err instanceof AgentbusError ? err.code : 'internal_error';
+    throw err;
+  } finally {
+    await admission.release();
+    deps.traceLog.record({
+      ts: new Date(now).toISOString(),
+      trace_id: traceIdOf(traceparent),
+      request_id: requestId,
+      session: null,
+      agent: agent.name,
+      model: agent.model,
+      prompt: deps.redactor.redact(texts.join('\n')),
+      response_len: 0,
+      cached: false,
+      status,
+      ...(error ? { error } : {}),
+      duration_ms: Date.now() - now,
+    });
+  }
+}

@@ -1,0 +1,66 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { admit } from '../chat/admit.js';
+import { withinScope } from '../chat/agent-scope-check.js';
+import { namedChoice } from '../chat/choose-agents.js';
+import type { ChatDeps } from '../chat/types.js';
+import type { Admission } from '../rate-limit/rate-limiter.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
+
+/** A request's admission until its handler takes it over (then startChatCall, then the call, own it). */
+export interface EarlyAdmission {
+  /** The admission, now owned by the caller; undefined when already taken. */
+  take(): Admission | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by {@link admitBeforeBody} on chat routes. */
+    earlyAdmission: EarlyAdmission | undefined;
+  }
+}
+
+/**
+ * The bytes a body will be charged: its Content-Length, or — a chunked body, whose size is not
+ * known before it is read — the most it may be (BODY_LIMIT_BYTES).
+ */
+function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): number {
+  const length = Number(request.headers['content-length']);
+  return Number.isSafeInteger(length) && length >= 0 ? Math.min(length, bodyLimitBytes) : bodyLimitBytes;
+}
+
+/**
+ * A preParsing hook for chat routes: the key's rate limits and concurrency cap are decided here,
+ * from the key alone (authenticated in onRequest), before the body is read — so parsing, input
+ * checks, envelope building and secret scanning run only for admitted requests, and a burst of
+ * large bodies cannot stall the gateway past its tier. An agent named by the URL is checked
+ * against the key's scope first (its 403 spends nothing). Until the handler takes the admission,
+ * the hook owns it: a request that ends before (invalid JSON, a schema 400, a 413, the client
+ * gone) frees its slot and gets its token back; its bytes stay spent.
+ */
+export function admitBeforeBody(deps: ChatDeps) {
+  return async function admitEarly(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const named = namedChoice(deps.catalog, undefined, request.pathAgent, request.caller);
+    if (named) withinScope(request.caller, named, deps.catalog.names);
+    let admission: Admission;
+    try {
+      admission = await admit(deps, request.caller, declaredBytes(request, deps.config.bodyLimitBytes));
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal) reply.headers(refusal.headers);
+      throw err;
+    }
+    let held: Admission | undefined = admission;
+    request.earlyAdmission = {
+      take() {
+        const taken = held;
+        held = undefined;
+        return taken;
+      },
+    };
+    reply.raw.once('close', () => {
+      // Never rejects (see Admission.release).
+      if (held) held.release({ refund: true }).catch(() => undefined);
+      held = undefined;
+    });
+  };
+}

@@ -1,0 +1,37 @@
+import { admitBeforeBody } from '../http/admit-before-body.js';
+import type { FastifyInstance } from 'fastify';
+import type { ChatDeps } from '../chat/types.js';
+import { startHttpChat } from '../http/chat-request.js';
+import { replyWithAnswer } from '../http/reply-with-answer.js';
+import {
+  completionRequestSchema,
+  perAgentCompletionRequestSchema,
+  type CompletionBody,
+} from './completion-request.schema.js';
+import { textCompletion } from './completion-responses.js';
+import { relayCompletionAsSse } from './completion-sse-relay.js';
+import { completionToChatInput } from './completion-to-chat-input.js';
+
+/**
+ * `POST /v1/completions` (OpenAI's legacy text completions): a new face on the chat pipeline, so
+ * keys, scopes, rate limits, sessions, cache, memory and the trace log are the chat route's.
+ */
+export async function completionsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
+  const schema = { body: deps.perAgent ? perAgentCompletionRequestSchema : completionRequestSchema };
+  const limits = deps.config.inputLimits;
+  // As on the chat routes: the key's limits are decided before the body is read.
+  app.addHook('preParsing', admitBeforeBody(deps));
+
+  app.post<{ Body: CompletionBody }>('/v1/completions', { schema }, async (request, reply) => {
+    const stream = request.body.stream === true;
+    const chat = await startHttpChat(deps, request, reply, completionToChatInput(request.body, stream, limits));
+    if (!stream) return replyWithAnswer(reply, chat, (answer) => textCompletion(chat.identity, answer));
+    return relayCompletionAsSse(reply, chat.call, {
+      identity: chat.identity,
+      sessionId: chat.sessionId,
+      includeUsage: request.body.stream_options?.include_usage === true,
+      stallTimeoutMs: deps.config.requestTimeoutMs,
+      headers: chat.headers,
+    });
+  });
+}

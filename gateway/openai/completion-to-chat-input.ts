@@ -1,0 +1,90 @@
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { ChatInput } from '../chat/types.js';
+import type { ChatBody } from './chat-completion-request.schema.js';
+import type { CompletionBody } from './completion-request.schema.js';
+import { checkInputLimits, type InputLimits } from './input-limits.js';
+import { samplingOptions } from './to-chat-input.js';
+import { rejectUnsupportedParameters } from './unsupported-parameters.js';
+
+type Body = Record<string, unknown>;
+const set = (value: unknown) => value !== undefined && value !== null;
+
+// What the legacy route asks for that the chat pipeline cannot do: refused by name, never dropped.
+const UNSUPPORTED: ReadonlyArray<{ param: string; requested(body: Body): boolean; why: string }> = [
+  {
+    param: 'suffix',
+    requested: (b) => set(b['suffix']) && b['suffix'] !== '',
+    why: 'insertion (fill-in-the-middle) is not supported by the chat pipeline agentbus answers with',
+  },
+  {
+    param: 'echo',
+    requested: (b) => b['echo'] === true,
+    why: 'the prompt is not repeated in the answer; prepend it yourself',
+  },
+  {
+    param: 'best_of',
+    requested: (b) => set(b['best_of']) && b['best_of'] !== 1,
+    why: 'only one completion is generated per request (best_of must be 1)',
+  },
+  {
+    param: 'logprobs',
+    requested: (b) => set(b['logprobs']) && b['logprobs'] !== 0,
+    why: 'log probabilities are not supported',
+  },
+];
+
+/** The one prompt as text: a string, or an array holding exactly one string. */
+function promptText(prompt: unknown): string {
+  if (typeof prompt === 'string') return prompt;
+  const list = prompt as unknown[];
+  if (list.length !== 1) {
+    throw new AgentbusError(
+      'invalid_request',
+      `"prompt" holds ${list.length} prompts: send one prompt per request ` + '(a string, or an array of one string).',
+      { param: 'prompt' },
+    );
+  }
+  if (typeof list[0] !== 'string') {
+    throw new AgentbusError(
+      'invalid_request',
+      '"prompt" as tokens (an array of integers) cannot be honoured: agents are addressed with text, ' +
+        "and their models' tokenizers differ. Send the prompt as a string.",
+      { param: 'prompt' },
+    );
+  }
+  return list[0];
+}
+
+/**
+ * The chat input of a legacy completions body: the prompt becomes the one user message (after
+ * the agent's system prompt and examples, as for any chat), sampling maps as on the chat route.
+ * Parameters that cannot be honoured are 400s naming them.
+ */
+export function completionToChatInput(body: CompletionBody, stream: boolean, limits: InputLimits): ChatInput {
+  const found = UNSUPPORTED.find((p) => p.requested(body as Body));
+  if (found) {
+    throw new AgentbusError('invalid_request', `"${found.param}" cannot be honoured: ${found.why}.`, {
+      param: found.param,
+    });
+  }
+  rejectUnsupportedParameters(body);
+  const content = promptText(body.prompt);
+  const asChat: ChatBody = {
+    messages: [{ role: 'user', content }],
+    ...(body.temperature != null ? { temperature: body.temperature } : {}),
+    ...(body.top_p != null ? { top_p: body.top_p } : {}),
+    ...(body.max_tokens != null ? { max_tokens: body.max_tokens } : {}),
+    ...(body.stop != null ? { stop: body.stop } : {}),
+    ...(body.seed != null ? { seed: body.seed } : {}),
+    ...(body.presence_penalty != null ? { presence_penalty: body.presence_penalty } : {}),
+    ...(body.frequency_penalty != null ? { frequency_penalty: body.frequency_penalty } : {}),
+  };
+  checkInputLimits(asChat, limits);
+  return {
+    model: body.model,
+    messages: [{ role: 'user', content }],
+    options: samplingOptions(asChat),
+    ...(body.user !== undefined ? { user: body.user } : {}),
+    stream,
+  };
+}

@@ -1,0 +1,62 @@
+import type { FastifyInstance } from 'fastify';
+import { decodeVector } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+import type { ChatDeps } from '../chat/types.js';
+import { runEmbedding, type EmbeddingInput } from '../embeddings/start-embedding.js';
+import { hintsFromHeaders } from '../http/request-hints.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
+import {
+  embeddingRequestSchema,
+  perAgentEmbeddingRequestSchema,
+  type EmbeddingBody,
+} from './embedding-request.schema.js';
+
+/** OpenAI's `input` as a list of inputs: one string or one token array is a list of one. */
+function inputList(input: EmbeddingBody['input']): EmbeddingInput['input'] {
+  if (typeof input === 'string') return [input];
+  if (input.every((item) => typeof item === 'number')) return [input];
+  return input;
+}
+
+/**
+ * `POST /v1/embeddings`: OpenAI's embeddings, answered by an embedding agent of the catalog over
+ * the bus. `encoding_format: "base64"` sends the bus's own encoding through untouched.
+ */
+export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
+  const schema = { body: deps.perAgent ? perAgentEmbeddingRequestSchema : embeddingRequestSchema };
+
+  app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema }, async (request, reply) => {
+    const { body } = request;
+    const incomingTrace = request.headers['traceparent'];
+    let result;
+    try {
+      result = await runEmbedding(
+        deps,
+        { model: body.model, input: inputList(body.input), dimensions: body.dimensions ?? undefined },
+        {
+          caller: request.caller,
+          log: request.log as Logger,
+          traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+          hints: hintsFromHeaders(request.headers),
+          pathAgent: request.pathAgent,
+        },
+      );
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal) reply.headers(refusal.headers);
+      throw err;
+    }
+    reply.headers(result.headers);
+    const base64 = body.encoding_format === 'base64';
+    return {
+      object: 'list' as const,
+      data: result.reply.embeddings.map((encoded, index) => ({
+        object: 'embedding' as const,
+        index,
+        embedding: base64 ? encoded : decodeVector(encoded),
+      })),
+      model: result.agent.name,
+      usage: result.reply.usage,
+    };
+  });
+}

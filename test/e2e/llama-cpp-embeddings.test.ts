@@ -1,0 +1,60 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import t from 'tap';
+import { llamaCppInstalled } from '../../scripts/lib/install-llama-cpp.js';
+import { HOW_TO_INSTALL_LLAMA_CPP } from '../../workers/providers/llama-cpp/load-module.js';
+import { startStack } from '../helpers/stack.js';
+
+// Real embeddings end to end: the openai SDK → gateway → NATS → worker → node-llama-cpp's
+// embedding context on the tiny model of ../shared/models. Assertions are about structure and
+// determinism, never about what the vectors mean.
+const MODEL =
+  process.env['AGENTBUS_TEST_GGUF'] ??
+  fileURLToPath(new URL('../../../shared/models/stories260K.gguf', import.meta.url));
+if (!existsSync(MODEL))
+  throw new Error(`the test model is missing: no ${MODEL} (set AGENTBUS_TEST_GGUF to a GGUF file)`);
+if (!llamaCppInstalled()) throw new Error(`node-llama-cpp is not installed. ${HOW_TO_INSTALL_LLAMA_CPP}`);
+
+const stack = await startStack({
+  env: {
+    AGENTS_FILE: fileURLToPath(new URL('./fixtures/llama-cpp-embedding-agents.json', import.meta.url)),
+    PROVIDER: 'llama-cpp',
+    LLAMA_CPP_MODEL_PATH: MODEL,
+    LLAMA_CPP_CONTEXT_SIZE: '256',
+  },
+  workerAgents: ['stories'],
+});
+t.teardown(() => stack.close());
+const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: 'local-only', maxRetries: 0 });
+const dot = (a: readonly number[], b: readonly number[]) => a.reduce((sum, value, i) => sum + value * b[i]!, 0);
+
+t.test('one unit vector per input, the same text always the same vector', async (t) => {
+  const answer = await client.embeddings.create({
+    model: 'stories',
+    input: ['Once upon a time there was a cat.', 'The dog ran home.', 'Once upon a time there was a cat.'],
+    encoding_format: 'float',
+  });
+  t.equal(answer.data.length, 3);
+  const [a, b, c] = answer.data.map((d) => d.embedding);
+  t.ok(a!.length > 0 && a!.length === b!.length, `vectors of ${a!.length} dimensions`);
+  t.ok(Math.abs(dot(a!, a!) - 1) < 1e-4, 'unit length');
+  t.ok(Math.abs(dot(a!, c!) - 1) < 1e-4, 'the same text, the same vector');
+  t.ok(dot(a!, b!) < 0.9999, 'another text, another vector');
+  t.ok(answer.usage.prompt_tokens > 3, 'the tokens the model read');
+  t.equal(answer.usage.total_tokens, answer.usage.prompt_tokens);
+});
+
+t.test('token arrays go to the engine as they are; the SDK default base64 decodes', async (t) => {
+  const answer = await client.embeddings.create({ model: 'stories', input: [[1, 2, 3]] });
+  t.equal(answer.data.length, 1);
+  t.ok(Math.abs(dot(answer.data[0]!.embedding, answer.data[0]!.embedding) - 1) < 1e-4);
+  t.equal(answer.usage.prompt_tokens, 3);
+});
+
+t.test('dimensions is refused by name: the tiny model is not Matryoshka-trained', async (t) => {
+  const err = await client.embeddings
+    .create({ model: 'stories', input: 'x', dimensions: 8 })
+    .catch((e: unknown) => e as { status: number; param: string });
+  t.match(err, { status: 400, param: 'dimensions' });
+});

@@ -1,0 +1,57 @@
+import { basename } from 'node:path';
+import { AgentbusError } from '../../../bus-schemas/index.js';
+import type { ProviderEmbedRequest, ProviderEmbedResult } from '../types.js';
+import type { LlamaEmbeddingContext, LlamaModel } from './load-module.js';
+
+/** Unit length, as Ollama's and OpenAI's embeddings are: cosine similarity becomes a dot product. */
+function normalized(vector: readonly number[]): number[] {
+  const norm = Math.hypot(...vector);
+  return norm > 0 ? vector.map((value) => value / norm) : [...vector];
+}
+
+/**
+ * Embeddings from the provider's GGUF file through node-llama-cpp's embedding context, made on
+ * the first request beside the chat context and kept. Texts and token arrays are both taken (the
+ * engine reads tokens directly); one input at a time, in order, since the context holds one.
+ */
+export function createLlamaCppEmbedder(
+  loadModel: () => Promise<LlamaModel>,
+  settings: { modelPath: string | undefined; threads: number; contextSize: number },
+) {
+  let context: Promise<LlamaEmbeddingContext> | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+  const file = basename(settings.modelPath ?? 'model.gguf');
+
+  const contextOf = (model: LlamaModel) => {
+    context ??= model.createEmbeddingContext({ contextSize: { max: settings.contextSize }, threads: settings.threads });
+    // A failed creation is retried by the next request rather than remembered forever.
+    context.catch(() => {
+      context = undefined;
+    });
+    return context;
+  };
+
+  async function embedAll(request: ProviderEmbedRequest): Promise<ProviderEmbedResult> {
+    const model = await loadModel();
+    const embedder = await contextOf(model);
+    const vectors: number[][] = [];
+    let promptTokens = 0;
+    for (const input of request.input) {
+      if (request.signal.aborted) throw request.signal.reason;
+      promptTokens += typeof input === 'string' ? model.tokenize(input).length : input.length;
+      vectors.push(normalized((await embedder.getEmbeddingFor(input)).vector));
+    }
+    return { vectors, promptTokens };
+  }
+
+  return function embed(request: ProviderEmbedRequest): Promise<ProviderEmbedResult> {
+    const run = queue.then(() => embedAll(request));
+    queue = run.catch(() => undefined);
+    return run.catch((err: unknown) => {
+      if (request.signal.aborted || err instanceof AgentbusError) throw err;
+      throw new AgentbusError('backend_error', `llama.cpp embeddings failed on ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    });
+  };
+}
