@@ -125,6 +125,7 @@ t.test('it joins only its agent’s queue group, never without one', async (t) =
   t.equal(await subscription(scoped, 'agents.code_review.cancel'), 'open', 'its agent’s cancels');
   t.equal(await subscription(scoped, 'agents.memory.last', 'memory'), 'open', 'memory queries, in their group');
   t.equal(await subscription(scoped, 'agents.memory.response', 'memory'), 'open', 'stored-response queries too');
+  t.equal(await subscription(scoped, 'agents.memory.commit', 'memory'), 'open', 'and commits of delivered turns');
   t.equal(await subscription(scoped, `_INBOX.worker.${USER}.x`), 'open', 'its own inboxes');
 });
 

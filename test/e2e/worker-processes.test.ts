@@ -62,6 +62,7 @@ t.test('workers are NATS micro services: $SRV.INFO lists their endpoints', async
         ['code_review', 'agents.code_review.chat', 'code_review'],
         ['memory', 'agents.memory.last', 'memory'],
         ['memory-response', 'agents.memory.response', 'memory'],
+        ['memory-commit', 'agents.memory.commit', 'memory'],
       ],
     );
   }
