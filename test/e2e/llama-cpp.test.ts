@@ -132,11 +132,45 @@ t.test('what llama-cpp cannot honour is a 400 naming it, not silently dropped', 
   const res = await post({ tools, messages: [{ role: 'user', content: 'time?' }] });
   t.equal(res.status, 400);
   t.match(await res.json(), {
-    error: { code: 'invalid_request', param: 'tools', message: /llama-cpp provider does not support tools/ },
+    error: { code: 'invalid_request', param: 'tool_choice', message: /cannot let the model choose/ },
   });
   const penalty = await post({ presence_penalty: 1, messages: [{ role: 'user', content: 'hi' }] });
   t.equal(penalty.status, 400);
   t.match(await penalty.json(), { error: { param: 'presence_penalty' } });
+});
+
+t.test('a forced tool call: a grammar holds the real model to the schema, and it is a tool call', async (t) => {
+  const weather = {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      parameters: {
+        type: 'object',
+        properties: { city: { enum: ['Dhaka', 'Paris'] } },
+        required: ['city'],
+      },
+    },
+  };
+  const ask = { messages: [{ role: 'user', content: 'Weather?' }], tools: [weather], max_tokens: 48 };
+  const res = await post({ ...ask, tool_choice: 'required' });
+  t.equal(res.status, 200);
+  const body: any = await res.json();
+  t.equal(body.choices[0].finish_reason, 'tool_calls');
+  const call = body.choices[0].message.tool_calls[0];
+  t.equal(call.function.name, 'get_weather');
+  t.match(
+    JSON.parse(call.function.arguments),
+    { city: /^(Dhaka|Paris)$/ },
+    "the story model still wrote the schema's JSON",
+  );
+
+  // The round trip: the call and its result go back to the model as text; it answers in text.
+  const followUp = await post({
+    messages: [...ask.messages, body.choices[0].message, { role: 'tool', tool_call_id: call.id, content: 'sunny' }],
+    max_tokens: 4,
+  });
+  t.equal(followUp.status, 200);
+  t.type((await followUp.json()).choices[0].message.content, 'string');
 });
 
 t.test('without a model file the provider says which setting to fix', async (t) => {

@@ -189,7 +189,7 @@ t.test(
     t.match(completion.choices[0]!.message.tool_calls, [
       { function: { name: 'get_time', arguments: '{"zone":"UTC"}' } },
     ]);
-    t.match(stack.ollama.requests.at(-1)!.format, { anyOf: [{ properties: { name: { enum: ['get_weather'] } } }, {}] });
+    t.match(stack.ollama.requests.at(-1)!.format, { oneOf: [{ properties: { name: { enum: ['get_weather'] } } }, {}] });
 
     // Output that is not the call (cut short): a clear error, never text passed off as a call.
     stack.ollama.behave({ tokens: ['{"city": "Dh'] });

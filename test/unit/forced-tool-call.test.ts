@@ -31,7 +31,7 @@ t.test("a named function (or required with one tool): the output is the function
 t.test('required with several tools: the output names one and carries its arguments', async (t) => {
   const forced = forcedToolCall([weather, time], 'required')!;
   t.match(forced.schema, {
-    anyOf: [
+    oneOf: [
       { properties: { name: { enum: ['get_weather'] }, arguments: weather.function.parameters } },
       { properties: { name: { enum: ['get_time'] } } },
     ],

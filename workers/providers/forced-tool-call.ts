@@ -64,7 +64,8 @@ export function forcedToolCall(
   const names = candidates.map((tool) => tool.function.name);
   return {
     schema: {
-      anyOf: candidates.map((tool) => ({
+      // oneOf, not anyOf: the names tell the forms apart, and node-llama-cpp's grammars take only oneOf.
+      oneOf: candidates.map((tool) => ({
         type: 'object',
         properties: { name: { enum: [tool.function.name] }, arguments: parametersOf(tool) },
         required: ['name', 'arguments'],

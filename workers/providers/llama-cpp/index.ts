@@ -4,7 +4,9 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
 import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
 import {
   loadNodeLlamaCpp,
+  type Llama,
   type LlamaContext,
+  type LlamaGrammar,
   type LlamaContextSequence,
   type LlamaModel,
   type NodeLlamaCpp,
@@ -13,6 +15,20 @@ import { explainStop } from './deadline-hint.js';
 import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
+import { forcedToolCall, type ForcedToolCall } from '../forced-tool-call.js';
+
+/** The grammar of a forced tool call; a schema outside node-llama-cpp's subset is a 400. */
+async function grammarFor(loaded: Loaded, forced: ForcedToolCall): Promise<LlamaGrammar> {
+  try {
+    return await loaded.llama.createGrammarForJsonSchema(forced.schema);
+  } catch (err) {
+    throw new AgentbusError(
+      'invalid_request',
+      `The llama-cpp provider cannot hold the model to this tool's parameter schema: ${(err as Error).message}`,
+      { param: 'tools', cause: err },
+    );
+  }
+}
 
 export interface LlamaCppSettings {
   /** The GGUF file to answer with (LLAMA_CPP_MODEL_PATH). */
@@ -29,6 +45,7 @@ export interface LlamaCppSettings {
 
 interface Loaded {
   module: NodeLlamaCpp;
+  llama: Llama;
   model: LlamaModel;
   context: LlamaContext;
   /** Sequences not in use, and requests waiting for one. */
@@ -60,7 +77,9 @@ function textQueue() {
  * In-process inference on a local GGUF file through node-llama-cpp (llama.cpp's prebuilt CPU
  * binaries): the zero-install way to answer with no model server at all. The model loads on
  * the first request (or probe) and stays loaded; requests beyond `parallel` wait for a free
- * sequence. Text only: tools, images and structured outputs are refused with a 400. Answers
+ * sequence. Text only, but for a forced tool call (tool_choice "required" or a named function), whose
+ * output a grammar holds to the call's schema; other tool use, images and structured outputs are
+ * refused with a 400. Answers
  * name the GGUF file as their model (`servedModel`): whatever model a request names, this file
  * answers it, and the file name says which one — the GGUF's `general.name` is often just its
  * architecture ("llama" in stories260K).
@@ -94,7 +113,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
         sequences: settings.parallel,
       });
       const free = Array.from({ length: settings.parallel }, () => context.getSequence());
-      return { module, model, context, free, waiting: [] };
+      return { module, llama, model, context, free, waiting: [] };
     })();
     // A failed load is retried by the next request rather than remembered forever.
     loading.catch(() => {
@@ -128,9 +147,12 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
 
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     // Checked before loading anything, so a request this provider cannot honour is a fast 400.
-    const history = toChatHistory(request.messages);
-    const options = toGenerateOptions(request, settings.maxTokens);
+    // A forced tool call is the only tool use here: its output is held to the call's schema.
+    const forced = forcedToolCall(request.tools, request.toolChoice);
+    const history = toChatHistory(forced ? [...request.messages, forced.instruction] : request.messages);
+    const options = toGenerateOptions(request, settings.maxTokens, forced !== undefined);
     const loaded = await load();
+    const grammar = forced ? await grammarFor(loaded, forced) : undefined;
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
     const queue = textQueue();
@@ -138,24 +160,31 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const generated = () => sequence.tokenMeter.usedOutputTokens - outputBefore;
     let finished = false;
     const generation = session
-      .generateResponse(history, { ...options, onTextChunk: (text) => queue.push(text) })
+      .generateResponse(history, {
+        ...options,
+        ...(grammar ? { grammar } : {}),
+        onTextChunk: (text) => queue.push(text),
+      })
       .finally(() => {
         finished = true;
         queue.notify();
       });
     generation.catch(() => undefined); // observed below; never an unhandled rejection
     try {
+      // A forced call's output is the call's JSON: yielded as the call at the end, never as text.
+      const relay = (chunks: string[]) => (forced ? [] : chunks.filter((text) => text !== ''));
       while (!finished) {
         await queue.wait();
-        for (const text of queue.take()) if (text) yield { type: 'delta', content: text };
+        for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       }
-      for (const text of queue.take()) if (text) yield { type: 'delta', content: text };
+      for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       const result = await generation;
+      if (forced) yield { type: 'tool_call', call: forced.toCall(result.response) };
       const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history);
       const completion = generated();
       yield {
         type: 'done',
-        finishReason: result.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
+        finishReason: forced ? 'tool_calls' : result.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
         usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
       };
     } catch (err) {

@@ -22,6 +22,8 @@ export interface NodeLlamaCpp {
 }
 export interface Llama {
   loadModel(options: { modelPath: string }): Promise<LlamaModel>;
+  /** A grammar that holds generation to a JSON Schema (node-llama-cpp's GBNF subset). */
+  createGrammarForJsonSchema(schema: Record<string, unknown>): Promise<LlamaGrammar>;
   dispose(): Promise<void>;
 }
 export interface LlamaModel {
@@ -31,6 +33,8 @@ export interface LlamaModel {
   createEmbeddingContext(options: { contextSize?: { max: number }; threads: number }): Promise<LlamaEmbeddingContext>;
   dispose(): Promise<void>;
 }
+/** A grammar, handed back to node-llama-cpp as is. */
+export type LlamaGrammar = object;
 export interface LlamaContext {
   getSequence(): LlamaContextSequence;
   dispose(): Promise<void>;
@@ -68,6 +72,7 @@ export interface LlamaChatSession {
       topP?: number;
       seed?: number;
       customStopTriggers?: readonly string[];
+      grammar?: LlamaGrammar;
     },
   ): Promise<{ response: string; metadata: { stopReason: string } }>;
   dispose(): void;

@@ -20,18 +20,15 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
         );
       return { type: 'user', text: message.content };
     }
+    // Tool calls and results as text: the model's template has no tool turns, and a forced call's
+    // round trip must still reach it (the call as the JSON it wrote, the result as the user's turn).
     if (message.role === 'assistant') {
-      if (message.tool_calls?.length)
-        throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tool calls.', {
-          param: `messages[${index}].tool_calls`,
-        });
-      return { type: 'model', response: [message.content ?? ''] };
+      const calls = (message.tool_calls ?? []).map((call) =>
+        JSON.stringify({ name: call.function.name, arguments: call.function.arguments }),
+      );
+      return { type: 'model', response: [[message.content ?? '', ...calls].filter(Boolean).join('\n')] };
     }
-    throw new AgentbusError(
-      'invalid_request',
-      'The llama-cpp provider does not support tool calls (a "tool" message was sent).',
-      { param: `messages[${index}].role` },
-    );
+    return { type: 'user', text: `Result of tool call ${message.tool_call_id}: ${message.content}` };
   });
 }
 
@@ -45,9 +42,18 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
  * whether the model ever emits it (stories260K declares an EOS token and never writes it), and
  * a runaway answer holds one of the few CPU sequences until the request's deadline.
  */
-export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens: number): GenerateOptions {
-  if (request.tools?.length)
-    throw new AgentbusError('invalid_request', 'The llama-cpp provider does not support tools.', { param: 'tools' });
+export function toGenerateOptions(
+  request: ProviderChatRequest,
+  defaultMaxTokens: number,
+  forcedCall = false,
+): GenerateOptions {
+  if (request.tools?.length && !forcedCall)
+    throw new AgentbusError(
+      'invalid_request',
+      'The llama-cpp provider cannot let the model choose between text and a tool call: send tool_choice ' +
+        '"required" or a named function (the output is then held to the tool\'s schema), or no tools.',
+      { param: 'tool_choice' },
+    );
   if (request.responseFormat)
     throw new AgentbusError(
       'invalid_request',
