@@ -79,8 +79,8 @@ t.test('instructor-js TOOLS mode: a forced named tool call parsed into the schem
     response_model: { schema: Person, name: 'Person' },
     max_retries: 0,
   });
-  t.equal(person.name, 'Ada');
-  t.equal(person.age, 36);
+  // (Its types infer from zod 4's schemas, so the zod 3 result is checked as a plain object.)
+  t.match(person, { name: 'Ada', age: 36 });
   const sent = stack.ollama.requests.at(-1)!;
   t.match(sent.format, { type: 'object', properties: { name: { type: 'string' }, age: { type: 'number' } } });
 });
