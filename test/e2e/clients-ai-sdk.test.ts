@@ -176,15 +176,47 @@ t.test('@ai-sdk/openai .embedding(): embed', async (t) => {
 });
 
 // The provider's default model speaks the Responses API (POST /v1/responses): issue 19 point 1.
-t.test(
-  '@ai-sdk/openai default model (Responses API): generateText',
-  { todo: '/v1/responses is not on this base yet' },
-  async (t) => {
-    stack.ollama.behave({ tokens: ['Hello', ' Responses'] });
-    const result = await generateText({ model: openai('testing'), prompt: 'hi', maxRetries: 0 });
-    t.equal(result.text, 'Hello Responses');
-    stack.ollama.behave({ tokens: ['a', 'b'] });
-    const stream = streamText({ model: openai('testing'), prompt: 'ab', maxRetries: 0 });
-    t.equal(await stream.text, 'ab');
-  },
-);
+const RESPONSES_TODO = { todo: '/v1/responses is not on this base yet' };
+
+t.test('@ai-sdk/openai default model (Responses API): generateText and streamText', RESPONSES_TODO, async (t) => {
+  stack.ollama.behave({ tokens: ['Hello', ' Responses'] });
+  const result = await generateText({ model: openai('testing'), prompt: 'hi', maxRetries: 0 });
+  t.equal(result.text, 'Hello Responses');
+  t.equal(result.finishReason, 'stop');
+  t.match(result.usage, { inputTokens: 12, outputTokens: 2 });
+  stack.ollama.behave({ tokens: ['a', 'b'] });
+  const stream = streamText({ model: openai('testing'), prompt: 'ab', maxRetries: 0 });
+  const parts: string[] = [];
+  for await (const part of stream.textStream) parts.push(part);
+  t.same(parts, ['a', 'b']);
+});
+
+t.test('@ai-sdk/openai default model (Responses API): a tool round trip', RESPONSES_TODO, async (t) => {
+  stack.ollama.behaveInTurn([
+    { tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Lima' } }] },
+    { tokens: ['Sunny in Lima.'] },
+  ]);
+  const result = await generateText({
+    model: openai('testing'),
+    tools: { get_weather: weather },
+    stopWhen: stepCountIs(2),
+    prompt: 'Weather in Lima?',
+    maxRetries: 0,
+  });
+  t.equal(result.text, 'Sunny in Lima.');
+  t.match(result.steps[0]!.toolCalls, [{ toolName: 'get_weather', input: { city: 'Lima' } }]);
+  const sent = stack.ollama.requests.at(-1)!.messages;
+  t.match(sent.at(-1), { role: 'tool', content: JSON.stringify({ city: 'Lima', sky: 'sunny' }) });
+});
+
+t.test('@ai-sdk/openai default model (Responses API): generateObject via text.format', RESPONSES_TODO, async (t) => {
+  stack.ollama.behave({ tokens: ['{"name":"Ada","age":36}'] });
+  const result = await generateObject({
+    model: openai('testing'),
+    schema: z.object({ name: z.string(), age: z.number() }),
+    prompt: 'Ada',
+    maxRetries: 0,
+  });
+  t.same(result.object, { name: 'Ada', age: 36 });
+  t.match(stack.ollama.requests.at(-1)!.format, { type: 'object', required: ['name', 'age'] });
+});

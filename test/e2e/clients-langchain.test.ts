@@ -101,8 +101,29 @@ t.test('OpenAIEmbeddings: embedQuery and embedDocuments', async (t) => {
   t.ok(close(vectors[1]!, fakeEmbedding('bye')), 'embedDocuments: the second vector');
 });
 
-t.test('ChatOpenAI useResponsesApi: invoke', { todo: '/v1/responses is not on this base yet' }, async (t) => {
+const RESPONSES_TODO = { todo: '/v1/responses is not on this base yet' };
+
+t.test('ChatOpenAI useResponsesApi: invoke and stream', RESPONSES_TODO, async (t) => {
   stack.ollama.behave({ tokens: ['Hello', ' Responses'] });
   const message = await chat({ useResponsesApi: true }).invoke('hi');
   t.equal(message.text, 'Hello Responses');
+  t.match(message.usage_metadata, { input_tokens: 12, output_tokens: 2 });
+  stack.ollama.behave({ tokens: ['a', 'b', 'c'] });
+  let text = '';
+  for await (const chunk of await chat({ useResponsesApi: true }).stream('abc')) text += chunk.text;
+  t.equal(text, 'abc');
+});
+
+t.test('ChatOpenAI useResponsesApi: bindTools and a round trip', RESPONSES_TODO, async (t) => {
+  stack.ollama.behaveInTurn([
+    { tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Quito' } }] },
+    { tokens: ['Sunny in Quito.'] },
+  ]);
+  const model = chat({ useResponsesApi: true }).bindTools([getWeather]);
+  const first = await model.invoke('Weather in Quito?');
+  t.match(first.tool_calls, [{ name: 'get_weather', args: { city: 'Quito' } }]);
+  const toolMessage = await getWeather.invoke(first.tool_calls![0]!);
+  const second = await model.invoke([{ role: 'user', content: 'Weather in Quito?' }, first, toolMessage]);
+  t.equal(second.text, 'Sunny in Quito.');
+  t.match(stack.ollama.requests.at(-1)!.messages.at(-1), { role: 'tool', content: 'sunny in Quito' });
 });
