@@ -1,7 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { embed, embedMany, generateObject, generateText, stepCountIs, streamText, tool } from 'ai';
+import {
+  embed,
+  embedMany,
+  generateObject,
+  generateText,
+  Output,
+  stepCountIs,
+  streamObject,
+  streamText,
+  tool,
+} from 'ai';
 import t from 'tap';
 import { z } from 'zod';
 import { fakeEmbedding } from '../helpers/fake-ollama.js';
@@ -104,6 +114,34 @@ t.test('openai-compatible generateObject: response_format json_schema becomes Ol
     type: 'object',
     properties: { name: { type: 'string' }, age: { type: 'number' } },
   });
+});
+
+t.test('openai-compatible streamObject and generateText with Output.object: the parsed object', async (t) => {
+  const schema = z.object({ name: z.string(), age: z.number() });
+  stack.ollama.behave({ tokens: ['{"name":', '"Ada",', '"age":36}'] });
+  const streamed = streamObject({ model: compatible.chatModel('testing'), schema, prompt: 'Ada', maxRetries: 0 });
+  const partials: unknown[] = [];
+  for await (const partial of streamed.partialObjectStream) partials.push(partial);
+  t.same(await streamed.object, { name: 'Ada', age: 36 });
+  t.ok(partials.length > 1, `partial objects while streaming (${partials.length})`);
+
+  stack.ollama.behave({ tokens: ['{"name":"Grace","age":85}'] });
+  const result = await generateText({
+    model: compatible.chatModel('testing'),
+    output: Output.object({ schema }),
+    prompt: 'Grace',
+    maxRetries: 0,
+  });
+  t.same(result.output, { name: 'Grace', age: 85 });
+});
+
+t.test('openai-compatible completionModel: legacy completions, plain and streamed', async (t) => {
+  stack.ollama.behave({ tokens: ['Once', ' upon'] });
+  const result = await generateText({ model: compatible.completionModel('testing'), prompt: 'Story', maxRetries: 0 });
+  t.equal(result.text, 'Once upon');
+  stack.ollama.behave({ tokens: ['a', ' time'] });
+  const stream = streamText({ model: compatible.completionModel('testing'), prompt: 'Go on', maxRetries: 0 });
+  t.equal(await stream.text, 'a time');
 });
 
 t.test('openai-compatible generateText with toolChoice required: a forced call on Ollama', async (t) => {

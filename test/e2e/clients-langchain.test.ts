@@ -38,8 +38,13 @@ t.test('ChatOpenAI invoke: the answer text and token usage', async (t) => {
 t.test('ChatOpenAI stream: the chunks concatenate to the answer', async (t) => {
   stack.ollama.behave({ tokens: ['a', 'b', 'c'] });
   let text = '';
-  for await (const chunk of await chat().stream('abc')) text += typeof chunk.content === 'string' ? chunk.content : '';
+  let usage: unknown;
+  for await (const chunk of await chat().stream('abc')) {
+    text += chunk.text;
+    usage ??= chunk.usage_metadata;
+  }
   t.equal(text, 'abc');
+  t.match(usage, { input_tokens: 12, output_tokens: 3 }, 'streamed usage (stream_options.include_usage)');
 });
 
 t.test('bindTools: the tool call with parsed args, and a round trip with a ToolMessage', async (t) => {

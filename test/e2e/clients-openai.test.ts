@@ -83,6 +83,21 @@ t.test('instructor-js TOOLS mode: a forced named tool call parsed into the schem
   t.match(sent.format, { type: 'object', properties: { name: { type: 'string' }, age: { type: 'number' } } });
 });
 
+t.test('instructor-js TOOLS mode, streamed: the partial objects end in the whole one', async (t) => {
+  stack.ollama.behave({ tokens: ['{"name":', '"Grace",', '"age":85}'] });
+  const Person = z3.object({ name: z3.string(), age: z3.number() });
+  const instructor = Instructor({ client, mode: 'TOOLS' });
+  const stream = await instructor.chat.completions.create({
+    model: 'testing',
+    messages: [{ role: 'user', content: 'Grace Hopper' }],
+    response_model: { schema: Person, name: 'Person' },
+    stream: true,
+  });
+  let last: unknown;
+  for await (const partial of stream) last = partial;
+  t.match(last, { name: 'Grace', age: 85 });
+});
+
 const weatherCalls: string[] = [];
 const getWeather = tool({
   name: 'get_weather',
@@ -121,6 +136,17 @@ t.test('@openai/agents chat-completions model: a tool with toolChoice required',
   const [forced, followUp] = stack.ollama.requests.slice(-2);
   t.match(forced!.format, { type: 'object', properties: { city: { type: 'string' } } }, 'the call was forced');
   t.match(followUp!.messages.at(-1), { role: 'tool', content: 'sunny in Paris' }, 'the tool result reached the model');
+});
+
+t.test('@openai/agents chat-completions model: a streamed run', async (t) => {
+  stack.ollama.behave({ tokens: ['Stream', 'ed ', 'run'] });
+  const agent = new Agent({ name: 'chat', instructions: 'Be brief.', model: chatModel });
+  const result = await run(agent, 'hi', { stream: true });
+  let text = '';
+  for await (const piece of result.toTextStream()) text += piece;
+  await result.completed;
+  t.equal(text, 'Streamed run');
+  t.equal(result.finalOutput, 'Streamed run');
 });
 
 t.test('@openai/agents chat-completions model: a second turn replaying history (refusal: null)', async (t) => {
