@@ -213,6 +213,20 @@ t.test('@ai-sdk/openai .embedding(): embed', async (t) => {
   t.ok(close(one.embedding, fakeEmbedding('bye')));
 });
 
+t.test('openai-compatible failures: an error status, and a cut stream never looks complete', async (t) => {
+  await t.rejects(
+    generateText({ model: compatible.chatModel('no_such_agent'), prompt: 'hi', maxRetries: 0 }),
+    { statusCode: 404, message: /model/ },
+    'an unknown agent is an APICallError with the 404',
+  );
+  stack.ollama.behave({ tokens: ['partial', ' answer', ' never', ' finished'], dieAfterTokens: 2, tokenDelayMs: 20 });
+  const result = streamText({ model: compatible.chatModel('testing'), prompt: 'hi', maxRetries: 0, onError: () => {} });
+  const types: string[] = [];
+  for await (const part of result.fullStream) types.push(part.type);
+  t.ok(types.includes('error'), `the stream reports an error (parts: ${types.join(' ')})`);
+  t.not(await result.finishReason, 'stop', 'and does not finish as complete');
+});
+
 // The provider's default model speaks the Responses API (POST /v1/responses): issue 19 point 1.
 const RESPONSES_TODO = { todo: '/v1/responses is not on this base yet' };
 

@@ -106,6 +106,20 @@ t.test('OpenAIEmbeddings: embedQuery and embedDocuments', async (t) => {
   t.ok(close(vectors[1]!, fakeEmbedding('bye')), 'embedDocuments: the second vector');
 });
 
+t.test('failures: an error status, and a cut stream throws', async (t) => {
+  await t.rejects(
+    new ChatOpenAI({ model: 'no_such_agent', apiKey: 'local-only', configuration, maxRetries: 0 }).invoke('hi'),
+    { status: 404, message: /model/ },
+    'an unknown agent rejects with the 404',
+  );
+  stack.ollama.behave({ tokens: ['partial', ' answer', ' never', ' finished'], dieAfterTokens: 2, tokenDelayMs: 20 });
+  let text = '';
+  await t.rejects(async () => {
+    for await (const chunk of await chat().stream('hi')) text += chunk.text;
+  }, 'the stream throws instead of ending quietly');
+  t.not(text, 'partial answer never finished');
+});
+
 const RESPONSES_TODO = { todo: '/v1/responses is not on this base yet' };
 
 t.test('ChatOpenAI useResponsesApi: invoke and stream', RESPONSES_TODO, async (t) => {

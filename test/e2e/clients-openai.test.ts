@@ -149,6 +149,16 @@ t.test('@openai/agents chat-completions model: a streamed run', async (t) => {
   t.equal(result.finalOutput, 'Streamed run');
 });
 
+t.test('@openai/agents chat-completions model: a cut stream fails the run', async (t) => {
+  stack.ollama.behave({ tokens: ['partial', ' answer', ' never', ' finished'], dieAfterTokens: 2, tokenDelayMs: 20 });
+  const agent = new Agent({ name: 'chat', instructions: 'Be brief.', model: chatModel });
+  await t.rejects(async () => {
+    const result = await run(agent, 'hi', { stream: true });
+    for await (const piece of result.toTextStream()) void piece;
+    await result.completed;
+  }, 'the run rejects instead of returning the partial answer');
+});
+
 t.test('@openai/agents chat-completions model: a second turn replaying history (refusal: null)', async (t) => {
   const agent = new Agent({ name: 'chat', instructions: 'Be brief.', model: chatModel });
   stack.ollama.behave({ tokens: ['First', ' answer'] });
