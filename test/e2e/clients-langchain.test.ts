@@ -62,6 +62,13 @@ t.test('bindTools: the tool call with parsed args, and a round trip with a ToolM
   t.match(sent.at(-1), { role: 'tool', content: 'sunny in Paris' }, 'the tool result reached the model');
 });
 
+t.test('bindTools with strict and tool_choice any: a forced call on Ollama', async (t) => {
+  stack.ollama.behave({ tokens: ['{"city":"Lima"}'] });
+  const message = await chat().bindTools([getWeather], { strict: true, tool_choice: 'any' }).invoke('Weather?');
+  t.match(message.tool_calls, [{ name: 'get_weather', args: { city: 'Lima' } }]);
+  t.match(stack.ollama.requests.at(-1)!.format, { type: 'object', properties: { city: { type: 'string' } } });
+});
+
 t.test('bindTools streamed: the tool call chunks assemble into the call', async (t) => {
   stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] });
   let whole: Awaited<ReturnType<ReturnType<typeof chat>['invoke']>> | undefined;

@@ -149,6 +149,19 @@ t.test('@openai/agents chat-completions model: a streamed run', async (t) => {
   t.equal(result.finalOutput, 'Streamed run');
 });
 
+t.test('@openai/agents chat-completions model: outputType, a structured final output', async (t) => {
+  stack.ollama.behave({ tokens: ['{"city":"Oslo",', '"sky":"snow"}'] });
+  const agent = new Agent({
+    name: 'forecast',
+    instructions: 'Give the forecast.',
+    model: chatModel,
+    outputType: z.object({ city: z.string(), sky: z.string() }),
+  });
+  const result = await run(agent, 'Forecast for Oslo?');
+  t.same(result.finalOutput, { city: 'Oslo', sky: 'snow' });
+  t.match(stack.ollama.requests.at(-1)!.format, { type: 'object', properties: { city: { type: 'string' } } });
+});
+
 t.test('@openai/agents chat-completions model: a cut stream fails the run', async (t) => {
   stack.ollama.behave({ tokens: ['partial', ' answer', ' never', ' finished'], dieAfterTokens: 2, tokenDelayMs: 20 });
   const agent = new Agent({ name: 'chat', instructions: 'Be brief.', model: chatModel });
