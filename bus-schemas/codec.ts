@@ -5,6 +5,7 @@ import type { CancelRequest } from './cancel-request.schema.js';
 import type { DeliveryReceipt } from './delivery-receipt.schema.js';
 import type { EmbedReply, EmbedRequest } from './embed.schema.js';
 import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
+import type { MemoryResponseReply, MemoryResponseRequest } from './memory-response.schema.js';
 import {
   assertCancelRequest,
   assertChatRequest,
@@ -13,6 +14,8 @@ import {
   assertEmbedRequest,
   assertMemoryLastReply,
   assertMemoryLastRequest,
+  assertMemoryResponseReply,
+  assertMemoryResponseRequest,
   assertReplyFrame,
 } from './validate.js';
 
@@ -71,6 +74,20 @@ export function decodeMemoryLastRequest(bytes: Uint8Array): MemoryLastRequest {
 export function decodeMemoryLastReply(bytes: Uint8Array): MemoryLastReply {
   return assertMemoryLastReply(
     parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `memory query reply is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates a stored-response query; throws `invalid_envelope`. */
+export function decodeMemoryResponseRequest(bytes: Uint8Array): MemoryResponseRequest {
+  return assertMemoryResponseRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `response query is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates the reply to a stored-response query; throws `stream_protocol_error`. */
+export function decodeMemoryResponseReply(bytes: Uint8Array): MemoryResponseReply {
+  return assertMemoryResponseReply(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `response query reply is not JSON: ${m}`)),
   );
 }
 

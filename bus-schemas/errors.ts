@@ -156,6 +156,15 @@ export const ERROR_TABLE = {
       'The conversation id is unknown or belongs to another key (both answer alike). Start a new conversation: ' +
       'send no `X-Session-ID`.',
   },
+  response_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The response does not exist.',
+    doc:
+      'No stored response by that id for this key: unknown, deleted, stored with `store: false`, not delivered ' +
+      "whole, or another key's (all answer alike). Responses API only.",
+  },
   unknown_url: {
     status: 404,
     type: 'invalid_request_error',

@@ -12,6 +12,7 @@ export * from './cancel-request.schema.js';
 export * from './delivery-receipt.schema.js';
 export * from './cached-answer.schema.js';
 export * from './memory-query.schema.js';
+export * from './memory-response.schema.js';
 export * from './embed.schema.js';
 export * from './validate.js';
 export * from './codec.js';

@@ -5,6 +5,7 @@ import { cachedAnswerSchema } from './cached-answer.schema.js';
 import { deliveryReceiptSchema } from './delivery-receipt.schema.js';
 import { embedReplySchema, embedRequestSchema } from './embed.schema.js';
 import { memoryLastReplySchema, memoryLastRequestSchema } from './memory-query.schema.js';
+import { memoryResponseReplySchema, memoryResponseRequestSchema } from './memory-response.schema.js';
 
 /**
  * The bus schemas as standalone JSON Schema documents (draft-07, ajv's default), for
@@ -17,6 +18,14 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   'cancel-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cancelRequestSchema },
   'memory-last-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastRequestSchema },
   'memory-last-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...memoryLastReplySchema },
+  'memory-response-request.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...memoryResponseRequestSchema,
+  },
+  'memory-response-reply.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...memoryResponseReplySchema,
+  },
   'embed-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...embedRequestSchema },
   'embed-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...embedReplySchema },
   'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },

@@ -42,6 +42,13 @@ export interface Subjects {
   readonly allCancel: string;
   /** Where the gateway asks for the last turns of a session, e.g. `agents.memory.last`. */
   readonly memoryLast: string;
+  /** Where the gateway reads or deletes one stored turn (the Responses API), e.g. `agents.memory.response`. */
+  readonly memoryResponse: string;
+  /**
+   * Where the gateway sends a delivery receipt its worker did not acknowledge (it died before
+   * committing), so that any worker commits the delivered turn, e.g. `agents.memory.commit`.
+   */
+  readonly memoryCommit: string;
   /**
    * Queue group of the memory queries: every worker reads the same database, so any one of them
    * may answer, and only one does.
@@ -74,6 +81,8 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     cancel: (intent: string) => `${prefix}.${checkIntent(intent)}.cancel`,
     allCancel: `${prefix}.*.cancel`,
     memoryLast: `${prefix}.memory.last`,
+    memoryResponse: `${prefix}.memory.response`,
+    memoryCommit: `${prefix}.memory.commit`,
     memoryQueueGroup: 'memory',
   });
 }

@@ -10,6 +10,12 @@ import {
   type MemoryLastReply,
   type MemoryLastRequest,
 } from './memory-query.schema.js';
+import {
+  memoryResponseReplySchema,
+  memoryResponseRequestSchema,
+  type MemoryResponseReply,
+  type MemoryResponseRequest,
+} from './memory-response.schema.js';
 import { embedReplySchema, embedRequestSchema, type EmbedReply, type EmbedRequest } from './embed.schema.js';
 import { AgentbusError } from './errors.js';
 
@@ -22,6 +28,10 @@ const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<Cance
 const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> =
   ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
 const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
+const validateMemoryResponseRequest: ValidateFunction<MemoryResponseRequest> =
+  ajv.compile<MemoryResponseRequest>(memoryResponseRequestSchema);
+const validateMemoryResponseReply: ValidateFunction<MemoryResponseReply> =
+  ajv.compile<MemoryResponseReply>(memoryResponseReplySchema);
 const validateEmbedRequest: ValidateFunction<EmbedRequest> = ajv.compile<EmbedRequest>(embedRequestSchema);
 const validateEmbedReply: ValidateFunction<EmbedReply> = ajv.compile<EmbedReply>(embedReplySchema);
 const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
@@ -113,6 +123,20 @@ export function assertMemoryLastReply(value: unknown): MemoryLastReply {
   if (validateMemoryLastReply(value)) return value;
   const { message } = messageFromAjvErrors(validateMemoryLastReply.errors, 'memory reply');
   throw new AgentbusError('stream_protocol_error', `invalid memory query reply: ${message}`);
+}
+
+/** Validates a decoded stored-response query; throws `invalid_envelope` naming the field at fault. */
+export function assertMemoryResponseRequest(value: unknown): MemoryResponseRequest {
+  if (validateMemoryResponseRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateMemoryResponseRequest.errors, 'response query');
+  throw new AgentbusError('invalid_envelope', `invalid response query: ${message}`, { param });
+}
+
+/** Validates a decoded stored-response reply; throws `stream_protocol_error`. */
+export function assertMemoryResponseReply(value: unknown): MemoryResponseReply {
+  if (validateMemoryResponseReply(value)) return value;
+  const { message } = messageFromAjvErrors(validateMemoryResponseReply.errors, 'response reply');
+  throw new AgentbusError('stream_protocol_error', `invalid response query reply: ${message}`);
 }
 
 /** Validates a decoded embed request; throws `invalid_envelope` naming the field at fault. */

@@ -10,6 +10,8 @@ import { handleChatRequest } from './chat-handler.js';
 import { handleEmbedRequest } from './embed-handler.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
+import { handleMemoryResponseQuery } from './memory-response-handler.js';
+import { handleMemoryCommit } from './memory-commit-handler.js';
 import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
@@ -20,6 +22,10 @@ export { WORKER_SERVICE_NAME };
 // Endpoint answering memory queries (`<prefix>.memory.last`), beside one endpoint per agent.
 const MEMORY_ENDPOINT_NAME = 'memory';
 const MEMORY_QUERY = 'memory.last';
+const RESPONSE_ENDPOINT_NAME = 'memory-response';
+const RESPONSE_QUERY = 'memory.response';
+const COMMIT_ENDPOINT_NAME = 'memory-commit';
+const COMMIT_QUERY = 'memory.commit';
 // Micro services must carry a semver version; the package's own keeps `nats micro ls` truthful.
 const WORKER_SERVICE_VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -85,6 +91,8 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     agents.map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
   );
   const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
+  const responseCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
+  const commitCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
   const restarts = deps.restarts ?? 0;
@@ -115,7 +123,11 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     statsHandler: async (endpoint) =>
       endpoint.metadata?.['query'] === MEMORY_QUERY
         ? { ...memoryCounters, restarts }
-        : agentStats(endpoint.metadata?.['agent'] ?? ''),
+        : endpoint.metadata?.['query'] === RESPONSE_QUERY
+          ? { ...responseCounters, restarts }
+          : endpoint.metadata?.['query'] === COMMIT_QUERY
+            ? { ...commitCounters, restarts }
+            : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
@@ -191,6 +203,23 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     queue: subjects.memoryQueueGroup,
     metadata: { query: MEMORY_QUERY },
     handler: counted(memoryCounters, 'memory', (msg) => handleMemoryQuery({ db: deps.db, log }, msg)),
+  });
+  // Stored responses (the Responses API's GET and DELETE) are turns of the same database.
+  service.addEndpoint(RESPONSE_ENDPOINT_NAME, {
+    subject: subjects.memoryResponse,
+    queue: subjects.memoryQueueGroup,
+    metadata: { query: RESPONSE_QUERY },
+    handler: counted(responseCounters, 'memory-response', (msg) =>
+      handleMemoryResponseQuery({ db: deps.db, log }, msg),
+    ),
+  });
+
+  // A delivered turn whose worker died before committing it: any worker commits it.
+  service.addEndpoint(COMMIT_ENDPOINT_NAME, {
+    subject: subjects.memoryCommit,
+    queue: subjects.memoryQueueGroup,
+    metadata: { query: COMMIT_QUERY },
+    handler: counted(commitCounters, 'memory-commit', (msg) => handleMemoryCommit({ db: deps.db, log }, msg)),
   });
 
   // Every worker of an agent hears its cancels (no queue group); only the one holding the request acts.

@@ -18,7 +18,8 @@ export interface MemoryQueryOptions {
   timeoutMs: number;
 }
 
-function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
+/** A failed memory query as the error the client gets (no worker, timeout, bus down). */
+export function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
   if (err instanceof RequestError && err.isNoResponders()) {
     return new AgentbusError(
       'no_worker',

@@ -32,6 +32,8 @@ export interface BusCallOptions {
   subject: string;
   /** Subject where a cancel is announced when the requester leaves (`<prefix>.<agent>.cancel`). */
   cancelSubject: string;
+  /** `<prefix>.memory.commit`: where a delivered answer goes when its worker cannot commit it. */
+  commitSubject?: string | undefined;
   /** Silence longer than this (no frame at all) means the worker died. */
   idleTimeoutMs: number;
   /** Extra time past the envelope's timeout for the worker's own `deadline_exceeded` to arrive. */
@@ -331,8 +333,13 @@ class BusCallState {
         ...(reason === undefined ? {} : { reason: reason.slice(0, 200) }),
       };
       // Without a receipt the worker discards the turn after its wait: the safe side.
-      const scope = inboxScopes.chat(this.envelope.intent);
-      sendReceipt(this.bus, replyTo, encodeJson(receipt), this.#clock, scope).catch(() => undefined); // never rejects
+      const target = {
+        replyTo,
+        data: encodeJson(receipt),
+        inboxScope: inboxScopes.chat(this.envelope.intent),
+        commitSubject: delivered ? this.options.commitSubject : undefined,
+      };
+      sendReceipt(this.bus, target, this.#clock).catch(() => undefined); // never rejects
     };
     watching.push(onAbort(this.scope.delivered, () => send(true)));
     watching.push(onAbort(this.scope.closed, () => send(false, reasonOf(this.scope.closed))));

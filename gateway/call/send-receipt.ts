@@ -1,4 +1,5 @@
-import type { Bus } from '../../common/bus.js';
+import { inboxScopes } from '../../bus-schemas/index.js';
+import type { Bus, BusMessage } from '../../common/bus.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 
@@ -6,40 +7,67 @@ import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js
 export const RECEIPT_ACK_WAIT_MS = 1000;
 /** Pauses between tries: together about 8 s, inside the worker's wait (its deadline plus 10 s). */
 export const RECEIPT_RETRY_PAUSES_MS: readonly number[] = [250, 500, 1000, 2000, 4000];
+/** Tries of the commit by any worker, each waiting this long for its answer. */
+export const COMMIT_ATTEMPTS = 3;
+export const COMMIT_WAIT_MS = 2000;
 
-// Unref'd: a retry pending while the gateway stops must not hold its process open.
+/** Where a receipt goes: the worker's inbox, and for a delivered answer the fallback subject. */
+export interface ReceiptTarget {
+  replyTo: string;
+  data: Uint8Array;
+  /** The inbox scope of the acknowledgement (the agent's chat scope: a scoped worker may answer only there). */
+  inboxScope?: string | undefined;
+  /** `<prefix>.memory.commit`, for a delivered answer: any worker commits it if its own cannot. */
+  commitSubject?: string | undefined;
+}
+
+type Try = 'acknowledged' | 'gone' | 'silent';
+
 const sleep = (clock: Clock, ms: number) =>
+  // Unref'd: a retry pending while the gateway stops must not hold its process open.
   new Promise<void>((resolve) => (clock.setTimeout(resolve, ms) as Partial<NodeJS.Timeout>).unref?.());
+// What a bus without no-responders errors (the unit tests' fake) answers instead.
+const noResponders = (msg: BusMessage) => msg.data.length === 0 && msg.headers?.code === 503;
+const isNoRespondersError = (err: unknown) =>
+  (err as { isNoResponders?: () => boolean } | undefined)?.isNoResponders?.() === true;
+
+async function ask(bus: Bus, subject: string, data: Uint8Array, timeoutMs: number, inboxScope?: string): Promise<Try> {
+  try {
+    const reply = await bus.request(subject, data, { timeoutMs, ...(inboxScope ? { inboxScope } : {}) });
+    return noResponders(reply) ? 'gone' : 'acknowledged';
+  } catch (err) {
+    return isNoRespondersError(err) ? 'gone' : 'silent';
+  }
+}
 
 /**
  * Sends a delivery receipt as a request and retries until the worker acknowledges it. A receipt
  * published into a NATS outage can vanish (the server died with it buffered, or the worker's inbox
  * was not yet resubscribed): the worker would then discard a turn its client received. Retries are
- * harmless: the worker's inbox takes one receipt, later copies find no responders. Never throws.
- * The acknowledgement comes back on an inbox in `inboxScope` (the agent's chat scope): a worker
- * user scoped to agents may answer only there.
+ * harmless: the worker's inbox takes one receipt, later copies find no responders. A delivered
+ * answer whose worker is gone (no responders) or never acknowledges goes to `commitSubject`, where
+ * any worker commits the pending turn; committing twice, or after a discard, changes nothing.
+ * Never throws; true once a worker acknowledged it.
  */
-export async function sendReceipt(
-  bus: Bus,
-  replyTo: string,
-  data: Uint8Array,
-  clock: Clock = systemClock,
-  inboxScope?: string,
-) {
+export async function sendReceipt(bus: Bus, target: ReceiptTarget, clock: Clock = systemClock): Promise<boolean> {
   for (let attempt = 0; attempt <= RECEIPT_RETRY_PAUSES_MS.length; attempt++) {
     if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
-    if (bus.closed) return;
+    if (bus.closed) return false;
     if (!(await waitConnected(bus, RECONNECT_WAIT_MS, { clock }))) continue;
-    try {
-      const ack = await bus.request(replyTo, data, {
-        timeoutMs: RECEIPT_ACK_WAIT_MS,
-        ...(inboxScope === undefined ? {} : { inboxScope }),
-      });
-      // What a bus without no-responders errors (the unit tests' fake) answers instead.
-      if (!(ack.data.length === 0 && ack.headers?.code === 503)) return;
-    } catch {
-      // No ack (timeout), no responders (not resubscribed yet, or an earlier copy was taken),
-      // or the bus failed: try again while the worker may still be waiting.
-    }
+    const outcome = await ask(bus, target.replyTo, target.data, RECEIPT_ACK_WAIT_MS, target.inboxScope);
+    if (outcome === 'acknowledged') return true;
+    // Gone: it took an earlier copy, died, or has not resubscribed yet; any worker can commit now.
+    if (outcome === 'gone' && target.commitSubject) break;
   }
+  return target.commitSubject ? commitElsewhere(bus, target.commitSubject, target.data, clock) : false;
+}
+
+async function commitElsewhere(bus: Bus, subject: string, data: Uint8Array, clock: Clock): Promise<boolean> {
+  for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
+    if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
+    if (bus.closed) return false;
+    if (!(await waitConnected(bus, RECONNECT_WAIT_MS, { clock }))) continue;
+    if ((await ask(bus, subject, data, COMMIT_WAIT_MS, inboxScopes.memory)) === 'acknowledged') return true;
+  }
+  return false;
 }

@@ -74,6 +74,7 @@ export function dispatch(
       {
         subject: subjects.chat(target.name),
         cancelSubject: subjects.cancel(target.name),
+        commitSubject: subjects.memoryCommit,
         idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
         deadlineGraceMs: 1000,
         cancelGraceMs: CANCEL_GRACE_MS,

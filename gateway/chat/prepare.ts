@@ -53,7 +53,7 @@ export function prepare(
 ): ChatPlan {
   const { config, catalog } = deps;
   const now = (deps.clock ?? systemClock).now();
-  const requestId = `chatcmpl-${randomId(18)}`;
+  const requestId = `${input.idPrefix ?? 'chatcmpl-'}${randomId(18)}`;
   const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
   const traceparent =
     origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
@@ -86,6 +86,7 @@ export function prepare(
     ...(input.user !== undefined ? { user: input.user } : {}),
     ...(input.metadata ? { metadata: input.metadata } : {}),
     ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
+    ...(input.store === false ? { store: false } : {}),
     stream: input.stream,
     // This gateway relays the model's thinking apart (reasoning_content); never in the answer.
     reasoning_deltas: true,

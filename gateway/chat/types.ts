@@ -47,9 +47,12 @@ export type ChatInput = Pick<
   | 'user'
   | 'metadata'
   | 'stream'
+  | 'store'
 > & {
   /** The agent the body names, "auto", or undefined (the router chooses). */
   model: string | undefined;
+  /** How the request id (the id the client sees) starts: `chatcmpl-` unless a face has its own (`resp_`). */
+  idPrefix?: string;
 };
 
 /** Who sent a chat request and how, whatever the transport (HTTP, WebSocket). */

@@ -2,15 +2,15 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 
 type Body = Record<string, unknown>;
 
-interface UnsupportedParameter {
+export interface UnsupportedParameter {
   param: string;
   /** True when the request asks for something agentbus would otherwise silently drop. */
   requested(body: Body): boolean;
   why: string;
 }
 
-const set = (value: unknown) => value !== undefined && value !== null;
-const nonEmpty = (value: unknown) =>
+export const set = (value: unknown) => value !== undefined && value !== null;
+export const nonEmpty = (value: unknown) =>
   Array.isArray(value)
     ? value.length > 0
     : typeof value === 'object' && value !== null && Object.keys(value).length > 0;
@@ -59,8 +59,11 @@ export const UNSUPPORTED_PARAMETERS: readonly UnsupportedParameter[] = [
 ];
 
 /** Throws a 400 `invalid_request` naming the first parameter the request asks for in vain. */
-export function rejectUnsupportedParameters(body: Body): void {
-  const found = UNSUPPORTED_PARAMETERS.find((p) => p.requested(body));
+export function rejectUnsupportedParameters(
+  body: Body,
+  table: readonly UnsupportedParameter[] = UNSUPPORTED_PARAMETERS,
+): void {
+  const found = table.find((p) => p.requested(body));
   if (found)
     throw new AgentbusError('invalid_request', `"${found.param}" cannot be honoured: ${found.why}.`, {
       param: found.param,

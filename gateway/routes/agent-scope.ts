@@ -6,6 +6,7 @@ import { bearerAuth } from '../auth/bearer-auth.js';
 import { completionsRoutes } from '../openai/completion-routes.js';
 import { embeddingsRoutes } from '../openai/embedding-routes.js';
 import { chatCompletionsRoutes } from '../openai/routes.js';
+import { responsesRoutes } from '../openai/responses-routes.js';
 import { legacyRoutes } from '../legacy/routes.js';
 import { modelsRoutes } from './models.js';
 
@@ -19,7 +20,7 @@ declare module 'fastify' {
 /**
  * Per-agent base URLs (`/agents/<agent>/…`, registered with that prefix) for clients configured
  * with one URL per agent, as they were with one server per agent: health, chat (JSON and SSE),
- * the legacy routes and models, with the agent taken from the path.
+ * the Responses API, the legacy routes and models, with the agent taken from the path.
  */
 export async function agentScopedRoutes(app: FastifyInstance, options: { chat: ChatDeps }): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
@@ -49,6 +50,7 @@ export async function agentScopedRoutes(app: FastifyInstance, options: { chat: C
     await authed.register(chatCompletionsRoutes, { ...deps, perAgent: true });
     await authed.register(completionsRoutes, { ...deps, perAgent: true });
     await authed.register(embeddingsRoutes, { ...deps, perAgent: true });
+    await authed.register(responsesRoutes, { ...deps, perAgent: true });
     await authed.register(legacyRoutes, deps);
   });
 }

@@ -124,6 +124,8 @@ t.test('it joins only its agent’s queue group, never without one', async (t) =
   }
   t.equal(await subscription(scoped, 'agents.code_review.cancel'), 'open', 'its agent’s cancels');
   t.equal(await subscription(scoped, 'agents.memory.last', 'memory'), 'open', 'memory queries, in their group');
+  t.equal(await subscription(scoped, 'agents.memory.response', 'memory'), 'open', 'stored-response queries too');
+  t.equal(await subscription(scoped, 'agents.memory.commit', 'memory'), 'open', 'and commits of delivered turns');
   t.equal(await subscription(scoped, `_INBOX.worker.${USER}.x`), 'open', 'its own inboxes');
 });
 
@@ -203,7 +205,11 @@ t.test('a worker process with the scoped credential serves its agent end to end'
       }),
     });
   const first = await ask('code_review');
-  const answer = (await first.json()) as { conversation_id: string; choices: Array<{ message: { content: string } }> };
+  const answer = (await first.json()) as {
+    id: string;
+    conversation_id: string;
+    choices: Array<{ message: { content: string } }>;
+  };
   t.equal(first.status, 200, JSON.stringify(answer));
   t.ok(answer.choices[0]!.message.content.length > 0, 'the answer came back on the agent’s inbox');
   const again = await ask('code_review');
@@ -214,6 +220,9 @@ t.test('a worker process with the scoped credential serves its agent end to end'
   });
   t.equal(memory.status, 200, 'memory queries are answered');
   await memory.arrayBuffer();
+  const stored = await fetch(`${url}/v1/responses/${encodeURIComponent(answer.id)}`, { headers });
+  t.equal(stored.status, 200, 'stored-response queries are answered');
+  await stored.arrayBuffer();
   const ready = await fetch(`${url}/ready`);
   t.equal(ready.status, 200, 'the gateway reads its $SRV.INFO/STATS');
   await ready.arrayBuffer();

@@ -192,13 +192,29 @@ t.test('a worker may serve agent subjects and answer on reply inboxes', async (t
       msg.respond('turns');
     },
   });
+  const stored = worker.subscribe('agents.memory.response', {
+    queue: 'memory',
+    callback: (_err, msg) => {
+      msg.respond('turn');
+    },
+  });
+  const commit = worker.subscribe('agents.memory.commit', {
+    queue: 'memory',
+    callback: (_err, msg) => {
+      msg.respond('');
+    },
+  });
   await worker.flush();
   const answer = await gateway.request('agents.testing.chat', 'envelope', { timeout: 2000 });
   t.equal(answer.string(), 'frame', 'request on the chat subject, answer on the gateway inbox');
   t.match(answer.subject, /^_INBOX\.gateway\./, 'the gateway listens under its own inbox prefix');
   t.equal((await gateway.request('agents.memory.last', '{}', { timeout: 2000 })).string(), 'turns');
+  t.equal((await gateway.request('agents.memory.response', '{}', { timeout: 2000 })).string(), 'turn');
+  t.equal((await gateway.request('agents.memory.commit', '{}', { timeout: 2000 })).string(), '', 'commit fallback');
+  commit.unsubscribe();
   served.unsubscribe();
   memory.unsubscribe();
+  stored.unsubscribe();
 });
 
 t.test('embed subjects: the gateway asks, a worker answers, neither the other way round', async (t) => {
@@ -242,6 +258,8 @@ t.test('the gateway cannot pose as a worker', async (t) => {
     'agents.testing.chat',
     'agents.*.chat',
     'agents.memory.last',
+    'agents.memory.response',
+    'agents.memory.commit',
     'agents.testing.cancel',
     '$SRV.PING',
     '_INBOX.worker.>',

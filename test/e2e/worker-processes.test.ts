@@ -61,6 +61,8 @@ t.test('workers are NATS micro services: $SRV.INFO lists their endpoints', async
         ['code_generation', 'agents.code_generation.chat', 'code_generation'],
         ['code_review', 'agents.code_review.chat', 'code_review'],
         ['memory', 'agents.memory.last', 'memory'],
+        ['memory-response', 'agents.memory.response', 'memory'],
+        ['memory-commit', 'agents.memory.commit', 'memory'],
       ],
     );
   }

@@ -1,15 +1,17 @@
 import t from 'tap';
-import { RECEIPT_RETRY_PAUSES_MS, sendReceipt } from '../../gateway/call/send-receipt.js';
+import { COMMIT_WAIT_MS, RECEIPT_RETRY_PAUSES_MS, sendReceipt } from '../../gateway/call/send-receipt.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 
 const RECEIPT = new TextEncoder().encode('{"v":2,"request_id":"r","delivered":true}');
 const INBOX = '_INBOX.worker.receipt';
+const COMMIT = 'agents.memory.commit';
 
 function setup() {
   const clock = new FakeClock();
   const bus = new FakeBus('gateway', clock);
   const seen: string[] = [];
+  const commits: string[] = [];
   /** The worker's inbox: takes receipts, acknowledging them only when `ack` says so. */
   const worker = (ack: () => boolean) =>
     bus.subscribe(INBOX, {
@@ -18,69 +20,102 @@ function setup() {
         if (ack() && msg.reply) bus.publish(msg.reply);
       },
     });
-  const run = (sent: Promise<void>) => {
-    let done = false;
+  /** Any worker of the memory queue group, committing what it is sent. */
+  const memoryWorker = () =>
+    bus.subscribe(COMMIT, {
+      queue: 'memory',
+      callback: (_err, msg) => {
+        commits.push(new TextDecoder().decode(msg.data));
+        if (msg.reply) bus.publish(msg.reply);
+      },
+    });
+  const run = (sent: Promise<boolean>) => {
+    let result: boolean | undefined;
     sent.then(
-      () => (done = true),
+      (acknowledged) => (result = acknowledged),
       () => undefined,
     );
-    return () => done;
+    return () => result;
   };
-  return { clock, bus, seen, worker, run };
+  return { clock, bus, seen, commits, worker, memoryWorker, run };
 }
 
 const TOTAL_MS = RECEIPT_RETRY_PAUSES_MS.reduce((sum, ms) => sum + ms + 1000, 1000);
 
-t.test('an acknowledged receipt is sent once', async (t) => {
-  const { bus, clock, seen, worker, run } = setup();
+t.test('an acknowledged receipt is sent once, and nothing else', async (t) => {
+  const { bus, clock, seen, commits, worker, memoryWorker, run } = setup();
   worker(() => true);
-  const done = run(sendReceipt(bus, INBOX, RECEIPT, clock));
+  memoryWorker();
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
   await clock.advance(0);
   t.equal(seen.length, 1);
-  t.ok(done(), 'finished on the acknowledgement');
+  t.equal(done(), true, 'finished on the acknowledgement');
+  t.same(commits, [], 'its own worker commits');
 });
 
 t.test('an unacknowledged receipt is sent again, a bounded number of times', async (t) => {
   const { bus, clock, seen, worker, run } = setup();
   worker(() => false);
-  const done = run(sendReceipt(bus, INBOX, RECEIPT, clock));
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT }, clock));
   await clock.advance(TOTAL_MS + 1000);
   t.equal(seen.length, RECEIPT_RETRY_PAUSES_MS.length + 1, 'the first try and one per pause');
-  t.ok(done());
+  t.equal(done(), false);
   t.equal(clock.pending, 0, 'no timer left behind');
 });
 
-t.test('a worker inbox that appears late (resubscribed after a reconnect) still gets the receipt', async (t) => {
-  const { bus, clock, seen, worker, run } = setup();
-  const done = run(sendReceipt(bus, INBOX, RECEIPT, clock));
+t.test('a delivered answer its worker never acknowledges is committed by any worker', async (t) => {
+  const { bus, clock, seen, commits, worker, memoryWorker, run } = setup();
+  worker(() => false); // alive on the bus, but stopped (SIGSTOP): it never answers
+  memoryWorker();
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  await clock.advance(TOTAL_MS + COMMIT_WAIT_MS);
+  t.equal(seen.length, RECEIPT_RETRY_PAUSES_MS.length + 1, 'its own worker had every chance first');
+  t.same(commits, [new TextDecoder().decode(RECEIPT)], 'then the receipt went to the memory group');
+  t.equal(done(), true);
+});
+
+t.test('a delivered answer whose worker is gone (no responders) is committed by another at once', async (t) => {
+  const { bus, clock, seen, commits, memoryWorker, run } = setup();
+  memoryWorker();
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
   await clock.advance(0);
-  t.equal(seen.length, 0, 'no responders yet');
+  t.equal(seen.length, 0);
+  t.equal(commits.length, 1, 'no waiting for a worker killed between done and its commit');
+  t.equal(done(), true);
+});
+
+t.test('an undelivered receipt keeps trying its worker: an inbox that appears late still gets it', async (t) => {
+  const { bus, clock, seen, commits, worker, memoryWorker, run } = setup();
+  memoryWorker();
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT }, clock));
+  await clock.advance(0);
+  t.equal(seen.length, 0, 'no responders yet (resubscribing after a reconnect)');
   worker(() => true);
   await clock.advance(RECEIPT_RETRY_PAUSES_MS[0]!);
   t.equal(seen.length, 1);
-  t.ok(done());
+  t.same(commits, [], 'nothing to commit for a receipt without a commit subject');
+  t.equal(done(), true);
 });
 
 t.test('during an outage it waits for the bus, and sends once it is back', async (t) => {
   const { bus, clock, seen, worker, run } = setup();
   worker(() => true);
   bus.setConnected(false);
-  const done = run(sendReceipt(bus, INBOX, RECEIPT, clock));
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT }, clock));
   await clock.advance(500);
   t.equal(seen.length, 0);
   bus.setConnected(true);
   await settle();
   await clock.advance(0);
   t.equal(seen.length, 1);
-  t.ok(done());
+  t.equal(done(), true);
 });
 
 t.test('a closed bus ends the tries', async (t) => {
   const { bus, clock, seen, run } = setup();
-  const done = run(sendReceipt(bus, INBOX, RECEIPT, clock));
-  await clock.advance(0);
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
   bus.closeNow();
   await clock.advance(TOTAL_MS);
   t.equal(seen.length, 0);
-  t.ok(done());
+  t.equal(done(), false);
 });

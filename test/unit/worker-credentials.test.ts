@@ -45,6 +45,8 @@ t.test('grants: queue groups, cancels, inboxes and cache keys of its agents only
       'agents.testing.embed testing',
       'agents.testing.cancel',
       'agents.memory.last memory',
+      'agents.memory.response memory',
+      'agents.memory.commit memory',
     ],
     'every chat and embed subject names its queue group: a plain subscription is refused',
   );

@@ -52,6 +52,15 @@ export async function commitTurn(db: Kysely<MemoryDatabase>, requestId: string, 
   }
 }
 
+const pendingSession = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
+  db.selectFrom('turns').select('session_id').where('request_id', '=', p.requestId).where('state', '=', 'pending'),
+);
+
+/** The conversation of a pending turn, or undefined when the request has no pending turn. */
+export async function pendingSessionOf(db: Kysely<MemoryDatabase>, requestId: string): Promise<string | undefined> {
+  return (await pendingSession.execute(db, { requestId })).rows[0]?.session_id;
+}
+
 const deletePending = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
   db.deleteFrom('turns').where('request_id', '=', p.requestId).where('state', '=', 'pending'),
 );

@@ -1,0 +1,143 @@
+import type { DoneFrame, ToolCall, Usage } from '../../bus-schemas/index.js';
+import type { ChatIdentity } from '../chat/types.js';
+import type { ResponsesBody } from './responses-request.schema.js';
+import { responseMeta } from './responses.js';
+
+/** What the Responses API repeats of its request in every response object. */
+export type ResponseEcho = ReturnType<typeof responseEcho>;
+
+/** The request fields a response object repeats, with OpenAI's defaults where not sent. */
+export function responseEcho(body: ResponsesBody) {
+  return {
+    instructions: body.instructions ?? null,
+    max_output_tokens: body.max_output_tokens ?? null,
+    metadata: body.metadata ?? {},
+    parallel_tool_calls: body.parallel_tool_calls ?? true,
+    previous_response_id: body.previous_response_id ?? null,
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
+    store: body.store ?? true,
+    temperature: body.temperature ?? null,
+    text: { format: body.text?.format ?? { type: 'text' } },
+    tool_choice: body.tool_choice ?? 'auto',
+    tools: (body.tools ?? []).map((tool) => ({ strict: null, description: null, parameters: null, ...tool })),
+    top_p: body.top_p ?? null,
+    truncation: 'disabled' as const,
+    user: body.user ?? null,
+  };
+}
+
+/** The id of the response's message item: derived from the response id, so a stored one reads the same. */
+export const messageItemId = (responseId: string) => `msg_${responseId.replace(/^resp_/, '')}`;
+/** The id of the response's function call item `index`. */
+export const functionCallItemId = (responseId: string, index: number) =>
+  `fc_${responseId.replace(/^resp_/, '')}_${index}`;
+
+export function messageItem(id: string, text: string, status: 'in_progress' | 'completed' = 'completed') {
+  return {
+    id,
+    type: 'message' as const,
+    status,
+    role: 'assistant' as const,
+    content: status === 'completed' ? [outputText(text)] : [],
+  };
+}
+
+/** The id of the response's reasoning item (a reasoning model's thinking). */
+export const reasoningItemId = (responseId: string) => `rs_${responseId.replace(/^resp_/, '')}`;
+
+export const reasoningText = (text: string) => ({ type: 'reasoning_text' as const, text });
+
+/** The thinking of a reasoning model, apart from the answer, as OpenAI returns open models' reasoning. */
+export function reasoningItem(id: string, text: string, status: 'in_progress' | 'completed' = 'completed') {
+  return {
+    id,
+    type: 'reasoning' as const,
+    status,
+    summary: [],
+    content: status === 'completed' ? [reasoningText(text)] : [],
+  };
+}
+
+export const outputText = (text: string) => ({ type: 'output_text' as const, text, annotations: [], logprobs: [] });
+
+export function functionCallItem(id: string, call: ToolCall, status: 'in_progress' | 'completed' = 'completed') {
+  return {
+    id,
+    type: 'function_call' as const,
+    status,
+    call_id: call.id,
+    name: call.function.name,
+    arguments: call.function.arguments,
+  };
+}
+
+export type OutputItem =
+  ReturnType<typeof messageItem> | ReturnType<typeof functionCallItem> | ReturnType<typeof reasoningItem>;
+
+/** The output items of a whole answer: its thinking (if any), its text as a message (if any), then its tool calls. */
+export function outputItems(responseId: string, content: string, toolCalls: ToolCall[], reasoning = ''): OutputItem[] {
+  const items: OutputItem[] = [];
+  if (reasoning !== '') items.push(reasoningItem(reasoningItemId(responseId), reasoning));
+  if (content !== '' || toolCalls.length === 0) items.push(messageItem(messageItemId(responseId), content));
+  toolCalls.forEach((call, index) => items.push(functionCallItem(functionCallItemId(responseId, index), call)));
+  return items;
+}
+
+export function responsesUsage(usage: Usage) {
+  return {
+    input_tokens: usage.prompt_tokens,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: usage.completion_tokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.total_tokens,
+  };
+}
+
+export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'failed';
+
+/** How a response ended, as its object shows it; absent while it is in progress. */
+export interface ResponseEnd {
+  status: Exclude<ResponseStatus, 'in_progress'>;
+  error?: { code: string; message: string };
+  usage?: ReturnType<typeof responsesUsage>;
+  /** agentbus's own fields (`conversation_id`, `meta`). */
+  extra?: Record<string, unknown>;
+}
+
+/** A `response` object, in progress or ended. */
+export function responseShape(identity: ChatIdentity, echo: ResponseEcho, output: OutputItem[], end?: ResponseEnd) {
+  const status: ResponseStatus = end?.status ?? 'in_progress';
+  return {
+    id: identity.id,
+    object: 'response' as const,
+    created_at: identity.created,
+    status,
+    error: end?.error ?? null,
+    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' as const } : null,
+    model: identity.model,
+    output,
+    ...echo,
+    usage: end?.usage ?? null,
+    ...end?.extra,
+  };
+}
+
+/** The status of an answer that ended with `finish_reason`. */
+export const statusOf = (finishReason: string) => (finishReason === 'length' ? 'incomplete' : 'completed');
+
+/** A `response` object; a done frame adds status, usage and agentbus's `conversation_id` and `meta`. */
+export function responseObject(
+  identity: ChatIdentity,
+  echo: ResponseEcho,
+  output: OutputItem[],
+  end?: { done: DoneFrame } | { error: { code: string; message: string } },
+) {
+  if (end === undefined) return responseShape(identity, echo, output);
+  if ('error' in end) return responseShape(identity, echo, output, { status: 'failed', error: end.error });
+  const { done } = end;
+  return responseShape(identity, echo, output, {
+    status: statusOf(done.finish_reason),
+    usage: responsesUsage(done.usage),
+    extra: { conversation_id: done.meta.conversation_id, meta: responseMeta(done) },
+  });
+}

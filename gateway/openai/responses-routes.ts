@@ -1,0 +1,63 @@
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { ChatDeps } from '../chat/types.js';
+import { startHttpChat } from '../http/chat-request.js';
+import { replyWithAnswer } from '../http/reply-with-answer.js';
+import { outputItems, responseEcho, responseObject } from './responses-object.js';
+import {
+  perAgentResponsesRequestSchema,
+  responsesRequestSchema,
+  type ResponsesBody,
+} from './responses-request.schema.js';
+import { relayAsResponseEvents } from './responses-sse.js';
+import { responsesToChatInput } from './responses-to-chat.js';
+
+/** A previous_response_id memory does not know (or another key's) reads as the Responses API's 404. */
+function namingPreviousResponse(err: unknown, previous: string | null | undefined): unknown {
+  if (previous == null || !(err instanceof AgentbusError) || err.code !== 'session_not_found') return err;
+  return new AgentbusError('response_not_found', `No response "${previous}" exists for this API key.`, {
+    param: 'previous_response_id',
+    cause: err,
+  });
+}
+
+/**
+ * `POST /v1/responses`: OpenAI's Responses API as a face of the chat pipeline. The body becomes
+ * a chat input (responses-to-chat.ts), `previous_response_id` the session to continue, and the
+ * answer's frames a `response` object or the Responses event stream.
+ */
+export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }): Promise<void> {
+  const limits = deps.config.inputLimits;
+  const schema = { body: deps.perAgent ? perAgentResponsesRequestSchema : responsesRequestSchema };
+
+  app.post<{ Body: ResponsesBody }>('/v1/responses', { schema }, async (request, reply) => {
+    const { body } = request;
+    const stream = body.stream === true;
+    const input = responsesToChatInput(body, stream, limits);
+    const echo = responseEcho(body);
+    const previous = body.previous_response_id ?? undefined;
+    const header = request.headers['x-session-id'];
+    if (previous !== undefined && header !== undefined && header !== previous)
+      throw new AgentbusError(
+        'invalid_request',
+        'X-Session-ID and previous_response_id name different conversations; send one.',
+        { param: 'previous_response_id' },
+      );
+    try {
+      const chat = await startHttpChat(deps, request, reply, input, { sessionId: previous });
+      if (stream)
+        return await relayAsResponseEvents(reply, chat.call, {
+          identity: chat.identity,
+          echo,
+          sessionId: chat.sessionId,
+          stallTimeoutMs: deps.config.requestTimeoutMs,
+          headers: chat.headers,
+        });
+      return await replyWithAnswer(reply, chat, ({ content, reasoning, toolCalls, done }) =>
+        responseObject(chat.identity, echo, outputItems(chat.identity.id, content, toolCalls, reasoning), { done }),
+      );
+    } catch (err) {
+      throw namingPreviousResponse(err, previous);
+    }
+  });
+}

@@ -1,0 +1,40 @@
+import { nonEmpty, set, type UnsupportedParameter } from './unsupported-parameters.js';
+
+/**
+ * Responses API parameters agentbus cannot honour: asking for one is a 400 naming it, as on
+ * `/v1/chat/completions`. Values that change nothing (background: false, truncation:
+ * "disabled") pass.
+ */
+export const UNSUPPORTED_RESPONSES_PARAMETERS: readonly UnsupportedParameter[] = [
+  { param: 'background', requested: (b) => b['background'] === true, why: 'background responses are not supported' },
+  {
+    param: 'include',
+    requested: (b) => nonEmpty(b['include']),
+    why: 'no extra output (logprobs, encrypted reasoning, tool results) can be included',
+  },
+  {
+    param: 'reasoning.summary',
+    requested: (b) => {
+      const reasoning = b['reasoning'] as Record<string, unknown> | null | undefined;
+      return set(reasoning) && set(reasoning['summary']);
+    },
+    why: 'reasoning summaries are not made; the thinking itself comes back as a reasoning item',
+  },
+  {
+    param: 'truncation',
+    requested: (b) => set(b['truncation']) && b['truncation'] !== 'disabled',
+    why: 'only "disabled" is supported: agentbus keeps a window of recent turns as history instead',
+  },
+  {
+    param: 'top_logprobs',
+    requested: (b) => set(b['top_logprobs']) && b['top_logprobs'] !== 0,
+    why: 'log probabilities are not supported',
+  },
+  { param: 'prompt', requested: (b) => set(b['prompt']), why: 'stored prompt templates are not supported' },
+  {
+    param: 'conversation',
+    requested: (b) => set(b['conversation']),
+    why: 'the Conversations API is not supported; send previous_response_id instead',
+  },
+  { param: 'max_tool_calls', requested: (b) => set(b['max_tool_calls']), why: 'max_tool_calls is not supported' },
+];

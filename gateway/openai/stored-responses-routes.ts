@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AgentbusError, ID_PATTERN, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
+import type { Bus } from '../../common/bus.js';
+import { queryStoredResponse } from '../bus/response-query.js';
+import { storedInputItems, storedResponseObject } from './stored-response.js';
+
+export interface StoredResponsesDeps {
+  bus: Bus;
+  subjects: Subjects;
+}
+
+// One indexed read or delete on the worker: several seconds without a reply means a stuck worker.
+const QUERY_TIMEOUT_MS = 5_000;
+const RESPONSE_ID = new RegExp(ID_PATTERN);
+const INPUT_ITEMS_MAX_LIMIT = 100;
+
+type ById = FastifyRequest<{ Params: { id: string } }>;
+
+/** Asks a worker for the caller's stored response `id`; a malformed id reads as an unknown one. */
+async function ask(deps: StoredResponsesDeps, request: ById, op: 'get' | 'delete') {
+  const { id } = request.params;
+  if (!RESPONSE_ID.test(id))
+    throw new AgentbusError('response_not_found', `No response "${id.slice(0, 128)}" exists for this API key.`);
+  const requestId = `memq-${randomBytes(12).toString('base64url')}`;
+  request.log = request.log.child({ requestId });
+  return queryStoredResponse(
+    deps.bus,
+    { v: PROTOCOL_VERSION, request_id: requestId, tenant: request.tenant, response_id: id, op },
+    { subject: deps.subjects.memoryResponse, timeoutMs: QUERY_TIMEOUT_MS },
+  );
+}
+
+/** `limit` and `order` of a list query, as OpenAI's list endpoints take them. */
+function listQuery(query: Record<string, unknown>): { limit: number; order: 'asc' | 'desc'; after?: string } {
+  for (const name of Object.keys(query)) {
+    if (!['limit', 'order', 'after'].includes(name))
+      throw new AgentbusError('invalid_request', `Unknown query parameter "${name}".`, { param: name });
+  }
+  const limit = query['limit'] === undefined ? 20 : Number(query['limit']);
+  if (!Number.isInteger(limit) || limit < 1 || limit > INPUT_ITEMS_MAX_LIMIT)
+    throw new AgentbusError('invalid_request', `limit must be an integer from 1 to ${INPUT_ITEMS_MAX_LIMIT}.`, {
+      param: 'limit',
+    });
+  const order = query['order'] ?? 'desc';
+  if (order !== 'asc' && order !== 'desc')
+    throw new AgentbusError('invalid_request', 'order must be "asc" or "desc".', { param: 'order' });
+  const after = query['after'];
+  if (after !== undefined && typeof after !== 'string')
+    throw new AgentbusError('invalid_request', 'after must be one item id.', { param: 'after' });
+  return { limit, order, ...(after !== undefined ? { after } : {}) };
+}
+
+/**
+ * `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}` and `GET /v1/responses/{id}/input_items`:
+ * stored responses are the caller's committed turns, read and deleted by a worker over the bus
+ * (the gateway never opens the memory database). Another key's id answers like a missing one.
+ */
+export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredResponsesDeps): Promise<void> {
+  app.get<{ Params: { id: string } }>('/v1/responses/:id', async (request) => {
+    const reply = await ask(deps, request, 'get');
+    return reply.type === 'turn' ? storedResponseObject(reply.turn) : undefined;
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => {
+    await ask(deps, request, 'delete');
+    return { id: request.params.id, object: 'response' as const, deleted: true };
+  });
+
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/v1/responses/:id/input_items',
+    async (request) => {
+      const { limit, order, after } = listQuery(request.query);
+      const reply = await ask(deps, request, 'get');
+      const all = reply.type === 'turn' ? storedInputItems(reply.turn) : [];
+      if (order === 'desc') all.reverse();
+      const start = after === undefined ? 0 : all.findIndex((item) => item.id === after) + 1;
+      const data = all.slice(start, start + limit);
+      return {
+        object: 'list' as const,
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: start + limit < all.length,
+      };
+    },
+  );
+}

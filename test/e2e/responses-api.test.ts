@@ -1,0 +1,361 @@
+import t from 'tap';
+import { AUTH, startStack } from '../helpers/stack.js';
+
+// The Responses API over the real stack: nats-server, gateway, worker, SQLite, fake Ollama.
+const stack = await startStack({ env: { API_KEYS: 'key-alice,key-bob' } });
+t.teardown(() => stack.close());
+const as = (key: string) => ({ ...AUTH, authorization: `Bearer ${key}` });
+const post = async (body: unknown, key = 'key-alice') => {
+  const res = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: as(key),
+    body: JSON.stringify(body),
+  });
+  return { res, text: await res.text() };
+};
+const json = async (body: unknown, key = 'key-alice') => {
+  const { res, text } = await post(body, key);
+  return { status: res.status, body: JSON.parse(text) };
+};
+/** The events of a Responses SSE body: `event:` names and their parsed data. */
+const eventsOf = (text: string) =>
+  text
+    .split('\n\n')
+    .filter((block) => block.startsWith('event: '))
+    .map((block) => {
+      const [head, data] = block.split('\n');
+      return { event: head!.slice('event: '.length), data: JSON.parse(data!.slice('data: '.length)) };
+    });
+
+const weather = {
+  type: 'function',
+  name: 'get_weather',
+  description: 'Current weather in a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+};
+
+t.test('a string input answers with a response object; instructions become the system message', async (t) => {
+  stack.ollama.behave({ tokens: ['Hello', ' there'] });
+  const { status, body } = await json({
+    model: 'documentation',
+    input: 'Hi',
+    instructions: 'Be brief.',
+    max_output_tokens: 40,
+    temperature: 0.2,
+    metadata: { team: 'qa' },
+  });
+  t.equal(status, 200);
+  t.match(body, {
+    object: 'response',
+    status: 'completed',
+    model: 'documentation',
+    instructions: 'Be brief.',
+    max_output_tokens: 40,
+    metadata: { team: 'qa' },
+    error: null,
+    output: [
+      {
+        type: 'message',
+        role: 'assistant',
+        status: 'completed',
+        content: [{ type: 'output_text', text: 'Hello there', annotations: [] }],
+      },
+    ],
+    usage: { input_tokens: 12, output_tokens: 2, total_tokens: 14 },
+  });
+  t.match(body.id, /^resp_/);
+  const sent = stack.ollama.requests.at(-1)!;
+  t.same(sent.messages.slice(-2), [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'Hi' },
+  ]);
+  t.match(sent.options, { num_predict: 40, temperature: 0.2 });
+});
+
+t.test('per-agent base URL: the path names the agent, model may be left out', async (t) => {
+  stack.ollama.behave({ tokens: ['reviewed'] });
+  const res = await fetch(`${stack.baseUrl}/agents/code_review/v1/responses`, {
+    method: 'POST',
+    headers: as('key-alice'),
+    body: JSON.stringify({ input: 'def add(a, b): return a - b' }),
+  });
+  t.equal(res.status, 200);
+  t.match(await res.json(), { object: 'response', model: 'code_review', output: [{ type: 'message' }] });
+});
+
+t.test('items input: messages with input_text parts', async (t) => {
+  stack.ollama.behave({ tokens: ['ok'] });
+  const { status, body } = await json({
+    model: 'documentation',
+    input: [
+      { role: 'user', content: [{ type: 'input_text', text: 'one' }] },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'two' }] },
+      { role: 'user', content: 'three' },
+    ],
+  });
+  t.equal(status, 200);
+  t.equal(body.output[0].content[0].text, 'ok');
+  t.same(stack.ollama.requests.at(-1)!.messages.slice(-3), [
+    { role: 'user', content: 'one' },
+    { role: 'assistant', content: 'two' },
+    { role: 'user', content: 'three' },
+  ]);
+});
+
+t.test('text.format json_schema reaches the model as structured output', async (t) => {
+  stack.ollama.behave({ tokens: ['{"city":"Oslo"}'] });
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+  const { status, body } = await json({
+    model: 'documentation',
+    input: 'A city as JSON',
+    text: { format: { type: 'json_schema', name: 'city', schema, strict: true } },
+  });
+  t.equal(status, 200);
+  t.same(JSON.parse(body.output[0].content[0].text), { city: 'Oslo' });
+  t.match(body.text, { format: { type: 'json_schema', name: 'city' } });
+  t.same(stack.ollama.requests.at(-1)!.format, schema, "Ollama's format carries the schema");
+});
+
+t.test("a reasoning model's thinking is a reasoning item, apart from the answer", async (t) => {
+  stack.ollama.behave({ thinking: ['Two plus', ' two'], tokens: ['4'] });
+  const { body } = await json({ model: 'testing', input: '2+2?', reasoning: { effort: 'high' } });
+  t.match(body.output, [
+    { type: 'reasoning', content: [{ type: 'reasoning_text', text: 'Two plus two' }] },
+    { type: 'message', content: [{ type: 'output_text', text: '4' }] },
+  ]);
+  t.equal(stack.ollama.requests.at(-1)!.body['think'], true, "reasoning.effort becomes Ollama's think");
+  t.match(body.reasoning, { effort: 'high' });
+  stack.ollama.behave({ thinking: ['Hmm'], tokens: ['ok'] });
+  const { text } = await post({ model: 'testing', input: 'x', stream: true, reasoning: { effort: 'low' } });
+  const events = eventsOf(text);
+  t.ok(events.some((e) => e.event === 'response.reasoning_text.delta' && e.data.delta === 'Hmm'));
+  t.match(events.at(-1)!.data.response.output, [{ type: 'reasoning' }, { type: 'message' }]);
+});
+
+t.test('previous_response_id continues the conversation from memory', async (t) => {
+  stack.ollama.behave({ tokens: ['Paris', '.'] });
+  const first = await json({ model: 'documentation', input: 'Capital of France?' });
+  stack.ollama.behave({ tokens: ['2M'] });
+  const second = await json({ model: 'documentation', input: 'Population?', previous_response_id: first.body.id });
+  t.equal(second.status, 200);
+  t.equal(second.body.previous_response_id, first.body.id);
+  t.same(stack.ollama.requests.at(-1)!.messages.slice(-3), [
+    { role: 'user', content: 'Capital of France?' },
+    { role: 'assistant', content: 'Paris.' },
+    { role: 'user', content: 'Population?' },
+  ]);
+  const both = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: { ...as('key-alice'), 'x-session-id': 'conv_other' },
+    body: JSON.stringify({ model: 'documentation', input: 'x', previous_response_id: first.body.id }),
+  });
+  t.equal(both.status, 400, 'X-Session-ID naming another conversation is refused');
+  t.equal(((await both.json()) as { error: { param: string } }).error.param, 'previous_response_id');
+  const stranger = await json({ model: 'documentation', input: 'x', previous_response_id: first.body.id }, 'key-bob');
+  const unknown = await json({ model: 'documentation', input: 'x', previous_response_id: 'resp_nothing' }, 'key-bob');
+  t.equal(stranger.status, 404, "another key's response answers 404");
+  t.same(stranger.body.error.param, 'previous_response_id');
+  t.same(
+    stranger.body.error.message.replace(first.body.id, 'ID'),
+    unknown.body.error.message.replace('resp_nothing', 'ID'),
+    'exactly like a missing one',
+  );
+});
+
+t.test('streaming: the Responses event sequence with sequence numbers', async (t) => {
+  stack.ollama.behave({ tokens: ['a', 'b', 'c'] });
+  const { res, text } = await post({ model: 'documentation', input: 'abc', stream: true });
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /text\/event-stream/);
+  const events = eventsOf(text);
+  t.same(
+    events.map((e) => e.event),
+    [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.delta',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.same(
+    events.map((e) => e.data.sequence_number),
+    events.map((_, i) => i),
+  );
+  t.ok(events.every((e) => e.data.type === e.event));
+  t.equal(events[0]!.data.response.status, 'in_progress');
+  t.equal(events[7]!.data.text, 'abc');
+  const completed = events.at(-1)!.data.response;
+  t.match(completed, { status: 'completed', output: [{ type: 'message', content: [{ text: 'abc' }] }] });
+  t.match(completed.usage, { input_tokens: 12, output_tokens: 3 });
+});
+
+t.test('a function tool round trip: function_call item, then function_call_output', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] });
+  const first = await json({ model: 'documentation', input: 'Weather in Oslo?', tools: [weather] });
+  t.equal(first.status, 200);
+  t.equal(first.body.output.length, 1, 'no empty message next to the call');
+  const call = first.body.output[0];
+  t.match(call, { type: 'function_call', status: 'completed', name: 'get_weather' });
+  t.same(JSON.parse(call.arguments), { city: 'Oslo' });
+  t.same(stack.ollama.requests.at(-1)!.tools?.[0]?.function.name, 'get_weather');
+
+  stack.ollama.behave({ tokens: ['Sunny', ' in Oslo'] });
+  const second = await json({
+    model: 'documentation',
+    previous_response_id: first.body.id,
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"sky":"clear"}' }],
+    tools: [weather],
+  });
+  t.equal(second.status, 200);
+  t.equal(second.body.output[0].content[0].text, 'Sunny in Oslo');
+  const messages = stack.ollama.requests.at(-1)!.messages;
+  t.match(messages.at(-2), { role: 'assistant', tool_calls: [{ function: { name: 'get_weather' } }] });
+  t.match(messages.at(-1), { role: 'tool', content: '{"sky":"clear"}' });
+});
+
+t.test('streamed tool calls: function_call_arguments deltas', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Rome' } }] });
+  const { text } = await post({ model: 'documentation', input: 'Rome?', tools: [weather], stream: true });
+  const events = eventsOf(text);
+  t.same(
+    events.map((e) => e.event),
+    [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.same(JSON.parse(events[4]!.data.arguments), { city: 'Rome' });
+  t.match(events.at(-1)!.data.response.output, [{ type: 'function_call', name: 'get_weather' }]);
+});
+
+t.test('a backend dying mid-stream: an error event and response.failed, and nothing stored', async (t) => {
+  stack.ollama.behave({ tokens: ['partial', ' answer', ' never', ' finished'], dieAfterTokens: 2, tokenDelayMs: 20 });
+  const { res, text } = await post({ model: 'documentation', input: 'cut me', stream: true });
+  t.equal(res.status, 200);
+  const events = eventsOf(text);
+  t.same(
+    events.slice(-2).map((e) => e.event),
+    ['error', 'response.failed'],
+  );
+  t.notOk(
+    events.some((e) => e.event === 'response.completed'),
+    'a cut answer never looks complete',
+  );
+  const failed = events.at(-1)!.data.response;
+  t.match(failed, { status: 'failed', error: { code: String } });
+  const get = await fetch(`${stack.baseUrl}/v1/responses/${failed.id}`, { headers: as('key-alice') });
+  t.equal(get.status, 404, 'an answer the client did not receive whole is not stored');
+
+  stack.ollama.behave({ tokens: [], failWith: { status: 500, message: 'model exploded' } });
+  const before = await post({ model: 'documentation', input: 'fail early' });
+  t.ok(before.res.status >= 500, 'a failure before any output is a plain HTTP error');
+  t.match(JSON.parse(before.text), { error: { code: String } });
+});
+
+t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ URL', async (t) => {
+  const background = await json({ model: 'documentation', input: 'x', background: true });
+  t.equal(background.status, 400);
+  t.equal(background.body.error.param, 'background');
+  const tool = await json({ model: 'documentation', input: 'x', tools: [{ type: 'web_search' }] });
+  t.equal(tool.body.error.param, 'tools[0].type');
+  const item = await json({ model: 'documentation', input: [{ type: 'item_reference', id: 'x' }] });
+  t.equal(item.body.error.param, 'input[0].type');
+  const image = await json({
+    model: 'documentation',
+    input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'https://example.com/a.png' }] }],
+  });
+  t.equal(image.status, 400);
+  t.equal(image.body.error.param, 'input[0].content[0].image_url.url');
+
+  for (const url of ['/v1/responses', '/v1/no-such-route']) {
+    const res = await fetch(`${stack.baseUrl}${url}`, { method: 'POST', headers: as('wrong'), body: '{}' });
+    t.equal(res.status, 401, `${url} with a bad key`);
+  }
+  const unknown = await fetch(`${stack.baseUrl}/v1/no-such-route`, { headers: as('key-alice') });
+  t.equal(unknown.status, 404, 'a good key learns the URL is unknown');
+  const long = await fetch(`${stack.baseUrl}/v1/models/${'x'.repeat(101)}`, { headers: as('wrong') });
+  t.equal(long.status, 401, 'an overlong segment too');
+});
+
+t.test('GET, input_items and DELETE of a stored response; another key reads 404 like a missing id', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Lima' } }] });
+  const first = await json({
+    model: 'documentation',
+    input: 'Weather in Lima?',
+    tools: [weather],
+    metadata: { a: 'b' },
+  });
+  stack.ollama.behave({ tokens: ['Warm'] });
+  const created = await json({
+    model: 'documentation',
+    previous_response_id: first.body.id,
+    input: [{ type: 'function_call_output', call_id: first.body.output[0].call_id, output: '25C' }],
+  });
+  const get = (id: string, key = 'key-alice', path = '') =>
+    fetch(`${stack.baseUrl}/v1/responses/${id}${path}`, { headers: as(key) });
+
+  const stored = await get(first.body.id);
+  t.equal(stored.status, 200);
+  const body = await stored.json();
+  t.match(body, {
+    id: first.body.id,
+    object: 'response',
+    status: 'completed',
+    metadata: { a: 'b' },
+    output: [{ type: 'function_call', name: 'get_weather', call_id: first.body.output[0].call_id }],
+    usage: { input_tokens: 12 },
+  });
+  t.same(body.output, first.body.output, 'the same output items, ids included');
+
+  const items = await (await get(created.body.id, 'key-alice', '/input_items?order=asc')).json();
+  t.match(items, {
+    object: 'list',
+    has_more: false,
+    data: [{ type: 'function_call_output', call_id: first.body.output[0].call_id, output: '25C' }],
+  });
+  const firstItems = await (await get(first.body.id, 'key-alice', '/input_items')).json();
+  t.match(firstItems.data, [
+    { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Weather in Lima?' }] },
+  ]);
+
+  const stranger = await get(first.body.id, 'key-bob');
+  const missing = await get('resp_missing', 'key-bob');
+  t.equal(stranger.status, 404);
+  const [a, b] = [await stranger.json(), await missing.json()];
+  t.equal(a.error.code, 'response_not_found');
+  t.equal(a.error.message.replace(first.body.id, 'ID'), b.error.message.replace('resp_missing', 'ID'));
+  const strangerDelete = await fetch(`${stack.baseUrl}/v1/responses/${first.body.id}`, {
+    method: 'DELETE',
+    headers: as('key-bob'),
+  });
+  t.equal(strangerDelete.status, 404, 'nor may another key delete it');
+
+  const deleted = await fetch(`${stack.baseUrl}/v1/responses/${created.body.id}`, {
+    method: 'DELETE',
+    headers: as('key-alice'),
+  });
+  t.same(await deleted.json(), { id: created.body.id, object: 'response', deleted: true });
+  t.equal((await get(created.body.id)).status, 404, 'gone once deleted');
+  t.equal((await get(first.body.id)).status, 200, 'the rest of the conversation stays');
+});
+
+t.test('store: false keeps the response out of memory', async (t) => {
+  stack.ollama.behave({ tokens: ['nothing kept'] });
+  const { body } = await json({ model: 'documentation', input: 'secret', store: false });
+  t.equal(body.store, false);
+  t.equal((await fetch(`${stack.baseUrl}/v1/responses/${body.id}`, { headers: as('key-alice') })).status, 404);
+  const refused = await json({ model: 'documentation', input: 'x', store: false, previous_response_id: body.id });
+  t.equal(refused.body.error.param, 'store');
+});

@@ -1,0 +1,192 @@
+import t from 'tap';
+import { AgentbusError, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
+import { responseEcho } from '../../gateway/openai/responses-object.js';
+import { responsesEventFormat } from '../../gateway/openai/responses-sse.js';
+import { FrameMaker } from '../helpers/frames.js';
+
+const identity = { id: 'resp_abc', created: 1700000000, model: 'testing' };
+const echo = responseEcho({ model: 'testing', input: 'hi' });
+const state = { conversationId: 'conv_test' };
+
+/** The events a format writes for `frames`, parsed, in order. */
+function eventsOf(text: string): Array<Record<string, unknown> & { event: string }> {
+  return text
+    .split('\n\n')
+    .filter(Boolean)
+    .map((block) => {
+      const [head, data] = block.split('\n');
+      const parsed = JSON.parse(data!.slice('data: '.length)) as Record<string, unknown>;
+      return { event: head!.slice('event: '.length), ...parsed };
+    });
+}
+
+function run(build: (format: ReturnType<typeof responsesEventFormat>, frames: FrameMaker) => string) {
+  const format = responsesEventFormat(identity, echo);
+  return eventsOf(format.opening!(state) + build(format, new FrameMaker(identity.id)));
+}
+const toolDelta = (index: number, id: string | undefined, name: string | undefined, args: string): DeltaFrame => ({
+  type: 'delta',
+  seq: 1,
+  request_id: identity.id,
+  tool_calls: [
+    {
+      index,
+      ...(id ? { id, type: 'function' as const } : {}),
+      function: { ...(name ? { name } : {}), arguments: args },
+    },
+  ],
+});
+
+t.test('text: one message item, its content part, deltas, then completed', async (t) => {
+  const events = run(
+    (f, m) =>
+      f.delta(m.delta('Hel') as DeltaFrame, state) +
+      f.delta(m.delta('lo') as DeltaFrame, state) +
+      f.done(m.done() as DoneFrame, state),
+  );
+  t.same(
+    events.map((e) => e.event),
+    [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.same(
+    events.map((e) => e.sequence_number),
+    events.map((_, i) => i),
+  );
+  t.match(events[2], { output_index: 0, item: { id: 'msg_abc', type: 'message', status: 'in_progress', content: [] } });
+  t.match(events[4], { item_id: 'msg_abc', output_index: 0, content_index: 0, delta: 'Hel' });
+  t.match(events[6], { text: 'Hello' });
+  t.match(events[9], {
+    response: {
+      id: 'resp_abc',
+      status: 'completed',
+      output: [{ type: 'message', status: 'completed', content: [{ type: 'output_text', text: 'Hello' }] }],
+      usage: { input_tokens: 1, output_tokens: 2, total_tokens: 3 },
+      conversation_id: 'conv_test',
+    },
+  });
+});
+
+t.test('text then tool calls: the message closes before each call item opens', async (t) => {
+  const events = run(
+    (f, m) =>
+      f.delta(m.delta('Let me check.') as DeltaFrame, state) +
+      f.delta(toolDelta(0, 'call_1', 'f', '{"a"'), state) +
+      f.delta(toolDelta(0, undefined, undefined, ':1}'), state) +
+      f.delta(toolDelta(1, 'call_2', 'g', '{}'), state) +
+      f.done({ ...(m.done() as DoneFrame), finish_reason: 'tool_calls' }, state),
+  );
+  t.same(
+    events.slice(2).map((e) => e.event),
+    [
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.match(events[8], { output_index: 1, item: { id: 'fc_abc_0', call_id: 'call_1', name: 'f', arguments: '' } });
+  t.match(events[11], { item_id: 'fc_abc_0', output_index: 1, name: 'f', arguments: '{"a":1}' });
+  t.match(events.at(-1), {
+    response: {
+      status: 'completed',
+      output: [
+        { type: 'message' },
+        { type: 'function_call', id: 'fc_abc_0', arguments: '{"a":1}' },
+        { type: 'function_call', id: 'fc_abc_1', call_id: 'call_2', arguments: '{}' },
+      ],
+    },
+  });
+});
+
+t.test('cut by max_output_tokens: response.incomplete', async (t) => {
+  const events = run(
+    (f, m) =>
+      f.delta(m.delta('a') as DeltaFrame, state) +
+      f.done({ ...(m.done() as DoneFrame), finish_reason: 'length' }, state),
+  );
+  t.match(events.at(-1), {
+    event: 'response.incomplete',
+    response: { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } },
+  });
+});
+
+t.test('an empty answer is still one empty message', async (t) => {
+  const events = run((f, m) => f.done(m.done() as DoneFrame, state));
+  t.match(events.at(-1), { response: { output: [{ type: 'message', content: [{ text: '' }] }] } });
+});
+
+t.test('a failure mid-answer: an error event, then response.failed; never completed', async (t) => {
+  const events = run(
+    (f, m) => f.delta(m.delta('par') as DeltaFrame, state) + f.error(new AgentbusError('backend_error', 'down')),
+  );
+  t.same(
+    events.slice(-2).map((e) => e.event),
+    ['error', 'response.failed'],
+  );
+  t.match(events.at(-2), { code: 'backend_error', message: 'down' });
+  t.match(events.at(-1), { response: { status: 'failed', error: { code: 'backend_error' }, usage: null } });
+  t.notOk(events.some((e) => e.event === 'response.completed'));
+});
+
+t.test('thinking: a reasoning item with reasoning_text deltas, closed before the answer', async (t) => {
+  const thought = (text: string): DeltaFrame => ({ type: 'delta', seq: 1, request_id: identity.id, reasoning: text });
+  const events = run(
+    (f, m) =>
+      f.delta(thought('Hmm'), state) +
+      f.delta(thought(', easy'), state) +
+      f.delta(m.delta('4') as DeltaFrame, state) +
+      f.done(m.done() as DoneFrame, state),
+  );
+  t.same(
+    events.slice(2).map((e) => e.event),
+    [
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.match(events[2], { item: { id: 'rs_abc', type: 'reasoning', summary: [], content: [] } });
+  t.match(events[6], { item_id: 'rs_abc', text: 'Hmm, easy' });
+  t.match(events.at(-1), {
+    response: {
+      output: [
+        { type: 'reasoning', content: [{ type: 'reasoning_text', text: 'Hmm, easy' }] },
+        { type: 'message', content: [{ text: '4' }] },
+      ],
+    },
+  });
+});

@@ -1,0 +1,146 @@
+import t from 'tap';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { InputLimits } from '../../gateway/openai/input-limits.js';
+import { responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
+
+const limits: InputLimits = {
+  maxMessages: 6,
+  maxMessageChars: 50,
+  maxInputChars: 10_000,
+  maxJsonDepth: 32,
+  maxTools: 2,
+  maxToolSchemaBytes: 1000,
+};
+const translate = (body: Record<string, unknown>, stream = false) =>
+  responsesToChatInput({ model: 'm', input: 'hi', ...body }, stream, limits);
+const paramOf = (body: Record<string, unknown>) => {
+  try {
+    translate(body);
+  } catch (err) {
+    if (err instanceof AgentbusError) return { code: err.code, param: err.param, message: err.message };
+    throw err;
+  }
+  return undefined;
+};
+
+t.test('a string input, instructions and sampling become the chat input', async (t) => {
+  const input = translate(
+    { instructions: 'Be brief.', temperature: 0.5, top_p: 0.9, max_output_tokens: 30, metadata: { a: 'b' } },
+    true,
+  );
+  t.same(input.messages, [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'hi' },
+  ]);
+  t.same(input.options, { temperature: 0.5, top_p: 0.9, max_tokens: 30 });
+  t.same(input.metadata, { a: 'b' });
+  t.equal(input.stream, true);
+  t.equal(input.idPrefix, 'resp_');
+  t.equal(input.store, undefined, 'stored unless store: false');
+  t.equal(translate({ store: false }).store, false);
+  t.equal(translate({ reasoning: { effort: 'low' } }).options.reasoning_effort, 'low', 'reasoning.effort');
+  t.same(
+    translate({
+      input: [
+        { type: 'reasoning', id: 'rs_1', summary: [] },
+        { role: 'user', content: 'q' },
+      ],
+    }).messages,
+    [{ role: 'user', content: 'q' }],
+    'replayed reasoning items are dropped, as memory keeps no thinking',
+  );
+});
+
+t.test('items: messages, function calls (parallel ones in one assistant message) and outputs', async (t) => {
+  const input = translate({
+    input: [
+      { role: 'developer', content: 'rules' },
+      {
+        role: 'user',
+        content: [
+          { type: 'input_text', text: 'a' },
+          { type: 'input_text', text: 'b' },
+        ],
+      },
+      { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+      { type: 'function_call', call_id: 'c2', name: 'g', arguments: '{"x":1}' },
+      { type: 'function_call_output', call_id: 'c1', output: 'one' },
+      { type: 'function_call_output', call_id: 'c2', output: 'two' },
+      { role: 'user', content: [{ type: 'input_image', image_url: 'data:image/png;base64,AAAA' }] },
+    ],
+  });
+  t.same(input.messages, [
+    { role: 'system', content: 'rules' },
+    { role: 'user', content: 'ab' },
+    {
+      role: 'assistant',
+      content: '',
+      tool_calls: [
+        { id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } },
+        { id: 'c2', type: 'function', function: { name: 'g', arguments: '{"x":1}' } },
+      ],
+    },
+    { role: 'tool', content: 'one', tool_call_id: 'c1' },
+    { role: 'tool', content: 'two', tool_call_id: 'c2' },
+    { role: 'user', content: '', images: ['AAAA'] },
+  ]);
+});
+
+t.test('function tools, tool_choice and text.format map to the chat fields', async (t) => {
+  const input = translate({
+    tools: [{ type: 'function', name: 'f', description: 'd', parameters: { type: 'object' }, strict: true }],
+    tool_choice: { type: 'function', name: 'f' },
+    text: { format: { type: 'json_schema', name: 'out', schema: { type: 'object' } } },
+  });
+  t.same(input.tools, [
+    { type: 'function', function: { name: 'f', description: 'd', parameters: { type: 'object' }, strict: true } },
+  ]);
+  t.same(input.tool_choice, { type: 'function', function: { name: 'f' } });
+  t.same(input.response_format, { type: 'json_schema', json_schema: { name: 'out', schema: { type: 'object' } } });
+  t.same(translate({ text: { format: { type: 'text' } } }).response_format, undefined);
+});
+
+t.test('what cannot be honoured is refused naming the Responses field', async (t) => {
+  t.match(paramOf({ background: true }), { code: 'invalid_request', param: 'background' });
+  t.match(paramOf({ include: ['message.output_text.logprobs'] }), { param: 'include' });
+  t.match(paramOf({ reasoning: { summary: 'auto' } }), { param: 'reasoning.summary' });
+  t.equal(paramOf({ reasoning: { effort: null }, truncation: 'disabled', background: false }), undefined);
+  t.match(paramOf({ truncation: 'auto' }), { param: 'truncation' });
+  t.match(paramOf({ conversation: 'conv_1' }), { param: 'conversation' });
+  t.match(paramOf({ tools: [{ type: 'file_search' }] }), { param: 'tools[0].type' });
+  t.match(paramOf({ input: [{ type: 'item_reference', id: 'r' }] }), { param: 'input[0].type' });
+  t.match(paramOf({ input: [{ type: 'function_call', call_id: 'c' }] }), { param: 'input[0].name' });
+  t.match(paramOf({ input: [{ role: 'user', content: [{ type: 'input_file' }] }] }), {
+    param: 'input[0].content[0]',
+  });
+  t.match(paramOf({ store: false, previous_response_id: 'resp_1' }), { param: 'store' });
+  t.match(paramOf({ tool_choice: 'auto' }), { param: 'tool_choice' });
+  t.match(paramOf({ text: { format: { type: 'json_schema' } } }), { param: 'text.format.name' });
+});
+
+t.test("the chat pipeline's checks name the Responses field, not the chat one", async (t) => {
+  t.match(paramOf({ input: [{ role: 'assistant', content: [{ type: 'input_image', image_url: 'data:x' }] }] }), {
+    param: 'input[0].content[0]',
+  });
+  t.match(paramOf({ instructions: 'x'.repeat(60) }), { code: 'message_too_long', param: 'instructions' });
+  t.match(
+    paramOf({
+      input: [
+        { role: 'user', content: 'y' },
+        { role: 'user', content: 'x'.repeat(60) },
+      ],
+    }),
+    {
+      code: 'message_too_long',
+      param: 'input[1].content',
+      message: /^input\[1\]\.content is 60/,
+    },
+  );
+  t.match(paramOf({ input: Array.from({ length: 7 }, () => ({ role: 'user', content: 'x' })) }), {
+    code: 'too_many_messages',
+    param: 'input',
+  });
+  const fn = (name: string) => ({ type: 'function', name });
+  t.match(paramOf({ tools: [fn('a'), fn('a')] }), { param: 'tools[1].name' });
+  t.match(paramOf({ tools: [fn('a'), fn('b'), fn('c')] }), { code: 'too_many_tools', param: 'tools' });
+});

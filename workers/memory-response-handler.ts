@@ -1,0 +1,66 @@
+import type { Kysely } from 'kysely';
+import {
+  AgentbusError,
+  decodeMemoryResponseRequest,
+  encodeJson,
+  type MemoryResponseReply,
+} from '../bus-schemas/index.js';
+import type { Logger } from '../common/logger.js';
+import type { IncomingMemoryQuery, MemoryQueryOutcome } from './memory-query-handler.js';
+import type { MemoryDatabase } from './memory/schema.js';
+import { deleteStoredTurn, storedTurn } from './memory/stored-turns.js';
+
+export interface MemoryResponseDeps {
+  db: Kysely<MemoryDatabase>;
+  log: Logger;
+}
+
+async function answer(db: Kysely<MemoryDatabase>, data: Uint8Array): Promise<MemoryResponseReply> {
+  const query = decodeMemoryResponseRequest(data);
+  if (query.op === 'get')
+    return { type: 'turn', request_id: query.request_id, turn: await storedTurn(db, query.response_id, query.tenant) };
+  await deleteStoredTurn(db, query.response_id, query.tenant);
+  return { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
+}
+
+/** The request id of a query, for the error reply, if the query can be read at all. */
+function requestIdOf(data: Uint8Array): string {
+  try {
+    const id = (JSON.parse(new TextDecoder().decode(data)) as { request_id?: unknown }).request_id;
+    return typeof id === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(id) ? id : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Answers one `<prefix>.memory.response` query (read or delete one stored turn) with one reply.
+ * An invalid query or an unknown response is answered as an error, never thrown.
+ */
+export async function handleMemoryResponseQuery(
+  deps: MemoryResponseDeps,
+  msg: IncomingMemoryQuery,
+): Promise<MemoryQueryOutcome> {
+  if (!msg.reply) {
+    deps.log.warn('response query without a reply subject dropped');
+    return { ok: false, code: 'invalid_envelope' };
+  }
+  let reply: MemoryResponseReply;
+  let outcome: MemoryQueryOutcome = { ok: true };
+  try {
+    reply = await answer(deps.db, msg.data);
+  } catch (err) {
+    const error = AgentbusError.from(err, 'response query failed');
+    const level = error.code === 'internal_error' ? 'error' : 'info';
+    deps.log[level]({ code: error.code, err: error.cause ?? error }, error.message);
+    reply = { type: 'error', request_id: requestIdOf(msg.data), error: error.toWire() };
+    outcome = { ok: false, code: error.code };
+  }
+  try {
+    msg.respond(encodeJson(reply));
+  } catch (publishError) {
+    deps.log.warn({ err: publishError }, 'could not publish the response query reply');
+    return { ok: false, code: 'internal_error' };
+  }
+  return outcome;
+}

@@ -1,0 +1,84 @@
+import type { Kysely } from 'kysely';
+import { AgentbusError, type ChatMessage, type StoredTurn, type ToolCall } from '../../bus-schemas/index.js';
+import { prepareQuery } from './prepared-query.js';
+import type { MemoryDatabase } from './schema.js';
+
+interface TurnRef {
+  requestId: string;
+  tenant: string;
+}
+
+// Only a committed turn (the client received it whole) of the tenant's own session is found.
+const turnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
+  db
+    .selectFrom('turns')
+    .innerJoin('sessions', 'sessions.id', 'turns.session_id')
+    .select([
+      'turns.request_id',
+      'turns.session_id',
+      'turns.agent',
+      'turns.model',
+      'turns.input_messages',
+      'turns.assistant_response',
+      'turns.tool_calls',
+      'turns.finish_reason',
+      'turns.prompt_tokens',
+      'turns.completion_tokens',
+      'turns.created_at',
+      'turns.metadata',
+    ])
+    .where('turns.request_id', '=', p.requestId)
+    .where('turns.state', '=', 'committed')
+    .where('sessions.tenant', '=', p.tenant),
+);
+
+// The session's turn_count stays: it numbers the next commit, and a gap in commit_seq keeps the order.
+const deleteTurnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
+  db
+    .deleteFrom('turns')
+    .where('request_id', '=', p.requestId)
+    .where('state', '=', 'committed')
+    .where('session_id', 'in', (eb) =>
+      eb.selectFrom('sessions').select('sessions.id').where('sessions.tenant', '=', p.tenant),
+    ),
+);
+
+/** Unknown and another tenant's read the same, so a probe learns nothing. */
+const notFound = (requestId: string) =>
+  new AgentbusError('response_not_found', `No response "${requestId}" exists for this API key.`, {
+    param: 'response_id',
+  });
+
+const seconds = (stored: string) => {
+  const ms = Date.parse(stored.includes('T') ? stored : `${stored.replace(' ', 'T')}Z`);
+  return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
+};
+
+/** The committed turn `requestId` of `tenant`, whole; throws `response_not_found`. */
+export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, tenant: string): Promise<StoredTurn> {
+  const [row] = (await turnOfTenant.execute(db, { requestId, tenant })).rows;
+  if (!row) throw notFound(requestId);
+  return {
+    request_id: row.request_id,
+    session_id: row.session_id,
+    agent: row.agent,
+    model: row.model,
+    input_messages: JSON.parse(row.input_messages) as ChatMessage[],
+    assistant_response: row.assistant_response,
+    tool_calls: row.tool_calls === null ? null : (JSON.parse(row.tool_calls) as ToolCall[]),
+    finish_reason: row.finish_reason,
+    prompt_tokens: row.prompt_tokens,
+    completion_tokens: row.completion_tokens,
+    created_at: seconds(row.created_at),
+    metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
+  };
+}
+
+/**
+ * Removes the committed turn `requestId` of `tenant` from memory: later answers of its
+ * conversation no longer see it as history. Throws `response_not_found`.
+ */
+export async function deleteStoredTurn(db: Kysely<MemoryDatabase>, requestId: string, tenant: string): Promise<void> {
+  const result = await deleteTurnOfTenant.execute(db, { requestId, tenant });
+  if (!result.numAffectedRows) throw notFound(requestId);
+}
