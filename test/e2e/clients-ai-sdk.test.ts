@@ -228,9 +228,7 @@ t.test('openai-compatible failures: an error status, and a cut stream never look
 });
 
 // The provider's default model speaks the Responses API (POST /v1/responses): issue 19 point 1.
-const RESPONSES_TODO = { todo: '/v1/responses is not on this base yet' };
-
-t.test('@ai-sdk/openai default model (Responses API): generateText and streamText', RESPONSES_TODO, async (t) => {
+t.test('@ai-sdk/openai default model (Responses API): generateText and streamText', async (t) => {
   stack.ollama.behave({ tokens: ['Hello', ' Responses'] });
   const result = await generateText({ model: openai('testing'), prompt: 'hi', maxRetries: 0 });
   t.equal(result.text, 'Hello Responses');
@@ -243,7 +241,7 @@ t.test('@ai-sdk/openai default model (Responses API): generateText and streamTex
   t.same(parts, ['a', 'b']);
 });
 
-t.test('@ai-sdk/openai default model (Responses API): a tool round trip', RESPONSES_TODO, async (t) => {
+t.test('@ai-sdk/openai default model (Responses API): a tool round trip', async (t) => {
   stack.ollama.behaveInTurn([
     { tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Lima' } }] },
     { tokens: ['Sunny in Lima.'] },
@@ -261,7 +259,7 @@ t.test('@ai-sdk/openai default model (Responses API): a tool round trip', RESPON
   t.match(sent.at(-1), { role: 'tool', content: JSON.stringify({ city: 'Lima', sky: 'sunny' }) });
 });
 
-t.test('@ai-sdk/openai default model (Responses API): generateObject via text.format', RESPONSES_TODO, async (t) => {
+t.test('@ai-sdk/openai default model (Responses API): generateObject via text.format', async (t) => {
   stack.ollama.behave({ tokens: ['{"name":"Ada","age":36}'] });
   const result = await generateObject({
     model: openai('testing'),

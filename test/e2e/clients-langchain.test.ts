@@ -127,9 +127,7 @@ t.test('failures: an error status, and a cut stream throws', async (t) => {
   t.not(text, 'partial answer never finished');
 });
 
-const RESPONSES_TODO = { todo: '/v1/responses is not on this base yet' };
-
-t.test('ChatOpenAI useResponsesApi: invoke and stream', RESPONSES_TODO, async (t) => {
+t.test('ChatOpenAI useResponsesApi: invoke and stream', async (t) => {
   stack.ollama.behave({ tokens: ['Hello', ' Responses'] });
   const message = await chat({ useResponsesApi: true }).invoke('hi');
   t.equal(message.text, 'Hello Responses');
@@ -140,7 +138,7 @@ t.test('ChatOpenAI useResponsesApi: invoke and stream', RESPONSES_TODO, async (t
   t.equal(text, 'abc');
 });
 
-t.test('ChatOpenAI useResponsesApi: bindTools and a round trip', RESPONSES_TODO, async (t) => {
+t.test('ChatOpenAI useResponsesApi: bindTools and a round trip', async (t) => {
   stack.ollama.behaveInTurn([
     { tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Quito' } }] },
     { tokens: ['Sunny in Quito.'] },

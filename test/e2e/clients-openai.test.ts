@@ -51,9 +51,7 @@ t.test('openai completions.create: the text, and streamed', async (t) => {
   t.equal(text, 'atime');
 });
 
-const RESPONSES_TODO = { todo: '/v1/responses is not on this base yet' };
-
-t.test('openai responses.create and .stream with previous_response_id', RESPONSES_TODO, async (t) => {
+t.test('openai responses.create and .stream with previous_response_id', async (t) => {
   stack.ollama.behave({ tokens: ['Hello', ' Responses'] });
   const first = await client.responses.create({ model: 'testing', input: 'hi' });
   t.equal(first.output_text, 'Hello Responses');
@@ -198,35 +196,31 @@ t.test('@openai/agents chat-completions model: a second turn replaying history (
   );
 });
 
-t.test(
-  '@openai/agents default model (Responses API): a tool, toolChoice required, and history',
-  RESPONSES_TODO,
-  async (t) => {
-    setDefaultOpenAIClient(agentClient);
-    const agent = new Agent({
-      name: 'weather',
-      instructions: 'Answer with the weather.',
-      model: 'testing',
-      tools: [getWeather],
-      modelSettings: { toolChoice: 'required' },
-    });
-    weatherCalls.length = 0;
-    stack.ollama.behaveInTurn([{ tokens: ['{"city":"Lima"}'] }, { tokens: ['Sunny in Lima.'] }]);
-    const first = await run(agent, 'Weather in Lima?');
-    t.equal(first.finalOutput, 'Sunny in Lima.');
-    t.same(weatherCalls, ['Lima']);
-    t.match(stack.ollama.requests.at(-1)!.messages.at(-1), { role: 'tool', content: 'sunny in Lima' });
-    stack.ollama.behave({ tokens: ['Still sunny.'] });
-    const plain = new Agent({ name: 'chat', instructions: 'Be brief.', model: 'testing' });
-    const second = await run(plain, [...first.history, { role: 'user', content: 'And now?' }]);
-    t.equal(second.finalOutput, 'Still sunny.');
-    t.match(
-      stack.ollama.requests.at(-1)!.messages.slice(-2),
-      [
-        { role: 'assistant', content: 'Sunny in Lima.' },
-        { role: 'user', content: 'And now?' },
-      ],
-      'the replayed history reached the model',
-    );
-  },
-);
+t.test('@openai/agents default model (Responses API): a tool, toolChoice required, and history', async (t) => {
+  setDefaultOpenAIClient(agentClient);
+  const agent = new Agent({
+    name: 'weather',
+    instructions: 'Answer with the weather.',
+    model: 'testing',
+    tools: [getWeather],
+    modelSettings: { toolChoice: 'required' },
+  });
+  weatherCalls.length = 0;
+  stack.ollama.behaveInTurn([{ tokens: ['{"city":"Lima"}'] }, { tokens: ['Sunny in Lima.'] }]);
+  const first = await run(agent, 'Weather in Lima?');
+  t.equal(first.finalOutput, 'Sunny in Lima.');
+  t.same(weatherCalls, ['Lima']);
+  t.match(stack.ollama.requests.at(-1)!.messages.at(-1), { role: 'tool', content: 'sunny in Lima' });
+  stack.ollama.behave({ tokens: ['Still sunny.'] });
+  const plain = new Agent({ name: 'chat', instructions: 'Be brief.', model: 'testing' });
+  const second = await run(plain, [...first.history, { role: 'user', content: 'And now?' }]);
+  t.equal(second.finalOutput, 'Still sunny.');
+  t.match(
+    stack.ollama.requests.at(-1)!.messages.slice(-2),
+    [
+      { role: 'assistant', content: 'Sunny in Lima.' },
+      { role: 'user', content: 'And now?' },
+    ],
+    'the replayed history reached the model',
+  );
+});
