@@ -259,6 +259,21 @@ t.test('@ai-sdk/openai default model (Responses API): a tool round trip', async 
   t.match(sent.at(-1), { role: 'tool', content: JSON.stringify({ city: 'Lima', sky: 'sunny' }) });
 });
 
+t.test('@ai-sdk/openai default model (Responses API): a streamed tool call', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Kyiv' } }] });
+  const result = streamText({
+    model: openai('testing'),
+    tools: { get_weather: tool({ description: 'Current weather', inputSchema: z.object({ city: z.string() }) }) },
+    prompt: 'Weather in Kyiv?',
+    maxRetries: 0,
+  });
+  const types: string[] = [];
+  for await (const part of result.fullStream) types.push(part.type);
+  t.match(await result.toolCalls, [{ toolName: 'get_weather', input: { city: 'Kyiv' } }]);
+  t.equal(await result.finishReason, 'tool-calls');
+  t.notOk(types.includes('text-delta'), `no text in a tool-call answer (parts: ${types.join(' ')})`);
+});
+
 t.test('@ai-sdk/openai default model (Responses API): generateObject via text.format', async (t) => {
   stack.ollama.behave({ tokens: ['{"name":"Ada","age":36}'] });
   const result = await generateObject({

@@ -151,3 +151,12 @@ t.test('ChatOpenAI useResponsesApi: bindTools and a round trip', async (t) => {
   t.equal(second.text, 'Sunny in Quito.');
   t.match(stack.ollama.requests.at(-1)!.messages.at(-1), { role: 'tool', content: 'sunny in Quito' });
 });
+
+t.test('ChatOpenAI useResponsesApi: withStructuredOutput jsonSchema (text.format)', async (t) => {
+  stack.ollama.behave({ tokens: ['{"name":"Linus","age":28}'] });
+  const person = await chat({ useResponsesApi: true })
+    .withStructuredOutput(Person, { name: 'person', method: 'jsonSchema' })
+    .invoke('Linus');
+  t.same(person, { name: 'Linus', age: 28 });
+  t.match(stack.ollama.requests.at(-1)!.format, { type: 'object', required: ['name', 'age'] });
+});

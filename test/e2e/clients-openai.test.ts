@@ -64,6 +64,40 @@ t.test('openai responses.create and .stream with previous_response_id', async (t
   t.match(sent.at(-2), { role: 'assistant', content: 'Hello Responses' }, 'the first answer was replayed');
 });
 
+t.test('openai responses: a function call round trip through previous_response_id', async (t) => {
+  stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Bern' } }] });
+  const tools = [
+    {
+      type: 'function' as const,
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      strict: false,
+    },
+  ];
+  const first = await client.responses.create({ model: 'testing', input: 'Weather in Bern?', tools });
+  const call = first.output.find((item) => item.type === 'function_call');
+  t.match(call, { type: 'function_call', name: 'get_weather', call_id: /./ });
+  if (call?.type !== 'function_call') throw new Error('expected a function call');
+  t.same(JSON.parse(call.arguments), { city: 'Bern' });
+  stack.ollama.behave({ tokens: ['Foggy in Bern.'] });
+  const second = await client.responses.create({
+    model: 'testing',
+    previous_response_id: first.id,
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: 'foggy' }],
+    tools,
+  });
+  t.equal(second.output_text, 'Foggy in Bern.');
+  t.match(
+    stack.ollama.requests.at(-1)!.messages.slice(-2),
+    [
+      { role: 'assistant', tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Bern' } } }] },
+      { role: 'tool', content: 'foggy' },
+    ],
+    'the stored call is replayed before the output',
+  );
+});
+
 t.test('instructor-js TOOLS mode: a forced named tool call parsed into the schema', async (t) => {
   stack.ollama.behave({ tokens: ['{"name":"Ada",', '"age":36}'] });
   // instructor's zod-to-json-schema reads zod 3 schemas: zod 4's v3 API.
@@ -194,6 +228,19 @@ t.test('@openai/agents chat-completions model: a second turn replaying history (
     ],
     'the replayed history reached the model',
   );
+});
+
+t.test('@openai/agents default model (Responses API): a streamed run', async (t) => {
+  setDefaultOpenAIClient(agentClient);
+  stack.ollama.behave({ tokens: ['Stream', 'ed ', 'response'] });
+  const result = await run(new Agent({ name: 'chat', instructions: 'Be brief.', model: 'testing' }), 'hi', {
+    stream: true,
+  });
+  let text = '';
+  for await (const piece of result.toTextStream()) text += piece;
+  await result.completed;
+  t.equal(text, 'Streamed response');
+  t.equal(result.finalOutput, 'Streamed response');
 });
 
 t.test('@openai/agents default model (Responses API): a tool, toolChoice required, and history', async (t) => {
