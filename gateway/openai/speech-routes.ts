@@ -1,0 +1,106 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+import type { ChatDeps } from '../chat/types.js';
+import { hintsFromHeaders } from '../http/request-hints.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { startSpeech, type SpeechResult } from '../speech/start-speech.js';
+import { withWavSizes } from '../speech/wav-sizes.js';
+import { speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
+
+/** Fields OpenAI has that this slice does not honour: refused by name, never ignored. */
+function refuseUnsupported(body: SpeechBody): void {
+  if (body.response_format === 'aac')
+    throw new AgentbusError(
+      'audio_format_unavailable',
+      'response_format "aac" is not available. Available: wav, mp3, opus, flac, pcm (all but wav need ffmpeg).',
+      { param: 'response_format' },
+    );
+  if (body.stream_format === 'sse')
+    throw new AgentbusError('invalid_request', 'stream_format "sse" is not supported yet; use "audio".', {
+      param: 'stream_format',
+    });
+  if (body.instructions !== undefined)
+    throw new AgentbusError('invalid_request', '"instructions" is not supported by the espeak-ng voices.', {
+      param: 'instructions',
+    });
+}
+
+/** The whole audio, for an answer with a Content-Length. */
+async function collect(result: SpeechResult): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of result.audio) chunks.push(chunk);
+  const audio = Buffer.concat(chunks);
+  return result.start.format === 'wav' ? withWavSizes(audio) : audio;
+}
+
+/**
+ * `POST /v1/audio/speech`: OpenAI's text to speech, spoken by a voice agent's worker over the
+ * bus. Whole (with a Content-Length) by default; `stream_format: "audio"` sends each chunk as it
+ * comes. A client that leaves cancels the synthesis on the worker.
+ */
+export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
+  const schema = { body: speechRequestBodySchema };
+  app.post<{ Body: SpeechBody }>('/v1/audio/speech', { schema }, async (request, reply) => {
+    const { body } = request;
+    refuseUnsupported(body);
+    const left = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) left.abort();
+    });
+    const incomingTrace = request.headers['traceparent'];
+    let result: SpeechResult;
+    try {
+      result = await startSpeech(
+        deps,
+        {
+          model: body.model,
+          input: body.input,
+          voice: body.voice,
+          format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
+          speed: body.speed ?? 1,
+        },
+        {
+          caller: request.caller,
+          log: request.log as Logger,
+          traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+          hints: hintsFromHeaders(request.headers),
+          pathAgent: request.pathAgent,
+        },
+        left.signal,
+      );
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal) reply.headers(refusal.headers);
+      throw err;
+    }
+    reply.headers(result.headers).header('content-type', result.start.content_type);
+    if (body.stream_format !== 'audio') {
+      let audio: Buffer;
+      try {
+        audio = await collect(result);
+      } catch (err) {
+        await result.finish({ bytes: 0, error: err });
+        throw err;
+      }
+      await result.finish({ bytes: audio.length });
+      return reply.send(audio);
+    }
+    let bytes = 0;
+    const stream = Readable.from(
+      (async function* () {
+        for await (const chunk of result.audio) {
+          bytes += chunk.length;
+          yield chunk;
+        }
+      })(),
+    );
+    stream.once('error', (err) => void result.finish({ bytes, error: err }));
+    stream.once('end', () => void result.finish({ bytes }));
+    stream.once('close', () => {
+      if (!stream.readableEnded && !stream.errored) void result.finish({ bytes, error: left.signal.reason });
+    });
+    return reply.send(stream);
+  });
+}
