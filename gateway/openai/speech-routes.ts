@@ -27,6 +27,9 @@ function refuseUnsupported(body: SpeechBody): void {
     });
 }
 
+const clientLeft = () =>
+  new AgentbusError('request_cancelled', 'The client closed the connection before the speech ended.');
+
 /** The whole audio, for an answer with a Content-Length. */
 async function collect(result: SpeechResult): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -47,7 +50,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
     refuseUnsupported(body);
     const left = new AbortController();
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) left.abort();
+      if (!reply.raw.writableFinished) left.abort(clientLeft());
     });
     const incomingTrace = request.headers['traceparent'];
     let result: SpeechResult;
@@ -99,7 +102,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
     stream.once('error', (err) => void result.finish({ bytes, error: err }));
     stream.once('end', () => void result.finish({ bytes }));
     stream.once('close', () => {
-      if (!stream.readableEnded && !stream.errored) void result.finish({ bytes, error: left.signal.reason });
+      if (!stream.readableEnded && !stream.errored) void result.finish({ bytes, error: clientLeft() });
     });
     return reply.send(stream);
   });
