@@ -99,10 +99,15 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
         }
       })(),
     );
-    stream.once('error', (err) => void result.finish({ bytes, error: err }));
-    stream.once('end', () => void result.finish({ bytes }));
+    const settle = (error?: unknown): void => {
+      result
+        .finish({ bytes, ...(error === undefined ? {} : { error }) })
+        .catch((err: unknown) => request.log.warn({ err }, 'could not settle the speech request'));
+    };
+    stream.once('error', (err) => settle(err));
+    stream.once('end', () => settle());
     stream.once('close', () => {
-      if (!stream.readableEnded && !stream.errored) void result.finish({ bytes, error: clientLeft() });
+      if (!stream.readableEnded && !stream.errored) settle(clientLeft());
     });
     return reply.send(stream);
   });

@@ -4,8 +4,8 @@
  */
 export class FrameQueue<T> {
   #items: T[] = [];
-  #waiting: { resolve(value: T): void; reject(err: unknown): void } | undefined;
-  #failure: { error: unknown } | undefined;
+  #waiting: { resolve(value: T): void; reject(err: Error): void } | undefined;
+  #failure: { error: Error } | undefined;
 
   push(item: T): void {
     const waiting = this.#waiting;
@@ -14,7 +14,7 @@ export class FrameQueue<T> {
     else this.#items.push(item);
   }
 
-  fail(error: unknown): void {
+  fail(error: Error): void {
     if (this.#failure) return;
     this.#failure = { error };
     this.#waiting?.reject(error);

@@ -72,7 +72,7 @@ export async function startSpeech(
     traceparent,
     created_at: now,
   };
-  let voice: string | undefined;
+  const spoken: { voice?: string } = {};
   let finished = false;
   const finish = async ({ bytes, error }: { bytes: number; error?: unknown }) => {
     if (finished) return;
@@ -84,7 +84,7 @@ export async function startSpeech(
       request_id: requestId,
       session: null,
       agent: agent.name,
-      model: voice ? `espeak-ng:${voice}` : agent.name,
+      model: spoken.voice ? `espeak-ng:${spoken.voice}` : agent.name,
       prompt: deps.redactor.redact(input.input),
       response_len: bytes,
       cached: false,
@@ -100,7 +100,7 @@ export async function startSpeech(
     await finish({ bytes: 0, error: err });
     throw err;
   }
-  voice = call.start.voice;
+  spoken.voice = call.start.voice;
   const headers = {
     'x-request-id': requestId,
     traceparent,
