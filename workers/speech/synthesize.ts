@@ -4,11 +4,12 @@ import type { Readable } from 'node:stream';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { SpeechPlan } from './plan.js';
 
-/** Exit code of a child, or its spawn error. */
-async function exitOf(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const [code] = (await once(child, 'close')) as [number | null];
-  return code;
+/** The exit code a child will close with (null when killed), watched from its spawn so no close is missed. */
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return once(child, 'close').then(
+    ([code]) => code as number | null,
+    () => null,
+  );
 }
 
 function stderrOf(child: ChildProcess): () => string {
@@ -28,11 +29,13 @@ export async function* synthesize(plan: SpeechPlan, text: string, signal: AbortS
   signal.throwIfAborted();
   const espeak = spawn(plan.espeak.command, plan.espeak.args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const children: ChildProcess[] = [espeak];
+  const exits = [exitOf(espeak)];
   const errors = [stderrOf(espeak)];
   let out: Readable = espeak.stdout;
   if (plan.ffmpeg) {
     const ffmpeg = spawn(plan.ffmpeg.command, plan.ffmpeg.args, { stdio: ['pipe', 'pipe', 'pipe'] });
     children.push(ffmpeg);
+    exits.push(exitOf(ffmpeg));
     errors.push(stderrOf(ffmpeg));
     ffmpeg.stdin.on('error', () => undefined); // EPIPE when ffmpeg fails first: its exit code says why
     espeak.stdout.pipe(ffmpeg.stdin);
@@ -40,7 +43,13 @@ export async function* synthesize(plan: SpeechPlan, text: string, signal: AbortS
   }
   const spawnFailure = Promise.race(children.map((child) => once(child, 'error').then(([err]) => err as Error)));
   spawnFailure.catch(() => undefined);
-  const kill = () => children.forEach((child) => child.exitCode === null && child.kill('SIGKILL'));
+  // Its unread output destroyed too: a child closes only once its pipes do, and espeak-ng's stdout
+  // stays full when ffmpeg, its reader, is gone.
+  const kill = () =>
+    children.forEach((child) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      child.stdout?.destroy();
+    });
   signal.addEventListener('abort', kill, { once: true });
   espeak.stdin.on('error', () => undefined);
   espeak.stdin.end(text);
@@ -50,7 +59,7 @@ export async function* synthesize(plan: SpeechPlan, text: string, signal: AbortS
       yield chunk as Buffer;
     }
     const codes = await Promise.race([
-      Promise.all(children.map(exitOf)),
+      Promise.all(exits),
       spawnFailure.then((err) => {
         throw new AgentbusError('speech_engine_unavailable', `could not start the speech engine: ${err.message}`);
       }),
@@ -63,6 +72,12 @@ export async function* synthesize(plan: SpeechPlan, text: string, signal: AbortS
           `${index === 0 ? 'espeak-ng' : 'ffmpeg'} failed (exit ${code}): ${errors[index]!() || 'no message'}`,
         );
     });
+  } catch (err) {
+    if (!signal.aborted) throw err;
+    // A killed pipe ends "prematurely": the abort's reason is the real one, once both are gone.
+    kill();
+    await Promise.all(exits);
+    throw signal.reason;
   } finally {
     signal.removeEventListener('abort', kill);
     kill();
