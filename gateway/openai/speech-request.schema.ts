@@ -3,7 +3,7 @@ import { SPEECH_FORMATS, SPEECH_MAX_INPUT_CHARS } from '../../bus-schemas/index.
 
 /**
  * `POST /v1/audio/speech` body, as OpenAI's. `aac` and `instructions` are refused by name rather
- * than ignored; `stream_format` `audio` streams the bytes as they are made, `sse` is not offered yet.
+ * than ignored; `stream_format` `audio` streams the bytes as they are made, `sse` as OpenAI's events.
  */
 export const speechRequestBodySchema = {
   type: 'object',

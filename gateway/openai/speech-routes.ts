@@ -6,6 +6,7 @@ import type { ChatDeps } from '../chat/types.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { startSpeech, type SpeechResult } from '../speech/start-speech.js';
+import { speechEvents } from '../speech/speech-sse.js';
 import { withWavSizes } from '../speech/wav-sizes.js';
 import { speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
 
@@ -17,10 +18,6 @@ function refuseUnsupported(body: SpeechBody): void {
       'response_format "aac" is not available. Available: wav, mp3, opus, flac, pcm (all but wav need ffmpeg).',
       { param: 'response_format' },
     );
-  if (body.stream_format === 'sse')
-    throw new AgentbusError('invalid_request', 'stream_format "sse" is not supported yet; use "audio".', {
-      param: 'stream_format',
-    });
   if (body.instructions !== undefined)
     throw new AgentbusError('invalid_request', '"instructions" is not supported by the espeak-ng voices.', {
       param: 'instructions',
@@ -41,7 +38,7 @@ async function collect(result: SpeechResult): Promise<Buffer> {
 /**
  * `POST /v1/audio/speech`: OpenAI's text to speech, spoken by a voice agent's worker over the
  * bus. Whole (with a Content-Length) by default; `stream_format: "audio"` sends each chunk as it
- * comes. A client that leaves cancels the synthesis on the worker.
+ * comes, `"sse"` as OpenAI's `speech.audio.delta` events. A client that leaves cancels the synthesis on the worker.
  */
 export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
   const schema = { body: speechRequestBodySchema };
@@ -79,7 +76,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
       throw err;
     }
     reply.headers(result.headers).header('content-type', result.start.content_type);
-    if (body.stream_format !== 'audio') {
+    if (body.stream_format === undefined) {
       let audio: Buffer;
       try {
         audio = await collect(result);
@@ -91,14 +88,19 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
       return reply.send(audio);
     }
     let bytes = 0;
-    const stream = Readable.from(
-      (async function* () {
-        for await (const chunk of result.audio) {
-          bytes += chunk.length;
-          yield chunk;
-        }
-      })(),
-    );
+    const counted = (size: number) => (bytes += size);
+    const stream =
+      body.stream_format === 'sse'
+        ? Readable.from(speechEvents(result.audio, body.input.length, counted))
+        : Readable.from(
+            (async function* () {
+              for await (const chunk of result.audio) {
+                counted(chunk.length);
+                yield chunk;
+              }
+            })(),
+          );
+    if (body.stream_format === 'sse') reply.header('content-type', 'text/event-stream; charset=utf-8');
     const settle = (error?: unknown): void => {
       result
         .finish({ bytes, ...(error === undefined ? {} : { error }) })

@@ -35,7 +35,8 @@ const speak = (body: Record<string, unknown>, key = full, signal?: AbortSignal) 
     body: JSON.stringify({ model: 'tts-1', voice: 'alloy', response_format: 'wav', ...body }),
     ...(signal ? { signal } : {}),
   });
-const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
+const errorOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message: string; param: string | null } }).error;
 
 t.test('English text comes back as a WAV of espeak-ng speech', async (t) => {
   const res = await speak({ input: 'Convert to speech: Hello world' });
@@ -74,6 +75,14 @@ t.test("the openai SDK's audio.speech.create", async (t) => {
   t.equal(wav.toString('latin1', 0, 4), 'RIFF');
   const line = stack.logs.lines.findLast((l) => l['msg'] === 'speaking');
   t.match(String(line?.['espeak']), / -s 263$/, 'speed 1.5 → 263 words per minute');
+  // The TypeScript SDK's streaming form (Python's with_streaming_response): the raw Response, read as it comes.
+  const raw = await client.audio.speech
+    .create({ model: 'tts-1-hd', voice: 'shimmer', input: 'Streamed by the SDK', response_format: 'wav' })
+    .asResponse();
+  let streamedBytes = 0;
+  const reader = raw.body!.getReader();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) streamedBytes += read.value.length;
+  t.ok(streamedBytes > 10_000, `the SDK read the audio as a stream (${streamedBytes} bytes)`);
 });
 
 t.test('streamed with stream_format "audio": chunked, a WAV header first', async (t) => {
@@ -82,6 +91,21 @@ t.test('streamed with stream_format "audio": chunked, a WAV header first', async
   t.equal(res.headers.get('transfer-encoding'), 'chunked');
   const wav = Buffer.from(await res.arrayBuffer());
   t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+});
+
+t.test('stream_format "sse": OpenAI\'s delta events, then done with usage', async (t) => {
+  const res = await speak({ input: 'Events of speech', stream_format: 'sse' });
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const events = (await res.text())
+    .split('\n\n')
+    .filter(Boolean)
+    .map((block) => JSON.parse(block.replace(/^data: /, '')) as { type: string; audio?: string; usage?: object });
+  const deltas = events.filter((e) => e.type === 'speech.audio.delta');
+  t.ok(deltas.length > 0);
+  const wav = Buffer.concat(deltas.map((e) => Buffer.from(e.audio!, 'base64')));
+  t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+  t.match(events.at(-1), { type: 'speech.audio.done', usage: { input_tokens: 4, output_tokens: 0 } });
 });
 
 t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out of scope', async (t) => {
@@ -96,6 +120,13 @@ t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out 
   res = await speak({ input: 'hi', voice: 'robot' });
   t.equal(res.status, 400);
   t.match(await errorOf(res), { code: 'invalid_request', message: /Unknown voice "robot"/ });
+  for (const input of ['', 'x'.repeat(4097)]) {
+    res = await speak({ input });
+    t.equal(res.status, 400, `input of ${input.length} characters`);
+    t.match(await errorOf(res), { code: 'invalid_request', param: 'input' });
+  }
+  res = await speak({ input: 'hi', instructions: 'whisper' });
+  t.match([res.status, (await errorOf(res)).param], [400, 'instructions']);
   res = await speak({ input: 'hi' }, 'sk-not-a-key');
   t.equal(res.status, 401);
   res = await speak({ input: 'hi' }, scoped);
