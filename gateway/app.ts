@@ -182,7 +182,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await authed.register(storedResponsesRoutes, { bus, subjects });
     await authed.register(completionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(embeddingsRoutes, { ...chatDeps, perAgent: false });
-    await authed.register(speechRoutes, chatDeps);
+    await authed.register(speechRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });
     await authed.register(unknownV1Routes);

@@ -20,4 +20,7 @@ export const speechRequestBodySchema = {
   },
 } as const;
 
-export type SpeechBody = FromSchema<typeof speechRequestBodySchema>;
+/** The same body on per-agent routes (`/agents/<agent>/v1/audio/speech`): the path names the agent. */
+export const perAgentSpeechRequestBodySchema = { ...speechRequestBodySchema, required: ['input', 'voice'] } as const;
+
+export type SpeechBody = FromSchema<typeof perAgentSpeechRequestBodySchema>;

@@ -8,7 +8,7 @@ import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { startSpeech, type SpeechResult } from '../speech/start-speech.js';
 import { speechEvents } from '../speech/speech-sse.js';
 import { withWavSizes } from '../speech/wav-sizes.js';
-import { speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
+import { perAgentSpeechRequestBodySchema, speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
 
 /** Fields OpenAI has that this slice does not honour: refused by name, never ignored. */
 function refuseUnsupported(body: SpeechBody): void {
@@ -40,8 +40,8 @@ async function collect(result: SpeechResult): Promise<Buffer> {
  * bus. Whole (with a Content-Length) by default; `stream_format: "audio"` sends each chunk as it
  * comes, `"sse"` as OpenAI's `speech.audio.delta` events. A client that leaves cancels the synthesis on the worker.
  */
-export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
-  const schema = { body: speechRequestBodySchema };
+export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
+  const schema = { body: deps.perAgent ? perAgentSpeechRequestBodySchema : speechRequestBodySchema };
   app.post<{ Body: SpeechBody }>('/v1/audio/speech', { schema }, async (request, reply) => {
     const { body } = request;
     refuseUnsupported(body);
@@ -55,7 +55,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps) {
       result = await startSpeech(
         deps,
         {
-          model: body.model,
+          model: body.model ?? request.pathAgent?.name ?? '',
           input: body.input,
           voice: body.voice,
           format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),

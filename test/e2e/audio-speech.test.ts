@@ -108,6 +108,21 @@ t.test('stream_format "sse": OpenAI\'s delta events, then done with usage', asyn
   t.match(events.at(-1), { type: 'speech.audio.done', usage: { input_tokens: 4, output_tokens: 0 } });
 });
 
+t.test("the voice agent's own base URL: no model needed; a chat agent's does not speak", async (t) => {
+  const url = (agent: string) => `${stack.baseUrl}/agents/${agent}/v1/audio/speech`;
+  const init = (body: object) => ({
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ voice: 'alloy', response_format: 'wav', ...body }),
+  });
+  const res = await fetch(url('voice_processor'), init({ input: 'By path' }));
+  t.equal(res.status, 200);
+  t.equal(Buffer.from(await res.arrayBuffer()).toString('latin1', 0, 4), 'RIFF');
+  const chat = await fetch(url('code_review'), init({ input: 'By path' }));
+  t.equal(chat.status, 400);
+  t.match(await errorOf(chat), { param: 'model', message: /"code_review" does not speak/ });
+});
+
 t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out of scope', async (t) => {
   let res = await speak({ input: 'hi', response_format: 'mp3' });
   t.equal(res.status, 400);
