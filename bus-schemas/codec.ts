@@ -4,6 +4,7 @@ import type { ReplyFrame } from './reply-frames.schema.js';
 import type { CancelRequest } from './cancel-request.schema.js';
 import type { DeliveryReceipt } from './delivery-receipt.schema.js';
 import type { EmbedReply, EmbedRequest } from './embed.schema.js';
+import type { SpeechFrame, SpeechRequest } from './speech.schema.js';
 import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
 import type { MemoryResponseReply, MemoryResponseRequest } from './memory-response.schema.js';
 import {
@@ -17,6 +18,8 @@ import {
   assertMemoryResponseReply,
   assertMemoryResponseRequest,
   assertReplyFrame,
+  assertSpeechFrame,
+  assertSpeechRequest,
 } from './validate.js';
 
 const encoder = new TextEncoder();
@@ -102,5 +105,19 @@ export function decodeEmbedRequest(bytes: Uint8Array): EmbedRequest {
 export function decodeEmbedReply(bytes: Uint8Array): EmbedReply {
   return assertEmbedReply(
     parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `embed reply is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates a speech request; throws `invalid_envelope`. */
+export function decodeSpeechRequest(bytes: Uint8Array): SpeechRequest {
+  return assertSpeechRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `speech request is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates a speech reply frame; throws `stream_protocol_error`. */
+export function decodeSpeechFrame(bytes: Uint8Array): SpeechFrame {
+  return assertSpeechFrame(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `speech frame is not JSON: ${m}`)),
   );
 }

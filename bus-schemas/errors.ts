@@ -41,6 +41,15 @@ export const ERROR_TABLE = {
       'A field is missing, mistyped or not supported (`n` > 1, `logprobs`, remote image URLs, a bad header hint…); ' +
       '`param` names it. Fix the request: nothing unsupported is silently ignored.',
   },
+  audio_format_unavailable: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The requested audio format cannot be produced here.',
+    doc:
+      'A `/v1/audio/speech` `response_format` other than `wav` needs an encoder the worker does not have ' +
+      "(Debian's `ffmpeg`); the message names it. Ask for `wav`, or install the encoder on the workers.",
+  },
   // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {
     status: 400,
@@ -341,6 +350,15 @@ export const ERROR_TABLE = {
     doc:
       'The worker cannot reach its model backend (`OLLAMA_URL`, `OPENAI_BASE_URL`, a missing GGUF file or ' +
       'node-llama-cpp). Start the backend or fix the setting the message names.',
+  },
+  speech_engine_unavailable: {
+    status: 503,
+    type: 'server_error',
+    retryable: false,
+    message: 'The speech engine is not installed on the worker.',
+    doc:
+      'The worker serving the voice agent has no `espeak-ng` and could not install it (not root); the message ' +
+      'names the command (`apt-get install espeak-ng`). Install it on the worker host.',
   },
   // Retryable: a new request (a new id) is answered afresh.
   answer_conflict: {

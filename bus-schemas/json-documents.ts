@@ -4,6 +4,7 @@ import { cancelRequestSchema } from './cancel-request.schema.js';
 import { cachedAnswerSchema } from './cached-answer.schema.js';
 import { deliveryReceiptSchema } from './delivery-receipt.schema.js';
 import { embedReplySchema, embedRequestSchema } from './embed.schema.js';
+import { speechFrameSchema, speechRequestSchema } from './speech.schema.js';
 import { memoryLastReplySchema, memoryLastRequestSchema } from './memory-query.schema.js';
 import { memoryResponseReplySchema, memoryResponseRequestSchema } from './memory-response.schema.js';
 
@@ -28,6 +29,8 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   },
   'embed-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...embedRequestSchema },
   'embed-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...embedReplySchema },
+  'speech-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...speechRequestSchema },
+  'speech-frame.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...speechFrameSchema },
   'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },
   'cached-answer.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cachedAnswerSchema },
 };

@@ -16,6 +16,8 @@ export interface Subjects {
   chat(intent: string): string;
   /** Subject of an embedding agent's requests, e.g. `agents.nomic.embed` (same queue group as chat). */
   embed(intent: string): string;
+  /** Subject of a voice agent's speech requests, e.g. `agents.voice_processor.speech` (same queue group). */
+  speech(intent: string): string;
   /** Wildcard matching every embed subject. */
   readonly allEmbed: string;
   /** Queue group shared by every worker serving one intent: named after the intent. */
@@ -74,6 +76,7 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     chat: (intent: string) => `${prefix}.${checkIntent(intent)}.chat`,
     embed: (intent: string) => `${prefix}.${checkIntent(intent)}.embed`,
     allEmbed: `${prefix}.*.embed`,
+    speech: (intent: string) => `${prefix}.${checkIntent(intent)}.speech`,
     queueGroup: (intent: string) => checkIntent(intent),
     allChat: `${prefix}.*.chat`,
     audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,

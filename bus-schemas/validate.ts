@@ -17,6 +17,7 @@ import {
   type MemoryResponseRequest,
 } from './memory-response.schema.js';
 import { embedReplySchema, embedRequestSchema, type EmbedReply, type EmbedRequest } from './embed.schema.js';
+import { speechFrameSchema, speechRequestSchema, type SpeechFrame, type SpeechRequest } from './speech.schema.js';
 import { AgentbusError } from './errors.js';
 
 // One ajv instance for the whole bus contract; validators are compiled once at import time.
@@ -34,6 +35,8 @@ const validateMemoryResponseReply: ValidateFunction<MemoryResponseReply> =
   ajv.compile<MemoryResponseReply>(memoryResponseReplySchema);
 const validateEmbedRequest: ValidateFunction<EmbedRequest> = ajv.compile<EmbedRequest>(embedRequestSchema);
 const validateEmbedReply: ValidateFunction<EmbedReply> = ajv.compile<EmbedReply>(embedReplySchema);
+const validateSpeechRequest: ValidateFunction<SpeechRequest> = ajv.compile<SpeechRequest>(speechRequestSchema);
+const validateSpeechFrame: ValidateFunction<SpeechFrame> = ajv.compile<SpeechFrame>(speechFrameSchema);
 const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
 const validateDeliveryReceipt: ValidateFunction<DeliveryReceipt> = ajv.compile<DeliveryReceipt>(deliveryReceiptSchema);
 
@@ -173,4 +176,18 @@ export function isReplyFrame(value: unknown): value is ReplyFrame {
 /** True when `value` is a well-formed cached answer (it comes from the network: anything else is a miss). */
 export function isCachedAnswer(value: unknown): value is CachedAnswer {
   return validateCachedAnswer(value);
+}
+
+/** Validates a decoded speech request; throws `invalid_envelope` naming the field at fault. */
+export function assertSpeechRequest(value: unknown): SpeechRequest {
+  if (validateSpeechRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateSpeechRequest.errors, 'speech request');
+  throw new AgentbusError('invalid_envelope', `invalid speech request: ${message}`, { param });
+}
+
+/** Validates a decoded speech frame; throws `stream_protocol_error`. */
+export function assertSpeechFrame(value: unknown): SpeechFrame {
+  if (validateSpeechFrame(value)) return value;
+  const { message } = messageFromAjvErrors(validateSpeechFrame.errors, 'speech frame');
+  throw new AgentbusError('stream_protocol_error', `invalid speech frame: ${message}`);
 }

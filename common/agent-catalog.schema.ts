@@ -44,6 +44,16 @@ export const agentCatalogSchema = {
               'e.g. nomic-embed-text v1.5, text-embedding-3-*), so a request\'s "dimensions" is honoured by ' +
               'truncating and renormalizing. Otherwise "dimensions" is refused.',
           },
+          speech: {
+            type: 'object',
+            additionalProperties: false,
+            description:
+              'The agent also speaks: POST /v1/audio/speech with espeak-ng. `aliases` are other model names ' +
+              'that reach it there (e.g. OpenAI\'s "tts-1").',
+            properties: {
+              aliases: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
+            },
+          },
           model: { type: 'string', minLength: 1, description: 'Backend model; omitted → DEFAULT_MODEL.' },
           options: samplingOptionsSchema,
           history_turns: {

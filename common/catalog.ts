@@ -38,6 +38,8 @@ export interface Agent {
   readonly systemPrompt: string;
   /** An embedding model trained to keep its meaning in the leading dimensions: `dimensions` may truncate. */
   readonly matryoshka: boolean;
+  /** The agent speaks (`POST /v1/audio/speech`), also under these model names; undefined: it does not. */
+  readonly speech?: { readonly aliases: readonly string[] } | undefined;
   readonly model: string;
   readonly options: SamplingOptions;
   readonly historyTurns: number;
@@ -79,6 +81,7 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
       kind: entry.kind ?? 'chat',
       systemPrompt: entry.system_prompt ?? '',
       matryoshka: entry.matryoshka === true,
+      speech: entry.speech && Object.freeze({ aliases: Object.freeze([...(entry.speech.aliases ?? [])]) }),
       model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
       options: Object.freeze({ ...entry.options }),
       historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,

@@ -21,6 +21,7 @@ import { OneLinePerRequest } from './http/request-log.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { completionsRoutes } from './openai/completion-routes.js';
 import { embeddingsRoutes } from './openai/embedding-routes.js';
+import { speechRoutes } from './openai/speech-routes.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
 import { responsesRoutes } from './openai/responses-routes.js';
 import { storedResponsesRoutes } from './openai/stored-responses-routes.js';
@@ -181,6 +182,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await authed.register(storedResponsesRoutes, { bus, subjects });
     await authed.register(completionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(embeddingsRoutes, { ...chatDeps, perAgent: false });
+    await authed.register(speechRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });
     await authed.register(unknownV1Routes);

@@ -2,6 +2,8 @@ import { ensureChromium } from './lib/chromium.js';
 import { installLlamaCpp, llamaCppInstalled } from './lib/install-llama-cpp.js';
 import { ensureNatsServer } from './lib/install-nats.js';
 import { ensurePostgres } from './lib/postgres-server.js';
+import { ensureEspeakNg, ensureFfmpeg } from './lib/speech-tools.js';
+import { SPEECH_DEFAULTS } from '../workers/speech/settings.js';
 
 // `npm test` runs this first. The tests start their own nats-server processes, and the
 // playground's browser test drives headless Chromium: both come from Debian's packages,
@@ -27,6 +29,15 @@ try {
   ensurePostgres(say);
 } catch (err) {
   process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+}
+// The speech test runs the real espeak-ng; ffmpeg encodes the other formats. Without them only
+// the speech tests fail, saying what to install.
+for (const ensure of [ensureEspeakNg, ensureFfmpeg]) {
+  try {
+    ensure(SPEECH_DEFAULTS, say);
+  } catch (err) {
+    process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+  }
 }
 if (!llamaCppInstalled()) {
   try {

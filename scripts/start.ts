@@ -11,6 +11,7 @@ import { setUpBus } from './lib/bus-setup.js';
 import { startBundledNats } from './lib/bundled-nats.js';
 import { ensureBusCredentials, type RoleCredentials } from './lib/nats-credentials.js';
 import { watchParent } from './lib/parent-watch.js';
+import { voiceLine } from './lib/speech-tools.js';
 import { runningBanner, type ReadyBackend } from './lib/start-banner.js';
 import { readStartSettings } from './lib/start-settings.js';
 import { superviseChild } from './lib/supervised-child.js';
@@ -129,6 +130,9 @@ async function startStack(): Promise<void> {
   );
   signal.throwIfAborted();
 
+  // Voice agents need espeak-ng on this host: installed now when missing (as root).
+  const voice = voiceLine(workerConfig.speech, say);
+
   const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
   /**
    * The environment of a child: the bundled server's credentials of its role, by file (never the
@@ -170,6 +174,7 @@ async function startStack(): Promise<void> {
     credentials,
     dataDir,
     memoryFile: memoryShown,
+    voice,
     pids: {
       supervisor: process.pid,
       nats: natsPid(),

@@ -8,6 +8,8 @@ import type { Logger } from '../common/logger.js';
 import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings } from './admission.js';
 import { handleChatRequest } from './chat-handler.js';
 import { handleEmbedRequest } from './embed-handler.js';
+import { handleSpeechRequest } from './speech-handler.js';
+import { SPEECH_DEFAULTS, type SpeechSettings } from './speech/settings.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import { handleMemoryResponseQuery } from './memory-response-handler.js';
@@ -49,6 +51,8 @@ export interface AgentServiceDeps {
   memoryHealth?: MemoryHealth | undefined;
   /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
   restarts?: number;
+  /** ESPEAK_NG_PATH, FFMPEG_PATH for voice agents; defaults when omitted. */
+  speech?: Readonly<SpeechSettings> | undefined;
 }
 
 export interface RunningAgentService {
@@ -93,6 +97,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   const memoryCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   const responseCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   const commitCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
+  const speechCounters = new Map<string, AgentCounters>(
+    agents.filter((a) => a.speech).map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
+  );
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
   const restarts = deps.restarts ?? 0;
@@ -127,7 +134,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
           ? { ...responseCounters, restarts }
           : endpoint.metadata?.['query'] === COMMIT_QUERY
             ? { ...commitCounters, restarts }
-            : agentStats(endpoint.metadata?.['agent'] ?? ''),
+            : endpoint.metadata?.['speech'] !== undefined
+              ? { ...speechCounters.get(endpoint.metadata['speech']), restarts }
+              : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
@@ -179,6 +188,17 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
         }),
       });
       continue;
+    }
+    const speechCount = speechCounters.get(agent.name);
+    if (speechCount) {
+      // Its own endpoint (not `agent`-tagged: /ready counts chat endpoints) in the agent's queue group.
+      const speechDeps = { bus, agent, settings: deps.speech ?? SPEECH_DEFAULTS, workerId, log };
+      service.addEndpoint(`${agent.name}-speech`, {
+        subject: subjects.speech(agent.name),
+        queue: subjects.queueGroup(agent.name),
+        metadata: { speech: agent.name },
+        handler: counted(speechCount, `speech ${agent.name}`, (msg) => handleSpeechRequest(speechDeps, msg, inFlight)),
+      });
     }
     service.addEndpoint(agent.name, {
       subject: subjects.chat(agent.name),

@@ -8,6 +8,7 @@ import {
   readSecretPatternsFile,
   readSubjectPrefix,
 } from '../common/shared-settings.js';
+import { readSpeechSettings, type SpeechSettings } from './speech/settings.js';
 import { readMemorySettings, type MemorySettings } from './memory/settings.js';
 import { CACHE_MODES, type CacheMode } from './cache/cache-policy.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
@@ -51,6 +52,8 @@ export interface WorkerConfig {
   cacheMode: CacheMode;
   /** Backpressure: MAX_INFLIGHT model calls at once, MAX_QUEUED waiting up to QUEUE_TIMEOUT_MS. */
   admission: Readonly<AdmissionSettings>;
+  /** The speech engine and encoder of voice agents (ESPEAK_NG_PATH, FFMPEG_PATH). */
+  speech: Readonly<SpeechSettings>;
 }
 
 /** CACHE_TTL_SECONDS, as the worker reads it (also `npm run bus:setup`, which reads no more than it needs). */
@@ -186,6 +189,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
         '`seed` (a "Regenerate" at a temperature gets a new answer), `always` every identical request, `off` none',
     }),
     admission: readAdmissionSettings(read),
+    speech: readSpeechSettings(read),
   };
   read.done();
   return Object.freeze(config);

@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     cacheTtlSeconds: config.cacheTtlSeconds,
     cacheMode: config.cacheMode,
     admission: config.admission,
+    speech: config.speech,
     backendHealth,
     memoryHealth,
     restarts,

@@ -35,6 +35,8 @@ export interface RunningStack {
   dataDir: string;
   /** The SQLite file, or DATABASE_URL with its password masked. */
   memoryFile: string;
+  /** What voice can do here (speech-tools.ts, voiceLine). */
+  voice: string;
   pids: { supervisor: number; nats?: number | undefined; worker?: number | undefined; gateway?: number | undefined };
 }
 
@@ -70,6 +72,7 @@ export function runningBanner(stack: RunningStack): string[] {
       `  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} ${sameSetup} npm run worker -- --agents <names>)`,
     );
   lines.push(`  memory   ${stack.memoryFile}`);
+  lines.push(`  voice    ${stack.voice}`);
   if (!backend.reachable) lines.push(`  model    NOT reachable — ${backend.error}`);
   else {
     if (backend.name === 'ollama')

@@ -61,6 +61,7 @@ export function scopedWorkerPermissions(user: string, agents: readonly string[],
         ...agents.flatMap((agent) => [
           `${subjects.chat(agent)} ${subjects.queueGroup(agent)}`,
           `${subjects.embed(agent)} ${subjects.queueGroup(agent)}`,
+          `${subjects.speech(agent)} ${subjects.queueGroup(agent)}`,
           subjects.cancel(agent),
         ]),
         `${subjects.memoryLast} ${subjects.memoryQueueGroup}`,

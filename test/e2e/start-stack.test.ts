@@ -133,6 +133,7 @@ t.test(
     await stack.waitFor(/press Ctrl-C to stop/);
     t.match(stack.output(), `using NATS at ${nats.url} (NATS_URL)`);
     t.notMatch(stack.output(), /nats-server started/);
+    t.match(stack.output(), /voice +espeak-ng at \S+ speaks/, 'it says voice works');
     const url = /gateway +(http:\/\/127\.0\.0\.1:\d+)/.exec(stack.output())![1]!;
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',

@@ -154,6 +154,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       subjectPrefix: config.subjectPrefix,
       cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']),
       admission: workerConfig.admission,
+      speech: workerConfig.speech,
       backendHealth,
       log: workerLog,
     });

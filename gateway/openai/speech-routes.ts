@@ -1,0 +1,116 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+import type { ChatDeps } from '../chat/types.js';
+import { hintsFromHeaders } from '../http/request-hints.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { startSpeech, type SpeechResult } from '../speech/start-speech.js';
+import { speechEvents } from '../speech/speech-sse.js';
+import { withWavSizes } from '../speech/wav-sizes.js';
+import { perAgentSpeechRequestBodySchema, speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
+
+/** Fields OpenAI has that this slice does not honour: refused by name, never ignored. */
+function refuseUnsupported(body: SpeechBody): void {
+  if (body.response_format === 'aac')
+    throw new AgentbusError(
+      'audio_format_unavailable',
+      'response_format "aac" is not available. Available: wav, mp3, opus, flac, pcm (all but wav need ffmpeg).',
+      { param: 'response_format' },
+    );
+  if (body.instructions !== undefined)
+    throw new AgentbusError('invalid_request', '"instructions" is not supported by the espeak-ng voices.', {
+      param: 'instructions',
+    });
+}
+
+const clientLeft = () =>
+  new AgentbusError('request_cancelled', 'The client closed the connection before the speech ended.');
+
+/** The whole audio, for an answer with a Content-Length. */
+async function collect(result: SpeechResult): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of result.audio) chunks.push(chunk);
+  const audio = Buffer.concat(chunks);
+  return result.start.format === 'wav' ? withWavSizes(audio) : audio;
+}
+
+/**
+ * `POST /v1/audio/speech`: OpenAI's text to speech, spoken by a voice agent's worker over the
+ * bus. Whole (with a Content-Length) by default; `stream_format: "audio"` sends each chunk as it
+ * comes, `"sse"` as OpenAI's `speech.audio.delta` events. A client that leaves cancels the synthesis on the worker.
+ */
+export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
+  const schema = { body: deps.perAgent ? perAgentSpeechRequestBodySchema : speechRequestBodySchema };
+  app.post<{ Body: SpeechBody }>('/v1/audio/speech', { schema }, async (request, reply) => {
+    const { body } = request;
+    refuseUnsupported(body);
+    const left = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) left.abort(clientLeft());
+    });
+    const incomingTrace = request.headers['traceparent'];
+    let result: SpeechResult;
+    try {
+      result = await startSpeech(
+        deps,
+        {
+          model: body.model ?? request.pathAgent?.name ?? '',
+          input: body.input,
+          voice: body.voice,
+          format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
+          speed: body.speed ?? 1,
+        },
+        {
+          caller: request.caller,
+          log: request.log as Logger,
+          traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+          hints: hintsFromHeaders(request.headers),
+          pathAgent: request.pathAgent,
+        },
+        left.signal,
+      );
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal) reply.headers(refusal.headers);
+      throw err;
+    }
+    reply.headers(result.headers).header('content-type', result.start.content_type);
+    if (body.stream_format === undefined) {
+      let audio: Buffer;
+      try {
+        audio = await collect(result);
+      } catch (err) {
+        await result.finish({ bytes: 0, error: err });
+        throw err;
+      }
+      await result.finish({ bytes: audio.length });
+      return reply.send(audio);
+    }
+    let bytes = 0;
+    const counted = (size: number) => (bytes += size);
+    const stream =
+      body.stream_format === 'sse'
+        ? Readable.from(speechEvents(result.audio, body.input.length, counted))
+        : Readable.from(
+            (async function* () {
+              for await (const chunk of result.audio) {
+                counted(chunk.length);
+                yield chunk;
+              }
+            })(),
+          );
+    if (body.stream_format === 'sse') reply.header('content-type', 'text/event-stream; charset=utf-8');
+    const settle = (error?: unknown): void => {
+      result
+        .finish({ bytes, ...(error === undefined ? {} : { error }) })
+        .catch((err: unknown) => request.log.warn({ err }, 'could not settle the speech request'));
+    };
+    stream.once('error', (err) => settle(err));
+    stream.once('end', () => settle());
+    stream.once('close', () => {
+      if (!stream.readableEnded && !stream.errored) settle(clientLeft());
+    });
+    return reply.send(stream);
+  });
+}

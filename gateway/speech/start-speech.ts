@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AgentbusError,
+  PROTOCOL_VERSION,
+  TRACEPARENT_PATTERN,
+  type SpeechFormat,
+  type SpeechRequest,
+} from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import { traceIdOf } from '../trace-log/trace-log.js';
+import { callSpeech, type SpeechCall } from './speech-call.js';
+import { speechAgent } from './speech-agent.js';
+
+/** What a client asks for: OpenAI's fields, defaults applied. */
+export interface SpeechInput {
+  model: string;
+  input: string;
+  voice: string;
+  format: SpeechFormat;
+  speed: number;
+}
+
+/** The audio under way, who makes it, the headers every answer sends, and `finish` for the trace log. */
+export interface SpeechResult extends SpeechCall {
+  agent: Agent;
+  headers: Record<string, string>;
+  /** Call once the audio was written (or not): frees the rate limit slot and writes the trace line. */
+  finish(outcome: { bytes: number; error?: unknown }): Promise<void>;
+}
+
+const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
+const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+
+/**
+ * A speech request: the named voice agent (scope, alias), the key's rate limits, one request over
+ * the bus to a worker of the agent's queue group, and a trace log line when it ends. Nothing is
+ * stored. `signal` aborts when the client leaves, which cancels the synthesis on the worker.
+ */
+export async function startSpeech(
+  deps: ChatDeps,
+  input: SpeechInput,
+  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent'>,
+  signal: AbortSignal,
+): Promise<SpeechResult> {
+  const { caller, hints } = origin;
+  const agent = speechAgent(deps.catalog, input.model, origin.pathAgent, caller);
+  const now = Date.now();
+  const requestId = `speech-${randomBytes(18).toString('base64url')}`;
+  const traceparent =
+    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
+  const admission = await deps.rateLimiter.admit({
+    tenant: caller.tenant,
+    keyName: caller.name,
+    tier: caller.tier,
+    requestId,
+    leaseUntil: now + 2 * totalMs + 5_000,
+  });
+  const envelope: SpeechRequest = {
+    v: PROTOCOL_VERSION,
+    request_id: requestId,
+    intent: agent.name,
+    model: input.model,
+    input: input.input,
+    voice: input.voice,
+    format: input.format,
+    speed: input.speed,
+    ...(hints.private || caller.private ? { private: true } : {}),
+    tenant: caller.tenant,
+    timeout_ms: Math.min(totalMs, hints.timeoutMs ?? totalMs),
+    traceparent,
+    created_at: now,
+  };
+  const spoken: { voice?: string } = {};
+  let finished = false;
+  const finish = async ({ bytes, error }: { bytes: number; error?: unknown }) => {
+    if (finished) return;
+    finished = true;
+    await admission.release();
+    deps.traceLog.record({
+      ts: new Date(now).toISOString(),
+      trace_id: traceIdOf(traceparent),
+      request_id: requestId,
+      session: null,
+      agent: agent.name,
+      model: spoken.voice ? `espeak-ng:${spoken.voice}` : agent.name,
+      prompt: deps.redactor.redact(input.input),
+      response_len: bytes,
+      cached: false,
+      status: error === undefined ? 200 : error instanceof AgentbusError ? error.status : 500,
+      ...(error === undefined ? {} : { error: error instanceof AgentbusError ? error.code : 'internal_error' }),
+      duration_ms: Date.now() - now,
+    });
+  };
+  let call: SpeechCall;
+  try {
+    call = await callSpeech(deps.bus, deps.subjects, envelope, signal);
+  } catch (err) {
+    await finish({ bytes: 0, error: err });
+    throw err;
+  }
+  spoken.voice = call.start.voice;
+  const headers = {
+    'x-request-id': requestId,
+    traceparent,
+    'x-agentbus-voice': call.start.voice,
+    'x-agentbus-worker': call.start.worker,
+    ...admission.headers,
+  };
+  return { ...call, agent, headers, finish };
+}

@@ -1,0 +1,53 @@
+import { findBinary } from '../../workers/speech/find-binary.js';
+import type { SpeechSettings } from '../../workers/speech/settings.js';
+import { ensureDebianTool } from './install-debian-package.js';
+
+/** espeak-ng, the engine of POST /v1/audio/speech, installing Debian's package when missing and we can. */
+export function ensureEspeakNg(settings: SpeechSettings, say: (line: string) => void): string {
+  return ensureDebianTool(
+    {
+      name: 'espeak-ng',
+      debianPackage: 'espeak-ng',
+      find: () => findBinary(settings.espeakPath),
+      howToInstall:
+        'Voice agents speak with it: install it ("sudo apt-get install espeak-ng" on Debian/Ubuntu) ' +
+        'or set ESPEAK_NG_PATH to an espeak-ng binary.',
+    },
+    say,
+  );
+}
+
+/** ffmpeg, the encoder of every speech format but wav, installing Debian's package when missing and we can. */
+export function ensureFfmpeg(settings: SpeechSettings, say: (line: string) => void): string {
+  return ensureDebianTool(
+    {
+      name: 'ffmpeg',
+      debianPackage: 'ffmpeg',
+      find: () => findBinary(settings.ffmpegPath),
+      howToInstall:
+        'Speech as mp3, opus, flac or pcm needs it: install it ("sudo apt-get install ffmpeg") ' +
+        'or set FFMPEG_PATH; wav works without it.',
+    },
+    say,
+  );
+}
+
+/**
+ * What `npm start` says about voice: espeak-ng is installed on first use (as root); ffmpeg, a
+ * large package, is only looked for. The line names what is missing and how to add it.
+ */
+export function voiceLine(settings: SpeechSettings, say: (line: string) => void): string {
+  let espeak: string;
+  try {
+    espeak = ensureEspeakNg(settings, say);
+  } catch (err) {
+    return `NOT available (POST /v1/audio/speech answers 503) — ${(err as Error).message}`;
+  }
+  const ffmpeg = findBinary(settings.ffmpegPath);
+  return (
+    `espeak-ng at ${espeak} speaks (POST /v1/audio/speech, English and Bengali); ` +
+    (ffmpeg
+      ? `formats wav, mp3, opus, flac, pcm (ffmpeg at ${ffmpeg})`
+      : 'format wav only — "sudo apt-get install ffmpeg" adds mp3, opus, flac, pcm')
+  );
+}

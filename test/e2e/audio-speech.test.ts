@@ -1,0 +1,174 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import t from 'tap';
+import { createKey } from '../helpers/keys-cli.js';
+import { startStack } from '../helpers/stack.js';
+import { traceLine } from '../helpers/trace-lines.js';
+import { waitFor } from '../helpers/wait.js';
+
+// POST /v1/audio/speech end to end: gateway → NATS (agents.voice_processor.speech) → worker →
+// the real espeak-ng, with keys from the real CLI. FFMPEG_PATH names no binary, so every format
+// but wav must be refused by name (the test needs no ffmpeg).
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-speech-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const keysFile = join(dir, 'keys.json');
+const tiersFile = join(dir, 'rate-tiers.json');
+writeFileSync(
+  tiersFile,
+  JSON.stringify({ tiers: { standard: { requests_per_minute: 2 }, premium: {}, unlimited: {} } }),
+);
+const full = await createKey(keysFile, ['--name', 'speaker', '--tier', 'unlimited']);
+const scoped = await createKey(keysFile, ['--name', 'reviewer', '--agents', 'code_review', '--tier', 'unlimited']);
+const limited = await createKey(keysFile, ['--name', 'limited', '--tier', 'standard']);
+const stack = await startStack({
+  env: { KEYS_FILE: keysFile, RATE_TIERS_FILE: tiersFile, FFMPEG_PATH: join(dir, 'no-ffmpeg') },
+});
+t.teardown(() => stack.close());
+
+const speak = (body: Record<string, unknown>, key = full, signal?: AbortSignal) =>
+  fetch(`${stack.baseUrl}/v1/audio/speech`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tts-1', voice: 'alloy', response_format: 'wav', ...body }),
+    ...(signal ? { signal } : {}),
+  });
+const errorOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message: string; param: string | null } }).error;
+
+t.test('English text comes back as a WAV of espeak-ng speech', async (t) => {
+  const res = await speak({ input: 'Convert to speech: Hello world' });
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('content-type'), 'audio/wav');
+  t.match(res.headers.get('x-agentbus-voice'), /^en-us\+f3$/);
+  const wav = Buffer.from(await res.arrayBuffer());
+  t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+  t.equal(wav.toString('latin1', 8, 12), 'WAVE');
+  t.equal(wav.readUInt32LE(24), 22050, "espeak-ng's sample rate");
+  t.equal(wav.readUInt32LE(40), wav.length - 44, 'the real data size, not the pipe placeholder');
+  t.ok(wav.length > 22050, `about a second of 16-bit audio or more (${wav.length} bytes)`);
+  const line = await traceLine(stack.config.logDir, 'voice_processor', res.headers.get('x-request-id')!);
+  t.match(line, { status: 200, model: 'espeak-ng:en-us+f3', response_len: wav.length });
+});
+
+t.test('Bengali text picks the Bengali voice by itself', async (t) => {
+  const res = await speak({ input: 'বাংলায় টেক্সট-টু-স্পিচ তৈরি করো', voice: 'echo' });
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('x-agentbus-voice'), 'bn+m3');
+  t.ok((await res.arrayBuffer()).byteLength > 10_000);
+  const line = stack.logs.lines.find((l) => l['msg'] === 'speaking' && String(l['espeak']).includes(' -v bn+m3 '));
+  t.ok(line, 'the worker ran espeak-ng with -v bn+m3');
+});
+
+t.test("the openai SDK's audio.speech.create", async (t) => {
+  const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: full, maxRetries: 0 });
+  const res = await client.audio.speech.create({
+    model: 'voice_processor',
+    voice: 'nova',
+    input: 'Hello from the SDK',
+    response_format: 'wav',
+    speed: 1.5,
+  });
+  const wav = Buffer.from(await res.arrayBuffer());
+  t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+  const line = stack.logs.lines.findLast((l) => l['msg'] === 'speaking');
+  t.match(String(line?.['espeak']), / -s 263$/, 'speed 1.5 → 263 words per minute');
+  // The TypeScript SDK's streaming form (Python's with_streaming_response): the raw Response, read as it comes.
+  const raw = await client.audio.speech
+    .create({ model: 'tts-1-hd', voice: 'shimmer', input: 'Streamed by the SDK', response_format: 'wav' })
+    .asResponse();
+  let streamedBytes = 0;
+  const reader = raw.body!.getReader();
+  for (let read = await reader.read(); !read.done; read = await reader.read()) streamedBytes += read.value.length;
+  t.ok(streamedBytes > 10_000, `the SDK read the audio as a stream (${streamedBytes} bytes)`);
+});
+
+t.test('streamed with stream_format "audio": chunked, a WAV header first', async (t) => {
+  const res = await speak({ input: 'Streaming speech, chunk by chunk.', stream_format: 'audio' });
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('transfer-encoding'), 'chunked');
+  const wav = Buffer.from(await res.arrayBuffer());
+  t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+});
+
+t.test('stream_format "sse": OpenAI\'s delta events, then done with usage', async (t) => {
+  const res = await speak({ input: 'Events of speech', stream_format: 'sse' });
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const events = (await res.text())
+    .split('\n\n')
+    .filter(Boolean)
+    .map((block) => JSON.parse(block.replace(/^data: /, '')) as { type: string; audio?: string; usage?: object });
+  const deltas = events.filter((e) => e.type === 'speech.audio.delta');
+  t.ok(deltas.length > 0);
+  const wav = Buffer.concat(deltas.map((e) => Buffer.from(e.audio!, 'base64')));
+  t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+  t.match(events.at(-1), { type: 'speech.audio.done', usage: { input_tokens: 4, output_tokens: 0 } });
+});
+
+t.test("the voice agent's own base URL: no model needed; a chat agent's does not speak", async (t) => {
+  const url = (agent: string) => `${stack.baseUrl}/agents/${agent}/v1/audio/speech`;
+  const init = (body: object) => ({
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ voice: 'alloy', response_format: 'wav', ...body }),
+  });
+  const res = await fetch(url('voice_processor'), init({ input: 'By path' }));
+  t.equal(res.status, 200);
+  t.equal(Buffer.from(await res.arrayBuffer()).toString('latin1', 0, 4), 'RIFF');
+  const chat = await fetch(url('code_review'), init({ input: 'By path' }));
+  t.equal(chat.status, 400);
+  t.match(await errorOf(chat), { param: 'model', message: /"code_review" does not speak/ });
+});
+
+t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out of scope', async (t) => {
+  let res = await speak({ input: 'hi', response_format: 'mp3' });
+  t.equal(res.status, 400);
+  const format = await errorOf(res);
+  t.equal(format.code, 'audio_format_unavailable');
+  t.match(format.message, /mp3.*ffmpeg.*Available: wav/);
+  res = await speak({ input: 'hi', model: 'tts-9' });
+  t.equal(res.status, 404);
+  t.match(await errorOf(res), { code: 'model_not_found', message: /tts-1/ });
+  res = await speak({ input: 'hi', voice: 'robot' });
+  t.equal(res.status, 400);
+  t.match(await errorOf(res), { code: 'invalid_request', message: /Unknown voice "robot"/ });
+  for (const input of ['', 'x'.repeat(4097)]) {
+    res = await speak({ input });
+    t.equal(res.status, 400, `input of ${input.length} characters`);
+    t.match(await errorOf(res), { code: 'invalid_request', param: 'input' });
+  }
+  res = await speak({ input: 'hi', instructions: 'whisper' });
+  t.match([res.status, (await errorOf(res)).param], [400, 'instructions']);
+  res = await speak({ input: 'hi' }, 'sk-not-a-key');
+  t.equal(res.status, 401);
+  res = await speak({ input: 'hi' }, scoped);
+  t.equal(res.status, 403);
+  t.equal((await errorOf(res)).code, 'agent_not_allowed');
+});
+
+t.test("the key's rate limit applies", async (t) => {
+  t.equal((await speak({ input: 'one' }, limited)).status, 200);
+  t.equal((await speak({ input: 'two' }, limited)).status, 200);
+  const third = await speak({ input: 'three' }, limited);
+  t.equal(third.status, 429);
+  t.equal((await errorOf(third)).code, 'rate_limit_exceeded');
+});
+
+t.test('a client that disconnects cancels the synthesis on the worker', async (t) => {
+  const long = 'This sentence is long enough to keep the engine busy for a while. '.repeat(60);
+  const left = new AbortController();
+  const res = await speak({ input: long, stream_format: 'audio' }, full, left.signal);
+  const reader = res.body!.getReader();
+  t.ok((await reader.read()).value!.length > 0, 'the first audio arrived');
+  left.abort();
+  await waitFor('the worker to stop with request_cancelled', () =>
+    stack.logs.lines.some((l) => l['code'] === 'request_cancelled'),
+  );
+  // The in-process worker's espeak-ng is this process's child: killed, not left to finish.
+  await waitFor('espeak-ng to exit', () => spawnSync('pgrep', ['-P', String(process.pid), 'espeak-ng']).status === 1);
+  const line = await traceLine(stack.config.logDir, 'voice_processor', res.headers.get('x-request-id')!);
+  t.match(line, { status: 499, error: 'request_cancelled' });
+});
