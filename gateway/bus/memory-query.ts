@@ -19,7 +19,7 @@ export interface MemoryQueryOptions {
 }
 
 /** A failed memory query as the error the client gets (no worker, timeout, bus down). */
-export function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
+function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
   if (err instanceof RequestError && err.isNoResponders()) {
     return new AgentbusError(
       'no_worker',
@@ -40,6 +40,27 @@ export function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
 }
 
 /**
+ * One memory query's request: one reply, on its own random inbox in the memory scope (the Bus's
+ * request, not nats.js's shared one, a nuid guessable from others: workers may publish to every
+ * gateway memory inbox, and one must not answer another's query; scoped workers answer only
+ * there). Throws {@link requestFailure}'s error; the caller decodes the reply.
+ */
+export async function askMemory(
+  bus: Bus,
+  query: { request_id: string },
+  options: MemoryQueryOptions,
+): Promise<Uint8Array> {
+  const h = natsHeaders();
+  h.set('Agentbus-Request-Id', query.request_id);
+  try {
+    const asked = { timeoutMs: options.timeoutMs, headers: h, inboxScope: inboxScopes.memory };
+    return (await bus.request(options.subject, encodeJson(query), asked)).data;
+  } catch (err) {
+    throw requestFailure(err, options.timeoutMs);
+  }
+}
+
+/**
  * Asks the workers for a session's last turns: one request, one reply. No responders is
  * `no_worker` at once; an error reply is rebuilt into the error the worker raised
  * (`session_not_found`, …) and thrown.
@@ -49,18 +70,7 @@ export async function queryLastTurns(
   query: MemoryLastRequest,
   options: MemoryQueryOptions,
 ): Promise<MemoryTurnsReply> {
-  const h = natsHeaders();
-  h.set('Agentbus-Request-Id', query.request_id);
-  let data: Uint8Array;
-  try {
-    // Its own random inbox (the Bus's request), not nats.js's shared one (a nuid, guessable from
-    // others): workers may publish to every gateway memory inbox, and one must not answer another's query.
-    const asked = { timeoutMs: options.timeoutMs, headers: h, inboxScope: inboxScopes.memory };
-    data = (await bus.request(options.subject, encodeJson(query), asked)).data;
-  } catch (err) {
-    throw requestFailure(err, options.timeoutMs);
-  }
-  const reply = decodeMemoryLastReply(data);
+  const reply = decodeMemoryLastReply(await askMemory(bus, query, options));
   if (reply.type === 'error') throw errorFromWire(reply.error);
   return reply;
 }

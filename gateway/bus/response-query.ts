@@ -1,14 +1,11 @@
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   decodeMemoryResponseReply,
-  encodeJson,
   errorFromWire,
-  inboxScopes,
   type MemoryResponseReply,
   type MemoryResponseRequest,
 } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
-import { requestFailure, type MemoryQueryOptions } from './memory-query.js';
+import { askMemory, type MemoryQueryOptions } from './memory-query.js';
 
 /**
  * Asks the workers to read or delete one stored turn (`<prefix>.memory.response`): one request,
@@ -20,17 +17,7 @@ export async function queryStoredResponse(
   query: MemoryResponseRequest,
   options: MemoryQueryOptions,
 ): Promise<Exclude<MemoryResponseReply, { type: 'error' }>> {
-  const h = natsHeaders();
-  h.set('Agentbus-Request-Id', query.request_id);
-  let data: Uint8Array;
-  try {
-    // A memory inbox: workers scoped to some agents may answer memory queries, and only on those.
-    const asked = { timeoutMs: options.timeoutMs, headers: h, inboxScope: inboxScopes.memory };
-    data = (await bus.request(options.subject, encodeJson(query), asked)).data;
-  } catch (err) {
-    throw requestFailure(err, options.timeoutMs);
-  }
-  const reply = decodeMemoryResponseReply(data);
+  const reply = decodeMemoryResponseReply(await askMemory(bus, query, options));
   if (reply.type === 'error') throw errorFromWire(reply.error);
   return reply;
 }
