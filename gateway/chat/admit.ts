@@ -7,7 +7,7 @@ import type { AgentChoice } from './choose-agents.js';
 
 // A lease outlives any answer (retries share the deadline; a fan-out's aggregator comes after
 // its parts), so it lapses on its own only when its gateway is gone.
-const leaseMsFor = (config: GatewayConfig) => 2 * config.requestTimeoutMs + 5_000;
+const leaseMsFor = (totalMs: number) => 2 * totalMs + 5_000;
 
 /**
  * The key's rate limits, byte budget and concurrency cap, decided from the key alone: first of
@@ -15,11 +15,14 @@ const leaseMsFor = (config: GatewayConfig) => 2 * config.requestTimeoutMs + 5_00
  * `http/admit-before-body.ts`), so a burst of big bodies from one key costs the gateway at most
  * its tier's allowance of work. Also before routing, because the classifier publishes too, and a
  * refused request must publish nothing. Throws the 429 (or 503 `rate_limit_unavailable`).
+ * `totalMs`: the longest the request may take (an agent's own total timeout, else
+ * REQUEST_TIMEOUT_MS), which sets how long its lease may run.
  */
 export function admit(
   deps: { rateLimiter: RateLimiter; config: GatewayConfig; clock?: Clock | undefined },
   caller: Caller,
   inputBytes: number,
+  totalMs = deps.config.requestTimeoutMs,
 ): Promise<Admission> {
   const now = (deps.clock ?? systemClock).now();
   return deps.rateLimiter.admit({
@@ -27,7 +30,7 @@ export function admit(
     keyName: caller.name,
     tier: caller.tier,
     requestId: `lease-${randomBytes(12).toString('base64url')}`,
-    leaseUntil: now + leaseMsFor(deps.config),
+    leaseUntil: now + leaseMsFor(totalMs),
     inputBytes,
   });
 }

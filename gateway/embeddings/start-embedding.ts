@@ -8,6 +8,7 @@ import {
 } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
+import { admit } from '../chat/admit.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { askEmbeddings } from './ask-embeddings.js';
 import { embeddingAgent } from './embedding-agent.js';
@@ -73,13 +74,7 @@ export async function runEmbedding(
   // As for chat: a secret in the input keeps it on local providers when SECRETS_MAKE_PRIVATE is on.
   const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(texts.join('\n')) : [];
   const isPrivate = hints.private || caller.private || secretsFound.length > 0;
-  const admission = await deps.rateLimiter.admit({
-    tenant: caller.tenant,
-    keyName: caller.name,
-    tier: caller.tier,
-    requestId,
-    leaseUntil: now + 2 * totalMs + 5_000,
-  });
+  const admission = await admit(deps, caller, 0, totalMs);
   const envelope: EmbedRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,

@@ -7,6 +7,7 @@ import {
   type SpeechRequest,
 } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
+import { admit } from '../chat/admit.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { callSpeech, type SpeechCall } from './speech-call.js';
@@ -50,13 +51,7 @@ export async function startSpeech(
   const traceparent =
     origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
-  const admission = await deps.rateLimiter.admit({
-    tenant: caller.tenant,
-    keyName: caller.name,
-    tier: caller.tier,
-    requestId,
-    leaseUntil: now + 2 * totalMs + 5_000,
-  });
+  const admission = await admit(deps, caller, 0, totalMs);
   const envelope: SpeechRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,
