@@ -46,6 +46,14 @@ export interface RequestOptions {
   inboxScope?: string;
 }
 
+/** NATS's answer to a request nobody serves, as a status message: empty, with code 503. */
+export const isNoRespondersReply = (msg: { data: Uint8Array; headers?: { code: number } | undefined }): boolean =>
+  msg.data.length === 0 && msg.headers?.code === 503;
+
+/** NATS's answer to a request nobody serves, as the error nats.js's `request` rejects with. */
+export const isNoRespondersError = (err: unknown): boolean =>
+  err instanceof errors.RequestError && err.isNoResponders();
+
 /** What {@link Bus.publish} takes besides subject and payload. */
 export interface PublishOptions {
   reply?: string;

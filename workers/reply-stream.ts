@@ -1,5 +1,5 @@
 import { errors } from '@nats-io/transport-node';
-import type { Bus } from '../common/bus.js';
+import { isNoRespondersError, isNoRespondersReply, type Bus } from '../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import {
   AgentbusError,
@@ -15,10 +15,7 @@ type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 's
 /** What the requester said of a `done` sent as a request: delivered, or why not. */
 export type Receipt = { delivered: true } | { delivered: false; why: string };
 
-const isNoResponders = (err: unknown) => err instanceof errors.RequestError && err.isNoResponders();
 // The same answer as a message (what a request sees when its client does not turn it into an error).
-const isNoRespondersStatus = (msg: { data: Uint8Array; headers?: { code: number } | undefined }) =>
-  msg.data.length === 0 && msg.headers?.code === 503;
 
 /**
  * The frames of one request's answer, published on its reply subject. Stamps `seq` in order
@@ -71,10 +68,10 @@ export class ReplyStream {
         this.#seq++;
         probe.then(
           (msg) => {
-            if (isNoRespondersStatus(msg)) requesterGone();
+            if (isNoRespondersReply(msg)) requesterGone();
           },
           (err: unknown) => {
-            if (isNoResponders(err)) requesterGone();
+            if (isNoRespondersError(err)) requesterGone();
             // A timeout is the normal case: the requester reads heartbeats and never answers them.
           },
         );
@@ -124,7 +121,7 @@ export class ReplyStream {
       if (receipt.delivered) return { delivered: true };
       return { delivered: false, why: receipt.reason ?? 'the requester says the client did not receive it' };
     } catch (err) {
-      if (isNoResponders(err)) return { delivered: false, why: 'the requester is gone (no responders)' };
+      if (isNoRespondersError(err)) return { delivered: false, why: 'the requester is gone (no responders)' };
       if (err instanceof errors.TimeoutError)
         return { delivered: false, why: `no delivery receipt within ${waitMs} ms` };
       return { delivered: false, why: `no valid delivery receipt: ${(err as Error).message}` };

@@ -1,6 +1,6 @@
 import type { ServiceInfo, ServiceStats } from '@nats-io/services';
 import { inboxScopes, WORKER_SERVICE_NAME } from '../../bus-schemas/index.js';
-import type { Bus, BusSubscription } from '../../common/bus.js';
+import { isNoRespondersReply, type Bus, type BusSubscription } from '../../common/bus.js';
 
 type Answer<K extends 'info' | 'stats'> = K extends 'info' ? ServiceInfo : ServiceStats;
 
@@ -35,7 +35,7 @@ export async function askWorkers<K extends 'info' | 'stats'>(
       callback: (err, msg) => {
         if (err) return finish(err);
         // NATS's "no responders" status: nobody serves the subject, so no worker is running.
-        if (msg.data.length === 0 && msg.headers?.code === 503) return finish();
+        if (isNoRespondersReply(msg)) return finish();
         try {
           found.push(JSON.parse(new TextDecoder().decode(msg.data)) as Answer<K>);
         } catch {

@@ -1,4 +1,4 @@
-import { RequestError, TimeoutError, headers as natsHeaders } from '@nats-io/transport-node';
+import { TimeoutError, headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AgentbusError,
   decodeMemoryLastReply,
@@ -8,7 +8,7 @@ import {
   type MemoryLastRequest,
   type MemoryTurnsReply,
 } from '../../bus-schemas/index.js';
-import type { Bus } from '../../common/bus.js';
+import { isNoRespondersError, type Bus } from '../../common/bus.js';
 
 /** Where and how long to ask. */
 export interface MemoryQueryOptions {
@@ -20,7 +20,7 @@ export interface MemoryQueryOptions {
 
 /** A failed memory query as the error the client gets (no worker, timeout, bus down). */
 function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
-  if (err instanceof RequestError && err.isNoResponders()) {
+  if (isNoRespondersError(err)) {
     return new AgentbusError(
       'no_worker',
       'No worker is answering memory queries. Start one with "npm run worker" (or "npm start" for the whole stack).',

@@ -20,7 +20,7 @@ import {
   type ChatRequest,
   type ReplyFrame,
 } from '../../bus-schemas/index.js';
-import type { Bus, BusMessage, BusSubscription } from '../../common/bus.js';
+import { isNoRespondersReply, type Bus, type BusMessage, type BusSubscription } from '../../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { onAbort, reasonOf, type CallScope, type FrameSource } from './call.js';
@@ -50,8 +50,6 @@ export interface BusCallOptions {
   reconnectWaitMs?: number;
   clock?: Clock;
 }
-
-const isNoResponders = (msg: BusMessage) => msg.data.length === 0 && msg.headers?.code === 503;
 
 /** The bus cannot take a request now (closed, draining, cut off): retrying later can help. */
 class BusDownError extends Error {}
@@ -271,7 +269,7 @@ class BusCallState {
       this.#fail(error);
       return;
     }
-    if (isNoResponders(msg)) {
+    if (isNoRespondersReply(msg)) {
       const agent = this.envelope.intent;
       this.#fail(
         new AgentbusError(

@@ -1,5 +1,5 @@
 import { inboxScopes } from '../../bus-schemas/index.js';
-import type { Bus, BusMessage } from '../../common/bus.js';
+import { isNoRespondersError, isNoRespondersReply, type Bus } from '../../common/bus.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 
@@ -26,15 +26,12 @@ type Try = 'acknowledged' | 'gone' | 'silent';
 const sleep = (clock: Clock, ms: number) =>
   // Unref'd: a retry pending while the gateway stops must not hold its process open.
   new Promise<void>((resolve) => (clock.setTimeout(resolve, ms) as Partial<NodeJS.Timeout>).unref?.());
-// What a bus without no-responders errors (the unit tests' fake) answers instead.
-const noResponders = (msg: BusMessage) => msg.data.length === 0 && msg.headers?.code === 503;
-const isNoRespondersError = (err: unknown) =>
-  (err as { isNoResponders?: () => boolean } | undefined)?.isNoResponders?.() === true;
 
 async function ask(bus: Bus, subject: string, data: Uint8Array, timeoutMs: number, inboxScope?: string): Promise<Try> {
   try {
     const reply = await bus.request(subject, data, { timeoutMs, ...(inboxScope ? { inboxScope } : {}) });
-    return noResponders(reply) ? 'gone' : 'acknowledged';
+    // A status reply is what a bus without no-responders errors (the unit tests' fake) answers.
+    return isNoRespondersReply(reply) ? 'gone' : 'acknowledged';
   } catch (err) {
     return isNoRespondersError(err) ? 'gone' : 'silent';
   }

@@ -1,4 +1,4 @@
-import { RequestError, TimeoutError, headers as natsHeaders } from '@nats-io/transport-node';
+import { TimeoutError, headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AgentbusError,
   decodeEmbedReply,
@@ -8,10 +8,10 @@ import {
   type EmbedRequest,
   type EmbedVectorsReply,
 } from '../../bus-schemas/index.js';
-import type { Bus } from '../../common/bus.js';
+import { isNoRespondersError, type Bus } from '../../common/bus.js';
 
 function requestFailure(err: unknown, agent: string, timeoutMs: number): AgentbusError {
-  if (err instanceof RequestError && err.isNoResponders())
+  if (isNoRespondersError(err))
     return new AgentbusError(
       'no_worker',
       `No worker serves the embedding agent "${agent}". Start one with "npm run worker" (or "npm start").`,

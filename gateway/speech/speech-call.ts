@@ -11,7 +11,7 @@ import {
   type SpeechRequest,
   type Subjects,
 } from '../../bus-schemas/index.js';
-import type { Bus, BusMessage } from '../../common/bus.js';
+import { isNoRespondersReply, type Bus, type BusMessage } from '../../common/bus.js';
 import { FrameQueue } from './frame-queue.js';
 
 type StartFrame = Extract<SpeechFrame, { type: 'start' }>;
@@ -22,8 +22,6 @@ export interface SpeechCall {
   /** The audio, chunk by chunk; throws the worker's error, or a cut-off answer's. */
   audio: AsyncGenerator<Buffer>;
 }
-
-const isNoResponders = (msg: BusMessage) => msg.data.length === 0 && msg.headers?.code === 503;
 
 /**
  * Sends a speech request to the agent's queue group and reads its frames in `seq` order (a gap
@@ -63,7 +61,7 @@ export async function callSpeech(
   let expected = 0;
   const nextFrame = async (): Promise<SpeechFrame> => {
     const msg = await queue.next();
-    if (isNoResponders(msg))
+    if (isNoRespondersReply(msg))
       throw new AgentbusError(
         'no_worker',
         `No worker serves the voice agent "${agent}". Start one with "npm run worker" (or "npm start").`,
