@@ -21,9 +21,15 @@ export interface ChainRun<Name extends string, Provider> {
   noneLeft(reasons: readonly string[], privacySkipped: boolean): AgentbusError;
 }
 
-/** Errors that leave the next provider a fair chance: the backend is unwell or lacks the model. */
+/**
+ * Errors that leave the next provider a fair chance: the backend is unwell, lacks the model, or
+ * (an audio engine) is not installed on this worker.
+ */
 function movesOn(err: unknown): err is AgentbusError {
-  return err instanceof AgentbusError && (err.retryable || err.code === 'backend_model_not_found');
+  return (
+    err instanceof AgentbusError &&
+    (err.retryable || err.code === 'backend_model_not_found' || err.code === 'speech_engine_unavailable')
+  );
 }
 
 /**
