@@ -76,7 +76,7 @@ export function createEngineInstall(
     if (current.state !== 'failed') {
       const done = current.state === 'installing' ? current.done : install();
       // A cancelled request stops waiting; the install goes on for the next one.
-      await Promise.race([done, abortOf(signal)]);
+      await untilDoneOrAborted(done, signal);
     }
     const path = tool.find();
     if (path) return { path };
@@ -86,9 +86,17 @@ export function createEngineInstall(
   return { ensure };
 }
 
-function abortOf(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+/** Waits for `done`, unless `signal` aborts first (then throws its reason); the listener goes either way. */
+async function untilDoneOrAborted(done: Promise<void>, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted();
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
   });
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.race([done, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
