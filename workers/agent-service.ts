@@ -123,6 +123,18 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       ...(memoryProblem === undefined ? {} : { memory_problem: memoryProblem }),
     };
   };
+  const audio = deps.audio ?? defaultAudioChains(log);
+  // A speech endpoint's counters, and whether an engine of its chain may be called now.
+  const speechStats = (name: string): Record<string, unknown> => {
+    const agent = agents.find((a) => a.name === name);
+    const unavailable = agent && audio.unavailable(agent);
+    return {
+      ...speechCounters.get(name),
+      restarts,
+      providers_available: unavailable === undefined ? 1 : 0,
+      ...(unavailable === undefined ? {} : { unavailable }),
+    };
+  };
   const service = await bus.services().add({
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
@@ -136,11 +148,10 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
           : endpoint.metadata?.['query'] === COMMIT_QUERY
             ? { ...commitCounters, restarts }
             : endpoint.metadata?.['speech'] !== undefined
-              ? { ...speechCounters.get(endpoint.metadata['speech']), restarts }
+              ? speechStats(endpoint.metadata['speech'])
               : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
-  const audio = deps.audio ?? defaultAudioChains(log);
   const inFlight = new InFlight();
 
   // An endpoint handler that runs `handle` as tracked work (a stop waits for it) and counts

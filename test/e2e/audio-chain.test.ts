@@ -114,4 +114,9 @@ t.test('the breaker opens after repeated failures: the server is skipped', async
   t.match(await errorOf(cloud), { code: 'backend_error', message: /HTTP 503.*circuit open.*not tried this time/ });
   t.equal(upstream.requests.length, before + 2);
   t.ok(stack.logs.lines.some((l) => String(l['msg']).includes('openai (audio): circuit opened')));
+  const stats = await stack.workers[0]!.service.stats();
+  const speechData = (name: string) =>
+    stats.endpoints?.find((endpoint) => endpoint.name === `${name}-speech`)?.data as Record<string, unknown>;
+  t.match(speechData('cloud_voice'), { providers_available: 0, unavailable: /openai: circuit open/ });
+  t.match(speechData('voice_processor'), { providers_available: 1 }, 'espeak-ng can still speak');
 });
