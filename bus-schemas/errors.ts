@@ -318,7 +318,8 @@ export const ERROR_TABLE = {
     message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).',
     doc:
       'The request is private (header, key, secret in the input, private conversation) and no provider of the ' +
-      "agent's chain is in `LOCAL_PROVIDERS`. Add a local provider to the agent, or fix `LOCAL_PROVIDERS`.",
+      "agent's chain is in `LOCAL_PROVIDERS` (speech: no engine in `LOCAL_AUDIO_PROVIDERS`). Add a local provider " +
+      'to the agent, or fix the list.',
   },
   no_worker: {
     status: 503,
@@ -357,8 +358,9 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The speech engine is not installed on the worker.',
     doc:
-      'The worker serving the voice agent has no `espeak-ng` and could not install it (not root); the message ' +
-      'names the command (`apt-get install espeak-ng`). Install it on the worker host.',
+      'The worker serving the voice agent has no `espeak-ng` and could not install it on first use (not root, ' +
+      'a configured `ESPEAK_NG_PATH`, or apt-get failed); the message names the command (`apt-get install ' +
+      'espeak-ng`). Install it on the worker host, or run the worker as root. In a chain, the next engine speaks.',
   },
   // Retryable: a new request (a new id) is answered afresh.
   answer_conflict: {

@@ -1,6 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { ID_PATTERN } from './chat-request.schema.js';
-import { errorFrameSchema } from './reply-frames.schema.js';
+import { errorFrameSchema, fallbackStepSchema } from './reply-frames.schema.js';
 import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
 import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 
@@ -54,11 +54,16 @@ export const speechStartFrameSchema = {
     type: { const: 'start' },
     seq,
     request_id: requestId,
-    voice: { type: 'string', description: "The engine's voice, e.g. espeak-ng's `bn+f3`." },
+    voice: { type: 'string', description: "The engine's voice, e.g. espeak-ng's `bn+f3`, or `alloy` (openai)." },
     format: { enum: SPEECH_FORMATS },
     content_type: { type: 'string', description: 'The HTTP Content-Type of the audio.' },
-    provider: { type: 'string', description: 'The engine that speaks, e.g. `espeak-ng`.' },
+    provider: { type: 'string', description: 'The engine that speaks: `espeak-ng` or `openai`.' },
     worker: { type: 'string', description: "The worker's micro service id." },
+    fallback: {
+      type: 'array',
+      items: fallbackStepSchema,
+      description: "The steps away from the chain's first engine (absent when it spoke).",
+    },
   },
 } as const;
 

@@ -5,6 +5,13 @@ import { samplingOptionsSchema, SUBJECT_TOKEN_PATTERN } from '../bus-schemas/ind
 export const PROVIDER_NAMES = ['ollama', 'llama-cpp', 'openai'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
+/**
+ * Every audio engine a worker can use (`workers/audio/index.ts` has one factory for each):
+ * `espeak-ng` speaks in the worker's process, `openai` calls an OpenAI-compatible audio server.
+ */
+export const AUDIO_PROVIDER_NAMES = ['espeak-ng', 'openai'] as const;
+export type AudioProviderName = (typeof AUDIO_PROVIDER_NAMES)[number];
+
 /** What an agent answers: chat (the default) or embeddings (`POST /v1/embeddings`). */
 export const AGENT_KINDS = ['chat', 'embedding'] as const;
 export type AgentKind = (typeof AGENT_KINDS)[number];
@@ -48,10 +55,32 @@ export const agentCatalogSchema = {
             type: 'object',
             additionalProperties: false,
             description:
-              'The agent also speaks: POST /v1/audio/speech with espeak-ng. `aliases` are other model names ' +
-              'that reach it there (e.g. OpenAI\'s "tts-1").',
+              'The agent also speaks: POST /v1/audio/speech. `aliases` are other model names ' +
+              'that reach it there (e.g. OpenAI\'s "tts-1"); `providers` its chain of audio engines.',
             properties: {
               aliases: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
+              providers: {
+                type: 'array',
+                minItems: 1,
+                maxItems: 8,
+                description:
+                  'Audio engines, tried in order when one fails before its first byte ' +
+                  "(omitted → the worker's SPEECH_PROVIDER, espeak-ng by default).",
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['provider'],
+                  properties: {
+                    provider: { enum: AUDIO_PROVIDER_NAMES },
+                    model: {
+                      type: 'string',
+                      minLength: 1,
+                      maxLength: 128,
+                      description: 'Model on this engine\'s server (openai; omitted → "tts-1"). espeak-ng has none.',
+                    },
+                  },
+                },
+              },
             },
           },
           model: { type: 'string', minLength: 1, description: 'Backend model; omitted → DEFAULT_MODEL.' },

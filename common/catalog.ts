@@ -7,6 +7,7 @@ import {
   agentCatalogSchema,
   type AgentCatalogFile,
   type AgentKind,
+  type AudioProviderName,
   type ProviderName,
 } from './agent-catalog.schema.js';
 
@@ -15,6 +16,15 @@ export interface ProviderRef {
   readonly provider: ProviderName;
   readonly model: string;
 }
+
+/** One link of a voice agent's chain of audio engines. */
+export interface AudioProviderRef {
+  readonly provider: AudioProviderName;
+  readonly model: string;
+}
+
+/** The model an `openai` audio link asks for when the catalog names none: OpenAI's own TTS model. */
+export const DEFAULT_SPEECH_MODEL = 'tts-1';
 
 /** A few-shot example: a user message and the answer the agent should give. */
 export interface FewShotExample {
@@ -38,8 +48,12 @@ export interface Agent {
   readonly systemPrompt: string;
   /** An embedding model trained to keep its meaning in the leading dimensions: `dimensions` may truncate. */
   readonly matryoshka: boolean;
-  /** The agent speaks (`POST /v1/audio/speech`), also under these model names; undefined: it does not. */
-  readonly speech?: { readonly aliases: readonly string[] } | undefined;
+  /**
+   * The agent speaks (`POST /v1/audio/speech`), also under these model names, with this chain of
+   * engines (undefined: the worker's SPEECH_PROVIDER); undefined: it does not speak.
+   */
+  readonly speech?:
+    { readonly aliases: readonly string[]; readonly providers: readonly AudioProviderRef[] | undefined } | undefined;
   readonly model: string;
   readonly options: SamplingOptions;
   readonly historyTurns: number;
@@ -81,7 +95,21 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
       kind: entry.kind ?? 'chat',
       systemPrompt: entry.system_prompt ?? '',
       matryoshka: entry.matryoshka === true,
-      speech: entry.speech && Object.freeze({ aliases: Object.freeze([...(entry.speech.aliases ?? [])]) }),
+      speech:
+        entry.speech &&
+        Object.freeze({
+          aliases: Object.freeze([...(entry.speech.aliases ?? [])]),
+          providers:
+            entry.speech.providers &&
+            Object.freeze(
+              entry.speech.providers.map((link) =>
+                Object.freeze({
+                  provider: link.provider,
+                  model: link.model ?? (link.provider === 'espeak-ng' ? 'espeak-ng' : DEFAULT_SPEECH_MODEL),
+                }),
+              ),
+            ),
+        }),
       model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
       options: Object.freeze({ ...entry.options }),
       historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,

@@ -131,7 +131,7 @@ async function startStack(): Promise<void> {
   signal.throwIfAborted();
 
   // Voice agents need espeak-ng on this host: installed now when missing (as root).
-  const voice = voiceLine(workerConfig.speech, say);
+  const voice = voiceLine(workerConfig.speech, say, workerConfig.audio);
 
   const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
   /**

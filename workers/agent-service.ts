@@ -9,7 +9,8 @@ import { Admission, ADMISSION_DEFAULTS, admittedChains, type AdmissionSettings }
 import { handleChatRequest } from './chat-handler.js';
 import { handleEmbedRequest } from './embed-handler.js';
 import { handleSpeechRequest } from './speech-handler.js';
-import { SPEECH_DEFAULTS, type SpeechSettings } from './speech/settings.js';
+import type { AudioChains } from './audio/chains.js';
+import { defaultAudioChains } from './audio/from-config.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import { handleMemoryResponseQuery } from './memory-response-handler.js';
@@ -51,8 +52,8 @@ export interface AgentServiceDeps {
   memoryHealth?: MemoryHealth | undefined;
   /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
   restarts?: number;
-  /** ESPEAK_NG_PATH, FFMPEG_PATH for voice agents; defaults when omitted. */
-  speech?: Readonly<SpeechSettings> | undefined;
+  /** The voice agents' chains of audio engines; espeak-ng alone on PATH when omitted. */
+  audio?: AudioChains | undefined;
 }
 
 export interface RunningAgentService {
@@ -122,6 +123,18 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       ...(memoryProblem === undefined ? {} : { memory_problem: memoryProblem }),
     };
   };
+  const audio = deps.audio ?? defaultAudioChains(log);
+  // A speech endpoint's counters, and whether an engine of its chain may be called now.
+  const speechStats = (name: string): Record<string, unknown> => {
+    const agent = agents.find((a) => a.name === name);
+    const unavailable = agent && audio.unavailable(agent);
+    return {
+      ...speechCounters.get(name),
+      restarts,
+      providers_available: unavailable === undefined ? 1 : 0,
+      ...(unavailable === undefined ? {} : { unavailable }),
+    };
+  };
   const service = await bus.services().add({
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
@@ -135,7 +148,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
           : endpoint.metadata?.['query'] === COMMIT_QUERY
             ? { ...commitCounters, restarts }
             : endpoint.metadata?.['speech'] !== undefined
-              ? { ...speechCounters.get(endpoint.metadata['speech']), restarts }
+              ? speechStats(endpoint.metadata['speech'])
               : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
@@ -192,7 +205,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     const speechCount = speechCounters.get(agent.name);
     if (speechCount) {
       // Its own endpoint (not `agent`-tagged: /ready counts chat endpoints) in the agent's queue group.
-      const speechDeps = { bus, agent, settings: deps.speech ?? SPEECH_DEFAULTS, workerId, log };
+      const speechDeps = { bus, agent, audio, workerId, log };
       service.addEndpoint(`${agent.name}-speech`, {
         subject: subjects.speech(agent.name),
         queue: subjects.queueGroup(agent.name),

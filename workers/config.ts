@@ -9,6 +9,7 @@ import {
   readSubjectPrefix,
 } from '../common/shared-settings.js';
 import { readSpeechSettings, type SpeechSettings } from './speech/settings.js';
+import { readAudioSettings, type AudioSettings } from './audio/settings.js';
 import { readMemorySettings, type MemorySettings } from './memory/settings.js';
 import { CACHE_MODES, type CacheMode } from './cache/cache-policy.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
@@ -54,6 +55,8 @@ export interface WorkerConfig {
   admission: Readonly<AdmissionSettings>;
   /** The speech engine and encoder of voice agents (ESPEAK_NG_PATH, FFMPEG_PATH). */
   speech: Readonly<SpeechSettings>;
+  /** Voice agents' chains of audio engines (SPEECH_PROVIDER, LOCAL_AUDIO_PROVIDERS, OPENAI_AUDIO_*). */
+  audio: Readonly<AudioSettings>;
 }
 
 /** CACHE_TTL_SECONDS, as the worker reads it (also `npm run bus:setup`, which reads no more than it needs). */
@@ -154,10 +157,11 @@ function readAdmissionSettings(read: EnvReader): Readonly<AdmissionSettings> {
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: EnvReader = readEnv(env)): WorkerConfig {
   const natsUrl = readNatsUrl(read);
   const dataDir = readDataDir(read);
+  const providerSettings = readProviderSettings(read);
   const config: WorkerConfig = {
     natsUrl,
     nats: readNatsClientSettings(read, 'worker', natsUrl),
-    ...readProviderSettings(read),
+    ...providerSettings,
     secretPatternsFile: readSecretPatternsFile(read),
     dataDir,
     memory: readMemorySettings(read, dataDir),
@@ -190,6 +194,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
     }),
     admission: readAdmissionSettings(read),
     speech: readSpeechSettings(read),
+    audio: readAudioSettings(read, providerSettings.openai),
   };
   read.done();
   return Object.freeze(config);

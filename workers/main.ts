@@ -11,6 +11,7 @@ import { sweepPendingTurns } from './memory/delivery.js';
 import { watchMemory } from './memory/health.js';
 import { openMigratedMemory } from './memory/open.js';
 import { providerChainsFromConfig } from './provider-chains-from-config.js';
+import { audioChainsFromConfig } from './audio/from-config.js';
 import { startWorker } from './worker.js';
 import { watchBackends } from './backend-health.js';
 
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
     client: config.nats,
   });
   const providers = providerChainsFromConfig(config, redactor, log);
+  const audio = audioChainsFromConfig(config, redactor, log);
   const backendHealth = watchBackends(providers, agents, config.backendProbeIntervalMs, log);
   const memoryHealth = watchMemory(db, {
     intervalMs: config.memoryProbeIntervalMs,
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
     cacheTtlSeconds: config.cacheTtlSeconds,
     cacheMode: config.cacheMode,
     admission: config.admission,
-    speech: config.speech,
+    audio,
     backendHealth,
     memoryHealth,
     restarts,

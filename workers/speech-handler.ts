@@ -9,15 +9,14 @@ import type { Bus } from '../common/bus.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { InFlight } from './in-flight.js';
+import type { AudioChains } from './audio/chains.js';
 import { Chunker } from './speech/chunks.js';
-import { planSpeech } from './speech/plan.js';
-import type { SpeechSettings } from './speech/settings.js';
-import { synthesize } from './speech/synthesize.js';
 
 export interface SpeechHandlerDeps {
   bus: Pick<Bus, 'publish'>;
   agent: Agent;
-  settings: SpeechSettings;
+  /** The worker's chains of audio engines (espeak-ng, openai, …) with their breakers. */
+  audio: AudioChains;
   workerId: string;
   log: Logger;
 }
@@ -30,7 +29,11 @@ export interface IncomingSpeechRequest {
 
 type FrameBody = SpeechFrame extends infer F ? (F extends SpeechFrame ? Omit<F, 'seq' | 'request_id'> : never) : never;
 
-/** Says one request with espeak-ng, streaming `start`, `audio`… and `done` on `reply`. */
+/**
+ * Says one request with the agent's chain of audio engines, streaming `start`, `audio`… and
+ * `done` on `reply`. `start` goes only once an engine made its first bytes, so a fallback to the
+ * next engine is invisible to the client.
+ */
 async function speak(
   deps: SpeechHandlerDeps,
   request: SpeechRequest,
@@ -38,18 +41,27 @@ async function speak(
   signal: AbortSignal,
 ): Promise<void> {
   const started = Date.now();
-  const plan = planSpeech(request, deps.settings);
-  deps.log.info(
-    { requestId: request.request_id, espeak: [plan.espeak.command, ...plan.espeak.args].join(' ') },
-    'speaking',
+  const reqLog = deps.log.child({ requestId: request.request_id });
+  const opened = await deps.audio.speak(
+    deps.agent,
+    {
+      input: request.input,
+      voice: request.voice,
+      format: request.format,
+      speed: request.speed,
+      signal,
+      private: request.private === true,
+    },
+    reqLog,
   );
   send({
     type: 'start',
-    voice: plan.voice,
-    format: plan.format,
-    content_type: plan.contentType,
-    provider: 'espeak-ng',
+    voice: opened.voice,
+    format: request.format,
+    content_type: opened.contentType,
+    provider: opened.provider,
     worker: deps.workerId,
+    ...(opened.fallback.length > 0 ? { fallback: opened.fallback } : {}),
   });
   const chunker = new Chunker();
   let bytes = 0;
@@ -57,7 +69,7 @@ async function speak(
     bytes += chunk.length;
     send({ type: 'audio', data: chunk.toString('base64') });
   };
-  for await (const piece of synthesize(plan, request.input, signal)) chunker.push(piece).forEach(sendAudio);
+  for await (const piece of opened.audio) chunker.push(piece).forEach(sendAudio);
   chunker.flush().forEach(sendAudio);
   send({ type: 'done', bytes, processing_ms: Date.now() - started });
 }

@@ -10,7 +10,7 @@ import { startAgentService, type RunningAgentService } from './agent-service.js'
 import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
-import type { SpeechSettings } from './speech/settings.js';
+import type { AudioChains } from './audio/chains.js';
 
 export interface WorkerDeps {
   bus: Bus;
@@ -36,8 +36,8 @@ export interface WorkerDeps {
   memoryHealth?: MemoryHealth | undefined;
   /** AGENTBUS_RESTARTS, for `$SRV.STATS` (common/restarts.ts). */
   restarts?: number;
-  /** ESPEAK_NG_PATH, FFMPEG_PATH for voice agents; defaults when omitted. */
-  speech?: Readonly<SpeechSettings>;
+  /** The voice agents' chains of audio engines (audio/from-config.ts); espeak-ng alone when omitted. */
+  audio?: AudioChains;
   log: Logger;
 }
 

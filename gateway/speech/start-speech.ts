@@ -51,6 +51,9 @@ export async function startSpeech(
   const traceparent =
     origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
+  // As for chat: a secret in the text keeps it on local engines when SECRETS_MAKE_PRIVATE is on.
+  const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(input.input) : [];
+  const isPrivate = hints.private || caller.private || secretsFound.length > 0;
   const admission = await admit(deps, caller, 0, totalMs);
   const envelope: SpeechRequest = {
     v: PROTOCOL_VERSION,
@@ -61,13 +64,13 @@ export async function startSpeech(
     voice: input.voice,
     format: input.format,
     speed: input.speed,
-    ...(hints.private || caller.private ? { private: true } : {}),
+    ...(isPrivate ? { private: true } : {}),
     tenant: caller.tenant,
     timeout_ms: Math.min(totalMs, hints.timeoutMs ?? totalMs),
     traceparent,
     created_at: now,
   };
-  const spoken: { voice?: string } = {};
+  const spoken: { voice?: string; provider?: string } = {};
   let finished = false;
   const finish = async ({ bytes, error }: { bytes: number; error?: unknown }) => {
     if (finished) return;
@@ -79,7 +82,8 @@ export async function startSpeech(
       request_id: requestId,
       session: null,
       agent: agent.name,
-      model: spoken.voice ? `espeak-ng:${spoken.voice}` : agent.name,
+      // The engine and its voice, e.g. `espeak-ng:bn+f3` or `openai:alloy`.
+      model: spoken.voice ? `${spoken.provider}:${spoken.voice}` : agent.name,
       prompt: deps.redactor.redact(input.input),
       response_len: bytes,
       cached: false,
@@ -96,10 +100,12 @@ export async function startSpeech(
     throw err;
   }
   spoken.voice = call.start.voice;
+  spoken.provider = call.start.provider;
   const headers = {
     'x-request-id': requestId,
     traceparent,
     'x-agentbus-voice': call.start.voice,
+    'x-agentbus-provider': call.start.provider,
     'x-agentbus-worker': call.start.worker,
     ...admission.headers,
   };

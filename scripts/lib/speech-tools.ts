@@ -1,4 +1,5 @@
 import { findBinary } from '../../workers/speech/find-binary.js';
+import type { AudioSettings } from '../../workers/audio/settings.js';
 import type { SpeechSettings } from '../../workers/speech/settings.js';
 import { ensureDebianTool } from './install-debian-package.js';
 
@@ -34,20 +35,28 @@ export function ensureFfmpeg(settings: SpeechSettings, say: (line: string) => vo
 
 /**
  * What `npm start` says about voice: espeak-ng is installed on first use (as root); ffmpeg, a
- * large package, is only looked for. The line names what is missing and how to add it.
+ * large package, is only looked for (the worker installs it when a request needs it). The line
+ * names what is missing and how to add it, and the audio server when SPEECH_PROVIDER is openai.
  */
-export function voiceLine(settings: SpeechSettings, say: (line: string) => void): string {
+export function voiceLine(settings: SpeechSettings, say: (line: string) => void, audio?: AudioSettings): string {
+  const server =
+    audio?.speechProvider === 'openai'
+      ? `the OpenAI-compatible audio server at ${audio.openai.baseUrl} speaks (SPEECH_PROVIDER=openai); `
+      : '';
   let espeak: string;
   try {
     espeak = ensureEspeakNg(settings, say);
   } catch (err) {
-    return `NOT available (POST /v1/audio/speech answers 503) — ${(err as Error).message}`;
+    const without = server ? 'espeak-ng NOT available' : 'NOT available (POST /v1/audio/speech answers 503)';
+    return `${server}${without} — ${(err as Error).message}`;
   }
   const ffmpeg = findBinary(settings.ffmpegPath);
   return (
-    `espeak-ng at ${espeak} speaks (POST /v1/audio/speech, English and Bengali); ` +
+    `${server}espeak-ng at ${espeak} speaks (POST /v1/audio/speech, English and Bengali); ` +
     (ffmpeg
       ? `formats wav, mp3, opus, flac, pcm (ffmpeg at ${ffmpeg})`
-      : 'format wav only — "sudo apt-get install ffmpeg" adds mp3, opus, flac, pcm')
+      : process.getuid?.() === 0 && !settings.ffmpegPath.includes('/')
+        ? 'format wav now; the worker installs ffmpeg on the first mp3, opus, flac or pcm request'
+        : 'format wav only — "sudo apt-get install ffmpeg" adds mp3, opus, flac, pcm')
   );
 }

@@ -18,6 +18,7 @@ import type { ProviderChains } from '../../workers/providers/chain.js';
 import { createProvider, PROVIDER_NAMES, type ChatProvider, type ProviderName } from '../../workers/providers/index.js';
 import { startWorker } from '../../workers/worker.js';
 import { providerChainsFromConfig, providerSettingsOf } from '../../workers/provider-chains-from-config.js';
+import { audioChainsFromConfig } from '../../workers/audio/from-config.js';
 import { watchBackends, type BackendHealth } from '../../workers/backend-health.js';
 import type { RunningAgentService } from '../../workers/agent-service.js';
 import { startFakeOllama, type FakeOllama } from './fake-ollama.js';
@@ -154,7 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       subjectPrefix: config.subjectPrefix,
       cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']),
       admission: workerConfig.admission,
-      speech: workerConfig.speech,
+      audio: audioChainsFromConfig(workerConfig, loadRedactor(workerConfig.secretPatternsFile), workerLog),
       backendHealth,
       log: workerLog,
     });

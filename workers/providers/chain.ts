@@ -5,6 +5,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Redactor } from '../../common/redaction.js';
 import { redactRequest } from '../../common/request-text.js';
 import { createBreakers, type BreakerSettings } from './breakers.js';
+import { firstAnswer, type ChainRun } from './run-chain.js';
 import type { ProviderName } from './index.js';
 import type { ChatProvider, ProviderChatRequest, ProviderEmbedResult, ProviderEvent } from './types.js';
 
@@ -75,11 +76,6 @@ export interface ProviderChains {
   unavailable(agent: Agent): string | undefined;
 }
 
-/** Errors that leave the next provider a fair chance: the backend is unwell or lacks the model. */
-function movesOn(err: unknown): err is AgentbusError {
-  return err instanceof AgentbusError && (err.retryable || err.code === 'backend_model_not_found');
-}
-
 async function firstEvent(
   provider: ChatProvider,
   request: ProviderChatRequest,
@@ -133,70 +129,21 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     return refusals.every((refusal) => refusal !== undefined) ? refusals.join('; ') : undefined;
   }
 
-  /**
-   * Calls `attempt` on each link of the agent's chain in order until one succeeds; a link is
-   * skipped for privacy or an open circuit, and left behind on a retryable error or a missing model.
-   */
-  async function firstAnswer<T>(
-    agent: Agent,
-    isPrivate: boolean,
-    signal: AbortSignal,
-    reqLog: Logger,
-    attempt: (chosen: ChatProvider, link: ProviderRef, isLocal: boolean) => Promise<T>,
-  ): Promise<{ value: T; link: ProviderRef; chosen: ChatProvider; fallback: FallbackStep[] }> {
-    const links = linksOf(agent);
-    if (isPrivate && !links.some((link) => local.has(link.provider))) throw noLocalProviderError(agent, links);
-    const fallback: FallbackStep[] = [];
-    // Why each provider did not answer, for the error when none does.
-    const reasons: string[] = [];
-    let left: { provider: ProviderName; reason: string; err?: unknown } | undefined;
-    const failures: AgentbusError[] = [];
-    for (const link of links) {
-      if (left) {
-        fallback.push({ kind: 'provider', from: left.provider, to: link.provider, reason: left.reason });
-        reqLog.warn(
-          { from: left.provider, to: link.provider, reason: left.reason, err: left.err },
-          `provider ${left.provider} did not answer (${left.reason}); trying ${link.provider}`,
-        );
-      }
-      const isLocal = local.has(link.provider);
-      if (isPrivate && !isLocal) {
-        reasons.push(`${link.provider}: not local and the request is private`);
-        left = { provider: link.provider, reason: 'not_local' };
-        continue;
-      }
-      const breaker = breakerOf(link.provider);
-      const refusal = breaker.refusal();
-      if (refusal) {
-        reasons.push(`${link.provider}: ${refusal}`);
-        left = { provider: link.provider, reason: 'circuit_open', err: refusal };
-        continue;
-      }
-      const chosen = provider(link.provider);
-      try {
-        const value = await breaker.run(() => attempt(chosen, link, isLocal), signal);
-        return { value, link, chosen, fallback };
-      } catch (err) {
-        if (signal.aborted || !movesOn(err)) throw err;
-        failures.push(err);
-        reasons.push(`${link.provider}: ${err.code}: ${err.message}`);
-        left = { provider: link.provider, reason: err.code, err };
-      }
-    }
-    // A one-provider chain keeps its provider's own error, which names the setting to fix —
-    // with an open circuit, the error that opened it, saying it was not tried this time.
-    if (reasons.length === 1 && failures.length === 1) throw failures[0]!;
-    const last =
-      reasons.length === 1 && left?.reason === 'circuit_open' ? breakerOf(left.provider).lastFailure() : undefined;
-    if (last) throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`);
-    throw noProviderError(agent, reasons, isPrivate && links.some((link) => !local.has(link.provider)));
-  }
+  // One run of the agent's chain: the shared loop (run-chain.ts) with the chat providers' names.
+  const runOf = (agent: Agent): ChainRun<ProviderName, ChatProvider> => ({
+    links: linksOf(agent),
+    isLocal: (name) => local.has(name),
+    breakerOf,
+    provider,
+    noLocal: (reasons) => noLocalProviderError(agent, reasons),
+    noneLeft: (reasons, privacySkipped) => noProviderError(agent, reasons, privacySkipped),
+  });
 
   async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
     const { private: isPrivate, ...base } = request;
     let redacted: Omit<ProviderChatRequest, 'model'> | undefined;
     const { value, link, chosen, fallback } = await firstAnswer(
-      agent,
+      runOf(agent),
       isPrivate,
       base.signal,
       reqLog,
@@ -215,7 +162,7 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     const { input, signal } = request;
     let redacted: string[] | number[][] | undefined;
     const { value, link, chosen, fallback } = await firstAnswer(
-      agent,
+      runOf(agent),
       request.private,
       signal,
       reqLog,
@@ -264,8 +211,7 @@ function noProviderError(agent: Agent, reasons: readonly string[], privacySkippe
 
 // Its own code, not retryable: unlike an open circuit or a failing backend, waiting changes
 // nothing, and the gateway and the SDKs (x-should-retry) would only send it again.
-function noLocalProviderError(agent: Agent, links: readonly ProviderRef[]): AgentbusError {
-  const reasons = links.map((link) => `${link.provider}: not local and the request is private`);
+function noLocalProviderError(agent: Agent, reasons: readonly string[]): AgentbusError {
   return new AgentbusError(
     'no_local_provider',
     `No provider of agent "${agent.name}" may take this private request. ${reasons.join('; ')}.${PRIVACY_HINT}`,

@@ -1,0 +1,54 @@
+import type { Logger } from '../../common/logger.js';
+import { createRedactor, type Redactor } from '../../common/redaction.js';
+import { OPENAI_DEFAULTS } from '../providers/index.js';
+import { SPEECH_DEFAULTS } from '../speech/settings.js';
+import type { WorkerConfig } from '../config.js';
+import type { AudioProviderName } from '../../common/agent-catalog.schema.js';
+import { createAudioChains, type AudioChains } from './chains.js';
+import { createAudioProvider, type AudioProvider, type AudioProviderSettings } from './index.js';
+
+/** What each audio engine reads of the worker's configuration. */
+export function audioProviderSettingsOf(config: WorkerConfig): AudioProviderSettings {
+  return { speech: config.speech, openai: config.audio.openai };
+}
+
+/**
+ * The worker's audio chains as its configuration describes them (SPEECH_PROVIDER,
+ * LOCAL_AUDIO_PROVIDERS, BREAKER_*). `make` builds an engine by name; by default from the registry.
+ */
+export function audioChainsFromConfig(
+  config: WorkerConfig,
+  redactor: Redactor,
+  log: Logger,
+  make?: (name: AudioProviderName) => AudioProvider,
+): AudioChains {
+  const settings = audioProviderSettingsOf(config);
+  return createAudioChains(
+    {
+      createProvider: make ?? ((name) => createAudioProvider(name, settings, log)),
+      defaultProvider: config.audio.speechProvider,
+      localProviders: config.audio.localAudioProviders,
+      breakers: { failures: config.breakerFailures, cooldownMs: config.breakerCooldownMs },
+      redactor,
+    },
+    log,
+  );
+}
+
+/**
+ * espeak-ng alone with the binaries on PATH, for a worker started without audio settings (a
+ * test's side lane): what SPEECH_PROVIDER's default gives.
+ */
+export function defaultAudioChains(log: Logger): AudioChains {
+  const settings: AudioProviderSettings = { speech: SPEECH_DEFAULTS, openai: OPENAI_DEFAULTS };
+  return createAudioChains(
+    {
+      createProvider: (name) => createAudioProvider(name, settings, log),
+      defaultProvider: 'espeak-ng',
+      localProviders: ['espeak-ng'],
+      breakers: { failures: 3, cooldownMs: 30_000 },
+      redactor: createRedactor({ patterns: [] }),
+    },
+    log,
+  );
+}

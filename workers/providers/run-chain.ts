@@ -1,0 +1,95 @@
+import { AgentbusError, type FallbackStep } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+import type { ProviderBreaker } from './breakers.js';
+
+/** One link of a chain: a provider by name and the model asked of it. */
+export interface ChainLink<Name extends string> {
+  readonly provider: Name;
+  readonly model: string;
+}
+
+/** What a chain run needs to know of its providers; chat and audio chains each supply theirs. */
+export interface ChainRun<Name extends string, Provider> {
+  links: readonly ChainLink<Name>[];
+  /** Whether the provider keeps requests on this machine (LOCAL_PROVIDERS, LOCAL_AUDIO_PROVIDERS). */
+  isLocal(name: Name): boolean;
+  breakerOf(name: Name): ProviderBreaker;
+  provider(name: Name): Provider;
+  /** The error of a private request whose chain has no local provider at all. */
+  noLocal(reasons: readonly string[]): AgentbusError;
+  /** The error when every provider failed or was skipped; `privacySkipped`: one was left out as not local. */
+  noneLeft(reasons: readonly string[], privacySkipped: boolean): AgentbusError;
+}
+
+/**
+ * Errors that leave the next provider a fair chance: the backend is unwell, lacks the model, or
+ * (an audio engine) is not installed on this worker.
+ */
+function movesOn(err: unknown): err is AgentbusError {
+  return (
+    err instanceof AgentbusError &&
+    (err.retryable || err.code === 'backend_model_not_found' || err.code === 'speech_engine_unavailable')
+  );
+}
+
+/**
+ * Calls `attempt` on each link of a chain in order until one succeeds; a link is skipped for
+ * privacy or an open circuit, and left behind on a retryable error or a missing model. Any other
+ * error, or an abort, is the caller's at once. Shared by chat, embeddings and audio, so fallback,
+ * breakers and the private rule mean the same everywhere.
+ */
+export async function firstAnswer<Name extends string, Provider, T>(
+  run: ChainRun<Name, Provider>,
+  isPrivate: boolean,
+  signal: AbortSignal,
+  reqLog: Logger,
+  attempt: (chosen: Provider, link: ChainLink<Name>, isLocal: boolean) => Promise<T>,
+): Promise<{ value: T; link: ChainLink<Name>; chosen: Provider; fallback: FallbackStep[] }> {
+  const { links } = run;
+  if (isPrivate && !links.some((link) => run.isLocal(link.provider)))
+    throw run.noLocal(links.map((link) => `${link.provider}: not local and the request is private`));
+  const fallback: FallbackStep[] = [];
+  // Why each provider did not answer, for the error when none does.
+  const reasons: string[] = [];
+  let left: { provider: Name; reason: string; err?: unknown } | undefined;
+  const failures: AgentbusError[] = [];
+  for (const link of links) {
+    if (left) {
+      fallback.push({ kind: 'provider', from: left.provider, to: link.provider, reason: left.reason });
+      reqLog.warn(
+        { from: left.provider, to: link.provider, reason: left.reason, err: left.err },
+        `provider ${left.provider} did not answer (${left.reason}); trying ${link.provider}`,
+      );
+    }
+    const isLocal = run.isLocal(link.provider);
+    if (isPrivate && !isLocal) {
+      reasons.push(`${link.provider}: not local and the request is private`);
+      left = { provider: link.provider, reason: 'not_local' };
+      continue;
+    }
+    const breaker = run.breakerOf(link.provider);
+    const refusal = breaker.refusal();
+    if (refusal) {
+      reasons.push(`${link.provider}: ${refusal}`);
+      left = { provider: link.provider, reason: 'circuit_open', err: refusal };
+      continue;
+    }
+    const chosen = run.provider(link.provider);
+    try {
+      const value = await breaker.run(() => attempt(chosen, link, isLocal), signal);
+      return { value, link, chosen, fallback };
+    } catch (err) {
+      if (signal.aborted || !movesOn(err)) throw err;
+      failures.push(err);
+      reasons.push(`${link.provider}: ${err.code}: ${err.message}`);
+      left = { provider: link.provider, reason: err.code, err };
+    }
+  }
+  // A one-provider chain keeps its provider's own error, which names the setting to fix —
+  // with an open circuit, the error that opened it, saying it was not tried this time.
+  if (reasons.length === 1 && failures.length === 1) throw failures[0]!;
+  const last =
+    reasons.length === 1 && left?.reason === 'circuit_open' ? run.breakerOf(left.provider).lastFailure() : undefined;
+  if (last) throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`);
+  throw run.noneLeft(reasons, isPrivate && links.some((link) => !run.isLocal(link.provider)));
+}
