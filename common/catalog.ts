@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import type { SamplingOptions } from '../bus-schemas/index.js';
 import { readJsonConfig } from './json-config-file.js';
+import { packagePath } from './package-root.js';
 import {
   agentCatalogSchema,
   type AgentCatalogFile,
@@ -23,7 +23,7 @@ export interface FewShotExample {
 }
 
 /** The catalog shipped with the repository. */
-export const DEFAULT_AGENTS_FILE = fileURLToPath(new URL('../config/agents.json', import.meta.url));
+export const DEFAULT_AGENTS_FILE = packagePath('config', 'agents.json');
 /** Used when neither the agent nor DEFAULT_MODEL names a model. */
 export const BUILTIN_DEFAULT_MODEL = 'llama3.2';
 const DEFAULT_HISTORY_TURNS = 10;

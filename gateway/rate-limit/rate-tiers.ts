@@ -1,10 +1,10 @@
-import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { readJsonConfig } from '../../common/json-config-file.js';
 import { rateTiersSchema, type RateTiersFile } from './rate-tiers.schema.js';
+import { packagePath } from '../../common/package-root.js';
 
 /** The tiers file shipped with the repository. */
-export const DEFAULT_RATE_TIERS_FILE = fileURLToPath(new URL('../../config/rate-tiers.json', import.meta.url));
+export const DEFAULT_RATE_TIERS_FILE = packagePath('config', 'rate-tiers.json');
 
 /** The fixed windows of a tier, shortest first. */
 export type WindowName = 'minute' | 'hour' | 'day';
