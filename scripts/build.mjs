@@ -78,19 +78,24 @@ export async function build(root = ROOT) {
   rmSync(next, { recursive: true, force: true });
   // Loaded only to build: starting from a fresh dist/ needs none of it.
   const esbuild = await import('esbuild');
-  await esbuild.build({
-    absWorkingDir: root,
-    entryPoints: files,
-    outdir: next,
-    outbase: '.',
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    // Off by default at run time; NODE_OPTIONS=--enable-source-maps maps stack traces to the .ts lines.
-    sourcemap: 'linked',
-    logLevel: 'warning',
-    tsconfig: existsSync(join(root, 'tsconfig.json')) ? join(root, 'tsconfig.json') : undefined,
-  });
+  try {
+    await esbuild.build({
+      absWorkingDir: root,
+      entryPoints: files,
+      outdir: next,
+      outbase: '.',
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // Off by default at run time; NODE_OPTIONS=--enable-source-maps maps stack traces to the .ts lines.
+      sourcemap: 'linked',
+      logLevel: 'warning',
+      tsconfig: existsSync(join(root, 'tsconfig.json')) ? join(root, 'tsconfig.json') : undefined,
+    });
+  } catch (err) {
+    rmSync(next, { recursive: true, force: true });
+    throw err;
+  }
   writeFileSync(join(next, STAMP), `${JSON.stringify({ newest, files: files.length })}\n`);
   if (existsSync(dist)) renameSync(dist, old);
   renameSync(next, dist);
