@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject } from 'ajv';
 import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';

@@ -30,9 +30,8 @@ const RESPONSE_QUERY = 'memory.response';
 const COMMIT_ENDPOINT_NAME = 'memory-commit';
 const COMMIT_QUERY = 'memory.commit';
 // Micro services must carry a semver version; the package's own keeps `nats micro ls` truthful.
-const WORKER_SERVICE_VERSION = (
-  JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }
-).version;
+const WORKER_SERVICE_VERSION = (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string })
+  .version;
 
 export interface AgentServiceDeps {
   bus: Bus;

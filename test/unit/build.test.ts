@@ -72,7 +72,7 @@ t.test('starts at once build once; a lock left by a dead process is taken over',
   t.same(results.filter(Boolean).length, 1, 'one of them built, the others waited and found it fresh');
   t.match(lines[0], /^compiled 2 files to .*dist\/ in \d+ ms$/);
 
-  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
   mkdirSync(join(root, 'dist.lock'));
   writeFileSync(join(root, 'dist.lock', 'pid'), String(dead));
   touchLater(join(root, 'common', 'answer.ts'));
