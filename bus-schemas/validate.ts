@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
@@ -20,11 +20,12 @@ import { embedReplySchema, embedRequestSchema, type EmbedReply, type EmbedReques
 import { speechFrameSchema, speechRequestSchema, type SpeechFrame, type SpeechRequest } from './speech.schema.js';
 import { AgentbusError } from './errors.js';
 import { compiledOnUse as lazily } from './lazy-validator.js';
+import { ownSchemaAjv } from './ajv.js';
 
 // One ajv instance for the whole bus contract; each validator is compiled on first use (a process
 // uses a few of them; see lazy-validator.ts for why).
 // `discriminator` lets ajv pick the frame schema by `type` and report errors against it alone.
-const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true, verbose: true });
+const ajv = ownSchemaAjv({ allErrors: false, strict: true, discriminator: true, verbose: true });
 const compiledOnUse = <T>(schema: object) => lazily<T>(() => ajv.compile<T>(schema));
 
 const validateChatRequest = compiledOnUse<ChatRequest>(chatRequestSchema);

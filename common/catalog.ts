@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
-import { Ajv } from 'ajv';
 import type { SamplingOptions } from '../bus-schemas/index.js';
 import { readJsonConfig } from './json-config-file.js';
 import { packagePath } from './package-root.js';
+import { ownSchemaAjv } from '../bus-schemas/index.js';
 import {
   agentCatalogSchema,
   type AgentCatalogFile,
@@ -61,7 +61,7 @@ export interface Catalog {
   readonly names: readonly string[];
 }
 
-const validateCatalog = new Ajv({ strict: true, allErrors: false }).compile<AgentCatalogFile>(agentCatalogSchema);
+const validateCatalog = ownSchemaAjv({ strict: true, allErrors: false }).compile<AgentCatalogFile>(agentCatalogSchema);
 
 /**
  * Loads and validates the agent catalog. Throws an error naming the file and the field at
