@@ -7,6 +7,8 @@ export default tseslint.config(
   {
     ignores: [
       'node_modules/',
+      'dist/',
+      'dist.*/',
       'data/',
       'logs/',
       '.tap/',
@@ -70,4 +72,13 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
+  // The build and its launcher are plain JavaScript (they run before anything is compiled).
+  {
+    files: ['scripts/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', setTimeout: 'readonly', URL: 'readonly' },
+    },
+  },
 );

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { cpus, platform, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { COMPILED } from '../common/package-root.js';
 import { findNatsServer } from '../scripts/lib/nats-server.js';
 import { runClosedLoop } from './load/closed-loop.js';
 import type { Target } from './load/target.js';
@@ -9,6 +10,7 @@ import { RssSampler, rssMb } from './measure/footprint.js';
 import { measureLatency } from './measure/latency.js';
 import { settledTurns } from './measure/memory-writes.js';
 import { measureScaling } from './measure/scaling.js';
+import { measureStartup } from './measure/startup.js';
 import { measureStreams, measureThroughput } from './measure/throughput.js';
 import { readBenchOptions } from './options.js';
 import { installPortkey, portkeyInstalled, PORTKEY_ENTRY } from './portkey/install.js';
@@ -131,6 +133,13 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     );
     const load = sampler.stop();
     const scaling = await measureScaling(stack, agentbus, options, say);
+    // Last, with no load running: the processes it starts join this stack's NATS for a moment.
+    const startup = await measureStartup(
+      { ...process.env, ...stack.env },
+      options.startupRounds,
+      COMPILED ? 'dist' : 'tsx',
+      say,
+    );
 
     const cpu = cpus();
     const result: BenchResult = {
@@ -159,6 +168,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
         turnsPerSecondPerWorker: Math.round(turns / throughput.seconds / options.workers),
       },
       footprint: { idle, load },
+      startup,
     };
     writeReport(result, options.out, options.benchmarksFile);
     say(`wrote ${options.out}${options.benchmarksFile ? ` and ${options.benchmarksFile}` : ''}`);

@@ -28,6 +28,8 @@ export interface BenchOptions {
   /** Tokens of each answer in figures 1–3. */
   tokens: number;
   warmupRequests: number;
+  /** Starts of a gateway and of a worker for the start-to-ready figure (`npm start`: 1 + this many). */
+  startupRounds: number;
   portkey: boolean;
   /** Where the JSON result goes; the markdown table is written next to it. */
   out: string;
@@ -141,6 +143,7 @@ export function readBenchOptions(argv: string[], read: EnvReader = readEnv()): B
     scalingSeconds: Math.max(1, Math.round(seconds)),
     tokens: 16,
     warmupRequests: tiny ? 4 : 300,
+    startupRounds: tiny ? 1 : mode === 'quick' ? 3 : 5,
     portkey:
       !tiny &&
       !values['no-portkey'] &&

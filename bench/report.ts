@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LatencyPoint } from './measure/latency.js';
 import type { ScalingFigure } from './measure/scaling.js';
+import type { StartupResult } from './measure/startup.js';
 import type { StreamsFigure, ThroughputFigure } from './measure/throughput.js';
 
 /** Everything one run measured: the JSON result file's shape. */
@@ -26,6 +27,7 @@ export interface BenchResult {
   scaling: ScalingFigure;
   memoryWrites: { turns: number; seconds: number; workers: number; turnsPerSecondPerWorker: number };
   footprint: { idle: Record<string, number>; load: Record<string, number> };
+  startup: StartupResult;
 }
 
 export const MARK_START = '<!-- bench:results:start -->';
@@ -118,8 +120,25 @@ export function toMarkdown(r: BenchResult): string {
       (role) => `| ${role} | ${f(r.footprint.idle[role], 1)} | ${f(r.footprint.load[role], 1)} |`,
     ),
     '',
+    ...startupLines(r.startup),
   ];
   return lines.join('\n');
+}
+
+function startupLines(s: StartupResult): string[] {
+  const row = (what: string, x: StartupResult['gateway'], note: string) =>
+    `| ${what} | ${x.medianMs} | ${x.roundsMs.join(', ')} | ${x.cpuMs ?? '–'} | ${note} |`;
+  return [
+    `**7. Start to ready** (ms; ${s.runtime === 'dist' ? 'compiled JavaScript from dist/, as production' : 'tsx'})`,
+    '',
+    '| process | median | each start | CPU when ready | until |',
+    '| --- | --- | --- | --- | --- |',
+    row('gateway (NATS up)', s.gateway, 'it listens'),
+    row('worker (NATS up)', s.worker, 'its NATS service answers'),
+    row('`npm start` (restart)', s.stack, '"agentbus is running"'),
+    `| \`npm start\` (empty DATA_DIR) | ${s.stack.firstMs} | | | bus credentials, setup and migrations first |`,
+    '',
+  ];
 }
 
 /**

@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startChild, stopChild } from '../scripts/lib/child-process.js';
+import { nodeEntry } from '../scripts/lib/entry-point.js';
 import { findNatsServer, startNatsServer, type RunningNatsServer } from '../scripts/lib/nats-server.js';
 import type { UpstreamBehaviour } from './upstream/fake-upstream.js';
 
@@ -18,6 +19,8 @@ export interface BenchStack {
   readonly upstreamUrl: string;
   readonly gatewayUrl: string;
   readonly dataDir: string;
+  /** What a gateway or worker of this stack is started with (NATS, the fake upstream as Ollama). */
+  readonly env: Record<string, string>;
   readonly gateway: BenchProcess;
   readonly workers: readonly BenchProcess[];
   /** Replaces the running workers by `count` new ones with `env` over the stack's. */
@@ -63,7 +66,7 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
     fds.push(fd);
     return fd;
   };
-  // One directory per process: tsx's loader thread writes a profile too, under its own thread id.
+  // One directory per process: a thread of its own (tsx's loader, under tests) writes a profile too.
   const nodeArgs = (name: string) =>
     settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(settings.profileDir, name)] : [];
 
@@ -77,9 +80,11 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
 
   try {
     nats = await startNatsServer({ binary, port: -1, storeDir: join(dir, 'jetstream') });
-    const upstreamChild = fork(join(ROOT, 'bench/upstream/main.ts'), [], {
+    // Compiled like gateway and workers when the bench runs compiled (`npm run bench`).
+    const upstreamEntry = nodeEntry('bench/upstream/main.ts');
+    const upstreamChild = fork(upstreamEntry.file, [], {
       cwd: ROOT,
-      execArgv: ['--import', 'tsx'],
+      execArgv: upstreamEntry.execArgv,
       detached: true,
       stdio: ['ignore', outFile('upstream'), outFile('upstream'), 'ipc'],
     });
@@ -145,6 +150,15 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       upstreamUrl,
       gatewayUrl,
       dataDir: env['DATA_DIR']!,
+      env: {
+        LOG_FORMAT: 'json',
+        NATS_URL: nats.url,
+        OLLAMA_URL: upstreamUrl,
+        DEFAULT_MODEL: 'bench',
+        CACHE_TTL_SECONDS: '0',
+        HOST: '127.0.0.1',
+        ...settings.env,
+      },
       gateway,
       get workers() {
         return workers;

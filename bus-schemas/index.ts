@@ -16,6 +16,8 @@ export * from './memory-response.schema.js';
 export * from './embed.schema.js';
 export * from './speech.schema.js';
 export * from './validate.js';
+export * from './lazy-validator.js';
+export * from './ajv.js';
 export * from './codec.js';
 export * from './json-documents.js';
 export * from './embed-vectors.js';

@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
@@ -19,26 +19,28 @@ import {
 import { embedReplySchema, embedRequestSchema, type EmbedReply, type EmbedRequest } from './embed.schema.js';
 import { speechFrameSchema, speechRequestSchema, type SpeechFrame, type SpeechRequest } from './speech.schema.js';
 import { AgentbusError } from './errors.js';
+import { compiledOnUse as lazily } from './lazy-validator.js';
+import { ownSchemaAjv } from './ajv.js';
 
-// One ajv instance for the whole bus contract; validators are compiled once at import time.
+// One ajv instance for the whole bus contract; each validator is compiled on first use (a process
+// uses a few of them; see lazy-validator.ts for why).
 // `discriminator` lets ajv pick the frame schema by `type` and report errors against it alone.
-const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true, verbose: true });
-const validateChatRequest: ValidateFunction<ChatRequest> = ajv.compile<ChatRequest>(chatRequestSchema);
-const validateReplyFrame: ValidateFunction<ReplyFrame> = ajv.compile<ReplyFrame>(replyFrameSchema);
-const validateCancelRequest: ValidateFunction<CancelRequest> = ajv.compile<CancelRequest>(cancelRequestSchema);
-const validateMemoryLastRequest: ValidateFunction<MemoryLastRequest> =
-  ajv.compile<MemoryLastRequest>(memoryLastRequestSchema);
-const validateMemoryLastReply: ValidateFunction<MemoryLastReply> = ajv.compile<MemoryLastReply>(memoryLastReplySchema);
-const validateMemoryResponseRequest: ValidateFunction<MemoryResponseRequest> =
-  ajv.compile<MemoryResponseRequest>(memoryResponseRequestSchema);
-const validateMemoryResponseReply: ValidateFunction<MemoryResponseReply> =
-  ajv.compile<MemoryResponseReply>(memoryResponseReplySchema);
-const validateEmbedRequest: ValidateFunction<EmbedRequest> = ajv.compile<EmbedRequest>(embedRequestSchema);
-const validateEmbedReply: ValidateFunction<EmbedReply> = ajv.compile<EmbedReply>(embedReplySchema);
-const validateSpeechRequest: ValidateFunction<SpeechRequest> = ajv.compile<SpeechRequest>(speechRequestSchema);
-const validateSpeechFrame: ValidateFunction<SpeechFrame> = ajv.compile<SpeechFrame>(speechFrameSchema);
-const validateCachedAnswer: ValidateFunction<CachedAnswer> = ajv.compile<CachedAnswer>(cachedAnswerSchema);
-const validateDeliveryReceipt: ValidateFunction<DeliveryReceipt> = ajv.compile<DeliveryReceipt>(deliveryReceiptSchema);
+const ajv = ownSchemaAjv({ allErrors: false, strict: true, discriminator: true, verbose: true });
+const compiledOnUse = <T>(schema: object) => lazily<T>(() => ajv.compile<T>(schema));
+
+const validateChatRequest = compiledOnUse<ChatRequest>(chatRequestSchema);
+const validateReplyFrame = compiledOnUse<ReplyFrame>(replyFrameSchema);
+const validateCancelRequest = compiledOnUse<CancelRequest>(cancelRequestSchema);
+const validateMemoryLastRequest = compiledOnUse<MemoryLastRequest>(memoryLastRequestSchema);
+const validateMemoryLastReply = compiledOnUse<MemoryLastReply>(memoryLastReplySchema);
+const validateMemoryResponseRequest = compiledOnUse<MemoryResponseRequest>(memoryResponseRequestSchema);
+const validateMemoryResponseReply = compiledOnUse<MemoryResponseReply>(memoryResponseReplySchema);
+const validateEmbedRequest = compiledOnUse<EmbedRequest>(embedRequestSchema);
+const validateEmbedReply = compiledOnUse<EmbedReply>(embedReplySchema);
+const validateSpeechRequest = compiledOnUse<SpeechRequest>(speechRequestSchema);
+const validateSpeechFrame = compiledOnUse<SpeechFrame>(speechFrameSchema);
+const validateCachedAnswer = compiledOnUse<CachedAnswer>(cachedAnswerSchema);
+const validateDeliveryReceipt = compiledOnUse<DeliveryReceipt>(deliveryReceiptSchema);
 
 /**
  * Turns an ajv instance path (`/messages/0/content`) plus a missing property into the

@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import type { SamplingOptions } from '../bus-schemas/index.js';
 import { readJsonConfig } from './json-config-file.js';
+import { packagePath } from './package-root.js';
+import { ownSchemaAjv } from '../bus-schemas/index.js';
 import {
   agentCatalogSchema,
   type AgentCatalogFile,
@@ -33,7 +33,7 @@ export interface FewShotExample {
 }
 
 /** The catalog shipped with the repository. */
-export const DEFAULT_AGENTS_FILE = fileURLToPath(new URL('../config/agents.json', import.meta.url));
+export const DEFAULT_AGENTS_FILE = packagePath('config', 'agents.json');
 /** Used when neither the agent nor DEFAULT_MODEL names a model. */
 export const BUILTIN_DEFAULT_MODEL = 'llama3.2';
 const DEFAULT_HISTORY_TURNS = 10;
@@ -75,7 +75,7 @@ export interface Catalog {
   readonly names: readonly string[];
 }
 
-const validateCatalog = new Ajv({ strict: true, allErrors: false }).compile<AgentCatalogFile>(agentCatalogSchema);
+const validateCatalog = ownSchemaAjv({ strict: true, allErrors: false }).compile<AgentCatalogFile>(agentCatalogSchema);
 
 /**
  * Loads and validates the agent catalog. Throws an error naming the file and the field at

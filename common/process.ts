@@ -1,3 +1,4 @@
+import { compileValidatorsNow } from '../bus-schemas/lazy-validator.js';
 import { gatherLogLines, type Logger } from './logger.js';
 
 // What to do when the supervisor's IPC channel closes: exit at once until onShutdown knows how to drain.
@@ -48,6 +49,9 @@ export function exitWithSupervisor(): void {
 /** Tells a supervising parent (scripts/start.ts) over IPC that this process is ready. */
 export function reportReady(details: Record<string, unknown>): void {
   process.send?.({ type: 'ready', ...details });
+  // The validators left to compile on first use (bus-schemas/lazy-validator.ts), now that the
+  // start is done: before a request needs one.
+  setImmediate(compileValidatorsNow);
 }
 
 /**

@@ -1,10 +1,10 @@
-import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import { readJsonConfig } from './json-config-file.js';
 import { secretPatternsSchema, type SecretPatternsFile } from './secret-patterns.schema.js';
+import { packagePath } from './package-root.js';
+import { ownSchemaAjv } from '../bus-schemas/index.js';
 
 /** The secret patterns shipped with the repository. */
-export const DEFAULT_SECRET_PATTERNS_FILE = fileURLToPath(new URL('../config/secrets.json', import.meta.url));
+export const DEFAULT_SECRET_PATTERNS_FILE = packagePath('config', 'secrets.json');
 
 /** Finds and masks secrets in text, with the patterns of one file. */
 export interface Redactor {
@@ -19,7 +19,7 @@ interface CompiledPattern {
   regex: RegExp;
 }
 
-const validatePatterns = new Ajv({ strict: true }).compile<SecretPatternsFile>(secretPatternsSchema);
+const validatePatterns = ownSchemaAjv({ strict: true }).compile<SecretPatternsFile>(secretPatternsSchema);
 
 /** A redactor over already-parsed patterns; a pattern that does not compile is named in the error. */
 export function createRedactor(file: SecretPatternsFile, source = 'secret patterns'): Redactor {

@@ -1,4 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packagePath } from '../common/package-root.js';
 import { JSON_SCHEMA_DOCUMENTS, renderJsonDocument } from '../bus-schemas/json-documents.js';
 import { WEBSOCKET_JSON_DOCUMENTS } from '../gateway/websocket/json-documents.js';
 import { CONFIG_JSON_DOCUMENTS } from './config-json-documents.js';
@@ -11,10 +13,10 @@ const targets: Array<[string, Record<string, object>]> = [
   ['docs/schemas/', CONFIG_JSON_DOCUMENTS],
 ];
 for (const [folder, documents] of targets) {
-  const dir = new URL(`../${folder}`, import.meta.url);
+  const dir = packagePath(folder);
   mkdirSync(dir, { recursive: true });
   for (const [name, document] of Object.entries(documents)) {
-    writeFileSync(new URL(name, dir), renderJsonDocument(document));
+    writeFileSync(join(dir, name), renderJsonDocument(document));
     process.stdout.write(`wrote ${folder}${name}\n`);
   }
 }

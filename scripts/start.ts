@@ -14,7 +14,8 @@ import { watchParent } from './lib/parent-watch.js';
 import { voiceLine } from './lib/speech-tools.js';
 import { runningBanner, type ReadyBackend } from './lib/start-banner.js';
 import { readStartSettings } from './lib/start-settings.js';
-import { superviseChild } from './lib/supervised-child.js';
+import { superviseChild, type ChildIncarnation } from './lib/supervised-child.js';
+import type { Supervised } from './lib/supervised-process.js';
 
 // The whole local stack in one command: nats-server (unless NATS_URL is set), the memory
 // database migrated, one worker serving every agent, and the gateway. It supervises them: a
@@ -143,25 +144,27 @@ async function startStack(): Promise<void> {
     const { NATS_PASSWORD: _inline, ...rest } = env;
     return { ...rest, NATS_USER: credentials[role].user, NATS_PASSWORD_FILE: credentials[role].passwordFile };
   };
-  const worker = await superviseChild({
-    name: 'worker',
-    entry: 'workers/main.ts',
-    env: () => envOf('worker'),
-    say,
-    signal,
-  });
-  stoppers.push(() => worker.stop());
   // A restarted gateway listens where the first one did (PORT=0 would pick a new port), so the
   // URL printed below stays right.
   const listening: { port?: string } = {};
-  const gateway = await superviseChild({
-    name: 'gateway',
-    entry: 'gateway/server.ts',
-    env: () => ({ ...envOf('gateway'), ...(listening.port ? { PORT: listening.port } : {}) }),
-    say,
-    signal,
-  });
-  stoppers.push(() => gateway.stop());
+  // Worker and gateway start side by side (each needs only NATS): the stack is up in the time of
+  // the slower, not of both. They stop in order all the same: the gateway first.
+  let worker: Supervised<ChildIncarnation> | undefined;
+  let gateway: Supervised<ChildIncarnation> | undefined;
+  stoppers.push(async () => worker?.stop());
+  stoppers.push(async () => gateway?.stop());
+  [worker, gateway] = await Promise.all([
+    superviseChild({ name: 'worker', entry: 'workers/main.ts', env: () => envOf('worker'), say, signal }).then(
+      (started) => (worker = started),
+    ),
+    superviseChild({
+      name: 'gateway',
+      entry: 'gateway/server.ts',
+      env: () => ({ ...envOf('gateway'), ...(listening.port ? { PORT: listening.port } : {}) }),
+      say,
+      signal,
+    }).then((started) => (gateway = started)),
+  ]);
   const url = String(gateway.current.ready['url']);
   listening.port = new URL(url).port;
 

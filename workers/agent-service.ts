@@ -19,6 +19,7 @@ import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
 import type { ResponseCache } from './cache/response-cache.js';
+import { packagePath } from '../common/package-root.js';
 
 /** Name under which workers appear in `nats micro ls`. */
 export { WORKER_SERVICE_NAME };
@@ -30,9 +31,8 @@ const RESPONSE_QUERY = 'memory.response';
 const COMMIT_ENDPOINT_NAME = 'memory-commit';
 const COMMIT_QUERY = 'memory.commit';
 // Micro services must carry a semver version; the package's own keeps `nats micro ls` truthful.
-const WORKER_SERVICE_VERSION = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+const WORKER_SERVICE_VERSION = (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string })
+  .version;
 
 export interface AgentServiceDeps {
   bus: Bus;

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Ajv } from 'ajv';
 import type { EnvReader } from '../../common/env.js';
 import { readJsonConfig } from '../../common/json-config-file.js';
 import { readDataDir } from '../../common/shared-settings.js';
 import { keysFileSchema, type KeyEntry, type KeysFile } from './keys-file.schema.js';
+import { ownSchemaAjv } from '../../bus-schemas/index.js';
 
 export type { KeyEntry, KeysFile };
 
@@ -26,7 +26,7 @@ export function keysFileFromEnv(read: EnvReader): string | undefined {
   return setting === 'none' ? undefined : setting;
 }
 
-const validateKeysFile = new Ajv({ strict: true, allErrors: false }).compile<KeysFile>(keysFileSchema);
+const validateKeysFile = ownSchemaAjv({ strict: true, allErrors: false }).compile<KeysFile>(keysFileSchema);
 
 /** Lower-case hex SHA-256 of a key: what the keys file stores instead of the key. */
 export function sha256Hex(key: string): string {

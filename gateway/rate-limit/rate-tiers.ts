@@ -1,10 +1,10 @@
-import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import { readJsonConfig } from '../../common/json-config-file.js';
 import { rateTiersSchema, type RateTiersFile } from './rate-tiers.schema.js';
+import { packagePath } from '../../common/package-root.js';
+import { ownSchemaAjv } from '../../bus-schemas/index.js';
 
 /** The tiers file shipped with the repository. */
-export const DEFAULT_RATE_TIERS_FILE = fileURLToPath(new URL('../../config/rate-tiers.json', import.meta.url));
+export const DEFAULT_RATE_TIERS_FILE = packagePath('config', 'rate-tiers.json');
 
 /** The fixed windows of a tier, shortest first. */
 export type WindowName = 'minute' | 'hour' | 'day';
@@ -60,7 +60,7 @@ const PERIODS: ReadonlyArray<[WindowName, 'requests_per_minute' | 'requests_per_
 /** The longest window: a tenant idle this long has full buckets again. */
 export const LONGEST_WINDOW_MS = 86_400_000;
 
-const validateTiers = new Ajv({ strict: true, allErrors: false }).compile<RateTiersFile>(rateTiersSchema);
+const validateTiers = ownSchemaAjv({ strict: true, allErrors: false }).compile<RateTiersFile>(rateTiersSchema);
 
 const minOf = (values: Array<number | undefined>): number | undefined => {
   const present = values.filter((value): value is number => value !== undefined);

@@ -1,12 +1,12 @@
-import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import type { Catalog } from '../../common/catalog.js';
 import { readJsonConfig } from '../../common/json-config-file.js';
 import { routingTableSchema, type RoutingTableFile } from './routing-table.schema.js';
 import { compileKeywords, compileScript } from './text-conditions.js';
+import { packagePath } from '../../common/package-root.js';
+import { ownSchemaAjv } from '../../bus-schemas/index.js';
 
 /** The routing table shipped with the repository. */
-export const DEFAULT_ROUTING_FILE = fileURLToPath(new URL('../../config/routing.json', import.meta.url));
+export const DEFAULT_ROUTING_FILE = packagePath('config', 'routing.json');
 /** The classifier's time limit when the table names none. */
 export const DEFAULT_CLASSIFIER_TIMEOUT_MS = 1500;
 /** Characters of a rule's script needed when it names no `min_script_chars`. */
@@ -40,7 +40,7 @@ export interface RoutingTable {
   readonly classifier: ClassifierSettings | undefined;
 }
 
-const validateTable = new Ajv({ strict: true, allErrors: false, verbose: true }).compile<RoutingTableFile>(
+const validateTable = ownSchemaAjv({ strict: true, allErrors: false, verbose: true }).compile<RoutingTableFile>(
   routingTableSchema,
 );
 

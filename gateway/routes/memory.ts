@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
 import type { FromSchema } from 'json-schema-to-ts';
-import { memoryLastRequestSchema, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
+import { compiledOnUse, memoryLastRequestSchema, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import { queryLastTurns } from '../bus/memory-query.js';
 
@@ -40,7 +40,8 @@ const queryAjv = new Ajv({
   verbose: true,
   strict: true,
 });
-const compileQuerystring: FastifySchemaCompiler<unknown> = ({ schema }) => queryAjv.compile(schema as object);
+const compileQuerystring: FastifySchemaCompiler<unknown> = ({ schema }) =>
+  compiledOnUse(() => queryAjv.compile(schema as object));
 
 /**
  * `GET /memory/last?session=<id>&limit=N`: the caller's last N turns of a conversation, newest

@@ -1,9 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { isLoopbackPeer, type KeyStore } from '../auth/key-store.js';
 import { DEV_API_KEY } from '../config.js';
+import { packagePath } from '../../common/package-root.js';
 
-const PLAYGROUND_DIR = new URL('../playground/', import.meta.url);
+// Read from the source tree (package root) also when this runs compiled from dist/: the page is
+// plain HTML/CSS/JS with no build step, so there is no copy to go stale.
+const PLAYGROUND_DIR = packagePath('gateway', 'playground');
 
 /** The playground's files: read once at boot (a handful of KB), served from memory. */
 const FILES = {
@@ -25,7 +29,7 @@ export async function playgroundRoutes(
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
     "base-uri 'none'; frame-ancestors 'none'";
   for (const [url, { file, type }] of Object.entries(FILES)) {
-    const body = readFileSync(new URL(file, PLAYGROUND_DIR));
+    const body = readFileSync(join(PLAYGROUND_DIR, file));
     app.get(url, async (_request, reply) =>
       reply
         .header('content-type', type)

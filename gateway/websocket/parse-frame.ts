@@ -1,16 +1,22 @@
-import { Ajv, type ValidateFunction } from 'ajv';
-import { AgentbusError, ID_PATTERN, messageFromAjvErrors } from '../../bus-schemas/index.js';
+import type { ValidateFunction } from 'ajv';
+import {
+  AgentbusError,
+  compiledOnUse,
+  ID_PATTERN,
+  messageFromAjvErrors,
+  ownSchemaAjv,
+} from '../../bus-schemas/index.js';
 import { parseUntrustedJson } from '../http/parse-json.js';
 import { CLIENT_FRAME_SCHEMAS, type ClientFrame } from './frames.schema.js';
 
 type FrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
 
-// One validator per frame type, compiled once: an error then names the field of the frame the
+// One validator per frame type, compiled once (on first use): an error then names the field of the frame the
 // client meant to send, not the alternatives it did not. Strict like the bus contract, but
 // without type coercion: "0.5" is not a temperature here either.
-const ajv = new Ajv({ strict: true, allowUnionTypes: true, allErrors: false, verbose: true });
+const ajv = ownSchemaAjv({ strict: true, allowUnionTypes: true, allErrors: false, verbose: true });
 const validators = Object.fromEntries(
-  Object.entries(CLIENT_FRAME_SCHEMAS).map(([type, schema]) => [type, ajv.compile(schema)]),
+  Object.entries(CLIENT_FRAME_SCHEMAS).map(([type, schema]) => [type, compiledOnUse(() => ajv.compile(schema))]),
 ) as Record<FrameType, ValidateFunction<ClientFrame>>;
 const FRAME_TYPES = Object.keys(CLIENT_FRAME_SCHEMAS) as FrameType[];
 const REQUEST_ID = new RegExp(ID_PATTERN);

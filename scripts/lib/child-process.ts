@@ -1,8 +1,9 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../../common/package-root.js';
+import { nodeEntry } from './entry-point.js';
 
 /** The repository root: entry points are given relative to it. */
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ROOT = PACKAGE_ROOT;
 
 /** The IPC message a gateway or worker sends once it serves (common/process.ts). */
 export interface ReadyMessage {
@@ -24,16 +25,19 @@ export interface StartChildOptions {
    */
   output?: 'inherit' | 'pipe' | number;
   timeoutMs?: number;
-  /** Node options before the entry point, after `--import tsx` (e.g. `--cpu-prof`). */
+  /** Node options before the entry point (e.g. `--cpu-prof`). */
   nodeArgs?: string[];
   /** Aborts the start: the child gets SIGTERM, and the promise rejects once it exited. */
   signal?: AbortSignal;
   /** A command that runs node, e.g. `ip netns exec <ns>` (a test's host of its own). */
   launcher?: readonly string[];
+  /** Runs dist/ (true) or the source under tsx (false); by default as this process runs. */
+  compiled?: boolean;
 }
 
 /**
- * Starts a TypeScript entry point of the project as a child process, in its own process group
+ * Starts an entry point of the project (`workers/main.ts`) as a child process, compiled from
+ * dist/ when the caller runs compiled, else the source under tsx (see entry-point.ts), in its own process group
  * so a terminal Ctrl-C reaches only the supervisor, which then stops children in order. Resolves
  * with the child's IPC "ready" message; rejects (and kills it) if it exits or hangs first.
  */
@@ -44,16 +48,15 @@ export function startChild(
   options: StartChildOptions = {},
 ): Promise<StartedChild> {
   const capture = options.output === 'pipe';
-  const child = fork(entry, args, {
+  const run = nodeEntry(entry, options.compiled);
+  const execArgv = [...run.execArgv, ...(options.nodeArgs ?? [])];
+  const child = fork(run.file, args, {
     cwd: ROOT,
     env,
     // A launcher execs node in turn: the IPC channel (an inherited fd) survives it.
     ...(options.launcher?.length
-      ? {
-          execPath: options.launcher[0],
-          execArgv: [...options.launcher.slice(1), process.execPath, '--import', 'tsx', ...(options.nodeArgs ?? [])],
-        }
-      : { execArgv: ['--import', 'tsx', ...(options.nodeArgs ?? [])] }),
+      ? { execPath: options.launcher[0], execArgv: [...options.launcher.slice(1), process.execPath, ...execArgv] }
+      : { execArgv }),
     detached: true,
     stdio: capture
       ? ['ignore', 'pipe', 'pipe', 'ipc']

@@ -21,9 +21,9 @@ function isNatsServerOn(argv: string[], storeDir: string, confFile: string): boo
   return value('-sd') === storeDir || (value('-sd') === undefined && value('-c') === confFile);
 }
 
-/** True when `argv` is an `npm start` supervisor (scripts/start.ts run by node). */
+/** True when `argv` is an `npm start` supervisor (scripts/start.ts, or dist/scripts/start.js, run by node). */
 const isSupervisor = (argv: string[] | undefined) =>
-  argv?.some((arg) => /(^|\/)scripts\/start\.ts$/.test(arg)) ?? false;
+  argv?.some((arg) => /(^|\/)scripts\/start\.[jt]s$/.test(arg)) ?? false;
 
 /**
  * Stops every nats-server serving `storeDir` that an earlier `npm start` left running: the one

@@ -35,6 +35,7 @@ t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops
     'memoryWrites',
     'meta',
     'scaling',
+    'startup',
     'streams',
     'throughput',
     'ttft',
@@ -57,6 +58,9 @@ t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops
   t.equal(written.scaling.points.length, 1);
   t.ok(written.footprint.idle.gateway > 0 && written.footprint.load.worker > 0, 'RSS read from /proc');
   t.equal(result.meta.workers, 1);
+  for (const role of ['gateway', 'worker', 'stack'] as const)
+    t.ok(written.startup[role].medianMs > 0, `start to ready of ${role} measured`);
+  t.ok(written.startup.stack.firstMs > 0, "npm start's first start measured");
   // nats-server, the fake upstream, the gateway and the worker were all children of this process.
   t.same(
     children().filter((pid) => !before.includes(pid)),

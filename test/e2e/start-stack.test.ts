@@ -6,6 +6,7 @@ import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { runStart, waitUntilGone } from '../helpers/npm-start.js';
+import { commandLineOf } from '../../scripts/lib/process-table.js';
 import { AUTH } from '../helpers/stack.js';
 import { startTestNats } from '../helpers/nats.js';
 
@@ -91,6 +92,17 @@ t.test(
     t.same(ollama.requests.at(-1)!.messages.at(-1), { role: 'user', content: 'নমস্কার' });
 
     const pids = stack.pids();
+    // Production runs compiled JavaScript: npm start's launcher built dist/ if it was stale, and
+    // the supervisor started its children from there, with no TypeScript loader.
+    for (const role of ['worker', 'gateway'] as const) {
+      const argv = commandLineOf(pids[role]) ?? [];
+      t.ok(
+        argv.some((arg) => arg.endsWith(`dist/${role === 'worker' ? 'workers/main' : 'gateway/server'}.js`)),
+        role,
+      );
+      t.notOk(argv.includes('tsx'), `the ${role} runs without tsx`);
+    }
+    t.notOk(commandLineOf(pids.supervisor)?.includes('tsx'), 'so does the supervisor');
     stack.child.kill('SIGINT');
     t.equal(await stack.exited, 0, 'Ctrl-C exits 0');
     t.same(await waitUntilGone(Object.values(pids)), [], 'supervisor, nats-server, worker and gateway are gone');

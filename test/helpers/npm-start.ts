@@ -107,7 +107,7 @@ export function runStart(env: Record<string, string>, options: RunStartOptions =
       // Only what is still one of ours: a pid may have been reused since it was printed.
       const ours = (pid: number) =>
         commandLineOf(pid)?.some((arg) =>
-          /npm|nats-server|scripts\/start\.ts|workers\/main\.ts|gateway\/server\.ts/.test(arg),
+          /npm|nats-server|scripts\/start\.[jt]s|workers\/main\.[jt]s|gateway\/server\.[jt]s/.test(arg),
         );
       for (const pid of stack.running().filter(ours)) {
         try {

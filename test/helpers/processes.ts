@@ -66,7 +66,9 @@ export async function startRestartableNats(): Promise<RestartableNats> {
 
 /**
  * A process of ours (`workers/main.ts`, `gateway/server.ts`) started as `npm run worker` / the
- * gateway would be, with its output captured; `kill` and `stop` touch only this child.
+ * gateway would be, with its output captured; `kill` and `stop` touch only this child. It runs
+ * the TypeScript source under tsx, as the test does (no build needed); npm start's tests cover
+ * the compiled path.
  */
 export interface TestProcess extends StartedChild {
   /** SIGKILL (no cleanup at all) and wait for the exit. */

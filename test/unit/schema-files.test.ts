@@ -16,6 +16,17 @@ t.test('the committed JSON Schema files match the TypeScript sources (run "npm r
   }
 });
 
+t.test(
+  'every exported schema is valid JSON Schema (the runtime ajv skips this check: bus-schemas/ajv.ts)',
+  async (t) => {
+    const ajv = new Ajv({ discriminator: true, allowUnionTypes: true });
+    const documents = { ...JSON_SCHEMA_DOCUMENTS, ...WEBSOCKET_JSON_DOCUMENTS, ...CONFIG_JSON_DOCUMENTS };
+    for (const [name, document] of Object.entries(documents))
+      t.ok(ajv.validateSchema(document), `${name}: ${ajv.errorsText(ajv.errors)}`);
+    t.ok(Object.keys(CONFIG_JSON_DOCUMENTS).length >= 5, 'the configuration files are among them');
+  },
+);
+
 t.test("the JSON files work in a plain ajv, as another language's validator would use them", async (t) => {
   const ajv = new Ajv({ discriminator: true });
   const envelope = JSON.parse(readFileSync(new URL('../../docs/examples/chat-request.json', import.meta.url), 'utf8'));

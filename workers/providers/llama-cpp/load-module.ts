@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { AgentbusError } from '../../../bus-schemas/index.js';
+import { packagePath } from '../../../common/package-root.js';
 
 /**
  * Where `npm run llama-cpp:install` puts node-llama-cpp: a folder of its own, outside the
@@ -9,7 +10,7 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
  * and its optional GPU builds weigh hundreds of MB) and a failed install disables only this
  * provider.
  */
-export const LLAMA_CPP_PREFIX = fileURLToPath(new URL('../../../.llama-cpp', import.meta.url));
+export const LLAMA_CPP_PREFIX = packagePath('.llama-cpp');
 
 export const HOW_TO_INSTALL_LLAMA_CPP =
   'The llama-cpp provider needs node-llama-cpp, an opt-in install: run "npm run llama-cpp:install" ' +

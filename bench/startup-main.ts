@@ -1,0 +1,27 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COMPILED } from '../common/package-root.js';
+import { findNatsServer, startNatsServer } from '../scripts/lib/nats-server.js';
+import { measureStartup } from './measure/startup.js';
+import { startFakeUpstream } from './upstream/fake-upstream.js';
+
+// `npm run bench:startup [-- rounds]`: figure 7 of `npm run bench` alone (start to ready of a
+// gateway, a worker and the `npm start` stack), in well under a minute, on a nats-server and
+// fake upstream of its own.
+const rounds = Number(process.argv[2] ?? 5);
+const say = (line: string) => process.stdout.write(`[bench] ${line}\n`);
+const binary = findNatsServer();
+if (!binary) throw new Error('nats-server is not installed; run "apt-get install nats-server"');
+const storeDir = mkdtempSync(join(tmpdir(), 'agentbus-bench-startup-nats-'));
+const nats = await startNatsServer({ binary, port: -1, storeDir });
+const upstream = await startFakeUpstream();
+try {
+  const env = { LOG_FORMAT: 'json', NATS_URL: nats.url, OLLAMA_URL: upstream.url, DEFAULT_MODEL: 'bench' };
+  const result = await measureStartup({ ...process.env, ...env }, rounds, COMPILED ? 'dist' : 'tsx', say);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  await upstream.close();
+  await nats.stop();
+  rmSync(storeDir, { recursive: true, force: true });
+}

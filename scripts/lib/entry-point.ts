@@ -1,0 +1,20 @@
+import { join } from 'node:path';
+import { COMPILED, DIST_DIR, PACKAGE_ROOT } from '../../common/package-root.js';
+
+/** How node runs one of our entry points: the file, and the node options before it. */
+export interface NodeEntry {
+  file: string;
+  execArgv: string[];
+}
+
+/**
+ * The command for an entry point named by its source (`workers/main.ts`). A compiled parent
+ * (`npm start`, the bench: production) starts the compiled child from dist/ as plain node, which
+ * serves in a fraction of tsx's start time; a parent running the sources under tsx (the tests)
+ * starts the child's source the same way, so a test sees the code as edited, with no build.
+ * `compiled` overrides the choice (a test of the production path).
+ */
+export function nodeEntry(source: string, compiled = COMPILED): NodeEntry {
+  if (!compiled) return { file: join(PACKAGE_ROOT, source), execArgv: ['--import', 'tsx'] };
+  return { file: join(DIST_DIR, source.replace(/\.ts$/, '.js')), execArgv: [] };
+}
