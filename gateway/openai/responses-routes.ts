@@ -3,6 +3,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
+import { namingPreviousResponse } from './previous-response.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
 import {
   perAgentResponsesRequestSchema,
@@ -11,15 +12,6 @@ import {
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
 import { responsesToChatInput } from './responses-to-chat.js';
-
-/** A previous_response_id memory does not know (or another key's) reads as the Responses API's 404. */
-function namingPreviousResponse(err: unknown, previous: string | null | undefined): unknown {
-  if (previous == null || !(err instanceof AgentbusError) || err.code !== 'session_not_found') return err;
-  return new AgentbusError('response_not_found', `No response "${previous}" exists for this API key.`, {
-    param: 'previous_response_id',
-    cause: err,
-  });
-}
 
 /**
  * `POST /v1/responses`: OpenAI's Responses API as a face of the chat pipeline. The body becomes
