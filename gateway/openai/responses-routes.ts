@@ -3,6 +3,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
+import { resolveItemReferences } from './item-references.js';
 import { namingPreviousResponse } from './previous-response.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
 import {
@@ -12,6 +13,7 @@ import {
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
 import { responsesToChatInput } from './responses-to-chat.js';
+import { storedTurnReader } from './stored-turn-reader.js';
 
 /**
  * `POST /v1/responses`: OpenAI's Responses API as a face of the chat pipeline. The body becomes
@@ -23,7 +25,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
   const schema = { body: deps.perAgent ? perAgentResponsesRequestSchema : responsesRequestSchema };
 
   app.post<{ Body: ResponsesBody }>('/v1/responses', { schema }, async (request, reply) => {
-    const { body } = request;
+    const body = await resolveItemReferences(request.body, storedTurnReader(deps, request.tenant));
     const stream = body.stream === true;
     const input = responsesToChatInput(body, stream, limits);
     const echo = responseEcho(body);

@@ -6,8 +6,10 @@ import { mayCall, type Caller } from '../auth/caller.js';
 import type { Call } from '../call/call.js';
 import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import type { GatewayConfig } from '../config.js';
+import { resolveItemReferences } from '../openai/item-references.js';
 import { responseEcho, type ResponseEcho } from '../openai/responses-object.js';
 import { responsesToChatInput } from '../openai/responses-to-chat.js';
+import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
 import { toChatInput } from '../openai/to-chat-input.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
@@ -33,6 +35,8 @@ export interface LiveSessionOptions {
   startChat(input: ChatInput, origin: ChatOrigin): Promise<StartedChat>;
   /** The caller a presented key proves, or undefined when no key matches (the key store's lookup). */
   callerFor(key: string): Caller | undefined;
+  /** Reads a tenant's stored responses, for `item_reference` input items of `response.create` frames. */
+  storedTurns(tenant: string): ReadStoredTurn;
   /** The caller the upgrade request's Authorization header proved, if it carried one. */
   caller: Caller | undefined;
   /** The key of that header, looked up again for each request so a revoked key stops working on open sockets too. */
@@ -336,7 +340,7 @@ export class LiveSession {
       let input: ChatInput;
       if (frame.type === 'chat') input = toChatInput(chatBodyOf(frame), true, limits);
       else {
-        const body = responsesBodyOf(frame);
+        const body = await resolveItemReferences(responsesBodyOf(frame), this.#options.storedTurns(by.tenant));
         input = responsesToChatInput(body, true, limits);
         echo = responseEcho(body);
       }

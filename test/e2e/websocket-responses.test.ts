@@ -31,7 +31,7 @@ async function sseEvents(body: object): Promise<Array<Record<string, any>>> {
     .filter((block) => block.startsWith('event: '))
     .map((block) => JSON.parse(block.split('\n')[1]!.slice('data: '.length)));
 }
-const types = (events: Array<{ type: string }>) => events.map((e) => e.type);
+const types = (events: Array<Record<string, any>>) => events.map((e) => e.type);
 const rowsFor = async (input: string) =>
   (await stack.db.selectFrom('turns').select('id').where('user_input', '=', input).execute()).length;
 
@@ -174,4 +174,42 @@ t.test('cancel stops a response like a chat: request_cancelled, nothing stored',
   const frames = await client.finishResponse('long');
   t.match(frames.at(-1), { type: 'response.failed', response: { error: { code: 'request_cancelled' } } });
   t.equal(await rowsFor('cancel me over ws'), 0);
+});
+
+t.test('item_reference items resolve over the socket too, for the same key only', async (t) => {
+  stack.ollama.behave({ tokens: ['referenced answer'] });
+  const client = await connected('key-a');
+  client.send({ type: 'response.create', id: 'src', model: 'documentation', input: 'the source question' });
+  const source = (await client.finishResponse('src')).at(-1)!['response'];
+  stack.ollama.behave({ tokens: ['ok'] });
+  client.send({
+    type: 'response.create',
+    id: 'ref',
+    model: 'documentation',
+    input: [
+      { type: 'item_reference', id: source.output[0].id },
+      { role: 'user', content: 'follow-up' },
+    ],
+  });
+  const refFrames = await client.finishResponse('ref');
+  t.match(refFrames.at(-1), { type: 'response.completed' }, 'the item of a response just received is found');
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(-2)
+      .map((m) => m.content),
+    ['referenced answer', 'follow-up'],
+  );
+  const other = await connected('key-b');
+  other.send({
+    type: 'response.create',
+    id: 'steal',
+    model: 'documentation',
+    input: [{ type: 'item_reference', id: source.output[0].id }],
+  });
+  t.match((await other.finishResponse('steal'))[0], {
+    type: 'error',
+    seq: 0,
+    error: { code: 'item_not_found', param: 'input[0].id' },
+  });
 });

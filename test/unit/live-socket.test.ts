@@ -64,6 +64,8 @@ function session(options: { caller?: Caller; keys?: Record<string, Caller>; scri
     caller: options.caller,
     apiKey: options.caller ? [...keys].find(([, c]) => c === options.caller)?.[0] : undefined,
     callerFor: (key) => keys.get(key),
+    // No stored responses: these tests send no item_reference items.
+    storedTurns: () => () => Promise.resolve(undefined),
     onKeysChange: (listener) => {
       keyListener = listener;
       return () => (keyListener = undefined);
