@@ -417,6 +417,7 @@ t.test('reasoning.summary: "auto" is accepted and echoed, other values refused b
   stack.ollama.behave({ tokens: ['ok'] });
   const auto = await json({ model: 'documentation', input: 'x', reasoning: { summary: 'auto' } });
   t.equal(auto.status, 200);
+  t.equal(auto.body.usage.output_tokens_details.reasoning_tokens, 0, 'Ollama does not count thinking apart');
   t.match(auto.body.reasoning, { summary: 'auto' });
   const concise = await json({ model: 'documentation', input: 'x', reasoning: { summary: 'concise' } });
   t.match(concise, { status: 400, body: { error: { param: 'reasoning.summary' } } });
