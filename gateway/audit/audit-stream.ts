@@ -111,7 +111,7 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
         maxBytes: settings.maxBytes,
         outcome,
       },
-      'audit stream ready: chat requests are recorded for replay',
+      'audit stream ready: chat and embeddings requests are recorded for replay',
     );
     return wanted.name;
   } catch (err) {
@@ -123,7 +123,7 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
     log.warn(
       { err, stream: wanted.name },
       `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); ` +
-        `chat requests are not recorded and cannot be replayed. ${fix}`,
+        `chat and embeddings requests are not recorded and cannot be replayed. ${fix}`,
     );
     return undefined;
   }
