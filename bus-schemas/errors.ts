@@ -165,6 +165,15 @@ export const ERROR_TABLE = {
       'The conversation id is unknown or belongs to another key (both answer alike). Start a new conversation: ' +
       'send no `X-Session-ID`.',
   },
+  item_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The referenced item does not exist.',
+    doc:
+      "An `item_reference` input item names no item of this key's stored responses: unknown, of a deleted response " +
+      "or one stored with `store: false`, or another key's (all answer alike). `param` names the item's `id`.",
+  },
   response_not_found: {
     status: 404,
     type: 'invalid_request_error',

@@ -86,6 +86,15 @@ export const usageSchema = {
     prompt_tokens: { type: 'integer', minimum: 0 },
     completion_tokens: { type: 'integer', minimum: 0 },
     total_tokens: { type: 'integer', minimum: 0 },
+    completion_tokens_details: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['reasoning_tokens'],
+      description:
+        'Present only when the backend tells: the part of completion_tokens spent thinking. Ollama does not, ' +
+        'so nothing is estimated for it.',
+      properties: { reasoning_tokens: { type: 'integer', minimum: 0 } },
+    },
   },
 } as const;
 

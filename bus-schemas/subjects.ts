@@ -31,8 +31,12 @@ export interface Subjects {
    * for an agent nobody serves.
    */
   audit(intent: string): string;
-  /** Wildcard matching every audit subject: what the audit stream records. */
+  /** Wildcard matching every chat audit subject: what the audit stream records of chat. */
   readonly allAudit: string;
+  /** Where the gateway publishes a copy of each embed request, e.g. `agents.audit.embeddings.embed`. */
+  auditEmbed(intent: string): string;
+  /** Wildcard matching every embed audit subject: the audit stream records these too. */
+  readonly allAuditEmbed: string;
   /**
    * Where requesters announce they no longer want an answer to one intent, e.g.
    * `agents.code_review.cancel`. Every worker serving the intent subscribes (no queue group): the
@@ -81,6 +85,8 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     allChat: `${prefix}.*.chat`,
     audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,
     allAudit: `${prefix}.audit.*.chat`,
+    auditEmbed: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.embed`,
+    allAuditEmbed: `${prefix}.audit.*.embed`,
     cancel: (intent: string) => `${prefix}.${checkIntent(intent)}.cancel`,
     allCancel: `${prefix}.*.cancel`,
     memoryLast: `${prefix}.memory.last`,

@@ -170,6 +170,11 @@ export function isChatRequest(value: unknown): value is ChatRequest {
   return validateChatRequest(value);
 }
 
+/** True when `value` is a valid embed request (no throw), for tooling (replay). */
+export function isEmbedRequest(value: unknown): value is EmbedRequest {
+  return validateEmbedRequest(value);
+}
+
 /** True when `value` is a valid reply frame (no throw), for tests and tooling. */
 export function isReplyFrame(value: unknown): value is ReplyFrame {
   return validateReplyFrame(value);

@@ -128,7 +128,9 @@ export function readAuditSettings(read: EnvReader): Readonly<AuditSettings> {
     enabled:
       read.oneOf('AUDIT', 'on', {
         allowed: ['on', 'off'],
-        doc: 'record every chat request envelope in the JetStream stream `AGENTBUS_AUDIT`, for `npm run replay`',
+        doc:
+          'record every chat and embeddings request envelope in the JetStream stream `AGENTBUS_AUDIT`, ' +
+          'for `npm run replay`',
       }) === 'on',
     maxAgeSeconds: read.integer('AUDIT_MAX_AGE_SECONDS', 7 * 24 * 3600, {
       min: 1,

@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { Bus } from '../common/bus.js';
-import { isChatRequest } from '../bus-schemas/index.js';
+import { isChatRequest, isEmbedRequest } from '../bus-schemas/index.js';
 import { envelopeAt, findEnvelopes, type StoredEnvelope } from '../gateway/audit/audit-lookup.js';
 import { auditStreamName } from '../gateway/audit/audit-stream.js';
 import { connectTool, describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
+import { exchangeEmbedEnvelope } from './lib/embed-exchange.js';
 
 const USAGE =
   'usage: npm run replay -- <request id | stream seq> ' +
@@ -178,28 +179,30 @@ async function replay(bus: Bus, stream: string, stored: StoredEnvelope): Promise
   } catch {
     body = undefined;
   }
+  // An embed request (`<prefix>.audit.<agent>.embed`) is answered by one reply, a chat by frames.
+  const embed = stored.subject.endsWith('.embed');
   let timeoutMs = 120_000;
-  if (isChatRequest(body)) timeoutMs = body.timeout_ms;
+  if (embed ? isEmbedRequest(body) : isChatRequest(body)) timeoutMs = (body as { timeout_ms: number }).timeout_ms;
   else
     say(
-      `the envelope at sequence ${stored.seq} is not a valid chat request (docs/bus.md); ` +
+      `the envelope at sequence ${stored.seq} is not a valid ${embed ? 'embed' : 'chat'} request (docs/bus.md); ` +
         'replaying it as stored anyway, the worker will say why',
     );
-  // The stream holds copies on the audit subjects; the request itself goes to the agent's chat subject.
+  // The stream holds copies on the audit subjects; the request itself goes to the agent's own subject.
   const subject = chatSubjectOf(stored.subject);
   say(
     `replaying sequence ${stored.seq} of ${stream} ` +
       `(request id ${stored.requestId ?? 'unknown'}, stored ${stored.time.toISOString()}) on ${subject}`,
   );
-  const outcome = await exchangeEnvelope(bus, subject, stored.data, {
-    headers: replayHeaders(stored, stream),
-    maxWaitMs: timeoutMs + 5000,
-  });
+  const options = { headers: replayHeaders(stored, stream), maxWaitMs: timeoutMs + 5000 };
+  const outcome = embed
+    ? await exchangeEmbedEnvelope(bus, subject, stored.data, options)
+    : await exchangeEnvelope(bus, subject, stored.data, options);
   if (outcome === 'silent') say(`no terminal frame within ${timeoutMs + 5000} ms (the envelope's timeout_ms + 5 s)`);
   return outcome === 'done' ? 0 : 1;
 }
 
-/** `<prefix>.audit.<agent>.chat` → `<prefix>.<agent>.chat`. */
+/** `<prefix>.audit.<agent>.chat` → `<prefix>.<agent>.chat` (and `.embed` likewise). */
 function chatSubjectOf(auditSubject: string): string {
   const tokens = auditSubject.split('.');
   const at = tokens.length - 3;

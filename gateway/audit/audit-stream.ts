@@ -53,9 +53,9 @@ export function auditStreamConfig(
   return {
     name: auditStreamName(prefix),
     description:
-      'agentbus: a copy of every chat request envelope the gateway published, ' +
-      `on ${subjectsFor(prefix).allAudit} (for replay)`,
-    subjects: [subjectsFor(prefix).allAudit],
+      'agentbus: a copy of every chat and embed request envelope the gateway published, ' +
+      `on ${subjectsFor(prefix).allAudit} and ${subjectsFor(prefix).allAuditEmbed} (for replay)`,
+    subjects: [subjectsFor(prefix).allAudit, subjectsFor(prefix).allAuditEmbed],
     // The stream must never answer a request itself: its PubAck would reach the requester as a
     // (malformed) reply frame. no_ack keeps it a silent listener.
     no_ack: true,
@@ -111,7 +111,7 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
         maxBytes: settings.maxBytes,
         outcome,
       },
-      'audit stream ready: chat requests are recorded for replay',
+      'audit stream ready: chat and embeddings requests are recorded for replay',
     );
     return wanted.name;
   } catch (err) {
@@ -123,7 +123,7 @@ export async function ensureAuditStream(options: EnsureAuditStreamOptions): Prom
     log.warn(
       { err, stream: wanted.name },
       `cannot set up the audit stream ${wanted.name} (${(err as Error).message}); ` +
-        `chat requests are not recorded and cannot be replayed. ${fix}`,
+        `chat and embeddings requests are not recorded and cannot be replayed. ${fix}`,
     );
     return undefined;
   }

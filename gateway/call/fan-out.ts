@@ -48,11 +48,17 @@ interface PartState {
 
 const ZERO_USAGE: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
 
-const addUsage = (a: Usage, b: Usage): Usage => ({
-  prompt_tokens: a.prompt_tokens + b.prompt_tokens,
-  completion_tokens: a.completion_tokens + b.completion_tokens,
-  total_tokens: a.total_tokens + b.total_tokens,
-});
+/** The sum of two parts' usage; reasoning tokens summed where either part's backend counted them. */
+function addUsage(a: Usage, b: Usage): Usage {
+  const sum: Usage = {
+    prompt_tokens: a.prompt_tokens + b.prompt_tokens,
+    completion_tokens: a.completion_tokens + b.completion_tokens,
+    total_tokens: a.total_tokens + b.total_tokens,
+  };
+  const [ra, rb] = [a.completion_tokens_details?.reasoning_tokens, b.completion_tokens_details?.reasoning_tokens];
+  if (ra !== undefined || rb !== undefined) sum.completion_tokens_details = { reasoning_tokens: (ra ?? 0) + (rb ?? 0) };
+  return sum;
+}
 
 /** A section's title line; sections after the first are set off by a blank line. */
 const heading = (agent: string, first: boolean) => `${first ? '' : '\n\n'}## ${agent}\n\n`;

@@ -11,6 +11,7 @@ import { traceIdOf } from '../trace-log/trace-log.js';
 import { admit } from '../chat/admit.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { askEmbeddings } from './ask-embeddings.js';
+import { embedWithRetry } from './retry-embeddings.js';
 import { embeddingAgent } from './embedding-agent.js';
 
 /** What a client asks for, whatever its wire format: the inputs already as a list. */
@@ -45,8 +46,9 @@ function checkLengths(input: EmbeddingInput['input'], maxChars: number): void {
 }
 
 /**
- * An embeddings request: the named embedding agent (scope, kind), the key's rate limits, one
- * request over the bus to a worker of the agent's queue group, and a trace log line. Nothing is
+ * An embeddings request: the named embedding agent (scope, kind), the key's rate limits, a
+ * request over the bus to a worker of the agent's queue group (retried once, on another worker
+ * when one is there: retry-embeddings.ts; a copy in the audit stream), and a trace log line. Nothing is
  * stored in memory or the response cache. `origin.sessionToContinue` and `refreshCache` are not
  * used: embeddings have no conversation.
  */
@@ -91,7 +93,26 @@ export async function runEmbedding(
   let status = 200;
   let error: string | undefined;
   try {
-    const reply = await askEmbeddings(deps.bus, deps.subjects.embed(agent.name), envelope);
+    const firstReplyMs = Math.min(agent.timeouts.firstTokenMs ?? deps.config.firstTokenTimeoutMs, envelope.timeout_ms);
+    const reply = await embedWithRetry({
+      totalMs: envelope.timeout_ms,
+      firstReplyMs,
+      attempt: (timeoutMs, waitMs) =>
+        askEmbeddings(
+          deps.bus,
+          { ...envelope, timeout_ms: timeoutMs },
+          {
+            subject: deps.subjects.embed(agent.name),
+            auditSubject: deps.config.audit.enabled ? deps.subjects.auditEmbed(agent.name) : undefined,
+            waitMs,
+          },
+        ),
+      onRetry: (failure) =>
+        origin.log.warn(
+          { code: failure.code, agent: agent.name },
+          `embeddings of ${agent.name} failed before an answer (${failure.message}); retrying once`,
+        ),
+    });
     const headers = { 'x-request-id': requestId, traceparent, ...admission.headers };
     return { reply, agent, headers };
   } catch (err) {

@@ -105,7 +105,8 @@ export function translateInput(body: Pick<ResponsesBody, 'input' | 'instructions
         return;
       default:
         throw invalid(
-          `${at}.type "${item.type}" is not supported: send messages, function_call and function_call_output items`,
+          `${at}.type "${item.type}" is not supported: send messages, function_call, function_call_output ` +
+            'and item_reference items',
           `${at}.type`,
         );
     }

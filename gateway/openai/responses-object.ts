@@ -14,7 +14,7 @@ export function responseEcho(body: ResponsesBody) {
     metadata: body.metadata ?? {},
     parallel_tool_calls: body.parallel_tool_calls ?? true,
     previous_response_id: body.previous_response_id ?? null,
-    reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
+    reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null },
     store: body.store ?? true,
     temperature: body.temperature ?? null,
     text: { format: body.text?.format ?? { type: 'text' } },
@@ -88,7 +88,8 @@ export function responsesUsage(usage: Usage) {
     input_tokens: usage.prompt_tokens,
     input_tokens_details: { cached_tokens: 0 },
     output_tokens: usage.completion_tokens,
-    output_tokens_details: { reasoning_tokens: 0 },
+    // 0 where the backend does not count thinking apart (Ollama): nothing is estimated.
+    output_tokens_details: { reasoning_tokens: usage.completion_tokens_details?.reasoning_tokens ?? 0 },
     total_tokens: usage.total_tokens,
   };
 }

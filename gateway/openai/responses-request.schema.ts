@@ -21,13 +21,15 @@ const inputPartSchema = {
 } as const;
 
 /**
- * One input item: a message (`type` "message" or left out), a function call the model made, or
- * a function call's output. Other item types are refused by name when converted.
+ * One input item: a message (`type` "message" or left out), a function call the model made, a
+ * function call's output, or a reference to an item of a stored response (`item_reference`).
+ * Other item types are refused by name when converted.
  */
 const inputItemSchema = {
   type: 'object',
   properties: {
     type: { type: 'string' },
+    id: { type: 'string', maxLength: 256, description: 'an item id; what an item_reference item names' },
     role: { enum: ['user', 'assistant', 'system', 'developer'] },
     content: {
       description: 'a string or an array of content parts ({"type": "input_text", "text": "…"}, …)',
@@ -76,7 +78,8 @@ export const responsesRequestSchema = {
   properties: {
     model: chat.model,
     input: {
-      description: 'a string, or an array of input items (messages, function_call, function_call_output)',
+      description:
+        'a string, or an array of input items (messages, function_call, function_call_output, item_reference)',
       anyOf: [{ type: 'string' }, { type: 'array', minItems: 1, items: inputItemSchema }],
     },
     instructions: { type: ['string', 'null'] },
@@ -108,7 +111,13 @@ export const responsesRequestSchema = {
     parallel_tool_calls: chat.parallel_tool_calls,
     reasoning: {
       type: ['object', 'null'],
-      properties: { effort: chat.reasoning_effort },
+      properties: {
+        effort: chat.reasoning_effort,
+        summary: {
+          enum: ['auto', 'concise', 'detailed', null],
+          description: '"auto" is accepted (no summary is made); "concise" and "detailed" are refused',
+        },
+      },
     },
     text: {
       type: ['object', 'null'],

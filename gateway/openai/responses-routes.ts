@@ -3,6 +3,8 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
+import { resolveItemReferences } from './item-references.js';
+import { namingPreviousResponse } from './previous-response.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
 import {
   perAgentResponsesRequestSchema,
@@ -11,15 +13,7 @@ import {
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
 import { responsesToChatInput } from './responses-to-chat.js';
-
-/** A previous_response_id memory does not know (or another key's) reads as the Responses API's 404. */
-function namingPreviousResponse(err: unknown, previous: string | null | undefined): unknown {
-  if (previous == null || !(err instanceof AgentbusError) || err.code !== 'session_not_found') return err;
-  return new AgentbusError('response_not_found', `No response "${previous}" exists for this API key.`, {
-    param: 'previous_response_id',
-    cause: err,
-  });
-}
+import { storedTurnReader } from './stored-turn-reader.js';
 
 /**
  * `POST /v1/responses`: OpenAI's Responses API as a face of the chat pipeline. The body becomes
@@ -31,7 +25,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
   const schema = { body: deps.perAgent ? perAgentResponsesRequestSchema : responsesRequestSchema };
 
   app.post<{ Body: ResponsesBody }>('/v1/responses', { schema }, async (request, reply) => {
-    const { body } = request;
+    const body = await resolveItemReferences(request.body, storedTurnReader(deps, request.tenant));
     const stream = body.stream === true;
     const input = responsesToChatInput(body, stream, limits);
     const echo = responseEcho(body);

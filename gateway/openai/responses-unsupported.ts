@@ -3,7 +3,7 @@ import { nonEmpty, set, type UnsupportedParameter } from './unsupported-paramete
 /**
  * Responses API parameters agentbus cannot honour: asking for one is a 400 naming it, as on
  * `/v1/chat/completions`. Values that change nothing (background: false, truncation:
- * "disabled") pass.
+ * "disabled", reasoning.summary: "auto") pass.
  */
 export const UNSUPPORTED_RESPONSES_PARAMETERS: readonly UnsupportedParameter[] = [
   { param: 'background', requested: (b) => b['background'] === true, why: 'background responses are not supported' },
@@ -16,9 +16,11 @@ export const UNSUPPORTED_RESPONSES_PARAMETERS: readonly UnsupportedParameter[] =
     param: 'reasoning.summary',
     requested: (b) => {
       const reasoning = b['reasoning'] as Record<string, unknown> | null | undefined;
-      return set(reasoning) && set(reasoning['summary']);
+      return set(reasoning) && set(reasoning['summary']) && reasoning['summary'] !== 'auto';
     },
-    why: 'reasoning summaries are not made; the thinking itself comes back as a reasoning item',
+    why:
+      'no summarizer model exists to shorten the thinking, which comes back whole as a reasoning item; ' +
+      '"auto" is accepted (the most detailed summary available: none)',
   },
   {
     param: 'truncation',

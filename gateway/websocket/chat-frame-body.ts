@@ -1,19 +1,35 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
-import type { ChatFrame } from './frames.schema.js';
+import type { ChatFrame, ResponseCreateFrame } from './frames.schema.js';
 
 /**
- * An error in the chat frame's own terms: workers name the session field as HTTP sends it
+ * An error in the request frame's own terms: workers name the session field as HTTP sends it
  * (`X-Session-ID`), the gateway names the agent `model` as the HTTP body does.
  */
-export function inFrameTerms(error: AgentbusError, frame: ChatFrame): AgentbusError {
+export function inFrameTerms(error: AgentbusError, frame: ChatFrame | ResponseCreateFrame): AgentbusError {
+  const session = frame.type === 'chat' ? 'session_id' : 'previous_response_id';
   const param =
     error.param === 'X-Session-ID'
-      ? 'session_id'
+      ? session
       : error.param === 'model' && frame.agent !== undefined
         ? 'agent'
         : undefined;
   return param === undefined ? error : new AgentbusError(error.code, error.message, { param });
+}
+
+/** The agent a frame names in `agent` or `model` (both must agree); undefined lets the router choose. */
+export function agentOf(frame: { agent?: string | undefined; model?: string | undefined }): string | undefined {
+  const { agent, model } = frame;
+  if (agent !== undefined && model !== undefined && agent !== model) {
+    throw new AgentbusError(
+      'invalid_request',
+      `"agent" (${agent}) and "model" (${model}) name different agents; send one.`,
+      {
+        param: 'agent',
+      },
+    );
+  }
+  return agent ?? model;
 }
 
 /**
@@ -33,14 +49,7 @@ export function chatBodyOf(frame: ChatFrame): ChatBody {
     timeout_ms: _timeout,
     ...body
   } = frame;
-  if (agent !== undefined && body.model !== undefined && agent !== body.model) {
-    throw new AgentbusError(
-      'invalid_request',
-      `"agent" (${agent}) and "model" (${body.model}) name different agents; send one.`,
-      { param: 'agent' },
-    );
-  }
   // No agent at all: the router chooses, as for "auto".
-  const model = agent ?? body.model;
+  const model = agentOf({ agent, model: body.model });
   return model === undefined ? body : { ...body, model };
 }

@@ -10,6 +10,7 @@ import {
   usageSchema,
 } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../openai/chat-completion-request.schema.js';
+import { responsesRequestSchema } from '../openai/responses-request.schema.js';
 
 /**
  * The WebSocket protocol of `GET /v1/ws` (docs/websocket.md): JSON text frames, each with a
@@ -32,6 +33,29 @@ const {
   model,
   ...chatBodyProperties
 } = chatCompletionRequestSchema.properties;
+
+/** What HTTP carries in headers, as fields of a request frame (`chat`, `response.create`). */
+const requestHints = {
+  cache: {
+    enum: ['use', 'refresh'],
+    description: '"refresh" skips the response cache lookup (HTTP: Cache-Control: no-cache).',
+  },
+  traceparent: {
+    type: 'string',
+    pattern: TRACEPARENT_PATTERN,
+    description: 'W3C trace context; a new trace starts when absent.',
+  },
+  private: { type: 'boolean', description: 'True keeps the request on local providers (HTTP: X-Private).' },
+  priority: { enum: ['low', 'normal', 'high'], description: 'Priority hint (HTTP: X-Priority).' },
+  timeout_ms: {
+    type: 'integer',
+    minimum: 100,
+    maximum: 3_600_000,
+    description:
+      "The client gives up after this long; shorter than the agent's limits, it applies " +
+      '(HTTP: X-Request-Timeout-Ms).',
+  },
+} as const;
 
 /** `auth`: the first frame of a client that could not send an `Authorization` header (browsers). */
 export const authFrameSchema = {
@@ -62,26 +86,33 @@ export const chatFrameSchema = {
       pattern: ID_PATTERN,
       description: "The conversation to continue (a done frame's conversation_id); absent starts a new one.",
     },
-    cache: {
-      enum: ['use', 'refresh'],
-      description: '"refresh" skips the response cache lookup (HTTP: Cache-Control: no-cache).',
-    },
-    traceparent: {
-      type: 'string',
-      pattern: TRACEPARENT_PATTERN,
-      description: 'W3C trace context; a new trace starts when absent.',
-    },
-    private: { type: 'boolean', description: 'True keeps the request on local providers (HTTP: X-Private).' },
-    priority: { enum: ['low', 'normal', 'high'], description: 'Priority hint (HTTP: X-Priority).' },
-    timeout_ms: {
-      type: 'integer',
-      minimum: 100,
-      maximum: 3_600_000,
-      description:
-        "The client gives up after this long; shorter than the agent's limits, it applies " +
-        '(HTTP: X-Request-Timeout-Ms).',
-    },
+    ...requestHints,
     ...chatBodyProperties,
+  },
+} as const;
+
+// `stream` means nothing here either; `model` may be left out for the router, as in a chat frame.
+const {
+  stream: _responsesStream,
+  model: _responsesModel,
+  ...responsesBodyProperties
+} = responsesRequestSchema.properties;
+
+/**
+ * `response.create`: one request in the Responses API's shape (a `POST /v1/responses` body, as
+ * OpenAI's WebSocket mode sends it), answered by the Responses events. `previous_response_id`
+ * continues a conversation, as over HTTP.
+ */
+export const responseCreateFrameSchema = {
+  type: 'object',
+  required: ['type', 'id', 'input'],
+  properties: {
+    type: { const: 'response.create' },
+    id: requestId,
+    agent: { ...model, description: 'The agent that answers ("model" is accepted in its place).' },
+    model,
+    ...requestHints,
+    ...responsesBodyProperties,
   },
 } as const;
 
@@ -111,6 +142,7 @@ export const pingFrameSchema = {
 export const CLIENT_FRAME_SCHEMAS = {
   auth: authFrameSchema,
   chat: chatFrameSchema,
+  'response.create': responseCreateFrameSchema,
   cancel: cancelFrameSchema,
   ping: pingFrameSchema,
 } as const;
@@ -240,6 +272,59 @@ export const serverErrorFrameSchema = {
   },
 } as const;
 
+/** The events of the Responses API's stream, each sent as a frame of a `response.create` request. */
+export const RESPONSE_EVENT_TYPES = [
+  'response.created',
+  'response.in_progress',
+  'response.output_item.added',
+  'response.content_part.added',
+  'response.output_text.delta',
+  'response.output_text.done',
+  'response.reasoning_text.delta',
+  'response.reasoning_text.done',
+  'response.function_call_arguments.delta',
+  'response.function_call_arguments.done',
+  'response.content_part.done',
+  'response.output_item.done',
+  'response.completed',
+  'response.incomplete',
+  'response.failed',
+] as const;
+
+/**
+ * A Responses event (as `POST /v1/responses` streams it) tagged with the request's `id`. Its
+ * `sequence_number` counts the request's frames from 0 without gaps, as `seq` does for a chat.
+ * The payload is OpenAI's; docs/api.md lists what each event carries.
+ */
+export const responseEventFrameSchema = {
+  type: 'object',
+  required: ['type', 'id', 'sequence_number'],
+  properties: {
+    type: { enum: RESPONSE_EVENT_TYPES },
+    id: requestId,
+    sequence_number: { type: 'integer', minimum: 0 },
+    response: {
+      type: 'object',
+      required: ['id', 'object', 'status', 'output'],
+      properties: {
+        id: { type: 'string' },
+        object: { const: 'response' },
+        status: { enum: ['in_progress', 'completed', 'incomplete', 'failed'] },
+        output: { type: 'array' },
+      },
+    },
+    item: {
+      type: 'object',
+      required: ['id', 'type'],
+      properties: { id: { type: 'string' }, type: { enum: ['message', 'function_call', 'reasoning'] } },
+    },
+    item_id: { type: 'string' },
+    output_index: { type: 'integer', minimum: 0 },
+    content_index: { type: 'integer', minimum: 0 },
+    delta: { type: 'string' },
+  },
+} as const;
+
 /** `pong`: the answer to a `ping`. */
 export const pongFrameSchema = {
   type: 'object',
@@ -257,19 +342,29 @@ export const serverFrameSchema = {
   title: 'WebSocketServerFrame',
   type: 'object',
   required: ['type'],
-  properties: { type: { enum: ['ready', 'delta', 'done', 'error', 'pong'] } },
+  properties: { type: { enum: ['ready', 'delta', 'done', 'error', 'pong', ...RESPONSE_EVENT_TYPES] } },
   discriminator: { propertyName: 'type' },
-  oneOf: [readyFrameSchema, serverDeltaFrameSchema, serverDoneFrameSchema, serverErrorFrameSchema, pongFrameSchema],
+  oneOf: [
+    readyFrameSchema,
+    serverDeltaFrameSchema,
+    serverDoneFrameSchema,
+    serverErrorFrameSchema,
+    pongFrameSchema,
+    responseEventFrameSchema,
+  ],
 } as const;
 
 export type AuthFrame = FromSchema<typeof authFrameSchema>;
 export type ChatFrame = FromSchema<typeof chatFrameSchema>;
+export type ResponseCreateFrame = FromSchema<typeof responseCreateFrameSchema>;
 export type CancelFrame = FromSchema<typeof cancelFrameSchema>;
 export type PingFrame = FromSchema<typeof pingFrameSchema>;
-export type ClientFrame = AuthFrame | ChatFrame | CancelFrame | PingFrame;
+export type ClientFrame = AuthFrame | ChatFrame | ResponseCreateFrame | CancelFrame | PingFrame;
 export type ReadyFrame = FromSchema<typeof readyFrameSchema>;
 export type ServerDeltaFrame = FromSchema<typeof serverDeltaFrameSchema>;
 export type ServerDoneFrame = FromSchema<typeof serverDoneFrameSchema>;
 export type ServerErrorFrame = FromSchema<typeof serverErrorFrameSchema>;
 export type PongFrame = FromSchema<typeof pongFrameSchema>;
-export type ServerFrame = ReadyFrame | ServerDeltaFrame | ServerDoneFrame | ServerErrorFrame | PongFrame;
+export type ResponseEventFrame = FromSchema<typeof responseEventFrameSchema> & Record<string, unknown>;
+export type ServerFrame =
+  ReadyFrame | ServerDeltaFrame | ServerDoneFrame | ServerErrorFrame | PongFrame | ResponseEventFrame;

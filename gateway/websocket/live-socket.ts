@@ -6,14 +6,19 @@ import { mayCall, type Caller } from '../auth/caller.js';
 import type { Call } from '../call/call.js';
 import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import type { GatewayConfig } from '../config.js';
-import type { ChatBody } from '../openai/chat-completion-request.schema.js';
+import { resolveItemReferences } from '../openai/item-references.js';
+import { responseEcho, type ResponseEcho } from '../openai/responses-object.js';
+import { responsesToChatInput } from '../openai/responses-to-chat.js';
+import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
 import { toChatInput } from '../openai/to-chat-input.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
-import type { ChatFrame, ClientFrame, ServerFrame } from './frames.schema.js';
+import type { ChatFrame, ClientFrame, ResponseCreateFrame, ServerFrame } from './frames.schema.js';
 import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
 import { FrameError, parseClientFrame } from './parse-frame.js';
+import { responsesBodyOf } from './response-frame-body.js';
+import { inResponseTerms, relayResponseEvents } from './response-relay.js';
 import { deltaFrame, doneFrame, errorFrame } from './server-frames.js';
 import type { SocketPort } from './socket-port.js';
 
@@ -30,6 +35,8 @@ export interface LiveSessionOptions {
   startChat(input: ChatInput, origin: ChatOrigin): Promise<StartedChat>;
   /** The caller a presented key proves, or undefined when no key matches (the key store's lookup). */
   callerFor(key: string): Caller | undefined;
+  /** Reads a tenant's stored responses, for `item_reference` input items of `response.create` frames. */
+  storedTurns(tenant: string): ReadStoredTurn;
   /** The caller the upgrade request's Authorization header proved, if it carried one. */
   caller: Caller | undefined;
   /** The key of that header, looked up again for each request so a revoked key stops working on open sockets too. */
@@ -39,6 +46,9 @@ export interface LiveSessionOptions {
   log: Logger;
   clock?: Clock;
 }
+
+/** A frame that starts a request. */
+type RequestFrame = ChatFrame | ResponseCreateFrame;
 
 /** A request of this socket: its call once routing chose the agent(s), and what the client asked meanwhile. */
 interface Request {
@@ -123,7 +133,7 @@ export class LiveSession {
     try {
       const frame = parseClientFrame(data, isBinary, this.#options.config.inputLimits.maxJsonDepth);
       this.#frameBytes = data.length;
-      if (frame.type === 'chat' || frame.type === 'cancel') id = frame.id;
+      if (frame.type === 'chat' || frame.type === 'response.create' || frame.type === 'cancel') id = frame.id;
       this.#handle(frame);
     } catch (err) {
       const [error, frameId] = err instanceof FrameError ? [err.error, err.id] : [AgentbusError.from(err), id];
@@ -288,7 +298,7 @@ export class LiveSession {
     return id !== null && !this.#requests.has(id) ? id : null;
   }
 
-  #start(frame: ChatFrame, by: Caller): void {
+  #start(frame: RequestFrame, by: Caller): void {
     const { config } = this.#options;
     if (this.#requests.has(frame.id)) {
       // Sent untagged (see refusedFrameTag): it must not read as the end of the request in flight.
@@ -312,25 +322,32 @@ export class LiveSession {
           'wait for one to finish or open another socket.',
       );
     }
-    const body = chatBodyOf(frame);
     // Registered before routing (which may ask the classifier), so the id counts as in flight
     // and a cancel or close meanwhile is applied as soon as the call exists.
     const request: Request = { routing: new AbortController() };
     this.#requests.set(frame.id, request);
     // Never rejects: #run answers every failure with an error frame.
-    this.#run(frame, body, by, request, this.#frameBytes).catch((err: unknown) =>
+    this.#run(frame, by, request, this.#frameBytes).catch((err: unknown) =>
       this.#log.error({ err }, 'WebSocket request failed unexpectedly'),
     );
   }
 
-  async #run(frame: ChatFrame, body: ChatBody, by: Caller, request: Request, inputBytes: number): Promise<void> {
+  async #run(frame: RequestFrame, by: Caller, request: Request, inputBytes: number): Promise<void> {
     let chat: StartedChat;
+    let echo: ResponseEcho | undefined;
     try {
-      const input = toChatInput(body, true, this.#options.config.inputLimits);
+      const limits = this.#options.config.inputLimits;
+      let input: ChatInput;
+      if (frame.type === 'chat') input = toChatInput(chatBodyOf(frame), true, limits);
+      else {
+        const body = await resolveItemReferences(responsesBodyOf(frame), this.#options.storedTurns(by.tenant));
+        input = responsesToChatInput(body, true, limits);
+        echo = responseEcho(body);
+      }
       chat = await this.#options.startChat(input, {
         caller: by,
         log: this.#log,
-        sessionToContinue: frame.session_id,
+        sessionToContinue: frame.type === 'chat' ? frame.session_id : (frame.previous_response_id ?? undefined),
         traceparent: frame.traceparent,
         refreshCache: frame.cache === 'refresh',
         signal: request.routing.signal,
@@ -344,7 +361,12 @@ export class LiveSession {
     } catch (err) {
       this.#requests.delete(frame.id);
       this.#settleIfDrained();
-      const error = err instanceof AgentbusError ? inFrameTerms(err, frame) : AgentbusError.from(err);
+      const error =
+        frame.type === 'response.create'
+          ? inResponseTerms(err, frame)
+          : err instanceof AgentbusError
+            ? inFrameTerms(err, frame)
+            : AgentbusError.from(err);
       if (error.status >= 500) this.#log.error({ err }, 'WebSocket request failed to start');
       this.#send(errorFrame(frame.id, error, 0, refusalOf(err)?.retryAfterSeconds));
       return;
@@ -352,7 +374,21 @@ export class LiveSession {
     request.call = chat.call;
     if (request.closed !== undefined) chat.call.close(request.closed);
     else if (request.cancelled !== undefined) chat.call.cancel(request.cancelled);
-    await this.#relay(frame, chat);
+    if (frame.type === 'chat') await this.#relay(frame, chat);
+    else await this.#relayResponse(frame, chat, echo!);
+  }
+
+  /** Relays a `response.create` request as Responses events (response-relay.ts). */
+  async #relayResponse(frame: ResponseCreateFrame, chat: StartedChat, echo: ResponseEcho): Promise<void> {
+    let doneSent = false;
+    try {
+      doneSent = await relayResponseEvents(frame, chat, echo, (out, onSent) => this.#send(out, onSent));
+    } finally {
+      // Anything but a sent response.completed: workers waiting for a receipt hear it was not delivered.
+      if (!doneSent) chat.call.close('the answer did not reach the client whole');
+      this.#requests.delete(frame.id);
+      this.#settleIfDrained();
+    }
   }
 
   /**

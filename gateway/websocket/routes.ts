@@ -6,6 +6,7 @@ import type { Logger } from '../../common/logger.js';
 import { withTimeout } from '../../common/timeout.js';
 import { bearerKeyOf } from '../auth/bearer-auth.js';
 import { startChatCall } from '../chat/start-chat.js';
+import { storedTurnReader } from '../openai/stored-turn-reader.js';
 import type { ChatDeps } from '../chat/types.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, LiveSession } from './live-socket.js';
 import { wsPort } from './socket-port.js';
@@ -122,6 +123,7 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { s
         config,
         catalog: deps.catalog,
         startChat: (input, origin) => startChatCall(deps, input, origin),
+        storedTurns: (tenant) => storedTurnReader(deps, tenant),
         callerFor: callerOf(request),
         caller: request.caller ?? undefined,
         apiKey,

@@ -57,7 +57,7 @@ t.test('the stream name follows the prefix', async (t) => {
 
 t.test('the gateway created the audit stream: no_ack, file storage, the configured limits', async (t) => {
   const { config } = await jsm.streams.info(STREAM);
-  t.same(config.subjects, [subjectsFor(PREFIX).allAudit]);
+  t.same(config.subjects, [subjectsFor(PREFIX).allAudit, subjectsFor(PREFIX).allAuditEmbed]);
   t.equal(config.no_ack, true);
   t.equal(config.storage, 'file');
   t.equal(config.max_age, 7 * 24 * 3600 * 1e9);

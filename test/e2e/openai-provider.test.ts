@@ -61,6 +61,32 @@ t.test('tool calls: upstream fragments are reassembled, then streamed to the cli
   t.match(upstream.requests.at(-1)!.body, { tools, tool_choice: 'auto' });
 });
 
+t.test("the upstream's reasoning tokens reach chat and Responses usage", async (t) => {
+  upstream.behave({ tokens: ['4'], reasoningTokens: 7 });
+  const chat: any = await (await post({})).json();
+  t.same(chat.usage, {
+    prompt_tokens: 9,
+    completion_tokens: 1,
+    total_tokens: 10,
+    completion_tokens_details: { reasoning_tokens: 7 },
+  });
+  const streamed = sseJson(
+    parseSse(await (await post({ stream: true, stream_options: { include_usage: true } })).text()).events,
+  );
+  t.same(streamed.at(-1).usage.completion_tokens_details, { reasoning_tokens: 7 });
+  const response: any = await (
+    await fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'testing', input: 'think' }),
+    })
+  ).json();
+  t.match(response.usage, { output_tokens: 1, output_tokens_details: { reasoning_tokens: 7 } });
+  upstream.behave({ tokens: ['plain'] });
+  const plain: any = await (await post({})).json();
+  t.notOk('completion_tokens_details' in plain.usage, 'absent when the upstream does not count them');
+});
+
 t.test('upstream errors map to the error table and name OPENAI_BASE_URL', async (t) => {
   upstream.behave({ failWith: { status: 500, message: 'upstream exploded' } });
   const failed = await post({});

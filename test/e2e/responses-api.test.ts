@@ -271,7 +271,8 @@ t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ U
   const tool = await json({ model: 'documentation', input: 'x', tools: [{ type: 'web_search' }] });
   t.equal(tool.body.error.param, 'tools[0].type');
   const item = await json({ model: 'documentation', input: [{ type: 'item_reference', id: 'x' }] });
-  t.equal(item.body.error.param, 'input[0].type');
+  t.equal(item.status, 404);
+  t.match(item.body.error, { code: 'item_not_found', param: 'input[0].id' });
   const image = await json({
     model: 'documentation',
     input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'https://example.com/a.png' }] }],
@@ -358,4 +359,66 @@ t.test('store: false keeps the response out of memory', async (t) => {
   t.equal((await fetch(`${stack.baseUrl}/v1/responses/${body.id}`, { headers: as('key-alice') })).status, 404);
   const refused = await json({ model: 'documentation', input: 'x', store: false, previous_response_id: body.id });
   t.equal(refused.body.error.param, 'store');
+});
+
+t.test('item_reference items replay items of stored responses of the same key only', async (t) => {
+  stack.ollama.behave({ tokens: ['Paris.'] });
+  const first = await json({ model: 'documentation', input: 'Capital of France?' });
+  stack.ollama.behave({ tokens: ['Berlin.'] });
+  const second = await json({ model: 'documentation', input: 'Capital of Germany?' });
+  const [a, b] = [first.body.output[0].id as string, second.body.output[0].id as string];
+  t.not(a, b, 'item ids are unique across responses, not only within one');
+  const inputs = await (
+    await fetch(`${stack.baseUrl}/v1/responses/${first.body.id}/input_items`, { headers: as('key-alice') })
+  ).json();
+  const question = inputs.data[0].id as string;
+
+  stack.ollama.behave({ tokens: ['Both are capitals.'] });
+  const replay = await json({
+    model: 'documentation',
+    store: false,
+    input: [
+      { type: 'item_reference', id: question },
+      { type: 'item_reference', id: a },
+      { id: b },
+      { role: 'user', content: 'What do they have in common?' },
+    ],
+  });
+  t.equal(replay.status, 200);
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(-4)
+      .map((m) => [m.role, m.content]),
+    [
+      ['user', 'Capital of France?'],
+      ['assistant', 'Paris.'],
+      ['assistant', 'Berlin.'],
+      ['user', 'What do they have in common?'],
+    ],
+  );
+
+  const intruder = await json({ model: 'documentation', input: [{ type: 'item_reference', id: a }] }, 'key-bob');
+  t.equal(intruder.status, 404, "another key's item answers like a missing one");
+  t.match(intruder.body.error, { code: 'item_not_found', param: 'input[0].id' });
+  const before = stack.ollama.requests.length;
+  const missing = await json({
+    model: 'documentation',
+    input: [
+      { role: 'user', content: 'hi' },
+      { type: 'item_reference', id: `${a}_9` },
+    ],
+  });
+  t.match(missing, { status: 404, body: { error: { code: 'item_not_found', param: 'input[1].id' } } });
+  t.equal(stack.ollama.requests.length, before, 'a refused request reaches no model');
+});
+
+t.test('reasoning.summary: "auto" is accepted and echoed, other values refused by name', async (t) => {
+  stack.ollama.behave({ tokens: ['ok'] });
+  const auto = await json({ model: 'documentation', input: 'x', reasoning: { summary: 'auto' } });
+  t.equal(auto.status, 200);
+  t.equal(auto.body.usage.output_tokens_details.reasoning_tokens, 0, 'Ollama does not count thinking apart');
+  t.match(auto.body.reasoning, { summary: 'auto' });
+  const concise = await json({ model: 'documentation', input: 'x', reasoning: { summary: 'concise' } });
+  t.match(concise, { status: 400, body: { error: { param: 'reasoning.summary' } } });
 });

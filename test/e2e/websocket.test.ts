@@ -324,7 +324,7 @@ t.test('bad frames get an error frame and the socket stays usable', async (t) =>
       error: {
         code: 'invalid_request',
         param: 'type',
-        message: /Unknown frame type "teleport".*auth, chat, cancel, ping/,
+        message: /Unknown frame type "teleport".*auth, chat, response.create, cancel, ping/,
       },
     },
   );

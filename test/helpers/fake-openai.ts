@@ -9,6 +9,8 @@ export interface FakeOpenAIBehaviour {
   toolCalls?: Array<{ name: string; arguments: string }>;
   /** Answer with this status and an OpenAI error body instead. */
   failWith?: { status: number; message: string };
+  /** Counted apart in the usage chunk's `completion_tokens_details`, as reasoning servers do. */
+  reasoningTokens?: number;
 }
 
 export interface FakeOpenAI {
@@ -93,7 +95,14 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     const maxTokens = body.max_tokens ?? Infinity;
     chunk({}, b.toolCalls?.length ? 'tool_calls' : b.tokens.length >= maxTokens ? 'length' : 'stop');
     if (body.stream_options?.include_usage)
-      chunk({}, null, { prompt_tokens: 9, completion_tokens: b.tokens.length, total_tokens: 9 + b.tokens.length });
+      chunk({}, null, {
+        prompt_tokens: 9,
+        completion_tokens: b.tokens.length,
+        total_tokens: 9 + b.tokens.length,
+        ...(b.reasoningTokens !== undefined
+          ? { completion_tokens_details: { reasoning_tokens: b.reasoningTokens } }
+          : {}),
+      });
     res.end('data: [DONE]\n\n');
   }
 

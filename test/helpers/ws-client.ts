@@ -20,6 +20,8 @@ export interface LiveClient {
   next<T extends ServerFrame = ServerFrame>(match?: (frame: ServerFrame) => boolean, timeoutMs?: number): Promise<T>;
   /** Waits for request `id`'s terminal frame; returns its deltas' text and the terminal frame. */
   finish(id: string, timeoutMs?: number): Promise<{ text: string; seqs: number[]; terminal: ServerFrame }>;
+  /** Waits for `response.create` request `id`'s terminal frame; returns all its frames, in order. */
+  finishResponse(id: string, timeoutMs?: number): Promise<Array<ServerFrame & Record<string, any>>>;
   close(): void;
 }
 
@@ -125,6 +127,12 @@ export async function openLiveClient(baseUrl: string, options: OpenOptions = {})
         seqs: mine.map((f) => (f as { seq: number }).seq),
         terminal: mine.find(isTerminal)!,
       };
+    },
+    async finishResponse(id, timeoutMs = 5000) {
+      const terminal = ['error', 'response.completed', 'response.incomplete', 'response.failed'];
+      const mine = () => frames.filter((f) => 'id' in f && f.id === id) as Array<ServerFrame & Record<string, any>>;
+      await waitFor(() => mine().some((f) => terminal.includes(f.type)), timeoutMs, `the end of response ${id}`);
+      return mine();
     },
     close() {
       socket.close();

@@ -64,6 +64,8 @@ function session(options: { caller?: Caller; keys?: Record<string, Caller>; scri
     caller: options.caller,
     apiKey: options.caller ? [...keys].find(([, c]) => c === options.caller)?.[0] : undefined,
     callerFor: (key) => keys.get(key),
+    // No stored responses: these tests send no item_reference items.
+    storedTurns: () => () => Promise.resolve(undefined),
     onKeysChange: (listener) => {
       keyListener = listener;
       return () => (keyListener = undefined);
@@ -261,4 +263,86 @@ t.test('a bad frame is answered and forgotten; the socket carries on', async (t)
   await receive(chat('ok'));
   await settle();
   t.equal(port.of('done').length, 1);
+});
+
+t.test('response.create: Responses events tagged with the id; the completed frame delivers the turn', async (t) => {
+  const { port, receive, started } = session({ caller: everyone, scripts: [answer('hello')] });
+  await receive({
+    type: 'response.create',
+    id: 'r1',
+    agent: 'code_review',
+    previous_response_id: 'resp_prev',
+    input: 'hi',
+    instructions: 'Be brief.',
+  });
+  await settle();
+  const mine = port.sent.filter((frame) => frame['id'] === 'r1');
+  t.same(
+    mine.map((frame) => frame['type']),
+    [
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.output_text.delta',
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.same(
+    mine.map((frame) => frame['sequence_number']),
+    mine.map((_, i) => i),
+  );
+  t.match(mine.at(-1), { response: { status: 'completed', instructions: 'Be brief.' } });
+  const { input, origin, scope } = started[0]!;
+  t.equal(input.idPrefix, 'resp_');
+  t.match(input.messages, [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'hi' },
+  ]);
+  t.equal(origin.sessionToContinue, 'resp_prev');
+  t.ok(scope?.delivered.aborted, 'the turn may be committed once response.completed was sent');
+});
+
+t.test('response.create failing: an error frame before the first event, response.failed after', async (t) => {
+  const early = new FrameMaker();
+  const late = new FrameMaker();
+  const scripts: Script[] = [
+    async function* () {
+      yield early.ack();
+      yield early.error('session_not_found', 'No conversation "resp_gone" for this key.');
+    },
+    async function* () {
+      yield late.ack();
+      yield late.delta('par');
+      yield late.error('backend_error', 'the model went away');
+    },
+  ];
+  const { port, receive, started } = session({ caller: everyone, scripts });
+  await receive({ type: 'response.create', id: 'e1', input: 'hi', previous_response_id: 'resp_gone' });
+  await receive({ type: 'response.create', id: 'e2', input: 'hi' });
+  await settle();
+  const first = port.sent.filter((frame) => frame['id'] === 'e1');
+  t.same(first, [
+    {
+      type: 'error',
+      id: 'e1',
+      seq: 0,
+      error: {
+        message: 'No response "resp_gone" exists for this API key.',
+        type: 'invalid_request_error',
+        param: 'previous_response_id',
+        code: 'response_not_found',
+      },
+    },
+  ]);
+  const second = port.sent.filter((frame) => frame['id'] === 'e2');
+  t.match(second.at(-1), { type: 'response.failed', response: { error: { code: 'backend_error' } } });
+  t.notOk(
+    second.some((frame) => frame['type'] === 'error'),
+    'one terminal frame',
+  );
+  t.notOk(started[1]!.scope?.delivered.aborted, 'nothing delivered: the turn is not committed');
 });

@@ -103,7 +103,9 @@ t.test('function tools, tool_choice and text.format map to the chat fields', asy
 t.test('what cannot be honoured is refused naming the Responses field', async (t) => {
   t.match(paramOf({ background: true }), { code: 'invalid_request', param: 'background' });
   t.match(paramOf({ include: ['message.output_text.logprobs'] }), { param: 'include' });
-  t.match(paramOf({ reasoning: { summary: 'auto' } }), { param: 'reasoning.summary' });
+  t.match(paramOf({ reasoning: { summary: 'concise' } }), { param: 'reasoning.summary' });
+  t.match(paramOf({ reasoning: { summary: 'detailed' } }), { param: 'reasoning.summary' });
+  t.equal(paramOf({ reasoning: { summary: 'auto' } }), undefined, '"auto" is honoured: no summary is made');
   t.equal(paramOf({ reasoning: { effort: null }, truncation: 'disabled', background: false }), undefined);
   t.match(paramOf({ truncation: 'auto' }), { param: 'truncation' });
   t.match(paramOf({ conversation: 'conv_1' }), { param: 'conversation' });

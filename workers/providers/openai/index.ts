@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { AgentbusError } from '../../../bus-schemas/index.js';
+import { AgentbusError, type Usage } from '../../../bus-schemas/index.js';
 import type {
   ChatProvider,
   FinishReason,
@@ -13,6 +13,17 @@ import { toOpenAIRequest } from './request.js';
 import { openAIEmbed } from './embed.js';
 
 const PROBE_TIMEOUT_MS = 2000;
+
+/** The upstream's usage; its reasoning tokens passed on when it counts them (reasoning servers do). */
+function usageOf(usage: OpenAI.CompletionUsage): Usage {
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens;
+  return {
+    prompt_tokens: usage.prompt_tokens,
+    completion_tokens: usage.completion_tokens,
+    total_tokens: usage.total_tokens,
+    ...(typeof reasoning === 'number' ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}),
+  };
+}
 
 export interface OpenAISettings {
   /** Base URL of the OpenAI-compatible API, including `/v1` (OPENAI_BASE_URL). */
@@ -40,15 +51,10 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
     // Tool calls arrive in fragments by index; the provider interface passes whole calls on.
     const calls = new Map<number, { id?: string; name: string; arguments: string }>();
     let finishReason: FinishReason | undefined;
-    let usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
     try {
       for await (const chunk of stream) {
-        if (chunk.usage)
-          usage = {
-            prompt_tokens: chunk.usage.prompt_tokens,
-            completion_tokens: chunk.usage.completion_tokens,
-            total_tokens: chunk.usage.total_tokens,
-          };
+        if (chunk.usage) usage = usageOf(chunk.usage);
         const choice = chunk.choices[0];
         if (!choice) continue;
         // Reasoning servers (vLLM, DeepSeek, LiteLLM) send the thinking as reasoning_content (or reasoning).

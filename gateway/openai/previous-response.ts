@@ -1,0 +1,13 @@
+import { AgentbusError } from '../../bus-schemas/index.js';
+
+/**
+ * A previous_response_id memory does not know (or another key's) reads as the Responses API's
+ * 404, over HTTP and the WebSocket alike.
+ */
+export function namingPreviousResponse(err: unknown, previous: string | null | undefined): unknown {
+  if (previous == null || !(err instanceof AgentbusError) || err.code !== 'session_not_found') return err;
+  return new AgentbusError('response_not_found', `No response "${previous}" exists for this API key.`, {
+    param: 'previous_response_id',
+    cause: err,
+  });
+}

@@ -1,0 +1,200 @@
+import type { AgentbusError, DeltaFrame, DoneFrame, ToolCall } from '../../bus-schemas/index.js';
+import type { ChatIdentity } from '../chat/types.js';
+import {
+  functionCallItem,
+  functionCallItemId,
+  messageItem,
+  messageItemId,
+  outputText,
+  reasoningItem,
+  reasoningItemId,
+  reasoningText,
+  responseObject,
+  type OutputItem,
+  type ResponseEcho,
+} from './responses-object.js';
+
+/** An output item being streamed: the thinking, the message, or one tool call (by its fragment index). */
+interface OpenItem {
+  index: number;
+  kind: 'reasoning' | 'message' | 'function_call';
+  text: string;
+  call?: ToolCall;
+}
+
+/** One event of the Responses API's stream: its `type`, its `sequence_number` and its payload. */
+export interface ResponseEvent {
+  type: string;
+  sequence_number: number;
+  [field: string]: unknown;
+}
+
+/** Builds the events of one answer, frame by frame; each call returns the events it adds, in order. */
+export interface ResponseEvents {
+  /** `response.created` and `response.in_progress`. */
+  opening(): ResponseEvent[];
+  delta(frame: DeltaFrame): ResponseEvent[];
+  /** Closes the open item and ends with `response.completed` (or `response.incomplete`). */
+  done(frame: DoneFrame): ResponseEvent[];
+  /** The `error` event of a failure mid-answer (SSE sends it before {@link failed}). */
+  error(error: AgentbusError): ResponseEvent;
+  /** `response.failed`, with the output so far. */
+  failed(error: AgentbusError): ResponseEvent;
+}
+
+/**
+ * The Responses API's event sequence for one answer, whatever carries it (SSE, WebSocket): `response.created` and
+ * `response.in_progress`; per output item `response.output_item.added`, its deltas
+ * (`response.output_text.delta` within a content part, `response.function_call_arguments.delta`)
+ * and their `.done` events, `response.output_item.done`; then `response.completed` (or
+ * `response.incomplete` when cut by max_output_tokens). A failure mid-answer is an `error` event
+ * and `response.failed`. Every event carries its `sequence_number`.
+ */
+export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): ResponseEvents {
+  let sequence = 0;
+  const output: OutputItem[] = [];
+  let open: OpenItem | undefined;
+  let toolCount = 0;
+  const calls = new Map<number, OpenItem>();
+  // Events of the frame being handled; each public method hands them over and starts afresh.
+  let pending: ResponseEvent[] = [];
+  const event = (type: string, payload: Record<string, unknown>): ResponseEvent => {
+    const built = { type, sequence_number: sequence++, ...payload };
+    pending.push(built);
+    return built;
+  };
+  const flush = () => {
+    const out = pending;
+    pending = [];
+    return out;
+  };
+
+  const messageId = messageItemId(identity.id);
+  const reasoningId = reasoningItemId(identity.id);
+  const closeOpen = () => {
+    if (!open) return;
+    const item = open;
+    open = undefined;
+    if (item.kind === 'reasoning') {
+      const done = reasoningItem(reasoningId, item.text);
+      output[item.index] = done;
+      const at = { item_id: reasoningId, output_index: item.index, content_index: 0 };
+      event('response.reasoning_text.done', { ...at, text: item.text });
+      event('response.content_part.done', { ...at, part: reasoningText(item.text) });
+      event('response.output_item.done', { output_index: item.index, item: done });
+      return;
+    }
+    if (item.kind === 'message') {
+      const done = messageItem(messageId, item.text);
+      output[item.index] = done;
+      const at = { item_id: messageId, output_index: item.index, content_index: 0 };
+      event('response.output_text.done', { ...at, text: item.text, logprobs: [] });
+      event('response.content_part.done', { ...at, part: outputText(item.text) });
+      event('response.output_item.done', { output_index: item.index, item: done });
+      return;
+    }
+    const done = functionCallItem(output[item.index]!.id, item.call!);
+    output[item.index] = done;
+    event('response.function_call_arguments.done', {
+      item_id: done.id,
+      output_index: item.index,
+      name: done.name,
+      arguments: done.arguments,
+    });
+    event('response.output_item.done', { output_index: item.index, item: done });
+  };
+
+  /** Opens the message item (closing a tool call before it): its `added` events. */
+  const openMessage = () => {
+    closeOpen();
+    open = { index: output.length, kind: 'message', text: '' };
+    const item = messageItem(messageId, '', 'in_progress');
+    output.push(item);
+    const at = { item_id: messageId, output_index: open.index, content_index: 0 };
+    event('response.output_item.added', { output_index: open.index, item });
+    event('response.content_part.added', { ...at, part: outputText('') });
+  };
+
+  const text = (delta: string) => {
+    if (open?.kind !== 'message') openMessage();
+    open!.text += delta;
+    const at = { item_id: messageId, output_index: open!.index, content_index: 0 };
+    event('response.output_text.delta', { ...at, delta, logprobs: [] });
+  };
+
+  /** Thinking: one reasoning item with one reasoning_text part, before the answer. */
+  const thinking = (delta: string) => {
+    if (open?.kind !== 'reasoning') {
+      closeOpen();
+      open = { index: output.length, kind: 'reasoning', text: '' };
+      const item = reasoningItem(reasoningId, '', 'in_progress');
+      output.push(item);
+      const at = { item_id: reasoningId, output_index: open.index, content_index: 0 };
+      event('response.output_item.added', { output_index: open.index, item });
+      event('response.content_part.added', { ...at, part: reasoningText('') });
+    }
+    open.text += delta;
+    const at = { item_id: reasoningId, output_index: open.index, content_index: 0 };
+    event('response.reasoning_text.delta', { ...at, delta });
+  };
+
+  const toolFragment = (fragment: NonNullable<DeltaFrame['tool_calls']>[number]) => {
+    let item = calls.get(fragment.index);
+    if (!item) {
+      closeOpen();
+      const call: ToolCall = {
+        id: fragment.id ?? '',
+        type: 'function',
+        function: { name: fragment.function.name ?? '', arguments: '' },
+      };
+      item = { index: output.length, kind: 'function_call', text: '', call };
+      calls.set(fragment.index, item);
+      open = item;
+      const added = functionCallItem(functionCallItemId(identity.id, toolCount++), call, 'in_progress');
+      output.push(added);
+      event('response.output_item.added', { output_index: item.index, item: added });
+    }
+    const delta = fragment.function.arguments;
+    item.call!.function.arguments += delta;
+    if (delta !== '' && open === item)
+      event('response.function_call_arguments.delta', {
+        item_id: output[item.index]!.id,
+        output_index: item.index,
+        delta,
+      });
+  };
+
+  return {
+    opening: () => {
+      const response = responseObject(identity, echo, []);
+      event('response.created', { response });
+      event('response.in_progress', { response });
+      return flush();
+    },
+    delta: (frame) => {
+      if (frame.reasoning !== undefined && frame.reasoning !== '') thinking(frame.reasoning);
+      if (frame.content !== undefined && frame.content !== '') text(frame.content);
+      (frame.tool_calls ?? []).forEach(toolFragment);
+      return flush();
+    },
+    done: (frame) => {
+      // An empty answer is still one (empty) message, as the JSON response has it.
+      if (!output.some((item) => item.type !== 'reasoning')) openMessage();
+      closeOpen();
+      const response = responseObject(identity, echo, output, { done: frame });
+      event(response.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
+      return flush();
+    },
+    error: (error) => {
+      const built = event('error', { code: error.code, message: error.message, param: error.param });
+      flush();
+      return built;
+    },
+    failed: (error) => {
+      const failure = { code: error.code, message: error.message };
+      const built = event('response.failed', { response: responseObject(identity, echo, output, { error: failure }) });
+      flush();
+      return built;
+    },
+  };
+}
