@@ -43,13 +43,15 @@ export function memoryWritesTable(writes: PerEngine<MemoryWritesFigure>, describ
     `**5. Memory write rate** (zero upstream delay, ${first.connections} connections, ` +
       `${first.workers} worker(s); a turn counts once committed, after the client got its whole answer)`,
     '',
-    '| memory | turns/s per worker | req/s per worker | turns | seconds | non-2xx |',
-    '| --- | --- | --- | --- | --- | --- |',
+    '| memory | turns/s per worker | req/s per worker | turns | seconds | non-2xx ' +
+      '| worker CPU per turn (µs) | database server CPU per turn (µs) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...engines.map((e) => {
       const w = writes[e]!;
       return (
         `| ${ENGINE_LABEL[e]} | ${w.turnsPerSecondPerWorker} | ${w.requestsPerSecondPerWorker} ` +
-        `| ${w.turns} | ${w.seconds} | ${w.non2xx + w.errors} |`
+        `| ${w.turns} | ${w.seconds} | ${w.non2xx + w.errors} ` +
+        `| ${w.workerCpuUsPerTurn ?? '–'} | ${w.serverCpuUsPerTurn ?? '–'} |`
       );
     }),
     '',

@@ -1,3 +1,4 @@
+import { cpuSecondsOf } from '../../scripts/lib/process-table.js';
 import { runAutocannon } from '../load/autocannon-run.js';
 import { runClosedLoop } from '../load/closed-loop.js';
 import type { Target } from '../load/target.js';
@@ -15,6 +16,9 @@ export interface MemoryWritesFigure {
   requestsPerSecondPerWorker: number;
   non2xx: number;
   errors: number;
+  /** CPU per committed turn, µs: all workers together, and the database server's own (0 for SQLite). */
+  workerCpuUsPerTurn: number | null;
+  serverCpuUsPerTurn: number | null;
 }
 
 /**
@@ -54,11 +58,15 @@ export async function measureMemoryWrites(
     stream: false,
     expectTokens: options.tokens,
   });
+  const workerCpu = () => stack.workers.reduce((sum, w) => sum + cpuSecondsOf(w.child.pid ?? -1), 0);
   const before = await settledTurns(() => engine.committedTurns());
+  const cpuBefore = { worker: workerCpu(), server: engine.serverCpuSeconds() };
   const connections = options.throughputConnections;
   const r = await runAutocannon(agentbus, connections, options.throughputSeconds);
   const turns = (await settledTurns(() => engine.committedTurns())) - before;
   const seconds = options.throughputSeconds;
+  // CPU time, unlike throughput, hardly moves with what else the machine runs.
+  const perTurn = (cpu: number) => (turns > 0 && Number.isFinite(cpu) ? Math.round((cpu * 1e6) / turns) : null);
   const figure: MemoryWritesFigure = {
     turns,
     seconds,
@@ -68,10 +76,13 @@ export async function measureMemoryWrites(
     requestsPerSecondPerWorker: Math.round(r.requestsPerSecond / options.workers),
     non2xx: r.non2xx,
     errors: r.errors,
+    workerCpuUsPerTurn: perTurn(workerCpu() - cpuBefore.worker),
+    serverCpuUsPerTurn: perTurn(engine.serverCpuSeconds() - cpuBefore.server),
   };
   say(
     `memory writes on ${engine.name}: ${figure.turnsPerSecondPerWorker} turns/s per worker ` +
-      `(${turns} turns, ${r.non2xx} non-2xx, ${r.errors} errors)`,
+      `(${turns} turns, ${r.non2xx} non-2xx, ${r.errors} errors; CPU per turn: worker ` +
+      `${figure.workerCpuUsPerTurn} µs, database server ${figure.serverCpuUsPerTurn} µs)`,
   );
   return figure;
 }

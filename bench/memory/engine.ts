@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { ensurePostgres } from '../../scripts/lib/postgres-server.js';
+import { childrenOf, cpuSecondsOf } from '../../scripts/lib/process-table.js';
 import { startPrivatePostgres } from '../../scripts/lib/private-postgres.js';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
@@ -19,6 +20,8 @@ export interface MemoryEngine {
   readonly workerEnv: Readonly<Record<string, string>>;
   /** Turns committed so far (the delivery contract's `committed` state; pending ones do not count). */
   committedTurns(): Promise<number>;
+  /** CPU seconds a database server of its own has used so far: 0 for SQLite, which runs inside the worker. */
+  serverCpuSeconds(): number;
   close(): Promise<void>;
 }
 
@@ -49,6 +52,7 @@ export function sqliteEngine(dataDir: string): MemoryEngine {
         await db.destroy();
       }
     },
+    serverCpuSeconds: () => 0,
     async close() {},
   };
 }
@@ -81,6 +85,13 @@ export async function startPostgresEngine(say: (line: string) => void): Promise<
         `DATABASE_POOL_SIZE default per worker)`,
       workerEnv: { DATABASE_URL: server.url },
       committedTurns: () => countCommitted(db),
+      serverCpuSeconds() {
+        // The postmaster with its exited backends, and the backends alive now (one per pooled connection).
+        const pid = server.pid;
+        if (pid === undefined) return NaN;
+        const live = childrenOf(pid).reduce((sum, child) => sum + (cpuSecondsOf(child) || 0), 0);
+        return cpuSecondsOf(pid, { reapedChildren: true }) + live;
+      },
       async close() {
         await db.destroy().catch(() => undefined);
         await server.dispose();

@@ -11,6 +11,8 @@ export interface PrivatePostgres {
   /** `postgres://agentbus:<password>@127.0.0.1:<port>/agentbus`, for DATABASE_URL. */
   readonly url: string;
   readonly port: number;
+  /** The server's (postmaster's) pid while it runs; its backends are its children. */
+  readonly pid: number | undefined;
   readonly password: string;
   /** Stops the server (fast shutdown: clients are cut); `start` brings it back on the same port and data. */
   stop(): Promise<void>;
@@ -208,6 +210,9 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
   return {
     url: urlOf(USER),
     port,
+    get pid() {
+      return server?.pid;
+    },
     password,
     start,
     stop,

@@ -59,6 +59,7 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
     const writes = written.memoryWrites[engine];
     t.ok(writes.turnsPerSecondPerWorker > 0, `turns/s per worker reported for ${engine}`);
     t.equal(writes.non2xx + writes.errors, 0, `every request answered with memory on ${engine}`);
+    t.ok(writes.workerCpuUsPerTurn > 0, `the workers' CPU per turn read from /proc for ${engine}`);
     t.equal(written.scaling[engine].points.length, 1);
     t.ok(written.scaling[engine].points[0].turnsPerSecond > 0, `scaling counted ${engine}'s committed turns`);
   }

@@ -44,6 +44,8 @@ const writes = (turns: number): MemoryWritesFigure => ({
   requestsPerSecondPerWorker: turns / 5,
   non2xx: 0,
   errors: 0,
+  workerCpuUsPerTurn: 300,
+  serverCpuUsPerTurn: turns > 10_000 ? 0 : 120,
 });
 
 t.test('figure 4 puts each measure of the two engines side by side, per worker count', async (t) => {
@@ -64,8 +66,8 @@ t.test('figure 5 has one row per engine and says what each engine was', async (t
     { sqlite: writes(12_500), postgres: writes(6_000) },
     { sqlite: 'SQLite WAL', postgres: 'PostgreSQL 15' },
   );
-  t.ok(lines.includes('| SQLite | 2500 | 2500 | 12500 | 5 | 0 |'));
-  t.ok(lines.includes('| PostgreSQL | 1200 | 1200 | 6000 | 5 | 0 |'));
+  t.ok(lines.includes('| SQLite | 2500 | 2500 | 12500 | 5 | 0 | 300 | 0 |'));
+  t.ok(lines.includes('| PostgreSQL | 1200 | 1200 | 6000 | 5 | 0 | 300 | 120 |'));
   t.ok(lines.includes('SQLite: SQLite WAL. PostgreSQL: PostgreSQL 15.'));
   t.same(memoryWritesTable({}, {}), [], 'nothing measured, nothing written');
 });
