@@ -8,7 +8,7 @@ import { startPrivatePostgres } from '../../scripts/lib/private-postgres.js';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
-import { redactDatabaseUrl } from '../../workers/memory/settings.js';
+import { DEFAULT_POOL_SIZE, redactDatabaseUrl } from '../../workers/memory/settings.js';
 import type { MemoryEngineName } from './engine-names.js';
 
 /** Where the bench's workers keep their memory for one set of figures. */
@@ -82,7 +82,7 @@ export async function startPostgresEngine(say: (line: string) => void): Promise<
       name: 'postgres',
       description:
         `PostgreSQL ${postgresVersion(bin)} (private server on loopback, fsync and synchronous_commit on, ` +
-        `DATABASE_POOL_SIZE default per worker)`,
+        `a pool of ${DEFAULT_POOL_SIZE} connections per worker, the default)`,
       workerEnv: { DATABASE_URL: server.url },
       committedTurns: () => countCommitted(db),
       serverCpuSeconds() {
