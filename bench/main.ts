@@ -140,10 +140,8 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     // Figures 4 and 5 once per memory engine, side by side; the delivery contract is always on.
     const memoryWrites: BenchResult['memoryWrites'] = {};
     const scaling: BenchResult['scaling'] = {};
-    for (const [i, engine] of engines.entries()) {
-      // The first engine's workers are those of figures 1-3, still running: no restart needed.
-      const phase = { ...options, restart: i > 0 };
-      memoryWrites[engine.name] = await measureMemoryWrites(stack, agentbus, engine, phase, say);
+    for (const engine of engines) {
+      memoryWrites[engine.name] = await measureMemoryWrites(stack, agentbus, engine, options, say);
       scaling[engine.name] = await measureScaling(stack, agentbus, engine, options, say);
     }
 

@@ -40,18 +40,17 @@ export async function settledTurns(count: () => Promise<number>): Promise<number
 /**
  * Figure 5: turns committed per second per worker with the workers' memory on `engine`, at zero
  * upstream delay (so the turn write and the bus are what is left), with the figure-3 load.
- * With `restart`, the workers are started anew on the engine first (else they already write to
- * it, as figures 1-3's do to the first engine); either way they are warmed up first.
+ * The workers are started anew on the engine and warmed up first.
  */
 export async function measureMemoryWrites(
   stack: BenchStack,
   agentbus: Target,
   engine: MemoryEngine,
-  options: BenchOptions & { restart: boolean },
+  options: BenchOptions,
   say: (line: string) => void,
 ): Promise<MemoryWritesFigure> {
   await stack.setUpstream({ tokens: options.tokens, latencyMs: 0, tokenDelayMs: 0 });
-  if (options.restart) await stack.setWorkers(options.workers, { ...engine.workerEnv });
+  await stack.setWorkers(options.workers, { ...engine.workerEnv });
   await runClosedLoop(agentbus, {
     concurrency: 8,
     maxRequests: options.warmupRequests,
