@@ -8,10 +8,11 @@ import { runClosedLoop } from './load/closed-loop.js';
 import type { Target } from './load/target.js';
 import { RssSampler, rssMb } from './measure/footprint.js';
 import { measureLatency } from './measure/latency.js';
-import { settledTurns } from './measure/memory-writes.js';
+import { measureMemoryWrites } from './measure/memory-writes.js';
 import { measureScaling } from './measure/scaling.js';
 import { measureStartup } from './measure/startup.js';
 import { measureStreams, measureThroughput } from './measure/throughput.js';
+import { sqliteEngine, startPostgresEngine, type MemoryEngine } from './memory/engine.js';
 import { readBenchOptions } from './options.js';
 import { installPortkey, portkeyInstalled, PORTKEY_ENTRY } from './portkey/install.js';
 import { startPortkey } from './portkey/start.js';
@@ -51,10 +52,11 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   if (!portkey.ok && options.portkey) say(`Portkey column skipped: ${portkey.why}`);
   say(
     `${options.mode} run: ${options.workers} worker(s), concurrency ${options.concurrency.join('/')}, ` +
-      `${options.streams} streams, scaling ${options.scalingWorkers.join('/')}`,
+      `${options.streams} streams, scaling ${options.scalingWorkers.join('/')}, memory ${options.memory.join('/')}`,
   );
 
   let stack: BenchStack | undefined;
+  let postgres: MemoryEngine | undefined;
   let portkeyFd: number | undefined;
   // Ctrl-C or kill: every process started is stopped before exiting (they are in their own
   // process groups, so the terminal's signal reaches only this one).
@@ -62,11 +64,18 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     say(`${signal}: stopping everything`);
     const exit = () => process.exit(130);
     // Exiting either way: a stack that fails to stop has nothing left to say.
-    (stack?.stop() ?? Promise.resolve()).then(exit, exit);
+    (stack?.stop() ?? Promise.resolve()).then(() => postgres?.close()).then(exit, exit);
   };
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   try {
-    stack = await startBenchStack({ workers: options.workers, profileDir: options.profileDir });
+    // Started before the stack: when it comes first, figures 1-3 run with the workers' memory on it.
+    if (options.memory.includes('postgres')) postgres = await startPostgresEngine(say);
+    stack = await startBenchStack({
+      workers: options.workers,
+      profileDir: options.profileDir,
+      workerEnv: options.memory[0] === 'postgres' ? { ...postgres!.workerEnv } : {},
+    });
+    const engines = options.memory.map((name) => (name === 'postgres' ? postgres! : sqliteEngine(stack!.dataDir)));
     const direct: Target = {
       name: 'direct',
       url: stack.upstreamUrl,
@@ -122,9 +131,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     const addedLatency = await measureLatency(targets, options, false, say);
     const ttft = await measureLatency(streamTargets, options, true, say);
     const sampler = new RssSampler(pids).start();
-    const turnsBefore = await settledTurns(stack.dataDir);
     const throughput = await measureThroughput(targets, options, say);
-    const turns = (await settledTurns(stack.dataDir)) - turnsBefore;
     await stack.setUpstream({ tokens: options.streamTokens, latencyMs: 0, tokenDelayMs: options.streamTokenDelayMs });
     const streams = await measureStreams(
       streamTargets.filter((t) => t.name !== 'direct'),
@@ -132,7 +139,13 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       say,
     );
     const load = sampler.stop();
-    const scaling = await measureScaling(stack, agentbus, options, say);
+    // Figures 4 and 5 once per memory engine, side by side; the delivery contract is always on.
+    const memoryWrites: BenchResult['memoryWrites'] = {};
+    const scaling: BenchResult['scaling'] = {};
+    for (const engine of engines) {
+      memoryWrites[engine.name] = await measureMemoryWrites(stack, agentbus, engine, options, say);
+      scaling[engine.name] = await measureScaling(stack, agentbus, engine, options, say);
+    }
     // Last, with no load running: the processes it starts join this stack's NATS for a moment.
     const startup = await measureStartup(
       { ...process.env, ...stack.env },
@@ -152,6 +165,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
         cpuModel: cpu[0]?.model.trim() ?? 'unknown',
         os: `${platform()} ${release()}`,
         workers: options.workers,
+        memory: Object.fromEntries(engines.map((e) => [e.name, e.description])),
         portkey: portkeyVersion,
         ...(portkey.ok ? {} : { portkeySkipped: portkey.why }),
         ...(Object.keys(streamSkipped).length ? { streamSkipped } : {}),
@@ -161,12 +175,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       throughput,
       streams,
       scaling,
-      memoryWrites: {
-        turns,
-        seconds: throughput.seconds,
-        workers: options.workers,
-        turnsPerSecondPerWorker: Math.round(turns / throughput.seconds / options.workers),
-      },
+      memoryWrites,
       footprint: { idle, load },
       startup,
     };
@@ -176,6 +185,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   } finally {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     await stack?.stop();
+    await postgres?.close();
     if (portkeyFd !== undefined) closeSync(portkeyFd);
   }
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { readEnv, type EnvReader } from '../common/env.js';
 import { ROOT } from '../scripts/lib/child-process.js';
+import { MEMORY_ENGINES, type MemoryEngineName } from './memory/engine-names.js';
 
 /** What one `npm run bench` measures and how long; see BENCHMARKS.md, "Options". */
 export interface BenchOptions {
@@ -25,6 +26,8 @@ export interface BenchOptions {
   scalingWorkers: number[];
   scalingLatencyMs: number;
   scalingSeconds: number;
+  /** Memory engines of figures 4 and 5, side by side; the first one also serves figures 1–3. */
+  memory: MemoryEngineName[];
   /** Tokens of each answer in figures 1–3. */
   tokens: number;
   warmupRequests: number;
@@ -48,6 +51,8 @@ const USAGE = `usage: npm run bench -- [--quick | --tiny] [options]
   --duration=S          seconds per point (BENCH_DURATION_S)
   --streams=N           concurrent SSE streams of figure 3 (BENCH_STREAMS, default 1000)
   --scaling=1,2,4       worker counts of figure 4 (BENCH_SCALING)
+  --memory=sqlite,postgres  memory engines of figures 4 and 5, side by side (BENCH_MEMORY, default sqlite);
+                        postgres starts a private PostgreSQL (installs Debian's postgresql as root)
   --no-portkey          skip the Portkey column (BENCH_PORTKEY=off)
   --out=FILE            JSON result (default bench/results/latest.json)
   --no-markdown         leave BENCHMARKS.md alone
@@ -61,6 +66,18 @@ const list = (value: string | undefined): number[] | undefined =>
         .filter((n) => Number.isInteger(n) && n > 0)
     : undefined;
 
+/** `sqlite,postgres` as a list of known engines, each once, in the order given. */
+function memoryEngines(value: string | undefined): MemoryEngineName[] {
+  const names = (value ?? 'sqlite')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = names.filter((name) => !(MEMORY_ENGINES as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0)
+    throw new Error(`--memory / BENCH_MEMORY must list ${MEMORY_ENGINES.join(' and/or ')}, comma-separated`);
+  return [...new Set(names as MemoryEngineName[])];
+}
+
 /** Flags first, then BENCH_* variables, then the mode's defaults. */
 export function readBenchOptions(argv: string[], read: EnvReader = readEnv()): BenchOptions {
   const { values } = parseArgs({
@@ -73,6 +90,7 @@ export function readBenchOptions(argv: string[], read: EnvReader = readEnv()): B
       duration: { type: 'string' },
       streams: { type: 'string' },
       scaling: { type: 'string' },
+      memory: { type: 'string' },
       'no-portkey': { type: 'boolean' },
       out: { type: 'string' },
       'no-markdown': { type: 'boolean' },
@@ -139,6 +157,13 @@ export function readBenchOptions(argv: string[], read: EnvReader = readEnv()): B
             shownDefault: '`1,2,4`; `--tiny`: `1`',
           }),
       ) ?? (tiny ? [1] : [1, 2, 4]),
+    memory: memoryEngines(
+      values.memory ??
+        read.optionalString('BENCH_MEMORY', {
+          doc: 'memory engines of figures 4 and 5, comma-separated: `sqlite`, `postgres` (`--memory`)',
+          shownDefault: '`sqlite`',
+        }),
+    ),
     scalingLatencyMs: 50,
     scalingSeconds: Math.max(1, Math.round(seconds)),
     tokens: 16,

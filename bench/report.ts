@@ -1,9 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LatencyPoint } from './measure/latency.js';
+import type { MemoryWritesFigure } from './measure/memory-writes.js';
 import type { ScalingFigure } from './measure/scaling.js';
 import type { StartupResult } from './measure/startup.js';
 import type { StreamsFigure, ThroughputFigure } from './measure/throughput.js';
+import { ENGINE_LABEL, type MemoryEngineName } from './memory/engine-names.js';
+import { memoryWritesTable, scalingTable } from './report-memory.js';
 
 /** Everything one run measured: the JSON result file's shape. */
 export interface BenchResult {
@@ -16,6 +19,8 @@ export interface BenchResult {
     cpuModel: string;
     os: string;
     workers: number;
+    /** The memory engines of figures 4 and 5, in run order, each described; the first served figures 1–3. */
+    memory: Partial<Record<MemoryEngineName, string>>;
     portkey: string | null;
     portkeySkipped?: string;
     streamSkipped?: Record<string, string>;
@@ -24,8 +29,8 @@ export interface BenchResult {
   ttft: LatencyPoint[];
   throughput: ThroughputFigure;
   streams: StreamsFigure;
-  scaling: ScalingFigure;
-  memoryWrites: { turns: number; seconds: number; workers: number; turnsPerSecondPerWorker: number };
+  scaling: Partial<Record<MemoryEngineName, ScalingFigure>>;
+  memoryWrites: Partial<Record<MemoryEngineName, MemoryWritesFigure>>;
   footprint: { idle: Record<string, number>; load: Record<string, number> };
   startup: StartupResult;
 }
@@ -67,7 +72,8 @@ export function toMarkdown(r: BenchResult): string {
   const m = r.meta;
   const lines: string[] = [
     `Run ${m.date} (${m.mode} mode) on ${m.cpus} × ${m.cpuModel}, ${m.os}, Node ${m.node}, ` +
-      `nats-server ${m.natsServer}, ${m.workers} worker process(es)` +
+      `nats-server ${m.natsServer}, ${m.workers} worker process(es) with memory on ` +
+      `${ENGINE_LABEL[(Object.keys(m.memory)[0] as MemoryEngineName | undefined) ?? 'sqlite']}` +
       `${portkey ? `, Portkey gateway ${m.portkey}` : ''}. ` +
       `Everything — load generator, fake upstream, NATS, gateway, workers${portkey ? ', Portkey' : ''} — ` +
       `on this one machine.${m.portkeySkipped ? ` Portkey skipped: ${m.portkeySkipped}.` : ''}` +
@@ -99,19 +105,8 @@ export function toMarkdown(r: BenchResult): string {
       ([name, s]) => `| ${name} | ${s.ok - s.cut} | ${s.lost} | ${s.peakOpen} | ${s.tokensPerSecond} |`,
     ),
     '',
-    `**4. Scaling** (upstream latency ${r.scaling.upstreamLatencyMs} ms, ` +
-      `MAX_INFLIGHT=${r.scaling.maxInflightPerWorker} per worker, ${r.scaling.connections} connections)`,
-    '',
-    '| workers | req/s | req/s per worker |',
-    '| --- | --- | --- |',
-    ...r.scaling.points.map((p) => `| ${p.workers} | ${p.requestsPerSecond} | ${p.perWorker} |`),
-    '',
-    `Efficiency at ${r.scaling.points.at(-1)?.workers ?? '–'} workers: ${f(r.scaling.efficiency)} (1.00 = linear).`,
-    '',
-    `**5. Memory write rate**: ${r.memoryWrites.turnsPerSecondPerWorker} turns committed per second per worker ` +
-      `(${r.memoryWrites.turns} turns in ${f(r.memoryWrites.seconds, 1)} s, ${r.memoryWrites.workers} worker(s), ` +
-      'SQLite WAL), during the agentbus throughput run.',
-    '',
+    ...scalingTable(r.scaling),
+    ...memoryWritesTable(r.memoryWrites, m.memory),
     '**6. Footprint** (RSS, MiB; one process each)',
     '',
     '| | idle | under load (peak) |',

@@ -38,6 +38,8 @@ export interface StackSettings {
   profileDir?: string;
   /** Extra environment for gateway and workers (e.g. LOG_LEVEL). */
   env?: Record<string, string>;
+  /** Extra environment for the first workers only (the memory engine's DATABASE_URL). */
+  workerEnv?: Record<string, string>;
 }
 
 // Benchmarks measure the bus, not the worker's admission queue: the defaults (MAX_INFLIGHT=4,
@@ -135,7 +137,7 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       }
       return started;
     };
-    workers = await startWorkers(settings.workers, {});
+    workers = await startWorkers(settings.workers, settings.workerEnv ?? {});
     const gw = await startChild('gateway/server.ts', [], env, {
       output: outFile('gateway'),
       nodeArgs: nodeArgs('gateway'),

@@ -4,7 +4,8 @@ import { ensureDebianTool } from './install-debian-package.js';
 import { isExecutable } from './nats-server.js';
 
 // Debian's `postgresql` package puts the server programs (initdb, postgres, pg_ctl) under
-// /usr/lib/postgresql/<major>/bin, off PATH. The tests start a PostgreSQL of their own from them.
+// /usr/lib/postgresql/<major>/bin, off PATH. The tests and the bench start a PostgreSQL of their own
+// from them (private-postgres.ts).
 const DEBIAN_ROOT = '/usr/lib/postgresql';
 
 /** The bin folder of the newest PostgreSQL installed from Debian's packages, or undefined. */
@@ -18,7 +19,8 @@ export function findPostgresBin(): string | undefined {
 }
 
 const HOW_TO_INSTALL =
-  'Install it (Debian/Ubuntu: "sudo apt-get install postgresql"); only the tests of memory on PostgreSQL need it.';
+  'Install it (Debian/Ubuntu: "sudo apt-get install postgresql"); only the tests of memory on PostgreSQL ' +
+  'and `npm run bench -- --memory=postgres` need it.';
 
 /** The PostgreSQL bin folder, installing Debian's `postgresql` package first when it is missing and we can (root). */
 export function ensurePostgres(say: (line: string) => void): string {

@@ -49,6 +49,32 @@ export function findProcesses(matches: (argv: string[]) => boolean): number[] {
   });
 }
 
+// Linux's USER_HZ: /proc counts CPU time in these ticks, 100 per second on every Linux ABI Node runs on.
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system) `pid` has used, from /proc/<pid>/stat; with `reapedChildren`, plus
+ * those of its children that have exited and been waited for. NaN when it cannot be read.
+ */
+export function cpuSecondsOf(pid: number, options: { reapedChildren?: boolean } = {}): number {
+  const fields = statFields(pid);
+  if (!fields) return NaN;
+  // Fields 14-17 of stat(5): utime, stime, cutime, cstime; `fields` starts at field 3.
+  const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number) as [number, number, number, number];
+  return (utime + stime + (options.reapedChildren ? cutime + cstime : 0)) / TICKS_PER_SECOND;
+}
+
+/** The pids whose parent is `pid` (none where /proc is missing). */
+export function childrenOf(pid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  return entries.map(Number).filter((child) => parentOf(child) === pid);
+}
+
 /** Polls until `pid` stopped running; false when it still runs after `timeoutMs`. */
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   for (const start = Date.now(); Date.now() - start < timeoutMs;) {

@@ -7,8 +7,9 @@ import { runBench } from '../../bench/main.js';
 import { rssMb } from '../../bench/measure/footprint.js';
 
 // A smoke of the benchmark harness, never a timing assertion: it starts its own nats-server,
-// fake upstream, gateway and one worker, measures a few requests per figure, writes its
-// files and stops every process it started.
+// fake upstream, gateway, one worker and a private PostgreSQL, measures a few requests per
+// figure, writes its files and stops every process it started. One run covers both memory
+// engines: figures 1-3 with memory on PostgreSQL (the first named), figures 4 and 5 on each.
 /** Live child processes of this test process (tsx's esbuild service among them). */
 function children(): number[] {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' });
@@ -19,12 +20,12 @@ function children(): number[] {
     .filter((pid) => pid > 0 && rssMb(pid) > 0);
 }
 
-t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops everything', async (t) => {
+t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, then stops everything', async (t) => {
   const before = children();
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-smoke-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const out = join(dir, 'result.json');
-  const result = await runBench(['--tiny', `--out=${out}`]);
+  const result = await runBench(['--tiny', '--memory=postgres,sqlite', `--out=${out}`]);
 
   t.ok(existsSync(out), 'the JSON result is written');
   t.ok(existsSync(join(dir, 'result.md')), 'the markdown table is written next to it');
@@ -54,14 +55,23 @@ t.test('npm run bench -- --tiny measures every figure, writes its JSON and stops
   }
   t.ok(written.throughput.targets.agentbus.total > 0, 'throughput measured');
   t.equal(written.streams.targets.agentbus.lost, 0, 'no stream lost or cut');
-  t.ok(written.memoryWrites.turns > 0, 'turns were committed to the SQLite memory');
-  t.equal(written.scaling.points.length, 1);
+  t.same(Object.keys(written.meta.memory), ['postgres', 'sqlite'], 'both engines, in the order named');
+  for (const engine of ['postgres', 'sqlite']) {
+    const writes = written.memoryWrites[engine];
+    t.ok(writes.turnsPerSecondPerWorker > 0, `turns/s per worker reported for ${engine}`);
+    t.equal(writes.non2xx + writes.errors, 0, `every request answered with memory on ${engine}`);
+    t.ok(writes.workerCpuUsPerTurn > 0, `the workers' CPU per turn read from /proc for ${engine}`);
+    t.equal(written.scaling[engine].points.length, 1);
+    t.ok(written.scaling[engine].points[0].turnsPerSecond > 0, `scaling counted ${engine}'s committed turns`);
+  }
+  t.match(readFileSync(join(dir, 'result.md'), 'utf8'), /\| req\/s PostgreSQL \| req\/s SQLite \|/);
   t.ok(written.footprint.idle.gateway > 0 && written.footprint.load.worker > 0, 'RSS read from /proc');
   t.equal(result.meta.workers, 1);
   for (const role of ['gateway', 'worker', 'stack'] as const)
     t.ok(written.startup[role].medianMs > 0, `start to ready of ${role} measured`);
   t.ok(written.startup.stack.firstMs > 0, "npm start's first start measured");
-  // nats-server, the fake upstream, the gateway and the worker were all children of this process.
+  // nats-server, the fake upstream, the gateway, the worker, PostgreSQL and its watchdog were all
+  // children of this process.
   t.same(
     children().filter((pid) => !before.includes(pid)),
     [],
