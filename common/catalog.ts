@@ -40,6 +40,8 @@ export interface Agent {
   readonly matryoshka: boolean;
   /** The agent speaks (`POST /v1/audio/speech`), also under these model names; undefined: it does not. */
   readonly speech?: { readonly aliases: readonly string[] } | undefined;
+  /** The agent listens (`POST /v1/audio/transcriptions`), also under these model names; undefined: it does not. */
+  readonly transcription?: { readonly aliases: readonly string[] } | undefined;
   readonly model: string;
   readonly options: SamplingOptions;
   readonly historyTurns: number;
@@ -82,6 +84,8 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
       systemPrompt: entry.system_prompt ?? '',
       matryoshka: entry.matryoshka === true,
       speech: entry.speech && Object.freeze({ aliases: Object.freeze([...(entry.speech.aliases ?? [])]) }),
+      transcription:
+        entry.transcription && Object.freeze({ aliases: Object.freeze([...(entry.transcription.aliases ?? [])]) }),
       model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
       options: Object.freeze({ ...entry.options }),
       historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,

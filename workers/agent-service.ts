@@ -10,6 +10,8 @@ import { handleChatRequest } from './chat-handler.js';
 import { handleEmbedRequest } from './embed-handler.js';
 import { handleSpeechRequest } from './speech-handler.js';
 import { SPEECH_DEFAULTS, type SpeechSettings } from './speech/settings.js';
+import { handleTranscriptionRequest } from './transcription-handler.js';
+import { TRANSCRIPTION_DEFAULTS, type TranscriptionSettings } from './transcription/settings.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import { handleMemoryResponseQuery } from './memory-response-handler.js';
@@ -53,6 +55,8 @@ export interface AgentServiceDeps {
   restarts?: number;
   /** ESPEAK_NG_PATH, FFMPEG_PATH for voice agents; defaults when omitted. */
   speech?: Readonly<SpeechSettings> | undefined;
+  /** POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR, FFMPEG_PATH for voice agents that listen; defaults when omitted. */
+  transcription?: Readonly<TranscriptionSettings> | undefined;
 }
 
 export interface RunningAgentService {
@@ -100,6 +104,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   const speechCounters = new Map<string, AgentCounters>(
     agents.filter((a) => a.speech).map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
   );
+  const transcriptionCounters = new Map<string, AgentCounters>(
+    agents.filter((a) => a.transcription).map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
+  );
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
   const restarts = deps.restarts ?? 0;
@@ -136,7 +143,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
             ? { ...commitCounters, restarts }
             : endpoint.metadata?.['speech'] !== undefined
               ? { ...speechCounters.get(endpoint.metadata['speech']), restarts }
-              : agentStats(endpoint.metadata?.['agent'] ?? ''),
+              : endpoint.metadata?.['transcription'] !== undefined
+                ? { ...transcriptionCounters.get(endpoint.metadata['transcription']), restarts }
+                : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
@@ -198,6 +207,19 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
         queue: subjects.queueGroup(agent.name),
         metadata: { speech: agent.name },
         handler: counted(speechCount, `speech ${agent.name}`, (msg) => handleSpeechRequest(speechDeps, msg, inFlight)),
+      });
+    }
+    const transcriptionCount = transcriptionCounters.get(agent.name);
+    if (transcriptionCount) {
+      const settings = deps.transcription ?? TRANSCRIPTION_DEFAULTS;
+      const transcriptionDeps = { bus, agent, settings, workerId, log };
+      service.addEndpoint(`${agent.name}-transcribe`, {
+        subject: subjects.transcribe(agent.name),
+        queue: subjects.queueGroup(agent.name),
+        metadata: { transcription: agent.name },
+        handler: counted(transcriptionCount, `transcribe ${agent.name}`, (msg) =>
+          handleTranscriptionRequest(transcriptionDeps, msg, inFlight),
+        ),
       });
     }
     service.addEndpoint(agent.name, {

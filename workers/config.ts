@@ -9,6 +9,7 @@ import {
   readSubjectPrefix,
 } from '../common/shared-settings.js';
 import { readSpeechSettings, type SpeechSettings } from './speech/settings.js';
+import { readTranscriptionSettings, type TranscriptionSettings } from './transcription/settings.js';
 import { readMemorySettings, type MemorySettings } from './memory/settings.js';
 import { CACHE_MODES, type CacheMode } from './cache/cache-policy.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
@@ -54,6 +55,8 @@ export interface WorkerConfig {
   admission: Readonly<AdmissionSettings>;
   /** The speech engine and encoder of voice agents (ESPEAK_NG_PATH, FFMPEG_PATH). */
   speech: Readonly<SpeechSettings>;
+  /** The transcription engine, model and decoder of voice agents (POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR). */
+  transcription: Readonly<TranscriptionSettings>;
 }
 
 /** CACHE_TTL_SECONDS, as the worker reads it (also `npm run bus:setup`, which reads no more than it needs). */
@@ -154,6 +157,7 @@ function readAdmissionSettings(read: EnvReader): Readonly<AdmissionSettings> {
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: EnvReader = readEnv(env)): WorkerConfig {
   const natsUrl = readNatsUrl(read);
   const dataDir = readDataDir(read);
+  const speech = readSpeechSettings(read);
   const config: WorkerConfig = {
     natsUrl,
     nats: readNatsClientSettings(read, 'worker', natsUrl),
@@ -189,7 +193,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
         '`seed` (a "Regenerate" at a temperature gets a new answer), `always` every identical request, `off` none',
     }),
     admission: readAdmissionSettings(read),
-    speech: readSpeechSettings(read),
+    speech,
+    transcription: readTranscriptionSettings(read, speech.ffmpegPath),
   };
   read.done();
   return Object.freeze(config);

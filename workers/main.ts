@@ -78,6 +78,7 @@ async function main(): Promise<void> {
     cacheMode: config.cacheMode,
     admission: config.admission,
     speech: config.speech,
+    transcription: config.transcription,
     backendHealth,
     memoryHealth,
     restarts,

@@ -11,6 +11,7 @@ import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
 import type { SpeechSettings } from './speech/settings.js';
+import type { TranscriptionSettings } from './transcription/settings.js';
 
 export interface WorkerDeps {
   bus: Bus;
@@ -38,6 +39,8 @@ export interface WorkerDeps {
   restarts?: number;
   /** ESPEAK_NG_PATH, FFMPEG_PATH for voice agents; defaults when omitted. */
   speech?: Readonly<SpeechSettings>;
+  /** POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR, FFMPEG_PATH for voice agents that listen; defaults when omitted. */
+  transcription?: Readonly<TranscriptionSettings>;
   log: Logger;
 }
 

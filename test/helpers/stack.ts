@@ -155,6 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']),
       admission: workerConfig.admission,
       speech: workerConfig.speech,
+      transcription: workerConfig.transcription,
       backendHealth,
       log: workerLog,
     });
