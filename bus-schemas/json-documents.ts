@@ -40,8 +40,14 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
     $schema: 'http://json-schema.org/draft-07/schema#',
     ...transcriptionRequestSchema,
   },
-  'transcription-upload.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...transcriptionUploadSchema },
-  'transcription-frame.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...transcriptionFrameSchema },
+  'transcription-upload.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...transcriptionUploadSchema,
+  },
+  'transcription-frame.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...transcriptionFrameSchema,
+  },
   'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },
   'cached-answer.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cachedAnswerSchema },
 };

@@ -12,6 +12,7 @@ import { startBundledNats } from './lib/bundled-nats.js';
 import { ensureBusCredentials, type RoleCredentials } from './lib/nats-credentials.js';
 import { watchParent } from './lib/parent-watch.js';
 import { voiceLine } from './lib/speech-tools.js';
+import { listenLine } from './lib/transcription-tools.js';
 import { runningBanner, type ReadyBackend } from './lib/start-banner.js';
 import { readStartSettings } from './lib/start-settings.js';
 import { superviseChild } from './lib/supervised-child.js';
@@ -132,6 +133,7 @@ async function startStack(): Promise<void> {
 
   // Voice agents need espeak-ng on this host: installed now when missing (as root).
   const voice = voiceLine(workerConfig.speech, say);
+  const listen = listenLine(workerConfig.transcription, say);
 
   const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
   /**
@@ -175,6 +177,7 @@ async function startStack(): Promise<void> {
     dataDir,
     memoryFile: memoryShown,
     voice,
+    listen,
     pids: {
       supervisor: process.pid,
       nats: natsPid(),

@@ -41,10 +41,7 @@ async function transcribe(
   send({ type: 'ready', upload: upload.subject, provider: 'pocketsphinx', worker: deps.workerId });
   const audio = await upload.audio;
   const started = Date.now();
-  deps.log.info(
-    { requestId: request.request_id, bytes: audio.length, format: request.format },
-    'transcribing',
-  );
+  deps.log.info({ requestId: request.request_id, bytes: audio.length, format: request.format }, 'transcribing');
   const heard = await recognize(plan, audio, signal);
   send({
     type: 'done',

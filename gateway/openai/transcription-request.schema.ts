@@ -30,6 +30,9 @@ export const transcriptionRequestBodySchema = {
 } as const;
 
 /** The same body on per-agent routes (`/agents/<agent>/v1/audio/transcriptions`): the path names the agent. */
-export const perAgentTranscriptionRequestBodySchema = { ...transcriptionRequestBodySchema, required: ['file'] } as const;
+export const perAgentTranscriptionRequestBodySchema = {
+  ...transcriptionRequestBodySchema,
+  required: ['file'],
+} as const;
 
 export type TranscriptionBody = FromSchema<typeof perAgentTranscriptionRequestBodySchema>;

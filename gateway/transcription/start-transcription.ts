@@ -85,9 +85,7 @@ export async function startTranscription(
     response_len: answer?.done.text.length ?? 0,
     cached: false,
     status: failure === undefined ? 200 : failure instanceof AgentbusError ? failure.status : 500,
-    ...(failure === undefined
-      ? {}
-      : { error: failure instanceof AgentbusError ? failure.code : 'internal_error' }),
+    ...(failure === undefined ? {} : { error: failure instanceof AgentbusError ? failure.code : 'internal_error' }),
     duration_ms: Date.now() - now,
   });
   if (!answer) throw failure;

@@ -21,15 +21,12 @@ export function transcriptionAgent(
   pathAgent: Agent | undefined,
   caller: Caller,
 ): Agent {
-  const agent =
-    pathAgent ?? catalog.get(model) ?? catalog.agents.find((a) => a.transcription?.aliases.includes(model));
+  const agent = pathAgent ?? catalog.get(model) ?? catalog.agents.find((a) => a.transcription?.aliases.includes(model));
   const known = transcriptionNamesVisibleTo(catalog, caller).join(', ') || '(none for this key)';
   if (!agent)
-    throw new AgentbusError(
-      'model_not_found',
-      `The model "${model}" does not exist. Transcription models: ${known}.`,
-      { param: 'model' },
-    );
+    throw new AgentbusError('model_not_found', `The model "${model}" does not exist. Transcription models: ${known}.`, {
+      param: 'model',
+    });
   if (!mayCall(caller, agent.name))
     throw new AgentbusError(
       'agent_not_allowed',

@@ -85,8 +85,7 @@ export async function callTranscription(
     if (request.traceparent) h.set('traceparent', request.traceparent);
     bus.publish(subjects.transcribe(agent), encodeJson(request), { reply: inbox, headers: h });
     const ready = await nextFrame();
-    if (ready.type !== 'ready')
-      throw new AgentbusError('stream_protocol_error', 'transcription began without "ready"');
+    if (ready.type !== 'ready') throw new AgentbusError('stream_protocol_error', 'transcription began without "ready"');
     if (!WORKER_INBOX.test(ready.upload))
       throw new AgentbusError('stream_protocol_error', `the worker asked for the audio on "${ready.upload}"`);
     await upload(bus, ready.upload, request.request_id, audio, signal);

@@ -11,7 +11,8 @@ import { traceLine } from '../helpers/trace-lines.js';
 // POST /v1/audio/transcriptions end to end: gateway → NATS (agents.voice_processor.transcribe,
 // then the audio in frames to the worker's inbox) → worker → the real pocketsphinx, with keys from
 // the real CLI and Debian's recording of "go forward ten meters". Quality: transcription-quality.test.ts.
-if (!existsSync(TESTDATA_DIR)) throw new Error(`no pocketsphinx test data at ${TESTDATA_DIR}. ${HOW_TO_INSTALL_TESTDATA}`);
+if (!existsSync(TESTDATA_DIR))
+  throw new Error(`no pocketsphinx test data at ${TESTDATA_DIR}. ${HOW_TO_INSTALL_TESTDATA}`);
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-transcribe-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const keysFile = join(dir, 'keys.json');

@@ -19,7 +19,8 @@ import { wordErrorRate } from '../helpers/word-error-rate.js';
 // POST /v1/audio/transcriptions (gateway → NATS → worker), as WAV and as MP3/Ogg made by ffmpeg
 // here. The word error rate is computed over the five LibriVox clips against their reference.
 // The figures are printed (`# …`) and reported in docs/audio.md.
-if (!existsSync(TESTDATA_DIR)) throw new Error(`no pocketsphinx test data at ${TESTDATA_DIR}. ${HOW_TO_INSTALL_TESTDATA}`);
+if (!existsSync(TESTDATA_DIR))
+  throw new Error(`no pocketsphinx test data at ${TESTDATA_DIR}. ${HOW_TO_INSTALL_TESTDATA}`);
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-quality-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 
 /** Where Debian's `pocketsphinx-testdata` puts its recordings (installed by `npm test`'s pretest). */
 export const TESTDATA_DIR = '/usr/share/pocketsphinx/test/data';
-export const HOW_TO_INSTALL_TESTDATA = 'Install it with "apt-get install pocketsphinx-testdata" (npm test does, as root).';
+export const HOW_TO_INSTALL_TESTDATA =
+  'Install it with "apt-get install pocketsphinx-testdata" (npm test does, as root).';
 
 /** A WAV around raw 16 kHz mono 16-bit samples (`goforward.raw` is headerless). */
 export function wavOf(pcm: Buffer, rate = 16_000): Buffer {
@@ -35,7 +36,10 @@ export function librivoxClips(): Array<{ id: string; file: string; reference: st
     .map((line) => {
       const match = /^(.*)\(([^)]+)\)\s*$/.exec(line.trim());
       if (!match) throw new Error(`unexpected line in librivox/transcription: ${line}`);
-      const reference = match[1]!.replace(/<\/?s>/g, ' ').replace(/\s+/g, ' ').trim();
+      const reference = match[1]!
+        .replace(/<\/?s>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim();
       return { id: match[2]!, file: join(dir, `${match[2]!}.wav`), reference };
     });
 }

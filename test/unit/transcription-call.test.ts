@@ -44,7 +44,8 @@ function worker(bus: FakeBus, answer: (audio: Buffer) => object, upload = '_INBO
           received.push(bytes);
           reply(1, answer(bytes));
         },
-        (err: Error) => reply(1, { type: 'error', error: { code: 'stream_protocol_error', message: err.message, retryable: false } }),
+        (err: Error) =>
+          reply(1, { type: 'error', error: { code: 'stream_protocol_error', message: err.message, retryable: false } }),
       );
     },
   });
@@ -78,7 +79,10 @@ t.test('a worker that asks for the audio outside its own inboxes gets none', asy
     code: 'stream_protocol_error',
     message: /agents\.code_review\.chat/,
   });
-  t.notOk(bus.published.some((p) => p.subject === 'agents.code_review.chat'), 'nothing published there');
+  t.notOk(
+    bus.published.some((p) => p.subject === 'agents.code_review.chat'),
+    'nothing published there',
+  );
 });
 
 t.test('an upload shorter than announced is refused by the worker, never heard as whole', async (t) => {

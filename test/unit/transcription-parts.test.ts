@@ -51,7 +51,11 @@ t.test('only a 16 kHz mono 16-bit PCM WAV skips ffmpeg', async (t) => {
   stereo.writeUInt16LE(2, 22);
   t.equal(pcm16kDataOffset(stereo), undefined);
   // A LIST chunk before the data, as ffmpeg writes: skipped.
-  const listed = Buffer.concat([wavOf(pcm).subarray(0, 36), Buffer.from('LIST\x04\x00\x00\x00abcd', 'latin1'), wavOf(pcm).subarray(36)]);
+  const listed = Buffer.concat([
+    wavOf(pcm).subarray(0, 36),
+    Buffer.from('LIST\x04\x00\x00\x00abcd', 'latin1'),
+    wavOf(pcm).subarray(36),
+  ]);
   t.equal(pcm16kDataOffset(listed), 56);
   t.equal(pcm16kDataOffset(Buffer.from('not a wav')), undefined);
 });
@@ -76,12 +80,21 @@ t.test('the plan names what is missing and refuses other languages', async (t) =
   t.equal(plan.pocketsphinx.command, '/usr/bin/pocketsphinx_continuous');
   t.match(plan.pocketsphinx.args.join(' '), /-time yes -hmm \/m\/en-us -lm \/m\/en-us\.lm\.bin -dict \/m\/cmudict/);
   t.equal(plan.ffmpeg, '/usr/bin/ffmpeg');
-  let err = t.throws(() => planTranscription({ format: 'wav' }, settings, () => undefined, () => true)) as AgentbusError;
+  let err = t.throws(() =>
+    planTranscription(
+      { format: 'wav' },
+      settings,
+      () => undefined,
+      () => true,
+    ),
+  ) as AgentbusError;
   t.match(err, { code: 'transcription_engine_unavailable', status: 503 });
   t.match(err.message, /apt-get install pocketsphinx pocketsphinx-en-us/);
   err = t.throws(() => planTranscription({ format: 'wav' }, settings, all, () => false)) as AgentbusError;
   t.match(err, { code: 'transcription_engine_unavailable', message: /POCKETSPHINX_MODEL_DIR/ });
-  err = t.throws(() => planTranscription({ format: 'wav', language: 'bn' }, settings, all, () => true)) as AgentbusError;
+  err = t.throws(() =>
+    planTranscription({ format: 'wav', language: 'bn' }, settings, all, () => true),
+  ) as AgentbusError;
   t.match(err, { code: 'invalid_request', param: 'language' });
   t.ok(planTranscription({ format: 'wav', language: 'en-US' }, settings, all, () => true));
 });
@@ -108,7 +121,12 @@ t.test('each response_format', async (t) => {
   t.equal(renderTranscript(done, 'text', false).body, `${done.text}\n`);
   const verbose = renderTranscript(done, 'verbose_json', true).body;
   t.match(verbose, { task: 'transcribe', language: 'english', duration: 3661.2, words: done.words });
-  t.same((verbose as { segments: unknown[] }).segments[1], { id: 1, start: 3600.5, end: 3661.0049, text: 'he was not' });
+  t.same((verbose as { segments: unknown[] }).segments[1], {
+    id: 1,
+    start: 3600.5,
+    end: 3661.0049,
+    text: 'he was not',
+  });
   t.notOk('words' in (renderTranscript(done, 'verbose_json', false).body as object), 'words only when asked');
   t.equal(
     renderTranscript(done, 'srt', false).body,

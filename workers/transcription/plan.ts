@@ -7,7 +7,7 @@ import type { TranscriptionSettings } from './settings.js';
 /** The languages the US English model understands, as ISO-639-1 (OpenAI's `language`) or a locale. */
 const ENGLISH = /^en([-_]us)?$/i;
 
-/** How one upload is heard: pocketsphinx's command line (less `-infile`), and ffmpeg when the audio needs converting. */
+/** How one upload is heard: pocketsphinx's command line (less `-infile`), and ffmpeg when it must convert. */
 export interface TranscriptionPlan {
   pocketsphinx: { command: string; args: string[] };
   /** Found when installed; whether it is needed shows only once the audio is in (a 16 kHz WAV is not converted). */
@@ -15,7 +15,8 @@ export interface TranscriptionPlan {
   format: TranscriptionFormat;
 }
 
-const howToInstall = 'run "apt-get install pocketsphinx pocketsphinx-en-us" as root, or start the stack with "npm start" as root.';
+const howToInstall =
+  'run "apt-get install pocketsphinx pocketsphinx-en-us" as root, or start the stack with "npm start" as root.';
 
 /**
  * pocketsphinx's invocation for a request, checked before any audio travels: a missing engine or
@@ -68,5 +69,19 @@ export function planTranscription(
  * ffmpeg's arguments: the upload on stdin (its container probed: every accepted one streams), 16 kHz
  * mono 16-bit PCM into `output`.
  */
-export const ffmpegToPcm = (output: string): string[] =>
-  ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', '-vn', '-ac', '1', '-ar', '16000', '-f', 's16le', '-y', output];
+export const ffmpegToPcm = (output: string): string[] => [
+  '-hide_banner',
+  '-loglevel',
+  'error',
+  '-i',
+  'pipe:0',
+  '-vn',
+  '-ac',
+  '1',
+  '-ar',
+  '16000',
+  '-f',
+  's16le',
+  '-y',
+  output,
+];

@@ -25,7 +25,10 @@ export function receiveUpload(
         if (err) throw err;
         const frame = decodeTranscriptionUpload(msg.data);
         if (frame.request_id !== request.request_id || frame.seq !== expected++)
-          throw new AgentbusError('stream_protocol_error', `upload frame ${frame.seq} arrived, ${expected - 1} expected`);
+          throw new AgentbusError(
+            'stream_protocol_error',
+            `upload frame ${frame.seq} arrived, ${expected - 1} expected`,
+          );
         if (frame.type === 'audio') {
           const chunk = Buffer.from(frame.data, 'base64');
           received += chunk.length;
