@@ -21,6 +21,8 @@ import { wordErrorRate } from '../helpers/word-error-rate.js';
 // The figures are printed (`# …`) and reported in docs/audio.md.
 if (!existsSync(TESTDATA_DIR))
   throw new Error(`no pocketsphinx test data at ${TESTDATA_DIR}. ${HOW_TO_INSTALL_TESTDATA}`);
+// 30 pocketsphinx runs two at a time, on cores shared with other test files: more than tap's 120 s default.
+t.setTimeout(300_000);
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-quality-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
