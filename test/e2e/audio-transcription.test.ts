@@ -1,12 +1,14 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import t from 'tap';
 import { createKey } from '../helpers/keys-cli.js';
-import { goForwardWav, HOW_TO_INSTALL_TESTDATA, TESTDATA_DIR } from '../helpers/pocketsphinx-testdata.js';
+import { goForwardWav, HOW_TO_INSTALL_TESTDATA, TESTDATA_DIR, wavOf } from '../helpers/pocketsphinx-testdata.js';
 import { startStack } from '../helpers/stack.js';
 import { traceLine } from '../helpers/trace-lines.js';
+import { waitFor } from '../helpers/wait.js';
 
 // POST /v1/audio/transcriptions end to end: gateway → NATS (agents.voice_processor.transcribe,
 // then the audio in frames to the worker's inbox) → worker → the real pocketsphinx, with keys from
@@ -24,7 +26,7 @@ writeFileSync(
 const full = await createKey(keysFile, ['--name', 'listener', '--tier', 'unlimited']);
 const scoped = await createKey(keysFile, ['--name', 'reviewer', '--agents', 'code_review', '--tier', 'unlimited']);
 const limited = await createKey(keysFile, ['--name', 'limited', '--tier', 'standard']);
-const MAX_UPLOAD = 512 * 1024;
+const MAX_UPLOAD = 2 * 1024 * 1024;
 const stack = await startStack({
   env: { KEYS_FILE: keysFile, RATE_TIERS_FILE: tiersFile, MAX_AUDIO_UPLOAD_BYTES: String(MAX_UPLOAD) },
 });
@@ -152,6 +154,31 @@ t.test("the key's rate limit applies", async (t) => {
     await res.arrayBuffer();
   }
   t.same(statuses, [200, 200, 429]);
+});
+
+t.test('a client that leaves stops pocketsphinx on the worker', async (t) => {
+  // Two minutes of "go forward ten meters", declared 8 kHz so ffmpeg resamples it too: long work.
+  const pcm = readFileSync(join(TESTDATA_DIR, 'goforward.raw'));
+  const long = wavOf(Buffer.concat(Array.from({ length: 20 }, () => pcm)), 8_000);
+  const left = new AbortController();
+  const pending = fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}` },
+    body: form({ model: 'whisper-1' }, long),
+    signal: left.signal,
+  }).catch((err: unknown) => err);
+  const started = () => stack.logs.lines.find((l) => l['msg'] === 'transcribing' && l['bytes'] === long.length);
+  await waitFor('the worker to start transcribing', () => started() !== undefined);
+  left.abort();
+  t.ok((await pending) instanceof Error, 'the client gave up');
+  const requestId = started()!['requestId'];
+  await waitFor('the cancel to reach the worker', () =>
+    stack.logs.lines.some((l) => l['requestId'] === requestId && l['code'] === 'request_cancelled'),
+  );
+  const children = spawnSync('pgrep', ['-P', String(process.pid), 'pocketsphinx|ffmpeg'])
+    .stdout.toString()
+    .trim();
+  t.equal(children, '', 'no engine process left');
 });
 
 function fetchForm(body: FormData) {
