@@ -8,8 +8,11 @@ import {
   type TranscriptionRequest,
 } from '../../bus-schemas/index.js';
 import { callTranscription } from '../../gateway/transcription/transcription-call.js';
+import { InFlight } from '../../workers/in-flight.js';
+import { handleTranscriptionRequest } from '../../workers/transcription-handler.js';
 import { receiveUpload } from '../../workers/transcription/upload.js';
 import { FakeBus } from '../helpers/fake-bus.js';
+import { agentWith, recordingLogger } from '../helpers/fake-provider.js';
 
 // Both ends of a transcription's bus protocol on a fake bus: the gateway's call against the
 // worker's upload receiver, the audio in ordered chunks, and the refusals of a broken exchange.
@@ -105,4 +108,33 @@ t.test('no worker: 503 no_worker at once; a client that leaves announces a cance
   await t.rejects(callTranscription(bus, subjects, request, audio, left.signal), { code: 'request_cancelled' });
   const cancel = bus.published.find((p) => p.subject === subjects.cancel('voice_processor'));
   t.equal(cancel && decodeCancelRequest(cancel.data).request_id, 'transcribe-1');
+});
+
+t.test('a worker without pocketsphinx answers at once, before any audio moves', async (t) => {
+  const bus = new FakeBus('worker');
+  const frames: Array<Record<string, unknown>> = [];
+  bus.subscribe('_INBOX.gateway.reply', {
+    callback: (_err, msg) => frames.push(JSON.parse(Buffer.from(msg.data).toString())),
+  });
+  const deps = {
+    bus,
+    agent: { ...agentWith('voice_processor'), transcription: { aliases: [] } },
+    settings: { pocketsphinxPath: '/nowhere/pocketsphinx_continuous', modelDir: '/nowhere', ffmpegPath: 'ffmpeg' },
+    workerId: 'w1',
+    log: recordingLogger().log,
+  };
+  const outcome = await handleTranscriptionRequest(
+    deps,
+    { data: encodeJson(request), reply: '_INBOX.gateway.reply' },
+    new InFlight(),
+  );
+  t.same(outcome, { ok: false, code: 'transcription_engine_unavailable' });
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(frames.length, 1, 'one frame: no ready, no upload inbox');
+  t.match(frames[0], {
+    type: 'error',
+    seq: 0,
+    request_id: 'transcribe-1',
+    error: { code: 'transcription_engine_unavailable', status: 503, message: /apt-get install pocketsphinx/ },
+  });
 });
