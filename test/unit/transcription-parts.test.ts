@@ -4,6 +4,7 @@ import { renderTranscript } from '../../gateway/transcription/render.js';
 import { sniffAudio } from '../../gateway/transcription/sniff-audio.js';
 import { planTranscription } from '../../workers/transcription/plan.js';
 import { parsePocketsphinxOutput } from '../../workers/transcription/pocketsphinx-output.js';
+import { recognize } from '../../workers/transcription/recognize.js';
 import { pcm16kDataOffset } from '../../workers/transcription/wav-header.js';
 import { wavOf } from '../helpers/pocketsphinx-testdata.js';
 
@@ -138,4 +139,21 @@ t.test('each response_format', async (t) => {
     vtt.body,
     'WEBVTT\n\n00:00:00.470 --> 00:00:02.120\ngo forward ten meters\n\n01:00:00.500 --> 01:01:01.005\nhe was not\n\n',
   );
+});
+
+t.test('without ffmpeg only a 16 kHz mono WAV can be heard; other audio is refused by name', async (t) => {
+  const plan = {
+    pocketsphinx: { command: '/nowhere/pocketsphinx_continuous', args: [] },
+    ffmpeg: undefined,
+    format: 'mp3' as const,
+  };
+  const err = (await recognize(plan, Buffer.from('ID3\x04'), new AbortController().signal).catch(
+    (e: unknown) => e,
+  )) as AgentbusError;
+  t.match(err, { code: 'audio_format_unavailable', param: 'file', message: /ffmpeg.*apt-get install ffmpeg/ });
+  const wav22k = wavOf(Buffer.alloc(100), 22_050);
+  const again = (await recognize({ ...plan, format: 'wav' }, wav22k, new AbortController().signal).catch(
+    (e: unknown) => e,
+  )) as AgentbusError;
+  t.equal(again.code, 'audio_format_unavailable', "espeak-ng's 22 kHz WAV needs converting too");
 });
