@@ -5,6 +5,7 @@ import type { CancelRequest } from './cancel-request.schema.js';
 import type { DeliveryReceipt } from './delivery-receipt.schema.js';
 import type { EmbedReply, EmbedRequest } from './embed.schema.js';
 import type { SpeechFrame, SpeechRequest } from './speech.schema.js';
+import type { TranscriptionFrame, TranscriptionRequest, TranscriptionUpload } from './transcription.schema.js';
 import type { MemoryLastReply, MemoryLastRequest } from './memory-query.schema.js';
 import type { MemoryResponseReply, MemoryResponseRequest } from './memory-response.schema.js';
 import {
@@ -20,6 +21,9 @@ import {
   assertReplyFrame,
   assertSpeechFrame,
   assertSpeechRequest,
+  assertTranscriptionFrame,
+  assertTranscriptionRequest,
+  assertTranscriptionUpload,
 } from './validate.js';
 
 const encoder = new TextEncoder();
@@ -119,5 +123,26 @@ export function decodeSpeechRequest(bytes: Uint8Array): SpeechRequest {
 export function decodeSpeechFrame(bytes: Uint8Array): SpeechFrame {
   return assertSpeechFrame(
     parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `speech frame is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates a transcription request; throws `invalid_envelope`. */
+export function decodeTranscriptionRequest(bytes: Uint8Array): TranscriptionRequest {
+  return assertTranscriptionRequest(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `transcription request is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates an upload frame (gateway → worker); throws `invalid_envelope`. */
+export function decodeTranscriptionUpload(bytes: Uint8Array): TranscriptionUpload {
+  return assertTranscriptionUpload(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `transcription upload frame is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates a transcription reply frame; throws `stream_protocol_error`. */
+export function decodeTranscriptionFrame(bytes: Uint8Array): TranscriptionFrame {
+  return assertTranscriptionFrame(
+    parseJson(bytes, (m) => new AgentbusError('stream_protocol_error', `transcription frame is not JSON: ${m}`)),
   );
 }

@@ -50,6 +50,15 @@ export const ERROR_TABLE = {
       'A `/v1/audio/speech` `response_format` other than `wav` needs an encoder the worker does not have ' +
       "(Debian's `ffmpeg`); the message names it. Ask for `wav`, or install the encoder on the workers.",
   },
+  audio_file_invalid: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The uploaded file is not audio that can be transcribed.',
+    doc:
+      'The `file` of `/v1/audio/transcriptions` is not WAV, MP3, Ogg, FLAC or WebM audio (checked from its first ' +
+      'bytes), or ffmpeg could not decode it; `param: "file"`. Send one of those formats.',
+  },
   // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {
     status: 400,
@@ -189,6 +198,15 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'Unknown URL.',
     doc: 'No such route. Check the method and path ([api.md](api.md)).',
+  },
+  audio_file_too_large: {
+    status: 413,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The uploaded file is larger than MAX_AUDIO_UPLOAD_BYTES allows.',
+    doc:
+      'The `file` of `/v1/audio/transcriptions` is over `MAX_AUDIO_UPLOAD_BYTES` (25 MiB by default, as ' +
+      "OpenAI's limit). Send a shorter or more compressed recording, or raise the limit.",
   },
   client_timeout: {
     status: 408,
@@ -370,6 +388,16 @@ export const ERROR_TABLE = {
       'The worker serving the voice agent has no `espeak-ng` and could not install it on first use (not root, ' +
       'a configured `ESPEAK_NG_PATH`, or apt-get failed); the message names the command (`apt-get install ' +
       'espeak-ng`). Install it on the worker host, or run the worker as root. In a chain, the next engine speaks.',
+  },
+  transcription_engine_unavailable: {
+    status: 503,
+    type: 'server_error',
+    retryable: false,
+    message: 'The transcription engine is not installed on the worker.',
+    doc:
+      'The worker serving the voice agent has no `pocketsphinx_continuous` or no US English model, and could ' +
+      'not install them (not root); the message names the command (`apt-get install pocketsphinx ' +
+      'pocketsphinx-en-us`). Install them on the worker host.',
   },
   // Retryable: a new request (a new id) is answered afresh.
   answer_conflict: {

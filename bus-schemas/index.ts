@@ -15,6 +15,7 @@ export * from './memory-query.schema.js';
 export * from './memory-response.schema.js';
 export * from './embed.schema.js';
 export * from './speech.schema.js';
+export * from './transcription.schema.js';
 export * from './validate.js';
 export * from './lazy-validator.js';
 export * from './ajv.js';

@@ -5,6 +5,11 @@ import { cachedAnswerSchema } from './cached-answer.schema.js';
 import { deliveryReceiptSchema } from './delivery-receipt.schema.js';
 import { embedReplySchema, embedRequestSchema } from './embed.schema.js';
 import { speechFrameSchema, speechRequestSchema } from './speech.schema.js';
+import {
+  transcriptionFrameSchema,
+  transcriptionRequestSchema,
+  transcriptionUploadSchema,
+} from './transcription.schema.js';
 import { memoryLastReplySchema, memoryLastRequestSchema } from './memory-query.schema.js';
 import { memoryResponseReplySchema, memoryResponseRequestSchema } from './memory-response.schema.js';
 
@@ -31,6 +36,18 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   'embed-reply.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...embedReplySchema },
   'speech-request.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...speechRequestSchema },
   'speech-frame.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...speechFrameSchema },
+  'transcription-request.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...transcriptionRequestSchema,
+  },
+  'transcription-upload.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...transcriptionUploadSchema,
+  },
+  'transcription-frame.schema.json': {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    ...transcriptionFrameSchema,
+  },
   'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },
   'cached-answer.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cachedAnswerSchema },
 };

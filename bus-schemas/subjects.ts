@@ -18,6 +18,8 @@ export interface Subjects {
   embed(intent: string): string;
   /** Subject of a voice agent's speech requests, e.g. `agents.voice_processor.speech` (same queue group). */
   speech(intent: string): string;
+  /** Subject of a voice agent's transcription requests, e.g. `agents.voice_processor.transcribe` (same queue group). */
+  transcribe(intent: string): string;
   /** Wildcard matching every embed subject. */
   readonly allEmbed: string;
   /** Queue group shared by every worker serving one intent: named after the intent. */
@@ -81,6 +83,7 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     embed: (intent: string) => `${prefix}.${checkIntent(intent)}.embed`,
     allEmbed: `${prefix}.*.embed`,
     speech: (intent: string) => `${prefix}.${checkIntent(intent)}.speech`,
+    transcribe: (intent: string) => `${prefix}.${checkIntent(intent)}.transcribe`,
     queueGroup: (intent: string) => checkIntent(intent),
     allChat: `${prefix}.*.chat`,
     audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,

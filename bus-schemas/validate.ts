@@ -18,6 +18,14 @@ import {
 } from './memory-response.schema.js';
 import { embedReplySchema, embedRequestSchema, type EmbedReply, type EmbedRequest } from './embed.schema.js';
 import { speechFrameSchema, speechRequestSchema, type SpeechFrame, type SpeechRequest } from './speech.schema.js';
+import {
+  transcriptionFrameSchema,
+  transcriptionRequestSchema,
+  transcriptionUploadSchema,
+  type TranscriptionFrame,
+  type TranscriptionRequest,
+  type TranscriptionUpload,
+} from './transcription.schema.js';
 import { AgentbusError } from './errors.js';
 import { compiledOnUse as lazily } from './lazy-validator.js';
 import { ownSchemaAjv } from './ajv.js';
@@ -39,6 +47,9 @@ const validateEmbedRequest = compiledOnUse<EmbedRequest>(embedRequestSchema);
 const validateEmbedReply = compiledOnUse<EmbedReply>(embedReplySchema);
 const validateSpeechRequest = compiledOnUse<SpeechRequest>(speechRequestSchema);
 const validateSpeechFrame = compiledOnUse<SpeechFrame>(speechFrameSchema);
+const validateTranscriptionRequest = compiledOnUse<TranscriptionRequest>(transcriptionRequestSchema);
+const validateTranscriptionUpload = compiledOnUse<TranscriptionUpload>(transcriptionUploadSchema);
+const validateTranscriptionFrame = compiledOnUse<TranscriptionFrame>(transcriptionFrameSchema);
 const validateCachedAnswer = compiledOnUse<CachedAnswer>(cachedAnswerSchema);
 const validateDeliveryReceipt = compiledOnUse<DeliveryReceipt>(deliveryReceiptSchema);
 
@@ -197,4 +208,25 @@ export function assertSpeechFrame(value: unknown): SpeechFrame {
   if (validateSpeechFrame(value)) return value;
   const { message } = messageFromAjvErrors(validateSpeechFrame.errors, 'speech frame');
   throw new AgentbusError('stream_protocol_error', `invalid speech frame: ${message}`);
+}
+
+/** Validates a decoded transcription request; throws `invalid_envelope` naming the field at fault. */
+export function assertTranscriptionRequest(value: unknown): TranscriptionRequest {
+  if (validateTranscriptionRequest(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateTranscriptionRequest.errors, 'transcription request');
+  throw new AgentbusError('invalid_envelope', `invalid transcription request: ${message}`, { param });
+}
+
+/** Validates a decoded upload frame (gateway → worker); throws `invalid_envelope`. */
+export function assertTranscriptionUpload(value: unknown): TranscriptionUpload {
+  if (validateTranscriptionUpload(value)) return value;
+  const { message } = messageFromAjvErrors(validateTranscriptionUpload.errors, 'transcription upload frame');
+  throw new AgentbusError('invalid_envelope', `invalid transcription upload frame: ${message}`);
+}
+
+/** Validates a decoded transcription reply frame; throws `stream_protocol_error`. */
+export function assertTranscriptionFrame(value: unknown): TranscriptionFrame {
+  if (validateTranscriptionFrame(value)) return value;
+  const { message } = messageFromAjvErrors(validateTranscriptionFrame.errors, 'transcription frame');
+  throw new AgentbusError('stream_protocol_error', `invalid transcription frame: ${message}`);
 }

@@ -83,6 +83,16 @@ export const agentCatalogSchema = {
               },
             },
           },
+          transcription: {
+            type: 'object',
+            additionalProperties: false,
+            description:
+              'The agent also listens: POST /v1/audio/transcriptions with pocketsphinx (US English). `aliases` are ' +
+              'other model names that reach it there (e.g. OpenAI\'s "whisper-1").',
+            properties: {
+              aliases: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
+            },
+          },
           model: { type: 'string', minLength: 1, description: 'Backend model; omitted → DEFAULT_MODEL.' },
           options: samplingOptionsSchema,
           history_turns: {

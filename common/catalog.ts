@@ -54,6 +54,8 @@ export interface Agent {
    */
   readonly speech?:
     { readonly aliases: readonly string[]; readonly providers: readonly AudioProviderRef[] | undefined } | undefined;
+  /** The agent listens (`POST /v1/audio/transcriptions`), also under these model names; undefined: it does not. */
+  readonly transcription?: { readonly aliases: readonly string[] } | undefined;
   readonly model: string;
   readonly options: SamplingOptions;
   readonly historyTurns: number;
@@ -110,6 +112,8 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
               ),
             ),
         }),
+      transcription:
+        entry.transcription && Object.freeze({ aliases: Object.freeze([...(entry.transcription.aliases ?? [])]) }),
       model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
       options: Object.freeze({ ...entry.options }),
       historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,

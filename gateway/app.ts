@@ -22,6 +22,7 @@ import { agentScopedRoutes } from './routes/agent-scope.js';
 import { completionsRoutes } from './openai/completion-routes.js';
 import { embeddingsRoutes } from './openai/embedding-routes.js';
 import { speechRoutes } from './openai/speech-routes.js';
+import { transcriptionRoutes } from './openai/transcription-routes.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
 import { responsesRoutes } from './openai/responses-routes.js';
 import { storedResponsesRoutes } from './openai/stored-responses-routes.js';
@@ -183,6 +184,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await authed.register(completionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(embeddingsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(speechRoutes, { ...chatDeps, perAgent: false });
+    await authed.register(transcriptionRoutes, { ...chatDeps, perAgent: false });
     await authed.register(legacyRoutes, chatDeps);
     await authed.register(memoryRoutes, { bus, subjects });
     await authed.register(unknownV1Routes);

@@ -63,6 +63,8 @@ export interface GatewayConfig {
   /** Interval at which workers send heartbeats; three missed ones mean a dead worker. */
   heartbeatMs: number;
   bodyLimitBytes: number;
+  /** MAX_AUDIO_UPLOAD_BYTES: the largest `file` of `/v1/audio/transcriptions` (413 above it). */
+  maxAudioUploadBytes: number;
   /** MAX_HEADER_BYTES: Node's maxHeaderSize, the request line and headers together (431 above it). */
   maxHeaderBytes: number;
   /** Bounds on a chat request's messages, tools and JSON nesting (docs/security.md, "Input limits"). */
@@ -295,6 +297,11 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
       min: 1024,
       max: 64 * 1024 * 1024,
       doc: 'request body and WebSocket frame limit (413 `request_too_large`; WebSocket: close 1009)',
+    }),
+    maxAudioUploadBytes: read.integer('MAX_AUDIO_UPLOAD_BYTES', 25 * 1024 * 1024, {
+      min: 1024,
+      max: 256 * 1024 * 1024,
+      doc: "the largest audio `file` of `/v1/audio/transcriptions` (413 `audio_file_too_large`; OpenAI's is 25 MB)",
     }),
     maxHeaderBytes: read.integer('MAX_HEADER_BYTES', 16 * 1024, {
       min: 1024,

@@ -4,6 +4,8 @@ import { ensureNatsServer } from './lib/install-nats.js';
 import { ensurePostgres } from './lib/postgres-server.js';
 import { ensureEspeakNg, ensureFfmpeg } from './lib/speech-tools.js';
 import { SPEECH_DEFAULTS } from '../workers/speech/settings.js';
+import { ensurePocketsphinx, ensurePocketsphinxTestdata } from './lib/transcription-tools.js';
+import { TRANSCRIPTION_DEFAULTS } from '../workers/transcription/settings.js';
 
 // `npm test` runs this first. The tests start their own nats-server processes, and the
 // playground's browser test drives headless Chromium: both come from Debian's packages,
@@ -35,6 +37,14 @@ try {
 for (const ensure of [ensureEspeakNg, ensureFfmpeg]) {
   try {
     ensure(SPEECH_DEFAULTS, say);
+  } catch (err) {
+    process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+  }
+}
+// The transcription tests run the real pocketsphinx on Debian's own recordings of human speech.
+for (const ensure of [() => ensurePocketsphinx(TRANSCRIPTION_DEFAULTS, say), () => ensurePocketsphinxTestdata(say)]) {
+  try {
+    ensure();
   } catch (err) {
     process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
   }

@@ -12,6 +12,7 @@ import { startBundledNats } from './lib/bundled-nats.js';
 import { ensureBusCredentials, type RoleCredentials } from './lib/nats-credentials.js';
 import { watchParent } from './lib/parent-watch.js';
 import { voiceLine } from './lib/speech-tools.js';
+import { listenLine } from './lib/transcription-tools.js';
 import { runningBanner, type ReadyBackend } from './lib/start-banner.js';
 import { readStartSettings } from './lib/start-settings.js';
 import { superviseChild, type ChildIncarnation } from './lib/supervised-child.js';
@@ -133,6 +134,7 @@ async function startStack(): Promise<void> {
 
   // Voice agents need espeak-ng on this host: installed now when missing (as root).
   const voice = voiceLine(workerConfig.speech, say, workerConfig.audio);
+  const listen = listenLine(workerConfig.transcription, say);
 
   const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
   /**
@@ -178,6 +180,7 @@ async function startStack(): Promise<void> {
     dataDir,
     memoryFile: memoryShown,
     voice,
+    listen,
     pids: {
       supervisor: process.pid,
       nats: natsPid(),

@@ -11,6 +11,8 @@ import { handleEmbedRequest } from './embed-handler.js';
 import { handleSpeechRequest } from './speech-handler.js';
 import type { AudioChains } from './audio/chains.js';
 import { defaultAudioChains } from './audio/from-config.js';
+import { handleTranscriptionRequest } from './transcription-handler.js';
+import { TRANSCRIPTION_DEFAULTS, type TranscriptionSettings } from './transcription/settings.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import { handleMemoryResponseQuery } from './memory-response-handler.js';
@@ -54,6 +56,8 @@ export interface AgentServiceDeps {
   restarts?: number;
   /** The voice agents' chains of audio engines; espeak-ng alone on PATH when omitted. */
   audio?: AudioChains | undefined;
+  /** POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR, FFMPEG_PATH for voice agents that listen; defaults when omitted. */
+  transcription?: Readonly<TranscriptionSettings> | undefined;
 }
 
 export interface RunningAgentService {
@@ -100,6 +104,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   const commitCounters: AgentCounters = { in_flight: 0, answered: 0, failed: {} };
   const speechCounters = new Map<string, AgentCounters>(
     agents.filter((a) => a.speech).map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
+  );
+  const transcriptionCounters = new Map<string, AgentCounters>(
+    agents.filter((a) => a.transcription).map((a) => [a.name, { in_flight: 0, answered: 0, failed: {} }]),
   );
   // One gate for all agents: they share the worker's model backends.
   const admission = new Admission(deps.admission ?? ADMISSION_DEFAULTS);
@@ -149,7 +156,9 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
             ? { ...commitCounters, restarts }
             : endpoint.metadata?.['speech'] !== undefined
               ? speechStats(endpoint.metadata['speech'])
-              : agentStats(endpoint.metadata?.['agent'] ?? ''),
+              : endpoint.metadata?.['transcription'] !== undefined
+                ? { ...transcriptionCounters.get(endpoint.metadata['transcription']), restarts }
+                : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;
   const inFlight = new InFlight();
@@ -211,6 +220,19 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
         queue: subjects.queueGroup(agent.name),
         metadata: { speech: agent.name },
         handler: counted(speechCount, `speech ${agent.name}`, (msg) => handleSpeechRequest(speechDeps, msg, inFlight)),
+      });
+    }
+    const transcriptionCount = transcriptionCounters.get(agent.name);
+    if (transcriptionCount) {
+      const settings = deps.transcription ?? TRANSCRIPTION_DEFAULTS;
+      const transcriptionDeps = { bus, agent, settings, workerId, log };
+      service.addEndpoint(`${agent.name}-transcribe`, {
+        subject: subjects.transcribe(agent.name),
+        queue: subjects.queueGroup(agent.name),
+        metadata: { transcription: agent.name },
+        handler: counted(transcriptionCount, `transcribe ${agent.name}`, (msg) =>
+          handleTranscriptionRequest(transcriptionDeps, msg, inFlight),
+        ),
       });
     }
     service.addEndpoint(agent.name, {

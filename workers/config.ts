@@ -10,6 +10,7 @@ import {
 } from '../common/shared-settings.js';
 import { readSpeechSettings, type SpeechSettings } from './speech/settings.js';
 import { readAudioSettings, type AudioSettings } from './audio/settings.js';
+import { readTranscriptionSettings, type TranscriptionSettings } from './transcription/settings.js';
 import { readMemorySettings, type MemorySettings } from './memory/settings.js';
 import { CACHE_MODES, type CacheMode } from './cache/cache-policy.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
@@ -57,6 +58,8 @@ export interface WorkerConfig {
   speech: Readonly<SpeechSettings>;
   /** Voice agents' chains of audio engines (SPEECH_PROVIDER, LOCAL_AUDIO_PROVIDERS, OPENAI_AUDIO_*). */
   audio: Readonly<AudioSettings>;
+  /** The transcription engine, model and decoder of voice agents (POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR). */
+  transcription: Readonly<TranscriptionSettings>;
 }
 
 /** CACHE_TTL_SECONDS, as the worker reads it (also `npm run bus:setup`, which reads no more than it needs). */
@@ -158,6 +161,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
   const natsUrl = readNatsUrl(read);
   const dataDir = readDataDir(read);
   const providerSettings = readProviderSettings(read);
+  const speech = readSpeechSettings(read);
   const config: WorkerConfig = {
     natsUrl,
     nats: readNatsClientSettings(read, 'worker', natsUrl),
@@ -193,8 +197,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
         '`seed` (a "Regenerate" at a temperature gets a new answer), `always` every identical request, `off` none',
     }),
     admission: readAdmissionSettings(read),
-    speech: readSpeechSettings(read),
+    speech,
     audio: readAudioSettings(read, providerSettings.openai),
+    transcription: readTranscriptionSettings(read, speech.ffmpegPath),
   };
   read.done();
   return Object.freeze(config);

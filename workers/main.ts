@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     cacheMode: config.cacheMode,
     admission: config.admission,
     audio,
+    transcription: config.transcription,
     backendHealth,
     memoryHealth,
     restarts,

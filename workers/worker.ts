@@ -11,6 +11,7 @@ import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
 import type { AudioChains } from './audio/chains.js';
+import type { TranscriptionSettings } from './transcription/settings.js';
 
 export interface WorkerDeps {
   bus: Bus;
@@ -38,6 +39,8 @@ export interface WorkerDeps {
   restarts?: number;
   /** The voice agents' chains of audio engines (audio/from-config.ts); espeak-ng alone when omitted. */
   audio?: AudioChains;
+  /** POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR, FFMPEG_PATH for voice agents that listen; defaults when omitted. */
+  transcription?: Readonly<TranscriptionSettings>;
   log: Logger;
 }
 

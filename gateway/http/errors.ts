@@ -15,6 +15,13 @@ const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
   FST_ERR_CTP_INVALID_JSON_BODY: (err) =>
     new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`),
   FST_ERR_BAD_URL: () => new AgentbusError('invalid_request', 'The URL is malformed (bad percent-encoding).'),
+  // @fastify/multipart's (POST /v1/audio/transcriptions).
+  FST_REQ_FILE_TOO_LARGE: () => new AgentbusError('audio_file_too_large'),
+  FST_FILES_LIMIT: () => new AgentbusError('invalid_request', 'Send one file only.', { param: 'file' }),
+  FST_PARTS_LIMIT: () => new AgentbusError('invalid_request', 'The form has too many parts.'),
+  FST_FIELDS_LIMIT: () => new AgentbusError('invalid_request', 'The form has too many fields.'),
+  FST_INVALID_MULTIPART_CONTENT_TYPE: () =>
+    new AgentbusError('unsupported_media_type', 'Send the upload as multipart/form-data.'),
   FST_ERR_MAX_PARAM_LENGTH: () => new AgentbusError('uri_too_long', 'A path segment of the URL is too long.'),
 };
 

@@ -2,6 +2,8 @@
 // Plain ES module, no dependencies. Untrusted text (model output, error messages) only ever
 // reaches the DOM through textContent / createElement, never innerHTML.
 
+import { wireMicrophone } from './microphone.js';
+
 const KEY_STORAGE = 'agentbus.playground.apiKey';
 const AUTO_AGENT = 'auto';
 const AUTO_DESCRIPTION =
@@ -663,6 +665,12 @@ async function main() {
   state.devKey = await loadDevKey();
   state.apiKey = saved || state.devKey || '';
   connect();
+  wireMicrophone({
+    button: $('mic'),
+    input: ui.input,
+    apiKey: () => state.apiKey,
+    onError: (message) => appendSystemNote(message, true),
+  });
   if (ui.settings.hidden) ui.input.focus();
 }
 

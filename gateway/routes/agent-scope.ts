@@ -6,6 +6,7 @@ import { bearerAuth } from '../auth/bearer-auth.js';
 import { completionsRoutes } from '../openai/completion-routes.js';
 import { embeddingsRoutes } from '../openai/embedding-routes.js';
 import { speechRoutes } from '../openai/speech-routes.js';
+import { transcriptionRoutes } from '../openai/transcription-routes.js';
 import { chatCompletionsRoutes } from '../openai/routes.js';
 import { responsesRoutes } from '../openai/responses-routes.js';
 import { legacyRoutes } from '../legacy/routes.js';
@@ -52,6 +53,7 @@ export async function agentScopedRoutes(app: FastifyInstance, options: { chat: C
     await authed.register(completionsRoutes, { ...deps, perAgent: true });
     await authed.register(embeddingsRoutes, { ...deps, perAgent: true });
     await authed.register(speechRoutes, { ...deps, perAgent: true });
+    await authed.register(transcriptionRoutes, { ...deps, perAgent: true });
     await authed.register(responsesRoutes, { ...deps, perAgent: true });
     await authed.register(legacyRoutes, deps);
   });

@@ -14,6 +14,8 @@ const FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/playground/playground.js': { file: 'playground.js', type: 'text/javascript; charset=utf-8' },
   '/playground/playground.css': { file: 'playground.css', type: 'text/css; charset=utf-8' },
+  '/playground/microphone.js': { file: 'microphone.js', type: 'text/javascript; charset=utf-8' },
+  '/playground/microphone.css': { file: 'microphone.css', type: 'text/css; charset=utf-8' },
 } as const;
 
 /**

@@ -37,6 +37,8 @@ export interface RunningStack {
   memoryFile: string;
   /** What voice can do here (speech-tools.ts, voiceLine). */
   voice: string;
+  /** What transcription can do here (transcription-tools.ts, listenLine). */
+  listen: string;
   pids: { supervisor: number; nats?: number | undefined; worker?: number | undefined; gateway?: number | undefined };
 }
 
@@ -73,6 +75,7 @@ export function runningBanner(stack: RunningStack): string[] {
     );
   lines.push(`  memory   ${stack.memoryFile}`);
   lines.push(`  voice    ${stack.voice}`);
+  lines.push(`  listen   ${stack.listen}`);
   if (!backend.reachable) lines.push(`  model    NOT reachable — ${backend.error}`);
   else {
     if (backend.name === 'ollama')

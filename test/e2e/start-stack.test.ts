@@ -8,6 +8,7 @@ import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { runStart, waitUntilGone } from '../helpers/npm-start.js';
 import { commandLineOf } from '../../scripts/lib/process-table.js';
 import { AUTH } from '../helpers/stack.js';
+import { goForwardWav } from '../helpers/pocketsphinx-testdata.js';
 import { startTestNats } from '../helpers/nats.js';
 
 const refuses = (port: number) =>
@@ -90,6 +91,21 @@ t.test(
     });
     t.equal(res.status, 200, 'a chat request goes through gateway → bundled NATS → worker → Ollama');
     t.same(ollama.requests.at(-1)!.messages.at(-1), { role: 'user', content: 'নমস্কার' });
+    // Transcription crosses the locked-down server both ways: the request and its frames, and the
+    // upload to the worker's own inbox (nats.conf lets the gateway publish there).
+    t.match(out, /listen +pocketsphinx at \S+ transcribes US English/, 'it says transcription works');
+    const upload = new FormData();
+    upload.append('file', new Blob([new Uint8Array(goForwardWav())]), 'goforward.wav');
+    upload.append('model', 'whisper-1');
+    const heard = await fetch(`${url}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: AUTH.authorization },
+      body: upload,
+    });
+    t.same(
+      [heard.status, await heard.json()],
+      [200, { text: 'go forward ten meters', usage: { type: 'duration', seconds: 3 } }],
+    );
 
     const pids = stack.pids();
     // Production runs compiled JavaScript: npm start's launcher built dist/ if it was stale, and

@@ -156,6 +156,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       cacheTtlSeconds: Number(env['CACHE_TTL_SECONDS']),
       admission: workerConfig.admission,
       audio: audioChainsFromConfig(workerConfig, loadRedactor(workerConfig.secretPatternsFile), workerLog),
+      transcription: workerConfig.transcription,
       backendHealth,
       log: workerLog,
     });

@@ -41,16 +41,18 @@ t.test('grants: queue groups, cancels, inboxes and cache keys of its agents only
       'agents.code_review.chat code_review',
       'agents.code_review.embed code_review',
       'agents.code_review.speech code_review',
+      'agents.code_review.transcribe code_review',
       'agents.code_review.cancel',
       'agents.testing.chat testing',
       'agents.testing.embed testing',
       'agents.testing.speech testing',
+      'agents.testing.transcribe testing',
       'agents.testing.cancel',
       'agents.memory.last memory',
       'agents.memory.response memory',
       'agents.memory.commit memory',
     ],
-    'every chat, embed and speech subject names its queue group: a plain subscription is refused',
+    'every chat, embed, speech and transcribe subject names its queue group: a plain subscription is refused',
   );
   t.ok(grants.subscribe.allow.includes('_INBOX.worker.worker-b.>'), 'inboxes of its own');
   t.notOk(grants.subscribe.allow.includes('_INBOX.worker.>'), "not other workers'");

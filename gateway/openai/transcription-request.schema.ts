@@ -1,0 +1,38 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { TRANSCRIPTION_RESPONSE_FORMATS } from '../transcription/render.js';
+
+const granularity = { enum: ['word', 'segment'] } as const;
+const granularities = { anyOf: [granularity, { type: 'array', maxItems: 2, items: granularity }] } as const;
+
+/**
+ * `POST /v1/audio/transcriptions`, multipart/form-data, as OpenAI's: every field is a string
+ * there (`temperature` too; checked as a number by the route). `file` is the upload, a Buffer.
+ * Fields pocketsphinx cannot honour (`prompt`, `stream`, `include[]`, `chunking_strategy`) are
+ * listed so the route refuses them by name rather than as unknown.
+ */
+export const transcriptionRequestBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['file', 'model'],
+  properties: {
+    file: { description: 'The audio: wav, mp3, ogg, flac or webm.' },
+    model: { type: 'string', minLength: 1, maxLength: 256 },
+    language: { type: 'string', minLength: 2, maxLength: 16 },
+    prompt: { type: 'string', maxLength: 8192 },
+    response_format: { enum: TRANSCRIPTION_RESPONSE_FORMATS },
+    temperature: { type: 'string', pattern: '^\\s*[0-9.eE+-]+\\s*$', maxLength: 32 },
+    'timestamp_granularities[]': granularities,
+    timestamp_granularities: granularities,
+    stream: { type: 'string', maxLength: 8 },
+    'include[]': {},
+    chunking_strategy: {},
+  },
+} as const;
+
+/** The same body on per-agent routes (`/agents/<agent>/v1/audio/transcriptions`): the path names the agent. */
+export const perAgentTranscriptionRequestBodySchema = {
+  ...transcriptionRequestBodySchema,
+  required: ['file'],
+} as const;
+
+export type TranscriptionBody = FromSchema<typeof perAgentTranscriptionRequestBodySchema>;

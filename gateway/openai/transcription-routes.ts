@@ -1,0 +1,105 @@
+import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import type { Logger } from '../../common/logger.js';
+import type { ChatDeps } from '../chat/types.js';
+import { hintsFromHeaders } from '../http/request-hints.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { renderTranscript } from '../transcription/render.js';
+import { startTranscription } from '../transcription/start-transcription.js';
+import {
+  perAgentTranscriptionRequestBodySchema,
+  transcriptionRequestBodySchema,
+  type TranscriptionBody,
+} from './transcription-request.schema.js';
+
+const refuse = (param: string, message: string) => new AgentbusError('invalid_request', message, { param });
+
+/** OpenAI's fields the engine cannot honour: refused by name, never ignored. */
+function refuseUnsupported(body: TranscriptionBody): void {
+  if (body.prompt !== undefined && body.prompt.trim() !== '')
+    throw refuse('prompt', '"prompt" is not supported: pocketsphinx decodes with a fixed language model.');
+  if (body.stream !== undefined && body.stream !== 'false')
+    throw refuse('stream', '"stream" is not supported: the transcript comes whole, when the audio was heard.');
+  if (body['include[]'] !== undefined)
+    throw refuse('include', '"include" is not supported: pocketsphinx gives no log-probabilities.');
+  if (body.chunking_strategy !== undefined)
+    throw refuse('chunking_strategy', '"chunking_strategy" is not supported: the audio is heard as one stream.');
+}
+
+/** `temperature` (0–1 in OpenAI's reference): checked, then unused, since pocketsphinx's decoding has none. */
+function checkTemperature(value: string | undefined): void {
+  if (value === undefined) return;
+  const temperature = Number(value);
+  if (!Number.isFinite(temperature) || temperature < 0 || temperature > 1)
+    throw refuse('temperature', `temperature must be a number from 0 to 1, not "${value}".`);
+}
+
+/** Whether verbose_json should list words: `timestamp_granularities[]` names `word`. */
+function wantsWords(body: TranscriptionBody): boolean {
+  const named = [body['timestamp_granularities[]'], body.timestamp_granularities].flat();
+  const words = named.includes('word');
+  if ((words || named.includes('segment')) && body.response_format !== 'verbose_json')
+    throw refuse('timestamp_granularities', 'timestamp_granularities needs response_format "verbose_json".');
+  return words;
+}
+
+const clientLeft = () =>
+  new AgentbusError('request_cancelled', 'The client closed the connection before the transcript was ready.');
+
+/**
+ * `POST /v1/audio/transcriptions`: OpenAI's speech to text, heard by a voice agent's worker over
+ * the bus. The upload is read whole (at most MAX_AUDIO_UPLOAD_BYTES, 413 above) and checked to
+ * be audio before anything is published. `POST /v1/audio/translations` is refused by name.
+ */
+export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
+  await app.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fileSize: deps.config.maxAudioUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 },
+  });
+  const schema = {
+    body: deps.perAgent ? perAgentTranscriptionRequestBodySchema : transcriptionRequestBodySchema,
+  };
+  app.post<{ Body: TranscriptionBody }>('/v1/audio/transcriptions', { schema }, async (request, reply) => {
+    const { body } = request;
+    if (!Buffer.isBuffer(body.file))
+      throw new AgentbusError('audio_file_invalid', '"file" must be a file upload (multipart/form-data).', {
+        param: 'file',
+      });
+    refuseUnsupported(body);
+    checkTemperature(body.temperature);
+    const withWords = wantsWords(body);
+    const left = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) left.abort(clientLeft());
+    });
+    const incomingTrace = request.headers['traceparent'];
+    try {
+      const result = await startTranscription(
+        deps,
+        { model: body.model ?? request.pathAgent?.name ?? '', file: body.file, language: body.language },
+        {
+          caller: request.caller,
+          log: request.log as Logger,
+          traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+          hints: hintsFromHeaders(request.headers),
+          pathAgent: request.pathAgent,
+        },
+        left.signal,
+      );
+      const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords);
+      return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);
+    } catch (err) {
+      const refusal = refusalOf(err);
+      if (refusal) reply.headers(refusal.headers);
+      throw err;
+    }
+  });
+  app.post('/v1/audio/translations', async () => {
+    throw new AgentbusError(
+      'invalid_request',
+      'POST /v1/audio/translations is not supported: the voice agents transcribe US English only (pocketsphinx), ' +
+        'so there is nothing to translate into English. Use POST /v1/audio/transcriptions.',
+    );
+  });
+}

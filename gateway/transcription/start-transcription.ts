@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AgentbusError,
+  PROTOCOL_VERSION,
+  TRACEPARENT_PATTERN,
+  type TranscriptionRequest,
+} from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import { admit } from '../chat/admit.js';
+import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import { traceIdOf } from '../trace-log/trace-log.js';
+import { sniffAudio } from './sniff-audio.js';
+import { callTranscription, type TranscriptionAnswer } from './transcription-call.js';
+import { transcriptionAgent } from './transcription-agent.js';
+
+/** What a client sends: the audio and OpenAI's fields that reach the worker. */
+export interface TranscriptionInput {
+  model: string;
+  file: Buffer;
+  language: string | undefined;
+}
+
+/** The transcript, who made it, and the headers every answer sends. */
+export interface TranscriptionResult extends TranscriptionAnswer {
+  agent: Agent;
+  headers: Record<string, string>;
+}
+
+const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
+const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+
+/**
+ * A transcription: the named voice agent (scope, alias), an upload that is audio, the key's rate
+ * limits, the request and its audio over the bus to a worker of the agent's queue group, and a
+ * trace log line when it ends (the transcript's length, never the audio). Nothing is stored.
+ * `signal` aborts when the client leaves, which cancels the work on the worker.
+ */
+export async function startTranscription(
+  deps: ChatDeps,
+  input: TranscriptionInput,
+  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent'>,
+  signal: AbortSignal,
+): Promise<TranscriptionResult> {
+  const { caller, hints } = origin;
+  const agent = transcriptionAgent(deps.catalog, input.model, origin.pathAgent, caller);
+  const format = sniffAudio(input.file);
+  const now = Date.now();
+  const requestId = `transcribe-${randomBytes(18).toString('base64url')}`;
+  const traceparent =
+    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
+  // Audio is not text: like speech, it spends a request of the key's tier, not its byte budget.
+  const admission = await admit(deps, caller, 0, totalMs);
+  const envelope: TranscriptionRequest = {
+    v: PROTOCOL_VERSION,
+    request_id: requestId,
+    intent: agent.name,
+    model: input.model,
+    format,
+    bytes: input.file.length,
+    ...(input.language === undefined ? {} : { language: input.language }),
+    ...(hints.private || caller.private ? { private: true } : {}),
+    tenant: caller.tenant,
+    timeout_ms: Math.min(totalMs, hints.timeoutMs ?? totalMs),
+    traceparent,
+    created_at: now,
+  };
+  let answer: TranscriptionAnswer | undefined;
+  let failure: unknown;
+  try {
+    answer = await callTranscription(deps.bus, deps.subjects, envelope, input.file, signal);
+  } catch (err) {
+    failure = err;
+  } finally {
+    await admission.release();
+  }
+  deps.traceLog.record({
+    ts: new Date(now).toISOString(),
+    trace_id: traceIdOf(traceparent),
+    request_id: requestId,
+    session: null,
+    agent: agent.name,
+    model: answer ? `${answer.ready.provider}:${answer.done.language}` : agent.name,
+    prompt: `[audio ${format}, ${input.file.length} bytes]`,
+    response_len: answer?.done.text.length ?? 0,
+    cached: false,
+    status: failure === undefined ? 200 : failure instanceof AgentbusError ? failure.status : 500,
+    ...(failure === undefined ? {} : { error: failure instanceof AgentbusError ? failure.code : 'internal_error' }),
+    duration_ms: Date.now() - now,
+  });
+  if (!answer) throw failure;
+  const headers = {
+    'x-request-id': requestId,
+    traceparent,
+    'x-agentbus-worker': answer.ready.worker,
+    'x-agentbus-provider': answer.ready.provider,
+    ...admission.headers,
+  };
+  return { ...answer, agent, headers };
+}

@@ -1,0 +1,190 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI, { toFile } from 'openai';
+import t from 'tap';
+import { createKey } from '../helpers/keys-cli.js';
+import { goForwardWav, HOW_TO_INSTALL_TESTDATA, TESTDATA_DIR, wavOf } from '../helpers/pocketsphinx-testdata.js';
+import { startStack } from '../helpers/stack.js';
+import { traceLine } from '../helpers/trace-lines.js';
+import { waitFor } from '../helpers/wait.js';
+
+// POST /v1/audio/transcriptions end to end: gateway → NATS (agents.voice_processor.transcribe,
+// then the audio in frames to the worker's inbox) → worker → the real pocketsphinx, with keys from
+// the real CLI and Debian's recording of "go forward ten meters". Quality: transcription-quality.test.ts.
+if (!existsSync(TESTDATA_DIR))
+  throw new Error(`no pocketsphinx test data at ${TESTDATA_DIR}. ${HOW_TO_INSTALL_TESTDATA}`);
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-transcribe-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const keysFile = join(dir, 'keys.json');
+const tiersFile = join(dir, 'rate-tiers.json');
+writeFileSync(
+  tiersFile,
+  JSON.stringify({ tiers: { standard: { requests_per_minute: 2 }, premium: {}, unlimited: {} } }),
+);
+const full = await createKey(keysFile, ['--name', 'listener', '--tier', 'unlimited']);
+const scoped = await createKey(keysFile, ['--name', 'reviewer', '--agents', 'code_review', '--tier', 'unlimited']);
+const limited = await createKey(keysFile, ['--name', 'limited', '--tier', 'standard']);
+const MAX_UPLOAD = 2 * 1024 * 1024;
+const stack = await startStack({
+  env: { KEYS_FILE: keysFile, RATE_TIERS_FILE: tiersFile, MAX_AUDIO_UPLOAD_BYTES: String(MAX_UPLOAD) },
+});
+t.teardown(() => stack.close());
+const wav = goForwardWav();
+
+const form = (fields: Record<string, string>, file: Buffer | null = wav, name = 'speech.wav') => {
+  const body = new FormData();
+  if (file) body.append('file', new Blob([new Uint8Array(file)]), name);
+  for (const [key, value] of Object.entries(fields)) body.append(key, value);
+  return body;
+};
+const transcribe = (fields: Record<string, string>, file?: Buffer, key = full, path = '/v1/audio/transcriptions') =>
+  fetch(`${stack.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}` },
+    body: form({ model: 'whisper-1', ...fields }, file),
+  });
+const errorOf = async (res: Response) =>
+  ((await res.json()) as { error: { code: string; message: string; param: string | null } }).error;
+
+t.test('a WAV of "go forward ten meters" comes back as its text', async (t) => {
+  const res = await transcribe({});
+  t.equal(res.status, 200);
+  t.match(res.headers.get('content-type'), /^application\/json/);
+  t.equal(res.headers.get('x-agentbus-provider'), 'pocketsphinx');
+  const body = (await res.json()) as { text: string; usage: { type: string; seconds: number } };
+  t.equal(body.text, 'go forward ten meters');
+  t.same(body.usage, { type: 'duration', seconds: 3 });
+  const line = await traceLine(stack.config.logDir, 'voice_processor', res.headers.get('x-request-id')!);
+  t.match(line, { status: 200, model: 'pocketsphinx:en', response_len: body.text.length, prompt: /^\[audio wav/ });
+});
+
+t.test("the openai SDK's audio.transcriptions.create, in each response_format", async (t) => {
+  const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: full, maxRetries: 0 });
+  const file = () => toFile(wav, 'goforward.wav');
+  const json = await client.audio.transcriptions.create({ model: 'whisper-1', file: await file() });
+  t.equal(json.text, 'go forward ten meters');
+  const text = await client.audio.transcriptions.create({
+    model: 'gpt-4o-transcribe',
+    file: await file(),
+    response_format: 'text',
+    language: 'en',
+    temperature: 0.2,
+  });
+  t.equal(text, 'go forward ten meters\n');
+  const verbose = await client.audio.transcriptions.create({
+    model: 'voice_processor',
+    file: await file(),
+    response_format: 'verbose_json',
+    timestamp_granularities: ['word', 'segment'],
+  });
+  t.match(verbose, { task: 'transcribe', language: 'english', text: 'go forward ten meters' });
+  t.ok(verbose.duration > 2.5 && verbose.duration < 3, `the clip's length (${verbose.duration} s)`);
+  t.equal(verbose.segments?.length, 1);
+  t.match(verbose.segments?.[0], { id: 0, text: 'go forward ten meters' });
+  t.same(
+    verbose.words?.map((w) => w.word),
+    ['go', 'forward', 'ten', 'meters'],
+  );
+  const [go, forward] = verbose.words!;
+  t.ok(go!.start < go!.end && go!.end <= forward!.start, 'words in order, with times');
+  const srt = await client.audio.transcriptions.create({
+    model: 'whisper-1',
+    file: await file(),
+    response_format: 'srt',
+  });
+  t.match(srt, /^1\n00:00:00,\d{3} --> 00:00:0\d,\d{3}\ngo forward ten meters\n\n$/);
+  const vtt = await client.audio.transcriptions.create({
+    model: 'gpt-4o-mini-transcribe',
+    file: await file(),
+    response_format: 'vtt',
+  });
+  t.match(vtt, /^WEBVTT\n\n00:00:00\.\d{3} --> 00:00:0\d\.\d{3}\ngo forward ten meters\n\n$/);
+});
+
+t.test("the voice agent's own base URL needs no model", async (t) => {
+  const body = new FormData();
+  body.append('file', new Blob([new Uint8Array(wav)]), 'a.wav');
+  const res = await fetch(`${stack.baseUrl}/agents/voice_processor/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}` },
+    body,
+  });
+  t.equal(res.status, 200);
+  t.equal(((await res.json()) as { text: string }).text, 'go forward ten meters');
+});
+
+t.test('refused clearly, in the OpenAI error shape', async (t) => {
+  const cases: Array<[string, Promise<Response>, number, Record<string, unknown>]> = [
+    ['no file', transcribe({}, Buffer.alloc(0)), 400, { code: 'audio_file_invalid', param: 'file' }],
+    ['missing file', fetchForm(form({ model: 'whisper-1' }, null)), 400, { param: 'file' }],
+    ['not audio', transcribe({}, Buffer.from('{"hello": "world"}\n'.repeat(50))), 400, { code: 'audio_file_invalid' }],
+    ['oversize', transcribe({}, Buffer.concat([wav, Buffer.alloc(MAX_UPLOAD)])), 413, { code: 'audio_file_too_large' }],
+    ['unknown model', transcribe({ model: 'whisper-9' }), 404, { code: 'model_not_found', message: /whisper-1/ }],
+    ['a chat agent', transcribe({ model: 'code_review' }), 400, { param: 'model', message: /does not transcribe/ }],
+    ['prompt', transcribe({ prompt: 'robots' }), 400, { param: 'prompt' }],
+    ['language', transcribe({ language: 'fr' }), 400, { param: 'language', message: /US English/ }],
+    ['temperature', transcribe({ temperature: '7' }), 400, { param: 'temperature' }],
+    ['stream', transcribe({ stream: 'true' }), 400, { param: 'stream' }],
+    ['format', transcribe({ response_format: 'xml' }), 400, { param: 'response_format' }],
+    ['unknown field', transcribe({ speaker: 'me' }), 400, { param: 'speaker' }],
+    ['bad key', transcribe({}, wav, 'sk-not-a-key'), 401, { code: 'invalid_api_key' }],
+    ['out of scope', transcribe({}, wav, scoped), 403, { code: 'agent_not_allowed' }],
+    ['translations', transcribe({}, wav, full, '/v1/audio/translations'), 400, { message: /not supported/ }],
+  ];
+  for (const [name, pending, status, error] of cases) {
+    const res = await pending;
+    t.equal(res.status, status, name);
+    t.match(await errorOf(res), error, name);
+  }
+  const json = await fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'whisper-1', file: 'hello' }),
+  });
+  t.match([json.status, (await errorOf(json)).param], [400, 'file'], 'a JSON body has no file upload');
+});
+
+t.test("the key's rate limit applies", async (t) => {
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await transcribe({}, wav, limited);
+    statuses.push(res.status);
+    await res.arrayBuffer();
+  }
+  t.same(statuses, [200, 200, 429]);
+});
+
+t.test('a client that leaves stops pocketsphinx on the worker', async (t) => {
+  // Two minutes of "go forward ten meters", declared 8 kHz so ffmpeg resamples it too: long work.
+  const pcm = readFileSync(join(TESTDATA_DIR, 'goforward.raw'));
+  const long = wavOf(Buffer.concat(Array.from({ length: 20 }, () => pcm)), 8_000);
+  const left = new AbortController();
+  const pending = fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}` },
+    body: form({ model: 'whisper-1' }, long),
+    signal: left.signal,
+  }).catch((err: unknown) => err);
+  const started = () => stack.logs.lines.find((l) => l['msg'] === 'transcribing' && l['bytes'] === long.length);
+  await waitFor('the worker to start transcribing', () => started() !== undefined);
+  left.abort();
+  t.ok((await pending) instanceof Error, 'the client gave up');
+  const requestId = started()!['requestId'];
+  await waitFor('the cancel to reach the worker', () =>
+    stack.logs.lines.some((l) => l['requestId'] === requestId && l['code'] === 'request_cancelled'),
+  );
+  const children = spawnSync('pgrep', ['-P', String(process.pid), 'pocketsphinx|ffmpeg'])
+    .stdout.toString()
+    .trim();
+  t.equal(children, '', 'no engine process left');
+});
+
+function fetchForm(body: FormData) {
+  return fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}` },
+    body,
+  });
+}

@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import { parsePocketsphinxOutput, type Heard } from './pocketsphinx-output.js';
+import { ffmpegToPcm, type TranscriptionPlan } from './plan.js';
+import { PCM_BYTES_PER_SECOND, pcm16kDataOffset } from './wav-header.js';
+
+/** What an upload said, and how long it was. */
+export interface Recognized extends Heard {
+  text: string;
+  /** Seconds of audio pocketsphinx heard. */
+  duration: number;
+}
+
+/**
+ * Runs a child to its end: its stdout, or the last of its stderr (pocketsphinx logs a lot; the
+ * error is at the end) with its exit code. Aborting `signal` kills it and throws the reason.
+ */
+async function run(
+  command: string,
+  args: readonly string[],
+  signal: AbortSignal,
+  stdin?: Buffer,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  signal.throwIfAborted();
+  const child: ChildProcess = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
+  // EPIPE when the child fails before reading everything: its exit code says why.
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(stdin);
+  const kill = () => child.kill('SIGKILL');
+  signal.addEventListener('abort', kill, { once: true });
+  try {
+    const [code] = (await Promise.race([
+      once(child, 'close'),
+      once(child, 'error').then(([err]) => {
+        throw new AgentbusError(
+          'transcription_engine_unavailable',
+          `could not start ${command}: ${(err as Error).message}`,
+        );
+      }),
+    ])) as [number | null];
+    signal.throwIfAborted();
+    return { code, stdout, stderr: stderr.trim() };
+  } finally {
+    signal.removeEventListener('abort', kill);
+    if (child.exitCode === null && child.signalCode === null) kill();
+  }
+}
+
+/**
+ * Hears an upload with pocketsphinx. A 16 kHz mono 16-bit WAV goes in as it is; anything else is
+ * converted by ffmpeg first (missing ffmpeg: `audio_format_unavailable` naming it; a file it
+ * cannot decode: `audio_file_invalid`). pocketsphinx reads a file, not a pipe (it opens
+ * `-infile` itself, which a socket on stdin defeats), so the PCM goes to a private temporary
+ * directory, removed at the end. Aborting `signal` kills the running process and throws its reason.
+ */
+export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: AbortSignal): Promise<Recognized> {
+  const offset = plan.format === 'wav' ? pcm16kDataOffset(audio) : undefined;
+  if (offset === undefined && !plan.ffmpeg)
+    throw new AgentbusError(
+      'audio_format_unavailable',
+      'Only 16 kHz mono 16-bit WAV can be transcribed on this worker: other audio needs ffmpeg (FFMPEG_PATH), ' +
+        'which is not installed ("apt-get install ffmpeg").',
+      { param: 'file' },
+    );
+  const dir = await mkdtemp(join(tmpdir(), 'agentbus-transcribe-'));
+  try {
+    // `.raw`: pocketsphinx reads headerless 16 kHz samples (a `.wav` name would make it parse a header).
+    const pcm = join(dir, 'audio.raw');
+    if (offset !== undefined) await writeFile(pcm, audio.subarray(offset), { mode: 0o600 });
+    else {
+      const ffmpeg = await run(plan.ffmpeg!, ffmpegToPcm(pcm), signal, audio);
+      if (ffmpeg.code !== 0)
+        throw new AgentbusError(
+          'audio_file_invalid',
+          `The file could not be decoded as audio: ${ffmpeg.stderr.split('\n').slice(-2).join(' ') || 'no message'}`,
+          { param: 'file' },
+        );
+    }
+    const pcmBytes = (await stat(pcm)).size;
+    const sphinx = await run(plan.pocketsphinx.command, [...plan.pocketsphinx.args, '-infile', pcm], signal);
+    if (sphinx.code !== 0)
+      throw new AgentbusError(
+        'backend_error',
+        `pocketsphinx failed (exit ${sphinx.code}): ${sphinx.stderr.split('\n').slice(-2).join(' ')}`,
+      );
+    const heard = parsePocketsphinxOutput(sphinx.stdout);
+    return {
+      ...heard,
+      text: heard.segments.map((s) => s.text).join(' '),
+      duration: Math.round((pcmBytes / PCM_BYTES_PER_SECOND) * 1000) / 1000,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
