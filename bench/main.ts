@@ -10,6 +10,7 @@ import { RssSampler, rssMb } from './measure/footprint.js';
 import { measureLatency } from './measure/latency.js';
 import { measureMemoryWrites } from './measure/memory-writes.js';
 import { measureScaling } from './measure/scaling.js';
+import { measureWebSocketSessions } from './measure/sessions.js';
 import { measureStartup } from './measure/startup.js';
 import { measureStreams, measureThroughput } from './measure/throughput.js';
 import { sqliteEngine, startPostgresEngine, type MemoryEngine } from './memory/engine.js';
@@ -138,6 +139,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       options,
       say,
     );
+    const sessions = await measureWebSocketSessions(agentbus, stack.gateway.child.pid, options, say);
     const load = sampler.stop();
     // Figures 4 and 5 once per memory engine, side by side; the delivery contract is always on.
     const memoryWrites: BenchResult['memoryWrites'] = {};
@@ -174,6 +176,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       ttft,
       throughput,
       streams,
+      sessions,
       scaling,
       memoryWrites,
       footprint: { idle, load },

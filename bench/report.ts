@@ -4,6 +4,7 @@ import type { LatencyPoint } from './measure/latency.js';
 import type { MemoryWritesFigure } from './measure/memory-writes.js';
 import type { ScalingFigure } from './measure/scaling.js';
 import type { StartupResult } from './measure/startup.js';
+import type { SessionsFigure } from './measure/sessions.js';
 import type { StreamsFigure, ThroughputFigure } from './measure/throughput.js';
 import { ENGINE_LABEL, type MemoryEngineName } from './memory/engine-names.js';
 import { memoryWritesTable, scalingTable } from './report-memory.js';
@@ -29,6 +30,7 @@ export interface BenchResult {
   ttft: LatencyPoint[];
   throughput: ThroughputFigure;
   streams: StreamsFigure;
+  sessions: SessionsFigure;
   scaling: Partial<Record<MemoryEngineName, ScalingFigure>>;
   memoryWrites: Partial<Record<MemoryEngineName, MemoryWritesFigure>>;
   footprint: { idle: Record<string, number>; load: Record<string, number> };
@@ -67,6 +69,19 @@ function latencyTable(title: string, points: LatencyPoint[], portkey: boolean): 
 }
 
 /** The result as markdown: the tables BENCHMARKS.md shows. */
+/** Figure 3c: the WebSocket twin of the streams table, with what an open session costs the gateway. */
+function sessionsTable(s: SessionsFigure): string[] {
+  const rss = s.gatewayRss;
+  return [
+    `| ${s.sessions} WebSocket sessions, one chat each, ${s.tokensPerSession} tokens ${s.tokenDelayMs} ms apart ` +
+      '| whole | lost or cut | peak open | gateway RSS per idle / streaming session (KiB) |',
+    '| --- | --- | --- | --- | --- |',
+    `| agentbus | ${s.result.whole} | ${s.result.lost} | ${s.result.peakOpen} ` +
+      `| ${rss.perIdleSessionKb ?? '–'} / ${rss.perStreamingSessionKb ?? '–'} |`,
+    '',
+  ];
+}
+
 export function toMarkdown(r: BenchResult): string {
   const portkey = r.meta.portkey !== null;
   const m = r.meta;
@@ -105,6 +120,7 @@ export function toMarkdown(r: BenchResult): string {
       ([name, s]) => `| ${name} | ${s.ok - s.cut} | ${s.lost} | ${s.peakOpen} | ${s.tokensPerSecond} |`,
     ),
     '',
+    ...sessionsTable(r.sessions),
     ...scalingTable(r.scaling),
     ...memoryWritesTable(r.memoryWrites, m.memory),
     '**6. Footprint** (RSS, MiB; one process each)',

@@ -43,8 +43,9 @@ export interface StackSettings {
 }
 
 // Benchmarks measure the bus, not the worker's admission queue: the defaults (MAX_INFLIGHT=4,
-// MAX_QUEUED=16) would answer most of 256 concurrent requests with 503 overloaded.
-export const WIDE_ADMISSION = { MAX_INFLIGHT: '1024', MAX_QUEUED: '10000' };
+// MAX_QUEUED=16) would answer most of 256 concurrent requests with 503 overloaded, and the
+// streams figure holds up to 10,000 model calls open at once (--streams=10000).
+export const WIDE_ADMISSION = { MAX_INFLIGHT: '16384', MAX_QUEUED: '16384' };
 
 /**
  * Starts a nats-server (random port, own JetStream dir), the fake upstream, a gateway and

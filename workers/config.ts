@@ -136,13 +136,14 @@ function readProviderSettings(read: EnvReader) {
 function readAdmissionSettings(read: EnvReader): Readonly<AdmissionSettings> {
   return Object.freeze({
     maxInflight: read.integer('MAX_INFLIGHT', ADMISSION_DEFAULTS.maxInflight, {
+      // Up to tens of thousands: a remote OpenAI-compatible upstream holds that many streams (issue 21's 10k).
       min: 1,
-      max: 1024,
+      max: 65_536,
       doc: 'model calls one worker runs at once, over all its agents; more wait in its queue',
     }),
     maxQueued: read.integer('MAX_QUEUED', ADMISSION_DEFAULTS.maxQueued, {
       min: 0,
-      max: 10_000,
+      max: 100_000,
       doc: 'requests that may wait for a free model call; one more gets 503 `overloaded` at once',
     }),
     queueTimeoutMs: read.integer('QUEUE_TIMEOUT_MS', ADMISSION_DEFAULTS.queueTimeoutMs, {

@@ -36,6 +36,7 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
     'memoryWrites',
     'meta',
     'scaling',
+    'sessions',
     'startup',
     'streams',
     'throughput',
@@ -55,6 +56,8 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
   }
   t.ok(written.throughput.targets.agentbus.total > 0, 'throughput measured');
   t.equal(written.streams.targets.agentbus.lost, 0, 'no stream lost or cut');
+  t.equal(written.sessions.result.lost, 0, 'no WebSocket session lost or cut');
+  t.equal(written.sessions.result.whole, written.sessions.sessions, 'every WebSocket session whole');
   t.same(Object.keys(written.meta.memory), ['postgres', 'sqlite'], 'both engines, in the order named');
   for (const engine of ['postgres', 'sqlite']) {
     const writes = written.memoryWrites[engine];
