@@ -50,6 +50,15 @@ export const ERROR_TABLE = {
       'A `/v1/audio/speech` `response_format` other than `wav` needs an encoder the worker does not have ' +
       "(Debian's `ffmpeg`); the message names it. Ask for `wav`, or install the encoder on the workers.",
   },
+  audio_output_too_long: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The answer is too long to be spoken.',
+    doc:
+      'A chat request with audio output (`modalities: ["text", "audio"]`) got an answer longer than one speech ' +
+      'request may carry (4096 characters): nothing is stored. Ask for a shorter answer (`max_completion_tokens`).',
+  },
   // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {
     status: 400,

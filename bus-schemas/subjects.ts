@@ -31,8 +31,12 @@ export interface Subjects {
    * for an agent nobody serves.
    */
   audit(intent: string): string;
-  /** Wildcard matching every audit subject: what the audit stream records. */
+  /** Wildcard matching every chat audit subject. */
   readonly allAudit: string;
+  /** Where the gateway publishes a copy of each speech request, e.g. `agents.audit.voice_processor.speech`. */
+  auditSpeech(intent: string): string;
+  /** Wildcard matching every speech audit subject; the audit stream records these and {@link allAudit}. */
+  readonly allAuditSpeech: string;
   /**
    * Where requesters announce they no longer want an answer to one intent, e.g.
    * `agents.code_review.cancel`. Every worker serving the intent subscribes (no queue group): the
@@ -81,6 +85,8 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     allChat: `${prefix}.*.chat`,
     audit: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.chat`,
     allAudit: `${prefix}.audit.*.chat`,
+    auditSpeech: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.speech`,
+    allAuditSpeech: `${prefix}.audit.*.speech`,
     cancel: (intent: string) => `${prefix}.${checkIntent(intent)}.cancel`,
     allCancel: `${prefix}.*.cancel`,
     memoryLast: `${prefix}.memory.last`,

@@ -191,3 +191,8 @@ export function assertSpeechFrame(value: unknown): SpeechFrame {
   const { message } = messageFromAjvErrors(validateSpeechFrame.errors, 'speech frame');
   throw new AgentbusError('stream_protocol_error', `invalid speech frame: ${message}`);
 }
+
+/** True when `value` is a valid speech request (no throw), for tooling (replay tells speech records apart). */
+export function isSpeechRequest(value: unknown): value is SpeechRequest {
+  return validateSpeechRequest(value);
+}

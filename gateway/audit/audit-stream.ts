@@ -53,9 +53,9 @@ export function auditStreamConfig(
   return {
     name: auditStreamName(prefix),
     description:
-      'agentbus: a copy of every chat request envelope the gateway published, ' +
-      `on ${subjectsFor(prefix).allAudit} (for replay)`,
-    subjects: [subjectsFor(prefix).allAudit],
+      'agentbus: a copy of every chat and speech request envelope the gateway published, ' +
+      `on ${subjectsFor(prefix).allAudit} (for replay) and ${subjectsFor(prefix).allAuditSpeech}`,
+    subjects: [subjectsFor(prefix).allAudit, subjectsFor(prefix).allAuditSpeech],
     // The stream must never answer a request itself: its PubAck would reach the requester as a
     // (malformed) reply frame. no_ack keeps it a silent listener.
     no_ack: true,

@@ -48,12 +48,6 @@ export const UNSUPPORTED_PARAMETERS: readonly UnsupportedParameter[] = [
     requested: (b) => nonEmpty(b['logit_bias']),
     why: 'logit_bias is not supported by the model backend',
   },
-  { param: 'audio', requested: (b) => set(b['audio']), why: 'audio output is not supported' },
-  {
-    param: 'modalities',
-    requested: (b) => Array.isArray(b['modalities']) && b['modalities'].some((m) => m !== 'text'),
-    why: 'only text output is supported',
-  },
   { param: 'prediction', requested: (b) => set(b['prediction']), why: 'predicted outputs are not supported' },
   { param: 'web_search_options', requested: (b) => set(b['web_search_options']), why: 'web search is not supported' },
 ];

@@ -177,7 +177,7 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
     ['functions', [{ name: 'f' }]],
     ['logprobs', true],
     ['logit_bias', { '50256': -100 }],
-    ['audio', { voice: 'alloy' }],
+    ['prediction', { type: 'content', content: 'x' }],
   ] as const) {
     const err = await expectError(
       t,

@@ -1,0 +1,43 @@
+import { AgentbusError, SPEECH_MAX_INPUT_CHARS, type SpeechFormat } from '../../bus-schemas/index.js';
+import type { Agent } from '../../common/catalog.js';
+import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import { startSpeech, type SpeechResult } from './start-speech.js';
+
+/** A chat answer to speak: its text, who says it, and how. */
+export interface AnswerToSpeak {
+  text: string;
+  voiceAgent: Agent;
+  voice: string;
+  format: SpeechFormat;
+  /** The chat was private (a hint, the key, or a secret in it): so is its speech. */
+  private: boolean;
+}
+
+/**
+ * Starts the speech of a finished chat answer: one speech request over the bus to the voice
+ * agent (`<prefix>.<agent>.speech`), with the key's rate limits and audit like any other, in the
+ * chat's trace (`traceparent`). An answer longer than one speech request may carry is refused
+ * (`audio_output_too_long`) rather than cut: the transcript must be what is said.
+ */
+export function speakAnswer(
+  deps: ChatDeps,
+  answer: AnswerToSpeak,
+  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints'>,
+  signal: AbortSignal,
+): Promise<SpeechResult> {
+  if (answer.text.length > SPEECH_MAX_INPUT_CHARS)
+    return Promise.reject(
+      new AgentbusError(
+        'audio_output_too_long',
+        `The answer has ${answer.text.length} characters; a spoken answer may have at most ` +
+          `${SPEECH_MAX_INPUT_CHARS}. Ask for a shorter answer (max_completion_tokens) or for text only.`,
+        { param: 'modalities' },
+      ),
+    );
+  return startSpeech(
+    deps,
+    { model: answer.voiceAgent.name, input: answer.text, voice: answer.voice, format: answer.format, speed: 1 },
+    { ...origin, hints: { ...origin.hints, private: origin.hints.private || answer.private }, pathAgent: undefined },
+    signal,
+  );
+}
