@@ -2,6 +2,8 @@
 // Plain ES module, no dependencies. Untrusted text (model output, error messages) only ever
 // reaches the DOM through textContent / createElement, never innerHTML.
 
+import { addSpeakButton } from './speak.js';
+
 const KEY_STORAGE = 'agentbus.playground.apiKey';
 const AUTO_AGENT = 'auto';
 const AUTO_DESCRIPTION =
@@ -299,6 +301,7 @@ function onDone(frame) {
   if (!request) return;
   endRequest(request, 'done');
   renderMeta(request.view, frame);
+  if (request.content) addSpeakButton(request.view.root, request.content, () => state.apiKey);
 }
 
 function onError(frame) {
