@@ -70,7 +70,9 @@ async function chatRoute(
   const output = audioOutputOf(body);
   if (output.kind === 'audio') answerVoice(deps.catalog, request.caller);
   const messages = await withSpokenTranscripts(deps, request.caller.tenant, body.messages);
-  const input = toChatInput({ ...body, messages }, stream, deps.config.inputLimits);
+  // Handled here (audioOutputOf): the rest of the pipeline refuses them, as other faces do.
+  const { audio: _audio, modalities: _modalities, ...text } = body;
+  const input = toChatInput({ ...text, messages }, stream, deps.config.inputLimits);
   const chat = await startHttpChat(deps, request, reply, input);
   let spoken: Spoken | undefined;
   try {

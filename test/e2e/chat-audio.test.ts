@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import OpenAI from 'openai';
 import t from 'tap';
 import { parseSse, sseJson } from '../helpers/sse.js';
+import { openLiveClient } from '../helpers/ws-client.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 
 // Voice in chat end to end: gateway → NATS → worker → the fake Ollama (the text), then gateway →
@@ -211,4 +212,30 @@ t.test('bad input: a clear 400 naming the key, nothing asked, nothing stored', a
   }
   t.equal(stack.ollama.requests.length, before, 'the model was never asked');
   t.equal(await rowCount(), rows, 'no memory row');
+});
+
+t.test('other faces refuse audio output by name rather than dropping it (WebSocket, Responses)', async (t) => {
+  const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
+  t.teardown(() => client.close());
+  await client.next((f) => f.type === 'ready');
+  client.send({ type: 'chat', id: 'a1', agent: 'testing', messages: [{ role: 'user', content: 'hi' }], ...SPOKEN });
+  const { terminal } = await client.finish('a1');
+  t.match(terminal, { type: 'error', error: { code: 'invalid_request', param: 'audio' } });
+  const history = [
+    { role: 'user', content: 'One' },
+    { role: 'assistant', content: null, audio: { id: 'audio_chatcmpl-x' } },
+    { role: 'user', content: 'Two' },
+  ];
+  client.send({ type: 'chat', id: 'a2', agent: 'testing', messages: history });
+  t.match((await client.finish('a2')).terminal, {
+    type: 'error',
+    error: { param: 'messages[1].audio', message: /POST \/v1\/chat\/completions only/ },
+  });
+  const res = await fetch(`${stack.baseUrl}/v1/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', prompt: 'hi', ...SPOKEN }),
+  });
+  t.equal(res.status, 400);
+  t.match(await errorOf(res), { param: 'audio' });
 });
