@@ -30,7 +30,8 @@ export function audioOutputOf(body: ChatBody): { kind: 'audio'; audio: ChatAudio
   if (audio == null)
     throw new AgentbusError(
       'invalid_request',
-      'modalities asks for "audio": send "audio": {"voice": …, "format": …} too (e.g. {"voice": "alloy", "format": "wav"}).',
+      'modalities asks for "audio": send "audio": {"voice": …, "format": …} too ' +
+        '(e.g. {"voice": "alloy", "format": "wav"}).',
       { param: 'audio' },
     );
   if (audio.format === 'aac')

@@ -56,7 +56,7 @@ t.test('a spoken answer: content null, message.audio with a WAV of speech, the t
   const res = await post(ask('Greet me', SPOKEN));
   t.equal(res.status, 200);
   t.equal(res.headers.get('x-agentbus-voice-agent'), 'voice_processor');
-  const body = (await res.json()) as any;
+  const body = await res.json();
   const message = body.choices[0].message;
   t.equal(message.content, null, 'as OpenAI: the text is the transcript');
   t.equal(message.audio.transcript, 'Hello world.');
@@ -122,42 +122,42 @@ t.test('streamed: transcript pieces while the model writes, then audio data chun
 
 t.test('a voice agent asked for speech in words answers with audio; modalities ["text"] opts out', async (t) => {
   stack.ollama.behave({ tokens: ['Hello', ' world'] });
-  let body = (await (
+  let body = await (
     await post({ model: 'voice_processor', messages: [{ role: 'user', content: 'Convert to speech: Hello world' }] })
-  ).json()) as any;
+  ).json();
   t.equal(body.choices[0].message.content, null);
   t.equal(body.choices[0].message.audio.transcript, 'Hello world');
   t.equal(Buffer.from(body.choices[0].message.audio.data, 'base64').toString('latin1', 0, 4), 'RIFF', 'wav by default');
 
   stack.ollama.behave({ tokens: ['হ্যালো', ' বিশ্ব'] });
-  body = (await (
+  body = await (
     await post({ model: 'voice_processor', messages: [{ role: 'user', content: 'বাংলায় টেক্সট-টু-স্পিচ তৈরি করো' }] })
-  ).json()) as any;
+  ).json();
   t.equal(body.choices[0].message.audio.transcript, 'হ্যালো বিশ্ব');
   const speaking = stack.logs.lines.findLast((l) => l['msg'] === 'speaking');
   t.match(String(speaking?.['espeak']), / -v bn\+f3 /, 'the Bengali voice');
 
   stack.ollama.behave({ tokens: ['Just', ' text'] });
-  body = (await (
+  body = await (
     await post({
       model: 'voice_processor',
       modalities: ['text'],
       messages: [{ role: 'user', content: 'Convert to speech: hi' }],
     })
-  ).json()) as any;
+  ).json();
   t.equal(body.choices[0].message.content, 'Just text');
   t.notOk(body.choices[0].message.audio);
-  body = (await (
+  body = await (
     await post({ model: 'voice_processor', messages: [{ role: 'user', content: 'Clean up this transcript' }] })
-  ).json()) as any;
+  ).json();
   t.equal(body.choices[0].message.content, 'Just text', 'no speech asked for: text');
-  body = (await (await post(ask('Convert to speech: hi'))).json()) as any;
+  body = await (await post(ask('Convert to speech: hi'))).json();
   t.equal(body.choices[0].message.content, 'Just text', 'not a voice agent: text');
 });
 
 t.test("a later request's assistant audio {id} stands for its transcript; an unknown id is refused", async (t) => {
   stack.ollama.behave({ tokens: ['First', ' answer'] });
-  const first = (await (await post(ask('One', SPOKEN))).json()) as any;
+  const first = await (await post(ask('One', SPOKEN))).json();
   stack.ollama.behave({ tokens: ['Second'] });
   const history = [
     { role: 'user', content: 'One' },
