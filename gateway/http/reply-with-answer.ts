@@ -18,7 +18,9 @@ export async function replyWithAnswer(
     const answer = await collectAnswer(call.frames);
     reply.header('x-session-id', answer.done.meta.conversation_id);
     reply.header('x-cache', answer.done.meta.cached ? 'HIT' : 'MISS');
-    const body = await format(answer);
+    const formatted = format(answer);
+    // A plain body goes out in this very tick, as it always did; only a spoken answer waits.
+    const body = formatted instanceof Promise ? await formatted : formatted;
     // Written to the client's socket whole: the turn may be committed (protocol v2 receipts).
     reply.raw.once('finish', () => call.delivered());
     return body;
