@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import OpenAI from 'openai';
 import t from 'tap';
 import { parseSse, sseJson } from '../helpers/sse.js';
+import { waitFor } from '../helpers/wait.js';
 import { openLiveClient } from '../helpers/ws-client.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 
@@ -238,4 +239,49 @@ t.test('other faces refuse audio output by name rather than dropping it (WebSock
   });
   t.equal(res.status, 400);
   t.match(await errorOf(res), { param: 'audio' });
+});
+
+t.test('a client that leaves during the speech stops it on the worker, and nothing is stored', async (t) => {
+  const sentence = 'This answer is long enough to keep the speech engine busy for a good while. ';
+  stack.ollama.behave({ tokens: Array.from({ length: 40 }, () => sentence) });
+  const left = new AbortController();
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify(ask('Talk a lot', { stream: true, ...SPOKEN })),
+    signal: left.signal,
+  });
+  const reader = res.body!.getReader();
+  let text = '';
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    text += Buffer.from(read.value).toString('utf8');
+    if (text.includes('"data":')) break;
+  }
+  const id = /"id":"(chatcmpl-[^"]+)"/.exec(text)![1]!;
+  left.abort();
+  await waitFor('the speech to be cancelled on the worker', () =>
+    stack.logs.lines.some((l) => l['code'] === 'request_cancelled' && String(l['requestId']).startsWith('speech-')),
+  );
+  t.equal(await turnOf(id), undefined, 'the answer was not delivered: no turn');
+});
+
+t.test("the openai SDK's stream carries the audio deltas", async (t) => {
+  stack.ollama.behave({ tokens: ['Streamed', ' to', ' the', ' SDK.'] });
+  const stream = await client.chat.completions.create({
+    model: 'testing',
+    stream: true,
+    modalities: ['text', 'audio'],
+    audio: { voice: 'alloy', format: 'wav' },
+    messages: [{ role: 'user', content: 'Stream to the SDK' }],
+  });
+  let transcript = '';
+  const data: Buffer[] = [];
+  for await (const chunk of stream) {
+    // Not in the SDK's delta type (openai-openapi issue 577), but on the wire as OpenAI sends it.
+    const audio = (chunk.choices[0]?.delta as { audio?: { transcript?: string; data?: string } } | undefined)?.audio;
+    transcript += audio?.transcript ?? '';
+    if (audio?.data) data.push(Buffer.from(audio.data, 'base64'));
+  }
+  t.equal(transcript, 'Streamed to the SDK.');
+  t.equal(Buffer.concat(data).toString('latin1', 0, 4), 'RIFF');
 });
