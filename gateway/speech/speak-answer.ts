@@ -13,11 +13,21 @@ export interface AnswerToSpeak {
   private: boolean;
 }
 
+/** The speech route's parameter names, as a chat request names them (`audio.format`, `audio.voice`). */
+const CHAT_PARAMS: Readonly<Record<string, string>> = { response_format: 'audio.format', voice: 'audio.voice' };
+
+/** A speech error in the chat request's terms: the same error, naming the chat's key. */
+export function inChatTerms(err: unknown): unknown {
+  if (!(err instanceof AgentbusError) || err.param === null || !(err.param in CHAT_PARAMS)) return err;
+  return new AgentbusError(err.code, err.message, { param: CHAT_PARAMS[err.param]!, cause: err });
+}
+
 /**
  * Starts the speech of a finished chat answer: one speech request over the bus to the voice
  * agent (`<prefix>.<agent>.speech`), with the key's rate limits and audit like any other, in the
  * chat's trace (`traceparent`). An answer longer than one speech request may carry is refused
- * (`audio_output_too_long`) rather than cut: the transcript must be what is said.
+ * (`audio_output_too_long`) rather than cut: the transcript must be what is said. A worker's
+ * refusal (no encoder for the format) names the chat's key, `audio.format`.
  */
 export function speakAnswer(
   deps: ChatDeps,
@@ -39,5 +49,7 @@ export function speakAnswer(
     { model: answer.voiceAgent.name, input: answer.text, voice: answer.voice, format: answer.format, speed: 1 },
     { ...origin, hints: { ...origin.hints, private: origin.hints.private || answer.private }, pathAgent: undefined },
     signal,
-  );
+  ).catch((err: unknown) => {
+    throw inChatTerms(err);
+  });
 }

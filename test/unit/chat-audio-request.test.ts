@@ -3,6 +3,7 @@ import { AgentbusError, SPEECH_VOICES } from '../../bus-schemas/index.js';
 import { audioOutputOf } from '../../gateway/openai/chat-audio-request.js';
 import type { ChatBody } from '../../gateway/openai/chat-completion-request.schema.js';
 import { asksForSpeech } from '../../gateway/speech/asks-for-speech.js';
+import { inChatTerms } from '../../gateway/speech/speak-answer.js';
 import { OPENAI_VOICES } from '../../workers/speech/voice.js';
 
 const body = (extra: Partial<ChatBody>): ChatBody => ({
@@ -58,4 +59,16 @@ t.test('asking for speech in words, in English and Bengali', async (t) => {
     t.ok(asksForSpeech(text), text);
   for (const text of ['Clean up this transcript', 'Rewrite this in the passive voice', 'speech-to-text of a file'])
     t.notOk(asksForSpeech(text), text);
+});
+
+t.test("a worker's speech refusal names the chat request's key", async (t) => {
+  const format = inChatTerms(
+    new AgentbusError('audio_format_unavailable', 'needs ffmpeg', { param: 'response_format' }),
+  );
+  t.match(format, { code: 'audio_format_unavailable', param: 'audio.format', message: 'needs ffmpeg' });
+  t.match(inChatTerms(new AgentbusError('invalid_request', 'Unknown voice', { param: 'voice' })), {
+    param: 'audio.voice',
+  });
+  const other = new AgentbusError('no_worker', 'none');
+  t.equal(inChatTerms(other), other);
 });
