@@ -47,8 +47,9 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The requested audio format cannot be produced here.',
     doc:
-      'A `/v1/audio/speech` `response_format` other than `wav` needs an encoder the worker does not have ' +
-      "(Debian's `ffmpeg`); the message names it. Ask for `wav`, or install the encoder on the workers.",
+      "A `/v1/audio/speech` `response_format` (or a chat request's `audio.format`) other than `wav` needs an " +
+      "encoder the worker does not have (Debian's `ffmpeg`); the message names it. Ask for `wav`, or install " +
+      'the encoder on the workers.',
   },
   audio_output_too_long: {
     status: 400,
