@@ -86,7 +86,12 @@ async function chatRoute(
     return replyWithAnswer(reply, chat, (answer) => chatCompletion(chat.identity, answer));
   }
   const speak = speaker(deps, request, reply, chat, spoken);
-  if (stream) return relayAsAudioSse(reply, chat.call, sseOptions(chat, deps, body), speak);
+  if (stream) {
+    // A hijacked stream sends only the headers it is given.
+    const options = sseOptions(chat, deps, body);
+    options.headers = { ...options.headers, 'x-agentbus-voice-agent': spoken.voiceAgent.name };
+    return relayAsAudioSse(reply, chat.call, options, speak);
+  }
   return replyWithAnswer(reply, chat, async (answer) => {
     const completion = chatCompletion(chat.identity, answer);
     // Only tool calls: nothing to say.

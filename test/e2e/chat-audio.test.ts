@@ -100,6 +100,7 @@ t.test('streamed: transcript pieces while the model writes, then audio data chun
     ask('Stream it', { stream: true, modalities: ['text', 'audio'], audio: { voice: 'echo', format: 'pcm16' } }),
   );
   t.equal(res.status, 200);
+  t.equal(res.headers.get('x-agentbus-voice-agent'), 'voice_processor');
   const { events } = parseSse(await res.text());
   t.equal(events.at(-1)!.data, '[DONE]');
   const chunks = sseJson(events);
