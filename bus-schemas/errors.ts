@@ -57,8 +57,9 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The answer is too long to be spoken.',
     doc:
-      'A chat request with audio output (`modalities: ["text", "audio"]`) got an answer longer than one speech ' +
-      'request may carry (4096 characters): nothing is stored. Ask for a shorter answer (`max_completion_tokens`).',
+      'A chat answer to be spoken in `flac` or `opus` is longer than one speech request may carry (4096 ' +
+      'characters), and those formats do not join from pieces: nothing is stored. Ask for `wav`, `mp3` or ' +
+      '`pcm16`, or a shorter answer (`max_completion_tokens`).',
   },
   // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {

@@ -157,6 +157,27 @@ t.test('a voice agent asked for speech in words answers with audio; modalities [
   t.equal(body.choices[0].message.content, 'Just text', 'not a voice agent: text');
 });
 
+t.test('an answer longer than one speech request is said in pieces, joined into one WAV', async (t) => {
+  const sentence = 'Every sentence here adds to an answer longer than one speech request may carry. ';
+  const tokens = Array.from({ length: 60 }, () => sentence);
+  const text = tokens.join('');
+  t.ok(text.length > 4096, `${text.length} characters`);
+  stack.ollama.behave({ tokens });
+  const before = stack.logs.lines.filter((l) => l['msg'] === 'speaking').length;
+  const res = await post(ask('Talk at length', SPOKEN));
+  t.equal(res.status, 200);
+  const audio = (await res.json()).choices[0].message.audio;
+  t.equal(audio.transcript, text, 'the whole text is the transcript');
+  const wav = Buffer.from(audio.data, 'base64');
+  t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+  t.equal(wav.readUInt32LE(40), wav.length - 44, 'one header, with the size of all pieces');
+  t.equal(wav.indexOf('RIFF', 4, 'latin1'), -1, 'no second header inside');
+  t.equal(stack.logs.lines.filter((l) => l['msg'] === 'speaking').length - before, 2, 'two speech requests');
+  const flac = await post(ask('Talk at length', { ...SPOKEN, audio: { voice: 'alloy', format: 'flac' } }));
+  t.equal(flac.status, 400);
+  t.match(await errorOf(flac), { code: 'audio_output_too_long', param: 'audio.format' });
+});
+
 t.test("a later request's assistant audio {id} stands for its transcript; an unknown id is refused", async (t) => {
   stack.ollama.behave({ tokens: ['First', ' answer'] });
   const first = await (await post(ask('One', SPOKEN))).json();
