@@ -47,8 +47,19 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The requested audio format cannot be produced here.',
     doc:
-      'A `/v1/audio/speech` `response_format` other than `wav` needs an encoder the worker does not have ' +
-      "(Debian's `ffmpeg`); the message names it. Ask for `wav`, or install the encoder on the workers.",
+      "A `/v1/audio/speech` `response_format` (or a chat request's `audio.format`) other than `wav` needs an " +
+      "encoder the worker does not have (Debian's `ffmpeg`); the message names it. Ask for `wav`, or install " +
+      'the encoder on the workers.',
+  },
+  audio_output_too_long: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The answer is too long to be spoken.',
+    doc:
+      'A chat answer to be spoken in `flac` or `opus` is longer than one speech request may carry (4096 ' +
+      'characters), and those formats do not join from pieces: nothing is stored. Ask for `wav`, `mp3` or ' +
+      '`pcm16`, or a shorter answer (`max_completion_tokens`).',
   },
   audio_file_invalid: {
     status: 400,

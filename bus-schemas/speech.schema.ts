@@ -10,6 +10,22 @@ export const SPEECH_MAX_INPUT_CHARS = 4096;
 export const SPEECH_CHUNK_BYTES = 32 * 1024;
 /** The encodings a speech request may ask for (OpenAI's, less `aac`). */
 export const SPEECH_FORMATS = ['wav', 'mp3', 'opus', 'flac', 'pcm'] as const;
+/** OpenAI's voice names: what `voice` (speech) and `audio.voice` (chat) take; each worker engine maps them. */
+export const SPEECH_VOICES = [
+  'alloy',
+  'ash',
+  'ballad',
+  'coral',
+  'echo',
+  'fable',
+  'nova',
+  'onyx',
+  'sage',
+  'shimmer',
+  'verse',
+  'marin',
+  'cedar',
+] as const;
 
 /**
  * Published on `<prefix>.<agent>.speech` with a reply subject: "say this with this voice agent".

@@ -39,6 +39,10 @@ export interface Subjects {
   auditEmbed(intent: string): string;
   /** Wildcard matching every embed audit subject: the audit stream records these too. */
   readonly allAuditEmbed: string;
+  /** Where the gateway publishes a copy of each speech request, e.g. `agents.audit.voice_processor.speech`. */
+  auditSpeech(intent: string): string;
+  /** Wildcard matching every speech audit subject; the audit stream records these too. */
+  readonly allAuditSpeech: string;
   /**
    * Where requesters announce they no longer want an answer to one intent, e.g.
    * `agents.code_review.cancel`. Every worker serving the intent subscribes (no queue group): the
@@ -90,6 +94,8 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     allAudit: `${prefix}.audit.*.chat`,
     auditEmbed: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.embed`,
     allAuditEmbed: `${prefix}.audit.*.embed`,
+    auditSpeech: (intent: string) => `${prefix}.audit.${checkIntent(intent)}.speech`,
+    allAuditSpeech: `${prefix}.audit.*.speech`,
     cancel: (intent: string) => `${prefix}.${checkIntent(intent)}.cancel`,
     allCancel: `${prefix}.*.cancel`,
     memoryLast: `${prefix}.memory.last`,

@@ -230,3 +230,8 @@ export function assertTranscriptionFrame(value: unknown): TranscriptionFrame {
   const { message } = messageFromAjvErrors(validateTranscriptionFrame.errors, 'transcription frame');
   throw new AgentbusError('stream_protocol_error', `invalid transcription frame: ${message}`);
 }
+
+/** True when `value` is a valid speech request (no throw), for tooling (replay tells speech records apart). */
+export function isSpeechRequest(value: unknown): value is SpeechRequest {
+  return validateSpeechRequest(value);
+}

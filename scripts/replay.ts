@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { Bus } from '../common/bus.js';
-import { isChatRequest, isEmbedRequest } from '../bus-schemas/index.js';
+import { isChatRequest, isEmbedRequest, isSpeechRequest } from '../bus-schemas/index.js';
 import { envelopeAt, findEnvelopes, type StoredEnvelope } from '../gateway/audit/audit-lookup.js';
 import { auditStreamName } from '../gateway/audit/audit-stream.js';
 import { connectTool, describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
@@ -31,8 +31,11 @@ On a locked-down bus (nats.conf) it connects as the replay user: NATS_USER=repla
 NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/replay.password (or NATS_PASSWORD); NATS_TLS_CA,
 NATS_TLS_CERT and NATS_TLS_KEY for TLS.
 
+The stream also records speech requests (POST /v1/audio/speech, spoken chat answers): those are
+shown by id and sequence but not replayed (exit 2, saying so).
+
 Exit code: 0 after "done"; 1 after an "error" frame, no answer in time or no worker;
-2 for a usage error or when the envelope, the stream or NATS cannot be found.`;
+2 for a usage error, a speech record, or when the envelope, the stream or NATS cannot be found.`;
 
 /** A failure that is the caller's to fix (usage, not found): exit 2. */
 class NotFound extends Error {}
@@ -182,6 +185,14 @@ async function replay(bus: Bus, stream: string, stored: StoredEnvelope): Promise
   // An embed request (`<prefix>.audit.<agent>.embed`) is answered by one reply, a chat by frames.
   const embed = stored.subject.endsWith('.embed');
   let timeoutMs = 120_000;
+  // Speech copies are recorded for the record: their answer is audio, which this tool does not replay.
+  if (stored.subject.endsWith('.speech') || isSpeechRequest(body))
+    throw new NotFound(
+      `the envelope at sequence ${stored.seq} is a speech request` +
+        `${isSpeechRequest(body) ? ` (voice agent ${body.intent}, ${body.input.length} characters)` : ''}; ` +
+        'replay re-sends chat and embed requests only. Its text is in the stream: nats stream view ' +
+        `${stream} (or POST it again to /v1/audio/speech).`,
+    );
   if (embed ? isEmbedRequest(body) : isChatRequest(body)) timeoutMs = (body as { timeout_ms: number }).timeout_ms;
   else
     say(

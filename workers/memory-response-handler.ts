@@ -7,8 +7,8 @@ import {
 } from '../bus-schemas/index.js';
 import type { Logger } from '../common/logger.js';
 import type { IncomingMemoryQuery, MemoryQueryOutcome } from './memory-query-handler.js';
+import { isPending, settledTurn } from './memory/pending.js';
 import type { MemoryDatabase } from './memory/schema.js';
-import { settledTurn } from './memory/pending.js';
 import { deleteStoredTurn, storedTurn } from './memory/stored-turns.js';
 
 export interface MemoryResponseDeps {
@@ -18,9 +18,9 @@ export interface MemoryResponseDeps {
 
 async function answer(db: Kysely<MemoryDatabase>, data: Uint8Array): Promise<MemoryResponseReply> {
   const query = decodeMemoryResponseRequest(data);
-  // A response is committed a moment after its client received it, and a quick client may
-  // already ask for it (GET, item_reference): wait, bounded, for that turn to settle first.
-  await settledTurn(db, query.response_id);
+  // A client holds its answer's id a moment before the turn is committed (delivery receipts):
+  // reading it back at once (a spoken answer's audio id, GET /v1/responses/{id}) waits for that.
+  if (await isPending(db, query.response_id)) await settledTurn(db, query.response_id);
   if (query.op === 'get')
     return { type: 'turn', request_id: query.request_id, turn: await storedTurn(db, query.response_id, query.tenant) };
   await deleteStoredTurn(db, query.response_id, query.tenant);

@@ -50,12 +50,13 @@ export function auditStreamConfig(
   settings: Pick<AuditSettings, 'maxAgeSeconds' | 'maxBytes'>,
   replicas?: number,
 ): Partial<StreamConfig> & { name: string; subjects: string[] } {
+  const subjects = subjectsFor(prefix);
   return {
     name: auditStreamName(prefix),
     description:
-      'agentbus: a copy of every chat and embed request envelope the gateway published, ' +
-      `on ${subjectsFor(prefix).allAudit} and ${subjectsFor(prefix).allAuditEmbed} (for replay)`,
-    subjects: [subjectsFor(prefix).allAudit, subjectsFor(prefix).allAuditEmbed],
+      'agentbus: a copy of every chat, embed and speech request envelope the gateway published, ' +
+      `on ${subjects.allAudit}, ${subjects.allAuditEmbed} and ${subjects.allAuditSpeech} (for replay)`,
+    subjects: [subjects.allAudit, subjects.allAuditEmbed, subjects.allAuditSpeech],
     // The stream must never answer a request itself: its PubAck would reach the requester as a
     // (malformed) reply frame. no_ack keeps it a silent listener.
     no_ack: true,

@@ -162,5 +162,6 @@ export function dispatch(
     sessionId: plan.sessionId,
     headers: { 'x-request-id': plan.requestId, traceparent: plan.traceparent, ...admission.headers },
     log,
+    private: plan.private,
   };
 }

@@ -101,6 +101,8 @@ export interface StartedChat {
   headers: Record<string, string>;
   /** The request's logger, bound to its request id, agent(s) and session. */
   log: Logger;
+  /** Only local providers may see it (a hint, the key, or a secret found): what is derived from it too. */
+  private: boolean;
 }
 
 /** What a client may ask about how its request is handled, whatever the transport. */

@@ -4,21 +4,23 @@ import type { StartedChat } from '../chat/types.js';
 
 /**
  * Answers with one JSON body made by `format` from the whole answer (OpenAI's chat.completion,
- * a legacy route's own shape); once it is written, the call is told it was delivered. A client
- * that disconnects first closes the call (the worker cancels, nothing is stored) and gets
- * nothing: there is nobody left to send an error to.
+ * a legacy route's own shape, a spoken answer once its audio is made); once it is written, the
+ * call is told it was delivered. A client that disconnects first closes the call (the worker
+ * cancels, nothing is stored) and gets nothing: there is nobody left to send an error to.
  */
 export async function replyWithAnswer(
   reply: FastifyReply,
   chat: StartedChat,
-  format: (answer: CollectedAnswer) => object,
+  format: (answer: CollectedAnswer) => object | Promise<object>,
 ): Promise<object | undefined> {
   const { call } = chat;
   try {
     const answer = await collectAnswer(call.frames);
     reply.header('x-session-id', answer.done.meta.conversation_id);
     reply.header('x-cache', answer.done.meta.cached ? 'HIT' : 'MISS');
-    const body = format(answer);
+    const formatted = format(answer);
+    // A plain body goes out in this very tick, as it always did; only a spoken answer waits.
+    const body = formatted instanceof Promise ? await formatted : formatted;
     // Written to the client's socket whole: the turn may be committed (protocol v2 receipts).
     reply.raw.once('finish', () => call.delivered());
     return body;

@@ -19,6 +19,11 @@ export interface StreamFormat {
   keepAlive?: string;
   /** Bytes for a delta ('' for nothing). */
   delta(frame: DeltaFrame, state: StreamState): string;
+  /**
+   * Written after the answer's last delta and before `done`, for what is made from the whole
+   * answer (its speech); a throw ends the stream with `error`, and the turn is not committed.
+   */
+  beforeDone?(frame: DoneFrame, state: StreamState, write: (text: string) => Promise<void>): Promise<void>;
   /** Bytes that end a complete answer. */
   done(frame: DoneFrame, state: StreamState): string;
   /** Bytes that end a stream cut by `error`: never the format's end-of-answer marker. */
@@ -110,6 +115,7 @@ export async function relayStream(
           break;
         case 'done':
           await start();
+          if (format.beforeDone) await format.beforeDone(frame, state, write);
           await write(format.done(frame, state));
           // Flushed to the client's socket whole (its end marker too): the turn may be committed.
           raw.once('finish', () => call.delivered());

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { functionNameSchema, toolCallIdSchema } from '../../bus-schemas/index.js';
+import { functionNameSchema, SPEECH_VOICES, toolCallIdSchema } from '../../bus-schemas/index.js';
 
 // The shapes below mirror bus-schemas/tools.schema.ts but accept extra fields: clients (the
 // openai SDK's runners among them) send back objects carrying fields of their own. The
@@ -113,6 +113,12 @@ export const chatCompletionRequestSchema = {
           tool_calls: { type: ['array', 'null'], items: toolCallSchema },
           tool_call_id: toolCallIdSchema,
           refusal: { type: ['string', 'null'] },
+          // A spoken answer sent back as history: its id stands for its transcript (chat-audio-history.ts).
+          audio: {
+            type: ['object', 'null'],
+            required: ['id'],
+            properties: { id: { type: 'string', minLength: 1, maxLength: 256 } },
+          },
         },
       },
     },
@@ -155,6 +161,23 @@ export const chatCompletionRequestSchema = {
       description: '"none", "auto", "required" or {"type": "function", "function": {"name": …}}',
     },
     parallel_tool_calls: { type: ['boolean', 'null'] },
+    // OpenAI's audio output (chat-audio-request.ts): the answer is also spoken by a voice agent.
+    modalities: {
+      type: ['array', 'null'],
+      minItems: 1,
+      uniqueItems: true,
+      items: { enum: ['text', 'audio'] },
+      description: '["text"] or ["text", "audio"]',
+    },
+    audio: {
+      type: ['object', 'null'],
+      required: ['voice', 'format'],
+      properties: {
+        voice: { enum: SPEECH_VOICES },
+        // aac is in OpenAI's list: refused by name (audio_format_unavailable), not as an unknown value.
+        format: { enum: ['wav', 'mp3', 'flac', 'opus', 'pcm16', 'aac'] },
+      },
+    },
     response_format: {
       description:
         '{"type": "text"}, {"type": "json_object"} ' +

@@ -81,6 +81,13 @@ export function normalizeMessages(messages: ChatCompletionRequest['messages']): 
       case 'user':
         return { role: 'user', content: text, ...name, ...(images.length > 0 ? { images } : {}) };
       case 'assistant':
+        // POST /v1/chat/completions has put the transcript in by now (chat-audio-history.ts).
+        if (message.audio != null && text === '' && !toolCalls)
+          throw invalid(
+            `${at}.audio: an audio id stands for its transcript on POST /v1/chat/completions only; ` +
+              'send the transcript as content',
+            `${at}.audio`,
+          );
         return { role: 'assistant', content: text, ...name, ...(toolCalls ? { tool_calls: toolCalls } : {}) };
       case 'tool':
         if (message.tool_call_id === undefined)

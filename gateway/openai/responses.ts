@@ -103,6 +103,8 @@ type ChunkDelta = {
   refusal?: null;
   reasoning_content?: string;
   tool_calls?: ToolCallFragment[];
+  /** A spoken answer's pieces, as OpenAI streams them: id, transcript, data, then expires_at. */
+  audio?: { id?: string; transcript?: string; data?: string; expires_at?: number };
 };
 
 /** Fields every `chat.completion.chunk` of one completion repeats. */

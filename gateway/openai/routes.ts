@@ -1,8 +1,16 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat, type HttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
+import { answerVoice } from '../speech/answer-voice.js';
+import { speakAnswer, type AnswerToSpeak } from '../speech/speak-answer.js';
+import { collectSpeech } from '../speech/collect-speech.js';
+import { hintsFromHeaders } from '../http/request-hints.js';
+import { relayAsAudioSse } from './audio-sse-relay.js';
+import { AUDIO_EXPIRES_AFTER_S, speechOfAnswer, withAudio } from './chat-audio.js';
+import { withSpokenTranscripts } from './chat-audio-history.js';
+import { audioOutputOf } from './chat-audio-request.js';
 import {
   chatCompletionRequestSchema,
   perAgentChatRequestSchema,
@@ -12,15 +20,92 @@ import { chatCompletion } from './responses.js';
 import { relayAsSse } from './sse-relay.js';
 import { toChatInput } from './to-chat-input.js';
 
-/** Answers as OpenAI server-sent events. */
-function replyWithSse(reply: FastifyReply, chat: HttpChat, deps: ChatDeps, body: ChatBody) {
-  return relayAsSse(reply, chat.call, {
+type Spoken = Omit<AnswerToSpeak, 'text'>;
+
+/** The relay options both SSE forms share. */
+function sseOptions(chat: HttpChat, deps: ChatDeps, body: ChatBody) {
+  return {
     identity: chat.identity,
     sessionId: chat.sessionId,
     includeUsage: body.stream_options?.include_usage === true,
     stallTimeoutMs: deps.config.requestTimeoutMs,
     headers: chat.headers,
     revoked: chat.revoked,
+  };
+}
+
+/** Speaks a whole answer's text with `spoken`'s voice; aborted when the client leaves. */
+function speaker(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, chat: HttpChat, spoken: Spoken) {
+  const left = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) left.abort();
+  });
+  reply.header('x-agentbus-voice-agent', spoken.voiceAgent.name);
+  return (text: string) =>
+    speakAnswer(
+      deps,
+      { ...spoken, text },
+      {
+        caller: request.caller,
+        log: chat.log,
+        traceparent: chat.headers['traceparent'],
+        hints: hintsFromHeaders(request.headers),
+      },
+      left.signal,
+    );
+}
+
+/**
+ * A chat request from an OpenAI body, spoken or not: audio ids in the history become their
+ * transcripts, a request for audio is checked (a voice agent it may call) before any model is
+ * asked, then the chat starts and, if its answer is to be spoken (chat-audio.ts), it is.
+ */
+async function chatRoute(
+  deps: ChatDeps,
+  request: FastifyRequest<{ Body: ChatBody }>,
+  reply: FastifyReply,
+  stream: boolean,
+) {
+  const { body } = request;
+  const output = audioOutputOf(body);
+  if (output.kind === 'audio') answerVoice(deps.catalog, request.caller);
+  const messages = await withSpokenTranscripts(deps, request.caller.tenant, body.messages);
+  // Handled here (audioOutputOf): the rest of the pipeline refuses them, as other faces do.
+  const { audio: _audio, modalities: _modalities, ...text } = body;
+  const input = toChatInput({ ...text, messages }, stream, deps.config.inputLimits);
+  const chat = await startHttpChat(deps, request, reply, input);
+  let spoken: Spoken | undefined;
+  try {
+    spoken = speechOfAnswer(deps, request.caller, chat, input, output);
+  } catch (err) {
+    chat.call.close('the answer cannot be spoken');
+    throw err;
+  }
+  if (!spoken) {
+    if (stream) return relayAsSse(reply, chat.call, sseOptions(chat, deps, body));
+    return replyWithAnswer(reply, chat, (answer) => chatCompletion(chat.identity, answer));
+  }
+  const speak = speaker(deps, request, reply, chat, spoken);
+  if (stream) {
+    // A hijacked stream sends only the headers it is given.
+    const options = sseOptions(chat, deps, body);
+    options.headers = { ...options.headers, 'x-agentbus-voice-agent': spoken.voiceAgent.name };
+    return relayAsAudioSse(reply, chat.call, options, speak);
+  }
+  return replyWithAnswer(reply, chat, async (answer) => {
+    const completion = chatCompletion(chat.identity, answer);
+    // Only tool calls: nothing to say.
+    if (answer.content === '') return completion;
+    const speech = await speak(answer.content);
+    let audio: Buffer;
+    try {
+      audio = await collectSpeech(speech);
+    } catch (err) {
+      await speech.finish({ bytes: 0, error: err });
+      throw err;
+    }
+    await speech.finish({ bytes: audio.length });
+    return withAudio(completion, audio, Math.floor(Date.now() / 1000) + AUDIO_EXPIRES_AFTER_S);
   });
 }
 
@@ -31,19 +116,14 @@ function replyWithSse(reply: FastifyReply, chat: HttpChat, deps: ChatDeps, body:
  */
 export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
   const schema = { body: deps.perAgent ? perAgentChatRequestSchema : chatCompletionRequestSchema };
-  const limits = deps.config.inputLimits;
   // Rate limits first, before the body is read (admit-before-body.ts).
   app.addHook('preParsing', admitBeforeBody(deps));
 
-  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema }, async (request, reply) => {
-    const stream = request.body.stream === true;
-    const chat = await startHttpChat(deps, request, reply, toChatInput(request.body, stream, limits));
-    if (stream) return replyWithSse(reply, chat, deps, request.body);
-    return replyWithAnswer(reply, chat, (answer) => chatCompletion(chat.identity, answer));
-  });
+  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema }, (request, reply) =>
+    chatRoute(deps, request, reply, request.body.stream === true),
+  );
 
-  app.post<{ Body: ChatBody }>('/v1/chat/stream', { schema }, async (request, reply) => {
-    const chat = await startHttpChat(deps, request, reply, toChatInput(request.body, true, limits));
-    return replyWithSse(reply, chat, deps, request.body);
-  });
+  app.post<{ Body: ChatBody }>('/v1/chat/stream', { schema }, (request, reply) =>
+    chatRoute(deps, request, reply, true),
+  );
 }

@@ -7,7 +7,7 @@ import { hintsFromHeaders } from '../http/request-hints.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { startSpeech, type SpeechResult } from '../speech/start-speech.js';
 import { speechEvents } from '../speech/speech-sse.js';
-import { withWavSizes } from '../speech/wav-sizes.js';
+import { collectSpeech } from '../speech/collect-speech.js';
 import { perAgentSpeechRequestBodySchema, speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
 
 /** Fields OpenAI has that this slice does not honour: refused by name, never ignored. */
@@ -26,14 +26,6 @@ function refuseUnsupported(body: SpeechBody): void {
 
 const clientLeft = () =>
   new AgentbusError('request_cancelled', 'The client closed the connection before the speech ended.');
-
-/** The whole audio, for an answer with a Content-Length. */
-async function collect(result: SpeechResult): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of result.audio) chunks.push(chunk);
-  const audio = Buffer.concat(chunks);
-  return result.start.format === 'wav' ? withWavSizes(audio) : audio;
-}
 
 /**
  * `POST /v1/audio/speech`: OpenAI's text to speech, spoken by a voice agent's worker over the
@@ -79,7 +71,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
     if (body.stream_format === undefined) {
       let audio: Buffer;
       try {
-        audio = await collect(result);
+        audio = await collectSpeech(result);
       } catch (err) {
         await result.finish({ bytes: 0, error: err });
         throw err;

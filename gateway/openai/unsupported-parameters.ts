@@ -48,11 +48,17 @@ export const UNSUPPORTED_PARAMETERS: readonly UnsupportedParameter[] = [
     requested: (b) => nonEmpty(b['logit_bias']),
     why: 'logit_bias is not supported by the model backend',
   },
-  { param: 'audio', requested: (b) => set(b['audio']), why: 'audio output is not supported' },
+  // POST /v1/chat/completions speaks answers (chat-audio-request.ts) and takes these off first;
+  // every other face (WebSocket, Responses, completions, legacy) refuses them here.
+  {
+    param: 'audio',
+    requested: (b) => set(b['audio']),
+    why: 'audio output is answered on POST /v1/chat/completions only',
+  },
   {
     param: 'modalities',
     requested: (b) => Array.isArray(b['modalities']) && b['modalities'].some((m) => m !== 'text'),
-    why: 'only text output is supported',
+    why: 'audio output is answered on POST /v1/chat/completions only',
   },
   { param: 'prediction', requested: (b) => set(b['prediction']), why: 'predicted outputs are not supported' },
   { param: 'web_search_options', requested: (b) => set(b['web_search_options']), why: 'web search is not supported' },

@@ -3,6 +3,7 @@
 // reaches the DOM through textContent / createElement, never innerHTML.
 
 import { wireMicrophone } from './microphone.js';
+import { addSpeakButton } from './speak.js';
 
 const KEY_STORAGE = 'agentbus.playground.apiKey';
 const AUTO_AGENT = 'auto';
@@ -301,6 +302,7 @@ function onDone(frame) {
   if (!request) return;
   endRequest(request, 'done');
   renderMeta(request.view, frame);
+  if (request.content) addSpeakButton(request.view.root, request.content, () => state.apiKey);
 }
 
 function onError(frame) {

@@ -6,7 +6,8 @@ import { AUTO_MODEL, namesVisibleTo } from '../chat/choose-agents.js';
 
 /**
  * An agent in OpenAI's model object shape; `description` and `kind` are agentbus's additions:
- * `kind` says which routes take it (`chat`: chat and text completions, `embedding`: embeddings).
+ * `kind` says which routes take it (`chat`: chat and text completions, `embedding`: embeddings;
+ * `speech` for the aliases below).
  */
 function modelObject(agent: Agent, created: number) {
   return {
@@ -18,6 +19,27 @@ function modelObject(agent: Agent, created: number) {
     description: agent.description,
   };
 }
+
+/**
+ * A model alias of the catalog (a voice agent's `speech.aliases`, e.g. `tts-1`): OpenAI's model
+ * names that reach an agent, listed so SDKs and model pickers find them. `kind: "speech"`: they
+ * are for `/v1/audio/speech` (and spoken chat answers), not for chat.
+ */
+function aliasObject(alias: string, agent: Agent, created: number) {
+  return {
+    id: alias,
+    object: 'model' as const,
+    created,
+    owned_by: 'agentbus',
+    kind: 'speech' as const,
+    description: `Speech model name of the voice agent "${agent.name}" (POST /v1/audio/speech).`,
+    alias_of: agent.name,
+  };
+}
+
+/** The aliases of `agents`, each with its agent. */
+const aliasesOf = (agents: readonly Agent[]) =>
+  agents.flatMap((agent) => (agent.speech?.aliases ?? []).map((alias) => ({ alias, agent })));
 
 /** `auto`, listed after the agents so model pickers offer it: the router chooses. */
 function autoModel(created: number) {
@@ -35,7 +57,8 @@ function autoModel(created: number) {
 
 /**
  * `GET /v1/models` and `GET /v1/models/:model`: the agents of the catalog the caller's key may
- * call, as OpenAI models; under a per-agent base URL, only that agent. An agent outside the
+ * call, as OpenAI models, then their aliases, then `auto`; under a per-agent base URL, only that agent (and its
+ * aliases). An agent outside the
  * key's scope is not listed, and asking for it is the 403 a chat request would get.
  */
 export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog: Catalog }): Promise<void> {
@@ -47,6 +70,10 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
       object: 'list' as const,
       data: [
         ...agents.map((agent) => modelObject(agent, catalog.created)),
+        // An alias that is also an agent's name is that agent's: listed once.
+        ...aliasesOf(agents)
+          .filter(({ alias }) => !catalog.get(alias))
+          .map(({ alias, agent }) => aliasObject(alias, agent, catalog.created)),
         ...(request.pathAgent ? [] : [autoModel(catalog.created)]),
       ],
     };
@@ -54,7 +81,10 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
 
   app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
     if (request.params.model === AUTO_MODEL && !request.pathAgent) return autoModel(catalog.created);
-    const found = catalog.get(request.params.model);
+    const aliased = catalog.get(request.params.model)
+      ? undefined
+      : aliasesOf(catalog.agents).find(({ alias }) => alias === request.params.model);
+    const found = catalog.get(request.params.model) ?? aliased?.agent;
     const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
     // Only the agents this key may call: a scoped key does not learn the other agents' names.
     if (!agent)
@@ -71,6 +101,6 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
         `This API key ("${request.caller.name}") may not call the agent "${agent.name}".`,
         { param: 'model' },
       );
-    return modelObject(agent, catalog.created);
+    return aliased ? aliasObject(aliased.alias, agent, catalog.created) : modelObject(agent, catalog.created);
   });
 }

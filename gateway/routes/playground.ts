@@ -16,6 +16,7 @@ const FILES = {
   '/playground/playground.css': { file: 'playground.css', type: 'text/css; charset=utf-8' },
   '/playground/microphone.js': { file: 'microphone.js', type: 'text/javascript; charset=utf-8' },
   '/playground/microphone.css': { file: 'microphone.css', type: 'text/css; charset=utf-8' },
+  '/playground/speak.js': { file: 'speak.js', type: 'text/javascript; charset=utf-8' },
 } as const;
 
 /**
@@ -29,7 +30,8 @@ export async function playgroundRoutes(
 ): Promise<void> {
   const csp =
     "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; " +
-    "base-uri 'none'; frame-ancestors 'none'";
+    // blob: for the speak button's audio, fetched with the key and played from memory.
+    "media-src 'self' blob:; base-uri 'none'; frame-ancestors 'none'";
   for (const [url, { file, type }] of Object.entries(FILES)) {
     const body = readFileSync(join(PLAYGROUND_DIR, file));
     app.get(url, async (_request, reply) =>

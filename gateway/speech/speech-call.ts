@@ -27,12 +27,14 @@ export interface SpeechCall {
  * Sends a speech request to the agent's queue group and reads its frames in `seq` order (a gap
  * is `stream_protocol_error`: a truncated answer never looks complete). Aborting `signal` (the
  * client left) announces a cancel on `<prefix>.<agent>.cancel`, so the worker kills its engine.
+ * With `auditSubject`, a copy of the request goes there for the audit stream.
  */
 export async function callSpeech(
   bus: Bus,
   subjects: Subjects,
   request: SpeechRequest,
   signal: AbortSignal,
+  options: { auditSubject?: string | undefined } = {},
 ): Promise<SpeechCall> {
   const agent = request.intent;
   const queue = new FrameQueue<BusMessage>();
@@ -76,7 +78,10 @@ export async function callSpeech(
   const h = natsHeaders();
   h.set('Agentbus-Request-Id', request.request_id);
   if (request.traceparent) h.set('traceparent', request.traceparent);
-  bus.publish(subjects.speech(agent), encodeJson(request), { reply: inbox, headers: h });
+  const data = encodeJson(request);
+  bus.publish(subjects.speech(agent), data, { reply: inbox, headers: h });
+  // A copy for the audit stream (AUDIT=on), which nobody answers: as bus-call.ts does for chat.
+  if (options.auditSubject) bus.publish(options.auditSubject, data, { headers: h });
   let start: SpeechFrame;
   try {
     start = await nextFrame();

@@ -35,8 +35,9 @@ const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomByte
 
 /**
  * A speech request: the named voice agent (scope, alias), the key's rate limits, one request over
- * the bus to a worker of the agent's queue group, and a trace log line when it ends. Nothing is
- * stored. `signal` aborts when the client leaves, which cancels the synthesis on the worker.
+ * the bus to a worker of the agent's queue group (a copy to the audit stream when AUDIT=on), and
+ * a trace log line when it ends. Nothing is stored. `signal` aborts when the client leaves, which
+ * cancels the synthesis on the worker.
  */
 export async function startSpeech(
   deps: ChatDeps,
@@ -94,7 +95,9 @@ export async function startSpeech(
   };
   let call: SpeechCall;
   try {
-    call = await callSpeech(deps.bus, deps.subjects, envelope, signal);
+    call = await callSpeech(deps.bus, deps.subjects, envelope, signal, {
+      auditSubject: deps.config.audit.enabled ? deps.subjects.auditSpeech(agent.name) : undefined,
+    });
   } catch (err) {
     await finish({ bytes: 0, error: err });
     throw err;

@@ -172,3 +172,25 @@ t.test('a client that disconnects cancels the synthesis on the worker', async (t
   const line = await traceLine(stack.config.logDir, 'voice_processor', res.headers.get('x-request-id')!);
   t.match(line, { status: 499, error: 'request_cancelled' });
 });
+
+t.test(
+  'a spoken chat answer in a format the worker cannot encode: 400 naming audio.format, nothing stored',
+  async (t) => {
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${full}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'testing',
+        modalities: ['text', 'audio'],
+        audio: { voice: 'alloy', format: 'mp3' },
+        messages: [{ role: 'user', content: 'Say hi' }],
+      }),
+    });
+    t.equal(res.status, 400);
+    t.match(await errorOf(res), { code: 'audio_format_unavailable', param: 'audio.format', message: /ffmpeg/ });
+    const id = res.headers.get('x-request-id')!;
+    t.match(id, /^chatcmpl-/);
+    const turns = await stack.db.selectFrom('turns').selectAll().where('request_id', '=', id).execute();
+    t.same(turns, [], 'the text was made, but never delivered: no turn');
+  },
+);

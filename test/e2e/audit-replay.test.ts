@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
-import { assertChatRequest, isReplyFrame, subjectsFor } from '../../bus-schemas/index.js';
+import { assertChatRequest, assertSpeechRequest, isReplyFrame, subjectsFor } from '../../bus-schemas/index.js';
 import { connectBus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
 import { withTimeout } from '../../common/timeout.js';
@@ -57,7 +57,11 @@ t.test('the stream name follows the prefix', async (t) => {
 
 t.test('the gateway created the audit stream: no_ack, file storage, the configured limits', async (t) => {
   const { config } = await jsm.streams.info(STREAM);
-  t.same(config.subjects, [subjectsFor(PREFIX).allAudit, subjectsFor(PREFIX).allAuditEmbed]);
+  t.same(config.subjects, [
+    subjectsFor(PREFIX).allAudit,
+    subjectsFor(PREFIX).allAuditEmbed,
+    subjectsFor(PREFIX).allAuditSpeech,
+  ]);
   t.equal(config.no_ack, true);
   t.equal(config.storage, 'file');
   t.equal(config.max_age, 7 * 24 * 3600 * 1e9);
@@ -176,6 +180,28 @@ t.test('unknown request id, unknown sequence, bad usage → exit 2 with a clear 
   const otherPrefix = await replay([requestId], { SUBJECT_PREFIX: 'nobody' });
   t.equal(otherPrefix.code, 2);
   t.match(otherPrefix.stderr, /no audit stream "AGENTBUS_AUDIT_nobody"/);
+});
+
+t.test('a speech request is recorded too; replay names it and does not re-send it', async (t) => {
+  const res = await fetch(`${stack.baseUrl}/v1/audio/speech`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'tts-1', input: 'Audited speech', voice: 'alloy', response_format: 'wav' }),
+  });
+  t.equal(res.status, 200);
+  await res.arrayBuffer();
+  const speechId = res.headers.get('x-request-id')!;
+  const found = await findEnvelopes(jsm, STREAM, speechId, { maxScan: 100, timeoutMs: 5000 });
+  t.equal(found.exact.length, 1, 'stored once');
+  const stored = (await envelopeAt(jsm, STREAM, found.exact[0]!.seq))!;
+  t.equal(stored.subject, subjectsFor(PREFIX).auditSpeech('voice_processor'));
+  const envelope = assertSpeechRequest(JSON.parse(Buffer.from(stored.data).toString('utf8')));
+  t.match(envelope, { request_id: speechId, input: 'Audited speech', voice: 'alloy', format: 'wav' });
+  t.equal(stored.headers?.get('Agentbus-Request-Id'), speechId);
+  const replayed = await replay([speechId]);
+  t.equal(replayed.code, 2);
+  t.match(replayed.stderr, /is a speech request \(voice agent voice_processor, 14 characters\); replay re-sends chat/);
+  t.equal(replayed.stdout, '');
 });
 
 t.test('set-up is idempotent and follows changed limits', async (t) => {

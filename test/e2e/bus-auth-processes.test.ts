@@ -122,7 +122,7 @@ t.test(
 );
 
 t.test('gateway and worker, each with its own user: chat, cache, memory, /ready and replay work', async (t) => {
-  const worker = await startWorkerProcess({ ...base, ...as('worker') }, ['testing']);
+  const worker = await startWorkerProcess({ ...base, ...as('worker') }, ['testing', 'voice_processor']);
   processes.push(worker);
   // A limited tier, so the gateway keeps its rate limits in their KV bucket.
   const gateway = await startGatewayProcess({ ...base, ...as('gateway'), API_KEYS_TIER: 'standard' });
@@ -178,6 +178,18 @@ t.test('gateway and worker, each with its own user: chat, cache, memory, /ready 
     /"type":"done"/,
     'the replay user reads the audit stream and gets the answer again',
   );
+  // Speech over the locked bus: the gateway may publish the request and its audit copy, the
+  // worker may answer on the agent's inbox, and replay reads the record (and names it as speech).
+  const speech = await fetch(`${url}/v1/audio/speech`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ model: 'tts-1', input: 'locked bus speech', voice: 'alloy', response_format: 'wav' }),
+  });
+  t.equal(speech.status, 200);
+  t.ok((await speech.arrayBuffer()).byteLength > 10_000, 'audio came back');
+  const speechReplay = await runScript('scripts/replay.ts', [speech.headers.get('x-request-id')!], as('replay'));
+  t.equal(speechReplay.code, 2);
+  t.match(speechReplay.stderr, /is a speech request \(voice agent voice_processor/, 'recorded in the audit stream');
   const anonymous = await runScript('scripts/replay.ts', [answer.id], {});
   t.equal(anonymous.code, 2);
   t.match(

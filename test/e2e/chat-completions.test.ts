@@ -202,7 +202,7 @@ t.test('the official openai SDK, non-streaming and streaming', async (t) => {
   const models = await client.models.list();
   t.same(
     models.data.map((m) => m.id),
-    [...stack.catalog.names, 'auto'],
-    'the agents, then "auto" (the router)',
+    [...stack.catalog.names, 'tts-1', 'tts-1-hd', 'gpt-4o-mini-tts', 'auto'],
+    'the agents, the speech aliases, then "auto" (the router)',
   );
 });

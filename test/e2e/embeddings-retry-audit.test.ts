@@ -106,7 +106,7 @@ t.test('no worker at all: 503 no_worker after one retry, naming both attempts', 
 t.test('every embeddings request is in the audit stream, and npm run replay answers it again', async (t) => {
   if (stack.workers.length === 0) await stack.addWorker();
   const { config } = await jsm.streams.info(STREAM);
-  t.same(config.subjects, [subjects.allAudit, subjects.allAuditEmbed]);
+  t.same(config.subjects, [subjects.allAudit, subjects.allAuditEmbed, subjects.allAuditSpeech]);
   const res = await embed('audit me');
   t.equal(res.status, 200);
   const requestId = res.headers.get('x-request-id')!;

@@ -177,7 +177,7 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
     ['functions', [{ name: 'f' }]],
     ['logprobs', true],
     ['logit_bias', { '50256': -100 }],
-    ['audio', { voice: 'alloy' }],
+    ['prediction', { type: 'content', content: 'x' }],
   ] as const) {
     const err = await expectError(
       t,
@@ -316,12 +316,17 @@ t.test('/v1/models, /v1/models/:id and /health', async (t) => {
       'testing',
       'deployment',
       'voice_processor',
+      'tts-1',
+      'tts-1-hd',
+      'gpt-4o-mini-tts',
       'auto',
     ],
   );
   t.ok(models.data.every((m: any) => m.object === 'model' && Number.isInteger(m.created) && m.owned_by === 'agentbus'));
   const one: any = await (await fetch(`${stack.baseUrl}/v1/models/code_review`, { headers: AUTH })).json();
   t.equal(one.id, 'code_review');
+  const alias: any = await (await fetch(`${stack.baseUrl}/v1/models/tts-1`, { headers: AUTH })).json();
+  t.match(alias, { id: 'tts-1', kind: 'speech', alias_of: 'voice_processor', owned_by: 'agentbus' }, 'an alias');
   t.equal((await (await fetch(`${stack.baseUrl}/v1/models/auto`, { headers: AUTH })).json()).id, 'auto');
   await expectError(
     t,

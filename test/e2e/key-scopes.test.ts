@@ -171,7 +171,8 @@ t.test('/v1/models lists only the agents the key may call', async (t) => {
     list.body.data.map((model: { id: string }) => model.id),
     ['code_review', 'testing', 'auto'],
   );
-  t.equal((await get(alice, '/v1/models')).body.data.length, stack.catalog.agents.length + 1);
+  const aliases = stack.catalog.agents.flatMap((agent) => agent.speech?.aliases ?? []);
+  t.equal((await get(alice, '/v1/models')).body.data.length, stack.catalog.agents.length + aliases.length + 1);
   t.match(await get(scoped, '/v1/models/documentation'), { status: 403, body: refused });
   t.equal((await get(scoped, '/v1/models/testing')).status, 200);
 });

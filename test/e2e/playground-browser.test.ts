@@ -26,6 +26,8 @@ const browser: Browser = await chromium.launch({
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
+    // No sound card in CI: the speak button's <audio> still decodes and plays, into nothing.
+    '--autoplay-policy=no-user-gesture-required',
   ],
   timeout: 30_000,
 });
@@ -40,8 +42,9 @@ page.on('console', (message) => {
   if (message.type() === 'error') pageErrors.push(message.text());
 });
 page.on('request', (request) => {
-  if (!request.url().startsWith(stack.baseUrl) && !request.url().startsWith('data:'))
-    foreignRequests.push(request.url());
+  // blob: URLs of the gateway's origin are bytes already fetched from it (the speak button's audio).
+  const local = [stack.baseUrl, `blob:${stack.baseUrl}`, 'data:'];
+  if (!local.some((prefix) => request.url().startsWith(prefix))) foreignRequests.push(request.url());
 });
 
 const lastAnswer = () => page.getByTestId('assistant-message').last();
@@ -187,6 +190,37 @@ t.test("a reasoning model's thinking shows collapsed above the answer, never in 
   t.equal(await thinking.evaluate((node) => (node as HTMLDetailsElement).open), false, 'collapsed');
   t.match(await thinking.textContent(), /Let me count\./);
   t.equal((await lastAnswer().locator('.content').textContent())?.trim(), 'Four.');
+});
+
+t.test('Speak reads an answer aloud: speech fetched from the gateway, played in an <audio>', async (t) => {
+  const speechRequests: string[] = [];
+  const onRequest = (request: { url(): string; method(): string }) => {
+    if (request.url().endsWith('/v1/audio/speech')) speechRequests.push(request.method());
+  };
+  page.on('request', onRequest);
+  t.teardown(() => page.off('request', onRequest));
+  const answer = lastAnswer();
+  const speak = answer.getByTestId('speak-button');
+  t.ok(await speak.isVisible(), 'every finished answer has a Speak button');
+  await speak.click();
+  const audio = answer.getByTestId('speak-audio');
+  await audio.waitFor({ state: 'attached' });
+  t.match(await audio.getAttribute('src'), /^blob:/, 'the audio plays from the fetched bytes');
+  await page.waitForFunction(() => {
+    const nodes = document.querySelectorAll('[data-testid="speak-button"]');
+    const state = (nodes[nodes.length - 1] as HTMLElement | undefined)?.dataset['state'];
+    return state === 'playing' || state === 'ended';
+  });
+  const played = await audio.evaluate((node) => ({ duration: (node as HTMLAudioElement).duration }));
+  t.ok(played.duration > 0.2, `a duration (${played.duration.toFixed(2)} s)`);
+  await page.waitForFunction(() => {
+    const media = document.querySelector<HTMLAudioElement>('[data-testid="speak-audio"]');
+    return media !== null && (media.currentTime > 0 || media.ended);
+  });
+  t.pass('and it played');
+  t.same(speechRequests, ['POST'], 'one POST /v1/audio/speech');
+  const line = stack.logs.lines.findLast((l) => l['msg'] === 'speaking');
+  t.ok(line, 'a worker ran espeak-ng');
 });
 
 t.test('no page errors, and nothing fetched from anywhere but the gateway', async (t) => {

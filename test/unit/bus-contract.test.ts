@@ -40,6 +40,8 @@ t.test('subjects come from one configurable prefix', async (t) => {
   t.equal(s.allChat, 'agents.*.chat');
   t.equal(s.audit('code_review'), 'agents.audit.code_review.chat');
   t.equal(s.allAudit, 'agents.audit.*.chat');
+  t.equal(s.auditSpeech('voice_processor'), 'agents.audit.voice_processor.speech');
+  t.equal(s.allAuditSpeech, 'agents.audit.*.speech');
   t.equal(subjectsFor('test-1.agents').chat('testing'), 'test-1.agents.testing.chat');
   t.equal(s.cancel('code_review'), 'agents.code_review.cancel');
   t.equal(s.allCancel, 'agents.*.cancel');

@@ -85,6 +85,7 @@ function session(options: { caller?: Caller; keys?: Record<string, Caller>; scri
         sessionId: 'conv_1',
         headers: {},
         log,
+        private: false,
       };
       return Promise.resolve(chat);
     },

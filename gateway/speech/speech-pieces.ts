@@ -1,0 +1,91 @@
+import { AgentbusError, SPEECH_MAX_INPUT_CHARS, type SpeechFormat } from '../../bus-schemas/index.js';
+import type { SpeechResult } from './start-speech.js';
+
+/** Formats whose files join end to end: raw PCM and MP3 frames as they are, a WAV without the later headers. */
+export const JOINABLE_FORMATS: ReadonlySet<SpeechFormat> = new Set<SpeechFormat>(['wav', 'pcm', 'mp3']);
+
+// Where a piece may end, best first: after a sentence (English or Bengali), else after a space.
+const SENTENCE_END = /[.!?।\n][\s"')\]]*/g;
+
+/** Where to cut `window`: after its last sentence end, else at its last space, else its length. */
+function cutAt(window: string): number {
+  let cut = 0;
+  for (const match of window.matchAll(SENTENCE_END))
+    if (match.index + match[0].length < window.length) cut = match.index + match[0].length;
+  if (cut === 0) cut = window.lastIndexOf(' ') + 1;
+  if (cut === 0) {
+    cut = window.length;
+    // Never between the two halves of a surrogate pair.
+    const last = window.charCodeAt(cut - 1);
+    if (last >= 0xd800 && last <= 0xdbff) cut -= 1;
+  }
+  return cut;
+}
+
+/**
+ * A text cut into pieces one speech request may carry (`max` characters), at sentence ends where
+ * it can: joined, they are the text. Pieces of whitespace only are left out (nothing to say).
+ */
+export function speechPieces(text: string, max: number = SPEECH_MAX_INPUT_CHARS): string[] {
+  const pieces: string[] = [];
+  let rest = text;
+  while (rest.length > max) {
+    const cut = cutAt(rest.slice(0, max));
+    pieces.push(rest.slice(0, cut));
+    rest = rest.slice(cut);
+  }
+  pieces.push(rest);
+  const said = pieces.filter((piece) => piece.trim() !== '');
+  return said.length > 0 ? said : [text];
+}
+
+const isWavHeader = (chunk: Buffer) =>
+  chunk.length >= 44 &&
+  chunk.toString('latin1', 0, 4) === 'RIFF' &&
+  chunk.toString('latin1', 8, 12) === 'WAVE' &&
+  chunk.toString('latin1', 36, 40) === 'data';
+
+/**
+ * Several speech requests heard as one: `first` and then, each once the one before ended, the
+ * speech of every text in `rest` (`start` sends it). Their audio joins end to end; a later WAV's
+ * 44-byte header is dropped (all are espeak-ng's 22 050 Hz mono).
+ */
+export function joinedSpeech(
+  first: SpeechResult,
+  rest: readonly string[],
+  start: (text: string) => Promise<SpeechResult>,
+): SpeechResult {
+  let current = first;
+  let bytes = 0;
+  let settled = false;
+  // Each piece's trace line once: here when it ends, or by `finish` when the answer stops in it.
+  const settle = async (outcome: { bytes: number; error?: unknown }) => {
+    if (settled) return;
+    settled = true;
+    await current.finish(outcome);
+  };
+  async function* audio(): AsyncGenerator<Buffer> {
+    for (let index = 0; ; index++) {
+      bytes = 0;
+      let opening = index > 0 && first.start.format === 'wav';
+      for await (const chunk of current.audio) {
+        bytes += chunk.length;
+        if (opening && !isWavHeader(chunk))
+          throw new AgentbusError('stream_protocol_error', 'a later piece of a spoken answer is not a plain WAV');
+        const part = opening ? chunk.subarray(44) : chunk;
+        opening = false;
+        if (part.length > 0) yield part;
+      }
+      await settle({ bytes });
+      const next = rest[index];
+      if (next === undefined) return;
+      current = await start(next);
+      settled = false;
+    }
+  }
+  return {
+    ...first,
+    audio: audio(),
+    finish: (outcome) => settle({ ...outcome, bytes }),
+  };
+}
