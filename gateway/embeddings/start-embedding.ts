@@ -9,6 +9,7 @@ import {
 import type { Agent } from '../../common/catalog.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { admit } from '../chat/admit.js';
+import { refundIfRefused } from '../http/admit-before-body.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { askEmbeddings } from './ask-embeddings.js';
 import { embedWithRetry } from './retry-embeddings.js';
@@ -45,6 +46,20 @@ function checkLengths(input: EmbeddingInput['input'], maxChars: number): void {
   });
 }
 
+/** The embedding agent named (scope, kind), with `dimensions` and the inputs' lengths checked. */
+function checkedAgent(deps: ChatDeps, input: EmbeddingInput, origin: Pick<ChatOrigin, 'caller' | 'pathAgent'>) {
+  const agent = embeddingAgent(deps.catalog, input.model, origin.pathAgent, origin.caller);
+  if (input.dimensions !== undefined && !agent.matryoshka)
+    throw new AgentbusError(
+      'invalid_request',
+      `"dimensions" cannot be honoured: the embedding agent "${agent.name}" is not marked "matryoshka": true ` +
+        'in the agent catalog, and truncating the vectors of other models loses meaning. Leave it out.',
+      { param: 'dimensions' },
+    );
+  checkLengths(input.input, deps.config.inputLimits.maxMessageChars);
+  return agent;
+}
+
 /**
  * An embeddings request: the named embedding agent (scope, kind), the key's rate limits, a
  * request over the bus to a worker of the agent's queue group (retried once, on another worker
@@ -55,18 +70,10 @@ function checkLengths(input: EmbeddingInput['input'], maxChars: number): void {
 export async function runEmbedding(
   deps: ChatDeps,
   input: EmbeddingInput,
-  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent'>,
+  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>,
 ): Promise<EmbeddingResult> {
   const { caller, hints } = origin;
-  const agent = embeddingAgent(deps.catalog, input.model, origin.pathAgent, caller);
-  if (input.dimensions !== undefined && !agent.matryoshka)
-    throw new AgentbusError(
-      'invalid_request',
-      `"dimensions" cannot be honoured: the embedding agent "${agent.name}" is not marked "matryoshka": true ` +
-        'in the agent catalog, and truncating the vectors of other models loses meaning. Leave it out.',
-      { param: 'dimensions' },
-    );
-  checkLengths(input.input, deps.config.inputLimits.maxMessageChars);
+  const agent = await refundIfRefused(origin.admission, () => checkedAgent(deps, input, origin));
   const now = Date.now();
   const requestId = `embd-${randomBytes(18).toString('base64url')}`;
   const traceparent =
@@ -76,7 +83,7 @@ export async function runEmbedding(
   // As for chat: a secret in the input keeps it on local providers when SECRETS_MAKE_PRIVATE is on.
   const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(texts.join('\n')) : [];
   const isPrivate = hints.private || caller.private || secretsFound.length > 0;
-  const admission = await admit(deps, caller, 0, totalMs);
+  const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
   const envelope: EmbedRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
 import { admit } from '../chat/admit.js';
 import { withinScope } from '../chat/agent-scope-check.js';
 import { namedChoice } from '../chat/choose-agents.js';
@@ -29,7 +30,8 @@ function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): number 
 }
 
 /**
- * A preParsing hook for chat routes: the key's rate limits and concurrency cap are decided here,
+ * A preParsing hook for the routes that call a model (chat, responses, completions, embeddings,
+ * speech, transcriptions): the key's rate limits and concurrency cap are decided here,
  * from the key alone (authenticated in onRequest), before the body is read — so parsing, input
  * checks, envelope building and secret scanning run only for admitted requests, and a burst of
  * large bodies cannot stall the gateway past its tier. An agent named by the URL is checked
@@ -37,13 +39,14 @@ function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): number 
  * the hook owns it: a request that ends before (invalid JSON, a schema 400, a 413, the client
  * gone) frees its slot and gets its token back; its bytes stay spent.
  */
-export function admitBeforeBody(deps: ChatDeps) {
+export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } = { bodyBytes: true }) {
   return async function admitEarly(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const named = namedChoice(deps.catalog, undefined, request.pathAgent, request.caller);
     if (named) withinScope(request.caller, named, deps.catalog.names);
     let admission: Admission;
     try {
-      admission = await admit(deps, request.caller, declaredBytes(request, deps.config.bodyLimitBytes));
+      const bytes = charge.bodyBytes ? declaredBytes(request, deps.config.bodyLimitBytes) : 0;
+      admission = await admit(deps, request.caller, bytes);
     } catch (err) {
       const refusal = refusalOf(err);
       if (refusal) reply.headers(refusal.headers);
@@ -63,4 +66,29 @@ export function admitBeforeBody(deps: ChatDeps) {
       held = undefined;
     });
   };
+}
+
+/**
+ * The admission the preParsing hook made, now the caller's (undefined on a route without the
+ * hook). Throws `request_cancelled` when it was already given back: the client left while the
+ * body was read.
+ */
+export function takeEarlyAdmission(request: FastifyRequest): Admission | undefined {
+  if (!request.earlyAdmission) return undefined;
+  const admission = request.earlyAdmission.take();
+  if (!admission) throw new AgentbusError('request_cancelled', 'The client closed the connection.');
+  return admission;
+}
+
+/**
+ * Runs the checks a request makes before it needs its admission (agent, scope, input): one that
+ * throws gives the early admission back (slot freed, token refunded), since nothing was published.
+ */
+export async function refundIfRefused<T>(early: Admission | undefined, checks: () => T): Promise<T> {
+  try {
+    return checks();
+  } catch (err) {
+    await early?.release({ refund: true });
+    throw err;
+  }
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../../common/logger.js';
 import { startChatCall } from '../chat/start-chat.js';
 import type { ChatDeps, ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { takeEarlyAdmission } from './admit-before-body.js';
 import { hintsFromHeaders } from './request-hints.js';
 import { keyRevocation } from './key-revocation.js';
 
@@ -78,11 +79,7 @@ export async function startHttpChat(
       signal: left.signal,
     };
     // Taken after everything above that can throw: startChatCall owns it from here.
-    if (request.earlyAdmission) {
-      origin.admission = request.earlyAdmission.take();
-      // Already given back: the client left while the body was read.
-      if (!origin.admission) throw new AgentbusError('request_cancelled', 'The client closed the connection.');
-    }
+    origin.admission = takeEarlyAdmission(request);
     chat = await startChatCall(deps, input, origin);
   } catch (err) {
     // A 429 says when to come back: Retry-After and the rate-limit headers.

@@ -3,6 +3,7 @@ import { decodeVector } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
 import { runEmbedding, type EmbeddingInput } from '../embeddings/start-embedding.js';
+import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import {
@@ -25,6 +26,9 @@ function inputList(input: EmbeddingBody['input']): EmbeddingInput['input'] {
 export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
   const schema = { body: deps.perAgent ? perAgentEmbeddingRequestSchema : embeddingRequestSchema };
 
+  // Rate limits first, before the body is read (admit-before-body.ts).
+  app.addHook('preParsing', admitBeforeBody(deps));
+
   app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema }, async (request, reply) => {
     const { body } = request;
     const incomingTrace = request.headers['traceparent'];
@@ -39,6 +43,7 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
           traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
           hints: hintsFromHeaders(request.headers),
           pathAgent: request.pathAgent,
+          admission: takeEarlyAdmission(request),
         },
       );
     } catch (err) {

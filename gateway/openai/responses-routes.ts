@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
+import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { resolveItemReferences } from './item-references.js';
@@ -23,6 +24,9 @@ import { storedTurnReader } from './stored-turn-reader.js';
 export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }): Promise<void> {
   const limits = deps.config.inputLimits;
   const schema = { body: deps.perAgent ? perAgentResponsesRequestSchema : responsesRequestSchema };
+
+  // Rate limits first, before the body is read (admit-before-body.ts).
+  app.addHook('preParsing', admitBeforeBody(deps));
 
   app.post<{ Body: ResponsesBody }>('/v1/responses', { schema }, async (request, reply) => {
     const body = await resolveItemReferences(request.body, storedTurnReader(deps, request.tenant));

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
+import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { startSpeech, type SpeechResult } from '../speech/start-speech.js';
@@ -34,6 +35,9 @@ const clientLeft = () =>
  */
 export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
   const schema = { body: deps.perAgent ? perAgentSpeechRequestBodySchema : speechRequestBodySchema };
+  // Rate limits first, before the body is read (admit-before-body.ts).
+  app.addHook('preParsing', admitBeforeBody(deps));
+
   app.post<{ Body: SpeechBody }>('/v1/audio/speech', { schema }, async (request, reply) => {
     const { body } = request;
     refuseUnsupported(body);
@@ -59,6 +63,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
           traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
           hints: hintsFromHeaders(request.headers),
           pathAgent: request.pathAgent,
+          admission: takeEarlyAdmission(request),
         },
         left.signal,
       );

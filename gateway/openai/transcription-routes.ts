@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
+import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { renderTranscript } from '../transcription/render.js';
@@ -44,6 +45,16 @@ function wantsWords(body: TranscriptionBody): boolean {
   return words;
 }
 
+// busboy reports a malformed form with plain Errors (no code, no status): named here, they are the
+// client's 400, not an internal error.
+const MALFORMED_FORM = /^(Unexpected end of multipart data|Malformed part header|Multipart: Boundary not found)/;
+const malformedForm = (err: Error) =>
+  err instanceof AgentbusError || !MALFORMED_FORM.test(err.message)
+    ? err
+    : new AgentbusError('invalid_request', `The multipart/form-data body is malformed: ${err.message}.`, {
+        param: 'file',
+      });
+
 const clientLeft = () =>
   new AgentbusError('request_cancelled', 'The client closed the connection before the transcript was ready.');
 
@@ -57,9 +68,17 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
     attachFieldsToBody: 'keyValues',
     limits: { fileSize: deps.config.maxAudioUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 },
   });
+  // Throwing from here hands the (renamed) error to the app's own error handler.
+  app.setErrorHandler((err: Error) => {
+    throw malformedForm(err);
+  });
   const schema = {
     body: deps.perAgent ? perAgentTranscriptionRequestBodySchema : transcriptionRequestBodySchema,
   };
+  // Rate limits first, before the upload is read: a request token and a concurrency slot (audio
+  // is not text, so not the byte budget), so a flood of big uploads costs at most the key's tier.
+  app.addHook('preParsing', admitBeforeBody(deps, { bodyBytes: false }));
+
   app.post<{ Body: TranscriptionBody }>('/v1/audio/transcriptions', { schema }, async (request, reply) => {
     const { body } = request;
     if (!Buffer.isBuffer(body.file))
@@ -84,6 +103,7 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
           traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
           hints: hintsFromHeaders(request.headers),
           pathAgent: request.pathAgent,
+          admission: takeEarlyAdmission(request),
         },
         left.signal,
       );

@@ -8,6 +8,7 @@ import {
 } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { admit } from '../chat/admit.js';
+import { refundIfRefused } from '../http/admit-before-body.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { callSpeech, type SpeechCall } from './speech-call.js';
@@ -42,11 +43,13 @@ const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomByte
 export async function startSpeech(
   deps: ChatDeps,
   input: SpeechInput,
-  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent'>,
+  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>,
   signal: AbortSignal,
 ): Promise<SpeechResult> {
   const { caller, hints } = origin;
-  const agent = speechAgent(deps.catalog, input.model, origin.pathAgent, caller);
+  const agent = await refundIfRefused(origin.admission, () =>
+    speechAgent(deps.catalog, input.model, origin.pathAgent, caller),
+  );
   const now = Date.now();
   const requestId = `speech-${randomBytes(18).toString('base64url')}`;
   const traceparent =
@@ -55,7 +58,7 @@ export async function startSpeech(
   // As for chat: a secret in the text keeps it on local engines when SECRETS_MAKE_PRIVATE is on.
   const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(input.input) : [];
   const isPrivate = hints.private || caller.private || secretsFound.length > 0;
-  const admission = await admit(deps, caller, 0, totalMs);
+  const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
   const envelope: SpeechRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,

@@ -7,6 +7,7 @@ import {
 } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { admit } from '../chat/admit.js';
+import { refundIfRefused } from '../http/admit-before-body.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { sniffAudio } from './sniff-audio.js';
@@ -38,19 +39,21 @@ const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomByte
 export async function startTranscription(
   deps: ChatDeps,
   input: TranscriptionInput,
-  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent'>,
+  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>,
   signal: AbortSignal,
 ): Promise<TranscriptionResult> {
   const { caller, hints } = origin;
-  const agent = transcriptionAgent(deps.catalog, input.model, origin.pathAgent, caller);
-  const format = sniffAudio(input.file);
+  const { agent, format } = await refundIfRefused(origin.admission, () => ({
+    agent: transcriptionAgent(deps.catalog, input.model, origin.pathAgent, caller),
+    format: sniffAudio(input.file),
+  }));
   const now = Date.now();
   const requestId = `transcribe-${randomBytes(18).toString('base64url')}`;
   const traceparent =
     origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
   // Audio is not text: like speech, it spends a request of the key's tier, not its byte budget.
-  const admission = await admit(deps, caller, 0, totalMs);
+  const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
   const envelope: TranscriptionRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,

@@ -22,7 +22,7 @@ writeFileSync(
   }),
 );
 const stack = await startStack({
-  env: { API_KEYS: 'key-a,key-b,key-c,key-d,key-e', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
+  env: { API_KEYS: 'key-a,key-b,key-c,key-d,key-e,key-f', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
 });
 const secondBus = await connectBus({
   url: stack.natsUrl,
@@ -181,6 +181,52 @@ t.test('bodies refused with a 4xx after admission free their slot and give their
   const next = await chat(replicas[1], 'key-e');
   t.equal(next.status, 200);
   t.equal(next.headers.get('x-ratelimit-remaining-requests'), '2', 'none of the refused bodies spent a token');
+  await next.json();
+});
+
+t.test('every route that calls a model is admitted before its body is read', async (t) => {
+  // key-f's two slots are held by streams at the model; a third request on any route is refused
+  // by its key alone, so even a body that is not JSON (or not multipart) gets the 429, not a 400.
+  const letGo = stack.ollama.hold();
+  t.teardown(letGo);
+  const backend = stack.ollama.requests.length;
+  const slow = [chat(replicas[0], 'key-f', { stream: true }), chat(replicas[1], 'key-f', { stream: true })];
+  await waitFor('both slow streams at the model', () => stack.ollama.requests.length >= backend + 2);
+  const routes: Array<[string, string]> = [
+    ['/v1/responses', 'application/json'],
+    ['/v1/embeddings', 'application/json'],
+    ['/v1/audio/speech', 'application/json'],
+    ['/v1/audio/transcriptions', 'multipart/form-data; boundary=x'],
+  ];
+  const post = async (path: string, type: string) => {
+    const res = await fetch(`${replicas[1]}${path}`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer key-f', 'content-type': type },
+      body: '{"not": ',
+    });
+    return `${path} ${res.status} ${((await res.json()) as { error: { code: string } }).error.code}`;
+  };
+  const refused = [];
+  for (const [path, type] of routes) refused.push(await post(path, type));
+  t.same(
+    refused,
+    routes.map(([path]) => `${path} 429 too_many_concurrent_requests`),
+  );
+  letGo();
+  for (const res of await Promise.all(slow)) await res.text();
+  await waitFor('both slots freed', async () => (await leasesOf('key-f')).length === 0);
+  // Admitted now, the same bodies fail on their own, and each gives its token back.
+  const rejected = [];
+  for (const [path, type] of routes) rejected.push(await post(path, type));
+  t.same(
+    rejected.map((line) => line.split(' ')[1]),
+    ['400', '400', '400', '400'],
+    rejected.join('; '),
+  );
+  await waitFor('every slot freed', async () => (await leasesOf('key-f')).length === 0);
+  const next = await chat(replicas[0], 'key-f');
+  t.equal(next.status, 200);
+  t.equal(next.headers.get('x-ratelimit-remaining-requests'), '0', 'only the two streams and this one spent tokens');
   await next.json();
 });
 
