@@ -32,10 +32,15 @@ export interface EmbeddingResult {
 const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
 const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
-/** Each text within MAX_MESSAGE_CHARS, as a chat message's must be. */
+/** Every input has something in it, within MAX_MESSAGE_CHARS as a chat message's must be. */
 function checkLengths(input: EmbeddingInput['input'], maxChars: number): void {
   input.forEach((item, index) => {
     const length = typeof item === 'string' ? item.length : item.length;
+    // OpenAI refuses an empty input too: there is nothing to embed, and a vector of nothing misleads.
+    if (length === 0)
+      throw new AgentbusError('invalid_request', `input[${index}] is empty; send text (or tokens) to embed.`, {
+        param: `input[${index}]`,
+      });
     if (length > maxChars)
       throw new AgentbusError(
         'message_too_long',

@@ -1,5 +1,9 @@
 import { nonEmpty, set, type UnsupportedParameter } from './unsupported-parameters.js';
 
+// Chat Completions' audio output has no Responses counterpart.
+const NO_AUDIO_OUTPUT =
+  'audio output is not available on /v1/responses; use /v1/chat/completions with modalities, or /v1/audio/speech';
+
 /**
  * Responses API parameters agentbus cannot honour: asking for one is a 400 naming it, as on
  * `/v1/chat/completions`. Values that change nothing (background: false, truncation:
@@ -39,4 +43,15 @@ export const UNSUPPORTED_RESPONSES_PARAMETERS: readonly UnsupportedParameter[] =
     why: 'the Conversations API is not supported; send previous_response_id instead',
   },
   { param: 'max_tool_calls', requested: (b) => set(b['max_tool_calls']), why: 'max_tool_calls is not supported' },
+  // Chat Completions' audio output, which the Responses API does not have: refused, never silently text.
+  {
+    param: 'modalities',
+    requested: (b) => Array.isArray(b['modalities']) && b['modalities'].some((m) => m !== 'text'),
+    why: NO_AUDIO_OUTPUT,
+  },
+  {
+    param: 'audio',
+    requested: (b) => set(b['audio']),
+    why: NO_AUDIO_OUTPUT,
+  },
 ];

@@ -13,6 +13,8 @@ import { perAgentSpeechRequestBodySchema, speechRequestBodySchema, type SpeechBo
 
 /** Fields OpenAI has that this slice does not honour: refused by name, never ignored. */
 function refuseUnsupported(body: SpeechBody): void {
+  if (body.input.trim() === '')
+    throw new AgentbusError('invalid_request', '"input" has no text to speak (only whitespace).', { param: 'input' });
   if (body.response_format === 'aac')
     throw new AgentbusError(
       'audio_format_unavailable',

@@ -47,13 +47,20 @@ function wantsWords(body: TranscriptionBody): boolean {
 
 // busboy reports a malformed form with plain Errors (no code, no status): named here, they are the
 // client's 400, not an internal error.
-const MALFORMED_FORM = /^(Unexpected end of multipart data|Malformed part header|Multipart: Boundary not found)/;
-const malformedForm = (err: Error) =>
-  err instanceof AgentbusError || !MALFORMED_FORM.test(err.message)
-    ? err
-    : new AgentbusError('invalid_request', `The multipart/form-data body is malformed: ${err.message}.`, {
-        param: 'file',
-      });
+const MALFORMED_FORM = /(unexpected end of multipart data|Malformed part header|Multipart: Boundary not found)/i;
+function formError(err: Error): Error {
+  if (err instanceof AgentbusError) return err;
+  // fastify's own message for another content type would ask for JSON; this route takes a form.
+  if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return new AgentbusError(
+      'unsupported_media_type',
+      'Send the upload as multipart/form-data, with the audio in "file".',
+    );
+  if (!MALFORMED_FORM.test(err.message)) return err;
+  return new AgentbusError('invalid_request', `The multipart/form-data body is malformed: ${err.message}.`, {
+    param: 'file',
+  });
+}
 
 const clientLeft = () =>
   new AgentbusError('request_cancelled', 'The client closed the connection before the transcript was ready.');
@@ -70,7 +77,7 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
   });
   // Throwing from here hands the (renamed) error to the app's own error handler.
   app.setErrorHandler((err: Error) => {
-    throw malformedForm(err);
+    throw formError(err);
   });
   const schema = {
     body: deps.perAgent ? perAgentTranscriptionRequestBodySchema : transcriptionRequestBodySchema,

@@ -7,7 +7,7 @@ import { AUTO_MODEL, namesVisibleTo } from '../chat/choose-agents.js';
 /**
  * An agent in OpenAI's model object shape; `description` and `kind` are agentbus's additions:
  * `kind` says which routes take it (`chat`: chat and text completions, `embedding`: embeddings;
- * `speech` for the aliases below).
+ * `speech` and `transcription` for the aliases below).
  */
 function modelObject(agent: Agent, created: number) {
   return {
@@ -20,26 +20,38 @@ function modelObject(agent: Agent, created: number) {
   };
 }
 
+/** What an alias of the catalog is for, by the catalog key it is listed under. */
+const ALIAS_USES = {
+  speech: { route: 'POST /v1/audio/speech', what: 'Speech' },
+  transcription: { route: 'POST /v1/audio/transcriptions', what: 'Transcription' },
+} as const;
+type AliasKind = keyof typeof ALIAS_USES;
+
 /**
- * A model alias of the catalog (a voice agent's `speech.aliases`, e.g. `tts-1`): OpenAI's model
- * names that reach an agent, listed so SDKs and model pickers find them. `kind: "speech"`: they
- * are for `/v1/audio/speech` (and spoken chat answers), not for chat.
+ * A model alias of the catalog (a voice agent's `speech.aliases`, e.g. `tts-1`, or
+ * `transcription.aliases`, e.g. `whisper-1`): OpenAI's model names that reach an agent, listed so
+ * SDKs and model pickers find them. `kind` says the route they are for (`speech`, which also
+ * speaks chat answers, or `transcription`), not chat.
  */
-function aliasObject(alias: string, agent: Agent, created: number) {
+function aliasObject(alias: string, agent: Agent, kind: AliasKind, created: number) {
+  const use = ALIAS_USES[kind];
   return {
     id: alias,
     object: 'model' as const,
     created,
     owned_by: 'agentbus',
-    kind: 'speech' as const,
-    description: `Speech model name of the voice agent "${agent.name}" (POST /v1/audio/speech).`,
+    kind,
+    description: `${use.what} model name of the voice agent "${agent.name}" (${use.route}).`,
     alias_of: agent.name,
   };
 }
 
-/** The aliases of `agents`, each with its agent. */
+/** The aliases of `agents`, each with its agent and kind. */
 const aliasesOf = (agents: readonly Agent[]) =>
-  agents.flatMap((agent) => (agent.speech?.aliases ?? []).map((alias) => ({ alias, agent })));
+  agents.flatMap((agent) => [
+    ...(agent.speech?.aliases ?? []).map((alias) => ({ alias, agent, kind: 'speech' as const })),
+    ...(agent.transcription?.aliases ?? []).map((alias) => ({ alias, agent, kind: 'transcription' as const })),
+  ]);
 
 /** `auto`, listed after the agents so model pickers offer it: the router chooses. */
 function autoModel(created: number) {
@@ -73,7 +85,7 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
         // An alias that is also an agent's name is that agent's: listed once.
         ...aliasesOf(agents)
           .filter(({ alias }) => !catalog.get(alias))
-          .map(({ alias, agent }) => aliasObject(alias, agent, catalog.created)),
+          .map(({ alias, agent, kind }) => aliasObject(alias, agent, kind, catalog.created)),
         ...(request.pathAgent ? [] : [autoModel(catalog.created)]),
       ],
     };
@@ -101,6 +113,8 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
         `This API key ("${request.caller.name}") may not call the agent "${agent.name}".`,
         { param: 'model' },
       );
-    return aliased ? aliasObject(aliased.alias, agent, catalog.created) : modelObject(agent, catalog.created);
+    return aliased
+      ? aliasObject(aliased.alias, agent, aliased.kind, catalog.created)
+      : modelObject(agent, catalog.created);
   });
 }

@@ -144,6 +144,20 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     body: JSON.stringify({ model: 'whisper-1', file: 'hello' }),
   });
   t.match([json.status, (await errorOf(json)).param], [400, 'file'], 'a JSON body has no file upload');
+  const malformed: Array<[string, string, number, RegExp]> = [
+    ['a form without a boundary', 'multipart/form-data', 400, /malformed/],
+    ['a form cut short', 'multipart/form-data; boundary=x', 400, /malformed/],
+    ['not a form', 'application/x-www-form-urlencoded', 415, /multipart\/form-data/],
+  ];
+  for (const [name, type, status, message] of malformed) {
+    const res = await fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${full}`, 'content-type': type },
+      body: '--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF',
+    });
+    t.equal(res.status, status, name);
+    t.match((await errorOf(res)).message, message, name);
+  }
 });
 
 t.test("the key's rate limit applies", async (t) => {

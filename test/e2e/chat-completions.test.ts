@@ -202,7 +202,16 @@ t.test('the official openai SDK, non-streaming and streaming', async (t) => {
   const models = await client.models.list();
   t.same(
     models.data.map((m) => m.id),
-    [...stack.catalog.names, 'tts-1', 'tts-1-hd', 'gpt-4o-mini-tts', 'auto'],
+    [
+      ...stack.catalog.names,
+      'tts-1',
+      'tts-1-hd',
+      'gpt-4o-mini-tts',
+      'whisper-1',
+      'gpt-4o-transcribe',
+      'gpt-4o-mini-transcribe',
+      'auto',
+    ],
     'the agents, the speech aliases, then "auto" (the router)',
   );
 });

@@ -98,6 +98,7 @@ t.test('wrong kinds and unsupported inputs are refused clearly', async (t) => {
   t.match(await refused('testing', 'x'), [400, 'model', /chat agent/]);
   t.match(await refused('nope', 'x'), [404, 'model', /Embedding models: nomic, minilm, remote/]);
   t.match(await refused('nomic', [1, 2]), [400, 'input', /Ollama embeds text only/]);
+  t.match(await refused('nomic', ''), [400, 'input[0]', /empty/]);
   const chat = (await client.chat.completions
     .create({ model: 'nomic', messages: [{ role: 'user', content: 'hi' }] })
     .catch((e: unknown) => e)) as APIError;

@@ -319,6 +319,9 @@ t.test('/v1/models, /v1/models/:id and /health', async (t) => {
       'tts-1',
       'tts-1-hd',
       'gpt-4o-mini-tts',
+      'whisper-1',
+      'gpt-4o-transcribe',
+      'gpt-4o-mini-transcribe',
       'auto',
     ],
   );
@@ -327,6 +330,8 @@ t.test('/v1/models, /v1/models/:id and /health', async (t) => {
   t.equal(one.id, 'code_review');
   const alias: any = await (await fetch(`${stack.baseUrl}/v1/models/tts-1`, { headers: AUTH })).json();
   t.match(alias, { id: 'tts-1', kind: 'speech', alias_of: 'voice_processor', owned_by: 'agentbus' }, 'an alias');
+  const listen: any = await (await fetch(`${stack.baseUrl}/v1/models/whisper-1`, { headers: AUTH })).json();
+  t.match(listen, { id: 'whisper-1', kind: 'transcription', alias_of: 'voice_processor' }, 'a transcription alias');
   t.equal((await (await fetch(`${stack.baseUrl}/v1/models/auto`, { headers: AUTH })).json()).id, 'auto');
   await expectError(
     t,

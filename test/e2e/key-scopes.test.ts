@@ -171,7 +171,10 @@ t.test('/v1/models lists only the agents the key may call', async (t) => {
     list.body.data.map((model: { id: string }) => model.id),
     ['code_review', 'testing', 'auto'],
   );
-  const aliases = stack.catalog.agents.flatMap((agent) => agent.speech?.aliases ?? []);
+  const aliases = stack.catalog.agents.flatMap((agent) => [
+    ...(agent.speech?.aliases ?? []),
+    ...(agent.transcription?.aliases ?? []),
+  ]);
   t.equal((await get(alice, '/v1/models')).body.data.length, stack.catalog.agents.length + aliases.length + 1);
   t.match(await get(scoped, '/v1/models/documentation'), { status: 403, body: refused });
   t.equal((await get(scoped, '/v1/models/testing')).status, 200);

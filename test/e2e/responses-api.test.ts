@@ -268,6 +268,10 @@ t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ U
   const background = await json({ model: 'documentation', input: 'x', background: true });
   t.equal(background.status, 400);
   t.equal(background.body.error.param, 'background');
+  for (const audio of [{ modalities: ['text', 'audio'] }, { audio: { voice: 'alloy', format: 'wav' } }]) {
+    const spoken = await json({ model: 'documentation', input: 'x', ...audio });
+    t.match(spoken, { status: 400, body: { error: { param: Object.keys(audio)[0] } } }, 'audio output refused');
+  }
   const tool = await json({ model: 'documentation', input: 'x', tools: [{ type: 'web_search' }] });
   t.equal(tool.body.error.param, 'tools[0].type');
   const item = await json({ model: 'documentation', input: [{ type: 'item_reference', id: 'x' }] });
