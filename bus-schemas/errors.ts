@@ -356,8 +356,8 @@ export const ERROR_TABLE = {
     message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).',
     doc:
       'The request is private (header, key, secret in the input, private conversation) and no provider of the ' +
-      "agent's chain is in `LOCAL_PROVIDERS` (speech, transcription: no engine in `LOCAL_AUDIO_PROVIDERS`). Add a local provider " +
-      'to the agent, or fix the list.',
+      "agent's chain is in `LOCAL_PROVIDERS` (speech, transcription: no engine in `LOCAL_AUDIO_PROVIDERS`). " +
+      'Add a local provider to the agent, or fix the list.',
   },
   no_worker: {
     status: 503,

@@ -128,7 +128,8 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
               entry.transcription.providers.map((link) =>
                 Object.freeze({
                   provider: link.provider,
-                  model: link.model ?? (link.provider === 'pocketsphinx' ? 'pocketsphinx' : DEFAULT_TRANSCRIPTION_MODEL),
+                  model:
+                    link.model ?? (link.provider === 'pocketsphinx' ? 'pocketsphinx' : DEFAULT_TRANSCRIPTION_MODEL),
                 }),
               ),
             ),

@@ -77,7 +77,9 @@ export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
     }).formData();
     const fields: Record<string, string> = {};
     let file = Buffer.alloc(0);
-    for (const [name, value] of form.entries()) {
+    const entries: Array<[string, string | Blob]> = [];
+    form.forEach((value, name) => entries.push([name, value]));
+    for (const [name, value] of entries) {
       if (typeof value === 'string') fields[name] = fields[name] === undefined ? value : `${fields[name]},${value}`;
       else file = Buffer.from(await value.arrayBuffer());
     }

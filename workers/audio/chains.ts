@@ -170,7 +170,8 @@ export function createAudioChains(settings: AudioChainSettings, log: Logger): Au
       agent.transcription?.providers ?? [
         {
           provider: settings.defaultTranscriptionProvider,
-          model: settings.defaultTranscriptionProvider === 'pocketsphinx' ? 'pocketsphinx' : DEFAULT_TRANSCRIPTION_MODEL,
+          model:
+            settings.defaultTranscriptionProvider === 'pocketsphinx' ? 'pocketsphinx' : DEFAULT_TRANSCRIPTION_MODEL,
         },
       ],
     isLocal: (name) => local.has(name),

@@ -10,12 +10,14 @@ import { createAudioProvider, type AudioProvider, type AudioProviderSettings } f
 
 /** What each audio engine reads of the worker's configuration. */
 export function audioProviderSettingsOf(config: WorkerConfig): AudioProviderSettings {
-  return { speech: config.speech, transcription: config.transcription, openai: config.audio.openai };
+  const { speech, transcription, audio } = config;
+  return { speech, transcription, openai: audio.openai };
 }
 
 /**
  * The worker's audio chains as its configuration describes them (SPEECH_PROVIDER,
- * TRANSCRIPTION_PROVIDER, LOCAL_AUDIO_PROVIDERS, BREAKER_*). `make` builds an engine by name; by default from the registry.
+ * TRANSCRIPTION_PROVIDER, LOCAL_AUDIO_PROVIDERS, BREAKER_*). `make` builds an engine by name;
+ * by default from the registry.
  */
 export function audioChainsFromConfig(
   config: WorkerConfig,

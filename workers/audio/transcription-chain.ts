@@ -95,5 +95,5 @@ export function transcriptionChain(parts: TranscriptionChainParts): Transcriptio
     return { provider: expected.provider, transcribe };
   }
 
-  return { transcriptionLinksOf: parts.linksOf, prepareTranscription };
+  return { transcriptionLinksOf: (agent) => parts.linksOf(agent), prepareTranscription };
 }

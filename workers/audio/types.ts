@@ -63,7 +63,10 @@ export interface AudioProvider {
    * Why this engine cannot hear such an upload (not installed, a language it does not know), or
    * undefined; asked before any audio travels, so the chain leaves it out at once.
    */
-  refuseTranscription?(request: { format: TranscriptionFormat; language?: string | undefined }): AgentbusError | undefined;
+  refuseTranscription?(request: {
+    format: TranscriptionFormat;
+    language?: string | undefined;
+  }): AgentbusError | undefined;
   /** Speech to text; absent when the engine does not listen. */
   transcribe?(request: TranscribeRequest): Promise<Transcript>;
 }

@@ -7,6 +7,7 @@ import { openAIAudioError } from './errors.js';
 const MIME_TYPES = { wav: 'audio/wav', mp3: 'audio/mpeg', ogg: 'audio/ogg', flac: 'audio/flac', webm: 'audio/webm' };
 
 const seconds = (value: unknown): number => (typeof value === 'number' && value > 0 ? value : 0);
+const textOf = (value: unknown): string => (typeof value === 'string' ? value.trim() : '');
 
 /**
  * OpenAI's `verbose_json` as our transcript. Servers differ in what they fill (faster-whisper
@@ -21,10 +22,10 @@ export function transcriptOf(body: unknown, request: TranscribeRequest, baseUrl:
   const segments = list(answer['segments']).map((s) => ({
     start: seconds(s['start']),
     end: seconds(s['end']),
-    text: String(s['text'] ?? '').trim(),
+    text: textOf(s['text']),
   }));
   const words = list(answer['words']).map((w) => ({
-    word: String(w['word'] ?? '').trim(),
+    word: textOf(w['word']),
     start: seconds(w['start']),
     end: seconds(w['end']),
   }));
@@ -61,7 +62,9 @@ export async function transcribeWithOpenAI(
       { signal: request.signal },
     );
   } catch (err) {
-    throw request.signal.aborted ? request.signal.reason : openAIAudioError(err, baseUrl, request.model, 'transcription');
+    throw request.signal.aborted
+      ? request.signal.reason
+      : openAIAudioError(err, baseUrl, request.model, 'transcription');
   }
   return transcriptOf(body, request, baseUrl);
 }
