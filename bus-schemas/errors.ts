@@ -356,8 +356,8 @@ export const ERROR_TABLE = {
     message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).',
     doc:
       'The request is private (header, key, secret in the input, private conversation) and no provider of the ' +
-      "agent's chain is in `LOCAL_PROVIDERS` (speech: no engine in `LOCAL_AUDIO_PROVIDERS`). Add a local provider " +
-      'to the agent, or fix the list.',
+      "agent's chain is in `LOCAL_PROVIDERS` (speech, transcription: no engine in `LOCAL_AUDIO_PROVIDERS`). " +
+      'Add a local provider to the agent, or fix the list.',
   },
   no_worker: {
     status: 503,
@@ -408,7 +408,7 @@ export const ERROR_TABLE = {
     doc:
       'The worker serving the voice agent has no `pocketsphinx_continuous` or no US English model, and could ' +
       'not install them (not root); the message names the command (`apt-get install pocketsphinx ' +
-      'pocketsphinx-en-us`). Install them on the worker host.',
+      'pocketsphinx-en-us`). Install them on the worker host. In a chain, the next engine listens.',
   },
   // Retryable: a new request (a new id) is answered afresh.
   answer_conflict: {

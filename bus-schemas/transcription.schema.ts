@@ -1,6 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { ID_PATTERN } from './chat-request.schema.js';
-import { errorFrameSchema } from './reply-frames.schema.js';
+import { errorFrameSchema, fallbackStepSchema } from './reply-frames.schema.js';
 import { SPEECH_CHUNK_BYTES } from './speech.schema.js';
 import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
 import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
@@ -38,7 +38,10 @@ export const transcriptionRequestSchema = {
       description: 'Size of the upload; the audio frames must add up to it.',
     },
     language: { type: 'string', description: 'ISO-639-1 language of the audio, when the client named it.' },
-    private: { type: 'boolean', description: "Only providers in the worker's LOCAL_PROVIDERS may hear the audio." },
+    private: {
+      type: 'boolean',
+      description: "Only engines in the worker's LOCAL_AUDIO_PROVIDERS may hear the audio.",
+    },
     tenant: { type: 'string', pattern: ID_PATTERN, description: "Id of the caller's API key." },
     timeout_ms: { type: 'integer', minimum: 100, maximum: 3_600_000, description: 'How long the worker may take.' },
     traceparent: { type: 'string', description: 'W3C trace context.' },
@@ -92,7 +95,7 @@ export const transcriptionReadyFrameSchema = {
     seq,
     request_id: requestId,
     upload: { type: 'string', minLength: 1, description: "Subject of the upload: the worker's `_INBOX.worker.…`." },
-    provider: { type: 'string', description: 'The engine that listens, e.g. `pocketsphinx`.' },
+    provider: { type: 'string', description: 'The engine expected to listen: `pocketsphinx` or `openai`.' },
     worker: { type: 'string', description: "The worker's micro service id." },
   },
 } as const;
@@ -130,6 +133,15 @@ export const transcriptionDoneFrameSchema = {
       },
     },
     processing_ms: { type: 'integer', minimum: 0 },
+    provider: {
+      type: 'string',
+      description: "The engine that heard it (`pocketsphinx`, `openai`): `ready`'s, unless that one failed.",
+    },
+    fallback: {
+      type: 'array',
+      description: 'The steps away from the first engine of the chain, when it did not answer.',
+      items: fallbackStepSchema,
+    },
   },
 } as const;
 

@@ -7,10 +7,15 @@ export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 /**
  * Every audio engine a worker can use (`workers/audio/index.ts` has one factory for each):
- * `espeak-ng` speaks in the worker's process, `openai` calls an OpenAI-compatible audio server.
+ * `espeak-ng` speaks and `pocketsphinx` listens on the worker's machine, `openai` does both on an
+ * OpenAI-compatible audio server.
  */
-export const AUDIO_PROVIDER_NAMES = ['espeak-ng', 'openai'] as const;
+export const AUDIO_PROVIDER_NAMES = ['espeak-ng', 'pocketsphinx', 'openai'] as const;
 export type AudioProviderName = (typeof AUDIO_PROVIDER_NAMES)[number];
+/** The engines that speak (`speech.providers`, SPEECH_PROVIDER). */
+export const SPEECH_PROVIDER_NAMES = ['espeak-ng', 'openai'] as const;
+/** The engines that listen (`transcription.providers`, TRANSCRIPTION_PROVIDER). */
+export const TRANSCRIPTION_PROVIDER_NAMES = ['pocketsphinx', 'openai'] as const;
 
 /** What an agent answers: chat (the default) or embeddings (`POST /v1/embeddings`). */
 export const AGENT_KINDS = ['chat', 'embedding'] as const;
@@ -71,7 +76,7 @@ export const agentCatalogSchema = {
                   additionalProperties: false,
                   required: ['provider'],
                   properties: {
-                    provider: { enum: AUDIO_PROVIDER_NAMES },
+                    provider: { enum: SPEECH_PROVIDER_NAMES },
                     model: {
                       type: 'string',
                       minLength: 1,
@@ -87,10 +92,33 @@ export const agentCatalogSchema = {
             type: 'object',
             additionalProperties: false,
             description:
-              'The agent also listens: POST /v1/audio/transcriptions with pocketsphinx (US English). `aliases` are ' +
-              'other model names that reach it there (e.g. OpenAI\'s "whisper-1").',
+              'The agent also listens: POST /v1/audio/transcriptions. `aliases` are other model names that reach ' +
+              'it there (e.g. OpenAI\'s "whisper-1"); `providers` its chain of transcription engines.',
             properties: {
               aliases: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
+              providers: {
+                type: 'array',
+                minItems: 1,
+                maxItems: 8,
+                description:
+                  'Transcription engines, tried in order when one fails before its transcript ' +
+                  "(omitted → the worker's TRANSCRIPTION_PROVIDER, pocketsphinx by default).",
+                items: {
+                  type: 'object',
+                  additionalProperties: false,
+                  required: ['provider'],
+                  properties: {
+                    provider: { enum: TRANSCRIPTION_PROVIDER_NAMES },
+                    model: {
+                      type: 'string',
+                      minLength: 1,
+                      maxLength: 128,
+                      description:
+                        'Model on this engine\'s server (openai; omitted → "whisper-1"). pocketsphinx has none.',
+                    },
+                  },
+                },
+              },
             },
           },
           model: { type: 'string', minLength: 1, description: 'Backend model; omitted → DEFAULT_MODEL.' },

@@ -25,6 +25,8 @@ export interface AudioProviderRef {
 
 /** The model an `openai` audio link asks for when the catalog names none: OpenAI's own TTS model. */
 export const DEFAULT_SPEECH_MODEL = 'tts-1';
+/** The model an `openai` transcription link asks for when the catalog names none: OpenAI's Whisper. */
+export const DEFAULT_TRANSCRIPTION_MODEL = 'whisper-1';
 
 /** A few-shot example: a user message and the answer the agent should give. */
 export interface FewShotExample {
@@ -54,8 +56,12 @@ export interface Agent {
    */
   readonly speech?:
     { readonly aliases: readonly string[]; readonly providers: readonly AudioProviderRef[] | undefined } | undefined;
-  /** The agent listens (`POST /v1/audio/transcriptions`), also under these model names; undefined: it does not. */
-  readonly transcription?: { readonly aliases: readonly string[] } | undefined;
+  /**
+   * The agent listens (`POST /v1/audio/transcriptions`), also under these model names, with this
+   * chain of engines (undefined: the worker's TRANSCRIPTION_PROVIDER); undefined: it does not listen.
+   */
+  readonly transcription?:
+    { readonly aliases: readonly string[]; readonly providers?: readonly AudioProviderRef[] | undefined } | undefined;
   readonly model: string;
   readonly options: SamplingOptions;
   readonly historyTurns: number;
@@ -113,7 +119,21 @@ export function loadCatalog(file: string = DEFAULT_AGENTS_FILE, defaultModel?: s
             ),
         }),
       transcription:
-        entry.transcription && Object.freeze({ aliases: Object.freeze([...(entry.transcription.aliases ?? [])]) }),
+        entry.transcription &&
+        Object.freeze({
+          aliases: Object.freeze([...(entry.transcription.aliases ?? [])]),
+          providers:
+            entry.transcription.providers &&
+            Object.freeze(
+              entry.transcription.providers.map((link) =>
+                Object.freeze({
+                  provider: link.provider,
+                  model:
+                    link.model ?? (link.provider === 'pocketsphinx' ? 'pocketsphinx' : DEFAULT_TRANSCRIPTION_MODEL),
+                }),
+              ),
+            ),
+        }),
       model: entry.model ?? defaultModel ?? BUILTIN_DEFAULT_MODEL,
       options: Object.freeze({ ...entry.options }),
       historyTurns: entry.history_turns ?? DEFAULT_HISTORY_TURNS,

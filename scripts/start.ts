@@ -134,7 +134,7 @@ async function startStack(): Promise<void> {
 
   // Voice agents need espeak-ng on this host: installed now when missing (as root).
   const voice = voiceLine(workerConfig.speech, say, workerConfig.audio);
-  const listen = listenLine(workerConfig.transcription, say);
+  const listen = listenLine(workerConfig.transcription, say, workerConfig.audio);
 
   const env: NodeJS.ProcessEnv = { ...process.env, NATS_URL: natsUrl, DATA_DIR: dataDir };
   /**

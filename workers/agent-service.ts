@@ -12,7 +12,7 @@ import { handleSpeechRequest } from './speech-handler.js';
 import type { AudioChains } from './audio/chains.js';
 import { defaultAudioChains } from './audio/from-config.js';
 import { handleTranscriptionRequest } from './transcription-handler.js';
-import { TRANSCRIPTION_DEFAULTS, type TranscriptionSettings } from './transcription/settings.js';
+import type { TranscriptionSettings } from './transcription/settings.js';
 import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import { handleMemoryResponseQuery } from './memory-response-handler.js';
@@ -54,9 +54,9 @@ export interface AgentServiceDeps {
   memoryHealth?: MemoryHealth | undefined;
   /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
   restarts?: number;
-  /** The voice agents' chains of audio engines; espeak-ng alone on PATH when omitted. */
+  /** The voice agents' chains of audio engines; espeak-ng and pocketsphinx alone on PATH when omitted. */
   audio?: AudioChains | undefined;
-  /** POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR, FFMPEG_PATH for voice agents that listen; defaults when omitted. */
+  /** POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR, FFMPEG_PATH for the default chains (without `audio`). */
   transcription?: Readonly<TranscriptionSettings> | undefined;
 }
 
@@ -130,7 +130,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
       ...(memoryProblem === undefined ? {} : { memory_problem: memoryProblem }),
     };
   };
-  const audio = deps.audio ?? defaultAudioChains(log);
+  const audio = deps.audio ?? defaultAudioChains(log, deps.transcription);
   // A speech endpoint's counters, and whether an engine of its chain may be called now.
   const speechStats = (name: string): Record<string, unknown> => {
     const agent = agents.find((a) => a.name === name);
@@ -224,8 +224,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     }
     const transcriptionCount = transcriptionCounters.get(agent.name);
     if (transcriptionCount) {
-      const settings = deps.transcription ?? TRANSCRIPTION_DEFAULTS;
-      const transcriptionDeps = { bus, agent, settings, workerId, log };
+      const transcriptionDeps = { bus, agent, audio, workerId, log };
       service.addEndpoint(`${agent.name}-transcribe`, {
         subject: subjects.transcribe(agent.name),
         queue: subjects.queueGroup(agent.name),

@@ -9,15 +9,14 @@ import type { Bus } from '../common/bus.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { InFlight } from './in-flight.js';
-import { planTranscription } from './transcription/plan.js';
-import { recognize } from './transcription/recognize.js';
-import type { TranscriptionSettings } from './transcription/settings.js';
+import type { AudioChains } from './audio/chains.js';
 import { receiveUpload } from './transcription/upload.js';
 
 export interface TranscriptionHandlerDeps {
   bus: Pick<Bus, 'publish' | 'newInbox' | 'subscribe'>;
   agent: Agent;
-  settings: TranscriptionSettings;
+  /** The voice agents' chains of audio engines (transcription: pocketsphinx, openai). */
+  audio: AudioChains;
   workerId: string;
   log: Logger;
 }
@@ -28,29 +27,35 @@ type FrameBody = TranscriptionFrame extends infer F
     : never
   : never;
 
-/** Takes the upload of one request and hears it with pocketsphinx: `ready`, then `done`. */
+/** Takes the upload of one request and hears it with the agent's chain of engines: `ready`, then `done`. */
 async function transcribe(
   deps: TranscriptionHandlerDeps,
   request: TranscriptionRequest,
   send: (frame: FrameBody) => void,
   signal: AbortSignal,
 ): Promise<void> {
-  // Checked before any audio travels: a worker without its engine answers at once.
-  const plan = planTranscription(request, deps.settings);
+  // Checked before any audio travels: a worker without a usable engine answers at once.
+  const prepared = deps.audio.prepareTranscription(deps.agent, {
+    format: request.format,
+    language: request.language,
+    private: request.private === true,
+  });
   const upload = receiveUpload(deps.bus, request, signal);
-  send({ type: 'ready', upload: upload.subject, provider: 'pocketsphinx', worker: deps.workerId });
+  send({ type: 'ready', upload: upload.subject, provider: prepared.provider, worker: deps.workerId });
   const audio = await upload.audio;
   const started = Date.now();
   deps.log.info({ requestId: request.request_id, bytes: audio.length, format: request.format }, 'transcribing');
-  const heard = await recognize(plan, audio, signal);
+  const heard = await prepared.transcribe(audio, signal, deps.log.child({ requestId: request.request_id }));
   send({
     type: 'done',
     text: heard.text,
-    language: 'en',
+    language: heard.language,
     duration: heard.duration,
     segments: heard.segments,
     words: heard.words,
     processing_ms: Date.now() - started,
+    provider: heard.provider,
+    ...(heard.fallback.length > 0 ? { fallback: heard.fallback } : {}),
   });
 }
 

@@ -83,7 +83,7 @@ export async function startTranscription(
     request_id: requestId,
     session: null,
     agent: agent.name,
-    model: answer ? `${answer.ready.provider}:${answer.done.language}` : agent.name,
+    model: answer ? `${answer.done.provider ?? answer.ready.provider}:${answer.done.language}` : agent.name,
     prompt: `[audio ${format}, ${input.file.length} bytes]`,
     response_len: answer?.done.text.length ?? 0,
     cached: false,
@@ -96,7 +96,8 @@ export async function startTranscription(
     'x-request-id': requestId,
     traceparent,
     'x-agentbus-worker': answer.ready.worker,
-    'x-agentbus-provider': answer.ready.provider,
+    // The engine that heard it: a fallback after `ready` changes it.
+    'x-agentbus-provider': answer.done.provider ?? answer.ready.provider,
     ...admission.headers,
   };
   return { ...answer, agent, headers };

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { findBinary } from '../../workers/speech/find-binary.js';
+import type { AudioSettings } from '../../workers/audio/settings.js';
 import type { TranscriptionSettings } from '../../workers/transcription/settings.js';
 import { ensureDebianTool } from './install-debian-package.js';
 
@@ -55,17 +56,29 @@ export function ensurePocketsphinxTestdata(say: (line: string) => void): string 
 
 /**
  * What `npm start` says about listening, after the speech line: pocketsphinx is installed on first
- * use (as root); the line names what is missing and how to add it.
+ * use (as root); the line names what is missing and how to add it, and the audio server when
+ * TRANSCRIPTION_PROVIDER is openai.
  */
-export function listenLine(settings: TranscriptionSettings, say: (line: string) => void): string {
+export function listenLine(
+  settings: TranscriptionSettings,
+  say: (line: string) => void,
+  audio?: AudioSettings,
+): string {
+  const server =
+    audio?.transcriptionProvider === 'openai'
+      ? `the OpenAI-compatible audio server at ${audio.openai.baseUrl} transcribes (TRANSCRIPTION_PROVIDER=openai); `
+      : '';
   try {
     const binary = ensurePocketsphinx(settings, say);
     const ffmpeg = findBinary(settings.ffmpegPath);
     return (
-      `pocketsphinx at ${binary} transcribes US English (POST /v1/audio/transcriptions); ` +
+      `${server}pocketsphinx at ${binary} transcribes US English (POST /v1/audio/transcriptions); ` +
       (ffmpeg ? 'wav, mp3, ogg, flac, webm' : 'only 16 kHz mono WAV — "sudo apt-get install ffmpeg" adds the rest')
     );
   } catch (err) {
-    return `transcription NOT available (POST /v1/audio/transcriptions answers 503) — ${(err as Error).message}`;
+    const without = server
+      ? 'pocketsphinx NOT available'
+      : 'transcription NOT available (POST /v1/audio/transcriptions answers 503)';
+    return `${server}${without} — ${(err as Error).message}`;
   }
 }

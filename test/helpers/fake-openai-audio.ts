@@ -14,6 +14,10 @@ export interface FakeOpenAIAudio {
   readonly url: string;
   /** Every `/v1/audio/speech` request, in order. */
   readonly requests: Array<{ body: Record<string, any>; authorization: string | undefined }>;
+  /** Every `/v1/audio/transcriptions` request, in order: its multipart fields, the file's bytes. */
+  readonly transcriptions: Array<{ fields: Record<string, string>; file: Buffer; authorization: string | undefined }>;
+  /** What it hears in every upload (`verbose_json`'s text). */
+  readonly heard: string;
   /** The audio it serves: a short WAV of a 440 Hz tone. */
   readonly wav: Buffer;
   behave(behaviour: FakeAudioBehaviour): void;
@@ -46,13 +50,52 @@ const PIECE_BYTES = 4096;
 
 /**
  * An OpenAI-compatible audio server over a real loopback socket: `POST /v1/audio/speech` streams
- * a WAV in pieces (whatever format was asked: the relay does not look inside), or fails on
+ * a WAV in pieces (whatever format was asked: the relay does not look inside),
+ * `POST /v1/audio/transcriptions` hears the same sentence in every upload, and both fail on
  * demand — the test double for the `openai` audio engine.
  */
 export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
   let behaviour: FakeAudioBehaviour = {};
   const requests: FakeOpenAIAudio['requests'] = [];
+  const transcriptions: FakeOpenAIAudio['transcriptions'] = [];
   const wav = toneWav();
+  const heard = 'Go forward, ten meters.';
+
+  const fail = (res: ServerResponse, failWith: { status: number; message: string }) =>
+    res
+      .writeHead(failWith.status, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: { message: failWith.message, type: 'server_error', param: null, code: null } }));
+
+  // Multipart in (read by undici's own parser), Whisper's verbose_json out, with a leading space.
+  async function transcription(req: IncomingMessage, res: ServerResponse) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const form = await new Request('http://fake/', {
+      method: 'POST',
+      headers: { 'content-type': req.headers['content-type'] ?? '' },
+      body: Buffer.concat(chunks),
+    }).formData();
+    const fields: Record<string, string> = {};
+    let file = Buffer.alloc(0);
+    const entries: Array<[string, string | Blob]> = [];
+    form.forEach((value, name) => entries.push([name, value]));
+    for (const [name, value] of entries) {
+      if (typeof value === 'string') fields[name] = fields[name] === undefined ? value : `${fields[name]},${value}`;
+      else file = Buffer.from(await value.arrayBuffer());
+    }
+    transcriptions.push({ fields, file, authorization: req.headers.authorization });
+    if (behaviour.failWith) return fail(res, behaviour.failWith);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        task: 'transcribe',
+        language: 'english',
+        duration: 2.5,
+        text: ` ${heard}`,
+        segments: [{ id: 0, seek: 0, start: 0.25, end: 2.25, text: ` ${heard}`, temperature: 0 }],
+        words: heard.split(' ').map((word, i) => ({ word, start: 0.25 + i * 0.5, end: 0.75 + i * 0.5 })),
+      }),
+    );
+  }
 
   async function speech(req: IncomingMessage, res: ServerResponse) {
     let raw = '';
@@ -60,10 +103,7 @@ export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
     const body = JSON.parse(raw);
     requests.push({ body, authorization: req.headers.authorization });
     const { failWith, cutAfterBytes } = behaviour;
-    if (failWith)
-      return res
-        .writeHead(failWith.status, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ error: { message: failWith.message, type: 'server_error', param: null, code: null } }));
+    if (failWith) return fail(res, failWith);
     res.writeHead(200, { 'content-type': 'audio/wav', 'transfer-encoding': 'chunked' });
     const end = cutAfterBytes ?? wav.length;
     for (let at = 0; at < end; at += PIECE_BYTES) {
@@ -76,6 +116,7 @@ export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
 
   const server = createServer((req, res) => {
     if (req.method === 'POST' && req.url === '/v1/audio/speech') return void speech(req, res);
+    if (req.method === 'POST' && req.url === '/v1/audio/transcriptions') return void transcription(req, res);
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -83,6 +124,8 @@ export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    transcriptions,
+    heard,
     wav,
     behave(next) {
       behaviour = next;

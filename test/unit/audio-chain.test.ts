@@ -23,7 +23,11 @@ const byDefault = voiceAgentWith('by_default');
 function setup(defaultProvider: AudioProviderName = 'espeak-ng') {
   const clock = new FakeClock();
   const { log, lines } = recordingLogger();
-  const fakes = { 'espeak-ng': new FakeAudioProvider('espeak-ng'), openai: new FakeAudioProvider('openai') };
+  const fakes = {
+    'espeak-ng': new FakeAudioProvider('espeak-ng'),
+    pocketsphinx: new FakeAudioProvider('pocketsphinx'),
+    openai: new FakeAudioProvider('openai'),
+  };
   const made: AudioProviderName[] = [];
   const chains = createAudioChains(
     {
@@ -32,7 +36,8 @@ function setup(defaultProvider: AudioProviderName = 'espeak-ng') {
         return fakes[name];
       },
       defaultProvider,
-      localProviders: ['espeak-ng'],
+      defaultTranscriptionProvider: 'pocketsphinx',
+      localProviders: ['espeak-ng', 'pocketsphinx'],
       breakers: { failures: 3, cooldownMs: 30_000 },
       redactor: createRedactor({ patterns: [{ name: 'openai_key', regex: 'sk-[A-Za-z0-9]{8,}' }] }),
       clock,

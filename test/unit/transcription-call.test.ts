@@ -8,6 +8,7 @@ import {
   type TranscriptionRequest,
 } from '../../bus-schemas/index.js';
 import { callTranscription } from '../../gateway/transcription/transcription-call.js';
+import { defaultAudioChains } from '../../workers/audio/from-config.js';
 import { InFlight } from '../../workers/in-flight.js';
 import { handleTranscriptionRequest } from '../../workers/transcription-handler.js';
 import { receiveUpload } from '../../workers/transcription/upload.js';
@@ -119,7 +120,11 @@ t.test('a worker without pocketsphinx answers at once, before any audio moves', 
   const deps = {
     bus,
     agent: { ...agentWith('voice_processor'), transcription: { aliases: [] } },
-    settings: { pocketsphinxPath: '/nowhere/pocketsphinx_continuous', modelDir: '/nowhere', ffmpegPath: 'ffmpeg' },
+    audio: defaultAudioChains(recordingLogger().log, {
+      pocketsphinxPath: '/nowhere/pocketsphinx_continuous',
+      modelDir: '/nowhere',
+      ffmpegPath: 'ffmpeg',
+    }),
     workerId: 'w1',
     log: recordingLogger().log,
   };

@@ -1,11 +1,12 @@
 import { AgentbusError, type FallbackStep, type SpeechFormat } from '../../bus-schemas/index.js';
 import type { AudioProviderName } from '../../common/agent-catalog.schema.js';
-import type { Agent, AudioProviderRef } from '../../common/catalog.js';
+import { DEFAULT_TRANSCRIPTION_MODEL, type Agent, type AudioProviderRef } from '../../common/catalog.js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import type { Redactor } from '../../common/redaction.js';
 import { createBreakers, type BreakerSettings } from '../providers/breakers.js';
 import { firstAnswer, type ChainRun } from '../providers/run-chain.js';
+import { transcriptionChain, type TranscriptionChain } from './transcription-chain.js';
 import type { AudioProvider } from './types.js';
 
 /** What a worker needs to run chains of audio engines (as ChainSettings for chat). */
@@ -14,6 +15,8 @@ export interface AudioChainSettings {
   createProvider(name: AudioProviderName): AudioProvider;
   /** SPEECH_PROVIDER: the chain of a voice agent whose catalog `speech` lists none. */
   defaultProvider: AudioProviderName;
+  /** TRANSCRIPTION_PROVIDER: the chain of a voice agent whose catalog `transcription` lists none. */
+  defaultTranscriptionProvider: AudioProviderName;
   /** LOCAL_AUDIO_PROVIDERS: the only engines a private request may use. */
   localProviders: readonly AudioProviderName[];
   breakers: BreakerSettings;
@@ -45,7 +48,7 @@ export interface OpenedSpeech {
   fallback: FallbackStep[];
 }
 
-export interface AudioChains {
+export interface AudioChains extends TranscriptionChain {
   /** The voice agent's chain: its catalog `speech.providers`, else SPEECH_PROVIDER. */
   linksOf(agent: Agent): readonly AudioProviderRef[];
   /**
@@ -75,10 +78,13 @@ async function* replay(first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerat
   }
 }
 
-const PRIVACY_HINT =
+/** What a chain does, for its errors: speech (espeak-ng is local) or transcription (pocketsphinx is). */
+export type AudioTask = 'speech' | 'transcription';
+
+const privacyHint = (task: AudioTask) =>
   " The request is private (X-Private, or a private key): only engines named in the worker's " +
-  'LOCAL_AUDIO_PROVIDERS may take it. Add "espeak-ng" to the agent\'s "speech.providers" in AGENTS_FILE, or ' +
-  'name the engine in LOCAL_AUDIO_PROVIDERS if its server runs on this machine.';
+  `LOCAL_AUDIO_PROVIDERS may take it. Add "${task === 'speech' ? 'espeak-ng' : 'pocketsphinx'}" to the agent's ` +
+  `"${task}.providers" in AGENTS_FILE, or name the engine in LOCAL_AUDIO_PROVIDERS if its server runs on this machine.`;
 
 /** The audio chains of one worker: its engine instances and their circuit breakers. */
 export function createAudioChains(settings: AudioChainSettings, log: Logger): AudioChains {
@@ -96,21 +102,26 @@ export function createAudioChains(settings: AudioChainSettings, log: Logger): Au
     agent.speech?.providers ?? [
       { provider: settings.defaultProvider, model: settings.defaultProvider === 'espeak-ng' ? 'espeak-ng' : 'tts-1' },
     ];
-  const runOf = (agent: Agent): ChainRun<AudioProviderName, AudioProvider> => ({
-    links: linksOf(agent),
+  const runOf = (
+    agent: Agent,
+    links: readonly AudioProviderRef[] = linksOf(agent),
+    task: AudioTask = 'speech',
+  ): ChainRun<AudioProviderName, AudioProvider> => ({
+    links,
     isLocal: (name) => local.has(name),
     breakerOf,
     provider,
     noLocal: (reasons) =>
       new AgentbusError(
         'no_local_provider',
-        `No audio engine of agent "${agent.name}" may take this private request. ${reasons.join('; ')}.${PRIVACY_HINT}`,
+        `No audio engine of agent "${agent.name}" may take this private request. ${reasons.join('; ')}.` +
+          privacyHint(task),
       ),
     noneLeft: (reasons, privacySkipped) =>
       new AgentbusError(
         'no_provider_available',
         `No audio engine of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.` +
-          (privacySkipped ? PRIVACY_HINT : ''),
+          (privacySkipped ? privacyHint(task) : ''),
       ),
   });
 
@@ -154,5 +165,20 @@ export function createAudioChains(settings: AudioChainSettings, log: Logger): Au
     return refusals.every((refusal) => refusal !== undefined) ? refusals.join('; ') : undefined;
   }
 
-  return { linksOf, speak, unavailable };
+  const transcription = transcriptionChain({
+    linksOf: (agent) =>
+      agent.transcription?.providers ?? [
+        {
+          provider: settings.defaultTranscriptionProvider,
+          model:
+            settings.defaultTranscriptionProvider === 'pocketsphinx' ? 'pocketsphinx' : DEFAULT_TRANSCRIPTION_MODEL,
+        },
+      ],
+    isLocal: (name) => local.has(name),
+    breakerOf,
+    provider,
+    runOf: (agent, links) => runOf(agent, links, 'transcription'),
+  });
+
+  return { linksOf, speak, unavailable, ...transcription };
 }

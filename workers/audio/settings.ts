@@ -1,4 +1,9 @@
-import { AUDIO_PROVIDER_NAMES, type AudioProviderName } from '../../common/agent-catalog.schema.js';
+import {
+  AUDIO_PROVIDER_NAMES,
+  SPEECH_PROVIDER_NAMES,
+  TRANSCRIPTION_PROVIDER_NAMES,
+  type AudioProviderName,
+} from '../../common/agent-catalog.schema.js';
 import type { EnvReader } from '../../common/env.js';
 import type { OpenAISettings } from '../providers/openai/index.js';
 import type { OpenAIAudioSettings } from './openai/index.js';
@@ -7,6 +12,8 @@ import type { OpenAIAudioSettings } from './openai/index.js';
 export interface AudioSettings {
   /** SPEECH_PROVIDER: the chain of a voice agent whose `speech` lists no `providers`. */
   speechProvider: AudioProviderName;
+  /** TRANSCRIPTION_PROVIDER: the chain of a voice agent whose `transcription` lists no `providers`. */
+  transcriptionProvider: AudioProviderName;
   /** LOCAL_AUDIO_PROVIDERS: the only engines a private request may use. */
   localAudioProviders: readonly AudioProviderName[];
   /** The `openai` engine's server. */
@@ -14,7 +21,7 @@ export interface AudioSettings {
 }
 
 /**
- * SPEECH_PROVIDER, LOCAL_AUDIO_PROVIDERS, OPENAI_AUDIO_BASE_URL and OPENAI_AUDIO_API_KEY. The
+ * SPEECH_PROVIDER, TRANSCRIPTION_PROVIDER, LOCAL_AUDIO_PROVIDERS, OPENAI_AUDIO_BASE_URL and OPENAI_AUDIO_API_KEY. The
  * audio server is the chat one unless set; the chat key goes along only to that same server.
  */
 export function readAudioSettings(read: EnvReader, chat: OpenAISettings): Readonly<AudioSettings> {
@@ -28,13 +35,19 @@ export function readAudioSettings(read: EnvReader, chat: OpenAISettings): Readon
   });
   return Object.freeze({
     speechProvider: read.oneOf('SPEECH_PROVIDER', 'espeak-ng', {
-      allowed: AUDIO_PROVIDER_NAMES,
+      allowed: SPEECH_PROVIDER_NAMES,
       doc: 'audio engine of voice agents whose catalog `speech` lists no `providers` chain',
     }),
+    transcriptionProvider: read.oneOf('TRANSCRIPTION_PROVIDER', 'pocketsphinx', {
+      allowed: TRANSCRIPTION_PROVIDER_NAMES,
+      doc: 'transcription engine of voice agents whose catalog `transcription` lists no `providers` chain',
+    }),
     localAudioProviders: Object.freeze(
-      read.listOf('LOCAL_AUDIO_PROVIDERS', ['espeak-ng'], {
+      read.listOf('LOCAL_AUDIO_PROVIDERS', ['espeak-ng', 'pocketsphinx'], {
         allowed: AUDIO_PROVIDER_NAMES,
-        doc: 'audio engines that keep requests on this machine: the only ones a private speech request may use',
+        doc:
+          'audio engines that keep requests on this machine: the only ones a private speech or transcription ' +
+          'request may use',
       }),
     ),
     openai: Object.freeze({ baseUrl, apiKey: ownKey ?? (baseUrl === chat.baseUrl ? chat.apiKey : undefined) }),

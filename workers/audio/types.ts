@@ -1,4 +1,4 @@
-import type { SpeechFormat } from '../../bus-schemas/index.js';
+import type { AgentbusError, SpeechFormat, TranscriptionFormat } from '../../bus-schemas/index.js';
 import type { AudioProviderName } from '../../common/agent-catalog.schema.js';
 import type { Logger } from '../../common/logger.js';
 
@@ -25,12 +25,33 @@ export interface SpokenAudio {
   audio: AsyncIterable<Buffer>;
 }
 
+/** What a worker asks of a transcription engine: one whole upload. */
+export interface TranscribeRequest {
+  /** The model on the engine's server (the chain link's); pocketsphinx has none. */
+  model: string;
+  audio: Buffer;
+  format: TranscriptionFormat;
+  /** ISO-639-1, when the client named it. */
+  language?: string | undefined;
+  /** Aborted by a cancel or the deadline: the engine must stop at once. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/** What an engine heard: our `done` frame's fields (times in seconds). */
+export interface Transcript {
+  text: string;
+  language: string;
+  duration: number;
+  segments: Array<{ start: number; end: number; text: string }>;
+  words: Array<{ word: string; start: number; end: number }>;
+}
+
 /**
  * An audio engine in a provider chain. Implementations live in `audio/<name>/` and throw
  * `AgentbusError`s: retryable ones (backend_unreachable, backend_error, speech_engine_unavailable)
  * move a request on to the next engine; invalid_request and audio_format_unavailable do not.
- * Each method is optional: an engine that only speaks has no transcription, and a transcription
- * engine (pocketsphinx, `<prefix>.<agent>.transcribe`) joins with a `transcribe()` beside it.
+ * Each method is optional: espeak-ng only speaks, pocketsphinx only listens, openai does both.
  */
 export interface AudioProvider {
   readonly name: AudioProviderName;
@@ -38,4 +59,14 @@ export interface AudioProvider {
   readonly endpoint: string;
   /** Text to speech; absent when the engine does not speak. */
   speak?(request: SpeakRequest): Promise<SpokenAudio>;
+  /**
+   * Why this engine cannot hear such an upload (not installed, a language it does not know), or
+   * undefined; asked before any audio travels, so the chain leaves it out at once.
+   */
+  refuseTranscription?(request: {
+    format: TranscriptionFormat;
+    language?: string | undefined;
+  }): AgentbusError | undefined;
+  /** Speech to text; absent when the engine does not listen. */
+  transcribe?(request: TranscribeRequest): Promise<Transcript>;
 }

@@ -28,7 +28,10 @@ export interface ChainRun<Name extends string, Provider> {
 function movesOn(err: unknown): err is AgentbusError {
   return (
     err instanceof AgentbusError &&
-    (err.retryable || err.code === 'backend_model_not_found' || err.code === 'speech_engine_unavailable')
+    (err.retryable ||
+      err.code === 'backend_model_not_found' ||
+      err.code === 'speech_engine_unavailable' ||
+      err.code === 'transcription_engine_unavailable')
   );
 }
 

@@ -6,7 +6,12 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
  * unreachable and 5xx/429 are retryable (the chain moves on, the breaker counts them); a 400 is
  * the request's fault and goes back to the client as it is.
  */
-export function openAIAudioError(err: unknown, baseUrl: string, model: string): AgentbusError {
+export function openAIAudioError(
+  err: unknown,
+  baseUrl: string,
+  model: string,
+  task: 'speech' | 'transcription' = 'speech',
+): AgentbusError {
   if (err instanceof AgentbusError) return err;
   const where = `The OpenAI-compatible audio server at ${baseUrl} (OPENAI_AUDIO_BASE_URL)`;
   if (err instanceof APIConnectionError)
@@ -18,8 +23,8 @@ export function openAIAudioError(err: unknown, baseUrl: string, model: string): 
   if (err instanceof APIError && err.status === 404)
     return new AgentbusError(
       'backend_model_not_found',
-      `${where} has no speech model "${model}": ${err.message}. Set the "model" of its link in the agent's ` +
-        '"speech.providers" to one it serves.',
+      `${where} has no ${task} model "${model}": ${err.message}. Set the "model" of its link in the agent's ` +
+        `"${task}.providers" to one it serves.`,
       { cause: err },
     );
   if (err instanceof APIError && err.status === 400)

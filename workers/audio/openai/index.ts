@@ -1,8 +1,9 @@
 import OpenAI from 'openai';
 import { AgentbusError } from '../../../bus-schemas/index.js';
 import { CONTENT_TYPES } from '../../speech/formats.js';
-import type { AudioProvider, SpeakRequest, SpokenAudio } from '../types.js';
+import type { AudioProvider, SpeakRequest, SpokenAudio, TranscribeRequest } from '../types.js';
 import { openAIAudioError } from './errors.js';
+import { transcribeWithOpenAI } from './transcribe.js';
 
 export interface OpenAIAudioSettings {
   /** Base URL of the OpenAI-compatible audio API, including `/v1` (OPENAI_AUDIO_BASE_URL). */
@@ -32,8 +33,9 @@ async function* bodyOf(response: Response, request: SpeakRequest, baseUrl: strin
 
 /**
  * Any OpenAI-compatible audio server (OpenAI, speaches, kokoro-fastapi, another agentbus):
- * `POST {base}/audio/speech` with OpenAI's fields, its streamed body relayed as it comes. The
- * voice goes through by name (the server knows its own); SDK retries are off, as for chat.
+ * `POST {base}/audio/speech` with OpenAI's fields, its streamed body relayed as it comes, and
+ * `POST {base}/audio/transcriptions` (transcribe.ts). The voice and the language go through by
+ * name (the server knows its own); SDK retries are off, as for chat.
  */
 export function createOpenAIAudioProvider(settings: OpenAIAudioSettings): AudioProvider {
   const { baseUrl } = settings;
@@ -62,5 +64,7 @@ export function createOpenAIAudioProvider(settings: OpenAIAudioSettings): AudioP
     };
   }
 
-  return Object.freeze({ name: 'openai', endpoint: baseUrl, speak });
+  const transcribe = (request: TranscribeRequest) => transcribeWithOpenAI(client, baseUrl, request);
+
+  return Object.freeze({ name: 'openai', endpoint: baseUrl, speak, transcribe });
 }
