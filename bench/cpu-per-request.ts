@@ -45,7 +45,9 @@ const descendantsNamed = (comm: string): number[] => {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const stack = await startBenchStack({ workers: 1 });
+// BENCH_PROFILE_DIR: CPU profiles of gateway and worker (summarise with bench/profile-summary.ts).
+const profileDir = process.env['BENCH_PROFILE_DIR'];
+const stack = await startBenchStack({ workers: 1, ...(profileDir ? { profileDir } : {}) });
 try {
   const target: Target = {
     name: 'agentbus',
