@@ -1,4 +1,11 @@
-import { errors, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  errors,
+  headers as natsHeaders,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
 import { randomBytesPooled } from './random-bytes.js';
 
 // Every chat request makes two requests (the worker's `done` awaiting the receipt, the gateway's
@@ -7,6 +14,8 @@ import { randomBytesPooled } from './random-bytes.js';
 // subscription, a timer and two errors with stacks in our process). Here one wildcard
 // subscription per inbox scope serves them all; each reply subject still ends in 128 random bits
 // of its own, so it is no easier to guess than before (issue 21, BENCHMARKS.md).
+
+const EMPTY = new Uint8Array(0);
 
 interface Waiting {
   subject: string;
@@ -64,7 +73,17 @@ export class RequestMux {
     if (!msg) return;
     const token = msg.subject.slice(this.#prefix.length + 1);
     const waiting = this.#waiting.get(token);
-    if (!waiting) return; // late (timed out) or a second answer: nobody waits for it
+    if (!waiting) {
+      // Late (timed out) or a second answer: nobody waits for it. A request sent here (a copy of
+      // a delivery receipt) gets what an unsubscribed inbox gave it, "no responders", so its
+      // sender stops retrying at once as before (docs/bus.md, delivery receipts).
+      try {
+        if (msg.reply) this.#nc.publish(msg.reply, EMPTY, { headers: natsHeaders(503, 'No Responders') });
+      } catch {
+        // Closing: the sender finds no responders (or silence) on its own.
+      }
+      return;
+    }
     this.#waiting.delete(token);
     clearTimeout(waiting.timer);
     if (msg.data.length === 0 && msg.headers?.code === 503) waiting.reject(noResponders(waiting.subject));

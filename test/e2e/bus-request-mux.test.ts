@@ -55,6 +55,14 @@ t.test('no responders, a timeout and a closed connection reject as nats.js would
   t.ok(isNoRespondersError(nobody), 'no responders');
   const late = await asker.request('mux.silent', bytes('x'), { timeoutMs: 100 }).catch((err: unknown) => err);
   t.type(late, errors.TimeoutError);
+  // A request to a reply subject whose request is over finds "no responders", as an
+  // unsubscribed inbox did (a copy of a delivery receipt).
+  let replySubject = '';
+  asker.subscribe('mux.capture', { callback: (_err, msg) => (replySubject = msg.reply!) });
+  const captured = asker.request('mux.capture', bytes('x'), { timeoutMs: 100 }).catch((err: unknown) => err);
+  t.type(await captured, errors.TimeoutError);
+  const copy = await silent.request(replySubject, bytes('copy'), { timeoutMs: 2000 }).catch((err: unknown) => err);
+  t.ok(isNoRespondersError(copy), 'a copy sent to a finished request finds no responders');
   const pending = asker.request('mux.silent', bytes('x'), { timeoutMs: 5000 }).catch((err: unknown) => err);
   await asker.close();
   t.type(await pending, Error, 'a request waiting when the connection closes is rejected at once');
