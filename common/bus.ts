@@ -9,6 +9,7 @@ import { describeCredentials, inboxPrefixOf, natsConnectOptions, natsServers, ty
 import type { NatsClientSettings } from './nats-client.js';
 import { randomBytesPooled } from './random-bytes.js';
 import { PublishQueue } from './publish-queue.js';
+import { RequestMux } from './request-mux.js';
 import { withTimeout } from './timeout.js';
 
 /** A message as a subscriber sees it (nats.js's `Msg` has these fields). */
@@ -96,7 +97,10 @@ export interface Bus {
    */
   publish(subject: string, data?: Uint8Array, options?: PublishOptions): void;
   subscribe(subject: string, options: { queue?: string; callback: BusCallback }): BusSubscription;
-  /** One request, one reply, on a random inbox of this role (never nats.js's shared one), in `inboxScope`. */
+  /**
+   * One request, one reply, on a reply subject of this role in `inboxScope` ending in 128 random
+   * bits (never nats.js's shared inbox); one subscription per scope serves them all (request-mux.ts).
+   */
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg>;
   /** Resolves once the server has seen everything published so far. */
   flush(): Promise<void>;
@@ -191,6 +195,8 @@ const INVALID_SUBJECT = /^$|\s/;
 class NatsBus implements Bus {
   readonly role: BusRole;
   readonly #nc: NatsConnection;
+  /** One reply subscription per inbox scope ('' for none), shared by all requests (request-mux.ts). */
+  readonly #muxes = new Map<string, RequestMux>();
   readonly #log: Logger;
   readonly #user: string | undefined;
   readonly #inboxPrefix: string;
@@ -275,12 +281,20 @@ class NatsBus implements Bus {
 
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg> {
     this.#queue.flush();
-    return this.#nc.request(subject, data, {
-      timeout: options.timeoutMs,
-      noMux: true,
-      reply: this.newInbox(options.inboxScope),
-      ...(options.headers ? { headers: options.headers } : {}),
-    });
+    try {
+      // nats.js's own checks (closed, draining, subject) before a mux is made for nothing.
+      if (this.#nc.isClosed()) throw new errors.ClosedConnectionError();
+      if (this.#nc.isDraining()) throw new errors.DrainingConnectionError();
+      const scope = options.inboxScope ?? '';
+      let mux = this.#muxes.get(scope);
+      if (!mux || mux.closed) {
+        mux = new RequestMux(this.#nc, this.newInbox(options.inboxScope));
+        this.#muxes.set(scope, mux);
+      }
+      return mux.request(subject, data, options.timeoutMs, options.headers);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   flush(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { countOf } from './turns.js';
+import { inTurnTransaction } from './group-commit.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase, TurnState } from './schema.js';
 
@@ -40,7 +41,7 @@ class NotPending extends Error {}
 export async function commitTurn(db: Kysely<MemoryDatabase>, requestId: string, sessionId: string): Promise<boolean> {
   const ref: TurnRef = { requestId, sessionId, now: new Date().toISOString() };
   try {
-    await db.transaction().execute(async (trx) => {
+    await inTurnTransaction(db, async (trx) => {
       await countCommit.execute(trx, ref);
       const marked = await markCommitted.execute(trx, ref);
       if (!marked.numAffectedRows) throw new NotPending();
@@ -77,7 +78,7 @@ const deleteEmptySession = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessio
 
 /** Deletes a pending turn that was not delivered (and the session it alone made); a committed one stays. */
 export async function discardTurn(db: Kysely<MemoryDatabase>, requestId: string, sessionId: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+  await inTurnTransaction(db, async (trx) => {
     await deletePending.execute(trx, { requestId });
     await deleteEmptySession.execute(trx, { sessionId });
   });

@@ -1,5 +1,6 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { inTurnTransaction } from './group-commit.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase } from './schema.js';
 import { turnRow, type NewTurn, type TurnRow } from './turn-row.js';
@@ -107,7 +108,7 @@ export async function recordTurn(
   const [touch, insert] =
     state === 'committed' ? [upsertCountedSession, insertCommittedTurn] : [upsertSession, insertPendingTurn];
   try {
-    await db.transaction().execute(async (trx) => {
+    await inTurnTransaction(db, async (trx) => {
       // Write first, so in WAL mode the transaction takes the write lock at once and a second
       // worker process waits on busy_timeout instead of failing to upgrade a read lock.
       const touched = await touch.execute(trx, session);

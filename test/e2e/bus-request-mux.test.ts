@@ -1,0 +1,71 @@
+import { errors } from '@nats-io/transport-node';
+import t from 'tap';
+import { connectBus, isNoRespondersError } from '../../common/bus.js';
+import { createLogger } from '../../common/logger.js';
+import { startTestNats } from '../helpers/nats.js';
+
+// Bus.request shares one reply subscription per inbox scope (common/request-mux.ts), against a
+// real nats-server: each request gets its own answer, and the errors are nats.js's own.
+const nats = await startTestNats();
+t.teardown(() => nats.dispose());
+const log = createLogger('off');
+const open = (name: string) => connectBus({ url: nats.url, role: 'gateway', name, log });
+const text = (data: Uint8Array) => new TextDecoder().decode(data);
+const bytes = (value: string) => new TextEncoder().encode(value);
+
+t.test('concurrent requests in several scopes each get their own answer', async (t) => {
+  const [asker, answerer] = [await open('asker'), await open('answerer')];
+  t.teardown(async () => {
+    await asker.close();
+    await answerer.close();
+  });
+  const replies: string[] = [];
+  answerer.subscribe('mux.echo', {
+    callback: (_err, msg) => {
+      replies.push(msg.reply!);
+      // Answered out of order: the last request first.
+      setTimeout(() => answerer.publish(msg.reply!, bytes(`echo ${text(msg.data)}`)), 50 - replies.length);
+    },
+  });
+  await answerer.flush();
+  const scopes = [undefined, 'memory', 'chat.testing'];
+  const answers = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      asker.request('mux.echo', bytes(`q${i}`), { timeoutMs: 5000, inboxScope: scopes[i % 3] }),
+    ),
+  );
+  t.same(
+    answers.map((m) => text(m.data)),
+    Array.from({ length: 30 }, (_, i) => `echo q${i}`),
+  );
+  t.ok(
+    replies.every((r) => /^_INBOX\.gateway\.(memory\.|chat\.testing\.)?[\w-]{22}\.[\w-]{22}$/.test(r)),
+    'scoped inboxes',
+  );
+  t.equal(new Set(replies).size, 30, 'a reply subject of its own per request');
+});
+
+t.test('no responders, a timeout and a closed connection reject as nats.js would', async (t) => {
+  const asker = await open('asker-errors');
+  const silent = await open('silent');
+  t.teardown(() => silent.close());
+  silent.subscribe('mux.silent', { callback: () => {} });
+  await silent.flush();
+  const nobody = await asker.request('mux.nobody', bytes('x'), { timeoutMs: 2000 }).catch((err: unknown) => err);
+  t.ok(isNoRespondersError(nobody), 'no responders');
+  const late = await asker.request('mux.silent', bytes('x'), { timeoutMs: 100 }).catch((err: unknown) => err);
+  t.type(late, errors.TimeoutError);
+  // A request to a reply subject whose request is over finds "no responders", as an
+  // unsubscribed inbox did (a copy of a delivery receipt).
+  let replySubject = '';
+  asker.subscribe('mux.capture', { callback: (_err, msg) => (replySubject = msg.reply!) });
+  const captured = asker.request('mux.capture', bytes('x'), { timeoutMs: 100 }).catch((err: unknown) => err);
+  t.type(await captured, errors.TimeoutError);
+  const copy = await silent.request(replySubject, bytes('copy'), { timeoutMs: 2000 }).catch((err: unknown) => err);
+  t.ok(isNoRespondersError(copy), 'a copy sent to a finished request finds no responders');
+  const pending = asker.request('mux.silent', bytes('x'), { timeoutMs: 5000 }).catch((err: unknown) => err);
+  await asker.close();
+  t.type(await pending, Error, 'a request waiting when the connection closes is rejected at once');
+  const closed = await asker.request('mux.silent', bytes('x'), { timeoutMs: 100 }).catch((err: unknown) => err);
+  t.type(closed, errors.ClosedConnectionError);
+});
