@@ -57,6 +57,15 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
     file: 'test/e2e/fuzz.test.ts',
   },
   {
+    name: 'BENCH_PROFILE_DIR',
+    kind: 'text',
+    doc:
+      'CPU profiles of gateway and worker during `bench/cpu-per-request.ts` (the A/B CPU measure); ' +
+      'summarise them with `bench/profile-summary.ts`',
+    readers: ['npm run bench'],
+    file: 'bench/cpu-per-request.ts',
+  },
+  {
     name: 'AGENTBUS_TEST_GGUF',
     kind: 'text',
     shownDefault: '`../shared/models/stories260K.gguf`',
