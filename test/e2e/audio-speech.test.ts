@@ -35,6 +35,14 @@ const speak = (body: Record<string, unknown>, key = full, signal?: AbortSignal) 
     body: JSON.stringify({ model: 'tts-1', voice: 'alloy', response_format: 'wav', ...body }),
     ...(signal ? { signal } : {}),
   });
+/** Seconds and RMS (of full scale 32768) of a 16-bit mono WAV: is there speech in it, not silence? */
+const soundOf = (wav: Buffer) => {
+  const rate = wav.readUInt32LE(24);
+  const samples = (wav.length - 44) / 2;
+  let sum = 0;
+  for (let i = 44; i + 1 < wav.length; i += 2) sum += wav.readInt16LE(i) ** 2;
+  return { seconds: samples / rate, rms: Math.sqrt(sum / samples) };
+};
 const errorOf = async (res: Response) =>
   ((await res.json()) as { error: { code: string; message: string; param: string | null } }).error;
 
@@ -49,6 +57,9 @@ t.test('English text comes back as a WAV of espeak-ng speech', async (t) => {
   t.equal(wav.readUInt32LE(24), 22050, "espeak-ng's sample rate");
   t.equal(wav.readUInt32LE(40), wav.length - 44, 'the real data size, not the pipe placeholder');
   t.ok(wav.length > 22050, `about a second of 16-bit audio or more (${wav.length} bytes)`);
+  const sound = soundOf(wav);
+  t.ok(sound.seconds > 0.8 && sound.seconds < 6, `a phrase's length: ${sound.seconds.toFixed(2)} s`);
+  t.ok(sound.rms > 500 && sound.rms < 20_000, `speech, not silence nor clipping: RMS ${sound.rms.toFixed(0)}`);
   const line = await traceLine(stack.config.logDir, 'voice_processor', res.headers.get('x-request-id')!);
   t.match(line, { status: 200, model: 'espeak-ng:en-us+f3', response_len: wav.length });
 });
@@ -57,7 +68,9 @@ t.test('Bengali text picks the Bengali voice by itself', async (t) => {
   const res = await speak({ input: 'বাংলায় টেক্সট-টু-স্পিচ তৈরি করো', voice: 'echo' });
   t.equal(res.status, 200);
   t.equal(res.headers.get('x-agentbus-voice'), 'bn+m3');
-  t.ok((await res.arrayBuffer()).byteLength > 10_000);
+  const sound = soundOf(Buffer.from(await res.arrayBuffer()));
+  t.ok(sound.seconds > 0.8 && sound.seconds < 10, `a phrase's length: ${sound.seconds.toFixed(2)} s`);
+  t.ok(sound.rms > 500 && sound.rms < 20_000, `speech, not silence nor clipping: RMS ${sound.rms.toFixed(0)}`);
   const line = stack.logs.lines.find((l) => l['msg'] === 'speaking' && String(l['espeak']).includes(' -v bn+m3 '));
   t.ok(line, 'the worker ran espeak-ng with -v bn+m3');
 });
@@ -91,6 +104,18 @@ t.test('streamed with stream_format "audio": chunked, a WAV header first', async
   t.equal(res.headers.get('transfer-encoding'), 'chunked');
   const wav = Buffer.from(await res.arrayBuffer());
   t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+});
+
+t.test('streamed: the first audio reaches the client while espeak-ng still speaks the rest', async (t) => {
+  const long = 'A long text takes the engine a while, and the client hears it from the start. '.repeat(50);
+  const res = await speak({ input: long, stream_format: 'audio' });
+  const reader = res.body!.getReader();
+  t.ok((await reader.read()).value!.length > 0, 'the first chunk arrived');
+  // The in-process worker's espeak-ng is this process's child: still running, so still synthesising.
+  t.equal(spawnSync('pgrep', ['-P', String(process.pid), 'espeak-ng']).status, 0, 'espeak-ng is still at work');
+  let bytes = 0;
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) bytes += chunk.value.length;
+  t.ok(bytes > 22050 * 2 * 10, `the rest followed: ${bytes} more bytes (over 10 s of audio)`);
 });
 
 t.test('stream_format "sse": OpenAI\'s delta events, then done with usage', async (t) => {
