@@ -7,8 +7,14 @@ interface FakeTimer {
   callback: () => void;
 }
 
-/** Lets promise callbacks queued by the code under test run, without letting time pass. */
-export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Lets promise callbacks queued by the code under test run, without letting time pass. Several
+ * event-loop turns: a turn write waits one `setImmediate` for others to join its transaction
+ * (workers/memory/group-commit.ts), and what follows it must have run too.
+ */
+export const settle = async (): Promise<void> => {
+  for (let turn = 0; turn < 10; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+};
 
 /**
  * A {@link Clock} that only moves when the test says so. `advance(ms)` fires every timer due
