@@ -12,7 +12,7 @@ import { refundIfRefused } from '../http/admit-before-body.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { callSpeech, type SpeechCall } from './speech-call.js';
-import { speechAgent } from './speech-agent.js';
+import { voiceAgent } from '../audio/voice-agent.js';
 
 /** What a client asks for: OpenAI's fields, defaults applied. */
 export interface SpeechInput {
@@ -48,7 +48,7 @@ export async function startSpeech(
 ): Promise<SpeechResult> {
   const { caller, hints } = origin;
   const agent = await refundIfRefused(origin.admission, () =>
-    speechAgent(deps.catalog, input.model, origin.pathAgent, caller),
+    voiceAgent(deps.catalog, 'speech', input.model, origin.pathAgent, caller),
   );
   const now = Date.now();
   const requestId = `speech-${randomBytes(18).toString('base64url')}`;

@@ -12,7 +12,7 @@ import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { sniffAudio } from './sniff-audio.js';
 import { callTranscription, type TranscriptionAnswer } from './transcription-call.js';
-import { transcriptionAgent } from './transcription-agent.js';
+import { voiceAgent } from '../audio/voice-agent.js';
 
 /** What a client sends: the audio and OpenAI's fields that reach the worker. */
 export interface TranscriptionInput {
@@ -44,7 +44,7 @@ export async function startTranscription(
 ): Promise<TranscriptionResult> {
   const { caller, hints } = origin;
   const { agent, format } = await refundIfRefused(origin.admission, () => ({
-    agent: transcriptionAgent(deps.catalog, input.model, origin.pathAgent, caller),
+    agent: voiceAgent(deps.catalog, 'transcription', input.model, origin.pathAgent, caller),
     format: sniffAudio(input.file),
   }));
   const now = Date.now();
