@@ -1,10 +1,11 @@
-import { PROTOCOL_VERSION, TRACEPARENT_PATTERN, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
+import { PROTOCOL_VERSION, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
 import { systemClock } from '../../common/clock.js';
 import { secretsInRequest } from '../../common/request-text.js';
 import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 import { withinScope } from './agent-scope-check.js';
 import { AUTO_MODEL, namedChoice, type AgentChoice } from './choose-agents.js';
 import type { ChatDeps, ChatInput, ChatOrigin } from './types.js';
+import { traceparentFor } from './traceparent.js';
 
 /** Everything decided about a request before it is admitted: its ids, envelope and privacy. */
 export interface ChatPlan {
@@ -27,9 +28,7 @@ export interface ChatPlan {
   readonly named: AgentChoice | undefined;
 }
 
-const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
 const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
-const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
 /** The text of the last message with one of `roles`, or "". */
 function lastText(messages: readonly ChatMessage[], roles: ReadonlyArray<ChatMessage['role']>): string {
@@ -55,8 +54,7 @@ export function prepare(
   const now = (deps.clock ?? systemClock).now();
   const requestId = `${input.idPrefix ?? 'chatcmpl-'}${randomId(18)}`;
   const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
-  const traceparent =
-    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const traceparent = traceparentFor(origin.traceparent);
   const { caller, hints } = origin;
   const model = input.model ?? origin.pathAgent?.name ?? AUTO_MODEL;
   // Every string the provider would receive, not only message text (tool calls, tools, schemas).

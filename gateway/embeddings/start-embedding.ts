@@ -1,11 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  AgentbusError,
-  PROTOCOL_VERSION,
-  TRACEPARENT_PATTERN,
-  type EmbedRequest,
-  type EmbedVectorsReply,
-} from '../../bus-schemas/index.js';
+import { AgentbusError, PROTOCOL_VERSION, type EmbedRequest, type EmbedVectorsReply } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { admit } from '../chat/admit.js';
@@ -14,6 +8,7 @@ import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { askEmbeddings } from './ask-embeddings.js';
 import { embedWithRetry } from './retry-embeddings.js';
 import { embeddingAgent } from './embedding-agent.js';
+import { traceparentFor } from '../chat/traceparent.js';
 
 /** What a client asks for, whatever its wire format: the inputs already as a list. */
 export interface EmbeddingInput {
@@ -28,9 +23,6 @@ export interface EmbeddingResult {
   agent: Agent;
   headers: Record<string, string>;
 }
-
-const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
-const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
 /** Every input has something in it, within MAX_MESSAGE_CHARS as a chat message's must be. */
 function checkLengths(input: EmbeddingInput['input'], maxChars: number): void {
@@ -81,8 +73,7 @@ export async function runEmbedding(
   const agent = await refundIfRefused(origin.admission, () => checkedAgent(deps, input, origin));
   const now = Date.now();
   const requestId = `embd-${randomBytes(18).toString('base64url')}`;
-  const traceparent =
-    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const traceparent = traceparentFor(origin.traceparent);
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
   const texts = input.input.filter((item): item is string => typeof item === 'string');
   // As for chat: a secret in the input keeps it on local providers when SECRETS_MAKE_PRIVATE is on.

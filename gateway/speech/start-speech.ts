@@ -1,11 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  AgentbusError,
-  PROTOCOL_VERSION,
-  TRACEPARENT_PATTERN,
-  type SpeechFormat,
-  type SpeechRequest,
-} from '../../bus-schemas/index.js';
+import { AgentbusError, PROTOCOL_VERSION, type SpeechFormat, type SpeechRequest } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { admit } from '../chat/admit.js';
 import { refundIfRefused } from '../http/admit-before-body.js';
@@ -13,6 +7,7 @@ import type { ChatDeps, ChatOrigin } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { callSpeech, type SpeechCall } from './speech-call.js';
 import { voiceAgent } from '../audio/voice-agent.js';
+import { traceparentFor } from '../chat/traceparent.js';
 
 /** What a client asks for: OpenAI's fields, defaults applied. */
 export interface SpeechInput {
@@ -30,9 +25,6 @@ export interface SpeechResult extends SpeechCall {
   /** Call once the audio was written (or not): frees the rate limit slot and writes the trace line. */
   finish(outcome: { bytes: number; error?: unknown }): Promise<void>;
 }
-
-const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
-const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
 /**
  * A speech request: the named voice agent (scope, alias), the key's rate limits, one request over
@@ -52,8 +44,7 @@ export async function startSpeech(
   );
   const now = Date.now();
   const requestId = `speech-${randomBytes(18).toString('base64url')}`;
-  const traceparent =
-    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const traceparent = traceparentFor(origin.traceparent);
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
   // As for chat: a secret in the text keeps it on local engines when SECRETS_MAKE_PRIVATE is on.
   const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(input.input) : [];

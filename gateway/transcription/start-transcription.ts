@@ -1,10 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  AgentbusError,
-  PROTOCOL_VERSION,
-  TRACEPARENT_PATTERN,
-  type TranscriptionRequest,
-} from '../../bus-schemas/index.js';
+import { AgentbusError, PROTOCOL_VERSION, type TranscriptionRequest } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { admit } from '../chat/admit.js';
 import { refundIfRefused } from '../http/admit-before-body.js';
@@ -13,6 +8,7 @@ import { traceIdOf } from '../trace-log/trace-log.js';
 import { sniffAudio } from './sniff-audio.js';
 import { callTranscription, type TranscriptionAnswer } from './transcription-call.js';
 import { voiceAgent } from '../audio/voice-agent.js';
+import { traceparentFor } from '../chat/traceparent.js';
 
 /** What a client sends: the audio and OpenAI's fields that reach the worker. */
 export interface TranscriptionInput {
@@ -26,9 +22,6 @@ export interface TranscriptionResult extends TranscriptionAnswer {
   agent: Agent;
   headers: Record<string, string>;
 }
-
-const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
-const newTraceparent = () => `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
 /**
  * A transcription: the named voice agent (scope, alias), an upload that is audio, the key's rate
@@ -49,8 +42,7 @@ export async function startTranscription(
   }));
   const now = Date.now();
   const requestId = `transcribe-${randomBytes(18).toString('base64url')}`;
-  const traceparent =
-    origin.traceparent !== undefined && TRACEPARENT.test(origin.traceparent) ? origin.traceparent : newTraceparent();
+  const traceparent = traceparentFor(origin.traceparent);
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
   // Audio is not text: like speech, it spends a request of the key's tier, not its byte budget.
   const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
