@@ -1,14 +1,9 @@
-import {
-  AgentbusError,
-  decodeSpeechRequest,
-  encodeJson,
-  type SpeechFrame,
-  type SpeechRequest,
-} from '../bus-schemas/index.js';
+import { decodeSpeechRequest, type SpeechFrame, type SpeechRequest } from '../bus-schemas/index.js';
 import type { Bus } from '../common/bus.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { InFlight } from './in-flight.js';
+import { answerWithFrames, type FrameBody as FramedBody } from './audio/answer-with-frames.js';
 import type { AudioChains } from './audio/chains.js';
 import { Chunker } from './speech/chunks.js';
 
@@ -27,7 +22,7 @@ export interface IncomingSpeechRequest {
   reply?: string;
 }
 
-type FrameBody = SpeechFrame extends infer F ? (F extends SpeechFrame ? Omit<F, 'seq' | 'request_id'> : never) : never;
+type FrameBody = FramedBody<SpeechFrame>;
 
 /**
  * Says one request with the agent's chain of audio engines, streaming `start`, `audio`… and
@@ -83,51 +78,10 @@ export async function handleSpeechRequest(
   msg: IncomingSpeechRequest,
   inFlight: InFlight,
 ): Promise<{ ok: true } | { ok: false; code: string }> {
-  const reply = msg.reply;
-  if (!reply) {
-    deps.log.warn('speech request without a reply subject dropped');
-    return { ok: false, code: 'invalid_envelope' };
-  }
-  let requestId = 'unknown';
-  let seq = 0;
-  const send = (frame: FrameBody) =>
-    deps.bus.publish(reply, encodeJson({ ...frame, seq: seq++, request_id: requestId }));
-  let held: ReturnType<InFlight['enter']> | undefined;
-  try {
-    const request = decodeSpeechRequest(msg.data);
-    requestId = request.request_id;
-    if (request.intent !== deps.agent.name)
-      throw new AgentbusError(
-        'invalid_envelope',
-        `speech request for "${request.intent}" arrived on the subject of "${deps.agent.name}"`,
-        { param: 'intent' },
-      );
-    held = inFlight.enter(requestId);
-    const signal = AbortSignal.any([held.signal, AbortSignal.timeout(request.timeout_ms)]);
-    try {
-      await speak(deps, request, send, signal);
-    } catch (err) {
-      if (held.signal.aborted) throw held.signal.reason;
-      if (signal.aborted)
-        throw new AgentbusError('deadline_exceeded', `No speech within ${request.timeout_ms} ms.`, { cause: err });
-      throw err;
-    }
-    return { ok: true };
-  } catch (err) {
-    const error =
-      err instanceof AgentbusError
-        ? err
-        : new AgentbusError('internal_error', `speech failed: ${(err as Error)?.message ?? String(err)}`, {
-            cause: err,
-          });
-    deps.log[error.code === 'internal_error' ? 'error' : 'info']({ requestId, code: error.code }, error.message);
-    try {
-      send({ type: 'error', error: error.toWire() });
-    } catch (publishError) {
-      deps.log.warn({ err: publishError, requestId }, 'could not publish the speech error frame');
-    }
-    return { ok: false, code: error.code };
-  } finally {
-    held?.leave();
-  }
+  return answerWithFrames(deps, msg, inFlight, {
+    name: 'speech',
+    missing: 'speech',
+    decode: decodeSpeechRequest,
+    work: (request, send, signal) => speak(deps, request, send, signal),
+  });
 }

@@ -1,7 +1,5 @@
 import {
-  AgentbusError,
   decodeTranscriptionRequest,
-  encodeJson,
   type TranscriptionFrame,
   type TranscriptionRequest,
 } from '../bus-schemas/index.js';
@@ -9,6 +7,7 @@ import type { Bus } from '../common/bus.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
 import type { InFlight } from './in-flight.js';
+import { answerWithFrames, type FrameBody as FramedBody } from './audio/answer-with-frames.js';
 import type { AudioChains } from './audio/chains.js';
 import { receiveUpload } from './transcription/upload.js';
 
@@ -21,11 +20,7 @@ export interface TranscriptionHandlerDeps {
   log: Logger;
 }
 
-type FrameBody = TranscriptionFrame extends infer F
-  ? F extends TranscriptionFrame
-    ? Omit<F, 'seq' | 'request_id'>
-    : never
-  : never;
+type FrameBody = FramedBody<TranscriptionFrame>;
 
 /** Takes the upload of one request and hears it with the agent's chain of engines: `ready`, then `done`. */
 async function transcribe(
@@ -68,51 +63,10 @@ export async function handleTranscriptionRequest(
   msg: { data: Uint8Array; reply?: string | undefined },
   inFlight: InFlight,
 ): Promise<{ ok: true } | { ok: false; code: string }> {
-  const reply = msg.reply;
-  if (!reply) {
-    deps.log.warn('transcription request without a reply subject dropped');
-    return { ok: false, code: 'invalid_envelope' };
-  }
-  let requestId = 'unknown';
-  let seq = 0;
-  const send = (frame: FrameBody) =>
-    deps.bus.publish(reply, encodeJson({ ...frame, seq: seq++, request_id: requestId }));
-  let held: ReturnType<InFlight['enter']> | undefined;
-  try {
-    const request = decodeTranscriptionRequest(msg.data);
-    requestId = request.request_id;
-    if (request.intent !== deps.agent.name)
-      throw new AgentbusError(
-        'invalid_envelope',
-        `transcription request for "${request.intent}" arrived on the subject of "${deps.agent.name}"`,
-        { param: 'intent' },
-      );
-    held = inFlight.enter(requestId);
-    const signal = AbortSignal.any([held.signal, AbortSignal.timeout(request.timeout_ms)]);
-    try {
-      await transcribe(deps, request, send, signal);
-    } catch (err) {
-      if (held.signal.aborted) throw held.signal.reason;
-      if (signal.aborted)
-        throw new AgentbusError('deadline_exceeded', `No transcript within ${request.timeout_ms} ms.`, { cause: err });
-      throw err;
-    }
-    return { ok: true };
-  } catch (err) {
-    const error =
-      err instanceof AgentbusError
-        ? err
-        : new AgentbusError('internal_error', `transcription failed: ${(err as Error)?.message ?? String(err)}`, {
-            cause: err,
-          });
-    deps.log[error.code === 'internal_error' ? 'error' : 'info']({ requestId, code: error.code }, error.message);
-    try {
-      send({ type: 'error', error: error.toWire() });
-    } catch (publishError) {
-      deps.log.warn({ err: publishError, requestId }, 'could not publish the transcription error frame');
-    }
-    return { ok: false, code: error.code };
-  } finally {
-    held?.leave();
-  }
+  return answerWithFrames(deps, msg, inFlight, {
+    name: 'transcription',
+    missing: 'transcript',
+    decode: decodeTranscriptionRequest,
+    work: (request, send, signal) => transcribe(deps, request, send, signal),
+  });
 }
