@@ -8,6 +8,7 @@ import { createBreakers, type BreakerSettings } from '../providers/breakers.js';
 import { firstAnswer, type ChainRun } from '../providers/run-chain.js';
 import { transcriptionChain, type TranscriptionChain } from './transcription-chain.js';
 import type { AudioProvider } from './types.js';
+import { replayFirst } from '../providers/replay-first.js';
 
 /** What a worker needs to run chains of audio engines (as ChainSettings for chat). */
 export interface AudioChainSettings {
@@ -58,24 +59,6 @@ export interface AudioChains extends TranscriptionChain {
   speak(agent: Agent, request: SpeakChainRequest, log: Logger): Promise<OpenedSpeech>;
   /** Why no engine of the agent's chain may be called now (every circuit open), or undefined. */
   unavailable(agent: Agent): string | undefined;
-}
-
-async function* replay(first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  let finished = false;
-  try {
-    yield first;
-    for (;;) {
-      const next = await rest.next();
-      if (next.done) {
-        finished = true;
-        return;
-      }
-      yield next.value;
-    }
-  } finally {
-    // The consumer stopped early: the engine stops too (kills espeak-ng, closes the connection).
-    if (!finished) await rest.return?.();
-  }
 }
 
 /** What a chain does, for its errors: speech (espeak-ng is local) or transcription (pocketsphinx is). */
@@ -152,7 +135,7 @@ export function createAudioChains(settings: AudioChainSettings, log: Logger): Au
       model: link.model,
       voice: value.spoken.voice,
       contentType: value.spoken.contentType,
-      audio: replay(value.first, value.rest),
+      audio: replayFirst(value.first, value.rest),
       fallback,
     };
   }

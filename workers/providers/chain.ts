@@ -8,6 +8,7 @@ import { createBreakers, type BreakerSettings } from './breakers.js';
 import { firstAnswer, type ChainRun } from './run-chain.js';
 import type { ProviderName } from './index.js';
 import type { ChatProvider, ProviderChatRequest, ProviderEmbedResult, ProviderEvent } from './types.js';
+import { replayFirst } from './replay-first.js';
 
 /** What a worker needs to run provider chains. */
 export interface ChainSettings {
@@ -90,24 +91,6 @@ async function firstEvent(
   return { first: next.value, rest };
 }
 
-async function* replay(first: ProviderEvent, rest: AsyncIterator<ProviderEvent>): AsyncGenerator<ProviderEvent> {
-  let finished = false;
-  try {
-    yield first;
-    for (;;) {
-      const next = await rest.next();
-      if (next.done) {
-        finished = true;
-        return;
-      }
-      yield next.value;
-    }
-  } finally {
-    // The consumer stopped early: let the provider close its backend call.
-    if (!finished) await rest.return?.();
-  }
-}
-
 /** The provider chains of one worker: its provider instances and their circuit breakers. */
 export function createProviderChains(settings: ChainSettings, log: Logger): ProviderChains {
   const instances = new Map<ProviderName, ChatProvider>();
@@ -155,7 +138,7 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
       },
     );
     const model = chosen.servedModel ?? link.model;
-    return { provider: link.provider, model, events: replay(value.first, value.rest), fallback };
+    return { provider: link.provider, model, events: replayFirst(value.first, value.rest), fallback };
   }
 
   async function embed(agent: Agent, request: ChainEmbedRequest, reqLog: Logger): Promise<EmbeddedInput> {
