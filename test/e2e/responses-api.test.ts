@@ -323,6 +323,9 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
     usage: { input_tokens: 12 },
   });
   t.same(body.output, first.body.output, 'the same output items, ids included');
+  t.equal(body.previous_response_id, null);
+  const continued = await (await get(created.body.id)).json();
+  t.equal(continued.previous_response_id, first.body.id, 'the stored response repeats its previous_response_id');
 
   const items = await (await get(created.body.id, 'key-alice', '/input_items?order=asc')).json();
   t.match(items, {
