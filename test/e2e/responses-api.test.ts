@@ -338,6 +338,12 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
     { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Weather in Lima?' }] },
   ]);
 
+  const lastId = firstItems.data[0].id as string;
+  t.same((await (await get(first.body.id, 'key-alice', `/input_items?after=${lastId}`)).json()).data, []);
+  const unknownAfter = await get(first.body.id, 'key-alice', '/input_items?after=msg_nothing');
+  t.equal(unknownAfter.status, 400, 'an after that names no item of the list is refused, not ignored');
+  t.match((await unknownAfter.json()).error, { type: 'invalid_request_error', param: 'after', message: /msg_nothing/ });
+
   const stranger = await get(first.body.id, 'key-bob');
   const missing = await get('resp_missing', 'key-bob');
   t.equal(stranger.status, 404);
