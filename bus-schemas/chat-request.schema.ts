@@ -192,6 +192,13 @@ export const chatRequestSchema = {
         "True: the requester takes the model's thinking as `reasoning` in delta frames. Absent (an older " +
         'gateway): the worker drops it. Either way it never goes into `content` or memory.',
     },
+    previous_response_id: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description:
+        "The Responses API's previous_response_id as the client sent it (session_id names the same " +
+        'conversation): stored with the turn, so the stored response repeats it.',
+    },
     store: {
       type: 'boolean',
       description:

@@ -59,6 +59,11 @@ export const storedTurnSchema = {
       anyOf: [{ type: 'object', additionalProperties: { type: 'string' } }, { type: 'null' }],
       description: "The client's metadata, if any.",
     },
+    previous_response_id: {
+      type: 'string',
+      pattern: ID_PATTERN,
+      description: 'The previous_response_id the response was created with; absent when none.',
+    },
   },
 } as const;
 

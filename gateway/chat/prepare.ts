@@ -83,6 +83,7 @@ export function prepare(
     ...(input.response_format ? { response_format: input.response_format } : {}),
     ...(input.user !== undefined ? { user: input.user } : {}),
     ...(input.metadata ? { metadata: input.metadata } : {}),
+    ...(input.previous_response_id !== undefined ? { previous_response_id: input.previous_response_id } : {}),
     ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
     ...(input.store === false ? { store: false } : {}),
     stream: input.stream,

@@ -46,6 +46,7 @@ export type ChatInput = Pick<
   | 'response_format'
   | 'user'
   | 'metadata'
+  | 'previous_response_id'
   | 'stream'
   | 'store'
 > & {

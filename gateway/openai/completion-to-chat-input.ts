@@ -6,6 +6,9 @@ import { checkInputLimits, type InputLimits } from './input-limits.js';
 import { samplingOptions } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 
+/** OpenAI's text completions are `cmpl-…`; memory stores the turn under it, so it continues the conversation. */
+export const COMPLETION_ID_PREFIX = 'cmpl-';
+
 type Body = Record<string, unknown>;
 const set = (value: unknown) => value !== undefined && value !== null;
 
@@ -86,5 +89,6 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     options: samplingOptions(asChat),
     ...(body.user !== undefined ? { user: body.user } : {}),
     stream,
+    idPrefix: COMPLETION_ID_PREFIX,
   };
 }

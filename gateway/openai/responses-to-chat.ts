@@ -113,7 +113,12 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
   };
   try {
     const input = toChatInput(chatBody, stream, limits);
-    return { ...input, idPrefix: RESPONSE_ID_PREFIX, ...(body.store === false ? { store: false } : {}) };
+    return {
+      ...input,
+      idPrefix: RESPONSE_ID_PREFIX,
+      ...(body.previous_response_id != null ? { previous_response_id: body.previous_response_id } : {}),
+      ...(body.store === false ? { store: false } : {}),
+    };
   } catch (err) {
     throw renamed(err, origins);
   }

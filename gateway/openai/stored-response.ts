@@ -2,8 +2,8 @@ import type { ChatMessage, StoredTurn } from '../../bus-schemas/index.js';
 import { outputItems, responseShape, responsesUsage, statusOf, type ResponseEcho } from './responses-object.js';
 
 /**
- * What a stored response repeats of its request: memory keeps the input, the answer and the
- * metadata, not the sampling settings or tools, which read as OpenAI's defaults.
+ * What a stored response repeats of its request: memory keeps the input, the answer, the
+ * metadata and previous_response_id, not the sampling settings or tools (OpenAI's defaults).
  */
 function storedEcho(turn: StoredTurn): ResponseEcho {
   return {
@@ -11,7 +11,7 @@ function storedEcho(turn: StoredTurn): ResponseEcho {
     max_output_tokens: null,
     metadata: turn.metadata ?? {},
     parallel_tool_calls: true,
-    previous_response_id: null,
+    previous_response_id: turn.previous_response_id ?? null,
     reasoning: { effort: null, summary: null },
     store: true,
     temperature: null,

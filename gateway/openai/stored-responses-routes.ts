@@ -52,6 +52,22 @@ function listQuery(query: Record<string, unknown>): { limit: number; order: 'asc
 }
 
 /**
+ * Where the page after item `after` starts. An id not in the list is refused by name: answering
+ * the first page again would make a client's pagination loop forever or repeat items silently.
+ */
+function startAfter(items: ReadonlyArray<{ id: string }>, after: string, responseId: string): number {
+  const index = items.findIndex((item) => item.id === after);
+  if (index === -1)
+    throw new AgentbusError(
+      'invalid_request',
+      `after "${after.slice(0, 128)}" is not an input item of response "${responseId}"; ` +
+        'send an id from the list (last_id) or leave after out.',
+      { param: 'after' },
+    );
+  return index + 1;
+}
+
+/**
  * `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}` and `GET /v1/responses/{id}/input_items`:
  * stored responses are the caller's committed turns, read and deleted by a worker over the bus
  * (the gateway never opens the memory database). Another key's id answers like a missing one.
@@ -74,7 +90,7 @@ export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredRe
       const reply = await ask(deps, request, 'get');
       const all = reply.type === 'turn' ? storedInputItems(reply.turn) : [];
       if (order === 'desc') all.reverse();
-      const start = after === undefined ? 0 : all.findIndex((item) => item.id === after) + 1;
+      const start = after === undefined ? 0 : startAfter(all, after, request.params.id);
       const data = all.slice(start, start + limit);
       return {
         object: 'list' as const,

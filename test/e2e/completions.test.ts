@@ -11,6 +11,7 @@ t.test('completions.create(): a text_completion from the chat pipeline', async (
   stack.ollama.behave({ tokens: ['Once', ' upon'] });
   const completion = await client.completions.create({ model: 'testing', prompt: 'Tell', max_tokens: 7, stop: ['X'] });
   t.equal(completion.object, 'text_completion');
+  t.match(completion.id, /^cmpl-/, "OpenAI's text completion ids start cmpl-");
   t.equal(completion.choices[0]!.text, 'Once upon');
   t.equal(completion.choices[0]!.finish_reason, 'stop');
   t.same(completion.usage, { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 });
@@ -31,6 +32,8 @@ t.test('completions.create({stream: true}): text_completion chunks, the usage ch
   const chunks = [];
   for await (const chunk of stream) chunks.push(chunk);
   t.ok(chunks.every((c) => c.object === 'text_completion'));
+  const ids = new Set(chunks.map((c) => c.id));
+  t.ok(ids.size === 1 && [...ids][0]!.startsWith('cmpl-'), 'every chunk carries one cmpl- id');
   t.equal(chunks.map((c) => c.choices[0]?.text ?? '').join(''), 'abc');
   t.equal(chunks.at(-2)!.choices[0]!.finish_reason, 'length');
   t.same(chunks.at(-1)!.choices, []);
@@ -67,4 +70,37 @@ t.test('the per-agent base URL serves completions too', async (t) => {
   });
   t.equal(res.status, 200);
   t.match(await res.json(), { object: 'text_completion', choices: [{ text: 'ok' }], meta: { agent: 'testing' } });
+});
+
+t.test('a cmpl- id continues its conversation, as a chat completion id does', async (t) => {
+  stack.ollama.behave({ tokens: ['Paris'] });
+  const first = (await client.completions.create({ model: 'testing', prompt: 'Capital of France?' })) as unknown as {
+    id: string;
+    conversation_id: string;
+  };
+  stack.ollama.behave({ tokens: ['2M'] });
+  const followUp = await fetch(`${stack.baseUrl}/v1/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, 'x-session-id': first.id },
+    body: JSON.stringify({ model: 'testing', prompt: 'Population?' }),
+  });
+  t.equal(followUp.status, 200);
+  t.equal(followUp.headers.get('x-session-id'), first.conversation_id, 'the cmpl- id names its conversation');
+  const second = (await followUp.json()) as { id: string; conversation_id: string };
+  t.equal(second.conversation_id, first.conversation_id);
+  t.match(stack.ollama.requests.at(-1)!.messages.slice(1), [
+    { role: 'user', content: 'Capital of France?' },
+    { role: 'assistant', content: 'Paris' },
+    { role: 'user', content: 'Population?' },
+  ]);
+
+  stack.ollama.behave({ tokens: ['Yes'] });
+  const streamed = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, 'x-session-id': second.id },
+    body: JSON.stringify({ model: 'testing', stream: true, messages: [{ role: 'user', content: 'Sure?' }] }),
+  });
+  t.equal(streamed.headers.get('x-session-id'), first.conversation_id, 'the chat route takes a cmpl- id too');
+  await streamed.text();
+  t.equal(stack.ollama.requests.at(-1)!.messages.length, 6, 'system, two turns, the new question');
 });

@@ -323,6 +323,9 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
     usage: { input_tokens: 12 },
   });
   t.same(body.output, first.body.output, 'the same output items, ids included');
+  t.equal(body.previous_response_id, null);
+  const continued = await (await get(created.body.id)).json();
+  t.equal(continued.previous_response_id, first.body.id, 'the stored response repeats its previous_response_id');
 
   const items = await (await get(created.body.id, 'key-alice', '/input_items?order=asc')).json();
   t.match(items, {
@@ -334,6 +337,12 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
   t.match(firstItems.data, [
     { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Weather in Lima?' }] },
   ]);
+
+  const lastId = firstItems.data[0].id as string;
+  t.same((await (await get(first.body.id, 'key-alice', `/input_items?after=${lastId}`)).json()).data, []);
+  const unknownAfter = await get(first.body.id, 'key-alice', '/input_items?after=msg_nothing');
+  t.equal(unknownAfter.status, 400, 'an after that names no item of the list is refused, not ignored');
+  t.match((await unknownAfter.json()).error, { type: 'invalid_request_error', param: 'after', message: /msg_nothing/ });
 
   const stranger = await get(first.body.id, 'key-bob');
   const missing = await get('resp_missing', 'key-bob');

@@ -68,6 +68,9 @@ for (const [name, settings] of dialects) {
       metadata: { team: 'qa' },
     });
     t.ok(read.created_at > 1_700_000_000, 'seconds since the epoch');
+    t.notOk('previous_response_id' in read, 'a turn asked without previous_response_id has none');
+    t.ok(await recordTurn(db, { ...turn('resp_a2', 'tenant-a'), previousResponseId: 'resp_a1' }));
+    t.equal((await storedTurn(db, 'resp_a2', 'tenant-a')).previous_response_id, 'resp_a1', 'kept with the turn');
     t.equal(await codeOf(storedTurn(db, 'resp_b1', 'tenant-a')), 'response_not_found', "another tenant's");
     t.equal(await codeOf(storedTurn(db, 'resp_none', 'tenant-a')), 'response_not_found', 'a missing one');
     t.equal(await codeOf(deleteStoredTurn(db, 'resp_b1', 'tenant-a')), 'response_not_found');

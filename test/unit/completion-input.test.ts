@@ -33,6 +33,7 @@ t.test('a prompt becomes the one user message; sampling maps as on the chat rout
     options: { max_tokens: 5, stop: ['END'], temperature: 0, seed: 3 },
     user: 'u',
     stream: true,
+    idPrefix: 'cmpl-',
   });
 });
 

@@ -42,6 +42,7 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261122T1600-add-turns-private',
     '20261202T1600-turn-delivery',
     '20261202T1700-memory-probe',
+    '20261203T0600-add-turns-previous-response',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
@@ -146,6 +147,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
         endUser: 'user-u',
         metadata: { k: 'v' },
         private: true,
+        previousResponseId: 'resp_prev',
       }),
     ),
     true,
@@ -178,6 +180,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
     end_user: 'user-u',
     metadata: '{"k":"v"}',
     private: 1,
+    previous_response_id: 'resp_prev',
     state: 'committed',
     commit_seq: 1,
   });

@@ -50,7 +50,11 @@ const sameAnswer = (stored: { assistantResponse: string; toolCalls: string | nul
  * sent (a memory failure, a conflict); after that, never.
  */
 export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promise<Delivery> {
-  const { db, envelope, turn, done, log } = options;
+  const { db, envelope, done, log } = options;
+  // The Responses link is the envelope's, whoever built the turn: stored so GET /v1/responses repeats it.
+  const previous = envelope.previous_response_id;
+  const turn =
+    options.turn && (previous === undefined ? options.turn : { ...options.turn, previousResponseId: previous });
   if (!turn) {
     out.finish(done);
     return { stored: 'none' };

@@ -56,6 +56,8 @@ export interface TurnsTable {
    * as history is private too.
    */
   private: Generated<number>;
+  /** The Responses API's previous_response_id the turn was asked with, or NULL. */
+  previous_response_id: string | null;
   /**
    * `pending` from the answer until the requester confirms the client received it whole, then
    * `committed`; only committed turns are history. A pending turn that is not confirmed is deleted.

@@ -26,6 +26,7 @@ const turnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
       'turns.completion_tokens',
       'turns.created_at',
       'turns.metadata',
+      'turns.previous_response_id',
     ])
     .where('turns.request_id', '=', p.requestId)
     .where('turns.state', '=', 'committed')
@@ -71,6 +72,7 @@ export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, 
     completion_tokens: row.completion_tokens,
     created_at: seconds(row.created_at),
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
+    ...(row.previous_response_id !== null ? { previous_response_id: row.previous_response_id } : {}),
   };
 }
 

@@ -21,6 +21,8 @@ export interface NewTurn {
   metadata?: Record<string, string> | undefined;
   /** Kept on local providers: every later request that carries this turn as history is too. */
   private: boolean;
+  /** The Responses API's previous_response_id, repeated by the stored response. */
+  previousResponseId?: string | undefined;
 }
 
 /**
@@ -64,5 +66,6 @@ export function turnRow(turn: NewTurn, now: string): TurnRow {
     end_user: turn.endUser ?? null,
     metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
     private: turn.private ? 1 : 0,
+    previous_response_id: turn.previousResponseId ?? null,
   };
 }

@@ -62,6 +62,7 @@ const turnValues = (p: TurnRow) => ({
   end_user: p.end_user,
   metadata: p.metadata,
   private: p.private,
+  previous_response_id: p.previous_response_id,
 });
 
 /** The session's count of committed turns: a committed turn's place in its history. */
