@@ -108,6 +108,7 @@ export interface Bus {
   /**
    * One request, one reply, on a reply subject of this role in `inboxScope` ending in 128 random
    * bits (never nats.js's shared inbox); one subscription per scope serves them all (reply-mux.ts).
+   * The request is published as {@link Bus.publish} publishes: after what was published before it.
    */
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg>;
   /** Resolves once the server has seen everything published so far. */
@@ -205,8 +206,8 @@ class NatsBus implements Bus {
   readonly #nc: NatsConnection;
   /** One reply subscription per inbox scope ('' for none), shared by all requests and inboxes (reply-mux.ts). */
   readonly #muxes = new Map<string, ReplyMux>();
-  readonly #publishNow = (subject: string, data: Uint8Array, options?: PublishOptions) =>
-    this.#nc.publish(subject, data, options);
+  /** The muxes publish requests and answers through the queue: in order, in the turn's one write. */
+  readonly #queuedPublish = this.publish.bind(this);
   readonly #log: Logger;
   readonly #user: string | undefined;
   readonly #inboxPrefix: string;
@@ -294,7 +295,6 @@ class NatsBus implements Bus {
   }
 
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg> {
-    this.#queue.flush();
     try {
       return this.#mux(options.inboxScope).request(subject, data, options.timeoutMs, options.headers);
     } catch (err) {
@@ -309,7 +309,7 @@ class NatsBus implements Bus {
     if (this.#nc.isDraining()) throw new errors.DrainingConnectionError();
     let mux = this.#muxes.get(scope ?? '');
     if (!mux || mux.closed) {
-      mux = new ReplyMux(this.#nc, this.newInbox(scope), this.#publishNow);
+      mux = new ReplyMux(this.#nc, this.newInbox(scope), this.#queuedPublish);
       this.#muxes.set(scope ?? '', mux);
     }
     return mux;

@@ -44,8 +44,8 @@ export class ReplyMux {
   readonly #sub: Subscription;
 
   /**
-   * `prefix`: a fresh inbox of this process (`_INBOX.<role>.<scope>.<random>`). `publish`: how
-   * requests and answers go out.
+   * `prefix`: a fresh inbox of this process (`_INBOX.<role>.<scope>.<random>`). `publish`: the
+   * Bus's, so requests and answers leave in the event-loop turn's one socket write, in order.
    */
   constructor(nc: NatsConnection, prefix: string, publish: Publish) {
     this.#prefix = prefix;
