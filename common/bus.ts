@@ -9,7 +9,7 @@ import { describeCredentials, inboxPrefixOf, natsConnectOptions, natsServers, ty
 import type { NatsClientSettings } from './nats-client.js';
 import { randomBytesPooled } from './random-bytes.js';
 import { PublishQueue } from './publish-queue.js';
-import { RequestMux } from './request-mux.js';
+import { ReplyMux } from './reply-mux.js';
 import { withTimeout } from './timeout.js';
 
 /** A message as a subscriber sees it (nats.js's `Msg` has these fields). */
@@ -98,8 +98,17 @@ export interface Bus {
   publish(subject: string, data?: Uint8Array, options?: PublishOptions): void;
   subscribe(subject: string, options: { queue?: string; callback: BusCallback }): BusSubscription;
   /**
+   * A reply inbox of this role in `scope` for a stream of replies (a chat request's frames): its
+   * subject (`getSubject()`) ends in 128 random bits; its messages go to `callback` until
+   * `unsubscribe()`, after which a request sent there finds "no responders". One subscription per
+   * scope serves all of them and the requests' (reply-mux.ts). Throws at once, like `subscribe`,
+   * for a closed or draining connection.
+   */
+  subscribeInbox(scope: string, callback: BusCallback): BusSubscription;
+  /**
    * One request, one reply, on a reply subject of this role in `inboxScope` ending in 128 random
-   * bits (never nats.js's shared inbox); one subscription per scope serves them all (request-mux.ts).
+   * bits (never nats.js's shared inbox); one subscription per scope serves them all (reply-mux.ts).
+   * The request is published as {@link Bus.publish} publishes: after what was published before it.
    */
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg>;
   /** Resolves once the server has seen everything published so far. */
@@ -195,8 +204,10 @@ const INVALID_SUBJECT = /^$|\s/;
 class NatsBus implements Bus {
   readonly role: BusRole;
   readonly #nc: NatsConnection;
-  /** One reply subscription per inbox scope ('' for none), shared by all requests (request-mux.ts). */
-  readonly #muxes = new Map<string, RequestMux>();
+  /** One reply subscription per inbox scope ('' for none), shared by all requests and inboxes (reply-mux.ts). */
+  readonly #muxes = new Map<string, ReplyMux>();
+  /** The muxes publish requests and answers through the queue: in order, in the turn's one write. */
+  readonly #queuedPublish = this.publish.bind(this);
   readonly #log: Logger;
   readonly #user: string | undefined;
   readonly #inboxPrefix: string;
@@ -279,22 +290,29 @@ class NatsBus implements Bus {
     return this.#nc.subscribe(subject, options);
   }
 
+  subscribeInbox(scope: string, callback: BusCallback): BusSubscription {
+    return this.#mux(scope).listen(callback);
+  }
+
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg> {
-    this.#queue.flush();
     try {
-      // nats.js's own checks (closed, draining, subject) before a mux is made for nothing.
-      if (this.#nc.isClosed()) throw new errors.ClosedConnectionError();
-      if (this.#nc.isDraining()) throw new errors.DrainingConnectionError();
-      const scope = options.inboxScope ?? '';
-      let mux = this.#muxes.get(scope);
-      if (!mux || mux.closed) {
-        mux = new RequestMux(this.#nc, this.newInbox(options.inboxScope));
-        this.#muxes.set(scope, mux);
-      }
-      return mux.request(subject, data, options.timeoutMs, options.headers);
+      return this.#mux(options.inboxScope).request(subject, data, options.timeoutMs, options.headers);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /** The reply subscription of `scope`, made on first use (and again after it closed). */
+  #mux(scope: string | undefined): ReplyMux {
+    // nats.js's own checks (closed, draining) before a mux is made for nothing.
+    if (this.#nc.isClosed()) throw new errors.ClosedConnectionError();
+    if (this.#nc.isDraining()) throw new errors.DrainingConnectionError();
+    let mux = this.#muxes.get(scope ?? '');
+    if (!mux || mux.closed) {
+      mux = new ReplyMux(this.#nc, this.newInbox(scope), this.#queuedPublish);
+      this.#muxes.set(scope ?? '', mux);
+    }
+    return mux;
   }
 
   flush(): Promise<void> {

@@ -178,8 +178,10 @@ class BusCallState {
     // nats.js would buffer the publish until it reconnects: fail now, the client may retry.
     if (!this.bus.connected) throw new BusDownError(this.bus.problem ?? 'disconnected');
     // Scoped by agent: only workers of this agent may publish frames there (nats.conf).
-    const inbox = this.bus.newInbox(inboxScopes.chat(this.envelope.intent));
-    this.#sub = this.bus.subscribe(inbox, { callback: (err, msg) => this.#onMessage(err, msg) });
+    this.#sub = this.bus.subscribeInbox(inboxScopes.chat(this.envelope.intent), (err, msg) =>
+      this.#onMessage(err, msg),
+    );
+    const inbox = this.#sub.getSubject();
     const headers = natsHeaders();
     headers.set('Agentbus-Request-Id', this.envelope.request_id);
     if (this.envelope.traceparent) headers.set('traceparent', this.envelope.traceparent);

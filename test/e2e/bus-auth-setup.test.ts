@@ -317,7 +317,7 @@ t.test('memory queries and $SRV asks reach the worker on random inboxes, which i
   }
   t.equal(seen.length, 4);
   for (const reply of seen)
-    // A memory query's reply comes through the gateway's one memory subscription (common/request-mux.ts):
+    // A memory query's reply comes through the gateway's one memory subscription (common/reply-mux.ts):
     // its random prefix, then the request's own random token.
     t.match(
       reply,

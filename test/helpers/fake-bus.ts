@@ -102,6 +102,12 @@ export class FakeBus implements Bus {
     return sub;
   }
 
+  /** A plain subscription to a fresh inbox: the fake answers "no responders" once it is closed. */
+  subscribeInbox(scope: string, callback: BusCallback): BusSubscription {
+    if (this.closed) throw new errors.ClosedConnectionError();
+    return this.subscribe(this.newInbox(scope), { callback });
+  }
+
   /** Subscriptions still open on `subject` (exactly that pattern). */
   subscribers(subject: string): number {
     return this.#subs.filter((sub) => !sub.closed && sub.subject === subject).length;

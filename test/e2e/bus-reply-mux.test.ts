@@ -4,7 +4,7 @@ import { connectBus, isNoRespondersError } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
 import { startTestNats } from '../helpers/nats.js';
 
-// Bus.request shares one reply subscription per inbox scope (common/request-mux.ts), against a
+// Bus.request shares one reply subscription per inbox scope (common/reply-mux.ts), against a
 // real nats-server: each request gets its own answer, and the errors are nats.js's own.
 const nats = await startTestNats();
 t.teardown(() => nats.dispose());
@@ -68,4 +68,40 @@ t.test('no responders, a timeout and a closed connection reject as nats.js would
   t.type(await pending, Error, 'a request waiting when the connection closes is rejected at once');
   const closed = await asker.request('mux.silent', bytes('x'), { timeoutMs: 100 }).catch((err: unknown) => err);
   t.type(closed, errors.ClosedConnectionError);
+});
+
+t.test('reply inboxes of one scope each get their own stream; a probe finds no responders once over', async (t) => {
+  const [asker, worker] = [await open('inbox-asker'), await open('inbox-worker')];
+  t.teardown(() => worker.close());
+  const got: Record<string, string[]> = { a: [], b: [] };
+  const a = asker.subscribeInbox('chat.testing', (_err, msg) => got.a!.push(text(msg.data)));
+  const b = asker.subscribeInbox('chat.testing', (_err, msg) => got.b!.push(text(msg.data)));
+  for (const inbox of [a, b]) t.match(inbox.getSubject(), /^_INBOX\.gateway\.chat\.testing\.[\w-]{22}\.[\w-]{22}$/);
+  t.not(a.getSubject(), b.getSubject());
+  await asker.flush();
+  for (const i of [0, 1, 2]) {
+    worker.publish(a.getSubject(), bytes(`a${i}`));
+    worker.publish(b.getSubject(), bytes(`b${i}`));
+  }
+  // A heartbeat probe to a live inbox reaches it; nobody answers it, so the prober times out.
+  const probe = await worker.request(a.getSubject(), bytes('probe'), { timeoutMs: 200 }).catch((err: unknown) => err);
+  t.type(probe, errors.TimeoutError, 'a live inbox takes a probe');
+  t.same(got, { a: ['a0', 'a1', 'a2', 'probe'], b: ['b0', 'b1', 'b2'] }, 'each frame to its own inbox, in order');
+  a.unsubscribe();
+  worker.publish(a.getSubject(), bytes('late'));
+  const over = await worker.request(a.getSubject(), bytes('probe'), { timeoutMs: 2000 }).catch((err: unknown) => err);
+  t.ok(isNoRespondersError(over), 'a probe after the end finds no responders');
+  t.same(got.a, ['a0', 'a1', 'a2', 'probe'], 'nothing after the end');
+  worker.publish(b.getSubject(), bytes('b3'));
+  await worker.flush();
+  await asker.flush();
+  t.same(got.b, ['b0', 'b1', 'b2', 'b3'], 'the other inbox still gets its frames');
+  await asker.close();
+  // The server may take a moment to see the connection go; a worker probes again each heartbeat.
+  let gone: unknown;
+  for (let i = 0; i < 5 && !isNoRespondersError(gone); i++) {
+    gone = await worker.request(b.getSubject(), bytes('probe'), { timeoutMs: 300 }).catch((err: unknown) => err);
+  }
+  t.ok(isNoRespondersError(gone), 'a probe after the requester closed finds no responders');
+  t.throws(() => asker.subscribeInbox('chat.testing', () => {}), errors.ClosedConnectionError);
 });
