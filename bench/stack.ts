@@ -9,13 +9,15 @@ import type { UpstreamBehaviour } from './upstream/fake-upstream.js';
 
 /** A process the harness started, with what the footprint figure needs. */
 export interface BenchProcess {
-  readonly role: 'gateway' | 'worker' | 'upstream' | 'portkey';
+  readonly role: 'gateway' | 'worker' | 'upstream' | 'portkey' | 'floor';
   readonly child: ChildProcess;
 }
 
 /** Everything one benchmark run starts; `stop()` ends all of it, in reverse order. */
 export interface BenchStack {
   readonly natsUrl: string;
+  /** The nats-server's pid, for CPU per request. */
+  readonly natsPid: number;
   readonly upstreamUrl: string;
   readonly gatewayUrl: string;
   readonly dataDir: string;
@@ -27,8 +29,10 @@ export interface BenchStack {
   setWorkers(count: number, env?: Record<string, string>): Promise<void>;
   /** Changes how the fake upstream answers from the next request on. */
   setUpstream(behaviour: Partial<UpstreamBehaviour>): Promise<void>;
-  /** Registers another process (Portkey) to be stopped with the stack. */
+  /** Registers another process (Portkey, the floor's) to be stopped with the stack. */
   adopt(process: BenchProcess): void;
+  /** A file descriptor on `<logs>/<name>.out` for another process's output, closed by `stop()`. */
+  outFile(name: string): number;
   stop(): Promise<void>;
 }
 
@@ -150,6 +154,7 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
 
     return {
       natsUrl: nats.url,
+      natsPid: nats.process.pid!,
       upstreamUrl,
       gatewayUrl,
       dataDir: env['DATA_DIR']!,
@@ -182,6 +187,7 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       adopt(p) {
         processes.push(p);
       },
+      outFile,
       stop,
     };
   } catch (err) {
