@@ -27,6 +27,8 @@ export interface BenchStack {
   readonly workers: readonly BenchProcess[];
   /** Replaces the running workers by `count` new ones with `env` over the stack's. */
   setWorkers(count: number, env?: Record<string, string>): Promise<void>;
+  /** Starts `count` more workers with `env` over the stack's, beside the running ones. */
+  addWorkers(count: number, env?: Record<string, string>): Promise<void>;
   /** Changes how the fake upstream answers from the next request on. */
   setUpstream(behaviour: Partial<UpstreamBehaviour>): Promise<void>;
   /** Registers another process (Portkey, the floor's) to be stopped with the stack. */
@@ -179,6 +181,9 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
           await stopChild(p.child, 10_000);
           processes.splice(processes.indexOf(p), 1);
         }
+      },
+      async addWorkers(count, extra = {}) {
+        workers = [...workers, ...(await startWorkers(count, extra))];
       },
       async setUpstream(behaviour) {
         const res = await fetch(`${upstreamUrl}/__bench/config`, { method: 'POST', body: JSON.stringify(behaviour) });

@@ -29,16 +29,16 @@ export async function startFloor(stack: BenchStack, variant: FloorVariant): Prom
     FLOOR_SUBJECT: `bench.${name}.chat`,
     ...(variant === 'floor+memory' ? { FLOOR_DB: join(stack.dataDir, `${name}.sqlite`) } : {}),
   };
-  const worker = await startChild('bench/floor/worker.ts', [], env, {
-    output: stack.outFile(`${name}-worker`),
-    timeoutMs: 60_000,
-  });
-  stack.adopt({ role: 'floor', child: worker.child });
-  const gateway = await startChild('bench/floor/gateway.ts', [], env, {
-    output: stack.outFile(`${name}-gateway`),
-    timeoutMs: 60_000,
-  });
-  stack.adopt({ role: 'floor', child: gateway.child });
+  // Both at once (the gateway needs no worker to start); each is stopped with the stack too.
+  const start = async (role: 'worker' | 'gateway') => {
+    const started = await startChild(`bench/floor/${role}.ts`, [], env, {
+      output: stack.outFile(`${name}-${role}`),
+      timeoutMs: 60_000,
+    });
+    stack.adopt({ role: 'floor', child: started.child });
+    return started;
+  };
+  const [worker, gateway] = await Promise.all([start('worker'), start('gateway')]);
   return {
     variant,
     target: {

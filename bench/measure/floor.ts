@@ -48,7 +48,9 @@ export async function measureFloor(
   await stack.setUpstream({ tokens: options.tokens, latencyMs: 0, tokenDelayMs: 0 });
   const floors: RunningFloor[] = [];
   try {
-    for (const variant of ['floor', 'floor+memory'] as const) floors.push(await startFloor(stack, variant));
+    // Started together: on a loaded machine each start takes seconds. One that fails leaves the
+    // other to the stack, which stops every process it adopted.
+    floors.push(...(await Promise.all((['floor', 'floor+memory'] as const).map((v) => startFloor(stack, v)))));
     for (const floor of floors) {
       const w = await runClosedLoop(floor.target, {
         concurrency: 8,

@@ -14,7 +14,8 @@ export interface MoreWorkersThroughput extends ThroughputResult {
 
 /**
  * Figure 3a again for agentbus with MORE_WORKERS worker processes (`workerEnv`: the first
- * memory engine's, as figures 1–3 had), started anew and warmed up, same load as figure 3a.
+ * memory engine's, as figures 1–3 had): the figure 1–3 workers plus new ones, warmed up, the
+ * same load as figure 3a.
  * On a 2-core machine this shows whether a second worker buys anything when gateway,
  * nats-server, the load generator and the upstream share the same cores. The workers are
  * left running: the next figures start their own.
@@ -27,7 +28,9 @@ export async function measureMoreWorkersThroughput(
   say: (line: string) => void,
 ): Promise<MoreWorkersThroughput> {
   await stack.setUpstream({ tokens: options.tokens, latencyMs: 0, tokenDelayMs: 0 });
-  await stack.setWorkers(MORE_WORKERS, workerEnv);
+  // The running workers stay (warm, on the same engine); only the missing ones start.
+  if (stack.workers.length < MORE_WORKERS) await stack.addWorkers(MORE_WORKERS - stack.workers.length, workerEnv);
+  else await stack.setWorkers(MORE_WORKERS, workerEnv);
   await runClosedLoop(agentbus, {
     concurrency: 8,
     maxRequests: options.warmupRequests,

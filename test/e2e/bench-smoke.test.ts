@@ -11,6 +11,10 @@ import { rssMb } from '../../bench/measure/footprint.js';
 // fake upstream, gateway, one worker and a private PostgreSQL, measures a few requests per
 // figure, writes its files and stops every process it started. One run covers both memory
 // engines: figures 1-3 with memory on PostgreSQL (the first named), figures 4 and 5 on each.
+// Some 15 processes start under tsx (the floor's among them): on a loaded 2-core machine that
+// alone comes near tap's 120 s default, which would cut the run before it stops them.
+t.setTimeout(240_000);
+
 /** Live child processes of this test process (tsx's esbuild service among them). */
 function children(): number[] {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' });
