@@ -6,13 +6,16 @@ import { COMPILED } from '../common/package-root.js';
 import { findNatsServer } from '../scripts/lib/nats-server.js';
 import { runClosedLoop } from './load/closed-loop.js';
 import type { Target } from './load/target.js';
+import { measureFloor } from './measure/floor.js';
 import { RssSampler, rssMb } from './measure/footprint.js';
 import { measureLatency } from './measure/latency.js';
 import { measureMemoryWrites } from './measure/memory-writes.js';
 import { measureScaling } from './measure/scaling.js';
+import { measureSequentialOverhead } from './measure/sequential.js';
 import { measureWebSocketSessions } from './measure/sessions.js';
 import { measureStartup } from './measure/startup.js';
 import { measureStreams, measureThroughput } from './measure/throughput.js';
+import { measureMoreWorkersThroughput } from './measure/throughput-workers.js';
 import { sqliteEngine, startPostgresEngine, type MemoryEngine } from './memory/engine.js';
 import { readBenchOptions } from './options.js';
 import { installPortkey, portkeyInstalled, PORTKEY_ENTRY } from './portkey/install.js';
@@ -46,7 +49,7 @@ function preparePortkey(wanted: boolean): { ok: boolean; why?: string } {
   }
 }
 
-/** `npm run bench`: starts everything, measures figures 1–6, writes the result, stops everything. */
+/** `npm run bench`: starts everything, measures figures 1–9, writes the result, stops everything. */
 export async function runBench(argv: string[]): Promise<BenchResult> {
   const options = readBenchOptions(argv);
   const portkey = preparePortkey(options.portkey);
@@ -71,10 +74,11 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   try {
     // Started before the stack: when it comes first, figures 1-3 run with the workers' memory on it.
     if (options.memory.includes('postgres')) postgres = await startPostgresEngine(say);
+    const firstWorkerEnv = options.memory[0] === 'postgres' ? { ...postgres!.workerEnv } : {};
     stack = await startBenchStack({
       workers: options.workers,
       profileDir: options.profileDir,
-      workerEnv: options.memory[0] === 'postgres' ? { ...postgres!.workerEnv } : {},
+      workerEnv: firstWorkerEnv,
     });
     const engines = options.memory.map((name) => (name === 'postgres' ? postgres! : sqliteEngine(stack!.dataDir)));
     const direct: Target = {
@@ -129,6 +133,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       worker: Math.max(...stack.workers.map((w) => rssMb(w.child.pid))),
     };
 
+    const sequential = await measureSequentialOverhead(targets, options, say);
     const addedLatency = await measureLatency(targets, options, false, say);
     const ttft = await measureLatency(streamTargets, options, true, say);
     const sampler = new RssSampler(pids).start();
@@ -141,6 +146,15 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     );
     const sessions = await measureWebSocketSessions(agentbus, stack.gateway.child.pid, options, say);
     const load = sampler.stop();
+    // Figure 9 with the workers of figures 1-3; then figure 3's 2-worker row, whose workers
+    // figures 4 and 5 replace with their own.
+    const floor = await measureFloor(
+      stack,
+      { direct, agentbus, portkey: targets.find((t) => t.name === 'portkey') },
+      options,
+      say,
+    );
+    throughput.moreWorkers = await measureMoreWorkersThroughput(stack, agentbus, firstWorkerEnv, options, say);
     // Figures 4 and 5 once per memory engine, side by side; the delivery contract is always on.
     const memoryWrites: BenchResult['memoryWrites'] = {};
     const scaling: BenchResult['scaling'] = {};
@@ -181,6 +195,8 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       memoryWrites,
       footprint: { idle, load },
       startup,
+      sequential,
+      floor,
     };
     writeReport(result, options.out, options.benchmarksFile);
     say(`wrote ${options.out}${options.benchmarksFile ? ` and ${options.benchmarksFile}` : ''}`);

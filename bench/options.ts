@@ -31,6 +31,13 @@ export interface BenchOptions {
   /** Tokens of each answer in figures 1–3. */
   tokens: number;
   warmupRequests: number;
+  /** Figure 8: rounds of sequential non-streamed requests per target, and requests per round. */
+  sequentialRounds: number;
+  sequentialRequests: number;
+  /** Figure 9: rounds; requests per round for latency (concurrency 1) and for CPU (concurrency 32). */
+  floorRounds: number;
+  floorLatencyRequests: number;
+  floorCpuRequests: number;
   /** Starts of a gateway and of a worker for the start-to-ready figure (`npm start`: 1 + this many). */
   startupRounds: number;
   portkey: boolean;
@@ -169,6 +176,11 @@ export function readBenchOptions(argv: string[], read: EnvReader = readEnv()): B
     tokens: 16,
     warmupRequests: tiny ? 4 : 300,
     startupRounds: tiny ? 1 : mode === 'quick' ? 3 : 5,
+    sequentialRounds: tiny ? 1 : mode === 'quick' ? 3 : 5,
+    sequentialRequests: tiny ? 20 : mode === 'quick' ? 300 : 1000,
+    floorRounds: tiny ? 1 : mode === 'quick' ? 2 : 3,
+    floorLatencyRequests: tiny ? 20 : mode === 'quick' ? 300 : 1000,
+    floorCpuRequests: tiny ? 64 : mode === 'quick' ? 1500 : 3000,
     portkey:
       !tiny &&
       !values['no-portkey'] &&

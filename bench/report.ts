@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { FloorFigure } from './measure/floor.js';
 import type { LatencyPoint } from './measure/latency.js';
 import type { MemoryWritesFigure } from './measure/memory-writes.js';
 import type { ScalingFigure } from './measure/scaling.js';
+import type { SequentialFigure } from './measure/sequential.js';
 import type { StartupResult } from './measure/startup.js';
 import type { SessionsFigure } from './measure/sessions.js';
 import type { StreamsFigure, ThroughputFigure } from './measure/throughput.js';
 import { ENGINE_LABEL, type MemoryEngineName } from './memory/engine-names.js';
 import { memoryWritesTable, scalingTable } from './report-memory.js';
+import { floorTable, sequentialTable } from './report-overhead.js';
 
 /** Everything one run measured: the JSON result file's shape. */
 export interface BenchResult {
@@ -35,6 +38,10 @@ export interface BenchResult {
   memoryWrites: Partial<Record<MemoryEngineName, MemoryWritesFigure>>;
   footprint: { idle: Record<string, number>; load: Record<string, number> };
   startup: StartupResult;
+  /** Figure 8 (absent in results written before it existed). */
+  sequential?: SequentialFigure;
+  /** Figure 9. */
+  floor?: FloorFigure;
 }
 
 export const MARK_START = '<!-- bench:results:start -->';
@@ -68,7 +75,20 @@ function latencyTable(title: string, points: LatencyPoint[], portkey: boolean): 
   return [`**${title}** (ms)`, '', head, head.replace(/[^|]+/g, ' --- '), ...rows, ''];
 }
 
-/** The result as markdown: the tables BENCHMARKS.md shows. */
+/** Figure 3a's row for agentbus with more workers; direct and Portkey are not measured again. */
+function moreWorkersRow(t: ThroughputFigure, portkey: boolean): string[] {
+  const m = t.moreWorkers;
+  if (!m) return [];
+  const direct = t.targets['direct']?.requestsPerSecond;
+  const pk = t.targets['portkey']?.requestsPerSecond;
+  const over = (b: number | undefined) => (b ? f(m.requestsPerSecond / b) : '–');
+  return [
+    `| req/s, ${m.connections} connections, non-streamed, agentbus with ${m.workers} workers ` +
+      `| – | ${m.requestsPerSecond} | ` +
+      (portkey ? `– | ${over(direct)} | ${over(pk)} |` : `${over(direct)} |`),
+  ];
+}
+
 /** Figure 3c: the WebSocket twin of the streams table, with what an open session costs the gateway. */
 function sessionsTable(s: SessionsFigure): string[] {
   const rss = s.gatewayRss;
@@ -82,6 +102,7 @@ function sessionsTable(s: SessionsFigure): string[] {
   ];
 }
 
+/** The result as markdown: the tables BENCHMARKS.md shows. */
 export function toMarkdown(r: BenchResult): string {
   const portkey = r.meta.portkey !== null;
   const m = r.meta;
@@ -112,6 +133,7 @@ export function toMarkdown(r: BenchResult): string {
         ? `${r.throughput.targets['portkey']?.requestsPerSecond ?? '–'} ` +
           `| ${f(r.throughput.ratios.agentbusOverDirect)} | ${f(r.throughput.ratios.agentbusOverPortkey)} |`
         : `${f(r.throughput.ratios.agentbusOverDirect)} |`),
+    ...moreWorkersRow(r.throughput, portkey),
     '',
     `| ${r.streams.streams} concurrent SSE streams × ${r.streams.tokensPerStream} tokens, ` +
       `${r.streams.tokenDelayMs} ms apart | whole streams | lost or cut | peak open | tokens/s relayed |`,
@@ -132,6 +154,8 @@ export function toMarkdown(r: BenchResult): string {
     ),
     '',
     ...startupLines(r.startup),
+    ...sequentialTable(r.sequential),
+    ...floorTable(r.floor),
   ];
   return lines.join('\n');
 }

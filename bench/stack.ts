@@ -9,13 +9,15 @@ import type { UpstreamBehaviour } from './upstream/fake-upstream.js';
 
 /** A process the harness started, with what the footprint figure needs. */
 export interface BenchProcess {
-  readonly role: 'gateway' | 'worker' | 'upstream' | 'portkey';
+  readonly role: 'gateway' | 'worker' | 'upstream' | 'portkey' | 'floor';
   readonly child: ChildProcess;
 }
 
 /** Everything one benchmark run starts; `stop()` ends all of it, in reverse order. */
 export interface BenchStack {
   readonly natsUrl: string;
+  /** The nats-server's pid, for CPU per request. */
+  readonly natsPid: number;
   readonly upstreamUrl: string;
   readonly gatewayUrl: string;
   readonly dataDir: string;
@@ -25,10 +27,14 @@ export interface BenchStack {
   readonly workers: readonly BenchProcess[];
   /** Replaces the running workers by `count` new ones with `env` over the stack's. */
   setWorkers(count: number, env?: Record<string, string>): Promise<void>;
+  /** Starts `count` more workers with `env` over the stack's, beside the running ones. */
+  addWorkers(count: number, env?: Record<string, string>): Promise<void>;
   /** Changes how the fake upstream answers from the next request on. */
   setUpstream(behaviour: Partial<UpstreamBehaviour>): Promise<void>;
-  /** Registers another process (Portkey) to be stopped with the stack. */
+  /** Registers another process (Portkey, the floor's) to be stopped with the stack. */
   adopt(process: BenchProcess): void;
+  /** A file descriptor on `<logs>/<name>.out` for another process's output, closed by `stop()`. */
+  outFile(name: string): number;
   stop(): Promise<void>;
 }
 
@@ -150,6 +156,7 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
 
     return {
       natsUrl: nats.url,
+      natsPid: nats.process.pid!,
       upstreamUrl,
       gatewayUrl,
       dataDir: env['DATA_DIR']!,
@@ -175,6 +182,9 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
           processes.splice(processes.indexOf(p), 1);
         }
       },
+      async addWorkers(count, extra = {}) {
+        workers = [...workers, ...(await startWorkers(count, extra))];
+      },
       async setUpstream(behaviour) {
         const res = await fetch(`${upstreamUrl}/__bench/config`, { method: 'POST', body: JSON.stringify(behaviour) });
         if (!res.ok) throw new Error(`fake upstream refused its config: ${res.status}`);
@@ -182,6 +192,7 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       adopt(p) {
         processes.push(p);
       },
+      outFile,
       stop,
     };
   } catch (err) {

@@ -3,12 +3,15 @@ import { runClosedLoop, type ClosedLoopResult } from '../load/closed-loop.js';
 import { ratio } from '../load/stats.js';
 import type { Target } from '../load/target.js';
 import type { BenchOptions } from '../options.js';
+import type { MoreWorkersThroughput } from './throughput-workers.js';
 
 export interface ThroughputFigure {
   connections: number;
   seconds: number;
   targets: Record<string, ThroughputResult>;
   ratios: { agentbusOverDirect: number | null; agentbusOverPortkey: number | null };
+  /** agentbus again with more worker processes (bench/measure/throughput-workers.ts). */
+  moreWorkers?: MoreWorkersThroughput;
 }
 
 /** Figure 3a: requests/s of non-streamed answers at zero upstream delay, autocannon. */

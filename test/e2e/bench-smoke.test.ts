@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { runBench } from '../../bench/main.js';
+import type { FloorRow } from '../../bench/measure/floor.js';
 import { rssMb } from '../../bench/measure/footprint.js';
 
 // A smoke of the benchmark harness, never a timing assertion: it starts its own nats-server,
 // fake upstream, gateway, one worker and a private PostgreSQL, measures a few requests per
 // figure, writes its files and stops every process it started. One run covers both memory
 // engines: figures 1-3 with memory on PostgreSQL (the first named), figures 4 and 5 on each.
+// Some 15 processes start under tsx (the floor's among them): on a loaded 2-core machine that
+// alone comes near tap's 120 s default, which would cut the run before it stops them.
+t.setTimeout(240_000);
+
 /** Live child processes of this test process (tsx's esbuild service among them). */
 function children(): number[] {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(process.pid)], { encoding: 'utf8' });
@@ -32,10 +37,12 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
   const written = JSON.parse(readFileSync(out, 'utf8'));
   t.same(Object.keys(written).sort(), [
     'addedLatency',
+    'floor',
     'footprint',
     'memoryWrites',
     'meta',
     'scaling',
+    'sequential',
     'sessions',
     'startup',
     'streams',
@@ -55,6 +62,18 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
     t.type(point.added.agentbus.p50, 'number');
   }
   t.ok(written.throughput.targets.agentbus.total > 0, 'throughput measured');
+  t.equal(written.throughput.moreWorkers.workers, 2);
+  t.ok(written.throughput.moreWorkers.requestsPerSecond > 0, 'throughput with 2 workers measured');
+  t.same(written.sequential.overhead.agentbus.roundsMs.length, 1, 'one sequential round in tiny mode');
+  t.type(written.sequential.overhead.agentbus.medianMs, 'number');
+  t.equal(written.sequential.errors.agentbus, 0, 'no sequential request failed');
+  t.same(Object.keys(written.floor.rows), ['floor', 'floor+memory', 'agentbus']);
+  for (const [name, row] of Object.entries<FloorRow>(written.floor.rows)) {
+    t.equal(row.errors + row.cut, 0, `every ${name} answer whole`);
+    // A few dozen requests may fit in one 10 ms /proc tick: read, not necessarily above 0.
+    t.ok(Number.isFinite(row.cpuUs!.total), `${name}'s CPU per request read from /proc`);
+    t.type(row.addedP50Ms, 'number');
+  }
   t.equal(written.streams.targets.agentbus.lost, 0, 'no stream lost or cut');
   t.equal(written.sessions.result.lost, 0, 'no WebSocket session lost or cut');
   t.equal(written.sessions.result.whole, written.sessions.sessions, 'every WebSocket session whole');
@@ -67,7 +86,11 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
     t.equal(written.scaling[engine].points.length, 1);
     t.ok(written.scaling[engine].points[0].turnsPerSecond > 0, `scaling counted ${engine}'s committed turns`);
   }
-  t.match(readFileSync(join(dir, 'result.md'), 'utf8'), /\| req\/s PostgreSQL \| req\/s SQLite \|/);
+  const markdown = readFileSync(join(dir, 'result.md'), 'utf8');
+  t.match(markdown, /\| req\/s PostgreSQL \| req\/s SQLite \|/);
+  t.match(markdown, /\*\*8\. Sequential overhead\*\*/);
+  t.match(markdown, /\*\*9\. Floor of the architecture\*\*/);
+  t.match(markdown, /agentbus with 2 workers/);
   t.ok(written.footprint.idle.gateway > 0 && written.footprint.load.worker > 0, 'RSS read from /proc');
   t.equal(result.meta.workers, 1);
   for (const role of ['gateway', 'worker', 'stack'] as const)

@@ -1,0 +1,157 @@
+import { startFloor, type RunningFloor } from '../floor/start.js';
+import { runClosedLoop } from '../load/closed-loop.js';
+import { runWithCpu, type RolePids } from '../load/process-cpu.js';
+import { median, round } from '../load/stats.js';
+import type { Target } from '../load/target.js';
+import type { BenchOptions } from '../options.js';
+import type { BenchStack } from '../stack.js';
+
+/** Concurrency of the CPU-per-request part, as in bench/cpu-per-request.ts and issue 21's goal. */
+export const FLOOR_CPU_CONCURRENCY = 32;
+
+export interface FloorRow {
+  /** Median over rounds of gateway, worker, nats-server and their total CPU per request, µs (null: not measured). */
+  cpuUs: { gateway: number; worker: number; nats: number; total: number } | null;
+  /** Requests/s during the CPU runs (median over rounds): a by-product, noisy. */
+  requestsPerSecond: number | null;
+  /** p50 at concurrency 1 minus direct's of the same round, median over rounds, ms. */
+  addedP50Ms: number;
+  p50Ms: number;
+  errors: number;
+  /** Answers with fewer tokens than sent (an error body from the floor's worker counts here). */
+  cut: number;
+}
+
+/** Figure 9: the floor of the architecture beside agentbus (and Portkey's latency). */
+export interface FloorFigure {
+  rounds: number;
+  latencyRequests: number;
+  cpuRequests: number;
+  cpuConcurrency: number;
+  directP50Ms: number;
+  rows: Record<string, FloorRow>;
+}
+
+/**
+ * Figure 9. Starts the floor's two variants (bench/floor/) on the stack's nats-server and fake
+ * upstream, warms them up, then per round, the targets taking turns: p50 at concurrency 1 of
+ * direct, floor, floor+memory, agentbus and Portkey; and CPU per request at concurrency 32 of
+ * the floors and agentbus (gateway + worker(s) + nats-server, from /proc). Medians over rounds.
+ * The floors are stopped at the end.
+ */
+export async function measureFloor(
+  stack: BenchStack,
+  targets: { direct: Target; agentbus: Target; portkey?: Target | undefined },
+  options: BenchOptions,
+  say: (line: string) => void,
+): Promise<FloorFigure> {
+  await stack.setUpstream({ tokens: options.tokens, latencyMs: 0, tokenDelayMs: 0 });
+  const floors: RunningFloor[] = [];
+  try {
+    // Started together: on a loaded machine each start takes seconds. One that fails leaves the
+    // other to the stack, which stops every process it adopted.
+    floors.push(...(await Promise.all((['floor', 'floor+memory'] as const).map((v) => startFloor(stack, v)))));
+    for (const floor of floors) {
+      const w = await runClosedLoop(floor.target, {
+        concurrency: 8,
+        maxRequests: options.warmupRequests,
+        durationMs: 30_000,
+        stream: false,
+        expectTokens: options.tokens,
+      });
+      if (w.ok === 0 || w.cut > 0)
+        throw new Error(`warm-up: ${floor.variant} answered ${w.ok - w.cut} whole (${w.firstError ?? 'no error'})`);
+    }
+    const cpuTargets: Array<{ target: Target; pids: () => RolePids }> = [
+      ...floors.map((f) => ({ target: f.target, pids: () => f.pids })),
+      {
+        target: targets.agentbus,
+        pids: () => ({
+          gateway: [stack.gateway.child.pid!],
+          worker: stack.workers.map((w) => w.child.pid!),
+          nats: [stack.natsPid],
+        }),
+      },
+    ];
+    const latencyTargets = [
+      targets.direct,
+      ...cpuTargets.map((c) => c.target),
+      ...(targets.portkey ? [targets.portkey] : []),
+    ];
+    const p50: Record<string, number[]> = {};
+    const cpu: Record<string, Array<Record<string, number>>> = {};
+    const rps: Record<string, number[]> = {};
+    const errors: Record<string, number> = {};
+    const cut: Record<string, number> = {};
+    const count = (name: string, r: { errors: number; cut: number }) => {
+      errors[name] = (errors[name] ?? 0) + r.errors;
+      cut[name] = (cut[name] ?? 0) + r.cut;
+    };
+    for (let r = 0; r < options.floorRounds; r++) {
+      for (const target of latencyTargets) {
+        const result = await runClosedLoop(target, {
+          concurrency: 1,
+          maxRequests: options.floorLatencyRequests,
+          durationMs: 120_000,
+          stream: false,
+          expectTokens: options.tokens,
+        });
+        (p50[target.name] ??= []).push(result.latency.p50);
+        count(target.name, result);
+      }
+      for (const { target, pids } of cpuTargets) {
+        const { result, cpu: used } = await runWithCpu(target, pids(), {
+          concurrency: FLOOR_CPU_CONCURRENCY,
+          maxRequests: options.floorCpuRequests,
+          durationMs: 120_000,
+          stream: false,
+          expectTokens: options.tokens,
+        });
+        (cpu[target.name] ??= []).push(used);
+        (rps[target.name] ??= []).push(result.requestsPerSecond);
+        count(target.name, result);
+      }
+      say(
+        `floor round ${r + 1}: ` +
+          cpuTargets
+            .map(({ target: { name } }) => `${name} ${Math.round(cpu[name]!.at(-1)!['total']!)} µs`)
+            .join(', ') +
+          ' per request; p50 at c=1 ' +
+          latencyTargets.map(({ name }) => `${name} ${p50[name]!.at(-1)!.toFixed(3)}`).join(', ') +
+          ' ms',
+      );
+    }
+    const direct = p50['direct']!;
+    const rows: Record<string, FloorRow> = {};
+    for (const target of latencyTargets) {
+      if (target.name === 'direct') continue;
+      const rounds = cpu[target.name];
+      const cpuMedian = (role: string) => Math.round(median(rounds!.map((c) => c[role] ?? 0)));
+      rows[target.name] = {
+        cpuUs: rounds
+          ? {
+              gateway: cpuMedian('gateway'),
+              worker: cpuMedian('worker'),
+              nats: cpuMedian('nats'),
+              total: cpuMedian('total'),
+            }
+          : null,
+        requestsPerSecond: rps[target.name] ? Math.round(median(rps[target.name]!)) : null,
+        addedP50Ms: round(median(p50[target.name]!.map((p, i) => p - direct[i]!))),
+        p50Ms: round(median(p50[target.name]!)),
+        errors: errors[target.name] ?? 0,
+        cut: cut[target.name] ?? 0,
+      };
+    }
+    return {
+      rounds: options.floorRounds,
+      latencyRequests: options.floorLatencyRequests,
+      cpuRequests: options.floorCpuRequests,
+      cpuConcurrency: FLOOR_CPU_CONCURRENCY,
+      directP50Ms: round(median(direct)),
+      rows,
+    };
+  } finally {
+    for (const floor of floors) await floor.stop();
+  }
+}

@@ -1,0 +1,64 @@
+import type { FloorFigure } from './measure/floor.js';
+import type { SequentialFigure } from './measure/sequential.js';
+import { median } from './load/stats.js';
+
+const LABEL: Record<string, string> = { agentbus: 'agentbus', portkey: 'Portkey' };
+const ms = (n: number | null | undefined, digits = 3) =>
+  n === null || n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
+
+/** Figure 8 as markdown: the median overhead over rounds and each round's, per gateway. */
+export function sequentialTable(s: SequentialFigure | undefined): string[] {
+  if (!s) return [];
+  const direct = s.medians['direct'] ?? [];
+  return [
+    `**8. Sequential overhead** (${s.rounds} round(s) of ${s.requestsPerRound} non-streamed requests ` +
+      'one at a time per target, targets in turn; overhead = median latency minus direct’s of the same ' +
+      'round, ms)',
+    '',
+    '| target | overhead (median of rounds) | each round | failed requests |',
+    '| --- | --- | --- | --- |',
+    `| direct (median latency) | ${ms(median(direct))} | ${direct.map((m) => ms(m)).join(', ')} ` +
+      `| ${s.errors['direct'] ?? 0} |`,
+    ...Object.entries(s.overhead).map(
+      ([name, o]) =>
+        `| ${LABEL[name] ?? name} | ${ms(o.medianMs)} | ${o.roundsMs.map((m) => ms(m)).join(', ')} ` +
+        `| ${s.errors[name] ?? 0} |`,
+    ),
+    '',
+  ];
+}
+
+/** Figure 9 as markdown: the floor's variants, agentbus and Portkey side by side. */
+export function floorTable(fl: FloorFigure | undefined): string[] {
+  if (!fl) return [];
+  const row = (name: string) => {
+    const r = fl.rows[name];
+    if (!r) return [];
+    const c = r.cpuUs;
+    return [
+      `| ${LABEL[name] ?? name} | ${c ? `${c.total} (${c.gateway} / ${c.worker} / ${c.nats})` : '–'} ` +
+        `| ${ms(r.addedP50Ms)} | ${r.requestsPerSecond ?? '–'} |`,
+    ];
+  };
+  const ratio = (a: number | undefined, b: number | undefined) => (a && b ? (a / b).toFixed(2) : '–');
+  const ab = fl.rows['agentbus'],
+    floor = fl.rows['floor'],
+    mem = fl.rows['floor+memory'];
+  return [
+    `**9. Floor of the architecture** (${fl.rounds} round(s), targets in turn; CPU per request at ` +
+      `concurrency ${fl.cpuConcurrency} over ${fl.cpuRequests} requests, gateway + worker(s) + nats-server ` +
+      `from /proc; added p50 at concurrency 1 over ${fl.latencyRequests} requests, direct p50 ` +
+      `${ms(fl.directP50Ms)} ms; medians of rounds)`,
+    '',
+    '| | CPU per request, µs: total (gateway / worker / nats-server) | added p50 at concurrency 1 (ms) ' +
+      '| req/s at concurrency 32 |',
+    '| --- | --- | --- | --- |',
+    ...['floor', 'floor+memory', 'agentbus', 'portkey'].flatMap(row),
+    '',
+    `agentbus ÷ floor+memory: CPU ${ratio(ab?.cpuUs?.total, mem?.cpuUs?.total)}, ` +
+      `added p50 ${ratio(ab?.addedP50Ms, mem?.addedP50Ms)}; ` +
+      `agentbus ÷ floor: CPU ${ratio(ab?.cpuUs?.total, floor?.cpuUs?.total)}, ` +
+      `added p50 ${ratio(ab?.addedP50Ms, floor?.addedP50Ms)}.`,
+    '',
+  ];
+}
