@@ -1,6 +1,7 @@
 import { AgentbusError, errorFromWire, type FallbackStep, type ReplyFrame } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
+import { LightSignal } from '../../common/light-signal.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
 
 /** The request to `agent` with `timeoutMs` left of the whole deadline. */
@@ -110,7 +111,8 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
 
 /** One attempt: its first-token timer, and whether it relayed a token (then it is the answer). */
 class AttemptRun {
-  readonly #closer = new AbortController();
+  // Closed by the client, or by this attempt's own timer (in place of AbortSignal.any).
+  readonly #closed = new LightSignal();
   #timer: TimerHandle | undefined;
   #relayedToken = false;
   #timedOut = false;
@@ -127,17 +129,15 @@ class AttemptRun {
   /** Yields the attempt's frames renumbered; returns how it failed when a retry may help. */
   async *frames(source: FrameSource): AsyncGenerator<ReplyFrame, AttemptFailure | undefined> {
     // The attempt ends when the client leaves, or when this attempt's own timer gives up on it.
-    const scope: CallScope = {
-      closed: AbortSignal.any([this.scope.closed, this.#closer.signal]),
-      cancelled: this.scope.cancelled,
-      delivered: this.scope.delivered,
-    };
+    // Not removed when the attempt ends: a close after its `done` still owes the worker a receipt.
+    onAbort(this.scope.closed, () => this.#closed.abort(this.scope.closed.reason));
+    const scope: CallScope = { closed: this.#closed, cancelled: this.scope.cancelled, delivered: this.scope.delivered };
     // A first-token limit no shorter than the time left is the deadline's job, whose own error
     // (deadline_exceeded, not retried) says what happened.
     if (this.firstTokenMs < this.remainingMs) {
       this.#timer = this.clock.setTimeout(() => {
         this.#timedOut = true;
-        this.#closer.abort('no first token in time; trying again');
+        this.#closed.abort('no first token in time; trying again');
       }, this.firstTokenMs);
     }
     // A cancel stops the first-token timer, so it cannot start a retry.

@@ -1,3 +1,4 @@
+import type { SignalLike } from '../../common/light-signal.js';
 import type { ChatRequest, Subjects } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import type { Bus } from '../../common/bus.js';
@@ -74,7 +75,7 @@ export interface ChatOrigin {
   /** The agent a per-agent URL names (`/agents/<agent>/…`); the body's model is then only a hint. */
   pathAgent?: Agent | undefined;
   /** Aborts when the client leaves while the request is being routed (the classifier may take a while). */
-  signal?: AbortSignal | undefined;
+  signal?: SignalLike | undefined;
   /** Taken before the body was read (HTTP); handed over, so startChatCall owns it from here. Else it admits. */
   admission?: Admission | undefined;
   /** Bytes of the request as it arrived, for the tier's `max_input_bytes` when startChatCall admits. */
