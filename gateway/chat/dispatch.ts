@@ -55,13 +55,16 @@ export function dispatch(
   const clock = deps.clock ?? systemClock;
   const { caller, hints } = origin;
   const names = choice.agents.map((agent) => agent.name).join('+');
-  // Our own keys only (never user-controlled ones).
-  const log = origin.log.child({
+  // Our own keys only (never user-controlled ones). A logger of this request alone takes them
+  // itself: a pino child per request cost ~1 % of the gateway, for the one request line.
+  const fields = {
     requestId: plan.requestId,
     intent: names,
     session: plan.sessionId,
     traceId: traceIdOf(plan.traceparent),
-  });
+  };
+  const log = origin.ownLog ? origin.log : origin.log.child(fields);
+  if (origin.ownLog) log.setBindings(fields);
   if (plan.secretsFound.length > 0) {
     log.info({ patterns: plan.secretsFound }, 'secret found in the input: the request stays on local providers');
   }

@@ -74,6 +74,11 @@ export interface ChatOrigin {
   hints: RequestHints;
   /** The agent a per-agent URL names (`/agents/<agent>/…`); the body's model is then only a hint. */
   pathAgent?: Agent | undefined;
+  /**
+   * `log` is this request's own logger (fastify's per-request child), used by nothing else: the
+   * request's ids are bound to it instead of to a child of it.
+   */
+  ownLog?: boolean | undefined;
   /** Aborts when the client leaves while the request is being routed (the classifier may take a while). */
   signal?: SignalLike | undefined;
   /** Taken before the body was read (HTTP); handed over, so startChatCall owns it from here. Else it admits. */

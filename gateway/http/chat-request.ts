@@ -73,8 +73,9 @@ export async function startHttpChat(
   try {
     const origin: ChatOrigin = {
       caller: request.caller,
-      // fastify's request logger is the app's pino logger's child.
+      // fastify's request logger is the app's pino logger's child, made for this request.
       log: request.log as Logger,
+      ownLog: request.log !== request.server.log,
       sessionToContinue: sessionToContinue(request, options.sessionId),
       traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
       refreshCache: wantsFreshAnswer(request),
