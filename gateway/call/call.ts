@@ -1,4 +1,4 @@
-import type { ReplyFrame } from '../../bus-schemas/index.js';
+import type { DoneFrame, ReplyFrame } from '../../bus-schemas/index.js';
 import { LightSignal, type SignalLike } from '../../common/light-signal.js';
 
 /**
@@ -55,8 +55,12 @@ const isTerminal = (frame: ReplyFrame) => frame.type === 'done' || frame.type ==
  * Opens a call on `source`. `onEnd` runs exactly once, when the call ends whichever way: just
  * before its terminal frame is handed on (so a client that sends its next request the moment
  * this one ends finds its slot free), when the frames stop without one, or on close().
+ * `mapDone` changes the `done` frame on its way out (one stage less than a generator around `source`).
  */
-export function openCall(source: FrameSource, options: { onEnd?: () => unknown } = {}): Call {
+export function openCall(
+  source: FrameSource,
+  options: { onEnd?: () => unknown; mapDone?: (frame: DoneFrame) => DoneFrame } = {},
+): Call {
   // Light signals: only our own stages read them (an AbortController each was ~2 % of the gateway).
   const closer = new LightSignal();
   const canceller = new LightSignal();
@@ -76,7 +80,7 @@ export function openCall(source: FrameSource, options: { onEnd?: () => unknown }
     try {
       for await (const frame of source({ closed: closer, cancelled: canceller, delivered: deliverer })) {
         if (isTerminal(frame)) await end();
-        yield frame;
+        yield frame.type === 'done' && options.mapDone ? options.mapDone(frame) : frame;
       }
     } finally {
       await end();

@@ -109,6 +109,13 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
   }
 }
 
+/** One frame of an attempt, as relayed (if at all), and whether the attempt ends with it (how it failed, if so). */
+interface Step {
+  relay?: ReplyFrame;
+  end?: true;
+  failure?: AttemptFailure;
+}
+
 /** One attempt: its first-token timer, and whether it relayed a token (then it is the answer). */
 class AttemptRun {
   // Closed by the client, or by this attempt's own timer (in place of AbortSignal.any).
@@ -143,7 +150,14 @@ class AttemptRun {
     // A cancel stops the first-token timer, so it cannot start a retry.
     const stopWatching = onAbort(this.scope.cancelled, () => this.clock.clearTimeout(this.#timer));
     try {
-      return yield* this.#relay(source(scope));
+      for await (const frame of source(scope)) {
+        // Frames still queued when the timer closed the attempt belong to an abandoned attempt.
+        if (this.#timedOut) break;
+        const step = this.#step(frame);
+        if (step.relay) yield step.relay;
+        if (step.end) return step.failure;
+      }
+      return this.#endedWithoutTerminal();
     } catch (err) {
       if (this.#relayedToken || this.scope.cancelled.aborted || this.scope.closed.aborted) throw err;
       return { error: AgentbusError.from(err) };
@@ -153,33 +167,34 @@ class AttemptRun {
     }
   }
 
-  async *#relay(frames: AsyncIterable<ReplyFrame>): AsyncGenerator<ReplyFrame, AttemptFailure | undefined> {
+  /** What one frame becomes: relayed renumbered (or not at all), and whether the attempt ends with it. */
+  #step(frame: ReplyFrame): Step {
     const { relayed } = this;
-    for await (const frame of frames) {
-      // Frames still queued when the timer closed the attempt belong to an abandoned attempt.
-      if (this.#timedOut) break;
-      if (frame.type === 'ack') {
-        if (relayed.acked) continue;
-        relayed.acked = true;
-      } else if (frame.type === 'heartbeat' && frame.generating) {
-        // The model started a non-streamed answer: nothing is relayed yet, so a failure may
-        // still be retried, but the first-token limit is met.
-        this.clock.clearTimeout(this.#timer);
-      } else if (frame.type === 'delta') {
-        this.#relayedToken = true;
-        this.clock.clearTimeout(this.#timer);
-      } else if (frame.type === 'done') {
-        const fallback = [...relayed.steps, ...(frame.meta.fallback ?? [])];
-        yield { ...frame, seq: relayed.seq++, meta: { ...frame.meta, ...(fallback.length > 0 ? { fallback } : {}) } };
-        return undefined;
-      } else if (frame.type === 'error') {
-        if (!this.#relayedToken && !this.scope.cancelled.aborted) return { error: errorFromWire(frame.error), frame };
-        yield { ...frame, seq: relayed.seq++ };
-        return undefined;
+    if (frame.type === 'ack') {
+      if (relayed.acked) return {};
+      relayed.acked = true;
+    } else if (frame.type === 'heartbeat' && frame.generating) {
+      // The model started a non-streamed answer: nothing is relayed yet, so a failure may
+      // still be retried, but the first-token limit is met.
+      this.clock.clearTimeout(this.#timer);
+    } else if (frame.type === 'delta') {
+      this.#relayedToken = true;
+      this.clock.clearTimeout(this.#timer);
+    } else if (frame.type === 'done') {
+      const fallback = [...relayed.steps, ...(frame.meta.fallback ?? [])];
+      const meta = { ...frame.meta, ...(fallback.length > 0 ? { fallback } : {}) };
+      return { relay: { ...frame, seq: relayed.seq++, meta }, end: true };
+    } else if (frame.type === 'error') {
+      if (!this.#relayedToken && !this.scope.cancelled.aborted) {
+        return { end: true, failure: { error: errorFromWire(frame.error), frame } };
       }
-      yield { ...frame, seq: relayed.seq++ };
+      return { relay: { ...frame, seq: relayed.seq++ }, end: true };
     }
-    // Ended without a terminal frame: the client closed the call, or this attempt timed out.
+    return { relay: { ...frame, seq: relayed.seq++ } };
+  }
+
+  /** The frames stopped without a terminal one: the client closed the call, or this attempt timed out. */
+  #endedWithoutTerminal(): AttemptFailure | undefined {
     if (!this.#timedOut) return undefined;
     const error = new AgentbusError(
       'first_token_timeout',

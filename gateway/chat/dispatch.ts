@@ -1,4 +1,4 @@
-import type { ChatMessage, ReplyFrame, Routing } from '../../bus-schemas/index.js';
+import type { ChatMessage } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { systemClock } from '../../common/clock.js';
 import { mayCall } from '../auth/caller.js';
@@ -26,15 +26,6 @@ function aggregatorBrief(results: PartResult[]): ChatMessage {
     content:
       "Several specialist agents answered the user's last message. Combine their answers into one coherent " +
       `answer: keep every correct point, resolve contradictions, do not mention the agents.\n\n${sections}`,
-  };
-}
-
-/** Adds the routing decision to the `done` frame, where every transport's `meta` is built from. */
-function withRouting(source: FrameSource, routing: Routing): FrameSource {
-  return async function* (scope): AsyncGenerator<ReplyFrame> {
-    for await (const frame of source(scope)) {
-      yield frame.type === 'done' ? { ...frame, meta: { ...frame.meta, routing } } : frame;
-    }
   };
 }
 
@@ -157,7 +148,12 @@ export function dispatch(
               : {}),
           },
         );
-  const call = openCall(withRouting(answer, choice.routing), { onEnd: () => admission.release() });
+  const { routing } = choice;
+  const call = openCall(answer, {
+    onEnd: () => admission.release(),
+    // The routing decision goes on the `done` frame, where every transport's `meta` is built from.
+    mapDone: (done) => ({ ...done, meta: { ...done.meta, routing } }),
+  });
   return {
     call,
     // The response model names the agent(s) that answer: on per-agent routes the body's model is a hint.
