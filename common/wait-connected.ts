@@ -1,5 +1,6 @@
 import type { Bus } from './bus.js';
 import { systemClock, type Clock } from './clock.js';
+import type { SignalLike } from './light-signal.js';
 
 /** How long a request waits for a reconnecting bus: a cluster client moves within about a second. */
 export const RECONNECT_WAIT_MS = 2000;
@@ -13,7 +14,7 @@ export const RECONNECT_WAIT_MS = 2000;
 export function waitConnected(
   bus: Bus,
   ms: number,
-  options: { clock?: Clock; until?: readonly AbortSignal[] } = {},
+  options: { clock?: Clock; until?: readonly SignalLike[] } = {},
 ): Promise<boolean> {
   if (bus.connected) return Promise.resolve(true);
   const until = options.until ?? [];

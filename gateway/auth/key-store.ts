@@ -1,3 +1,4 @@
+import * as nodeCrypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
@@ -65,7 +66,12 @@ export interface KeyStore {
   close(): void;
 }
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest();
+// Every request's key is digested: crypto.hash (Node ≥ 20.12; not in our @types/node yet) does
+// it in one call, about a third of the cost of a Hash object.
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+const sha256 = oneShotHash
+  ? (value: string) => oneShotHash('sha256', value, 'buffer')
+  : (value: string) => createHash('sha256').update(value).digest();
 
 /**
  * The caller of the key whose digest is `presented`, comparing in constant time with every

@@ -1,4 +1,5 @@
-import type { ReplyFrame } from '../../bus-schemas/index.js';
+import type { DoneFrame, ReplyFrame } from '../../bus-schemas/index.js';
+import { LightSignal, type SignalLike } from '../../common/light-signal.js';
 
 /**
  * What the requester wants of a call in flight. Every stage of the pipeline (the bus call,
@@ -10,19 +11,19 @@ export interface CallScope {
    * The requester is gone: stop listening, tell the worker to abort (nothing is stored), and
    * end without a terminal frame.
    */
-  readonly closed: AbortSignal;
+  readonly closed: SignalLike;
   /**
    * The requester still listens but wants the answer stopped: tell the worker, then relay until
    * its own terminal frame, which says what happened (`request_cancelled`, or `done` when the
    * answer was complete and stored already).
    */
-  readonly cancelled: AbortSignal;
+  readonly cancelled: SignalLike;
   /**
    * Fires once the transport handed the whole answer to the client (the JSON body written, SSE
    * `[DONE]` flushed, the WebSocket `done` frame sent): the worker may then commit the turn
    * (protocol v2 delivery receipts). An answer that ends any other way never fires it.
    */
-  readonly delivered: AbortSignal;
+  readonly delivered: SignalLike;
 }
 
 /**
@@ -54,11 +55,16 @@ const isTerminal = (frame: ReplyFrame) => frame.type === 'done' || frame.type ==
  * Opens a call on `source`. `onEnd` runs exactly once, when the call ends whichever way: just
  * before its terminal frame is handed on (so a client that sends its next request the moment
  * this one ends finds its slot free), when the frames stop without one, or on close().
+ * `mapDone` changes the `done` frame on its way out (one stage less than a generator around `source`).
  */
-export function openCall(source: FrameSource, options: { onEnd?: () => unknown } = {}): Call {
-  const closer = new AbortController();
-  const canceller = new AbortController();
-  const deliverer = new AbortController();
+export function openCall(
+  source: FrameSource,
+  options: { onEnd?: () => unknown; mapDone?: (frame: DoneFrame) => DoneFrame } = {},
+): Call {
+  // Light signals: only our own stages read them (an AbortController each was ~2 % of the gateway).
+  const closer = new LightSignal();
+  const canceller = new LightSignal();
+  const deliverer = new LightSignal();
   let ended: Promise<void> | undefined;
   let closedEarly = false;
   // Once, and awaited before the terminal frame goes on (a release must land before the client
@@ -72,13 +78,9 @@ export function openCall(source: FrameSource, options: { onEnd?: () => unknown }
       ));
   async function* frames(): AsyncGenerator<ReplyFrame> {
     try {
-      for await (const frame of source({
-        closed: closer.signal,
-        cancelled: canceller.signal,
-        delivered: deliverer.signal,
-      })) {
+      for await (const frame of source({ closed: closer, cancelled: canceller, delivered: deliverer })) {
         if (isTerminal(frame)) await end();
-        yield frame;
+        yield frame.type === 'done' && options.mapDone ? options.mapDone(frame) : frame;
       }
     } finally {
       await end();
@@ -87,16 +89,16 @@ export function openCall(source: FrameSource, options: { onEnd?: () => unknown }
   return {
     frames: frames(),
     close(reason) {
-      if (closer.signal.aborted || deliverer.signal.aborted) return;
+      if (closer.aborted || deliverer.aborted) return;
       closedEarly = ended === undefined;
       closer.abort(reason);
       end().catch(() => undefined);
     },
     cancel(reason) {
-      if (!ended && !canceller.signal.aborted) canceller.abort(reason);
+      if (!ended && !canceller.aborted) canceller.abort(reason);
     },
     delivered() {
-      if (!closer.signal.aborted && !deliverer.signal.aborted) deliverer.abort('delivered');
+      if (!closer.aborted && !deliverer.aborted) deliverer.abort('delivered');
     },
     get closedByClient() {
       return closedEarly;
@@ -105,13 +107,13 @@ export function openCall(source: FrameSource, options: { onEnd?: () => unknown }
 }
 
 /** The reason a signal was aborted with, as text for a cancel announcement. */
-export function reasonOf(signal: AbortSignal): string {
+export function reasonOf(signal: SignalLike): string {
   const reason: unknown = signal.reason;
   return typeof reason === 'string' ? reason : reason instanceof Error ? reason.message : 'cancelled';
 }
 
 /** Runs `listener` once when `signal` aborts (at once if it has); returns the removal. */
-export function onAbort(signal: AbortSignal, listener: () => void): () => void {
+export function onAbort(signal: SignalLike, listener: () => void): () => void {
   if (signal.aborted) {
     listener();
     return () => undefined;

@@ -1,6 +1,7 @@
 import { AgentbusError, errorFromWire, type FallbackStep, type ReplyFrame } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
+import { LightSignal } from '../../common/light-signal.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
 
 /** The request to `agent` with `timeoutMs` left of the whole deadline. */
@@ -108,9 +109,17 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
   }
 }
 
+/** One frame of an attempt, as relayed (if at all), and whether the attempt ends with it (how it failed, if so). */
+interface Step {
+  relay?: ReplyFrame;
+  end?: true;
+  failure?: AttemptFailure;
+}
+
 /** One attempt: its first-token timer, and whether it relayed a token (then it is the answer). */
 class AttemptRun {
-  readonly #closer = new AbortController();
+  // Closed by the client, or by this attempt's own timer (in place of AbortSignal.any).
+  readonly #closed = new LightSignal();
   #timer: TimerHandle | undefined;
   #relayedToken = false;
   #timedOut = false;
@@ -127,23 +136,28 @@ class AttemptRun {
   /** Yields the attempt's frames renumbered; returns how it failed when a retry may help. */
   async *frames(source: FrameSource): AsyncGenerator<ReplyFrame, AttemptFailure | undefined> {
     // The attempt ends when the client leaves, or when this attempt's own timer gives up on it.
-    const scope: CallScope = {
-      closed: AbortSignal.any([this.scope.closed, this.#closer.signal]),
-      cancelled: this.scope.cancelled,
-      delivered: this.scope.delivered,
-    };
+    // Not removed when the attempt ends: a close after its `done` still owes the worker a receipt.
+    onAbort(this.scope.closed, () => this.#closed.abort(this.scope.closed.reason));
+    const scope: CallScope = { closed: this.#closed, cancelled: this.scope.cancelled, delivered: this.scope.delivered };
     // A first-token limit no shorter than the time left is the deadline's job, whose own error
     // (deadline_exceeded, not retried) says what happened.
     if (this.firstTokenMs < this.remainingMs) {
       this.#timer = this.clock.setTimeout(() => {
         this.#timedOut = true;
-        this.#closer.abort('no first token in time; trying again');
+        this.#closed.abort('no first token in time; trying again');
       }, this.firstTokenMs);
     }
     // A cancel stops the first-token timer, so it cannot start a retry.
     const stopWatching = onAbort(this.scope.cancelled, () => this.clock.clearTimeout(this.#timer));
     try {
-      return yield* this.#relay(source(scope));
+      for await (const frame of source(scope)) {
+        // Frames still queued when the timer closed the attempt belong to an abandoned attempt.
+        if (this.#timedOut) break;
+        const step = this.#step(frame);
+        if (step.relay) yield step.relay;
+        if (step.end) return step.failure;
+      }
+      return this.#endedWithoutTerminal();
     } catch (err) {
       if (this.#relayedToken || this.scope.cancelled.aborted || this.scope.closed.aborted) throw err;
       return { error: AgentbusError.from(err) };
@@ -153,33 +167,34 @@ class AttemptRun {
     }
   }
 
-  async *#relay(frames: AsyncIterable<ReplyFrame>): AsyncGenerator<ReplyFrame, AttemptFailure | undefined> {
+  /** What one frame becomes: relayed renumbered (or not at all), and whether the attempt ends with it. */
+  #step(frame: ReplyFrame): Step {
     const { relayed } = this;
-    for await (const frame of frames) {
-      // Frames still queued when the timer closed the attempt belong to an abandoned attempt.
-      if (this.#timedOut) break;
-      if (frame.type === 'ack') {
-        if (relayed.acked) continue;
-        relayed.acked = true;
-      } else if (frame.type === 'heartbeat' && frame.generating) {
-        // The model started a non-streamed answer: nothing is relayed yet, so a failure may
-        // still be retried, but the first-token limit is met.
-        this.clock.clearTimeout(this.#timer);
-      } else if (frame.type === 'delta') {
-        this.#relayedToken = true;
-        this.clock.clearTimeout(this.#timer);
-      } else if (frame.type === 'done') {
-        const fallback = [...relayed.steps, ...(frame.meta.fallback ?? [])];
-        yield { ...frame, seq: relayed.seq++, meta: { ...frame.meta, ...(fallback.length > 0 ? { fallback } : {}) } };
-        return undefined;
-      } else if (frame.type === 'error') {
-        if (!this.#relayedToken && !this.scope.cancelled.aborted) return { error: errorFromWire(frame.error), frame };
-        yield { ...frame, seq: relayed.seq++ };
-        return undefined;
+    if (frame.type === 'ack') {
+      if (relayed.acked) return {};
+      relayed.acked = true;
+    } else if (frame.type === 'heartbeat' && frame.generating) {
+      // The model started a non-streamed answer: nothing is relayed yet, so a failure may
+      // still be retried, but the first-token limit is met.
+      this.clock.clearTimeout(this.#timer);
+    } else if (frame.type === 'delta') {
+      this.#relayedToken = true;
+      this.clock.clearTimeout(this.#timer);
+    } else if (frame.type === 'done') {
+      const fallback = [...relayed.steps, ...(frame.meta.fallback ?? [])];
+      const meta = { ...frame.meta, ...(fallback.length > 0 ? { fallback } : {}) };
+      return { relay: { ...frame, seq: relayed.seq++, meta }, end: true };
+    } else if (frame.type === 'error') {
+      if (!this.#relayedToken && !this.scope.cancelled.aborted) {
+        return { end: true, failure: { error: errorFromWire(frame.error), frame } };
       }
-      yield { ...frame, seq: relayed.seq++ };
+      return { relay: { ...frame, seq: relayed.seq++ }, end: true };
     }
-    // Ended without a terminal frame: the client closed the call, or this attempt timed out.
+    return { relay: { ...frame, seq: relayed.seq++ } };
+  }
+
+  /** The frames stopped without a terminal one: the client closed the call, or this attempt timed out. */
+  #endedWithoutTerminal(): AttemptFailure | undefined {
     if (!this.#timedOut) return undefined;
     const error = new AgentbusError(
       'first_token_timeout',

@@ -1,5 +1,4 @@
 import { systemClock, type Clock } from '../../common/clock.js';
-import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 import type { Caller } from '../auth/caller.js';
 import type { GatewayConfig } from '../config.js';
 import type { Admission, RateLimiter } from '../rate-limit/rate-limiter.js';
@@ -29,7 +28,6 @@ export function admit(
     tenant: caller.tenant,
     keyName: caller.name,
     tier: caller.tier,
-    requestId: `lease-${randomBytes(12).toString('base64url')}`,
     leaseUntil: now + leaseMsFor(totalMs),
     inputBytes,
   });

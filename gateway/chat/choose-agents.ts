@@ -1,3 +1,4 @@
+import type { SignalLike } from '../../common/light-signal.js';
 import { AgentbusError, type Routing } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { mayCall, type Caller } from '../auth/caller.js';
@@ -12,7 +13,7 @@ export interface ChatRouter {
     text: string,
     options: {
       private?: boolean;
-      signal?: AbortSignal | undefined;
+      signal?: SignalLike | undefined;
       /** The caller's scope: the classifier runs only as, and chooses only among, these agents. */
       mayCall?: (agent: string) => boolean;
     },
@@ -86,7 +87,7 @@ export function namedChoice(
 export async function routeByRouter(
   catalog: Catalog,
   router: ChatRouter,
-  request: { text: string; private: boolean; hasTools: boolean; caller: Caller; signal?: AbortSignal | undefined },
+  request: { text: string; private: boolean; hasTools: boolean; caller: Caller; signal?: SignalLike | undefined },
 ): Promise<AgentChoice> {
   const decision = await router.route(request.text, {
     private: request.private,

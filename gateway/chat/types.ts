@@ -1,3 +1,4 @@
+import type { SignalLike } from '../../common/light-signal.js';
 import type { ChatRequest, Subjects } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import type { Bus } from '../../common/bus.js';
@@ -74,8 +75,13 @@ export interface ChatOrigin {
   hints: RequestHints;
   /** The agent a per-agent URL names (`/agents/<agent>/…`); the body's model is then only a hint. */
   pathAgent?: Agent | undefined;
+  /**
+   * `log` is this request's own logger (fastify's per-request child), used by nothing else: the
+   * request's ids are bound to it instead of to a child of it.
+   */
+  ownLog?: boolean | undefined;
   /** Aborts when the client leaves while the request is being routed (the classifier may take a while). */
-  signal?: AbortSignal | undefined;
+  signal?: SignalLike | undefined;
   /** Taken before the body was read (HTTP); handed over, so startChatCall owns it from here. Else it admits. */
   admission?: Admission | undefined;
   /** Bytes of the request as it arrived, for the tier's `max_input_bytes` when startChatCall admits. */

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN } from '../../bus-schemas/index.js';
+import { LightSignal } from '../../common/light-signal.js';
 import type { Logger } from '../../common/logger.js';
 import { startChatCall } from '../chat/start-chat.js';
 import type { ChatDeps, ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
@@ -10,8 +11,11 @@ import { keyRevocation } from './key-revocation.js';
 
 /** A chat started over HTTP: also says when its key is revoked while the answer is open. */
 export interface HttpChat extends StartedChat {
-  /** Aborts when the request's key stops being valid (see {@link keyRevocation}). */
-  revoked: AbortSignal;
+  /**
+   * Aborts when the request's key stops being valid (see {@link keyRevocation}). Watched from
+   * its first read on: only streams read it (a JSON answer is written at once when complete).
+   */
+  readonly revoked: AbortSignal;
 }
 
 const SESSION_ID = new RegExp(ID_PATTERN);
@@ -60,7 +64,7 @@ export async function startHttpChat(
 ): Promise<HttpChat> {
   const incomingTrace = request.headers['traceparent'];
   // Routing may wait for the classifier: a client leaving meanwhile must stop it, and everything after.
-  const left = new AbortController();
+  const left = new LightSignal();
   const onClose = () => {
     if (!reply.raw.writableFinished) left.abort();
   };
@@ -69,14 +73,15 @@ export async function startHttpChat(
   try {
     const origin: ChatOrigin = {
       caller: request.caller,
-      // fastify's request logger is the app's pino logger's child.
+      // fastify's request logger is the app's pino logger's child, made for this request.
       log: request.log as Logger,
+      ownLog: request.log !== request.server.log,
       sessionToContinue: sessionToContinue(request, options.sessionId),
       traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
       refreshCache: wantsFreshAnswer(request),
       hints: hintsFromHeaders(request.headers),
       pathAgent: request.pathAgent,
-      signal: left.signal,
+      signal: left,
     };
     // Taken after everything above that can throw: startChatCall owns it from here.
     origin.admission = takeEarlyAdmission(request);
@@ -94,5 +99,11 @@ export async function startHttpChat(
   request.log = reply.log = chat.log;
   // On the reply now, so an error answered before any streaming starts carries them too.
   reply.headers(chat.headers);
-  return { ...chat, revoked: keyRevocation(deps.keys, request, reply) };
+  let revoked: AbortSignal | undefined;
+  return {
+    ...chat,
+    get revoked() {
+      return (revoked ??= keyRevocation(deps.keys, request, reply));
+    },
+  };
 }

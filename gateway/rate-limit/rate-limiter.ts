@@ -11,6 +11,7 @@ import { batchPerTenant } from './tenant-batches.js';
 import { decide, decideCharge, parseTenantState, refundAdmission, type Decision } from './tenant-state.js';
 import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
 import { warnEvery } from '../../common/warn-every.js';
+import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 
 export { refusalOf, type Refusal } from './refusals.js';
 
@@ -42,8 +43,11 @@ export interface AdmissionRequest {
   keyName: string;
   /** The key's tier; a name missing from the table is limited as the strictest tier. */
   tier: string;
-  /** The lease's id: unique per request. */
-  requestId: string;
+  /**
+   * The lease's id, unique per request; drawn here when absent, and only for a limited tier
+   * (an unlimited one takes no lease).
+   */
+  requestId?: string | undefined;
   /** Bytes of the request body (or WebSocket frame), counted against the tier's `max_input_bytes`. */
   inputBytes?: number;
   /**
@@ -115,7 +119,8 @@ export function createRateLimiter(options: {
       // published only then. Still down: refused now, before its body is even read.
       if (!(await waitConnected(bus, RECONNECT_WAIT_MS)))
         throw new AgentbusError('bus_unavailable', 'The message bus (NATS) is unavailable; try again shortly.');
-      const { tenant, requestId } = request;
+      const { tenant } = request;
+      const requestId = request.requestId ?? `lease-${randomBytes(12).toString('base64url')}`;
       const lease =
         tier.concurrentStreams === undefined
           ? undefined

@@ -8,7 +8,9 @@ import {
 } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import type { Bus } from '../../common/bus.js';
+import { LightSignal, type SignalLike } from '../../common/light-signal.js';
 import { busCall } from '../call/bus-call.js';
+import { onAbort } from '../call/call.js';
 import { collectAnswer } from '../call/collect-answer.js';
 import { agentNamedIn, classifierMessages } from './classifier-prompt.js';
 
@@ -30,7 +32,7 @@ export interface ClassifyRequest {
   candidates: readonly Agent[];
   timeoutMs: number;
   /** The caller went away: stop, and tell the worker to stop. */
-  signal?: AbortSignal | undefined;
+  signal?: SignalLike | undefined;
   /** The request is private: so is its classification (only local providers may see it). */
   private?: boolean | undefined;
 }
@@ -86,7 +88,9 @@ export function createClassifier(deps: ClassifierDeps): Classify {
     // Closed (the worker told to abort while we stop listening at once) when the client leaves
     // or the classifier's own time is up, whichever comes first.
     const timeout = AbortSignal.timeout(request.timeoutMs);
-    const closed = request.signal ? AbortSignal.any([request.signal, timeout]) : timeout;
+    const closed = new LightSignal();
+    onAbort(timeout, () => closed.abort(timeout.reason));
+    if (request.signal) onAbort(request.signal, () => closed.abort(request.signal?.reason));
     const frames = busCall(deps.bus, envelope, {
       subject: deps.subjects.chat(request.agent.name),
       cancelSubject: deps.subjects.cancel(request.agent.name),
@@ -94,7 +98,7 @@ export function createClassifier(deps: ClassifierDeps): Classify {
       // The classifier's own timeout ends the call first; this only backs it up.
       deadlineGraceMs: 1000,
       cancelGraceMs: 0,
-    })({ closed, cancelled: new AbortController().signal, delivered: new AbortController().signal });
+    })({ closed, cancelled: new LightSignal(), delivered: new LightSignal() });
     try {
       const { content } = await collectAnswer(frames);
       const agent = agentNamedIn(

@@ -1,3 +1,4 @@
+import type { SignalLike } from '../../common/light-signal.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import type { Logger } from '../../common/logger.js';
 import type { Classify, ClassifierOutcome } from './classifier.js';
@@ -19,7 +20,7 @@ export interface RouterDeps {
 
 export interface RouteOptions {
   /** The client went away: the classifier call stops and `route` rejects with `request_cancelled`. */
-  signal?: AbortSignal | undefined;
+  signal?: SignalLike | undefined;
   /** The request is private; the classifier's call is marked private too. */
   private?: boolean | undefined;
   /**
