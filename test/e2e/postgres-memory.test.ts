@@ -48,6 +48,7 @@ t.test('migrations: one set for both dialects, idempotent, also as npm run migra
     '20261202T1600-turn-delivery',
     '20261202T1700-memory-probe',
     '20261203T0600-add-turns-previous-response',
+    '20261203T0601-drop-turns-session-id-id',
   ]);
   t.notOk(first.at.includes(postgres.password), 'the location shown has no password');
   t.match(first.at, /^DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@127\.0\.0\.1:\d+\/migrations\)$/);

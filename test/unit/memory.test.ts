@@ -43,6 +43,7 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261202T1600-turn-delivery',
     '20261202T1700-memory-probe',
     '20261203T0600-add-turns-previous-response',
+    '20261203T0601-drop-turns-session-id-id',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);

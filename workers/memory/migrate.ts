@@ -5,6 +5,7 @@ import * as addTurnsPrivate from './migrations/20261122T1600-add-turns-private.j
 import * as turnDelivery from './migrations/20261202T1600-turn-delivery.js';
 import * as memoryProbe from './migrations/20261202T1700-memory-probe.js';
 import * as turnsPreviousResponse from './migrations/20261203T0600-add-turns-previous-response.js';
+import * as dropTurnsSessionIdId from './migrations/20261203T0601-drop-turns-session-id-id.js';
 
 // Listed by hand rather than read from the folder, so the set of migrations is fixed at build
 // time and cannot change with the working directory. Names sort by their timestamp prefix.
@@ -15,6 +16,7 @@ const migrations: Record<string, Migration> = {
   '20261202T1600-turn-delivery': turnDelivery,
   '20261202T1700-memory-probe': memoryProbe,
   '20261203T0600-add-turns-previous-response': turnsPreviousResponse,
+  '20261203T0601-drop-turns-session-id-id': dropTurnsSessionIdId,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import type { ChatRequest as OllamaChatRequest, ChatResponse } from 'ollama';
 
 /** An HTTP error status from Ollama, shaped as ollama-js's ResponseError (errors.ts reads both). */
@@ -13,8 +13,11 @@ export class OllamaResponseError extends Error {
   }
 }
 
-/** The lines of one `/api/chat` stream; `abort()` lets go of the connection early. */
-export interface OllamaChatStream extends AsyncIterable<ChatResponse> {
+/**
+ * The lines of one `/api/chat` stream, in batches (those of one read of the body); `abort()`
+ * lets go of the connection early.
+ */
+export interface OllamaChatStream extends AsyncIterable<ChatResponse[]> {
   abort(): void;
 }
 
@@ -53,18 +56,37 @@ export function ollamaAuthHeaders(url: string): Record<string, string> {
 }
 
 /**
- * The body's text chunks. A body that breaks off throws as fetch's did, a TypeError
+ * The next text chunk of the body. A body that breaks off throws as fetch's did, a TypeError
  * "terminated" with the socket error as `cause`, so the mid-answer error still names its code
  * (`failed mid-answer: UND_ERR_SOCKET`, errors.ts) rather than undici's bare message.
  */
-async function* bodyChunks(stream: Dispatcher.ResponseData['body']): AsyncGenerator<string> {
+async function nextChunk(chunks: AsyncIterator<string>): Promise<IteratorResult<string>> {
   try {
-    // Not destroyed on return: after the done line, abort() reads the rest (the chunked
-    // end) so the connection stays in the pool.
-    for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) yield chunk;
+    return await chunks.next();
   } catch (err) {
     throw new TypeError('terminated', { cause: err });
   }
+}
+
+/**
+ * The JSON lines of `text` (whole lines) up to the first `done` line; lines that are not JSON
+ * are skipped. A line with `error` ends them: it is the `failure`, after the lines before it.
+ */
+function parsedLines(text: string): { lines: ChatResponse[]; done: boolean; failure?: Error } {
+  const lines: ChatResponse[] = [];
+  for (const part of text.split('\n')) {
+    if (part === '') continue;
+    let line: ChatResponse & { error?: string };
+    try {
+      line = JSON.parse(part) as ChatResponse & { error?: string };
+    } catch {
+      continue;
+    }
+    if ('error' in line) return { lines, done: false, failure: new Error(line.error) };
+    lines.push(line);
+    if (line.done) return { lines, done: true };
+  }
+  return { lines, done: false };
 }
 
 /**
@@ -104,40 +126,34 @@ export async function postChat(
   }
   stream.setEncoding('utf8');
   let complete = false;
-  async function* lines(): AsyncGenerator<ChatResponse> {
+  // The lines of each read of the body at once: one step of the async iteration per read,
+  // not per line (a whole short answer is often one read), where most of the parsing CPU went.
+  async function* batches(): AsyncGenerator<ChatResponse[]> {
+    // Not destroyed on return: after the done line, abort() reads the rest (the chunked end)
+    // so the connection stays in the pool.
+    const chunks = stream.iterator({ destroyOnReturn: false }) as AsyncIterator<string>;
     let buffer = '';
-    const parsed = function* (parts: string[]) {
-      for (const part of parts) {
-        if (part === '') continue;
-        let line: ChatResponse & { error?: string };
-        try {
-          line = JSON.parse(part) as ChatResponse & { error?: string };
-        } catch {
-          continue;
-        }
-        if ('error' in line) throw new Error(line.error);
-        yield line;
+    try {
+      for (;;) {
+        const next = await nextChunk(chunks);
+        // What follows the last newline at the end of the body is a line too.
+        const end = next.done ? buffer.length : (buffer += next.value).lastIndexOf('\n');
+        if (end === -1) continue;
+        const { lines, done, failure } = parsedLines(buffer.slice(0, end));
+        buffer = buffer.slice(end + 1);
+        complete ||= done;
+        if (lines.length > 0) yield lines;
+        if (failure) throw failure;
+        if (done || next.done) break;
       }
-    };
-    for await (const chunk of bodyChunks(stream)) {
-      buffer += chunk;
-      const parts = buffer.split('\n');
-      buffer = parts.pop() ?? '';
-      for (const line of parsed(parts)) {
-        complete ||= line.done;
-        yield line;
-        if (line.done) return;
-      }
+    } finally {
+      await chunks.return?.();
     }
-    for (const line of parsed([buffer])) {
-      complete ||= line.done;
-      yield line;
-      if (line.done) return;
-    }
+    if (complete) return;
     throw new Error('Did not receive done or success response in stream.');
   }
   return {
-    [Symbol.asyncIterator]: lines,
+    [Symbol.asyncIterator]: batches,
     abort() {
       if (stream.readableEnded) return;
       // Answer complete: take the rest of the body and keep the connection; else hang up.

@@ -56,26 +56,28 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
     // A forced call's output is the call's JSON: kept back, and yielded as the call at the end.
     let forcedOutput = '';
     try {
-      for await (const part of stream) {
-        if (forced) {
-          forcedOutput += part.message?.content ?? '';
-          if (!part.done) continue;
-          yield { type: 'tool_call', call: forced.toCall(forcedOutput) };
-          yield doneEvent(part, true);
-          return;
-        }
-        if (part.message?.thinking) yield { type: 'reasoning', content: part.message.thinking };
-        if (part.message?.content) yield { type: 'delta', content: part.message.content };
-        for (const call of part.message?.tool_calls ?? []) {
-          calledTools = true;
-          yield {
-            type: 'tool_call',
-            call: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) },
-          };
-        }
-        if (part.done) {
-          yield doneEvent(part, calledTools);
-          return;
+      for await (const batch of stream) {
+        for (const part of batch) {
+          if (forced) {
+            forcedOutput += part.message?.content ?? '';
+            if (!part.done) continue;
+            yield { type: 'tool_call', call: forced.toCall(forcedOutput) };
+            yield doneEvent(part, true);
+            return;
+          }
+          if (part.message?.thinking) yield { type: 'reasoning', content: part.message.thinking };
+          if (part.message?.content) yield { type: 'delta', content: part.message.content };
+          for (const call of part.message?.tool_calls ?? []) {
+            calledTools = true;
+            yield {
+              type: 'tool_call',
+              call: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) },
+            };
+          }
+          if (part.done) {
+            yield doneEvent(part, calledTools);
+            return;
+          }
         }
       }
     } catch (err) {
