@@ -97,12 +97,14 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       model: 'testing',
     };
     const targets: Target[] = [direct, agentbus];
+    let portkeyPid: number | undefined;
     let portkeyVersion: string | null = null;
     if (portkey.ok) {
       portkeyFd = openSync(join(tmpdir(), `agentbus-bench-portkey-${process.pid}.out`), 'w');
       const started = await startPortkey(stack.upstreamUrl, portkeyFd);
       stack.adopt(started.process);
       targets.push(started.target);
+      portkeyPid = started.process.child.pid;
       portkeyVersion = JSON.parse(readFileSync(join(PORTKEY_ENTRY, '../../package.json'), 'utf8')).version;
     }
     await stack.setUpstream({ tokens: options.tokens, latencyMs: 0, tokenDelayMs: 0 });
@@ -150,7 +152,14 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     // figures 4 and 5 replace with their own.
     const floor = await measureFloor(
       stack,
-      { direct, agentbus, portkey: targets.find((t) => t.name === 'portkey') },
+      {
+        direct,
+        agentbus,
+        portkey:
+          portkeyPid === undefined
+            ? undefined
+            : { target: targets.find((t) => t.name === 'portkey')!, pid: portkeyPid },
+      },
       options,
       say,
     );

@@ -35,10 +35,12 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
     const r = fl.rows[name];
     if (!r) return [];
     const c = r.cpuUs;
-    return [
-      `| ${LABEL[name] ?? name} | ${c ? `${c.total} (${c.gateway} / ${c.worker} / ${c.nats})` : '–'} ` +
-        `| ${ms(r.addedP50Ms)} | ${r.requestsPerSecond ?? '–'} |`,
-    ];
+    const cpu = !c
+      ? '–'
+      : name === 'portkey'
+        ? `${c.total} (one process)`
+        : `${c.total} (${c.gateway} / ${c.worker} / ${c.nats})`;
+    return [`| ${LABEL[name] ?? name} | ${cpu} ` + `| ${ms(r.addedP50Ms)} | ${r.requestsPerSecond ?? '–'} |`];
   };
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? (a / b).toFixed(2) : '–');
   const ab = fl.rows['agentbus'],
@@ -58,7 +60,9 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
     `agentbus ÷ floor+memory: CPU ${ratio(ab?.cpuUs?.total, mem?.cpuUs?.total)}, ` +
       `added p50 ${ratio(ab?.addedP50Ms, mem?.addedP50Ms)}; ` +
       `agentbus ÷ floor: CPU ${ratio(ab?.cpuUs?.total, floor?.cpuUs?.total)}, ` +
-      `added p50 ${ratio(ab?.addedP50Ms, floor?.addedP50Ms)}.`,
+      `added p50 ${ratio(ab?.addedP50Ms, floor?.addedP50Ms)}; ` +
+      `Portkey ÷ floor: CPU ${ratio(fl.rows['portkey']?.cpuUs?.total, floor?.cpuUs?.total)}, ` +
+      `added p50 ${ratio(fl.rows['portkey']?.addedP50Ms, floor?.addedP50Ms)}.`,
     '',
   ];
 }

@@ -22,7 +22,7 @@ export interface FloorRow {
   cut: number;
 }
 
-/** Figure 9: the floor of the architecture beside agentbus (and Portkey's latency). */
+/** Figure 9: the floor of the architecture beside agentbus and Portkey. */
 export interface FloorFigure {
   rounds: number;
   latencyRequests: number;
@@ -36,12 +36,13 @@ export interface FloorFigure {
  * Figure 9. Starts the floor's two variants (bench/floor/) on the stack's nats-server and fake
  * upstream, warms them up, then per round, the targets taking turns: p50 at concurrency 1 of
  * direct, floor, floor+memory, agentbus and Portkey; and CPU per request at concurrency 32 of
- * the floors and agentbus (gateway + worker(s) + nats-server, from /proc). Medians over rounds.
+ * the floors and agentbus (gateway + worker(s) + nats-server, from /proc) and of Portkey's one
+ * process. Medians over rounds.
  * The floors are stopped at the end.
  */
 export async function measureFloor(
   stack: BenchStack,
-  targets: { direct: Target; agentbus: Target; portkey?: Target | undefined },
+  targets: { direct: Target; agentbus: Target; portkey?: { target: Target; pid: number } | undefined },
   options: BenchOptions,
   say: (line: string) => void,
 ): Promise<FloorFigure> {
@@ -72,12 +73,12 @@ export async function measureFloor(
           nats: [stack.natsPid],
         }),
       },
+      // Portkey is one process: its CPU per request is what goal 3's throughput ratio stands on.
+      ...(targets.portkey
+        ? [{ target: targets.portkey.target, pids: () => ({ gateway: [targets.portkey!.pid], worker: [], nats: [] }) }]
+        : []),
     ];
-    const latencyTargets = [
-      targets.direct,
-      ...cpuTargets.map((c) => c.target),
-      ...(targets.portkey ? [targets.portkey] : []),
-    ];
+    const latencyTargets = [targets.direct, ...cpuTargets.map((c) => c.target)];
     const p50: Record<string, number[]> = {};
     const cpu: Record<string, Array<Record<string, number>>> = {};
     const rps: Record<string, number[]> = {};
