@@ -292,6 +292,7 @@ export async function handleChatRequest(
             .put(cacheKey, { ...cached, usage: answer.usage, model, stored_at: clock.now() })
             .catch((err: unknown) => reqLog.warn({ err }, 'response cache write failed'));
         },
+        alone: () => inFlight.size <= 1,
         log: reqLog,
       },
       out,

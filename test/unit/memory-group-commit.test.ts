@@ -76,3 +76,12 @@ t.test('every write of a batch is answered only after its transaction committed'
   const session = await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_g').executeTakeFirstOrThrow();
   t.equal(session.updated_at, 'c');
 });
+
+t.test('a write that gathers nobody (one request in flight) commits within the event-loop turn', async (t) => {
+  let turnEnded = false;
+  setImmediate(() => (turnEnded = true));
+  t.equal(await recordTurn(db, turn('g-alone'), 'pending', { gather: false }), true);
+  t.equal(turnEnded, false, 'answered before the check phase: its done leaves in the same socket write');
+  t.equal(await commitTurn(db, 'g-alone', 'conv_g', { gather: false }), true);
+  t.equal((await findTurn(db, 'g-alone'))?.state, 'committed');
+});

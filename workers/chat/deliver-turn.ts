@@ -30,6 +30,8 @@ export interface DeliverTurn {
   receiptWaitMs: number;
   /** Runs once the turn is committed: the response cache is written only for delivered answers. */
   onCommitted(): void;
+  /** True while this is the only request the worker is handling: its writes then wait for no others. */
+  alone?: (() => boolean) | undefined;
   log: Logger;
 }
 
@@ -60,8 +62,9 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     return { stored: 'none' };
   }
   const receipts = envelope.v >= 2;
+  const gather = () => ({ gather: options.alone?.() !== true });
   const record = () =>
-    recordTurn(db, turn, receipts ? 'pending' : 'committed').catch((err: unknown) => {
+    recordTurn(db, turn, receipts ? 'pending' : 'committed', gather()).catch((err: unknown) => {
       const failure = memoryFailure(err, options.memoryAt);
       if (failure !== err) options.health?.failed(err);
       throw failure;
@@ -94,7 +97,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   }
   const receipt = await out.finishAwaitingReceipt(done, options.receiptWaitMs);
   try {
-    if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId))) {
+    if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId, gather()))) {
       options.onCommitted();
       return { stored: 'committed' };
     }

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { countOf } from './turns.js';
-import { inTurnTransaction } from './group-commit.js';
+import { inTurnTransaction, type TurnWriteOptions } from './group-commit.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase, TurnState } from './schema.js';
 
@@ -38,14 +38,23 @@ class NotPending extends Error {}
  * Commits a pending turn: it joins its conversation's history, numbered after every turn
  * committed before it. False when it is not pending any more (discarded meanwhile): nothing changes.
  */
-export async function commitTurn(db: Kysely<MemoryDatabase>, requestId: string, sessionId: string): Promise<boolean> {
+export async function commitTurn(
+  db: Kysely<MemoryDatabase>,
+  requestId: string,
+  sessionId: string,
+  options: TurnWriteOptions = {},
+): Promise<boolean> {
   const ref: TurnRef = { requestId, sessionId, now: new Date().toISOString() };
   try {
-    await inTurnTransaction(db, async (trx) => {
-      await countCommit.execute(trx, ref);
-      const marked = await markCommitted.execute(trx, ref);
-      if (!marked.numAffectedRows) throw new NotPending();
-    });
+    await inTurnTransaction(
+      db,
+      async (trx) => {
+        await countCommit.execute(trx, ref);
+        const marked = await markCommitted.execute(trx, ref);
+        if (!marked.numAffectedRows) throw new NotPending();
+      },
+      options,
+    );
     return true;
   } catch (err) {
     if (err instanceof NotPending) return false;

@@ -29,7 +29,7 @@ class GroupCommit<DB> {
     this.#db = db;
   }
 
-  run<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  run<T>(work: (trx: Transaction<DB>) => Promise<T>, gather: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const job: Job<DB> = { work, resolve, reject };
       if (this.#open) {
@@ -40,18 +40,19 @@ class GroupCommit<DB> {
       // the connection after this write (a client reading its own turn) still comes after it.
       const batch = [job];
       this.#open = batch;
-      this.#execute(batch).catch((err: unknown) => batch.forEach((j) => j.reject(err)));
+      this.#execute(batch, gather).catch((err: unknown) => batch.forEach((j) => j.reject(err)));
     });
   }
 
-  async #execute(batch: Job<DB>[]): Promise<void> {
+  async #execute(batch: Job<DB>[], gather: boolean): Promise<void> {
     let outcomes: Outcome[];
     try {
       outcomes = await this.#db.transaction().execute(async (trx) => {
         // The connection is ours: the writes of this event-loop turn (a NATS read often carries
         // many receipts) still join, then later ones form the next batch, so batches grow with
-        // the load. Their answers then leave together too, in one socket write.
-        await new Promise((resolve) => setImmediate(resolve));
+        // the load. Their answers then leave together too, in one socket write. A write with
+        // nobody to wait for goes on in this turn: its answer then leaves with what this turn sent.
+        if (gather) await new Promise((resolve) => setImmediate(resolve));
         if (this.#open === batch) this.#open = undefined;
         // Alone, a write that throws rolls back the whole transaction, exactly as ungrouped.
         if (batch.length === 1) return [{ ok: true, value: await batch[0]!.work(trx) }];
@@ -90,17 +91,31 @@ async function together<DB>(trx: Transaction<DB>, batch: Job<DB>[]): Promise<Out
 
 const groups = new WeakMap<object, GroupCommit<never>>();
 
+/** How a turn write joins others. */
+export interface TurnWriteOptions {
+  /**
+   * False when no other request is in flight in this process (concurrency 1): the write does not
+   * wait for the rest of the event-loop turn, so the `done` it precedes leaves in this turn's socket
+   * write with the answer's frames instead of in a write of its own (issue 21, goal 2). Default true.
+   */
+  gather?: boolean | undefined;
+}
+
 /**
  * Runs `work` in a transaction of its own or, on SQLite, in one shared with the turn writes of
  * other requests queued at the same moment; resolves (or rejects with what `work` threw) only
  * once that transaction is committed or rolled back. `work` must only touch the database.
  */
-export function inTurnTransaction<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+export function inTurnTransaction<DB, T>(
+  db: Kysely<DB>,
+  work: (trx: Transaction<DB>) => Promise<T>,
+  options: TurnWriteOptions = {},
+): Promise<T> {
   if (memoryDialectOf(db) !== 'sqlite') return db.transaction().execute(work);
   let group = groups.get(db) as GroupCommit<DB> | undefined;
   if (!group) {
     group = new GroupCommit(db);
     groups.set(db, group as unknown as GroupCommit<never>);
   }
-  return group.run(work);
+  return group.run(work, options.gather !== false);
 }

@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import { inTurnTransaction } from './group-commit.js';
+import { inTurnTransaction, type TurnWriteOptions } from './group-commit.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase } from './schema.js';
 import { turnRow, type NewTurn, type TurnRow } from './turn-row.js';
@@ -102,6 +102,7 @@ export async function recordTurn(
   db: Kysely<MemoryDatabase>,
   turn: NewTurn,
   state: 'committed' | 'pending' = 'committed',
+  options: TurnWriteOptions = {},
 ): Promise<boolean> {
   const now = new Date().toISOString();
   const session: SessionTouch = { id: turn.sessionId, tenant: turn.tenant, agent: turn.agent, now };
@@ -109,15 +110,19 @@ export async function recordTurn(
   const [touch, insert] =
     state === 'committed' ? [upsertCountedSession, insertCommittedTurn] : [upsertSession, insertPendingTurn];
   try {
-    await inTurnTransaction(db, async (trx) => {
-      // Write first, so in WAL mode the transaction takes the write lock at once and a second
-      // worker process waits on busy_timeout instead of failing to upgrade a read lock.
-      const touched = await touch.execute(trx, session);
-      // Throwing rolls back the session row written first, so a refusal or replay leaves no trace.
-      if (!touched.numAffectedRows) throw wrongTenant(turn);
-      const inserted = await insert.execute(trx, row);
-      if (!inserted.numAffectedRows) throw new TurnAlreadyStored();
-    });
+    await inTurnTransaction(
+      db,
+      async (trx) => {
+        // Write first, so in WAL mode the transaction takes the write lock at once and a second
+        // worker process waits on busy_timeout instead of failing to upgrade a read lock.
+        const touched = await touch.execute(trx, session);
+        // Throwing rolls back the session row written first, so a refusal or replay leaves no trace.
+        if (!touched.numAffectedRows) throw wrongTenant(turn);
+        const inserted = await insert.execute(trx, row);
+        if (!inserted.numAffectedRows) throw new TurnAlreadyStored();
+      },
+      options,
+    );
     return true;
   } catch (err) {
     if (err instanceof TurnAlreadyStored) return false;
