@@ -204,13 +204,14 @@ export function renderConfigurationDoc(): string {
         ),
       );
   }
+  const notSettings = NOT_SETTINGS.length > 1 ? 'are not agentbus settings' : 'is not an agentbus setting';
   const outside = VARIABLES_OUTSIDE_READERS.map((variable) => `\`${variable.name}\``).join(', ');
   parts.push(
     '',
     '## Read where they are used',
     '',
     `${outside} are read where they are used, so they are not checked at start. The code also reads`,
-    `${NOT_SETTINGS.map((name) => `\`${name}\``).join(', ')}, which is not an agentbus setting.`,
+    `${NOT_SETTINGS.map((name) => `\`${name}\``).join(', ')}, which ${notSettings}.`,
     '',
   );
   return parts.join('\n');

@@ -100,5 +100,8 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
   },
 ];
 
-/** Names the code reads from the environment that are not agentbus settings. */
-export const NOT_SETTINGS: readonly string[] = ['PATH'];
+/**
+ * Names the code reads from the environment that are not agentbus settings: PATH, and how the
+ * bench's floor processes (bench/floor/start.ts) tell their children their subject and database.
+ */
+export const NOT_SETTINGS: readonly string[] = ['PATH', 'FLOOR_SUBJECT', 'FLOOR_DB'];
