@@ -10,6 +10,7 @@ import {
   reasoningItemId,
   reasoningText,
   responseObject,
+  statusOf,
   type OutputItem,
   type ResponseEcho,
 } from './responses-object.js';
@@ -71,7 +72,8 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
 
   const messageId = messageItemId(identity.id);
   const reasoningId = reasoningItemId(identity.id);
-  const closeOpen = () => {
+  // `finishReason` is known only at `done`: an answer cut at max_output_tokens ends its message `incomplete`.
+  const closeOpen = (finishReason = 'stop') => {
     if (!open) return;
     const item = open;
     open = undefined;
@@ -85,7 +87,7 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
       return;
     }
     if (item.kind === 'message') {
-      const done = messageItem(messageId, item.text);
+      const done = messageItem(messageId, item.text, statusOf(finishReason));
       output[item.index] = done;
       const at = { item_id: messageId, output_index: item.index, content_index: 0 };
       event('response.output_text.done', { ...at, text: item.text, logprobs: [] });
@@ -180,7 +182,7 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
     done: (frame) => {
       // An empty answer is still one (empty) message, as the JSON response has it.
       if (!output.some((item) => item.type !== 'reasoning')) openMessage();
-      closeOpen();
+      closeOpen(frame.finish_reason);
       const response = responseObject(identity, echo, output, { done: frame });
       event(response.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
       return flush();

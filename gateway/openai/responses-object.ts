@@ -32,13 +32,16 @@ export const messageItemId = (responseId: string) => `msg_${responseId.replace(/
 export const functionCallItemId = (responseId: string, index: number) =>
   `fc_${responseId.replace(/^resp_/, '')}_${index}`;
 
-export function messageItem(id: string, text: string, status: 'in_progress' | 'completed' = 'completed') {
+/** A message's status: `incomplete` when the answer was cut at max_output_tokens, as OpenAI marks it. */
+export type MessageStatus = 'in_progress' | 'completed' | 'incomplete';
+
+export function messageItem(id: string, text: string, status: MessageStatus = 'completed') {
   return {
     id,
     type: 'message' as const,
     status,
     role: 'assistant' as const,
-    content: status === 'completed' ? [outputText(text)] : [],
+    content: status === 'in_progress' ? [] : [outputText(text)],
   };
 }
 
@@ -74,11 +77,21 @@ export function functionCallItem(id: string, call: ToolCall, status: 'in_progres
 export type OutputItem =
   ReturnType<typeof messageItem> | ReturnType<typeof functionCallItem> | ReturnType<typeof reasoningItem>;
 
-/** The output items of a whole answer: its thinking (if any), its text as a message (if any), then its tool calls. */
-export function outputItems(responseId: string, content: string, toolCalls: ToolCall[], reasoning = ''): OutputItem[] {
+/**
+ * The output items of a whole answer: its thinking (if any), its text as a message (if any), then
+ * its tool calls. `finishReason` "length" marks the message `incomplete`.
+ */
+export function outputItems(
+  responseId: string,
+  content: string,
+  toolCalls: ToolCall[],
+  reasoning = '',
+  finishReason = 'stop',
+): OutputItem[] {
   const items: OutputItem[] = [];
   if (reasoning !== '') items.push(reasoningItem(reasoningItemId(responseId), reasoning));
-  if (content !== '' || toolCalls.length === 0) items.push(messageItem(messageItemId(responseId), content));
+  if (content !== '' || toolCalls.length === 0)
+    items.push(messageItem(messageItemId(responseId), content, statusOf(finishReason)));
   toolCalls.forEach((call, index) => items.push(functionCallItem(functionCallItemId(responseId, index), call)));
   return items;
 }

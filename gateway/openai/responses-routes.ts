@@ -52,7 +52,12 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
           headers: chat.headers,
         });
       return await replyWithAnswer(reply, chat, ({ content, reasoning, toolCalls, done }) =>
-        responseObject(chat.identity, echo, outputItems(chat.identity.id, content, toolCalls, reasoning), { done }),
+        responseObject(
+          chat.identity,
+          echo,
+          outputItems(chat.identity.id, content, toolCalls, reasoning, done.finish_reason),
+          { done },
+        ),
       );
     } catch (err) {
       throw namingPreviousResponse(err, previous);

@@ -27,7 +27,7 @@ function storedEcho(turn: StoredTurn): ResponseEcho {
 /** `GET /v1/responses/{id}`: a stored turn as the `response` object it was answered with. */
 export function storedResponseObject(turn: StoredTurn) {
   const identity = { id: turn.request_id, created: turn.created_at, model: turn.agent };
-  const output = outputItems(turn.request_id, turn.assistant_response, turn.tool_calls ?? []);
+  const output = outputItems(turn.request_id, turn.assistant_response, turn.tool_calls ?? [], '', turn.finish_reason);
   return responseShape(identity, storedEcho(turn), output, {
     status: statusOf(turn.finish_reason),
     usage: responsesUsage({

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { AgentbusError, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
-import { responseEcho } from '../../gateway/openai/responses-object.js';
+import { outputItems, responseEcho } from '../../gateway/openai/responses-object.js';
 import { responsesEventFormat } from '../../gateway/openai/responses-sse.js';
 import { FrameMaker } from '../helpers/frames.js';
 
@@ -129,8 +129,23 @@ t.test('cut by max_output_tokens: response.incomplete', async (t) => {
   );
   t.match(events.at(-1), {
     event: 'response.incomplete',
-    response: { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } },
+    response: {
+      status: 'incomplete',
+      incomplete_details: { reason: 'max_output_tokens' },
+      // OpenAI marks the cut message itself incomplete too, keeping its text.
+      output: [{ type: 'message', status: 'incomplete', content: [{ text: 'a' }] }],
+    },
   });
+  t.match(
+    events.find((e) => e.event === 'response.output_item.done'),
+    { item: { status: 'incomplete' } },
+  );
+});
+
+t.test('a whole answer of an incomplete response has its message incomplete, stored or not', async (t) => {
+  const items = outputItems('resp_abc', 'cut sho', [], '', 'length');
+  t.match(items, [{ type: 'message', status: 'incomplete', content: [{ text: 'cut sho' }] }]);
+  t.match(outputItems('resp_abc', 'whole', []), [{ status: 'completed' }]);
 });
 
 t.test('an empty answer is still one empty message', async (t) => {
