@@ -1,7 +1,7 @@
 import { runClosedLoop } from './load/closed-loop.js';
 import { runWithCpu } from './load/process-cpu.js';
-import type { Target } from './load/target.js';
-import { startBenchStack } from './stack.js';
+import { agentbusTarget } from './load/target.js';
+import { agentbusPids, startBenchStack } from './stack.js';
 
 // `node scripts/run.mjs bench/cpu-per-request.ts [rounds] [requests] [concurrency] [stream]`: the
 // A/B measure of issue 21 — CPU time (utime+stime from /proc) that gateway, worker and
@@ -20,18 +20,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const profileDir = process.env['BENCH_PROFILE_DIR'];
 const stack = await startBenchStack({ workers: 1, ...(profileDir ? { profileDir } : {}) });
 try {
-  const target: Target = {
-    name: 'agentbus',
-    url: stack.gatewayUrl,
-    path: '/v1/chat/completions',
-    headers: { authorization: 'Bearer local-only' },
-    model: 'testing',
-  };
-  const pids = {
-    gateway: [stack.gateway.child.pid!],
-    worker: [stack.workers[0]!.child.pid!],
-    nats: [stack.natsPid],
-  };
+  const target = agentbusTarget(stack.gatewayUrl);
+  const pids = agentbusPids(stack);
   const loop = { concurrency, maxRequests: requests, durationMs: 600_000, stream, expectTokens: 16 };
   await runClosedLoop(target, { ...loop, maxRequests: 1000 }); // warm-up: JIT, statement cache
   const per: Record<'gateway' | 'worker' | 'nats' | 'total' | 'rps', number[]> = {

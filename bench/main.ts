@@ -4,8 +4,8 @@ import { cpus, platform, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPILED } from '../common/package-root.js';
 import { findNatsServer } from '../scripts/lib/nats-server.js';
-import { runClosedLoop } from './load/closed-loop.js';
-import type { Target } from './load/target.js';
+import { warmUp } from './load/warm-up.js';
+import { agentbusTarget, type Target } from './load/target.js';
 import { measureFloor } from './measure/floor.js';
 import { RssSampler, rssMb } from './measure/footprint.js';
 import { measureLatency } from './measure/latency.js';
@@ -88,14 +88,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
       headers: {},
       model: 'bench',
     };
-    // The dev key: tier `unlimited`, so the rate limiter does no NATS KV work for it.
-    const agentbus: Target = {
-      name: 'agentbus',
-      url: stack.gatewayUrl,
-      path: '/v1/chat/completions',
-      headers: { authorization: 'Bearer local-only' },
-      model: 'testing',
-    };
+    const agentbus = agentbusTarget(stack.gatewayUrl);
     const targets: Target[] = [direct, agentbus];
     let portkeyPid: number | undefined;
     let portkeyVersion: string | null = null;
@@ -112,13 +105,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     const streamSkipped: Record<string, string> = {};
     for (const target of targets) {
       for (const stream of [false, true]) {
-        const w = await runClosedLoop(target, {
-          concurrency: 8,
-          maxRequests: options.warmupRequests,
-          durationMs: 30_000,
-          stream,
-          expectTokens: options.tokens,
-        });
+        const w = await warmUp(target, options, stream);
         if (w.ok > 0) continue;
         if (!stream || target.name !== 'portkey')
           throw new Error(`warm-up: ${target.name} answered nothing (${w.firstError ?? 'no error'})`);

@@ -53,6 +53,15 @@ export interface StackSettings {
 // streams figure holds up to 10,000 model calls open at once (--streams=10000).
 export const WIDE_ADMISSION = { MAX_INFLIGHT: '16384', MAX_QUEUED: '16384' };
 
+/** agentbus's processes by role (gateway, its workers, nats-server), as CPU per request counts them. */
+export function agentbusPids(stack: BenchStack): { gateway: number[]; worker: number[]; nats: number[] } {
+  return {
+    gateway: [stack.gateway.child.pid!],
+    worker: stack.workers.map((w) => w.child.pid!),
+    nats: [stack.natsPid],
+  };
+}
+
 /**
  * Starts a nats-server (random port, own JetStream dir), the fake upstream, a gateway and
  * `workers` worker processes, all on loopback, with the data, logs and JetStream store in one

@@ -10,6 +10,20 @@ export interface Target {
   model: string;
 }
 
+/**
+ * agentbus's chat route with the dev key: tier `unlimited`, so the rate limiter does no NATS KV
+ * work for it, and the `testing` agent.
+ */
+export function agentbusTarget(gatewayUrl: string): Target {
+  return {
+    name: 'agentbus',
+    url: gatewayUrl,
+    path: '/v1/chat/completions',
+    headers: { authorization: 'Bearer local-only' },
+    model: 'testing',
+  };
+}
+
 /** The same OpenAI request for every target: one short user message, differing only in `model`. */
 export function chatBody(target: Target, stream: boolean): string {
   return JSON.stringify({ model: target.model, stream, messages: [{ role: 'user', content: 'Say something short.' }] });

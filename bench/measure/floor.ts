@@ -1,10 +1,11 @@
 import { startFloor, type RunningFloor } from '../floor/start.js';
 import { runClosedLoop } from '../load/closed-loop.js';
+import { warmUp } from '../load/warm-up.js';
 import { runWithCpu, type RolePids } from '../load/process-cpu.js';
 import { median, round } from '../load/stats.js';
 import type { Target } from '../load/target.js';
 import type { BenchOptions } from '../options.js';
-import type { BenchStack } from '../stack.js';
+import { agentbusPids, type BenchStack } from '../stack.js';
 
 /** Concurrency of the CPU-per-request part, as in bench/cpu-per-request.ts and issue 21's goal. */
 export const FLOOR_CPU_CONCURRENCY = 32;
@@ -53,13 +54,7 @@ export async function measureFloor(
     // other to the stack, which stops every process it adopted.
     floors.push(...(await Promise.all((['floor', 'floor+memory'] as const).map((v) => startFloor(stack, v)))));
     for (const floor of floors) {
-      const w = await runClosedLoop(floor.target, {
-        concurrency: 8,
-        maxRequests: options.warmupRequests,
-        durationMs: 30_000,
-        stream: false,
-        expectTokens: options.tokens,
-      });
+      const w = await warmUp(floor.target, options);
       if (w.ok === 0 || w.cut > 0)
         throw new Error(`warm-up: ${floor.variant} answered ${w.ok - w.cut} whole (${w.firstError ?? 'no error'})`);
     }
@@ -67,11 +62,7 @@ export async function measureFloor(
       ...floors.map((f) => ({ target: f.target, pids: () => f.pids })),
       {
         target: targets.agentbus,
-        pids: () => ({
-          gateway: [stack.gateway.child.pid!],
-          worker: stack.workers.map((w) => w.child.pid!),
-          nats: [stack.natsPid],
-        }),
+        pids: () => agentbusPids(stack),
       },
       // Portkey is one process: its CPU per request is what goal 3's throughput ratio stands on.
       ...(targets.portkey

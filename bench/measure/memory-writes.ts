@@ -1,6 +1,6 @@
 import { cpuSecondsOf } from '../../scripts/lib/process-table.js';
 import { runAutocannon } from '../load/autocannon-run.js';
-import { runClosedLoop } from '../load/closed-loop.js';
+import { warmUp } from '../load/warm-up.js';
 import type { Target } from '../load/target.js';
 import type { MemoryEngine } from '../memory/engine.js';
 import type { BenchOptions } from '../options.js';
@@ -51,13 +51,7 @@ export async function measureMemoryWrites(
 ): Promise<MemoryWritesFigure> {
   await stack.setUpstream({ tokens: options.tokens, latencyMs: 0, tokenDelayMs: 0 });
   await stack.setWorkers(options.workers, { ...engine.workerEnv });
-  await runClosedLoop(agentbus, {
-    concurrency: 8,
-    maxRequests: options.warmupRequests,
-    durationMs: 30_000,
-    stream: false,
-    expectTokens: options.tokens,
-  });
+  await warmUp(agentbus, options);
   const workerCpu = () => stack.workers.reduce((sum, w) => sum + cpuSecondsOf(w.child.pid ?? -1), 0);
   const before = await settledTurns(() => engine.committedTurns());
   const cpuBefore = { worker: workerCpu(), server: engine.serverCpuSeconds() };

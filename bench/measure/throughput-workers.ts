@@ -1,5 +1,5 @@
 import { runAutocannon, type ThroughputResult } from '../load/autocannon-run.js';
-import { runClosedLoop } from '../load/closed-loop.js';
+import { warmUp } from '../load/warm-up.js';
 import type { Target } from '../load/target.js';
 import type { BenchOptions } from '../options.js';
 import type { BenchStack } from '../stack.js';
@@ -31,13 +31,7 @@ export async function measureMoreWorkersThroughput(
   // The running workers stay (warm, on the same engine); only the missing ones start.
   if (stack.workers.length < MORE_WORKERS) await stack.addWorkers(MORE_WORKERS - stack.workers.length, workerEnv);
   else await stack.setWorkers(MORE_WORKERS, workerEnv);
-  await runClosedLoop(agentbus, {
-    concurrency: 8,
-    maxRequests: options.warmupRequests,
-    durationMs: 30_000,
-    stream: false,
-    expectTokens: options.tokens,
-  });
+  await warmUp(agentbus, options);
   const r = await runAutocannon(agentbus, options.throughputConnections, options.throughputSeconds);
   say(`throughput agentbus, ${MORE_WORKERS} workers: ${r.requestsPerSecond} req/s (${r.non2xx} non-2xx)`);
   return { ...r, workers: MORE_WORKERS, connections: options.throughputConnections };
