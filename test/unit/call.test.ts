@@ -92,6 +92,7 @@ t.test('observation: one summary per call, however it ends', async (t) => {
     await settle();
     if (close) call.close('gone');
     await read.finished;
+    await settle(); // the summary follows the event-loop turn the call ended in
   };
   const f = new FrameMaker();
   await run(async function* () {

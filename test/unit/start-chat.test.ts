@@ -136,6 +136,7 @@ t.test('a named agent: one envelope on its subject, the answer, the slot freed a
   const [envelope] = envelopes;
   t.match(envelope, { request_id: chat.identity.id, intent: 'code_review', tenant: 't-all', create_session: true });
   t.match(envelope?.traceparent, /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/, 'a new trace');
+  await settle(); // the trace line follows the event-loop turn that wrote the answer
   t.equal(traced.length, 1, 'one trace line');
   t.match(traced[0], { agent: 'code_review', status: 200, prompt: 'hello' });
 });
