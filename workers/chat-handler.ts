@@ -223,7 +223,16 @@ export async function handleChatRequest(
         ? await deps.cache.get(context.cacheKey)
         : undefined;
     const conversationId = context.session?.id ?? envelope.session_id;
-    out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
+    const ack = {
+      type: 'ack' as const,
+      worker: deps.workerId,
+      conversation_id: conversationId,
+      cached: hit !== undefined,
+    };
+    // A non-streamed answer's ack travels with its next frame: the generating heartbeat, a
+    // heartbeat while it waits for a model call, or the answer (docs/bus.md, reply frames).
+    if (envelope.stream) out.send(ack);
+    else out.hold(ack);
     // A requester that died (its inbox gone) cannot send the cancel: its heartbeats find out.
     out.startHeartbeat(envelope.heartbeat_ms, () =>
       stop.abort(
