@@ -12,7 +12,7 @@ const DEFAULT_STALL_MS = 300;
  * done once answers stop coming for that long). No worker is an empty answer; `error` says why
  * when NATS could not be asked at all. Never throws, never waits much past `timeoutMs`.
  *
- * Asked on an inbox of our own (random, {@link Bus.newInbox}) rather than through the services
+ * Asked on an inbox of our own (random, {@link Bus.subscribeInbox}) rather than through the services
  * client: that one replies on nats.js's shared request inbox, whose name every worker answering
  * would learn, and the gateway's JetStream calls (rate limits) are answered on that inbox too.
  */
@@ -31,19 +31,17 @@ export async function askWorkers<K extends 'info' | 'stats'>(
   const deadline = setTimeout(() => finish(), options.timeoutMs);
   let sub: BusSubscription | undefined;
   try {
-    sub = bus.subscribe(bus.newInbox(inboxScopes.services), {
-      callback: (err, msg) => {
-        if (err) return finish(err);
-        // NATS's "no responders" status: nobody serves the subject, so no worker is running.
-        if (isNoRespondersReply(msg)) return finish();
-        try {
-          found.push(JSON.parse(new TextDecoder().decode(msg.data)) as Answer<K>);
-        } catch {
-          // Not JSON: not a worker's answer; ignored like a missing one.
-        }
-        clearTimeout(stallTimer);
-        stallTimer = setTimeout(() => finish(), stallMs);
-      },
+    sub = bus.subscribeInbox(inboxScopes.services, (err, msg) => {
+      if (err) return finish(err);
+      // NATS's "no responders" status: nobody serves the subject, so no worker is running.
+      if (isNoRespondersReply(msg)) return finish();
+      try {
+        found.push(JSON.parse(new TextDecoder().decode(msg.data)) as Answer<K>);
+      } catch {
+        // Not JSON: not a worker's answer; ignored like a missing one.
+      }
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(() => finish(), stallMs);
     });
     bus.publish(`$SRV.${kind.toUpperCase()}.${WORKER_SERVICE_NAME}`, undefined, { reply: sub.getSubject() });
     const error = await finished;

@@ -47,8 +47,9 @@ export async function callTranscription(
 ): Promise<TranscriptionAnswer> {
   const agent = request.intent;
   const queue = new FrameQueue<BusMessage>();
-  const inbox = bus.newInbox(inboxScopes.chat(agent));
-  const sub = bus.subscribe(inbox, { callback: (err, msg) => (err ? queue.fail(err) : queue.push(msg)) });
+  // The agent's chat inbox scope, so a worker credential scoped to the agent may answer (nats.conf).
+  const sub = bus.subscribeInbox(inboxScopes.chat(agent), (err, msg) => (err ? queue.fail(err) : queue.push(msg)));
+  const inbox = sub.getSubject();
   const deadlineMs = request.timeout_ms + 1_000;
   const deadline = setTimeout(
     () => queue.fail(new AgentbusError('deadline_exceeded', `No transcript within ${deadlineMs} ms.`)),

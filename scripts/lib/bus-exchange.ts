@@ -74,28 +74,26 @@ export function exchangeEnvelope(
     const timer = setTimeout(() => finish(), options.maxWaitMs);
     // `<prefix>.<intent>.chat`: the inbox is the intent's, the only one its workers may answer on.
     const intent = subject.split('.').at(-2) ?? '';
-    const sub = bus.subscribe(bus.newInbox(inboxScopes.chat(intent)), {
-      callback: (err, msg) => {
-        if (err) return finish(err);
-        if (msg.data.length === 0) {
-          // NATS's status for a subject nobody serves, else the sentinel after the terminal frame.
-          if (msg.headers?.code === 503) return finish(new Error(`no responders: nobody serves ${subject}`));
-          return finish();
+    const sub = bus.subscribeInbox(inboxScopes.chat(intent), (err, msg) => {
+      if (err) return finish(err);
+      if (msg.data.length === 0) {
+        // NATS's status for a subject nobody serves, else the sentinel after the terminal frame.
+        if (msg.headers?.code === 503) return finish(new Error(`no responders: nobody serves ${subject}`));
+        return finish();
+      }
+      try {
+        const frame = decodeReplyFrame(msg.data);
+        onFrame(frame);
+        // A done sent as a request (protocol v2) waits for a receipt: this tool received it whole.
+        if (frame.type === 'done' && msg.reply) {
+          const receipt: DeliveryReceipt = { v: 2, request_id: frame.request_id, delivered: true };
+          bus.publish(msg.reply, encodeJson(receipt));
         }
-        try {
-          const frame = decodeReplyFrame(msg.data);
-          onFrame(frame);
-          // A done sent as a request (protocol v2) waits for a receipt: this tool received it whole.
-          if (frame.type === 'done' && msg.reply) {
-            const receipt: DeliveryReceipt = { v: 2, request_id: frame.request_id, delivered: true };
-            bus.publish(msg.reply, encodeJson(receipt));
-          }
-          if (frame.type === 'done') outcome = 'done';
-          if (frame.type === 'error') outcome = 'error';
-        } catch (error) {
-          finish(error as Error);
-        }
-      },
+        if (frame.type === 'done') outcome = 'done';
+        if (frame.type === 'error') outcome = 'error';
+      } catch (error) {
+        finish(error as Error);
+      }
     });
     bus.publish(subject, payload, {
       reply: sub.getSubject(),

@@ -1,18 +1,13 @@
 import { errors } from '@nats-io/transport-node';
 import t from 'tap';
-import { connectBus, type Bus } from '../../common/bus.js';
-import { createLogger } from '../../common/logger.js';
+import type { Bus } from '../../common/bus.js';
 import { withTimeout } from '../../common/timeout.js';
-import { startTestNats } from '../helpers/nats.js';
+import { bytes, gatewayBusesOnTestNats, text } from '../helpers/gateway-buses.js';
 
 // The Bus against a real nats-server: queued publishes arrive whole and in order, errors still
 // reach the caller, and close() or drain() sends what was queued first.
-const nats = await startTestNats();
-t.teardown(() => nats.dispose());
-const log = createLogger('off');
-const open = (name: string) => connectBus({ url: nats.url, role: 'gateway', name, log });
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
-const bytes = (value: string) => new TextEncoder().encode(value);
+const { open, dispose } = await gatewayBusesOnTestNats();
+t.teardown(dispose);
 
 /** Collects `count` messages on `subject` through `reader`; resolves with them, in arrival order. */
 async function collect(reader: Bus, subject: string, count: number): Promise<() => Promise<string[]>> {

@@ -1,17 +1,12 @@
 import { errors } from '@nats-io/transport-node';
 import t from 'tap';
-import { connectBus, isNoRespondersError } from '../../common/bus.js';
-import { createLogger } from '../../common/logger.js';
-import { startTestNats } from '../helpers/nats.js';
+import { isNoRespondersError } from '../../common/bus.js';
+import { bytes, gatewayBusesOnTestNats, text } from '../helpers/gateway-buses.js';
 
 // Bus.request shares one reply subscription per inbox scope (common/reply-mux.ts), against a
 // real nats-server: each request gets its own answer, and the errors are nats.js's own.
-const nats = await startTestNats();
-t.teardown(() => nats.dispose());
-const log = createLogger('off');
-const open = (name: string) => connectBus({ url: nats.url, role: 'gateway', name, log });
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
-const bytes = (value: string) => new TextEncoder().encode(value);
+const { open, dispose } = await gatewayBusesOnTestNats();
+t.teardown(dispose);
 
 t.test('concurrent requests in several scopes each get their own answer', async (t) => {
   const [asker, answerer] = [await open('asker'), await open('answerer')];

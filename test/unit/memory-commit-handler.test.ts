@@ -6,8 +6,9 @@ import { handleMemoryCommit } from '../../workers/memory-commit-handler.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
 import { findTurn } from '../../workers/memory/delivery.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
-import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
+import { recordTurn } from '../../workers/memory/turns.js';
 import { recordingLogger } from '../helpers/fake-provider.js';
+import { newTurn } from '../helpers/turns.js';
 
 // A worker of the memory queue group committing a delivered turn that its own worker left
 // pending (killed between `done` and its commit), on a real SQLite database.
@@ -20,22 +21,7 @@ t.teardown(async () => {
 await migrateToLatest(db);
 const { log } = recordingLogger();
 
-const turn = (requestId: string): NewTurn => ({
-  requestId,
-  sessionId: `conv_${requestId}`,
-  tenant: 'key_a',
-  agent: 'testing',
-  model: 'm',
-  inputMessages: [{ role: 'user', content: 'q' }],
-  assistantResponse: 'a',
-  toolCalls: [],
-  finishReason: 'stop',
-  cached: false,
-  promptTokens: 1,
-  completionTokens: 1,
-  durationMs: 5,
-  private: false,
-});
+const turn = (requestId: string) => newTurn({ requestId, sessionId: `conv_${requestId}` });
 const receipt = (requestId: string, delivered = true) =>
   new TextEncoder().encode(JSON.stringify({ v: 2, request_id: requestId, delivered }));
 function handle(data: Uint8Array) {

@@ -7,6 +7,7 @@ import { commitTurn, discardTurn, findTurn } from '../../workers/memory/delivery
 import { inTurnTransaction } from '../../workers/memory/group-commit.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
+import { newTurn } from '../helpers/turns.js';
 
 // Turn writes of concurrent requests share one SQLite transaction (issue 21): each must still
 // succeed or fail on its own, and be answered only once the shared transaction is over.
@@ -19,23 +20,8 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const turn = (requestId: string, over: Partial<NewTurn> = {}): NewTurn => ({
-  requestId,
-  sessionId: 'conv_g',
-  tenant: 'key_a',
-  agent: 'testing',
-  model: 'm',
-  inputMessages: [{ role: 'user', content: 'q' }],
-  assistantResponse: `answer of ${requestId}`,
-  toolCalls: [],
-  finishReason: 'stop',
-  cached: false,
-  promptTokens: 1,
-  completionTokens: 1,
-  durationMs: 5,
-  private: false,
-  ...over,
-});
+const turn = (requestId: string, over: Partial<NewTurn> = {}) =>
+  newTurn({ requestId, sessionId: 'conv_g', assistantResponse: `answer of ${requestId}`, ...over });
 
 t.test('a write that throws in a shared transaction rolls back its own statements only', async (t) => {
   await recordTurn(db, turn('g-other', { sessionId: 'conv_other', tenant: 'key_b' }));

@@ -7,32 +7,15 @@ import { migrateToLatest } from '../../workers/memory/migrate.js';
 import { lastTurns } from '../../workers/memory/last-turns.js';
 import { lookupSession, resolveSession } from '../../workers/memory/sessions.js';
 import { loadHistory } from '../../workers/memory/history.js';
-import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
+import { recordTurn } from '../../workers/memory/turns.js';
 import { sql } from 'kysely';
+import { newTurn as turn } from '../helpers/turns.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-mem-'));
 const db = openMemoryDatabase(memoryDatabasePath(dir));
 t.teardown(async () => {
   await db.destroy();
   rmSync(dir, { recursive: true, force: true });
-});
-
-const turn = (over: Partial<NewTurn> = {}): NewTurn => ({
-  requestId: 'chatcmpl-1',
-  sessionId: 'conv_1',
-  tenant: 'key_a',
-  agent: 'testing',
-  model: 'm',
-  inputMessages: [{ role: 'user', content: 'q' }],
-  assistantResponse: 'a',
-  toolCalls: [],
-  finishReason: 'stop',
-  cached: false,
-  promptTokens: 1,
-  completionTokens: 1,
-  durationMs: 5,
-  private: false,
-  ...over,
 });
 
 t.test('migrations apply once and set WAL mode', async (t) => {
