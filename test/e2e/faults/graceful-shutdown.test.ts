@@ -4,6 +4,7 @@ import { startTestNats } from '../../helpers/nats.js';
 import { startGatewayProcess, startWorkerProcess, type TestProcess } from '../../helpers/processes.js';
 import { parseSse } from '../../helpers/sse.js';
 import { AUTH, startStack } from '../../helpers/stack.js';
+import { traceLinesOf } from '../../helpers/trace-lines.js';
 import { waitFor } from '../../helpers/wait.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,9 +75,9 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
     const url = gateway.ready['url'] as string;
     const tokens = Array.from({ length: 30 }, (_, i) => `t${i} `);
     ollama.behave({ tokens, tokenDelayMs: 100 });
-    const stream = await untilFirstToken(
-      await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: body(true) }),
-    );
+    const res = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: AUTH, body: body(true) });
+    const requestId = res.headers.get('x-request-id');
+    const stream = await untilFirstToken(res);
     gateway.child.kill('SIGTERM');
     let streamEnded = false;
     const rest = stream.rest().then((text) => {
@@ -103,6 +104,8 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
     t.equal(content, tokens.join(''), 'every token arrived');
     t.equal(await exitOf(gateway), 0, 'exit 0, once the stream ended: no drain timeout or idle keep-alive held it');
     t.notMatch(gateway.output(), /GATEWAY_DRAIN_TIMEOUT_MS: closing them/, 'drained in time, nothing was cut');
+    const traced = traceLinesOf(env.LOG_DIR, 'code_review').filter((line) => line.request_id === requestId);
+    t.match(traced, [{ status: 200 }], 'its trace line was written before the log closed');
   });
 
   await t.test(
@@ -111,13 +114,13 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
       const gateway = await startGatewayProcess({ ...env, GATEWAY_DRAIN_TIMEOUT_MS: '500' });
       started.push(gateway);
       ollama.behave({ tokens: Array.from({ length: 50 }, (_, i) => `t${i} `), tokenDelayMs: 100 });
-      const stream = await untilFirstToken(
-        await fetch(`${gateway.ready['url'] as string}/v1/chat/completions`, {
-          method: 'POST',
-          headers: AUTH,
-          body: body(true),
-        }),
-      );
+      const res = await fetch(`${gateway.ready['url'] as string}/v1/chat/completions`, {
+        method: 'POST',
+        headers: AUTH,
+        body: body(true),
+      });
+      const requestId = res.headers.get('x-request-id');
+      const stream = await untilFirstToken(res);
       const signalledAt = Date.now();
       gateway.child.kill('SIGTERM');
       const { events } = parseSse(await stream.rest());
@@ -130,6 +133,9 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
       const elapsed = Date.now() - signalledAt;
       t.ok(elapsed >= 400, `exited ${elapsed} ms after SIGTERM, not before the drain timeout`);
       t.match(gateway.output(), /GATEWAY_DRAIN_TIMEOUT_MS: closing them/, 'cut at GATEWAY_DRAIN_TIMEOUT_MS');
+      const traced = traceLinesOf(env.LOG_DIR, 'code_review').filter((line) => line.request_id === requestId);
+      // Known gap (before and after 54c07c4): the cut call ends after the onClose hook closed the trace log.
+      t.match(traced, [{ status: 499 }], 'the cut stream has its trace line', { todo: 'written after the log closed' });
     },
   );
 });
