@@ -230,8 +230,10 @@ export async function handleChatRequest(
       cached: hit !== undefined,
     };
     // A non-streamed answer's ack travels with its next frame: the generating heartbeat, a
-    // heartbeat while it waits for a model call, or the answer (docs/bus.md, reply frames).
-    if (envelope.stream) out.send(ack);
+    // heartbeat while it waits for a model call, or the answer (docs/bus.md, reply frames). Not
+    // after a heartbeat's time of silence already (waits for pending turns): held, the first frame
+    // would come a heartbeat later still, and could pass the gateway's silence limit (3 heartbeats).
+    if (envelope.stream || clock.now() - started >= envelope.heartbeat_ms) out.send(ack);
     else out.hold(ack);
     // A requester that died (its inbox gone) cannot send the cancel: its heartbeats find out.
     out.startHeartbeat(envelope.heartbeat_ms, () =>

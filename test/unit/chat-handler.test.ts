@@ -301,6 +301,39 @@ t.test('a non-streamed answer holds its ack until its next frame goes out, and s
   );
 });
 
+t.test('a non-streamed ack is not held after a heartbeat of silence (a wait for a pending turn)', async (t) => {
+  const { provider, handle, receipts, replies, deps, inFlight, clock } = setup();
+  const first = envelope();
+  receipts.mode = 'hold';
+  provider.behave = answers('first');
+  const firstDone = handle(first);
+  await settle();
+  const held = heldOpen(['second']);
+  provider.behave = held.behave;
+  // The first turn stays pending: the follow-up waits its longest, one heartbeat, for it.
+  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  const next = envelope({ session_id: first.session_id, create_session: false, stream: false, heartbeat_ms: 200 });
+  const followUp = handleChatRequest(waiting, { data: encodeJson(next), reply: 'inbox' }, inFlight);
+  const frames = () => replies().frames.filter((f) => f.request_id === next.request_id);
+  await clock.advance(199);
+  t.same(frames(), [], 'silent while it waits');
+  await clock.advance(1);
+  t.same(
+    frames().map((f) => [f.type, f.seq]),
+    [['ack', 0]],
+    'sent at once, not a heartbeat later',
+  );
+  receipts.mode = 'deliver';
+  held.release();
+  await followUp;
+  t.same(
+    frames().map((f) => f.type),
+    ['ack', 'heartbeat', 'delta', 'done'],
+  );
+  receipts.held[0]!(true);
+  await firstDone;
+});
+
 t.test('heartbeats go out while the model thinks', async (t) => {
   const { provider, handle, replies, clock } = setup();
   const held = heldOpen(['ok']);
