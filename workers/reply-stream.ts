@@ -20,7 +20,8 @@ export type Receipt = { delivered: true } | { delivered: false; why: string };
 /**
  * The frames of one request's answer, published on its reply subject. Stamps `seq` in order
  * (a frame that could not be published does not use up a number, so the receiver's gap check
- * stays truthful), sends heartbeats while the model thinks, and guarantees at most one terminal
+ * stays truthful; a held frame's number is taken when it is held, and a bus that refuses it then
+ * refuses what follows too), sends heartbeats while the model thinks, and guarantees at most one terminal
  * frame followed by the empty sentinel, after which nothing more is sent.
  */
 export class ReplyStream {
