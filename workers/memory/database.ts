@@ -1,10 +1,11 @@
 import { dirname, join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { ensurePrivateDir, ensurePrivateFile, narrowFile } from '../../common/private-files.js';
 import type { MemoryDatabase } from './schema.js';
 import type { MemorySettings } from './settings.js';
+import { queuedSqliteDialect } from './sqlite-dialect.js';
 import { cachingStatements } from './statement-cache.js';
 
 /** File name of the memory database inside DATA_DIR. */
@@ -32,7 +33,7 @@ export function openMemoryDatabase(file: string): Kysely<MemoryDatabase> {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  return new Kysely<MemoryDatabase>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+  return new Kysely<MemoryDatabase>({ dialect: queuedSqliteDialect({ database: cachingStatements(sqlite) }) });
 }
 
 // A server that does not answer a connection attempt (a dead host, a firewall) fails a request
