@@ -42,6 +42,10 @@ import type { ChatDeps } from './chat/types.js';
 import { modelsRoutes } from './routes/models.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { registerWebsocketSupport, websocketRoutes } from './websocket/routes.js';
+import { OpenCalls } from './call/open-calls.js';
+
+/** How long a closing gateway waits for its open calls' trace lines before closing the log. */
+const TRACE_LOG_CLOSE_WAIT_MS = 500;
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -134,7 +138,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     promptMaxChars: config.tracePromptMaxChars,
     logger: deps.logger.child({ component: 'trace' }),
   });
-  app.addHook('onClose', async () => traceLog.close());
+  // Calls cut at the drain timeout end as their connections close, just before this hook: their
+  // trace lines come a turn later (observe.ts), so the log waits for them, briefly.
+  const calls = new OpenCalls(metrics.calls);
+  app.addHook('onClose', async () => {
+    await calls.idle(TRACE_LOG_CLOSE_WAIT_MS);
+    await traceLog.close();
+  });
   const subjects = subjectsFor(config.subjectPrefix);
   // Both files are checked here, at boot: a typo must stop the gateway, not a request later.
   const redactor = loadRedactor(config.secretPatternsFile);
@@ -167,7 +177,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     redactor,
     keys,
     rateLimiter,
-    calls: metrics.calls,
+    calls,
   };
 
   await app.register(healthRoutes);
