@@ -223,18 +223,7 @@ export async function handleChatRequest(
         ? await deps.cache.get(context.cacheKey)
         : undefined;
     const conversationId = context.session?.id ?? envelope.session_id;
-    const ack = {
-      type: 'ack' as const,
-      worker: deps.workerId,
-      conversation_id: conversationId,
-      cached: hit !== undefined,
-    };
-    // A non-streamed answer's ack travels with its next frame: the generating heartbeat, a
-    // heartbeat while it waits for a model call, or the answer (docs/bus.md, reply frames). Not
-    // after a heartbeat's time of silence already (waits for pending turns): held, the first frame
-    // would come a heartbeat later still, and could pass the gateway's silence limit (3 heartbeats).
-    if (envelope.stream || clock.now() - started >= envelope.heartbeat_ms) out.send(ack);
-    else out.hold(ack);
+    out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
     // A requester that died (its inbox gone) cannot send the cancel: its heartbeats find out.
     out.startHeartbeat(envelope.heartbeat_ms, () =>
       stop.abort(

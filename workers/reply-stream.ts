@@ -20,16 +20,13 @@ export type Receipt = { delivered: true } | { delivered: false; why: string };
 /**
  * The frames of one request's answer, published on its reply subject. Stamps `seq` in order
  * (a frame that could not be published does not use up a number, so the receiver's gap check
- * stays truthful; a held frame's number is taken when it is held, and a bus that refuses it then
- * refuses what follows too), sends heartbeats while the model thinks, and guarantees at most one terminal
+ * stays truthful), sends heartbeats while the model thinks, and guarantees at most one terminal
  * frame followed by the empty sentinel, after which nothing more is sent.
  */
 export class ReplyStream {
   #seq = 0;
   #finished = false;
   #heartbeat: TimerHandle | undefined;
-  /** A frame kept back to go out with the next one (see {@link hold}). */
-  #held: Uint8Array | undefined;
 
   constructor(
     private readonly bus: Pick<Bus, 'publish' | 'request'>,
@@ -42,19 +39,6 @@ export class ReplyStream {
   send(frame: UnsequencedFrame): void {
     if (this.#finished) return;
     this.#publish(frame);
-  }
-
-  /**
-   * Numbers the frame as send() would, but keeps it back: it goes out just before the next frame
-   * (a heartbeat, the answer, the terminal frame), in the same socket write. For the `ack` of a
-   * non-streamed answer, which nobody reads before the answer: sent alone, it was one more write
-   * and two wake-ups (nats-server, gateway) in the way of the model call (BENCHMARKS.md, row 42).
-   */
-  hold(frame: UnsequencedFrame): void {
-    if (this.#finished) return;
-    this.#sendHeld();
-    const { type, ...rest } = frame;
-    this.#held = encodeJson({ type, seq: this.#seq++, request_id: this.requestId, ...rest });
   }
 
   /**
@@ -74,7 +58,6 @@ export class ReplyStream {
     this.#heartbeat ??= this.clock.setInterval(() => {
       try {
         if (this.#finished) return;
-        this.#sendHeld();
         if (!onRequesterGone) {
           this.send({ type: 'heartbeat' });
           return;
@@ -125,7 +108,6 @@ export class ReplyStream {
     this.clock.clearTimeout(this.#heartbeat);
     let pending: Promise<{ data: Uint8Array; reply?: string | undefined }>;
     try {
-      this.#sendHeld();
       pending = this.bus.request(this.replySubject, encodeJson(this.#stamp(frame)), { timeoutMs: waitMs });
       this.bus.publish(this.replySubject);
     } catch (err) {
@@ -160,22 +142,7 @@ export class ReplyStream {
     return { type, seq: this.#seq++, request_id: this.requestId, ...rest };
   }
 
-  /** Publishes the held frame, if any; throws `internal_error` when NATS refuses it. */
-  #sendHeld(): void {
-    const held = this.#held;
-    if (!held) return;
-    this.#held = undefined;
-    try {
-      this.bus.publish(this.replySubject, held);
-    } catch (err) {
-      throw new AgentbusError('internal_error', `could not publish a held frame: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-  }
-
   #publish(frame: UnsequencedFrame): void {
-    this.#sendHeld();
     const { type, ...rest } = frame;
     try {
       this.bus.publish(this.replySubject, encodeJson({ type, seq: this.#seq, request_id: this.requestId, ...rest }));
