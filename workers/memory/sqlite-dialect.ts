@@ -1,8 +1,5 @@
 import {
-  SqliteAdapter,
-  SqliteDriver,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
+  SqliteDialect,
   type DatabaseConnection,
   type Dialect,
   type Driver,
@@ -21,11 +18,13 @@ const YIELD_EVERY = 64;
  * streams for 17 s, with no heartbeat sent meanwhile (BENCHMARKS.md, "10,000 streams").
  */
 export function queuedSqliteDialect(config: SqliteDialectConfig): Dialect {
+  // Kysely's own dialect picks the parts; only its driver is wrapped.
+  const dialect = new SqliteDialect(config);
   return {
-    createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new QueuedDriver(new SqliteDriver(config)),
-    createIntrospector: (db) => new SqliteIntrospector(db),
-    createQueryCompiler: () => new SqliteQueryCompiler(),
+    createAdapter: () => dialect.createAdapter(),
+    createDriver: () => new QueuedDriver(dialect.createDriver()),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
   };
 }
 
