@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { runClosedLoop } from './load/closed-loop.js';
 import { median, round } from './load/stats.js';
 import { agentbusTarget } from './load/target.js';
+import { warmUp } from './load/warm-up.js';
 import type { BenchStack, StackSettings } from './stack.js';
 
 // `node scripts/run.mjs bench/latency-ab.ts TREE_A TREE_B [blocks] [requests per block]`: the
@@ -18,6 +19,7 @@ if (!treeA || !treeB) {
 }
 const blocks = Number(process.argv[4] ?? 12);
 const perBlock = Number(process.argv[5] ?? 250);
+const WARM_UP = { warmupRequests: 800, tokens: 16 };
 
 type Start = (settings: StackSettings) => Promise<BenchStack>;
 const startFrom = async (tree: string): Promise<Start> =>
@@ -28,8 +30,7 @@ const stacks = { A: await (await startFrom(treeA))({ workers: 1 }), B: await (aw
 try {
   const loop = { concurrency: 1, durationMs: 600_000, stream: false, expectTokens: 16 };
   const p50s: Record<'A' | 'B', number[]> = { A: [], B: [] };
-  for (const side of ['A', 'B'] as const)
-    await runClosedLoop(agentbusTarget(stacks[side].gatewayUrl), { ...loop, maxRequests: 800 });
+  for (const side of ['A', 'B'] as const) await warmUp(agentbusTarget(stacks[side].gatewayUrl), WARM_UP);
   for (let b = 0; b < blocks; b++) {
     for (const side of b % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const)) {
       const result = await runClosedLoop(agentbusTarget(stacks[side].gatewayUrl), { ...loop, maxRequests: perBlock });

@@ -12,9 +12,9 @@ const DEFAULT_STALL_MS = 300;
  * done once answers stop coming for that long). No worker is an empty answer; `error` says why
  * when NATS could not be asked at all. Never throws, never waits much past `timeoutMs`.
  *
- * Asked on an inbox of our own (random, {@link Bus.subscribeInbox}) rather than through the services
- * client: that one replies on nats.js's shared request inbox, whose name every worker answering
- * would learn, and the gateway's JetStream calls (rate limits) are answered on that inbox too.
+ * Asked on a reply subject of our own (random, {@link Bus.subscribeInbox}) rather than through the
+ * services client: that one replies on nats.js's shared request inbox, whose name every worker
+ * answering would learn, and the gateway's JetStream calls (rate limits) are answered on it too.
  */
 export async function askWorkers<K extends 'info' | 'stats'>(
   bus: Bus,
