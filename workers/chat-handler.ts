@@ -79,13 +79,13 @@ interface Context {
  * The session the envelope continues. A completion id can reach here a moment before its turn
  * is committed (the client sent its next message at once): its turn is waited for, then looked up again.
  */
-async function sessionOf(db: Kysely<MemoryDatabase>, envelope: ChatRequest) {
+async function sessionOf(db: Kysely<MemoryDatabase>, envelope: ChatRequest, wait: SettleWait) {
   const { session_id: ref, tenant, create_session: create } = envelope;
   try {
     return await resolveSession(db, ref, tenant, create);
   } catch (err) {
     if (!(err instanceof AgentbusError && err.code === 'session_not_found')) throw err;
-    if (await isPending(db, ref)) await settledTurn(db, ref);
+    if (await isPending(db, ref)) await settledTurn(db, ref, wait);
     // Once more in any case: the turn may have been committed between the two reads.
     return resolveSession(db, ref, tenant, create);
   }
@@ -97,16 +97,14 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<
   // An internal call (the router's classifier) leaves no trace in memory: no session, turn or cache entry.
   const store = envelope.store !== false;
   try {
-    const session = store ? await sessionOf(db, envelope) : undefined;
     // What the client saw last may be committed a moment after it sent this request. No frame
-    // goes out meanwhile, so the wait stays within one heartbeat (the gateway's silence limit is 3).
-    if (session?.exists) {
-      const wait = deps.settleWait ?? SETTLE_WAIT;
-      await settledSession(db, session.id, envelope.request_id, {
-        ...wait,
-        maxWaitMs: Math.min(wait.maxWaitMs, envelope.heartbeat_ms),
-      });
-    }
+    // goes out meanwhile, so both waits together stay within one heartbeat (the gateway's silence limit is 3).
+    const wait = deps.settleWait ?? SETTLE_WAIT;
+    const clock = wait.clock ?? systemClock;
+    const deadline = clock.now() + Math.min(wait.maxWaitMs, envelope.heartbeat_ms);
+    const left = (): SettleWait => ({ ...wait, maxWaitMs: Math.max(0, deadline - clock.now()) });
+    const session = store ? await sessionOf(db, envelope, left()) : undefined;
+    if (session?.exists) await settledSession(db, session.id, envelope.request_id, left());
     const history =
       session?.exists && !clientSentHistory(envelope.messages)
         ? await loadHistory(db, session.id, agent.historyTurns, envelope.request_id)

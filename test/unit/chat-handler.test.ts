@@ -496,3 +496,34 @@ t.test('a follow-up sent before the last turn is committed waits for it, and see
   const prompt = provider.calls[1]!.messages.map((m) => m.content);
   t.ok(prompt.includes('Hi Ada'), 'the committed turn is in its history');
 });
+
+t.test('a follow-up by a completion id still pending waits no longer than one heartbeat in all', async (t) => {
+  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
+  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
+  receipts.mode = 'hold';
+  provider.behave = answers('Hi Ada');
+  const firstDone = handle(first);
+  await settle();
+  // The client continues by the completion id whose receipt never comes: the worker stays silent
+  // while it waits, so the gateway would call it lost after three heartbeats.
+  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  let ended = false;
+  const followUp = handleChatRequest(
+    waiting,
+    {
+      data: encodeJson(envelope({ session_id: first.request_id, create_session: false, heartbeat_ms: 200 })),
+      reply: 'inbox',
+    },
+    inFlight,
+  ).finally(() => (ended = true));
+  await clock.advance(150);
+  t.notOk(ended, 'it waits for the turn a while');
+  await clock.advance(100);
+  await settle();
+  t.ok(ended, 'it gave up within the heartbeat, not after the 2 s settle bound');
+  await followUp;
+  t.equal(provider.calls.length, 1, 'no model call for a conversation it cannot find');
+  t.match(replies().frames.at(-1), { type: 'error', error: { code: 'session_not_found' } });
+  receipts.held[0]!(false);
+  await firstDone;
+});
