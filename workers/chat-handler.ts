@@ -210,8 +210,21 @@ export async function handleChatRequest(
   );
   const onCancel = () => stop.abort(cancel.signal.reason);
   cancel.signal.addEventListener('abort', onCancel, { once: true });
+  // A requester that died (its inbox gone) cannot send the cancel: its heartbeats find out. They
+  // start now, not at the ack: an overloaded worker's memory reads may queue past the gateway's
+  // silence limit. The first one is due a heartbeat from now, so a worker keeping up never sends one
+  // before its ack; the gateway counts an early one as life and passes on none of them.
+  out.startHeartbeat(envelope.heartbeat_ms, () =>
+    stop.abort(
+      new AgentbusError(
+        'request_cancelled',
+        'The requester is gone (nobody listens on its reply inbox any more); the worker abandoned the answer.',
+      ),
+    ),
+  );
   try {
     const context = await contextOf(deps, envelope);
+    if (stop.signal.aborted) throw stop.signal.reason;
     // Refused before the model is asked: an answer must not stream as if it could be kept.
     const memoryProblem = context.session ? deps.memoryHealth?.problem : undefined;
     if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
@@ -222,15 +235,6 @@ export async function handleChatRequest(
         : undefined;
     const conversationId = context.session?.id ?? envelope.session_id;
     out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
-    // A requester that died (its inbox gone) cannot send the cancel: its heartbeats find out.
-    out.startHeartbeat(envelope.heartbeat_ms, () =>
-      stop.abort(
-        new AgentbusError(
-          'request_cancelled',
-          'The requester is gone (nobody listens on its reply inbox any more); the worker abandoned the answer.',
-        ),
-      ),
-    );
 
     let answer: Answer & Partial<ModelAnswer>;
     if (hit) {

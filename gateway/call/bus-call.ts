@@ -99,6 +99,7 @@ class BusCallState {
   readonly #channel = new FrameChannel();
   readonly #clock: Clock;
   #expectedSeq = 0;
+  #acked = false;
   #finished = false;
   #sub: BusSubscription | undefined;
   #idleTimer: TimerHandle | undefined;
@@ -306,6 +307,10 @@ class BusCallState {
     }
     this.#expectedSeq++;
     this.#armIdleTimer();
+    // An overloaded worker heartbeats before its ack: proof of life only. Passed on, it would
+    // start a response before the ack names its conversation.
+    if (frame.type === 'ack') this.#acked = true;
+    else if (frame.type === 'heartbeat' && !this.#acked) return;
     this.#channel.push(frame);
     if (frame.type === 'done' || frame.type === 'error') {
       this.#stop();

@@ -104,6 +104,26 @@ t.test('silence past the idle timeout is worker_lost, announced as a cancel; hea
   t.match(cancels(), [{ request_id: REQUEST_ID, reason: /No frame from the worker for 600 ms/ }]);
 });
 
+t.test('an overloaded worker heartbeats before its ack: the call lives, and starts with the ack', async (t) => {
+  const { read, frames, reply, clock } = setup();
+  await clock.advance(500);
+  reply(frames.heartbeat());
+  await clock.advance(500);
+  reply(frames.heartbeat());
+  await clock.advance(500);
+  t.equal(read.ended, false, 'each early heartbeat rearmed the silence limit');
+  reply(frames.ack());
+  reply(frames.heartbeat());
+  reply(frames.done());
+  await read.finished;
+  t.same(
+    read.frames.map((f) => f.type),
+    ['ack', 'heartbeat', 'done'],
+    'none before the ack passed on (it names the conversation); those after it are',
+  );
+  t.equal(read.error, undefined);
+});
+
 t.test('no answer by the deadline (plus grace) is deadline_exceeded', async (t) => {
   const { read, frames, reply, clock } = setup({ idleTimeoutMs: 60_000 }, { timeout_ms: 1000 });
   reply(frames.ack());

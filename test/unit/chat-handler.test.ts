@@ -527,3 +527,39 @@ t.test('a follow-up by a completion id still pending waits no longer than one he
   receipts.held[0]!(false);
   await firstDone;
 });
+
+t.test('a worker slower than a heartbeat to ack sends heartbeats from the request on', async (t) => {
+  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
+  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
+  receipts.mode = 'hold';
+  provider.behave = answers('Hi Ada');
+  const firstDone = handle(first);
+  await settle();
+  const published = replies().frames.length;
+  // The follow-up waits a whole heartbeat for the first turn's receipt before it can ack.
+  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  provider.behave = answers('Ada');
+  const followUp = handleChatRequest(
+    waiting,
+    {
+      data: encodeJson(envelope({ session_id: first.session_id, create_session: false, heartbeat_ms: 200 })),
+      reply: 'inbox',
+    },
+    inFlight,
+  );
+  await clock.advance(250);
+  await settle();
+  const frames = replies().frames.slice(published);
+  t.same(
+    frames.slice(0, 2).map((f) => f.type),
+    ['heartbeat', 'ack'],
+    'the gateway heard from it before its silence limit',
+  );
+  t.same(
+    frames.map((f) => f.seq),
+    frames.map((_, i) => i),
+    'one seq from 0 without gaps',
+  );
+  receipts.held.forEach((answer) => answer(true));
+  await Promise.all([firstDone, followUp]);
+});
