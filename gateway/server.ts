@@ -15,6 +15,7 @@ import { loadGatewayConfig } from './config.js';
 const IDLE_SWEEP_MS = 100;
 // Nothing is in flight by then: the drain only flushes the cancels of cut streams.
 const NATS_DRAIN_MS = 2000;
+const LISTEN_BACKLOG = 4096;
 
 async function main(): Promise<void> {
   exitWithSupervisor();
@@ -31,7 +32,9 @@ async function main(): Promise<void> {
     client: config.nats,
   });
   const app = await buildApp({ config, bus, catalog, logger, restarts });
-  const address = await app.listen({ port: config.port, host: config.host });
+  // Thousands of clients connecting at once wait in the kernel's accept queue: Node's 511 overflows and
+  // the kernel resets them. The kernel caps this at net.core.somaxconn (docs/deploy.md).
+  const address = await app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG });
   logger.info({ url: address, agents: catalog.names, nats: config.natsUrl }, 'gateway ready');
   reportReady({ url: address, agents: catalog.names });
 

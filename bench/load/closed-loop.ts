@@ -44,6 +44,8 @@ export async function runClosedLoop(target: Target, options: ClosedLoopOptions):
     keepAliveTimeout: 60_000,
     headersTimeout: 120_000,
     bodyTimeout: 120_000,
+    // 10,000 streams opened at once queue in the gateway's accept backlog longer than undici's 10 s.
+    connectTimeout: 120_000,
   });
   const body = chatBody(target, options.stream);
   const headers = { ...target.headers, 'content-type': 'application/json' };
