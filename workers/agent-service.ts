@@ -131,12 +131,16 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     };
   };
   const audio = deps.audio ?? defaultAudioChains(log, deps.transcription);
-  // A speech endpoint's counters, and whether an engine of its chain may be called now.
-  const speechStats = (name: string): Record<string, unknown> => {
+  // An audio endpoint's counters, and whether an engine of its chain may be called now.
+  const audioStats = (
+    counts: Map<string, AgentCounters>,
+    name: string,
+    unavailableOf: (agent: Agent) => string | undefined,
+  ): Record<string, unknown> => {
     const agent = agents.find((a) => a.name === name);
-    const unavailable = agent && audio.unavailable(agent);
+    const unavailable = agent && unavailableOf(agent);
     return {
-      ...speechCounters.get(name),
+      ...counts.get(name),
       restarts,
       providers_available: unavailable === undefined ? 1 : 0,
       ...(unavailable === undefined ? {} : { unavailable }),
@@ -155,9 +159,11 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
           : endpoint.metadata?.['query'] === COMMIT_QUERY
             ? { ...commitCounters, restarts }
             : endpoint.metadata?.['speech'] !== undefined
-              ? speechStats(endpoint.metadata['speech'])
+              ? audioStats(speechCounters, endpoint.metadata['speech'], (a) => audio.unavailable(a))
               : endpoint.metadata?.['transcription'] !== undefined
-                ? { ...transcriptionCounters.get(endpoint.metadata['transcription']), restarts }
+                ? audioStats(transcriptionCounters, endpoint.metadata['transcription'], (a) =>
+                    audio.transcriptionUnavailable(a),
+                  )
                 : agentStats(endpoint.metadata?.['agent'] ?? ''),
   });
   const workerId = service.info().id;

@@ -115,4 +115,9 @@ t.test('the breaker opens after repeated failures: the server is skipped', async
   t.match(await errorOf(cloud), { code: 'backend_error', message: /HTTP 503.*circuit open.*not tried this time/ });
   t.equal(upstream.transcriptions.length, before + 2);
   t.ok(stack.logs.lines.some((l) => String(l['msg']).includes('openai (audio): circuit opened')));
+  const stats = await stack.workers[0]!.service.stats();
+  const endpointData = (name: string) =>
+    stats.endpoints?.find((endpoint) => endpoint.name === `${name}-transcribe`)?.data as Record<string, unknown>;
+  t.match(endpointData('cloud_ears'), { providers_available: 0, unavailable: /openai: circuit open/ });
+  t.match(endpointData('voice_processor'), { providers_available: 1 }, 'pocketsphinx can still listen');
 });

@@ -57,8 +57,10 @@ export interface AudioChains extends TranscriptionChain {
    * breakers and the private rule are chat's (providers/run-chain.ts).
    */
   speak(agent: Agent, request: SpeakChainRequest, log: Logger): Promise<OpenedSpeech>;
-  /** Why no engine of the agent's chain may be called now (every circuit open), or undefined. */
+  /** Why no engine of the agent's speech chain may be called now (every circuit open), or undefined. */
   unavailable(agent: Agent): string | undefined;
+  /** The same for the agent's transcription chain. */
+  transcriptionUnavailable(agent: Agent): string | undefined;
 }
 
 /** What a chain does, for its errors: speech (espeak-ng is local) or transcription (pocketsphinx is). */
@@ -140,8 +142,8 @@ export function createAudioChains(settings: AudioChainSettings, log: Logger): Au
     };
   }
 
-  function unavailable(agent: Agent): string | undefined {
-    const refusals = linksOf(agent).map((link) => {
+  function refusedAll(links: readonly AudioProviderRef[]): string | undefined {
+    const refusals = links.map((link) => {
       const refusal = breakerOf(link.provider).refusal();
       return refusal === undefined ? undefined : `${link.provider}: ${refusal}`;
     });
@@ -163,5 +165,11 @@ export function createAudioChains(settings: AudioChainSettings, log: Logger): Au
     runOf: (agent, links) => runOf(agent, links, 'transcription'),
   });
 
-  return { linksOf, speak, unavailable, ...transcription };
+  return {
+    linksOf,
+    speak,
+    unavailable: (agent) => refusedAll(linksOf(agent)),
+    transcriptionUnavailable: (agent) => refusedAll(transcription.transcriptionLinksOf(agent)),
+    ...transcription,
+  };
 }
