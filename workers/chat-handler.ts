@@ -97,11 +97,12 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<
   // An internal call (the router's classifier) leaves no trace in memory: no session, turn or cache entry.
   const store = envelope.store !== false;
   try {
-    // What the client saw last may be committed a moment after it sent this request. No frame
-    // goes out meanwhile, so both waits together stay within one heartbeat (the gateway's silence limit is 3).
+    // What the client saw last may be committed a moment after it sent this request, or a second
+    // later when its worker stalled (the gateway then has another commit it). Heartbeats flow
+    // meanwhile; both waits together stay within the settle bound.
     const wait = deps.settleWait ?? SETTLE_WAIT;
     const clock = wait.clock ?? systemClock;
-    const deadline = clock.now() + Math.min(wait.maxWaitMs, envelope.heartbeat_ms);
+    const deadline = clock.now() + wait.maxWaitMs;
     const left = (): SettleWait => ({ ...wait, maxWaitMs: Math.max(0, deadline - clock.now()) });
     const session = store ? await sessionOf(db, envelope, left()) : undefined;
     if (session?.exists) await settledSession(db, session.id, envelope.request_id, left());

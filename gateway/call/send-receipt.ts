@@ -42,21 +42,26 @@ async function ask(bus: Bus, subject: string, data: Uint8Array, timeoutMs: numbe
  * published into a NATS outage can vanish (the server died with it buffered, or the worker's inbox
  * was not yet resubscribed): the worker would then discard a turn its client received. Retries are
  * harmless: the worker's inbox takes one receipt, later copies find no responders. A delivered
- * answer whose worker is gone (no responders) or never acknowledges goes to `commitSubject`, where
- * any worker commits the pending turn; committing twice, or after a discard, changes nothing.
+ * answer whose worker is gone (no responders), or silent for one try, goes to `commitSubject`,
+ * where any worker commits the pending turn; committing twice, or after a discard, changes nothing.
  * Never throws; true once a worker acknowledged it.
  */
 export async function sendReceipt(bus: Bus, target: ReceiptTarget, clock: Clock = systemClock): Promise<boolean> {
+  let committedElsewhere = false;
   for (let attempt = 0; attempt <= RECEIPT_RETRY_PAUSES_MS.length; attempt++) {
     if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
     if (bus.closed) return false;
     if (!(await waitConnected(bus, RECONNECT_WAIT_MS, { clock }))) continue;
     const outcome = await ask(bus, target.replyTo, target.data, RECEIPT_ACK_WAIT_MS, target.inboxScope);
     if (outcome === 'acknowledged') return true;
+    if (!target.commitSubject) continue;
     // Gone: it took an earlier copy, died, or has not resubscribed yet; any worker can commit now.
-    if (outcome === 'gone' && target.commitSubject) break;
+    if (outcome === 'gone') return commitElsewhere(bus, target.commitSubject, target.data, clock);
+    // Silent (stopped, or its loop stalled): the client's next message may already wait for this
+    // turn (for up to 2 s), so another worker commits it now; its own still gets the receipt.
+    if (!committedElsewhere) committedElsewhere = await commitElsewhere(bus, target.commitSubject, target.data, clock);
   }
-  return target.commitSubject ? commitElsewhere(bus, target.commitSubject, target.data, clock) : false;
+  return committedElsewhere;
 }
 
 async function commitElsewhere(bus: Bus, subject: string, data: Uint8Array, clock: Clock): Promise<boolean> {

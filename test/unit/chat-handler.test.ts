@@ -18,6 +18,7 @@ import { handleChatRequest, type ChatHandlerDeps } from '../../workers/chat-hand
 import { RECEIPT_GRACE_MS } from '../../workers/chat/deliver-turn.js';
 import { InFlight } from '../../workers/in-flight.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
+import { commitTurn } from '../../workers/memory/delivery.js';
 import { loadHistory } from '../../workers/memory/history.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import { createProviderChains } from '../../workers/providers/chain.js';
@@ -497,16 +498,17 @@ t.test('a follow-up sent before the last turn is committed waits for it, and see
   t.ok(prompt.includes('Hi Ada'), 'the committed turn is in its history');
 });
 
-t.test('a follow-up by a completion id still pending waits no longer than one heartbeat in all', async (t) => {
+t.test('a follow-up by a completion id still pending waits up to the settle bound in all, heartbeating', async (t) => {
   const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
   const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
   receipts.mode = 'hold';
   provider.behave = answers('Hi Ada');
   const firstDone = handle(first);
   await settle();
-  // The client continues by the completion id whose receipt never comes: the worker stays silent
-  // while it waits, so the gateway would call it lost after three heartbeats.
-  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  const published = replies().frames.length;
+  // The client continues by the completion id whose receipt never comes: the worker keeps the
+  // gateway informed with heartbeats while it waits, and gives up at the bound.
+  const waiting = { ...deps, settleWait: { maxWaitMs: 1000, everyMs: 5, clock } };
   let ended = false;
   const followUp = handleChatRequest(
     waiting,
@@ -516,14 +518,20 @@ t.test('a follow-up by a completion id still pending waits no longer than one he
     },
     inFlight,
   ).finally(() => (ended = true));
-  await clock.advance(150);
-  t.notOk(ended, 'it waits for the turn a while');
-  await clock.advance(100);
+  await clock.advance(990);
+  t.notOk(ended, 'it waits for the turn');
+  await clock.advance(20);
   await settle();
-  t.ok(ended, 'it gave up within the heartbeat, not after the 2 s settle bound');
+  t.ok(ended, 'it gave up at the settle bound');
   await followUp;
+  const frames = replies().frames.slice(published);
+  t.same(
+    frames.slice(0, 4).map((f) => f.type),
+    ['heartbeat', 'heartbeat', 'heartbeat', 'heartbeat'],
+    'a heartbeat every 200 ms meanwhile, so the gateway never thought it lost',
+  );
   t.equal(provider.calls.length, 1, 'no model call for a conversation it cannot find');
-  t.match(replies().frames.at(-1), { type: 'error', error: { code: 'session_not_found' } });
+  t.match(frames.at(-1), { type: 'error', error: { code: 'session_not_found' } });
   receipts.held[0]!(false);
   await firstDone;
 });
@@ -536,8 +544,8 @@ t.test('a worker slower than a heartbeat to ack sends heartbeats from the reques
   const firstDone = handle(first);
   await settle();
   const published = replies().frames.length;
-  // The follow-up waits a whole heartbeat for the first turn's receipt before it can ack.
-  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  // The follow-up waits longer than a heartbeat for the first turn's receipt before it can ack.
+  const waiting = { ...deps, settleWait: { maxWaitMs: 300, everyMs: 5, clock } };
   provider.behave = answers('Ada');
   const followUp = handleChatRequest(
     waiting,
@@ -547,7 +555,7 @@ t.test('a worker slower than a heartbeat to ack sends heartbeats from the reques
     },
     inFlight,
   );
-  await clock.advance(250);
+  await clock.advance(350);
   await settle();
   const frames = replies().frames.slice(published);
   t.same(
@@ -562,4 +570,18 @@ t.test('a worker slower than a heartbeat to ack sends heartbeats from the reques
   );
   receipts.held.forEach((answer) => answer(true));
   await Promise.all([firstDone, followUp]);
+});
+
+t.test('a turn another worker committed while this one waited for its receipt counts as committed', async (t) => {
+  const { provider, handle, receipts, turns } = setup();
+  const request = envelope({ messages: [{ role: 'user', content: 'slow to take my receipt' }] });
+  receipts.mode = 'hold';
+  provider.behave = answers('answered');
+  const outcome = handle(request);
+  await settle();
+  // The gateway had the memory group commit it (this worker was silent to one try of the receipt).
+  t.ok(await commitTurn(db, request.request_id, request.session_id));
+  receipts.held[0]!(false);
+  t.same(await outcome, { ok: true }, 'not reported as an answer the client never got');
+  t.equal((await turns(request.request_id))[0]?.state, 'committed', 'the discard left it alone');
 });

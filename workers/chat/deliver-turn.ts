@@ -103,6 +103,12 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     }
     const why = receipt.delivered ? 'discarded meanwhile' : receipt.why;
     await discardTurn(db, turn.requestId, turn.sessionId);
+    // A delivered receipt this worker was slow to take also went to another worker, which
+    // committed the turn: the discard left it alone.
+    if ((await findTurn(db, turn.requestId))?.state === 'committed') {
+      options.onCommitted();
+      return { stored: 'committed' };
+    }
     return { stored: 'discarded', why };
   } catch (err) {
     // The client has its answer; memory could not follow. The pending turn is never history:
