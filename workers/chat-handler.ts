@@ -92,7 +92,7 @@ async function sessionOf(db: Kysely<MemoryDatabase>, envelope: ChatRequest, wait
 }
 
 /** The session, its history and privacy, and the cache key; memory failures are memory_unavailable. */
-async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<Context> {
+async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest, signal: AbortSignal): Promise<Context> {
   const { agent, db } = deps;
   // An internal call (the router's classifier) leaves no trace in memory: no session, turn or cache entry.
   const store = envelope.store !== false;
@@ -103,7 +103,7 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest): Promise<
     const wait = deps.settleWait ?? SETTLE_WAIT;
     const clock = wait.clock ?? systemClock;
     const deadline = clock.now() + wait.maxWaitMs;
-    const left = (): SettleWait => ({ ...wait, maxWaitMs: Math.max(0, deadline - clock.now()) });
+    const left = (): SettleWait => ({ ...wait, signal, maxWaitMs: Math.max(0, deadline - clock.now()) });
     const session = store ? await sessionOf(db, envelope, left()) : undefined;
     if (session?.exists) await settledSession(db, session.id, envelope.request_id, left());
     const history =
@@ -224,7 +224,7 @@ export async function handleChatRequest(
     ),
   );
   try {
-    const context = await contextOf(deps, envelope);
+    const context = await contextOf(deps, envelope, stop.signal);
     if (stop.signal.aborted) throw stop.signal.reason;
     // Refused before the model is asked: an answer must not stream as if it could be kept.
     const memoryProblem = context.session ? deps.memoryHealth?.problem : undefined;

@@ -47,29 +47,51 @@ async function ask(bus: Bus, subject: string, data: Uint8Array, timeoutMs: numbe
  * Never throws; true once a worker acknowledged it.
  */
 export async function sendReceipt(bus: Bus, target: ReceiptTarget, clock: Clock = systemClock): Promise<boolean> {
-  let committedElsewhere = false;
+  // Started after the worker's first silent try, beside the tries that go on.
+  let elsewhere: Promise<boolean> | undefined;
   for (let attempt = 0; attempt <= RECEIPT_RETRY_PAUSES_MS.length; attempt++) {
     if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
-    if (bus.closed) return false;
+    if (bus.closed) return (await elsewhere) ?? false;
     if (!(await waitConnected(bus, RECONNECT_WAIT_MS, { clock }))) continue;
     const outcome = await ask(bus, target.replyTo, target.data, RECEIPT_ACK_WAIT_MS, target.inboxScope);
     if (outcome === 'acknowledged') return true;
     if (!target.commitSubject) continue;
     // Gone: it took an earlier copy, died, or has not resubscribed yet; any worker can commit now.
-    if (outcome === 'gone') return commitElsewhere(bus, target.commitSubject, target.data, clock);
+    if (outcome === 'gone') return (await elsewhere) || commitElsewhere(bus, target.commitSubject, target.data, clock);
     // Silent (stopped, or its loop stalled): the client's next message may already wait for this
-    // turn (for up to 2 s), so another worker commits it now; its own still gets the receipt.
-    if (!committedElsewhere) committedElsewhere = await commitElsewhere(bus, target.commitSubject, target.data, clock);
+    // turn (up to 2 s), so another worker commits it now, while its own keeps getting the receipt.
+    elsewhere ??= commitElsewhere(bus, target.commitSubject, target.data, clock, QUICK_COMMIT);
   }
-  return committedElsewhere;
+  return (await elsewhere) ?? false;
 }
 
-async function commitElsewhere(bus: Bus, subject: string, data: Uint8Array, clock: Clock): Promise<boolean> {
-  for (let attempt = 0; attempt < COMMIT_ATTEMPTS; attempt++) {
-    if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
+interface CommitTries {
+  attempts: number;
+  waitMs: number;
+  pausesMs: readonly number[];
+}
+
+const PATIENT_COMMIT: CommitTries = {
+  attempts: COMMIT_ATTEMPTS,
+  waitMs: COMMIT_WAIT_MS,
+  pausesMs: RECEIPT_RETRY_PAUSES_MS,
+};
+// The memory queue group holds the silent worker too: a try NATS hands to it is given up soon,
+// so that the next pick, most likely another worker, commits within the follow-up's wait.
+export const QUICK_COMMIT: CommitTries = { attempts: 4, waitMs: 250, pausesMs: [0, 0, 0] };
+
+async function commitElsewhere(
+  bus: Bus,
+  subject: string,
+  data: Uint8Array,
+  clock: Clock,
+  tries: CommitTries = PATIENT_COMMIT,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < tries.attempts; attempt++) {
+    if (attempt > 0) await sleep(clock, tries.pausesMs[attempt - 1] ?? 0);
     if (bus.closed) return false;
     if (!(await waitConnected(bus, RECONNECT_WAIT_MS, { clock }))) continue;
-    if ((await ask(bus, subject, data, COMMIT_WAIT_MS, inboxScopes.memory)) === 'acknowledged') return true;
+    if ((await ask(bus, subject, data, tries.waitMs, inboxScopes.memory)) === 'acknowledged') return true;
   }
   return false;
 }

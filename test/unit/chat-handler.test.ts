@@ -585,3 +585,30 @@ t.test('a turn another worker committed while this one waited for its receipt co
   t.same(await outcome, { ok: true }, 'not reported as an answer the client never got');
   t.equal((await turns(request.request_id))[0]?.state, 'committed', 'the discard left it alone');
 });
+
+t.test('a request stopped while it waits for pending turns stops waiting', async (t) => {
+  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
+  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
+  receipts.mode = 'hold';
+  provider.behave = answers('Hi Ada');
+  const firstDone = handle(first);
+  await settle();
+  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  let ended = false;
+  const followUp = handleChatRequest(
+    waiting,
+    {
+      data: encodeJson(envelope({ session_id: first.session_id, create_session: false, timeout_ms: 300 })),
+      reply: 'inbox',
+    },
+    inFlight,
+  ).finally(() => (ended = true));
+  await clock.advance(320);
+  await settle();
+  t.ok(ended, 'its deadline ended the wait, not the 2 s settle bound');
+  t.match(await followUp, { ok: false, code: 'deadline_exceeded' });
+  t.equal(provider.calls.length, 1, 'the model was not asked');
+  t.match(replies().frames.at(-1), { type: 'error', error: { code: 'deadline_exceeded' } });
+  receipts.held[0]!(false);
+  await firstDone;
+});

@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   COMMIT_WAIT_MS,
+  QUICK_COMMIT,
   RECEIPT_ACK_WAIT_MS,
   RECEIPT_RETRY_PAUSES_MS,
   sendReceipt,
@@ -84,6 +85,27 @@ t.test('a delivered answer its worker does not acknowledge in one try is committ
   await clock.advance(TOTAL_MS + COMMIT_WAIT_MS);
   t.equal(seen.length, RECEIPT_RETRY_PAUSES_MS.length + 1, 'its own worker still gets every try');
   t.equal(commits.length, 1, 'committed once');
+  t.equal(done(), true);
+});
+
+t.test('a commit try handed to the silent worker itself is given up soon, and the next pick commits', async (t) => {
+  const { bus, clock, commits, worker, run } = setup();
+  worker(() => false);
+  // The memory queue group includes the stalled worker: NATS hands it the first try.
+  let picks = 0;
+  bus.subscribe(COMMIT, {
+    queue: 'memory',
+    callback: (_err, msg) => {
+      if (picks++ === 0) return;
+      commits.push(new TextDecoder().decode(msg.data));
+      if (msg.reply) bus.publish(msg.reply);
+    },
+  });
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  await clock.advance(RECEIPT_ACK_WAIT_MS + QUICK_COMMIT.waitMs);
+  t.equal(picks, 2, 'tried again after a short wait');
+  t.equal(commits.length, 1, "committed well within a follow-up's 2 s wait");
+  await clock.advance(TOTAL_MS + COMMIT_WAIT_MS);
   t.equal(done(), true);
 });
 

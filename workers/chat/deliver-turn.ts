@@ -104,8 +104,9 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     const why = receipt.delivered ? 'discarded meanwhile' : receipt.why;
     await discardTurn(db, turn.requestId, turn.sessionId);
     // A delivered receipt this worker was slow to take also went to another worker, which
-    // committed the turn: the discard left it alone.
-    if ((await findTurn(db, turn.requestId))?.state === 'committed') {
+    // committed the turn: the discard left it alone. (A retry's own answer under this id is not it.)
+    const stored = await findTurn(db, turn.requestId);
+    if (stored?.state === 'committed' && sameAnswer(stored, turn)) {
       options.onCommitted();
       return { stored: 'committed' };
     }

@@ -53,6 +53,8 @@ export interface SettleWait {
   maxWaitMs: number;
   everyMs: number;
   clock?: Clock;
+  /** The request was stopped (cancelled, requester gone): look no more. */
+  signal?: AbortSignal;
 }
 
 export const SETTLE_WAIT: SettleWait = { maxWaitMs: 2000, everyMs: 5 };
@@ -62,7 +64,7 @@ async function until(check: () => Promise<boolean>, wait: SettleWait): Promise<b
   const deadline = clock.now() + wait.maxWaitMs;
   for (;;) {
     if (await check()) return true;
-    if (clock.now() >= deadline) return false;
+    if (clock.now() >= deadline || wait.signal?.aborted) return false;
     await new Promise<void>((resolve) => clock.setTimeout(resolve, wait.everyMs));
   }
 }
