@@ -612,3 +612,31 @@ t.test('a request stopped while it waits for pending turns stops waiting', async
   receipts.held[0]!(false);
   await firstDone;
 });
+
+t.test('the wait for a pending completion id and for the conversation share one deadline', async (t) => {
+  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
+  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
+  receipts.mode = 'hold';
+  provider.behave = answers('Hi Ada');
+  const firstDone = handle(first);
+  await settle();
+  // Another turn of the same conversation, whose receipt never comes.
+  const other = envelope({ session_id: first.session_id, create_session: false });
+  const otherDone = handle(other);
+  await settle();
+  const waiting = { ...deps, settleWait: { maxWaitMs: 1000, everyMs: 5, clock } };
+  const followUp = envelope({ session_id: first.request_id, create_session: false });
+  const followUpDone = handleChatRequest(waiting, { data: encodeJson(followUp), reply: 'inbox' }, inFlight);
+  const acked = () => replies().frames.some((f) => f.request_id === followUp.request_id && f.type === 'ack');
+  await clock.advance(600);
+  receipts.held[0]!(true); // the completion id's turn is committed 600 ms in
+  await clock.advance(350);
+  t.notOk(acked(), "then it waits for the conversation's other pending turn");
+  await clock.advance(100);
+  await settle();
+  t.ok(acked(), 'for the 400 ms left of one deadline, not a fresh 1,000');
+  receipts.held.slice(1).forEach((answer) => answer(false));
+  await clock.advance(10);
+  receipts.held.slice(2).forEach((answer) => answer(false));
+  await Promise.all([firstDone, otherDone, followUpDone]);
+});
