@@ -133,7 +133,38 @@ function setup() {
     return { frames, sentinel: messages.at(-1)?.data.length === 0 };
   };
   const turns = (requestId: string) => db.selectFrom('turns').selectAll().where('request_id', '=', requestId).execute();
-  return { clock, bus, provider, cache, deps, inFlight, handle, replies, turns, lines, receipts, requester };
+  /** A first turn answered and left pending: its receipt is held for the test to give. */
+  const holdFirstTurn = async () => {
+    const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
+    receipts.mode = 'hold';
+    provider.behave = answers('Hi Ada');
+    const firstDone = handle(first);
+    await settle();
+    return { first, firstDone };
+  };
+  /** Handles `request` with a wait for pending turns of up to `maxWaitMs` (setup's is none). */
+  const handleWaiting = (request: ChatRequest, maxWaitMs: number) =>
+    handleChatRequest(
+      { ...deps, settleWait: { maxWaitMs, everyMs: 5, clock } },
+      { data: encodeJson(request), reply: 'inbox' },
+      inFlight,
+    );
+  return {
+    clock,
+    bus,
+    provider,
+    cache,
+    deps,
+    inFlight,
+    handle,
+    handleWaiting,
+    holdFirstTurn,
+    replies,
+    turns,
+    lines,
+    receipts,
+    requester,
+  };
 }
 
 t.test('a streamed answer: ack, deltas, done, the turn stored, the sentinel last', async (t) => {
@@ -463,28 +494,17 @@ t.test('an unwritable memory is memory_unavailable (503, retryable) before the m
 });
 
 t.test('a follow-up sent before the last turn is committed waits for it, and sees it', async (t) => {
-  const { provider, handle, receipts, deps, inFlight, clock } = setup();
-  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
-  receipts.mode = 'hold';
-  provider.behave = answers('Hi Ada');
-  const firstDone = handle(first);
-  await settle();
+  const { provider, receipts, clock, holdFirstTurn, handleWaiting } = setup();
+  const { first, firstDone } = await holdFirstTurn();
   // The client has the answer; its receipt is on the way back when the next message arrives.
-  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
   provider.behave = answers('Ada');
-  const followUp = handleChatRequest(
-    waiting,
-    {
-      data: encodeJson(
-        envelope({
-          session_id: first.session_id,
-          create_session: false,
-          messages: [{ role: 'user', content: 'who am I?' }],
-        }),
-      ),
-      reply: 'inbox',
-    },
-    inFlight,
+  const followUp = handleWaiting(
+    envelope({
+      session_id: first.session_id,
+      create_session: false,
+      messages: [{ role: 'user', content: 'who am I?' }],
+    }),
+    2000,
   );
   await clock.advance(20);
   t.equal(provider.calls.length, 1, 'the follow-up waits before reading history');
@@ -499,24 +519,15 @@ t.test('a follow-up sent before the last turn is committed waits for it, and see
 });
 
 t.test('a follow-up by a completion id still pending waits up to the settle bound in all, heartbeating', async (t) => {
-  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
-  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
-  receipts.mode = 'hold';
-  provider.behave = answers('Hi Ada');
-  const firstDone = handle(first);
-  await settle();
+  const { provider, receipts, clock, replies, holdFirstTurn, handleWaiting } = setup();
+  const { first, firstDone } = await holdFirstTurn();
   const published = replies().frames.length;
   // The client continues by the completion id whose receipt never comes: the worker keeps the
   // gateway informed with heartbeats while it waits, and gives up at the bound.
-  const waiting = { ...deps, settleWait: { maxWaitMs: 1000, everyMs: 5, clock } };
   let ended = false;
-  const followUp = handleChatRequest(
-    waiting,
-    {
-      data: encodeJson(envelope({ session_id: first.request_id, create_session: false, heartbeat_ms: 200 })),
-      reply: 'inbox',
-    },
-    inFlight,
+  const followUp = handleWaiting(
+    envelope({ session_id: first.request_id, create_session: false, heartbeat_ms: 200 }),
+    1000,
   ).finally(() => (ended = true));
   await clock.advance(990);
   t.notOk(ended, 'it waits for the turn');
@@ -537,23 +548,14 @@ t.test('a follow-up by a completion id still pending waits up to the settle boun
 });
 
 t.test('a worker slower than a heartbeat to ack sends heartbeats from the request on', async (t) => {
-  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
-  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
-  receipts.mode = 'hold';
-  provider.behave = answers('Hi Ada');
-  const firstDone = handle(first);
-  await settle();
+  const { provider, receipts, clock, replies, holdFirstTurn, handleWaiting } = setup();
+  const { first, firstDone } = await holdFirstTurn();
   const published = replies().frames.length;
   // The follow-up waits longer than a heartbeat for the first turn's receipt before it can ack.
-  const waiting = { ...deps, settleWait: { maxWaitMs: 300, everyMs: 5, clock } };
   provider.behave = answers('Ada');
-  const followUp = handleChatRequest(
-    waiting,
-    {
-      data: encodeJson(envelope({ session_id: first.session_id, create_session: false, heartbeat_ms: 200 })),
-      reply: 'inbox',
-    },
-    inFlight,
+  const followUp = handleWaiting(
+    envelope({ session_id: first.session_id, create_session: false, heartbeat_ms: 200 }),
+    300,
   );
   await clock.advance(350);
   await settle();
@@ -587,21 +589,12 @@ t.test('a turn another worker committed while this one waited for its receipt co
 });
 
 t.test('a request stopped while it waits for pending turns stops waiting', async (t) => {
-  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
-  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
-  receipts.mode = 'hold';
-  provider.behave = answers('Hi Ada');
-  const firstDone = handle(first);
-  await settle();
-  const waiting = { ...deps, settleWait: { maxWaitMs: 2000, everyMs: 5, clock } };
+  const { provider, receipts, clock, replies, holdFirstTurn, handleWaiting } = setup();
+  const { first, firstDone } = await holdFirstTurn();
   let ended = false;
-  const followUp = handleChatRequest(
-    waiting,
-    {
-      data: encodeJson(envelope({ session_id: first.session_id, create_session: false, timeout_ms: 300 })),
-      reply: 'inbox',
-    },
-    inFlight,
+  const followUp = handleWaiting(
+    envelope({ session_id: first.session_id, create_session: false, timeout_ms: 300 }),
+    2000,
   ).finally(() => (ended = true));
   await clock.advance(320);
   await settle();
@@ -614,19 +607,14 @@ t.test('a request stopped while it waits for pending turns stops waiting', async
 });
 
 t.test('the wait for a pending completion id and for the conversation share one deadline', async (t) => {
-  const { provider, handle, receipts, deps, inFlight, clock, replies } = setup();
-  const first = envelope({ messages: [{ role: 'user', content: 'my name is Ada' }] });
-  receipts.mode = 'hold';
-  provider.behave = answers('Hi Ada');
-  const firstDone = handle(first);
-  await settle();
+  const { handle, receipts, clock, replies, holdFirstTurn, handleWaiting } = setup();
+  const { first, firstDone } = await holdFirstTurn();
   // Another turn of the same conversation, whose receipt never comes.
   const other = envelope({ session_id: first.session_id, create_session: false });
   const otherDone = handle(other);
   await settle();
-  const waiting = { ...deps, settleWait: { maxWaitMs: 1000, everyMs: 5, clock } };
   const followUp = envelope({ session_id: first.request_id, create_session: false });
-  const followUpDone = handleChatRequest(waiting, { data: encodeJson(followUp), reply: 'inbox' }, inFlight);
+  const followUpDone = handleWaiting(followUp, 1000);
   const acked = () => replies().frames.some((f) => f.request_id === followUp.request_id && f.type === 'ack');
   await clock.advance(600);
   receipts.held[0]!(true); // the completion id's turn is committed 600 ms in
