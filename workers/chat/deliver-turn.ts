@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatRequest, type DoneFrame } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
-import { commitTurn, discardTurn, findTurn } from '../memory/delivery.js';
+import { commitTurn, discardTurn, findTurn, type StoredTurn } from '../memory/delivery.js';
 import { settledTurn } from '../memory/pending.js';
 import type { MemoryHealth } from '../memory/health.js';
 import type { MemoryDatabase } from '../memory/schema.js';
@@ -38,7 +38,9 @@ export interface DeliverTurn {
 /** How the answer ended for memory: committed, discarded (why), or nothing to store. */
 export type Delivery = { stored: 'committed' } | { stored: 'discarded'; why: string } | { stored: 'none' };
 
-const sameAnswer = (stored: { assistantResponse: string; toolCalls: string | null }, turn: NewTurn) =>
+/** Whether the stored row of this request id is committed with this very answer. */
+const committedAs = (stored: StoredTurn | undefined, turn: NewTurn) =>
+  stored?.state === 'committed' &&
   stored.assistantResponse === turn.assistantResponse &&
   stored.toolCalls === (turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null);
 
@@ -78,7 +80,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   }
   if (!recorded) {
     const stored = await findTurn(db, turn.requestId);
-    if (stored?.state !== 'committed' || !sameAnswer(stored, turn)) {
+    if (!committedAs(stored, turn)) {
       throw new AgentbusError(
         'answer_conflict',
         stored?.state === 'pending'
@@ -105,8 +107,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     await discardTurn(db, turn.requestId, turn.sessionId);
     // A delivered receipt this worker was slow to take also went to another worker, which
     // committed the turn: the discard left it alone. (A retry's own answer under this id is not it.)
-    const stored = await findTurn(db, turn.requestId);
-    if (stored?.state === 'committed' && sameAnswer(stored, turn)) {
+    if (committedAs(await findTurn(db, turn.requestId), turn)) {
       options.onCommitted();
       return { stored: 'committed' };
     }
