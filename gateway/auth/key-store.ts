@@ -1,7 +1,7 @@
 import * as nodeCrypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Logger } from '../../common/logger.js';
 import { isLoopbackHost } from '../config.js';
 import type { Caller } from './caller.js';
@@ -248,24 +248,37 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
     }
   };
   let seen = signature();
+  let watcher: FSWatcher | undefined;
+  // The file, not its directory: that is usually DATA_DIR, where each SQLite write of a worker
+  // on this host would wake the gateway. An atomic rename replaces the file a watch follows, so
+  // every event re-arms the watch on the file there now; a missing file is left to the poll.
+  const follow = () => {
+    watcher?.close();
+    watcher = undefined;
+    try {
+      const own = watch(path, { persistent: false }, () => {
+        check();
+        follow();
+      });
+      own.on('error', () => {
+        own.close();
+        if (watcher === own) watcher = undefined; // the poll carries on, and re-arms on a change
+      });
+      watcher = own;
+    } catch {
+      // No file yet (no key created so far): the poll notices when it appears.
+    }
+  };
   const check = () => {
     const now = signature();
     if (now === seen) return;
     seen = now;
     store.reload();
+    if (watcher === undefined) follow();
   };
   const poll = setInterval(check, options.pollIntervalMs ?? KEYS_POLL_INTERVAL_MS);
   poll.unref();
-  let watcher: FSWatcher | undefined;
-  try {
-    // The directory, not the file: an atomic rename replaces the file the watch would follow.
-    watcher = watch(dirname(path), { persistent: false }, (_event, name) => {
-      if (name === null || name === basename(path)) check();
-    });
-    watcher.on('error', () => watcher?.close()); // the poll carries on alone
-  } catch {
-    // No directory yet (no key created so far): the poll notices when it appears.
-  }
+  follow();
   store.close = () => {
     clearInterval(poll);
     watcher?.close();

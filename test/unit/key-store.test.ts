@@ -232,6 +232,40 @@ t.test('onChange: listeners hear every reload that read the file, until they uns
   t.equal(heard, 1, 'unsubscribed');
 });
 
+t.test('each atomic replacement of the file is followed at once, without the poll', async (t) => {
+  // The watch follows the file itself (not DATA_DIR, where SQLite writes would wake the gateway),
+  // so it must re-arm on the file a rename put in its place.
+  const file = join(dir, 'followed.json');
+  writeKeysFile(file, { keys: [entry('a', 'ka')] });
+  const store = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: undefined,
+    log: quiet,
+    pollIntervalMs: 3_600_000,
+  });
+  t.teardown(() => store.close());
+  // The watch does not keep a process alive (nor should it): this timer does, and names a watch that never fires.
+  const reloaded = () =>
+    new Promise<void>((done, fail) => {
+      const guard = setTimeout(() => fail(new Error('no reload heard from the watch')), 30_000);
+      const stop = store.onChange(() => {
+        clearTimeout(guard);
+        stop();
+        done();
+      });
+    });
+  for (const key of ['kb', 'kc', 'kd']) {
+    const heard = reloaded();
+    writeKeysFile(file, { keys: [entry('a', key)] });
+    await heard;
+    t.ok(store.callerFor(key, LOOPBACK), `the key written by replacement ${key} works`);
+  }
+  t.equal(store.callerFor('ka', LOOPBACK), undefined, 'and the first one no longer does');
+});
+
 t.test('the keys-file lock: one holder at a time, a bounded wait naming the lock file', async (t) => {
   const file = join(dir, 'locked.json');
   t.equal(
