@@ -109,6 +109,30 @@ t.test('a commit try handed to the silent worker itself is given up soon, and th
   t.equal(done(), true);
 });
 
+t.test('a quick commit lost with its worker is followed by the patient one once the tries end', async (t) => {
+  // A host lost with its NATS node: the receipts go unanswered, and so does each quick commit try.
+  const { bus, clock, seen, commits, worker, run } = setup();
+  worker(() => false);
+  let picks = 0;
+  bus.subscribe(COMMIT, {
+    queue: 'memory',
+    callback: (_err, msg) => {
+      if (picks++ < QUICK_COMMIT.attempts) return;
+      commits.push(new TextDecoder().decode(msg.data));
+      if (msg.reply) bus.publish(msg.reply);
+    },
+  });
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  await clock.advance(RECEIPT_ACK_WAIT_MS + QUICK_COMMIT.attempts * QUICK_COMMIT.waitMs);
+  t.equal(picks, QUICK_COMMIT.attempts, 'every quick try went unanswered');
+  t.same(commits, []);
+  await clock.advance(TOTAL_MS + COMMIT_WAIT_MS);
+  t.equal(seen.length, RECEIPT_RETRY_PAUSES_MS.length + 1, 'its own worker got every try');
+  t.equal(commits.length, 1, 'then the memory group committed it');
+  t.equal(done(), true);
+  t.equal(clock.pending, 0, 'no timer left behind');
+});
+
 t.test('a delivered answer whose worker is gone (no responders) is committed by another at once', async (t) => {
   const { bus, clock, seen, commits, memoryWorker, run } = setup();
   memoryWorker();
