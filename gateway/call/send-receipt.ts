@@ -45,14 +45,12 @@ async function ask(bus: Bus, subject: string, data: Uint8Array, timeoutMs: numbe
  * answer whose worker is gone (no responders), or silent for one try, goes to `commitSubject`,
  * where any worker commits the pending turn; committing twice, or after a discard, changes nothing.
  * The quick commit beside the retries may fall into the same outage as they do (a host lost with
- * its NATS node): if neither the worker nor it was answered, the patient commit follows.
+ * its NATS node): the patient commit then follows it.
  * Never throws; true once a worker acknowledged it.
  */
 export async function sendReceipt(bus: Bus, target: ReceiptTarget, clock: Clock = systemClock): Promise<boolean> {
   // Started after the worker's first silent try, beside the tries that go on.
   let elsewhere: Promise<boolean> | undefined;
-  const committedElsewhere = async (subject: string) =>
-    ((await elsewhere) ?? false) || commitElsewhere(bus, subject, target.data, clock);
   for (let attempt = 0; attempt <= RECEIPT_RETRY_PAUSES_MS.length; attempt++) {
     if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
     if (bus.closed) return (await elsewhere) ?? false;
@@ -61,12 +59,17 @@ export async function sendReceipt(bus: Bus, target: ReceiptTarget, clock: Clock 
     if (outcome === 'acknowledged') return true;
     if (!target.commitSubject) continue;
     // Gone: it took an earlier copy, died, or has not resubscribed yet; any worker can commit now.
-    if (outcome === 'gone') return committedElsewhere(target.commitSubject);
+    if (outcome === 'gone') return elsewhere ?? commitElsewhere(bus, target.commitSubject, target.data, clock);
     // Silent (stopped, or its loop stalled): the client's next message may already wait for this
     // turn (up to 2 s), so another worker commits it now, while its own keeps getting the receipt.
-    elsewhere ??= commitElsewhere(bus, target.commitSubject, target.data, clock, QUICK_COMMIT);
+    // When those quick tries fall into the same outage (a host lost with its NATS node), the patient ones follow.
+    const subject = target.commitSubject;
+    elsewhere ??= commitElsewhere(bus, subject, target.data, clock, QUICK_COMMIT).then(
+      (committed) => committed || commitElsewhere(bus, subject, target.data, clock),
+    );
   }
-  return target.commitSubject ? committedElsewhere(target.commitSubject) : false;
+  // No try reached the bus (an outage throughout): any worker may still commit it once it is back.
+  return target.commitSubject ? (elsewhere ?? commitElsewhere(bus, target.commitSubject, target.data, clock)) : false;
 }
 
 interface CommitTries {
