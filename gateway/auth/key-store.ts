@@ -257,8 +257,8 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
     watcher = undefined;
     try {
       const own = watch(path, { persistent: false }, () => {
-        check();
         follow();
+        check(true);
       });
       own.on('error', () => {
         own.close();
@@ -269,12 +269,14 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
       // No file yet (no key created so far): the poll notices when it appears.
     }
   };
-  const check = () => {
+  const check = (fromWatch = false) => {
     const now = signature();
-    if (now === seen) return;
+    if (watcher === undefined && now !== 'missing') follow();
+    // An event amid an editor's save (the old file moved away, the new one not written yet) may
+    // find no file: whether it is gone for good is the poll's to judge, a second later.
+    if (now === seen || (fromWatch && now === 'missing')) return;
     seen = now;
     store.reload();
-    if (watcher === undefined) follow();
   };
   const poll = setInterval(check, options.pollIntervalMs ?? KEYS_POLL_INTERVAL_MS);
   poll.unref();

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -264,6 +264,27 @@ t.test('each atomic replacement of the file is followed at once, without the pol
     t.ok(store.callerFor(key, LOOPBACK), `the key written by replacement ${key} works`);
   }
   t.equal(store.callerFor('ka', LOOPBACK), undefined, 'and the first one no longer does');
+});
+
+t.test('a watch event that finds the file moved away mid-save keeps the keys: the poll judges', async (t) => {
+  const file = join(dir, 'saved.json');
+  writeKeysFile(file, { keys: [entry('a', 'ka')] });
+  const store = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: undefined,
+    log: quiet,
+    pollIntervalMs: 3_600_000,
+  });
+  t.teardown(() => store.close());
+  // An editor's save: the old file moved aside first, the new one written after.
+  renameSync(file, `${file}.bak`);
+  // The kernel queued the event during the rename; a few event-loop turns hand it to the watch.
+  for (let turn = 0; turn < 5; turn++) await new Promise((next) => setImmediate(next));
+  t.ok(store.callerFor('ka', LOOPBACK), 'still the keys last read, not none');
+  t.notOk(existsSync(file));
 });
 
 t.test('the keys-file lock: one holder at a time, a bounded wait naming the lock file', async (t) => {
