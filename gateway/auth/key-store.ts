@@ -269,12 +269,20 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
       // No file yet (no key created so far): the poll notices when it appears.
     }
   };
+  // Set by a poll that found no file. An editor's save moves the old file aside before it writes
+  // the new one, so only a file missing at two polls in a row is gone; a watch event never decides it.
+  let missingAtLastPoll = false;
   const check = (fromWatch = false) => {
     const now = signature();
-    if (watcher === undefined && now !== 'missing') follow();
-    // An event amid an editor's save (the old file moved away, the new one not written yet) may
-    // find no file: whether it is gone for good is the poll's to judge, a second later.
-    if (now === seen || (fromWatch && now === 'missing')) return;
+    const missing = now === 'missing';
+    // A changed signature is often a new inode (a rename): the watch follows it, even one it missed.
+    if (!missing && (watcher === undefined || (!fromWatch && now !== seen))) follow();
+    if (missing && seen !== 'missing') {
+      const gone = !fromWatch && missingAtLastPoll;
+      if (!fromWatch) missingAtLastPoll = true;
+      if (!gone) return;
+    } else if (!fromWatch) missingAtLastPoll = false;
+    if (now === seen) return;
     seen = now;
     store.reload();
   };

@@ -51,12 +51,16 @@ async function ask(bus: Bus, subject: string, data: Uint8Array, timeoutMs: numbe
 export async function sendReceipt(bus: Bus, target: ReceiptTarget, clock: Clock = systemClock): Promise<boolean> {
   // Started after the worker's first silent try, beside the tries that go on.
   let elsewhere: Promise<boolean> | undefined;
+  let acknowledged = false;
   for (let attempt = 0; attempt <= RECEIPT_RETRY_PAUSES_MS.length; attempt++) {
     if (attempt > 0) await sleep(clock, RECEIPT_RETRY_PAUSES_MS[attempt - 1]!);
     if (bus.closed) return (await elsewhere) ?? false;
     if (!(await waitConnected(bus, RECONNECT_WAIT_MS, { clock }))) continue;
     const outcome = await ask(bus, target.replyTo, target.data, RECEIPT_ACK_WAIT_MS, target.inboxScope);
-    if (outcome === 'acknowledged') return true;
+    if (outcome === 'acknowledged') {
+      acknowledged = true;
+      return true;
+    }
     if (!target.commitSubject) continue;
     // Gone: it took an earlier copy, died, or has not resubscribed yet; any worker can commit now.
     if (outcome === 'gone') return elsewhere ?? commitElsewhere(bus, target.commitSubject, target.data, clock);
@@ -65,7 +69,8 @@ export async function sendReceipt(bus: Bus, target: ReceiptTarget, clock: Clock 
     // When those quick tries fall into the same outage (a host lost with its NATS node), the patient ones follow.
     const subject = target.commitSubject;
     elsewhere ??= commitElsewhere(bus, subject, target.data, clock, QUICK_COMMIT).then(
-      (committed) => committed || commitElsewhere(bus, subject, target.data, clock),
+      // Unless the worker took its receipt meanwhile.
+      (committed) => committed || acknowledged || commitElsewhere(bus, subject, target.data, clock),
     );
   }
   // No try reached the bus (an outage throughout): any worker may still commit it once it is back.

@@ -257,11 +257,13 @@ t.test('each atomic replacement of the file is followed at once, without the pol
         done();
       });
     });
-  for (const key of ['kb', 'kc', 'kd']) {
+  for (const key of ['kb', 'kc', 'kd', 'ke', 'kf']) {
     const heard = reloaded();
     writeKeysFile(file, { keys: [entry('a', key)] });
     await heard;
     t.ok(store.callerFor(key, LOOPBACK), `the key written by replacement ${key} works`);
+    // The replaced file's last events pass first: the next replacement is heard only by a re-armed watch.
+    for (let turn = 0; turn < 5; turn++) await new Promise((next) => setImmediate(next));
   }
   t.equal(store.callerFor('ka', LOOPBACK), undefined, 'and the first one no longer does');
 });
@@ -285,6 +287,39 @@ t.test('a watch event that finds the file moved away mid-save keeps the keys: th
   for (let turn = 0; turn < 5; turn++) await new Promise((next) => setImmediate(next));
   t.ok(store.callerFor('ka', LOOPBACK), 'still the keys last read, not none');
   t.notOk(existsSync(file));
+});
+
+t.test('after a save the poll finds the new file; a file gone at two polls in a row takes its keys', async (t) => {
+  const file = join(dir, 'polled.json');
+  writeKeysFile(file, { keys: [entry('a', 'ka')] });
+  const store = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: undefined,
+    log: quiet,
+    pollIntervalMs: 20,
+  });
+  t.teardown(() => store.close());
+  const reloaded = () =>
+    new Promise<void>((done, fail) => {
+      const guard = setTimeout(() => fail(new Error('no reload heard')), 30_000);
+      const stop = store.onChange(() => {
+        clearTimeout(guard);
+        stop();
+        done();
+      });
+    });
+  let heard = reloaded();
+  renameSync(file, `${file}.bak`);
+  writeFileSync(file, JSON.stringify({ keys: [entry('a', 'kb')] }), { mode: 0o600 });
+  await heard;
+  t.ok(store.callerFor('kb', LOOPBACK), 'the saved file is read');
+  heard = reloaded();
+  rmSync(file);
+  await heard;
+  t.equal(store.callerFor('kb', LOOPBACK), undefined, 'a deleted file leaves no key');
 });
 
 t.test('the keys-file lock: one holder at a time, a bounded wait naming the lock file', async (t) => {

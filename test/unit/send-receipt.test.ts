@@ -6,6 +6,7 @@ import {
   RECEIPT_RETRY_PAUSES_MS,
   sendReceipt,
 } from '../../gateway/call/send-receipt.js';
+import { RECONNECT_WAIT_MS } from '../../common/wait-connected.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 
@@ -133,6 +134,40 @@ t.test('a quick commit lost with its worker is followed by the patient one at on
   t.equal(commits.length, 1, 'committed once');
   t.equal(done(), true);
   t.equal(clock.pending, 0, 'no timer left behind');
+});
+
+t.test('a worker that takes its receipt after the quick commit failed needs no patient one', async (t) => {
+  const { bus, clock, seen, worker, run } = setup();
+  let acks = false;
+  worker(() => acks);
+  let picks = 0;
+  bus.subscribe(COMMIT, { queue: 'memory', callback: () => void picks++ }); // never answers
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  await clock.advance(RECEIPT_ACK_WAIT_MS);
+  acks = true; // back before the quick tries are over
+  await clock.advance(TOTAL_MS + COMMIT_WAIT_MS);
+  t.equal(done(), true);
+  t.equal(seen.length, 2, 'acknowledged on the second try');
+  t.equal(picks, QUICK_COMMIT.attempts, 'the quick tries only: nothing is asked after the acknowledgement');
+  t.equal(clock.pending, 0, 'no timer left behind');
+});
+
+t.test('a receipt that never reached the bus is committed by any worker once it is back', async (t) => {
+  const { bus, clock, seen, commits, worker, memoryWorker, run } = setup();
+  worker(() => true);
+  memoryWorker();
+  bus.setConnected(false);
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  // Every try of the worker waits for the bus in vain; the bus is back during the first commit try's wait.
+  const pauses = RECEIPT_RETRY_PAUSES_MS.reduce((sum, ms) => sum + ms, 0);
+  await clock.advance(pauses + (RECEIPT_RETRY_PAUSES_MS.length + 1) * RECONNECT_WAIT_MS + RECONNECT_WAIT_MS / 2);
+  t.equal(seen.length, 0);
+  t.same(commits, []);
+  bus.setConnected(true);
+  await settle();
+  await clock.advance(0);
+  t.equal(commits.length, 1, 'the memory group commits it: the client has the answer');
+  t.equal(done(), true);
 });
 
 t.test('a delivered answer whose worker is gone (no responders) is committed by another at once', async (t) => {
