@@ -2,9 +2,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ConfigError } from '../../common/env.js';
-import { createKeyStore, matchKey, type KnownKey } from '../../gateway/auth/key-store.js';
+import { createKeyStore, matchKey, type KeyStore, type KnownKey } from '../../gateway/auth/key-store.js';
 import { lockFileOf, withKeysFileLock } from '../../gateway/auth/keys-file-lock.js';
 import {
   keysFileExists,
@@ -30,6 +30,37 @@ const entry = (name: string, key: string, extra: object = {}) => ({
   created_at: '2026-01-01T00:00:00Z',
   ...extra,
 });
+
+/** A store following `file`, polling every `pollIntervalMs`, closed when the test ends. */
+const followingFile = (t: Test, file: string, pollIntervalMs: number) => {
+  const store = createKeyStore({
+    keysFile: file,
+    apiKeys: [],
+    privateApiKeys: [],
+    envTier: 'unlimited',
+    devKey: undefined,
+    log: quiet,
+    pollIntervalMs,
+  });
+  t.teardown(() => store.close());
+  return store;
+};
+
+// The watch does not keep a process alive (nor should it): this timer does, and names a reload that never comes.
+const reloadOf = (store: KeyStore) =>
+  new Promise<void>((done, fail) => {
+    const guard = setTimeout(() => fail(new Error('no reload heard')), 30_000);
+    const stop = store.onChange(() => {
+      clearTimeout(guard);
+      stop();
+      done();
+    });
+  });
+
+/** A few event-loop turns: enough for an event the kernel already queued to reach its watch. */
+const loopTurns = async (count: number) => {
+  for (let turn = 0; turn < count; turn++) await new Promise((next) => setImmediate(next));
+};
 
 t.test('every known key is compared, in constant time, whichever matches', async (t) => {
   const known: KnownKey[] = ['a', 'b', 'c', 'd'].map((key) => ({
@@ -202,16 +233,7 @@ t.test('a KEYS_FILE that is a directory: an error naming KEYS_FILE, not a bare E
 t.test('onChange: listeners hear every reload that read the file, until they unsubscribe', async (t) => {
   const file = join(dir, 'change.json');
   writeKeysFile(file, { keys: [entry('a', 'ka')] });
-  const store = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: undefined,
-    log: quiet,
-    pollIntervalMs: 60_000,
-  });
-  t.teardown(() => store.close());
+  const store = followingFile(t, file, 60_000);
   let heard = 0;
   const stop = store.onChange(() => {
     heard++;
@@ -237,33 +259,14 @@ t.test('each atomic replacement of the file is followed at once, without the pol
   // so it must re-arm on the file a rename put in its place.
   const file = join(dir, 'followed.json');
   writeKeysFile(file, { keys: [entry('a', 'ka')] });
-  const store = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: undefined,
-    log: quiet,
-    pollIntervalMs: 3_600_000,
-  });
-  t.teardown(() => store.close());
-  // The watch does not keep a process alive (nor should it): this timer does, and names a watch that never fires.
-  const reloaded = () =>
-    new Promise<void>((done, fail) => {
-      const guard = setTimeout(() => fail(new Error('no reload heard from the watch')), 30_000);
-      const stop = store.onChange(() => {
-        clearTimeout(guard);
-        stop();
-        done();
-      });
-    });
+  const store = followingFile(t, file, 3_600_000);
   for (const key of ['kb', 'kc', 'kd', 'ke', 'kf']) {
-    const heard = reloaded();
+    const heard = reloadOf(store);
     writeKeysFile(file, { keys: [entry('a', key)] });
     await heard;
     t.ok(store.callerFor(key, LOOPBACK), `the key written by replacement ${key} works`);
     // The replaced file's last events pass first: the next replacement is heard only by a re-armed watch.
-    for (let turn = 0; turn < 5; turn++) await new Promise((next) => setImmediate(next));
+    await loopTurns(5);
   }
   t.equal(store.callerFor('ka', LOOPBACK), undefined, 'and the first one no longer does');
 });
@@ -271,20 +274,11 @@ t.test('each atomic replacement of the file is followed at once, without the pol
 t.test('a watch event that finds the file moved away mid-save keeps the keys: the poll judges', async (t) => {
   const file = join(dir, 'saved.json');
   writeKeysFile(file, { keys: [entry('a', 'ka')] });
-  const store = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: undefined,
-    log: quiet,
-    pollIntervalMs: 3_600_000,
-  });
-  t.teardown(() => store.close());
+  const store = followingFile(t, file, 3_600_000);
   // An editor's save: the old file moved aside first, the new one written after.
   renameSync(file, `${file}.bak`);
   // The kernel queued the event during the rename; a few event-loop turns hand it to the watch.
-  for (let turn = 0; turn < 5; turn++) await new Promise((next) => setImmediate(next));
+  await loopTurns(5);
   t.ok(store.callerFor('ka', LOOPBACK), 'still the keys last read, not none');
   t.notOk(existsSync(file));
 });
@@ -292,31 +286,13 @@ t.test('a watch event that finds the file moved away mid-save keeps the keys: th
 t.test('after a save the poll finds the new file; a file gone at two polls in a row takes its keys', async (t) => {
   const file = join(dir, 'polled.json');
   writeKeysFile(file, { keys: [entry('a', 'ka')] });
-  const store = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: undefined,
-    log: quiet,
-    pollIntervalMs: 20,
-  });
-  t.teardown(() => store.close());
-  const reloaded = () =>
-    new Promise<void>((done, fail) => {
-      const guard = setTimeout(() => fail(new Error('no reload heard')), 30_000);
-      const stop = store.onChange(() => {
-        clearTimeout(guard);
-        stop();
-        done();
-      });
-    });
-  let heard = reloaded();
+  const store = followingFile(t, file, 20);
+  let heard = reloadOf(store);
   renameSync(file, `${file}.bak`);
   writeFileSync(file, JSON.stringify({ keys: [entry('a', 'kb')] }), { mode: 0o600 });
   await heard;
   t.ok(store.callerFor('kb', LOOPBACK), 'the saved file is read');
-  heard = reloaded();
+  heard = reloadOf(store);
   rmSync(file);
   await heard;
   t.equal(store.callerFor('kb', LOOPBACK), undefined, 'a deleted file leaves no key');
