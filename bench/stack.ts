@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startChild, stopChild } from '../scripts/lib/child-process.js';
@@ -97,7 +97,16 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
   };
 
   try {
-    nats = await startNatsServer({ binary, port: -1, storeDir: join(dir, 'jetstream') });
+    const natsOut = outFile('nats');
+    // Kept with the others' output (slow consumers, JetStream warnings); nothing once stop() closed it.
+    const natsOutput = (text: string) => {
+      try {
+        writeSync(natsOut, text);
+      } catch {
+        // The stack is stopping.
+      }
+    };
+    nats = await startNatsServer({ binary, port: -1, storeDir: join(dir, 'jetstream'), output: natsOutput });
     // Compiled like gateway and workers when the bench runs compiled (`npm run bench`).
     const upstreamEntry = nodeEntry('bench/upstream/main.ts');
     const upstreamChild = fork(upstreamEntry.file, [], {

@@ -55,6 +55,8 @@ export interface NatsServerOptions {
   extraArgs?: readonly string[];
   /** A command that runs the server, e.g. `ip netns exec <ns>` (a test's host of its own). */
   launcher?: readonly string[];
+  /** Gets everything the server logs, from its start on; without it the log is read only until ready. */
+  output?: (text: string) => void;
 }
 
 export interface RunningNatsServer {
@@ -120,6 +122,7 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      options.output?.(chunk);
       if (log.length < 64_000) log += chunk;
       const listening = LISTENING.exec(log);
       if (listening) port = Number(listening[2]);
@@ -127,7 +130,9 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         child.off('error', onError).off('exit', onEarlyExit);
-        child.stderr.removeAllListeners('data').resume();
+        child.stderr.removeAllListeners('data');
+        if (options.output) child.stderr.on('data', options.output);
+        else child.stderr.resume();
         resolve({ url: `nats://${options.host ?? '127.0.0.1'}:${port}`, port, process: child, stop });
       }
     });
