@@ -1,18 +1,12 @@
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AgentbusError,
-  PROTOCOL_VERSION,
   decodeSpeechFrame,
-  encodeJson,
-  errorFromWire,
-  inboxScopes,
-  type CancelRequest,
   type SpeechFrame,
   type SpeechRequest,
   type Subjects,
 } from '../../bus-schemas/index.js';
-import { isNoRespondersReply, type Bus, type BusMessage } from '../../common/bus.js';
-import { FrameQueue } from './frame-queue.js';
+import type { Bus } from '../../common/bus.js';
+import { openVoiceCall } from '../audio/voice-call.js';
 
 type StartFrame = Extract<SpeechFrame, { type: 'start' }>;
 
@@ -36,66 +30,26 @@ export async function callSpeech(
   signal: AbortSignal,
   options: { auditSubject?: string | undefined } = {},
 ): Promise<SpeechCall> {
-  const agent = request.intent;
-  const queue = new FrameQueue<BusMessage>();
-  // The agent's chat inbox scope, so a worker credential scoped to the agent may answer (nats.conf).
-  const sub = bus.subscribeInbox(inboxScopes.chat(agent), (err, msg) => (err ? queue.fail(err) : queue.push(msg)));
-  const inbox = sub.getSubject();
-  const deadlineMs = request.timeout_ms + 1_000;
-  const deadline = setTimeout(
-    () => queue.fail(new AgentbusError('deadline_exceeded', `No complete speech within ${deadlineMs} ms.`)),
-    deadlineMs,
-  );
-  let finished = false;
-  const onAbort = () => {
-    if (finished) return;
-    const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: request.request_id, reason: 'client left' };
-    bus.publish(subjects.cancel(agent), encodeJson(cancel));
-    queue.fail(new AgentbusError('request_cancelled', 'The client left before the speech ended.'));
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  const end = () => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(deadline);
-    signal.removeEventListener('abort', onAbort);
-    sub.unsubscribe();
-  };
-  let expected = 0;
-  const nextFrame = async (): Promise<SpeechFrame> => {
-    const msg = await queue.next();
-    if (isNoRespondersReply(msg))
-      throw new AgentbusError(
-        'no_worker',
-        `No worker serves the voice agent "${agent}". Start one with "npm run worker" (or "npm start").`,
-      );
-    const frame = decodeSpeechFrame(msg.data);
-    if (frame.seq !== expected++)
-      throw new AgentbusError('stream_protocol_error', `speech frame ${frame.seq} arrived, ${expected - 1} expected`);
-    if (frame.type === 'error') throw errorFromWire(frame.error);
-    return frame;
-  };
-
-  const h = natsHeaders();
-  h.set('Agentbus-Request-Id', request.request_id);
-  if (request.traceparent) h.set('traceparent', request.traceparent);
-  const data = encodeJson(request);
-  bus.publish(subjects.speech(agent), data, { reply: inbox, headers: h });
-  // A copy for the audit stream (AUDIT=on), which nobody answers: as bus-call.ts does for chat.
-  if (options.auditSubject) bus.publish(options.auditSubject, data, { headers: h });
+  const call = openVoiceCall(bus, subjects, request, signal, {
+    decode: decodeSpeechFrame,
+    frames: 'speech',
+    awaited: 'complete speech',
+    leftBefore: 'the speech ended',
+  });
   let start: SpeechFrame;
   try {
-    start = await nextFrame();
+    call.send(subjects.speech(request.intent), options.auditSubject);
+    start = await call.next();
     if (start.type !== 'start') throw new AgentbusError('stream_protocol_error', 'speech began without "start"');
   } catch (err) {
-    end();
+    call.end();
     throw err;
   }
   async function* audio(): AsyncGenerator<Buffer> {
     let bytes = 0;
     try {
       for (;;) {
-        const frame = await nextFrame();
+        const frame = await call.next();
         if (frame.type === 'audio') {
           const chunk = Buffer.from(frame.data, 'base64');
           bytes += chunk.length;
@@ -103,14 +57,14 @@ export async function callSpeech(
         } else if (frame.type === 'done') {
           if (frame.bytes !== bytes)
             throw new AgentbusError('stream_protocol_error', `speech ended at ${bytes} of ${frame.bytes} bytes`);
-          end();
+          call.end();
           return;
         } else throw new AgentbusError('stream_protocol_error', `unexpected speech frame "${frame.type}"`);
       }
     } finally {
       // Left early (the client went away mid-stream): the worker stops too.
-      if (!finished && !signal.aborted) onAbort();
-      end();
+      if (!call.ended && !signal.aborted) call.cancel();
+      call.end();
     }
   }
   return { start, audio: audio() };

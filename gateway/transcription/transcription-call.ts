@@ -1,21 +1,16 @@
-import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AgentbusError,
-  PROTOCOL_VERSION,
   SPEECH_CHUNK_BYTES,
   decodeTranscriptionFrame,
   encodeJson,
-  errorFromWire,
-  inboxScopes,
-  type CancelRequest,
   type Subjects,
   type TranscriptionDone,
   type TranscriptionFrame,
   type TranscriptionRequest,
   type TranscriptionUpload,
 } from '../../bus-schemas/index.js';
-import { isNoRespondersReply, type Bus, type BusMessage } from '../../common/bus.js';
-import { FrameQueue } from '../speech/frame-queue.js';
+import type { Bus } from '../../common/bus.js';
+import { openVoiceCall } from '../audio/voice-call.js';
 
 type ReadyFrame = Extract<TranscriptionFrame, { type: 'ready' }>;
 
@@ -45,60 +40,25 @@ export async function callTranscription(
   audio: Buffer,
   signal: AbortSignal,
 ): Promise<TranscriptionAnswer> {
-  const agent = request.intent;
-  const queue = new FrameQueue<BusMessage>();
-  // The agent's chat inbox scope, so a worker credential scoped to the agent may answer (nats.conf).
-  const sub = bus.subscribeInbox(inboxScopes.chat(agent), (err, msg) => (err ? queue.fail(err) : queue.push(msg)));
-  const inbox = sub.getSubject();
-  const deadlineMs = request.timeout_ms + 1_000;
-  const deadline = setTimeout(
-    () => queue.fail(new AgentbusError('deadline_exceeded', `No transcript within ${deadlineMs} ms.`)),
-    deadlineMs,
-  );
-  let finished = false;
-  const onAbort = () => {
-    if (finished) return;
-    const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: request.request_id, reason: 'client left' };
-    bus.publish(subjects.cancel(agent), encodeJson(cancel));
-    queue.fail(new AgentbusError('request_cancelled', 'The client left before the transcript was ready.'));
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
-  let expected = 0;
-  const nextFrame = async (): Promise<TranscriptionFrame> => {
-    const msg = await queue.next();
-    if (isNoRespondersReply(msg))
-      throw new AgentbusError(
-        'no_worker',
-        `No worker serves the voice agent "${agent}". Start one with "npm run worker" (or "npm start").`,
-      );
-    const frame = decodeTranscriptionFrame(msg.data);
-    if (frame.seq !== expected++)
-      throw new AgentbusError(
-        'stream_protocol_error',
-        `transcription frame ${frame.seq} arrived, ${expected - 1} expected`,
-      );
-    if (frame.type === 'error') throw errorFromWire(frame.error);
-    return frame;
-  };
+  const call = openVoiceCall<TranscriptionFrame>(bus, subjects, request, signal, {
+    decode: decodeTranscriptionFrame,
+    frames: 'transcription',
+    awaited: 'transcript',
+    leftBefore: 'the transcript was ready',
+  });
   try {
-    const h = natsHeaders();
-    h.set('Agentbus-Request-Id', request.request_id);
-    if (request.traceparent) h.set('traceparent', request.traceparent);
-    bus.publish(subjects.transcribe(agent), encodeJson(request), { reply: inbox, headers: h });
-    const ready = await nextFrame();
+    call.send(subjects.transcribe(request.intent));
+    const ready = await call.next();
     if (ready.type !== 'ready') throw new AgentbusError('stream_protocol_error', 'transcription began without "ready"');
     if (!WORKER_INBOX.test(ready.upload))
       throw new AgentbusError('stream_protocol_error', `the worker asked for the audio on "${ready.upload}"`);
     await upload(bus, ready.upload, request.request_id, audio, signal);
-    const done = await nextFrame();
+    const done = await call.next();
     if (done.type !== 'done')
       throw new AgentbusError('stream_protocol_error', `unexpected transcription frame "${done.type}"`);
     return { ready, done };
   } finally {
-    finished = true;
-    clearTimeout(deadline);
-    signal.removeEventListener('abort', onAbort);
-    sub.unsubscribe();
+    call.end();
   }
 }
 

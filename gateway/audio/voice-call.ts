@@ -1,0 +1,122 @@
+import { headers as natsHeaders } from '@nats-io/transport-node';
+import {
+  AgentbusError,
+  PROTOCOL_VERSION,
+  encodeJson,
+  errorFromWire,
+  inboxScopes,
+  type CancelRequest,
+  type Subjects,
+  type WireError,
+} from '../../bus-schemas/index.js';
+import { isNoRespondersReply, type Bus, type BusMessage } from '../../common/bus.js';
+import { FrameQueue } from '../speech/frame-queue.js';
+
+/** A frame of a voice call's answer: numbered from 0; an `error` frame ends it. */
+type NumberedFrame = { seq: number; type: string };
+
+/** What the call needs of its request: the speech and transcription envelopes both carry it. */
+export interface VoiceRequest {
+  intent: string;
+  request_id: string;
+  traceparent?: string | undefined;
+  /** The request's own limit; the call gives up a second after it. */
+  timeout_ms: number;
+}
+
+/** How a call names its frames and what it waits for, in its errors. */
+export interface VoiceCallNames<F extends NumberedFrame> {
+  decode(data: Uint8Array): F;
+  /** The frames' name in a protocol error ("speech frame 3 arrived"). */
+  frames: string;
+  /** What did not come in time ("complete speech", "transcript"). */
+  awaited: string;
+  /** What the client did not wait for ("the speech ended", "the transcript was ready"). */
+  leftBefore: string;
+}
+
+/** One speech or transcription call on the bus, from the gateway's side. */
+export interface VoiceCall<F extends NumberedFrame> {
+  /**
+   * The next frame in `seq` order. Throws `no_worker`, `stream_protocol_error` on a gap, the
+   * worker's error, `deadline_exceeded`, or `request_cancelled` once the client left.
+   */
+  next(): Promise<F>;
+  /** Publishes the request on `subject` (and, with `auditSubject`, its copy for the audit stream). */
+  send(subject: string, auditSubject?: string): void;
+  /** Tells the worker to stop, unless the call ended already. */
+  cancel(): void;
+  /** Ends the call: its inbox, deadline and abort listener are let go. Safe to call again. */
+  end(): void;
+  readonly ended: boolean;
+}
+
+/**
+ * Opens a voice call for `request`: an inbox in the agent's chat scope (so a worker credential scoped to the
+ * agent may answer, nats.conf), a deadline a second past the request's limit, and a cancel
+ * announced on the agent's cancel subject when the client leaves, so the worker stops its engine.
+ * The speech and transcription calls differ only in what they send and which frames they expect.
+ */
+export function openVoiceCall<F extends NumberedFrame>(
+  bus: Bus,
+  subjects: Subjects,
+  request: VoiceRequest,
+  signal: AbortSignal,
+  names: VoiceCallNames<F>,
+): VoiceCall<F> {
+  const agent = request.intent;
+  const queue = new FrameQueue<BusMessage>();
+  const sub = bus.subscribeInbox(inboxScopes.chat(agent), (err, msg) => (err ? queue.fail(err) : queue.push(msg)));
+  const deadlineMs = request.timeout_ms + 1_000;
+  const deadline = setTimeout(
+    () => queue.fail(new AgentbusError('deadline_exceeded', `No ${names.awaited} within ${deadlineMs} ms.`)),
+    deadlineMs,
+  );
+  let ended = false;
+  const cancel = () => {
+    if (ended) return;
+    const cancelRequest: CancelRequest = { v: PROTOCOL_VERSION, request_id: request.request_id, reason: 'client left' };
+    bus.publish(subjects.cancel(agent), encodeJson(cancelRequest));
+    queue.fail(new AgentbusError('request_cancelled', `The client left before ${names.leftBefore}.`));
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  let expected = 0;
+  return {
+    async next() {
+      const msg = await queue.next();
+      if (isNoRespondersReply(msg))
+        throw new AgentbusError(
+          'no_worker',
+          `No worker serves the voice agent "${agent}". Start one with "npm run worker" (or "npm start").`,
+        );
+      const frame = names.decode(msg.data);
+      if (frame.seq !== expected++)
+        throw new AgentbusError(
+          'stream_protocol_error',
+          `${names.frames} frame ${frame.seq} arrived, ${expected - 1} expected`,
+        );
+      if (frame.type === 'error') throw errorFromWire((frame as unknown as { error: WireError }).error);
+      return frame;
+    },
+    send(subject, auditSubject) {
+      const h = natsHeaders();
+      h.set('Agentbus-Request-Id', request.request_id);
+      if (request.traceparent) h.set('traceparent', request.traceparent);
+      const data = encodeJson(request);
+      bus.publish(subject, data, { reply: sub.getSubject(), headers: h });
+      // A copy for the audit stream (AUDIT=on), which nobody answers: as bus-call.ts does for chat.
+      if (auditSubject) bus.publish(auditSubject, data, { headers: h });
+    },
+    cancel,
+    end() {
+      if (ended) return;
+      ended = true;
+      clearTimeout(deadline);
+      signal.removeEventListener('abort', cancel);
+      sub.unsubscribe();
+    },
+    get ended() {
+      return ended;
+    },
+  };
+}
