@@ -98,12 +98,14 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
 
   try {
     const natsOut = outFile('nats');
-    // Kept with the others' output (slow consumers, JetStream warnings); nothing once stop() closed it.
+    // Kept with the others' output (slow consumers, JetStream warnings). The pipe may still hold the
+    // server's last lines after its exit: once stop() took the fd off the list, its number may be reused.
     const natsOutput = (text: string) => {
+      if (!fds.includes(natsOut)) return;
       try {
         writeSync(natsOut, text);
       } catch {
-        // The stack is stopping.
+        // A full disk loses the log, not the run.
       }
     };
     nats = await startNatsServer({ binary, port: -1, storeDir: join(dir, 'jetstream'), output: natsOutput });

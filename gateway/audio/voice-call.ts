@@ -42,7 +42,7 @@ export interface VoiceCall<F extends NumberedFrame> {
    * worker's error, `deadline_exceeded`, or `request_cancelled` once the client left.
    */
   next(): Promise<F>;
-  /** Publishes the request on `subject` (and, with `auditSubject`, its copy for the audit stream). */
+  /** Publishes the request on `subject` (and, with `auditSubject`, its copy for the audit stream); not once ended. */
   send(subject: string, auditSubject?: string): void;
   /** Tells the worker to stop, unless the call ended already. */
   cancel(): void;
@@ -79,7 +79,22 @@ export function openVoiceCall<F extends NumberedFrame>(
     bus.publish(subjects.cancel(agent), encodeJson(cancelRequest));
     queue.fail(new AgentbusError('request_cancelled', `The client left before ${names.leftBefore}.`));
   };
-  signal.addEventListener('abort', cancel, { once: true });
+  // The client's leaving ends the call even when nobody reads it any more (a later piece of a
+  // spoken answer, started but not yet read): its inbox and deadline must not outlive it.
+  const onAbort = () => {
+    cancel();
+    end();
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  // A client gone already never fires 'abort': the call ends before it is sent.
+  if (signal.aborted) onAbort();
+  function end() {
+    if (ended) return;
+    ended = true;
+    clearTimeout(deadline);
+    signal.removeEventListener('abort', onAbort);
+    sub.unsubscribe();
+  }
   let expected = 0;
   return {
     async next() {
@@ -99,6 +114,7 @@ export function openVoiceCall<F extends NumberedFrame>(
       return frame;
     },
     send(subject, auditSubject) {
+      if (ended) return;
       const h = natsHeaders();
       h.set('Agentbus-Request-Id', request.request_id);
       if (request.traceparent) h.set('traceparent', request.traceparent);
@@ -108,13 +124,7 @@ export function openVoiceCall<F extends NumberedFrame>(
       if (auditSubject) bus.publish(auditSubject, data, { headers: h });
     },
     cancel,
-    end() {
-      if (ended) return;
-      ended = true;
-      clearTimeout(deadline);
-      signal.removeEventListener('abort', cancel);
-      sub.unsubscribe();
-    },
+    end,
     get ended() {
       return ended;
     },

@@ -55,7 +55,10 @@ export interface NatsServerOptions {
   extraArgs?: readonly string[];
   /** A command that runs the server, e.g. `ip netns exec <ns>` (a test's host of its own). */
   launcher?: readonly string[];
-  /** Gets everything the server logs, from its start on; without it the log is read only until ready. */
+  /**
+   * Gets everything the server logs, from its start on; without it the log is read only until
+   * ready. It must not throw: it runs in the pipe's 'data' handler.
+   */
   output?: (text: string) => void;
 }
 

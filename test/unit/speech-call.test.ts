@@ -88,3 +88,30 @@ t.test('the client leaving announces a cancel for the request', async (t) => {
   const cancel = bus.published.find((m) => m.subject === subjects.cancel('voice_processor'));
   t.equal(cancel && decodeCancelRequest(cancel.data).request_id, 'speech-1');
 });
+
+t.test('the client leaving before the audio is read lets go of the inbox all the same', async (t) => {
+  const bus = new FakeBus();
+  fakeWorker(bus, [start, audio('ab')]);
+  const left = new AbortController();
+  // A later piece of a spoken answer: started, then the client leaves before anyone reads it.
+  await callSpeech(bus, subjects, request, left.signal);
+  left.abort();
+  t.equal(bus.subscribers('_INBOX.gateway.chat.voice_processor.fake1'), 0, 'the inbox is closed');
+  t.ok(
+    bus.published.some((m) => m.subject === subjects.cancel('voice_processor')),
+    'the worker is told',
+  );
+});
+
+t.test('a client gone before the call opens: nothing goes to the worker, request_cancelled at once', async (t) => {
+  const bus = new FakeBus();
+  fakeWorker(bus, [start, audio('ab')]);
+  const left = new AbortController();
+  left.abort();
+  await t.rejects(callSpeech(bus, subjects, request, left.signal), { code: 'request_cancelled' });
+  t.notOk(
+    bus.published.some((m) => m.subject === subjects.speech('voice_processor')),
+    'no request',
+  );
+  t.equal(bus.subscribers('_INBOX.gateway.chat.voice_processor.fake1'), 0, 'the inbox is closed');
+});
