@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ConfigError } from '../../common/env.js';
-import { createKeyStore, matchKey, type KeyStore, type KnownKey } from '../../gateway/auth/key-store.js';
+import {
+  createKeyStore,
+  matchKey,
+  type KeyStore,
+  type KeyStoreOptions,
+  type KnownKey,
+} from '../../gateway/auth/key-store.js';
 import { lockFileOf, withKeysFileLock } from '../../gateway/auth/keys-file-lock.js';
 import {
   keysFileExists,
@@ -31,17 +37,20 @@ const entry = (name: string, key: string, extra: object = {}) => ({
   ...extra,
 });
 
+/** The options of a store that knows only `keysFile`'s keys (no API_KEYS, no dev key), with `extra` over them. */
+const fileOnly = (keysFile: string | undefined, extra: Partial<KeyStoreOptions> = {}): KeyStoreOptions => ({
+  keysFile,
+  apiKeys: [],
+  privateApiKeys: [],
+  envTier: 'unlimited',
+  devKey: undefined,
+  log: quiet,
+  ...extra,
+});
+
 /** A store following `file`, polling every `pollIntervalMs`, closed when the test ends. */
 const followingFile = (t: Test, file: string, pollIntervalMs: number) => {
-  const store = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: undefined,
-    log: quiet,
-    pollIntervalMs,
-  });
+  const store = createKeyStore(fileOnly(file, { pollIntervalMs }));
   t.teardown(() => store.close());
   return store;
 };
@@ -83,22 +92,8 @@ t.test('a key gets the same tenant from API_KEYS and from the file, so its sessi
   t.equal(tenantOfDigest(sha256Hex('team-key')), tenantOf('team-key'));
   const file = join(dir, 'same.json');
   writeKeysFile(file, { keys: [entry('team', 'team-key')] });
-  const fromFile = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: undefined,
-    log: quiet,
-  });
-  const fromEnv = createKeyStore({
-    keysFile: undefined,
-    apiKeys: ['team-key'],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: undefined,
-    log: quiet,
-  });
+  const fromFile = createKeyStore(fileOnly(file));
+  const fromEnv = createKeyStore(fileOnly(undefined, { apiKeys: ['team-key'] }));
   t.equal(fromFile.callerFor('team-key', LOOPBACK)?.tenant, fromEnv.callerFor('team-key', LOOPBACK)?.tenant);
   t.match(fromEnv.callerFor('team-key', LOOPBACK), {
     name: 'api-keys',
@@ -117,14 +112,7 @@ t.test('scope, tier, private and revocation come from the entry', async (t) => {
       entry('gone', 'k2', { revoked_at: '2026-01-02T00:00:00Z' }),
     ],
   });
-  const store = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: ['pk'],
-    envTier: 'unlimited',
-    devKey: 'local-only',
-    log: quiet,
-  });
+  const store = createKeyStore(fileOnly(file, { privateApiKeys: ['pk'], devKey: 'local-only' }));
   t.teardown(() => store.close());
   t.match(store.callerFor('k1', LOOPBACK), { name: 'scoped', agents: ['testing'], tier: 'premium', private: true });
   t.equal(store.callerFor('k2', LOOPBACK), undefined, 'revoked');
@@ -134,14 +122,7 @@ t.test('scope, tier, private and revocation come from the entry', async (t) => {
 
 t.test('the dev key works only while no key exists, and the config refuses it off loopback', async (t) => {
   const file = join(dir, 'dev.json');
-  const store = createKeyStore({
-    keysFile: file,
-    apiKeys: [],
-    privateApiKeys: [],
-    envTier: 'unlimited',
-    devKey: 'local-only',
-    log: quiet,
-  });
+  const store = createKeyStore(fileOnly(file, { devKey: 'local-only' }));
   t.teardown(() => store.close());
   t.ok(store.callerFor('local-only', LOOPBACK), 'no file yet');
   writeKeysFile(file, { keys: [entry('first', 'k1')] });
@@ -166,42 +147,20 @@ t.test(
   async (t) => {
     const file = join(dir, 'broken.json');
     writeFileSync(file, JSON.stringify({ keys: [{ ...entry('x', 'k1'), agents: 'everything' }] }));
-    t.throws(
-      () =>
-        createKeyStore({
-          keysFile: file,
-          apiKeys: [],
-          privateApiKeys: [],
-          envTier: 'unlimited',
-          devKey: undefined,
-          log: quiet,
-        }),
-      /invalid keys file .*broken\.json \(KEYS_FILE\).*agents/,
-    );
+    t.throws(() => createKeyStore(fileOnly(file)), /invalid keys file .*broken\.json \(KEYS_FILE\).*agents/);
     writeKeysFile(file, { keys: [entry('x', 'k1'), entry('y', 'k2', { id: 'id-x' })] });
-    t.throws(
-      () =>
-        createKeyStore({
-          keysFile: file,
-          apiKeys: [],
-          privateApiKeys: [],
-          envTier: 'unlimited',
-          devKey: undefined,
-          log: quiet,
-        }),
-      /keys\[1\]\.id repeats/,
-    );
+    t.throws(() => createKeyStore(fileOnly(file)), /keys\[1\]\.id repeats/);
 
     writeKeysFile(file, { keys: [entry('x', 'k1')] });
     const errors: string[] = [];
-    const store = createKeyStore({
-      keysFile: file,
-      apiKeys: [],
-      privateApiKeys: [],
-      envTier: 'unlimited',
-      devKey: undefined,
-      log: { info: () => undefined, error: (_obj: unknown, message?: string) => errors.push(String(message)) } as never,
-    });
+    const store = createKeyStore(
+      fileOnly(file, {
+        log: {
+          info: () => undefined,
+          error: (_obj: unknown, message?: string) => errors.push(String(message)),
+        },
+      }),
+    );
     t.teardown(() => store.close());
     writeFileSync(file, 'not json');
     t.equal(store.reload(), false);
@@ -215,15 +174,7 @@ t.test(
 t.test('a KEYS_FILE that is a directory: an error naming KEYS_FILE, not a bare EISDIR', async (t) => {
   const folder = mkdtempSync(join(dir, 'folder-'));
   t.throws(
-    () =>
-      createKeyStore({
-        keysFile: folder,
-        apiKeys: [],
-        privateApiKeys: [],
-        envTier: 'unlimited',
-        devKey: undefined,
-        log: quiet,
-      }),
+    () => createKeyStore(fileOnly(folder)),
     /keys file .*folder-\w+ \(KEYS_FILE\) is a directory; KEYS_FILE must name a file/,
   );
   t.throws(() => readKeysFile(folder), /\(KEYS_FILE\) is a directory/);
