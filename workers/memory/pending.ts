@@ -22,6 +22,9 @@ const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =
     .select('id')
     .where('session_id', '=', p.sessionId)
     .where('state', '=', 'pending')
+    // Always true of a pending turn (it gets its place at commit), and it lets the session's
+    // (session_id, commit_seq) index find the pending few instead of visiting its whole history.
+    .where('commit_seq', 'is', null)
     .where((eb) =>
       eb.not(
         eb.or([

@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely } from 'kysely';
+import t from 'tap';
+import { commitTurn } from '../../workers/memory/delivery.js';
+import { migrateToLatest } from '../../workers/memory/migrate.js';
+import { settledSession } from '../../workers/memory/pending.js';
+import type { MemoryDatabase } from '../../workers/memory/schema.js';
+import { queuedSqliteDialect } from '../../workers/memory/sqlite-dialect.js';
+import { recordTurn } from '../../workers/memory/turns.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { newTurn } from '../helpers/turns.js';
+
+// The memory database with every statement's SQL kept, so a test can ask SQLite how it runs one.
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-pending-'));
+const sqlite = new SQLite(join(dir, 'memory.sqlite'));
+const statements: string[] = [];
+const db = new Kysely<MemoryDatabase>({
+  dialect: queuedSqliteDialect({
+    database: {
+      prepare: (text: string) => {
+        statements.push(text);
+        return sqlite.prepare(text);
+      },
+      close: () => sqlite.close(),
+    },
+  }),
+});
+t.teardown(async () => {
+  await db.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// One look, no waiting: the verdict of the moment.
+const once = { maxWaitMs: 0, everyMs: 5, clock: new FakeClock() };
+
+t.before(async () => {
+  await migrateToLatest(db);
+  for (let i = 1; i <= 30; i++) {
+    await recordTurn(db, newTurn({ requestId: `chatcmpl-old${i}`, sessionId: 'conv_long' }), 'pending');
+    await commitTurn(db, `chatcmpl-old${i}`, 'conv_long');
+  }
+});
+
+t.test('a conversation whose turns are all committed is settled', async (t) => {
+  t.equal(await settledSession(db, 'conv_long', 'chatcmpl-new', once), true);
+});
+
+t.test("another request's pending turn unsettles it; the request's own and its parts' do not", async (t) => {
+  await recordTurn(db, newTurn({ requestId: 'chatcmpl-mine.code', sessionId: 'conv_long' }), 'pending');
+  t.equal(await settledSession(db, 'conv_long', 'chatcmpl-mine', once), true, 'a fan-out part of the asker');
+  await recordTurn(db, newTurn({ requestId: 'chatcmpl-other', sessionId: 'conv_long' }), 'pending');
+  t.equal(await settledSession(db, 'conv_long', 'chatcmpl-mine', once), false);
+  await commitTurn(db, 'chatcmpl-other', 'conv_long');
+  t.equal(await settledSession(db, 'conv_long', 'chatcmpl-mine', once), true, 'settled once committed');
+});
+
+t.test('the check finds pending turns through the index, without visiting the history', async (t) => {
+  statements.length = 0;
+  await settledSession(db, 'conv_long', 'chatcmpl-new', once);
+  const [check] = statements.filter((text) => /from "turns"/i.test(text));
+  if (!check) return t.fail('no statement read the turns');
+  // The plan, not a timing: a scan of the session's index range would read every turn it ever had.
+  const plan = sqlite.prepare(`explain query plan ${check}`).all(
+    ...check
+      .split('?')
+      .slice(1)
+      .map(() => 'x'),
+  ) as { detail: string }[];
+  t.match(
+    plan.map((step) => step.detail).join('\n'),
+    /USING INDEX turns_session_commit_seq \(session_id=\? AND commit_seq=\?\)/,
+  );
+});
