@@ -45,7 +45,8 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? (a / b).toFixed(2) : '–');
   const ab = fl.rows['agentbus'],
     floor = fl.rows['floor'],
-    mem = fl.rows['floor+memory'];
+    mem = fl.rows['floor+memory'],
+    delivery = fl.rows['floor+delivery'];
   return [
     `**9. Floor of the architecture** (${fl.rounds} round(s), targets in turn; CPU per request at ` +
       `concurrency ${fl.cpuConcurrency} over ${fl.cpuRequests} requests, gateway + worker(s) + nats-server ` +
@@ -55,9 +56,11 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
     '| | CPU per request, µs: total (gateway / worker / nats-server) | added p50 at concurrency 1 (ms) ' +
       '| req/s at concurrency 32 |',
     '| --- | --- | --- | --- |',
-    ...['floor', 'floor+memory', 'agentbus', 'portkey'].flatMap(row),
+    ...['floor', 'floor+memory', 'floor+delivery', 'agentbus', 'portkey'].flatMap(row),
     '',
-    `agentbus ÷ floor+memory: CPU ${ratio(ab?.cpuUs?.total, mem?.cpuUs?.total)}, ` +
+    `agentbus ÷ floor+delivery: CPU ${ratio(ab?.cpuUs?.total, delivery?.cpuUs?.total)}, ` +
+      `added p50 ${ratio(ab?.addedP50Ms, delivery?.addedP50Ms)}; ` +
+      `agentbus ÷ floor+memory: CPU ${ratio(ab?.cpuUs?.total, mem?.cpuUs?.total)}, ` +
       `added p50 ${ratio(ab?.addedP50Ms, mem?.addedP50Ms)}; ` +
       `agentbus ÷ floor: CPU ${ratio(ab?.cpuUs?.total, floor?.cpuUs?.total)}, ` +
       `added p50 ${ratio(ab?.addedP50Ms, floor?.addedP50Ms)}; ` +

@@ -5,8 +5,15 @@ import type { RolePids } from '../load/process-cpu.js';
 import type { Target } from '../load/target.js';
 import type { BenchStack } from '../stack.js';
 
-/** `floor`: gateway and worker alone; `floor+memory`: the worker also writes one SQLite row per request. */
-export type FloorVariant = 'floor' | 'floor+memory';
+/**
+ * `floor`: gateway and worker alone; `floor+memory`: the worker also writes one SQLite row per
+ * request; `floor+delivery`: that row pending, committed by the gateway's receipt after the answer.
+ */
+export type FloorVariant = 'floor' | 'floor+memory' | 'floor+delivery';
+
+/** The floor's SQLite file of a variant that keeps turns, in the stack's data directory. */
+export const floorDatabase = (stack: BenchStack, variant: FloorVariant): string | undefined =>
+  variant === 'floor' ? undefined : join(stack.dataDir, `${variant.replace('+', '-')}.sqlite`);
 
 export interface RunningFloor {
   variant: FloorVariant;
@@ -20,14 +27,16 @@ export interface RunningFloor {
  * upstream, on a subject of the variant's own, so two variants can run side by side.
  */
 export async function startFloor(stack: BenchStack, variant: FloorVariant): Promise<RunningFloor> {
-  const name = variant === 'floor' ? 'floor' : 'floor-memory';
+  const name = variant.replace('+', '-');
   mkdirSync(stack.dataDir, { recursive: true });
+  const db = floorDatabase(stack, variant);
   const env = {
     ...process.env,
     NATS_URL: stack.natsUrl,
     OLLAMA_URL: stack.upstreamUrl,
     FLOOR_SUBJECT: `bench.${name}.chat`,
-    ...(variant === 'floor+memory' ? { FLOOR_DB: join(stack.dataDir, `${name}.sqlite`) } : {}),
+    ...(db ? { FLOOR_DB: db } : {}),
+    ...(variant === 'floor+delivery' ? { FLOOR_DELIVERY: '1' } : {}),
   };
   // Both at once (the gateway needs no worker to start); each is stopped with the stack too.
   const start = async (role: 'worker' | 'gateway') => {

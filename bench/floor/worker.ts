@@ -1,4 +1,4 @@
-import { connect, type Msg } from '@nats-io/transport-node';
+import { connect, headers, type Msg } from '@nats-io/transport-node';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 
@@ -6,17 +6,25 @@ import { request } from 'undici';
 // the model as agentbus's worker does — Ollama's `/api/chat` with undici's `request()`, streamed
 // NDJSON, read to its `done` line (workers/providers/ollama/chat-stream.ts) — and replies with an
 // OpenAI chat completion. With FLOOR_DB, one SQLite INSERT per request first (WAL,
-// synchronous=NORMAL, as agentbus's memory). No memory reads, logs, audit or admission queue.
+// synchronous=NORMAL, as agentbus's memory). With FLOOR_DELIVERY too, the delivery contract's
+// least: the turn is inserted pending, the reply names it (header Floor-Turn), and the gateway's
+// receipt on `<subject>.receipt` commits it (one UPDATE) and is acknowledged. No memory reads,
+// logs, audit or admission queue.
 
 const subject = process.env['FLOOR_SUBJECT'] ?? 'floor.chat';
 const upstream = process.env['OLLAMA_URL']!;
 const dbFile = process.env['FLOOR_DB'];
+const delivery = dbFile !== undefined && process.env['FLOOR_DELIVERY'] === '1';
 
 const db = dbFile ? new Database(dbFile) : undefined;
 db?.pragma('journal_mode = WAL');
 db?.pragma('synchronous = NORMAL');
-db?.exec('CREATE TABLE IF NOT EXISTS turns (id TEXT PRIMARY KEY, model TEXT, request TEXT, answer TEXT, at INTEGER)');
-const insert = db?.prepare('INSERT INTO turns (id, model, request, answer, at) VALUES (?, ?, ?, ?, ?)');
+db?.exec(
+  'CREATE TABLE IF NOT EXISTS turns ' +
+    '(id TEXT PRIMARY KEY, model TEXT, request TEXT, answer TEXT, at INTEGER, state TEXT)',
+);
+const insert = db?.prepare('INSERT INTO turns (id, model, request, answer, at, state) VALUES (?, ?, ?, ?, ?, ?)');
+const commit = db?.prepare("UPDATE turns SET state = 'committed' WHERE id = ? AND state = 'pending'");
 
 interface OllamaLine {
   message?: { content?: string };
@@ -52,7 +60,7 @@ async function answer(msg: Msg): Promise<void> {
   if (!last.done) throw new Error('the stream ended without its done line');
   const id = `chatcmpl-floor-${process.pid}-${++seq}`;
   const created = Math.floor(Date.now() / 1000);
-  insert?.run(id, body.model, JSON.stringify(body.messages), content, Date.now());
+  insert?.run(id, body.model, JSON.stringify(body.messages), content, Date.now(), delivery ? 'pending' : 'committed');
   const prompt = last.prompt_eval_count ?? 0,
     completion = last.eval_count ?? 0;
   msg.respond(
@@ -64,7 +72,14 @@ async function answer(msg: Msg): Promise<void> {
       choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
       usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
     }),
+    delivery ? { headers: turnHeader(id) } : undefined,
   );
+}
+
+function turnHeader(id: string) {
+  const h = headers();
+  h.set('Floor-Turn', id);
+  return h;
 }
 
 const nc = await connect({ servers: process.env['NATS_URL'] });
@@ -76,6 +91,15 @@ nc.subscribe(subject, {
     answer(msg).catch((e: unknown) => msg.respond(JSON.stringify({ error: { message: String(e) } })));
   },
 });
+if (delivery)
+  nc.subscribe(`${subject}.receipt`, {
+    queue: 'floor',
+    callback: (err, msg) => {
+      if (err) return;
+      commit!.run(msg.string());
+      msg.respond();
+    },
+  });
 await nc.flush();
 process.send?.({ type: 'ready' });
 const stop = () => {

@@ -1,6 +1,6 @@
 /** One place a chat request can be sent: the upstream itself, agentbus, or a peer gateway. */
 export interface Target {
-  name: 'direct' | 'agentbus' | 'portkey' | 'floor' | 'floor+memory';
+  name: 'direct' | 'agentbus' | 'portkey' | 'floor' | 'floor+memory' | 'floor+delivery';
   /** Base URL, e.g. http://127.0.0.1:8080 */
   url: string;
   /** Path of the OpenAI chat completions route. */

@@ -1,4 +1,6 @@
-import { startFloor, type RunningFloor } from '../floor/start.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { floorDatabase, startFloor, type FloorVariant, type RunningFloor } from '../floor/start.js';
 import { runClosedLoop } from '../load/closed-loop.js';
 import { warmUp } from '../load/warm-up.js';
 import { runWithCpu, type RolePids } from '../load/process-cpu.js';
@@ -33,8 +35,30 @@ export interface FloorFigure {
   rows: Record<string, FloorRow>;
 }
 
+const VARIANTS: readonly FloorVariant[] = ['floor', 'floor+memory', 'floor+delivery'];
+
 /**
- * Figure 9. Starts the floor's two variants (bench/floor/) on the stack's nats-server and fake
+ * Turns of floor+delivery still pending once their receipts had time to arrive (up to 5 s): 0 when
+ * every answer's receipt committed its turn, as the variant claims to do.
+ */
+async function uncommittedTurns(file: string): Promise<number> {
+  const db = new Database(file, { readonly: true });
+  try {
+    const pending = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM turns WHERE state = 'pending'");
+    const committed = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM turns WHERE state = 'committed'");
+    for (let look = 0; look < 50; look++) {
+      const left = pending.get()!.n;
+      if (left === 0) return committed.get()!.n > 0 ? 0 : Number.NaN;
+      await sleep(100);
+    }
+    return pending.get()!.n;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Figure 9. Starts the floor's three variants (bench/floor/) on the stack's nats-server and fake
  * upstream, warms them up, then per round, the targets taking turns: p50 at concurrency 1 of
  * direct, floor, floor+memory, agentbus and Portkey; and CPU per request at concurrency 32 of
  * the floors and agentbus (gateway + worker(s) + nats-server, from /proc) and of Portkey's one
@@ -52,7 +76,7 @@ export async function measureFloor(
   try {
     // Started together: on a loaded machine each start takes seconds. One that fails leaves the
     // other to the stack, which stops every process it adopted.
-    floors.push(...(await Promise.all((['floor', 'floor+memory'] as const).map((v) => startFloor(stack, v)))));
+    floors.push(...(await Promise.all(VARIANTS.map((v) => startFloor(stack, v)))));
     for (const floor of floors) {
       const w = await warmUp(floor.target, options);
       if (w.ok === 0 || w.cut > 0)
@@ -113,6 +137,12 @@ export async function measureFloor(
           ' ms',
       );
     }
+    const file = floorDatabase(stack, 'floor+delivery')!;
+    const uncommitted = await uncommittedTurns(file);
+    if (uncommitted !== 0)
+      throw new Error(
+        `floor+delivery: ${Number.isNaN(uncommitted) ? 'no turn committed' : `${uncommitted} turns never committed`}`,
+      );
     const direct = p50['direct']!;
     const rows: Record<string, FloorRow> = {};
     for (const target of latencyTargets) {

@@ -67,7 +67,7 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
   t.same(written.sequential.overhead.agentbus.roundsMs.length, 1, 'one sequential round in tiny mode');
   t.type(written.sequential.overhead.agentbus.medianMs, 'number');
   t.equal(written.sequential.errors.agentbus, 0, 'no sequential request failed');
-  t.same(Object.keys(written.floor.rows), ['floor', 'floor+memory', 'agentbus']);
+  t.same(Object.keys(written.floor.rows), ['floor', 'floor+memory', 'floor+delivery', 'agentbus']);
   for (const [name, row] of Object.entries<FloorRow>(written.floor.rows)) {
     t.equal(row.errors + row.cut, 0, `every ${name} answer whole`);
     // A few dozen requests may fit in one 10 ms /proc tick: read, not necessarily above 0.
