@@ -102,6 +102,7 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
 
 /**
  * Names the code reads from the environment that are not agentbus settings: PATH, and how the
- * bench's floor processes (bench/floor/start.ts) tell their children their subject and database.
+ * bench's floor processes (bench/floor/start.ts) tell their children their subject, database and
+ * whether to keep the delivery contract.
  */
-export const NOT_SETTINGS: readonly string[] = ['PATH', 'FLOOR_SUBJECT', 'FLOOR_DB'];
+export const NOT_SETTINGS: readonly string[] = ['PATH', 'FLOOR_SUBJECT', 'FLOOR_DB', 'FLOOR_DELIVERY'];
