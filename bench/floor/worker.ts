@@ -6,7 +6,8 @@ import { request } from 'undici';
 // the model as agentbus's worker does — Ollama's `/api/chat` with undici's `request()`, streamed
 // NDJSON, read to its `done` line (workers/providers/ollama/chat-stream.ts) — and replies with an
 // OpenAI chat completion. With FLOOR_DB, one SQLite INSERT per request first (WAL,
-// synchronous=NORMAL, as agentbus's memory). With FLOOR_DELIVERY too, the delivery contract's
+// synchronous=NORMAL, as agentbus's memory; one transaction per event-loop turn, as its group
+// commit). With FLOOR_DELIVERY too, the delivery contract's
 // least: the turn is inserted pending, the reply names it (header Floor-Turn), and the gateway's
 // receipt on `<subject>.receipt` commits it (one UPDATE) and is acknowledged. No memory reads,
 // logs, audit or admission queue.
@@ -60,20 +61,42 @@ async function answer(msg: Msg): Promise<void> {
   if (!last.done) throw new Error('the stream ended without its done line');
   const id = `chatcmpl-floor-${process.pid}-${++seq}`;
   const created = Math.floor(Date.now() / 1000);
-  insert?.run(id, body.model, JSON.stringify(body.messages), content, Date.now(), delivery ? 'pending' : 'committed');
   const prompt = last.prompt_eval_count ?? 0,
     completion = last.eval_count ?? 0;
-  msg.respond(
-    JSON.stringify({
-      id,
-      object: 'chat.completion',
-      created,
-      model: body.model,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-    }),
-    delivery ? { headers: turnHeader(id) } : undefined,
-  );
+  const reply = (): void =>
+    void msg.respond(
+      JSON.stringify({
+        id,
+        object: 'chat.completion',
+        created,
+        model: body.model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
+      }),
+      delivery ? { headers: turnHeader(id) } : undefined,
+    );
+  if (!insert) {
+    reply();
+    return;
+  }
+  const state = delivery ? 'pending' : 'committed';
+  inBatch(() => insert.run(id, body.model, JSON.stringify(body.messages), content, Date.now(), state), reply);
+}
+
+// The writes of one event-loop turn share one transaction, each answered after its COMMIT, as
+// agentbus's group commit does (workers/memory/group-commit.ts): the floor pays no COMMIT agentbus avoids.
+let batch: Array<{ write: () => void; then: () => void }> = [];
+
+function inBatch(write: () => void, then: () => void): void {
+  if (batch.length === 0) setImmediate(commitBatch);
+  batch.push({ write, then });
+}
+
+function commitBatch(): void {
+  const writes = batch;
+  batch = [];
+  db!.transaction(() => writes.forEach((w) => w.write()))();
+  for (const w of writes) w.then();
 }
 
 function turnHeader(id: string) {
@@ -96,8 +119,11 @@ if (delivery)
     queue: 'floor',
     callback: (err, msg) => {
       if (err) return;
-      commit!.run(msg.string());
-      msg.respond();
+      const id = msg.string();
+      inBatch(
+        () => commit!.run(id),
+        () => msg.respond(),
+      );
     },
   });
 await nc.flush();

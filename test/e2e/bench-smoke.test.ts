@@ -68,6 +68,8 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
   t.type(written.sequential.overhead.agentbus.medianMs, 'number');
   t.equal(written.sequential.errors.agentbus, 0, 'no sequential request failed');
   t.same(Object.keys(written.floor.rows), ['floor', 'floor+memory', 'floor+delivery', 'agentbus']);
+  t.equal(written.floor.deliveryTurns.pending, 0, 'every floor+delivery turn committed by its receipt');
+  t.ok(written.floor.deliveryTurns.committed > 0, 'floor+delivery committed turns');
   for (const [name, row] of Object.entries<FloorRow>(written.floor.rows)) {
     t.equal(row.errors + row.cut, 0, `every ${name} answer whole`);
     // A few dozen requests may fit in one 10 ms /proc tick: read, not necessarily above 0.
