@@ -44,9 +44,10 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
   };
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? (a / b).toFixed(2) : '–');
   const ab = fl.rows['agentbus'],
-    floor = fl.rows['floor'],
-    mem = fl.rows['floor+memory'],
-    delivery = fl.rows['floor+delivery'];
+    floor = fl.rows['floor'];
+  const againstFloor = (name: string) =>
+    `agentbus ÷ ${name}: CPU ${ratio(ab?.cpuUs?.total, fl.rows[name]?.cpuUs?.total)}, ` +
+    `added p50 ${ratio(ab?.addedP50Ms, fl.rows[name]?.addedP50Ms)}; `;
   return [
     `**9. Floor of the architecture** (${fl.rounds} round(s), targets in turn; CPU per request at ` +
       `concurrency ${fl.cpuConcurrency} over ${fl.cpuRequests} requests, gateway + worker(s) + nats-server ` +
@@ -58,12 +59,7 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
     '| --- | --- | --- | --- |',
     ...['floor', 'floor+memory', 'floor+delivery', 'agentbus', 'portkey'].flatMap(row),
     '',
-    `agentbus ÷ floor+delivery: CPU ${ratio(ab?.cpuUs?.total, delivery?.cpuUs?.total)}, ` +
-      `added p50 ${ratio(ab?.addedP50Ms, delivery?.addedP50Ms)}; ` +
-      `agentbus ÷ floor+memory: CPU ${ratio(ab?.cpuUs?.total, mem?.cpuUs?.total)}, ` +
-      `added p50 ${ratio(ab?.addedP50Ms, mem?.addedP50Ms)}; ` +
-      `agentbus ÷ floor: CPU ${ratio(ab?.cpuUs?.total, floor?.cpuUs?.total)}, ` +
-      `added p50 ${ratio(ab?.addedP50Ms, floor?.addedP50Ms)}; ` +
+    ['floor+delivery', 'floor+memory', 'floor'].map(againstFloor).join('') +
       `Portkey ÷ floor: CPU ${ratio(fl.rows['portkey']?.cpuUs?.total, floor?.cpuUs?.total)}, ` +
       `added p50 ${ratio(fl.rows['portkey']?.addedP50Ms, floor?.addedP50Ms)}.`,
     '',

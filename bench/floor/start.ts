@@ -11,9 +11,12 @@ import type { BenchStack } from '../stack.js';
  */
 export type FloorVariant = 'floor' | 'floor+memory' | 'floor+delivery';
 
+/** A variant's name in subjects, file names and output files: `floor-memory` for `floor+memory`. */
+const nameOf = (variant: FloorVariant) => variant.replace('+', '-');
+
 /** The floor's SQLite file of a variant that keeps turns, in the stack's data directory. */
 export const floorDatabase = (stack: BenchStack, variant: FloorVariant): string | undefined =>
-  variant === 'floor' ? undefined : join(stack.dataDir, `${variant.replace('+', '-')}.sqlite`);
+  variant === 'floor' ? undefined : join(stack.dataDir, `${nameOf(variant)}.sqlite`);
 
 export interface RunningFloor {
   variant: FloorVariant;
@@ -27,7 +30,7 @@ export interface RunningFloor {
  * upstream, on a subject of the variant's own, so two variants can run side by side.
  */
 export async function startFloor(stack: BenchStack, variant: FloorVariant): Promise<RunningFloor> {
-  const name = variant.replace('+', '-');
+  const name = nameOf(variant);
   mkdirSync(stack.dataDir, { recursive: true });
   const db = floorDatabase(stack, variant);
   const env = {

@@ -7,10 +7,9 @@ import { request } from 'undici';
 // NDJSON, read to its `done` line (workers/providers/ollama/chat-stream.ts) — and replies with an
 // OpenAI chat completion. With FLOOR_DB, one SQLite INSERT per request first (WAL,
 // synchronous=NORMAL, as agentbus's memory; one transaction per event-loop turn, as its group
-// commit). With FLOOR_DELIVERY too, the delivery contract's
-// least: the turn is inserted pending, the reply names it (header Floor-Turn), and the gateway's
-// receipt on `<subject>.receipt` commits it (one UPDATE) and is acknowledged. No memory reads,
-// logs, audit or admission queue.
+// commit). With FLOOR_DELIVERY too, the delivery contract's least: the turn is inserted pending,
+// the reply names it (header Floor-Turn), and the gateway's receipt on `<subject>.receipt`
+// commits it (one UPDATE) and is acknowledged. No memory reads, logs, audit or admission queue.
 
 const subject = process.env['FLOOR_SUBJECT'] ?? 'floor.chat';
 const upstream = process.env['OLLAMA_URL']!;
@@ -63,8 +62,8 @@ async function answer(msg: Msg): Promise<void> {
   const created = Math.floor(Date.now() / 1000);
   const prompt = last.prompt_eval_count ?? 0,
     completion = last.eval_count ?? 0;
-  const reply = (): void =>
-    void msg.respond(
+  const reply = () => {
+    msg.respond(
       JSON.stringify({
         id,
         object: 'chat.completion',
@@ -75,6 +74,7 @@ async function answer(msg: Msg): Promise<void> {
       }),
       delivery ? { headers: turnHeader(id) } : undefined,
     );
+  };
   if (!insert) {
     reply();
     return;

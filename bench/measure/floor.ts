@@ -47,8 +47,8 @@ const VARIANTS: readonly FloorVariant[] = ['floor', 'floor+memory', 'floor+deliv
 async function floorTurns(file: string): Promise<{ pending: number; committed: number }> {
   const db = new Database(file, { readonly: true });
   try {
-    const count = (state: string) =>
-      db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM turns WHERE state = ?').get(state)!.n;
+    const inState = db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM turns WHERE state = ?');
+    const count = (state: string) => inState.get(state)!.n;
     for (let look = 0; look < 50 && count('pending') > 0; look++) await sleep(100);
     return { pending: count('pending'), committed: count('committed') };
   } finally {

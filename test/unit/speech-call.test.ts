@@ -41,17 +41,18 @@ const drain = async (gen: AsyncGenerator<Buffer>) => {
   return parts;
 };
 
+// The call's inbox in the agent's scope (FakeBus numbers its inboxes), and whether a subject got a message.
+const INBOX = '_INBOX.gateway.chat.voice_processor.fake1';
+const sent = (bus: FakeBus, subject: string) => bus.published.some((m) => m.subject === subject);
+
 t.test('frames in order: start, then the audio bytes', async (t) => {
   const bus = new FakeBus();
   fakeWorker(bus, [start, audio('ab'), audio('cd'), { type: 'done', bytes: 4, processing_ms: 1 }]);
   const call = await callSpeech(bus, subjects, request, new AbortController().signal);
   t.equal(call.start.voice, 'en-us+f3');
   t.same(await drain(call.audio), ['ab', 'cd']);
-  t.equal(bus.subscribers('_INBOX.gateway.chat.voice_processor.fake1'), 0, 'the inbox is closed');
-  t.notOk(
-    bus.published.some((m) => m.subject === subjects.cancel('voice_processor')),
-    'no cancel',
-  );
+  t.equal(bus.subscribers(INBOX), 0, 'the inbox is closed');
+  t.notOk(sent(bus, subjects.cancel('voice_processor')), 'no cancel');
 });
 
 t.test('no worker for the agent: 503 no_worker at once', async (t) => {
@@ -96,11 +97,8 @@ t.test('the client leaving before the audio is read lets go of the inbox all the
   // A later piece of a spoken answer: started, then the client leaves before anyone reads it.
   await callSpeech(bus, subjects, request, left.signal);
   left.abort();
-  t.equal(bus.subscribers('_INBOX.gateway.chat.voice_processor.fake1'), 0, 'the inbox is closed');
-  t.ok(
-    bus.published.some((m) => m.subject === subjects.cancel('voice_processor')),
-    'the worker is told',
-  );
+  t.equal(bus.subscribers(INBOX), 0, 'the inbox is closed');
+  t.ok(sent(bus, subjects.cancel('voice_processor')), 'the worker is told');
 });
 
 t.test('a client gone before the call opens: nothing goes to the worker, request_cancelled at once', async (t) => {
@@ -109,9 +107,6 @@ t.test('a client gone before the call opens: nothing goes to the worker, request
   const left = new AbortController();
   left.abort();
   await t.rejects(callSpeech(bus, subjects, request, left.signal), { code: 'request_cancelled' });
-  t.notOk(
-    bus.published.some((m) => m.subject === subjects.speech('voice_processor')),
-    'no request',
-  );
-  t.equal(bus.subscribers('_INBOX.gateway.chat.voice_processor.fake1'), 0, 'the inbox is closed');
+  t.notOk(sent(bus, subjects.speech('voice_processor')), 'no request');
+  t.equal(bus.subscribers(INBOX), 0, 'the inbox is closed');
 });
