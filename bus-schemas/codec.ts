@@ -2,6 +2,7 @@ import { AgentbusError } from './errors.js';
 import type { ChatRequest } from './chat-request.schema.js';
 import type { ReplyFrame } from './reply-frames.schema.js';
 import type { CancelRequest } from './cancel-request.schema.js';
+import type { WorkerBeat } from './worker-beat.schema.js';
 import type { DeliveryReceipt } from './delivery-receipt.schema.js';
 import type { EmbedReply, EmbedRequest } from './embed.schema.js';
 import type { SpeechFrame, SpeechRequest } from './speech.schema.js';
@@ -24,6 +25,7 @@ import {
   assertTranscriptionFrame,
   assertTranscriptionRequest,
   assertTranscriptionUpload,
+  assertWorkerBeat,
 } from './validate.js';
 
 const encoder = new TextEncoder();
@@ -53,6 +55,13 @@ export function decodeChatRequest(bytes: Uint8Array): ChatRequest {
 export function decodeCancelRequest(bytes: Uint8Array): CancelRequest {
   return assertCancelRequest(
     parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `cancel request is not JSON: ${m}`)),
+  );
+}
+
+/** Decodes and validates a worker's beat; throws `invalid_envelope`. */
+export function decodeWorkerBeat(bytes: Uint8Array): WorkerBeat {
+  return assertWorkerBeat(
+    parseJson(bytes, (m) => new AgentbusError('invalid_envelope', `worker beat is not JSON: ${m}`)),
   );
 }
 

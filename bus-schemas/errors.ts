@@ -327,6 +327,7 @@ export const ERROR_TABLE = {
     message: 'The worker stopped answering.',
     doc:
       'The worker went silent (3 × `HEARTBEAT_MS`, at least 1 s: crashed, killed, stuck, or drained too long). ' +
+      'A request no worker has read yet is waited for while every worker of its agent beats (docs/bus.md). ' +
       "Retried before the first token; check the worker's log.",
   },
   stream_protocol_error: {

@@ -9,6 +9,7 @@ export * from './tools.schema.js';
 export * from './chat-request.schema.js';
 export * from './reply-frames.schema.js';
 export * from './cancel-request.schema.js';
+export * from './worker-beat.schema.js';
 export * from './delivery-receipt.schema.js';
 export * from './cached-answer.schema.js';
 export * from './memory-query.schema.js';

@@ -1,6 +1,7 @@
 import { chatRequestSchema } from './chat-request.schema.js';
 import { replyFrameSchema } from './reply-frames.schema.js';
 import { cancelRequestSchema } from './cancel-request.schema.js';
+import { workerBeatSchema } from './worker-beat.schema.js';
 import { cachedAnswerSchema } from './cached-answer.schema.js';
 import { deliveryReceiptSchema } from './delivery-receipt.schema.js';
 import { embedReplySchema, embedRequestSchema } from './embed.schema.js';
@@ -50,6 +51,7 @@ export const JSON_SCHEMA_DOCUMENTS: Record<string, object> = {
   },
   'delivery-receipt.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...deliveryReceiptSchema },
   'cached-answer.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...cachedAnswerSchema },
+  'worker-beat.schema.json': { $schema: 'http://json-schema.org/draft-07/schema#', ...workerBeatSchema },
 };
 
 /** How a document is written to disk: two-space JSON with a final newline. */

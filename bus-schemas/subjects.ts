@@ -119,3 +119,16 @@ export const inboxScopes = Object.freeze({
   memory: 'memory',
   services: 'srv',
 });
+
+/**
+ * Where a worker beats for one agent (`WorkerBeat`): `_INBOX.gateway.chat.<agent>.alive`. In the
+ * gateways' inbox space of that agent, because every worker credential of the agent may already
+ * publish there and every gateway read it (nats.conf): no grant to add, and a worker scoped to
+ * some agents can beat for those alone. A reply inbox ends in 128 random bits, never `alive`.
+ */
+export function workerBeatSubject(intent: string): string {
+  return `_INBOX.gateway.${inboxScopes.chat(intent)}.alive`;
+}
+
+/** Every agent's worker beats, as the gateway subscribes to them; the agent is the fourth token. */
+export const ALL_WORKER_BEATS = '_INBOX.gateway.chat.*.alive';

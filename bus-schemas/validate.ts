@@ -2,6 +2,7 @@ import type { ErrorObject } from 'ajv';
 import { chatRequestSchema, type ChatRequest } from './chat-request.schema.js';
 import { replyFrameSchema, type ReplyFrame } from './reply-frames.schema.js';
 import { cancelRequestSchema, type CancelRequest } from './cancel-request.schema.js';
+import { workerBeatSchema, type WorkerBeat } from './worker-beat.schema.js';
 import { cachedAnswerSchema, type CachedAnswer } from './cached-answer.schema.js';
 import { deliveryReceiptSchema, type DeliveryReceipt } from './delivery-receipt.schema.js';
 import {
@@ -39,6 +40,7 @@ const compiledOnUse = <T>(schema: object) => lazily<T>(() => ajv.compile<T>(sche
 const validateChatRequest = compiledOnUse<ChatRequest>(chatRequestSchema);
 const validateReplyFrame = compiledOnUse<ReplyFrame>(replyFrameSchema);
 const validateCancelRequest = compiledOnUse<CancelRequest>(cancelRequestSchema);
+const validateWorkerBeat = compiledOnUse<WorkerBeat>(workerBeatSchema);
 const validateMemoryLastRequest = compiledOnUse<MemoryLastRequest>(memoryLastRequestSchema);
 const validateMemoryLastReply = compiledOnUse<MemoryLastReply>(memoryLastReplySchema);
 const validateMemoryResponseRequest = compiledOnUse<MemoryResponseRequest>(memoryResponseRequestSchema);
@@ -125,6 +127,13 @@ export function assertCancelRequest(value: unknown): CancelRequest {
   if (validateCancelRequest(value)) return value;
   const { message, param } = messageFromAjvErrors(validateCancelRequest.errors, 'cancel request');
   throw new AgentbusError('invalid_envelope', `invalid cancel request: ${message}`, { param });
+}
+
+/** Validates a decoded worker beat; throws `invalid_envelope`. */
+export function assertWorkerBeat(value: unknown): WorkerBeat {
+  if (validateWorkerBeat(value)) return value;
+  const { message, param } = messageFromAjvErrors(validateWorkerBeat.errors, 'worker beat');
+  throw new AgentbusError('invalid_envelope', `invalid worker beat: ${message}`, { param });
 }
 
 /** Validates a decoded memory query; throws `invalid_envelope` naming the field at fault. */

@@ -43,6 +43,8 @@ import { modelsRoutes } from './routes/models.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { registerWebsocketSupport, websocketRoutes } from './websocket/routes.js';
 import { OpenCalls } from './call/open-calls.js';
+import { silenceLimitOf } from './call/bus-call.js';
+import { WorkerBeats } from './call/worker-beats.js';
 
 /** How long a closing gateway waits for its open calls' trace lines before closing the log. */
 const TRACE_LOG_CLOSE_WAIT_MS = 500;
@@ -146,13 +148,25 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await traceLog.close();
   });
   const subjects = subjectsFor(config.subjectPrefix);
+  const workerBeats = new WorkerBeats(bus, {
+    silenceMs: silenceLimitOf(config.heartbeatMs),
+    log: deps.logger.child({ component: 'beats' }),
+    onWait: (agent) => metrics.unreadWait(agent),
+  });
+  app.addHook('onClose', async () => workerBeats.close());
   // Both files are checked here, at boot: a typo must stop the gateway, not a request later.
   const redactor = loadRedactor(config.secretPatternsFile);
   const router = createRouter({
     table: routingTableFor(config, catalog, deps.logger),
     catalog,
     // The classifier's calls store nothing, so they run under the gateway's own tenant id.
-    classify: createClassifier({ bus, subjects, tenant: 'agentbus-router', heartbeatMs: config.heartbeatMs }),
+    classify: createClassifier({
+      bus,
+      subjects,
+      tenant: 'agentbus-router',
+      heartbeatMs: config.heartbeatMs,
+      beats: workerBeats,
+    }),
     log: deps.logger.child({ component: 'router' }),
     redact: (text) => redactor.redact(text),
   });
@@ -178,6 +192,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     keys,
     rateLimiter,
     calls,
+    workerBeats,
   };
 
   await app.register(healthRoutes);

@@ -17,6 +17,7 @@ import { InFlight } from './in-flight.js';
 import { handleMemoryQuery } from './memory-query-handler.js';
 import { handleMemoryResponseQuery } from './memory-response-handler.js';
 import { handleMemoryCommit } from './memory-commit-handler.js';
+import { startWorkerBeat } from './worker-beat.js';
 import type { MemoryHealth } from './memory/health.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
@@ -312,11 +313,17 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     );
   });
 
+  // Last, once every endpoint listens: a beat says requests to these agents will be read.
+  const stopBeating = startWorkerBeat({ bus, agents: agents.map((a) => a.name), worker: workerId, log });
+  void service.stopped.then(stopBeating, stopBeating);
+
   return {
     id: workerId,
     service,
     stopped: service.stopped,
     async stop(timeoutMs) {
+      // `leaving` first: gateways stop waiting for requests this worker will now never read.
+      stopBeating();
       await service.stop();
       // A draining worker starts no model call it would have to wait for: those requests go
       // back to the gateway now, which retries them on another worker.

@@ -26,6 +26,7 @@ import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js
 import { onAbort, reasonOf, type CallScope, type FrameSource } from './call.js';
 import { FrameChannel } from './frame-channel.js';
 import { sendReceipt } from './send-receipt.js';
+import type { AgentLiveness } from './worker-beats.js';
 
 export interface BusCallOptions {
   /** Subject for the envelope (`<prefix>.<intent>.chat`). */
@@ -36,6 +37,11 @@ export interface BusCallOptions {
   commitSubject?: string | undefined;
   /** Silence longer than this (no frame at all) means the worker died. */
   idleTimeoutMs: number;
+  /**
+   * The workers' beats: before any frame, silence while every worker of the agent still beats is
+   * waited out (the request is queued at a busy worker, not lost). Absent, silence alone decides.
+   */
+  beats?: AgentLiveness | undefined;
   /** Extra time past the envelope's timeout for the worker's own `deadline_exceeded` to arrive. */
   deadlineGraceMs: number;
   /** After a cancel, how long the worker has to confirm with its terminal frame. */
@@ -49,6 +55,11 @@ export interface BusCallOptions {
    */
   reconnectWaitMs?: number;
   clock?: Clock;
+}
+
+/** The silence limit of a call whose worker heartbeats every `heartbeatMs` (HEARTBEAT_MS): 3 beats, at least 1 s. */
+export function silenceLimitOf(heartbeatMs: number): number {
+  return Math.max(3 * heartbeatMs, 1000);
 }
 
 /** The bus cannot take a request now (closed, draining, cut off): retrying later can help. */
@@ -101,6 +112,8 @@ class BusCallState {
   #expectedSeq = 0;
   #acked = false;
   #finished = false;
+  /** The agent's workers as they were at publishing ({@link AgentLiveness.generation}). */
+  #generation = 0;
   #sub: BusSubscription | undefined;
   #idleTimer: TimerHandle | undefined;
   #deadlineTimer: TimerHandle | undefined;
@@ -150,6 +163,7 @@ class BusCallState {
       this.#fail(busError(err), false);
       return;
     }
+    this.#generation = this.options.beats?.generation(this.envelope.intent) ?? 0;
     this.#armIdleTimer();
     // Frames the worker sends while we are cut off are lost, so the answer could never be
     // complete: say so now rather than after the silence limit.
@@ -252,17 +266,22 @@ class BusCallState {
 
   #armIdleTimer(): void {
     this.#clock.clearTimeout(this.#idleTimer);
-    this.#idleTimer = this.#clock.setTimeout(
-      () =>
-        this.#fail(
-          new AgentbusError(
-            'worker_lost',
-            `No frame from the worker for ${this.options.idleTimeoutMs} ms; ` +
-              'it is presumed dead and the answer incomplete.',
-          ),
+    this.#idleTimer = this.#clock.setTimeout(() => {
+      // Not read yet while every worker of the agent beats as at publishing: it waits at one of
+      // them behind others (heartbeats start when a worker reads it). The deadline still bounds it.
+      const { beats } = this.options;
+      if (this.#expectedSeq === 0 && beats?.stillServing(this.envelope.intent, this.#generation)) {
+        this.#armIdleTimer();
+        return;
+      }
+      this.#fail(
+        new AgentbusError(
+          'worker_lost',
+          `No frame from the worker for ${this.options.idleTimeoutMs} ms; ` +
+            'it is presumed dead and the answer incomplete.',
         ),
-      this.options.idleTimeoutMs,
-    );
+      );
+    }, this.options.idleTimeoutMs);
   }
 
   #onMessage(err: Error | null, msg: BusMessage): void {

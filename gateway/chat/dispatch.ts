@@ -2,7 +2,7 @@ import type { ChatMessage } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { systemClock } from '../../common/clock.js';
 import { mayCall } from '../auth/caller.js';
-import { busCall } from '../call/bus-call.js';
+import { busCall, silenceLimitOf } from '../call/bus-call.js';
 import { openCall, type FrameSource } from '../call/call.js';
 import { fanOut, type PartResult } from '../call/fan-out.js';
 import { observed } from '../call/observe.js';
@@ -69,7 +69,8 @@ export function dispatch(
         subject: subjects.chat(target.name),
         cancelSubject: subjects.cancel(target.name),
         commitSubject: subjects.memoryCommit,
-        idleTimeoutMs: Math.max(3 * config.heartbeatMs, 1000),
+        idleTimeoutMs: silenceLimitOf(config.heartbeatMs),
+        beats: deps.workerBeats,
         deadlineGraceMs: 1000,
         cancelGraceMs: CANCEL_GRACE_MS,
         auditSubject: config.audit.enabled ? subjects.audit(target.name) : undefined,

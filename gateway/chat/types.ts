@@ -9,6 +9,7 @@ import type { Caller } from '../auth/caller.js';
 import type { KeyStore } from '../auth/key-store.js';
 import type { Call } from '../call/call.js';
 import type { CallListener } from '../call/observe.js';
+import type { AgentLiveness } from '../call/worker-beats.js';
 import type { GatewayConfig } from '../config.js';
 import type { Admission, RateLimiter } from '../rate-limit/rate-limiter.js';
 import type { TraceLog } from '../trace-log/trace-log.js';
@@ -29,6 +30,8 @@ export interface ChatDeps {
   rateLimiter: RateLimiter;
   /** The gateway's metrics: told about every agent call. */
   calls?: CallListener | undefined;
+  /** The workers' beats: a request not yet read by a live worker is waited for (call/worker-beats.ts). */
+  workerBeats?: AgentLiveness | undefined;
   clock?: Clock;
 }
 

@@ -10,6 +10,8 @@ export interface GatewayMetrics {
   httpResponse(route: string, method: string, status: number): void;
   /** A request refused before any agent was asked (bad body, unknown model, bad key…). */
   refused(code: string): void;
+  /** A call waited on past its silence limit: unread, while the agent's workers beat. */
+  unreadWait(agent: string): void;
 }
 
 // Chat answers take from milliseconds (a cache hit) to minutes (a long generation).
@@ -84,6 +86,14 @@ export function createGatewayMetrics(options: { restarts?: number } = {}): Gatew
     labelNames: ['process'],
     registers,
   }).set({ process: 'gateway' }, options.restarts ?? 0);
+  const unreadWaits = new Counter({
+    name: 'agentbus_unread_waits_total',
+    help:
+      'Times a chat call reached its silence limit before any worker had read it while every worker ' +
+      'of its agent beat, so the gateway waited on: the workers are falling behind a burst.',
+    labelNames: ['agent'],
+    registers,
+  });
   const http = new Counter({
     name: 'agentbus_http_requests_total',
     help: 'HTTP responses by route pattern, method and status.',
@@ -110,5 +120,6 @@ export function createGatewayMetrics(options: { restarts?: number } = {}): Gatew
     calls: { opened: () => inFlight.inc(), ended },
     httpResponse: (route, method, status) => http.inc({ route, method, status: String(status) }),
     refused: (code) => errors.inc({ code }),
+    unreadWait: (agent) => unreadWaits.inc({ agent }),
   };
 }

@@ -9,7 +9,8 @@ import {
 import type { Agent } from '../../common/catalog.js';
 import type { Bus } from '../../common/bus.js';
 import { LightSignal, type SignalLike } from '../../common/light-signal.js';
-import { busCall } from '../call/bus-call.js';
+import { busCall, silenceLimitOf } from '../call/bus-call.js';
+import type { AgentLiveness } from '../call/worker-beats.js';
 import { onAbort } from '../call/call.js';
 import { collectAnswer } from '../call/collect-answer.js';
 import { agentNamedIn, classifierMessages } from './classifier-prompt.js';
@@ -22,6 +23,8 @@ export interface ClassifierDeps {
   tenant: string;
   /** HEARTBEAT_MS: how often the worker reports it is alive. */
   heartbeatMs: number;
+  /** The workers' beats (call/worker-beats.ts); absent, silence alone decides. */
+  beats?: AgentLiveness | undefined;
 }
 
 export interface ClassifyRequest {
@@ -94,7 +97,8 @@ export function createClassifier(deps: ClassifierDeps): Classify {
     const frames = busCall(deps.bus, envelope, {
       subject: deps.subjects.chat(request.agent.name),
       cancelSubject: deps.subjects.cancel(request.agent.name),
-      idleTimeoutMs: Math.max(3 * deps.heartbeatMs, 1000),
+      idleTimeoutMs: silenceLimitOf(deps.heartbeatMs),
+      beats: deps.beats,
       // The classifier's own timeout ends the call first; this only backs it up.
       deadlineGraceMs: 1000,
       cancelGraceMs: 0,

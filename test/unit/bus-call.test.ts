@@ -338,3 +338,72 @@ t.test('a requester gone before delivery answers the done with delivered: false'
   t.same(receipts, [{ v: 2, request_id: REQUEST_ID, delivered: false, reason: 'client closed the connection' }]);
   t.same(cancels(), [], 'the answer was complete: nothing to cancel');
 });
+
+/** Worker beats as the call sees them: the generation at publishing, and whether it still holds. */
+function fakeBeats(serving: () => boolean) {
+  const asked: Array<[string, number]> = [];
+  return {
+    asked,
+    beats: {
+      generation: () => 7,
+      stillServing: (agent: string, generation: number) => {
+        asked.push([agent, generation]);
+        return serving();
+      },
+    },
+  };
+}
+
+t.test("silence before any frame while the agent's workers beat unchanged: the call waits to be read", async (t) => {
+  let serving = true;
+  const { asked, beats } = fakeBeats(() => serving);
+  const { read, frames, reply, clock, cancels } = setup({ beats });
+  await clock.advance(600 * 5);
+  t.equal(read.ended, false, 'past five silence limits, still waiting');
+  t.same(asked.slice(0, 2), [
+    ['testing', 7],
+    ['testing', 7],
+  ]);
+  t.equal(asked.length, 5, 'asked once per silence limit');
+  reply(frames.ack());
+  reply(frames.done());
+  await read.finished;
+  t.equal(read.error, undefined);
+  t.same(
+    read.frames.map((f) => f.type),
+    ['ack', 'done'],
+  );
+  t.same(cancels(), [], 'nothing announced');
+  serving = false;
+});
+
+t.test('silence before any frame once the workers changed is worker_lost, as without beats', async (t) => {
+  let serving = true;
+  const { beats } = fakeBeats(() => serving);
+  const { read, clock, cancels } = setup({ beats });
+  await clock.advance(600);
+  t.equal(read.ended, false);
+  serving = false;
+  await clock.advance(600);
+  await read.finished;
+  t.equal(read.error?.code, 'worker_lost');
+  t.equal(cancels().length, 1, 'announced as a cancel, for a worker that reads it late');
+});
+
+t.test('silence after the first frame is worker_lost even while the workers beat', async (t) => {
+  const { asked, beats } = fakeBeats(() => true);
+  const { read, frames, reply, clock } = setup({ beats });
+  reply(frames.heartbeat());
+  await clock.advance(600);
+  await read.finished;
+  t.equal(read.error?.code, 'worker_lost', 'the worker that read it went silent: it died');
+  t.same(asked, [], 'the beats are not asked');
+});
+
+t.test('waiting on the beats ends at the deadline', async (t) => {
+  const { beats } = fakeBeats(() => true);
+  const { read, clock } = setup({ beats }, { timeout_ms: 2000 });
+  await clock.advance(2000 + 1000);
+  await read.finished;
+  t.equal(read.error?.code, 'deadline_exceeded');
+});
