@@ -66,6 +66,16 @@ export interface Subjects {
    * may answer, and only one does.
    */
   readonly memoryQueueGroup: string;
+  /**
+   * Where a worker beats for one agent (`WorkerBeat`), e.g. `_INBOX.gateway.chat.code_review.alive.agents`:
+   * in the gateways' inbox space of that agent, because every worker credential of the agent may
+   * already publish there and every gateway read it (nats.conf): no grant to add, and a worker scoped
+   * to some agents can beat for those alone. A reply inbox has one token after the agent (128 random
+   * bits); the prefix at the end keeps two deployments on one NATS apart.
+   */
+  workerBeat(intent: string): string;
+  /** Every agent's worker beats of this prefix, as the gateway subscribes; the agent is the fourth token. */
+  readonly allWorkerBeats: string;
 }
 
 /**
@@ -102,6 +112,8 @@ export function subjectsFor(prefix: string = DEFAULT_SUBJECT_PREFIX): Subjects {
     memoryResponse: `${prefix}.memory.response`,
     memoryCommit: `${prefix}.memory.commit`,
     memoryQueueGroup: 'memory',
+    workerBeat: (intent: string) => `_INBOX.gateway.${inboxScopes.chat(intent)}.alive.${prefix}`,
+    allWorkerBeats: `_INBOX.gateway.chat.*.alive.${prefix}`,
   });
 }
 
@@ -119,16 +131,3 @@ export const inboxScopes = Object.freeze({
   memory: 'memory',
   services: 'srv',
 });
-
-/**
- * Where a worker beats for one agent (`WorkerBeat`): `_INBOX.gateway.chat.<agent>.alive`. In the
- * gateways' inbox space of that agent, because every worker credential of the agent may already
- * publish there and every gateway read it (nats.conf): no grant to add, and a worker scoped to
- * some agents can beat for those alone. A reply inbox ends in 128 random bits, never `alive`.
- */
-export function workerBeatSubject(intent: string): string {
-  return `_INBOX.gateway.${inboxScopes.chat(intent)}.alive`;
-}
-
-/** Every agent's worker beats, as the gateway subscribes to them; the agent is the fourth token. */
-export const ALL_WORKER_BEATS = '_INBOX.gateway.chat.*.alive';

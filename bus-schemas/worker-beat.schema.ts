@@ -5,8 +5,8 @@ import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 export const WORKER_BEAT_MS = 1000;
 
 /**
- * Published by every worker on `_INBOX.gateway.chat.<agent>.alive` for each agent it serves, every
- * {@link WORKER_BEAT_MS} (`workerBeatSubject`). A request's own heartbeats start only once a worker
+ * Published by every worker on `_INBOX.gateway.chat.<agent>.alive.<prefix>` for each agent it serves,
+ * every {@link WORKER_BEAT_MS} (`Subjects.workerBeat`). A request's own heartbeats start only once a worker
  * has read it; these tell the gateway that the agent's workers are alive while a request still
  * waits to be read (a burst to a busy worker), so silence then is not taken for a dead worker.
  * `connection` changes whenever the worker's NATS connection is new: a request published before

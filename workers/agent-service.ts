@@ -314,7 +314,8 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   });
 
   // Last, once every endpoint listens: a beat says requests to these agents will be read.
-  const stopBeating = startWorkerBeat({ bus, agents: agents.map((a) => a.name), worker: workerId, log });
+  const beatSubjects = agents.map((a) => subjects.workerBeat(a.name));
+  const stopBeating = startWorkerBeat({ bus, subjects: beatSubjects, worker: workerId, log });
   void service.stopped.then(stopBeating, stopBeating);
 
   return {

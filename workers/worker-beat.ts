@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { encodeJson, PROTOCOL_VERSION, WORKER_BEAT_MS, workerBeatSubject } from '../bus-schemas/index.js';
+import { encodeJson, PROTOCOL_VERSION, WORKER_BEAT_MS } from '../bus-schemas/index.js';
 import type { Bus } from '../common/bus.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 
 export interface WorkerBeatOptions {
   bus: Bus;
-  /** The agents this worker serves: one beat subject each (a scoped credential may use only its own). */
-  agents: readonly string[];
+  /** A beat subject per agent this worker serves (`Subjects.workerBeat`; a scoped credential: its own only). */
+  subjects: readonly string[];
   /** The micro service id, as in ack frames. */
   worker: string;
   log: Logger;
@@ -21,9 +21,8 @@ export interface WorkerBeatOptions {
  * marked `leaving`: requests not yet read by then are not waited for.
  */
 export function startWorkerBeat(options: WorkerBeatOptions): () => void {
-  const { bus, worker, log } = options;
+  const { bus, worker, log, subjects } = options;
   const clock = options.clock ?? systemClock;
-  const subjects = options.agents.map(workerBeatSubject);
   // New with each connection: what was published to the old one before it dropped is lost.
   let connection = randomUUID();
   let wasConnected = bus.connected;

@@ -114,6 +114,8 @@ class BusCallState {
   #finished = false;
   /** The agent's workers as they were at publishing ({@link AgentLiveness.generation}). */
   #generation = 0;
+  /** When the request's own timeout ends (publishing + `timeout_ms`). */
+  #deadlineAt = 0;
   #sub: BusSubscription | undefined;
   #idleTimer: TimerHandle | undefined;
   #deadlineTimer: TimerHandle | undefined;
@@ -164,6 +166,7 @@ class BusCallState {
       return;
     }
     this.#generation = this.options.beats?.generation(this.envelope.intent) ?? 0;
+    this.#deadlineAt = this.#clock.now() + this.envelope.timeout_ms;
     this.#armIdleTimer();
     // Frames the worker sends while we are cut off are lost, so the answer could never be
     // complete: say so now rather than after the silence limit.
@@ -268,9 +271,11 @@ class BusCallState {
     this.#clock.clearTimeout(this.#idleTimer);
     this.#idleTimer = this.#clock.setTimeout(() => {
       // Not read yet while every worker of the agent beats as at publishing: it waits at one of
-      // them behind others (heartbeats start when a worker reads it). The deadline still bounds it.
+      // them behind others (heartbeats start when a worker reads it). Never into the deadline: a
+      // worker_lost before it may still be retried, a deadline_exceeded may not.
       const { beats } = this.options;
-      if (this.#expectedSeq === 0 && beats?.stillServing(this.envelope.intent, this.#generation)) {
+      const waitable = this.#expectedSeq === 0 && this.#clock.now() + this.options.idleTimeoutMs < this.#deadlineAt;
+      if (waitable && beats?.stillServing(this.envelope.intent, this.#generation)) {
         this.#armIdleTimer();
         return;
       }

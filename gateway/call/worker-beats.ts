@@ -1,18 +1,27 @@
-import { ALL_WORKER_BEATS, decodeWorkerBeat, WORKER_BEAT_MS } from '../../bus-schemas/index.js';
+import { decodeWorkerBeat, WORKER_BEAT_MS, type Subjects } from '../../bus-schemas/index.js';
 import type { Bus, BusMessage, BusSubscription } from '../../common/bus.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 
 /** What a bus call asks of the workers' beats before it declares a silent worker lost. */
 export interface AgentLiveness {
-  /** Changes whenever a worker of `agent` appears, leaves, goes silent or has a new connection. */
+  /** Changes whenever a worker of `agent` may have lost what was sent to it (silent, left, reconnected). */
   generation(agent: string): number;
   /**
-   * Whether `agent` has beating workers and no change since `generation`: then a request published
-   * at that generation is still waiting to be read by one of them, not lost with a dead one.
+   * Whether a request to `agent` published at `generation` is still waiting to be read by a live
+   * worker: the agent has beating workers, none of them changed since, and none went silent lately.
    */
   stillServing(agent: string, generation: number): boolean;
 }
+
+/** A worker not heard from for 3 beats is gone. */
+export const SILENT_AFTER_MS = 3 * WORKER_BEAT_MS;
+/**
+ * How long a worker that went silent (frozen, cut off without a reset) may still be handed requests:
+ * nats-server keeps its subscription until its own ping timeout (2 pings 2 minutes apart by default).
+ * Meanwhile nothing of its agent is waited for: silence is `worker_lost` at the limit, as before the beats.
+ */
+export const SUSPECT_FOR_MS = 5 * 60_000;
 
 const NO_BEATS = 'cannot read worker beats; a silent request is declared lost at the silence limit';
 
@@ -24,13 +33,16 @@ interface Beating {
 interface AgentWorkers {
   generation: number;
   readonly workers: Map<string, Beating>;
+  /** Workers that went silent, until when they may still hold requests (unless they beat again). */
+  readonly suspects: Map<string, number>;
 }
 
 export interface WorkerBeatsOptions {
-  /** The calls' silence limit: a worker not heard from for longer (or 3 beats) counts as gone. */
-  silenceMs: number;
+  subjects: Pick<Subjects, 'allWorkerBeats'>;
+  /** The catalog's agents: beats for any other name are ignored (they would only take memory). */
+  agents: readonly string[];
   log: Logger;
-  /** Told each time a call waits on past its silence limit because the agent's workers beat. */
+  /** Told each time a call waits past a silence limit because the agent's workers beat. */
   onWait?: (agent: string) => void;
   clock?: Clock;
 }
@@ -38,14 +50,13 @@ export interface WorkerBeatsOptions {
 /**
  * The gateway's view of which workers serve each agent, from their beats (docs/bus.md, "Worker
  * beats"). A request's heartbeats start only once a worker reads it; in a burst a live worker may
- * read it after the silence limit. While every worker the agent had when the request was published
- * still beats on the same connection, none of them can have lost it: the call waits on, up to its
- * deadline. Any change (a worker silent, leaving, reconnected, or new) ends that waiting, as before.
+ * read it after the silence limit. While every worker of the agent beats on the connection it had
+ * when the request was published, and none went silent lately (nats-server may still hand a frozen
+ * one requests), none can have lost it: the call waits on. Anything else ends that, as before.
  */
 export class WorkerBeats implements AgentLiveness {
   readonly #agents = new Map<string, AgentWorkers>();
   readonly #sub: BusSubscription | undefined;
-  readonly #staleMs: number;
   readonly #clock: Clock;
   readonly #options: WorkerBeatsOptions;
   #warned = false;
@@ -53,7 +64,9 @@ export class WorkerBeats implements AgentLiveness {
   constructor(bus: Bus, options: WorkerBeatsOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.#staleMs = Math.max(options.silenceMs, 3 * WORKER_BEAT_MS);
+    for (const agent of options.agents) {
+      this.#agents.set(agent, { generation: 0, workers: new Map(), suspects: new Map() });
+    }
     this.#sub = this.#subscribe(bus);
   }
 
@@ -64,8 +77,8 @@ export class WorkerBeats implements AgentLiveness {
   stillServing(agent: string, generation: number): boolean {
     const entry = this.#agents.get(agent);
     if (!entry) return false;
-    this.#dropSilent(entry);
-    const serving = entry.generation === generation && entry.workers.size > 0;
+    this.#age(entry);
+    const serving = entry.generation === generation && entry.workers.size > 0 && entry.suspects.size === 0;
     if (serving) this.#options.onWait?.(agent);
     return serving;
   }
@@ -77,7 +90,7 @@ export class WorkerBeats implements AgentLiveness {
   /** A gateway whose bus is closed still starts (and answers 503): it has no beats, as before them. */
   #subscribe(bus: Bus): BusSubscription | undefined {
     try {
-      return bus.subscribe(ALL_WORKER_BEATS, { callback: (err, msg) => this.#onBeat(err, msg) });
+      return bus.subscribe(this.#options.subjects.allWorkerBeats, { callback: (err, msg) => this.#onBeat(err, msg) });
     } catch (err) {
       this.#warnOnce(err, NO_BEATS);
       return undefined;
@@ -89,8 +102,8 @@ export class WorkerBeats implements AgentLiveness {
       this.#warnOnce(err, NO_BEATS);
       return;
     }
-    const agent = msg.subject.split('.')[3];
-    if (agent === undefined) return;
+    const entry = this.#agents.get(msg.subject.split('.')[3] ?? '');
+    if (!entry) return;
     let beat;
     try {
       beat = decodeWorkerBeat(msg.data);
@@ -98,33 +111,32 @@ export class WorkerBeats implements AgentLiveness {
       this.#warnOnce(error, 'ignored an invalid worker beat');
       return;
     }
-    let entry = this.#agents.get(agent);
-    if (!entry) {
-      entry = { generation: 0, workers: new Map() };
-      this.#agents.set(agent, entry);
-    }
+    // Beating again, it reads what it was given; reconnected, its old subscription is gone.
+    entry.suspects.delete(beat.worker);
     const known = entry.workers.get(beat.worker);
     if (beat.leaving) {
-      if (known && entry.workers.delete(beat.worker)) entry.generation++;
-      return;
+      // Conservative: what it had not read when it stopped listening is answered in its drain, or lost.
+      if (entry.workers.delete(beat.worker)) entry.generation++;
+    } else if (known && known.connection === beat.connection) {
+      known.lastAt = this.#clock.now();
+    } else {
+      // A new worker cannot have lost anything yet; a new connection may have lost what the old one held.
+      if (known) entry.generation++;
+      entry.workers.set(beat.worker, { connection: beat.connection, lastAt: this.#clock.now() });
     }
-    const now = this.#clock.now();
-    if (known && known.connection === beat.connection) known.lastAt = now;
-    else {
-      entry.workers.set(beat.worker, { connection: beat.connection, lastAt: now });
-      entry.generation++;
-    }
-    // Also here, so the workers of an agent nobody calls do not pile up across restarts.
-    this.#dropSilent(entry);
+    this.#age(entry);
   }
 
-  #dropSilent(entry: AgentWorkers): void {
+  /** Moves the workers not heard from lately to the suspects, and forgets suspects past their time. */
+  #age(entry: AgentWorkers): void {
     const now = this.#clock.now();
     for (const [worker, beating] of entry.workers) {
-      if (now - beating.lastAt <= this.#staleMs) continue;
+      if (now - beating.lastAt <= SILENT_AFTER_MS) continue;
       entry.workers.delete(worker);
+      entry.suspects.set(worker, now + SUSPECT_FOR_MS);
       entry.generation++;
     }
+    for (const [worker, until] of entry.suspects) if (now >= until) entry.suspects.delete(worker);
   }
 
   #warnOnce(err: unknown, message: string): void {

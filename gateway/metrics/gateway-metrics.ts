@@ -89,8 +89,8 @@ export function createGatewayMetrics(options: { restarts?: number } = {}): Gatew
   const unreadWaits = new Counter({
     name: 'agentbus_unread_waits_total',
     help:
-      'Times a chat call reached its silence limit before any worker had read it while every worker ' +
-      'of its agent beat, so the gateway waited on: the workers are falling behind a burst.',
+      'Silence limits a chat call waited past because no worker had read it yet while every worker ' +
+      'of its agent beat: the workers are falling behind a burst.',
     labelNames: ['agent'],
     registers,
   });

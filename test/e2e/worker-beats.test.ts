@@ -85,6 +85,31 @@ t.test('a request the live worker reads after twice the silence limit is answere
   t.ok((await unreadWaits()) >= 2, 'each silence limit passed is counted as a wait');
 });
 
+t.test('a frozen worker (SIGSTOP) is not waited for: its requests are retried at the silence limit', async (t) => {
+  const frozen = await startWorkerProcess(
+    { NATS_URL: stack.natsUrl, OLLAMA_URL: stack.ollama.url, DATA_DIR: stack.dataDir, DEFAULT_MODEL: 'llama3.2' },
+    ['testing'],
+  );
+  t.teardown(() => frozen.kill());
+  frozen.child.kill('SIGSTOP');
+  // Past 3 beats: the gateway now takes it for a suspect nats-server may still hand requests.
+  await sleep(4000);
+  // Each attempt reaches the frozen worker with even odds; the retry too, then the client gets 502.
+  let affected: { ms: number; status: number; body: { meta?: { fallback?: unknown }; error?: { code: string } } };
+  for (let i = 0; i < 12; i++) {
+    const started = Date.now();
+    const res = await ask();
+    affected = { status: res.status, body: await res.json(), ms: Date.now() - started };
+    if (affected.status !== 200 || affected.body.meta?.fallback) break;
+  }
+  t.ok(affected!.status !== 200 || affected!.body.meta?.fallback, 'a request reached the frozen worker');
+  if (affected!.status !== 200) t.equal(affected!.body.error?.code, 'worker_lost');
+  // Without the suspect rule it would wait for FIRST_TOKEN_TIMEOUT_MS (20 s) while the other worker beats.
+  t.ok(affected!.ms < 10_000, `given up on after the silence limit: ended in ${affected!.ms} ms`);
+  frozen.child.kill('SIGCONT');
+  await frozen.kill();
+});
+
 t.test('a request held at a worker that dies is still worker_lost, long before the first-token limit', async (t) => {
   holdBack();
   const started = Date.now();

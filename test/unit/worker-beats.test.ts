@@ -1,16 +1,18 @@
 import t from 'tap';
-import { encodeJson, PROTOCOL_VERSION, WORKER_BEAT_MS, workerBeatSubject } from '../../bus-schemas/index.js';
+import { encodeJson, PROTOCOL_VERSION, subjectsFor, WORKER_BEAT_MS } from '../../bus-schemas/index.js';
 import { createLogger } from '../../common/logger.js';
-import { WorkerBeats } from '../../gateway/call/worker-beats.js';
+import { busCall } from '../../gateway/call/bus-call.js';
+import { SILENT_AFTER_MS, SUSPECT_FOR_MS, WorkerBeats } from '../../gateway/call/worker-beats.js';
 import { startWorkerBeat } from '../../workers/worker-beat.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
+import { readAll, testScope } from '../helpers/frames.js';
 import { LogSink } from '../helpers/stack.js';
 
 // Both ends of the worker beats (docs/bus.md, "Worker beats"): what a worker publishes, and when
 // the gateway's view of an agent's workers says a silent request is still waiting to be read.
 
-const SILENCE_MS = 6000;
+const subjects = subjectsFor('agents');
 
 function gateway() {
   const clock = new FakeClock();
@@ -18,38 +20,41 @@ function gateway() {
   const waits: string[] = [];
   const logs = new LogSink();
   const log = createLogger('test', { level: 'warn', destination: logs });
-  const beats = new WorkerBeats(bus, { silenceMs: SILENCE_MS, log, clock, onWait: (agent) => waits.push(agent) });
+  const options = { subjects, agents: ['testing', 'other'], log, clock, onWait: (agent: string) => waits.push(agent) };
+  const beats = new WorkerBeats(bus, options);
   const beat = async (agent: string, body: Record<string, unknown>) => {
-    bus.publish(workerBeatSubject(agent), encodeJson({ v: PROTOCOL_VERSION, ...body }));
+    bus.publish(subjects.workerBeat(agent), encodeJson({ v: PROTOCOL_VERSION, ...body }));
     await settle();
   };
-  return { clock, bus, beats, beat, waits, logs };
+  /** Both workers beat once: a second of their life. */
+  const second = async (...workers: string[]) => {
+    await clock.advance(WORKER_BEAT_MS);
+    for (const worker of workers) await beat('testing', { worker, connection: 'c1' });
+  };
+  return { clock, bus, beats, beat, second, waits, logs };
 }
 
-t.test('an agent with beating workers and no change since publishing is still served', async (t) => {
-  const { beats, beat, clock, waits } = gateway();
+t.test('an agent whose workers beat on, unchanged since publishing, is still served', async (t) => {
+  const { beats, beat, second, waits } = gateway();
   t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'no worker heard yet');
   await beat('testing', { worker: 'w1', connection: 'c1' });
-  await beat('testing', { worker: 'w2', connection: 'c1' });
   const atPublish = beats.generation('testing');
-  await clock.advance(SILENCE_MS);
-  await beat('testing', { worker: 'w1', connection: 'c1' });
   await beat('testing', { worker: 'w2', connection: 'c1' });
+  t.equal(beats.generation('testing'), atPublish, 'a new worker cannot have lost anything: no change');
+  for (let s = 0; s < 10; s++) await second('w1', 'w2');
   t.equal(beats.stillServing('testing', atPublish), true, 'the same workers, on the same connections');
   t.same(waits, ['testing'], 'the wait is counted');
-  t.equal(beats.stillServing('other', atPublish), false, "another agent's workers say nothing of this one");
+  t.equal(beats.stillServing('other', beats.generation('other')), false, "another agent's workers say nothing");
 });
 
-t.test('any change to the workers ends the waiting', async (t) => {
+t.test('a worker reconnected, left or went silent: the waiting ends', async (t) => {
   const cases: Array<[string, (g: ReturnType<typeof gateway>) => Promise<void>]> = [
     ['a worker reconnected', (g) => g.beat('testing', { worker: 'w1', connection: 'c2' })],
     ['a worker left', (g) => g.beat('testing', { worker: 'w2', connection: 'c1', leaving: true })],
-    ['a new worker beat', (g) => g.beat('testing', { worker: 'w3', connection: 'c1' })],
     [
-      'a worker went silent',
+      'a worker went silent for 3 beats',
       async (g) => {
-        await g.clock.advance(SILENCE_MS + 1);
-        await g.beat('testing', { worker: 'w1', connection: 'c1' });
+        for (let s = 0; s < 4; s++) await g.second('w1');
       },
     ],
   ];
@@ -64,54 +69,68 @@ t.test('any change to the workers ends the waiting', async (t) => {
   }
 });
 
-t.test('a silent worker is found at the check, without a beat in between', async (t) => {
-  const { beats, beat, clock } = gateway();
+t.test('after a worker went silent, no request of its agent is waited for until it beats again', async (t) => {
+  const { beats, beat, second, clock } = gateway();
   await beat('testing', { worker: 'w1', connection: 'c1' });
-  const atPublish = beats.generation('testing');
-  await clock.advance(SILENCE_MS);
-  t.equal(beats.stillServing('testing', atPublish), true, 'heard from within the silence limit');
-  await clock.advance(1);
-  t.equal(beats.stillServing('testing', atPublish), false, 'not heard from for longer than the limit');
-  t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'and it is gone: no workers left');
+  await beat('testing', { worker: 'w2', connection: 'c1' });
+  // w2 freezes (SIGSTOP): nats-server may hand it new requests until its own ping timeout.
+  for (let s = 0; s < 4; s++) await second('w1');
+  const later = beats.generation('testing');
+  t.equal(beats.stillServing('testing', later), false, 'published after the freeze: it may be at w2');
+  for (let s = 0; s < 60; s++) await second('w1');
+  t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'still a suspect a minute on');
+  await beat('testing', { worker: 'w2', connection: 'c1' });
+  t.equal(beats.stillServing('testing', beats.generation('testing')), true, 'beating again: it reads its requests');
+
+  await clock.advance(SILENT_AFTER_MS + 1);
+  await beat('testing', { worker: 'w1', connection: 'c1' });
+  t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'w2 gone again');
+  for (let s = 0; s < SUSPECT_FOR_MS / WORKER_BEAT_MS; s++) await second('w1');
+  t.equal(beats.stillServing('testing', beats.generation('testing')), true, 'a suspect is forgotten after its time');
 });
 
-t.test('a short silence limit still allows three beats before a worker counts as gone', async (t) => {
-  const clock = new FakeClock();
-  const bus = new FakeBus('gateway', clock);
-  const beats = new WorkerBeats(bus, { silenceMs: 1000, log: createLogger('test', { level: 'silent' }), clock });
-  bus.publish(workerBeatSubject('testing'), encodeJson({ v: PROTOCOL_VERSION, worker: 'w1', connection: 'c1' }));
-  await settle();
-  const atPublish = beats.generation('testing');
-  await clock.advance(3 * WORKER_BEAT_MS);
-  t.equal(beats.stillServing('testing', atPublish), true);
-});
-
-t.test('an invalid beat is ignored with one warning; a good one after it counts', async (t) => {
+t.test('beats for an agent outside the catalog, or invalid ones, change nothing; one warning', async (t) => {
   const { bus, beats, beat, logs } = gateway();
-  bus.publish(workerBeatSubject('testing'), new TextEncoder().encode('not json'));
+  await beat('unknown', { worker: 'w1', connection: 'c1' });
+  t.equal(beats.stillServing('unknown', beats.generation('unknown')), false);
+  bus.publish(subjects.workerBeat('testing'), new TextEncoder().encode('not json'));
   await beat('testing', { worker: 'w1' });
-  t.equal(logs.lines.length, 1, 'one warning for both');
+  t.equal(logs.lines.length, 1, 'one warning for both invalid beats');
   t.match(logs.lines[0], { msg: 'ignored an invalid worker beat' });
-  t.equal(beats.generation('testing'), 0, 'neither changed anything');
-  await beat('testing', { worker: 'w1', connection: 'c1' });
-  t.equal(beats.stillServing('testing', beats.generation('testing')), true);
+  t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'no worker counted');
+  const otherPrefix = subjectsFor('elsewhere');
+  bus.publish(otherPrefix.workerBeat('testing'), encodeJson({ v: PROTOCOL_VERSION, worker: 'w9', connection: 'c' }));
+  await settle();
+  t.equal(beats.stillServing('testing', beats.generation('testing')), false, "another deployment's beats unheard");
+});
+
+t.test('a gateway whose bus refuses the subscription starts without beats, with one warning', async (t) => {
+  const bus = new FakeBus('gateway');
+  bus.subscribe = () => {
+    throw new Error('closed connection');
+  };
+  const logs = new LogSink();
+  const beats = new WorkerBeats(bus, {
+    subjects,
+    agents: ['testing'],
+    log: createLogger('test', { destination: logs }),
+  });
+  t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'silence alone decides');
+  t.match(logs.lines, [{ msg: /cannot read worker beats/ }]);
+  beats.close();
 });
 
 t.test('a worker beats for each of its agents at once and every second, and leaves with a last beat', async (t) => {
   const clock = new FakeClock();
   const bus = new FakeBus('worker', clock);
-  const stop = startWorkerBeat({
-    bus,
-    agents: ['a', 'b'],
-    worker: 'w1',
-    log: createLogger('test', { level: 'silent' }),
-    clock,
-  });
+  const log = createLogger('test', { level: 'silent' });
+  const beatSubjects = [subjects.workerBeat('a'), subjects.workerBeat('b')];
+  const stop = startWorkerBeat({ bus, subjects: beatSubjects, worker: 'w1', log, clock });
   const sent = () =>
     bus.published.map((m) => ({ subject: m.subject, ...JSON.parse(new TextDecoder().decode(m.data)) }));
   t.same(
     sent().map((m) => m.subject),
-    ['_INBOX.gateway.chat.a.alive', '_INBOX.gateway.chat.b.alive'],
+    ['_INBOX.gateway.chat.a.alive.agents', '_INBOX.gateway.chat.b.alive.agents'],
     'at start',
   );
   await clock.advance(WORKER_BEAT_MS);
@@ -129,36 +148,57 @@ t.test('a worker beats for each of its agents at once and every second, and leav
   stop();
   stop();
   t.match(sent().slice(6), [
-    { subject: '_INBOX.gateway.chat.a.alive', leaving: true },
-    { subject: '_INBOX.gateway.chat.b.alive', leaving: true },
+    { subject: beatSubjects[0], leaving: true },
+    { subject: beatSubjects[1], leaving: true },
   ]);
   await clock.advance(5 * WORKER_BEAT_MS);
   t.equal(sent().length, 8, 'nothing after the stop, which ran once');
 });
 
-t.test("the gateway reads a worker's beats over the bus both share", async (t) => {
+t.test("a call waits on a worker's real beats until it answers; its leaving ends the wait", async (t) => {
   const clock = new FakeClock();
   const bus = new FakeBus('gateway', clock);
   const log = createLogger('test', { level: 'silent' });
-  const beats = new WorkerBeats(bus, { silenceMs: SILENCE_MS, log, clock });
-  const stop = startWorkerBeat({ bus, agents: ['testing'], worker: 'w1', log, clock });
+  const beats = new WorkerBeats(bus, { subjects, agents: ['testing'], log, clock });
+  const stop = startWorkerBeat({ bus, subjects: [subjects.workerBeat('testing')], worker: 'w1', log, clock });
+  // The worker's subscription: it holds the request unread.
+  bus.subscribe('agents.testing.chat', { queue: 'testing', callback: () => {} });
   await settle();
-  const atPublish = beats.generation('testing');
-  await clock.advance(4 * SILENCE_MS);
-  t.equal(beats.stillServing('testing', atPublish), true, 'kept alive by the beats');
+  const call = (requestId: string) =>
+    readAll(
+      busCall(
+        bus,
+        {
+          v: PROTOCOL_VERSION,
+          request_id: requestId,
+          session_id: 'conv_test',
+          create_session: true,
+          intent: 'testing',
+          model: 'testing',
+          messages: [{ role: 'user', content: 'hi' }],
+          options: {},
+          stream: true,
+          timeout_ms: 60_000,
+          heartbeat_ms: 200,
+          tenant: 't',
+          created_at: 0,
+        },
+        {
+          subject: 'agents.testing.chat',
+          cancelSubject: 'c',
+          idleTimeoutMs: 600,
+          deadlineGraceMs: 0,
+          cancelGraceMs: 0,
+          beats,
+          clock,
+        },
+      )(testScope()),
+    );
+  const first = call('chatcmpl-1');
+  await clock.advance(20 * 600);
+  t.equal(first.ended, false, 'unread for 20 silence limits while the worker beats');
   stop();
-  await settle();
-  t.equal(beats.stillServing('testing', atPublish), false, 'the leaving beat ends it at once');
-});
-
-t.test('a gateway whose bus refuses the subscription starts without beats, with one warning', async (t) => {
-  const bus = new FakeBus('gateway');
-  bus.subscribe = () => {
-    throw new Error('closed connection');
-  };
-  const logs = new LogSink();
-  const beats = new WorkerBeats(bus, { silenceMs: SILENCE_MS, log: createLogger('test', { destination: logs }) });
-  t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'silence alone decides');
-  t.match(logs.lines, [{ msg: /cannot read worker beats/ }]);
-  beats.close();
+  await clock.advance(600);
+  await first.finished;
+  t.equal(first.error?.code, 'worker_lost', 'the leaving beat ends the wait at the next limit');
 });
