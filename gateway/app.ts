@@ -43,6 +43,7 @@ import { modelsRoutes } from './routes/models.js';
 import { playgroundRoutes } from './routes/playground.js';
 import { registerWebsocketSupport, websocketRoutes } from './websocket/routes.js';
 import { OpenCalls } from './call/open-calls.js';
+import { silenceLimitOf } from './call/bus-call.js';
 import { WorkerBeats } from './call/worker-beats.js';
 
 /** How long a closing gateway waits for its open calls' trace lines before closing the log. */
@@ -148,6 +149,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
   const subjects = subjectsFor(config.subjectPrefix);
   const workerBeats = new WorkerBeats(bus, {
+    silenceMs: silenceLimitOf(config.heartbeatMs),
     subjects,
     agents: catalog.agents.map((agent) => agent.name),
     log: deps.logger.child({ component: 'beats' }),

@@ -5,23 +5,21 @@ import type { Logger } from '../../common/logger.js';
 
 /** What a bus call asks of the workers' beats before it declares a silent worker lost. */
 export interface AgentLiveness {
-  /** Changes whenever a worker of `agent` may have lost what was sent to it (silent, left, reconnected). */
+  /** Changes whenever a worker of `agent` may have lost what was sent to it (it left, or reconnected). */
   generation(agent: string): number;
   /**
    * Whether a request to `agent` published at `generation` is still waiting to be read by a live
-   * worker: the agent has beating workers, none of them changed since, and none went silent lately.
+   * worker: the agent has workers, all beating now, and none left or reconnected since.
    */
   stillServing(agent: string, generation: number): boolean;
 }
 
-/** A worker not heard from for 3 beats is gone. */
-export const SILENT_AFTER_MS = 3 * WORKER_BEAT_MS;
 /**
- * How long a worker that went silent (frozen, cut off without a reset) may still be handed requests:
- * nats-server keeps its subscription until its own ping timeout (2 pings 2 minutes apart by default).
- * Meanwhile nothing of its agent is waited for: silence is `worker_lost` at the limit, as before the beats.
+ * How long a worker not heard from is remembered: nats-server keeps handing a frozen process (SIGSTOP,
+ * a hung host) requests until its own ping timeout (2 pings 2 minutes apart by default). While one is
+ * silent nothing of its agent is waited for: silence is `worker_lost` at the limit, as before the beats.
  */
-export const SUSPECT_FOR_MS = 5 * 60_000;
+export const FORGET_SILENT_AFTER_MS = 5 * 60_000;
 
 const NO_BEATS = 'cannot read worker beats; a silent request is declared lost at the silence limit';
 
@@ -33,11 +31,11 @@ interface Beating {
 interface AgentWorkers {
   generation: number;
   readonly workers: Map<string, Beating>;
-  /** Workers that went silent, until when they may still hold requests (unless they beat again). */
-  readonly suspects: Map<string, number>;
 }
 
 export interface WorkerBeatsOptions {
+  /** The calls' silence limit: a worker not heard from for longer (and at least 3 beats) is silent. */
+  silenceMs: number;
   subjects: Pick<Subjects, 'allWorkerBeats'>;
   /** The catalog's agents: beats for any other name are ignored (they would only take memory). */
   agents: readonly string[];
@@ -50,23 +48,23 @@ export interface WorkerBeatsOptions {
 /**
  * The gateway's view of which workers serve each agent, from their beats (docs/bus.md, "Worker
  * beats"). A request's heartbeats start only once a worker reads it; in a burst a live worker may
- * read it after the silence limit. While every worker of the agent beats on the connection it had
- * when the request was published, and none went silent lately (nats-server may still hand a frozen
- * one requests), none can have lost it: the call waits on. Anything else ends that, as before.
+ * read it after the silence limit. While every worker of the agent beats now, on the connection it
+ * had when the request was published, none can have lost it: the call waits on. A worker that is
+ * slow to beat only pauses that (it lost nothing); one that left or reconnected ends it.
  */
 export class WorkerBeats implements AgentLiveness {
   readonly #agents = new Map<string, AgentWorkers>();
   readonly #sub: BusSubscription | undefined;
   readonly #clock: Clock;
   readonly #options: WorkerBeatsOptions;
+  readonly #silentAfterMs: number;
   #warned = false;
 
   constructor(bus: Bus, options: WorkerBeatsOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    for (const agent of options.agents) {
-      this.#agents.set(agent, { generation: 0, workers: new Map(), suspects: new Map() });
-    }
+    this.#silentAfterMs = Math.max(options.silenceMs, 3 * WORKER_BEAT_MS);
+    for (const agent of options.agents) this.#agents.set(agent, { generation: 0, workers: new Map() });
     this.#sub = this.#subscribe(bus);
   }
 
@@ -77,8 +75,10 @@ export class WorkerBeats implements AgentLiveness {
   stillServing(agent: string, generation: number): boolean {
     const entry = this.#agents.get(agent);
     if (!entry) return false;
-    this.#age(entry);
-    const serving = entry.generation === generation && entry.workers.size > 0 && entry.suspects.size === 0;
+    this.#forgetLongSilent(entry);
+    const now = this.#clock.now();
+    let serving = entry.generation === generation && entry.workers.size > 0;
+    for (const beating of entry.workers.values()) if (now - beating.lastAt > this.#silentAfterMs) serving = false;
     if (serving) this.#options.onWait?.(agent);
     return serving;
   }
@@ -111,32 +111,27 @@ export class WorkerBeats implements AgentLiveness {
       this.#warnOnce(error, 'ignored an invalid worker beat');
       return;
     }
-    // Beating again, it reads what it was given; reconnected, its old subscription is gone.
-    entry.suspects.delete(beat.worker);
     const known = entry.workers.get(beat.worker);
     if (beat.leaving) {
       // Conservative: what it had not read when it stopped listening is answered in its drain, or lost.
       if (entry.workers.delete(beat.worker)) entry.generation++;
     } else if (known && known.connection === beat.connection) {
+      // Silent a while and beating again on the same connection: slow, it lost nothing.
       known.lastAt = this.#clock.now();
     } else {
       // A new worker cannot have lost anything yet; a new connection may have lost what the old one held.
       if (known) entry.generation++;
       entry.workers.set(beat.worker, { connection: beat.connection, lastAt: this.#clock.now() });
     }
-    this.#age(entry);
+    this.#forgetLongSilent(entry);
   }
 
-  /** Moves the workers not heard from lately to the suspects, and forgets suspects past their time. */
-  #age(entry: AgentWorkers): void {
+  /** A worker silent this long is gone from nats-server too: it no longer keeps its agent's calls from waiting. */
+  #forgetLongSilent(entry: AgentWorkers): void {
     const now = this.#clock.now();
     for (const [worker, beating] of entry.workers) {
-      if (now - beating.lastAt <= SILENT_AFTER_MS) continue;
-      entry.workers.delete(worker);
-      entry.suspects.set(worker, now + SUSPECT_FOR_MS);
-      entry.generation++;
+      if (now - beating.lastAt > FORGET_SILENT_AFTER_MS) entry.workers.delete(worker);
     }
-    for (const [worker, until] of entry.suspects) if (now >= until) entry.suspects.delete(worker);
   }
 
   #warnOnce(err: unknown, message: string): void {
