@@ -15,17 +15,20 @@ export interface AgentLiveness {
 }
 
 /**
- * How long a worker not heard from is remembered: nats-server keeps handing a frozen process (SIGSTOP,
- * a hung host) requests until its own ping timeout (2 pings 2 minutes apart by default). While one is
- * silent nothing of its agent is waited for: silence is `worker_lost` at the limit, as before the beats.
+ * How long a worker that went silent, or reconnected, may still be handed requests on a connection
+ * nobody reads: nats-server closes a client that stops answering its pings on the third ping tick,
+ * 4–6 minutes at its defaults (a frozen process, a half-open TCP connection after a reset on the
+ * worker's side). Meanwhile nothing of its agent is waited for: silence is `worker_lost` at the limit.
  */
-export const FORGET_SILENT_AFTER_MS = 5 * 60_000;
+export const UNSURE_FOR_MS = 10 * 60_000;
 
 const NO_BEATS = 'cannot read worker beats; a silent request is declared lost at the silence limit';
 
 interface Beating {
   connection: string;
   lastAt: number;
+  /** Until when its previous connection may still take requests at nats-server (it reconnected). */
+  unsureUntil: number;
 }
 
 interface AgentWorkers {
@@ -78,7 +81,9 @@ export class WorkerBeats implements AgentLiveness {
     this.#forgetLongSilent(entry);
     const now = this.#clock.now();
     let serving = entry.generation === generation && entry.workers.size > 0;
-    for (const beating of entry.workers.values()) if (now - beating.lastAt > this.#silentAfterMs) serving = false;
+    for (const beating of entry.workers.values()) {
+      if (now - beating.lastAt > this.#silentAfterMs || now < beating.unsureUntil) serving = false;
+    }
     if (serving) this.#options.onWait?.(agent);
     return serving;
   }
@@ -119,9 +124,12 @@ export class WorkerBeats implements AgentLiveness {
       // Silent a while and beating again on the same connection: slow, it lost nothing.
       known.lastAt = this.#clock.now();
     } else {
-      // A new worker cannot have lost anything yet; a new connection may have lost what the old one held.
+      // A new worker cannot have lost anything yet. A new connection may have lost what the old one
+      // held, and nats-server may still route to the old one until it finds it dead.
+      const now = this.#clock.now();
       if (known) entry.generation++;
-      entry.workers.set(beat.worker, { connection: beat.connection, lastAt: this.#clock.now() });
+      const unsureUntil = known ? now + UNSURE_FOR_MS : 0;
+      entry.workers.set(beat.worker, { connection: beat.connection, lastAt: now, unsureUntil });
     }
     this.#forgetLongSilent(entry);
   }
@@ -130,7 +138,7 @@ export class WorkerBeats implements AgentLiveness {
   #forgetLongSilent(entry: AgentWorkers): void {
     const now = this.#clock.now();
     for (const [worker, beating] of entry.workers) {
-      if (now - beating.lastAt > FORGET_SILENT_AFTER_MS) entry.workers.delete(worker);
+      if (now - beating.lastAt > UNSURE_FOR_MS) entry.workers.delete(worker);
     }
   }
 

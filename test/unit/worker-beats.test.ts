@@ -2,7 +2,7 @@ import t from 'tap';
 import { encodeJson, PROTOCOL_VERSION, subjectsFor, WORKER_BEAT_MS } from '../../bus-schemas/index.js';
 import { createLogger } from '../../common/logger.js';
 import { busCall } from '../../gateway/call/bus-call.js';
-import { FORGET_SILENT_AFTER_MS, WorkerBeats } from '../../gateway/call/worker-beats.js';
+import { UNSURE_FOR_MS, WorkerBeats } from '../../gateway/call/worker-beats.js';
 import { startWorkerBeat } from '../../workers/worker-beat.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
@@ -91,11 +91,25 @@ t.test('while a worker is silent nothing of its agent is waited for; slow, it lo
   await beat('testing', { worker: 'w2', connection: 'c1' });
   t.equal(beats.stillServing('testing', atPublish), true, 'beating again on its connection: it reads them now');
 
-  for (let s = 0; s < FORGET_SILENT_AFTER_MS / WORKER_BEAT_MS; s++) await second('w1');
+  for (let s = 0; s < UNSURE_FOR_MS / WORKER_BEAT_MS; s++) await second('w1');
   t.equal(beats.stillServing('testing', atPublish), false, 'silent again');
   await second('w1');
-  t.equal(beats.stillServing('testing', atPublish), true, 'forgotten after 5 minutes: nats-server dropped it too');
+  t.equal(beats.stillServing('testing', atPublish), true, 'forgotten after 10 minutes: nats-server dropped it too');
 });
+
+t.test(
+  'after a worker reconnected, nothing of its agent is waited for until its old connection must be gone',
+  async (t) => {
+    const { beats, beat, clock } = gateway();
+    await beat('testing', { worker: 'w1', connection: 'c1' });
+    await beat('testing', { worker: 'w1', connection: 'c2' });
+    // nats-server may still route to c1 (half-open: only the worker's side was reset) until its pings fail.
+    t.equal(beats.stillServing('testing', beats.generation('testing')), false, 'published after the reconnect');
+    await clock.advance(UNSURE_FOR_MS);
+    await beat('testing', { worker: 'w1', connection: 'c2' });
+    t.equal(beats.stillServing('testing', beats.generation('testing')), true, 'c1 is gone by now');
+  },
+);
 
 t.test('beats for an agent outside the catalog, or invalid ones, change nothing; one warning', async (t) => {
   const { bus, beats, beat, logs } = gateway();
