@@ -4,6 +4,7 @@ import { createLogger } from '../../common/logger.js';
 import { busCall } from '../../gateway/call/bus-call.js';
 import { UNSURE_FOR_MS, WorkerBeats } from '../../gateway/call/worker-beats.js';
 import { startWorkerBeat } from '../../workers/worker-beat.js';
+import { envelopeFor } from '../helpers/bus-call.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { readAll, testScope } from '../helpers/frames.js';
@@ -178,7 +179,7 @@ t.test('a worker beats for each of its agents at once and every second, and leav
   t.equal(sent().length, 8, 'nothing after the stop, which ran once');
 });
 
-t.test("a call waits on a worker's real beats until it answers; its leaving ends the wait", async (t) => {
+t.test("a call waits on a worker's real beats while its request is unread; its leaving ends the wait", async (t) => {
   const clock = new FakeClock();
   const bus = new FakeBus('gateway', clock);
   const log = createLogger('test', { level: 'silent' });
@@ -187,37 +188,9 @@ t.test("a call waits on a worker's real beats until it answers; its leaving ends
   // The worker's subscription: it holds the request unread.
   bus.subscribe('agents.testing.chat', { queue: 'testing', callback: () => {} });
   await settle();
-  const call = (requestId: string) =>
-    readAll(
-      busCall(
-        bus,
-        {
-          v: PROTOCOL_VERSION,
-          request_id: requestId,
-          session_id: 'conv_test',
-          create_session: true,
-          intent: 'testing',
-          model: 'testing',
-          messages: [{ role: 'user', content: 'hi' }],
-          options: {},
-          stream: true,
-          timeout_ms: 60_000,
-          heartbeat_ms: 200,
-          tenant: 't',
-          created_at: 0,
-        },
-        {
-          subject: 'agents.testing.chat',
-          cancelSubject: 'c',
-          idleTimeoutMs: 600,
-          deadlineGraceMs: 0,
-          cancelGraceMs: 0,
-          beats,
-          clock,
-        },
-      )(testScope()),
-    );
-  const first = call('chatcmpl-1');
+  const envelope = envelopeFor('testing', [{ role: 'user', content: 'hi' }], { timeout_ms: 60_000 });
+  const options = { subject: 'agents.testing.chat', cancelSubject: 'c', deadlineGraceMs: 0, cancelGraceMs: 0 };
+  const first = readAll(busCall(bus, envelope, { ...options, idleTimeoutMs: 600, beats, clock })(testScope()));
   await clock.advance(20 * 600);
   t.equal(first.ended, false, 'unread for 20 silence limits while the worker beats');
   stop();
