@@ -1,10 +1,8 @@
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { runClosedLoop } from './load/closed-loop.js';
 import { median, round } from './load/stats.js';
 import { agentbusTarget } from './load/target.js';
 import { warmUp } from './load/warm-up.js';
-import type { BenchStack, StackSettings } from './stack.js';
+import { startBenchStackOf } from './tree-stack.js';
 
 // `node scripts/run.mjs bench/latency-ab.ts TREE_A TREE_B [blocks] [requests per block]`: the
 // latency A/B of issue 21 at concurrency 1. Two stacks, each from its own tree's dist/ (built
@@ -21,12 +19,10 @@ const blocks = Number(process.argv[4] ?? 12);
 const perBlock = Number(process.argv[5] ?? 250);
 const WARM_UP = { warmupRequests: 800, tokens: 16 };
 
-type Start = (settings: StackSettings) => Promise<BenchStack>;
-const startFrom = async (tree: string): Promise<Start> =>
-  ((await import(pathToFileURL(resolve(tree, 'dist/bench/stack.js')).href)) as { startBenchStack: Start })
-    .startBenchStack;
-
-const stacks = { A: await (await startFrom(treeA))({ workers: 1 }), B: await (await startFrom(treeB))({ workers: 1 }) };
+const stacks = {
+  A: await (await startBenchStackOf(treeA))({ workers: 1 }),
+  B: await (await startBenchStackOf(treeB))({ workers: 1 }),
+};
 try {
   const loop = { concurrency: 1, durationMs: 600_000, stream: false, expectTokens: 16 };
   const p50s: Record<'A' | 'B', number[]> = { A: [], B: [] };

@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { agentbusTarget } from './load/target.js';
 import { measureWebSocketSessions } from './measure/sessions.js';
 import { readBenchOptions } from './options.js';
-import type { BenchStack, StackSettings } from './stack.js';
+import { startBenchStackOf } from './tree-stack.js';
 
 // `node scripts/run.mjs bench/sessions-stress.ts HOGS TREE…`: figure 3's 10,000 WebSocket sessions
 // on a machine slowed by HOGS busy loops, for each tree in turn (its stack from its own dist/,
@@ -28,11 +26,8 @@ const HOG = [
   'for (let i = 1; i % 1e7 !== 0 || alive(); i++);',
 ].join('\n');
 
-type Start = (settings: StackSettings) => Promise<BenchStack>;
 for (const tree of trees) {
-  const start = ((await import(pathToFileURL(resolve(tree, 'dist/bench/stack.js')).href)) as { startBenchStack: Start })
-    .startBenchStack;
-  const stack = await start({ workers: 1 });
+  const stack = await (await startBenchStackOf(tree))({ workers: 1 });
   const busy: ChildProcess[] = [];
   try {
     await stack.setUpstream({ tokens: options.streamTokens, latencyMs: 0, tokenDelayMs: options.streamTokenDelayMs });
