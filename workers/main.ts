@@ -48,9 +48,6 @@ async function main(): Promise<void> {
 
   const { db, at: memoryAt, applied } = await openMigratedMemory(config.memory, log);
   if (applied.length > 0) log.info({ applied, memory: memoryAt }, 'memory database migrated');
-  // Turns a dead worker left waiting for their receipt were never delivered: they go.
-  const swept = await sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS));
-  if (swept > 0) log.info({ swept }, 'deleted pending turns left by a worker that stopped before their receipt');
   // Loaded before connecting: broken patterns must stop the worker, not leak what they miss.
   const redactor = loadRedactor(config.secretPatternsFile);
   const bus = await connectBus({
@@ -101,6 +98,14 @@ async function main(): Promise<void> {
   // scripts/start.ts reports `backend`: PROVIDER's when an agent uses it, else the first one.
   const backend = backends.find((b) => b.name === config.provider) ?? backends[0];
   reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend, backends });
+  // Turns a dead worker left waiting for their receipt were never delivered: they go. After ready,
+  // not before: the sweep reads every turn (220 ms at 500,000), and nothing waits for it.
+  const sweeping = sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS)).then(
+    (swept) => {
+      if (swept > 0) log.info({ swept }, 'deleted pending turns left by a worker that stopped before their receipt');
+    },
+    (err: unknown) => log.warn({ err }, 'could not delete stale pending turns; the next start tries again'),
+  );
 
   let stopping = false;
   // A service whose subscriptions died serves nothing: exit, so a supervisor notices and restarts.
@@ -118,6 +123,7 @@ async function main(): Promise<void> {
     // NATS may already be gone (stopped first, or an outage): the drain is bounded, and the
     // database must still close.
     await bus.drain(NATS_DRAIN_MS);
+    await sweeping;
     await db.destroy();
   });
 }

@@ -5,26 +5,33 @@ import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
+import { findTurn, sweepPendingTurns } from '../../workers/memory/delivery.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
 import { deleteStoredTurn, storedTurn } from '../../workers/memory/stored-turns.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
 import { startTestPostgres } from '../helpers/postgres.js';
 
-// The stored-response reads and deletes (the Responses API's GET and DELETE) on both memory
-// dialects: a real SQLite file and a private PostgreSQL server.
+// The stored-response reads and deletes (the Responses API's GET and DELETE), and the sweep of
+// stale pending turns, on both memory dialects: a real SQLite file and a private PostgreSQL server.
 const postgres = await startTestPostgres();
 t.teardown(() => postgres.dispose());
 const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-stored-'));
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
 
+// The subtests of a dialect share its database (created once).
+const once = <T>(make: () => Promise<T>) => {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+};
+
 const dialects: Array<[string, () => Promise<MemorySettings>]> = [
   ['sqlite', async () => ({ dialect: 'sqlite', dataDir, file: memoryDatabasePath(dataDir) })],
   [
     'postgres',
-    async () => {
+    once(async () => {
       const url = await postgres.createDatabase('stored_turns');
       return { dialect: 'postgres', url, shownUrl: redactDatabaseUrl(url), poolSize: 2 };
-    },
+    }),
   ],
 ];
 
@@ -77,5 +84,41 @@ for (const [name, settings] of dialects) {
     t.equal(await codeOf(deleteStoredTurn(db, 'resp_a1', 'tenant-a')), 'resolved');
     t.equal(await codeOf(storedTurn(db, 'resp_a1', 'tenant-a')), 'response_not_found', 'gone');
     t.equal((await storedTurn(db, 'resp_b1', 'tenant-b')).request_id, 'resp_b1', 'the other tenant keeps its own');
+  });
+
+  t.test(`${name}: the sweep deletes stale pending turns and the sessions they alone made`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const stale = new Date('2026-01-01T00:00:00.000Z');
+    const pending = async (requestId: string, sessionId: string, at?: Date) => {
+      t.ok(await recordTurn(db, { ...turn(requestId, 'tenant-s'), sessionId }, 'pending'));
+      if (at)
+        await db
+          .updateTable('turns')
+          .set({ created_at: at.toISOString() })
+          .where('request_id', '=', requestId)
+          .execute();
+    };
+    await pending('sweep_alone', 'conv_alone', stale);
+    t.ok(await recordTurn(db, { ...turn('sweep_kept', 'tenant-s'), sessionId: 'conv_mixed' }), 'committed');
+    await pending('sweep_mixed', 'conv_mixed', stale);
+    await pending('sweep_recent', 'conv_recent');
+    t.equal(await sweepPendingTurns(db, new Date('2026-01-01T02:00:00.000Z')), 2);
+    t.equal(await findTurn(db, 'sweep_alone'), undefined);
+    t.equal(await findTurn(db, 'sweep_mixed'), undefined);
+    t.equal((await findTurn(db, 'sweep_kept'))?.state, 'committed', 'a committed turn stays, however old');
+    t.equal((await findTurn(db, 'sweep_recent'))?.state, 'pending', 'a turn that may still be delivered stays');
+    const sessions = await db
+      .selectFrom('sessions')
+      .select('id')
+      .where('tenant', '=', 'tenant-s')
+      .orderBy('id')
+      .execute();
+    t.same(
+      sessions.map((s) => s.id),
+      ['conv_mixed', 'conv_recent'],
+      'the session the swept turn alone made goes; one with history stays',
+    );
+    t.equal(await sweepPendingTurns(db, new Date('2026-01-01T02:00:00.000Z')), 0, 'again: nothing');
   });
 }

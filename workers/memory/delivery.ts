@@ -121,15 +121,19 @@ export async function findTurn(db: Kysely<MemoryDatabase>, requestId: string): P
 }
 
 const deleteStalePending = prepareQuery((db: Kysely<MemoryDatabase>, p: { before: string }) =>
-  db.deleteFrom('turns').where('state', '=', 'pending').where('created_at', '<', p.before),
+  db.deleteFrom('turns').where('state', '=', 'pending').where('created_at', '<', p.before).returning('session_id'),
 );
 
 /**
- * Deletes pending turns written before `before`: those of a worker that died while it waited
- * for their receipt. No live request waits that long (a worker waits at most the request's
- * deadline), so sweeping at a margin past every deadline never takes a turn still in flight.
+ * Deletes pending turns written before `before` — those of a worker that died while it waited
+ * for their receipt — and each session such a turn alone made, as a discard does. No live request
+ * waits that long (a worker waits at most the request's deadline), so sweeping at a margin past
+ * every deadline never takes a turn still in flight. It reads the whole `turns` table (no index
+ * serves `state`: one would cost every turn's two writes), so workers run it after they are ready.
  */
 export async function sweepPendingTurns(db: Kysely<MemoryDatabase>, before: Date): Promise<number> {
-  const result = await deleteStalePending.execute(db, { before: before.toISOString() });
-  return Number(result.numAffectedRows ?? 0n);
+  const swept = (await deleteStalePending.execute(db, { before: before.toISOString() })).rows;
+  for (const sessionId of new Set(swept.map((row) => row.session_id)))
+    await deleteEmptySession.execute(db, { sessionId });
+  return swept.length;
 }
