@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const backend = backends.find((b) => b.name === config.provider) ?? backends[0];
   reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend, backends });
   // Turns a dead worker left waiting for their receipt were never delivered: they go. After ready,
-  // not before: the sweep reads every turn (220 ms at 500,000), and nothing waits for it.
+  // not before: the sweep reads every turn (220 ms at 500,000), in steps that let requests through.
   const sweeping = sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS)).then(
     (swept) => {
       if (swept > 0) log.info({ swept }, 'deleted pending turns left by a worker that stopped before their receipt');

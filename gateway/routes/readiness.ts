@@ -1,4 +1,5 @@
 import type { ServiceInfo, ServiceStats } from '@nats-io/services';
+import type { Agent } from '../../common/catalog.js';
 
 /**
  * Per provider, how many workers found it answering (with its models) at their last probe and
@@ -45,20 +46,26 @@ interface EndpointHealth {
   why: string;
 }
 
-function endpointHealth(stats: readonly ServiceStats[]): Map<string, EndpointHealth> {
+/**
+ * `withoutMemory`: endpoints that answer without the memory database (embedding agents). An
+ * endpoint that reports no `providers_available` (a worker older than that field) counts as usable.
+ */
+function endpointHealth(
+  stats: readonly ServiceStats[],
+  withoutMemory: ReadonlySet<string>,
+): Map<string, EndpointHealth> {
   const byEndpoint = new Map<string, EndpointHealth>();
   for (const worker of stats) {
     const endpoints = worker.endpoints ?? [];
     const memoryOk = !endpoints.some((endpoint) => dataOf(endpoint).memory_problem !== undefined);
     for (const endpoint of endpoints) {
       const data = dataOf(endpoint);
-      if (data.providers_available === undefined) continue;
       const seen = byEndpoint.get(endpoint.name) ?? { served: 0, usable: 0, blocked: 0, why: '' };
       seen.served++;
       if (data.providers_available === 0) {
         seen.blocked++;
         seen.why = data.unavailable ?? 'circuit open';
-      } else if (memoryOk) seen.usable++;
+      } else if (memoryOk || withoutMemory.has(endpoint.name)) seen.usable++;
       byEndpoint.set(endpoint.name, seen);
     }
   }
@@ -83,15 +90,16 @@ const unavailable = (body: Record<string, unknown>): Readiness => ({
 });
 
 /**
- * Judges readiness from the workers' `$SRV.INFO` and `$SRV.STATS` answers (`agentNames`: the
+ * Judges readiness from the workers' `$SRV.INFO` and `$SRV.STATS` answers (`catalogAgents`: the
  * catalog's). 503 when no worker answers, when workers report providers and none reaches any,
  * or when no agent can be answered; 200 `degraded` with the reason while some agent can.
  */
 export function judgeReadiness(
   infos: readonly ServiceInfo[],
   stats: readonly ServiceStats[],
-  agentNames: readonly string[],
+  catalogAgents: readonly Pick<Agent, 'name' | 'kind'>[],
 ): Readiness {
+  const agentNames = catalogAgents.map((agent) => agent.name);
   const agents: Record<string, number> = Object.fromEntries(agentNames.map((name) => [name, 0]));
   for (const info of infos) {
     for (const name of new Set(
@@ -119,7 +127,8 @@ export function judgeReadiness(
   // failing, answers requests with errors. Every gateway sees the same workers, so a 503 for one
   // agent's trouble would take all of them out of the balancer, and every agent with them: not
   // ready only when no agent can be answered; "degraded", and why, while some still can.
-  const health = endpointHealth(stats);
+  const embedding = new Set(catalogAgents.filter((a) => a.kind === 'embedding').map((a) => a.name));
+  const health = endpointHealth(stats, embedding);
   const problems = [...memoryProblems(stats), ...withoutProvider(health)];
   if (problems.length > 0) {
     const answerable = agentNames.some((name) => (health.get(name)?.usable ?? 0) > 0);

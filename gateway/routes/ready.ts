@@ -42,7 +42,7 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
         nats: 'connected',
         reason: `cannot ask the workers over NATS: ${error.message}`,
       });
-    const { code, body } = judgeReadiness(infos, stats, options.catalog.names);
+    const { code, body } = judgeReadiness(infos, stats, options.catalog.agents);
     return reply.code(code).send(body);
   });
 }

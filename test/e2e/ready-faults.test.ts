@@ -10,9 +10,11 @@ import { startGatewayProcess, startWorkerProcess } from '../helpers/processes.js
 import { AUTH, startStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
-// /ready says "not ready" for the conditions that make chat fail although workers answer:
-// every provider's circuit open, a worker whose memory refuses writes (probed for real on a
-// full disk). A draining gateway answers new requests in the OpenAI error shape.
+// /ready says "not ready" for the conditions that make chat fail although workers answer, once
+// no agent can be answered: every provider's circuit open (the stack's agents share one Ollama, so
+// all of them), the one worker's memory refusing writes (probed for real on a full disk). Trouble
+// that leaves another agent answerable is "degraded" (unit test readiness). A draining gateway
+// answers new requests in the OpenAI error shape.
 
 const chat = (baseUrl: string, extra: Record<string, string> = {}) =>
   fetch(`${baseUrl}/v1/chat/completions`, {
@@ -21,7 +23,7 @@ const chat = (baseUrl: string, extra: Record<string, string> = {}) =>
     body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'hi' }] }),
   });
 
-t.test('every provider of an agent with its circuit open: /ready is 503 and names it', async (t) => {
+t.test("every provider's circuit open, for every agent: /ready is 503 and names them", async (t) => {
   const stack = await startStack({ env: { BREAKER_FAILURES: '1', BREAKER_COOLDOWN_MS: '600000' } });
   t.teardown(() => stack.close());
   t.equal((await fetch(`${stack.baseUrl}/ready`)).status, 200);

@@ -92,18 +92,27 @@ for (const [name, settings] of dialects) {
     const stale = new Date('2026-01-01T00:00:00.000Z');
     const pending = async (requestId: string, sessionId: string, at?: Date) => {
       t.ok(await recordTurn(db, { ...turn(requestId, 'tenant-s'), sessionId }, 'pending'));
-      if (at)
-        await db
-          .updateTable('turns')
-          .set({ created_at: at.toISOString() })
-          .where('request_id', '=', requestId)
-          .execute();
+      if (!at) return;
+      // As if written then: the turn's write stamps its session too.
+      const then = at.toISOString();
+      await db.updateTable('turns').set({ created_at: then }).where('request_id', '=', requestId).execute();
+      await db.updateTable('sessions').set({ updated_at: then }).where('id', '=', sessionId).execute();
     };
     await pending('sweep_alone', 'conv_alone', stale);
     t.ok(await recordTurn(db, { ...turn('sweep_kept', 'tenant-s'), sessionId: 'conv_mixed' }), 'committed');
     await pending('sweep_mixed', 'conv_mixed', stale);
     await pending('sweep_recent', 'conv_recent');
-    t.equal(await sweepPendingTurns(db, new Date('2026-01-01T02:00:00.000Z')), 2);
+    // A turn whose id lies in a later step of the sweep's id ranges.
+    await db.updateTable('turns').set({ id: 45_000 }).where('request_id', '=', 'sweep_mixed').execute();
+    // A session that only a stale turn wrote into, but that was touched since (another request
+    // writing into it at that moment): it stays.
+    await pending('sweep_touched', 'conv_touched', stale);
+    await db
+      .updateTable('sessions')
+      .set({ updated_at: new Date().toISOString() })
+      .where('id', '=', 'conv_touched')
+      .execute();
+    t.equal(await sweepPendingTurns(db, new Date('2026-01-01T02:00:00.000Z')), 3);
     t.equal(await findTurn(db, 'sweep_alone'), undefined);
     t.equal(await findTurn(db, 'sweep_mixed'), undefined);
     t.equal((await findTurn(db, 'sweep_kept'))?.state, 'committed', 'a committed turn stays, however old');
@@ -116,8 +125,8 @@ for (const [name, settings] of dialects) {
       .execute();
     t.same(
       sessions.map((s) => s.id),
-      ['conv_mixed', 'conv_recent'],
-      'the session the swept turn alone made goes; one with history stays',
+      ['conv_mixed', 'conv_recent', 'conv_touched'],
+      'the session the swept turn alone made goes; one with history, or touched since, stays',
     );
     t.equal(await sweepPendingTurns(db, new Date('2026-01-01T02:00:00.000Z')), 0, 'again: nothing');
   });

@@ -45,5 +45,7 @@ t.test('a starting worker sweeps stale pending turns after it is ready', async (
   await waitFor('the stale pending turn to be swept', async () => (await findTurn(db, 'chatcmpl-stale')) === undefined);
   t.equal((await findTurn(db, 'chatcmpl-fresh'))?.state, 'pending', 'a turn that may still be delivered stays');
   await waitFor('the log line', () => worker.output().includes('deleted pending turns'));
+  const output = worker.output();
+  t.ok(output.indexOf('worker ready') < output.indexOf('deleted pending turns'), 'swept after ready');
   t.equal(await worker.stop(), 0, 'stops cleanly');
 });

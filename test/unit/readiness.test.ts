@@ -7,7 +7,8 @@ import { judgeReadiness } from '../../gateway/routes/readiness.js';
 
 interface FakeEndpoint {
   agent: string;
-  providers?: 0 | 1;
+  /** `null`: not reported (a worker older than the field). */
+  providers?: 0 | 1 | null;
   unavailable?: string;
   memoryProblem?: string;
 }
@@ -24,7 +25,7 @@ const statsOf = (id: string, endpoints: FakeEndpoint[]) =>
     endpoints: endpoints.map((e) => ({
       name: e.agent,
       data: {
-        providers_available: e.providers ?? 1,
+        ...(e.providers === null ? {} : { providers_available: e.providers ?? 1 }),
         ...(e.unavailable ? { unavailable: e.unavailable } : {}),
         memory_writable: e.memoryProblem ? 0 : 1,
         ...(e.memoryProblem ? { memory_problem: e.memoryProblem } : {}),
@@ -32,11 +33,16 @@ const statsOf = (id: string, endpoints: FakeEndpoint[]) =>
     })),
   }) as unknown as ServiceStats;
 
-const judge = (workers: Record<string, FakeEndpoint[]>, names = ['chat', 'code']) =>
+type Kind = 'chat' | 'embedding';
+
+const judge = (
+  workers: Record<string, FakeEndpoint[]>,
+  agents: Record<string, Kind> = { chat: 'chat', code: 'chat' },
+) =>
   judgeReadiness(
     Object.entries(workers).map(([id, e]) => infoOf(id, e)),
     Object.entries(workers).map(([id, e]) => statsOf(id, e)),
-    names,
+    Object.entries(agents).map(([name, kind]) => ({ name, kind })),
   );
 
 t.test('every agent answerable: ready', async (t) => {
@@ -106,6 +112,33 @@ t.test("every worker's memory refuses writes: unavailable, although the provider
 });
 
 t.test('only an agent outside the catalog answerable: unavailable', async (t) => {
-  const { code } = judge({ w1: [{ agent: 'chat', providers: 0 }, { agent: 'chat-speech' }] }, ['chat']);
+  const { code } = judge({ w1: [{ agent: 'chat', providers: 0 }, { agent: 'chat-speech' }] }, { chat: 'chat' });
   t.equal(code, 503);
+});
+
+t.test("every worker's memory refuses writes, an embedding agent still answers: degraded", async (t) => {
+  const { code, body } = judge(
+    {
+      w1: [
+        { agent: 'chat', memoryProblem: 'SQLITE_FULL' },
+        { agent: 'vectors', memoryProblem: 'SQLITE_FULL' },
+      ],
+    },
+    { chat: 'chat', vectors: 'embedding' },
+  );
+  t.equal(code, 200);
+  t.match(body, { status: 'degraded', reason: /worker w1 cannot write its memory/ });
+});
+
+t.test('a worker older than providers_available counts as able to answer', async (t) => {
+  const { code, body } = judge({
+    w1: [
+      { agent: 'chat', providers: 0 },
+      { agent: 'code', providers: 0 },
+    ],
+    w2: [{ agent: 'chat', providers: null }],
+  });
+  t.equal(code, 200);
+  t.match(body, { status: 'degraded', reason: /agent code: / });
+  t.notMatch(String(body['reason']), /agent chat/);
 });

@@ -72,24 +72,30 @@ export async function pendingSessionOf(db: Kysely<MemoryDatabase>, requestId: st
 }
 
 const deletePending = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
-  db.deleteFrom('turns').where('request_id', '=', p.requestId).where('state', '=', 'pending'),
+  db.deleteFrom('turns').where('request_id', '=', p.requestId).where('state', '=', 'pending').returning('created_at'),
 );
 
 // A session the discarded turn created holds nothing: it goes too, so an undelivered first
-// answer leaves no trace (its id was never confirmed to anyone).
-const deleteEmptySession = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: string }) =>
+// answer leaves no trace (its id was never confirmed to anyone). Only if no write touched it after
+// `touchedBy`: on PostgreSQL a request writing its turn into the session holds the row until it
+// commits, and the row is then checked again on `updated_at` (which every write sets), while
+// NOT EXISTS keeps what it saw before the wait — without the stamp, that turn would go with its
+// session (ON DELETE CASCADE).
+const deleteEmptySession = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: string; touchedBy: string }) =>
   db
     .deleteFrom('sessions')
     .where('id', '=', p.sessionId)
     .where('turn_count', '=', 0)
+    .where('updated_at', '<=', p.touchedBy)
     .where((eb) => eb.not(eb.exists(eb.selectFrom('turns').select('id').where('session_id', '=', p.sessionId)))),
 );
 
 /** Deletes a pending turn that was not delivered (and the session it alone made); a committed one stays. */
 export async function discardTurn(db: Kysely<MemoryDatabase>, requestId: string, sessionId: string): Promise<void> {
   await inTurnTransaction(db, async (trx) => {
-    await deletePending.execute(trx, { requestId });
-    await deleteEmptySession.execute(trx, { sessionId });
+    const [discarded] = (await deletePending.execute(trx, { requestId })).rows;
+    // The turn's write stamped the session with its own `created_at`.
+    if (discarded) await deleteEmptySession.execute(trx, { sessionId, touchedBy: discarded.created_at });
   });
 }
 
@@ -120,20 +126,44 @@ export async function findTurn(db: Kysely<MemoryDatabase>, requestId: string): P
   );
 }
 
-const deleteStalePending = prepareQuery((db: Kysely<MemoryDatabase>, p: { before: string }) =>
-  db.deleteFrom('turns').where('state', '=', 'pending').where('created_at', '<', p.before).returning('session_id'),
+// One range of turn ids at a time, so neither database holds a long statement (and SQLite's
+// synchronous driver never blocks the worker's event loop for the whole table).
+const SWEEP_IDS_PER_STEP = 20_000;
+
+const deleteStalePending = prepareQuery(
+  (db: Kysely<MemoryDatabase>, p: { before: string; fromId: number; toId: number }) =>
+    db
+      .deleteFrom('turns')
+      .where('id', '>', p.fromId)
+      .where('id', '<=', p.toId)
+      .where('state', '=', 'pending')
+      .where('created_at', '<', p.before)
+      .returning('session_id'),
+);
+
+const highestTurnId = prepareQuery((db: Kysely<MemoryDatabase>, _p: Record<string, never>) =>
+  db.selectFrom('turns').select((eb) => eb.fn.max('id').as('top')),
 );
 
 /**
  * Deletes pending turns written before `before` — those of a worker that died while it waited
- * for their receipt — and each session such a turn alone made, as a discard does. No live request
- * waits that long (a worker waits at most the request's deadline), so sweeping at a margin past
- * every deadline never takes a turn still in flight. It reads the whole `turns` table (no index
- * serves `state`: one would cost every turn's two writes), so workers run it after they are ready.
+ * for their receipt — and each session such a turn alone made and nothing touched since, as a
+ * discard does. No live request waits that long (a worker waits at most the request's deadline),
+ * so sweeping at a margin past every deadline never takes a turn still in flight. It reads every
+ * turn (no index serves `state`: one would cost every turn's two writes), in steps of id ranges
+ * with a turn of the event loop between them; workers run it once they are ready.
  */
 export async function sweepPendingTurns(db: Kysely<MemoryDatabase>, before: Date): Promise<number> {
-  const swept = (await deleteStalePending.execute(db, { before: before.toISOString() })).rows;
-  for (const sessionId of new Set(swept.map((row) => row.session_id)))
-    await deleteEmptySession.execute(db, { sessionId });
-  return swept.length;
+  const stamp = before.toISOString();
+  const top = Number((await highestTurnId.execute(db, {})).rows[0]?.top ?? 0);
+  let swept = 0;
+  for (let fromId = 0; fromId < top; fromId += SWEEP_IDS_PER_STEP) {
+    const step = { before: stamp, fromId, toId: fromId + SWEEP_IDS_PER_STEP };
+    const rows = (await deleteStalePending.execute(db, step)).rows;
+    for (const sessionId of new Set(rows.map((row) => row.session_id)))
+      await deleteEmptySession.execute(db, { sessionId, touchedBy: stamp });
+    swept += rows.length;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return swept;
 }
