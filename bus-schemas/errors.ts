@@ -121,6 +121,17 @@ export const ERROR_TABLE = {
       'A tool definition (or `response_format`) is over `MAX_TOOL_SCHEMA_BYTES` as JSON; `param` names it. Trim ' +
       'the schema, or raise the limit.',
   },
+  context_length_exceeded: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: "The conversation does not fit the model's context.",
+    doc:
+      "The agent's system prompt, the conversation's stored history and the new messages together are more " +
+      'than the model\'s context holds (`param: "messages"`; OpenAI\'s code for the same). Send fewer or ' +
+      'shorter messages, start a new conversation, or give the backend a larger context (`LLAMA_CPP_CONTEXT_SIZE`). ' +
+      'Not retried, and not counted against the provider: the backend is well.',
+  },
   invalid_envelope: {
     status: 400,
     type: 'invalid_request_error',

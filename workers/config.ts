@@ -86,7 +86,9 @@ function readProviderSettings(read: EnvReader) {
     breakerFailures: read.integer('BREAKER_FAILURES', 3, {
       min: 1,
       max: 100,
-      doc: "consecutive failures (before a first token) that open a provider's circuit: it is skipped",
+      doc:
+        'consecutive failures of the backend (before a first token; a request it refused as sent does not ' +
+        "count) that open a provider's circuit: it is skipped",
     }),
     breakerCooldownMs: read.integer('BREAKER_COOLDOWN_MS', 30_000, {
       min: 100,

@@ -173,6 +173,37 @@ t.test('a forced tool call: a grammar holds the real model to the schema, and it
   t.type((await followUp.json()).choices[0].message.content, 'string');
 });
 
+t.test(
+  "a client's requests too long for the context, or a forced call cut by max_tokens: 400s that shut nothing",
+  async (t) => {
+    // More of them than BREAKER_FAILURES (3): as backend failures, they would open the model's circuit
+    // for every key, and each would have been retried.
+    const long = Array.from({ length: 400 }, (_, i) => ({ role: 'user', content: `tell me a story number ${i}` }));
+    for (let i = 0; i < 4; i++) {
+      const res = await post({ messages: long, max_tokens: 3 });
+      t.equal(res.status, 400, `too long ${i + 1}`);
+      t.match(await res.json(), {
+        error: { code: 'context_length_exceeded', param: 'messages', message: /context of 512 tokens .*stories260K/ },
+      });
+    }
+    const weather = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } };
+    for (let i = 0; i < 2; i++) {
+      const cut = await post({
+        messages: [{ role: 'user', content: 'Weather?' }],
+        tools: [weather],
+        tool_choice: 'required',
+        max_tokens: 1,
+      });
+      t.equal(cut.status, 400, `cut ${i + 1}`);
+      t.match(await cut.json(), {
+        error: { code: 'invalid_request', param: 'max_tokens', message: /raise max_tokens/ },
+      });
+    }
+    const fine = await post({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+    t.equal(fine.status, 200, 'the model still answers everyone');
+  },
+);
+
 t.test('without a model file the provider says which setting to fix', async (t) => {
   const unset = createLlamaCppProvider({
     modelPath: undefined,

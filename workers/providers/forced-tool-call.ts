@@ -11,21 +11,31 @@ export interface ForcedToolCall {
   schema: Record<string, unknown>;
   /** An instruction put after the conversation, so the model knows what the JSON is for. */
   instruction: ChatMessage;
-  /** The constrained output as the tool call; throws backend_error for output that is not it. */
-  toCall(output: string): ProviderToolCall;
+  /**
+   * The constrained output as the tool call. Output that is not it throws: `invalid_request` on
+   * `max_tokens` when the token limit cut it (`cut`), else `backend_error`.
+   */
+  toCall(output: string, cut?: boolean): ProviderToolCall;
 }
 
 const parametersOf = (tool: ToolDefinition): Record<string, unknown> =>
   tool.function.parameters ?? { type: 'object', properties: {} };
 
-function parseOutput(output: string): unknown {
+function parseOutput(output: string, cut = false): unknown {
   try {
     return JSON.parse(output);
   } catch {
+    // The client's limit, not the backend's fault: no retry, and nothing counted against the provider.
+    if (cut)
+      throw new AgentbusError(
+        'invalid_request',
+        `max_tokens cut the forced tool call before its JSON was complete (${output.length} characters ` +
+          'written); raise max_tokens.',
+        { param: 'max_tokens' },
+      );
     throw new AgentbusError(
       'backend_error',
-      'The model did not finish its forced tool call as JSON (was it cut by max_tokens?); ' +
-        `it wrote ${output.length} characters.`,
+      `The model did not finish its forced tool call as JSON; it wrote ${output.length} characters.`,
     );
   }
 }
@@ -55,8 +65,8 @@ export function forcedToolCall(
           `Call the function ${name}${only.function.description ? ` (${only.function.description})` : ''}. ` +
           'Answer with its arguments only, as one JSON object.',
       },
-      toCall: (output) => {
-        const args = parseOutput(output);
+      toCall: (output, cut) => {
+        const args = parseOutput(output, cut);
         return { name, arguments: JSON.stringify(args) };
       },
     };
@@ -77,8 +87,8 @@ export function forcedToolCall(
         `Call one of these functions:\n${toolList(candidates)}\n` +
         'Answer with one JSON object only: {"name": <the function>, "arguments": {…its arguments}}.',
     },
-    toCall: (output) => {
-      const call = parseOutput(output) as { name?: unknown; arguments?: unknown };
+    toCall: (output, cut) => {
+      const call = parseOutput(output, cut) as { name?: unknown; arguments?: unknown };
       if (typeof call?.name !== 'string' || !names.includes(call.name))
         throw new AgentbusError('backend_error', 'The model named no function of "tools" in its forced tool call.');
       return { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) };

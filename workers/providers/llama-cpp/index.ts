@@ -12,6 +12,7 @@ import {
   type NodeLlamaCpp,
 } from './load-module.js';
 import { explainStop } from './deadline-hint.js';
+import { llamaCppError } from './errors.js';
 import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
@@ -179,7 +180,8 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       }
       for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       const result = await generation;
-      if (forced) yield { type: 'tool_call', call: forced.toCall(result.response) };
+      if (forced)
+        yield { type: 'tool_call', call: forced.toCall(result.response, result.metadata.stopReason === 'maxTokens') };
       const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history);
       const completion = generated();
       yield {
@@ -194,11 +196,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
           requested: request.options.max_tokens,
           defaultMaxTokens: settings.maxTokens,
         });
-      throw err instanceof AgentbusError
-        ? err
-        : new AgentbusError('backend_error', `llama.cpp failed on ${basename(endpoint)}: ${(err as Error).message}`, {
-            cause: err,
-          });
+      throw llamaCppError(err, basename(endpoint), settings.contextSize);
     } finally {
       await generation.catch(() => undefined);
       session.dispose();

@@ -9,14 +9,16 @@ type GenerateOptions = Parameters<LlamaChatSession['generateResponse']>[1];
  * general one when the GGUF has none) turns it into the prompt.
  */
 export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  return messages.map((message, index): ChatHistoryItem => {
+  return messages.map((message): ChatHistoryItem => {
     if (message.role === 'system') return { type: 'system', text: message.content };
     if (message.role === 'user') {
       if (message.images?.length)
         throw new AgentbusError(
           'invalid_request',
-          'The llama-cpp provider takes text only: send the images to an agent on a vision model.',
-          { param: `messages[${index}].content` },
+          'The llama-cpp provider takes text only, and a message holds images: send them to an agent on a vision model.',
+          // No index: this list starts with the agent's system prompt and the stored history, which
+          // the client's own message numbers do not count.
+          { param: 'messages' },
         );
       return { type: 'user', text: message.content };
     }

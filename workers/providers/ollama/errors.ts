@@ -27,6 +27,13 @@ export function ollamaRequestError(err: unknown, url: string, model: string): Ag
       { param: 'reasoning_effort', cause: err },
     );
   }
+  // Refused as sent (a format or option it rejects): not the backend's failure, so no retry and
+  // nothing counted against its breaker.
+  if (status === 400) {
+    return new AgentbusError('invalid_request', `Ollama at ${url} (OLLAMA_URL) refused the request: ${message}`, {
+      cause: err,
+    });
+  }
   if (typeof status === 'number') {
     return new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) answered HTTP ${status}: ${message}`, {
       cause: err,

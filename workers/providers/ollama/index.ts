@@ -61,7 +61,7 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
           if (forced) {
             forcedOutput += part.message?.content ?? '';
             if (!part.done) continue;
-            yield { type: 'tool_call', call: forced.toCall(forcedOutput) };
+            yield { type: 'tool_call', call: forced.toCall(forcedOutput, part.done_reason === 'length') };
             yield doneEvent(part, true);
             return;
           }

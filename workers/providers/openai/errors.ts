@@ -1,6 +1,8 @@
 import { APIConnectionError, APIError } from 'openai';
 import { AgentbusError } from '../../../bus-schemas/index.js';
 
+const REFUSED_AS_SENT = new Set([400, 413, 422]);
+
 /** Maps an OpenAI SDK failure to the error table, naming the upstream and the setting to fix. */
 export function openAIError(err: unknown, baseUrl: string, model: string): AgentbusError {
   if (err instanceof AgentbusError) return err;
@@ -25,6 +27,23 @@ export function openAIError(err: unknown, baseUrl: string, model: string): Agent
       'backend_error',
       `The OpenAI-compatible server at ${baseUrl} refused the key (HTTP ${err.status}): check OPENAI_API_KEY.`,
       { cause: err },
+    );
+  }
+  if (err instanceof APIError && err.code === 'context_length_exceeded') {
+    return new AgentbusError(
+      'context_length_exceeded',
+      `The OpenAI-compatible server at ${baseUrl} says the conversation is too long for "${model}": ${err.message}`,
+      { param: 'messages', cause: err },
+    );
+  }
+  // The request refused as it is (400, 413, 422): sending it again, or counting it against the
+  // server's breaker, would only let one client's requests shut the provider for everyone.
+  if (err instanceof APIError && err.status !== undefined && REFUSED_AS_SENT.has(err.status)) {
+    return new AgentbusError(
+      'invalid_request',
+      `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) refused the request (HTTP ${err.status}): ` +
+        err.message,
+      { ...(typeof err.param === 'string' ? { param: err.param } : {}), cause: err },
     );
   }
   if (err instanceof APIError && err.status !== undefined) {
