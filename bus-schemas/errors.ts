@@ -235,7 +235,9 @@ export const ERROR_TABLE = {
     type: 'invalid_request_error',
     retryable: false,
     message: 'The request was not received in time.',
-    doc: "The HTTP request did not arrive in time (Node's request timeout). Check the client's connection.",
+    doc:
+      'The HTTP request did not arrive whole in time: its head within 60 s, all of it within ' +
+      "`REQUEST_RECEIVE_TIMEOUT_MS` (5 min). The socket is closed. Check the client's connection.",
   },
   request_too_large: {
     status: 413,

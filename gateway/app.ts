@@ -70,7 +70,15 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // Node's HTTP parser refuses longer request heads (431 headers_too_large, see error-handler.ts).
-    http: { maxHeaderSize: config.maxHeaderBytes },
+    // Node checks the receive timeout on an interval (30 s by default): a short timeout checks sooner.
+    http: {
+      maxHeaderSize: config.maxHeaderBytes,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, config.requestReceiveTimeoutMs / 4)),
+      // Node's 60 s for the head, never longer than the whole request may take.
+      headersTimeout: Math.min(60_000, config.requestReceiveTimeoutMs),
+    },
+    // fastify's default (0) turns Node's off: a body that never ends held its socket forever.
+    requestTimeout: config.requestReceiveTimeoutMs,
     // OpenAI's wire format is strict JSON: "0.5" is not a temperature, and unknown fields stay.
     // `verbose` gives error messages the failing schema, so they can quote its description.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },

@@ -67,6 +67,8 @@ export interface GatewayConfig {
   maxAudioUploadBytes: number;
   /** MAX_HEADER_BYTES: Node's maxHeaderSize, the request line and headers together (431 above it). */
   maxHeaderBytes: number;
+  /** REQUEST_RECEIVE_TIMEOUT_MS: Node's requestTimeout, the time to send the whole request (408 after it). */
+  requestReceiveTimeoutMs: number;
   /** Bounds on a chat request's messages, tools and JSON nesting (docs/security.md, "Input limits"). */
   inputLimits: Readonly<InputLimits>;
   /** Directory of the per-agent trace logs (`<agent>.log`). */
@@ -307,6 +309,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
       min: 1024,
       max: 1024 * 1024,
       doc: 'request line and headers together (431 `headers_too_large`)',
+    }),
+    requestReceiveTimeoutMs: read.integer('REQUEST_RECEIVE_TIMEOUT_MS', 300_000, {
+      min: 1_000,
+      max: 3_600_000,
+      doc:
+        'time a client has to send its whole request, headers and body (408 `client_timeout`); ' +
+        "Node's own default, which fastify would turn off: a body that never ends would hold its socket forever",
     }),
     inputLimits: readInputLimits(read),
     ...readTraceLogSettings(read),

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import { AUTH, startStack } from '../helpers/stack.js';
 
-const stack = await startStack({ env: { BODY_LIMIT_BYTES: '4096' } });
+const stack = await startStack({ env: { BODY_LIMIT_BYTES: '4096', REQUEST_RECEIVE_TIMEOUT_MS: '1000' } });
 t.teardown(() => stack.close());
 const url = `${stack.baseUrl}/v1/chat/completions`;
 const rowCount = async () =>
@@ -265,6 +265,32 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
       code: 'headers_too_large',
     },
   });
+});
+
+t.test('a body that never ends: 408 client_timeout after REQUEST_RECEIVE_TIMEOUT_MS, socket closed', async (t) => {
+  const raw = await new Promise<string>((resolve) => {
+    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () =>
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: ${new URL(stack.baseUrl).host}\r\n` +
+          'Authorization: Bearer local-only\r\n' +
+          'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model": "testing", "messages": [',
+      ),
+    );
+    // Bounded: without the timeout the gateway would wait for the rest forever.
+    const giveUp = setTimeout(() => socket.destroy(), 10_000);
+    let text = '';
+    socket
+      .on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+      })
+      .on('close', () => {
+        clearTimeout(giveUp);
+        resolve(text);
+      })
+      .on('error', () => resolve(text));
+  });
+  t.match(raw, /^HTTP\/1\.1 408 /);
+  t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'client_timeout' } });
 });
 
 t.test('x-should-retry tells SDKs whether retrying can help', async (t) => {

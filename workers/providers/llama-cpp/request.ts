@@ -15,7 +15,8 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
       if (message.images?.length)
         throw new AgentbusError(
           'invalid_request',
-          'The llama-cpp provider takes text only, and a message holds images: send them to an agent on a vision model.',
+          'The llama-cpp provider takes text only, and a message holds images: send them to an agent on a ' +
+            'vision model.',
           // No index: this list starts with the agent's system prompt and the stored history, which
           // the client's own message numbers do not count.
           { param: 'messages' },

@@ -38,7 +38,7 @@ export function openAIError(err: unknown, baseUrl: string, model: string): Agent
   }
   // The request refused as it is (400, 413, 422): sending it again, or counting it against the
   // server's breaker, would only let one client's requests shut the provider for everyone.
-  if (err instanceof APIError && err.status !== undefined && REFUSED_AS_SENT.has(err.status)) {
+  if (err instanceof APIError && typeof err.status === 'number' && REFUSED_AS_SENT.has(err.status)) {
     return new AgentbusError(
       'invalid_request',
       `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) refused the request (HTTP ${err.status}): ` +
