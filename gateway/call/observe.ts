@@ -23,6 +23,8 @@ export interface CallSummary {
   firstTokenMs?: number;
   /** Token counts of the `done` frame; absent when the call did not finish. */
   usage?: { promptTokens: number; completionTokens: number };
+  /** The model that answered (the `done` frame's `meta.model`); absent when the call did not finish. */
+  model?: string;
 }
 
 /** Hears every observed call of a gateway (its metrics). */
@@ -104,6 +106,7 @@ async function* observing(source: FrameSource, options: ObserveOptions, scope: C
         summary.status = 200;
         summary.cached ||= frame.meta.cached;
         summary.usage = { promptTokens: frame.usage.prompt_tokens, completionTokens: frame.usage.completion_tokens };
+        summary.model = frame.meta.model;
       } else if (frame.type === 'error') fail(errorFromWire(frame.error));
       yield frame;
     }

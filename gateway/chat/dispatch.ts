@@ -112,7 +112,8 @@ export function dispatch(
           request_id: requestId,
           session: summary.conversationId,
           agent: agent.name,
-          model: agent.model,
+          // What answered (a provider of the chain, a fallback's model); the catalog's when none did.
+          model: summary.model ?? agent.model,
           prompt: deps.redactor.redact(plan.prompt),
           response_len: summary.responseChars,
           cached: summary.cached,

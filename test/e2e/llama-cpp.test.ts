@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createLlamaCppProvider } from '../../workers/providers/llama-cpp/index.js';
@@ -7,6 +7,7 @@ import { HOW_TO_INSTALL_LLAMA_CPP } from '../../workers/providers/llama-cpp/load
 import { llamaCppInstalled } from '../../scripts/lib/install-llama-cpp.js';
 import { parseSse, sseJson } from '../helpers/sse.js';
 import { AUTH, startStack } from '../helpers/stack.js';
+import { traceLine } from '../helpers/trace-lines.js';
 import { waitUntil } from '../helpers/wait.js';
 
 // A real inference engine end to end: gateway → NATS → worker → llama.cpp (node-llama-cpp, in
@@ -239,6 +240,8 @@ t.test('a repeated prompt counts its whole prompt again; the answer names the GG
   const row = (await turns()).find((r) => r.request_id === second.id);
   t.equal(row?.model, basename(MODEL), 'the stored turn names it too');
   t.equal(row?.prompt_tokens, first.usage.prompt_tokens);
+  const line = await traceLine(join(stack.dataDir, 'logs'), 'documentation', second.id);
+  t.equal(line['model'], basename(MODEL), 'and the trace line');
 });
 
 t.test('a request without max_tokens stops at LLAMA_CPP_MAX_TOKENS with finish_reason "length"', async (t) => {
