@@ -36,6 +36,15 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
   await expectError(t, await send(''), 400, 'invalid_json');
   await expectError(t, await send(JSON.stringify({ messages: valid.messages })), 400, 'invalid_request', 'model');
   await expectError(t, await send(JSON.stringify({ model: 'testing' })), 400, 'invalid_request', 'messages');
+  // Only an assistant's turn may come without content, as in OpenAI's API.
+  for (const content of [null, []])
+    await expectError(
+      t,
+      await send(JSON.stringify({ model: 'testing', messages: [{ role: 'user', content }] })),
+      400,
+      'invalid_request',
+      'messages[0].content',
+    );
   await expectError(
     t,
     await send(JSON.stringify({ model: 'testing', messages: [] })),
