@@ -228,3 +228,21 @@ t.test('concurrent writes: every new turn of one new session is kept, a replayed
   const session = await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_c').executeTakeFirstOrThrow();
   t.equal(session.turn_count, 9);
 });
+
+t.test('a lone surrogate is stored as one U+FFFD; a pair stays as it is', async (t) => {
+  const odd = turn({
+    requestId: 'chatcmpl-surrogate',
+    sessionId: 'conv_surrogate',
+    inputMessages: [{ role: 'user', content: 'a\uD800b \uD83D\uDE00' }],
+    assistantResponse: 'c\uDC00d',
+  });
+  t.equal(await recordTurn(db, odd), true);
+  const row = await db
+    .selectFrom('turns')
+    .select(['user_input', 'assistant_response', 'input_messages'])
+    .where('request_id', '=', 'chatcmpl-surrogate')
+    .executeTakeFirstOrThrow();
+  t.equal(row.user_input, 'a\uFFFDb \uD83D\uDE00');
+  t.equal(row.assistant_response, 'c\uFFFDd');
+  t.same(JSON.parse(row.input_messages), [{ role: 'user', content: 'a\uD800b \uD83D\uDE00' }], 'JSON keeps the escape');
+});
