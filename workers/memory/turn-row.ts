@@ -43,27 +43,23 @@ function withoutImages(messages: readonly ChatMessage[]): ChatMessage[] {
   });
 }
 
-// A lone UTF-16 surrogate (valid in a JS string, and in JSON as an escape) has no UTF-8 form: the
-// SQLite driver wrote its bytes as if it had, and read them back as three U+FFFD. One U+FFFD, as
-// the PostgreSQL driver writes it, is what both keep. (JSON columns keep the escape as it is.)
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-const wellFormed = (text: string) => text.replace(LONE_SURROGATE, '\uFFFD');
-
 /** The row `turn` is stored as, written at `now` (ISO). */
 export function turnRow(turn: NewTurn, now: string): TurnRow {
+  // toWellFormed: a lone UTF-16 surrogate (valid in a JS string, and in JSON as an escape) has no
+  // UTF-8 form: the SQLite driver wrote its bytes as if it had, and read them back as three U+FFFD.
+  // One U+FFFD, as the PostgreSQL driver writes it, is what both keep. JSON columns keep the escape.
   return {
     request_id: turn.requestId,
     session_id: turn.sessionId,
     agent: turn.agent,
     model: turn.model,
-    user_input: wellFormed(
-      turn.inputMessages
-        .filter((m) => m.role === 'user')
-        .map((m) => m.content)
-        .join('\n'),
-    ),
+    user_input: turn.inputMessages
+      .filter((m) => m.role === 'user')
+      .map((m) => m.content)
+      .join('\n')
+      .toWellFormed(),
     input_messages: JSON.stringify(withoutImages(turn.inputMessages)),
-    assistant_response: wellFormed(turn.assistantResponse),
+    assistant_response: turn.assistantResponse.toWellFormed(),
     tool_calls: turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
     finish_reason: turn.finishReason,
     cached: turn.cached ? 1 : 0,
@@ -71,7 +67,7 @@ export function turnRow(turn: NewTurn, now: string): TurnRow {
     completion_tokens: turn.completionTokens,
     duration_ms: turn.durationMs,
     created_at: now,
-    end_user: turn.endUser === undefined ? null : wellFormed(turn.endUser),
+    end_user: turn.endUser?.toWellFormed() ?? null,
     metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
     private: turn.private ? 1 : 0,
     previous_response_id: turn.previousResponseId ?? null,
