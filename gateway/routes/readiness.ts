@@ -27,10 +27,14 @@ type EndpointData = { memory_problem?: string; unavailable?: string; providers_a
 const dataOf = (endpoint: { data?: unknown }): EndpointData =>
   endpoint.data !== null && typeof endpoint.data === 'object' ? endpoint.data : {};
 
-/** Workers whose memory database refuses writes, with why (their probe write failed). */
+/** Why a worker's memory database refuses writes (its probe write failed); undefined when it takes them. */
+const memoryProblemOf = (worker: ServiceStats): string | undefined =>
+  (worker.endpoints ?? []).map(dataOf).find((data) => data.memory_problem)?.memory_problem;
+
+/** Workers whose memory database refuses writes, with why. */
 function memoryProblems(stats: readonly ServiceStats[]): string[] {
   return stats.flatMap((worker) => {
-    const problem = (worker.endpoints ?? []).map(dataOf).find((data) => data.memory_problem)?.memory_problem;
+    const problem = memoryProblemOf(worker);
     return problem === undefined ? [] : [`worker ${worker.id} cannot write its memory (${problem})`];
   });
 }
@@ -56,9 +60,8 @@ function endpointHealth(
 ): Map<string, EndpointHealth> {
   const byEndpoint = new Map<string, EndpointHealth>();
   for (const worker of stats) {
-    const endpoints = worker.endpoints ?? [];
-    const memoryOk = !endpoints.some((endpoint) => dataOf(endpoint).memory_problem !== undefined);
-    for (const endpoint of endpoints) {
+    const memoryOk = memoryProblemOf(worker) === undefined;
+    for (const endpoint of worker.endpoints ?? []) {
       const data = dataOf(endpoint);
       const seen = byEndpoint.get(endpoint.name) ?? { served: 0, usable: 0, blocked: 0, why: '' };
       seen.served++;
@@ -75,7 +78,7 @@ function endpointHealth(
 /** Endpoints served only by workers on which every provider's circuit is open. */
 const withoutProvider = (health: Map<string, EndpointHealth>): string[] =>
   [...health]
-    .filter(([, seen]) => seen.served > 0 && seen.blocked === seen.served)
+    .filter(([, seen]) => seen.blocked === seen.served)
     .map(([agent, seen]) => `agent ${agent}: every provider's circuit is open on every worker (${seen.why})`);
 
 /** What `/ready` answers, and with which status code. */
