@@ -203,8 +203,8 @@ export async function handleChatRequest(
       stop.abort(
         new AgentbusError(
           'deadline_exceeded',
-          `The model did not finish within the request timeout of ${envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS); ` +
-            'the worker abandoned it.',
+          // What set the timeout (REQUEST_TIMEOUT_MS, a header, the agent's) the gateway adds: it alone knows.
+          `The model did not finish within the request timeout of ${envelope.timeout_ms} ms; the worker abandoned it.`,
         ),
       ),
     envelope.timeout_ms,

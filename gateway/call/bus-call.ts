@@ -18,6 +18,7 @@ import {
   type CancelRequest,
   type DeliveryReceipt,
   type ChatRequest,
+  type ErrorFrame,
   type ReplyFrame,
 } from '../../bus-schemas/index.js';
 import { isNoRespondersReply, type Bus, type BusMessage, type BusSubscription } from '../../common/bus.js';
@@ -44,6 +45,8 @@ export interface BusCallOptions {
   beats?: AgentLiveness | undefined;
   /** Extra time past the envelope's timeout for the worker's own `deadline_exceeded` to arrive. */
   deadlineGraceMs: number;
+  /** What set the envelope's timeout, named when it runs out; default REQUEST_TIMEOUT_MS. */
+  deadlineSetting?: string | undefined;
   /** After a cancel, how long the worker has to confirm with its terminal frame. */
   cancelGraceMs: number;
   /** Where a copy of the envelope goes for the audit stream (AUDIT=on); absent, none is sent. */
@@ -182,7 +185,8 @@ class BusCallState {
         this.#fail(
           new AgentbusError(
             'deadline_exceeded',
-            `No answer within the request timeout of ${this.envelope.timeout_ms} ms (REQUEST_TIMEOUT_MS).`,
+            `No answer within the request timeout of ${this.envelope.timeout_ms} ms ` +
+              `(${this.options.deadlineSetting ?? 'REQUEST_TIMEOUT_MS'}).`,
           ),
         ),
       this.envelope.timeout_ms + this.options.deadlineGraceMs,
@@ -335,13 +339,20 @@ class BusCallState {
     // start a response before the ack names its conversation.
     if (frame.type === 'ack') this.#acked = true;
     else if (frame.type === 'heartbeat' && !this.#acked) return;
-    this.#channel.push(frame);
+    this.#channel.push(frame.type === 'error' ? this.#withDeadlineSetting(frame) : frame);
     if (frame.type === 'done' || frame.type === 'error') {
       this.#stop();
       this.#channel.end();
       // A done sent as a request (protocol v2) waits for its delivery receipt.
       if (frame.type === 'done' && msg.reply) this.#receipt(msg.reply);
     }
+  }
+
+  /** A worker's deadline error, which cannot know what set the timeout, names it. */
+  #withDeadlineSetting(frame: ErrorFrame): ErrorFrame {
+    const { deadlineSetting } = this.options;
+    if (frame.error.code !== 'deadline_exceeded' || deadlineSetting === undefined) return frame;
+    return { ...frame, error: { ...frame.error, message: `${frame.error.message} (Set by ${deadlineSetting}.)` } };
   }
 
   /**

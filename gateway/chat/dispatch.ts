@@ -61,27 +61,37 @@ export function dispatch(
   }
 
   /** The request to one agent over the bus, with `timeoutMs` of the deadline left. */
-  const askOverBus = (requestId: string, messages: ChatMessage[]) => (target: Agent, timeoutMs: number) =>
-    busCall(
-      deps.bus,
-      { ...plan.envelope, request_id: requestId, intent: target.name, messages, timeout_ms: timeoutMs },
-      {
-        subject: subjects.chat(target.name),
-        cancelSubject: subjects.cancel(target.name),
-        commitSubject: subjects.memoryCommit,
-        idleTimeoutMs: silenceLimitOf(config.heartbeatMs),
-        beats: deps.workerBeats,
-        deadlineGraceMs: 1000,
-        cancelGraceMs: CANCEL_GRACE_MS,
-        auditSubject: config.audit.enabled ? subjects.audit(target.name) : undefined,
-        clock,
-      },
-    );
+  const askOverBus =
+    (requestId: string, messages: ChatMessage[], deadlineSetting: string) => (target: Agent, timeoutMs: number) =>
+      busCall(
+        deps.bus,
+        { ...plan.envelope, request_id: requestId, intent: target.name, messages, timeout_ms: timeoutMs },
+        {
+          subject: subjects.chat(target.name),
+          cancelSubject: subjects.cancel(target.name),
+          commitSubject: subjects.memoryCommit,
+          idleTimeoutMs: silenceLimitOf(config.heartbeatMs),
+          beats: deps.workerBeats,
+          deadlineGraceMs: 1000,
+          deadlineSetting,
+          cancelGraceMs: CANCEL_GRACE_MS,
+          auditSubject: config.audit.enabled ? subjects.audit(target.name) : undefined,
+          clock,
+        },
+      );
 
   /** One agent's answer: retried, sent to its fallback, observed. */
   const answerBy = (agent: Agent, requestId: string, messages: ChatMessage[]): FrameSource => {
     // A hint shortens the agent's limits, never lengthens them.
-    const totalMs = Math.min(agent.timeouts.totalMs ?? config.requestTimeoutMs, hints.timeoutMs ?? Infinity);
+    const ownMs = agent.timeouts.totalMs ?? config.requestTimeoutMs;
+    const totalMs = Math.min(ownMs, hints.timeoutMs ?? Infinity);
+    // Named in the deadline's error, so the client knows what to raise.
+    const deadlineSetting =
+      totalMs < ownMs
+        ? "the client's X-Request-Timeout-Ms or X-Stainless-Timeout"
+        : agent.timeouts.totalMs !== undefined
+          ? `agent ${agent.name}'s timeouts.total_ms`
+          : 'REQUEST_TIMEOUT_MS';
     const firstTokenMs = Math.min(agent.timeouts.firstTokenMs ?? config.firstTokenTimeoutMs, totalMs);
     // A key never reaches an agent outside its scope, not even as another agent's fallback.
     const fallback =
@@ -91,7 +101,7 @@ export function dispatch(
       fallback,
       totalMs,
       firstTokenMs,
-      attempt: askOverBus(requestId, messages),
+      attempt: askOverBus(requestId, messages, deadlineSetting),
       onStep: (step, error) =>
         log.warn(
           { step, code: error.code },

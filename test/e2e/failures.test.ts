@@ -169,11 +169,28 @@ t.test('model slower than the deadline → 504 and the backend call is aborted',
   t.teardown(release);
   const res = await ask('testing');
   t.equal(res.status, 504);
-  t.equal((await res.json()).error.code, 'deadline_exceeded');
+  t.match(await res.json(), {
+    error: { code: 'deadline_exceeded', message: /timeout of 1500 ms; .*\(Set by REQUEST_TIMEOUT_MS\.\)$/ },
+  });
   await waitFor('the worker to abort its Ollama request', () => stack.ollama.requests.at(-1)!.aborted);
   release();
   t.equal(await rowCount(), before, 'nothing stored');
   stack.ollama.behave({});
+});
+
+t.test("a client's shorter timeout is the one the deadline error names", async (t) => {
+  const release = stack.ollama.hold();
+  t.teardown(release);
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, 'x-request-timeout-ms': '1000' },
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  t.equal(res.status, 504);
+  t.match(await res.json(), {
+    error: { code: 'deadline_exceeded', message: /timeout of 1000 ms; .*X-Request-Timeout-Ms/ },
+  });
+  release();
 });
 
 t.test(
