@@ -5,6 +5,7 @@ import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { toChatInput } from '../openai/to-chat-input.js';
 import { generateFinal, generateRequestSchema, generateToChatBody, type GenerateRequest } from './generate.js';
+import { namingBodySession } from './body-session.js';
 import { relayAsNdjson } from './ndjson-relay.js';
 import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from './query.js';
 import { checkTextLength } from '../openai/input-limits.js';
@@ -24,8 +25,12 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
     checkTextLength(request.body.query, 'query', limits);
     checkTextLength(request.body.system, 'system', limits);
     const input = toChatInput(queryToChatBody(request.body), false, limits);
-    const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
-    return replyWithAnswer(reply, chat, (answer) => queryResponse(chat.identity, answer));
+    try {
+      const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
+      return await replyWithAnswer(reply, chat, (answer) => queryResponse(chat.identity, answer));
+    } catch (err) {
+      throw namingBodySession(err, request);
+    }
   });
 
   app.post<{ Body: GenerateRequest }>(
@@ -36,17 +41,21 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
       checkTextLength(request.body.system, 'system', limits);
       const stream = request.body.stream !== false;
       const input = toChatInput(generateToChatBody(request.body), stream, limits);
-      const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
-      const model = request.body.model ?? chat.identity.model;
-      if (stream)
-        return relayAsNdjson(reply, chat.call, {
-          model,
-          sessionId: chat.sessionId,
-          headers: chat.headers,
-          stallTimeoutMs: deps.config.requestTimeoutMs,
-          revoked: chat.revoked,
-        });
-      return replyWithAnswer(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
+      try {
+        const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
+        const model = request.body.model ?? chat.identity.model;
+        if (stream)
+          return await relayAsNdjson(reply, chat.call, {
+            model,
+            sessionId: chat.sessionId,
+            headers: chat.headers,
+            stallTimeoutMs: deps.config.requestTimeoutMs,
+            revoked: chat.revoked,
+          });
+        return await replyWithAnswer(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
+      } catch (err) {
+        throw namingBodySession(err, request);
+      }
     },
   );
 }

@@ -207,6 +207,20 @@ t.test('POST /query', async (t) => {
     t.equal(mismatch.res.status, 400);
     t.match(mismatch.body, { error: { code: 'invalid_request', param: 'session_id' } });
 
+    // An unknown session is named where the client sent it: the body's field, or the header.
+    const unknownBody = await postJson('/query', { query: 'x', agent: 'testing', session_id: 'conv_none' });
+    t.equal(unknownBody.res.status, 404);
+    t.match(unknownBody.body, { error: { code: 'session_not_found', param: 'session_id', message: /conv_none/ } });
+    const unknownHeader = await postJson('/query', { query: 'x', agent: 'testing' }, { 'x-session-id': 'conv_none' });
+    t.match(unknownHeader.body, { error: { code: 'session_not_found', param: 'X-Session-ID' } });
+    const unknownGenerate = await postJson('/api/generate', {
+      model: 'testing',
+      prompt: 'x',
+      stream: false,
+      session_id: 'conv_none',
+    });
+    t.match(unknownGenerate.body, { error: { code: 'session_not_found', param: 'session_id' } });
+
     t.equal(stack.ollama.requests.length, before, 'none of them reached the model');
 
     // No agent is not an error:: the router chooses (the rules, the classifier, then the default agent).

@@ -1,0 +1,12 @@
+import type { FastifyRequest } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+
+/**
+ * An unknown session that the legacy body's `session_id` named (no `X-Session-ID` was sent) is
+ * reported on that field: the worker, which sees only the session, names the header.
+ */
+export function namingBodySession(err: unknown, request: FastifyRequest): unknown {
+  if (!(err instanceof AgentbusError) || err.code !== 'session_not_found') return err;
+  if (request.headers['x-session-id'] !== undefined) return err;
+  return new AgentbusError('session_not_found', err.message, { param: 'session_id', cause: err });
+}
