@@ -100,7 +100,9 @@ async function main(): Promise<void> {
   reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend, backends });
   // Turns a dead worker left waiting for their receipt were never delivered: they go. After ready,
   // not before: the sweep reads every turn (220 ms at 500,000), in steps that let requests through.
-  const sweeping = sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS)).then(
+  // A stop ends it after its current step; the next start sweeps the rest.
+  const sweepStop = new AbortController();
+  const sweeping = sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS), sweepStop.signal).then(
     (swept) => {
       if (swept > 0) log.info({ swept }, 'deleted pending turns left by a worker that stopped before their receipt');
     },
@@ -117,6 +119,7 @@ async function main(): Promise<void> {
   worker.stopped.then(exitOnDeath, exitOnDeath);
   onShutdown(log, async () => {
     stopping = true;
+    sweepStop.abort();
     backendHealth.stop();
     memoryHealth.stop();
     await worker.stop(config.drainTimeoutMs);

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql, type Kysely } from 'kysely';
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
@@ -8,6 +9,7 @@ import { openMigratedMemory } from '../../workers/memory/open.js';
 import { findTurn, sweepPendingTurns } from '../../workers/memory/delivery.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
 import { deleteStoredTurn, storedTurn } from '../../workers/memory/stored-turns.js';
+import type { MemoryDatabase } from '../../workers/memory/schema.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
 import { startTestPostgres } from '../helpers/postgres.js';
 
@@ -52,6 +54,36 @@ const turn = (requestId: string, tenant: string): NewTurn => ({
   private: false,
   metadata: { team: 'qa' },
 });
+
+// A pending turn `requestId` in `sessionId`, written (with its session) at `at`, given row `id`.
+const stalePending = async (db: Kysely<MemoryDatabase>, requestId: string, sessionId: string, at: Date, id: number) => {
+  await recordTurn(db, { ...turn(requestId, 'tenant-s'), sessionId }, 'pending');
+  const then = at.toISOString();
+  await db.updateTable('turns').set({ created_at: then, id }).where('request_id', '=', requestId).execute();
+  await db.updateTable('sessions').set({ updated_at: then }).where('id', '=', sessionId).execute();
+};
+
+const sessionExists = async (db: Kysely<MemoryDatabase>, id: string) =>
+  (await db.selectFrom('sessions').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+
+// Fails every delete of session `conv_crash`: as a crash between a sweep step's two deletes.
+const crashOnSessionDelete = async (name: string, db: Kysely<MemoryDatabase>) => {
+  if (name === 'sqlite') {
+    await sql`create trigger sweep_crash before delete on sessions when old.id = 'conv_crash'
+      begin select raise(abort, 'crash between the deletes'); end`.execute(db);
+    return () => sql`drop trigger sweep_crash`.execute(db);
+  }
+  await sql`create function sweep_crash() returns trigger language plpgsql as $$ begin
+      if old.id = 'conv_crash' then raise exception 'crash between the deletes'; end if;
+      return old;
+    end $$`.execute(db);
+  await sql`create trigger sweep_crash before delete on sessions
+    for each row execute function sweep_crash()`.execute(db);
+  return async () => {
+    await sql`drop trigger sweep_crash on sessions`.execute(db);
+    await sql`drop function sweep_crash()`.execute(db);
+  };
+};
 
 const codeOf = async (promise: Promise<unknown>) =>
   promise.then(
@@ -129,5 +161,53 @@ for (const [name, settings] of dialects) {
       'the session the swept turn alone made goes; one with history, or touched since, stays',
     );
     t.equal(await sweepPendingTurns(db, new Date('2026-01-01T02:00:00.000Z')), 0, 'again: nothing');
+  });
+
+  t.test(`${name}: a stop ends the sweep after the step under way; the next sweep takes the rest`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const stale = new Date('2026-01-01T00:00:00.000Z');
+    const cutoff = new Date('2026-01-01T02:00:00.000Z');
+    // Steps take 20,000 turn ids each: one stale turn in the first step, one in the second.
+    await stalePending(db, 'stop_first', 'conv_stop_first', stale, 15_000);
+    await stalePending(db, 'stop_second', 'conv_stop_second', stale, 35_000);
+    t.equal(await sweepPendingTurns(db, cutoff, AbortSignal.abort()), 0, 'stopped before it began: no step');
+    const stop = new AbortController();
+    // The first step's turn DELETE answers with the sessions it took: the stop comes mid-step.
+    const watched = db.withPlugin({
+      transformQuery: (args) => args.node,
+      transformResult: async ({ result }) => {
+        if (result.rows.some((row) => typeof row === 'object' && row !== null && 'session_id' in row)) stop.abort();
+        return result;
+      },
+    });
+    t.equal(await sweepPendingTurns(watched, cutoff, stop.signal), 1, 'the step under way ends, no other begins');
+    t.equal(await findTurn(db, 'stop_first'), undefined);
+    t.notOk(await sessionExists(db, 'conv_stop_first'), 'its session went in the same step');
+    t.equal((await findTurn(db, 'stop_second'))?.state, 'pending', 'left for the next start');
+    t.ok(await sessionExists(db, 'conv_stop_second'));
+    t.equal(await sweepPendingTurns(db, cutoff), 1, 'the next sweep takes the rest');
+    t.equal(await findTurn(db, 'stop_second'), undefined);
+    t.notOk(await sessionExists(db, 'conv_stop_second'));
+  });
+
+  t.test(`${name}: a sweep step deletes its turns and their sessions together or not at all`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const stale = new Date('2026-01-01T00:00:00.000Z');
+    const cutoff = new Date('2026-01-01T02:00:00.000Z');
+    await stalePending(db, 'crash_turn', 'conv_crash', stale, 55_000);
+    await stalePending(db, 'crash_other', 'conv_crash_other', stale, 55_001);
+    const repair = await crashOnSessionDelete(name, db);
+    t.match(await codeOf(sweepPendingTurns(db, cutoff)), /crash between the deletes/, 'the step fails');
+    t.equal((await findTurn(db, 'crash_turn'))?.state, 'pending', 'its turn delete was rolled back');
+    t.equal((await findTurn(db, 'crash_other'))?.state, 'pending', 'as was the rest of the step');
+    t.ok(await sessionExists(db, 'conv_crash'), 'the session stays with its turn: no empty session is left');
+    t.ok(await sessionExists(db, 'conv_crash_other'));
+    await repair();
+    t.equal(await sweepPendingTurns(db, cutoff), 2, 'a later sweep finds both again');
+    t.equal(await findTurn(db, 'crash_turn'), undefined);
+    t.notOk(await sessionExists(db, 'conv_crash'), 'and the session with them');
+    t.notOk(await sessionExists(db, 'conv_crash_other'));
   });
 }

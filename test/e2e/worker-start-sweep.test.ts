@@ -49,3 +49,39 @@ t.test('a starting worker sweeps stale pending turns after it is ready', async (
   t.ok(output.indexOf('worker ready') < output.indexOf('deleted pending turns'), 'swept after ready');
   t.equal(await worker.stop(), 0, 'stops cleanly');
 });
+
+t.test('a worker stopped mid-sweep ends the sweep after its current step', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-sweep-stop-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const memory = { dialect: 'sqlite', dataDir, file: memoryDatabasePath(dataDir) } as const;
+  const seeded = await openMigratedMemory(memory);
+  const longAgo = new Date(Date.now() - 3 * 3_600_000).toISOString();
+  // The sweep walks turn ids up to the highest, 20,000 a step: a last turn at id 10^12 makes
+  // 50 million steps, far more than a worker gets through before the stop below.
+  for (const [requestId, id] of [
+    ['chatcmpl-first', 1],
+    ['chatcmpl-last', 1e12],
+  ] as const) {
+    await recordTurn(seeded.db, newTurn({ requestId, sessionId: `conv_${requestId}` }), 'pending');
+    await seeded.db.updateTable('turns').set({ created_at: longAgo, id }).where('request_id', '=', requestId).execute();
+  }
+  await seeded.db.destroy();
+
+  const nats = await startTestNats();
+  t.teardown(() => nats.dispose());
+  const ollama = await startFakeOllama();
+  t.teardown(() => ollama.close());
+  const worker = await startWorkerProcess(
+    { NATS_URL: nats.url, OLLAMA_URL: ollama.url, DATA_DIR: dataDir, BACKEND_PROBE_INTERVAL_MS: '0' },
+    ['code_review'],
+  );
+  t.teardown(() => worker.stop());
+
+  const { db } = await openMigratedMemory(memory);
+  t.teardown(() => db.destroy());
+  await waitFor('the first step', async () => (await findTurn(db, 'chatcmpl-first')) === undefined);
+  // Without the stop signal the worker would wait for the whole sweep, and be killed after 15 s.
+  t.equal(await worker.stop(), 0, 'stops cleanly, without waiting for the sweep');
+  t.equal((await findTurn(db, 'chatcmpl-last'))?.state, 'pending', 'the rest is left for the next start');
+  t.match(worker.output(), /"swept":1\b/, 'it reports what it swept');
+});

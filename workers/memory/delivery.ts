@@ -129,21 +129,51 @@ export async function findTurn(db: Kysely<MemoryDatabase>, requestId: string): P
 // One range of turn ids at a time, so neither database holds a long statement (and SQLite's
 // synchronous driver never blocks the worker's event loop for the whole table).
 const SWEEP_IDS_PER_STEP = 20_000;
+// Sessions per DELETE: a few statements a step, far inside either database's bound-parameter limit.
+const SWEEP_SESSIONS_PER_DELETE = 1_000;
 
-const deleteStalePending = prepareQuery(
-  (db: Kysely<MemoryDatabase>, p: { before: string; fromId: number; toId: number }) =>
-    db
-      .deleteFrom('turns')
-      .where('id', '>', p.fromId)
-      .where('id', '<=', p.toId)
-      .where('state', '=', 'pending')
-      .where('created_at', '<', p.before)
-      .returning('session_id'),
+interface SweepStep {
+  before: string;
+  fromId: number;
+  toId: number;
+}
+
+const deleteStalePending = prepareQuery((db: Kysely<MemoryDatabase>, p: SweepStep) =>
+  db
+    .deleteFrom('turns')
+    .where('id', '>', p.fromId)
+    .where('id', '<=', p.toId)
+    .where('state', '=', 'pending')
+    .where('created_at', '<', p.before)
+    .returning('session_id'),
 );
 
 const highestTurnId = prepareQuery((db: Kysely<MemoryDatabase>, _p: Record<string, never>) =>
   db.selectFrom('turns').select((eb) => eb.fn.max('id').as('top')),
 );
+
+// As deleteEmptySession, for many sessions at once (their number varies: built, not prepared).
+const deleteEmptySessions = (db: Kysely<MemoryDatabase>, ids: string[], touchedBy: string) =>
+  db
+    .deleteFrom('sessions')
+    .where('id', 'in', ids)
+    .where('turn_count', '=', 0)
+    .where('updated_at', '<=', touchedBy)
+    .where((eb) =>
+      eb.not(eb.exists(eb.selectFrom('turns').select('turns.id').whereRef('turns.session_id', '=', 'sessions.id'))),
+    )
+    .execute();
+
+// One transaction: a crash can no longer part the turns from the sessions they alone made (an
+// empty session no later sweep would find). On PostgreSQL it holds the step's turn rows until its
+// few session DELETEs end; sessions are taken in one order, so two workers sweeping at once queue.
+async function sweepStep(trx: Kysely<MemoryDatabase>, step: SweepStep): Promise<number> {
+  const rows = (await deleteStalePending.execute(trx, step)).rows;
+  const sessionIds = [...new Set(rows.map((row) => row.session_id))].sort();
+  for (let i = 0; i < sessionIds.length; i += SWEEP_SESSIONS_PER_DELETE)
+    await deleteEmptySessions(trx, sessionIds.slice(i, i + SWEEP_SESSIONS_PER_DELETE), step.before);
+  return rows.length;
+}
 
 /**
  * Deletes pending turns written before `before` — those of a worker that died while it waited
@@ -151,18 +181,17 @@ const highestTurnId = prepareQuery((db: Kysely<MemoryDatabase>, _p: Record<strin
  * discard does. No live request waits that long (a worker waits at most the request's deadline),
  * so sweeping at a margin past every deadline never takes a turn still in flight. It reads every
  * turn (no index serves `state`: one would cost every turn's two writes), in steps of id ranges
- * with a turn of the event loop between them; workers run it once they are ready.
+ * with a turn of the event loop between them; workers run it once they are ready. Once `stop`
+ * is aborted it ends after the current step (a stopping worker need not wait for millions of
+ * turns): the next start sweeps the rest. Returns how many turns it deleted.
  */
-export async function sweepPendingTurns(db: Kysely<MemoryDatabase>, before: Date): Promise<number> {
+export async function sweepPendingTurns(db: Kysely<MemoryDatabase>, before: Date, stop?: AbortSignal): Promise<number> {
   const stamp = before.toISOString();
   const top = Number((await highestTurnId.execute(db, {})).rows[0]?.top ?? 0);
   let swept = 0;
-  for (let fromId = 0; fromId < top; fromId += SWEEP_IDS_PER_STEP) {
-    const step = { before: stamp, fromId, toId: fromId + SWEEP_IDS_PER_STEP };
-    const rows = (await deleteStalePending.execute(db, step)).rows;
-    for (const sessionId of new Set(rows.map((row) => row.session_id)))
-      await deleteEmptySession.execute(db, { sessionId, touchedBy: stamp });
-    swept += rows.length;
+  for (let fromId = 0; fromId < top && !stop?.aborted; fromId += SWEEP_IDS_PER_STEP) {
+    const step: SweepStep = { before: stamp, fromId, toId: fromId + SWEEP_IDS_PER_STEP };
+    swept += await inTurnTransaction(db, (trx) => sweepStep(trx, step));
     await new Promise((resolve) => setImmediate(resolve));
   }
   return swept;
