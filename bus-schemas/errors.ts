@@ -245,9 +245,10 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The request body is larger than BODY_LIMIT_BYTES allows.',
     doc:
-      "The body is over `BODY_LIMIT_BYTES` (a WebSocket frame closes the socket with 1009), over the key's " +
-      'tier `max_input_bytes`, its messages together are over `MAX_INPUT_CHARS` (what one turn stores), or ' +
-      "the envelope is over NATS's `max_payload`. Send less, or raise the limits.",
+      'The body is over `BODY_LIMIT_BYTES` (decompressed, when sent with a `Content-Encoding`; a WebSocket ' +
+      "frame closes the socket with 1009), over the key's tier `max_input_bytes`, its messages together are " +
+      "over `MAX_INPUT_CHARS` (what one turn stores), or the envelope is over NATS's `max_payload`. Send less, " +
+      'or raise the limits.',
   },
   uri_too_long: {
     status: 414,
@@ -261,7 +262,10 @@ export const ERROR_TABLE = {
     type: 'invalid_request_error',
     retryable: false,
     message: 'Send the body as application/json.',
-    doc: 'The body is not `application/json`. Send `Content-Type: application/json`.',
+    doc:
+      'The body is not `application/json`, or its `Content-Encoding` is not `gzip`, `deflate` or `br` (one ' +
+      'coding, JSON bodies only; `param: "Content-Encoding"`, and `Accept-Encoding` lists what is accepted). ' +
+      'Send `Content-Type: application/json`, uncompressed or in one of those codings.',
   },
   upgrade_required: {
     status: 426,

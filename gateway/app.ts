@@ -14,6 +14,7 @@ import { errorShapeOptions, registerErrorHandling } from './http/errors.js';
 import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
 import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
+import { registerContentDecoding } from './http/content-encoding.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { refuseUnknownHosts } from './http/host-allow-list.js';
 import { trackUnusedConnections } from './http/close-unused-connections.js';
@@ -136,6 +137,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   // fastify's JSON parser with the nesting limit checked first (MAX_JSON_DEPTH).
   registerJsonParser(app, config.inputLimits.maxJsonDepth);
+  // A gzip, deflate or br body is decoded before that parser reads it, within BODY_LIMIT_BYTES.
+  registerContentDecoding(app);
   app.decorateRequest('tenant', '');
   // Set by bearerAuth on every route that needs a key; null until then (fastify's decorator rule).
   app.decorateRequest('caller', null as unknown as Caller);

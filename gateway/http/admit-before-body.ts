@@ -5,6 +5,7 @@ import { withinScope } from '../chat/agent-scope-check.js';
 import { namedChoice } from '../chat/choose-agents.js';
 import type { ChatDeps } from '../chat/types.js';
 import type { Admission } from '../rate-limit/rate-limiter.js';
+import { isEncoded } from './content-encoding.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 
 /** A request's admission until its handler takes it over (then startChatCall, then the call, own it). */
@@ -21,10 +22,11 @@ declare module 'fastify' {
 }
 
 /**
- * The bytes a body will be charged: its Content-Length, or — a chunked body, whose size is not
- * known before it is read — the most it may be (BODY_LIMIT_BYTES).
+ * The bytes a body will be charged: its Content-Length, or — a chunked or compressed body, whose
+ * size is not known before it is read — the most it may be (BODY_LIMIT_BYTES, decoded).
  */
-function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): number {
+export function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): number {
+  if (isEncoded(request)) return bodyLimitBytes;
   const length = Number(request.headers['content-length']);
   return Number.isSafeInteger(length) && length >= 0 ? Math.min(length, bodyLimitBytes) : bodyLimitBytes;
 }

@@ -45,21 +45,14 @@ const namedToolChoiceSchema = {
   },
 } as const;
 
-const jsonSchemaFormatSchema = {
+const jsonSchemaSchema = {
   type: 'object',
-  required: ['type', 'json_schema'],
+  required: ['name'],
   properties: {
-    type: { const: 'json_schema' },
-    json_schema: {
-      type: 'object',
-      required: ['name'],
-      properties: {
-        name: functionNameSchema,
-        description: { type: 'string' },
-        schema: { type: 'object' },
-        strict: { type: ['boolean', 'null'] },
-      },
-    },
+    name: functionNameSchema,
+    description: { type: 'string' },
+    schema: { type: 'object' },
+    strict: { type: ['boolean', 'null'] },
   },
 } as const;
 
@@ -178,20 +171,25 @@ export const chatCompletionRequestSchema = {
         format: { enum: ['wav', 'mp3', 'flac', 'opus', 'pcm16', 'aac'] },
       },
     },
+    // One object whose `type` requires `json_schema` (if/then), not an anyOf of the three forms:
+    // a missing json_schema is then named as OpenAI names it, not reported as a wrong `type`.
     response_format: {
       description:
         '{"type": "text"}, {"type": "json_object"} ' +
         'or {"type": "json_schema", "json_schema": {"name": …, "schema": {…}}}',
-      anyOf: [
-        { type: 'object', required: ['type'], properties: { type: { enum: ['text', 'json_object'] } } },
-        jsonSchemaFormatSchema,
-        { type: 'null' },
-      ],
+      type: ['object', 'null'],
+      required: ['type'],
+      properties: { type: { enum: ['text', 'json_object', 'json_schema'] } },
+      if: { required: ['type'], properties: { type: { const: 'json_schema' } } },
+      then: { required: ['json_schema'], properties: { json_schema: jsonSchemaSchema } },
     },
   },
 } as const;
 
 export type ChatCompletionRequest = FromSchema<typeof chatCompletionRequestSchema>;
+
+/** `response_format.json_schema`, which the derived request type leaves `unknown` (it is under `then`). */
+export type JsonSchemaFormat = FromSchema<typeof jsonSchemaSchema>;
 
 /**
  * The same body on per-agent routes (`/agents/<agent>/v1/…`): the path names the agent, so

@@ -3,7 +3,7 @@ import type { ChatInput } from '../chat/types.js';
 import type { ChatBody } from './chat-completion-request.schema.js';
 import type { CompletionBody } from './completion-request.schema.js';
 import { checkInputLimits, type InputLimits } from './input-limits.js';
-import { samplingOptions } from './to-chat-input.js';
+import { checkStreamOptions, samplingOptions } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 
 /** OpenAI's text completions are `cmpl-…`; memory stores the turn under it, so it continues the conversation. */
@@ -40,6 +40,15 @@ const UNSUPPORTED: ReadonlyArray<{ param: string; requested(body: Body): boolean
 function promptText(prompt: unknown): string {
   if (typeof prompt === 'string') return prompt;
   const list = prompt as unknown[];
+  // Token ids first: `[1, 2, 3]` is one prompt of three tokens, not three prompts.
+  if (list.some((item) => typeof item === 'number' || Array.isArray(item))) {
+    throw new AgentbusError(
+      'invalid_request',
+      'Prompts given as token ids are not supported: agents are addressed with text, ' +
+        "and their models' tokenizers differ. Send the prompt as a string.",
+      { param: 'prompt' },
+    );
+  }
   if (list.length !== 1) {
     throw new AgentbusError(
       'invalid_request',
@@ -48,12 +57,9 @@ function promptText(prompt: unknown): string {
     );
   }
   if (typeof list[0] !== 'string') {
-    throw new AgentbusError(
-      'invalid_request',
-      '"prompt" as tokens (an array of integers) cannot be honoured: agents are addressed with text, ' +
-        "and their models' tokenizers differ. Send the prompt as a string.",
-      { param: 'prompt' },
-    );
+    throw new AgentbusError('invalid_request', '"prompt" must be a string, or an array of one string.', {
+      param: 'prompt',
+    });
   }
   return list[0];
 }
@@ -71,6 +77,7 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     });
   }
   rejectUnsupportedParameters(body);
+  checkStreamOptions(body, stream);
   const content = promptText(body.prompt);
   const asChat: ChatBody = {
     messages: [{ role: 'user', content }],

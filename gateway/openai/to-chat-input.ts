@@ -6,7 +6,7 @@ import {
   type ToolDefinition,
 } from '../../bus-schemas/index.js';
 import type { ChatInput } from '../chat/types.js';
-import type { ChatBody } from './chat-completion-request.schema.js';
+import type { ChatBody, JsonSchemaFormat } from './chat-completion-request.schema.js';
 import { checkInputLimits, type InputLimits } from './input-limits.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 import { normalizeMessages } from './normalize-messages.js';
@@ -25,6 +25,16 @@ export function samplingOptions(body: ChatBody): SamplingOptions {
   if (body.frequency_penalty != null) options.frequency_penalty = body.frequency_penalty;
   if (body.reasoning_effort != null) options.reasoning_effort = body.reasoning_effort;
   return options;
+}
+
+/**
+ * `stream_options` shapes a stream: sent for a JSON answer it asks for nothing, so it is refused
+ * as OpenAI refuses it (its message). `stream` is the route's decision: /v1/chat/stream always streams.
+ */
+export function checkStreamOptions(body: { stream_options?: unknown }, stream: boolean): void {
+  if (stream || body.stream_options == null) return;
+  const message = "The 'stream_options' parameter is only allowed when 'stream' is enabled.";
+  throw new AgentbusError('invalid_request', message, { param: 'stream_options' });
 }
 
 /** The tool fields of the envelope; copies only what the bus knows of each definition. */
@@ -79,12 +89,8 @@ function responseFormat(body: ChatBody): ResponseFormat | undefined {
   const format = body.response_format;
   if (format == null || format.type === 'text') return undefined;
   if (format.type === 'json_object') return { type: 'json_object' };
-  // The schema's anyOf does not narrow by `type` in the derived type; the validator did.
-  const { name, description, schema, strict } = (
-    format as {
-      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null };
-    }
-  ).json_schema;
+  // The validator checked it: required and typed under the schema's if/then.
+  const { name, description, schema, strict } = format['json_schema'] as JsonSchemaFormat;
   return {
     type: 'json_schema',
     json_schema: {
@@ -102,6 +108,7 @@ function responseFormat(body: ChatBody): ResponseFormat | undefined {
  */
 export function toChatInput(body: ChatBody, stream: boolean, limits: InputLimits): ChatInput {
   rejectUnsupportedParameters(body);
+  checkStreamOptions(body, stream);
   checkInputLimits(body, limits);
   const format = responseFormat(body);
   return {

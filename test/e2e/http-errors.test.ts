@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import OpenAI from 'openai';
 import { AUTH, startStack } from '../helpers/stack.js';
@@ -212,6 +213,66 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
   }
   t.equal(await rowCount(), before + 5, 'no memory row for any bad request (the 5 harmless ones were answered)');
   t.equal(stack.ollama.requests.length, 5, 'the model was called only for the harmless ones');
+});
+
+t.test("stream_options without stream: 400 with OpenAI's message; /v1/chat/stream always streams", async (t) => {
+  const chat = { model: 'testing', messages: [{ role: 'user', content: 'usage please' }] };
+  const options = { stream_options: { include_usage: true } };
+  const post = (path: string, body: object) =>
+    fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: AUTH, body: JSON.stringify(body) });
+  for (const [path, body] of [
+    ['/v1/chat/completions', { ...chat, ...options }],
+    ['/v1/chat/completions', { ...chat, ...options, stream: false }],
+    ['/v1/completions', { model: 'testing', prompt: 'x', ...options }],
+    ['/agents/testing/v1/chat/completions', { messages: chat.messages, ...options }],
+  ] as const) {
+    const err = await expectError(t, await post(path, body), 400, 'invalid_request', 'stream_options');
+    t.equal(err.message, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", path);
+  }
+  t.equal((await post('/v1/chat/completions', { ...chat, stream_options: null })).status, 200, 'null: not sent');
+  const streamed = await post('/v1/chat/stream', { ...chat, ...options });
+  t.equal(streamed.status, 200);
+  t.ok((await streamed.text()).endsWith('data: [DONE]\n\n'), '/v1/chat/stream: stream_options applies');
+});
+
+t.test('compressed bodies: gzip, deflate and br are decoded; BODY_LIMIT_BYTES bounds the decoded size', async (t) => {
+  const body = (content: string) => JSON.stringify({ model: 'testing', messages: [{ role: 'user', content }] });
+  const send = (data: Buffer | string, encoding: string) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-encoding': encoding },
+      body: typeof data === 'string' ? data : new Uint8Array(data),
+    });
+  for (const [encoding, compress] of [
+    ['gzip', gzipSync],
+    ['deflate', deflateSync],
+    ['br', brotliCompressSync],
+  ] as const) {
+    const res = await send(compress(body(`sent as ${encoding}`)), encoding);
+    t.equal(res.status, 200, `${encoding}: answered`);
+    t.match(stack.ollama.requests.at(-1)!.messages.at(-1), { content: `sent as ${encoding}` }, `${encoding}: decoded`);
+  }
+  t.equal((await send(body('sent as identity'), 'identity')).status, 200, 'identity: as is');
+
+  const calls = stack.ollama.requests.length;
+  // About 1 KB compressed, well under the 4096-byte limit; 1 MB decompressed, far over it.
+  const bomb = gzipSync(`{"model": "testing", "pad": "${' '.repeat(1_000_000)}"}`);
+  t.ok(bomb.length < 4096, 'the compressed body alone is within the limit');
+  const tooLarge = await expectError(t, await send(bomb, 'gzip'), 413, 'request_too_large');
+  t.match(tooLarge.message, /decompressed/);
+
+  const unknown = await send(body('x'), 'compress');
+  t.equal(unknown.headers.get('accept-encoding'), 'gzip, deflate, br', 'the 415 says what is accepted');
+  t.match((await expectError(t, unknown, 415, 'unsupported_media_type', 'Content-Encoding')).message, /"compress"/);
+  await expectError(
+    t,
+    await send(gzipSync(gzipSync(body('x'))), 'gzip, gzip'),
+    415,
+    'unsupported_media_type',
+    'Content-Encoding',
+  );
+  await expectError(t, await send(body('not gzip at all'), 'gzip'), 400, 'invalid_request', 'Content-Encoding');
+  t.equal(stack.ollama.requests.length, calls, 'no refused body reached the model');
 });
 
 t.test('auth: missing or wrong key is 401; health needs no key', async (t) => {

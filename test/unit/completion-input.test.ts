@@ -11,14 +11,18 @@ const LIMITS = {
   maxInputChars: 100_000,
 };
 
-const refusal = (body: Record<string, unknown>) => {
+const error = (body: Record<string, unknown>, stream = false) => {
   try {
-    completionToChatInput({ model: 'testing', ...body } as never, false, LIMITS);
+    completionToChatInput({ model: 'testing', ...body } as never, stream, LIMITS);
   } catch (err) {
-    if (err instanceof AgentbusError) return { code: err.code, param: err.param };
+    if (err instanceof AgentbusError) return err;
     throw err;
   }
   return undefined;
+};
+const refusal = (body: Record<string, unknown>) => {
+  const err = error(body);
+  return err && { code: err.code, param: err.param };
 };
 
 t.test('a prompt becomes the one user message; sampling maps as on the chat route', async (t) => {
@@ -52,4 +56,35 @@ t.test('what cannot be honoured is refused by name', async (t) => {
     'no-op values pass',
   );
   t.equal(refusal({ prompt: 'y'.repeat(101) })?.code, 'message_too_long', 'input limits apply');
+});
+
+t.test('prompts given as token ids are refused as such, not counted as several prompts', async (t) => {
+  const tokenPrompts = [
+    [1, 2, 3],
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    [[1, 2, 3]],
+    [7],
+  ];
+  for (const prompt of tokenPrompts) {
+    t.match(
+      error({ prompt }),
+      { code: 'invalid_request', param: 'prompt', message: /^Prompts given as token ids are not supported/ },
+      JSON.stringify(prompt),
+    );
+  }
+  t.match(error({ prompt: ['a', 'b'] }), { param: 'prompt', message: /holds 2 prompts/ }, 'two text prompts');
+  t.match(error({ prompt: [{}] }), { param: 'prompt', message: /must be a string, or an array of one string/ });
+});
+
+t.test("stream_options without stream is refused with OpenAI's message", async (t) => {
+  t.match(error({ prompt: 'x', stream_options: { include_usage: true } }), {
+    code: 'invalid_request',
+    param: 'stream_options',
+    message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+  });
+  t.equal(error({ prompt: 'x', stream_options: { include_usage: true } }, true), undefined, 'streamed: allowed');
+  t.equal(error({ prompt: 'x', stream_options: null }), undefined, 'null counts as not sent');
 });

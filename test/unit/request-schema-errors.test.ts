@@ -34,3 +34,22 @@ t.test('a content of no allowed form still lists the forms', async (t) => {
     message: /must be a string, null, or an array of content parts/,
   });
 });
+
+t.test('response_format json_schema without its json_schema object names that object, as OpenAI does', async (t) => {
+  const format = (response_format: unknown) =>
+    check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], response_format });
+  t.same(format({ type: 'json_schema' }), {
+    param: 'response_format.json_schema',
+    message: 'response_format.json_schema is required',
+  });
+  t.match(format({ type: 'json_schema', json_schema: {} }), { param: 'response_format.json_schema.name' });
+  t.match(format({ type: 'json_schema', json_schema: 5 }), { param: 'response_format.json_schema' });
+  t.match(format({ type: 'yaml' }), {
+    param: 'response_format.type',
+    message: /must be one of: text, json_object, json_schema$/,
+  });
+  t.match(format({}), { param: 'response_format.type', message: /is required/ });
+  for (const valid of [null, { type: 'text' }, { type: 'json_object' }])
+    t.equal(format(valid), null, `${JSON.stringify(valid)} passes`);
+  t.equal(format({ type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } }), null);
+});
