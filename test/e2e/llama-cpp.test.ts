@@ -114,7 +114,9 @@ t.test('a client leaving stops the generation; nothing is stored', async (t) => 
   const cancelsBefore = cancelLogs();
   const abort = new AbortController();
   const res = await post(
-    { stream: true, max_tokens: 4000, messages: [{ role: 'user', content: 'A very long story, please.' }] },
+    // Most of the room the 512-token context leaves beside the agent's ~180-token prompt: long
+    // enough to be under way when the client leaves.
+    { stream: true, max_tokens: 300, messages: [{ role: 'user', content: 'A very long story, please.' }] },
     abort.signal,
   );
   const reader = res.body!.getReader();
@@ -135,6 +137,22 @@ t.test('what llama-cpp cannot honour is a 400 naming it, not silently dropped', 
   t.match(await res.json(), {
     error: { code: 'invalid_request', param: 'tool_choice', message: /cannot let the model choose/ },
   });
+  // Held to a schema, the output must match it: a keyword the grammar would ignore is refused.
+  const pattern = {
+    type: 'function',
+    function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: '^x$' } } } },
+  };
+  const patterned = await post({
+    tools: [pattern],
+    tool_choice: 'required',
+    messages: [{ role: 'user', content: 'x' }],
+  });
+  t.equal(patterned.status, 400);
+  t.match(await patterned.json(), { error: { param: 'tools', message: /pattern/ } });
+  // "none" asks for text: the tools are left out, not refused.
+  const none = await post({ tools, tool_choice: 'none', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] });
+  t.equal(none.status, 200);
+  t.type((await none.json()).choices[0].message.content, 'string');
   const penalty = await post({ presence_penalty: 1, messages: [{ role: 'user', content: 'hi' }] });
   t.equal(penalty.status, 400);
   t.match(await penalty.json(), { error: { param: 'presence_penalty' } });
@@ -184,8 +202,29 @@ t.test(
       const res = await post({ messages: long, max_tokens: 3 });
       t.equal(res.status, 400, `too long ${i + 1}`);
       t.match(await res.json(), {
-        error: { code: 'context_length_exceeded', param: 'messages', message: /context of 512 tokens .*stories260K/ },
+        error: { code: 'context_length_exceeded', param: 'messages', message: /stories260K.* holds 512 tokens/ },
       });
+    }
+    // One message over the context: node-llama-cpp would cut it down and answer what was left.
+    const one = await post({ messages: [{ role: 'user', content: 'word '.repeat(600) }], max_tokens: 3 });
+    t.equal(one.status, 400, 'never shortened in silence');
+    t.match(await one.json(), { error: { code: 'context_length_exceeded', message: /takes \d+ tokens/ } });
+    const huge = await post({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 1e12 });
+    t.equal(huge.status, 400, 'a max_tokens the context cannot hold');
+    t.match(await huge.json(), { error: { code: 'context_length_exceeded', message: /in the completion/ } });
+    const unmatchable = {
+      type: 'function',
+      function: { name: 'f', parameters: { type: 'object', properties: { a: { enum: [] } } } },
+    };
+    for (let i = 0; i < 4; i++) {
+      const res = await post({
+        messages: [{ role: 'user', content: 'hi' }],
+        tools: [unmatchable],
+        tool_choice: 'required',
+        max_tokens: 8,
+      });
+      t.equal(res.status, 400, `a schema nothing satisfies ${i + 1}`);
+      t.match(await res.json(), { error: { code: 'invalid_request', param: 'tools', message: /enum/ } });
     }
     const weather = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } };
     for (let i = 0; i < 2; i++) {
@@ -257,7 +296,8 @@ t.test('a request without max_tokens stops at LLAMA_CPP_MAX_TOKENS with finish_r
 
 t.test('when a model that never stops hits the deadline, the 504 says to send max_tokens', async (t) => {
   const slow = await startStack({
-    env: { ...LLAMA_ENV, LLAMA_CPP_MAX_TOKENS: '1000000', REQUEST_TIMEOUT_MS: '1500' },
+    // The model's whole context (2,048 tokens, ~14 s of writing here): the cap shrinks to the room left.
+    env: { ...LLAMA_ENV, LLAMA_CPP_CONTEXT_SIZE: '2048', LLAMA_CPP_MAX_TOKENS: '1000000', REQUEST_TIMEOUT_MS: '1500' },
   });
   t.teardown(() => slow.close());
   const res = await postTo(slow.baseUrl, { messages: [{ role: 'user', content: 'A story that never ends.' }] });

@@ -40,7 +40,23 @@ t.test('required with several tools: the output names one and carries its argume
   t.throws(() => forced.toCall('{"name": "rm_rf", "arguments": {}}'), AgentbusError);
 });
 
-t.test('output that is not JSON (cut by max_tokens) is a backend_error, never a call', async (t) => {
+t.test("output that is not the call is the request's 400, never a call, never the backend's fault", async (t) => {
   const forced = forcedToolCall([weather], 'required')!;
-  t.throws(() => forced.toCall('{"city": "Dh'), { code: 'backend_error', message: /forced tool call/ });
+  const refused = { code: 'invalid_request', param: 'tools', message: /forced tool call/ };
+  t.throws(() => forced.toCall('{"city": "Dh'), refused, 'not JSON: the schema could not be met');
+  t.throws(() => forced.toCall('{"city": "Dh', true), { code: 'invalid_request', param: 'max_tokens' });
+  t.notOk(new AgentbusError('invalid_request', 'x').retryable, 'not retried, not counted by the breaker');
+});
+
+t.test('parameters: none or untyped is an object; another type is refused as OpenAI refuses it', async (t) => {
+  t.same(forcedToolCall([tool('f', { properties: { a: { type: 'string' } } })], 'required')?.schema, {
+    type: 'object',
+    properties: { a: { type: 'string' } },
+  });
+  t.same(forcedToolCall([tool('f', {})], 'required')?.schema, { type: 'object' });
+  t.throws(() => forcedToolCall([tool('f', { type: 'string' })], 'required'), {
+    code: 'invalid_request',
+    param: 'tools',
+    message: /type "object"/,
+  });
 });

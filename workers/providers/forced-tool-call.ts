@@ -12,20 +12,44 @@ export interface ForcedToolCall {
   /** An instruction put after the conversation, so the model knows what the JSON is for. */
   instruction: ChatMessage;
   /**
-   * The constrained output as the tool call. Output that is not it throws: `invalid_request` on
-   * `max_tokens` when the token limit cut it (`cut`), else `backend_error`.
+   * The constrained output as the tool call. Output that is not it throws `invalid_request`: on
+   * `max_tokens` when the token limit cut it (`cut`), else on `tools` — held to the schema, the
+   * model could not write a call that matches it (one nothing satisfies, like an empty `enum`).
    */
   toCall(output: string, cut?: boolean): ProviderToolCall;
 }
 
-const parametersOf = (tool: ToolDefinition): Record<string, unknown> =>
-  tool.function.parameters ?? { type: 'object', properties: {} };
+/**
+ * The schema of a function's arguments, which are a JSON object: none, or one without a `type`,
+ * is an object of it; another type is refused, as OpenAI refuses it (the output could never be one).
+ */
+function parametersOf(tool: ToolDefinition): Record<string, unknown> {
+  const parameters = tool.function.parameters;
+  if (parameters === undefined) return { type: 'object', properties: {} };
+  if (parameters['type'] === undefined) return { type: 'object', ...parameters };
+  if (parameters['type'] === 'object') return parameters;
+  throw new AgentbusError(
+    'invalid_request',
+    `The parameters of function "${tool.function.name}" must be a JSON Schema of type "object", ` +
+      `not ${JSON.stringify(parameters['type'])}: a tool call's arguments are a JSON object.`,
+    { param: 'tools' },
+  );
+}
+
+// Not the backend's fault: retrying cannot help, and nothing is counted against the provider.
+const unmatchable = (what: string) =>
+  new AgentbusError(
+    'invalid_request',
+    `The model could not write a forced tool call that matches the tool's parameter schema (${what}); ` +
+      'check that the schema can be satisfied, for example that no enum is empty.',
+    { param: 'tools' },
+  );
 
 function parseOutput(output: string, cut = false): unknown {
   try {
     return JSON.parse(output);
   } catch {
-    // The client's limit, not the backend's fault: no retry, and nothing counted against the provider.
+    // The client's limit: no retry, and nothing counted against the provider.
     if (cut)
       throw new AgentbusError(
         'invalid_request',
@@ -33,10 +57,7 @@ function parseOutput(output: string, cut = false): unknown {
           'written); raise max_tokens.',
         { param: 'max_tokens' },
       );
-    throw new AgentbusError(
-      'backend_error',
-      `The model did not finish its forced tool call as JSON; it wrote ${output.length} characters.`,
-    );
+    throw unmatchable(`it wrote ${output.length} characters that are not JSON`);
   }
 }
 
@@ -90,7 +111,7 @@ export function forcedToolCall(
     toCall: (output, cut) => {
       const call = parseOutput(output, cut) as { name?: unknown; arguments?: unknown };
       if (typeof call?.name !== 'string' || !names.includes(call.name))
-        throw new AgentbusError('backend_error', 'The model named no function of "tools" in its forced tool call.');
+        throw unmatchable('it named no function of "tools"');
       return { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) };
     },
   };

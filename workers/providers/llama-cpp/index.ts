@@ -17,11 +17,14 @@ import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
 import { forcedToolCall, type ForcedToolCall } from '../forced-tool-call.js';
+import { fitToContext } from './context-fit.js';
+import { grammarSchema } from './grammar-schema.js';
 
 /** The grammar of a forced tool call; a schema outside node-llama-cpp's subset is a 400. */
 async function grammarFor(loaded: Loaded, forced: ForcedToolCall): Promise<LlamaGrammar> {
+  const schema = grammarSchema(forced.schema);
   try {
-    return await loaded.llama.createGrammarForJsonSchema(forced.schema);
+    return await loaded.llama.createGrammarForJsonSchema(schema);
   } catch (err) {
     throw new AgentbusError(
       'invalid_request',
@@ -156,6 +159,21 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const grammar = forced ? await grammarFor(loaded, forced) : undefined;
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
+    const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history);
+    try {
+      // Refused, not shortened: node-llama-cpp would otherwise drop the start of the conversation.
+      options.maxTokens = fitToContext({
+        promptTokens: prompt,
+        requested: request.options.max_tokens,
+        maxTokens: options.maxTokens,
+        contextSize: loaded.context.contextSize,
+        file: basename(endpoint),
+      });
+    } catch (err) {
+      session.dispose();
+      release(loaded, sequence);
+      throw err;
+    }
     const queue = textQueue();
     const outputBefore = sequence.tokenMeter.usedOutputTokens;
     const generated = () => sequence.tokenMeter.usedOutputTokens - outputBefore;
@@ -182,7 +200,6 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       const result = await generation;
       if (forced)
         yield { type: 'tool_call', call: forced.toCall(result.response, result.metadata.stopReason === 'maxTokens') };
-      const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history);
       const completion = generated();
       yield {
         type: 'done',

@@ -37,6 +37,8 @@ export interface LlamaModel {
 /** A grammar, handed back to node-llama-cpp as is. */
 export type LlamaGrammar = object;
 export interface LlamaContext {
+  /** Tokens it holds: LLAMA_CPP_CONTEXT_SIZE, or less when the model was trained on less. */
+  readonly contextSize: number;
   getSequence(): LlamaContextSequence;
   dispose(): Promise<void>;
 }

@@ -50,11 +50,12 @@ export function toGenerateOptions(
   defaultMaxTokens: number,
   forcedCall = false,
 ): GenerateOptions {
-  if (request.tools?.length && !forcedCall)
+  // "none" asks for text, which is all this provider writes otherwise: the tools are left out.
+  if (request.tools?.length && !forcedCall && request.toolChoice !== 'none')
     throw new AgentbusError(
       'invalid_request',
       'The llama-cpp provider cannot let the model choose between text and a tool call: send tool_choice ' +
-        '"required" or a named function (the output is then held to the tool\'s schema), or no tools.',
+        '"required" or a named function (the output is then held to the tool\'s schema), "none", or no tools.',
       { param: 'tool_choice' },
     );
   if (request.responseFormat)

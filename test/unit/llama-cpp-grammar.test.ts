@@ -1,0 +1,74 @@
+import t from 'tap';
+import { fitToContext } from '../../workers/providers/llama-cpp/context-fit.js';
+import { grammarSchema } from '../../workers/providers/llama-cpp/grammar-schema.js';
+
+// The llama-cpp provider's checks before it generates: the forced call's schema as its grammar
+// takes it, and prompt plus answer within the context.
+
+t.test('a schema in the grammar subset passes; anyOf becomes oneOf; annotations are left out', async (t) => {
+  const schema = {
+    type: 'object',
+    title: 'Weather',
+    properties: {
+      city: { type: 'string', description: 'where', maxLength: 40 },
+      unit: { enum: ['C', 'F'], default: 'C' },
+      when: { type: 'string', format: 'date' },
+      at: { anyOf: [{ $ref: '#/$defs/Place' }, { type: 'null' }] },
+      tags: { type: 'array', items: { type: ['string', 'null'] }, maxItems: 3 },
+    },
+    required: ['city'],
+    additionalProperties: false,
+    $defs: { Place: { type: 'object', properties: { lat: { type: 'number' } } } },
+  };
+  t.same(grammarSchema(schema), {
+    type: 'object',
+    properties: {
+      city: { type: 'string', description: 'where', maxLength: 40 },
+      unit: { enum: ['C', 'F'] },
+      when: { type: 'string', format: 'date' },
+      at: { oneOf: [{ $ref: '#/$defs/Place' }, { type: 'null' }] },
+      tags: { type: 'array', items: { type: ['string', 'null'] }, maxItems: 3 },
+    },
+    required: ['city'],
+    additionalProperties: false,
+    $defs: { Place: { type: 'object', properties: { lat: { type: 'number' } } } },
+  });
+});
+
+t.test('what the grammar would silently ignore is a 400 on tools naming the keyword and where', async (t) => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ type: 'object', properties: { a: { type: 'string', pattern: '^[a-z]+$' } } }, /pattern.*properties\.a\.pattern/],
+    [{ type: 'object', properties: { a: { type: 'number', minimum: 5 } } }, /minimum/],
+    [{ type: 'object', properties: { a: { not: { type: 'string' } } } }, /keyword not/],
+    [{ type: 'object', properties: { a: { allOf: [{ $ref: '#/$defs/I' }] } } }, /allOf/],
+    [{ type: 'object', properties: { a: { enum: [] } } }, /enum that lists no value/],
+    [{ type: 'object', properties: { a: { $ref: '#/definitions/I' } } }, /#\/definitions\/I/],
+    [{ type: 'object', properties: { a: { type: 'string', format: 'email' } } }, /format "email"/],
+    [{ type: 'object', properties: { a: { type: ['object', 'null'] } } }, /list of types/],
+    [{ type: 'object', properties: { a: { anyOf: [], oneOf: [] } } }, /both anyOf and oneOf/],
+    [{ type: 'object', properties: { a: true } }, /where a schema object belongs/],
+  ];
+  for (const [schema, message] of cases)
+    t.throws(() => grammarSchema(schema), { code: 'invalid_request', param: 'tools', message }, message.source);
+});
+
+const fit = { promptTokens: 1000, requested: undefined, maxTokens: 512, contextSize: 4096, file: 'm.gguf' };
+
+t.test('prompt and answer within the context: the limit shrinks to the room a client did not set', async (t) => {
+  t.equal(fitToContext(fit), 512);
+  t.equal(fitToContext({ ...fit, promptTokens: 3900 }), 196, 'LLAMA_CPP_MAX_TOKENS shrinks to the room left');
+  t.equal(fitToContext({ ...fit, maxTokens: undefined }), 3096, 'no cap at all: the room left');
+  t.equal(fitToContext({ ...fit, requested: 3096, maxTokens: 3096 }), 3096, "the client's own, when it fits");
+});
+
+t.test('a prompt that fills the context, or a max_tokens it cannot hold: 400 context_length_exceeded', async (t) => {
+  t.throws(() => fitToContext({ ...fit, promptTokens: 120_158 }), {
+    code: 'context_length_exceeded',
+    param: 'messages',
+    message: /120158 tokens, and the context of m\.gguf holds 4096 tokens \(LLAMA_CPP_CONTEXT_SIZE\)/,
+  });
+  t.throws(() => fitToContext({ ...fit, requested: 1e12, maxTokens: 1e12 }), {
+    code: 'context_length_exceeded',
+    message: /\(1000 in the messages, 1000000000000 in the completion\).*max_tokens/,
+  });
+});

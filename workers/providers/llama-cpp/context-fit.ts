@@ -1,0 +1,40 @@
+import { AgentbusError } from '../../../bus-schemas/index.js';
+
+export interface ContextFit {
+  /** The prompt as the model reads it (countPromptTokens). */
+  promptTokens: number;
+  /** The request's own `max_tokens`, when it sent one. */
+  requested: number | undefined;
+  /** The generation's limit so far: `requested`, else LLAMA_CPP_MAX_TOKENS; undefined: none. */
+  maxTokens: number | undefined;
+  /** The context's size in tokens. */
+  contextSize: number;
+  /** The GGUF file, for messages. */
+  file: string;
+}
+
+const tooLong = (message: string) => new AgentbusError('context_length_exceeded', message, { param: 'messages' });
+
+/**
+ * The most tokens the answer may take so that prompt and answer fit the context, or
+ * `context_length_exceeded` (400, OpenAI's answer) when they cannot: a prompt that fills the
+ * context, or a `max_tokens` the room left cannot hold. Without a check, node-llama-cpp drops the
+ * start of the conversation to make room, and the model answers a prompt the client never sent.
+ * A limit the client did not ask for (LLAMA_CPP_MAX_TOKENS, or none) shrinks to the room left.
+ */
+export function fitToContext(fit: ContextFit): number {
+  const { promptTokens, requested, contextSize, file } = fit;
+  const room = contextSize - promptTokens;
+  const context = `the context of ${file} holds ${contextSize} tokens (LLAMA_CPP_CONTEXT_SIZE)`;
+  if (room <= 0)
+    throw tooLong(
+      `The conversation takes ${promptTokens} tokens, and ${context}: send fewer or shorter messages, ` +
+        'or start a new conversation.',
+    );
+  if (requested !== undefined && requested > room)
+    throw tooLong(
+      `You requested ${promptTokens + requested} tokens (${promptTokens} in the messages, ${requested} in the ` +
+        `completion), and ${context}: reduce the messages or max_tokens.`,
+    );
+  return Math.min(fit.maxTokens ?? room, room);
+}
