@@ -100,6 +100,9 @@ t.test('afterwards: the worker is up, /ready is ready, the store was never calle
     body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'and me?' }] }),
   });
   t.equal(next.status, 200);
-  t.equal(next.headers.get('x-ratelimit-remaining-requests'), '7', 'the refusals spent no token');
+  // 10 − 2 admitted − this one = 7; a token comes back every 6 s, and a slow machine takes that long
+  // for the bursts. Had the 38 refusals spent tokens, none would be left.
+  const remaining = Number(next.headers.get('x-ratelimit-remaining-requests'));
+  t.ok(remaining >= 7 && remaining <= 9, `the refusals spent no token (${remaining} left)`);
   await next.json();
 });
