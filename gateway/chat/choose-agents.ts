@@ -40,11 +40,42 @@ export function namesVisibleTo(catalog: Catalog, caller: Caller): string[] {
   return catalog.names.filter((name) => mayCall(caller, name));
 }
 
+// The catalog's audio model names (GET /v1/models lists them with their own `kind`), by use.
+const AUDIO_ALIASES = [
+  { use: 'speech', what: 'a speech', route: 'POST /v1/audio/speech' },
+  { use: 'transcription', what: 'a transcription', route: 'POST /v1/audio/transcriptions' },
+] as const;
+
+/**
+ * A speech or transcription model name (`tts-1`, `whisper-1`) sent to a chat route: refused as
+ * not a chat model (400 naming `model`), as OpenAI refuses it, rather than as unknown; outside
+ * the key's scope, the 403 of GET /v1/models/{model}.
+ */
+function refuseAudioAlias(catalog: Catalog, model: string, caller: Caller): void {
+  for (const { use, what, route } of AUDIO_ALIASES) {
+    const agent = catalog.agents.find((a) => a[use]?.aliases.includes(model));
+    if (!agent) continue;
+    if (!mayCall(caller, agent.name))
+      throw new AgentbusError(
+        'agent_not_allowed',
+        `This API key ("${caller.name}") may not call the agent "${agent.name}".`,
+        { param: 'model' },
+      );
+    throw new AgentbusError(
+      'invalid_request',
+      `This is not a chat model: "${model}" is ${what} model (${route}) of the voice agent "${agent.name}". ` +
+        `Name a chat agent, e.g. "${agent.name}" itself (GET /v1/models lists every kind).`,
+      { param: 'model' },
+    );
+  }
+}
+
 /**
  * The agent a request names: the path's agent on per-agent routes (the body's model is then
  * only a hint), else the agent the body's model names; undefined when the router is to choose
- * (`model: "auto"` or none). An unknown name is 404 `model_not_found`, listing only the agents
- * the caller's key may call (a scoped key does not learn the others' names).
+ * (`model: "auto"` or none). An audio model name is a 400 ({@link refuseAudioAlias}); another
+ * unknown name is 404 `model_not_found`, listing only the agents the caller's key may call (a
+ * scoped key does not learn the others' names).
  */
 export function namedChoice(
   catalog: Catalog,
@@ -67,7 +98,8 @@ export function namedChoice(
     };
   if (model === undefined || model === AUTO_MODEL) return undefined;
   const agent = catalog.get(model);
-  if (!agent)
+  if (!agent) {
+    refuseAudioAlias(catalog, model, caller);
     throw new AgentbusError(
       'model_not_found',
       `The model "${model}" does not exist. ` +
@@ -75,6 +107,7 @@ export function namedChoice(
         `or "${AUTO_MODEL}" to let the router choose.`,
       { param: 'model' },
     );
+  }
   return { agents: [agent], routing: { agents: [agent.name], by: 'model', reason: 'the request names the agent' } };
 }
 

@@ -1,10 +1,11 @@
-import { PROTOCOL_VERSION, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
+import { AgentbusError, PROTOCOL_VERSION, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
 import { systemClock } from '../../common/clock.js';
 import { secretsInRequest } from '../../common/request-text.js';
 import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 import { withinScope } from './agent-scope-check.js';
 import { AUTO_MODEL, namedChoice, type AgentChoice } from './choose-agents.js';
 import type { ChatDeps, ChatInput, ChatOrigin } from './types.js';
+import { checkToolResults } from './tool-results.js';
 import { traceparentFor } from './traceparent.js';
 
 /** Everything decided about a request before it is admitted: its ids, envelope and privacy. */
@@ -40,10 +41,26 @@ function lastText(messages: readonly ChatMessage[], roles: ReadonlyArray<ChatMes
 }
 
 /**
+ * `store: false` neither reads nor writes memory (the worker opens no session), so it cannot
+ * continue one: refused rather than the session silently ignored, as /v1/responses refuses it
+ * with previous_response_id.
+ */
+function checkStore(input: ChatInput, origin: ChatOrigin): void {
+  if (input.store !== false || origin.sessionToContinue === undefined) return;
+  throw new AgentbusError(
+    'invalid_request',
+    '"store": false reads no stored history and stores nothing, so it cannot continue the session this request ' +
+      'names (X-Session-ID, or a WebSocket frame\'s session_id); leave out "store" to continue it.',
+    { param: 'store' },
+  );
+}
+
+/**
  * The first stage: ids, trace context, the envelope, privacy (a hint, the key, or a secret found
  * in anything a provider would read), and the agent the request names, checked against the caller's scope — an
  * unknown or out-of-scope agent (404, 403) is refused here, before it spends any of the key's
- * budget. Throws the request's 4xx; publishes nothing.
+ * budget. Requests memory cannot honour (`store: false` with a session, tool results that answer
+ * no call) too. Throws the request's 4xx; publishes nothing.
  */
 export function prepare(
   deps: Pick<ChatDeps, 'catalog' | 'config' | 'redactor' | 'clock'>,
@@ -51,6 +68,8 @@ export function prepare(
   origin: ChatOrigin,
 ): ChatPlan {
   const { config, catalog } = deps;
+  checkStore(input, origin);
+  checkToolResults(input.messages, origin.sessionToContinue !== undefined);
   const now = (deps.clock ?? systemClock).now();
   const requestId = `${input.idPrefix ?? 'chatcmpl-'}${randomId(18)}`;
   const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;

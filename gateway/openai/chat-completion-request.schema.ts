@@ -140,6 +140,8 @@ export const chatCompletionRequestSchema = {
       anyOf: [{ enum: ['none', 'minimal', 'low', 'medium', 'high'] }, { type: 'null' }],
     },
     user: { type: 'string', maxLength: 256 },
+    // false: no memory (no session read or written, no turn, no cache entry), as on /v1/responses.
+    store: { type: ['boolean', 'null'] },
     metadata: {
       type: ['object', 'null'],
       maxProperties: 16,
@@ -148,7 +150,8 @@ export const chatCompletionRequestSchema = {
       description: 'at most 16 string values, keys up to 64 characters, values up to 512',
     },
     // How many (MAX_TOOLS) and how big (MAX_TOOL_SCHEMA_BYTES) is checked by input-limits.ts, with codes of its own.
-    tools: { type: ['array', 'null'], items: toolDefinitionSchema },
+    // An empty list is refused, as OpenAI refuses it ("[] is too short - 'tools'"): send none instead.
+    tools: { type: ['array', 'null'], minItems: 1, items: toolDefinitionSchema },
     tool_choice: {
       anyOf: [{ enum: ['none', 'auto', 'required'] }, namedToolChoiceSchema, { type: 'null' }],
       description: '"none", "auto", "required" or {"type": "function", "function": {"name": …}}',

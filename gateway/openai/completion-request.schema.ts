@@ -28,6 +28,7 @@ export const completionRequestSchema = {
     presence_penalty: chat.presence_penalty,
     frequency_penalty: chat.frequency_penalty,
     user: chat.user,
+    store: chat.store,
   },
 } as const;
 

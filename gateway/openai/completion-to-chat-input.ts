@@ -95,6 +95,7 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     messages: [{ role: 'user', content }],
     options: samplingOptions(asChat),
     ...(body.user !== undefined ? { user: body.user } : {}),
+    ...(body.store === false ? { store: false } : {}),
     stream,
     idPrefix: COMPLETION_ID_PREFIX,
   };

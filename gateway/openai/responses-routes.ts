@@ -5,7 +5,6 @@ import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { resolveItemReferences } from './item-references.js';
-import { namingPreviousResponse } from './previous-response.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
 import {
   perAgentResponsesRequestSchema,
@@ -13,7 +12,7 @@ import {
   type ResponsesBody,
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
-import { responsesToChatInput } from './responses-to-chat.js';
+import { inResponsesTerms, responsesToChatInput } from './responses-to-chat.js';
 import { storedTurnReader } from './stored-turn-reader.js';
 
 /**
@@ -41,12 +40,15 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
         'X-Session-ID and previous_response_id name different conversations; send one.',
         { param: 'previous_response_id' },
       );
+    // Errors from here on (the pipeline's, the worker's) name the Responses fields, not the chat ones.
+    const terms = (err: unknown) => inResponsesTerms(err, body);
     try {
       const chat = await startHttpChat(deps, request, reply, input, { sessionId: previous });
       if (stream)
         return await relayAsResponseEvents(reply, chat.call, {
           identity: chat.identity,
           echo,
+          terms,
           sessionId: chat.sessionId,
           stallTimeoutMs: deps.config.requestTimeoutMs,
           headers: chat.headers,
@@ -60,7 +62,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
         ),
       );
     } catch (err) {
-      throw namingPreviousResponse(err, previous);
+      throw terms(err);
     }
   });
 }

@@ -2,7 +2,8 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatInput } from '../chat/types.js';
 import type { ChatBody } from './chat-completion-request.schema.js';
 import type { InputLimits } from './input-limits.js';
-import { translateInput } from './responses-input.js';
+import { namingPreviousResponse } from './previous-response.js';
+import { translateInput, type TranslatedInput } from './responses-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import { UNSUPPORTED_RESPONSES_PARAMETERS } from './responses-unsupported.js';
 import { toChatInput } from './to-chat-input.js';
@@ -63,23 +64,57 @@ function responseFormat(text: ResponsesBody['text']): ChatBody['response_format'
   };
 }
 
-/** An error the chat checks raised, naming the Responses field instead of the chat one. */
-function renamed(err: unknown, origins: string[]): unknown {
+// Chat fields that are named otherwise in a Responses body (worker errors name them too).
+const FIELD_NAMES: ReadonlyArray<[RegExp, string]> = [
+  [/tools\[(\d+)\]\.function/g, 'tools[$1]'],
+  [/\bresponse_format\b/g, 'text.format'],
+  [/\breasoning_effort\b/g, 'reasoning.effort'],
+  [/\bmax_(completion_)?tokens\b/g, 'max_output_tokens'],
+];
+
+/**
+ * An error raised on the translated request (by the chat checks, the pipeline or a worker),
+ * naming the Responses field instead of the chat one: `messages[i]` is the item it came from (a
+ * tool message's `content` and `tool_call_id` its function_call_output's `output` and `call_id`),
+ * an image part's `image_url.url` the plain `image_url` string. The error itself when nothing is renamed.
+ */
+function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown {
   if (!(err instanceof AgentbusError)) return err;
+  const message = /messages\[(\d+)\](\.content|\.role|\.tool_call_id)?/g;
   const rename = (text: string) =>
-    text
-      .replace(/messages\[(\d+)\](\.content)?/g, (whole, index: string, content: string | undefined) => {
-        const origin = origins[Number(index)];
-        if (origin === undefined) return whole;
-        return origin.startsWith('input[') ? `${origin}${content ?? ''}` : origin;
-      })
-      .replace(/^messages$/, 'input')
-      .replace(/tools\[(\d+)\]\.function/g, 'tools[$1]')
-      .replace(/\bresponse_format\b/g, 'text.format');
-  return new AgentbusError(err.code, rename(err.message), {
-    param: err.param === null ? null : rename(err.param),
-    cause: err,
-  });
+    FIELD_NAMES.reduce(
+      (out, [pattern, name]) => out.replace(pattern, name),
+      text
+        .replace(message, (whole, index: string, field: string | undefined) => {
+          const origin = origins[Number(index)];
+          if (origin === undefined) return whole;
+          if (!origin.startsWith('input[')) return origin;
+          if (messages[Number(index)]?.role !== 'tool' || field === undefined) return `${origin}${field ?? ''}`;
+          return `${origin}${field === '.content' ? '.output' : '.call_id'}`;
+        })
+        .replace(/^messages$/, 'input')
+        .replace(/(\.content\[\d+\]\.image_url)\.url\b/g, '$1'),
+    );
+  const param = err.param === null ? null : rename(err.param);
+  const text = rename(err.message);
+  if (param === err.param && text === err.message) return err;
+  return new AgentbusError(err.code, text, { param, cause: err });
+}
+
+/**
+ * What an error of a Responses request says in the Responses terms, whenever it is raised after
+ * the translation (starting the chat, or by the worker): the previous response it continues
+ * named (previous-response.ts), and the Responses fields for the chat ones ({@link renamed}).
+ */
+export function inResponsesTerms(err: unknown, body: ResponsesBody): unknown {
+  const named = namingPreviousResponse(err, body.previous_response_id);
+  let translated: TranslatedInput;
+  try {
+    translated = translateInput(body);
+  } catch {
+    translated = { messages: [], origins: [] };
+  }
+  return renamed(named, translated);
 }
 
 /**
@@ -96,7 +131,8 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
       '"store": false reads no stored history, so it cannot continue previous_response_id; leave store out.',
       { param: 'store' },
     );
-  const { messages, origins } = translateInput(body);
+  const translated = translateInput(body);
+  const { messages } = translated;
   const chatBody: ChatBody = {
     model: body.model,
     messages,
@@ -120,6 +156,6 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
       ...(body.store === false ? { store: false } : {}),
     };
   } catch (err) {
-    throw renamed(err, origins);
+    throw renamed(err, translated);
   }
 }

@@ -8,6 +8,7 @@ import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import type { GatewayConfig } from '../config.js';
 import { resolveItemReferences } from '../openai/item-references.js';
 import { responseEcho, type ResponseEcho } from '../openai/responses-object.js';
+import type { ResponsesBody } from '../openai/responses-request.schema.js';
 import { responsesToChatInput } from '../openai/responses-to-chat.js';
 import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
 import { toChatInput } from '../openai/to-chat-input.js';
@@ -335,6 +336,8 @@ export class LiveSession {
   async #run(frame: RequestFrame, by: Caller, request: Request, inputBytes: number): Promise<void> {
     let chat: StartedChat;
     let echo: ResponseEcho | undefined;
+    // A response.create frame's body once translated: later errors name its Responses fields.
+    let translated: ResponsesBody | undefined;
     try {
       const limits = this.#options.config.inputLimits;
       let input: ChatInput;
@@ -343,6 +346,7 @@ export class LiveSession {
         const body = await resolveItemReferences(responsesBodyOf(frame), this.#options.storedTurns(by.tenant));
         input = responsesToChatInput(body, true, limits);
         echo = responseEcho(body);
+        translated = body;
       }
       chat = await this.#options.startChat(input, {
         caller: by,
@@ -363,7 +367,7 @@ export class LiveSession {
       this.#settleIfDrained();
       const error =
         frame.type === 'response.create'
-          ? inResponseTerms(err, frame)
+          ? inResponseTerms(err, frame, translated)
           : err instanceof AgentbusError
             ? inFrameTerms(err, frame)
             : AgentbusError.from(err);
@@ -375,14 +379,19 @@ export class LiveSession {
     if (request.closed !== undefined) chat.call.close(request.closed);
     else if (request.cancelled !== undefined) chat.call.cancel(request.cancelled);
     if (frame.type === 'chat') await this.#relay(frame, chat);
-    else await this.#relayResponse(frame, chat, echo!);
+    else await this.#relayResponse(frame, translated!, chat, echo!);
   }
 
   /** Relays a `response.create` request as Responses events (response-relay.ts). */
-  async #relayResponse(frame: ResponseCreateFrame, chat: StartedChat, echo: ResponseEcho): Promise<void> {
+  async #relayResponse(
+    frame: ResponseCreateFrame,
+    body: ResponsesBody,
+    chat: StartedChat,
+    echo: ResponseEcho,
+  ): Promise<void> {
     let doneSent = false;
     try {
-      doneSent = await relayResponseEvents(frame, chat, echo, (out, onSent) => this.#send(out, onSent));
+      doneSent = await relayResponseEvents(frame, body, chat, echo, (out, onSent) => this.#send(out, onSent));
     } finally {
       // Anything but a sent response.completed: workers waiting for a receipt hear it was not delivered.
       if (!doneSent) chat.call.close('the answer did not reach the client whole');

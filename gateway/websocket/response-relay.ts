@@ -2,6 +2,8 @@ import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
 import type { StartedChat } from '../chat/types.js';
 import { namingPreviousResponse } from '../openai/previous-response.js';
 import type { ResponseEcho } from '../openai/responses-object.js';
+import type { ResponsesBody } from '../openai/responses-request.schema.js';
+import { inResponsesTerms } from '../openai/responses-to-chat.js';
 import { responsesEvents, type ResponseEvent } from '../openai/responses-events.js';
 import type { ResponseCreateFrame, ResponseEventFrame, ServerFrame } from './frames.schema.js';
 import { inFrameTerms } from './chat-frame-body.js';
@@ -10,9 +12,13 @@ import { errorFrame } from './server-frames.js';
 /** Sends one frame; `onSent` as SocketPort's. False when the socket is closing and it was not sent. */
 export type SendFrame = (frame: ServerFrame, onSent?: (err?: Error) => void) => boolean;
 
-/** A refusal or failure in the frame's terms: the previous response named, as over HTTP. */
-export function inResponseTerms(err: unknown, frame: ResponseCreateFrame): AgentbusError {
-  const named = namingPreviousResponse(err, frame.previous_response_id);
+/**
+ * A refusal or failure in the frame's terms: the previous response named, as over HTTP, and, once
+ * the frame's body is translated (`body`), its Responses fields for the chat ones.
+ */
+export function inResponseTerms(err: unknown, frame: ResponseCreateFrame, body?: ResponsesBody): AgentbusError {
+  const named =
+    body === undefined ? namingPreviousResponse(err, frame.previous_response_id) : inResponsesTerms(err, body);
   return named instanceof AgentbusError ? inFrameTerms(named, frame) : AgentbusError.from(named);
 }
 
@@ -26,6 +32,7 @@ export function inResponseTerms(err: unknown, frame: ResponseCreateFrame): Agent
  */
 export async function relayResponseEvents(
   frame: ResponseCreateFrame,
+  body: ResponsesBody,
   chat: StartedChat,
   echo: ResponseEcho,
   send: SendFrame,
@@ -47,8 +54,9 @@ export async function relayResponseEvents(
     sendAll(events.opening());
   };
   const fail = (error: AgentbusError) => {
-    if (started) sendAll([events.failed(error)]);
-    else send(errorFrame(id, inResponseTerms(error, frame), 0));
+    const named = inResponseTerms(error, frame, body);
+    if (started) sendAll([events.failed(named)]);
+    else send(errorFrame(id, named, 0));
   };
   // Written to the socket whole: the turn may be committed (protocol v2 receipts).
   const onDoneSent = (err?: Error) =>

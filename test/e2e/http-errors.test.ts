@@ -198,12 +198,14 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
     );
     t.match(err.message, new RegExp(`"${param}" cannot be honoured`), `${param} is refused, not silently ignored`);
   }
+  // OpenAI refuses an empty tool list ("[] is too short - 'tools'"): so does agentbus.
+  await expectError(t, await send(JSON.stringify({ ...valid, tools: [] })), 400, 'invalid_request', 'tools');
   for (const harmless of [
     { n: 1 },
     { parallel_tool_calls: true },
     { response_format: { type: 'text' } },
     { logprobs: false },
-    { tools: [] },
+    { tools: null },
   ]) {
     t.equal(
       (await send(JSON.stringify({ ...valid, ...harmless }))).status,

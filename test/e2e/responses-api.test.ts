@@ -282,7 +282,7 @@ t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ U
     input: [{ role: 'user', content: [{ type: 'input_image', image_url: 'https://example.com/a.png' }] }],
   });
   t.equal(image.status, 400);
-  t.equal(image.body.error.param, 'input[0].content[0].image_url.url');
+  t.equal(image.body.error.param, 'input[0].content[0].image_url', "Responses' image_url is a string");
 
   for (const url of ['/v1/responses', '/v1/no-such-route']) {
     const res = await fetch(`${stack.baseUrl}${url}`, { method: 'POST', headers: as('wrong'), body: '{}' });

@@ -88,3 +88,9 @@ t.test("stream_options without stream is refused with OpenAI's message", async (
   t.equal(error({ prompt: 'x', stream_options: { include_usage: true } }, true), undefined, 'streamed: allowed');
   t.equal(error({ prompt: 'x', stream_options: null }), undefined, 'null counts as not sent');
 });
+
+t.test('store: false keeps the turn out of memory, as on the chat route; true is the default', async (t) => {
+  const input = (store: boolean) => completionToChatInput({ model: 'testing', prompt: 'x', store }, false, LIMITS);
+  t.equal(input(false).store, false);
+  t.equal(input(true).store, undefined);
+});

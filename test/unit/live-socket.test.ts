@@ -347,3 +347,43 @@ t.test('response.create failing: an error frame before the first event, response
   );
   t.notOk(started[1]!.scope?.delivered.aborted, 'nothing delivered: the turn is not committed');
 });
+
+t.test('a chat frame passes store: false on, as the HTTP body does', async (t) => {
+  const { receive, started } = session({ caller: everyone, scripts: [answer('a'), answer('b')] });
+  await receive(chat('s1', { store: false }));
+  await receive(chat('s2', { store: true }));
+  await settle();
+  t.equal(started[0]!.input.store, false);
+  t.equal(started[1]!.input.store, undefined, 'store: true is the default: memory keeps the turn');
+});
+
+t.test("response.create: a worker's refusal names the Responses field, before and after the first event", async (t) => {
+  const early = new FrameMaker();
+  const late = new FrameMaker();
+  const scripts: Script[] = [
+    async function* () {
+      yield early.ack();
+      const refusal = early.error('invalid_request', 'The provider does not support response_format.');
+      if (refusal.type === 'error') refusal.error.param = 'response_format';
+      yield refusal;
+    },
+    async function* () {
+      yield late.ack();
+      yield late.delta('par');
+      yield late.error('invalid_request', 'raise max_tokens');
+    },
+  ];
+  const { port, receive } = session({ caller: everyone, scripts });
+  await receive({ type: 'response.create', id: 'f1', input: 'hi', text: { format: { type: 'json_object' } } });
+  await receive({ type: 'response.create', id: 'f2', input: 'hi' });
+  await settle();
+  t.match(
+    port.sent.find((frame) => frame['id'] === 'f1'),
+    {
+      type: 'error',
+      error: { param: 'text.format', message: 'The provider does not support text.format.' },
+    },
+  );
+  const failed = port.sent.filter((frame) => frame['id'] === 'f2').at(-1);
+  t.match(failed, { type: 'response.failed', response: { error: { message: 'raise max_output_tokens' } } });
+});

@@ -53,3 +53,16 @@ t.test('response_format json_schema without its json_schema object names that ob
     t.equal(format(valid), null, `${JSON.stringify(valid)} passes`);
   t.equal(format({ type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } }), null);
 });
+
+t.test('tools: [] is refused, as OpenAI refuses it; null or no tools pass', async (t) => {
+  const body = (extra: object) => ({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], ...extra });
+  t.same(check(body({ tools: [] })), { param: 'tools', message: 'tools must NOT have fewer than 1 items' });
+  t.equal(check(body({ tools: null })), null);
+  t.equal(check(body({})), null);
+});
+
+t.test('store takes a boolean (or null)', async (t) => {
+  const body = (store: unknown) => ({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], store });
+  for (const valid of [true, false, null]) t.equal(check(body(valid)), null);
+  t.match(check(body('no')), { param: 'store' });
+});

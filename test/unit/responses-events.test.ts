@@ -2,6 +2,7 @@ import t from 'tap';
 import { AgentbusError, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
 import { outputItems, responseEcho } from '../../gateway/openai/responses-object.js';
 import { responsesEventFormat } from '../../gateway/openai/responses-sse.js';
+import { inResponsesTerms } from '../../gateway/openai/responses-to-chat.js';
 import { FrameMaker } from '../helpers/frames.js';
 
 const identity = { id: 'resp_abc', created: 1700000000, model: 'testing' };
@@ -204,4 +205,13 @@ t.test('thinking: a reasoning item with reasoning_text deltas, closed before the
       ],
     },
   });
+});
+
+t.test("a failure mid-answer is told in the request's terms when the route gives them", async (t) => {
+  const body = { model: 'testing', input: 'hi' };
+  const format = responsesEventFormat(identity, echo, (err) => inResponsesTerms(err, body));
+  const refusal = new AgentbusError('invalid_request', 'raise max_tokens', { param: 'max_tokens' });
+  const events = eventsOf(format.error(refusal));
+  t.match(events[0], { event: 'error', param: 'max_output_tokens', message: 'raise max_output_tokens' });
+  t.match(events[1], { event: 'response.failed', response: { error: { message: 'raise max_output_tokens' } } });
 });

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { InputLimits } from '../../gateway/openai/input-limits.js';
-import { responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
+import type { ResponsesBody } from '../../gateway/openai/responses-request.schema.js';
+import { inResponsesTerms, responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 
 const limits: InputLimits = {
   maxMessages: 6,
@@ -145,4 +146,49 @@ t.test("the chat pipeline's checks name the Responses field, not the chat one", 
   const fn = (name: string) => ({ type: 'function', name });
   t.match(paramOf({ tools: [fn('a'), fn('a')] }), { param: 'tools[1].name' });
   t.match(paramOf({ tools: [fn('a'), fn('b'), fn('c')] }), { code: 'too_many_tools', param: 'tools' });
+});
+
+t.test("an input_image's URL is named as Responses sends it: image_url is a string, not an object", async (t) => {
+  const image = (image_url: string) => ({ input: [{ role: 'user', content: [{ type: 'input_image', image_url }] }] });
+  t.match(paramOf(image('https://example.com/a.png')), {
+    param: 'input[0].content[0].image_url',
+    message: /^input\[0\]\.content\[0\]\.image_url must be a base64 data URL/,
+  });
+});
+
+t.test('errors raised after the translation (pipeline, worker) name the Responses fields', async (t) => {
+  const body = {
+    model: 'm',
+    input: [
+      { role: 'user', content: 'q' },
+      { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+      { type: 'function_call_output', call_id: 'c9', output: 'r' },
+    ],
+  } as ResponsesBody;
+  const named = (code: 'invalid_request' | 'context_length_exceeded', message: string, param: string) =>
+    inResponsesTerms(new AgentbusError(code, message, { param }), body) as AgentbusError;
+  t.match(named('invalid_request', 'The llama-cpp provider cannot set reasoning effort.', 'reasoning_effort'), {
+    param: 'reasoning.effort',
+  });
+  t.match(named('invalid_request', 'The provider does not support response_format.', 'response_format'), {
+    param: 'text.format',
+    message: 'The provider does not support text.format.',
+  });
+  t.match(named('invalid_request', 'max_tokens cut the call; raise max_tokens.', 'max_tokens'), {
+    param: 'max_output_tokens',
+    message: 'max_output_tokens cut the call; raise max_output_tokens.',
+  });
+  t.match(named('context_length_exceeded', 'Too long.', 'messages'), { param: 'input' });
+  t.match(named('invalid_request', "'tool_call_id' of 'c9' not found", 'messages[2].tool_call_id'), {
+    param: 'input[2].call_id',
+  });
+  t.match(named('invalid_request', 'x', 'messages[2].content'), { param: 'input[2].output' });
+  t.match(named('invalid_request', 'x', 'messages[0].content'), { param: 'input[0].content' });
+  const same = new AgentbusError('invalid_request', 'nothing to rename', { param: 'tool_choice' });
+  t.equal(inResponsesTerms(same, body), same, 'an error with nothing to rename is kept as it is');
+  const missing = new AgentbusError('session_not_found', 'no such session');
+  t.match(inResponsesTerms(missing, { ...body, previous_response_id: 'resp_1' }), {
+    code: 'response_not_found',
+    param: 'previous_response_id',
+  });
 });

@@ -152,6 +152,53 @@ t.test('an unknown or out-of-scope agent is refused after admission, and its tok
   t.same(bus.published, [], 'nothing published');
 });
 
+t.test('a speech or transcription model name is not a chat model: 400 naming model, not 404', async (t) => {
+  const { deps, bus, origin } = setup();
+  for (const [model, what] of [
+    ['tts-1', /"tts-1" is a speech model \(POST \/v1\/audio\/speech\) of the voice agent "voice_processor"/],
+    ['whisper-1', /"whisper-1" is a transcription model/],
+  ] as const)
+    await t.rejects(startChatCall(deps, input(model), origin()), {
+      code: 'invalid_request',
+      param: 'model',
+      message: new RegExp(`^This is not a chat model: ${what.source}`),
+    });
+  const scoped: Caller = { ...everyone, agents: ['testing'] };
+  await t.rejects(startChatCall(deps, input('tts-1'), origin({ caller: scoped })), { code: 'agent_not_allowed' });
+  t.same(bus.published, [], 'nothing published');
+});
+
+t.test('store: false reaches the envelope; with a session to continue it is refused, not ignored', async (t) => {
+  const { deps, bus, origin, serve, refunds } = setup();
+  const envelopes = serve(['code_review'], answering('ok'));
+  await collectAnswer((await startChatCall(deps, input('code_review', 'x', { store: false }), origin())).call.frames);
+  t.equal(envelopes[0]?.store, false, 'the worker is told: no session, no turn, no cache entry');
+  await collectAnswer((await startChatCall(deps, input('code_review'), origin())).call.frames);
+  t.equal(envelopes[1]?.store, undefined, 'stored by default');
+  const published = bus.published.length;
+  await t.rejects(
+    startChatCall(deps, input('code_review', 'x', { store: false }), origin({ sessionToContinue: 'conv_1' })),
+    { code: 'invalid_request', param: 'store', message: /cannot continue the session/ },
+  );
+  t.equal(bus.published.length, published, 'nothing published');
+  t.equal(refunds.at(-1), true, 'its token given back');
+});
+
+t.test('a tool result that answers no tool call is refused before anything is published', async (t) => {
+  const { deps, bus, origin } = setup();
+  const tool = { role: 'tool' as const, content: 'r', tool_call_id: 'call_1' };
+  const messages = [{ role: 'user' as const, content: 'q' }, tool];
+  await t.rejects(startChatCall(deps, input('code_review', 'x', { messages }), origin()), {
+    code: 'invalid_request',
+    param: 'messages[1].role',
+  });
+  await t.rejects(startChatCall(deps, input('code_review', 'x', { messages: [tool] }), origin()), {
+    code: 'invalid_request',
+    param: 'messages[0].role',
+  });
+  t.same(bus.published, []);
+});
+
 t.test('an admission taken before the body (HTTP) is used as is, not taken again', async (t) => {
   const { deps, admitted, serve, origin, released } = setup();
   serve(['code_review'], answering('ok'));

@@ -1,0 +1,35 @@
+import { AgentbusError, type ChatMessage } from '../../bus-schemas/index.js';
+
+// OpenAI's wording, its spelling included: clients and their docs match on it.
+const ANSWERS_NOTHING =
+  "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+
+/**
+ * Every `tool` message must answer a call of the assistant message before it (other tool results
+ * and system messages may come between), as OpenAI requires; else a 400 with OpenAI's wording. Tool
+ * results that open the request answer the last stored turn of the session it continues: memory is
+ * the worker's, so only that there is one is checked here, and none is read when the request
+ * carries its own history (an assistant message).
+ */
+export function checkToolResults(messages: readonly ChatMessage[], continuing: boolean): void {
+  const ownHistory = messages.some((message) => message.role === 'assistant');
+  // The ids the tool results may answer; undefined before the first user or assistant message.
+  let answerable: ReadonlySet<string> | undefined;
+  messages.forEach((message, index) => {
+    if (message.role === 'system') return;
+    if (message.role !== 'tool') {
+      answerable = new Set(message.role === 'assistant' ? (message.tool_calls ?? []).map((call) => call.id) : []);
+      return;
+    }
+    if (answerable === undefined && continuing && !ownHistory) return;
+    if (!answerable?.size)
+      throw new AgentbusError('invalid_request', ANSWERS_NOTHING, { param: `messages[${index}].role` });
+    const id = message.tool_call_id;
+    if (!answerable.has(id))
+      throw new AgentbusError(
+        'invalid_request',
+        `Invalid parameter: 'tool_call_id' of '${id}' not found in 'tool_calls' of previous message.`,
+        { param: `messages[${index}].tool_call_id` },
+      );
+  });
+}
