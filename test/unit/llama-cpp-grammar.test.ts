@@ -52,7 +52,14 @@ t.test('what the grammar would silently ignore is a 400 on tools naming the keyw
     t.throws(() => grammarSchema(schema), { code: 'invalid_request', param: 'tools', message }, message.source);
 });
 
-const fit = { promptTokens: 1000, requested: undefined, maxTokens: 512, contextSize: 4096, file: 'm.gguf' };
+const fit = {
+  promptTokens: 1000,
+  requested: undefined,
+  maxTokens: 512,
+  contextSize: 4096,
+  setting: 4096,
+  file: 'm.gguf',
+};
 
 t.test('prompt and answer within the context: the limit shrinks to the room a client did not set', async (t) => {
   t.equal(fitToContext(fit), 512);
@@ -66,6 +73,9 @@ t.test('a prompt that fills the context, or a max_tokens it cannot hold: 400 con
     code: 'context_length_exceeded',
     param: 'messages',
     message: /120158 tokens, and the context of m\.gguf holds 4096 tokens \(LLAMA_CPP_CONTEXT_SIZE\)/,
+  });
+  t.throws(() => fitToContext({ ...fit, promptTokens: 2048, contextSize: 2048, setting: 4096 }), {
+    message: /holds 2048 tokens \(its own size, below LLAMA_CPP_CONTEXT_SIZE 4096\)/,
   });
   t.throws(() => fitToContext({ ...fit, requested: 1e12, maxTokens: 1e12 }), {
     code: 'context_length_exceeded',

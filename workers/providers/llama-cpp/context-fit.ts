@@ -9,6 +9,8 @@ export interface ContextFit {
   maxTokens: number | undefined;
   /** The context's size in tokens. */
   contextSize: number;
+  /** LLAMA_CPP_CONTEXT_SIZE: above `contextSize` when the model was trained on less. */
+  setting: number;
   /** The GGUF file, for messages. */
   file: string;
 }
@@ -25,7 +27,9 @@ const tooLong = (message: string) => new AgentbusError('context_length_exceeded'
 export function fitToContext(fit: ContextFit): number {
   const { promptTokens, requested, contextSize, file } = fit;
   const room = contextSize - promptTokens;
-  const context = `the context of ${file} holds ${contextSize} tokens (LLAMA_CPP_CONTEXT_SIZE)`;
+  const why =
+    contextSize < fit.setting ? `its own size, below LLAMA_CPP_CONTEXT_SIZE ${fit.setting}` : 'LLAMA_CPP_CONTEXT_SIZE';
+  const context = `the context of ${file} holds ${contextSize} tokens (${why})`;
   if (room <= 0)
     throw tooLong(
       `The conversation takes ${promptTokens} tokens, and ${context}: send fewer or shorter messages, ` +

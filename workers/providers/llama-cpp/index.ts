@@ -167,6 +167,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
         requested: request.options.max_tokens,
         maxTokens: options.maxTokens,
         contextSize: loaded.context.contextSize,
+        setting: settings.contextSize,
         file: basename(endpoint),
       });
     } catch (err) {
