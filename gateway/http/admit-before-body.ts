@@ -12,6 +12,8 @@ import { refusalOf } from '../rate-limit/rate-limiter.js';
 export interface EarlyAdmission {
   /** The admission, now owned by the caller; undefined when already taken. */
   take(): Admission | undefined;
+  /** Charges the rest of a body whose size was unknown before it was read; throws its 413 or 429. */
+  chargeRead(body: unknown): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -22,14 +24,18 @@ declare module 'fastify' {
 }
 
 /**
- * The bytes a body will be charged: its Content-Length, or — a chunked or compressed body, whose
- * size is not known before it is read — the most it may be (BODY_LIMIT_BYTES, decoded).
+ * The bytes a body is charged before it is read: its Content-Length (at most BODY_LIMIT_BYTES).
+ * `known` is false for a compressed body (the length is the compressed one) and a chunked one
+ * (none): the rest is charged once the body is read ({@link takeEarlyAdmission}).
  */
-export function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): number {
-  if (isEncoded(request)) return bodyLimitBytes;
+export function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): { bytes: number; known: boolean } {
   const length = Number(request.headers['content-length']);
-  return Number.isSafeInteger(length) && length >= 0 ? Math.min(length, bodyLimitBytes) : bodyLimitBytes;
+  const declared = Number.isSafeInteger(length) && length >= 0 ? Math.min(length, bodyLimitBytes) : undefined;
+  return { bytes: declared ?? 0, known: declared !== undefined && !isEncoded(request) };
 }
+
+/** A parsed body's size as JSON text: what a compressed or chunked body is charged once read. */
+const jsonBytes = (body: unknown) => (body === undefined ? 0 : Buffer.byteLength(JSON.stringify(body)));
 
 /**
  * A preParsing hook for the routes that call a model (chat, responses, completions, embeddings,
@@ -46,9 +52,9 @@ export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } =
     const named = namedChoice(deps.catalog, undefined, request.pathAgent, request.caller);
     if (named) withinScope(request.caller, named, deps.catalog.names);
     let admission: Admission;
+    const declared = charge.bodyBytes ? declaredBytes(request, deps.config.bodyLimitBytes) : { bytes: 0, known: true };
     try {
-      const bytes = charge.bodyBytes ? declaredBytes(request, deps.config.bodyLimitBytes) : 0;
-      admission = await admit(deps, request.caller, bytes);
+      admission = await admit(deps, request.caller, declared.bytes);
     } catch (err) {
       const refusal = refusalOf(err);
       if (refusal) reply.headers(refusal.headers);
@@ -60,6 +66,11 @@ export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } =
         const taken = held;
         held = undefined;
         return taken;
+      },
+      async chargeRead(body) {
+        if (declared.known || !held) return;
+        const total = jsonBytes(body);
+        await held.chargeBytes(total - declared.bytes, total);
       },
     };
     reply.raw.once('close', () => {
@@ -75,8 +86,10 @@ export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } =
  * hook). Throws `request_cancelled` when it was already given back: the client left while the
  * body was read.
  */
-export function takeEarlyAdmission(request: FastifyRequest): Admission | undefined {
+export async function takeEarlyAdmission(request: FastifyRequest): Promise<Admission | undefined> {
   if (!request.earlyAdmission) return undefined;
+  // Refused, the admission is still the hook's: the response's end gives its token back.
+  await request.earlyAdmission.chargeRead(request.body);
   const admission = request.earlyAdmission.take();
   if (!admission) throw new AgentbusError('request_cancelled', 'The client closed the connection.');
   return admission;

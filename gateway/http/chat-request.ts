@@ -84,7 +84,7 @@ export async function startHttpChat(
       signal: left,
     };
     // Taken after everything above that can throw: startChatCall owns it from here.
-    origin.admission = takeEarlyAdmission(request);
+    origin.admission = await takeEarlyAdmission(request);
     chat = await startChatCall(deps, input, origin);
   } catch (err) {
     // A 429 says when to come back: Retry-After and the rate-limit headers.

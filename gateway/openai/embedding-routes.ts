@@ -43,7 +43,7 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
           traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
           hints: hintsFromHeaders(request.headers),
           pathAgent: request.pathAgent,
-          admission: takeEarlyAdmission(request),
+          admission: await takeEarlyAdmission(request),
         },
       );
     } catch (err) {

@@ -65,7 +65,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
           traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
           hints: hintsFromHeaders(request.headers),
           pathAgent: request.pathAgent,
-          admission: takeEarlyAdmission(request),
+          admission: await takeEarlyAdmission(request),
         },
         left.signal,
       );

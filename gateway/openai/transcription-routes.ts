@@ -110,7 +110,7 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
           traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
           hints: hintsFromHeaders(request.headers),
           pathAgent: request.pathAgent,
-          admission: takeEarlyAdmission(request),
+          admission: await takeEarlyAdmission(request),
         },
         left.signal,
       );

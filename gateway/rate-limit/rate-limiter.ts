@@ -8,7 +8,7 @@ import { contended, refusal, storeDownError } from './refusals.js';
 import { isLimited, type RateTier, type RateTiers } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
 import { batchPerTenant } from './tenant-batches.js';
-import { decide, decideCharge, parseTenantState, refundAdmission, type Decision } from './tenant-state.js';
+import { decide, decideBytes, decideCharge, parseTenantState, refundAdmission, type Decision } from './tenant-state.js';
 import { createTenantStore, StoreContentionError, StoreUnavailableError, type TenantStore } from './tenant-store.js';
 import { warnEvery } from '../../common/warn-every.js';
 import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
@@ -33,6 +33,12 @@ export interface Admission {
    * nothing from a request let through unlimited.
    */
   charge(calls: number): Promise<Readonly<Record<string, string>>>;
+  /**
+   * Takes `extra` more bytes from the tier's `max_input_bytes` for a body whose size (`total`)
+   * was known only once read (compressed or chunked), or throws its 413 or 429; nothing is given
+   * back here (the refused request's release does that). Does nothing for a tier without one.
+   */
+  chargeBytes(extra: number, total: number): Promise<void>;
 }
 
 /** Who asks, for {@link RateLimiter.admit}. */
@@ -69,10 +75,12 @@ export interface RateLimiter {
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const chargeNothing = async () => NO_HEADERS;
+const chargeNoBytes = async () => undefined;
 const UNLIMITED: Admission = Object.freeze({
   headers: NO_HEADERS,
   release: async () => undefined,
   charge: chargeNothing,
+  chargeBytes: chargeNoBytes,
 });
 
 /**
@@ -151,14 +159,43 @@ export function createRateLimiter(options: {
           throw storeDownError(request, options.bucket);
         }
         warn('store_unavailable', err, 'rate limit store unavailable: letting this request through unlimited');
-        return lease ? { headers: NO_HEADERS, release: releaser(false), charge: chargeNothing } : UNLIMITED;
+        return lease
+          ? { headers: NO_HEADERS, release: releaser(false), charge: chargeNothing, chargeBytes: chargeNoBytes }
+          : UNLIMITED;
       }
       if (decision.kind !== 'admit') throw refusal(decision, request, tier);
       if (lease) leases.hold(tenant, requestId, request.leaseUntil, lease.until);
       const headers = rateLimitHeaders(tier, decision.tightest);
-      return { headers, release: releaser(true), charge: (calls) => charge(request, tier, calls, headers) };
+      return {
+        headers,
+        release: releaser(true),
+        charge: (calls) => charge(request, tier, calls, headers),
+        chargeBytes: (extra, total) => chargeBytes(request, tier, extra, total),
+      };
     },
   };
+
+  /** More bytes for an admitted request's body; a store that is down is treated as for admissions. */
+  async function chargeBytes(request: AdmissionRequest, tier: RateTier, extra: number, total: number): Promise<void> {
+    if (extra <= 0 || !tier.inputBytes) return;
+    let decision: Decision;
+    try {
+      decision = await store.update(request.tenant, (current) => {
+        const outcome = decideBytes(parseTenantState(current), tier, Date.now(), extra, total);
+        return { write: outcome.kind === 'admit' ? JSON.stringify(outcome.next) : undefined, result: outcome };
+      });
+    } catch (err) {
+      if (err instanceof StoreContentionError) throw contended(request);
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      if (storeDown === 'closed') {
+        warn('store_unavailable', err, 'rate limit store unavailable: refusing requests of limited keys');
+        throw storeDownError(request, options.bucket);
+      }
+      warn('store_unavailable', err, 'rate limit store unavailable: not counting the bytes of a body');
+      return;
+    }
+    if (decision.kind !== 'admit') throw refusal(decision, request, tier);
+  }
 
   /** More tokens for an admitted request; a store that is down is treated as for admissions. */
   async function charge(

@@ -112,6 +112,22 @@ export function decideCharge(state: TenantState, tier: RateTier, now: number, co
 }
 
 /**
+ * `extra` more bytes of body for a request already admitted, whose body's size (`total`) was
+ * known only once read (compressed or chunked); a refusal changes nothing. Tokens and leases stay.
+ */
+export function decideBytes(state: TenantState, tier: RateTier, now: number, extra: number, total: number): Decision {
+  const limit = tier.inputBytes?.limit ?? 0;
+  if (tier.inputBytes && total > limit) return { kind: 'bytes', bytes: total, limit, retryAfterMs: undefined };
+  const bytes = takeBytes(state.bytes, tier.inputBytes, extra, now);
+  if (!bytes.allowed) return { kind: 'bytes', bytes: total, limit, retryAfterMs: bytes.retryAfterMs };
+  return {
+    kind: 'admit',
+    next: withBytes({ buckets: state.buckets, leases: state.leases }, bytes.bucket),
+    tightest: undefined,
+  };
+}
+
+/**
  * The state with the admission's token given back to every window (never above its limit): a
  * fan-out refused for its further calls spends nothing, like any refused request.
  */

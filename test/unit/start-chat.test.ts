@@ -53,6 +53,7 @@ function setup(options: { routeTo?: string[]; refuse?: boolean; refuseCharge?: b
           if (options.refuseCharge) return Promise.reject(new Error('429 for the fan-out (test)'));
           return Promise.resolve({ 'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '7' });
         },
+        chargeBytes: () => Promise.resolve(),
       });
     },
   };
@@ -207,6 +208,7 @@ t.test('an admission taken before the body (HTTP) is used as is, not taken again
     headers: { 'x-early': '1' },
     release: () => Promise.resolve(void early++),
     charge: () => Promise.resolve({}),
+    chargeBytes: () => Promise.resolve(),
   };
   const chat = await startChatCall(deps, input('code_review'), origin({ admission }));
   t.equal(admitted.length, 0, 'the limiter is not asked again');

@@ -1,0 +1,82 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import t from 'tap';
+import { startStack } from '../helpers/stack.js';
+
+// max_input_bytes counts the body as parsed: a compressed or chunked body, whose size is unknown
+// until it is read, is charged what it declared (its compressed length, or nothing), then the rest
+// once read. Neither a small compressed body is refused as if it were BODY_LIMIT_BYTES, nor can
+// compression carry more than the tier allows.
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-bytes-'));
+const tiersFile = join(dir, 'rate-tiers.json');
+writeFileSync(
+  tiersFile,
+  JSON.stringify({ tiers: { standard: { requests_per_minute: 100, max_input_bytes: 4000 }, unlimited: {} } }),
+);
+const stack = await startStack({
+  env: { API_KEYS: 'key-one,key-two,key-three', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
+});
+t.teardown(async () => {
+  await stack.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const body = (content: string) =>
+  JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content }], max_tokens: 4 });
+const send = (key: string, payload: Buffer | string | ReadableStream, encoding?: string) =>
+  fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      ...(encoding ? { 'content-encoding': encoding } : {}),
+    },
+    body: payload,
+    // A stream body goes chunked, without Content-Length.
+    ...(payload instanceof ReadableStream ? { duplex: 'half' } : {}),
+  } as RequestInit);
+const chunked = (text: string) =>
+  new ReadableStream({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(text));
+      controller.close();
+    },
+  });
+
+t.test('a small compressed or chunked body is charged its size, not BODY_LIMIT_BYTES', async (t) => {
+  const gz = await send('key-one', gzipSync(body('hello')), 'gzip');
+  t.equal(gz.status, 200, 'a 4,000-byte budget takes a gzipped chat');
+  await gz.json();
+  const ch = await send('key-one', chunked(body('hello again')));
+  t.equal(ch.status, 200, 'and a chunked one');
+  await ch.json();
+});
+
+t.test('compression carries no more than the budget: the decoded size is what counts', async (t) => {
+  // ~1,600 bytes of JSON each, a few dozen compressed: the third is over 4,000 a minute.
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await send('key-two', gzipSync(body(`${i} ${'x'.repeat(1500)}`)), 'gzip');
+    statuses.push(res.status);
+    const answer = await res.json();
+    if (res.status !== 429) continue;
+    t.match(answer, { error: { code: 'rate_limit_exceeded' } });
+    const size = Number(/this body has (\d+)/.exec(answer.error.message)?.[1]);
+    t.ok(size > 1500 && size < 1700, `charged its decoded size (${size} bytes), not its compressed one`);
+  }
+  t.same(statuses, [200, 200, 429]);
+});
+
+t.test('a compressed body larger than the whole budget is 413 naming its decoded size', async (t) => {
+  const res = await send('key-three', gzipSync(body('y'.repeat(5000))), 'gzip');
+  t.equal(res.status, 413);
+  t.match(await res.json(), {
+    error: { code: 'request_too_large', message: /The body has 50\d\d bytes; key "[^"]+" may send 4000 bytes/ },
+  });
+  // Refused before anything was published: its request token came back.
+  const next = await send('key-three', body('small'));
+  t.equal(next.status, 200);
+  await next.json();
+});
