@@ -45,6 +45,12 @@ t.test("output that is not the call is the request's 400, never a call, never th
   const refused = { code: 'invalid_request', param: 'tools', message: /forced tool call/ };
   t.throws(() => forced.toCall('{"city": "Dh'), refused, 'not JSON: the schema could not be met');
   t.throws(() => forced.toCall('{"city": "Dh', true), { code: 'invalid_request', param: 'max_tokens' });
+  // Cut by a limit the client did not set: the message names it, and what would help.
+  const by = { limit: 'the room the context left (26 tokens)', fix: 'send fewer messages', param: 'messages' };
+  t.throws(() => forced.toCall('{"city": "Dh', by), {
+    param: 'messages',
+    message: /^the room the context left \(26 tokens\) cut the forced tool call .*; send fewer messages\.$/,
+  });
   t.notOk(new AgentbusError('invalid_request', 'x').retryable, 'not retried, not counted by the breaker');
 });
 

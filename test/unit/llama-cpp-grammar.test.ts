@@ -47,6 +47,14 @@ t.test('what the grammar would silently ignore is a 400 on tools naming the keyw
     [{ type: 'object', properties: { a: { type: ['object', 'null'] } } }, /list of types/],
     [{ type: 'object', properties: { a: { anyOf: [], oneOf: [] } } }, /both anyOf and oneOf/],
     [{ type: 'object', properties: { a: true } }, /where a schema object belongs/],
+    // What the grammar could never write.
+    [{ type: 'object', properties: { a: { type: 'float' } } }, /the type "float"/],
+    [{ type: 'object', properties: { a: { $ref: '#/$defs/Nope' } } }, /"#\/\$defs\/Nope", which no \$defs defines/],
+    [{ type: 'object', properties: { a: { type: 'string' } }, required: ['a', 'b'] }, /"b", which properties lacks/],
+    [{ type: 'object', properties: { a: { type: 'array', minItems: 3, maxItems: 1 } } }, /minItems 3 above maxItems 1/],
+    [{ type: 'object', properties: { a: { type: 'string', minLength: -1 } } }, /minLength -1, not a count/],
+    [{ type: 'object', properties: { a: { type: 'array', maxItems: '2' } } }, /maxItems "2", not a count/],
+    [{ type: 'object', properties: { a: { type: 'string' } }, required: 'a' }, /not a list of property names/],
   ];
   for (const [schema, message] of cases)
     t.throws(() => grammarSchema(schema), { code: 'invalid_request', param: 'tools', message }, message.source);

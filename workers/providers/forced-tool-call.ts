@@ -16,8 +16,19 @@ export interface ForcedToolCall {
    * `max_tokens` when the token limit cut it (`cut`), else on `tools` — held to the schema, the
    * model could not write a call that matches it (one nothing satisfies, like an empty `enum`).
    */
-  toCall(output: string, cut?: boolean): ProviderToolCall;
+  toCall(output: string, cut?: boolean | CutBy): ProviderToolCall;
 }
+
+/** What cut a forced call short, when not the client's own `max_tokens`, and what to do about it. */
+export interface CutBy {
+  /** The limit, for the message: "LLAMA_CPP_MAX_TOKENS (512)". */
+  limit: string;
+  /** What the client can do: "send a larger max_tokens". */
+  fix: string;
+  param: string;
+}
+
+const BY_MAX_TOKENS: CutBy = { limit: 'max_tokens', fix: 'raise max_tokens', param: 'max_tokens' };
 
 /**
  * The schema of a function's arguments, which are a JSON object: none, or one without a `type`,
@@ -45,18 +56,20 @@ const unmatchable = (what: string) =>
     { param: 'tools' },
   );
 
-function parseOutput(output: string, cut = false): unknown {
+function parseOutput(output: string, cut: boolean | CutBy = false): unknown {
   try {
     return JSON.parse(output);
   } catch {
-    // The client's limit: no retry, and nothing counted against the provider.
-    if (cut)
+    // The request's limit: no retry, and nothing counted against the provider.
+    if (cut) {
+      const by = cut === true ? BY_MAX_TOKENS : cut;
       throw new AgentbusError(
         'invalid_request',
-        `max_tokens cut the forced tool call before its JSON was complete (${output.length} characters ` +
-          'written); raise max_tokens.',
-        { param: 'max_tokens' },
+        `${by.limit} cut the forced tool call before its JSON was complete (${output.length} characters ` +
+          `written); ${by.fix}.`,
+        { param: by.param },
       );
+    }
     throw unmatchable(`it wrote ${output.length} characters that are not JSON`);
   }
 }

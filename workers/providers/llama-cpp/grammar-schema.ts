@@ -38,6 +38,14 @@ const ANNOTATIONS = new Set([
 ]);
 const FORMATS = new Set(['date-time', 'time', 'date']);
 const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null']);
+const TYPES = new Set([...SCALAR_TYPES, 'object', 'array']);
+// Counts, each a non-negative integer, and the lower bound of each pair no more than its upper.
+const BOUNDS = [
+  ['minLength', 'maxLength'],
+  ['minItems', 'maxItems'],
+  ['minProperties', 'maxProperties'],
+] as const;
+const COUNTS = new Set<string>(BOUNDS.flat());
 
 type Schema = Record<string, unknown>;
 
@@ -99,10 +107,18 @@ function keyword(key: string, value: unknown, path: string): unknown {
       return value;
     case 'type':
       // A list of types is taken for scalars only; an optional object is a oneOf with null.
-      if (Array.isArray(value) && !value.every((type) => SCALAR_TYPES.has(type as string)))
-        refuse(path, 'a list of types with object or array (write it as anyOf)');
+      if (Array.isArray(value)) {
+        if (!value.every((type) => SCALAR_TYPES.has(type as string)))
+          refuse(path, `the list of types ${JSON.stringify(value)} (only of scalar types; else write anyOf)`);
+      } else if (!TYPES.has(value as string)) refuse(path, `the type ${JSON.stringify(value)}`);
+      return value;
+    case 'required':
+      if (!Array.isArray(value) || !value.every((name) => typeof name === 'string'))
+        refuse(path, 'a required that is not a list of property names');
       return value;
     default:
+      if (COUNTS.has(key) && !(Number.isInteger(value) && (value as number) >= 0))
+        refuse(path, `${key} ${JSON.stringify(value)}, not a count`);
       return value;
   }
 }
@@ -121,14 +137,51 @@ function grammarSchemaAt(schema: unknown, path: string): Schema {
     if (!KEPT.has(name)) refuse(at(path, key), `the keyword ${key}, which it would ignore`);
     out[name] = keyword(name, value, at(path, key));
   }
+  checkCoherent(out, path);
   return out;
+}
+
+/** What the grammar could never write: a required property it does not define, bounds the wrong way round. */
+function checkCoherent(schema: Schema, path: string): void {
+  const properties = isSchema(schema['properties']) ? schema['properties'] : {};
+  const missing = ((schema['required'] as string[] | undefined) ?? []).find((name) => !Object.hasOwn(properties, name));
+  if (missing !== undefined) refuse(at(path, 'required'), `the required property "${missing}", which properties lacks`);
+  for (const [low, high] of BOUNDS) {
+    if (typeof schema[low] === 'number' && typeof schema[high] === 'number' && schema[low] > schema[high])
+      refuse(path, `${low} ${String(schema[low])} above ${high} ${String(schema[high])}`);
+  }
+}
+
+/** Every name under a `$defs` anywhere in the schema: what a `$ref` may point to. */
+function definedNames(schema: unknown, names = new Set<string>()): Set<string> {
+  if (Array.isArray(schema)) schema.forEach((item) => definedNames(item, names));
+  else if (isSchema(schema)) {
+    if (isSchema(schema['$defs'])) Object.keys(schema['$defs']).forEach((name) => names.add(name));
+    Object.values(schema).forEach((value) => definedNames(value, names));
+  }
+  return names;
+}
+
+/** Every `$ref` of the schema names a definition it has. */
+function checkReferences(schema: unknown, names: Set<string>, path: string): void {
+  if (Array.isArray(schema)) schema.forEach((item, i) => checkReferences(item, names, at(path, i)));
+  else if (isSchema(schema)) {
+    const ref = schema['$ref'];
+    if (typeof ref === 'string' && !names.has(ref.slice('#/$defs/'.length)))
+      refuse(at(path, '$ref'), `the reference "${ref}", which no $defs defines`);
+    for (const [key, value] of Object.entries(schema)) checkReferences(value, names, at(path, key));
+  }
 }
 
 /**
  * A forced tool call's JSON Schema as node-llama-cpp's grammar takes it (anyOf as oneOf,
  * annotations left out), or a 400 `invalid_request` on `tools` naming the first keyword its
- * grammar would silently ignore: the output must match the schema the client sent.
+ * grammar would silently ignore, or what it could never write (an unknown type, a dangling
+ * `$ref`, a required property not defined, bounds the wrong way round): the output must match
+ * the schema the client sent.
  */
 export function grammarSchema(schema: Record<string, unknown>): Record<string, unknown> {
-  return grammarSchemaAt(schema, '');
+  const out = grammarSchemaAt(schema, '');
+  checkReferences(out, definedNames(out), '');
+  return out;
 }

@@ -16,7 +16,7 @@ import { llamaCppError } from './errors.js';
 import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
-import { forcedToolCall, type ForcedToolCall } from '../forced-tool-call.js';
+import { forcedToolCall, type CutBy, type ForcedToolCall } from '../forced-tool-call.js';
 import { fitToContext } from './context-fit.js';
 import { grammarSchema } from './grammar-schema.js';
 
@@ -32,6 +32,18 @@ async function grammarFor(loaded: Loaded, forced: ForcedToolCall): Promise<Llama
       { param: 'tools', cause: err },
     );
   }
+}
+
+/** What cut a forced call short: the client's max_tokens, LLAMA_CPP_MAX_TOKENS, or the room the context left. */
+function cutBy(request: ProviderChatRequest, limit: number | undefined, room: number): CutBy | true {
+  if (request.options.max_tokens !== undefined) return true;
+  if (limit !== undefined && limit < room)
+    return { limit: `LLAMA_CPP_MAX_TOKENS (${limit})`, fix: 'send a larger max_tokens', param: 'max_tokens' };
+  return {
+    limit: `the room the context left beside the prompt (${room} tokens)`,
+    fix: 'send fewer or shorter messages, or start a new conversation',
+    param: 'messages',
+  };
 }
 
 export interface LlamaCppSettings {
@@ -160,6 +172,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
     const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history);
+    const room = loaded.context.contextSize - prompt;
     try {
       // Refused, not shortened: node-llama-cpp would otherwise drop the start of the conversation.
       options.maxTokens = fitToContext({
@@ -199,8 +212,13 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       }
       for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       const result = await generation;
-      if (forced)
-        yield { type: 'tool_call', call: forced.toCall(result.response, result.metadata.stopReason === 'maxTokens') };
+      if (forced) {
+        const cut = result.metadata.stopReason === 'maxTokens';
+        yield {
+          type: 'tool_call',
+          call: forced.toCall(result.response, cut && cutBy(request, options.maxTokens, room)),
+        };
+      }
       const completion = generated();
       yield {
         type: 'done',
