@@ -18,6 +18,8 @@ export const generateRequestSchema = {
     system: { type: 'string' },
     stream: { type: 'boolean' },
     session_id: { type: 'string', pattern: ID_PATTERN },
+    // Not Ollama's: the chat routes' flag, honoured here too (false keeps nothing in memory).
+    store: { type: ['boolean', 'null'] },
     format: { anyOf: [{ const: 'json' }, { type: 'object' }], description: '"json" or a JSON Schema object' },
     images: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1 } },
     options: {
@@ -72,6 +74,7 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
       ...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []),
       { role: 'user' as const, content: userContent },
     ],
+    ...(body.store === false ? { store: false } : {}),
     ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     ...(o.top_p !== undefined ? { top_p: o.top_p } : {}),
     ...(o.num_predict !== undefined ? { max_tokens: o.num_predict } : {}),

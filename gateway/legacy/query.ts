@@ -20,6 +20,8 @@ export const queryRequestSchema = {
     temperature: samplingOptionsSchema.properties.temperature,
     max_tokens: samplingOptionsSchema.properties.max_tokens,
     stream: { type: 'boolean' },
+    // As on the chat routes: false keeps nothing in memory (and cannot continue a session).
+    store: { type: ['boolean', 'null'] },
   },
 } as const;
 
@@ -40,6 +42,7 @@ export function queryToChatBody(body: QueryRequest): ChatBody {
       ...(body.system !== undefined ? [{ role: 'system' as const, content: body.system }] : []),
       { role: 'user' as const, content: body.query },
     ],
+    ...(body.store === false ? { store: false } : {}),
     ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
     ...(body.max_tokens !== undefined ? { max_tokens: body.max_tokens } : {}),
   };

@@ -223,6 +223,21 @@ t.test('POST /query', async (t) => {
 
     t.equal(stack.ollama.requests.length, before, 'none of them reached the model');
 
+    // store: false keeps nothing, as on the chat routes; with a session it is refused.
+    const turnsBefore = (await stack.db.selectFrom('turns').select('id').execute()).length;
+    const unstored = await postJson('/query', { query: 'x', agent: 'testing', store: false });
+    t.equal(unstored.res.status, 200);
+    const unstoredGenerate = await postJson('/api/generate', {
+      model: 'testing',
+      prompt: 'x',
+      stream: false,
+      store: false,
+    });
+    t.equal(unstoredGenerate.res.status, 200);
+    t.equal((await stack.db.selectFrom('turns').select('id').execute()).length, turnsBefore, 'nothing stored');
+    const storeWithSession = await postJson('/query', { query: 'x', agent: 'testing', store: false, session_id: 'c1' });
+    t.match(storeWithSession.body, { error: { code: 'invalid_request', param: 'store' } });
+
     // No agent is not an error:: the router chooses (the rules, the classifier, then the default agent).
     const noAgent = await postJson('/query', { query: 'x' });
     t.equal(noAgent.res.status, 200);
