@@ -6,7 +6,9 @@ const ANSWERS_NOTHING =
 
 /**
  * Every `tool` message must answer a call of the assistant message before it (other tool results
- * and system messages may come between), as OpenAI requires; else a 400 with OpenAI's wording. Tool
+ * and system messages may come between), and every call must be answered before the next user or
+ * assistant message, as OpenAI requires; else a 400 with OpenAI's wording. A request may end with
+ * calls still unanswered (nothing follows them). Tool
  * results that open the request answer the last stored turn of the session it continues: memory is
  * the worker's, so only that there is one is checked here, and none is read when the request
  * carries its own history (an assistant message).
@@ -15,12 +17,23 @@ export function checkToolResults(messages: readonly ChatMessage[], continuing: b
   const ownHistory = messages.some((message) => message.role === 'assistant');
   // The ids the tool results may answer; undefined before the first user or assistant message.
   let answerable: ReadonlySet<string> | undefined;
+  // Calls of the last assistant message still without a result.
+  const unanswered = new Set<string>();
   messages.forEach((message, index) => {
     if (message.role === 'system') return;
     if (message.role !== 'tool') {
+      if (unanswered.size > 0)
+        throw new AgentbusError(
+          'invalid_request',
+          "An assistant message with 'tool_calls' must be followed by tool messages responding to each " +
+            `'tool_call_id'. The following tool_call_ids did not have response messages: ${[...unanswered].join(', ')}`,
+          { param: `messages[${index}].role` },
+        );
       answerable = new Set(message.role === 'assistant' ? (message.tool_calls ?? []).map((call) => call.id) : []);
+      answerable.forEach((id) => unanswered.add(id));
       return;
     }
+    unanswered.delete(message.tool_call_id);
     if (answerable === undefined && continuing && !ownHistory) return;
     if (!answerable?.size)
       throw new AgentbusError('invalid_request', ANSWERS_NOTHING, { param: `messages[${index}].role` });

@@ -53,3 +53,15 @@ t.test('a tool result whose id is not among the calls before it names its tool_c
     param: 'messages[4].tool_call_id',
   });
 });
+
+t.test('a call left without a result before the next message: OpenAI 400 listing the ids', async (t) => {
+  t.match(refusal([user, calling('a', 'b'), result('a'), user]), {
+    code: 'invalid_request',
+    param: 'messages[3].role',
+    message:
+      "An assistant message with 'tool_calls' must be followed by tool messages responding to each " +
+      "'tool_call_id'. The following tool_call_ids did not have response messages: b",
+  });
+  t.match(refusal([user, calling('a'), { role: 'assistant', content: 'and?' }]), { param: 'messages[2].role' });
+  t.equal(refusal([user, calling('a', 'b')]), undefined, 'calls that end the request: nothing follows them yet');
+});
