@@ -1,3 +1,4 @@
+import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ResponsesBody } from '../openai/responses-request.schema.js';
 import { agentOf } from './chat-frame-body.js';
 import type { ResponseCreateFrame } from './frames.schema.js';
@@ -7,6 +8,14 @@ import type { ResponseCreateFrame } from './frames.schema.js';
  * fields, with the agent in `model`. Without one the router chooses, as for a chat frame.
  */
 export function responsesBodyOf(frame: ResponseCreateFrame): ResponsesBody {
+  // A chat frame's field: refused by name, since dropped it would start a new conversation unseen.
+  if ((frame as Record<string, unknown>)['session_id'] !== undefined)
+    throw new AgentbusError(
+      'invalid_request',
+      'A response.create frame continues a conversation with previous_response_id (a response id or a ' +
+        'conversation_id), not session_id.',
+      { param: 'session_id' },
+    );
   const {
     type: _type,
     id: _id,

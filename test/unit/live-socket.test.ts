@@ -387,3 +387,20 @@ t.test("response.create: a worker's refusal names the Responses field, before an
   const failed = port.sent.filter((frame) => frame['id'] === 'f2').at(-1);
   t.match(failed, { type: 'response.failed', response: { error: { message: 'raise max_output_tokens' } } });
 });
+
+t.test("response.create with a chat frame's session_id: refused by name, nothing started", async (t) => {
+  const { port, receive, started } = session({ caller: everyone, scripts: [] });
+  await receive({ type: 'response.create', id: 's1', input: 'hi', session_id: 'conv_x' });
+  await settle();
+  t.match(
+    port.sent.filter((frame) => frame['id'] === 's1'),
+    [
+      {
+        type: 'error',
+        id: 's1',
+        error: { code: 'invalid_request', param: 'session_id', message: /previous_response_id/ },
+      },
+    ],
+  );
+  t.equal(started.length, 0, 'no request started');
+});
