@@ -306,4 +306,19 @@ t.test('when a model that never stops hits the deadline, the 504 says to send ma
   t.equal(error.code, 'deadline_exceeded');
   t.match(error.message, /REQUEST_TIMEOUT_MS/);
   t.match(error.message, /send max_tokens or lower LLAMA_CPP_MAX_TOKENS \(now 1000000\)/);
+
+  // A deadline that falls while the prompt is still being read (~1,800 tokens, seconds on a slow
+  // CPU): the worker's own answer, not the gateway's after its grace. node-llama-cpp frees the
+  // sequence only once it has read the prompt (docs: a stop mid-evaluation).
+  const reading = await fetch(`${slow.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, 'cache-control': 'no-cache', 'x-request-timeout-ms': '100' },
+    body: JSON.stringify({
+      model: 'documentation',
+      max_tokens: 8,
+      messages: [{ role: 'user', content: `${Date.now()} ${'word '.repeat(540)}` }],
+    }),
+  });
+  t.equal(reading.status, 504);
+  t.match((await reading.json()).error, { code: 'deadline_exceeded', message: /the worker abandoned it/ });
 });

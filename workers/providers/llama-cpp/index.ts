@@ -203,11 +203,15 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
         queue.notify();
       });
     generation.catch(() => undefined); // observed below; never an unhandled rejection
+    // The prompt's evaluation writes no text for a while: a stop must end the wait all the same.
+    const onAbort = () => queue.notify();
+    request.signal.addEventListener('abort', onAbort, { once: true });
     try {
       // A forced call's output is the call's JSON: yielded as the call at the end, never as text.
       const relay = (chunks: string[]) => (forced ? [] : chunks.filter((text) => text !== ''));
       while (!finished) {
         await queue.wait();
+        if (request.signal.aborted) throw request.signal.reason;
         for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       }
       for (const text of relay(queue.take())) yield { type: 'delta', content: text };
@@ -234,9 +238,16 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
         });
       throw llamaCppError(err, basename(endpoint), settings.contextSize);
     } finally {
-      await generation.catch(() => undefined);
-      session.dispose();
-      release(loaded, sequence);
+      request.signal.removeEventListener('abort', onAbort);
+      // The sequence is free once node-llama-cpp has stopped, which a stop mid-evaluation may take a
+      // while to reach: the answer (a stop's error) does not wait for it.
+      const freed = generation
+        .catch(() => undefined)
+        .then(() => {
+          session.dispose();
+          release(loaded, sequence);
+        });
+      if (!request.signal.aborted) await freed;
     }
   }
 
