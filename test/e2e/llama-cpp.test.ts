@@ -132,11 +132,6 @@ t.test('a client leaving stops the generation; nothing is stored', async (t) => 
 
 t.test('what llama-cpp cannot honour is a 400 naming it, not silently dropped', async (t) => {
   const tools = [{ type: 'function', function: { name: 'get_time', parameters: { type: 'object' } } }];
-  const res = await post({ tools, messages: [{ role: 'user', content: 'time?' }] });
-  t.equal(res.status, 400);
-  t.match(await res.json(), {
-    error: { code: 'invalid_request', param: 'tool_choice', message: /cannot let the model choose/ },
-  });
   // Held to a schema, the output must match it: a keyword the grammar would ignore is refused.
   const pattern = {
     type: 'function',
@@ -190,6 +185,57 @@ t.test('a forced tool call: a grammar holds the real model to the schema, and it
   });
   t.equal(followUp.status, 200);
   t.type((await followUp.json()).choices[0].message.content, 'string');
+});
+
+t.test('tool_choice "auto": the model is told of the tools and may answer in text, also after results', async (t) => {
+  // The functions' documentation takes ~450 of this tokenizer's tokens: more room than the main stack's.
+  const roomy = await startStack({ env: { ...LLAMA_ENV, LLAMA_CPP_CONTEXT_SIZE: '2048', LLAMA_CPP_MAX_TOKENS: '8' } });
+  t.teardown(() => roomy.close());
+  const weather = {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'The weather of a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  };
+  const ask = [{ role: 'user', content: 'Weather in Paris?' }];
+  const plain: any = await (await postTo(roomy.baseUrl, { messages: ask })).json();
+  const res = await postTo(roomy.baseUrl, { messages: ask, tools: [weather] });
+  t.equal(res.status, 200, 'no tool_choice with tools is "auto", as on OpenAI');
+  const body: any = await res.json();
+  // The story model never writes a call; that the prompt grew shows the tools reached it.
+  t.ok(body.usage.prompt_tokens > plain.usage.prompt_tokens + 100, 'the functions were documented to the model');
+  t.type(body.choices[0].message.content, 'string');
+  t.ok(['stop', 'length'].includes(body.choices[0].finish_reason));
+
+  // The Responses tool loop's second step: the call, its output and the tools again.
+  const step = await fetch(`${roomy.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: { ...AUTH, 'cache-control': 'no-cache' },
+    body: JSON.stringify({
+      model: 'documentation',
+      tools: [{ type: 'function', name: 'get_weather', parameters: weather.function.parameters }],
+      input: [
+        { role: 'user', content: 'Weather in Paris?' },
+        { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+        { type: 'function_call_output', call_id: 'call_1', output: '{"sky":"sunny"}' },
+      ],
+    }),
+  });
+  t.equal(step.status, 200);
+  t.match(await step.json(), { object: 'response', status: /^(completed|incomplete)$/ });
+
+  // A schema the grammar could not hold the arguments to is refused by the function's name.
+  const patterned = await postTo(roomy.baseUrl, {
+    messages: ask,
+    tools: [
+      weather,
+      { type: 'function', function: { name: 'f', parameters: { properties: { a: { pattern: 'x' } } } } },
+    ],
+  });
+  t.equal(patterned.status, 400);
+  t.match(await patterned.json(), { error: { param: 'tools', message: /^Function "f": .*pattern/ } });
 });
 
 t.test(

@@ -60,12 +60,15 @@ t.test('the prompt is counted as the chat wrapper renders it, with the model tur
   const seen: ChatHistoryItem[][] = [];
   // A chat wrapper that renders each item as a word or two; the tokenizer splits on spaces.
   const wrapper: ChatWrapper = {
-    generateContextState({ chatHistory }) {
+    generateContextState({ chatHistory, availableFunctions }) {
       seen.push(chatHistory);
-      const text = chatHistory
-        .map((item) => (item.type === 'model' ? `MODEL: ${item.response.join('')}` : `USER: ${item.text}`))
-        .join(' ')
-        .trim();
+      const functions = Object.keys(availableFunctions ?? {}).map((name) => `FUNCTION: ${name}`);
+      const rendered = chatHistory.map((item) =>
+        item.type === 'model'
+          ? `MODEL: ${item.response.filter((part) => typeof part === 'string').join('')}`
+          : `USER: ${item.text}`,
+      );
+      const text = [...functions, ...rendered].join(' ').trim();
       return { contextText: { tokenize: (tokenizer: Tokenizer) => tokenizer(text) } };
     },
   };
@@ -75,6 +78,8 @@ t.test('the prompt is counted as the chat wrapper renders it, with the model tur
   t.equal(countPromptTokens(wrapper, tokenizer, history), 6, 'the same prompt, the same count');
   t.same(seen[0], [...history, { type: 'model', response: [] }]);
   t.same(history, [{ type: 'user', text: 'tell me a story' }], "the caller's history is left alone");
+  const functions = { get_weather: { params: { type: 'object' } } };
+  t.equal(countPromptTokens(wrapper, tokenizer, history, functions), 8, "the functions' documentation counts");
 });
 
 t.test("a provider bound to one model file names it as the answer's model", async (t) => {

@@ -34,7 +34,7 @@ const BY_MAX_TOKENS: CutBy = { limit: 'max_tokens', fix: 'raise max_tokens', par
  * The schema of a function's arguments, which are a JSON object: none, or one without a `type`,
  * is an object of it; another type is refused, as OpenAI refuses it (the output could never be one).
  */
-function parametersOf(tool: ToolDefinition): Record<string, unknown> {
+export function parametersOf(tool: ToolDefinition): Record<string, unknown> {
   const parameters = tool.function.parameters;
   if (parameters === undefined) return { type: 'object', properties: {} };
   if (parameters['type'] === undefined) return { type: 'object', ...parameters };

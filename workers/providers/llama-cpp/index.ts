@@ -19,6 +19,7 @@ import { toChatHistory, toGenerateOptions } from './request.js';
 import { forcedToolCall, type CutBy, type ForcedToolCall } from '../forced-tool-call.js';
 import { fitToContext } from './context-fit.js';
 import { grammarSchema } from './grammar-schema.js';
+import { toFunctions, toToolCalls } from './functions.js';
 
 /** The grammar of a forced tool call; a schema outside node-llama-cpp's subset is a 400. */
 async function grammarFor(loaded: Loaded, forced: ForcedToolCall): Promise<LlamaGrammar> {
@@ -93,9 +94,10 @@ function textQueue() {
  * In-process inference on a local GGUF file through node-llama-cpp (llama.cpp's prebuilt CPU
  * binaries): the zero-install way to answer with no model server at all. The model loads on
  * the first request (or probe) and stays loaded; requests beyond `parallel` wait for a free
- * sequence. Text only, but for a forced tool call (tool_choice "required" or a named function), whose
- * output a grammar holds to the call's schema; other tool use, images and structured outputs are
- * refused with a 400. Answers
+ * sequence. Text and tool calls: a forced call (tool_choice "required" or a named function) is output a
+ * grammar holds to the call's schema; with "auto" the model may write a call in its chat wrapper's
+ * syntax, its arguments held to the schema the same way. Images and structured outputs are refused
+ * with a 400. Answers
  * name the GGUF file as their model (`servedModel`): whatever model a request names, this file
  * answers it, and the file name says which one — the GGUF's `general.name` is often just its
  * architecture ("llama" in stories260K).
@@ -165,13 +167,16 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     // Checked before loading anything, so a request this provider cannot honour is a fast 400.
     // A forced tool call is the only tool use here: its output is held to the call's schema.
     const forced = forcedToolCall(request.tools, request.toolChoice);
+    // "auto": the model may call one; "none" asks for text, so the tools are left out.
+    const functions =
+      !forced && request.tools?.length && request.toolChoice !== 'none' ? toFunctions(request.tools) : undefined;
     const history = toChatHistory(forced ? [...request.messages, forced.instruction] : request.messages);
-    const options = toGenerateOptions(request, settings.maxTokens, forced !== undefined);
+    const options = toGenerateOptions(request, settings.maxTokens);
     const loaded = await load();
     const grammar = forced ? await grammarFor(loaded, forced) : undefined;
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
-    const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history);
+    const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history, functions);
     const room = loaded.context.contextSize - prompt;
     try {
       // Refused, not shortened: node-llama-cpp would otherwise drop the start of the conversation.
@@ -196,6 +201,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       .generateResponse(history, {
         ...options,
         ...(grammar ? { grammar } : {}),
+        ...(functions ? { functions, documentFunctionParams: true } : {}),
         onTextChunk: (text) => queue.push(text),
       })
       .finally(() => {
@@ -223,10 +229,13 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
           call: forced.toCall(result.response, cut && cutBy(request, options.maxTokens, room)),
         };
       }
+      const calls = toToolCalls(result.functionCalls);
+      for (const call of calls) yield { type: 'tool_call', call };
       const completion = generated();
       yield {
         type: 'done',
-        finishReason: forced ? 'tool_calls' : result.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
+        finishReason:
+          forced || calls.length ? 'tool_calls' : result.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
         usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
       };
     } catch (err) {

@@ -52,13 +52,35 @@ export interface LlamaContextSequence {
   readonly tokenMeter: { readonly usedInputTokens: number; readonly usedOutputTokens: number };
   dispose(): void;
 }
+/** A call the model made and its result, in a model turn: the chat wrapper renders both in its syntax. */
+export interface ChatModelFunctionCall {
+  type: 'functionCall';
+  name: string;
+  params: unknown;
+  result: unknown;
+  /** Whether it starts a new group of calls (where a wrapper writes parallel calls together). */
+  startsNewChunk?: boolean;
+}
 export type ChatHistoryItem =
-  { type: 'system'; text: string } | { type: 'user'; text: string } | { type: 'model'; response: string[] };
+  | { type: 'system'; text: string }
+  | { type: 'user'; text: string }
+  | { type: 'model'; response: Array<string | ChatModelFunctionCall> };
+/** Functions the model may call, each with a JSON Schema its grammar holds the arguments to. */
+export type ChatModelFunctions = Readonly<Record<string, { description?: string; params?: Record<string, unknown> }>>;
+/** A call node-llama-cpp parsed from the model's output. */
+export interface LlamaChatResponseFunctionCall {
+  functionName: string;
+  params: unknown;
+}
 /** The model's tokenizer, handed back to node-llama-cpp as is. */
 export type Tokenizer = (text: string, specialTokens?: boolean) => unknown[];
 /** Renders a chat history as the model's prompt (its chat template, or a general one). */
 export interface ChatWrapper {
-  generateContextState(options: { chatHistory: ChatHistoryItem[] }): {
+  generateContextState(options: {
+    chatHistory: ChatHistoryItem[];
+    availableFunctions?: ChatModelFunctions;
+    documentFunctionParams?: boolean;
+  }): {
     contextText: { tokenize(tokenizer: Tokenizer): unknown[] };
   };
 }
@@ -76,8 +98,15 @@ export interface LlamaChatSession {
       seed?: number;
       customStopTriggers?: readonly string[];
       grammar?: LlamaGrammar;
+      functions?: ChatModelFunctions;
+      documentFunctionParams?: boolean;
+      maxParallelFunctionCalls?: number;
     },
-  ): Promise<{ response: string; metadata: { stopReason: string } }>;
+  ): Promise<{
+    response: string;
+    functionCalls?: LlamaChatResponseFunctionCall[];
+    metadata: { stopReason: string };
+  }>;
   dispose(): void;
 }
 

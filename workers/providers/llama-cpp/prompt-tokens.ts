@@ -1,4 +1,4 @@
-import type { ChatHistoryItem, ChatWrapper, Tokenizer } from './load-module.js';
+import type { ChatHistoryItem, ChatModelFunctions, ChatWrapper, Tokenizer } from './load-module.js';
 
 /**
  * The prompt's length in tokens as the model reads it: the history rendered by the session's
@@ -10,7 +10,13 @@ export function countPromptTokens(
   chatWrapper: ChatWrapper,
   tokenizer: Tokenizer,
   history: readonly ChatHistoryItem[],
+  functions?: ChatModelFunctions,
 ): number {
   const chatHistory: ChatHistoryItem[] = [...history, { type: 'model', response: [] }];
-  return chatWrapper.generateContextState({ chatHistory }).contextText.tokenize(tokenizer).length;
+  // The functions' documentation is part of the prompt, as LlamaChat renders it.
+  const state = chatWrapper.generateContextState({
+    chatHistory,
+    ...(functions ? { availableFunctions: functions, documentFunctionParams: true } : {}),
+  });
+  return state.contextText.tokenize(tokenizer).length;
 }

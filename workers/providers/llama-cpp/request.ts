@@ -1,16 +1,57 @@
 import { AgentbusError, type ChatMessage } from '../../../bus-schemas/index.js';
 import type { ProviderChatRequest } from '../types.js';
-import type { ChatHistoryItem, LlamaChatSession } from './load-module.js';
+import type { ChatHistoryItem, ChatModelFunctionCall, LlamaChatSession } from './load-module.js';
 
 type GenerateOptions = Parameters<LlamaChatSession['generateResponse']>[1];
+
+/** JSON text as its value, for the chat wrapper to write back as JSON; other text as it is. */
+function parsedOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+type AssistantMessage = Extract<ChatMessage, { role: 'assistant' }>;
+type ToolMessage = Extract<ChatMessage, { role: 'tool' }>;
+
+/**
+ * An assistant turn: its calls that have a result among the tool messages after it become function
+ * calls with their results, which the model's chat wrapper renders in its own syntax. A call
+ * without a result (one that ends the request) stays as the JSON it was, as text.
+ */
+function modelTurn(message: AssistantMessage, results: ReadonlyMap<string, ToolMessage>): ChatHistoryItem {
+  const response: Array<string | ChatModelFunctionCall> = message.content ? [message.content] : [];
+  const unanswered: string[] = [];
+  for (const call of message.tool_calls ?? []) {
+    const result = results.get(call.id);
+    if (!result) {
+      unanswered.push(JSON.stringify({ name: call.function.name, arguments: call.function.arguments }));
+      continue;
+    }
+    response.push({
+      type: 'functionCall',
+      name: call.function.name,
+      params: parsedOrText(call.function.arguments),
+      result: parsedOrText(result.content),
+      ...(response.some((item) => typeof item !== 'string') ? {} : { startsNewChunk: true }),
+    });
+  }
+  if (unanswered.length) response.push(unanswered.join('\n'));
+  return { type: 'model', response: response.length ? response : [''] };
+}
 
 /**
  * The bus messages as node-llama-cpp's chat history; the model's own chat template (or a
  * general one when the GGUF has none) turns it into the prompt.
  */
 export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  return messages.map((message): ChatHistoryItem => {
-    if (message.role === 'system') return { type: 'system', text: message.content };
+  // Tool results that answer a call of the assistant turn before them go into that turn.
+  const absorbed = new Set<ChatMessage>();
+  return messages.flatMap((message, index): ChatHistoryItem[] => {
+    if (absorbed.has(message)) return [];
+    if (message.role === 'system') return [{ type: 'system', text: message.content }];
     if (message.role === 'user') {
       if (message.images?.length)
         throw new AgentbusError(
@@ -21,43 +62,37 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
           // the client's own message numbers do not count.
           { param: 'messages' },
         );
-      return { type: 'user', text: message.content };
+      return [{ type: 'user', text: message.content }];
     }
-    // Tool calls and results as text: the model's template has no tool turns, and a forced call's
-    // round trip must still reach it (the call as the JSON it wrote, the result as the user's turn).
     if (message.role === 'assistant') {
-      const calls = (message.tool_calls ?? []).map((call) =>
-        JSON.stringify({ name: call.function.name, arguments: call.function.arguments }),
-      );
-      return { type: 'model', response: [[message.content ?? '', ...calls].filter(Boolean).join('\n')] };
+      const ids = new Set((message.tool_calls ?? []).map((call) => call.id));
+      const results = new Map<string, ToolMessage>();
+      // As on OpenAI, system messages may come between the calls and their results.
+      for (const next of messages.slice(index + 1)) {
+        if (next.role === 'system') continue;
+        if (next.role !== 'tool') break;
+        if (!ids.has(next.tool_call_id) || results.has(next.tool_call_id)) continue;
+        results.set(next.tool_call_id, next);
+        absorbed.add(next);
+      }
+      return [modelTurn(message, results)];
     }
-    return { type: 'user', text: `Result of tool call ${message.tool_call_id}: ${message.content}` };
+    // A result whose call is not in the turn before it (memory cut, a client's own history): as text.
+    return [{ type: 'user', text: `Result of tool call ${message.tool_call_id}: ${message.content}` }];
   });
 }
 
 /**
  * Sampling options as node-llama-cpp's generation options. `presence_penalty` and
  * `frequency_penalty` have no exact llama.cpp equivalent here and are refused rather than
- * silently ignored, as are tools and structured outputs.
+ * silently ignored, as are structured outputs (tools are the provider's: forced calls and functions).
  *
  * A request without `max_tokens` gets `defaultMaxTokens` (LLAMA_CPP_MAX_TOKENS; 0: none). It
  * applies to every model, not only those without an end-of-turn token: nothing in a GGUF says
  * whether the model ever emits it (stories260K declares an EOS token and never writes it), and
  * a runaway answer holds one of the few CPU sequences until the request's deadline.
  */
-export function toGenerateOptions(
-  request: ProviderChatRequest,
-  defaultMaxTokens: number,
-  forcedCall = false,
-): GenerateOptions {
-  // "none" asks for text, which is all this provider writes otherwise: the tools are left out.
-  if (request.tools?.length && !forcedCall && request.toolChoice !== 'none')
-    throw new AgentbusError(
-      'invalid_request',
-      'The llama-cpp provider cannot let the model choose between text and a tool call: send tool_choice ' +
-        '"required" or a named function (the output is then held to the tool\'s schema), "none", or no tools.',
-      { param: 'tool_choice' },
-    );
+export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens: number): GenerateOptions {
   if (request.responseFormat)
     throw new AgentbusError(
       'invalid_request',

@@ -1,0 +1,30 @@
+import { AgentbusError, type ToolDefinition } from '../../../bus-schemas/index.js';
+import { parametersOf } from '../forced-tool-call.js';
+import type { ProviderToolCall } from '../types.js';
+import { grammarSchema } from './grammar-schema.js';
+import type { ChatModelFunctions, LlamaChatResponseFunctionCall } from './load-module.js';
+
+/**
+ * The request's tools as node-llama-cpp functions, for `tool_choice` "auto": the model answers in
+ * text or writes a call in its chat wrapper's syntax, whose arguments a grammar then holds to the
+ * function's schema. A schema outside that grammar's subset is a 400 naming the function.
+ */
+export function toFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
+  const functions: Record<string, ChatModelFunctions[string]> = {};
+  for (const tool of tools) {
+    const { name, description } = tool.function;
+    const parameters = parametersOf(tool);
+    try {
+      functions[name] = { ...(description ? { description } : {}), params: grammarSchema(parameters) };
+    } catch (err) {
+      if (!(err instanceof AgentbusError)) throw err;
+      throw new AgentbusError('invalid_request', `Function "${name}": ${err.message}`, { param: 'tools', cause: err });
+    }
+  }
+  return functions;
+}
+
+/** The calls node-llama-cpp parsed from the model's output, as tool calls (the worker gives them ids). */
+export function toToolCalls(calls: readonly LlamaChatResponseFunctionCall[] | undefined): ProviderToolCall[] {
+  return (calls ?? []).map((call) => ({ name: call.functionName, arguments: JSON.stringify(call.params ?? {}) }));
+}
