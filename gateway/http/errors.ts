@@ -91,9 +91,13 @@ export const errorShapeOptions = {
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = fromHttpError(err);
-    // A retryable 5xx (overload, no worker, backend down) is an operating condition, not a bug.
+    // A retryable 5xx (overload, no worker, backend down) is an operating condition, not a bug; so is
+    // a deadline, often the client's own (X-Request-Timeout-Ms) or a slow model's.
     if (error.status >= 500)
-      request.log[error.retryable ? 'warn' : 'error']({ err: error.cause ?? err, code: error.code }, error.message);
+      request.log[error.retryable || error.code === 'deadline_exceeded' ? 'warn' : 'error'](
+        { err: error.cause ?? err, code: error.code },
+        error.message,
+      );
     else request.log.info({ code: error.code, param: error.param }, error.message);
     return sendError(reply, error);
   });

@@ -33,7 +33,8 @@ export function hintsFromHeaders(headers: IncomingHttpHeaders): RequestHints {
   }
   const timeout = single(headers['x-request-timeout-ms']);
   if (timeout !== undefined) {
-    const ms = Number(timeout);
+    // Digits only: Number() would also take "1e3", "0x10" or " 5 ".
+    const ms = /^\d{1,9}$/.test(timeout) ? Number(timeout) : NaN;
     if (!Number.isInteger(ms) || ms < MIN_TIMEOUT_HINT_MS || ms > MAX_TIMEOUT_HINT_MS) {
       throw new AgentbusError(
         'invalid_request',

@@ -47,6 +47,23 @@ function messageOf(item: ResponsesInputItem, at: string): ChatMessage {
   return { role: item.role, content };
 }
 
+/** A function call's output as the tool message's text: a string, or text parts joined. */
+function outputText(output: NonNullable<ResponsesInputItem['output']>, at: string): string {
+  if (typeof output === 'string') return output;
+  return output
+    .map((part, index) => {
+      const param = `${at}.output[${index}]`;
+      if (part.type !== 'input_text' && part.type !== 'output_text')
+        throw invalid(
+          `${param}.type "${part.type}" is not supported in a function call's output: send its text as input_text`,
+          `${param}.type`,
+        );
+      if (typeof part.text !== 'string') throw invalid(`${param}.text is required for a text part`, `${param}.text`);
+      return part.text;
+    })
+    .join('');
+}
+
 /** Function call items answer the previous assistant message: parallel calls are one message. */
 function addFunctionCall(out: TranslatedInput, item: ResponsesInputItem, at: string): void {
   for (const field of ['call_id', 'name', 'arguments'] as const) {
@@ -99,8 +116,9 @@ export function translateInput(body: Pick<ResponsesBody, 'input' | 'instructions
         return;
       case 'function_call_output':
         if (item.call_id === undefined) throw invalid(`${at}.call_id is required`, `${at}.call_id`);
-        if (item.output === undefined) throw invalid(`${at}.output must be a string`, `${at}.output`);
-        out.messages.push({ role: 'tool', tool_call_id: item.call_id, content: item.output });
+        if (item.output === undefined)
+          throw invalid(`${at}.output must be a string or an array of text parts`, `${at}.output`);
+        out.messages.push({ role: 'tool', tool_call_id: item.call_id, content: outputText(item.output, at) });
         out.origins.push(at);
         return;
       default:

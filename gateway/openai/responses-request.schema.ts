@@ -38,7 +38,10 @@ const inputItemSchema = {
     call_id: toolCallIdSchema,
     name: functionNameSchema,
     arguments: { type: 'string' },
-    output: { type: 'string' },
+    output: {
+      description: 'a string, or an array of content parts ({"type": "input_text", "text": "…"})',
+      anyOf: [{ type: 'string' }, { type: 'array', items: inputPartSchema }],
+    },
   },
 } as const;
 

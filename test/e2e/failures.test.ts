@@ -181,6 +181,7 @@ t.test('model slower than the deadline → 504 and the backend call is aborted',
 t.test("a client's shorter timeout is the one the deadline error names", async (t) => {
   const release = stack.ollama.hold();
   t.teardown(release);
+  const linesBefore = stack.logs.lines.length;
   const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
     method: 'POST',
     headers: { ...AUTH, 'x-request-timeout-ms': '1000' },
@@ -190,6 +191,14 @@ t.test("a client's shorter timeout is the one the deadline error names", async (
   t.match(await res.json(), {
     error: { code: 'deadline_exceeded', message: /timeout of 1000 ms; .*X-Request-Timeout-Ms/ },
   });
+  // A deadline is an operating condition, often the client's own choice: a warning, not an error.
+  const logged = stack.logs.lines.slice(linesBefore).filter((line) => line['code'] === 'deadline_exceeded');
+  t.ok(logged.length > 0, 'the deadline is logged');
+  t.same(
+    logged.filter((line) => (line['level'] as number) >= 50),
+    [],
+    'at warn',
+  );
   release();
 });
 

@@ -192,3 +192,30 @@ t.test('errors raised after the translation (pipeline, worker) name the Response
     param: 'previous_response_id',
   });
 });
+
+t.test("a function call's output may be text parts, joined; other parts are refused by index", async (t) => {
+  const input = translate({
+    input: [
+      { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+      {
+        type: 'function_call_output',
+        call_id: 'c1',
+        output: [
+          { type: 'input_text', text: '{"sky":' },
+          { type: 'input_text', text: '"clear"}' },
+        ],
+      },
+    ],
+  });
+  t.same(input.messages.at(-1), { role: 'tool', content: '{"sky":"clear"}', tool_call_id: 'c1' });
+  const image = { type: 'input_image', image_url: 'data:image/png;base64,AAAA' };
+  t.match(
+    paramOf({
+      input: [
+        { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' },
+        { type: 'function_call_output', call_id: 'c1', output: [{ type: 'input_text', text: 'a' }, image] },
+      ],
+    }),
+    { code: 'invalid_request', param: 'input[1].output[1].type', message: /"input_image" is not supported/ },
+  );
+});
