@@ -100,12 +100,62 @@ export function messageFromAjvErrors(
   const first = errors?.[0];
   if (!first) return { message: `${subject} is invalid`, param: null };
   const param = paramFromAjvError(first);
-  let detail = first.message ?? 'is invalid';
-  if (first.keyword === 'required') detail = 'is required';
-  else if (first.keyword === 'additionalProperties') detail = 'is not allowed';
-  else if (first.keyword === 'enum')
-    detail = `must be one of: ${(first.params['allowedValues'] as unknown[]).map(String).join(', ')}`;
-  return { message: `${param ?? subject} ${detail}`, param };
+  return { message: `${param ?? subject} ${detailOf(first)}`, param };
+}
+
+const A_TYPE: Record<string, string> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'a boolean',
+  object: 'an object',
+  array: 'an array',
+  null: 'null',
+};
+const plural = (count: unknown, one: string, many = `${one}s`) => `${String(count)} ${count === 1 ? one : many}`;
+
+/** What is wrong with the value, in words rather than ajv's ("must be integer,null", "must NOT have…"). */
+function detailOf(error: ErrorObject): string {
+  const { params } = error;
+  const limit: unknown = params['limit'];
+  switch (error.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not allowed';
+    case 'enum':
+      return `must be one of: ${(params['allowedValues'] as unknown[]).map(String).join(', ')}`;
+    case 'const':
+      return `must be ${JSON.stringify(params['allowedValue'])}`;
+    case 'type': {
+      const types = String(params['type']).split(',');
+      return `must be ${types.map((type) => A_TYPE[type] ?? type).join(' or ')}`;
+    }
+    case 'minimum':
+      return `must be at least ${String(limit)}`;
+    case 'maximum':
+      return `must be at most ${String(limit)}`;
+    case 'exclusiveMinimum':
+      return `must be greater than ${String(limit)}`;
+    case 'exclusiveMaximum':
+      return `must be less than ${String(limit)}`;
+    case 'minItems':
+      return `must have at least ${plural(limit, 'item')}`;
+    case 'maxItems':
+      return `must have at most ${plural(limit, 'item')}`;
+    case 'minLength':
+      return `must be at least ${plural(limit, 'character')} long`;
+    case 'maxLength':
+      return `must be at most ${plural(limit, 'character')} long`;
+    case 'minProperties':
+      return `must have at least ${plural(limit, 'property', 'properties')}`;
+    case 'maxProperties':
+      return `must have at most ${plural(limit, 'property', 'properties')}`;
+    case 'uniqueItems':
+      return 'must not hold the same item twice';
+    default:
+      return error.message ?? 'is invalid';
+  }
 }
 
 /** Validates a decoded envelope; throws `invalid_envelope` naming the field at fault. */

@@ -47,14 +47,14 @@ t.test('an agent naming its own model keeps it; options and history window are r
 t.test('a broken catalog is refused with the file and the field named', async (t) => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['not JSON', '{ agents: [', /cannot read agent catalog .*not-json\.json \(AGENTS_FILE\)/],
-    ['no agents', { agents: [] }, /agents must NOT have fewer than 1 items/],
+    ['no agents', { agents: [] }, /agents must have at least 1 item/],
     ['missing system prompt', { agents: [{ name: 'x', description: 'd' }] }, /agents\[0\]\.system_prompt is required/],
     ['name with a dot', { agents: [agent({ name: 'a.b' })] }, /agents\[0\]\.name must match pattern/],
     ['unknown field', { agents: [agent({ temprature: 1 })] }, /agents\[0\]\.temprature is not allowed/],
     [
       'bad option',
       { agents: [agent({ options: { temperature: 5 } })] },
-      /agents\[0\]\.options\.temperature must be <= 2/,
+      /agents\[0\]\.options\.temperature must be at most 2/,
     ],
     ['duplicate name', { agents: [agent(), agent()] }, /agent "helper" is listed twice/],
   ];

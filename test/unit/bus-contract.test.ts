@@ -101,7 +101,7 @@ t.test('invalid envelopes are rejected with invalid_envelope naming the field', 
       (e) => {
         e.messages[1].content = 42;
       },
-      /messages\[1\]\.content must be string/,
+      /messages\[1\]\.content must be a string/,
     ],
     [
       'temperature out of range',
@@ -150,7 +150,7 @@ t.test('invalid envelopes are rejected with invalid_envelope naming the field', 
       (e) => {
         e.timeout_ms = 5;
       },
-      /timeout_ms must be >= 100/,
+      /timeout_ms must be at least 100/,
     ],
   ];
   for (const [name, mutate, message] of cases) {

@@ -23,7 +23,7 @@ t.test('refusal: null in a text part is accepted, as OpenAI does (@openai/agents
 t.test('a bad key inside a content part is named, not the whole content', async (t) => {
   t.match(check(history({ type: 'text', text: 42 })), {
     param: 'messages[1].content[0].text',
-    message: /^messages\[1\]\.content\[0\]\.text must be string/,
+    message: /^messages\[1\]\.content\[0\]\.text must be a string/,
   });
   t.match(check(history({ type: 'text', text: 'x', refusal: 7 })), { param: 'messages[1].content[0].refusal' });
 });
@@ -56,7 +56,7 @@ t.test('response_format json_schema without its json_schema object names that ob
 
 t.test('tools: [] is refused, as OpenAI refuses it; null or no tools pass', async (t) => {
   const body = (extra: object) => ({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], ...extra });
-  t.same(check(body({ tools: [] })), { param: 'tools', message: 'tools must NOT have fewer than 1 items' });
+  t.same(check(body({ tools: [] })), { param: 'tools', message: 'tools must have at least 1 item' });
   t.equal(check(body({ tools: null })), null);
   t.equal(check(body({})), null);
 });
@@ -65,4 +65,14 @@ t.test('store takes a boolean (or null)', async (t) => {
   const body = (store: unknown) => ({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], store });
   for (const valid of [true, false, null]) t.equal(check(body(valid)), null);
   t.match(check(body('no')), { param: 'store' });
+});
+
+t.test("schema errors say what is wrong in words, not in ajv's terms", async (t) => {
+  const body = (extra: object) => ({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], ...extra });
+  t.same(check(body({ max_tokens: '5' })), { param: 'max_tokens', message: 'max_tokens must be an integer or null' });
+  t.same(check(body({ temperature: 3 })), { param: 'temperature', message: 'temperature must be at most 2' });
+  t.same(check({ model: 'testing', messages: [] }), {
+    param: 'messages',
+    message: 'messages must have at least 1 item',
+  });
 });
