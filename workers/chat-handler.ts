@@ -17,6 +17,7 @@ import type { MemoryHealth } from './memory/health.js';
 import { isPending, SETTLE_WAIT, settledSession, settledTurn, type SettleWait } from './memory/pending.js';
 import { memoryFailure, memoryUnavailable } from './memory-errors.js';
 import { buildPrompt, clientSentHistory, newInputMessages } from './prompt.js';
+import { checkOpeningToolResults } from './chat/opening-tool-results.js';
 import type { ProviderChains } from './providers/chain.js';
 import { ReplyStream } from './reply-stream.js';
 
@@ -229,6 +230,9 @@ export async function handleChatRequest(
     // Refused before the model is asked: an answer must not stream as if it could be kept.
     const memoryProblem = context.session ? deps.memoryHealth?.problem : undefined;
     if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
+    // Where memory supplies the conversation, its last turn holds the calls opening results answer.
+    if (context.session && deps.agent.historyTurns > 0 && !clientSentHistory(envelope.messages))
+      checkOpeningToolResults(envelope.messages, context.history.messages);
     // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still cached.
     const hit =
       context.cacheKey !== undefined && envelope.cache !== 'refresh'

@@ -1,8 +1,5 @@
 import { AgentbusError, type ChatMessage } from '../../bus-schemas/index.js';
-
-// OpenAI's wording, its spelling included: clients and their docs match on it.
-const ANSWERS_NOTHING =
-  "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+import { toolCallNotFound, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
 
 /**
  * Every `tool` message must answer a call of the assistant message before it (other tool results
@@ -10,8 +7,8 @@ const ANSWERS_NOTHING =
  * assistant message, as OpenAI requires; else a 400 with OpenAI's wording. A request may end with
  * calls still unanswered (nothing follows them). Tool
  * results that open the request answer the last stored turn of the session it continues: memory is
- * the worker's, so only that there is one is checked here, and none is read when the request
- * carries its own history (an assistant message).
+ * the worker's, which checks them against that turn's calls (workers/chat/opening-tool-results.ts);
+ * none is read when the request carries its own history (an assistant message).
  */
 export function checkToolResults(messages: readonly ChatMessage[], continuing: boolean): void {
   const ownHistory = messages.some((message) => message.role === 'assistant');
@@ -35,14 +32,7 @@ export function checkToolResults(messages: readonly ChatMessage[], continuing: b
     }
     unanswered.delete(message.tool_call_id);
     if (answerable === undefined && continuing && !ownHistory) return;
-    if (!answerable?.size)
-      throw new AgentbusError('invalid_request', ANSWERS_NOTHING, { param: `messages[${index}].role` });
-    const id = message.tool_call_id;
-    if (!answerable.has(id))
-      throw new AgentbusError(
-        'invalid_request',
-        `Invalid parameter: 'tool_call_id' of '${id}' not found in 'tool_calls' of previous message.`,
-        { param: `messages[${index}].tool_call_id` },
-      );
+    if (!answerable?.size) throw toolResultAnswersNothing(index);
+    if (!answerable.has(message.tool_call_id)) throw toolCallNotFound(message.tool_call_id, index);
   });
 }

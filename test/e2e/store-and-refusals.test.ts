@@ -147,3 +147,44 @@ t.test("/v1/responses: the worker's refusals name the Responses fields, not the 
   });
   t.match(output, { status: 400, body: { error: { param: 'input[2].call_id' } } });
 });
+
+t.test("tool results that open a request continuing a session must answer its last turn's calls", async (t) => {
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+  stack.ollama.behave({ toolCalls: [{ name: 'get_weather', arguments: { city: 'Lima' } }] });
+  const first = await json('/v1/chat/completions', { model: 'testing', messages: user('Weather?'), tools });
+  stack.ollama.behave({});
+  t.equal(first.status, 200);
+  const callId = first.body.choices[0].message.tool_calls[0].id;
+  const session = { 'x-session-id': first.body.conversation_id };
+  const before = stack.ollama.requests.length;
+  const result = (id: string) => [{ role: 'tool', tool_call_id: id, content: 'sunny' }];
+
+  const wrong = await json('/v1/chat/completions', { model: 'testing', messages: result('call_nope') }, session);
+  t.match(wrong, {
+    status: 400,
+    body: {
+      error: {
+        param: 'messages[0].tool_call_id',
+        message: "Invalid parameter: 'tool_call_id' of 'call_nope' not found in 'tool_calls' of previous message.",
+      },
+    },
+  });
+  t.equal(stack.ollama.requests.length, before, 'the model never saw a result for a call it did not make');
+  const right = await json('/v1/chat/completions', { model: 'testing', messages: result(callId) }, session);
+  t.equal(right.status, 200, "the result of the stored turn's call is answered");
+  t.match(stack.ollama.requests.at(-1)!.messages.at(-1), { role: 'tool', content: 'sunny' });
+
+  // Now the last turn holds no call: a second result answers nothing.
+  const again = await json('/v1/chat/completions', { model: 'testing', messages: result(callId) }, session);
+  t.match(again, {
+    status: 400,
+    body: { error: { param: 'messages[0].role', message: /must be a response to a preceeding message/ } },
+  });
+  // The Responses API's names: function_call_output after previous_response_id.
+  const output = await json('/v1/responses', {
+    model: 'testing',
+    previous_response_id: first.body.conversation_id,
+    input: [{ type: 'function_call_output', call_id: 'call_nope', output: 'r' }],
+  });
+  t.match(output, { status: 400, body: { error: { param: 'input[0].call_id' } } });
+});

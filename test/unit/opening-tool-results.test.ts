@@ -1,0 +1,41 @@
+import t from 'tap';
+import type { ChatMessage } from '../../bus-schemas/index.js';
+import { checkOpeningToolResults } from '../../workers/chat/opening-tool-results.js';
+
+// Results that open a request continuing a session answer the calls of its last stored turn.
+
+const call = (id: string) => ({ id, type: 'function' as const, function: { name: 'f', arguments: '{}' } });
+const history: ChatMessage[] = [
+  { role: 'user', content: 'q' },
+  { role: 'assistant', content: '', tool_calls: [call('c1'), call('c2')] },
+];
+const result = (id: string): ChatMessage => ({ role: 'tool', tool_call_id: id, content: 'r' });
+
+t.test('results of the stored calls pass, system messages between them too; what follows is not checked', (t) => {
+  t.doesNotThrow(() =>
+    checkOpeningToolResults([result('c2'), { role: 'system', content: 's' }, result('c1')], history),
+  );
+  t.doesNotThrow(() => checkOpeningToolResults([{ role: 'user', content: 'next' }, result('zz')], history));
+  t.doesNotThrow(() => checkOpeningToolResults([{ role: 'user', content: 'first' }], []));
+  t.end();
+});
+
+t.test("a result for a call the last turn did not make, or with no call to answer, is OpenAI's 400", (t) => {
+  t.throws(() => checkOpeningToolResults([result('c1'), result('c9')], history), {
+    code: 'invalid_request',
+    param: 'messages[1].tool_call_id',
+    message: /'c9' not found/,
+  });
+  for (const earlier of [
+    [],
+    [
+      { role: 'user', content: 'q' },
+      { role: 'assistant', content: 'a' },
+    ],
+  ] as ChatMessage[][])
+    t.throws(() => checkOpeningToolResults([{ role: 'system', content: 's' }, result('c1')], earlier), {
+      param: 'messages[1].role',
+      message: /must be a response to a preceeding message/,
+    });
+  t.end();
+});
