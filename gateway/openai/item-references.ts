@@ -43,7 +43,8 @@ function itemsOf(turn: StoredTurn): Array<{ id: string; type: string }> {
  * `input` with each `item_reference` replaced by the item it names, read from the caller's
  * stored responses (tenant-scoped, over the bus): an output message or function call of an
  * earlier response, or one of its input items. A reference to an earlier response's reasoning
- * is dropped, as reasoning items are (memory keeps no thinking). An id that names no item of
+ * becomes a reasoning item, which the translation drops as it drops all (memory keeps no thinking):
+ * kept in place, so the items after it keep their `input[i]` in errors. An id that names no item of
  * this key's responses is a 404 `item_not_found` naming it. Bodies without references are
  * returned as they are, with no query.
  */
@@ -67,19 +68,18 @@ export async function resolveItemReferences(body: ResponsesBody, read: ReadStore
     const param = `input[${index}].id`;
     if (typeof item.id !== 'string')
       throw new AgentbusError('invalid_request', `${param} is required for an item_reference item.`, { param });
-    const resolved = await resolve(item.id, param, turn, turns);
-    if (resolved !== null) input.push(resolved);
+    input.push(await resolve(item.id, param, turn, turns));
   }
   return { ...body, input };
 }
 
-/** The item `id` names, null for a reasoning item (dropped), or a 404 naming `param`. */
+/** The item `id` names (a bare reasoning item for a reasoning one), or a 404 naming `param`. */
 async function resolve(
   id: string,
   param: string,
   turn: (responseId: string) => Promise<StoredTurn | undefined>,
   asked: Map<string, unknown>,
-): Promise<ResponsesInputItem | null> {
+): Promise<ResponsesInputItem> {
   for (const responseId of candidateResponses(id)) {
     if (!asked.has(responseId) && asked.size >= MAX_REFERENCED_RESPONSES)
       throw new AgentbusError(
@@ -89,7 +89,7 @@ async function resolve(
       );
     const stored = await turn(responseId);
     if (stored === undefined) continue;
-    if (id.startsWith('rs_')) return null;
+    if (id.startsWith('rs_')) return { type: 'reasoning', id };
     const item = itemsOf(stored).find((candidate) => candidate.id === id);
     if (item) return item;
   }
