@@ -1,6 +1,6 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
-import { mayCall, type Caller } from '../auth/caller.js';
+import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
 
 /** What a voice agent does on an audio route: the catalog key that says it can, and its wording. */
 const USES = {
@@ -36,12 +36,7 @@ export function voiceAgent(
     throw new AgentbusError('model_not_found', `The model "${model}" does not exist. ${label} models: ${known}.`, {
       param: 'model',
     });
-  if (!mayCall(caller, agent.name))
-    throw new AgentbusError(
-      'agent_not_allowed',
-      `This API key ("${caller.name}") may not call the agent "${agent.name}".`,
-      { param: 'model' },
-    );
+  assertMayCall(caller, agent.name);
   if (!agent[use])
     throw new AgentbusError(
       'invalid_request',

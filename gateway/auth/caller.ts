@@ -1,3 +1,5 @@
+import { AgentbusError } from '../../bus-schemas/index.js';
+
 /**
  * Who is calling: what one presented API key proves. Built by the key store (API_KEYS, the
  * keys file) and read by everything downstream of authentication: session ownership
@@ -19,4 +21,12 @@ export interface Caller {
 /** True when `caller` may call `agent`. */
 export function mayCall(caller: Caller, agent: string): boolean {
   return caller.agents === null || caller.agents.includes(agent);
+}
+
+/** A 403 `agent_not_allowed` unless `caller` may call `agent`: every route's refusal of an agent outside the scope. */
+export function assertMayCall(caller: Caller, agent: string): void {
+  if (!mayCall(caller, agent))
+    throw new AgentbusError('agent_not_allowed', `This API key ("${caller.name}") may not call the agent "${agent}".`, {
+      param: 'model',
+    });
 }

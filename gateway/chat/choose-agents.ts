@@ -1,7 +1,7 @@
 import type { SignalLike } from '../../common/light-signal.js';
 import { AgentbusError, type Routing } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
-import { mayCall, type Caller } from '../auth/caller.js';
+import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
 import type { RouteDecision } from '../router/match-rules.js';
 
 /** The model name that asks the router to choose the agent(s). */
@@ -55,12 +55,7 @@ function refuseAudioAlias(catalog: Catalog, model: string, caller: Caller): void
   for (const { use, what, route } of AUDIO_ALIASES) {
     const agent = catalog.agents.find((a) => a[use]?.aliases.includes(model));
     if (!agent) continue;
-    if (!mayCall(caller, agent.name))
-      throw new AgentbusError(
-        'agent_not_allowed',
-        `This API key ("${caller.name}") may not call the agent "${agent.name}".`,
-        { param: 'model' },
-      );
+    assertMayCall(caller, agent.name);
     throw new AgentbusError(
       'invalid_request',
       `This is not a chat model: "${model}" is ${what} model (${route}) of the voice agent "${agent.name}". ` +
@@ -84,6 +79,8 @@ export function namedChoice(
   caller: Caller,
 ): AgentChoice | undefined {
   const asked = pathAgent ?? (model === undefined || model === AUTO_MODEL ? undefined : catalog.get(model));
+  // Outside the key's scope, the 403 a chat agent gets: the key learns nothing of the agent's kind.
+  if (asked?.kind === 'embedding') assertMayCall(caller, asked.name);
   if (asked?.kind === 'embedding')
     throw new AgentbusError(
       'invalid_request',

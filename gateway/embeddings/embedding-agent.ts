@@ -1,6 +1,6 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
-import { mayCall, type Caller } from '../auth/caller.js';
+import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
 
 /** The embedding agents a caller may call, by name: what an error may list to that caller. */
 export function embeddingNamesVisibleTo(catalog: Catalog, caller: Caller): string[] {
@@ -26,12 +26,7 @@ export function embeddingAgent(
       `The model "${model ?? ''}" does not exist. Embedding models: ${known}.`,
       { param: 'model' },
     );
-  if (!mayCall(caller, agent.name))
-    throw new AgentbusError(
-      'agent_not_allowed',
-      `This API key ("${caller.name}") may not call the agent "${agent.name}".`,
-      { param: 'model' },
-    );
+  assertMayCall(caller, agent.name);
   if (agent.kind !== 'embedding')
     throw new AgentbusError(
       'invalid_request',

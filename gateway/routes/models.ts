@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
-import { mayCall } from '../auth/caller.js';
+import { assertMayCall, mayCall } from '../auth/caller.js';
 import { AUTO_MODEL, namesVisibleTo } from '../chat/choose-agents.js';
 
 /**
@@ -107,12 +107,7 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
           `${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`,
         { param: 'model' },
       );
-    if (!mayCall(request.caller, agent.name))
-      throw new AgentbusError(
-        'agent_not_allowed',
-        `This API key ("${request.caller.name}") may not call the agent "${agent.name}".`,
-        { param: 'model' },
-      );
+    assertMayCall(request.caller, agent.name);
     return aliased
       ? aliasObject(aliased.alias, agent, aliased.kind, catalog.created)
       : modelObject(agent, catalog.created);

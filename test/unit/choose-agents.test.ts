@@ -1,0 +1,36 @@
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { loadCatalog } from '../../common/catalog.js';
+import type { Caller } from '../../gateway/auth/caller.js';
+import { namedChoice } from '../../gateway/chat/choose-agents.js';
+
+// The agent a chat request names, and what a scoped key learns when it names one it may not call.
+
+const catalog = loadCatalog(fileURLToPath(new URL('../e2e/fixtures/embedding-agents.json', import.meta.url)));
+const caller = (agents: string[] | null): Caller => ({
+  tenant: 't',
+  name: 'team-a',
+  agents,
+  tier: 'unlimited',
+  private: false,
+});
+const refusal = (model: string, agents: string[] | null) => {
+  try {
+    namedChoice(catalog, model, undefined, caller(agents));
+  } catch (err) {
+    return err;
+  }
+  return undefined;
+};
+
+t.test('an embedding agent on a chat route: 400 to a key that may call it, the 403 of any agent to others', (t) => {
+  t.match(refusal('nomic', null), { code: 'invalid_request', param: 'model', message: /is an embedding model/ });
+  const outside = refusal('nomic', ['testing']);
+  t.match(outside, { code: 'agent_not_allowed', param: 'model', message: /may not call the agent "nomic"/ });
+  t.notMatch(outside, { message: /embedding/ }, "the agent's kind stays unsaid");
+  t.same(
+    namedChoice(catalog, 'testing', undefined, caller(['testing']))?.agents.map((a) => a.name),
+    ['testing'],
+  );
+  t.end();
+});
