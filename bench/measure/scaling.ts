@@ -1,3 +1,4 @@
+import { warmUp } from '../load/warm-up.js';
 import { runAutocannon } from '../load/autocannon-run.js';
 import { ratio } from '../load/stats.js';
 import type { Target } from '../load/target.js';
@@ -30,7 +31,8 @@ export interface ScalingFigure {
  * Figure 4: throughput with 1, 2, 4… worker processes when each model call takes a fixed
  * time and each worker runs SCALING_INFLIGHT at once, so capacity comes from the workers and
  * not from the CPU. Enough connections to keep the most workers busy, within their queues.
- * The workers keep their memory on `engine`, whose committed turns are counted per point.
+ * The workers keep their memory on `engine`, whose committed turns are counted per point; each
+ * point's new workers are warmed up first.
  */
 export async function measureScaling(
   stack: BenchStack,
@@ -49,6 +51,9 @@ export async function measureScaling(
       MAX_INFLIGHT: String(SCALING_INFLIGHT),
       MAX_QUEUED: String(connections),
     });
+    // New worker processes: their first requests pay for JIT and the database pool, which a short
+    // point (half a second with --tiny) can spend whole on a busy machine.
+    await warmUp(agentbus, options);
     const before = await settledTurns(() => engine.committedTurns());
     const r = await runAutocannon(agentbus, connections, options.scalingSeconds);
     const turns = (await settledTurns(() => engine.committedTurns())) - before;
