@@ -66,3 +66,23 @@ t.test('parameters: none or untyped is an object; another type is refused as Ope
     message: /type "object"/,
   });
 });
+
+t.test('output that is JSON but breaks the schema the grammar only partly held is a 400 too', async (t) => {
+  const contradicting = tool('pick', {
+    type: 'object',
+    properties: { a: { type: 'integer', enum: ['x', 'y'] }, d: { type: 'string', maxLength: 4 } },
+    maxProperties: 1,
+  });
+  const forced = forcedToolCall([contradicting], 'required')!;
+  for (const output of ['{"a": "y"}', '{"d": "1000-05-05"}', '{"a": 1, "d": "x"}'])
+    t.throws(() => forced.toCall(output), { code: 'invalid_request', param: 'tools', message: /"pick"/ }, output);
+  const choice = forcedToolCall([weather, contradicting], 'required')!;
+  t.throws(() => choice.toCall('{"name": "pick", "arguments": {"a": "x"}}'), {
+    param: 'tools',
+    message: /arguments\.a must be an integer/,
+  });
+  t.same(choice.toCall('{"name": "pick", "arguments": {}}'), { name: 'pick', arguments: '{}' }, 'what matches passes');
+  // A schema ajv cannot compile was still taken by the backend: its output is not judged here.
+  const odd = forcedToolCall([tool('odd', { type: 'object', properties: { a: { $ref: '#/nowhere' } } })], 'required')!;
+  t.same(odd.toCall('{"a": 1}'), { name: 'odd', arguments: '{"a":1}' });
+});

@@ -51,18 +51,28 @@ t.test('tools become functions whose parameters a grammar can hold; others are a
   t.end();
 });
 
-t.test("node-llama-cpp's parsed calls are tool calls with JSON arguments", (t) => {
-  t.same(toToolCalls(undefined), []);
+t.test("node-llama-cpp's parsed calls are tool calls with JSON arguments, checked against the schema", (t) => {
+  const now: ToolDefinition = { type: 'function', function: { name: 'now' } };
+  t.same(toToolCalls(undefined, [weather]), []);
   t.same(
-    toToolCalls([
-      { functionName: 'get_weather', params: { city: 'Paris' } },
-      { functionName: 'now', params: undefined },
-    ]),
+    toToolCalls(
+      [
+        { functionName: 'get_weather', params: { city: 'Paris' } },
+        { functionName: 'now', params: undefined },
+      ],
+      [weather, now],
+    ),
     [
       { name: 'get_weather', arguments: '{"city":"Paris"}' },
       { name: 'now', arguments: '{}' },
     ],
   );
+  // The grammar covers part of JSON Schema: what still breaks the schema is the request's 400.
+  t.throws(() => toToolCalls([{ functionName: 'get_weather', params: { city: 7 } }], [weather]), {
+    code: 'invalid_request',
+    param: 'tools',
+    message: /call of "get_weather" .*\(arguments\.city must be a string\)/,
+  });
   t.end();
 });
 

@@ -55,6 +55,9 @@ t.test('what the grammar would silently ignore is a 400 on tools naming the keyw
     [{ type: 'object', properties: { a: { type: 'string', minLength: -1 } } }, /minLength -1, not a count/],
     [{ type: 'object', properties: { a: { type: 'array', maxItems: '2' } } }, /maxItems "2", not a count/],
     [{ type: 'object', properties: { a: { type: 'string' } }, required: 'a' }, /not a list of property names/],
+    // It writes every listed property, and others only where additionalProperties allows them.
+    [{ type: 'object', properties: { a: {}, b: {} }, maxProperties: 1 }, /maxProperties 1 below the 2 properties/],
+    [{ type: 'object', properties: { a: {} }, minProperties: 2 }, /minProperties 2 above the 1 properties/],
   ];
   for (const [schema, message] of cases)
     t.throws(() => grammarSchema(schema), { code: 'invalid_request', param: 'tools', message }, message.source);

@@ -1,5 +1,6 @@
 import { AgentbusError, type ChatMessage, type ToolChoice, type ToolDefinition } from '../../bus-schemas/index.js';
 import type { ProviderToolCall } from './types.js';
+import { checkToolArguments } from './tool-arguments.js';
 
 /**
  * A tool call the model must make (`tool_choice: "required"` or a named function) on a backend
@@ -101,6 +102,7 @@ export function forcedToolCall(
       },
       toCall: (output, cut) => {
         const args = parseOutput(output, cut);
+        checkToolArguments(name, parametersOf(only), args);
         return { name, arguments: JSON.stringify(args) };
       },
     };
@@ -125,6 +127,8 @@ export function forcedToolCall(
       const call = parseOutput(output, cut) as { name?: unknown; arguments?: unknown };
       if (typeof call?.name !== 'string' || !names.includes(call.name))
         throw unmatchable('it named no function of "tools"');
+      const tool = candidates.find((candidate) => candidate.function.name === call.name)!;
+      checkToolArguments(call.name, parametersOf(tool), call.arguments ?? {});
       return { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) };
     },
   };

@@ -2,6 +2,7 @@ import { AgentbusError, type ToolDefinition } from '../../../bus-schemas/index.j
 import { parametersOf } from '../forced-tool-call.js';
 import type { ProviderToolCall } from '../types.js';
 import { grammarSchema } from './grammar-schema.js';
+import { checkToolArguments } from '../tool-arguments.js';
 import type { ChatModelFunctions, LlamaChatResponseFunctionCall } from './load-module.js';
 
 /**
@@ -24,7 +25,18 @@ export function toFunctions(tools: readonly ToolDefinition[]): ChatModelFunction
   return functions;
 }
 
-/** The calls node-llama-cpp parsed from the model's output, as tool calls (the worker gives them ids). */
-export function toToolCalls(calls: readonly LlamaChatResponseFunctionCall[] | undefined): ProviderToolCall[] {
-  return (calls ?? []).map((call) => ({ name: call.functionName, arguments: JSON.stringify(call.params ?? {}) }));
+/**
+ * The calls node-llama-cpp parsed from the model's output, as tool calls (the worker gives them
+ * ids), each checked against its function's schema, which the grammar covers only in part.
+ */
+export function toToolCalls(
+  calls: readonly LlamaChatResponseFunctionCall[] | undefined,
+  tools: readonly ToolDefinition[],
+): ProviderToolCall[] {
+  return (calls ?? []).map((call) => {
+    const tool = tools.find((candidate) => candidate.function.name === call.functionName);
+    const args = call.params ?? {};
+    if (tool) checkToolArguments(call.functionName, parametersOf(tool), args);
+    return { name: call.functionName, arguments: JSON.stringify(args) };
+  });
 }

@@ -150,6 +150,18 @@ function checkCoherent(schema: Schema, path: string): void {
     if (typeof schema[low] === 'number' && typeof schema[high] === 'number' && schema[low] > schema[high])
       refuse(path, `${low} ${String(schema[low])} above ${high} ${String(schema[high])}`);
   }
+  // The grammar writes every property in `properties`, required or not (node-llama-cpp 3.x), and
+  // others only where additionalProperties allows them.
+  const listed = Object.keys(properties).length;
+  const { maxProperties, minProperties, additionalProperties } = schema;
+  if (typeof maxProperties === 'number' && maxProperties < listed)
+    refuse(
+      path,
+      `maxProperties ${maxProperties} below the ${listed} properties, which the grammar always writes all of`,
+    );
+  const closed = additionalProperties === undefined || additionalProperties === false;
+  if (closed && typeof minProperties === 'number' && minProperties > listed)
+    refuse(path, `minProperties ${minProperties} above the ${listed} properties, with no additionalProperties allowed`);
 }
 
 /** Every name under a `$defs` anywhere in the schema: what a `$ref` may point to. */

@@ -229,7 +229,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
           call: forced.toCall(result.response, cut && cutBy(request, options.maxTokens, room)),
         };
       }
-      const calls = toToolCalls(result.functionCalls);
+      const calls = toToolCalls(result.functionCalls, request.tools ?? []);
       for (const call of calls) yield { type: 'tool_call', call };
       const completion = generated();
       yield {

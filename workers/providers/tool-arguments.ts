@@ -1,0 +1,49 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
+
+// Formats are left to the grammars (node-llama-cpp holds date, time and date-time); unknown
+// keywords and formats are not errors here: the schema is the client's, and a backend took it.
+const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false, logger: false });
+// Compiled schemas by their JSON: a tool's schema comes again with every request of a conversation.
+// Bounded, and each one evicted is removed from ajv's own cache too.
+const MAX_COMPILED = 256;
+const compiled = new Map<string, { schema: object; validate: ValidateFunction | null }>();
+
+function validatorOf(schema: Record<string, unknown>): ValidateFunction | null {
+  const key = JSON.stringify(schema);
+  const known = compiled.get(key);
+  if (known) return known.validate;
+  let validate: ValidateFunction | null = null;
+  try {
+    validate = ajv.compile(schema);
+  } catch {
+    // A schema ajv cannot compile was still taken by the backend's grammar: nothing to check with.
+  }
+  if (compiled.size >= MAX_COMPILED) {
+    const [oldest, entry] = compiled.entries().next().value as [string, { schema: object }];
+    compiled.delete(oldest);
+    ajv.removeSchema(entry.schema);
+  }
+  compiled.set(key, { schema, validate });
+  return validate;
+}
+
+/**
+ * Arguments a grammar held to `schema` (a forced call on Ollama or llama.cpp, a llama.cpp call
+ * under "auto") checked against the schema itself: each grammar covers only part of JSON Schema,
+ * and a schema whose parts contradict each other (an enum of strings on an integer, a date in four
+ * characters) can still yield output. Such output is a 400 on `tools`, never a call that breaks
+ * the schema the client relies on.
+ */
+export function checkToolArguments(name: string, schema: Record<string, unknown>, args: unknown): void {
+  const validate = validatorOf(schema);
+  if (!validate || validate(args)) return;
+  const { message, param } = messageFromAjvErrors(validate.errors, 'arguments');
+  const what = param === null ? message : `arguments.${message}`;
+  throw new AgentbusError(
+    'invalid_request',
+    `The model could not write a call of "${name}" that matches its parameter schema (${what}); ` +
+      'check that the schema can be satisfied, for example that no enum contradicts its type.',
+    { param: 'tools' },
+  );
+}
