@@ -132,6 +132,13 @@ t.test('a client leaving stops the generation; nothing is stored', async (t) => 
 
 t.test('what llama-cpp cannot honour is a 400 naming it, not silently dropped', async (t) => {
   const tools = [{ type: 'function', function: { name: 'get_time', parameters: { type: 'object' } } }];
+  // "auto": the functions' documentation (~450 of this tokenizer's tokens) does not fit this 512-token
+  // context beside the agent's prompt; the message says the tools are what overflows.
+  const auto = await post({ tools, messages: [{ role: 'user', content: 'time?' }] });
+  t.equal(auto.status, 400);
+  t.match(await auto.json(), {
+    error: { code: 'context_length_exceeded', param: 'tools', message: /of them the tools' documentation/ },
+  });
   // Held to a schema, the output must match it: a keyword the grammar would ignore is refused.
   const pattern = {
     type: 'function',

@@ -92,4 +92,14 @@ t.test('a prompt that fills the context, or a max_tokens it cannot hold: 400 con
     code: 'context_length_exceeded',
     message: /\(1000 in the messages, 1000000000000 in the completion\).*max_tokens/,
   });
+  // The tools' documentation is what overflows: it is named, and the param is tools.
+  t.throws(() => fitToContext({ ...fit, promptTokens: 5000, toolTokens: 4800 }), {
+    code: 'context_length_exceeded',
+    param: 'tools',
+    message: /5000 tokens \(4800 of them the tools' documentation\).*without the tools it would fit; send fewer tools/,
+  });
+  t.throws(() => fitToContext({ ...fit, promptTokens: 5000, toolTokens: 100 }), {
+    param: 'messages',
+    message: /\(100 of them the tools' documentation\).*send fewer or shorter messages/,
+  });
 });

@@ -13,9 +13,12 @@ export interface ContextFit {
   setting: number;
   /** The GGUF file, for messages. */
   file: string;
+  /** Of `promptTokens`, what the tools' documentation takes (llama.cpp's functions under "auto"). */
+  toolTokens?: number;
 }
 
-const tooLong = (message: string) => new AgentbusError('context_length_exceeded', message, { param: 'messages' });
+const tooLong = (message: string, param = 'messages') =>
+  new AgentbusError('context_length_exceeded', message, { param });
 
 /**
  * The most tokens the answer may take so that prompt and answer fit the context, or
@@ -30,9 +33,17 @@ export function fitToContext(fit: ContextFit): number {
   const why =
     contextSize < fit.setting ? `its own size, below LLAMA_CPP_CONTEXT_SIZE ${fit.setting}` : 'LLAMA_CPP_CONTEXT_SIZE';
   const context = `the context of ${file} holds ${contextSize} tokens (${why})`;
+  const toolTokens = fit.toolTokens ?? 0;
+  const tools = toolTokens > 0 ? ` (${toolTokens} of them the tools' documentation)` : '';
+  if (room <= 0 && promptTokens - toolTokens < contextSize)
+    throw tooLong(
+      `The conversation takes ${promptTokens} tokens${tools}, and ${context}: without the tools it would fit; ` +
+        'send fewer tools, or shorter descriptions and parameter schemas.',
+      'tools',
+    );
   if (room <= 0)
     throw tooLong(
-      `The conversation takes ${promptTokens} tokens, and ${context}: send fewer or shorter messages, ` +
+      `The conversation takes ${promptTokens} tokens${tools}, and ${context}: send fewer or shorter messages, ` +
         'or start a new conversation.',
     );
   if (requested !== undefined && requested > room)

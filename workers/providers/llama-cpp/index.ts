@@ -187,6 +187,9 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
         contextSize: loaded.context.contextSize,
         setting: settings.contextSize,
         file: basename(endpoint),
+        ...(functions
+          ? { toolTokens: prompt - countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history) }
+          : {}),
       });
     } catch (err) {
       session.dispose();
