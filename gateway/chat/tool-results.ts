@@ -1,5 +1,5 @@
-import { AgentbusError, type ChatMessage } from '../../bus-schemas/index.js';
-import { toolCallNotFound, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
+import type { ChatMessage } from '../../bus-schemas/index.js';
+import { toolCallNotFound, toolCallsUnanswered, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
 
 /**
  * Every `tool` message must answer a call of the assistant message before it (other tool results
@@ -19,13 +19,7 @@ export function checkToolResults(messages: readonly ChatMessage[], continuing: b
   messages.forEach((message, index) => {
     if (message.role === 'system') return;
     if (message.role !== 'tool') {
-      if (unanswered.size > 0)
-        throw new AgentbusError(
-          'invalid_request',
-          "An assistant message with 'tool_calls' must be followed by tool messages responding to each " +
-            `'tool_call_id'. The following tool_call_ids did not have response messages: ${[...unanswered].join(', ')}`,
-          { param: `messages[${index}].role` },
-        );
+      if (unanswered.size > 0) throw toolCallsUnanswered(unanswered, index);
       answerable = new Set(message.role === 'assistant' ? (message.tool_calls ?? []).map((call) => call.id) : []);
       answerable.forEach((id) => unanswered.add(id));
       return;

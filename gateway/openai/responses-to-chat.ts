@@ -1,4 +1,5 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { toolResultErrorInResponses } from '../../common/tool-result-errors.js';
 import type { ChatInput } from '../chat/types.js';
 import type { ChatBody } from './chat-completion-request.schema.js';
 import type { InputLimits } from './input-limits.js';
@@ -96,7 +97,11 @@ function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown 
         .replace(/(\.content\[\d+\]\.image_url)\.url\b/g, '$1'),
     );
   const param = err.param === null ? null : rename(err.param);
-  const text = rename(err.message);
+  // A tool result's refusal in the Responses API's own words (function call outputs, call_id).
+  const about = /^messages\[(\d+)\]/.exec(err.param ?? '')?.[1];
+  const tool = about === undefined ? undefined : messages[Number(about)];
+  const callId = tool?.role === 'tool' ? tool.tool_call_id : undefined;
+  const text = toolResultErrorInResponses(err.message, callId) ?? rename(err.message);
   if (param === err.param && text === err.message) return err;
   return new AgentbusError(err.code, text, { param, cause: err });
 }

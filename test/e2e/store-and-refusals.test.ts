@@ -180,11 +180,45 @@ t.test("tool results that open a request continuing a session must answer its la
     status: 400,
     body: { error: { param: 'messages[0].role', message: /must be a response to a preceeding message/ } },
   });
-  // The Responses API's names: function_call_output after previous_response_id.
+  // The Responses API's names and words: function_call_output after previous_response_id.
   const output = await json('/v1/responses', {
     model: 'testing',
     previous_response_id: first.body.conversation_id,
     input: [{ type: 'function_call_output', call_id: 'call_nope', output: 'r' }],
   });
-  t.match(output, { status: 400, body: { error: { param: 'input[0].call_id' } } });
+  t.match(output, {
+    status: 400,
+    body: {
+      error: {
+        param: 'input[0].call_id',
+        message: 'No tool call found for function call output with call_id call_nope.',
+      },
+    },
+  });
+
+  // A stored call left without its result: the conversation cannot go on past it.
+  stack.ollama.behave({ toolCalls: [{ name: 'get_weather', arguments: { city: 'Quito' } }] });
+  const called = await json('/v1/chat/completions', { model: 'testing', messages: user('Weather?'), tools });
+  stack.ollama.behave({});
+  const pending = called.body.choices[0].message.tool_calls[0].id;
+  const onward = await json(
+    '/v1/chat/completions',
+    { model: 'testing', messages: user('never mind') },
+    {
+      'x-session-id': called.body.conversation_id,
+    },
+  );
+  t.match(onward, {
+    status: 400,
+    body: { error: { param: 'messages[0].role', message: new RegExp(`did not have response messages: ${pending}$`) } },
+  });
+  const onwardResponses = await json('/v1/responses', {
+    model: 'testing',
+    previous_response_id: called.body.conversation_id,
+    input: 'never mind',
+  });
+  t.match(onwardResponses, {
+    status: 400,
+    body: { error: { message: `No tool output found for function call ${pending}.` } },
+  });
 });

@@ -11,12 +11,28 @@ const history: ChatMessage[] = [
 ];
 const result = (id: string): ChatMessage => ({ role: 'tool', tool_call_id: id, content: 'r' });
 
-t.test('results of the stored calls pass, system messages between them too; what follows is not checked', (t) => {
+t.test('results of the stored calls pass, system messages between them too, and a request may end before all', (t) => {
   t.doesNotThrow(() =>
     checkOpeningToolResults([result('c2'), { role: 'system', content: 's' }, result('c1')], history),
   );
-  t.doesNotThrow(() => checkOpeningToolResults([{ role: 'user', content: 'next' }, result('zz')], history));
+  t.doesNotThrow(() =>
+    checkOpeningToolResults([result('c1'), result('c2'), { role: 'user', content: 'and?' }], history),
+  );
+  t.doesNotThrow(() => checkOpeningToolResults([result('c1')], history), 'the other result may come next');
   t.doesNotThrow(() => checkOpeningToolResults([{ role: 'user', content: 'first' }], []));
+  t.end();
+});
+
+t.test('the conversation goes on only once every stored call has its result', (t) => {
+  t.throws(() => checkOpeningToolResults([{ role: 'user', content: 'never mind' }], history), {
+    code: 'invalid_request',
+    param: 'messages[0].role',
+    message: /The following tool_call_ids did not have response messages: c1, c2$/,
+  });
+  t.throws(() => checkOpeningToolResults([result('c1'), { role: 'user', content: 'and?' }], history), {
+    param: 'messages[1].role',
+    message: /response messages: c2$/,
+  });
   t.end();
 });
 

@@ -3,6 +3,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { InputLimits } from '../../gateway/openai/input-limits.js';
 import type { ResponsesBody } from '../../gateway/openai/responses-request.schema.js';
 import { inResponsesTerms, responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
+import { toolCallNotFound, toolCallsUnanswered, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
 
 const limits: InputLimits = {
   maxMessages: 6,
@@ -181,6 +182,17 @@ t.test('errors raised after the translation (pipeline, worker) name the Response
   t.match(named('context_length_exceeded', 'Too long.', 'messages'), { param: 'input' });
   t.match(named('invalid_request', "'tool_call_id' of 'c9' not found", 'messages[2].tool_call_id'), {
     param: 'input[2].call_id',
+  });
+  // Tool results' refusals in the Responses API's own words.
+  t.match(named('invalid_request', toolCallNotFound('c9', 2).message, 'messages[2].tool_call_id'), {
+    param: 'input[2].call_id',
+    message: 'No tool call found for function call output with call_id c9.',
+  });
+  t.match(named('invalid_request', toolResultAnswersNothing(2).message, 'messages[2].role'), {
+    message: 'No tool call found for function call output with call_id c9.',
+  });
+  t.match(named('invalid_request', toolCallsUnanswered(['c1'], 2).message, 'messages[2].role'), {
+    message: 'No tool output found for function call c1.',
   });
   t.match(named('invalid_request', 'x', 'messages[2].content'), { param: 'input[2].output' });
   t.match(named('invalid_request', 'x', 'messages[0].content'), { param: 'input[0].content' });
