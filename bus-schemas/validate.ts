@@ -92,6 +92,11 @@ export function messageFromAjvErrors(
   // the list of allowed forms. ajv reports the alternatives' own errors before their summary.
   const inside = alternatives && deepestBelow(errors ?? [], alternatives.instancePath);
   if (inside) return messageFromAjvErrors([inside], subject);
+  // A value of an allowed kind that breaks that kind's own rule (an empty array where one item is
+  // the least): that rule, not the list of forms.
+  const kindRule =
+    alternatives && errors?.find((e) => e.instancePath === alternatives.instancePath && !FORM_KEYWORDS.has(e.keyword));
+  if (kindRule) return messageFromAjvErrors([kindRule], subject);
   if (alternatives) {
     const param = paramFromAjvError(alternatives);
     const description = (alternatives.parentSchema as { description?: string } | undefined)?.description;
@@ -100,8 +105,13 @@ export function messageFromAjvErrors(
   const first = errors?.[0];
   if (!first) return { message: `${subject} is invalid`, param: null };
   const param = paramFromAjvError(first);
-  return { message: `${param ?? subject} ${detailOf(first)}`, param };
+  // A rule on an object's keys (propertyNames) is about the key, which ajv names apart.
+  const key = first.propertyName === undefined ? '' : ` key "${first.propertyName.slice(0, 100)}"`;
+  return { message: `${param ?? subject}${key} ${detailOf(first)}`, param };
 }
+
+// What tells the allowed forms of an anyOf/oneOf apart, rather than a rule within one form.
+const FORM_KEYWORDS = new Set(['type', 'enum', 'const', 'anyOf', 'oneOf', 'discriminator', 'if', 'not']);
 
 const A_TYPE: Record<string, string> = {
   string: 'a string',

@@ -14,11 +14,13 @@ const invalid = (message: string, param: string) => new AgentbusError('invalid_r
 function flattenContent(message: RequestMessage, at: string): { text: string; images: string[] } {
   const { content } = message;
   // Only an assistant's turn may be without content (it called tools); OpenAI refuses the rest.
-  if (message.role !== 'assistant' && (content == null || (Array.isArray(content) && content.length === 0)))
+  if (message.role !== 'assistant' && content == null)
     throw invalid(
       `${at}.content is required for a ${message.role} message (a string, or content parts)`,
       `${at}.content`,
     );
+  if (message.role !== 'assistant' && Array.isArray(content) && content.length === 0)
+    throw invalid(`${at}.content is an empty array: send at least one content part, or a string`, `${at}.content`);
   if (content == null) return { text: '', images: [] };
   if (typeof content === 'string') return { text: content, images: [] };
   let text = '';

@@ -53,7 +53,7 @@ function outputText(output: NonNullable<ResponsesInputItem['output']>, at: strin
   return output
     .map((part, index) => {
       const param = `${at}.output[${index}]`;
-      if (part.type !== 'input_text' && part.type !== 'output_text')
+      if (part.type !== 'input_text')
         throw invalid(
           `${param}.type "${part.type}" is not supported in a function call's output: send its text as input_text`,
           `${param}.type`,

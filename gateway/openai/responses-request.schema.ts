@@ -20,6 +20,16 @@ const inputPartSchema = {
   },
 } as const;
 
+/** One content part of a function call's output: text (taken), an image or a file (refused by name). */
+const outputPartSchema = {
+  type: 'object',
+  required: ['type'],
+  properties: {
+    type: { enum: ['input_text', 'input_image', 'input_file'] },
+    text: { type: 'string' },
+  },
+} as const;
+
 /**
  * One input item: a message (`type` "message" or left out), a function call the model made, a
  * function call's output, or a reference to an item of a stored response (`item_reference`).
@@ -40,7 +50,7 @@ const inputItemSchema = {
     arguments: { type: 'string' },
     output: {
       description: 'a string, or an array of content parts ({"type": "input_text", "text": "…"})',
-      anyOf: [{ type: 'string' }, { type: 'array', items: inputPartSchema }],
+      anyOf: [{ type: 'string' }, { type: 'array', items: outputPartSchema }],
     },
   },
 } as const;

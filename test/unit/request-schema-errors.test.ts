@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import t from 'tap';
 import { messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../../gateway/openai/chat-completion-request.schema.js';
+import { responsesRequestSchema } from '../../gateway/openai/responses-request.schema.js';
 
 // Compiled as gateway/app.ts has fastify compile it, so the messages are the ones clients see.
 const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true, strict: false });
@@ -74,5 +75,24 @@ t.test("schema errors say what is wrong in words, not in ajv's terms", async (t)
   t.same(check({ model: 'testing', messages: [] }), {
     param: 'messages',
     message: 'messages must have at least 1 item',
+  });
+});
+
+t.test('a value of an allowed form that breaks its own rule names that rule; a key names the key', async (t) => {
+  const responses = ajv.compile(responsesRequestSchema);
+  const checkResponses = (body: unknown) => (responses(body) ? null : messageFromAjvErrors(responses.errors, 'body'));
+  t.same(checkResponses({ model: 'testing', input: [] }), {
+    param: 'input',
+    message: 'input must have at least 1 item',
+  });
+  t.same(checkResponses({ model: 'testing', input: 5 }), {
+    param: 'input',
+    message:
+      'input must be a string, or an array of input items (messages, function_call, function_call_output, item_reference)',
+  });
+  const key = 'k'.repeat(70);
+  t.same(check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], metadata: { [key]: 'v' } }), {
+    param: 'metadata',
+    message: `metadata key "${key}" must be at most 64 characters long`,
   });
 });

@@ -231,3 +231,11 @@ t.test("a function call's output may be text parts, joined; other parts are refu
     { code: 'invalid_request', param: 'input[1].output[1].type', message: /"input_image" is not supported/ },
   );
 });
+
+t.test('an empty content array is named as empty, not as missing', async (t) => {
+  t.match(paramOf({ input: [{ role: 'user', content: [] }] }), {
+    code: 'invalid_request',
+    param: 'input[0].content',
+    message: /^input\[0\]\.content is an empty array/,
+  });
+});
