@@ -21,6 +21,14 @@ export const toolCallNotFound = (id: string, index: number) =>
     { param: `messages[${index}].tool_call_id` },
   );
 
+/** A second `tool` message for the same call. */
+export const toolResultDuplicate = (id: string, first: number, index: number) =>
+  new AgentbusError(
+    'invalid_request',
+    `Invalid parameter: Duplicate value for 'tool_call_id' of '${id}', in messages[${first}] and messages[${index}].`,
+    { param: `messages[${index}].tool_call_id` },
+  );
+
 /** Calls still without a result when the message at `index` (a user or assistant one) comes. */
 export const toolCallsUnanswered = (ids: Iterable<string>, index: number) =>
   new AgentbusError('invalid_request', `${UNANSWERED}${[...ids].join(', ')}`, { param: `messages[${index}].role` });

@@ -1,5 +1,10 @@
 import type { ChatMessage } from '../../bus-schemas/index.js';
-import { toolCallNotFound, toolCallsUnanswered, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
+import {
+  toolCallNotFound,
+  toolCallsUnanswered,
+  toolResultAnswersNothing,
+  toolResultDuplicate,
+} from '../../common/tool-result-errors.js';
 
 /**
  * Every `tool` message must answer a call of the assistant message before it (other tool results
@@ -16,14 +21,21 @@ export function checkToolResults(messages: readonly ChatMessage[], continuing: b
   let answerable: ReadonlySet<string> | undefined;
   // Calls of the last assistant message still without a result.
   const unanswered = new Set<string>();
+  // Where each call of the last assistant message got its result: a second one is refused (a later
+  // turn may reuse an id, as some models do).
+  const results = new Map<string, number>();
   messages.forEach((message, index) => {
     if (message.role === 'system') return;
     if (message.role !== 'tool') {
       if (unanswered.size > 0) throw toolCallsUnanswered(unanswered, index);
       answerable = new Set(message.role === 'assistant' ? (message.tool_calls ?? []).map((call) => call.id) : []);
+      results.clear();
       answerable.forEach((id) => unanswered.add(id));
       return;
     }
+    const first = results.get(message.tool_call_id);
+    if (first !== undefined) throw toolResultDuplicate(message.tool_call_id, first, index);
+    results.set(message.tool_call_id, index);
     unanswered.delete(message.tool_call_id);
     if (answerable === undefined && continuing && !ownHistory) return;
     if (!answerable?.size) throw toolResultAnswersNothing(index);

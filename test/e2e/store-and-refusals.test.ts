@@ -109,6 +109,16 @@ t.test('tools: [] and tool results that answer no call are refused as OpenAI ref
       },
     },
   });
+  const twice = await json('/v1/chat/completions', {
+    model: 'testing',
+    messages: [
+      ...user('q'),
+      { role: 'assistant', content: null, tool_calls: [call] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'r' },
+      { role: 'tool', tool_call_id: 'call_1', content: 'r again' },
+    ],
+  });
+  t.match(twice, { status: 400, body: { error: { param: 'messages[3].tool_call_id', message: /Duplicate value/ } } });
   const orphan = await json('/v1/chat/completions', {
     model: 'testing',
     messages: [...user('q'), { role: 'tool', tool_call_id: 'call_1', content: 'r' }],

@@ -55,3 +55,11 @@ t.test("a result for a call the last turn did not make, or with no call to answe
     });
   t.end();
 });
+
+t.test('a second result for the same stored call is refused, naming both messages', (t) => {
+  t.throws(() => checkOpeningToolResults([result('c1'), result('c2'), result('c1')], history), {
+    param: 'messages[2].tool_call_id',
+    message: /Duplicate value for 'tool_call_id' of 'c1', in messages\[0\] and messages\[2\]/,
+  });
+  t.end();
+});

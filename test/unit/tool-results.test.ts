@@ -65,3 +65,13 @@ t.test('a call left without a result before the next message: OpenAI 400 listing
   t.match(refusal([user, calling('a'), { role: 'assistant', content: 'and?' }]), { param: 'messages[2].role' });
   t.equal(refusal([user, calling('a', 'b')]), undefined, 'calls that end the request: nothing follows them yet');
 });
+
+t.test("a second result for the same call is OpenAI's 400 naming both; a later turn may reuse an id", async (t) => {
+  t.match(refusal([user, calling('a', 'b'), result('a'), result('b'), result('a')]), {
+    code: 'invalid_request',
+    param: 'messages[4].tool_call_id',
+    message: "Invalid parameter: Duplicate value for 'tool_call_id' of 'a', in messages[2] and messages[4].",
+  });
+  t.match(refusal([result('a'), result('a')], true), { param: 'messages[1].tool_call_id' });
+  t.equal(refusal([user, calling('a'), result('a'), user, calling('a'), result('a')]), undefined);
+});

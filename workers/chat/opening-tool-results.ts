@@ -1,5 +1,10 @@
 import type { ChatMessage } from '../../bus-schemas/index.js';
-import { toolCallNotFound, toolCallsUnanswered, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
+import {
+  toolCallNotFound,
+  toolCallsUnanswered,
+  toolResultAnswersNothing,
+  toolResultDuplicate,
+} from '../../common/tool-result-errors.js';
 
 /**
  * Tool results that open a request continuing a session must answer the calls of its last stored
@@ -12,6 +17,7 @@ export function checkOpeningToolResults(messages: readonly ChatMessage[], histor
   const last = history.at(-1);
   const calls = new Set(last?.role === 'assistant' ? (last.tool_calls ?? []).map((call) => call.id) : []);
   const unanswered = new Set(calls);
+  const results = new Map<string, number>();
   for (const [index, message] of messages.entries()) {
     if (message.role === 'system') continue;
     if (message.role !== 'tool') {
@@ -21,6 +27,9 @@ export function checkOpeningToolResults(messages: readonly ChatMessage[], histor
     }
     if (calls.size === 0) throw toolResultAnswersNothing(index);
     if (!calls.has(message.tool_call_id)) throw toolCallNotFound(message.tool_call_id, index);
+    const first = results.get(message.tool_call_id);
+    if (first !== undefined) throw toolResultDuplicate(message.tool_call_id, first, index);
+    results.set(message.tool_call_id, index);
     unanswered.delete(message.tool_call_id);
   }
 }
