@@ -139,18 +139,24 @@ t.test('what llama-cpp cannot honour is a 400 naming it, not silently dropped', 
   t.match(await auto.json(), {
     error: { code: 'context_length_exceeded', param: 'tools', message: /of them the tools' documentation/ },
   });
-  // Held to a schema, the output must match it: a keyword the grammar would ignore is refused.
+  // Held to a schema, the output must match it: a rule the grammar cannot hold is checked afterwards.
   const pattern = {
     type: 'function',
-    function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: '^x$' } } } },
+    function: {
+      name: 'f',
+      parameters: { type: 'object', properties: { a: { type: 'string', pattern: '^[0-9]{40}$' } } },
+    },
   };
   const patterned = await post({
     tools: [pattern],
     tool_choice: 'required',
+    max_tokens: 48,
     messages: [{ role: 'user', content: 'x' }],
   });
   t.equal(patterned.status, 400);
-  t.match(await patterned.json(), { error: { param: 'tools', message: /pattern/ } });
+  t.match(await patterned.json(), {
+    error: { param: 'tools', message: /call of "f" .*arguments\.a must match pattern/ },
+  });
   // "none" asks for text: the tools are left out, not refused.
   const none = await post({ tools, tool_choice: 'none', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] });
   t.equal(none.status, 200);
@@ -233,16 +239,35 @@ t.test('tool_choice "auto": the model is told of the tools and may answer in tex
   t.equal(step.status, 200);
   t.match(await step.json(), { object: 'response', status: /^(completed|incomplete)$/ });
 
-  // A schema the grammar could not hold the arguments to is refused by the function's name.
-  const patterned = await postTo(roomy.baseUrl, {
+  // zod 4's .int() bounds, .email(), .positive(): rules the check holds afterwards, not refusals.
+  const zodLike = {
+    type: 'function',
+    function: {
+      name: 'plan',
+      parameters: {
+        type: 'object',
+        properties: {
+          days: { type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 },
+          mail: { type: 'string', format: 'email' },
+          budget: { type: 'number', exclusiveMinimum: 0 },
+        },
+        required: ['days', 'mail', 'budget'],
+        additionalProperties: false,
+      },
+    },
+  };
+  const zod = await postTo(roomy.baseUrl, { messages: ask, tools: [weather, zodLike] });
+  t.equal(zod.status, 200, 'answered under "auto"');
+  // A schema the grammar could never write is refused by the function's name.
+  const unwritable = await postTo(roomy.baseUrl, {
     messages: ask,
     tools: [
       weather,
-      { type: 'function', function: { name: 'f', parameters: { properties: { a: { pattern: 'x' } } } } },
+      { type: 'function', function: { name: 'f', parameters: { properties: { a: { type: 'float' } } } } },
     ],
   });
-  t.equal(patterned.status, 400);
-  t.match(await patterned.json(), { error: { param: 'tools', message: /^Function "f": .*pattern/ } });
+  t.equal(unwritable.status, 400);
+  t.match(await unwritable.json(), { error: { param: 'tools', message: /^Function "f": .*the type "float"/ } });
 });
 
 t.test(

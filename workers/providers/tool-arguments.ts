@@ -1,9 +1,14 @@
 import { Ajv, type ValidateFunction } from 'ajv';
+import ajvFormats from 'ajv-formats';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
 
-// Formats are left to the grammars (node-llama-cpp holds date, time and date-time); unknown
-// keywords and formats are not errors here: the schema is the client's, and a backend took it.
-const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false, logger: false });
+// Unknown keywords and formats are not errors here: the schema is the client's, and a backend took it.
+const ajv = new Ajv({ strict: false, allErrors: false, logger: false });
+// The formats grammars cannot hold (email, uri, uuid…) are checked with ajv-formats, the format
+// library of ajv's own project. date, time and date-time are left to the grammars, which write
+// them (node-llama-cpp's time has no offset, which ajv-formats' time requires): always valid here.
+ajvFormats.default(ajv, { mode: 'fast' });
+for (const format of ['date', 'time', 'date-time', 'iso-time', 'iso-date-time']) ajv.addFormat(format, true);
 // Compiled schemas by their JSON: a tool's schema comes again with every request of a conversation.
 // Bounded, and each one evicted is removed from ajv's own cache too.
 const MAX_COMPILED = 256;

@@ -1,8 +1,9 @@
 import { AgentbusError } from '../../../bus-schemas/index.js';
 
 // What node-llama-cpp's JSON Schema grammars hold the output to (3.x, utils/gbnfJson/types.d.ts).
-// Any other keyword it drops without a word, so a forced call could break the schema its client
-// relies on (a pattern, a minimum): such a schema is refused instead.
+// Any other keyword (pattern, minimum, allOf, an email format…) is left out of the grammar and held
+// afterwards: the arguments are checked against the client's own schema once written
+// (workers/providers/tool-arguments.ts), so a call that breaks it is a 400, never a call.
 const KEPT = new Set([
   'type',
   'properties',
@@ -22,19 +23,7 @@ const KEPT = new Set([
   'oneOf',
   '$ref',
   '$defs',
-]);
-// Keywords that say nothing about what is valid: left out of the grammar's schema.
-const ANNOTATIONS = new Set([
   'description',
-  'title',
-  'default',
-  'examples',
-  '$schema',
-  '$id',
-  '$comment',
-  'deprecated',
-  'readOnly',
-  'writeOnly',
 ]);
 const FORMATS = new Set(['date-time', 'time', 'date']);
 const SCALAR_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null']);
@@ -58,10 +47,7 @@ function refuse(path: string, why: string): never {
   throw new AgentbusError(
     'invalid_request',
     "The llama-cpp provider cannot hold the model to this tool's parameter schema: " +
-      `${why} (at ${path || 'its root'}). ` +
-      "node-llama-cpp's grammars take type, properties, required, additionalProperties, items, prefixItems, " +
-      'enum, const, oneOf or anyOf, $ref to $defs, the min/max counts and lengths, and the formats date, time ' +
-      'and date-time. Simplify the schema, or ask an agent on Ollama or an OpenAI-compatible server.',
+      `${why} (at ${path || 'its root'}). Fix the schema, or ask an agent on Ollama or an OpenAI-compatible server.`,
     { param: 'tools' },
   );
 }
@@ -99,12 +85,14 @@ function keyword(key: string, value: unknown, path: string): unknown {
       if (!isScalar(value)) refuse(path, 'a const object or array');
       return value;
     case 'format':
-      if (!FORMATS.has(value as string)) refuse(path, `the format ${JSON.stringify(value)}`);
-      return value;
+      // Other formats (email, uri…) are held by the check afterwards, not by the grammar.
+      return FORMATS.has(value as string) ? value : undefined;
     case '$ref':
-      if (typeof value !== 'string' || !/^#\/\$defs\/[^/]+$/.test(value))
+      if (typeof value !== 'string' || !/^#\/(\$defs|definitions)\/[^/]+$/.test(value))
         refuse(path, `the reference ${JSON.stringify(value)}, which is not "#/$defs/<name>"`);
-      return value;
+      return value.replace('#/definitions/', '#/$defs/');
+    case 'description':
+      return typeof value === 'string' ? value : undefined;
     case 'type':
       // A list of types is taken for scalars only; an optional object is a oneOf with null.
       if (Array.isArray(value)) {
@@ -128,17 +116,26 @@ function grammarSchemaAt(schema: unknown, path: string): Schema {
   if (schema['anyOf'] !== undefined && schema['oneOf'] !== undefined) refuse(path, 'both anyOf and oneOf');
   const out: Schema = {};
   for (const [key, value] of Object.entries(schema)) {
-    if (ANNOTATIONS.has(key)) {
-      if (key === 'description' && typeof value === 'string') out[key] = value;
-      continue;
-    }
-    // A grammar writes one branch, which satisfies anyOf as much as oneOf.
-    const name = key === 'anyOf' ? 'oneOf' : key;
-    if (!KEPT.has(name)) refuse(at(path, key), `the keyword ${key}, which it would ignore`);
-    out[name] = keyword(name, value, at(path, key));
+    const name = renamedKeyword(key, value);
+    // Left out of the grammar: an annotation, or a rule the check afterwards holds.
+    if (!KEPT.has(name)) continue;
+    const kept = keyword(name, value, at(path, key));
+    if (kept !== undefined) out[name] = kept;
   }
   checkCoherent(out, path);
   return out;
+}
+
+/**
+ * The name a keyword has in node-llama-cpp's schemas: a grammar writes one branch, which satisfies
+ * anyOf as much as oneOf; draft 7's `definitions` are `$defs`, and its tuple `items` (a list) are
+ * `prefixItems`.
+ */
+function renamedKeyword(key: string, value: unknown): string {
+  if (key === 'anyOf') return 'oneOf';
+  if (key === 'definitions') return '$defs';
+  if (key === 'items' && Array.isArray(value)) return 'prefixItems';
+  return key;
 }
 
 /** What the grammar could never write: a required property it does not define, bounds the wrong way round. */
@@ -186,11 +183,11 @@ function checkReferences(schema: unknown, names: Set<string>, path: string): voi
 }
 
 /**
- * A forced tool call's JSON Schema as node-llama-cpp's grammar takes it (anyOf as oneOf,
- * annotations left out), or a 400 `invalid_request` on `tools` naming the first keyword its
- * grammar would silently ignore, or what it could never write (an unknown type, a dangling
- * `$ref`, a required property not defined, bounds the wrong way round): the output must match
- * the schema the client sent.
+ * A tool's JSON Schema as node-llama-cpp's grammar takes it (anyOf as oneOf, draft 7's forms
+ * renamed, annotations and the rules it cannot hold left out for the check afterwards), or a 400
+ * `invalid_request` on `tools` naming what it could never write (an unknown type, a dangling
+ * `$ref`, a required property not defined, bounds the wrong way round, fewer properties than it
+ * writes).
  */
 export function grammarSchema(schema: Record<string, unknown>): Record<string, unknown> {
   const out = grammarSchemaAt(schema, '');
