@@ -35,10 +35,11 @@ function validatorOf(schema: Record<string, unknown>): ValidateFunction | null {
 
 /**
  * Arguments a grammar held to `schema` (a forced call on Ollama or llama.cpp, a llama.cpp call
- * under "auto") checked against the schema itself: each grammar covers only part of JSON Schema,
- * and a schema whose parts contradict each other (an enum of strings on an integer, a date in four
- * characters) can still yield output. Such output is a 400 on `tools`, never a call that breaks
- * the schema the client relies on.
+ * under "auto") checked against the schema itself: each grammar covers only part of JSON Schema
+ * (llama.cpp's leaves minimum, pattern, most formats… to this check), and a schema whose parts
+ * contradict each other (an enum of strings on an integer) can still yield output. Such output is
+ * a 400 on `tools`, never a call that breaks the schema the client relies on; not retried, and not
+ * counted against the backend, whose grammar did what it could.
  */
 export function checkToolArguments(name: string, schema: Record<string, unknown>, args: unknown): void {
   const validate = validatorOf(schema);
@@ -47,8 +48,9 @@ export function checkToolArguments(name: string, schema: Record<string, unknown>
   const what = param === null ? message : `arguments.${message}`;
   throw new AgentbusError(
     'invalid_request',
-    `The model could not write a call of "${name}" that matches its parameter schema (${what}); ` +
-      'check that the schema can be satisfied, for example that no enum contradicts its type.',
+    `The model wrote a call of "${name}" that breaks its parameter schema (${what}), a rule the backend's ` +
+      "grammar could not hold it to: try again, state the rule in the tool's description, or check that the " +
+      'schema can be satisfied (no enum that contradicts its type).',
     { param: 'tools' },
   );
 }
