@@ -79,15 +79,16 @@ export function namedChoice(
   caller: Caller,
 ): AgentChoice | undefined {
   const asked = pathAgent ?? (model === undefined || model === AUTO_MODEL ? undefined : catalog.get(model));
-  // Outside the key's scope, the 403 a chat agent gets: the key learns nothing of the agent's kind.
-  if (asked?.kind === 'embedding') assertMayCall(caller, asked.name);
-  if (asked?.kind === 'embedding')
+  if (asked?.kind === 'embedding') {
+    // Outside the key's scope, the 403 a chat agent gets: the key learns nothing of the agent's kind.
+    assertMayCall(caller, asked.name);
     throw new AgentbusError(
       'invalid_request',
       `"${asked.name}" is an embedding model and does not chat; send it to /v1/embeddings, ` +
         'or name a chat agent (GET /v1/models lists both kinds).',
       { param: 'model' },
     );
+  }
   if (pathAgent)
     return {
       agents: [pathAgent],

@@ -92,8 +92,9 @@ export function forcedToolCall(
   const only = candidates.length === 1 ? candidates[0] : undefined;
   if (only) {
     const name = only.function.name;
+    const schema = parametersOf(only);
     return {
-      schema: parametersOf(only),
+      schema,
       instruction: {
         role: 'system',
         content:
@@ -102,7 +103,7 @@ export function forcedToolCall(
       },
       toCall: (output, cut) => {
         const args = parseOutput(output, cut);
-        checkToolArguments(name, parametersOf(only), args);
+        checkToolArguments(name, schema, args);
         return { name, arguments: JSON.stringify(args) };
       },
     };

@@ -8,7 +8,8 @@ import type { ChatModelFunctions, LlamaChatResponseFunctionCall } from './load-m
 /**
  * The request's tools as node-llama-cpp functions, for `tool_choice` "auto": the model answers in
  * text or writes a call in its chat wrapper's syntax, whose arguments a grammar then holds to the
- * function's schema. A schema outside that grammar's subset is a 400 naming the function.
+ * function's schema (what it cannot hold, the check of {@link toToolCalls} does). A schema the
+ * grammar could never write is a 400 naming the function.
  */
 export function toFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
   const functions: Record<string, ChatModelFunctions[string]> = {};

@@ -187,7 +187,8 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
         contextSize: loaded.context.contextSize,
         setting: settings.contextSize,
         file: basename(endpoint),
-        ...(functions
+        // Counted only for the message of a prompt that fills the context: a second render of it.
+        ...(functions && prompt >= loaded.context.contextSize
           ? { toolTokens: prompt - countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history) }
           : {}),
       });

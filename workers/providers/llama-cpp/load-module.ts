@@ -100,7 +100,6 @@ export interface LlamaChatSession {
       grammar?: LlamaGrammar;
       functions?: ChatModelFunctions;
       documentFunctionParams?: boolean;
-      maxParallelFunctionCalls?: number;
     },
   ): Promise<{
     response: string;
