@@ -1,7 +1,7 @@
 import { AgentbusError, PROTOCOL_VERSION, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
 import { systemClock } from '../../common/clock.js';
 import { secretsInRequest } from '../../common/request-text.js';
-import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
+import { timeOrderedId } from '../../common/time-ordered-id.js';
 import { withinScope } from './agent-scope-check.js';
 import { AUTO_MODEL, namedChoice, type AgentChoice } from './choose-agents.js';
 import type { ChatDeps, ChatInput, ChatOrigin } from './types.js';
@@ -28,8 +28,6 @@ export interface ChatPlan {
   /** The agent the request names, within the caller's scope; undefined: the router chooses. */
   readonly named: AgentChoice | undefined;
 }
-
-const randomId = (bytes: number) => randomBytes(bytes).toString('base64url');
 
 /** The text of the last message with one of `roles`, or "". */
 function lastText(messages: readonly ChatMessage[], roles: ReadonlyArray<ChatMessage['role']>): string {
@@ -71,8 +69,8 @@ export function prepare(
   checkStore(input, origin);
   checkToolResults(input.messages, origin.sessionToContinue !== undefined);
   const now = (deps.clock ?? systemClock).now();
-  const requestId = `${input.idPrefix ?? 'chatcmpl-'}${randomId(18)}`;
-  const sessionId = origin.sessionToContinue ?? `conv_${randomId(18)}`;
+  const requestId = `${input.idPrefix ?? 'chatcmpl-'}${timeOrderedId(now)}`;
+  const sessionId = origin.sessionToContinue ?? `conv_${timeOrderedId(now)}`;
   const traceparent = traceparentFor(origin.traceparent);
   const { caller, hints } = origin;
   const model = input.model ?? origin.pathAgent?.name ?? AUTO_MODEL;

@@ -60,7 +60,8 @@ t.test('an unknown voice is refused before anything is installed', async (t) => 
 
 t.test('a missing encoder is audio_format_unavailable naming ffmpeg; wav still works without it', async (t) => {
   const fake = installer('the worker does not run as root, so it cannot install it');
-  const engine = createEspeakNgProvider({ espeakPath: 'espeak-ng', ffmpegPath: '/nowhere/ffmpeg' }, fake, log);
+  // Any existing executable stands in for espeak-ng: the request fails on the encoder before a spawn.
+  const engine = createEspeakNgProvider({ espeakPath: process.execPath, ffmpegPath: '/nowhere/ffmpeg' }, fake, log);
   await t.rejects(engine.speak!(ask({ format: 'mp3' })), {
     code: 'audio_format_unavailable',
     message: /"mp3" needs ffmpeg \("\/nowhere\/ffmpeg", FFMPEG_PATH\), which is not found at its configured path/,
