@@ -95,7 +95,7 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
       event('response.output_item.done', { output_index: item.index, item: done });
       return;
     }
-    const done = functionCallItem(output[item.index]!.id, item.call!);
+    const done = functionCallItem(output[item.index]!.id, item.call!, statusOf(finishReason));
     output[item.index] = done;
     event('response.function_call_arguments.done', {
       item_id: done.id,

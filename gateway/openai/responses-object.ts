@@ -63,7 +63,8 @@ export function reasoningItem(id: string, text: string, status: 'in_progress' | 
 
 export const outputText = (text: string) => ({ type: 'output_text' as const, text, annotations: [], logprobs: [] });
 
-export function functionCallItem(id: string, call: ToolCall, status: 'in_progress' | 'completed' = 'completed') {
+/** A function call; `incomplete` when a token limit cut its arguments (a forced call's), as a message is. */
+export function functionCallItem(id: string, call: ToolCall, status: MessageStatus = 'completed') {
   return {
     id,
     type: 'function_call' as const,
@@ -79,7 +80,7 @@ export type OutputItem =
 
 /**
  * The output items of a whole answer: its thinking (if any), its text as a message (if any), then
- * its tool calls. `finishReason` "length" marks the message `incomplete`.
+ * its tool calls. `finishReason` "length" marks the message and the last call `incomplete`.
  */
 export function outputItems(
   responseId: string,
@@ -92,7 +93,17 @@ export function outputItems(
   if (reasoning !== '') items.push(reasoningItem(reasoningItemId(responseId), reasoning));
   if (content !== '' || toolCalls.length === 0)
     items.push(messageItem(messageItemId(responseId), content, statusOf(finishReason)));
-  toolCalls.forEach((call, index) => items.push(functionCallItem(functionCallItemId(responseId, index), call)));
+  // Only the last call can have been cut: the limit ended the answer there.
+  const lastStatus = statusOf(finishReason);
+  toolCalls.forEach((call, index) =>
+    items.push(
+      functionCallItem(
+        functionCallItemId(responseId, index),
+        call,
+        index === toolCalls.length - 1 ? lastStatus : 'completed',
+      ),
+    ),
+  );
   return items;
 }
 

@@ -270,57 +270,59 @@ t.test('tool_choice "auto": the model is told of the tools and may answer in tex
   t.match(await unwritable.json(), { error: { param: 'tools', message: /^Function "f": .*the type "float"/ } });
 });
 
-t.test(
-  "a client's requests too long for the context, or a forced call cut by max_tokens: 400s that shut nothing",
-  async (t) => {
-    // More of them than BREAKER_FAILURES (3): as backend failures, they would open the model's circuit
-    // for every key, and each would have been retried.
-    const long = Array.from({ length: 400 }, (_, i) => ({ role: 'user', content: `tell me a story number ${i}` }));
-    for (let i = 0; i < 4; i++) {
-      const res = await post({ messages: long, max_tokens: 3 });
-      t.equal(res.status, 400, `too long ${i + 1}`);
-      t.match(await res.json(), {
-        error: { code: 'context_length_exceeded', param: 'messages', message: /stories260K.* holds 512 tokens/ },
-      });
-    }
-    // One message over the context: node-llama-cpp would cut it down and answer what was left.
-    const one = await post({ messages: [{ role: 'user', content: 'word '.repeat(600) }], max_tokens: 3 });
-    t.equal(one.status, 400, 'never shortened in silence');
-    t.match(await one.json(), { error: { code: 'context_length_exceeded', message: /takes \d+ tokens/ } });
-    const huge = await post({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 1e12 });
-    t.equal(huge.status, 400, 'a max_tokens the context cannot hold');
-    t.match(await huge.json(), { error: { code: 'context_length_exceeded', message: /in the completion/ } });
-    const unmatchable = {
-      type: 'function',
-      function: { name: 'f', parameters: { type: 'object', properties: { a: { enum: [] } } } },
-    };
-    for (let i = 0; i < 4; i++) {
-      const res = await post({
-        messages: [{ role: 'user', content: 'hi' }],
-        tools: [unmatchable],
-        tool_choice: 'required',
-        max_tokens: 8,
-      });
-      t.equal(res.status, 400, `a schema nothing satisfies ${i + 1}`);
-      t.match(await res.json(), { error: { code: 'invalid_request', param: 'tools', message: /enum/ } });
-    }
-    const weather = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } };
-    for (let i = 0; i < 2; i++) {
-      const cut = await post({
-        messages: [{ role: 'user', content: 'Weather?' }],
-        tools: [weather],
-        tool_choice: 'required',
-        max_tokens: 1,
-      });
-      t.equal(cut.status, 400, `cut ${i + 1}`);
-      t.match(await cut.json(), {
-        error: { code: 'invalid_request', param: 'max_tokens', message: /raise max_tokens/ },
-      });
-    }
-    const fine = await post({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
-    t.equal(fine.status, 200, 'the model still answers everyone');
-  },
-);
+t.test("a client's requests too long for the context, or a schema nothing meets: 400s that shut nothing", async (t) => {
+  // More of them than BREAKER_FAILURES (3): as backend failures, they would open the model's circuit
+  // for every key, and each would have been retried.
+  const long = Array.from({ length: 400 }, (_, i) => ({ role: 'user', content: `tell me a story number ${i}` }));
+  for (let i = 0; i < 4; i++) {
+    const res = await post({ messages: long, max_tokens: 3 });
+    t.equal(res.status, 400, `too long ${i + 1}`);
+    t.match(await res.json(), {
+      error: { code: 'context_length_exceeded', param: 'messages', message: /stories260K.* holds 512 tokens/ },
+    });
+  }
+  // One message over the context: node-llama-cpp would cut it down and answer what was left.
+  const one = await post({ messages: [{ role: 'user', content: 'word '.repeat(600) }], max_tokens: 3 });
+  t.equal(one.status, 400, 'never shortened in silence');
+  t.match(await one.json(), { error: { code: 'context_length_exceeded', message: /takes \d+ tokens/ } });
+  const huge = await post({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 1e12 });
+  t.equal(huge.status, 400, 'a max_tokens the context cannot hold');
+  t.match(await huge.json(), { error: { code: 'context_length_exceeded', message: /in the completion/ } });
+  const unmatchable = {
+    type: 'function',
+    function: { name: 'f', parameters: { type: 'object', properties: { a: { enum: [] } } } },
+  };
+  for (let i = 0; i < 4; i++) {
+    const res = await post({
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [unmatchable],
+      tool_choice: 'required',
+      max_tokens: 8,
+    });
+    t.equal(res.status, 400, `a schema nothing satisfies ${i + 1}`);
+    t.match(await res.json(), { error: { code: 'invalid_request', param: 'tools', message: /enum/ } });
+  }
+  // A forced call cut by max_tokens is OpenAI's answer: 200, "length", the arguments as far as written.
+  const weather = {
+    type: 'function',
+    function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+  };
+  const cut = await post({
+    messages: [{ role: 'user', content: 'Weather?' }],
+    tools: [weather],
+    tool_choice: 'required',
+    max_tokens: 2,
+  });
+  t.equal(cut.status, 200, 'cut');
+  const answer = (await cut.json()) as {
+    choices: Array<{ finish_reason: string; message: { tool_calls: Array<{ function: { arguments: string } }> } }>;
+  };
+  t.equal(answer.choices[0]!.finish_reason, 'length');
+  t.match(answer.choices[0]!.message.tool_calls, [{ function: { name: 'get_weather', arguments: /^\{/ } }]);
+  t.throws(() => JSON.parse(answer.choices[0]!.message.tool_calls[0]!.function.arguments), 'partial arguments');
+  const fine = await post({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+  t.equal(fine.status, 200, 'the model still answers everyone');
+});
 
 t.test('without a model file the provider says which setting to fix', async (t) => {
   const unset = createLlamaCppProvider({

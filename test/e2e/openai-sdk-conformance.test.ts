@@ -206,6 +206,51 @@ t.test(
   },
 );
 
+t.test('a forced call cut by max_tokens: 200, finish_reason "length", the arguments as far as written', async (t) => {
+  stack.ollama.behave({ tokens: ['{"city":', ' "Dh'], doneReason: 'length' });
+  const cut = await client.chat.completions.create({
+    model: 'testing',
+    messages: [{ role: 'user', content: 'weather in Dhaka?' }],
+    tools: [weatherTool],
+    tool_choice: 'required',
+    max_tokens: 2,
+  });
+  t.equal(cut.choices[0]!.finish_reason, 'length');
+  t.match(cut.choices[0]!.message, {
+    content: null,
+    tool_calls: [{ id: /^call_/, type: 'function', function: { name: 'get_weather', arguments: '{"city": "Dh' } }],
+  });
+  // The conversation goes on without the cut call: it asks for no result, and Ollama never sees it.
+  const conversation = (cut as unknown as { conversation_id: string }).conversation_id;
+  stack.ollama.behave({ tokens: ['Sunny.'] });
+  const next = await client.chat.completions.create(
+    { model: 'testing', messages: [{ role: 'user', content: 'never mind, just guess' }] },
+    { headers: { 'X-Session-ID': conversation } },
+  );
+  t.equal(next.choices[0]!.message.content, 'Sunny.');
+  const sent = stack.ollama.requests.at(-1)!.messages;
+  t.match(sent.at(-2), { role: 'assistant', content: '' });
+  t.notOk(
+    sent.some((m) => 'tool_calls' in m),
+    'no cut call in the history',
+  );
+
+  // The Responses API marks the response and its call incomplete, as OpenAI does.
+  stack.ollama.behave({ tokens: ['{"city": "Os'], doneReason: 'length' });
+  const response = await client.responses.create({
+    model: 'testing',
+    input: 'weather in Oslo?',
+    tools: [{ type: 'function', name: 'get_weather', parameters: weatherTool.function.parameters, strict: false }],
+    tool_choice: 'required',
+    max_output_tokens: 16,
+  });
+  t.equal(response.status, 'incomplete');
+  t.same(response.incomplete_details, { reason: 'max_output_tokens' });
+  t.match(response.output, [
+    { type: 'function_call', status: 'incomplete', name: 'get_weather', arguments: '{"city": "Os' },
+  ]);
+});
+
 t.test('typed errors: 400, 401, 404 (and no retries of what cannot succeed)', async (t) => {
   const bad = await client.chat.completions
     .create({ model: 'testing', messages: [{ role: 'user', content: 'x' }], n: 3 })

@@ -44,14 +44,31 @@ t.test("output that is not the call is the request's 400, never a call, never th
   const forced = forcedToolCall([weather], 'required')!;
   const refused = { code: 'invalid_request', param: 'tools', message: /forced tool call/ };
   t.throws(() => forced.toCall('{"city": "Dh'), refused, 'not JSON: the schema could not be met');
-  t.throws(() => forced.toCall('{"city": "Dh', true), { code: 'invalid_request', param: 'max_tokens' });
-  // Cut by a limit the client did not set: the message names it, and what would help.
-  const by = { limit: 'the room the context left (26 tokens)', fix: 'send fewer messages', param: 'messages' };
-  t.throws(() => forced.toCall('{"city": "Dh', by), {
-    param: 'messages',
-    message: /^the room the context left \(26 tokens\) cut the forced tool call .*; send fewer messages\.$/,
-  });
   t.notOk(new AgentbusError('invalid_request', 'x').retryable, 'not retried, not counted by the breaker');
+});
+
+t.test('cut by a token limit: finish_reason "length" and the arguments as far as written', async (t) => {
+  const forced = forcedToolCall([weather], 'required')!;
+  t.same(forced.answer('\n{"city": "Dh', true), {
+    call: { name: 'get_weather', arguments: '{"city": "Dh' },
+    finishReason: 'length',
+  });
+  t.same(forced.answer('', true), { call: { name: 'get_weather', arguments: '' }, finishReason: 'length' });
+  const choice = forcedToolCall([weather, time], 'required')!;
+  t.same(choice.answer('{"name": "get_weather", "arguments": {"ci', true), {
+    call: { name: 'get_weather', arguments: '{"ci' },
+    finishReason: 'length',
+  });
+  t.same(choice.answer('{"name": "get_time"', true), {
+    call: { name: 'get_time', arguments: '' },
+    finishReason: 'length',
+  });
+  for (const output of ['{"na', '{"name": "get_ti', '{"name": "rm_rf", "arguments": {'])
+    t.same(choice.answer(output, true), { call: undefined, finishReason: 'length' }, output);
+  t.same(choice.answer('{"name": "get_time", "arguments": {}}', true), {
+    call: { name: 'get_time', arguments: '{}' },
+    finishReason: 'tool_calls',
+  });
 });
 
 t.test('parameters: none or untyped is an object; another type is refused as OpenAI refuses it', async (t) => {

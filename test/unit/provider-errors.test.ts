@@ -76,22 +76,23 @@ t.test('Ollama refusing the request as sent (HTTP 400) is the request', async (t
   t.match(failing, { code: 'backend_error', retryable: true });
 });
 
-t.test("a forced tool call cut by max_tokens, or not matching its schema, is the request's 400", async (t) => {
+t.test("a forced tool call not matching its schema is the request's 400; a cut one is OpenAI's 200", async (t) => {
   const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object' } } }];
   const one = forcedToolCall(tools, 'required')!;
-  t.match(
-    caught(() => one.toCall('{"city": "Os', true)),
-    { code: 'invalid_request', param: 'max_tokens' },
-  );
+  t.same(one.answer('{"city": "Os', true), {
+    call: { name: 'get_weather', arguments: '{"city": "Os' },
+    finishReason: 'length',
+  });
   // Held to the schema, output that is not the call means nothing could match it: no retry helps.
   t.match(
-    caught(() => one.toCall('{"city": "Os', false)),
+    caught(() => one.answer('{"city": "Os', false)),
     { code: 'invalid_request', param: 'tools', retryable: false },
   );
-  t.same(one.toCall('{"city":"Oslo"}', true), { name: 'get_weather', arguments: '{"city":"Oslo"}' }, 'whole: a call');
-  const two = forcedToolCall([...tools, { type: 'function', function: { name: 'get_time' } }], 'required')!;
-  t.match(
-    caught(() => two.toCall('{"name": "get_', true)),
-    { code: 'invalid_request', param: 'max_tokens' },
+  t.same(
+    one.answer('{"city":"Oslo"}', true),
+    { call: { name: 'get_weather', arguments: '{"city":"Oslo"}' }, finishReason: 'tool_calls' },
+    'whole when the limit came: a call',
   );
+  const two = forcedToolCall([...tools, { type: 'function', function: { name: 'get_time' } }], 'required')!;
+  t.same(two.answer('{"name": "get_', true), { call: undefined, finishReason: 'length' }, 'no name yet: no call');
 });

@@ -27,7 +27,7 @@ interface HistoryWindow {
 const lastTurnsBefore = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
   db
     .selectFrom('turns')
-    .select(['input_messages', 'assistant_response', 'tool_calls', 'private'])
+    .select(['input_messages', 'assistant_response', 'tool_calls', 'finish_reason', 'private'])
     .where('session_id', '=', p.sessionId)
     // Only what clients received, in the order they received it.
     .where('state', '=', 'committed')
@@ -67,8 +67,17 @@ export async function loadHistory(
   };
 }
 
-function assistantMessage(row: { assistant_response: string; tool_calls: string | null }): ChatMessage {
-  return row.tool_calls
+/**
+ * A stored answer as the assistant's message. Calls of an answer a token limit cut (finish_reason
+ * "length": a forced call's partial arguments) stay out: they are not calls a result could answer,
+ * and a backend would refuse their arguments; the conversation goes on from the text before them.
+ */
+function assistantMessage(row: {
+  assistant_response: string;
+  tool_calls: string | null;
+  finish_reason: string;
+}): ChatMessage {
+  return row.tool_calls && row.finish_reason !== 'length'
     ? { role: 'assistant', content: row.assistant_response, tool_calls: JSON.parse(row.tool_calls) as ToolCall[] }
     : { role: 'assistant', content: row.assistant_response };
 }

@@ -1,5 +1,5 @@
 import { AgentbusError, type ChatMessage, type ToolChoice, type ToolDefinition } from '../../bus-schemas/index.js';
-import type { ProviderToolCall } from './types.js';
+import type { FinishReason, ProviderToolCall } from './types.js';
 import { checkToolArguments } from './tool-arguments.js';
 
 /**
@@ -13,23 +13,19 @@ export interface ForcedToolCall {
   /** An instruction put after the conversation, so the model knows what the JSON is for. */
   instruction: ChatMessage;
   /**
-   * The constrained output as the tool call. Output that is not it throws `invalid_request`: on
-   * `max_tokens` when the token limit cut it (`cut`), else on `tools` — held to the schema, the
-   * model could not write a call that matches it (one nothing satisfies, like an empty `enum`).
+   * The constrained output as the tool call. Output that is not it throws `invalid_request` on
+   * `tools`: held to the schema, the model could not write a call that matches it (one nothing
+   * satisfies, like an empty `enum`).
    */
-  toCall(output: string, cut?: boolean | CutBy): ProviderToolCall;
+  toCall(output: string): ProviderToolCall;
+  /**
+   * The answer of the whole output. `cut`: a token limit ended it (`max_tokens`, on llama.cpp also
+   * LLAMA_CPP_MAX_TOKENS or the context's room). Output cut before its JSON was complete is what
+   * OpenAI answers then: `finish_reason` "length" and the call with its arguments as far as they
+   * were written, or no call while the function's name was not yet complete.
+   */
+  answer(output: string, cut: boolean): { call: ProviderToolCall | undefined; finishReason: FinishReason };
 }
-
-/** What cut a forced call short, when not the client's own `max_tokens`, and what to do about it. */
-export interface CutBy {
-  /** The limit, for the message: "LLAMA_CPP_MAX_TOKENS (512)". */
-  limit: string;
-  /** What the client can do: "send a larger max_tokens". */
-  fix: string;
-  param: string;
-}
-
-const BY_MAX_TOKENS: CutBy = { limit: 'max_tokens', fix: 'raise max_tokens', param: 'max_tokens' };
 
 /**
  * The schema of a function's arguments, which are a JSON object: none, or one without a `type`,
@@ -57,22 +53,36 @@ const unmatchable = (what: string) =>
     { param: 'tools' },
   );
 
-function parseOutput(output: string, cut: boolean | CutBy = false): unknown {
+function parseOutput(output: string): unknown {
   try {
     return JSON.parse(output);
   } catch {
-    // The request's limit: no retry, and nothing counted against the provider.
-    if (cut) {
-      const by = cut === true ? BY_MAX_TOKENS : cut;
-      throw new AgentbusError(
-        'invalid_request',
-        `${by.limit} cut the forced tool call before its JSON was complete (${output.length} characters ` +
-          `written); ${by.fix}.`,
-        { param: by.param },
-      );
-    }
     throw unmatchable(`it wrote ${output.length} characters that are not JSON`);
   }
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The start of a choice's output, `{"name": "f", "arguments": …`, in the schema's property order.
+const CHOICE_START = /^\s*\{\s*"name"\s*:\s*"([^"\\]*)"\s*(?:,\s*"arguments"\s*:\s*([\s\S]*))?$/;
+
+/** The answer of a forced call's output, whole or cut; `partial` reads a cut output's call. */
+function answerOf(
+  output: string,
+  cut: boolean,
+  toCall: (output: string) => ProviderToolCall,
+  partial: (output: string) => ProviderToolCall | undefined,
+): { call: ProviderToolCall | undefined; finishReason: FinishReason } {
+  // A limit reached just as the JSON closed leaves a whole call.
+  if (cut && !isJson(output)) return { call: partial(output), finishReason: 'length' };
+  return { call: toCall(output), finishReason: 'tool_calls' };
 }
 
 function toolList(tools: readonly ToolDefinition[]): string {
@@ -93,6 +103,11 @@ export function forcedToolCall(
   if (only) {
     const name = only.function.name;
     const schema = parametersOf(only);
+    const toCall = (output: string) => {
+      const args = parseOutput(output);
+      checkToolArguments(name, schema, args);
+      return { name, arguments: JSON.stringify(args) };
+    };
     return {
       schema,
       instruction: {
@@ -101,14 +116,19 @@ export function forcedToolCall(
           `Call the function ${name}${only.function.description ? ` (${only.function.description})` : ''}. ` +
           'Answer with its arguments only, as one JSON object.',
       },
-      toCall: (output, cut) => {
-        const args = parseOutput(output, cut);
-        checkToolArguments(name, schema, args);
-        return { name, arguments: JSON.stringify(args) };
-      },
+      toCall,
+      answer: (output, cut) => answerOf(output, cut, toCall, (partial) => ({ name, arguments: partial.trimStart() })),
     };
   }
   const names = candidates.map((tool) => tool.function.name);
+  const toCall = (output: string) => {
+    const call = parseOutput(output) as { name?: unknown; arguments?: unknown };
+    if (typeof call?.name !== 'string' || !names.includes(call.name))
+      throw unmatchable('it named no function of "tools"');
+    const tool = candidates.find((candidate) => candidate.function.name === call.name)!;
+    checkToolArguments(call.name, parametersOf(tool), call.arguments ?? {});
+    return { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) };
+  };
   return {
     schema: {
       // oneOf, not anyOf: the names tell the forms apart, and node-llama-cpp's grammars take only oneOf.
@@ -124,13 +144,12 @@ export function forcedToolCall(
         `Call one of these functions:\n${toolList(candidates)}\n` +
         'Answer with one JSON object only: {"name": <the function>, "arguments": {…its arguments}}.',
     },
-    toCall: (output, cut) => {
-      const call = parseOutput(output, cut) as { name?: unknown; arguments?: unknown };
-      if (typeof call?.name !== 'string' || !names.includes(call.name))
-        throw unmatchable('it named no function of "tools"');
-      const tool = candidates.find((candidate) => candidate.function.name === call.name)!;
-      checkToolArguments(call.name, parametersOf(tool), call.arguments ?? {});
-      return { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) };
-    },
+    toCall,
+    answer: (output, cut) =>
+      answerOf(output, cut, toCall, (partial) => {
+        const start = CHOICE_START.exec(partial);
+        const name = start?.[1];
+        return name !== undefined && names.includes(name) ? { name, arguments: start?.[2] ?? '' } : undefined;
+      }),
   };
 }

@@ -16,7 +16,7 @@ import { llamaCppError } from './errors.js';
 import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
-import { forcedToolCall, type CutBy, type ForcedToolCall } from '../forced-tool-call.js';
+import { forcedToolCall, type ForcedToolCall } from '../forced-tool-call.js';
 import { fitToContext } from './context-fit.js';
 import { grammarSchema } from './grammar-schema.js';
 import { toFunctions, toToolCalls } from './functions.js';
@@ -33,18 +33,6 @@ async function grammarFor(loaded: Loaded, forced: ForcedToolCall): Promise<Llama
       { param: 'tools', cause: err },
     );
   }
-}
-
-/** What cut a forced call short: the client's max_tokens, LLAMA_CPP_MAX_TOKENS, or the room the context left. */
-function cutBy(request: ProviderChatRequest, limit: number | undefined, room: number): CutBy | true {
-  if (request.options.max_tokens !== undefined) return true;
-  if (limit !== undefined && limit < room)
-    return { limit: `LLAMA_CPP_MAX_TOKENS (${limit})`, fix: 'send a larger max_tokens', param: 'max_tokens' };
-  return {
-    limit: `the room the context left beside the prompt (${room} tokens)`,
-    fix: 'send fewer or shorter messages, or start a new conversation',
-    param: 'messages',
-  };
 }
 
 export interface LlamaCppSettings {
@@ -177,7 +165,6 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
     const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history, functions);
-    const room = loaded.context.contextSize - prompt;
     try {
       // Refused, not shortened: node-llama-cpp would otherwise drop the start of the conversation.
       options.maxTokens = fitToContext({
@@ -226,20 +213,18 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       }
       for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       const result = await generation;
-      if (forced) {
-        const cut = result.metadata.stopReason === 'maxTokens';
-        yield {
-          type: 'tool_call',
-          call: forced.toCall(result.response, cut && cutBy(request, options.maxTokens, room)),
-        };
-      }
-      const calls = toToolCalls(result.functionCalls, request.tools ?? []);
+      const cut = result.metadata.stopReason === 'maxTokens';
+      const answer = forced?.answer(result.response, cut);
+      const calls = answer
+        ? answer.call
+          ? [answer.call]
+          : []
+        : toToolCalls(result.functionCalls, request.tools ?? []);
       for (const call of calls) yield { type: 'tool_call', call };
       const completion = generated();
       yield {
         type: 'done',
-        finishReason:
-          forced || calls.length ? 'tool_calls' : result.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
+        finishReason: answer?.finishReason ?? (calls.length ? 'tool_calls' : cut ? 'length' : 'stop'),
         usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
       };
     } catch (err) {

@@ -1,6 +1,13 @@
 import { Ollama, type ChatResponse } from 'ollama';
 import { AgentbusError } from '../../../bus-schemas/index.js';
-import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEmbedRequest, ProviderEvent } from '../types.js';
+import type {
+  ChatProvider,
+  FinishReason,
+  ProbeResult,
+  ProviderChatRequest,
+  ProviderEmbedRequest,
+  ProviderEvent,
+} from '../types.js';
 import { ollamaRequestError, ollamaStreamError } from './errors.js';
 import { createImageCheck } from './capabilities.js';
 import { toOllamaChatRequest } from './request.js';
@@ -23,13 +30,13 @@ function clientFor(url: string, signal: AbortSignal): Ollama {
 }
 
 /** Converts Ollama's final stream line into the provider `done` event. */
-function doneEvent(last: ChatResponse, calledTools: boolean): ProviderEvent {
+function doneEvent(last: ChatResponse, calledTools: boolean, finishReason?: FinishReason): ProviderEvent {
   const prompt = last.prompt_eval_count ?? 0;
   const completion = last.eval_count ?? 0;
   return {
     type: 'done',
     // Ollama reports "stop" after tool calls; OpenAI clients look for "tool_calls".
-    finishReason: calledTools ? 'tool_calls' : last.done_reason === 'length' ? 'length' : 'stop',
+    finishReason: finishReason ?? (calledTools ? 'tool_calls' : last.done_reason === 'length' ? 'length' : 'stop'),
     usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
   };
 }
@@ -61,8 +68,9 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
           if (forced) {
             forcedOutput += part.message?.content ?? '';
             if (!part.done) continue;
-            yield { type: 'tool_call', call: forced.toCall(forcedOutput, part.done_reason === 'length') };
-            yield doneEvent(part, true);
+            const { call, finishReason } = forced.answer(forcedOutput, part.done_reason === 'length');
+            if (call) yield { type: 'tool_call', call };
+            yield doneEvent(part, true, finishReason);
             return;
           }
           if (part.message?.thinking) yield { type: 'reasoning', content: part.message.thinking };
