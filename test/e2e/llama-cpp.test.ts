@@ -200,6 +200,62 @@ t.test('a forced tool call: a grammar holds the real model to the schema, and it
   t.type((await followUp.json()).choices[0].message.content, 'string');
 });
 
+t.test('structured outputs: a grammar holds the answer to response_format, strict ones are checked', async (t) => {
+  const mood = {
+    type: 'object',
+    properties: { mood: { enum: ['happy', 'sad'] } },
+    required: ['mood'],
+    additionalProperties: false,
+  };
+  const ask = { messages: [{ role: 'user', content: 'How is the cat?' }], max_tokens: 48 };
+  const res = await post({
+    ...ask,
+    response_format: { type: 'json_schema', json_schema: { name: 'mood', schema: mood, strict: true } },
+  });
+  t.equal(res.status, 200);
+  const body: any = await res.json();
+  t.equal(body.choices[0].finish_reason, 'stop');
+  t.match(JSON.parse(body.choices[0].message.content), { mood: /^(happy|sad)$/ }, 'the story model wrote the JSON');
+
+  const object = await post({ ...ask, response_format: { type: 'json_object' } });
+  t.equal(object.status, 200);
+  const objectBody: any = await object.json();
+  const text: string = objectBody.choices[0].message.content;
+  t.match(text.trimStart(), /^\{/, 'a JSON object (or its start, when max_tokens cut it)');
+
+  // A rule the grammar cannot hold: checked when strict, as OpenAI promises; a guide when not.
+  const digits = { type: 'object', properties: { a: { type: 'string', pattern: '^[0-9]{40}$' } }, required: ['a'] };
+  const strict = await post({
+    ...ask,
+    response_format: { type: 'json_schema', json_schema: { name: 'digits', schema: digits, strict: true } },
+  });
+  t.equal(strict.status, 400);
+  t.match(await strict.json(), {
+    error: { param: 'response_format', message: /breaks the response_format schema \(a must match pattern/ },
+  });
+  const loose = await post({
+    ...ask,
+    response_format: { type: 'json_schema', json_schema: { name: 'digits', schema: digits } },
+  });
+  t.equal(loose.status, 200);
+
+  // One grammar per answer: not beside tools the model may call, nor beside a forced call.
+  const tools = [{ type: 'function', function: { name: 'get_time', parameters: { type: 'object' } } }];
+  for (const tool_choice of ['auto', 'required']) {
+    const both = await post({ ...ask, tools, tool_choice, response_format: { type: 'json_object' } });
+    t.equal(both.status, 400, tool_choice);
+    t.match(await both.json(), { error: { code: 'invalid_request', param: 'response_format' } });
+  }
+  const unwritable = await post({
+    ...ask,
+    response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', required: ['b'] } } },
+  });
+  t.equal(unwritable.status, 400);
+  t.match(await unwritable.json(), {
+    error: { param: 'response_format', message: /response_format's schema: the required property "b"/ },
+  });
+});
+
 t.test('tool_choice "auto": the model is told of the tools and may answer in text, also after results', async (t) => {
   // The functions' documentation takes ~450 of this tokenizer's tokens: more room than the main stack's.
   const roomy = await startStack({ env: { ...LLAMA_ENV, LLAMA_CPP_CONTEXT_SIZE: '2048', LLAMA_CPP_MAX_TOKENS: '8' } });

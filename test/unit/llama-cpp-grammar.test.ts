@@ -1,6 +1,7 @@
 import t from 'tap';
 import { fitToContext } from '../../workers/providers/llama-cpp/context-fit.js';
-import { grammarSchema } from '../../workers/providers/llama-cpp/grammar-schema.js';
+import { grammarSchema, RESPONSE_FORMAT_SCHEMA } from '../../workers/providers/llama-cpp/grammar-schema.js';
+import { checkStructuredOutput } from '../../workers/providers/tool-arguments.js';
 
 // The llama-cpp provider's checks before it generates: the forced call's schema as its grammar
 // takes it, and prompt plus answer within the context.
@@ -96,6 +97,22 @@ t.test('what the grammar could never write is a 400 on tools naming it and where
   ];
   for (const [schema, message] of cases)
     t.throws(() => grammarSchema(schema), { code: 'invalid_request', param: 'tools', message }, message.source);
+  t.throws(() => grammarSchema(cases[0]![0], RESPONSE_FORMAT_SCHEMA), {
+    param: 'response_format',
+    message:
+      /^The llama-cpp provider cannot hold the model to response_format's schema: an enum .* \(at properties\.a\.enum\)\./,
+  });
+});
+
+t.test('a strict structured output is checked against its whole schema once written', async (t) => {
+  const schema = { type: 'object', properties: { a: { type: 'string', pattern: '^[0-9]+$' } }, required: ['a'] };
+  t.doesNotThrow(() => checkStructuredOutput(schema, '{"a": "42"}'));
+  t.throws(() => checkStructuredOutput(schema, '{"a": "x"}'), {
+    code: 'invalid_request',
+    param: 'response_format',
+    message: /\(a must match pattern "\^\[0-9\]\+\$"\)/,
+  });
+  t.throws(() => checkStructuredOutput(schema, '{"a": '), { param: 'response_format', message: /not JSON/ });
 });
 
 const fit = {

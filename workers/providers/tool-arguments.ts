@@ -54,3 +54,30 @@ export function checkToolArguments(name: string, schema: Record<string, unknown>
     { param: 'tools' },
   );
 }
+
+/**
+ * A strict structured output (response_format json_schema with `strict: true`) that a grammar held
+ * to `schema`, checked against the schema itself for the same reason as tool arguments: output
+ * that breaks a rule the grammar left out is a 400 on `response_format`, never an answer the
+ * client's parser would reject. Without `strict`, as on OpenAI, the schema guides and is not checked.
+ */
+export function checkStructuredOutput(schema: Record<string, unknown>, output: string): void {
+  const validate = validatorOf(schema);
+  if (!validate) return;
+  let value: unknown;
+  try {
+    value = JSON.parse(output);
+  } catch {
+    throw brokenOutput(`it wrote ${output.length} characters that are not JSON`);
+  }
+  if (validate(value)) return;
+  throw brokenOutput(messageFromAjvErrors(validate.errors, 'the output').message);
+}
+
+const brokenOutput = (what: string) =>
+  new AgentbusError(
+    'invalid_request',
+    `The model wrote output that breaks the response_format schema (${what}), a rule the backend's grammar ` +
+      'could not hold it to: try again, state the rule in the prompt, or check that the schema can be satisfied.',
+    { param: 'response_format' },
+  );

@@ -43,13 +43,19 @@ const isSchema = (value: unknown): value is Schema =>
 
 const isScalar = (value: unknown) => value === null || ['string', 'number', 'boolean'].includes(typeof value);
 
+/** What a schema is for, in the 400 that refuses it. */
+export interface SchemaOwner {
+  readonly what: string;
+  readonly param: string;
+}
+export const TOOL_SCHEMA: SchemaOwner = { what: "this tool's parameter schema", param: 'tools' };
+export const RESPONSE_FORMAT_SCHEMA: SchemaOwner = { what: "response_format's schema", param: 'response_format' };
+
+// What the grammar could never write, where; worded for its owner by grammarSchema.
+class Unholdable extends Error {}
+
 function refuse(path: string, why: string): never {
-  throw new AgentbusError(
-    'invalid_request',
-    "The llama-cpp provider cannot hold the model to this tool's parameter schema: " +
-      `${why} (at ${path || 'its root'}). Fix the schema, or ask an agent on Ollama or an OpenAI-compatible server.`,
-    { param: 'tools' },
-  );
+  throw new Unholdable(`${why} (at ${path || 'its root'})`);
 }
 
 const at = (path: string, key: string | number) => (path ? `${path}.${key}` : String(key));
@@ -183,14 +189,24 @@ function checkReferences(schema: unknown, names: Set<string>, path: string): voi
 }
 
 /**
- * A tool's JSON Schema as node-llama-cpp's grammar takes it (anyOf as oneOf, draft 7's forms
- * renamed, annotations and the rules it cannot hold left out for the check afterwards), or a 400
- * `invalid_request` on `tools` naming what it could never write (an unknown type, a dangling
- * `$ref`, a required property not defined, bounds the wrong way round, fewer properties than it
- * writes).
+ * A JSON Schema (a tool's parameters, a response_format's) as node-llama-cpp's grammar takes it
+ * (anyOf as oneOf, draft 7's forms renamed, annotations and the rules it cannot hold left out for
+ * the check afterwards), or a 400 `invalid_request` on the owner's parameter naming what it could
+ * never write (an unknown type, a dangling `$ref`, a required property not defined, bounds the
+ * wrong way round, fewer properties than it writes).
  */
-export function grammarSchema(schema: Record<string, unknown>): Record<string, unknown> {
-  const out = grammarSchemaAt(schema, '');
-  checkReferences(out, definedNames(out), '');
-  return out;
+export function grammarSchema(schema: Record<string, unknown>, owner = TOOL_SCHEMA): Record<string, unknown> {
+  try {
+    const out = grammarSchemaAt(schema, '');
+    checkReferences(out, definedNames(out), '');
+    return out;
+  } catch (err) {
+    if (!(err instanceof Unholdable)) throw err;
+    throw new AgentbusError(
+      'invalid_request',
+      `The llama-cpp provider cannot hold the model to ${owner.what}: ${err.message}. Fix the schema, or ask ` +
+        'an agent on Ollama or an OpenAI-compatible server.',
+      { param: owner.param },
+    );
+  }
 }

@@ -6,7 +6,6 @@ import {
   loadNodeLlamaCpp,
   type Llama,
   type LlamaContext,
-  type LlamaGrammar,
   type LlamaContextSequence,
   type LlamaModel,
   type NodeLlamaCpp,
@@ -16,24 +15,11 @@ import { llamaCppError } from './errors.js';
 import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
-import { forcedToolCall, type ForcedToolCall } from '../forced-tool-call.js';
+import { forcedToolCall } from '../forced-tool-call.js';
 import { fitToContext } from './context-fit.js';
-import { grammarSchema } from './grammar-schema.js';
+import { grammarOf, outputShape } from './output-grammar.js';
+import { checkStructuredOutput } from '../tool-arguments.js';
 import { toFunctions, toToolCalls } from './functions.js';
-
-/** The grammar of a forced tool call; a schema outside node-llama-cpp's subset is a 400. */
-async function grammarFor(loaded: Loaded, forced: ForcedToolCall): Promise<LlamaGrammar> {
-  const schema = grammarSchema(forced.schema);
-  try {
-    return await loaded.llama.createGrammarForJsonSchema(schema);
-  } catch (err) {
-    throw new AgentbusError(
-      'invalid_request',
-      `The llama-cpp provider cannot hold the model to this tool's parameter schema: ${(err as Error).message}`,
-      { param: 'tools', cause: err },
-    );
-  }
-}
 
 export interface LlamaCppSettings {
   /** The GGUF file to answer with (LLAMA_CPP_MODEL_PATH). */
@@ -158,10 +144,11 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     // "auto": the model may call one; "none" asks for text, so the tools are left out.
     const functions =
       !forced && request.tools?.length && request.toolChoice !== 'none' ? toFunctions(request.tools) : undefined;
+    const shape = outputShape(request, forced, functions !== undefined);
     const history = toChatHistory(forced ? [...request.messages, forced.instruction] : request.messages);
     const options = toGenerateOptions(request, settings.maxTokens);
     const loaded = await load();
-    const grammar = forced ? await grammarFor(loaded, forced) : undefined;
+    const grammar = await grammarOf(loaded.llama, shape);
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
     const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history, functions);
@@ -214,6 +201,10 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       const result = await generation;
       const cut = result.metadata.stopReason === 'maxTokens';
+      const format = request.responseFormat;
+      // Strict, as on OpenAI: the schema is a promise to the client's parser, and the grammar holds part of it.
+      if (!cut && format?.type === 'json_schema' && format.json_schema.strict === true && format.json_schema.schema)
+        checkStructuredOutput(format.json_schema.schema, result.response);
       const answer = forced?.answer(result.response, cut);
       const calls = answer
         ? answer.call

@@ -25,6 +25,8 @@ export interface Llama {
   loadModel(options: { modelPath: string }): Promise<LlamaModel>;
   /** A grammar that holds generation to a JSON Schema (node-llama-cpp's GBNF subset). */
   createGrammarForJsonSchema(schema: Record<string, unknown>): Promise<LlamaGrammar>;
+  /** One of its bundled grammars: "json" holds output to a JSON object. */
+  getGrammarFor(type: 'json'): Promise<LlamaGrammar>;
   dispose(): Promise<void>;
 }
 export interface LlamaModel {

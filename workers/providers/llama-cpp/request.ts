@@ -85,7 +85,7 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
 /**
  * Sampling options as node-llama-cpp's generation options. `presence_penalty` and
  * `frequency_penalty` have no exact llama.cpp equivalent here and are refused rather than
- * silently ignored, as are structured outputs (tools are the provider's: forced calls and functions).
+ * silently ignored (tools and structured outputs are the provider's: grammars and functions).
  *
  * A request without `max_tokens` gets `defaultMaxTokens` (LLAMA_CPP_MAX_TOKENS; 0: none). It
  * applies to every model, not only those without an end-of-turn token: nothing in a GGUF says
@@ -93,12 +93,6 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
  * a runaway answer holds one of the few CPU sequences until the request's deadline.
  */
 export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens: number): GenerateOptions {
-  if (request.responseFormat)
-    throw new AgentbusError(
-      'invalid_request',
-      'The llama-cpp provider does not support response_format (structured outputs).',
-      { param: 'response_format' },
-    );
   const { options } = request;
   if (options.reasoning_effort !== undefined && options.reasoning_effort !== 'none')
     throw new AgentbusError(
