@@ -29,6 +29,16 @@ export const toolResultDuplicate = (id: string, first: number, index: number) =>
     { param: `messages[${index}].tool_call_id` },
   );
 
+/** A `tool` message answering a call a token limit cut, which memory keeps out of the conversation. */
+export const toolCallCut = (id: string, index: number) =>
+  new AgentbusError(
+    'invalid_request',
+    `The tool call '${id}' was cut short by max_tokens (finish_reason "length"): its arguments are incomplete, ` +
+      'so it is not part of the conversation and takes no result. Ask again with a larger max_tokens, or go on ' +
+      'with a user message.',
+    { param: `messages[${index}].tool_call_id` },
+  );
+
 /** Calls still without a result when the message at `index` (a user or assistant one) comes. */
 export const toolCallsUnanswered = (ids: Iterable<string>, index: number) =>
   new AgentbusError('invalid_request', `${UNANSWERED}${[...ids].join(', ')}`, { param: `messages[${index}].role` });

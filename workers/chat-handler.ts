@@ -232,7 +232,7 @@ export async function handleChatRequest(
     if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
     // Where memory supplies the conversation, its last turn holds the calls opening results answer.
     if (context.session && deps.agent.historyTurns > 0 && !clientSentHistory(envelope.messages))
-      checkOpeningToolResults(envelope.messages, context.history.messages);
+      checkOpeningToolResults(envelope.messages, context.history.messages, context.history.cutCalls);
     // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still cached.
     const hit =
       context.cacheKey !== undefined && envelope.cache !== 'refresh'

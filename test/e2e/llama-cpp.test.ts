@@ -233,6 +233,21 @@ t.test('structured outputs: a grammar holds the answer to response_format, stric
   t.match(await strict.json(), {
     error: { param: 'response_format', message: /breaks the response_format schema \(a must match pattern/ },
   });
+  // A backtracking pattern on a string the grammar makes the model write: checked in linear time (RE2),
+  // where JavaScript's RegExp held the worker for minutes.
+  const evil = {
+    type: 'object',
+    properties: { k: { type: 'string', const: `${'a'.repeat(32)}!`, pattern: '^(a|a)*$' } },
+    required: ['k'],
+    additionalProperties: false,
+  };
+  const redos = await post({
+    ...ask,
+    max_tokens: 100,
+    response_format: { type: 'json_schema', json_schema: { name: 'evil', schema: evil, strict: true } },
+  });
+  t.equal(redos.status, 400);
+  t.match(await redos.json(), { error: { param: 'response_format', message: /k must match pattern/ } });
   const loose = await post({
     ...ask,
     response_format: { type: 'json_schema', json_schema: { name: 'digits', schema: digits } },

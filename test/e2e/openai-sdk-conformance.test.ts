@@ -165,6 +165,7 @@ t.test(
       messages: [{ role: 'user', content: 'weather in Dhaka?' }],
       tools: [weatherTool, other],
       tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      stop: ['Dhaka'],
     });
     t.equal(named.choices[0]!.finish_reason, 'tool_calls');
     t.equal(named.choices[0]!.message.content, null);
@@ -174,6 +175,7 @@ t.test(
     const sent = stack.ollama.requests.at(-1)!;
     t.same(sent.format, weatherTool.function.parameters, "Ollama's output is constrained to the tool's parameters");
     t.notOk(sent.tools, 'no tools: the format forces the call');
+    t.notOk(sent.options?.['stop'], 'stop sequences end text, not a forced call (they would cut its JSON)');
     t.match(sent.messages.at(-1), { role: 'system', content: /Call the function get_weather/ });
 
     // "required" with two tools: the model picks one, as {name, arguments}; streamed as a tool call.
@@ -222,6 +224,15 @@ t.test('a forced call cut by max_tokens: 200, finish_reason "length", the argume
   });
   // The conversation goes on without the cut call: it asks for no result, and Ollama never sees it.
   const conversation = (cut as unknown as { conversation_id: string }).conversation_id;
+  const callId = cut.choices[0]!.message.tool_calls![0]!.id;
+  const answered = await client.chat.completions
+    .create(
+      { model: 'testing', messages: [{ role: 'tool', tool_call_id: callId, content: 'sunny' }] },
+      { headers: { 'X-Session-ID': conversation } },
+    )
+    .catch((e: unknown) => e);
+  t.type(answered, OpenAI.BadRequestError);
+  t.match((answered as APIError).message, /was cut short by max_tokens .* takes no result/);
   stack.ollama.behave({ tokens: ['Sunny.'] });
   const next = await client.chat.completions.create(
     { model: 'testing', messages: [{ role: 'user', content: 'never mind, just guess' }] },

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { fitToContext } from '../../workers/providers/llama-cpp/context-fit.js';
 import { grammarSchema, RESPONSE_FORMAT_SCHEMA } from '../../workers/providers/llama-cpp/grammar-schema.js';
-import { checkStructuredOutput } from '../../workers/providers/tool-arguments.js';
+import { structuredOutputCheck, toolArgumentsCheck } from '../../workers/providers/schema-check.js';
 
 // The llama-cpp provider's checks before it generates: the forced call's schema as its grammar
 // takes it, and prompt plus answer within the context.
@@ -105,14 +105,72 @@ t.test('what the grammar could never write is a 400 on tools naming it and where
 });
 
 t.test('a strict structured output is checked against its whole schema once written', async (t) => {
-  const schema = { type: 'object', properties: { a: { type: 'string', pattern: '^[0-9]+$' } }, required: ['a'] };
-  t.doesNotThrow(() => checkStructuredOutput(schema, '{"a": "42"}'));
-  t.throws(() => checkStructuredOutput(schema, '{"a": "x"}'), {
+  const check = structuredOutputCheck({
+    type: 'object',
+    properties: { a: { type: 'string', pattern: '^[0-9]+$' } },
+    required: ['a'],
+  });
+  t.doesNotThrow(() => check('{"a": "42"}'));
+  t.throws(() => check('{"a": "x"}'), {
     code: 'invalid_request',
     param: 'response_format',
     message: /\(a must match pattern "\^\[0-9\]\+\$"\)/,
   });
-  t.throws(() => checkStructuredOutput(schema, '{"a": '), { param: 'response_format', message: /not JSON/ });
+  t.throws(() => check('{"a": '), { param: 'response_format', message: /not JSON/ });
+});
+
+t.test('patterns run in linear time: a backtracking one is checked at once', async (t) => {
+  const check = toolArgumentsCheck('f', { type: 'object', properties: { k: { type: 'string', pattern: '^(a|a)*$' } } });
+  // With JavaScript's RegExp this takes minutes (2^40 paths); RE2 reads the string once.
+  t.throws(() => check({ k: `${'a'.repeat(40)}!` }), { param: 'tools', message: /arguments\.k must match pattern/ });
+  t.doesNotThrow(() => check({ k: 'aaaa' }));
+});
+
+t.test('a schema that cannot be checked is a 400 before the model runs, naming what', async (t) => {
+  for (const pattern of ['(?=a)', '\\-x(']) {
+    const schema = { type: 'object', properties: { k: { type: 'string', pattern } } };
+    t.throws(() => toolArgumentsCheck('f', schema), {
+      param: 'tools',
+      message: /^The parameter schema of function "f" cannot be checked: the pattern .* cannot be checked: /,
+    });
+    t.throws(() => structuredOutputCheck(schema), { param: 'response_format', message: /cannot be checked/ });
+  }
+});
+
+t.test("$schema picks the draft; $id stays the request's own", async (t) => {
+  // zod 4 and LangChain name draft 2020-12; its prefixItems must be checked, not skipped.
+  const check = structuredOutputCheck({
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    type: 'object',
+    properties: { code: { type: 'string', pattern: '^[0-9]{3}$' }, pair: { prefixItems: [{ type: 'integer' }] } },
+    required: ['code'],
+  });
+  t.throws(() => check('{"code": "abc"}'), { message: /code must match pattern/ });
+  t.throws(() => check('{"code": "123", "pair": ["x"]}'), { message: /pair\[0\] must be an integer/ });
+  t.doesNotThrow(() => check('{"code": "123", "pair": [1]}'));
+  // Two different schemas with one $id (two clients): each is checked against its own rules.
+  const first = structuredOutputCheck({
+    $id: 'urn:shared',
+    type: 'object',
+    properties: { zip: { pattern: '^[0-9]{5}$' } },
+  });
+  const second = structuredOutputCheck({
+    $id: 'urn:shared',
+    type: 'object',
+    properties: { zip: { pattern: '^[a-z]+$' } },
+  });
+  t.throws(() => first('{"zip": "abc"}'), { message: /zip must match pattern/ });
+  t.throws(() => second('{"zip": "12345"}'), { message: /zip must match pattern/ });
+});
+
+t.test('date, time and date-time are checked, with or without an offset', async (t) => {
+  const check = structuredOutputCheck({
+    type: 'object',
+    allOf: [{ properties: { d: { format: 'date' }, t: { format: 'time' }, dt: { format: 'date-time' } } }],
+  });
+  t.doesNotThrow(() => check('{"d": "2026-12-04", "t": "10:00:00", "dt": "2026-12-04T10:00:00"}'));
+  t.doesNotThrow(() => check('{"t": "10:00:00Z", "dt": "2026-12-04T10:00:00+01:00"}'));
+  t.throws(() => check('{"d": "a story"}'), { message: /d must match format "date"/ });
 });
 
 const fit = {

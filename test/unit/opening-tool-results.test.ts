@@ -63,3 +63,17 @@ t.test('a second result for the same stored call is refused, naming both message
   });
   t.end();
 });
+
+t.test('a result for a call that was cut by max_tokens says so', (t) => {
+  const answered: ChatMessage[] = [
+    { role: 'user', content: 'q' },
+    { role: 'assistant', content: '' },
+  ];
+  t.throws(() => checkOpeningToolResults([{ role: 'system', content: 's' }, result('c1')], answered, ['c1']), {
+    code: 'invalid_request',
+    param: 'messages[1].tool_call_id',
+    message: /^The tool call 'c1' was cut short by max_tokens \(finish_reason "length"\)/,
+  });
+  t.doesNotThrow(() => checkOpeningToolResults([{ role: 'user', content: 'go on' }], answered, ['c1']));
+  t.end();
+});

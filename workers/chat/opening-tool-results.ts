@@ -1,5 +1,6 @@
 import type { ChatMessage } from '../../bus-schemas/index.js';
 import { checkToolResultOrder } from '../../common/tool-results.js';
+import { toolCallCut } from '../../common/tool-result-errors.js';
 
 /**
  * Tool results that open a request continuing a session must answer the calls of its last stored
@@ -8,7 +9,17 @@ import { checkToolResultOrder } from '../../common/tool-results.js';
  * common/tool-results.ts: a result that answers nothing would reach the model as a call it never
  * made, and calls left unanswered as a conversation an OpenAI-compatible backend refuses.
  */
-export function checkOpeningToolResults(messages: readonly ChatMessage[], history: readonly ChatMessage[]): void {
+export function checkOpeningToolResults(
+  messages: readonly ChatMessage[],
+  history: readonly ChatMessage[],
+  cutCalls: readonly string[] = [],
+): void {
+  // A result for a call that was cut (memory leaves it out): say so, not that there is no call.
+  for (const [index, message] of messages.entries()) {
+    if (message.role === 'system') continue;
+    if (message.role !== 'tool') break;
+    if (cutCalls.includes(message.tool_call_id)) throw toolCallCut(message.tool_call_id, index);
+  }
   const last = history.at(-1);
   checkToolResultOrder(
     messages,

@@ -10,10 +10,12 @@ export interface History {
   readonly messages: readonly ChatMessage[];
   /** A turn among them was private, so the new request must stay on local providers too. */
   readonly private: boolean;
+  /** Calls of the last turn left out because a token limit cut them (finish_reason "length"). */
+  readonly cutCalls: readonly string[];
 }
 
 /** What a request without stored history (new conversation, store: false, client-sent history) gets. */
-export const NO_HISTORY: History = Object.freeze({ messages: Object.freeze([]), private: false });
+export const NO_HISTORY: History = Object.freeze({ messages: Object.freeze([]), private: false, cutCalls: [] });
 
 interface HistoryWindow {
   sessionId: string;
@@ -59,11 +61,16 @@ export async function loadHistory(
   const root = requestRoot(requestId);
   const [low, high] = partRange(root);
   const { rows } = await lastTurnsBefore.execute(db, { sessionId, root, low, high, limit });
+  const last = rows[0]; // newest first
   return {
     messages: rows
       .reverse()
       .flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
     private: rows.some((row) => row.private === 1),
+    cutCalls:
+      last?.tool_calls && last.finish_reason === 'length'
+        ? (JSON.parse(last.tool_calls) as ToolCall[]).map((call) => call.id)
+        : [],
   };
 }
 

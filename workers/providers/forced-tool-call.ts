@@ -1,6 +1,6 @@
 import { AgentbusError, type ChatMessage, type ToolChoice, type ToolDefinition } from '../../bus-schemas/index.js';
 import type { FinishReason, ProviderToolCall } from './types.js';
-import { checkToolArguments } from './tool-arguments.js';
+import { toolArgumentsCheck } from './schema-check.js';
 
 /**
  * A tool call the model must make (`tool_choice: "required"` or a named function) on a backend
@@ -70,8 +70,10 @@ function isJson(text: string): boolean {
   }
 }
 
-// The start of a choice's output, `{"name": "f", "arguments": …`, in the schema's property order.
-const CHOICE_START = /^\s*\{\s*"name"\s*:\s*"([^"\\]*)"\s*(?:,\s*"arguments"\s*:\s*([\s\S]*))?$/;
+// The start of a choice's output, `{"name": "f", "arguments": …`, in the schema's property order:
+// the name once its closing quote is written, then the arguments once their key is.
+const CHOICE_NAME = /^\s*\{\s*"name"\s*:\s*"([^"\\]*)"([\s\S]*)$/;
+const CHOICE_ARGUMENTS = /^\s*,\s*"arguments"\s*:\s*([\s\S]*)$/;
 
 /** The answer of a forced call's output, whole or cut; `partial` reads a cut output's call. */
 function answerOf(
@@ -103,9 +105,10 @@ export function forcedToolCall(
   if (only) {
     const name = only.function.name;
     const schema = parametersOf(only);
+    const check = toolArgumentsCheck(name, schema);
     const toCall = (output: string) => {
       const args = parseOutput(output);
-      checkToolArguments(name, schema, args);
+      check(args);
       return { name, arguments: JSON.stringify(args) };
     };
     return {
@@ -120,14 +123,16 @@ export function forcedToolCall(
       answer: (output, cut) => answerOf(output, cut, toCall, (partial) => ({ name, arguments: partial.trimStart() })),
     };
   }
-  const names = candidates.map((tool) => tool.function.name);
+  const checks = new Map(
+    candidates.map((tool) => [tool.function.name, toolArgumentsCheck(tool.function.name, parametersOf(tool))]),
+  );
+  const names = [...checks.keys()];
   const toCall = (output: string) => {
     const call = parseOutput(output) as { name?: unknown; arguments?: unknown };
-    if (typeof call?.name !== 'string' || !names.includes(call.name))
-      throw unmatchable('it named no function of "tools"');
-    const tool = candidates.find((candidate) => candidate.function.name === call.name)!;
-    checkToolArguments(call.name, parametersOf(tool), call.arguments ?? {});
-    return { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) };
+    const check = typeof call?.name === 'string' ? checks.get(call.name) : undefined;
+    if (!check) throw unmatchable('it named no function of "tools"');
+    check(call.arguments ?? {});
+    return { name: call.name as string, arguments: JSON.stringify(call.arguments ?? {}) };
   };
   return {
     schema: {
@@ -147,9 +152,9 @@ export function forcedToolCall(
     toCall,
     answer: (output, cut) =>
       answerOf(output, cut, toCall, (partial) => {
-        const start = CHOICE_START.exec(partial);
-        const name = start?.[1];
-        return name !== undefined && names.includes(name) ? { name, arguments: start?.[2] ?? '' } : undefined;
+        const [, name, rest = ''] = CHOICE_NAME.exec(partial) ?? [];
+        if (name === undefined || !names.includes(name)) return undefined;
+        return { name, arguments: CHOICE_ARGUMENTS.exec(rest)?.[1] ?? '' };
       }),
   };
 }

@@ -2,7 +2,7 @@ import { AgentbusError, type ToolDefinition } from '../../../bus-schemas/index.j
 import { parametersOf } from '../forced-tool-call.js';
 import type { ProviderToolCall } from '../types.js';
 import { grammarSchema } from './grammar-schema.js';
-import { checkToolArguments } from '../tool-arguments.js';
+import { toolArgumentsCheck } from '../schema-check.js';
 import type { ChatModelFunctions, LlamaChatResponseFunctionCall } from './load-module.js';
 
 /**
@@ -22,6 +22,7 @@ export function toFunctions(tools: readonly ToolDefinition[]): ChatModelFunction
       if (!(err instanceof AgentbusError)) throw err;
       throw new AgentbusError('invalid_request', `Function "${name}": ${err.message}`, { param: 'tools', cause: err });
     }
+    toolArgumentsCheck(name, parameters); // one it cannot check is refused before the model runs
   }
   return functions;
 }
@@ -37,7 +38,7 @@ export function toToolCalls(
   return (calls ?? []).map((call) => {
     const tool = tools.find((candidate) => candidate.function.name === call.functionName);
     const args = call.params ?? {};
-    if (tool) checkToolArguments(call.functionName, parametersOf(tool), args);
+    if (tool) toolArgumentsCheck(call.functionName, parametersOf(tool))(args);
     return { name: call.functionName, arguments: JSON.stringify(args) };
   });
 }

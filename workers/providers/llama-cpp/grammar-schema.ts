@@ -3,7 +3,7 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
 // What node-llama-cpp's JSON Schema grammars hold the output to (3.x, utils/gbnfJson/types.d.ts).
 // Any other keyword (pattern, minimum, allOf, an email format…) is left out of the grammar and held
 // afterwards: the arguments are checked against the client's own schema once written
-// (workers/providers/tool-arguments.ts), so a call that breaks it is a 400, never a call.
+// (workers/providers/schema-check.ts), so a call that breaks it is a 400, never a call.
 const KEPT = new Set([
   'type',
   'properties',

@@ -18,7 +18,6 @@ import { toChatHistory, toGenerateOptions } from './request.js';
 import { forcedToolCall } from '../forced-tool-call.js';
 import { fitToContext } from './context-fit.js';
 import { grammarOf, outputShape } from './output-grammar.js';
-import { checkStructuredOutput } from '../tool-arguments.js';
 import { toFunctions, toToolCalls } from './functions.js';
 
 export interface LlamaCppSettings {
@@ -147,6 +146,8 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const shape = outputShape(request, forced, functions !== undefined);
     const history = toChatHistory(forced ? [...request.messages, forced.instruction] : request.messages);
     const options = toGenerateOptions(request, settings.maxTokens);
+    // Stop sequences end text; a forced call has none, and one would cut its JSON (OpenAI's do not).
+    if (forced) delete options.customStopTriggers;
     const loaded = await load();
     const grammar = await grammarOf(loaded.llama, shape);
     const sequence = await acquire(loaded, request.signal);
@@ -201,10 +202,9 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       const result = await generation;
       const cut = result.metadata.stopReason === 'maxTokens';
-      const format = request.responseFormat;
-      // Strict, as on OpenAI: the schema is a promise to the client's parser, and the grammar holds part of it.
-      if (!cut && format?.type === 'json_schema' && format.json_schema.strict === true && format.json_schema.schema)
-        checkStructuredOutput(format.json_schema.schema, result.response);
+      // An answer a limit or the client's own `stop` ended is returned as it is, as OpenAI returns it.
+      if (shape?.kind === 'schema' && !cut && result.metadata.stopReason !== 'customStopTrigger')
+        shape.check?.(result.response);
       const answer = forced?.answer(result.response, cut);
       const calls = answer
         ? answer.call

@@ -1,12 +1,19 @@
 import { AgentbusError } from '../../../bus-schemas/index.js';
 import type { ProviderChatRequest } from '../types.js';
 import type { ForcedToolCall } from '../forced-tool-call.js';
+import { structuredOutputCheck } from '../schema-check.js';
 import { grammarSchema, RESPONSE_FORMAT_SCHEMA, TOOL_SCHEMA, type SchemaOwner } from './grammar-schema.js';
 import type { Llama, LlamaGrammar } from './load-module.js';
 
 /** What a request's output is held to: a JSON Schema (a forced call's, a structured output's) or any JSON object. */
 export type OutputShape =
-  | { readonly kind: 'schema'; readonly schema: Record<string, unknown>; readonly owner: SchemaOwner }
+  | {
+      readonly kind: 'schema';
+      readonly schema: Record<string, unknown>;
+      readonly owner: SchemaOwner;
+      /** A strict structured output's check of the whole answer against the client's schema. */
+      readonly check?: (output: string) => void;
+    }
   | { readonly kind: 'json' };
 
 /**
@@ -31,16 +38,20 @@ export function outputShape(
     throw new AgentbusError(
       'invalid_request',
       'The llama-cpp provider cannot offer tools and hold the answer to response_format at once (one grammar ' +
-        'per answer): send tool_choice "none" or a forced call, or leave out response_format.',
+        'per answer): send tool_choice "none", or leave out response_format.',
       { param: 'response_format' },
     );
   if (forced) return { kind: 'schema', schema: grammarSchema(forced.schema, TOOL_SCHEMA), owner: TOOL_SCHEMA };
-  if (format?.type === 'json_schema' && format.json_schema.schema)
+  if (format?.type === 'json_schema' && format.json_schema.schema) {
+    const { schema, strict } = format.json_schema;
     return {
       kind: 'schema',
-      schema: grammarSchema(format.json_schema.schema, RESPONSE_FORMAT_SCHEMA),
+      schema: grammarSchema(schema, RESPONSE_FORMAT_SCHEMA),
       owner: RESPONSE_FORMAT_SCHEMA,
+      // Strict, as on OpenAI: the schema is a promise to the client's parser, and the grammar holds part of it.
+      ...(strict === true ? { check: structuredOutputCheck(schema) } : {}),
     };
+  }
   // json_object, or json_schema without a schema: a JSON object (llama.cpp's json.gbnf).
   return format ? { kind: 'json' } : undefined;
 }

@@ -111,7 +111,8 @@ export function toOllamaChatRequest(
   return {
     model: request.model,
     messages,
-    options: toOllamaOptions(request.options),
+    // Stop sequences end text; a forced call has none, and one would cut its JSON (OpenAI's do not).
+    options: toOllamaOptions(forced ? { ...request.options, stop: undefined } : request.options),
     ...(think !== undefined ? { think } : {}),
     ...(tools ? { tools } : {}),
     ...(format !== undefined ? { format } : {}),
