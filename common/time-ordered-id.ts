@@ -1,21 +1,17 @@
 import { randomBytesPooled } from './random-bytes.js';
 
-// Digits and letters in ASCII order, so that the time part of ids compares as the times do.
-const SORTED = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-const TIME_CHARS = 8; // 62^8 milliseconds: until the year 8888
+// Base 36 (digits, then lowercase letters): these sort in that order bytewise (SQLite, PostgreSQL's
+// "C") and under a database's language collation too (PostgreSQL's default, which `sessions.id`
+// has), where upper and lower case would interleave.
+const TIME_CHARS = 9; // 36^9 milliseconds: until the year 5138
 
 /**
- * An id of 24 characters: the time in milliseconds (8 letters and digits that sort as the times
+ * An id of 25 characters: the time in milliseconds (9 base-36 characters that sort as the times
  * do), then 96 random bits in base64url. Ids made later sort later, so a database index of them
  * grows at its right edge, where a random id put each new turn and session on a page of its own
  * (BENCHMARKS.md, row 45).
  */
 export function timeOrderedId(nowMs: number): string {
-  let time = '';
-  let rest = Math.max(0, Math.floor(nowMs));
-  for (let i = 0; i < TIME_CHARS; i++) {
-    time = SORTED[rest % 62]! + time;
-    rest = Math.floor(rest / 62);
-  }
+  const time = Math.max(0, Math.floor(nowMs)).toString(36).padStart(TIME_CHARS, '0');
   return time + randomBytesPooled(12).toString('base64url');
 }

@@ -67,6 +67,15 @@ t.test('cut by a token limit: finish_reason "length" and the arguments as far as
     call: { name: 'get_time', arguments: '' },
     finishReason: 'length',
   });
+  // Arguments written whole, only the closing brace cut: held to the schema as a whole call's are.
+  t.throws(() => choice.answer('{"name": "get_weather", "arguments": {"city": 7}', true), {
+    param: 'tools',
+    message: /arguments\.city must be a string/,
+  });
+  t.same(choice.answer('{"name": "get_weather", "arguments": {"city": "Oslo"}', true), {
+    call: { name: 'get_weather', arguments: '{"city": "Oslo"}' },
+    finishReason: 'length',
+  });
   for (const output of ['{"na', '{"name": "get_ti', '{"name": "rm_rf", "arguments": {'])
     t.same(choice.answer(output, true), { call: undefined, finishReason: 'length' }, output);
   t.same(choice.answer('{"name": "get_time", "arguments": {}}', true), {

@@ -163,6 +163,25 @@ t.test("$schema picks the draft; $id stays the request's own", async (t) => {
   t.throws(() => second('{"zip": "12345"}'), { message: /zip must match pattern/ });
 });
 
+t.test('a $ref through the root $id resolves; an $id that is no URI is left out', async (t) => {
+  const check = structuredOutputCheck({
+    $id: 'https://example.com/p.json',
+    type: 'object',
+    properties: { x: { $ref: 'https://example.com/p.json#/$defs/x' } },
+    $defs: { x: { type: 'integer' } },
+  });
+  t.throws(() => check('{"x": "a"}'), { message: /x must be an integer/ });
+  t.doesNotThrow(() => structuredOutputCheck({ $id: 'urn:shared', type: 'object' })('{}'));
+});
+
+t.test('the engines are replaced as compiled schemas turn over, and still check', async (t) => {
+  const checks = Array.from({ length: 600 }, (_, i) =>
+    toolArgumentsCheck('f', { type: 'object', properties: { [`p${i}`]: { type: 'integer' } } }),
+  );
+  t.throws(() => checks[0]!({ p0: 'x' }), { message: /p0 must be an integer/ }, 'one compiled by the first engines');
+  t.throws(() => checks[599]!({ p599: 'x' }), { message: /p599 must be an integer/ });
+});
+
 t.test('date, time and date-time are checked, with or without an offset', async (t) => {
   const check = structuredOutputCheck({
     type: 'object',

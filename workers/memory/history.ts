@@ -15,7 +15,11 @@ export interface History {
 }
 
 /** What a request without stored history (new conversation, store: false, client-sent history) gets. */
-export const NO_HISTORY: History = Object.freeze({ messages: Object.freeze([]), private: false, cutCalls: [] });
+export const NO_HISTORY: History = Object.freeze({
+  messages: Object.freeze([]),
+  private: false,
+  cutCalls: Object.freeze([]),
+});
 
 interface HistoryWindow {
   sessionId: string;
@@ -67,24 +71,38 @@ export async function loadHistory(
       .reverse()
       .flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
     private: rows.some((row) => row.private === 1),
-    cutCalls:
-      last?.tool_calls && last.finish_reason === 'length'
-        ? (JSON.parse(last.tool_calls) as ToolCall[]).map((call) => call.id)
-        : [],
+    cutCalls: last ? callsOf(last).cut.map((call) => call.id) : [],
   };
 }
 
+/** Whether a call's arguments are a JSON object, as a whole call's are. */
+function isWhole(call: ToolCall): boolean {
+  try {
+    const args: unknown = JSON.parse(call.function.arguments);
+    return typeof args === 'object' && args !== null && !Array.isArray(args);
+  } catch {
+    return false;
+  }
+}
+
 /**
- * A stored answer as the assistant's message. Calls of an answer a token limit cut (finish_reason
- * "length": a forced call's partial arguments) stay out: they are not calls a result could answer,
- * and a backend would refuse their arguments; the conversation goes on from the text before them.
+ * The calls of a stored answer, split: those that go on in the conversation, and those a token limit
+ * cut (finish_reason "length", the last call's arguments partial). A cut call is not one a result
+ * could answer, and a backend would refuse its arguments: the conversation goes on without it.
  */
+function callsOf(row: { tool_calls: string | null; finish_reason: string }): { kept: ToolCall[]; cut: ToolCall[] } {
+  const calls = row.tool_calls ? (JSON.parse(row.tool_calls) as ToolCall[]) : [];
+  if (row.finish_reason !== 'length') return { kept: calls, cut: [] };
+  return { kept: calls.filter(isWhole), cut: calls.filter((call) => !isWhole(call)) };
+}
+
 function assistantMessage(row: {
   assistant_response: string;
   tool_calls: string | null;
   finish_reason: string;
 }): ChatMessage {
-  return row.tool_calls && row.finish_reason !== 'length'
-    ? { role: 'assistant', content: row.assistant_response, tool_calls: JSON.parse(row.tool_calls) as ToolCall[] }
+  const { kept } = callsOf(row);
+  return kept.length > 0
+    ? { role: 'assistant', content: row.assistant_response, tool_calls: kept }
     : { role: 'assistant', content: row.assistant_response };
 }

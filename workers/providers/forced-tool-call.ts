@@ -126,7 +126,6 @@ export function forcedToolCall(
   const checks = new Map(
     candidates.map((tool) => [tool.function.name, toolArgumentsCheck(tool.function.name, parametersOf(tool))]),
   );
-  const names = [...checks.keys()];
   const toCall = (output: string) => {
     const call = parseOutput(output) as { name?: unknown; arguments?: unknown };
     const check = typeof call?.name === 'string' ? checks.get(call.name) : undefined;
@@ -153,8 +152,12 @@ export function forcedToolCall(
     answer: (output, cut) =>
       answerOf(output, cut, toCall, (partial) => {
         const [, name, rest = ''] = CHOICE_NAME.exec(partial) ?? [];
-        if (name === undefined || !names.includes(name)) return undefined;
-        return { name, arguments: CHOICE_ARGUMENTS.exec(rest)?.[1] ?? '' };
+        const check = name === undefined ? undefined : checks.get(name);
+        if (!check) return undefined;
+        const args = CHOICE_ARGUMENTS.exec(rest)?.[1] ?? '';
+        // Arguments written whole (only the closing brace cut) are held to the schema as a whole call's are.
+        if (isJson(args)) check(JSON.parse(args));
+        return { name: name!, arguments: args };
       }),
   };
 }

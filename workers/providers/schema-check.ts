@@ -3,8 +3,10 @@ import { Ajv2019 } from 'ajv/dist/2019.js';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import ajvFormats from 'ajv-formats';
 import { fastFormats } from 'ajv-formats/dist/formats.js';
+import { createHash } from 'node:crypto';
 import { RE2JS } from 're2js';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
+import { ecmaPatternForRe2 } from './ecma-pattern.js';
 
 // The client's JSON Schemas (a tool's parameters, a strict response_format), checked against what a
 // grammar made the model write: each grammar holds only part of JSON Schema (llama.cpp's leaves
@@ -20,7 +22,7 @@ const linearRegExp = Object.assign(
   (pattern: string) => {
     let compiled: RE2JS;
     try {
-      compiled = RE2JS.compile(pattern);
+      compiled = RE2JS.compile(ecmaPatternForRe2(pattern));
     } catch (err) {
       throw new Error(`the pattern ${JSON.stringify(pattern)} cannot be checked: ${(err as Error).message}`, {
         cause: err,
@@ -45,11 +47,13 @@ function withFormats<T extends Ajv>(ajv: T): T {
 
 // Draft 7 (and the drafts before it, as far as they agree), and the two later drafts that zod 4,
 // LangChain and others name in `$schema`.
-const engines = {
+const newEngines = () => ({
   draft7: withFormats(new Ajv(options)),
   draft2019: withFormats(new Ajv2019(options)),
   draft2020: withFormats(new Ajv2020(options)),
-};
+});
+let engines = newEngines();
+let compiledByEngines = 0;
 
 function engineFor($schema: unknown): Ajv {
   if (typeof $schema !== 'string') return engines.draft7;
@@ -60,29 +64,44 @@ function engineFor($schema: unknown): Ajv {
 
 type Compiled = { validate: ValidateFunction; problem?: undefined } | { validate?: undefined; problem: string };
 
-// Compiled schemas by their JSON: a tool's schema comes again with every request of a conversation.
+// Compiled schemas by a digest of their JSON: a tool's schema comes again with every request of a
+// conversation. An engine keeps every schema it compiled (ajv's removeSchema leaves the compiled
+// code's values in its scope), so the engines are replaced as often as the cache turns over.
 const MAX_COMPILED = 256;
 const compiled = new Map<string, Compiled>();
 
+function compileWith(engine: Ajv, body: Record<string, unknown>): Compiled {
+  try {
+    return { validate: engine.compile(body) };
+  } catch (err) {
+    return { problem: (err as Error).message };
+  } finally {
+    try {
+      // Nothing stays registered by `$id`: another client's schema may use the same one.
+      engine.removeSchema(body);
+    } catch {
+      // An id ajv could not register was not registered.
+    }
+  }
+}
+
 function compile(schema: Record<string, unknown>): Compiled {
-  const key = JSON.stringify(schema);
+  const key = createHash('sha256').update(JSON.stringify(schema)).digest('base64');
   const known = compiled.get(key);
   if (known) return known;
-  // `$schema` picks the engine and is not resolved (no draft-04 meta-schema is needed to check data);
-  // the root's `$id` is left out, as another client's schema may carry the same one.
-  const { $schema, $id: _id, ...body } = schema;
-  const engine = engineFor($schema);
-  let result: Compiled;
-  try {
-    result = { validate: engine.compile(body) };
-  } catch (err) {
-    result = { problem: (err as Error).message };
+  if (++compiledByEngines > MAX_COMPILED) {
+    engines = newEngines();
+    compiledByEngines = 1;
   }
-  try {
-    // Nothing stays registered (a nested `$id`): the compiled function holds what it needs.
-    engine.removeSchema(body);
-  } catch {
-    // An id ajv could not register was not registered.
+  // `$schema` picks the engine and is not resolved (no draft-04 meta-schema is needed to check data).
+  const { $schema, ...body } = schema;
+  const engine = engineFor($schema);
+  let result = compileWith(engine, body);
+  // A root `$id` ajv cannot take as a URI (such as "urn:x") names nothing a `$ref` could use.
+  if (result.problem !== undefined && body['$id'] !== undefined) {
+    const { $id: _id, ...anonymous } = body;
+    const retried = compileWith(engine, anonymous);
+    if (retried.validate) result = retried;
   }
   if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
   compiled.set(key, result);

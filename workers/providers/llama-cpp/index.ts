@@ -203,14 +203,12 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       const result = await generation;
       const cut = result.metadata.stopReason === 'maxTokens';
       // An answer a limit or the client's own `stop` ended is returned as it is, as OpenAI returns it.
-      if (shape?.kind === 'schema' && !cut && result.metadata.stopReason !== 'customStopTrigger')
-        shape.check?.(result.response);
+      const check = shape?.kind === 'schema' ? shape.check : undefined;
+      if (check && !cut && result.metadata.stopReason !== 'customStopTrigger') check(result.response);
+      // A forced call's answer (whole, cut or none), or the calls node-llama-cpp parsed under "auto".
       const answer = forced?.answer(result.response, cut);
-      const calls = answer
-        ? answer.call
-          ? [answer.call]
-          : []
-        : toToolCalls(result.functionCalls, request.tools ?? []);
+      const forcedCalls = answer?.call ? [answer.call] : [];
+      const calls = answer ? forcedCalls : toToolCalls(result.functionCalls, request.tools ?? []);
       for (const call of calls) yield { type: 'tool_call', call };
       const completion = generated();
       yield {
