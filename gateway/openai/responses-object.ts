@@ -91,16 +91,15 @@ export function outputItems(
 ): OutputItem[] {
   const items: OutputItem[] = [];
   if (reasoning !== '') items.push(reasoningItem(reasoningItemId(responseId), reasoning));
-  if (content !== '' || toolCalls.length === 0)
-    items.push(messageItem(messageItemId(responseId), content, statusOf(finishReason)));
+  const status = statusOf(finishReason);
+  if (content !== '' || toolCalls.length === 0) items.push(messageItem(messageItemId(responseId), content, status));
   // Only the last call can have been cut: the limit ended the answer there.
-  const lastStatus = statusOf(finishReason);
   toolCalls.forEach((call, index) =>
     items.push(
       functionCallItem(
         functionCallItemId(responseId, index),
         call,
-        index === toolCalls.length - 1 ? lastStatus : 'completed',
+        index === toolCalls.length - 1 ? status : 'completed',
       ),
     ),
   );

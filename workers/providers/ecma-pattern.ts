@@ -25,6 +25,18 @@ function hexEscape(source: string, start: number): { text: string; end: number }
   };
 }
 
+/**
+ * The escape at `start` (a backslash) as RE2 reads it alike, and where it ends: `\s` as class
+ * members inside a class, as a class outside one. `\S` inside a class is its caller's to handle.
+ */
+function escapeAt(source: string, start: number, inClass: boolean): { text: string; end: number } {
+  const next = source[start + 1];
+  if (next === 'x' && source[start + 2] === '{') return hexEscape(source, start);
+  if (next === 's') return { text: inClass ? WHITESPACE : `[${WHITESPACE}]`, end: start + 1 };
+  if (next === 'S') return { text: NOT_WHITESPACE, end: start + 1 };
+  return { text: `\\${next ?? ''}`, end: start + 1 };
+}
+
 /** The character class opening at `start`, its `\s` and `\S` as JavaScript reads them. */
 function characterClass(source: string, start: number): { text: string; end: number } {
   let i = start + 1;
@@ -33,21 +45,15 @@ function characterClass(source: string, start: number): { text: string; end: num
   let members = '';
   let notWhitespace = false;
   for (; i < source.length && source[i] !== ']'; i++) {
-    if (source[i] !== '\\') {
-      members += source[i];
-      continue;
-    }
-    const next = source[i + 1];
-    if (next === 'x' && source[i + 2] === '{') {
-      const escape = hexEscape(source, i);
+    if (source[i] !== '\\') members += source[i];
+    else if (source[i + 1] === 'S') {
+      notWhitespace = true;
+      i++;
+    } else {
+      const escape = escapeAt(source, i, true);
       members += escape.text;
       i = escape.end;
-      continue;
     }
-    if (next === 's') members += WHITESPACE;
-    else if (next === 'S') notWhitespace = true;
-    else members += `\\${next ?? ''}`;
-    i++;
   }
   if (!notWhitespace) return { text: `[${negated ? '^' : ''}${members}]`, end: i };
   // RE2 cannot put a complement inside a class: [a\S] is (?:[a]|[^\s]), and [^a\S] has no such form.
@@ -72,15 +78,9 @@ export function ecmaPatternForRe2(pattern: string): string {
       out += cls.text;
       i = cls.end;
     } else if (char === '\\') {
-      const next = source[i + 1];
-      if (next === 'x' && source[i + 2] === '{') {
-        const escape = hexEscape(source, i);
-        out += escape.text;
-        i = escape.end;
-        continue;
-      }
-      out += next === 's' ? `[${WHITESPACE}]` : next === 'S' ? NOT_WHITESPACE : `\\${next ?? ''}`;
-      i++;
+      const escape = escapeAt(source, i, false);
+      out += escape.text;
+      i = escape.end;
     } else out += char === '.' ? DOT : char;
   }
   return out;
