@@ -52,10 +52,12 @@ const newEngines = () => ({
   draft2019: withFormats(new Ajv2019(options)),
   draft2020: withFormats(new Ajv2020(options)),
 });
-let engines = newEngines();
+// Built on first use, not at start: most workers never see a forced call or a strict schema.
+let engines: ReturnType<typeof newEngines> | undefined;
 let compiledByEngines = 0;
 
 function engineFor($schema: unknown): Ajv {
+  engines ??= newEngines();
   if (typeof $schema !== 'string') return engines.draft7;
   if ($schema.includes('2020-12')) return engines.draft2020;
   if ($schema.includes('2019-09')) return engines.draft2019;
@@ -90,7 +92,7 @@ function compile(schema: Record<string, unknown>): Compiled {
   const known = compiled.get(key);
   if (known) return known;
   if (++compiledByEngines > MAX_COMPILED) {
-    engines = newEngines();
+    engines = undefined;
     compiledByEngines = 1;
   }
   // `$schema` picks the engine and is not resolved (no draft-04 meta-schema is needed to check data).
