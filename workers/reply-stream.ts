@@ -12,8 +12,14 @@ import {
 
 type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 'seq' | 'request_id'>;
 
-/** What the requester said of a `done` sent as a request: delivered, or why not. */
-export type Receipt = { delivered: true } | { delivered: false; why: string };
+/**
+ * What the requester said of a `done` sent as a request: delivered, or why not. `acknowledge`
+ * ends the requester's resending; call it once memory matches the receipt, so that a worker dying
+ * (or a write failing) in between leaves the receipt unacknowledged and another worker commits.
+ */
+export type Receipt = ({ delivered: true } | { delivered: false; why: string }) & { acknowledge(): void };
+
+const unanswerable = { acknowledge: () => undefined };
 
 // The same answer as a message (what a request sees when its client does not turn it into an error).
 
@@ -103,7 +109,7 @@ export class ReplyStream {
    * not delivered, so the turn is never committed for a client that did not get it.
    */
   async finishAwaitingReceipt(frame: Omit<DoneFrame, 'seq' | 'request_id'>, waitMs: number): Promise<Receipt> {
-    if (this.#finished) return { delivered: false, why: 'the answer was finished already' };
+    if (this.#finished) return { delivered: false, why: 'the answer was finished already', ...unanswerable };
     this.#finished = true;
     this.clock.clearTimeout(this.#heartbeat);
     let pending: Promise<{ data: Uint8Array; reply?: string | undefined }>;
@@ -111,20 +117,23 @@ export class ReplyStream {
       pending = this.bus.request(this.replySubject, encodeJson(this.#stamp(frame)), { timeoutMs: waitMs });
       this.bus.publish(this.replySubject);
     } catch (err) {
-      return { delivered: false, why: `the done frame could not be sent: ${(err as Error).message}` };
+      return { delivered: false, why: `the done frame could not be sent: ${(err as Error).message}`, ...unanswerable };
     }
     try {
       const msg = await pending;
       const receipt = decodeDeliveryReceipt(msg.data);
       // The acknowledgement ends the requester's retries (it resends a receipt until one arrives).
-      if (msg.reply) this.#acknowledge(msg.reply);
-      if (receipt.delivered) return { delivered: true };
-      return { delivered: false, why: receipt.reason ?? 'the requester says the client did not receive it' };
+      const acknowledge = () => msg.reply && this.#acknowledge(msg.reply);
+      if (receipt.delivered) return { delivered: true, acknowledge };
+      const why = receipt.reason ?? 'the requester says the client did not receive it';
+      return { delivered: false, why, acknowledge };
     } catch (err) {
-      if (isNoRespondersError(err)) return { delivered: false, why: 'the requester is gone (no responders)' };
-      if (err instanceof errors.TimeoutError)
-        return { delivered: false, why: `no delivery receipt within ${waitMs} ms` };
-      return { delivered: false, why: `no valid delivery receipt: ${(err as Error).message}` };
+      const why = isNoRespondersError(err)
+        ? 'the requester is gone (no responders)'
+        : err instanceof errors.TimeoutError
+          ? `no delivery receipt within ${waitMs} ms`
+          : `no valid delivery receipt: ${(err as Error).message}`;
+      return { delivered: false, why, ...unanswerable };
     }
   }
 

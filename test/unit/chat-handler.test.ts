@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { sql } from 'kysely';
 import t from 'tap';
 import {
   decodeReplyFrame,
@@ -362,6 +364,40 @@ t.test('delivery: the worker acknowledges the receipt, so the requester stops re
   const acks = bus.published.filter((m) => m.subject === 'receipt-ack');
   t.equal(acks.length, 1);
   t.equal(acks[0]!.data.length, 0, 'an empty acknowledgement');
+});
+
+t.test('delivery: the acknowledgement leaves once the turn is committed, not before', async (t) => {
+  const { provider, handle, bus } = setup();
+  provider.behave = answers('acknowledged late');
+  const request = envelope();
+  // Read synchronously from another connection the moment the acknowledgement is published.
+  const reader = new Database(memoryDatabasePath(dir), { readonly: true });
+  t.teardown(() => reader.close());
+  const stateAtAck: unknown[] = [];
+  bus.subscribe('receipt-ack', {
+    callback: () =>
+      stateAtAck.push(
+        (reader.prepare('select state from turns where request_id = ?').get(request.request_id) as { state: string })
+          ?.state,
+      ),
+  });
+  t.same(await handle(request), { ok: true });
+  await settle();
+  t.same(stateAtAck, ['committed'], 'a worker dying before its commit leaves the receipt unacknowledged');
+});
+
+t.test('delivery: a commit that fails leaves a delivered receipt unacknowledged, for another worker', async (t) => {
+  const { provider, handle, bus, turns, lines } = setup();
+  provider.behave = answers('not committed here');
+  const request = envelope({ messages: [{ role: 'user', content: 'refused by the disk' }] });
+  // A real SQLite failure of the commit only: the pending write goes through, its update does not.
+  await sql`create trigger refuse_commit before update of state on turns when old.user_input = 'refused by the disk'
+    begin select raise(abort, 'disk on fire'); end`.execute(db);
+  t.teardown(() => sql`drop trigger refuse_commit`.execute(db));
+  await handle(request);
+  t.equal(bus.published.filter((m) => m.subject === 'receipt-ack').length, 0, 'the requester keeps resending it');
+  t.equal((await turns(request.request_id))[0]?.state, 'pending', 'left for memory.commit or the sweep');
+  t.ok(lines.some((line) => line.msg === 'could not commit or discard a turn after its receipt'));
 });
 
 t.test('delivery: a done the client did not receive leaves no turn, no session, no cache entry', async (t) => {

@@ -7,7 +7,7 @@ import type { MemoryHealth } from '../memory/health.js';
 import type { MemoryDatabase } from '../memory/schema.js';
 import { recordTurn, type NewTurn } from '../memory/turns.js';
 import { memoryFailure } from '../memory-errors.js';
-import type { ReplyStream } from '../reply-stream.js';
+import type { Receipt, ReplyStream } from '../reply-stream.js';
 
 type DoneBody = Omit<DoneFrame, 'seq' | 'request_id'>;
 
@@ -99,23 +99,33 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   }
   const receipt = await out.finishAwaitingReceipt(done, options.receiptWaitMs);
   try {
-    if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId, gather()))) {
-      options.onCommitted();
-      return { stored: 'committed' };
-    }
-    const why = receipt.delivered ? 'discarded meanwhile' : receipt.why;
-    await discardTurn(db, turn.requestId, turn.sessionId);
-    // A delivered receipt this worker was slow to take also went to another worker, which
-    // committed the turn: the discard left it alone. (A retry's own answer under this id is not it.)
-    if (committedAs(await findTurn(db, turn.requestId), turn)) {
-      options.onCommitted();
-      return { stored: 'committed' };
-    }
-    return { stored: 'discarded', why };
+    const delivery = await settleAfterReceipt(options, turn, receipt);
+    receipt.acknowledge();
+    return delivery;
   } catch (err) {
-    // The client has its answer; memory could not follow. The pending turn is never history:
-    // the sweep at the next start removes it.
+    // The client has its answer; memory could not follow. Unacknowledged, a delivered receipt is
+    // sent again and committed by any worker (memory.commit); else the sweep at a start removes it.
     log.error({ err, delivered: receipt.delivered }, 'could not commit or discard a turn after its receipt');
+    if (!receipt.delivered) receipt.acknowledge();
     return { stored: 'discarded', why: `memory failed after the receipt: ${(err as Error).message}` };
   }
+}
+
+/** Commits or discards the pending turn as the receipt says; throws when memory fails. */
+async function settleAfterReceipt(options: DeliverTurn, turn: NewTurn, receipt: Receipt): Promise<Delivery> {
+  const { db } = options;
+  const gather = { gather: options.alone?.() !== true };
+  if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId, gather))) {
+    options.onCommitted();
+    return { stored: 'committed' };
+  }
+  const why = receipt.delivered ? 'discarded meanwhile' : receipt.why;
+  await discardTurn(db, turn.requestId, turn.sessionId);
+  // A delivered receipt this worker was slow to take also went to another worker, which
+  // committed the turn: the discard left it alone. (A retry's own answer under this id is not it.)
+  if (committedAs(await findTurn(db, turn.requestId), turn)) {
+    options.onCommitted();
+    return { stored: 'committed' };
+  }
+  return { stored: 'discarded', why };
 }

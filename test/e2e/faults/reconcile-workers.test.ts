@@ -33,8 +33,10 @@ const holderOf = (prompt: string) =>
   stack.workers.findIndex((w) => w.ollama.requests.some((r) => promptOf(r) === prompt && r.endedAt === undefined));
 
 // Kill a worker once the client has every token but before `done`: memory's write lock is held
-// meanwhile, so the worker cannot get past writing the turn before it dies. Armed by the fault
-// loop, taken by the next streamed turn of any client.
+// meanwhile, so the worker cannot get past writing the turn before it dies — or, when it wrote the
+// pending turn just before the lock was taken, past committing it after the receipt (which it then
+// never acknowledges: another worker commits it). Armed by the fault loop, taken by the next
+// streamed turn of any client.
 let killBeforeDoneArmed = 0;
 let killedBeforeDone: () => void = () => undefined;
 async function killBetweenTokensAndDone(prompt: string): Promise<void> {
