@@ -88,9 +88,11 @@ const PATIENT_COMMIT: CommitTries = {
   waitMs: COMMIT_WAIT_MS,
   pausesMs: RECEIPT_RETRY_PAUSES_MS,
 };
-// The memory queue group holds the silent worker too: a try NATS hands to it is given up soon,
-// so that the next pick, most likely another worker, commits within the follow-up's wait.
-export const QUICK_COMMIT: CommitTries = { attempts: 4, waitMs: 250, pausesMs: [0, 0, 0] };
+// The memory queue group holds the silent worker too, and NATS picks a member at random: a try
+// handed to it is given up soon, so that a later pick commits within the follow-up's 2 s wait. With
+// two workers, four tries all go to the stalled one once in 16, eight once in 256. A healthy
+// worker slower than a try's wait still commits; the next try finds it done.
+export const QUICK_COMMIT: CommitTries = { attempts: 8, waitMs: 125, pausesMs: [0, 0, 0, 0, 0, 0, 0] };
 
 async function commitElsewhere(
   bus: Bus,
