@@ -76,6 +76,29 @@ export const memoryTurnSchema = {
     finish_reason: { type: 'string' },
     prompt_tokens: { type: 'integer', minimum: 0 },
     completion_tokens: { type: 'integer', minimum: 0 },
+    tool_calls: {
+      type: 'array',
+      minItems: 1,
+      description:
+        "The answer's tool calls, in OpenAI's shape; absent when it made none. A call cut by a token " +
+        'limit (`finish_reason` "length") has its arguments as far as they were written.',
+      // Plain strings, not the request's name pattern: stored rows outlive changes to it.
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'type', 'function'],
+        properties: {
+          id: { type: 'string' },
+          type: { const: 'function' },
+          function: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['name', 'arguments'],
+            properties: { name: { type: 'string' }, arguments: { type: 'string' } },
+          },
+        },
+      },
+    },
   },
 } as const;
 

@@ -71,6 +71,24 @@ t.test('the last turns of a conversation, newest first, with every field', async
   t.match(res.headers.get('x-request-id'), /^memq-/);
 });
 
+t.test("a turn that called a tool shows its calls, in OpenAI's shape", async (t) => {
+  stack.ollama.behave({ toolCalls: [{ name: 'get_weather', arguments: { city: 'Lima' } }] });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: as('key-a'),
+    body: JSON.stringify({
+      model: 'documentation',
+      messages: [{ role: 'user', content: 'Weather in Lima?' }],
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+    }),
+  });
+  const answer = (await res.json()) as any;
+  t.equal(answer.choices?.[0]?.finish_reason, 'tool_calls');
+  const { body } = await last(`?session=${answer.conversation_id}`);
+  t.same(body.data[0].tool_calls, answer.choices[0].message.tool_calls, 'the calls the client received');
+  t.notOk('tool_calls' in (await last(`?session=${conversationId}`)).body.data[0], 'absent when none were made');
+});
+
 t.test('a completion id of the conversation resolves to the same conversation', async (t) => {
   const byConversation = await last(`?session=${conversationId}`);
   const byCompletion = await last(`?session=${first.id}`);

@@ -218,6 +218,23 @@ t.test('lastTurns: newest first, bounded, by any id of the conversation, only fo
   await t.rejects(lastTurns(db, 'nothing', 'key_a', 2), { code: 'session_not_found' });
 });
 
+t.test('lastTurns shows a turn\'s tool calls, with their fields only; a row holding no calls shows none', async (t) => {
+  const call = { id: 'call_9', type: 'function', function: { name: 'lookup', arguments: '{"q": "cut sh' } };
+  await recordTurn(db, turn({ requestId: 'chatcmpl-tc1', sessionId: 'conv_tc', toolCalls: [call] }));
+  const last = await lastTurns(db, 'conv_tc', 'key_a', 1);
+  t.same(last.turns[0]!.tool_calls, [call], 'a cut call keeps its arguments as written');
+  t.notOk('tool_calls' in (await lastTurns(db, 'conv_h', 'key_a', 1)).turns[0]!, 'absent without calls');
+  // Rows from elsewhere (an older worker, a hand edit): extra fields dropped, a broken list not shown.
+  const set = (tool_calls: string) =>
+    db.updateTable('turns').set({ tool_calls }).where('request_id', '=', 'chatcmpl-tc1').execute();
+  await set(JSON.stringify([{ ...call, index: 0, function: { ...call.function, extra: 1 } }]));
+  t.same((await lastTurns(db, 'conv_tc', 'key_a', 1)).turns[0]!.tool_calls, [call]);
+  for (const broken of ['not json', '[]', '{"id": "x"}', '[{"id": 1}]']) {
+    await set(broken);
+    t.notOk('tool_calls' in (await lastTurns(db, 'conv_tc', 'key_a', 1)).turns[0]!, broken);
+  }
+});
+
 t.test('concurrent writes: every new turn of one new session is kept, a replayed one once', async (t) => {
   const results = await Promise.all([
     ...Array.from({ length: 8 }, (_, i) => recordTurn(db, turn({ requestId: `chatcmpl-c${i}`, sessionId: 'conv_c' }))),

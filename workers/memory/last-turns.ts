@@ -20,6 +20,27 @@ function isoTimestamp(stored: string): string {
   return Number.isNaN(parsed.getTime()) ? stored : parsed.toISOString();
 }
 
+type StoredCall = { id?: unknown; function?: { name?: unknown; arguments?: unknown } } | null;
+
+/** The stored calls as the wire shows them (its fields only); a row that holds no list of calls shows none. */
+function toolCallsOf(stored: string | null): Pick<MemoryTurn, 'tool_calls'> {
+  let calls: unknown;
+  try {
+    calls = stored === null ? undefined : JSON.parse(stored);
+  } catch {
+    return {};
+  }
+  if (!Array.isArray(calls) || calls.length === 0) return {};
+  const shown = (calls as StoredCall[]).flatMap((call) => {
+    const id = call?.id;
+    const name = call?.function?.name;
+    const args = call?.function?.arguments;
+    if (typeof id !== 'string' || typeof name !== 'string' || typeof args !== 'string') return [];
+    return [{ id, type: 'function' as const, function: { name, arguments: args } }];
+  });
+  return shown.length > 0 ? { tool_calls: shown } : {};
+}
+
 const newestTurns = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: string; limit: number }) =>
   db
     .selectFrom('turns')
@@ -35,6 +56,7 @@ const newestTurns = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: st
       'finish_reason',
       'prompt_tokens',
       'completion_tokens',
+      'tool_calls',
     ])
     .where('session_id', '=', p.sessionId)
     // What the client received, in the order it received it (the commit order).
@@ -76,6 +98,7 @@ export async function lastTurns(
       finish_reason: row.finish_reason,
       prompt_tokens: row.prompt_tokens,
       completion_tokens: row.completion_tokens,
+      ...toolCallsOf(row.tool_calls),
     })),
   };
 }
