@@ -34,6 +34,7 @@ writeFileSync(
       agent('aggregate'),
       agent('cloud_first', [OPENAI, { provider: 'ollama' }]),
       agent('cloud_only', [OPENAI]),
+      { ...agent('short_memory', [OPENAI]), history_turns: 1 },
     ],
   }),
 );
@@ -223,4 +224,36 @@ t.test('a completion id resolves its conversation when only the other fan-out pa
   const last = await fetch(`${stack.baseUrl}/memory/last?session=${root}`, { headers: AUTH });
   t.equal(last.status, 200, 'GET /memory/last resolves it the same way');
   t.equal(((await last.json()) as { session_id: string }).session_id, session);
+});
+
+t.test('a history window that starts after a tool call replays no result without its call', async (t) => {
+  // The backend (OpenAI's rules, as the fake keeps them) refuses a tool message with no call before it.
+  const http = async (messages: object[], session?: string) => {
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
+      body: JSON.stringify({
+        model: 'short_memory',
+        messages,
+        tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+      }),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Lima"}' }] });
+  const asked = await http([{ role: 'user', content: 'Weather in Lima?' }]);
+  t.equal(asked.status, 200);
+  const session = asked.body.conversation_id;
+  const callId = asked.body.choices[0].message.tool_calls[0].id;
+  upstream.behave({ tokens: ['Warm', '.'] });
+  const answered = await http([{ role: 'tool', tool_call_id: callId, content: '24 °C' }], session);
+  t.equal(answered.status, 200, JSON.stringify(answered.body));
+  // One turn of history: the tool result's turn, whose call is the turn before it.
+  const next = await http([{ role: 'user', content: 'And tomorrow?' }], session);
+  t.equal(next.status, 200, JSON.stringify(next.body));
+  t.same(
+    upstream.requests.at(-1)!.body.messages.map((m: { role: string }) => m.role),
+    ['system', 'assistant', 'user'],
+    "the result is left out with its call's turn; the answer stays",
+  );
 });

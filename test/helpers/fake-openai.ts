@@ -26,6 +26,34 @@ export interface FakeOpenAI {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * OpenAI's refusal of a message list whose tool messages do not follow their calls, in its words
+ * (written here apart from agentbus's own checks, as the real API behaves): a `tool` message must
+ * answer a call of the assistant message before it, and each call needs its result before the
+ * conversation goes on. Undefined when the list is well formed.
+ */
+function toolSequenceError(messages: Array<Record<string, any>>): string | undefined {
+  let open: Set<string> | undefined;
+  for (const message of messages) {
+    if (message['role'] === 'tool') {
+      if (!open)
+        return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.";
+      if (!open.delete(message['tool_call_id']))
+        return `Invalid parameter: 'tool_call_id' of '${message['tool_call_id']}' not found in 'tool_calls' of previous message.`;
+      continue;
+    }
+    if (open && open.size > 0)
+      return (
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. " +
+        `The following tool_call_ids did not have response messages: ${[...open].join(', ')}`
+      );
+    const calls =
+      message['role'] === 'assistant' ? (message['tool_calls'] as Array<{ id: string }> | undefined) : undefined;
+    open = calls?.length ? new Set(calls.map((call) => call.id)) : undefined;
+  }
+  return undefined;
+}
+
+/**
  * A model backend speaking the OpenAI Chat Completions wire protocol (SSE chunks with tool-call
  * fragments and a usage chunk, `/v1/models`, OpenAI error bodies) over a real loopback socket:
  * the test double for the `openai` provider, as the fake Ollama is for `ollama`.
@@ -71,6 +99,8 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
         .writeHead(status, { 'content-type': 'application/json' })
         .end(JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } }));
     if (b.failWith) return error(b.failWith.status, b.failWith.message);
+    const invalid = toolSequenceError(body.messages ?? []);
+    if (invalid) return error(400, invalid);
     if (!models.includes(body.model))
       return error(404, `The model \`${body.model}\` does not exist`, 'model_not_found');
     res.writeHead(200, { 'content-type': 'text/event-stream' });

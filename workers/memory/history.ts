@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { ChatMessage, ToolCall } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
 import { partRange, requestRoot } from './request-parts.js';
+import { replayableHistory } from './replayable-history.js';
 import type { MemoryDatabase } from './schema.js';
 
 /** Stored turns replayed in front of a new request. */
@@ -67,9 +68,9 @@ export async function loadHistory(
   const { rows } = await lastTurnsBefore.execute(db, { sessionId, root, low, high, limit });
   const last = rows[0]; // newest first
   return {
-    messages: rows
-      .reverse()
-      .flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
+    messages: replayableHistory(
+      rows.reverse().flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
+    ),
     private: rows.some((row) => row.private === 1),
     cutCalls: last ? callsOf(last).cut.map((call) => call.id) : [],
   };
