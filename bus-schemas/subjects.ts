@@ -57,8 +57,8 @@ export interface Subjects {
   /** Where the gateway reads or deletes one stored turn (the Responses API), e.g. `agents.memory.response`. */
   readonly memoryResponse: string;
   /**
-   * Where the gateway sends a delivery receipt its worker did not acknowledge (it died before
-   * committing), so that any worker commits the delivered turn, e.g. `agents.memory.commit`.
+   * Where the gateway sends a delivery receipt its worker did not acknowledge (it died, stalled or
+   * failed to commit), so that any worker commits the delivered turn, e.g. `agents.memory.commit`.
    */
   readonly memoryCommit: string;
   /**

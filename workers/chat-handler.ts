@@ -310,6 +310,10 @@ export async function handleChatRequest(
       reqLog.info({ ...fields, why: delivery.why }, 'answer not delivered to the client: the turn was discarded');
       return { ok: false, code: 'not_delivered' };
     }
+    if (delivery.stored === 'pending') {
+      reqLog.warn({ ...fields, why: delivery.why }, 'answer delivered; its turn is left pending for another worker');
+      return { ok: false, code: 'memory_unavailable' };
+    }
     reqLog.info(
       { ...fields, memoryUsed: context.history.messages.length > 0, stored: delivery.stored },
       'chat request answered',

@@ -12,7 +12,8 @@ export interface MemoryCommitDeps {
 
 /**
  * Answers one `<prefix>.memory.commit`: the delivery receipt of an answer whose own worker did
- * not acknowledge it (killed between `done` and its commit, or cut off from NATS). The client
+ * not acknowledge it (killed between `done` and its commit, stalled, cut off from NATS, or its
+ * commit failed). The client
  * has the whole answer, so any worker commits the pending turn, as its worker would have; a turn
  * committed or discarded meanwhile stays as it is. The empty reply says it was handled; after a
  * memory failure there is none, and the gateway asks again.

@@ -20,6 +20,21 @@ export function newInputMessages(messages: readonly ChatMessage[]): ChatMessage[
 }
 
 /**
+ * The request's messages with the tool results that open it (after its system messages) moved in
+ * front of those system messages: the results answer the calls that end the stored history, and
+ * an OpenAI-compatible backend takes them only right after those calls. The Responses API sends
+ * `instructions` as such a leading system message beside `function_call_output` items.
+ */
+function resultsNextToTheirCalls(messages: readonly ChatMessage[]): readonly ChatMessage[] {
+  let systems = 0;
+  while (messages[systems]?.role === 'system') systems++;
+  let results = systems;
+  while (messages[results]?.role === 'tool') results++;
+  if (systems === 0 || results === systems) return messages;
+  return [...messages.slice(systems, results), ...messages.slice(0, systems), ...messages.slice(results)];
+}
+
+/**
  * The prompt sent to the model: agent system prompt, the agent's few-shot examples, stored
  * history, then the request. Examples come before history so they read as the agent's
  * standing behaviour, not as part of this conversation.
@@ -33,5 +48,6 @@ export function buildPrompt(
     { role: 'user', content: example.user },
     { role: 'assistant', content: example.assistant },
   ]);
-  return [{ role: 'system', content: agent.systemPrompt }, ...examples, ...history, ...messages];
+  const request = history.length > 0 ? resultsNextToTheirCalls(messages) : messages;
+  return [{ role: 'system', content: agent.systemPrompt }, ...examples, ...history, ...request];
 }

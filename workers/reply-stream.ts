@@ -14,8 +14,9 @@ type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 's
 
 /**
  * What the requester said of a `done` sent as a request: delivered, or why not. `acknowledge`
- * ends the requester's resending; call it once memory matches the receipt, so that a worker dying
- * (or a write failing) in between leaves the receipt unacknowledged and another worker commits.
+ * ends the requester's resending (sent once, however often it is called); call it once memory
+ * matches the receipt, so that a worker dying (or a write failing) in between leaves the receipt
+ * unacknowledged and another worker commits.
  */
 export type Receipt = ({ delivered: true } | { delivered: false; why: string }) & { acknowledge(): void };
 
@@ -123,7 +124,12 @@ export class ReplyStream {
       const msg = await pending;
       const receipt = decodeDeliveryReceipt(msg.data);
       // The acknowledgement ends the requester's retries (it resends a receipt until one arrives).
-      const acknowledge = () => msg.reply && this.#acknowledge(msg.reply);
+      let acknowledged = false;
+      const acknowledge = () => {
+        if (acknowledged || !msg.reply) return;
+        acknowledged = true;
+        this.#acknowledge(msg.reply);
+      };
       if (receipt.delivered) return { delivered: true, acknowledge };
       const why = receipt.reason ?? 'the requester says the client did not receive it';
       return { delivered: false, why, acknowledge };
@@ -141,7 +147,8 @@ export class ReplyStream {
     try {
       this.bus.publish(subject);
     } catch {
-      // Unacknowledged, the requester sends the receipt a few more times, to no one: harmless.
+      // Unacknowledged, the requester sends the receipt again: this worker's inbox no longer takes
+      // it, and a delivered answer's goes to memory.commit, where any worker commits it (a no-op once done).
     }
   }
 

@@ -238,7 +238,7 @@ t.test('a history window that starts after a tool call replays no result without
         tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
       }),
     });
-    return { status: res.status, body: (await res.json()) as any };
+    return { status: res.status, body: await res.json() };
   };
   upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Lima"}' }] });
   const asked = await http([{ role: 'user', content: 'Weather in Lima?' }]);
@@ -255,5 +255,37 @@ t.test('a history window that starts after a tool call replays no result without
     upstream.requests.at(-1)!.body.messages.map((m: { role: string }) => m.role),
     ['system', 'assistant', 'user'],
     "the result is left out with its call's turn; the answer stays",
+  );
+});
+
+t.test('Responses: instructions beside a function_call_output reach the backend after the result', async (t) => {
+  const respond = async (body: object) => {
+    const res = await fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({
+        model: 'cloud_only',
+        tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object' } }],
+        ...body,
+      }),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Lima"}' }] });
+  const first = await respond({ input: 'Weather in Lima?', instructions: 'Be brief.' });
+  t.equal(first.status, 200, JSON.stringify(first.body));
+  const call = first.body.output.find((item: { type: string }) => item.type === 'function_call');
+  upstream.behave({ tokens: ['Warm', '.'] });
+  const second = await respond({
+    previous_response_id: first.body.id,
+    instructions: 'Be brief.',
+    input: [{ type: 'function_call_output', call_id: call.call_id, output: '24 °C' }],
+  });
+  t.equal(second.status, 200, JSON.stringify(second.body));
+  const message = second.body.output.find((item: { type: string }) => item.type === 'message');
+  t.equal(message?.content?.[0]?.text, 'Warm.');
+  t.same(
+    upstream.requests.at(-1)!.body.messages.map((m: { role: string }) => m.role),
+    ['system', 'user', 'assistant', 'tool', 'system'],
   );
 });

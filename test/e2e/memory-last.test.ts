@@ -82,7 +82,7 @@ t.test("a turn that called a tool shows its calls, in OpenAI's shape", async (t)
       tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
     }),
   });
-  const answer = (await res.json()) as any;
+  const answer = await res.json();
   t.equal(answer.choices?.[0]?.finish_reason, 'tool_calls');
   const { body } = await last(`?session=${answer.conversation_id}`);
   t.same(body.data[0].tool_calls, answer.choices[0].message.tool_calls, 'the calls the client received');

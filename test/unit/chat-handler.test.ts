@@ -394,19 +394,20 @@ t.test('delivery: a commit that fails leaves a delivered receipt unacknowledged,
   await sql`create trigger refuse_commit before update of state on turns when old.user_input = 'refused by the disk'
     begin select raise(abort, 'disk on fire'); end`.execute(db);
   t.teardown(() => sql`drop trigger refuse_commit`.execute(db));
-  await handle(request);
+  t.same(await handle(request), { ok: false, code: 'memory_unavailable' }, 'delivered, not stored here');
   t.equal(bus.published.filter((m) => m.subject === 'receipt-ack').length, 0, 'the requester keeps resending it');
   t.equal((await turns(request.request_id))[0]?.state, 'pending', 'left for memory.commit or the sweep');
   t.ok(lines.some((line) => line.msg === 'could not commit or discard a turn after its receipt'));
 });
 
 t.test('delivery: a done the client did not receive leaves no turn, no session, no cache entry', async (t) => {
-  const { provider, handle, turns, cache, receipts } = setup();
+  const { provider, handle, turns, cache, receipts, bus } = setup();
   provider.behave = answers('never seen');
   receipts.mode = 'refuse';
   const request = envelope();
   t.same(await handle(request), { ok: false, code: 'not_delivered' });
   t.equal(receipts.sent, 1, 'the done asked for its receipt');
+  t.equal(bus.published.filter((m) => m.subject === 'receipt-ack').length, 1, 'acknowledged: no resending');
   t.same(await turns(request.request_id), []);
   const sessions = await db.selectFrom('sessions').selectAll().where('id', '=', request.session_id).execute();
   t.same(sessions, [], 'the session it alone made is gone too');

@@ -223,7 +223,10 @@ t.test('a window of history that starts after a call leaves out the results that
   const calls = [{ id: 'call_w', type: 'function' as const, function: { name: 'f', arguments: '{}' } }];
   await recordTurn(db, turn({ ...session, requestId: 'chatcmpl-w1', toolCalls: calls, assistantResponse: '' }));
   const results = [{ role: 'tool' as const, content: '20 °C', tool_call_id: 'call_w' }];
-  await recordTurn(db, turn({ ...session, requestId: 'chatcmpl-w2', inputMessages: results, assistantResponse: 'warm' }));
+  await recordTurn(
+    db,
+    turn({ ...session, requestId: 'chatcmpl-w2', inputMessages: results, assistantResponse: 'warm' }),
+  );
   const whole = await loadHistory(db, 'conv_window', 2, 'chatcmpl-w3');
   t.same(
     whole.messages.map((m) => m.role),
@@ -233,7 +236,7 @@ t.test('a window of history that starts after a call leaves out the results that
   t.same((await loadHistory(db, 'conv_window', 1, 'chatcmpl-w3')).messages, [{ role: 'assistant', content: 'warm' }]);
 });
 
-t.test('lastTurns shows a turn\'s tool calls, with their fields only; a row holding no calls shows none', async (t) => {
+t.test("lastTurns shows a turn's tool calls, with their fields only; a row holding no calls shows none", async (t) => {
   const call = { id: 'call_9', type: 'function' as const, function: { name: 'lookup', arguments: '{"q": "cut sh' } };
   await recordTurn(db, turn({ requestId: 'chatcmpl-tc1', sessionId: 'conv_tc', toolCalls: [call] }));
   const last = await lastTurns(db, 'conv_tc', 'key_a', 1);

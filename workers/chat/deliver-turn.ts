@@ -35,8 +35,15 @@ export interface DeliverTurn {
   log: Logger;
 }
 
-/** How the answer ended for memory: committed, discarded (why), or nothing to store. */
-export type Delivery = { stored: 'committed' } | { stored: 'discarded'; why: string } | { stored: 'none' };
+/**
+ * How the answer ended for memory: committed, discarded (why), nothing to store, or left pending:
+ * delivered, but memory failed at the commit (another worker or the sweep settles it).
+ */
+export type Delivery =
+  | { stored: 'committed' }
+  | { stored: 'discarded'; why: string }
+  | { stored: 'none' }
+  | { stored: 'pending'; why: string };
 
 /** Whether the stored row of this request id is committed with this very answer. */
 const committedAs = (stored: StoredTurn | undefined, turn: NewTurn) =>
@@ -98,16 +105,19 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     return { stored: 'committed' };
   }
   const receipt = await out.finishAwaitingReceipt(done, options.receiptWaitMs);
+  // Nothing is committed for an undelivered answer: its requester may stop resending at once.
+  if (!receipt.delivered) receipt.acknowledge();
   try {
     const delivery = await settleAfterReceipt(options, turn, receipt);
     receipt.acknowledge();
     return delivery;
   } catch (err) {
-    // The client has its answer; memory could not follow. Unacknowledged, a delivered receipt is
-    // sent again and committed by any worker (memory.commit); else the sweep at a start removes it.
+    const why = `memory failed after the receipt: ${(err as Error).message}`;
+    if (memoryFailure(err, options.memoryAt) !== err) options.health?.failed(err);
+    // Unacknowledged, a delivered receipt is sent again and committed by any worker
+    // (memory.commit); an undelivered turn is removed by the sweep at a worker's start.
     log.error({ err, delivered: receipt.delivered }, 'could not commit or discard a turn after its receipt');
-    if (!receipt.delivered) receipt.acknowledge();
-    return { stored: 'discarded', why: `memory failed after the receipt: ${(err as Error).message}` };
+    return receipt.delivered ? { stored: 'pending', why } : { stored: 'discarded', why };
   }
 }
 

@@ -1,0 +1,43 @@
+import t from 'tap';
+import type { ChatMessage } from '../../bus-schemas/index.js';
+import { buildPrompt } from '../../workers/prompt.js';
+import { agentWith } from '../helpers/fake-provider.js';
+
+// The prompt a worker sends: system prompt, examples, stored history, then the request — with tool
+// results kept right after the calls that end the history, where OpenAI-compatible backends take them.
+
+const agent = { ...agentWith('testing'), systemPrompt: 'You test.', examples: [{ user: 'ping', assistant: 'pong' }] };
+const history: ChatMessage[] = [
+  { role: 'user', content: 'Weather in Lima?' },
+  {
+    role: 'assistant',
+    content: '',
+    tool_calls: [{ id: 'c1', type: 'function', function: { name: 'w', arguments: '{}' } }],
+  },
+];
+const roles = (messages: ChatMessage[]) => messages.map((m) => m.role);
+
+t.test('system prompt, examples, history, request', async (t) => {
+  const prompt = buildPrompt(agent, history.slice(0, 1), [{ role: 'user', content: 'hi' }]);
+  t.same(roles(prompt), ['system', 'user', 'assistant', 'user', 'user']);
+  t.equal(prompt[0]!.content, 'You test.');
+});
+
+t.test("a request's instructions before the results of stored calls go after those results", async (t) => {
+  const request: ChatMessage[] = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'tool', content: '24 °C', tool_call_id: 'c1' },
+    { role: 'user', content: 'and tomorrow?' },
+  ];
+  const prompt = buildPrompt(agent, history, request);
+  t.same(roles(prompt).slice(3), ['user', 'assistant', 'tool', 'system', 'user']);
+  t.same(prompt.at(-2), { role: 'system', content: 'Be brief.' });
+});
+
+t.test('without stored history, the request is sent as the client wrote it', async (t) => {
+  const request: ChatMessage[] = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'user', content: 'hi' },
+  ];
+  t.same(buildPrompt(agent, [], request).slice(3), request);
+});
