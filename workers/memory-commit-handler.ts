@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { decodeDeliveryReceipt } from '../bus-schemas/index.js';
 import type { Logger } from '../common/logger.js';
 import type { IncomingMemoryQuery, MemoryQueryOutcome } from './memory-query-handler.js';
-import { commitTurn, pendingSessionOf } from './memory/delivery.js';
+import { commitTurn, findTurn, pendingSessionOf } from './memory/delivery.js';
 import type { MemoryDatabase } from './memory/schema.js';
 
 export interface MemoryCommitDeps {
@@ -30,6 +30,10 @@ export async function handleMemoryCommit(
     const session = receipt.delivered ? await pendingSessionOf(deps.db, requestId) : undefined;
     if (session !== undefined && (await commitTurn(deps.db, requestId, session)))
       deps.log.info({ requestId }, 'committed a delivered turn its worker left pending');
+    // Its worker gave up waiting (the deadline plus RECEIPT_GRACE_MS) and discarded it: the client
+    // has an answer memory does not, which an operator should be able to see.
+    else if (receipt.delivered && session === undefined && (await findTurn(deps.db, requestId)) === undefined)
+      deps.log.warn({ requestId }, 'a delivered answer has no turn: it was discarded before its receipt came');
   } catch (err) {
     deps.log.warn({ err }, 'could not commit a delivered turn for the gateway');
     return { ok: false, code: 'memory_unavailable' };

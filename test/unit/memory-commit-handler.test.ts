@@ -19,7 +19,7 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 await migrateToLatest(db);
-const { log } = recordingLogger();
+const { log, lines } = recordingLogger();
 
 const turn = (requestId: string) => newTurn({ requestId, sessionId: `conv_${requestId}` });
 const receipt = (requestId: string, delivered = true) =>
@@ -57,6 +57,12 @@ t.test('an undelivered receipt commits nothing; an unknown request is acknowledg
   const { result, replies } = await handle(receipt('chatcmpl-never'));
   t.same(result, { ok: true });
   t.equal(replies.length, 1);
+  // A delivered answer whose turn is gone (its worker gave up waiting) is said aloud.
+  t.match(lines.at(-1), { level: 40, requestId: 'chatcmpl-never', msg: /discarded before its receipt came/ });
+  const before = lines.length;
+  await handle(receipt('chatcmpl-c2', false));
+  await handle(receipt('chatcmpl-c1'));
+  t.equal(lines.length, before, 'nothing to say of an undelivered one, or of a committed one');
 });
 
 t.test('an invalid receipt is refused without an acknowledgement', async (t) => {
