@@ -82,6 +82,38 @@ t.test('response_format: json_object → format "json"; json_schema → the sche
   t.equal(stack.ollama.requests.at(-1)!.format, undefined, 'text sends no format');
 });
 
+t.test('strict structured outputs on Ollama are checked against the whole schema', async (t) => {
+  const schema = { type: 'object', properties: { score: { type: 'integer', minimum: 1 } }, required: ['score'] };
+  const ask = async (strict: boolean, extra: object = {}) => {
+    const res = await post({
+      model: 'testing',
+      messages: [{ role: 'user', content: 'rate it' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'rating', schema, strict } },
+      ...extra,
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  // Ollama's grammar holds the shape, not `minimum`: the model can write 0.
+  stack.ollama.behave({ tokens: ['{"score"', ': 0}'] });
+  const broken = await ask(true);
+  t.equal(broken.status, 400);
+  t.match(broken.body.error, { param: 'response_format', message: /breaks the response_format schema.*score/ });
+  t.equal((await ask(false)).status, 200, 'without strict the schema guides and is not checked');
+  t.equal((await ask(true, { stop: ['}'] })).status, 200, 'a stop sequence may end it early: not checked');
+  stack.ollama.behave({ tokens: ['{"score"', ': 4}'] });
+  const kept = await ask(true);
+  t.equal(kept.status, 200);
+  t.same(JSON.parse(kept.body.choices[0].message.content), { score: 4 });
+  const uncheckable = await ask(true, {
+    response_format: {
+      type: 'json_schema',
+      json_schema: { name: 'r', strict: true, schema: { type: 'object', properties: { a: { $ref: '#/nowhere' } } } },
+    },
+  });
+  t.equal(uncheckable.status, 400, 'a schema that cannot be checked is refused before the model runs');
+  t.match(uncheckable.body.error.message, /cannot be checked/);
+});
+
 t.test("streamed tool calls: exactly OpenAI's fragments, indices per call, finish_reason tool_calls", async (t) => {
   stack.ollama.behave({
     tokens: [],

@@ -14,6 +14,7 @@ import { toOllamaChatRequest } from './request.js';
 import { postChat } from './chat-stream.js';
 import { ollamaEmbed } from './embed.js';
 import { forcedToolCall } from '../forced-tool-call.js';
+import { structuredOutputCheck } from '../schema-check.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -42,6 +43,20 @@ function doneEvent(last: ChatResponse, calledTools: boolean, finishReason?: Fini
 }
 
 /**
+ * The check of a strict structured output (response_format json_schema, `strict: true`), made before
+ * the model runs: Ollama's `format` grammar holds the answer to the schema's shape but not to every
+ * rule (a `pattern`, a `minimum`), and strict is a promise to the client's parser. None when the
+ * client's `stop` may end the answer early (Ollama's done_reason does not tell that stop apart).
+ */
+function strictOutputCheck(request: ProviderChatRequest): ((output: string) => void) | undefined {
+  const format = request.responseFormat;
+  if (format?.type !== 'json_schema' || format.json_schema.strict !== true || !format.json_schema.schema) return;
+  const check = structuredOutputCheck(format.json_schema.schema);
+  const stop = request.options.stop;
+  return stop === undefined || stop.length === 0 ? check : undefined;
+}
+
+/**
  * The Ollama provider: `/api/chat` streamed over undici (chat-stream.ts), the official `ollama`
  * client for the probe and model capabilities.
  */
@@ -51,8 +66,10 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     let stream;
     const forced = forcedToolCall(request.tools, request.toolChoice);
+    let checkOutput: ((output: string) => void) | undefined;
     try {
       const ollamaRequest = toOllamaChatRequest(request, forced);
+      checkOutput = forced ? undefined : strictOutputCheck(request);
       // The client only for /api/show, and only when there are images.
       await assertImagesSupported(() => clientFor(url, request.signal), request.model, request.messages);
       stream = await postChat(url, ollamaRequest, request.signal);
@@ -62,6 +79,8 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
     let calledTools = false;
     // A forced call's output is the call's JSON: kept back, and yielded as the call at the end.
     let forcedOutput = '';
+    // A strict structured output's text, checked once whole (streamed, it has gone out by then).
+    let output = '';
     try {
       for await (const batch of stream) {
         for (const part of batch) {
@@ -74,7 +93,10 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
             return;
           }
           if (part.message?.thinking) yield { type: 'reasoning', content: part.message.thinking };
-          if (part.message?.content) yield { type: 'delta', content: part.message.content };
+          if (part.message?.content) {
+            if (checkOutput) output += part.message.content;
+            yield { type: 'delta', content: part.message.content };
+          }
           for (const call of part.message?.tool_calls ?? []) {
             calledTools = true;
             yield {
@@ -83,6 +105,7 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
             };
           }
           if (part.done) {
+            if (checkOutput && !calledTools && part.done_reason !== 'length') checkOutput(output);
             yield doneEvent(part, calledTools);
             return;
           }
