@@ -43,18 +43,33 @@ function doneEvent(last: ChatResponse, calledTools: boolean, finishReason?: Fini
 }
 
 /**
- * The check of a strict structured output (response_format json_schema, `strict: true`), made before
- * the model runs: Ollama's `format` grammar holds the answer to the schema's shape but not to every
- * rule (a `pattern`, a `minimum`), and strict is a promise to the client's parser. None when the
- * client's `stop` may end the answer early (Ollama's done_reason does not tell that stop apart).
+ * The check of a strict structured output (response_format json_schema, `strict: true`): Ollama's
+ * `format` grammar holds the answer's shape but not every rule (bounds on non-integers,
+ * `multipleOf`, most formats), and strict is a promise to the client's parser. None when the
+ * client's `stop` may end the answer early (Ollama's done_reason does not tell that stop apart), and
+ * none for a schema the check cannot compile (a lookaround, a `$ref` to nothing): Ollama takes
+ * such schemas itself, as it did before this check existed.
  */
 function strictOutputCheck(request: ProviderChatRequest): ((output: string) => void) | undefined {
   const format = request.responseFormat;
   if (format?.type !== 'json_schema' || format.json_schema.strict !== true || !format.json_schema.schema) return;
-  const check = structuredOutputCheck(format.json_schema.schema);
   const stop = request.options.stop;
-  return stop === undefined || stop.length === 0 ? check : undefined;
+  if (stop !== undefined && stop.length > 0) return;
+  try {
+    return structuredOutputCheck(format.json_schema.schema);
+  } catch {
+    return undefined;
+  }
 }
+
+// A thinking model given a `format` may put its whole answer in its thinking: say so, not "not JSON".
+const answeredInThinking = () =>
+  new AgentbusError(
+    'invalid_request',
+    'The model put its whole answer in its thinking and wrote no output for the response_format schema: ' +
+      'send reasoning_effort "none" (reasoning.effort on /v1/responses), or use a model that does not think.',
+    { param: 'response_format' },
+  );
 
 /**
  * The Ollama provider: `/api/chat` streamed over undici (chat-stream.ts), the official `ollama`
@@ -81,6 +96,7 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
     let forcedOutput = '';
     // A strict structured output's text, checked once whole (streamed, it has gone out by then).
     let output = '';
+    let thought = false;
     try {
       for await (const batch of stream) {
         for (const part of batch) {
@@ -92,7 +108,10 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
             yield doneEvent(part, true, finishReason);
             return;
           }
-          if (part.message?.thinking) yield { type: 'reasoning', content: part.message.thinking };
+          if (part.message?.thinking) {
+            thought = true;
+            yield { type: 'reasoning', content: part.message.thinking };
+          }
           if (part.message?.content) {
             if (checkOutput) output += part.message.content;
             yield { type: 'delta', content: part.message.content };
@@ -105,7 +124,10 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
             };
           }
           if (part.done) {
-            if (checkOutput && !calledTools && part.done_reason !== 'length') checkOutput(output);
+            if (checkOutput && !calledTools && part.done_reason !== 'length') {
+              if (output.trim() === '' && thought) throw answeredInThinking();
+              checkOutput(output);
+            }
             yield doneEvent(part, calledTools);
             return;
           }
