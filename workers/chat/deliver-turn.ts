@@ -45,6 +45,9 @@ export type Delivery =
   | { stored: 'none' }
   | { stored: 'pending'; why: string };
 
+/** A turn write waits for the others of its event-loop turn unless this request is the worker's only one. */
+const gatherOf = (options: DeliverTurn) => ({ gather: options.alone?.() !== true });
+
 /** Whether the stored row of this request id is committed with this very answer. */
 const committedAs = (stored: StoredTurn | undefined, turn: NewTurn) =>
   stored?.state === 'committed' &&
@@ -71,9 +74,8 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     return { stored: 'none' };
   }
   const receipts = envelope.v >= 2;
-  const gather = () => ({ gather: options.alone?.() !== true });
   const record = () =>
-    recordTurn(db, turn, receipts ? 'pending' : 'committed', gather()).catch((err: unknown) => {
+    recordTurn(db, turn, receipts ? 'pending' : 'committed', gatherOf(options)).catch((err: unknown) => {
       const failure = memoryFailure(err, options.memoryAt);
       if (failure !== err) options.health?.failed(err);
       throw failure;
@@ -124,8 +126,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
 /** Commits or discards the pending turn as the receipt says; throws when memory fails. */
 async function settleAfterReceipt(options: DeliverTurn, turn: NewTurn, receipt: Receipt): Promise<Delivery> {
   const { db } = options;
-  const gather = { gather: options.alone?.() !== true };
-  if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId, gather))) {
+  if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId, gatherOf(options)))) {
     options.onCommitted();
     return { stored: 'committed' };
   }

@@ -66,13 +66,16 @@ export async function loadHistory(
   const root = requestRoot(requestId);
   const [low, high] = partRange(root);
   const { rows } = await lastTurnsBefore.execute(db, { sessionId, root, low, high, limit });
-  const last = rows[0]; // newest first
+  const turns = rows.reverse().map((row) => ({ row, calls: callsOf(row) })); // oldest first
   return {
     messages: replayableHistory(
-      rows.reverse().flatMap((row) => [...(JSON.parse(row.input_messages) as ChatMessage[]), assistantMessage(row)]),
+      turns.flatMap(({ row, calls }) => [
+        ...(JSON.parse(row.input_messages) as ChatMessage[]),
+        assistantMessage(row.assistant_response, calls.kept),
+      ]),
     ),
     private: rows.some((row) => row.private === 1),
-    cutCalls: last ? callsOf(last).cut.map((call) => call.id) : [],
+    cutCalls: turns.at(-1)?.calls.cut.map((call) => call.id) ?? [],
   };
 }
 
@@ -97,13 +100,6 @@ function callsOf(row: { tool_calls: string | null; finish_reason: string }): { k
   return { kept: calls.filter(isWhole), cut: calls.filter((call) => !isWhole(call)) };
 }
 
-function assistantMessage(row: {
-  assistant_response: string;
-  tool_calls: string | null;
-  finish_reason: string;
-}): ChatMessage {
-  const { kept } = callsOf(row);
-  return kept.length > 0
-    ? { role: 'assistant', content: row.assistant_response, tool_calls: kept }
-    : { role: 'assistant', content: row.assistant_response };
+function assistantMessage(content: string, calls: ToolCall[]): ChatMessage {
+  return calls.length > 0 ? { role: 'assistant', content, tool_calls: calls } : { role: 'assistant', content };
 }
