@@ -118,6 +118,25 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
     );
   });
 
+  t.test('a pending write refused or repeated leaves no trace', async (t) => {
+    const sessionRow = (id: string) =>
+      db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    t.equal(await recordTurn(db, turn('req-mine', 'conv-owned'), 'pending'), true);
+    const before = await sessionRow('conv-owned');
+    const other = { ...turn('req-theirs', 'conv-owned'), tenant: 'tenant-b' };
+    await t.rejects(recordTurn(db, other, 'pending'), { code: 'session_not_found' }, "another tenant's session");
+    t.equal(await recordTurn(db, turn('req-mine', 'conv-owned'), 'pending'), false, 'a redelivery stores nothing');
+    t.same(await sessionRow('conv-owned'), before, 'the session is untouched by both');
+    const turns = await db.selectFrom('turns').select('request_id').where('session_id', '=', 'conv-owned').execute();
+    t.same(
+      turns.map((r) => r.request_id),
+      ['req-mine'],
+    );
+    t.equal(await commitTurn(db, 'req-mine', 'conv-owned'), true);
+    t.equal(await commitTurn(db, 'req-unknown', 'conv-owned'), false, 'no pending turn: nothing changes');
+    t.equal((await sessionRow('conv-owned')).turn_count, 1, 'counted once');
+  });
+
   t.test('fan-out parts are told apart bytewise, whatever the database collation', async (t) => {
     for (const id of ['R1', 'R1.code_review', 'R1.aggregate', 'R10', 'R1_x', 'R2'])
       await recordTurn(db, turn(id, 'conv-fan'));

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import { countOf } from './turns.js';
+import { memoryDialectOf } from './dialect.js';
 import { inTurnTransaction, type TurnWriteOptions } from './group-commit.js';
+import { commitTurnPostgres } from './postgres-turn-writes.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase, TurnState } from './schema.js';
 
@@ -45,6 +47,7 @@ export async function commitTurn(
   options: TurnWriteOptions = {},
 ): Promise<boolean> {
   const ref: TurnRef = { requestId, sessionId, now: new Date().toISOString() };
+  if (memoryDialectOf(db) === 'postgres') return commitTurnPostgres(db, ref);
   try {
     await inTurnTransaction(
       db,

@@ -1,6 +1,8 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { memoryDialectOf } from './dialect.js';
 import { inTurnTransaction, type TurnWriteOptions } from './group-commit.js';
+import { writePendingTurnPostgres } from './postgres-turn-writes.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase } from './schema.js';
 import { turnRow, type NewTurn, type TurnRow } from './turn-row.js';
@@ -107,6 +109,13 @@ export async function recordTurn(
   const now = new Date().toISOString();
   const session: SessionTouch = { id: turn.sessionId, tenant: turn.tenant, agent: turn.agent, now };
   const row = turnRow(turn, now);
+  if (state === 'pending' && memoryDialectOf(db) === 'postgres') {
+    const written = await writePendingTurnPostgres(db, session, row);
+    if (written.inserted) return true;
+    // Touched but not inserted: a write of the same request id committed first.
+    if (written.touched || (written.existed && !written.foreign)) return false;
+    throw wrongTenant(turn);
+  }
   const [touch, insert] =
     state === 'committed' ? [upsertCountedSession, insertCommittedTurn] : [upsertSession, insertPendingTurn];
   try {
