@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import t from 'tap';
 import { commitTurn, discardTurn } from '../../workers/memory/delivery.js';
 import { loadHistory } from '../../workers/memory/history.js';
@@ -135,6 +136,25 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
     t.equal(await commitTurn(db, 'req-mine', 'conv-owned'), true);
     t.equal(await commitTurn(db, 'req-unknown', 'conv-owned'), false, 'no pending turn: nothing changes');
     t.equal((await sessionRow('conv-owned')).turn_count, 1, 'counted once');
+  });
+
+  t.test('a pending write that loses a race with its own redelivery leaves no trace', async (t) => {
+    // A holds its write uncommitted; B, the same request, waits on the session row meanwhile.
+    let second: Promise<boolean> | undefined;
+    await db.transaction().execute(async (trx) => {
+      t.equal(await recordTurn(trx, turn('req-raced', 'conv-raced'), 'pending'), true);
+      second = recordTurn(db, turn('req-raced', 'conv-raced'), 'pending');
+      await waitFor('the second write to wait for the first', async () => {
+        const waiting = await sql<{ n: number }>`
+          select count(*)::integer as n from pg_stat_activity
+          where wait_event_type = 'Lock' and query like '%insert into sessions%'`.execute(db);
+        return waiting.rows[0]!.n > 0;
+      });
+    });
+    t.equal(await second, false, 'the second write stores nothing');
+    await discardTurn(db, 'req-raced', 'conv-raced');
+    const left = await db.selectFrom('sessions').select('id').where('id', '=', 'conv-raced').execute();
+    t.same(left, [], 'the discarded first turn takes its session along: the loser did not touch it');
   });
 
   t.test('fan-out parts are told apart bytewise, whatever the database collation', async (t) => {

@@ -21,8 +21,11 @@ export interface PendingWriteResult {
 }
 
 // The session is touched only for its own tenant and only when the turn is new, so a refused or
-// redelivered request leaves no trace, as the transaction's rollback did. Text parameters take
-// their columns' type; numbers are cast, as a SELECT list would read them as text.
+// redelivered request leaves no trace, as the transaction's rollback did. A write racing another
+// of the same request id waits on the session row, and its NOT EXISTS still reads the snapshot
+// from before the other's turn: it touches the session but inserts nothing. SQL has no RAISE, so
+// the last column then divides by zero (at run time: a subquery is never folded by the planner),
+// which rolls the whole statement back. The integer casts state what PostgreSQL infers from the columns.
 const PENDING_WRITE = `
 with touched as (
   insert into sessions (id, tenant, agent, created_at, updated_at, turn_count)
@@ -44,9 +47,17 @@ select
   exists (select 1 from touched) as touched,
   exists (select 1 from inserted) as inserted,
   exists (select 1 from turns where request_id = $5) as existed,
-  exists (select 1 from sessions where id = $1 and tenant <> $2) as foreign`;
+  exists (select 1 from sessions where id = $1 and tenant <> $2) as foreign,
+  case when exists (select 1 from touched) and not exists (select 1 from inserted)
+    then 1 / (select count(*) from inserted)::integer end as raced`;
 
-/** Writes the session (created or touched) and the turn, `pending`, in one statement. */
+// SQLSTATE division_by_zero: only the `raced` column above raises it.
+const RACED = '22012';
+
+/**
+ * Writes the session (created or touched) and the turn, `pending`, in one statement. A write that
+ * lost a race with another of the same request id changes nothing and reads as `existed`.
+ */
 export async function writePendingTurnPostgres(
   db: Kysely<MemoryDatabase>,
   session: { id: string; tenant: string; agent: string; now: string },
@@ -74,8 +85,13 @@ export async function writePendingTurnPostgres(
     row.private,
     row.previous_response_id,
   ];
-  const { rows } = await db.executeQuery<PendingWriteResult>(CompiledQuery.raw(PENDING_WRITE, parameters));
-  return rows[0]!;
+  try {
+    const { rows } = await db.executeQuery<PendingWriteResult>(CompiledQuery.raw(PENDING_WRITE, parameters));
+    return rows[0]!;
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== RACED) throw err;
+    return { touched: false, inserted: false, existed: true, foreign: false };
+  }
 }
 
 // The turn row is locked first (as a discard locks it), then the session's count: two commits of

@@ -112,8 +112,7 @@ export async function recordTurn(
   if (state === 'pending' && memoryDialectOf(db) === 'postgres') {
     const written = await writePendingTurnPostgres(db, session, row);
     if (written.inserted) return true;
-    // Touched but not inserted: a write of the same request id committed first.
-    if (written.touched || (written.existed && !written.foreign)) return false;
+    if (written.existed && !written.foreign) return false;
     throw wrongTenant(turn);
   }
   const [touch, insert] =
