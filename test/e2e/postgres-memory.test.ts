@@ -138,6 +138,29 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
     t.equal((await sessionRow('conv-owned')).turn_count, 1, 'counted once');
   });
 
+  t.test('a pending turn, once committed, holds every column the committed write stores', async (t) => {
+    const full = (requestId: string): NewTurn => ({
+      ...turn(requestId, 'conv-full', 'answer'),
+      inputMessages: [{ role: 'user', content: 'the same question' }],
+      toolCalls: [{ id: 'call_1', type: 'function', function: { name: 'look', arguments: '{"q":1}' } }],
+      finishReason: 'tool_calls',
+      cached: true,
+      endUser: 'user-7',
+      metadata: { team: 'qa' },
+      private: true,
+      previousResponseId: 'resp_prev',
+    });
+    t.equal(await recordTurn(db, full('req-full-committed')), true);
+    t.equal(await recordTurn(db, full('req-full-pending'), 'pending'), true);
+    t.equal(await commitTurn(db, 'req-full-pending', 'conv-full'), true);
+    const rows = await db.selectFrom('turns').selectAll().where('session_id', '=', 'conv-full').orderBy('id').execute();
+    const [committed, pending] = rows.map(
+      ({ id: _id, request_id: _r, commit_seq: _c, created_at: _t, ...rest }) => rest,
+    );
+    t.same(pending, committed);
+    t.equal(committed?.private, 1);
+  });
+
   t.test('a pending write that loses a race with its own redelivery leaves no trace', async (t) => {
     // A holds its write uncommitted; B, the same request, waits on the session row meanwhile.
     let second: Promise<boolean> | undefined;

@@ -9,10 +9,8 @@ import type { TurnRow } from './turn-row.js';
 // transaction, so either all of it is stored or nothing. SQLite keeps the transactions of
 // turns.ts and delivery.ts, which its group commit shares between requests.
 
-/** What the pending write found: which of its parts took effect. */
+/** What the pending write found. */
 export interface PendingWriteResult {
-  /** The session row was created or touched (it is the tenant's, and the turn was not stored yet). */
-  touched: boolean;
   inserted: boolean;
   /** A turn with this request id was already stored when the statement began. */
   existed: boolean;
@@ -20,12 +18,35 @@ export interface PendingWriteResult {
   foreign: boolean;
 }
 
+// A turn's columns after request_id, session_id and created_at, written from $6 on in this order.
+// A record of TurnRow's columns: one added to turnRow fails to compile here until this write stores
+// it too (else PostgreSQL would drop it where SQLite keeps it). Integers are cast in the SELECT.
+const TURN_COLUMNS: Record<Exclude<keyof TurnRow, 'request_id' | 'session_id' | 'created_at'>, 'text' | 'integer'> = {
+  agent: 'text',
+  model: 'text',
+  user_input: 'text',
+  input_messages: 'text',
+  assistant_response: 'text',
+  tool_calls: 'text',
+  finish_reason: 'text',
+  cached: 'integer',
+  prompt_tokens: 'integer',
+  completion_tokens: 'integer',
+  duration_ms: 'integer',
+  end_user: 'text',
+  metadata: 'text',
+  private: 'integer',
+  previous_response_id: 'text',
+};
+const turnColumns = Object.keys(TURN_COLUMNS) as (keyof typeof TURN_COLUMNS)[];
+const turnValues = turnColumns.map((column, i) => `$${i + 6}${TURN_COLUMNS[column] === 'integer' ? '::integer' : ''}`);
+
 // The session is touched only for its own tenant and only when the turn is new, so a refused or
 // redelivered request leaves no trace, as the transaction's rollback did. A write racing another
 // of the same request id waits on the session row, and its NOT EXISTS still reads the snapshot
 // from before the other's turn: it touches the session but inserts nothing. SQL has no RAISE, so
 // the last column then divides by zero (at run time: a subquery is never folded by the planner),
-// which rolls the whole statement back. The integer casts state what PostgreSQL infers from the columns.
+// which rolls the whole statement back.
 const PENDING_WRITE = `
 with touched as (
   insert into sessions (id, tenant, agent, created_at, updated_at, turn_count)
@@ -34,17 +55,13 @@ with touched as (
   where sessions.tenant = excluded.tenant and not exists (select 1 from turns where request_id = $5)
   returning id
 ), inserted as (
-  insert into turns (request_id, session_id, agent, model, user_input, input_messages, assistant_response,
-    tool_calls, finish_reason, cached, prompt_tokens, completion_tokens, duration_ms, created_at, end_user,
-    metadata, private, previous_response_id, state)
-  select $5, touched.id, $6, $7, $8, $9, $10, $11, $12, $13::integer, $14::integer, $15::integer, $16::integer,
-    $4, $17, $18, $19::integer, $20, 'pending'
+  insert into turns (request_id, session_id, created_at, ${turnColumns.join(', ')}, state)
+  select $5, touched.id, $4, ${turnValues.join(', ')}, 'pending'
   from touched
   on conflict (request_id) do nothing
   returning id
 )
 select
-  exists (select 1 from touched) as touched,
   exists (select 1 from inserted) as inserted,
   exists (select 1 from turns where request_id = $5) as existed,
   exists (select 1 from sessions where id = $1 and tenant <> $2) as foreign,
@@ -69,28 +86,14 @@ export async function writePendingTurnPostgres(
     session.agent,
     session.now,
     row.request_id,
-    row.agent,
-    row.model,
-    row.user_input,
-    row.input_messages,
-    row.assistant_response,
-    row.tool_calls,
-    row.finish_reason,
-    row.cached,
-    row.prompt_tokens,
-    row.completion_tokens,
-    row.duration_ms,
-    row.end_user,
-    row.metadata,
-    row.private,
-    row.previous_response_id,
+    ...turnColumns.map((column) => row[column]),
   ];
   try {
     const { rows } = await db.executeQuery<PendingWriteResult>(CompiledQuery.raw(PENDING_WRITE, parameters));
     return rows[0]!;
   } catch (err) {
     if ((err as { code?: unknown }).code !== RACED) throw err;
-    return { touched: false, inserted: false, existed: true, foreign: false };
+    return { inserted: false, existed: true, foreign: false };
   }
 }
 
