@@ -76,13 +76,14 @@ export async function startPostgresEngine(say: (line: string) => void): Promise<
       url: server.url,
       shownUrl: redactDatabaseUrl(server.url),
       poolSize: 1,
+      preparedStatements: true,
     });
     say(`PostgreSQL on port ${server.port}: ${at}, applied ${applied.length} migration(s)`);
     return {
       name: 'postgres',
       description:
         `PostgreSQL ${postgresVersion(bin)} (private server on loopback, fsync and synchronous_commit on, ` +
-        `a pool of ${DEFAULT_POOL_SIZE} connections per worker, the default)`,
+        `a pool of ${DEFAULT_POOL_SIZE} connections per worker and prepared statements, the defaults)`,
       workerEnv: { DATABASE_URL: server.url },
       committedTurns: () => countCommitted(db),
       serverCpuSeconds() {

@@ -275,7 +275,13 @@ t.test('host A dies under load: 0 lost, 0 phantom, 0 duplicated; the JetStream a
     'a request the loss hit ends in an explicit error, never a silent cut',
   );
   const db = (
-    await openMigratedMemory({ dialect: 'postgres', url: pg.url, shownUrl: redactDatabaseUrl(pg.url), poolSize: 2 })
+    await openMigratedMemory({
+      dialect: 'postgres',
+      url: pg.url,
+      shownUrl: redactDatabaseUrl(pg.url),
+      poolSize: 2,
+      preparedStatements: true,
+    })
   ).db;
   t.teardown(() => db.destroy());
   const modelRequests = () => ollamas.flatMap((o) => o.requests);

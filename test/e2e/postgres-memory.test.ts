@@ -1,8 +1,10 @@
-import { sql } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
 import t from 'tap';
 import { commitTurn, discardTurn } from '../../workers/memory/delivery.js';
 import { loadHistory } from '../../workers/memory/history.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
+import { namedStatements } from '../../workers/memory/postgres-named-statements.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
 import { startTestPostgres } from '../helpers/postgres.js';
@@ -15,11 +17,12 @@ import { waitFor } from '../helpers/wait.js';
 const postgres = await startTestPostgres();
 t.teardown(() => postgres.dispose());
 
-const settingsOf = (url: string, poolSize = 10): MemorySettings => ({
+const settingsOf = (url: string, poolSize = 10, preparedStatements = true): MemorySettings => ({
   dialect: 'postgres',
   url,
   shownUrl: redactDatabaseUrl(url),
   poolSize,
+  preparedStatements,
 });
 
 const turn = (requestId: string, sessionId: string, text = `answer of ${requestId}`): NewTurn => ({
@@ -190,6 +193,44 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
       "the request's own parts are left out, the others stay",
     );
   });
+});
+
+t.test('memory statements are prepared once per connection, by name, up to a bound', async (t) => {
+  const url = await postgres.createDatabase('prepared');
+  // One connection, so the catalogue query below sees that connection's prepared statements.
+  const { db } = await openMigratedMemory(settingsOf(url, 1));
+  t.teardown(() => db.destroy());
+  const prepared = async () =>
+    (await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(db))
+      .rows;
+  await recordTurn(db, turn('req-p1', 'conv-p'));
+  const afterOne = await prepared();
+  t.ok(afterOne.length > 0 && afterOne.every((row) => /^agentbus_\d+$/.test(row.name)), 'named by agentbus');
+  t.ok(
+    afterOne.some((row) => row.statement.includes('insert into "turns"')),
+    "the turn's insert among them",
+  );
+  await recordTurn(db, turn('req-p2', 'conv-p'));
+  t.equal((await prepared()).length, afterOne.length, 'a second turn prepares nothing new');
+  t.equal((await loadHistory(db, 'conv-p', 10, 'req-p3')).messages.length, 4, 'both turns read back');
+
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const bounded = new Kysely<Record<string, never>>({
+    dialect: new PostgresDialect({ pool: namedStatements(pool, 1) }),
+  });
+  t.teardown(() => bounded.destroy());
+  const one = await sql<{ n: number }>`select ${1}::int as n`.execute(bounded);
+  const two = await sql<{ n: number }>`select ${2}::int + 0 as n`.execute(bounded);
+  t.same([one.rows, two.rows], [[{ n: 1 }], [{ n: 2 }]], 'a statement past the bound runs unnamed');
+  const names = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(bounded);
+  t.same(names.rows, [{ name: 'agentbus_1' }], 'only the first is prepared');
+
+  // DATABASE_PREPARED_STATEMENTS=off, for a pooler that does not keep them.
+  const unnamed = await openMigratedMemory(settingsOf(url, 1, false));
+  t.teardown(() => unnamed.db.destroy());
+  await recordTurn(unnamed.db, turn('req-p3', 'conv-p'));
+  const none = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(unnamed.db);
+  t.same(none.rows, [], 'off: nothing prepared');
 });
 
 async function chat(baseUrl: string, content: string, session?: string) {

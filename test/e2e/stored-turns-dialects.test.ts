@@ -32,7 +32,7 @@ const dialects: Array<[string, () => Promise<MemorySettings>]> = [
     'postgres',
     once(async () => {
       const url = await postgres.createDatabase('stored_turns');
-      return { dialect: 'postgres', url, shownUrl: redactDatabaseUrl(url), poolSize: 2 };
+      return { dialect: 'postgres', url, shownUrl: redactDatabaseUrl(url), poolSize: 2, preparedStatements: true };
     }),
   ],
 ];

@@ -3,6 +3,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { ensurePrivateDir, ensurePrivateFile, narrowFile } from '../../common/private-files.js';
+import { namedStatements } from './postgres-named-statements.js';
 import type { MemoryDatabase } from './schema.js';
 import type { MemorySettings } from './settings.js';
 import { queuedSqliteDialect } from './sqlite-dialect.js';
@@ -44,10 +45,11 @@ const CONNECT_TIMEOUT_MS = 5000;
  * Opens the memory database on PostgreSQL: a pool of at most `poolSize` connections, opened
  * when queries need them (nothing connects here). `onIdleError` hears of an idle connection the
  * server closed (a restart, an admin shutdown): the pool drops it and opens a new one when
- * needed; unheard, `pg` would throw it out of the process.
+ * needed; unheard, `pg` would throw it out of the process. With `preparedStatements`, each
+ * statement is parsed and planned once per connection instead of every time (BENCHMARKS.md row 47).
  */
 export function openPostgresMemoryDatabase(
-  settings: { url: string; poolSize: number },
+  settings: { url: string; poolSize: number; preparedStatements: boolean },
   onIdleError: (err: Error) => void = () => undefined,
 ): Kysely<MemoryDatabase> {
   const pool = new pg.Pool({
@@ -62,7 +64,9 @@ export function openPostgresMemoryDatabase(
   // pool's: its error (the server shut down) would be thrown out of the process. The next query
   // on it fails with that error instead, and the pool drops it.
   pool.on('connect', (client) => client.on('error', () => undefined));
-  return new Kysely<MemoryDatabase>({ dialect: new PostgresDialect({ pool }) });
+  return new Kysely<MemoryDatabase>({
+    dialect: new PostgresDialect({ pool: settings.preparedStatements ? namedStatements(pool) : pool }),
+  });
 }
 
 /** Opens the memory database the settings name (SQLite under DATA_DIR, or DATABASE_URL). */

@@ -11,6 +11,8 @@ export type MemorySettings =
       /** The same URL with its password masked: the only form that is logged or shown. */
       readonly shownUrl: string;
       readonly poolSize: number;
+      /** Statements as named prepared statements (`pg` prepares each once per connection). */
+      readonly preparedStatements: boolean;
     };
 
 export const DEFAULT_POOL_SIZE = 10;
@@ -35,7 +37,7 @@ export function memoryLocation(settings: MemorySettings): string {
   return settings.dialect === 'sqlite' ? `DATA_DIR (${settings.dataDir})` : `DATABASE_URL (${settings.shownUrl})`;
 }
 
-/** DATABASE_URL and DATABASE_POOL_SIZE; SQLite under `dataDir` when DATABASE_URL is unset. */
+/** DATABASE_URL, DATABASE_POOL_SIZE, DATABASE_PREPARED_STATEMENTS; SQLite under `dataDir` without DATABASE_URL. */
 export function readMemorySettings(read: EnvReader, dataDir: string): MemorySettings {
   const url = read.optionalString('DATABASE_URL', {
     doc:
@@ -47,6 +49,13 @@ export function readMemorySettings(read: EnvReader, dataDir: string): MemorySett
     max: 1000,
     doc: 'with `DATABASE_URL`: most PostgreSQL connections one worker process opens',
   });
+  const preparedStatements =
+    read.oneOf('DATABASE_PREPARED_STATEMENTS', 'on', {
+      allowed: ['on', 'off'],
+      doc:
+        'with `DATABASE_URL`: `off` sends every statement unnamed, for a pooler in transaction mode that ' +
+        'does not keep prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`)',
+    }) === 'on';
   if (url === undefined) return Object.freeze({ dialect: 'sqlite', dataDir, file: memoryDatabasePath(dataDir) });
   let protocol: string | undefined;
   try {
@@ -58,5 +67,5 @@ export function readMemorySettings(read: EnvReader, dataDir: string): MemorySett
     // The value is not repeated: it may hold a password.
     read.report(`DATABASE_URL must be a URL starting with postgres:// or postgresql:// (value not shown)`);
   }
-  return Object.freeze({ dialect: 'postgres', url, shownUrl: redactDatabaseUrl(url), poolSize });
+  return Object.freeze({ dialect: 'postgres', url, shownUrl: redactDatabaseUrl(url), poolSize, preparedStatements });
 }
