@@ -1,6 +1,7 @@
 import { ensureChromium } from './lib/chromium.js';
 import { installLlamaCpp, llamaCppInstalled } from './lib/install-llama-cpp.js';
 import { ensureNatsServer } from './lib/install-nats.js';
+import { ensurePgbouncer } from './lib/pgbouncer.js';
 import { ensurePostgres } from './lib/postgres-server.js';
 import { ensureEspeakNg, ensureFfmpeg } from './lib/speech-tools.js';
 import { SPEECH_DEFAULTS } from '../workers/speech/settings.js';
@@ -27,10 +28,13 @@ try {
 } catch (err) {
   process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
 }
-try {
-  ensurePostgres(say);
-} catch (err) {
-  process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+// pgbouncer: the test of memory behind a connection pooler in transaction mode.
+for (const ensure of [ensurePostgres, ensurePgbouncer]) {
+  try {
+    ensure(say);
+  } catch (err) {
+    process.stderr.write(`[agentbus] warning: ${(err as Error).message}\n`);
+  }
 }
 // The speech test runs the real espeak-ng; ffmpeg encodes the other formats. Without them only
 // the speech tests fail, saying what to install.

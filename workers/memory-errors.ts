@@ -16,6 +16,19 @@ const SOCKET_UNAVAILABLE =
 const POSTGRES_CONNECTION_LOST =
   /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
 
+// A pooler in transaction mode (PgBouncer before 1.21) runs a connection's statements on any of
+// its server connections: a statement `pg` prepared on one is missing (26000) on another, or
+// already there (42P05) when a second client prepares it.
+const POOLED_AWAY = /^(26000|42P05)$/;
+const POOLER_ADVICE =
+  'A connection pooler in transaction mode between the workers and PostgreSQL does not keep prepared ' +
+  'statements: set DATABASE_PREPARED_STATEMENTS=off (or, with PgBouncer 1.21 or later, max_prepared_statements)';
+
+function preparedStatementLost(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  return typeof code === 'string' && POOLED_AWAY.test(code) && String(message).includes('"agentbus_');
+}
+
 function unavailable(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string')
@@ -37,19 +50,27 @@ export function memoryProblemOf(err: unknown): string {
  * the database cannot be reached or written, else the error as it is.
  */
 export function memoryFailure(err: unknown, at: string | undefined): unknown {
+  if (preparedStatementLost(err)) return memoryUnavailable(memoryProblemOf(err), at, err, POOLER_ADVICE);
   if (!unavailable(err)) return err;
   return memoryUnavailable(memoryProblemOf(err), at, err);
 }
 
 /** The error for a memory database known to refuse writes (`problem` says why). */
-export function memoryUnavailable(problem: string, at: string | undefined, cause?: unknown): AgentbusError {
+export function memoryUnavailable(
+  problem: string,
+  at: string | undefined,
+  cause?: unknown,
+  advice = adviceFor(at ?? 'DATA_DIR'),
+): AgentbusError {
   const where = at ?? 'DATA_DIR';
-  const advice = where.startsWith('DATABASE_URL')
-    ? 'Check that PostgreSQL runs and is reachable, and the credentials and database in DATABASE_URL'
-    : 'Free disk space or fix the permissions';
   return new AgentbusError(
     'memory_unavailable',
     `The worker cannot write its memory database in ${where}: ${problem}. ${advice}; the request was not answered.`,
     { cause },
   );
 }
+
+const adviceFor = (where: string) =>
+  where.startsWith('DATABASE_URL')
+    ? 'Check that PostgreSQL runs and is reachable, and the credentials and database in DATABASE_URL'
+    : 'Free disk space or fix the permissions';

@@ -66,4 +66,12 @@ t.test("SQLite's codes for an unwritable database become memory_unavailable, nam
   t.match(failure, { code: 'memory_unavailable', status: 503, message: /DATA_DIR \(\/srv\/agentbus\)/ });
   const other = new Error('not a database problem');
   t.equal(memoryFailure(other, '/srv'), other, 'anything else passes as it is');
+  // A pooler in transaction mode loses or doubles the statements agentbus prepared.
+  const lost = Object.assign(new Error('prepared statement "agentbus_3" does not exist'), { code: '26000' });
+  t.match(memoryFailure(lost, 'DATABASE_URL (postgres://a:***@db/a)'), {
+    code: 'memory_unavailable',
+    message: /agentbus_3.*DATABASE_PREPARED_STATEMENTS=off/,
+  });
+  const someoneElses = Object.assign(new Error('prepared statement "mine" does not exist'), { code: '26000' });
+  t.equal(memoryFailure(someoneElses, 'DATABASE_URL (x)'), someoneElses, 'a statement not ours passes as it is');
 });

@@ -1,0 +1,100 @@
+import t from 'tap';
+import { commitTurn } from '../../workers/memory/delivery.js';
+import { openMemory } from '../../workers/memory/database.js';
+import { loadHistory } from '../../workers/memory/history.js';
+import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
+import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
+import { memoryFailure } from '../../workers/memory-errors.js';
+import { startPgbouncer } from '../helpers/pgbouncer.js';
+import { startTestPostgres } from '../helpers/postgres.js';
+import { AUTH, startStack } from '../helpers/stack.js';
+
+// Memory through a real connection pooler in transaction mode (Debian's pgbouncer, 1.18 on
+// bookworm: it does not keep prepared statements), two server connections for many clients.
+const postgres = await startTestPostgres();
+t.teardown(() => postgres.dispose());
+const pooler = await startPgbouncer(await postgres.createDatabase('pooled'), 2);
+t.teardown(() => pooler.dispose());
+
+const settingsOf = (preparedStatements: boolean): MemorySettings => ({
+  dialect: 'postgres',
+  url: pooler.url,
+  shownUrl: redactDatabaseUrl(pooler.url),
+  poolSize: 4,
+  preparedStatements,
+});
+const turn = (requestId: string, sessionId: string): NewTurn => ({
+  requestId,
+  sessionId,
+  tenant: 'tenant-a',
+  agent: 'documentation',
+  model: 'llama3.2',
+  inputMessages: [{ role: 'user', content: `question of ${requestId}` }],
+  assistantResponse: `answer of ${requestId}`,
+  toolCalls: [],
+  finishReason: 'stop',
+  cached: false,
+  promptTokens: 3,
+  completionTokens: 4,
+  durationMs: 5,
+  private: false,
+});
+
+async function chat(baseUrl: string, content: string, session?: string) {
+  const res = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
+    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content }] }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+t.test('DATABASE_PREPARED_STATEMENTS=off: the stack migrates and serves through the pooler', async (t) => {
+  const stack = await startStack({ databaseUrl: pooler.url, env: { DATABASE_PREPARED_STATEMENTS: 'off' } });
+  t.teardown(() => stack.close());
+  stack.ollama.behave({ tokens: ['Paris', '.'] });
+  const first = await chat(stack.baseUrl, 'Capital of France?');
+  t.equal(first.status, 200);
+  stack.ollama.behave({ tokens: ['About', ' 2M'] });
+  const second = await chat(stack.baseUrl, 'Population?', first.body['conversation_id']);
+  t.equal(second.status, 200);
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(1)
+      .map((m) => m.content),
+    ['Capital of France?', 'Paris.', 'Population?'],
+    'the follow-up saw the first turn',
+  );
+
+  // Many writers at once, pending then committed, over four client and two server connections.
+  const db = openMemory(settingsOf(false));
+  t.teardown(() => db.destroy());
+  await Promise.all(
+    Array.from({ length: 24 }, async (_, i) => {
+      const ids = [`req-off-${i}`, `conv-off-${i % 3}`] as const;
+      t.equal(await recordTurn(db, turn(...ids), 'pending'), true);
+      t.equal(await commitTurn(db, ...ids), true);
+    }),
+  );
+  const history = await loadHistory(db, 'conv-off-0', 20, 'req-next');
+  t.equal(history.messages.length, 16, 'eight turns of one conversation read back');
+});
+
+t.test('prepared statements (the default) through such a pooler: memory_unavailable naming the setting', async (t) => {
+  const db = openMemory(settingsOf(true));
+  t.teardown(() => db.destroy());
+  const results = await Promise.allSettled(
+    Array.from({ length: 8 }, (_, i) => recordTurn(db, turn(`req-on-${i}`, `conv-on-${i}`), 'pending')),
+  );
+  const failures = results.flatMap((result) =>
+    result.status === 'rejected' ? [memoryFailure(result.reason, 'DATABASE_URL (pooled)')] : [],
+  );
+  // Four clients prepare the same statement on two server connections: some find it there.
+  t.ok(failures.length > 0, 'some writes fail');
+  for (const failure of failures)
+    t.match(failure, {
+      code: 'memory_unavailable',
+      message: /DATABASE_URL \(pooled\): prepared statement "agentbus_\d+" .*DATABASE_PREPARED_STATEMENTS=off/,
+    });
+});

@@ -1,0 +1,98 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { findPgbouncer } from '../../scripts/lib/pgbouncer.js';
+import { freePort } from '../../scripts/lib/ports.js';
+
+/** A pgbouncer of the test's own in front of one database, in transaction mode. */
+export interface TestPgbouncer {
+  /** The database through the pooler, for DATABASE_URL. */
+  readonly url: string;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Starts pgbouncer (Debian's package) on a free loopback port in front of `databaseUrl` (a
+ * private PostgreSQL's), in transaction mode with `serverConnections` server connections, so a
+ * client's statements run on whichever one is free. It refuses to run as root: as root it runs
+ * as the `postgres` user. Like every process a test starts, it is killed when the test ends.
+ */
+export async function startPgbouncer(databaseUrl: string, serverConnections = 1): Promise<TestPgbouncer> {
+  const bin = findPgbouncer();
+  if (!bin)
+    throw new Error('pgbouncer is not installed; run "apt-get install pgbouncer" (npm test installs it as root)');
+  const upstream = new URL(databaseUrl);
+  const database = upstream.pathname.slice(1);
+  const user = decodeURIComponent(upstream.username);
+  const password = decodeURIComponent(upstream.password);
+  const dir = mkdtempSync(join(tmpdir(), 'agentbus-pgbouncer-'));
+  const port = await freePort('127.0.0.1');
+  writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password}"\n`, { mode: 0o600 });
+  writeFileSync(
+    join(dir, 'pgbouncer.ini'),
+    [
+      '[databases]',
+      `${database} = host=${upstream.hostname} port=${upstream.port} dbname=${database}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = scram-sha-256',
+      `auth_file = ${join(dir, 'userlist.txt')}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${serverConnections}`,
+      'max_client_conn = 100',
+      'ignore_startup_parameters = extra_float_digits',
+      '',
+    ].join('\n'),
+  );
+  const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
+  if (owner) for (const file of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, file), owner.uid, owner.gid);
+  let output = '';
+  const child = spawn(bin, [join(dir, 'pgbouncer.ini')], { ...(owner ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const dispose = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(killer);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `postgres://${upstream.username}:${upstream.password}@127.0.0.1:${port}/${database}`;
+  // Ready once a query goes through it (bounded).
+  const until = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await dispose();
+      throw new Error(`pgbouncer exited at start: ${output.slice(-2000)}`);
+    }
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      await client.end();
+      return { url, dispose };
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (Date.now() > until) {
+        await dispose();
+        throw new Error(`pgbouncer did not pass a query: ${(err as Error).message}; ${output.slice(-2000)}`, {
+          cause: err,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+function postgresUser(): { uid: number; gid: number } {
+  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
+  const uid = id('-u');
+  const gid = id('-g');
+  if (uid.status !== 0 || gid.status !== 0) throw new Error('as root, pgbouncer needs the "postgres" system user');
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
