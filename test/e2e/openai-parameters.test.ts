@@ -118,6 +118,47 @@ t.test('strict structured outputs on Ollama are checked against the whole schema
   t.match(thought.body.error.message, /whole answer in its thinking.*reasoning_effort "none"/);
 });
 
+t.test('a streamed strict output that breaks its schema ends in an error event, and is not stored', async (t) => {
+  const schema = { type: 'object', properties: { score: { type: 'number', minimum: 0.5 } }, required: ['score'] };
+  const rating = { type: 'json_schema', json_schema: { name: 'rating', schema, strict: true } };
+  stack.ollama.behave({ tokens: ['{"score"', ': 4}'] });
+  const first = await post({
+    model: 'testing',
+    messages: [{ role: 'user', content: 'rate it' }],
+    response_format: rating,
+  });
+  const conversation = ((await first.json()) as { conversation_id: string }).conversation_id;
+
+  stack.ollama.behave({ tokens: ['{"score"', ': 0.25}'] });
+  const res = await post(
+    { model: 'testing', stream: true, messages: [{ role: 'user', content: 'again' }], response_format: rating },
+    { 'x-session-id': conversation },
+  );
+  t.equal(res.status, 200, 'the stream had started');
+  const { events } = parseSse(await res.text());
+  const chunks = sseJson(events.slice(0, -1));
+  t.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), '{"score": 0.25}', 'the text went out');
+  t.ok(
+    chunks.every((c) => c.choices[0].finish_reason === null),
+    'no chunk claims a finish_reason',
+  );
+  t.notOk(
+    events.some((e) => e.data === '[DONE]'),
+    'no [DONE]: the answer must not look complete',
+  );
+  t.equal(events.at(-1)!.event, 'error');
+  t.match(JSON.parse(events.at(-1)!.data), {
+    error: { type: 'invalid_request_error', param: 'response_format', message: /breaks the response_format schema/ },
+  });
+  const memory = await fetch(`${stack.baseUrl}/memory/last?session=${conversation}&limit=10`, { headers: AUTH });
+  const turns = ((await memory.json()) as { data: { assistant_response: string }[] }).data;
+  t.same(
+    turns.map((turn) => turn.assistant_response),
+    ['{"score": 4}'],
+    'only the first turn is in the conversation',
+  );
+});
+
 t.test("streamed tool calls: exactly OpenAI's fragments, indices per call, finish_reason tool_calls", async (t) => {
   stack.ollama.behave({
     tokens: [],
