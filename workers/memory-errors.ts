@@ -24,6 +24,18 @@ const POOLER_ADVICE =
   'A connection pooler in transaction mode between the workers and PostgreSQL does not keep prepared ' +
   'statements: set DATABASE_PREPARED_STATEMENTS=off (or, with PgBouncer 1.21 or later, max_prepared_statements)';
 
+// A statement prepared before a migration changed what it returns (a newer worker migrated while
+// this one served): its connection is closed (postgres-named-statements.ts), so a retry prepares
+// it anew.
+const SCHEMA_CHANGED_ADVICE =
+  'The schema changed under a statement this worker had prepared (a newer worker migrated); its connection ' +
+  'was replaced: try again';
+
+function schemaChanged(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
+  return code === '0A000' && String(message).includes('cached plan must not change result type');
+}
+
 function preparedStatementLost(err: unknown): boolean {
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
   return typeof code === 'string' && POOLED_AWAY.test(code) && String(message).includes('"agentbus_');
@@ -51,6 +63,7 @@ export function memoryProblemOf(err: unknown): string {
  */
 export function memoryFailure(err: unknown, at: string | undefined): unknown {
   if (preparedStatementLost(err)) return memoryUnavailable(memoryProblemOf(err), at, err, POOLER_ADVICE);
+  if (schemaChanged(err)) return memoryUnavailable(memoryProblemOf(err), at, err, SCHEMA_CHANGED_ADVICE);
   if (!unavailable(err)) return err;
   return memoryUnavailable(memoryProblemOf(err), at, err);
 }

@@ -3,6 +3,7 @@ import pg from 'pg';
 import t from 'tap';
 import { commitTurn, discardTurn } from '../../workers/memory/delivery.js';
 import { loadHistory } from '../../workers/memory/history.js';
+import { memoryFailure } from '../../workers/memory-errors.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
 import { namedStatements } from '../../workers/memory/postgres-named-statements.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
@@ -203,34 +204,65 @@ t.test('memory statements are prepared once per connection, by name, up to a bou
   const prepared = async () =>
     (await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(db))
       .rows;
+  const insertsTurn = (rows: { statement: string }[]) =>
+    rows.some((row) => row.statement.includes('insert into "turns"'));
   await recordTurn(db, turn('req-p1', 'conv-p'));
-  const afterOne = await prepared();
-  t.ok(afterOne.length > 0 && afterOne.every((row) => /^agentbus_\d+$/.test(row.name)), 'named by agentbus');
-  t.ok(
-    afterOne.some((row) => row.statement.includes('insert into "turns"')),
-    "the turn's insert among them",
-  );
+  t.notOk(insertsTurn(await prepared()), 'a statement used once is not prepared');
   await recordTurn(db, turn('req-p2', 'conv-p'));
-  t.equal((await prepared()).length, afterOne.length, 'a second turn prepares nothing new');
-  t.equal((await loadHistory(db, 'conv-p', 10, 'req-p3')).messages.length, 4, 'both turns read back');
+  const afterTwo = await prepared();
+  t.ok(afterTwo.length > 0, 'used twice, it is');
+  t.ok(
+    afterTwo.every((row) => /^agentbus_[0-9a-f]{32}$/.test(row.name)),
+    'named by a digest of its text: the same name in every process',
+  );
+  t.ok(insertsTurn(afterTwo), "the turn's insert among them");
+  t.notOk(
+    afterTwo.some((row) => /^(begin|commit)$/i.test(row.statement.trim())),
+    'statements without parameters stay unnamed',
+  );
+  await recordTurn(db, turn('req-p3', 'conv-p'));
+  t.equal((await prepared()).length, afterTwo.length, 'a third turn prepares nothing new');
+  t.equal((await loadHistory(db, 'conv-p', 10, 'req-p4')).messages.length, 6, 'all three turns read back');
 
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   const bounded = new Kysely<Record<string, never>>({
     dialect: new PostgresDialect({ pool: namedStatements(pool, 1) }),
   });
   t.teardown(() => bounded.destroy());
-  const one = await sql<{ n: number }>`select ${1}::int as n`.execute(bounded);
-  const two = await sql<{ n: number }>`select ${2}::int + 0 as n`.execute(bounded);
-  t.same([one.rows, two.rows], [[{ n: 1 }], [{ n: 2 }]], 'a statement past the bound runs unnamed');
-  const names = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(bounded);
-  t.same(names.rows, [{ name: 'agentbus_1' }], 'only the first is prepared');
+  for (let i = 0; i < 2; i++) {
+    t.same((await sql<{ n: number }>`select ${1}::int as n`.execute(bounded)).rows, [{ n: 1 }]);
+    t.same((await sql<{ n: number }>`select ${2}::int + 0 as n`.execute(bounded)).rows, [{ n: 2 }]);
+  }
+  const names = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(bounded);
+  t.same(names.rows, [{ statement: 'select $1::int as n' }], 'past the bound a statement runs unnamed');
 
   // DATABASE_PREPARED_STATEMENTS=off, for a pooler that does not keep them.
   const unnamed = await openMigratedMemory(settingsOf(url, 1, false));
   t.teardown(() => unnamed.db.destroy());
-  await recordTurn(unnamed.db, turn('req-p3', 'conv-p'));
+  await recordTurn(unnamed.db, turn('req-p5', 'conv-p'));
+  await recordTurn(unnamed.db, turn('req-p6', 'conv-p'));
   const none = await sql<{ name: string }>`select name from pg_prepared_statements`.execute(unnamed.db);
   t.same(none.rows, [], 'off: nothing prepared');
+});
+
+t.test('a statement whose result the schema changed fails once, and its connection is replaced', async (t) => {
+  const url = await postgres.createDatabase('schema_change');
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool: namedStatements(pool) }) });
+  t.teardown(() => db.destroy());
+  await sql`create table notes (id integer, body text)`.execute(db);
+  await sql`insert into notes values (1, 'one')`.execute(db);
+  const read = () => sql`select * from notes where id = ${1}`.execute(db);
+  await read();
+  await read();
+  // A newer worker's migration, while this one holds the statement prepared.
+  await sql`alter table notes add column extra text`.execute(db);
+  const failed = await read().catch((err: unknown) => err);
+  t.match(memoryFailure(failed, 'DATABASE_URL (x)'), {
+    code: 'memory_unavailable',
+    message: /cached plan must not change result type.*try again/,
+  });
+  t.same((await read()).rows, [{ id: 1, body: 'one', extra: null }], 'the next try runs on a new connection');
 });
 
 async function chat(baseUrl: string, content: string, session?: string) {

@@ -28,6 +28,13 @@ export async function startPgbouncer(databaseUrl: string, serverConnections = 1)
   const user = decodeURIComponent(upstream.username);
   const password = decodeURIComponent(upstream.password);
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-pgbouncer-'));
+  // The password file goes with the test, however it ends (the reaper kills pgbouncer itself).
+  const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; rm -rf '${dir}'`], {
+    detached: true,
+    stdio: 'ignore',
+    env: {},
+  });
+  watchdog.unref();
   const port = await freePort('127.0.0.1');
   writeFileSync(join(dir, 'userlist.txt'), `"${user}" "${password}"\n`, { mode: 0o600 });
   writeFileSync(
@@ -45,6 +52,8 @@ export async function startPgbouncer(databaseUrl: string, serverConnections = 1)
       `default_pool_size = ${serverConnections}`,
       'max_client_conn = 100',
       'ignore_startup_parameters = extra_float_digits',
+      // 1.21 and later can keep prepared statements (on by default since 1.22): off, as before 1.21.
+      ...(keepsPreparedStatements(bin) ? ['max_prepared_statements = 0'] : []),
       '',
     ].join('\n'),
   );
@@ -52,15 +61,22 @@ export async function startPgbouncer(databaseUrl: string, serverConnections = 1)
   if (owner) for (const file of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, file), owner.uid, owner.gid);
   let output = '';
   const child = spawn(bin, [join(dir, 'pgbouncer.ini')], { ...(owner ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.on('error', (err) => (output += `${err.message}\n`));
   child.stdout.on('data', (chunk) => (output += chunk));
   child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // 'close' comes also when the program could not be started at all ('exit' then never does).
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const dispose = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
     const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(killer);
     rmSync(dir, { recursive: true, force: true });
+    try {
+      if (watchdog.pid) process.kill(-watchdog.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
   };
   const url = `postgres://${upstream.username}:${upstream.password}@127.0.0.1:${port}/${database}`;
   // Ready once a query goes through it (bounded).
@@ -70,7 +86,7 @@ export async function startPgbouncer(databaseUrl: string, serverConnections = 1)
       await dispose();
       throw new Error(`pgbouncer exited at start: ${output.slice(-2000)}`);
     }
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000, query_timeout: 2_000 });
     try {
       await client.connect();
       await client.query('select 1');
@@ -95,4 +111,9 @@ function postgresUser(): { uid: number; gid: number } {
   const gid = id('-g');
   if (uid.status !== 0 || gid.status !== 0) throw new Error('as root, pgbouncer needs the "postgres" system user');
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+function keepsPreparedStatements(bin: string): boolean {
+  const version = /(\d+)\.(\d+)/.exec(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout);
+  return version !== null && (Number(version[1]) > 1 || Number(version[2]) >= 21);
 }
