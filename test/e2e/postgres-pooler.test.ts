@@ -1,6 +1,7 @@
 import t from 'tap';
 import { commitTurn } from '../../workers/memory/delivery.js';
 import { openMemory } from '../../workers/memory/database.js';
+import { openMigratedMemory } from '../../workers/memory/open.js';
 import { loadHistory } from '../../workers/memory/history.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
@@ -13,16 +14,20 @@ import { AUTH, startStack } from '../helpers/stack.js';
 // bookworm: it does not keep prepared statements), two server connections for many clients.
 const postgres = await startTestPostgres();
 t.teardown(() => postgres.dispose());
-const pooler = await startPgbouncer(await postgres.createDatabase('pooled'), 2);
+const direct = await postgres.createDatabase('pooled');
+const pooler = await startPgbouncer(direct, 2);
 t.teardown(() => pooler.dispose());
 
-const settingsOf = (preparedStatements: boolean): MemorySettings => ({
+const settingsOf = (url: string, preparedStatements: boolean): MemorySettings => ({
   dialect: 'postgres',
-  url: pooler.url,
-  shownUrl: redactDatabaseUrl(pooler.url),
+  url,
+  shownUrl: redactDatabaseUrl(url),
   poolSize: 4,
   preparedStatements,
 });
+// Migrated on the server directly, as operations.md advises behind such a pooler (the migrator's
+// lock is a session's); the workers started through the pooler then find nothing to apply.
+await (await openMigratedMemory(settingsOf(direct, false))).db.destroy();
 const turn = (requestId: string, sessionId: string): NewTurn => ({
   requestId,
   sessionId,
@@ -49,7 +54,7 @@ async function chat(baseUrl: string, content: string, session?: string) {
   return { status: res.status, body: (await res.json()) as Record<string, any> };
 }
 
-t.test('DATABASE_PREPARED_STATEMENTS=off: the stack migrates and serves through the pooler', async (t) => {
+t.test('DATABASE_PREPARED_STATEMENTS=off: the stack serves through the pooler', async (t) => {
   const stack = await startStack({ databaseUrl: pooler.url, env: { DATABASE_PREPARED_STATEMENTS: 'off' } });
   t.teardown(() => stack.close());
   stack.ollama.behave({ tokens: ['Paris', '.'] });
@@ -68,7 +73,7 @@ t.test('DATABASE_PREPARED_STATEMENTS=off: the stack migrates and serves through 
   );
 
   // Many writers at once, pending then committed, over four client and two server connections.
-  const db = openMemory(settingsOf(false));
+  const db = openMemory(settingsOf(pooler.url, false));
   t.teardown(() => db.destroy());
   await Promise.all(
     Array.from({ length: 24 }, async (_, i) => {
@@ -82,7 +87,7 @@ t.test('DATABASE_PREPARED_STATEMENTS=off: the stack migrates and serves through 
 });
 
 t.test('prepared statements (the default) through such a pooler: memory_unavailable naming the setting', async (t) => {
-  const db = openMemory(settingsOf(true));
+  const db = openMemory(settingsOf(pooler.url, true));
   t.teardown(() => db.destroy());
   const results = await Promise.allSettled(
     Array.from({ length: 8 }, (_, i) => recordTurn(db, turn(`req-on-${i}`, `conv-on-${i}`), 'pending')),
@@ -95,6 +100,6 @@ t.test('prepared statements (the default) through such a pooler: memory_unavaila
   for (const failure of failures)
     t.match(failure, {
       code: 'memory_unavailable',
-      message: /DATABASE_URL \(pooled\): prepared statement "agentbus_\d+" .*DATABASE_PREPARED_STATEMENTS=off/,
+      message: /DATABASE_URL \(pooled\): prepared statement "agentbus_[0-9a-f]{32}" .*DATABASE_PREPARED_STATEMENTS=off/,
     });
 });

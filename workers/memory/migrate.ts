@@ -21,9 +21,16 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
-/** Brings the memory database to the latest schema; returns the names of migrations applied. */
+/**
+ * Brings the memory database to the latest schema; returns the names of migrations applied. The
+ * migrator runs only when one is pending: on PostgreSQL it takes a session-level advisory lock,
+ * which a pooler in transaction mode can leave held on a server connection, and every worker start
+ * would take it.
+ */
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const { error, results = [] } = await new Migrator({ db, provider }).migrateToLatest();
+  const migrator = new Migrator({ db, provider });
+  if ((await migrator.getMigrations()).every((migration) => migration.executedAt !== undefined)) return [];
+  const { error, results = [] } = await migrator.migrateToLatest();
   const failed = results.find((result) => result.status === 'Error');
   if (error || failed) {
     throw new Error(
