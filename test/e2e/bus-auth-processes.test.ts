@@ -15,6 +15,7 @@ import {
   type ScriptRun,
   type TestProcess,
 } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Real gateway and worker processes, each with its own bus user, on a nats-server running the
 // repo's nats.conf, after `npm run bus:setup` as the admin user: the whole path works with the
@@ -145,9 +146,14 @@ t.test('gateway and worker, each with its own user: chat, cache, memory, /ready 
   t.equal(first.headers.get('x-cache'), 'MISS');
   t.ok(answer.choices[0]!.message.content.length > 0, 'an answer streamed back from the worker');
 
-  const again = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers, body });
-  await again.arrayBuffer();
-  t.equal(again.headers.get('x-cache'), 'HIT', "the worker user reads and writes the response cache's KV bucket");
+  // The worker writes the cache once the turn is committed, on the gateway's receipt: after the
+  // client had its answer, so the next identical request may come first.
+  await waitFor('the answer to be cached', async () => {
+    const again = await fetch(`${url}/v1/chat/completions`, { method: 'POST', headers, body });
+    await again.arrayBuffer();
+    return again.headers.get('x-cache') === 'HIT';
+  });
+  t.pass("the worker user reads and writes the response cache's KV bucket");
 
   const memory = await fetch(`${url}/memory/last?session=${encodeURIComponent(answer.conversation_id)}`, { headers });
   t.equal(memory.status, 200, 'memory queries reach a worker and its answer comes back');

@@ -14,6 +14,7 @@ import { findNatsServer, startNatsServer } from '../../scripts/lib/nats-server.j
 import { workerPasswordFile } from '../../scripts/lib/worker-credentials.js';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { nextViolation } from '../helpers/locked-bus.js';
+import { waitFor } from '../helpers/wait.js';
 import { runScriptToExit, startGatewayProcess, startWorkerProcess, type TestProcess } from '../helpers/processes.js';
 
 // Issue 18, finding 2: a worker credential scoped to code_review, minted by the one command
@@ -212,9 +213,14 @@ t.test('a worker process with the scoped credential serves its agent end to end'
   };
   t.equal(first.status, 200, JSON.stringify(answer));
   t.ok(answer.choices[0]!.message.content.length > 0, 'the answer came back on the agent’s inbox');
-  const again = await ask('code_review');
-  await again.arrayBuffer();
-  t.equal(again.headers.get('x-cache'), 'HIT', 'cached under its agent’s keys');
+  // The worker writes the cache once the turn is committed, on the gateway's receipt: after the
+  // client had its answer, so the next identical request may come first.
+  await waitFor('the answer to be cached', async () => {
+    const again = await ask('code_review');
+    await again.arrayBuffer();
+    return again.headers.get('x-cache') === 'HIT';
+  });
+  t.pass('cached under its agent’s keys');
   const memory = await fetch(`${url}/memory/last?session=${encodeURIComponent(answer.conversation_id)}`, {
     headers,
   });

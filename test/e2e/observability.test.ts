@@ -1,7 +1,7 @@
 import { withTimeout } from '../../common/timeout.js';
 import t from 'tap';
 import { subjectsFor } from '../../bus-schemas/index.js';
-import { AUTH, startStack } from '../helpers/stack.js';
+import { AUTH, responseCacheEntries, startStack } from '../helpers/stack.js';
 import { parseSse, sseJson } from '../helpers/sse.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -73,10 +73,13 @@ t.test('counters, histograms and worker stats after a mix of requests', async (t
 
   stack.ollama.behave({ tokens: ['cached', ' answer'] });
   for (let i = 0; i < 2; i++) {
+    const entries = await responseCacheEntries(stack);
     const res = await post(ask('documentation', 'the same question', { temperature: 0 }));
     t.equal(res.status, 200);
     t.equal(res.headers.get('x-cache'), i === 1 ? 'HIT' : 'MISS');
     await res.json();
+    // Cached once the turn is committed, after the client had the answer.
+    if (i === 0) await waitFor('the answer in the cache', async () => (await responseCacheEntries(stack)) > entries);
   }
 
   const unknown = await post(ask('no_such_agent', 'anyone?'));

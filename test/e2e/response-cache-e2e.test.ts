@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseSse, sseJson } from '../helpers/sse.js';
-import { startStack, type TestStack } from '../helpers/stack.js';
+import { responseCacheEntries, startStack, type TestStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 const KEY_A = { authorization: 'Bearer key-a', 'content-type': 'application/json' };
@@ -15,13 +15,6 @@ function poster(stack: TestStack) {
 }
 
 /** Answers in the cache bucket (its stream's message count). */
-async function cacheEntries(stack: TestStack): Promise<number> {
-  const kv = await stack.bus.request('$JS.API.STREAM.INFO.KV_agentbus_responses', new Uint8Array(), {
-    timeoutMs: 5000,
-  });
-  return Number(JSON.parse(new TextDecoder().decode(kv.data)).state?.messages ?? 0);
-}
-
 let counter = 0;
 /** A request no earlier test has sent, so each test starts with an empty cache entry; deterministic. */
 const fresh = (extra: Record<string, unknown> = {}) => ({
@@ -39,12 +32,12 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
   t.test('the same request again: X-Cache HIT, meta.cached, no model call, still a stored turn', async (t) => {
     stack.ollama.behave({ tokens: ['cached', ' answer'] });
     const body = fresh();
-    const entries = await cacheEntries(stack);
+    const entries = await responseCacheEntries(stack);
     const first = await post(body);
     t.equal(first.headers.get('x-cache'), 'MISS');
     const firstJson: any = await first.json();
     // Written once the client has the answer: the next request could otherwise come first.
-    await waitFor('the answer in the cache', async () => (await cacheEntries(stack)) > entries);
+    await waitFor('the answer in the cache', async () => (await responseCacheEntries(stack)) > entries);
     const calls = stack.ollama.requests.length;
     const second = await post(body);
     t.equal(second.headers.get('x-cache'), 'HIT');
@@ -74,9 +67,9 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
   t.test('a streaming request replays the cached answer as a proper SSE stream', async (t) => {
     stack.ollama.behave({ tokens: ['one', ' two'] });
     const body = fresh();
-    const entries = await cacheEntries(stack);
+    const entries = await responseCacheEntries(stack);
     await (await post(body)).json();
-    await waitFor('the answer in the cache', async () => (await cacheEntries(stack)) > entries);
+    await waitFor('the answer in the cache', async () => (await responseCacheEntries(stack)) > entries);
     const calls = stack.ollama.requests.length;
     const res = await post({ ...body, stream: true, stream_options: { include_usage: true } });
     t.equal(res.headers.get('x-cache'), 'HIT');
@@ -93,9 +86,9 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
   t.test('tool calls are cached too', async (t) => {
     stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'f', arguments: { a: 1 } }] });
     const body = fresh({ tools: [{ type: 'function', function: { name: 'f' } }] });
-    const entries = await cacheEntries(stack);
+    const entries = await responseCacheEntries(stack);
     await (await post(body)).json();
-    await waitFor('the answer in the cache', async () => (await cacheEntries(stack)) > entries);
+    await waitFor('the answer in the cache', async () => (await responseCacheEntries(stack)) > entries);
     const again: any = await (await post(body)).json();
     t.equal(again.meta.cached, true);
     t.equal(again.choices[0].finish_reason, 'tool_calls');

@@ -248,3 +248,17 @@ export async function startSideLane(
     },
   };
 }
+
+/**
+ * How many entries the response cache's stream holds. A worker writes an answer there once its turn
+ * is committed, on the gateway's receipt, which is after the client had the answer: a test waits
+ * for the count to grow before it expects the next identical request to hit.
+ */
+export async function responseCacheEntries(stack: Pick<TestStack, 'bus'>): Promise<number> {
+  const kv = await stack.bus.request('$JS.API.STREAM.INFO.KV_agentbus_responses', new Uint8Array(), {
+    timeoutMs: 5000,
+  });
+  return Number(
+    (JSON.parse(new TextDecoder().decode(kv.data)) as { state?: { messages?: number } }).state?.messages ?? 0,
+  );
+}
