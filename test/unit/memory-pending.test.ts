@@ -5,12 +5,13 @@ import SQLite from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import t from 'tap';
 import { commitTurn } from '../../workers/memory/delivery.js';
+import { lastTurns } from '../../workers/memory/last-turns.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import { settledSession } from '../../workers/memory/pending.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
 import { queuedSqliteDialect } from '../../workers/memory/sqlite-dialect.js';
 import { recordTurn } from '../../workers/memory/turns.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { newTurn } from '../helpers/turns.js';
 
 // The memory database with every statement's SQL kept, so a test can ask SQLite how it runs one.
@@ -72,5 +73,33 @@ t.test('the check finds pending turns through the index, without visiting the hi
   t.match(
     plan.map((step) => step.detail).join('\n'),
     /USING INDEX turns_session_commit_seq \(session_id=\? AND commit_seq=\?\)/,
+  );
+});
+
+t.test('/memory/last waits for pending turns, so it lists an answer its client just received', async (t) => {
+  await recordTurn(db, newTurn({ requestId: 'chatcmpl-l1', sessionId: 'conv_listed' }), 'pending');
+  await commitTurn(db, 'chatcmpl-l1', 'conv_listed');
+  await recordTurn(db, newTurn({ requestId: 'chatcmpl-l2', sessionId: 'conv_listed' }), 'pending');
+  const clock = new FakeClock();
+  const wait = { maxWaitMs: 2000, everyMs: 5, clock };
+  const listing = lastTurns(db, 'conv_listed', 'key_a', 5, wait);
+  for (let i = 0; i < 20 && clock.pending === 0; i++) await settle();
+  t.equal(clock.pending, 1, 'it waits while chatcmpl-l2 is pending');
+  // The receipt arrives: the turn is committed.
+  await commitTurn(db, 'chatcmpl-l2', 'conv_listed');
+  await clock.advance(5);
+  t.same(
+    (await listing).turns.map((turn) => turn.request_id),
+    ['chatcmpl-l2', 'chatcmpl-l1'],
+  );
+
+  // An answer never received stays pending: after the wait, the list is what is committed.
+  await recordTurn(db, newTurn({ requestId: 'chatcmpl-l3', sessionId: 'conv_listed' }), 'pending');
+  const late = lastTurns(db, 'conv_listed', 'key_a', 5, wait);
+  for (let i = 0; i < 20 && clock.pending === 0; i++) await settle();
+  await clock.advance(2000);
+  t.same(
+    (await late).turns.map((turn) => turn.request_id),
+    ['chatcmpl-l2', 'chatcmpl-l1'],
   );
 });

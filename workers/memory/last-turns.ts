@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type MemoryTurn } from '../../bus-schemas/index.js';
+import { SETTLE_WAIT, settledSession, type SettleWait } from './pending.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase } from './schema.js';
 import { lookupSession } from './sessions.js';
@@ -65,16 +66,22 @@ const newestTurns = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: st
     .limit(p.limit),
 );
 
+// No request id has a space: the settle wait below leaves out no request's turns.
+const NO_OWN_REQUEST = ' ';
+
 /**
  * The last `limit` turns of a session, newest first. `sessionRef` is a conversation id or any
  * completion id of it. An unknown reference and another tenant's session both throw the same
- * `session_not_found`, so a probe learns nothing.
+ * `session_not_found`, so a probe learns nothing. Like a chat request, it first waits (bounded)
+ * for the conversation's pending turns to settle: a client that lists the conversation the moment
+ * it got an answer sees that answer, committed a moment later on the gateway's receipt.
  */
 export async function lastTurns(
   db: Kysely<MemoryDatabase>,
   sessionRef: string,
   tenant: string,
   limit: number,
+  wait: SettleWait = SETTLE_WAIT,
 ): Promise<LastTurns> {
   const session = await lookupSession(db, sessionRef);
   // Unknown and someone else's read the same.
@@ -83,6 +90,7 @@ export async function lastTurns(
       param: 'session',
     });
   const sessionId = session.id;
+  await settledSession(db, sessionId, NO_OWN_REQUEST, wait);
   const { rows } = await newestTurns.execute(db, { sessionId, limit });
   return {
     sessionId,
