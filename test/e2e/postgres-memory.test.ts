@@ -10,7 +10,7 @@ import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
 import { startTestPostgres } from '../helpers/postgres.js';
 import { runScriptToExit, startWorkerProcess, type TestProcess } from '../helpers/processes.js';
-import { AUTH, startStack } from '../helpers/stack.js';
+import { chatTurn, startStack, twoTurnConversation } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Memory on PostgreSQL: a private server of this test's own (never the machine's), the same
@@ -265,32 +265,14 @@ t.test('a statement whose result the schema changed fails once, and its connecti
   t.same((await read()).rows, [{ id: 1, body: 'one', extra: null }], 'the next try runs on a new connection');
 });
 
-async function chat(baseUrl: string, content: string, session?: string) {
-  const res = await fetch(`${baseUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
-    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content }] }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
-}
-
 t.test('the stack serves chat with memory on PostgreSQL; a follow-up sees its history', async (t) => {
   const stack = await startStack({ databaseUrl: await postgres.createDatabase('stack') });
   t.teardown(() => stack.close());
-  stack.ollama.behave({ tokens: ['Paris', '.'] });
-  const first = await chat(stack.baseUrl, 'Capital of France?');
+  const { first, second, prompt } = await twoTurnConversation(stack);
   t.equal(first.status, 200);
-  stack.ollama.behave({ tokens: ['About', ' 2M'] });
-  const second = await chat(stack.baseUrl, 'Population?', first.body['conversation_id']);
   t.equal(second.status, 200);
   t.equal(second.body['meta'].memory_used, true);
-  t.same(
-    stack.ollama.requests
-      .at(-1)!
-      .messages.slice(1)
-      .map((m) => m.content),
-    ['Capital of France?', 'Paris.', 'Population?'],
-  );
+  t.same(prompt, ['Capital of France?', 'Paris.', 'Population?']);
   const rows = await stack.db.selectFrom('turns').select(['commit_seq', 'state']).orderBy('commit_seq').execute();
   t.same(rows, [
     { commit_seq: 1, state: 'committed' },
@@ -324,14 +306,14 @@ t.test('worker processes sharing one PostgreSQL', async (t) => {
 
   const a = await startOne();
   stack.ollama.behave({ tokens: ['Paris', '.'] });
-  const first = await chat(stack.baseUrl, 'Capital of France?');
+  const first = await chatTurn(stack.baseUrl, 'Capital of France?');
   t.equal(first.status, 200);
   t.equal(first.body['meta'].worker, a.ready['id'], 'turn 1 answered by worker A');
   t.equal(await a.stop(), 0);
 
   const b = await startOne();
   stack.ollama.behave({ tokens: ['About', ' 2M'] });
-  const second = await chat(stack.baseUrl, 'Population?', first.body['conversation_id']);
+  const second = await chatTurn(stack.baseUrl, 'Population?', first.body['conversation_id']);
   t.equal(second.status, 200);
   t.equal(second.body['meta'].worker, b.ready['id'], 'turn 2 answered by worker B');
   t.same(
@@ -347,7 +329,7 @@ t.test('worker processes sharing one PostgreSQL', async (t) => {
     'PostgreSQL stopped: chat is 503 memory_unavailable, /ready 503 with the reason; then it recovers',
     async (t) => {
       await postgres.stop();
-      const refused = await chat(stack.baseUrl, 'Still there?', first.body['conversation_id']);
+      const refused = await chatTurn(stack.baseUrl, 'Still there?', first.body['conversation_id']);
       t.equal(refused.status, 503);
       t.match(refused.body['error'], {
         code: 'memory_unavailable',
@@ -365,7 +347,7 @@ t.test('worker processes sharing one PostgreSQL', async (t) => {
       await postgres.start();
       await waitFor('/ready to be 200 again', async () => (await fetch(`${stack.baseUrl}/ready`)).status === 200);
       stack.ollama.behave({ tokens: ['Yes'] });
-      const back = await chat(stack.baseUrl, 'Still there?', first.body['conversation_id']);
+      const back = await chatTurn(stack.baseUrl, 'Still there?', first.body['conversation_id']);
       t.equal(back.status, 200, 'served again once PostgreSQL is back');
     },
   );

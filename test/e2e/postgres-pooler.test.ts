@@ -4,11 +4,12 @@ import { openMemory } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
 import { loadHistory } from '../../workers/memory/history.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
-import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
+import { recordTurn } from '../../workers/memory/turns.js';
 import { memoryFailure } from '../../workers/memory-errors.js';
 import { startPgbouncer } from '../helpers/pgbouncer.js';
 import { startTestPostgres } from '../helpers/postgres.js';
-import { AUTH, startStack } from '../helpers/stack.js';
+import { startStack, twoTurnConversation } from '../helpers/stack.js';
+import { newTurn } from '../helpers/turns.js';
 
 // Memory through a real connection pooler in transaction mode (Debian's pgbouncer, 1.18 on
 // bookworm: it does not keep prepared statements), two server connections for many clients.
@@ -28,49 +29,15 @@ const settingsOf = (url: string, preparedStatements: boolean): MemorySettings =>
 // Migrated on the server directly, as operations.md advises behind such a pooler (the migrator's
 // lock is a session's); the workers started through the pooler then find nothing to apply.
 await (await openMigratedMemory(settingsOf(direct, false))).db.destroy();
-const turn = (requestId: string, sessionId: string): NewTurn => ({
-  requestId,
-  sessionId,
-  tenant: 'tenant-a',
-  agent: 'documentation',
-  model: 'llama3.2',
-  inputMessages: [{ role: 'user', content: `question of ${requestId}` }],
-  assistantResponse: `answer of ${requestId}`,
-  toolCalls: [],
-  finishReason: 'stop',
-  cached: false,
-  promptTokens: 3,
-  completionTokens: 4,
-  durationMs: 5,
-  private: false,
-});
-
-async function chat(baseUrl: string, content: string, session?: string) {
-  const res = await fetch(`${baseUrl}/v1/chat/completions`, {
-    method: 'POST',
-    headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
-    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content }] }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
-}
+const turn = (requestId: string, sessionId: string) => newTurn({ requestId, sessionId });
 
 t.test('DATABASE_PREPARED_STATEMENTS=off: the stack serves through the pooler', async (t) => {
   const stack = await startStack({ databaseUrl: pooler.url, env: { DATABASE_PREPARED_STATEMENTS: 'off' } });
   t.teardown(() => stack.close());
-  stack.ollama.behave({ tokens: ['Paris', '.'] });
-  const first = await chat(stack.baseUrl, 'Capital of France?');
+  const { first, second, prompt } = await twoTurnConversation(stack);
   t.equal(first.status, 200);
-  stack.ollama.behave({ tokens: ['About', ' 2M'] });
-  const second = await chat(stack.baseUrl, 'Population?', first.body['conversation_id']);
   t.equal(second.status, 200);
-  t.same(
-    stack.ollama.requests
-      .at(-1)!
-      .messages.slice(1)
-      .map((m) => m.content),
-    ['Capital of France?', 'Paris.', 'Population?'],
-    'the follow-up saw the first turn',
-  );
+  t.same(prompt, ['Capital of France?', 'Paris.', 'Population?'], 'the follow-up saw the first turn');
 
   // Many writers at once, pending then committed, over four client and two server connections.
   const db = openMemory(settingsOf(pooler.url, false));

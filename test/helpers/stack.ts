@@ -262,3 +262,30 @@ export async function responseCacheEntries(stack: Pick<TestStack, 'bus'>): Promi
     (JSON.parse(new TextDecoder().decode(kv.data)) as { state?: { messages?: number } }).state?.messages ?? 0,
   );
 }
+
+/** A chat with the `documentation` agent under the test key; in the conversation `session` when given. */
+export async function chatTurn(baseUrl: string, content: string, session?: string) {
+  const res = await fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
+    body: JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content }] }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+/**
+ * A question and its follow-up in one conversation on `stack`; `prompt` is what the model was
+ * given for the follow-up after the system message (the first turn, then the follow-up, when
+ * memory works).
+ */
+export async function twoTurnConversation(stack: Pick<TestStack, 'baseUrl' | 'ollama'>) {
+  stack.ollama.behave({ tokens: ['Paris', '.'] });
+  const first = await chatTurn(stack.baseUrl, 'Capital of France?');
+  stack.ollama.behave({ tokens: ['About', ' 2M'] });
+  const second = await chatTurn(stack.baseUrl, 'Population?', first.body['conversation_id']);
+  const prompt = stack.ollama.requests
+    .at(-1)!
+    .messages.slice(1)
+    .map((m) => m.content);
+  return { first, second, prompt };
+}
