@@ -48,12 +48,33 @@ function unavailable(err: unknown): boolean {
   return err instanceof Error && POSTGRES_CONNECTION_LOST.test(err.message);
 }
 
-/** What went wrong, in a line: the message, or the code of an error without one (Node's AggregateError). */
-export function memoryProblemOf(err: unknown): string {
+function messageOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as { code?: unknown }).code;
   if (err.message) return err.message;
   return typeof code === 'string' ? code : String(err);
+}
+
+/**
+ * What went wrong, in a line: the message, or the code of an error without one (Node's
+ * AggregateError). A statement lost to a pooler says what to set: `/ready` and the requests
+ * refused meanwhile show this line.
+ */
+export function memoryProblemOf(err: unknown): string {
+  const message = messageOf(err);
+  return preparedStatementLost(err)
+    ? `${message}; ${POOLER_ADVICE.charAt(0).toLowerCase()}${POOLER_ADVICE.slice(1)}`
+    : message;
+}
+
+/**
+ * True when `err` means the memory database cannot take writes now (unreachable, refusing, full,
+ * or behind a pooler that loses prepared statements): the worker then refuses requests until its
+ * probe write succeeds. A statement that went stale with a migration does not count: its
+ * connection is replaced and the next request works.
+ */
+export function memoryUnwritable(err: unknown): boolean {
+  return unavailable(err) || preparedStatementLost(err);
 }
 
 /**
@@ -62,10 +83,10 @@ export function memoryProblemOf(err: unknown): string {
  * the database cannot be reached or written, else the error as it is.
  */
 export function memoryFailure(err: unknown, at: string | undefined): unknown {
-  if (preparedStatementLost(err)) return memoryUnavailable(memoryProblemOf(err), at, err, POOLER_ADVICE);
-  if (schemaChanged(err)) return memoryUnavailable(memoryProblemOf(err), at, err, SCHEMA_CHANGED_ADVICE);
+  if (preparedStatementLost(err)) return memoryUnavailable(messageOf(err), at, err, POOLER_ADVICE);
+  if (schemaChanged(err)) return memoryUnavailable(messageOf(err), at, err, SCHEMA_CHANGED_ADVICE);
   if (!unavailable(err)) return err;
-  return memoryUnavailable(memoryProblemOf(err), at, err);
+  return memoryUnavailable(messageOf(err), at, err);
 }
 
 /** The error for a memory database known to refuse writes (`problem` says why). */

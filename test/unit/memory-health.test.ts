@@ -8,7 +8,7 @@ import { watchMemory } from '../../workers/memory/health.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
-import { memoryFailure } from '../../workers/memory-errors.js';
+import { memoryFailure, memoryProblemOf, memoryUnwritable } from '../../workers/memory-errors.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { recordingLogger } from '../helpers/fake-provider.js';
 
@@ -72,6 +72,11 @@ t.test("SQLite's codes for an unwritable database become memory_unavailable, nam
     code: 'memory_unavailable',
     message: /agentbus_3.*DATABASE_PREPARED_STATEMENTS=off/,
   });
+  t.match(memoryProblemOf(lost), /agentbus_3.*set DATABASE_PREPARED_STATEMENTS=off/, '/ready says what to set');
+  t.equal(memoryUnwritable(lost), true, 'requests are refused until the probe writes');
+  const stale = Object.assign(new Error('cached plan must not change result type'), { code: '0A000' });
+  t.match(memoryFailure(stale, 'DATABASE_URL (x)'), { code: 'memory_unavailable', message: /try again/ });
+  t.equal(memoryUnwritable(stale), false, 'a stale statement is not an unwritable database: the next try works');
   const someoneElses = Object.assign(new Error('prepared statement "mine" does not exist'), { code: '26000' });
   t.equal(memoryFailure(someoneElses, 'DATABASE_URL (x)'), someoneElses, 'a statement not ours passes as it is');
 });

@@ -6,7 +6,7 @@ import { settledTurn } from '../memory/pending.js';
 import type { MemoryHealth } from '../memory/health.js';
 import type { MemoryDatabase } from '../memory/schema.js';
 import { recordTurn, type NewTurn } from '../memory/turns.js';
-import { memoryFailure } from '../memory-errors.js';
+import { memoryFailure, memoryUnwritable } from '../memory-errors.js';
 import type { Receipt, ReplyStream } from '../reply-stream.js';
 
 type DoneBody = Omit<DoneFrame, 'seq' | 'request_id'>;
@@ -76,9 +76,8 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   const receipts = envelope.v >= 2;
   const record = () =>
     recordTurn(db, turn, receipts ? 'pending' : 'committed', gatherOf(options)).catch((err: unknown) => {
-      const failure = memoryFailure(err, options.memoryAt);
-      if (failure !== err) options.health?.failed(err);
-      throw failure;
+      if (memoryUnwritable(err)) options.health?.failed(err);
+      throw memoryFailure(err, options.memoryAt);
     });
   let recorded = await record();
   // An earlier attempt of this request (the gateway retried it) may still wait for a receipt it
@@ -115,7 +114,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     return delivery;
   } catch (err) {
     const why = `memory failed after the receipt: ${(err as Error).message}`;
-    if (memoryFailure(err, options.memoryAt) !== err) options.health?.failed(err);
+    if (memoryUnwritable(err)) options.health?.failed(err);
     // Unacknowledged, a delivered receipt is sent again and committed by any worker
     // (memory.commit); an undelivered turn is removed by the sweep at a worker's start.
     log.error({ err, delivered: receipt.delivered }, 'could not commit or discard a turn after its receipt');
