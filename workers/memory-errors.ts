@@ -31,12 +31,14 @@ const SCHEMA_CHANGED_ADVICE =
   'The schema changed under a statement this worker had prepared (a newer worker migrated); its connection ' +
   'was replaced: try again';
 
-function schemaChanged(err: unknown): boolean {
+/** A statement prepared before a migration changed what it returns (SQLSTATE 0A000 of that kind). */
+export function schemaChanged(err: unknown): boolean {
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
   return code === '0A000' && String(message).includes('cached plan must not change result type');
 }
 
-function preparedStatementLost(err: unknown): boolean {
+/** One of agentbus's prepared statements missing (26000) or already there (42P05): a pooler moved it. */
+export function preparedStatementLost(err: unknown): boolean {
   const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
   return typeof code === 'string' && POOLED_AWAY.test(code) && String(message).includes('"agentbus_');
 }

@@ -24,8 +24,11 @@ export interface PrivatePostgres {
 
 const USER = 'agentbus';
 
-/** The uid and gid to run PostgreSQL as: it refuses root, so as root the package's `postgres` user. */
-function serverOwner(): { uid: number; gid: number } | undefined {
+/**
+ * The uid and gid to run PostgreSQL as: it refuses root, so as root the package's `postgres` user
+ * (pgbouncer, which refuses root too, runs as it in the tests).
+ */
+export function serverOwner(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
   const uid = id('-u');

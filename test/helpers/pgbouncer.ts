@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { findPgbouncer } from '../../scripts/lib/pgbouncer.js';
 import { freePort } from '../../scripts/lib/ports.js';
+import { serverOwner } from '../../scripts/lib/private-postgres.js';
 
 /** A pgbouncer of the test's own in front of one database, in transaction mode. */
 export interface TestPgbouncer {
@@ -57,7 +58,7 @@ export async function startPgbouncer(databaseUrl: string, serverConnections = 1)
       '',
     ].join('\n'),
   );
-  const owner = process.getuid?.() === 0 ? postgresUser() : undefined;
+  const owner = serverOwner();
   if (owner) for (const file of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, file), owner.uid, owner.gid);
   let output = '';
   const child = spawn(bin, [join(dir, 'pgbouncer.ini')], { ...(owner ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -103,14 +104,6 @@ export async function startPgbouncer(databaseUrl: string, serverConnections = 1)
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-}
-
-function postgresUser(): { uid: number; gid: number } {
-  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
-  const uid = id('-u');
-  const gid = id('-g');
-  if (uid.status !== 0 || gid.status !== 0) throw new Error('as root, pgbouncer needs the "postgres" system user');
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
 function keepsPreparedStatements(bin: string): boolean {

@@ -1,19 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import type pg from 'pg';
+import { preparedStatementLost, schemaChanged } from '../memory-errors.js';
 
 // The worker runs about a dozen distinct statements; odd ones past this run unnamed, so a
 // connection never holds more than this many prepared statements on the server.
 const DEFAULT_CAPACITY = 256;
 
-// Failures after which a connection's prepared statements cannot be trusted: the schema changed
-// under them (0A000, "cached plan must not change result type"), or a pooler in transaction mode
-// moved the session's statements away (26000) or doubled them (42P05). Such a connection is closed.
-function staleStatements(err: unknown): boolean {
-  const { code, message } = (err ?? {}) as { code?: unknown; message?: unknown };
-  if (code === '26000' || code === '42P05') return true;
-  return code === '0A000' && String(message).includes('cached plan must not change result type');
-}
+// After such a failure a connection's prepared statements cannot be trusted: the schema changed
+// under them, or a pooler in transaction mode moved them away or doubled them. It is closed.
+const staleStatements = (err: unknown) => schemaChanged(err) || preparedStatementLost(err);
 
 /**
  * `pool` for Kysely's PostgresDialect whose statements run as named prepared statements. Kysely
