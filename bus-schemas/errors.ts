@@ -524,8 +524,14 @@ export class AgentbusError extends Error {
   readonly retryable: boolean;
   /** The request field at fault (`messages[0].content`), or null. */
   readonly param: string | null;
+  /** When a retry can first succeed (an open circuit's cooldown), for Retry-After; unknown if undefined. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, options: { param?: string | null; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options: { param?: string | null; cause?: unknown; retryAfterMs?: number | undefined } = {},
+  ) {
     const spec: ErrorSpec = ERROR_TABLE[code];
     super(message ?? spec.message, { cause: options.cause });
     this.name = 'AgentbusError';
@@ -534,6 +540,7 @@ export class AgentbusError extends Error {
     this.type = spec.type;
     this.retryable = spec.retryable;
     this.param = options.param ?? null;
+    this.retryAfterMs = options.retryAfterMs;
   }
 
   /**
@@ -557,6 +564,7 @@ export class AgentbusError extends Error {
       retryable: this.retryable,
       status: this.status,
       param: this.param,
+      ...(this.retryAfterMs === undefined ? {} : { retry_after_ms: this.retryAfterMs }),
     };
   }
 
@@ -568,6 +576,7 @@ export class AgentbusError extends Error {
 
 /** Rebuilds an error that arrived over the bus; an unknown code becomes `internal_error`. */
 export function errorFromWire(wire: WireError): AgentbusError {
-  if (isErrorCode(wire.code)) return new AgentbusError(wire.code, wire.message, { param: wire.param ?? null });
+  if (isErrorCode(wire.code))
+    return new AgentbusError(wire.code, wire.message, { param: wire.param ?? null, retryAfterMs: wire.retry_after_ms });
   return new AgentbusError('internal_error', `${wire.code}: ${wire.message}`);
 }

@@ -230,6 +230,11 @@ export const errorFrameSchema = {
         retryable: { type: 'boolean' },
         status: { type: 'integer', minimum: 400, maximum: 599 },
         param: { type: ['string', 'null'] },
+        retry_after_ms: {
+          type: 'integer',
+          minimum: 1,
+          description: 'How long until a retry can succeed (an open circuit breaker): the HTTP Retry-After.',
+        },
       },
     },
   },

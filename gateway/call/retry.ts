@@ -95,7 +95,11 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
         return;
       }
       const { error } = failure;
-      throw new AgentbusError(error.code, error.message + tried, { param: error.param, cause: error });
+      throw new AgentbusError(error.code, error.message + tried, {
+        param: error.param,
+        cause: error,
+        retryAfterMs: error.retryAfterMs,
+      });
     }
     earlier.push(failure.error);
     const step: FallbackStep = {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
+import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
 
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
 const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
@@ -53,8 +54,10 @@ export function fromHttpError(err: FastifyError | Error): AgentbusError {
  * official SDKs (which otherwise retry every 5xx) whether a retry can help.
  */
 export function sendError(reply: FastifyReply, error: AgentbusError): FastifyReply {
-  // A 429 of the rate limiter has set its own, longer Retry-After already.
-  if (error.retryable && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+  // A 429 of the rate limiter has set its own, longer Retry-After already; an open circuit
+  // breaker's error says when its provider is tried again.
+  if (error.retryable && !reply.hasHeader('retry-after'))
+    reply.header('retry-after', String(retryAfterSeconds(error.retryAfterMs ?? 1000)));
   reply.header('x-should-retry', String(error.retryable));
   return reply.status(error.status).send(error.toOpenAI());
 }

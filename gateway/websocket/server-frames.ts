@@ -1,6 +1,7 @@
 import type { AgentbusError, DeltaFrame, DoneFrame } from '../../bus-schemas/index.js';
 import { responseMeta } from '../openai/responses.js';
 import type { ServerDeltaFrame, ServerDoneFrame, ServerErrorFrame } from './frames.schema.js';
+import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
 
 /** A bus delta as the client's `delta` frame. */
 export function deltaFrame(id: string, seq: number, frame: DeltaFrame): ServerDeltaFrame {
@@ -27,7 +28,8 @@ export function doneFrame(id: string, seq: number, frame: DoneFrame, completionI
 
 /**
  * An error in the OpenAI shape; `id` is null when it concerns the socket, not a request.
- * `retryAfter` (seconds) is HTTP's Retry-After, for a request the rate limiter refused.
+ * `retryAfter` (seconds) is HTTP's Retry-After: for a request the rate limiter refused, or
+ * the error's own (an open circuit breaker's cooldown).
  */
 export function errorFrame(
   id: string | null,
@@ -35,11 +37,12 @@ export function errorFrame(
   seq?: number,
   retryAfter?: number,
 ): ServerErrorFrame {
+  const wait = retryAfter ?? (error.retryAfterMs === undefined ? undefined : retryAfterSeconds(error.retryAfterMs));
   return {
     type: 'error',
     id,
     ...(seq === undefined ? {} : { seq }),
     error: error.toOpenAI().error,
-    ...(retryAfter === undefined ? {} : { retry_after: retryAfter }),
+    ...(wait === undefined ? {} : { retry_after: wait }),
   };
 }

@@ -61,7 +61,7 @@ const ask = (baseUrl: string, model: string, body: Record<string, unknown> = {})
   });
 const askJson = async (baseUrl: string, model: string) => {
   const res = await ask(baseUrl, model);
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, headers: res.headers, body: await res.json() };
 };
 const providerSteps = (meta: { fallback?: Array<{ kind: string }> }) =>
   (meta.fallback ?? []).filter((step) => step.kind === 'provider');
@@ -198,6 +198,10 @@ t.test('circuit breaker: opens after BREAKER_FAILURES and skips the provider wit
       /out of memory.*circuit open for another \d+ s after 3 consecutive failures.*BREAKER_FAILURES, BREAKER_COOLDOWN_MS/,
   });
   t.equal(stack.ollama.requests.length, before, 'no call while open');
+  // Retry-After says when the circuit lets a trial through, not 1 s: an SDK's retry waits for it.
+  const retryAfter = Number(alone.headers.get('retry-after'));
+  t.ok(retryAfter > COOLDOWN_MS / 1000 - 60 && retryAfter <= COOLDOWN_MS / 1000, `retry-after ${retryAfter}`);
+  t.equal(alone.headers.get('x-should-retry'), 'true');
 });
 
 t.test('every provider failing → no_provider_available naming each and why', async (t) => {

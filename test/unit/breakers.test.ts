@@ -67,14 +67,17 @@ t.test('BREAKER_FAILURES consecutive failures open the circuit; the refusal name
       '(BREAKER_FAILURES, BREAKER_COOLDOWN_MS)',
   );
   t.match(lines.at(-1), { level: 40, provider: 'ollama', cooldownMs: 30_000, msg: /circuit opened; skipping it/ });
+  t.equal(breaker.reopensInMs(), 30_000);
 
   await clock.advance(20_500);
   t.match(breaker.refusal(), /^circuit open for another 10 s /, 'rounded up to whole seconds');
+  t.equal(breaker.reopensInMs(), 9_500);
   await clock.advance(9_499);
   t.match(breaker.refusal(), /^circuit open for another 1 s /);
   await t.rejects(ok(breaker), /ollama was called although its breaker refuses/, 'run() refuses too');
   await clock.advance(1);
   t.equal(breaker.refusal(), undefined, 'the cooldown is over: the next call is the trial');
+  t.equal(breaker.reopensInMs(), undefined);
 });
 
 t.test('half-open: one trial runs; its success closes the circuit', async (t) => {

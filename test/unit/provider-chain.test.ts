@@ -184,6 +184,7 @@ t.test('an open circuit skips its provider without a call, then a trial decides'
     'out of memory (ollama: circuit open for another 30 s after 3 consecutive failures, the last backend_error ' +
       '(BREAKER_FAILURES, BREAKER_COOLDOWN_MS); not tried this time.)',
   );
+  t.equal((alone as AgentbusError).retryAfterMs, BREAKERS.cooldownMs, 'a retry can succeed once the circuit reopens');
   t.equal(fakes.ollama.calls.length, 3, 'the breaker is shared by every agent of the worker');
 
   await clock.advance(BREAKERS.cooldownMs);
@@ -197,6 +198,23 @@ t.test('an open circuit skips its provider without a call, then a trial decides'
   t.equal((await chains.open(chained, ask(), log)).provider, 'ollama', 'a successful trial closes it');
   t.equal((await chains.open(localOnly, ask(), log)).provider, 'ollama', 'closed for every agent');
   t.equal(fakes.ollama.calls.length, 6);
+});
+
+t.test('every circuit of a chain open: the error says when the first one lets a trial through', async (t) => {
+  const { chains, fakes, clock, log } = setup();
+  fakes.ollama.behave = fails('backend_error', 'out of memory');
+  fakes.openai.behave = fails('backend_error', 'overloaded');
+  for (let i = 0; i < BREAKERS.failures; i++) await t.rejects(chains.open(cloudOnly, ask(), log));
+  await clock.advance(10_000);
+  for (let i = 0; i < BREAKERS.failures; i++) await t.rejects(chains.open(localOnly, ask(), log));
+  const bothOpen = await chains.open(chained, ask(), log).catch((e: unknown) => e);
+  t.match(bothOpen, { code: 'no_provider_available', retryAfterMs: BREAKERS.cooldownMs - 10_000 });
+  t.match((bothOpen as AgentbusError).toWire(), { retry_after_ms: BREAKERS.cooldownMs - 10_000 });
+
+  await clock.advance(BREAKERS.cooldownMs - 10_000);
+  const oneTried = await chains.open(chained, ask(), log).catch((e: unknown) => e);
+  t.match(oneTried, { code: 'no_provider_available', message: /openai: backend_error/ });
+  t.equal((oneTried as AgentbusError).retryAfterMs, undefined, 'a provider was tried and failed: no estimate');
 });
 
 t.test('while the trial runs, other requests skip the provider', async (t) => {

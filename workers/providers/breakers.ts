@@ -14,6 +14,8 @@ export interface ProviderBreaker {
   refusal(): string | undefined;
   /** The error that last counted against the provider. */
   lastFailure(): AgentbusError | undefined;
+  /** While the circuit is open: how long until it lets a trial request through (a client's Retry-After). */
+  reopensInMs(): number | undefined;
   /**
    * Runs `attempt` — opening the provider's stream up to its first event — under the breaker.
    * An error counts as a failure only when it says the backend is unwell (a retryable
@@ -66,13 +68,18 @@ export function createBreaker(
     log.info({ provider: name }, `${name}: circuit closed`);
   };
 
+  const reopensInMs = (): number | undefined => {
+    if (circuit.state !== 'open') return undefined;
+    const left = circuit.since + settings.cooldownMs - clock.now();
+    return left > 0 ? left : undefined;
+  };
+
   const refusal = (): string | undefined => {
     if (circuit.state === 'half-open') {
       return 'circuit half-open, its one trial request is still running (BREAKER_COOLDOWN_MS)';
     }
-    if (circuit.state === 'closed') return undefined;
-    const left = circuit.since + settings.cooldownMs - clock.now();
-    if (left <= 0) return undefined;
+    const left = reopensInMs();
+    if (left === undefined || circuit.state !== 'open') return undefined;
     const lastCode = last?.code ?? 'an error';
     const why = circuit.afterTrial
       ? `its trial request failed with ${lastCode}`
@@ -83,6 +90,7 @@ export function createBreaker(
   return {
     refusal,
     lastFailure: () => last,
+    reopensInMs,
     async run(attempt, signal) {
       const refused = refusal();
       if (refused) throw new Error(`${name} was called although its breaker refuses: ${refused}`);

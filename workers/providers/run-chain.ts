@@ -56,6 +56,9 @@ export async function firstAnswer<Name extends string, Provider, T>(
   const reasons: string[] = [];
   let left: { provider: Name; reason: string; err?: unknown } | undefined;
   const failures: AgentbusError[] = [];
+  // While every link is skipped by an open circuit: when the first of them lets a trial through.
+  let reopensInMs: number | undefined;
+  let onlyOpenCircuits = true;
   for (const link of links) {
     if (left) {
       fallback.push({ kind: 'provider', from: left.provider, to: link.provider, reason: left.reason });
@@ -75,8 +78,13 @@ export async function firstAnswer<Name extends string, Provider, T>(
     if (refusal) {
       reasons.push(`${link.provider}: ${refusal}`);
       left = { provider: link.provider, reason: 'circuit_open', err: refusal };
+      const reopens = breaker.reopensInMs();
+      if (reopens === undefined)
+        onlyOpenCircuits = false; // half-open: its trial may end any moment
+      else reopensInMs = Math.min(reopensInMs ?? reopens, reopens);
       continue;
     }
+    onlyOpenCircuits = false;
     const chosen = run.provider(link.provider);
     try {
       const value = await breaker.run(() => attempt(chosen, link, isLocal), signal);
@@ -91,8 +99,12 @@ export async function firstAnswer<Name extends string, Provider, T>(
   // A one-provider chain keeps its provider's own error, which names the setting to fix —
   // with an open circuit, the error that opened it, saying it was not tried this time.
   if (reasons.length === 1 && failures.length === 1) throw failures[0]!;
+  const retryAfterMs = onlyOpenCircuits && reopensInMs !== undefined ? Math.ceil(reopensInMs) : undefined;
   const last =
     reasons.length === 1 && left?.reason === 'circuit_open' ? run.breakerOf(left.provider).lastFailure() : undefined;
-  if (last) throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`);
-  throw run.noneLeft(reasons, isPrivate && links.some((link) => !run.isLocal(link.provider)));
+  if (last)
+    throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`, { retryAfterMs });
+  const none = run.noneLeft(reasons, isPrivate && links.some((link) => !run.isLocal(link.provider)));
+  if (retryAfterMs === undefined || !none.retryable) throw none;
+  throw new AgentbusError(none.code, none.message, { param: none.param, retryAfterMs });
 }

@@ -9,8 +9,8 @@ null. Compare \`code\`, never the message.
 
 - **\`x-should-retry: true|false\`** tells the OpenAI SDKs whether a retry can help (they obey
   it instead of retrying every 5xx); retryable errors also carry \`Retry-After\` (seconds; \`1\`
-  unless a rate limit says when). The 408 and 431 that Node's HTTP parser raises before routing
-  carry neither and close the connection.
+  unless a rate limit says when, or an open circuit breaker when its provider is tried again). The
+  408 and 431 that Node's HTTP parser raises before routing carry neither and close the connection.
 - **Streams.** A stream that fails after it started ends with \`event: error\` (data: the same
   error object) and **no** \`data: [DONE]\`, so a cut answer never looks complete. Before the
   first byte, the answer is a plain HTTP error.
