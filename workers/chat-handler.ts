@@ -239,7 +239,16 @@ export async function handleChatRequest(
         ? await deps.cache.get(context.cacheKey)
         : undefined;
     const conversationId = context.session?.id ?? envelope.session_id;
-    out.send({ type: 'ack', worker: deps.workerId, conversation_id: conversationId, cached: hit !== undefined });
+    const ack = {
+      type: 'ack' as const,
+      worker: deps.workerId,
+      conversation_id: conversationId,
+      cached: hit !== undefined,
+    };
+    // A non-streamed answer's ack travels with its next frame: the generating heartbeat, a
+    // heartbeat (due a heartbeat after the request arrived, so never later than that), or the answer.
+    if (envelope.stream) out.send(ack);
+    else out.hold(ack);
 
     let answer: Answer & Partial<ModelAnswer>;
     if (hit) {

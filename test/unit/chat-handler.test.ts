@@ -301,6 +301,52 @@ t.test("at the deadline, a provider's own account of that stop reaches the clien
   t.match(error.message, /5000 ms.*Send max_tokens\.$/);
 });
 
+t.test('a non-streamed answer holds its ack until its next frame goes out, and sends it first', async (t) => {
+  const { provider, handle, replies, clock, bus } = setup();
+  const held = heldOpen(['ok']);
+  provider.behave = held.behave;
+  const outcome = handle(envelope({ stream: false, heartbeat_ms: 200 }));
+  await settle();
+  t.same(replies().frames, [], 'no write of its own while the model call opens');
+  await clock.advance(200);
+  t.same(
+    replies().frames.map((f) => [f.type, f.seq]),
+    [
+      ['ack', 0],
+      ['heartbeat', 1],
+    ],
+    'the first heartbeat, due a heartbeat after the request arrived, takes it along',
+  );
+  held.release();
+  await outcome;
+  t.same(
+    replies().frames.map((f) => f.type),
+    ['ack', 'heartbeat', 'heartbeat', 'delta', 'done'],
+  );
+  const quick = envelope({ stream: false });
+  provider.behave = answers('fast');
+  const before = bus.published.length;
+  await handle(quick);
+  const sent = bus.published.slice(before).filter((m) => m.subject === 'inbox' && m.data.length > 0);
+  t.same(
+    sent.map((m) => decodeReplyFrame(m.data).type),
+    ['ack', 'heartbeat', 'delta', 'done'],
+    'a quick answer: all in order',
+  );
+  const streamed = envelope({ stream: true, heartbeat_ms: 200 });
+  const later = heldOpen(['later']);
+  provider.behave = later.behave;
+  const streaming = handle(streamed);
+  await settle();
+  t.same(
+    replies().frames.filter((f) => f.request_id === streamed.request_id).map((f) => f.type),
+    ['ack'],
+    'a streamed answer sends its ack at once',
+  );
+  later.release();
+  await streaming;
+});
+
 t.test('heartbeats go out while the model thinks', async (t) => {
   const { provider, handle, replies, clock } = setup();
   const held = heldOpen(['ok']);
