@@ -339,7 +339,9 @@ t.test('a non-streamed answer holds its ack until its next frame goes out, and s
   const streaming = handle(streamed);
   await settle();
   t.same(
-    replies().frames.filter((f) => f.request_id === streamed.request_id).map((f) => f.type),
+    replies()
+      .frames.filter((f) => f.request_id === streamed.request_id)
+      .map((f) => f.type),
     ['ack'],
     'a streamed answer sends its ack at once',
   );
