@@ -48,16 +48,3 @@ t.test('calls no result followed lose their place; an answer left without calls 
     user('next'),
   ]);
 });
-
-t.test('an answer left with neither calls nor text is left out', async (t) => {
-  t.same(replayableHistory([user('q'), answer('', 'c1'), user('never mind'), answer('ok')]), [
-    user('q'),
-    user('never mind'),
-    answer('ok'),
-  ]);
-  t.same(replayableHistory([answer('', 'c0'), result('c0'), answer('', 'c1', 'c2'), user('next')]), [
-    answer('', 'c0'),
-    result('c0'),
-    user('next'),
-  ]);
-});

@@ -2,16 +2,12 @@ import type { ChatMessage } from '../../bus-schemas/index.js';
 
 type AssistantMessage = Extract<ChatMessage, { role: 'assistant' }>;
 
-/**
- * The assistant message without the calls no result answered; without any, a plain answer; with
- * no text either, nothing: it would say nothing, and strict chat templates (Mistral's) refuse an
- * empty assistant message.
- */
-function keepAnswered(message: AssistantMessage, unanswered: ReadonlySet<string>): AssistantMessage | undefined {
+/** The assistant message without the calls no result answered; without any, a plain answer. */
+function keepAnswered(message: AssistantMessage, unanswered: ReadonlySet<string>): AssistantMessage {
   const kept = (message.tool_calls ?? []).filter((call) => !unanswered.has(call.id));
   if (kept.length > 0) return { ...message, tool_calls: kept };
   const { tool_calls: _calls, ...plain } = message;
-  return plain.content ? plain : undefined;
+  return plain;
 }
 
 /**
@@ -19,7 +15,7 @@ function keepAnswered(message: AssistantMessage, unanswered: ReadonlySet<string>
  * after the calls it answers, and every call answered before the conversation goes on. Memory's
  * window can start just after a turn that made calls (its results then answer nothing), and two
  * requests answering one call at the same moment are both stored: such a result is left out, and a
- * call no result followed loses its place in the assistant message (an empty one goes). The newest answer's calls stay:
+ * call no result followed loses its place in the assistant message. The newest answer's calls stay:
  * the request being answered carries their results.
  */
 export function replayableHistory(messages: readonly ChatMessage[]): ChatMessage[] {
@@ -31,12 +27,8 @@ export function replayableHistory(messages: readonly ChatMessage[]): ChatMessage
       if (open?.unanswered.delete(message.tool_call_id)) out.push(message);
       continue;
     }
-    if (open && open.unanswered.size > 0) {
-      const kept = keepAnswered(out[open.index] as AssistantMessage, open.unanswered);
-      // Left without anything, it has no results after it either: the last message of `out`.
-      if (kept) out[open.index] = kept;
-      else out.splice(open.index, 1);
-    }
+    if (open && open.unanswered.size > 0)
+      out[open.index] = keepAnswered(out[open.index] as AssistantMessage, open.unanswered);
     open = undefined;
     out.push(message);
     if (message.role === 'assistant' && message.tool_calls && message.tool_calls.length > 0)
