@@ -9,6 +9,7 @@ import {
 } from '../../bus-schemas/index.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
+import { earliestRetry } from './retry.js';
 
 /** One agent's answer in a fan-out, in route order. */
 export interface FanOutPart {
@@ -313,6 +314,10 @@ class FanOutRun {
     }
     const first = this.#states[0]!.error ?? noTerminal();
     const each = this.#states.map((state) => `${state.agent}: ${state.error?.message ?? 'no answer'}`).join('; ');
-    return new AgentbusError(first.code, `Every agent of the route failed: ${each}`, { cause: first });
+    const errors = this.#states.map((state) => state.error ?? noTerminal());
+    return new AgentbusError(first.code, `Every agent of the route failed: ${each}`, {
+      cause: first,
+      retryAfterMs: earliestRetry(errors),
+    });
   }
 }

@@ -21,6 +21,12 @@ export interface RetryOptions {
   clock?: Clock;
 }
 
+/** When every attempt met open circuits only: the earliest time one of them lets a request through. */
+export function earliestRetry(failures: readonly AgentbusError[]): number | undefined {
+  const waits = failures.map((error) => error.retryAfterMs);
+  return waits.every((ms) => ms !== undefined) ? Math.min(...waits) : undefined;
+}
+
 const ordinal = (n: number) => ['first', 'second', 'third'][n - 1] ?? `${n}th`;
 
 // Below this, another attempt could not finish anything: end with the last error instead.
@@ -89,17 +95,15 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
           ? ''
           : ` (this was the ${ordinal(earlier.length + 1)} attempt; before it: ` +
             `${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
+      const retryAfterMs = earliestRetry([...earlier, failure.error]);
       if (failure.frame) {
-        const { error } = failure.frame;
-        yield { ...failure.frame, seq: relayed.seq++, error: { ...error, message: error.message + tried } };
+        const { retry_after_ms: _last, ...error } = failure.frame.error;
+        const wait = retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs };
+        yield { ...failure.frame, seq: relayed.seq++, error: { ...error, message: error.message + tried, ...wait } };
         return;
       }
       const { error } = failure;
-      throw new AgentbusError(error.code, error.message + tried, {
-        param: error.param,
-        cause: error,
-        retryAfterMs: error.retryAfterMs,
-      });
+      throw new AgentbusError(error.code, error.message + tried, { param: error.param, cause: error, retryAfterMs });
     }
     earlier.push(failure.error);
     const step: FallbackStep = {

@@ -48,7 +48,7 @@ export async function embedWithRetry(options: EmbedRetryOptions): Promise<EmbedV
     throw new AgentbusError(
       second.code,
       `${second.message} (this was the second attempt; before it: ${first.message})`,
-      { param: second.param, cause: second },
+      { param: second.param, cause: second, retryAfterMs: second.retryAfterMs },
     );
   }
 }

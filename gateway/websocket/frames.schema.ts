@@ -256,7 +256,7 @@ export const serverErrorFrameSchema = {
       minimum: 1,
       description:
         "Seconds to wait before sending the request again, as HTTP's Retry-After " +
-        '(a request refused by the rate limiter).',
+        "(a request refused by the rate limiter, or every provider's circuit breaker open).",
     },
     error: {
       type: 'object',

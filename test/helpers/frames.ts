@@ -39,12 +39,13 @@ export class FrameMaker {
       },
     };
   }
-  error(code: ErrorCode, message = `${code} (test)`): ReplyFrame {
+  /** `retryAfterMs`: as a worker whose providers' circuits are all open says it. */
+  error(code: ErrorCode, message = `${code} (test)`, retryAfterMs?: number): ReplyFrame {
     return {
       type: 'error',
       seq: this.#seq++,
       request_id: this.requestId,
-      error: new AgentbusError(code, message).toWire(),
+      error: new AgentbusError(code, message, { retryAfterMs }).toWire(),
     };
   }
 }

@@ -112,6 +112,24 @@ t.test('every part failing is an error naming each', async (t) => {
   t.match(read.error?.message, /Every agent of the route failed: a: none A; b: none B/);
 });
 
+t.test("every part's circuits open: the error keeps the earliest reopening, for Retry-After", async (t) => {
+  const failing = async (waits: Array<number | undefined>) => {
+    const read = readAll(
+      fanOut(
+        waits.map((ms, i) => ({
+          agent: `a${i}`,
+          source: fixed([new FrameMaker(`r.${i}`).error('no_provider_available', 'open', ms)]),
+        })),
+        { sessionId: 'conv_1', clock: new FakeClock() },
+      )(testScope()),
+    );
+    await read.finished;
+    return read.error;
+  };
+  t.match(await failing([20_000, 12_000]), { code: 'no_provider_available', retryAfterMs: 12_000 });
+  t.equal((await failing([20_000, undefined]))?.retryAfterMs, undefined, 'an agent that may answer now: none');
+});
+
 t.test('an aggregator combines the parts once all ended; its text is the answer', async (t) => {
   const [a, b, c] = [new FrameMaker('r'), new FrameMaker('r.b'), new FrameMaker('r.aggregate')];
   const seen: PartResult[][] = [];

@@ -130,6 +130,20 @@ t.test('when every attempt fails, the error names the earlier ones', async (t) =
   t.match(last.error.message, /^nobody B \(this was the second attempt; before it: testing: nobody A\)$/);
 });
 
+t.test("every attempt met open circuits: the relayed error says the earliest one's reopening", async (t) => {
+  const open = (ms: number | undefined) => new FrameMaker().error('no_provider_available', 'open', ms);
+  const lastError = async (waits: Array<number | undefined>) => {
+    const { read } = run(
+      waits.map((ms) => [open(ms)]),
+      { fallback: FALLBACK },
+    );
+    await read.finished;
+    return (read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>).error;
+  };
+  t.equal((await lastError([20_000, 19_000, 40_000])).retry_after_ms, 19_000, "not the fallback agent's later one");
+  t.notOk('retry_after_ms' in (await lastError([20_000, undefined, 40_000])), 'a worker that may answer now: none');
+});
+
 t.test('nothing is retried once a token was relayed', async (t) => {
   const a = new FrameMaker();
   const { read, attempts } = run([[a.ack(), a.delta('half'), a.error('backend_error')]]);

@@ -15,9 +15,11 @@ null. Compare \`code\`, never the message.
   error object) and **no** \`data: [DONE]\`, so a cut answer never looks complete. Before the
   first byte, the answer is a plain HTTP error.
 - **WebSocket**: an \`error\` frame for that request id, with the same object (and
-  \`retry_after\` for a rate limit); the socket stays open ([websocket.md](websocket.md)).
+  \`retry_after\` where HTTP would send a \`Retry-After\` of its own: a rate limit, open circuits);
+  the socket stays open ([websocket.md](websocket.md)).
 - **Legacy routes** answer the same object ([legacy-routes.md](legacy-routes.md#errors)).
-- **On the bus** errors are data (\`code\`, \`message\`, \`retryable\`, \`status\`, \`param\`) in
+- **On the bus** errors are data (\`code\`, \`message\`, \`retryable\`, \`status\`, \`param\`,
+  \`retry_after_ms\`) in
   the \`error\` frame, rebuilt on arrival ([bus.md](bus.md#errors)).
 
 A request refused before it reached a worker (validation, keys, scopes, limits) publishes
