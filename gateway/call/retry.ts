@@ -21,7 +21,7 @@ export interface RetryOptions {
   clock?: Clock;
 }
 
-/** When every attempt met open circuits only: the earliest time one of them lets a request through. */
+/** When each failure met open circuits only: the earliest time one of them lets a request through. */
 export function earliestRetry(failures: readonly AgentbusError[]): number | undefined {
   const waits = failures.map((error) => error.retryAfterMs);
   return waits.every((ms) => ms !== undefined) ? Math.min(...waits) : undefined;
@@ -95,7 +95,9 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
           ? ''
           : ` (this was the ${ordinal(earlier.length + 1)} attempt; before it: ` +
             `${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
-      const retryAfterMs = earliestRetry([...earlier, failure.error]);
+      // Each agent as its latest attempt found it: an earlier failure may be what opened the circuit.
+      const latest = new Map([...earlier, failure.error].map((error, i) => [plan[i]!.agent.name, error]));
+      const retryAfterMs = earliestRetry([...latest.values()]);
       if (failure.frame) {
         const { retry_after_ms: _last, ...error } = failure.frame.error;
         const wait = retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs };

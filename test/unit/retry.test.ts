@@ -130,7 +130,7 @@ t.test('when every attempt fails, the error names the earlier ones', async (t) =
   t.match(last.error.message, /^nobody B \(this was the second attempt; before it: testing: nobody A\)$/);
 });
 
-t.test("every attempt met open circuits: the relayed error says the earliest one's reopening", async (t) => {
+t.test("every agent's circuits open: the relayed error says the earliest reopening", async (t) => {
   const open = (ms: number | undefined) => new FrameMaker().error('no_provider_available', 'open', ms);
   const lastError = async (waits: Array<number | undefined>) => {
     const { read } = run(
@@ -141,7 +141,12 @@ t.test("every attempt met open circuits: the relayed error says the earliest one
     return (read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>).error;
   };
   t.equal((await lastError([20_000, 19_000, 40_000])).retry_after_ms, 19_000, "not the fallback agent's later one");
-  t.notOk('retry_after_ms' in (await lastError([20_000, undefined, 40_000])), 'a worker that may answer now: none');
+  t.equal(
+    (await lastError([undefined, 20_000, 40_000])).retry_after_ms,
+    20_000,
+    "each agent as its latest attempt found it: the first one's failure opened the circuit",
+  );
+  t.notOk('retry_after_ms' in (await lastError([20_000, 19_000, undefined])), 'an agent that may answer now: none');
 });
 
 t.test('nothing is retried once a token was relayed', async (t) => {
