@@ -24,6 +24,24 @@ export interface RetryOptions {
 /** When each failure met open circuits only: the earliest time one of them lets a request through. */
 export function earliestRetry(failures: readonly AgentbusError[]): number | undefined {
   const waits = failures.map((error) => error.retryAfterMs);
+  return waits.length > 0 && waits.every((ms) => ms !== undefined) ? Math.min(...waits) : undefined;
+}
+
+/**
+ * {@link earliestRetry} over agents, each as its latest attempt found it (an earlier failure may be
+ * what opened the circuit): an agent whose latest attempt was tried and failed may answer now. Its
+ * attempts may have met different workers, each with breakers of its own: the earliest of them.
+ */
+export function earliestRetryPerAgent(
+  attempts: ReadonlyArray<{ agent: string; error: AgentbusError }>,
+): number | undefined {
+  const perAgent = new Map<string, number | undefined>();
+  for (const { agent, error } of attempts) {
+    const ms = error.retryAfterMs;
+    const before = perAgent.get(agent);
+    perAgent.set(agent, ms === undefined || before === undefined ? ms : Math.min(ms, before));
+  }
+  const waits = [...perAgent.values()];
   return waits.every((ms) => ms !== undefined) ? Math.min(...waits) : undefined;
 }
 
@@ -95,9 +113,9 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
           ? ''
           : ` (this was the ${ordinal(earlier.length + 1)} attempt; before it: ` +
             `${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
-      // Each agent as its latest attempt found it: an earlier failure may be what opened the circuit.
-      const latest = new Map([...earlier, failure.error].map((error, i) => [plan[i]!.agent.name, error]));
-      const retryAfterMs = earliestRetry([...latest.values()]);
+      const retryAfterMs = earliestRetryPerAgent(
+        [...earlier, failure.error].map((error, i) => ({ agent: plan[i]!.agent.name, error })),
+      );
       if (failure.frame) {
         const { retry_after_ms: _last, ...error } = failure.frame.error;
         const wait = retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs };

@@ -1,4 +1,5 @@
 import { AgentbusError, type EmbedVectorsReply } from '../../bus-schemas/index.js';
+import { earliestRetryPerAgent } from '../call/retry.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 
 /** One attempt: `timeoutMs` of the deadline left, `waitMs` before giving up on this attempt's worker. */
@@ -48,7 +49,15 @@ export async function embedWithRetry(options: EmbedRetryOptions): Promise<EmbedV
     throw new AgentbusError(
       second.code,
       `${second.message} (this was the second attempt; before it: ${first.message})`,
-      { param: second.param, cause: second, retryAfterMs: second.retryAfterMs },
+      {
+        param: second.param,
+        cause: second,
+        // Both attempts asked the same agent, perhaps of two workers, each with breakers of its own.
+        retryAfterMs: earliestRetryPerAgent([
+          { agent: '', error: first },
+          { agent: '', error: second },
+        ]),
+      },
     );
   }
 }

@@ -74,11 +74,12 @@ t.test('not retried: a client error, or no time left; the second failure names t
     { code: 'no_worker', message: /still none \(this was the second attempt; before it: none\)/ },
   );
 
-  const open = () => new AgentbusError('no_provider_available', 'every circuit open', { retryAfterMs: 25_000 });
-  const circuits = scripted(clock, [open(), open()]);
+  const open = (retryAfterMs: number) =>
+    new AgentbusError('no_provider_available', 'every circuit open', { retryAfterMs });
+  const circuits = scripted(clock, [open(25_000), open(30_000)]);
   await t.rejects(
     embedWithRetry({ totalMs: 5_000, firstReplyMs: 1_000, attempt: circuits.attempt, onRetry: () => undefined, clock }),
     { code: 'no_provider_available', retryAfterMs: 25_000 },
-    "the second failure's Retry-After is kept",
+    "two workers' open circuits: the earlier reopening",
   );
 });

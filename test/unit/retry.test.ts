@@ -146,7 +146,16 @@ t.test("every agent's circuits open: the relayed error says the earliest reopeni
     20_000,
     "each agent as its latest attempt found it: the first one's failure opened the circuit",
   );
+  t.equal(
+    (await lastError([5_000, 19_000, 40_000])).retry_after_ms,
+    5_000,
+    "an agent's attempts may meet two workers' breakers: the earliest",
+  );
   t.notOk('retry_after_ms' in (await lastError([20_000, 19_000, undefined])), 'an agent that may answer now: none');
+  t.notOk(
+    'retry_after_ms' in (await lastError([undefined, undefined, 40_000])),
+    "the relayed frame's own value goes when another agent may answer now",
+  );
 });
 
 t.test('nothing is retried once a token was relayed', async (t) => {
