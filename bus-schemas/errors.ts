@@ -556,6 +556,18 @@ export class AgentbusError extends Error {
     return new AgentbusError('internal_error', `${context}: ${message}`, { cause: err });
   }
 
+  /**
+   * The same error in other words (a message, or the `param` where it surfaced), keeping its code
+   * and its Retry-After unless told otherwise; the original is its cause.
+   */
+  restated(changes: { message?: string; param?: string | null; retryAfterMs?: number | undefined }): AgentbusError {
+    return new AgentbusError(this.code, changes.message ?? this.message, {
+      param: changes.param !== undefined ? changes.param : this.param,
+      cause: this,
+      retryAfterMs: 'retryAfterMs' in changes ? changes.retryAfterMs : this.retryAfterMs,
+    });
+  }
+
   /** The error as bus data for an `error` frame. */
   toWire(): WireError {
     return {

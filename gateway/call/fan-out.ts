@@ -9,7 +9,7 @@ import {
 } from '../../bus-schemas/index.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
-import { earliestRetry } from './retry.js';
+import { earliestRetry } from './earliest-retry.js';
 
 /** One agent's answer in a fan-out, in route order. */
 export interface FanOutPart {
@@ -314,7 +314,7 @@ class FanOutRun {
     }
     const first = this.#states[0]!.error ?? noTerminal();
     const each = this.#states.map((state) => `${state.agent}: ${state.error?.message ?? 'no answer'}`).join('; ');
-    const errors = this.#states.map((state) => state.error ?? noTerminal());
+    const errors = this.#states.map((state) => [state.error ?? noTerminal()]);
     return new AgentbusError(first.code, `Every agent of the route failed: ${each}`, {
       cause: first,
       retryAfterMs: earliestRetry(errors),

@@ -3,6 +3,7 @@ import type { Agent } from '../../common/catalog.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import { LightSignal } from '../../common/light-signal.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
+import { earliestRetry } from './earliest-retry.js';
 
 /** The request to `agent` with `timeoutMs` left of the whole deadline. */
 export type Attempt = (agent: Agent, timeoutMs: number) => FrameSource;
@@ -19,30 +20,6 @@ export interface RetryOptions {
   /** Told about each step away from the first choice, for the log. */
   onStep(step: FallbackStep, error: AgentbusError): void;
   clock?: Clock;
-}
-
-/** When each failure met open circuits only: the earliest time one of them lets a request through. */
-export function earliestRetry(failures: readonly AgentbusError[]): number | undefined {
-  const waits = failures.map((error) => error.retryAfterMs);
-  return waits.length > 0 && waits.every((ms) => ms !== undefined) ? Math.min(...waits) : undefined;
-}
-
-/**
- * {@link earliestRetry} over agents, each as its latest attempt found it (an earlier failure may be
- * what opened the circuit): an agent whose latest attempt was tried and failed may answer now. Its
- * attempts may have met different workers, each with breakers of its own: the earliest of them.
- */
-export function earliestRetryPerAgent(
-  attempts: ReadonlyArray<{ agent: string; error: AgentbusError }>,
-): number | undefined {
-  const perAgent = new Map<string, number | undefined>();
-  for (const { agent, error } of attempts) {
-    const ms = error.retryAfterMs;
-    const before = perAgent.get(agent);
-    perAgent.set(agent, ms === undefined || before === undefined ? ms : Math.min(ms, before));
-  }
-  const waits = [...perAgent.values()];
-  return waits.every((ms) => ms !== undefined) ? Math.min(...waits) : undefined;
 }
 
 const ordinal = (n: number) => ['first', 'second', 'third'][n - 1] ?? `${n}th`;
@@ -113,9 +90,12 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
           ? ''
           : ` (this was the ${ordinal(earlier.length + 1)} attempt; before it: ` +
             `${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
-      const retryAfterMs = earliestRetryPerAgent(
-        [...earlier, failure.error].map((error, i) => ({ agent: plan[i]!.agent.name, error })),
-      );
+      const failuresOf = new Map<string, AgentbusError[]>();
+      [...earlier, failure.error].forEach((error, i) => {
+        const agent = plan[i]!.agent.name;
+        failuresOf.set(agent, [...(failuresOf.get(agent) ?? []), error]);
+      });
+      const retryAfterMs = earliestRetry(failuresOf.values());
       if (failure.frame) {
         const { retry_after_ms: _last, ...error } = failure.frame.error;
         const wait = retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs };
@@ -123,7 +103,7 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
         return;
       }
       const { error } = failure;
-      throw new AgentbusError(error.code, error.message + tried, { param: error.param, cause: error, retryAfterMs });
+      throw error.restated({ message: error.message + tried, retryAfterMs });
     }
     earlier.push(failure.error);
     const step: FallbackStep = {

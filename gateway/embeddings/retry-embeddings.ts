@@ -1,6 +1,6 @@
 import { AgentbusError, type EmbedVectorsReply } from '../../bus-schemas/index.js';
-import { earliestRetryPerAgent } from '../call/retry.js';
 import { systemClock, type Clock } from '../../common/clock.js';
+import { earliestRetry } from '../call/earliest-retry.js';
 
 /** One attempt: `timeoutMs` of the deadline left, `waitMs` before giving up on this attempt's worker. */
 export type EmbedAttempt = (timeoutMs: number, waitMs: number | undefined) => Promise<EmbedVectorsReply>;
@@ -46,18 +46,10 @@ export async function embedWithRetry(options: EmbedRetryOptions): Promise<EmbedV
     return await options.attempt(left, undefined);
   } catch (err) {
     const second = AgentbusError.from(err);
-    throw new AgentbusError(
-      second.code,
-      `${second.message} (this was the second attempt; before it: ${first.message})`,
-      {
-        param: second.param,
-        cause: second,
-        // Both attempts asked the same agent, perhaps of two workers, each with breakers of its own.
-        retryAfterMs: earliestRetryPerAgent([
-          { agent: '', error: first },
-          { agent: '', error: second },
-        ]),
-      },
-    );
+    throw second.restated({
+      message: `${second.message} (this was the second attempt; before it: ${first.message})`,
+      // Both attempts asked the same agent.
+      retryAfterMs: earliestRetry([[first, second]]),
+    });
   }
 }

@@ -103,7 +103,7 @@ function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown 
   const callId = tool?.role === 'tool' ? tool.tool_call_id : undefined;
   const text = toolResultErrorInResponses(err.message, callId) ?? rename(err.message);
   if (param === err.param && text === err.message) return err;
-  return new AgentbusError(err.code, text, { param, cause: err, retryAfterMs: err.retryAfterMs });
+  return err.restated({ message: text, param });
 }
 
 /**

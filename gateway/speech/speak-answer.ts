@@ -20,11 +20,7 @@ const CHAT_PARAMS: Readonly<Record<string, string>> = { response_format: 'audio.
 /** A speech error in the chat request's terms: the same error, naming the chat's key. */
 export function inChatTerms(err: unknown): unknown {
   if (!(err instanceof AgentbusError) || err.param === null || !(err.param in CHAT_PARAMS)) return err;
-  return new AgentbusError(err.code, err.message, {
-    param: CHAT_PARAMS[err.param]!,
-    cause: err,
-    retryAfterMs: err.retryAfterMs,
-  });
+  return err.restated({ param: CHAT_PARAMS[err.param]! });
 }
 
 /**

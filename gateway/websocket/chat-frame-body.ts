@@ -14,9 +14,7 @@ export function inFrameTerms(error: AgentbusError, frame: ChatFrame | ResponseCr
       : error.param === 'model' && frame.agent !== undefined
         ? 'agent'
         : undefined;
-  return param === undefined
-    ? error
-    : new AgentbusError(error.code, error.message, { param, retryAfterMs: error.retryAfterMs });
+  return param === undefined ? error : error.restated({ param });
 }
 
 /** The agent a frame names in `agent` or `model` (both must agree); undefined lets the router choose. */
