@@ -180,25 +180,22 @@ export class ReplyStream {
     const held = this.#held;
     if (!held) return;
     this.#held = undefined;
-    try {
-      this.bus.publish(this.replySubject, held);
-    } catch (err) {
-      throw new AgentbusError('internal_error', `could not publish a held frame: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    this.#put(held, 'a held frame');
   }
 
   #publish(frame: UnsequencedFrame): void {
     this.#sendHeld();
     const { type, ...rest } = frame;
-    try {
-      this.bus.publish(this.replySubject, encodeJson({ type, seq: this.#seq, request_id: this.requestId, ...rest }));
-    } catch (err) {
-      throw new AgentbusError('internal_error', `could not publish the ${type} frame: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    this.#put(encodeJson({ type, seq: this.#seq, request_id: this.requestId, ...rest }), `the ${type} frame`);
     this.#seq++;
+  }
+
+  /** One frame on the reply subject; `internal_error` naming `what` when NATS refuses it. */
+  #put(data: Uint8Array, what: string): void {
+    try {
+      this.bus.publish(this.replySubject, data);
+    } catch (err) {
+      throw new AgentbusError('internal_error', `could not publish ${what}: ${(err as Error).message}`, { cause: err });
+    }
   }
 }

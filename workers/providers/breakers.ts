@@ -78,8 +78,9 @@ export function createBreaker(
     if (circuit.state === 'half-open') {
       return 'circuit half-open, its one trial request is still running (BREAKER_COOLDOWN_MS)';
     }
+    if (circuit.state === 'closed') return undefined;
     const left = reopensInMs();
-    if (left === undefined || circuit.state !== 'open') return undefined;
+    if (left === undefined) return undefined; // the cooldown is over: the next call is the trial
     const lastCode = last?.code ?? 'an error';
     const why = circuit.afterTrial
       ? `its trial request failed with ${lastCode}`
