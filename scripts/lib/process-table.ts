@@ -25,13 +25,25 @@ export function parentOf(pid: number): number | undefined {
 /** True while `pid` runs: neither gone nor a zombie waiting to be reaped. */
 export function isRunning(pid: number): boolean {
   const fields = statFields(pid);
-  if (fields) return fields[0] !== 'Z' && fields[0] !== 'X';
+  if (fields) return (fields[0] !== 'Z' && fields[0] !== 'X') || otherThreadsLive(pid);
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
     // EPERM: it exists, it is just not ours.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A thread-group leader shows as a zombie once its own thread exited, while the process's other
+ * threads (a Go nats-server's) are still exiting and hold its files, a listening port among them.
+ */
+function otherThreadsLive(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).length > 1;
+  } catch {
+    return false;
   }
 }
 
