@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 
 export type MemoryDialect = 'sqlite' | 'postgres';
 
@@ -20,4 +20,17 @@ export function memoryDialectOf<DB>(db: Kysely<DB>): MemoryDialect {
     dialects.set(db, dialect);
   }
   return dialect;
+}
+
+/**
+ * Runs `work` in a transaction of `db` that is known to share its dialect. Each transaction is a
+ * Kysely instance of its own: found out by compiling, its dialect cost ~2 % of the worker's CPU
+ * at concurrency 32 (a compile per turn write; BENCHMARKS.md).
+ */
+export function inTransactionOf<DB, T>(db: Kysely<DB>, work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  const dialect = memoryDialectOf(db);
+  return db.transaction().execute((trx) => {
+    dialects.set(trx, dialect);
+    return work(trx);
+  });
 }

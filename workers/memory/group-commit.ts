@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { memoryDialectOf } from './dialect.js';
+import { inTransactionOf, memoryDialectOf } from './dialect.js';
 
 // SQLite's COMMIT (appending the changed pages to the WAL, updating its index) was ~75 % of the
 // worker's SQLite time at concurrency 32, one per pending write and one per commit of each turn
@@ -47,7 +47,7 @@ class GroupCommit<DB> {
   async #execute(batch: Job<DB>[], gather: boolean): Promise<void> {
     let outcomes: Outcome[];
     try {
-      outcomes = await this.#db.transaction().execute(async (trx) => {
+      outcomes = await inTransactionOf(this.#db, async (trx) => {
         // The connection is ours: the writes of this event-loop turn (a NATS read often carries
         // many receipts) still join, then later ones form the next batch, so batches grow with
         // the load. Their answers then leave together too, in one socket write. A write with
@@ -111,7 +111,7 @@ export function inTurnTransaction<DB, T>(
   work: (trx: Transaction<DB>) => Promise<T>,
   options: TurnWriteOptions = {},
 ): Promise<T> {
-  if (memoryDialectOf(db) !== 'sqlite') return db.transaction().execute(work);
+  if (memoryDialectOf(db) !== 'sqlite') return inTransactionOf(db, work);
   let group = groups.get(db) as GroupCommit<DB> | undefined;
   if (!group) {
     group = new GroupCommit(db);
