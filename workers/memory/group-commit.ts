@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { inTransactionOf, memoryDialectOf } from './dialect.js';
 
 // SQLite's COMMIT (appending the changed pages to the WAL, updating its index) was ~75 % of the
@@ -71,18 +71,23 @@ class GroupCommit<DB> {
   }
 }
 
+// Compiled once: built and compiled for each write, the three cost ~2 % of the worker (BENCHMARKS.md).
+const SAVEPOINT = CompiledQuery.raw('savepoint turn_write');
+const RELEASE = CompiledQuery.raw('release turn_write');
+const ROLLBACK = CompiledQuery.raw('rollback to turn_write');
+
 /** Each write in its own savepoint: one that throws rolls back its own statements only. */
 async function together<DB>(trx: Transaction<DB>, batch: Job<DB>[]): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (const job of batch) {
-    await sql`savepoint turn_write`.execute(trx);
+    await trx.executeQuery(SAVEPOINT);
     try {
       const value = await job.work(trx);
-      await sql`release turn_write`.execute(trx);
+      await trx.executeQuery(RELEASE);
       outcomes.push({ ok: true, value });
     } catch (error) {
-      await sql`rollback to turn_write`.execute(trx);
-      await sql`release turn_write`.execute(trx);
+      await trx.executeQuery(ROLLBACK);
+      await trx.executeQuery(RELEASE);
       outcomes.push({ ok: false, error });
     }
   }
