@@ -164,6 +164,19 @@ t.test('the breaker opens after repeated failures, skips the engine, then lets o
   t.equal(chains.unavailable(cloudOnly), undefined, 'closed again');
 });
 
+t.test('with every engine behind an open circuit, the error says when the first lets a trial through', async (t) => {
+  const { chains, fakes, log, clock } = setup();
+  fakes.openai.behave = speakFails('backend_error', 'HTTP 500');
+  fakes['espeak-ng'].behave = speakFails('backend_error', 'espeak-ng crashed');
+  for (let i = 0; i < 3; i++) await t.rejects(chains.speak(cloudFirst, ask(), log));
+  await clock.advance(10_000);
+  await t.rejects(chains.speak(cloudFirst, ask(), log), {
+    code: 'no_provider_available',
+    retryAfterMs: 20_000,
+    message: /openai: circuit open.*espeak-ng: circuit open/,
+  });
+});
+
 t.test('an abort stops the chain at once and does not count against the engine', async (t) => {
   const { chains, fakes, log } = setup();
   const left = new AbortController();

@@ -102,11 +102,12 @@ export function createAudioChains(settings: AudioChainSettings, log: Logger): Au
         `No audio engine of agent "${agent.name}" may take this private request. ${reasons.join('; ')}.` +
           privacyHint(task),
       ),
-    noneLeft: (reasons, privacySkipped) =>
+    noneLeft: (reasons, privacySkipped, retryAfterMs) =>
       new AgentbusError(
         'no_provider_available',
         `No audio engine of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.` +
           (privacySkipped ? privacyHint(task) : ''),
+        { retryAfterMs },
       ),
   });
 

@@ -119,7 +119,7 @@ export function createProviderChains(settings: ChainSettings, log: Logger): Prov
     breakerOf,
     provider,
     noLocal: (reasons) => noLocalProviderError(agent, reasons),
-    noneLeft: (reasons, privacySkipped) => noProviderError(agent, reasons, privacySkipped),
+    noneLeft: (reasons, privacySkipped, retryAfterMs) => noProviderError(agent, reasons, privacySkipped, retryAfterMs),
   });
 
   async function open(agent: Agent, request: ChainRequest, reqLog: Logger): Promise<OpenedAnswer> {
@@ -184,11 +184,17 @@ const PRIVACY_HINT =
   " of the conversation): only providers named in the worker's LOCAL_PROVIDERS may take it. Add a local provider" +
   ' to the agent\'s "providers" in AGENTS_FILE, or name the provider in LOCAL_PROVIDERS if it runs on this machine.';
 
-function noProviderError(agent: Agent, reasons: readonly string[], privacySkipped: boolean): AgentbusError {
+function noProviderError(
+  agent: Agent,
+  reasons: readonly string[],
+  privacySkipped: boolean,
+  retryAfterMs: number | undefined,
+): AgentbusError {
   const hint = privacySkipped ? PRIVACY_HINT : '';
   return new AgentbusError(
     'no_provider_available',
     `No provider of agent "${agent.name}" can take the request now. ${reasons.join('; ')}.${hint}`,
+    { retryAfterMs },
   );
 }
 

@@ -17,8 +17,11 @@ export interface ChainRun<Name extends string, Provider> {
   provider(name: Name): Provider;
   /** The error of a private request whose chain has no local provider at all. */
   noLocal(reasons: readonly string[]): AgentbusError;
-  /** The error when every provider failed or was skipped; `privacySkipped`: one was left out as not local. */
-  noneLeft(reasons: readonly string[], privacySkipped: boolean): AgentbusError;
+  /**
+   * The error when every provider failed or was skipped; `privacySkipped`: one was left out as not
+   * local; `retryAfterMs`: when the first open circuit lets a trial through, if only those were in the way.
+   */
+  noneLeft(reasons: readonly string[], privacySkipped: boolean, retryAfterMs: number | undefined): AgentbusError;
 }
 
 /**
@@ -104,7 +107,5 @@ export async function firstAnswer<Name extends string, Provider, T>(
     reasons.length === 1 && left?.reason === 'circuit_open' ? run.breakerOf(left.provider).lastFailure() : undefined;
   if (last)
     throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`, { retryAfterMs });
-  const none = run.noneLeft(reasons, isPrivate && links.some((link) => !run.isLocal(link.provider)));
-  if (retryAfterMs === undefined || !none.retryable) throw none;
-  throw new AgentbusError(none.code, none.message, { param: none.param, retryAfterMs });
+  throw run.noneLeft(reasons, isPrivate && links.some((link) => !run.isLocal(link.provider)), retryAfterMs);
 }
