@@ -199,6 +199,13 @@ export const chatRequestSchema = {
         "The Responses API's previous_response_id as the client sent it (session_id names the same " +
         'conversation): stored with the turn, so the stored response repeats it.',
     },
+    input_appends: {
+      type: 'boolean',
+      description:
+        'True (the Responses API): every message is new to the conversation, assistant turns included: the ' +
+        'stored history comes before them, and all of them (system messages aside) are stored with the turn. ' +
+        'Absent: assistant messages mean the client sent its own history (Chat Completions).',
+    },
     store: {
       type: 'boolean',
       description:

@@ -108,7 +108,7 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest, signal: A
     const session = store ? await sessionOf(db, envelope, left()) : undefined;
     if (session?.exists) await settledSession(db, session.id, envelope.request_id, left());
     const history =
-      session?.exists && !clientSentHistory(envelope.messages)
+      session?.exists && !clientSentHistory(envelope)
         ? await loadHistory(db, session.id, agent.historyTurns, envelope.request_id)
         : NO_HISTORY;
     const options = { ...agent.options, ...envelope.options };
@@ -231,7 +231,7 @@ export async function handleChatRequest(
     const memoryProblem = context.session ? deps.memoryHealth?.problem : undefined;
     if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
     // Where memory supplies the conversation, its last turn holds the calls opening results answer.
-    if (context.session && deps.agent.historyTurns > 0 && !clientSentHistory(envelope.messages))
+    if (context.session && deps.agent.historyTurns > 0 && !clientSentHistory(envelope))
       checkOpeningToolResults(envelope.messages, context.history.messages, context.history.cutCalls);
     // "refresh" (Cache-Control: no-cache) skips the lookup; the fresh answer is still cached.
     const hit =
@@ -284,7 +284,7 @@ export async function handleChatRequest(
           tenant: envelope.tenant,
           agent: agent.name,
           model,
-          inputMessages: newInputMessages(envelope.messages),
+          inputMessages: newInputMessages(envelope),
           assistantResponse: answer.content,
           toolCalls: answer.toolCalls,
           finishReason: answer.finishReason,

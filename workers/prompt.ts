@@ -1,21 +1,34 @@
 import type { ChatMessage } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 
-/** True when the client sent its own conversation (assistant turns): it is honoured as-is. */
-export function clientSentHistory(messages: readonly ChatMessage[]): boolean {
-  return messages.some((message) => message.role === 'assistant');
+/** What the prompt and the stored turn are made of: the request's messages, and how they add to its conversation. */
+interface RequestInput {
+  readonly messages: readonly ChatMessage[];
+  /** The Responses API's input: every message is new, assistant turns included (bus envelope `input_appends`). */
+  readonly input_appends?: boolean | undefined;
 }
 
 /**
- * The messages this request adds to the conversation: everything after the last assistant
- * message, without system messages (those are instructions, not conversation). These are
- * stored with the turn and replayed as history later.
+ * True when the client sent its own conversation (assistant turns in Chat Completions messages):
+ * it is honoured as-is, with no stored history before it.
  */
-export function newInputMessages(messages: readonly ChatMessage[]): ChatMessage[] {
+export function clientSentHistory(request: RequestInput): boolean {
+  return request.input_appends !== true && request.messages.some((message) => message.role === 'assistant');
+}
+
+/**
+ * The messages this request adds to the conversation, without system messages (those are
+ * instructions, not conversation): all of them for the Responses API, whose input items may
+ * carry earlier turns; else those after the last assistant message. These are stored with the
+ * turn and replayed as history later.
+ */
+export function newInputMessages(request: RequestInput): ChatMessage[] {
+  const { messages } = request;
   let start = 0;
-  messages.forEach((message, index) => {
-    if (message.role === 'assistant') start = index + 1;
-  });
+  if (request.input_appends !== true)
+    messages.forEach((message, index) => {
+      if (message.role === 'assistant') start = index + 1;
+    });
   return messages.slice(start).filter((message) => message.role !== 'system');
 }
 

@@ -101,6 +101,7 @@ export function prepare(
     ...(input.user !== undefined ? { user: input.user } : {}),
     ...(input.metadata ? { metadata: input.metadata } : {}),
     ...(input.previous_response_id !== undefined ? { previous_response_id: input.previous_response_id } : {}),
+    ...(input.input_appends ? { input_appends: true } : {}),
     ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
     ...(input.store === false ? { store: false } : {}),
     stream: input.stream,

@@ -51,6 +51,7 @@ export type ChatInput = Pick<
   | 'user'
   | 'metadata'
   | 'previous_response_id'
+  | 'input_appends'
   | 'stream'
   | 'store'
 > & {

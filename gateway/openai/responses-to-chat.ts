@@ -157,6 +157,8 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
     return {
       ...input,
       idPrefix: RESPONSE_ID_PREFIX,
+      // Input items add to the chain of responses, earlier turns given as items too (OpenAI keeps them all).
+      input_appends: true,
       ...(body.previous_response_id != null ? { previous_response_id: body.previous_response_id } : {}),
       ...(body.store === false ? { store: false } : {}),
     };

@@ -196,6 +196,47 @@ t.test('streaming: the Responses event sequence with sequence numbers', async (t
   t.match(completed.usage, { input_tokens: 12, output_tokens: 3 });
 });
 
+t.test('previous_response_id carries every input item of the response it names, earlier turns included', async (t) => {
+  // Agents often send a whole first input (earlier turns, a tool round trip), then chain by id.
+  stack.ollama.behave({ tokens: ['Noted'] });
+  const first = await json({
+    model: 'documentation',
+    input: [
+      { role: 'user', content: 'My name is Ada.' },
+      { role: 'assistant', content: 'Hello Ada.' },
+      { type: 'function_call', call_id: 'call_w', name: 'get_weather', arguments: '{"city":"Oslo"}' },
+      { type: 'function_call_output', call_id: 'call_w', output: 'sunny' },
+      { role: 'user', content: 'Remember the weather.' },
+    ],
+    tools: [weather],
+  });
+  t.equal(first.status, 200);
+  stack.ollama.behave({ tokens: ['Ada'] });
+  const second = await json({ model: 'documentation', input: 'My name?', previous_response_id: first.body.id });
+  t.equal(second.status, 200);
+  const sent = stack.ollama.requests.at(-1)!.messages.filter((m) => m.role !== 'system');
+  t.same(
+    sent.map((m) => [m.role, m.content]),
+    [
+      ['user', 'My name is Ada.'],
+      ['assistant', 'Hello Ada.'], // the function_call item joins the assistant message before it
+      ['tool', 'sunny'],
+      ['user', 'Remember the weather.'],
+      ['assistant', 'Noted'],
+      ['user', 'My name?'],
+    ],
+  );
+  t.match(sent[1], { tool_calls: [{ function: { name: 'get_weather' } }] });
+  const items = await fetch(`${stack.baseUrl}/v1/responses/${first.body.id}/input_items?order=asc`, {
+    headers: as('key-alice'),
+  });
+  t.same(
+    ((await items.json()) as { data: Array<{ type: string }> }).data.map((item) => item.type),
+    ['message', 'message', 'function_call', 'function_call_output', 'message'],
+    'input_items lists every input item',
+  );
+});
+
 t.test('a function tool round trip: function_call item, then function_call_output', async (t) => {
   stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] });
   const first = await json({ model: 'documentation', input: 'Weather in Oslo?', tools: [weather] });

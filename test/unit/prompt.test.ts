@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { ChatMessage } from '../../bus-schemas/index.js';
-import { buildPrompt } from '../../workers/prompt.js';
+import { buildPrompt, clientSentHistory, newInputMessages } from '../../workers/prompt.js';
 import { agentWith } from '../helpers/fake-provider.js';
 
 // The prompt a worker sends: system prompt, examples, stored history, then the request — with tool
@@ -41,3 +41,21 @@ t.test('without stored history, the request is sent as the client wrote it', asy
   ];
   t.same(buildPrompt(agent, [], request).slice(3), request);
 });
+
+t.test(
+  "Chat Completions: assistant messages are the client's own history; the turn keeps what follows them",
+  async (t) => {
+    const messages: ChatMessage[] = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'a' },
+      { role: 'assistant', content: 'b' },
+      { role: 'user', content: 'c' },
+    ];
+    t.ok(clientSentHistory({ messages }));
+    t.same(newInputMessages({ messages }), [{ role: 'user', content: 'c' }]);
+    t.test('the Responses API (input_appends): every input item is new, and stored history comes first', async (t) => {
+      t.notOk(clientSentHistory({ messages, input_appends: true }));
+      t.same(newInputMessages({ messages, input_appends: true }), messages.slice(1));
+    });
+  },
+);
