@@ -52,6 +52,21 @@ t.test('token arrays go to the engine as they are; the SDK default base64 decode
   t.equal(answer.usage.prompt_tokens, 3);
 });
 
+t.test("a token id beyond the vocabulary is the request's mistake: a 400 naming the input", async (t) => {
+  const err = await client.embeddings
+    .create({
+      model: 'stories',
+      input: [
+        [1, 2],
+        [3, 512],
+      ],
+    })
+    .catch((e: unknown) => e as { status: number; param: string; code: string; message: string });
+  t.match(err, { status: 400, code: 'invalid_request', param: 'input[1]', message: /token id 512.* 512 tokens/ });
+  const fine = await client.embeddings.create({ model: 'stories', input: [[511]] });
+  t.equal(fine.data.length, 1, 'the last id of the vocabulary is one');
+});
+
 t.test('dimensions is refused by name: the tiny model is not Matryoshka-trained', async (t) => {
   const err = await client.embeddings
     .create({ model: 'stories', input: 'x', dimensions: 8 })

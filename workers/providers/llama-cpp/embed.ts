@@ -10,6 +10,26 @@ function normalized(vector: readonly number[]): number[] {
 }
 
 /**
+ * Token arrays hold ids of the model's vocabulary: llama.cpp fails its evaluation on any other,
+ * which would read as the backend failing (a 502 to retry) instead of the request's mistake.
+ */
+function checkTokenIds(inputs: ProviderEmbedRequest['input'], model: LlamaModel, file: string): void {
+  const vocabulary = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
+  if (!Array.isArray(vocabulary)) return;
+  inputs.forEach((input, index) => {
+    if (typeof input === 'string') return;
+    const unknown = input.find((token) => token >= vocabulary.length);
+    if (unknown === undefined) return;
+    throw new AgentbusError(
+      'invalid_request',
+      `input[${index}] holds token id ${unknown}, but the vocabulary of ${file} has ${vocabulary.length} ` +
+        `tokens (ids 0 to ${vocabulary.length - 1}).`,
+      { param: `input[${index}]` },
+    );
+  });
+}
+
+/**
  * Embeddings from the provider's GGUF file through node-llama-cpp's embedding context, made on
  * the first request beside the chat context and kept. Texts and token arrays are both taken (the
  * engine reads tokens directly); one input at a time, in order, since the context holds one.
@@ -33,6 +53,7 @@ export function createLlamaCppEmbedder(
 
   async function embedAll(request: ProviderEmbedRequest): Promise<ProviderEmbedResult> {
     const model = await loadModel();
+    checkTokenIds(request.input, model, file);
     const embedder = await contextOf(model);
     const vectors: number[][] = [];
     let promptTokens = 0;

@@ -33,6 +33,8 @@ export interface LlamaModel {
   createContext(options: { contextSize?: { max: number }; threads: number; sequences: number }): Promise<LlamaContext>;
   tokenize(text: string): unknown[];
   readonly tokenizer: Tokenizer;
+  /** The GGUF file's metadata: its vocabulary's tokens tell how many token ids there are. */
+  readonly fileInfo: { readonly metadata: { readonly tokenizer?: { readonly ggml?: { readonly tokens?: unknown } } } };
   createEmbeddingContext(options: { contextSize?: { max: number }; threads: number }): Promise<LlamaEmbeddingContext>;
   dispose(): Promise<void>;
 }
