@@ -10,7 +10,7 @@ import {
 } from './completion-request.schema.js';
 import { textCompletion } from './completion-responses.js';
 import { relayCompletionAsSse } from './completion-sse-relay.js';
-import { completionToChatInput } from './completion-to-chat-input.js';
+import { completionToChatInput, inCompletionTerms } from './completion-to-chat-input.js';
 
 /**
  * `POST /v1/completions` (OpenAI's legacy text completions): a new face on the chat pipeline, so
@@ -24,14 +24,20 @@ export async function completionsRoutes(app: FastifyInstance, deps: ChatDeps & {
 
   app.post<{ Body: CompletionBody }>('/v1/completions', { schema }, async (request, reply) => {
     const stream = request.body.stream === true;
-    const chat = await startHttpChat(deps, request, reply, completionToChatInput(request.body, stream, limits));
-    if (!stream) return replyWithAnswer(reply, chat, (answer) => textCompletion(chat.identity, answer));
-    return relayCompletionAsSse(reply, chat.call, {
-      identity: chat.identity,
-      sessionId: chat.sessionId,
-      includeUsage: request.body.stream_options?.include_usage === true,
-      stallTimeoutMs: deps.config.requestTimeoutMs,
-      headers: chat.headers,
-    });
+    const input = completionToChatInput(request.body, stream, limits);
+    // Errors from here on (the pipeline's, the worker's) name `prompt`, not the chat message.
+    try {
+      const chat = await startHttpChat(deps, request, reply, input);
+      if (!stream) return await replyWithAnswer(reply, chat, (answer) => textCompletion(chat.identity, answer));
+      return await relayCompletionAsSse(reply, chat.call, {
+        identity: chat.identity,
+        sessionId: chat.sessionId,
+        includeUsage: request.body.stream_options?.include_usage === true,
+        stallTimeoutMs: deps.config.requestTimeoutMs,
+        headers: chat.headers,
+      });
+    } catch (err) {
+      throw inCompletionTerms(err);
+    }
   });
 }

@@ -1,7 +1,9 @@
 import type { FastifyReply } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Call } from '../call/call.js';
 import { relayStream } from '../http/stream-relay.js';
 import { textCompletionChunk, textCompletionUsageChunk } from './completion-responses.js';
+import { inCompletionTerms } from './completion-to-chat-input.js';
 import { responseMeta } from './responses.js';
 import type { SseRelayOptions } from './sse-relay.js';
 
@@ -27,6 +29,6 @@ export function relayCompletionAsSse(reply: FastifyReply, call: Call, options: S
       ) +
       (includeUsage ? data(textCompletionUsageChunk(identity, conversationId, frame)) : '') +
       'data: [DONE]\n\n',
-    error: (error) => `event: error\n${data(error.toOpenAI())}`,
+    error: (error) => `event: error\n${data(AgentbusError.from(inCompletionTerms(error)).toOpenAI())}`,
   });
 }

@@ -30,8 +30,9 @@ const UNSUPPORTED: ReadonlyArray<{ param: string; requested(body: Body): boolean
     why: 'only one completion is generated per request (best_of must be 1)',
   },
   {
+    // 0 too: OpenAI then still returns the log probability of each chosen token.
     param: 'logprobs',
-    requested: (b) => set(b['logprobs']) && b['logprobs'] !== 0,
+    requested: (b) => set(b['logprobs']),
     why: 'log probabilities are not supported',
   },
 ];
@@ -89,7 +90,11 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     ...(body.presence_penalty != null ? { presence_penalty: body.presence_penalty } : {}),
     ...(body.frequency_penalty != null ? { frequency_penalty: body.frequency_penalty } : {}),
   };
-  checkInputLimits(asChat, limits);
+  try {
+    checkInputLimits(asChat, limits);
+  } catch (err) {
+    throw inCompletionTerms(err);
+  }
   return {
     model: body.model,
     messages: [{ role: 'user', content }],
@@ -99,4 +104,18 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     stream,
     idPrefix: COMPLETION_ID_PREFIX,
   };
+}
+
+/**
+ * An error raised on the chat input a completions body became (by the input limits, the pipeline
+ * or a worker), naming `prompt` where it names the one user message or the messages. The error
+ * itself when nothing is renamed.
+ */
+export function inCompletionTerms(err: unknown): unknown {
+  if (!(err instanceof AgentbusError)) return err;
+  const rename = (text: string) => text.replace(/\bmessages(\[0\](\.content)?)?(?![\w[])/g, 'prompt');
+  const param = err.param === null ? null : rename(err.param);
+  const message = rename(err.message);
+  if (param === err.param && message === err.message) return err;
+  return err.restated({ message, param });
 }

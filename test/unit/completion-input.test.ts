@@ -1,6 +1,6 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import { completionToChatInput } from '../../gateway/openai/completion-to-chat-input.js';
+import { completionToChatInput, inCompletionTerms } from '../../gateway/openai/completion-to-chat-input.js';
 
 const LIMITS = {
   maxMessages: 10,
@@ -46,6 +46,7 @@ t.test('what cannot be honoured is refused by name', async (t) => {
   t.same(refusal({ prompt: 'x', echo: true }), { code: 'invalid_request', param: 'echo' });
   t.same(refusal({ prompt: 'x', best_of: 2 }), { code: 'invalid_request', param: 'best_of' });
   t.same(refusal({ prompt: 'x', logprobs: 2 }), { code: 'invalid_request', param: 'logprobs' });
+  t.same(refusal({ prompt: 'x', logprobs: 0 }), { code: 'invalid_request', param: 'logprobs' }, 'chosen tokens only');
   t.same(refusal({ prompt: 'x', n: 2 }), { code: 'invalid_request', param: 'n' });
   t.same(refusal({ prompt: ['a', 'b'] }), { code: 'invalid_request', param: 'prompt' }, 'several prompts');
   t.same(refusal({ prompt: [[1, 2, 3]] }), { code: 'invalid_request', param: 'prompt' }, 'token prompts');
@@ -55,7 +56,22 @@ t.test('what cannot be honoured is refused by name', async (t) => {
     undefined,
     'no-op values pass',
   );
-  t.equal(refusal({ prompt: 'y'.repeat(101) })?.code, 'message_too_long', 'input limits apply');
+  t.same(refusal({ prompt: 'y'.repeat(101) }), { code: 'message_too_long', param: 'prompt' }, 'input limits apply');
+});
+
+t.test('errors about the chat message the prompt became name the prompt', async (t) => {
+  const restated = (param: string, message: string) =>
+    inCompletionTerms(new AgentbusError('context_length_exceeded', message, { param })) as AgentbusError;
+  t.match(restated('messages', 'The messages and max_tokens need 300 tokens.'), {
+    param: 'prompt',
+    message: 'The prompt and max_tokens need 300 tokens.',
+  });
+  t.match(restated('messages[0].content', 'messages[0].content is too long'), {
+    param: 'prompt',
+    message: 'prompt is too long',
+  });
+  const other = new AgentbusError('invalid_request', 'max_tokens must be at least 1', { param: 'max_tokens' });
+  t.equal(inCompletionTerms(other), other, 'left as it is when it names no message');
 });
 
 t.test('prompts given as token ids are refused as such, not counted as several prompts', async (t) => {
