@@ -34,6 +34,8 @@ function chatPart(part: ResponsesInputPart, param: string): ChatPart {
       throw invalid(`${param}: file inputs are not supported; send the file's text as an input_text part`, param);
     case 'input_audio':
       throw invalid(`${param}: audio input is not supported by agentbus's model backends`, param);
+    case 'reasoning_text':
+      throw invalid(`${param}.type "reasoning_text" belongs in a reasoning item, not in a message`, `${param}.type`);
   }
 }
 

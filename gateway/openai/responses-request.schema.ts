@@ -12,7 +12,10 @@ const inputPartSchema = {
   type: 'object',
   required: ['type'],
   properties: {
-    type: { enum: ['input_text', 'output_text', 'refusal', 'input_image', 'input_file', 'input_audio'] },
+    // reasoning_text: the content of a reasoning item sent back as it was answered (the item is dropped).
+    type: {
+      enum: ['input_text', 'output_text', 'refusal', 'input_image', 'input_file', 'input_audio', 'reasoning_text'],
+    },
     text: { type: 'string' },
     refusal: { type: ['string', 'null'] },
     image_url: { type: ['string', 'null'] },

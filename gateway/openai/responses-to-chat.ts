@@ -138,6 +138,13 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
     );
   const translated = translateInput(body);
   const { messages } = translated;
+  if (messages.length === 0)
+    throw new AgentbusError(
+      'invalid_request',
+      'The input holds nothing to answer: reasoning items are dropped (memory keeps no thinking); ' +
+        'send a message or a function_call_output.',
+      { param: 'input' },
+    );
   const chatBody: ChatBody = {
     model: body.model,
     messages,

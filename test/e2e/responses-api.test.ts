@@ -237,6 +237,23 @@ t.test('previous_response_id carries every input item of the response it names, 
   );
 });
 
+t.test('a reasoning item sent back as it was answered is dropped; alone, it leaves nothing to answer', async (t) => {
+  stack.ollama.behave({ tokens: ['ok'] });
+  const thought = { id: 'rs_x', type: 'reasoning', status: 'completed', summary: [] };
+  const content = [{ type: 'reasoning_text', text: 'thinking' }];
+  const answered = await json({
+    model: 'documentation',
+    input: [
+      { role: 'user', content: 'hi' },
+      { ...thought, content },
+      { role: 'user', content: 'again' },
+    ],
+  });
+  t.equal(answered.status, 200);
+  const alone = await json({ model: 'documentation', input: [{ ...thought, content }] });
+  t.match(alone, { status: 400, body: { error: { code: 'invalid_request', param: 'input' } } });
+});
+
 t.test('a function tool round trip: function_call item, then function_call_output', async (t) => {
   stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: { city: 'Oslo' } }] });
   const first = await json({ model: 'documentation', input: 'Weather in Oslo?', tools: [weather] });

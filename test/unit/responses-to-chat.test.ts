@@ -51,6 +51,16 @@ t.test('a string input, instructions and sampling become the chat input', async 
     [{ role: 'user', content: 'q' }],
     'replayed reasoning items are dropped, as memory keeps no thinking',
   );
+  t.match(
+    paramOf({ input: [{ type: 'reasoning', id: 'rs_1', summary: [] }] }),
+    { code: 'invalid_request', param: 'input', message: /nothing to answer/ },
+    'reasoning items alone leave nothing to answer',
+  );
+  t.match(
+    paramOf({ input: [{ role: 'user', content: [{ type: 'reasoning_text', text: 't' }] }] }),
+    { code: 'invalid_request', param: 'input[0].content[0].type' },
+    'reasoning text belongs in a reasoning item',
+  );
 });
 
 t.test('items: messages, function calls (parallel ones in one assistant message) and outputs', async (t) => {
