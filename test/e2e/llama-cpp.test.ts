@@ -434,6 +434,30 @@ t.test('a repeated prompt counts its whole prompt again; the answer names the GG
   t.equal(line['model'], basename(MODEL), 'and the trace line');
 });
 
+t.test('stop sequences: cut before the first; a start of one that never completes is kept', async (t) => {
+  const ask = async (extra: Record<string, unknown>) => {
+    const res = await post({ temperature: 0, max_tokens: 6, messages: [{ role: 'user', content: 'hi' }], ...extra });
+    const body = await res.json();
+    return { text: body.choices[0].message.content as string, finish: body.choices[0].finish_reason as string };
+  };
+  const whole = await ask({});
+  t.equal(whole.finish, 'length');
+  t.ok(whole.text.length >= 4, `the greedy answer: ${JSON.stringify(whole.text)}`);
+  const neverEnds = `${whole.text.slice(-2)}\u0000`;
+  t.same(await ask({ stop: [neverEnds] }), whole, 'a length cut returns the text a stop might have begun');
+  const streamed = await post({
+    stream: true,
+    temperature: 0,
+    max_tokens: 6,
+    stop: [neverEnds],
+    messages: [{ role: 'user', content: 'hi' }],
+  });
+  const pieces = sseJson(parseSse(await streamed.text()).events).map((c) => c.choices[0]?.delta.content ?? '');
+  t.equal(pieces.join(''), whole.text, 'streamed too');
+  const middle = whole.text.slice(2, 4);
+  t.same(await ask({ stop: [middle] }), { text: whole.text.slice(0, whole.text.indexOf(middle)), finish: 'stop' });
+});
+
 t.test('a request without max_tokens stops at LLAMA_CPP_MAX_TOKENS with finish_reason "length"', async (t) => {
   const res = await post({ messages: [{ role: 'user', content: 'A story that never ends.' }] });
   t.equal(res.status, 200);

@@ -15,6 +15,7 @@ import { llamaCppError } from './errors.js';
 import { createLlamaCppEmbedder } from './embed.js';
 import { countPromptTokens } from './prompt-tokens.js';
 import { toChatHistory, toGenerateOptions } from './request.js';
+import { StopSequences } from './stop-sequences.js';
 import { forcedToolCall } from '../forced-tool-call.js';
 import { fitToContext } from './context-fit.js';
 import { grammarOf, outputShape } from './output-grammar.js';
@@ -147,7 +148,13 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const history = toChatHistory(forced ? [...request.messages, forced.instruction] : request.messages);
     const options = toGenerateOptions(request, settings.maxTokens);
     // Stop sequences end text; a forced call has none, and one would cut its JSON (OpenAI's do not).
-    if (forced) delete options.customStopTriggers;
+    const stops = !forced && request.options.stop?.length ? new StopSequences(request.options.stop) : undefined;
+    // A stop sequence ends the generation as a stop would, but as an answer, not an error.
+    const stopAtSequence = new AbortController();
+    if (stops) {
+      options.signal = AbortSignal.any([request.signal, stopAtSequence.signal]);
+      options.stopOnAbortSignal = true;
+    }
     const loaded = await load();
     const grammar = await grammarOf(loaded.llama, shape);
     const sequence = await acquire(loaded, request.signal);
@@ -193,18 +200,26 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     request.signal.addEventListener('abort', onAbort, { once: true });
     try {
       // A forced call's output is the call's JSON: yielded as the call at the end, never as text.
-      const relay = (chunks: string[]) => (forced ? [] : chunks.filter((text) => text !== ''));
+      const relay = (chunks: string[]) => {
+        if (forced) return [];
+        const texts = stops ? chunks.map((text) => stops.push(text)) : chunks;
+        if (stops?.stopped) stopAtSequence.abort();
+        return texts.filter((text) => text !== '');
+      };
       while (!finished) {
         await queue.wait();
         if (request.signal.aborted) throw request.signal.reason;
         for (const text of relay(queue.take())) yield { type: 'delta', content: text };
       }
       for (const text of relay(queue.take())) yield { type: 'delta', content: text };
+      if (request.signal.aborted) throw request.signal.reason;
       const result = await generation;
-      const cut = result.metadata.stopReason === 'maxTokens';
+      const cut = result.metadata.stopReason === 'maxTokens' && !stops?.stopped;
+      const held = stops?.stopped ? '' : stops?.flush();
+      if (held) yield { type: 'delta', content: held };
       // An answer a limit or the client's own `stop` ended is returned as it is, as OpenAI returns it.
       const check = shape?.kind === 'schema' ? shape.check : undefined;
-      if (check && !cut && result.metadata.stopReason !== 'customStopTrigger') check(result.response);
+      if (check && !cut && !stops?.stopped) check(result.response);
       // A forced call's answer (whole, cut or none), or the calls node-llama-cpp parsed under "auto".
       const answer = forced?.answer(result.response, cut);
       const forcedCalls = answer?.call ? [answer.call] : [];

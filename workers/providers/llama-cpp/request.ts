@@ -111,6 +111,6 @@ export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens
   const maxTokens = options.max_tokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : undefined);
   if (maxTokens !== undefined) out.maxTokens = maxTokens;
   if (options.seed !== undefined) out.seed = options.seed;
-  if (options.stop?.length) out.customStopTriggers = options.stop;
+  // `stop` is applied to the text by the provider (stop-sequences.ts), not by node-llama-cpp.
   return out;
 }
