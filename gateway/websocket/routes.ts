@@ -1,4 +1,6 @@
 import websocket from '@fastify/websocket';
+import type { Server } from 'node:http';
+import { websocketUpgradesOnly } from '../http/websocket-upgrades-only.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { AgentbusError } from '../../bus-schemas/index.js';
@@ -41,9 +43,11 @@ export async function registerWebsocketSupport(
       for (const socket of app.websocketServer.clients) socket.terminate();
     }, CLOSE_HANDSHAKE_MS).unref();
   });
+  // Other upgrades (h2c) are served as plain HTTP: the plugin sees WebSocket upgrades only.
+  const websocketUpgrades = websocketUpgradesOnly(app.server) as unknown as Server;
   await app.register(websocket, {
     // Frames are held whole in memory: the same limit as an HTTP body (ws closes with 1009 past it).
-    options: { maxPayload: options.maxPayloadBytes },
+    options: { maxPayload: options.maxPayloadBytes, server: websocketUpgrades },
     errorHandler(error: Error, socket: WebSocket, request: FastifyRequest) {
       if (isProtocolError(error)) {
         request.log.info({ code: (error as { code?: string }).code }, `WebSocket protocol error: ${error.message}`);

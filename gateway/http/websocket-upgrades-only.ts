@@ -1,0 +1,56 @@
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+// Hop-by-hop headers of an upgrade the gateway does not take: left out when it is served as HTTP/1.1.
+const UPGRADE_HEADERS = new Set(['upgrade', 'http2-settings']);
+
+/** True when the request asks to upgrade to WebSocket (`Upgrade: websocket`, in any case, among others). */
+function asksForWebsocket(request: IncomingMessage): boolean {
+  const upgrade = request.headers.upgrade ?? '';
+  return upgrade.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket');
+}
+
+/** The request's head as it would have come without its upgrade: its own raw headers, less the upgrade's. */
+function headWithoutUpgrade(request: IncomingMessage): Buffer {
+  const lines = [`${request.method} ${request.url} HTTP/${request.httpVersion}`];
+  const raw = request.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (UPGRADE_HEADERS.has(lower)) continue;
+    if (lower === 'connection') {
+      const rest = value
+        .split(',')
+        .map((token) => token.trim())
+        .filter((token) => token !== '' && !UPGRADE_HEADERS.has(token.toLowerCase()));
+      if (rest.length > 0) lines.push(`${name}: ${rest.join(', ')}`);
+      continue;
+    }
+    lines.push(`${name}: ${value}`);
+  }
+  return Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+}
+
+/**
+ * The upgrade requests @fastify/websocket should see: WebSocket ones only. Node hands every
+ * request with an `Upgrade` header to the server's upgrade listeners once there is one, and the
+ * plugin answered any other (curl --http2 sends `Upgrade: h2c`) with a 400, or a POST's unread
+ * body with a misleading Content-Length error. A server may ignore an upgrade it does not offer
+ * (RFC 9110, section 7.8): such a request goes back to the server as a new connection whose first
+ * bytes are its head without the upgrade headers, then what the client sent after it, and is
+ * served as HTTP/1.1 (`connection` is the documented way to inject one).
+ */
+export function websocketUpgradesOnly(server: Server): EventEmitter {
+  const websocketUpgrades = new EventEmitter();
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (asksForWebsocket(request)) {
+      websocketUpgrades.emit('upgrade', request, socket, head);
+      return;
+    }
+    socket.unshift(Buffer.concat([headWithoutUpgrade(request), head]));
+    server.emit('connection', socket);
+  });
+  return websocketUpgrades;
+}
