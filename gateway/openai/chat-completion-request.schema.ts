@@ -139,7 +139,7 @@ export const chatCompletionRequestSchema = {
       description: '"none", "minimal", "low", "medium" or "high"',
       anyOf: [{ enum: ['none', 'minimal', 'low', 'medium', 'high'] }, { type: 'null' }],
     },
-    user: { type: 'string', maxLength: 256 },
+    user: { type: ['string', 'null'], maxLength: 256 },
     // false: no memory (no session read or written, no turn, no cache entry), as on /v1/responses.
     store: { type: ['boolean', 'null'] },
     metadata: {

@@ -99,7 +99,7 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     model: body.model,
     messages: [{ role: 'user', content }],
     options: samplingOptions(asChat),
-    ...(body.user !== undefined ? { user: body.user } : {}),
+    ...(body.user != null ? { user: body.user } : {}),
     ...(body.store === false ? { store: false } : {}),
     stream,
     idPrefix: COMPLETION_ID_PREFIX,

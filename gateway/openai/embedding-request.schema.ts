@@ -24,7 +24,7 @@ export const embeddingRequestSchema = {
     },
     encoding_format: { enum: ['float', 'base64', null] },
     dimensions: { type: ['integer', 'null'], minimum: 1 },
-    user: { type: 'string', maxLength: 256 },
+    user: { type: ['string', 'null'], maxLength: 256 },
   },
 } as const;
 

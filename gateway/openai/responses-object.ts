@@ -6,7 +6,10 @@ import { responseMeta } from './responses.js';
 /** What the Responses API repeats of its request in every response object. */
 export type ResponseEcho = ReturnType<typeof responseEcho>;
 
-/** The request fields a response object repeats, with OpenAI's defaults where not sent. */
+/**
+ * The request fields a response object repeats, with OpenAI's defaults where not sent; sampling
+ * settings not sent stay null, as the agent's catalog options apply, not OpenAI's defaults.
+ */
 export function responseEcho(body: ResponsesBody) {
   return {
     instructions: body.instructions ?? null,

@@ -152,7 +152,7 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
     ...(body.top_p != null ? { top_p: body.top_p } : {}),
     ...(body.reasoning?.effort != null ? { reasoning_effort: body.reasoning.effort } : {}),
     ...(body.max_output_tokens != null ? { max_completion_tokens: body.max_output_tokens } : {}),
-    ...(body.user !== undefined ? { user: body.user } : {}),
+    ...(body.user != null ? { user: body.user } : {}),
     ...(body.metadata != null ? { metadata: body.metadata } : {}),
     ...(body.tools != null ? { tools: chatTools(body.tools) } : {}),
     ...(body.tool_choice != null ? { tool_choice: chatToolChoice(body.tool_choice) } : {}),

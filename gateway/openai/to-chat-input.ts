@@ -117,7 +117,7 @@ export function toChatInput(body: ChatBody, stream: boolean, limits: InputLimits
     options: samplingOptions(body),
     ...toolFields(body),
     ...(format ? { response_format: format } : {}),
-    ...(body.user !== undefined ? { user: body.user } : {}),
+    ...(body.user != null ? { user: body.user } : {}),
     ...(body.metadata != null && Object.keys(body.metadata).length > 0 ? { metadata: body.metadata } : {}),
     ...(body.store === false ? { store: false } : {}),
     stream,

@@ -96,3 +96,8 @@ t.test('a value of an allowed form that breaks its own rule names that rule; a k
     message: `metadata key "${key}" must be at most 64 characters long`,
   });
 });
+
+t.test('user: null is accepted as left out, like the other optional fields', async (t) => {
+  t.equal(check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], user: null }), null);
+  t.match(check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], user: 7 }), { param: 'user' });
+});
