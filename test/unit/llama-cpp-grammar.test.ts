@@ -94,6 +94,15 @@ t.test('what the grammar could never write is a 400 on tools naming it and where
     // It writes every listed property, and others only where additionalProperties allows them.
     [{ type: 'object', properties: { a: {}, b: {} }, maxProperties: 1 }, /maxProperties 1 below the 2 properties/],
     [{ type: 'object', properties: { a: {} }, minProperties: 2 }, /minProperties 2 above the 1 properties/],
+    // References that only lead back to themselves describe no value (the converter recursed forever).
+    [
+      { type: 'object', $defs: { a: { $ref: '#/$defs/a' } }, properties: { x: { $ref: '#/$defs/a' } } },
+      /from "#\/\$defs\/a" leads back to itself .*\(at \$defs\.a\)/,
+    ],
+    [
+      { type: 'object', $defs: { a: { $ref: '#/$defs/b' }, b: { $ref: '#/$defs/a' } }, properties: { x: {} } },
+      /leads back to itself/,
+    ],
   ];
   for (const [schema, message] of cases)
     t.throws(() => grammarSchema(schema), { code: 'invalid_request', param: 'tools', message }, message.source);
@@ -231,4 +240,13 @@ t.test('a prompt that fills the context, or a max_tokens it cannot hold: 400 con
     param: 'messages',
     message: /\(100 of them the tools' documentation\).*send fewer or shorter messages/,
   });
+});
+
+t.test('a recursive definition that describes a value at each step (a tree) is held', async (t) => {
+  const tree = {
+    type: 'object',
+    $defs: { node: { type: 'object', properties: { child: { $ref: '#/$defs/node' } } } },
+    properties: { root: { $ref: '#/$defs/node' } },
+  };
+  t.doesNotThrow(() => grammarSchema(tree));
 });

@@ -188,6 +188,46 @@ function checkReferences(schema: unknown, names: Set<string>, path: string): voi
   }
 }
 
+/** Every definition under a `$defs` anywhere in the schema, by name. */
+function definitions(schema: unknown, found = new Map<string, Schema>()): Map<string, Schema> {
+  if (Array.isArray(schema)) schema.forEach((item) => definitions(item, found));
+  else if (isSchema(schema)) {
+    const defs = schema['$defs'];
+    if (isSchema(defs))
+      for (const [name, value] of Object.entries(defs)) if (isSchema(value)) found.set(name, value as Schema);
+    Object.values(schema).forEach((value) => definitions(value, found));
+  }
+  return found;
+}
+
+// What makes a schema describe a value of its own, beside a reference.
+const DESCRIBING = ['type', 'properties', 'items', 'prefixItems', 'oneOf', 'anyOf', 'allOf', 'enum', 'const'];
+
+/**
+ * No definition is only a reference that leads back to itself (`a` → `a`, `a` → `b` → `a`): such a
+ * schema describes no value, and the grammar's converter recursed until the stack ran out.
+ * Recursion through a property or an item (a tree) is fine: it describes a value at each step.
+ */
+function checkAliasCycles(schema: unknown): void {
+  const defs = definitions(schema);
+  const target = (def: Schema | undefined) => {
+    const ref = def?.['$ref'];
+    if (typeof ref !== 'string' || DESCRIBING.some((key) => key in def!)) return undefined;
+    return ref.slice('#/$defs/'.length);
+  };
+  for (const name of defs.keys()) {
+    const seen = new Set([name]);
+    for (let next = target(defs.get(name)); next !== undefined; next = target(defs.get(next))) {
+      if (seen.has(next))
+        refuse(
+          `$defs.${name}`,
+          `the reference chain from "#/$defs/${name}" leads back to itself without describing a value`,
+        );
+      seen.add(next);
+    }
+  }
+}
+
 /**
  * A JSON Schema (a tool's parameters, a response_format's) as node-llama-cpp's grammar takes it
  * (anyOf as oneOf, draft 7's forms renamed, annotations and the rules it cannot hold left out for
@@ -199,6 +239,7 @@ export function grammarSchema(schema: Record<string, unknown>, owner = TOOL_SCHE
   try {
     const out = grammarSchemaAt(schema, '');
     checkReferences(out, definedNames(out), '');
+    checkAliasCycles(out);
     return out;
   } catch (err) {
     if (!(err instanceof Unholdable)) throw err;

@@ -63,10 +63,15 @@ export async function grammarOf(llama: Llama, shape: OutputShape | undefined): P
   try {
     return await llama.createGrammarForJsonSchema(shape.schema);
   } catch (err) {
+    // The converter recurses along the schema: a chain of references hundreds deep runs out of stack.
+    const why = err instanceof RangeError ? 'the schema nests or chains references too deeply' : (err as Error).message;
     throw new AgentbusError(
       'invalid_request',
-      `The llama-cpp provider cannot hold the model to ${shape.owner.what}: ${(err as Error).message}`,
-      { param: shape.owner.param, cause: err },
+      `The llama-cpp provider cannot hold the model to ${shape.owner.what}: ${why}`,
+      {
+        param: shape.owner.param,
+        cause: err,
+      },
     );
   }
 }
