@@ -193,8 +193,7 @@ function definitions(schema: unknown, found = new Map<string, Schema>()): Map<st
   if (Array.isArray(schema)) schema.forEach((item) => definitions(item, found));
   else if (isSchema(schema)) {
     const defs = schema['$defs'];
-    if (isSchema(defs))
-      for (const [name, value] of Object.entries(defs)) if (isSchema(value)) found.set(name, value as Schema);
+    if (isSchema(defs)) for (const [name, value] of Object.entries(defs)) if (isSchema(value)) found.set(name, value);
     Object.values(schema).forEach((value) => definitions(value, found));
   }
   return found;
