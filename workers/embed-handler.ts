@@ -44,7 +44,7 @@ async function embed(
       { input: request.input, signal, private: request.private === true },
       log,
     );
-    const vectors = withDimensions(agent, result.vectors, request.dimensions);
+    const vectors = withDimensions(agent, result, request.dimensions);
     const reply: EmbedReply = {
       type: 'embeddings',
       request_id: request.request_id,

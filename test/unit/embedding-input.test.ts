@@ -25,17 +25,18 @@ t.test('vectors travel as little-endian float32 base64, exactly as OpenAI encode
 
 t.test('dimensions: truncate and renormalize for a Matryoshka agent only', async (t) => {
   const matryoshka = { ...agentWith('m'), kind: 'embedding' as const, matryoshka: true };
-  const cut = withDimensions(matryoshka, [[3, 4, 12]], 2);
+  const made = (vectors: number[][]) => ({ vectors, model: 'served.gguf' });
+  const cut = withDimensions(matryoshka, made([[3, 4, 12]]), 2);
   t.same(cut, [[0.6, 0.8]]);
-  t.same(withDimensions(matryoshka, [[1, 2]], undefined), [[1, 2]], 'absent: untouched');
-  t.same(
-    codeOf(() => withDimensions(matryoshka, [[1, 2]], 3)),
-    ['invalid_request', 'dimensions'],
-    'more than made',
+  t.same(withDimensions(matryoshka, made([[1, 2]]), undefined), [[1, 2]], 'absent: untouched');
+  t.throws(
+    () => withDimensions(matryoshka, made([[1, 2]]), 3),
+    { code: 'invalid_request', param: 'dimensions', message: /the model "served.gguf" makes vectors of 2/ },
+    'more than made: names the model that answered',
   );
   const plain = { ...agentWith('p'), kind: 'embedding' as const };
   t.same(
-    codeOf(() => withDimensions(plain, [[1, 2]], 1)),
+    codeOf(() => withDimensions(plain, made([[1, 2]]), 1)),
     ['invalid_request', 'dimensions'],
   );
 });
