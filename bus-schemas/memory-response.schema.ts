@@ -64,6 +64,7 @@ export const storedTurnSchema = {
       pattern: ID_PATTERN,
       description: 'The previous_response_id the response was created with; absent when none.',
     },
+    user: { type: 'string', description: "The client's end-user id (OpenAI `user`); absent when none." },
   },
 } as const;
 

@@ -3,7 +3,7 @@ import { outputItems, responseShape, responsesUsage, statusOf, type ResponseEcho
 
 /**
  * What a stored response repeats of its request: memory keeps the input, the answer, the
- * metadata and previous_response_id, not the sampling settings or tools (OpenAI's defaults).
+ * metadata, user and previous_response_id, not the sampling settings or tools (OpenAI's defaults).
  */
 function storedEcho(turn: StoredTurn): ResponseEcho {
   return {
@@ -20,7 +20,7 @@ function storedEcho(turn: StoredTurn): ResponseEcho {
     tools: [],
     top_p: null,
     truncation: 'disabled',
-    user: null,
+    user: turn.user ?? null,
   };
 }
 

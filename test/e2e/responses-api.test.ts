@@ -359,6 +359,7 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
     input: 'Weather in Lima?',
     tools: [weather],
     metadata: { a: 'b' },
+    user: 'end-user-7',
   });
   stack.ollama.behave({ tokens: ['Warm'] });
   const created = await json({
@@ -382,6 +383,7 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
   });
   t.same(body.output, first.body.output, 'the same output items, ids included');
   t.equal(body.previous_response_id, null);
+  t.equal(body.user, 'end-user-7', 'the end user is stored with the turn');
   const continued = await (await get(created.body.id)).json();
   t.equal(continued.previous_response_id, first.body.id, 'the stored response repeats its previous_response_id');
 

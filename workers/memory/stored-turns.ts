@@ -27,6 +27,7 @@ const turnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
       'turns.created_at',
       'turns.metadata',
       'turns.previous_response_id',
+      'turns.end_user',
     ])
     .where('turns.request_id', '=', p.requestId)
     .where('turns.state', '=', 'committed')
@@ -73,6 +74,7 @@ export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, 
     created_at: seconds(row.created_at),
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
     ...(row.previous_response_id !== null ? { previous_response_id: row.previous_response_id } : {}),
+    ...(row.end_user !== null ? { user: row.end_user } : {}),
   };
 }
 
