@@ -300,8 +300,9 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The request headers are larger than MAX_HEADER_BYTES allows.',
     doc:
-      'The request line and headers are over `MAX_HEADER_BYTES` (a huge cookie or token, a long query string); the ' +
-      'connection closes. Send less, or raise it.',
+      'The request line and headers are over `MAX_HEADER_BYTES` (a huge cookie or token, a long query string), or ' +
+      'a request asking for an upgrade other than WebSocket has more than 1,000 headers; the connection closes. ' +
+      'Send less, or raise it.',
   },
   request_cancelled: {
     status: 499,

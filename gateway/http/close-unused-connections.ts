@@ -16,6 +16,8 @@ import type { Socket } from 'node:net';
 export function trackUnusedConnections(server: Server): { closeUnused(): void } {
   const connections = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
+    // A request that asked for an upgrade the gateway does not offer comes again on its socket.
+    if (connections.has(socket)) return;
     connections.add(socket);
     socket.once('close', () => connections.delete(socket));
   });

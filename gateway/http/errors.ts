@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
@@ -71,6 +72,11 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? new AgentbusError('client_timeout')
         : new AgentbusError('invalid_request', 'Malformed HTTP request.');
+  answerOnSocket(socket, error);
+}
+
+/** Answers `error` on a socket no HTTP response object owns, then closes it. */
+export function answerOnSocket(socket: Duplex, error: AgentbusError): void {
   const body = JSON.stringify(error.toOpenAI());
   if (socket.writable) {
     socket.write(

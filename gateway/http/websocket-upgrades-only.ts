@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import { answerOnSocket } from './errors.js';
 
 // Hop-by-hop headers of an upgrade the gateway does not take: left out when it is served as HTTP/1.1.
 const UPGRADE_HEADERS = new Set(['upgrade', 'http2-settings']);
@@ -44,13 +46,48 @@ function headWithoutUpgrade(request: IncomingMessage): Buffer {
  */
 export function websocketUpgradesOnly(server: Server): EventEmitter {
   const websocketUpgrades = new EventEmitter();
+  const lastResponse = lastResponses(server);
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (asksForWebsocket(request)) {
       websocketUpgrades.emit('upgrade', request, socket, head);
       return;
     }
-    socket.unshift(Buffer.concat([headWithoutUpgrade(request), head]));
-    server.emit('connection', socket);
+    // Node keeps only the first headers in rawHeaders: served again without the rest (a
+    // Content-Length among them), the body would be read as the next request.
+    if (request.rawHeaders.length >= rawHeadersKept(server)) {
+      answerOnSocket(
+        socket,
+        new AgentbusError('headers_too_large', 'The request has more headers than the gateway reads; send fewer.'),
+      );
+      return;
+    }
+    const again = () => {
+      if (socket.destroyed) return;
+      socket.unshift(Buffer.concat([headWithoutUpgrade(request), head]));
+      server.emit('connection', socket);
+    };
+    // After pipelined requests, once their responses are out: the connection served again starts
+    // with no response of the old one waiting, else it would queue its own behind them forever.
+    const last = lastResponse.get(socket);
+    if (last === undefined || last.closed) again();
+    else last.once('close', again);
   });
   return websocketUpgrades;
+}
+
+/** How many rawHeaders entries (two per header) Node keeps at most; more were dropped. */
+function rawHeadersKept(server: Server): number {
+  const count = server.maxHeadersCount;
+  if (typeof count === 'number' && count > 0) return count * 2;
+  return count === 0 ? Infinity : 2000;
+}
+
+/**
+ * The last response of each socket. HTTP/1.1 answers a connection's requests in order, so once the
+ * last is out, all are: one WeakMap write per request, no listener.
+ */
+function lastResponses(server: Server): WeakMap<Duplex, ServerResponse> {
+  const bySocket = new WeakMap<Duplex, ServerResponse>();
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => bySocket.set(request.socket, response));
+  return bySocket;
 }

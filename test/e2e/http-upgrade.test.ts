@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import t from 'tap';
 import WebSocket from 'ws';
 import { AUTH, startStack } from '../helpers/stack.js';
@@ -46,4 +47,50 @@ t.test('a WebSocket upgrade still upgrades', async (t) => {
   });
   t.equal(socket.readyState, WebSocket.OPEN);
   socket.close();
+});
+
+/** Raw bytes over one TCP connection; resolves with all it answered once it has `expect` responses. */
+function raw(bytes: string, expect: number) {
+  return new Promise<string>((resolve, reject) => {
+    const { port } = new URL(stack.baseUrl);
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(bytes));
+    let text = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no ${expect} responses: ${text.slice(0, 500)}`));
+    }, 10_000);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if ((text.match(/HTTP\/1\.1 \d{3}/g) ?? []).length >= expect) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(text);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+t.test('a request behind pipelined ones is answered after them, in order', async (t) => {
+  const plain = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+  const h2c =
+    'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n' +
+    `Upgrade: h2c\r\nHTTP2-Settings: ${H2C['http2-settings']}\r\nAuthorization: ${AUTH.authorization}\r\n\r\n`;
+  const answered = await raw(plain + plain + h2c, 3);
+  t.same(answered.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+  t.match(answered, /"object":"list"/);
+});
+
+t.test('more headers than Node keeps cannot be served again: 431, and nothing smuggled', async (t) => {
+  const many = Array.from({ length: 1100 }, (_, i) => `x-${i}: a`).join('\r\n');
+  const smuggled = 'GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+  const answered = await raw(
+    'POST /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n' +
+      `${many}\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    1,
+  );
+  t.match(answered, /^HTTP\/1\.1 431/);
+  t.match(answered, /"code":"headers_too_large"/);
+  t.equal((answered.match(/HTTP\/1\.1 \d{3}/g) ?? []).length, 1, 'one answer only');
 });
