@@ -9,9 +9,9 @@ const calling = (...ids: string[]): ChatMessage => ({
   tool_calls: ids.map((id) => ({ id, type: 'function', function: { name: 'f', arguments: '{}' } })),
 });
 const result = (id: string): ChatMessage => ({ role: 'tool', content: 'r', tool_call_id: id });
-const refusal = (messages: ChatMessage[], continuing = false) => {
+const refusal = (messages: ChatMessage[], continuing = false, inputAppends = false) => {
   try {
-    checkToolResults(messages, continuing);
+    checkToolResults(messages, continuing, inputAppends);
   } catch (err) {
     if (err instanceof AgentbusError) return { code: err.code, param: err.param, message: err.message };
     throw err;
@@ -74,4 +74,10 @@ t.test("a second result for the same call is OpenAI's 400 naming both; a later t
   });
   t.match(refusal([result('a'), result('a')], true), { param: 'messages[1].tool_call_id' });
   t.equal(refusal([user, calling('a'), result('a'), user, calling('a'), result('a')]), undefined);
+});
+
+t.test('a Responses input adds to the stored history: its opening results answer the stored turn', async (t) => {
+  const assistant: ChatMessage = { role: 'assistant', content: 'noted' };
+  t.equal(refusal([result('a'), assistant, user], true, true), undefined, 'the worker checks them against memory');
+  t.match(refusal([result('a'), assistant, user], true), { param: 'messages[0].role' }, 'chat: own history');
 });
