@@ -188,14 +188,11 @@ function checkReferences(schema: unknown, names: Set<string>, path: string): voi
   }
 }
 
-/** Every definition under a `$defs` anywhere in the schema, by name. */
-function definitions(schema: unknown, found = new Map<string, Schema>()): Map<string, Schema> {
-  if (Array.isArray(schema)) schema.forEach((item) => definitions(item, found));
-  else if (isSchema(schema)) {
-    const defs = schema['$defs'];
-    if (isSchema(defs)) for (const [name, value] of Object.entries(defs)) if (isSchema(value)) found.set(name, value);
-    Object.values(schema).forEach((value) => definitions(value, found));
-  }
+/** The root's definitions, by name: what `#/$defs/<name>` points to. */
+function rootDefinitions(schema: unknown): Map<string, Schema> {
+  const found = new Map<string, Schema>();
+  const defs = isSchema(schema) ? schema['$defs'] : undefined;
+  if (isSchema(defs)) for (const [name, value] of Object.entries(defs)) if (isSchema(value)) found.set(name, value);
   return found;
 }
 
@@ -208,7 +205,7 @@ const DESCRIBING = ['type', 'properties', 'items', 'prefixItems', 'oneOf', 'anyO
  * Recursion through a property or an item (a tree) is fine: it describes a value at each step.
  */
 function checkAliasCycles(schema: unknown): void {
-  const defs = definitions(schema);
+  const defs = rootDefinitions(schema);
   const target = (def: Schema | undefined) => {
     const ref = def?.['$ref'];
     if (typeof ref !== 'string' || DESCRIBING.some((key) => key in def!)) return undefined;

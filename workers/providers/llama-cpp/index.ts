@@ -188,7 +188,12 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
         ...options,
         ...(grammar ? { grammar } : {}),
         ...(functions ? { functions, documentFunctionParams: true } : {}),
-        onTextChunk: (text) => queue.push(text),
+        // Matched as node-llama-cpp writes the text, so the generation ends at the stop sequence's token.
+        onTextChunk: (text) => {
+          if (!stops) return queue.push(text);
+          queue.push(stops.push(text));
+          if (stops.stopped) stopAtSequence.abort();
+        },
       })
       .finally(() => {
         finished = true;
@@ -200,12 +205,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     request.signal.addEventListener('abort', onAbort, { once: true });
     try {
       // A forced call's output is the call's JSON: yielded as the call at the end, never as text.
-      const relay = (chunks: string[]) => {
-        if (forced) return [];
-        const texts = stops ? chunks.map((text) => stops.push(text)) : chunks;
-        if (stops?.stopped) stopAtSequence.abort();
-        return texts.filter((text) => text !== '');
-      };
+      const relay = (chunks: string[]) => (forced ? [] : chunks.filter((text) => text !== ''));
       while (!finished) {
         await queue.wait();
         if (request.signal.aborted) throw request.signal.reason;
