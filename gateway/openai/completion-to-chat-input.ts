@@ -113,9 +113,9 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
  */
 export function inCompletionTerms(err: unknown): unknown {
   if (!(err instanceof AgentbusError)) return err;
-  const rename = (text: string) => text.replace(/\bmessages(\[0\](\.content)?)?(?![\w[])/g, 'prompt');
-  const param = err.param === null ? null : rename(err.param);
-  const message = rename(err.message);
+  // The param names the messages or the one message; the text, only the message by its path.
+  const param = err.param === null ? null : err.param.replace(/^messages(\[0\](\.content)?)?$/, 'prompt');
+  const message = err.message.replace(/\bmessages\[0\](\.content)?(?![\w[])/g, 'prompt');
   if (param === err.param && message === err.message) return err;
   return err.restated({ message, param });
 }

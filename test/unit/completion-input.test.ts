@@ -64,7 +64,7 @@ t.test('errors about the chat message the prompt became name the prompt', async 
     inCompletionTerms(new AgentbusError('context_length_exceeded', message, { param })) as AgentbusError;
   t.match(restated('messages', 'The messages and max_tokens need 300 tokens.'), {
     param: 'prompt',
-    message: 'The prompt and max_tokens need 300 tokens.',
+    message: 'The messages and max_tokens need 300 tokens.',
   });
   t.match(restated('messages[0].content', 'messages[0].content is too long'), {
     param: 'prompt',
