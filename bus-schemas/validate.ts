@@ -87,6 +87,15 @@ export function messageFromAjvErrors(
   errors: readonly ErrorObject[] | null | undefined,
   subject: string,
 ): { message: string; param: string | null } {
+  const mismatch = errors?.find(otherKind);
+  if (mismatch) {
+    const param = paramFromAjvError({ ...mismatch, keyword: 'type', instancePath: `${mismatch.instancePath}/type` });
+    const { type } = mismatch.data as { type: string };
+    const allowed = tagOf(mismatch)!
+      .map((value) => JSON.stringify(value))
+      .join(' or ');
+    return { message: `${param} ${JSON.stringify(type).slice(0, 100)} is not supported: it must be ${allowed}`, param };
+  }
   const alternatives = errors?.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
   // A value of the right kind (an array of parts) that failed inside: name the key at fault, not
   // the list of allowed forms. ajv reports the alternatives' own errors before their summary.
@@ -108,6 +117,25 @@ export function messageFromAjvErrors(
   // A rule on an object's keys (propertyNames) is about the key, which ajv names apart.
   const key = first.propertyName === undefined ? '' : ` key "${first.propertyName.slice(0, 100)}"`;
   return { message: `${param ?? subject}${key} ${detailOf(first)}`, param };
+}
+
+/** The values an object's `type` tag may take in the schema of `error` (verbose errors), if it has one. */
+function tagOf(error: ErrorObject): unknown[] | undefined {
+  const tag = (error.parentSchema as { properties?: { type?: { const?: unknown; enum?: unknown[] } } } | undefined)
+    ?.properties?.type;
+  if (tag?.const !== undefined) return [tag.const];
+  return Array.isArray(tag?.enum) ? tag.enum : undefined;
+}
+
+/**
+ * A field missing from an object whose `type` tag names a kind the schema does not have (a tool of
+ * type "custom", a tool_choice of type "allowed_tools"): the kind is the fault, not the field.
+ */
+function otherKind(error: ErrorObject): boolean {
+  if (error.keyword !== 'required') return false;
+  const data = error.data as { type?: unknown } | undefined;
+  const allowed = tagOf(error);
+  return typeof data?.type === 'string' && allowed !== undefined && !allowed.includes(data.type);
 }
 
 // What tells the allowed forms of an anyOf/oneOf apart, rather than a rule within one form.

@@ -101,3 +101,16 @@ t.test('user: null is accepted as left out, like the other optional fields', asy
   t.equal(check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], user: null }), null);
   t.match(check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], user: 7 }), { param: 'user' });
 });
+
+t.test('a tool or tool_choice of a kind OpenAI has and agentbus does not is named by its type', async (t) => {
+  const body = (extra: object) => ({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], ...extra });
+  t.match(check(body({ tools: [{ type: 'custom', custom: { name: 'c' } }] })), {
+    param: 'tools[0].type',
+    message: 'tools[0].type "custom" is not supported: it must be "function"',
+  });
+  t.match(check(body({ tool_choice: { type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [] } } })), {
+    param: 'tool_choice.type',
+    message: /^tool_choice.type "allowed_tools" is not supported: it must be "function"/,
+  });
+  t.match(check(body({ tools: [{ type: 'function' }] })), { param: 'tools[0].function', message: /is required/ });
+});
