@@ -1,20 +1,6 @@
 import type { ChatMessage } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
-
-/** What the prompt and the stored turn are made of: the request's messages, and how they add to its conversation. */
-interface RequestInput {
-  readonly messages: readonly ChatMessage[];
-  /** The Responses API's input: every message is new, assistant turns included (bus envelope `input_appends`). */
-  readonly input_appends?: boolean | undefined;
-}
-
-/**
- * True when the client sent its own conversation (assistant turns in Chat Completions messages):
- * it is honoured as-is, with no stored history before it.
- */
-export function clientSentHistory(request: RequestInput): boolean {
-  return request.input_appends !== true && request.messages.some((message) => message.role === 'assistant');
-}
+import type { RequestInput } from '../common/client-history.js';
 
 /**
  * The messages this request adds to the conversation, without system messages (those are

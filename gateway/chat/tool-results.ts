@@ -1,4 +1,5 @@
 import type { ChatMessage } from '../../bus-schemas/index.js';
+import { clientSentHistory } from '../../common/client-history.js';
 import { checkToolResultOrder } from '../../common/tool-results.js';
 
 /**
@@ -9,6 +10,6 @@ import { checkToolResultOrder } from '../../common/tool-results.js';
  * they answer nothing; a Responses input adds to the stored history (`inputAppends`) whatever it holds.
  */
 export function checkToolResults(messages: readonly ChatMessage[], continuing: boolean, inputAppends = false): void {
-  const ownHistory = !inputAppends && messages.some((message) => message.role === 'assistant');
+  const ownHistory = clientSentHistory({ messages, input_appends: inputAppends });
   checkToolResultOrder(messages, continuing && !ownHistory ? undefined : new Set());
 }

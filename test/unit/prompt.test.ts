@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { ChatMessage } from '../../bus-schemas/index.js';
-import { buildPrompt, clientSentHistory, newInputMessages } from '../../workers/prompt.js';
+import { clientSentHistory } from '../../common/client-history.js';
+import { buildPrompt, newInputMessages } from '../../workers/prompt.js';
 import { agentWith } from '../helpers/fake-provider.js';
 
 // The prompt a worker sends: system prompt, examples, stored history, then the request — with tool
