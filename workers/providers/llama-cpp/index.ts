@@ -215,7 +215,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
       if (request.signal.aborted) throw request.signal.reason;
       const result = await generation;
       const cut = result.metadata.stopReason === 'maxTokens' && !stops?.stopped;
-      const held = stops?.stopped ? '' : stops?.flush();
+      const held = stops?.flush(); // nothing once a stop sequence ended the answer
       if (held) yield { type: 'delta', content: held };
       // An answer a limit or the client's own `stop` ended is returned as it is, as OpenAI returns it.
       const check = shape?.kind === 'schema' ? shape.check : undefined;

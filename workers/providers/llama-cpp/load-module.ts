@@ -100,7 +100,6 @@ export interface LlamaChatSession {
       temperature?: number;
       topP?: number;
       seed?: number;
-      customStopTriggers?: readonly string[];
       grammar?: LlamaGrammar;
       functions?: ChatModelFunctions;
       documentFunctionParams?: boolean;
