@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
@@ -50,6 +51,16 @@ export function fromHttpError(err: FastifyError | Error): AgentbusError {
   return AgentbusError.from(err);
 }
 
+const EMPTY_BODY = 'The request body is empty; send a JSON object with Content-Type: application/json.';
+
+/**
+ * True when the body's schema failed because there was no body at all (a POST without
+ * Content-Type is not parsed): "body must be an object" would not tell the client what it left out.
+ */
+export function bodyMissing(err: FastifyError | Error, body: unknown): boolean {
+  return body === undefined && (err as FastifyError).validationContext === 'body';
+}
+
 /**
  * Sends an error in the OpenAI shape with the table's status. `x-should-retry` tells the
  * official SDKs (which otherwise retry every 5xx) whether a retry can help.
@@ -99,7 +110,7 @@ export const errorShapeOptions = {
 /** Every error and unknown route answers in the OpenAI error shape with the table's status. */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const error = fromHttpError(err);
+    const error = bodyMissing(err, request.body) ? new AgentbusError('invalid_json', EMPTY_BODY) : fromHttpError(err);
     // A retryable 5xx (overload, no worker, backend down) is an operating condition, not a bug; so is
     // a deadline, often the client's own (X-Request-Timeout-Ms) or a slow model's.
     if (error.status >= 500)
@@ -109,6 +120,20 @@ export function registerErrorHandling(app: FastifyInstance): void {
       );
     else request.log.info({ code: error.code, param: error.param }, error.message);
     return sendError(reply, error);
+  });
+  // Node answers an unknown expectation itself, with an empty 417, unless someone listens.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const error = new AgentbusError(
+      'expectation_failed',
+      `Expect: ${request.headers.expect ?? ''} is not supported; send Expect: 100-continue or no Expect header.`,
+    );
+    const body = JSON.stringify(error.toOpenAI());
+    response.writeHead(error.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-should-retry': 'false',
+    });
+    response.end(body);
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`)),

@@ -39,6 +39,22 @@ export function parseUntrustedJson(text: string, maxDepth: number, what: string)
   }
 }
 
+/** The charset a Content-Type names when it is not UTF-8 (the text was read as UTF-8, so it would be garbled). */
+export function otherCharsetOf(contentType: string | undefined): string | undefined {
+  if (contentType === undefined || !contentType.includes('=')) return undefined;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType)?.[1]?.toLowerCase();
+  return charset === undefined || charset === 'utf-8' || charset === 'utf8' ? undefined : charset;
+}
+
+function otherCharsetError(charset: string): AgentbusError {
+  return new AgentbusError(
+    'unsupported_media_type',
+    `The body's charset is "${charset}"; JSON is read as UTF-8 only (RFC 8259). Send it as UTF-8 ` +
+      '(charset=utf-8, or no charset).',
+    { param: 'Content-Type' },
+  );
+}
+
 /**
  * Replaces fastify's `application/json` parser with {@link parseUntrustedJson}: same
  * secure-json-parse behaviour, plus the depth limit checked before parsing. The body limit
@@ -49,6 +65,10 @@ export function registerJsonParser(app: FastifyInstance, maxDepth: number): void
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     // A DELETE has nothing to send, though clients that set Content-Type on every call send it.
     if (body === '' && request.method === 'DELETE') return done(null, undefined);
+    // An unknown URL is a 404 whatever its body holds.
+    if (request.is404) return done(null, undefined);
+    const charset = otherCharsetOf(request.headers['content-type']);
+    if (charset !== undefined) return done(otherCharsetError(charset), undefined);
     try {
       done(null, parseUntrustedJson(body as string, maxDepth, 'request body'));
     } catch (err) {

@@ -13,6 +13,22 @@ function asksForWebsocket(request: IncomingMessage): boolean {
   return upgrade.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket');
 }
 
+// RFC 6455, section 4.2.1: the key is 16 random bytes in base64; ws serves versions 8 and 13.
+const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * What makes a WebSocket upgrade one ws would refuse (with a plain-text 400), checked first so the
+ * answer has the OpenAI error shape; undefined when it is well formed.
+ */
+function handshakeFault(request: IncomingMessage): string | undefined {
+  if (request.method !== 'GET') return `a WebSocket upgrade is a GET, not ${request.method}`;
+  const key = request.headers['sec-websocket-key'];
+  if (key === undefined || !WEBSOCKET_KEY.test(key)) return 'Sec-WebSocket-Key is missing or not 16 bytes in base64';
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return 'Sec-WebSocket-Version must be 13';
+  return undefined;
+}
+
 /** The request's head as it would have come without its upgrade: its own raw headers, less the upgrade's. */
 function headWithoutUpgrade(request: IncomingMessage): Buffer {
   const lines = [`${request.method} ${request.url} HTTP/${request.httpVersion}`];
@@ -49,7 +65,9 @@ export function websocketUpgradesOnly(server: Server): EventEmitter {
   const lastResponse = lastResponses(server);
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (asksForWebsocket(request)) {
-      websocketUpgrades.emit('upgrade', request, socket, head);
+      const wrong = handshakeFault(request);
+      if (wrong === undefined) websocketUpgrades.emit('upgrade', request, socket, head);
+      else answerOnSocket(socket, new AgentbusError('invalid_request', `Bad WebSocket handshake: ${wrong}.`));
       return;
     }
     // Node keeps only the first headers in rawHeaders: served again without the rest (a

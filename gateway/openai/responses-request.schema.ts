@@ -108,7 +108,7 @@ export const responsesRequestSchema = {
     stream: { type: ['boolean', 'null'] },
     temperature: chat.temperature,
     top_p: chat.top_p,
-    max_output_tokens: { type: ['integer', 'null'], minimum: 1 },
+    max_output_tokens: { type: ['integer', 'null'], minimum: 16, description: 'at least 16, as OpenAI requires' },
     user: chat.user,
     metadata: chat.metadata,
     tools: { type: ['array', 'null'], items: functionToolSchema },

@@ -4,6 +4,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
+import { bodyMissing } from '../http/errors.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { renderTranscript } from '../transcription/render.js';
@@ -48,10 +49,10 @@ function wantsWords(body: TranscriptionBody): boolean {
 // busboy reports a malformed form with plain Errors (no code, no status): named here, they are the
 // client's 400, not an internal error.
 const MALFORMED_FORM = /(unexpected end of multipart data|Malformed part header|Multipart: Boundary not found)/i;
-function formError(err: Error): Error {
+function formError(err: Error, body: unknown): Error {
   if (err instanceof AgentbusError) return err;
-  // fastify's own message for another content type would ask for JSON; this route takes a form.
-  if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+  // fastify's own message for another content type (or none) would ask for JSON; this route takes a form.
+  if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || bodyMissing(err, body))
     return new AgentbusError(
       'unsupported_media_type',
       'Send the upload as multipart/form-data, with the audio in "file".',
@@ -76,8 +77,8 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
     limits: { fileSize: deps.config.maxAudioUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 },
   });
   // Throwing from here hands the (renamed) error to the app's own error handler.
-  app.setErrorHandler((err: Error) => {
-    throw formError(err);
+  app.setErrorHandler((err: Error, request) => {
+    throw formError(err, request.body);
   });
   const schema = {
     body: deps.perAgent ? perAgentTranscriptionRequestBodySchema : transcriptionRequestBodySchema,

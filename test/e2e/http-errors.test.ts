@@ -125,6 +125,26 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
     415,
     'unsupported_media_type',
   );
+  // JSON is UTF-8 (RFC 8259): a latin1 body would be read garbled, so it is refused by name.
+  const latin1 = Buffer.from(JSON.stringify({ ...valid, messages: [{ role: 'user', content: 'café' }] }), 'latin1');
+  const charset = await expectError(
+    t,
+    await fetch(url, {
+      method: 'POST',
+      headers: { ...AUTH, 'content-type': 'application/json; charset=latin1' },
+      body: latin1,
+    }),
+    415,
+    'unsupported_media_type',
+    'Content-Type',
+  );
+  t.match(charset.message, /"latin1"/);
+  // No Content-Type and no body: the body is missing, not "not an object".
+  const { 'content-type': _, ...keyOnly } = AUTH;
+  t.match(
+    (await expectError(t, await fetch(url, { method: 'POST', headers: keyOnly }), 400, 'invalid_json')).message,
+    /empty/,
+  );
   const image = await expectError(
     t,
     await send(
@@ -308,6 +328,13 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     404,
     'unknown_url',
   );
+  // Outside /v1/ too, and whatever the body holds.
+  await expectError(
+    t,
+    await fetch(`${stack.baseUrl}/nowhere`, { method: 'POST', headers: AUTH, body: '{bad' }),
+    404,
+    'unknown_url',
+  );
   await expectError(t, await fetch(`${stack.baseUrl}/v1/models/%E0%A4%A`, { headers: AUTH }), 400, 'invalid_request');
   await expectError(
     t,
@@ -316,18 +343,7 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     'uri_too_long',
   );
   // Node's HTTP parser refuses these before fastify sees them: a raw socket shows the answer.
-  const raw = await new Promise<string>((resolve) => {
-    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () =>
-      socket.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`),
-    );
-    let text = '';
-    socket
-      .on('data', (d: Buffer) => {
-        text += d.toString('utf8');
-      })
-      .on('close', () => resolve(text))
-      .on('error', () => resolve(text));
-  });
+  const raw = await rawExchange(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
   t.match(raw, /^HTTP\/1\.1 431 /);
   t.same(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), {
     error: {
@@ -338,6 +354,28 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     },
   });
 });
+
+t.test('an Expect other than 100-continue: 417 in the OpenAI shape (Node sends an empty one)', async (t) => {
+  const raw = await rawExchange(
+    'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+  );
+  t.match(raw, /^HTTP\/1\.1 417 /);
+  t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'expectation_failed', param: null } });
+});
+
+/** Sends `request` on a raw socket and returns all the server answered until it closed. */
+function rawExchange(request: string): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () => socket.write(request));
+    let text = '';
+    socket
+      .on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+      })
+      .on('close', () => resolve(text))
+      .on('error', () => resolve(text));
+  });
+}
 
 t.test('a body that never ends: 408 client_timeout after REQUEST_RECEIVE_TIMEOUT_MS, socket closed', async (t) => {
   const raw = await new Promise<string>((resolve) => {

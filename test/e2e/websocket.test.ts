@@ -486,6 +486,26 @@ t.test('auth: a socket that never authenticates is closed with 4408 after WS_AUT
   t.ok(Date.now() - openedAt >= 250);
 });
 
+t.test('a malformed handshake is a 400 in the OpenAI error shape (ws answers in plain text)', async (t) => {
+  const { port } = new URL(stack.baseUrl);
+  for (const [headers, fault] of [
+    ['Sec-WebSocket-Version: 13', /Sec-WebSocket-Key/],
+    ['Sec-WebSocket-Version: 99\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', /Sec-WebSocket-Version/],
+  ] as const) {
+    const socket = connectTcp(Number(port), '127.0.0.1');
+    socket.write(`GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\n\r\n`);
+    const response = await new Promise<string>((resolve) => {
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      socket.on('close', () => resolve(received));
+    });
+    t.match(response, /^HTTP\/1\.1 400 /);
+    t.match(JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)), {
+      error: { code: 'invalid_request', type: 'invalid_request_error', param: null, message: fault },
+    });
+  }
+});
+
 t.test('a plain HTTP GET on /v1/ws is a 426 in the OpenAI error shape', async (t) => {
   const res = await fetch(`${stack.baseUrl}/v1/ws`);
   t.equal(res.status, 426);

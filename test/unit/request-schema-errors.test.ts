@@ -90,6 +90,12 @@ t.test('a value of an allowed form that breaks its own rule names that rule; a k
     message:
       'input must be a string, or an array of input items (messages, function_call, function_call_output, item_reference)',
   });
+  // OpenAI's own floor: "integer below minimum value. Expected a value >= 16".
+  t.same(checkResponses({ model: 'testing', input: 'hi', max_output_tokens: 15 }), {
+    param: 'max_output_tokens',
+    message: 'max_output_tokens must be at least 16',
+  });
+  t.equal(checkResponses({ model: 'testing', input: 'hi', max_output_tokens: 16 }), null);
   const key = 'k'.repeat(70);
   t.same(check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], metadata: { [key]: 'v' } }), {
     param: 'metadata',
