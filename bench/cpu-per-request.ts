@@ -32,7 +32,7 @@ try {
     rps: [],
   };
   for (let r = 0; r < rounds; r++) {
-    const { result, cpu } = await runWithCpu(target, pids, loop);
+    const { result, cpu, calls } = await runWithCpu(target, pids, loop);
     const round = { gateway: cpu['gateway']!, worker: cpu['worker']!, nats: cpu['nats']! };
     for (const k of ['gateway', 'worker', 'nats'] as const) per[k].push(round[k]);
     per.total.push(cpu.total);
@@ -44,6 +44,7 @@ try {
       rps: result.requestsPerSecond,
       p50: result.latency.p50,
       errors: result.errors,
+      calls,
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
   }

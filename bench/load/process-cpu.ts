@@ -1,4 +1,4 @@
-import { cpuSecondsOf } from '../../scripts/lib/process-table.js';
+import { cpuSecondsOf, ioCallsOf } from '../../scripts/lib/process-table.js';
 import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from './closed-loop.js';
 import type { Target } from './target.js';
 
@@ -11,6 +11,17 @@ export type CpuPerRequest = Record<string, number> & { total: number };
 const cpuSeconds = (pids: RolePids): Record<string, number> =>
   Object.fromEntries(Object.entries(pids).map(([role, list]) => [role, list.reduce((s, p) => s + cpuSecondsOf(p), 0)]));
 
+const ioCalls = (pids: RolePids): Record<string, { reads: number; writes: number }> =>
+  Object.fromEntries(
+    Object.entries(pids).map(([role, list]) => [
+      role,
+      list.map(ioCallsOf).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes })),
+    ]),
+  );
+
+/** Read and write system calls per request of each role (socket and file alike). */
+export type CallsPerRequest = Record<string, { reads: number; writes: number }>;
+
 /**
  * One closed-loop run of `target` with the CPU time (utime + stime from /proc) each role spent
  * during it, per request answered or failed. CPU per request hardly moves with what else a
@@ -21,16 +32,26 @@ export async function runWithCpu(
   target: Target,
   pids: RolePids,
   loop: ClosedLoopOptions,
-): Promise<{ result: ClosedLoopResult; cpu: CpuPerRequest }> {
+): Promise<{ result: ClosedLoopResult; cpu: CpuPerRequest; calls: CallsPerRequest }> {
   const before = cpuSeconds(pids);
+  const callsBefore = ioCalls(pids);
   const result = await runClosedLoop(target, loop);
   const after = cpuSeconds(pids);
+  const callsAfter = ioCalls(pids);
   const n = Math.max(1, result.ok + result.errors);
+  const calls: CallsPerRequest = {};
+  for (const role of Object.keys(pids)) {
+    const round = (x: number) => Math.round(x * 100) / 100;
+    calls[role] = {
+      reads: round((callsAfter[role]!.reads - callsBefore[role]!.reads) / n),
+      writes: round((callsAfter[role]!.writes - callsBefore[role]!.writes) / n),
+    };
+  }
   const cpu: Record<string, number> = {};
   let total = 0;
   for (const role of Object.keys(pids)) {
     cpu[role] = ((after[role]! - before[role]!) * 1e6) / n;
     total += cpu[role];
   }
-  return { result, cpu: { ...cpu, total } };
+  return { result, cpu: { ...cpu, total }, calls };
 }

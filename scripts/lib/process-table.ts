@@ -76,6 +76,18 @@ export function cpuSecondsOf(pid: number, options: { reapedChildren?: boolean } 
   return (utime + stime + (options.reapedChildren ? cutime + cstime : 0)) / TICKS_PER_SECOND;
 }
 
+/** The read and write system calls `pid` made so far (`syscr`, `syscw` of /proc/<pid>/io); NaN where unreadable. */
+export function ioCallsOf(pid: number): { reads: number; writes: number } {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  } catch {
+    return { reads: NaN, writes: NaN };
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { reads: field('syscr'), writes: field('syscw') };
+}
+
 /** The pids whose parent is `pid` (none where /proc is missing). */
 export function childrenOf(pid: number): number[] {
   let entries: string[];
