@@ -125,7 +125,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
     const error = new AgentbusError(
       'expectation_failed',
-      `Expect: ${request.headers.expect ?? ''} is not supported; send Expect: 100-continue or no Expect header.`,
+      `Expect: ${(request.headers.expect ?? '').slice(0, 40)} is not supported; send Expect: 100-continue or no ` +
+        'Expect header.',
     );
     const body = JSON.stringify(error.toOpenAI());
     response.writeHead(error.status, {

@@ -39,11 +39,14 @@ export function parseUntrustedJson(text: string, maxDepth: number, what: string)
   }
 }
 
+// ASCII is UTF-8's first 128 characters: a body in it reads the same.
+const UTF8_COMPATIBLE = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
+
 /** The charset a Content-Type names when it is not UTF-8 (the text was read as UTF-8, so it would be garbled). */
 export function otherCharsetOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined || !contentType.includes('=')) return undefined;
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType)?.[1]?.toLowerCase();
-  return charset === undefined || charset === 'utf-8' || charset === 'utf8' ? undefined : charset;
+  return charset === undefined || UTF8_COMPATIBLE.has(charset) ? undefined : charset.slice(0, 40);
 }
 
 function otherCharsetError(charset: string): AgentbusError {

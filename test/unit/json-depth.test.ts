@@ -1,6 +1,6 @@
 import t from 'tap';
 import { jsonDepthOverflow } from '../../gateway/http/json-depth.js';
-import { parseUntrustedJson } from '../../gateway/http/parse-json.js';
+import { otherCharsetOf, parseUntrustedJson } from '../../gateway/http/parse-json.js';
 
 t.test('the depth scan counts containers, not brackets inside strings', async (t) => {
   t.equal(jsonDepthOverflow('{}', 1), -1);
@@ -29,4 +29,14 @@ t.test('parseUntrustedJson: its own code per problem', async (t) => {
   t.equal(codeOf('{"constructor":"fine"}'), 'ok');
   t.equal(codeOf(''), 'invalid_json');
   t.equal(codeOf('{"a":'), 'invalid_json');
+});
+
+t.test('a charset other than UTF-8 (or its ASCII subset) is named; UTF-8 in any spelling passes', async (t) => {
+  t.equal(otherCharsetOf(undefined), undefined);
+  t.equal(otherCharsetOf('application/json'), undefined);
+  for (const utf8 of ['utf-8', 'UTF-8', '"utf-8"', 'utf8', 'us-ascii'])
+    t.equal(otherCharsetOf(`application/json; charset=${utf8}`), undefined, utf8);
+  t.equal(otherCharsetOf('application/json;charset=ISO-8859-1'), 'iso-8859-1');
+  t.equal(otherCharsetOf('application/json; charset="latin1"'), 'latin1');
+  t.equal(otherCharsetOf(`application/json; charset=${'x'.repeat(500)}`)?.length, 40, 'cut for the message');
 });
