@@ -39,7 +39,8 @@ export const toolCallCut = (id: string, index: number) =>
     { param: `messages[${index}].tool_call_id` },
   );
 
-/** Calls still without a result when the message at `index` (a user or assistant one) comes. */
+/** Calls still without a result when the message at `index` (a user or assistant one) comes, or of the
+ * assistant message at `index` when the request ends before their results. */
 export const toolCallsUnanswered = (ids: Iterable<string>, index: number) =>
   new AgentbusError('invalid_request', `${UNANSWERED}${[...ids].join(', ')}`, { param: `messages[${index}].role` });
 

@@ -9,8 +9,9 @@ import {
 /**
  * Every `tool` message must answer a call of the assistant message before it (other tool results
  * and system messages may come between), once, and every call must be answered before the next
- * user or assistant message, as OpenAI requires; else a 400 with OpenAI's wording. A request may
- * end with calls still unanswered (nothing follows them). `opening` holds the calls the results
+ * user or assistant message, and before the request ends, as OpenAI requires; else a 400 with OpenAI's
+ * wording (a model asked to go on after its own unanswered call would answer as if it had a result).
+ * `opening` holds the calls the results
  * that open the messages answer: a stored turn's (the worker), none, or undefined when they are
  * not known here (the gateway, for a session it cannot read), which leaves those results unchecked.
  */
@@ -22,6 +23,8 @@ export function checkToolResultOrder(messages: readonly ChatMessage[], opening: 
   // Where each of those calls got its result: a second one is refused (a later turn may reuse an
   // id, as some models do).
   const results = new Map<string, number>();
+  // The assistant message of the request whose calls `unanswered` holds.
+  let calling = -1;
   messages.forEach((message, index) => {
     if (message.role === 'system') return;
     if (message.role !== 'tool') {
@@ -29,6 +32,7 @@ export function checkToolResultOrder(messages: readonly ChatMessage[], opening: 
       answerable = new Set(message.role === 'assistant' ? (message.tool_calls ?? []).map((call) => call.id) : []);
       results.clear();
       answerable.forEach((id) => unanswered.add(id));
+      calling = index;
       return;
     }
     const first = results.get(message.tool_call_id);
@@ -39,4 +43,5 @@ export function checkToolResultOrder(messages: readonly ChatMessage[], opening: 
     if (answerable.size === 0) throw toolResultAnswersNothing(index);
     if (!answerable.has(message.tool_call_id)) throw toolCallNotFound(message.tool_call_id, index);
   });
+  if (calling >= 0 && unanswered.size > 0) throw toolCallsUnanswered(unanswered, calling);
 }

@@ -4,6 +4,7 @@ import type { ChatBody } from './chat-completion-request.schema.js';
 import type { CompletionBody } from './completion-request.schema.js';
 import { checkInputLimits, type InputLimits } from './input-limits.js';
 import { checkStreamOptions, samplingOptions } from './to-chat-input.js';
+import { CHAT_FIELDS_ON_COMPLETIONS } from './other-api-fields.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 
 /** OpenAI's text completions are `cmpl-…`; memory stores the turn under it, so it continues the conversation. */
@@ -78,6 +79,7 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     });
   }
   rejectUnsupportedParameters(body);
+  rejectUnsupportedParameters(body, CHAT_FIELDS_ON_COMPLETIONS);
   checkStreamOptions(body, stream);
   const content = promptText(body.prompt);
   const asChat: ChatBody = {

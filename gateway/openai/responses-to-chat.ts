@@ -6,6 +6,7 @@ import type { InputLimits } from './input-limits.js';
 import { namingPreviousResponse } from './previous-response.js';
 import { translateInput, type TranslatedInput } from './responses-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
+import { CHAT_FIELDS_ON_RESPONSES } from './other-api-fields.js';
 import { UNSUPPORTED_RESPONSES_PARAMETERS } from './responses-unsupported.js';
 import { toChatInput } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
@@ -38,6 +39,8 @@ function chatTools(tools: ResponsesBody['tools']): ChatBody['tools'] {
     };
   });
 }
+
+const noTools = (body: ResponsesBody) => body.tools == null || body.tools.length === 0;
 
 function chatToolChoice(choice: ResponsesBody['tool_choice']): ChatBody['tool_choice'] {
   if (choice == null || typeof choice === 'string') return choice;
@@ -129,6 +132,7 @@ export function inResponsesTerms(err: unknown, body: ResponsesBody): unknown {
  * route passes it on); `store: false` keeps the answer out of memory.
  */
 export function responsesToChatInput(body: ResponsesBody, stream: boolean, limits: InputLimits): ChatInput {
+  rejectUnsupportedParameters(body, CHAT_FIELDS_ON_RESPONSES);
   rejectUnsupportedParameters(body, UNSUPPORTED_RESPONSES_PARAMETERS);
   if (body.store === false && body.previous_response_id != null)
     throw new AgentbusError(
@@ -154,8 +158,12 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
     ...(body.max_output_tokens != null ? { max_completion_tokens: body.max_output_tokens } : {}),
     ...(body.user != null ? { user: body.user } : {}),
     ...(body.metadata != null ? { metadata: body.metadata } : {}),
-    ...(body.tools != null ? { tools: chatTools(body.tools) } : {}),
-    ...(body.tool_choice != null ? { tool_choice: chatToolChoice(body.tool_choice) } : {}),
+    // Unlike Chat Completions, the Responses API takes `tools: []` and a tool_choice of "auto" or
+    // "none" without tools (its own echo shows them): nothing to call, so nothing to pass on.
+    ...(body.tools != null && body.tools.length > 0 ? { tools: chatTools(body.tools) } : {}),
+    ...(body.tool_choice != null && !(noTools(body) && (body.tool_choice === 'auto' || body.tool_choice === 'none'))
+      ? { tool_choice: chatToolChoice(body.tool_choice) }
+      : {}),
     ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
     ...(body.text?.format !== undefined ? { response_format: responseFormat(body.text) ?? null } : {}),
   };

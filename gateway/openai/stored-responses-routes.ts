@@ -31,12 +31,46 @@ async function ask(deps: StoredResponsesDeps, request: ById, op: 'get' | 'delete
   );
 }
 
+/**
+ * Refuses a query parameter outside `known`, and an `include` (`include[]` as the SDKs send it) asking
+ * for anything: as on POST /v1/responses, there is no extra output (logprobs, encrypted reasoning) to add.
+ */
+function checkQuery(query: Record<string, unknown>, known: readonly string[]): void {
+  for (const name of Object.keys(query)) {
+    if (name === 'include' || name === 'include[]') {
+      const values = [query[name]].flat().filter((value) => value !== '');
+      if (values.length > 0)
+        throw new AgentbusError(
+          'invalid_request',
+          '"include" cannot be honoured: no extra output (logprobs, encrypted reasoning, tool results) can be ' +
+            'included; stored items come whole.',
+          { param: 'include' },
+        );
+    } else if (!known.includes(name))
+      throw new AgentbusError('invalid_request', `Unknown query parameter "${name.slice(0, 64)}".`, {
+        param: name.slice(0, 64),
+      });
+  }
+}
+
+/**
+ * A retrieve's query. `stream=true` replays a background response's events on OpenAI; agentbus runs
+ * none, and a JSON body where the SDK expects events would read as an empty stream, so it is refused.
+ */
+function retrieveQuery(query: Record<string, unknown>): void {
+  checkQuery(query, ['stream', 'starting_after', 'include_obfuscation']);
+  if (query['stream'] !== undefined && query['stream'] !== 'false')
+    throw new AgentbusError(
+      'invalid_request',
+      '"stream" cannot be honoured: only background responses can be streamed again, and agentbus runs none; ' +
+        'retrieve the stored response without stream.',
+      { param: 'stream' },
+    );
+}
+
 /** `limit` and `order` of a list query, as OpenAI's list endpoints take them. */
 function listQuery(query: Record<string, unknown>): { limit: number; order: 'asc' | 'desc'; after?: string } {
-  for (const name of Object.keys(query)) {
-    if (!['limit', 'order', 'after'].includes(name))
-      throw new AgentbusError('invalid_request', `Unknown query parameter "${name}".`, { param: name });
-  }
+  checkQuery(query, ['limit', 'order', 'after']);
   const limit = query['limit'] === undefined ? 20 : Number(query['limit']);
   if (!Number.isInteger(limit) || limit < 1 || limit > INPUT_ITEMS_MAX_LIMIT)
     throw new AgentbusError('invalid_request', `limit must be an integer from 1 to ${INPUT_ITEMS_MAX_LIMIT}.`, {
@@ -73,7 +107,8 @@ function startAfter(items: ReadonlyArray<{ id: string }>, after: string, respons
  * (the gateway never opens the memory database). Another key's id answers like a missing one.
  */
 export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredResponsesDeps): Promise<void> {
-  app.get<{ Params: { id: string } }>('/v1/responses/:id', async (request) => {
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>('/v1/responses/:id', async (request) => {
+    retrieveQuery(request.query);
     const reply = await ask(deps, request, 'get');
     return reply.type === 'turn' ? storedResponseObject(reply.turn) : undefined;
   });

@@ -8,6 +8,7 @@ import {
 import type { ChatInput } from '../chat/types.js';
 import type { ChatBody, JsonSchemaFormat } from './chat-completion-request.schema.js';
 import { checkInputLimits, type InputLimits } from './input-limits.js';
+import { RESPONSES_FIELDS_ON_CHAT } from './other-api-fields.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 import { normalizeMessages } from './normalize-messages.js';
 
@@ -108,6 +109,7 @@ function responseFormat(body: ChatBody): ResponseFormat | undefined {
  */
 export function toChatInput(body: ChatBody, stream: boolean, limits: InputLimits): ChatInput {
   rejectUnsupportedParameters(body);
+  rejectUnsupportedParameters(body, RESPONSES_FIELDS_ON_CHAT);
   checkStreamOptions(body, stream);
   checkInputLimits(body, limits);
   const format = responseFormat(body);

@@ -404,6 +404,15 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
   t.equal(unknownAfter.status, 400, 'an after that names no item of the list is refused, not ignored');
   t.match((await unknownAfter.json()).error, { type: 'invalid_request_error', param: 'after', message: /msg_nothing/ });
 
+  // A replay stream exists for background responses only; a JSON body would read as an empty stream.
+  const streamed = await get(first.body.id, 'key-alice', '?stream=true');
+  t.equal(streamed.status, 400);
+  t.match((await streamed.json()).error, { param: 'stream', message: /background/ });
+  t.equal((await get(first.body.id, 'key-alice', '?stream=false&include[]=')).status, 200);
+  const include = await get(first.body.id, 'key-alice', '/input_items?include[]=message.output_text.logprobs');
+  t.match((await include.json()).error, { param: 'include', message: /cannot be honoured/ }, 'named, not unknown');
+  t.match((await (await get(first.body.id, 'key-alice', '?bogus=1')).json()).error, { param: 'bogus' });
+
   const stranger = await get(first.body.id, 'key-bob');
   const missing = await get('resp_missing', 'key-bob');
   t.equal(stranger.status, 404);

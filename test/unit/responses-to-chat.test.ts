@@ -128,7 +128,11 @@ t.test('what cannot be honoured is refused naming the Responses field', async (t
     param: 'input[0].content[0]',
   });
   t.match(paramOf({ store: false, previous_response_id: 'resp_1' }), { param: 'store' });
-  t.match(paramOf({ tool_choice: 'auto' }), { param: 'tool_choice' });
+  // OpenAI's Responses API takes these without tools (its echo shows tool_choice "auto", tools []).
+  for (const tool_choice of ['auto', 'none'])
+    t.equal(paramOf({ tool_choice, tools: [] }), undefined, `${tool_choice} without tools: nothing to call`);
+  t.equal(translate({ tools: [], tool_choice: 'none' }).tools, undefined);
+  t.match(paramOf({ tool_choice: 'required' }), { param: 'tool_choice' });
   t.match(paramOf({ text: { format: { type: 'json_schema' } } }), { param: 'text.format.name' });
 });
 

@@ -63,7 +63,9 @@ t.test('a call left without a result before the next message: OpenAI 400 listing
       "'tool_call_id'. The following tool_call_ids did not have response messages: b",
   });
   t.match(refusal([user, calling('a'), { role: 'assistant', content: 'and?' }]), { param: 'messages[2].role' });
-  t.equal(refusal([user, calling('a', 'b')]), undefined, 'calls that end the request: nothing follows them yet');
+  // OpenAI refuses calls that end the request too; the model would go on as if it had their results.
+  t.match(refusal([user, calling('a', 'b'), result('a')]), { param: 'messages[1].role', message: /messages: b$/ });
+  t.match(refusal([user, calling('a')]), { param: 'messages[1].role', message: /messages: a$/ });
 });
 
 t.test("a second result for the same call is OpenAI's 400 naming both; a later turn may reuse an id", async (t) => {

@@ -1,0 +1,53 @@
+import { nonEmpty, set, type UnsupportedParameter } from './unsupported-parameters.js';
+
+type Api = 'Chat Completions' | 'Responses';
+
+/**
+ * A field of another OpenAI API sent to this one. OpenAI answers it with 400 "Unknown parameter";
+ * dropped quietly, a cap, a stop or a conversation a client moving between APIs set would not apply.
+ * `instead` names what this API has in its place.
+ */
+function fieldOf(
+  api: Api,
+  param: string,
+  instead: string,
+  requested: (value: unknown) => boolean = set,
+): UnsupportedParameter {
+  return { param, requested: (b) => requested(b[param]), why: `it is a ${api} field; ${instead}` };
+}
+
+/** Chat Completions fields a Responses body does not have. */
+export const CHAT_FIELDS_ON_RESPONSES: readonly UnsupportedParameter[] = [
+  fieldOf('Chat Completions', 'messages', 'send the conversation as input'),
+  fieldOf('Chat Completions', 'max_tokens', 'the Responses API caps the answer with max_output_tokens'),
+  fieldOf('Chat Completions', 'max_completion_tokens', 'the Responses API caps the answer with max_output_tokens'),
+  fieldOf('Chat Completions', 'response_format', 'the Responses API names it text.format'),
+  fieldOf('Chat Completions', 'reasoning_effort', 'the Responses API names it reasoning.effort'),
+  fieldOf('Chat Completions', 'stop', 'the Responses API has no stop sequences', nonEmpty),
+  fieldOf('Chat Completions', 'seed', 'the Responses API has no seed'),
+  fieldOf('Chat Completions', 'n', 'the Responses API answers once', (n) => set(n) && n !== 1),
+  fieldOf('Chat Completions', 'logit_bias', 'the Responses API has no logit_bias', nonEmpty),
+  fieldOf('Chat Completions', 'frequency_penalty', 'the Responses API has no penalties'),
+  fieldOf('Chat Completions', 'presence_penalty', 'the Responses API has no penalties'),
+];
+
+/** Responses fields a Chat Completions body does not have (the chat schema lets unknown fields through). */
+export const RESPONSES_FIELDS_ON_CHAT: readonly UnsupportedParameter[] = [
+  fieldOf('Responses', 'input', 'send the conversation as messages'),
+  fieldOf('Responses', 'instructions', 'send them as a system message'),
+  fieldOf('Responses', 'max_output_tokens', 'Chat Completions caps the answer with max_completion_tokens'),
+  fieldOf(
+    'Responses',
+    'previous_response_id',
+    'continue a conversation with the X-Session-ID header (session_id on the WebSocket)',
+  ),
+  fieldOf('Responses', 'text', 'Chat Completions names its format response_format'),
+];
+
+/** Fields of the chat APIs a legacy Completions body does not have. */
+export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
+  fieldOf('Chat Completions', 'messages', 'the Completions API takes one prompt'),
+  fieldOf('Responses', 'input', 'the Completions API takes one prompt'),
+  fieldOf('Chat Completions', 'max_completion_tokens', 'the Completions API caps the answer with max_tokens'),
+  fieldOf('Responses', 'max_output_tokens', 'the Completions API caps the answer with max_tokens'),
+];
