@@ -262,8 +262,8 @@ export async function handleChatRequest(
       };
       sendAnswer((frame) => out.send(frame), answer);
     } else {
-      const messages = buildPrompt(agent, context.history.messages, envelope.messages);
-      const prompt = { messages, options: context.options, private: context.private };
+      const { messages, storedHistory } = buildPrompt(agent, context.history.messages, envelope.messages);
+      const prompt = { messages, storedHistory, options: context.options, private: context.private };
       answer = await askModel(deps, envelope, prompt, stop.signal, out, reqLog);
     }
     // A cancel or deadline that lands after the last token still means nobody takes this answer.

@@ -36,17 +36,22 @@ function resultsNextToTheirCalls(messages: readonly ChatMessage[]): readonly Cha
 /**
  * The prompt sent to the model: agent system prompt, the agent's few-shot examples, stored
  * history, then the request. Examples come before history so they read as the agent's
- * standing behaviour, not as part of this conversation.
+ * standing behaviour, not as part of this conversation. `storedHistory` says where the history
+ * sits, for a provider whose context must leave out its oldest turns.
  */
 export function buildPrompt(
   agent: Agent,
   history: readonly ChatMessage[],
   messages: readonly ChatMessage[],
-): ChatMessage[] {
+): { messages: ChatMessage[]; storedHistory: { start: number; end: number } } {
   const examples = agent.examples.flatMap((example): ChatMessage[] => [
     { role: 'user', content: example.user },
     { role: 'assistant', content: example.assistant },
   ]);
   const request = history.length > 0 ? resultsNextToTheirCalls(messages) : messages;
-  return [{ role: 'system', content: agent.systemPrompt }, ...examples, ...history, ...request];
+  const start = 1 + examples.length;
+  return {
+    messages: [{ role: 'system', content: agent.systemPrompt }, ...examples, ...history, ...request],
+    storedHistory: { start, end: start + history.length },
+  };
 }

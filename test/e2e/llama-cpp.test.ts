@@ -341,6 +341,27 @@ t.test('tool_choice "auto": the model is told of the tools and may answer in tex
   t.match(await unwritable.json(), { error: { param: 'tools', message: /^Function "f": .*the type "float"/ } });
 });
 
+t.test('a conversation longer than the context goes on: its oldest stored turns make room', async (t) => {
+  const story = 'once upon a time there was a little girl who liked the sun. '.repeat(3);
+  let session: string | undefined;
+  const prompts: number[] = [];
+  for (let turn = 0; turn < 6; turn++) {
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...AUTH, 'cache-control': 'no-cache', ...(session ? { 'x-session-id': session } : {}) },
+      body: JSON.stringify({ model: 'documentation', max_tokens: 16, messages: [{ role: 'user', content: story }] }),
+    });
+    const body = await res.json();
+    t.equal(res.status, 200, `turn ${turn + 1}: ${JSON.stringify(body.error ?? '')}`);
+    session ??= body.conversation_id;
+    prompts.push(body.usage.prompt_tokens);
+  }
+  t.ok(prompts[1]! > prompts[0]!, `history grew the prompt at first (${prompts.join(', ')} tokens)`);
+  t.ok(Math.max(...prompts) + 16 <= 512, 'every prompt left room for the answer in the 512-token context');
+  const stored = await stack.db.selectFrom('turns').select('id').where('session_id', '=', session!).execute();
+  t.equal(stored.length, 6, 'memory keeps every turn: only the prompt left the oldest out');
+});
+
 t.test("a client's requests too long for the context, or a schema nothing meets: 400s that shut nothing", async (t) => {
   // More of them than BREAKER_FAILURES (3): as backend failures, they would open the model's circuit
   // for every key, and each would have been retried.

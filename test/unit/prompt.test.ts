@@ -19,9 +19,12 @@ const history: ChatMessage[] = [
 const roles = (messages: ChatMessage[]) => messages.map((m) => m.role);
 
 t.test('system prompt, examples, history, request', async (t) => {
-  const prompt = buildPrompt(agent, history.slice(0, 1), [{ role: 'user', content: 'hi' }]);
+  const { messages: prompt, storedHistory } = buildPrompt(agent, history.slice(0, 1), [
+    { role: 'user', content: 'hi' },
+  ]);
   t.same(roles(prompt), ['system', 'user', 'assistant', 'user', 'user']);
   t.equal(prompt[0]!.content, 'You test.');
+  t.same(storedHistory, { start: 3, end: 4 }, 'after the system prompt and the examples');
 });
 
 t.test("a request's instructions before the results of stored calls go after those results", async (t) => {
@@ -30,7 +33,7 @@ t.test("a request's instructions before the results of stored calls go after tho
     { role: 'tool', content: '24 °C', tool_call_id: 'c1' },
     { role: 'user', content: 'and tomorrow?' },
   ];
-  const prompt = buildPrompt(agent, history, request);
+  const prompt = buildPrompt(agent, history, request).messages;
   t.same(roles(prompt).slice(3), ['user', 'assistant', 'tool', 'system', 'user']);
   t.same(prompt.at(-2), { role: 'system', content: 'Be brief.' });
 });
@@ -40,7 +43,7 @@ t.test('without stored history, the request is sent as the client wrote it', asy
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: 'hi' },
   ];
-  t.same(buildPrompt(agent, [], request).slice(3), request);
+  t.same(buildPrompt(agent, [], request).messages.slice(3), request);
 });
 
 t.test(

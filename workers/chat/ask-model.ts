@@ -19,6 +19,8 @@ export type ModelAnswer = Answer & Pick<OpenedAnswer, 'provider' | 'model' | 'fa
 /** What the model is asked, beyond the envelope's own fields. */
 export interface ModelPrompt {
   messages: ChatMessage[];
+  /** Where memory's history sits in `messages` (ProviderChatRequest.storedHistory). */
+  storedHistory?: { start: number; end: number };
   options: SamplingOptions;
   /** Only local providers may see it. */
   private: boolean;

@@ -15,6 +15,11 @@ export interface ProviderChatRequest {
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;
   responseFormat?: ResponseFormat;
+  /**
+   * `messages[start, end)` came from memory, not from the client: a provider whose context cannot
+   * hold the whole prompt leaves out its oldest turns (stored-history.ts) rather than refuse.
+   */
+  storedHistory?: { start: number; end: number };
   /** Aborted at the request's deadline; the provider must stop the backend call. */
   signal: AbortSignal;
 }

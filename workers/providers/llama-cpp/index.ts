@@ -18,6 +18,7 @@ import { toChatHistory, toGenerateOptions } from './request.js';
 import { StopSequences } from './stop-sequences.js';
 import { forcedToolCall } from '../forced-tool-call.js';
 import { fitToContext } from './context-fit.js';
+import { withoutOldestTurn, type TrimmablePrompt } from '../stored-history.js';
 import { grammarOf, outputShape } from './output-grammar.js';
 import { toFunctions, toToolCalls } from './functions.js';
 
@@ -145,7 +146,9 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const functions =
       !forced && request.tools?.length && request.toolChoice !== 'none' ? toFunctions(request.tools) : undefined;
     const shape = outputShape(request, forced, functions !== undefined);
-    const history = toChatHistory(forced ? [...request.messages, forced.instruction] : request.messages);
+    const historyOf = (prompt: TrimmablePrompt) =>
+      toChatHistory(forced ? [...prompt.messages, forced.instruction] : prompt.messages);
+    let history = historyOf(request);
     const options = toGenerateOptions(request, settings.maxTokens);
     // Stop sequences end text; a forced call has none, and one would cut its JSON (OpenAI's do not).
     const stops = !forced && request.options.stop?.length ? new StopSequences(request.options.stop) : undefined;
@@ -159,9 +162,17 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const grammar = await grammarOf(loaded.llama, shape);
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
-    const prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history, functions);
+    let prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history, functions);
+    // Stored turns make room, oldest first, for the answer the generation may write.
+    const wanted = options.maxTokens ?? 1;
+    for (let kept: TrimmablePrompt | undefined = request; loaded.context.contextSize - prompt < wanted;) {
+      kept = withoutOldestTurn(kept);
+      if (kept === undefined) break;
+      history = historyOf(kept);
+      prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history, functions);
+    }
     try {
-      // Refused, not shortened: node-llama-cpp would otherwise drop the start of the conversation.
+      // Refused, not shortened: node-llama-cpp would otherwise drop the start of what the client sent.
       options.maxTokens = fitToContext({
         promptTokens: prompt,
         requested: request.options.max_tokens,

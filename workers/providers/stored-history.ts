@@ -1,0 +1,26 @@
+import type { ChatMessage } from '../../bus-schemas/index.js';
+
+/** A prompt, and where the history memory supplied sits in it. */
+export interface TrimmablePrompt {
+  messages: readonly ChatMessage[];
+  storedHistory?: { start: number; end: number } | undefined;
+}
+
+/**
+ * The prompt without its oldest stored turn: from the start of the stored history up to the next
+ * user message, so a call never loses its results. The turn whose calls the request's opening tool
+ * results answer stays. Undefined when nothing more can go: what is left is the client's own.
+ */
+export function withoutOldestTurn(prompt: TrimmablePrompt): TrimmablePrompt | undefined {
+  const range = prompt.storedHistory;
+  if (range === undefined || range.end <= range.start) return undefined;
+  const { messages } = prompt;
+  let next = range.start + 1;
+  while (next < range.end && messages[next]!.role !== 'user') next++;
+  // The last stored turn: kept when the request opens with results of its calls.
+  if (next === range.end && messages[range.end]?.role === 'tool') return undefined;
+  return {
+    messages: [...messages.slice(0, range.start), ...messages.slice(next)],
+    storedHistory: { start: range.start, end: range.end - (next - range.start) },
+  };
+}
