@@ -87,6 +87,37 @@ t.test("the upstream's reasoning tokens reach chat and Responses usage", async (
   t.notOk('completion_tokens_details' in plain.usage, 'absent when the upstream does not count them');
 });
 
+t.test("a conversation outgrowing the server's context goes on without its oldest stored turns", async (t) => {
+  let session: string | undefined;
+  const question = 'Tell me about the weather in Lima, and in Cusco too, please. '.repeat(3);
+  const ask = async () => {
+    const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...AUTH, 'cache-control': 'no-cache', ...(session ? { 'x-session-id': session } : {}) },
+      body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: question }] }),
+    });
+    const body = await res.json();
+    session ??= body.conversation_id;
+    return { status: res.status, body };
+  };
+  upstream.behave({});
+  for (let turn = 0; turn < 2; turn++) t.equal((await ask()).status, 200);
+  const fits = JSON.stringify(upstream.requests.at(-1)!.body.messages).length;
+  upstream.behave({ contextChars: fits });
+  const before = upstream.requests.length;
+  const third = await ask();
+  t.equal(third.status, 200, `answered: ${JSON.stringify(third.body.error ?? '')}`);
+  const sent = upstream.requests.slice(before).map((r) => JSON.stringify(r.body.messages).length);
+  t.equal(sent.length, 2, 'refused once, then sent without the oldest turn');
+  t.ok(sent[1]! <= fits && sent[1]! < sent[0]!, `shorter the second time (${sent.join(' → ')} characters)`);
+  // A question too long alone is the client's own: the server's 400, once nothing stored is left to drop.
+  upstream.behave({ contextChars: 10 });
+  const alone = await ask();
+  t.equal(alone.status, 400);
+  t.match(alone.body, { error: { code: 'context_length_exceeded', param: 'messages' } });
+  upstream.behave({});
+});
+
 t.test('upstream errors map to the error table and name OPENAI_BASE_URL', async (t) => {
   upstream.behave({ failWith: { status: 500, message: 'upstream exploded' } });
   const failed = await post({});

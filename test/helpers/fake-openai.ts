@@ -11,6 +11,8 @@ export interface FakeOpenAIBehaviour {
   failWith?: { status: number; message: string };
   /** Counted apart in the usage chunk's `completion_tokens_details`, as reasoning servers do. */
   reasoningTokens?: number;
+  /** The context, in characters of the messages' JSON: longer prompts get OpenAI's context_length_exceeded. */
+  contextChars?: number;
 }
 
 export interface FakeOpenAI {
@@ -101,6 +103,14 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     if (b.failWith) return error(b.failWith.status, b.failWith.message);
     const invalid = toolSequenceError(body.messages ?? []);
     if (invalid) return error(400, invalid);
+    const length = JSON.stringify(body.messages ?? []).length;
+    if (b.contextChars !== undefined && length > b.contextChars)
+      return error(
+        400,
+        `This model's maximum context length is ${b.contextChars} tokens. However, your messages resulted in ` +
+          `${length} tokens. Please reduce the length of the messages.`,
+        'context_length_exceeded',
+      );
     if (!models.includes(body.model))
       return error(404, `The model \`${body.model}\` does not exist`, 'model_not_found');
     res.writeHead(200, { 'content-type': 'text/event-stream' });

@@ -10,6 +10,7 @@ import type {
 } from '../types.js';
 import { openAIError } from './errors.js';
 import { toOpenAIRequest } from './request.js';
+import { withoutOldestTurn, type TrimmablePrompt } from '../stored-history.js';
 import { openAIEmbed } from './embed.js';
 
 const PROBE_TIMEOUT_MS = 2000;
@@ -41,13 +42,29 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
   const { baseUrl } = settings;
   const client = new OpenAI({ baseURL: baseUrl, apiKey: settings.apiKey ?? 'unused', maxRetries: 0 });
 
-  async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
-    let stream;
-    try {
-      stream = await client.chat.completions.create(toOpenAIRequest(request), { signal: request.signal });
-    } catch (err) {
-      throw request.signal.aborted ? request.signal.reason : openAIError(err, baseUrl, request.model);
+  /**
+   * The upstream's stream. A prompt too long for the server's context is sent again without its
+   * oldest stored turn, until it fits or only what the client sent is left (a context size the
+   * worker cannot know: the server says so, and refuses before it generates anything).
+   */
+  async function open(request: ProviderChatRequest) {
+    for (let prompt: TrimmablePrompt = request; ;) {
+      try {
+        return await client.chat.completions.create(toOpenAIRequest({ ...request, messages: [...prompt.messages] }), {
+          signal: request.signal,
+        });
+      } catch (err) {
+        if (request.signal.aborted) throw request.signal.reason;
+        const error = openAIError(err, baseUrl, request.model);
+        const shorter = error.code === 'context_length_exceeded' ? withoutOldestTurn(prompt) : undefined;
+        if (shorter === undefined) throw error;
+        prompt = shorter;
+      }
     }
+  }
+
+  async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
+    const stream = await open(request);
     // Tool calls arrive in fragments by index; the provider interface passes whole calls on.
     const calls = new Map<number, { id?: string; name: string; arguments: string }>();
     let finishReason: FinishReason | undefined;
