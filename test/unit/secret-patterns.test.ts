@@ -47,6 +47,8 @@ const cases: Array<{ name: string; text: string; secret: string }> = [
   { name: 'password_assignment', secret: 'password: hunter22', text: 'login with %s' },
   { name: 'password_assignment', secret: 'password": "hunter22', text: '{"user": "me", "%s"}' },
   { name: 'bearer_token', secret: join('Bearer ', alnum(24)), text: 'Authorization: %s' },
+  { name: 'connection_string_password', secret: 'postgres://app:s3cret@', text: 'DATABASE_URL is %sdb:5432/x' },
+  { name: 'connection_string_password', secret: 'postgresql+psycopg://u:pass@', text: 'my_%sh/db' },
 ];
 
 for (const { name, secret, text } of cases) {
@@ -70,4 +72,30 @@ t.test('look-alikes are left alone', async (t) => {
     'PASSWORD_MIN_LENGTH = 8',
   ])
     t.same(redactor.detect(text), [], text);
+});
+
+// The gateway runs every pattern over every message before publishing: a pattern that backtracks
+// over the input from each start (`\b[a-z][a-z0-9+.-]*://` on "a.a.a.…" did) would hold its event
+// loop for seconds on one request. These inputs of 600,000 characters take milliseconds with
+// linear patterns and many minutes with a quadratic one: the test's timeout catches it.
+t.test('no shipped pattern backtracks over long repetitive input', async (t) => {
+  const units = [
+    'a.',
+    'a-',
+    'sk-',
+    'A_',
+    'a://',
+    'x://a:',
+    'eyJa.',
+    'Bearer ',
+    'password=',
+    '-----BEGIN ',
+    'ab-',
+    'a1',
+  ];
+  for (const unit of units) {
+    const text = unit.repeat(Math.ceil(600_000 / unit.length));
+    t.ok(Array.isArray(redactor.detect(text)), `"${unit}" × ${text.length / unit.length}`);
+    t.equal(typeof redactor.redact(`${text} postgres://u:s3cret@h`), 'string');
+  }
 });
