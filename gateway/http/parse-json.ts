@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import secureJson from 'secure-json-parse';
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
@@ -65,15 +66,19 @@ function otherCharsetError(charset: string): AgentbusError {
  */
 export function registerJsonParser(app: FastifyInstance, maxDepth: number): void {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  // Bytes, not text: read as a string, bytes that are not UTF-8 would become U+FFFD unseen and be
+  // answered and stored altered (a WebSocket frame of them is refused, 1007).
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
     // A DELETE has nothing to send, though clients that set Content-Type on every call send it.
-    if (body === '' && request.method === 'DELETE') return done(null, undefined);
+    if (body.length === 0 && request.method === 'DELETE') return done(null, undefined);
     // An unknown URL is a 404 whatever its body holds.
     if (request.is404) return done(null, undefined);
     const charset = otherCharsetOf(request.headers['content-type']);
     if (charset !== undefined) return done(otherCharsetError(charset), undefined);
+    if (!isUtf8(body))
+      return done(new AgentbusError('invalid_json', 'The request body is not valid UTF-8; JSON must be.'), undefined);
     try {
-      done(null, parseUntrustedJson(body as string, maxDepth, 'request body'));
+      done(null, parseUntrustedJson(body.toString('utf8'), maxDepth, 'request body'));
     } catch (err) {
       done(err as AgentbusError, undefined);
     }

@@ -26,8 +26,17 @@ function handshakeFault(request: IncomingMessage): string | undefined {
   if (key === undefined || !WEBSOCKET_KEY.test(key)) return 'Sec-WebSocket-Key is missing or not 16 bytes in base64';
   const version = request.headers['sec-websocket-version'];
   if (version !== '13' && version !== '8') return 'Sec-WebSocket-Version must be 13';
+  const protocols = request.headers['sec-websocket-protocol'];
+  if (protocols !== undefined) {
+    const names = protocols.split(',').map((name) => name.trim());
+    if (names.some((name) => !TOKEN.test(name)) || new Set(names).size !== names.length)
+      return 'Sec-WebSocket-Protocol must list distinct names (tokens), separated by commas';
+  }
   return undefined;
 }
+
+// RFC 9110's token, which each subprotocol name is (RFC 6455, section 4.1).
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** The request's head as it would have come without its upgrade: its own raw headers, less the upgrade's. */
 function headWithoutUpgrade(request: IncomingMessage): Buffer {

@@ -144,10 +144,17 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     body: JSON.stringify({ model: 'whisper-1', file: 'hello' }),
   });
   t.match([json.status, (await errorOf(json)).param], [400, 'file'], 'a JSON body has no file upload');
+  const empty = await fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}` },
+  });
+  t.match([empty.status, (await errorOf(empty)).message], [415, /multipart\/form-data/], 'no body, no type');
   const malformed: Array<[string, string, number, RegExp]> = [
     ['a form without a boundary', 'multipart/form-data', 400, /malformed/],
     ['a form cut short', 'multipart/form-data; boundary=x', 400, /malformed/],
     ['not a form', 'application/x-www-form-urlencoded', 415, /multipart\/form-data/],
+    // busboy throws on a boundary over 256 characters: a 500 before it was named.
+    ['a boundary too long', `multipart/form-data; boundary=${'a'.repeat(253)}`, 400, /boundary is too long/],
   ];
   for (const [name, type, status, message] of malformed) {
     const res = await fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {

@@ -139,6 +139,22 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
     'Content-Type',
   );
   t.match(charset.message, /"latin1"/);
+  // Bytes that are not UTF-8 (a stray byte, an overlong form, an encoded surrogate) were read as U+FFFD.
+  for (const bad of [
+    [0xff, 0xfe],
+    [0xc0, 0xaf],
+    [0xed, 0xa0, 0x80],
+  ]) {
+    const body = Buffer.concat([
+      Buffer.from('{"model":"testing","messages":[{"role":"user","content":"x'),
+      Buffer.from(bad),
+      Buffer.from('"}]}'),
+    ]);
+    t.match(
+      (await expectError(t, await fetch(url, { method: 'POST', headers: AUTH, body }), 400, 'invalid_json')).message,
+      /UTF-8/,
+    );
+  }
   // No Content-Type and no body: the body is missing, not "not an object".
   const { 'content-type': _, ...keyOnly } = AUTH;
   t.match(

@@ -491,6 +491,10 @@ t.test('a malformed handshake is a 400 in the OpenAI error shape (ws answers in 
   for (const [headers, fault] of [
     ['Sec-WebSocket-Version: 13', /Sec-WebSocket-Key/],
     ['Sec-WebSocket-Version: 99\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', /Sec-WebSocket-Version/],
+    [
+      'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: a, a',
+      /Sec-WebSocket-Protocol/,
+    ],
   ] as const) {
     const socket = connectTcp(Number(port), '127.0.0.1');
     socket.write(`GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\n\r\n`);
