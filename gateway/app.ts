@@ -77,6 +77,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, config.requestReceiveTimeoutMs / 4)),
       // Node's 60 s for the head, never longer than the whole request may take.
       headersTimeout: Math.min(60_000, config.requestReceiveTimeoutMs),
+      // Node answers an HTTP/1.1 request without Host itself, with an empty 400: host-allow-list.ts does.
+      requireHostHeader: false,
     },
     // fastify's default (0) turns Node's off: a body that never ends held its socket forever.
     requestTimeout: config.requestReceiveTimeoutMs,

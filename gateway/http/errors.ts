@@ -136,6 +136,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     });
     response.end(body);
   });
+  // A CONNECT is handed to 'connect' listeners only, and without one Node closes the socket unanswered.
+  app.server.on('connect', (request: IncomingMessage, socket: Duplex) =>
+    answerOnSocket(socket, new AgentbusError('invalid_request', 'CONNECT is not served: agentbus is not a proxy.')),
+  );
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`)),
   );

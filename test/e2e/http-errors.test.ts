@@ -371,6 +371,16 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
   });
 });
 
+t.test('no Host in HTTP/1.1, or a CONNECT: 400 in the OpenAI shape (Node answers empty or not at all)', async (t) => {
+  const raw = await rawExchange('GET /health HTTP/1.1\r\nConnection: close\r\n\r\n');
+  t.match(raw, /^HTTP\/1\.1 400 /);
+  t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'invalid_request', param: 'Host' } });
+  t.match(await rawExchange('GET /health HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  const connect = await rawExchange('CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n');
+  t.match(connect, /^HTTP\/1\.1 400 /, 'a CONNECT is answered, not dropped');
+  t.match(JSON.parse(connect.slice(connect.indexOf('\r\n\r\n') + 4)), { error: { message: /not a proxy/ } });
+});
+
 t.test('an Expect other than 100-continue: 417 in the OpenAI shape (Node sends an empty one)', async (t) => {
   const raw = await rawExchange(
     'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
