@@ -265,10 +265,19 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'Send the body as application/json.',
     doc:
-      'The body is not `application/json`, its charset is not UTF-8, or its `Content-Encoding` is not `gzip`, ' +
-      '`deflate` or `br` (one ' +
+      'The body is not `application/json`, its charset is not UTF-8 (`param: "Content-Type"`), or its ' +
+      '`Content-Encoding` is not `gzip`, `deflate` or `br` (one ' +
       'coding, JSON bodies only; `param: "Content-Encoding"`, and `Accept-Encoding` lists what is accepted). ' +
       'Send `Content-Type: application/json`, uncompressed or in one of those codings.',
+  },
+  expectation_failed: {
+    status: 417,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The gateway meets no expectation but "100-continue".',
+    doc:
+      'The request has an `Expect` header other than `100-continue`, the only one HTTP defines. Leave it out, ' +
+      'or send `Expect: 100-continue`.',
   },
   upgrade_required: {
     status: 426,
@@ -296,15 +305,6 @@ export const ERROR_TABLE = {
       'The key used up a window (minute, hour, day) of its rate tier; the message names it and `Retry-After` says ' +
       'when; or the key sent more body bytes than its `max_input_bytes` per minute. Wait, or give the key another ' +
       'tier. Gateway only, never on the bus.',
-  },
-  expectation_failed: {
-    status: 417,
-    type: 'invalid_request_error',
-    retryable: false,
-    message: 'The gateway meets no expectation but "100-continue".',
-    doc:
-      'The request has an `Expect` header other than `100-continue`, the only one HTTP defines. Leave it out, ' +
-      'or send `Expect: 100-continue`.',
   },
   headers_too_large: {
     status: 431,

@@ -39,10 +39,15 @@ export const toolCallCut = (id: string, index: number) =>
     { param: `messages[${index}].tool_call_id` },
   );
 
-/** Calls still without a result when the message at `index` (a user or assistant one) comes, or of the
- * assistant message at `index` when the request ends before their results. */
-export const toolCallsUnanswered = (ids: Iterable<string>, index: number) =>
-  new AgentbusError('invalid_request', `${UNANSWERED}${[...ids].join(', ')}`, { param: `messages[${index}].role` });
+/**
+ * Calls still without a result when the message at `index` (a user or assistant one) comes, or of the
+ * assistant message at `index` when the request ends before their results; undefined: the stored
+ * turn's calls, which the request opens by answering only in part.
+ */
+export const toolCallsUnanswered = (ids: Iterable<string>, index: number | undefined) =>
+  new AgentbusError('invalid_request', `${UNANSWERED}${[...ids].join(', ')}`, {
+    param: index === undefined ? 'messages' : `messages[${index}].role`,
+  });
 
 /**
  * The same refusals in the Responses API's words, which name function calls and their outputs:

@@ -43,5 +43,6 @@ export function checkToolResultOrder(messages: readonly ChatMessage[], opening: 
     if (answerable.size === 0) throw toolResultAnswersNothing(index);
     if (!answerable.has(message.tool_call_id)) throw toolCallNotFound(message.tool_call_id, index);
   });
-  if (calling >= 0 && unanswered.size > 0) throw toolCallsUnanswered(unanswered, calling);
+  // The stored turn's calls too: the model would see a call of its own without its result.
+  if (unanswered.size > 0) throw toolCallsUnanswered(unanswered, calling >= 0 ? calling : undefined);
 }

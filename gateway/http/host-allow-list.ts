@@ -40,12 +40,13 @@ export function refuseUnknownHosts(app: FastifyInstance, settings: { host: strin
   app.addHook('onRequest', async (request, reply) => {
     const host = request.headers.host;
     // RFC 9112, section 3.2: an HTTP/1.1 request without Host is a 400 (HTTP/1.0 has none to send).
-    if (host === undefined && request.raw.httpVersion === '1.1')
-      throw new AgentbusError('invalid_request', 'An HTTP/1.1 request must send a Host header.', { param: 'Host' });
-    if (allowed(host)) return;
+    const missing = host === undefined && request.raw.httpVersion === '1.1';
+    if (!missing && allowed(host)) return;
     reply.header('connection', 'close');
-    // Ahead of @fastify/websocket's own hooks, which would otherwise close a refused upgrade's socket.
+    // A refused upgrade's socket is outside Node's HTTP timeouts: closed once the answer is out.
     if (request.headers.upgrade !== undefined) reply.raw.once('finish', () => request.raw.socket.destroy());
+    if (missing)
+      throw new AgentbusError('invalid_request', 'An HTTP/1.1 request must send a Host header.', { param: 'Host' });
     throw new AgentbusError(
       'host_not_allowed',
       `Host ${JSON.stringify(host)} is not a name of this gateway: ` +

@@ -47,7 +47,8 @@ const UTF8_COMPATIBLE = new Set(['utf-8', 'utf8', 'us-ascii', 'ascii']);
 export function otherCharsetOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined || !contentType.includes('=')) return undefined;
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType)?.[1]?.toLowerCase();
-  return charset === undefined || UTF8_COMPATIBLE.has(charset) ? undefined : charset.slice(0, 40);
+  // An empty `charset=` names nothing: read as no charset at all.
+  return !charset || UTF8_COMPATIBLE.has(charset) ? undefined : charset.slice(0, 40);
 }
 
 function otherCharsetError(charset: string): AgentbusError {

@@ -57,11 +57,11 @@ function formError(err: Error, body: unknown): Error {
       'unsupported_media_type',
       'Send the upload as multipart/form-data, with the audio in "file".',
     );
-  // busboy's own limit (its search needle), well beyond RFC 2046's 70 characters.
+  // busboy's own limit (its search needle, 256 bytes), well beyond RFC 2046's 70 characters.
   if (/needle cannot have a length bigger/.test(err.message))
     return new AgentbusError(
       'invalid_request',
-      'The multipart boundary is too long: RFC 2046 allows at most 70 characters.',
+      'The multipart boundary is too long to read; RFC 2046 allows at most 70 characters.',
       { param: 'Content-Type' },
     );
   if (!MALFORMED_FORM.test(err.message)) return err;

@@ -16,7 +16,13 @@ export interface NodeEntry {
  */
 export function nodeEntry(source: string, compiled = COMPILED): NodeEntry {
   if (!compiled) return { file: join(PACKAGE_ROOT, source), execArgv: ['--import', 'tsx'] };
-  return { file: join(DIST_DIR, source.replace(/\.ts$/, '.js')), execArgv: [...(PRODUCTION_NODE_FLAGS[source] ?? [])] };
+  return { file: join(DIST_DIR, source.replace(/\.ts$/, '.js')), execArgv: productionFlags(source) };
+}
+
+/** The entry's production flags, less those the operator's NODE_OPTIONS sets (a command-line flag would win). */
+function productionFlags(source: string): string[] {
+  const nodeOptions = process.env['NODE_OPTIONS'] ?? '';
+  return (PRODUCTION_NODE_FLAGS[source] ?? []).filter((flag) => !nodeOptions.includes(flag.split('=')[0]!));
 }
 
 /**

@@ -376,6 +376,12 @@ t.test('no Host in HTTP/1.1, or a CONNECT: 400 in the OpenAI shape (Node answers
   t.match(raw, /^HTTP\/1\.1 400 /);
   t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'invalid_request', param: 'Host' } });
   t.match(await rawExchange('GET /health HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  // An upgrade is outside Node's HTTP timeouts: left open, its socket would be held for good.
+  const upgrade = await rawExchange(
+    'GET /v1/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  t.match(upgrade, /^HTTP\/1\.1 400 [^]*"param":"Host"/, 'answered, and the socket closed (rawExchange resolved)');
   const connect = await rawExchange('CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n');
   t.match(connect, /^HTTP\/1\.1 400 /, 'a CONNECT is answered, not dropped');
   t.match(JSON.parse(connect.slice(connect.indexOf('\r\n\r\n') + 4)), { error: { message: /not a proxy/ } });

@@ -100,21 +100,25 @@ t.test("a conversation outgrowing the server's context goes on without its oldes
     session ??= body.conversation_id;
     return { status: res.status, body };
   };
-  upstream.behave({});
-  for (let turn = 0; turn < 2; turn++) t.equal((await ask()).status, 200);
-  const fits = JSON.stringify(upstream.requests.at(-1)!.body.messages).length;
-  upstream.behave({ contextChars: fits });
-  const before = upstream.requests.length;
-  const third = await ask();
-  t.equal(third.status, 200, `answered: ${JSON.stringify(third.body.error ?? '')}`);
-  const sent = upstream.requests.slice(before).map((r) => JSON.stringify(r.body.messages).length);
-  t.equal(sent.length, 2, 'refused once, then sent without the oldest turn');
-  t.ok(sent[1]! <= fits && sent[1]! < sent[0]!, `shorter the second time (${sent.join(' → ')} characters)`);
-  // A question too long alone is the client's own: the server's 400, once nothing stored is left to drop.
-  upstream.behave({ contextChars: 10 });
-  const alone = await ask();
-  t.equal(alone.status, 400);
-  t.match(alone.body, { error: { code: 'context_length_exceeded', param: 'messages' } });
+  // Each server says "too long" its own way: OpenAI by code, llama-server by type, vLLM in words.
+  for (const server of ['openai', 'llama-server', 'vllm'] as const) {
+    session = undefined;
+    upstream.behave({});
+    for (let turn = 0; turn < 2; turn++) t.equal((await ask()).status, 200);
+    const fits = JSON.stringify(upstream.requests.at(-1)!.body.messages).length;
+    upstream.behave({ contextChars: fits, server });
+    const before = upstream.requests.length;
+    const next = await ask();
+    t.equal(next.status, 200, `${server}: answered ${JSON.stringify(next.body.error ?? '')}`);
+    const sent = upstream.requests.slice(before).map((r) => JSON.stringify(r.body.messages).length);
+    t.equal(sent.length, 2, `${server}: refused once, then sent without the oldest turn`);
+    t.ok(sent[1]! <= fits && sent[1]! < sent[0]!, `${server}: shorter the second time (${sent.join(' → ')})`);
+    // A question too long alone is the client's own: the server's 400, once nothing stored is left to drop.
+    upstream.behave({ contextChars: 10, server });
+    const alone = await ask();
+    t.equal(alone.status, 400);
+    t.match(alone.body, { error: { code: 'context_length_exceeded', param: 'messages' } }, server);
+  }
   upstream.behave({});
 });
 

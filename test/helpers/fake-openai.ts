@@ -11,8 +11,29 @@ export interface FakeOpenAIBehaviour {
   failWith?: { status: number; message: string };
   /** Counted apart in the usage chunk's `completion_tokens_details`, as reasoning servers do. */
   reasoningTokens?: number;
-  /** The context, in characters of the messages' JSON: longer prompts get OpenAI's context_length_exceeded. */
+  /** The context, in characters of the messages' JSON: longer prompts are refused, in the words of `server`. */
   contextChars?: number;
+  /** Whose refusal of a prompt too long: OpenAI's (the default), llama-server's or vLLM's. */
+  server?: 'openai' | 'llama-server' | 'vllm';
+}
+
+/** A prompt too long for the context, as each server answers it (HTTP 400). */
+function contextRefusal(server: FakeOpenAIBehaviour['server'], context: number, length: number) {
+  if (server === 'llama-server')
+    return {
+      error: {
+        code: 400,
+        message: 'the request exceeds the available context size, try increasing it',
+        type: 'exceed_context_size_error',
+        n_prompt_tokens: length,
+        n_ctx: context,
+      },
+    };
+  const message =
+    `This model's maximum context length is ${context} tokens. However, you requested ${length} tokens ` +
+    `(${length} in the messages, 0 in the completion). Please reduce the length of the messages or completion.`;
+  if (server === 'vllm') return { error: { message, type: 'BadRequestError', param: null, code: 400 } };
+  return { error: { message, type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } };
 }
 
 export interface FakeOpenAI {
@@ -105,12 +126,9 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     if (invalid) return error(400, invalid);
     const length = JSON.stringify(body.messages ?? []).length;
     if (b.contextChars !== undefined && length > b.contextChars)
-      return error(
-        400,
-        `This model's maximum context length is ${b.contextChars} tokens. However, your messages resulted in ` +
-          `${length} tokens. Please reduce the length of the messages.`,
-        'context_length_exceeded',
-      );
+      return res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify(contextRefusal(b.server, b.contextChars, length)));
     if (!models.includes(body.model))
       return error(404, `The model \`${body.model}\` does not exist`, 'model_not_found');
     res.writeHead(200, { 'content-type': 'text/event-stream' });

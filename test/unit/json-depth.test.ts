@@ -34,7 +34,7 @@ t.test('parseUntrustedJson: its own code per problem', async (t) => {
 t.test('a charset other than UTF-8 (or its ASCII subset) is named; UTF-8 in any spelling passes', async (t) => {
   t.equal(otherCharsetOf(undefined), undefined);
   t.equal(otherCharsetOf('application/json'), undefined);
-  for (const utf8 of ['utf-8', 'UTF-8', '"utf-8"', 'utf8', 'us-ascii'])
+  for (const utf8 of ['utf-8', 'UTF-8', '"utf-8"', 'utf8', 'us-ascii', ''])
     t.equal(otherCharsetOf(`application/json; charset=${utf8}`), undefined, utf8);
   t.equal(otherCharsetOf('application/json;charset=ISO-8859-1'), 'iso-8859-1');
   t.equal(otherCharsetOf('application/json; charset="latin1"'), 'latin1');

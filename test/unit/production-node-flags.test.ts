@@ -16,3 +16,13 @@ t.test('compiled entry points get their production flags, and the deploy guide s
   t.same(nodeEntry('gateway/server.ts', true).execArgv, [], 'the gateway runs with Node defaults');
   t.same(nodeEntry('workers/main.ts', false).execArgv, ['--import', 'tsx'], 'the sources run under tsx, as tests do');
 });
+
+t.test("the operator's NODE_OPTIONS keeps its own value of a flag", async (t) => {
+  const before = process.env['NODE_OPTIONS'];
+  t.teardown(() => {
+    if (before === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = before;
+  });
+  process.env['NODE_OPTIONS'] = '--max-semi-space-size=64';
+  t.same(nodeEntry('workers/main.ts', true).execArgv, [], 'not overridden by the command line');
+});

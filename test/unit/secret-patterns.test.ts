@@ -49,6 +49,10 @@ const cases: Array<{ name: string; text: string; secret: string }> = [
   { name: 'bearer_token', secret: join('Bearer ', alnum(24)), text: 'Authorization: %s' },
   { name: 'connection_string_password', secret: 'postgres://app:s3cret@', text: 'DATABASE_URL is %sdb:5432/x' },
   { name: 'connection_string_password', secret: 'postgresql+psycopg://u:pass@', text: 'my_%sh/db' },
+  // After a dot, a dash, a plus or a digit too, as the pattern's earlier \b allowed.
+  { name: 'connection_string_password', secret: 'postgres://admin:hunter2@', text: '...%sdb' },
+  { name: 'connection_string_password', secret: 'redis://u:pass@', text: '1.%sh' },
+  { name: 'connection_string_password', secret: 'mysql://root:toor@', text: '+%sh' },
 ];
 
 for (const { name, secret, text } of cases) {

@@ -34,6 +34,15 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
     file: 'common/logger.ts',
   },
   {
+    name: 'NODE_OPTIONS',
+    kind: 'text',
+    doc:
+      "Node's own options for every process; a `--max-semi-space-size` here replaces the worker's production " +
+      'value (32) instead of being overridden by it',
+    readers: ['npm start'],
+    file: 'scripts/lib/entry-point.ts',
+  },
+  {
     name: 'OLLAMA_API_KEY',
     kind: 'text',
     doc: "`ollama`: bearer key sent to `https://ollama.com` (Ollama's cloud) only, never to another server",

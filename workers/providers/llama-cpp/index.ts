@@ -163,9 +163,12 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
     let prompt = countPromptTokens(session.chatWrapper, loaded.model.tokenizer, history, functions);
-    // Stored turns make room, oldest first, for the answer the generation may write.
-    const wanted = options.maxTokens ?? 1;
-    for (let kept: TrimmablePrompt | undefined = request; loaded.context.contextSize - prompt < wanted;) {
+    // Stored turns make room, oldest first, for the answer: the client's max_tokens, else the default
+    // cap (LLAMA_CPP_MAX_TOKENS), but never more than a quarter of the context, so a cap as large as
+    // the context does not push out every stored turn.
+    const contextSize = loaded.context.contextSize;
+    const wanted = request.options.max_tokens ?? Math.min(options.maxTokens ?? 1, Math.floor(contextSize / 4));
+    for (let kept: TrimmablePrompt | undefined = request; contextSize - prompt < wanted;) {
       kept = withoutOldestTurn(kept);
       if (kept === undefined) break;
       history = historyOf(kept);

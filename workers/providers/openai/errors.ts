@@ -3,6 +3,18 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
 
 const REFUSED_AS_SENT = new Set([400, 413, 422]);
 
+// How servers say a prompt does not fit: OpenAI's code; llama-server's type; vLLM (code 400,
+// type BadRequestError) and others only in words.
+const CONTEXT_WORDS = /maximum context length|exceeds the available context size|context length exceeded/i;
+
+function isContextOverflow(err: { code?: unknown; type?: unknown; status?: unknown; message: string }): boolean {
+  return (
+    err.code === 'context_length_exceeded' ||
+    err.type === 'exceed_context_size_error' ||
+    (err.status === 400 && CONTEXT_WORDS.test(err.message))
+  );
+}
+
 /** Maps an OpenAI SDK failure to the error table, naming the upstream and the setting to fix. */
 export function openAIError(err: unknown, baseUrl: string, model: string): AgentbusError {
   if (err instanceof AgentbusError) return err;
@@ -29,7 +41,7 @@ export function openAIError(err: unknown, baseUrl: string, model: string): Agent
       { cause: err },
     );
   }
-  if (err instanceof APIError && err.code === 'context_length_exceeded') {
+  if (err instanceof APIError && isContextOverflow(err)) {
     return new AgentbusError(
       'context_length_exceeded',
       `The OpenAI-compatible server at ${baseUrl} says the conversation is too long for "${model}": ${err.message}`,
