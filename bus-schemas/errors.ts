@@ -131,7 +131,8 @@ export const ERROR_TABLE = {
       'than the model\'s context holds (`param: "messages"`; OpenAI\'s code for the same). Send fewer or ' +
       'shorter messages, start a new conversation, or give the backend a larger context (`LLAMA_CPP_CONTEXT_SIZE`). ' +
       'On `llama-cpp` and OpenAI-compatible servers the stored turns make room first, oldest first: then only ' +
-      'what the client sent is too long. ' +
+      'what the client sent is too long. Also an embeddings input longer than the embedding context ' +
+      '(`param: "input[i]"`). ' +
       'Not retried, and not counted against the provider: the backend is well.',
   },
   invalid_envelope: {

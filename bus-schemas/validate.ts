@@ -73,9 +73,18 @@ export function paramFromAjvError(error: ErrorObject): string | null {
   return param || null;
 }
 
-function deepestBelow(errors: readonly ErrorObject[], path: string): ErrorObject | undefined {
-  const below = errors.filter((e) => e.instancePath.startsWith(`${path}/`));
-  return below.sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
+function deepest(errors: readonly ErrorObject[]): ErrorObject | undefined {
+  return [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
+}
+
+/** The forms of an anyOf/oneOf (by index) that `errors` come from; one of its own for an error outside it. */
+function formsOf(errors: readonly ErrorObject[], alternativesPath: string): Set<string> {
+  const prefix = `${alternativesPath}/`;
+  return new Set(
+    errors.map((e) =>
+      e.schemaPath.startsWith(prefix) ? e.schemaPath.slice(prefix.length).split('/')[0]! : e.schemaPath,
+    ),
+  );
 }
 
 /**
@@ -97,15 +106,23 @@ export function messageFromAjvErrors(
     return { message: `${param} ${JSON.stringify(type).slice(0, 100)} is not supported: it must be ${allowed}`, param };
   }
   const alternatives = errors?.find((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
-  // A value of the right kind (an array of parts) that failed inside: name the key at fault, not
-  // the list of allowed forms. ajv reports the alternatives' own errors before their summary.
-  const inside = alternatives && deepestBelow(errors ?? [], alternatives.instancePath);
-  if (inside) return messageFromAjvErrors([inside], subject);
+  // ajv reports the alternatives' own errors before their summary. Inside the value, a rule a form
+  // broke (a negative token id) names the key at fault, not the list of allowed forms.
+  const below = alternatives
+    ? (errors ?? []).filter((e) => e.instancePath.startsWith(`${alternatives.instancePath}/`))
+    : [];
+  const rule = deepest(below.filter((e) => !FORM_KEYWORDS.has(e.keyword)));
+  if (rule) return messageFromAjvErrors([rule], subject);
   // A value of an allowed kind that breaks that kind's own rule (an empty array where one item is
-  // the least): that rule, not the list of forms.
+  // the least, 2,049 strings where 2,048 are the most): that rule, not an item another form wants.
   const kindRule =
     alternatives && errors?.find((e) => e.instancePath === alternatives.instancePath && !FORM_KEYWORDS.has(e.keyword));
   if (kindRule) return messageFromAjvErrors([kindRule], subject);
+  // A value of the right kind (an array of parts) that one form failed inside: the key at fault.
+  // When several forms failed inside, each on its own type ([1.5] is no string, no token id, no
+  // token array), the value fits none of them: the list of forms says so.
+  if (alternatives && below.length > 0 && formsOf(below, alternatives.schemaPath).size === 1)
+    return messageFromAjvErrors([deepest(below)!], subject);
   if (alternatives) {
     const param = paramFromAjvError(alternatives);
     const description = (alternatives.parentSchema as { description?: string } | undefined)?.description;

@@ -205,8 +205,9 @@ export class LiveSession {
     this.#send({
       type: 'ready',
       v: WEBSOCKET_PROTOCOL_VERSION,
+      // The agents a chat or response.create frame may name: an embedding agent answers no chat.
       agents: this.#options.catalog.agents
-        .filter((agent) => mayCall(by, agent.name))
+        .filter((agent) => agent.kind === 'chat' && mayCall(by, agent.name))
         .map((agent) => ({ name: agent.name, description: agent.description })),
       max_inflight: this.#options.config.wsMaxInflight,
     });

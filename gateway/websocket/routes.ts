@@ -114,7 +114,9 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { s
     url: '/v1/ws',
     onRequest: checkUpgrade,
     // A plain HTTP GET (a browser tab, curl without upgrade headers) learns what to do instead.
-    handler: async () => {
+    handler: async (_request, reply) => {
+      // RFC 9110, section 15.5.22: a 426 names the protocol to upgrade to.
+      reply.header('upgrade', 'websocket');
       throw new AgentbusError(
         'upgrade_required',
         'GET /v1/ws is a WebSocket endpoint: connect with a WebSocket client (see docs/websocket.md).',

@@ -67,6 +67,22 @@ t.test("a token id beyond the vocabulary is the request's mistake: a 400 naming 
   t.equal(fine.data.length, 1, 'the last id of the vocabulary is one');
 });
 
+t.test('an input longer than the context is a 400 naming it, and shuts nothing for other requests', async (t) => {
+  // More of them than BREAKER_FAILURES (3): as backend failures they opened the provider's circuit.
+  for (let i = 0; i < 4; i++) {
+    const err = await client.embeddings
+      .create({ model: 'stories', input: ['short', 'word '.repeat(400)] })
+      .catch((e: unknown) => e as { status: number; param: string; code: string; message: string });
+    t.match(err, { status: 400, code: 'context_length_exceeded', param: 'input[1]', message: /takes \d+ tokens/ });
+  }
+  const tokens = await client.embeddings
+    .create({ model: 'stories', input: [Array.from({ length: 300 }, () => 1)] })
+    .catch((e: unknown) => e as { status: number; param: string });
+  t.match(tokens, { status: 400, param: 'input[0]' }, 'a token array too');
+  const fine = await client.embeddings.create({ model: 'stories', input: 'hello' });
+  t.equal(fine.data.length, 1, 'the provider still answers');
+});
+
 t.test('dimensions is refused by name: the tiny model is not Matryoshka-trained', async (t) => {
   const err = await client.embeddings
     .create({ model: 'stories', input: 'x', dimensions: 8 })

@@ -513,6 +513,7 @@ t.test('a malformed handshake is a 400 in the OpenAI error shape (ws answers in 
 t.test('a plain HTTP GET on /v1/ws is a 426 in the OpenAI error shape', async (t) => {
   const res = await fetch(`${stack.baseUrl}/v1/ws`);
   t.equal(res.status, 426);
+  t.equal(res.headers.get('upgrade'), 'websocket', 'a 426 names the protocol (RFC 9110)');
   t.match(await res.json(), {
     error: { code: 'upgrade_required', type: 'invalid_request_error', param: null, message: /WebSocket/ },
   });

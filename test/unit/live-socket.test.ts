@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { ReplyFrame } from '../../bus-schemas/index.js';
-import { loadCatalog } from '../../common/catalog.js';
+import { loadCatalog, type Catalog } from '../../common/catalog.js';
 import type { Caller } from '../../gateway/auth/caller.js';
 import { openCall, type CallScope } from '../../gateway/call/call.js';
 import type { ChatInput, ChatOrigin, StartedChat } from '../../gateway/chat/types.js';
@@ -48,7 +48,9 @@ class FakePort implements SocketPort {
 
 type Script = (scope: CallScope) => AsyncIterable<ReplyFrame>;
 
-function session(options: { caller?: Caller; keys?: Record<string, Caller>; scripts?: Script[] } = {}) {
+function session(
+  options: { caller?: Caller; keys?: Record<string, Caller>; scripts?: Script[]; catalog?: Catalog } = {},
+) {
   const clock = new FakeClock();
   const port = new FakePort();
   const keys = new Map(Object.entries(options.keys ?? { 'key-all': everyone, 'key-cr': scoped }));
@@ -58,7 +60,7 @@ function session(options: { caller?: Caller; keys?: Record<string, Caller>; scri
   const live = new LiveSession({
     port,
     config,
-    catalog,
+    catalog: options.catalog ?? catalog,
     clock,
     log,
     caller: options.caller,
@@ -122,6 +124,16 @@ t.test('a socket authenticated by its upgrade request is told its agents at once
     ['code_review'],
   );
   t.equal(ready?.['max_inflight'], 2);
+});
+
+t.test('ready lists chat agents only: a frame cannot ask an embedding agent', async (t) => {
+  const withEmbeddings = loadCatalog('test/e2e/fixtures/embedding-agents.json', 'llama3.2');
+  const { port } = session({ caller: everyone, catalog: withEmbeddings });
+  const [ready] = port.of('ready');
+  t.same(
+    (ready?.['agents'] as Array<{ name: string }>).map((a) => a.name),
+    ['testing'],
+  );
 });
 
 t.test('without an auth frame in time the socket is closed with 4408', async (t) => {

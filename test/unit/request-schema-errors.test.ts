@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import t from 'tap';
 import { messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../../gateway/openai/chat-completion-request.schema.js';
+import { embeddingRequestSchema } from '../../gateway/openai/embedding-request.schema.js';
 import { responsesRequestSchema } from '../../gateway/openai/responses-request.schema.js';
 
 // Compiled as gateway/app.ts has fastify compile it, so the messages are the ones clients see.
@@ -120,3 +121,20 @@ t.test('a tool or tool_choice of a kind OpenAI has and agentbus does not is name
   });
   t.match(check(body({ tools: [{ type: 'function' }] })), { param: 'tools[0].function', message: /is required/ });
 });
+
+t.test(
+  'embeddings input: the rule a form broke, else the list of forms, never an item another form wants',
+  async (t) => {
+    const embeddings = ajv.compile(embeddingRequestSchema);
+    const checkInput = (input: unknown) =>
+      embeddings({ model: 'm', input }) ? null : messageFromAjvErrors(embeddings.errors, 'body');
+    t.same(checkInput(Array(2049).fill('a')), { param: 'input', message: 'input must have at most 2048 items' });
+    t.same(checkInput([-1]), { param: 'input[0]', message: 'input[0] must be at least 0' });
+    t.same(checkInput([[]]), { param: 'input[0]', message: 'input[0] must have at least 1 item' });
+    t.same(checkInput([1.5]), {
+      param: 'input',
+      message: 'input must be a string, an array of strings, an array of tokens, or an array of token arrays',
+    });
+    t.equal(checkInput([[1, 2], [3]]), null);
+  },
+);

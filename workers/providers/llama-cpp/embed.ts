@@ -29,6 +29,9 @@ function checkTokenIds(inputs: ProviderEmbedRequest['input'], model: LlamaModel,
   });
 }
 
+// node-llama-cpp's refusal of an input its embedding context cannot hold, before it evaluates anything.
+const TOO_LONG = /longer than the usable context size/;
+
 /**
  * Embeddings from the provider's GGUF file through node-llama-cpp's embedding context, made on
  * the first request beside the chat context and kept. Texts and token arrays are both taken (the
@@ -57,13 +60,29 @@ export function createLlamaCppEmbedder(
     const embedder = await contextOf(model);
     const vectors: number[][] = [];
     let promptTokens = 0;
-    for (const input of request.input) {
+    for (const [index, input] of request.input.entries()) {
       if (request.signal.aborted) throw request.signal.reason;
-      promptTokens += typeof input === 'string' ? model.tokenize(input).length : input.length;
-      vectors.push(normalized((await embedder.getEmbeddingFor(input)).vector));
+      const tokens = typeof input === 'string' ? model.tokenize(input).length : input.length;
+      promptTokens += tokens;
+      try {
+        vectors.push(normalized((await embedder.getEmbeddingFor(input)).vector));
+      } catch (err) {
+        throw TOO_LONG.test((err as Error).message) ? inputTooLong(index, tokens) : err;
+      }
     }
     return { vectors, promptTokens };
   }
+
+  // The request's mistake, not the engine's: as a backend_error it was retried and counted
+  // against the provider, and two such requests opened the circuit of every llama-cpp agent.
+  const inputTooLong = (index: number, tokens: number) =>
+    new AgentbusError(
+      'context_length_exceeded',
+      `input[${index}] takes ${tokens} tokens, more than the embedding context of ${file} holds ` +
+        `(LLAMA_CPP_CONTEXT_SIZE ${settings.contextSize}, or less where the model was trained on less); ` +
+        'send shorter input.',
+      { param: `input[${index}]` },
+    );
 
   return function embed(request: ProviderEmbedRequest): Promise<ProviderEmbedResult> {
     const run = queue.then(() => embedAll(request));
