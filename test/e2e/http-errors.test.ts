@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import OpenAI from 'openai';
+import { rawExchange } from '../helpers/raw-http.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 
 const stack = await startStack({ env: { BODY_LIMIT_BYTES: '4096', REQUEST_RECEIVE_TIMEOUT_MS: '1000' } });
@@ -359,7 +360,10 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     'uri_too_long',
   );
   // Node's HTTP parser refuses these before fastify sees them: a raw socket shows the answer.
-  const raw = await rawExchange(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  const raw = await rawExchange(
+    stack.baseUrl,
+    `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+  );
   t.match(raw, /^HTTP\/1\.1 431 /);
   t.same(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), {
     error: {
@@ -372,42 +376,30 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
 });
 
 t.test('no Host in HTTP/1.1, or a CONNECT: 400 in the OpenAI shape (Node answers empty or not at all)', async (t) => {
-  const raw = await rawExchange('GET /health HTTP/1.1\r\nConnection: close\r\n\r\n');
+  const raw = await rawExchange(stack.baseUrl, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n');
   t.match(raw, /^HTTP\/1\.1 400 /);
   t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'invalid_request', param: 'Host' } });
-  t.match(await rawExchange('GET /health HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  t.match(await rawExchange(stack.baseUrl, 'GET /health HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
   // An upgrade is outside Node's HTTP timeouts: left open, its socket would be held for good.
   const upgrade = await rawExchange(
+    stack.baseUrl,
     'GET /v1/ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
   );
   t.match(upgrade, /^HTTP\/1\.1 400 [^]*"param":"Host"/, 'answered, and the socket closed (rawExchange resolved)');
-  const connect = await rawExchange('CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n');
+  const connect = await rawExchange(stack.baseUrl, 'CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n');
   t.match(connect, /^HTTP\/1\.1 400 /, 'a CONNECT is answered, not dropped');
   t.match(JSON.parse(connect.slice(connect.indexOf('\r\n\r\n') + 4)), { error: { message: /not a proxy/ } });
 });
 
 t.test('an Expect other than 100-continue: 417 in the OpenAI shape (Node sends an empty one)', async (t) => {
   const raw = await rawExchange(
+    stack.baseUrl,
     'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
   );
   t.match(raw, /^HTTP\/1\.1 417 /);
   t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'expectation_failed', param: null } });
 });
-
-/** Sends `request` on a raw socket and returns all the server answered until it closed. */
-function rawExchange(request: string): Promise<string> {
-  return new Promise<string>((resolve) => {
-    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () => socket.write(request));
-    let text = '';
-    socket
-      .on('data', (d: Buffer) => {
-        text += d.toString('utf8');
-      })
-      .on('close', () => resolve(text))
-      .on('error', () => resolve(text));
-  });
-}
 
 t.test('a body that never ends: 408 client_timeout after REQUEST_RECEIVE_TIMEOUT_MS, socket closed', async (t) => {
   const raw = await new Promise<string>((resolve) => {

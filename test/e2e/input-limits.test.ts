@@ -1,6 +1,6 @@
-import { connect } from 'node:net';
 import t, { type Test } from 'tap';
 import type { ServerErrorFrame } from '../../gateway/websocket/frames.schema.js';
+import { rawExchange } from '../helpers/raw-http.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 import { openLiveClient, type LiveClient } from '../helpers/ws-client.js';
 
@@ -199,18 +199,7 @@ t.test('HTTP: the body limit (413) and the header limit (431) keep their codes',
     'headers under MAX_HEADER_BYTES pass',
   );
   // Node's HTTP parser refuses the head before fastify sees it; a raw socket shows the answer.
-  const raw = await new Promise<string>((resolve) => {
-    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () =>
-      socket.write(`GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ${'h'.repeat(2100)}\r\n\r\n`),
-    );
-    let text = '';
-    socket
-      .on('data', (d: Buffer) => {
-        text += d.toString('utf8');
-      })
-      .on('close', () => resolve(text))
-      .on('error', () => resolve(text));
-  });
+  const raw = await rawExchange(stack.baseUrl, `GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ${'h'.repeat(2100)}\r\n\r\n`);
   t.match(raw, /^HTTP\/1\.1 431 /);
   t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), {
     error: { code: 'headers_too_large', message: /MAX_HEADER_BYTES/, param: null },
@@ -342,20 +331,10 @@ t.test('WebSocket: each limit is an error frame for that request; the socket sta
 });
 
 t.test('WebSocket: the header limit holds for the upgrade request, the body limit for frames', async (t) => {
-  const raw = await new Promise<string>((resolve) => {
-    const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1', () =>
-      socket.write(
-        `GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Pad: ${'h'.repeat(2100)}\r\n\r\n`,
-      ),
-    );
-    let text = '';
-    socket
-      .on('data', (d: Buffer) => {
-        text += d.toString('utf8');
-      })
-      .on('close', () => resolve(text))
-      .on('error', () => resolve(text));
-  });
+  const raw = await rawExchange(
+    stack.baseUrl,
+    `GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Pad: ${'h'.repeat(2100)}\r\n\r\n`,
+  );
   t.match(raw, /^HTTP\/1\.1 431 /, 'an oversized upgrade request gets 431');
   const client = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
   t.teardown(() => client.socket.terminate());

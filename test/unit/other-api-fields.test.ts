@@ -1,18 +1,11 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { completionToChatInput } from '../../gateway/openai/completion-to-chat-input.js';
-import type { InputLimits } from '../../gateway/openai/input-limits.js';
 import { responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 import { toChatInput } from '../../gateway/openai/to-chat-input.js';
+import { SMALL_INPUT_LIMITS } from '../helpers/input-limits.js';
 
-const limits: InputLimits = {
-  maxMessages: 6,
-  maxMessageChars: 50,
-  maxInputChars: 10_000,
-  maxJsonDepth: 32,
-  maxTools: 2,
-  maxToolSchemaBytes: 1000,
-};
+const limits = SMALL_INPUT_LIMITS;
 
 function refusal(translate: () => unknown): { param: string | null; message: string } | undefined {
   try {

@@ -1,18 +1,11 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import type { InputLimits } from '../../gateway/openai/input-limits.js';
 import type { ResponsesBody } from '../../gateway/openai/responses-request.schema.js';
 import { inResponsesTerms, responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 import { toolCallNotFound, toolCallsUnanswered, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
+import { SMALL_INPUT_LIMITS } from '../helpers/input-limits.js';
 
-const limits: InputLimits = {
-  maxMessages: 6,
-  maxMessageChars: 50,
-  maxInputChars: 10_000,
-  maxJsonDepth: 32,
-  maxTools: 2,
-  maxToolSchemaBytes: 1000,
-};
+const limits = SMALL_INPUT_LIMITS;
 const translate = (body: Record<string, unknown>, stream = false) =>
   responsesToChatInput({ model: 'm', input: 'hi', ...body }, stream, limits);
 const paramOf = (body: Record<string, unknown>) => {
