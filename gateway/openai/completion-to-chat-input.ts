@@ -5,16 +5,13 @@ import type { CompletionBody } from './completion-request.schema.js';
 import { checkInputLimits, type InputLimits } from './input-limits.js';
 import { checkStreamOptions, samplingOptions } from './to-chat-input.js';
 import { CHAT_FIELDS_ON_COMPLETIONS } from './other-api-fields.js';
-import { rejectUnsupportedParameters } from './unsupported-parameters.js';
+import { rejectUnsupportedParameters, set, type UnsupportedParameter } from './unsupported-parameters.js';
 
 /** OpenAI's text completions are `cmpl-…`; memory stores the turn under it, so it continues the conversation. */
 export const COMPLETION_ID_PREFIX = 'cmpl-';
 
-type Body = Record<string, unknown>;
-const set = (value: unknown) => value !== undefined && value !== null;
-
 // What the legacy route asks for that the chat pipeline cannot do: refused by name, never dropped.
-const UNSUPPORTED: ReadonlyArray<{ param: string; requested(body: Body): boolean; why: string }> = [
+const UNSUPPORTED: readonly UnsupportedParameter[] = [
   {
     param: 'suffix',
     requested: (b) => set(b['suffix']) && b['suffix'] !== '',
@@ -72,12 +69,7 @@ function promptText(prompt: unknown): string {
  * Parameters that cannot be honoured are 400s naming them.
  */
 export function completionToChatInput(body: CompletionBody, stream: boolean, limits: InputLimits): ChatInput {
-  const found = UNSUPPORTED.find((p) => p.requested(body as Body));
-  if (found) {
-    throw new AgentbusError('invalid_request', `"${found.param}" cannot be honoured: ${found.why}.`, {
-      param: found.param,
-    });
-  }
+  rejectUnsupportedParameters(body, UNSUPPORTED);
   rejectUnsupportedParameters(body);
   rejectUnsupportedParameters(body, CHAT_FIELDS_ON_COMPLETIONS);
   checkStreamOptions(body, stream);
