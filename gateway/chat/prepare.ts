@@ -67,7 +67,7 @@ export function prepare(
 ): ChatPlan {
   const { config, catalog } = deps;
   checkStore(input, origin);
-  checkToolResults(input.messages, origin.sessionToContinue !== undefined, input.input_appends === true);
+  checkToolResults(input, origin.sessionToContinue !== undefined);
   const now = (deps.clock ?? systemClock).now();
   const requestId = `${input.idPrefix ?? 'chatcmpl-'}${timeOrderedId(now)}`;
   const sessionId = origin.sessionToContinue ?? `conv_${timeOrderedId(now)}`;

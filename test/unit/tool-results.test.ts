@@ -11,7 +11,7 @@ const calling = (...ids: string[]): ChatMessage => ({
 const result = (id: string): ChatMessage => ({ role: 'tool', content: 'r', tool_call_id: id });
 const refusal = (messages: ChatMessage[], continuing = false, inputAppends = false) => {
   try {
-    checkToolResults(messages, continuing, inputAppends);
+    checkToolResults({ messages, input_appends: inputAppends }, continuing);
   } catch (err) {
     if (err instanceof AgentbusError) return { code: err.code, param: err.param, message: err.message };
     throw err;
