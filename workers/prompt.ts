@@ -1,6 +1,7 @@
 import type { ChatMessage } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
 import type { RequestInput } from '../common/client-history.js';
+import type { StoredHistoryRange } from './providers/types.js';
 
 /**
  * The messages this request adds to the conversation, without system messages (those are
@@ -43,7 +44,7 @@ export function buildPrompt(
   agent: Agent,
   history: readonly ChatMessage[],
   messages: readonly ChatMessage[],
-): { messages: ChatMessage[]; storedHistory: { start: number; end: number } } {
+): { messages: ChatMessage[]; storedHistory: StoredHistoryRange } {
   const examples = agent.examples.flatMap((example): ChatMessage[] => [
     { role: 'user', content: example.user },
     { role: 'assistant', content: example.assistant },

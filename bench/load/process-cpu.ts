@@ -39,19 +39,17 @@ export async function runWithCpu(
   const after = cpuSeconds(pids);
   const callsAfter = ioCalls(pids);
   const n = Math.max(1, result.ok + result.errors);
+  const perRequest = (count: number) => Math.round((count / n) * 100) / 100;
   const calls: CallsPerRequest = {};
-  for (const role of Object.keys(pids)) {
-    const round = (x: number) => Math.round(x * 100) / 100;
-    calls[role] = {
-      reads: round((callsAfter[role]!.reads - callsBefore[role]!.reads) / n),
-      writes: round((callsAfter[role]!.writes - callsBefore[role]!.writes) / n),
-    };
-  }
   const cpu: Record<string, number> = {};
   let total = 0;
   for (const role of Object.keys(pids)) {
     cpu[role] = ((after[role]! - before[role]!) * 1e6) / n;
     total += cpu[role];
+    calls[role] = {
+      reads: perRequest(callsAfter[role]!.reads - callsBefore[role]!.reads),
+      writes: perRequest(callsAfter[role]!.writes - callsBefore[role]!.writes),
+    };
   }
   return { result, cpu: { ...cpu, total }, calls };
 }

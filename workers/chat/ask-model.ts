@@ -9,6 +9,7 @@ import {
 import type { Agent } from '../../common/catalog.js';
 import type { Logger } from '../../common/logger.js';
 import type { OpenedAnswer, ProviderChains } from '../providers/chain.js';
+import type { StoredHistoryRange } from '../providers/types.js';
 import type { ReplyStream } from '../reply-stream.js';
 import { sendAnswer, sendToolCall, withCallId, type Answer } from './answer.js';
 import { ThinkSplitter, type SplitText } from './think-splitter.js';
@@ -20,7 +21,7 @@ export type ModelAnswer = Answer & Pick<OpenedAnswer, 'provider' | 'model' | 'fa
 export interface ModelPrompt {
   messages: ChatMessage[];
   /** Where memory's history sits in `messages` (ProviderChatRequest.storedHistory). */
-  storedHistory?: { start: number; end: number };
+  storedHistory?: StoredHistoryRange;
   options: SamplingOptions;
   /** Only local providers may see it. */
   private: boolean;

@@ -1,9 +1,10 @@
 import type { ChatMessage } from '../../bus-schemas/index.js';
+import type { StoredHistoryRange } from './types.js';
 
 /** A prompt, and where the history memory supplied sits in it. */
 export interface TrimmablePrompt {
   messages: readonly ChatMessage[];
-  storedHistory?: { start: number; end: number } | undefined;
+  storedHistory?: StoredHistoryRange | undefined;
 }
 
 /**

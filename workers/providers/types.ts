@@ -7,6 +7,12 @@ import type {
   Usage,
 } from '../../bus-schemas/index.js';
 
+/** Where memory's history sits in a prompt: `messages[start, end)`. */
+export interface StoredHistoryRange {
+  start: number;
+  end: number;
+}
+
 /** What a worker asks of a model backend. */
 export interface ProviderChatRequest {
   model: string;
@@ -19,7 +25,7 @@ export interface ProviderChatRequest {
    * `messages[start, end)` came from memory, not from the client: a provider whose context cannot
    * hold the whole prompt leaves out its oldest turns (stored-history.ts) rather than refuse.
    */
-  storedHistory?: { start: number; end: number };
+  storedHistory?: StoredHistoryRange;
   /** Aborted at the request's deadline; the provider must stop the backend call. */
   signal: AbortSignal;
 }
