@@ -85,6 +85,10 @@ t.test('look-alikes are left alone', async (t) => {
 t.test('no shipped pattern backtracks over long repetitive input', async (t) => {
   const units = [
     'a.',
+    '.a',
+    '1.',
+    '-a',
+    '.1a',
     'a-',
     'sk-',
     'A_',
