@@ -70,6 +70,15 @@ export const ERROR_TABLE = {
       'The `file` of `/v1/audio/transcriptions` is not WAV, MP3, Ogg, FLAC or WebM audio (checked from its first ' +
       'bytes), or ffmpeg could not decode it; `param: "file"`. Send one of those formats.',
   },
+  audio_too_short: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'Audio file is too short. Minimum audio length is 0.1 seconds.',
+    doc:
+      'The `file` of `/v1/audio/transcriptions` decodes to less than 0.1 seconds of sound (a WAV cut off after ' +
+      "its header, say); OpenAI's code and message; `param: \"file\"`. Send the whole recording.",
+  },
   // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {
     status: 400,

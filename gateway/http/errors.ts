@@ -87,11 +87,14 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
 }
 
 /** Answers `error` on a socket no HTTP response object owns, then closes it. */
-export function answerOnSocket(socket: Duplex, error: AgentbusError): void {
+export function answerOnSocket(socket: Duplex, error: AgentbusError, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(error.toOpenAI());
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${error.status} ${error.code}\r\n` +
+        Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('') +
         'Content-Type: application/json\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         'Connection: close\r\n' +

@@ -16,6 +16,10 @@ function asksForWebsocket(request: IncomingMessage): boolean {
 // RFC 6455, section 4.2.1: the key is 16 random bytes in base64; ws serves versions 8 and 13.
 const WEBSOCKET_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
+const VERSION_FAULT = 'Sec-WebSocket-Version must be 13';
+// RFC 6455, section 4.4: a server refusing the version names those it serves.
+const VERSIONS_SERVED = { 'Sec-WebSocket-Version': '13, 8' };
+
 /**
  * What makes a WebSocket upgrade one ws would refuse (with a plain-text 400), checked first so the
  * answer has the OpenAI error shape; undefined when it is well formed.
@@ -25,7 +29,7 @@ function handshakeFault(request: IncomingMessage): string | undefined {
   const key = request.headers['sec-websocket-key'];
   if (key === undefined || !WEBSOCKET_KEY.test(key)) return 'Sec-WebSocket-Key is missing or not 16 bytes in base64';
   const version = request.headers['sec-websocket-version'];
-  if (version !== '13' && version !== '8') return 'Sec-WebSocket-Version must be 13';
+  if (version !== '13' && version !== '8') return VERSION_FAULT;
   const protocols = request.headers['sec-websocket-protocol'];
   if (protocols !== undefined) {
     const names = protocols.split(',').map((name) => name.trim());
@@ -76,7 +80,12 @@ export function websocketUpgradesOnly(server: Server): EventEmitter {
     if (asksForWebsocket(request)) {
       const wrong = handshakeFault(request);
       if (wrong === undefined) websocketUpgrades.emit('upgrade', request, socket, head);
-      else answerOnSocket(socket, new AgentbusError('invalid_request', `Bad WebSocket handshake: ${wrong}.`));
+      else
+        answerOnSocket(
+          socket,
+          new AgentbusError('invalid_request', `Bad WebSocket handshake: ${wrong}.`),
+          wrong === VERSION_FAULT ? VERSIONS_SERVED : {},
+        );
       return;
     }
     // Node keeps only the first headers in rawHeaders: served again without the rest (a

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import { queryStoredResponse } from '../bus/response-query.js';
+import { requireDecimalDigits } from '../http/query-integer.js';
 import { storedInputItems, storedResponseObject } from './stored-response.js';
 
 export interface StoredResponsesDeps {
@@ -71,6 +72,7 @@ function retrieveQuery(query: Record<string, unknown>): void {
 /** `limit` and `order` of a list query, as OpenAI's list endpoints take them. */
 function listQuery(query: Record<string, unknown>): { limit: number; order: 'asc' | 'desc'; after?: string } {
   checkQuery(query, ['limit', 'order', 'after']);
+  requireDecimalDigits(query, 'limit');
   const limit = query['limit'] === undefined ? 20 : Number(query['limit']);
   if (!Number.isInteger(limit) || limit < 1 || limit > INPUT_ITEMS_MAX_LIMIT)
     throw new AgentbusError('invalid_request', `limit must be an integer from 1 to ${INPUT_ITEMS_MAX_LIMIT}.`, {

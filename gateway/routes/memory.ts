@@ -5,6 +5,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { compiledOnUse, memoryLastRequestSchema, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import { queryLastTurns } from '../bus/memory-query.js';
+import { requireDecimalDigits } from '../http/query-integer.js';
 
 export interface MemoryRoutesDeps {
   bus: Bus;
@@ -52,7 +53,11 @@ export async function memoryRoutes(app: FastifyInstance, deps: MemoryRoutesDeps)
 
   app.get<{ Querystring: MemoryLastQuery }>(
     '/memory/last',
-    { schema: { querystring: memoryLastQuerySchema }, validatorCompiler: compileQuerystring },
+    {
+      schema: { querystring: memoryLastQuerySchema },
+      validatorCompiler: compileQuerystring,
+      preValidation: async (request) => requireDecimalDigits(request.query, 'limit'),
+    },
     async (request, reply) => {
       const requestId = `memq-${randomBytes(12).toString('base64url')}`;
       request.log = reply.log = request.log.child({ requestId });

@@ -120,6 +120,8 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     ['no file', transcribe({}, Buffer.alloc(0)), 400, { code: 'audio_file_invalid', param: 'file' }],
     ['missing file', fetchForm(form({ model: 'whisper-1' }, null)), 400, { param: 'file' }],
     ['not audio', transcribe({}, Buffer.from('{"hello": "world"}\n'.repeat(50))), 400, { code: 'audio_file_invalid' }],
+    // Its header and 6 bytes of sound: heard as silence it would read as "nobody spoke".
+    ['cut after its header', transcribe({}, wav.subarray(0, 50)), 400, { code: 'audio_too_short', param: 'file' }],
     ['oversize', transcribe({}, Buffer.concat([wav, Buffer.alloc(MAX_UPLOAD)])), 413, { code: 'audio_file_too_large' }],
     ['unknown model', transcribe({ model: 'whisper-9' }), 404, { code: 'model_not_found', message: /whisper-1/ }],
     ['a chat agent', transcribe({ model: 'code_review' }), 400, { param: 'model', message: /does not transcribe/ }],

@@ -135,6 +135,12 @@ t.test('a bad querystring is a 400 in the OpenAI error shape, naming the paramet
     [`?session=${conversationId}&limit=1.5`, 'limit', /limit must be an integer/],
     [`?session=${conversationId}&limit=`, 'limit', /limit must be an integer/],
     [`?session=${conversationId}&limit=1&limit=2`, 'limit', /limit must be an integer/],
+    // Number() and ajv's coercion read these as 16, 10, 1 and 5; no client means them so.
+    ...['0x10', '1e1', '%2B1', '%205'].map((limit): [string, string, RegExp] => [
+      `?session=${conversationId}&limit=${limit}`,
+      'limit',
+      /limit must be an integer, written in decimal digits/,
+    ]),
     [`?session=${conversationId}&order=asc`, 'order', /order is not allowed/],
   ];
   for (const [query, param, message] of cases) {

@@ -412,6 +412,11 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
   const include = await get(first.body.id, 'key-alice', '/input_items?include[]=message.output_text.logprobs');
   t.match((await include.json()).error, { param: 'include', message: /cannot be honoured/ }, 'named, not unknown');
   t.match((await (await get(first.body.id, 'key-alice', '?bogus=1')).json()).error, { param: 'bogus' });
+  for (const limit of ['0x10', '1e1', '%2B1'])
+    t.match((await (await get(first.body.id, 'key-alice', `/input_items?limit=${limit}`)).json()).error, {
+      param: 'limit',
+      message: /decimal digits/,
+    });
 
   const stranger = await get(first.body.id, 'key-bob');
   const missing = await get('resp_missing', 'key-bob');

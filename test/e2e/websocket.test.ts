@@ -507,6 +507,10 @@ t.test('a malformed handshake is a 400 in the OpenAI error shape (ws answers in 
     t.match(JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)), {
       error: { code: 'invalid_request', type: 'invalid_request_error', param: null, message: fault },
     });
+    const head = response.slice(0, response.indexOf('\r\n\r\n'));
+    // RFC 6455, section 4.4: a refused version is answered with the versions served.
+    if (headers.includes('Version: 99')) t.match(head, /\r\nSec-WebSocket-Version: 13, 8\r\n/);
+    else t.notMatch(head, /Sec-WebSocket-Version/);
   }
 });
 

@@ -8,6 +8,9 @@ import { parsePocketsphinxOutput, type Heard } from './pocketsphinx-output.js';
 import { ffmpegToPcm, type TranscriptionPlan } from './plan.js';
 import { PCM_BYTES_PER_SECOND, pcm16kDataOffset } from './wav-header.js';
 
+// OpenAI's transcription endpoint refuses shorter audio (`audio_too_short`).
+const MIN_AUDIO_SECONDS = 0.1;
+
 /** What an upload said, and how long it was. */
 export interface Recognized extends Heard {
   text: string;
@@ -85,6 +88,9 @@ export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: 
         );
     }
     const pcmBytes = (await stat(pcm)).size;
+    // Heard as silence, it would answer "" as if nobody spoke; OpenAI refuses it by name.
+    if (pcmBytes < PCM_BYTES_PER_SECOND * MIN_AUDIO_SECONDS)
+      throw new AgentbusError('audio_too_short', undefined, { param: 'file' });
     const sphinx = await run(plan.pocketsphinx.command, [...plan.pocketsphinx.args, '-infile', pcm], signal);
     if (sphinx.code !== 0)
       throw new AgentbusError(
