@@ -106,6 +106,16 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
     event('response.output_item.done', { output_index: item.index, item: done });
   };
 
+  /** The output of a failed response: the item still open holds what was sent of it, `incomplete`. */
+  const outputAsCut = () => {
+    if (!open) return output;
+    const cut = output.slice();
+    if (open.kind === 'reasoning') cut[open.index] = reasoningItem(reasoningId, open.text, 'incomplete');
+    else if (open.kind === 'message') cut[open.index] = messageItem(messageId, open.text, 'incomplete');
+    else cut[open.index] = functionCallItem(output[open.index]!.id, open.call!, 'incomplete');
+    return cut;
+  };
+
   /** Opens the message item (closing a tool call before it): its `added` events. */
   const openMessage = () => {
     closeOpen();
@@ -194,7 +204,9 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
     },
     failed: (error) => {
       const failure = { code: error.code, message: error.message };
-      const built = event('response.failed', { response: responseObject(identity, echo, output, { error: failure }) });
+      const built = event('response.failed', {
+        response: responseObject(identity, echo, outputAsCut(), { error: failure }),
+      });
       flush();
       return built;
     },

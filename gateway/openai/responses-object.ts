@@ -54,13 +54,13 @@ export const reasoningItemId = (responseId: string) => `rs_${responseId.replace(
 export const reasoningText = (text: string) => ({ type: 'reasoning_text' as const, text });
 
 /** The thinking of a reasoning model, apart from the answer, as OpenAI returns open models' reasoning. */
-export function reasoningItem(id: string, text: string, status: 'in_progress' | 'completed' = 'completed') {
+export function reasoningItem(id: string, text: string, status: MessageStatus = 'completed') {
   return {
     id,
     type: 'reasoning' as const,
     status,
     summary: [],
-    content: status === 'completed' ? [reasoningText(text)] : [],
+    content: status === 'in_progress' ? [] : [reasoningText(text)],
   };
 }
 

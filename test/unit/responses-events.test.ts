@@ -164,6 +164,11 @@ t.test('a failure mid-answer: an error event, then response.failed; never comple
   );
   t.match(events.at(-2), { code: 'backend_error', message: 'down' });
   t.match(events.at(-1), { response: { status: 'failed', error: { code: 'backend_error' }, usage: null } });
+  t.match(
+    events.at(-1),
+    { response: { output: [{ type: 'message', status: 'incomplete', content: [{ text: 'par' }] }] } },
+    'the message cut by the failure holds what was sent, incomplete (not in_progress, not empty)',
+  );
   t.notOk(events.some((e) => e.event === 'response.completed'));
 });
 
