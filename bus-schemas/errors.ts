@@ -77,7 +77,7 @@ export const ERROR_TABLE = {
     message: 'Audio file is too short. Minimum audio length is 0.1 seconds.',
     doc:
       'The `file` of `/v1/audio/transcriptions` decodes to less than 0.1 seconds of sound (a WAV cut off after ' +
-      "its header, say); OpenAI's code and message; `param: \"file\"`. Send the whole recording.",
+      'its header, say); OpenAI\'s code and message; `param: "file"`. Send the whole recording.',
   },
   // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {
