@@ -106,6 +106,23 @@ t.test('the same seed gives the same answer; a continued conversation feeds the 
   );
 });
 
+t.test('without a seed, requests of the same second are sampled apart', async (t) => {
+  // node-llama-cpp's own seed is the clock's second: these would all have been one answer.
+  const answers = await Promise.all(
+    Array.from({ length: 3 }, async () => {
+      const res = await post({
+        model: 'documentation',
+        max_tokens: 24,
+        temperature: 1.5,
+        messages: [{ role: 'user', content: 'Tell me a story' }],
+      });
+      t.equal(res.status, 200);
+      return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content;
+    }),
+  );
+  t.ok(new Set(answers).size > 1, `different answers: ${JSON.stringify(answers)}`);
+});
+
 t.test('a client leaving stops the generation; nothing is stored', async (t) => {
   const before = (await turns()).length;
   // The worker logs the cancel where it gives the request up: from that line on, nothing is stored.

@@ -26,6 +26,13 @@ t.test('a request without max_tokens gets LLAMA_CPP_MAX_TOKENS; its own max_toke
   t.notOk('maxTokens' in toGenerateOptions(request(), 0));
 });
 
+t.test("a request's seed is passed on; without one each request draws its own", async (t) => {
+  t.equal(toGenerateOptions(request({ seed: 7 }), 512).seed, 7);
+  const drawn = new Set(Array.from({ length: 20 }, () => toGenerateOptions(request(), 512).seed));
+  t.ok(drawn.size > 1, 'not the clock second node-llama-cpp would use for all of them');
+  for (const seed of drawn) t.ok(Number.isInteger(seed) && seed! >= 0 && seed! < 2 ** 32);
+});
+
 const deadline = new AgentbusError(
   'deadline_exceeded',
   'The model did not finish within the request timeout of 1500 ms (REQUEST_TIMEOUT_MS); the worker abandoned it.',

@@ -1,8 +1,12 @@
+import { randomInt } from 'node:crypto';
 import { AgentbusError, type ChatMessage } from '../../../bus-schemas/index.js';
 import type { ProviderChatRequest } from '../types.js';
 import type { ChatHistoryItem, ChatModelFunctionCall, LlamaChatSession } from './load-module.js';
 
 type GenerateOptions = Parameters<LlamaChatSession['generateResponse']>[1];
+
+// llama.cpp's seed is a 32-bit unsigned integer.
+const SEEDS = 2 ** 32;
 
 /** JSON text as its value, for the chat wrapper to write back as JSON; other text as it is. */
 function parsedOrText(text: string): unknown {
@@ -110,7 +114,9 @@ export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens
   if (options.top_p !== undefined) out.topP = options.top_p;
   const maxTokens = options.max_tokens ?? (defaultMaxTokens > 0 ? defaultMaxTokens : undefined);
   if (maxTokens !== undefined) out.maxTokens = maxTokens;
-  if (options.seed !== undefined) out.seed = options.seed;
+  // Without a seed of its own node-llama-cpp seeds each sampler with the clock's second: requests
+  // sampled in the same second (a client's parallel "Regenerate") would all get the same answer.
+  out.seed = options.seed ?? randomInt(SEEDS);
   // `stop` is applied to the text by the provider (stop-sequences.ts), not by node-llama-cpp.
   return out;
 }
