@@ -203,8 +203,15 @@ export const chatRequestSchema = {
       type: 'boolean',
       description:
         'True (the Responses API): every message is new to the conversation, assistant turns included: the ' +
-        'stored history comes before them, and all of them (system messages aside) are stored with the turn. ' +
+        'stored history comes before them, and all of them (the instructions aside) are stored with the turn. ' +
         'Absent: assistant messages mean the client sent its own history (Chat Completions).',
+    },
+    opens_with_instructions: {
+      type: 'boolean',
+      description:
+        "True (the Responses API's `instructions`): the first message is the request's instructions, sent to " +
+        'the model and never stored, as OpenAI carries no instructions into the next response. With ' +
+        '`input_appends`, every other system message is an input item, stored and replayed with the turn.',
     },
     store: {
       type: 'boolean',

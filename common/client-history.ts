@@ -5,6 +5,8 @@ export interface RequestInput {
   readonly messages: readonly ChatMessage[];
   /** The Responses API's input: every message is new, assistant turns included (bus envelope `input_appends`). */
   readonly input_appends?: boolean | undefined;
+  /** The first message is the Responses API's `instructions`, never stored (bus envelope `opens_with_instructions`). */
+  readonly opens_with_instructions?: boolean | undefined;
 }
 
 /**

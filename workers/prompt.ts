@@ -4,18 +4,21 @@ import type { RequestInput } from '../common/client-history.js';
 import type { StoredHistoryRange } from './providers/types.js';
 
 /**
- * The messages this request adds to the conversation, without system messages (those are
- * instructions, not conversation): all of them for the Responses API, whose input items may
- * carry earlier turns; else those after the last assistant message. These are stored with the
- * turn and replayed as history later.
+ * The messages this request adds to the conversation, stored with the turn and replayed as history
+ * later. For the Responses API all of its input items, which may carry earlier turns, system and
+ * developer messages among them (OpenAI replays them), but not its `instructions`; results that
+ * open it are stored before its system messages, right after the calls they answer. Else those after
+ * the last assistant message, without system messages: a Chat Completions client sends its
+ * instructions with every request.
  */
 export function newInputMessages(request: RequestInput): ChatMessage[] {
   const { messages } = request;
+  if (request.input_appends === true)
+    return [...resultsNextToTheirCalls(messages.slice(request.opens_with_instructions === true ? 1 : 0))];
   let start = 0;
-  if (request.input_appends !== true)
-    messages.forEach((message, index) => {
-      if (message.role === 'assistant') start = index + 1;
-    });
+  messages.forEach((message, index) => {
+    if (message.role === 'assistant') start = index + 1;
+  });
   return messages.slice(start).filter((message) => message.role !== 'system');
 }
 

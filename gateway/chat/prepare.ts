@@ -102,6 +102,7 @@ export function prepare(
     ...(input.metadata ? { metadata: input.metadata } : {}),
     ...(input.previous_response_id !== undefined ? { previous_response_id: input.previous_response_id } : {}),
     ...(input.input_appends ? { input_appends: true } : {}),
+    ...(input.opens_with_instructions ? { opens_with_instructions: true } : {}),
     ...(origin.refreshCache ? { cache: 'refresh' as const } : {}),
     ...(input.store === false ? { store: false } : {}),
     stream: input.stream,

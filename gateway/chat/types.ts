@@ -52,6 +52,7 @@ export type ChatInput = Pick<
   | 'metadata'
   | 'previous_response_id'
   | 'input_appends'
+  | 'opens_with_instructions'
   | 'stream'
   | 'store'
 > & {

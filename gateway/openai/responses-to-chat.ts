@@ -174,6 +174,7 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
       idPrefix: RESPONSE_ID_PREFIX,
       // Input items add to the chain of responses, earlier turns given as items too (OpenAI keeps them all).
       input_appends: true,
+      ...(translated.origins[0] === 'instructions' ? { opens_with_instructions: true } : {}),
       ...(body.previous_response_id != null ? { previous_response_id: body.previous_response_id } : {}),
       ...(body.store === false ? { store: false } : {}),
     };

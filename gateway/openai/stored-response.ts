@@ -80,7 +80,7 @@ function itemsOf(message: ChatMessage, id: (kind: string) => string) {
 
 /**
  * The input items of a stored response, oldest first: the messages its turn added (memory keeps
- * no system message and no images), with ids derived from the response id.
+ * no instructions and no images; a developer message reads as system), with ids derived from the response id.
  */
 export function storedInputItems(turn: StoredTurn): Array<{ id: string }> {
   const base = turn.request_id.replace(/^resp_/, '');

@@ -237,6 +237,40 @@ t.test('previous_response_id carries every input item of the response it names, 
   );
 });
 
+t.test('previous_response_id carries developer input items, not the instructions', async (t) => {
+  // LangChain's use_previous_response_id sends the system message with the first input only.
+  stack.ollama.behave({ tokens: ['Arr'] });
+  const first = await json({
+    model: 'documentation',
+    instructions: 'Be brief.',
+    input: [
+      { role: 'developer', content: 'Talk like a pirate.' },
+      { role: 'user', content: 'Hello' },
+    ],
+  });
+  t.equal(first.status, 200);
+  stack.ollama.behave({ tokens: ['Aye'] });
+  const second = await json({ model: 'documentation', input: 'Again', previous_response_id: first.body.id });
+  t.equal(second.status, 200);
+  const sent = stack.ollama.requests.at(-1)!.messages.slice(1); // after the agent's system prompt
+  t.same(
+    sent.map((m) => [m.role, m.content]),
+    [
+      ['system', 'Talk like a pirate.'],
+      ['user', 'Hello'],
+      ['assistant', 'Arr'],
+      ['user', 'Again'],
+    ],
+  );
+  const items = await fetch(`${stack.baseUrl}/v1/responses/${first.body.id}/input_items?order=asc`, {
+    headers: as('key-alice'),
+  });
+  t.match(((await items.json()) as { data: unknown[] }).data, [
+    { type: 'message', role: 'system', content: [{ type: 'input_text', text: 'Talk like a pirate.' }] },
+    { type: 'message', role: 'user' },
+  ]);
+});
+
 t.test('a reasoning item sent back as it was answered is dropped; alone, it leaves nothing to answer', async (t) => {
   stack.ollama.behave({ tokens: ['ok'] });
   const thought = { id: 'rs_x', type: 'reasoning', status: 'completed', summary: [] };

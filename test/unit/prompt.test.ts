@@ -59,7 +59,22 @@ t.test(
     t.same(newInputMessages({ messages }), [{ role: 'user', content: 'c' }]);
     t.test('the Responses API (input_appends): every input item is new, and stored history comes first', async (t) => {
       t.notOk(clientSentHistory({ messages, input_appends: true }));
-      t.same(newInputMessages({ messages, input_appends: true }), messages.slice(1));
+      t.same(
+        newInputMessages({ messages, input_appends: true }),
+        messages,
+        'a system or developer input item too: OpenAI carries it into the next response',
+      );
+      t.same(
+        newInputMessages({ messages, input_appends: true, opens_with_instructions: true }),
+        messages.slice(1),
+        'the instructions are not carried',
+      );
+      const result: ChatMessage = { role: 'tool', tool_call_id: 'c1', content: 'sunny' };
+      t.same(
+        newInputMessages({ messages: [messages[0]!, result, messages[3]!], input_appends: true }),
+        [result, messages[0], messages[3]],
+        'results that open the input are stored right after the calls they answer',
+      );
     });
   },
 );

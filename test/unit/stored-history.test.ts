@@ -31,3 +31,14 @@ t.test("the turn whose calls the request's results answer stays; no history, not
   t.equal(withoutOldestTurn({ messages: [system, user('hi')] }), undefined);
   t.equal(withoutOldestTurn({ messages: [system, user('hi')], storedHistory: { start: 1, end: 1 } }), undefined);
 });
+
+t.test('a stored developer message goes with its turn, not with the turn before it', async (t) => {
+  // A Responses input item of role developer (or system) is stored with its turn and replayed.
+  const persona: ChatMessage = { role: 'system', content: 'Be brief.' };
+  const later: ChatMessage = { role: 'system', content: 'Now in French.' };
+  const messages = [system, persona, user('a'), assistant('A'), later, user('b'), assistant('B'), user('now')];
+  const once = withoutOldestTurn({ messages, storedHistory: { start: 1, end: 7 } })!;
+  t.same(text(once.messages), ['system:You test.', 'system:Now in French.', 'user:b', 'assistant:B', 'user:now']);
+  const twice = withoutOldestTurn(once)!;
+  t.same(text(twice.messages), ['system:You test.', 'user:now']);
+});
