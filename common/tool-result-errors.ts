@@ -39,6 +39,15 @@ export const toolCallCut = (id: string, index: number) =>
     { param: `messages[${index}].tool_call_id` },
   );
 
+/** An assistant message repeating a call the stored conversation already ends with. */
+export const toolCallRepeated = (id: string, index: number) =>
+  new AgentbusError(
+    'invalid_request',
+    `Duplicate tool call '${id}' in messages[${index}]: the conversation this request continues already holds it ` +
+      '(its last turn made it); send only its result.',
+    { param: `messages[${index}]` },
+  );
+
 /**
  * Calls still without a result when the message at `index` (a user or assistant one) comes, or of the
  * assistant message at `index` when the request ends before their results; undefined: the stored

@@ -298,6 +298,16 @@ t.test('a function tool round trip: function_call item, then function_call_outpu
   t.same(JSON.parse(call.arguments), { city: 'Oslo' });
   t.same(stack.ollama.requests.at(-1)!.tools?.[0]?.function.name, 'get_weather');
 
+  // The call item sent back beside previous_response_id is in the conversation already: named as such.
+  const repeated = await json({
+    model: 'documentation',
+    previous_response_id: first.body.id,
+    input: [call, { type: 'function_call_output', call_id: call.call_id, output: '{"sky":"clear"}' }],
+    tools: [weather],
+  });
+  t.equal(repeated.status, 400);
+  t.match(repeated.body.error, { param: 'input[0]', message: /^Duplicate tool call '.+' in input\[0\]: .*holds it/ });
+
   stack.ollama.behave({ tokens: ['Sunny', ' in Oslo'] });
   const second = await json({
     model: 'documentation',

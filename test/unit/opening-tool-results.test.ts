@@ -81,3 +81,16 @@ t.test('a result for a call that was cut by max_tokens says so', (t) => {
   t.doesNotThrow(() => checkOpeningToolResults([{ role: 'user', content: 'go on' }], answered, ['c1']));
   t.end();
 });
+
+t.test('the stored call sent back with its result is named as a duplicate, not as unanswered', (t) => {
+  const repeated: ChatMessage = { role: 'assistant', content: null, tool_calls: [call('c2')] };
+  t.throws(
+    () => checkOpeningToolResults([{ role: 'system', content: 's' }, repeated, result('c1'), result('c2')], history),
+    {
+      code: 'invalid_request',
+      param: 'messages[1]',
+      message: /^Duplicate tool call 'c2' in messages\[1\]: the conversation this request continues already holds it/,
+    },
+  );
+  t.end();
+});

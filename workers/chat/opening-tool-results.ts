@@ -1,6 +1,6 @@
 import type { ChatMessage } from '../../bus-schemas/index.js';
 import { checkToolResultOrder } from '../../common/tool-results.js';
-import { toolCallCut } from '../../common/tool-result-errors.js';
+import { toolCallCut, toolCallRepeated } from '../../common/tool-result-errors.js';
 
 /**
  * Tool results that open a request continuing a session must answer the calls of its last stored
@@ -21,8 +21,12 @@ export function checkOpeningToolResults(
     if (cutCalls.includes(message.tool_call_id)) throw toolCallCut(message.tool_call_id, index);
   }
   const last = history.at(-1);
-  checkToolResultOrder(
-    messages,
-    new Set(last?.role === 'assistant' ? (last.tool_calls ?? []).map((call) => call.id) : []),
-  );
+  const storedCalls = new Set(last?.role === 'assistant' ? (last.tool_calls ?? []).map((call) => call.id) : []);
+  // A client that sends the stored turn's call back with its result (a Responses function_call item
+  // beside previous_response_id) would read as a second call whose first went unanswered.
+  const opening = messages.findIndex((message) => message.role !== 'system');
+  const first = messages[opening];
+  const repeated = first?.role === 'assistant' ? first.tool_calls?.find((call) => storedCalls.has(call.id)) : undefined;
+  if (repeated) throw toolCallRepeated(repeated.id, opening);
+  checkToolResultOrder(messages, storedCalls);
 }
