@@ -87,12 +87,13 @@ t.test('with CACHE_TTL_SECONDS set, workers answer repeats from the shared JetSt
     stack.ollama.behave({ tokens: [], toolCalls: [{ name: 'f', arguments: { a: 1 } }] });
     const body = fresh({ tools: [{ type: 'function', function: { name: 'f' } }] });
     const entries = await responseCacheEntries(stack);
-    await (await post(body)).json();
+    const first: any = await (await post(body)).json();
     await waitFor('the answer in the cache', async () => (await responseCacheEntries(stack)) > entries);
     const again: any = await (await post(body)).json();
     t.equal(again.meta.cached, true);
     t.equal(again.choices[0].finish_reason, 'tool_calls');
     t.match(again.choices[0].message.tool_calls, [{ id: /^call_/, function: { name: 'f', arguments: '{"a":1}' } }]);
+    t.not(again.choices[0].message.tool_calls[0].id, first.choices[0].message.tool_calls[0].id, 'a call of its own');
   });
 
   t.test('Cache-Control: no-cache bypasses the lookup (and refreshes the entry)', async (t) => {

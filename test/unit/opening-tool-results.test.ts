@@ -83,7 +83,7 @@ t.test('a result for a call that was cut by max_tokens says so', (t) => {
 });
 
 t.test('the stored call sent back with its result is named as a duplicate, not as unanswered', (t) => {
-  const repeated: ChatMessage = { role: 'assistant', content: null, tool_calls: [call('c2')] };
+  const repeated: ChatMessage = { role: 'assistant', content: '', tool_calls: [call('c2')] };
   t.throws(
     () => checkOpeningToolResults([{ role: 'system', content: 's' }, repeated, result('c1'), result('c2')], history),
     {

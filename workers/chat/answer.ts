@@ -40,11 +40,12 @@ export function sendAnswer(send: Send, answer: Pick<Answer, 'content' | 'toolCal
   answer.toolCalls.forEach((call, index) => sendToolCall(send, index, call));
 }
 
+const newCallId = () => `call_${randomBytes(12).toString('base64url')}`;
+
 /** Gives a backend's tool call the id OpenAI clients need to answer it. */
 export function withCallId(call: ProviderToolCall): ToolCall {
-  return {
-    id: call.id ?? `call_${randomBytes(12).toString('base64url')}`,
-    type: 'function',
-    function: { name: call.name, arguments: call.arguments },
-  };
+  return { id: call.id ?? newCallId(), type: 'function', function: { name: call.name, arguments: call.arguments } };
 }
+
+/** The same call under an id of its own (a cached answer's call, made again). */
+export const withNewCallId = (call: ToolCall): ToolCall => ({ ...call, id: newCallId() });
