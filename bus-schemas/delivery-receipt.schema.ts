@@ -23,5 +23,12 @@ export const deliveryReceiptSchema = {
   },
 } as const;
 
+/**
+ * Past the request's own deadline, how long a worker waits for the receipt of a `done` it sent;
+ * without one it discards the turn. The gateway cuts a client that has not taken the whole answer
+ * by then (a slow reader of a long answer), so an answer it completes is never one memory dropped.
+ */
+export const RECEIPT_GRACE_MS = 10_000;
+
 /** A delivery receipt (type derived from {@link deliveryReceiptSchema}). */
 export type DeliveryReceipt = FromSchema<typeof deliveryReceiptSchema>;

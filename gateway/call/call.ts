@@ -1,4 +1,5 @@
 import type { DoneFrame, ReplyFrame } from '../../bus-schemas/index.js';
+import type { Clock } from '../../common/clock.js';
 import { LightSignal, type SignalLike } from '../../common/light-signal.js';
 
 /**
@@ -47,6 +48,19 @@ export interface Call {
   delivered(): void;
   /** True when close() came before the call's end (the client left mid-answer). */
   readonly closedByClient: boolean;
+  /**
+   * Fires when the client has not taken the whole answer within the delivery window after `done`:
+   * the call is closed (the workers discard the turn), and the transport cuts the connection at
+   * once, so that bytes the client reads later never complete an answer memory does not hold.
+   */
+  readonly overdue: SignalLike;
+}
+
+/** How long a client may take to receive the whole answer once the `done` frame is on its way. */
+export interface DeliveryWindow {
+  /** Milliseconds from now; read when the `done` frame passes. */
+  ms(): number;
+  clock: Clock;
 }
 
 const isTerminal = (frame: ReplyFrame) => frame.type === 'done' || frame.type === 'error';
@@ -59,14 +73,33 @@ const isTerminal = (frame: ReplyFrame) => frame.type === 'done' || frame.type ==
  */
 export function openCall(
   source: FrameSource,
-  options: { onEnd?: () => unknown; mapDone?: (frame: DoneFrame) => DoneFrame } = {},
+  options: {
+    onEnd?: () => unknown;
+    mapDone?: (frame: DoneFrame) => DoneFrame;
+    /** Past it, the answer is overdue (see {@link Call.overdue}); none: a client may take any time. */
+    deliveryWindow?: DeliveryWindow;
+  } = {},
 ): Call {
   // Light signals: only our own stages read them (an AbortController each was ~2 % of the gateway).
   const closer = new LightSignal();
   const canceller = new LightSignal();
   const deliverer = new LightSignal();
+  const overdue = new LightSignal();
   let ended: Promise<void> | undefined;
   let closedEarly = false;
+  const { deliveryWindow } = options;
+  let deliveryTimer: ReturnType<Clock['setTimeout']> | undefined;
+  const stopDeliveryTimer = () => deliveryWindow?.clock.clearTimeout(deliveryTimer);
+  const startDeliveryTimer = (call: Call) => {
+    if (!deliveryWindow) return;
+    const ms = Math.max(0, deliveryWindow.ms());
+    deliveryTimer = deliveryWindow.clock.setTimeout(() => {
+      if (closer.aborted || deliverer.aborted) return;
+      const reason = `the client did not take the whole answer within ${ms} ms of its end`;
+      overdue.abort(reason);
+      call.close(reason);
+    }, ms);
+  };
   // Once, and awaited before the terminal frame goes on (a release must land before the client
   // can send its next request); a failing onEnd is its owner's to report, never the answer's.
   const end = () =>
@@ -80,16 +113,18 @@ export function openCall(
     try {
       for await (const frame of source({ closed: closer, cancelled: canceller, delivered: deliverer })) {
         if (isTerminal(frame)) await end();
+        if (frame.type === 'done') startDeliveryTimer(call);
         yield frame.type === 'done' && options.mapDone ? options.mapDone(frame) : frame;
       }
     } finally {
       await end();
     }
   }
-  return {
+  const call: Call = {
     frames: frames(),
     close(reason) {
       if (closer.aborted || deliverer.aborted) return;
+      stopDeliveryTimer();
       closedEarly = ended === undefined;
       closer.abort(reason);
       end().catch(() => undefined);
@@ -98,12 +133,16 @@ export function openCall(
       if (!ended && !canceller.aborted) canceller.abort(reason);
     },
     delivered() {
-      if (!closer.aborted && !deliverer.aborted) deliverer.abort('delivered');
+      if (closer.aborted || deliverer.aborted) return;
+      stopDeliveryTimer();
+      deliverer.abort('delivered');
     },
     get closedByClient() {
       return closedEarly;
     },
+    overdue,
   };
+  return call;
 }
 
 /** The reason a signal was aborted with, as text for a cancel announcement. */

@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../../bus-schemas/index.js';
+import { RECEIPT_GRACE_MS, type ChatMessage } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { systemClock } from '../../common/clock.js';
 import { mayCall } from '../auth/caller.js';
@@ -15,6 +15,9 @@ import type { ChatDeps, ChatOrigin, StartedChat } from './types.js';
 
 /** After a cancel, how long a worker has to say how the request ended (stored or not). */
 export const CANCEL_GRACE_MS = 2000;
+
+/** What the delivery window leaves for the receipt to reach a worker before it gives up waiting. */
+const RECEIPT_TRIP_MS = 1000;
 
 /** The system message that hands an aggregator the specialists' answers (not stored as input). */
 function aggregatorBrief(results: PartResult[]): ChatMessage {
@@ -80,11 +83,14 @@ export function dispatch(
         },
       );
 
+  // A hint shortens an agent's limits, never lengthens them.
+  const totalMsOf = (agent: Agent) =>
+    Math.min(agent.timeouts.totalMs ?? config.requestTimeoutMs, hints.timeoutMs ?? Infinity);
+
   /** One agent's answer: retried, sent to its fallback, observed. */
   const answerBy = (agent: Agent, requestId: string, messages: ChatMessage[]): FrameSource => {
-    // A hint shortens the agent's limits, never lengthens them.
     const ownMs = agent.timeouts.totalMs ?? config.requestTimeoutMs;
-    const totalMs = Math.min(ownMs, hints.timeoutMs ?? Infinity);
+    const totalMs = totalMsOf(agent);
     // Named in the deadline's error, so the client knows what to raise.
     const deadlineSetting =
       totalMs < ownMs
@@ -161,10 +167,17 @@ export function dispatch(
           },
         );
   const { routing } = choice;
+  // Each worker waits for its receipt until its attempt's deadline (no earlier than the request's
+  // start plus the agent's total limit) plus RECEIPT_GRACE_MS; a second less leaves room for the receipt's trip.
+  const shortestTotalMs = Math.min(...[...choice.agents, ...(aggregator ? [aggregator] : [])].map(totalMsOf));
   const call = openCall(answer, {
     onEnd: () => admission.release(),
     // The routing decision goes on the `done` frame, where every transport's `meta` is built from.
     mapDone: (done) => ({ ...done, meta: { ...done.meta, routing } }),
+    deliveryWindow: {
+      ms: () => Math.max(0, plan.now + shortestTotalMs - clock.now()) + RECEIPT_GRACE_MS - RECEIPT_TRIP_MS,
+      clock,
+    },
   });
   return {
     call,

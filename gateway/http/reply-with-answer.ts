@@ -1,4 +1,5 @@
 import type { FastifyReply } from 'fastify';
+import { onAbort } from '../call/call.js';
 import { collectAnswer, type CollectedAnswer } from '../call/collect-answer.js';
 import type { StartedChat } from '../chat/types.js';
 
@@ -23,6 +24,8 @@ export async function replyWithAnswer(
     const body = formatted instanceof Promise ? await formatted : formatted;
     // Written to the client's socket whole: the turn may be committed (protocol v2 receipts).
     reply.raw.once('finish', () => call.delivered());
+    // Too slow a reader: cut, so the last bytes never complete an answer its worker has discarded.
+    onAbort(call.overdue, () => reply.raw.destroy());
     return body;
   } catch (err) {
     if (!call.closedByClient) throw err;

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
-import type { Call } from '../call/call.js';
+import { onAbort, type Call } from '../call/call.js';
 import { createStreamWriter } from './stream-writer.js';
 
 /** What a format may read while writing: the conversation the ack frame resolved. */
@@ -119,6 +119,8 @@ export async function relayStream(
           await write(format.done(frame, state));
           // Flushed to the client's socket whole (its end marker too): the turn may be committed.
           raw.once('finish', () => call.delivered());
+          // Too slow a reader: cut, so the last bytes never complete an answer its worker has discarded.
+          onAbort(call.overdue, () => raw.destroy());
           raw.end();
       }
     }

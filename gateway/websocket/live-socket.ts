@@ -3,7 +3,7 @@ import type { Catalog } from '../../common/catalog.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
 import { mayCall, type Caller } from '../auth/caller.js';
-import type { Call } from '../call/call.js';
+import { onAbort, reasonOf, type Call } from '../call/call.js';
 import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import type { GatewayConfig } from '../config.js';
 import { resolveItemReferences } from '../openai/item-references.js';
@@ -222,6 +222,16 @@ export class LiveSession {
     this.close(CLOSE_CODES.authTimeout, 'authentication timeout');
   }
 
+  /**
+   * A reader that has not taken an answer whole while its worker waits to hear so: dropped at once,
+   * unsent frames and all (a close handshake would still deliver the rest behind them).
+   */
+  #dropOverdue(reason: string): void {
+    this.#log.warn(`dropping the WebSocket: ${reason}`);
+    this.#closeAll(reason);
+    this.#port.terminate();
+  }
+
   #ping(): void {
     if (!this.#answeredPing) {
       this.#log.info('WebSocket peer missed a ping; dropping it');
@@ -377,6 +387,7 @@ export class LiveSession {
       return;
     }
     request.call = chat.call;
+    onAbort(chat.call.overdue, () => this.#dropOverdue(reasonOf(chat.call.overdue)));
     if (request.closed !== undefined) chat.call.close(request.closed);
     else if (request.cancelled !== undefined) chat.call.cancel(request.cancelled);
     if (frame.type === 'chat') await this.#relay(frame, chat);

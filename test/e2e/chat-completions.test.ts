@@ -1,5 +1,7 @@
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import t from 'tap';
+import { RECEIPT_GRACE_MS } from '../../bus-schemas/index.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 import { parseSse, sseJson } from '../helpers/sse.js';
 
@@ -214,4 +216,40 @@ t.test('the official openai SDK, non-streaming and streaming', async (t) => {
     ],
     'the agents, the speech aliases, then "auto" (the router)',
   );
+});
+
+t.test('a reader too slow to take the answer while its worker waits is cut, and nothing is stored', async (t) => {
+  // 16 MB, far beyond loopback's socket buffers: most of it waits in the gateway for the reader.
+  stack.ollama.behave({ tokens: Array.from({ length: 1024 }, () => 'x'.repeat(16 * 1024)) });
+  const body = JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content: 'Say a lot' }] });
+  const timeoutMs = 2500;
+  const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1');
+  socket.pause();
+  socket.write(
+    'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer local-only\r\n' +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Timeout-Ms: ${timeoutMs}\r\n\r\n${body}`,
+  );
+  // The worker waits for the receipt until the deadline plus RECEIPT_GRACE_MS; the reader wakes later.
+  await new Promise((resolve) => setTimeout(resolve, timeoutMs + RECEIPT_GRACE_MS + 500));
+  const received = await new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('close', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', () => undefined);
+    socket.resume();
+  });
+  const headEnd = received.indexOf('\r\n\r\n');
+  const head = received.subarray(0, headEnd).toString('latin1');
+  t.match(head, /^HTTP\/1\.1 200 /);
+  const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]);
+  t.ok(received.length - headEnd - 4 < length, 'the body is cut short: it never reads as a whole answer');
+  const session = /\r\nx-session-id: (\S+)/i.exec(head)![1]!;
+  let status = 0;
+  for (let i = 0; i < 50 && status !== 404; i++) {
+    const memory = await fetch(`${stack.baseUrl}/memory/last?session=${session}`, { headers: AUTH });
+    status = memory.status;
+    if (status !== 404) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.equal(status, 404, 'the conversation its turn would have made is gone');
 });

@@ -24,6 +24,46 @@ t.test('onEnd runs once, just before the terminal frame is handed on', async (t)
   t.equal(call.closedByClient, false, 'a close after the end changes nothing');
 });
 
+t.test('an answer not taken whole within the delivery window is overdue: the call is closed', async (t) => {
+  const f = new FrameMaker();
+  const clock = new FakeClock();
+  const scopes: CallScope[] = [];
+  const open = () =>
+    openCall(
+      (scope) => {
+        scopes.push(scope);
+        return (async function* () {
+          yield f.ack();
+          yield f.done();
+        })();
+      },
+      { deliveryWindow: { ms: () => 5000, clock } },
+    );
+  const slow = open();
+  await readAll(slow.frames).finished;
+  await clock.advance(4999);
+  t.notOk(slow.overdue.aborted, 'within the window');
+  await clock.advance(1);
+  t.ok(slow.overdue.aborted);
+  t.match(String(slow.overdue.reason), /did not take the whole answer within 5000 ms/);
+  t.ok(scopes[0]!.closed.aborted, 'closed: its workers are told it was not delivered');
+  slow.delivered();
+  t.notOk(scopes[0]!.delivered.aborted, 'a late finish changes nothing');
+
+  const quick = open();
+  await readAll(quick.frames).finished;
+  quick.delivered();
+  await clock.advance(10_000);
+  t.notOk(quick.overdue.aborted);
+  t.equal(clock.pending, 0, 'its timer is gone');
+
+  const left = open();
+  await readAll(left.frames).finished;
+  left.close('client left');
+  t.equal(clock.pending, 0, 'a closed call has no window either');
+  t.notOk(left.overdue.aborted);
+});
+
 t.test('close() ends a call nobody reads, and once', async (t) => {
   let ends = 0;
   const call = openCall(() => (async function* () {})(), { onEnd: () => ends++ });

@@ -14,7 +14,7 @@ type DoneBody = Omit<DoneFrame, 'seq' | 'request_id'>;
 // Past the request's own deadline, how long the worker waits for the delivery receipt: the
 // gateway answers as soon as the client's socket took the last bytes, so this only covers a
 // slow reader of a long answer, and a gateway that died (whose turns are then discarded).
-export const RECEIPT_GRACE_MS = 10_000;
+export { RECEIPT_GRACE_MS } from '../../bus-schemas/index.js';
 
 export interface DeliverTurn {
   db: Kysely<MemoryDatabase>;
