@@ -1,17 +1,6 @@
 import { join } from 'node:path';
 import type { RoleCredentials } from './nats-credentials.js';
-
-/** Worker settings the add-workers line repeats when this stack was started with them. */
-const WORKER_SETTINGS_TO_REPEAT = [
-  'PROVIDER',
-  'OLLAMA_URL',
-  'OPENAI_BASE_URL',
-  'LLAMA_CPP_MODEL_PATH',
-  'LLAMA_CPP_THREADS',
-  'AGENTS_FILE',
-  'DEFAULT_MODEL',
-  'SUBJECT_PREFIX',
-];
+import { workerSettingsToRepeat } from './worker-settings-line.js';
 
 /** The model backend as the worker's ready message reports it. */
 export interface ReadyBackend {
@@ -58,10 +47,7 @@ export function runningBanner(stack: RunningStack): string[] {
   // A worker added by hand must reach the same model backend and write the same memory as
   // this one: the line repeats the settings given to this stack (never a secret such as
   // OPENAI_API_KEY, which the user sets again themselves).
-  const sameSetup = [
-    ...WORKER_SETTINGS_TO_REPEAT.filter((name) => process.env[name]).map((name) => `${name}=${process.env[name]}`),
-    `DATA_DIR=${dataDir}`,
-  ].join(' ');
+  const sameSetup = [...workerSettingsToRepeat(process.env), `DATA_DIR=${dataDir}`].join(' ');
   if (credentials) {
     lines.push(
       `  NATS     ${natsUrl}   (locked down: a user per role, ` +
