@@ -12,8 +12,12 @@ import { refusalOf } from '../rate-limit/rate-limiter.js';
 export interface EarlyAdmission {
   /** The admission, now owned by the caller; undefined when already taken. */
   take(): Admission | undefined;
-  /** Charges the rest of a body whose size was unknown before it was read; throws its 413 or 429. */
-  chargeRead(body: unknown): Promise<void>;
+  /**
+   * Charges the rest of a body whose size was unknown before it was read (chunked, compressed):
+   * `bytes` as read and decoded, before it is parsed, so a body refused later (invalid JSON, a
+   * schema 400, an input limit) has spent them too. Throws its 413 or 429.
+   */
+  chargeRead(bytes: number): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -26,16 +30,15 @@ declare module 'fastify' {
 /**
  * The bytes a body is charged before it is read: its Content-Length (at most BODY_LIMIT_BYTES).
  * `known` is false for a compressed body (the length is the compressed one) and a chunked one
- * (none): the rest is charged once the body is read ({@link takeEarlyAdmission}).
+ * (none, charged as 1 byte: a spent budget refuses it unread): the rest is charged once the body
+ * is read (`EarlyAdmission.chargeRead`, from the JSON parser).
  */
 export function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): { bytes: number; known: boolean } {
   const length = Number(request.headers['content-length']);
   const declared = Number.isSafeInteger(length) && length >= 0 ? Math.min(length, bodyLimitBytes) : undefined;
-  return { bytes: declared ?? 0, known: declared !== undefined && !isEncoded(request) };
+  if (declared === undefined) return { bytes: 1, known: false };
+  return { bytes: declared, known: !isEncoded(request) };
 }
-
-/** A parsed body's size as JSON text: what a compressed or chunked body is charged once read. */
-const jsonBytes = (body: unknown) => (body === undefined ? 0 : Buffer.byteLength(JSON.stringify(body)));
 
 /**
  * A preParsing hook for the routes that call a model (chat, responses, completions, embeddings,
@@ -61,16 +64,17 @@ export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } =
       throw err;
     }
     let held: Admission | undefined = admission;
+    let charged = declared.known;
     request.earlyAdmission = {
       take() {
         const taken = held;
         held = undefined;
         return taken;
       },
-      async chargeRead(body) {
-        if (declared.known || !held) return;
-        const total = jsonBytes(body);
-        await held.chargeBytes(total - declared.bytes, total);
+      async chargeRead(bytes) {
+        if (charged || !held) return;
+        charged = true;
+        await held.chargeBytes(bytes - declared.bytes, bytes);
       },
     };
     reply.raw.once('close', () => {
@@ -88,8 +92,6 @@ export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } =
  */
 export async function takeEarlyAdmission(request: FastifyRequest): Promise<Admission | undefined> {
   if (!request.earlyAdmission) return undefined;
-  // Refused, the admission is still the hook's: the response's end gives its token back.
-  await request.earlyAdmission.chargeRead(request.body);
   const admission = request.earlyAdmission.take();
   if (!admission) throw new AgentbusError('request_cancelled', 'The client closed the connection.');
   return admission;

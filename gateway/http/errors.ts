@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
+import { refusalOf } from '../rate-limit/rate-limiter.js';
 
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
 const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
@@ -122,6 +123,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
         error.message,
       );
     else request.log.info({ code: error.code, param: error.param }, error.message);
+    // A rate-limit refusal says when to come back, wherever it was raised (the body parser too).
+    const refusal = refusalOf(err);
+    if (refusal) reply.headers(refusal.headers);
     return sendError(reply, error);
   });
   // Node answers an unknown expectation itself, with an empty 417, unless someone listens.

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import secureJson from 'secure-json-parse';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { jsonDepthOverflow } from './json-depth.js';
 
@@ -69,19 +69,16 @@ export function registerJsonParser(app: FastifyInstance, maxDepth: number): void
   app.removeContentTypeParser('application/json');
   // Bytes, not text: read as a string, bytes that are not UTF-8 would become U+FFFD unseen and be
   // answered and stored altered (a WebSocket frame of them is refused, 1007).
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) => {
     // A DELETE has nothing to send, though clients that set Content-Type on every call send it.
-    if (body.length === 0 && request.method === 'DELETE') return done(null, undefined);
+    if (body.length === 0 && request.method === 'DELETE') return undefined;
     // An unknown URL is a 404 whatever its body holds.
-    if (request.is404) return done(null, undefined);
+    if (request.is404) return undefined;
+    // Read and decoded, its bytes are spent whatever follows (chunked or compressed: counted only now).
+    await request.earlyAdmission?.chargeRead(body.length);
     const charset = otherCharsetOf(request.headers['content-type']);
-    if (charset !== undefined) return done(otherCharsetError(charset), undefined);
-    if (!isUtf8(body))
-      return done(new AgentbusError('invalid_json', 'The request body is not valid UTF-8; JSON must be.'), undefined);
-    try {
-      done(null, parseUntrustedJson(body.toString('utf8'), maxDepth, 'request body'));
-    } catch (err) {
-      done(err as AgentbusError, undefined);
-    }
+    if (charset !== undefined) throw otherCharsetError(charset);
+    if (!isUtf8(body)) throw new AgentbusError('invalid_json', 'The request body is not valid UTF-8; JSON must be.');
+    return parseUntrustedJson(body.toString('utf8'), maxDepth, 'request body');
   });
 }

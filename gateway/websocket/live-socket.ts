@@ -12,7 +12,7 @@ import type { ResponsesBody } from '../openai/responses-request.schema.js';
 import { responsesToChatInput } from '../openai/responses-to-chat.js';
 import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
 import { toChatInput } from '../openai/to-chat-input.js';
-import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { refusalOf, type Admission } from '../rate-limit/rate-limiter.js';
 import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 import type { ChatFrame, ClientFrame, ResponseCreateFrame, ServerFrame } from './frames.schema.js';
@@ -34,6 +34,8 @@ export interface LiveSessionOptions {
   catalog: Catalog;
   /** Starts a chat call: the chat pipeline with this gateway's dependencies. */
   startChat(input: ChatInput, origin: ChatOrigin): Promise<StartedChat>;
+  /** The key's rate limits and byte budget for a request frame of `inputBytes` (chat/admit.ts); throws the 429. */
+  admit(caller: Caller, inputBytes: number): Promise<Admission>;
   /** The caller a presented key proves, or undefined when no key matches (the key store's lookup). */
   callerFor(key: string): Caller | undefined;
   /** Reads a tenant's stored responses, for `item_reference` input items of `response.create` frames. */
@@ -350,23 +352,31 @@ export class LiveSession {
     // A response.create frame's body once translated: later errors name its Responses fields.
     let translated: ResponsesBody | undefined;
     try {
+      // Admitted before its checks, as an HTTP body is before it is read: a frame they refuse gives
+      // its token back, but its bytes stay spent, so a flood of refused frames meets the byte budget.
+      const admission = await this.#options.admit(by, inputBytes);
       const limits = this.#options.config.inputLimits;
       let input: ChatInput;
-      if (frame.type === 'chat') input = toChatInput(chatBodyOf(frame), true, limits);
-      else {
-        const body = await resolveItemReferences(responsesBodyOf(frame), this.#options.storedTurns(by.tenant));
-        input = responsesToChatInput(body, true, limits);
-        echo = responseEcho(body);
-        translated = body;
+      try {
+        if (frame.type === 'chat') input = toChatInput(chatBodyOf(frame), true, limits);
+        else {
+          const body = await resolveItemReferences(responsesBodyOf(frame), this.#options.storedTurns(by.tenant));
+          input = responsesToChatInput(body, true, limits);
+          echo = responseEcho(body);
+          translated = body;
+        }
+      } catch (err) {
+        await admission.release({ refund: true });
+        throw err;
       }
       chat = await this.#options.startChat(input, {
+        admission,
         caller: by,
         log: this.#log,
         sessionToContinue: frame.type === 'chat' ? frame.session_id : (frame.previous_response_id ?? undefined),
         traceparent: frame.traceparent,
         refreshCache: frame.cache === 'refresh',
         signal: request.routing.signal,
-        inputBytes,
         hints: {
           private: frame.private === true,
           ...(frame.priority ? { priority: frame.priority } : {}),

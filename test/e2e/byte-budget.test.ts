@@ -16,7 +16,11 @@ writeFileSync(
   JSON.stringify({ tiers: { standard: { requests_per_minute: 100, max_input_bytes: 4000 }, unlimited: {} } }),
 );
 const stack = await startStack({
-  env: { API_KEYS: 'key-one,key-two,key-three', API_KEYS_TIER: 'standard', RATE_TIERS_FILE: tiersFile },
+  env: {
+    API_KEYS: 'key-one,key-two,key-three,key-four,key-five',
+    API_KEYS_TIER: 'standard',
+    RATE_TIERS_FILE: tiersFile,
+  },
 });
 t.teardown(async () => {
   await stack.close();
@@ -79,4 +83,31 @@ t.test('a compressed body larger than the whole budget is 413 naming its decoded
   const next = await send('key-three', body('small'));
   t.equal(next.status, 200);
   await next.json();
+});
+
+t.test('bodies their checks refuse spend their bytes too, read chunked or compressed', async (t) => {
+  // ~1,600 bytes each once decoded: the third of each kind is over 4,000 a minute and refused unread.
+  const refusedByTheirChecks = [
+    (i: number) => chunked(`{"model":"code_review","messages":"${i} ${'x'.repeat(1600)}"}`), // a schema 400
+    (i: number) => chunked(`{"model": ${i} ${'x'.repeat(1600)}`), // invalid JSON
+  ];
+  for (const [key, make] of [
+    ['key-four', refusedByTheirChecks[0]!],
+    ['key-five', refusedByTheirChecks[1]!],
+  ] as const) {
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await send(key, make(i));
+      statuses.push(res.status);
+      const answer = await res.json();
+      if (res.status === 429) {
+        t.match(answer, { error: { code: 'rate_limit_exceeded', message: /bytes/ } });
+        t.ok(res.headers.get('retry-after'), 'says when to come back');
+      }
+    }
+    t.same(statuses, [400, 400, 429], key);
+  }
+  const gz = await send('key-four', gzipSync(body('z'.repeat(1500))), 'gzip');
+  t.equal(gz.status, 429, 'a compressed body over what is left is refused once decoded');
+  await gz.json();
 });

@@ -55,6 +55,8 @@ function session(
   const port = new FakePort();
   const keys = new Map(Object.entries(options.keys ?? { 'key-all': everyone, 'key-cr': scoped }));
   const started: Array<{ input: ChatInput; origin: ChatOrigin; scope?: CallScope }> = [];
+  // Each admission: the frame's bytes, and how it was released (a refund: a refused request).
+  const admitted: Array<{ bytes: number; refunded?: boolean }> = [];
   let keyListener: (() => void) | undefined;
   const { log } = recordingLogger();
   const live = new LiveSession({
@@ -71,6 +73,19 @@ function session(
     onKeysChange: (listener) => {
       keyListener = listener;
       return () => (keyListener = undefined);
+    },
+    admit: (_caller, bytes) => {
+      const entry: (typeof admitted)[number] = { bytes };
+      admitted.push(entry);
+      return Promise.resolve({
+        headers: {},
+        release: (options) => {
+          entry.refunded = options?.refund === true;
+          return Promise.resolve();
+        },
+        charge: () => Promise.resolve({}),
+        chargeBytes: () => Promise.resolve(),
+      });
     },
     startChat: (input, origin) => {
       const entry: (typeof started)[number] = { input, origin };
@@ -96,7 +111,7 @@ function session(
     live.receive(Buffer.from(JSON.stringify(frame)), false);
     await settle();
   };
-  return { live, port, clock, started, keys, receive, revoke: () => keyListener?.() };
+  return { live, port, clock, started, admitted, keys, receive, revoke: () => keyListener?.() };
 }
 
 const chat = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -276,6 +291,19 @@ t.test('a bad frame is answered and forgotten; the socket carries on', async (t)
   await receive(chat('ok'));
   await settle();
   t.equal(port.of('done').length, 1);
+});
+
+t.test('a frame the input checks refuse is admitted first: its token comes back, its bytes are spent', async (t) => {
+  const { port, receive, started, admitted } = session({ caller: everyone, scripts: [answer('ok')] });
+  await receive(chat('bad', { messages: [{ role: 'user', content: 'x'.repeat(2_000_000) }] }));
+  t.match(port.of('error')[0], { id: 'bad', error: { code: 'message_too_long' } });
+  t.equal(started.length, 0);
+  t.equal(admitted.length, 1);
+  t.ok(admitted[0]!.bytes > 2_000_000, "the frame's bytes were counted");
+  t.equal(admitted[0]!.refunded, true, 'its request token given back');
+  await receive(chat('good'));
+  await settle();
+  t.equal(started[0]!.origin.admission !== undefined, true, 'the chat takes the admission made for its frame');
 });
 
 t.test('response.create: Responses events tagged with the id; the completed frame delivers the turn', async (t) => {
