@@ -206,6 +206,15 @@ export const chatRequestSchema = {
         'stored history comes before them, and all of them (the instructions aside) are stored with the turn. ' +
         'Absent: assistant messages mean the client sent its own history (Chat Completions).',
     },
+    attempt: {
+      type: 'integer',
+      minimum: 2,
+      maximum: 100,
+      description:
+        'Which attempt of this request id this is, from the second on (absent: the first): the gateway gave ' +
+        'up on the earlier ones (no answer in time, their worker lost or silent) and takes no receipt from ' +
+        "them, so a pending turn an earlier attempt left is replaced by this one's instead of being waited for.",
+    },
     opens_with_instructions: {
       type: 'boolean',
       description:

@@ -5,8 +5,11 @@ import { LightSignal } from '../../common/light-signal.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
 import { earliestRetry } from './earliest-retry.js';
 
-/** The request to `agent` with `timeoutMs` left of the whole deadline. */
-export type Attempt = (agent: Agent, timeoutMs: number) => FrameSource;
+/**
+ * The request to `agent` with `timeoutMs` left of the whole deadline; `attempt` counts from 1 (the
+ * envelope's `attempt` from 2: the earlier ones were given up on, their pending turns are replaced).
+ */
+export type Attempt = (agent: Agent, timeoutMs: number, attempt: number) => FrameSource;
 
 export interface RetryOptions {
   agent: Agent;
@@ -76,7 +79,7 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
     }
     const { agent } = plan[index]!;
     const remaining = index === 0 ? options.totalMs : options.totalMs - (clock.now() - started);
-    const source = options.attempt(agent, Math.max(remaining, MIN_ATTEMPT_MS));
+    const source = options.attempt(agent, Math.max(remaining, MIN_ATTEMPT_MS), index + 1);
     const run = new AttemptRun(agent, options.firstTokenMs, remaining, scope, clock, relayed);
     const failure = yield* run.frames(source);
     if (!failure) return;

@@ -65,10 +65,18 @@ export function dispatch(
 
   /** The request to one agent over the bus, with `timeoutMs` of the deadline left. */
   const askOverBus =
-    (requestId: string, messages: ChatMessage[], deadlineSetting: string) => (target: Agent, timeoutMs: number) =>
+    (requestId: string, messages: ChatMessage[], deadlineSetting: string) =>
+    (target: Agent, timeoutMs: number, attempt: number) =>
       busCall(
         deps.bus,
-        { ...plan.envelope, request_id: requestId, intent: target.name, messages, timeout_ms: timeoutMs },
+        {
+          ...plan.envelope,
+          request_id: requestId,
+          intent: target.name,
+          messages,
+          timeout_ms: timeoutMs,
+          ...(attempt > 1 ? { attempt } : {}),
+        },
         {
           subject: subjects.chat(target.name),
           cancelSubject: subjects.cancel(target.name),

@@ -54,6 +54,7 @@ t.test('migrations: one set for both dialects, idempotent, also as npm run migra
     '20261202T1700-memory-probe',
     '20261203T0600-add-turns-previous-response',
     '20261203T0601-drop-turns-session-id-id',
+    '20261205T1500-add-turns-pending-until',
   ]);
   t.notOk(first.at.includes(postgres.password), 'the location shown has no password');
   t.match(first.at, /^DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@127\.0\.0\.1:\d+\/migrations\)$/);
@@ -153,6 +154,8 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
       metadata: { team: 'qa' },
       private: true,
       previousResponseId: 'resp_prev',
+      pendingUntil: '2026-12-05T16:00:00.000Z',
+      attempt: 2,
     });
     t.equal(await recordTurn(db, full('req-full-committed')), true);
     t.equal(await recordTurn(db, full('req-full-pending'), 'pending'), true);
@@ -163,6 +166,7 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
     );
     t.same(pending, committed);
     t.equal(committed?.private, 1);
+    t.equal(pending?.pending_until, '2026-12-05T16:00:00.000Z', 'the one-statement write keeps it too');
   });
 
   t.test('a pending write that loses a race with its own redelivery leaves no trace', async (t) => {

@@ -549,6 +549,67 @@ t.test('a redelivered request: the same answer gets its done again, another one 
   t.equal(stored[0]?.assistant_response, 'first text', 'the delivered answer stays');
 });
 
+t.test('a retry sent after the gateway gave up on an attempt replaces the pending turn it left', async (t) => {
+  const { provider, handle, turns, receipts } = setup();
+  const request = envelope();
+  // The first attempt wrote its turn and stalled before its done reached the gateway (or died).
+  receipts.mode = 'hold';
+  provider.behave = answers('lost answer');
+  const first = handle(request);
+  await settle();
+  t.equal((await turns(request.request_id))[0]?.state, 'pending');
+  provider.behave = answers('retried answer');
+  const retry = handle({ ...request, attempt: 2, cache: 'refresh' });
+  await settle();
+  t.same(
+    (await turns(request.request_id)).map((row) => [row.state, row.assistant_response]),
+    [['pending', 'retried answer']],
+    'the pending turn the lost attempt left is replaced, not waited for (no answer_conflict)',
+  );
+  // The first attempt wakes and hears its answer went nowhere: it discards its own row, not the retry's.
+  receipts.held[0]!(false);
+  t.same(await first, { ok: false, code: 'not_delivered' });
+  t.same(
+    (await turns(request.request_id)).map((row) => row.assistant_response),
+    ['retried answer'],
+  );
+  // The first attempt's envelope answered again late (a redelivery): it never replaces a later attempt's turn.
+  provider.behave = answers('late answer');
+  const late = handle({ ...request, cache: 'refresh' });
+  await settle();
+  receipts.held[1]!(true);
+  t.same(await retry, { ok: true });
+  t.same(await late, { ok: false, code: 'answer_conflict' }, 'an earlier attempt gives way to a later one');
+  t.same(
+    (await turns(request.request_id)).map((row) => [row.state, row.assistant_response, row.attempt]),
+    [['committed', 'retried answer', 2]],
+  );
+});
+
+t.test('a redelivered request replaces a pending turn its dead worker left behind (past pending_until)', async (t) => {
+  const { provider, handle, turns, receipts, replies } = setup();
+  const request = envelope({ timeout_ms: 1000 });
+  receipts.mode = 'silent';
+  provider.behave = answers('orphaned');
+  // Never settled here: it stands for a worker killed while it waited.
+  handle(request).catch(() => undefined);
+  await settle();
+  // As a worker killed while it waited leaves it: pending, its wait long over.
+  await db
+    .updateTable('turns')
+    .set({ pending_until: '2000-01-01T00:00:00.000Z' })
+    .where('request_id', '=', request.request_id)
+    .execute();
+  receipts.mode = 'deliver';
+  provider.behave = answers('answered again');
+  t.same(await handle({ ...request, cache: 'refresh' }), { ok: true });
+  t.equal(replies().frames.at(-1)?.type, 'done');
+  t.same(
+    (await turns(request.request_id)).map((row) => [row.state, row.assistant_response]),
+    [['committed', 'answered again']],
+  );
+});
+
 t.test('an unwritable memory is memory_unavailable (503, retryable) before the model is asked', async (t) => {
   const { provider, deps, inFlight, replies } = setup();
   const health = {

@@ -7,7 +7,7 @@ import t from 'tap';
 import { commitTurn } from '../../workers/memory/delivery.js';
 import { lastTurns } from '../../workers/memory/last-turns.js';
 import { migrateToLatest } from '../../workers/memory/migrate.js';
-import { settledSession } from '../../workers/memory/pending.js';
+import { isPending, settledSession } from '../../workers/memory/pending.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
 import { queuedSqliteDialect } from '../../workers/memory/sqlite-dialect.js';
 import { recordTurn } from '../../workers/memory/turns.js';
@@ -102,4 +102,20 @@ t.test('/memory/last waits for pending turns, so it lists an answer its client j
     (await late).turns.map((turn) => turn.request_id),
     ['chatcmpl-l2', 'chatcmpl-l1'],
   );
+});
+
+t.test('a pending turn past its pending_until was left by a dead worker: nobody waits for it', async (t) => {
+  const at = new FakeClock(Date.UTC(2026, 11, 5, 12));
+  const look = { maxWaitMs: 0, everyMs: 5, clock: at };
+  const until = new Date(at.now() + 60_000).toISOString();
+  await recordTurn(
+    db,
+    newTurn({ requestId: 'chatcmpl-orphan', sessionId: 'conv_orphan', pendingUntil: until }),
+    'pending',
+  );
+  t.equal(await settledSession(db, 'conv_orphan', 'chatcmpl-next', look), false, 'awaited while its writer waits');
+  t.equal(await isPending(db, 'chatcmpl-orphan', at), true);
+  await at.advance(60_001);
+  t.equal(await settledSession(db, 'conv_orphan', 'chatcmpl-next', look), true, 'then left behind');
+  t.equal(await isPending(db, 'chatcmpl-orphan', at), false);
 });

@@ -27,6 +27,7 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261202T1700-memory-probe',
     '20261203T0600-add-turns-previous-response',
     '20261203T0601-drop-turns-session-id-id',
+    '20261205T1500-add-turns-pending-until',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
@@ -132,6 +133,8 @@ t.test('every value of a turn lands in its own column', async (t) => {
         metadata: { k: 'v' },
         private: true,
         previousResponseId: 'resp_prev',
+        pendingUntil: '2026-12-05T16:00:00.000Z',
+        attempt: 3,
       }),
     ),
     true,
@@ -167,6 +170,8 @@ t.test('every value of a turn lands in its own column', async (t) => {
     previous_response_id: 'resp_prev',
     state: 'committed',
     commit_seq: 1,
+    pending_until: '2026-12-05T16:00:00.000Z',
+    attempt: 3,
   });
   t.same(await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_cols').executeTakeFirstOrThrow(), {
     id: 'conv_cols',

@@ -17,7 +17,7 @@ type Script = ReplyFrame[] | ((scope: CallScope) => AsyncIterable<ReplyFrame>);
 
 function run(scripts: Script[], options: { fallback?: Agent; firstTokenMs?: number; totalMs?: number } = {}) {
   const clock = new FakeClock();
-  const attempts: Array<{ agent: string; timeoutMs: number; scope: CallScope }> = [];
+  const attempts: Array<{ agent: string; timeoutMs: number; attempt: number; scope: CallScope }> = [];
   const steps: FallbackStep[] = [];
   const scope = testScope();
   const source = withRetries({
@@ -28,9 +28,9 @@ function run(scripts: Script[], options: { fallback?: Agent; firstTokenMs?: numb
     clock,
     onStep: (step) => steps.push(step),
     attempt:
-      (target, timeoutMs): FrameSource =>
+      (target, timeoutMs, attempt): FrameSource =>
       (attemptScope) => {
-        attempts.push({ agent: target.name, timeoutMs, scope: attemptScope });
+        attempts.push({ agent: target.name, timeoutMs, attempt, scope: attemptScope });
         const script = scripts[attempts.length - 1];
         if (!script) throw new Error('no script for this attempt');
         return typeof script === 'function'
@@ -69,8 +69,12 @@ t.test('a retryable error before the first token: the same agent once more, one 
   ]);
   await read.finished;
   t.same(
-    attempts.map((x) => x.agent),
-    ['testing', 'testing'],
+    attempts.map((x) => [x.agent, x.attempt]),
+    [
+      ['testing', 1],
+      ['testing', 2],
+    ],
+    'the second says which attempt it is (its worker replaces what the first left)',
   );
   t.same(
     read.frames.map((frame) => [frame.type, frame.seq]),

@@ -2,14 +2,18 @@ import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatRequest, type DoneFrame } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import { commitTurn, discardTurn, findTurn, type StoredTurn } from '../memory/delivery.js';
-import { settledTurn } from '../memory/pending.js';
+import { isPending, settledTurn } from '../memory/pending.js';
 import type { MemoryHealth } from '../memory/health.js';
 import type { MemoryDatabase } from '../memory/schema.js';
-import { recordTurn, type NewTurn } from '../memory/turns.js';
+import { recordTurnRow, type NewTurn } from '../memory/turns.js';
 import { memoryFailure, memoryUnwritable } from '../memory-errors.js';
 import type { Receipt, ReplyStream } from '../reply-stream.js';
 
 type DoneBody = Omit<DoneFrame, 'seq' | 'request_id'>;
+
+// Past its writer's receipt wait, how long a pending turn may still be committed by another worker
+// (a stalled worker's delivered receipt goes to memory.commit, retried for seconds) before it counts as left behind.
+const ORPHANED_AFTER_MS = 30_000;
 
 // Past the request's own deadline, how long the worker waits for the delivery receipt: the
 // gateway answers as soon as the client's socket took the last bytes, so this only covers a
@@ -67,26 +71,57 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   const { db, envelope, done, log } = options;
   // The Responses link is the envelope's, whoever built the turn: stored so GET /v1/responses repeats it.
   const previous = envelope.previous_response_id;
-  const turn =
-    options.turn && (previous === undefined ? options.turn : { ...options.turn, previousResponseId: previous });
+  const receipts = envelope.v >= 2;
+  const now = Date.now();
+  const turn = options.turn && {
+    ...options.turn,
+    ...(previous === undefined ? {} : { previousResponseId: previous }),
+    // Past it, a turn still pending was left by a worker that died: no request waits for it.
+    ...(receipts ? { pendingUntil: new Date(now + options.receiptWaitMs + ORPHANED_AFTER_MS).toISOString() } : {}),
+    ...(envelope.attempt === undefined ? {} : { attempt: envelope.attempt }),
+  };
   if (!turn) {
     out.finish(done);
     return { stored: 'none' };
   }
-  const receipts = envelope.v >= 2;
+  const memoryFailed = (err: unknown) => {
+    if (memoryUnwritable(err)) options.health?.failed(err);
+    return memoryFailure(err, options.memoryAt);
+  };
+  // This attempt's row, by its id: a discard deletes no other attempt's.
   const record = () =>
-    recordTurn(db, turn, receipts ? 'pending' : 'committed', gatherOf(options)).catch((err: unknown) => {
-      if (memoryUnwritable(err)) options.health?.failed(err);
-      throw memoryFailure(err, options.memoryAt);
+    recordTurnRow(db, turn, receipts ? 'pending' : 'committed', gatherOf(options)).catch((err: unknown) => {
+      throw memoryFailed(err);
     });
   let recorded = await record();
-  // An earlier attempt of this request (the gateway retried it) may still wait for a receipt it
-  // will not get: once that one is settled — almost always discarded — this answer takes its place.
-  if (!recorded && (await findTurn(db, turn.requestId))?.state === 'pending') {
-    await settledTurn(db, turn.requestId);
+  const pendingEarlier = async () => {
+    const stored = await findTurn(db, turn.requestId);
+    return stored?.state === 'pending' ? stored : undefined;
+  };
+  const earlier = recorded === undefined ? await pendingEarlier() : undefined;
+  if (earlier) {
+    // An earlier attempt the gateway gave up on (its worker lost or silent) takes no receipt: a
+    // worker killed before its `done` would leave its turn pending for good. A later attempt's
+    // turn is never given up for this one's.
+    const givenUp = earlier.attempt < (envelope.attempt ?? 1);
+    // Else a redelivery whose first delivery still waits for its receipt: once that is settled
+    // (committed, or discarded), this answer takes its place or is its copy.
+    if (!givenUp) await settledTurn(db, turn.requestId);
+    // Given up on, or left behind by a worker that died (past its pending_until): replaced.
+    const stillEarlier = await pendingEarlier();
+    if (
+      stillEarlier &&
+      stillEarlier.attempt <= (envelope.attempt ?? 1) &&
+      (givenUp || !(await isPending(db, turn.requestId)))
+    ) {
+      log.warn('replacing the pending turn an earlier attempt of this request left');
+      await discardTurn(db, turn.requestId, turn.sessionId).catch((err: unknown) => {
+        throw memoryFailed(err);
+      });
+    }
     recorded = await record();
   }
-  if (!recorded) {
+  if (recorded === undefined) {
     const stored = await findTurn(db, turn.requestId);
     if (!committedAs(stored, turn)) {
       throw new AgentbusError(
@@ -109,7 +144,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   // Nothing is committed for an undelivered answer: its requester may stop resending at once.
   if (!receipt.delivered) receipt.acknowledge();
   try {
-    const delivery = await settleAfterReceipt(options, turn, receipt);
+    const delivery = await settleAfterReceipt(options, turn, receipt, recorded);
     receipt.acknowledge();
     return delivery;
   } catch (err) {
@@ -123,14 +158,19 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
 }
 
 /** Commits or discards the pending turn as the receipt says; throws when memory fails. */
-async function settleAfterReceipt(options: DeliverTurn, turn: NewTurn, receipt: Receipt): Promise<Delivery> {
+async function settleAfterReceipt(
+  options: DeliverTurn,
+  turn: NewTurn,
+  receipt: Receipt,
+  rowId: number,
+): Promise<Delivery> {
   const { db } = options;
   if (receipt.delivered && (await commitTurn(db, turn.requestId, turn.sessionId, gatherOf(options)))) {
     options.onCommitted();
     return { stored: 'committed' };
   }
   const why = receipt.delivered ? 'discarded meanwhile' : receipt.why;
-  await discardTurn(db, turn.requestId, turn.sessionId);
+  await discardTurn(db, turn.requestId, turn.sessionId, rowId);
   // A delivered receipt this worker was slow to take also went to another worker, which
   // committed the turn: the discard left it alone. (A retry's own answer under this id is not it.)
   if (committedAs(await findTurn(db, turn.requestId), turn)) {

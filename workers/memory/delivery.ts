@@ -78,6 +78,12 @@ const deletePending = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: 
   db.deleteFrom('turns').where('request_id', '=', p.requestId).where('state', '=', 'pending').returning('created_at'),
 );
 
+// The pending row one attempt wrote, by its id: a later attempt of the same request id may have
+// replaced it (a retry takes over what a lost attempt left), and that row is not this one's.
+const deleteOwnPending = prepareQuery((db: Kysely<MemoryDatabase>, p: { id: number }) =>
+  db.deleteFrom('turns').where('id', '=', p.id).where('state', '=', 'pending').returning('created_at'),
+);
+
 // A session the discarded turn created holds nothing: it goes too, so an undelivered first
 // answer leaves no trace (its id was never confirmed to anyone). Only if no write touched it after
 // `touchedBy`: on PostgreSQL a request writing its turn into the session holds the row until it
@@ -93,10 +99,22 @@ const deleteEmptySession = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessio
     .where((eb) => eb.not(eb.exists(eb.selectFrom('turns').select('id').where('session_id', '=', p.sessionId)))),
 );
 
-/** Deletes a pending turn that was not delivered (and the session it alone made); a committed one stays. */
-export async function discardTurn(db: Kysely<MemoryDatabase>, requestId: string, sessionId: string): Promise<void> {
+/**
+ * Deletes a pending turn that was not delivered (and the session it alone made); a committed one
+ * stays. `rowId`: only that row (`recordTurnRow`'s), the caller's own.
+ */
+export async function discardTurn(
+  db: Kysely<MemoryDatabase>,
+  requestId: string,
+  sessionId: string,
+  rowId?: number,
+): Promise<void> {
   await inTurnTransaction(db, async (trx) => {
-    const [discarded] = (await deletePending.execute(trx, { requestId })).rows;
+    const deleted =
+      rowId === undefined
+        ? await deletePending.execute(trx, { requestId })
+        : await deleteOwnPending.execute(trx, { id: rowId });
+    const [discarded] = deleted.rows;
     // The turn's write stamped the session with its own `created_at`.
     if (discarded) await deleteEmptySession.execute(trx, { sessionId, touchedBy: discarded.created_at });
   });
@@ -108,12 +126,14 @@ export interface StoredTurn {
   assistantResponse: string;
   toolCalls: string | null;
   createdAt: string;
+  /** The attempt of the request that wrote it (1: the first). */
+  attempt: number;
 }
 
 const storedTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
   db
     .selectFrom('turns')
-    .select(['state', 'assistant_response', 'tool_calls', 'created_at'])
+    .select(['state', 'assistant_response', 'tool_calls', 'created_at', 'attempt'])
     .where('request_id', '=', p.requestId),
 );
 
@@ -125,6 +145,7 @@ export async function findTurn(db: Kysely<MemoryDatabase>, requestId: string): P
       assistantResponse: row.assistant_response,
       toolCalls: row.tool_calls,
       createdAt: row.created_at,
+      attempt: row.attempt ?? 1,
     }
   );
 }

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { prepareQuery } from './prepared-query.js';
 import { partRange, requestRoot } from './request-parts.js';
@@ -14,7 +14,13 @@ interface Pending {
   root: string;
   low: string;
   high: string;
+  now: string;
 }
+
+// A pending turn whose writer stopped waiting for its receipt long ago (`pending_until` passed) was
+// left by a worker that died before it could discard it: nobody will settle it, so nobody waits.
+const stillAwaited = (eb: ExpressionBuilder<MemoryDatabase, 'turns'>, now: string) =>
+  eb.or([eb('turns.pending_until', 'is', null), eb('turns.pending_until', '>=', now)]);
 
 const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =>
   db
@@ -25,6 +31,7 @@ const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =
     // Always true of a pending turn (it gets its place at commit), and it lets the session's
     // (session_id, commit_seq) index find the pending few instead of visiting its whole history.
     .where('commit_seq', 'is', null)
+    .where((eb) => stillAwaited(eb, p.now))
     .where((eb) =>
       eb.not(
         eb.or([
@@ -37,18 +44,20 @@ const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =
 );
 
 // The turn of a completion id, or of one of its fan-out parts (which name the conversation too).
-const pendingTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string; low: string; high: string }) =>
-  db
-    .selectFrom('turns')
-    .select('id')
-    .where('state', '=', 'pending')
-    .where((eb) =>
-      eb.or([
-        eb('request_id', '=', p.requestId),
-        eb.and([eb('request_id', '>=', p.low), eb('request_id', '<', p.high)]),
-      ]),
-    )
-    .limit(1),
+const pendingTurn = prepareQuery(
+  (db: Kysely<MemoryDatabase>, p: { requestId: string; low: string; high: string; now: string }) =>
+    db
+      .selectFrom('turns')
+      .select('id')
+      .where('state', '=', 'pending')
+      .where((eb) => stillAwaited(eb, p.now))
+      .where((eb) =>
+        eb.or([
+          eb('request_id', '=', p.requestId),
+          eb.and([eb('request_id', '>=', p.low), eb('request_id', '<', p.high)]),
+        ]),
+      )
+      .limit(1),
 );
 
 /** How long and how often to look again. */
@@ -84,17 +93,19 @@ export function settledSession(
 ): Promise<boolean> {
   const root = requestRoot(requestId);
   const [low, high] = partRange(root);
-  const params = { sessionId, root, low, high };
-  return until(async () => (await pendingInSession.execute(db, params)).rows.length === 0, wait);
+  const clock = wait.clock ?? systemClock;
+  const params = () => ({ sessionId, root, low, high, now: new Date(clock.now()).toISOString() });
+  return until(async () => (await pendingInSession.execute(db, params())).rows.length === 0, wait);
 }
 
 /** True when `requestId` (or a fan-out part of it) is pending: a completion id its client holds a moment early. */
-export async function isPending(db: Kysely<MemoryDatabase>, requestId: string): Promise<boolean> {
+export async function isPending(db: Kysely<MemoryDatabase>, requestId: string, clock = systemClock): Promise<boolean> {
   const [low, high] = partRange(requestId);
-  return (await pendingTurn.execute(db, { requestId, low, high })).rows.length > 0;
+  const now = new Date(clock.now()).toISOString();
+  return (await pendingTurn.execute(db, { requestId, low, high, now })).rows.length > 0;
 }
 
 /** Resolves once the turn `requestId` is no longer pending (committed or discarded), or after the wait. */
 export function settledTurn(db: Kysely<MemoryDatabase>, requestId: string, wait: SettleWait = SETTLE_WAIT) {
-  return until(async () => !(await isPending(db, requestId)), wait);
+  return until(async () => !(await isPending(db, requestId, wait.clock)), wait);
 }

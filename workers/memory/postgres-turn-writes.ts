@@ -12,6 +12,8 @@ import type { TurnRow } from './turn-row.js';
 /** What the pending write found. */
 export interface PendingWriteResult {
   inserted: boolean;
+  /** The new row's id (as the driver reads it), or null. */
+  id: number | string | null;
   /** A turn with this request id was already stored when the statement began. */
   existed: boolean;
   /** The session exists and belongs to another tenant. */
@@ -37,6 +39,8 @@ const TURN_COLUMNS: Record<Exclude<keyof TurnRow, 'request_id' | 'session_id' | 
   metadata: 'text',
   private: 'integer',
   previous_response_id: 'text',
+  pending_until: 'text',
+  attempt: 'integer',
 };
 const turnColumns = Object.keys(TURN_COLUMNS) as (keyof typeof TURN_COLUMNS)[];
 const turnValues = turnColumns.map((column, i) => `$${i + 6}${TURN_COLUMNS[column] === 'integer' ? '::integer' : ''}`);
@@ -63,6 +67,7 @@ with touched as (
 )
 select
   exists (select 1 from inserted) as inserted,
+  (select id from inserted) as id,
   exists (select 1 from turns where request_id = $5) as existed,
   exists (select 1 from sessions where id = $1 and tenant <> $2) as foreign,
   case when exists (select 1 from touched) and not exists (select 1 from inserted)
@@ -93,7 +98,7 @@ export async function writePendingTurnPostgres(
     return rows[0]!;
   } catch (err) {
     if ((err as { code?: unknown }).code !== RACED) throw err;
-    return { inserted: false, existed: true, foreign: false };
+    return { inserted: false, id: null, existed: true, foreign: false };
   }
 }
 

@@ -65,6 +65,13 @@ export interface TurnsTable {
   state: Generated<TurnState>;
   /** The turn's place in its session's history, given at commit (delivery order); NULL while pending. */
   commit_seq: number | null;
+  /**
+   * A pending turn's writer waits for its receipt until then (ISO): still pending after it, its
+   * worker died, and no request waits for it to settle. NULL when committed (or written before).
+   */
+  pending_until: string | null;
+  /** The attempt of its request that wrote it (envelope `attempt`); NULL for the first. */
+  attempt: number | null;
 }
 
 export type TurnState = 'pending' | 'committed';

@@ -23,6 +23,10 @@ export interface NewTurn {
   private: boolean;
   /** The Responses API's previous_response_id, repeated by the stored response. */
   previousResponseId?: string | undefined;
+  /** Written pending: until when (ISO) its writer waits for the receipt (the `pending_until` column). */
+  pendingUntil?: string | undefined;
+  /** The attempt of its request that answered it (the envelope's `attempt`), when not the first. */
+  attempt?: number | undefined;
 }
 
 /**
@@ -71,5 +75,7 @@ export function turnRow(turn: NewTurn, now: string): TurnRow {
     metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
     private: turn.private ? 1 : 0,
     previous_response_id: turn.previousResponseId ?? null,
+    pending_until: turn.pendingUntil ?? null,
+    attempt: turn.attempt ?? null,
   };
 }

@@ -65,6 +65,8 @@ const turnValues = (p: TurnRow) => ({
   metadata: p.metadata,
   private: p.private,
   previous_response_id: p.previous_response_id,
+  pending_until: p.pending_until,
+  attempt: p.attempt,
 });
 
 /** The session's count of committed turns: a committed turn's place in its history. */
@@ -76,14 +78,16 @@ const insertCommittedTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRow
   db
     .insertInto('turns')
     .values((eb) => ({ ...turnValues(p), state: 'committed', commit_seq: countOf(eb, p.session_id) }))
-    .onConflict((oc) => oc.column('request_id').doNothing()),
+    .onConflict((oc) => oc.column('request_id').doNothing())
+    .returning('id'),
 );
 
 const insertPendingTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRow) =>
   db
     .insertInto('turns')
     .values({ ...turnValues(p), state: 'pending', commit_seq: null })
-    .onConflict((oc) => oc.column('request_id').doNothing()),
+    .onConflict((oc) => oc.column('request_id').doNothing())
+    .returning('id'),
 );
 
 // Thrown inside the transaction to roll it back when the turn already exists.
@@ -106,19 +110,33 @@ export async function recordTurn(
   state: 'committed' | 'pending' = 'committed',
   options: TurnWriteOptions = {},
 ): Promise<boolean> {
+  return (await recordTurnRow(db, turn, state, options)) !== undefined;
+}
+
+/**
+ * {@link recordTurn}, returning the new row's id (undefined when the request id was stored
+ * already): its writer names its own row by it (`discardTurn`), as a later attempt of the same
+ * request may have replaced it.
+ */
+export async function recordTurnRow(
+  db: Kysely<MemoryDatabase>,
+  turn: NewTurn,
+  state: 'committed' | 'pending' = 'committed',
+  options: TurnWriteOptions = {},
+): Promise<number | undefined> {
   const now = new Date().toISOString();
   const session: SessionTouch = { id: turn.sessionId, tenant: turn.tenant, agent: turn.agent, now };
   const row = turnRow(turn, now);
   if (state === 'pending' && memoryDialectOf(db) === 'postgres') {
     const written = await writePendingTurnPostgres(db, session, row);
-    if (written.inserted) return true;
-    if (written.existed && !written.foreign) return false;
+    if (written.inserted) return Number(written.id);
+    if (written.existed && !written.foreign) return undefined;
     throw wrongTenant(turn);
   }
   const [touch, insert] =
     state === 'committed' ? [upsertCountedSession, insertCommittedTurn] : [upsertSession, insertPendingTurn];
   try {
-    await inTurnTransaction(
+    return await inTurnTransaction(
       db,
       async (trx) => {
         // Write first, so in WAL mode the transaction takes the write lock at once and a second
@@ -126,14 +144,14 @@ export async function recordTurn(
         const touched = await touch.execute(trx, session);
         // Throwing rolls back the session row written first, so a refusal or replay leaves no trace.
         if (!touched.numAffectedRows) throw wrongTenant(turn);
-        const inserted = await insert.execute(trx, row);
-        if (!inserted.numAffectedRows) throw new TurnAlreadyStored();
+        const id = (await insert.execute(trx, row)).rows[0]?.id;
+        if (id === undefined) throw new TurnAlreadyStored();
+        return id;
       },
       options,
     );
-    return true;
   } catch (err) {
-    if (err instanceof TurnAlreadyStored) return false;
+    if (err instanceof TurnAlreadyStored) return undefined;
     throw err;
   }
 }

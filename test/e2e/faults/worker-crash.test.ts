@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import t from 'tap';
+import { envelopeFor, sendEnvelope } from '../../helpers/bus-call.js';
 import { startFakeOllama, type FakeOllama } from '../../helpers/fake-ollama.js';
 import { startWorkerProcess, type TestProcess } from '../../helpers/processes.js';
 import { parseSse } from '../../helpers/sse.js';
@@ -33,6 +35,32 @@ const start = (ollama: FakeOllama) =>
   );
 const workers: Slot[] = [];
 for (const ollama of [stack.ollama, otherOllama]) workers.push({ ollama, process: await start(ollama) });
+
+const NOW = new Date().toISOString();
+/** A pending turn as a worker killed after its receipt wait leaves it. */
+const orphanRow = (requestId: string, sessionId: string) => ({
+  request_id: requestId,
+  session_id: sessionId,
+  agent: 'code_review',
+  model: 'llama3.2',
+  user_input: 'explain this',
+  input_messages: JSON.stringify([{ role: 'user', content: 'explain this' }]),
+  assistant_response: 'never delivered',
+  tool_calls: null,
+  finish_reason: 'stop',
+  cached: 0,
+  prompt_tokens: 1,
+  completion_tokens: 1,
+  duration_ms: 1,
+  created_at: NOW,
+  end_user: null,
+  metadata: null,
+  previous_response_id: null,
+  state: 'pending' as const,
+  commit_seq: null,
+  pending_until: '2000-01-01T00:00:00.000Z',
+  attempt: null,
+});
 
 // Bounded: a test that waited for a timeout rather than the heartbeat window fails here.
 const CLIENT_BOUND_MS = 15_000;
@@ -156,5 +184,56 @@ t.test(
       .execute();
     t.equal(rows.length, 1, 'the retried request is stored once');
     slot.process = await start(slot.ollama);
+  },
+);
+
+t.test(
+  'a pending turn a killed worker left: the retry replaces it, a later request does not wait for it',
+  async (t) => {
+    // As a worker killed between its pending write and its done leaves memory (no timing race to hit:
+    // the row is written as that worker wrote it, its receipt wait already over).
+    behaveAll({ tokens: ['retried', ' answer'] });
+    const session = `conv_${randomUUID().replaceAll('-', '')}`;
+    const lost = envelopeFor('code_review', [{ role: 'user', content: 'explain this' }], { session_id: session });
+    await stack.db
+      .insertInto('sessions')
+      .values({
+        id: session,
+        tenant: lost.tenant,
+        agent: 'code_review',
+        created_at: NOW,
+        updated_at: NOW,
+        turn_count: 0,
+      })
+      .execute();
+    await stack.db
+      .insertInto('turns')
+      .values({
+        ...orphanRow(lost.request_id, session),
+        // Still within its writer's wait: only the gateway's retry (attempt 2) may replace it.
+        pending_until: new Date(Date.now() + 60_000).toISOString(),
+      })
+      .execute();
+    const frames = await sendEnvelope(stack.bus, stack.config.subjectPrefix, {
+      ...lost,
+      create_session: false,
+      attempt: 2,
+    });
+    t.match(frames.at(-1), { type: 'done' }, 'answered, not answer_conflict');
+    const rows = () =>
+      stack.db.selectFrom('turns').select(['state', 'assistant_response', 'attempt']).where('session_id', '=', session);
+    t.same(await rows().execute(), [{ state: 'committed', assistant_response: 'retried answer', attempt: 2 }]);
+
+    // A dead worker's pending turn past its wait holds up nobody: the next request answers at once.
+    const orphan = envelopeFor('code_review', [{ role: 'user', content: 'x' }], { session_id: session });
+    await stack.db.insertInto('turns').values(orphanRow(orphan.request_id, session)).execute();
+    const next = envelopeFor('code_review', [{ role: 'user', content: 'and then?' }], {
+      session_id: session,
+      create_session: false,
+    });
+    const started = Date.now();
+    t.match((await sendEnvelope(stack.bus, stack.config.subjectPrefix, next)).at(-1), { type: 'done' });
+    t.comment(`answered in ${Date.now() - started} ms (a 2 s settle wait before)`);
+    t.equal((await rows().where('state', '=', 'committed').execute()).length, 2);
   },
 );
