@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
-import { AgentbusError, type ChatRequest, type DoneFrame } from '../../bus-schemas/index.js';
+import { AgentbusError, type ChatRequest, type DoneFrame, type ToolCall } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import { commitTurn, discardTurn, findTurn, type StoredTurn } from '../memory/delivery.js';
-import { isPending, settledTurn } from '../memory/pending.js';
+import { settledTurn } from '../memory/pending.js';
 import type { MemoryHealth } from '../memory/health.js';
 import type { MemoryDatabase } from '../memory/schema.js';
 import { recordTurnRow, type NewTurn } from '../memory/turns.js';
@@ -56,7 +56,16 @@ const gatherOf = (options: DeliverTurn) => ({ gather: options.alone?.() !== true
 const committedAs = (stored: StoredTurn | undefined, turn: NewTurn) =>
   stored?.state === 'committed' &&
   stored.assistantResponse === turn.assistantResponse &&
-  stored.toolCalls === (turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null);
+  sameCalls(stored.toolCalls, turn.toolCalls);
+
+/**
+ * The same calls, by name and arguments: their ids are each answer's own (a model's, or made for a
+ * cache hit), so a redelivered request answered again calls the same functions under other ids.
+ */
+function sameCalls(stored: string | null, calls: readonly ToolCall[]): boolean {
+  const what = (list: readonly ToolCall[]) => JSON.stringify(list.map((call) => call.function));
+  return what(stored === null ? [] : (JSON.parse(stored) as ToolCall[])) === what(calls);
+}
 
 /**
  * Sends `done` and makes memory match what the client got. With a protocol v2 envelope the turn
@@ -94,33 +103,12 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
       throw memoryFailed(err);
     });
   let recorded = await record();
-  const pendingEarlier = async () => {
-    const stored = await findTurn(db, turn.requestId);
-    return stored?.state === 'pending' ? stored : undefined;
-  };
-  const earlier = recorded === undefined ? await pendingEarlier() : undefined;
-  if (earlier) {
-    // An earlier attempt the gateway gave up on (its worker lost or silent) takes no receipt: a
-    // worker killed before its `done` would leave its turn pending for good. A later attempt's
-    // turn is never given up for this one's.
-    const givenUp = earlier.attempt < (envelope.attempt ?? 1);
-    // Else a redelivery whose first delivery still waits for its receipt: once that is settled
-    // (committed, or discarded), this answer takes its place or is its copy.
-    if (!givenUp) await settledTurn(db, turn.requestId);
-    // Given up on, or left behind by a worker that died (past its pending_until): replaced.
-    const stillEarlier = await pendingEarlier();
-    if (
-      stillEarlier &&
-      stillEarlier.attempt <= (envelope.attempt ?? 1) &&
-      (givenUp || !(await isPending(db, turn.requestId)))
-    ) {
-      log.warn('replacing the pending turn an earlier attempt of this request left');
-      await discardTurn(db, turn.requestId, turn.sessionId).catch((err: unknown) => {
+  if (recorded === undefined)
+    recorded = await recordOverEarlier(options, turn, record, (rowId) =>
+      discardTurn(db, turn.requestId, turn.sessionId, rowId).catch((err: unknown) => {
         throw memoryFailed(err);
-      });
-    }
-    recorded = await record();
-  }
+      }),
+    );
   if (recorded === undefined) {
     const stored = await findTurn(db, turn.requestId);
     if (!committedAs(stored, turn)) {
@@ -155,6 +143,48 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     log.error({ err, delivered: receipt.delivered }, 'could not commit or discard a turn after its receipt');
     return receipt.delivered ? { stored: 'pending', why } : { stored: 'discarded', why };
   }
+}
+
+// A write that finds another attempt's pending turn in its way looks again at most this often.
+const RECORD_TRIES = 3;
+
+/**
+ * Writes the turn where another row of its request id is in the way; undefined when it stays
+ * there (committed: a redelivery; pending and still awaited: a conflict). A pending row is
+ * replaced when an earlier attempt wrote it (the gateway gave up on that attempt, which takes no
+ * receipt: a worker killed before its `done` would leave it pending for good), or when its writer
+ * stopped waiting long ago (`pending_until` past: its worker died). Else it is a redelivery whose
+ * first delivery still waits for its receipt: once that is settled, this answer takes its place
+ * or is its copy. The row is discarded by its id, so of two attempts racing to replace it, the
+ * loser never deletes the winner's row: it finds that row in its way and decides again.
+ */
+async function recordOverEarlier(
+  options: DeliverTurn,
+  turn: NewTurn,
+  record: () => Promise<number | undefined>,
+  discardRow: (rowId: number) => Promise<void>,
+): Promise<number | undefined> {
+  const { db, envelope, log } = options;
+  const attempt = envelope.attempt ?? 1;
+  let waited = false;
+  for (let tries = 0; tries < RECORD_TRIES; tries++) {
+    const stored = await findTurn(db, turn.requestId);
+    if (stored?.state === 'committed') return undefined;
+    if (stored) {
+      const abandoned = stored.pendingUntil !== null && stored.pendingUntil < new Date().toISOString();
+      if (stored.attempt >= attempt && !abandoned) {
+        if (waited) return undefined;
+        waited = true;
+        await settledTurn(db, turn.requestId);
+        continue;
+      }
+      log.warn({ attempt: stored.attempt }, 'replacing the pending turn an earlier attempt of this request left');
+      await discardRow(stored.id);
+    }
+    const id = await record();
+    if (id !== undefined) return id;
+  }
+  return undefined;
 }
 
 /** Commits or discards the pending turn as the receipt says; throws when memory fails. */

@@ -122,18 +122,22 @@ export async function discardTurn(
 
 /** What a request id already has stored, for a redelivered request. */
 export interface StoredTurn {
+  /** The row's id, to discard exactly this row. */
+  id: number;
   state: TurnState;
   assistantResponse: string;
   toolCalls: string | null;
   createdAt: string;
   /** The attempt of the request that wrote it (1: the first). */
   attempt: number;
+  /** Pending: until when its writer waits for the receipt (ISO), or null (an older row). */
+  pendingUntil: string | null;
 }
 
 const storedTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
   db
     .selectFrom('turns')
-    .select(['state', 'assistant_response', 'tool_calls', 'created_at', 'attempt'])
+    .select(['id', 'state', 'assistant_response', 'tool_calls', 'created_at', 'attempt', 'pending_until'])
     .where('request_id', '=', p.requestId),
 );
 
@@ -141,11 +145,13 @@ export async function findTurn(db: Kysely<MemoryDatabase>, requestId: string): P
   const [row] = (await storedTurn.execute(db, { requestId })).rows;
   return (
     row && {
+      id: row.id,
       state: row.state,
       assistantResponse: row.assistant_response,
       toolCalls: row.tool_calls,
       createdAt: row.created_at,
       attempt: row.attempt ?? 1,
+      pendingUntil: row.pending_until,
     }
   );
 }

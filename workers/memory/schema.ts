@@ -67,7 +67,8 @@ export interface TurnsTable {
   commit_seq: number | null;
   /**
    * A pending turn's writer waits for its receipt until then (ISO): still pending after it, its
-   * worker died, and no request waits for it to settle. NULL when committed (or written before).
+   * worker died, and no request waits for it to settle. Kept once committed (read only while
+   * pending); NULL for a turn committed at once (protocol v1) or written before the column.
    */
   pending_until: string | null;
   /** The attempt of its request that wrote it (envelope `attempt`); NULL for the first. */
