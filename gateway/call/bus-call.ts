@@ -15,6 +15,7 @@ import {
   encodeJson,
   inboxScopes,
   PROTOCOL_VERSION,
+  RECEIPT_GRACE_MS,
   type CancelRequest,
   type DeliveryReceipt,
   type ChatRequest,
@@ -343,8 +344,12 @@ class BusCallState {
     if (frame.type === 'done' || frame.type === 'error') {
       this.#stop();
       this.#channel.end();
-      // A done sent as a request (protocol v2) waits for its delivery receipt.
-      if (frame.type === 'done' && msg.reply) this.#receipt(msg.reply);
+      // A done sent as a request (protocol v2) waits for its delivery receipt, which its worker waits
+      // for until its deadline (no earlier than ours, counted from our publish) plus the grace.
+      if (frame.type === 'done' && msg.reply) {
+        this.scope.receiptDue?.(Math.max(this.#clock.now(), this.#deadlineAt) + RECEIPT_GRACE_MS);
+        this.#receipt(msg.reply);
+      }
     }
   }
 

@@ -25,6 +25,11 @@ export interface CallScope {
    * (protocol v2 delivery receipts). An answer that ends any other way never fires it.
    */
   readonly delivered: SignalLike;
+  /**
+   * A worker waits for this answer's delivery receipt until `at` (the scope's clock, ms), and
+   * discards its turn after: the answer must reach the client before then (see {@link Call.overdue}).
+   */
+  readonly receiptDue?: (at: number) => void;
 }
 
 /**
@@ -56,10 +61,13 @@ export interface Call {
   readonly overdue: SignalLike;
 }
 
-/** How long a client may take to receive the whole answer once the `done` frame is on its way. */
+/**
+ * How long a client may take to receive the whole answer once the `done` frame is on its way: until
+ * the earliest receipt wait of its workers ends ({@link CallScope.receiptDue}), less `marginMs` for
+ * the receipt's own trip. An answer no worker waits a receipt for has no window.
+ */
 export interface DeliveryWindow {
-  /** Milliseconds from now; read when the `done` frame passes. */
-  ms(): number;
+  marginMs: number;
   clock: Clock;
 }
 
@@ -88,17 +96,25 @@ export function openCall(
   let ended: Promise<void> | undefined;
   let closedEarly = false;
   const { deliveryWindow } = options;
+  // The earliest end of a receipt wait among the call's workers (a fan-out has several).
+  let receiptDueAt: number | undefined;
+  const receiptDue = (at: number) => {
+    receiptDueAt = Math.min(receiptDueAt ?? Infinity, at);
+  };
   let deliveryTimer: ReturnType<Clock['setTimeout']> | undefined;
   const stopDeliveryTimer = () => deliveryWindow?.clock.clearTimeout(deliveryTimer);
   const startDeliveryTimer = (call: Call) => {
-    if (!deliveryWindow) return;
-    const ms = Math.max(0, deliveryWindow.ms());
-    deliveryTimer = deliveryWindow.clock.setTimeout(() => {
+    if (!deliveryWindow || receiptDueAt === undefined || closer.aborted || deliverer.aborted) return;
+    const { clock } = deliveryWindow;
+    const ms = Math.max(0, receiptDueAt - deliveryWindow.marginMs - clock.now());
+    deliveryTimer = clock.setTimeout(() => {
       if (closer.aborted || deliverer.aborted) return;
       const reason = `the client did not take the whole answer within ${ms} ms of its end`;
       overdue.abort(reason);
       call.close(reason);
     }, ms);
+    // Not what keeps a process running: the call's own work does.
+    (deliveryTimer as { unref?: () => void }).unref?.();
   };
   // Once, and awaited before the terminal frame goes on (a release must land before the client
   // can send its next request); a failing onEnd is its owner's to report, never the answer's.
@@ -111,7 +127,7 @@ export function openCall(
       ));
   async function* frames(): AsyncGenerator<ReplyFrame> {
     try {
-      for await (const frame of source({ closed: closer, cancelled: canceller, delivered: deliverer })) {
+      for await (const frame of source({ closed: closer, cancelled: canceller, delivered: deliverer, receiptDue })) {
         if (isTerminal(frame)) await end();
         if (frame.type === 'done') startDeliveryTimer(call);
         yield frame.type === 'done' && options.mapDone ? options.mapDone(frame) : frame;

@@ -149,7 +149,7 @@ class AttemptRun {
     // The attempt ends when the client leaves, or when this attempt's own timer gives up on it.
     // Not removed when the attempt ends: a close after its `done` still owes the worker a receipt.
     onAbort(this.scope.closed, () => this.#closed.abort(this.scope.closed.reason));
-    const scope: CallScope = { closed: this.#closed, cancelled: this.scope.cancelled, delivered: this.scope.delivered };
+    const scope: CallScope = { ...this.scope, closed: this.#closed };
     // A first-token limit no shorter than the time left is the deadline's job, whose own error
     // (deadline_exceeded, not retried) says what happened.
     if (this.firstTokenMs < this.remainingMs) {

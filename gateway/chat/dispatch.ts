@@ -1,4 +1,4 @@
-import { RECEIPT_GRACE_MS, type ChatMessage } from '../../bus-schemas/index.js';
+import type { ChatMessage } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { systemClock } from '../../common/clock.js';
 import { mayCall } from '../auth/caller.js';
@@ -175,17 +175,11 @@ export function dispatch(
           },
         );
   const { routing } = choice;
-  // Each worker waits for its receipt until its attempt's deadline (no earlier than the request's
-  // start plus the agent's total limit) plus RECEIPT_GRACE_MS; a second less leaves room for the receipt's trip.
-  const shortestTotalMs = Math.min(...[...choice.agents, ...(aggregator ? [aggregator] : [])].map(totalMsOf));
   const call = openCall(answer, {
     onEnd: () => admission.release(),
     // The routing decision goes on the `done` frame, where every transport's `meta` is built from.
     mapDone: (done) => ({ ...done, meta: { ...done.meta, routing } }),
-    deliveryWindow: {
-      ms: () => Math.max(0, plan.now + shortestTotalMs - clock.now()) + RECEIPT_GRACE_MS - RECEIPT_TRIP_MS,
-      clock,
-    },
+    deliveryWindow: { marginMs: RECEIPT_TRIP_MS, clock },
   });
   return {
     call,

@@ -68,6 +68,9 @@ export async function relayStream(
   };
   options.revoked?.addEventListener('abort', onRevoked, { once: true });
   if (options.revoked?.aborted) onRevoked();
+  // Too slow a reader, or a `done` whose last events (a Responses summary, spoken audio) took too
+  // long to write: cut, unsent bytes and all, so they never complete an answer its worker discarded.
+  onAbort(call.overdue, () => raw.destroy());
 
   const start = async () => {
     if (started) return;
@@ -119,8 +122,6 @@ export async function relayStream(
           await write(format.done(frame, state));
           // Flushed to the client's socket whole (its end marker too): the turn may be committed.
           raw.once('finish', () => call.delivered());
-          // Too slow a reader: cut, so the last bytes never complete an answer its worker has discarded.
-          onAbort(call.overdue, () => raw.destroy());
           raw.end();
       }
     }

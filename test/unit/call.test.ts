@@ -28,16 +28,21 @@ t.test('an answer not taken whole within the delivery window is overdue: the cal
   const f = new FrameMaker();
   const clock = new FakeClock();
   const scopes: CallScope[] = [];
-  const open = () =>
+  // Its worker waits for the receipt 6 s from the done (a fan-out's parts would each say theirs).
+  const open = (receiptWaitMs: number | null = 6000) =>
     openCall(
       (scope) => {
         scopes.push(scope);
         return (async function* () {
           yield f.ack();
+          if (receiptWaitMs !== null) {
+            scope.receiptDue?.(clock.now() + receiptWaitMs + 3000);
+            scope.receiptDue?.(clock.now() + receiptWaitMs);
+          }
           yield f.done();
         })();
       },
-      { deliveryWindow: { ms: () => 5000, clock } },
+      { deliveryWindow: { marginMs: 1000, clock } },
     );
   const slow = open();
   await readAll(slow.frames).finished;
@@ -62,6 +67,10 @@ t.test('an answer not taken whole within the delivery window is overdue: the cal
   left.close('client left');
   t.equal(clock.pending, 0, 'a closed call has no window either');
   t.notOk(left.overdue.aborted);
+
+  const unreceipted = open(null);
+  await readAll(unreceipted.frames).finished;
+  t.equal(clock.pending, 0, 'no worker waits for a receipt (store: false, protocol v1): no window');
 });
 
 t.test('close() ends a call nobody reads, and once', async (t) => {
