@@ -5,7 +5,7 @@ import type { Agent } from '../common/catalog.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
 import type { ResponseCache } from './cache/response-cache.js';
-import { sendAnswer, withNewCallId, type Answer } from './chat/answer.js';
+import { sendAnswer, withCallIdsOf, type Answer } from './chat/answer.js';
 import { cacheKeyOf } from './chat/answer-key.js';
 import { askModel, type ModelAnswer } from './chat/ask-model.js';
 import { deliverTurn, RECEIPT_GRACE_MS, type Delivery } from './chat/deliver-turn.js';
@@ -256,7 +256,7 @@ export async function handleChatRequest(
       answer = {
         content: hit.content,
         // Each answer's calls are new calls: the cached ids would repeat across responses and conversations.
-        toolCalls: (hit.tool_calls ?? []).map(withNewCallId),
+        toolCalls: withCallIdsOf(envelope.request_id, hit.tool_calls ?? []),
         finishReason: hit.finish_reason,
         usage: hit.usage,
         model: hit.model,

@@ -549,6 +549,26 @@ t.test('a redelivered request: the same answer gets its done again, another one 
   t.equal(stored[0]?.assistant_response, 'first text', 'the delivered answer stays');
 });
 
+t.test('a redelivered request calling the same function again gets its done, whatever the call ids', async (t) => {
+  const { provider, handle, turns } = setup();
+  const calling = () =>
+    async function* () {
+      // No id from the backend: the worker makes one, a new one each answer.
+      yield { type: 'tool_call' as const, call: { name: 'lookup', arguments: '{"q":1}' } };
+      yield {
+        type: 'done' as const,
+        finishReason: 'tool_calls' as const,
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      };
+    };
+  const request = envelope();
+  provider.behave = calling();
+  t.same(await handle(request), { ok: true });
+  provider.behave = calling();
+  t.same(await handle({ ...request, cache: 'refresh' }), { ok: true }, 'the same call: done again, no answer_conflict');
+  t.equal((await turns(request.request_id)).length, 1);
+});
+
 t.test('a retry sent after the gateway gave up on an attempt replaces the pending turn it left', async (t) => {
   const { provider, handle, turns, receipts } = setup();
   const request = envelope();

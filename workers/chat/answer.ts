@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { ToolCall, UnsequencedFrame, Usage } from '../../bus-schemas/index.js';
 import type { FinishReason, ProviderToolCall } from '../providers/index.js';
 
@@ -47,5 +47,12 @@ export function withCallId(call: ProviderToolCall): ToolCall {
   return { id: call.id ?? newCallId(), type: 'function', function: { name: call.name, arguments: call.arguments } };
 }
 
-/** The same call under an id of its own (a cached answer's call, made again). */
-export const withNewCallId = (call: ToolCall): ToolCall => ({ ...call, id: newCallId() });
+/**
+ * A cached answer's calls made again for request `requestId`: ids of their own, as each answer's
+ * calls are new, derived from the request id and place, so a redelivered request gets the same ones.
+ */
+export const withCallIdsOf = (requestId: string, calls: readonly ToolCall[]): ToolCall[] =>
+  calls.map((call, index) => ({
+    ...call,
+    id: `call_${createHash('sha256').update(`${requestId}\n${index}`).digest('base64url').slice(0, 16)}`,
+  }));
