@@ -14,16 +14,23 @@ t.test('every worker setting given is repeated; NATS, DATA_DIR, secrets and othe
     DATA_DIR: '/srv/data',
     PORT: '8080',
     DEFAULT_MODEL: '',
+    SECRET_PATTERNS_FILE: '/srv/patterns.json',
+    OLLAMA_URL: 'http://ollama:s3cret@models.internal:11434',
   });
   t.same(words.toSorted(), [
     "AGENTS_FILE='/srv/my agents.json'",
     'DATABASE_URL=postgres://agentbus:PASSWORD@db.internal:5432/memory',
     'LLAMA_CPP_CONTEXT_SIZE=2048',
+    'OLLAMA_URL=http://ollama:PASSWORD@models.internal:11434/',
     'PROVIDER=llama-cpp',
+    'SECRET_PATTERNS_FILE=/srv/patterns.json',
   ]);
   t.same(
     workerSettingsToRepeat({ DATABASE_URL: 'postgres:///memory?host=/run/postgresql' }),
     ["DATABASE_URL='postgres:///memory?host=/run/postgresql'"],
     'no password to leave out; quoted, as "?" is a shell pattern',
   );
+  t.same(workerSettingsToRepeat({ DATABASE_URL: 'postgres://db.internal/memory?user=a&password=s3cret' }), [
+    "DATABASE_URL='postgres://db.internal/memory?user=a&password=PASSWORD'",
+  ]);
 });
