@@ -91,14 +91,11 @@ export function dispatch(
         },
       );
 
-  // A hint shortens an agent's limits, never lengthens them.
-  const totalMsOf = (agent: Agent) =>
-    Math.min(agent.timeouts.totalMs ?? config.requestTimeoutMs, hints.timeoutMs ?? Infinity);
-
   /** One agent's answer: retried, sent to its fallback, observed. */
   const answerBy = (agent: Agent, requestId: string, messages: ChatMessage[]): FrameSource => {
+    // A hint shortens the agent's limits, never lengthens them.
     const ownMs = agent.timeouts.totalMs ?? config.requestTimeoutMs;
-    const totalMs = totalMsOf(agent);
+    const totalMs = Math.min(ownMs, hints.timeoutMs ?? Infinity);
     // Named in the deadline's error, so the client knows what to raise.
     const deadlineSetting =
       totalMs < ownMs
