@@ -78,16 +78,14 @@ const insertCommittedTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRow
   db
     .insertInto('turns')
     .values((eb) => ({ ...turnValues(p), state: 'committed', commit_seq: countOf(eb, p.session_id) }))
-    .onConflict((oc) => oc.column('request_id').doNothing())
-    .returning('id'),
+    .onConflict((oc) => oc.column('request_id').doNothing()),
 );
 
 const insertPendingTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRow) =>
   db
     .insertInto('turns')
     .values({ ...turnValues(p), state: 'pending', commit_seq: null })
-    .onConflict((oc) => oc.column('request_id').doNothing())
-    .returning('id'),
+    .onConflict((oc) => oc.column('request_id').doNothing()),
 );
 
 // Thrown inside the transaction to roll it back when the turn already exists.
@@ -144,9 +142,11 @@ export async function recordTurnRow(
         const touched = await touch.execute(trx, session);
         // Throwing rolls back the session row written first, so a refusal or replay leaves no trace.
         if (!touched.numAffectedRows) throw wrongTenant(turn);
-        const id = (await insert.execute(trx, row)).rows[0]?.id;
-        if (id === undefined) throw new TurnAlreadyStored();
-        return id;
+        const inserted = await insert.execute(trx, row);
+        if (!inserted.numAffectedRows) throw new TurnAlreadyStored();
+        // SQLite's rowid (a RETURNING clause would cost the insert a result row). PostgreSQL's driver
+        // reports none: only a pending row's id is ever used, and its pending write returns it.
+        return inserted.insertId === undefined ? 0 : Number(inserted.insertId);
       },
       options,
     );
