@@ -8,7 +8,7 @@ import type { ResponseCache } from './cache/response-cache.js';
 import { sendAnswer, withCallIdsOf, type Answer } from './chat/answer.js';
 import { cacheKeyOf } from './chat/answer-key.js';
 import { askModel, type ModelAnswer } from './chat/ask-model.js';
-import { deliverTurn, RECEIPT_GRACE_MS, type Delivery } from './chat/deliver-turn.js';
+import { deliverTurn, pendingUntilAfter, RECEIPT_GRACE_MS, type Delivery } from './chat/deliver-turn.js';
 import type { InFlight } from './in-flight.js';
 import { loadHistory, NO_HISTORY, type History } from './memory/history.js';
 import type { MemoryDatabase } from './memory/schema.js';
@@ -274,6 +274,7 @@ export async function handleChatRequest(
     const processingMs = clock.now() - started;
     const done = doneOf(deps, context, answer, { conversationId, cached: hit !== undefined, ms: processingMs });
     const { session, cacheKey } = context;
+    const receiptWaitMs = Math.max(0, envelope.timeout_ms - processingMs) + RECEIPT_GRACE_MS;
     const delivery: Delivery = await deliverTurn(
       {
         db: deps.db,
@@ -299,9 +300,11 @@ export async function handleChatRequest(
           // The effective privacy, not the envelope's: this answer may repeat what the private
           // history said, and must not outlive that history's window as a way out.
           private: context.private,
+          attempt: envelope.attempt,
+          pendingUntil: envelope.v >= 2 ? pendingUntilAfter(receiptWaitMs) : undefined,
         },
         done,
-        receiptWaitMs: Math.max(0, envelope.timeout_ms - processingMs) + RECEIPT_GRACE_MS,
+        receiptWaitMs,
         // Only a delivered answer is offered to later requests; `done` never waits for it.
         onCommitted: () => {
           if (cacheKey === undefined || hit) return;

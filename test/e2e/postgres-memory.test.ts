@@ -154,7 +154,7 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
       metadata: { team: 'qa' },
       private: true,
       previousResponseId: 'resp_prev',
-      pendingUntil: '2026-12-05T16:00:00.000Z',
+      pendingUntil: 1_796_486_400_000,
       attempt: 2,
     });
     t.equal(await recordTurn(db, full('req-full-committed')), true);
@@ -166,7 +166,7 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
     );
     t.same(pending, committed);
     t.equal(committed?.private, 1);
-    t.equal(pending?.pending_until, '2026-12-05T16:00:00.000Z', 'the one-statement write keeps it too');
+    t.equal(Number(pending?.pending_until), 1_796_486_400_000, 'the one-statement write keeps it too');
   });
 
   t.test('a pending write that loses a race with its own redelivery leaves no trace', async (t) => {

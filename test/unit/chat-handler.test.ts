@@ -617,7 +617,7 @@ t.test('a redelivered request replaces a pending turn its dead worker left behin
   // As a worker killed while it waited leaves it: pending, its wait long over.
   await db
     .updateTable('turns')
-    .set({ pending_until: '2000-01-01T00:00:00.000Z' })
+    .set({ pending_until: 946_684_800_000 })
     .where('request_id', '=', request.request_id)
     .execute();
   receipts.mode = 'deliver';

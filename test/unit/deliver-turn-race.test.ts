@@ -59,7 +59,7 @@ async function race(thirdFirst: boolean, steps: number) {
         receiptWaitMs: 1000,
         onCommitted: () => undefined,
         envelope: { v: 2, request_id: base.requestId, attempt: number } as ChatRequest,
-        turn: { ...base, assistantResponse: text },
+        turn: { ...base, assistantResponse: text, attempt: number },
         done: {} as never,
       };
       return deliverTurn(options, out).catch((err: { code?: string }) => err.code);

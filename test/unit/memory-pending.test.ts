@@ -107,7 +107,7 @@ t.test('/memory/last waits for pending turns, so it lists an answer its client j
 t.test('a pending turn past its pending_until was left by a dead worker: nobody waits for it', async (t) => {
   const at = new FakeClock(Date.UTC(2026, 11, 5, 12));
   const look = { maxWaitMs: 0, everyMs: 5, clock: at };
-  const until = new Date(at.now() + 60_000).toISOString();
+  const until = at.now() + 60_000;
   await recordTurn(
     db,
     newTurn({ requestId: 'chatcmpl-orphan', sessionId: 'conv_orphan', pendingUntil: until }),

@@ -133,7 +133,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
         metadata: { k: 'v' },
         private: true,
         previousResponseId: 'resp_prev',
-        pendingUntil: '2026-12-05T16:00:00.000Z',
+        pendingUntil: 1_796_486_400_000,
         attempt: 3,
       }),
     ),
@@ -170,7 +170,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
     previous_response_id: 'resp_prev',
     state: 'committed',
     commit_seq: 1,
-    pending_until: '2026-12-05T16:00:00.000Z',
+    pending_until: 1_796_486_400_000,
     attempt: 3,
   });
   t.same(await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_cols').executeTakeFirstOrThrow(), {

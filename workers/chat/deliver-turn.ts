@@ -15,6 +15,12 @@ type DoneBody = Omit<DoneFrame, 'seq' | 'request_id'>;
 // (a stalled worker's delivered receipt goes to memory.commit, retried for seconds) before it counts as left behind.
 const ORPHANED_AFTER_MS = 30_000;
 
+/**
+ * A pending turn's `pending_until` for a receipt wait of `receiptWaitMs` from now: past it, a turn
+ * still pending was left by a worker that died, and no request waits for it.
+ */
+export const pendingUntilAfter = (receiptWaitMs: number): number => Date.now() + receiptWaitMs + ORPHANED_AFTER_MS;
+
 // Past the request's own deadline, how long the worker waits for the delivery receipt: the
 // gateway answers as soon as the client's socket took the last bytes, so this only covers a
 // slow reader of a long answer, and a gateway that died (whose turns are then discarded).
@@ -81,14 +87,8 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
   // The Responses link is the envelope's, whoever built the turn: stored so GET /v1/responses repeats it.
   const previous = envelope.previous_response_id;
   const receipts = envelope.v >= 2;
-  const now = Date.now();
-  const turn = options.turn && {
-    ...options.turn,
-    ...(previous === undefined ? {} : { previousResponseId: previous }),
-    // Past it, a turn still pending was left by a worker that died: no request waits for it.
-    ...(receipts ? { pendingUntil: new Date(now + options.receiptWaitMs + ORPHANED_AFTER_MS).toISOString() } : {}),
-    ...(envelope.attempt === undefined ? {} : { attempt: envelope.attempt }),
-  };
+  const turn =
+    options.turn && (previous === undefined ? options.turn : { ...options.turn, previousResponseId: previous });
   if (!turn) {
     out.finish(done);
     return { stored: 'none' };
@@ -171,7 +171,7 @@ async function recordOverEarlier(
     const stored = await findTurn(db, turn.requestId);
     if (stored?.state === 'committed') return undefined;
     if (stored) {
-      const abandoned = stored.pendingUntil !== null && stored.pendingUntil < new Date().toISOString();
+      const abandoned = stored.pendingUntil !== null && stored.pendingUntil < Date.now();
       if (stored.attempt >= attempt && !abandoned) {
         if (waited) return undefined;
         waited = true;

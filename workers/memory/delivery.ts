@@ -131,7 +131,7 @@ export interface StoredTurn {
   /** The attempt of the request that wrote it (1: the first). */
   attempt: number;
   /** Pending: until when its writer waits for the receipt (ISO), or null (an older row). */
-  pendingUntil: string | null;
+  pendingUntil: number | null;
 }
 
 const storedTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { requestId: string }) =>
@@ -151,7 +151,8 @@ export async function findTurn(db: Kysely<MemoryDatabase>, requestId: string): P
       toolCalls: row.tool_calls,
       createdAt: row.created_at,
       attempt: row.attempt ?? 1,
-      pendingUntil: row.pending_until,
+      // PostgreSQL's driver reads a bigint as text.
+      pendingUntil: row.pending_until === null ? null : Number(row.pending_until),
     }
   );
 }

@@ -14,12 +14,12 @@ interface Pending {
   root: string;
   low: string;
   high: string;
-  now: string;
+  now: number;
 }
 
 // A pending turn whose writer stopped waiting for its receipt long ago (`pending_until` passed) was
 // left by a worker that died before it could discard it: nobody will settle it, so nobody waits.
-const stillAwaited = (eb: ExpressionBuilder<MemoryDatabase, 'turns'>, now: string) =>
+const stillAwaited = (eb: ExpressionBuilder<MemoryDatabase, 'turns'>, now: number) =>
   eb.or([eb('turns.pending_until', 'is', null), eb('turns.pending_until', '>=', now)]);
 
 const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =>
@@ -45,7 +45,7 @@ const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =
 
 // The turn of a completion id, or of one of its fan-out parts (which name the conversation too).
 const pendingTurn = prepareQuery(
-  (db: Kysely<MemoryDatabase>, p: { requestId: string; low: string; high: string; now: string }) =>
+  (db: Kysely<MemoryDatabase>, p: { requestId: string; low: string; high: string; now: number }) =>
     db
       .selectFrom('turns')
       .select('id')
@@ -94,14 +94,14 @@ export function settledSession(
   const root = requestRoot(requestId);
   const [low, high] = partRange(root);
   const clock = wait.clock ?? systemClock;
-  const params = () => ({ sessionId, root, low, high, now: new Date(clock.now()).toISOString() });
+  const params = () => ({ sessionId, root, low, high, now: clock.now() });
   return until(async () => (await pendingInSession.execute(db, params())).rows.length === 0, wait);
 }
 
 /** True when `requestId` (or a fan-out part of it) is pending: a completion id its client holds a moment early. */
 export async function isPending(db: Kysely<MemoryDatabase>, requestId: string, clock = systemClock): Promise<boolean> {
   const [low, high] = partRange(requestId);
-  const now = new Date(clock.now()).toISOString();
+  const now = clock.now();
   return (await pendingTurn.execute(db, { requestId, low, high, now })).rows.length > 0;
 }
 

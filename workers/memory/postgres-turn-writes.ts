@@ -23,7 +23,10 @@ export interface PendingWriteResult {
 // A turn's columns after request_id, session_id and created_at, written from $6 on in this order.
 // A record of TurnRow's columns: one added to turnRow fails to compile here until this write stores
 // it too (else PostgreSQL would drop it where SQLite keeps it). Integers are cast in the SELECT.
-const TURN_COLUMNS: Record<Exclude<keyof TurnRow, 'request_id' | 'session_id' | 'created_at'>, 'text' | 'integer'> = {
+const TURN_COLUMNS: Record<
+  Exclude<keyof TurnRow, 'request_id' | 'session_id' | 'created_at'>,
+  'text' | 'integer' | 'bigint'
+> = {
   agent: 'text',
   model: 'text',
   user_input: 'text',
@@ -39,11 +42,14 @@ const TURN_COLUMNS: Record<Exclude<keyof TurnRow, 'request_id' | 'session_id' | 
   metadata: 'text',
   private: 'integer',
   previous_response_id: 'text',
-  pending_until: 'text',
+  pending_until: 'bigint',
   attempt: 'integer',
 };
 const turnColumns = Object.keys(TURN_COLUMNS) as (keyof typeof TURN_COLUMNS)[];
-const turnValues = turnColumns.map((column, i) => `$${i + 6}${TURN_COLUMNS[column] === 'integer' ? '::integer' : ''}`);
+const turnValues = turnColumns.map((column, i) => {
+  const type = TURN_COLUMNS[column];
+  return `$${i + 6}${type === 'text' ? '' : `::${type}`}`;
+});
 
 // The session is touched only for its own tenant and only when the turn is new, so a refused or
 // redelivered request leaves no trace, as the transaction's rollback did. A write racing another

@@ -23,8 +23,8 @@ export interface NewTurn {
   private: boolean;
   /** The Responses API's previous_response_id, repeated by the stored response. */
   previousResponseId?: string | undefined;
-  /** Written pending: until when (ISO) its writer waits for the receipt (the `pending_until` column). */
-  pendingUntil?: string | undefined;
+  /** Written pending: until when (ms since the epoch) its writer waits for the receipt (`pending_until`). */
+  pendingUntil?: number | undefined;
   /** The attempt of its request that answered it (the envelope's `attempt`), when not the first. */
   attempt?: number | undefined;
 }

@@ -58,7 +58,7 @@ const orphanRow = (requestId: string, sessionId: string) => ({
   previous_response_id: null,
   state: 'pending' as const,
   commit_seq: null,
-  pending_until: '2000-01-01T00:00:00.000Z',
+  pending_until: 946_684_800_000,
   attempt: null,
 });
 
@@ -211,7 +211,7 @@ t.test(
       .values({
         ...orphanRow(lost.request_id, session),
         // Still within its writer's wait: only the gateway's retry (attempt 2) may replace it.
-        pending_until: new Date(Date.now() + 60_000).toISOString(),
+        pending_until: Date.now() + 60_000,
       })
       .execute();
     const frames = await sendEnvelope(stack.bus, stack.config.subjectPrefix, {
