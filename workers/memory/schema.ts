@@ -66,9 +66,10 @@ export interface TurnsTable {
   /** The turn's place in its session's history, given at commit (delivery order); NULL while pending. */
   commit_seq: number | null;
   /**
-   * A pending turn's writer waits for its receipt until then (ms since the epoch; PostgreSQL reads it as text): still pending after it, its
-   * worker died, and no request waits for it to settle. Kept once committed (read only while
-   * pending); NULL for a turn committed at once (protocol v1) or written before the column.
+   * A pending turn's writer waits for its receipt until then (ms since the epoch; PostgreSQL reads
+   * it as text): still pending after it, its worker died, and no request waits for it to settle.
+   * Kept once committed (read only while pending); NULL for a turn committed at once (protocol v1)
+   * or written before the column.
    */
   pending_until: number | null;
   /** The attempt of its request that wrote it (envelope `attempt`); NULL for the first. */
