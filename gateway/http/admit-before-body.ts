@@ -6,7 +6,6 @@ import { namedChoice } from '../chat/choose-agents.js';
 import type { ChatDeps } from '../chat/types.js';
 import type { Admission } from '../rate-limit/rate-limiter.js';
 import { isEncoded } from './content-encoding.js';
-import { refusalOf } from '../rate-limit/rate-limiter.js';
 
 /** A request's admission until its handler takes it over (then startChatCall, then the call, own it). */
 export interface EarlyAdmission {
@@ -54,16 +53,9 @@ export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } =
   return async function admitEarly(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const named = namedChoice(deps.catalog, undefined, request.pathAgent, request.caller);
     if (named) withinScope(request.caller, named, deps.catalog.names);
-    let admission: Admission;
     const declared = charge.bodyBytes ? declaredBytes(request, deps.config.bodyLimitBytes) : { bytes: 0, known: true };
-    try {
-      admission = await admit(deps, request.caller, declared.bytes);
-    } catch (err) {
-      const refusal = refusalOf(err);
-      if (refusal) reply.headers(refusal.headers);
-      throw err;
-    }
-    let held: Admission | undefined = admission;
+    // A 429 carries its Retry-After through the app's error handler.
+    let held: Admission | undefined = await admit(deps, request.caller, declared.bytes);
     let charged = declared.known;
     request.earlyAdmission = {
       take() {

@@ -4,7 +4,6 @@ import { LightSignal } from '../../common/light-signal.js';
 import type { Logger } from '../../common/logger.js';
 import { startChatCall } from '../chat/start-chat.js';
 import type { ChatDeps, ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
-import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { takeEarlyAdmission } from './admit-before-body.js';
 import { hintsFromHeaders } from './request-hints.js';
 import { keyRevocation } from './key-revocation.js';
@@ -86,11 +85,6 @@ export async function startHttpChat(
     // Taken after everything above that can throw: startChatCall owns it from here.
     origin.admission = await takeEarlyAdmission(request);
     chat = await startChatCall(deps, input, origin);
-  } catch (err) {
-    // A 429 says when to come back: Retry-After and the rate-limit headers.
-    const refusal = refusalOf(err);
-    if (refusal) reply.headers(refusal.headers);
-    throw err;
   } finally {
     reply.raw.off('close', onClose);
   }

@@ -5,7 +5,6 @@ import type { ChatDeps } from '../chat/types.js';
 import { runEmbedding, type EmbeddingInput } from '../embeddings/start-embedding.js';
 import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
-import { refusalOf } from '../rate-limit/rate-limiter.js';
 import {
   embeddingRequestSchema,
   perAgentEmbeddingRequestSchema,
@@ -32,25 +31,18 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
   app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema }, async (request, reply) => {
     const { body } = request;
     const incomingTrace = request.headers['traceparent'];
-    let result;
-    try {
-      result = await runEmbedding(
-        deps,
-        { model: body.model, input: inputList(body.input), dimensions: body.dimensions ?? undefined },
-        {
-          caller: request.caller,
-          log: request.log as Logger,
-          traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
-          hints: hintsFromHeaders(request.headers),
-          pathAgent: request.pathAgent,
-          admission: await takeEarlyAdmission(request),
-        },
-      );
-    } catch (err) {
-      const refusal = refusalOf(err);
-      if (refusal) reply.headers(refusal.headers);
-      throw err;
-    }
+    const result = await runEmbedding(
+      deps,
+      { model: body.model, input: inputList(body.input), dimensions: body.dimensions ?? undefined },
+      {
+        caller: request.caller,
+        log: request.log as Logger,
+        traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+        hints: hintsFromHeaders(request.headers),
+        pathAgent: request.pathAgent,
+        admission: await takeEarlyAdmission(request),
+      },
+    );
     reply.headers(result.headers);
     const base64 = body.encoding_format === 'base64';
     return {

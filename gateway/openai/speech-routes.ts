@@ -5,8 +5,7 @@ import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
-import { refusalOf } from '../rate-limit/rate-limiter.js';
-import { startSpeech, type SpeechResult } from '../speech/start-speech.js';
+import { startSpeech } from '../speech/start-speech.js';
 import { speechEvents } from '../speech/speech-sse.js';
 import { collectSpeech } from '../speech/collect-speech.js';
 import { perAgentSpeechRequestBodySchema, speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
@@ -48,32 +47,25 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
       if (!reply.raw.writableFinished) left.abort(clientLeft());
     });
     const incomingTrace = request.headers['traceparent'];
-    let result: SpeechResult;
-    try {
-      result = await startSpeech(
-        deps,
-        {
-          model: body.model ?? request.pathAgent?.name ?? '',
-          input: body.input,
-          voice: body.voice,
-          format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
-          speed: body.speed ?? 1,
-        },
-        {
-          caller: request.caller,
-          log: request.log as Logger,
-          traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
-          hints: hintsFromHeaders(request.headers),
-          pathAgent: request.pathAgent,
-          admission: await takeEarlyAdmission(request),
-        },
-        left.signal,
-      );
-    } catch (err) {
-      const refusal = refusalOf(err);
-      if (refusal) reply.headers(refusal.headers);
-      throw err;
-    }
+    const result = await startSpeech(
+      deps,
+      {
+        model: body.model ?? request.pathAgent?.name ?? '',
+        input: body.input,
+        voice: body.voice,
+        format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
+        speed: body.speed ?? 1,
+      },
+      {
+        caller: request.caller,
+        log: request.log as Logger,
+        traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+        hints: hintsFromHeaders(request.headers),
+        pathAgent: request.pathAgent,
+        admission: await takeEarlyAdmission(request),
+      },
+      left.signal,
+    );
     reply.headers(result.headers).header('content-type', result.start.content_type);
     if (body.stream_format === undefined) {
       let audio: Buffer;

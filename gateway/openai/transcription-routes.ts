@@ -6,7 +6,6 @@ import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
 import { bodyMissing } from '../http/errors.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
-import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { renderTranscript } from '../transcription/render.js';
 import { startTranscription } from '../transcription/start-transcription.js';
 import {
@@ -108,27 +107,21 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
       if (!reply.raw.writableFinished) left.abort(clientLeft());
     });
     const incomingTrace = request.headers['traceparent'];
-    try {
-      const result = await startTranscription(
-        deps,
-        { model: body.model ?? request.pathAgent?.name ?? '', file: body.file, language: body.language },
-        {
-          caller: request.caller,
-          log: request.log as Logger,
-          traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
-          hints: hintsFromHeaders(request.headers),
-          pathAgent: request.pathAgent,
-          admission: await takeEarlyAdmission(request),
-        },
-        left.signal,
-      );
-      const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords);
-      return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);
-    } catch (err) {
-      const refusal = refusalOf(err);
-      if (refusal) reply.headers(refusal.headers);
-      throw err;
-    }
+    const result = await startTranscription(
+      deps,
+      { model: body.model ?? request.pathAgent?.name ?? '', file: body.file, language: body.language },
+      {
+        caller: request.caller,
+        log: request.log as Logger,
+        traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+        hints: hintsFromHeaders(request.headers),
+        pathAgent: request.pathAgent,
+        admission: await takeEarlyAdmission(request),
+      },
+      left.signal,
+    );
+    const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords);
+    return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);
   });
   app.post('/v1/audio/translations', async () => {
     throw new AgentbusError(

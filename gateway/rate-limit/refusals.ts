@@ -19,9 +19,17 @@ export interface Refusal {
 // Kept beside the error rather than in a subclass: errors are compared by code, never by class.
 const refusals = new WeakMap<object, Refusal>();
 
-/** The limiter's details of a refused request's error, or undefined for any other error. */
+/**
+ * The limiter's details of a refused request's error, or undefined for any other error. An error
+ * restated in another API's terms (`AgentbusError.restated`) carries the refusal as its cause.
+ */
 export function refusalOf(err: unknown): Refusal | undefined {
-  return typeof err === 'object' && err !== null ? refusals.get(err) : undefined;
+  for (let depth = 0; depth < 4 && typeof err === 'object' && err !== null; depth++) {
+    const refusal = refusals.get(err);
+    if (refusal) return refusal;
+    err = (err as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 export function refused(error: AgentbusError, retryAfter: number, headers: Record<string, string>): AgentbusError {

@@ -182,3 +182,14 @@ t.test('tiers: max_input_bytes is a per-minute bucket, and the strictest tier ta
   t.equal(tiers.resolve('unlimited').inputBytes, undefined);
   t.equal(tiers.resolve('no-such-tier').inputBytes?.limit, 1000 * KB, 'an unknown tier is the strictest');
 });
+
+t.test("a refusal restated in another API's terms still says when to come back", async (t) => {
+  const { admit } = setup();
+  const held = [await admit('standard', KB), await admit('standard', KB)];
+  const refusal = await admit('standard', KB).catch((err: AgentbusError) => err);
+  const restated = (refusal as AgentbusError).restated({ param: 'input' });
+  t.ok(refusalOf(refusal), 'the limiter marks its own error');
+  t.same(refusalOf(restated), refusalOf(refusal), 'and the error that names it as its cause');
+  t.equal(refusalOf(new Error('other')), undefined);
+  await Promise.all(held.map((a) => a.release()));
+});
