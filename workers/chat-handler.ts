@@ -1,5 +1,11 @@
 import type { Kysely } from 'kysely';
-import { AgentbusError, decodeChatRequest, ID_PATTERN, type ChatRequest } from '../bus-schemas/index.js';
+import {
+  AgentbusError,
+  decodeChatRequest,
+  ID_PATTERN,
+  RECEIPT_GRACE_MS,
+  type ChatRequest,
+} from '../bus-schemas/index.js';
 import type { Bus } from '../common/bus.js';
 import type { Agent } from '../common/catalog.js';
 import { systemClock, type Clock } from '../common/clock.js';
@@ -8,7 +14,7 @@ import type { ResponseCache } from './cache/response-cache.js';
 import { sendAnswer, withCallIdsOf, type Answer } from './chat/answer.js';
 import { cacheKeyOf } from './chat/answer-key.js';
 import { askModel, type ModelAnswer } from './chat/ask-model.js';
-import { deliverTurn, pendingUntilAfter, RECEIPT_GRACE_MS, type Delivery } from './chat/deliver-turn.js';
+import { deliverTurn, pendingUntilAfter, type Delivery } from './chat/deliver-turn.js';
 import type { InFlight } from './in-flight.js';
 import { loadHistory, NO_HISTORY, type History } from './memory/history.js';
 import type { MemoryDatabase } from './memory/schema.js';

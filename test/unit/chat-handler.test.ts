@@ -9,6 +9,7 @@ import {
   encodeJson,
   AgentbusError,
   PROTOCOL_VERSION,
+  RECEIPT_GRACE_MS,
   type ChatRequest,
   type ReplyFrame,
   type SamplingOptions,
@@ -17,7 +18,6 @@ import { loadRedactor } from '../../common/redaction.js';
 import type { CachedAnswer, ResponseCache } from '../../workers/cache/response-cache.js';
 import { isCacheable, type CacheMode } from '../../workers/cache/cache-policy.js';
 import { handleChatRequest, type ChatHandlerDeps } from '../../workers/chat-handler.js';
-import { RECEIPT_GRACE_MS } from '../../workers/chat/deliver-turn.js';
 import { InFlight } from '../../workers/in-flight.js';
 import { memoryDatabasePath, openMemoryDatabase } from '../../workers/memory/database.js';
 import { commitTurn } from '../../workers/memory/delivery.js';

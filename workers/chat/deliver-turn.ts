@@ -21,11 +21,6 @@ const ORPHANED_AFTER_MS = 30_000;
  */
 export const pendingUntilAfter = (receiptWaitMs: number): number => Date.now() + receiptWaitMs + ORPHANED_AFTER_MS;
 
-// Past the request's own deadline, how long the worker waits for the delivery receipt: the
-// gateway answers as soon as the client's socket took the last bytes, so this only covers a
-// slow reader of a long answer, and a gateway that died (whose turns are then discarded).
-export { RECEIPT_GRACE_MS } from '../../bus-schemas/index.js';
-
 export interface DeliverTurn {
   db: Kysely<MemoryDatabase>;
   /** Where memory is (`DATA_DIR (…)`, `DATABASE_URL (…)`), named in a memory_unavailable error. */

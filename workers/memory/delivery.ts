@@ -130,7 +130,7 @@ export interface StoredTurn {
   createdAt: string;
   /** The attempt of the request that wrote it (1: the first). */
   attempt: number;
-  /** Pending: until when its writer waits for the receipt (ISO), or null (an older row). */
+  /** Pending: until when its writer waits for the receipt (ms since the epoch), or null (an older row). */
   pendingUntil: number | null;
 }
 
