@@ -34,6 +34,15 @@ export function admit(
 }
 
 /**
+ * Takes `bytes` of input that is not a request of its own (a WebSocket frame, charged as it
+ * arrives, before it is parsed) from the key's byte budget; throws the 429 or 413 an HTTP body
+ * of that size gets.
+ */
+export function chargeInputBytes(deps: { rateLimiter: RateLimiter }, caller: Caller, bytes: number): Promise<void> {
+  return deps.rateLimiter.chargeBytes({ tenant: caller.tenant, keyName: caller.name, tier: caller.tier, bytes });
+}
+
+/**
  * Each model call of a fan-out counts against the key's rate limits: admission took one token,
  * the further agents and the aggregator take theirs now, after routing showed how many there
  * are (all or none: the 429 refuses the whole request before any agent is asked, and gives

@@ -63,6 +63,9 @@ export interface AdmissionRequest {
   leaseUntil: number;
 }
 
+/** Whose byte budget, for {@link RateLimiter.chargeBytes}. */
+export type BytesRequest = Pick<AdmissionRequest, 'tenant' | 'keyName' | 'tier'> & { bytes: number };
+
 /** Per-key limits shared by every gateway replica through one JetStream KV bucket. */
 export interface RateLimiter {
   readonly tiers: RateTiers;
@@ -71,6 +74,12 @@ export interface RateLimiter {
    * {@link refusalOf} says when to retry.
    */
   admit(request: AdmissionRequest): Promise<Admission>;
+  /**
+   * Takes `bytes` from the tier's `max_input_bytes` only (no request token, no lease): input that
+   * is not a request of its own, such as each WebSocket frame as it arrives. Throws the 429 (or 413)
+   * an HTTP body of that size would get; does nothing for a tier without a byte budget.
+   */
+  chargeBytes(request: BytesRequest): Promise<void>;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -113,6 +122,10 @@ export function createRateLimiter(options: {
 
   return {
     tiers,
+    async chargeBytes(request) {
+      const tier = tiers.resolve(request.tier);
+      if (isLimited(tier)) await chargeBytes(request, tier, request.bytes, request.bytes);
+    },
     async admit(request) {
       const tier = tiers.resolve(request.tier);
       if (!isLimited(tier)) return UNLIMITED;
@@ -175,8 +188,13 @@ export function createRateLimiter(options: {
     },
   };
 
-  /** More bytes for an admitted request's body; a store that is down is treated as for admissions. */
-  async function chargeBytes(request: AdmissionRequest, tier: RateTier, extra: number, total: number): Promise<void> {
+  /** More bytes of input (a body read, a frame); a store that is down is treated as for admissions. */
+  async function chargeBytes(
+    request: Pick<AdmissionRequest, 'tenant' | 'keyName' | 'tier'>,
+    tier: RateTier,
+    extra: number,
+    total: number,
+  ): Promise<void> {
     if (extra <= 0 || !tier.inputBytes) return;
     let decision: Decision;
     try {

@@ -17,7 +17,7 @@ import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 import type { ChatFrame, ClientFrame, ResponseCreateFrame, ServerFrame } from './frames.schema.js';
 import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
-import { FrameError, parseClientFrame } from './parse-frame.js';
+import { FrameError, parseClientFrame, peekFrame } from './parse-frame.js';
 import { responsesBodyOf } from './response-frame-body.js';
 import { inResponseTerms, relayResponseEvents } from './response-relay.js';
 import { deltaFrame, doneFrame, errorFrame } from './server-frames.js';
@@ -34,8 +34,13 @@ export interface LiveSessionOptions {
   catalog: Catalog;
   /** Starts a chat call: the chat pipeline with this gateway's dependencies. */
   startChat(input: ChatInput, origin: ChatOrigin): Promise<StartedChat>;
-  /** The key's rate limits and byte budget for a request frame of `inputBytes` (chat/admit.ts); throws the 429. */
-  admit(caller: Caller, inputBytes: number): Promise<Admission>;
+  /**
+   * Takes a received frame's bytes from the key's byte budget (chat/admit.ts), before the frame
+   * is parsed or checked; throws the 429 (or 413) an HTTP body of that size gets.
+   */
+  chargeBytes(caller: Caller, bytes: number): Promise<void>;
+  /** The key's rate limits for a request frame (its bytes were charged as it arrived); throws the 429. */
+  admit(caller: Caller): Promise<Admission>;
   /** The caller a presented key proves, or undefined when no key matches (the key store's lookup). */
   callerFor(key: string): Caller | undefined;
   /** Reads a tenant's stored responses, for `item_reference` input items of `response.create` frames. */
@@ -81,8 +86,9 @@ export class LiveSession {
   #draining = false;
   #drained: (() => void) | undefined;
   #answeredPing = true;
-  /** Bytes of the frame being handled: a chat frame's size counts against the key's `max_input_bytes`. */
-  #frameBytes = 0;
+  /** The frames received and not yet handled: each waits for its byte charge, and those before it. */
+  #inbox: Promise<void> = Promise.resolve();
+  #waiting = 0;
   readonly #authTimer: TimerHandle | undefined;
   readonly #pingTimer: TimerHandle;
   readonly #stopWatchingKeys: (() => void) | undefined;
@@ -125,17 +131,65 @@ export class LiveSession {
     });
   }
 
-  /** A frame from the client. A bad one is answered and forgotten: the socket and its other requests carry on. */
+  /**
+   * A frame from the client. Its bytes are charged to the key's byte budget before anything else
+   * (as an HTTP body's are before it is parsed), so frames refused by their checks spend them too.
+   * Frames are handled one at a time, in order; while one waits for its charge the socket is not
+   * read, so a client sending faster than that queues in TCP, not in the gateway's memory.
+   */
   receive(data: Buffer, isBinary: boolean): void {
+    if (this.#closing) return;
+    if (this.#waiting++ === 0) this.#port.pause();
+    this.#inbox = this.#inbox
+      .then(() => this.#take(data, isBinary))
+      .catch((err: unknown) => this.#log.error({ err }, 'WebSocket frame failed unexpectedly'))
+      .finally(() => {
+        if (--this.#waiting === 0) this.#port.resume();
+      });
+  }
+
+  async #take(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.#closing) return;
     if (this.#caller === undefined && data.length > MAX_UNAUTHENTICATED_FRAME_BYTES) {
       this.close(CLOSE_CODES.tooBig, `frames over ${MAX_UNAUTHENTICATED_FRAME_BYTES} bytes need authentication first`);
       return;
     }
+    const refusal = await this.#charge(data.length);
+    if (this.#closing) return;
+    if (refusal) this.#refuse(data, isBinary, refusal);
+    else this.#handleFrame(data, isBinary);
+  }
+
+  /** Charges a frame's bytes; the refusal, if any. Frames before authentication are not charged (they are small). */
+  async #charge(bytes: number): Promise<AgentbusError | undefined> {
+    if (this.#caller === undefined) return undefined;
+    try {
+      await this.#options.chargeBytes(this.#caller, bytes);
+      return undefined;
+    } catch (err) {
+      return AgentbusError.from(err);
+    }
+  }
+
+  /**
+   * Answers a frame over the byte budget with the refusal. It is read for its type and id only,
+   * so that a refused request still gets its one terminal frame; a `cancel` is still applied,
+   * since it only stops work.
+   */
+  #refuse(data: Buffer, isBinary: boolean, refusal: AgentbusError): void {
+    const head = peekFrame(data, isBinary, this.#options.config.inputLimits.maxJsonDepth);
+    if (head.type === 'cancel') return this.#handleFrame(data, isBinary);
+    const isRequest = head.type === 'chat' || head.type === 'response.create';
+    const tag = this.#refusedFrameTag(isRequest ? head.id : null);
+    if (refusal.status >= 500) this.#log.error({ err: refusal }, 'WebSocket frame could not be charged');
+    this.#send(errorFrame(tag, refusal, tag === null ? undefined : 0, refusalOf(refusal)?.retryAfterSeconds));
+  }
+
+  /** A frame within budget: checked, then handled. A bad one is answered and forgotten. */
+  #handleFrame(data: Buffer, isBinary: boolean): void {
     let id: string | null = null;
     try {
       const frame = parseClientFrame(data, isBinary, this.#options.config.inputLimits.maxJsonDepth);
-      this.#frameBytes = data.length;
       if (frame.type === 'chat' || frame.type === 'response.create' || frame.type === 'cancel') id = frame.id;
       this.#handle(frame);
     } catch (err) {
@@ -341,20 +395,20 @@ export class LiveSession {
     const request: Request = { routing: new AbortController() };
     this.#requests.set(frame.id, request);
     // Never rejects: #run answers every failure with an error frame.
-    this.#run(frame, by, request, this.#frameBytes).catch((err: unknown) =>
+    this.#run(frame, by, request).catch((err: unknown) =>
       this.#log.error({ err }, 'WebSocket request failed unexpectedly'),
     );
   }
 
-  async #run(frame: RequestFrame, by: Caller, request: Request, inputBytes: number): Promise<void> {
+  async #run(frame: RequestFrame, by: Caller, request: Request): Promise<void> {
     let chat: StartedChat;
     let echo: ResponseEcho | undefined;
     // A response.create frame's body once translated: later errors name its Responses fields.
     let translated: ResponsesBody | undefined;
     try {
       // Admitted before its checks, as an HTTP body is before it is read: a frame they refuse gives
-      // its token back, but its bytes stay spent, so a flood of refused frames meets the byte budget.
-      const admission = await this.#options.admit(by, inputBytes);
+      // its token back (its bytes were spent as it arrived, see receive).
+      const admission = await this.#options.admit(by);
       const limits = this.#options.config.inputLimits;
       let input: ChatInput;
       try {

@@ -73,3 +73,20 @@ export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJs
     idOf(record),
   );
 }
+
+/**
+ * A frame's `type` and usable `id`, read without the schema check (both undefined/null when it
+ * is not a JSON object): enough to tag the answer to a frame refused before its checks.
+ */
+export function peekFrame(data: Buffer, isBinary: boolean, maxJsonDepth: number): { type?: string; id: string | null } {
+  if (isBinary) return { id: null };
+  let value: unknown;
+  try {
+    value = parseUntrustedJson(data.toString('utf8'), maxJsonDepth, 'frame');
+  } catch {
+    return { id: null };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { id: null };
+  const record = value as Record<string, unknown>;
+  return { ...(typeof record['type'] === 'string' ? { type: record['type'] } : {}), id: idOf(record) };
+}

@@ -7,7 +7,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import { withTimeout } from '../../common/timeout.js';
 import { bearerKeyOf } from '../auth/bearer-auth.js';
-import { admit } from '../chat/admit.js';
+import { admit, chargeInputBytes } from '../chat/admit.js';
 import { startChatCall } from '../chat/start-chat.js';
 import { storedTurnReader } from '../openai/stored-turn-reader.js';
 import type { ChatDeps } from '../chat/types.js';
@@ -130,7 +130,9 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { s
         config,
         catalog: deps.catalog,
         startChat: (input, origin) => startChatCall(deps, input, origin),
-        admit: (caller, inputBytes) => admit(deps, caller, inputBytes),
+        chargeBytes: (caller, bytes) => chargeInputBytes(deps, caller, bytes),
+        // A frame's bytes were charged as it arrived: its admission counts none again.
+        admit: (caller) => admit(deps, caller, 0),
         storedTurns: (tenant) => storedTurnReader(deps, tenant),
         callerFor: callerOf(request),
         caller: request.caller ?? undefined,

@@ -13,6 +13,9 @@ export interface SocketPort {
   close(code: number, reason: string): void;
   terminate(): void;
   ping(): void;
+  /** Stops reading frames (TCP holds what the peer sends meanwhile) until {@link resume}. */
+  pause(): void;
+  resume(): void;
 }
 
 /** The port of a `ws` socket. */
@@ -28,5 +31,7 @@ export function wsPort(socket: WebSocket): SocketPort {
     close: (code, reason) => socket.close(code, reason),
     terminate: () => socket.terminate(),
     ping: () => socket.ping(),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
   };
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
 import { startStack } from '../helpers/stack.js';
+import { openLiveClient } from '../helpers/ws-client.js';
 
 // max_input_bytes counts the body as parsed: a compressed or chunked body, whose size is unknown
 // until it is read, is charged what it declared (its compressed length, or nothing), then the rest
@@ -17,7 +18,7 @@ writeFileSync(
 );
 const stack = await startStack({
   env: {
-    API_KEYS: 'key-one,key-two,key-three,key-four,key-five',
+    API_KEYS: 'key-one,key-two,key-three,key-four,key-five,key-six',
     API_KEYS_TIER: 'standard',
     RATE_TIERS_FILE: tiersFile,
   },
@@ -110,4 +111,23 @@ t.test('bodies their checks refuse spend their bytes too, read chunked or compre
   const gz = await send('key-four', gzipSync(body('z'.repeat(1500))), 'gzip');
   t.equal(gz.status, 429, 'a compressed body over what is left is refused once decoded');
   await gz.json();
+});
+
+t.test('WebSocket frames spend their bytes as they arrive, those their checks refuse too', async (t) => {
+  const client = await openLiveClient(stack.baseUrl, { headerKey: 'key-six' });
+  t.teardown(() => client.close());
+  await client.next((frame) => frame.type === 'ready');
+  // ~1,600 bytes each, refused by the frame schema (messages must be an array): the third is over 4,000.
+  for (const id of ['w1', 'w2', 'w3'])
+    client.send({ type: 'chat', id, agent: 'code_review', messages: 'x'.repeat(1600) });
+  const codes: string[] = [];
+  for (const id of ['w1', 'w2', 'w3']) {
+    const { terminal } = await client.finish(id);
+    if (terminal.type === 'error') codes.push(terminal.error.code ?? '');
+    if (id === 'w3') t.match(terminal, { seq: 0, retry_after: Number, error: { message: /this body has 16\d\d/ } });
+  }
+  t.same(codes, ['invalid_request', 'invalid_request', 'rate_limit_exceeded']);
+  client.send({ type: 'chat', id: 'w4', agent: 'code_review', messages: [{ role: 'user', content: 'y'.repeat(800) }] });
+  t.match((await client.finish('w4')).terminal, { type: 'error', error: { code: 'rate_limit_exceeded' } });
+  t.same(client.invalidFrames, []);
 });

@@ -5,11 +5,16 @@ import type { Caller } from '../../gateway/auth/caller.js';
 import { openCall, type CallScope } from '../../gateway/call/call.js';
 import type { ChatInput, ChatOrigin, StartedChat } from '../../gateway/chat/types.js';
 import { loadGatewayConfig } from '../../gateway/config.js';
+import { chargeInputBytes } from '../../gateway/chat/admit.js';
+import { createRateLimiter } from '../../gateway/rate-limit/rate-limiter.js';
+import { rateTiersFrom } from '../../gateway/rate-limit/rate-tiers.js';
 import { CLOSE_CODES, LiveSession } from '../../gateway/websocket/live-socket.js';
 import type { SocketPort } from '../../gateway/websocket/socket-port.js';
+import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { FrameMaker, untilClosed } from '../helpers/frames.js';
 import { recordingLogger } from '../helpers/fake-provider.js';
+import { MemoryTenantStore } from '../helpers/memory-tenant-store.js';
 
 // One live WebSocket session as a state machine: a fake port (our seam over ws), a fake
 // startChat (our seam over the pipeline), a fake clock.
@@ -26,6 +31,7 @@ class FakePort implements SocketPort {
   closedWith: [number, string] | undefined;
   terminated = false;
   pings = 0;
+  paused = false;
   send(text: string, onSent?: (err?: Error) => void) {
     this.sent.push(JSON.parse(text) as Record<string, unknown>);
     if (onSent) queueMicrotask(() => onSent());
@@ -41,6 +47,12 @@ class FakePort implements SocketPort {
   ping() {
     this.pings++;
   }
+  pause() {
+    this.paused = true;
+  }
+  resume() {
+    this.paused = false;
+  }
   of(type: string) {
     return this.sent.filter((frame) => frame['type'] === type);
   }
@@ -49,14 +61,23 @@ class FakePort implements SocketPort {
 type Script = (scope: CallScope) => AsyncIterable<ReplyFrame>;
 
 function session(
-  options: { caller?: Caller; keys?: Record<string, Caller>; scripts?: Script[]; catalog?: Catalog } = {},
+  options: {
+    caller?: Caller;
+    keys?: Record<string, Caller>;
+    scripts?: Script[];
+    catalog?: Catalog;
+    /** The byte budget's charge; default: every frame fits, its size recorded in `charged`. */
+    chargeBytes?: (caller: Caller, bytes: number) => Promise<void>;
+  } = {},
 ) {
   const clock = new FakeClock();
   const port = new FakePort();
   const keys = new Map(Object.entries(options.keys ?? { 'key-all': everyone, 'key-cr': scoped }));
   const started: Array<{ input: ChatInput; origin: ChatOrigin; scope?: CallScope }> = [];
-  // Each admission: the frame's bytes, and how it was released (a refund: a refused request).
-  const admitted: Array<{ bytes: number; refunded?: boolean }> = [];
+  // Each admission, and how it was released (a refund: a refused request).
+  const admitted: Array<{ refunded?: boolean }> = [];
+  // Each frame's bytes, as charged to the key's byte budget when it arrived.
+  const charged: number[] = [];
   let keyListener: (() => void) | undefined;
   const { log } = recordingLogger();
   const live = new LiveSession({
@@ -74,8 +95,14 @@ function session(
       keyListener = listener;
       return () => (keyListener = undefined);
     },
-    admit: (_caller, bytes) => {
-      const entry: (typeof admitted)[number] = { bytes };
+    chargeBytes:
+      options.chargeBytes ??
+      ((_caller, bytes) => {
+        charged.push(bytes);
+        return Promise.resolve();
+      }),
+    admit: () => {
+      const entry: (typeof admitted)[number] = {};
       admitted.push(entry);
       return Promise.resolve({
         headers: {},
@@ -111,7 +138,7 @@ function session(
     live.receive(Buffer.from(JSON.stringify(frame)), false);
     await settle();
   };
-  return { live, port, clock, started, admitted, keys, receive, revoke: () => keyListener?.() };
+  return { live, port, clock, started, admitted, charged, keys, receive, revoke: () => keyListener?.() };
 }
 
 const chat = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -287,6 +314,7 @@ t.test('a reader too far behind is closed with 4008', async (t) => {
 t.test('a bad frame is answered and forgotten; the socket carries on', async (t) => {
   const { live, port, receive } = session({ caller: everyone, scripts: [answer('still here')] });
   live.receive(Buffer.from('{not json'), false);
+  await settle();
   t.equal((port.of('error')[0]?.['error'] as { code: string }).code, 'invalid_json');
   await receive(chat('ok'));
   await settle();
@@ -294,12 +322,12 @@ t.test('a bad frame is answered and forgotten; the socket carries on', async (t)
 });
 
 t.test('a frame the input checks refuse is admitted first: its token comes back, its bytes are spent', async (t) => {
-  const { port, receive, started, admitted } = session({ caller: everyone, scripts: [answer('ok')] });
+  const { port, receive, started, admitted, charged } = session({ caller: everyone, scripts: [answer('ok')] });
   await receive(chat('bad', { messages: [{ role: 'user', content: 'x'.repeat(2_000_000) }] }));
   t.match(port.of('error')[0], { id: 'bad', error: { code: 'message_too_long' } });
   t.equal(started.length, 0);
   t.equal(admitted.length, 1);
-  t.ok(admitted[0]!.bytes > 2_000_000, "the frame's bytes were counted");
+  t.ok(charged[0]! > 2_000_000, "the frame's bytes were counted");
   t.equal(admitted[0]!.refunded, true, 'its request token given back');
   await receive(chat('good'));
   await settle();
@@ -443,4 +471,98 @@ t.test("response.create with a chat frame's session_id: refused by name, nothing
     ],
   );
   t.equal(started.length, 0, 'no request started');
+});
+
+// The byte budget of a real limiter over an in-memory store: the refusals are those an HTTP body gets.
+const budgeted: Caller = { tenant: 't-small', name: 'small', agents: null, tier: 'small', private: false };
+function byteBudget(maxInputBytes: number) {
+  const tiers = rateTiersFrom({ tiers: { small: { max_input_bytes: maxInputBytes }, unlimited: {} } });
+  const { log } = recordingLogger();
+  const store = new MemoryTenantStore();
+  const rateLimiter = createRateLimiter({ bus: new FakeBus(), tiers, bucket: 'rl_unit', opTimeoutMs: 500, log, store });
+  return (caller: Caller, bytes: number) => chargeInputBytes({ rateLimiter }, caller, bytes);
+}
+const sizeOf = (frame: unknown) => Buffer.byteLength(JSON.stringify(frame));
+
+t.test('every frame spends its bytes before its checks: a flood of invalid frames meets the budget', async (t) => {
+  const { port, receive, started, admitted } = session({
+    caller: budgeted,
+    keys: { 'key-small': budgeted },
+    chargeBytes: byteBudget(3000),
+  });
+  // ~1,450 bytes each, refused by the frame schema (messages must be an array): two leave ~100 bytes.
+  const invalid = (id: string) => chat(id, { messages: 'x'.repeat(1370) });
+  t.ok(sizeOf(invalid('a')) > 1400 && sizeOf(invalid('a')) < 1500);
+  for (const id of ['a', 'b', 'c']) await receive(invalid(id));
+  const [a, b, c] = port.of('error');
+  t.match(a, { id: 'a', seq: 0, error: { code: 'invalid_request', param: 'messages', type: 'invalid_request_error' } });
+  t.match(b, { id: 'b', seq: 0, error: { code: 'invalid_request' } });
+  t.match(c, {
+    id: 'c',
+    seq: 0,
+    retry_after: Number,
+    error: { code: 'rate_limit_exceeded', message: /Input limit reached for key "small": 3000 bytes per minute/ },
+  });
+  await receive(chat('d', { messages: [{ role: 'user', content: 'y'.repeat(200) }] }));
+  t.match(port.of('error').at(-1), { id: 'd', seq: 0, error: { code: 'rate_limit_exceeded' } });
+  await receive({ type: 'ping', id: 'p1', padding: 'z'.repeat(200) });
+  t.match(port.of('error').at(-1), { id: null, error: { code: 'rate_limit_exceeded' } });
+  t.notMatch(port.of('error').at(-1), { seq: Number }, 'a ping is no request: its refusal ends none');
+  t.same(port.of('pong'), []);
+  t.equal(admitted.length, 0, 'nothing admitted');
+  t.equal(started.length, 0, 'nothing started');
+});
+
+t.test('a frame larger than the whole budget is 413, as an HTTP body is', async (t) => {
+  const { port, receive } = session({
+    caller: budgeted,
+    keys: { 'key-small': budgeted },
+    chargeBytes: byteBudget(500),
+  });
+  await receive(chat('big', { messages: [{ role: 'user', content: 'x'.repeat(600) }] }));
+  const [refused] = port.of('error');
+  t.match(refused, { id: 'big', seq: 0, error: { code: 'request_too_large', message: /may send 500 bytes/ } });
+  t.notOk(refused && 'retry_after' in refused, 'no use retrying');
+});
+
+t.test('over the budget, a cancel is still applied: it only stops work', async (t) => {
+  const hang: Script = (scope) => untilClosed(scope, [new FrameMaker().ack()]);
+  const first = chat('r1', { messages: [{ role: 'user', content: '' }] });
+  // Exactly the budget: the cancel that follows finds none left.
+  const padded = chat('r1', { messages: [{ role: 'user', content: 'x'.repeat(3000 - sizeOf(first)) }] });
+  t.equal(sizeOf(padded), 3000);
+  const { port, receive, started } = session({
+    caller: budgeted,
+    keys: { 'key-small': budgeted },
+    scripts: [hang],
+    chargeBytes: byteBudget(3000),
+  });
+  await receive(padded);
+  await receive({ type: 'cancel', id: 'r1' });
+  t.ok(started[0]!.scope?.cancelled.aborted, 'cancelled on the worker');
+  t.same(port.of('error'), [], 'and not refused');
+});
+
+t.test('frames wait for their charge in order, and the socket is not read meanwhile', async (t) => {
+  const gates: Array<() => void> = [];
+  const hang: Script = (scope) => untilClosed(scope, [new FrameMaker().ack()]);
+  const { live, port, started } = session({
+    caller: everyone,
+    scripts: [hang],
+    chargeBytes: () => new Promise<void>((resolve) => gates.push(resolve)),
+  });
+  live.receive(Buffer.from(JSON.stringify(chat('r1'))), false);
+  live.receive(Buffer.from(JSON.stringify({ type: 'cancel', id: 'r1' })), false);
+  await settle();
+  t.ok(port.paused, 'paused while a frame waits for its charge');
+  t.equal(gates.length, 1, 'one charge at a time');
+  t.equal(started.length, 0, 'nothing handled before its bytes are charged');
+  gates.shift()!();
+  await settle();
+  t.equal(started.length, 1, 'the chat, first');
+  t.notOk(started[0]!.scope?.cancelled.aborted);
+  gates.shift()!();
+  await settle();
+  t.ok(started[0]!.scope?.cancelled.aborted, 'then the cancel');
+  t.notOk(port.paused, 'read again once nothing waits');
 });

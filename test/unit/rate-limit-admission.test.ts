@@ -37,7 +37,9 @@ function setup(storeDown: 'open' | 'closed' = 'closed') {
       inputBytes,
     });
   const state = () => parseTenantState(store.entries.get('t1'));
-  return { store, bus, lines, admit, state };
+  const chargeBytes = (tier: string, bytes: number) =>
+    limiter.chargeBytes({ tenant: 't1', keyName: 'k1', tier, bytes });
+  return { store, bus, lines, admit, chargeBytes, state };
 }
 
 const codeOf = (err: unknown) => (err as AgentbusError).code;
@@ -78,6 +80,21 @@ t.test('max_input_bytes: a body larger than the whole budget is 413, never worth
   const over = await admit('bytes_only', 100 * KB).catch((e: unknown) => e);
   t.equal(codeOf(over), 'rate_limit_exceeded');
   t.ok((refusalOf(over)?.retryAfterSeconds ?? 0) >= 1);
+});
+
+t.test('chargeBytes takes bytes only (a WebSocket frame): refused as a body of that size is', async (t) => {
+  const { admit, chargeBytes, state, store } = setup();
+  await chargeBytes('standard', 1500 * KB);
+  t.equal(state().buckets.minute, undefined, 'no request token taken');
+  t.same(state().leases, {}, 'no lease');
+  const over = await chargeBytes('standard', 600 * KB).catch((e: unknown) => e);
+  t.match(over, { code: 'rate_limit_exceeded', message: /Input limit reached for key "k1".*this body has 614400/ });
+  t.ok((refusalOf(over)?.retryAfterSeconds ?? 0) >= 1, 'with when to retry');
+  await t.rejects(admit('standard', 600 * KB), { message: (over as Error).message }, 'what admit says of such a body');
+  await t.rejects(chargeBytes('standard', 2001 * KB), { code: 'request_too_large' });
+  const writes = store.writes;
+  await chargeBytes('unlimited', 5000 * KB);
+  t.equal(store.writes, writes, 'a tier without a byte budget is not even asked');
 });
 
 t.test('a refund gives the request token back (nothing was published); a plain release does not', async (t) => {

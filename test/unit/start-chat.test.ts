@@ -39,6 +39,7 @@ function setup(options: { routeTo?: string[]; refuse?: boolean; refuseCharge?: b
   const refunds: boolean[] = [];
   const rateLimiter: RateLimiter = {
     tiers: undefined as never,
+    chargeBytes: () => Promise.resolve(),
     admit: (request) => {
       admitted.push(request);
       if (options.refuse) return Promise.reject(new Error('429 (test)'));
