@@ -4,6 +4,7 @@ import { AgentbusError, ID_PATTERN, PROTOCOL_VERSION, type Subjects } from '../.
 import type { Bus } from '../../common/bus.js';
 import { queryStoredResponse } from '../bus/response-query.js';
 import { requireDecimalDigits } from '../http/query-integer.js';
+import { RESPONSE_ID_PREFIX } from './responses-to-chat.js';
 import { storedInputItems, storedResponseObject } from './stored-response.js';
 
 export interface StoredResponsesDeps {
@@ -18,10 +19,14 @@ const INPUT_ITEMS_MAX_LIMIT = 100;
 
 type ById = FastifyRequest<{ Params: { id: string } }>;
 
-/** Asks a worker for the caller's stored response `id`; a malformed id reads as an unknown one. */
+/**
+ * Asks a worker for the caller's stored response `id`; a malformed id reads as an unknown one. So
+ * does any id the Responses API did not hand out (a chat completion's `chatcmpl-…`, say): memory
+ * keeps every turn by its request id, but only a `resp_` one is a response (OpenAI answers 404 too).
+ */
 async function ask(deps: StoredResponsesDeps, request: ById, op: 'get' | 'delete') {
   const { id } = request.params;
-  if (!RESPONSE_ID.test(id))
+  if (!RESPONSE_ID.test(id) || !id.startsWith(RESPONSE_ID_PREFIX))
     throw new AgentbusError('response_not_found', `No response "${id.slice(0, 128)}" exists for this API key.`);
   const requestId = `memq-${randomBytes(12).toString('base64url')}`;
   request.log = request.log.child({ requestId });

@@ -226,7 +226,15 @@ t.test('a worker process with the scoped credential serves its agent end to end'
   });
   t.equal(memory.status, 200, 'memory queries are answered');
   await memory.arrayBuffer();
-  const stored = await fetch(`${url}/v1/responses/${encodeURIComponent(answer.id)}`, { headers });
+  // Only a Responses id is a stored response (a chat completion's id is 404 there).
+  const created = await fetch(`${url}/v1/responses`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ model: 'code_review', input: 'store this over a scoped bus' }),
+  });
+  const response = (await created.json()) as { id: string };
+  t.equal(created.status, 200, JSON.stringify(response));
+  const stored = await fetch(`${url}/v1/responses/${encodeURIComponent(response.id)}`, { headers });
   t.equal(stored.status, 200, 'stored-response queries are answered');
   await stored.arrayBuffer();
   const ready = await fetch(`${url}/ready`);

@@ -1,0 +1,86 @@
+import Fastify from 'fastify';
+import t from 'tap';
+import { encodeJson, subjectsFor, type MemoryResponseRequest, type StoredTurn } from '../../bus-schemas/index.js';
+import { registerErrorHandling } from '../../gateway/http/errors.js';
+import { storedResponsesRoutes } from '../../gateway/openai/stored-responses-routes.js';
+import { FakeBus } from '../helpers/fake-bus.js';
+
+// The stored-response routes against a fake bus whose one "worker" has a turn for every request
+// id it is asked about, a chat completion's too, as memory keeps every turn by its request id.
+const subjects = subjectsFor('agents');
+
+async function gateway() {
+  const bus = new FakeBus();
+  const asked: MemoryResponseRequest[] = [];
+  bus.subscribe(subjects.memoryResponse, {
+    callback: (_err, msg) => {
+      const query = JSON.parse(new TextDecoder().decode(msg.data)) as MemoryResponseRequest;
+      asked.push(query);
+      const turn: StoredTurn = {
+        request_id: query.response_id,
+        session_id: 'conv_1',
+        agent: 'documentation',
+        model: 'llama3.2',
+        input_messages: [{ role: 'user', content: 'hi' }],
+        assistant_response: 'hello',
+        tool_calls: null,
+        finish_reason: 'stop',
+        prompt_tokens: 3,
+        completion_tokens: 1,
+        created_at: 1_700_000_000,
+        metadata: null,
+      };
+      const reply =
+        query.op === 'get'
+          ? { type: 'turn', request_id: query.request_id, turn }
+          : { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
+      bus.publish(msg.reply!, encodeJson(reply));
+    },
+  });
+  const app = Fastify();
+  app.decorateRequest('tenant', 't1');
+  registerErrorHandling(app);
+  await app.register((scope) => storedResponsesRoutes(scope, { bus, subjects }));
+  await app.ready();
+  t.teardown(() => app.close());
+  return { app, asked };
+}
+
+t.test('a Responses id is read, listed and deleted over the bus', async (t) => {
+  const { app, asked } = await gateway();
+  const got = await app.inject({ method: 'GET', url: '/v1/responses/resp_abc' });
+  t.equal(got.statusCode, 200);
+  t.match(got.json(), { id: 'resp_abc', object: 'response', status: 'completed' });
+  t.equal((await app.inject({ method: 'GET', url: '/v1/responses/resp_abc/input_items' })).statusCode, 200);
+  t.match((await app.inject({ method: 'DELETE', url: '/v1/responses/resp_abc' })).json(), { deleted: true });
+  t.same(
+    asked.map((query) => [query.op, query.response_id]),
+    [
+      ['get', 'resp_abc'],
+      ['get', 'resp_abc'],
+      ['delete', 'resp_abc'],
+    ],
+  );
+});
+
+t.test('an id the Responses API did not hand out is 404 on every route, and memory is not asked', async (t) => {
+  const { app, asked } = await gateway();
+  for (const id of ['chatcmpl-abc', 'cmpl-abc', 'conv_abc', 'abc', 'RESP_abc'])
+    for (const [method, path] of [
+      ['GET', ''],
+      ['GET', '/input_items'],
+      ['DELETE', ''],
+    ] as const) {
+      const res = await app.inject({ method, url: `/v1/responses/${id}${path}` });
+      t.equal(res.statusCode, 404, `${method} ${id}${path}`);
+      t.same(res.json(), {
+        error: {
+          message: `No response "${id}" exists for this API key.`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'response_not_found',
+        },
+      });
+    }
+  t.same(asked, [], 'a chat completion stored in memory is neither read nor deleted');
+});
