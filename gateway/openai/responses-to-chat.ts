@@ -71,6 +71,8 @@ function responseFormat(text: ResponsesBody['text']): ChatBody['response_format'
 // Chat fields that are named otherwise in a Responses body (worker errors name them too).
 const FIELD_NAMES: ReadonlyArray<[RegExp, string]> = [
   [/tools\[(\d+)\]\.function/g, 'tools[$1]'],
+  // text.format holds json_schema's fields itself (name, schema, strict).
+  [/\bresponse_format\.json_schema\b/g, 'text.format'],
   [/\bresponse_format\b/g, 'text.format'],
   [/\breasoning_effort\b/g, 'reasoning.effort'],
   [/\bmax_(completion_)?tokens\b/g, 'max_output_tokens'],

@@ -11,6 +11,7 @@ import { checkInputLimits, type InputLimits } from './input-limits.js';
 import { RESPONSES_FIELDS_ON_CHAT } from './other-api-fields.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 import { normalizeMessages } from './normalize-messages.js';
+import { checkStrictSchemaRoot } from './strict-schema.js';
 
 /** OpenAI sampling parameters → bus options; nulls mean "not set". */
 export function samplingOptions(body: ChatBody): SamplingOptions {
@@ -91,7 +92,9 @@ function responseFormat(body: ChatBody): ResponseFormat | undefined {
   if (format == null || format.type === 'text') return undefined;
   if (format.type === 'json_object') return { type: 'json_object' };
   // The validator checked it: required and typed under the schema's if/then.
-  const { name, description, schema, strict } = format['json_schema'] as JsonSchemaFormat;
+  const jsonSchema = format['json_schema'] as JsonSchemaFormat;
+  checkStrictSchemaRoot(jsonSchema);
+  const { name, description, schema, strict } = jsonSchema;
   return {
     type: 'json_schema',
     json_schema: {
