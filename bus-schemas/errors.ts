@@ -68,7 +68,8 @@ export const ERROR_TABLE = {
     message: 'The uploaded file is not audio that can be transcribed.',
     doc:
       'The `file` of `/v1/audio/transcriptions` is not WAV, MP3, Ogg, FLAC or WebM audio (checked from its first ' +
-      'bytes), or ffmpeg could not decode it; `param: "file"`. Send one of those formats.',
+      'bytes), ffmpeg could not decode it, or it is a WAV whose header names a sample rate below 1000 Hz; ' +
+      '`param: "file"`. Send one of those formats.',
   },
   audio_too_short: {
     status: 400,
@@ -78,6 +79,16 @@ export const ERROR_TABLE = {
     doc:
       'The `file` of `/v1/audio/transcriptions` decodes to less than 0.1 seconds of sound (a WAV cut off after ' +
       'its header, say); OpenAI\'s code and message; `param: "file"`. Send the whole recording.',
+  },
+  audio_too_long: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The audio is longer than MAX_TRANSCRIPTION_SECONDS allows.',
+    doc:
+      'The `file` of `/v1/audio/transcriptions` is a WAV whose own header makes it longer than ' +
+      "`MAX_TRANSCRIPTION_SECONDS` (1500 s by default, OpenAI's gpt-4o-transcribe limit, with its wording); " +
+      '`param: "file"`. Nothing was run. Send a shorter recording or split it; other formats are cut at the limit.',
   },
   // Input limits (docs/security.md, "Input limits"): each names its variable, so an operator knows what to raise.
   json_too_deep: {

@@ -58,7 +58,7 @@ export interface WorkerConfig {
   speech: Readonly<SpeechSettings>;
   /** Voice agents' chains of audio engines (SPEECH_PROVIDER, LOCAL_AUDIO_PROVIDERS, OPENAI_AUDIO_*). */
   audio: Readonly<AudioSettings>;
-  /** The transcription engine, model and decoder of voice agents (POCKETSPHINX_PATH, POCKETSPHINX_MODEL_DIR). */
+  /** Voice agents' transcription engine, model, decoder and cap (POCKETSPHINX_*, MAX_TRANSCRIPTION_SECONDS). */
   transcription: Readonly<TranscriptionSettings>;
 }
 

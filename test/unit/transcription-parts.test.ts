@@ -5,7 +5,7 @@ import { sniffAudio } from '../../gateway/transcription/sniff-audio.js';
 import { planTranscription } from '../../workers/transcription/plan.js';
 import { parsePocketsphinxOutput } from '../../workers/transcription/pocketsphinx-output.js';
 import { recognize } from '../../workers/transcription/recognize.js';
-import { pcm16kDataOffset } from '../../workers/transcription/wav-header.js';
+import { pcm16kSamples } from '../../workers/transcription/wav-header.js';
 import { wavOf } from '../helpers/pocketsphinx-testdata.js';
 
 // The pieces of a transcription that need no engine: reading pocketsphinx's output, telling a
@@ -45,20 +45,22 @@ t.test("pocketsphinx's -time output: an utterance per segment, fillers dropped, 
 });
 
 t.test('only a 16 kHz mono 16-bit PCM WAV skips ffmpeg', async (t) => {
-  const pcm = Buffer.alloc(320);
-  t.equal(pcm16kDataOffset(wavOf(pcm)), 44);
-  t.equal(pcm16kDataOffset(wavOf(pcm, 22_050)), undefined, "espeak-ng's 22 kHz");
+  const pcm = Buffer.alloc(320, 1);
+  t.same(pcm16kSamples(wavOf(pcm)), pcm);
+  t.equal(pcm16kSamples(wavOf(pcm, 22_050)), undefined, "espeak-ng's 22 kHz");
   const stereo = wavOf(pcm);
   stereo.writeUInt16LE(2, 22);
-  t.equal(pcm16kDataOffset(stereo), undefined);
+  t.equal(pcm16kSamples(stereo), undefined);
   // A LIST chunk before the data, as ffmpeg writes: skipped.
   const listed = Buffer.concat([
     wavOf(pcm).subarray(0, 36),
     Buffer.from('LIST\x04\x00\x00\x00abcd', 'latin1'),
     wavOf(pcm).subarray(36),
   ]);
-  t.equal(pcm16kDataOffset(listed), 56);
-  t.equal(pcm16kDataOffset(Buffer.from('not a wav')), undefined);
+  t.same(pcm16kSamples(listed), pcm);
+  // A chunk after the data is not heard as sound.
+  t.same(pcm16kSamples(Buffer.concat([wavOf(pcm), Buffer.from('LIST\x04\x00\x00\x00abcd', 'latin1')])), pcm);
+  t.equal(pcm16kSamples(Buffer.from('not a wav')), undefined);
 });
 
 t.test('uploads are sniffed by their first bytes; anything else is a 400 naming file', async (t) => {
@@ -75,12 +77,18 @@ t.test('uploads are sniffed by their first bytes; anything else is a 400 naming 
 });
 
 t.test('the plan names what is missing and refuses other languages', async (t) => {
-  const settings = { pocketsphinxPath: 'pocketsphinx_continuous', modelDir: '/m', ffmpegPath: 'ffmpeg' };
+  const settings = {
+    pocketsphinxPath: 'pocketsphinx_continuous',
+    modelDir: '/m',
+    ffmpegPath: 'ffmpeg',
+    maxSeconds: 60,
+  };
   const all = (command: string) => `/usr/bin/${command}`;
   const plan = planTranscription({ format: 'mp3', language: 'en' }, settings, all, () => true);
   t.equal(plan.pocketsphinx.command, '/usr/bin/pocketsphinx_continuous');
   t.match(plan.pocketsphinx.args.join(' '), /-time yes -hmm \/m\/en-us -lm \/m\/en-us\.lm\.bin -dict \/m\/cmudict/);
   t.equal(plan.ffmpeg, '/usr/bin/ffmpeg');
+  t.equal(plan.maxSeconds, 60, 'MAX_TRANSCRIPTION_SECONDS travels with the plan');
   let err = t.throws(() =>
     planTranscription(
       { format: 'wav' },
@@ -146,6 +154,7 @@ t.test('without ffmpeg only a 16 kHz mono WAV can be heard; other audio is refus
     pocketsphinx: { command: '/nowhere/pocketsphinx_continuous', args: [] },
     ffmpeg: undefined,
     format: 'mp3' as const,
+    maxSeconds: 1500,
   };
   const err = (await recognize(plan, Buffer.from('ID3\x04'), new AbortController().signal).catch(
     (e: unknown) => e,

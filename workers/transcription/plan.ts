@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentbusError, type TranscriptionFormat } from '../../bus-schemas/index.js';
 import { findBinary } from '../speech/find-binary.js';
+import { pcmCapArgs } from './audio-limits.js';
 import type { TranscriptionSettings } from './settings.js';
 
 /** The languages the US English model understands, as ISO-639-1 (OpenAI's `language`) or a locale. */
@@ -13,6 +14,8 @@ export interface TranscriptionPlan {
   /** Found when installed; whether it is needed shows only once the audio is in (a 16 kHz WAV is not converted). */
   ffmpeg: string | undefined;
   format: TranscriptionFormat;
+  /** MAX_TRANSCRIPTION_SECONDS: longer audio is refused by its WAV header, or cut by ffmpeg. */
+  maxSeconds: number;
 }
 
 const howToInstall =
@@ -62,14 +65,15 @@ export function planTranscription(
     },
     ffmpeg: find(settings.ffmpegPath),
     format: request.format,
+    maxSeconds: settings.maxSeconds,
   };
 }
 
 /**
  * ffmpeg's arguments: the upload on stdin (its container probed: every accepted one streams), 16 kHz
- * mono 16-bit PCM into `output`.
+ * mono 16-bit PCM into `output`, at most `maxSeconds` of it.
  */
-export const ffmpegToPcm = (output: string): string[] => [
+export const ffmpegToPcm = (output: string, maxSeconds: number): string[] => [
   '-hide_banner',
   '-loglevel',
   'error',
@@ -80,6 +84,7 @@ export const ffmpegToPcm = (output: string): string[] => [
   '1',
   '-ar',
   '16000',
+  ...pcmCapArgs(maxSeconds),
   '-f',
   's16le',
   '-y',

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { parsePocketsphinxOutput, type Heard } from './pocketsphinx-output.js';
+import { refuseByWavHeader } from './audio-limits.js';
 import { ffmpegToPcm, type TranscriptionPlan } from './plan.js';
-import { PCM_BYTES_PER_SECOND, pcm16kDataOffset } from './wav-header.js';
+import { PCM_BYTES_PER_SECOND, pcm16kSamples } from './wav-header.js';
 
 // OpenAI's transcription endpoint refuses shorter audio (`audio_too_short`).
 const MIN_AUDIO_SECONDS = 0.1;
@@ -58,15 +59,18 @@ async function run(
 }
 
 /**
- * Hears an upload with pocketsphinx. A 16 kHz mono 16-bit WAV goes in as it is; anything else is
- * converted by ffmpeg first (missing ffmpeg: `audio_format_unavailable` naming it; a file it
- * cannot decode: `audio_file_invalid`). pocketsphinx reads a file, not a pipe (it opens
- * `-infile` itself, which a socket on stdin defeats), so the PCM goes to a private temporary
- * directory, removed at the end. Aborting `signal` kills the running process and throws its reason.
+ * Hears an upload with pocketsphinx. A WAV whose header says it is longer than `plan.maxSeconds`,
+ * or names a sample rate below 1000 Hz, is refused before anything runs. A 16 kHz mono 16-bit WAV
+ * goes in as it is; anything else is converted by ffmpeg first (missing ffmpeg:
+ * `audio_format_unavailable` naming it; a file it cannot decode: `audio_file_invalid`); either way
+ * at most `plan.maxSeconds` are heard. pocketsphinx reads a file, not a pipe (it opens `-infile`
+ * itself, which a socket on stdin defeats), so the PCM goes to a private temporary directory,
+ * removed at the end. Aborting `signal` kills the running process and throws its reason.
  */
 export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: AbortSignal): Promise<Recognized> {
-  const offset = plan.format === 'wav' ? pcm16kDataOffset(audio) : undefined;
-  if (offset === undefined && !plan.ffmpeg)
+  if (plan.format === 'wav') refuseByWavHeader(audio, plan.maxSeconds);
+  const samples = plan.format === 'wav' ? pcm16kSamples(audio) : undefined;
+  if (samples === undefined && !plan.ffmpeg)
     throw new AgentbusError(
       'audio_format_unavailable',
       'Only 16 kHz mono 16-bit WAV can be transcribed on this worker: other audio needs ffmpeg (FFMPEG_PATH), ' +
@@ -77,9 +81,10 @@ export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: 
   try {
     // `.raw`: pocketsphinx reads headerless 16 kHz samples (a `.wav` name would make it parse a header).
     const pcm = join(dir, 'audio.raw');
-    if (offset !== undefined) await writeFile(pcm, audio.subarray(offset), { mode: 0o600 });
+    if (samples !== undefined)
+      await writeFile(pcm, samples.subarray(0, plan.maxSeconds * PCM_BYTES_PER_SECOND), { mode: 0o600 });
     else {
-      const ffmpeg = await run(plan.ffmpeg!, ffmpegToPcm(pcm), signal, audio);
+      const ffmpeg = await run(plan.ffmpeg!, ffmpegToPcm(pcm, plan.maxSeconds), signal, audio);
       if (ffmpeg.code !== 0)
         throw new AgentbusError(
           'audio_file_invalid',

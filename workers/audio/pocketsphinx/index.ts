@@ -22,6 +22,12 @@ export function createPocketsphinxProvider(settings: TranscriptionSettings): Aud
   async function transcribe(request: TranscribeRequest): Promise<Transcript> {
     // Planned again: the engine may have gone since the check before the upload.
     const heard = await recognize(planTranscription(request, settings), request.audio, request.signal);
+    // Only a format without a trusted length gets here when longer: the client sees the cut in `duration`.
+    if (heard.duration >= settings.maxSeconds)
+      request.log.warn(
+        { format: request.format, maxSeconds: settings.maxSeconds },
+        'heard the audio up to MAX_TRANSCRIPTION_SECONDS only; the rest was cut',
+      );
     return { ...heard, language: 'en' };
   }
 
