@@ -221,7 +221,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     const speechCount = speechCounters.get(agent.name);
     if (speechCount) {
       // Its own endpoint (not `agent`-tagged: /ready counts chat endpoints) in the agent's queue group.
-      const speechDeps = { bus, agent, audio, workerId, log };
+      const speechDeps = { bus, agent, audio, admission, workerId, log };
       service.addEndpoint(`${agent.name}-speech`, {
         subject: subjects.speech(agent.name),
         queue: subjects.queueGroup(agent.name),
@@ -231,7 +231,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     }
     const transcriptionCount = transcriptionCounters.get(agent.name);
     if (transcriptionCount) {
-      const transcriptionDeps = { bus, agent, audio, workerId, log };
+      const transcriptionDeps = { bus, agent, audio, admission, workerId, log };
       service.addEndpoint(`${agent.name}-transcribe`, {
         subject: subjects.transcribe(agent.name),
         queue: subjects.queueGroup(agent.name),

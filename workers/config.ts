@@ -52,7 +52,7 @@ export interface WorkerConfig {
   cacheTtlSeconds: number;
   /** Which requests the response cache serves: only deterministic ones by default. */
   cacheMode: CacheMode;
-  /** Backpressure: MAX_INFLIGHT model calls at once, MAX_QUEUED waiting up to QUEUE_TIMEOUT_MS. */
+  /** Backpressure: MAX_INFLIGHT model calls or audio engine runs at once, MAX_QUEUED waiting (QUEUE_TIMEOUT_MS). */
   admission: Readonly<AdmissionSettings>;
   /** The speech engine and encoder of voice agents (ESPEAK_NG_PATH, FFMPEG_PATH). */
   speech: Readonly<SpeechSettings>;
@@ -141,7 +141,9 @@ function readAdmissionSettings(read: EnvReader): Readonly<AdmissionSettings> {
       // Up to tens of thousands: a remote OpenAI-compatible upstream holds that many streams (issue 21's 10k).
       min: 1,
       max: 65_536,
-      doc: 'model calls one worker runs at once, over all its agents; more wait in its queue',
+      doc:
+        'model calls one worker runs at once, over all its agents (a speech or transcription engine run counts as ' +
+        'one); more wait in its queue',
     }),
     maxQueued: read.integer('MAX_QUEUED', ADMISSION_DEFAULTS.maxQueued, {
       min: 0,

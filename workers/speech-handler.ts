@@ -2,6 +2,7 @@ import { decodeSpeechRequest, type SpeechFrame, type SpeechRequest } from '../bu
 import type { Bus } from '../common/bus.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
+import type { Admission } from './admission.js';
 import type { InFlight } from './in-flight.js';
 import { answerWithFrames, type FrameBody as FramedBody } from './audio/answer-with-frames.js';
 import type { AudioChains } from './audio/chains.js';
@@ -12,6 +13,8 @@ export interface SpeechHandlerDeps {
   agent: Agent;
   /** The worker's chains of audio engines (espeak-ng, openai, …) with their breakers. */
   audio: AudioChains;
+  /** The worker's gate (MAX_INFLIGHT): an engine run is a call like a model's. */
+  admission: Pick<Admission, 'acquire'>;
   workerId: string;
   log: Logger;
 }
@@ -24,12 +27,27 @@ export interface IncomingSpeechRequest {
 
 type FrameBody = FramedBody<SpeechFrame>;
 
+/** Says one request once the worker's gate lets an engine run, holding the slot until the audio ends. */
+async function speak(
+  deps: SpeechHandlerDeps,
+  request: SpeechRequest,
+  send: (frame: FrameBody) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const slot = await deps.admission.acquire(signal);
+  try {
+    await say(deps, request, send, signal);
+  } finally {
+    slot.release();
+  }
+}
+
 /**
  * Says one request with the agent's chain of audio engines, streaming `start`, `audio`… and
  * `done` on `reply`. `start` goes only once an engine made its first bytes, so a fallback to the
  * next engine is invisible to the client.
  */
-async function speak(
+async function say(
   deps: SpeechHandlerDeps,
   request: SpeechRequest,
   send: (frame: FrameBody) => void,

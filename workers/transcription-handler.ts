@@ -6,9 +6,11 @@ import {
 import type { Bus } from '../common/bus.js';
 import type { Agent } from '../common/catalog.js';
 import type { Logger } from '../common/logger.js';
+import type { Admission } from './admission.js';
 import type { InFlight } from './in-flight.js';
 import { answerWithFrames, type FrameBody as FramedBody } from './audio/answer-with-frames.js';
 import type { AudioChains } from './audio/chains.js';
+import type { PreparedTranscription } from './audio/transcription-chain.js';
 import { receiveUpload } from './transcription/upload.js';
 
 export interface TranscriptionHandlerDeps {
@@ -16,13 +18,18 @@ export interface TranscriptionHandlerDeps {
   agent: Agent;
   /** The voice agents' chains of audio engines (transcription: pocketsphinx, openai). */
   audio: AudioChains;
+  /** The worker's gate (MAX_INFLIGHT): an engine run is a call like a model's. */
+  admission: Pick<Admission, 'acquire'>;
   workerId: string;
   log: Logger;
 }
 
 type FrameBody = FramedBody<TranscriptionFrame>;
 
-/** Takes the upload of one request and hears it with the agent's chain of engines: `ready`, then `done`. */
+/**
+ * Takes the upload of one request and hears it with the agent's chain of engines: `ready`, then
+ * `done`. The slot is taken before `ready`, so a waiting request holds no audio on this worker.
+ */
 async function transcribe(
   deps: TranscriptionHandlerDeps,
   request: TranscriptionRequest,
@@ -35,6 +42,21 @@ async function transcribe(
     language: request.language,
     private: request.private === true,
   });
+  const slot = await deps.admission.acquire(signal);
+  try {
+    await hear(deps, request, prepared, send, signal);
+  } finally {
+    slot.release();
+  }
+}
+
+async function hear(
+  deps: TranscriptionHandlerDeps,
+  request: TranscriptionRequest,
+  prepared: PreparedTranscription,
+  send: (frame: FrameBody) => void,
+  signal: AbortSignal,
+): Promise<void> {
   const upload = receiveUpload(deps.bus, request, signal);
   send({ type: 'ready', upload: upload.subject, provider: prepared.provider, worker: deps.workerId });
   const audio = await upload.audio;

@@ -8,6 +8,7 @@ import {
   type TranscriptionRequest,
 } from '../../bus-schemas/index.js';
 import { callTranscription } from '../../gateway/transcription/transcription-call.js';
+import { Admission, ADMISSION_DEFAULTS } from '../../workers/admission.js';
 import { defaultAudioChains } from '../../workers/audio/from-config.js';
 import { InFlight } from '../../workers/in-flight.js';
 import { handleTranscriptionRequest } from '../../workers/transcription-handler.js';
@@ -126,6 +127,7 @@ t.test('a worker without pocketsphinx answers at once, before any audio moves', 
       ffmpegPath: 'ffmpeg',
       maxSeconds: 1500,
     }),
+    admission: new Admission(ADMISSION_DEFAULTS),
     workerId: 'w1',
     log: recordingLogger().log,
   };
