@@ -54,7 +54,8 @@ export interface VoiceCall<F extends NumberedFrame> {
 /**
  * Opens a voice call for `request`: an inbox in the agent's chat scope (so a worker credential scoped to the
  * agent may answer, nats.conf), a deadline a second past the request's limit, and a cancel
- * announced on the agent's cancel subject when the client leaves, so the worker stops its engine.
+ * announced on the agent's cancel subject when the client leaves or the deadline passes, so the
+ * worker stops its engine.
  * The speech and transcription calls differ only in what they send and which frames they expect.
  */
 export function openVoiceCall<F extends NumberedFrame>(
@@ -67,16 +68,25 @@ export function openVoiceCall<F extends NumberedFrame>(
   const agent = request.intent;
   const queue = new FrameQueue<BusMessage>();
   const sub = bus.subscribeInbox(inboxScopes.chat(agent), (err, msg) => (err ? queue.fail(err) : queue.push(msg)));
-  const deadlineMs = request.timeout_ms + 1_000;
-  const deadline = setTimeout(
-    () => queue.fail(new AgentbusError('deadline_exceeded', `No ${names.awaited} within ${deadlineMs} ms.`)),
-    deadlineMs,
-  );
   let ended = false;
+  const tellWorker = (reason: string) => {
+    const cancelRequest: CancelRequest = { v: PROTOCOL_VERSION, request_id: request.request_id, reason };
+    try {
+      bus.publish(subjects.cancel(agent), encodeJson(cancelRequest));
+    } catch {
+      // The bus is gone too: the worker's own deadline (or its lost connection) ends the work.
+    }
+  };
+  const deadlineMs = request.timeout_ms + 1_000;
+  // Past it nobody reads the answer: the worker is told to stop, as a chat call does, so an engine
+  // whose own deadline failed to fire does not run on for nobody.
+  const deadline = setTimeout(() => {
+    tellWorker('deadline passed');
+    queue.fail(new AgentbusError('deadline_exceeded', `No ${names.awaited} within ${deadlineMs} ms.`));
+  }, deadlineMs);
   const cancel = () => {
     if (ended) return;
-    const cancelRequest: CancelRequest = { v: PROTOCOL_VERSION, request_id: request.request_id, reason: 'client left' };
-    bus.publish(subjects.cancel(agent), encodeJson(cancelRequest));
+    tellWorker('client left');
     queue.fail(new AgentbusError('request_cancelled', `The client left before ${names.leftBefore}.`));
   };
   // The client's leaving ends the call even when nobody reads it any more (a later piece of a

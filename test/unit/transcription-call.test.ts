@@ -112,6 +112,18 @@ t.test('no worker: 503 no_worker at once; a client that leaves announces a cance
   t.equal(cancel && decodeCancelRequest(cancel.data).request_id, 'transcribe-1');
 });
 
+t.test('past the deadline the worker is told to stop too, so its engine does not run on for nobody', async (t) => {
+  // A worker that read the request and never answers: its own deadline did not fire.
+  const bus = new FakeBus();
+  bus.subscribe(subjects.transcribe('voice_processor'), { callback: () => undefined });
+  await t.rejects(
+    callTranscription(bus, subjects, { ...request, timeout_ms: 10 }, audio, new AbortController().signal),
+    { code: 'deadline_exceeded' },
+  );
+  const cancel = bus.published.find((p) => p.subject === subjects.cancel('voice_processor'));
+  t.match(cancel && decodeCancelRequest(cancel.data), { request_id: 'transcribe-1', reason: 'deadline passed' });
+});
+
 t.test('a worker without pocketsphinx answers at once, before any audio moves', async (t) => {
   const bus = new FakeBus('worker');
   const frames: Array<Record<string, unknown>> = [];
