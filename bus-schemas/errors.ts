@@ -343,8 +343,8 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The client cancelled the request.',
     doc:
-      'The client cancelled (a WebSocket `cancel`) or left before the answer was complete; nothing was stored. ' +
-      'HTTP logs and metrics count it as 499.',
+      'The client cancelled (a WebSocket `cancel`) or left before the answer was complete, or while its request ' +
+      'body (an upload) was still arriving; nothing was stored. HTTP logs and metrics count it as 499.',
   },
   internal_error: {
     status: 500,

@@ -27,7 +27,21 @@ const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: () =>
     new AgentbusError('unsupported_media_type', 'Send the upload as multipart/form-data.'),
   FST_ERR_MAX_PARAM_LENGTH: () => new AgentbusError('uri_too_long', 'A path segment of the URL is too long.'),
+  FST_MP_PREMATURE_CLOSE: () => bodyCut(),
 };
+
+function bodyCut(): AgentbusError {
+  return new AgentbusError(
+    'request_cancelled',
+    'The client closed the connection before its request body arrived whole.',
+  );
+}
+
+/**
+ * Node's error for a request whose connection closed mid-body (the client left during an upload):
+ * the client's doing, not a malformed body nor a bug. fastify marks it 400 while reading JSON.
+ */
+const isBodyCut = (err: Error) => (err as NodeJS.ErrnoException).code === 'ECONNRESET' && err.message === 'aborted';
 
 /**
  * Any error an HTTP request can raise, as an AgentbusError (the OpenAI error shape and status):
@@ -45,6 +59,7 @@ export function fromHttpError(err: FastifyError | Error): AgentbusError {
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return mapped(fastifyError);
+  if (isBodyCut(err)) return bodyCut();
   if (err instanceof SyntaxError && fastifyError.statusCode === 400)
     return new AgentbusError('invalid_json', `The request body is not valid JSON: ${err.message}`);
   if (fastifyError.statusCode && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500)
