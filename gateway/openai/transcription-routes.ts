@@ -1,10 +1,10 @@
-import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
 import { bodyMissing } from '../http/errors.js';
+import { registerMultipartForm } from '../http/multipart-form.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
 import { renderTranscript } from '../transcription/render.js';
 import { startTranscription } from '../transcription/start-transcription.js';
@@ -78,9 +78,12 @@ const clientLeft = () =>
  * be audio before anything is published. `POST /v1/audio/translations` is refused by name.
  */
 export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
-  await app.register(multipart, {
-    attachFieldsToBody: 'keyValues',
-    limits: { fileSize: deps.config.maxAudioUploadBytes, files: 1, fields: 16, fieldSize: 64 * 1024, parts: 20 },
+  await registerMultipartForm(app, {
+    fileSize: deps.config.maxAudioUploadBytes,
+    files: 1,
+    fields: 16,
+    fieldSize: 64 * 1024,
+    parts: 20,
   });
   // Throwing from here hands the (renamed) error to the app's own error handler.
   app.setErrorHandler((err: Error, request) => {
