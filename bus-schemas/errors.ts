@@ -260,7 +260,8 @@ export const ERROR_TABLE = {
     message: 'The request was not received in time.',
     doc:
       'The HTTP request did not arrive whole in time: its head within 60 s, all of it within ' +
-      "`REQUEST_RECEIVE_TIMEOUT_MS` (5 min). The socket is closed. Check the client's connection.",
+      '`REQUEST_RECEIVE_TIMEOUT_MS` (5 min), an upload to `/v1/audio/transcriptions` also read whole ' +
+      "within it. The socket is closed. Check the client's connection.",
   },
   request_too_large: {
     status: 413,

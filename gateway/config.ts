@@ -314,7 +314,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
       min: 1_000,
       max: 3_600_000,
       doc:
-        'time a client has to send its whole request, headers and body (408 `client_timeout`); ' +
+        'time a client has to send its whole request, headers and body (408 `client_timeout`), and for ' +
+        'an upload to `/v1/audio/transcriptions` to be read whole; ' +
         "Node's own default, which fastify would turn off: a body that never ends would hold its socket forever",
     }),
     inputLimits: readInputLimits(read),

@@ -78,7 +78,7 @@ const clientLeft = () =>
  * be audio before anything is published. `POST /v1/audio/translations` is refused by name.
  */
 export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
-  await registerMultipartForm(app, {
+  await registerMultipartForm(app, deps.config.requestReceiveTimeoutMs, {
     fileSize: deps.config.maxAudioUploadBytes,
     files: 1,
     fields: 16,
