@@ -4,6 +4,9 @@ import { admit } from '../chat/admit.js';
 import { withinScope } from '../chat/agent-scope-check.js';
 import { namedChoice } from '../chat/choose-agents.js';
 import type { ChatDeps } from '../chat/types.js';
+import type { Caller } from '../auth/caller.js';
+import type { Agent, Catalog } from '../../common/catalog.js';
+import { embeddingAgent } from '../embeddings/embedding-agent.js';
 import type { Admission } from '../rate-limit/rate-limiter.js';
 import { isEncoded } from './content-encoding.js';
 
@@ -40,20 +43,36 @@ export function declaredBytes(request: FastifyRequest, bodyLimitBytes: number): 
 }
 
 /**
+ * The agent a `/agents/<agent>/…` URL names, checked as its route will check it: the key's scope
+ * (403) first, then its kind (400), so neither spends anything. The embeddings route serves an
+ * embedding agent; every other route, a chat agent (voice agents are chat agents).
+ */
+function checkPathAgent(catalog: Catalog, agent: Agent, caller: Caller, serves: 'chat' | 'embedding'): void {
+  if (serves === 'embedding') {
+    embeddingAgent(catalog, undefined, agent, caller);
+    return;
+  }
+  const named = namedChoice(catalog, undefined, agent, caller);
+  if (named) withinScope(caller, named, catalog.names);
+}
+
+/**
  * A preParsing hook for the routes that call a model (chat, responses, completions, embeddings,
  * speech, transcriptions): the key's rate limits and concurrency cap are decided here,
  * from the key alone (authenticated in onRequest), before the body is read — so parsing, input
  * checks, envelope building and secret scanning run only for admitted requests, and a burst of
  * large bodies cannot stall the gateway past its tier. An agent named by the URL is checked
- * against the key's scope first (its 403 spends nothing). Until the handler takes the admission,
- * the hook owns it: a request that ends before (invalid JSON, a schema 400, a 413, the client
- * gone) frees its slot and gets its token back; its bytes stay spent.
+ * first ({@link checkPathAgent}: its 403 or 400 spends nothing). Until the handler takes the
+ * admission, the hook owns it: a request that ends before (invalid JSON, a schema 400, a 413, the
+ * client gone) frees its slot and gets its token back; its bytes stay spent.
  */
-export function admitBeforeBody(deps: ChatDeps, charge: { bodyBytes: boolean } = { bodyBytes: true }) {
+export function admitBeforeBody(
+  deps: ChatDeps,
+  { bodyBytes = true, serves = 'chat' }: { bodyBytes?: boolean; serves?: 'chat' | 'embedding' } = {},
+) {
   return async function admitEarly(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const named = namedChoice(deps.catalog, undefined, request.pathAgent, request.caller);
-    if (named) withinScope(request.caller, named, deps.catalog.names);
-    const declared = charge.bodyBytes ? declaredBytes(request, deps.config.bodyLimitBytes) : { bytes: 0, known: true };
+    if (request.pathAgent) checkPathAgent(deps.catalog, request.pathAgent, request.caller, serves);
+    const declared = bodyBytes ? declaredBytes(request, deps.config.bodyLimitBytes) : { bytes: 0, known: true };
     // A 429 carries its Retry-After through the app's error handler.
     let held: Admission | undefined = await admit(deps, request.caller, declared.bytes);
     let charged = declared.known;

@@ -25,8 +25,8 @@ function inputList(input: EmbeddingBody['input']): EmbeddingInput['input'] {
 export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
   const schema = { body: deps.perAgent ? perAgentEmbeddingRequestSchema : embeddingRequestSchema };
 
-  // Rate limits first, before the body is read (admit-before-body.ts).
-  app.addHook('preParsing', admitBeforeBody(deps));
+  // Rate limits first, before the body is read (admit-before-body.ts); the URL's agent must embed.
+  app.addHook('preParsing', admitBeforeBody(deps, { serves: 'embedding' }));
 
   app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema }, async (request, reply) => {
     const { body } = request;

@@ -90,6 +90,32 @@ t.test('the openai provider: floats by index, token arrays passed on', async (t)
   t.match(upstream.embedRequests.at(-1), { model: 'text-embedding-3-small', input: [[1, 2, 3], [4]] });
 });
 
+t.test("an embedding agent's own base URL: /agents/<agent>/v1/embeddings", async (t) => {
+  const own = new OpenAI({ baseURL: `${stack.baseUrl}/agents/nomic/v1`, apiKey: 'local-only', maxRetries: 0 });
+  const answer = await own.embeddings.create({ model: 'nomic', input: 'hello world', encoding_format: 'float' });
+  t.equal(answer.model, 'nomic');
+  t.ok(close(answer.data[0]!.embedding, fakeEmbedding('hello world')));
+  // The path names the agent: no model needed, and one in the body is only a hint.
+  const post = (agent: string, body: unknown) =>
+    fetch(`${stack.baseUrl}/agents/${agent}/v1/embeddings`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify(body),
+    });
+  const unnamed = await post('remote', { input: [[4]], encoding_format: 'float' });
+  const vectors = (await unnamed.json()) as { model: string; data: Array<{ embedding: number[] }> };
+  t.equal(unnamed.status, 200);
+  t.equal(vectors.model, 'remote');
+  t.ok(close(vectors.data[0]!.embedding, fakeEmbedding('4')));
+  const hinted = await post('minilm', { model: 'nomic', input: 'x' });
+  t.match(await hinted.json(), { model: 'minilm' });
+  const chat = await post('testing', { input: 'x' });
+  t.equal(chat.status, 400, "a chat agent's base URL makes no embeddings");
+  t.match(await chat.json(), {
+    error: { param: 'model', message: /"testing" is a chat agent and makes no embeddings/ },
+  });
+});
+
 t.test('wrong kinds and unsupported inputs are refused clearly', async (t) => {
   const refused = async (model: string, input: string | number[]) => {
     const err = (await client.embeddings.create({ model, input }).catch((e: unknown) => e)) as APIError;
