@@ -87,11 +87,26 @@ export function createLlamaCppEmbedder(
   return function embed(request: ProviderEmbedRequest): Promise<ProviderEmbedResult> {
     const run = queue.then(() => embedAll(request));
     queue = run.catch(() => undefined);
-    return run.catch((err: unknown) => {
+    // Cancelled while it waits its turn (or mid-input), the request ends now and frees its model
+    // slot; its place in the queue ends at its first check, so the engine stays one at a time.
+    return untilAborted(run, request.signal).catch((err: unknown) => {
       if (request.signal.aborted || err instanceof AgentbusError) throw err;
       throw new AgentbusError('backend_error', `llama.cpp embeddings failed on ${file}: ${(err as Error).message}`, {
         cause: err,
       });
     });
   };
+}
+
+/** `work`, or its signal's reason as soon as that aborts, whichever comes first. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener('abort', onAbort))
+      .catch(() => undefined);
+  });
 }
