@@ -14,9 +14,7 @@ import {
   decodeReplyFrame,
   encodeJson,
   inboxScopes,
-  PROTOCOL_VERSION,
   RECEIPT_GRACE_MS,
-  type CancelRequest,
   type DeliveryReceipt,
   type ChatRequest,
   type ErrorFrame,
@@ -26,6 +24,7 @@ import { isNoRespondersReply, type Bus, type BusMessage, type BusSubscription } 
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { onAbort, reasonOf, type CallScope, type FrameSource } from './call.js';
+import { announceCancel } from './announce-cancel.js';
 import { FrameChannel } from './frame-channel.js';
 import { sendReceipt } from './send-receipt.js';
 import type { AgentLiveness } from './worker-beats.js';
@@ -236,16 +235,8 @@ class BusCallState {
   }
 
   #announceCancel(why?: string): void {
-    const reason = (why ?? reasonOf(this.scope.closed.aborted ? this.scope.closed : this.scope.cancelled)).slice(
-      0,
-      200,
-    );
-    const cancel: CancelRequest = { v: PROTOCOL_VERSION, request_id: this.envelope.request_id, reason };
-    try {
-      this.bus.publish(this.options.cancelSubject, encodeJson(cancel));
-    } catch {
-      // The bus is gone too; the worker's own deadline ends the model call.
-    }
+    const reason = why ?? reasonOf(this.scope.closed.aborted ? this.scope.closed : this.scope.cancelled);
+    announceCancel(this.bus, this.options.cancelSubject, this.envelope.request_id, reason);
   }
 
   /** The requester is gone: nothing more is relayed, and the worker is told to abort. */
