@@ -7,6 +7,23 @@ import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 /** Most inputs one embeddings request may carry (OpenAI's own limit). */
 export const EMBED_MAX_INPUTS = 2048;
 
+/**
+ * The request header by which a requester asks for progress replies (`ack`, then a `heartbeat`
+ * every so many ms) before the answer. A header, not an envelope field: a worker from before
+ * ignores it (a field would be refused, `invalid_envelope`) and answers once as it always did, and
+ * a requester from before never sends it, so never meets a reply type it does not know.
+ */
+export const EMBED_HEARTBEAT_HEADER = 'Agentbus-Heartbeat-Ms';
+/** The heartbeat intervals a worker honours (a chat envelope's `heartbeat_ms` bounds). */
+export const EMBED_HEARTBEAT_MS = { minimum: 50, maximum: 60_000 } as const;
+
+/** The interval the header asks for; undefined when absent or out of bounds (then: no progress replies). */
+export function embedHeartbeatMsOf(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,6}$/.test(value)) return undefined;
+  const ms = Number(value);
+  return ms >= EMBED_HEARTBEAT_MS.minimum && ms <= EMBED_HEARTBEAT_MS.maximum ? ms : undefined;
+}
+
 const tokensSchema = {
   type: 'array',
   minItems: 1,
@@ -97,15 +114,41 @@ export const embedErrorReplySchema = {
   },
 } as const;
 
-/** The one reply to an embed request, discriminated by `type`. */
+/** `ack` (asked for by {@link EMBED_HEARTBEAT_HEADER}): a worker took the request and works on it. */
+export const embedAckReplySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'request_id', 'worker'],
+  properties: {
+    type: { const: 'ack' },
+    request_id: { type: 'string', pattern: ID_PATTERN },
+    worker: { type: 'string', description: 'The micro service id of the worker that took the request.' },
+  },
+} as const;
+
+/** `heartbeat` (asked for by {@link EMBED_HEARTBEAT_HEADER}): the worker is alive and still embedding. */
+export const embedHeartbeatReplySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', 'request_id'],
+  properties: {
+    type: { const: 'heartbeat' },
+    request_id: { type: 'string', pattern: ID_PATTERN },
+  },
+} as const;
+
+/**
+ * A reply to an embed request, discriminated by `type`: exactly one `embeddings` or `error` ends
+ * it; before it, only when the request asked ({@link EMBED_HEARTBEAT_HEADER}), `ack` and `heartbeat`.
+ */
 export const embedReplySchema = {
   $id: 'urn:agentbus:bus:embed-reply:v1',
   title: 'EmbedReply',
   type: 'object',
   required: ['type'],
-  properties: { type: { enum: ['embeddings', 'error'] } },
+  properties: { type: { enum: ['embeddings', 'error', 'ack', 'heartbeat'] } },
   discriminator: { propertyName: 'type' },
-  oneOf: [embedVectorsReplySchema, embedErrorReplySchema],
+  oneOf: [embedVectorsReplySchema, embedErrorReplySchema, embedAckReplySchema, embedHeartbeatReplySchema],
 } as const;
 
 /** An embed request (type derived from {@link embedRequestSchema}). */

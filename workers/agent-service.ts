@@ -210,7 +210,8 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
         handler: counted(count, `agent ${agent.name}`, async (msg) => {
           const admitted = admittedChains(deps.providers, admission);
           try {
-            return await handleEmbedRequest({ providers: admitted.providers, agent, log }, msg, inFlight);
+            const embedDeps = { providers: admitted.providers, agent, log, bus, workerId };
+            return await handleEmbedRequest(embedDeps, msg, inFlight);
           } finally {
             admitted.releaseAll();
           }

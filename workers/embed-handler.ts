@@ -1,6 +1,9 @@
 import { AgentbusError, decodeEmbedRequest, encodeJson, encodeVector, type EmbedReply } from '../bus-schemas/index.js';
 import type { Agent } from '../common/catalog.js';
+import type { Bus } from '../common/bus.js';
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/logger.js';
+import { progressIfAsked } from './embeddings/embed-progress.js';
 import { withDimensions } from './embeddings/dimensions.js';
 import type { InFlight } from './in-flight.js';
 import type { ProviderChains } from './providers/chain.js';
@@ -9,12 +12,19 @@ export interface EmbedHandlerDeps {
   providers: ProviderChains;
   agent: Agent;
   log: Logger;
+  /** For the progress replies (`ack`, heartbeats) a requester asks for. */
+  bus: Pick<Bus, 'publish' | 'request'>;
+  /** The micro service id, named in the `ack`. */
+  workerId: string;
+  clock?: Clock | undefined;
 }
 
 /** An embed request as it arrives from NATS (a micro service message fits). */
 export interface IncomingEmbedRequest {
   data: Uint8Array;
   reply?: string;
+  /** The NATS headers; `Agentbus-Heartbeat-Ms` asks for progress replies. */
+  headers?: { get(key: string): string } | undefined;
   /** Publishes on the reply subject; throws when NATS refuses the message (e.g. max_payload). */
   respond(data: Uint8Array): boolean;
 }
@@ -37,6 +47,14 @@ async function embed(
     );
   const held = inFlight.enter(request.request_id);
   const signal = AbortSignal.any([held.signal, AbortSignal.timeout(request.timeout_ms)]);
+  // Its requester gone, this attempt alone stops: a retry of the same id may be running here too.
+  const stopProgress = progressIfAsked(msg, {
+    bus: deps.bus,
+    clock: deps.clock,
+    worker: deps.workerId,
+    requestId: request.request_id,
+    onRequesterGone: () => held.abort(requesterGone()),
+  });
   try {
     const log = deps.log.child({ requestId: request.request_id, agent: agent.name });
     const result = await deps.providers.embed(
@@ -53,6 +71,7 @@ async function embed(
       provider: result.provider,
       usage: { prompt_tokens: result.promptTokens, total_tokens: result.promptTokens },
     };
+    stopProgress();
     try {
       msg.respond(encodeJson(reply));
     } catch (err) {
@@ -70,9 +89,16 @@ async function embed(
       throw new AgentbusError('deadline_exceeded', `No embeddings within ${request.timeout_ms} ms.`, { cause: err });
     throw err;
   } finally {
+    stopProgress();
     held.leave();
   }
 }
+
+const requesterGone = () =>
+  new AgentbusError(
+    'request_cancelled',
+    'The requester is gone (nobody listens on its reply inbox any more); the worker abandoned the embeddings.',
+  );
 
 /**
  * Answers one `<prefix>.<agent>.embed` request with one reply: the vectors, or an error. Errors

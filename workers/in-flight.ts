@@ -21,14 +21,18 @@ export class InFlight {
       .catch(() => undefined);
   }
 
-  /** Registers a request; its signal aborts on `cancel(requestId)` or `abortAll()`. Call `leave()` when done. */
-  enter(requestId: string): { signal: AbortSignal; leave(): void } {
+  /**
+   * Registers a request; its signal aborts on `cancel(requestId)`, `abortAll()` or its own `abort()`
+   * (this entry alone: another attempt of the same id may be running here too). Call `leave()` when done.
+   */
+  enter(requestId: string): { signal: AbortSignal; abort(reason: Error): void; leave(): void } {
     const controller = new AbortController();
     const entries = this.#byRequest.get(requestId) ?? new Set();
     entries.add(controller);
     this.#byRequest.set(requestId, entries);
     return {
       signal: controller.signal,
+      abort: (reason) => controller.abort(reason),
       leave: () => {
         entries.delete(controller);
         if (entries.size === 0) this.#byRequest.delete(requestId);

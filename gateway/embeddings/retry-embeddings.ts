@@ -2,13 +2,13 @@ import { AgentbusError, type EmbedVectorsReply } from '../../bus-schemas/index.j
 import { systemClock, type Clock } from '../../common/clock.js';
 import { earliestRetry } from '../call/earliest-retry.js';
 
-/** One attempt: `timeoutMs` of the deadline left, `waitMs` before giving up on this attempt's worker. */
+/** One attempt: `timeoutMs` of the deadline left, `waitMs` for a worker to show it took the request. */
 export type EmbedAttempt = (timeoutMs: number, waitMs: number | undefined) => Promise<EmbedVectorsReply>;
 
 export interface EmbedRetryOptions {
   /** The whole request's deadline, shared by both attempts. */
   totalMs: number;
-  /** How long the first attempt's worker may stay silent (the agent's first-token limit). */
+  /** How long the first attempt may go without a sign that a worker took it (the agent's first-token limit). */
   firstReplyMs: number;
   attempt: EmbedAttempt;
   /** Told before the second attempt, for the log. */
@@ -21,9 +21,12 @@ const MIN_ATTEMPT_MS = 100;
 
 /**
  * An embeddings request with one retry, as chat's before its first token (call/retry.ts): no
- * responders, a worker silent past the first-token limit, or a retryable error reply (a dead
- * backend, a worker shutting down) is asked once more of the agent's queue group, where another
- * worker may answer. An embedding has no partial answer, so any failure is "before the answer".
+ * responders, a lost attempt (no worker took it within the first-token limit, or the one that
+ * did went silent: no heartbeat), or a retryable error reply (a dead backend, a worker shutting
+ * down) is asked once more of the agent's queue group, where another worker may answer. A worker
+ * that heartbeats is never given up for a retry, however long its batch takes, and an attempt
+ * given up is cancelled first (ask-embeddings.ts): no worker computes the same batch twice.
+ * An embedding has no partial answer, so any failure is "before the answer".
  * Never the catalog's fallback agent: another model's vectors live in another space, and mixing
  * them with this one's would silently break a vector index. The same request id both times.
  */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { AgentbusError, PROTOCOL_VERSION, type EmbedRequest, type EmbedVectorsReply } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
+import type { SignalLike } from '../../common/light-signal.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { admit } from '../chat/admit.js';
 import { refundIfRefused } from '../http/admit-before-body.js';
@@ -62,12 +63,14 @@ function checkedAgent(deps: ChatDeps, input: EmbeddingInput, origin: Pick<ChatOr
  * request over the bus to a worker of the agent's queue group (retried once, on another worker
  * when one is there: retry-embeddings.ts; a copy in the audit stream), and a trace log line. Nothing is
  * stored in memory or the response cache. `origin.sessionToContinue` and `refreshCache` are not
- * used: embeddings have no conversation.
+ * used: embeddings have no conversation. `left` aborts when the client went away: the worker is
+ * told to stop.
  */
 export async function runEmbedding(
   deps: ChatDeps,
   input: EmbeddingInput,
   origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>,
+  left?: SignalLike,
 ): Promise<EmbeddingResult> {
   const { caller, hints } = origin;
   const agent = await refundIfRefused(origin.admission, () => checkedAgent(deps, input, origin));
@@ -98,6 +101,7 @@ export async function runEmbedding(
   try {
     const firstReplyMs = Math.min(agent.timeouts.firstTokenMs ?? deps.config.firstTokenTimeoutMs, envelope.timeout_ms);
     const reply = await embedWithRetry({
+      clock: deps.clock,
       totalMs: envelope.timeout_ms,
       firstReplyMs,
       attempt: (timeoutMs, waitMs) =>
@@ -106,8 +110,12 @@ export async function runEmbedding(
           { ...envelope, timeout_ms: timeoutMs },
           {
             subject: deps.subjects.embed(agent.name),
+            cancelSubject: deps.subjects.cancel(agent.name),
             auditSubject: deps.config.audit.enabled ? deps.subjects.auditEmbed(agent.name) : undefined,
             waitMs,
+            heartbeatMs: deps.config.heartbeatMs,
+            signal: left,
+            clock: deps.clock,
           },
         ),
       onRetry: (failure) =>

@@ -30,6 +30,11 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
 
   app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema }, async (request, reply) => {
     const { body } = request;
+    // A client that leaves stops the worker's batch: it would hold a model slot for nobody.
+    const left = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) left.abort('the client closed the connection');
+    });
     const incomingTrace = request.headers['traceparent'];
     const result = await runEmbedding(
       deps,
@@ -42,6 +47,7 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
         pathAgent: request.pathAgent,
         admission: await takeEarlyAdmission(request),
       },
+      left.signal,
     );
     reply.headers(result.headers);
     const base64 = body.encoding_format === 'base64';

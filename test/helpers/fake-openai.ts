@@ -15,6 +15,8 @@ export interface FakeOpenAIBehaviour {
   contextChars?: number;
   /** Whose refusal of a prompt too long: OpenAI's (the default), llama-server's or vLLM's. */
   server?: 'openai' | 'llama-server' | 'vllm';
+  /** Wait before answering `/v1/embeddings` (cut short when the client closes the connection). */
+  embedDelayMs?: number;
 }
 
 /** A prompt too long for the context, as each server answers it (HTTP 400). */
@@ -42,11 +44,27 @@ export interface FakeOpenAI {
   readonly requests: Array<{ body: Record<string, any>; authorization: string | undefined; aborted: boolean }>;
   /** Bodies of the `/v1/embeddings` requests, in order. */
   readonly embedRequests: Array<Record<string, any>>;
+  /** How many `/v1/embeddings` requests the client closed before their answer. */
+  readonly embedAborted: number;
   behave(behaviour: Partial<FakeOpenAIBehaviour>): void;
   close(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits `ms`, or less if the client closes the connection (then true): an aborted call is not waited out. */
+function pauseUnlessClosed(ms: number, res: ServerResponse): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      res.off('close', onClose);
+      resolve(closed);
+    };
+    const onClose = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    res.once('close', onClose);
+  });
+}
 
 /**
  * OpenAI's refusal of a message list whose tool messages do not follow their calls, in its words
@@ -85,6 +103,7 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
   let behaviour: FakeOpenAIBehaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0 };
   const requests: FakeOpenAI['requests'] = [];
   const embedRequests: FakeOpenAI['embedRequests'] = [];
+  let embedAborted = 0;
 
   // Floats only, as the provider asks; a token array is embedded as its numbers joined by spaces.
   async function embed(req: IncomingMessage, res: ServerResponse) {
@@ -92,6 +111,10 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     for await (const chunk of req) raw += chunk;
     const body = JSON.parse(raw);
     embedRequests.push(body);
+    if (behaviour.embedDelayMs && (await pauseUnlessClosed(behaviour.embedDelayMs, res))) {
+      embedAborted++;
+      return;
+    }
     const list: unknown[] =
       typeof body.input === 'string' || typeof body.input[0] === 'number' ? [body.input] : body.input;
     const texts = list.map((item) => (typeof item === 'string' ? item : (item as number[]).join(' ')));
@@ -183,6 +206,9 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     embedRequests,
+    get embedAborted() {
+      return embedAborted;
+    },
     behave(next) {
       behaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0, ...next };
     },
