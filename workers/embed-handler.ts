@@ -2,6 +2,7 @@ import { AgentbusError, decodeEmbedRequest, encodeJson, encodeVector, type Embed
 import type { Agent } from '../common/catalog.js';
 import type { Bus } from '../common/bus.js';
 import type { Clock } from '../common/clock.js';
+import { deadlineSignal } from '../common/deadline-signal.js';
 import type { Logger } from '../common/logger.js';
 import { progressIfAsked } from './embeddings/embed-progress.js';
 import { withDimensions } from './embeddings/dimensions.js';
@@ -46,7 +47,8 @@ async function embed(
       { param: 'intent' },
     );
   const held = inFlight.enter(request.request_id);
-  const signal = AbortSignal.any([held.signal, AbortSignal.timeout(request.timeout_ms)]);
+  const deadline = deadlineSignal(held.signal, request.timeout_ms);
+  const { signal } = deadline;
   // Its requester gone, this attempt alone stops: a retry of the same id may be running here too.
   const stopProgress = progressIfAsked(msg, {
     bus: deps.bus,
@@ -90,6 +92,7 @@ async function embed(
     throw err;
   } finally {
     stopProgress();
+    deadline.dispose();
     held.leave();
   }
 }

@@ -1,6 +1,7 @@
 import { AgentbusError, encodeJson, type WireError } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import type { Agent } from '../../common/catalog.js';
+import { deadlineSignal } from '../../common/deadline-signal.js';
 import type { Logger } from '../../common/logger.js';
 import type { InFlight } from '../in-flight.js';
 
@@ -49,16 +50,18 @@ export async function answerWithFrames<R extends { request_id: string; intent: s
         { param: 'intent' },
       );
     held = inFlight.enter(requestId);
-    const signal = AbortSignal.any([held.signal, AbortSignal.timeout(request.timeout_ms)]);
+    const deadline = deadlineSignal(held.signal, request.timeout_ms);
     try {
-      await kind.work(request, send, signal);
+      await kind.work(request, send, deadline.signal);
     } catch (err) {
       if (held.signal.aborted) throw held.signal.reason;
-      if (signal.aborted)
+      if (deadline.signal.aborted)
         throw new AgentbusError('deadline_exceeded', `No ${kind.missing} within ${request.timeout_ms} ms.`, {
           cause: err,
         });
       throw err;
+    } finally {
+      deadline.dispose();
     }
     return { ok: true };
   } catch (err) {
