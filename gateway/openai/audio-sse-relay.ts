@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { Call } from '../call/call.js';
 import type { SpeechResult } from '../speech/start-speech.js';
+import { inWholeBase64Pieces } from '../speech/whole-base64-pieces.js';
 import { relayStream } from '../http/stream-relay.js';
 import { AUDIO_EXPIRES_AFTER_S, audioIdOf } from './chat-audio.js';
 import { chatCompletionChunk, responseMeta, usageChunk } from './responses.js';
@@ -56,7 +57,7 @@ export function relayAsAudioSse(
       const speech = await speak(transcript);
       let bytes = 0;
       try {
-        for await (const audio of speech.audio) {
+        for await (const audio of inWholeBase64Pieces(speech.audio)) {
           bytes += audio.length;
           await write(chunk(conversationId, { audio: { data: audio.toString('base64') } }));
         }

@@ -113,6 +113,8 @@ t.test('streamed: transcript pieces while the model writes, then audio data chun
   const lastTranscript = deltas.findLastIndex((d) => d.audio?.transcript);
   t.ok(deltas.findIndex((d) => d.audio?.data) > lastTranscript, 'audio after the whole transcript');
   const pcm = Buffer.concat(data.map((d) => Buffer.from(d.audio.data, 'base64')));
+  const joined: string = data.map((d) => d.audio.data).join('');
+  t.same(Buffer.from(joined, 'base64'), pcm, 'the pieces joined as text decode as one file too');
   t.ok(pcm.length / 2 / 24000 > 0.4, 'OpenAI pcm16: 24 kHz mono, about a second');
   t.ok(rms(pcm) > 300, 'sound');
   const expiry = deltas.find((d) => d.audio?.expires_at);
