@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { SpeechPlan } from './plan.js';
+import { speakableText } from './speakable-text.js';
 
 /** The exit code a child will close with (null when killed), watched from its spawn so no close is missed. */
 function exitOf(child: ChildProcess): Promise<number | null> {
@@ -52,7 +53,7 @@ export async function* synthesize(plan: SpeechPlan, text: string, signal: AbortS
     });
   signal.addEventListener('abort', kill, { once: true });
   espeak.stdin.on('error', () => undefined);
-  espeak.stdin.end(text);
+  espeak.stdin.end(speakableText(text));
   try {
     for await (const chunk of out) {
       if (signal.aborted) break;
