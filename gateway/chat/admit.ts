@@ -34,6 +34,17 @@ export function admit(
 }
 
 /**
+ * The admission of a request counted already with the one that makes it (a spoken chat's speech:
+ * {@link chargeModelCalls}' `laterCalls`): nothing to take, hold or give back.
+ */
+export const PREPAID_ADMISSION: Admission = Object.freeze({
+  headers: Object.freeze({}),
+  release: async () => undefined,
+  charge: async () => ({}),
+  chargeBytes: async () => undefined,
+});
+
+/**
  * Takes `bytes` of input that is not a request of its own (a WebSocket frame, charged as it
  * arrives, before it is parsed) from the key's byte budget; throws the 429 or 413 an HTTP body
  * of that size gets.
@@ -45,11 +56,12 @@ export function chargeInputBytes(deps: { rateLimiter: RateLimiter }, caller: Cal
 /**
  * Each model call of a fan-out counts against the key's rate limits: admission took one token,
  * the further agents and the aggregator take theirs now, after routing showed how many there
- * are (all or none: the 429 refuses the whole request before any agent is asked, and gives
- * back the admission's token).
+ * are, with the `laterCalls` the answer will make (a spoken answer's speech) — all or none: the
+ * 429 refuses the whole request before any agent is asked, gives back the admission's token,
+ * and its Retry-After is for all of them.
  */
-export async function chargeModelCalls(admission: Admission, choice: AgentChoice): Promise<Admission> {
-  const calls = choice.agents.length + (choice.aggregator ? 1 : 0);
+export async function chargeModelCalls(admission: Admission, choice: AgentChoice, laterCalls = 0): Promise<Admission> {
+  const calls = choice.agents.length + (choice.aggregator ? 1 : 0) + laterCalls;
   if (calls <= 1) return admission;
   return { ...admission, headers: await admission.charge(calls - 1) };
 }

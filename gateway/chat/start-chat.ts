@@ -27,7 +27,7 @@ export async function startChatCall(deps: ChatDeps, input: ChatInput, origin: Ch
   }
   try {
     const choice = await route(deps, plan, origin);
-    return dispatch(deps, plan, choice, origin, await chargeModelCalls(admission, choice));
+    return dispatch(deps, plan, choice, origin, await chargeModelCalls(admission, choice, origin.laterCalls));
   } catch (err) {
     await admission.release();
     throw err;

@@ -91,6 +91,11 @@ export interface ChatOrigin {
   admission?: Admission | undefined;
   /** Bytes of the request as it arrived, for the tier's `max_input_bytes` when startChatCall admits. */
   inputBytes?: number | undefined;
+  /**
+   * Requests this one makes once answered, counted with its model calls (all or none, before any
+   * model is asked): a chat that asked for audio makes a speech request.
+   */
+  laterCalls?: number | undefined;
 }
 
 /** Identity shared by every chunk of one answer, whatever the wire format. */

@@ -59,7 +59,7 @@ export async function startHttpChat(
   request: FastifyRequest,
   reply: FastifyReply,
   input: ChatInput,
-  options: { sessionId?: string | undefined } = {},
+  options: { sessionId?: string | undefined; laterCalls?: number } = {},
 ): Promise<HttpChat> {
   const incomingTrace = request.headers['traceparent'];
   // Routing may wait for the classifier: a client leaving meanwhile must stop it, and everything after.
@@ -81,6 +81,7 @@ export async function startHttpChat(
       hints: hintsFromHeaders(request.headers),
       pathAgent: request.pathAgent,
       signal: left,
+      laterCalls: options.laterCalls,
     };
     // Taken after everything above that can throw: startChatCall owns it from here.
     origin.admission = await takeEarlyAdmission(request);

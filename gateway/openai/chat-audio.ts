@@ -49,7 +49,9 @@ export function speechOfAnswer(
     audio = IMPLICIT_AUDIO;
     voiceAgent = agent;
   }
-  return { voiceAgent, voice: audio.voice, format: audio.format, private: chat.private };
+  // Asked for in the request, its first speech was counted with the chat (routes.ts).
+  const prepaid = output.kind === 'audio';
+  return { voiceAgent, voice: audio.voice, format: audio.format, private: chat.private, prepaid };
 }
 
 type Completion = ReturnType<typeof chatCompletion>;

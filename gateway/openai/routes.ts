@@ -73,7 +73,8 @@ async function chatRoute(
   // Handled here (audioOutputOf): the rest of the pipeline refuses them, as other faces do.
   const { audio: _audio, modalities: _modalities, ...text } = body;
   const input = toChatInput({ ...text, messages }, stream, deps.config.inputLimits);
-  const chat = await startHttpChat(deps, request, reply, input);
+  // Audio asked for: its speech request is counted with the chat's, before any model is asked.
+  const chat = await startHttpChat(deps, request, reply, input, { laterCalls: output.kind === 'audio' ? 1 : 0 });
   let spoken: Spoken | undefined;
   try {
     spoken = speechOfAnswer(deps, request.caller, chat, input, output);

@@ -1,6 +1,8 @@
 import { AgentbusError, SPEECH_MAX_INPUT_CHARS, type SpeechFormat } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
+import { PREPAID_ADMISSION } from '../chat/admit.js';
 import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import type { Admission } from '../rate-limit/rate-limiter.js';
 import { JOINABLE_FORMATS, joinedSpeech, speechPieces } from './speech-pieces.js';
 import { startSpeech, type SpeechResult } from './start-speech.js';
 
@@ -12,6 +14,8 @@ export interface AnswerToSpeak {
   format: SpeechFormat;
   /** The chat was private (a hint, the key, or a secret in it): so is its speech. */
   private: boolean;
+  /** The first speech request was counted with the chat's own (`laterCalls`, chat/admit.ts). */
+  prepaid?: boolean;
 }
 
 /** The speech route's parameter names, as a chat request names them (`audio.format`, `audio.voice`). */
@@ -46,15 +50,20 @@ export async function speakAnswer(
         '(max_completion_tokens) or another format.',
       { param: 'audio.format' },
     );
-  const start = (input: string) =>
+  const start = (input: string, admission?: Admission) =>
     startSpeech(
       deps,
       { model: answer.voiceAgent.name, input, voice: answer.voice, format: answer.format, speed: 1 },
-      { ...origin, hints: { ...origin.hints, private: origin.hints.private || answer.private }, pathAgent: undefined },
+      {
+        ...origin,
+        hints: { ...origin.hints, private: origin.hints.private || answer.private },
+        pathAgent: undefined,
+        admission,
+      },
       signal,
     ).catch((err: unknown) => {
       throw inChatTerms(err);
     });
-  const first = await start(pieces[0]!);
+  const first = await start(pieces[0]!, answer.prepaid ? PREPAID_ADMISSION : undefined);
   return pieces.length === 1 ? first : joinedSpeech(first, pieces.slice(1), start);
 }

@@ -283,6 +283,20 @@ t.test('each model call of a fan-out counts; a refused fan-out asks no agent and
   t.equal(refused.released(), 1, 'the slot is freed');
 });
 
+t.test('requests the answer makes later (its speech) count with it, before any agent is asked', async (t) => {
+  const spoken = setup();
+  spoken.serve(['code_review'], answering('ok'));
+  const origin = spoken.origin({ laterCalls: 1 });
+  await collectAnswer((await startChatCall(spoken.deps, input('code_review'), origin)).call.frames);
+  t.same(spoken.charged, [1], 'the chat and its speech: two tokens, all or none');
+
+  const refused = setup({ refuseCharge: true });
+  const envelopes = refused.serve(['code_review'], answering('ok'));
+  await t.rejects(startChatCall(refused.deps, input('code_review'), refused.origin({ laterCalls: 1 })), /429/);
+  t.same(envelopes, [], 'no model asked for an answer that could not be spoken');
+  t.equal(refused.released(), 1, 'the slot is freed');
+});
+
 t.test('closing the call before any frame cancels on the bus and frees the slot once', async (t) => {
   const { deps, bus, released, origin } = setup();
   bus.subscribe(subjects.chat('code_review'), { queue: 'q', callback: () => undefined }); // a silent worker
