@@ -20,7 +20,8 @@ export const transcriptionRequestBodySchema = {
     language: { type: 'string', minLength: 2, maxLength: 16 },
     prompt: { type: 'string', maxLength: 8192 },
     response_format: { enum: TRANSCRIPTION_RESPONSE_FORMATS },
-    temperature: { type: 'string', pattern: '^\\s*[0-9.eE+-]+\\s*$', maxLength: 32 },
+    // Its number is checked by the route, whose message says what is wanted (a pattern's would not).
+    temperature: { type: 'string', maxLength: 32 },
     'timestamp_granularities[]': granularities,
     timestamp_granularities: granularities,
     stream: { type: 'string', maxLength: 8 },

@@ -28,10 +28,13 @@ function refuseUnsupported(body: TranscriptionBody): void {
     throw refuse('chunking_strategy', '"chunking_strategy" is not supported: the audio is heard as one stream.');
 }
 
+const DECIMAL = /^\s*[0-9.eE+-]+\s*$/;
+
 /** `temperature` (0–1 in OpenAI's reference): checked, then unused, since pocketsphinx's decoding has none. */
 function checkTemperature(value: string | undefined): void {
   if (value === undefined) return;
-  const temperature = Number(value);
+  // A decimal number: Number() alone takes "", "0x1" and "Infinity" too.
+  const temperature = DECIMAL.test(value) ? Number(value) : NaN;
   if (!Number.isFinite(temperature) || temperature < 0 || temperature > 1)
     throw refuse('temperature', `temperature must be a number from 0 to 1, not "${value}".`);
 }

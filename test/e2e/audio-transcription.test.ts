@@ -128,6 +128,7 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     ['prompt', transcribe({ prompt: 'robots' }), 400, { param: 'prompt' }],
     ['language', transcribe({ language: 'fr' }), 400, { param: 'language', message: /US English/ }],
     ['temperature', transcribe({ temperature: '7' }), 400, { param: 'temperature' }],
+    ['not a number', transcribe({ temperature: 'abc' }), 400, { param: 'temperature', message: /number from 0 to 1/ }],
     ['stream', transcribe({ stream: 'true' }), 400, { param: 'stream' }],
     ['format', transcribe({ response_format: 'xml' }), 400, { param: 'response_format' }],
     ['unknown field', transcribe({ speaker: 'me' }), 400, { param: 'speaker' }],
