@@ -11,11 +11,14 @@ export type CpuPerRequest = Record<string, number> & { total: number };
 const cpuSeconds = (pids: RolePids): Record<string, number> =>
   Object.fromEntries(Object.entries(pids).map(([role, list]) => [role, list.reduce((s, p) => s + cpuSecondsOf(p), 0)]));
 
+const NO_CALLS = Object.freeze({ reads: 0, writes: 0 });
+
 const ioCalls = (pids: RolePids): Record<string, { reads: number; writes: number }> =>
   Object.fromEntries(
     Object.entries(pids).map(([role, list]) => [
       role,
-      list.map(ioCallsOf).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes })),
+      // A role may have no process of its own (Portkey's one process has no worker or nats-server).
+      list.map(ioCallsOf).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }), NO_CALLS),
     ]),
   );
 
