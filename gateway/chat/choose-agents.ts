@@ -40,6 +40,11 @@ export function namesVisibleTo(catalog: Catalog, caller: Caller): string[] {
   return catalog.names.filter((name) => mayCall(caller, name));
 }
 
+/** The chat agents a caller may call: what a chat route's 404 lists (an embedding agent does not chat). */
+function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] {
+  return namesVisibleTo(catalog, caller).filter((name) => catalog.get(name)?.kind !== 'embedding');
+}
+
 // The catalog's audio model names (GET /v1/models lists them with their own `kind`), by use.
 const AUDIO_ALIASES = [
   { use: 'speech', what: 'a speech', route: 'POST /v1/audio/speech' },
@@ -101,7 +106,7 @@ export function namedChoice(
     throw new AgentbusError(
       'model_not_found',
       `The model "${model}" does not exist. ` +
-        `Known agents: ${namesVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; ` +
+        `Known agents: ${chatAgentsVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; ` +
         `or "${AUTO_MODEL}" to let the router choose.`,
       { param: 'model' },
     );

@@ -34,3 +34,10 @@ t.test('an embedding agent on a chat route: 400 to a key that may call it, the 4
   );
   t.end();
 });
+
+t.test('an unknown model on a chat route lists the chat agents the key may call, not embedding ones', (t) => {
+  const unknown = refusal('gpt-9', null) as Error;
+  t.match(unknown, { code: 'model_not_found', param: 'model', message: /Known agents: .*testing/ });
+  t.notMatch(unknown.message, /nomic/, 'an embedding agent does not chat');
+  t.end();
+});
