@@ -1,10 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { decodeVector } from '../../bus-schemas/index.js';
-import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
 import { runEmbedding, type EmbeddingInput } from '../embeddings/start-embedding.js';
-import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
-import { hintsFromHeaders } from '../http/request-hints.js';
+import { admitBeforeBody } from '../http/admit-before-body.js';
+import { callOriginOf, clientLeaving } from '../http/call-origin.js';
 import {
   embeddingRequestSchema,
   perAgentEmbeddingRequestSchema,
@@ -31,23 +30,12 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
   app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema }, async (request, reply) => {
     const { body } = request;
     // A client that leaves stops the worker's batch: it would hold a model slot for nobody.
-    const left = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) left.abort('the client closed the connection');
-    });
-    const incomingTrace = request.headers['traceparent'];
+    const left = clientLeaving(reply, () => 'the client closed the connection');
     const result = await runEmbedding(
       deps,
       { model: body.model, input: inputList(body.input), dimensions: body.dimensions ?? undefined },
-      {
-        caller: request.caller,
-        log: request.log as Logger,
-        traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
-        hints: hintsFromHeaders(request.headers),
-        pathAgent: request.pathAgent,
-        admission: await takeEarlyAdmission(request),
-      },
-      left.signal,
+      await callOriginOf(request),
+      left,
     );
     reply.headers(result.headers);
     const base64 = body.encoding_format === 'base64';

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody } from '../http/admit-before-body.js';
+import { clientLeaving } from '../http/call-origin.js';
 import { startHttpChat, type HttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { answerVoice } from '../speech/answer-voice.js';
@@ -36,10 +37,7 @@ function sseOptions(chat: HttpChat, deps: ChatDeps, body: ChatBody) {
 
 /** Speaks a whole answer's text with `spoken`'s voice; aborted when the client leaves. */
 function speaker(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, chat: HttpChat, spoken: Spoken) {
-  const left = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) left.abort();
-  });
+  const left = clientLeaving(reply, () => undefined);
   reply.header('x-agentbus-voice-agent', spoken.voiceAgent.name);
   return (text: string) =>
     speakAnswer(
@@ -51,7 +49,7 @@ function speaker(deps: ChatDeps, request: FastifyRequest, reply: FastifyReply, c
         traceparent: chat.headers['traceparent'],
         hints: hintsFromHeaders(request.headers),
       },
-      left.signal,
+      left,
     );
 }
 

@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
-import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
-import { hintsFromHeaders } from '../http/request-hints.js';
+import { admitBeforeBody } from '../http/admit-before-body.js';
+import { callOriginOf, clientLeaving } from '../http/call-origin.js';
 import { startSpeech } from '../speech/start-speech.js';
 import { speechEvents } from '../speech/speech-sse.js';
 import { collectSpeech } from '../speech/collect-speech.js';
@@ -42,11 +41,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
   app.post<{ Body: SpeechBody }>('/v1/audio/speech', { schema }, async (request, reply) => {
     const { body } = request;
     refuseUnsupported(body);
-    const left = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) left.abort(clientLeft());
-    });
-    const incomingTrace = request.headers['traceparent'];
+    const left = clientLeaving(reply, clientLeft);
     const result = await startSpeech(
       deps,
       {
@@ -56,15 +51,8 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
         format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
         speed: body.speed ?? 1,
       },
-      {
-        caller: request.caller,
-        log: request.log as Logger,
-        traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
-        hints: hintsFromHeaders(request.headers),
-        pathAgent: request.pathAgent,
-        admission: await takeEarlyAdmission(request),
-      },
-      left.signal,
+      await callOriginOf(request),
+      left,
     );
     reply.headers(result.headers).header('content-type', result.start.content_type);
     if (body.stream_format === undefined) {

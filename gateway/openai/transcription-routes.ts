@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import type { Logger } from '../../common/logger.js';
 import type { ChatDeps } from '../chat/types.js';
-import { admitBeforeBody, takeEarlyAdmission } from '../http/admit-before-body.js';
+import { admitBeforeBody } from '../http/admit-before-body.js';
+import { callOriginOf, clientLeaving } from '../http/call-origin.js';
 import { bodyMissing } from '../http/errors.js';
 import { registerMultipartForm } from '../http/multipart-form.js';
-import { hintsFromHeaders } from '../http/request-hints.js';
 import { renderTranscript } from '../transcription/render.js';
 import { startTranscription } from '../transcription/start-transcription.js';
 import {
@@ -108,23 +107,12 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
     refuseUnsupported(body);
     checkTemperature(body.temperature);
     const withWords = wantsWords(body);
-    const left = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) left.abort(clientLeft());
-    });
-    const incomingTrace = request.headers['traceparent'];
+    const left = clientLeaving(reply, clientLeft);
     const result = await startTranscription(
       deps,
       { model: body.model ?? request.pathAgent?.name ?? '', file: body.file, language: body.language },
-      {
-        caller: request.caller,
-        log: request.log as Logger,
-        traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
-        hints: hintsFromHeaders(request.headers),
-        pathAgent: request.pathAgent,
-        admission: await takeEarlyAdmission(request),
-      },
-      left.signal,
+      await callOriginOf(request),
+      left,
     );
     const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords);
     return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);

@@ -1,0 +1,33 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../common/logger.js';
+import type { ChatOrigin } from '../chat/types.js';
+import { takeEarlyAdmission } from './admit-before-body.js';
+import { hintsFromHeaders } from './request-hints.js';
+
+/** What a one-answer call (embeddings, speech, transcription) takes of the HTTP request that asks it. */
+export type CallOrigin = Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>;
+
+/** The request's caller, logger, trace context, hints and path agent, and its early admission, now the call's. */
+export async function callOriginOf(request: FastifyRequest): Promise<CallOrigin> {
+  const incomingTrace = request.headers['traceparent'];
+  return {
+    caller: request.caller,
+    log: request.log as Logger,
+    traceparent: typeof incomingTrace === 'string' ? incomingTrace : undefined,
+    hints: hintsFromHeaders(request.headers),
+    pathAgent: request.pathAgent,
+    admission: await takeEarlyAdmission(request),
+  };
+}
+
+/**
+ * Aborts, with `reason()`, when the client closes the connection before the response finished:
+ * the call stops its work on the worker instead of holding a slot for nobody.
+ */
+export function clientLeaving(reply: FastifyReply, reason: () => unknown): AbortSignal {
+  const left = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) left.abort(reason());
+  });
+  return left.signal;
+}
