@@ -1,15 +1,14 @@
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import {
   AgentbusError,
-  PROTOCOL_VERSION,
   encodeJson,
   errorFromWire,
   inboxScopes,
-  type CancelRequest,
   type Subjects,
   type WireError,
 } from '../../bus-schemas/index.js';
 import { isNoRespondersReply, type Bus, type BusMessage } from '../../common/bus.js';
+import { announceCancel } from '../call/announce-cancel.js';
 import { FrameQueue } from '../speech/frame-queue.js';
 
 /** A frame of a voice call's answer: numbered from 0; an `error` frame ends it. */
@@ -69,14 +68,7 @@ export function openVoiceCall<F extends NumberedFrame>(
   const queue = new FrameQueue<BusMessage>();
   const sub = bus.subscribeInbox(inboxScopes.chat(agent), (err, msg) => (err ? queue.fail(err) : queue.push(msg)));
   let ended = false;
-  const tellWorker = (reason: string) => {
-    const cancelRequest: CancelRequest = { v: PROTOCOL_VERSION, request_id: request.request_id, reason };
-    try {
-      bus.publish(subjects.cancel(agent), encodeJson(cancelRequest));
-    } catch {
-      // The bus is gone too: the worker's own deadline (or its lost connection) ends the work.
-    }
-  };
+  const tellWorker = (reason: string) => announceCancel(bus, subjects.cancel(agent), request.request_id, reason);
   const deadlineMs = request.timeout_ms + 1_000;
   // Past it nobody reads the answer: the worker is told to stop, as a chat call does, so an engine
   // whose own deadline failed to fire does not run on for nobody.
