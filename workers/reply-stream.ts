@@ -1,5 +1,5 @@
 import { errors } from '@nats-io/transport-node';
-import { isNoRespondersError, isNoRespondersReply, type Bus } from '../common/bus.js';
+import { isNoRespondersError, type Bus } from '../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../common/clock.js';
 import {
   AgentbusError,
@@ -9,6 +9,7 @@ import {
   type ErrorFrame,
   type UnsequencedFrame,
 } from '../bus-schemas/index.js';
+import { probeRequester } from './requester-probe.js';
 
 type TerminalFrame = Omit<DoneFrame, 'seq' | 'request_id'> | Omit<ErrorFrame, 'seq' | 'request_id'>;
 
@@ -86,18 +87,9 @@ export class ReplyStream {
           return;
         }
         const frame = { type: 'heartbeat', seq: this.#seq, request_id: this.requestId };
-        const probe = this.bus.request(this.replySubject, encodeJson(frame), { timeoutMs: intervalMs });
+        probeRequester(this.bus, this.replySubject, encodeJson(frame), intervalMs, requesterGone);
         // Counted only once it went out, as every frame (no gap in `seq` for a refused one).
         this.#seq++;
-        probe.then(
-          (msg) => {
-            if (isNoRespondersReply(msg)) requesterGone();
-          },
-          (err: unknown) => {
-            if (isNoRespondersError(err)) requesterGone();
-            // A timeout is the normal case: the requester reads heartbeats and never answers them.
-          },
-        );
       } catch {
         // The connection is gone; the terminal frame will fail the same way and be reported there.
         this.clock.clearTimeout(this.#heartbeat);

@@ -1,6 +1,7 @@
 import { EMBED_HEARTBEAT_HEADER, embedHeartbeatMsOf, encodeJson, type EmbedReply } from '../../bus-schemas/index.js';
-import { isNoRespondersError, isNoRespondersReply, type Bus } from '../../common/bus.js';
+import type { Bus } from '../../common/bus.js';
 import { systemClock, type Clock } from '../../common/clock.js';
+import { probeRequester } from '../requester-probe.js';
 
 export interface EmbedProgressOptions {
   bus: Pick<Bus, 'publish' | 'request'>;
@@ -34,11 +35,7 @@ export function startEmbedProgress(options: EmbedProgressOptions): () => void {
   const send = (reply: EmbedReply, probe: boolean) => {
     const data = encodeJson(reply);
     if (!probe) return bus.publish(replySubject, data);
-    bus.request(replySubject, data, { timeoutMs: intervalMs }).then(
-      (msg) => (isNoRespondersReply(msg) ? gone() : undefined),
-      // A timeout is the normal case: the requester reads heartbeats and never answers them.
-      (err: unknown) => (isNoRespondersError(err) ? gone() : undefined),
-    );
+    probeRequester(bus, replySubject, data, intervalMs, gone);
   };
   const timer = clock.setInterval(() => {
     try {
