@@ -67,8 +67,8 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The uploaded file is not audio that can be transcribed.',
     doc:
-      'The `file` of `/v1/audio/transcriptions` is not WAV, MP3, Ogg, FLAC or WebM audio (checked from its first ' +
-      'bytes), ffmpeg could not decode it, or it is a WAV whose header names a sample rate below 1000 Hz; ' +
+      'The `file` of `/v1/audio/transcriptions` is not WAV, MP3, Ogg, FLAC, WebM or MP4/M4A audio (checked from ' +
+      'its first bytes), ffmpeg could not decode it, or it is a WAV whose header names a sample rate below 1000 Hz; ' +
       '`param: "file"`. Send one of those formats.',
   },
   audio_too_short: {

@@ -5,8 +5,8 @@ import { SPEECH_CHUNK_BYTES } from './speech.schema.js';
 import { SUBJECT_TOKEN_PATTERN } from './subjects.js';
 import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 
-/** The containers an upload may be in (sniffed by the gateway from its first bytes). */
-export const TRANSCRIPTION_FORMATS = ['wav', 'mp3', 'ogg', 'flac', 'webm'] as const;
+/** The containers an upload may be in (sniffed by the gateway from its first bytes); `mp4` holds m4a too. */
+export const TRANSCRIPTION_FORMATS = ['wav', 'mp3', 'ogg', 'flac', 'webm', 'mp4'] as const;
 /** The largest upload the bus contract allows at all; the gateway's MAX_AUDIO_UPLOAD_BYTES is lower. */
 export const TRANSCRIPTION_MAX_BYTES = 256 * 1024 * 1024;
 

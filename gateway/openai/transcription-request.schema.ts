@@ -15,7 +15,7 @@ export const transcriptionRequestBodySchema = {
   additionalProperties: false,
   required: ['file', 'model'],
   properties: {
-    file: { description: 'The audio: wav, mp3, ogg, flac or webm.' },
+    file: { description: 'The audio: wav, mp3, ogg, flac, webm, mp4 or m4a.' },
     model: { type: 'string', minLength: 1, maxLength: 256 },
     language: { type: 'string', minLength: 2, maxLength: 16 },
     prompt: { type: 'string', maxLength: 8192 },

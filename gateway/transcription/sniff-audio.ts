@@ -15,11 +15,14 @@ export function sniffAudio(file: Buffer): TranscriptionFormat {
   if (ascii(file, 0, 4) === 'fLaC') return 'flac';
   if (file.length >= 4 && file.readUInt32BE(0) === 0x1a45dfa3) return 'webm';
   if (ascii(file, 0, 3) === 'ID3' || mpegFrame(file)) return 'mp3';
+  // ISO base media (mp4, m4a, 3gp): a box whose type is `ftyp` comes first.
+  if (file.length >= 12 && ascii(file, 4, 8) === 'ftyp') return 'mp4';
   throw new AgentbusError(
     'audio_file_invalid',
     file.length === 0
       ? 'The file is empty.'
-      : 'The file is not audio this server can transcribe. Supported: wav, mp3, ogg (Vorbis or Opus), flac, webm.',
+      : 'The file is not audio this server can transcribe. ' +
+          'Supported: wav, mp3, ogg (Vorbis or Opus), flac, webm, mp4 or m4a.',
     { param: 'file' },
   );
 }

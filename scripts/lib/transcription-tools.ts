@@ -73,7 +73,9 @@ export function listenLine(
     const ffmpeg = findBinary(settings.ffmpegPath);
     return (
       `${server}pocketsphinx at ${binary} transcribes US English (POST /v1/audio/transcriptions); ` +
-      (ffmpeg ? 'wav, mp3, ogg, flac, webm' : 'only 16 kHz mono WAV — "sudo apt-get install ffmpeg" adds the rest')
+      (ffmpeg
+        ? 'wav, mp3, ogg, flac, webm, mp4/m4a'
+        : 'only 16 kHz mono WAV — "sudo apt-get install ffmpeg" adds the rest')
     );
   } catch (err) {
     const without = server

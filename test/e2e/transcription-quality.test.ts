@@ -68,6 +68,12 @@ t.test('"go forward ten meters", directly and through the gateway', async (t) =>
   await ffmpeg(['-f', 's16le', '-ar', '16000', '-ac', '1', '-i', join(TESTDATA_DIR, 'goforward.raw'), wav]);
   t.equal(await direct(wav), 'go forward ten meters');
   t.equal(await viaGateway(goForwardWav(), 'goforward.wav'), 'go forward ten meters');
+  // An m4a as phones record it: ffmpeg's mp4 muxer writes the index (moov) after the audio.
+  const m4a = join(dir, 'goforward.m4a');
+  await ffmpeg(['-i', wav, '-c:a', 'aac', '-b:a', '128k', m4a]);
+  const bytes = readFileSync(m4a);
+  t.ok(bytes.indexOf('moov') > bytes.indexOf('mdat'), 'the index comes after the audio');
+  t.equal(await viaGateway(bytes, 'goforward.m4a'), 'go forward ten meters');
 });
 
 t.test('the LibriVox clips: WER at most 40 %, no worse through the gateway', async (t) => {

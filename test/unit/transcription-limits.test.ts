@@ -28,11 +28,11 @@ const refusal = (wav: Buffer, maxSeconds = MAX_TRANSCRIPTION_SECONDS) => {
 };
 
 t.test('ffmpeg writes at most the cap: -t in seconds and -fs in bytes, before the output', async (t) => {
-  const args = ffmpegToPcm('/tmp/x/audio.raw', 1500);
+  const args = ffmpegToPcm('/tmp/x/upload', '/tmp/x/audio.raw', 1500);
   t.same(args.slice(args.indexOf('-t'), args.indexOf('-t') + 4), ['-t', '1500', '-fs', String(1500 * 32_000)]);
   t.ok(args.indexOf('-fs') < args.indexOf('/tmp/x/audio.raw'), 'output options come before the output');
-  t.ok(args.indexOf('-t') > args.indexOf('pipe:0'), 'of the output, not the input');
-  t.same(ffmpegToPcm('o', 3).slice(-8, -4), ['-t', '3', '-fs', '96000']);
+  t.ok(args.indexOf('-t') > args.indexOf('/tmp/x/upload'), 'of the output, not the input');
+  t.same(ffmpegToPcm('i', 'o', 3).slice(-8, -4), ['-t', '3', '-fs', '96000']);
 });
 
 t.test("the default is OpenAI's 25 minutes, and MAX_TRANSCRIPTION_SECONDS sets it", async (t) => {

@@ -70,6 +70,7 @@ t.test('uploads are sniffed by their first bytes; anything else is a 400 naming 
   t.equal(sniffAudio(Buffer.from('OggS\x00\x02', 'latin1')), 'ogg');
   t.equal(sniffAudio(Buffer.from('fLaC\x00', 'latin1')), 'flac');
   t.equal(sniffAudio(Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x01])), 'webm');
+  t.equal(sniffAudio(Buffer.from('\x00\x00\x00\x1cftypM4A \x00\x00', 'latin1')), 'mp4', 'm4a: an ftyp box first');
   for (const bytes of [Buffer.from('{"text": "hi"}'), Buffer.from('%PDF-1.7'), Buffer.alloc(0)]) {
     const err = t.throws(() => sniffAudio(bytes)) as AgentbusError;
     t.match(err, { code: 'audio_file_invalid', param: 'file', status: 400 });

@@ -70,15 +70,16 @@ export function planTranscription(
 }
 
 /**
- * ffmpeg's arguments: the upload on stdin (its container probed: every accepted one streams), 16 kHz
- * mono 16-bit PCM into `output`, at most `maxSeconds` of it.
+ * ffmpeg's arguments: the upload from the file `input` (its container probed; a file, not stdin, because
+ * an mp4's index may come after its audio, which a pipe cannot seek back to), 16 kHz mono 16-bit PCM
+ * into `output`, at most `maxSeconds` of it.
  */
-export const ffmpegToPcm = (output: string, maxSeconds: number): string[] => [
+export const ffmpegToPcm = (input: string, output: string, maxSeconds: number): string[] => [
   '-hide_banner',
   '-loglevel',
   'error',
   '-i',
-  'pipe:0',
+  input,
   '-vn',
   '-ac',
   '1',

@@ -64,8 +64,8 @@ async function run(
  * goes in as it is; anything else is converted by ffmpeg first (missing ffmpeg:
  * `audio_format_unavailable` naming it; a file it cannot decode: `audio_file_invalid`); either way
  * at most `plan.maxSeconds` are heard. pocketsphinx reads a file, not a pipe (it opens `-infile`
- * itself, which a socket on stdin defeats), so the PCM goes to a private temporary directory,
- * removed at the end. Aborting `signal` kills the running process and throws its reason.
+ * itself, which a socket on stdin defeats), so the PCM — and an upload ffmpeg converts — go to a
+ * private temporary directory, removed at the end. Aborting `signal` kills the running process and throws its reason.
  */
 export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: AbortSignal): Promise<Recognized> {
   if (plan.format === 'wav') refuseByWavHeader(audio, plan.maxSeconds);
@@ -84,7 +84,9 @@ export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: 
     if (samples !== undefined)
       await writeFile(pcm, samples.subarray(0, plan.maxSeconds * PCM_BYTES_PER_SECOND), { mode: 0o600 });
     else {
-      const ffmpeg = await run(plan.ffmpeg!, ffmpegToPcm(pcm, plan.maxSeconds), signal, audio);
+      const upload = join(dir, 'upload');
+      await writeFile(upload, audio, { mode: 0o600 });
+      const ffmpeg = await run(plan.ffmpeg!, ffmpegToPcm(upload, pcm, plan.maxSeconds), signal);
       if (ffmpeg.code !== 0)
         throw new AgentbusError(
           'audio_file_invalid',

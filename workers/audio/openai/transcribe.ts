@@ -4,7 +4,14 @@ import { AgentbusError } from '../../../bus-schemas/index.js';
 import type { TranscribeRequest, Transcript } from '../types.js';
 import { openAIAudioError } from './errors.js';
 
-const MIME_TYPES = { wav: 'audio/wav', mp3: 'audio/mpeg', ogg: 'audio/ogg', flac: 'audio/flac', webm: 'audio/webm' };
+const MIME_TYPES = {
+  wav: 'audio/wav',
+  mp3: 'audio/mpeg',
+  ogg: 'audio/ogg',
+  flac: 'audio/flac',
+  webm: 'audio/webm',
+  mp4: 'audio/mp4',
+};
 
 const seconds = (value: unknown): number => (typeof value === 'number' && value > 0 ? value : 0);
 const textOf = (value: unknown): string => (typeof value === 'string' ? value.trim() : '');
