@@ -307,6 +307,7 @@ export async function handleChatRequest(
           // history said, and must not outlive that history's window as a way out.
           private: context.private,
           attempt: envelope.attempt,
+          requestedAt: envelope.created_at,
           pendingUntil: envelope.v >= 2 ? pendingUntilAfter(receiptWaitMs) : undefined,
         },
         done,

@@ -6,7 +6,7 @@ import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
-import { findTurn, sweepPendingTurns } from '../../workers/memory/delivery.js';
+import { commitTurn, findTurn, sweepPendingTurns } from '../../workers/memory/delivery.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
 import { deleteStoredTurn, storedTurn } from '../../workers/memory/stored-turns.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
@@ -116,6 +116,23 @@ for (const [name, settings] of dialects) {
     t.equal(await codeOf(deleteStoredTurn(db, 'resp_a1', 'tenant-a')), 'resolved');
     t.equal(await codeOf(storedTurn(db, 'resp_a1', 'tenant-a')), 'response_not_found', 'gone');
     t.equal((await storedTurn(db, 'resp_b1', 'tenant-b')).request_id, 'resp_b1', 'the other tenant keeps its own');
+  });
+
+  t.test(`${name}: a stored response keeps the created_at its request was accepted at`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    // Accepted a minute before the answer was stored: GET must repeat the POST's created_at.
+    const accepted = Date.now() - 60_500;
+    t.ok(await recordTurn(db, { ...turn('resp_at1', 'tenant-t'), requestedAt: accepted }));
+    t.equal((await storedTurn(db, 'resp_at1', 'tenant-t')).created_at, Math.floor(accepted / 1000), 'committed');
+    t.ok(await recordTurn(db, { ...turn('resp_at2', 'tenant-t'), requestedAt: accepted }, 'pending'));
+    t.ok(await commitTurn(db, 'resp_at2', 'conv_tenant-t'));
+    t.equal((await storedTurn(db, 'resp_at2', 'tenant-t')).created_at, Math.floor(accepted / 1000), 'pending first');
+    t.ok(await recordTurn(db, turn('resp_at3', 'tenant-t')));
+    t.ok(
+      Math.abs((await storedTurn(db, 'resp_at3', 'tenant-t')).created_at - Date.now() / 1000) < 60,
+      'a turn without the time (written before the column) reads when it was stored',
+    );
   });
 
   t.test(`${name}: the sweep deletes stale pending turns and the sessions they alone made`, async (t) => {

@@ -28,6 +28,7 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261203T0600-add-turns-previous-response',
     '20261203T0601-drop-turns-session-id-id',
     '20261205T1500-add-turns-pending-until',
+    '20261210T0900-add-turns-requested-at',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
@@ -135,6 +136,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
         previousResponseId: 'resp_prev',
         pendingUntil: 1_796_486_400_000,
         attempt: 3,
+        requestedAt: 1_796_486_300_000,
       }),
     ),
     true,
@@ -172,6 +174,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
     commit_seq: 1,
     pending_until: 1_796_486_400_000,
     attempt: 3,
+    requested_at: 1_796_486_300_000,
   });
   t.same(await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_cols').executeTakeFirstOrThrow(), {
     id: 'conv_cols',

@@ -44,6 +44,7 @@ const TURN_COLUMNS: Record<
   previous_response_id: 'text',
   pending_until: 'bigint',
   attempt: 'integer',
+  requested_at: 'bigint',
 };
 const turnColumns = Object.keys(TURN_COLUMNS) as (keyof typeof TURN_COLUMNS)[];
 const turnValues = turnColumns.map((column, i) => {

@@ -74,6 +74,11 @@ export interface TurnsTable {
   pending_until: number | null;
   /** The attempt of its request that wrote it (envelope `attempt`); NULL for the first. */
   attempt: number | null;
+  /**
+   * When the gateway accepted its request (ms since the epoch; PostgreSQL reads it as text): the
+   * created_at its response was answered with. NULL for a turn written before the column.
+   */
+  requested_at: number | null;
 }
 
 export type TurnState = 'pending' | 'committed';

@@ -28,6 +28,7 @@ const turnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
       'turns.metadata',
       'turns.previous_response_id',
       'turns.end_user',
+      'turns.requested_at',
     ])
     .where('turns.request_id', '=', p.requestId)
     .where('turns.state', '=', 'committed')
@@ -71,7 +72,8 @@ export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, 
     finish_reason: row.finish_reason,
     prompt_tokens: row.prompt_tokens,
     completion_tokens: row.completion_tokens,
-    created_at: seconds(row.created_at),
+    // The gateway's own created_at, as the response was answered with; an older turn, its write's.
+    created_at: row.requested_at === null ? seconds(row.created_at) : Math.floor(Number(row.requested_at) / 1000),
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
     ...(row.previous_response_id !== null ? { previous_response_id: row.previous_response_id } : {}),
     ...(row.end_user !== null ? { user: row.end_user } : {}),

@@ -27,6 +27,8 @@ export interface NewTurn {
   pendingUntil?: number | undefined;
   /** The attempt of its request that answered it (the envelope's `attempt`), when not the first. */
   attempt?: number | undefined;
+  /** When the gateway accepted the request (the envelope's `created_at`, ms since the epoch). */
+  requestedAt?: number | undefined;
 }
 
 /**
@@ -77,5 +79,6 @@ export function turnRow(turn: NewTurn, now: string): TurnRow {
     previous_response_id: turn.previousResponseId ?? null,
     pending_until: turn.pendingUntil ?? null,
     attempt: turn.attempt ?? null,
+    requested_at: turn.requestedAt ?? null,
   };
 }

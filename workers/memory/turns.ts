@@ -67,6 +67,7 @@ const turnValues = (p: TurnRow) => ({
   previous_response_id: p.previous_response_id,
   pending_until: p.pending_until,
   attempt: p.attempt,
+  requested_at: p.requested_at,
 });
 
 /** The session's count of committed turns: a committed turn's place in its history. */
