@@ -81,7 +81,8 @@ const FIELD_NAMES: ReadonlyArray<[RegExp, string]> = [
 /**
  * An error raised on the translated request (by the chat checks, the pipeline or a worker),
  * naming the Responses field instead of the chat one: `messages[i]` is the item it came from (a
- * tool message's `content` and `tool_call_id` its function_call_output's `output` and `call_id`),
+ * tool message's `content` and `tool_call_id` its function_call_output's `output` and `call_id`, the
+ * assistant message of function_call items that item),
  * an image part's `image_url.url` the plain `image_url` string. The error itself when nothing is renamed.
  */
 function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown {
@@ -95,7 +96,10 @@ function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown 
           const origin = origins[Number(index)];
           if (origin === undefined) return whole;
           if (!origin.startsWith('input[')) return origin;
-          if (messages[Number(index)]?.role !== 'tool' || field === undefined) return `${origin}${field ?? ''}`;
+          const made = messages[Number(index)];
+          // Made of function_call items, which have no role: the item itself.
+          if (made?.role === 'assistant' && made.content === null) return origin;
+          if (made?.role !== 'tool' || field === undefined) return `${origin}${field ?? ''}`;
           return `${origin}${field === '.content' ? '.output' : '.call_id'}`;
         })
         .replace(/^messages$/, 'input')

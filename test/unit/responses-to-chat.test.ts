@@ -3,6 +3,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ResponsesBody } from '../../gateway/openai/responses-request.schema.js';
 import { inResponsesTerms, responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 import { toolCallNotFound, toolCallsUnanswered, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
+import { checkToolResults } from '../../gateway/chat/tool-results.js';
 import { SMALL_INPUT_LIMITS } from '../helpers/input-limits.js';
 
 const limits = SMALL_INPUT_LIMITS;
@@ -202,6 +203,11 @@ t.test('errors raised after the translation (pipeline, worker) name the Response
     message: 'No tool output found for function call c1.',
   });
   t.match(named('invalid_request', 'x', 'messages[2].content'), { param: 'input[2].output' });
+  // A function_call item has no role: a refusal of the assistant message it made names the item.
+  t.match(named('invalid_request', toolCallsUnanswered(['c1'], 1).message, 'messages[1].role'), {
+    param: 'input[1]',
+    message: 'No tool output found for function call c1.',
+  });
   t.match(named('invalid_request', 'x', 'messages[0].content'), { param: 'input[0].content' });
   const same = new AgentbusError('invalid_request', 'nothing to rename', { param: 'tool_choice' });
   t.equal(inResponsesTerms(same, body), same, 'an error with nothing to rename is kept as it is');
@@ -245,4 +251,22 @@ t.test('an empty content array is named as empty, not as missing', async (t) => 
     param: 'input[0].content',
     message: /^input\[0\]\.content is an empty array/,
   });
+});
+
+t.test('a function call without its output names the function_call item, which has no role', async (t) => {
+  // As the pipeline checks a translated input, and the route restates what it refuses.
+  const refusal = (input: ResponsesBody['input']) => {
+    const body = { model: 'm', input } as ResponsesBody;
+    try {
+      checkToolResults(responsesToChatInput(body, false, limits), false);
+    } catch (err) {
+      return inResponsesTerms(err, body) as AgentbusError;
+    }
+    return undefined;
+  };
+  const call = { type: 'function_call', call_id: 'c1', name: 'f', arguments: '{}' } as const;
+  t.match(refusal([call]), { param: 'input[0]', message: 'No tool output found for function call c1.' });
+  const user = { role: 'user', content: 'q' } as const;
+  t.match(refusal([user, call, { ...call, call_id: 'c2' }]), { param: 'input[1]' }, 'parallel calls: the first item');
+  t.match(refusal([user, call, user]), { param: 'input[2].role' }, 'a message that came too early has a role');
 });
