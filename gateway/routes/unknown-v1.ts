@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 
 /**
@@ -6,21 +6,25 @@ import { AgentbusError } from '../../bus-schemas/index.js';
  * anyone learns which routes exist, as OpenAI answers. OPTIONS stays with CORS preflights.
  */
 export async function unknownV1Routes(app: FastifyInstance): Promise<void> {
+  const refuse = async (request: FastifyRequest) => {
+    // A parametric route (`/v1/models/:model`) refuses an overlong segment before routing; the
+    // wildcard then matches instead, so the refusal is said here, as errors.ts words it.
+    const maxParamLength = app.initialConfig.maxParamLength ?? 100;
+    if (
+      request.url
+        .split('?')[0]!
+        .split('/')
+        .some((segment) => segment.length > maxParamLength)
+    )
+      throw new AgentbusError('uri_too_long', 'A path segment of the URL is too long.');
+    throw new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`);
+  };
   app.route({
     method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     url: '/v1/*',
-    handler: async (request) => {
-      // A parametric route (`/v1/models/:model`) refuses an overlong segment before routing; the
-      // wildcard then matches instead, so the refusal is said here, as errors.ts words it.
-      const maxParamLength = app.initialConfig.maxParamLength ?? 100;
-      if (
-        request.url
-          .split('?')[0]!
-          .split('/')
-          .some((segment) => segment.length > maxParamLength)
-      )
-        throw new AgentbusError('uri_too_long', 'A path segment of the URL is too long.');
-      throw new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`);
-    },
+    // Before the body is read (after the key's check): no URL here takes one, so an empty,
+    // malformed or oversized body is no 400 or 413 that hides the 404, as outside /v1/.
+    onRequest: refuse,
+    handler: refuse,
   });
 }

@@ -345,7 +345,15 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     404,
     'unknown_url',
   );
-  // Outside /v1/ too, and whatever the body holds.
+  // Whatever the body holds: no route reads it, so it is no 400 or 413 first.
+  for (const body of ['', '{bad', JSON.stringify({ input: 'x'.repeat(10_000) })])
+    await expectError(
+      t,
+      await fetch(`${stack.baseUrl}/v1/responses/resp_x/cancel`, { method: 'POST', headers: AUTH, body }),
+      404,
+      'unknown_url',
+    );
+  // Outside /v1/ too.
   await expectError(
     t,
     await fetch(`${stack.baseUrl}/nowhere`, { method: 'POST', headers: AUTH, body: '{bad' }),
