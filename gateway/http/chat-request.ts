@@ -5,7 +5,7 @@ import type { Logger } from '../../common/logger.js';
 import { startChatCall } from '../chat/start-chat.js';
 import type { ChatDeps, ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import { takeEarlyAdmission } from './admit-before-body.js';
-import { hintsFromHeaders } from './request-hints.js';
+import { hintsFromHeaders, singleHeader } from './request-hints.js';
 import { keyRevocation } from './key-revocation.js';
 
 /** A chat started over HTTP: also says when its key is revoked while the answer is open. */
@@ -24,8 +24,8 @@ const SESSION_ID = new RegExp(ID_PATTERN);
  * new conversation. Both at once must agree.
  */
 function sessionToContinue(request: FastifyRequest, fromBody: string | undefined): string | undefined {
-  const header = request.headers['x-session-id'];
-  if (header !== undefined && (typeof header !== 'string' || !SESSION_ID.test(header))) {
+  const header = singleHeader(request.headers, 'x-session-id', 'X-Session-ID');
+  if (header !== undefined && !SESSION_ID.test(header)) {
     throw new AgentbusError(
       'invalid_request',
       'X-Session-ID must be 1-128 characters of letters, digits, ".", "_", ":" or "-".',

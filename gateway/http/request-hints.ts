@@ -6,7 +6,19 @@ export const PRIORITIES = ['low', 'normal', 'high'] as const;
 export const MIN_TIMEOUT_HINT_MS = 100;
 export const MAX_TIMEOUT_HINT_MS = 3_600_000;
 
-const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+/**
+ * One value of a header that can hold only one: Node joins a header sent twice with ", " (a
+ * proxy adding its own copy, say), which the header's own check would refuse as malformed.
+ * None of these headers' values may hold a comma, so one is named for what it is.
+ */
+export function singleHeader(headers: IncomingHttpHeaders, key: string, name: string): string | undefined {
+  const raw = headers[key];
+  const value = Array.isArray(raw) ? raw.join(', ') : raw;
+  if (value === undefined || !value.includes(',')) return value;
+  throw new AgentbusError('invalid_request', `${name} holds several values ("${value.slice(0, 300)}"): send it once.`, {
+    param: name,
+  });
+}
 
 function booleanHeader(name: string, value: string | undefined): boolean {
   if (value === undefined) return false;
@@ -22,8 +34,8 @@ function booleanHeader(name: string, value: string | undefined): boolean {
  * set on purpose is a 400; the SDK's header is only used when it parses.
  */
 export function hintsFromHeaders(headers: IncomingHttpHeaders): RequestHints {
-  const hints: RequestHints = { private: booleanHeader('X-Private', single(headers['x-private'])) };
-  const priority = single(headers['x-priority']);
+  const hints: RequestHints = { private: booleanHeader('X-Private', singleHeader(headers, 'x-private', 'X-Private')) };
+  const priority = singleHeader(headers, 'x-priority', 'X-Priority');
   if (priority !== undefined) {
     if (!(PRIORITIES as readonly string[]).includes(priority))
       throw new AgentbusError('invalid_request', `X-Priority must be one of ${PRIORITIES.join(', ')}.`, {
@@ -31,7 +43,7 @@ export function hintsFromHeaders(headers: IncomingHttpHeaders): RequestHints {
       });
     hints.priority = priority as RequestHints['priority'];
   }
-  const timeout = single(headers['x-request-timeout-ms']);
+  const timeout = singleHeader(headers, 'x-request-timeout-ms', 'X-Request-Timeout-Ms');
   if (timeout !== undefined) {
     // Digits only: Number() would also take "1e3", "0x10" or " 5 ".
     const ms = /^\d{1,9}$/.test(timeout) ? Number(timeout) : NaN;
@@ -44,7 +56,8 @@ export function hintsFromHeaders(headers: IncomingHttpHeaders): RequestHints {
     }
     hints.timeoutMs = ms;
   } else {
-    const seconds = Number(single(headers['x-stainless-timeout']));
+    const stainless = headers['x-stainless-timeout'];
+    const seconds = Number(Array.isArray(stainless) ? stainless[0] : stainless);
     if (Number.isFinite(seconds) && seconds > 0)
       hints.timeoutMs = Math.min(Math.max(Math.round(seconds * 1000), MIN_TIMEOUT_HINT_MS), MAX_TIMEOUT_HINT_MS);
   }

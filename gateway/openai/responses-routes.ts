@@ -3,6 +3,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat } from '../http/chat-request.js';
+import { singleHeader } from '../http/request-hints.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { resolveItemReferences } from './item-references.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
@@ -33,7 +34,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
     const input = responsesToChatInput(body, stream, limits);
     const echo = responseEcho(body);
     const previous = body.previous_response_id ?? undefined;
-    const header = request.headers['x-session-id'];
+    const header = singleHeader(request.headers, 'x-session-id', 'X-Session-ID');
     if (previous !== undefined && header !== undefined && header !== previous)
       throw new AgentbusError(
         'invalid_request',

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { hintsFromHeaders } from '../../gateway/http/request-hints.js';
+import { hintsFromHeaders, singleHeader } from '../../gateway/http/request-hints.js';
 
 // The per-request hints of HTTP headers: a malformed timeout the client set is a 400 naming it.
 
@@ -14,5 +14,30 @@ t.test('X-Request-Timeout-Ms takes plain digits only; the SDK timeout is used wh
   }
   t.equal(hintsFromHeaders({ 'x-stainless-timeout': '2.5' }).timeoutMs, 2500);
   t.equal(hintsFromHeaders({ 'x-stainless-timeout': 'soon' }).timeoutMs, undefined);
+  t.end();
+});
+
+t.test('a hint header sent twice is named as such, not as malformed', (t) => {
+  // Node joins a repeated header with ", " (a proxy adding its own copy, say).
+  for (const [key, name] of [
+    ['x-priority', 'X-Priority'],
+    ['x-private', 'X-Private'],
+    ['x-request-timeout-ms', 'X-Request-Timeout-Ms'],
+  ] as const) {
+    t.throws(
+      () =>
+        hintsFromHeaders({
+          [key]: key === 'x-priority' ? 'low, high' : key === 'x-private' ? 'true, true' : '1000, 2000',
+        }),
+      { code: 'invalid_request', param: name, message: new RegExp(`^${name} holds several values .*send it once`) },
+      name,
+    );
+  }
+  t.throws(() => singleHeader({ 'x-session-id': ['conv_a', 'conv_b'] }, 'x-session-id', 'X-Session-ID'), {
+    param: 'X-Session-ID',
+    message: 'X-Session-ID holds several values ("conv_a, conv_b"): send it once.',
+  });
+  t.equal(singleHeader({ 'x-session-id': 'conv_a' }, 'x-session-id', 'X-Session-ID'), 'conv_a');
+  t.equal(singleHeader({}, 'x-session-id', 'X-Session-ID'), undefined);
   t.end();
 });
