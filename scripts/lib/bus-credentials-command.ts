@@ -83,7 +83,14 @@ function list(io: CredentialsIo): void {
   const read = readEnv(io.env);
   const { dataDir } = readBusCredentialsSettings(read);
   read.done();
-  for (const w of readScopedWorkers(dataDir)) io.out(`${w.user}\t${w.agents.join(',')}\t${w.created_at}\n`);
+  const workers = readScopedWorkers(dataDir);
+  // Silence would read as "nothing happened"; on stderr, so stdout stays one line per user.
+  if (workers.length === 0)
+    io.err(
+      `no scoped worker users in ${dataDir} (the role users of npm start are not listed); ` +
+        'make one with: npm run bus:credentials -- worker --agents a,b\n',
+    );
+  for (const w of workers) io.out(`${w.user}\t${w.agents.join(',')}\t${w.created_at}\n`);
 }
 
 /** One run of `npm run bus:credentials`; returns the exit code. */

@@ -137,6 +137,10 @@ t.test("the server's configuration: nats.conf with the users in place of the mar
 t.test('npm run bus:credentials: exit codes and output', async (t) => {
   const dir = tempDir(t);
   const env = { DATA_DIR: dir };
+  const none = run(['list'], env);
+  t.equal(none.code, 0);
+  t.equal(none.out, '', 'stdout lists users only');
+  t.match(none.err, /^no scoped worker users in .*npm run bus:credentials -- worker --agents a,b\n$/, 'said');
   const made = run(['worker', '--agents', 'code_review,testing', '--name', 'hostb'], env);
   t.equal(made.code, 0, made.err);
   t.match(made.out, /bus user worker-hostb: a worker of code_review, testing only/);
@@ -156,4 +160,5 @@ t.test('npm run bus:credentials: exit codes and output', async (t) => {
   const listed = run(['list'], env);
   t.equal(listed.code, 0);
   t.match(listed.out, /^worker-hostb\tcode_review,testing\t\d{4}-/);
+  t.equal(listed.err, '');
 });
