@@ -12,6 +12,7 @@ import {
 import { isNoRespondersReply, type Bus, type BusMessage, type BusSubscription } from '../../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import type { SignalLike } from '../../common/light-signal.js';
+import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { announceCancel } from '../call/announce-cancel.js';
 import { silenceLimitOf } from '../call/bus-call.js';
 
@@ -30,6 +31,8 @@ export interface AskEmbeddingsOptions {
   heartbeatMs: number;
   /** Aborts when the client left: the worker is told to stop. */
   signal?: SignalLike | undefined;
+  /** How long a request waits for a reconnecting bus before `bus_unavailable`; default RECONNECT_WAIT_MS. */
+  reconnectWaitMs?: number | undefined;
   clock?: Clock | undefined;
 }
 
@@ -56,7 +59,7 @@ class EmbedAttempt {
   #sub: BusSubscription | undefined;
   #silenceTimer: TimerHandle | undefined;
   #deadlineTimer: TimerHandle | undefined;
-  #unwatch: () => void = () => undefined;
+  readonly #unwatch: Array<() => void> = [];
   #over = false;
 
   constructor(
@@ -70,14 +73,36 @@ class EmbedAttempt {
     this.#agent = request.intent;
   }
 
+  /** Publishes now, or once a reconnecting bus is back (as chat's bus call): never into nats.js's buffer. */
   start(): void {
+    const waitMs = Math.min(this.options.reconnectWaitMs ?? RECONNECT_WAIT_MS, this.request.timeout_ms);
+    if (this.bus.connected || this.bus.closed || waitMs <= 0) return this.#begin();
+    const until = this.options.signal ? [this.options.signal] : [];
+    // It never rejects; the handler only satisfies the rule.
+    waitConnected(this.bus, waitMs, { clock: this.#clock, until }).then(
+      () => this.#begin(),
+      (err: unknown) => this.#end(busRefused(err), false),
+    );
+  }
+
+  #begin(): void {
     const { signal } = this.options;
     if (signal?.aborted) return this.#end(clientLeft(), false);
     try {
+      if (this.bus.closed) throw new Error('the connection is closed');
+      if (!this.bus.connected) throw new Error(this.bus.problem ?? 'disconnected');
       this.#publish();
     } catch (err) {
       return this.#end(busRefused(err), false);
     }
+    // The answer would be lost while cut off: say so now, not after the silence limit (a retry may reconnect).
+    this.#unwatch.push(
+      this.bus.onChange((state) => {
+        if (state.connected) return;
+        const why = `${state.problem ?? 'disconnected'} (the connection dropped before the embeddings came)`;
+        this.#end(busRefused(new Error(why)));
+      }),
+    );
     // A second past the worker's own limit, so its deadline error arrives before ours.
     const deadlineMs = this.request.timeout_ms + 1_000;
     this.#deadlineTimer = this.#clock.setTimeout(
@@ -101,7 +126,7 @@ class EmbedAttempt {
     if (signal) {
       const onAbort = () => this.#end(clientLeft());
       signal.addEventListener('abort', onAbort, { once: true });
-      this.#unwatch = () => signal.removeEventListener('abort', onAbort);
+      this.#unwatch.push(() => signal.removeEventListener('abort', onAbort));
     }
   }
 
@@ -167,7 +192,7 @@ class EmbedAttempt {
     this.#over = true;
     this.#clock.clearTimeout(this.#silenceTimer);
     this.#clock.clearTimeout(this.#deadlineTimer);
-    this.#unwatch();
+    for (const unwatch of this.#unwatch.splice(0)) unwatch();
     this.#sub?.unsubscribe();
     if (!(outcome instanceof AgentbusError)) return this.resolve(outcome);
     if (tellWorker && this.#sub) {

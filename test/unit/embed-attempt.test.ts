@@ -13,6 +13,7 @@ import type { BusMessage } from '../../common/bus.js';
 import { LightSignal } from '../../common/light-signal.js';
 import { askEmbeddings } from '../../gateway/embeddings/ask-embeddings.js';
 import { embedWithRetry } from '../../gateway/embeddings/retry-embeddings.js';
+import { RECONNECT_WAIT_MS } from '../../common/wait-connected.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 
@@ -43,9 +44,12 @@ const vectors: EmbedReply = {
 };
 
 /** A gateway, a member of the agent's queue group that only records, and the request running. */
-function setUp(options: { totalMs?: number; left?: LightSignal; audit?: boolean; worker?: boolean } = {}) {
+function setUp(
+  options: { totalMs?: number; left?: LightSignal; audit?: boolean; worker?: boolean; busDown?: boolean } = {},
+) {
   const clock = new FakeClock();
   const bus = new FakeBus('gateway', clock);
+  if (options.busDown) bus.setConnected(false);
   const taken: BusMessage[] = [];
   if (options.worker !== false) {
     bus.subscribe(subjects.embed('nomic'), { queue: 'nomic', callback: (_err, msg) => taken.push(msg) });
@@ -195,4 +199,45 @@ t.test('the audit copy asks for no progress replies: a replay of it reads one re
   t.equal(copy.headers?.get(EMBED_HEARTBEAT_HEADER), '');
   run.answer(vectors);
   await settle();
+});
+
+t.test('a bus reconnecting when the request comes: it waits, then publishes (never into nats.js buffer)', async (t) => {
+  const run = setUp({ busDown: true });
+  await settle();
+  t.equal(run.bus.published.length, 0, 'nothing published while cut off');
+  await run.clock.advance(RECONNECT_WAIT_MS / 2);
+  run.bus.setConnected(true);
+  await settle();
+  t.equal(run.taken.length, 1, 'published once it is back');
+  run.answer(vectors);
+  await settle();
+  t.same(run.outcome.reply, vectors);
+  t.same(run.retries, []);
+});
+
+t.test('a bus that stays down: bus_unavailable after the reconnect wait of each attempt', async (t) => {
+  const run = setUp({ busDown: true });
+  await run.clock.advance(RECONNECT_WAIT_MS);
+  t.same(run.retries, ['bus_unavailable'], 'retryable: asked once more');
+  t.same(run.outcome, {});
+  await run.clock.advance(RECONNECT_WAIT_MS);
+  t.match(run.outcome.error, { code: 'bus_unavailable', status: 503, message: /cannot take the embeddings/ });
+  t.equal(run.bus.published.length, 0, 'no request, no cancel: nothing was sent');
+  t.equal(run.clock.pending, 0, 'no timer left behind');
+});
+
+t.test('the bus drops while a worker holds it: bus_unavailable at once, retried once back', async (t) => {
+  const run = setUp();
+  await settle();
+  run.answer({ type: 'ack', worker: 'w1' });
+  run.bus.setConnected(false);
+  await settle();
+  t.same(run.retries, ['bus_unavailable'], 'not after the silence limit: at once');
+  await run.clock.advance(RECONNECT_WAIT_MS / 4);
+  run.bus.setConnected(true);
+  await settle();
+  t.equal(run.taken.length, 2, 'the retry went out after the reconnect');
+  run.answer(vectors);
+  await settle();
+  t.same(run.outcome.reply, vectors);
 });
