@@ -1,4 +1,4 @@
-import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
+import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Catalog } from '../../common/catalog.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import type { Logger } from '../../common/logger.js';
@@ -6,21 +6,18 @@ import { mayCall, type Caller } from '../auth/caller.js';
 import { onAbort, reasonOf, type Call } from '../call/call.js';
 import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import type { GatewayConfig } from '../config.js';
-import { resolveItemReferences } from '../openai/item-references.js';
-import { responseEcho, type ResponseEcho } from '../openai/responses-object.js';
-import type { ResponsesBody } from '../openai/responses-request.schema.js';
-import { responsesToChatInput } from '../openai/responses-to-chat.js';
 import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
-import { toChatInput } from '../openai/to-chat-input.js';
 import { refusalOf, type Admission } from '../rate-limit/rate-limiter.js';
-import { chatBodyOf, inFrameTerms } from './chat-frame-body.js';
+import { inFrameTerms } from './chat-frame-body.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 import type { ChatFrame, ClientFrame, ResponseCreateFrame, ServerFrame } from './frames.schema.js';
 import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
 import { FrameError, parseClientFrame, peekFrame } from './parse-frame.js';
-import { responsesBodyOf } from './response-frame-body.js';
-import { inResponseTerms, relayResponseEvents } from './response-relay.js';
-import { deltaFrame, doneFrame, errorFrame } from './server-frames.js';
+import { relayChatFrames } from './chat-relay.js';
+import { requestInputOf, type RequestInput } from './request-input.js';
+import { FrameInbox } from './frame-inbox.js';
+import { inResponseTerms, relayResponseEvents, type SendFrame } from './response-relay.js';
+import { errorFrame } from './server-frames.js';
 import type { SocketPort } from './socket-port.js';
 
 export { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
@@ -87,8 +84,7 @@ export class LiveSession {
   #drained: (() => void) | undefined;
   #answeredPing = true;
   /** The frames received and not yet handled: each waits for its byte charge, and those before it. */
-  #inbox: Promise<void> = Promise.resolve();
-  #waiting = 0;
+  readonly #inbox: FrameInbox;
   readonly #authTimer: TimerHandle | undefined;
   readonly #pingTimer: TimerHandle;
   readonly #stopWatchingKeys: (() => void) | undefined;
@@ -100,6 +96,11 @@ export class LiveSession {
     this.#log = options.log;
     this.#caller = options.caller;
     this.#apiKey = options.apiKey;
+    this.#inbox = new FrameInbox(
+      options.port,
+      (data, isBinary) => this.#take(data, isBinary),
+      (err: unknown) => this.#log.error({ err }, 'WebSocket frame failed unexpectedly'),
+    );
     // A socket that did not authenticate with its upgrade request has a short time to do it.
     this.#authTimer =
       this.#caller === undefined
@@ -138,14 +139,7 @@ export class LiveSession {
    * read, so a client sending faster than that queues in TCP, not in the gateway's memory.
    */
   receive(data: Buffer, isBinary: boolean): void {
-    if (this.#closing) return;
-    if (this.#waiting++ === 0) this.#port.pause();
-    this.#inbox = this.#inbox
-      .then(() => this.#take(data, isBinary))
-      .catch((err: unknown) => this.#log.error({ err }, 'WebSocket frame failed unexpectedly'))
-      .finally(() => {
-        if (--this.#waiting === 0) this.#port.resume();
-      });
+    if (!this.#closing) this.#inbox.push(data, isBinary);
   }
 
   async #take(data: Buffer, isBinary: boolean): Promise<void> {
@@ -402,28 +396,19 @@ export class LiveSession {
 
   async #run(frame: RequestFrame, by: Caller, request: Request): Promise<void> {
     let chat: StartedChat;
-    let echo: ResponseEcho | undefined;
-    // A response.create frame's body once translated: later errors name its Responses fields.
-    let translated: ResponsesBody | undefined;
+    let checked: RequestInput | undefined;
     try {
       // Admitted before its checks, as an HTTP body is before it is read: a frame they refuse gives
       // its token back (its bytes were spent as it arrived, see receive).
       const admission = await this.#options.admit(by);
-      const limits = this.#options.config.inputLimits;
-      let input: ChatInput;
       try {
-        if (frame.type === 'chat') input = toChatInput(chatBodyOf(frame), true, limits);
-        else {
-          const body = await resolveItemReferences(responsesBodyOf(frame), this.#options.storedTurns(by.tenant));
-          input = responsesToChatInput(body, true, limits);
-          echo = responseEcho(body);
-          translated = body;
-        }
+        const { inputLimits } = this.#options.config;
+        checked = await requestInputOf(frame, inputLimits, this.#options.storedTurns(by.tenant));
       } catch (err) {
         await admission.release({ refund: true });
         throw err;
       }
-      chat = await this.#options.startChat(input, {
+      chat = await this.#options.startChat(checked.input, {
         admission,
         caller: by,
         log: this.#log,
@@ -442,7 +427,7 @@ export class LiveSession {
       this.#settleIfDrained();
       const error =
         frame.type === 'response.create'
-          ? inResponseTerms(err, frame, translated)
+          ? inResponseTerms(err, frame, checked?.type === 'response.create' ? checked.body : undefined)
           : err instanceof AgentbusError
             ? inFrameTerms(err, frame)
             : AgentbusError.from(err);
@@ -454,59 +439,17 @@ export class LiveSession {
     onAbort(chat.call.overdue, () => this.#dropOverdue(reasonOf(chat.call.overdue)));
     if (request.closed !== undefined) chat.call.close(request.closed);
     else if (request.cancelled !== undefined) chat.call.cancel(request.cancelled);
-    if (frame.type === 'chat') await this.#relay(frame, chat);
-    else await this.#relayResponse(frame, translated!, chat, echo!);
-  }
-
-  /** Relays a `response.create` request as Responses events (response-relay.ts). */
-  async #relayResponse(
-    frame: ResponseCreateFrame,
-    body: ResponsesBody,
-    chat: StartedChat,
-    echo: ResponseEcho,
-  ): Promise<void> {
+    const send: SendFrame = (out, onSent) => this.#send(out, onSent);
     let doneSent = false;
     try {
-      doneSent = await relayResponseEvents(frame, body, chat, echo, (out, onSent) => this.#send(out, onSent));
-    } finally {
-      // Anything but a sent response.completed: workers waiting for a receipt hear it was not delivered.
-      if (!doneSent) chat.call.close('the answer did not reach the client whole');
-      this.#requests.delete(frame.id);
-      this.#settleIfDrained();
-    }
-  }
-
-  /**
-   * Relays one request's reply frames; always ends with exactly one terminal frame. A cancel
-   * does not end it early: the worker's own terminal frame says whether the turn was stored.
-   */
-  async #relay(frame: ChatFrame, chat: StartedChat): Promise<void> {
-    const { id } = frame;
-    const { call } = chat;
-    let seq = 0;
-    let doneSent = false;
-    // Written to the socket whole: the turn may be committed (protocol v2 receipts).
-    const onDoneSent = (err?: Error) =>
-      err ? call.close(`the done frame was not sent: ${err.message}`) : call.delivered();
-    try {
-      for await (const reply of call.frames) {
-        if (reply.type === 'delta') this.#send(deltaFrame(id, seq++, reply));
-        else if (reply.type === 'done')
-          doneSent = this.#send(doneFrame(id, seq++, reply, chat.identity.id), onDoneSent);
-        else if (reply.type === 'error')
-          this.#send(errorFrame(id, inFrameTerms(errorFromWire(reply.error), frame), seq++));
-      }
-    } catch (err) {
-      const error = AgentbusError.from(err);
-      chat.log[error.code === 'request_cancelled' ? 'info' : 'warn'](
-        { code: error.code },
-        `WebSocket request ended: ${error.message}`,
-      );
-      this.#send(errorFrame(id, error, seq));
+      doneSent =
+        checked.type === 'chat'
+          ? await relayChatFrames(checked.frame, chat, send)
+          : await relayResponseEvents(checked.frame, checked.body, chat, checked.echo, send);
     } finally {
       // Anything but a sent done: workers waiting for a receipt hear it was not delivered.
-      if (!doneSent) call.close('the answer did not reach the client whole');
-      this.#requests.delete(id);
+      if (!doneSent) chat.call.close('the answer did not reach the client whole');
+      this.#requests.delete(frame.id);
       this.#settleIfDrained();
     }
   }

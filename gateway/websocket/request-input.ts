@@ -1,0 +1,38 @@
+import type { InputLimits } from '../openai/input-limits.js';
+import type { ChatInput } from '../chat/types.js';
+import { resolveItemReferences } from '../openai/item-references.js';
+import { responseEcho, type ResponseEcho } from '../openai/responses-object.js';
+import type { ResponsesBody } from '../openai/responses-request.schema.js';
+import { responsesToChatInput } from '../openai/responses-to-chat.js';
+import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
+import { toChatInput } from '../openai/to-chat-input.js';
+import { chatBodyOf } from './chat-frame-body.js';
+import type { ChatFrame, ResponseCreateFrame } from './frames.schema.js';
+import { responsesBodyOf } from './response-frame-body.js';
+
+/** A request frame checked and put in the chat pipeline's terms. */
+export type RequestInput =
+  | { type: 'chat'; frame: ChatFrame; input: ChatInput }
+  | {
+      type: 'response.create';
+      frame: ResponseCreateFrame;
+      input: ChatInput;
+      echo: ResponseEcho;
+      /** The frame's Responses body: later errors name its fields instead of the chat ones. */
+      body: ResponsesBody;
+    };
+
+/**
+ * The chat input of a `chat` or `response.create` frame (its stored `item_reference`s read with
+ * `storedTurns`); throws the 400 the same HTTP body gets.
+ */
+export async function requestInputOf(
+  frame: ChatFrame | ResponseCreateFrame,
+  limits: InputLimits,
+  storedTurns: ReadStoredTurn,
+): Promise<RequestInput> {
+  if (frame.type === 'chat') return { type: 'chat', frame, input: toChatInput(chatBodyOf(frame), true, limits) };
+  const body = await resolveItemReferences(responsesBodyOf(frame), storedTurns);
+  const input = responsesToChatInput(body, true, limits);
+  return { type: 'response.create', frame, input, echo: responseEcho(body), body };
+}
