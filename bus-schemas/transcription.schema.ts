@@ -38,6 +38,10 @@ export const transcriptionRequestSchema = {
       description: 'Size of the upload; the audio frames must add up to it.',
     },
     language: { type: 'string', description: 'ISO-639-1 language of the audio, when the client named it.' },
+    translate: {
+      type: 'boolean',
+      description: 'English text of the audio (POST /v1/audio/translations); absent, the words as spoken.',
+    },
     private: {
       type: 'boolean',
       description: "Only engines in the worker's LOCAL_AUDIO_PROVIDERS may hear the audio.",

@@ -40,6 +40,7 @@ async function transcribe(
   const prepared = deps.audio.prepareTranscription(deps.agent, {
     format: request.format,
     language: request.language,
+    translate: request.translate === true,
     private: request.private === true,
   });
   const slot = await deps.admission.acquire(signal);

@@ -30,6 +30,23 @@ export const transcriptionRequestBodySchema = {
   },
 } as const;
 
+/**
+ * `POST /v1/audio/translations`, as OpenAI's: the transcription's body without `language` (the text
+ * comes in English whatever was spoken) nor the fields only transcriptions take.
+ */
+export const translationRequestBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['file', 'model'],
+  properties: {
+    file: transcriptionRequestBodySchema.properties.file,
+    model: transcriptionRequestBodySchema.properties.model,
+    prompt: transcriptionRequestBodySchema.properties.prompt,
+    response_format: transcriptionRequestBodySchema.properties.response_format,
+    temperature: transcriptionRequestBodySchema.properties.temperature,
+  },
+} as const;
+
 /** The same body on per-agent routes (`/agents/<agent>/v1/audio/transcriptions`): the path names the agent. */
 export const perAgentTranscriptionRequestBodySchema = {
   ...transcriptionRequestBodySchema,
@@ -37,3 +54,5 @@ export const perAgentTranscriptionRequestBodySchema = {
 } as const;
 
 export type TranscriptionBody = FromSchema<typeof perAgentTranscriptionRequestBodySchema>;
+
+export const perAgentTranslationRequestBodySchema = { ...translationRequestBodySchema, required: ['file'] } as const;

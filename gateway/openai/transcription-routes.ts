@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody } from '../http/admit-before-body.js';
@@ -9,7 +9,9 @@ import { renderTranscript } from '../transcription/render.js';
 import { startTranscription } from '../transcription/start-transcription.js';
 import {
   perAgentTranscriptionRequestBodySchema,
+  perAgentTranslationRequestBodySchema,
   transcriptionRequestBodySchema,
+  translationRequestBodySchema,
   type TranscriptionBody,
 } from './transcription-request.schema.js';
 
@@ -74,10 +76,37 @@ function formError(err: Error, body: unknown): Error {
 const clientLeft = () =>
   new AgentbusError('request_cancelled', 'The client closed the connection before the transcript was ready.');
 
+/** One transcription or translation: checked, heard by a worker, rendered as the client asked. */
+async function answerTranscription(
+  deps: ChatDeps,
+  request: FastifyRequest<{ Body: TranscriptionBody }>,
+  reply: FastifyReply,
+  translate: boolean,
+) {
+  const { body } = request;
+  if (!Buffer.isBuffer(body.file))
+    throw new AgentbusError('audio_file_invalid', '"file" must be a file upload (multipart/form-data).', {
+      param: 'file',
+    });
+  refuseUnsupported(body);
+  checkTemperature(body.temperature);
+  const withWords = wantsWords(body);
+  const left = clientLeaving(reply, clientLeft);
+  const model = body.model ?? request.pathAgent?.name ?? '';
+  const result = await startTranscription(
+    deps,
+    { model, file: body.file, language: body.language, translate },
+    await callOriginOf(request),
+    left,
+  );
+  const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords, translate);
+  return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);
+}
+
 /**
- * `POST /v1/audio/transcriptions`: OpenAI's speech to text, heard by a voice agent's worker over
- * the bus. The upload is read whole (at most MAX_AUDIO_UPLOAD_BYTES, 413 above) and checked to
- * be audio before anything is published. `POST /v1/audio/translations` is refused by name.
+ * `POST /v1/audio/transcriptions` and `/v1/audio/translations`: OpenAI's speech to text (English
+ * text, for translations), heard by a voice agent's worker over the bus. The upload is read whole
+ * (at most MAX_AUDIO_UPLOAD_BYTES, 413 above) and checked to be audio before anything is published.
  */
 export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
   await registerMultipartForm(app, deps.config.requestReceiveTimeoutMs, {
@@ -98,30 +127,13 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
   // is not text, so not the byte budget), so a flood of big uploads costs at most the key's tier.
   app.addHook('preParsing', admitBeforeBody(deps, { bodyBytes: false }));
 
-  app.post<{ Body: TranscriptionBody }>('/v1/audio/transcriptions', { schema }, async (request, reply) => {
-    const { body } = request;
-    if (!Buffer.isBuffer(body.file))
-      throw new AgentbusError('audio_file_invalid', '"file" must be a file upload (multipart/form-data).', {
-        param: 'file',
-      });
-    refuseUnsupported(body);
-    checkTemperature(body.temperature);
-    const withWords = wantsWords(body);
-    const left = clientLeaving(reply, clientLeft);
-    const result = await startTranscription(
-      deps,
-      { model: body.model ?? request.pathAgent?.name ?? '', file: body.file, language: body.language },
-      await callOriginOf(request),
-      left,
-    );
-    const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords);
-    return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);
-  });
-  app.post('/v1/audio/translations', async () => {
-    throw new AgentbusError(
-      'invalid_request',
-      'POST /v1/audio/translations is not supported: the voice agents transcribe US English only (pocketsphinx), ' +
-        'so there is nothing to translate into English. Use POST /v1/audio/transcriptions.',
-    );
-  });
+  app.post<{ Body: TranscriptionBody }>('/v1/audio/transcriptions', { schema }, (request, reply) =>
+    answerTranscription(deps, request, reply, false),
+  );
+  const translationSchema = {
+    body: deps.perAgent ? perAgentTranslationRequestBodySchema : translationRequestBodySchema,
+  };
+  app.post<{ Body: TranscriptionBody }>('/v1/audio/translations', { schema: translationSchema }, (request, reply) =>
+    answerTranscription(deps, request, reply, true),
+  );
 }

@@ -29,6 +29,7 @@ export function renderTranscript(
   done: TranscriptionDone,
   format: TranscriptionResponseFormat,
   withWords: boolean,
+  translated = false,
 ): { contentType: string; body: string | object } {
   switch (format) {
     case 'json':
@@ -39,7 +40,7 @@ export function renderTranscript(
       return {
         contentType: 'application/json; charset=utf-8',
         body: {
-          task: 'transcribe',
+          task: translated ? 'translate' : 'transcribe',
           language: LANGUAGE_NAMES[done.language] ?? done.language,
           duration: done.duration,
           text: done.text,

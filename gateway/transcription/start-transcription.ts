@@ -15,6 +15,8 @@ export interface TranscriptionInput {
   model: string;
   file: Buffer;
   language: string | undefined;
+  /** English text whatever was spoken (`POST /v1/audio/translations`). */
+  translate?: boolean | undefined;
 }
 
 /** The transcript, who made it, and the headers every answer sends. */
@@ -54,6 +56,8 @@ export async function startTranscription(
     format,
     bytes: input.file.length,
     ...(input.language === undefined ? {} : { language: input.language }),
+    // Only when asked: a worker from before this field refuses an envelope that has it.
+    ...(input.translate ? { translate: true } : {}),
     ...(hints.private || caller.private ? { private: true } : {}),
     tenant: caller.tenant,
     timeout_ms: Math.min(totalMs, hints.timeoutMs ?? totalMs),

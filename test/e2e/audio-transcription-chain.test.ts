@@ -57,6 +57,22 @@ t.test('the openai engine hears it: multipart up, verbose_json mapped back', asy
   t.match(line, { status: 200, model: 'openai:en', response_len: upstream.heard.length });
 });
 
+t.test("translations go to the server's /audio/translations, English text back", async (t) => {
+  upstream.behave({});
+  const body = new FormData();
+  body.append('file', new Blob([new Uint8Array(wav)]), 'speech.wav');
+  body.append('model', 'whisper-1');
+  body.append('response_format', 'verbose_json');
+  const headers = { authorization: AUTH.authorization };
+  const res = await fetch(`${stack.baseUrl}/v1/audio/translations`, { method: 'POST', headers, body });
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('x-agentbus-provider'), 'openai');
+  t.match(await res.json(), { task: 'translate', language: 'english', text: upstream.heard, duration: 2.5 });
+  const sent = upstream.transcriptions.at(-1)!;
+  t.equal(sent.path, '/v1/audio/translations');
+  t.same(sent.fields, { model: 'fake-whisper', response_format: 'verbose_json' }, 'no language nor word times');
+});
+
 t.test('a language pocketsphinx does not know goes to openai; its default model is whisper-1', async (t) => {
   upstream.behave({});
   const res = await transcribe({ model: 'cloud_ears', language: 'fr' });

@@ -103,6 +103,18 @@ t.test("the openai SDK's audio.transcriptions.create, in each response_format", 
   t.match(vtt, /^WEBVTT\n\n00:00:00\.\d{3} --> 00:00:0\d\.\d{3}\ngo forward ten meters\n\n$/);
 });
 
+t.test("the openai SDK's audio.translations.create: pocketsphinx's English is the translation", async (t) => {
+  const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: full, maxRetries: 0 });
+  const json = await client.audio.translations.create({ model: 'whisper-1', file: await toFile(wav, 'a.wav') });
+  t.equal(json.text, 'go forward ten meters');
+  const verbose = await client.audio.translations.create({
+    model: 'whisper-1',
+    file: await toFile(wav, 'a.wav'),
+    response_format: 'verbose_json',
+  });
+  t.match(verbose, { task: 'translate', language: 'english', text: 'go forward ten meters' });
+});
+
 t.test("the voice agent's own base URL needs no model", async (t) => {
   const body = new FormData();
   body.append('file', new Blob([new Uint8Array(wav)]), 'a.wav');
@@ -134,7 +146,14 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     ['unknown field', transcribe({ speaker: 'me' }), 400, { param: 'speaker' }],
     ['bad key', transcribe({}, wav, 'sk-not-a-key'), 401, { code: 'invalid_api_key' }],
     ['out of scope', transcribe({}, wav, scoped), 403, { code: 'agent_not_allowed' }],
-    ['translations', transcribe({}, wav, full, '/v1/audio/translations'), 400, { message: /not supported/ }],
+    [
+      'translations: no language',
+      transcribe({ language: 'en' }, wav, full, '/v1/audio/translations'),
+      400,
+      {
+        param: 'language',
+      },
+    ],
   ];
   for (const [name, pending, status, error] of cases) {
     const res = await pending;

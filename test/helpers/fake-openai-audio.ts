@@ -14,8 +14,13 @@ export interface FakeOpenAIAudio {
   readonly url: string;
   /** Every `/v1/audio/speech` request, in order. */
   readonly requests: Array<{ body: Record<string, any>; authorization: string | undefined }>;
-  /** Every `/v1/audio/transcriptions` request, in order: its multipart fields, the file's bytes. */
-  readonly transcriptions: Array<{ fields: Record<string, string>; file: Buffer; authorization: string | undefined }>;
+  /** Every `/v1/audio/transcriptions` or `/translations` request, in order: its path, multipart fields, file. */
+  readonly transcriptions: Array<{
+    path: string;
+    fields: Record<string, string>;
+    file: Buffer;
+    authorization: string | undefined;
+  }>;
   /** What it hears in every upload (`verbose_json`'s text). */
   readonly heard: string;
   /** The audio it serves: a short WAV of a 440 Hz tone. */
@@ -51,7 +56,7 @@ const PIECE_BYTES = 4096;
 /**
  * An OpenAI-compatible audio server over a real loopback socket: `POST /v1/audio/speech` streams
  * a WAV in pieces (whatever format was asked: the relay does not look inside),
- * `POST /v1/audio/transcriptions` hears the same sentence in every upload, and both fail on
+ * `POST /v1/audio/transcriptions` (and `/translations`) hears the same sentence in every upload, and both fail on
  * demand — the test double for the `openai` audio engine.
  */
 export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
@@ -83,16 +88,21 @@ export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
       if (typeof value === 'string') fields[name] = fields[name] === undefined ? value : `${fields[name]},${value}`;
       else file = Buffer.from(await value.arrayBuffer());
     }
-    transcriptions.push({ fields, file, authorization: req.headers.authorization });
+    const path = req.url!;
+    transcriptions.push({ path, fields, file, authorization: req.headers.authorization });
     if (behaviour.failWith) return fail(res, behaviour.failWith);
+    const translated = path.endsWith('/translations');
     res.writeHead(200, { 'content-type': 'application/json' }).end(
       JSON.stringify({
-        task: 'transcribe',
+        task: translated ? 'translate' : 'transcribe',
         language: 'english',
         duration: 2.5,
         text: ` ${heard}`,
         segments: [{ id: 0, seek: 0, start: 0.25, end: 2.25, text: ` ${heard}`, temperature: 0 }],
-        words: heard.split(' ').map((word, i) => ({ word, start: 0.25 + i * 0.5, end: 0.75 + i * 0.5 })),
+        // Whisper's translations have no word times.
+        ...(translated
+          ? {}
+          : { words: heard.split(' ').map((word, i) => ({ word, start: 0.25 + i * 0.5, end: 0.75 + i * 0.5 })) }),
       }),
     );
   }
@@ -116,7 +126,8 @@ export async function startFakeOpenAIAudio(): Promise<FakeOpenAIAudio> {
 
   const server = createServer((req, res) => {
     if (req.method === 'POST' && req.url === '/v1/audio/speech') return void speech(req, res);
-    if (req.method === 'POST' && req.url === '/v1/audio/transcriptions') return void transcription(req, res);
+    if (req.method === 'POST' && (req.url === '/v1/audio/transcriptions' || req.url === '/v1/audio/translations'))
+      return void transcription(req, res);
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

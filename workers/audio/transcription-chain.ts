@@ -10,6 +10,8 @@ import type { AudioProvider, Transcript } from './types.js';
 export interface TranscriptionChainRequest {
   format: TranscriptionFormat;
   language?: string | undefined;
+  /** English text whatever was spoken (POST /v1/audio/translations). */
+  translate?: boolean | undefined;
   /** Only local engines may hear it. */
   private: boolean;
 }
@@ -85,6 +87,7 @@ export function transcriptionChain(parts: TranscriptionChainParts): Transcriptio
             audio,
             format: request.format,
             language: request.language,
+            translate: request.translate,
             signal,
             log,
           }),

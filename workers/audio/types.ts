@@ -33,6 +33,11 @@ export interface TranscribeRequest {
   format: TranscriptionFormat;
   /** ISO-639-1, when the client named it. */
   language?: string | undefined;
+  /**
+   * English text whatever was spoken (POST /v1/audio/translations). pocketsphinx hears English
+   * only, so its transcript is that already; a Whisper server is asked for its translation.
+   */
+  translate?: boolean | undefined;
   /** Aborted by a cancel or the deadline: the engine must stop at once. */
   signal: AbortSignal;
   log: Logger;

@@ -47,9 +47,28 @@ export function transcriptOf(body: unknown, request: TranscribeRequest, baseUrl:
   };
 }
 
+/** The server's verbose_json: of `/audio/translations` (English text; segments, no words) or of transcriptions. */
+async function askServer(client: OpenAI, request: TranscribeRequest): Promise<unknown> {
+  const file = await toFile(request.audio, `audio.${request.format}`, { type: MIME_TYPES[request.format] });
+  const options = { signal: request.signal };
+  if (request.translate)
+    return client.audio.translations.create({ file, model: request.model, response_format: 'verbose_json' }, options);
+  return client.audio.transcriptions.create(
+    {
+      file,
+      model: request.model,
+      response_format: 'verbose_json',
+      timestamp_granularities: ['segment', 'word'],
+      ...(request.language === undefined ? {} : { language: request.language }),
+    },
+    options,
+  );
+}
+
 /**
- * `POST {base}/audio/transcriptions`, multipart with the upload as it came (the server converts
- * what it needs), `response_format=verbose_json` so segments and their times come back.
+ * `POST {base}/audio/transcriptions` (or `/audio/translations`), multipart with the upload as it
+ * came (the server converts what it needs), `response_format=verbose_json` so segments and their
+ * times come back.
  */
 export async function transcribeWithOpenAI(
   client: OpenAI,
@@ -58,16 +77,7 @@ export async function transcribeWithOpenAI(
 ): Promise<Transcript> {
   let body: unknown;
   try {
-    body = await client.audio.transcriptions.create(
-      {
-        file: await toFile(request.audio, `audio.${request.format}`, { type: MIME_TYPES[request.format] }),
-        model: request.model,
-        response_format: 'verbose_json',
-        timestamp_granularities: ['segment', 'word'],
-        ...(request.language === undefined ? {} : { language: request.language }),
-      },
-      { signal: request.signal },
-    );
+    body = await askServer(client, request);
   } catch (err) {
     throw request.signal.aborted
       ? request.signal.reason
