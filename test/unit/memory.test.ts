@@ -28,7 +28,7 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261203T0600-add-turns-previous-response',
     '20261203T0601-drop-turns-session-id-id',
     '20261205T1500-add-turns-pending-until',
-    '20261210T0900-add-turns-requested-at',
+    '20261205T2100-add-turns-requested-at',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);

@@ -7,7 +7,7 @@ import * as memoryProbe from './migrations/20261202T1700-memory-probe.js';
 import * as turnsPreviousResponse from './migrations/20261203T0600-add-turns-previous-response.js';
 import * as dropTurnsSessionIdId from './migrations/20261203T0601-drop-turns-session-id-id.js';
 import * as turnsPendingUntil from './migrations/20261205T1500-add-turns-pending-until.js';
-import * as turnsRequestedAt from './migrations/20261210T0900-add-turns-requested-at.js';
+import * as turnsRequestedAt from './migrations/20261205T2100-add-turns-requested-at.js';
 
 // Listed by hand rather than read from the folder, so the set of migrations is fixed at build
 // time and cannot change with the working directory. Names sort by their timestamp prefix.
@@ -20,7 +20,7 @@ const migrations: Record<string, Migration> = {
   '20261203T0600-add-turns-previous-response': turnsPreviousResponse,
   '20261203T0601-drop-turns-session-id-id': dropTurnsSessionIdId,
   '20261205T1500-add-turns-pending-until': turnsPendingUntil,
-  '20261210T0900-add-turns-requested-at': turnsRequestedAt,
+  '20261205T2100-add-turns-requested-at': turnsRequestedAt,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
