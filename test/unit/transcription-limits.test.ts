@@ -1,7 +1,12 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import type { AgentbusError } from '../../bus-schemas/index.js';
 import { readEnv } from '../../common/env.js';
 import { MAX_TRANSCRIPTION_SECONDS, refuseByWavHeader, wavSeconds } from '../../workers/transcription/audio-limits.js';
+import { findBinary } from '../../workers/speech/find-binary.js';
 import { ffmpegToPcm } from '../../workers/transcription/plan.js';
 import { recognize } from '../../workers/transcription/recognize.js';
 import { readTranscriptionSettings } from '../../workers/transcription/settings.js';
@@ -28,11 +33,11 @@ const refusal = (wav: Buffer, maxSeconds = MAX_TRANSCRIPTION_SECONDS) => {
 };
 
 t.test('ffmpeg writes at most the cap: -t in seconds and -fs in bytes, before the output', async (t) => {
-  const args = ffmpegToPcm('/tmp/x/upload', '/tmp/x/audio.raw', 1500);
+  const args = ffmpegToPcm('/tmp/x/upload', '/tmp/x/audio.raw', 1500, 'mp3');
   t.same(args.slice(args.indexOf('-t'), args.indexOf('-t') + 4), ['-t', '1500', '-fs', String(1500 * 32_000)]);
   t.ok(args.indexOf('-fs') < args.indexOf('/tmp/x/audio.raw'), 'output options come before the output');
   t.ok(args.indexOf('-t') > args.indexOf('/tmp/x/upload'), 'of the output, not the input');
-  t.same(ffmpegToPcm('i', 'o', 3).slice(-8, -4), ['-t', '3', '-fs', '96000']);
+  t.same(ffmpegToPcm('i', 'o', 3, 'ogg').slice(-8, -4), ['-t', '3', '-fs', '96000']);
 });
 
 t.test("the default is OpenAI's 25 minutes, and MAX_TRANSCRIPTION_SECONDS sets it", async (t) => {
@@ -115,3 +120,38 @@ t.test('recognize refuses them before any engine or temporary file', async (t) =
   const long = await recognize(plan, wavHeaderOf(16_000, 96_000, 96_000), signal).catch((e: unknown) => e);
   t.match(long, { code: 'audio_too_long', message: /3 seconds is longer than 2 seconds/ });
 });
+
+t.test('ffmpeg reads the upload with the demuxer of its sniffed container, from the file only', async (t) => {
+  const args = ffmpegToPcm('/tmp/x/upload', '/tmp/x/audio.raw', 1500, 'webm');
+  const input = args.indexOf('-i');
+  t.same(args.slice(input - 4, input), ['-protocol_whitelist', 'file', '-f', 'matroska']);
+  t.same(ffmpegToPcm('i', 'o', 3, 'mp4').slice(5, 7), ['-f', 'mov']);
+});
+
+const ffmpeg = findBinary('ffmpeg');
+t.test(
+  'an ID3 tag before a playlist is not a way to read files on the worker',
+  {
+    skip: ffmpeg ? false : 'ffmpeg is not installed',
+  },
+  async (t) => {
+    if (!ffmpeg) return;
+    const dir = await mkdtemp(join(tmpdir(), 'agentbus-hls-'));
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    // A real local MP3 the playlist names: probed, ffmpeg would decode it as the upload's audio.
+    const secret = join(dir, 'secret.mp3');
+    const made = spawnSync(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=d=1', '-ar', '16000', secret]);
+    t.equal(made.status, 0, 'made a local mp3');
+    const playlist = `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1,\nfile://${secret}\n#EXT-X-ENDLIST\n`;
+    const upload = Buffer.concat([Buffer.from('ID3\x04\0\0\0\0\0\0', 'latin1'), Buffer.from(playlist)]);
+    const plan = {
+      pocketsphinx: { command: '/nowhere/pocketsphinx_continuous', args: [] },
+      ffmpeg,
+      format: 'mp3' as const,
+      maxSeconds: 60,
+    };
+    const err = await recognize(plan, upload, new AbortController().signal).catch((e: unknown) => e);
+    t.match(err, { code: 'audio_file_invalid', param: 'file' }, 'not decoded: pocketsphinx is never reached');
+    t.notMatch((err as Error).message, /agentbus-transcribe-|@ 0x/, "no worker path nor ffmpeg's addresses");
+  },
+);

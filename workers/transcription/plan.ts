@@ -70,14 +70,33 @@ export function planTranscription(
 }
 
 /**
- * ffmpeg's arguments: the upload from the file `input` (its container probed; a file, not stdin, because
- * an mp4's index may come after its audio, which a pipe cannot seek back to), 16 kHz mono 16-bit PCM
- * into `output`, at most `maxSeconds` of it.
+ * ffmpeg's demuxer for each container the gateway sniffed. Forced, not probed: a probe skips an
+ * ID3 tag and may find a playlist (HLS) after it, whose entries ffmpeg would then open — files
+ * on the worker, or URLs — and transcribe.
  */
-export const ffmpegToPcm = (input: string, output: string, maxSeconds: number): string[] => [
+const DEMUXERS: Record<TranscriptionFormat, string> = {
+  wav: 'wav',
+  mp3: 'mp3',
+  ogg: 'ogg',
+  flac: 'flac',
+  webm: 'matroska',
+  mp4: 'mov',
+};
+
+/**
+ * ffmpeg's arguments: the upload from the file `input` (a file, not stdin, because an mp4's index
+ * may come after its audio, which a pipe cannot seek back to) read as `format` by its own demuxer
+ * and nothing else (no other protocol than the file), 16 kHz mono 16-bit PCM into `output`, at
+ * most `maxSeconds` of it.
+ */
+export const ffmpegToPcm = (input: string, output: string, maxSeconds: number, format: TranscriptionFormat) => [
   '-hide_banner',
   '-loglevel',
   'error',
+  '-protocol_whitelist',
+  'file',
+  '-f',
+  DEMUXERS[format],
   '-i',
   input,
   '-vn',

@@ -58,6 +58,16 @@ async function run(
   }
 }
 
+/** ffmpeg's last words, without the worker's temporary path or its own memory addresses. */
+const ffmpegSays = (stderr: string, upload: string) =>
+  stderr
+    .split('\n')
+    .slice(-2)
+    .join(' ')
+    .replaceAll(`${upload}: `, '')
+    .replaceAll(upload, 'the file')
+    .replace(/ @ 0x[0-9a-f]+\]/g, ']');
+
 /**
  * Hears an upload with pocketsphinx. A WAV whose header says it is longer than `plan.maxSeconds`,
  * or names a sample rate below 1000 Hz, is refused before anything runs. A 16 kHz mono 16-bit WAV
@@ -86,11 +96,11 @@ export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: 
     else {
       const upload = join(dir, 'upload');
       await writeFile(upload, audio, { mode: 0o600 });
-      const ffmpeg = await run(plan.ffmpeg!, ffmpegToPcm(upload, pcm, plan.maxSeconds), signal);
+      const ffmpeg = await run(plan.ffmpeg!, ffmpegToPcm(upload, pcm, plan.maxSeconds, plan.format), signal);
       if (ffmpeg.code !== 0)
         throw new AgentbusError(
           'audio_file_invalid',
-          `The file could not be decoded as audio: ${ffmpeg.stderr.split('\n').slice(-2).join(' ') || 'no message'}`,
+          `The file could not be decoded as audio: ${ffmpegSays(ffmpeg.stderr, upload) || 'no message'}`,
           { param: 'file' },
         );
     }
