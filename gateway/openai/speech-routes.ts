@@ -19,7 +19,8 @@ function refuseUnsupported(body: SpeechBody): void {
       'response_format "aac" is not available. Available: wav, mp3, opus, flac, pcm (all but wav need ffmpeg).',
       { param: 'response_format' },
     );
-  if (body.instructions !== undefined)
+  // Empty says nothing to honour (SDK wrappers send it so), as an empty transcription `prompt`.
+  if (body.instructions !== undefined && body.instructions.trim() !== '')
     throw new AgentbusError('invalid_request', '"instructions" is not supported by the espeak-ng voices.', {
       param: 'instructions',
     });

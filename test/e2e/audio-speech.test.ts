@@ -167,6 +167,9 @@ t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out 
   }
   res = await speak({ input: 'hi', instructions: 'whisper' });
   t.match([res.status, (await errorOf(res)).param], [400, 'instructions']);
+  res = await speak({ input: 'hi', instructions: ' ' });
+  t.equal(res.status, 200, 'empty instructions ask for nothing: spoken');
+  await res.arrayBuffer();
   res = await speak({ input: 'hi' }, 'sk-not-a-key');
   t.equal(res.status, 401);
   res = await speak({ input: 'hi' }, scoped);
