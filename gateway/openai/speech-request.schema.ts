@@ -13,10 +13,11 @@ export const speechRequestBodySchema = {
     model: { type: 'string', minLength: 1, maxLength: 256 },
     input: { type: 'string', minLength: 1, maxLength: SPEECH_MAX_INPUT_CHARS },
     voice: { type: 'string', minLength: 1, maxLength: 64 },
-    response_format: { enum: [...SPEECH_FORMATS, 'aac'] },
-    speed: { type: 'number', minimum: 0.25, maximum: 4 },
-    stream_format: { enum: ['audio', 'sse'] },
-    instructions: { type: 'string' },
+    // null is "not given", as on OpenAI and the chat and embeddings routes (Python's None).
+    response_format: { enum: [...SPEECH_FORMATS, 'aac', null] },
+    speed: { type: ['number', 'null'], minimum: 0.25, maximum: 4 },
+    stream_format: { enum: ['audio', 'sse', null] },
+    instructions: { type: ['string', 'null'] },
   },
 } as const;
 

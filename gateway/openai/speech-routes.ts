@@ -20,7 +20,7 @@ function refuseUnsupported(body: SpeechBody): void {
       { param: 'response_format' },
     );
   // Empty says nothing to honour (SDK wrappers send it so), as an empty transcription `prompt`.
-  if (body.instructions !== undefined && body.instructions.trim() !== '')
+  if ((body.instructions ?? '').trim() !== '')
     throw new AgentbusError('invalid_request', '"instructions" is not supported by the espeak-ng voices.', {
       param: 'instructions',
     });
@@ -56,7 +56,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
       left,
     );
     reply.headers(result.headers).header('content-type', result.start.content_type);
-    if (body.stream_format === undefined) {
+    if (!body.stream_format) {
       let audio: Buffer;
       try {
         audio = await collectSpeech(result);

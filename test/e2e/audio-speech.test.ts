@@ -170,6 +170,12 @@ t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out 
   res = await speak({ input: 'hi', instructions: ' ' });
   t.equal(res.status, 200, 'empty instructions ask for nothing: spoken');
   await res.arrayBuffer();
+  res = await speak({ input: 'hi', speed: null, stream_format: null, instructions: null });
+  t.equal(res.status, 200, 'null is "not given" (Python\'s None), as on chat and embeddings');
+  t.ok(res.headers.get('content-length'), 'stream_format null: the whole file');
+  await res.arrayBuffer();
+  res = await speak({ input: 'hi', response_format: null });
+  t.match(await errorOf(res), { code: 'audio_format_unavailable' }, 'response_format null: the default mp3');
   res = await speak({ input: 'hi' }, 'sk-not-a-key');
   t.equal(res.status, 401);
   res = await speak({ input: 'hi' }, scoped);
