@@ -3,6 +3,7 @@ import { AgentbusError, type Routing } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
 import type { RouteDecision } from '../router/match-rules.js';
+import { audioAliasOf } from '../audio/audio-alias.js';
 
 /** The model name that asks the router to choose the agent(s). */
 export const AUTO_MODEL = 'auto';
@@ -45,29 +46,22 @@ function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] {
   return namesVisibleTo(catalog, caller).filter((name) => catalog.get(name)?.kind !== 'embedding');
 }
 
-// The catalog's audio model names (GET /v1/models lists them with their own `kind`), by use.
-const AUDIO_ALIASES = [
-  { use: 'speech', what: 'a speech', route: 'POST /v1/audio/speech' },
-  { use: 'transcription', what: 'a transcription', route: 'POST /v1/audio/transcriptions' },
-] as const;
-
 /**
  * A speech or transcription model name (`tts-1`, `whisper-1`) sent to a chat route: refused as
  * not a chat model (400 naming `model`), as OpenAI refuses it, rather than as unknown; outside
  * the key's scope, the 403 of GET /v1/models/{model}.
  */
 function refuseAudioAlias(catalog: Catalog, model: string, caller: Caller): void {
-  for (const { use, what, route } of AUDIO_ALIASES) {
-    const agent = catalog.agents.find((a) => a[use]?.aliases.includes(model));
-    if (!agent) continue;
-    assertMayCall(caller, agent.name);
-    throw new AgentbusError(
-      'invalid_request',
-      `This is not a chat model: "${model}" is ${what} model (${route}) of the voice agent "${agent.name}". ` +
-        `Name a chat agent, e.g. "${agent.name}" itself (GET /v1/models lists every kind).`,
-      { param: 'model' },
-    );
-  }
+  const alias = audioAliasOf(catalog, model);
+  if (!alias) return;
+  const { agent, what, route } = alias;
+  assertMayCall(caller, agent.name);
+  throw new AgentbusError(
+    'invalid_request',
+    `This is not a chat model: "${model}" is ${what} model (${route}) of the voice agent "${agent.name}". ` +
+      `Name a chat agent, e.g. "${agent.name}" itself (GET /v1/models lists every kind).`,
+    { param: 'model' },
+  );
 }
 
 /**
