@@ -9,10 +9,20 @@ import { speechEvents } from '../speech/speech-sse.js';
 import { collectSpeech } from '../speech/collect-speech.js';
 import { perAgentSpeechRequestBodySchema, speechRequestBodySchema, type SpeechBody } from './speech-request.schema.js';
 
+// Whitespace and the control characters espeak-ng is given as spaces (workers/speech/speakable-text.ts).
+// eslint-disable-next-line no-control-regex
+const NOTHING_TO_SAY = /^[\s\u0000-\u001f\u007f]*$/;
+
 /** Fields OpenAI has that this slice does not honour: refused by name, never ignored. */
 function refuseUnsupported(body: SpeechBody): void {
-  if (body.input.trim() === '')
-    throw new AgentbusError('invalid_request', '"input" has no text to speak (only whitespace).', { param: 'input' });
+  if (NOTHING_TO_SAY.test(body.input))
+    throw new AgentbusError(
+      'invalid_request',
+      '"input" has no text to speak (only whitespace or control characters).',
+      {
+        param: 'input',
+      },
+    );
   if (body.response_format === 'aac')
     throw new AgentbusError(
       'audio_format_unavailable',

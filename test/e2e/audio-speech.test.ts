@@ -160,7 +160,7 @@ t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out 
   res = await speak({ input: 'hi', voice: 'robot' });
   t.equal(res.status, 400);
   t.match(await errorOf(res), { code: 'invalid_request', message: /Unknown voice "robot"/ });
-  for (const input of ['', '   ', 'x'.repeat(4097)]) {
+  for (const input of ['', '   ', '\u0000\u0001 \u007f', 'x'.repeat(4097)]) {
     res = await speak({ input });
     t.equal(res.status, 400, `input of ${input.length} characters`);
     t.match(await errorOf(res), { code: 'invalid_request', param: 'input' });
