@@ -53,7 +53,7 @@ const SECTIONS: readonly Section[] = [
   { title: 'Gateway', intro: '`npm run gateway`.', holds: (readers) => readers.includes('gateway') },
   {
     title: 'Worker',
-    intro: "`npm run worker` (and `npm run migrate`, which reads the worker's `DATA_DIR`).",
+    intro: "`npm run worker` (and `npm run migrate`, which reads the worker's `DATA_DIR` or `DATABASE_URL`).",
     holds: (readers) => readers.includes('worker'),
   },
   {
@@ -166,9 +166,6 @@ const FILES: readonly (readonly string[])[] = [
   ],
 ];
 
-const NOT_YET = `\`DATABASE_URL\` (PostgreSQL memory, in the design notes) is not read yet: memory is SQLite under
-\`DATA_DIR\`.`;
-
 /** docs/configuration.md, from the readers. */
 export function renderConfigurationDoc(): string {
   const rows = collectConfigRows();
@@ -179,8 +176,6 @@ export function renderConfigurationDoc(): string {
     INTRO,
     '',
     table(['file', 'variable', 'what', 'reference'], FILES),
-    '',
-    NOT_YET,
   ];
   for (const section of SECTIONS) {
     const mine = rows.filter((row) => !placed.has(row) && section.holds(row.readers));
