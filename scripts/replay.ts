@@ -22,7 +22,7 @@ stores no second turn: a turn is stored at most once per request id.
                stored again, later); the other parts of a fan-out (<id>.<agent>, <id>.aggregate)
                are listed on stderr and replayed by their own id or seq
   --id         read a number as a request id, not a sequence
-  --nats       NATS server (default NATS_URL, else nats://127.0.0.1:4222)
+  --nats       NATS server (default NATS_URL, else npm start's for DATA_DIR, else nats://127.0.0.1:4222)
   --prefix     the gateway's subject prefix (default SUBJECT_PREFIX, else agents); names the stream
   --stream     the audit stream (default AGENTBUS_AUDIT, or AGENTBUS_AUDIT_<prefix>)
   --scan       look for a request id among the newest N envelopes at most (default 10000)

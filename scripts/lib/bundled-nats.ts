@@ -2,13 +2,13 @@ import { natsServerAdvisory, natsServerVersionOf } from '../../common/nats-versi
 import { join, resolve } from 'node:path';
 import { ensureNatsServer } from './install-nats.js';
 import { writeComposedConf } from './nats-server-conf.js';
-import { natsRecordFile, readNatsRecord, writeNatsRecord } from './nats-record.js';
+import { BUNDLED_NATS_HOST, natsRecordFile, readNatsRecord, writeNatsRecord } from './nats-record.js';
 import { chooseNatsPort, configuredNatsPort } from './nats-port.js';
 import { startNatsServer, type RunningNatsServer } from './nats-server.js';
 import { stopStaleNatsServers } from './stale-nats.js';
 import { supervise, type Supervised } from './supervised-process.js';
 
-const HOST = '127.0.0.1';
+const HOST = BUNDLED_NATS_HOST;
 
 export interface BundledNatsOptions {
   dataDir: string;

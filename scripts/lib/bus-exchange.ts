@@ -11,13 +11,25 @@ import { readEnv, type EnvReader } from '../../common/env.js';
 import { connectBus, type Bus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
 import { readNatsClientSettings } from '../../common/nats-client.js';
-import { readNatsUrl, readSubjectPrefix } from '../../common/shared-settings.js';
+import { readDataDir, readNatsUrl, readSubjectPrefix } from '../../common/shared-settings.js';
+import { recordedNatsUrl } from './nats-record.js';
 
 // What the command-line tools that speak the bus protocol (bus-request, replay) share.
 
-/** NATS URL of a tool: its flag, else NATS_URL, else the local default. */
-export function natsUrlOf(flag: string | undefined, read: EnvReader = readEnv()): string {
-  return flag ?? readNatsUrl(read);
+/**
+ * NATS URL of a tool: its flag, else NATS_URL, else the nats-server `npm start` runs for DATA_DIR
+ * (it moves off a taken 4222 and records its port in DATA_DIR/nats-server.json), else the local default.
+ */
+export function natsUrlOf(
+  flag: string | undefined,
+  read: EnvReader = readEnv(),
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  // Both read whatever wins, so the reference lists them for the tools.
+  const named = readNatsUrl(read);
+  const recorded = recordedNatsUrl(readDataDir(read));
+  if (flag !== undefined) return flag;
+  return env['NATS_URL']?.trim() ? named : (recorded ?? named);
 }
 
 /** Subject prefix of a tool: its flag, else SUBJECT_PREFIX, else `agents`. */

@@ -16,6 +16,9 @@ export interface NatsRecord {
 
 export const natsRecordFile = (dataDir: string): string => join(dataDir, 'nats-server.json');
 
+/** Where the bundled nats-server listens: loopback only. */
+export const BUNDLED_NATS_HOST = '127.0.0.1';
+
 /** The record, or undefined when there is none or it is not one (a hand edit, a torn write). */
 export function readNatsRecord(dataDir: string): NatsRecord | undefined {
   try {
@@ -34,4 +37,10 @@ export function writeNatsRecord(dataDir: string, record: NatsRecord): void {
   const file = natsRecordFile(dataDir);
   writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
+}
+
+/** The URL of the nats-server `npm start` runs (or last ran) for `dataDir`, from its record. */
+export function recordedNatsUrl(dataDir: string): string | undefined {
+  const port = readNatsRecord(dataDir)?.port;
+  return port === undefined ? undefined : `nats://${BUNDLED_NATS_HOST}:${port}`;
 }
