@@ -28,8 +28,8 @@ stores no second turn: a turn is stored at most once per request id.
   --scan       look for a request id among the newest N envelopes at most (default 10000)
 
 On a locked-down bus (nats.conf) it connects as the replay user: NATS_USER=replay and
-NATS_PASSWORD_FILE=DATA_DIR/nats-credentials/replay.password (or NATS_PASSWORD); NATS_TLS_CA,
-NATS_TLS_CERT and NATS_TLS_KEY for TLS.
+NATS_PASSWORD_FILE (or NATS_PASSWORD); on npm start's own bus, without them, its
+DATA_DIR/nats-credentials/replay.password. NATS_TLS_CA, NATS_TLS_CERT and NATS_TLS_KEY for TLS.
 
 The stream also records speech requests (POST /v1/audio/speech, spoken chat answers): those are
 shown by id and sequence but not replayed (exit 2, saying so).

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import {
   AgentbusError,
@@ -12,6 +13,7 @@ import { connectBus, type Bus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
 import { readNatsClientSettings } from '../../common/nats-client.js';
 import { readDataDir, readNatsUrl, readSubjectPrefix } from '../../common/shared-settings.js';
+import { passwordFileOf } from './nats-credentials.js';
 import { recordedNatsUrl } from './nats-record.js';
 
 // What the command-line tools that speak the bus protocol (bus-request, replay) share.
@@ -37,13 +39,29 @@ export function subjectPrefixOf(flag: string | undefined, read: EnvReader = read
   return flag ?? readSubjectPrefix(read);
 }
 
+const CREDENTIAL_VARIABLES = ['NATS_USER', 'NATS_PASSWORD', 'NATS_PASSWORD_FILE'] as const;
+
+/**
+ * `env` with the `replay` user of `npm start`'s bundled bus when the tool goes to that very server
+ * (the URL its DATA_DIR record names, on loopback) and names no credentials of its own: the
+ * password never goes to another server.
+ */
+export function withBundledReplayUser(natsUrl: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (CREDENTIAL_VARIABLES.some((name) => env[name]?.trim())) return env;
+  const dataDir = env['DATA_DIR']?.trim() || './data';
+  if (natsUrl !== recordedNatsUrl(dataDir)) return env;
+  const passwordFile = passwordFileOf(dataDir, 'replay');
+  return existsSync(passwordFile) ? { ...env, NATS_USER: 'replay', NATS_PASSWORD_FILE: passwordFile } : env;
+}
+
 /**
  * Connects a command-line tool as the bus's `replay` user: NATS_USER, NATS_PASSWORD or
- * NATS_PASSWORD_FILE and NATS_TLS_* from the environment (docs/security.md). Throws an Error
- * whose message names the variables at fault, the URL, or the refused credentials.
+ * NATS_PASSWORD_FILE and NATS_TLS_* from the environment (docs/security.md), or on `npm start`'s
+ * own bus its `replay` password file. Throws an Error whose message names the variables at fault,
+ * the URL, or the refused credentials.
  */
 export async function connectTool(natsUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<Bus> {
-  const read = readEnv(env);
+  const read = readEnv(withBundledReplayUser(natsUrl, env));
   const client = readNatsClientSettings(read, 'replay', natsUrl);
   read.done();
   // Warnings (an outdated nats-server) go to stderr: stdout carries the frames, for scripts.
