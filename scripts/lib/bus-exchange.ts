@@ -48,7 +48,7 @@ const CREDENTIAL_VARIABLES = ['NATS_USER', 'NATS_PASSWORD', 'NATS_PASSWORD_FILE'
  */
 export function withBundledReplayUser(natsUrl: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   if (CREDENTIAL_VARIABLES.some((name) => env[name]?.trim())) return env;
-  const dataDir = env['DATA_DIR']?.trim() || './data';
+  const dataDir = readDataDir(readEnv(env));
   if (natsUrl !== recordedNatsUrl(dataDir)) return env;
   const passwordFile = passwordFileOf(dataDir, 'replay');
   return existsSync(passwordFile) ? { ...env, NATS_USER: 'replay', NATS_PASSWORD_FILE: passwordFile } : env;

@@ -27,17 +27,14 @@ async function run(
   command: string,
   args: readonly string[],
   signal: AbortSignal,
-  stdin?: Buffer,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   signal.throwIfAborted();
-  const child: ChildProcess = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Both engines read files: nothing goes in on stdin.
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)));
-  // EPIPE when the child fails before reading everything: its exit code says why.
-  child.stdin!.on('error', () => undefined);
-  child.stdin!.end(stdin);
   const kill = () => child.kill('SIGKILL');
   signal.addEventListener('abort', kill, { once: true });
   try {
@@ -75,7 +72,8 @@ const ffmpegSays = (stderr: string, upload: string) =>
  * `audio_format_unavailable` naming it; a file it cannot decode: `audio_file_invalid`); either way
  * at most `plan.maxSeconds` are heard. pocketsphinx reads a file, not a pipe (it opens `-infile`
  * itself, which a socket on stdin defeats), so the PCM — and an upload ffmpeg converts — go to a
- * private temporary directory, removed at the end. Aborting `signal` kills the running process and throws its reason.
+ * private temporary directory, removed at the end. Aborting `signal` kills the running process and
+ * throws its reason.
  */
 export async function recognize(plan: TranscriptionPlan, audio: Buffer, signal: AbortSignal): Promise<Recognized> {
   if (plan.format === 'wav') refuseByWavHeader(audio, plan.maxSeconds);
