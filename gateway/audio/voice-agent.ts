@@ -1,7 +1,7 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
-import { audioAliasOf } from './audio-alias.js';
+import { refuseAudioAlias } from './audio-alias.js';
 
 /** What a voice agent does on an audio route: the catalog key that says it can, and its wording. */
 const USES = {
@@ -34,16 +34,7 @@ export function voiceAgent(
   const agent = pathAgent ?? catalog.get(model) ?? catalog.agents.find((a) => a[use]?.aliases.includes(model));
   const known = namesVisibleTo(catalog, use, caller).join(', ') || '(none for this key)';
   // Another route's audio model (`whisper-1` here for speech) is listed by GET /v1/models: not "unknown".
-  const alias = agent ? undefined : audioAliasOf(catalog, model);
-  if (alias) {
-    assertMayCall(caller, alias.agent.name);
-    throw new AgentbusError(
-      'invalid_request',
-      `This is not a ${label.toLowerCase()} model: "${model}" is ${alias.what} model (${alias.route}) ` +
-        `of the voice agent "${alias.agent.name}". ${label} models: ${known}.`,
-      { param: 'model' },
-    );
-  }
+  if (!agent) refuseAudioAlias(catalog, caller, model, `a ${label.toLowerCase()}`, () => `${label} models: ${known}.`);
   if (!agent)
     throw new AgentbusError('model_not_found', `The model "${model}" does not exist. ${label} models: ${known}.`, {
       param: 'model',

@@ -3,7 +3,7 @@ import { AgentbusError, type Routing } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
 import type { RouteDecision } from '../router/match-rules.js';
-import { audioAliasOf } from '../audio/audio-alias.js';
+import { refuseAudioAlias } from '../audio/audio-alias.js';
 
 /** The model name that asks the router to choose the agent(s). */
 export const AUTO_MODEL = 'auto';
@@ -51,23 +51,20 @@ function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] {
  * not a chat model (400 naming `model`), as OpenAI refuses it, rather than as unknown; outside
  * the key's scope, the 403 of GET /v1/models/{model}.
  */
-function refuseAudioAlias(catalog: Catalog, model: string, caller: Caller): void {
-  const alias = audioAliasOf(catalog, model);
-  if (!alias) return;
-  const { agent, what, route } = alias;
-  assertMayCall(caller, agent.name);
-  throw new AgentbusError(
-    'invalid_request',
-    `This is not a chat model: "${model}" is ${what} model (${route}) of the voice agent "${agent.name}". ` +
-      `Name a chat agent, e.g. "${agent.name}" itself (GET /v1/models lists every kind).`,
-    { param: 'model' },
+function refuseAudioAliasForChat(catalog: Catalog, model: string, caller: Caller): void {
+  refuseAudioAlias(
+    catalog,
+    caller,
+    model,
+    'a chat',
+    (agent) => `Name a chat agent, e.g. "${agent.name}" itself (GET /v1/models lists every kind).`,
   );
 }
 
 /**
  * The agent a request names: the path's agent on per-agent routes (the body's model is then
  * only a hint), else the agent the body's model names; undefined when the router is to choose
- * (`model: "auto"` or none). An audio model name is a 400 ({@link refuseAudioAlias}); another
+ * (`model: "auto"` or none). An audio model name is a 400 ({@link refuseAudioAliasForChat}); another
  * unknown name is 404 `model_not_found`, listing only the agents the caller's key may call (a
  * scoped key does not learn the others' names).
  */
@@ -96,7 +93,7 @@ export function namedChoice(
   if (model === undefined || model === AUTO_MODEL) return undefined;
   const agent = catalog.get(model);
   if (!agent) {
-    refuseAudioAlias(catalog, model, caller);
+    refuseAudioAliasForChat(catalog, model, caller);
     throw new AgentbusError(
       'model_not_found',
       `The model "${model}" does not exist. ` +

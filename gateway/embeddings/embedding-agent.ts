@@ -1,7 +1,7 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
-import { audioAliasOf } from '../audio/audio-alias.js';
+import { refuseAudioAlias } from '../audio/audio-alias.js';
 
 /** The embedding agents a caller may call, by name: what an error may list to that caller. */
 export function embeddingNamesVisibleTo(catalog: Catalog, caller: Caller): string[] {
@@ -21,16 +21,8 @@ export function embeddingAgent(
 ): Agent {
   const agent = pathAgent ?? (model === undefined ? undefined : catalog.get(model));
   const known = embeddingNamesVisibleTo(catalog, caller).join(', ') || '(none for this key)';
-  const alias = agent || model === undefined ? undefined : audioAliasOf(catalog, model);
-  if (alias) {
-    assertMayCall(caller, alias.agent.name);
-    throw new AgentbusError(
-      'invalid_request',
-      `This is not an embedding model: "${model}" is ${alias.what} model (${alias.route}) ` +
-        `of the voice agent "${alias.agent.name}". Embedding models: ${known}.`,
-      { param: 'model' },
-    );
-  }
+  if (!agent && model !== undefined)
+    refuseAudioAlias(catalog, caller, model, 'an embedding', () => `Embedding models: ${known}.`);
   if (!agent)
     throw new AgentbusError(
       'model_not_found',
