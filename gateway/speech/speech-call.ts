@@ -6,7 +6,8 @@ import {
   type Subjects,
 } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
-import { openVoiceCall } from '../audio/voice-call.js';
+import { openVoiceCall, type VoiceCall } from '../audio/voice-call.js';
+import { openWithRetry } from '../audio/open-with-retry.js';
 
 type StartFrame = Extract<SpeechFrame, { type: 'start' }>;
 
@@ -17,34 +18,52 @@ export interface SpeechCall {
   audio: AsyncGenerator<Buffer>;
 }
 
-/**
- * Sends a speech request to the agent's queue group and reads its frames in `seq` order (a gap
- * is `stream_protocol_error`: a truncated answer never looks complete). Aborting `signal` (the
- * client left) announces a cancel on `<prefix>.<agent>.cancel`, so the worker kills its engine.
- * With `auditSubject`, a copy of the request goes there for the audit stream.
- */
-export async function callSpeech(
+/** One attempt: the request sent, up to the worker's `start` (or its refusal). */
+async function openSpeech(
   bus: Bus,
   subjects: Subjects,
   request: SpeechRequest,
   signal: AbortSignal,
-  options: { auditSubject?: string | undefined } = {},
-): Promise<SpeechCall> {
+  auditSubject: string | undefined,
+): Promise<{ call: VoiceCall<SpeechFrame>; start: StartFrame }> {
   const call = openVoiceCall(bus, subjects, request, signal, {
     decode: decodeSpeechFrame,
     frames: 'speech',
     awaited: 'complete speech',
     leftBefore: 'the speech ended',
   });
-  let start: SpeechFrame;
   try {
-    call.send(subjects.speech(request.intent), options.auditSubject);
-    start = await call.next();
+    call.send(subjects.speech(request.intent), auditSubject);
+    const start = await call.next();
     if (start.type !== 'start') throw new AgentbusError('stream_protocol_error', 'speech began without "start"');
+    return { call, start };
   } catch (err) {
     call.end();
     throw err;
   }
+}
+
+/**
+ * Sends a speech request to the agent's queue group and reads its frames in `seq` order (a gap
+ * is `stream_protocol_error`: a truncated answer never looks complete). Aborting `signal` (the
+ * client left) announces a cancel on `<prefix>.<agent>.cancel`, so the worker kills its engine.
+ * With `auditSubject`, a copy of the request goes there for the audit stream. A retryable refusal
+ * before `start` is asked once more (open-with-retry.ts).
+ */
+export async function callSpeech(
+  bus: Bus,
+  subjects: Subjects,
+  request: SpeechRequest,
+  signal: AbortSignal,
+  options: { auditSubject?: string | undefined; onRetry?: (error: AgentbusError) => void } = {},
+): Promise<SpeechCall> {
+  const { call, start } = await openWithRetry({
+    request,
+    signal,
+    // The audit stream keeps one copy of the request, not one per attempt.
+    open: (attempt, n) => openSpeech(bus, subjects, attempt, signal, n === 1 ? options.auditSubject : undefined),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
   async function* audio(): AsyncGenerator<Buffer> {
     let bytes = 0;
     try {

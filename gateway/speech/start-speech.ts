@@ -91,6 +91,11 @@ export async function startSpeech(
   try {
     call = await callSpeech(deps.bus, deps.subjects, envelope, signal, {
       auditSubject: deps.config.audit.enabled ? deps.subjects.auditSpeech(agent.name) : undefined,
+      onRetry: (failure) =>
+        origin.log.warn(
+          { code: failure.code, agent: agent.name },
+          `speech of ${agent.name} failed before its audio began (${failure.message}); retrying once`,
+        ),
     });
   } catch (err) {
     await finish({ bytes: 0, error: err });

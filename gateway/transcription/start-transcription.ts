@@ -67,7 +67,12 @@ export async function startTranscription(
   let answer: TranscriptionAnswer | undefined;
   let failure: unknown;
   try {
-    answer = await callTranscription(deps.bus, deps.subjects, envelope, input.file, signal);
+    answer = await callTranscription(deps.bus, deps.subjects, envelope, input.file, signal, (failure) =>
+      origin.log.warn(
+        { code: failure.code, agent: agent.name },
+        `transcription by ${agent.name} failed before its upload (${failure.message}); retrying once`,
+      ),
+    );
   } catch (err) {
     failure = err;
   } finally {

@@ -10,7 +10,8 @@ import {
   type TranscriptionUpload,
 } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
-import { openVoiceCall } from '../audio/voice-call.js';
+import { openVoiceCall, type VoiceCall } from '../audio/voice-call.js';
+import { openWithRetry } from '../audio/open-with-retry.js';
 
 type ReadyFrame = Extract<TranscriptionFrame, { type: 'ready' }>;
 
@@ -26,20 +27,13 @@ const WORKER_INBOX = /^_INBOX\.worker\.[A-Za-z0-9_.-]+$/;
 // Frames between two flushes: the upload leaves in slices of ~1 MiB, not all at once.
 const FLUSH_EVERY = 32;
 
-/**
- * Sends a transcription to the agent's queue group: the request, then — once a worker answered
- * `ready` with its upload subject — the audio in ordered `audio` frames of at most
- * SPEECH_CHUNK_BYTES and an `end` frame with the byte total, then reads `done`. Frames are read in
- * `seq` order (a gap is `stream_protocol_error`). Aborting `signal` (the client left) announces a
- * cancel on `<prefix>.<agent>.cancel`, so the worker stops waiting or kills its engine.
- */
-export async function callTranscription(
+/** One attempt: the request sent, up to the worker's `ready` with the inbox for the audio (or its refusal). */
+async function openTranscription(
   bus: Bus,
   subjects: Subjects,
   request: TranscriptionRequest,
-  audio: Buffer,
   signal: AbortSignal,
-): Promise<TranscriptionAnswer> {
+): Promise<{ call: VoiceCall<TranscriptionFrame>; ready: ReadyFrame }> {
   const call = openVoiceCall<TranscriptionFrame>(bus, subjects, request, signal, {
     decode: decodeTranscriptionFrame,
     frames: 'transcription',
@@ -52,6 +46,36 @@ export async function callTranscription(
     if (ready.type !== 'ready') throw new AgentbusError('stream_protocol_error', 'transcription began without "ready"');
     if (!WORKER_INBOX.test(ready.upload))
       throw new AgentbusError('stream_protocol_error', `the worker asked for the audio on "${ready.upload}"`);
+    return { call, ready };
+  } catch (err) {
+    call.end();
+    throw err;
+  }
+}
+
+/**
+ * Sends a transcription to the agent's queue group: the request, then — once a worker answered
+ * `ready` with its upload subject — the audio in ordered `audio` frames of at most
+ * SPEECH_CHUNK_BYTES and an `end` frame with the byte total, then reads `done`. Frames are read in
+ * `seq` order (a gap is `stream_protocol_error`). Aborting `signal` (the client left) announces a
+ * cancel on `<prefix>.<agent>.cancel`, so the worker stops waiting or kills its engine. A
+ * retryable refusal before `ready` (no audio sent yet) is asked once more (open-with-retry.ts).
+ */
+export async function callTranscription(
+  bus: Bus,
+  subjects: Subjects,
+  request: TranscriptionRequest,
+  audio: Buffer,
+  signal: AbortSignal,
+  onRetry?: (error: AgentbusError) => void,
+): Promise<TranscriptionAnswer> {
+  const { call, ready } = await openWithRetry({
+    request,
+    signal,
+    open: (attempt) => openTranscription(bus, subjects, attempt, signal),
+    ...(onRetry ? { onRetry } : {}),
+  });
+  try {
     await upload(bus, ready.upload, request.request_id, audio, signal);
     const done = await call.next();
     if (done.type !== 'done')

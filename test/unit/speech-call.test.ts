@@ -110,3 +110,36 @@ t.test('a client gone before the call opens: nothing goes to the worker, request
   t.notOk(sent(bus, subjects.speech('voice_processor')), 'no request');
   t.equal(bus.subscribers(INBOX), 0, 'the inbox is closed');
 });
+
+t.test('a worker at its limit before start: the request is asked once more, its audit copy sent once', async (t) => {
+  const bus = new FakeBus();
+  const overloaded = { code: 'overloaded', message: 'at MAX_INFLIGHT', retryable: true, status: 503 };
+  let requests = 0;
+  bus.subscribe(subjects.speech('voice_processor'), {
+    queue: 'voice_processor',
+    callback: (_err, msg) => {
+      const frames: Array<Record<string, unknown>> =
+        requests++ === 0
+          ? [{ type: 'error', error: overloaded }]
+          : [start, audio('ab'), { type: 'done', bytes: 2, processing_ms: 1 }];
+      frames.forEach((frame, seq) => bus.publish(msg.reply!, encodeJson({ seq, request_id: 'speech-1', ...frame })));
+    },
+  });
+  const retried: string[] = [];
+  const call = await callSpeech(bus, subjects, request, new AbortController().signal, {
+    auditSubject: 'audit.speech',
+    onRetry: (error) => retried.push(error.code),
+  });
+  t.same(await drain(call.audio), ['ab']);
+  t.equal(requests, 2);
+  t.same(retried, ['overloaded']);
+  t.equal(bus.published.filter((m) => m.subject === 'audit.speech').length, 1, 'one audit copy');
+});
+
+t.test('a refusal that is the request itself is not asked again', async (t) => {
+  const bus = new FakeBus();
+  const error = { code: 'audio_format_unavailable', message: 'no ffmpeg', retryable: false, status: 400 };
+  fakeWorker(bus, [{ type: 'error', error }]);
+  await t.rejects(callSpeech(bus, subjects, request, new AbortController().signal), { code: error.code });
+  t.equal(bus.published.filter((m) => m.subject === subjects.speech('voice_processor')).length, 1);
+});

@@ -158,3 +158,21 @@ t.test('a worker without pocketsphinx answers at once, before any audio moves', 
     error: { code: 'transcription_engine_unavailable', status: 503, message: /apt-get install pocketsphinx/ },
   });
 });
+
+t.test('a worker at its limit before ready: another attempt, and the audio goes up once', async (t) => {
+  const bus = new FakeBus();
+  // First in the queue group, a worker at its limit takes the first request and leaves; the second
+  // goes to the real worker.
+  const busy = bus.subscribe(subjects.transcribe('voice_processor'), {
+    queue: 'voice_processor',
+    callback: (_err, msg) => {
+      busy.unsubscribe();
+      const error = { code: 'overloaded', message: 'at MAX_INFLIGHT', retryable: true, status: 503 };
+      bus.publish(msg.reply!, encodeJson({ type: 'error', error, seq: 0, request_id: 'transcribe-1' }));
+    },
+  });
+  const received = worker(bus, () => done);
+  const answer = await callTranscription(bus, subjects, request, audio, new AbortController().signal);
+  t.match(answer, { done: { text: 'hi' } });
+  t.equal(received.length, 1, 'one upload');
+});
