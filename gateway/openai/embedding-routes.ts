@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { decodeVector } from '../../bus-schemas/index.js';
+import { AgentbusError, decodeVector } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
 import { runEmbedding, type EmbeddingInput } from '../embeddings/start-embedding.js';
 import { admitBeforeBody } from '../http/admit-before-body.js';
@@ -15,6 +15,16 @@ function inputList(input: EmbeddingBody['input']): EmbeddingInput['input'] {
   if (typeof input === 'string') return [input];
   if (input.every((item) => typeof item === 'number')) return [input];
   return input;
+}
+
+/**
+ * An error about the first input, named as the client sent it: `input`, not `input[0]`, when it
+ * sent one string or one token array (the gateway and the worker see a list either way).
+ */
+function namedAsSent(err: unknown, input: EmbeddingBody['input']): unknown {
+  const single = typeof input === 'string' || input.every((item) => typeof item === 'number');
+  if (!single || !(err instanceof AgentbusError) || err.param !== 'input[0]') return err;
+  return err.restated({ message: err.message.replace(/^input\[0\]/, 'input'), param: 'input' });
 }
 
 /**
@@ -36,7 +46,9 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
       { model: body.model, input: inputList(body.input), dimensions: body.dimensions ?? undefined },
       await callOriginOf(request),
       left,
-    );
+    ).catch((err: unknown) => {
+      throw namedAsSent(err, body.input);
+    });
     reply.headers(result.headers);
     const base64 = body.encoding_format === 'base64';
     return {

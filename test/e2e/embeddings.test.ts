@@ -117,14 +117,15 @@ t.test("an embedding agent's own base URL: /agents/<agent>/v1/embeddings", async
 });
 
 t.test('wrong kinds and unsupported inputs are refused clearly', async (t) => {
-  const refused = async (model: string, input: string | number[]) => {
+  const refused = async (model: string, input: string | string[] | number[]) => {
     const err = (await client.embeddings.create({ model, input }).catch((e: unknown) => e)) as APIError;
     return [err.status, err.param, err.message];
   };
   t.match(await refused('testing', 'x'), [400, 'model', /chat agent/]);
   t.match(await refused('nope', 'x'), [404, 'model', /Embedding models: nomic, minilm, remote/]);
   t.match(await refused('nomic', [1, 2]), [400, 'input', /Ollama embeds text only/]);
-  t.match(await refused('nomic', ''), [400, 'input[0]', /empty/]);
+  t.match(await refused('nomic', ''), [400, 'input', /^400 input is empty/], 'one input is named as sent');
+  t.match(await refused('nomic', ['a', '']), [400, 'input[1]', /^400 input\[1\] is empty/]);
   const chat = (await client.chat.completions
     .create({ model: 'nomic', messages: [{ role: 'user', content: 'hi' }] })
     .catch((e: unknown) => e)) as APIError;

@@ -79,6 +79,10 @@ t.test('an input longer than the context is a 400 naming it, and shuts nothing f
     .create({ model: 'stories', input: [Array.from({ length: 300 }, () => 1)] })
     .catch((e: unknown) => e as { status: number; param: string });
   t.match(tokens, { status: 400, param: 'input[0]' }, 'a token array too');
+  const one = await client.embeddings
+    .create({ model: 'stories', input: 'word '.repeat(400) })
+    .catch((e: unknown) => e as { status: number; param: string; message: string });
+  t.match(one, { status: 400, param: 'input', message: /^400 input takes \d+ tokens/ }, 'one input is named as sent');
   const fine = await client.embeddings.create({ model: 'stories', input: 'hello' });
   t.equal(fine.data.length, 1, 'the provider still answers');
 });
