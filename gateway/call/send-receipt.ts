@@ -7,8 +7,14 @@ import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js
 export const RECEIPT_ACK_WAIT_MS = 1000;
 /** Pauses between tries: together about 8 s, inside the worker's wait (its deadline plus 10 s). */
 export const RECEIPT_RETRY_PAUSES_MS: readonly number[] = [250, 500, 1000, 2000, 4000];
-/** Tries of the commit by any worker, each waiting this long for its answer. */
-export const COMMIT_ATTEMPTS = 3;
+/**
+ * Tries of the commit by any worker, each waiting this long for its answer: one per receipt try,
+ * paused alike, so they span the same ~8 s. When every worker is gone (the only one, as `npm start`
+ * runs, killed between its `done` and its commit), each try finds no responders at once: tries over
+ * less than a second would give up before its supervisor has it back, and the client's turn would
+ * stay pending for good.
+ */
+export const COMMIT_ATTEMPTS = RECEIPT_RETRY_PAUSES_MS.length + 1;
 export const COMMIT_WAIT_MS = 2000;
 
 /** Where a receipt goes: the worker's inbox, and for a delivered answer the fallback subject. */

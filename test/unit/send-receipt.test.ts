@@ -215,3 +215,28 @@ t.test('a closed bus ends the tries', async (t) => {
   t.equal(seen.length, 0);
   t.equal(done(), false);
 });
+
+t.test('a delivered answer whose every worker is gone is committed by one back within the tries', async (t) => {
+  // The only worker killed between its done and its commit: no responders anywhere until its
+  // supervisor has it back, about 1.5 s later.
+  const { bus, clock, seen, commits, memoryWorker, run } = setup();
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  await clock.advance(1500);
+  t.same(commits, [], 'nobody to commit it yet');
+  memoryWorker();
+  const pauses = RECEIPT_RETRY_PAUSES_MS.reduce((sum, ms) => sum + ms, 0);
+  await clock.advance(pauses);
+  t.equal(seen.length, 0, 'its own inbox is gone');
+  t.equal(commits.length, 1, 'the restarted worker commits it: the client has the answer');
+  t.equal(done(), true);
+  t.equal(clock.pending, 0, 'no timer left behind');
+});
+
+t.test('the commit tries end when no worker ever comes back', async (t) => {
+  const { bus, clock, commits, run } = setup();
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  await clock.advance(TOTAL_MS + COMMIT_WAIT_MS);
+  t.same(commits, []);
+  t.equal(done(), false);
+  t.equal(clock.pending, 0, 'no timer left behind');
+});
