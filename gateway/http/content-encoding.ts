@@ -49,22 +49,37 @@ function refuse(reply: FastifyReply, message: string, accepted: string): Agentbu
  * its bodyLimit on what this stream gives too, but failing here also stops the decoder: a small
  * compressed body cannot make it inflate gigabytes for nothing (a zip bomb). `receivedEncodedLength`
  * is what fastify compares with Content-Length, which counts the compressed bytes.
+ *
+ * Nothing is decoded until fastify reads the stream: a route's own preParsing hooks (the rate
+ * limiter's admission, which may await the shared store) run first, and a broken body found while
+ * they ran would fail the stream before fastify listens, leaving the request unanswered for good.
  */
 function decoded(payload: Readable, decoder: Transform, coding: string, limit: number): Readable {
   let decodedBytes = 0;
-  const body = new Transform({
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    payload.on('data', (chunk: Buffer) => {
+      body.receivedEncodedLength += chunk.length;
+    });
+    payload.pipe(decoder).pipe(body);
+  };
+  class DecodedBody extends Transform {
+    receivedEncodedLength = 0;
+    override _read(size: number): void {
+      start();
+      super._read(size);
+    }
+  }
+  const body = new DecodedBody({
     transform(chunk: Buffer, _encoding, callback) {
       decodedBytes += chunk.length;
       if (decodedBytes <= limit) return callback(null, chunk);
       const message = `The request body is larger than BODY_LIMIT_BYTES (${limit} bytes) allows once decompressed.`;
       callback(new AgentbusError('request_too_large', message));
     },
-  }) as Transform & { receivedEncodedLength: number };
-  body.receivedEncodedLength = 0;
-  payload.on('data', (chunk: Buffer) => {
-    body.receivedEncodedLength += chunk.length;
   });
-  payload.pipe(decoder).pipe(body);
   decoder.on('error', (err) => {
     const message = `The request body is not valid ${coding} data (Content-Encoding): ${err.message}.`;
     body.destroy(new AgentbusError('invalid_request', message, { param: 'Content-Encoding' }));
