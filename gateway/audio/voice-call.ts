@@ -132,3 +132,36 @@ export function openVoiceCall<F extends NumberedFrame>(
     },
   };
 }
+
+/** Where a call's request goes (and its audit copy), and the frame the worker's answer must begin with. */
+export interface VoiceOpening<T extends string> {
+  subject: string;
+  auditSubject?: string | undefined;
+  first: T;
+}
+
+/**
+ * One attempt at a voice call's opening: the call opened, its request sent, and the worker's first
+ * frame read, which must be `opening.first` (`start` of speech, `ready` of a transcription), else
+ * `stream_protocol_error`. On any failure the call is ended: its inbox and deadline are let go.
+ */
+export async function openUntilFirstFrame<F extends NumberedFrame, T extends F['type']>(
+  bus: Bus,
+  subjects: Subjects,
+  request: VoiceRequest,
+  signal: AbortSignal,
+  names: VoiceCallNames<F>,
+  opening: VoiceOpening<T>,
+): Promise<{ call: VoiceCall<F>; first: Extract<F, { type: T }> }> {
+  const call = openVoiceCall(bus, subjects, request, signal, names);
+  try {
+    call.send(opening.subject, opening.auditSubject);
+    const first = await call.next();
+    if (first.type !== opening.first)
+      throw new AgentbusError('stream_protocol_error', `${names.frames} began without "${opening.first}"`);
+    return { call, first: first as Extract<F, { type: T }> };
+  } catch (err) {
+    call.end();
+    throw err;
+  }
+}

@@ -6,7 +6,7 @@ import {
   type Subjects,
 } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
-import { openVoiceCall, type VoiceCall } from '../audio/voice-call.js';
+import { openUntilFirstFrame, type VoiceCallNames } from '../audio/voice-call.js';
 import { openWithRetry } from '../audio/open-with-retry.js';
 
 type StartFrame = Extract<SpeechFrame, { type: 'start' }>;
@@ -18,30 +18,12 @@ export interface SpeechCall {
   audio: AsyncGenerator<Buffer>;
 }
 
-/** One attempt: the request sent, up to the worker's `start` (or its refusal). */
-async function openSpeech(
-  bus: Bus,
-  subjects: Subjects,
-  request: SpeechRequest,
-  signal: AbortSignal,
-  auditSubject: string | undefined,
-): Promise<{ call: VoiceCall<SpeechFrame>; start: StartFrame }> {
-  const call = openVoiceCall(bus, subjects, request, signal, {
-    decode: decodeSpeechFrame,
-    frames: 'speech',
-    awaited: 'complete speech',
-    leftBefore: 'the speech ended',
-  });
-  try {
-    call.send(subjects.speech(request.intent), auditSubject);
-    const start = await call.next();
-    if (start.type !== 'start') throw new AgentbusError('stream_protocol_error', 'speech began without "start"');
-    return { call, start };
-  } catch (err) {
-    call.end();
-    throw err;
-  }
-}
+const NAMES: VoiceCallNames<SpeechFrame> = {
+  decode: decodeSpeechFrame,
+  frames: 'speech',
+  awaited: 'complete speech',
+  leftBefore: 'the speech ended',
+};
 
 /**
  * Sends a speech request to the agent's queue group and reads its frames in `seq` order (a gap
@@ -57,11 +39,16 @@ export async function callSpeech(
   signal: AbortSignal,
   options: { auditSubject?: string | undefined; onRetry?: (error: AgentbusError) => void } = {},
 ): Promise<SpeechCall> {
-  const { call, start } = await openWithRetry({
+  const { call, first: start } = await openWithRetry({
     request,
     signal,
     // The audit stream keeps one copy of the request, not one per attempt.
-    open: (attempt, n) => openSpeech(bus, subjects, attempt, signal, n === 1 ? options.auditSubject : undefined),
+    open: (attempt, n) =>
+      openUntilFirstFrame(bus, subjects, attempt, signal, NAMES, {
+        subject: subjects.speech(request.intent),
+        auditSubject: n === 1 ? options.auditSubject : undefined,
+        first: 'start',
+      }),
     ...(options.onRetry ? { onRetry: options.onRetry } : {}),
   });
   async function* audio(): AsyncGenerator<Buffer> {

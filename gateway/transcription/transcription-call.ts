@@ -10,7 +10,7 @@ import {
   type TranscriptionUpload,
 } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
-import { openVoiceCall, type VoiceCall } from '../audio/voice-call.js';
+import { openUntilFirstFrame, type VoiceCallNames } from '../audio/voice-call.js';
 import { openWithRetry } from '../audio/open-with-retry.js';
 
 type ReadyFrame = Extract<TranscriptionFrame, { type: 'ready' }>;
@@ -27,30 +27,24 @@ const WORKER_INBOX = /^_INBOX\.worker\.[A-Za-z0-9_.-]+$/;
 // Frames between two flushes: the upload leaves in slices of ~1 MiB, not all at once.
 const FLUSH_EVERY = 32;
 
+const NAMES: VoiceCallNames<TranscriptionFrame> = {
+  decode: decodeTranscriptionFrame,
+  frames: 'transcription',
+  awaited: 'transcript',
+  leftBefore: 'the transcript was ready',
+};
+
 /** One attempt: the request sent, up to the worker's `ready` with the inbox for the audio (or its refusal). */
-async function openTranscription(
-  bus: Bus,
-  subjects: Subjects,
-  request: TranscriptionRequest,
-  signal: AbortSignal,
-): Promise<{ call: VoiceCall<TranscriptionFrame>; ready: ReadyFrame }> {
-  const call = openVoiceCall<TranscriptionFrame>(bus, subjects, request, signal, {
-    decode: decodeTranscriptionFrame,
-    frames: 'transcription',
-    awaited: 'transcript',
-    leftBefore: 'the transcript was ready',
+async function openTranscription(bus: Bus, subjects: Subjects, request: TranscriptionRequest, signal: AbortSignal) {
+  const opened = await openUntilFirstFrame(bus, subjects, request, signal, NAMES, {
+    subject: subjects.transcribe(request.intent),
+    first: 'ready',
   });
-  try {
-    call.send(subjects.transcribe(request.intent));
-    const ready = await call.next();
-    if (ready.type !== 'ready') throw new AgentbusError('stream_protocol_error', 'transcription began without "ready"');
-    if (!WORKER_INBOX.test(ready.upload))
-      throw new AgentbusError('stream_protocol_error', `the worker asked for the audio on "${ready.upload}"`);
-    return { call, ready };
-  } catch (err) {
-    call.end();
-    throw err;
+  if (!WORKER_INBOX.test(opened.first.upload)) {
+    opened.call.end();
+    throw new AgentbusError('stream_protocol_error', `the worker asked for the audio on "${opened.first.upload}"`);
   }
+  return opened;
 }
 
 /**
@@ -69,7 +63,7 @@ export async function callTranscription(
   signal: AbortSignal,
   onRetry?: (error: AgentbusError) => void,
 ): Promise<TranscriptionAnswer> {
-  const { call, ready } = await openWithRetry({
+  const { call, first: ready } = await openWithRetry({
     request,
     signal,
     open: (attempt) => openTranscription(bus, subjects, attempt, signal),
