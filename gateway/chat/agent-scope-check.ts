@@ -2,7 +2,15 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import { mayCall, type Caller } from '../auth/caller.js';
 import type { AgentChoice } from './choose-agents.js';
 
-const scopeOf = (caller: Caller) => (caller.agents ?? []).join(', ');
+/**
+ * What the key may call, as the sentence that ends a refusal: only agents the catalog has (a
+ * hand-edited keys file may name others, which no request could reach).
+ */
+function scopeSentence(caller: Caller, catalogNames: readonly string[], lead: string): string {
+  const known = (caller.agents ?? []).filter((name) => catalogNames.includes(name));
+  if (known.length === 0) return 'It may call no agent of the catalog: its keys-file entry names none that exists.';
+  return `${lead}: ${known.join(', ')}.`;
+}
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -41,9 +49,9 @@ export function withinScope(caller: Caller, choice: AgentChoice, catalogNames: r
     const message = named
       ? `This API key ("${caller.name}") ` +
         `may not call the agent "${choice.agents.map((agent) => agent.name).join(', ')}". ` +
-        `It may call: ${scopeOf(caller)}.`
+        scopeSentence(caller, catalogNames, 'It may call')
       : `The router (${choice.routing.by}) chose no agent this API key ("${caller.name}") may call. ` +
-        `Name an agent it may call: ${scopeOf(caller)}.`;
+        scopeSentence(caller, catalogNames, 'Name an agent it may call');
     throw new AgentbusError('agent_not_allowed', message, { param: 'model' });
   }
   const reason = hideOutOfScope(caller, choice.routing.reason, catalogNames);
