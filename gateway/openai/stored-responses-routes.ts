@@ -27,7 +27,10 @@ type ById = FastifyRequest<{ Params: { id: string } }>;
 async function ask(deps: StoredResponsesDeps, request: ById, op: 'get' | 'delete') {
   const { id } = request.params;
   if (!RESPONSE_ID.test(id) || !id.startsWith(RESPONSE_ID_PREFIX))
-    throw new AgentbusError('response_not_found', `No response "${id.slice(0, 128)}" exists for this API key.`);
+    // As the worker's own 404 (a probe tells the two apart by nothing).
+    throw new AgentbusError('response_not_found', `No response "${id.slice(0, 128)}" exists for this API key.`, {
+      param: 'response_id',
+    });
   const requestId = `memq-${randomBytes(12).toString('base64url')}`;
   request.log = request.log.child({ requestId });
   return queryStoredResponse(

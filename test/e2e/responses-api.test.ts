@@ -468,6 +468,10 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
   const [a, b] = [await stranger.json(), await missing.json()];
   t.equal(a.error.code, 'response_not_found');
   t.equal(a.error.message.replace(first.body.id, 'ID'), b.error.message.replace('resp_missing', 'ID'));
+  // An id memory never looks up (not a response's) answers the very same way.
+  const notResponse = await (await get('chatcmpl-1', 'key-bob')).json();
+  t.same([a.error.param, b.error.param, notResponse.error.param], ['response_id', 'response_id', 'response_id']);
+  t.equal(notResponse.error.code, 'response_not_found');
   const strangerDelete = await fetch(`${stack.baseUrl}/v1/responses/${first.body.id}`, {
     method: 'DELETE',
     headers: as('key-bob'),
