@@ -152,7 +152,7 @@ export const ERROR_TABLE = {
       'shorter messages, start a new conversation, or give the backend a larger context (`LLAMA_CPP_CONTEXT_SIZE`). ' +
       'On `llama-cpp` and OpenAI-compatible servers the stored turns make room first, oldest first: then only ' +
       'what the client sent is too long. Also an embeddings input longer than the embedding context ' +
-      '(`param: "input[i]"`). ' +
+      '(`param: "input[i]"`, or `"input"` for a single input). ' +
       'Not retried, and not counted against the provider: the backend is well.',
   },
   invalid_envelope: {

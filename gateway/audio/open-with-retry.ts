@@ -5,6 +5,15 @@ import { earliestRetry } from '../call/earliest-retry.js';
 // Below this, a second attempt could not finish anything: end with the first error instead.
 const MIN_ATTEMPT_MS = 100;
 
+// Errors of an opening a worker had taken (voice-call.ts): asking another would run the work twice.
+const taken = new WeakSet<AgentbusError>();
+
+/** Marks `error` as one of an opening a worker took: it is never retried. */
+export function workerTookIt(error: AgentbusError): AgentbusError {
+  taken.add(error);
+  return error;
+}
+
 export interface OpenRetryOptions<R extends { timeout_ms: number }, T> {
   request: R;
   /** The client's leaving: no second attempt for nobody. */
@@ -19,9 +28,11 @@ export interface OpenRetryOptions<R extends { timeout_ms: number }, T> {
 /**
  * A voice call's opening — the request up to the worker's first frame (`start` of speech, `ready`
  * of a transcription) — with one retry, as chat's before its first token: a retryable refusal
- * (`overloaded`, no responders, an engine chain that failed on that worker) is asked once more of
- * the agent's queue group, where another worker may take it. Before that first frame nothing was
- * said to the client or uploaded, so nothing is done twice. The same request id both times.
+ * (`overloaded`, no responders, an engine chain that failed on that worker: its `error` frame came
+ * first) is asked once more of the agent's queue group, where another worker may take it; nothing
+ * was said or uploaded yet. An opening that failed after a worker took it (a first frame of the
+ * wrong kind or unreadable, an upload inbox refused) is not: that worker is told to stop instead.
+ * The same request id both times.
  */
 export async function openWithRetry<R extends { timeout_ms: number }, T>(options: OpenRetryOptions<R, T>): Promise<T> {
   const clock = options.clock ?? systemClock;
@@ -34,7 +45,7 @@ export async function openWithRetry<R extends { timeout_ms: number }, T>(options
     first = AgentbusError.from(err);
   }
   const left = request.timeout_ms - (clock.now() - started);
-  if (!first.retryable || options.signal.aborted || left < MIN_ATTEMPT_MS) throw first;
+  if (!first.retryable || taken.has(first) || options.signal.aborted || left < MIN_ATTEMPT_MS) throw first;
   options.onRetry?.(first);
   try {
     return await options.open({ ...request, timeout_ms: left }, 2);

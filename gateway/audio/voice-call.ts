@@ -10,6 +10,7 @@ import {
 import { isNoRespondersReply, type Bus, type BusMessage } from '../../common/bus.js';
 import { announceCancel } from '../call/announce-cancel.js';
 import { FrameQueue } from '../speech/frame-queue.js';
+import { workerTookIt } from './open-with-retry.js';
 
 /** A frame of a voice call's answer: numbered from 0; an `error` frame ends it. */
 type NumberedFrame = { seq: number; type: string };
@@ -43,8 +44,13 @@ export interface VoiceCall<F extends NumberedFrame> {
   next(): Promise<F>;
   /** Publishes the request on `subject` (and, with `auditSubject`, its copy for the audit stream); not once ended. */
   send(subject: string, auditSubject?: string): void;
-  /** Tells the worker to stop, unless the call ended already. */
-  cancel(): void;
+  /** Tells the worker to stop (`reason` for its log), unless the call ended already. */
+  cancel(reason?: string): void;
+  /**
+   * True once a worker took the request: it sent a frame other than a refusal (an `error` frame
+   * first), or one that could not be read. A call it took is never asked of another worker.
+   */
+  readonly taken: boolean;
   /** Ends the call: its inbox, deadline and abort listener are let go. Safe to call again. */
   end(): void;
   readonly ended: boolean;
@@ -76,9 +82,9 @@ export function openVoiceCall<F extends NumberedFrame>(
     tellWorker('deadline passed');
     queue.fail(new AgentbusError('deadline_exceeded', `No ${names.awaited} within ${deadlineMs} ms.`));
   }, deadlineMs);
-  const cancel = () => {
+  const cancel = (reason = 'client left') => {
     if (ended) return;
-    tellWorker('client left');
+    tellWorker(reason);
     queue.fail(new AgentbusError('request_cancelled', `The client left before ${names.leftBefore}.`));
   };
   // The client's leaving ends the call even when nobody reads it any more (a later piece of a
@@ -98,6 +104,7 @@ export function openVoiceCall<F extends NumberedFrame>(
     sub.unsubscribe();
   }
   let expected = 0;
+  let taken = false;
   return {
     async next() {
       const msg = await queue.next();
@@ -106,13 +113,19 @@ export function openVoiceCall<F extends NumberedFrame>(
           'no_worker',
           `No worker serves the voice agent "${agent}". Start one with "npm run worker" (or "npm start").`,
         );
+      // Until it is read as a refusal, a frame says a worker has the request.
+      const wasTaken = taken;
+      taken = true;
       const frame = names.decode(msg.data);
       if (frame.seq !== expected++)
         throw new AgentbusError(
           'stream_protocol_error',
           `${names.frames} frame ${frame.seq} arrived, ${expected - 1} expected`,
         );
-      if (frame.type === 'error') throw errorFromWire((frame as unknown as { error: WireError }).error);
+      if (frame.type === 'error') {
+        taken = wasTaken;
+        throw errorFromWire((frame as unknown as { error: WireError }).error);
+      }
       return frame;
     },
     send(subject, auditSubject) {
@@ -130,14 +143,19 @@ export function openVoiceCall<F extends NumberedFrame>(
     get ended() {
       return ended;
     },
+    get taken() {
+      return taken;
+    },
   };
 }
 
 /** Where a call's request goes (and its audit copy), and the frame the worker's answer must begin with. */
-export interface VoiceOpening<T extends string> {
+export interface VoiceOpening<F extends NumberedFrame, T extends F['type']> {
   subject: string;
   auditSubject?: string | undefined;
   first: T;
+  /** Throws when the first frame asks for something the gateway will not do. */
+  check?(first: Extract<F, { type: T }>): void;
 }
 
 /**
@@ -151,7 +169,7 @@ export async function openUntilFirstFrame<F extends NumberedFrame, T extends F['
   request: VoiceRequest,
   signal: AbortSignal,
   names: VoiceCallNames<F>,
-  opening: VoiceOpening<T>,
+  opening: VoiceOpening<F, T>,
 ): Promise<{ call: VoiceCall<F>; first: Extract<F, { type: T }> }> {
   const call = openVoiceCall(bus, subjects, request, signal, names);
   try {
@@ -159,9 +177,24 @@ export async function openUntilFirstFrame<F extends NumberedFrame, T extends F['
     const first = await call.next();
     if (first.type !== opening.first)
       throw new AgentbusError('stream_protocol_error', `${names.frames} began without "${opening.first}"`);
-    return { call, first: first as Extract<F, { type: T }> };
+    const opened = first as Extract<F, { type: T }>;
+    opening.check?.(opened);
+    return { call, first: opened };
   } catch (err) {
-    call.end();
-    throw err;
+    throw abandon(call, err);
   }
+}
+
+/**
+ * Ends a call whose opening failed. A worker that took it is told to stop, and the error is
+ * marked as not to be asked again (open-with-retry.ts): that would run the work twice.
+ */
+function abandon(call: VoiceCall<NumberedFrame>, err: unknown): unknown {
+  if (!call.taken) {
+    call.end();
+    return err;
+  }
+  call.cancel('the gateway gave up on its opening');
+  call.end();
+  return workerTookIt(AgentbusError.from(err));
 }

@@ -36,15 +36,14 @@ const NAMES: VoiceCallNames<TranscriptionFrame> = {
 
 /** One attempt: the request sent, up to the worker's `ready` with the inbox for the audio (or its refusal). */
 async function openTranscription(bus: Bus, subjects: Subjects, request: TranscriptionRequest, signal: AbortSignal) {
-  const opened = await openUntilFirstFrame(bus, subjects, request, signal, NAMES, {
+  return openUntilFirstFrame(bus, subjects, request, signal, NAMES, {
     subject: subjects.transcribe(request.intent),
     first: 'ready',
+    check: (ready) => {
+      if (!WORKER_INBOX.test(ready.upload))
+        throw new AgentbusError('stream_protocol_error', `the worker asked for the audio on "${ready.upload}"`);
+    },
   });
-  if (!WORKER_INBOX.test(opened.first.upload)) {
-    opened.call.end();
-    throw new AgentbusError('stream_protocol_error', `the worker asked for the audio on "${opened.first.upload}"`);
-  }
-  return opened;
 }
 
 /**

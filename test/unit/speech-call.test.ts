@@ -143,3 +143,17 @@ t.test('a refusal that is the request itself is not asked again', async (t) => {
   await t.rejects(callSpeech(bus, subjects, request, new AbortController().signal), { code: error.code });
   t.equal(bus.published.filter((m) => m.subject === subjects.speech('voice_processor')).length, 1);
 });
+
+t.test('a worker that took the request but began wrong is told to stop, and no other is asked', async (t) => {
+  const bus = new FakeBus();
+  // Speaking already (audio before start), or a frame that cannot be read: either way it has the request.
+  fakeWorker(bus, [audio('ab')]);
+  await t.rejects(callSpeech(bus, subjects, request, new AbortController().signal), {
+    code: 'stream_protocol_error',
+    message: /began without "start"/,
+  });
+  t.equal(bus.published.filter((m) => m.subject === subjects.speech('voice_processor')).length, 1, 'one request');
+  const cancel = bus.published.find((m) => m.subject === subjects.cancel('voice_processor'));
+  t.equal(cancel && decodeCancelRequest(cancel.data).request_id, 'speech-1');
+  t.equal(bus.subscribers(INBOX), 0, 'the inbox is closed');
+});

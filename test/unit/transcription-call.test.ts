@@ -88,6 +88,10 @@ t.test('a worker that asks for the audio outside its own inboxes gets none', asy
     bus.published.some((p) => p.subject === 'agents.code_review.chat'),
     'nothing published there',
   );
+  // That worker took the request: it is told to stop, and no other worker is asked.
+  t.equal(bus.published.filter((p) => p.subject === subjects.transcribe('voice_processor')).length, 1, 'one request');
+  const cancel = bus.published.find((p) => p.subject === subjects.cancel('voice_processor'));
+  t.equal(cancel && decodeCancelRequest(cancel.data).request_id, 'transcribe-1', 'the worker is told to stop');
 });
 
 t.test('an upload shorter than announced is refused by the worker, never heard as whole', async (t) => {
