@@ -58,7 +58,7 @@ t.test('a delivered turn whose only worker died before its commit is committed b
   t.equal(body.choices[0].message.content, 'whole answer', 'the client has the whole answer');
   const requestId = res.headers.get('x-request-id')!;
 
-  await sleep(1500); // the supervisor's restart
+  await sleep(500); // the supervisor's first restart waits 0.5 s
   running.push(await startWorkerProcess(workerEnv, ['code_review']));
   const committed = await waitUntil(async () => {
     const rows = await stack.workerDb.selectFrom('turns').select('state').where('request_id', '=', requestId).execute();
