@@ -10,11 +10,14 @@ import {
   type EmbeddingBody,
 } from './embedding-request.schema.js';
 
+/** One string or one token array, rather than a list of them. */
+const isSingle = (input: EmbeddingBody['input']): input is string | number[] =>
+  typeof input === 'string' || input.every((item) => typeof item === 'number');
+
 /** OpenAI's `input` as a list of inputs: one string or one token array is a list of one. */
 function inputList(input: EmbeddingBody['input']): EmbeddingInput['input'] {
   if (typeof input === 'string') return [input];
-  if (input.every((item) => typeof item === 'number')) return [input];
-  return input;
+  return isSingle(input) ? [input] : input;
 }
 
 /**
@@ -22,8 +25,7 @@ function inputList(input: EmbeddingBody['input']): EmbeddingInput['input'] {
  * sent one string or one token array (the gateway and the worker see a list either way).
  */
 function namedAsSent(err: unknown, input: EmbeddingBody['input']): unknown {
-  const single = typeof input === 'string' || input.every((item) => typeof item === 'number');
-  if (!single || !(err instanceof AgentbusError) || err.param !== 'input[0]') return err;
+  if (!isSingle(input) || !(err instanceof AgentbusError) || err.param !== 'input[0]') return err;
   return err.restated({ message: err.message.replace(/^input\[0\]/, 'input'), param: 'input' });
 }
 
