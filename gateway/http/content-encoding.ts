@@ -44,6 +44,28 @@ function refuse(reply: FastifyReply, message: string, accepted: string): Agentbu
   return new AgentbusError('unsupported_media_type', message, { param: 'Content-Encoding' });
 }
 
+/** The decoded body: `start` (piping the request through its decoder) runs at the first read. */
+class DecodedBody extends Transform {
+  /** The compressed bytes read so far, which fastify compares with Content-Length. */
+  receivedEncodedLength = 0;
+  #start: (() => void) | undefined;
+
+  constructor(
+    transform: (chunk: Buffer, callback: (err?: Error | null, chunk?: Buffer) => void) => void,
+    start: () => void,
+  ) {
+    super({ transform: (chunk: Buffer, _encoding, callback) => transform(chunk, callback) });
+    this.#start = start;
+  }
+
+  override _read(size: number): void {
+    const start = this.#start;
+    this.#start = undefined;
+    start?.();
+    super._read(size);
+  }
+}
+
 /**
  * `payload` through `decoder`, failing with a 413 once the decoded bytes pass `limit`. fastify checks
  * its bodyLimit on what this stream gives too, but failing here also stops the decoder: a small
@@ -56,30 +78,20 @@ function refuse(reply: FastifyReply, message: string, accepted: string): Agentbu
  */
 function decoded(payload: Readable, decoder: Transform, coding: string, limit: number): Readable {
   let decodedBytes = 0;
-  let started = false;
-  const start = () => {
-    if (started) return;
-    started = true;
-    payload.on('data', (chunk: Buffer) => {
-      body.receivedEncodedLength += chunk.length;
-    });
-    payload.pipe(decoder).pipe(body);
-  };
-  class DecodedBody extends Transform {
-    receivedEncodedLength = 0;
-    override _read(size: number): void {
-      start();
-      super._read(size);
-    }
-  }
-  const body = new DecodedBody({
-    transform(chunk: Buffer, _encoding, callback) {
+  const body: DecodedBody = new DecodedBody(
+    (chunk, callback) => {
       decodedBytes += chunk.length;
       if (decodedBytes <= limit) return callback(null, chunk);
       const message = `The request body is larger than BODY_LIMIT_BYTES (${limit} bytes) allows once decompressed.`;
       callback(new AgentbusError('request_too_large', message));
     },
-  });
+    () => {
+      payload.on('data', (chunk: Buffer) => {
+        body.receivedEncodedLength += chunk.length;
+      });
+      payload.pipe(decoder).pipe(body);
+    },
+  );
   decoder.on('error', (err) => {
     const message = `The request body is not valid ${coding} data (Content-Encoding): ${err.message}.`;
     body.destroy(new AgentbusError('invalid_request', message, { param: 'Content-Encoding' }));
