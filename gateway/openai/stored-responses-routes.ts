@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import { queryStoredResponse } from '../bus/response-query.js';
@@ -20,19 +20,29 @@ const INPUT_ITEMS_MAX_LIMIT = 100;
 type ById = FastifyRequest<{ Params: { id: string } }>;
 
 /**
+ * Names the request before anything can refuse it: `X-Request-ID` (`memq-…`, as on /memory/last) is
+ * on the answer and its errors alike, and in the gateway's log and on the bus, so an SDK's
+ * `request_id` (and an error's `requestID`) finds the request there.
+ */
+function nameRequest(request: FastifyRequest, reply: FastifyReply): string {
+  const requestId = `memq-${randomBytes(12).toString('base64url')}`;
+  request.log = reply.log = request.log.child({ requestId });
+  reply.header('x-request-id', requestId);
+  return requestId;
+}
+
+/**
  * Asks a worker for the caller's stored response `id`; a malformed id reads as an unknown one. So
  * does any id the Responses API did not hand out (a chat completion's `chatcmpl-…`, say): memory
  * keeps every turn by its request id, but only a `resp_` one is a response (OpenAI answers 404 too).
  */
-async function ask(deps: StoredResponsesDeps, request: ById, op: 'get' | 'delete') {
+async function ask(deps: StoredResponsesDeps, request: ById, requestId: string, op: 'get' | 'delete') {
   const { id } = request.params;
   if (!RESPONSE_ID.test(id) || !id.startsWith(RESPONSE_ID_PREFIX))
     // As the worker's own 404 (a probe tells the two apart by nothing).
     throw new AgentbusError('response_not_found', `No response "${id.slice(0, 128)}" exists for this API key.`, {
       param: 'response_id',
     });
-  const requestId = `memq-${randomBytes(12).toString('base64url')}`;
-  request.log = request.log.child({ requestId });
   return queryStoredResponse(
     deps.bus,
     { v: PROTOCOL_VERSION, request_id: requestId, tenant: request.tenant, response_id: id, op },
@@ -117,23 +127,28 @@ function startAfter(items: ReadonlyArray<{ id: string }>, after: string, respons
  * (the gateway never opens the memory database). Another key's id answers like a missing one.
  */
 export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredResponsesDeps): Promise<void> {
-  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>('/v1/responses/:id', async (request) => {
-    retrieveQuery(request.query);
-    const reply = await ask(deps, request, 'get');
-    return reply.type === 'turn' ? storedResponseObject(reply.turn) : undefined;
-  });
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/v1/responses/:id',
+    async (request, reply) => {
+      const requestId = nameRequest(request, reply);
+      retrieveQuery(request.query);
+      const answer = await ask(deps, request, requestId, 'get');
+      return answer.type === 'turn' ? storedResponseObject(answer.turn) : undefined;
+    },
+  );
 
-  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request) => {
-    await ask(deps, request, 'delete');
+  app.delete<{ Params: { id: string } }>('/v1/responses/:id', async (request, reply) => {
+    await ask(deps, request, nameRequest(request, reply), 'delete');
     return { id: request.params.id, object: 'response' as const, deleted: true };
   });
 
   app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
     '/v1/responses/:id/input_items',
-    async (request) => {
+    async (request, reply) => {
+      const requestId = nameRequest(request, reply);
       const { limit, order, after } = listQuery(request.query);
-      const reply = await ask(deps, request, 'get');
-      const all = reply.type === 'turn' ? storedInputItems(reply.turn) : [];
+      const answer = await ask(deps, request, requestId, 'get');
+      const all = answer.type === 'turn' ? storedInputItems(answer.turn) : [];
       if (order === 'desc') all.reverse();
       const start = after === undefined ? 0 : startAfter(all, after, request.params.id);
       const data = all.slice(start, start + limit);

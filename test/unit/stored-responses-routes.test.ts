@@ -85,3 +85,27 @@ t.test('an id the Responses API did not hand out is 404 on every route, and memo
     }
   t.same(asked, [], 'a chat completion stored in memory is neither read nor deleted');
 });
+
+t.test('every answer and refusal names its request in X-Request-ID, as the memory query it asks', async (t) => {
+  const { app, asked } = await gateway();
+  for (const [method, url] of [
+    ['GET', '/v1/responses/resp_abc'],
+    ['GET', '/v1/responses/resp_abc/input_items'],
+    ['DELETE', '/v1/responses/resp_abc'],
+  ] as const) {
+    const res = await app.inject({ method, url });
+    t.equal(res.statusCode, 200, `${method} ${url}`);
+    t.equal(res.headers['x-request-id'], asked.at(-1)!.request_id, `${method} ${url}: the bus query's id`);
+    t.match(res.headers['x-request-id'], /^memq-/);
+  }
+  // Refused before memory is asked: an SDK error's requestID still names the request.
+  for (const url of [
+    '/v1/responses/chatcmpl-abc',
+    '/v1/responses/resp_abc?stream=true',
+    '/v1/responses/resp_abc/input_items?limit=0',
+  ]) {
+    const res = await app.inject({ method: 'GET', url });
+    t.equal(res.statusCode >= 400, true, url);
+    t.match(res.headers['x-request-id'], /^memq-/, url);
+  }
+});
