@@ -93,9 +93,12 @@ export function dispatch(
 
   /** One agent's answer: retried, sent to its fallback, observed. */
   const answerBy = (agent: Agent, requestId: string, messages: ChatMessage[]): FrameSource => {
-    // A hint shortens the agent's limits, never lengthens them.
+    // A hint shortens the agent's limits, never lengthens them. An OpenAI SDK's own timeout ends
+    // when the headers arrive, and a stream sends them with its first token or heartbeat: the SDK
+    // reads on without a limit, so a stream must not be cut at that time (the SDK waits itself).
     const ownMs = agent.timeouts.totalMs ?? config.requestTimeoutMs;
-    const totalMs = Math.min(ownMs, hints.timeoutMs ?? Infinity);
+    const hintMs = hints.timeoutUntilHeaders === true && plan.envelope.stream ? undefined : hints.timeoutMs;
+    const totalMs = Math.min(ownMs, hintMs ?? Infinity);
     // Named in the deadline's error, so the client knows what to raise.
     const deadlineSetting =
       totalMs < ownMs

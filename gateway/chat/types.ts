@@ -129,4 +129,10 @@ export interface RequestHints {
   private: boolean;
   /** The client gives up after this long: timeouts shorter than the agent's apply. */
   timeoutMs?: number;
+  /**
+   * `timeoutMs` is an OpenAI SDK's own (`X-Stainless-Timeout`): how long it waits for the response's
+   * headers. A JSON answer's come with the whole answer; a stream's with its first token or
+   * heartbeat, after which the SDK reads on without a limit: no deadline for a stream.
+   */
+  timeoutUntilHeaders?: true;
 }

@@ -58,8 +58,10 @@ export function hintsFromHeaders(headers: IncomingHttpHeaders): RequestHints {
   } else {
     const stainless = headers['x-stainless-timeout'];
     const seconds = Number(Array.isArray(stainless) ? stainless[0] : stainless);
-    if (Number.isFinite(seconds) && seconds > 0)
+    if (Number.isFinite(seconds) && seconds > 0) {
       hints.timeoutMs = Math.min(Math.max(Math.round(seconds * 1000), MIN_TIMEOUT_HINT_MS), MAX_TIMEOUT_HINT_MS);
+      hints.timeoutUntilHeaders = true;
+    }
   }
   return hints;
 }

@@ -14,6 +14,12 @@ t.test('X-Request-Timeout-Ms takes plain digits only; the SDK timeout is used wh
   }
   t.equal(hintsFromHeaders({ 'x-stainless-timeout': '2.5' }).timeoutMs, 2500);
   t.equal(hintsFromHeaders({ 'x-stainless-timeout': 'soon' }).timeoutMs, undefined);
+  // Only the SDK's is a wait for the headers (it reads a stream on without a limit); ours is the whole answer's.
+  t.equal(hintsFromHeaders({ 'x-stainless-timeout': '2.5' }).timeoutUntilHeaders, true);
+  t.equal(
+    hintsFromHeaders({ 'x-request-timeout-ms': '1500', 'x-stainless-timeout': '2.5' }).timeoutUntilHeaders,
+    undefined,
+  );
   t.end();
 });
 

@@ -254,6 +254,18 @@ t.test('a secret in the input makes the request private; a timeout hint shortens
   t.equal(envelopes[0]?.timeout_ms, 5000);
 });
 
+t.test("an SDK's own timeout bounds a JSON answer, not a stream the SDK reads on without one", async (t) => {
+  const { deps, origin, serve } = setup();
+  const envelopes = serve(['code_review'], answering('ok'));
+  const hints = { private: false, timeoutMs: 5000, timeoutUntilHeaders: true as const };
+  for (const stream of [false, true]) {
+    const chat = await startChatCall(deps, input('code_review', 'hello', { stream }), origin({ hints }));
+    await collectAnswer(chat.call.frames);
+  }
+  t.equal(envelopes[0]?.timeout_ms, 5000, 'JSON: its headers come with the whole answer');
+  t.equal(envelopes[1]?.timeout_ms, config.requestTimeoutMs, "a stream: the SDK's wait ended at its first bytes");
+});
+
 t.test('a fan-out route asks each agent under its own request id and answers in sections', async (t) => {
   const { deps, origin, serve } = setup({ routeTo: ['code_review', 'testing'] });
   const envelopes = serve(['code_review', 'testing'], (request) => (f) => [f.ack(), f.delta(request.intent), f.done()]);
