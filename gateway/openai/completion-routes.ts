@@ -11,6 +11,7 @@ import {
 import { textCompletion } from './completion-responses.js';
 import { relayCompletionAsSse } from './completion-sse-relay.js';
 import { completionToChatInput, inCompletionTerms } from './completion-to-chat-input.js';
+import { CHAT_FIELDS_ON_COMPLETIONS, otherApiConversationFirst } from './other-api-fields.js';
 
 /**
  * `POST /v1/completions` (OpenAI's legacy text completions): a new face on the chat pipeline, so
@@ -22,7 +23,9 @@ export async function completionsRoutes(app: FastifyInstance, deps: ChatDeps & {
   // As on the chat routes: the key's limits are decided before the body is read.
   app.addHook('preParsing', admitBeforeBody(deps));
 
-  app.post<{ Body: CompletionBody }>('/v1/completions', { schema }, async (request, reply) => {
+  const preValidation = otherApiConversationFirst('prompt', CHAT_FIELDS_ON_COMPLETIONS);
+
+  app.post<{ Body: CompletionBody }>('/v1/completions', { schema, preValidation }, async (request, reply) => {
     const stream = request.body.stream === true;
     const input = completionToChatInput(request.body, stream, limits);
     // Errors from here on (the pipeline's, the worker's) name `prompt`, not the chat message.

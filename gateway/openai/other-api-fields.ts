@@ -1,4 +1,5 @@
-import { nonEmpty, set, type UnsupportedParameter } from './unsupported-parameters.js';
+import type { FastifyRequest } from 'fastify';
+import { nonEmpty, rejectUnsupportedParameters, set, type UnsupportedParameter } from './unsupported-parameters.js';
 
 type Api = 'Chat Completions' | 'Responses';
 
@@ -51,3 +52,22 @@ export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'max_completion_tokens', 'the Completions API caps the answer with max_tokens'),
   fieldOf('Responses', 'max_output_tokens', 'the Completions API caps the answer with max_tokens'),
 ];
+
+/** The fields that carry the conversation on the chat APIs. */
+const CONVERSATION_FIELDS = new Set(['messages', 'input']);
+
+/**
+ * A preValidation hook for a route whose body must carry `own` (`messages`, `input`, `prompt`): a
+ * body without it that carries another API's conversation field instead (a client moving between
+ * the APIs, a URL swapped) is refused naming the field it sent and what this API takes in its
+ * place. The schema would say only "input is required", as if no conversation had been sent.
+ */
+export function otherApiConversationFirst(own: string, fields: readonly UnsupportedParameter[]) {
+  const conversation = fields.filter((field) => CONVERSATION_FIELDS.has(field.param));
+  return async (request: FastifyRequest): Promise<void> => {
+    const { body } = request;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+    if (set((body as Record<string, unknown>)[own])) return;
+    rejectUnsupportedParameters(body as Record<string, unknown>, conversation);
+  };
+}

@@ -13,6 +13,7 @@ import {
   type ResponsesBody,
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
+import { CHAT_FIELDS_ON_RESPONSES, otherApiConversationFirst } from './other-api-fields.js';
 import { inResponsesTerms, responsesToChatInput } from './responses-to-chat.js';
 import { storedTurnReader } from './stored-turn-reader.js';
 
@@ -28,7 +29,9 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
   // Rate limits first, before the body is read (admit-before-body.ts).
   app.addHook('preParsing', admitBeforeBody(deps));
 
-  app.post<{ Body: ResponsesBody }>('/v1/responses', { schema }, async (request, reply) => {
+  const preValidation = otherApiConversationFirst('input', CHAT_FIELDS_ON_RESPONSES);
+
+  app.post<{ Body: ResponsesBody }>('/v1/responses', { schema, preValidation }, async (request, reply) => {
     const body = await resolveItemReferences(request.body, storedTurnReader(deps, request.tenant));
     const stream = body.stream === true;
     const input = responsesToChatInput(body, stream, limits);

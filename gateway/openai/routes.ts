@@ -17,6 +17,7 @@ import {
   perAgentChatRequestSchema,
   type ChatBody,
 } from './chat-completion-request.schema.js';
+import { otherApiConversationFirst, RESPONSES_FIELDS_ON_CHAT } from './other-api-fields.js';
 import { chatCompletion } from './responses.js';
 import { relayAsSse } from './sse-relay.js';
 import { toChatInput } from './to-chat-input.js';
@@ -118,11 +119,13 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatDeps
   // Rate limits first, before the body is read (admit-before-body.ts).
   app.addHook('preParsing', admitBeforeBody(deps));
 
-  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema }, (request, reply) =>
+  const preValidation = otherApiConversationFirst('messages', RESPONSES_FIELDS_ON_CHAT);
+
+  app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema, preValidation }, (request, reply) =>
     chatRoute(deps, request, reply, request.body.stream === true),
   );
 
-  app.post<{ Body: ChatBody }>('/v1/chat/stream', { schema }, (request, reply) =>
+  app.post<{ Body: ChatBody }>('/v1/chat/stream', { schema, preValidation }, (request, reply) =>
     chatRoute(deps, request, reply, true),
   );
 }

@@ -38,6 +38,15 @@ t.test('bad input answers 4xx in the OpenAI shape, and nothing is stored', async
   await expectError(t, await send(''), 400, 'invalid_json');
   await expectError(t, await send(JSON.stringify({ messages: valid.messages })), 400, 'invalid_request', 'model');
   await expectError(t, await send(JSON.stringify({ model: 'testing' })), 400, 'invalid_request', 'messages');
+  // A Responses body sent here: the field it sent is named, not "messages is required".
+  const asResponses = await expectError(
+    t,
+    await send(JSON.stringify({ model: 'testing', input: 'hi' })),
+    400,
+    'invalid_request',
+    'input',
+  );
+  t.match(asResponses.message, /send the conversation as messages/);
   // Only an assistant's turn may come without content, as in OpenAI's API.
   for (const content of [null, []])
     await expectError(

@@ -1,6 +1,17 @@
+import Fastify from 'fastify';
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { registerErrorHandling } from '../../gateway/http/errors.js';
+import { chatCompletionRequestSchema } from '../../gateway/openai/chat-completion-request.schema.js';
+import { completionRequestSchema } from '../../gateway/openai/completion-request.schema.js';
 import { completionToChatInput } from '../../gateway/openai/completion-to-chat-input.js';
+import {
+  CHAT_FIELDS_ON_COMPLETIONS,
+  CHAT_FIELDS_ON_RESPONSES,
+  otherApiConversationFirst,
+  RESPONSES_FIELDS_ON_CHAT,
+} from '../../gateway/openai/other-api-fields.js';
+import { responsesRequestSchema } from '../../gateway/openai/responses-request.schema.js';
 import { responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 import { toChatInput } from '../../gateway/openai/to-chat-input.js';
 import { SMALL_INPUT_LIMITS } from '../helpers/input-limits.js';
@@ -43,4 +54,48 @@ t.test("another API's fields are refused by name, with what this API has instead
   t.match(completions({ max_completion_tokens: 5 }), { param: 'max_completion_tokens', message: /max_tokens/ });
   t.match(completions({ messages: [{ role: 'user', content: 'x' }] }), { param: 'messages' });
   t.equal(completions({ max_tokens: 5 }), undefined);
+});
+
+// Sent without this API's own conversation field, another API's is what the client got wrong:
+// "input is required" would read as if no conversation had been sent at all.
+t.test("a body with another API's conversation field instead of its own is refused naming that field", async (t) => {
+  const app = Fastify({ ajv: { customOptions: { coerceTypes: false, removeAdditional: false, verbose: true } } });
+  registerErrorHandling(app);
+  const routes = [
+    [
+      '/v1/chat/completions',
+      chatCompletionRequestSchema,
+      otherApiConversationFirst('messages', RESPONSES_FIELDS_ON_CHAT),
+    ],
+    ['/v1/responses', responsesRequestSchema, otherApiConversationFirst('input', CHAT_FIELDS_ON_RESPONSES)],
+    ['/v1/completions', completionRequestSchema, otherApiConversationFirst('prompt', CHAT_FIELDS_ON_COMPLETIONS)],
+  ] as const;
+  for (const [url, body, preValidation] of routes) app.post(url, { schema: { body }, preValidation }, async () => 'ok');
+  await app.ready();
+  t.teardown(() => app.close());
+  const error = async (url: string, payload: object) =>
+    (await app.inject({ method: 'POST', url, payload })).json<{ error: { param: string; message: string } }>().error;
+  const messages = [{ role: 'user', content: 'hi' }];
+
+  t.match(await error('/v1/responses', { model: 'm', messages }), {
+    param: 'messages',
+    message: /"messages" cannot be honoured: it is a Chat Completions field; send the conversation as input/,
+  });
+  t.match(await error('/v1/chat/completions', { model: 'm', input: 'hi' }), {
+    param: 'input',
+    message: /it is a Responses field; send the conversation as messages/,
+  });
+  t.match(await error('/v1/completions', { model: 'm', messages }), { param: 'messages', message: /one prompt/ });
+  t.match(await error('/v1/completions', { model: 'm', input: 'hi' }), { param: 'input', message: /one prompt/ });
+  t.match(await error('/v1/responses', { model: 'm', input: null, messages }), { param: 'messages' });
+
+  // Without another API's conversation the schema's own words stand, as does a field of the
+  // other API that carries no conversation.
+  t.match(await error('/v1/responses', { model: 'm' }), { param: 'input', message: 'input is required' });
+  t.match(await error('/v1/responses', { model: 'm', max_tokens: 5 }), { param: 'input' });
+  t.match(await error('/v1/chat/completions', { model: 'm' }), { param: 'messages', message: 'messages is required' });
+  t.equal(
+    (await app.inject({ method: 'POST', url: '/v1/responses', payload: { model: 'm', input: 'hi' } })).body,
+    'ok',
+  );
 });
