@@ -57,17 +57,23 @@ export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
 const CONVERSATION_FIELDS = new Set(['messages', 'input']);
 
 /**
- * A preValidation hook for a route whose body must carry `own` (`messages`, `input`, `prompt`): a
- * body without it that carries another API's conversation field instead (a client moving between
- * the APIs, a URL swapped) is refused naming the field it sent and what this API takes in its
- * place. The schema would say only "input is required", as if no conversation had been sent.
+ * Refuses a body (or WebSocket frame) that lacks `own`, the field this API carries the
+ * conversation in (`messages`, `input`, `prompt`), and carries another API's instead (a client
+ * moving between the APIs, a URL swapped): the 400 names the field it sent and what this API
+ * takes in its place. The schema would say only "input is required", as if no conversation had
+ * been sent. Anything else is left to the schema.
  */
+export function refuseOtherApiConversation(body: unknown, own: string, fields: readonly UnsupportedParameter[]): void {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
+  const record = body as Record<string, unknown>;
+  if (set(record[own])) return;
+  rejectUnsupportedParameters(
+    record,
+    fields.filter((field) => CONVERSATION_FIELDS.has(field.param)),
+  );
+}
+
+/** {@link refuseOtherApiConversation} as a route's preValidation hook: before the schema's "is required". */
 export function otherApiConversationFirst(own: string, fields: readonly UnsupportedParameter[]) {
-  const conversation = fields.filter((field) => CONVERSATION_FIELDS.has(field.param));
-  return async (request: FastifyRequest): Promise<void> => {
-    const { body } = request;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) return;
-    if (set((body as Record<string, unknown>)[own])) return;
-    rejectUnsupportedParameters(body as Record<string, unknown>, conversation);
-  };
+  return async (request: FastifyRequest): Promise<void> => refuseOtherApiConversation(request.body, own, fields);
 }

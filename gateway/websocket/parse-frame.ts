@@ -7,6 +7,11 @@ import {
   ownSchemaAjv,
 } from '../../bus-schemas/index.js';
 import { parseUntrustedJson } from '../http/parse-json.js';
+import {
+  CHAT_FIELDS_ON_RESPONSES,
+  refuseOtherApiConversation,
+  RESPONSES_FIELDS_ON_CHAT,
+} from '../openai/other-api-fields.js';
 import { CLIENT_FRAME_SCHEMAS, type ClientFrame } from './frames.schema.js';
 
 type FrameType = keyof typeof CLIENT_FRAME_SCHEMAS;
@@ -64,6 +69,13 @@ export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJs
       new AgentbusError('invalid_request', `${shown}; expected one of: ${FRAME_TYPES.join(', ')}.`, { param: 'type' }),
       idOf(record),
     );
+  }
+  try {
+    // Another API's conversation instead of this one's: named, before the schema's "is required".
+    if (type === 'chat') refuseOtherApiConversation(record, 'messages', RESPONSES_FIELDS_ON_CHAT);
+    if (type === 'response.create') refuseOtherApiConversation(record, 'input', CHAT_FIELDS_ON_RESPONSES);
+  } catch (err) {
+    throw new FrameError(err as AgentbusError, idOf(record));
   }
   const validate = validators[type as FrameType];
   if (validate(value)) return value;
