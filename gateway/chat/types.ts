@@ -98,6 +98,18 @@ export interface ChatOrigin {
   laterCalls?: number | undefined;
 }
 
+/** What a one-answer call (embeddings, speech, transcription) takes of the request that asks it. */
+export interface CallOrigin extends Pick<
+  ChatOrigin,
+  'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'
+> {
+  /**
+   * Puts the call's headers (request id, trace context, rate limits) on the response once it has
+   * them, so an error answered after that carries them too, as a chat's does.
+   */
+  announce?: ((headers: Readonly<Record<string, string>>) => void) | undefined;
+}
+
 /** Identity shared by every chunk of one answer, whatever the wire format. */
 export interface ChatIdentity {
   id: string;

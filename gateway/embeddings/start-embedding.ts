@@ -5,7 +5,7 @@ import type { SignalLike } from '../../common/light-signal.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { admit } from '../chat/admit.js';
 import { refundIfRefused } from '../http/admit-before-body.js';
-import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import type { CallOrigin, ChatDeps, ChatOrigin } from '../chat/types.js';
 import { askEmbeddings } from './ask-embeddings.js';
 import { embedWithRetry } from './retry-embeddings.js';
 import { embeddingAgent } from './embedding-agent.js';
@@ -69,7 +69,7 @@ function checkedAgent(deps: ChatDeps, input: EmbeddingInput, origin: Pick<ChatOr
 export async function runEmbedding(
   deps: ChatDeps,
   input: EmbeddingInput,
-  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>,
+  origin: CallOrigin,
   left?: SignalLike,
 ): Promise<EmbeddingResult> {
   const { caller, hints } = origin;
@@ -83,6 +83,8 @@ export async function runEmbedding(
   const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(texts.join('\n')) : [];
   const isPrivate = hints.private || caller.private || secretsFound.length > 0;
   const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
+  const headers = { 'x-request-id': requestId, traceparent, ...admission.headers };
+  origin.announce?.(headers);
   const envelope: EmbedRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,
@@ -124,7 +126,6 @@ export async function runEmbedding(
           `embeddings of ${agent.name} failed before an answer (${failure.message}); retrying once`,
         ),
     });
-    const headers = { 'x-request-id': requestId, traceparent, ...admission.headers };
     return { reply, agent, headers };
   } catch (err) {
     status = err instanceof AgentbusError ? err.status : 500;

@@ -1,14 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../../common/logger.js';
-import type { ChatOrigin } from '../chat/types.js';
+import type { CallOrigin } from '../chat/types.js';
 import { takeEarlyAdmission } from './admit-before-body.js';
 import { hintsFromHeaders } from './request-hints.js';
 
-/** What a one-answer call (embeddings, speech, transcription) takes of the HTTP request that asks it. */
-export type CallOrigin = Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>;
-
-/** The request's caller, logger, trace context, hints and path agent, and its early admission, now the call's. */
-export async function callOriginOf(request: FastifyRequest): Promise<CallOrigin> {
+/**
+ * The request's caller, logger, trace context, hints and path agent, and its early admission, now
+ * the call's; the headers it announces go on `reply` at once.
+ */
+export async function callOriginOf(request: FastifyRequest, reply: FastifyReply): Promise<CallOrigin> {
   const incomingTrace = request.headers['traceparent'];
   return {
     caller: request.caller,
@@ -17,6 +17,7 @@ export async function callOriginOf(request: FastifyRequest): Promise<CallOrigin>
     hints: hintsFromHeaders(request.headers),
     pathAgent: request.pathAgent,
     admission: await takeEarlyAdmission(request),
+    announce: (headers) => void reply.headers(headers),
   };
 }
 

@@ -46,7 +46,7 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
     const result = await runEmbedding(
       deps,
       { model: body.model, input: inputList(body.input), dimensions: body.dimensions ?? undefined },
-      await callOriginOf(request),
+      await callOriginOf(request, reply),
       left,
     ).catch((err: unknown) => {
       throw namedAsSent(err, body.input);

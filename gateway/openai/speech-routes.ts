@@ -62,7 +62,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
         format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
         speed: body.speed ?? 1,
       },
-      await callOriginOf(request),
+      await callOriginOf(request, reply),
       left,
     );
     reply.headers(result.headers).header('content-type', result.start.content_type);

@@ -96,7 +96,7 @@ async function answerTranscription(
   const result = await startTranscription(
     deps,
     { model, file: body.file, language: body.language, translate },
-    await callOriginOf(request),
+    await callOriginOf(request, reply),
     left,
   );
   const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords, translate);

@@ -3,7 +3,7 @@ import { AgentbusError, PROTOCOL_VERSION, type SpeechFormat, type SpeechRequest 
 import type { Agent } from '../../common/catalog.js';
 import { admit } from '../chat/admit.js';
 import { refundIfRefused } from '../http/admit-before-body.js';
-import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import type { CallOrigin, ChatDeps } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { callSpeech, type SpeechCall } from './speech-call.js';
 import { voiceAgent } from '../audio/voice-agent.js';
@@ -35,7 +35,7 @@ export interface SpeechResult extends SpeechCall {
 export async function startSpeech(
   deps: ChatDeps,
   input: SpeechInput,
-  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>,
+  origin: CallOrigin,
   signal: AbortSignal,
 ): Promise<SpeechResult> {
   const { caller, hints } = origin;
@@ -50,6 +50,8 @@ export async function startSpeech(
   const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(input.input) : [];
   const isPrivate = hints.private || caller.private || secretsFound.length > 0;
   const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
+  const callHeaders = { 'x-request-id': requestId, traceparent, ...admission.headers };
+  origin.announce?.(callHeaders);
   const envelope: SpeechRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,
@@ -104,12 +106,10 @@ export async function startSpeech(
   spoken.voice = call.start.voice;
   spoken.provider = call.start.provider;
   const headers = {
-    'x-request-id': requestId,
-    traceparent,
+    ...callHeaders,
     'x-agentbus-voice': call.start.voice,
     'x-agentbus-provider': call.start.provider,
     'x-agentbus-worker': call.start.worker,
-    ...admission.headers,
   };
   return { ...call, agent, headers, finish };
 }

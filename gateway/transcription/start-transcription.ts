@@ -3,7 +3,7 @@ import { AgentbusError, PROTOCOL_VERSION, type TranscriptionRequest } from '../.
 import type { Agent } from '../../common/catalog.js';
 import { admit } from '../chat/admit.js';
 import { refundIfRefused } from '../http/admit-before-body.js';
-import type { ChatDeps, ChatOrigin } from '../chat/types.js';
+import type { CallOrigin, ChatDeps } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { sniffAudio } from './sniff-audio.js';
 import { callTranscription, type TranscriptionAnswer } from './transcription-call.js';
@@ -34,7 +34,7 @@ export interface TranscriptionResult extends TranscriptionAnswer {
 export async function startTranscription(
   deps: ChatDeps,
   input: TranscriptionInput,
-  origin: Pick<ChatOrigin, 'caller' | 'log' | 'traceparent' | 'hints' | 'pathAgent' | 'admission'>,
+  origin: CallOrigin,
   signal: AbortSignal,
 ): Promise<TranscriptionResult> {
   const { caller, hints } = origin;
@@ -48,6 +48,8 @@ export async function startTranscription(
   const totalMs = agent.timeouts.totalMs ?? deps.config.requestTimeoutMs;
   // Audio is not text: like speech, it spends a request of the key's tier, not its byte budget.
   const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
+  const callHeaders = { 'x-request-id': requestId, traceparent, ...admission.headers };
+  origin.announce?.(callHeaders);
   const envelope: TranscriptionRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,
@@ -94,12 +96,10 @@ export async function startTranscription(
   });
   if (!answer) throw failure;
   const headers = {
-    'x-request-id': requestId,
-    traceparent,
+    ...callHeaders,
     'x-agentbus-worker': answer.ready.worker,
     // The engine that heard it: a fallback after `ready` changes it.
     'x-agentbus-provider': answer.done.provider ?? answer.ready.provider,
-    ...admission.headers,
   };
   return { ...answer, agent, headers };
 }

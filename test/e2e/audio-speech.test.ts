@@ -184,8 +184,17 @@ t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out 
 });
 
 t.test("the key's rate limit applies", async (t) => {
-  t.equal((await speak({ input: 'one' }, limited)).status, 200);
-  t.equal((await speak({ input: 'two' }, limited)).status, 200);
+  // The worker's refusal (no encoder for mp3) came after the model was asked: it spent a request,
+  // and carries the request's id and what is left, as a chat's error does.
+  const refused = await speak({ input: 'one', response_format: 'mp3' }, limited);
+  t.equal(refused.status, 400);
+  t.match(refused.headers.get('x-request-id'), /^speech-/);
+  t.equal(refused.headers.get('x-ratelimit-remaining-requests'), '1');
+  await refused.arrayBuffer();
+  const two = await speak({ input: 'two' }, limited);
+  t.equal(two.status, 200);
+  t.equal(two.headers.get('x-ratelimit-remaining-requests'), '0');
+  await two.arrayBuffer();
   const third = await speak({ input: 'three' }, limited);
   t.equal(third.status, 429);
   t.equal((await errorOf(third)).code, 'rate_limit_exceeded');

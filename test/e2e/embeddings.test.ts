@@ -124,6 +124,10 @@ t.test('wrong kinds and unsupported inputs are refused clearly', async (t) => {
   t.match(await refused('testing', 'x'), [400, 'model', /chat agent/]);
   t.match(await refused('nope', 'x'), [404, 'model', /Embedding models: nomic, minilm, remote/]);
   t.match(await refused('nomic', [1, 2]), [400, 'input', /Ollama embeds text only/]);
+  const byWorker = (await client.embeddings
+    .create({ model: 'nomic', input: [1, 2] })
+    .catch((e: unknown) => e)) as APIError;
+  t.match(byWorker.requestID, /^embd-/, "the worker's refusal carries the request's id, as a chat's error does");
   t.match(await refused('nomic', ''), [400, 'input', /^400 input is empty/], 'one input is named as sent');
   t.match(await refused('nomic', ['a', '']), [400, 'input[1]', /^400 input\[1\] is empty/]);
   const chat = (await client.chat.completions
