@@ -65,11 +65,22 @@ function file({ keysFile }: Run): string {
   return keysFile;
 }
 
+/** An option given twice (`--name a --name b`): parseArgs would keep the last without a word. */
+function refuseRepeats(tokens: ReadonlyArray<{ kind: string; name?: string }>): void {
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option' || token.name === undefined) continue;
+    if (seen.has(token.name)) throw usage(`--${token.name} is given more than once; give it once`);
+    seen.add(token.name);
+  }
+}
+
 function create(run: Run, args: string[]): void {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args,
     strict: true,
     allowPositionals: true,
+    tokens: true,
     options: {
       name: { type: 'string' },
       agents: { type: 'string' },
@@ -78,6 +89,7 @@ function create(run: Run, args: string[]): void {
       private: { type: 'boolean' },
     },
   });
+  refuseRepeats(tokens);
   if (positionals.length > 0) throw usage(`create takes no positional argument (got "${positionals[0]}")`);
   const name = values.name;
   if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name))

@@ -73,6 +73,7 @@ t.test('usage errors and unknown keys have their own exit codes and say what is 
     [['create', '--name', 'x', '--colour', 'red'], 2, /colour/],
     [['create', '--name', 'x', '--agents', 'no_such_agent'], 2, /unknown agent\(s\): no_such_agent/],
     [['create', '--name', 'x', '--agents', 'testing', '--all'], 2, /exclude each other/],
+    [['create', '--name', 'a', '--name', 'b'], 2, /--name is given more than once/],
     [
       ['create', '--name', 'x', '--tier', 'Gold!'],
       2,
