@@ -1,5 +1,6 @@
-import { chmodSync, closeSync, mkdirSync, openSync, statSync, type Stats } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { chmodSync, closeSync, openSync, statSync, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { makeDirs, makeDirsAsync } from './make-dirs.js';
 
 /** Mode of directories holding prompts, answers, keys or credentials: the owner only. */
 export const PRIVATE_DIR_MODE = 0o700;
@@ -14,7 +15,7 @@ const isOurs = (stat: Stats) => process.getuid === undefined || stat.uid === pro
  * narrowed: a DATA_DIR of `/tmp` (sticky, shared) is left alone rather than locking others out.
  */
 export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  makeDirs(dir, PRIVATE_DIR_MODE);
   const stat = statSync(dir);
   const sticky = (stat.mode & 0o1000) !== 0;
   if ((stat.mode & 0o077) !== 0 && isOurs(stat) && !sticky) chmodSync(dir, PRIVATE_DIR_MODE);
@@ -42,7 +43,7 @@ export function narrowFile(file: string): void {
 
 /** Creates missing directories with mode 0700 (the umask only narrows it); an existing one stays as it is. */
 export async function mkdirPrivate(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  await makeDirsAsync(dir, PRIVATE_DIR_MODE);
 }
 
 /** Opens `file` for appending, created with mode 0600 whatever the umask. */

@@ -1,5 +1,6 @@
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { makeDirs } from '../../common/make-dirs.js';
 
 /** How long `npm run keys` waits for another run holding the keys file's lock. */
 export const KEYS_LOCK_WAIT_MS = 5000;
@@ -19,7 +20,7 @@ const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(
  */
 export function withKeysFileLock<T>(keysFile: string, update: () => T, waitMs: number = KEYS_LOCK_WAIT_MS): T {
   const lock = lockFileOf(keysFile);
-  mkdirSync(dirname(lock), { recursive: true });
+  makeDirs(dirname(lock));
   const deadline = Date.now() + waitMs;
   let fd: number | undefined;
   while (fd === undefined) {

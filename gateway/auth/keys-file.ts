@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { EnvReader } from '../../common/env.js';
 import { readJsonConfig } from '../../common/json-config-file.js';
 import { readDataDir } from '../../common/shared-settings.js';
 import { keysFileSchema, type KeyEntry, type KeysFile } from './keys-file.schema.js';
 import { ownSchemaAjv } from '../../bus-schemas/index.js';
+import { makeDirs } from '../../common/make-dirs.js';
 
 export type { KeyEntry, KeysFile };
 
@@ -152,7 +153,7 @@ export function readKeysFile(file: string): KeysFile {
  */
 export function writeKeysFile(file: string, content: KeysFile): void {
   const path = resolve(file);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  makeDirs(dirname(path), 0o700);
   const temp = join(dirname(path), `.${randomBytes(6).toString('hex')}.keys.tmp`);
   try {
     writeFileSync(temp, `${JSON.stringify(content, null, 2)}\n`, { mode: 0o600, flag: 'wx' });

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BusRole } from '../../common/nats-client.js';
+import { makeDirs } from '../../common/make-dirs.js';
 
 /** The bus users of the bundled nats.conf, one per role (admin: only `npm run bus:setup` uses it). */
 export const BUS_ROLES: readonly BusRole[] = ['gateway', 'worker', 'replay', 'admin'];
@@ -38,7 +39,7 @@ export function ensureBusCredentials(dataDir: string): {
   roles: Record<BusRole, RoleCredentials>;
 } {
   const dir = credentialsDir(dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir, 0o700);
   // mkdir's mode is not applied to a directory that already exists, nor past the umask.
   chmodSync(dir, 0o700);
   const serverEnv: Record<string, string> = {};

@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { credentialsDir } from './nats-credentials.js';
 import { readNatsRecord } from './nats-record.js';
 import { scopedWorkerEntries } from './worker-credentials.js';
+import { makeDirs } from '../../common/make-dirs.js';
 
 /** The line of nats.conf, in its users list, that the scoped worker users replace. */
 export const SCOPED_WORKERS_MARKER = '# agentbus:scoped-workers';
@@ -47,7 +48,7 @@ export function writeComposedConf(
   if (jetstream >= 0) lines.splice(jetstream + 1, 0, `  store_dir: ${JSON.stringify(storeDir)}`);
   const from: ComposedFrom = { source, ...(jetstream >= 0 ? { storeDir } : {}) };
   const file = composedConfFile(dataDir);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  makeDirs(dirname(file), 0o700);
   writeFileSync(`${file}.tmp`, `${HEADER}${JSON.stringify(from)}\n${lines.join('\n')}`, { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
   return { file, storeDirInConfig: jetstream >= 0 };

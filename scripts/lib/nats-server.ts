@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { readEnv, type EnvReader } from '../../common/env.js';
+import { makeDirs } from '../../common/make-dirs.js';
 
 /** Places Debian and most distributions install nats-server, after $PATH. */
 const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/usr/bin'];
@@ -77,7 +78,7 @@ const LISTENING = /Listening for client connections on ([^\s:]+|\[[^\]]+\]):(\d+
  * server's own log, so `port: -1` (random) is race-free.
  */
 export function startNatsServer(options: NatsServerOptions): Promise<RunningNatsServer> {
-  mkdirSync(options.storeDir, { recursive: true });
+  makeDirs(options.storeDir);
   const args = [
     ...(options.configFile ? ['-c', options.configFile] : ['-js']),
     '-a',

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inboxScopes, subjectsFor, WORKER_SERVICE_NAME } from '../../bus-schemas/index.js';
 import { inboxPrefixOf } from '../../common/nats-client.js';
 import { credentialsDir } from './nats-credentials.js';
+import { makeDirs } from '../../common/make-dirs.js';
 
 /** A NATS user's grants as nats.conf spells them. */
 export interface NatsPermissions {
@@ -140,7 +141,7 @@ export function mintScopedWorker(
   if (options.agents.length === 0) throw new CredentialsUsageError('name the agents: --agents a,b');
   const user = `worker-${name}`;
   const dir = credentialsDir(dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir, 0o700);
   chmodSync(dir, 0o700);
   const workers = readScopedWorkers(dataDir);
   if (workers.some((worker) => worker.user === user)) throw new CredentialsUsageError(`the user ${user} exists`);
