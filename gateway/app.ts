@@ -19,6 +19,7 @@ import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { refuseUnknownHosts } from './http/host-allow-list.js';
 import { trackUnusedConnections } from './http/close-unused-connections.js';
 import { OneLinePerRequest } from './http/request-log.js';
+import { nameEveryRequest, newHttpRequestId } from './http/request-id.js';
 import { agentScopedRoutes } from './routes/agent-scope.js';
 import { completionsRoutes } from './openai/completion-routes.js';
 import { embeddingsRoutes } from './openai/embedding-routes.js';
@@ -86,11 +87,14 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // `verbose` gives error messages the failing schema, so they can quote its description.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, verbose: true } },
     logController: new OneLinePerRequest(),
+    genReqId: newHttpRequestId,
     // refuse-while-closing.ts answers requests during a drain in the OpenAI shape instead.
     return503OnClosing: false,
     ...errorShapeOptions,
   });
   registerErrorHandling(app);
+  // First of the hooks: a refusal by any later one (host, auth, rate limit) carries the id too.
+  nameEveryRequest(app);
   refuseUnknownHosts(app, config);
   refuseWhileClosing(app);
   // A connection that never sent a request would otherwise hold app.close() until its client leaves.

@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { nameReply } from './request-id.js';
 
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
 const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
@@ -87,6 +88,8 @@ export function sendError(reply: FastifyReply, error: AgentbusError): FastifyRep
   if (error.retryable && !reply.hasHeader('retry-after'))
     reply.header('retry-after', String(retryAfterSeconds(error.retryAfterMs ?? 1000)));
   reply.header('x-should-retry', String(error.retryable));
+  // Refused before the hooks ran (fastify's own errors, such as a malformed URL): named here.
+  nameReply(reply);
   return reply.status(error.status).send(error.toOpenAI());
 }
 

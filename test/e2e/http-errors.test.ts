@@ -522,3 +522,30 @@ t.test('/v1/models, /v1/models/:id and /health', async (t) => {
   t.match(health, { status: 'healthy', service: 'agentbus-gateway' });
   t.equal(new Date(health.timestamp).toISOString(), health.timestamp, 'ISO 8601 timestamp');
 });
+
+t.test('every answer names its request in X-Request-ID, found in the log as reqId', async (t) => {
+  const answers: Array<[string, Response]> = [
+    ['a bad key', await fetch(`${stack.baseUrl}/v1/models`, { headers: { authorization: 'Bearer nope' } })],
+    ['models', await fetch(`${stack.baseUrl}/v1/models`, { headers: AUTH })],
+    ['an unknown URL', await fetch(`${stack.baseUrl}/v1/nothing`, { headers: AUTH })],
+    ['a schema error', await fetch(url, { method: 'POST', headers: AUTH, body: '{"model": "testing"}' })],
+  ];
+  for (const [name, res] of answers) {
+    await res.arrayBuffer();
+    const id = res.headers.get('x-request-id');
+    t.match(id, /^req_[0-9a-f]{32}$/, `${name}: OpenAI's form of id`);
+    t.ok(
+      stack.logs.lines.some((line) => line['reqId'] === id && line['msg'] === 'request completed'),
+      `${name}: its log line`,
+    );
+  }
+  // A chat call, once admitted, names itself: its own id replaces the HTTP request's.
+  const chat = await fetch(url, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  t.equal(chat.status, 200);
+  t.match(chat.headers.get('x-request-id'), /^chatcmpl-/);
+  await chat.json();
+});
