@@ -1,6 +1,7 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { earliestRetry } from '../call/earliest-retry.js';
+import { earlierAttempts } from '../call/earlier-attempts.js';
 
 // Below this, a second attempt could not finish anything: end with the first error instead.
 const MIN_ATTEMPT_MS = 100;
@@ -52,7 +53,7 @@ export async function openWithRetry<R extends { timeout_ms: number }, T>(options
   } catch (err) {
     const second = AgentbusError.from(err);
     throw second.restated({
-      message: `${second.message} (this was the second attempt; before it: ${first.message})`,
+      message: second.message + earlierAttempts(second, [first]),
       retryAfterMs: earliestRetry([[first, second]]),
     });
   }

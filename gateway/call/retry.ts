@@ -4,6 +4,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js
 import { LightSignal } from '../../common/light-signal.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
 import { earliestRetry } from './earliest-retry.js';
+import { earlierAttempts } from './earlier-attempts.js';
 
 /**
  * The request to `agent` with `timeoutMs` left of the whole deadline; `attempt` counts from 1 (the
@@ -24,8 +25,6 @@ export interface RetryOptions {
   onStep(step: FallbackStep, error: AgentbusError): void;
   clock?: Clock;
 }
-
-const ordinal = (n: number) => ['first', 'second', 'third'][n - 1] ?? `${n}th`;
 
 // Below this, another attempt could not finish anything: end with the last error instead.
 const MIN_ATTEMPT_MS = 100;
@@ -88,11 +87,10 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
     const retry = failure.error.retryable && next !== undefined && timeLeft >= MIN_ATTEMPT_MS;
     if (!retry || scope.closed.aborted || scope.cancelled.aborted) {
       // The earlier failures explain more than the last one (a retry meeting no worker, say).
-      const tried =
-        earlier.length === 0
-          ? ''
-          : ` (this was the ${ordinal(earlier.length + 1)} attempt; before it: ` +
-            `${earlier.map((e, i) => `${plan[i]!.agent.name}: ${e.message}`).join('; ')})`;
+      const tried = earlierAttempts(
+        { message: failure.error.message, agent: agent.name },
+        earlier.map((e, i) => ({ message: e.message, agent: plan[i]!.agent.name })),
+      );
       const failuresOf = new Map<string, AgentbusError[]>();
       [...earlier, failure.error].forEach((error, i) => {
         const agent = plan[i]!.agent.name;

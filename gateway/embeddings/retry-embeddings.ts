@@ -1,6 +1,7 @@
 import { AgentbusError, type EmbedVectorsReply } from '../../bus-schemas/index.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { earliestRetry } from '../call/earliest-retry.js';
+import { earlierAttempts } from '../call/earlier-attempts.js';
 
 /** One attempt: `timeoutMs` of the deadline left, `waitMs` for a worker to show it took the request. */
 export type EmbedAttempt = (timeoutMs: number, waitMs: number | undefined) => Promise<EmbedVectorsReply>;
@@ -50,7 +51,7 @@ export async function embedWithRetry(options: EmbedRetryOptions): Promise<EmbedV
   } catch (err) {
     const second = AgentbusError.from(err);
     throw second.restated({
-      message: `${second.message} (this was the second attempt; before it: ${first.message})`,
+      message: second.message + earlierAttempts(second, [first]),
       // Both attempts asked the same agent.
       retryAfterMs: earliestRetry([[first, second]]),
     });
