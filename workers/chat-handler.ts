@@ -116,7 +116,7 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest, signal: A
     if (session?.exists) await settledSession(db, session.id, envelope.request_id, left());
     const history =
       session?.exists && !clientSentHistory(envelope)
-        ? await loadHistory(db, session.id, agent.historyTurns, envelope.request_id)
+        ? await loadHistory(db, session.id, agent.historyTurns, envelope.request_id, envelope.previous_response_id)
         : NO_HISTORY;
     const options = { ...agent.options, ...envelope.options };
     return {

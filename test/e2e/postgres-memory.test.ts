@@ -199,6 +199,18 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
       "the request's own parts are left out, the others stay",
     );
   });
+
+  t.test('previous_response_id replays its branch: the links, then the history it began from', async (t) => {
+    await recordTurn(db, turn('C1', 'conv-branch'));
+    await recordTurn(db, turn('P1', 'conv-branch'));
+    await recordTurn(db, { ...turn('P2', 'conv-branch'), previousResponseId: 'P1' });
+    await recordTurn(db, { ...turn('P3', 'conv-branch'), previousResponseId: 'P1' });
+    const history = await loadHistory(db, 'conv-branch', 10, 'P4', 'P3');
+    t.same(
+      history.messages.filter((m) => m.role === 'assistant').map((m) => m.content),
+      ['answer of C1', 'answer of P1', 'answer of P3'],
+    );
+  });
 });
 
 t.test('memory statements are prepared once per connection, by name, up to a bound', async (t) => {

@@ -196,6 +196,27 @@ t.test('streaming: the Responses event sequence with sequence numbers', async (t
   t.match(completed.usage, { input_tokens: 12, output_tokens: 3 });
 });
 
+t.test('previous_response_id replays the branch it names: an answer asked again sees nothing after it', async (t) => {
+  const ask = async (input: string, answer: string, previous?: string) => {
+    stack.ollama.behave({ tokens: [answer] });
+    const { status, body } = await json({
+      model: 'documentation',
+      input,
+      ...(previous ? { previous_response_id: previous } : {}),
+    });
+    t.equal(status, 200, input);
+    const sent = stack.ollama.requests.at(-1)!.messages.filter((m) => m.role !== 'system');
+    return { id: body.id as string, sent: sent.map((m) => m.content) };
+  };
+  const first = await ask('Pick a colour.', 'Red.');
+  await ask('Another?', 'Blue.', first.id);
+  // The same question again, from the first answer (a regenerated reply): Blue was never said here.
+  const again = await ask('Another?', 'Green.', first.id);
+  t.same(again.sent, ['Pick a colour.', 'Red.', 'Another?']);
+  const next = await ask('And the one before?', 'Red.', again.id);
+  t.same(next.sent, ['Pick a colour.', 'Red.', 'Another?', 'Green.', 'And the one before?']);
+});
+
 t.test('previous_response_id carries every input item of the response it names, earlier turns included', async (t) => {
   // Agents often send a whole first input (earlier turns, a tool round trip), then chain by id.
   stack.ollama.behave({ tokens: ['Noted'] });

@@ -289,3 +289,46 @@ t.test('a lone surrogate is stored as one U+FFFD; a pair stays as it is', async 
   t.equal(row.assistant_response, 'c\uFFFDd');
   t.same(JSON.parse(row.input_messages), [{ role: 'user', content: 'a\uD800b \uD83D\uDE00' }], 'JSON keeps the escape');
 });
+
+t.test('previous_response_id replays the branch that ends at that response, not what came after', async (t) => {
+  // br1, br2 in the conversation's history (X-Session-ID); r1 continues it; r2 and r3 both answer r1
+  // (a regenerated answer); r4 continues r3.
+  const say = (requestId: string, previousResponseId?: string) =>
+    recordTurn(
+      db,
+      turn({
+        requestId,
+        sessionId: 'conv_branch',
+        inputMessages: [{ role: 'user', content: `q-${requestId}` }],
+        assistantResponse: `a-${requestId}`,
+        ...(previousResponseId ? { previousResponseId } : {}),
+      }),
+    );
+  await say('chatcmpl-br1');
+  await say('chatcmpl-br2');
+  await say('resp_r1');
+  await say('resp_r2', 'resp_r1');
+  await say('resp_r3', 'resp_r1');
+  await say('resp_r4', 'resp_r3');
+  const answers = async (limit: number, from?: string) =>
+    (await loadHistory(db, 'conv_branch', limit, 'resp_new', from)).messages
+      .filter((m) => m.role === 'assistant')
+      .map((m) => m.content);
+  t.same(await answers(10), ['a-chatcmpl-br1', 'a-chatcmpl-br2', 'a-resp_r1', 'a-resp_r2', 'a-resp_r3', 'a-resp_r4']);
+  t.same(await answers(10, 'resp_r4'), ['a-chatcmpl-br1', 'a-chatcmpl-br2', 'a-resp_r1', 'a-resp_r3', 'a-resp_r4']);
+  t.same(
+    await answers(10, 'resp_r1'),
+    ['a-chatcmpl-br1', 'a-chatcmpl-br2', 'a-resp_r1'],
+    'answered again: no later turn',
+  );
+  t.same(await answers(10, 'chatcmpl-br1'), ['a-chatcmpl-br1'], 'a completion id: the history up to it');
+  t.same(await answers(3, 'resp_r4'), ['a-resp_r1', 'a-resp_r3', 'a-resp_r4'], 'bounded by the window');
+  t.same(await answers(4, 'resp_r4'), ['a-chatcmpl-br2', 'a-resp_r1', 'a-resp_r3', 'a-resp_r4']);
+  await db.deleteFrom('turns').where('request_id', '=', 'resp_r1').execute();
+  t.same(await answers(10, 'resp_r4'), ['a-resp_r3', 'a-resp_r4'], 'a deleted response ends the branch');
+  t.same(
+    await answers(10, 'resp_nothing'),
+    ['a-chatcmpl-br1', 'a-chatcmpl-br2', 'a-resp_r2', 'a-resp_r3', 'a-resp_r4'],
+    'no such turn: the conversation as it is',
+  );
+});

@@ -31,10 +31,12 @@ interface HistoryWindow {
   limit: number;
 }
 
-const lastTurnsBefore = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
+const REPLAYED = ['input_messages', 'assistant_response', 'tool_calls', 'finish_reason', 'private'] as const;
+
+const lastTurnsQuery = (db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
   db
     .selectFrom('turns')
-    .select(['input_messages', 'assistant_response', 'tool_calls', 'finish_reason', 'private'])
+    .select(REPLAYED)
     .where('session_id', '=', p.sessionId)
     // Only what clients received, in the order they received it.
     .where('state', '=', 'committed')
@@ -47,25 +49,74 @@ const lastTurnsBefore = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWind
       ),
     )
     .orderBy('commit_seq', 'desc')
-    .limit(p.limit),
+    .limit(p.limit);
+
+const lastTurnsBefore = prepareQuery(lastTurnsQuery);
+
+// The same, for the turns a branch started after: those committed before its first turn.
+const lastTurnsBelow = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWindow & { below: number }) =>
+  lastTurnsQuery(db, p).where('commit_seq', '<', p.below),
 );
+
+// One turn of a branch, with the link to the response it continued.
+const branchTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: string; requestId: string }) =>
+  db
+    .selectFrom('turns')
+    .select([...REPLAYED, 'previous_response_id', 'commit_seq'])
+    .where('request_id', '=', p.requestId)
+    .where('session_id', '=', p.sessionId)
+    .where('state', '=', 'committed'),
+);
+
+type ReplayedRow = Awaited<ReturnType<typeof lastTurnsBefore.execute>>['rows'][number];
+
+/**
+ * The turns of the branch that ends at `from`, newest first: `from`'s turn, the response it
+ * continued (`previous_response_id`), and so on back, at most `limit`; then, where the branch
+ * began from a conversation's history rather than a response, that history before its first
+ * turn. Empty when `from` is no committed turn of the session (a fan-out's root, say).
+ */
+async function branchTurns(db: Kysely<MemoryDatabase>, window: HistoryWindow, from: string): Promise<ReplayedRow[]> {
+  const branch: ReplayedRow[] = [];
+  let next: string | null = from;
+  let firstSeq: number | null = null;
+  const seen = new Set<string>();
+  while (next !== null && branch.length < window.limit && !seen.has(next)) {
+    seen.add(next);
+    const { rows } = await branchTurn.execute(db, { sessionId: window.sessionId, requestId: next });
+    const row = rows[0];
+    // A link to a deleted response ends the branch there: nothing older belongs to it.
+    if (!row) return branch;
+    branch.push(row);
+    next = row.previous_response_id;
+    firstSeq = row.commit_seq;
+  }
+  if (next !== null || branch.length >= window.limit || firstSeq === null) return branch;
+  const before = await lastTurnsBelow.execute(db, { ...window, below: firstSeq, limit: window.limit - branch.length });
+  return [...branch, ...before.rows];
+}
 
 /**
  * The last `limit` turns of a session as chat messages, ready to put in front of the request
  * `requestId`. The turns of that same client request are left out: the other parts of a
  * fan-out (`R`, `R.<agent>`, `R.aggregate`) answer the same question side by side, and are not
- * earlier conversation.
+ * earlier conversation. With `branchFrom` (the Responses API's `previous_response_id`), the turns
+ * of the branch that ends at that response, as OpenAI replays it: a response answered again, or
+ * one later turns went past, does not see what came after it.
  */
 export async function loadHistory(
   db: Kysely<MemoryDatabase>,
   sessionId: string,
   limit: number,
   requestId: string,
+  branchFrom?: string,
 ): Promise<History> {
   if (limit <= 0) return NO_HISTORY;
   const root = requestRoot(requestId);
   const [low, high] = partRange(root);
-  const { rows } = await lastTurnsBefore.execute(db, { sessionId, root, low, high, limit });
+  const window = { sessionId, root, low, high, limit };
+  const branch = branchFrom === undefined ? [] : await branchTurns(db, window, branchFrom);
+  const rows = branch.length > 0 ? branch : (await lastTurnsBefore.execute(db, window)).rows;
   const turns = rows.reverse().map((row) => ({ row, calls: callsOf(row) })); // oldest first
   return {
     messages: replayableHistory(
