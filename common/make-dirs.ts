@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
@@ -6,10 +6,20 @@ import { dirname, resolve } from 'node:path';
 // CPU, where mkdir(2) answers ENOENT under a directory that exists (anything below /proc): a
 // DATA_DIR or KEYS_FILE there must fail with that error instead.
 
-/** The directories of `dir` that do not exist yet, outermost first. */
+/**
+ * The directories of `dir` that do not exist yet, outermost first. Something else already at
+ * `dir` (a file) is EEXIST, as mkdir(2) says; one on the way there fails its mkdir with ENOTDIR.
+ */
 function missingDirs(dir: string): string[] {
+  const target = resolve(dir);
+  if (existsSync(target) && !statSync(target).isDirectory())
+    throw Object.assign(new Error(`EEXIST: file already exists, mkdir '${target}'`), {
+      code: 'EEXIST',
+      syscall: 'mkdir',
+      path: target,
+    });
   const missing: string[] = [];
-  for (let at = resolve(dir); !existsSync(at); at = dirname(at)) {
+  for (let at = target; !existsSync(at); at = dirname(at)) {
     missing.unshift(at);
     if (dirname(at) === at) break;
   }

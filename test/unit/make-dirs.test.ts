@@ -20,6 +20,8 @@ t.test('creates the missing directories, each with the mode; an existing one is 
 t.test('fails with the error of the directory it cannot make', async (t) => {
   writeFileSync(join(dir, 'file'), '');
   t.throws(() => makeDirs(join(dir, 'file', 'sub')), { code: 'ENOTDIR' });
+  t.throws(() => makeDirs(join(dir, 'file')), { code: 'EEXIST' }, 'a file where the directory goes');
+  await t.rejects(makeDirsAsync(join(dir, 'file')), { code: 'EEXIST' });
   await t.rejects(makeDirsAsync(join(dir, 'file', 'sub')), { code: 'ENOTDIR' });
 });
 
