@@ -5,7 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
-import { nameReply } from './request-id.js';
+import { nameReply, newHttpRequestId } from './request-id.js';
 
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
 const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
@@ -111,7 +111,7 @@ export function answerOnSocket(socket: Duplex, error: AgentbusError, headers: Re
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${error.status} ${error.code}\r\n` +
-        Object.entries(headers)
+        Object.entries({ 'X-Request-ID': newHttpRequestId(), ...headers })
           .map(([name, value]) => `${name}: ${value}\r\n`)
           .join('') +
         'Content-Type: application/json\r\n' +
@@ -158,6 +158,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       'content-type': 'application/json; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       'x-should-retry': 'false',
+      'x-request-id': newHttpRequestId(),
     });
     response.end(body);
   });

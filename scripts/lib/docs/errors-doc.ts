@@ -8,7 +8,8 @@ status the official SDKs map to their typed errors; \`param\` names the field at
 null. Compare \`code\`, never the message.
 
 - **\`X-Request-ID\`** names the request, as on every answer: the call's own id (\`chatcmpl-…\`,
-  \`embd-…\`) once it was admitted, before that \`req_\` and 32 hex digits — the gateway log's \`reqId\`.
+  \`embd-…\`) once it was admitted, before that \`req_\` and 32 hex digits — the gateway log's \`reqId\`
+  (a request Node's parser refused, or a WebSocket handshake refused before routing, is not logged).
 - **\`x-should-retry: true|false\`** tells the OpenAI SDKs whether a retry can help (they obey
   it instead of retrying every 5xx); retryable errors also carry \`Retry-After\` (seconds; \`1\`
   unless a rate limit says when, or an open circuit breaker when its provider is tried again). The
