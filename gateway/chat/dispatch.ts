@@ -12,6 +12,7 @@ import { traceIdOf } from '../trace-log/trace-log.js';
 import type { AgentChoice } from './choose-agents.js';
 import type { ChatPlan } from './prepare.js';
 import type { ChatDeps, ChatOrigin, StartedChat } from './types.js';
+import { clientLimitMs } from './client-limit.js';
 
 /** After a cancel, how long a worker has to say how the request ended (stored or not). */
 export const CANCEL_GRACE_MS = 2000;
@@ -93,11 +94,9 @@ export function dispatch(
 
   /** One agent's answer: retried, sent to its fallback, observed. */
   const answerBy = (agent: Agent, requestId: string, messages: ChatMessage[]): FrameSource => {
-    // A hint shortens the agent's limits, never lengthens them. An OpenAI SDK's own timeout ends
-    // when the headers arrive, and a stream sends them with its first token or heartbeat: the SDK
-    // reads on without a limit, so a stream must not be cut at that time (the SDK waits itself).
+    // A hint shortens the agent's limits, never lengthens them.
     const ownMs = agent.timeouts.totalMs ?? config.requestTimeoutMs;
-    const hintMs = hints.timeoutUntilHeaders === true && plan.envelope.stream ? undefined : hints.timeoutMs;
+    const hintMs = clientLimitMs(hints, plan.envelope.stream === true);
     const totalMs = Math.min(ownMs, hintMs ?? Infinity);
     // Named in the deadline's error, so the client knows what to raise.
     const deadlineSetting =

@@ -51,7 +51,8 @@ export function speechOfAnswer(
   }
   // Asked for in the request, its first speech was counted with the chat (routes.ts).
   const prepaid = output.kind === 'audio';
-  return { voiceAgent, voice: audio.voice, format: audio.format, private: chat.private, prepaid };
+  const streamed = input.stream === true;
+  return { voiceAgent, voice: audio.voice, format: audio.format, private: chat.private, prepaid, streamed };
 }
 
 type Completion = ReturnType<typeof chatCompletion>;

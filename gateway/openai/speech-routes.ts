@@ -61,6 +61,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
         voice: body.voice,
         format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
         speed: body.speed ?? 1,
+        streamed: body.stream_format != null,
       },
       await callOriginOf(request, reply),
       left,

@@ -16,6 +16,8 @@ export interface AnswerToSpeak {
   private: boolean;
   /** The first speech request was counted with the chat's own (`laterCalls`, chat/admit.ts). */
   prepaid?: boolean;
+  /** The chat streams: its audio goes out as it is made. */
+  streamed: boolean;
 }
 
 /** The speech route's parameter names, as a chat request names them (`audio.format`, `audio.voice`). */
@@ -53,7 +55,14 @@ export async function speakAnswer(
   const start = (input: string, admission?: Admission) =>
     startSpeech(
       deps,
-      { model: answer.voiceAgent.name, input, voice: answer.voice, format: answer.format, speed: 1 },
+      {
+        model: answer.voiceAgent.name,
+        input,
+        voice: answer.voice,
+        format: answer.format,
+        speed: 1,
+        streamed: answer.streamed,
+      },
       {
         ...origin,
         hints: { ...origin.hints, private: origin.hints.private || answer.private },

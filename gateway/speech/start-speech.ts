@@ -8,6 +8,7 @@ import { traceIdOf } from '../trace-log/trace-log.js';
 import { callSpeech, type SpeechCall } from './speech-call.js';
 import { voiceAgent } from '../audio/voice-agent.js';
 import { traceparentFor } from '../chat/traceparent.js';
+import { clientLimitMs } from '../chat/client-limit.js';
 
 /** What a client asks for: OpenAI's fields, defaults applied. */
 export interface SpeechInput {
@@ -16,6 +17,8 @@ export interface SpeechInput {
   voice: string;
   format: SpeechFormat;
   speed: number;
+  /** Sent as it comes (`stream_format`, or the speech of a streamed chat), not as one file. */
+  streamed: boolean;
 }
 
 /** The audio under way, who makes it, the headers every answer sends, and `finish` for the trace log. */
@@ -63,7 +66,7 @@ export async function startSpeech(
     speed: input.speed,
     ...(isPrivate ? { private: true } : {}),
     tenant: caller.tenant,
-    timeout_ms: Math.min(totalMs, hints.timeoutMs ?? totalMs),
+    timeout_ms: Math.min(totalMs, clientLimitMs(hints, input.streamed) ?? totalMs),
     traceparent,
     created_at: now,
   };

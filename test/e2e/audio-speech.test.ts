@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import t from 'tap';
+import { subjectsFor } from '../../bus-schemas/index.js';
 import { createKey } from '../helpers/keys-cli.js';
 import { startStack } from '../helpers/stack.js';
 import { traceLine } from '../helpers/trace-lines.js';
@@ -116,6 +117,29 @@ t.test('streamed: the first audio reaches the client while espeak-ng still speak
   let bytes = 0;
   for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) bytes += chunk.value.length;
   t.ok(bytes > 22050 * 2 * 10, `the rest followed: ${bytes} more bytes (over 10 s of audio)`);
+});
+
+t.test("the OpenAI SDK's own timeout limits a whole file, not a stream it reads on without one", async (t) => {
+  // X-Stainless-Timeout holds the SDK only until the headers, which a stream sends with its first chunk.
+  const limits: number[] = [];
+  const seen = stack.bus.subscribe(subjectsFor(stack.config.subjectPrefix).speech('voice_processor'), {
+    callback: (_err, msg) =>
+      limits.push((JSON.parse(Buffer.from(msg.data).toString()) as { timeout_ms: number }).timeout_ms),
+  });
+  t.teardown(() => seen.unsubscribe());
+  const sdk = (stream_format?: string) =>
+    fetch(`${stack.baseUrl}/v1/audio/speech`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${full}`, 'content-type': 'application/json', 'x-stainless-timeout': '2' },
+      body: JSON.stringify({ model: 'tts-1', voice: 'alloy', response_format: 'wav', input: 'hi', stream_format }),
+    });
+  for (const res of [await sdk(), await sdk('audio')]) {
+    t.equal(res.status, 200);
+    await res.arrayBuffer();
+  }
+  await stack.bus.flush();
+  t.equal(limits[0], 2000, "the whole file: within the SDK's wait");
+  t.ok(limits[1]! > 2000, `the stream: the agent's own limit (${limits[1]} ms)`);
 });
 
 t.test('stream_format "sse": OpenAI\'s delta events, then done with usage', async (t) => {
