@@ -332,3 +332,58 @@ t.test('previous_response_id replays the branch that ends at that response, not 
     'no such turn: the conversation as it is',
   );
 });
+
+t.test('a branch through a fan-out replays all its parts; a link to the conversation, its history', async (t) => {
+  const say = (requestId: string, previousResponseId?: string) =>
+    recordTurn(
+      db,
+      turn({
+        requestId,
+        sessionId: 'conv_fork',
+        inputMessages: [{ role: 'user', content: `q-${requestId}` }],
+        assistantResponse: `a-${requestId}`,
+        ...(previousResponseId ? { previousResponseId } : {}),
+      }),
+    );
+  await say('chatcmpl-fk1');
+  await say('resp_fk2', 'conv_fork'); // continued the conversation by its id (a WebSocket client may)
+  await say('resp_fk3', 'resp_fk2');
+  await say('resp_fk3.other', 'resp_fk2');
+  await say('resp_fk3.aggregate', 'resp_fk2');
+  await say('resp_fk4.other', 'resp_fk3'); // a fan-out whose first part failed: only its others
+  await say('resp_fk5', 'resp_fk2'); // another branch from fk2
+  await say('resp_fk6', 'resp_fk4');
+  const answers = async (from: string) =>
+    (await loadHistory(db, 'conv_fork', 20, 'resp_new', from)).messages
+      .filter((m) => m.role === 'assistant')
+      .map((m) => m.content);
+  t.same(await answers('resp_fk2'), ['a-chatcmpl-fk1', 'a-resp_fk2'], 'the conversation the link names');
+  t.same(await answers('resp_fk3'), [
+    'a-chatcmpl-fk1',
+    'a-resp_fk2',
+    'a-resp_fk3',
+    'a-resp_fk3.other',
+    'a-resp_fk3.aggregate',
+  ]);
+  t.same(
+    await answers('resp_fk6'),
+    [
+      'a-chatcmpl-fk1',
+      'a-resp_fk2',
+      'a-resp_fk3',
+      'a-resp_fk3.other',
+      'a-resp_fk3.aggregate',
+      'a-resp_fk4.other',
+      'a-resp_fk6',
+    ],
+    'through a fan-out whose first part failed; never fk5',
+  );
+  t.same(await answers('resp_fk4'), [
+    'a-chatcmpl-fk1',
+    'a-resp_fk2',
+    'a-resp_fk3',
+    'a-resp_fk3.other',
+    'a-resp_fk3.aggregate',
+    'a-resp_fk4.other',
+  ]);
+});

@@ -58,41 +58,53 @@ const lastTurnsBelow = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWindo
   lastTurnsQuery(db, p).where('commit_seq', '<', p.below),
 );
 
-// One turn of a branch, with the link to the response it continued.
-const branchTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: { sessionId: string; requestId: string }) =>
-  db
-    .selectFrom('turns')
-    .select([...REPLAYED, 'previous_response_id', 'commit_seq'])
-    .where('request_id', '=', p.requestId)
-    .where('session_id', '=', p.sessionId)
-    .where('state', '=', 'committed'),
+// The turns of one request on a branch: its own and its fan-out parts', newest first, each with
+// the link to the response the request continued.
+const branchRequest = prepareQuery(
+  (db: Kysely<MemoryDatabase>, p: { sessionId: string; root: string; low: string; high: string }) =>
+    db
+      .selectFrom('turns')
+      .select([...REPLAYED, 'previous_response_id', 'commit_seq'])
+      .where('session_id', '=', p.sessionId)
+      .where('state', '=', 'committed')
+      .where((eb) =>
+        eb.or([
+          eb('turns.request_id', '=', p.root),
+          eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
+        ]),
+      )
+      .orderBy('commit_seq', 'desc'),
 );
 
 type ReplayedRow = Awaited<ReturnType<typeof lastTurnsBefore.execute>>['rows'][number];
 
 /**
- * The turns of the branch that ends at `from`, newest first: `from`'s turn, the response it
- * continued (`previous_response_id`), and so on back, at most `limit`; then, where the branch
- * began from a conversation's history rather than a response, that history before its first
- * turn. Empty when `from` is no committed turn of the session (a fan-out's root, say).
+ * The turns of the branch that ends at `from`, newest first: `from`'s request (with its fan-out
+ * parts), the response it continued (`previous_response_id`), and so on back, at most `limit`
+ * turns; then, where the branch began from the conversation's history (no link, or a link naming
+ * the conversation itself), that history before its first turn. A link to a deleted response
+ * ends it. Empty when `from` names no committed turn of the session.
  */
 async function branchTurns(db: Kysely<MemoryDatabase>, window: HistoryWindow, from: string): Promise<ReplayedRow[]> {
+  const { sessionId, limit } = window;
   const branch: ReplayedRow[] = [];
-  let next: string | null = from;
+  let link: string | null = from;
   let firstSeq: number | null = null;
   const seen = new Set<string>();
-  while (next !== null && branch.length < window.limit && !seen.has(next)) {
-    seen.add(next);
-    const { rows } = await branchTurn.execute(db, { sessionId: window.sessionId, requestId: next });
-    const row = rows[0];
-    // A link to a deleted response ends the branch there: nothing older belongs to it.
-    if (!row) return branch;
-    branch.push(row);
-    next = row.previous_response_id;
-    firstSeq = row.commit_seq;
+  while (link !== null && link !== sessionId && branch.length < limit && !seen.has(requestRoot(link))) {
+    const root = requestRoot(link);
+    seen.add(root);
+    const [low, high] = partRange(root);
+    const { rows } = await branchRequest.execute(db, { sessionId, root, low, high });
+    if (rows.length === 0) return branch;
+    branch.push(...rows.slice(0, limit - branch.length));
+    // The parts of one request continued the same response; a link of its own is no step back.
+    link = rows.map((row) => row.previous_response_id).find((l) => l === null || requestRoot(l) !== root) ?? null;
+    firstSeq = rows.at(-1)!.commit_seq;
   }
-  if (next !== null || branch.length >= window.limit || firstSeq === null) return branch;
-  const before = await lastTurnsBelow.execute(db, { ...window, below: firstSeq, limit: window.limit - branch.length });
+  const fromHistory = link === null || link === sessionId;
+  if (!fromHistory || branch.length >= limit || firstSeq === null) return branch;
+  const before = await lastTurnsBelow.execute(db, { ...window, below: firstSeq, limit: limit - branch.length });
   return [...branch, ...before.rows];
 }
 
