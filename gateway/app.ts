@@ -50,6 +50,10 @@ import { WorkerBeats } from './call/worker-beats.js';
 
 /** How long a closing gateway waits for its open calls' trace lines before closing the log. */
 const TRACE_LOG_CLOSE_WAIT_MS = 500;
+/** fastify's own pluginTimeout, the least the gateway sets. */
+const FASTIFY_PLUGIN_TIMEOUT_MS = 10_000;
+/** What the WebSocket drain's preClose hook may take beyond GATEWAY_DRAIN_TIMEOUT_MS. */
+const DRAIN_HOOK_SLACK_MS = 5_000;
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -90,6 +94,9 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     genReqId: newHttpRequestId,
     // refuse-while-closing.ts answers requests during a drain in the OpenAI shape instead.
     return503OnClosing: false,
+    // fastify bounds each preClose hook by this, the WebSocket drain's too (websocket/routes.ts),
+    // which waits up to GATEWAY_DRAIN_TIMEOUT_MS: shorter, app.close() rejected mid-drain.
+    pluginTimeout: Math.max(FASTIFY_PLUGIN_TIMEOUT_MS, config.drainTimeoutMs + DRAIN_HOOK_SLACK_MS),
     ...errorShapeOptions,
   });
   registerErrorHandling(app);

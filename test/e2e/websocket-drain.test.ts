@@ -29,3 +29,22 @@ t.test('gateway close: the request in flight finishes, a new one is refused, the
   await closing;
   t.same(client.invalidFrames, []);
 });
+
+t.test("a drain longer than fastify's 10 s plugin timeout: the request finishes and close resolves", async (t) => {
+  // fastify bounds each preClose hook by its pluginTimeout (10 s by default): the hook that drains
+  // the sockets was cut there, app.close() rejected, and a stopping gateway exited 1 mid-drain.
+  const long = await startStack({ env: { GATEWAY_DRAIN_TIMEOUT_MS: '30000' } });
+  t.teardown(() => long.close());
+  const client = await openLiveClient(long.baseUrl, { headerKey: 'local-only' });
+  await client.next((frame) => frame.type === 'ready');
+  const tokens = Array.from({ length: 23 }, (_, i) => `t${i} `);
+  long.ollama.behave({ tokens, tokenDelayMs: 500 });
+  client.send({ type: 'chat', id: 'w1', agent: 'code_review', messages: [{ role: 'user', content: 'hi' }] });
+  await client.next((frame) => frame.type === 'delta');
+  const closing = long.app.close();
+  const first = await client.finish('w1', 15_000);
+  t.equal(first.terminal.type, 'done', 'the 11.5 s answer finished');
+  t.equal(first.text, tokens.join(''));
+  t.match(await client.closed, { code: 1001 });
+  await t.resolves(closing, 'app.close() did not time out');
+});
