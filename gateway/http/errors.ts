@@ -129,17 +129,21 @@ export const errorShapeOptions = {
   frameworkErrors: (err: FastifyError, _request: unknown, reply: FastifyReply) => sendError(reply, fromHttpError(err)),
 };
 
+/**
+ * The log level of a 5xx error: a retryable one (overload, no worker, backend down, a gateway
+ * shutting down) is an operating condition, not a bug; so is a deadline, often the client's own
+ * (X-Request-Timeout-Ms) or a slow model's.
+ */
+export function serverErrorLevel(error: AgentbusError): 'warn' | 'error' {
+  return error.retryable || error.code === 'deadline_exceeded' ? 'warn' : 'error';
+}
+
 /** Every error and unknown route answers in the OpenAI error shape with the table's status. */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const error = bodyMissing(err, request.body) ? new AgentbusError('invalid_json', EMPTY_BODY) : fromHttpError(err);
-    // A retryable 5xx (overload, no worker, backend down) is an operating condition, not a bug; so is
-    // a deadline, often the client's own (X-Request-Timeout-Ms) or a slow model's.
     if (error.status >= 500)
-      request.log[error.retryable || error.code === 'deadline_exceeded' ? 'warn' : 'error'](
-        { err: error.cause ?? err, code: error.code },
-        error.message,
-      );
+      request.log[serverErrorLevel(error)]({ err: error.cause ?? err, code: error.code }, error.message);
     else request.log.info({ code: error.code, param: error.param }, error.message);
     // A rate-limit refusal says when to come back, wherever it was raised (the body parser too).
     const refusal = refusalOf(err);

@@ -6,6 +6,7 @@ import { mayCall, type Caller } from '../auth/caller.js';
 import { onAbort, reasonOf, type Call } from '../call/call.js';
 import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import type { GatewayConfig } from '../config.js';
+import { serverErrorLevel } from '../http/errors.js';
 import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
 import { refusalOf, type Admission } from '../rate-limit/rate-limiter.js';
 import { inFrameTerms } from './chat-frame-body.js';
@@ -175,7 +176,8 @@ export class LiveSession {
     if (head.type === 'cancel') return this.#handleFrame(data, isBinary);
     const isRequest = head.type === 'chat' || head.type === 'response.create';
     const tag = this.#refusedFrameTag(isRequest ? head.id : null);
-    if (refusal.status >= 500) this.#log.error({ err: refusal }, 'WebSocket frame could not be charged');
+    if (refusal.status >= 500)
+      this.#log[serverErrorLevel(refusal)]({ err: refusal }, 'WebSocket frame could not be charged');
     this.#send(errorFrame(tag, refusal, tag === null ? undefined : 0, refusalOf(refusal)?.retryAfterSeconds));
   }
 
@@ -188,7 +190,8 @@ export class LiveSession {
       this.#handle(frame);
     } catch (err) {
       const [error, frameId] = err instanceof FrameError ? [err.error, err.id] : [AgentbusError.from(err), id];
-      if (error.status >= 500) this.#log.error({ err }, 'WebSocket frame failed');
+      // As over HTTP: a drain's refusal (bus_unavailable) is an operating condition, not a bug.
+      if (error.status >= 500) this.#log[serverErrorLevel(error)]({ err }, 'WebSocket frame failed');
       const tag = this.#refusedFrameTag(frameId);
       this.#send(errorFrame(tag, error, tag === null ? undefined : 0));
     }
@@ -431,7 +434,7 @@ export class LiveSession {
           : err instanceof AgentbusError
             ? inFrameTerms(err, frame)
             : AgentbusError.from(err);
-      if (error.status >= 500) this.#log.error({ err }, 'WebSocket request failed to start');
+      if (error.status >= 500) this.#log[serverErrorLevel(error)]({ err }, 'WebSocket request failed to start');
       this.#send(errorFrame(frame.id, error, 0, refusalOf(err)?.retryAfterSeconds));
       return;
     }

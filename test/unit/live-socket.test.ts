@@ -79,7 +79,7 @@ function session(
   // Each frame's bytes, as charged to the key's byte budget when it arrived.
   const charged: number[] = [];
   let keyListener: (() => void) | undefined;
-  const { log } = recordingLogger();
+  const { log, lines } = recordingLogger();
   const live = new LiveSession({
     port,
     config,
@@ -138,7 +138,7 @@ function session(
     live.receive(Buffer.from(JSON.stringify(frame)), false);
     await settle();
   };
-  return { live, port, clock, started, admitted, charged, keys, receive, revoke: () => keyListener?.() };
+  return { live, port, clock, started, admitted, charged, keys, lines, receive, revoke: () => keyListener?.() };
 }
 
 const chat = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -292,12 +292,15 @@ t.test('drain: new requests are refused, and it resolves when those in flight en
     await new Promise<void>((resolve) => (finish = resolve));
     yield f.done();
   };
-  const { live, port, receive } = session({ caller: everyone, scripts: [slow] });
+  const { live, port, lines, receive } = session({ caller: everyone, scripts: [slow] });
   await receive(chat('a'));
   let drained = false;
   const draining = live.drain().then(() => (drained = true));
   await receive(chat('b'));
   t.match(port.of('error').at(-1), { id: 'b', error: { code: 'bus_unavailable' } });
+  // Logged as HTTP logs a retryable 5xx: a warning, not an error for someone to chase on every deploy.
+  t.match(lines, [{ level: 40, msg: 'WebSocket frame failed', err: { code: 'bus_unavailable' } }]);
+  t.notOk(lines.some((line) => (line['level'] as number) >= 50));
   t.equal(drained, false);
   finish();
   await draining;
