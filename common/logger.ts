@@ -23,6 +23,33 @@ export function withoutApiKeys(object: Record<string, unknown>): Record<string, 
   return censored ?? object;
 }
 
+// Query parameters a client may put a key or password in by mistake (`?api_key=…`, `?token=…`).
+const SECRET_PARAMS = /([?&](?:api[-_]?key|key|token|access[-_]?token|auth|password|secret)=)[^&#]*/gi;
+
+/** `url` with the values of its secret-looking query parameters censored. */
+export const withoutSecretParams = (url: string): string =>
+  url.includes('=') ? url.replace(SECRET_PARAMS, `$1${CENSOR}`) : url;
+
+/** The fields of an HTTP request a log line keeps: fastify's own, with the URL's secrets censored. */
+interface LoggedRequest {
+  method?: string;
+  url?: string;
+  headers?: Record<string, unknown>;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number } | null;
+}
+function requestForLog(req: LoggedRequest) {
+  return {
+    method: req.method,
+    url: req.url === undefined ? undefined : withoutSecretParams(req.url),
+    version: req.headers?.['accept-version'],
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
+
 /** Longest a log line waits in the buffer of the JSON destination. */
 export const LOG_FLUSH_MS = 200;
 const WARN = 40;
@@ -52,6 +79,8 @@ export function createLogger(
     // Never log credentials, even when a request object slips into a log call.
     redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: CENSOR },
     formatters: { log: withoutApiKeys },
+    // fastify takes a logger's own `req` serializer over its default (the same fields).
+    serializers: { req: requestForLog },
   };
   if (options.destination) return pino(base, options.destination);
   if (process.stdout.isTTY && process.env['LOG_FORMAT'] !== 'json') {

@@ -47,6 +47,13 @@ t.test('requests carrying keys and secrets', async (t) => {
     body: body(false),
   });
   t.equal(refused.status, 401);
+  // A key put in the URL by mistake: the access line keeps the URL, not the key.
+  for (const param of ['api_key', 'key', 'token'])
+    await (await fetch(`${stack.baseUrl}/v1/models?${param}=${WRONG_KEY}&limit=2`, { headers: headers(KEY) })).text();
+  t.ok(
+    stack.logs.lines.some((line) => /\/v1\/models\?token=\[redacted\]&limit=2/.test(JSON.stringify(line))),
+    'the URL is logged, its secret censored',
+  );
   const client = await openLiveClient(stack.baseUrl, { authFrameKey: KEY });
   await client.next((frame) => frame.type === 'ready');
   client.send({ type: 'chat', id: 's1', agent: 'testing', messages: [{ role: 'user', content: `again ${SECRET}` }] });

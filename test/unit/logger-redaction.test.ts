@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import t from 'tap';
-import { createLogger, withoutApiKeys } from '../../common/logger.js';
+import { createLogger, withoutApiKeys, withoutSecretParams } from '../../common/logger.js';
 
 // What the loggers never write: an Authorization header where a request or headers object carries
 // it, and an `apiKey` of any object logged one level down (settings, an SDK client).
@@ -30,9 +30,20 @@ t.test('credentials are censored, the rest of each object is kept', async (t) =>
     .split('\n')
     .map((line) => JSON.parse(line));
   t.match(settings, { settings: { apiKey: '[redacted]', baseUrl: 'http://upstream' }, count: 2 });
-  t.match(request, { req: { method: 'GET', headers: { authorization: '[redacted]' } } });
+  // A request is logged as fastify's fields (method, url, host, address), never with its headers.
+  t.same(request.req, { method: 'GET' });
   t.match(headers, { headers: { authorization: '[redacted]', accept: '*/*' } });
   t.match(client, { client: { apiKey: '[redacted]', baseURL: 'http://upstream' } });
+});
+
+t.test("a URL's secret-looking query parameters are censored, the rest kept", async (t) => {
+  t.equal(withoutSecretParams('/v1/models'), '/v1/models');
+  t.equal(withoutSecretParams('/v1/models?limit=2'), '/v1/models?limit=2');
+  t.equal(
+    withoutSecretParams('/v1/x?api_key=sk-1&limit=2&API-KEY=sk-2&access_token=t#frag'),
+    '/v1/x?api_key=[redacted]&limit=2&API-KEY=[redacted]&access_token=[redacted]#frag',
+  );
+  t.equal(withoutSecretParams('/v1/x?monkey=1&key=k&password=p'), '/v1/x?monkey=1&key=[redacted]&password=[redacted]');
 });
 
 t.test('an object without an apiKey is logged as it is, not copied', async (t) => {
