@@ -22,7 +22,7 @@ import { createTestNetwork } from '../helpers/netns.js';
 import { startTestPostgres } from '../helpers/postgres.js';
 import { runScriptToExit, startGatewayProcess, startWorkerProcess, type TestProcess } from '../helpers/processes.js';
 import { AUTH } from '../helpers/stack.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 // agentbus across hosts (issue 17): four "hosts", each a network namespace with its own address
 // on one bridge — A, B and C each run a node of the NATS cluster (nats-cluster.conf, R3 JetStream
@@ -210,9 +210,14 @@ async function cacheAcrossHosts(content: string): Promise<Array<string | null>> 
     await res.body?.cancel();
     return res.headers.get('x-cache');
   };
+  // The entry is written once the first answer's receipt is committed; after a host's loss that
+  // may take the cluster a few seconds: asked again every 250 ms, for up to 10 s.
   const hitThrough = async (baseUrl: string) => {
     let answer = await ask(baseUrl);
-    for (let i = 0; i < 20 && answer !== 'HIT'; i++) answer = await ask(baseUrl);
+    for (let i = 0; i < 40 && answer !== 'HIT'; i++) {
+      await sleep(250);
+      answer = await ask(baseUrl);
+    }
     return answer;
   };
   const first = await ask(gw1);
