@@ -290,30 +290,36 @@ t.test('a lone surrogate is stored as one U+FFFD; a pair stays as it is', async 
   t.same(JSON.parse(row.input_messages), [{ role: 'user', content: 'a\uD800b \uD83D\uDE00' }], 'JSON keeps the escape');
 });
 
+/** A committed turn of `sessionId` whose question and answer name its request id, on a branch when linked. */
+const sayIn = (sessionId: string) => (requestId: string, previousResponseId?: string) =>
+  recordTurn(
+    db,
+    turn({
+      requestId,
+      sessionId,
+      inputMessages: [{ role: 'user', content: `q-${requestId}` }],
+      assistantResponse: `a-${requestId}`,
+      ...(previousResponseId ? { previousResponseId } : {}),
+    }),
+  );
+
+/** The answers `loadHistory` replays in `sessionId` for a new request continuing `from`. */
+const answersIn = (sessionId: string) => async (limit: number, from?: string) =>
+  (await loadHistory(db, sessionId, limit, 'resp_new', from)).messages
+    .filter((m) => m.role === 'assistant')
+    .map((m) => m.content);
+
 t.test('previous_response_id replays the branch that ends at that response, not what came after', async (t) => {
   // br1, br2 in the conversation's history (X-Session-ID); r1 continues it; r2 and r3 both answer r1
   // (a regenerated answer); r4 continues r3.
-  const say = (requestId: string, previousResponseId?: string) =>
-    recordTurn(
-      db,
-      turn({
-        requestId,
-        sessionId: 'conv_branch',
-        inputMessages: [{ role: 'user', content: `q-${requestId}` }],
-        assistantResponse: `a-${requestId}`,
-        ...(previousResponseId ? { previousResponseId } : {}),
-      }),
-    );
+  const say = sayIn('conv_branch');
   await say('chatcmpl-br1');
   await say('chatcmpl-br2');
   await say('resp_r1');
   await say('resp_r2', 'resp_r1');
   await say('resp_r3', 'resp_r1');
   await say('resp_r4', 'resp_r3');
-  const answers = async (limit: number, from?: string) =>
-    (await loadHistory(db, 'conv_branch', limit, 'resp_new', from)).messages
-      .filter((m) => m.role === 'assistant')
-      .map((m) => m.content);
+  const answers = answersIn('conv_branch');
   t.same(await answers(10), ['a-chatcmpl-br1', 'a-chatcmpl-br2', 'a-resp_r1', 'a-resp_r2', 'a-resp_r3', 'a-resp_r4']);
   t.same(await answers(10, 'resp_r4'), ['a-chatcmpl-br1', 'a-chatcmpl-br2', 'a-resp_r1', 'a-resp_r3', 'a-resp_r4']);
   t.same(
@@ -334,17 +340,7 @@ t.test('previous_response_id replays the branch that ends at that response, not 
 });
 
 t.test('a branch through a fan-out replays all its parts; a link to the conversation, its history', async (t) => {
-  const say = (requestId: string, previousResponseId?: string) =>
-    recordTurn(
-      db,
-      turn({
-        requestId,
-        sessionId: 'conv_fork',
-        inputMessages: [{ role: 'user', content: `q-${requestId}` }],
-        assistantResponse: `a-${requestId}`,
-        ...(previousResponseId ? { previousResponseId } : {}),
-      }),
-    );
+  const say = sayIn('conv_fork');
   await say('chatcmpl-fk1');
   await say('resp_fk2', 'conv_fork'); // continued the conversation by its id (a WebSocket client may)
   await say('resp_fk3', 'resp_fk2');
@@ -353,37 +349,14 @@ t.test('a branch through a fan-out replays all its parts; a link to the conversa
   await say('resp_fk4.other', 'resp_fk3'); // a fan-out whose first part failed: only its others
   await say('resp_fk5', 'resp_fk2'); // another branch from fk2
   await say('resp_fk6', 'resp_fk4');
-  const answers = async (from: string) =>
-    (await loadHistory(db, 'conv_fork', 20, 'resp_new', from)).messages
-      .filter((m) => m.role === 'assistant')
-      .map((m) => m.content);
+  const answers = (from: string) => answersIn('conv_fork')(20, from);
   t.same(await answers('resp_fk2'), ['a-chatcmpl-fk1', 'a-resp_fk2'], 'the conversation the link names');
-  t.same(await answers('resp_fk3'), [
-    'a-chatcmpl-fk1',
-    'a-resp_fk2',
-    'a-resp_fk3',
-    'a-resp_fk3.other',
-    'a-resp_fk3.aggregate',
-  ]);
+  const throughFk3 = ['a-chatcmpl-fk1', 'a-resp_fk2', 'a-resp_fk3', 'a-resp_fk3.other', 'a-resp_fk3.aggregate'];
+  t.same(await answers('resp_fk3'), throughFk3);
   t.same(
     await answers('resp_fk6'),
-    [
-      'a-chatcmpl-fk1',
-      'a-resp_fk2',
-      'a-resp_fk3',
-      'a-resp_fk3.other',
-      'a-resp_fk3.aggregate',
-      'a-resp_fk4.other',
-      'a-resp_fk6',
-    ],
+    [...throughFk3, 'a-resp_fk4.other', 'a-resp_fk6'],
     'through a fan-out whose first part failed; never fk5',
   );
-  t.same(await answers('resp_fk4'), [
-    'a-chatcmpl-fk1',
-    'a-resp_fk2',
-    'a-resp_fk3',
-    'a-resp_fk3.other',
-    'a-resp_fk3.aggregate',
-    'a-resp_fk4.other',
-  ]);
+  t.same(await answers('resp_fk4'), [...throughFk3, 'a-resp_fk4.other']);
 });

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
 import type { ChatMessage, ToolCall } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
 import { partRange, requestRoot } from './request-parts.js';
@@ -33,6 +33,13 @@ interface HistoryWindow {
 
 const REPLAYED = ['input_messages', 'assistant_response', 'tool_calls', 'finish_reason', 'private'] as const;
 
+/** The turns of one client request: `root` itself and its fan-out parts (`low <= request_id < high`). */
+const ofRequest = (eb: ExpressionBuilder<MemoryDatabase, 'turns'>, p: { root: string; low: string; high: string }) =>
+  eb.or([
+    eb('turns.request_id', '=', p.root),
+    eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
+  ]);
+
 const lastTurnsQuery = (db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
   db
     .selectFrom('turns')
@@ -40,14 +47,7 @@ const lastTurnsQuery = (db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
     .where('session_id', '=', p.sessionId)
     // Only what clients received, in the order they received it.
     .where('state', '=', 'committed')
-    .where((eb) =>
-      eb.not(
-        eb.or([
-          eb('turns.request_id', '=', p.root),
-          eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
-        ]),
-      ),
-    )
+    .where((eb) => eb.not(ofRequest(eb, p)))
     .orderBy('commit_seq', 'desc')
     .limit(p.limit);
 
@@ -67,12 +67,7 @@ const branchRequest = prepareQuery(
       .select([...REPLAYED, 'previous_response_id', 'commit_seq'])
       .where('session_id', '=', p.sessionId)
       .where('state', '=', 'committed')
-      .where((eb) =>
-        eb.or([
-          eb('turns.request_id', '=', p.root),
-          eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
-        ]),
-      )
+      .where((eb) => ofRequest(eb, p))
       .orderBy('commit_seq', 'desc'),
 );
 
