@@ -18,11 +18,10 @@ export interface EmbeddingInput {
   dimensions: number | undefined;
 }
 
-/** The vectors, who made them, and the headers every answer sends. */
+/** The vectors and who made them (the answer's headers were announced once the call was admitted). */
 export interface EmbeddingResult {
   reply: EmbedVectorsReply;
   agent: Agent;
-  headers: Record<string, string>;
 }
 
 /** Every input has something in it, within MAX_MESSAGE_CHARS as a chat message's must be. */
@@ -83,8 +82,7 @@ export async function runEmbedding(
   const secretsFound = deps.config.secretsMakePrivate ? deps.redactor.detect(texts.join('\n')) : [];
   const isPrivate = hints.private || caller.private || secretsFound.length > 0;
   const admission = origin.admission ?? (await admit(deps, caller, 0, totalMs));
-  const headers = { 'x-request-id': requestId, traceparent, ...admission.headers };
-  origin.announce?.(headers);
+  origin.announce?.({ 'x-request-id': requestId, traceparent, ...admission.headers });
   const envelope: EmbedRequest = {
     v: PROTOCOL_VERSION,
     request_id: requestId,
@@ -126,7 +124,7 @@ export async function runEmbedding(
           `embeddings of ${agent.name} failed before an answer (${failure.message}); retrying once`,
         ),
     });
-    return { reply, agent, headers };
+    return { reply, agent };
   } catch (err) {
     status = err instanceof AgentbusError ? err.status : 500;
     error = err instanceof AgentbusError ? err.code : 'internal_error';

@@ -51,7 +51,6 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
     ).catch((err: unknown) => {
       throw namedAsSent(err, body.input);
     });
-    reply.headers(result.headers);
     const base64 = body.encoding_format === 'base64';
     return {
       object: 'list' as const,
