@@ -134,7 +134,7 @@ export const agentCatalogSchema = {
             maxItems: 20,
             description:
               'Few-shot examples: each becomes a user and an assistant message ' +
-              'after the system prompt, before history.',
+              "after the system prompts (the agent's and the request's), before history.",
             items: {
               type: 'object',
               additionalProperties: false,

@@ -269,7 +269,7 @@ export async function handleChatRequest(
       };
       sendAnswer((frame) => out.send(frame), answer);
     } else {
-      const { messages, storedHistory } = buildPrompt(agent, context.history.messages, envelope.messages);
+      const { messages, storedHistory } = buildPrompt(agent, context.history.messages, envelope);
       const prompt = { messages, storedHistory, options: context.options, private: context.private };
       answer = await askModel(deps, envelope, prompt, stop.signal, out, reqLog);
     }

@@ -38,24 +38,47 @@ function resultsNextToTheirCalls(messages: readonly ChatMessage[]): readonly Cha
 }
 
 /**
- * The prompt sent to the model: agent system prompt, the agent's few-shot examples, stored
- * history, then the request. Examples come before history so they read as the agent's
- * standing behaviour, not as part of this conversation. `storedHistory` says where the history
- * sits, for a provider whose context must leave out its oldest turns.
+ * The prompt sent to the model: agent system prompt, the request's standing instructions, the
+ * agent's few-shot examples, stored history, then the rest of the request. Standing instructions
+ * (the Responses API's `instructions`; the system messages that open a Chat Completions request,
+ * which its client sends with every request) go first, as OpenAI puts them at the top of the
+ * context: after the history they would read as a turn, and strict chat templates refuse a system
+ * message amid the conversation. Examples come before history so they read as the agent's
+ * standing behaviour. `storedHistory` says where the history sits, for a provider whose context
+ * must leave out its oldest turns.
  */
 export function buildPrompt(
   agent: Agent,
   history: readonly ChatMessage[],
-  messages: readonly ChatMessage[],
+  request: RequestInput,
 ): { messages: ChatMessage[]; storedHistory: StoredHistoryRange } {
   const examples = agent.examples.flatMap((example): ChatMessage[] => [
     { role: 'user', content: example.user },
     { role: 'assistant', content: example.assistant },
   ]);
-  const request = history.length > 0 ? resultsNextToTheirCalls(messages) : messages;
-  const start = 1 + examples.length;
+  const standing = standingInstructions(request);
+  const rest = request.messages.slice(standing);
+  const start = 1 + standing + examples.length;
   return {
-    messages: [{ role: 'system', content: agent.systemPrompt }, ...examples, ...history, ...request],
+    messages: [
+      { role: 'system', content: agent.systemPrompt },
+      ...request.messages.slice(0, standing),
+      ...examples,
+      ...history,
+      ...(history.length > 0 ? resultsNextToTheirCalls(rest) : rest),
+    ],
     storedHistory: { start, end: start + history.length },
   };
+}
+
+/**
+ * How many messages open the request as standing instructions: the Responses API's `instructions`
+ * (its system and developer input items are conversation items, replayed where they stand), or a
+ * Chat Completions request's leading system messages.
+ */
+function standingInstructions(request: RequestInput): number {
+  if (request.input_appends === true) return request.opens_with_instructions === true ? 1 : 0;
+  let count = 0;
+  while (request.messages[count]?.role === 'system') count++;
+  return count;
 }

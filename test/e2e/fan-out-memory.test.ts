@@ -258,7 +258,7 @@ t.test('a history window that starts after a tool call replays no result without
   );
 });
 
-t.test('Responses: instructions beside a function_call_output reach the backend after the result', async (t) => {
+t.test('Responses: instructions beside a function_call_output go to the top, the result after its call', async (t) => {
   const respond = async (body: object) => {
     const res = await fetch(`${stack.baseUrl}/v1/responses`, {
       method: 'POST',
@@ -284,8 +284,10 @@ t.test('Responses: instructions beside a function_call_output reach the backend 
   t.equal(second.status, 200, JSON.stringify(second.body));
   const message = second.body.output.find((item: { type: string }) => item.type === 'message');
   t.equal(message?.content?.[0]?.text, 'Warm.');
+  const sent = upstream.requests.at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
   t.same(
-    upstream.requests.at(-1)!.body.messages.map((m: { role: string }) => m.role),
-    ['system', 'user', 'assistant', 'tool', 'system'],
+    sent.map((m) => m.role),
+    ['system', 'system', 'user', 'assistant', 'tool'],
   );
+  t.same(sent[1], { role: 'system', content: 'Be brief.' });
 });

@@ -10,6 +10,7 @@ import { loadHistory } from '../../workers/memory/history.js';
 import { recordTurn } from '../../workers/memory/turns.js';
 import { sql } from 'kysely';
 import { newTurn as turn } from '../helpers/turns.js';
+import type { ChatMessage } from '../../bus-schemas/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-mem-'));
 const db = openMemoryDatabase(memoryDatabasePath(dir));
@@ -242,6 +243,30 @@ t.test('a window of history that starts after a call leaves out the results that
   );
   // One turn back: its result answers a call outside the window, which a backend would refuse.
   t.same((await loadHistory(db, 'conv_window', 1, 'chatcmpl-w3')).messages, [{ role: 'assistant', content: 'warm' }]);
+  await recordTurn(
+    db,
+    turn({ ...session, requestId: 'chatcmpl-w3', inputMessages: [{ role: 'user', content: 'and tomorrow?' }] }),
+  );
+  // Two turns back: the window opens at its question, not with an answer right after the system prompt.
+  t.same(
+    (await loadHistory(db, 'conv_window', 2, 'chatcmpl-w4')).messages.map((m) => m.role),
+    ['user', 'assistant'],
+  );
+  t.same(
+    (await loadHistory(db, 'conv_window', 3, 'chatcmpl-w4')).messages.map((m) => m.role),
+    ['user', 'assistant', 'tool', 'assistant', 'user', 'assistant'],
+    'the whole conversation in the window: as it was',
+  );
+});
+
+t.test('a window holding the whole conversation keeps an opening answer (a greeting the client sent)', async (t) => {
+  const greeting: ChatMessage[] = [
+    { role: 'assistant', content: 'Hello! How can I help?' },
+    { role: 'user', content: 'hi' },
+  ];
+  await recordTurn(db, turn({ sessionId: 'conv_greet', requestId: 'chatcmpl-g1', inputMessages: greeting }));
+  const roles = (await loadHistory(db, 'conv_greet', 1, 'chatcmpl-g2')).messages.map((m) => m.role);
+  t.same(roles, ['assistant', 'user', 'assistant']);
 });
 
 t.test("lastTurns shows a turn's tool calls, with their fields only; a row holding no calls shows none", async (t) => {

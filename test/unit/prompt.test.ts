@@ -4,8 +4,9 @@ import { clientSentHistory } from '../../common/client-history.js';
 import { buildPrompt, newInputMessages } from '../../workers/prompt.js';
 import { agentWith } from '../helpers/fake-provider.js';
 
-// The prompt a worker sends: system prompt, examples, stored history, then the request — with tool
-// results kept right after the calls that end the history, where OpenAI-compatible backends take them.
+// The prompt a worker sends: system prompt, the request's standing instructions, examples, stored history,
+// then the rest of the request — with tool results kept right after the calls that end the history, where
+// OpenAI-compatible backends take them.
 
 const agent = { ...agentWith('testing'), systemPrompt: 'You test.', examples: [{ user: 'ping', assistant: 'pong' }] };
 const history: ChatMessage[] = [
@@ -19,31 +20,55 @@ const history: ChatMessage[] = [
 const roles = (messages: ChatMessage[]) => messages.map((m) => m.role);
 
 t.test('system prompt, examples, history, request', async (t) => {
-  const { messages: prompt, storedHistory } = buildPrompt(agent, history.slice(0, 1), [
-    { role: 'user', content: 'hi' },
-  ]);
+  const { messages: prompt, storedHistory } = buildPrompt(agent, history.slice(0, 1), {
+    messages: [{ role: 'user', content: 'hi' }],
+  });
   t.same(roles(prompt), ['system', 'user', 'assistant', 'user', 'user']);
   t.equal(prompt[0]!.content, 'You test.');
   t.same(storedHistory, { start: 3, end: 4 }, 'after the system prompt and the examples');
 });
 
-t.test("a request's instructions before the results of stored calls go after those results", async (t) => {
+t.test("a Chat Completions request's system messages go to the top, before examples and history", async (t) => {
   const request: ChatMessage[] = [
     { role: 'system', content: 'Be brief.' },
     { role: 'tool', content: '24 °C', tool_call_id: 'c1' },
     { role: 'user', content: 'and tomorrow?' },
   ];
-  const prompt = buildPrompt(agent, history, request).messages;
-  t.same(roles(prompt).slice(3), ['user', 'assistant', 'tool', 'system', 'user']);
-  t.same(prompt.at(-2), { role: 'system', content: 'Be brief.' });
+  const { messages: prompt, storedHistory } = buildPrompt(agent, history, { messages: request });
+  t.same(roles(prompt), ['system', 'system', 'user', 'assistant', 'user', 'assistant', 'tool', 'user']);
+  t.same(prompt[1], { role: 'system', content: 'Be brief.' });
+  t.same(storedHistory, { start: 4, end: 6 }, 'after the system prompts and the examples');
 });
 
-t.test('without stored history, the request is sent as the client wrote it', async (t) => {
+t.test('without stored history too, standing instructions come before the examples', async (t) => {
   const request: ChatMessage[] = [
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: 'hi' },
   ];
-  t.same(buildPrompt(agent, [], request).messages.slice(3), request);
+  t.same(roles(buildPrompt(agent, [], { messages: request }).messages), [
+    'system',
+    'system',
+    'user',
+    'assistant',
+    'user',
+  ]);
+});
+
+t.test('the Responses API: `instructions` go to the top, system input items stay where they stand', async (t) => {
+  const request: ChatMessage[] = [
+    { role: 'system', content: 'Be brief.' },
+    { role: 'tool', content: '24 °C', tool_call_id: 'c1' },
+    { role: 'system', content: 'Use Celsius.' },
+    { role: 'user', content: 'and tomorrow?' },
+  ];
+  const responses = { messages: request, input_appends: true, opens_with_instructions: true };
+  const prompt = buildPrompt(agent, history, responses).messages;
+  t.same(
+    prompt.map((m) => m.content),
+    ['You test.', 'Be brief.', 'ping', 'pong', 'Weather in Lima?', '', '24 °C', 'Use Celsius.', 'and tomorrow?'],
+  );
+  const withoutInstructions = buildPrompt(agent, history, { messages: request.slice(1), input_appends: true });
+  t.same(roles(withoutInstructions.messages).slice(3), ['user', 'assistant', 'tool', 'system', 'user']);
 });
 
 t.test(

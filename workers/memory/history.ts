@@ -121,20 +121,32 @@ export async function loadHistory(
   if (limit <= 0) return NO_HISTORY;
   const root = requestRoot(requestId);
   const [low, high] = partRange(root);
-  const window = { sessionId, root, low, high, limit };
+  // One turn more than the window, to know whether the window cuts the conversation.
+  const window = { sessionId, root, low, high, limit: limit + 1 };
   const branch = branchFrom === undefined ? [] : await branchTurns(db, window, branchFrom);
-  const rows = branch.length > 0 ? branch : (await lastTurnsBefore.execute(db, window)).rows;
+  const read = branch.length > 0 ? branch : (await lastTurnsBefore.execute(db, window)).rows;
+  const rows = read.slice(0, limit);
   const turns = rows.reverse().map((row) => ({ row, calls: callsOf(row) })); // oldest first
+  const messages = turns.flatMap(({ row, calls }) => [
+    ...(JSON.parse(row.input_messages) as ChatMessage[]),
+    assistantMessage(row.assistant_response, calls.kept),
+  ]);
   return {
-    messages: replayableHistory(
-      turns.flatMap(({ row, calls }) => [
-        ...(JSON.parse(row.input_messages) as ChatMessage[]),
-        assistantMessage(row.assistant_response, calls.kept),
-      ]),
-    ),
+    messages: replayableHistory(read.length > limit ? fromFirstQuestion(messages) : messages),
     private: rows.some((row) => row.private === 1),
     cutCalls: turns.at(-1)?.calls.cut.map((call) => call.id) ?? [],
   };
+}
+
+/**
+ * A window that cuts the conversation after a turn that called tools opens with that turn's results
+ * and the answer that followed them: the results answer nothing and go, and an answer right after the
+ * system prompt is one strict chat templates refuse (roles must alternate from the user's). Such a
+ * window starts at its first user or system message instead; one holding none is kept as it is.
+ */
+function fromFirstQuestion(messages: ChatMessage[]): ChatMessage[] {
+  const first = messages.findIndex((message) => message.role === 'user' || message.role === 'system');
+  return first > 0 ? messages.slice(first) : messages;
 }
 
 /** Whether a call's arguments are a JSON object, as a whole call's are. */
