@@ -21,7 +21,10 @@ export const memoryResponseRequestSchema = {
     request_id: { type: 'string', pattern: ID_PATTERN, description: 'Unique per query; echoed in the reply.' },
     tenant: { type: 'string', pattern: ID_PATTERN, description: 'Id of the API key asking; only its turns are found.' },
     response_id: { type: 'string', pattern: ID_PATTERN, description: 'The request id of the stored turn.' },
-    op: { enum: ['get', 'delete'], description: '`get` reads the turn; `delete` removes it from memory.' },
+    op: {
+      enum: ['get', 'delete'],
+      description: '`get` reads the turn; `delete` removes it from memory, with its fan-out parts.',
+    },
   },
 } as const;
 

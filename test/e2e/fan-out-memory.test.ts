@@ -291,3 +291,25 @@ t.test('Responses: instructions beside a function_call_output go to the top, the
   );
   t.same(sent[1], { role: 'system', content: 'Be brief.' });
 });
+
+t.test('DELETE of a fan-out response forgets every part: nothing replays it or continues by its id', async (t) => {
+  const session = newSession();
+  const root = `resp_${randomUUID().replaceAll('-', '')}`;
+  await answer('documentation', 'Explain retries', root, session, 'docs part');
+  await answer('code_review', 'Explain retries', `${root}.code_review`, session, 'review part');
+  const deleted = await fetch(`${stack.baseUrl}/v1/responses/${root}`, { method: 'DELETE', headers: AUTH });
+  t.same(await deleted.json(), { id: root, object: 'response', deleted: true });
+
+  const continued = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'documentation', input: 'And then?', previous_response_id: root }),
+  });
+  t.equal(continued.status, 404);
+  t.match((await continued.json()).error, { code: 'response_not_found', param: 'previous_response_id' });
+
+  stack.ollama.behave({ tokens: ['ok'] });
+  const next = doneOf(await call('documentation', 'Anything else?', { session_id: session, create_session: false }));
+  t.equal(next.meta.memory_used, false, 'neither part is history any more');
+  t.same(ollamaSaw(), ['Anything else?']);
+});

@@ -8,6 +8,7 @@ import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
 import { commitTurn, findTurn, sweepPendingTurns } from '../../workers/memory/delivery.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
+import { lookupSession } from '../../workers/memory/sessions.js';
 import { deleteStoredTurn, storedTurn } from '../../workers/memory/stored-turns.js';
 import type { MemoryDatabase } from '../../workers/memory/schema.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
@@ -116,6 +117,21 @@ for (const [name, settings] of dialects) {
     t.equal(await codeOf(deleteStoredTurn(db, 'resp_a1', 'tenant-a')), 'resolved');
     t.equal(await codeOf(storedTurn(db, 'resp_a1', 'tenant-a')), 'response_not_found', 'gone');
     t.equal((await storedTurn(db, 'resp_b1', 'tenant-b')).request_id, 'resp_b1', 'the other tenant keeps its own');
+  });
+
+  t.test(`${name}: deleting a fan-out response deletes every part, so nothing names the conversation`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    for (const id of ['resp_f1', 'resp_f1.writer', 'resp_f1.aggregate', 'resp_f10', 'resp_f2'])
+      t.ok(await recordTurn(db, turn(id, 'tenant-f')));
+    t.equal(await codeOf(deleteStoredTurn(db, 'resp_f1', 'tenant-f')), 'resolved');
+    const left = await db.selectFrom('turns').select('request_id').where('session_id', '=', 'conv_tenant-f').execute();
+    t.same(left.map((row) => row.request_id).sort(), ['resp_f10', 'resp_f2'], 'another id sharing its prefix stays');
+    t.equal((await lookupSession(db, 'resp_f1'))?.id, undefined, 'no part left to continue the conversation by');
+    // Its first part failed: the other parts are the response, and deleting it deletes them.
+    t.ok(await recordTurn(db, turn('resp_f3.writer', 'tenant-f')));
+    t.equal(await codeOf(deleteStoredTurn(db, 'resp_f3', 'tenant-f')), 'resolved');
+    t.equal(await codeOf(deleteStoredTurn(db, 'resp_f3', 'tenant-f')), 'response_not_found', 'gone');
   });
 
   t.test(`${name}: a stored response keeps the created_at its request was accepted at`, async (t) => {

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatMessage, type StoredTurn, type ToolCall } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
+import { partRange } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
 interface TurnRef {
@@ -35,11 +36,18 @@ const turnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
     .where('sessions.tenant', '=', p.tenant),
 );
 
+// The response's turn and its fan-out parts' (`low <= request_id < high`, see partRange): the client
+// got one answer, and a part left behind would still name the conversation and be replayed as history.
 // The session's turn_count stays: it numbers the next commit, and a gap in commit_seq keeps the order.
-const deleteTurnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
+const deleteTurnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef & { low: string; high: string }) =>
   db
     .deleteFrom('turns')
-    .where('request_id', '=', p.requestId)
+    .where((eb) =>
+      eb.or([
+        eb('request_id', '=', p.requestId),
+        eb.and([eb('request_id', '>=', p.low), eb('request_id', '<', p.high)]),
+      ]),
+    )
     .where('state', '=', 'committed')
     .where('session_id', 'in', (eb) =>
       eb.selectFrom('sessions').select('sessions.id').where('sessions.tenant', '=', p.tenant),
@@ -81,10 +89,12 @@ export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, 
 }
 
 /**
- * Removes the committed turn `requestId` of `tenant` from memory: later answers of its
- * conversation no longer see it as history. Throws `response_not_found`.
+ * Removes the committed turn `requestId` of `tenant` from memory, with its fan-out parts: later
+ * answers of its conversation no longer see it as history, and its id no longer continues the
+ * conversation. Throws `response_not_found`.
  */
 export async function deleteStoredTurn(db: Kysely<MemoryDatabase>, requestId: string, tenant: string): Promise<void> {
-  const result = await deleteTurnOfTenant.execute(db, { requestId, tenant });
+  const [low, high] = partRange(requestId);
+  const result = await deleteTurnOfTenant.execute(db, { requestId, tenant, low, high });
   if (!result.numAffectedRows) throw notFound(requestId);
 }
