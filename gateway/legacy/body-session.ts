@@ -10,3 +10,13 @@ export function namingBodySession(err: unknown, request: FastifyRequest): unknow
   if (request.headers['x-session-id'] !== undefined) return err;
   return new AgentbusError('session_not_found', err.message, { param: 'session_id', cause: err });
 }
+
+/**
+ * An unknown agent that a `/query` body named with `agent` is reported on that field: the chat
+ * request it becomes names the agent in `model`, the field the client did not send.
+ */
+export function namingBodyAgent(err: unknown, body: { agent?: string | undefined }): unknown {
+  if (!(err instanceof AgentbusError) || err.code !== 'model_not_found' || err.param !== 'model') return err;
+  if (body.agent === undefined) return err;
+  return err.restated({ param: 'agent' });
+}

@@ -5,7 +5,7 @@ import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { toChatInput } from '../openai/to-chat-input.js';
 import { generateFinal, generateRequestSchema, generateToChatBody, type GenerateRequest } from './generate.js';
-import { namingBodySession } from './body-session.js';
+import { namingBodyAgent, namingBodySession } from './body-session.js';
 import { relayAsNdjson } from './ndjson-relay.js';
 import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from './query.js';
 import { checkTextLength } from '../openai/input-limits.js';
@@ -29,7 +29,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
       const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
       return await replyWithAnswer(reply, chat, (answer) => queryResponse(chat.identity, answer));
     } catch (err) {
-      throw namingBodySession(err, request);
+      throw namingBodyAgent(namingBodySession(err, request), request.body);
     }
   });
 

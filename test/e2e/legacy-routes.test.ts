@@ -181,7 +181,11 @@ t.test('POST /query', async (t) => {
     const before = stack.ollama.requests.length;
     const unknown = await postJson('/query', { query: 'x', agent: 'nope' });
     t.equal(unknown.res.status, 404);
-    t.match(unknown.body, { error: { code: 'model_not_found', type: 'invalid_request_error', message: /nope/ } });
+    t.match(unknown.body, {
+      error: { code: 'model_not_found', type: 'invalid_request_error', message: /nope/, param: 'agent' },
+    });
+    const byModel = await postJson('/query', { query: 'x', model: 'nope' });
+    t.match(byModel.body, { error: { code: 'model_not_found', param: 'model' } }, 'the field the client sent');
 
     const noQuery = await postJson('/query', { agent: 'testing' });
     t.equal(noQuery.res.status, 400);
