@@ -41,7 +41,10 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
     if (previous !== undefined && header !== undefined && header !== previous)
       throw new AgentbusError(
         'invalid_request',
-        'X-Session-ID and previous_response_id name different conversations; send one.',
+        // Both may name one conversation (its id, and a response of it): which to continue is the
+        // client's to say, as the branch a previous_response_id replays is not the whole conversation.
+        'X-Session-ID and previous_response_id each say what this response continues, and they differ; send ' +
+          'one: previous_response_id continues from that response, X-Session-ID from the end of its conversation.',
         { param: 'previous_response_id' },
       );
     // Errors from here on (the pipeline's, the worker's) name the Responses fields, not the chat ones.

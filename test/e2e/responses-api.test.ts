@@ -292,6 +292,25 @@ t.test('previous_response_id carries developer input items, not the instructions
   ]);
 });
 
+t.test('X-Session-ID beside previous_response_id: the same id is one ask, another a 400 naming both', async (t) => {
+  stack.ollama.behave({ tokens: ['One'] });
+  const first = await json({ model: 'documentation', input: 'Count' });
+  const send = (session: string) =>
+    fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: { ...as('key-alice'), 'x-session-id': session },
+      body: JSON.stringify({ model: 'documentation', input: 'On', previous_response_id: first.body.id }),
+    });
+  stack.ollama.behave({ tokens: ['Two'] });
+  t.equal((await send(first.body.id)).status, 200);
+  const both = await send(first.body.conversation_id);
+  t.equal(both.status, 400);
+  t.match((await both.json()).error, {
+    param: 'previous_response_id',
+    message: /X-Session-ID and previous_response_id each say what this response continues/,
+  });
+});
+
 t.test('a reasoning item sent back as it was answered is dropped; alone, it leaves nothing to answer', async (t) => {
   stack.ollama.behave({ tokens: ['ok'] });
   const thought = { id: 'rs_x', type: 'reasoning', status: 'completed', summary: [] };
