@@ -34,6 +34,32 @@ function aggregatorBrief(results: PartResult[]): ChatMessage {
 }
 
 /**
+ * The aggregator's messages and whether they open with instructions: the brief goes first, never
+ * stored. A Chat Completions worker stores no system message that opens a request; a Responses one
+ * stores every input item but the `instructions` (`opens_with_instructions`), so there the brief
+ * becomes, or joins, the instructions.
+ */
+function aggregatorInput(
+  envelope: ChatPlan['envelope'],
+  results: PartResult[],
+): { messages: ChatMessage[]; opensWithInstructions: boolean } {
+  const brief = aggregatorBrief(results);
+  const { messages } = envelope;
+  if (envelope.input_appends !== true) return { messages: [brief, ...messages], opensWithInstructions: false };
+  const [instructions, ...rest] = messages;
+  if (
+    envelope.opens_with_instructions === true &&
+    instructions?.role === 'system' &&
+    typeof instructions.content === 'string'
+  )
+    return {
+      messages: [{ role: 'system', content: `${brief.content}\n\n${instructions.content}` }, ...rest],
+      opensWithInstructions: true,
+    };
+  return { messages: [brief, ...messages], opensWithInstructions: true };
+}
+
+/**
  * The last stage: the call, composed top to bottom. Each agent's answer is a bus call, retried
  * (and sent to the agent's fallback) before its first token, and observed for the trace log and
  * the metrics; several agents are fanned out into one answer (or combined by an aggregator);
@@ -66,7 +92,7 @@ export function dispatch(
 
   /** The request to one agent over the bus, with `timeoutMs` of the deadline left. */
   const askOverBus =
-    (requestId: string, messages: ChatMessage[], deadlineSetting: string) =>
+    (requestId: string, messages: ChatMessage[], deadlineSetting: string, opensWithInstructions?: boolean) =>
     (target: Agent, timeoutMs: number, attempt: number) =>
       busCall(
         deps.bus,
@@ -75,6 +101,7 @@ export function dispatch(
           request_id: requestId,
           intent: target.name,
           messages,
+          ...(opensWithInstructions ? { opens_with_instructions: true } : {}),
           timeout_ms: timeoutMs,
           ...(attempt > 1 ? { attempt } : {}),
         },
@@ -93,7 +120,12 @@ export function dispatch(
       );
 
   /** One agent's answer: retried, sent to its fallback, observed. */
-  const answerBy = (agent: Agent, requestId: string, messages: ChatMessage[]): FrameSource => {
+  const answerBy = (
+    agent: Agent,
+    requestId: string,
+    messages: ChatMessage[],
+    opensWithInstructions?: boolean,
+  ): FrameSource => {
     // A hint shortens the agent's limits, never lengthens them.
     const ownMs = agent.timeouts.totalMs ?? config.requestTimeoutMs;
     const hintMs = clientLimitMs(hints, plan.envelope.stream === true);
@@ -114,7 +146,7 @@ export function dispatch(
       fallback,
       totalMs,
       firstTokenMs,
-      attempt: askOverBus(requestId, messages, deadlineSetting),
+      attempt: askOverBus(requestId, messages, deadlineSetting, opensWithInstructions),
       onStep: (step, error) =>
         log.warn(
           { step, code: error.code },
@@ -166,8 +198,15 @@ export function dispatch(
               ? {
                   aggregate: {
                     agent: aggregator.name,
-                    start: (results: PartResult[]) =>
-                      answerBy(aggregator, `${plan.requestId}.aggregate`, [aggregatorBrief(results), ...messages]),
+                    start: (results: PartResult[]) => {
+                      const input = aggregatorInput(plan.envelope, results);
+                      return answerBy(
+                        aggregator,
+                        `${plan.requestId}.aggregate`,
+                        input.messages,
+                        input.opensWithInstructions,
+                      );
+                    },
                   },
                 }
               : {}),

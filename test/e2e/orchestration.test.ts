@@ -230,6 +230,28 @@ t.test('aggregator: the parts are combined by the aggregator agent, whose text i
   t.equal(stored.length, 1, "the aggregator's turn is stored too");
 });
 
+t.test('Responses aggregator: the brief and the instructions reach it, and neither is stored', async (t) => {
+  for (const instructions of [undefined, 'Be brief.']) {
+    stack.ollama.requests.length = 0;
+    const res = await fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'auto', input: 'synthesise an answer', ...(instructions ? { instructions } : {}) }),
+    });
+    t.equal(res.status, 200);
+    const body: any = await res.json();
+    const systems = stack.ollama.requests[2]!.messages.filter((message) => message.role === 'system');
+    t.ok(systems[1]?.content.includes('## code_review'), 'the brief follows the system prompt');
+    if (instructions) t.ok(systems[1]?.content.endsWith(instructions), 'with the instructions');
+    const [stored] = await stack.db
+      .selectFrom('turns')
+      .select('input_messages')
+      .where('request_id', '=', `${body.id}.aggregate`)
+      .execute();
+    t.same(JSON.parse(stored!.input_messages), [{ role: 'user', content: 'synthesise an answer' }], 'the input alone');
+  }
+});
+
 t.test(
   "backend 500 before the first token: one retry, then the agent's fallback, visible in meta.fallback",
   async (t) => {
