@@ -74,11 +74,13 @@ export function buildPrompt(
 /**
  * How many messages open the request as standing instructions: the Responses API's `instructions`
  * (its system and developer input items are conversation items, replayed where they stand), or a
- * Chat Completions request's leading system messages.
+ * Chat Completions request's leading system messages — unless they are all it holds: then they are
+ * what it asks now ("summarise the conversation"), and stay after the history, as at the top the
+ * prompt would end with the last stored answer, which a backend continues rather than answers.
  */
 function standingInstructions(request: RequestInput): number {
   if (request.input_appends === true) return request.opens_with_instructions === true ? 1 : 0;
   let count = 0;
   while (request.messages[count]?.role === 'system') count++;
-  return count;
+  return count === request.messages.length ? 0 : count;
 }

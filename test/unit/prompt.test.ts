@@ -40,6 +40,18 @@ t.test("a Chat Completions request's system messages go to the top, before examp
   t.same(storedHistory, { start: 4, end: 6 }, 'after the system prompts and the examples');
 });
 
+t.test('a Chat Completions request of system messages alone asks them now: they follow the history', async (t) => {
+  const request: ChatMessage[] = [{ role: 'system', content: 'Summarise the conversation.' }];
+  const done: ChatMessage[] = [
+    { role: 'user', content: 'Weather in Lima?' },
+    { role: 'assistant', content: '24 °C.' },
+  ];
+  const { messages: prompt, storedHistory } = buildPrompt(agent, done, { messages: request });
+  t.same(roles(prompt), ['system', 'user', 'assistant', 'user', 'assistant', 'system'], 'not ending on the answer');
+  t.same(prompt.at(-1), request[0]);
+  t.same(storedHistory, { start: 3, end: 5 });
+});
+
 t.test('without stored history too, standing instructions come before the examples', async (t) => {
   const request: ChatMessage[] = [
     { role: 'system', content: 'Be brief.' },
