@@ -38,7 +38,8 @@ function nameRequest(request: FastifyRequest, reply: FastifyReply): string {
  */
 async function ask(deps: StoredResponsesDeps, request: ById, requestId: string, op: 'get' | 'delete') {
   const { id } = request.params;
-  if (!RESPONSE_ID.test(id) || !id.startsWith(RESPONSE_ID_PREFIX))
+  // Nor is a fan-out part's (`resp_….<agent>`): the bus's own id, which no client was given.
+  if (!RESPONSE_ID.test(id) || !id.startsWith(RESPONSE_ID_PREFIX) || id.includes('.'))
     // As the worker's own 404 (a probe tells the two apart by nothing).
     throw new AgentbusError('response_not_found', `No response "${id.slice(0, 128)}" exists for this API key.`, {
       param: 'response_id',

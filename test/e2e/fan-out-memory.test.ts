@@ -297,6 +297,20 @@ t.test('DELETE of a fan-out response forgets every part: nothing replays it or c
   const root = `resp_${randomUUID().replaceAll('-', '')}`;
   await answer('documentation', 'Explain retries', root, session, 'docs part');
   await answer('code_review', 'Explain retries', `${root}.code_review`, session, 'review part');
+  // A part's id is the bus's own: no client was given it, and it names no response or conversation.
+  const part = `${root}.code_review`;
+  for (const path of [part, `${part}/input_items`])
+    t.equal((await fetch(`${stack.baseUrl}/v1/responses/${path}`, { headers: AUTH })).status, 404, path);
+  t.equal((await fetch(`${stack.baseUrl}/v1/responses/${part}`, { method: 'DELETE', headers: AUTH })).status, 404);
+  const byPart = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'documentation', input: 'Go on', previous_response_id: part }),
+  });
+  t.match(await byPart.json(), { error: { code: 'response_not_found', param: 'previous_response_id' } });
+  const last = await fetch(`${stack.baseUrl}/memory/last?session=${part}`, { headers: AUTH });
+  t.equal(last.status, 404, 'nor does /memory/last take it');
+
   const deleted = await fetch(`${stack.baseUrl}/v1/responses/${root}`, { method: 'DELETE', headers: AUTH });
   t.same(await deleted.json(), { id: root, object: 'response', deleted: true });
 

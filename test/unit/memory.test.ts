@@ -194,7 +194,9 @@ t.test('every value of a turn lands in its own column', async (t) => {
 t.test('a session is found by its id, a completion id, or a fan-out part when the first part failed', async (t) => {
   await recordTurn(db, turn({ requestId: 'chatcmpl-fan.agent-b', sessionId: 'conv_fan' }));
   t.same(await lookupSession(db, 'conv_fan'), { id: 'conv_fan', tenant: 'key_a' });
-  t.same(await lookupSession(db, 'chatcmpl-fan.agent-b'), { id: 'conv_fan', tenant: 'key_a' });
+  t.same(await lookupSession(db, 'chatcmpl-fan.agent-b'), undefined, "a part's own id is the bus's, not a client's");
+  await recordTurn(db, turn({ requestId: 'chatcmpl-dotted', sessionId: 'team.alpha' }));
+  t.same(await lookupSession(db, 'team.alpha'), { id: 'team.alpha', tenant: 'key_a' }, 'a bus sender may dot its ids');
   t.same(await lookupSession(db, 'chatcmpl-fan'), { id: 'conv_fan', tenant: 'key_a' }, 'by the client-facing id');
   t.same(await lookupSession(db, 'chatcmpl-fa'), undefined, 'a prefix is not a part');
   t.same(await lookupSession(db, 'nothing'), undefined);

@@ -56,11 +56,18 @@ const sessionByRef = prepareQuery((db: Kysely<MemoryDatabase>, p: SessionRef) =>
     ),
 );
 
+// A reference with a "." names a session by its id alone: the id of a fan-out part (`R.<agent>`) is the
+// bus's own, never given to a client, which continues the conversation by `R`.
+const sessionById = prepareQuery((db: Kysely<MemoryDatabase>, p: { ref: string }) =>
+  db.selectFrom('sessions').select(['id', 'tenant']).where('id', '=', p.ref),
+);
+
 /**
  * The session a reference names — a conversation id, or any completion id of the
  * conversation — with its owner, whoever that is; undefined when nothing matches.
  */
 export async function lookupSession(db: Kysely<MemoryDatabase>, ref: string): Promise<SessionOwner | undefined> {
+  if (ref.includes('.')) return (await sessionById.execute(db, { ref })).rows[0];
   const [low, high] = partRange(ref);
   const [session] = (await sessionByRef.execute(db, { ref, low, high })).rows;
   return session;
