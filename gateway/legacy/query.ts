@@ -2,6 +2,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { AgentbusError, ID_PATTERN, samplingOptionsSchema } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import { formatProcessingTime, type CollectedAnswer, type CompletionIdentity } from '../openai/responses.js';
+import { agentOf } from '../chat/agent-of.js';
 
 /**
  * `POST /query` body, the request of the per-agent services agentbus replaces: one question,
@@ -35,7 +36,7 @@ export function queryToChatBody(body: QueryRequest): ChatBody {
       '/query answers with one JSON object; stream with POST /v1/chat/stream (or /api/generate).',
       { param: 'stream' },
     );
-  const model = body.agent ?? body.model;
+  const model = agentOf(body);
   return {
     ...(model !== undefined ? { model } : {}),
     messages: [

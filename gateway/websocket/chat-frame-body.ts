@@ -1,6 +1,7 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import type { ChatFrame, ResponseCreateFrame } from './frames.schema.js';
+import { agentOf } from '../chat/agent-of.js';
 
 /**
  * An error in the request frame's own terms: workers name the session field as HTTP sends it
@@ -15,21 +16,6 @@ export function inFrameTerms(error: AgentbusError, frame: ChatFrame | ResponseCr
         ? 'agent'
         : undefined;
   return param === undefined ? error : error.restated({ param });
-}
-
-/** The agent a frame names in `agent` or `model` (both must agree); undefined lets the router choose. */
-export function agentOf(frame: { agent?: string | undefined; model?: string | undefined }): string | undefined {
-  const { agent, model } = frame;
-  if (agent !== undefined && model !== undefined && agent !== model) {
-    throw new AgentbusError(
-      'invalid_request',
-      `"agent" (${agent}) and "model" (${model}) name different agents; send one.`,
-      {
-        param: 'agent',
-      },
-    );
-  }
-  return agent ?? model;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ResponsesBody } from '../openai/responses-request.schema.js';
-import { agentOf } from './chat-frame-body.js';
+import { agentOf } from '../chat/agent-of.js';
 import type { ResponseCreateFrame } from './frames.schema.js';
 
 /**

@@ -186,6 +186,9 @@ t.test('POST /query', async (t) => {
     });
     const byModel = await postJson('/query', { query: 'x', model: 'nope' });
     t.match(byModel.body, { error: { code: 'model_not_found', param: 'model' } }, 'the field the client sent');
+    const both = await postJson('/query', { query: 'x', agent: 'testing', model: 'nope' });
+    t.equal(both.res.status, 400, 'agent and model that disagree: neither is dropped unseen');
+    t.match(both.body, { error: { code: 'invalid_request', param: 'agent', message: /name different agents/ } });
 
     const noQuery = await postJson('/query', { agent: 'testing' });
     t.equal(noQuery.res.status, 400);
