@@ -23,7 +23,9 @@ export const memoryResponseRequestSchema = {
     response_id: { type: 'string', pattern: ID_PATTERN, description: 'The request id of the stored turn.' },
     op: {
       enum: ['get', 'delete'],
-      description: '`get` reads the turn; `delete` removes it from memory, with its fan-out parts.',
+      description:
+        '`get` reads the turn (of a fan-out, its aggregate part when stored, else its own, else its first ' +
+        'part); `delete` removes it from memory, with its fan-out parts.',
     },
   },
 } as const;

@@ -310,6 +310,8 @@ t.test('DELETE of a fan-out response forgets every part: nothing replays it or c
   t.match(await byPart.json(), { error: { code: 'response_not_found', param: 'previous_response_id' } });
   const last = await fetch(`${stack.baseUrl}/memory/last?session=${part}`, { headers: AUTH });
   t.equal(last.status, 404, 'nor does /memory/last take it');
+  const read = await (await fetch(`${stack.baseUrl}/v1/responses/${root}`, { headers: AUTH })).json();
+  t.match(read, { id: root, output: [{ content: [{ text: 'docs part' }] }] }, "the first agent's part, as R");
 
   const deleted = await fetch(`${stack.baseUrl}/v1/responses/${root}`, { method: 'DELETE', headers: AUTH });
   t.same(await deleted.json(), { id: root, object: 'response', deleted: true });

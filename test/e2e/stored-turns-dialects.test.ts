@@ -119,6 +119,31 @@ for (const [name, settings] of dialects) {
     t.equal((await storedTurn(db, 'resp_b1', 'tenant-b')).request_id, 'resp_b1', 'the other tenant keeps its own');
   });
 
+  t.test(`${name}: a fan-out response reads as what its client got, as closely as memory holds it`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const part = async (id: string, text: string) =>
+      t.ok(await recordTurn(db, { ...turn(id, 'tenant-g'), assistantResponse: text, toolCalls: [] }));
+    await part('resp_g1', 'first agent');
+    await part('resp_g1.reviewer', 'second agent');
+    t.match(await storedTurn(db, 'resp_g1', 'tenant-g'), { request_id: 'resp_g1', assistant_response: 'first agent' });
+    await part('resp_g1.aggregate', 'synthesis');
+    t.match(
+      await storedTurn(db, 'resp_g1', 'tenant-g'),
+      { request_id: 'resp_g1', assistant_response: 'synthesis' },
+      "the aggregator's synthesis was the answer",
+    );
+    await part('resp_g2.reviewer', 'only the second');
+    t.match(
+      await storedTurn(db, 'resp_g2', 'tenant-g'),
+      { request_id: 'resp_g2', assistant_response: 'only the second' },
+      'its first part failed: the part stored',
+    );
+    t.equal(await codeOf(storedTurn(db, 'resp_g1.reviewer', 'tenant-g')), 'response_not_found', "a part's own id");
+    t.equal(await codeOf(deleteStoredTurn(db, 'resp_g1.reviewer', 'tenant-g')), 'response_not_found');
+    t.equal(await codeOf(storedTurn(db, 'resp_g1', 'tenant-h')), 'response_not_found', "another tenant's");
+  });
+
   t.test(`${name}: deleting a fan-out response deletes every part, so nothing names the conversation`, async (t) => {
     const { db } = await openMigratedMemory(await settings());
     t.teardown(() => db.destroy());

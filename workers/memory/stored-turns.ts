@@ -9,8 +9,9 @@ interface TurnRef {
   tenant: string;
 }
 
-// Only a committed turn (the client received it whole) of the tenant's own session is found.
-const turnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
+// Only a committed turn (the client received it whole) of the tenant's own session is found: the
+// response's own and its fan-out parts' (`low <= request_id < high`, see partRange), oldest first.
+const turnsOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef & { low: string; high: string }) =>
   db
     .selectFrom('turns')
     .innerJoin('sessions', 'sessions.id', 'turns.session_id')
@@ -31,9 +32,15 @@ const turnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
       'turns.end_user',
       'turns.requested_at',
     ])
-    .where('turns.request_id', '=', p.requestId)
+    .where((eb) =>
+      eb.or([
+        eb('turns.request_id', '=', p.requestId),
+        eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
+      ]),
+    )
     .where('turns.state', '=', 'committed')
-    .where('sessions.tenant', '=', p.tenant),
+    .where('sessions.tenant', '=', p.tenant)
+    .orderBy('turns.commit_seq'),
 );
 
 // The response's turn and its fan-out parts' (`low <= request_id < high`, see partRange): the client
@@ -65,12 +72,23 @@ const seconds = (stored: string) => {
   return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000);
 };
 
-/** The committed turn `requestId` of `tenant`, whole; throws `response_not_found`. */
+/**
+ * The committed turn `requestId` of `tenant`, whole; throws `response_not_found`. Of a fan-out, the
+ * part closest to what the client got: the aggregator's synthesis (then that was the answer), else
+ * the first agent's turn, else — that part failed — the first part stored; under `requestId` in any
+ * case. A part's own id (`R.<agent>`) is the bus's, never a client's: not found.
+ */
 export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, tenant: string): Promise<StoredTurn> {
-  const [row] = (await turnOfTenant.execute(db, { requestId, tenant })).rows;
+  if (requestId.includes('.')) throw notFound(requestId);
+  const [low, high] = partRange(requestId);
+  const { rows } = await turnsOfTenant.execute(db, { requestId, tenant, low, high });
+  const row =
+    rows.find((turn) => turn.request_id === `${requestId}.aggregate`) ??
+    rows.find((turn) => turn.request_id === requestId) ??
+    rows[0];
   if (!row) throw notFound(requestId);
   return {
-    request_id: row.request_id,
+    request_id: requestId,
     session_id: row.session_id,
     agent: row.agent,
     model: row.model,
@@ -94,6 +112,7 @@ export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, 
  * conversation. Throws `response_not_found`.
  */
 export async function deleteStoredTurn(db: Kysely<MemoryDatabase>, requestId: string, tenant: string): Promise<void> {
+  if (requestId.includes('.')) throw notFound(requestId);
   const [low, high] = partRange(requestId);
   const result = await deleteTurnOfTenant.execute(db, { requestId, tenant, low, high });
   if (!result.numAffectedRows) throw notFound(requestId);
