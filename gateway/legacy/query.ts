@@ -28,15 +28,19 @@ export const queryRequestSchema = {
 
 export type QueryRequest = FromSchema<typeof queryRequestSchema>;
 
-/** The same request in OpenAI's terms, for the shared chat path. */
-export function queryToChatBody(body: QueryRequest): ChatBody {
+/**
+ * The same request in OpenAI's terms, for the shared chat path. At the root `agent` and `model`
+ * must agree; on `/agents/<agent>/query` (`pathNamesAgent`) the path wins, so the body's pair is
+ * only a hint and is not refused.
+ */
+export function queryToChatBody(body: QueryRequest, pathNamesAgent = false): ChatBody {
   if (body.stream === true)
     throw new AgentbusError(
       'invalid_request',
       '/query answers with one JSON object; stream with POST /v1/chat/stream (or /api/generate).',
       { param: 'stream' },
     );
-  const model = agentOf(body);
+  const model = pathNamesAgent ? (body.agent ?? body.model) : agentOf(body);
   return {
     ...(model !== undefined ? { model } : {}),
     messages: [

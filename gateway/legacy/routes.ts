@@ -24,7 +24,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
     // Checked here too, so the error names the legacy field rather than the message it becomes.
     checkTextLength(request.body.query, 'query', limits);
     checkTextLength(request.body.system, 'system', limits);
-    const input = toChatInput(queryToChatBody(request.body), false, limits);
+    const input = toChatInput(queryToChatBody(request.body, request.pathAgent !== undefined), false, limits);
     try {
       const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
       return await replyWithAnswer(reply, chat, (answer) => queryResponse(chat.identity, answer));

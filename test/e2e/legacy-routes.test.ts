@@ -483,6 +483,9 @@ t.test('per-agent base URL /agents/code_review', async (t) => {
     t.match(query.body, { agent: 'code_review', response: 's1s2' });
     const hinted = await postJson('/agents/code_review/query', { query: 'q', agent: 'documentation' });
     t.equal(hinted.body.agent, 'code_review', 'on the per-agent /query the path wins over the body');
+    const pair = await postJson('/agents/code_review/query', { query: 'q', agent: 'documentation', model: 'x' });
+    t.equal(pair.res.status, 200, 'an agent and model that disagree are a hint there too, not a 400');
+    t.equal(pair.body.agent, 'code_review');
 
     const generate = await postJson('/agents/code_review/api/generate', { prompt: 'g', stream: false });
     t.equal(generate.res.status, 200);
