@@ -1,7 +1,7 @@
-import type { ExpressionBuilder, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { ChatMessage, ToolCall } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
-import { partRange, requestRoot } from './request-parts.js';
+import { ofRequest, requestParts, requestRoot, type RequestParts } from './request-parts.js';
 import { replayableHistory } from './replayable-history.js';
 import type { MemoryDatabase } from './schema.js';
 
@@ -22,23 +22,13 @@ export const NO_HISTORY: History = Object.freeze({
   cutCalls: Object.freeze([]),
 });
 
-interface HistoryWindow {
+/** The client request asking (see requestRoot), and its fan-out parts as a range (see partRange). */
+interface HistoryWindow extends RequestParts {
   sessionId: string;
-  /** The client request asking (see requestRoot), and its fan-out parts as a range (see partRange). */
-  root: string;
-  low: string;
-  high: string;
   limit: number;
 }
 
 const REPLAYED = ['input_messages', 'assistant_response', 'tool_calls', 'finish_reason', 'private'] as const;
-
-/** The turns of one client request: `root` itself and its fan-out parts (`low <= request_id < high`). */
-const ofRequest = (eb: ExpressionBuilder<MemoryDatabase, 'turns'>, p: { root: string; low: string; high: string }) =>
-  eb.or([
-    eb('turns.request_id', '=', p.root),
-    eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
-  ]);
 
 const lastTurnsQuery = (db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
   db
@@ -60,15 +50,14 @@ const lastTurnsBelow = prepareQuery((db: Kysely<MemoryDatabase>, p: HistoryWindo
 
 // The turns of one request on a branch: its own and its fan-out parts', newest first, each with
 // the link to the response the request continued.
-const branchRequest = prepareQuery(
-  (db: Kysely<MemoryDatabase>, p: { sessionId: string; root: string; low: string; high: string }) =>
-    db
-      .selectFrom('turns')
-      .select([...REPLAYED, 'previous_response_id', 'commit_seq'])
-      .where('session_id', '=', p.sessionId)
-      .where('state', '=', 'committed')
-      .where((eb) => ofRequest(eb, p))
-      .orderBy('commit_seq', 'desc'),
+const branchRequest = prepareQuery((db: Kysely<MemoryDatabase>, p: RequestParts & { sessionId: string }) =>
+  db
+    .selectFrom('turns')
+    .select([...REPLAYED, 'previous_response_id', 'commit_seq'])
+    .where('session_id', '=', p.sessionId)
+    .where('state', '=', 'committed')
+    .where((eb) => ofRequest(eb, p))
+    .orderBy('commit_seq', 'desc'),
 );
 
 type ReplayedRow = Awaited<ReturnType<typeof lastTurnsBefore.execute>>['rows'][number];
@@ -89,8 +78,7 @@ async function branchTurns(db: Kysely<MemoryDatabase>, window: HistoryWindow, fr
   while (link !== null && link !== sessionId && branch.length < limit && !seen.has(requestRoot(link))) {
     const root = requestRoot(link);
     seen.add(root);
-    const [low, high] = partRange(root);
-    const { rows } = await branchRequest.execute(db, { sessionId, root, low, high });
+    const { rows } = await branchRequest.execute(db, { sessionId, ...requestParts(root) });
     if (rows.length === 0) return branch;
     branch.push(...rows.slice(0, limit - branch.length));
     // The parts of one request continued the same response; a link of its own is no step back.
@@ -119,10 +107,8 @@ export async function loadHistory(
   branchFrom?: string,
 ): Promise<History> {
   if (limit <= 0) return NO_HISTORY;
-  const root = requestRoot(requestId);
-  const [low, high] = partRange(root);
   // One turn more than the window, to know whether the window cuts the conversation.
-  const window = { sessionId, root, low, high, limit: limit + 1 };
+  const window = { sessionId, ...requestParts(requestRoot(requestId)), limit: limit + 1 };
   const branch = branchFrom === undefined ? [] : await branchTurns(db, window, branchFrom);
   const read = branch.length > 0 ? branch : (await lastTurnsBefore.execute(db, window)).rows;
   const rows = read.slice(0, limit);

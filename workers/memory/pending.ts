@@ -1,7 +1,7 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { prepareQuery } from './prepared-query.js';
-import { partRange, requestRoot } from './request-parts.js';
+import { ofRequest, requestParts, requestRoot, type RequestParts } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
 // A turn is committed a moment after its client received it (the receipt travels back to the
@@ -9,11 +9,8 @@ import type { MemoryDatabase } from './schema.js';
 // a request waits — briefly, bounded — for its conversation's pending turns to be settled, so
 // it sees what its client saw. Pending turns of the request's own fan-out parts are not waited for.
 
-interface Pending {
+interface Pending extends RequestParts {
   sessionId: string;
-  root: string;
-  low: string;
-  high: string;
   now: number;
 }
 
@@ -32,32 +29,19 @@ const pendingInSession = prepareQuery((db: Kysely<MemoryDatabase>, p: Pending) =
     // (session_id, commit_seq) index find the pending few instead of visiting its whole history.
     .where('commit_seq', 'is', null)
     .where((eb) => stillAwaited(eb, p.now))
-    .where((eb) =>
-      eb.not(
-        eb.or([
-          eb('turns.request_id', '=', p.root),
-          eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
-        ]),
-      ),
-    )
+    .where((eb) => eb.not(ofRequest(eb, p)))
     .limit(1),
 );
 
 // The turn of a completion id, or of one of its fan-out parts (which name the conversation too).
-const pendingTurn = prepareQuery(
-  (db: Kysely<MemoryDatabase>, p: { requestId: string; low: string; high: string; now: number }) =>
-    db
-      .selectFrom('turns')
-      .select('id')
-      .where('state', '=', 'pending')
-      .where((eb) => stillAwaited(eb, p.now))
-      .where((eb) =>
-        eb.or([
-          eb('request_id', '=', p.requestId),
-          eb.and([eb('request_id', '>=', p.low), eb('request_id', '<', p.high)]),
-        ]),
-      )
-      .limit(1),
+const pendingTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: RequestParts & { now: number }) =>
+  db
+    .selectFrom('turns')
+    .select('id')
+    .where('state', '=', 'pending')
+    .where((eb) => stillAwaited(eb, p.now))
+    .where((eb) => ofRequest(eb, p))
+    .limit(1),
 );
 
 /** How long and how often to look again. */
@@ -91,18 +75,15 @@ export function settledSession(
   requestId: string,
   wait: SettleWait = SETTLE_WAIT,
 ): Promise<boolean> {
-  const root = requestRoot(requestId);
-  const [low, high] = partRange(root);
+  const parts = requestParts(requestRoot(requestId));
   const clock = wait.clock ?? systemClock;
-  const params = () => ({ sessionId, root, low, high, now: clock.now() });
+  const params = () => ({ sessionId, ...parts, now: clock.now() });
   return until(async () => (await pendingInSession.execute(db, params())).rows.length === 0, wait);
 }
 
 /** True when `requestId` (or a fan-out part of it) is pending: a completion id its client holds a moment early. */
 export async function isPending(db: Kysely<MemoryDatabase>, requestId: string, clock = systemClock): Promise<boolean> {
-  const [low, high] = partRange(requestId);
-  const now = clock.now();
-  return (await pendingTurn.execute(db, { requestId, low, high, now })).rows.length > 0;
+  return (await pendingTurn.execute(db, { ...requestParts(requestId), now: clock.now() })).rows.length > 0;
 }
 
 /** Resolves once the turn `requestId` is no longer pending (committed or discarded), or after the wait. */

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
-import { partRange } from './request-parts.js';
+import { isPartId, partRange } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
 export interface ResolvedSession {
@@ -67,7 +67,7 @@ const sessionById = prepareQuery((db: Kysely<MemoryDatabase>, p: { ref: string }
  * conversation — with its owner, whoever that is; undefined when nothing matches.
  */
 export async function lookupSession(db: Kysely<MemoryDatabase>, ref: string): Promise<SessionOwner | undefined> {
-  if (ref.includes('.')) return (await sessionById.execute(db, { ref })).rows[0];
+  if (isPartId(ref)) return (await sessionById.execute(db, { ref })).rows[0];
   const [low, high] = partRange(ref);
   const [session] = (await sessionByRef.execute(db, { ref, low, high })).rows;
   return session;

@@ -1,17 +1,17 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, type ChatMessage, type StoredTurn, type ToolCall } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
-import { partRange } from './request-parts.js';
+import { isPartId, ofRequest, requestParts, type RequestParts } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
 
-interface TurnRef {
-  requestId: string;
+/** A response (`root`, with its fan-out parts) of a tenant. */
+interface TurnRef extends RequestParts {
   tenant: string;
 }
 
 // Only a committed turn (the client received it whole) of the tenant's own session is found: the
 // response's own and its fan-out parts' (`low <= request_id < high`, see partRange), oldest first.
-const turnsOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef & { low: string; high: string }) =>
+const turnsOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
   db
     .selectFrom('turns')
     .innerJoin('sessions', 'sessions.id', 'turns.session_id')
@@ -32,12 +32,7 @@ const turnsOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef & { l
       'turns.end_user',
       'turns.requested_at',
     ])
-    .where((eb) =>
-      eb.or([
-        eb('turns.request_id', '=', p.requestId),
-        eb.and([eb('turns.request_id', '>=', p.low), eb('turns.request_id', '<', p.high)]),
-      ]),
-    )
+    .where((eb) => ofRequest(eb, p))
     .where('turns.state', '=', 'committed')
     .where('sessions.tenant', '=', p.tenant)
     .orderBy('turns.commit_seq'),
@@ -46,15 +41,10 @@ const turnsOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef & { l
 // The response's turn and its fan-out parts' (`low <= request_id < high`, see partRange): the client
 // got one answer, and a part left behind would still name the conversation and be replayed as history.
 // The session's turn_count stays: it numbers the next commit, and a gap in commit_seq keeps the order.
-const deleteTurnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef & { low: string; high: string }) =>
+const deleteTurnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
   db
     .deleteFrom('turns')
-    .where((eb) =>
-      eb.or([
-        eb('request_id', '=', p.requestId),
-        eb.and([eb('request_id', '>=', p.low), eb('request_id', '<', p.high)]),
-      ]),
-    )
+    .where((eb) => ofRequest(eb, p))
     .where('state', '=', 'committed')
     .where('session_id', 'in', (eb) =>
       eb.selectFrom('sessions').select('sessions.id').where('sessions.tenant', '=', p.tenant),
@@ -79,9 +69,8 @@ const seconds = (stored: string) => {
  * case. A part's own id (`R.<agent>`) is the bus's, never a client's: not found.
  */
 export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, tenant: string): Promise<StoredTurn> {
-  if (requestId.includes('.')) throw notFound(requestId);
-  const [low, high] = partRange(requestId);
-  const { rows } = await turnsOfTenant.execute(db, { requestId, tenant, low, high });
+  if (isPartId(requestId)) throw notFound(requestId);
+  const { rows } = await turnsOfTenant.execute(db, { ...requestParts(requestId), tenant });
   const row =
     rows.find((turn) => turn.request_id === `${requestId}.aggregate`) ??
     rows.find((turn) => turn.request_id === requestId) ??
@@ -112,8 +101,7 @@ export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, 
  * conversation. Throws `response_not_found`.
  */
 export async function deleteStoredTurn(db: Kysely<MemoryDatabase>, requestId: string, tenant: string): Promise<void> {
-  if (requestId.includes('.')) throw notFound(requestId);
-  const [low, high] = partRange(requestId);
-  const result = await deleteTurnOfTenant.execute(db, { requestId, tenant, low, high });
+  if (isPartId(requestId)) throw notFound(requestId);
+  const result = await deleteTurnOfTenant.execute(db, { ...requestParts(requestId), tenant });
   if (!result.numAffectedRows) throw notFound(requestId);
 }
