@@ -42,7 +42,7 @@ function idOf(value: Record<string, unknown>): string | null {
 }
 
 /** What is wrong with a frame's `type` that is not a string. */
-function missingType(type: unknown): string {
+function unusableType(type: unknown): string {
   if (type === undefined) return 'The frame has no "type"';
   const kind = type === null ? 'null' : Array.isArray(type) ? 'an array' : typeof type;
   return `The frame's "type" must be a string, not ${kind}`;
@@ -71,7 +71,7 @@ export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJs
   const record = value as Record<string, unknown>;
   const type = record['type'];
   if (typeof type !== 'string' || !(FRAME_TYPES as string[]).includes(type)) {
-    const shown = typeof type === 'string' ? `Unknown frame type "${type.slice(0, 64)}"` : missingType(type);
+    const shown = typeof type === 'string' ? `Unknown frame type "${type.slice(0, 64)}"` : unusableType(type);
     throw new FrameError(
       new AgentbusError('invalid_request', `${shown}; expected one of: ${FRAME_TYPES.join(', ')}.`, { param: 'type' }),
       idOf(record),
