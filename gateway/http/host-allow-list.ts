@@ -29,6 +29,16 @@ export function hostAllowList(settings: { host: string; allowedHosts: readonly s
   };
 }
 
+/** How many `Host` header lines a request sent (Node's `headers.host` shows the first only). */
+function hostLines(rawHeaders: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  return count;
+}
+
 /**
  * DNS rebinding: a page of evil.example whose name is made to resolve to 127.0.0.1 reaches the
  * gateway from the user's own browser, same-origin as far as the browser knows — but its
@@ -41,12 +51,18 @@ export function refuseUnknownHosts(app: FastifyInstance, settings: { host: strin
     const host = request.headers.host;
     // RFC 9112, section 3.2: an HTTP/1.1 request without Host is a 400 (HTTP/1.0 has none to send).
     const missing = host === undefined && request.raw.httpVersion === '1.1';
-    if (!missing && allowed(host)) return;
+    const repeated = !missing && hostLines(request.raw.rawHeaders) > 1;
+    if (!missing && !repeated && allowed(host)) return;
     reply.header('connection', 'close');
     // A refused upgrade's socket is outside Node's HTTP timeouts: closed once the answer is out.
     if (request.headers.upgrade !== undefined) reply.raw.once('finish', () => request.raw.socket.destroy());
     if (missing)
       throw new AgentbusError('invalid_request', 'An HTTP/1.1 request must send a Host header.', { param: 'Host' });
+    // Node keeps the first; a proxy in front may have gone by another (RFC 9112, section 3.2: a 400).
+    if (repeated)
+      throw new AgentbusError('invalid_request', 'The request sends more than one Host header; send one.', {
+        param: 'Host',
+      });
     throw new AgentbusError(
       'host_not_allowed',
       `Host ${JSON.stringify(host)} is not a name of this gateway: ` +

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,3 +135,24 @@ t.test('once a key exists the playground no longer offers the dev key', async (t
   t.same((await send('/playground/config.json', {})).body, { dev_key: null });
   t.equal((await send('/v1/models', devKey)).status, 401);
 });
+
+t.test(
+  'two Host headers are a 400, whichever comes first (Node reads the first, a proxy may use the other)',
+  async (t) => {
+    for (const hosts of [
+      [`localhost:${port}`, `evil.example:${port}`],
+      [`evil.example:${port}`, `localhost:${port}`],
+      [`localhost:${port}`, `localhost:${port}`],
+    ]) {
+      const socket = connect(port, '127.0.0.1');
+      const head = hosts.map((host) => `Host: ${host}\r\n`).join('');
+      socket.end(`GET /v1/models HTTP/1.1\r\n${head}Authorization: Bearer local-only\r\nConnection: close\r\n\r\n`);
+      let text = '';
+      for await (const chunk of socket) text += (chunk as Buffer).toString('utf8');
+      t.match(text, /^HTTP\/1\.1 400 /, hosts.join(' + '));
+      t.match(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), {
+        error: { code: 'invalid_request', param: 'Host', message: /more than one Host header/ },
+      });
+    }
+  },
+);
