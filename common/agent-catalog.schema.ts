@@ -134,7 +134,7 @@ export const agentCatalogSchema = {
             maxItems: 20,
             description:
               'Few-shot examples: each becomes a user and an assistant message ' +
-              "after the system prompts (the agent's and the request's), before history.",
+              "after the system message (the agent's system prompt and the request's instructions), before history.",
             items: {
               type: 'object',
               additionalProperties: false,

@@ -38,14 +38,15 @@ function resultsNextToTheirCalls(messages: readonly ChatMessage[]): readonly Cha
 }
 
 /**
- * The prompt sent to the model: agent system prompt, the request's standing instructions, the
- * agent's few-shot examples, stored history, then the rest of the request. Standing instructions
- * (the Responses API's `instructions`; the system messages that open a Chat Completions request,
- * which its client sends with every request) go first, as OpenAI puts them at the top of the
- * context: after the history they would read as a turn, and strict chat templates refuse a system
- * message amid the conversation. Examples come before history so they read as the agent's
- * standing behaviour. `storedHistory` says where the history sits, for a provider whose context
- * must leave out its oldest turns.
+ * The prompt sent to the model: one system message — the agent's system prompt, then the request's
+ * standing instructions — the agent's few-shot examples, stored history, then the rest of the
+ * request. Standing instructions (the Responses API's `instructions`; the system messages that open
+ * a Chat Completions request, which its client sends with every request) go first, as OpenAI puts
+ * them at the top of the context: after the history they would read as a turn. They join the
+ * agent's system message rather than follow it: strict chat templates (Mistral's) take only the
+ * first message as the system prompt and refuse any other. Examples come before history so they
+ * read as the agent's standing behaviour. `storedHistory` says where the history sits, for a
+ * provider whose context must leave out its oldest turns.
  */
 export function buildPrompt(
   agent: Agent,
@@ -57,12 +58,14 @@ export function buildPrompt(
     { role: 'assistant', content: example.assistant },
   ]);
   const standing = standingInstructions(request);
+  const system = [agent.systemPrompt, ...request.messages.slice(0, standing).map((message) => message.content)]
+    .filter((text) => text !== '')
+    .join('\n\n');
   const rest = request.messages.slice(standing);
-  const start = 1 + standing + examples.length;
+  const start = 1 + examples.length;
   return {
     messages: [
-      { role: 'system', content: agent.systemPrompt },
-      ...request.messages.slice(0, standing),
+      { role: 'system', content: system },
       ...examples,
       ...history,
       ...(history.length > 0 ? resultsNextToTheirCalls(rest) : rest),

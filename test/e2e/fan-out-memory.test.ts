@@ -258,39 +258,42 @@ t.test('a history window that starts after a tool call replays no result without
   );
 });
 
-t.test('Responses: instructions beside a function_call_output go to the top, the result after its call', async (t) => {
-  const respond = async (body: object) => {
-    const res = await fetch(`${stack.baseUrl}/v1/responses`, {
-      method: 'POST',
-      headers: AUTH,
-      body: JSON.stringify({
-        model: 'cloud_only',
-        tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object' } }],
-        ...body,
-      }),
+t.test(
+  'Responses: instructions beside a function_call_output join the system prompt, the result follows its call',
+  async (t) => {
+    const respond = async (body: object) => {
+      const res = await fetch(`${stack.baseUrl}/v1/responses`, {
+        method: 'POST',
+        headers: AUTH,
+        body: JSON.stringify({
+          model: 'cloud_only',
+          tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object' } }],
+          ...body,
+        }),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Lima"}' }] });
+    const first = await respond({ input: 'Weather in Lima?', instructions: 'Be brief.' });
+    t.equal(first.status, 200, JSON.stringify(first.body));
+    const call = first.body.output.find((item: { type: string }) => item.type === 'function_call');
+    upstream.behave({ tokens: ['Warm', '.'] });
+    const second = await respond({
+      previous_response_id: first.body.id,
+      instructions: 'Be brief.',
+      input: [{ type: 'function_call_output', call_id: call.call_id, output: '24 °C' }],
     });
-    return { status: res.status, body: await res.json() };
-  };
-  upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Lima"}' }] });
-  const first = await respond({ input: 'Weather in Lima?', instructions: 'Be brief.' });
-  t.equal(first.status, 200, JSON.stringify(first.body));
-  const call = first.body.output.find((item: { type: string }) => item.type === 'function_call');
-  upstream.behave({ tokens: ['Warm', '.'] });
-  const second = await respond({
-    previous_response_id: first.body.id,
-    instructions: 'Be brief.',
-    input: [{ type: 'function_call_output', call_id: call.call_id, output: '24 °C' }],
-  });
-  t.equal(second.status, 200, JSON.stringify(second.body));
-  const message = second.body.output.find((item: { type: string }) => item.type === 'message');
-  t.equal(message?.content?.[0]?.text, 'Warm.');
-  const sent = upstream.requests.at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
-  t.same(
-    sent.map((m) => m.role),
-    ['system', 'system', 'user', 'assistant', 'tool'],
-  );
-  t.same(sent[1], { role: 'system', content: 'Be brief.' });
-});
+    t.equal(second.status, 200, JSON.stringify(second.body));
+    const message = second.body.output.find((item: { type: string }) => item.type === 'message');
+    t.equal(message?.content?.[0]?.text, 'Warm.');
+    const sent = upstream.requests.at(-1)!.body.messages as Array<{ role: string; content: unknown }>;
+    t.same(
+      sent.map((m) => m.role),
+      ['system', 'user', 'assistant', 'tool'],
+    );
+    t.same(sent[0], { role: 'system', content: 'You are cloud_only.\n\nBe brief.' }, 'one system message');
+  },
+);
 
 t.test('DELETE of a fan-out response forgets every part: nothing replays it or continues by its id', async (t) => {
   const session = newSession();

@@ -338,10 +338,8 @@ t.test('POST /api/generate', async (t) => {
     const sent = stack.ollama.requests.at(-1)!;
     t.equal(sent.format, 'json', 'format: "json" reaches Ollama as format: "json"');
     t.match(sent.options, { num_predict: 33, temperature: 0.2, stop: ['END'], seed: 3 });
-    t.same(sent.messages.slice(1), [
-      { role: 'system', content: 'be terse' },
-      { role: 'user', content: 'json please' },
-    ]);
+    t.match(sent.messages[0], { role: 'system', content: /\n\nbe terse$/ }, "joined to the agent's system prompt");
+    t.same(sent.messages.slice(1), [{ role: 'user', content: 'json please' }]);
 
     const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] };
     await (

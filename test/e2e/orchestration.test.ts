@@ -241,8 +241,9 @@ t.test('Responses aggregator: the brief and the instructions reach it, and neith
     t.equal(res.status, 200);
     const body: any = await res.json();
     const systems = stack.ollama.requests[2]!.messages.filter((message) => message.role === 'system');
-    t.ok(systems[1]?.content.includes('## code_review'), 'the brief follows the system prompt');
-    if (instructions) t.ok(systems[1]?.content.endsWith(instructions), 'with the instructions');
+    t.equal(systems.length, 1, 'one system message');
+    t.ok(systems[0]?.content.includes('## code_review'), 'the brief joins the system prompt');
+    if (instructions) t.ok(systems[0]?.content.endsWith(instructions), 'with the instructions');
     const [stored] = await stack.db
       .selectFrom('turns')
       .select('input_messages')

@@ -34,7 +34,7 @@ const weather = {
   parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
 };
 
-t.test('a string input answers with a response object; instructions become the system message', async (t) => {
+t.test('a string input answers with a response object; instructions join the system message', async (t) => {
   stack.ollama.behave({ tokens: ['Hello', ' there'] });
   const { status, body } = await json({
     model: 'documentation',
@@ -65,10 +65,8 @@ t.test('a string input answers with a response object; instructions become the s
   });
   t.match(body.id, /^resp_/);
   const sent = stack.ollama.requests.at(-1)!;
-  t.same(sent.messages.slice(-2), [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'user', content: 'Hi' },
-  ]);
+  t.match(sent.messages[0], { role: 'system', content: /^You are a technical writer.*\n\nBe brief\.$/s });
+  t.same(sent.messages.slice(1), [{ role: 'user', content: 'Hi' }], "joined to the agent's system prompt");
   t.match(sent.options, { num_predict: 40, temperature: 0.2 });
 });
 

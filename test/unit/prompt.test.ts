@@ -28,16 +28,16 @@ t.test('system prompt, examples, history, request', async (t) => {
   t.same(storedHistory, { start: 3, end: 4 }, 'after the system prompt and the examples');
 });
 
-t.test("a Chat Completions request's system messages go to the top, before examples and history", async (t) => {
+t.test("a Chat Completions request's system messages join the agent's, before examples and history", async (t) => {
   const request: ChatMessage[] = [
     { role: 'system', content: 'Be brief.' },
     { role: 'tool', content: '24 °C', tool_call_id: 'c1' },
     { role: 'user', content: 'and tomorrow?' },
   ];
   const { messages: prompt, storedHistory } = buildPrompt(agent, history, { messages: request });
-  t.same(roles(prompt), ['system', 'system', 'user', 'assistant', 'user', 'assistant', 'tool', 'user']);
-  t.same(prompt[1], { role: 'system', content: 'Be brief.' });
-  t.same(storedHistory, { start: 4, end: 6 }, 'after the system prompts and the examples');
+  t.same(roles(prompt), ['system', 'user', 'assistant', 'user', 'assistant', 'tool', 'user']);
+  t.same(prompt[0], { role: 'system', content: 'You test.\n\nBe brief.' }, 'one system message: strict templates');
+  t.same(storedHistory, { start: 3, end: 5 }, 'after the system prompt and the examples');
 });
 
 t.test('a Chat Completions request of system messages alone asks them now: they follow the history', async (t) => {
@@ -57,31 +57,34 @@ t.test('without stored history too, standing instructions come before the exampl
     { role: 'system', content: 'Be brief.' },
     { role: 'user', content: 'hi' },
   ];
-  t.same(roles(buildPrompt(agent, [], { messages: request }).messages), [
-    'system',
-    'system',
-    'user',
-    'assistant',
-    'user',
-  ]);
+  const prompt = buildPrompt(agent, [], { messages: request }).messages;
+  t.same(roles(prompt), ['system', 'user', 'assistant', 'user']);
+  t.equal(prompt[0]!.content, 'You test.\n\nBe brief.');
+  const several = buildPrompt({ ...agent, systemPrompt: '' }, [], {
+    messages: [{ role: 'system', content: 'One.' }, ...request],
+  }).messages;
+  t.equal(several[0]!.content, 'One.\n\nBe brief.', 'each in order; an empty system prompt adds no blank lines');
 });
 
-t.test('the Responses API: `instructions` go to the top, system input items stay where they stand', async (t) => {
-  const request: ChatMessage[] = [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'tool', content: '24 °C', tool_call_id: 'c1' },
-    { role: 'system', content: 'Use Celsius.' },
-    { role: 'user', content: 'and tomorrow?' },
-  ];
-  const responses = { messages: request, input_appends: true, opens_with_instructions: true };
-  const prompt = buildPrompt(agent, history, responses).messages;
-  t.same(
-    prompt.map((m) => m.content),
-    ['You test.', 'Be brief.', 'ping', 'pong', 'Weather in Lima?', '', '24 °C', 'Use Celsius.', 'and tomorrow?'],
-  );
-  const withoutInstructions = buildPrompt(agent, history, { messages: request.slice(1), input_appends: true });
-  t.same(roles(withoutInstructions.messages).slice(3), ['user', 'assistant', 'tool', 'system', 'user']);
-});
+t.test(
+  'the Responses API: `instructions` join the system prompt, system input items stay where they stand',
+  async (t) => {
+    const request: ChatMessage[] = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'tool', content: '24 °C', tool_call_id: 'c1' },
+      { role: 'system', content: 'Use Celsius.' },
+      { role: 'user', content: 'and tomorrow?' },
+    ];
+    const responses = { messages: request, input_appends: true, opens_with_instructions: true };
+    const prompt = buildPrompt(agent, history, responses).messages;
+    t.same(
+      prompt.map((m) => m.content),
+      ['You test.\n\nBe brief.', 'ping', 'pong', 'Weather in Lima?', '', '24 °C', 'Use Celsius.', 'and tomorrow?'],
+    );
+    const withoutInstructions = buildPrompt(agent, history, { messages: request.slice(1), input_appends: true });
+    t.same(roles(withoutInstructions.messages).slice(3), ['user', 'assistant', 'tool', 'system', 'user']);
+  },
+);
 
 t.test(
   "Chat Completions: assistant messages are the client's own history; the turn keeps what follows them",
