@@ -261,6 +261,18 @@ t.test('a window of history that starts after a call leaves out the results that
   );
 });
 
+t.test('history after a deleted turn that called tools opens at its next question, not its answer', async (t) => {
+  const session = { sessionId: 'conv_gap' };
+  const calls = [{ id: 'call_g', type: 'function' as const, function: { name: 'f', arguments: '{}' } }];
+  await recordTurn(db, turn({ ...session, requestId: 'chatcmpl-gap1', toolCalls: calls, assistantResponse: '' }));
+  const results = [{ role: 'tool' as const, content: '20 °C', tool_call_id: 'call_g' }];
+  await recordTurn(db, turn({ ...session, requestId: 'chatcmpl-gap2', inputMessages: results }));
+  await recordTurn(db, turn({ ...session, requestId: 'chatcmpl-gap3' }));
+  await db.deleteFrom('turns').where('request_id', '=', 'chatcmpl-gap1').execute();
+  const roles = (await loadHistory(db, 'conv_gap', 10, 'chatcmpl-gap4')).messages.map((m) => m.role);
+  t.same(roles, ['user', 'assistant']);
+});
+
 t.test('a window holding the whole conversation keeps an opening answer (a greeting the client sent)', async (t) => {
   const greeting: ChatMessage[] = [
     { role: 'assistant', content: 'Hello! How can I help?' },

@@ -107,28 +107,27 @@ export async function loadHistory(
   branchFrom?: string,
 ): Promise<History> {
   if (limit <= 0) return NO_HISTORY;
-  // One turn more than the window, to know whether the window cuts the conversation.
-  const window = { sessionId, ...requestParts(requestRoot(requestId)), limit: limit + 1 };
+  const window = { sessionId, ...requestParts(requestRoot(requestId)), limit };
   const branch = branchFrom === undefined ? [] : await branchTurns(db, window, branchFrom);
-  const read = branch.length > 0 ? branch : (await lastTurnsBefore.execute(db, window)).rows;
-  const rows = read.slice(0, limit);
+  const rows = branch.length > 0 ? branch : (await lastTurnsBefore.execute(db, window)).rows;
   const turns = rows.reverse().map((row) => ({ row, calls: callsOf(row) })); // oldest first
   const messages = turns.flatMap(({ row, calls }) => [
     ...(JSON.parse(row.input_messages) as ChatMessage[]),
     assistantMessage(row.assistant_response, calls.kept),
   ]);
   return {
-    messages: replayableHistory(read.length > limit ? fromFirstQuestion(messages) : messages),
+    messages: replayableHistory(messages[0]?.role === 'tool' ? fromFirstQuestion(messages) : messages),
     private: rows.some((row) => row.private === 1),
     cutCalls: turns.at(-1)?.calls.cut.map((call) => call.id) ?? [],
   };
 }
 
 /**
- * A window that cuts the conversation after a turn that called tools opens with that turn's results
- * and the answer that followed them: the results answer nothing and go, and an answer right after the
- * system prompt is one strict chat templates refuse (roles must alternate from the user's). Such a
- * window starts at its first user or system message instead; one holding none is kept as it is.
+ * History that opens with tool results continues a turn it does not hold — the window cut the
+ * conversation after a turn that called tools, or that turn was deleted or is off the branch: the
+ * results answer nothing and go, and the answer that followed them would come right after the
+ * system prompt, which strict chat templates refuse (roles alternate from the user's). Such history
+ * starts at its first user or system message instead; one holding none is kept as it is.
  */
 function fromFirstQuestion(messages: ChatMessage[]): ChatMessage[] {
   const first = messages.findIndex((message) => message.role === 'user' || message.role === 'system');
