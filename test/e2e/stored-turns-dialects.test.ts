@@ -157,6 +157,12 @@ for (const [name, settings] of dialects) {
     t.ok(await recordTurn(db, turn('resp_f3.writer', 'tenant-f')));
     t.equal(await codeOf(deleteStoredTurn(db, 'resp_f3', 'tenant-f')), 'resolved');
     t.equal(await codeOf(deleteStoredTurn(db, 'resp_f3', 'tenant-f')), 'response_not_found', 'gone');
+    // A part still pending its receipt goes too: committed after the delete, it would bring the response back.
+    t.ok(await recordTurn(db, turn('resp_f4', 'tenant-f')));
+    t.ok(await recordTurn(db, turn('resp_f4.writer', 'tenant-f'), 'pending'));
+    t.equal(await codeOf(deleteStoredTurn(db, 'resp_f4', 'tenant-f')), 'resolved');
+    t.notOk(await commitTurn(db, 'resp_f4.writer', 'conv_tenant-f'), 'its late receipt commits nothing');
+    t.equal(await codeOf(storedTurn(db, 'resp_f4', 'tenant-f')), 'response_not_found');
   });
 
   t.test(`${name}: a stored response keeps the created_at its request was accepted at`, async (t) => {

@@ -40,12 +40,13 @@ const turnsOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
 
 // The response's turn and its fan-out parts' (`low <= request_id < high`, see partRange): the client
 // got one answer, and a part left behind would still name the conversation and be replayed as history.
+// Pending ones too (the delete waited up to SETTLE_WAIT for them): committed later, a part would come
+// back; its receipt then finds nothing to commit, as for a discarded turn (chat/deliver-turn.ts).
 // The session's turn_count stays: it numbers the next commit, and a gap in commit_seq keeps the order.
 const deleteTurnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
   db
     .deleteFrom('turns')
     .where((eb) => ofRequest(eb, p))
-    .where('state', '=', 'committed')
     .where('session_id', 'in', (eb) =>
       eb.selectFrom('sessions').select('sessions.id').where('sessions.tenant', '=', p.tenant),
     ),
