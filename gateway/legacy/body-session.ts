@@ -18,5 +18,5 @@ export function namingBodySession(err: unknown, request: FastifyRequest): unknow
 export function namingBodyAgent(err: unknown, body: { agent?: string | undefined }): unknown {
   if (!(err instanceof AgentbusError) || err.code !== 'model_not_found' || err.param !== 'model') return err;
   if (body.agent === undefined) return err;
-  return err.restated({ param: 'agent' });
+  return err.restated({ param: 'agent', message: err.message.replace(/^The model "/, 'The agent "') });
 }

@@ -182,7 +182,7 @@ t.test('POST /query', async (t) => {
     const unknown = await postJson('/query', { query: 'x', agent: 'nope' });
     t.equal(unknown.res.status, 404);
     t.match(unknown.body, {
-      error: { code: 'model_not_found', type: 'invalid_request_error', message: /nope/, param: 'agent' },
+      error: { code: 'model_not_found', type: 'invalid_request_error', message: /^The agent "nope"/, param: 'agent' },
     });
     const byModel = await postJson('/query', { query: 'x', model: 'nope' });
     t.match(byModel.body, { error: { code: 'model_not_found', param: 'model' } }, 'the field the client sent');
