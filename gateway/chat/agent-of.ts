@@ -17,3 +17,11 @@ export function agentOf(body: { agent?: string | undefined; model?: string | und
   }
   return agent ?? model;
 }
+
+/**
+ * An error about the agent, for a body that named it in `agent`: the chat path it took says
+ * `model` (its field, and "The model … does not exist"), a field this client did not send.
+ */
+export function namedAsAgent(error: AgentbusError): AgentbusError {
+  return error.restated({ param: 'agent', message: error.message.replace(/^The model "/, 'The agent "') });
+}

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { namedAsAgent } from '../chat/agent-of.js';
 
 /**
  * An unknown session that the legacy body's `session_id` named (no `X-Session-ID` was sent) is
@@ -18,5 +19,5 @@ export function namingBodySession(err: unknown, request: FastifyRequest): unknow
 export function namingBodyAgent(err: unknown, body: { agent?: string | undefined }): unknown {
   if (!(err instanceof AgentbusError) || err.code !== 'model_not_found' || err.param !== 'model') return err;
   if (body.agent === undefined) return err;
-  return err.restated({ param: 'agent', message: err.message.replace(/^The model "/, 'The agent "') });
+  return namedAsAgent(err);
 }

@@ -1,21 +1,16 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import type { ChatFrame, ResponseCreateFrame } from './frames.schema.js';
-import { agentOf } from '../chat/agent-of.js';
+import { agentOf, namedAsAgent } from '../chat/agent-of.js';
 
 /**
  * An error in the request frame's own terms: workers name the session field as HTTP sends it
  * (`X-Session-ID`), the gateway names the agent `model` as the HTTP body does.
  */
 export function inFrameTerms(error: AgentbusError, frame: ChatFrame | ResponseCreateFrame): AgentbusError {
-  const session = frame.type === 'chat' ? 'session_id' : 'previous_response_id';
-  const param =
-    error.param === 'X-Session-ID'
-      ? session
-      : error.param === 'model' && frame.agent !== undefined
-        ? 'agent'
-        : undefined;
-  return param === undefined ? error : error.restated({ param });
+  if (error.param === 'X-Session-ID')
+    return error.restated({ param: frame.type === 'chat' ? 'session_id' : 'previous_response_id' });
+  return error.param === 'model' && frame.agent !== undefined ? namedAsAgent(error) : error;
 }
 
 /**

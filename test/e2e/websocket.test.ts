@@ -344,7 +344,11 @@ t.test('bad frames get an error frame and the socket stays usable', async (t) =>
   await expectError(ask('m3', 'hi', { agent: 'nobody' }), {
     id: 'm3',
     seq: 0,
-    error: { code: 'model_not_found', param: 'agent', message: /Known agents: .*code_review/ },
+    error: {
+      code: 'model_not_found',
+      param: 'agent',
+      message: /^The agent "nobody" does not exist. Known agents: .*code_review/,
+    },
   });
   await expectError(ask('m4', 'hi', { model: 'testing' }), {
     id: 'm4',
