@@ -14,7 +14,7 @@ import {
 import { responsesRequestSchema } from '../../gateway/openai/responses-request.schema.js';
 import { responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 import { toChatInput } from '../../gateway/openai/to-chat-input.js';
-import { FrameError, parseClientFrame } from '../../gateway/websocket/parse-frame.js';
+import { clientFrameError } from '../helpers/client-frame-error.js';
 import { SMALL_INPUT_LIMITS } from '../helpers/input-limits.js';
 
 const limits = SMALL_INPUT_LIMITS;
@@ -102,25 +102,22 @@ t.test("a body with another API's conversation field instead of its own is refus
 });
 
 t.test("the same on the WebSocket: a chat or response.create frame with the other API's conversation", async (t) => {
-  const frameError = (frame: object) => {
-    try {
-      parseClientFrame(JSON.stringify(frame), false, 64);
-    } catch (err) {
-      if (err instanceof FrameError) return { id: err.id, param: err.error.param, message: err.error.message };
-      throw err;
-    }
-    return undefined;
-  };
-  t.match(frameError({ type: 'response.create', id: 'r1', model: 'm', messages: [{ role: 'user', content: 'hi' }] }), {
-    id: 'r1',
-    param: 'messages',
-    message: /send the conversation as input/,
-  });
-  t.match(frameError({ type: 'chat', id: 'c1', agent: 'm', input: 'hi' }), {
+  t.match(
+    clientFrameError({ type: 'response.create', id: 'r1', model: 'm', messages: [{ role: 'user', content: 'hi' }] }),
+    {
+      id: 'r1',
+      param: 'messages',
+      message: /send the conversation as input/,
+    },
+  );
+  t.match(clientFrameError({ type: 'chat', id: 'c1', agent: 'm', input: 'hi' }), {
     id: 'c1',
     param: 'input',
     message: /send the conversation as messages/,
   });
-  t.match(frameError({ type: 'chat', id: 'c2', agent: 'm' }), { param: 'messages', message: /messages is required/ });
-  t.equal(frameError({ type: 'chat', id: 'c3', messages: [{ role: 'user', content: 'hi' }] }), undefined);
+  t.match(clientFrameError({ type: 'chat', id: 'c2', agent: 'm' }), {
+    param: 'messages',
+    message: /messages is required/,
+  });
+  t.equal(clientFrameError({ type: 'chat', id: 'c3', messages: [{ role: 'user', content: 'hi' }] }), undefined);
 });
