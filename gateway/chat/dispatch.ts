@@ -45,18 +45,14 @@ function aggregatorInput(
 ): { messages: ChatMessage[]; opensWithInstructions: boolean } {
   const brief = aggregatorBrief(results);
   const { messages } = envelope;
-  if (envelope.input_appends !== true) return { messages: [brief, ...messages], opensWithInstructions: false };
+  const responses = envelope.input_appends === true;
   const [instructions, ...rest] = messages;
-  if (
-    envelope.opens_with_instructions === true &&
-    instructions?.role === 'system' &&
-    typeof instructions.content === 'string'
-  )
-    return {
-      messages: [{ role: 'system', content: `${brief.content}\n\n${instructions.content}` }, ...rest],
-      opensWithInstructions: true,
-    };
-  return { messages: [brief, ...messages], opensWithInstructions: true };
+  if (!responses || envelope.opens_with_instructions !== true || instructions === undefined)
+    return { messages: [brief, ...messages], opensWithInstructions: responses };
+  return {
+    messages: [{ role: 'system', content: `${brief.content}\n\n${instructions.content}` }, ...rest],
+    opensWithInstructions: true,
+  };
 }
 
 /**
