@@ -119,6 +119,26 @@ for (const [name, settings] of dialects) {
     t.equal((await storedTurn(db, 'resp_b1', 'tenant-b')).request_id, 'resp_b1', 'the other tenant keeps its own');
   });
 
+  t.test(`${name}: a NUL in the question, answer or user is kept as U+FFFD, not a failed write`, async (t) => {
+    // PostgreSQL refuses U+0000 in any text (22021): a client's "\u0000" failed the whole request there.
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const nul = {
+      ...turn('resp_nul', 'tenant-n'),
+      inputMessages: [{ role: 'user' as const, content: 'a\u0000b' }],
+      assistantResponse: 'c\u0000d',
+      endUser: 'u\u0000',
+    };
+    t.ok(await recordTurn(db, nul));
+    const row = await db
+      .selectFrom('turns')
+      .select(['user_input', 'assistant_response', 'end_user', 'input_messages'])
+      .where('request_id', '=', 'resp_nul')
+      .executeTakeFirstOrThrow();
+    t.same([row.user_input, row.assistant_response, row.end_user], ['a\uFFFDb', 'c\uFFFDd', 'u\uFFFD']);
+    t.same(JSON.parse(row.input_messages), [{ role: 'user', content: 'a\u0000b' }], 'JSON keeps the escape');
+  });
+
   t.test(`${name}: a fan-out response reads as what its client got, as closely as memory holds it`, async (t) => {
     const { db } = await openMigratedMemory(await settings());
     t.teardown(() => db.destroy());

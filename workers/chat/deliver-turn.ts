@@ -6,6 +6,7 @@ import { settledTurn } from '../memory/pending.js';
 import type { MemoryHealth } from '../memory/health.js';
 import type { MemoryDatabase } from '../memory/schema.js';
 import { recordTurnRow, type NewTurn } from '../memory/turns.js';
+import { storedText } from '../memory/turn-row.js';
 import { memoryFailure, memoryUnwritable } from '../memory-errors.js';
 import type { Receipt, ReplyStream } from '../reply-stream.js';
 
@@ -53,10 +54,10 @@ export type Delivery =
 /** A turn write waits for the others of its event-loop turn unless this request is the worker's only one. */
 const gatherOf = (options: DeliverTurn) => ({ gather: options.alone?.() !== true });
 
-/** Whether the stored row of this request id is committed with this very answer. */
+/** Whether the stored row of this request id is committed with this very answer (as memory keeps its text). */
 const committedAs = (stored: StoredTurn | undefined, turn: NewTurn) =>
   stored?.state === 'committed' &&
-  stored.assistantResponse === turn.assistantResponse &&
+  stored.assistantResponse === storedText(turn.assistantResponse) &&
   sameCalls(stored.toolCalls, turn.toolCalls);
 
 /**

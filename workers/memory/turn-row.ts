@@ -49,23 +49,31 @@ function withoutImages(messages: readonly ChatMessage[]): ChatMessage[] {
   });
 }
 
+/**
+ * A text column's value as both dialects keep it. toWellFormed: a lone UTF-16 surrogate (valid in
+ * a JS string, and in JSON as an escape) has no UTF-8 form: the SQLite driver wrote its bytes as if
+ * it had, and read them back as three U+FFFD; one U+FFFD, as the PostgreSQL driver writes it, is
+ * what both keep. A NUL (U+0000, valid in JSON and SQLite) is refused by PostgreSQL in any text
+ * (22021 "invalid byte sequence"), which failed the whole request: both keep U+FFFD for it too.
+ * JSON columns keep the escapes.
+ */
+export const storedText = (text: string): string => text.toWellFormed().replaceAll('\u0000', '\uFFFD');
+
 /** The row `turn` is stored as, written at `now` (ISO). */
 export function turnRow(turn: NewTurn, now: string): TurnRow {
-  // toWellFormed: a lone UTF-16 surrogate (valid in a JS string, and in JSON as an escape) has no
-  // UTF-8 form: the SQLite driver wrote its bytes as if it had, and read them back as three U+FFFD.
-  // One U+FFFD, as the PostgreSQL driver writes it, is what both keep. JSON columns keep the escape.
   return {
     request_id: turn.requestId,
     session_id: turn.sessionId,
     agent: turn.agent,
     model: turn.model,
-    user_input: turn.inputMessages
-      .filter((m) => m.role === 'user')
-      .map((m) => m.content)
-      .join('\n')
-      .toWellFormed(),
+    user_input: storedText(
+      turn.inputMessages
+        .filter((m) => m.role === 'user')
+        .map((m) => m.content)
+        .join('\n'),
+    ),
     input_messages: JSON.stringify(withoutImages(turn.inputMessages)),
-    assistant_response: turn.assistantResponse.toWellFormed(),
+    assistant_response: storedText(turn.assistantResponse),
     tool_calls: turn.toolCalls.length > 0 ? JSON.stringify(turn.toolCalls) : null,
     finish_reason: turn.finishReason,
     cached: turn.cached ? 1 : 0,
@@ -73,7 +81,7 @@ export function turnRow(turn: NewTurn, now: string): TurnRow {
     completion_tokens: turn.completionTokens,
     duration_ms: turn.durationMs,
     created_at: now,
-    end_user: turn.endUser?.toWellFormed() ?? null,
+    end_user: turn.endUser === undefined ? null : storedText(turn.endUser),
     metadata: turn.metadata ? JSON.stringify(turn.metadata) : null,
     private: turn.private ? 1 : 0,
     previous_response_id: turn.previousResponseId ?? null,
