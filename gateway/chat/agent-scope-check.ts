@@ -11,6 +11,16 @@ function scopeSentence(caller: Caller, catalogNames: readonly string[], lead: st
   if (known.length === 0) return 'It may call no agent of the catalog: its keys-file entry names none that exists.';
   return `${lead}: ${known.join(', ')}.`;
 }
+/**
+ * The end of a router's refusal: the chat agents of the scope to name instead (`chatNames`: the
+ * catalog's chat agents), never an embedding agent, which a chat route refuses with a 400.
+ */
+function routerScopeSentence(caller: Caller, catalogNames: readonly string[], chatNames: readonly string[]): string {
+  const inCatalog = (caller.agents ?? []).filter((name) => catalogNames.includes(name));
+  if (inCatalog.length > 0 && !inCatalog.some((name) => chatNames.includes(name)))
+    return `It may call no chat agent, only embedding models (POST /v1/embeddings): ${inCatalog.join(', ')}.`;
+  return scopeSentence(caller, chatNames, 'Name an agent it may call');
+}
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
@@ -40,8 +50,14 @@ export function hideOutOfScope(caller: Caller, text: string, catalogNames: reado
  * ask for it; only when the router picked no agent the key may call is the request refused.
  * An aggregator outside the scope leaves the agents' sections unmerged. Neither the refusal
  * nor `meta.routing` names an agent outside the scope (`catalogNames`: every agent, to hide).
+ * The router's refusal suggests only chat agents (`chatNames`; default: all of `catalogNames`).
  */
-export function withinScope(caller: Caller, choice: AgentChoice, catalogNames: readonly string[]): AgentChoice {
+export function withinScope(
+  caller: Caller,
+  choice: AgentChoice,
+  catalogNames: readonly string[],
+  chatNames: readonly string[] = catalogNames,
+): AgentChoice {
   if (caller.agents === null) return choice;
   const named = choice.routing.by === 'path' || choice.routing.by === 'model';
   const allowed = choice.agents.filter((agent) => mayCall(caller, agent.name));
@@ -51,7 +67,7 @@ export function withinScope(caller: Caller, choice: AgentChoice, catalogNames: r
         `may not call the agent "${choice.agents.map((agent) => agent.name).join(', ')}". ` +
         scopeSentence(caller, catalogNames, 'It may call')
       : `The router (${choice.routing.by}) chose no agent this API key ("${caller.name}") may call. ` +
-        scopeSentence(caller, catalogNames, 'Name an agent it may call');
+        routerScopeSentence(caller, catalogNames, chatNames);
     throw new AgentbusError('agent_not_allowed', message, { param: 'model' });
   }
   const reason = hideOutOfScope(caller, choice.routing.reason, catalogNames);

@@ -26,5 +26,6 @@ export async function route(
   if (origin.signal?.aborted) {
     throw new AgentbusError('request_cancelled', 'The client went away while the request was being routed.');
   }
-  return withinScope(caller, decided, deps.catalog.names);
+  const chatNames = deps.catalog.agents.filter((agent) => agent.kind !== 'embedding').map((agent) => agent.name);
+  return withinScope(caller, decided, deps.catalog.names, chatNames);
 }

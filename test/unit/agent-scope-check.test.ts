@@ -28,3 +28,19 @@ t.test('a hand-edited scope of agents the catalog lacks is said to reach none', 
       message: /It may call no agent of the catalog: its keys-file entry names none that exists\.$/,
     });
 });
+
+t.test("the router's refusal never suggests an embedding agent, which a chat route refuses", async (t) => {
+  const names = ['code_review', 'testing', 'embeddings'];
+  const chatNames = ['code_review', 'testing'];
+  t.throws(() => withinScope(caller(['embeddings']), choice('default'), names, chatNames), {
+    code: 'agent_not_allowed',
+    message:
+      /chose no agent .* It may call no chat agent, only embedding models \(POST \/v1\/embeddings\): embeddings\.$/,
+  });
+  t.throws(() => withinScope(caller(['embeddings', 'testing']), choice('default'), names, chatNames), {
+    message: /Name an agent it may call: testing\.$/,
+  });
+  t.throws(() => withinScope(caller(['embeddings']), choice('model'), names, chatNames), {
+    message: /may not call the agent "security"\. It may call: embeddings\.$/,
+  });
+});
