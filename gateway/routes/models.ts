@@ -99,12 +99,24 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     const found = catalog.get(request.params.model) ?? aliased?.agent;
     const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
     // Only the agents this key may call: a scoped key does not learn the other agents' names.
+    // Under a per-agent base URL, only what it serves: the other agents are 404 there too.
+    if (!agent && request.pathAgent) {
+      const served = mayCall(request.caller, request.pathAgent.name)
+        ? [request.pathAgent.name, ...aliasesOf([request.pathAgent]).map(({ alias }) => alias)]
+        : [];
+      throw new AgentbusError(
+        'model_not_found',
+        `The model "${request.params.model}" is not served under /agents/${request.pathAgent.name}/. ` +
+          `Models of this base URL: ${served.join(', ') || '(none for this key)'}.`,
+        { param: 'model' },
+      );
+    }
     if (!agent)
       throw new AgentbusError(
         'model_not_found',
         `The model "${request.params.model}" does not exist. ` +
-          `Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}` +
-          `${request.pathAgent ? '' : `, and "${AUTO_MODEL}"`}.`,
+          `Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}, ` +
+          `and "${AUTO_MODEL}".`,
         { param: 'model' },
       );
     assertMayCall(request.caller, agent.name);

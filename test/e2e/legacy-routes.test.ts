@@ -561,6 +561,20 @@ t.test('per-agent base URL /agents/code_review', async (t) => {
       (err: unknown) => err,
     );
     t.ok(other instanceof OpenAI.NotFoundError, 'another agent is not served under this base URL');
+    const elsewhere = await fetch(`${base}/v1/models/documentation`, { headers: AUTH });
+    t.equal(elsewhere.status, 404);
+    t.match(
+      await elsewhere.json(),
+      {
+        error: {
+          code: 'model_not_found',
+          param: 'model',
+          message:
+            'The model "documentation" is not served under /agents/code_review/. Models of this base URL: code_review.',
+        },
+      },
+      'the 404 lists what this base URL serves, not agents that are 404 here too',
+    );
   });
 
   t.test('no key → 401, from fetch and from the SDK', async (t) => {
