@@ -4,7 +4,7 @@ import type { Logger } from '../../common/logger.js';
 import type { Bus } from '../../common/bus.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { rateLimitHeaders } from './rate-limit-headers.js';
-import { contended, refusal, storeDownError } from './refusals.js';
+import { callsOverWindow, contended, refusal, storeDownError } from './refusals.js';
 import { isLimited, type RateTier, type RateTiers } from './rate-tiers.js';
 import { createLeaseKeeper, DEFAULT_LEASE_TIMING, type LeaseTiming } from './lease-keeper.js';
 import { batchPerTenant } from './tenant-batches.js';
@@ -223,12 +223,15 @@ export function createRateLimiter(options: {
     headers: Readonly<Record<string, string>>,
   ): Promise<Readonly<Record<string, string>>> {
     if (calls <= 0 || tier.windows.length === 0) return headers;
+    // More model calls than a window holds at all: no wait ever admits the request (as a body
+    // larger than the whole byte budget), so it is refused as such, without a Retry-After.
+    const neverFits = tier.windows.find((window) => calls + 1 > window.limit);
     let decision: Decision;
     try {
       decision = await store.update(request.tenant, (current) => {
         const [state, now] = [parseTenantState(current), Date.now()];
-        const charged = decideCharge(state, tier, now, calls);
-        if (charged.kind === 'admit') return { write: JSON.stringify(charged.next), result: charged };
+        const charged = neverFits ? undefined : decideCharge(state, tier, now, calls);
+        if (charged?.kind === 'admit') return { write: JSON.stringify(charged.next), result: charged };
         // Refused, the request gives back its admission's token; the 429 tells what is left then.
         const refunded = refundAdmission(state, tier, now);
         return { write: JSON.stringify(refunded), result: decideCharge(refunded, tier, now, calls + 1) };
@@ -244,6 +247,7 @@ export function createRateLimiter(options: {
       return headers;
     }
     if (decision.kind === 'admit') return rateLimitHeaders(tier, decision.tightest);
+    if (neverFits) throw callsOverWindow(request, tier, neverFits, calls + 1);
     const note = ` This request makes ${calls + 1} model calls (a fan-out), each counted.`;
     throw refusal(decision, request, tier, note);
   }

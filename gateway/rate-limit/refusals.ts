@@ -1,6 +1,6 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { rateLimitHeaders, retryAfterSeconds } from './rate-limit-headers.js';
-import type { RateTier, WindowName } from './rate-tiers.js';
+import type { RateTier, WindowLimit, WindowName } from './rate-tiers.js';
 import type { Decision } from './tenant-state.js';
 
 /** Who was refused, for the messages. */
@@ -53,6 +53,10 @@ export function storeDownError(request: Refused, bucket: string): AgentbusError 
 
 const WINDOW_WORD: Record<WindowName, string> = { minute: 'minute', hour: 'hour', day: 'day' };
 
+/** The tier as a message names it: a keys-file tier the tiers file lacks is limited as the strictest. */
+const tierNameOf = (request: Refused, tier: RateTier) =>
+  tier.name === request.tier ? tier.name : `${request.tier}, not in the tiers file: limited as the strictest`;
+
 /** Every attempt lost its race: the tenant is too busy to count, so the request is not let through. */
 export function contended(request: Refused): AgentbusError {
   return refused(
@@ -65,6 +69,21 @@ export function contended(request: Refused): AgentbusError {
   );
 }
 
+/**
+ * A request that makes more model calls (a fan-out, a spoken answer) than one window of its tier
+ * allows at all: 413, as a body larger than the whole byte budget, since no wait would admit it
+ * (a 429's Retry-After would have clients retry it forever). Its admission's token is given back.
+ */
+export function callsOverWindow(request: Refused, tier: RateTier, window: WindowLimit, calls: number): AgentbusError {
+  return new AgentbusError(
+    'request_too_large',
+    `This request makes ${calls} model calls (a fan-out), each counted, and key "${request.keyName}" ` +
+      `may make ${window.limit} per ${WINDOW_WORD[window.window]} (tier ${tierNameOf(request, tier)}): ` +
+      'it can never be admitted. ' +
+      'Name one agent as the model, or use a key of a tier with a higher limit.',
+  );
+}
+
 /** The 429 (or 413) of a refused decision; `note` adds why the request needed what it did. */
 export function refusal(
   decision: Exclude<Decision, { kind: 'admit' }>,
@@ -73,8 +92,7 @@ export function refusal(
   note = '',
 ): AgentbusError {
   const who = `key "${request.keyName}"`;
-  const tierName =
-    tier.name === request.tier ? tier.name : `${request.tier}, not in the tiers file: limited as the strictest`;
+  const tierName = tierNameOf(request, tier);
   if (decision.kind === 'bytes') {
     if (decision.retryAfterMs === undefined) {
       return new AgentbusError(

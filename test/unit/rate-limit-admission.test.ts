@@ -210,3 +210,27 @@ t.test("a refusal restated in another API's terms still says when to come back",
   t.equal(refusalOf(new Error('other')), undefined);
   await Promise.all(held.map((a) => a.release()));
 });
+
+t.test('a fan-out of more calls than a window allows at all is 413, never a 429 to retry', async (t) => {
+  const store = new MemoryTenantStore();
+  const few = rateTiersFrom({ tiers: { one: { requests_per_minute: 1, requests_per_hour: 100 } } });
+  const { log } = recordingLogger();
+  const limiter = createRateLimiter({
+    bus: new FakeBus(),
+    tiers: few,
+    bucket: 'rl_unit',
+    opTimeoutMs: 500,
+    log,
+    store,
+  });
+  const admission = await limiter.admit({ tenant: 't1', keyName: 'k1', tier: 'one', leaseUntil: Date.now() + 60_000 });
+  const err = await admission.charge(1).catch((e: unknown) => e);
+  t.equal(codeOf(err), 'request_too_large', 'two calls, one a minute: no wait would admit it');
+  t.match(
+    (err as Error).message,
+    /makes 2 model calls .* may make 1 per minute \(tier one\): it can never be admitted/,
+  );
+  t.notOk(refusalOf(err), 'no Retry-After');
+  t.equal(parseTenantState(store.entries.get('t1')).buckets.minute?.tokens, 1, "the admission's token given back");
+  await admission.release();
+});
