@@ -41,8 +41,11 @@ export function namesVisibleTo(catalog: Catalog, caller: Caller): string[] {
   return catalog.names.filter((name) => mayCall(caller, name));
 }
 
-/** The chat agents a caller may call: what a chat route's 404 lists (an embedding agent does not chat). */
-function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] {
+/**
+ * The chat agents a caller may call: what a chat route's 404 lists (an embedding agent does not
+ * chat). None: `auto` is no choice for the key either (the router would find nothing to call).
+ */
+export function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] {
   return namesVisibleTo(catalog, caller).filter((name) => catalog.get(name)?.kind !== 'embedding');
 }
 
@@ -94,11 +97,13 @@ export function namedChoice(
   const agent = catalog.get(model);
   if (!agent) {
     refuseAudioAliasForChat(catalog, model, caller);
+    const chat = chatAgentsVisibleTo(catalog, caller);
     throw new AgentbusError(
       'model_not_found',
       `The model "${model}" does not exist. ` +
-        `Known agents: ${chatAgentsVisibleTo(catalog, caller).join(', ') || '(none for this key)'}; ` +
-        `or "${AUTO_MODEL}" to let the router choose.`,
+        (chat.length > 0
+          ? `Known agents: ${chat.join(', ')}; or "${AUTO_MODEL}" to let the router choose.`
+          : 'This API key may call no chat agent.'),
       { param: 'model' },
     );
   }

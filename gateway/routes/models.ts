@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { assertMayCall, mayCall } from '../auth/caller.js';
-import { AUTO_MODEL, namesVisibleTo } from '../chat/choose-agents.js';
+import { AUTO_MODEL, chatAgentsVisibleTo, namesVisibleTo } from '../chat/choose-agents.js';
 
 /**
  * An agent in OpenAI's model object shape; `description` and `kind` are agentbus's additions:
@@ -86,13 +86,17 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
         ...aliasesOf(agents)
           .filter(({ alias }) => !catalog.get(alias))
           .map(({ alias, agent, kind }) => aliasObject(alias, agent, kind, catalog.created)),
-        ...(request.pathAgent ? [] : [autoModel(catalog.created)]),
+        // `auto` only for a key that may call a chat agent: the router has nothing else to choose.
+        ...(request.pathAgent || !agents.some((agent) => agent.kind !== 'embedding')
+          ? []
+          : [autoModel(catalog.created)]),
       ],
     };
   });
 
   app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
-    if (request.params.model === AUTO_MODEL && !request.pathAgent) return autoModel(catalog.created);
+    const offersAuto = !request.pathAgent && chatAgentsVisibleTo(catalog, request.caller).length > 0;
+    if (request.params.model === AUTO_MODEL && offersAuto) return autoModel(catalog.created);
     const aliased = catalog.get(request.params.model)
       ? undefined
       : aliasesOf(catalog.agents).find(({ alias }) => alias === request.params.model);
@@ -115,8 +119,8 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
       throw new AgentbusError(
         'model_not_found',
         `The model "${request.params.model}" does not exist. ` +
-          `Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}, ` +
-          `and "${AUTO_MODEL}".`,
+          `Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}` +
+          `${offersAuto ? `, and "${AUTO_MODEL}"` : ''}.`,
         { param: 'model' },
       );
     assertMayCall(request.caller, agent.name);

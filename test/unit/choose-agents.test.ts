@@ -41,3 +41,11 @@ t.test('an unknown model on a chat route lists the chat agents the key may call,
   t.notMatch(unknown.message, /nomic/, 'an embedding agent does not chat');
   t.end();
 });
+
+t.test('a key of embedding agents only is not offered "auto" on a chat route: nothing could answer', (t) => {
+  const unknown = refusal('gpt-9', ['nomic']) as Error;
+  t.match(unknown, { code: 'model_not_found', message: /This API key may call no chat agent\.$/ });
+  t.notMatch(unknown.message, /auto/);
+  t.match(refusal('gpt-9', ['nomic', 'testing']), { message: /Known agents: testing; or "auto"/ });
+  t.end();
+});
