@@ -45,12 +45,38 @@ export const RESPONSES_FIELDS_ON_CHAT: readonly UnsupportedParameter[] = [
   fieldOf('Responses', 'text', 'Chat Completions names its format response_format'),
 ];
 
-/** Fields of the chat APIs a legacy Completions body does not have. */
+/** A `response_format` or `text.format` that asks for more than plain text. */
+const notPlainText = (value: unknown) =>
+  set(value) && !(typeof value === 'object' && (value as { type?: unknown }).type === 'text');
+
+/**
+ * Fields of the chat APIs a legacy Completions body does not have. Tools and an output format
+ * too: the text completion has no tool calls and no schema, so a client asking for JSON or a
+ * tool call would silently get plain text.
+ */
 export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'messages', 'the Completions API takes one prompt'),
   fieldOf('Responses', 'input', 'the Completions API takes one prompt'),
   fieldOf('Chat Completions', 'max_completion_tokens', 'the Completions API caps the answer with max_tokens'),
   fieldOf('Responses', 'max_output_tokens', 'the Completions API caps the answer with max_tokens'),
+  fieldOf('Chat Completions', 'tools', 'the Completions API has no tool calls: use /v1/chat/completions', nonEmpty),
+  fieldOf(
+    'Chat Completions',
+    'tool_choice',
+    'the Completions API has no tool calls: use /v1/chat/completions',
+    (choice) => set(choice) && choice !== 'none',
+  ),
+  fieldOf(
+    'Chat Completions',
+    'response_format',
+    'the Completions API answers plain text: use /v1/chat/completions for JSON output',
+    notPlainText,
+  ),
+  fieldOf('Responses', 'text', 'the Completions API answers plain text', (text) =>
+    notPlainText((text as { format?: unknown } | null | undefined)?.format),
+  ),
+  fieldOf('Responses', 'instructions', 'put them in the prompt'),
+  fieldOf('Chat Completions', 'reasoning_effort', 'the Completions API has no reasoning settings'),
 ];
 
 /** The fields that carry the conversation on the chat APIs. */

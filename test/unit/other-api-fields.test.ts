@@ -55,6 +55,26 @@ t.test("another API's fields are refused by name, with what this API has instead
   t.match(completions({ max_completion_tokens: 5 }), { param: 'max_completion_tokens', message: /max_tokens/ });
   t.match(completions({ messages: [{ role: 'user', content: 'x' }] }), { param: 'messages' });
   t.equal(completions({ max_tokens: 5 }), undefined);
+  // No tool calls, no output format on a text completion: asked for, they are refused, not dropped.
+  t.match(completions({ response_format: { type: 'json_object' } }), {
+    param: 'response_format',
+    message: /"response_format" cannot be honoured: .*plain text/,
+  });
+  t.match(completions({ tools: [{ type: 'function', function: { name: 'f' } }] }), { param: 'tools' });
+  t.match(completions({ tool_choice: 'required' }), { param: 'tool_choice' });
+  t.match(completions({ text: { format: { type: 'json_object' } } }), { param: 'text' });
+  t.match(completions({ instructions: 'Be brief.' }), { param: 'instructions' });
+  t.match(completions({ reasoning_effort: 'high' }), { param: 'reasoning_effort' });
+  t.equal(
+    completions({
+      tools: [],
+      tool_choice: 'none',
+      response_format: { type: 'text' },
+      text: { format: { type: 'text' } },
+    }),
+    undefined,
+    'values that change nothing pass',
+  );
 });
 
 // Sent without this API's own conversation field, another API's is what the client got wrong:
