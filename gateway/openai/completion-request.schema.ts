@@ -6,8 +6,9 @@ const chat = chatCompletionRequestSchema.properties;
 /**
  * `POST /v1/completions` body (OpenAI's legacy text completions). The sampling fields are the
  * chat body's own, so both routes accept the same values. What agentbus cannot honour
- * (`suffix`, `echo`, several prompts, token prompts, `best_of`, `logprobs`) is typed loosely here
- * and refused by name in `completion-to-chat-input.ts`.
+ * (`suffix`, `echo`, several prompts, token prompts, `best_of`, `logprobs`) is typed as OpenAI
+ * types it (a value of another type is a 400, not taken as "off") and refused by name, when
+ * asked for, in `completion-to-chat-input.ts`; `prompt` loosely, for those named refusals.
  */
 export const completionRequestSchema = {
   type: 'object',
@@ -29,6 +30,10 @@ export const completionRequestSchema = {
     frequency_penalty: chat.frequency_penalty,
     user: chat.user,
     store: chat.store,
+    suffix: { type: ['string', 'null'] },
+    echo: { type: ['boolean', 'null'] },
+    best_of: { type: ['integer', 'null'], minimum: 0, maximum: 20 },
+    logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 5 },
   },
 } as const;
 

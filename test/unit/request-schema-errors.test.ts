@@ -2,6 +2,7 @@ import { Ajv } from 'ajv';
 import t from 'tap';
 import { messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../../gateway/openai/chat-completion-request.schema.js';
+import { completionRequestSchema } from '../../gateway/openai/completion-request.schema.js';
 import { embeddingRequestSchema } from '../../gateway/openai/embedding-request.schema.js';
 import { responsesRequestSchema } from '../../gateway/openai/responses-request.schema.js';
 
@@ -138,3 +139,17 @@ t.test(
     t.equal(checkInput([[1, 2], [3]]), null);
   },
 );
+
+t.test('completions: the fields agentbus refuses are still typed as OpenAI types them', async (t) => {
+  const validateCompletion = ajv.compile(completionRequestSchema);
+  const checkCompletion = (extra: object) => {
+    const body = { model: 'testing', prompt: 'hi', ...extra };
+    return validateCompletion(body) ? null : messageFromAjvErrors(validateCompletion.errors, 'body');
+  };
+  // "yes" was taken as no echo at all, and "2" was refused as if best_of 2 had been asked for.
+  t.match(checkCompletion({ echo: 'yes' }), { param: 'echo', message: 'echo must be a boolean or null' });
+  t.match(checkCompletion({ best_of: '2' }), { param: 'best_of', message: /best_of must be an integer/ });
+  t.match(checkCompletion({ logprobs: 6 }), { param: 'logprobs', message: /logprobs must be at most 5/ });
+  t.match(checkCompletion({ suffix: 5 }), { param: 'suffix', message: /suffix must be a string/ });
+  t.equal(checkCompletion({ echo: false, best_of: 1, logprobs: null, suffix: null }), null);
+});
