@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
@@ -105,12 +105,15 @@ function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
   answerOnSocket(socket, error);
 }
 
-/** Answers `error` on a socket no HTTP response object owns, then closes it. */
+/**
+ * Answers `error` on a socket no HTTP response object owns, then closes it. The status line has
+ * the standard reason phrase (`400 Bad Request`), as every other answer: the code is in the body.
+ */
 export function answerOnSocket(socket: Duplex, error: AgentbusError, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(error.toOpenAI());
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${error.status} ${error.code}\r\n` +
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n` +
         Object.entries({ 'X-Request-ID': newHttpRequestId(), ...headers })
           .map(([name, value]) => `${name}: ${value}\r\n`)
           .join('') +

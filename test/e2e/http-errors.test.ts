@@ -382,6 +382,7 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
     `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
   );
   t.match(raw, /^HTTP\/1\.1 431 [^]*\r\nX-Request-ID: req_[0-9a-f]{32}\r\n/, 'named, as every answer');
+  t.match(raw, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/, 'the standard reason phrase, not the code');
   t.same(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), {
     error: {
       message: 'The request headers are larger than MAX_HEADER_BYTES allows.',
@@ -395,6 +396,9 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
 t.test('no Host in HTTP/1.1, or a CONNECT: 400 in the OpenAI shape (Node answers empty or not at all)', async (t) => {
   const raw = await rawExchange(stack.baseUrl, 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n');
   t.match(raw, /^HTTP\/1\.1 400 /);
+  const garbage = await rawExchange(stack.baseUrl, 'GARBAGE\r\n\r\n');
+  t.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n/, "Node's parser refused it: the standard reason phrase");
+  t.match(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4)), { error: { code: 'invalid_request' } });
   t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { error: { code: 'invalid_request', param: 'Host' } });
   t.match(await rawExchange(stack.baseUrl, 'GET /health HTTP/1.0\r\n\r\n'), /^HTTP\/1\.1 200 /);
   // An upgrade is outside Node's HTTP timeouts: left open, its socket would be held for good.
