@@ -3,6 +3,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Caller } from './caller.js';
 import type { KeyStore } from './key-store.js';
 import { tenantOfKey } from './keys-file.js';
+import { headerLines } from '../http/header-lines.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,6 +33,11 @@ export function bearerKeyOf(header: string | undefined): string | undefined {
  */
 export function bearerAuth(keys: Pick<KeyStore, 'callerFor'>) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    // Node keeps the first line; a proxy in front may have checked the other key.
+    if (headerLines(request.raw.rawHeaders, 'authorization') > 1)
+      throw new AgentbusError('invalid_request', 'The request sends more than one Authorization header; send one.', {
+        param: 'Authorization',
+      });
     const key = bearerKeyOf(request.headers.authorization);
     if (!key) throw new AgentbusError('invalid_api_key', 'Missing API key. Send "Authorization: Bearer <key>".');
     // The socket's peer, not X-Forwarded-For: the dev key must not be unlocked by a header.

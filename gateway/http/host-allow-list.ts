@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { isLoopbackHost } from '../config.js';
+import { headerLines } from './header-lines.js';
 
 /** Listen addresses that stand for every interface: they name no host a client would use. */
 const WILDCARDS = new Set(['', '0.0.0.0', '::', '[::]', '::0']);
@@ -29,14 +30,18 @@ export function hostAllowList(settings: { host: string; allowedHosts: readonly s
   };
 }
 
-/** How many `Host` header lines a request sent (Node's `headers.host` shows the first only). */
-function hostLines(rawHeaders: readonly string[]): number {
-  let count = 0;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+/**
+ * The host of an absolute-form request target (`POST http://example.com/v1/… HTTP/1.1`), which a
+ * server must go by instead of the Host header (RFC 9112, section 3.2.2); undefined for the usual
+ * origin form (`/v1/…`). A target that names no host is the empty string: never allowed.
+ */
+function targetHostOf(target: string | undefined): string | undefined {
+  if (target === undefined || !/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) return undefined;
+  try {
+    return new URL(target).host;
+  } catch {
+    return '';
   }
-  return count;
 }
 
 /**
@@ -48,10 +53,11 @@ function hostLines(rawHeaders: readonly string[]): number {
 export function refuseUnknownHosts(app: FastifyInstance, settings: { host: string; allowedHosts: readonly string[] }) {
   const allowed = hostAllowList(settings);
   app.addHook('onRequest', async (request, reply) => {
-    const host = request.headers.host;
+    // A browser never sends the absolute form to a gateway; a client that does names the host there.
+    const host = targetHostOf(request.raw.url) ?? request.headers.host;
     // RFC 9112, section 3.2: an HTTP/1.1 request without Host is a 400 (HTTP/1.0 has none to send).
-    const missing = host === undefined && request.raw.httpVersion === '1.1';
-    const repeated = !missing && hostLines(request.raw.rawHeaders) > 1;
+    const missing = request.headers.host === undefined && request.raw.httpVersion === '1.1';
+    const repeated = !missing && headerLines(request.raw.rawHeaders, 'host') > 1;
     if (!missing && !repeated && allowed(host)) return;
     reply.header('connection', 'close');
     // A refused upgrade's socket is outside Node's HTTP timeouts: closed once the answer is out.

@@ -156,3 +156,33 @@ t.test(
     }
   },
 );
+
+/** One raw request line and headers on a socket of its own; the whole answer. */
+async function rawAnswer(head: string): Promise<{ status: number; body: any }> {
+  const socket = connect(port, '127.0.0.1');
+  socket.end(`${head}Connection: close\r\n\r\n`);
+  let text = '';
+  for await (const chunk of socket) text += (chunk as Buffer).toString('utf8');
+  return { status: Number(text.slice(9, 12)), body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) };
+}
+
+t.test('an absolute-form target is judged by its own host, not by Host (RFC 9112, section 3.2.2)', async (t) => {
+  // /health needs no key: the host is judged before any key is looked at.
+  const evil = await rawAnswer(`GET http://evil.example:${port}/health HTTP/1.1\r\nHost: localhost:${port}\r\n`);
+  t.equal(evil.status, 403);
+  t.match(evil.body, { error: { code: 'host_not_allowed', message: /evil\.example/ } });
+  const local = await rawAnswer(`GET http://localhost:${port}/health HTTP/1.1\r\nHost: evil.example\r\n`);
+  t.equal(local.status, 200, 'a loopback target is served whatever Host says');
+});
+
+t.test('two Authorization headers are a 400: Node reads the first, a proxy may have checked the other', async (t) => {
+  for (const keys of [
+    ['local-only', 'sk-other'],
+    ['sk-other', 'local-only'],
+  ]) {
+    const lines = keys.map((key) => `Authorization: Bearer ${key}\r\n`).join('');
+    const answer = await rawAnswer(`GET /v1/models HTTP/1.1\r\nHost: localhost:${port}\r\n${lines}`);
+    t.equal(answer.status, 400, keys.join(' + '));
+    t.match(answer.body, { error: { code: 'invalid_request', param: 'Authorization', message: /more than one/ } });
+  }
+});
