@@ -17,8 +17,10 @@ const stream = process.argv[5] === 'stream';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // BENCH_PROFILE_DIR: CPU profiles of gateway and worker (summarise with bench/profile-summary.ts).
+// BENCH_GC_DIR: V8's record of their collections (summarise with bench/gc/summary.ts).
 const profileDir = process.env['BENCH_PROFILE_DIR'];
-const stack = await startBenchStack({ workers: 1, ...(profileDir ? { profileDir } : {}) });
+const gcDir = process.env['BENCH_GC_DIR'];
+const stack = await startBenchStack({ workers: 1, ...(profileDir ? { profileDir } : {}), ...(gcDir ? { gcDir } : {}) });
 try {
   const target = agentbusTarget(stack.gatewayUrl);
   const pids = agentbusPids(stack);

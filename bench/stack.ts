@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ROOT, startChild, stopChild } from '../scripts/lib/child-process.js';
 import { nodeEntry } from '../scripts/lib/entry-point.js';
 import { findNatsServer, startNatsServer, type RunningNatsServer } from '../scripts/lib/nats-server.js';
@@ -42,6 +43,8 @@ export interface StackSettings {
   workers: number;
   /** Directory for CPU profiles of gateway and workers (`node --cpu-prof`), or none. */
   profileDir?: string;
+  /** Directory for V8's record of each collection in gateway and workers (bench/gc/), or none. */
+  gcDir?: string;
   /** Extra environment for gateway and workers (e.g. LOG_LEVEL). */
   env?: Record<string, string>;
   /** Extra environment for the first workers only (the memory engine's DATABASE_URL). */
@@ -85,8 +88,10 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
     return fd;
   };
   // One directory per process: a thread of its own (tsx's loader, under tests) writes a profile too.
-  const nodeArgs = (name: string) =>
-    settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(settings.profileDir, name)] : [];
+  const nodeArgs = (name: string) => [
+    ...(settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(settings.profileDir, name)] : []),
+    ...(settings.gcDir ? ['--import', pathToFileURL(nodeEntry('bench/gc/profile-preload.ts').file).href] : []),
+  ];
 
   const stop = async () => {
     for (const p of [...processes].reverse()) await stopChild(p.child, 10_000).catch(() => undefined);
@@ -145,6 +150,7 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
       DEFAULT_MODEL: 'bench',
       HOST: '127.0.0.1',
       PORT: '0',
+      ...(settings.gcDir ? { BENCH_GC_DIR: settings.gcDir } : {}),
       ...settings.env,
     };
     // The worker migrates the database; the gateway only reads it: workers first.

@@ -75,6 +75,15 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
     file: 'bench/cpu-per-request.ts',
   },
   {
+    name: 'BENCH_GC_DIR',
+    kind: 'text',
+    doc:
+      "V8's record of each garbage collection in gateway and worker during `bench/cpu-per-request.ts` " +
+      '(what the scavenges promote); summarise it with `bench/gc/summary.ts`',
+    readers: ['npm run bench'],
+    file: 'bench/cpu-per-request.ts',
+  },
+  {
     name: 'AGENTBUS_TEST_GGUF',
     kind: 'text',
     shownDefault: '`../shared/models/stories260K.gguf`',
