@@ -1,4 +1,4 @@
-import { nonEmpty, set, type UnsupportedParameter } from './unsupported-parameters.js';
+import { set, type UnsupportedParameter } from './unsupported-parameters.js';
 
 // Chat Completions' audio output has no Responses counterpart.
 const NO_AUDIO_OUTPUT =
@@ -10,10 +10,16 @@ const NO_AUDIO_OUTPUT =
  * "disabled", reasoning.summary: "auto") pass.
  */
 export const UNSUPPORTED_RESPONSES_PARAMETERS: readonly UnsupportedParameter[] = [
-  { param: 'background', requested: (b) => b['background'] === true, why: 'background responses are not supported' },
+  // Anything but the no-op values asks for something: a mistyped `"background": "true"` or
+  // `"include": "reasoning.encrypted_content"` (no array) must not be silently dropped either.
+  {
+    param: 'background',
+    requested: (b) => set(b['background']) && b['background'] !== false,
+    why: 'background responses are not supported',
+  },
   {
     param: 'include',
-    requested: (b) => nonEmpty(b['include']),
+    requested: (b) => set(b['include']) && !(Array.isArray(b['include']) && b['include'].length === 0),
     why: 'no extra output (logprobs, encrypted reasoning, tool results) can be included',
   },
   {

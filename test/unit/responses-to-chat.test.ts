@@ -109,6 +109,10 @@ t.test('function tools, tool_choice and text.format map to the chat fields', asy
 t.test('what cannot be honoured is refused naming the Responses field', async (t) => {
   t.match(paramOf({ background: true }), { code: 'invalid_request', param: 'background' });
   t.match(paramOf({ include: ['message.output_text.logprobs'] }), { param: 'include' });
+  // Mistyped, not silently dropped: a string include, a string background.
+  t.match(paramOf({ include: 'message.output_text.logprobs' }), { code: 'invalid_request', param: 'include' });
+  t.match(paramOf({ background: 'true' }), { code: 'invalid_request', param: 'background' });
+  t.equal(paramOf({ include: [], background: null }), undefined, 'an empty include asks for nothing');
   t.match(paramOf({ reasoning: { summary: 'concise' } }), { param: 'reasoning.summary' });
   t.match(paramOf({ reasoning: { summary: 'detailed' } }), { param: 'reasoning.summary' });
   t.equal(paramOf({ reasoning: { summary: 'auto' } }), undefined, '"auto" is honoured: no summary is made');
