@@ -87,7 +87,8 @@ const FIELD_NAMES: ReadonlyArray<[RegExp, string]> = [
  */
 function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown {
   if (!(err instanceof AgentbusError)) return err;
-  const message = /messages\[(\d+)\](\.content|\.role|\.tool_call_id)?/g;
+  // `.tool_calls…` (input-limits.ts, normalize-messages.ts) is swallowed whole: calls are items of their own here.
+  const message = /messages\[(\d+)\](\.content|\.role|\.tool_call_id|\.tool_calls(?:\[\d+\])?(?:\.[A-Za-z_]+)*)?/g;
   const rename = (text: string) =>
     FIELD_NAMES.reduce(
       (out, [pattern, name]) => out.replace(pattern, name),
@@ -97,8 +98,9 @@ function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown 
           if (origin === undefined) return whole;
           if (!origin.startsWith('input[')) return origin;
           const made = messages[Number(index)];
-          // Made of function_call items, which have no role: the item itself.
-          if (made?.role === 'assistant' && made.content === null) return origin;
+          // Made of function_call items, which have no role, or naming its calls (a Responses
+          // message has no tool_calls field: its calls are the function_call items): the item itself.
+          if (made?.role === 'assistant' && (made.content === null || field?.startsWith('.tool_calls'))) return origin;
           if (made?.role !== 'tool' || field === undefined) return `${origin}${field ?? ''}`;
           return `${origin}${field === '.content' ? '.output' : '.call_id'}`;
         })

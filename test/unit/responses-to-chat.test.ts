@@ -152,6 +152,14 @@ t.test("the chat pipeline's checks name the Responses field, not the chat one", 
       message: /^input\[1\]\.content is 60/,
     },
   );
+  // Long function call arguments: the item, as a Responses item has no tool_calls field.
+  const call = { type: 'function_call', call_id: 'c', name: 'f', arguments: 'x'.repeat(60) };
+  const output = { type: 'function_call_output', call_id: 'c', output: 'ok' };
+  const longCall = paramOf({ input: [{ role: 'user', content: 'y' }, call, output] });
+  t.equal(longCall?.code, 'message_too_long');
+  t.equal(longCall?.param, 'input[1]');
+  t.match(longCall?.message, /^input\[1\] carries 60 characters/);
+  t.equal(paramOf({ input: [{ role: 'assistant', content: 'z' }, call, output] })?.param, 'input[0]');
   t.match(paramOf({ input: Array.from({ length: 7 }, () => ({ role: 'user', content: 'x' })) }), {
     code: 'too_many_messages',
     param: 'input',
