@@ -9,6 +9,7 @@ import { speechRoutes } from '../openai/speech-routes.js';
 import { transcriptionRoutes } from '../openai/transcription-routes.js';
 import { chatCompletionsRoutes } from '../openai/routes.js';
 import { responsesRoutes } from '../openai/responses-routes.js';
+import { storedResponsesRoutes } from '../openai/stored-responses-routes.js';
 import { legacyRoutes } from '../legacy/routes.js';
 import { modelsRoutes } from './models.js';
 
@@ -22,7 +23,7 @@ declare module 'fastify' {
 /**
  * Per-agent base URLs (`/agents/<agent>/…`, registered with that prefix) for clients configured
  * with one URL per agent, as they were with one server per agent: health, chat (JSON and SSE),
- * the Responses API, the legacy routes and models, with the agent taken from the path.
+ * the Responses API (stored responses too), the legacy routes and models, with the agent taken from the path.
  */
 export async function agentScopedRoutes(app: FastifyInstance, options: { chat: ChatDeps }): Promise<void> {
   // Only the dependencies: the options also carry the `prefix` this plugin was registered
@@ -55,6 +56,9 @@ export async function agentScopedRoutes(app: FastifyInstance, options: { chat: C
     await authed.register(speechRoutes, { ...deps, perAgent: true });
     await authed.register(transcriptionRoutes, { ...deps, perAgent: true });
     await authed.register(responsesRoutes, { ...deps, perAgent: true });
+    // An SDK on this base URL retrieves, lists and deletes the responses it created here. Stored
+    // responses are the key's, not the agent's (a conversation moves between agents), as at the root.
+    await authed.register(storedResponsesRoutes, { bus: deps.bus, subjects: deps.subjects });
     await authed.register(legacyRoutes, deps);
   });
 }

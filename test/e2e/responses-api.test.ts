@@ -78,7 +78,20 @@ t.test('per-agent base URL: the path names the agent, model may be left out', as
     body: JSON.stringify({ input: 'def add(a, b): return a - b' }),
   });
   t.equal(res.status, 200);
-  t.match(await res.json(), { object: 'response', model: 'code_review', output: [{ type: 'message' }] });
+  const created = await res.json();
+  t.match(created, { object: 'response', model: 'code_review', output: [{ type: 'message' }] });
+  // An SDK on this base URL reads back, lists and deletes what it created there.
+  const base = `${stack.baseUrl}/agents/code_review/v1/responses/${created.id}`;
+  const got = await fetch(base, { headers: as('key-alice') });
+  t.equal(got.status, 200);
+  t.match(await got.json(), { id: created.id, object: 'response', output: [{ type: 'message' }] });
+  const items = await fetch(`${base}/input_items`, { headers: as('key-alice') });
+  t.equal(items.status, 200);
+  t.match(await items.json(), { object: 'list', data: [{ type: 'message', role: 'user' }] });
+  t.equal((await fetch(base, { headers: as('key-bob') })).status, 404, "another key's id is not found here either");
+  const deleted = await fetch(base, { method: 'DELETE', headers: as('key-alice') });
+  t.match(await deleted.json(), { id: created.id, deleted: true });
+  t.equal((await fetch(base, { headers: as('key-alice') })).status, 404);
 });
 
 t.test('items input: messages with input_text parts', async (t) => {
