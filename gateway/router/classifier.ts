@@ -83,10 +83,13 @@ export function classifierEnvelope(
 }
 
 /** A classifier that calls an agent over the bus, bounded by the request's `timeoutMs`. */
+// A WebSocket `cancel` aborts routing as much as a client leaving does: the message fits both.
+const CANCELLED_WHILE_ROUTING =
+  'The request was cancelled before routing finished: the client cancelled it or went away.';
+
 export function createClassifier(deps: ClassifierDeps): Classify {
   return async (request) => {
-    if (request.signal?.aborted)
-      throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
+    if (request.signal?.aborted) throw new AgentbusError('request_cancelled', CANCELLED_WHILE_ROUTING);
     const envelope = classifierEnvelope(request, deps);
     // Closed (the worker told to abort while we stop listening at once) when the client leaves
     // or the classifier's own time is up, whichever comes first.
@@ -112,7 +115,7 @@ export function createClassifier(deps: ClassifierDeps): Classify {
       return agent === undefined ? { kind: 'no_agent', answer: content } : { kind: 'agent', agent };
     } catch (err) {
       if (request.signal?.aborted) {
-        throw new AgentbusError('request_cancelled', 'The client went away before routing finished.');
+        throw new AgentbusError('request_cancelled', CANCELLED_WHILE_ROUTING);
       }
       if (timeout.aborted) return { kind: 'timeout' };
       const error = AgentbusError.from(err);

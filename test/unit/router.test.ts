@@ -5,7 +5,7 @@ import t from 'tap';
 import { isChatRequest } from '../../bus-schemas/index.js';
 import { loadCatalog } from '../../common/catalog.js';
 import { createLogger } from '../../common/logger.js';
-import { classifierEnvelope } from '../../gateway/router/classifier.js';
+import { classifierEnvelope, createClassifier, type ClassifierDeps } from '../../gateway/router/classifier.js';
 import { agentNamedIn, classifierMessages, MAX_CLASSIFIED_CHARS } from '../../gateway/router/classifier-prompt.js';
 import { createRoutingTable, DEFAULT_ROUTING_FILE, loadRoutingTable } from '../../gateway/router/load-routing-table.js';
 import { MAX_ROUTED_CHARS, routeByRules } from '../../gateway/router/match-rules.js';
@@ -426,4 +426,17 @@ t.test("a scoped key's text goes only to a classifier agent the key may call, or
     reason: 'no rule matched',
   });
   t.same(asked, [], 'a key with no agent asks no classifier');
+});
+
+t.test('a classification cancelled before it starts says so, not only that the client left', async (t) => {
+  const classify = createClassifier({ tenant: 't', heartbeatMs: 1000 } as ClassifierDeps);
+  const [agent] = catalog.agents;
+  const refused = await classify({
+    text: 'hi',
+    agent: agent!,
+    candidates: [agent!],
+    timeoutMs: 1000,
+    signal: AbortSignal.abort(),
+  }).catch((err: unknown) => err);
+  t.match(refused, { code: 'request_cancelled', message: /cancelled it or went away/ });
 });
