@@ -71,10 +71,13 @@ function autoModel(created: number) {
  * `GET /v1/models` and `GET /v1/models/:model`: the agents of the catalog the caller's key may
  * call, as OpenAI models, then their aliases, then `auto`; under a per-agent base URL, only that agent (and its
  * aliases). An agent outside the
- * key's scope is not listed, and asking for it is the 403 a chat request would get.
+ * key's scope is not listed, and asking for it (or listing under its base URL) is the 403 a chat
+ * request would get.
  */
 export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog: Catalog }): Promise<void> {
   app.get('/v1/models', async (request) => {
+    // A base URL of an agent the key may not call: the 403 every route under it gives, not an empty list.
+    if (request.pathAgent) assertMayCall(request.caller, request.pathAgent.name);
     const agents = (request.pathAgent ? [request.pathAgent] : catalog.agents).filter((agent) =>
       mayCall(request.caller, agent.name),
     );

@@ -178,6 +178,9 @@ t.test('/v1/models lists only the agents the key may call', async (t) => {
   t.equal((await get(alice, '/v1/models')).body.data.length, stack.catalog.agents.length + aliases.length + 1);
   t.match(await get(scoped, '/v1/models/documentation'), { status: 403, body: refused });
   t.equal((await get(scoped, '/v1/models/testing')).status, 200);
+  // Under a per-agent base URL the key may not use: the 403 of every route there, not an empty list.
+  t.match(await get(scoped, '/agents/documentation/v1/models'), { status: 403, body: refused });
+  t.match((await get(scoped, '/agents/testing/v1/models')).body.data, [{ id: 'testing' }]);
 });
 
 t.test('over WebSocket: an error frame for that request, and the socket carries on', async (t) => {
