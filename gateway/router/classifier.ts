@@ -82,11 +82,11 @@ export function classifierEnvelope(
   };
 }
 
-/** A classifier that calls an agent over the bus, bounded by the request's `timeoutMs`. */
 // A WebSocket `cancel` aborts routing as much as a client leaving does: the message fits both.
 const CANCELLED_WHILE_ROUTING =
   'The request was cancelled before routing finished: the client cancelled it or went away.';
 
+/** A classifier that calls an agent over the bus, bounded by the request's `timeoutMs`. */
 export function createClassifier(deps: ClassifierDeps): Classify {
   return async (request) => {
     if (request.signal?.aborted) throw new AgentbusError('request_cancelled', CANCELLED_WHILE_ROUTING);
