@@ -12,14 +12,14 @@ function scopeSentence(caller: Caller, catalogNames: readonly string[], lead: st
   return `${lead}: ${known.join(', ')}.`;
 }
 /**
- * The end of a router's refusal: the chat agents of the scope to name instead (`chatNames`: the
- * catalog's chat agents), never an embedding agent, which a chat route refuses with a 400.
+ * The end of a router's refusal: the chat agents of the scope to name instead (`isChat`: whether
+ * a catalog agent chats), never an embedding agent, which a chat route refuses with a 400.
  */
-function routerScopeSentence(caller: Caller, catalogNames: readonly string[], chatNames: readonly string[]): string {
+function routerScopeSentence(caller: Caller, catalogNames: readonly string[], isChat: (name: string) => boolean) {
   const inCatalog = (caller.agents ?? []).filter((name) => catalogNames.includes(name));
-  if (inCatalog.length > 0 && !inCatalog.some((name) => chatNames.includes(name)))
+  if (inCatalog.length > 0 && !inCatalog.some(isChat))
     return `It may call no chat agent, only embedding models (POST /v1/embeddings): ${inCatalog.join(', ')}.`;
-  return scopeSentence(caller, chatNames, 'Name an agent it may call');
+  return scopeSentence(caller, catalogNames.filter(isChat), 'Name an agent it may call');
 }
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -50,13 +50,13 @@ export function hideOutOfScope(caller: Caller, text: string, catalogNames: reado
  * ask for it; only when the router picked no agent the key may call is the request refused.
  * An aggregator outside the scope leaves the agents' sections unmerged. Neither the refusal
  * nor `meta.routing` names an agent outside the scope (`catalogNames`: every agent, to hide).
- * The router's refusal suggests only chat agents (`chatNames`; default: all of `catalogNames`).
+ * The router's refusal suggests only chat agents (`isChat`; default: every agent of `catalogNames`).
  */
 export function withinScope(
   caller: Caller,
   choice: AgentChoice,
   catalogNames: readonly string[],
-  chatNames: readonly string[] = catalogNames,
+  isChat: (name: string) => boolean = () => true,
 ): AgentChoice {
   if (caller.agents === null) return choice;
   const named = choice.routing.by === 'path' || choice.routing.by === 'model';
@@ -67,7 +67,7 @@ export function withinScope(
         `may not call the agent "${choice.agents.map((agent) => agent.name).join(', ')}". ` +
         scopeSentence(caller, catalogNames, 'It may call')
       : `The router (${choice.routing.by}) chose no agent this API key ("${caller.name}") may call. ` +
-        routerScopeSentence(caller, catalogNames, chatNames);
+        routerScopeSentence(caller, catalogNames, isChat);
     throw new AgentbusError('agent_not_allowed', message, { param: 'model' });
   }
   const reason = hideOutOfScope(caller, choice.routing.reason, catalogNames);

@@ -41,12 +41,15 @@ export function namesVisibleTo(catalog: Catalog, caller: Caller): string[] {
   return catalog.names.filter((name) => mayCall(caller, name));
 }
 
+/** Whether the catalog's agent of this name chats (every kind but `embedding` does). */
+export const isChatAgent = (catalog: Catalog, name: string): boolean => catalog.get(name)?.kind !== 'embedding';
+
 /**
  * The chat agents a caller may call: what a chat route's 404 lists (an embedding agent does not
  * chat). None: `auto` is no choice for the key either (the router would find nothing to call).
  */
 export function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] {
-  return namesVisibleTo(catalog, caller).filter((name) => catalog.get(name)?.kind !== 'embedding');
+  return namesVisibleTo(catalog, caller).filter((name) => isChatAgent(catalog, name));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { withinScope } from './agent-scope-check.js';
-import { routeByRouter, type AgentChoice } from './choose-agents.js';
+import { isChatAgent, routeByRouter, type AgentChoice } from './choose-agents.js';
 import type { ChatPlan } from './prepare.js';
 import type { ChatDeps, ChatOrigin } from './types.js';
 
@@ -26,6 +26,6 @@ export async function route(
   if (origin.signal?.aborted) {
     throw new AgentbusError('request_cancelled', 'The client went away while the request was being routed.');
   }
-  const chatNames = deps.catalog.agents.filter((agent) => agent.kind !== 'embedding').map((agent) => agent.name);
-  return withinScope(caller, decided, deps.catalog.names, chatNames);
+  // Which agents chat is asked only when the router's choice is refused (to suggest others).
+  return withinScope(caller, decided, deps.catalog.names, (name) => isChatAgent(deps.catalog, name));
 }
