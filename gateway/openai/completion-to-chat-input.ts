@@ -100,6 +100,14 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
   };
 }
 
+// The workers' advice on a conversation too long for the context, said in chat's words; a
+// completions client sent one prompt, so it reads the same advice in the prompt's.
+const CHAT_ADVICE: readonly (readonly [RegExp, string])[] = [
+  [/\b([Ss])end fewer or shorter messages\b/g, '$1end a shorter prompt'],
+  [/\breduce the messages or max_tokens\b/g, 'shorten the prompt or reduce max_tokens'],
+  [/\b(\d+) in the messages\b/g, '$1 in the prompt'],
+];
+
 /**
  * An error raised on the chat input a completions body became (by the input limits, the pipeline
  * or a worker), naming `prompt` where it names the one user message or the messages. The error
@@ -109,7 +117,10 @@ export function inCompletionTerms(err: unknown): unknown {
   if (!(err instanceof AgentbusError)) return err;
   // The param names the messages or the one message; the text, only the message by its path.
   const param = err.param === null ? null : err.param.replace(/^messages(\[0\](\.content)?)?$/, 'prompt');
-  const message = err.message.replace(/\bmessages\[0\](\.content)?(?![\w[])/g, 'prompt');
+  const message = CHAT_ADVICE.reduce(
+    (text, [words, instead]) => text.replace(words, instead),
+    err.message.replace(/\bmessages\[0\](\.content)?(?![\w[])/g, 'prompt'),
+  );
   if (param === err.param && message === err.message) return err;
   return err.restated({ message, param });
 }

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { completionToChatInput, inCompletionTerms } from '../../gateway/openai/completion-to-chat-input.js';
+import { fitToContext } from '../../workers/providers/llama-cpp/context-fit.js';
+import { llamaCppError } from '../../workers/providers/llama-cpp/errors.js';
 
 const LIMITS = {
   maxMessages: 10,
@@ -72,6 +74,40 @@ t.test('errors about the chat message the prompt became name the prompt', async 
   });
   const other = new AgentbusError('invalid_request', 'max_tokens must be at least 1', { param: 'max_tokens' });
   t.equal(inCompletionTerms(other), other, 'left as it is when it names no message');
+});
+
+t.test('a context too small for the prompt advises a shorter prompt, not fewer messages', async (t) => {
+  const tooLong = (fit: Partial<Parameters<typeof fitToContext>[0]>) => {
+    try {
+      fitToContext({
+        promptTokens: 50,
+        requested: undefined,
+        maxTokens: undefined,
+        contextSize: 100,
+        setting: 100,
+        file: 'm.gguf',
+        ...fit,
+      });
+    } catch (err) {
+      return err as AgentbusError;
+    }
+    throw new Error('expected context_length_exceeded');
+  };
+  const full = tooLong({ promptTokens: 120 });
+  t.match(full.message, /send fewer or shorter messages/, "chat's wording as the worker says it");
+  t.match(inCompletionTerms(full), {
+    code: 'context_length_exceeded',
+    param: 'prompt',
+    message: /: send a shorter prompt, or start a new conversation\.$/,
+  });
+  t.notMatch((inCompletionTerms(full) as AgentbusError).message, /messages/);
+  const withAnswer = inCompletionTerms(tooLong({ requested: 80 })) as AgentbusError;
+  t.match(
+    withAnswer.message,
+    /\(50 in the prompt, 80 in the completion\).*: shorten the prompt or reduce max_tokens\.$/,
+  );
+  const compressed = inCompletionTerms(llamaCppError(new Error('context size is too small'), 'm.gguf', 100));
+  t.match(compressed, { param: 'prompt', message: /\. Send a shorter prompt, or start a new conversation\.$/ });
 });
 
 t.test('prompts given as token ids are refused as such, not counted as several prompts', async (t) => {
