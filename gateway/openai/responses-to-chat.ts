@@ -8,7 +8,7 @@ import { translateInput, type TranslatedInput } from './responses-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import { CHAT_FIELDS_ON_RESPONSES } from './other-api-fields.js';
 import { UNSUPPORTED_RESPONSES_PARAMETERS } from './responses-unsupported.js';
-import { toChatInput } from './to-chat-input.js';
+import { checkStreamOptions, toChatInput } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
 
 /** The id prefix of a response: as OpenAI's, so logs and clients can tell the faces apart. */
@@ -142,6 +142,8 @@ export function inResponsesTerms(err: unknown, body: ResponsesBody): unknown {
 export function responsesToChatInput(body: ResponsesBody, stream: boolean, limits: InputLimits): ChatInput {
   rejectUnsupportedParameters(body, CHAT_FIELDS_ON_RESPONSES);
   rejectUnsupportedParameters(body, UNSUPPORTED_RESPONSES_PARAMETERS);
+  // As on Chat Completions: options for a stream that was not asked for are a mistake, not a no-op.
+  checkStreamOptions({ stream_options: body['stream_options'] }, stream);
   if (body.store === false && body.previous_response_id != null)
     throw new AgentbusError(
       'invalid_request',

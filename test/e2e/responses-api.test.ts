@@ -425,6 +425,12 @@ t.test('unsupported fields are refused by name; a bad key gets 401 on any /v1/ U
     const spoken = await json({ model: 'documentation', input: 'x', ...audio });
     t.match(spoken, { status: 400, body: { error: { param: Object.keys(audio)[0] } } }, 'audio output refused');
   }
+  const options = await json({ model: 'documentation', input: 'x', stream_options: { include_obfuscation: false } });
+  t.match(options, {
+    status: 400,
+    body: { error: { type: 'invalid_request_error', code: 'invalid_request', param: 'stream_options' } },
+  });
+  t.match(options.body.error.message, /only allowed when 'stream' is enabled/, 'stream_options without stream');
   const tool = await json({ model: 'documentation', input: 'x', tools: [{ type: 'web_search' }] });
   t.equal(tool.body.error.param, 'tools[0].type');
   const item = await json({ model: 'documentation', input: [{ type: 'item_reference', id: 'x' }] });

@@ -134,6 +134,16 @@ t.test('what cannot be honoured is refused naming the Responses field', async (t
   t.match(paramOf({ text: { format: { type: 'json_schema' } } }), { param: 'text.format.name' });
 });
 
+t.test('stream_options without stream is refused as on Chat Completions', async (t) => {
+  t.same(paramOf({ stream_options: { include_obfuscation: false } }), {
+    code: 'invalid_request',
+    param: 'stream_options',
+    message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+  });
+  t.equal(translate({ stream_options: { include_obfuscation: false } }, true).stream, true, 'streamed: allowed');
+  t.equal(paramOf({ stream_options: null }), undefined, 'null counts as not sent');
+});
+
 t.test("the chat pipeline's checks name the Responses field, not the chat one", async (t) => {
   t.match(paramOf({ input: [{ role: 'assistant', content: [{ type: 'input_image', image_url: 'data:x' }] }] }), {
     param: 'input[0].content[0]',
