@@ -26,13 +26,11 @@ const requestId = {
   description: 'Chosen by the client, unique among its requests in flight on this socket.',
 } as const;
 
-// `stream` and `stream_options` mean nothing here: a WebSocket answer always streams.
-const {
-  stream: _stream,
-  stream_options: _streamOptions,
-  model,
-  ...chatBodyProperties
-} = chatCompletionRequestSchema.properties;
+// `stream` and `stream_options` mean nothing here: a WebSocket answer always streams. They keep
+// their types all the same, so a mistyped one (`"stream": "yes"`) is refused as over HTTP.
+const IGNORED = 'Ignored: a WebSocket answer always streams.';
+const { model, ...chatBodyProperties } = chatCompletionRequestSchema.properties;
+const ignoredStream = { ...chatBodyProperties.stream, description: IGNORED } as const;
 
 /** What HTTP carries in headers, as fields of a request frame (`chat`, `response.create`). */
 const requestHints = {
@@ -88,15 +86,13 @@ export const chatFrameSchema = {
     },
     ...requestHints,
     ...chatBodyProperties,
+    stream: ignoredStream,
+    stream_options: { ...chatBodyProperties.stream_options, description: IGNORED },
   },
 } as const;
 
-// `stream` means nothing here either; `model` may be left out for the router, as in a chat frame.
-const {
-  stream: _responsesStream,
-  model: _responsesModel,
-  ...responsesBodyProperties
-} = responsesRequestSchema.properties;
+// `model` may be left out for the router, as in a chat frame.
+const { model: _responsesModel, ...responsesBodyProperties } = responsesRequestSchema.properties;
 
 /**
  * `response.create`: one request in the Responses API's shape (a `POST /v1/responses` body, as
@@ -113,6 +109,7 @@ export const responseCreateFrameSchema = {
     model,
     ...requestHints,
     ...responsesBodyProperties,
+    stream: ignoredStream,
   },
 } as const;
 

@@ -124,6 +124,7 @@ t.test('refusals: one error frame (seq 0) naming the Responses field; the socket
   });
   client.send({ type: 'response.create', id: 'both', agent: 'testing', model: 'documentation', input: 'x' });
   client.send({ type: 'response.create', id: 'noinput', model: 'documentation' });
+  client.send({ type: 'response.create', id: 'stream', model: 'documentation', input: 'x', stream: 'yes' });
   const expected: Record<string, { code: string; param: string }> = {
     bg: { code: 'invalid_request', param: 'background' },
     sum: { code: 'invalid_request', param: 'reasoning.summary' },
@@ -131,6 +132,7 @@ t.test('refusals: one error frame (seq 0) naming the Responses field; the socket
     prev: { code: 'response_not_found', param: 'previous_response_id' },
     both: { code: 'invalid_request', param: 'agent' },
     noinput: { code: 'invalid_request', param: 'input' },
+    stream: { code: 'invalid_request', param: 'stream' },
   };
   for (const [id, error] of Object.entries(expected)) {
     const frames = await client.finishResponse(id);

@@ -15,3 +15,19 @@ t.test('a frame type that is missing, not a string, or unknown is named as such'
     message: /^Unknown frame type "teleport"; expected one of: auth, chat/,
   });
 });
+
+// `stream` means nothing on a socket (it always streams), but a mistyped one is still a mistake.
+t.test('a stream that is not a boolean is refused by name, as over HTTP', async (t) => {
+  const responseCreate = { type: 'response.create', id: 'r1', model: 'm', input: 'hi' };
+  const chat = { type: 'chat', id: 'c1', model: 'm', messages: [{ role: 'user', content: 'hi' }] };
+  for (const frame of [responseCreate, chat]) {
+    t.match(clientFrameError({ ...frame, stream: 'yes' }), {
+      id: frame.id,
+      param: 'stream',
+      message: new RegExp(`^Invalid ${frame.type} frame: .*stream.*boolean`),
+    });
+    for (const stream of [true, false, null]) t.equal(clientFrameError({ ...frame, stream }), undefined, `${stream}`);
+  }
+  t.match(clientFrameError({ ...chat, stream_options: 'usage' }), { param: 'stream_options' });
+  t.equal(clientFrameError({ ...chat, stream_options: { include_usage: true } }), undefined);
+});
