@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError, ID_PATTERN, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import { queryStoredResponse } from '../bus/response-query.js';
-import { requireDecimalDigits } from '../http/query-integer.js';
+import { refuseRepeatedParameters, requireDecimalDigits } from '../http/query-integer.js';
 import { RESPONSE_ID_PREFIX } from './responses-to-chat.js';
 import { storedInputItems, storedResponseObject } from './stored-response.js';
 
@@ -52,8 +52,9 @@ async function ask(deps: StoredResponsesDeps, request: ById, requestId: string, 
 }
 
 /**
- * Refuses a query parameter outside `known`, and an `include` (`include[]` as the SDKs send it) asking
- * for anything: as on POST /v1/responses, there is no extra output (logprobs, encrypted reasoning) to add.
+ * Refuses a query parameter outside `known` or given more than once, and an `include` (`include[]` as the
+ * SDKs send it) asking for anything: as on POST /v1/responses, there is no extra output (logprobs,
+ * encrypted reasoning) to add.
  */
 function checkQuery(query: Record<string, unknown>, known: readonly string[]): void {
   for (const name of Object.keys(query)) {
@@ -70,6 +71,7 @@ function checkQuery(query: Record<string, unknown>, known: readonly string[]): v
       throw new AgentbusError('invalid_request', `Unknown query parameter "${name.slice(0, 64)}".`, {
         param: name.slice(0, 64),
       });
+    else refuseRepeatedParameters(query, [name]);
   }
 }
 

@@ -5,7 +5,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { compiledOnUse, memoryLastRequestSchema, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import { queryLastTurns } from '../bus/memory-query.js';
-import { requireDecimalDigits } from '../http/query-integer.js';
+import { refuseRepeatedParameters, requireDecimalDigits } from '../http/query-integer.js';
 
 export interface MemoryRoutesDeps {
   bus: Bus;
@@ -56,7 +56,10 @@ export async function memoryRoutes(app: FastifyInstance, deps: MemoryRoutesDeps)
     {
       schema: { querystring: memoryLastQuerySchema },
       validatorCompiler: compileQuerystring,
-      preValidation: async (request) => requireDecimalDigits(request.query, 'limit'),
+      preValidation: async (request) => {
+        refuseRepeatedParameters(request.query, Object.keys(memoryLastQuerySchema.properties));
+        requireDecimalDigits(request.query, 'limit');
+      },
     },
     async (request, reply) => {
       const requestId = `memq-${randomBytes(12).toString('base64url')}`;

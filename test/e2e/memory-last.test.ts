@@ -128,13 +128,13 @@ t.test('a bad querystring is a 400 in the OpenAI error shape, naming the paramet
     ['?session=', 'session', /session must match pattern/],
     ['?session=has%20space', 'session', /session must match pattern/],
     [`?session=${'x'.repeat(129)}`, 'session', /session must match pattern/],
-    [`?session=${conversationId}&session=${first.id}`, 'session', /session must be a string/],
+    [`?session=${conversationId}&session=${first.id}`, 'session', /"session" was given more than once/],
     [`?session=${conversationId}&limit=0`, 'limit', /limit must be at least 1/],
     [`?session=${conversationId}&limit=101`, 'limit', /limit must be at most 100/],
     [`?session=${conversationId}&limit=abc`, 'limit', /limit must be an integer/],
     [`?session=${conversationId}&limit=1.5`, 'limit', /limit must be an integer/],
     [`?session=${conversationId}&limit=`, 'limit', /limit must be an integer/],
-    [`?session=${conversationId}&limit=1&limit=2`, 'limit', /limit must be an integer/],
+    [`?session=${conversationId}&limit=1&limit=2`, 'limit', /"limit" was given more than once; send it once/],
     // Number() and ajv's coercion read these as 16, 10, 1 and 5; no client means them so.
     ...['0x10', '1e1', '%2B1', '%205'].map((limit): [string, string, RegExp] => [
       `?session=${conversationId}&limit=${limit}`,

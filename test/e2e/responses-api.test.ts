@@ -518,6 +518,10 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
       param: 'limit',
       message: /decimal digits/,
     });
+  t.match((await (await get(first.body.id, 'key-alice', '/input_items?limit=2&limit=3')).json()).error, {
+    param: 'limit',
+    message: /"limit" was given more than once/,
+  });
 
   const stranger = await get(first.body.id, 'key-bob');
   const missing = await get('resp_missing', 'key-bob');

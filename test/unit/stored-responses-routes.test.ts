@@ -109,3 +109,34 @@ t.test('every answer and refusal names its request in X-Request-ID, as the memor
     t.match(res.headers['x-request-id'], /^memq-/, url);
   }
 });
+
+t.test('a query parameter given more than once is named as repeated, not as mistyped', async (t) => {
+  const { app, asked } = await gateway();
+  for (const [path, param] of [
+    ['/input_items?limit=2&limit=3', 'limit'],
+    ['/input_items?order=asc&order=desc', 'order'],
+    ['/input_items?after=msg_1&after=msg_2', 'after'],
+    ['?stream=false&stream=false', 'stream'],
+  ] as const) {
+    const res = await app.inject({ method: 'GET', url: `/v1/responses/resp_abc${path}` });
+    t.equal(res.statusCode, 400, path);
+    t.same(
+      res.json(),
+      {
+        error: {
+          message: `The query parameter "${param}" was given more than once; send it once.`,
+          type: 'invalid_request_error',
+          param,
+          code: 'invalid_request',
+        },
+      },
+      path,
+    );
+  }
+  t.same(asked, [], 'memory is not asked');
+  const once = await app.inject({
+    method: 'GET',
+    url: '/v1/responses/resp_abc/input_items?limit=2&include[]=&include[]=',
+  });
+  t.equal(once.statusCode, 200, 'include[] may repeat: it is a list');
+});
