@@ -23,6 +23,12 @@ interface OpenItem {
   call?: ToolCall;
 }
 
+/** A tool call by its fragment index: its arguments so far, and its output item once it has one. */
+interface CallState {
+  call: ToolCall;
+  item?: OpenItem;
+}
+
 /** One event of the Responses API's stream: its `type`, its `sequence_number` and its payload. */
 export interface ResponseEvent {
   type: string;
@@ -56,7 +62,11 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
   const output: OutputItem[] = [];
   let open: OpenItem | undefined;
   let toolCount = 0;
-  const calls = new Map<number, OpenItem>();
+  const calls = new Map<number, CallState>();
+  // Calls begun while another call's item was open, in the order they began: a backend may
+  // interleave parallel calls' fragments (0, 1, 0…), but items stream one after the other, so
+  // these gather their arguments until the open one is done, then stream whole.
+  let waiting: CallState[] = [];
   // Events of the frame being handled; each public method hands them over and starts afresh.
   let pending: ResponseEvent[] = [];
   const event = (type: string, payload: Record<string, unknown>): ResponseEvent => {
@@ -73,7 +83,18 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
   const messageId = messageItemId(identity.id);
   const reasoningId = reasoningItemId(identity.id);
   // `finishReason` is known only at `done`: an answer cut at max_output_tokens ends its message `incomplete`.
+  /** Closes the open item, then streams each call that waited for it, whole, one after the other. */
   const closeOpen = (finishReason = 'stop') => {
+    closeItem(finishReason);
+    const released = waiting;
+    waiting = [];
+    for (const state of released) {
+      openCall(state);
+      closeItem(finishReason);
+    }
+  };
+
+  const closeItem = (finishReason: string) => {
     if (!open) return;
     const item = open;
     open = undefined;
@@ -106,14 +127,39 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
     event('response.output_item.done', { output_index: item.index, item: done });
   };
 
-  /** The output of a failed response: the item still open holds what was sent of it, `incomplete`. */
+  /**
+   * The output of a failed response: the item still open holds what was sent of it, `incomplete`, and
+   * so do the calls waiting for it, after it.
+   */
   const outputAsCut = () => {
-    if (!open) return output;
     const cut = output.slice();
-    if (open.kind === 'reasoning') cut[open.index] = reasoningItem(reasoningId, open.text, 'incomplete');
-    else if (open.kind === 'message') cut[open.index] = messageItem(messageId, open.text, 'incomplete');
-    else cut[open.index] = functionCallItem(output[open.index]!.id, open.call!, 'incomplete');
+    if (open?.kind === 'reasoning') cut[open.index] = reasoningItem(reasoningId, open.text, 'incomplete');
+    else if (open?.kind === 'message') cut[open.index] = messageItem(messageId, open.text, 'incomplete');
+    else if (open) cut[open.index] = functionCallItem(output[open.index]!.id, open.call!, 'incomplete');
+    waiting.forEach(({ call }, k) =>
+      cut.push(functionCallItem(functionCallItemId(identity.id, toolCount + k), call, 'incomplete')),
+    );
     return cut;
+  };
+
+  /** Opens the item of a call (closed before, if another was open): `added`, then its arguments so far. */
+  const openCall = (state: CallState) => {
+    const item: OpenItem = { index: output.length, kind: 'function_call', text: '', call: state.call };
+    state.item = open = item;
+    const empty = { ...state.call, function: { ...state.call.function, arguments: '' } };
+    const added = functionCallItem(functionCallItemId(identity.id, toolCount++), empty, 'in_progress');
+    output.push(added);
+    event('response.output_item.added', { output_index: item.index, item: added });
+    argumentsDelta(item, state.call.function.arguments);
+  };
+
+  const argumentsDelta = (item: OpenItem, delta: string) => {
+    if (delta !== '')
+      event('response.function_call_arguments.delta', {
+        item_id: output[item.index]!.id,
+        output_index: item.index,
+        delta,
+      });
   };
 
   /** Opens the message item (closing a tool call before it): its `added` events. */
@@ -150,30 +196,31 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
     event('response.reasoning_text.delta', { ...at, delta });
   };
 
+  /** A fragment of tool call `index`: its arguments add to that call's, whichever call came before. */
   const toolFragment = (fragment: NonNullable<DeltaFrame['tool_calls']>[number]) => {
-    let item = calls.get(fragment.index);
-    if (!item) {
-      closeOpen();
-      const call: ToolCall = {
-        id: fragment.id ?? '',
-        type: 'function',
-        function: { name: fragment.function.name ?? '', arguments: '' },
-      };
-      item = { index: output.length, kind: 'function_call', text: '', call };
-      calls.set(fragment.index, item);
-      open = item;
-      const added = functionCallItem(functionCallItemId(identity.id, toolCount++), call, 'in_progress');
-      output.push(added);
-      event('response.output_item.added', { output_index: item.index, item: added });
-    }
     const delta = fragment.function.arguments;
-    item.call!.function.arguments += delta;
-    if (delta !== '' && open === item)
-      event('response.function_call_arguments.delta', {
-        item_id: output[item.index]!.id,
-        output_index: item.index,
-        delta,
-      });
+    const known = calls.get(fragment.index);
+    if (known) {
+      known.call.function.arguments += delta;
+      const item = known.item;
+      if (item !== undefined && item === open) argumentsDelta(item, delta);
+      // Done already (text came between): too late for its events, not for the response's output.
+      else if (item !== undefined)
+        output[item.index] = functionCallItem(output[item.index]!.id, known.call, output[item.index]!.status);
+      return;
+    }
+    const call: ToolCall = {
+      id: fragment.id ?? '',
+      type: 'function',
+      function: { name: fragment.function.name ?? '', arguments: delta },
+    };
+    const state: CallState = { call };
+    calls.set(fragment.index, state);
+    if (open?.kind === 'function_call') waiting.push(state);
+    else {
+      closeOpen();
+      openCall(state);
+    }
   };
 
   return {

@@ -122,6 +122,89 @@ t.test('text then tool calls: the message closes before each call item opens', a
   });
 });
 
+t.test("interleaved parallel calls: each call's arguments add up by index, none lost", async (t) => {
+  const events = run(
+    (f, m) =>
+      f.delta(toolDelta(0, 'call_1', 'f', '{"a"'), state) +
+      f.delta(toolDelta(1, 'call_2', 'g', '{"b"'), state) +
+      f.delta(toolDelta(0, undefined, undefined, ':1'), state) +
+      f.delta(toolDelta(1, undefined, undefined, ':2}'), state) +
+      f.delta(toolDelta(0, undefined, undefined, '}'), state) +
+      f.done({ ...(m.done() as DoneFrame), finish_reason: 'tool_calls' }, state),
+  );
+  t.same(
+    events.slice(2).map((e) => e.event),
+    [
+      'response.output_item.added',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+      'response.output_item.added',
+      'response.function_call_arguments.delta',
+      'response.function_call_arguments.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+    'one item after the other, as OpenAI streams them: the second waits for the first',
+  );
+  t.same(
+    events.slice(3, 6).map((e) => [e['item_id'], e['delta']]),
+    [
+      ['fc_abc_0', '{"a"'],
+      ['fc_abc_0', ':1'],
+      ['fc_abc_0', '}'],
+    ],
+    "the first call's deltas, the one after the second call began included",
+  );
+  t.match(events[6], { item_id: 'fc_abc_0', output_index: 0, arguments: '{"a":1}' });
+  t.match(events[8], { output_index: 1, item: { id: 'fc_abc_1', call_id: 'call_2', name: 'g', arguments: '' } });
+  t.match(events[9], { item_id: 'fc_abc_1', output_index: 1, delta: '{"b":2}' }, 'what it gathered, as one delta');
+  t.match(events[10], { item_id: 'fc_abc_1', output_index: 1, arguments: '{"b":2}' });
+  t.match(events.at(-1), {
+    response: {
+      output: [
+        { type: 'function_call', id: 'fc_abc_0', call_id: 'call_1', name: 'f', arguments: '{"a":1}' },
+        { type: 'function_call', id: 'fc_abc_1', call_id: 'call_2', name: 'g', arguments: '{"b":2}' },
+      ],
+    },
+  });
+  t.equal((events.at(-1)!['response'] as { output: unknown[] }).output.length, 2, 'one item per call');
+});
+
+t.test("a call's fragment after its item is done still reaches the response's output", async (t) => {
+  const events = run(
+    (f, m) =>
+      f.delta(toolDelta(0, 'call_1', 'f', '{"a"'), state) +
+      f.delta(m.delta('text between') as DeltaFrame, state) +
+      f.delta(toolDelta(0, undefined, undefined, ':1}'), state) +
+      f.done({ ...(m.done() as DoneFrame), finish_reason: 'tool_calls' }, state),
+  );
+  t.match(events.at(-1), {
+    response: { output: [{ id: 'fc_abc_0', status: 'completed', arguments: '{"a":1}' }, { type: 'message' }] },
+  });
+});
+
+t.test('a failure while a call waits for another: both are in the failed output, incomplete', async (t) => {
+  const events = run(
+    (f) =>
+      f.delta(toolDelta(0, 'call_1', 'f', '{"a"'), state) +
+      f.delta(toolDelta(1, 'call_2', 'g', '{"b"'), state) +
+      f.delta(toolDelta(0, undefined, undefined, ':1'), state) +
+      f.error(new AgentbusError('backend_error', 'down')),
+  );
+  t.match(events.at(-1), {
+    type: 'response.failed',
+    response: {
+      output: [
+        { id: 'fc_abc_0', status: 'incomplete', arguments: '{"a":1' },
+        { id: 'fc_abc_1', status: 'incomplete', call_id: 'call_2', arguments: '{"b"' },
+      ],
+    },
+  });
+});
+
 t.test('cut by max_output_tokens: response.incomplete', async (t) => {
   const events = run(
     (f, m) =>
