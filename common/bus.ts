@@ -10,6 +10,7 @@ import type { NatsClientSettings } from './nats-client.js';
 import { randomBytesPooled } from './random-bytes.js';
 import { PublishQueue } from './publish-queue.js';
 import { ReplyMux } from './reply-mux.js';
+import { ReleasingMap } from './releasing-map.js';
 import { withTimeout } from './timeout.js';
 
 /** A message as a subscriber sees it (nats.js's `Msg` has these fields). */
@@ -211,7 +212,8 @@ class NatsBus implements Bus {
   readonly #log: Logger;
   readonly #user: string | undefined;
   readonly #inboxPrefix: string;
-  readonly #listeners = new Set<(bus: Bus) => void>();
+  readonly #listeners = new ReleasingMap<number, (bus: Bus) => void>();
+  #lastListener = 0;
   readonly #queue: PublishQueue;
   #up = true;
   #since = Date.now();
@@ -262,8 +264,9 @@ class NatsBus implements Bus {
   }
 
   onChange(listener: (bus: Bus) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    const id = ++this.#lastListener;
+    this.#listeners.set(id, listener);
+    return () => this.#listeners.delete(id);
   }
 
   newInbox(scope?: string): string {
@@ -369,7 +372,7 @@ class NatsBus implements Bus {
     this.#up = up;
     this.#since = Date.now();
     this.#problem = why;
-    for (const listener of this.#listeners) listener(this);
+    for (const listener of this.#listeners.values()) listener(this);
   }
 
   async #watchStatus(): Promise<void> {

@@ -8,6 +8,7 @@ import {
 } from '@nats-io/transport-node';
 import type { BusCallback, BusMessage, BusSubscription, PublishOptions } from './bus.js';
 import { randomBytesPooled } from './random-bytes.js';
+import { ReleasingMap } from './releasing-map.js';
 
 // Every chat request used to subscribe a fresh reply inbox and unsubscribe it at the end, and
 // its two requests (the worker's `done` awaiting the receipt, the gateway's receipt awaiting its
@@ -40,7 +41,7 @@ const isNoResponders = (msg: Msg) => msg.data.length === 0 && msg.headers?.code 
 export class ReplyMux {
   readonly #prefix: string;
   readonly #publish: Publish;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new ReleasingMap<string, Entry>();
   readonly #sub: Subscription;
 
   /**
@@ -132,7 +133,7 @@ export class ReplyMux {
 
   #failAll(err: unknown, closed = false): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    for (const entry of [...this.#entries.values()]) entry.fail(error, closed);
+    for (const entry of this.#entries.values()) entry.fail(error, closed);
     this.#entries.clear();
   }
 }

@@ -1,11 +1,15 @@
+import { ReleasingMap } from '../common/releasing-map.js';
+
 /**
  * The answers a worker is producing: awaited when it drains, and abortable by request id (a
  * cancel from the requester) or all at once (shutdown past the drain timeout).
  */
 export class InFlight {
   // A set per id: a redelivered request may run twice at once, and a cancel is meant for both.
-  readonly #byRequest = new Map<string, Set<AbortController>>();
-  readonly #work = new Set<Promise<unknown>>();
+  // Releasing maps: an entry per request in a table that lives as long as the worker.
+  readonly #byRequest = new ReleasingMap<string, Set<AbortController>>();
+  readonly #work = new ReleasingMap<number, Promise<unknown>>();
+  #lastWork = 0;
 
   /** Number of answers still running. */
   get size(): number {
@@ -14,9 +18,10 @@ export class InFlight {
 
   /** Counts `work` as in flight until it settles. */
   track(work: Promise<unknown>): void {
-    this.#work.add(work);
+    const id = ++this.#lastWork;
+    this.#work.set(id, work);
     work
-      .finally(() => this.#work.delete(work))
+      .finally(() => this.#work.delete(id))
       // Only the count is kept here: whoever made `work` handles its failure.
       .catch(() => undefined);
   }
@@ -52,6 +57,6 @@ export class InFlight {
 
   /** Resolves once every tracked answer has settled. */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.#work]);
+    await Promise.allSettled([...this.#work.values()]);
   }
 }

@@ -19,21 +19,23 @@ const DEFAULT_CAPACITY = 256;
  * included, on the one connection.
  */
 export function cachingStatements(db: Database, capacity = DEFAULT_CAPACITY): CachingDatabase {
-  const statements = new Map<string, Statement>();
+  // Least recently used by a stamp, not by moving the entry to the end: a delete and set per
+  // query churned the Map's table, and V8's old tables keep each query's SQL text alive (and
+  // promoted) until a full collection (common/releasing-map.ts).
+  const statements = new Map<string, { statement: Statement; used: number }>();
+  let uses = 0;
   return {
     prepare(sql: string): Statement {
       const known = statements.get(sql);
       // A statement still being iterated (Kysely's streamQuery) cannot be run again meanwhile.
-      if (known && !known.busy) {
-        // Most recently used last, so eviction takes the least recently used.
-        statements.delete(sql);
-        statements.set(sql, known);
-        return known;
+      if (known && !known.statement.busy) {
+        known.used = ++uses;
+        return known.statement;
       }
       const statement = db.prepare(sql);
       if (!known) {
-        statements.set(sql, statement);
-        if (statements.size > capacity) statements.delete(statements.keys().next().value!);
+        if (statements.size >= capacity) statements.delete(leastRecentlyUsed(statements));
+        statements.set(sql, { statement, used: ++uses });
       }
       return statement;
     },
@@ -42,4 +44,10 @@ export function cachingStatements(db: Database, capacity = DEFAULT_CAPACITY): Ca
       db.close();
     },
   };
+}
+
+function leastRecentlyUsed(statements: Map<string, { used: number }>): string {
+  let oldest: [string, number] = ['', Infinity];
+  for (const [sql, { used }] of statements) if (used < oldest[1]) oldest = [sql, used];
+  return oldest[0];
 }
