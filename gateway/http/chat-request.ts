@@ -12,9 +12,10 @@ import { keyRevocation } from './key-revocation.js';
 export interface HttpChat extends StartedChat {
   /**
    * Aborts when the request's key stops being valid (see {@link keyRevocation}). Watched from
-   * its first read on: only streams read it (a JSON answer is written at once when complete).
+   * its first call on: only streams ask (a JSON answer is written at once when complete). A
+   * method, not a getter: see `closedByClient` in call.ts.
    */
-  readonly revoked: AbortSignal;
+  revoked(): AbortSignal;
 }
 
 const SESSION_ID = new RegExp(ID_PATTERN);
@@ -97,8 +98,6 @@ export async function startHttpChat(
   let revoked: AbortSignal | undefined;
   return {
     ...chat,
-    get revoked() {
-      return (revoked ??= keyRevocation(deps.keys, request, reply));
-    },
+    revoked: () => (revoked ??= keyRevocation(deps.keys, request, reply)),
   };
 }

@@ -50,7 +50,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
             sessionId: chat.sessionId,
             headers: chat.headers,
             stallTimeoutMs: deps.config.requestTimeoutMs,
-            revoked: chat.revoked,
+            revoked: chat.revoked(),
           });
         return await replyWithAnswer(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
       } catch (err) {

@@ -32,7 +32,7 @@ function sseOptions(chat: HttpChat, deps: ChatDeps, body: ChatBody) {
     includeUsage: body.stream_options?.include_usage === true,
     stallTimeoutMs: deps.config.requestTimeoutMs,
     headers: chat.headers,
-    revoked: chat.revoked,
+    revoked: chat.revoked(),
   };
 }
 

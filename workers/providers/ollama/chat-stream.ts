@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import type { Readable } from 'node:stream';
 import { request } from 'undici';
 import type { ChatRequest as OllamaChatRequest, ChatResponse } from 'ollama';
 
@@ -90,6 +91,37 @@ function parsedLines(text: string): { lines: ChatResponse[]; done: boolean; fail
 }
 
 /**
+ * The lines of each read of the body at once: one step of the async iteration per read, not per
+ * line (a whole short answer is often one read), where most of the parsing CPU went. `state.complete`
+ * once the done line came. Declared here, not per request: a generator function made per call
+ * keeps all it captured alive until a full collection (BENCHMARKS.md, "Garbage collection").
+ */
+async function* batches(stream: Readable, state: { complete: boolean }): AsyncGenerator<ChatResponse[]> {
+  // Not destroyed on return: after the done line, abort() reads the rest (the chunked end)
+  // so the connection stays in the pool.
+  const chunks = stream.iterator({ destroyOnReturn: false }) as AsyncIterator<string>;
+  let buffer = '';
+  try {
+    for (;;) {
+      const next = await nextChunk(chunks);
+      // What follows the last newline at the end of the body is a line too.
+      const end = next.done ? buffer.length : (buffer += next.value).lastIndexOf('\n');
+      if (end === -1) continue;
+      const { lines, done, failure } = parsedLines(buffer.slice(0, end));
+      buffer = buffer.slice(end + 1);
+      state.complete ||= done;
+      if (lines.length > 0) yield lines;
+      if (failure) throw failure;
+      if (done || next.done) break;
+    }
+  } finally {
+    await chunks.return?.();
+  }
+  if (state.complete) return;
+  throw new Error('Did not receive done or success response in stream.');
+}
+
+/**
  * `POST /api/chat` (streamed NDJSON) with undici's `request`, with the behaviour of the
  * `ollama` client's `chat()`: an error status throws {@link OllamaResponseError}, a connection
  * failure, before or during the answer, throws with the socket error as `cause` (as fetch
@@ -125,39 +157,13 @@ export async function postChat(
     );
   }
   stream.setEncoding('utf8');
-  let complete = false;
-  // The lines of each read of the body at once: one step of the async iteration per read,
-  // not per line (a whole short answer is often one read), where most of the parsing CPU went.
-  async function* batches(): AsyncGenerator<ChatResponse[]> {
-    // Not destroyed on return: after the done line, abort() reads the rest (the chunked end)
-    // so the connection stays in the pool.
-    const chunks = stream.iterator({ destroyOnReturn: false }) as AsyncIterator<string>;
-    let buffer = '';
-    try {
-      for (;;) {
-        const next = await nextChunk(chunks);
-        // What follows the last newline at the end of the body is a line too.
-        const end = next.done ? buffer.length : (buffer += next.value).lastIndexOf('\n');
-        if (end === -1) continue;
-        const { lines, done, failure } = parsedLines(buffer.slice(0, end));
-        buffer = buffer.slice(end + 1);
-        complete ||= done;
-        if (lines.length > 0) yield lines;
-        if (failure) throw failure;
-        if (done || next.done) break;
-      }
-    } finally {
-      await chunks.return?.();
-    }
-    if (complete) return;
-    throw new Error('Did not receive done or success response in stream.');
-  }
+  const state = { complete: false };
   return {
-    [Symbol.asyncIterator]: batches,
+    [Symbol.asyncIterator]: () => batches(stream, state),
     abort() {
       if (stream.readableEnded) return;
       // Answer complete: take the rest of the body and keep the connection; else hang up.
-      if (complete) stream.dump().catch(() => undefined);
+      if (state.complete) stream.dump().catch(() => undefined);
       // undici reports a body destroyed before its end as an 'error' (RequestAbortedError):
       // nobody reads it any more, and it must not become an uncaught exception.
       else stream.on('error', () => undefined).destroy();
