@@ -53,6 +53,29 @@ export default tseslint.config(
     },
   },
   {
+    // A getter or setter in an object literal, a class or a generator function made inside a function is new on
+    // every call: V8 gives it a map or prototype of its own and keeps what it captured alive past every young
+    // collection until a full one. Made per request, that kept each request alive and promoted it (BENCHMARKS.md,
+    // "Garbage collection"). Module level (or a class member) instead; made once per process, say so where it is.
+    files: ['gateway/**/*.ts', 'workers/**/*.ts', 'common/**/*.ts', 'bus-schemas/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...[
+          ':function FunctionDeclaration[generator=true]',
+          ':function FunctionExpression[generator=true]',
+          ':function Property[kind=/^(get|set)$/]',
+          ':function :matches(ClassDeclaration, ClassExpression)',
+        ].map((selector) => ({
+          selector,
+          message:
+            'Made per call, this keeps what it captures alive until a full GC (eslint.config.js): ' +
+            'declare it at module level.',
+        })),
+      ],
+    },
+  },
+  {
     // Tests and the benchmark read JSON answers of the system under test: `any` is their daily bread.
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

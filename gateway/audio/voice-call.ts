@@ -73,7 +73,6 @@ export function openVoiceCall<F extends NumberedFrame>(
   const agent = request.intent;
   const queue = new FrameQueue<BusMessage>();
   const sub = bus.subscribeInbox(inboxScopes.chat(agent), (err, msg) => (err ? queue.fail(err) : queue.push(msg)));
-  let ended = false;
   const tellWorker = (reason: string) => announceCancel(bus, subjects.cancel(agent), request.request_id, reason);
   const deadlineMs = request.timeout_ms + 1_000;
   // Past it nobody reads the answer: the worker is told to stop, as a chat call does, so an engine
@@ -83,7 +82,7 @@ export function openVoiceCall<F extends NumberedFrame>(
     queue.fail(new AgentbusError('deadline_exceeded', `No ${names.awaited} within ${deadlineMs} ms.`));
   }, deadlineMs);
   const cancel = (reason = 'client left') => {
-    if (ended) return;
+    if (call.ended) return;
     tellWorker(reason);
     queue.fail(new AgentbusError('request_cancelled', `The client left before ${names.leftBefore}.`));
   };
@@ -93,19 +92,16 @@ export function openVoiceCall<F extends NumberedFrame>(
     cancel();
     end();
   };
-  signal.addEventListener('abort', onAbort, { once: true });
-  // A client gone already never fires 'abort': the call ends before it is sent.
-  if (signal.aborted) onAbort();
-  function end() {
-    if (ended) return;
-    ended = true;
+  const end = () => {
+    if (call.ended) return;
+    call.ended = true;
     clearTimeout(deadline);
     signal.removeEventListener('abort', onAbort);
     sub.unsubscribe();
-  }
+  };
   let expected = 0;
-  let taken = false;
-  return {
+  // `ended` and `taken` are fields, not getters: see `closedByClient` in call/call.ts.
+  const call: { -readonly [K in keyof VoiceCall<F>]: VoiceCall<F>[K] } = {
     async next() {
       const msg = await queue.next();
       if (isNoRespondersReply(msg))
@@ -114,8 +110,8 @@ export function openVoiceCall<F extends NumberedFrame>(
           `No worker serves the voice agent "${agent}". Start one with "npm run worker" (or "npm start").`,
         );
       // Until it is read as a refusal, a frame says a worker has the request.
-      const wasTaken = taken;
-      taken = true;
+      const wasTaken = call.taken;
+      call.taken = true;
       const frame = names.decode(msg.data);
       if (frame.seq !== expected++)
         throw new AgentbusError(
@@ -123,13 +119,13 @@ export function openVoiceCall<F extends NumberedFrame>(
           `${names.frames} frame ${frame.seq} arrived, ${expected - 1} expected`,
         );
       if (frame.type === 'error') {
-        taken = wasTaken;
+        call.taken = wasTaken;
         throw errorFromWire((frame as unknown as { error: WireError }).error);
       }
       return frame;
     },
     send(subject, auditSubject) {
-      if (ended) return;
+      if (call.ended) return;
       const h = natsHeaders();
       h.set('Agentbus-Request-Id', request.request_id);
       if (request.traceparent) h.set('traceparent', request.traceparent);
@@ -140,13 +136,13 @@ export function openVoiceCall<F extends NumberedFrame>(
     },
     cancel,
     end,
-    get ended() {
-      return ended;
-    },
-    get taken() {
-      return taken;
-    },
+    ended: false,
+    taken: false,
   };
+  signal.addEventListener('abort', onAbort, { once: true });
+  // A client gone already never fires 'abort': the call ends before it is sent.
+  if (signal.aborted) onAbort();
+  return call;
 }
 
 /** Where a call's request goes (and its audit copy), and the frame the worker's answer must begin with. */

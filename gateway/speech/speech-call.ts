@@ -6,7 +6,7 @@ import {
   type Subjects,
 } from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
-import { openUntilFirstFrame, type VoiceCallNames } from '../audio/voice-call.js';
+import { openUntilFirstFrame, type VoiceCall, type VoiceCallNames } from '../audio/voice-call.js';
 import { openWithRetry } from '../audio/open-with-retry.js';
 
 type StartFrame = Extract<SpeechFrame, { type: 'start' }>;
@@ -51,27 +51,29 @@ export async function callSpeech(
       }),
     ...(options.onRetry ? { onRetry: options.onRetry } : {}),
   });
-  async function* audio(): AsyncGenerator<Buffer> {
-    let bytes = 0;
-    try {
-      for (;;) {
-        const frame = await call.next();
-        if (frame.type === 'audio') {
-          const chunk = Buffer.from(frame.data, 'base64');
-          bytes += chunk.length;
-          yield chunk;
-        } else if (frame.type === 'done') {
-          if (frame.bytes !== bytes)
-            throw new AgentbusError('stream_protocol_error', `speech ended at ${bytes} of ${frame.bytes} bytes`);
-          call.end();
-          return;
-        } else throw new AgentbusError('stream_protocol_error', `unexpected speech frame "${frame.type}"`);
-      }
-    } finally {
-      // Left early (the client went away mid-stream): the worker stops too.
-      if (!call.ended && !signal.aborted) call.cancel();
-      call.end();
+  return { start, audio: speechAudio(call, signal) };
+}
+
+/** The speech's audio, chunk by chunk (module level: see call/call.ts's callFrames). */
+async function* speechAudio(call: VoiceCall<SpeechFrame>, signal: AbortSignal): AsyncGenerator<Buffer> {
+  let bytes = 0;
+  try {
+    for (;;) {
+      const frame = await call.next();
+      if (frame.type === 'audio') {
+        const chunk = Buffer.from(frame.data, 'base64');
+        bytes += chunk.length;
+        yield chunk;
+      } else if (frame.type === 'done') {
+        if (frame.bytes !== bytes)
+          throw new AgentbusError('stream_protocol_error', `speech ended at ${bytes} of ${frame.bytes} bytes`);
+        call.end();
+        return;
+      } else throw new AgentbusError('stream_protocol_error', `unexpected speech frame "${frame.type}"`);
     }
+  } finally {
+    // Left early (the client went away mid-stream): the worker stops too.
+    if (!call.ended && !signal.aborted) call.cancel();
+    call.end();
   }
-  return { start, audio: audio() };
 }

@@ -55,37 +55,50 @@ export function joinedSpeech(
   rest: readonly string[],
   start: (text: string) => Promise<SpeechResult>,
 ): SpeechResult {
-  let current = first;
-  let bytes = 0;
-  let settled = false;
-  // Each piece's trace line once: here when it ends, or by `finish` when the answer stops in it.
-  const settle = async (outcome: { bytes: number; error?: unknown }) => {
-    if (settled) return;
-    settled = true;
-    await current.finish(outcome);
-  };
-  async function* audio(): AsyncGenerator<Buffer> {
-    for (let index = 0; ; index++) {
-      bytes = 0;
-      let opening = index > 0 && first.start.format === 'wav';
-      for await (const chunk of current.audio) {
-        bytes += chunk.length;
-        if (opening && !isWavHeader(chunk))
-          throw new AgentbusError('stream_protocol_error', 'a later piece of a spoken answer is not a plain WAV');
-        const part = opening ? chunk.subarray(44) : chunk;
-        opening = false;
-        if (part.length > 0) yield part;
-      }
-      await settle({ bytes });
-      const next = rest[index];
-      if (next === undefined) return;
-      current = await start(next);
-      settled = false;
-    }
-  }
+  const joining: Joining = { current: first, bytes: 0, settled: false };
   return {
     ...first,
-    audio: audio(),
-    finish: (outcome) => settle({ ...outcome, bytes }),
+    audio: joinedAudio(first, rest, start, joining),
+    finish: (outcome) => settle(joining, { ...outcome, bytes: joining.bytes }),
   };
+}
+
+/** The piece being spoken, its bytes so far, and whether its trace line was written. */
+interface Joining {
+  current: SpeechResult;
+  bytes: number;
+  settled: boolean;
+}
+
+/** Each piece's trace line once: when it ends, or by `finish` when the answer stops in it. */
+async function settle(joining: Joining, outcome: { bytes: number; error?: unknown }): Promise<void> {
+  if (joining.settled) return;
+  joining.settled = true;
+  await joining.current.finish(outcome);
+}
+
+/** The pieces' audio end to end (module level: see call/call.ts's callFrames). */
+async function* joinedAudio(
+  first: SpeechResult,
+  rest: readonly string[],
+  start: (text: string) => Promise<SpeechResult>,
+  joining: Joining,
+): AsyncGenerator<Buffer> {
+  for (let index = 0; ; index++) {
+    joining.bytes = 0;
+    let opening = index > 0 && first.start.format === 'wav';
+    for await (const chunk of joining.current.audio) {
+      joining.bytes += chunk.length;
+      if (opening && !isWavHeader(chunk))
+        throw new AgentbusError('stream_protocol_error', 'a later piece of a spoken answer is not a plain WAV');
+      const part = opening ? chunk.subarray(44) : chunk;
+      opening = false;
+      if (part.length > 0) yield part;
+    }
+    await settle(joining, { bytes: joining.bytes });
+    const next = rest[index];
+    if (next === undefined) return;
+    joining.current = await start(next);
+    joining.settled = false;
+  }
 }

@@ -20,18 +20,43 @@ export interface SocketPort {
 
 /** The port of a `ws` socket. */
 export function wsPort(socket: WebSocket): SocketPort {
-  return {
-    get open() {
-      return socket.readyState === socket.OPEN;
-    },
-    get bufferedAmount() {
-      return socket.bufferedAmount;
-    },
-    send: (text, onSent) => socket.send(text, onSent),
-    close: (code, reason) => socket.close(code, reason),
-    terminate: () => socket.terminate(),
-    ping: () => socket.ping(),
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
-  };
+  return new WsPort(socket);
+}
+
+// A class, not an object literal with getters: a getter made per socket gets a map of its own,
+// and V8 keeps such maps, and what their getters captured, until a full collection (call/call.ts).
+class WsPort implements SocketPort {
+  constructor(private readonly socket: WebSocket) {}
+
+  get open(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  send(text: string, onSent?: (err?: Error) => void): void {
+    this.socket.send(text, onSent);
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  terminate(): void {
+    this.socket.terminate();
+  }
+
+  ping(): void {
+    this.socket.ping();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
 }

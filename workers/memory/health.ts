@@ -42,6 +42,7 @@ export function watchMemory(
     problem = next;
   };
   const health: MemoryHealth = {
+    // eslint-disable-next-line no-restricted-syntax -- made once per worker process
     get problem() {
       return problem;
     },

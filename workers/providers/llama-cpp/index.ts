@@ -138,6 +138,7 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     else loaded.free.push(sequence);
   }
 
+  // eslint-disable-next-line no-restricted-syntax -- made once per provider instance (chain.ts), not per call
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     // Checked before loading anything, so a request this provider cannot honour is a fast 400.
     // A forced tool call is the only tool use here: its output is held to the call's schema.

@@ -78,6 +78,7 @@ const answeredInThinking = () =>
 export function createOllamaProvider({ url }: { url: string }): ChatProvider {
   const assertImagesSupported = createImageCheck(url);
 
+  // eslint-disable-next-line no-restricted-syntax -- made once per provider instance (chain.ts), not per call
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     let stream;
     const forced = forcedToolCall(request.tools, request.toolChoice);

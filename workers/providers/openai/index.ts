@@ -63,6 +63,7 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
     }
   }
 
+  // eslint-disable-next-line no-restricted-syntax -- made once per provider instance (chain.ts), not per call
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
     const stream = await open(request);
     // Tool calls arrive in fragments by index; the provider interface passes whole calls on.
