@@ -3,6 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../../common/logger.js';
+import { ReleasingMap } from '../../common/releasing-map.js';
 import { isLoopbackHost } from '../config.js';
 import type { Caller } from './caller.js';
 import {
@@ -166,7 +167,9 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
   let devActive = false;
   let lastError: string | undefined;
   let keysLost = false;
-  const listeners = new Set<() => void>();
+  // One per open stream or WebSocket, in a table as old as the gateway (common/releasing-map.ts).
+  const listeners = new ReleasingMap<number, () => void>();
+  let lastListener = 0;
 
   let markerProblem: string | undefined;
   // Best effort: a keys file in a directory the gateway may not write (npm run keys, run by whoever
@@ -213,7 +216,7 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
         load();
         if (lastError !== undefined) log.info({ keysFile: path }, 'keys file readable again; its keys are in use');
         lastError = undefined;
-        for (const listener of [...listeners]) {
+        for (const listener of listeners.values()) {
           try {
             listener();
           } catch (err) {
@@ -232,8 +235,9 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
       }
     },
     onChange(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
+      const id = ++lastListener;
+      listeners.set(id, listener);
+      return () => void listeners.delete(id);
     },
     close() {},
   };
