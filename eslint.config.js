@@ -66,6 +66,10 @@ export default tseslint.config(
           ':function FunctionExpression[generator=true]',
           ':function Property[kind=/^(get|set)$/]',
           ':function :matches(ClassDeclaration, ClassExpression)',
+          // A class field's initializer runs once per instance.
+          'PropertyDefinition Property[kind=/^(get|set)$/]',
+          'PropertyDefinition FunctionExpression[generator=true]',
+          'PropertyDefinition ClassExpression',
         ].map((selector) => ({
           selector,
           message:

@@ -33,7 +33,7 @@ export function cachingStatements(db: Database, capacity = DEFAULT_CAPACITY): Ca
         return known.statement;
       }
       const statement = db.prepare(sql);
-      if (!known) {
+      if (!known && capacity > 0) {
         if (statements.size >= capacity) statements.delete(leastRecentlyUsed(statements));
         statements.set(sql, { statement, used: ++uses });
       }
