@@ -10,7 +10,7 @@ import type { NatsClientSettings } from './nats-client.js';
 import { randomBytesPooled } from './random-bytes.js';
 import { PublishQueue } from './publish-queue.js';
 import { ReplyMux } from './reply-mux.js';
-import { ReleasingMap } from './releasing-map.js';
+import { ReleasingSet } from './releasing-map.js';
 import { withTimeout } from './timeout.js';
 
 /** A message as a subscriber sees it (nats.js's `Msg` has these fields). */
@@ -212,8 +212,7 @@ class NatsBus implements Bus {
   readonly #log: Logger;
   readonly #user: string | undefined;
   readonly #inboxPrefix: string;
-  readonly #listeners = new ReleasingMap<number, (bus: Bus) => void>();
-  #lastListener = 0;
+  readonly #listeners = new ReleasingSet<(bus: Bus) => void>();
   readonly #queue: PublishQueue;
   #up = true;
   #since = Date.now();
@@ -264,9 +263,7 @@ class NatsBus implements Bus {
   }
 
   onChange(listener: (bus: Bus) => void): () => void {
-    const id = ++this.#lastListener;
-    this.#listeners.set(id, listener);
-    return () => this.#listeners.delete(id);
+    return this.#listeners.add(listener);
   }
 
   newInbox(scope?: string): string {

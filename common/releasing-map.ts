@@ -49,3 +49,28 @@ export class ReleasingMap<K, V extends NonNullable<unknown>> {
     this.#cells.clear();
   }
 }
+
+/**
+ * Short-lived members of a long-lived table (a stream's listener, work in flight), kept as
+ * {@link ReleasingMap} keeps its values. Each `add` is a member of its own, removed by the function
+ * it returns, so the same listener added twice is two members.
+ */
+export class ReleasingSet<V extends NonNullable<unknown>> {
+  readonly #members = new ReleasingMap<number, V>();
+  #lastId = 0;
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  add(value: V): () => void {
+    const id = ++this.#lastId;
+    this.#members.set(id, value);
+    return () => void this.#members.delete(id);
+  }
+
+  /** As {@link ReleasingMap.values}: members removed before the walk reaches them are skipped. */
+  values(): IterableIterator<V> {
+    return this.#members.values();
+  }
+}

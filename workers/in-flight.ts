@@ -1,4 +1,4 @@
-import { ReleasingMap } from '../common/releasing-map.js';
+import { ReleasingMap, ReleasingSet } from '../common/releasing-map.js';
 
 /**
  * The answers a worker is producing: awaited when it drains, and abortable by request id (a
@@ -8,8 +8,7 @@ export class InFlight {
   // A set per id: a redelivered request may run twice at once, and a cancel is meant for both.
   // Releasing maps: an entry per request in a table that lives as long as the worker.
   readonly #byRequest = new ReleasingMap<string, Set<AbortController>>();
-  readonly #work = new ReleasingMap<number, Promise<unknown>>();
-  #lastWork = 0;
+  readonly #work = new ReleasingSet<Promise<unknown>>();
 
   /** Number of answers still running. */
   get size(): number {
@@ -18,10 +17,9 @@ export class InFlight {
 
   /** Counts `work` as in flight until it settles. */
   track(work: Promise<unknown>): void {
-    const id = ++this.#lastWork;
-    this.#work.set(id, work);
+    const remove = this.#work.add(work);
     work
-      .finally(() => this.#work.delete(id))
+      .finally(remove)
       // Only the count is kept here: whoever made `work` handles its failure.
       .catch(() => undefined);
   }

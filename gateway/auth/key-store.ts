@@ -3,7 +3,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { statSync, watch, type FSWatcher } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from '../../common/logger.js';
-import { ReleasingMap } from '../../common/releasing-map.js';
+import { ReleasingSet } from '../../common/releasing-map.js';
 import { isLoopbackHost } from '../config.js';
 import type { Caller } from './caller.js';
 import {
@@ -168,8 +168,7 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
   let lastError: string | undefined;
   let keysLost = false;
   // One per open stream or WebSocket, in a table as old as the gateway (common/releasing-map.ts).
-  const listeners = new ReleasingMap<number, () => void>();
-  let lastListener = 0;
+  const listeners = new ReleasingSet<() => void>();
 
   let markerProblem: string | undefined;
   // Best effort: a keys file in a directory the gateway may not write (npm run keys, run by whoever
@@ -235,9 +234,7 @@ export function createKeyStore(options: KeyStoreOptions): KeyStore {
       }
     },
     onChange(listener) {
-      const id = ++lastListener;
-      listeners.set(id, listener);
-      return () => void listeners.delete(id);
+      return listeners.add(listener);
     },
     close() {},
   };

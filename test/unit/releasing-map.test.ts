@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ReleasingMap } from '../../common/releasing-map.js';
+import { ReleasingMap, ReleasingSet } from '../../common/releasing-map.js';
 
 t.test('it keeps, replaces and deletes entries as a Map does', async (t) => {
   const map = new ReleasingMap<string, { n: number }>();
@@ -30,4 +30,25 @@ t.test('a walk skips entries deleted before it reaches them and does not visit n
   for (const listener of map.values()) listener();
   t.same(called, [1, 3]);
   t.equal(map.size, 3, 'entries 1, 3 and the new 4');
+});
+
+t.test('a set member is removed by the function its add returned; the same value added twice is two', async (t) => {
+  const set = new ReleasingSet<() => string>();
+  const listener = () => 'a';
+  const first = set.add(listener);
+  set.add(listener);
+  const other = set.add(() => 'b');
+  t.equal(set.size, 3);
+  first();
+  first();
+  t.equal(set.size, 2, 'a second removal removes nothing more');
+  t.same(
+    [...set.values()].map((f) => f()),
+    ['a', 'b'],
+  );
+  other();
+  t.same(
+    [...set.values()].map((f) => f()),
+    ['a'],
+  );
 });
