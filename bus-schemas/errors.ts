@@ -39,7 +39,8 @@ export const ERROR_TABLE = {
     message: 'The request is invalid.',
     doc:
       'A field is missing, mistyped or not supported (`n` > 1, `logprobs`, remote image URLs, a bad header hint…); ' +
-      '`param` names it. Fix the request: nothing unsupported is silently ignored.',
+      '`param` names it. Fix the request: nothing unsupported is silently ignored. Also a cancel of a stored ' +
+      'response (`param: "response_id"`): only background responses can be cancelled, and agentbus creates none.',
   },
   audio_format_unavailable: {
     status: 400,

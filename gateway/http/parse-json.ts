@@ -60,6 +60,13 @@ function otherCharsetError(charset: string): AgentbusError {
   );
 }
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route reads no body (`POST /v1/responses/{id}/cancel`): an empty JSON body is none, not invalid JSON. */
+    takesNoBody?: boolean;
+  }
+}
+
 /**
  * Replaces fastify's `application/json` parser with {@link parseUntrustedJson}: same
  * secure-json-parse behaviour, plus the depth limit checked before parsing. The body limit
@@ -70,8 +77,10 @@ export function registerJsonParser(app: FastifyInstance, maxDepth: number): void
   // Bytes, not text: read as a string, bytes that are not UTF-8 would become U+FFFD unseen and be
   // answered and stored altered (a WebSocket frame of them is refused, 1007).
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, async (request: FastifyRequest, body: Buffer) => {
-    // A DELETE has nothing to send, though clients that set Content-Type on every call send it.
-    if (body.length === 0 && request.method === 'DELETE') return undefined;
+    // A DELETE (or a POST that takes no body) has nothing to send, though clients that set
+    // Content-Type on every call send it.
+    if (body.length === 0 && (request.method === 'DELETE' || request.routeOptions.config.takesNoBody === true))
+      return undefined;
     // An unknown URL is a 404 whatever its body holds.
     if (request.is404) return undefined;
     // Read and decoded, its bytes are spent whatever follows (chunked or compressed: counted only now).

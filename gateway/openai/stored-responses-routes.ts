@@ -125,9 +125,10 @@ function startAfter(items: ReadonlyArray<{ id: string }>, after: string, respons
 }
 
 /**
- * `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}` and `GET /v1/responses/{id}/input_items`:
- * stored responses are the caller's committed turns, read and deleted by a worker over the bus
- * (the gateway never opens the memory database). Another key's id answers like a missing one.
+ * `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}`, `GET /v1/responses/{id}/input_items` and
+ * `POST /v1/responses/{id}/cancel`: stored responses are the caller's committed turns, read and deleted
+ * by a worker over the bus (the gateway never opens the memory database). Another key's id answers like
+ * a missing one.
  */
 export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredResponsesDeps): Promise<void> {
   app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
@@ -144,6 +145,24 @@ export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredRe
     await ask(deps, request, nameRequest(request, reply), 'delete');
     return { id: request.params.id, object: 'response' as const, deleted: true };
   });
+
+  // OpenAI cancels only a background response, and agentbus creates none (`background: true` is
+  // refused): a stored one is found as GET finds it, so an unknown id is the same 404, then refused.
+  app.post<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/v1/responses/:id/cancel',
+    { config: { takesNoBody: true } },
+    async (request, reply) => {
+      const requestId = nameRequest(request, reply);
+      checkQuery(request.query, []);
+      await ask(deps, request, requestId, 'get');
+      throw new AgentbusError(
+        'invalid_request',
+        'Only responses created with background=true can be cancelled; this gateway does not create background ' +
+          'responses.',
+        { param: 'response_id' },
+      );
+    },
+  );
 
   app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
     '/v1/responses/:id/input_items',

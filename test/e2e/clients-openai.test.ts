@@ -62,6 +62,8 @@ t.test('openai responses.create and .stream with previous_response_id', async (t
   t.equal(second.output_text, 'Again');
   const sent = stack.ollama.requests.at(-1)!.messages;
   t.match(sent.at(-2), { role: 'assistant', content: 'Hello Responses' }, 'the first answer was replayed');
+  // Sent without a body; refused as OpenAI refuses a response that was not created in the background.
+  await t.rejects(client.responses.cancel(first.id), { status: 400, code: 'invalid_request', param: 'response_id' });
 });
 
 t.test('openai responses: a function call round trip through previous_response_id', async (t) => {

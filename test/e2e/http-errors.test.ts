@@ -358,7 +358,7 @@ t.test('unknown and malformed URLs, and oversized headers, answer in the OpenAI 
   for (const body of ['', '{bad', JSON.stringify({ input: 'x'.repeat(10_000) })])
     await expectError(
       t,
-      await fetch(`${stack.baseUrl}/v1/responses/resp_x/cancel`, { method: 'POST', headers: AUTH, body }),
+      await fetch(`${stack.baseUrl}/v1/batches/batch_x/cancel`, { method: 'POST', headers: AUTH, body }),
       404,
       'unknown_url',
     );

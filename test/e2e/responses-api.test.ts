@@ -539,6 +539,25 @@ t.test('GET, input_items and DELETE of a stored response; another key reads 404 
   });
   t.equal(strangerDelete.status, 404, 'nor may another key delete it');
 
+  // No response is a background one: a stored one cannot be cancelled, and another key's is not found.
+  const cancel = (id: string, key: string, base = stack.baseUrl) =>
+    fetch(`${base}/v1/responses/${id}/cancel`, { method: 'POST', headers: as(key) });
+  for (const base of [stack.baseUrl, `${stack.baseUrl}/agents/documentation`]) {
+    const refused = await cancel(first.body.id, 'key-alice', base);
+    t.equal(refused.status, 400, base);
+    t.match((await refused.json()).error, {
+      type: 'invalid_request_error',
+      code: 'invalid_request',
+      param: 'response_id',
+      message: /^Only responses created with background=true can be cancelled/,
+    });
+  }
+  const strangerCancel = await cancel(first.body.id, 'key-bob');
+  t.equal(strangerCancel.status, 404);
+  t.same((await strangerCancel.json()).error, a.error, "another key's response: GET's very 404");
+  t.equal((await cancel('resp_missing', 'key-bob')).status, 404);
+  t.equal((await get(first.body.id)).status, 200, 'a refused cancel changes nothing');
+
   const deleted = await fetch(`${stack.baseUrl}/v1/responses/${created.body.id}`, {
     method: 'DELETE',
     headers: as('key-alice'),

@@ -1,13 +1,30 @@
 import Fastify from 'fastify';
 import t from 'tap';
-import { encodeJson, subjectsFor, type MemoryResponseRequest, type StoredTurn } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  encodeJson,
+  subjectsFor,
+  type MemoryResponseRequest,
+  type StoredTurn,
+} from '../../bus-schemas/index.js';
 import { registerErrorHandling } from '../../gateway/http/errors.js';
+import { registerJsonParser } from '../../gateway/http/parse-json.js';
 import { storedResponsesRoutes } from '../../gateway/openai/stored-responses-routes.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 
 // The stored-response routes against a fake bus whose one "worker" has a turn for every request
-// id it is asked about, a chat completion's too, as memory keeps every turn by its request id.
+// id it is asked about, a chat completion's too, as memory keeps every turn by its request id, but
+// `resp_missing` (the worker's own 404, as for an unknown id or another key's).
 const subjects = subjectsFor('agents');
+const MISSING = 'resp_missing';
+const notFound = (id: string) => ({
+  error: {
+    message: `No response "${id}" exists for this API key.`,
+    type: 'invalid_request_error',
+    param: 'response_id',
+    code: 'response_not_found',
+  },
+});
 
 async function gateway() {
   const bus = new FakeBus();
@@ -31,15 +48,24 @@ async function gateway() {
         metadata: null,
       };
       const reply =
-        query.op === 'get'
-          ? { type: 'turn', request_id: query.request_id, turn }
-          : { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
+        query.response_id === MISSING
+          ? {
+              type: 'error',
+              request_id: query.request_id,
+              error: new AgentbusError('response_not_found', notFound(MISSING).error.message, {
+                param: 'response_id',
+              }).toWire(),
+            }
+          : query.op === 'get'
+            ? { type: 'turn', request_id: query.request_id, turn }
+            : { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
       bus.publish(msg.reply!, encodeJson(reply));
     },
   });
   const app = Fastify();
   app.decorateRequest('tenant', 't1');
   registerErrorHandling(app);
+  registerJsonParser(app, 64);
   await app.register((scope) => storedResponsesRoutes(scope, { bus, subjects }));
   await app.ready();
   t.teardown(() => app.close());
@@ -139,4 +165,45 @@ t.test('a query parameter given more than once is named as repeated, not as mist
     url: '/v1/responses/resp_abc/input_items?limit=2&include[]=&include[]=',
   });
   t.equal(once.statusCode, 200, 'include[] may repeat: it is a list');
+});
+
+t.test('cancel: a stored response is found as GET finds it, then refused, as none is a background one', async (t) => {
+  const { app, asked } = await gateway();
+  // The openai SDK sends no body; a client setting Content-Type on every call, an empty one.
+  for (const headers of [{}, { 'content-type': 'application/json' }]) {
+    const res = await app.inject({ method: 'POST', url: '/v1/responses/resp_abc/cancel', headers });
+    t.equal(res.statusCode, 400);
+    t.same(res.json(), {
+      error: {
+        message:
+          'Only responses created with background=true can be cancelled; this gateway does not create background ' +
+          'responses.',
+        type: 'invalid_request_error',
+        param: 'response_id',
+        code: 'invalid_request',
+      },
+    });
+    t.equal(res.headers['x-request-id'], asked.at(-1)!.request_id, 'named as the lookup it asked');
+  }
+  t.same(
+    asked.map((query) => [query.op, query.response_id]),
+    [
+      ['get', 'resp_abc'],
+      ['get', 'resp_abc'],
+    ],
+    'looked up, never deleted',
+  );
+
+  // Unknown to memory, or not a response's id at all: the same 404 as GET.
+  for (const id of [MISSING, 'chatcmpl-abc']) {
+    const cancel = await app.inject({ method: 'POST', url: `/v1/responses/${id}/cancel` });
+    const get = await app.inject({ method: 'GET', url: `/v1/responses/${id}` });
+    t.equal(cancel.statusCode, 404, id);
+    t.same(cancel.json(), notFound(id), id);
+    t.same(cancel.json(), get.json(), `${id}: as GET answers`);
+  }
+
+  const query = await app.inject({ method: 'POST', url: '/v1/responses/resp_abc/cancel?stream=true' });
+  t.equal(query.statusCode, 400);
+  t.match(query.json(), { error: { param: 'stream', message: /Unknown query parameter/ } });
 });
