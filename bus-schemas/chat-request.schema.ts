@@ -18,6 +18,19 @@ export const TRACEPARENT_PATTERN = '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a
 const messageName = { type: 'string', minLength: 1, maxLength: 64 } as const;
 
 /**
+ * How the client split `content`: kept so a stored message reads back as sent (`GET
+ * /v1/responses/{id}/input_items`), never shown to a model, which sees `content`.
+ */
+const partLengths = {
+  type: 'array',
+  minItems: 2,
+  items: { type: 'integer', minimum: 0 },
+  description:
+    'Present when the client sent the content as several text parts: the length of each (UTF-16 code units), ' +
+    'in order; `content` is the parts joined without a separator. Read back as sent, never sent to a model.',
+} as const;
+
+/**
  * One normalized chat message, discriminated by `role`. The gateway has already flattened
  * content parts to text and turned image parts into base64 `images` (Ollama's form, which
  * every provider can convert back).
@@ -32,7 +45,18 @@ export const chatMessageSchema = {
       type: 'object',
       additionalProperties: false,
       required: ['role', 'content'],
-      properties: { role: { const: 'system' }, content: { type: 'string' }, name: messageName },
+      properties: {
+        role: { const: 'system' },
+        content: { type: 'string' },
+        name: messageName,
+        developer: {
+          const: true,
+          description:
+            "The client named the role `developer` (OpenAI's newer name for `system`): read back as sent; " +
+            'a model sees a system message.',
+        },
+        part_lengths: partLengths,
+      },
     },
     {
       type: 'object',
@@ -42,6 +66,7 @@ export const chatMessageSchema = {
         role: { const: 'user' },
         content: { type: 'string' },
         name: messageName,
+        part_lengths: partLengths,
         images: {
           type: 'array',
           minItems: 1,
@@ -59,6 +84,7 @@ export const chatMessageSchema = {
         role: { const: 'assistant' },
         content: { type: 'string', description: 'Empty when the turn only called tools.' },
         name: messageName,
+        part_lengths: partLengths,
         tool_calls: { type: 'array', minItems: 1, items: toolCallSchema },
       },
     },

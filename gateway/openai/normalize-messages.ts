@@ -10,8 +10,8 @@ const IMAGE_DATA_URL = /^data:image\/[A-Za-z0-9.+-]+;base64,([A-Za-z0-9+/=\s]+)$
 
 const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
 
-/** Text and images of one message's content, with errors naming the exact part. */
-function flattenContent(message: RequestMessage, at: string): { text: string; images: string[] } {
+/** Text and images of one message's content, and the length of each text part, with errors naming the exact part. */
+function flattenContent(message: RequestMessage, at: string): { text: string; images: string[]; lengths: number[] } {
   const { content } = message;
   // Only an assistant's turn may be without content (it called tools); OpenAI refuses the rest.
   if (message.role !== 'assistant' && content == null)
@@ -21,21 +21,24 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
     );
   if (message.role !== 'assistant' && Array.isArray(content) && content.length === 0)
     throw invalid(`${at}.content is an empty array: send at least one content part, or a string`, `${at}.content`);
-  if (content == null) return { text: '', images: [] };
-  if (typeof content === 'string') return { text: content, images: [] };
+  if (content == null) return { text: '', images: [], lengths: [] };
+  if (typeof content === 'string') return { text: content, images: [], lengths: [] };
   let text = '';
   const images: string[] = [];
+  const lengths: number[] = [];
   content.forEach((part: ContentPart, index) => {
     const param = `${at}.content[${index}]`;
     switch (part.type) {
       case 'text':
         if (typeof part.text !== 'string') throw invalid(`${param}.text is required for a text part`, `${param}.text`);
         text += part.text;
+        lengths.push(part.text.length);
         return;
       case 'refusal':
         if (message.role !== 'assistant')
           throw invalid(`${param}: refusal parts are only allowed in assistant messages`, param);
         text += part.refusal ?? '';
+        lengths.push(part.refusal?.length ?? 0);
         return;
       case 'image_url': {
         if (message.role !== 'user') throw invalid(`${param}: image parts are only allowed in user messages`, param);
@@ -56,8 +59,11 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
         throw invalid(`${param}: file parts are not supported; send the file's text as a text part`, param);
     }
   });
-  return { text, images };
+  return { text, images, lengths };
 }
+
+/** `part_lengths` when the content came as several text parts, so it reads back as sent (bus-schemas). */
+const partsOf = (lengths: number[]) => (lengths.length > 1 ? { part_lengths: lengths } : {});
 
 function toolCallsOf(message: RequestMessage, at: string): ToolCall[] | undefined {
   if (message.tool_calls == null || message.tool_calls.length === 0) return undefined;
@@ -74,20 +80,23 @@ function toolCallsOf(message: RequestMessage, at: string): ToolCall[] | undefine
 /**
  * OpenAI messages → bus messages: `developer` is OpenAI's newer name for `system`, content parts
  * are flattened to text, image parts become base64 `images`, tool calls and tool results keep
- * their ids. Anything the bus cannot carry is a 400 naming the message and part.
+ * their ids. A developer role and the split into text parts are kept beside (`developer`,
+ * `part_lengths`) for reading back. Anything the bus cannot carry is a 400 naming the message and part.
  */
 export function normalizeMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
   return messages.map((message, index): ChatMessage => {
     const at = `messages[${index}]`;
-    const { text, images } = flattenContent(message, at);
+    const { text, images, lengths } = flattenContent(message, at);
+    const parts = partsOf(lengths);
     const toolCalls = toolCallsOf(message, at);
     const name = message.name !== undefined ? { name: message.name } : {};
     switch (message.role) {
       case 'system':
+        return { role: 'system', content: text, ...name, ...parts };
       case 'developer':
-        return { role: 'system', content: text, ...name };
+        return { role: 'system', content: text, ...name, developer: true, ...parts };
       case 'user':
-        return { role: 'user', content: text, ...name, ...(images.length > 0 ? { images } : {}) };
+        return { role: 'user', content: text, ...name, ...parts, ...(images.length > 0 ? { images } : {}) };
       case 'assistant':
         // POST /v1/chat/completions has put the transcript in by now (chat-audio-history.ts).
         if (message.audio != null && text === '' && !toolCalls)
@@ -96,7 +105,13 @@ export function normalizeMessages(messages: ChatCompletionRequest['messages']): 
               'send the transcript as content',
             `${at}.audio`,
           );
-        return { role: 'assistant', content: text, ...name, ...(toolCalls ? { tool_calls: toolCalls } : {}) };
+        return {
+          role: 'assistant',
+          content: text,
+          ...name,
+          ...parts,
+          ...(toolCalls ? { tool_calls: toolCalls } : {}),
+        };
       case 'tool':
         if (message.tool_call_id === undefined)
           throw invalid(`${at}.tool_call_id is required for a tool message`, `${at}.tool_call_id`);

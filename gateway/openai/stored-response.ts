@@ -44,6 +44,18 @@ const textPart = (role: ChatMessage['role'], text: string) =>
     ? { type: 'output_text' as const, text, annotations: [] }
     : { type: 'input_text' as const, text };
 
+/**
+ * The content's text parts as the client sent them: split at `part_lengths` when they add up to the
+ * content (one part otherwise, as for a message sent as a string).
+ */
+function textsOf(message: Exclude<ChatMessage, { role: 'tool' }>): string[] {
+  const lengths = message.part_lengths;
+  if (lengths === undefined || lengths.reduce((sum, length) => sum + length, 0) !== message.content.length)
+    return [message.content];
+  let start = 0;
+  return lengths.map((length) => message.content.slice(start, (start += length)));
+}
+
 /** One stored input message as Responses input items (an assistant's tool calls are items of their own). */
 function itemsOf(message: ChatMessage, id: (kind: string) => string) {
   if (message.role === 'tool')
@@ -63,8 +75,8 @@ function itemsOf(message: ChatMessage, id: (kind: string) => string) {
       id: id('msg'),
       type: 'message' as const,
       status: 'completed' as const,
-      role: message.role,
-      content: [textPart(message.role, message.content)],
+      role: message.role === 'system' && message.developer === true ? 'developer' : message.role,
+      content: textsOf(message).map((text) => textPart(message.role, text)),
     });
   for (const call of calls)
     items.push({
@@ -80,7 +92,8 @@ function itemsOf(message: ChatMessage, id: (kind: string) => string) {
 
 /**
  * The input items of a stored response, oldest first: the messages its turn added (memory keeps
- * no instructions and no images; a developer message reads as system), with ids derived from the response id.
+ * no instructions and no images), in the roles and text parts they were sent with, with ids derived
+ * from the response id.
  */
 export function storedInputItems(turn: StoredTurn): Array<{ id: string }> {
   const base = turn.request_id.replace(/^resp_/, '');

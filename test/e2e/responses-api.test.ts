@@ -277,30 +277,60 @@ t.test('previous_response_id carries developer input items, not the instructions
     instructions: 'Be brief.',
     input: [
       { role: 'developer', content: 'Talk like a pirate.' },
-      { role: 'user', content: 'Hello' },
+      { role: 'system', content: [{ type: 'input_text', text: 'Rule' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'input_text', text: 'Hel' },
+          { type: 'input_text', text: '' },
+          { type: 'input_text', text: 'lo 👋' },
+        ],
+      },
     ],
   });
   t.equal(first.status, 200);
+  const firstSent = stack.ollama.requests.at(-1)!.messages.slice(-3);
+  t.same(
+    firstSent,
+    [
+      { role: 'system', content: 'Talk like a pirate.' },
+      { role: 'system', content: 'Rule' },
+      { role: 'user', content: 'Hello 👋' },
+    ],
+    'the model sees system messages and joined text, nothing of how they were sent',
+  );
   stack.ollama.behave({ tokens: ['Aye'] });
   const second = await json({ model: 'documentation', input: 'Again', previous_response_id: first.body.id });
   t.equal(second.status, 200);
   const sent = stack.ollama.requests.at(-1)!.messages.slice(1); // after the agent's system prompt
   t.same(
-    sent.map((m) => [m.role, m.content]),
-    [
-      ['system', 'Talk like a pirate.'],
-      ['user', 'Hello'],
-      ['assistant', 'Arr'],
-      ['user', 'Again'],
-    ],
+    sent,
+    [...firstSent, { role: 'assistant', content: 'Arr' }, { role: 'user', content: 'Again' }],
+    'replayed from memory as it was first sent to the model',
   );
   const items = await fetch(`${stack.baseUrl}/v1/responses/${first.body.id}/input_items?order=asc`, {
     headers: as('key-alice'),
   });
-  t.match(((await items.json()) as { data: unknown[] }).data, [
-    { type: 'message', role: 'system', content: [{ type: 'input_text', text: 'Talk like a pirate.' }] },
-    { type: 'message', role: 'user' },
-  ]);
+  const data = ((await items.json()) as { data: unknown[] }).data;
+  t.same(
+    data.map((item) => {
+      const { role, content } = item as { role: string; content: unknown };
+      return { role, content };
+    }),
+    [
+      { role: 'developer', content: [{ type: 'input_text', text: 'Talk like a pirate.' }] },
+      { role: 'system', content: [{ type: 'input_text', text: 'Rule' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'input_text', text: 'Hel' },
+          { type: 'input_text', text: '' },
+          { type: 'input_text', text: 'lo 👋' },
+        ],
+      },
+    ],
+    'the roles and text parts as they were sent',
+  );
 });
 
 t.test('X-Session-ID beside previous_response_id: the same id is one ask, another a 400 naming both', async (t) => {

@@ -76,8 +76,9 @@ t.test('items: messages, function calls (parallel ones in one assistant message)
     ],
   });
   t.same(input.messages, [
-    { role: 'system', content: 'rules' },
-    { role: 'user', content: 'ab' },
+    // The model sees a system message and the joined text; how they were sent is kept for input_items.
+    { role: 'system', content: 'rules', developer: true },
+    { role: 'user', content: 'ab', part_lengths: [1, 1] },
     {
       role: 'assistant',
       content: '',

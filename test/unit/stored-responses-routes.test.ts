@@ -26,6 +26,18 @@ const notFound = (id: string) => ({
   },
 });
 
+// What memory holds of a turn's input, by response id; any other id added one user message "hi".
+const INPUTS: Record<string, StoredTurn['input_messages']> = {
+  resp_parts: [
+    { role: 'system', content: 'Be terse.', developer: true },
+    { role: 'system', content: 'AB', part_lengths: [1, 1] },
+    { role: 'user', content: 'Hello 👋', part_lengths: [3, 0, 5] },
+    { role: 'assistant', content: 'onetwo', part_lengths: [3, 3] },
+    // Lengths that do not add up to the content (nothing writes them): one part, not a wrong split.
+    { role: 'user', content: 'whole', part_lengths: [2, 2] },
+  ],
+};
+
 async function gateway() {
   const bus = new FakeBus();
   const asked: MemoryResponseRequest[] = [];
@@ -38,7 +50,7 @@ async function gateway() {
         session_id: 'conv_1',
         agent: 'documentation',
         model: 'llama3.2',
-        input_messages: [{ role: 'user', content: 'hi' }],
+        input_messages: INPUTS[query.response_id] ?? [{ role: 'user', content: 'hi' }],
         assistant_response: 'hello',
         tool_calls: null,
         finish_reason: 'stop',
@@ -206,4 +218,25 @@ t.test('cancel: a stored response is found as GET finds it, then refused, as non
   const query = await app.inject({ method: 'POST', url: '/v1/responses/resp_abc/cancel?stream=true' });
   t.equal(query.statusCode, 400);
   t.match(query.json(), { error: { param: 'stream', message: /Unknown query parameter/ } });
+});
+
+t.test('input_items: a developer message and text parts read back as they were sent', async (t) => {
+  const { app } = await gateway();
+  const res = await app.inject({ method: 'GET', url: '/v1/responses/resp_parts/input_items?order=asc' });
+  t.equal(res.statusCode, 200);
+  const input = (text: string) => ({ type: 'input_text', text });
+  const output = (text: string) => ({ type: 'output_text', text, annotations: [] });
+  t.same(
+    res.json<{ data: Array<{ role: string; content: unknown }> }>().data.map(({ role, content }) => ({
+      role,
+      content,
+    })),
+    [
+      { role: 'developer', content: [input('Be terse.')] },
+      { role: 'system', content: [input('A'), input('B')] },
+      { role: 'user', content: [input('Hel'), input(''), input('lo 👋')] },
+      { role: 'assistant', content: [output('one'), output('two')] },
+      { role: 'user', content: [input('whole')] },
+    ],
+  );
 });
