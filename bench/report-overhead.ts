@@ -1,4 +1,4 @@
-import type { FloorFigure } from './measure/floor.js';
+import type { FloorFigure, FloorRow } from './measure/floor.js';
 import type { SequentialFigure } from './measure/sequential.js';
 import { median } from './load/stats.js';
 
@@ -34,33 +34,39 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
   const row = (name: string) => {
     const r = fl.rows[name];
     if (!r) return [];
-    const c = r.cpuUs;
-    const cpu = !c
-      ? '–'
-      : name === 'portkey'
-        ? `${c.total} (one process)`
-        : `${c.total} (${c.gateway} / ${c.worker} / ${c.nats})`;
-    return [`| ${LABEL[name] ?? name} | ${cpu} ` + `| ${ms(r.addedP50Ms)} | ${r.requestsPerSecond ?? '–'} |`];
+    const cpu = (c: FloorRow['cpuUs']) =>
+      !c
+        ? '–'
+        : name === 'portkey'
+          ? `${c.total} (one process)`
+          : `${c.total} (${c.gateway} / ${c.worker} / ${c.nats})`;
+    return [
+      `| ${LABEL[name] ?? name} | ${cpu(r.cpuUs)} | ${ms(r.addedP50Ms)} | ${cpu(r.cpuAtOneUs)} ` +
+        `| ${r.requestsPerSecond ?? '–'} |`,
+    ];
   };
   const ratio = (a: number | undefined, b: number | undefined) => (a && b ? (a / b).toFixed(2) : '–');
   const ab = fl.rows['agentbus'],
     floor = fl.rows['floor'];
   const againstFloor = (name: string) =>
-    `agentbus ÷ ${name}: CPU ${ratio(ab?.cpuUs?.total, fl.rows[name]?.cpuUs?.total)}, ` +
+    `agentbus ÷ ${name}: CPU ${ratio(ab?.cpuUs?.total, fl.rows[name]?.cpuUs?.total)} ` +
+    `(at concurrency 1 ${ratio(ab?.cpuAtOneUs?.total, fl.rows[name]?.cpuAtOneUs?.total)}), ` +
     `added p50 ${ratio(ab?.addedP50Ms, fl.rows[name]?.addedP50Ms)}; `;
   return [
     `**9. Floor of the architecture** (${fl.rounds} round(s), targets in turn; CPU per request at ` +
       `concurrency ${fl.cpuConcurrency} over ${fl.cpuRequests} requests, gateway + worker(s) + nats-server ` +
-      `from /proc; added p50 at concurrency 1 over ${fl.latencyRequests} requests, direct p50 ` +
+      `from /proc; added p50 at concurrency 1 over ${fl.latencyRequests} requests, and the CPU those ` +
+      `requests took, direct p50 ` +
       `${ms(fl.directP50Ms)} ms; medians of rounds)`,
     '',
     '| | CPU per request, µs: total (gateway / worker / nats-server) | added p50 at concurrency 1 (ms) ' +
-      '| req/s at concurrency 32 |',
-    '| --- | --- | --- | --- |',
+      '| CPU per request at concurrency 1, µs | req/s at concurrency 32 |',
+    '| --- | --- | --- | --- | --- |',
     ...['floor', 'floor+memory', 'floor+delivery', 'agentbus', 'portkey'].flatMap(row),
     '',
     ['floor+delivery', 'floor+memory', 'floor'].map(againstFloor).join('') +
-      `Portkey ÷ floor: CPU ${ratio(fl.rows['portkey']?.cpuUs?.total, floor?.cpuUs?.total)}, ` +
+      `Portkey ÷ floor: CPU ${ratio(fl.rows['portkey']?.cpuUs?.total, floor?.cpuUs?.total)} ` +
+      `(at concurrency 1 ${ratio(fl.rows['portkey']?.cpuAtOneUs?.total, floor?.cpuAtOneUs?.total)}), ` +
       `added p50 ${ratio(fl.rows['portkey']?.addedP50Ms, floor?.addedP50Ms)}.`,
     '',
   ];

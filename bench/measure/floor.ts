@@ -12,9 +12,17 @@ import { agentbusPids, type BenchStack } from '../stack.js';
 /** Concurrency of the CPU-per-request part, as in bench/cpu-per-request.ts and issue 21's goal. */
 export const FLOOR_CPU_CONCURRENCY = 32;
 
+/** Gateway, worker, nats-server and their total CPU per request, µs: medians over rounds. */
+export type RoleCpuUs = { gateway: number; worker: number; nats: number; total: number };
+
 export interface FloorRow {
-  /** Median over rounds of gateway, worker, nats-server and their total CPU per request, µs (null: not measured). */
-  cpuUs: { gateway: number; worker: number; nats: number; total: number } | null;
+  /** CPU per request at {@link FLOOR_CPU_CONCURRENCY} (null: not measured). */
+  cpuUs: RoleCpuUs | null;
+  /**
+   * CPU per request during the p50 runs at concurrency 1 (null: not measured). Each process
+   * sleeps between messages there, so every message wakes one: what goal 2's latency stands on.
+   */
+  cpuAtOneUs: RoleCpuUs | null;
   /** Requests/s during the CPU runs (median over rounds): a by-product, noisy. */
   requestsPerSecond: number | null;
   /** p50 at concurrency 1 minus direct's of the same round, median over rounds, ms. */
@@ -35,6 +43,13 @@ export interface FloorFigure {
   rows: Record<string, FloorRow>;
   /** floor+delivery's turns at the end: every receipt committed its turn when `pending` is 0. */
   deliveryTurns: { pending: number; committed: number };
+}
+
+/** Medians over rounds of each role's CPU per request; null when no round measured it. */
+function roleMedians(rounds: Array<Record<string, number>> | undefined): RoleCpuUs | null {
+  if (!rounds) return null;
+  const of = (role: string) => Math.round(median(rounds.map((c) => c[role] ?? 0)));
+  return { gateway: of('gateway'), worker: of('worker'), nats: of('nats'), total: of('total') };
 }
 
 const VARIANTS: readonly FloorVariant[] = ['floor', 'floor+memory', 'floor+delivery'];
@@ -95,6 +110,8 @@ export async function measureFloor(
     const latencyTargets = [targets.direct, ...cpuTargets.map((c) => c.target)];
     const p50: Record<string, number[]> = {};
     const cpu: Record<string, Array<Record<string, number>>> = {};
+    const cpuAtOne: Record<string, Array<Record<string, number>>> = {};
+    const pidsOf = new Map(cpuTargets.map(({ target, pids }) => [target.name, pids]));
     const rps: Record<string, number[]> = {};
     const errors: Record<string, number> = {};
     const cut: Record<string, number> = {};
@@ -104,13 +121,19 @@ export async function measureFloor(
     };
     for (let r = 0; r < options.floorRounds; r++) {
       for (const target of latencyTargets) {
-        const result = await runClosedLoop(target, {
+        const loop = {
           concurrency: 1,
           maxRequests: options.floorLatencyRequests,
           durationMs: 120_000,
           stream: false,
           expectTokens: options.tokens,
-        });
+        };
+        const pids = pidsOf.get(target.name);
+        // The direct target is the fake upstream alone: no process of a gateway to read.
+        const { result, cpu: used } = pids
+          ? await runWithCpu(target, pids(), loop)
+          : { result: await runClosedLoop(target, loop), cpu: undefined };
+        if (used) (cpuAtOne[target.name] ??= []).push(used);
         (p50[target.name] ??= []).push(result.latency.p50);
         count(target.name, result);
       }
@@ -143,17 +166,9 @@ export async function measureFloor(
     const rows: Record<string, FloorRow> = {};
     for (const target of latencyTargets) {
       if (target.name === 'direct') continue;
-      const rounds = cpu[target.name];
-      const cpuMedian = (role: string) => Math.round(median(rounds!.map((c) => c[role] ?? 0)));
       rows[target.name] = {
-        cpuUs: rounds
-          ? {
-              gateway: cpuMedian('gateway'),
-              worker: cpuMedian('worker'),
-              nats: cpuMedian('nats'),
-              total: cpuMedian('total'),
-            }
-          : null,
+        cpuUs: roleMedians(cpu[target.name]),
+        cpuAtOneUs: roleMedians(cpuAtOne[target.name]),
         requestsPerSecond: rps[target.name] ? Math.round(median(rps[target.name]!)) : null,
         addedP50Ms: round(median(p50[target.name]!.map((p, i) => p - direct[i]!))),
         p50Ms: round(median(p50[target.name]!)),
