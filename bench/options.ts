@@ -18,6 +18,8 @@ export interface BenchOptions {
   /** Figure 3: autocannon connections and seconds. */
   throughputConnections: number;
   throughputSeconds: number;
+  /** Rounds of figure 3a, the targets in turn in each. */
+  throughputRounds: number;
   /** Figure 3: SSE streams open at once, tokens each, ms between tokens. */
   streams: number;
   streamTokens: number;
@@ -146,6 +148,7 @@ export function readBenchOptions(argv: string[], read: EnvReader = readEnv()): B
     pointRequests: tiny ? 8 : 50_000,
     throughputConnections: tiny ? 4 : 64,
     throughputSeconds: Math.max(1, Math.round(seconds)),
+    throughputRounds: tiny ? 1 : mode === 'quick' ? 2 : 3,
     streams: Number(
       values.streams ??
         read.optionalString('BENCH_STREAMS', {

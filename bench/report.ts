@@ -135,6 +135,7 @@ export function toMarkdown(r: BenchResult): string {
         : `${f(r.throughput.ratios.agentbusOverDirect)} |`),
     ...moreWorkersRow(r.throughput, portkey),
     '',
+    ...throughputRoundsLine(r.throughput),
     `| ${r.streams.streams} concurrent SSE streams × ${r.streams.tokensPerStream} tokens, ` +
       `${r.streams.tokenDelayMs} ms apart | whole streams | lost or cut | peak open | tokens/s relayed |`,
     '| --- | --- | --- | --- | --- |',
@@ -158,6 +159,22 @@ export function toMarkdown(r: BenchResult): string {
     ...floorTable(r.floor),
   ];
   return lines.join('\n');
+}
+
+/** Figure 3a's rounds: req/s of each, and the ratio the table shows as their median. */
+function throughputRoundsLine(t: ThroughputFigure): string[] {
+  const names = Object.keys(t.rounds ?? {});
+  if (names.length === 0 || (t.rounds[names[0]!]?.length ?? 0) < 2) return [];
+  const label = (name: string) => (name === 'portkey' ? 'Portkey' : name);
+  const each = names.map((name) => `${label(name)} ${t.rounds[name]!.join(', ')}`).join('; ');
+  const ab = t.rounds['agentbus'] ?? [];
+  const pk = t.rounds['portkey'];
+  const perRound = pk ? `; agentbus ÷ Portkey ${ab.map((x, i) => f(x / pk[i]!)).join(', ')}` : '';
+  return [
+    `Figure 3a in ${ab.length} rounds of ${t.seconds} s, the targets in turn (req/s): ${each}${perRound}. ` +
+      'The table shows the median round of each target and the median of the rounds’ ratios.',
+    '',
+  ];
 }
 
 function startupLines(s: StartupResult): string[] {

@@ -1,6 +1,6 @@
 import { runAutocannon, type ThroughputResult } from '../load/autocannon-run.js';
 import { runClosedLoop, type ClosedLoopResult } from '../load/closed-loop.js';
-import { ratio } from '../load/stats.js';
+import { median, ratio, round } from '../load/stats.js';
 import type { Target } from '../load/target.js';
 import type { BenchOptions } from '../options.js';
 import type { MoreWorkersThroughput } from './throughput-workers.js';
@@ -8,32 +8,54 @@ import type { MoreWorkersThroughput } from './throughput-workers.js';
 export interface ThroughputFigure {
   connections: number;
   seconds: number;
+  /** Each target's round with the median requests/s. */
   targets: Record<string, ThroughputResult>;
+  /** Requests/s of each round, per target, in the order run. */
+  rounds: Record<string, number[]>;
+  /** Medians over rounds of each round's ratio: targets measured minutes apart never share one. */
   ratios: { agentbusOverDirect: number | null; agentbusOverPortkey: number | null };
   /** agentbus again with more worker processes (bench/measure/throughput-workers.ts). */
   moreWorkers?: MoreWorkersThroughput;
 }
 
-/** Figure 3a: requests/s of non-streamed answers at zero upstream delay, autocannon. */
+/**
+ * Figure 3a: requests/s of non-streamed answers at zero upstream delay, autocannon, in rounds
+ * of the targets in turn (agentbus and Portkey swap places every other round). A shared machine
+ * moves one 5-second point by ±20 %: goal 3's ratio is the median of the rounds' ratios.
+ */
 export async function measureThroughput(
   targets: Target[],
   options: BenchOptions,
   say: (line: string) => void,
 ): Promise<ThroughputFigure> {
-  const results: Record<string, ThroughputResult> = {};
-  for (const target of targets) {
-    results[target.name] = await runAutocannon(target, options.throughputConnections, options.throughputSeconds);
-    const r = results[target.name]!;
-    say(`throughput ${target.name}: ${r.requestsPerSecond} req/s (${r.non2xx} non-2xx, ${r.errors} errors)`);
+  const runs: Record<string, ThroughputResult[]> = {};
+  for (let round = 0; round < options.throughputRounds; round++) {
+    for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+      const r = await runAutocannon(target, options.throughputConnections, options.throughputSeconds);
+      (runs[target.name] ??= []).push(r);
+      say(
+        `throughput ${target.name}, round ${round + 1}: ${r.requestsPerSecond} req/s ` +
+          `(${r.non2xx} non-2xx, ${r.errors} errors)`,
+      );
+    }
   }
-  const rps = (name: string) => results[name]?.requestsPerSecond ?? NaN;
+  const rounds = Object.fromEntries(
+    Object.entries(runs).map(([name, rs]) => [name, rs.map((r) => r.requestsPerSecond)]),
+  );
+  const medianRound = (rs: ThroughputResult[]) =>
+    [...rs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond)[Math.floor(rs.length / 2)]!;
+  const ratioOfRounds = (a: string, b: string) => {
+    const each = (rounds[a] ?? []).map((x, i) => ratio(x, rounds[b]?.[i] ?? NaN));
+    return each.some((x) => x === null) || each.length === 0 ? null : round(median(each as number[]));
+  };
   return {
     connections: options.throughputConnections,
     seconds: options.throughputSeconds,
-    targets: results,
+    targets: Object.fromEntries(Object.entries(runs).map(([name, rs]) => [name, medianRound(rs)])),
+    rounds,
     ratios: {
-      agentbusOverDirect: ratio(rps('agentbus'), rps('direct')),
-      agentbusOverPortkey: ratio(rps('agentbus'), rps('portkey')),
+      agentbusOverDirect: ratioOfRounds('agentbus', 'direct'),
+      agentbusOverPortkey: ratioOfRounds('agentbus', 'portkey'),
     },
   };
 }

@@ -62,6 +62,7 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
     t.type(point.added.agentbus.p50, 'number');
   }
   t.ok(written.throughput.targets.agentbus.total > 0, 'throughput measured');
+  t.same(written.throughput.rounds.agentbus.length, 1, 'one throughput round in tiny mode');
   t.equal(written.throughput.moreWorkers.workers, 2);
   t.ok(written.throughput.moreWorkers.requestsPerSecond > 0, 'throughput with 2 workers measured');
   t.same(written.sequential.overhead.agentbus.roundsMs.length, 1, 'one sequential round in tiny mode');
