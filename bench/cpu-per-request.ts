@@ -2,6 +2,7 @@ import { runClosedLoop } from './load/closed-loop.js';
 import { runWithCpu } from './load/process-cpu.js';
 import { agentbusTarget } from './load/target.js';
 import { agentbusPids, startBenchStack } from './stack.js';
+import { stopOnSignal } from './stop-on-signal.js';
 
 // `node scripts/run.mjs bench/cpu-per-request.ts [rounds] [requests] [concurrency] [stream]`: the
 // A/B measure of issue 21 — CPU time (utime+stime from /proc) that gateway, worker and
@@ -21,6 +22,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const profileDir = process.env['BENCH_PROFILE_DIR'];
 const gcDir = process.env['BENCH_GC_DIR'];
 const stack = await startBenchStack({ workers: 1, ...(profileDir ? { profileDir } : {}), ...(gcDir ? { gcDir } : {}) });
+stopOnSignal(() => stack.stop());
 try {
   const target = agentbusTarget(stack.gatewayUrl);
   const pids = agentbusPids(stack);

@@ -2,6 +2,7 @@ import { runClosedLoop } from './load/closed-loop.js';
 import { median, round } from './load/stats.js';
 import { agentbusTarget } from './load/target.js';
 import { warmUp } from './load/warm-up.js';
+import { stopOnSignal } from './stop-on-signal.js';
 import { startBenchStackOf } from './tree-stack.js';
 
 // `node scripts/run.mjs bench/latency-ab.ts TREE_A TREE_B [blocks] [requests per block]`: the
@@ -23,6 +24,7 @@ const stacks = {
   A: await (await startBenchStackOf(treeA))({ workers: 1 }),
   B: await (await startBenchStackOf(treeB))({ workers: 1 }),
 };
+stopOnSignal(() => Promise.all([stacks.A.stop(), stacks.B.stop()]));
 try {
   const loop = { concurrency: 1, durationMs: 600_000, stream: false, expectTokens: 16 };
   const p50s: Record<'A' | 'B', number[]> = { A: [], B: [] };

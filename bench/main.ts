@@ -22,6 +22,7 @@ import { installPortkey, portkeyInstalled, PORTKEY_ENTRY } from './portkey/insta
 import { startPortkey } from './portkey/start.js';
 import { writeReport, type BenchResult } from './report.js';
 import { startBenchStack, type BenchStack } from './stack.js';
+import { stopOnSignal } from './stop-on-signal.js';
 
 const say = (line: string) => process.stdout.write(`[bench] ${line}\n`);
 
@@ -62,15 +63,10 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   let stack: BenchStack | undefined;
   let postgres: MemoryEngine | undefined;
   let portkeyFd: number | undefined;
-  // Ctrl-C or kill: every process started is stopped before exiting (they are in their own
-  // process groups, so the terminal's signal reaches only this one).
-  const onSignal = (signal: NodeJS.Signals) => {
-    say(`${signal}: stopping everything`);
-    const exit = () => process.exit(130);
-    // Exiting either way: a stack that fails to stop has nothing left to say.
-    (stack?.stop() ?? Promise.resolve()).then(() => postgres?.close()).then(exit, exit);
-  };
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  const stopHandlingSignals = stopOnSignal(async () => {
+    await stack?.stop();
+    await postgres?.close();
+  }, say);
   try {
     // Started before the stack: when it comes first, figures 1-3 run with the workers' memory on it.
     if (options.memory.includes('postgres')) postgres = await startPostgresEngine(say);
@@ -198,7 +194,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
     say(`wrote ${options.out}${options.benchmarksFile ? ` and ${options.benchmarksFile}` : ''}`);
     return result;
   } finally {
-    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+    stopHandlingSignals();
     await stack?.stop();
     await postgres?.close();
     if (portkeyFd !== undefined) closeSync(portkeyFd);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { agentbusTarget } from './load/target.js';
 import { measureWebSocketSessions } from './measure/sessions.js';
 import { readBenchOptions } from './options.js';
+import { stopOnSignal } from './stop-on-signal.js';
 import { startBenchStackOf } from './tree-stack.js';
 
 // `node scripts/run.mjs bench/sessions-stress.ts HOGS TREE…`: figure 3's 10,000 WebSocket sessions
@@ -28,6 +29,7 @@ const HOG = [
 
 for (const tree of trees) {
   const stack = await (await startBenchStackOf(tree))({ workers: 1 });
+  const stopHandlingSignals = stopOnSignal(() => stack.stop());
   const busy: ChildProcess[] = [];
   try {
     await stack.setUpstream({ tokens: options.streamTokens, latencyMs: 0, tokenDelayMs: options.streamTokenDelayMs });
@@ -41,5 +43,6 @@ for (const tree of trees) {
   } finally {
     for (const child of busy) child.kill('SIGKILL');
     await stack.stop();
+    stopHandlingSignals();
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { COMPILED } from '../common/package-root.js';
 import { findNatsServer, startNatsServer } from '../scripts/lib/nats-server.js';
 import { measureStartup } from './measure/startup.js';
+import { stopOnSignal } from './stop-on-signal.js';
 import { startFakeUpstream } from './upstream/fake-upstream.js';
 
 // `npm run bench:startup [-- rounds]`: figure 7 of `npm run bench` alone (start to ready of a
@@ -16,6 +17,11 @@ if (!binary) throw new Error('nats-server is not installed; run "apt-get install
 const storeDir = mkdtempSync(join(tmpdir(), 'agentbus-bench-startup-nats-'));
 const nats = await startNatsServer({ binary, port: -1, storeDir });
 const upstream = await startFakeUpstream();
+stopOnSignal(async () => {
+  await upstream.close();
+  await nats.stop();
+  rmSync(storeDir, { recursive: true, force: true });
+});
 try {
   const env = { LOG_FORMAT: 'json', NATS_URL: nats.url, OLLAMA_URL: upstream.url, DEFAULT_MODEL: 'bench' };
   const result = await measureStartup({ ...process.env, ...env }, rounds, COMPILED ? 'dist' : 'tsx', say);

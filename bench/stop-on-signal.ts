@@ -1,0 +1,18 @@
+/**
+ * Ctrl-C or kill of a bench tool: `stop` (every process the tool started) runs before the exit.
+ * Those processes run in process groups of their own — nats-server must outlive the processes
+ * that drain into it — so the terminal's signal reaches only the tool, and a tool killed without
+ * this left its nats-server running. Returns the function that removes the handlers.
+ */
+export function stopOnSignal(stop: () => Promise<unknown>, say: (line: string) => void = writeLine): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping everything`);
+    const exit = () => process.exit(130);
+    // Exiting either way: a stack that fails to stop has nothing left to say.
+    stop().then(exit, exit);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  return () => process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+}
+
+const writeLine = (line: string) => process.stderr.write(`[bench] ${line}\n`);
