@@ -69,5 +69,25 @@ export function floorTable(fl: FloorFigure | undefined): string[] {
       `(at concurrency 1 ${ratio(fl.rows['portkey']?.cpuAtOneUs?.total, floor?.cpuAtOneUs?.total)}), ` +
       `added p50 ${ratio(fl.rows['portkey']?.addedP50Ms, floor?.addedP50Ms)}.`,
     '',
+    ...sleepsLine(fl),
+  ];
+}
+
+/**
+ * Sleeps per request at concurrency 1 (voluntary context switches, all threads): a process that
+ * sleeps and wakes more often per request pays more at concurrency 1 than its CPU at 32 shows.
+ */
+function sleepsLine(fl: FloorFigure): string[] {
+  const rows = ['floor', 'floor+memory', 'floor+delivery', 'agentbus', 'portkey'].flatMap((name) => {
+    const s = fl.rows[name]?.sleepsAtOne;
+    if (!s) return [];
+    const roles = name === 'portkey' ? `${s['gateway']}` : `${s['gateway']} / ${s['worker']} / ${s['nats']}`;
+    return [`${LABEL[name] ?? name} ${roles}`];
+  });
+  if (rows.length === 0) return [];
+  return [
+    'Sleeps per request at concurrency 1 (voluntary context switches of all threads; gateway / worker / ' +
+      `nats-server): ${rows.join('; ')}.`,
+    '',
   ];
 }

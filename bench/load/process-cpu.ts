@@ -1,4 +1,4 @@
-import { cpuSecondsOf, ioCallsOf } from '../../scripts/lib/process-table.js';
+import { cpuSecondsOf, ioCallsOf, sleepsOf } from '../../scripts/lib/process-table.js';
 import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from './closed-loop.js';
 import type { Target } from './target.js';
 
@@ -22,6 +22,9 @@ const ioCalls = (pids: RolePids): Record<string, { reads: number; writes: number
     ]),
   );
 
+const sleeps = (pids: RolePids): Record<string, number> =>
+  Object.fromEntries(Object.entries(pids).map(([role, list]) => [role, list.reduce((s, p) => s + sleepsOf(p), 0)]));
+
 /** Read and write system calls per request of each role (socket and file alike). */
 export type CallsPerRequest = Record<string, { reads: number; writes: number }>;
 
@@ -29,30 +32,35 @@ export type CallsPerRequest = Record<string, { reads: number; writes: number }>;
  * One closed-loop run of `target` with the CPU time (utime + stime from /proc) each role spent
  * during it, per request answered or failed. CPU per request hardly moves with what else a
  * shared machine runs, unlike latency or requests/s; it counts in 10 ms ticks, so a run wants
- * thousands of requests to resolve microseconds.
+ * thousands of requests to resolve microseconds. Also the system calls and the sleeps (voluntary
+ * context switches) of each role per request.
  */
 export async function runWithCpu(
   target: Target,
   pids: RolePids,
   loop: ClosedLoopOptions,
-): Promise<{ result: ClosedLoopResult; cpu: CpuPerRequest; calls: CallsPerRequest }> {
+): Promise<{ result: ClosedLoopResult; cpu: CpuPerRequest; calls: CallsPerRequest; sleeps: Record<string, number> }> {
   const before = cpuSeconds(pids);
   const callsBefore = ioCalls(pids);
+  const sleepsBefore = sleeps(pids);
   const result = await runClosedLoop(target, loop);
   const after = cpuSeconds(pids);
   const callsAfter = ioCalls(pids);
+  const sleepsAfter = sleeps(pids);
   const n = Math.max(1, result.ok + result.errors);
   const perRequest = (count: number) => Math.round((count / n) * 100) / 100;
   const calls: CallsPerRequest = {};
+  const slept: Record<string, number> = {};
   const cpu: Record<string, number> = {};
   let total = 0;
   for (const role of Object.keys(pids)) {
     cpu[role] = ((after[role]! - before[role]!) * 1e6) / n;
     total += cpu[role];
+    slept[role] = perRequest(sleepsAfter[role]! - sleepsBefore[role]!);
     calls[role] = {
       reads: perRequest(callsAfter[role]!.reads - callsBefore[role]!.reads),
       writes: perRequest(callsAfter[role]!.writes - callsBefore[role]!.writes),
     };
   }
-  return { result, cpu: { ...cpu, total }, calls };
+  return { result, cpu: { ...cpu, total }, calls, sleeps: slept };
 }

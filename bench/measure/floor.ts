@@ -23,6 +23,8 @@ export interface FloorRow {
    * sleeps between messages there, so every message wakes one: what goal 2's latency stands on.
    */
   cpuAtOneUs: RoleCpuUs | null;
+  /** Sleeps per request (voluntary context switches) of each role during those runs: medians over rounds. */
+  sleepsAtOne: Record<string, number> | null;
   /** Requests/s during the CPU runs (median over rounds): a by-product, noisy. */
   requestsPerSecond: number | null;
   /** p50 at concurrency 1 minus direct's of the same round, median over rounds, ms. */
@@ -111,6 +113,7 @@ export async function measureFloor(
     const p50: Record<string, number[]> = {};
     const cpu: Record<string, Array<Record<string, number>>> = {};
     const cpuAtOne: Record<string, Array<Record<string, number>>> = {};
+    const sleepsAtOne: Record<string, Array<Record<string, number>>> = {};
     const pidsOf = new Map(cpuTargets.map(({ target, pids }) => [target.name, pids]));
     const rps: Record<string, number[]> = {};
     const errors: Record<string, number> = {};
@@ -130,10 +133,15 @@ export async function measureFloor(
         };
         const pids = pidsOf.get(target.name);
         // The direct target is the fake upstream alone: no process of a gateway to read.
-        const { result, cpu: used } = pids
+        const {
+          result,
+          cpu: used,
+          sleeps,
+        } = pids
           ? await runWithCpu(target, pids(), loop)
-          : { result: await runClosedLoop(target, loop), cpu: undefined };
+          : { result: await runClosedLoop(target, loop), cpu: undefined, sleeps: undefined };
         if (used) (cpuAtOne[target.name] ??= []).push(used);
+        if (sleeps) (sleepsAtOne[target.name] ??= []).push(sleeps);
         (p50[target.name] ??= []).push(result.latency.p50);
         count(target.name, result);
       }
@@ -169,6 +177,14 @@ export async function measureFloor(
       rows[target.name] = {
         cpuUs: roleMedians(cpu[target.name]),
         cpuAtOneUs: roleMedians(cpuAtOne[target.name]),
+        sleepsAtOne: sleepsAtOne[target.name]
+          ? Object.fromEntries(
+              Object.keys(sleepsAtOne[target.name]![0]!).map((role) => [
+                role,
+                round(median(sleepsAtOne[target.name]!.map((s) => s[role]!))),
+              ]),
+            )
+          : null,
         requestsPerSecond: rps[target.name] ? Math.round(median(rps[target.name]!)) : null,
         addedP50Ms: round(median(p50[target.name]!.map((p, i) => p - direct[i]!))),
         p50Ms: round(median(p50[target.name]!)),

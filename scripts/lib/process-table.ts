@@ -88,6 +88,24 @@ export function ioCallsOf(pid: number): { reads: number; writes: number } {
   return { reads: field('syscr'), writes: field('syscw') };
 }
 
+/**
+ * How often `pid` went to sleep so far: the voluntary context switches of all its threads
+ * (`/proc/<pid>/task/<tid>/status`). An event loop that waits for its next message is one; NaN
+ * where unreadable.
+ */
+export function sleepsOf(pid: number): number {
+  try {
+    let sleeps = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      sleeps += Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? NaN);
+    }
+    return sleeps;
+  } catch {
+    return NaN;
+  }
+}
+
 /** The pids whose parent is `pid` (none where /proc is missing). */
 export function childrenOf(pid: number): number[] {
   let entries: string[];

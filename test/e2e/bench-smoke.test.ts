@@ -76,6 +76,7 @@ t.test('npm run bench -- --tiny --memory=postgres,sqlite measures every figure, 
     // A few dozen requests may fit in one 10 ms /proc tick: read, not necessarily above 0.
     t.ok(Number.isFinite(row.cpuUs!.total), `${name}'s CPU per request read from /proc`);
     t.ok(Number.isFinite(row.cpuAtOneUs!.total), `${name}'s CPU per request at concurrency 1 read from /proc`);
+    t.ok(Number.isFinite(row.sleepsAtOne!['gateway']), `${name}'s sleeps per request read from /proc`);
     t.type(row.addedP50Ms, 'number');
   }
   t.equal(written.streams.targets.agentbus.lost, 0, 'no stream lost or cut');
