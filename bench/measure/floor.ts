@@ -54,6 +54,10 @@ function roleMedians(rounds: Array<Record<string, number>> | undefined): RoleCpu
   return { gateway: of('gateway'), worker: of('worker'), nats: of('nats'), total: of('total') };
 }
 
+/** The median over rounds of each role's figure, to two decimals. */
+const medianOfEachRole = (rounds: Array<Record<string, number>>): Record<string, number> =>
+  Object.fromEntries(Object.keys(rounds[0]!).map((role) => [role, round(median(rounds.map((r) => r[role]!)))]));
+
 const VARIANTS: readonly FloorVariant[] = ['floor', 'floor+memory', 'floor+delivery'];
 
 /**
@@ -177,14 +181,7 @@ export async function measureFloor(
       rows[target.name] = {
         cpuUs: roleMedians(cpu[target.name]),
         cpuAtOneUs: roleMedians(cpuAtOne[target.name]),
-        sleepsAtOne: sleepsAtOne[target.name]
-          ? Object.fromEntries(
-              Object.keys(sleepsAtOne[target.name]![0]!).map((role) => [
-                role,
-                round(median(sleepsAtOne[target.name]!.map((s) => s[role]!))),
-              ]),
-            )
-          : null,
+        sleepsAtOne: sleepsAtOne[target.name] ? medianOfEachRole(sleepsAtOne[target.name]!) : null,
         requestsPerSecond: rps[target.name] ? Math.round(median(rps[target.name]!)) : null,
         addedP50Ms: round(median(p50[target.name]!.map((p, i) => p - direct[i]!))),
         p50Ms: round(median(p50[target.name]!)),
