@@ -623,6 +623,18 @@ export class AgentbusError extends Error {
   }
 }
 
+/**
+ * The text of `response_not_found`, the same from the gateway and from a worker so that a probe
+ * tells an unknown id from another key's by nothing. A response still being answered is not
+ * stored yet: the text says so, for a client that looks it up mid-stream.
+ */
+export function noSuchResponseMessage(id: string): string {
+  return (
+    `No response "${id}" exists for this API key. A response is stored once its client has received ` +
+    'it whole, not while it is being answered.'
+  );
+}
+
 /** Rebuilds an error that arrived over the bus; an unknown code becomes `internal_error`. */
 export function errorFromWire(wire: WireError): AgentbusError {
   if (isErrorCode(wire.code))

@@ -1,4 +1,4 @@
-import { AgentbusError } from '../../bus-schemas/index.js';
+import { AgentbusError, noSuchResponseMessage } from '../../bus-schemas/index.js';
 
 /**
  * A previous_response_id memory does not know (or another key's) reads as the Responses API's
@@ -6,7 +6,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
  */
 export function namingPreviousResponse(err: unknown, previous: string | null | undefined): unknown {
   if (previous == null || !(err instanceof AgentbusError) || err.code !== 'session_not_found') return err;
-  return new AgentbusError('response_not_found', `No response "${previous}" exists for this API key.`, {
+  return new AgentbusError('response_not_found', noSuchResponseMessage(previous), {
     param: 'previous_response_id',
     cause: err,
   });

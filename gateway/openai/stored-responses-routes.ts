@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AgentbusError, ID_PATTERN, PROTOCOL_VERSION, type Subjects } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  ID_PATTERN,
+  noSuchResponseMessage,
+  PROTOCOL_VERSION,
+  type Subjects,
+} from '../../bus-schemas/index.js';
 import type { Bus } from '../../common/bus.js';
 import { queryStoredResponse } from '../bus/response-query.js';
 import { refuseRepeatedParameters, requireDecimalDigits } from '../http/query-integer.js';
@@ -41,7 +47,7 @@ async function ask(deps: StoredResponsesDeps, request: ById, requestId: string, 
   // Nor is a fan-out part's (`resp_….<agent>`): the bus's own id, which no client was given.
   if (!RESPONSE_ID.test(id) || !id.startsWith(RESPONSE_ID_PREFIX) || id.includes('.'))
     // As the worker's own 404 (a probe tells the two apart by nothing).
-    throw new AgentbusError('response_not_found', `No response "${id.slice(0, 128)}" exists for this API key.`, {
+    throw new AgentbusError('response_not_found', noSuchResponseMessage(id.slice(0, 128)), {
       param: 'response_id',
     });
   return queryStoredResponse(

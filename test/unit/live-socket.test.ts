@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { ReplyFrame } from '../../bus-schemas/index.js';
+import { noSuchResponseMessage, type ReplyFrame } from '../../bus-schemas/index.js';
 import { loadCatalog, type Catalog } from '../../common/catalog.js';
 import type { Caller } from '../../gateway/auth/caller.js';
 import { openCall, type CallScope } from '../../gateway/call/call.js';
@@ -403,7 +403,7 @@ t.test('response.create failing: an error frame before the first event, response
       id: 'e1',
       seq: 0,
       error: {
-        message: 'No response "resp_gone" exists for this API key.',
+        message: noSuchResponseMessage('resp_gone'),
         type: 'invalid_request_error',
         param: 'previous_response_id',
         code: 'response_not_found',

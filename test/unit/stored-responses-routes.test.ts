@@ -3,6 +3,7 @@ import t from 'tap';
 import {
   AgentbusError,
   encodeJson,
+  noSuchResponseMessage,
   subjectsFor,
   type MemoryResponseRequest,
   type StoredTurn,
@@ -19,7 +20,7 @@ const subjects = subjectsFor('agents');
 const MISSING = 'resp_missing';
 const notFound = (id: string) => ({
   error: {
-    message: `No response "${id}" exists for this API key.`,
+    message: noSuchResponseMessage(id),
     type: 'invalid_request_error',
     param: 'response_id',
     code: 'response_not_found',
@@ -113,7 +114,7 @@ t.test('an id the Responses API did not hand out is 404 on every route, and memo
       t.equal(res.statusCode, 404, `${method} ${id}${path}`);
       t.same(res.json(), {
         error: {
-          message: `No response "${id}" exists for this API key.`,
+          message: noSuchResponseMessage(id),
           type: 'invalid_request_error',
           // As the worker's 404 for a response id it does not hold: one shape for both.
           param: 'response_id',

@@ -1,5 +1,11 @@
 import type { Kysely } from 'kysely';
-import { AgentbusError, type ChatMessage, type StoredTurn, type ToolCall } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  noSuchResponseMessage,
+  type ChatMessage,
+  type StoredTurn,
+  type ToolCall,
+} from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
 import { isPartId, ofRequest, requestParts, type RequestParts } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
@@ -54,7 +60,7 @@ const deleteTurnOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef)
 
 /** Unknown and another tenant's read the same, so a probe learns nothing. */
 const notFound = (requestId: string) =>
-  new AgentbusError('response_not_found', `No response "${requestId}" exists for this API key.`, {
+  new AgentbusError('response_not_found', noSuchResponseMessage(requestId), {
     param: 'response_id',
   });
 
