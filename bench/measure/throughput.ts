@@ -29,12 +29,12 @@ export async function measureThroughput(
   say: (line: string) => void,
 ): Promise<ThroughputFigure> {
   const runs: Record<string, ThroughputResult[]> = {};
-  for (let round = 0; round < options.throughputRounds; round++) {
-    for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+  for (let pass = 0; pass < options.throughputRounds; pass++) {
+    for (const target of pass % 2 === 0 ? targets : [...targets].reverse()) {
       const r = await runAutocannon(target, options.throughputConnections, options.throughputSeconds);
       (runs[target.name] ??= []).push(r);
       say(
-        `throughput ${target.name}, round ${round + 1}: ${r.requestsPerSecond} req/s ` +
+        `throughput ${target.name}, round ${pass + 1}: ${r.requestsPerSecond} req/s ` +
           `(${r.non2xx} non-2xx, ${r.errors} errors)`,
       );
     }
