@@ -85,6 +85,14 @@ export const chatMessageSchema = {
         content: { type: 'string', description: 'Empty when the turn only called tools.' },
         name: messageName,
         part_lengths: partLengths,
+        refusal_parts: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'integer', minimum: 0 },
+          description:
+            'Which text parts (0-based, in `part_lengths` order; 0 for a content of one part) were `refusal` ' +
+            'parts: read back as sent, never sent to a model.',
+        },
         tool_calls: { type: 'array', minItems: 1, items: toolCallSchema },
       },
     },

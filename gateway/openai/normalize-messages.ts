@@ -11,7 +11,10 @@ const IMAGE_DATA_URL = /^data:image\/[A-Za-z0-9.+-]+;base64,([A-Za-z0-9+/=\s]+)$
 const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
 
 /** Text and images of one message's content, and the length of each text part, with errors naming the exact part. */
-function flattenContent(message: RequestMessage, at: string): { text: string; images: string[]; lengths: number[] } {
+function flattenContent(
+  message: RequestMessage,
+  at: string,
+): { text: string; images: string[]; lengths: number[]; refusals: number[] } {
   const { content } = message;
   // Only an assistant's turn may be without content (it called tools); OpenAI refuses the rest.
   if (message.role !== 'assistant' && content == null)
@@ -21,11 +24,12 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
     );
   if (message.role !== 'assistant' && Array.isArray(content) && content.length === 0)
     throw invalid(`${at}.content is an empty array: send at least one content part, or a string`, `${at}.content`);
-  if (content == null) return { text: '', images: [], lengths: [] };
-  if (typeof content === 'string') return { text: content, images: [], lengths: [] };
+  if (content == null) return { text: '', images: [], lengths: [], refusals: [] };
+  if (typeof content === 'string') return { text: content, images: [], lengths: [], refusals: [] };
   let text = '';
   const images: string[] = [];
   const lengths: number[] = [];
+  const refusals: number[] = [];
   content.forEach((part: ContentPart, index) => {
     const param = `${at}.content[${index}]`;
     switch (part.type) {
@@ -38,6 +42,7 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
         if (message.role !== 'assistant')
           throw invalid(`${param}: refusal parts are only allowed in assistant messages`, param);
         text += part.refusal ?? '';
+        refusals.push(lengths.length);
         lengths.push(part.refusal?.length ?? 0);
         return;
       case 'image_url': {
@@ -59,7 +64,7 @@ function flattenContent(message: RequestMessage, at: string): { text: string; im
         throw invalid(`${param}: file parts are not supported; send the file's text as a text part`, param);
     }
   });
-  return { text, images, lengths };
+  return { text, images, lengths, refusals };
 }
 
 /** `part_lengths` when the content came as several text parts, so it reads back as sent (bus-schemas). */
@@ -80,13 +85,14 @@ function toolCallsOf(message: RequestMessage, at: string): ToolCall[] | undefine
 /**
  * OpenAI messages → bus messages: `developer` is OpenAI's newer name for `system`, content parts
  * are flattened to text, image parts become base64 `images`, tool calls and tool results keep
- * their ids. A developer role and the split into text parts are kept beside (`developer`,
- * `part_lengths`) for reading back. Anything the bus cannot carry is a 400 naming the message and part.
+ * their ids. A developer role, the split into text parts and which of them were refusals are kept
+ * beside (`developer`, `part_lengths`, `refusal_parts`) for reading back. Anything the bus cannot
+ * carry is a 400 naming the message and part.
  */
 export function normalizeMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
   return messages.map((message, index): ChatMessage => {
     const at = `messages[${index}]`;
-    const { text, images, lengths } = flattenContent(message, at);
+    const { text, images, lengths, refusals } = flattenContent(message, at);
     const parts = partsOf(lengths);
     const toolCalls = toolCallsOf(message, at);
     const name = message.name !== undefined ? { name: message.name } : {};
@@ -110,6 +116,7 @@ export function normalizeMessages(messages: ChatCompletionRequest['messages']): 
           content: text,
           ...name,
           ...parts,
+          ...(refusals.length > 0 ? { refusal_parts: refusals } : {}),
           ...(toolCalls ? { tool_calls: toolCalls } : {}),
         };
       case 'tool':

@@ -76,7 +76,11 @@ function itemsOf(message: ChatMessage, id: (kind: string) => string) {
       type: 'message' as const,
       status: 'completed' as const,
       role: message.role === 'system' && message.developer === true ? 'developer' : message.role,
-      content: textsOf(message).map((text) => textPart(message.role, text)),
+      content: textsOf(message).map((text, index) =>
+        message.role === 'assistant' && message.refusal_parts?.includes(index)
+          ? { type: 'refusal' as const, refusal: text }
+          : textPart(message.role, text),
+      ),
     });
   for (const call of calls)
     items.push({

@@ -25,5 +25,8 @@ t.test('how the client sent a message does not change the cache key; what the mo
 t.test('seenByModel copies only a message that carries how it was sent', async (t) => {
   const user: ChatMessage = { role: 'user', content: 'hi', name: 'ann' };
   t.equal(seenByModel(user), user, 'the same object when there is nothing to leave out');
-  t.same(seenByModel({ role: 'assistant', content: 'ab', part_lengths: [1, 1] }), { role: 'assistant', content: 'ab' });
+  t.same(seenByModel({ role: 'assistant', content: 'ab', part_lengths: [1, 1], refusal_parts: [1] }), {
+    role: 'assistant',
+    content: 'ab',
+  });
 });

@@ -293,3 +293,24 @@ t.test('a function call without its output names the function_call item, which h
   t.match(refusal([user, call, { ...call, call_id: 'c2' }]), { param: 'input[1]' }, 'parallel calls: the first item');
   t.match(refusal([user, call, user]), { param: 'input[2].role' }, 'a message that came too early has a role');
 });
+
+t.test("an assistant's refusal parts are named beside the text the model sees", async (t) => {
+  const input = translate({
+    input: [
+      { role: 'user', content: 'q' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'output_text', text: 'A' },
+          { type: 'refusal', refusal: 'R' },
+        ],
+      },
+      { role: 'assistant', content: [{ type: 'refusal', refusal: 'no' }] },
+      { role: 'user', content: 'x' },
+    ],
+  });
+  t.same(input.messages.slice(1, 3), [
+    { role: 'assistant', content: 'AR', part_lengths: [1, 1], refusal_parts: [1] },
+    { role: 'assistant', content: 'no', refusal_parts: [0] },
+  ]);
+});

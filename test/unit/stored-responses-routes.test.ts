@@ -34,6 +34,8 @@ const INPUTS: Record<string, StoredTurn['input_messages']> = {
     { role: 'system', content: 'AB', part_lengths: [1, 1] },
     { role: 'user', content: 'Hello 👋', part_lengths: [3, 0, 5] },
     { role: 'assistant', content: 'onetwo', part_lengths: [3, 3] },
+    { role: 'assistant', content: 'AnoB', part_lengths: [1, 2, 1], refusal_parts: [1] },
+    { role: 'assistant', content: 'no', refusal_parts: [0] },
     // Lengths that do not add up to the content (nothing writes them): one part, not a wrong split.
     { role: 'user', content: 'whole', part_lengths: [2, 2] },
   ],
@@ -221,7 +223,7 @@ t.test('cancel: a stored response is found as GET finds it, then refused, as non
   t.match(query.json(), { error: { param: 'stream', message: /Unknown query parameter/ } });
 });
 
-t.test('input_items: a developer message and text parts read back as they were sent', async (t) => {
+t.test('input_items: a developer message, text parts and refusals read back as they were sent', async (t) => {
   const { app } = await gateway();
   const res = await app.inject({ method: 'GET', url: '/v1/responses/resp_parts/input_items?order=asc' });
   t.equal(res.statusCode, 200);
@@ -237,6 +239,8 @@ t.test('input_items: a developer message and text parts read back as they were s
       { role: 'system', content: [input('A'), input('B')] },
       { role: 'user', content: [input('Hel'), input(''), input('lo 👋')] },
       { role: 'assistant', content: [output('one'), output('two')] },
+      { role: 'assistant', content: [output('A'), { type: 'refusal', refusal: 'no' }, output('B')] },
+      { role: 'assistant', content: [{ type: 'refusal', refusal: 'no' }] },
       { role: 'user', content: [input('whole')] },
     ],
   );

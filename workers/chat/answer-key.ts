@@ -26,15 +26,16 @@ export function cacheKeyOf(
   });
 }
 
-type SentAs = { developer?: true; part_lengths?: number[] };
+type SentAs = { developer?: true; part_lengths?: number[]; refusal_parts?: number[] };
 
 /**
- * A message as the model sees it: `developer` and `part_lengths` say only how the client sent it
+ * A message as the model sees it: `developer`, `part_lengths` and `refusal_parts` say only how the client sent it
  * (read back by `input_items`), so two requests differing in them get the same answer.
  */
 export function seenByModel(message: ChatMessage): ChatMessage {
   const sent = message as ChatMessage & SentAs;
-  if (sent.developer === undefined && sent.part_lengths === undefined) return message;
-  const { developer: _developer, part_lengths: _partLengths, ...seen } = sent;
+  if (sent.developer === undefined && sent.part_lengths === undefined && sent.refusal_parts === undefined)
+    return message;
+  const { developer: _developer, part_lengths: _partLengths, refusal_parts: _refusalParts, ...seen } = sent;
   return seen;
 }
