@@ -21,8 +21,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 // BENCH_GC_DIR: V8's record of their collections (summarise with bench/gc/summary.ts).
 const profileDir = process.env['BENCH_PROFILE_DIR'];
 const gcDir = process.env['BENCH_GC_DIR'];
-const stack = await startBenchStack({ workers: 1, ...(profileDir ? { profileDir } : {}), ...(gcDir ? { gcDir } : {}) });
-stopOnSignal(() => stack.stop());
+// Handled from the start on, which takes seconds: a signal then waits for the stack to be up to stop it.
+const starting = startBenchStack({ workers: 1, ...(profileDir ? { profileDir } : {}), ...(gcDir ? { gcDir } : {}) });
+stopOnSignal(() => starting.then((started) => started.stop()));
+const stack = await starting;
 try {
   const target = agentbusTarget(stack.gatewayUrl);
   const pids = agentbusPids(stack);

@@ -3,6 +3,7 @@ import { median, round } from './load/stats.js';
 import { agentbusTarget } from './load/target.js';
 import { warmUp } from './load/warm-up.js';
 import { stopOnSignal } from './stop-on-signal.js';
+import type { BenchStack } from './stack.js';
 import { startBenchStackOf } from './tree-stack.js';
 
 // `node scripts/run.mjs bench/latency-ab.ts TREE_A TREE_B [blocks] [requests per block]`: the
@@ -20,11 +21,24 @@ const blocks = Number(process.argv[4] ?? 12);
 const perBlock = Number(process.argv[5] ?? 250);
 const WARM_UP = { warmupRequests: 800, tokens: 16 };
 
-const stacks = {
-  A: await (await startBenchStackOf(treeA))({ workers: 1 }),
-  B: await (await startBenchStackOf(treeB))({ workers: 1 }),
+// Handled from the starts on: a signal then waits for each stack to be up to stop it.
+const starting: Array<Promise<BenchStack>> = [];
+stopOnSignal(() =>
+  Promise.all(
+    starting.map((start) =>
+      start.then(
+        (stack) => stack.stop(),
+        () => undefined,
+      ),
+    ),
+  ),
+);
+const startOf = (tree: string) => {
+  const start = startBenchStackOf(tree).then((startStack) => startStack({ workers: 1 }));
+  starting.push(start);
+  return start;
 };
-stopOnSignal(() => Promise.all([stacks.A.stop(), stacks.B.stop()]));
+const stacks = { A: await startOf(treeA), B: await startOf(treeB) };
 try {
   const loop = { concurrency: 1, durationMs: 600_000, stream: false, expectTokens: 16 };
   const p50s: Record<'A' | 'B', number[]> = { A: [], B: [] };

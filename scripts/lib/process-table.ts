@@ -94,16 +94,22 @@ export function ioCallsOf(pid: number): { reads: number; writes: number } {
  * where unreadable.
  */
 export function sleepsOf(pid: number): number {
+  let tids: string[];
   try {
-    let sleeps = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-      sleeps += Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? NaN);
-    }
-    return sleeps;
+    tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     return NaN;
   }
+  let sleeps = 0;
+  for (const tid of tids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      sleeps += Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // A thread that ended since the listing: its sleeps are gone with it.
+    }
+  }
+  return sleeps;
 }
 
 /** The pids whose parent is `pid` (none where /proc is missing). */
