@@ -18,6 +18,12 @@ export const TRACEPARENT_PATTERN = '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a
 const messageName = { type: 'string', minLength: 1, maxLength: 64 } as const;
 
 /**
+ * The message fields that say only how the client sent it, read back by `input_items` and never
+ * shown to a model: whatever stands for "the same prompt" (the response cache key) leaves them out.
+ */
+export const READ_BACK_ONLY_FIELDS = ['developer', 'part_lengths', 'refusal_parts'] as const;
+
+/**
  * How the client split `content`: kept so a stored message reads back as sent (`GET
  * /v1/responses/{id}/input_items`), never shown to a model, which sees `content`.
  */

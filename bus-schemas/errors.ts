@@ -630,8 +630,8 @@ export class AgentbusError extends Error {
  */
 export function noSuchResponseMessage(id: string): string {
   return (
-    `No response "${id}" exists for this API key. A response is stored once its client has received ` +
-    'it whole, not while it is being answered.'
+    `No response "${id}" exists for this API key. A response is stored (unless sent with store: false) ` +
+    'once its client has received it whole, not while it is being answered.'
   );
 }
 

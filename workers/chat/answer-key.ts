@@ -1,4 +1,9 @@
-import type { ChatMessage, ChatRequest, SamplingOptions } from '../../bus-schemas/index.js';
+import {
+  READ_BACK_ONLY_FIELDS,
+  type ChatMessage,
+  type ChatRequest,
+  type SamplingOptions,
+} from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { cacheKey } from '../cache/cache-key.js';
 
@@ -26,16 +31,13 @@ export function cacheKeyOf(
   });
 }
 
-type SentAs = { developer?: true; part_lengths?: number[]; refusal_parts?: number[] };
-
 /**
- * A message as the model sees it: `developer`, `part_lengths` and `refusal_parts` say only how the client sent it
- * (read back by `input_items`), so two requests differing in them get the same answer.
+ * A message as the model sees it, without the fields that say only how the client sent it
+ * ({@link READ_BACK_ONLY_FIELDS}): two requests differing in them get the same answer.
  */
 export function seenByModel(message: ChatMessage): ChatMessage {
-  const sent = message as ChatMessage & SentAs;
-  if (sent.developer === undefined && sent.part_lengths === undefined && sent.refusal_parts === undefined)
-    return message;
-  const { developer: _developer, part_lengths: _partLengths, refusal_parts: _refusalParts, ...seen } = sent;
-  return seen;
+  if (!READ_BACK_ONLY_FIELDS.some((field) => field in message)) return message;
+  const seen: Record<string, unknown> = { ...message };
+  for (const field of READ_BACK_ONLY_FIELDS) delete seen[field];
+  return seen as ChatMessage;
 }
