@@ -13,7 +13,7 @@ import { measureMemoryWrites } from './measure/memory-writes.js';
 import { measureScaling } from './measure/scaling.js';
 import { measureSequentialOverhead } from './measure/sequential.js';
 import { measureWebSocketSessions } from './measure/sessions.js';
-import { measureStartup } from './measure/startup.js';
+import { measureStartup, stopTimedStacks } from './measure/startup.js';
 import { measureStreams, measureThroughput } from './measure/throughput.js';
 import { measureMoreWorkersThroughput } from './measure/throughput-workers.js';
 import { sqliteEngine, startPostgresEngine, type MemoryEngine } from './memory/engine.js';
@@ -64,6 +64,7 @@ export async function runBench(argv: string[]): Promise<BenchResult> {
   let postgres: MemoryEngine | undefined;
   let portkeyFd: number | undefined;
   const stopHandlingSignals = stopOnSignal(async () => {
+    await stopTimedStacks();
     await stack?.stop();
     await postgres?.close();
   }, say);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPILED } from '../common/package-root.js';
 import { findNatsServer, startNatsServer } from '../scripts/lib/nats-server.js';
-import { measureStartup } from './measure/startup.js';
+import { measureStartup, stopTimedStacks } from './measure/startup.js';
 import { stopOnSignal } from './stop-on-signal.js';
 import { startFakeUpstream } from './upstream/fake-upstream.js';
 
@@ -18,6 +18,7 @@ const storeDir = mkdtempSync(join(tmpdir(), 'agentbus-bench-startup-nats-'));
 const nats = await startNatsServer({ binary, port: -1, storeDir });
 const upstream = await startFakeUpstream();
 stopOnSignal(async () => {
+  await stopTimedStacks();
   await upstream.close();
   await nats.stop();
   rmSync(storeDir, { recursive: true, force: true });

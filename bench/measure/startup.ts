@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,31 @@ function cpuMsOf(pid: number | undefined): number {
 // USER_HZ: 100 on every Linux that node supports.
 const CLOCK_TICKS = 100;
 
+/** The `npm start` stacks being timed: a bench interrupted meanwhile stops them ({@link stopTimedStacks}). */
+const timedStacks = new Set<ChildProcess>();
+
+/** SIGTERM to a timed `npm start`, which stops its stack; SIGKILL after 15 s. Resolves on its exit. */
+async function stopTimedStack(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Stops every `npm start` being timed now. Each runs in a process group of its own, so a Ctrl-C
+ * of the bench does not reach it, and nothing watches the bench from there: without this, an
+ * interrupted figure 7 left a whole stack running.
+ */
+export async function stopTimedStacks(): Promise<void> {
+  await Promise.all([...timedStacks].map((child) => stopTimedStack(child, exitOf(child))));
+}
+
+const exitOf = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((resolve) => child.once('exit', resolve));
+
 /**
  * `npm start`'s own command (scripts/run.mjs, as package.json runs it) with a data directory and
  * nats-server port of its own, until it prints "agentbus is running"; then SIGTERM, awaited.
@@ -82,8 +107,14 @@ async function timeStack(env: NodeJS.ProcessEnv, dataDir: string, natsConf: stri
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
+  timedStacks.add(child);
   let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      timedStacks.delete(child);
+      resolve(code);
+    }),
+  );
   const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`npm start was not running after 60 s:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
@@ -102,10 +133,7 @@ async function timeStack(env: NodeJS.ProcessEnv, dataDir: string, natsConf: stri
   try {
     return await ready;
   } finally {
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
+    await stopTimedStack(child, exited);
   }
 }
 
