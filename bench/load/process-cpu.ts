@@ -8,8 +8,9 @@ export type RolePids = Record<string, readonly number[]>;
 /** CPU per request, µs, of each role and of all of them together. */
 export type CpuPerRequest = Record<string, number> & { total: number };
 
-const cpuSeconds = (pids: RolePids): Record<string, number> =>
-  Object.fromEntries(Object.entries(pids).map(([role, list]) => [role, list.reduce((s, p) => s + cpuSecondsOf(p), 0)]));
+/** Each role's sum of `read` over its processes (0 for a role with none). */
+const sumPerRole = (pids: RolePids, read: (pid: number) => number): Record<string, number> =>
+  Object.fromEntries(Object.entries(pids).map(([role, list]) => [role, list.reduce((s, p) => s + read(p), 0)]));
 
 const NO_CALLS = Object.freeze({ reads: 0, writes: 0 });
 
@@ -21,9 +22,6 @@ const ioCalls = (pids: RolePids): Record<string, { reads: number; writes: number
       list.map(ioCallsOf).reduce((a, b) => ({ reads: a.reads + b.reads, writes: a.writes + b.writes }), NO_CALLS),
     ]),
   );
-
-const sleeps = (pids: RolePids): Record<string, number> =>
-  Object.fromEntries(Object.entries(pids).map(([role, list]) => [role, list.reduce((s, p) => s + sleepsOf(p), 0)]));
 
 /** Read and write system calls per request of each role (socket and file alike). */
 export type CallsPerRequest = Record<string, { reads: number; writes: number }>;
@@ -40,13 +38,13 @@ export async function runWithCpu(
   pids: RolePids,
   loop: ClosedLoopOptions,
 ): Promise<{ result: ClosedLoopResult; cpu: CpuPerRequest; calls: CallsPerRequest; sleeps: Record<string, number> }> {
-  const before = cpuSeconds(pids);
+  const before = sumPerRole(pids, cpuSecondsOf);
   const callsBefore = ioCalls(pids);
-  const sleepsBefore = sleeps(pids);
+  const sleepsBefore = sumPerRole(pids, sleepsOf);
   const result = await runClosedLoop(target, loop);
-  const after = cpuSeconds(pids);
+  const after = sumPerRole(pids, cpuSecondsOf);
   const callsAfter = ioCalls(pids);
-  const sleepsAfter = sleeps(pids);
+  const sleepsAfter = sumPerRole(pids, sleepsOf);
   const n = Math.max(1, result.ok + result.errors);
   const perRequest = (count: number) => Math.round((count / n) * 100) / 100;
   const calls: CallsPerRequest = {};

@@ -69,8 +69,11 @@ function cpuMsOf(pid: number | undefined): number {
 // USER_HZ: 100 on every Linux that node supports.
 const CLOCK_TICKS = 100;
 
-/** The `npm start` stacks being timed: a bench interrupted meanwhile stops them ({@link stopTimedStacks}). */
-const timedStacks = new Set<ChildProcess>();
+/**
+ * The `npm start` stacks being timed, each with the promise of its exit: a bench interrupted
+ * meanwhile stops them ({@link stopTimedStacks}).
+ */
+const timedStacks = new Map<ChildProcess, Promise<unknown>>();
 
 /** SIGTERM to a timed `npm start`, which stops its stack; SIGKILL after 15 s. Resolves on its exit. */
 async function stopTimedStack(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
@@ -86,13 +89,8 @@ async function stopTimedStack(child: ChildProcess, exited: Promise<unknown>): Pr
  * interrupted figure 7 left a whole stack running.
  */
 export async function stopTimedStacks(): Promise<void> {
-  await Promise.all([...timedStacks].map((child) => stopTimedStack(child, exitOf(child))));
+  await Promise.all([...timedStacks].map(([child, exited]) => stopTimedStack(child, exited)));
 }
-
-const exitOf = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((resolve) => child.once('exit', resolve));
 
 /**
  * `npm start`'s own command (scripts/run.mjs, as package.json runs it) with a data directory and
@@ -107,7 +105,6 @@ async function timeStack(env: NodeJS.ProcessEnv, dataDir: string, natsConf: stri
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  timedStacks.add(child);
   let output = '';
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
@@ -115,6 +112,7 @@ async function timeStack(env: NodeJS.ProcessEnv, dataDir: string, natsConf: stri
       resolve(code);
     }),
   );
+  timedStacks.set(child, exited);
   const ready = new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`npm start was not running after 60 s:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
