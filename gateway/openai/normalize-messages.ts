@@ -10,7 +10,10 @@ const IMAGE_DATA_URL = /^data:image\/[A-Za-z0-9.+-]+;base64,([A-Za-z0-9+/=\s]+)$
 
 const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
 
-/** Text and images of one message's content, and the length of each text part, with errors naming the exact part. */
+/**
+ * Text and images of one message's content, the length of each text part and which of them were
+ * refusals, with errors naming the exact part.
+ */
 function flattenContent(
   message: RequestMessage,
   at: string,

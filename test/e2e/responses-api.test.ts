@@ -272,20 +272,15 @@ t.test('previous_response_id carries every input item of the response it names, 
 t.test('previous_response_id carries developer input items, not the instructions', async (t) => {
   // LangChain's use_previous_response_id sends the system message with the first input only.
   stack.ollama.behave({ tokens: ['Arr'] });
+  // Read back as sent (below): the developer's string content as its one input_text part.
+  const userParts = ['Hel', '', 'lo 👋'].map((text) => ({ type: 'input_text', text }));
   const first = await json({
     model: 'documentation',
     instructions: 'Be brief.',
     input: [
       { role: 'developer', content: 'Talk like a pirate.' },
       { role: 'system', content: [{ type: 'input_text', text: 'Rule' }] },
-      {
-        role: 'user',
-        content: [
-          { type: 'input_text', text: 'Hel' },
-          { type: 'input_text', text: '' },
-          { type: 'input_text', text: 'lo 👋' },
-        ],
-      },
+      { role: 'user', content: userParts },
     ],
   });
   t.equal(first.status, 200);
@@ -320,14 +315,7 @@ t.test('previous_response_id carries developer input items, not the instructions
     [
       { role: 'developer', content: [{ type: 'input_text', text: 'Talk like a pirate.' }] },
       { role: 'system', content: [{ type: 'input_text', text: 'Rule' }] },
-      {
-        role: 'user',
-        content: [
-          { type: 'input_text', text: 'Hel' },
-          { type: 'input_text', text: '' },
-          { type: 'input_text', text: 'lo 👋' },
-        ],
-      },
+      { role: 'user', content: userParts },
     ],
     'the roles and text parts as they were sent',
   );
