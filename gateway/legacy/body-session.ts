@@ -13,11 +13,12 @@ export function namingBodySession(err: unknown, request: FastifyRequest): unknow
 }
 
 /**
- * An unknown agent that a `/query` body named with `agent` is reported on that field: the chat
- * request it becomes names the agent in `model`, the field the client did not send.
+ * An error about the agent that a `/query` body named with `agent` (unknown, not a chat agent,
+ * outside the key's scope) is reported on that field: the chat request it becomes names the agent
+ * in `model`, the field the client did not send. The WebSocket's frames do the same.
  */
 export function namingBodyAgent(err: unknown, body: { agent?: string | undefined }): unknown {
-  if (!(err instanceof AgentbusError) || err.code !== 'model_not_found' || err.param !== 'model') return err;
+  if (!(err instanceof AgentbusError) || err.param !== 'model') return err;
   if (body.agent === undefined) return err;
   return namedAsAgent(err);
 }

@@ -68,7 +68,9 @@ t.test('a key calling an agent outside its scope gets 403, on every HTTP route',
   for (const [path, body] of cases) {
     const res = await post(scoped, path, body);
     t.equal(res.status, 403, path);
-    t.match(res.body, refused, path);
+    // `/query` names the agent in `agent`, not in `model`: the refusal says so.
+    const param = (body as { agent?: string }).agent === undefined ? 'model' : 'agent';
+    t.match(res.body, { error: { ...refused.error, param } }, path);
   }
   t.equal(stack.ollama.requests.length, 1, 'no refused request reached a model');
 });
