@@ -3,8 +3,19 @@ import { randomBytesPooled as randomBytes } from '../../common/random-bytes.js';
 
 const TRACEPARENT = new RegExp(TRACEPARENT_PATTERN);
 
-/** The client's W3C traceparent when it is well formed, else a new trace (sampled). */
+/**
+ * W3C Trace Context calls a traceparent invalid that the pattern alone lets through: version
+ * `ff`, or an all-zero trace id or parent id. Kept, every client sending zeros would share one
+ * trace id in the logs and the trace log.
+ */
+function isValidTraceparent(value: string): boolean {
+  if (!TRACEPARENT.test(value)) return false;
+  const [version, traceId, parentId] = value.split('-');
+  return version !== 'ff' && !/^0+$/.test(traceId ?? '') && !/^0+$/.test(parentId ?? '');
+}
+
+/** The client's W3C traceparent when it is valid, else a new trace (sampled). */
 export function traceparentFor(incoming: string | undefined): string {
-  if (incoming !== undefined && TRACEPARENT.test(incoming)) return incoming;
+  if (incoming !== undefined && isValidTraceparent(incoming)) return incoming;
   return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 }
