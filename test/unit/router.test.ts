@@ -73,6 +73,7 @@ t.test('each shipped rule routes realistic prompts, and says why', async (t) => 
     ['Write test cases for the checkout flow, including edge cases', ['testing'], 'testing', /^keyword "test cases"$/],
     ['My Jest mocks leak between tests', ['testing'], 'testing', /^keyword "(jest|mocks)"$/],
     ['Add some tests for the date parser', ['testing'], 'testing', /^regex matched "add some tests"$/],
+    ['Write a test for add()', ['testing'], 'testing', /^regex matched "write a test"$/],
     [
       'How do I deploy this app to Kubernetes with Helm?',
       ['deployment'],
