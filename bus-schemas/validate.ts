@@ -168,6 +168,11 @@ const A_TYPE: Record<string, string> = {
   null: 'null',
 };
 const plural = (count: unknown, one: string, many = `${one}s`) => `${String(count)} ${count === 1 ? one : many}`;
+// A bound beyond 2^53 in all its digits (seed's int64 range), not as 9223372036854776000.
+const boundText = (limit: unknown) =>
+  typeof limit === 'number' && Number.isInteger(limit) && !Number.isSafeInteger(limit)
+    ? BigInt(limit).toString()
+    : String(limit);
 
 /** What is wrong with the value, in words rather than ajv's ("must be integer,null", "must NOT have…"). */
 function detailOf(error: ErrorObject): string {
@@ -187,13 +192,13 @@ function detailOf(error: ErrorObject): string {
       return `must be ${types.map((type) => A_TYPE[type] ?? type).join(' or ')}`;
     }
     case 'minimum':
-      return `must be at least ${String(limit)}`;
+      return `must be at least ${boundText(limit)}`;
     case 'maximum':
-      return `must be at most ${String(limit)}`;
+      return `must be at most ${boundText(limit)}`;
     case 'exclusiveMinimum':
-      return `must be greater than ${String(limit)}`;
+      return `must be greater than ${boundText(limit)}`;
     case 'exclusiveMaximum':
-      return `must be less than ${String(limit)}`;
+      return `must be less than ${boundText(limit)}`;
     case 'minItems':
       return `must have at least ${plural(limit, 'item')}`;
     case 'maxItems':

@@ -132,7 +132,8 @@ export const chatCompletionRequestSchema = {
         { type: 'null' },
       ],
     },
-    seed: { type: ['integer', 'null'] },
+    // OpenAI's int64 bounds; 2 ** 63 itself passes, as JSON.parse reads int64's largest, 9223372036854775807, as it.
+    seed: { type: ['integer', 'null'], minimum: -(2 ** 63), maximum: 2 ** 63 },
     presence_penalty: nullableNumber(-2, 2),
     frequency_penalty: nullableNumber(-2, 2),
     reasoning_effort: {

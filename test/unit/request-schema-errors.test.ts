@@ -153,3 +153,11 @@ t.test('completions: the fields agentbus refuses are still typed as OpenAI types
   t.match(checkCompletion({ suffix: 5 }), { param: 'suffix', message: /suffix must be a string/ });
   t.equal(checkCompletion({ echo: false, best_of: 1, logprobs: null, suffix: null }), null);
 });
+
+t.test("seed takes OpenAI's int64 range, its largest included, and refuses beyond it", async (t) => {
+  const seeded = (seed: unknown) => check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], seed });
+  t.equal(seeded(JSON.parse('9223372036854775807')), null, 'int64 max, as JSON.parse reads it');
+  t.equal(seeded(-(2 ** 63)), null, 'int64 min');
+  t.match(seeded(1e30), { param: 'seed', message: 'seed must be at most 9223372036854775808' });
+  t.match(seeded(-1e30), { param: 'seed', message: 'seed must be at least -9223372036854775808' });
+});
