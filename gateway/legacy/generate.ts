@@ -51,6 +51,10 @@ const UNSUPPORTED = {
   suffix: 'fill-in-the-middle (suffix) is not supported',
 } as const;
 
+// Ollama's images are bare base64. Checked here, so a bad one is named as the client sent it
+// (`images[1]`), not as the data URL it would become (`messages[0].content[2].image_url.url`).
+const BASE64 = /^[A-Za-z0-9+/=\s]+$/;
+
 /** The same request in OpenAI's terms, for the shared chat path. */
 export function generateToChatBody(body: GenerateRequest): ChatBody {
   for (const [field, why] of Object.entries(UNSUPPORTED)) {
@@ -58,6 +62,14 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
     if (value !== undefined && value !== null && value !== false)
       throw new AgentbusError('invalid_request', `"${field}" cannot be honoured: ${why}.`, { param: field });
   }
+  body.images?.forEach((data, index) => {
+    if (!BASE64.test(data))
+      throw new AgentbusError(
+        'invalid_request',
+        `images[${index}] must be the image's bytes in base64, as Ollama takes them (no data: URL, no remote URL)`,
+        { param: `images[${index}]` },
+      );
+  });
   const o = body.options ?? {};
   const userContent = body.images?.length
     ? [
