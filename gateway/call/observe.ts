@@ -45,6 +45,11 @@ export interface ObserveOptions {
   onEnd(summary: CallSummary): void;
   /** The gateway's metrics; a listener's bug never breaks a client's answer. */
   listener?: CallListener | undefined;
+  /**
+   * The error as its client is told it, where the face renames it (an unknown previous_response_id is
+   * `response_not_found`, not the bus's `session_not_found`): trace log and metrics say what the client saw.
+   */
+  named?: ((error: AgentbusError) => AgentbusError) | undefined;
   clock?: Clock;
 }
 
@@ -84,8 +89,9 @@ async function* observing(source: FrameSource, options: ObserveOptions, scope: C
     durationMs: 0,
   };
   const fail = (error: AgentbusError) => {
-    summary.status = error.status;
-    summary.errorCode = error.code;
+    const told = options.named?.(error) ?? error;
+    summary.status = told.status;
+    summary.errorCode = told.code;
   };
   const firstToken = () => {
     summary.firstTokenMs ??= clock.now() - started;

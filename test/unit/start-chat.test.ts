@@ -347,3 +347,29 @@ t.test('a worker that never answers: the first-token limit retries, then the err
   t.equal(error.code, 'first_token_timeout');
   t.match(error.message, /second attempt/);
 });
+
+t.test('an unknown previous_response_id is traced and counted as the response_not_found its client gets', async (t) => {
+  const { deps, traced, serve, origin } = setup();
+  serve(['code_review'], () => (f) => [f.error('session_not_found')]);
+  const counted: (string | undefined)[] = [];
+  deps.calls = { opened: () => undefined, ended: (summary) => counted.push(summary.errorCode) };
+  const chat = await startChatCall(
+    deps,
+    input('code_review', 'hello', { previous_response_id: 'resp_gone', idPrefix: 'resp_' }),
+    origin(),
+  );
+  const error = (await collectAnswer(chat.call.frames).catch((err: unknown) => err)) as { code: string };
+  t.equal(error.code, 'session_not_found', 'the call itself is untouched: the face renames it for its client');
+  await settle();
+  t.match(traced, [{ status: 404, error: 'response_not_found' }]);
+  t.same(counted, ['response_not_found'], 'and so do the metrics');
+});
+
+t.test('without a previous_response_id, session_not_found is traced as such', async (t) => {
+  const { deps, traced, serve, origin } = setup();
+  serve(['code_review'], () => (f) => [f.error('session_not_found')]);
+  const chat = await startChatCall(deps, input('code_review'), origin({ sessionToContinue: 'conv_gone' }));
+  await collectAnswer(chat.call.frames).catch(() => undefined);
+  await settle();
+  t.match(traced, [{ status: 404, error: 'session_not_found' }]);
+});
