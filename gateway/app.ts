@@ -15,6 +15,7 @@ import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
 import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
 import { registerJsonParser } from './http/parse-json.js';
 import { registerContentDecoding } from './http/content-encoding.js';
+import { continueWhenAdmittedOnEveryRoute } from './http/continue-when-admitted.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
 import { refuseUnknownHosts } from './http/host-allow-list.js';
 import { trackUnusedConnections } from './http/close-unused-connections.js';
@@ -104,6 +105,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   nameEveryRequest(app);
   refuseUnknownHosts(app, config);
   refuseWhileClosing(app);
+  // Before any route: each gets a last preParsing hook that sends the 100 Continue once admitted.
+  continueWhenAdmittedOnEveryRoute(app);
   // A connection that never sent a request would otherwise hold app.close() until its client leaves.
   const unused = trackUnusedConnections(app.server);
   app.addHook('preClose', async () => unused.closeUnused());

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -18,7 +19,7 @@ writeFileSync(
 );
 const stack = await startStack({
   env: {
-    API_KEYS: 'key-one,key-two,key-three,key-four,key-five,key-six',
+    API_KEYS: 'key-one,key-two,key-three,key-four,key-five,key-six,key-seven',
     API_KEYS_TIER: 'standard',
     RATE_TIERS_FILE: tiersFile,
   },
@@ -130,4 +131,51 @@ t.test('WebSocket frames spend their bytes as they arrive, those their checks re
   client.send({ type: 'chat', id: 'w4', agent: 'code_review', messages: [{ role: 'user', content: 'y'.repeat(800) }] });
   t.match((await client.finish('w4')).terminal, { type: 'error', error: { code: 'rate_limit_exceeded' } });
   t.same(client.invalidFrames, []);
+});
+
+/**
+ * A POST with `Expect: 100-continue` on a raw socket: its body goes only after a 100 Continue, as
+ * curl sends one over 1 MiB. Resolves with all the server said and whether the body went.
+ */
+const withExpectContinue = (key: string, payload: string, declaredLength = Buffer.byteLength(payload)) =>
+  new Promise<{ text: string; bodySent: boolean }>((resolve) => {
+    const { host, port } = new URL(stack.baseUrl);
+    let text = '',
+      bodySent = false;
+    const socket = connect(Number(port), '127.0.0.1', () =>
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${key}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${declaredLength}\r\nExpect: 100-continue\r\n` +
+          'Connection: close\r\n\r\n',
+      ),
+    );
+    socket.setTimeout(10_000, () => socket.destroy());
+    socket
+      .on('data', (d: Buffer) => {
+        text += d.toString('utf8');
+        if (!bodySent && text.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+          bodySent = true;
+          socket.write(payload);
+        }
+      })
+      .on('close', () => resolve({ text, bodySent }))
+      .on('error', () => resolve({ text, bodySent }));
+  });
+
+t.test('Expect: 100-continue is answered only once the request is admitted', async (t) => {
+  const admitted = await withExpectContinue('key-seven', body('hello'));
+  t.ok(admitted.bodySent, '100 Continue, then the body');
+  t.match(admitted.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+
+  const unknownKey = await withExpectContinue('key-nope', body('hello'));
+  t.notOk(unknownKey.bodySent, 'an unknown key: no 100, the body never sent');
+  t.match(unknownKey.text, /^HTTP\/1\.1 401 /);
+
+  const overBudget = await withExpectContinue('key-seven', body('x'.repeat(5000)));
+  t.notOk(overBudget.bodySent, "over the key's byte budget: refused before the body");
+  t.match(overBudget.text, /^HTTP\/1\.1 413 [^]*"code":"request_too_large"/);
+
+  const overLimit = await withExpectContinue('key-one', '{}', 2 ** 40);
+  t.notOk(overLimit.bodySent, 'longer than BODY_LIMIT_BYTES: refused before the body');
+  t.match(overLimit.text, /^HTTP\/1\.1 413 /);
 });
