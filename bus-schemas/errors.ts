@@ -217,7 +217,8 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The session does not exist.',
     doc:
-      'The conversation id is unknown or belongs to another key (both answer alike). Start a new conversation: ' +
+      'The conversation id is unknown or belongs to another key (both answer alike), or its first answer never ' +
+      'reached the client whole (a conversation is stored only then). Start a new conversation: ' +
       'send no `X-Session-ID`.',
   },
   item_not_found: {

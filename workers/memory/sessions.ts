@@ -17,10 +17,13 @@ export interface SessionOwner {
   tenant: string;
 }
 
+// A conversation whose first answer was cut has an id (its X-Session-ID came with the answer's
+// headers) but no session: the message says why, so the client does not take the id for a typo.
 const notFound = (ref: string) =>
   new AgentbusError(
     'session_not_found',
-    `No session "${ref}" exists for this API key. To start a new conversation, send no session id.`,
+    `No session "${ref}" exists for this API key: a conversation is stored once its client has received ` +
+      'an answer whole. To start a new conversation, send no session id.',
     { param: 'X-Session-ID' },
   );
 
