@@ -122,7 +122,9 @@ function dropSocket() {
 
 function onClosed(event) {
   state.ws = null;
-  failInFlight('Connection lost — the reply was interrupted.');
+  // 1009: the gateway refused the frame just sent as over BODY_LIMIT_BYTES; the network is fine.
+  if (event.code === 1009) failInFlight('The message is too large for the gateway: shorten it.', 'request_too_large');
+  else failInFlight('Connection lost — the reply was interrupted.');
   if (event.code === 4401) {
     // A bad key will not get better by retrying: wait for the user to change it.
     setStatus('rejected', 'API key rejected — set it in Settings');
@@ -358,8 +360,8 @@ function endRequest(request, finalState) {
   updateComposer();
 }
 
-function failInFlight(message) {
-  for (const request of [...state.requests.values()]) finishWithError(request, { message, code: 'connection_lost' });
+function failInFlight(message, code = 'connection_lost') {
+  for (const request of [...state.requests.values()]) finishWithError(request, { message, code });
 }
 
 // ---------------------------------------------------------------- rendering

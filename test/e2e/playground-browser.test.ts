@@ -223,6 +223,17 @@ t.test('Speak reads an answer aloud: speech fetched from the gateway, played in 
   t.ok(line, 'a worker ran espeak-ng');
 });
 
+t.test('a message over BODY_LIMIT_BYTES says it is too large, not that the connection was lost', async (t) => {
+  // The gateway closes the socket with 1009 for such a frame: the page must name the cause.
+  await send('y'.repeat(1_100_000));
+  const notice = lastAnswer().locator('.notice-error');
+  await notice.waitFor();
+  t.match(await notice.innerText(), /too large/);
+  t.equal(await notice.locator('.code').innerText(), 'request_too_large');
+  await page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 15_000 });
+  t.pass('and the page reconnects');
+});
+
 t.test('no page errors, and nothing fetched from anywhere but the gateway', async (t) => {
   t.same(pageErrors, []);
   t.same(foreignRequests, []);
