@@ -640,6 +640,8 @@ function wireEvents() {
   });
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && !ui.settings.hidden) closeSettings();
+    // After a click on Send (hidden while generating) focus is on the page, not in the box.
+    else if (event.key === 'Escape' && state.active && !event.defaultPrevented) stopActive();
   });
   document.addEventListener('pointerdown', (event) => {
     if (!ui.settings.hidden && !ui.settings.contains(event.target) && !ui.settingsToggle.contains(event.target))

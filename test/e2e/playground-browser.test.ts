@@ -162,6 +162,27 @@ t.test('Stop ends the generation at once and aborts the model call', async (t) =
   });
 });
 
+t.test('Esc stops a generation sent with the Send button, whose click took focus from the box', async (t) => {
+  stack.ollama.behave({ tokens: Array.from({ length: 200 }, (_, i) => `word${i} `), tokenDelayMs: 50 });
+  await send('Write something very long again');
+  await page.waitForFunction(() => {
+    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
+    return (nodes[nodes.length - 1]?.textContent ?? '').includes('word1 ');
+  });
+  t.notOk(await page.getByTestId('message-input').evaluate((box) => box === document.activeElement));
+  await page.keyboard.press('Escape');
+  // The answer takes 10 s; the earlier test's answer is "stopped" too, so this one is read by its place.
+  await page.waitForFunction(
+    () => {
+      const nodes = document.querySelectorAll<HTMLElement>('[data-testid="assistant-message"]');
+      return nodes[nodes.length - 1]?.dataset['state'] === 'stopped';
+    },
+    undefined,
+    { timeout: 8000 },
+  );
+  t.notMatch((await lastAnswer().textContent()) ?? '', 'word199', 'it stopped');
+});
+
 t.test('"auto" lets the router choose, and the meta line says how', async (t) => {
   stack.ollama.behave({ tokens: ['FROM', ' node:20'] });
   await page.getByTestId('agent-select').selectOption('auto');
