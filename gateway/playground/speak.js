@@ -15,7 +15,11 @@ async function speechModelFor(key) {
 
 async function fetchSpeech(text, key) {
   if (!models.has(key)) models.set(key, speechModelFor(key));
-  const model = await models.get(key);
+  // A lookup that failed (the gateway restarting, say) is asked again next time, not remembered.
+  const model = await models.get(key).catch((err) => {
+    models.delete(key);
+    throw err;
+  });
   if (!model) {
     models.delete(key); // asked again next time: the catalog or the key may change
     throw new Error('No speech model for this API key: the catalog needs a voice agent ("speech").');

@@ -244,6 +244,31 @@ t.test('Speak reads an answer aloud: speech fetched from the gateway, played in 
   t.ok(line, 'a worker ran espeak-ng');
 });
 
+t.test('a Speak whose speech model lookup failed asks again on the next click', async (t) => {
+  // A page of its own: the page remembers a key's speech model, and this one must not know it yet.
+  const other = await browser.newPage();
+  t.teardown(() => other.close());
+  await other.goto(`${stack.baseUrl}/`);
+  await other.locator('[data-testid="status"][data-state="connected"]').waitFor();
+  stack.ollama.behave({ tokens: ['Say', ' this.'] });
+  await other.getByTestId('message-input').fill('Something to say');
+  await other.getByTestId('send-button').click();
+  const speak = other.getByTestId('speak-button').last();
+  await speak.waitFor();
+  // The lookup fails once, as while the gateway restarts.
+  let fail = true;
+  await other.route('**/v1/models', (route) => (fail ? route.abort() : route.continue()));
+  await speak.click();
+  await other.locator('[data-testid="speak-button"][data-state="error"]').waitFor();
+  fail = false;
+  await speak.click();
+  await other.waitForFunction(() => {
+    const state = document.querySelector<HTMLElement>('[data-testid="speak-button"]')?.dataset['state'];
+    return state === 'playing' || state === 'ended';
+  });
+  t.pass('the second click spoke');
+});
+
 t.test('a message over BODY_LIMIT_BYTES says it is too large, not that the connection was lost', async (t) => {
   // The gateway closes the socket with 1009 for such a frame: the page must name the cause.
   await send('y'.repeat(1_100_000));
