@@ -103,6 +103,9 @@ async function answerTranscription(
   return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);
 }
 
+/** More than 16 fields of 64 KiB and 20 parts' headers of 80 KiB (busboy's limit) can take. */
+const FORM_MARGIN_BYTES = 4 * 1024 * 1024;
+
 /**
  * `POST /v1/audio/transcriptions` and `/v1/audio/translations`: OpenAI's speech to text (English
  * text, for translations), heard by a voice agent's worker over the bus. The upload is read whole
@@ -126,6 +129,16 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
   // Rate limits first, before the upload is read: a request token and a concurrency slot (audio
   // is not text, so not the byte budget), so a flood of big uploads costs at most the key's tier.
   app.addHook('preParsing', admitBeforeBody(deps, { bodyBytes: false }));
+  // @fastify/multipart answers an oversized file's 413 only once it has read the whole body, however
+  // large. A body declared longer than any form with a file within the limit is refused unread, on a
+  // connection then closed; FORM_MARGIN_BYTES holds the form's other parts at their limits.
+  const largestForm = deps.config.maxAudioUploadBytes + FORM_MARGIN_BYTES;
+  app.addHook('preParsing', async (request, reply) => {
+    // Not `<=`: a chunked upload declares no length (NaN), and is read as before.
+    if (!(Number(request.headers['content-length']) > largestForm)) return;
+    void reply.header('connection', 'close');
+    throw new AgentbusError('audio_file_too_large');
+  });
 
   app.post<{ Body: TranscriptionBody }>('/v1/audio/transcriptions', { schema }, (request, reply) =>
     answerTranscription(deps, request, reply, false),

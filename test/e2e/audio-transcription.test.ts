@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import t from 'tap';
@@ -187,6 +188,45 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     t.equal(res.status, status, name);
     t.match((await errorOf(res)).message, message, name);
   }
+});
+
+t.test('a body declared far over the limit is refused before it is sent, not after', async (t) => {
+  // Only the form's head is sent: the 413 must come without the rest, and the connection close.
+  const head = '--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF';
+  const modelPart = 'Content-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n';
+  const answer = await new Promise<{ status: number; body: string; closed: boolean }>((resolve, reject) => {
+    const req = request(`${stack.baseUrl}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${full}`,
+        'content-type': 'multipart/form-data; boundary=x',
+        'content-length': String(MAX_UPLOAD + 100 * 1024 * 1024),
+      },
+    });
+    const timer = setTimeout(() => reject(new Error('no answer while the body was still to come')), 5000);
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body, closed: res.headers.connection === 'close' });
+      });
+    });
+    req.write(head);
+  });
+  t.equal(answer.status, 413);
+  t.match(JSON.parse(answer.body), { error: { code: 'audio_file_too_large' } });
+  t.ok(answer.closed, 'the connection closes: the rest of the body is never read');
+  // A chunked upload declares no length: it is read, and heard, as before.
+  const chunked = await fetch(`${stack.baseUrl}/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${full}`, 'content-type': 'multipart/form-data; boundary=x' },
+    body: new Blob([head.replace('RIFF', ''), new Uint8Array(wav), '\r\n--x\r\n', modelPart, '--x--\r\n']).stream(),
+    duplex: 'half',
+  } as RequestInit);
+  t.equal(chunked.status, 200, 'a chunked upload within the limit');
+  t.equal(((await chunked.json()) as { text: string }).text, 'go forward ten meters');
 });
 
 t.test("the key's rate limit applies", async (t) => {
