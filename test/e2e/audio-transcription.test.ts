@@ -229,6 +229,46 @@ t.test('a body declared far over the limit is refused before it is sent, not aft
   t.equal(((await chunked.json()) as { text: string }).text, 'go forward ten meters');
 });
 
+t.test('an upload over BODY_LIMIT_BYTES (JSON) but within the audio limit gets its 100 Continue', async (t) => {
+  // curl sends Expect: 100-continue with a form over 1 MiB: the form is read by @fastify/multipart under
+  // MAX_AUDIO_UPLOAD_BYTES, not fastify's bodyLimit, so the 100 must come (a client may wait for it).
+  const body = Buffer.concat([
+    Buffer.from('--x\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'),
+    Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'),
+    Buffer.alloc(1536 * 1024, 'not audio '),
+    Buffer.from('\r\n--x--\r\n'),
+  ]);
+  const answer = await new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
+    let continued = false;
+    const req = request(`${stack.baseUrl}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${full}`,
+        'content-type': 'multipart/form-data; boundary=x',
+        'content-length': String(body.length),
+        expect: '100-continue',
+      },
+    });
+    const timer = setTimeout(() => reject(new Error('no 100 Continue and no answer within 5 s')), 5000);
+    req.on('error', reject);
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ continued, status: res.statusCode ?? 0, body: text });
+      });
+    });
+  });
+  t.ok(answer.continued, '100 Continue, then the form');
+  t.equal(answer.status, 400, 'read and heard: not audio');
+  t.match(JSON.parse(answer.body), { error: { code: 'audio_file_invalid' } });
+});
+
 t.test("the key's rate limit applies", async (t) => {
   // The worker's refusal (too little sound to hear) came after the model was asked: it spent a
   // request, and carries the request's id and what is left, as a chat's error does.
