@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
-import { AgentbusError, type MemoryTurn } from '../../bus-schemas/index.js';
+import type { MemoryTurn } from '../../bus-schemas/index.js';
 import { SETTLE_WAIT, settledSession, type SettleWait } from './pending.js';
 import { prepareQuery } from './prepared-query.js';
 import type { MemoryDatabase } from './schema.js';
-import { lookupSession } from './sessions.js';
+import { lookupSession, noSuchSession } from './sessions.js';
 
 /** The newest turns of one conversation. */
 export interface LastTurns {
@@ -85,10 +85,7 @@ export async function lastTurns(
 ): Promise<LastTurns> {
   const session = await lookupSession(db, sessionRef);
   // Unknown and someone else's read the same.
-  if (!session || session.tenant !== tenant)
-    throw new AgentbusError('session_not_found', `No session "${sessionRef}" exists for this API key.`, {
-      param: 'session',
-    });
+  if (!session || session.tenant !== tenant) throw noSuchSession(sessionRef, 'session');
   const sessionId = session.id;
   await settledSession(db, sessionId, NO_OWN_REQUEST, wait);
   const { rows } = await newestTurns.execute(db, { sessionId, limit });

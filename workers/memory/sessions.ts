@@ -17,14 +17,17 @@ export interface SessionOwner {
   tenant: string;
 }
 
-// A conversation whose first answer was cut has an id (its X-Session-ID came with the answer's
-// headers) but no session: the message says why, so the client does not take the id for a typo.
-const notFound = (ref: string) =>
+/**
+ * The 404 of a session unknown to this key (another key's reads the same). A conversation whose first
+ * answer was cut has an id (its X-Session-ID came with the answer's headers) but no session: the
+ * message says why, so the client does not take the id for a typo.
+ */
+export const noSuchSession = (ref: string, param = 'X-Session-ID') =>
   new AgentbusError(
     'session_not_found',
     `No session "${ref}" exists for this API key: a conversation is stored once its client has received ` +
       'an answer whole. To start a new conversation, send no session id.',
-    { param: 'X-Session-ID' },
+    { param },
   );
 
 interface SessionRef {
@@ -90,5 +93,5 @@ export async function resolveSession(
   const session = await lookupSession(db, ref);
   if (session && session.tenant === tenant) return { id: session.id, exists: true };
   if (!session && create) return { id: ref, exists: false };
-  throw notFound(ref);
+  throw noSuchSession(ref);
 }

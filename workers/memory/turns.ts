@@ -1,9 +1,9 @@
 import type { ExpressionBuilder, Kysely } from 'kysely';
-import { AgentbusError } from '../../bus-schemas/index.js';
 import { memoryDialectOf } from './dialect.js';
 import { inTurnTransaction, type TurnWriteOptions } from './group-commit.js';
 import { writePendingTurnPostgres } from './postgres-turn-writes.js';
 import { prepareQuery } from './prepared-query.js';
+import { noSuchSession } from './sessions.js';
 import type { MemoryDatabase } from './schema.js';
 import { turnRow, type NewTurn, type TurnRow } from './turn-row.js';
 
@@ -92,10 +92,7 @@ const insertPendingTurn = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRow) 
 // Thrown inside the transaction to roll it back when the turn already exists.
 class TurnAlreadyStored extends Error {}
 
-const wrongTenant = (turn: NewTurn) =>
-  new AgentbusError('session_not_found', `No session "${turn.sessionId}" exists for this API key.`, {
-    param: 'X-Session-ID',
-  });
+const wrongTenant = (turn: NewTurn) => noSuchSession(turn.sessionId);
 
 /**
  * Stores a turn in one transaction: the session row (created or touched) and the turn row,
