@@ -66,7 +66,7 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
     if (!BASE64.test(data))
       throw new AgentbusError(
         'invalid_request',
-        `images[${index}] must be the image's bytes in base64, as Ollama takes them (no data: URL, no remote URL)`,
+        `images[${index}] must be the image's bytes in base64, as Ollama takes them (no data: URL, no remote URL).`,
         { param: `images[${index}]` },
       );
   });
