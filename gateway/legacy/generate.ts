@@ -1,6 +1,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { AgentbusError, ID_PATTERN, samplingOptionsSchema, type DoneFrame } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
+import { isBase64 } from '../openai/normalize-messages.js';
 
 const sampling = samplingOptionsSchema.properties;
 
@@ -51,10 +52,6 @@ const UNSUPPORTED = {
   suffix: 'fill-in-the-middle (suffix) is not supported',
 } as const;
 
-// Ollama's images are bare base64. Checked here, so a bad one is named as the client sent it
-// (`images[1]`), not as the data URL it would become (`messages[0].content[2].image_url.url`).
-const BASE64 = /^[A-Za-z0-9+/=\s]+$/;
-
 /** The same request in OpenAI's terms, for the shared chat path. */
 export function generateToChatBody(body: GenerateRequest): ChatBody {
   for (const [field, why] of Object.entries(UNSUPPORTED)) {
@@ -62,8 +59,10 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
     if (value !== undefined && value !== null && value !== false)
       throw new AgentbusError('invalid_request', `"${field}" cannot be honoured: ${why}.`, { param: field });
   }
+  // Ollama's images are bare base64. Checked here, so a bad one is named as the client sent it
+  // (`images[1]`), not as the data URL it would become (`messages[0].content[2].image_url.url`).
   body.images?.forEach((data, index) => {
-    if (!BASE64.test(data))
+    if (!isBase64(data))
       throw new AgentbusError(
         'invalid_request',
         `images[${index}] must be the image's bytes in base64, as Ollama takes them (no data: URL, no remote URL).`,

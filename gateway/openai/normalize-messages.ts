@@ -4,9 +4,15 @@ import type { ChatCompletionRequest } from './chat-completion-request.schema.js'
 type RequestMessage = ChatCompletionRequest['messages'][number];
 type ContentPart = Extract<NonNullable<RequestMessage['content']>, unknown[]>[number];
 
+// The image bytes of a data URL, and of /api/generate's bare `images` (legacy/generate.ts): one rule.
+const BASE64_TEXT = '[A-Za-z0-9+/=\\s]+';
+const BASE64 = new RegExp(`^${BASE64_TEXT}$`);
 // data:image/png;base64,AAAA… — the only image form accepted: agentbus never fetches a URL a
 // client names (that would let any caller make the gateway or a worker reach any host).
-const IMAGE_DATA_URL = /^data:image\/[A-Za-z0-9.+-]+;base64,([A-Za-z0-9+/=\s]+)$/;
+const IMAGE_DATA_URL = new RegExp(`^data:image/[A-Za-z0-9.+-]+;base64,(${BASE64_TEXT})$`);
+
+/** Whether `text` is base64 as an image part's data URL carries it. */
+export const isBase64 = (text: string): boolean => BASE64.test(text);
 
 const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
 
