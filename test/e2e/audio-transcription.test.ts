@@ -7,6 +7,7 @@ import OpenAI, { toFile } from 'openai';
 import t from 'tap';
 import { createKey } from '../helpers/keys-cli.js';
 import { goForwardWav, HOW_TO_INSTALL_TESTDATA, TESTDATA_DIR, wavOf } from '../helpers/pocketsphinx-testdata.js';
+import { exchangeExpectingContinue } from '../helpers/raw-http.js';
 import { startStack } from '../helpers/stack.js';
 import { traceLine } from '../helpers/trace-lines.js';
 import { waitFor } from '../helpers/wait.js';
@@ -238,35 +239,17 @@ t.test('an upload over BODY_LIMIT_BYTES (JSON) but within the audio limit gets i
     Buffer.alloc(1536 * 1024, 'not audio '),
     Buffer.from('\r\n--x--\r\n'),
   ]);
-  const answer = await new Promise<{ continued: boolean; status: number; body: string }>((resolve, reject) => {
-    let continued = false;
-    const req = request(`${stack.baseUrl}/v1/audio/transcriptions`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${full}`,
-        'content-type': 'multipart/form-data; boundary=x',
-        'content-length': String(body.length),
-        expect: '100-continue',
-      },
-    });
-    const timer = setTimeout(() => reject(new Error('no 100 Continue and no answer within 5 s')), 5000);
-    req.on('error', reject);
-    req.on('continue', () => {
-      continued = true;
-      req.end(body);
-    });
-    req.on('response', (res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => {
-        clearTimeout(timer);
-        resolve({ continued, status: res.statusCode ?? 0, body: text });
-      });
-    });
-  });
-  t.ok(answer.continued, '100 Continue, then the form');
-  t.equal(answer.status, 400, 'read and heard: not audio');
-  t.match(JSON.parse(answer.body), { error: { code: 'audio_file_invalid' } });
+  const { host } = new URL(stack.baseUrl);
+  const answer = await exchangeExpectingContinue(
+    stack.baseUrl,
+    `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${full}\r\n` +
+      `Content-Type: multipart/form-data; boundary=x\r\nContent-Length: ${body.length}\r\n` +
+      'Expect: 100-continue\r\nConnection: close\r\n\r\n',
+    body,
+  );
+  t.ok(answer.bodySent, '100 Continue, then the form');
+  t.match(answer.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 400 /, 'read and heard: not audio');
+  t.match(answer.text, /"code":"audio_file_invalid"/);
 });
 
 t.test("the key's rate limit applies", async (t) => {

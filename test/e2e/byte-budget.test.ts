@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
+import { exchangeExpectingContinue } from '../helpers/raw-http.js';
 import { startStack } from '../helpers/stack.js';
 import { openLiveClient } from '../helpers/ws-client.js';
 
@@ -133,39 +133,20 @@ t.test('WebSocket frames spend their bytes as they arrive, those their checks re
   t.same(client.invalidFrames, []);
 });
 
-/**
- * A POST with `Expect: 100-continue` on a raw socket: its body goes only after a 100 Continue, as
- * curl sends one over 1 MiB. Resolves with all the server said and whether the body went.
- */
+// A chat POST with `Expect: 100-continue`, as curl sends one over 1 MiB: the body only after a 100.
 const withExpectContinue = (
   key: string,
   payload: string,
   declaredLength = Buffer.byteLength(payload),
   expect = '100-continue',
 ) =>
-  new Promise<{ text: string; bodySent: boolean }>((resolve) => {
-    const { host, port } = new URL(stack.baseUrl);
-    let text = '',
-      bodySent = false;
-    const socket = connect(Number(port), '127.0.0.1', () =>
-      socket.write(
-        `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${key}\r\n` +
-          `Content-Type: application/json\r\nContent-Length: ${declaredLength}\r\nExpect: ${expect}\r\n` +
-          'Connection: close\r\n\r\n',
-      ),
-    );
-    socket.setTimeout(10_000, () => socket.destroy());
-    socket
-      .on('data', (d: Buffer) => {
-        text += d.toString('utf8');
-        if (!bodySent && text.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
-          bodySent = true;
-          socket.write(payload);
-        }
-      })
-      .on('close', () => resolve({ text, bodySent }))
-      .on('error', () => resolve({ text, bodySent }));
-  });
+  exchangeExpectingContinue(
+    stack.baseUrl,
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: ${new URL(stack.baseUrl).host}\r\nAuthorization: Bearer ${key}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${declaredLength}\r\nExpect: ${expect}\r\n` +
+      'Connection: close\r\n\r\n',
+    payload,
+  );
 
 t.test('Expect: 100-continue is answered only once the request is admitted', async (t) => {
   const admitted = await withExpectContinue('key-seven', body('hello'));
