@@ -48,6 +48,12 @@ page.on('request', (request) => {
 });
 
 const lastAnswer = () => page.getByTestId('assistant-message').last();
+// Waits until the newest answer's text includes `text` (it streams in).
+const lastAnswerShows = (text: string) =>
+  page.waitForFunction((wanted) => {
+    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
+    return (nodes[nodes.length - 1]?.textContent ?? '').includes(wanted);
+  }, text);
 async function send(text: string) {
   await page.getByTestId('message-input').fill(text);
   await page.getByTestId('send-button').click();
@@ -137,10 +143,7 @@ t.test('the next message continues the same conversation (memory on the server)'
 t.test('Stop ends the generation at once and aborts the model call', async (t) => {
   stack.ollama.behave({ tokens: Array.from({ length: 200 }, (_, i) => `word${i} `), tokenDelayMs: 50 });
   await send('Write something very long');
-  await page.waitForFunction(() => {
-    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
-    return (nodes[nodes.length - 1]?.textContent ?? '').includes('word1 ');
-  });
+  await lastAnswerShows('word1 ');
   const stop = page.getByTestId('stop-button');
   await stop.click();
   // The answer takes 10 s: "stopped" (not "done") and an aborted backend request say Stop
@@ -165,10 +168,7 @@ t.test('Stop ends the generation at once and aborts the model call', async (t) =
 t.test('Esc stops a generation sent with the Send button, whose click took focus from the box', async (t) => {
   stack.ollama.behave({ tokens: Array.from({ length: 200 }, (_, i) => `word${i} `), tokenDelayMs: 50 });
   await send('Write something very long again');
-  await page.waitForFunction(() => {
-    const nodes = document.querySelectorAll('[data-testid="assistant-message"]');
-    return (nodes[nodes.length - 1]?.textContent ?? '').includes('word1 ');
-  });
+  await lastAnswerShows('word1 ');
   t.notOk(await page.getByTestId('message-input').evaluate((box) => box === document.activeElement));
   await page.keyboard.press('Escape');
   // The answer takes 10 s; the earlier test's answer is "stopped" too, so this one is read by its place.
