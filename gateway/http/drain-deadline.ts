@@ -10,8 +10,6 @@ declare module 'fastify' {
   }
 }
 
-const REASON = 'the gateway shut down before the answer was ready (GATEWAY_DRAIN_TIMEOUT_MS)';
-
 /**
  * GATEWAY_DRAIN_TIMEOUT_MS as the non-streamed answers see it. A draining gateway closes every
  * connection still open at that deadline (server.ts); a JSON answer still being made has sent
@@ -36,7 +34,7 @@ export class DrainDeadline {
 
   /** `call`'s whole answer is awaited for `response` (nothing sent yet); closed at once when the deadline passed. */
   awaiting(call: Call, response: ServerResponse): void {
-    if (this.#passed) call.close(REASON);
+    if (this.#passed) call.close(shutDownBeforeAnswer());
     else this.#awaited.set(call, response);
   }
 
@@ -54,7 +52,7 @@ export class DrainDeadline {
     this.#passed = true;
     const awaited = [...this.#awaited];
     this.#awaited.clear();
-    for (const [call] of awaited) call.close(REASON);
+    for (const [call] of awaited) call.close(shutDownBeforeAnswer());
     const written = awaited.map(([, response]) => responseEnd(response));
     await withTimeout(Promise.all(written), flushMs, () => undefined);
     return awaited.length;

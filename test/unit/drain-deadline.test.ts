@@ -9,7 +9,7 @@ import { DrainDeadline, shutDownBeforeAnswer } from '../../gateway/http/drain-de
 /** A call that records its close() reasons; nothing else of it is used. */
 const fakeCall = () => {
   const closes: string[] = [];
-  return { call: { close: (reason: string) => closes.push(reason) } as unknown as Call, closes };
+  return { call: { close: (reason: Error) => closes.push(reason.message) } as unknown as Call, closes };
 };
 
 /** A response not written yet: `end()` finishes it as Node does. */
@@ -39,8 +39,8 @@ t.test('passing closes each awaited call and waits until its answer is written',
     return count;
   });
   t.ok(deadline.passed);
-  t.match(a.closes, [/shut down before the answer was ready/]);
-  t.match(b.closes, [/shut down before the answer was ready/]);
+  t.match(a.closes, [/shut down before this answer was ready/]);
+  t.match(b.closes, [/shut down before this answer was ready/]);
   ra.end();
   await new Promise((resolve) => setImmediate(resolve));
   t.notOk(done, 'still waiting for the other answer');

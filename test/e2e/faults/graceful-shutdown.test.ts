@@ -166,8 +166,11 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
       t.equal(res.headers.get('x-should-retry'), 'true', 'the SDKs retry it');
       t.ok(res.headers.get('retry-after'), 'retry-after');
       t.equal(res.headers.get('connection'), 'close');
-      t.ok(res.headers.get('x-request-id'), 'named as every answer');
+      const requestId = res.headers.get('x-request-id');
+      t.ok(requestId, 'named as every answer');
       t.equal(await exitOf(gateway), 0, 'exit 0');
+      const traced = traceLinesOf(env.LOG_DIR, 'code_review').filter((line) => line.request_id === requestId);
+      t.match(traced, [{ status: 503, error: 'bus_unavailable' }], 'traced as what its client was told');
       await waitFor('the backend request to be aborted', () => ollama.requests.at(-1)!.aborted);
       const { db } = await openMigratedMemory(loadWorkerConfig(env).memory);
       t.teardown(() => db.destroy());
