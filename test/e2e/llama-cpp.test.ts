@@ -433,6 +433,62 @@ t.test("a client's requests too long for the context, or a schema nothing meets:
   t.equal(fine.status, 200, 'the model still answers everyone');
 });
 
+t.test('a queued burst of prompts far over the context: each a 400, the worker never falls silent', async (t) => {
+  // Each prompt's tokens are counted in one synchronous call (~0.15 s for these 300 KB here). A model
+  // call ending hands its slot to the next through a promise: without a turn of the event loop before
+  // each count, the whole queue was counted in one microtask run (~4 s here), no heartbeat went out,
+  // and the gateway (1 s silence limit) answered 502 worker_lost.
+  const burst = await startStack({
+    env: {
+      ...LLAMA_ENV,
+      LLAMA_CPP_CONTEXT_SIZE: '2048',
+      HEARTBEAT_MS: '50',
+      MAX_INFLIGHT: '1',
+      MAX_QUEUED: '30',
+      QUEUE_TIMEOUT_MS: '60000',
+    },
+  });
+  t.teardown(() => burst.close());
+  const admission = async () => {
+    for await (const stats of await burst.bus.services().client().stats('agentbus-worker')) {
+      const endpoint = (stats.endpoints ?? []).find((e) => e.name === 'documentation');
+      if (endpoint) return (endpoint.data as { admission: { queued: number } }).admission;
+    }
+    throw new Error('no worker answered $SRV.STATS');
+  };
+  // A generation holds the worker's one model call while the burst queues behind it.
+  const leave = new AbortController();
+  const busy = await postTo(
+    burst.baseUrl,
+    { stream: true, max_tokens: 1500, messages: [{ role: 'user', content: 'A very long story, please.' }] },
+    leave.signal,
+  );
+  const reader = busy.body!.getReader();
+  await reader.read();
+  // 300 KB in three messages (MAX_MESSAGE_CHARS is 200,000): ~103,000 tokens.
+  const content = 'once upon a time there was a little girl who liked the sun. '.repeat(1640);
+  const messages = Array.from({ length: 3 }, () => ({ role: 'user', content }));
+  const answers = Array.from({ length: 30 }, async () => {
+    const res = await postTo(burst.baseUrl, { max_tokens: 3, messages });
+    return { status: res.status, error: (await res.json()).error };
+  });
+  t.ok(await waitUntil(async () => (await admission()).queued === answers.length, 30_000), 'the burst is queued');
+  leave.abort();
+  const refused = await Promise.all(answers);
+  const statuses = refused.map((a) => `${a.status} ${a.error?.code}`);
+  t.same([...new Set(statuses)], ['400 context_length_exceeded'], statuses.join(', '));
+  // The exact count, on the first attempt: a retry would name the attempt lost before it.
+  t.same(
+    [...new Set(refused.map((a) => a.error?.message))],
+    [
+      'The conversation takes 103491 tokens, and the context of stories260K.gguf holds 2048 tokens ' +
+        '(LLAMA_CPP_CONTEXT_SIZE): send fewer or shorter messages, or start a new conversation.',
+    ],
+  );
+  const lost = burst.logs.lines.filter((l) => l['code'] === 'worker_lost').map((l) => l['msg']);
+  t.same(lost, [], 'no request was presumed lost');
+});
+
 t.test('without a model file the provider says which setting to fix', async (t) => {
   const unset = createLlamaCppProvider({
     modelPath: undefined,
