@@ -167,31 +167,35 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     // Counting blocks (~0.1 s per 300 KB): yield to the event loop first, else a burst's counts starve heartbeats.
     const count = async (items: typeof history, tools?: typeof functions) => {
       await nextTurn();
+      // A client that left meanwhile needs no count (each can take most of a second).
+      if (request.signal.aborted) throw request.signal.reason;
       return countPromptTokens(session.chatWrapper, loaded.model.tokenizer, items, tools);
     };
-    let prompt = await count(history, functions);
-    // Stored turns make room, oldest first, for the answer: the client's max_tokens, else the default
-    // cap (LLAMA_CPP_MAX_TOKENS), but never more than a quarter of the context, so a cap as large as
-    // the context does not push out every stored turn.
-    const contextSize = loaded.context.contextSize;
-    const wanted = request.options.max_tokens ?? Math.min(options.maxTokens ?? 1, Math.floor(contextSize / 4));
-    for (let kept: TrimmablePrompt | undefined = request; contextSize - prompt < wanted;) {
-      kept = withoutOldestTurn(kept);
-      if (kept === undefined) break;
-      history = historyOf(kept);
-      prompt = await count(history, functions);
-    }
+    let prompt: number;
+    // Whatever fails before the generation starts gives the sequence back, or the next request waits forever.
     try {
+      prompt = await count(history, functions);
+      // Stored turns make room, oldest first, for the answer: the client's max_tokens, else the default
+      // cap (LLAMA_CPP_MAX_TOKENS), but never more than a quarter of the context, so a cap as large as
+      // the context does not push out every stored turn.
+      const contextSize = loaded.context.contextSize;
+      const wanted = request.options.max_tokens ?? Math.min(options.maxTokens ?? 1, Math.floor(contextSize / 4));
+      for (let kept: TrimmablePrompt | undefined = request; contextSize - prompt < wanted;) {
+        kept = withoutOldestTurn(kept);
+        if (kept === undefined) break;
+        history = historyOf(kept);
+        prompt = await count(history, functions);
+      }
       // Refused, not shortened: node-llama-cpp would otherwise drop the start of what the client sent.
       options.maxTokens = fitToContext({
         promptTokens: prompt,
         requested: request.options.max_tokens,
         maxTokens: options.maxTokens,
-        contextSize: loaded.context.contextSize,
+        contextSize,
         setting: settings.contextSize,
         file: basename(endpoint),
         // Counted only for the message of a prompt that fills the context: a second render of it.
-        ...(functions && prompt >= loaded.context.contextSize ? { toolTokens: prompt - (await count(history)) } : {}),
+        ...(functions && prompt >= contextSize ? { toolTokens: prompt - (await count(history)) } : {}),
       });
     } catch (err) {
       session.dispose();
