@@ -241,7 +241,7 @@ t.test('a reader too slow to take the answer while its worker waits is cut, and 
   });
   const headEnd = received.indexOf('\r\n\r\n');
   const head = received.subarray(0, headEnd).toString('latin1');
-  if (!t.match(head, /^HTTP\/1\.1 200 /)) return;
+  if (!t.match(head, /^HTTP\/1\.1 200 /, received.toString('latin1', 0, 2000))) return;
   const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]);
   t.ok(received.length - headEnd - 4 < length, 'the body is cut short: it never reads as a whole answer');
   const session = /\r\nx-session-id: (\S+)/i.exec(head)![1]!;
