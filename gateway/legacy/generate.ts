@@ -21,7 +21,11 @@ export const generateRequestSchema = {
     session_id: { type: 'string', pattern: ID_PATTERN },
     // Not Ollama's: the chat routes' flag, honoured here too (false keeps nothing in memory).
     store: { type: ['boolean', 'null'] },
-    format: { anyOf: [{ const: 'json' }, { type: 'object' }], description: '"json" or a JSON Schema object' },
+    // "" is Ollama's "no format", which its Python client sends by default.
+    format: {
+      anyOf: [{ enum: ['', 'json'] }, { type: 'object' }],
+      description: '"json", a JSON Schema object, or "" for none',
+    },
     images: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1 } },
     options: {
       type: 'object',
@@ -52,11 +56,20 @@ const UNSUPPORTED = {
   suffix: 'fill-in-the-middle (suffix) is not supported',
 } as const;
 
+/**
+ * Whether a client asks for an unsupported field. Ollama reads `""`, `[]` and `false` as "none",
+ * and its Python client sends `suffix: ""`, `template: ""`, `context: []` and `raw: false` on
+ * every call: those ask for nothing.
+ */
+function requested(value: unknown): boolean {
+  if (value === undefined || value === null || value === false || value === '') return false;
+  return !(Array.isArray(value) && value.length === 0);
+}
+
 /** The same request in OpenAI's terms, for the shared chat path. */
 export function generateToChatBody(body: GenerateRequest): ChatBody {
   for (const [field, why] of Object.entries(UNSUPPORTED)) {
-    const value = (body as Record<string, unknown>)[field];
-    if (value !== undefined && value !== null && value !== false)
+    if (requested((body as Record<string, unknown>)[field]))
       throw new AgentbusError('invalid_request', `"${field}" cannot be honoured: ${why}.`, { param: field });
   }
   // Ollama's images are bare base64. Checked here, so a bad one is named as the client sent it
