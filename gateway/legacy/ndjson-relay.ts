@@ -1,4 +1,6 @@
 import type { FastifyReply } from 'fastify';
+import { AgentbusError } from '../../bus-schemas/index.js';
+import { inPromptTerms, type PromptTerms } from '../openai/completion-to-chat-input.js';
 import type { Call } from '../call/call.js';
 import { relayStream, type StreamRelayOptions } from '../http/stream-relay.js';
 import { generateChunk, generateFinal } from './generate.js';
@@ -13,12 +15,16 @@ const line = (value: unknown) => `${JSON.stringify(value)}\n`;
 export function relayAsNdjson(
   reply: FastifyReply,
   call: Call,
-  options: StreamRelayOptions & { model: string },
+  options: StreamRelayOptions & { model: string; terms: PromptTerms },
 ): Promise<void> {
   return relayStream(reply, call, options, {
     contentType: 'application/x-ndjson; charset=utf-8',
     delta: (frame) => (frame.content ? line(generateChunk(options.model, frame.content)) : ''),
     done: (frame) => line(generateFinal(options.model, '', frame)),
-    error: (error) => line({ error: error.message, code: error.code }),
+    error: (error) => {
+      // In the client's terms, as an error before the stream started is (routes.ts).
+      const said = AgentbusError.from(inPromptTerms(error, options.terms));
+      return line({ error: said.message, code: said.code });
+    },
   });
 }

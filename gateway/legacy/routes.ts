@@ -9,6 +9,7 @@ import { namingBodyAgent, namingBodySession } from './body-session.js';
 import { relayAsNdjson } from './ndjson-relay.js';
 import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from './query.js';
 import { checkTextLength } from '../openai/input-limits.js';
+import { inPromptTerms } from '../openai/completion-to-chat-input.js';
 
 /**
  * The routes older clients of the replaced agents call, translated to a chat request and sent
@@ -24,12 +25,14 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
     // Checked here too, so the error names the legacy field rather than the message it becomes.
     checkTextLength(request.body.query, 'query', limits);
     checkTextLength(request.body.system, 'system', limits);
-    const input = toChatInput(queryToChatBody(request.body, request.pathAgent !== undefined), false, limits);
     try {
+      const input = toChatInput(queryToChatBody(request.body, request.pathAgent !== undefined), false, limits);
       const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
       return await replyWithAnswer(reply, chat, (answer) => queryResponse(chat.identity, answer));
     } catch (err) {
-      throw namingBodyAgent(namingBodySession(err, request), request.body);
+      // The worker's words name the chat request's messages; the client sent a query.
+      const terms = { text: 'query', userIndex: request.body.system !== undefined ? 1 : 0 } as const;
+      throw namingBodyAgent(namingBodySession(inPromptTerms(err, terms), request), request.body);
     }
   });
 
@@ -40,8 +43,16 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
       checkTextLength(request.body.prompt, 'prompt', limits);
       checkTextLength(request.body.system, 'system', limits);
       const stream = request.body.stream !== false;
-      const input = toChatInput(generateToChatBody(request.body), stream, limits);
+      // The worker's words name the chat request's fields; the client sent Ollama's.
+      const terms = {
+        text: 'prompt',
+        userIndex: request.body.system !== undefined ? 1 : 0,
+        maxTokens: 'options.num_predict',
+        responseFormat: 'format',
+        ...(request.body.images?.length ? { images: 'images' } : {}),
+      } as const;
       try {
+        const input = toChatInput(generateToChatBody(request.body), stream, limits);
         const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
         const model = request.body.model ?? chat.identity.model;
         if (stream)
@@ -51,10 +62,11 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
             headers: chat.headers,
             stallTimeoutMs: deps.config.requestTimeoutMs,
             revoked: chat.revoked(),
+            terms,
           });
         return await replyWithAnswer(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
       } catch (err) {
-        throw namingBodySession(err, request);
+        throw namingBodySession(inPromptTerms(err, terms), request);
       }
     },
   );

@@ -100,27 +100,56 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
   };
 }
 
-// The workers' advice on a conversation too long for the context, said in chat's words; a
-// completions client sent one prompt, so it reads the same advice in the prompt's.
-const CHAT_ADVICE: readonly (readonly [RegExp, string])[] = [
-  [/\b([Ss])end fewer or shorter messages\b/g, '$1end a shorter prompt'],
-  [/\breduce the messages or max_tokens\b/g, 'shorten the prompt or reduce max_tokens'],
-  [/\b(\d+) in the messages\b/g, '$1 in the prompt'],
-];
+/**
+ * How a route that takes one text (not `messages`) names the chat fields its body became:
+ * `prompt` (`/v1/completions`, `/api/generate`) or `query` (`/query`); the index of the user
+ * message (1 after a body's own `system`); the answer's cap (`options.num_predict` on
+ * `/api/generate`); the field `response_format` came from (`format`); and the field the user
+ * message's images came from (`images`), when the body sent some.
+ */
+export interface PromptTerms {
+  readonly text: 'prompt' | 'query';
+  readonly userIndex?: number;
+  readonly maxTokens?: string;
+  readonly responseFormat?: string;
+  readonly images?: string;
+}
+
+const COMPLETION_TERMS: PromptTerms = { text: 'prompt' };
 
 /**
- * An error raised on the chat input a completions body became (by the input limits, the pipeline
- * or a worker), naming `prompt` where it names the one user message or the messages. The error
- * itself when nothing is renamed.
+ * An error raised on the chat input a one-text body became (by the input limits, the pipeline
+ * or a worker), naming the body's own fields where it names the user message or the messages:
+ * the workers' advice on a conversation too long for the context is said in chat's words, and a
+ * client that sent one prompt reads it in the prompt's. The error itself when nothing is renamed.
  */
-export function inCompletionTerms(err: unknown): unknown {
+export function inPromptTerms(err: unknown, terms: PromptTerms): unknown {
   if (!(err instanceof AgentbusError)) return err;
-  // The param names the messages or the one message; the text, only the message by its path.
-  const param = err.param === null ? null : err.param.replace(/^messages(\[0\](\.content)?)?$/, 'prompt');
-  const message = CHAT_ADVICE.reduce(
-    (text, [words, instead]) => text.replace(words, instead),
-    err.message.replace(/\bmessages\[0\](\.content)?(?![\w[])/g, 'prompt'),
+  const { text, userIndex = 0, maxTokens = 'max_tokens', responseFormat, images } = terms;
+  const user = new RegExp(`^messages(\\[${userIndex}\\](\\.content)?)?$`);
+  const userInText = new RegExp(`\\bmessages\\[${userIndex}\\](\\.content)?(?![\\w[])`, 'g');
+  let param = err.param === null ? null : err.param.replace(user, text);
+  if (responseFormat !== undefined && param !== null) param = param.replace(/^response_format(?=$|\.)/, responseFormat);
+  // A backend that takes no images refuses the message that holds them: the client sent them apart.
+  if (images !== undefined && param === text && /\bimages\b/.test(err.message)) param = images;
+  const advice: readonly (readonly [RegExp, string])[] = [
+    [/\b([Ss])end fewer or shorter messages\b/g, `$1end a shorter ${text}`],
+    [/\breduce the messages or max_tokens\b/g, `shorten the ${text} or reduce ${maxTokens}`],
+    [/\b(\d+) in the messages\b/g, `$1 in the ${text}`],
+    ...(responseFormat !== undefined ? [[/\bresponse_format\b/g, responseFormat] as const] : []),
+  ];
+  const message = advice.reduce(
+    (said, [words, instead]) => said.replace(words, instead),
+    err.message.replace(userInText, text),
   );
   if (param === err.param && message === err.message) return err;
   return err.restated({ message, param });
+}
+
+/**
+ * An error raised on the chat input a completions body became, naming `prompt` where it names
+ * the one user message or the messages.
+ */
+export function inCompletionTerms(err: unknown): unknown {
+  return inPromptTerms(err, COMPLETION_TERMS);
 }

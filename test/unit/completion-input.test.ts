@@ -1,6 +1,10 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
-import { completionToChatInput, inCompletionTerms } from '../../gateway/openai/completion-to-chat-input.js';
+import {
+  completionToChatInput,
+  inCompletionTerms,
+  inPromptTerms,
+} from '../../gateway/openai/completion-to-chat-input.js';
 import { fitToContext } from '../../workers/providers/llama-cpp/context-fit.js';
 import { llamaCppError } from '../../workers/providers/llama-cpp/errors.js';
 
@@ -74,6 +78,50 @@ t.test('errors about the chat message the prompt became name the prompt', async 
   });
   const other = new AgentbusError('invalid_request', 'max_tokens must be at least 1', { param: 'max_tokens' });
   t.equal(inCompletionTerms(other), other, 'left as it is when it names no message');
+});
+
+t.test("the legacy routes' errors name their own fields: query, prompt after a system, format", async (t) => {
+  const tooLong = new AgentbusError(
+    'context_length_exceeded',
+    'You requested 900 tokens (100 in the messages, 800 in the completion), and the context of m.gguf holds ' +
+      '512 tokens (LLAMA_CPP_CONTEXT_SIZE): reduce the messages or max_tokens.',
+    { param: 'messages' },
+  );
+  t.match(inPromptTerms(tooLong, { text: 'query' }), {
+    param: 'query',
+    message: /\(100 in the query, 800 in the completion\).*: shorten the query or reduce max_tokens\.$/,
+  });
+  const generate = {
+    text: 'prompt',
+    userIndex: 1,
+    maxTokens: 'options.num_predict',
+    responseFormat: 'format',
+  } as const;
+  t.match(inPromptTerms(tooLong, generate), {
+    param: 'prompt',
+    message: /: shorten the prompt or reduce options\.num_predict\.$/,
+  });
+  // After the body's own `system`, the prompt is the second message: the first is the system.
+  const second = new AgentbusError('message_too_long', 'messages[1].content is too long', {
+    param: 'messages[1].content',
+  });
+  t.match(inPromptTerms(second, generate), { param: 'prompt', message: 'prompt is too long' });
+  const first = new AgentbusError('message_too_long', 'messages[0] is too long', { param: 'messages[0]' });
+  t.equal(inPromptTerms(first, generate), first, 'the system message is not the prompt');
+  const schema = new AgentbusError(
+    'invalid_request',
+    'The llama-cpp provider cannot hold the model to response_format\'s schema: the type "foo" (at type).',
+    { param: 'response_format' },
+  );
+  t.match(inPromptTerms(schema, generate), { param: 'format', message: /to format's schema/ });
+  t.equal(inPromptTerms(schema, { text: 'query' }), schema, 'a route without format leaves it');
+  const images = new AgentbusError(
+    'invalid_request',
+    'The llama-cpp provider takes text only, and a message holds images: send them to an agent on a vision model.',
+    { param: 'messages' },
+  );
+  t.match(inPromptTerms(images, { ...generate, images: 'images' }), { param: 'images' }, 'sent apart from the prompt');
+  t.match(inPromptTerms(images, generate), { param: 'prompt' }, 'a body without images names the prompt');
 });
 
 t.test('a context too small for the prompt advises a shorter prompt, not fewer messages', async (t) => {
