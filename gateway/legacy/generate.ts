@@ -36,7 +36,9 @@ export const generateRequestSchema = {
       properties: {
         temperature: sampling.temperature,
         top_p: sampling.top_p,
-        num_predict: sampling.max_tokens,
+        // -1 is Ollama's own default, "no limit": the request sets no cap of its own. 0 is
+        // refused in generateToChatBody, with a message naming both.
+        num_predict: { ...sampling.max_tokens, minimum: -1 },
         stop: sampling.stop,
         seed: sampling.seed,
         presence_penalty: sampling.presence_penalty,
@@ -83,6 +85,10 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
       );
   });
   const o = body.options ?? {};
+  if (o.num_predict === 0)
+    throw new AgentbusError('invalid_request', 'options.num_predict must be at least 1, or -1 for no limit.', {
+      param: 'options.num_predict',
+    });
   const userContent = body.images?.length
     ? [
         { type: 'text' as const, text: body.prompt },
@@ -101,7 +107,7 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
     ...(body.store === false ? { store: false } : {}),
     ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     ...(o.top_p !== undefined ? { top_p: o.top_p } : {}),
-    ...(o.num_predict !== undefined ? { max_tokens: o.num_predict } : {}),
+    ...(o.num_predict !== undefined && o.num_predict !== -1 ? { max_tokens: o.num_predict } : {}),
     ...(o.stop !== undefined ? { stop: o.stop } : {}),
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.presence_penalty !== undefined ? { presence_penalty: o.presence_penalty } : {}),

@@ -348,6 +348,25 @@ t.test('POST /api/generate', async (t) => {
     t.same(stack.ollama.requests.at(-1)!.format, schema, 'a JSON Schema format reaches Ollama as that schema');
   });
 
+  t.test("num_predict -1, Ollama's default, sets no cap; 0 and -2 are refused", async (t) => {
+    stack.ollama.behave({ tokens: ['free'] });
+    const res = await post('/api/generate', {
+      model: 'testing',
+      prompt: 'as long as you like',
+      stream: false,
+      options: { num_predict: -1, temperature: 0.2 },
+    });
+    t.equal(res.status, 200);
+    const sent = stack.ollama.requests.at(-1)!;
+    t.match(sent.options, { temperature: 0.2 });
+    t.notOk('num_predict' in (sent.options ?? {}), 'no cap of the request reaches the model, as if it sent none');
+    for (const num_predict of [0, -2]) {
+      const refused = await postJson('/api/generate', { model: 'testing', prompt: 'x', options: { num_predict } });
+      t.equal(refused.res.status, 400, `num_predict ${num_predict}`);
+      t.match(refused.body, { error: { code: 'invalid_request', param: 'options.num_predict', message: /-1\b/ } });
+    }
+  });
+
   t.test('fields agentbus cannot honour, and other errors', async (t) => {
     const before = stack.ollama.requests.length;
     const unmapped = await postJson('/api/generate', {
