@@ -50,6 +50,22 @@ export const generateRequestSchema = {
 
 export type GenerateRequest = FromSchema<typeof generateRequestSchema>;
 
+/**
+ * The body without its `null` members, at the top and in `options`. Ollama reads a null as the
+ * field left out, and LangChain's community `Ollama` class sends every field it has, unset ones
+ * (`format`, `system`, `images`, `options.num_ctx`, `options.stop`, …) as null: they ask for
+ * nothing, so they are dropped before the schema checks the body (an unmapped option is then
+ * refused only when it holds a value).
+ */
+export function withoutNulls(body: unknown): unknown {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return body;
+  const kept = Object.fromEntries(Object.entries(body).filter(([, value]) => value !== null));
+  const options: unknown = kept['options'];
+  if (options !== null && typeof options === 'object' && !Array.isArray(options))
+    kept['options'] = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== null));
+  return kept;
+}
+
 // Ollama fields agentbus cannot honour: refusing them beats answering as if they were applied.
 const UNSUPPORTED = {
   context: 'the Ollama "context" token array is not kept; continue a conversation with session_id or X-Session-ID',

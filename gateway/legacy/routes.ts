@@ -4,7 +4,13 @@ import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { toChatInput } from '../openai/to-chat-input.js';
-import { generateFinal, generateRequestSchema, generateToChatBody, type GenerateRequest } from './generate.js';
+import {
+  generateFinal,
+  generateRequestSchema,
+  generateToChatBody,
+  withoutNulls,
+  type GenerateRequest,
+} from './generate.js';
 import { namingBodyAgent, namingBodySession } from './body-session.js';
 import { relayAsNdjson } from './ndjson-relay.js';
 import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from './query.js';
@@ -38,7 +44,13 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
 
   app.post<{ Body: GenerateRequest }>(
     '/api/generate',
-    { schema: { body: generateRequestSchema } },
+    {
+      schema: { body: generateRequestSchema },
+      // Ollama reads a null as a field left out; the schema then sees what the client asked for.
+      preValidation: async (request) => {
+        request.body = withoutNulls(request.body) as GenerateRequest;
+      },
+    },
     async (request, reply) => {
       checkTextLength(request.body.prompt, 'prompt', limits);
       checkTextLength(request.body.system, 'system', limits);

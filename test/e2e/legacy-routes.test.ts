@@ -348,6 +348,34 @@ t.test('POST /api/generate', async (t) => {
     t.same(stack.ollama.requests.at(-1)!.format, schema, 'a JSON Schema format reaches Ollama as that schema');
   });
 
+  t.test("nulls ask for nothing, as in Ollama: the body LangChain's community Ollama class sends", async (t) => {
+    stack.ollama.behave({ tokens: ['fine'] });
+    const before = stack.ollama.requests.length;
+    const res = await post('/api/generate', {
+      prompt: 'hello',
+      images: null,
+      model: 'testing',
+      format: null,
+      options: { mirostat: null, num_ctx: null, num_predict: null, temperature: 0.3, stop: null, top_k: null },
+      system: null,
+      template: null,
+      keep_alive: null,
+      raw: null,
+      stream: null,
+    });
+    t.equal(res.status, 200);
+    t.match(res.headers.get('content-type'), /application\/x-ndjson/, 'stream: null is the default, true');
+    t.equal(ndjson(await res.text()).at(-1).done, true);
+    t.equal(stack.ollama.requests.length, before + 1);
+    const sent = stack.ollama.requests.at(-1)!;
+    t.same(sent.options, { temperature: 0.3 }, 'only the option that holds a value');
+    t.same(sent.messages.slice(1), [{ role: 'user', content: 'hello' }], 'no system message of the client');
+    t.equal(sent.format, undefined, 'no format');
+    const valued = await postJson('/api/generate', { model: 'testing', prompt: 'x', options: { top_k: 40 } });
+    t.equal(valued.res.status, 400, 'an unmapped option holding a value is still refused');
+    t.match(valued.body, { error: { param: 'options.top_k' } });
+  });
+
   t.test("num_predict -1, Ollama's default, sets no cap; 0 and -2 are refused", async (t) => {
     stack.ollama.behave({ tokens: ['free'] });
     const res = await post('/api/generate', {
