@@ -27,6 +27,11 @@ export const generateRequestSchema = {
       description: '"json", a JSON Schema object, or "" for none',
     },
     images: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1 } },
+    // Ollama's thinking switch: on/off, or a level for the models that take one (gpt-oss).
+    think: {
+      anyOf: [{ type: 'boolean' }, { enum: ['low', 'medium', 'high'] }],
+      description: 'true, false, or "low", "medium", "high"',
+    },
     options: {
       type: 'object',
       // Ollama has many more options (num_ctx, top_k, …); those agentbus does not map are
@@ -121,6 +126,11 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
       { role: 'user' as const, content: userContent },
     ],
     ...(body.store === false ? { store: false } : {}),
+    // The chat request's reasoning_effort is Ollama's think again on its way to the model
+    // (toOllamaThink): true is on (gpt-oss at Ollama's own default level), false off.
+    ...(body.think !== undefined
+      ? { reasoning_effort: body.think === true ? 'medium' : body.think === false ? 'none' : body.think }
+      : {}),
     ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     ...(o.top_p !== undefined ? { top_p: o.top_p } : {}),
     ...(o.num_predict !== undefined && o.num_predict !== -1 ? { max_tokens: o.num_predict } : {}),
@@ -140,18 +150,28 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
   };
 }
 
-/** A streamed line before the last: one piece of the answer. */
-export function generateChunk(model: string, text: string) {
-  return { model, created_at: new Date().toISOString(), response: text, done: false };
+/** A streamed line before the last: one piece of the answer, or of the thinking before it (`thinking`). */
+export function generateChunk(model: string, text: string, thinking?: string) {
+  return {
+    model,
+    created_at: new Date().toISOString(),
+    response: text,
+    ...(thinking ? { thinking } : {}),
+    done: false,
+  };
 }
 
-/** The last line of a stream, or the whole answer without streaming (with `response`). */
-export function generateFinal(model: string, response: string, done: DoneFrame) {
+/**
+ * The last line of a stream, or the whole answer without streaming (with `response`, and
+ * `thinking` when the model thought).
+ */
+export function generateFinal(model: string, response: string, done: DoneFrame, thinking?: string) {
   const nanos = done.meta.processing_ms * 1_000_000;
   return {
     model,
     created_at: new Date().toISOString(),
     response,
+    ...(thinking ? { thinking } : {}),
     done: true,
     done_reason: done.finish_reason,
     total_duration: nanos,

@@ -19,7 +19,9 @@ export function relayAsNdjson(
 ): Promise<void> {
   return relayStream(reply, call, options, {
     contentType: 'application/x-ndjson; charset=utf-8',
-    delta: (frame) => (frame.content ? line(generateChunk(options.model, frame.content)) : ''),
+    delta: (frame) =>
+      (frame.reasoning ? line(generateChunk(options.model, '', frame.reasoning)) : '') +
+      (frame.content ? line(generateChunk(options.model, frame.content)) : ''),
     done: (frame) => line(generateFinal(options.model, '', frame)),
     error: (error) => {
       // In the client's terms, as an error before the stream started is (routes.ts).

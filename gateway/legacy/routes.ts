@@ -61,6 +61,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
         userIndex: request.body.system !== undefined ? 1 : 0,
         maxTokens: 'options.num_predict',
         responseFormat: 'format',
+        reasoningEffort: 'think',
         ...(request.body.images?.length ? { images: 'images' } : {}),
       } as const;
       try {
@@ -76,7 +77,9 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
             revoked: chat.revoked(),
             terms,
           });
-        return await replyWithAnswer(reply, chat, (answer) => generateFinal(model, answer.content, answer.done));
+        return await replyWithAnswer(reply, chat, (answer) =>
+          generateFinal(model, answer.content, answer.done, answer.reasoning),
+        );
       } catch (err) {
         throw namingBodySession(inPromptTerms(err, terms), request);
       }

@@ -104,8 +104,9 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
  * How a route that takes one text (not `messages`) names the chat fields its body became:
  * `prompt` (`/v1/completions`, `/api/generate`) or `query` (`/query`); the index of the user
  * message (1 after a body's own `system`); the answer's cap (`options.num_predict` on
- * `/api/generate`); the field `response_format` came from (`format`); and the field the user
- * message's images came from (`images`), when the body sent some.
+ * `/api/generate`); the field `response_format` came from (`format`); the field the user
+ * message's images came from (`images`), when the body sent some; and the one `reasoning_effort`
+ * came from (`think`).
  */
 export interface PromptTerms {
   readonly text: 'prompt' | 'query';
@@ -113,6 +114,7 @@ export interface PromptTerms {
   readonly maxTokens?: string;
   readonly responseFormat?: string;
   readonly images?: string;
+  readonly reasoningEffort?: string;
 }
 
 const COMPLETION_TERMS: PromptTerms = { text: 'prompt' };
@@ -125,18 +127,20 @@ const COMPLETION_TERMS: PromptTerms = { text: 'prompt' };
  */
 export function inPromptTerms(err: unknown, terms: PromptTerms): unknown {
   if (!(err instanceof AgentbusError)) return err;
-  const { text, userIndex = 0, maxTokens = 'max_tokens', responseFormat, images } = terms;
+  const { text, userIndex = 0, maxTokens = 'max_tokens', responseFormat, images, reasoningEffort } = terms;
   const user = new RegExp(`^messages(\\[${userIndex}\\](\\.content)?)?$`);
   const userInText = new RegExp(`\\bmessages\\[${userIndex}\\](\\.content)?(?![\\w[])`, 'g');
   let param = err.param === null ? null : err.param.replace(user, text);
   if (responseFormat !== undefined && param !== null) param = param.replace(/^response_format(?=$|\.)/, responseFormat);
   // A backend that takes no images refuses the message that holds them: the client sent them apart.
   if (images !== undefined && param === text && /\bimages\b/.test(err.message)) param = images;
+  if (reasoningEffort !== undefined && param === 'reasoning_effort') param = reasoningEffort;
   const advice: readonly (readonly [RegExp, string])[] = [
     [/\b([Ss])end fewer or shorter messages\b/g, `$1end a shorter ${text}`],
     [/\breduce the messages or max_tokens\b/g, `shorten the ${text} or reduce ${maxTokens}`],
     [/\b(\d+) in the messages\b/g, `$1 in the ${text}`],
     ...(responseFormat !== undefined ? [[/\bresponse_format\b/g, responseFormat] as const] : []),
+    ...(reasoningEffort !== undefined ? [[/\breasoning_effort\b/g, reasoningEffort] as const] : []),
   ];
   const message = advice.reduce(
     (said, [words, instead]) => said.replace(words, instead),

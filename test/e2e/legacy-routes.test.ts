@@ -376,6 +376,30 @@ t.test('POST /api/generate', async (t) => {
     t.match(valued.body, { error: { param: 'options.top_k' } });
   });
 
+  t.test("think reaches Ollama as think, and the thinking comes back as Ollama's thinking", async (t) => {
+    stack.ollama.behave({ thinking: ['Two and', ' two.'], tokens: ['4'] });
+    const whole = await postJson('/api/generate', { model: 'testing', prompt: '2+2?', stream: false, think: true });
+    t.equal(whole.res.status, 200);
+    t.equal(stack.ollama.requests.at(-1)!.body['think'], true);
+    t.match(whole.body, { response: '4', thinking: 'Two and two.', done: true });
+
+    stack.ollama.behave({ thinking: ['hmm'], tokens: ['4'] });
+    const streamed = ndjson(
+      await (await post('/api/generate', { model: 'testing', prompt: '2+2?', think: 'low' })).text(),
+    );
+    t.equal(stack.ollama.requests.at(-1)!.body['think'], true, 'a level is on for a model without levels');
+    t.match(streamed[0], { response: '', thinking: 'hmm', done: false }, 'the thinking first, apart from the answer');
+    t.equal(streamed.map((l) => l.response).join(''), '4');
+
+    stack.ollama.behave({ tokens: ['4'] });
+    const off = await postJson('/api/generate', { model: 'testing', prompt: '2+2?', stream: false, think: false });
+    t.equal(stack.ollama.requests.at(-1)!.body['think'], false, 'false turns thinking off');
+    t.notOk('thinking' in off.body, 'no thinking, no field');
+    const bad = await postJson('/api/generate', { model: 'testing', prompt: 'x', think: 'max' });
+    t.equal(bad.res.status, 400);
+    t.match(bad.body, { error: { param: 'think' } });
+  });
+
   t.test("num_predict -1, Ollama's default, sets no cap; 0 and -2 are refused", async (t) => {
     stack.ollama.behave({ tokens: ['free'] });
     const res = await post('/api/generate', {

@@ -68,6 +68,14 @@ t.test('/api/generate: images llama.cpp cannot see name images, not the prompt',
   t.match(error(res.body), { code: 'invalid_request', param: 'images', message: /takes text only/ });
 });
 
+t.test('/api/generate: think, which llama.cpp cannot honour, is refused naming think', async (t) => {
+  const res = await post('/api/generate', { model: 'testing', prompt: 'x', stream: false, think: true });
+  t.equal(res.status, 400);
+  const refused = error(res.body);
+  t.match(refused, { code: 'invalid_request', param: 'think' });
+  t.notMatch(String(refused['message']), /reasoning_effort/, 'in the words of the field the client sent');
+});
+
 t.test('/query: a query the context cannot hold names query', async (t) => {
   const res = await post('/query', { agent: 'testing', query: LONG });
   t.equal(res.status, 400);
