@@ -98,6 +98,8 @@ export async function runEmbedding(
   };
   let status = 200;
   let error: string | undefined;
+  // The model that embedded (the worker says), as a chat's trace line names meta.model.
+  let answeredBy: string | undefined;
   try {
     const firstReplyMs = Math.min(agent.timeouts.firstTokenMs ?? deps.config.firstTokenTimeoutMs, envelope.timeout_ms);
     const reply = await embedWithRetry({
@@ -124,6 +126,7 @@ export async function runEmbedding(
           `embeddings of ${agent.name} failed before an answer (${failure.message}); retrying once`,
         ),
     });
+    answeredBy = reply.model;
     return { reply, agent };
   } catch (err) {
     status = err instanceof AgentbusError ? err.status : 500;
@@ -137,7 +140,7 @@ export async function runEmbedding(
       request_id: requestId,
       session: null,
       agent: agent.name,
-      model: agent.model,
+      model: answeredBy ?? agent.model,
       prompt: deps.redactor.redact(texts.join('\n')),
       response_len: 0,
       cached: false,

@@ -4,7 +4,8 @@ import OpenAI from 'openai';
 import t from 'tap';
 import { llamaCppInstalled } from '../../scripts/lib/install-llama-cpp.js';
 import { HOW_TO_INSTALL_LLAMA_CPP } from '../../workers/providers/llama-cpp/load-module.js';
-import { startStack } from '../helpers/stack.js';
+import { AUTH, startStack } from '../helpers/stack.js';
+import { traceLine } from '../helpers/trace-lines.js';
 
 // Real embeddings end to end: the openai SDK → gateway → NATS → worker → node-llama-cpp's
 // embedding context on the tiny model of ../shared/models. Assertions are about structure and
@@ -92,4 +93,15 @@ t.test('dimensions is refused by name: the tiny model is not Matryoshka-trained'
     .create({ model: 'stories', input: 'x', dimensions: 8 })
     .catch((e: unknown) => e as { status: number; param: string });
   t.match(err, { status: 400, param: 'dimensions' });
+});
+
+t.test('the trace line names the model that embedded, not the catalog default', async (t) => {
+  const res = await fetch(`${stack.baseUrl}/v1/embeddings`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'stories', input: 'traced' }),
+  });
+  t.equal(res.status, 200);
+  const line = await traceLine(stack.config.logDir, 'stories', res.headers.get('x-request-id')!);
+  t.match(line, { agent: 'stories', model: 'stories260K.gguf', status: 200 });
 });
