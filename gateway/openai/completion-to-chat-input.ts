@@ -141,6 +141,8 @@ export function inPromptTerms(err: unknown, terms: PromptTerms): unknown {
     [/\b(\d+) in the messages\b/g, `$1 in the ${text}`],
     ...(responseFormat !== undefined ? [[/\bresponse_format\b/g, responseFormat] as const] : []),
     ...(reasoningEffort !== undefined ? [[/\breasoning_effort\b/g, reasoningEffort] as const] : []),
+    // Any other advice on the cap (a deadline's "send a smaller max_tokens than 1800").
+    ...(maxTokens !== 'max_tokens' ? [[/\bmax_tokens\b/g, maxTokens] as const] : []),
   ];
   const message = advice.reduce(
     (said, [words, instead]) => said.replace(words, instead),

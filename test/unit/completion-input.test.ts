@@ -122,6 +122,16 @@ t.test("the legacy routes' errors name their own fields: query, prompt after a s
   );
   t.match(inPromptTerms(images, { ...generate, images: 'images' }), { param: 'images' }, 'sent apart from the prompt');
   t.match(inPromptTerms(images, generate), { param: 'prompt' }, 'a body without images names the prompt');
+  const deadline = new AgentbusError(
+    'deadline_exceeded',
+    'The model did not finish within the request timeout of 300 ms; the worker abandoned it. llama.cpp was still ' +
+      'writing after 226 tokens, without stopping on its own: send a smaller max_tokens than 1800.',
+  );
+  t.match(inPromptTerms(deadline, generate), {
+    param: null,
+    message: /send a smaller options\.num_predict than 1800\.$/,
+  });
+  t.equal(inPromptTerms(deadline, { text: 'query' }), deadline, '/query takes max_tokens itself');
 });
 
 t.test('a context too small for the prompt advises a shorter prompt, not fewer messages', async (t) => {
