@@ -17,7 +17,6 @@ import { registerJsonParser } from './http/parse-json.js';
 import { registerContentDecoding } from './http/content-encoding.js';
 import { continueWhenAdmittedOnEveryRoute } from './http/continue-when-admitted.js';
 import { refuseWhileClosing } from './http/refuse-while-closing.js';
-import { DrainDeadline } from './http/drain-deadline.js';
 import { refuseUnknownHosts } from './http/host-allow-list.js';
 import { trackUnusedConnections } from './http/close-unused-connections.js';
 import { OneLinePerRequest } from './http/request-log.js';
@@ -106,8 +105,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   nameEveryRequest(app);
   refuseUnknownHosts(app, config);
   refuseWhileClosing(app);
-  // Passed by server.ts at GATEWAY_DRAIN_TIMEOUT_MS; the JSON answers still awaited then get 503, not an empty reply.
-  app.decorate('drainDeadline', new DrainDeadline());
   // Before any route: each gets a last preParsing hook that sends the 100 Continue once admitted.
   continueWhenAdmittedOnEveryRoute(app);
   // A connection that never sent a request would otherwise hold app.close() until its client leaves.

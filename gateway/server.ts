@@ -15,8 +15,6 @@ import { loadGatewayConfig } from './config.js';
 const IDLE_SWEEP_MS = 100;
 // Nothing is in flight by then: the drain only flushes the cancels of cut streams.
 const NATS_DRAIN_MS = 2000;
-// At the drain deadline, how long the 503s of the JSON answers still awaited may take to be written.
-const REFUSALS_FLUSH_MS = 1000;
 const LISTEN_BACKLOG = 4096;
 
 async function main(): Promise<void> {
@@ -51,11 +49,8 @@ async function main(): Promise<void> {
     const inTime = await withTimeout(closed, drainTimeoutMs, () => false);
     clearInterval(sweep);
     if (!inTime) {
-      // Cut streams end without [DONE]: clients see them incomplete, never as whole answers. A JSON
-      // answer still awaited has sent nothing: it gets 503 bus_unavailable first (drain-deadline.ts).
+      // Cut streams end without [DONE]: clients see them incomplete, never as whole answers.
       logger.warn({ drainTimeoutMs }, 'responses still open at GATEWAY_DRAIN_TIMEOUT_MS: closing them');
-      const refused = await app.drainDeadline.pass(REFUSALS_FLUSH_MS);
-      if (refused > 0) logger.warn({ refused }, 'answers not ready at the drain deadline: told 503 bus_unavailable');
       app.server.closeAllConnections();
       await withTimeout(closed, 1000, () => false);
     }

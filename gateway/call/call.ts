@@ -1,4 +1,4 @@
-import type { AgentbusError, DoneFrame, ReplyFrame } from '../../bus-schemas/index.js';
+import type { DoneFrame, ReplyFrame } from '../../bus-schemas/index.js';
 import type { Clock } from '../../common/clock.js';
 import { LightSignal, type SignalLike } from '../../common/light-signal.js';
 
@@ -44,10 +44,9 @@ export interface Call {
   /**
    * The requester is gone (see {@link CallScope.closed}). After the call ended it still tells
    * the workers waiting for a delivery receipt that the answer was not delivered; a no-op once
-   * {@link delivered} was called. Transports call exactly one of the two when they are done. An
-   * AgentbusError as the reason is what the client was told instead (its trace line's status).
+   * {@link delivered} was called. Transports call exactly one of the two when they are done.
    */
-  close(reason: string | AgentbusError): void;
+  close(reason: string): void;
   /** The requester wants the answer stopped (see {@link CallScope.cancelled}). */
   cancel(reason: string): void;
   /** The whole answer reached the client (see {@link CallScope.delivered}); call it once, after the terminal frame. */

@@ -121,13 +121,10 @@ async function* observing(source: FrameSource, options: ObserveOptions, scope: C
     throw err;
   } finally {
     if (summary.status === 0) {
-      const closedWith: unknown = scope.closed.reason;
       fail(
-        !scope.closed.aborted
-          ? new AgentbusError('stream_protocol_error', 'no terminal frame')
-          : closedWith instanceof AgentbusError // the client was told this instead (drain-deadline.ts)
-            ? closedWith
-            : new AgentbusError('request_cancelled', 'client left'),
+        scope.closed.aborted
+          ? new AgentbusError('request_cancelled', 'client left')
+          : new AgentbusError('stream_protocol_error', 'no terminal frame'),
       );
     }
     summary.durationMs = clock.now() - started;
