@@ -1,21 +1,14 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import t from 'tap';
-import { llamaCppInstalled } from '../../scripts/lib/install-llama-cpp.js';
-import { HOW_TO_INSTALL_LLAMA_CPP } from '../../workers/providers/llama-cpp/load-module.js';
 import { AUTH, startStack } from '../helpers/stack.js';
+import { TEST_GGUF } from '../helpers/test-model.js';
 import { traceLine } from '../helpers/trace-lines.js';
 
 // Real embeddings end to end: the openai SDK → gateway → NATS → worker → node-llama-cpp's
 // embedding context on the tiny model of ../shared/models. Assertions are about structure and
 // determinism, never about what the vectors mean.
-const MODEL =
-  process.env['AGENTBUS_TEST_GGUF'] ??
-  fileURLToPath(new URL('../../../shared/models/stories260K.gguf', import.meta.url));
-if (!existsSync(MODEL))
-  throw new Error(`the test model is missing: no ${MODEL} (set AGENTBUS_TEST_GGUF to a GGUF file)`);
-if (!llamaCppInstalled()) throw new Error(`node-llama-cpp is not installed. ${HOW_TO_INSTALL_LLAMA_CPP}`);
+const MODEL = TEST_GGUF;
 
 const stack = await startStack({
   env: {

@@ -1,18 +1,10 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { HOW_TO_INSTALL_LLAMA_CPP } from '../../workers/providers/llama-cpp/load-module.js';
-import { llamaCppInstalled } from '../../scripts/lib/install-llama-cpp.js';
 import { AUTH, startStack } from '../helpers/stack.js';
+import { TEST_GGUF } from '../helpers/test-model.js';
 
 // The legacy routes take one text, not messages: the errors a llama-cpp worker raises about the
 // chat request they become name what the client sent (`prompt`, `query`, `format`).
-const MODEL =
-  process.env['AGENTBUS_TEST_GGUF'] ??
-  fileURLToPath(new URL('../../../shared/models/stories260K.gguf', import.meta.url));
-if (!existsSync(MODEL))
-  throw new Error(`the test model is missing: no ${MODEL} (set AGENTBUS_TEST_GGUF to a GGUF file)`);
-if (!llamaCppInstalled()) throw new Error(`node-llama-cpp is not installed. ${HOW_TO_INSTALL_LLAMA_CPP}`);
+const MODEL = TEST_GGUF;
 
 const stack = await startStack({
   env: {

@@ -1,12 +1,9 @@
-import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { createLlamaCppProvider } from '../../workers/providers/llama-cpp/index.js';
-import { HOW_TO_INSTALL_LLAMA_CPP } from '../../workers/providers/llama-cpp/load-module.js';
-import { llamaCppInstalled } from '../../scripts/lib/install-llama-cpp.js';
 import { parseSse, sseJson } from '../helpers/sse.js';
 import { AUTH, startStack } from '../helpers/stack.js';
+import { TEST_GGUF } from '../helpers/test-model.js';
 import { traceLine } from '../helpers/trace-lines.js';
 import { waitUntil } from '../helpers/wait.js';
 
@@ -14,12 +11,7 @@ import { waitUntil } from '../helpers/wait.js';
 // process) → SSE, on the real tiny model from ../shared/models. The model writes childish
 // story prose: the assertions are about structure (tokens arrive, counts, stop reasons,
 // cancellation), never about wording.
-const MODEL =
-  process.env['AGENTBUS_TEST_GGUF'] ??
-  fileURLToPath(new URL('../../../shared/models/stories260K.gguf', import.meta.url));
-if (!existsSync(MODEL))
-  throw new Error(`the test model is missing: no ${MODEL} (set AGENTBUS_TEST_GGUF to a GGUF file)`);
-if (!llamaCppInstalled()) throw new Error(`node-llama-cpp is not installed. ${HOW_TO_INSTALL_LLAMA_CPP}`);
+const MODEL = TEST_GGUF;
 
 // The provider as a worker makes it from its settings; a small default cap keeps the test fast.
 // The worker's start-up probe loads the model, as in a real worker: no request's deadline pays for it.

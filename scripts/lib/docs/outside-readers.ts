@@ -87,9 +87,9 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
     name: 'AGENTBUS_TEST_GGUF',
     kind: 'text',
     shownDefault: '`../shared/models/stories260K.gguf`',
-    doc: 'the GGUF model the llama-cpp test runs through the whole stack',
+    doc: 'the GGUF model the llama-cpp tests run through the whole stack',
     readers: ['npm test'],
-    file: 'test/e2e/llama-cpp.test.ts',
+    file: 'test/helpers/test-model.ts',
   },
   {
     name: 'AGENTBUS_TEST_NETNS',
