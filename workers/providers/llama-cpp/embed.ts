@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AgentbusError } from '../../../bus-schemas/index.js';
+import { letOthersRun } from './let-others-run.js';
 import type { ProviderEmbedRequest, ProviderEmbedResult } from '../types.js';
 import type { LlamaEmbeddingContext, LlamaModel } from './load-module.js';
 
@@ -62,9 +62,7 @@ export function createLlamaCppEmbedder(
     const vectors: number[][] = [];
     let promptTokens = 0;
     for (const [index, input] of request.input.entries()) {
-      // Tokenizing blocks (~0.1 s per 300 KB): yield to the event loop first, else queued requests starve heartbeats.
-      await nextTurn();
-      if (request.signal.aborted) throw request.signal.reason;
+      await letOthersRun(request.signal);
       const tokens = typeof input === 'string' ? model.tokenize(input).length : input.length;
       promptTokens += tokens;
       try {

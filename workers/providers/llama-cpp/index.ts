@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AgentbusError } from '../../../bus-schemas/index.js';
+import { letOthersRun } from './let-others-run.js';
 import type { ChatProvider, ProbeResult, ProviderChatRequest, ProviderEvent } from '../types.js';
 import {
   loadNodeLlamaCpp,
@@ -164,11 +164,8 @@ export function createLlamaCppProvider(settings: LlamaCppSettings): ChatProvider
     const grammar = await grammarOf(loaded.llama, shape);
     const sequence = await acquire(loaded, request.signal);
     const session = new loaded.module.LlamaChat({ contextSequence: sequence });
-    // Counting blocks (~0.1 s per 300 KB): yield to the event loop first, else a burst's counts starve heartbeats.
     const count = async (items: typeof history, tools?: typeof functions) => {
-      await nextTurn();
-      // A client that left meanwhile needs no count (each can take most of a second).
-      if (request.signal.aborted) throw request.signal.reason;
+      await letOthersRun(request.signal);
       return countPromptTokens(session.chatWrapper, loaded.model.tokenizer, items, tools);
     };
     let prompt: number;
