@@ -118,7 +118,8 @@ export const chatCompletionRequestSchema = {
     stream: { type: ['boolean', 'null'] },
     stream_options: {
       type: ['object', 'null'],
-      properties: { include_usage: { type: 'boolean' } },
+      // null as not sent, as OpenAI takes it (its SDKs and proxies send unset fields as null).
+      properties: { include_usage: { type: ['boolean', 'null'] } },
     },
     temperature: nullableNumber(0, 2),
     top_p: nullableNumber(0, 1),

@@ -278,6 +278,18 @@ t.test("stream_options without stream: 400 with OpenAI's message; /v1/chat/strea
     t.equal(err.message, "The 'stream_options' parameter is only allowed when 'stream' is enabled.", path);
   }
   t.equal((await post('/v1/chat/completions', { ...chat, stream_options: null })).status, 200, 'null: not sent');
+  // A null include_usage (or stream_options) is not sent: the stream is answered, without a usage chunk.
+  for (const [path, body] of [
+    ['/v1/chat/completions', chat],
+    ['/v1/completions', { model: 'testing', prompt: 'x' }],
+  ] as const)
+    for (const stream_options of [{ include_usage: null }, null]) {
+      const res = await post(path, { ...body, stream: true, stream_options });
+      const label = `${path} ${JSON.stringify(stream_options)}`;
+      t.equal(res.status, 200, `${label}: streamed`);
+      const text = await res.text();
+      t.ok(text.endsWith('data: [DONE]\n\n') && !text.includes('"choices":[]'), `${label}: no usage chunk`);
+    }
   const streamed = await post('/v1/chat/stream', { ...chat, ...options });
   t.equal(streamed.status, 200);
   t.ok((await streamed.text()).endsWith('data: [DONE]\n\n'), '/v1/chat/stream: stream_options applies');

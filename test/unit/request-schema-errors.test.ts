@@ -161,3 +161,13 @@ t.test("seed takes OpenAI's int64 range, its largest included, and refuses beyon
   t.match(seeded(1e30), { param: 'seed', message: 'seed must be at most 9223372036854775808' });
   t.match(seeded(-1e30), { param: 'seed', message: 'seed must be at least -9223372036854775808' });
 });
+
+t.test('stream_options.include_usage: null is accepted as not sent, on both routes', async (t) => {
+  const completion = ajv.compile(completionRequestSchema);
+  const chat = { model: 'testing', messages: [{ role: 'user', content: 'hi' }], stream: true };
+  for (const stream_options of [{ include_usage: null }, null]) {
+    t.equal(check({ ...chat, stream_options }), null, `chat: ${JSON.stringify(stream_options)}`);
+    t.ok(completion({ model: 'testing', prompt: 'hi', stream: true, stream_options }), 'completions');
+  }
+  t.match(check({ ...chat, stream_options: { include_usage: 'yes' } }), { param: 'stream_options.include_usage' });
+});
