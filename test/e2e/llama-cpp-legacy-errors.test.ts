@@ -65,7 +65,9 @@ t.test('/api/generate: think, which llama.cpp cannot honour, is refused naming t
   t.equal(res.status, 400);
   const refused = error(res.body);
   t.match(refused, { code: 'invalid_request', param: 'think' });
-  t.notMatch(String(refused['message']), /reasoning_effort/, 'in the words of the field the client sent');
+  const message = String(refused['message']);
+  t.notMatch(message, /reasoning[ _](effort|content)/, "in the words of the field the client sent, not chat's");
+  t.match(message, /: leave think out\./, 'says what to do with think');
 });
 
 t.test('/query: a query the context cannot hold names query', async (t) => {

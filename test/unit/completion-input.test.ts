@@ -7,6 +7,8 @@ import {
 } from '../../gateway/openai/completion-to-chat-input.js';
 import { fitToContext } from '../../workers/providers/llama-cpp/context-fit.js';
 import { llamaCppError } from '../../workers/providers/llama-cpp/errors.js';
+import { toGenerateOptions } from '../../workers/providers/llama-cpp/request.js';
+import type { ProviderChatRequest } from '../../workers/providers/types.js';
 
 const LIMITS = {
   maxMessages: 10,
@@ -132,6 +134,19 @@ t.test("the legacy routes' errors name their own fields: query, prompt after a s
     message: /send a smaller options\.num_predict than 1800\.$/,
   });
   t.equal(inPromptTerms(deadline, { text: 'query' }), deadline, '/query takes max_tokens itself');
+});
+
+t.test("/api/generate: llama-cpp's refusal of think is said in think's words, not chat's", async (t) => {
+  const request = { messages: [], options: { reasoning_effort: 'medium' } } as unknown as ProviderChatRequest;
+  let refused: unknown;
+  try {
+    toGenerateOptions(request, 0);
+  } catch (err) {
+    refused = err;
+  }
+  const said = inPromptTerms(refused, { text: 'prompt', reasoningEffort: 'think' }) as AgentbusError;
+  t.match(said, { code: 'invalid_request', param: 'think', message: /: leave think out\./ });
+  t.notMatch(said.message, /reasoning[ _](effort|content)/, 'no chat field or chat wording');
 });
 
 t.test('a context too small for the prompt advises a shorter prompt, not fewer messages', async (t) => {

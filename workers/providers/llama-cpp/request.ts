@@ -98,11 +98,13 @@ export function toChatHistory(messages: readonly ChatMessage[]): ChatHistoryItem
  */
 export function toGenerateOptions(request: ProviderChatRequest, defaultMaxTokens: number): GenerateOptions {
   const { options } = request;
+  // Named as the bus field, which each route renames to its own (/api/generate's think, /v1/responses'
+  // reasoning.effort); where the thinking goes is left unnamed, as each route returns it under its own field.
   if (options.reasoning_effort !== undefined && options.reasoning_effort !== 'none')
     throw new AgentbusError(
       'invalid_request',
-      'The llama-cpp provider cannot set reasoning effort; a model that thinks in <think> blocks has them ' +
-        'returned as reasoning_content without it.',
+      "The llama-cpp provider cannot turn a model's thinking on or set how much it thinks: leave reasoning_effort " +
+        'out. A model that thinks in <think> blocks has that thinking returned apart from the answer without it.',
       { param: 'reasoning_effort' },
     );
   for (const name of ['presence_penalty', 'frequency_penalty'] as const) {
