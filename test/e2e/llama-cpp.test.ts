@@ -207,6 +207,18 @@ t.test('a forced tool call: a grammar holds the real model to the schema, and it
   });
   t.equal(followUp.status, 200);
   t.type((await followUp.json()).choices[0].message.content, 'string');
+
+  // zod 4's z.tuple() (draft 2020-12): prefixItems closed by `items: false`, which the grammar takes as a length.
+  const tuple = { type: 'array', prefixItems: [{ enum: ['a', 'b'] }, { enum: [1, 2] }], items: false, minItems: 2 };
+  const draft = 'https://json-schema.org/draft/2020-12/schema';
+  const parameters = { $schema: draft, type: 'object', properties: { p: tuple }, required: ['p'] };
+  const pair = { name: 'pair', parameters };
+  const paired = await post({ ...ask, tools: [{ type: 'function', function: pair }], tool_choice: 'required' });
+  const answered = await paired.json();
+  t.equal(paired.status, 200, `a closed tuple is held, not refused: ${JSON.stringify(answered)}`);
+  const args = JSON.parse(answered.choices[0].message.tool_calls[0].function.arguments);
+  t.match(args, { p: [/^(a|b)$/, /^(1|2)$/] }, 'a closed tuple written whole');
+  t.equal(args.p.length, 2, 'and no item past it');
 });
 
 t.test('structured outputs: a grammar holds the answer to response_format, strict ones are checked', async (t) => {

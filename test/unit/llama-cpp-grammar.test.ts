@@ -62,7 +62,7 @@ t.test("rules the grammar cannot hold are left to the check afterwards; draft 7'
       tags: { type: 'object', additionalProperties: { type: 'string' } },
       both: {},
       neither: {},
-      pair: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'integer' }] },
+      pair: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'integer' }], maxItems: 2 },
     },
     $defs: { Place: { type: 'object', properties: { lat: { type: 'number' } } } },
   });
@@ -74,6 +74,48 @@ t.test("rules the grammar cannot hold are left to the check afterwards; draft 7'
       $defs: { Place: {} },
     },
     'a draft-7 reference points into $defs',
+  );
+});
+
+t.test("a tuple's rest: a closed tuple caps its length, an open one keeps its schema", async (t) => {
+  const pair = [{ type: 'string' }, { type: 'number' }];
+  const arrays: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+    // zod 4's z.tuple([z.string(), z.number()]) (draft 2020-12).
+    [
+      'closed (zod 4)',
+      { type: 'array', prefixItems: pair, items: false, minItems: 2, maxItems: 2 },
+      { type: 'array', prefixItems: pair, minItems: 2, maxItems: 2 },
+    ],
+    ['closed, no maxItems', { prefixItems: pair, items: false }, { prefixItems: pair, maxItems: 2 }],
+    [
+      'closed below a larger maxItems',
+      { prefixItems: pair, items: false, maxItems: 5 },
+      { prefixItems: pair, maxItems: 2 },
+    ],
+    ['no items at all', { type: 'array', items: false }, { type: 'array', maxItems: 0 }],
+    ['any rest', { prefixItems: pair, items: true }, { prefixItems: pair }],
+    [
+      'a rest schema (zod 4 .rest())',
+      { prefixItems: pair, items: { type: 'boolean' } },
+      { prefixItems: pair, items: { type: 'boolean' } },
+    ],
+    [
+      "draft 7's rest schema",
+      { items: pair, additionalItems: { type: 'boolean' } },
+      { prefixItems: pair, items: { type: 'boolean' } },
+    ],
+    ["draft 7's any rest", { items: pair, additionalItems: true }, { prefixItems: pair }],
+  ];
+  for (const [what, array, expected] of arrays)
+    t.same(
+      grammarSchema({ type: 'object', properties: { p: array } }),
+      { type: 'object', properties: { p: expected } },
+      what,
+    );
+  t.throws(
+    () => grammarSchema({ type: 'object', properties: { p: { prefixItems: pair, items: false, minItems: 3 } } }),
+    { param: 'tools', message: /minItems 3 above maxItems 2 \(at properties\.p\)/ },
+    'a closed tuple shorter than its minItems holds no value',
   );
 });
 

@@ -117,12 +117,33 @@ function keyword(key: string, value: unknown, path: string): unknown {
   }
 }
 
+/**
+ * An array's items past its tuple in node-llama-cpp's form: a schema in `items` after `prefixItems`.
+ * Draft 7 writes the tuple as a list of `items` and the rest as `additionalItems`. node-llama-cpp takes
+ * no boolean there: `false` (zod 4's closed tuple) caps `maxItems` at the tuple's length, `true` says nothing.
+ */
+function withTupleRest(schema: Schema): Schema {
+  const { items, additionalItems, ...others } = schema;
+  if (items === undefined && additionalItems === undefined) return schema;
+  const draft7 = Array.isArray(items);
+  const out: Schema = draft7 ? { ...others, prefixItems: items } : others;
+  const rest = draft7 ? additionalItems : items;
+  if (rest === false) {
+    const tuple = out['prefixItems'];
+    const length = Array.isArray(tuple) ? tuple.length : 0;
+    const { maxItems } = others;
+    // A maxItems that is not a number stays as sent, for the check of counts to name.
+    out['maxItems'] = typeof maxItems === 'number' ? Math.min(maxItems, length) : (maxItems ?? length);
+  } else if (rest !== undefined && rest !== true) out['items'] = rest;
+  return out;
+}
+
 function grammarSchemaAt(schema: unknown, path: string): Schema {
   if (!isSchema(schema)) refuse(path, `${JSON.stringify(schema)} where a schema object belongs`);
   if (schema['anyOf'] !== undefined && schema['oneOf'] !== undefined) refuse(path, 'both anyOf and oneOf');
   const out: Schema = {};
-  for (const [key, value] of Object.entries(schema)) {
-    const name = renamedKeyword(key, value);
+  for (const [key, value] of Object.entries(withTupleRest(schema))) {
+    const name = renamedKeyword(key);
     // Left out of the grammar: an annotation, or a rule the check afterwards holds.
     if (!KEPT.has(name)) continue;
     const kept = keyword(name, value, at(path, key));
@@ -134,13 +155,11 @@ function grammarSchemaAt(schema: unknown, path: string): Schema {
 
 /**
  * The name a keyword has in node-llama-cpp's schemas: a grammar writes one branch, which satisfies
- * anyOf as much as oneOf; draft 7's `definitions` are `$defs`, and its tuple `items` (a list) are
- * `prefixItems`.
+ * anyOf as much as oneOf; draft 7's `definitions` are `$defs` (its tuples: withTupleRest).
  */
-function renamedKeyword(key: string, value: unknown): string {
+function renamedKeyword(key: string): string {
   if (key === 'anyOf') return 'oneOf';
   if (key === 'definitions') return '$defs';
-  if (key === 'items' && Array.isArray(value)) return 'prefixItems';
   return key;
 }
 
