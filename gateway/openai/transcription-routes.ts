@@ -5,6 +5,7 @@ import { admitBeforeBody } from '../http/admit-before-body.js';
 import { callOriginOf, clientLeaving } from '../http/call-origin.js';
 import { bodyMissing } from '../http/errors.js';
 import { registerMultipartForm } from '../http/multipart-form.js';
+import { refuseOversizedForm } from '../http/refuse-oversized-form.js';
 import { renderTranscript } from '../transcription/render.js';
 import { startTranscription } from '../transcription/start-transcription.js';
 import {
@@ -129,16 +130,13 @@ export async function transcriptionRoutes(app: FastifyInstance, deps: ChatDeps &
   // Rate limits first, before the upload is read: a request token and a concurrency slot (audio
   // is not text, so not the byte budget), so a flood of big uploads costs at most the key's tier.
   app.addHook('preParsing', admitBeforeBody(deps, { bodyBytes: false }));
-  // @fastify/multipart answers an oversized file's 413 only once it has read the whole body, however
-  // large. A body declared longer than any form with a file within the limit is refused unread, on a
-  // connection then closed; FORM_MARGIN_BYTES holds the form's other parts at their limits.
+  // A body longer than any form with a file within the limit is refused unread (declared) or once past
+  // that length (chunked); FORM_MARGIN_BYTES holds the form's other parts at their limits.
   const largestForm = deps.config.maxAudioUploadBytes + FORM_MARGIN_BYTES;
-  app.addHook('preParsing', async (request, reply) => {
-    // Not `<=`: a chunked upload declares no length (NaN), and is read as before.
-    if (!(Number(request.headers['content-length']) > largestForm)) return;
-    void reply.header('connection', 'close');
-    throw new AgentbusError('audio_file_too_large');
-  });
+  app.addHook(
+    'preParsing',
+    refuseOversizedForm(largestForm, () => new AgentbusError('audio_file_too_large')),
+  );
 
   app.post<{ Body: TranscriptionBody }>('/v1/audio/transcriptions', { schema }, (request, reply) =>
     answerTranscription(deps, request, reply, false),

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import t from 'tap';
@@ -228,6 +229,58 @@ t.test('a body declared far over the limit is refused before it is sent, not aft
   } as RequestInit);
   t.equal(chunked.status, 200, 'a chunked upload within the limit');
   t.equal(((await chunked.json()) as { text: string }).text, 'go forward ten meters');
+});
+
+t.test('a chunked body over the limit is refused once past it, not once read whole', async (t) => {
+  // A chunked upload declares no length: it must be refused while most of it is still to send.
+  // Counted on the server's socket: once it closed, the client's next write fails (EPIPE), often
+  // before the client read the 413 that came first (so Node's HTTP clients report only the EPIPE).
+  const total = 64 * 1024 * 1024;
+  const chunk = (data: Buffer) =>
+    Buffer.concat([Buffer.from(`${data.length.toString(16)}\r\n`), data, Buffer.from('\r\n')]);
+  const slice = chunk(Buffer.alloc(64 * 1024, 'a'));
+  const asked: string[] = [];
+  const watch = stack.bus.subscribe(`${stack.config.subjectPrefix}.*.transcribe`, {
+    callback: (_err, msg) => asked.push(msg.subject),
+  });
+  t.teardown(() => watch.unsubscribe());
+  const from = stack.logs.lines.length;
+  const { host, port } = new URL(stack.baseUrl);
+  const accepted = new Promise<Socket>((resolve) => stack.app.server.once('connection', resolve));
+  const socket = connect(Number(port), '127.0.0.1');
+  let answer = '';
+  socket.on('data', (data: Buffer) => (answer += data.toString()));
+  socket.on('error', () => undefined);
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  socket.write(
+    `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${full}\r\n` +
+      'Content-Type: multipart/form-data; boundary=x\r\nTransfer-Encoding: chunked\r\n\r\n',
+  );
+  socket.write(chunk(Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n')));
+  // Bounded: at most `total` bytes, each write waiting for room, until the server closes.
+  let sent = 0;
+  while (sent < total && answer === '' && !socket.destroyed) {
+    sent += 64 * 1024;
+    if (!socket.write(slice)) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed]);
+  }
+  const form = '\r\n--x\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--x--\r\n';
+  if (!socket.destroyed) socket.end(Buffer.concat([chunk(Buffer.from(form)), Buffer.from('0\r\n\r\n')]));
+  await closed;
+  const server = await accepted;
+  t.ok(server.bytesRead < total / 2, `the server read ${server.bytesRead} of the ${total} bytes, then closed`);
+  t.ok(sent < total, `the client could send only ${sent} bytes`);
+  const mine = stack.logs.lines.slice(from);
+  t.match(
+    mine.find((l) => l['msg'] === 'request completed'),
+    { res: { statusCode: 413 } },
+  );
+  t.ok(
+    mine.some((l) => l['code'] === 'audio_file_too_large'),
+    'answered audio_file_too_large',
+  );
+  if (answer !== '') t.match(answer, /^HTTP\/1\.1 413 [^]*"code":"audio_file_too_large"/, 'the answer read');
+  await stack.bus.flush();
+  t.same(asked, [], 'no worker asked');
 });
 
 t.test('an upload over BODY_LIMIT_BYTES (JSON) but within the audio limit gets its 100 Continue', async (t) => {
