@@ -7,8 +7,8 @@ const granularities = { anyOf: [granularity, { type: 'array', maxItems: 2, items
 /**
  * `POST /v1/audio/transcriptions`, multipart/form-data, as OpenAI's: every field is a string
  * there (`temperature` too; checked as a number by the route). `file` is the upload, a Buffer.
- * Fields pocketsphinx cannot honour (`prompt`, `stream`, `include[]`, `chunking_strategy`) are
- * listed so the route refuses them by name rather than as unknown.
+ * Fields pocketsphinx cannot honour (`prompt`, `include[]`, `chunking_strategy`) are listed so
+ * the route refuses them by name rather than as unknown; `stream` is checked by the route.
  */
 export const transcriptionRequestBodySchema = {
   type: 'object',

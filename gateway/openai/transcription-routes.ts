@@ -8,6 +8,7 @@ import { registerMultipartForm } from '../http/multipart-form.js';
 import { refuseOversizedForm } from '../http/refuse-oversized-form.js';
 import { renderTranscript } from '../transcription/render.js';
 import { startTranscription } from '../transcription/start-transcription.js';
+import { transcriptEvents } from '../transcription/transcript-events.js';
 import {
   perAgentTranscriptionRequestBodySchema,
   perAgentTranslationRequestBodySchema,
@@ -22,8 +23,6 @@ const refuse = (param: string, message: string) => new AgentbusError('invalid_re
 function refuseUnsupported(body: TranscriptionBody): void {
   if (body.prompt !== undefined && body.prompt.trim() !== '')
     throw refuse('prompt', '"prompt" is not supported: pocketsphinx decodes with a fixed language model.');
-  if (body.stream !== undefined && body.stream !== 'false')
-    throw refuse('stream', '"stream" is not supported: the transcript comes whole, when the audio was heard.');
   if (body['include[]'] !== undefined)
     throw refuse('include', '"include" is not supported: pocketsphinx gives no log-probabilities.');
   if (body.chunking_strategy !== undefined)
@@ -39,6 +38,15 @@ function checkTemperature(value: string | undefined): void {
   const temperature = DECIMAL.test(value) ? Number(value) : NaN;
   if (!Number.isFinite(temperature) || temperature < 0 || temperature > 1)
     throw refuse('temperature', `temperature must be a number from 0 to 1, not "${value}".`);
+}
+
+/** Whether to answer OpenAI's event stream (`stream`, "true" or "false" in a form), which carries text only. */
+function wantsEvents(body: TranscriptionBody): boolean {
+  if (body.stream === undefined || body.stream === 'false') return false;
+  if (body.stream !== 'true') throw refuse('stream', `stream must be "true" or "false", not "${body.stream}".`);
+  if (body.response_format !== undefined && body.response_format !== 'json' && body.response_format !== 'text')
+    throw refuse('stream', 'stream needs response_format "json" or "text": its events carry the text only.');
+  return true;
 }
 
 /** Whether verbose_json should list words: `timestamp_granularities[]` names `word`. */
@@ -92,6 +100,7 @@ async function answerTranscription(
   refuseUnsupported(body);
   checkTemperature(body.temperature);
   const withWords = wantsWords(body);
+  const events = wantsEvents(body);
   const left = clientLeaving(reply, clientLeft);
   const model = body.model ?? request.pathAgent?.name ?? '';
   const result = await startTranscription(
@@ -100,6 +109,13 @@ async function answerTranscription(
     await callOriginOf(request, reply),
     left,
   );
+  // Once heard: a failure before is a plain JSON error, the stream never started.
+  if (events)
+    return reply
+      .headers(result.headers)
+      .header('content-type', 'text/event-stream; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .send(transcriptEvents(result.done));
   const rendered = renderTranscript(result.done, body.response_format ?? 'json', withWords, translate);
   return reply.headers(result.headers).header('content-type', rendered.contentType).send(rendered.body);
 }

@@ -18,7 +18,7 @@ function timestamp(seconds: number, separator: ',' | '.'): string {
 }
 
 /** OpenAI bills audio by the second; `usage` says how many there were. */
-const usage = (done: TranscriptionDone) => ({ type: 'duration', seconds: Math.ceil(done.duration) });
+export const transcriptUsage = (done: TranscriptionDone) => ({ type: 'duration', seconds: Math.ceil(done.duration) });
 
 /**
  * A transcript in the `response_format` the client asked for, with its Content-Type. pocketsphinx
@@ -33,7 +33,10 @@ export function renderTranscript(
 ): { contentType: string; body: string | object } {
   switch (format) {
     case 'json':
-      return { contentType: 'application/json; charset=utf-8', body: { text: done.text, usage: usage(done) } };
+      return {
+        contentType: 'application/json; charset=utf-8',
+        body: { text: done.text, usage: transcriptUsage(done) },
+      };
     case 'text':
       return { contentType: 'text/plain; charset=utf-8', body: `${done.text}\n` };
     case 'verbose_json':
@@ -46,7 +49,7 @@ export function renderTranscript(
           text: done.text,
           segments: done.segments.map((s, id) => ({ id, start: s.start, end: s.end, text: s.text })),
           ...(withWords ? { words: done.words } : {}),
-          usage: usage(done),
+          usage: transcriptUsage(done),
         },
       };
     case 'srt':

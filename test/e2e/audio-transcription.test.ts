@@ -104,6 +104,18 @@ t.test("the openai SDK's audio.transcriptions.create, in each response_format", 
     response_format: 'vtt',
   });
   t.match(vtt, /^WEBVTT\n\n00:00:00\.\d{3} --> 00:00:0\d\.\d{3}\ngo forward ten meters\n\n$/);
+  // gpt-4o-transcribe's event stream, as the SDK reads it: a 400 before it was served.
+  const stream = await client.audio.transcriptions.create({
+    model: 'gpt-4o-transcribe',
+    file: await file(),
+    stream: true,
+  });
+  const events: unknown[] = [];
+  for await (const event of stream) events.push(event);
+  t.same(events, [
+    { type: 'transcript.text.delta', delta: 'go forward ten meters' },
+    { type: 'transcript.text.done', text: 'go forward ten meters', usage: { type: 'duration', seconds: 3 } },
+  ]);
 });
 
 t.test("the openai SDK's audio.translations.create: pocketsphinx's English is the translation", async (t) => {
@@ -144,7 +156,8 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     ['language', transcribe({ language: 'fr' }), 400, { param: 'language', message: /US English/ }],
     ['temperature', transcribe({ temperature: '7' }), 400, { param: 'temperature' }],
     ['not a number', transcribe({ temperature: 'abc' }), 400, { param: 'temperature', message: /number from 0 to 1/ }],
-    ['stream', transcribe({ stream: 'true' }), 400, { param: 'stream' }],
+    ['stream', transcribe({ stream: 'yes' }), 400, { param: 'stream' }],
+    ['stream srt', transcribe({ stream: 'true', response_format: 'srt' }), 400, { param: 'stream' }],
     ['format', transcribe({ response_format: 'xml' }), 400, { param: 'response_format' }],
     ['unknown field', transcribe({ speaker: 'me' }), 400, { param: 'speaker' }],
     ['bad key', transcribe({}, wav, 'sk-not-a-key'), 401, { code: 'invalid_api_key' }],
