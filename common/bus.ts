@@ -112,6 +112,12 @@ export interface Bus {
    * The request is published as {@link Bus.publish} publishes: after what was published before it.
    */
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg>;
+  /**
+   * Ends every stream of replies ({@link subscribeInbox}) with `err`, as a failed subscription would, so
+   * each owner's error path runs (a stopping gateway's 503 for the answers it still awaits); requests
+   * keep waiting. For a stop only: it walks every inbox, where per-request bookkeeping would cost CPU.
+   */
+  failInboxes(err: Error): void;
   /** Resolves once the server has seen everything published so far. */
   flush(): Promise<void>;
   /** JetStream clients, KV and micro services, for the nats.js libraries that take a connection. */
@@ -300,6 +306,10 @@ class NatsBus implements Bus {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  failInboxes(err: Error): void {
+    for (const mux of this.#muxes.values()) mux.failStreams(err);
   }
 
   /** The reply subscription of `scope`, made on first use (and again after it closed). */

@@ -25,8 +25,11 @@ const EMPTY_MESSAGE: BusMessage = { subject: '', data: EMPTY };
 /** One reply subject's owner: a request awaiting one reply, or a stream of frames. */
 interface Entry {
   deliver(msg: Msg): void;
-  /** The subscription failed or closed: nothing more will arrive. */
-  fail(err: Error, closed: boolean): void;
+  /**
+   * The subscription failed or closed: nothing more will arrive. `streamsOnly`: a stopping process
+   * ends the streams it still awaits ({@link ReplyMux.failStreams}); a request keeps waiting.
+   */
+  fail(err: Error, closed: boolean, streamsOnly?: boolean): void;
 }
 
 type Publish = (subject: string, data: Uint8Array, options?: PublishOptions) => void;
@@ -80,7 +83,8 @@ export class ReplyMux {
           if (isNoResponders(msg)) reject(noResponders(subject));
           else resolve(msg);
         },
-        fail: (err) => {
+        fail: (err, _closed, streamsOnly) => {
+          if (streamsOnly) return;
           settle();
           reject(err);
         },
@@ -112,6 +116,14 @@ export class ReplyMux {
       unsubscribe: () => this.#entries.delete(token),
       getSubject: () => subject,
     };
+  }
+
+  /**
+   * Ends each stream of replies ({@link listen}) with `err`, as a failed subscription would; their
+   * owners unsubscribe. Requests (a receipt awaiting its ack) keep waiting. Walks every entry: for a stop only.
+   */
+  failStreams(err: Error): void {
+    for (const entry of this.#entries.values()) entry.fail(err, false, true);
   }
 
   #route(msg: Msg): void {

@@ -2,6 +2,7 @@ import { errors } from '@nats-io/transport-node';
 import t from 'tap';
 import { isNoRespondersError } from '../../common/bus.js';
 import { bytes, gatewayBusesOnTestNats, text } from '../helpers/gateway-buses.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Bus.request shares one reply subscription per inbox scope (common/reply-mux.ts), against a
 // real nats-server: each request gets its own answer, and the errors are nats.js's own.
@@ -99,4 +100,25 @@ t.test('reply inboxes of one scope each get their own stream; a probe finds no r
   }
   t.ok(isNoRespondersError(gone), 'a probe after the requester closed finds no responders');
   t.throws(() => asker.subscribeInbox('chat.testing', () => {}), errors.ClosedConnectionError);
+});
+
+t.test('failInboxes ends every reply inbox with its error; requests keep waiting for their replies', async (t) => {
+  const [asker, worker] = [await open('fail-asker'), await open('fail-worker')];
+  t.teardown(async () => {
+    await asker.close();
+    await worker.close();
+  });
+  const failed: Array<Error | null> = [];
+  const streams = ['chat.testing', 'chat.other'].map((scope) => asker.subscribeInbox(scope, (err) => failed.push(err)));
+  let answer!: () => void;
+  worker.subscribe('mux.later', { callback: (_err, msg) => (answer = () => worker.publish(msg.reply!, bytes('ok'))) });
+  await worker.flush();
+  const pending = asker.request('mux.later', bytes('x'), { timeoutMs: 5000, inboxScope: 'chat.testing' });
+  await waitFor('the request to arrive', () => answer !== undefined);
+  const stopped = new Error('stopping');
+  asker.failInboxes(stopped);
+  t.same(failed, [stopped, stopped], 'each stream, once');
+  for (const stream of streams) stream.unsubscribe();
+  answer();
+  t.equal(text((await pending).data), 'ok', 'the request still got its reply');
 });

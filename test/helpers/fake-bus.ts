@@ -51,6 +51,8 @@ export class FakeBus implements Bus {
   maxPayload: number | undefined = 1024 * 1024;
   server: BusServer | undefined = { name: 'fake', cluster: undefined, connectUrls: [] };
   readonly #subs: FakeSubscription[] = [];
+  /** Those of {@link subscribeInbox}: the streams {@link failInboxes} ends (not the requests'). */
+  readonly #inboxSubs: FakeSubscription[] = [];
   readonly #listeners = new Set<(bus: Bus) => void>();
   #inboxes = 0;
 
@@ -105,7 +107,14 @@ export class FakeBus implements Bus {
   /** A plain subscription to a fresh inbox: the fake answers "no responders" once it is closed. */
   subscribeInbox(scope: string, callback: BusCallback): BusSubscription {
     if (this.closed) throw new errors.ClosedConnectionError();
-    return this.subscribe(this.newInbox(scope), { callback });
+    const sub = this.subscribe(this.newInbox(scope), { callback }) as FakeSubscription;
+    this.#inboxSubs.push(sub);
+    return sub;
+  }
+
+  failInboxes(err: Error): void {
+    for (const sub of [...this.#inboxSubs])
+      if (!sub.closed) sub.callback(err, { subject: '', data: new Uint8Array(0) });
   }
 
   /** Subscriptions still open on `subject` (exactly that pattern). */
