@@ -484,8 +484,10 @@ export const ERROR_TABLE = {
     message: 'The message bus (NATS) is unavailable.',
     doc:
       "The gateway's NATS connection is down (a request waits up to 2 s for it to reconnect, e.g. to another " +
-      'node of a cluster, then gets this) or the gateway is shutting down; also ends an answer in progress. ' +
-      'Check nats-server; both sides reconnect.',
+      'node of a cluster, then gets this) or the gateway is shutting down (a request that arrives while it ' +
+      'drains, or a non-streamed answer not ready at GATEWAY_DRAIN_TIMEOUT_MS: nothing of it is stored); also ' +
+      'ends an answer in progress. Check nats-server (both sides reconnect); after a shutdown, send the ' +
+      'request again.',
   },
   // Gateway only: RATE_LIMIT_STORE_DOWN=closed and the rate-limit store did not answer.
   rate_limit_unavailable: {

@@ -274,7 +274,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
     drainTimeoutMs: read.integer('GATEWAY_DRAIN_TIMEOUT_MS', 10_000, {
       min: 0,
       max: 3_600_000,
-      doc: 'on SIGTERM, how long open responses, streams and WebSocket requests may finish',
+      doc:
+        'on SIGTERM, how long open responses, streams and WebSocket requests may finish; then streams are cut ' +
+        'and JSON answers not ready get 503 `bus_unavailable`',
     }),
     firstTokenTimeoutMs: read.integer('FIRST_TOKEN_TIMEOUT_MS', 30_000, {
       min: 100,

@@ -5,6 +5,7 @@ import { withTimeout } from '../common/timeout.js';
 import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from '../common/process.js';
 import { restartsFromEnv } from '../common/restarts.js';
 import { buildApp } from './app.js';
+import { StoppedBeforeAnswer } from './call/stopped-before-answer.js';
 import { keyWarnings } from './auth/boot-warnings.js';
 import { loadRateTiers } from './rate-limit/rate-tiers.js';
 import { loadGatewayConfig } from './config.js';
@@ -15,6 +16,8 @@ import { loadGatewayConfig } from './config.js';
 const IDLE_SWEEP_MS = 100;
 // Nothing is in flight by then: the drain only flushes the cancels of cut streams.
 const NATS_DRAIN_MS = 2000;
+// At the drain deadline, how long the 503s of the JSON answers still awaited may take to be written.
+const ANSWERS_FLUSH_MS = 1000;
 const LISTEN_BACKLOG = 4096;
 
 async function main(): Promise<void> {
@@ -47,13 +50,18 @@ async function main(): Promise<void> {
     const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS);
     const closed = app.close().then(() => true);
     const inTime = await withTimeout(closed, drainTimeoutMs, () => false);
-    clearInterval(sweep);
     if (!inTime) {
-      // Cut streams end without [DONE]: clients see them incomplete, never as whole answers.
+      // The answers still awaited end through the bus's own entries (no per-request bookkeeping): a JSON
+      // answer, which has sent nothing, gets 503 bus_unavailable; streams are cut, never complete-looking.
       logger.warn({ drainTimeoutMs }, 'responses still open at GATEWAY_DRAIN_TIMEOUT_MS: closing them');
-      app.server.closeAllConnections();
-      await withTimeout(closed, 1000, () => false);
+      bus.failInboxes(new StoppedBeforeAnswer());
+      // Their connections close once those 503s are written; the rest are closed after ANSWERS_FLUSH_MS.
+      if (!(await withTimeout(closed, ANSWERS_FLUSH_MS, () => false))) {
+        app.server.closeAllConnections();
+        await withTimeout(closed, 1000, () => false);
+      }
     }
+    clearInterval(sweep);
     await bus.drain(NATS_DRAIN_MS);
   });
 }

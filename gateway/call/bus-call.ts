@@ -288,7 +288,11 @@ class BusCallState {
   #onMessage(err: Error | null, msg: BusMessage): void {
     if (this.#finished) return;
     if (err) {
-      const error = new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err });
+      // An AgentbusError is what the bus's owner tells the client instead (a stopping gateway's 503).
+      const error =
+        err instanceof AgentbusError
+          ? err
+          : new AgentbusError('bus_unavailable', `Reply subscription failed: ${err.message}`, { cause: err });
       this.#fail(error);
       return;
     }

@@ -5,6 +5,7 @@ import { LightSignal } from '../../common/light-signal.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
 import { earliestRetry } from './earliest-retry.js';
 import { earlierAttempts } from './earlier-attempts.js';
+import { StoppedBeforeAnswer } from './stopped-before-answer.js';
 
 /**
  * The request to `agent` with `timeoutMs` left of the whole deadline; `attempt` counts from 1 (the
@@ -169,6 +170,8 @@ class AttemptRun {
       return this.#endedWithoutTerminal();
     } catch (err) {
       if (this.#relayedToken || this.scope.cancelled.aborted || this.scope.closed.aborted) throw err;
+      // The gateway stops: its client sends the request again, elsewhere; an attempt here would be cut.
+      if (err instanceof StoppedBeforeAnswer) throw err;
       return { error: AgentbusError.from(err) };
     } finally {
       this.clock.clearTimeout(this.#timer);

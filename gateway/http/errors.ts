@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { AgentbusError, messageFromAjvErrors } from '../../bus-schemas/index.js';
 import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
+import { StoppedBeforeAnswer } from '../call/stopped-before-answer.js';
 import { nameReply, newHttpRequestId } from './request-id.js';
 
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
@@ -90,6 +91,8 @@ export function sendError(reply: FastifyReply, error: AgentbusError): FastifyRep
   reply.header('x-should-retry', String(error.retryable));
   // Refused before the hooks ran (fastify's own errors, such as a malformed URL): named here.
   nameReply(reply);
+  // Its connection is closed next, as refuse-while-closing.ts's is.
+  if (error instanceof StoppedBeforeAnswer) reply.header('connection', 'close');
   return reply.status(error.status).send(error.toOpenAI());
 }
 

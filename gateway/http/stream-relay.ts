@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
 import { onAbort, type Call } from '../call/call.js';
+import { StoppedBeforeAnswer } from '../call/stopped-before-answer.js';
 import { createStreamWriter } from './stream-writer.js';
 
 /** What a format may read while writing: the conversation the ack frame resolved. */
@@ -91,6 +92,11 @@ export async function relayStream(
 
   const fail = async (error: AgentbusError) => {
     if (!started) throw error;
+    // The gateway stopped (GATEWAY_DRAIN_TIMEOUT_MS): cut, as it cuts every connection left.
+    if (error instanceof StoppedBeforeAnswer) {
+      raw.destroy();
+      return;
+    }
     reply.log.warn({ code: error.code }, `stream ended with an error: ${error.message}`);
     await write(format.error(error));
     raw.end();

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { decodeCancelRequest, PROTOCOL_VERSION, type ChatRequest } from '../../bus-schemas/index.js';
 import { busCall, type BusCallOptions } from '../../gateway/call/bus-call.js';
+import { StoppedBeforeAnswer } from '../../gateway/call/stopped-before-answer.js';
 import { RECONNECT_WAIT_MS } from '../../common/wait-connected.js';
 import { FakeBus } from '../helpers/fake-bus.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
@@ -169,6 +170,20 @@ t.test('the bus dropping mid-answer ends it with bus_unavailable at once', async
   t.equal(read.error?.code, 'bus_unavailable');
   t.match(read.error?.message, /dropped while the answer was on its way/);
 });
+
+t.test(
+  'inboxes failed with an AgentbusError (a stopping gateway): the call ends with it, the worker cancels',
+  async (t) => {
+    const { read, frames, reply, bus, cancels } = setup();
+    reply(frames.ack());
+    await settle();
+    const stopped = new StoppedBeforeAnswer();
+    bus.failInboxes(stopped);
+    await read.finished;
+    t.equal(read.error, stopped, 'what the client is told, as it is');
+    t.match(cancels(), [{ request_id: REQUEST_ID, reason: /shut down before this answer was ready/ }]);
+  },
+);
 
 t.test('a bus that stays down, or is closed, refuses the request before publishing', async (t) => {
   for (const breakBus of [(bus: FakeBus) => bus.setConnected(false), (bus: FakeBus) => bus.closeNow()]) {

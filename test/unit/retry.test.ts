@@ -3,6 +3,7 @@ import type { FallbackStep, ReplyFrame } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import type { CallScope, FrameSource } from '../../gateway/call/call.js';
 import { withRetries } from '../../gateway/call/retry.js';
+import { StoppedBeforeAnswer } from '../../gateway/call/stopped-before-answer.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { FrameMaker, readAll, testScope, untilClosed } from '../helpers/frames.js';
 
@@ -235,6 +236,24 @@ t.test('a cancel stops the first-token timer: no retry, the worker says how it e
   await read.finished;
   const last = read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
   t.equal(last.error.code, 'request_cancelled');
+});
+
+t.test('the gateway stopping before the first token: its 503 as it is, no further attempt', async (t) => {
+  const a = new FrameMaker();
+  const stopped = new StoppedBeforeAnswer();
+  const { read, attempts, steps } = run(
+    [
+      async function* () {
+        yield a.ack();
+        throw stopped;
+      },
+    ],
+    { fallback: FALLBACK },
+  );
+  await read.finished;
+  t.equal(read.error, stopped, 'retryable by its client, elsewhere: not here');
+  t.equal(attempts.length, 1);
+  t.same(steps, []);
 });
 
 t.test('a close ends the frames without a terminal one, and starts no further attempt', async (t) => {

@@ -6,6 +6,8 @@ import { parseSse } from '../../helpers/sse.js';
 import { AUTH, startStack } from '../../helpers/stack.js';
 import { traceLinesOf } from '../../helpers/trace-lines.js';
 import { waitFor } from '../../helpers/wait.js';
+import { loadWorkerConfig } from '../../../workers/config.js';
+import { openMigratedMemory } from '../../../workers/memory/open.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,13 +131,60 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
         events.some((e) => e.data === '[DONE]'),
         'the cut stream does not look complete',
       );
+      t.notOk(
+        events.some((e) => e.event === 'error'),
+        'cut, as before: not ended with an error event',
+      );
       t.equal(await exitOf(gateway), 0, 'exit 0');
       const elapsed = Date.now() - signalledAt;
       t.ok(elapsed >= 400, `exited ${elapsed} ms after SIGTERM, not before the drain timeout`);
       t.match(gateway.output(), /GATEWAY_DRAIN_TIMEOUT_MS: closing them/, 'cut at GATEWAY_DRAIN_TIMEOUT_MS');
       const traced = traceLinesOf(env.LOG_DIR, 'code_review').filter((line) => line.request_id === requestId);
-      // The cut call ends as its connection is destroyed: the trace log waits for it (gateway/call/open-calls.ts).
-      t.match(traced, [{ status: 499 }], 'the cut stream has its trace line');
+      // The cut call ends as the gateway stops: the trace log waits for it (gateway/call/open-calls.ts).
+      t.match(traced, [{ status: 503, error: 'bus_unavailable' }], 'the cut stream has its trace line');
+    },
+  );
+
+  await t.test(
+    'a non-streamed answer not ready at GATEWAY_DRAIN_TIMEOUT_MS: 503 bus_unavailable, the worker cancels',
+    async (t) => {
+      const gateway = await startGatewayProcess({ ...env, GATEWAY_DRAIN_TIMEOUT_MS: '500' });
+      started.push(gateway);
+      // The model's answer would take 5 s: still being made at the deadline.
+      ollama.behave({ tokens: ['late'], firstTokenDelayMs: 5000, tokenDelayMs: 0 });
+      const sent = ollama.requests.length;
+      const pending = fetch(`${gateway.ready['url'] as string}/v1/chat/completions`, {
+        method: 'POST',
+        headers: AUTH,
+        body: body(false, 'drain deadline'),
+      }).catch((err: Error) => err);
+      await waitFor('the request to reach the model', () => ollama.requests.length > sent);
+      gateway.child.kill('SIGTERM');
+      const res = await pending;
+      // Without an answer of its own the connection closed empty: fetch failed ("other side closed").
+      if (!(res instanceof Response)) throw new Error(`no answer, the connection was closed: ${String(res.cause)}`);
+      t.equal(res.status, 503);
+      t.match(await res.json(), {
+        error: { type: 'server_error', code: 'bus_unavailable', message: /shut down before this answer was ready/ },
+      });
+      t.equal(res.headers.get('x-should-retry'), 'true', 'the SDKs retry it');
+      t.ok(res.headers.get('retry-after'), 'retry-after');
+      t.equal(res.headers.get('connection'), 'close');
+      const requestId = res.headers.get('x-request-id');
+      t.ok(requestId, 'named as every answer');
+      t.equal(await exitOf(gateway), 0, 'exit 0');
+      const traced = traceLinesOf(env.LOG_DIR, 'code_review').filter((line) => line.request_id === requestId);
+      t.match(traced, [{ status: 503, error: 'bus_unavailable' }], 'traced as what its client was told');
+      t.equal(ollama.requests.length, sent + 1, 'not retried by the stopping gateway');
+      await waitFor('the backend request to be aborted', () => ollama.requests.at(-1)!.aborted);
+      const { db } = await openMigratedMemory(loadWorkerConfig(env).memory);
+      t.teardown(() => db.destroy());
+      const stored = await db
+        .selectFrom('turns')
+        .select('id')
+        .where('input_messages', 'like', '%drain deadline%')
+        .execute();
+      t.same(stored, [], 'the unanswered question is not in memory');
     },
   );
 });
