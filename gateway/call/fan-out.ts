@@ -10,6 +10,7 @@ import {
 import { systemClock, type Clock } from '../../common/clock.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
 import { earliestRetry } from './earliest-retry.js';
+import { StoppedBeforeAnswer } from './stopped-before-answer.js';
 
 /** One agent's answer in a fan-out, in route order. */
 export interface FanOutPart {
@@ -191,6 +192,8 @@ class FanOutRun {
         }
         await this.#changed();
       }
+      // The gateway stops: the whole answer ends with its 503, not a note that reads as an answer.
+      if (state.error instanceof StoppedBeforeAnswer) throw state.error;
       if (state.error) yield { type: 'delta', seq: this.#seq++, request_id: requestId, content: failureNote(state) };
     }
     if (this.#closed) return;
@@ -214,6 +217,8 @@ class FanOutRun {
       if (this.#closed) return;
     }
     if (this.#closed) return;
+    const stopped = states.find((state) => state.error instanceof StoppedBeforeAnswer)?.error;
+    if (stopped) throw stopped;
     if (!states.some((state) => state.done)) throw this.#everyPartFailed();
     if (this.scope.cancelled.aborted) {
       throw new AgentbusError(
@@ -256,7 +261,7 @@ class FanOutRun {
     }
     aggregator.error ??= noTerminal();
     // Part of the synthesis is already out: it cannot be taken back, so the answer is cut.
-    if (relayed) throw aggregator.error;
+    if (relayed || aggregator.error instanceof StoppedBeforeAnswer) throw aggregator.error;
     // The synthesis failed before its first token: answer with the sections, which say so (a
     // partial answer, not a 500).
     let text = `_(${aggregator.agent} could not combine the answers: ${aggregator.error.message})_`;
@@ -312,6 +317,8 @@ class FanOutRun {
         'Cancelled by the client; no agent of the route had finished, and nothing was stored.',
       );
     }
+    const stopped = this.#states.find((state) => state.error instanceof StoppedBeforeAnswer)?.error;
+    if (stopped) return stopped;
     const first = this.#states[0]!.error ?? noTerminal();
     const each = this.#states.map((state) => `${state.agent}: ${state.error?.message ?? 'no answer'}`).join('; ');
     const errors = this.#states.map((state) => [state.error ?? noTerminal()]);

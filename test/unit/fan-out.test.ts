@@ -2,6 +2,7 @@ import t from 'tap';
 import type { DoneFrame, ReplyFrame } from '../../bus-schemas/index.js';
 import type { CallScope, FrameSource } from '../../gateway/call/call.js';
 import { fanOut, type PartResult } from '../../gateway/call/fan-out.js';
+import { StoppedBeforeAnswer } from '../../gateway/call/stopped-before-answer.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 import { FrameMaker, readAll, testScope, untilClosed } from '../helpers/frames.js';
 
@@ -94,6 +95,34 @@ t.test('one part failing leaves a note in its section; the answer still complete
     done.meta.agents?.map((part) => part.status),
     ['error', 'ok'],
   );
+});
+
+t.test('the gateway stopping: the answer ends with its 503, no note that reads as an answer', async (t) => {
+  const stopped = new StoppedBeforeAnswer();
+  const failing = (maker: FrameMaker): FrameSource =>
+    async function* () {
+      yield maker.ack();
+      throw stopped;
+    };
+  const [a, b, c] = [new FrameMaker('r'), new FrameMaker('r.b'), new FrameMaker('r.aggregate')];
+  const parts = [
+    { agent: 'a', source: fixed([a.ack(), a.delta('from A'), a.done()]) },
+    { agent: 'b', source: failing(b) },
+  ];
+  const sections = readAll(fanOut(parts, { sessionId: 'conv_1', clock: new FakeClock() })(testScope()));
+  await sections.finished;
+  t.equal(sections.error, stopped, 'sections: a part stopped');
+  t.notOk(sections.frames.some((frame) => frame.type === 'done'));
+  let asked = false;
+  const aggregate = { agent: 'general', start: () => ((asked = true), failing(c)) };
+  const combined = readAll(fanOut(parts, { sessionId: 'conv_1', clock: new FakeClock(), aggregate })(testScope()));
+  await combined.finished;
+  t.equal(combined.error, stopped, 'aggregated: a part stopped');
+  t.notOk(asked, 'the aggregator is not asked');
+  const done = { agent: 'a', source: fixed([a.ack(), a.delta('from A'), a.done()]) };
+  const late = readAll(fanOut([done], { sessionId: 'conv_1', clock: new FakeClock(), aggregate })(testScope()));
+  await late.finished;
+  t.equal(late.error, stopped, 'the aggregator stopped: no sections instead');
 });
 
 t.test('every part failing is an error naming each', async (t) => {
