@@ -152,6 +152,8 @@ class EmbedAttempt {
   #onMessage(err: Error | null, msg: BusMessage): void {
     if (this.#over) return;
     if (err) {
+      // An AgentbusError is what the bus's owner tells the client instead (a stopping gateway's 503).
+      if (err instanceof AgentbusError) return this.#end(err);
       const message = `The reply subscription failed: ${err.message}`;
       return this.#end(new AgentbusError('bus_unavailable', message, { cause: err }));
     }

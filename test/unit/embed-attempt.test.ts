@@ -11,6 +11,7 @@ import {
 } from '../../bus-schemas/index.js';
 import type { BusMessage } from '../../common/bus.js';
 import { LightSignal } from '../../common/light-signal.js';
+import { StoppedBeforeAnswer } from '../../gateway/call/stopped-before-answer.js';
 import { askEmbeddings } from '../../gateway/embeddings/ask-embeddings.js';
 import { embedWithRetry } from '../../gateway/embeddings/retry-embeddings.js';
 import { RECONNECT_WAIT_MS } from '../../common/wait-connected.js';
@@ -112,6 +113,18 @@ t.test('a worker that acks and heartbeats is waited for past the first-reply lim
   t.same(run.retries, []);
   t.same(run.cancels(), [], 'nothing to cancel');
   t.equal(run.clock.pending, 0, 'no timer left behind');
+});
+
+t.test("a stopping gateway's 503 ends the request: cancelled on the worker, not retried", async (t) => {
+  const run = setUp();
+  await settle();
+  run.answer({ type: 'ack', worker: 'w1' });
+  run.bus.failInboxes(new StoppedBeforeAnswer());
+  await settle();
+  t.match(run.outcome.error, { code: 'bus_unavailable', message: /GATEWAY_DRAIN_TIMEOUT_MS/ });
+  t.equal(run.taken.length, 1, 'never published again');
+  t.same(run.retries, []);
+  t.same(run.order(), ['request', 'cancel'], 'its worker stops the batch');
 });
 
 t.test('silent after its ack: worker_lost, cancelled on the worker, then retried once', async (t) => {

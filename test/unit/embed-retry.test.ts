@@ -1,5 +1,6 @@
 import t from 'tap';
 import { AgentbusError, type EmbedVectorsReply } from '../../bus-schemas/index.js';
+import { StoppedBeforeAnswer } from '../../gateway/call/stopped-before-answer.js';
 import { embedWithRetry, type EmbedAttempt } from '../../gateway/embeddings/retry-embeddings.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -50,6 +51,24 @@ t.test('a silent worker (first_token_timeout) and no responders are retried too'
     await embedWithRetry({ totalMs: 5_000, firstReplyMs: 1_000, attempt, onRetry: () => undefined, clock });
     t.equal(calls.length, 2, code);
   }
+});
+
+t.test("not retried: a stopping gateway's 503, though bus_unavailable is retryable", async (t) => {
+  const clock = new FakeClock();
+  const stopped = scripted(clock, [new StoppedBeforeAnswer(), vectors]);
+  const retried: string[] = [];
+  await t.rejects(
+    embedWithRetry({
+      totalMs: 5_000,
+      firstReplyMs: 1_000,
+      attempt: stopped.attempt,
+      onRetry: (e) => retried.push(e.code),
+      clock,
+    }),
+    { code: 'bus_unavailable', message: /GATEWAY_DRAIN_TIMEOUT_MS/ },
+  );
+  t.equal(stopped.calls.length, 1);
+  t.same(retried, []);
 });
 
 t.test('not retried: a client error, or no time left; the second failure names the first', async (t) => {
