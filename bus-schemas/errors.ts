@@ -59,8 +59,8 @@ export const ERROR_TABLE = {
     message: 'The answer is too long to be spoken.',
     doc:
       'A chat answer to be spoken in `flac` or `opus` is longer than one speech request may carry (4096 ' +
-      'characters), and those formats do not join from pieces: nothing is stored. Ask for `wav`, `mp3` or ' +
-      '`pcm16`, or a shorter answer (`max_completion_tokens`).',
+      'characters), and those formats do not join from pieces: nothing is stored. Ask for `wav`, `mp3`, `aac` ' +
+      'or `pcm16`, or a shorter answer (`max_completion_tokens`).',
   },
   audio_file_invalid: {
     status: 400,

@@ -8,8 +8,8 @@ import { ACCEPTED_PROTOCOL_VERSIONS } from './version.js';
 export const SPEECH_MAX_INPUT_CHARS = 4096;
 /** Audio bytes per `audio` frame at most: 32 KiB, ~43 KiB once in base64, far below max_payload (1 MiB). */
 export const SPEECH_CHUNK_BYTES = 32 * 1024;
-/** The encodings a speech request may ask for (OpenAI's, less `aac`). */
-export const SPEECH_FORMATS = ['wav', 'mp3', 'opus', 'flac', 'pcm'] as const;
+/** The encodings a speech request may ask for (OpenAI's; `aac` is an ADTS stream). */
+export const SPEECH_FORMATS = ['wav', 'mp3', 'opus', 'aac', 'flac', 'pcm'] as const;
 /** OpenAI's voice names: what `voice` (speech) and `audio.voice` (chat) take; each worker engine maps them. */
 export const SPEECH_VOICES = [
   'alloy',

@@ -34,11 +34,5 @@ export function audioOutputOf(body: ChatBody): { kind: 'audio'; audio: ChatAudio
         '(e.g. {"voice": "alloy", "format": "wav"}).',
       { param: 'audio' },
     );
-  if (audio.format === 'aac')
-    throw new AgentbusError(
-      'audio_format_unavailable',
-      'audio.format "aac" is not available. Available: wav, mp3, flac, opus, pcm16 (all but wav need ffmpeg).',
-      { param: 'audio.format' },
-    );
   return { kind: 'audio', audio: { voice: audio.voice, format: audio.format === 'pcm16' ? 'pcm' : audio.format } };
 }

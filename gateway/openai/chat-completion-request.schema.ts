@@ -172,7 +172,7 @@ export const chatCompletionRequestSchema = {
       required: ['voice', 'format'],
       properties: {
         voice: { enum: SPEECH_VOICES },
-        // aac is in OpenAI's list: refused by name (audio_format_unavailable), not as an unknown value.
+        // OpenAI's list (its SDK's ChatCompletionAudioParam); pcm16 is the speech bus's pcm.
         format: { enum: ['wav', 'mp3', 'flac', 'opus', 'pcm16', 'aac'] },
       },
     },

@@ -2,8 +2,8 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { SPEECH_FORMATS, SPEECH_MAX_INPUT_CHARS } from '../../bus-schemas/index.js';
 
 /**
- * `POST /v1/audio/speech` body, as OpenAI's. `aac` and `instructions` are refused by name rather
- * than ignored; `stream_format` `audio` streams the bytes as they are made, `sse` as OpenAI's events.
+ * `POST /v1/audio/speech` body, as OpenAI's. `instructions` is refused by name rather than ignored;
+ * `stream_format` `audio` streams the bytes as they are made, `sse` as OpenAI's events.
  */
 export const speechRequestBodySchema = {
   type: 'object',
@@ -14,7 +14,7 @@ export const speechRequestBodySchema = {
     input: { type: 'string', minLength: 1, maxLength: SPEECH_MAX_INPUT_CHARS },
     voice: { type: 'string', minLength: 1, maxLength: 64 },
     // null is "not given", as on OpenAI and the chat and embeddings routes (Python's None).
-    response_format: { enum: [...SPEECH_FORMATS, 'aac', null] },
+    response_format: { enum: [...SPEECH_FORMATS, null] },
     speed: { type: ['number', 'null'], minimum: 0.25, maximum: 4 },
     stream_format: { enum: ['audio', 'sse', null] },
     instructions: { type: ['string', 'null'] },

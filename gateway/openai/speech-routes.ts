@@ -23,12 +23,6 @@ function refuseUnsupported(body: SpeechBody): void {
         param: 'input',
       },
     );
-  if (body.response_format === 'aac')
-    throw new AgentbusError(
-      'audio_format_unavailable',
-      'response_format "aac" is not available. Available: wav, mp3, opus, flac, pcm (all but wav need ffmpeg).',
-      { param: 'response_format' },
-    );
   // Empty says nothing to honour (SDK wrappers send it so), as an empty transcription `prompt`.
   if ((body.instructions ?? '').trim() !== '')
     throw new AgentbusError('invalid_request', '"instructions" is not supported by the espeak-ng voices.', {
@@ -67,7 +61,7 @@ export async function speechRoutes(app: FastifyInstance, deps: ChatDeps & { perA
         model: body.model ?? request.pathAgent?.name ?? '',
         input: body.input,
         voice: body.voice,
-        format: body.response_format === 'aac' ? 'wav' : (body.response_format ?? 'mp3'),
+        format: body.response_format ?? 'mp3',
         speed: body.speed ?? 1,
         streamed: body.stream_format != null,
       },

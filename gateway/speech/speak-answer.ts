@@ -33,7 +33,7 @@ export function inChatTerms(err: unknown): unknown {
  * Starts the speech of a finished chat answer: one speech request over the bus to the voice
  * agent (`<prefix>.<agent>.speech`), with the key's rate limits and audit like any other, in the
  * chat's trace (`traceparent`). An answer longer than one speech request may carry is said in
- * pieces, one request each, joined into one file (wav, mp3, pcm; other formats do not join:
+ * pieces, one request each, joined into one file (wav, mp3, aac, pcm; flac and opus do not join:
  * `audio_output_too_long`). A worker's refusal (no encoder for the format) names the chat's key,
  * `audio.format`.
  */
@@ -48,7 +48,7 @@ export async function speakAnswer(
     throw new AgentbusError(
       'audio_output_too_long',
       `The answer has ${answer.text.length} characters; in ${answer.format} a spoken answer may have at most ` +
-        `${SPEECH_MAX_INPUT_CHARS} (wav, mp3 and pcm16 take longer ones). Ask for a shorter answer ` +
+        `${SPEECH_MAX_INPUT_CHARS} (wav, mp3, aac and pcm16 take longer ones). Ask for a shorter answer ` +
         '(max_completion_tokens) or another format.',
       { param: 'audio.format' },
     );

@@ -1,8 +1,11 @@
 import { AgentbusError, SPEECH_MAX_INPUT_CHARS, type SpeechFormat } from '../../bus-schemas/index.js';
 import type { SpeechResult } from './start-speech.js';
 
-/** Formats whose files join end to end: raw PCM and MP3 frames as they are, a WAV without the later headers. */
-export const JOINABLE_FORMATS: ReadonlySet<SpeechFormat> = new Set<SpeechFormat>(['wav', 'pcm', 'mp3']);
+/**
+ * Formats whose files join end to end: raw PCM, MP3 and ADTS (AAC) frames as they are (each frame
+ * carries its own header), a WAV without the later headers.
+ */
+export const JOINABLE_FORMATS: ReadonlySet<SpeechFormat> = new Set<SpeechFormat>(['wav', 'pcm', 'mp3', 'aac']);
 
 // Where a piece may end, best first: after a sentence (English or Bengali), else after a space.
 const SENTENCE_END = /[.!?।\n][\s"')\]]*/g;

@@ -1,7 +1,13 @@
+import { SPEECH_FORMATS } from '../../bus-schemas/index.js';
 import { findBinary } from '../../workers/speech/find-binary.js';
 import type { AudioSettings } from '../../workers/audio/settings.js';
 import type { SpeechSettings } from '../../workers/speech/settings.js';
 import { ensureDebianTool } from './install-debian-package.js';
+
+// Named from the bus schema's list, so a format added there is announced here too.
+const ENCODED = SPEECH_FORMATS.filter((format) => format !== 'wav');
+/** "mp3, opus, aac, flac or pcm": what ffmpeg adds to wav. */
+const ENCODED_OR = `${ENCODED.slice(0, -1).join(', ')} or ${ENCODED.at(-1)}`;
 
 /** espeak-ng, the engine of POST /v1/audio/speech, installing Debian's package when missing and we can. */
 export function ensureEspeakNg(settings: SpeechSettings, say: (line: string) => void): string {
@@ -26,7 +32,7 @@ export function ensureFfmpeg(settings: SpeechSettings, say: (line: string) => vo
       debianPackage: 'ffmpeg',
       find: () => findBinary(settings.ffmpegPath),
       howToInstall:
-        'Speech as mp3, opus, flac or pcm needs it: install it ("sudo apt-get install ffmpeg") ' +
+        `Speech as ${ENCODED_OR} needs it: install it ("sudo apt-get install ffmpeg") ` +
         'or set FFMPEG_PATH; wav works without it.',
     },
     say,
@@ -54,9 +60,9 @@ export function voiceLine(settings: SpeechSettings, say: (line: string) => void,
   return (
     `${server}espeak-ng at ${espeak} speaks (POST /v1/audio/speech, English and Bengali); ` +
     (ffmpeg
-      ? `formats wav, mp3, opus, flac, pcm (ffmpeg at ${ffmpeg})`
+      ? `formats ${SPEECH_FORMATS.join(', ')} (ffmpeg at ${ffmpeg})`
       : process.getuid?.() === 0 && !settings.ffmpegPath.includes('/')
-        ? 'format wav now; the worker installs ffmpeg on the first mp3, opus, flac or pcm request'
-        : 'format wav only — "sudo apt-get install ffmpeg" adds mp3, opus, flac, pcm')
+        ? `format wav now; the worker installs ffmpeg on the first ${ENCODED_OR} request`
+        : `format wav only — "sudo apt-get install ffmpeg" adds ${ENCODED.join(', ')}`)
   );
 }

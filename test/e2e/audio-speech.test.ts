@@ -12,7 +12,7 @@ import { waitFor } from '../helpers/wait.js';
 
 // POST /v1/audio/speech end to end: gateway → NATS (agents.voice_processor.speech) → worker →
 // the real espeak-ng, with keys from the real CLI. FFMPEG_PATH names no binary, so every format
-// but wav must be refused by name (the test needs no ffmpeg).
+// but wav must be refused by name; one test starts a second stack with Debian's ffmpeg for aac.
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-speech-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const keysFile = join(dir, 'keys.json');
@@ -119,6 +119,38 @@ t.test('streamed: the first audio reaches the client while espeak-ng still speak
   t.ok(bytes > 22050 * 2 * 10, `the rest followed: ${bytes} more bytes (over 10 s of audio)`);
 });
 
+t.test("the openai SDK asks for aac: an ADTS stream from Debian's ffmpeg, as OpenAI's", async (t) => {
+  // This file's stack has no ffmpeg: a stack of its own, with the default FFMPEG_PATH.
+  const encoding = await startStack({ workerAgents: ['voice_processor'] });
+  t.teardown(() => encoding.close());
+  const client = new OpenAI({ baseURL: `${encoding.baseUrl}/v1`, apiKey: 'local-only', maxRetries: 0 });
+  const res = await client.audio.speech
+    .create({ model: 'tts-1', voice: 'alloy', input: 'Hello in AAC', response_format: 'aac' })
+    .asResponse();
+  t.equal(res.status, 200);
+  t.equal(res.headers.get('content-type'), 'audio/aac');
+  const aac = Buffer.from(await res.arrayBuffer());
+  t.ok(aac[0] === 0xff && (aac[1]! & 0xf0) === 0xf0, 'an ADTS header first: 12 bits of syncword 0xFFF');
+  t.equal(aac[1]! & 0x06, 0, 'layer 0, as ADTS has');
+  const probe = spawnSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', '-'], {
+    input: aac,
+  });
+  t.equal(probe.stdout.toString().trim(), 'aac', 'ffprobe reads it as AAC');
+  // stream_format "sse" relays the same encoding, in base64 deltas.
+  const sse = await fetch(`${encoding.baseUrl}/v1/audio/speech`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer local-only', 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tts-1', voice: 'alloy', input: 'Hi', response_format: 'aac', stream_format: 'sse' }),
+  });
+  const deltas = (await sse.text())
+    .split('\n\n')
+    .filter((event) => event.startsWith('data: '))
+    .map((event) => JSON.parse(event.slice(6)) as { type: string; audio?: string })
+    .filter((event) => event.type === 'speech.audio.delta');
+  const joined = Buffer.concat(deltas.map((event) => Buffer.from(event.audio!, 'base64')));
+  t.ok(joined[0] === 0xff && (joined[1]! & 0xf0) === 0xf0, 'the deltas joined are ADTS too');
+});
+
 t.test("the OpenAI SDK's own timeout limits a whole file, not a stream it reads on without one", async (t) => {
   // X-Stainless-Timeout holds the SDK only until the headers, which a stream sends with its first chunk.
   const limits: number[] = [];
@@ -178,6 +210,13 @@ t.test('refused clearly: no encoder, unknown model, unknown voice, bad key, out 
   const format = await errorOf(res);
   t.equal(format.code, 'audio_format_unavailable');
   t.match(format.message, /mp3.*ffmpeg.*Available: wav/);
+  res = await speak({ input: 'hi', response_format: 'aac' });
+  t.equal(res.status, 400);
+  t.match(await errorOf(res), {
+    code: 'audio_format_unavailable',
+    param: 'response_format',
+    message: /"aac" needs ffmpeg.*apt-get install ffmpeg.*Available: wav/,
+  });
   res = await speak({ input: 'hi', model: 'tts-9' });
   t.equal(res.status, 404);
   t.match(await errorOf(res), { code: 'model_not_found', message: /tts-1/ });

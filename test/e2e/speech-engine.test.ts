@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import t from 'tap';
+import type { SpeechFormat } from '../../bus-schemas/index.js';
 import { SPEECH_DEFAULTS } from '../../workers/speech/settings.js';
 import { planSpeech } from '../../workers/speech/plan.js';
 import { synthesize } from '../../workers/speech/synthesize.js';
@@ -7,7 +8,7 @@ import { synthesize } from '../../workers/speech/synthesize.js';
 // The worker's engine pipeline with the real espeak-ng and Debian's ffmpeg (installed by
 // `npm test`'s pretest): each format comes out with its own magic bytes, and an abort kills both.
 const text = 'Convert to speech: Hello world';
-const speak = async (format: 'wav' | 'mp3' | 'opus' | 'flac' | 'pcm', signal = new AbortController().signal) => {
+const speak = async (format: SpeechFormat, signal = new AbortController().signal) => {
   const plan = planSpeech({ input: text, voice: 'alloy', format, speed: 1 }, SPEECH_DEFAULTS);
   const chunks: Buffer[] = [];
   for await (const chunk of synthesize(plan, text, signal)) chunks.push(chunk);
@@ -22,6 +23,8 @@ t.test('each format is what its name says', async (t) => {
   const mp3 = await speak('mp3');
   t.ok(mp3.toString('latin1', 0, 3) === 'ID3' || (mp3[0] === 0xff && (mp3[1]! & 0xe0) === 0xe0), 'an MP3');
   t.equal((await speak('opus')).toString('latin1', 0, 4), 'OggS');
+  const aac = await speak('aac');
+  t.ok(aac[0] === 0xff && (aac[1]! & 0xf6) === 0xf0, 'ADTS: syncword 0xFFF, layer 0');
   t.equal((await speak('flac')).toString('latin1', 0, 4), 'fLaC');
   const pcm = await speak('pcm');
   const pcmSeconds = pcm.length / (24000 * 2);

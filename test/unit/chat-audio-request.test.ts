@@ -39,10 +39,10 @@ t.test('audio output: OpenAI names mapped; half a request refused naming the key
     paramOf(() => audioOutputOf(body({ modalities: ['audio'], audio: { voice: 'nova', format: 'wav' } }))),
     ['invalid_request', 'modalities'],
   );
-  t.same(
-    paramOf(() => audioOutputOf(body({ modalities: ['text', 'audio'], audio: { voice: 'nova', format: 'aac' } }))),
-    ['audio_format_unavailable', 'audio.format'],
-  );
+  t.same(audioOutputOf(body({ modalities: ['text', 'audio'], audio: { voice: 'nova', format: 'aac' } })), {
+    kind: 'audio',
+    audio: { voice: 'nova', format: 'aac' },
+  });
 });
 
 t.test('the voices the gateway accepts are the ones the espeak-ng worker maps', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { joinedSpeech, speechPieces } from '../../gateway/speech/speech-pieces.js';
+import { JOINABLE_FORMATS, joinedSpeech, speechPieces } from '../../gateway/speech/speech-pieces.js';
 import type { SpeechResult } from '../../gateway/speech/start-speech.js';
 
 t.test('a long text is cut at sentence ends, then spaces, never mid-character; joined it is the text', async (t) => {
@@ -81,4 +81,8 @@ t.test('a later piece that is not a plain WAV is a protocol error', async (t) =>
     })(),
     { code: 'stream_protocol_error', message: /not a plain WAV/ },
   );
+});
+
+t.test('formats of self-framed audio join end to end (ADTS aac as mp3); flac and opus have one header', async (t) => {
+  t.same([...JOINABLE_FORMATS].sort(), ['aac', 'mp3', 'pcm', 'wav']);
 });

@@ -1,5 +1,7 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { SPEECH_FORMATS } from '../../bus-schemas/index.js';
+import { CONTENT_TYPES, FFMPEG_OUTPUT } from '../../workers/speech/formats.js';
 import { planSpeech } from '../../workers/speech/plan.js';
 import { espeakVoice, languageOf, wordsPerMinute } from '../../workers/speech/voice.js';
 
@@ -37,7 +39,15 @@ t.test('the plan: text on stdin, ffmpeg only when encoding, missing binaries nam
   const mp3 = planSpeech({ input: 'hi', voice: 'nova', format: 'mp3', speed: 1 }, settings, all);
   t.equal(mp3.ffmpeg?.command, '/usr/bin/ffmpeg');
   t.match(mp3.ffmpeg?.args.join(' '), /-i pipe:0 .*libmp3lame.* pipe:1$/);
+  const aac = planSpeech({ input: 'hi', voice: 'nova', format: 'aac', speed: 1 }, settings, all);
+  t.match(aac.ffmpeg?.args.join(' '), /-i pipe:0 -c:a aac .*-f adts pipe:1$/, "an ADTS stream, as OpenAI's");
+  t.equal(aac.contentType, 'audio/aac');
   const noFfmpeg = (command: string) => (command === 'ffmpeg' ? undefined : all(command));
+  t.throws(() => planSpeech({ input: 'hi', voice: 'nova', format: 'aac', speed: 1 }, settings, noFfmpeg), {
+    code: 'audio_format_unavailable',
+    param: 'response_format',
+    message: /"aac" needs ffmpeg.*apt-get install ffmpeg/,
+  });
   const format = t.throws(() =>
     planSpeech({ input: 'hi', voice: 'nova', format: 'opus', speed: 1 }, settings, noFfmpeg),
   ) as AgentbusError;
@@ -50,4 +60,17 @@ t.test('the plan: text on stdin, ffmpeg only when encoding, missing binaries nam
     planSpeech({ input: 'hi', voice: 'nova', format: 'wav', speed: 1 }, settings, () => undefined),
   ) as AgentbusError;
   t.match(engine, { code: 'speech_engine_unavailable', message: /apt-get install espeak-ng/ });
+});
+
+t.test("every format of the bus schema has a Content-Type (OpenAI's) and, but wav, an encoder", async (t) => {
+  t.same(Object.keys(CONTENT_TYPES).sort(), [...SPEECH_FORMATS].sort());
+  t.same(Object.keys(FFMPEG_OUTPUT).sort(), SPEECH_FORMATS.filter((format) => format !== 'wav').sort());
+  t.same(CONTENT_TYPES, {
+    wav: 'audio/wav',
+    mp3: 'audio/mpeg',
+    opus: 'audio/ogg',
+    aac: 'audio/aac',
+    flac: 'audio/flac',
+    pcm: 'audio/pcm',
+  });
 });

@@ -21,7 +21,9 @@ export function readSpeechSettings(read: EnvReader): Readonly<SpeechSettings> {
       doc: 'the espeak-ng binary voice agents speak with (`/v1/audio/speech`; Debian package `espeak-ng`)',
     }),
     ffmpegPath: read.string('FFMPEG_PATH', 'ffmpeg', {
-      doc: 'the ffmpeg binary that encodes speech as mp3, opus, flac or pcm (Debian package `ffmpeg`); wav needs none',
+      doc:
+        'the ffmpeg binary that encodes speech as mp3, opus, aac, flac or pcm (Debian package `ffmpeg`); ' +
+        'wav needs none',
     }),
   });
 }
