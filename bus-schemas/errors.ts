@@ -49,8 +49,9 @@ export const ERROR_TABLE = {
     message: 'The requested audio format cannot be produced here.',
     doc:
       "A `/v1/audio/speech` `response_format` (or a chat request's `audio.format`) other than `wav` needs an " +
-      "encoder the worker does not have (Debian's `ffmpeg`); the message names it. Ask for `wav`, or install " +
-      'the encoder on the workers.',
+      "encoder the worker does not have (Debian's `ffmpeg`), or the worker that took it is an older version " +
+      'without that format (a rolling upgrade); the message names which. Ask for `wav`, or install the encoder ' +
+      '(or upgrade) on the workers.',
   },
   audio_output_too_long: {
     status: 400,

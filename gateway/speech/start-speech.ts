@@ -6,6 +6,7 @@ import { refundIfRefused } from '../http/admit-before-body.js';
 import type { CallOrigin, ChatDeps } from '../chat/types.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import { callSpeech, type SpeechCall } from './speech-call.js';
+import { olderWorkerFormat } from './older-worker-format.js';
 import { voiceAgent } from '../audio/voice-agent.js';
 import { traceparentFor } from '../chat/traceparent.js';
 import { clientLimitMs } from '../chat/client-limit.js';
@@ -102,7 +103,8 @@ export async function startSpeech(
           `speech of ${agent.name} failed before its audio began (${failure.message}); retrying once`,
         ),
     });
-  } catch (err) {
+  } catch (caught) {
+    const err = olderWorkerFormat(caught, input.format);
     await finish({ bytes: 0, error: err });
     throw err;
   }
