@@ -18,7 +18,7 @@ function timestamp(seconds: number, separator: ',' | '.'): string {
 }
 
 /** OpenAI bills audio by the second; `usage` says how many there were. */
-export const transcriptUsage = (done: TranscriptionDone) => ({ type: 'duration', seconds: Math.ceil(done.duration) });
+const transcriptUsage = (done: TranscriptionDone) => ({ type: 'duration', seconds: Math.ceil(done.duration) });
 
 /**
  * A transcript in the `response_format` the client asked for, with its Content-Type. pocketsphinx
