@@ -114,9 +114,16 @@ t.test("a tuple's rest: a closed tuple caps its length, an open one keeps its sc
     );
   t.throws(
     () => grammarSchema({ type: 'object', properties: { p: { prefixItems: pair, items: false, minItems: 3 } } }),
-    { param: 'tools', message: /minItems 3 above maxItems 2 \(at properties\.p\)/ },
+    { param: 'tools', message: /minItems 3 above the 2 items a closed tuple holds \(at properties\.p\)/ },
     'a closed tuple shorter than its minItems holds no value',
   );
+  // Named as the client wrote them, not as node-llama-cpp's form renames them.
+  const draft7 = [
+    [{ items: [{ type: 'float' }], additionalItems: false }, /the type "float" \(at properties\.p\.items\.0\.type\)/],
+    [{ items: pair, additionalItems: { type: 'float' } }, /\(at properties\.p\.additionalItems\.type\)/],
+  ] as const;
+  for (const [array, message] of draft7)
+    t.throws(() => grammarSchema({ type: 'object', properties: { p: array } }), { message }, message.source);
 });
 
 t.test('what the grammar could never write is a 400 on tools naming it and where', async (t) => {

@@ -117,12 +117,15 @@ function keyword(key: string, value: unknown, path: string): unknown {
   }
 }
 
+// Draft 7's tuple keywords, by the name each takes in node-llama-cpp's form (withTupleRest).
+const DRAFT_7_TUPLE: Record<string, string> = { prefixItems: 'items', items: 'additionalItems' };
+
 /**
  * An array's items past its tuple in node-llama-cpp's form: a schema in `items` after `prefixItems`.
  * Draft 7 writes the tuple as a list of `items` and the rest as `additionalItems`. node-llama-cpp takes
  * no boolean there: `false` (zod 4's closed tuple) caps `maxItems` at the tuple's length, `true` says nothing.
  */
-function withTupleRest(schema: Schema): Schema {
+function withTupleRest(schema: Schema, path: string): Schema {
   const { items, additionalItems, ...others } = schema;
   if (items === undefined && additionalItems === undefined) return schema;
   const draft7 = Array.isArray(items);
@@ -131,7 +134,9 @@ function withTupleRest(schema: Schema): Schema {
   if (rest === false) {
     const tuple = out['prefixItems'];
     const length = Array.isArray(tuple) ? tuple.length : 0;
-    const { maxItems } = others;
+    const { minItems, maxItems } = others;
+    if (typeof minItems === 'number' && minItems > length)
+      refuse(path, `minItems ${minItems} above the ${length} items a closed tuple holds`);
     // A maxItems that is not a number stays as sent, for the check of counts to name.
     out['maxItems'] = typeof maxItems === 'number' ? Math.min(maxItems, length) : (maxItems ?? length);
   } else if (rest !== undefined && rest !== true) out['items'] = rest;
@@ -141,12 +146,14 @@ function withTupleRest(schema: Schema): Schema {
 function grammarSchemaAt(schema: unknown, path: string): Schema {
   if (!isSchema(schema)) refuse(path, `${JSON.stringify(schema)} where a schema object belongs`);
   if (schema['anyOf'] !== undefined && schema['oneOf'] !== undefined) refuse(path, 'both anyOf and oneOf');
+  // Errors name the keywords the client wrote, not those of node-llama-cpp's form.
+  const sentAs = (key: string) => (Array.isArray(schema['items']) ? (DRAFT_7_TUPLE[key] ?? key) : key);
   const out: Schema = {};
-  for (const [key, value] of Object.entries(withTupleRest(schema))) {
+  for (const [key, value] of Object.entries(withTupleRest(schema, path))) {
     const name = renamedKeyword(key);
     // Left out of the grammar: an annotation, or a rule the check afterwards holds.
     if (!KEPT.has(name)) continue;
-    const kept = keyword(name, value, at(path, key));
+    const kept = keyword(name, value, at(path, sentAs(key)));
     if (kept !== undefined) out[name] = kept;
   }
   checkCoherent(out, path);
