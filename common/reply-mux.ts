@@ -123,7 +123,14 @@ export class ReplyMux {
    * owners unsubscribe. Requests (a receipt awaiting its ack) keep waiting. Walks every entry: for a stop only.
    */
   failStreams(err: Error): void {
-    for (const entry of this.#entries.values()) entry.fail(err, false, true);
+    for (const entry of this.#entries.values()) {
+      // One owner's throw must not leave the others waiting (nor reject the stop that walks them).
+      try {
+        entry.fail(err, false, true);
+      } catch {
+        // Its owner's own fault; the others are still told.
+      }
+    }
   }
 
   #route(msg: Msg): void {

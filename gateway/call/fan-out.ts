@@ -193,7 +193,7 @@ class FanOutRun {
         await this.#changed();
       }
       // The gateway stops: the whole answer ends with its 503, not a note that reads as an answer.
-      if (state.error instanceof StoppedBeforeAnswer) throw state.error;
+      if (state.error instanceof StoppedBeforeAnswer) throw this.#stopped();
       if (state.error) yield { type: 'delta', seq: this.#seq++, request_id: requestId, content: failureNote(state) };
     }
     if (this.#closed) return;
@@ -217,8 +217,7 @@ class FanOutRun {
       if (this.#closed) return;
     }
     if (this.#closed) return;
-    const stopped = states.find((state) => state.error instanceof StoppedBeforeAnswer)?.error;
-    if (stopped) throw stopped;
+    if (states.some((state) => state.error instanceof StoppedBeforeAnswer)) throw this.#stopped();
     if (!states.some((state) => state.done)) throw this.#everyPartFailed();
     if (this.scope.cancelled.aborted) {
       throw new AgentbusError(
@@ -261,7 +260,8 @@ class FanOutRun {
     }
     aggregator.error ??= noTerminal();
     // Part of the synthesis is already out: it cannot be taken back, so the answer is cut.
-    if (relayed || aggregator.error instanceof StoppedBeforeAnswer) throw aggregator.error;
+    if (aggregator.error instanceof StoppedBeforeAnswer) throw this.#stopped();
+    if (relayed) throw aggregator.error;
     // The synthesis failed before its first token: answer with the sections, which say so (a
     // partial answer, not a 500).
     let text = `_(${aggregator.agent} could not combine the answers: ${aggregator.error.message})_`;
@@ -309,6 +309,11 @@ class FanOutRun {
     };
   }
 
+  /** A stopping gateway's 503, saying whether the parts that had finished were kept. */
+  #stopped(): StoppedBeforeAnswer {
+    return new StoppedBeforeAnswer(this.#states.some((state) => state.done));
+  }
+
   /** The error when no agent answered: a cancel stays a cancel, else the first agent's error. */
   #everyPartFailed(): AgentbusError {
     if (this.scope.cancelled.aborted) {
@@ -317,8 +322,7 @@ class FanOutRun {
         'Cancelled by the client; no agent of the route had finished, and nothing was stored.',
       );
     }
-    const stopped = this.#states.find((state) => state.error instanceof StoppedBeforeAnswer)?.error;
-    if (stopped) return stopped;
+    if (this.#states.some((state) => state.error instanceof StoppedBeforeAnswer)) return this.#stopped();
     const first = this.#states[0]!.error ?? noTerminal();
     const each = this.#states.map((state) => `${state.agent}: ${state.error?.message ?? 'no answer'}`).join('; ');
     const errors = this.#states.map((state) => [state.error ?? noTerminal()]);

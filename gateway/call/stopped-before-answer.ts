@@ -8,10 +8,14 @@ import { AgentbusError } from '../../bus-schemas/index.js';
  * gets this 503 (with `connection: close`), and a stream already started is cut without `[DONE]`.
  */
 export class StoppedBeforeAnswer extends AgentbusError {
-  constructor() {
+  /** `partsStored`: a route of several agents, some of which had finished (their turns are kept). */
+  constructor(partsStored = false) {
     super(
       'bus_unavailable',
-      'The gateway shut down before this answer was ready (GATEWAY_DRAIN_TIMEOUT_MS); nothing was stored. ' +
+      'The gateway shut down before this answer was ready (GATEWAY_DRAIN_TIMEOUT_MS); ' +
+        (partsStored
+          ? 'the parts of the route that had finished are stored in the conversation. '
+          : 'nothing was stored. ') +
         'Send the request again (to another replica, or once this one is back).',
     );
   }

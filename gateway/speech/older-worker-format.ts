@@ -9,7 +9,7 @@ export function olderWorkerFormat(err: unknown, format: SpeechFormat): unknown {
   if (!(err instanceof AgentbusError) || err.code !== 'invalid_envelope' || err.param !== 'format') return err;
   return new AgentbusError(
     'audio_format_unavailable',
-    `response_format "${format}" is not known to the worker that took the request, an older version ` +
+    `The audio format "${format}" is not known to the worker that took the request, an older version ` +
       `(${err.message}): upgrade the workers of this voice agent, or ask for another format.`,
     { param: 'response_format', cause: err },
   );

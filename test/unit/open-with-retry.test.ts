@@ -1,6 +1,7 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { openWithRetry } from '../../gateway/audio/open-with-retry.js';
+import { StoppedBeforeAnswer } from '../../gateway/call/stopped-before-answer.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 // A voice call's opening with one retry: which refusals are asked again, and with what time left.
@@ -49,6 +50,8 @@ t.test('no second attempt for the request mistake, for a client gone, or without
     { name: 'not retryable', error: new AgentbusError('audio_format_unavailable', 'no ffmpeg') },
     { name: 'client gone', error: overloaded(), aborted: true },
     { name: 'no time left', error: overloaded(), spentMs: 1_950 },
+    // bus_unavailable is retryable, but not from a stopping gateway: a second opening would outlive its connection.
+    { name: 'gateway stopping', error: new StoppedBeforeAnswer() },
   ];
   for (const { name, error, aborted, spentMs } of cases) {
     const clock = new FakeClock();
