@@ -214,12 +214,16 @@ t.test('the official openai SDK, non-streaming and streaming', async (t) => {
 });
 
 t.test('a reader too slow to take the answer while its worker waits is cut, and nothing is stored', async (t) => {
+  // The test stack's worker runs in the gateway's process: its synchronous write of a 16 MB turn can stall
+  // both, for over the shared stack's 1 s silence limit on a loaded machine. Here the limit is 3 s.
+  const slow = await startStack({ env: { HEARTBEAT_MS: '1000' } });
+  t.teardown(() => slow.close());
   // 16 MB, far beyond loopback's socket buffers: most of it waits in the gateway for the reader.
-  stack.ollama.behave({ tokens: Array.from({ length: 1024 }, () => 'x'.repeat(16 * 1024)) });
+  slow.ollama.behave({ tokens: Array.from({ length: 1024 }, () => 'x'.repeat(16 * 1024)) });
   const body = JSON.stringify({ model: 'documentation', messages: [{ role: 'user', content: 'Say a lot' }] });
   // Building 16 MB takes the stack ~2 s when idle, several on a loaded CI machine: the deadline leaves room.
   const timeoutMs = 8000;
-  const socket = connect(Number(new URL(stack.baseUrl).port), '127.0.0.1');
+  const socket = connect(Number(new URL(slow.baseUrl).port), '127.0.0.1');
   socket.pause();
   socket.write(
     'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer local-only\r\n' +
@@ -247,7 +251,7 @@ t.test('a reader too slow to take the answer while its worker waits is cut, and 
   const session = /\r\nx-session-id: (\S+)/i.exec(head)![1]!;
   let status = 0;
   for (let i = 0; i < 50 && status !== 404; i++) {
-    const memory = await fetch(`${stack.baseUrl}/memory/last?session=${session}`, { headers: AUTH });
+    const memory = await fetch(`${slow.baseUrl}/memory/last?session=${session}`, { headers: AUTH });
     status = memory.status;
     if (status !== 404) await new Promise((resolve) => setTimeout(resolve, 100));
   }
