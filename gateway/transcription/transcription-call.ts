@@ -68,13 +68,18 @@ export async function callTranscription(
     open: (attempt) => openTranscription(bus, subjects, attempt, signal),
     ...(onRetry ? { onRetry } : {}),
   });
+  let heard = false;
   try {
     await upload(bus, ready.upload, request.request_id, audio, signal);
     const done = await call.next();
     if (done.type !== 'done')
       throw new AgentbusError('stream_protocol_error', `unexpected transcription frame "${done.type}"`);
+    heard = true;
     return { ready, done };
   } finally {
+    // Ended here without its transcript (the gateway stopping, a broken exchange): the engine stops
+    // too. A client that left has sent its cancel already.
+    if (!heard && !signal.aborted) call.cancel('the gateway ended the call');
     call.end();
   }
 }

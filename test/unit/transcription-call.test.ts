@@ -7,6 +7,7 @@ import {
   subjectsFor,
   type TranscriptionRequest,
 } from '../../bus-schemas/index.js';
+import { StoppedBeforeAnswer } from '../../gateway/call/stopped-before-answer.js';
 import { callTranscription } from '../../gateway/transcription/transcription-call.js';
 import { Admission, ADMISSION_DEFAULTS } from '../../workers/admission.js';
 import { defaultAudioChains } from '../../workers/audio/from-config.js';
@@ -126,6 +127,30 @@ t.test('past the deadline the worker is told to stop too, so its engine does not
   );
   const cancel = bus.published.find((p) => p.subject === subjects.cancel('voice_processor'));
   t.match(cancel && decodeCancelRequest(cancel.data), { request_id: 'transcribe-1', reason: 'deadline passed' });
+});
+
+t.test('the gateway stopping after ready: its 503, and the worker told to stop its engine', async (t) => {
+  const bus = new FakeBus();
+  // A worker that took the audio and is still hearing it when the gateway reaches its drain deadline.
+  bus.subscribe(subjects.transcribe('voice_processor'), {
+    callback: (_err, msg) => {
+      const req = decodeTranscriptionRequest(msg.data);
+      const inboxBus = { newInbox: () => '_INBOX.worker.fake-upload', subscribe: bus.subscribe.bind(bus) };
+      const taken = receiveUpload(inboxBus, req, new AbortController().signal);
+      const ready = { type: 'ready', upload: taken.subject, provider: 'pocketsphinx', worker: 'w1' };
+      bus.publish(msg.reply!, encodeJson({ ...ready, seq: 0, request_id: req.request_id }));
+      taken.audio.then(
+        () => bus.failInboxes(new StoppedBeforeAnswer()),
+        () => undefined,
+      );
+    },
+  });
+  await t.rejects(callTranscription(bus, subjects, request, audio, new AbortController().signal), {
+    code: 'bus_unavailable',
+    message: /GATEWAY_DRAIN_TIMEOUT_MS/,
+  });
+  const cancel = bus.published.find((p) => p.subject === subjects.cancel('voice_processor'));
+  t.match(cancel && decodeCancelRequest(cancel.data), { request_id: 'transcribe-1', reason: /the gateway ended/ });
 });
 
 t.test('a worker without pocketsphinx answers at once, before any audio moves', async (t) => {
