@@ -2,7 +2,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { earliestRetry } from '../call/earliest-retry.js';
 import { earlierAttempts } from '../call/earlier-attempts.js';
-import { StoppedBeforeAnswer } from '../call/stopped-before-answer.js';
+import { retriedHere } from '../call/stopped-before-answer.js';
 
 // Below this, a second attempt could not finish anything: end with the first error instead.
 const MIN_ATTEMPT_MS = 100;
@@ -47,9 +47,7 @@ export async function openWithRetry<R extends { timeout_ms: number }, T>(options
     first = AgentbusError.from(err);
   }
   const left = request.timeout_ms - (clock.now() - started);
-  // A stopping gateway's 503 (GATEWAY_DRAIN_TIMEOUT_MS): a second opening would outlive its connection.
-  const stopping = first instanceof StoppedBeforeAnswer;
-  if (!first.retryable || stopping || taken.has(first) || options.signal.aborted || left < MIN_ATTEMPT_MS) throw first;
+  if (!retriedHere(first) || taken.has(first) || options.signal.aborted || left < MIN_ATTEMPT_MS) throw first;
   options.onRetry?.(first);
   try {
     return await options.open({ ...request, timeout_ms: left }, 2);

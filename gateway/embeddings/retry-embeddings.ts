@@ -2,7 +2,7 @@ import { AgentbusError, type EmbedVectorsReply } from '../../bus-schemas/index.j
 import { systemClock, type Clock } from '../../common/clock.js';
 import { earliestRetry } from '../call/earliest-retry.js';
 import { earlierAttempts } from '../call/earlier-attempts.js';
-import { StoppedBeforeAnswer } from '../call/stopped-before-answer.js';
+import { retriedHere } from '../call/stopped-before-answer.js';
 
 /** One attempt: `timeoutMs` of the deadline left, `waitMs` for a worker to show it took the request. */
 export type EmbedAttempt = (timeoutMs: number, waitMs: number | undefined) => Promise<EmbedVectorsReply>;
@@ -45,8 +45,7 @@ export async function embedWithRetry(options: EmbedRetryOptions): Promise<EmbedV
     first = AgentbusError.from(err);
   }
   const left = totalMs - (clock.now() - started);
-  // A stopping gateway's 503 (GATEWAY_DRAIN_TIMEOUT_MS): a retry here would be cut; the client sends it elsewhere.
-  if (!first.retryable || left < MIN_ATTEMPT_MS || first instanceof StoppedBeforeAnswer) throw first;
+  if (!retriedHere(first) || left < MIN_ATTEMPT_MS) throw first;
   options.onRetry(first);
   try {
     return await options.attempt(left, undefined);
