@@ -219,6 +219,16 @@ t.test('a forced tool call: a grammar holds the real model to the schema, and it
   const args = JSON.parse(answered.choices[0].message.tool_calls[0].function.arguments);
   t.match(args, { p: [/^(a|b)$/, /^(1|2)$/] }, 'a closed tuple written whole');
   t.equal(args.p.length, 2, 'and no item past it');
+
+  // zod's z.any() in some modes: a property whose schema is `true` takes any value, as `{}` does.
+  const loose = { type: 'object', properties: { city: weather.function.parameters.properties.city, note: true } };
+  const anything = { name: 'note', parameters: { ...loose, required: ['city', 'note'] } };
+  const noted = await post({ ...ask, tools: [{ type: 'function', function: anything }], tool_choice: 'required' });
+  const answer = await noted.json();
+  t.equal(noted.status, 200, `a property \`true\` is held, not refused: ${JSON.stringify(answer)}`);
+  const written = JSON.parse(answer.choices[0].message.tool_calls[0].function.arguments);
+  t.match(written, { city: /^(Dhaka|Paris)$/ }, 'a valid call');
+  t.ok(Object.hasOwn(written, 'note'), 'with the property of any value');
 });
 
 t.test('structured outputs: a grammar holds the answer to response_format, strict ones are checked', async (t) => {

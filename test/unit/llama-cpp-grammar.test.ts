@@ -126,13 +126,94 @@ t.test("a tuple's rest: a closed tuple caps its length, an open one keeps its sc
     t.throws(() => grammarSchema({ type: 'object', properties: { p: array } }), { message }, message.source);
 });
 
+t.test('a boolean schema: true is {} wherever a schema goes; false leaves out what it can', async (t) => {
+  // zod's z.any()/z.unknown() in some modes, and OpenAI takes them. Each its own subtest: one refused
+  // case does not hide the others.
+  const held: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+    ['a property true', { properties: { p: true } }, { properties: { p: {} } }],
+    [
+      'items true: any items',
+      { properties: { p: { type: 'array', items: true } } },
+      { properties: { p: { type: 'array' } } },
+    ],
+    [
+      "a draft 7 tuple's item true",
+      { properties: { p: { items: [true, { type: 'string' }], additionalItems: false } } },
+      { properties: { p: { prefixItems: [{}, { type: 'string' }], maxItems: 2 } } },
+    ],
+    [
+      'a prefixItems entry true',
+      { properties: { p: { prefixItems: [true] } } },
+      { properties: { p: { prefixItems: [{}] } } },
+    ],
+    [
+      'an anyOf member true',
+      { properties: { p: { anyOf: [true, { type: 'null' }] } } },
+      { properties: { p: { oneOf: [{}, { type: 'null' }] } } },
+    ],
+    [
+      'a oneOf member false, a branch no value takes',
+      { properties: { p: { oneOf: [{ type: 'string' }, false] } } },
+      { properties: { p: { oneOf: [{ type: 'string' }] } } },
+    ],
+    [
+      'a definition true',
+      { properties: { p: { $ref: '#/$defs/free' } }, $defs: { free: true } },
+      { properties: { p: { $ref: '#/$defs/free' } }, $defs: { free: {} } },
+    ],
+    [
+      'a property false, not required: left out',
+      { properties: { a: { type: 'string' }, gone: false }, required: ['a'] },
+      { properties: { a: { type: 'string' } }, required: ['a'] },
+    ],
+  ];
+  for (const [what, schema, expected] of held)
+    t.test(what, async (t) => t.same(grammarSchema({ type: 'object', ...schema }), { type: 'object', ...expected }));
+  const refused: Array<[string, Record<string, unknown>, RegExp]> = [
+    [
+      'a required property false',
+      { properties: { a: { type: 'string' }, b: false }, required: ['a', 'b'] },
+      /the required property "b", whose schema false no value satisfies \(at required\)/,
+    ],
+    [
+      'a nested required property false',
+      { properties: { p: { type: 'object', properties: { b: false }, required: ['b'] } } },
+      /the required property "b", .*\(at properties\.p\.required\)/,
+    ],
+    [
+      'only false members',
+      { properties: { a: { anyOf: [false, false] } } },
+      /only the schema false.*\(at properties\.a\.anyOf\)/,
+    ],
+    [
+      'a prefixItems entry false',
+      { properties: { a: { prefixItems: [{}, false] } } },
+      /the schema false, .*\(at properties\.a\.prefixItems\.1\)/,
+    ],
+    [
+      "a draft 7 tuple's item false",
+      { properties: { a: { items: [false] } } },
+      /the schema false, .*\(at properties\.a\.items\.0\)/,
+    ],
+    ['a definition false', { $defs: { none: false } }, /the schema false, .*\(at \$defs\.none\)/],
+  ];
+  for (const [what, schema, message] of refused)
+    t.test(what, async (t) =>
+      t.throws(() => grammarSchema({ type: 'object', ...schema }), {
+        code: 'invalid_request',
+        param: 'tools',
+        message,
+      }),
+    );
+});
+
 t.test('what the grammar could never write is a 400 on tools naming it and where', async (t) => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ type: 'object', properties: { a: { enum: [] } } }, /enum that lists no value/],
     [{ type: 'object', properties: { a: { $ref: 'https://example.com/s.json' } } }, /reference "https:/],
     [{ type: 'object', properties: { a: { type: ['object', 'null'] } } }, /list of types/],
     [{ type: 'object', properties: { a: { anyOf: [], oneOf: [] } } }, /both anyOf and oneOf/],
-    [{ type: 'object', properties: { a: true } }, /where a schema object belongs/],
+    [{ type: 'object', properties: { a: 3 } }, /3 where a schema object belongs/],
     [{ type: 'object', properties: { a: { type: 'float' } } }, /the type "float"/],
     [{ type: 'object', properties: { a: { $ref: '#/$defs/Nope' } } }, /"#\/\$defs\/Nope", which no \$defs defines/],
     [{ type: 'object', properties: { a: { type: 'string' } }, required: ['a', 'b'] }, /"b", which properties lacks/],

@@ -60,20 +60,26 @@ function refuse(path: string, why: string): never {
 
 const at = (path: string, key: string | number) => (path ? `${path}.${key}` : String(key));
 
-function schemaList(value: unknown, path: string): Schema[] {
+// Where a `false` schema is one choice among others (an anyOf branch, a property that may be left
+// out), leaving it out says the same; elsewhere grammarSchemaAt refuses it.
+function schemaList(value: unknown, path: string, dropFalse = false): Schema[] {
   if (!Array.isArray(value) || value.length === 0) refuse(path, 'an empty or missing list of schemas');
-  return value.map((item, i) => grammarSchemaAt(item, at(path, i)));
+  const kept = value.flatMap((item, i) => (dropFalse && item === false ? [] : [grammarSchemaAt(item, at(path, i))]));
+  if (kept.length === 0) refuse(path, 'only the schema false, which no value satisfies');
+  return kept;
 }
 
-function schemaMap(value: unknown, path: string): Schema {
+function schemaMap(value: unknown, path: string, dropFalse = false): Schema {
   if (!isSchema(value)) refuse(path, 'not an object of schemas');
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, grammarSchemaAt(item, at(path, key))]));
+  const entries = Object.entries(value).filter(([, item]) => !(dropFalse && item === false));
+  return Object.fromEntries(entries.map(([key, item]) => [key, grammarSchemaAt(item, at(path, key))]));
 }
 
 /** One keyword of a schema, as node-llama-cpp takes it; refuses what it would drop. */
 function keyword(key: string, value: unknown, path: string): unknown {
   switch (key) {
     case 'properties':
+      return schemaMap(value, path, true);
     case '$defs':
       return schemaMap(value, path);
     case 'items':
@@ -81,8 +87,9 @@ function keyword(key: string, value: unknown, path: string): unknown {
     case 'additionalProperties':
       return typeof value === 'boolean' ? value : grammarSchemaAt(value, path);
     case 'prefixItems':
-    case 'oneOf':
       return schemaList(value, path);
+    case 'oneOf':
+      return schemaList(value, path, true);
     case 'enum':
       if (!Array.isArray(value) || value.length === 0) refuse(path, 'an enum that lists no value');
       if (!value.every(isScalar)) refuse(path, 'an enum of objects or arrays');
@@ -144,7 +151,11 @@ function withTupleRest(schema: Schema, path: string): Schema {
 }
 
 function grammarSchemaAt(schema: unknown, path: string): Schema {
+  // JSON Schema's boolean schemas (zod's z.any() in some modes): `true` is `{}`, `false` takes no value.
+  if (schema === true) return {};
+  if (schema === false) refuse(path, 'the schema false, which no value satisfies');
   if (!isSchema(schema)) refuse(path, `${JSON.stringify(schema)} where a schema object belongs`);
+  checkNoneRequired(schema, path);
   if (schema['anyOf'] !== undefined && schema['oneOf'] !== undefined) refuse(path, 'both anyOf and oneOf');
   // Errors name the keywords the client wrote, not those of node-llama-cpp's form.
   const sentAs = (key: string) => (Array.isArray(schema['items']) ? (DRAFT_7_TUPLE[key] ?? key) : key);
@@ -158,6 +169,17 @@ function grammarSchemaAt(schema: unknown, path: string): Schema {
   }
   checkCoherent(out, path);
   return out;
+}
+
+/** No required property has the schema `false`: the grammar leaves such a property out, and no value has it. */
+function checkNoneRequired(schema: Schema, path: string): void {
+  const { properties, required } = schema;
+  if (!isSchema(properties) || !Array.isArray(required)) return;
+  const never = (required as unknown[]).find(
+    (name): name is string => typeof name === 'string' && properties[name] === false,
+  );
+  if (never !== undefined)
+    refuse(at(path, 'required'), `the required property "${never}", whose schema false no value satisfies`);
 }
 
 /**
