@@ -46,6 +46,11 @@ export interface RequestOptions {
   headers?: MsgHdrs;
   /** The reply inbox's scope ({@link Bus.newInbox}). */
   inboxScope?: string;
+  /**
+   * Still sent after {@link Bus.failInboxes}: a receipt of an answer its client already has, which
+   * the worker would otherwise discard.
+   */
+  outlivesStop?: boolean;
 }
 
 /** NATS's answer to a request nobody serves, as a status message: empty, with code 503. */
@@ -103,7 +108,7 @@ export interface Bus {
    * subject (`getSubject()`) ends in 128 random bits; its messages go to `callback` until
    * `unsubscribe()`, after which a request sent there finds "no responders". One subscription per
    * scope serves all of them and the requests' (reply-mux.ts). Throws at once, like `subscribe`,
-   * for a closed or draining connection.
+   * for a closed or draining connection, and after {@link failInboxes}.
    */
   subscribeInbox(scope: string, callback: BusCallback): BusSubscription;
   /**
@@ -116,6 +121,8 @@ export interface Bus {
    * Ends every stream of replies ({@link subscribeInbox}) with `err`, as a failed subscription would, so
    * each owner's error path runs (a stopping gateway's 503 for the answers it still awaits); requests
    * keep waiting. For a stop only: it walks every inbox, where per-request bookkeeping would cost CPU.
+   * It sticks: a later `subscribeInbox` throws `err`, a later `request` (unless `outlivesStop`) rejects
+   * with it, so a call opened after the walk (a retry, a fan-out's combining step) gets the same answer.
    */
   failInboxes(err: Error): void;
   /** Resolves once the server has seen everything published so far. */
@@ -223,6 +230,8 @@ class NatsBus implements Bus {
   #up = true;
   #since = Date.now();
   #problem: string | undefined;
+  /** What {@link failInboxes} was given: the calls opened after it fail with it at once. */
+  #stopped: Error | undefined;
 
   constructor(nc: NatsConnection, options: BusOptions) {
     this.#nc = nc;
@@ -297,11 +306,13 @@ class NatsBus implements Bus {
   }
 
   subscribeInbox(scope: string, callback: BusCallback): BusSubscription {
+    if (this.#stopped) throw this.#stopped;
     return this.#mux(scope).listen(callback);
   }
 
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg> {
     try {
+      if (this.#stopped && !options.outlivesStop) throw this.#stopped;
       return this.#mux(options.inboxScope).request(subject, data, options.timeoutMs, options.headers);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -309,6 +320,7 @@ class NatsBus implements Bus {
   }
 
   failInboxes(err: Error): void {
+    this.#stopped = err;
     for (const mux of this.#muxes.values()) mux.failStreams(err);
   }
 

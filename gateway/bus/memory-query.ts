@@ -20,6 +20,8 @@ export interface MemoryQueryOptions {
 
 /** A failed memory query as the error the client gets (no worker, timeout, bus down). */
 function requestFailure(err: unknown, timeoutMs: number): AgentbusError {
+  // What the bus's owner tells the client instead (a stopping gateway's 503), as it is.
+  if (err instanceof AgentbusError) return err;
   if (isNoRespondersError(err)) {
     return new AgentbusError(
       'no_worker',

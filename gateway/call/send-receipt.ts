@@ -35,7 +35,9 @@ const sleep = (clock: Clock, ms: number) =>
 
 async function ask(bus: Bus, subject: string, data: Uint8Array, timeoutMs: number, inboxScope?: string): Promise<Try> {
   try {
-    const reply = await bus.request(subject, data, { timeoutMs, ...(inboxScope ? { inboxScope } : {}) });
+    // The client has its answer: a stopping gateway still tells the worker to keep it.
+    const asked = { timeoutMs, outlivesStop: true, ...(inboxScope ? { inboxScope } : {}) };
+    const reply = await bus.request(subject, data, asked);
     // A status reply is what a bus without no-responders errors (the unit tests' fake) answers.
     return isNoRespondersReply(reply) ? 'gone' : 'acknowledged';
   } catch (err) {

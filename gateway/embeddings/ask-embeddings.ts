@@ -211,6 +211,8 @@ const clientLeft = () =>
   );
 
 function busRefused(err: unknown): AgentbusError {
+  // What the bus's owner tells the client instead (a stopping gateway's 503), as it is.
+  if (err instanceof AgentbusError) return err;
   const message = (err as Error)?.message ?? String(err);
   return new AgentbusError(
     'bus_unavailable',

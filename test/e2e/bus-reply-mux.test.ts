@@ -122,3 +122,27 @@ t.test('failInboxes ends every reply inbox with its error; requests keep waiting
   answer();
   t.equal(text((await pending).data), 'ok', 'the request still got its reply');
 });
+
+t.test('after failInboxes, new inboxes and requests fail at once with its error; a receipt still goes', async (t) => {
+  const [asker, worker] = [await open('sticky-asker'), await open('sticky-worker')];
+  t.teardown(async () => {
+    await asker.close();
+    await worker.close();
+  });
+  worker.subscribe('mux.ack', { callback: (_err, msg) => worker.publish(msg.reply!, bytes('ack')) });
+  await worker.flush();
+  const stopped = new Error('stopping');
+  asker.failInboxes(stopped);
+  // Opened after the walk (a retry, a fan-out's combining step): nobody would fail them later.
+  let thrown: unknown;
+  try {
+    asker.subscribeInbox('chat.testing', () => {});
+  } catch (err) {
+    thrown = err;
+  }
+  t.equal(thrown, stopped, 'an inbox');
+  const asked = await asker.request('mux.ack', bytes('x'), { timeoutMs: 5000 }).catch((err: unknown) => err);
+  t.equal(asked, stopped, 'a request');
+  const receipt = { timeoutMs: 5000, inboxScope: 'chat.testing', outlivesStop: true };
+  t.equal(text((await asker.request('mux.ack', bytes('receipt'), receipt)).data), 'ack', 'a receipt is still answered');
+});

@@ -55,6 +55,8 @@ export class FakeBus implements Bus {
   readonly #inboxSubs: FakeSubscription[] = [];
   readonly #listeners = new Set<(bus: Bus) => void>();
   #inboxes = 0;
+  /** What {@link failInboxes} was given: later inboxes and requests fail with it, as NatsBus's do. */
+  #stopped: Error | undefined;
 
   constructor(
     readonly role: BusRole = 'gateway',
@@ -107,12 +109,14 @@ export class FakeBus implements Bus {
   /** A plain subscription to a fresh inbox: the fake answers "no responders" once it is closed. */
   subscribeInbox(scope: string, callback: BusCallback): BusSubscription {
     if (this.closed) throw new errors.ClosedConnectionError();
+    if (this.#stopped) throw this.#stopped;
     const sub = this.subscribe(this.newInbox(scope), { callback }) as FakeSubscription;
     this.#inboxSubs.push(sub);
     return sub;
   }
 
   failInboxes(err: Error): void {
+    this.#stopped = err;
     for (const sub of [...this.#inboxSubs])
       if (!sub.closed) sub.callback(err, { subject: '', data: new Uint8Array(0) });
   }
@@ -123,6 +127,7 @@ export class FakeBus implements Bus {
   }
 
   request(subject: string, data: Uint8Array, options: RequestOptions): Promise<Msg> {
+    if (this.#stopped && !options.outlivesStop) return Promise.reject(this.#stopped);
     const inbox = this.newInbox(options.inboxScope);
     return new Promise<Msg>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {

@@ -185,6 +185,19 @@ t.test(
   },
 );
 
+t.test('a call opened after the inboxes were failed ends with that error at once, publishing nothing', async (t) => {
+  const clock = new FakeClock();
+  const bus = new FakeBus('gateway', clock);
+  const stopped = new StoppedBeforeAnswer();
+  bus.failInboxes(stopped);
+  const options = { subject: 's', cancelSubject: 'c', idleTimeoutMs: 1, deadlineGraceMs: 1, cancelGraceMs: 1, clock };
+  // A retry or a fan-out's combining step, started after the stop's walk: no worker runs it for nobody.
+  const read = readAll(busCall(bus, envelope(), options)(testScope()));
+  await read.finished;
+  t.equal(read.error, stopped, "the stop's 503, as it is");
+  t.same(bus.published, [], 'nothing published, not even a cancel');
+});
+
 t.test('a bus that stays down, or is closed, refuses the request before publishing', async (t) => {
   for (const breakBus of [(bus: FakeBus) => bus.setConnected(false), (bus: FakeBus) => bus.closeNow()]) {
     const clock = new FakeClock();

@@ -46,11 +46,19 @@ const vectors: EmbedReply = {
 
 /** A gateway, a member of the agent's queue group that only records, and the request running. */
 function setUp(
-  options: { totalMs?: number; left?: LightSignal; audit?: boolean; worker?: boolean; busDown?: boolean } = {},
+  options: {
+    totalMs?: number;
+    left?: LightSignal;
+    audit?: boolean;
+    worker?: boolean;
+    busDown?: boolean;
+    stopped?: Error;
+  } = {},
 ) {
   const clock = new FakeClock();
   const bus = new FakeBus('gateway', clock);
   if (options.busDown) bus.setConnected(false);
+  if (options.stopped) bus.failInboxes(options.stopped);
   const taken: BusMessage[] = [];
   if (options.worker !== false) {
     bus.subscribe(subjects.embed('nomic'), { queue: 'nomic', callback: (_err, msg) => taken.push(msg) });
@@ -125,6 +133,15 @@ t.test("a stopping gateway's 503 ends the request: cancelled on the worker, not 
   t.equal(run.taken.length, 1, 'never published again');
   t.same(run.retries, []);
   t.same(run.order(), ['request', 'cancel'], 'its worker stops the batch');
+});
+
+t.test("asked after the stop's walk: its 503 at once, as it is; nothing published, not retried", async (t) => {
+  const stopped = new StoppedBeforeAnswer();
+  const run = setUp({ stopped });
+  await settle();
+  t.equal(run.outcome.error, stopped);
+  t.same(run.order(), [], 'no worker runs it for nobody');
+  t.same(run.retries, []);
 });
 
 t.test('silent after its ack: worker_lost, cancelled on the worker, then retried once', async (t) => {

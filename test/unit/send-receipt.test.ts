@@ -60,6 +60,17 @@ t.test('an acknowledged receipt is sent once, and nothing else', async (t) => {
   t.same(commits, [], 'its own worker commits');
 });
 
+t.test('a stopping gateway still sends a receipt: its client has the answer', async (t) => {
+  const { bus, clock, seen, worker, run } = setup();
+  worker(() => true);
+  // The drain deadline's walk: later requests fail at once, except those that outlive the stop.
+  bus.failInboxes(new Error('stopping'));
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  await clock.advance(0);
+  t.equal(seen.length, 1);
+  t.equal(done(), true, 'acknowledged by its worker');
+});
+
 t.test('an unacknowledged receipt is sent again, a bounded number of times', async (t) => {
   const { bus, clock, seen, worker, run } = setup();
   worker(() => false);
