@@ -9,6 +9,7 @@ import { waitFor } from '../../helpers/wait.js';
 import { loadWorkerConfig } from '../../../workers/config.js';
 import { openMigratedMemory } from '../../../workers/memory/open.js';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,6 +25,20 @@ async function exitOf(process: TestProcess): Promise<number | null> {
   const { child } = process;
   await waitFor('the process to exit', () => child.exitCode !== null || child.signalCode !== null, 10_000);
   return process.exited;
+}
+
+/** The answer to `req` (status, headers, body), or the error of a connection closed without one. */
+function answerOf(req: ClientRequest): Promise<{ status: number; headers: IncomingHttpHeaders; text: string } | Error> {
+  return new Promise((resolve) => {
+    req.once('error', resolve);
+    req.once('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.once('error', resolve);
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+    });
+  });
 }
 
 /** Reads an SSE response until a content delta arrived; returns the text so far and the reader. */
@@ -185,6 +200,39 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
         .where('input_messages', 'like', '%drain deadline%')
         .execute();
       t.same(stored, [], 'the unanswered question is not in memory');
+    },
+  );
+
+  await t.test(
+    'a call opened after GATEWAY_DRAIN_TIMEOUT_MS (its body still arriving then): 503 bus_unavailable at once',
+    async (t) => {
+      const gateway = await startGatewayProcess({ ...env, GATEWAY_DRAIN_TIMEOUT_MS: '500' });
+      started.push(gateway);
+      // Were it asked, the worker would still be making it when the connection is closed.
+      ollama.behave({ tokens: ['late'], firstTokenDelayMs: 5000, tokenDelayMs: 0 });
+      const sent = ollama.requests.length;
+      const payload = Buffer.from(body(false, 'opened after the deadline'));
+      const { port } = new URL(gateway.ready['url'] as string);
+      const headers = { ...AUTH, 'content-length': payload.length, expect: '100-continue' };
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', headers });
+      const answered = answerOf(req);
+      // 100 Continue comes once the request is admitted and its body about to be read: in progress at SIGTERM.
+      await new Promise((resolve) => req.once('continue', resolve));
+      req.write(payload.subarray(0, 10));
+      gateway.child.kill('SIGTERM');
+      // The deadline's walk has failed every inbox then open: the call is opened after it.
+      await waitFor('the drain deadline', () => /GATEWAY_DRAIN_TIMEOUT_MS: closing them/.test(gateway.output()));
+      req.end(payload.subarray(10));
+      const res = await answered;
+      // Without an answer of its own the connection was closed empty ("socket hang up").
+      if (res instanceof Error) throw new Error(`no answer, the connection was closed: ${res.message}`);
+      t.equal(res.status, 503);
+      t.match(JSON.parse(res.text), {
+        error: { code: 'bus_unavailable', message: /shut down before this answer was ready/ },
+      });
+      t.equal(res.headers['connection'], 'close');
+      t.equal(await exitOf(gateway), 0, 'exit 0');
+      t.equal(ollama.requests.length, sent, 'no worker was asked to make it for nobody');
     },
   );
 });
