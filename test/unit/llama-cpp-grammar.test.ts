@@ -1,10 +1,15 @@
 import t from 'tap';
 import { fitToContext } from '../../workers/providers/llama-cpp/context-fit.js';
 import { grammarSchema, RESPONSE_FORMAT_SCHEMA } from '../../workers/providers/llama-cpp/grammar-schema.js';
+import { anyValue } from '../../workers/providers/llama-cpp/typeless-schema.js';
 import { structuredOutputCheck, toolArgumentsCheck } from '../../workers/providers/schema-check.js';
+import { gbnfConverter, ruleNames } from '../helpers/gbnf-grammar.js';
 
 // The llama-cpp provider's checks before it generates: the forced call's schema as its grammar
 // takes it, and prompt plus answer within the context.
+
+// Any JSON value, as the grammar takes a schema that allows it: `{}`, `true`, only annotations.
+const ANY = anyValue();
 
 t.test('a schema in the grammar subset passes; anyOf becomes oneOf; annotations are left out', async (t) => {
   const schema = {
@@ -60,8 +65,8 @@ t.test("rules the grammar cannot hold are left to the check afterwards; draft 7'
       mail: { type: 'string' },
       on: { type: 'string', format: 'date' },
       tags: { type: 'object', additionalProperties: { type: 'string' } },
-      both: {},
-      neither: {},
+      both: ANY,
+      neither: ANY,
       pair: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'integer' }], maxItems: 2 },
     },
     $defs: { Place: { type: 'object', properties: { lat: { type: 'number' } } } },
@@ -71,7 +76,7 @@ t.test("rules the grammar cannot hold are left to the check afterwards; draft 7'
     {
       type: 'object',
       properties: { p: { $ref: '#/$defs/Place' } },
-      $defs: { Place: {} },
+      $defs: { Place: ANY },
     },
     'a draft-7 reference points into $defs',
   );
@@ -86,25 +91,25 @@ t.test("a tuple's rest: a closed tuple caps its length, an open one keeps its sc
       { type: 'array', prefixItems: pair, items: false, minItems: 2, maxItems: 2 },
       { type: 'array', prefixItems: pair, minItems: 2, maxItems: 2 },
     ],
-    ['closed, no maxItems', { prefixItems: pair, items: false }, { prefixItems: pair, maxItems: 2 }],
+    ['closed, no maxItems', { prefixItems: pair, items: false }, { type: 'array', prefixItems: pair, maxItems: 2 }],
     [
       'closed below a larger maxItems',
       { prefixItems: pair, items: false, maxItems: 5 },
-      { prefixItems: pair, maxItems: 2 },
+      { type: 'array', prefixItems: pair, maxItems: 2 },
     ],
     ['no items at all', { type: 'array', items: false }, { type: 'array', maxItems: 0 }],
-    ['any rest', { prefixItems: pair, items: true }, { prefixItems: pair }],
+    ['any rest', { prefixItems: pair, items: true }, { type: 'array', prefixItems: pair }],
     [
       'a rest schema (zod 4 .rest())',
       { prefixItems: pair, items: { type: 'boolean' } },
-      { prefixItems: pair, items: { type: 'boolean' } },
+      { type: 'array', prefixItems: pair, items: { type: 'boolean' } },
     ],
     [
       "draft 7's rest schema",
       { items: pair, additionalItems: { type: 'boolean' } },
-      { prefixItems: pair, items: { type: 'boolean' } },
+      { type: 'array', prefixItems: pair, items: { type: 'boolean' } },
     ],
-    ["draft 7's any rest", { items: pair, additionalItems: true }, { prefixItems: pair }],
+    ["draft 7's any rest", { items: pair, additionalItems: true }, { type: 'array', prefixItems: pair }],
   ];
   for (const [what, array, expected] of arrays)
     t.same(
@@ -126,11 +131,11 @@ t.test("a tuple's rest: a closed tuple caps its length, an open one keeps its sc
     t.throws(() => grammarSchema({ type: 'object', properties: { p: array } }), { message }, message.source);
 });
 
-t.test('a boolean schema: true is {} wherever a schema goes; false leaves out what it can', async (t) => {
+t.test('a boolean schema: true is any value wherever a schema goes; false leaves out what it can', async (t) => {
   // zod's z.any()/z.unknown() in some modes, and OpenAI takes them. Each its own subtest: one refused
   // case does not hide the others.
   const held: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
-    ['a property true', { properties: { p: true } }, { properties: { p: {} } }],
+    ['a property true', { properties: { p: true } }, { properties: { p: ANY } }],
     [
       'items true: any items',
       { properties: { p: { type: 'array', items: true } } },
@@ -139,17 +144,17 @@ t.test('a boolean schema: true is {} wherever a schema goes; false leaves out wh
     [
       "a draft 7 tuple's item true",
       { properties: { p: { items: [true, { type: 'string' }], additionalItems: false } } },
-      { properties: { p: { prefixItems: [{}, { type: 'string' }], maxItems: 2 } } },
+      { properties: { p: { type: 'array', prefixItems: [ANY, { type: 'string' }], maxItems: 2 } } },
     ],
     [
       'a prefixItems entry true',
       { properties: { p: { prefixItems: [true] } } },
-      { properties: { p: { prefixItems: [{}] } } },
+      { properties: { p: { type: 'array', prefixItems: [ANY] } } },
     ],
     [
       'an anyOf member true',
       { properties: { p: { anyOf: [true, { type: 'null' }] } } },
-      { properties: { p: { oneOf: [{}, { type: 'null' }] } } },
+      { properties: { p: { oneOf: [ANY, { type: 'null' }] } } },
     ],
     [
       'a oneOf member false, a branch no value takes',
@@ -159,7 +164,7 @@ t.test('a boolean schema: true is {} wherever a schema goes; false leaves out wh
     [
       'a definition true',
       { properties: { p: { $ref: '#/$defs/free' } }, $defs: { free: true } },
-      { properties: { p: { $ref: '#/$defs/free' } }, $defs: { free: {} } },
+      { properties: { p: { $ref: '#/$defs/free' } }, $defs: { free: ANY } },
     ],
     [
       'a property false, not required: left out',
@@ -206,6 +211,86 @@ t.test('a boolean schema: true is {} wherever a schema goes; false leaves out wh
       }),
     );
 });
+
+t.test('a schema without a type: any value, or the type its keywords constrain', async (t) => {
+  // node-llama-cpp writes only null for a schema without a type; JSON Schema takes any value there.
+  const string = { type: 'string' };
+  const cases: Array<[string, unknown, Record<string, unknown>]> = [
+    ['{} (z.any(), z.unknown())', {}, ANY],
+    ['true', true, ANY],
+    ['only annotations', { description: 'anything', title: 'Any' }, { description: 'anything', ...ANY }],
+    ['properties', { properties: { a: string } }, { type: 'object', properties: { a: string } }],
+    [
+      'required and additionalProperties',
+      { properties: { a: {} }, required: ['a'], additionalProperties: { type: 'number' } },
+      { type: 'object', properties: { a: ANY }, required: ['a'], additionalProperties: { type: 'number' } },
+    ],
+    [
+      'items and minItems',
+      { items: { type: 'integer' }, minItems: 1 },
+      { type: 'array', items: { type: 'integer' }, minItems: 1 },
+    ],
+    ["a string's rules", { maxLength: 3, pattern: '^a' }, { type: 'string', maxLength: 3 }],
+    ["a number's rules", { minimum: 0 }, { type: 'number' }],
+    [
+      'keywords of two types: a branch of each, with its own',
+      { description: 'd', properties: { a: string }, minItems: 1 },
+      {
+        description: 'd',
+        oneOf: [
+          { type: 'object', properties: { a: string } },
+          { type: 'array', minItems: 1 },
+        ],
+      },
+    ],
+    ['enum: as it is', { enum: ['a', 1] }, { enum: ['a', 1] }],
+    ['const: as it is', { const: 'a' }, { const: 'a' }],
+    ['anyOf: its branches', { anyOf: [string, {}] }, { oneOf: [string, ANY] }],
+  ];
+  for (const [what, schema, expected] of cases)
+    t.same(
+      grammarSchema({ type: 'object', properties: { p: schema } }),
+      { type: 'object', properties: { p: expected } },
+      what,
+    );
+  t.same(grammarSchema({}, RESPONSE_FORMAT_SCHEMA), ANY, 'a root of any value');
+  t.same(
+    grammarSchema({ properties: { a: string } }, RESPONSE_FORMAT_SCHEMA),
+    { type: 'object', properties: { a: string } },
+    'a root object',
+  );
+});
+
+const convert = await gbnfConverter();
+t.test(
+  "node-llama-cpp's grammar for a schema without a type writes more than null",
+  { skip: convert ? false : 'node-llama-cpp is not installed' },
+  async (t) => {
+    const gbnf = (schema: Record<string, unknown>) => convert!(grammarSchema(schema, RESPONSE_FORMAT_SCHEMA));
+    const scalars = ['string-rule', 'fractional-number-rule', 'boolean-rule', 'null-rule'];
+    for (const [what, schema] of [
+      ['{}', {}],
+      ['a property true', { type: 'object', properties: { p: true }, required: ['p'] }],
+    ] as const) {
+      const rules = ruleNames(gbnf(schema));
+      t.same(
+        scalars.filter((rule) => !rules.has(rule)),
+        [],
+        `${what}: a string, a number, a boolean or null`,
+      );
+      // One recursive rule writes an object's or an array's values, to any depth.
+      t.ok(
+        [...rules].some((rule) => rule.startsWith('any-json')),
+        `${what}: or an object or array of any values`,
+      );
+    }
+    t.match(
+      gbnf({ properties: { a: { type: 'string' } } }),
+      /^root ::= "\{" .*"\\"a\\"" ":" \[ \]\? string-rule/,
+      'an object',
+    );
+  },
+);
 
 t.test('what the grammar could never write is a 400 on tools naming it and where', async (t) => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [

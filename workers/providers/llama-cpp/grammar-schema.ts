@@ -1,4 +1,5 @@
 import { AgentbusError } from '../../../bus-schemas/index.js';
+import { anyValue, withImpliedType } from './typeless-schema.js';
 
 // What node-llama-cpp's JSON Schema grammars hold the output to (3.x, utils/gbnfJson/types.d.ts).
 // Any other keyword (pattern, minimum, allOf, an email format…) is left out of the grammar and held
@@ -152,7 +153,7 @@ function withTupleRest(schema: Schema, path: string): Schema {
 
 function grammarSchemaAt(schema: unknown, path: string): Schema {
   // JSON Schema's boolean schemas (zod's z.any() in some modes): `true` is `{}`, `false` takes no value.
-  if (schema === true) return {};
+  if (schema === true) return anyValue();
   if (schema === false) refuse(path, 'the schema false, which no value satisfies');
   if (!isSchema(schema)) refuse(path, `${JSON.stringify(schema)} where a schema object belongs`);
   checkNoneRequired(schema, path);
@@ -168,7 +169,7 @@ function grammarSchemaAt(schema: unknown, path: string): Schema {
     if (kept !== undefined) out[name] = kept;
   }
   checkCoherent(out, path);
-  return out;
+  return withImpliedType(schema, out);
 }
 
 /** No required property has the schema `false`: the grammar leaves such a property out, and no value has it. */
