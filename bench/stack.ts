@@ -89,6 +89,8 @@ export async function startBenchStack(settings: StackSettings): Promise<BenchSta
   };
   // One directory per process: a thread of its own (tsx's loader, under tests) writes a profile too.
   const nodeArgs = (name: string) => [
+    // BENCH_PERF: a /tmp/perf-PID.map of compiled functions, for `perf record` (bench/perf-summary.ts).
+    ...(process.env['BENCH_PERF'] ? ['--perf-basic-prof'] : []),
     ...(settings.profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(settings.profileDir, name)] : []),
     ...(settings.gcDir ? ['--import', pathToFileURL(nodeEntry('bench/gc/profile-preload.ts').file).href] : []),
   ];
