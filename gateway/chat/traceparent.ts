@@ -14,8 +14,17 @@ function isValidTraceparent(value: string): boolean {
   return version !== 'ff' && !/^0+$/.test(traceId ?? '') && !/^0+$/.test(parentId ?? '');
 }
 
+/**
+ * A later version's traceparent as its first 55 characters: W3C Trace Context has a parser read the
+ * fields version 00 defines from a higher version's header and ignore what follows them after a dash.
+ */
+function asKnownFields(value: string): string {
+  return value.length > 55 && value[55] === '-' && !value.startsWith('00-') ? value.slice(0, 55) : value;
+}
+
 /** The client's W3C traceparent when it is valid, else a new trace (sampled). */
 export function traceparentFor(incoming: string | undefined): string {
-  if (incoming !== undefined && isValidTraceparent(incoming)) return incoming;
+  const fields = incoming === undefined ? undefined : asKnownFields(incoming);
+  if (fields !== undefined && isValidTraceparent(fields)) return fields;
   return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 }
