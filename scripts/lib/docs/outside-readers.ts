@@ -84,6 +84,15 @@ export const VARIABLES_OUTSIDE_READERS: readonly OutsideVariable[] = [
     file: 'bench/cpu-per-request.ts',
   },
   {
+    name: 'BENCH_PERF',
+    kind: 'text',
+    doc:
+      'any value: gateway and workers of the bench stack start with `--perf-basic-prof`, so `perf record` names ' +
+      'their compiled functions; summarise `perf script` output with `bench/perf-summary.ts`',
+    readers: ['npm run bench'],
+    file: 'bench/stack.ts',
+  },
+  {
     name: 'AGENTBUS_TEST_GGUF',
     kind: 'text',
     shownDefault: '`../shared/models/stories260K.gguf`',
