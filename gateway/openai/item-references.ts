@@ -35,7 +35,7 @@ export function candidateResponses(itemId: string): string[] {
 }
 
 /** The items of a stored response a reference may name: its output and its input items. */
-function itemsOf(turn: StoredTurn): Array<{ id: string; type: string }> {
+export function itemsOf(turn: StoredTurn): Array<{ id: string; type: string }> {
   return [...storedResponseObject(turn).output, ...storedInputItems(turn)] as Array<{ id: string; type: string }>;
 }
 

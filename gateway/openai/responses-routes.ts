@@ -5,7 +5,6 @@ import { admitBeforeBody } from '../http/admit-before-body.js';
 import { startHttpChat } from '../http/chat-request.js';
 import { singleHeader } from '../http/request-hints.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
-import { resolveItemReferences } from './item-references.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
 import {
   perAgentResponsesRequestSchema,
@@ -13,6 +12,7 @@ import {
   type ResponsesBody,
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
+import { checkedInputItems } from './duplicate-items.js';
 import { CHAT_FIELDS_ON_RESPONSES, otherApiConversationFirst } from './other-api-fields.js';
 import { inResponsesTerms, responsesToChatInput } from './responses-to-chat.js';
 import { storedTurnReader } from './stored-turn-reader.js';
@@ -32,7 +32,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
   const preValidation = otherApiConversationFirst('input', CHAT_FIELDS_ON_RESPONSES);
 
   app.post<{ Body: ResponsesBody }>('/v1/responses', { schema, preValidation }, async (request, reply) => {
-    const body = await resolveItemReferences(request.body, storedTurnReader(deps, request.tenant));
+    const body = await checkedInputItems(request.body, storedTurnReader(deps, request.tenant));
     const stream = body.stream === true;
     const input = responsesToChatInput(body, stream, limits);
     const echo = responseEcho(body);

@@ -1,6 +1,6 @@
 import type { InputLimits } from '../openai/input-limits.js';
 import type { ChatInput } from '../chat/types.js';
-import { resolveItemReferences } from '../openai/item-references.js';
+import { checkedInputItems } from '../openai/duplicate-items.js';
 import { responseEcho, type ResponseEcho } from '../openai/responses-object.js';
 import type { ResponsesBody } from '../openai/responses-request.schema.js';
 import { responsesToChatInput } from '../openai/responses-to-chat.js';
@@ -24,7 +24,7 @@ export type RequestInput =
 
 /**
  * The chat input of a `chat` or `response.create` frame (its stored `item_reference`s read with
- * `storedTurns`); throws the 400 the same HTTP body gets.
+ * `storedTurns`, its items checked for duplicates); throws the 400 the same HTTP body gets.
  */
 export async function requestInputOf(
   frame: ChatFrame | ResponseCreateFrame,
@@ -32,7 +32,7 @@ export async function requestInputOf(
   storedTurns: ReadStoredTurn,
 ): Promise<RequestInput> {
   if (frame.type === 'chat') return { type: 'chat', frame, input: toChatInput(chatBodyOf(frame), true, limits) };
-  const body = await resolveItemReferences(responsesBodyOf(frame), storedTurns);
+  const body = await checkedInputItems(responsesBodyOf(frame), storedTurns);
   const input = responsesToChatInput(body, true, limits);
   return { type: 'response.create', frame, input, echo: responseEcho(body), body };
 }

@@ -367,15 +367,18 @@ t.test('a function tool round trip: function_call item, then function_call_outpu
   t.same(JSON.parse(call.arguments), { city: 'Oslo' });
   t.same(stack.ollama.requests.at(-1)!.tools?.[0]?.function.name, 'get_weather');
 
-  // The call item sent back beside previous_response_id is in the conversation already: named as such.
-  const repeated = await json({
-    model: 'documentation',
-    previous_response_id: first.body.id,
-    input: [call, { type: 'function_call_output', call_id: call.call_id, output: '{"sky":"clear"}' }],
-    tools: [weather],
-  });
+  // The call item sent back beside previous_response_id is in the conversation already: named as such,
+  // by its item id as OpenAI does, or (sent without one) by its call id.
+  const output = { type: 'function_call_output', call_id: call.call_id, output: '{"sky":"clear"}' };
+  const again = (item: unknown) =>
+    json({ model: 'documentation', previous_response_id: first.body.id, input: [item, output], tools: [weather] });
+  const repeated = await again(call);
   t.equal(repeated.status, 400);
-  t.match(repeated.body.error, { param: 'input[0]', message: /^Duplicate tool call '.+' in input\[0\]: .*holds it/ });
+  t.match(repeated.body.error, { param: 'input', message: `Duplicate item found with id ${call.id}.` });
+  const { id: _id, ...withoutId } = call;
+  const recalled = await again(withoutId);
+  t.equal(recalled.status, 400);
+  t.match(recalled.body.error, { param: 'input[0]', message: /^Duplicate tool call '.+' in input\[0\]: .*holds it/ });
 
   stack.ollama.behave({ tokens: ['Sunny', ' in Oslo'] });
   const second = await json({
@@ -389,6 +392,60 @@ t.test('a function tool round trip: function_call item, then function_call_outpu
   const messages = stack.ollama.requests.at(-1)!.messages;
   t.match(messages.at(-2), { role: 'assistant', tool_calls: [{ function: { name: 'get_weather' } }] });
   t.match(messages.at(-1), { role: 'tool', content: '{"sky":"clear"}' });
+});
+
+t.test('an item repeated in the input, or of the previous_response_id chain, is a 400 naming its id', async (t) => {
+  stack.ollama.behave({ tokens: ['Paris.'] });
+  const first = await json({ model: 'documentation', input: 'Capital of France?' });
+  const answer = first.body.output[0];
+  const before = stack.ollama.requests.length;
+  const duplicate = {
+    status: 400,
+    body: {
+      error: {
+        type: 'invalid_request_error',
+        code: 'invalid_request',
+        param: 'input',
+        message: `Duplicate item found with id ${answer.id}. Remove duplicate items from your input and try again.`,
+      },
+    },
+  };
+  const resent = await json({
+    model: 'documentation',
+    previous_response_id: first.body.id,
+    input: [answer, { role: 'user', content: 'And of Spain?' }],
+  });
+  t.match(resent, duplicate, 'the answer is in the conversation already');
+  const twice = await json({ model: 'documentation', input: [answer, answer, { role: 'user', content: 'Spain?' }] });
+  t.match(twice, duplicate, 'the same item twice in one input');
+  t.equal(stack.ollama.requests.length, before, 'a refused request reaches no model');
+
+  // Agent frameworks without stored state send the whole history back, without previous_response_id.
+  stack.ollama.behave({ tokens: ['Madrid.'] });
+  const history = await json({
+    model: 'documentation',
+    store: false,
+    input: [{ role: 'user', content: 'Capital of France?' }, answer, { role: 'user', content: 'And of Spain?' }],
+  });
+  t.equal(history.status, 200);
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(-3)
+      .map((m) => [m.role, m.content]),
+    [
+      ['user', 'Capital of France?'],
+      ['assistant', 'Paris.'],
+      ['user', 'And of Spain?'],
+    ],
+  );
+  const chained = await json({
+    model: 'documentation',
+    previous_response_id: first.body.id,
+    input: [{ role: 'user', content: 'And of Spain?' }],
+  });
+  t.equal(chained.status, 200, 'only the new message beside previous_response_id');
+  t.equal(stack.ollama.requests.at(-1)!.messages.filter((m) => m.content === 'Paris.').length, 1);
 });
 
 t.test('streamed tool calls: function_call_arguments deltas', async (t) => {

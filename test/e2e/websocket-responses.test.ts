@@ -202,6 +202,22 @@ t.test('item_reference items resolve over the socket too, for the same key only'
       .map((m) => m.content),
     ['referenced answer', 'follow-up'],
   );
+  // Beside previous_response_id the item is in the conversation already: OpenAI's 400 names it.
+  client.send({
+    type: 'response.create',
+    id: 'dup',
+    model: 'documentation',
+    previous_response_id: source.id,
+    input: [
+      { type: 'item_reference', id: source.output[0].id },
+      { role: 'user', content: 'follow-up' },
+    ],
+  });
+  t.match((await client.finishResponse('dup'))[0], {
+    type: 'error',
+    seq: 0,
+    error: { code: 'invalid_request', param: 'input', message: `Duplicate item found with id ${source.output[0].id}.` },
+  });
   const other = await connected('key-b');
   other.send({
     type: 'response.create',
