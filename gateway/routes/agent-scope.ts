@@ -3,6 +3,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import type { ChatDeps } from '../chat/types.js';
 import { bearerAuth } from '../auth/bearer-auth.js';
+import { assertMayCall } from '../auth/caller.js';
 import { completionsRoutes } from '../openai/completion-routes.js';
 import { embeddingsRoutes } from '../openai/embedding-routes.js';
 import { speechRoutes } from '../openai/speech-routes.js';
@@ -57,8 +58,12 @@ export async function agentScopedRoutes(app: FastifyInstance, options: { chat: C
     await authed.register(transcriptionRoutes, { ...deps, perAgent: true });
     await authed.register(responsesRoutes, { ...deps, perAgent: true });
     // An SDK on this base URL retrieves, lists and deletes the responses it created here. Stored
-    // responses are the key's, not the agent's (a conversation moves between agents), as at the root.
-    await authed.register(storedResponsesRoutes, { bus: deps.bus, subjects: deps.subjects });
+    // responses are the key's, not the agent's (a conversation moves between agents), as at the root;
+    // but the base URL of an agent the key may not call is refused whole, as its models list is.
+    await authed.register(async (stored) => {
+      stored.addHook('onRequest', async (request) => assertMayCall(request.caller, request.pathAgent!.name));
+      await stored.register(storedResponsesRoutes, { bus: deps.bus, subjects: deps.subjects });
+    });
     await authed.register(legacyRoutes, deps);
   });
 }

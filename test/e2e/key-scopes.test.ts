@@ -75,6 +75,28 @@ t.test('a key calling an agent outside its scope gets 403, on every HTTP route',
   t.equal(stack.ollama.requests.length, 1, 'no refused request reached a model');
 });
 
+t.test("stored responses: any of the key's on its agents' base URLs, 403 on another agent's", async (t) => {
+  const created = await post(scoped, '/agents/code_review/v1/responses', { input: 'hello' });
+  t.equal(created.status, 200);
+  const id = created.body.id as string;
+  t.equal((await get(scoped, `/agents/testing/v1/responses/${id}`)).status, 200, 'whichever agent answered it');
+  t.equal((await get(scoped, `/v1/responses/${id}`)).status, 200);
+  const base = '/agents/documentation/v1';
+  const calls: Array<[string, string]> = [
+    ['GET', `${base}/responses/${id}`],
+    ['GET', `${base}/responses/${id}/input_items`],
+    ['POST', `${base}/responses/${id}/cancel`],
+    ['DELETE', `${base}/responses/${id}`],
+    ['GET', `${base}/models`],
+  ];
+  for (const [method, url] of calls) {
+    const res = await fetch(`${stack.baseUrl}${url}`, { method, headers: { authorization: `Bearer ${scoped}` } });
+    t.equal(res.status, 403, `${method} ${url}`);
+    t.match(await res.json(), refused, `${method} ${url}`);
+  }
+  t.equal((await get(scoped, `/v1/responses/${id}`)).status, 200, 'the refused DELETE deleted nothing');
+});
+
 t.test('routing (model "auto") never answers with an agent outside the scope', async (t) => {
   // "hello" matches no rule: the table's default agent (documentation) would answer.
   const res = await post(scoped, '/v1/chat/completions', { model: 'auto', messages: hi });
