@@ -15,19 +15,22 @@ const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
  * answer is whole, its speech as `delta.audio.data` chunks (base64, in order; concatenated they
  * are one file of the asked format), a chunk with `delta.audio.expires_at`, the finish chunk and
  * `[DONE]`. `speak` starts the speech of the whole text; a failure there ends the stream with
- * `event: error` and no `[DONE]`, and the turn is not stored.
+ * `event: error` and no `[DONE]`, and the turn is not stored. An empty answer (no text, no tool
+ * call) is `silence`, with an empty transcript: nothing to speak, but an audio all the same.
  */
 export function relayAsAudioSse(
   reply: FastifyReply,
   call: Call,
   options: SseRelayOptions,
   speak: (text: string) => Promise<SpeechResult>,
+  silence: Buffer,
 ): Promise<void> {
   const { identity, includeUsage } = options;
   const extra = includeUsage ? { usage: null } : {};
   const id = audioIdOf(identity.id);
   let opened = false;
   let transcript = '';
+  let called = false;
   const chunk = (conversationId: string, delta: Parameters<typeof chatCompletionChunk>[2]) =>
     data(chatCompletionChunk(identity, conversationId, delta, null, extra));
   /** The role (with content null, as OpenAI sends it for audio) on the first chunk only. */
@@ -48,12 +51,22 @@ export function relayAsAudioSse(
         transcript += frame.content;
         out += chunk(conversationId, { ...opening(), audio: { ...(first ? { id } : {}), transcript: frame.content } });
       }
-      if (frame.tool_calls) out += chunk(conversationId, { ...opening(), tool_calls: frame.tool_calls });
+      if (frame.tool_calls) {
+        called = true;
+        out += chunk(conversationId, { ...opening(), tool_calls: frame.tool_calls });
+      }
       return out;
     },
     beforeDone: async (_frame, { conversationId }, write) => {
-      // Only tool calls: nothing to say.
-      if (transcript === '') return;
+      const expiring = () => ({ audio: { id, expires_at: Math.floor(Date.now() / 1000) + AUDIO_EXPIRES_AFTER_S } });
+      if (transcript === '') {
+        // Only tool calls: nothing to say.
+        if (called) return;
+        await write(chunk(conversationId, { ...opening(), audio: { id, transcript: '' } }));
+        await write(chunk(conversationId, { audio: { data: silence.toString('base64') } }));
+        await write(chunk(conversationId, expiring()));
+        return;
+      }
       const speech = await speak(transcript);
       let bytes = 0;
       try {
@@ -66,8 +79,7 @@ export function relayAsAudioSse(
         throw err;
       }
       await speech.finish({ bytes });
-      const expiresAt = Math.floor(Date.now() / 1000) + AUDIO_EXPIRES_AFTER_S;
-      await write(chunk(conversationId, { audio: { id, expires_at: expiresAt } }));
+      await write(chunk(conversationId, expiring()));
     },
     done: (frame, { conversationId }) =>
       (opened ? '' : chunk(conversationId, opening())) +

@@ -5,6 +5,7 @@ import { clientLeaving } from '../http/call-origin.js';
 import { startHttpChat, type HttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { answerVoice } from '../speech/answer-voice.js';
+import { emptyAudio } from '../speech/empty-audio.js';
 import { speakAnswer, type AnswerToSpeak } from '../speech/speak-answer.js';
 import { collectSpeech } from '../speech/collect-speech.js';
 import { hintsFromHeaders } from '../http/request-hints.js';
@@ -86,16 +87,22 @@ async function chatRoute(
     return replyWithAnswer(reply, chat, (answer) => chatCompletion(chat.identity, answer));
   }
   const speak = speaker(deps, request, reply, chat, spoken);
+  // The audio of an empty answer (a header at most): made here, as the speech route refuses empty input.
+  const silence = emptyAudio(spoken.format);
   if (stream) {
     // A hijacked stream sends only the headers it is given.
     const options = sseOptions(chat, deps, body);
     options.headers = { ...options.headers, 'x-agentbus-voice-agent': spoken.voiceAgent.name };
-    return relayAsAudioSse(reply, chat.call, options, speak);
+    return relayAsAudioSse(reply, chat.call, options, speak, silence);
   }
   return replyWithAnswer(reply, chat, async (answer) => {
     const completion = chatCompletion(chat.identity, answer);
-    // Only tool calls: nothing to say.
-    if (answer.content === '') return completion;
+    const expiresAt = () => Math.floor(Date.now() / 1000) + AUDIO_EXPIRES_AFTER_S;
+    if (answer.content === '') {
+      // Only tool calls: nothing to say. An empty answer is still spoken, as a file of no sound.
+      if (answer.toolCalls.length > 0) return completion;
+      return withAudio(completion, silence, expiresAt());
+    }
     const speech = await speak(answer.content);
     let audio: Buffer;
     try {
@@ -105,7 +112,7 @@ async function chatRoute(
       throw err;
     }
     await speech.finish({ bytes: audio.length });
-    return withAudio(completion, audio, Math.floor(Date.now() / 1000) + AUDIO_EXPIRES_AFTER_S);
+    return withAudio(completion, audio, expiresAt());
   });
 }
 

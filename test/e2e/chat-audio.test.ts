@@ -124,6 +124,46 @@ t.test('streamed: transcript pieces while the model writes, then audio data chun
   t.equal(turn?.assistant_response, 'Streaming speech works.');
 });
 
+t.test('an empty answer is spoken too: an empty transcript and a file of no sound', async (t) => {
+  stack.ollama.behave({ tokens: [] });
+  const completion = await client.chat.completions.create({
+    model: 'testing',
+    modalities: ['text', 'audio'],
+    audio: { voice: 'alloy', format: 'wav' },
+    messages: [{ role: 'user', content: 'Say nothing' }],
+  });
+  const message = completion.choices[0]!.message;
+  t.equal(message.content, null);
+  t.match(message.audio, { id: `audio_${completion.id}`, transcript: '', expires_at: Number });
+  const wav = Buffer.from(message.audio!.data, 'base64');
+  t.equal(wav.length, 44, 'a WAV header and no samples');
+  t.equal(wav.toString('latin1', 0, 4), 'RIFF');
+  t.equal(decode(wav).length, 0, 'ffmpeg reads it: no sound');
+  t.equal((await turnOf(completion.id))?.assistant_response, '', 'stored as any answer');
+
+  const flac = await post(
+    ask('Say nothing', { modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'flac' } }),
+  );
+  const flacBody = await flac.json();
+  t.equal(decode(Buffer.from(flacBody.choices[0].message.audio.data, 'base64')).length, 0, 'a FLAC of no samples');
+
+  const res = await post(
+    ask('Say nothing', { stream: true, modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'pcm16' } }),
+  );
+  t.equal(res.headers.get('x-agentbus-voice-agent'), 'voice_processor');
+  const { events } = parseSse(await res.text());
+  t.equal(events.at(-1)!.data, '[DONE]');
+  const chunks = sseJson(events);
+  const deltas = chunks.map((c) => c.choices[0]?.delta ?? {});
+  t.match(deltas[0], { role: 'assistant', content: null, audio: { id: /^audio_chatcmpl-/, transcript: '' } });
+  t.match(
+    deltas.filter((d) => d.audio !== undefined),
+    [{ audio: { transcript: '' } }, { audio: { data: '' } }, { audio: { id: deltas[0].audio.id, expires_at: Number } }],
+    'pcm16 of no samples: an empty data chunk',
+  );
+  t.equal(chunks.at(-1).choices[0].finish_reason, 'stop');
+});
+
 t.test('a voice agent asked for speech in words answers with audio; modalities ["text"] opts out', async (t) => {
   stack.ollama.behave({ tokens: ['Hello', ' world'] });
   let body = await (
