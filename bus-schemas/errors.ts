@@ -376,6 +376,18 @@ export const ERROR_TABLE = {
       'The backend lacks the model. Run `ollama pull <model>` (the message names it), or set `DEFAULT_MODEL` or ' +
       "the agent's `model` to one it has.",
   },
+  // Not retryable: the upstream refused the worker's own key, so the same request fails the same
+  // way until an operator fixes the setting; the chain still moves on to its next provider.
+  backend_auth_failed: {
+    status: 502,
+    type: 'server_error',
+    retryable: false,
+    message: 'The model backend refused the key agentbus uses for it.',
+    doc:
+      "An upstream (an OpenAI-compatible server) answered 401 or 403 to the worker's own key: a configuration " +
+      "error, not the client's. The message names the setting (`OPENAI_API_KEY`, `OPENAI_AUDIO_API_KEY`). The " +
+      "agent's next provider is tried; not retried, and not counted by the circuit breaker.",
+  },
   worker_lost: {
     status: 502,
     type: 'server_error',

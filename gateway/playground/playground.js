@@ -47,6 +47,7 @@ const ERROR_TIPS = {
   no_worker: 'No worker serves this agent right now. Is a worker process running (npm start starts one)?',
   backend_unreachable: 'The worker cannot reach its model backend (e.g. Ollama). Is it running?',
   backend_model_not_found: 'The model backend does not have this model. Pull it first (e.g. ollama pull <model>).',
+  backend_auth_failed: "The model backend refused the worker's key. Set OPENAI_API_KEY on the worker.",
   bus_unavailable: 'The gateway cannot reach NATS. Is the NATS server running?',
   too_many_concurrent_requests: 'Too many requests in flight on this connection; wait for one to finish.',
   deadline_exceeded: 'The agent took too long. Try a shorter prompt or a lower max tokens.',

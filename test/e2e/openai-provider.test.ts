@@ -151,6 +151,19 @@ t.test('upstream errors map to the error table and name OPENAI_BASE_URL', async 
   });
 });
 
+t.test("an upstream refusing the worker's key: 502 not to retry, naming OPENAI_API_KEY, asked once", async (t) => {
+  upstream.behave({ failWith: { status: 401, message: 'Incorrect API key provided' } });
+  const before = upstream.requests.length;
+  const refused = await post({});
+  t.equal(refused.status, 502);
+  t.equal(refused.headers.get('x-should-retry'), 'false');
+  t.match(await refused.json(), {
+    error: { code: 'backend_auth_failed', message: /refused the key \(HTTP 401\): set OPENAI_API_KEY/ },
+  });
+  t.equal(upstream.requests.length - before, 1, 'the gateway does not send it again');
+  upstream.behave({});
+});
+
 t.test('a client leaving aborts the upstream request', async (t) => {
   // 10 s of answer: an upstream that saw its request closed (not finished) was stopped by the client.
   upstream.behave({ tokens: Array.from({ length: 250 }, (_, i) => `t${i} `), tokenDelayMs: 40 });

@@ -142,6 +142,18 @@ t.test('after the first event nothing switches: the error reaches the caller mid
   t.equal(fakes.openai.calls.length, 0, 'the next provider is never called');
 });
 
+t.test("an upstream refusing the worker's key: the next provider answers, the breaker stays closed", async (t) => {
+  const { chains, fakes, log } = setup();
+  fakes.openai.behave = fails('backend_auth_failed', 'refused the key: set OPENAI_API_KEY');
+  for (let i = 0; i <= BREAKERS.failures; i++) {
+    const opened = await chains.open(cloudFirst, ask(), log);
+    t.equal(opened.provider, 'ollama');
+    t.same(opened.fallback, [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'backend_auth_failed' }]);
+  }
+  t.equal(fakes.openai.calls.length, BREAKERS.failures + 1, 'a configuration error does not open the circuit');
+  await t.rejects(chains.open(cloudOnly, ask(), log), { code: 'backend_auth_failed', retryable: false });
+});
+
 t.test('every provider failing: no_provider_available naming each and why', async (t) => {
   const { chains, fakes, log } = setup();
   fakes.ollama.behave = fails('backend_error', 'ollama is sad');

@@ -6,6 +6,7 @@ import { forcedToolCall } from '../../workers/providers/forced-tool-call.js';
 import { llamaCppError } from '../../workers/providers/llama-cpp/errors.js';
 import { ollamaRequestError } from '../../workers/providers/ollama/errors.js';
 import { openAIError } from '../../workers/providers/openai/errors.js';
+import { openAIAudioError } from '../../workers/audio/openai/errors.js';
 
 // What a provider's failure becomes: a request refused as sent is the client's (4xx, no retry,
 // not counted by the breaker), so one client's requests cannot shut a provider for every key.
@@ -66,6 +67,25 @@ t.test('an OpenAI-compatible server refusing the request as sent: 4xx, not an ou
     );
     t.match(failing, { code: 'backend_error', retryable: true }, `HTTP ${status}`);
   }
+});
+
+t.test("an OpenAI-compatible server refusing the worker's key: a setting to fix, not an outage", async (t) => {
+  for (const status of [401, 403]) {
+    const refused = openAIError(
+      APIError.generate(status, { error: { message: 'Incorrect API key provided' } }, undefined, new Headers()),
+      'http://up/v1',
+      'gpt',
+    );
+    t.match(refused, { code: 'backend_auth_failed', status: 502, retryable: false }, `HTTP ${status}`);
+    t.match(refused.message, /http:\/\/up\/v1 \(OPENAI_BASE_URL\) refused the key \(HTTP 40[13]\): set OPENAI_API_KEY/);
+    t.notOk(isBackendOutage(refused));
+  }
+  const audio = openAIAudioError(
+    APIError.generate(401, { error: { message: 'bad key' } }, undefined, new Headers()),
+    'http://audio/v1',
+    'tts-1',
+  );
+  t.match(audio, { code: 'backend_auth_failed', retryable: false, message: /set OPENAI_AUDIO_API_KEY/ });
 });
 
 t.test('Ollama refusing the request as sent (HTTP 400) is the request', async (t) => {

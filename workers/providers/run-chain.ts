@@ -25,14 +25,15 @@ export interface ChainRun<Name extends string, Provider> {
 }
 
 /**
- * Errors that leave the next provider a fair chance: the backend is unwell, lacks the model, or
- * (an audio engine) is not installed on this worker.
+ * Errors that leave the next provider a fair chance: the backend is unwell, lacks the model, refused
+ * the worker's key for it, or (an audio engine) is not installed on this worker.
  */
 function movesOn(err: unknown): err is AgentbusError {
   return (
     err instanceof AgentbusError &&
     (err.retryable ||
       err.code === 'backend_model_not_found' ||
+      err.code === 'backend_auth_failed' ||
       err.code === 'speech_engine_unavailable' ||
       err.code === 'transcription_engine_unavailable')
   );
@@ -40,7 +41,7 @@ function movesOn(err: unknown): err is AgentbusError {
 
 /**
  * Calls `attempt` on each link of a chain in order until one succeeds; a link is skipped for
- * privacy or an open circuit, and left behind on a retryable error or a missing model. Any other
+ * privacy or an open circuit, and left behind on a retryable error, a missing model or a refused key. Any other
  * error, or an abort, is the caller's at once. Shared by chat, embeddings and audio, so fallback,
  * breakers and the private rule mean the same everywhere.
  */

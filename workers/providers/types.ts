@@ -74,8 +74,8 @@ export interface ProbeResult {
 
 /**
  * A model backend. Implementations live in `providers/<name>/` and throw `AgentbusError`s
- * (backend_unreachable, backend_error, backend_model_not_found, and invalid_request for a
- * request this backend cannot honour) that name the backend's URL.
+ * (backend_unreachable, backend_error, backend_model_not_found, backend_auth_failed, and invalid_request
+ * for a request this backend cannot honour) that name the backend's URL.
  */
 export interface ChatProvider {
   readonly name: string;

@@ -31,8 +31,8 @@ export function openAIAudioError(
     return new AgentbusError('invalid_request', `${where} refused the request: ${err.message}`, { cause: err });
   if (err instanceof APIError && (err.status === 401 || err.status === 403))
     return new AgentbusError(
-      'backend_error',
-      `${where} refused the key (HTTP ${err.status}): check OPENAI_AUDIO_API_KEY.`,
+      'backend_auth_failed',
+      `${where} refused the key (HTTP ${err.status}): set OPENAI_AUDIO_API_KEY on the worker to a key it accepts.`,
       { cause: err },
     );
   if (err instanceof APIError && err.status !== undefined)

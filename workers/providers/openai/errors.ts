@@ -35,9 +35,11 @@ export function openAIError(err: unknown, baseUrl: string, model: string): Agent
     );
   }
   if (err instanceof APIError && (err.status === 401 || err.status === 403)) {
+    // The worker's own key, not the client's: a configuration error no retry will fix.
     return new AgentbusError(
-      'backend_error',
-      `The OpenAI-compatible server at ${baseUrl} refused the key (HTTP ${err.status}): check OPENAI_API_KEY.`,
+      'backend_auth_failed',
+      `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) refused the key (HTTP ${err.status}): ` +
+        `set OPENAI_API_KEY on the worker to a key it accepts. ${err.message}`,
       { cause: err },
     );
   }
