@@ -232,6 +232,14 @@ export const chatRequestSchema = {
         "True: the requester takes the model's thinking as `reasoning` in delta frames. Absent (an older " +
         'gateway): the worker drops it. Either way it never goes into `content` or memory.',
     },
+    max_tokens_param: {
+      const: 'max_completion_tokens',
+      description:
+        "The client capped the answer with OpenAI's newer `max_completion_tokens` (or the Responses API's " +
+        '`max_output_tokens`): an OpenAI-compatible upstream gets `options.max_tokens` under that name, as ' +
+        'reasoning models require. Absent (the client sent `max_tokens`, or an older gateway): `max_tokens`, ' +
+        'which older OpenAI-compatible servers alone know.',
+    },
     previous_response_id: {
       type: 'string',
       pattern: ID_PATTERN,

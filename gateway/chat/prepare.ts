@@ -94,6 +94,7 @@ export function prepare(
     model,
     messages: input.messages,
     options: input.options,
+    ...(input.max_tokens_param ? { max_tokens_param: input.max_tokens_param } : {}),
     ...(input.tools ? { tools: input.tools } : {}),
     ...(input.tool_choice !== undefined ? { tool_choice: input.tool_choice } : {}),
     ...(input.parallel_tool_calls !== undefined ? { parallel_tool_calls: input.parallel_tool_calls } : {}),

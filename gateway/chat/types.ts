@@ -44,6 +44,7 @@ export type ChatInput = Pick<
   ChatRequest,
   | 'messages'
   | 'options'
+  | 'max_tokens_param'
   | 'tools'
   | 'tool_choice'
   | 'parallel_tool_calls'

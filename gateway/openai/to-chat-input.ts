@@ -120,6 +120,8 @@ export function toChatInput(body: ChatBody, stream: boolean, limits: InputLimits
     model: body.model,
     messages: normalizeMessages(body.messages),
     options: samplingOptions(body),
+    // Which name the cap goes upstream under: reasoning models refuse max_tokens, older servers know only it.
+    ...(body.max_completion_tokens != null ? { max_tokens_param: 'max_completion_tokens' as const } : {}),
     ...toolFields(body),
     ...(format ? { response_format: format } : {}),
     ...(body.user != null ? { user: body.user } : {}),

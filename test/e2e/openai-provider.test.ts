@@ -49,6 +49,29 @@ t.test('streams the upstream answer; sampling options and the upstream key are s
   t.equal(sent.authorization, 'Bearer sk-upstream-secret');
 });
 
+t.test('the cap reaches the upstream under the name the client used', async (t) => {
+  upstream.behave({ tokens: ['ok'] });
+  const sentWith = async (path: string, body: Record<string, unknown>) => {
+    const res = await fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: AUTH, body: JSON.stringify(body) });
+    t.equal(res.status, 200, `${path} ${JSON.stringify(body)}`);
+    await res.text();
+    const { max_tokens, max_completion_tokens } = upstream.requests.at(-1)!.body;
+    return { max_tokens, max_completion_tokens };
+  };
+  const chat = (cap: Record<string, unknown>) =>
+    sentWith('/v1/chat/completions', { model: 'testing', messages: [{ role: 'user', content: 'hi' }], ...cap });
+  t.same(await chat({ max_tokens: 40 }), { max_tokens: 40, max_completion_tokens: undefined });
+  t.same(await chat({ max_completion_tokens: 41 }), { max_tokens: undefined, max_completion_tokens: 41 });
+  t.same(await chat({ max_tokens: 40, max_completion_tokens: 42 }), {
+    max_tokens: undefined,
+    max_completion_tokens: 42,
+  });
+  t.same(await sentWith('/v1/responses', { model: 'testing', input: 'hi', max_output_tokens: 43 }), {
+    max_tokens: undefined,
+    max_completion_tokens: 43,
+  });
+});
+
 t.test('tool calls: upstream fragments are reassembled, then streamed to the client as OpenAI fragments', async (t) => {
   upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Dhaka"}' }] });
   const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];

@@ -29,6 +29,8 @@ t.test('a string input, instructions and sampling become the chat input', async 
     { role: 'user', content: 'hi' },
   ]);
   t.same(input.options, { temperature: 0.5, top_p: 0.9, max_tokens: 30 });
+  t.equal(input.max_tokens_param, 'max_completion_tokens', 'max_output_tokens is the newer cap upstream');
+  t.equal(translate({}).max_tokens_param, undefined, 'no cap, no name');
   t.same(input.metadata, { a: 'b' });
   t.equal(input.stream, true);
   t.equal(input.idPrefix, 'resp_');

@@ -44,6 +44,7 @@ export async function askModel(
     deps.agent,
     {
       ...prompt,
+      ...(envelope.max_tokens_param ? { maxTokensParam: envelope.max_tokens_param } : {}),
       ...(envelope.tools ? { tools: envelope.tools } : {}),
       ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
       ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),

@@ -1,5 +1,6 @@
 import type {
   ChatMessage,
+  ChatRequest,
   ResponseFormat,
   SamplingOptions,
   ToolChoice,
@@ -18,6 +19,8 @@ export interface ProviderChatRequest {
   model: string;
   messages: ChatMessage[];
   options: SamplingOptions;
+  /** The name an OpenAI-compatible upstream gets `options.max_tokens` under; absent: `max_tokens`. */
+  maxTokensParam?: ChatRequest['max_tokens_param'];
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;
   responseFormat?: ResponseFormat;

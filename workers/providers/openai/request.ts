@@ -38,7 +38,8 @@ export function toOpenAIRequest(request: ProviderChatRequest): CreateParams {
   };
   if (options.temperature !== undefined) body.temperature = options.temperature;
   if (options.top_p !== undefined) body.top_p = options.top_p;
-  if (options.max_tokens !== undefined) body.max_tokens = options.max_tokens;
+  // The name the client used: reasoning models refuse max_tokens, older servers know nothing else.
+  if (options.max_tokens !== undefined) body[request.maxTokensParam ?? 'max_tokens'] = options.max_tokens;
   if (options.stop?.length) body.stop = options.stop;
   if (options.seed !== undefined) body.seed = options.seed;
   if (options.presence_penalty !== undefined) body.presence_penalty = options.presence_penalty;
