@@ -19,13 +19,20 @@ const messageName = { type: 'string', minLength: 1, maxLength: 64 } as const;
 
 /**
  * The message fields that say only how the client sent it, read back by `input_items` and never
- * shown to a model: whatever stands for "the same prompt" (the response cache key) leaves them out.
+ * shown to a model: whatever stands for "the same prompt" (the response cache key) leaves them out;
+ * but `part_lengths` beside `image_parts`, which places the images among the texts.
  */
 export const READ_BACK_ONLY_FIELDS = ['developer', 'part_lengths', 'refusal_parts'] as const;
 
 /**
+ * What joins a message's text parts in `content`: a model reading one string must not see "U1" and
+ * "U2" glued into "U1U2". A newline, as vLLM joins them; stored turns from before have none.
+ */
+export const PART_SEPARATOR = '\n';
+
+/**
  * How the client split `content`: kept so a stored message reads back as sent (`GET
- * /v1/responses/{id}/input_items`), never shown to a model, which sees `content`.
+ * /v1/responses/{id}/input_items`) and its images go upstream between the right texts.
  */
 const partLengths = {
   type: 'array',
@@ -33,13 +40,35 @@ const partLengths = {
   items: { type: 'integer', minimum: 0 },
   description:
     'Present when the client sent the content as several text parts: the length of each (UTF-16 code units), ' +
-    'in order; `content` is the parts joined without a separator. Read back as sent, never sent to a model.',
+    'in order; `content` is the parts joined by a newline (by nothing in turns stored before; the lengths tell ' +
+    'which). Read back as sent; only the openai provider uses it, to place `image_parts` among the texts.',
+} as const;
+
+/** Where each image of a user message sat and what it is, so a provider taking parts can send it as sent. */
+const imageParts = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 16,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['at', 'media_type'],
+    properties: {
+      at: { type: 'integer', minimum: 0, description: "The image's index among the message's content parts." },
+      media_type: { type: 'string', pattern: '^image/[A-Za-z0-9.+-]+$', description: "From the image's data URL." },
+      detail: { enum: ['auto', 'low', 'high'], description: "OpenAI's resolution hint, as the client sent it." },
+    },
+  },
+  description:
+    'One per image of `images`, in the same order (a gateway from before sends none: providers then put the ' +
+    'images after the text, as PNG). The openai provider sends each image where it was, with its media type ' +
+    "and `detail`; Ollama takes a message's images as a list and ignores this.",
 } as const;
 
 /**
  * One normalized chat message, discriminated by `role`. The gateway has already flattened
  * content parts to text and turned image parts into base64 `images` (Ollama's form, which
- * every provider can convert back).
+ * every provider can convert back), with `image_parts` saying where each was and what it is.
  */
 export const chatMessageSchema = {
   type: 'object',
@@ -80,6 +109,7 @@ export const chatMessageSchema = {
           items: { type: 'string', minLength: 1, contentEncoding: 'base64' },
           description: 'Base64 image data (no data: prefix).',
         },
+        image_parts: imageParts,
       },
     },
     {

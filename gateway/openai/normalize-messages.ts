@@ -1,4 +1,4 @@
-import { AgentbusError, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
+import { AgentbusError, PART_SEPARATOR, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
 import type { ChatCompletionRequest } from './chat-completion-request.schema.js';
 
 type RequestMessage = ChatCompletionRequest['messages'][number];
@@ -9,21 +9,29 @@ const BASE64_TEXT = '[A-Za-z0-9+/=\\s]+';
 const BASE64 = new RegExp(`^${BASE64_TEXT}$`);
 // data:image/png;base64,AAAA… — the only image form accepted: agentbus never fetches a URL a
 // client names (that would let any caller make the gateway or a worker reach any host).
-const IMAGE_DATA_URL = new RegExp(`^data:image/[A-Za-z0-9.+-]+;base64,(${BASE64_TEXT})$`);
+const IMAGE_DATA_URL = new RegExp(`^data:(image/[A-Za-z0-9.+-]+);base64,(${BASE64_TEXT})$`);
+
+type ImagePart = NonNullable<Extract<ChatMessage, { role: 'user' }>['image_parts']>[number];
 
 /** Whether `text` is base64 as an image part's data URL carries it. */
 export const isBase64 = (text: string): boolean => BASE64.test(text);
 
 const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
 
+interface Flattened {
+  text: string;
+  images: string[];
+  /** Where each image sat among the parts, its media type and detail: the openai provider sends them so. */
+  imageParts: ImagePart[];
+  lengths: number[];
+  refusals: number[];
+}
+
 /**
- * Text and images of one message's content, the length of each text part and which of them were
- * refusals, with errors naming the exact part.
+ * Text (the parts joined by PART_SEPARATOR, but a tool's) and images of one message's content, the length of each
+ * text part and which of them were refusals, with errors naming the exact part.
  */
-function flattenContent(
-  message: RequestMessage,
-  at: string,
-): { text: string; images: string[]; lengths: number[]; refusals: number[] } {
+function flattenContent(message: RequestMessage, at: string): Flattened {
   const { content } = message;
   // Only an assistant's turn may be without content (it called tools); OpenAI refuses the rest.
   if (message.role !== 'assistant' && content == null)
@@ -33,10 +41,11 @@ function flattenContent(
     );
   if (message.role !== 'assistant' && Array.isArray(content) && content.length === 0)
     throw invalid(`${at}.content is an empty array: send at least one content part, or a string`, `${at}.content`);
-  if (content == null) return { text: '', images: [], lengths: [], refusals: [] };
-  if (typeof content === 'string') return { text: content, images: [], lengths: [], refusals: [] };
-  let text = '';
+  if (content == null) return { text: '', images: [], imageParts: [], lengths: [], refusals: [] };
+  if (typeof content === 'string') return { text: content, images: [], imageParts: [], lengths: [], refusals: [] };
+  const texts: string[] = [];
   const images: string[] = [];
+  const imageParts: ImagePart[] = [];
   const lengths: number[] = [];
   const refusals: number[] = [];
   content.forEach((part: ContentPart, index) => {
@@ -44,13 +53,13 @@ function flattenContent(
     switch (part.type) {
       case 'text':
         if (typeof part.text !== 'string') throw invalid(`${param}.text is required for a text part`, `${param}.text`);
-        text += part.text;
+        texts.push(part.text);
         lengths.push(part.text.length);
         return;
       case 'refusal':
         if (message.role !== 'assistant')
           throw invalid(`${param}: refusal parts are only allowed in assistant messages`, param);
-        text += part.refusal ?? '';
+        texts.push(part.refusal ?? '');
         refusals.push(lengths.length);
         lengths.push(part.refusal?.length ?? 0);
         return;
@@ -64,7 +73,9 @@ function flattenContent(
             `${param}.image_url.url`,
           );
         }
-        images.push(match[1]!.replace(/\s+/g, ''));
+        images.push(match[2]!.replace(/\s+/g, ''));
+        const detail = part.image_url?.detail;
+        imageParts.push({ at: index, media_type: match[1]!, ...(detail != null ? { detail } : {}) });
         return;
       }
       case 'input_audio':
@@ -73,7 +84,10 @@ function flattenContent(
         throw invalid(`${param}: file parts are not supported; send the file's text as a text part`, param);
     }
   });
-  return { text, images, lengths, refusals };
+  // A tool's output is often JSON cut anywhere, and keeps no lengths to read back: its parts join as
+  // they are, as a Responses function call's output does.
+  const text = texts.join(message.role === 'tool' ? '' : PART_SEPARATOR);
+  return { text, images, imageParts, lengths, refusals };
 }
 
 /** `part_lengths` when the content came as several text parts, so it reads back as sent (bus-schemas). */
@@ -93,7 +107,8 @@ function toolCallsOf(message: RequestMessage, at: string): ToolCall[] | undefine
 
 /**
  * OpenAI messages → bus messages: `developer` is OpenAI's newer name for `system`, content parts
- * are flattened to text, image parts become base64 `images`, tool calls and tool results keep
+ * are flattened to text (one per line), image parts become base64 `images` and their place, media
+ * type and detail `image_parts`, tool calls and tool results keep
  * their ids. A developer role, the split into text parts and which of them were refusals are kept
  * beside (`developer`, `part_lengths`, `refusal_parts`) for reading back. Anything the bus cannot
  * carry is a 400 naming the message and part.
@@ -101,7 +116,7 @@ function toolCallsOf(message: RequestMessage, at: string): ToolCall[] | undefine
 export function normalizeMessages(messages: ChatCompletionRequest['messages']): ChatMessage[] {
   return messages.map((message, index): ChatMessage => {
     const at = `messages[${index}]`;
-    const { text, images, lengths, refusals } = flattenContent(message, at);
+    const { text, images, imageParts, lengths, refusals } = flattenContent(message, at);
     const parts = partsOf(lengths);
     const toolCalls = toolCallsOf(message, at);
     const name = message.name !== undefined ? { name: message.name } : {};
@@ -111,7 +126,13 @@ export function normalizeMessages(messages: ChatCompletionRequest['messages']): 
       case 'developer':
         return { role: 'system', content: text, ...name, developer: true, ...parts };
       case 'user':
-        return { role: 'user', content: text, ...name, ...parts, ...(images.length > 0 ? { images } : {}) };
+        return {
+          role: 'user',
+          content: text,
+          ...name,
+          ...parts,
+          ...(images.length > 0 ? { images, image_parts: imageParts } : {}),
+        };
       case 'assistant':
         // POST /v1/chat/completions has put the transcript in by now (chat-audio-history.ts).
         if (message.audio != null && text === '' && !toolCalls)

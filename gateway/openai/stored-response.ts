@@ -1,4 +1,5 @@
 import type { ChatMessage, StoredTurn } from '../../bus-schemas/index.js';
+import { splitTextParts } from '../../common/message-parts.js';
 import { outputItems, responseShape, responsesUsage, statusOf, type ResponseEcho } from './responses-object.js';
 
 /**
@@ -45,15 +46,11 @@ const textPart = (role: ChatMessage['role'], text: string) =>
     : { type: 'input_text' as const, text };
 
 /**
- * The content's text parts as the client sent them: split at `part_lengths` when they add up to the
+ * The content's text parts as the client sent them: split at `part_lengths` when they fit the
  * content (one part otherwise, as for a message sent as a string).
  */
 function textsOf(message: Exclude<ChatMessage, { role: 'tool' }>): string[] {
-  const lengths = message.part_lengths;
-  if (lengths === undefined || lengths.reduce((sum, length) => sum + length, 0) !== message.content.length)
-    return [message.content];
-  let start = 0;
-  return lengths.map((length) => message.content.slice(start, (start += length)));
+  return splitTextParts(message.content, message.part_lengths) ?? [message.content];
 }
 
 /** One stored input message as Responses input items (an assistant's tool calls are items of their own). */

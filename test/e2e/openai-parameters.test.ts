@@ -250,8 +250,9 @@ t.test(
   'images: data URLs reach a vision model as base64; a text-only model answers 400; memory keeps no image',
   async (t) => {
     const content = [
-      { type: 'text', text: 'what is this?' },
-      { type: 'image_url', image_url: { url: `data:image/png;base64,${PIXEL}` } },
+      { type: 'text', text: 'what is' },
+      { type: 'image_url', image_url: { url: `data:image/png;base64,${PIXEL}`, detail: 'high' } },
+      { type: 'text', text: 'this?' },
     ];
     const lane = await startSideLane(stack, { prefix: 'vision', defaultModel: 'llava' });
     const ok = await fetch(`${lane.baseUrl}/v1/chat/completions`, {
@@ -261,7 +262,8 @@ t.test(
     });
     t.equal(ok.status, 200);
     const body: any = await ok.json();
-    t.same(stack.ollama.requests.at(-1)!.messages.at(-1), { role: 'user', content: 'what is this?', images: [PIXEL] });
+    // Ollama takes one string and a list of images: the texts one a line, never glued together.
+    t.same(stack.ollama.requests.at(-1)!.messages.at(-1), { role: 'user', content: 'what is\nthis?', images: [PIXEL] });
     const row = await stack.db
       .selectFrom('turns')
       .select('input_messages')

@@ -72,6 +72,21 @@ t.test('the cap reaches the upstream under the name the client used', async (t) 
   });
 });
 
+t.test('a message of texts and images reaches the upstream in order, with media types and detail', async (t) => {
+  upstream.behave({ tokens: ['the first'] });
+  const content = [
+    { type: 'text', text: 'Image A:' },
+    { type: 'image_url', image_url: { url: 'data:image/jpeg;base64,/9j/4AAQSkZJRg==', detail: 'low' } },
+    { type: 'text', text: 'Image B:' },
+    { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+    { type: 'text', text: 'Which is red?' },
+  ];
+  const res = await post({ messages: [{ role: 'user', content }] });
+  t.equal(res.status, 200);
+  await res.text();
+  t.same(upstream.requests.at(-1)!.body.messages.at(-1), { role: 'user', content });
+});
+
 t.test('tool calls: upstream fragments are reassembled, then streamed to the client as OpenAI fragments', async (t) => {
   upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Dhaka"}' }] });
   const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];

@@ -20,6 +20,13 @@ t.test('how the client sent a message does not change the cache key; what the mo
   t.equal(keyOf(sentAs), keyOf(plain), 'developer and part_lengths are left out of the key');
   t.equal(keyOf(plain, sentAs), keyOf(plain, plain), 'and out of the history in it');
   t.not(keyOf([{ role: 'user', content: 'abd' }]), keyOf([{ role: 'user', content: 'abc' }]), 'the text counts');
+  // [text "a\nb", image] and [text "a", image, text "b"]: the same string, not the same parts upstream.
+  const image = { images: ['aW1n'], image_parts: [{ at: 1, media_type: 'image/png' }] };
+  t.not(
+    keyOf([{ role: 'user', content: 'a\nb', ...image }]),
+    keyOf([{ role: 'user', content: 'a\nb', part_lengths: [1, 1], ...image }]),
+    'beside images, the split counts',
+  );
 });
 
 t.test('seenByModel copies only a message that carries how it was sent', async (t) => {

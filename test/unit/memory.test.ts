@@ -121,7 +121,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
         model: 'model-y',
         inputMessages: [
           { role: 'system', content: 'sys' },
-          { role: 'user', content: 'u1', images: ['aW1n'] },
+          { role: 'user', content: 'u1', images: ['aW1n'], image_parts: [{ at: 1, media_type: 'image/jpeg' }] },
           { role: 'user', content: 'u2' },
         ],
         assistantResponse: 'answer',

@@ -1,5 +1,6 @@
 import t from 'tap';
 import type { ChatMessage } from '../../bus-schemas/index.js';
+import { normalizeMessages } from '../../gateway/openai/normalize-messages.js';
 import { toOpenAIRequest } from '../../workers/providers/openai/request.js';
 import type { ProviderChatRequest } from '../../workers/providers/types.js';
 
@@ -21,4 +22,77 @@ t.test('the cap goes upstream under the name the client used', async (t) => {
   t.notOk('max_tokens' in newer, 'never both: reasoning models refuse max_tokens');
   const uncapped = toOpenAIRequest(request({ maxTokensParam: 'max_completion_tokens' }));
   t.notOk('max_tokens' in uncapped || 'max_completion_tokens' in uncapped, 'no cap, no field');
+});
+
+// The tester's message: texts and images interleaved, two media types, one detail.
+const JPEG = '/9j/4AAQ';
+const PNG = 'iVBORw0K';
+const sent = [
+  { type: 'text', text: 'Image A:' },
+  { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${JPEG}`, detail: 'low' } },
+  { type: 'text', text: 'Image B:' },
+  { type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } },
+  { type: 'text', text: 'Which is red?' },
+] as const;
+
+t.test('a user message with images reaches the upstream part by part, as the client sent it', async (t) => {
+  const messages = normalizeMessages([{ role: 'user', content: [...sent] }]);
+  t.same(
+    messages,
+    [
+      {
+        role: 'user',
+        content: 'Image A:\nImage B:\nWhich is red?',
+        part_lengths: [8, 8, 13],
+        images: [JPEG, PNG],
+        image_parts: [
+          { at: 1, media_type: 'image/jpeg', detail: 'low' },
+          { at: 3, media_type: 'image/png' },
+        ],
+      },
+    ],
+    'one string for Ollama, its texts apart and its images in place for the openai provider',
+  );
+  t.same(toOpenAIRequest(request({ messages })).messages, [{ role: 'user', content: sent }]);
+});
+
+t.test('images first, last or alone keep their place; an older envelope keeps the old shape', async (t) => {
+  const image = (type: string) => ({ type: 'image_url', image_url: { url: `data:${type};base64,${PNG}` } });
+  for (const content of [
+    [image('image/webp'), { type: 'text', text: 'what?' }],
+    [{ type: 'text', text: 'a' }, { type: 'text', text: 'b' }, image('image/gif')],
+    [image('image/png'), image('image/jpeg')],
+  ]) {
+    const messages = normalizeMessages([{ role: 'user', content } as never]);
+    t.same(toOpenAIRequest(request({ messages })).messages, [{ role: 'user', content }]);
+  }
+  const older: ChatMessage = { role: 'user', content: 'ab', part_lengths: [1, 1], images: [JPEG] };
+  t.same(toOpenAIRequest(request({ messages: [older] })).messages, [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'ab' },
+        { type: 'image_url', image_url: { url: `data:image/png;base64,${JPEG}` } },
+      ],
+    },
+  ]);
+});
+
+t.test('text parts without images reach every provider as one string, one part a line', async (t) => {
+  const messages = normalizeMessages([
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'U1' },
+        { type: 'text', text: 'U2' },
+      ],
+    },
+  ]);
+  t.same(toOpenAIRequest(request({ messages })).messages, [{ role: 'user', content: 'U1\nU2' }]);
+  const output = [
+    { type: 'text', text: '{"a":"x' },
+    { type: 'text', text: 'y"}' },
+  ] as const;
+  const [tool] = normalizeMessages([{ role: 'tool', tool_call_id: 'call_1', content: [...output] }]);
+  t.same(tool, { role: 'tool', content: '{"a":"xy"}', tool_call_id: 'call_1' }, "a tool's JSON is not cut by a line");
 });

@@ -80,7 +80,7 @@ t.test('items: messages, function calls (parallel ones in one assistant message)
   t.same(input.messages, [
     // The model sees a system message and the joined text; how they were sent is kept for input_items.
     { role: 'system', content: 'rules', developer: true },
-    { role: 'user', content: 'ab', part_lengths: [1, 1] },
+    { role: 'user', content: 'a\nb', part_lengths: [1, 1] },
     {
       role: 'assistant',
       content: '',
@@ -91,7 +91,7 @@ t.test('items: messages, function calls (parallel ones in one assistant message)
     },
     { role: 'tool', content: 'one', tool_call_id: 'c1' },
     { role: 'tool', content: 'two', tool_call_id: 'c2' },
-    { role: 'user', content: '', images: ['AAAA'] },
+    { role: 'user', content: '', images: ['AAAA'], image_parts: [{ at: 0, media_type: 'image/png' }] },
   ]);
 });
 
@@ -312,7 +312,7 @@ t.test("an assistant's refusal parts are named beside the text the model sees", 
     ],
   });
   t.same(input.messages.slice(1, 3), [
-    { role: 'assistant', content: 'AR', part_lengths: [1, 1], refusal_parts: [1] },
+    { role: 'assistant', content: 'A\nR', part_lengths: [1, 1], refusal_parts: [1] },
     { role: 'assistant', content: 'no', refusal_parts: [0] },
   ]);
 });

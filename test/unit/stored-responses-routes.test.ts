@@ -38,6 +38,9 @@ const INPUTS: Record<string, StoredTurn['input_messages']> = {
     { role: 'assistant', content: 'no', refusal_parts: [0] },
     // Lengths that do not add up to the content (nothing writes them): one part, not a wrong split.
     { role: 'user', content: 'whole', part_lengths: [2, 2] },
+    // Since the text parts are joined by a newline: the lengths and the newlines between them tell.
+    { role: 'user', content: 'U1\nU2\n\nok', part_lengths: [2, 2, 0, 2] },
+    { role: 'user', content: 'U1 U2', part_lengths: [2, 2] },
   ],
 };
 
@@ -242,6 +245,8 @@ t.test('input_items: a developer message, text parts and refusals read back as t
       { role: 'assistant', content: [output('A'), { type: 'refusal', refusal: 'no' }, output('B')] },
       { role: 'assistant', content: [{ type: 'refusal', refusal: 'no' }] },
       { role: 'user', content: [input('whole')] },
+      { role: 'user', content: [input('U1'), input('U2'), input(''), input('ok')] },
+      { role: 'user', content: [input('U1 U2')] },
     ],
   );
 });

@@ -38,6 +38,8 @@ export function cacheKeyOf(
 export function seenByModel(message: ChatMessage): ChatMessage {
   if (!READ_BACK_ONLY_FIELDS.some((field) => field in message)) return message;
   const seen: Record<string, unknown> = { ...message };
-  for (const field of READ_BACK_ONLY_FIELDS) delete seen[field];
+  // Beside images the split places them among the texts (the openai provider), so it counts.
+  const placesImages = 'image_parts' in message;
+  for (const field of READ_BACK_ONLY_FIELDS) if (!(field === 'part_lengths' && placesImages)) delete seen[field];
   return seen as ChatMessage;
 }

@@ -44,7 +44,7 @@ export type TurnRow = Required<Omit<Insertable<TurnsTable>, 'id' | 'state' | 'co
 function withoutImages(messages: readonly ChatMessage[]): ChatMessage[] {
   return messages.map((message) => {
     if (message.role !== 'user' || !message.images) return message;
-    const { images: _images, ...rest } = message;
+    const { images: _images, image_parts: _places, ...rest } = message;
     return rest;
   });
 }

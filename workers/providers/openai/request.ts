@@ -1,24 +1,44 @@
 import type OpenAI from 'openai';
 import type { ChatMessage } from '../../../bus-schemas/index.js';
+import { splitTextParts } from '../../../common/message-parts.js';
 import type { ProviderChatRequest } from '../types.js';
 
 type CreateParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming;
+type UserMessage = Extract<ChatMessage, { role: 'user' }>;
+type ContentPart = OpenAI.Chat.Completions.ChatCompletionContentPart;
+
+const textPart = (text: string): ContentPart => ({ type: 'text', text });
+const toUrl = (image: string, mediaType = 'image/png') => `data:${mediaType};base64,${image}`;
+
+/**
+ * A user message's parts in the order the client sent them: each text part apart, each image with
+ * its media type and detail where it sat (`image_parts`). A message from an older gateway has no
+ * places: its text comes first, then its images as PNG, which OpenAI-compatible servers sniff anyway.
+ */
+function userParts(message: UserMessage & { images: string[] }): ContentPart[] {
+  const places = message.image_parts;
+  if (places?.length !== message.images.length) {
+    const images = message.images.map((image) => ({ type: 'image_url' as const, image_url: { url: toUrl(image) } }));
+    return [textPart(message.content), ...images];
+  }
+  // Lengths that no longer fit (a redacted copy) give one text, placed where the first one was.
+  const texts = splitTextParts(message.content, message.part_lengths) ?? (message.content ? [message.content] : []);
+  const parts: ContentPart[] = [];
+  let next = 0;
+  message.images.forEach((image, index) => {
+    const { at, media_type, detail } = places[index]!;
+    // The parts before this image that are not images are texts.
+    while (next < Math.min(at - index, texts.length)) parts.push(textPart(texts[next++]!));
+    parts.push({ type: 'image_url', image_url: { url: toUrl(image, media_type), ...(detail ? { detail } : {}) } });
+  });
+  while (next < texts.length) parts.push(textPart(texts[next++]!));
+  return parts;
+}
 
 /** A bus message as an OpenAI message: the bus format is OpenAI's, images become data-URL parts. */
 function toOpenAIMessage(message: ChatMessage): OpenAI.Chat.Completions.ChatCompletionMessageParam {
-  if (message.role === 'user' && message.images?.length) {
-    return {
-      role: 'user',
-      content: [
-        { type: 'text', text: message.content },
-        // The bus carries base64 without a media type; OpenAI-compatible servers sniff it.
-        ...message.images.map((image) => ({
-          type: 'image_url' as const,
-          image_url: { url: `data:image/png;base64,${image}` },
-        })),
-      ],
-    };
-  }
+  if (message.role === 'user' && message.images?.length)
+    return { role: 'user', content: userParts({ ...message, images: message.images }) };
   if (message.role === 'user') return { role: 'user', content: message.content };
   if (message.role === 'system') return { role: 'system', content: message.content };
   if (message.role === 'tool') return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id };
