@@ -290,9 +290,9 @@ t.test('previous_response_id carries developer input items, not the instructions
     [
       { role: 'system', content: 'Talk like a pirate.' },
       { role: 'system', content: 'Rule' },
-      { role: 'user', content: 'Hello 👋' },
+      { role: 'user', content: 'Hel\n\nlo 👋' },
     ],
-    'the model sees system messages and joined text, nothing of how they were sent',
+    'the model sees system messages and the text parts one per line (PART_SEPARATOR)',
   );
   stack.ollama.behave({ tokens: ['Aye'] });
   const second = await json({ model: 'documentation', input: 'Again', previous_response_id: first.body.id });
