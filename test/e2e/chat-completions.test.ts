@@ -137,7 +137,7 @@ t.test('sampling parameters reach Ollama through the parameter table', async (t)
   });
   // The developer message is a system one, joined to the agent's system prompt (workers/prompt.ts).
   t.match(sent.messages[0], { role: 'system', content: /\n\nterse$/ }, 'developer → system');
-  t.same(sent.messages.slice(1), [{ role: 'user', content: 'ab' }], 'text parts joined');
+  t.same(sent.messages.slice(1), [{ role: 'user', content: 'a\nb' }], 'text parts one per line');
   const res2 = await post({
     model: 'testing',
     messages: [{ role: 'user', content: 'a' }],

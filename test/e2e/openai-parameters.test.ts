@@ -54,7 +54,7 @@ t.test(
       num_predict: 20,
     });
     t.match(sent.messages[0], { role: 'system', content: /\n\nbe brief$/ }, 'developer → system');
-    t.same(sent.messages.slice(1), [{ role: 'user', content: 'hello there' }], 'text parts joined');
+    t.same(sent.messages.slice(1), [{ role: 'user', content: 'hello \nthere' }], 'text parts one per line');
   },
 );
 
