@@ -270,6 +270,12 @@ export const chatRequestSchema = {
         'reasoning models require. Absent (the client sent `max_tokens`, or an older gateway): `max_tokens`, ' +
         'which older OpenAI-compatible servers alone know.',
     },
+    content_filter_finish: {
+      type: 'boolean',
+      description:
+        "True: the requester takes `content_filter` as a done frame's finish_reason. Absent (an older gateway, " +
+        'whose schema refuses that value): the worker sends `stop` for it, as before. Memory stores it either way.',
+    },
     previous_response_id: {
       type: 'string',
       pattern: ID_PATTERN,

@@ -173,7 +173,12 @@ export const doneFrameSchema = {
   properties: {
     type: { const: 'done' },
     ...frameBase,
-    finish_reason: { enum: ['stop', 'length', 'tool_calls'] },
+    finish_reason: {
+      enum: ['stop', 'length', 'tool_calls', 'content_filter'],
+      description:
+        "`content_filter`: the backend's filter cut or withheld the answer; sent only when the envelope has " +
+        '`content_filter_finish` (a gateway from before would refuse the frame), otherwise `stop`.',
+    },
     usage: usageSchema,
     meta: {
       type: 'object',

@@ -33,7 +33,8 @@ export const toolResultDuplicate = (id: string, first: number, index: number) =>
 export const toolCallCut = (id: string, index: number) =>
   new AgentbusError(
     'invalid_request',
-    `The tool call '${id}' was cut short by max_tokens (finish_reason "length"): its arguments are incomplete, ` +
+    `The tool call '${id}' was cut short by max_tokens (finish_reason "length") or a content filter: its ` +
+      'arguments are incomplete, ' +
       'so it is not part of the conversation and takes no result. Ask again with a larger max_tokens, or go on ' +
       'with a user message.',
     { param: `messages[${index}].tool_call_id` },

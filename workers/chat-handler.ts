@@ -26,6 +26,7 @@ import { buildPrompt, newInputMessages } from './prompt.js';
 import { clientSentHistory } from '../common/client-history.js';
 import { checkOpeningToolResults } from './chat/opening-tool-results.js';
 import type { ProviderChains } from './providers/chain.js';
+import type { FinishReason } from './providers/types.js';
 import { ReplyStream } from './reply-stream.js';
 
 export interface ChatHandlerDeps {
@@ -134,16 +135,23 @@ async function contextOf(deps: ChatHandlerDeps, envelope: ChatRequest, signal: A
   }
 }
 
+/**
+ * The finish reason as the requester can take it: a gateway from before `content_filter_finish`
+ * refuses `content_filter` (its schema's enum), so it gets `stop`, as it always did.
+ */
+export const wireFinishReason = (reason: FinishReason, envelope: Pick<ChatRequest, 'content_filter_finish'>) =>
+  reason === 'content_filter' && envelope.content_filter_finish !== true ? 'stop' : reason;
+
 /** The `done` frame of an answer. */
 function doneOf(
   deps: ChatHandlerDeps,
   context: Context,
   answer: Answer & Partial<ModelAnswer>,
-  facts: { conversationId: string; cached: boolean; ms: number },
+  facts: { conversationId: string; cached: boolean; ms: number; envelope: ChatRequest },
 ) {
   return {
     type: 'done' as const,
-    finish_reason: answer.finishReason,
+    finish_reason: wireFinishReason(answer.finishReason, facts.envelope),
     usage: answer.usage,
     meta: {
       conversation_id: facts.conversationId,
@@ -277,7 +285,8 @@ export async function handleChatRequest(
 
     const model = answer.model ?? agent.model;
     const processingMs = clock.now() - started;
-    const done = doneOf(deps, context, answer, { conversationId, cached: hit !== undefined, ms: processingMs });
+    const facts = { conversationId, cached: hit !== undefined, ms: processingMs, envelope };
+    const done = doneOf(deps, context, answer, facts);
     const { session, cacheKey } = context;
     const receiptWaitMs = Math.max(0, envelope.timeout_ms - processingMs) + RECEIPT_GRACE_MS;
     const delivery: Delivery = await deliverTurn(
@@ -313,8 +322,10 @@ export async function handleChatRequest(
         receiptWaitMs,
         // Only a delivered answer is offered to later requests; `done` never waits for it.
         onCommitted: () => {
-          if (cacheKey === undefined || hit) return;
-          const cached = { content: answer.content, tool_calls: answer.toolCalls, finish_reason: answer.finishReason };
+          // A filtered answer is the upstream's verdict of the moment, cut or withheld: ask it again.
+          if (cacheKey === undefined || hit || answer.finishReason === 'content_filter') return;
+          const finish_reason = answer.finishReason;
+          const cached = { content: answer.content, tool_calls: answer.toolCalls, finish_reason };
           deps.cache
             .put(cacheKey, { ...cached, usage: answer.usage, model, stored_at: clock.now() })
             .catch((err: unknown) => reqLog.warn({ err }, 'response cache write failed'));

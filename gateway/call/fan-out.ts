@@ -63,6 +63,12 @@ function addUsage(a: Usage, b: Usage): Usage {
 }
 
 /** A section's title line; sections after the first are set off by a blank line. */
+/** The combined answer is cut if any part was: a filtered part says most (something was withheld). */
+function cutReason(dones: DoneFrame[]): DoneFrame['finish_reason'] {
+  if (dones.some((done) => done.finish_reason === 'content_filter')) return 'content_filter';
+  return dones.some((done) => done.finish_reason === 'length') ? 'length' : 'stop';
+}
+
 const heading = (agent: string, first: boolean) => `${first ? '' : '\n\n'}## ${agent}\n\n`;
 const failureNote = (part: PartState) => `_(${part.agent} failed: ${part.error?.message ?? 'no answer'})_`;
 const noTerminal = () => new AgentbusError('stream_protocol_error', 'the reply ended without a terminal frame');
@@ -294,7 +300,7 @@ class FanOutRun {
       type: 'done',
       seq: this.#seq++,
       request_id: ids.requestId,
-      finish_reason: dones.some((done) => done.finish_reason === 'length') ? 'length' : 'stop',
+      finish_reason: cutReason(dones),
       usage: dones.reduce((sum, done) => addUsage(sum, done.usage), ZERO_USAGE),
       meta: {
         conversation_id: ids.conversationId,

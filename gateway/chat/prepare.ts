@@ -109,6 +109,8 @@ export function prepare(
     stream: input.stream,
     // This gateway relays the model's thinking apart (reasoning_content); never in the answer.
     reasoning_deltas: true,
+    // It knows `content_filter` as a finish reason, so a filtered answer never reads as complete.
+    content_filter_finish: true,
     timeout_ms: config.requestTimeoutMs,
     heartbeat_ms: config.heartbeatMs,
     tenant: caller.tenant,

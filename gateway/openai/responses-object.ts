@@ -35,7 +35,7 @@ export const messageItemId = (responseId: string) => `msg_${responseId.replace(/
 export const functionCallItemId = (responseId: string, index: number) =>
   `fc_${responseId.replace(/^resp_/, '')}_${index}`;
 
-/** A message's status: `incomplete` when the answer was cut at max_output_tokens, as OpenAI marks it. */
+/** A message's status: `incomplete` when max_output_tokens or a content filter cut the answer, as OpenAI marks it. */
 export type MessageStatus = 'in_progress' | 'completed' | 'incomplete';
 
 export function messageItem(id: string, text: string, status: MessageStatus = 'completed') {
@@ -83,7 +83,7 @@ export type OutputItem =
 
 /**
  * The output items of a whole answer: its thinking (if any), its text as a message (if any), then
- * its tool calls. `finishReason` "length" marks the message and the last call `incomplete`.
+ * its tool calls. `finishReason` "length" or "content_filter" marks the message and the last call `incomplete`.
  */
 export function outputItems(
   responseId: string,
@@ -125,6 +125,8 @@ export type ResponseStatus = 'in_progress' | 'completed' | 'incomplete' | 'faile
 /** How a response ended, as its object shows it; absent while it is in progress. */
 export interface ResponseEnd {
   status: Exclude<ResponseStatus, 'in_progress'>;
+  /** The answer's finish reason: what cut an `incomplete` one. */
+  finishReason?: string;
   error?: { code: string; message: string };
   usage?: ReturnType<typeof responsesUsage>;
   /** agentbus's own fields (`conversation_id`, `meta`). */
@@ -140,7 +142,7 @@ export function responseShape(identity: ChatIdentity, echo: ResponseEcho, output
     created_at: identity.created,
     status,
     error: end?.error ?? null,
-    incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' as const } : null,
+    incomplete_details: status === 'incomplete' ? { reason: incompleteReasonOf(end?.finishReason) } : null,
     model: identity.model,
     output,
     ...echo,
@@ -150,7 +152,12 @@ export function responseShape(identity: ChatIdentity, echo: ResponseEcho, output
 }
 
 /** The status of an answer that ended with `finish_reason`. */
-export const statusOf = (finishReason: string) => (finishReason === 'length' ? 'incomplete' : 'completed');
+export const statusOf = (finishReason: string) =>
+  finishReason === 'length' || finishReason === 'content_filter' ? 'incomplete' : 'completed';
+
+/** Why an `incomplete` response stopped, in the Responses API's words. */
+const incompleteReasonOf = (finishReason: string | undefined) =>
+  finishReason === 'content_filter' ? ('content_filter' as const) : ('max_output_tokens' as const);
 
 /** A `response` object; a done frame adds status, usage and agentbus's `conversation_id` and `meta`. */
 export function responseObject(
@@ -164,6 +171,7 @@ export function responseObject(
   const { done } = end;
   return responseShape(identity, echo, output, {
     status: statusOf(done.finish_reason),
+    finishReason: done.finish_reason,
     usage: responsesUsage(done.usage),
     extra: { conversation_id: done.meta.conversation_id, meta: responseMeta(done) },
   });

@@ -31,6 +31,7 @@ export function storedResponseObject(turn: StoredTurn) {
   const output = outputItems(turn.request_id, turn.assistant_response, turn.tool_calls ?? [], '', turn.finish_reason);
   return responseShape(identity, storedEcho(turn), output, {
     status: statusOf(turn.finish_reason),
+    finishReason: turn.finish_reason,
     usage: responsesUsage({
       prompt_tokens: turn.prompt_tokens,
       completion_tokens: turn.completion_tokens,

@@ -195,7 +195,7 @@ export const serverDeltaFrameSchema = {
   },
 } as const;
 
-/** `done`: the answer is complete and stored. */
+/** `done`: the answer ended (whole unless `finish_reason` says cut) and is stored. */
 export const serverDoneFrameSchema = {
   type: 'object',
   additionalProperties: false,
@@ -203,7 +203,10 @@ export const serverDoneFrameSchema = {
   properties: {
     type: { const: 'done' },
     ...requestFrameBase,
-    finish_reason: { enum: ['stop', 'length', 'tool_calls'] },
+    finish_reason: {
+      enum: ['stop', 'length', 'tool_calls', 'content_filter'],
+      description: "`length` and `content_filter` (the backend's filter cut the answer): the answer is incomplete.",
+    },
     usage: usageSchema,
     meta: {
       type: 'object',

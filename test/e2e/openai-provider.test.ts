@@ -4,6 +4,7 @@ import { parseSse, sseJson } from '../helpers/sse.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 import { waitUntil } from '../helpers/wait.js';
+import { openLiveClient } from '../helpers/ws-client.js';
 
 // The `openai` provider against a real HTTP peer on loopback speaking OpenAI's wire protocol.
 const upstream = await startFakeOpenAI(['gpt-test']);
@@ -123,6 +124,65 @@ t.test("the upstream's reasoning tokens reach chat and Responses usage", async (
   upstream.behave({ tokens: ['plain'] });
   const plain: any = await (await post({})).json();
   t.notOk('completion_tokens_details' in plain.usage, 'absent when the upstream does not count them');
+});
+
+t.test("an answer the upstream's content filter cut never reads as complete", async (t) => {
+  upstream.behave({ tokens: ['Here is how to'], finishReason: 'content_filter' });
+  const chat: any = await (await post({})).json();
+  t.equal(chat.choices[0].finish_reason, 'content_filter');
+  t.equal(chat.choices[0].message.content, 'Here is how to');
+  // As OpenAI streams it: the last choice chunk says content_filter, and [DONE] still follows.
+  const { events } = parseSse(await (await post({ stream: true })).text());
+  t.equal(events.at(-1)!.data, '[DONE]');
+  t.equal(sseJson(events).at(-1).choices[0].finish_reason, 'content_filter');
+  const legacy: any = await (
+    await fetch(`${stack.baseUrl}/v1/completions`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'testing', prompt: 'hi' }),
+    })
+  ).json();
+  t.equal(legacy.choices[0].finish_reason, 'content_filter');
+  const respond = (stream: boolean) =>
+    fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'testing', input: 'hi', stream }),
+    });
+  const response: any = await (await respond(false)).json();
+  t.match(response, {
+    status: 'incomplete',
+    incomplete_details: { reason: 'content_filter' },
+    output: [{ type: 'message', status: 'incomplete' }],
+  });
+  const streamed = parseSse(await (await respond(true)).text()).events;
+  t.equal(streamed.at(-1)!.event, 'response.incomplete');
+  t.match(JSON.parse(streamed.at(-1)!.data).response, { incomplete_details: { reason: 'content_filter' } });
+  // Memory keeps the turn as a length-cut one is kept, and says how it ended.
+  const stored: any = await (await fetch(`${stack.baseUrl}/v1/responses/${response.id}`, { headers: AUTH })).json();
+  t.match(stored, { status: 'incomplete', incomplete_details: { reason: 'content_filter' } });
+  // The WebSocket API passes it on, within its own frame schema.
+  const live = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
+  t.teardown(() => live.socket.terminate());
+  await live.next((f) => f.type === 'ready');
+  live.send({ type: 'chat', id: 'cf', agent: 'testing', messages: [{ role: 'user', content: 'hi' }] });
+  t.match((await live.finish('cf')).terminal, { type: 'done', finish_reason: 'content_filter' });
+  t.same(live.invalidFrames, []);
+  // A call in a filtered answer may be cut: it does not turn the answer into a complete tool_calls one.
+  upstream.behave({ tokens: [], toolCalls: [{ name: 'f', arguments: '{"a":' }], finishReason: 'content_filter' });
+  const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }];
+  const withCall: any = await (await post({ tools })).json();
+  t.equal(withCall.choices[0].finish_reason, 'content_filter');
+  // As after a length cut, the conversation goes on without the cut call: it takes no result.
+  const id = withCall.choices[0].message.tool_calls[0].id;
+  const result = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...AUTH, 'x-session-id': withCall.conversation_id },
+    body: JSON.stringify({ model: 'testing', tools, messages: [{ role: 'tool', tool_call_id: id, content: '1' }] }),
+  });
+  t.equal(result.status, 400);
+  t.match(await result.json(), { error: { message: /cut short .* content filter/ } });
+  upstream.behave({});
 });
 
 t.test("a conversation outgrowing the server's context goes on without its oldest stored turns", async (t) => {

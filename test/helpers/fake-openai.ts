@@ -15,6 +15,8 @@ export interface FakeOpenAIBehaviour {
   contextChars?: number;
   /** Whose refusal of a prompt too long: OpenAI's (the default), llama-server's or vLLM's. */
   server?: 'openai' | 'llama-server' | 'vllm';
+  /** End with this finish_reason (e.g. `content_filter`) in place of the one the answer would have. */
+  finishReason?: string;
   /** Wait before answering `/v1/embeddings` (cut short when the client closes the connection). */
   embedDelayMs?: number;
 }
@@ -174,7 +176,10 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
       chunk({ tool_calls: [{ index, function: { arguments: call.arguments.slice(half) } }] });
     }
     const maxTokens = body.max_tokens ?? Infinity;
-    chunk({}, b.toolCalls?.length ? 'tool_calls' : b.tokens.length >= maxTokens ? 'length' : 'stop');
+    chunk(
+      {},
+      b.finishReason ?? (b.toolCalls?.length ? 'tool_calls' : b.tokens.length >= maxTokens ? 'length' : 'stop'),
+    );
     if (body.stream_options?.include_usage)
       chunk({}, null, {
         prompt_tokens: 9,

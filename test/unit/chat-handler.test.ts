@@ -532,6 +532,43 @@ t.test('a v1 envelope (an older gateway, a replayed audit entry) is committed on
   t.equal((await turns(request.request_id))[0]?.state, 'committed');
 });
 
+t.test('a filtered answer: content_filter in done, the turn stored as filtered, never cached', async (t) => {
+  const { provider, handle, replies, turns, cache } = setup();
+  provider.behave = async function* () {
+    yield { type: 'delta', content: 'I was about to' };
+    yield {
+      type: 'done',
+      finishReason: 'content_filter',
+      usage: { prompt_tokens: 1, completion_tokens: 4, total_tokens: 5 },
+    };
+  };
+  // Deterministic, so the cache would take a normal answer.
+  const request = envelope({ content_filter_finish: true, options: { temperature: 0 } });
+  t.same(await handle(request), { ok: true });
+  const done = replies().frames.at(-1) as Extract<ReplyFrame, { type: 'done' }>;
+  t.equal(done.finish_reason, 'content_filter');
+  const [turn] = await turns(request.request_id);
+  t.match(turn, { state: 'committed', finish_reason: 'content_filter', assistant_response: 'I was about to' });
+  t.equal(cache.entries.size, 0, 'a filtered answer is asked of the upstream again, not served from the cache');
+});
+
+t.test('a filtered answer to an envelope without content_filter_finish (an older gateway) ends stop', async (t) => {
+  const { provider, handle, replies, turns } = setup();
+  provider.behave = async function* () {
+    yield { type: 'delta', content: 'cut' };
+    yield {
+      type: 'done',
+      finishReason: 'content_filter',
+      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+    };
+  };
+  const request = envelope();
+  t.same(await handle(request), { ok: true });
+  const done = replies().frames.at(-1) as Extract<ReplyFrame, { type: 'done' }>;
+  t.equal(done.finish_reason, 'stop', "the old gateway's schema would refuse content_filter");
+  t.equal((await turns(request.request_id))[0]?.finish_reason, 'content_filter', 'memory keeps what happened');
+});
+
 t.test('a redelivered request: the same answer gets its done again, another one answer_conflict', async (t) => {
   const { provider, handle, replies, turns } = setup();
   const request = envelope();

@@ -97,6 +97,22 @@ t.test('one part failing leaves a note in its section; the answer still complete
   );
 });
 
+t.test('a part cut by a content filter or max_tokens makes the whole answer cut', async (t) => {
+  const combined = async (reasons: Array<DoneFrame['finish_reason']>) => {
+    const parts = reasons.map((reason, i) => {
+      const maker = new FrameMaker(i === 0 ? 'r' : `r.a${i}`);
+      const frames = [maker.ack(), maker.delta('x'), { ...(maker.done() as DoneFrame), finish_reason: reason }];
+      return { agent: `a${i}`, source: fixed(frames) };
+    });
+    const read = readAll(fanOut(parts, { sessionId: 'conv_1', clock: new FakeClock() })(testScope()));
+    await read.finished;
+    return (read.frames.at(-1) as DoneFrame).finish_reason;
+  };
+  t.equal(await combined(['stop', 'stop']), 'stop');
+  t.equal(await combined(['stop', 'length']), 'length');
+  t.equal(await combined(['length', 'content_filter']), 'content_filter', 'withheld text says more than a cap');
+});
+
 t.test('the gateway stopping: the answer ends with its 503, no note that reads as an answer', async (t) => {
   const stopped = new StoppedBeforeAnswer();
   const failing = (maker: FrameMaker): FrameSource =>

@@ -11,7 +11,7 @@ export interface History {
   readonly messages: readonly ChatMessage[];
   /** A turn among them was private, so the new request must stay on local providers too. */
   readonly private: boolean;
-  /** Calls of the last turn left out because a token limit cut them (finish_reason "length"). */
+  /** Calls of the last turn left out because a token limit or a filter cut them ("length", "content_filter"). */
   readonly cutCalls: readonly string[];
 }
 
@@ -145,13 +145,14 @@ function isWhole(call: ToolCall): boolean {
 }
 
 /**
- * The calls of a stored answer, split: those that go on in the conversation, and those a token limit
- * cut (finish_reason "length", the last call's arguments partial). A cut call is not one a result
- * could answer, and a backend would refuse its arguments: the conversation goes on without it.
+ * The calls of a stored answer, split: those that go on in the conversation, and those a token limit or
+ * a content filter cut (finish_reason "length" or "content_filter", the last call's arguments partial). A
+ * cut call is not one a result could answer, and a backend would refuse its arguments: the conversation
+ * goes on without it.
  */
 function callsOf(row: { tool_calls: string | null; finish_reason: string }): { kept: ToolCall[]; cut: ToolCall[] } {
   const calls = row.tool_calls ? (JSON.parse(row.tool_calls) as ToolCall[]) : [];
-  if (row.finish_reason !== 'length') return { kept: calls, cut: [] };
+  if (row.finish_reason !== 'length' && row.finish_reason !== 'content_filter') return { kept: calls, cut: [] };
   return { kept: calls.filter(isWhole), cut: calls.filter((call) => !isWhole(call)) };
 }
 

@@ -41,8 +41,8 @@ export interface ProviderToolCall {
   arguments: string;
 }
 
-/** Why the model stopped, in OpenAI's terms. */
-export type FinishReason = 'stop' | 'length' | 'tool_calls';
+/** Why the model stopped, in OpenAI's terms (`content_filter`: only OpenAI-compatible upstreams report it). */
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
 
 /** What a provider yields while answering: content fragments and tool calls, then exactly one `done`. */
 export type ProviderEvent =

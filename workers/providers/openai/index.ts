@@ -26,6 +26,15 @@ function usageOf(usage: OpenAI.CompletionUsage): Usage {
   };
 }
 
+/**
+ * The upstream's finish reason in ours. `content_filter` is kept: the answer was cut or withheld
+ * and must not read as complete. Anything else unknown (`function_call`, a server's own) is `stop`.
+ */
+export function finishReasonOf(upstream: string): FinishReason {
+  if (upstream === 'length' || upstream === 'tool_calls' || upstream === 'content_filter') return upstream;
+  return 'stop';
+}
+
 export interface OpenAISettings {
   /** Base URL of the OpenAI-compatible API, including `/v1` (OPENAI_BASE_URL). */
   baseUrl: string;
@@ -87,13 +96,7 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
           if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
           calls.set(fragment.index, call);
         }
-        if (choice.finish_reason)
-          finishReason =
-            choice.finish_reason === 'length'
-              ? 'length'
-              : choice.finish_reason === 'tool_calls'
-                ? 'tool_calls'
-                : 'stop';
+        if (choice.finish_reason) finishReason = finishReasonOf(choice.finish_reason);
       }
     } catch (err) {
       throw request.signal.aborted ? request.signal.reason : openAIError(err, baseUrl, request.model);
@@ -110,7 +113,9 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
         call: { ...(call.id ? { id: call.id } : {}), name: call.name, arguments: call.arguments || '{}' },
       };
     }
-    yield { type: 'done', finishReason: calls.size > 0 ? 'tool_calls' : finishReason, usage };
+    // A filtered answer stays filtered with calls in it: their arguments may be cut.
+    const reason = calls.size > 0 && finishReason !== 'content_filter' ? 'tool_calls' : finishReason;
+    yield { type: 'done', finishReason: reason, usage };
   }
 
   async function probe(models: readonly string[]): Promise<ProbeResult> {
