@@ -81,6 +81,9 @@ export const heartbeatFrameSchema = {
 export const usageSchema = {
   type: 'object',
   additionalProperties: false,
+  description:
+    "The backend's token counts. An OpenAI-compatible server that reports none (it ignores stream_options): " +
+    'estimated by the worker, never zeros for an answer it gave.',
   required: ['prompt_tokens', 'completion_tokens', 'total_tokens'],
   properties: {
     prompt_tokens: { type: 'integer', minimum: 0 },

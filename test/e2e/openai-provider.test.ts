@@ -185,6 +185,20 @@ t.test("an answer the upstream's content filter cut never reads as complete", as
   upstream.behave({});
 });
 
+const turnOf = (requestId: string) =>
+  stack.db.selectFrom('turns').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+
+t.test('an upstream that sends no usage: the counts are estimated, not zeros', async (t) => {
+  upstream.behave({ tokens: ['1', ' 2', ' 3'], noUsage: true });
+  const chat: any = await (await post({ messages: [{ role: 'user', content: 'count to three, please' }] })).json();
+  t.equal(chat.usage.completion_tokens, 3, 'one token a streamed chunk');
+  t.ok(chat.usage.prompt_tokens > 0, `prompt_tokens ${chat.usage.prompt_tokens}`);
+  t.equal(chat.usage.total_tokens, chat.usage.prompt_tokens + 3);
+  await waitUntil(async () => (await turnOf(chat.id)) !== undefined);
+  t.match(await turnOf(chat.id), { prompt_tokens: chat.usage.prompt_tokens, completion_tokens: 3 }, 'memory too');
+  upstream.behave({});
+});
+
 t.test("a conversation outgrowing the server's context goes on without its oldest stored turns", async (t) => {
   let session: string | undefined;
   const question = 'Tell me about the weather in Lima, and in Cusco too, please. '.repeat(3);

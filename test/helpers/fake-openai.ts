@@ -17,6 +17,8 @@ export interface FakeOpenAIBehaviour {
   server?: 'openai' | 'llama-server' | 'vllm';
   /** End with this finish_reason (e.g. `content_filter`) in place of the one the answer would have. */
   finishReason?: string;
+  /** Send no usage chunk even when asked, as servers that ignore `stream_options` do. */
+  noUsage?: boolean;
   /** Wait before answering `/v1/embeddings` (cut short when the client closes the connection). */
   embedDelayMs?: number;
 }
@@ -180,7 +182,7 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
       {},
       b.finishReason ?? (b.toolCalls?.length ? 'tool_calls' : b.tokens.length >= maxTokens ? 'length' : 'stop'),
     );
-    if (body.stream_options?.include_usage)
+    if (body.stream_options?.include_usage && !b.noUsage)
       chunk({}, null, {
         prompt_tokens: 9,
         completion_tokens: b.tokens.length,

@@ -12,19 +12,9 @@ import { openAIError } from './errors.js';
 import { toOpenAIRequest } from './request.js';
 import { withoutOldestTurn, type TrimmablePrompt } from '../stored-history.js';
 import { openAIEmbed } from './embed.js';
+import { estimatedUsage, usageOf, type StreamedOutput } from './usage.js';
 
 const PROBE_TIMEOUT_MS = 2000;
-
-/** The upstream's usage; its reasoning tokens passed on when it counts them (reasoning servers do). */
-function usageOf(usage: OpenAI.CompletionUsage): Usage {
-  const reasoning = usage.completion_tokens_details?.reasoning_tokens;
-  return {
-    prompt_tokens: usage.prompt_tokens,
-    completion_tokens: usage.completion_tokens,
-    total_tokens: usage.total_tokens,
-    ...(typeof reasoning === 'number' ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}),
-  };
-}
 
 /**
  * The upstream's finish reason in ours. `content_filter` is kept: the answer was cut or withheld
@@ -59,9 +49,11 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
   async function open(request: ProviderChatRequest) {
     for (let prompt: TrimmablePrompt = request; ;) {
       try {
-        return await client.chat.completions.create(toOpenAIRequest({ ...request, messages: [...prompt.messages] }), {
+        const messages = [...prompt.messages];
+        const stream = await client.chat.completions.create(toOpenAIRequest({ ...request, messages }), {
           signal: request.signal,
         });
+        return { stream, messages };
       } catch (err) {
         if (request.signal.aborted) throw request.signal.reason;
         const error = openAIError(err, baseUrl, request.model);
@@ -74,11 +66,13 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
 
   // eslint-disable-next-line no-restricted-syntax -- made once per provider instance (chain.ts), not per call
   async function* chat(request: ProviderChatRequest): AsyncIterable<ProviderEvent> {
-    const stream = await open(request);
+    const { stream, messages } = await open(request);
     // Tool calls arrive in fragments by index; the provider interface passes whole calls on.
     const calls = new Map<number, { id?: string; name: string; arguments: string }>();
     let finishReason: FinishReason | undefined;
-    let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    // Absent from a server that ignores stream_options: then estimated from what streamed.
+    let usage: Usage | undefined;
+    const streamed: StreamedOutput = { chunks: 0, chars: 0 };
     try {
       for await (const chunk of stream) {
         if (chunk.usage) usage = usageOf(chunk.usage);
@@ -87,6 +81,10 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
         // Reasoning servers (vLLM, DeepSeek, LiteLLM) send the thinking as reasoning_content (or reasoning).
         const thinking = (choice.delta as { reasoning_content?: unknown; reasoning?: unknown } | undefined) ?? {};
         const reasoning = thinking.reasoning_content ?? thinking.reasoning;
+        const said = (typeof reasoning === 'string' ? reasoning : '') + (choice.delta?.content ?? '');
+        const args = (choice.delta?.tool_calls ?? []).map((f) => f.function?.arguments ?? '').join('');
+        if (said || args) streamed.chunks++;
+        streamed.chars += said.length + args.length;
         if (typeof reasoning === 'string' && reasoning) yield { type: 'reasoning', content: reasoning };
         if (choice.delta?.content) yield { type: 'delta', content: choice.delta.content };
         for (const fragment of choice.delta?.tool_calls ?? []) {
@@ -115,7 +113,7 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
     }
     // A filtered answer stays filtered with calls in it: their arguments may be cut.
     const reason = calls.size > 0 && finishReason !== 'content_filter' ? 'tool_calls' : finishReason;
-    yield { type: 'done', finishReason: reason, usage };
+    yield { type: 'done', finishReason: reason, usage: usage ?? estimatedUsage(messages, streamed) };
   }
 
   async function probe(models: readonly string[]): Promise<ProbeResult> {
