@@ -322,8 +322,8 @@ export async function handleChatRequest(
         receiptWaitMs,
         // Only a delivered answer is offered to later requests; `done` never waits for it.
         onCommitted: () => {
-          // A filtered answer is the upstream's verdict of the moment, cut or withheld: ask it again.
-          if (cacheKey === undefined || hit || answer.finishReason === 'content_filter') return;
+          // A filtered or refused answer is the upstream's verdict of the moment: ask it again.
+          if (cacheKey === undefined || hit || answer.finishReason === 'content_filter' || answer.refused) return;
           const finish_reason = answer.finishReason;
           const cached = { content: answer.content, tool_calls: answer.toolCalls, finish_reason };
           deps.cache

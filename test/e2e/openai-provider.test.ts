@@ -185,6 +185,16 @@ t.test("an answer the upstream's content filter cut never reads as complete", as
   upstream.behave({});
 });
 
+t.test("the upstream's refusal reaches the client as the answer's text, not an empty answer", async (t) => {
+  upstream.behave({ refusal: ['I cannot', ' help with that.'] });
+  const chat: any = await (await post({})).json();
+  t.equal(chat.choices[0].message.content, 'I cannot help with that.');
+  t.equal(chat.choices[0].finish_reason, 'stop');
+  const chunks = sseJson(parseSse(await (await post({ stream: true })).text()).events);
+  t.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'I cannot help with that.');
+  upstream.behave({});
+});
+
 const turnOf = (requestId: string) =>
   stack.db.selectFrom('turns').selectAll().where('request_id', '=', requestId).executeTakeFirst();
 

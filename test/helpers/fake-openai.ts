@@ -17,6 +17,8 @@ export interface FakeOpenAIBehaviour {
   server?: 'openai' | 'llama-server' | 'vllm';
   /** End with this finish_reason (e.g. `content_filter`) in place of the one the answer would have. */
   finishReason?: string;
+  /** Refuse in these pieces, as OpenAI does: `content: null`, the words in `refusal` (then no `tokens`). */
+  refusal?: string[];
   /** Send no usage chunk even when asked, as servers that ignore `stream_options` do. */
   noUsage?: boolean;
   /** Wait before answering `/v1/embeddings` (cut short when the client closes the connection). */
@@ -163,8 +165,9 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
       res.write(
         `data: ${JSON.stringify({ id: 'chatcmpl-up', object: 'chat.completion.chunk', created: 1, model: body.model, choices: usage ? [] : [{ index: 0, delta, finish_reason: finish }], usage })}\n\n`,
       );
-    chunk({ role: 'assistant', content: '' });
-    for (const token of b.tokens) {
+    chunk(b.refusal ? { role: 'assistant', content: null, refusal: '' } : { role: 'assistant', content: '' });
+    for (const piece of b.refusal ?? []) chunk({ refusal: piece });
+    for (const token of b.refusal ? [] : b.tokens) {
       if (res.destroyed) return;
       chunk({ content: token });
       if (b.tokenDelayMs) await sleep(b.tokenDelayMs);

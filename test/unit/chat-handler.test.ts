@@ -569,6 +569,20 @@ t.test('a filtered answer to an envelope without content_filter_finish (an older
   t.equal((await turns(request.request_id))[0]?.finish_reason, 'content_filter', 'memory keeps what happened');
 });
 
+t.test("a refusal is the answer's text, stored, and never cached", async (t) => {
+  const { provider, handle, replies, turns, cache } = setup();
+  provider.behave = async function* () {
+    yield { type: 'refusal', content: 'I cannot help' };
+    yield { type: 'done', finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 3, total_tokens: 4 } };
+  };
+  const request = envelope({ options: { temperature: 0 } });
+  t.same(await handle(request), { ok: true });
+  const deltas = replies().frames.flatMap((f) => (f.type === 'delta' ? [f.content] : []));
+  t.same(deltas, ['I cannot help']);
+  t.equal((await turns(request.request_id))[0]?.assistant_response, 'I cannot help');
+  t.equal(cache.entries.size, 0, "the upstream's verdict of the moment is asked again");
+});
+
 t.test('a redelivered request: the same answer gets its done again, another one answer_conflict', async (t) => {
   const { provider, handle, replies, turns } = setup();
   const request = envelope();

@@ -12,6 +12,8 @@ export interface Answer {
   toolCalls: ToolCall[];
   finishReason: FinishReason;
   usage: Usage;
+  /** The model refused (OpenAI's `refusal`); its words are in `content`. */
+  refused?: boolean;
 }
 
 type Send = (frame: UnsequencedFrame) => void;

@@ -69,10 +69,15 @@ export async function askModel(
     if (part.content) send({ type: 'delta', content: part.content });
   };
   const toolCalls: ToolCall[] = [];
+  let refused = false;
   for await (const event of opened.events) {
     if (event.type === 'delta') relay(splitter.push(event.content));
     else if (event.type === 'reasoning') relay({ content: '', reasoning: event.content });
-    else if (event.type === 'tool_call') {
+    // No bus field carries a refusal apart yet: it travels as the answer's text, which it is.
+    else if (event.type === 'refusal') {
+      refused = true;
+      relay(splitter.push(event.content));
+    } else if (event.type === 'tool_call') {
       if (envelope.parallel_tool_calls === false && toolCalls.length > 0) continue;
       const call = withCallId(event.call);
       if (envelope.stream) sendToolCall(send, toolCalls.length, call);
@@ -80,7 +85,8 @@ export async function askModel(
     } else {
       relay(splitter.end());
       if (!envelope.stream) sendAnswer(send, { content, toolCalls, reasoning });
-      return { content, toolCalls, finishReason: event.finishReason, usage: event.usage, provider, model, fallback };
+      const { finishReason, usage } = event;
+      return { content, toolCalls, finishReason, usage, provider, model, fallback, ...(refused ? { refused } : {}) };
     }
   }
   throw new AgentbusError('backend_error', `${provider} finished without reporting completion`);

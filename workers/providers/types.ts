@@ -49,6 +49,8 @@ export type ProviderEvent =
   | { type: 'delta'; content: string }
   /** The model's thinking, from a backend that reports it apart (Ollama `thinking`). */
   | { type: 'reasoning'; content: string }
+  /** The model's refusal to answer, from a backend that reports it apart (OpenAI's `refusal`). */
+  | { type: 'refusal'; content: string }
   | { type: 'tool_call'; call: ProviderToolCall }
   | { type: 'done'; finishReason: FinishReason; usage: Usage };
 

@@ -81,12 +81,15 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
         // Reasoning servers (vLLM, DeepSeek, LiteLLM) send the thinking as reasoning_content (or reasoning).
         const thinking = (choice.delta as { reasoning_content?: unknown; reasoning?: unknown } | undefined) ?? {};
         const reasoning = thinking.reasoning_content ?? thinking.reasoning;
-        const said = (typeof reasoning === 'string' ? reasoning : '') + (choice.delta?.content ?? '');
+        // OpenAI's refusal comes apart from the content (`content: null`, `refusal: "I can't…"`).
+        const refusal = choice.delta?.refusal;
+        const said = (typeof reasoning === 'string' ? reasoning : '') + (choice.delta?.content ?? '') + (refusal ?? '');
         const args = (choice.delta?.tool_calls ?? []).map((f) => f.function?.arguments ?? '').join('');
         if (said || args) streamed.chunks++;
         streamed.chars += said.length + args.length;
         if (typeof reasoning === 'string' && reasoning) yield { type: 'reasoning', content: reasoning };
         if (choice.delta?.content) yield { type: 'delta', content: choice.delta.content };
+        if (refusal) yield { type: 'refusal', content: refusal };
         for (const fragment of choice.delta?.tool_calls ?? []) {
           const call = calls.get(fragment.index) ?? { name: '', arguments: '' };
           if (fragment.id) call.id = fragment.id;
