@@ -28,10 +28,25 @@ function memoized(read: ReadStoredTurn): ReadStoredTurn {
   };
 }
 
-const holds = (turn: StoredTurn, id: string) =>
+/** The ids of `turn`'s own items among `named` (the input's ids that could be its, see byOwner). */
+function heldBy(turn: StoredTurn, named: readonly string[] | undefined): string | undefined {
+  if (named === undefined) return undefined;
+  const items = new Set(itemsOf(turn).map((item) => item.id));
   // A stored response keeps no thinking: its reasoning item is known by the id alone.
-  candidateResponses(id).includes(turn.request_id) &&
-  (id.startsWith('rs_') || itemsOf(turn).some((item) => item.id === id));
+  return named.find((id) => id.startsWith('rs_') || items.has(id));
+}
+
+/** The input's ids by each stored response they could be items of: built once, one lookup per turn read. */
+function byOwner(ids: readonly string[]): Map<string, string[]> {
+  const owners = new Map<string, string[]>();
+  for (const id of ids)
+    for (const owner of candidateResponses(id)) {
+      const named = owners.get(owner);
+      if (named) named.push(id);
+      else owners.set(owner, [id]);
+    }
+  return owners;
+}
 
 /**
  * Refuses an input whose items repeat an id, among themselves or with an item of the
@@ -51,9 +66,10 @@ export async function refuseDuplicateItems(body: ResponsesBody, read: ReadStored
   const previous = body.previous_response_id;
   if (previous == null) return;
   // The stored responses the ids are items of; none means nothing of the chain is repeated.
-  const owners = [...new Set(ids.flatMap(candidateResponses))].slice(0, MAX_OWNERS_READ);
-  const found = (await Promise.all(owners.map(read))).filter((turn) => turn !== undefined);
-  const named = found.filter((turn) => ids.some((id) => holds(turn, id)));
+  const owners = byOwner(ids);
+  const read20 = [...owners.keys()].slice(0, MAX_OWNERS_READ);
+  const found = (await Promise.all(read20.map(read))).filter((turn) => turn !== undefined);
+  const named = found.filter((turn) => heldBy(turn, owners.get(turn.request_id)) !== undefined);
   if (named.length === 0) return;
   const oldest = Math.min(...named.map((turn) => turn.created_at));
   const walked = new Set<string>();
@@ -62,7 +78,7 @@ export async function refuseDuplicateItems(body: ResponsesBody, read: ReadStored
     walked.add(link);
     const turn = await read(link);
     if (turn === undefined || turn.created_at < oldest) return;
-    const repeated = ids.find((id) => holds(turn, id));
+    const repeated = heldBy(turn, owners.get(turn.request_id));
     if (repeated !== undefined) throw duplicate(repeated);
     link = turn.previous_response_id;
   }
@@ -72,8 +88,13 @@ export async function refuseDuplicateItems(body: ResponsesBody, read: ReadStored
  * A Responses body's input checked for duplicate items, then with its item references resolved
  * (item-references.ts); stored responses are read once each for both.
  */
-export async function checkedInputItems(body: ResponsesBody, read: ReadStoredTurn): Promise<ResponsesBody> {
+export async function checkedInputItems(
+  body: ResponsesBody,
+  read: ReadStoredTurn,
+  maxItems: number,
+): Promise<ResponsesBody> {
   const once = memoized(read);
-  await refuseDuplicateItems(body, once);
+  // More items than MAX_MESSAGES get their own 400 next (input-limits.ts): not worth reading the chain for.
+  if (typeof body.input === 'string' || body.input.length <= maxItems) await refuseDuplicateItems(body, once);
   return resolveItemReferences(body, once);
 }

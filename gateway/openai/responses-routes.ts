@@ -32,7 +32,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
   const preValidation = otherApiConversationFirst('input', CHAT_FIELDS_ON_RESPONSES);
 
   app.post<{ Body: ResponsesBody }>('/v1/responses', { schema, preValidation }, async (request, reply) => {
-    const body = await checkedInputItems(request.body, storedTurnReader(deps, request.tenant));
+    const body = await checkedInputItems(request.body, storedTurnReader(deps, request.tenant), limits.maxMessages);
     const stream = body.stream === true;
     const input = responsesToChatInput(body, stream, limits);
     const echo = responseEcho(body);

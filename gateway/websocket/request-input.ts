@@ -32,7 +32,7 @@ export async function requestInputOf(
   storedTurns: ReadStoredTurn,
 ): Promise<RequestInput> {
   if (frame.type === 'chat') return { type: 'chat', frame, input: toChatInput(chatBodyOf(frame), true, limits) };
-  const body = await checkedInputItems(responsesBodyOf(frame), storedTurns);
+  const body = await checkedInputItems(responsesBodyOf(frame), storedTurns, limits.maxMessages);
   const input = responsesToChatInput(body, true, limits);
   return { type: 'response.create', frame, input, echo: responseEcho(body), body };
 }

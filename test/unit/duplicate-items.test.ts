@@ -83,7 +83,15 @@ t.test('checkedInputItems reads each response once for the check and the referen
       previous_response_id: 'resp_r3',
     },
     read,
+    1000,
   );
   t.match(body.input, [{ id: 'msg_r9', role: 'assistant' }, user]);
   t.same(asked, ['resp_r9', 'r9', 'resp_r3', 'resp_r2', 'resp_r1']);
+});
+
+t.test('an input over the item limit is not checked: its own 400 comes next, without reading the chain', async (t) => {
+  asked.length = 0;
+  const input = [answer('msg_r1'), answer('msg_r1'), user];
+  await t.resolves(checkedInputItems({ model: 'documentation', input, previous_response_id: 'resp_r3' }, read, 2));
+  t.same(asked, [], 'nothing read');
 });
