@@ -386,7 +386,8 @@ export const ERROR_TABLE = {
     doc:
       "An upstream (an OpenAI-compatible server) answered 401 or 403 to the worker's own key: a configuration " +
       "error, not the client's. The message names the setting (`OPENAI_API_KEY`, `OPENAI_AUDIO_API_KEY`). The " +
-      "agent's next provider is tried; not retried, and not counted by the circuit breaker.",
+      "worker's next provider for the agent is tried; not retried, not counted by the circuit breaker, and, " +
+      "like every error not retried, not passed to the catalog's `fallback` agent.",
   },
   worker_lost: {
     status: 502,

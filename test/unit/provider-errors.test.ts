@@ -78,6 +78,8 @@ t.test("an OpenAI-compatible server refusing the worker's key: a setting to fix,
     );
     t.match(refused, { code: 'backend_auth_failed', status: 502, retryable: false }, `HTTP ${status}`);
     t.match(refused.message, /http:\/\/up\/v1 \(OPENAI_BASE_URL\) refused the key \(HTTP 40[13]\): set OPENAI_API_KEY/);
+    // OpenAI's own text quotes the key's ends ("sk-proj-****…abcd"): for the worker's log, not every client.
+    t.notMatch(refused.message, /Incorrect API key/, "the server's words stay out of what the client reads");
     t.notOk(isBackendOutage(refused));
   }
   const audio = openAIAudioError(

@@ -35,11 +35,12 @@ export function openAIError(err: unknown, baseUrl: string, model: string): Agent
     );
   }
   if (err instanceof APIError && (err.status === 401 || err.status === 403)) {
-    // The worker's own key, not the client's: a configuration error no retry will fix.
+    // The worker's own key, not the client's: a configuration error no retry will fix. The server's own
+    // words stay in the cause (the worker's log): OpenAI's 401 quotes the key's first and last characters.
     return new AgentbusError(
       'backend_auth_failed',
       `The OpenAI-compatible server at ${baseUrl} (OPENAI_BASE_URL) refused the key (HTTP ${err.status}): ` +
-        `set OPENAI_API_KEY on the worker to a key it accepts. ${err.message}`,
+        `set OPENAI_API_KEY on the worker to a key it accepts.`,
       { cause: err },
     );
   }
