@@ -8,19 +8,15 @@ import type { StoredHistoryRange } from './providers/types.js';
  * later. For the Responses API all of its input items, which may carry earlier turns, system and
  * developer messages among them (OpenAI replays them), but not its `instructions`; results that
  * open it are stored before its system messages, right after the calls they answer. Else those after
- * the last assistant message (before a closing prefill), without system messages: a Chat Completions
- * client sends its instructions with every request.
+ * the last assistant message, without system messages: a Chat Completions client sends its
+ * instructions with every request.
  */
 export function newInputMessages(request: RequestInput): ChatMessage[] {
   const { messages } = request;
   if (request.input_appends === true)
     return [...resultsNextToTheirCalls(messages.slice(request.opens_with_instructions === true ? 1 : 0))];
-  // A closing assistant message without calls is a prefill the model continues: the question it
-  // starts to answer, and it, are this turn's input, not history the client replays.
-  const last = messages.at(-1);
-  const prefill = last?.role === 'assistant' && !last.tool_calls?.length ? 1 : 0;
   let start = 0;
-  messages.slice(0, messages.length - prefill).forEach((message, index) => {
+  messages.forEach((message, index) => {
     if (message.role === 'assistant') start = index + 1;
   });
   return messages.slice(start).filter((message) => message.role !== 'system');

@@ -97,12 +97,6 @@ t.test(
     ];
     t.ok(clientSentHistory({ messages }));
     t.same(newInputMessages({ messages }), [{ role: 'user', content: 'c' }]);
-    const prefill: ChatMessage = { role: 'assistant', content: 'Once upon' };
-    t.same(
-      newInputMessages({ messages: [...messages, prefill] }),
-      [{ role: 'user', content: 'c' }, prefill],
-      'a closing assistant message the model continues (a prefill) is input, with the question before it',
-    );
     t.test('the Responses API (input_appends): every input item is new, and stored history comes first', async (t) => {
       t.notOk(clientSentHistory({ messages, input_appends: true }));
       t.same(
