@@ -266,9 +266,9 @@ export const chatRequestSchema = {
       const: 'max_completion_tokens',
       description:
         "The client capped the answer with OpenAI's newer `max_completion_tokens` (or the Responses API's " +
-        '`max_output_tokens`): an OpenAI-compatible upstream gets `options.max_tokens` under that name, as ' +
-        'reasoning models require. Absent (the client sent `max_tokens`, or an older gateway): `max_tokens`, ' +
-        'which older OpenAI-compatible servers alone know.',
+        '`max_output_tokens`): the `openai` provider sends `options.max_tokens` under that name where ' +
+        'OPENAI_MAX_TOKENS_PARAM says as sent (its default for api.openai.com, whose reasoning models require ' +
+        'it). Absent (the client sent `max_tokens`, or an older gateway): `max_tokens`.',
     },
     content_filter_finish: {
       type: 'boolean',

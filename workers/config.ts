@@ -15,6 +15,7 @@ import { readMemorySettings, type MemorySettings } from './memory/settings.js';
 import { CACHE_MODES, type CacheMode } from './cache/cache-policy.js';
 import { ADMISSION_DEFAULTS, type AdmissionSettings } from './admission.js';
 import { LLAMA_CPP_DEFAULTS, OPENAI_DEFAULTS, PROVIDER_NAMES, type ProviderName } from './providers/index.js';
+import { MAX_TOKENS_PARAM_SETTINGS } from './providers/openai/max-tokens-param.js';
 import type { LlamaCppSettings } from './providers/llama-cpp/index.js';
 import type { OpenAISettings } from './providers/openai/index.js';
 
@@ -130,6 +131,14 @@ function readProviderSettings(read: EnvReader) {
         doc: '`openai`: the OpenAI-compatible API (vLLM, llama.cpp server, LM Studio, OpenAI), with `/v1`',
       }),
       apiKey: read.optionalString('OPENAI_API_KEY', { doc: '`openai`: its bearer key (local servers take any)' }),
+      maxTokensParam: read.oneOf('OPENAI_MAX_TOKENS_PARAM', 'auto', {
+        allowed: MAX_TOKENS_PARAM_SETTINGS,
+        doc:
+          "`openai`: the name a cap goes out under: `as_sent` the client's (`max_completion_tokens` for it or " +
+          "`max_output_tokens`, else `max_tokens`), or always one of `max_tokens` (Ollama's `/v1`, LM Studio know " +
+          "only it) and `max_completion_tokens` (OpenAI's reasoning models need it); `auto`: `as_sent` for " +
+          'api.openai.com, else `max_tokens`',
+      }),
     }),
   };
 }

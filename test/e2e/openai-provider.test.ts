@@ -10,7 +10,9 @@ import { openLiveClient } from '../helpers/ws-client.js';
 const upstream = await startFakeOpenAI(['gpt-test']);
 t.teardown(() => upstream.close());
 const stack = await startStack({
-  provider: createOpenAIProvider({ baseUrl: upstream.url, apiKey: 'sk-upstream-secret' }),
+  // as_sent (OPENAI_MAX_TOKENS_PARAM): the cap's name as the client wrote it; the default, auto, sends a server
+  // other than api.openai.com max_tokens (unit openai-request).
+  provider: createOpenAIProvider({ baseUrl: upstream.url, apiKey: 'sk-upstream-secret', maxTokensParam: 'as_sent' }),
   env: { DEFAULT_MODEL: 'gpt-test' },
 });
 t.teardown(() => stack.close());
@@ -50,7 +52,7 @@ t.test('streams the upstream answer; sampling options and the upstream key are s
   t.equal(sent.authorization, 'Bearer sk-upstream-secret');
 });
 
-t.test('the cap reaches the upstream under the name the client used', async (t) => {
+t.test('OPENAI_MAX_TOKENS_PARAM=as_sent: the cap reaches the upstream under the name the client used', async (t) => {
   upstream.behave({ tokens: ['ok'] });
   const sentWith = async (path: string, body: Record<string, unknown>) => {
     const res = await fetch(`${stack.baseUrl}${path}`, { method: 'POST', headers: AUTH, body: JSON.stringify(body) });

@@ -1,6 +1,7 @@
 import t from 'tap';
 import type { ChatMessage } from '../../bus-schemas/index.js';
 import { normalizeMessages } from '../../gateway/openai/normalize-messages.js';
+import { capNameFor } from '../../workers/providers/openai/max-tokens-param.js';
 import { toOpenAIRequest } from '../../workers/providers/openai/request.js';
 import type { ProviderChatRequest } from '../../workers/providers/types.js';
 
@@ -13,15 +14,26 @@ const request = (extra: Partial<ProviderChatRequest> = {}): ProviderChatRequest 
   ...extra,
 });
 
-t.test('the cap goes upstream under the name the client used', async (t) => {
+t.test('the cap goes upstream under the name OPENAI_MAX_TOKENS_PARAM picks', async (t) => {
   const legacy = toOpenAIRequest(request({ options: { max_tokens: 50 } }));
-  t.equal(legacy.max_tokens, 50, 'max_tokens (or an older gateway): max_tokens, which every server knows');
+  t.equal(legacy.max_tokens, 50, 'by default max_tokens, which every server knows');
   t.notOk('max_completion_tokens' in legacy);
-  const newer = toOpenAIRequest(request({ options: { max_tokens: 50 }, maxTokensParam: 'max_completion_tokens' }));
-  t.equal(newer.max_completion_tokens, 50, 'max_completion_tokens: as sent, as reasoning models require');
+  const newer = toOpenAIRequest(request({ options: { max_tokens: 50 } }), 'max_completion_tokens');
+  t.equal(newer.max_completion_tokens, 50, 'max_completion_tokens, as reasoning models require');
   t.notOk('max_tokens' in newer, 'never both: reasoning models refuse max_tokens');
-  const uncapped = toOpenAIRequest(request({ maxTokensParam: 'max_completion_tokens' }));
+  const uncapped = toOpenAIRequest(request(), 'max_completion_tokens');
   t.notOk('max_tokens' in uncapped || 'max_completion_tokens' in uncapped, 'no cap, no field');
+
+  const asSent = capNameFor('as_sent', 'http://127.0.0.1:8000/v1');
+  t.equal(asSent('max_completion_tokens'), 'max_completion_tokens', 'as_sent: the newer name when the client used it');
+  t.equal(asSent(undefined), 'max_tokens', 'as_sent: max_tokens otherwise (or from an older gateway)');
+  const local = capNameFor('auto', 'http://127.0.0.1:11434/v1');
+  t.equal(local('max_completion_tokens'), 'max_tokens', "auto elsewhere: Ollama's /v1 and LM Studio know only it");
+  const openai = capNameFor('auto', 'https://api.openai.com/v1');
+  t.equal(openai('max_completion_tokens'), 'max_completion_tokens', 'auto on OpenAI: as sent');
+  t.equal(openai(undefined), 'max_tokens');
+  t.equal(capNameFor('max_completion_tokens', 'http://x/v1')(undefined), 'max_completion_tokens', 'a fixed name');
+  t.equal(capNameFor('max_tokens', 'https://api.openai.com/v1')('max_completion_tokens'), 'max_tokens');
 });
 
 // The tester's message: texts and images interleaved, two media types, one detail.

@@ -9,6 +9,7 @@ import type {
   ProviderEvent,
 } from '../types.js';
 import { openAIError } from './errors.js';
+import { capNameFor, type MaxTokensParamSetting } from './max-tokens-param.js';
 import { toOpenAIRequest } from './request.js';
 import { withoutOldestTurn, type TrimmablePrompt } from '../stored-history.js';
 import { openAIEmbed } from './embed.js';
@@ -30,6 +31,8 @@ export interface OpenAISettings {
   baseUrl: string;
   /** Bearer key (OPENAI_API_KEY); local servers (llama.cpp server, vLLM, LM Studio) take any. */
   apiKey: string | undefined;
+  /** Which name a cap goes out under (OPENAI_MAX_TOKENS_PARAM; max-tokens-param.ts). */
+  maxTokensParam?: MaxTokensParamSetting | undefined;
 }
 
 /**
@@ -40,6 +43,7 @@ export interface OpenAISettings {
 export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
   const { baseUrl } = settings;
   const client = new OpenAI({ baseURL: baseUrl, apiKey: settings.apiKey ?? 'unused', maxRetries: 0 });
+  const capName = capNameFor(settings.maxTokensParam ?? 'auto', baseUrl);
 
   /**
    * The upstream's stream. A prompt too long for the server's context is sent again without its
@@ -50,9 +54,12 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
     for (let prompt: TrimmablePrompt = request; ;) {
       try {
         const messages = [...prompt.messages];
-        const stream = await client.chat.completions.create(toOpenAIRequest({ ...request, messages }), {
-          signal: request.signal,
-        });
+        const stream = await client.chat.completions.create(
+          toOpenAIRequest({ ...request, messages }, capName(request.maxTokensParam)),
+          {
+            signal: request.signal,
+          },
+        );
         return { stream, messages };
       } catch (err) {
         if (request.signal.aborted) throw request.signal.reason;

@@ -48,7 +48,10 @@ function toOpenAIMessage(message: ChatMessage): OpenAI.Chat.Completions.ChatComp
 }
 
 /** The streaming request for an OpenAI-compatible `/chat/completions`, with usage in the last chunk. */
-export function toOpenAIRequest(request: ProviderChatRequest): CreateParams {
+export function toOpenAIRequest(
+  request: ProviderChatRequest,
+  capName: 'max_tokens' | 'max_completion_tokens' = 'max_tokens',
+): CreateParams {
   const { options } = request;
   const body: CreateParams = {
     model: request.model,
@@ -58,8 +61,8 @@ export function toOpenAIRequest(request: ProviderChatRequest): CreateParams {
   };
   if (options.temperature !== undefined) body.temperature = options.temperature;
   if (options.top_p !== undefined) body.top_p = options.top_p;
-  // The name the client used: reasoning models refuse max_tokens, older servers know nothing else.
-  if (options.max_tokens !== undefined) body[request.maxTokensParam ?? 'max_tokens'] = options.max_tokens;
+  // Reasoning models refuse max_tokens; Ollama's /v1 and LM Studio know nothing else (max-tokens-param.ts).
+  if (options.max_tokens !== undefined) body[capName] = options.max_tokens;
   if (options.stop?.length) body.stop = options.stop;
   if (options.seed !== undefined) body.seed = options.seed;
   if (options.presence_penalty !== undefined) body.presence_penalty = options.presence_penalty;
