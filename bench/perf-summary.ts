@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 // time, a thread preempted inside a system call is not counted: on a loaded machine the socket
 // writes that wake another process looked several times heavier there (BENCHMARKS.md).
 
-const OWN = /JS:\S?(\S*) file:\/\/\/.*?\/((?:gateway|workers|common|bus-schemas)\/\S+?):\d+/;
+// Our compiled files (dist/) or sources, never a package's own gateway/, workers/ or common/ directory.
+const OWN = /JS:\S?(\S*) file:\/\/\/(?!\S*node_modules)\S*?\/((?:gateway|workers|common|bus-schemas)\/\S+?):\d+/;
 const PACKAGE = /node_modules\/((?:@[^/]+\/)?[^/]+)\//;
 const NODE_CORE = /JS:\S?\S* node:(\S+?):/;
 
