@@ -27,6 +27,10 @@ interface Flattened {
   refusals: number[];
 }
 
+// Shared by every message of plain text (most of them, on the hot path): no arrays made for nothing. Frozen,
+// and never put in a message: each list is used only when it is not empty.
+const NONE = Object.freeze([]) as never[];
+
 /**
  * Text (the parts joined by PART_SEPARATOR, but a tool's) and images of one message's content, the length of each
  * text part and which of them were refusals, with errors naming the exact part.
@@ -41,8 +45,8 @@ function flattenContent(message: RequestMessage, at: string): Flattened {
     );
   if (message.role !== 'assistant' && Array.isArray(content) && content.length === 0)
     throw invalid(`${at}.content is an empty array: send at least one content part, or a string`, `${at}.content`);
-  if (content == null) return { text: '', images: [], imageParts: [], lengths: [], refusals: [] };
-  if (typeof content === 'string') return { text: content, images: [], imageParts: [], lengths: [], refusals: [] };
+  if (content == null || typeof content === 'string')
+    return { text: content ?? '', images: NONE, imageParts: NONE, lengths: NONE, refusals: NONE };
   const texts: string[] = [];
   const images: string[] = [];
   const imageParts: ImagePart[] = [];
