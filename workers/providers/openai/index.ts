@@ -90,20 +90,31 @@ export function createOpenAIProvider(settings: OpenAISettings): ChatProvider {
         const reasoning = thinking.reasoning_content ?? thinking.reasoning;
         // OpenAI's refusal comes apart from the content (`content: null`, `refusal: "I can't…"`).
         const refusal = choice.delta?.refusal;
-        const said = (typeof reasoning === 'string' ? reasoning : '') + (choice.delta?.content ?? '') + (refusal ?? '');
-        const args = (choice.delta?.tool_calls ?? []).map((f) => f.function?.arguments ?? '').join('');
-        if (said || args) streamed.chunks++;
-        streamed.chars += said.length + args.length;
-        if (typeof reasoning === 'string' && reasoning) yield { type: 'reasoning', content: reasoning };
-        if (choice.delta?.content) yield { type: 'delta', content: choice.delta.content };
-        if (refusal) yield { type: 'refusal', content: refusal };
+        // Counted for a usage estimate in place: no strings joined per chunk for a rare fallback.
+        const chars = streamed.chars;
+        if (typeof reasoning === 'string' && reasoning) {
+          streamed.chars += reasoning.length;
+          yield { type: 'reasoning', content: reasoning };
+        }
+        if (choice.delta?.content) {
+          streamed.chars += choice.delta.content.length;
+          yield { type: 'delta', content: choice.delta.content };
+        }
+        if (refusal) {
+          streamed.chars += refusal.length;
+          yield { type: 'refusal', content: refusal };
+        }
         for (const fragment of choice.delta?.tool_calls ?? []) {
           const call = calls.get(fragment.index) ?? { name: '', arguments: '' };
           if (fragment.id) call.id = fragment.id;
           if (fragment.function?.name) call.name += fragment.function.name;
-          if (fragment.function?.arguments) call.arguments += fragment.function.arguments;
+          if (fragment.function?.arguments) {
+            call.arguments += fragment.function.arguments;
+            streamed.chars += fragment.function.arguments.length;
+          }
           calls.set(fragment.index, call);
         }
+        if (streamed.chars > chars) streamed.chunks++;
         if (choice.finish_reason) finishReason = finishReasonOf(choice.finish_reason);
       }
     } catch (err) {
