@@ -1,5 +1,6 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { inWholeBase64Pieces } from './whole-base64-pieces.js';
+import { estimatedTokens } from '../../common/estimated-tokens.js';
 
 const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
 
@@ -26,7 +27,7 @@ export async function* speechEvents(
     yield `event: error\n${data(error.toOpenAI())}`;
     throw err;
   }
-  const inputTokens = Math.ceil(inputChars / 4);
+  const inputTokens = estimatedTokens(inputChars);
   yield data({
     type: 'speech.audio.done',
     usage: { input_tokens: inputTokens, output_tokens: 0, total_tokens: inputTokens },

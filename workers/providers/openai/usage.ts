@@ -1,5 +1,6 @@
 import type OpenAI from 'openai';
 import type { ChatMessage, Usage } from '../../../bus-schemas/index.js';
+import { estimatedTokens } from '../../../common/estimated-tokens.js';
 
 /** The upstream's usage; its reasoning tokens passed on when it counts them (reasoning servers do). */
 export function usageOf(usage: OpenAI.CompletionUsage): Usage {
@@ -11,9 +12,6 @@ export function usageOf(usage: OpenAI.CompletionUsage): Usage {
     ...(typeof reasoning === 'number' ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}),
   };
 }
-
-// About four characters a token in English text, as the gateway counts speech input.
-const CHARS_PER_TOKEN = 4;
 
 /** What the answer streamed, for an estimate when the upstream reports no usage. */
 export interface StreamedOutput {
@@ -34,7 +32,7 @@ const textOf = (message: ChatMessage) =>
  */
 export function estimatedUsage(prompt: readonly ChatMessage[], output: StreamedOutput): Usage {
   const promptChars = prompt.reduce((n, message) => n + textOf(message), 0);
-  const prompt_tokens = Math.ceil(promptChars / CHARS_PER_TOKEN);
-  const completion_tokens = Math.max(output.chunks, Math.ceil(output.chars / CHARS_PER_TOKEN));
+  const prompt_tokens = estimatedTokens(promptChars);
+  const completion_tokens = Math.max(output.chunks, estimatedTokens(output.chars));
   return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
 }
