@@ -169,6 +169,9 @@ export const agentPartSchema = {
 } as const;
 
 /** `done`: terminal success; the turn is already stored when this is sent. */
+/** Why an answer ended, in OpenAI's terms: the bus's `done` frame and the gateway's WebSocket `done`. */
+export const FINISH_REASONS = ['stop', 'length', 'tool_calls', 'content_filter'] as const;
+
 export const doneFrameSchema = {
   type: 'object',
   additionalProperties: false,
@@ -177,7 +180,7 @@ export const doneFrameSchema = {
     type: { const: 'done' },
     ...frameBase,
     finish_reason: {
-      enum: ['stop', 'length', 'tool_calls', 'content_filter'],
+      enum: FINISH_REASONS,
       description:
         "`content_filter`: the backend's filter cut or withheld the answer; sent only when the envelope has " +
         '`content_filter_finish` (a gateway from before would refuse the frame), otherwise `stop`.',

@@ -4,6 +4,7 @@ import {
   deltaPayload,
   ERROR_CODES,
   fallbackStepSchema,
+  FINISH_REASONS,
   ID_PATTERN,
   routingSchema,
   TRACEPARENT_PATTERN,
@@ -204,7 +205,7 @@ export const serverDoneFrameSchema = {
     type: { const: 'done' },
     ...requestFrameBase,
     finish_reason: {
-      enum: ['stop', 'length', 'tool_calls', 'content_filter'],
+      enum: FINISH_REASONS,
       description: "`length` and `content_filter` (the backend's filter cut the answer): the answer is incomplete.",
     },
     usage: usageSchema,

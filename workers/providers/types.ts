@@ -1,6 +1,7 @@
 import type {
   ChatMessage,
   ChatRequest,
+  FINISH_REASONS,
   ResponseFormat,
   SamplingOptions,
   ToolChoice,
@@ -42,7 +43,7 @@ export interface ProviderToolCall {
 }
 
 /** Why the model stopped, in OpenAI's terms (`content_filter`: only OpenAI-compatible upstreams report it). */
-export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter';
+export type FinishReason = (typeof FINISH_REASONS)[number];
 
 /** What a provider yields while answering: content fragments and tool calls, then exactly one `done`. */
 export type ProviderEvent =
