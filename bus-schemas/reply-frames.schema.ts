@@ -168,10 +168,14 @@ export const agentPartSchema = {
   },
 } as const;
 
-/** `done`: terminal success; the turn is already stored when this is sent. */
 /** Why an answer ended, in OpenAI's terms: the bus's `done` frame and the gateway's WebSocket `done`. */
 export const FINISH_REASONS = ['stop', 'length', 'tool_calls', 'content_filter'] as const;
 
+/** The backend stopped the answer before its end: a token limit or a content filter cut it. */
+export const cutShort = (finishReason: string): boolean =>
+  finishReason === 'length' || finishReason === 'content_filter';
+
+/** `done`: terminal success; the turn is already stored when this is sent. */
 export const doneFrameSchema = {
   type: 'object',
   additionalProperties: false,

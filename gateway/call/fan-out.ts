@@ -62,13 +62,13 @@ function addUsage(a: Usage, b: Usage): Usage {
   return sum;
 }
 
-/** A section's title line; sections after the first are set off by a blank line. */
 /** The combined answer is cut if any part was: a filtered part says most (something was withheld). */
 function cutReason(dones: DoneFrame[]): DoneFrame['finish_reason'] {
   if (dones.some((done) => done.finish_reason === 'content_filter')) return 'content_filter';
   return dones.some((done) => done.finish_reason === 'length') ? 'length' : 'stop';
 }
 
+/** A section's title line; sections after the first are set off by a blank line. */
 const heading = (agent: string, first: boolean) => `${first ? '' : '\n\n'}## ${agent}\n\n`;
 const failureNote = (part: PartState) => `_(${part.agent} failed: ${part.error?.message ?? 'no answer'})_`;
 const noTerminal = () => new AgentbusError('stream_protocol_error', 'the reply ended without a terminal frame');

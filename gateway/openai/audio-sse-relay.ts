@@ -16,14 +16,14 @@ const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
  * are one file of the asked format), a chunk with `delta.audio.expires_at`, the finish chunk and
  * `[DONE]`. `speak` starts the speech of the whole text; a failure there ends the stream with
  * `event: error` and no `[DONE]`, and the turn is not stored. An empty answer (no text, no tool
- * call) is `silence`, with an empty transcript: nothing to speak, but an audio all the same.
+ * call) is made by `silence`, with an empty transcript: nothing to speak, but an audio all the same.
  */
 export function relayAsAudioSse(
   reply: FastifyReply,
   call: Call,
   options: SseRelayOptions,
   speak: (text: string) => Promise<SpeechResult>,
-  silence: Buffer,
+  silence: () => Buffer,
 ): Promise<void> {
   const { identity, includeUsage } = options;
   const extra = includeUsage ? { usage: null } : {};
@@ -63,7 +63,7 @@ export function relayAsAudioSse(
         // Only tool calls: nothing to say.
         if (called) return;
         await write(chunk(conversationId, { ...opening(), audio: { id, transcript: '' } }));
-        await write(chunk(conversationId, { audio: { data: silence.toString('base64') } }));
+        await write(chunk(conversationId, { audio: { data: silence().toString('base64') } }));
         await write(chunk(conversationId, expiring()));
         return;
       }

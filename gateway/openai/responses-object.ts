@@ -1,4 +1,4 @@
-import type { DoneFrame, ToolCall, Usage } from '../../bus-schemas/index.js';
+import { cutShort, type DoneFrame, type ToolCall, type Usage } from '../../bus-schemas/index.js';
 import type { ChatIdentity } from '../chat/types.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import { responseMeta } from './responses.js';
@@ -152,8 +152,7 @@ export function responseShape(identity: ChatIdentity, echo: ResponseEcho, output
 }
 
 /** The status of an answer that ended with `finish_reason`. */
-export const statusOf = (finishReason: string) =>
-  finishReason === 'length' || finishReason === 'content_filter' ? 'incomplete' : 'completed';
+export const statusOf = (finishReason: string) => (cutShort(finishReason) ? 'incomplete' : 'completed');
 
 /** Why an `incomplete` response stopped, in the Responses API's words. */
 const incompleteReasonOf = (finishReason: string | undefined) =>

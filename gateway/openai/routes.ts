@@ -88,7 +88,8 @@ async function chatRoute(
   }
   const speak = speaker(deps, request, reply, chat, spoken);
   // The audio of an empty answer (a header at most): made here, as the speech route refuses empty input.
-  const silence = emptyAudio(spoken.format);
+  const { format } = spoken;
+  const silence = () => emptyAudio(format);
   if (stream) {
     // A hijacked stream sends only the headers it is given.
     const options = sseOptions(chat, deps, body);
@@ -101,7 +102,7 @@ async function chatRoute(
     if (answer.content === '') {
       // Only tool calls: nothing to say. An empty answer is still spoken, as a file of no sound.
       if (answer.toolCalls.length > 0) return completion;
-      return withAudio(completion, silence, expiresAt());
+      return withAudio(completion, silence(), expiresAt());
     }
     const speech = await speak(answer.content);
     let audio: Buffer;

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChatMessage, ToolCall } from '../../bus-schemas/index.js';
+import { cutShort, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
 import { ofRequest, requestParts, requestRoot, type RequestParts } from './request-parts.js';
 import { replayableHistory } from './replayable-history.js';
@@ -152,7 +152,7 @@ function isWhole(call: ToolCall): boolean {
  */
 function callsOf(row: { tool_calls: string | null; finish_reason: string }): { kept: ToolCall[]; cut: ToolCall[] } {
   const calls = row.tool_calls ? (JSON.parse(row.tool_calls) as ToolCall[]) : [];
-  if (row.finish_reason !== 'length' && row.finish_reason !== 'content_filter') return { kept: calls, cut: [] };
+  if (!cutShort(row.finish_reason)) return { kept: calls, cut: [] };
   return { kept: calls.filter(isWhole), cut: calls.filter((call) => !isWhole(call)) };
 }
 
