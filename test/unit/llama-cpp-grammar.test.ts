@@ -261,6 +261,35 @@ t.test('a schema without a type: any value, or the type its keywords constrain',
   );
 });
 
+t.test('an object that names no property takes any; one with properties, even none, keeps to them', async (t) => {
+  // node-llama-cpp writes only `{}` for an object without properties or additionalProperties.
+  const open = { type: 'object', additionalProperties: true };
+  const cases: Array<[string, Record<string, unknown>, Record<string, unknown>]> = [
+    ['a free-form object', { type: 'object' }, open],
+    ['with a description', { type: 'object', description: 'd' }, { ...open, description: 'd' }],
+    ['implied by minProperties', { minProperties: 1 }, { ...open, minProperties: 1 }],
+    [
+      'a branch of an implied pair',
+      { minProperties: 1, minItems: 1 },
+      {
+        oneOf: [
+          { ...open, minProperties: 1 },
+          { type: 'array', minItems: 1 },
+        ],
+      },
+    ],
+    ['no properties: no arguments', { type: 'object', properties: {} }, { type: 'object', properties: {} }],
+    ['closed', { type: 'object', additionalProperties: false }, { type: 'object', additionalProperties: false }],
+  ];
+  for (const [what, schema, expected] of cases)
+    t.same(
+      grammarSchema({ type: 'object', properties: { p: schema } }),
+      { type: 'object', properties: { p: expected } },
+      what,
+    );
+  t.same(grammarSchema({ type: 'object' }), open, 'a root of any object');
+});
+
 const convert = await gbnfConverter();
 t.test(
   "node-llama-cpp's grammar for a schema without a type writes more than null",
@@ -271,6 +300,7 @@ t.test(
     for (const [what, schema] of [
       ['{}', {}],
       ['a property true', { type: 'object', properties: { p: true }, required: ['p'] }],
+      ['a free-form object', { type: 'object', properties: { p: { type: 'object' } }, required: ['p'] }],
     ] as const) {
       const rules = ruleNames(gbnf(schema));
       t.same(

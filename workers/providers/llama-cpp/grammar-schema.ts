@@ -169,7 +169,20 @@ function grammarSchemaAt(schema: unknown, path: string): Schema {
     if (kept !== undefined) out[name] = kept;
   }
   checkCoherent(out, path);
-  return withImpliedType(schema, out);
+  const typed = withImpliedType(schema, out);
+  return Array.isArray(typed['oneOf']) && typed['type'] === undefined
+    ? { ...typed, oneOf: typed['oneOf'].map((branch) => openObject(branch as Schema)) }
+    : openObject(typed);
+}
+
+/**
+ * An object that names neither its properties nor the others' schema takes any property (JSON Schema's
+ * default, a free-form `{type: "object"}`), where node-llama-cpp would write only `{}`. An object with
+ * `properties`, even none (a tool without parameters), keeps to them.
+ */
+function openObject(schema: Schema): Schema {
+  if (schema['type'] !== 'object' || 'properties' in schema || 'additionalProperties' in schema) return schema;
+  return { ...schema, additionalProperties: true };
 }
 
 /** No required property has the schema `false`: the grammar leaves such a property out, and no value has it. */
@@ -211,7 +224,8 @@ function checkCoherent(schema: Schema, path: string): void {
       path,
       `maxProperties ${maxProperties} below the ${listed} properties, which the grammar always writes all of`,
     );
-  const closed = additionalProperties === undefined || additionalProperties === false;
+  // Without `properties` an object is left open (openObject).
+  const closed = additionalProperties === false || (additionalProperties === undefined && 'properties' in schema);
   if (closed && typeof minProperties === 'number' && minProperties > listed)
     refuse(path, `minProperties ${minProperties} above the ${listed} properties, with no additionalProperties allowed`);
 }
