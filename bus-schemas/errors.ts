@@ -11,6 +11,12 @@ export interface ErrorSpec {
   readonly type: OpenAIErrorType;
   /** True when the same request may succeed if sent again later. */
   readonly retryable: boolean;
+  /**
+   * True for an error that is not retryable but says only that this agent's own backend refused
+   * (its key, its model, no private-safe provider): the gateway skips the retry and asks the
+   * agent's catalog `fallback` at once, which has its own chain. Never on a client error.
+   */
+  readonly nextAgent?: true;
   /** Message used when the thrower gives none. */
   readonly message: string;
   /** When it happens and what the client or operator should do (docs/errors.md is generated from it). */
@@ -371,23 +377,27 @@ export const ERROR_TABLE = {
     status: 502,
     type: 'server_error',
     retryable: false,
+    nextAgent: true,
     message: 'The model backend does not have the model.',
     doc:
       'The backend lacks the model. Run `ollama pull <model>` (the message names it), or set `DEFAULT_MODEL` or ' +
-      "the agent's `model` to one it has.",
+      "the agent's `model` to one it has. The worker's next provider for the agent is tried; not retried on the " +
+      "same agent, but a chat agent's catalog `fallback`, which names its own model, is asked at once.",
   },
   // Not retryable: the upstream refused the worker's own key, so the same request fails the same
-  // way until an operator fixes the setting; the chain still moves on to its next provider.
+  // way until an operator fixes the setting; the chain still moves on to its next provider, and
+  // the gateway to the agent's fallback (another backend, its own key).
   backend_auth_failed: {
     status: 502,
     type: 'server_error',
     retryable: false,
+    nextAgent: true,
     message: 'The model backend refused the key agentbus uses for it.',
     doc:
       "An upstream (an OpenAI-compatible server) answered 401 or 403 to the worker's own key: a configuration " +
       "error, not the client's. The message names the setting (`OPENAI_API_KEY`, `OPENAI_AUDIO_API_KEY`). The " +
-      "worker's next provider for the agent is tried; not retried, not counted by the circuit breaker, and, " +
-      "like every error not retried, not passed to the catalog's `fallback` agent.",
+      "worker's next provider for the agent is tried; not retried on the same agent and not counted by the " +
+      "circuit breaker, but a chat agent's catalog `fallback` (its own backend and key) is asked at once.",
   },
   worker_lost: {
     status: 502,
@@ -418,16 +428,19 @@ export const ERROR_TABLE = {
       'the message names each and why. Fix the backend, or wait `BREAKER_COOLDOWN_MS`.',
   },
   // Not retryable: no provider of the chain is local, so sending the same private request again
-  // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS.
+  // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS. Another agent's
+  // chain may have a local provider (its worker applies the same rule), so the fallback is asked.
   no_local_provider: {
     status: 503,
     type: 'server_error',
     retryable: false,
+    nextAgent: true,
     message: 'The request is private and no provider of this agent is local (LOCAL_PROVIDERS).',
     doc:
       'The request is private (header, key, secret in the input, private conversation) and no provider of the ' +
       "agent's chain is in `LOCAL_PROVIDERS` (speech, transcription: no engine in `LOCAL_AUDIO_PROVIDERS`). " +
-      'Add a local provider to the agent, or fix the list.',
+      "Add a local provider to the agent, or fix the list. Not retried on the same agent; a chat agent's " +
+      'catalog `fallback` is asked at once, and answers only from a local provider of its own.',
   },
   no_worker: {
     status: 503,
@@ -558,6 +571,12 @@ export type ErrorCode = keyof typeof ERROR_TABLE;
 
 /** The codes as a list, in table order (feeds the error frame schema's enum). */
 export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];
+
+/** True when, before the first token, the agent's catalog fallback is asked at once after `code` (no retry). */
+export function asksNextAgent(code: ErrorCode): boolean {
+  const spec: ErrorSpec = ERROR_TABLE[code];
+  return spec.nextAgent === true;
+}
 
 /** True when `code` is a row of the error table. */
 export function isErrorCode(code: string): code is ErrorCode {

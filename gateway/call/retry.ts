@@ -1,4 +1,10 @@
-import { AgentbusError, errorFromWire, type FallbackStep, type ReplyFrame } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  asksNextAgent,
+  errorFromWire,
+  type FallbackStep,
+  type ReplyFrame,
+} from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import { LightSignal } from '../../common/light-signal.js';
@@ -15,7 +21,10 @@ export type Attempt = (agent: Agent, timeoutMs: number, attempt: number) => Fram
 
 export interface RetryOptions {
   agent: Agent;
-  /** The agent's catalog fallback, tried after the agent failed twice before its first token. */
+  /**
+   * The agent's catalog fallback, tried after the agent failed twice before its first token, or
+   * at once after an error only another agent may help with (`nextAgent` in the error table).
+   */
   fallback: Agent | undefined;
   /** No delta or done within this long after publishing counts as a failed attempt. */
   firstTokenMs: number;
@@ -44,9 +53,23 @@ interface Relayed {
   readonly steps: FallbackStep[];
 }
 
+/** One entry of the plan: the agent asked, and the step that leads to it. */
+interface Planned {
+  agent: Agent;
+  kind: FallbackStep['kind'] | 'first';
+}
+
+/** An attempt that failed and was followed by another: for the last error's message and Retry-After. */
+interface Tried {
+  agent: string;
+  error: AgentbusError;
+}
+
 /**
  * One agent's answer with retries: on no responders, a first-token timeout or any retryable
- * error BEFORE the first token, the same agent is asked once more, then its fallback agent.
+ * error BEFORE the first token, the same agent is asked once more, then its fallback agent. An
+ * error that only this agent's own backend gives (a refused key, a missing model: `nextAgent` in
+ * the error table) skips the retry and goes to the fallback at once.
  * Each attempt reuses the request id, so at most one turn is stored. Nothing is retried once a
  * token was relayed (the client has seen part of that answer), nor after a close or cancel.
  *
@@ -59,16 +82,17 @@ export function withRetries(options: RetryOptions): FrameSource {
 
 async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerator<ReplyFrame> {
   const clock = options.clock ?? systemClock;
-  const plan: Array<{ agent: Agent; kind: FallbackStep['kind'] | 'first' }> = [
+  const plan: Planned[] = [
     { agent: options.agent, kind: 'first' },
     { agent: options.agent, kind: 'retry' },
     ...(options.fallback ? [{ agent: options.fallback, kind: 'agent' as const }] : []),
   ];
   // The deadline counts from the first publish: the first attempt gets the whole of it.
   const started = clock.now();
-  const earlier: AgentbusError[] = [];
+  // By attempt, not by plan index: a skipped entry of the plan was never asked.
+  const tried: Tried[] = [];
   const relayed: Relayed = { seq: 0, acked: false, steps: [] };
-  for (let index = 0; index < plan.length; index++) {
+  for (let index: number | undefined = 0; index !== undefined;) {
     // Closed before this attempt started (even before the first iteration): publish nothing.
     if (scope.closed.aborted) return;
     if (scope.cancelled.aborted) {
@@ -79,35 +103,20 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
     }
     const { agent } = plan[index]!;
     const remaining = index === 0 ? options.totalMs : options.totalMs - (clock.now() - started);
-    const source = options.attempt(agent, Math.max(remaining, MIN_ATTEMPT_MS), index + 1);
+    const source = options.attempt(agent, Math.max(remaining, MIN_ATTEMPT_MS), tried.length + 1);
     const run = new AttemptRun(agent, options.firstTokenMs, remaining, scope, clock, relayed);
     const failure = yield* run.frames(source);
     if (!failure) return;
-    const next = plan[index + 1];
+    const nextIndex = nextOf(plan, index, failure.error);
     const timeLeft = options.totalMs - (clock.now() - started);
-    const retry = failure.error.retryable && next !== undefined && timeLeft >= MIN_ATTEMPT_MS;
-    if (!retry || scope.closed.aborted || scope.cancelled.aborted) {
-      // The earlier failures explain more than the last one (a retry meeting no worker, say).
-      const tried = earlierAttempts(
-        { message: failure.error.message, agent: agent.name },
-        earlier.map((e, i) => ({ message: e.message, agent: plan[i]!.agent.name })),
-      );
-      const failuresOf = new Map<string, AgentbusError[]>();
-      [...earlier, failure.error].forEach((error, i) => {
-        const agent = plan[i]!.agent.name;
-        failuresOf.set(agent, [...(failuresOf.get(agent) ?? []), error]);
-      });
-      const retryAfterMs = earliestRetry(failuresOf.values());
-      if (failure.frame) {
-        const { retry_after_ms: _last, ...error } = failure.frame.error;
-        const wait = retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs };
-        yield { ...failure.frame, seq: relayed.seq++, error: { ...error, message: error.message + tried, ...wait } };
-        return;
-      }
-      const { error } = failure;
-      throw error.restated({ message: error.message + tried, retryAfterMs });
+    if (nextIndex === undefined || timeLeft < MIN_ATTEMPT_MS || scope.closed.aborted || scope.cancelled.aborted) {
+      const last = lastError(failure, agent.name, tried);
+      if (last instanceof AgentbusError) throw last;
+      yield { ...last, seq: relayed.seq++ };
+      return;
     }
-    earlier.push(failure.error);
+    tried.push({ agent: agent.name, error: failure.error });
+    const next = plan[nextIndex]!;
     const step: FallbackStep = {
       kind: next.kind === 'first' ? 'retry' : next.kind,
       from: agent.name,
@@ -116,7 +125,51 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
     };
     relayed.steps.push(step);
     options.onStep(step, failure.error);
+    index = nextIndex;
   }
+}
+
+/**
+ * The entry of the plan asked after entry `index` failed with `error`, if any: the next one after
+ * a retryable error; after one only another agent may help with, the next of another agent
+ * (the same agent would fail the same way); none after any other.
+ */
+function nextOf(plan: readonly Planned[], index: number, error: AgentbusError): number | undefined {
+  const failed = plan[index]!.agent.name;
+  const next = error.retryable
+    ? index + 1
+    : asksNextAgent(error.code)
+      ? plan.findIndex((entry, i) => i > index && entry.agent.name !== failed)
+      : -1;
+  return next >= 0 && next < plan.length ? next : undefined;
+}
+
+/**
+ * How the call ends when no attempt follows: the last failure naming the earlier ones, which
+ * explain more than it alone (a retry meeting no worker, say); the worker's own frame if it sent
+ * one (relayed), else the error (thrown). Retry-After is the earliest any agent asked may answer;
+ * an agent that refused for good (its key, its model) is passed over by a retry too, so it does not count.
+ */
+function lastError(
+  failure: AttemptFailure,
+  agent: string,
+  tried: readonly Tried[],
+): AgentbusError | Omit<Extract<ReplyFrame, { type: 'error' }>, 'seq'> {
+  const said = earlierAttempts(
+    { message: failure.error.message, agent },
+    tried.map((t) => ({ message: t.error.message, agent: t.agent })),
+  );
+  const failuresOf = new Map<string, AgentbusError[]>();
+  for (const t of [...tried, { agent, error: failure.error }]) {
+    if (!asksNextAgent(t.error.code)) failuresOf.set(t.agent, [...(failuresOf.get(t.agent) ?? []), t.error]);
+  }
+  const retryAfterMs = earliestRetry(failuresOf.values());
+  if (failure.frame) {
+    const { retry_after_ms: _last, ...error } = failure.frame.error;
+    const wait = retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs };
+    return { ...failure.frame, error: { ...error, message: error.message + said, ...wait } };
+  }
+  return failure.error.restated({ message: failure.error.message + said, retryAfterMs });
 }
 
 /** One frame of an attempt, as relayed (if at all), and whether the attempt ends with it (how it failed, if so). */

@@ -1,7 +1,14 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { AgentbusError, ERROR_CODES, ERROR_TABLE, errorFromWire, errorFrameSchema } from '../../bus-schemas/index.js';
+import {
+  AgentbusError,
+  asksNextAgent,
+  ERROR_CODES,
+  ERROR_TABLE,
+  errorFromWire,
+  errorFrameSchema,
+} from '../../bus-schemas/index.js';
 
 const OPENAI_TYPE_FOR_STATUS = (status: number) =>
   status === 401
@@ -22,6 +29,11 @@ t.test('each row is consistent', async (t) => {
     if (row.status < 500)
       t.equal(row.retryable, row.status === 429, `${code}: client errors are not retryable, but 429`);
     t.ok(row.message.length > 0, `${code} has a default message`);
+    // Another agent is for what this agent's own backend refused, never for the request itself.
+    if (asksNextAgent(code)) {
+      t.ok(row.status >= 500 && !row.retryable, `${code}: next agent only for a server error not retried`);
+      t.match(row.doc, /`fallback`/, `${code}: its doc says the fallback agent is asked`);
+    }
     const err = new AgentbusError(code);
     t.equal(err.status, row.status);
     t.same(Object.keys(err.toOpenAI().error).sort(), ['code', 'message', 'param', 'type']);

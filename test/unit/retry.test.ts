@@ -127,6 +127,104 @@ t.test('a non-retryable error is relayed at once, naming no earlier attempt', as
   t.equal(last.error.message, 'bad tool schema');
 });
 
+t.test("a refused key skips the retry: the agent's fallback is the second attempt", async (t) => {
+  const [a, b] = [new FrameMaker(), new FrameMaker()];
+  const { read, attempts, steps } = run(
+    [
+      [a.ack(), a.error('backend_auth_failed', 'refused the key (HTTP 401): set OPENAI_API_KEY')],
+      [b.ack(), b.delta('from the fallback'), b.done()],
+    ],
+    { fallback: FALLBACK },
+  );
+  await read.finished;
+  t.same(
+    attempts.map((x) => [x.agent, x.attempt]),
+    [
+      ['testing', 1],
+      ['general', 2],
+    ],
+    'the same agent is not asked again; the envelope counts attempts made, not plan entries',
+  );
+  const expected = [{ kind: 'agent', from: 'testing', to: 'general', reason: 'backend_auth_failed' }];
+  t.same(steps, expected);
+  t.same(
+    read.frames.map((frame) => [frame.type, frame.seq]),
+    [
+      ['ack', 0],
+      ['delta', 1],
+      ['done', 2],
+    ],
+  );
+  t.same((read.frames[2] as Extract<ReplyFrame, { type: 'done' }>).meta.fallback, expected);
+});
+
+t.test('each error the table sends to the next agent skips the retry; others end the call', async (t) => {
+  for (const code of ['backend_model_not_found', 'no_local_provider'] as const) {
+    const [a, b] = [new FrameMaker(), new FrameMaker()];
+    const { read, attempts } = run([[a.error(code)], [b.ack(), b.delta('x'), b.done()]], { fallback: FALLBACK });
+    await read.finished;
+    t.same(
+      attempts.map((x) => x.agent),
+      ['testing', 'general'],
+      code,
+    );
+  }
+  const a = new FrameMaker();
+  const { read, attempts } = run([[a.error('context_length_exceeded')]], { fallback: FALLBACK });
+  await read.finished;
+  t.equal(attempts.length, 1, "a client error is the client's to fix: no other agent is asked");
+});
+
+t.test('a refused key with no fallback is relayed at once, as the worker said it', async (t) => {
+  const a = new FrameMaker();
+  const { read, attempts, steps } = run([[a.ack(), a.error('backend_auth_failed', 'refused the key')]]);
+  await read.finished;
+  t.equal(attempts.length, 1);
+  t.same(steps, []);
+  const last = read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.match(last.error, { code: 'backend_auth_failed', message: 'refused the key', retryable: false });
+});
+
+t.test('a refused key at the retry still reaches the fallback; its failure names each attempt', async (t) => {
+  const [a, b, c] = [new FrameMaker(), new FrameMaker(), new FrameMaker()];
+  const { read, attempts, steps } = run(
+    [[a.error('overloaded', 'full')], [b.error('backend_auth_failed', 'refused')], [c.error('backend_error', 'down')]],
+    { fallback: FALLBACK },
+  );
+  await read.finished;
+  t.same(
+    attempts.map((x) => [x.agent, x.attempt]),
+    [
+      ['testing', 1],
+      ['testing', 2],
+      ['general', 3],
+    ],
+  );
+  t.same(
+    steps.map((step) => step.kind),
+    ['retry', 'agent'],
+  );
+  const last = read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.equal(last.error.message, 'down (this was the third attempt; before it: testing: full; testing: refused)');
+});
+
+t.test("the fallback's failure after a refused key is its own, and so is the Retry-After", async (t) => {
+  const [a, b] = [new FrameMaker(), new FrameMaker()];
+  const { read } = run(
+    [[a.error('backend_auth_failed', 'refused')], [b.error('no_provider_available', 'open', 40_000)]],
+    { fallback: FALLBACK },
+  );
+  await read.finished;
+  const last = read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.equal(last.error.code, 'no_provider_available');
+  t.equal(last.error.message, 'open (this was the second attempt; before it: testing: refused)');
+  t.equal(
+    last.error.retry_after_ms,
+    40_000,
+    "a retry passes over the refusing agent too: the fallback's reopening is when one can succeed",
+  );
+});
+
 t.test('when every attempt fails, the error names the earlier ones', async (t) => {
   const [a, b] = [new FrameMaker(), new FrameMaker()];
   const { read } = run([[a.error('no_worker', 'nobody A')], [b.error('no_worker', 'nobody B')]]);

@@ -1,4 +1,4 @@
-import { ERROR_CODES, ERROR_TABLE } from '../../../bus-schemas/errors.js';
+import { asksNextAgent, ERROR_CODES, ERROR_TABLE } from '../../../bus-schemas/errors.js';
 import { generatedNotice, plain, table } from './markdown.js';
 
 const INTRO = `# Errors
@@ -14,6 +14,10 @@ null. Compare \`code\`, never the message.
   it instead of retrying every 5xx); retryable errors also carry \`Retry-After\` (seconds; \`1\`
   unless a rate limit says when, or an open circuit breaker when its provider is tried again). The
   408 and 431 that Node's HTTP parser raises before routing carry neither and close the connection.
+- **Before the first token** the gateway itself asks the same agent once more after a retryable
+  error, then the agent's catalog \`fallback\` ([api.md](api.md#routing-fan-out-and-fallback)). An
+  error marked "no, next agent" is not retried but says only that this agent's own backend refused
+  (its key, its model, privacy): the \`fallback\` agent is asked at once. Any other error is the answer.
 - **Streams.** A stream that fails after it started ends with \`event: error\` (data: the same
   error object) and **no** \`data: [DONE]\`, so a cut answer never looks complete. Before the
   first byte, the answer is a plain HTTP error.
@@ -37,7 +41,7 @@ export function renderErrorsDoc(): string {
       `\`${code}\``,
       String(spec.status),
       `\`${spec.type}\``,
-      spec.retryable ? 'yes' : 'no',
+      spec.retryable ? 'yes' : asksNextAgent(code) ? 'no, next agent' : 'no',
       plain(spec.message),
       spec.doc,
     ];
