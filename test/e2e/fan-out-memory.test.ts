@@ -38,7 +38,26 @@ writeFileSync(
     ],
   }),
 );
-const stack = await startStack({ env: { AGENTS_FILE: agentsFile, OPENAI_BASE_URL: upstream.url } });
+// Routes that fan out over HTTP: two agents side by side, and the same with an aggregator.
+const routingFile = join(dir, 'routing.json');
+writeFileSync(
+  routingFile,
+  JSON.stringify({
+    default: 'documentation',
+    rules: [
+      { name: 'pair', agents: ['documentation', 'code_review'], keywords: ['pair'] },
+      {
+        name: 'synthesis',
+        agents: ['documentation', 'code_review'],
+        aggregator: 'aggregate',
+        keywords: ['synthesise'],
+      },
+    ],
+  }),
+);
+const stack = await startStack({
+  env: { AGENTS_FILE: agentsFile, ROUTING_FILE: routingFile, OPENAI_BASE_URL: upstream.url },
+});
 t.teardown(() => stack.close());
 
 const call = (intent: string, content: string, extra: Partial<ChatRequest>) =>
@@ -94,25 +113,50 @@ t.test('the parts of one fan-out do not read each other as history, in a new con
     'each part still stores its turn',
   );
 
-  // The next client request sees them all, and its own parts see them too, but not each other.
+  // The next client request sees them as the one exchange its client had: the question once, and
+  // the aggregator's synthesis, which was the answer. Its own parts see the same, not each other.
   const next = newRequestId();
   const followUp = await answer('documentation', 'And backoff?', next, session, 'docs again');
   t.equal(followUp.meta.memory_used, true);
+  t.same(ollamaSaw(), ['Explain retries', 'summary', 'And backoff?']);
+  await answer('code_review', 'And backoff?', `${next}.code_review`, session, 'review again');
+  t.same(ollamaSaw(), ['Explain retries', 'summary', 'And backoff?'], 'without its sibling\'s "docs again"');
+  // Without a synthesis, the client got a section per agent, and so does the model.
+  await answer('documentation', 'Then?', newRequestId(), session, 'plain');
   t.same(ollamaSaw(), [
-    'Explain retries',
-    'docs part',
-    'Explain retries',
-    'review part',
     'Explain retries',
     'summary',
     'And backoff?',
+    '## documentation\n\ndocs again\n\n## code_review\n\nreview again',
+    'Then?',
   ]);
-  await answer('code_review', 'And backoff?', `${next}.code_review`, session, 'review again');
-  t.same(
-    ollamaSaw(),
-    ['Explain retries', 'docs part', 'Explain retries', 'review part', 'Explain retries', 'summary', 'And backoff?'],
-    'without its sibling\'s "docs again"',
-  );
+});
+
+t.test('a continued fan-out shows the model the question once and the answer the client got', async (t) => {
+  const post = (content: string, model: string, session?: string) =>
+    fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
+      body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
+    });
+  const cases = [
+    { question: 'pair up on retries', answers: ['first', 'second'] },
+    { question: 'synthesise retries', answers: ['first', 'second', 'the synthesis'] },
+  ];
+  for (const { question, answers } of cases) {
+    // The parts ask at once: which one gets which answer does not matter, the client's answer is compared.
+    stack.ollama.behaveInTurn(answers.map((text) => ({ tokens: [text] })));
+    const res = await post(question, 'auto');
+    t.equal(res.status, 200);
+    const body = (await res.json()) as { conversation_id: string; choices: Array<{ message: { content: string } }> };
+    const received = body.choices[0]!.message.content;
+    t.match(received, answers.length === 3 ? /^the synthesis$/ : /^## documentation\n\n.+\n\n## code_review\n\n/);
+
+    stack.ollama.behave({ tokens: ['ok'] });
+    const next = await post('And backoff?', 'documentation', body.conversation_id);
+    t.equal(next.status, 200);
+    t.same(ollamaSaw(), [question, received, 'And backoff?'], question);
+  }
 });
 
 t.test('only the same client request is left out: ids that merely look alike stay history', async (t) => {
@@ -125,12 +169,14 @@ t.test('only the same client request is left out: ids that merely look alike sta
   // Shares the root as a prefix, without the dot: another request.
   await answer('documentation', 'prefix question', `${root}x`, session, 'prefix answer');
 
+  // A part alone (its first agent failed): the section the client got.
+  const lookalikeAnswer = '## code_review\n\nlookalike answer';
   const part = await answer('code_review', 'question', `${root}.code_review`, session, 'part answer');
   t.equal(part.meta.memory_used, true);
-  t.same(ollamaSaw(), ['lookalike question', 'lookalike answer', 'prefix question', 'prefix answer', 'question']);
+  t.same(ollamaSaw(), ['lookalike question', lookalikeAnswer, 'prefix question', 'prefix answer', 'question']);
   // A retry reuses the id: the part's own stored turn is not history either.
   await answer('documentation', 'question', root, session, 'root answer');
-  t.same(ollamaSaw(), ['lookalike question', 'lookalike answer', 'prefix question', 'prefix answer', 'question']);
+  t.same(ollamaSaw(), ['lookalike question', lookalikeAnswer, 'prefix question', 'prefix answer', 'question']);
 });
 
 t.test('a private turn keeps the later turns of its conversation on local providers', async (t) => {
@@ -198,7 +244,7 @@ t.test('a completion id resolves its conversation when only the other fan-out pa
   const byCompletion = doneOf(await call('documentation', 'Thanks', { session_id: root, create_session: false }));
   t.equal(byCompletion.meta.conversation_id, session);
   t.equal(byCompletion.meta.memory_used, true);
-  t.same(ollamaSaw(), ['Review my patch', 'looks fine', 'Thanks']);
+  t.same(ollamaSaw(), ['Review my patch', '## code_review\n\nlooks fine', 'Thanks'], 'the section the client got');
 
   const foreign = errorOf(
     await call('documentation', 'let me in', {

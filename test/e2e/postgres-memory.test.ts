@@ -198,6 +198,12 @@ t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n 
       ['answer of R10', 'answer of R1_x', 'answer of R2'],
       "the request's own parts are left out, the others stay",
     );
+    const later = await loadHistory(db, 'conv-fan', 10, 'R3');
+    t.same(
+      later.messages.filter((m) => m.role === 'assistant').map((m) => m.content),
+      ['answer of R1.aggregate', 'answer of R10', 'answer of R1_x', 'answer of R2'],
+      'a later request sees the fan-out once, as its synthesis',
+    );
   });
 
   t.test('previous_response_id replays its branch: the links, then the history it began from', async (t) => {

@@ -213,8 +213,45 @@ t.test("history leaves out the asking request's own fan-out parts; a private tur
   t.same(answers(forPart), ['h1', 'h2x'], 'chatcmpl-h2 and chatcmpl-h2.b are the same client request');
   t.equal(forPart.private, false);
   const later = await loadHistory(db, 'conv_h', 10, 'chatcmpl-h3');
-  t.same(answers(later), ['h1', 'h2', 'h2x', 'part']);
+  t.same(answers(later), ['h1', '## testing\n\nh2\n\n## b\n\npart', 'h2x'], 'the fan-out as its client saw it');
   t.equal(later.private, true);
+});
+
+t.test('a fan-out replays as one exchange: the question once, then the answer the client got', async (t) => {
+  const ask = (requestId: string, agent: string, assistantResponse: string) =>
+    recordTurn(
+      db,
+      turn({
+        requestId,
+        agent,
+        sessionId: 'conv_fo',
+        inputMessages: [{ role: 'user', content: `q-${requestId.split('.')[0]}` }],
+        assistantResponse,
+      }),
+    );
+  // Sections: the parts commit in any order; the first agent's (R) comes first, as the client saw it.
+  await ask('chatcmpl-fo1.code_review', 'code_review', 'review');
+  await ask('chatcmpl-fo1', 'documentation', 'docs');
+  // Synthesised: the aggregator's text was the whole answer.
+  await ask('chatcmpl-fo2', 'code_generation', 'code');
+  await ask('chatcmpl-fo2.aggregate', 'aggregate', 'summary');
+  await ask('chatcmpl-fo2.code_review', 'code_review', 'review 2');
+  // The first agent failed (no turn of R): the section of the part that answered.
+  await ask('chatcmpl-fo3.code_review', 'code_review', 'review 3');
+  await ask('chatcmpl-fo4', 'testing', 'plain');
+  const history = await loadHistory(db, 'conv_fo', 10, 'chatcmpl-fo5');
+  t.same(history.messages, [
+    { role: 'user', content: 'q-chatcmpl-fo1' },
+    { role: 'assistant', content: '## documentation\n\ndocs\n\n## code_review\n\nreview' },
+    { role: 'user', content: 'q-chatcmpl-fo2' },
+    { role: 'assistant', content: 'summary' },
+    { role: 'user', content: 'q-chatcmpl-fo3' },
+    { role: 'assistant', content: '## code_review\n\nreview 3' },
+    { role: 'user', content: 'q-chatcmpl-fo4' },
+    { role: 'assistant', content: 'plain' },
+  ]);
+  const stored = await db.selectFrom('turns').select('request_id').where('session_id', '=', 'conv_fo').execute();
+  t.equal(stored.length, 7, 'every part keeps its own turn');
 });
 
 t.test('lastTurns: newest first, bounded, by any id of the conversation, only for its tenant', async (t) => {
@@ -390,12 +427,13 @@ t.test('a branch through a fan-out replays all its parts; a link to the conversa
   await say('resp_fk6', 'resp_fk4');
   const answers = (from: string) => answersIn('conv_fork')(20, from);
   t.same(await answers('resp_fk2'), ['a-chatcmpl-fk1', 'a-resp_fk2'], 'the conversation the link names');
-  const throughFk3 = ['a-chatcmpl-fk1', 'a-resp_fk2', 'a-resp_fk3', 'a-resp_fk3.other', 'a-resp_fk3.aggregate'];
+  // A fan-out replays as the answer its client got: here the aggregator's synthesis.
+  const throughFk3 = ['a-chatcmpl-fk1', 'a-resp_fk2', 'a-resp_fk3.aggregate'];
   t.same(await answers('resp_fk3'), throughFk3);
   t.same(
     await answers('resp_fk6'),
-    [...throughFk3, 'a-resp_fk4.other', 'a-resp_fk6'],
+    [...throughFk3, '## other\n\na-resp_fk4.other', 'a-resp_fk6'],
     'through a fan-out whose first part failed; never fk5',
   );
-  t.same(await answers('resp_fk4'), [...throughFk3, 'a-resp_fk4.other']);
+  t.same(await answers('resp_fk4'), [...throughFk3, '## other\n\na-resp_fk4.other']);
 });

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { cutShort, type ChatMessage, type ToolCall } from '../../bus-schemas/index.js';
+import { oneTurnPerRequest } from './fan-out-turns.js';
 import { prepareQuery } from './prepared-query.js';
 import { ofRequest, requestParts, requestRoot, type RequestParts } from './request-parts.js';
 import { replayableHistory } from './replayable-history.js';
@@ -28,7 +29,15 @@ interface HistoryWindow extends RequestParts {
   limit: number;
 }
 
-const REPLAYED = ['input_messages', 'assistant_response', 'tool_calls', 'finish_reason', 'private'] as const;
+const REPLAYED = [
+  'request_id',
+  'agent',
+  'input_messages',
+  'assistant_response',
+  'tool_calls',
+  'finish_reason',
+  'private',
+] as const;
 
 const lastTurnsQuery = (db: Kysely<MemoryDatabase>, p: HistoryWindow) =>
   db
@@ -97,7 +106,8 @@ async function branchTurns(db: Kysely<MemoryDatabase>, window: HistoryWindow, fr
  * fan-out (`R`, `R.<agent>`, `R.aggregate`) answer the same question side by side, and are not
  * earlier conversation. With `branchFrom` (the Responses API's `previous_response_id`), the turns
  * of the branch that ends at that response, as OpenAI replays it: a response answered again, or
- * one later turns went past, does not see what came after it.
+ * one later turns went past, does not see what came after it. The parts of an earlier fan-out are
+ * replayed as one exchange: its question once, then the answer its client got (fan-out-turns.ts).
  */
 export async function loadHistory(
   db: Kysely<MemoryDatabase>,
@@ -110,7 +120,8 @@ export async function loadHistory(
   const window = { sessionId, ...requestParts(requestRoot(requestId)), limit };
   const branch = branchFrom === undefined ? [] : await branchTurns(db, window, branchFrom);
   const rows = branch.length > 0 ? branch : (await lastTurnsBefore.execute(db, window)).rows;
-  const turns = rows.reverse().map((row) => ({ row, calls: callsOf(row) })); // oldest first
+  // Oldest first; a fan-out as the one exchange its client had.
+  const turns = oneTurnPerRequest(rows.reverse()).map((row) => ({ row, calls: callsOf(row) }));
   const messages = turns.flatMap(({ row, calls }) => [
     ...(JSON.parse(row.input_messages) as ChatMessage[]),
     assistantMessage(row.assistant_response, calls.kept),
