@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { readEnv, type EnvReader } from '../../common/env.js';
 import { makeDirs } from '../../common/make-dirs.js';
+import { diesWithThisProcess } from './parent-death.js';
 
 /** Places Debian and most distributions install nats-server, after $PATH. */
 const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/usr/bin'];
@@ -89,8 +90,9 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
     ...(options.extraArgs ?? []),
   ];
   // Own process group: a terminal Ctrl-C must not stop NATS before the processes using it
-  // have drained; whoever started it stops it last.
-  const [command = options.binary, ...prefix] = [...(options.launcher ?? []), options.binary];
+  // have drained; whoever started it stops it last. Yet it goes when its starter is gone, however
+  // that ended (a bench or test killed while starting): no one would ever stop it otherwise.
+  const [command = options.binary, ...prefix] = [...(options.launcher ?? []), ...diesWithThisProcess(), options.binary];
   const child = spawn(command, [...prefix, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,

@@ -4,7 +4,8 @@ import { composedConfFile } from './nats-server-conf.js';
 import { commandLineOf, findProcesses, isRunning, parentOf, waitForExit } from './process-table.js';
 
 // A supervisor killed hard (SIGKILL, OOM) cannot stop its nats-server, which, unlike the
-// gateway and the worker, cannot notice that its parent is gone. The next start finds it.
+// gateway and the worker, cannot notice that its parent is gone: only a parent-death signal ends
+// it (parent-death.ts), and where setpriv is missing, or an older start left it, the next start finds it.
 
 const STOP_GRACE_MS = 5000;
 

@@ -1,16 +1,44 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { freePort } from '../../scripts/lib/ports.js';
-import { isRunning } from '../../scripts/lib/process-table.js';
+import { readNatsRecord, writeNatsRecord } from '../../scripts/lib/nats-record.js';
+import { commandLineOf, isRunning } from '../../scripts/lib/process-table.js';
 import { runStart, waitUntilGone } from '../helpers/npm-start.js';
+import { waitFor } from '../helpers/wait.js';
 
 // A supervisor killed outright (SIGKILL) cannot stop anything: gateway and worker notice and
-// exit on their own; nats-server cannot, so the next start finds it by DATA_DIR/nats-server.json
-// and stops it before starting its own on the same port and JetStream folder.
+// exit on their own, nats-server gets its parent-death signal (scripts/lib/parent-death.ts).
+// One left running all the same (no setpriv there, or started by an older agentbus) the next start
+// finds by DATA_DIR/nats-server.json and stops before starting its own on the same port and folder.
+
+/** What starts a nats-server as `pid` runs now: its arguments and environment, no parent-death signal. */
+function commandOf(pid: number): () => ChildProcess {
+  const [binary, ...args] = commandLineOf(pid)!;
+  const env = Object.fromEntries(
+    readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  );
+  return () => spawn(binary!, args, { env, detached: true, stdio: 'ignore' });
+}
+
+/** True once something accepts connections on `port`. */
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket
+      .once('connect', () => {
+        socket.end();
+        resolve(true);
+      })
+      .once('error', () => resolve(false));
+  });
 
 t.test('after a SIGKILLed supervisor the next start stops the stale nats-server and reuses its port', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'agentbus-stale-'));
@@ -37,11 +65,21 @@ t.test('after a SIGKILLed supervisor the next start stops the stale nats-server 
   await first.waitFor(/press Ctrl-C to stop/);
   const natsPort = Number(/already taken .* starts on port (\d+) instead/.exec(first.output())?.[1]);
   t.ok(natsPort > 0 && natsPort !== takenPort, 'the bundled nats-server moved to another port');
-  const old = first.pids();
+  const killed = first.pids();
+  const startAgain = commandOf(killed.nats!);
   first.child.kill('SIGKILL');
   await first.exited;
-  t.same(await waitUntilGone([old.worker, old.gateway]), [], 'worker and gateway exit on their own');
-  t.ok(isRunning(old.nats!), 'nats-server cannot: it is still running');
+  t.same(await waitUntilGone([killed.worker, killed.gateway]), [], 'worker and gateway exit on their own');
+  t.same(await waitUntilGone([killed.nats!]), [], 'nats-server too: its parent-death signal');
+
+  // Left behind as one started without setpriv would be: the same command line, port and folder.
+  const stale = startAgain();
+  t.teardown(() => {
+    if (stale.exitCode === null && stale.signalCode === null) stale.kill('SIGKILL');
+  });
+  await waitFor('the left-behind nats-server to listen', () => accepts(natsPort), 20_000);
+  const old = { nats: stale.pid! };
+  writeNatsRecord(env.DATA_DIR, { ...readNatsRecord(env.DATA_DIR)!, pid: old.nats });
 
   const second = runStart(env, { teardown: t });
   await second.waitFor(/press Ctrl-C to stop/);
@@ -51,7 +89,7 @@ t.test('after a SIGKILLed supervisor the next start stops the stale nats-server 
     `stopping the nats-server (pid ${old.nats} on port ${natsPort}) an earlier npm start left running`,
     'the stale nats-server is found by its record',
   );
-  t.notOk(isRunning(old.nats!), 'and stopped');
+  t.notOk(isRunning(old.nats), 'and stopped');
   t.match(out, `starts on port ${natsPort} instead, as on the last start`, 'its port is reused');
   t.match(out, `add workers: NATS_URL=nats://127.0.0.1:${natsPort} `, 'so the add-workers line stays right');
   t.notMatch(out, /EADDRINUSE|could not start/);

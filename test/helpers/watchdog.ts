@@ -6,7 +6,8 @@ import { join } from 'node:path';
 /**
  * Processes a test started, killed by a detached shell if the test process itself dies (tap's
  * timeout, a SIGKILL) before its teardown ran: a fault test leaves stopped (SIGSTOP) and
- * detached processes (nats-server has no parent check) that would otherwise outlive it.
+ * detached processes (a stopped nats-server does not act on its parent-death signal) that would
+ * otherwise outlive it.
  * Only the pids tracked here are touched, and only those of the test's own children.
  */
 export interface Watchdog {
