@@ -1,8 +1,10 @@
 /**
  * Ctrl-C or kill of a bench tool: `stop` (every process the tool started) runs before the exit.
  * Those processes run in process groups of their own — nats-server must outlive the processes
- * that drain into it — so the terminal's signal reaches only the tool, and a tool killed without
- * this left its nats-server running. Returns the function that removes the handlers.
+ * that drain into it — so the terminal's signal reaches only the tool. This stops them in order
+ * and removes the run's temp folder; a tool that dies without it (SIGKILL, a second signal) still
+ * takes them along: IPC channels close, nats-server and Portkey get their parent-death signal.
+ * Returns the function that removes the handlers.
  */
 export function stopOnSignal(stop: () => Promise<unknown>, say: (line: string) => void = writeLine): () => void {
   const onSignal = (signal: NodeJS.Signals) => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ROOT, startChild, stopChild } from '../../scripts/lib/child-process.js';
+import { commandDyingWithThisProcess } from '../../scripts/lib/parent-death.js';
 import { freePort } from '../../scripts/lib/ports.js';
 import { voiceLine } from '../../scripts/lib/speech-tools.js';
 import { listenLine } from '../../scripts/lib/transcription-tools.js';
@@ -99,7 +100,9 @@ export async function stopTimedStacks(): Promise<void> {
 async function timeStack(env: NodeJS.ProcessEnv, dataDir: string, natsConf: string, compiled: boolean) {
   const start = performance.now();
   const command = compiled ? ['scripts/run.mjs', 'scripts/start.ts'] : ['--import', 'tsx', 'scripts/start.ts'];
-  const child = spawn(process.execPath, command, {
+  // SIGTERM when the bench is gone, however it ended: start.ts watches its parent only under npm.
+  const [executable, args] = commandDyingWithThisProcess(process.execPath, command);
+  const child = spawn(executable, args, {
     cwd: ROOT,
     env: { ...env, DATA_DIR: dataDir, NATS_CONF: natsConf, NATS_URL: '', PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ROOT } from '../../scripts/lib/child-process.js';
+import { commandDyingWithThisProcess } from '../../scripts/lib/parent-death.js';
 import type { BenchProcess } from '../stack.js';
 import type { Target } from '../load/target.js';
 import { PORTKEY_ENTRY } from './install.js';
@@ -34,7 +35,14 @@ export async function startPortkey(
     '--import',
     join(ROOT, 'bench/portkey', file),
   ]);
-  const child = spawn(process.execPath, [...preloads, PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
+  // Not ours, it has no IPC channel to watch: it goes with the bench however the bench ends.
+  const [command, args] = commandDyingWithThisProcess(process.execPath, [
+    ...preloads,
+    PORTKEY_ENTRY,
+    `--port=${port}`,
+    '--headless',
+  ]);
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production' },
     detached: true,

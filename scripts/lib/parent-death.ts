@@ -29,6 +29,12 @@ export function diesWithThisProcess(signal: 'TERM' | 'KILL' = 'TERM'): readonly 
   return path ? [path, `--pdeathsig=${signal}`] : [];
 }
 
+/** `command args` under {@link diesWithThisProcess}, as spawn() takes them. */
+export function commandDyingWithThisProcess(command: string, args: readonly string[]): [string, string[]] {
+  const [first = command, ...rest] = [...diesWithThisProcess(), command];
+  return [first, [...rest, ...args]];
+}
+
 function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
