@@ -228,8 +228,7 @@ class FanOutRun {
     if (this.scope.cancelled.aborted) {
       throw new AgentbusError(
         'request_cancelled',
-        'Cancelled by the client before the answers were combined; ' +
-          'the parts that had finished are stored in the conversation.',
+        'Cancelled by the client before the answers were combined; nothing was stored.',
       );
     }
     for (const state of states) {
@@ -315,9 +314,9 @@ class FanOutRun {
     };
   }
 
-  /** A stopping gateway's 503, saying whether the parts that had finished were kept. */
+  /** A stopping gateway's 503: no part is stored, as the whole answer never reached its client. */
   #stopped(): StoppedBeforeAnswer {
-    return new StoppedBeforeAnswer(this.#states.some((state) => state.done));
+    return new StoppedBeforeAnswer();
   }
 
   /** The error when no agent answered: a cancel stays a cancel, else the first agent's error. */
@@ -325,7 +324,7 @@ class FanOutRun {
     if (this.scope.cancelled.aborted) {
       return new AgentbusError(
         'request_cancelled',
-        'Cancelled by the client; no agent of the route had finished, and nothing was stored.',
+        'Cancelled by the client before any agent of the route had finished; nothing was stored.',
       );
     }
     if (this.#states.some((state) => state.error instanceof StoppedBeforeAnswer)) return this.#stopped();

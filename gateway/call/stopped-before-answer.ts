@@ -8,14 +8,12 @@ import { AgentbusError } from '../../bus-schemas/index.js';
  * gets this 503 (with `connection: close`), and a stream already started is cut without `[DONE]`.
  */
 export class StoppedBeforeAnswer extends AgentbusError {
-  /** `partsStored`: a route of several agents, some of which had finished (their turns are kept). */
-  constructor(partsStored = false) {
+  // Nothing is stored, a fan-out's finished parts neither: a turn is committed only on its receipt, which an
+  // answer that ends in an error never sends.
+  constructor() {
     super(
       'bus_unavailable',
-      'The gateway shut down before this answer was ready (GATEWAY_DRAIN_TIMEOUT_MS); ' +
-        (partsStored
-          ? 'the parts of the route that had finished are stored in the conversation. '
-          : 'nothing was stored. ') +
+      'The gateway shut down before this answer was ready (GATEWAY_DRAIN_TIMEOUT_MS); nothing was stored. ' +
         'Send the request again (to another replica, or once this one is back).',
     );
   }

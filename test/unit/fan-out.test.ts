@@ -127,21 +127,21 @@ t.test('the gateway stopping: the answer ends with its 503, no note that reads a
   ];
   const sections = readAll(fanOut(parts, { sessionId: 'conv_1', clock: new FakeClock() })(testScope()));
   await sections.finished;
-  // Part a had finished: its turn is kept, and the 503 says so.
-  const partsKept = { code: 'bus_unavailable', message: /parts of the route that had finished are stored/ };
+  // Part a had finished, but the whole answer never reached the client: its turn is not committed either.
+  const nothingKept = { code: 'bus_unavailable', message: /nothing was stored/ };
   t.type(sections.error, StoppedBeforeAnswer);
-  t.match(sections.error, partsKept, 'sections: a part stopped');
+  t.match(sections.error, nothingKept, 'sections: a part stopped');
   t.notOk(sections.frames.some((frame) => frame.type === 'done'));
   let asked = false;
   const aggregate = { agent: 'general', start: () => ((asked = true), failing(c)) };
   const combined = readAll(fanOut(parts, { sessionId: 'conv_1', clock: new FakeClock(), aggregate })(testScope()));
   await combined.finished;
-  t.match(combined.error, partsKept, 'aggregated: a part stopped');
+  t.match(combined.error, nothingKept, 'aggregated: a part stopped');
   t.notOk(asked, 'the aggregator is not asked');
   const done = { agent: 'a', source: fixed([a.ack(), a.delta('from A'), a.done()]) };
   const late = readAll(fanOut([done], { sessionId: 'conv_1', clock: new FakeClock(), aggregate })(testScope()));
   await late.finished;
-  t.match(late.error, partsKept, 'the aggregator stopped: no sections instead');
+  t.match(late.error, nothingKept, 'the aggregator stopped: no sections instead');
   const none = readAll(
     fanOut([{ agent: 'b', source: failing(b) }], { sessionId: 'conv_1', clock: new FakeClock() })(testScope()),
   );
