@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
 import { onAbort, type Call } from '../call/call.js';
@@ -36,8 +37,6 @@ export interface StreamRelayOptions {
   sessionId: string;
   /** A reader that accepts nothing for this long is dropped (and the answer cancelled). */
   stallTimeoutMs: number;
-  /** Response headers of the request (request id, trace context). */
-  headers: Record<string, string>;
   /** Aborts when the request's key is revoked: the stream then ends with `invalid_api_key`. */
   revoked?: AbortSignal | undefined;
 }
@@ -77,14 +76,17 @@ export async function relayStream(
     if (started) return;
     started = true;
     reply.hijack();
+    // A hijacked reply sends only what writeHead is given: what is already on the reply (the call's
+    // request id, trace context and rate limits, @fastify/cors's grant) goes out with the stream too.
     raw.writeHead(200, {
+      // Node types some names narrower than fastify (a number for Accept-Ranges): these are fastify's to send.
+      ...(reply.getHeaders() as OutgoingHttpHeaders),
       'content-type': format.contentType,
       'cache-control': 'no-cache',
       ...format.headers,
       'x-accel-buffering': 'no',
       'x-session-id': state.conversationId,
       'x-cache': cached ? 'HIT' : 'MISS',
-      ...options.headers,
     });
     if (format.opening) await write(format.opening(state));
     else raw.flushHeaders();

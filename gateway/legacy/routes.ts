@@ -72,7 +72,6 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
           return await relayAsNdjson(reply, chat.call, {
             model,
             sessionId: chat.sessionId,
-            headers: chat.headers,
             stallTimeoutMs: deps.config.requestTimeoutMs,
             revoked: chat.revoked(),
             terms,

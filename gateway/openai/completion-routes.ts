@@ -37,7 +37,6 @@ export async function completionsRoutes(app: FastifyInstance, deps: ChatDeps & {
         sessionId: chat.sessionId,
         includeUsage: request.body.stream_options?.include_usage === true,
         stallTimeoutMs: deps.config.requestTimeoutMs,
-        headers: chat.headers,
       });
     } catch (err) {
       throw inCompletionTerms(err);

@@ -58,7 +58,6 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
           terms,
           sessionId: chat.sessionId,
           stallTimeoutMs: deps.config.requestTimeoutMs,
-          headers: chat.headers,
         });
       return await replyWithAnswer(reply, chat, ({ content, reasoning, toolCalls, done }) =>
         responseObject(

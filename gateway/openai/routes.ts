@@ -32,7 +32,6 @@ function sseOptions(chat: HttpChat, deps: ChatDeps, body: ChatBody) {
     sessionId: chat.sessionId,
     includeUsage: body.stream_options?.include_usage === true,
     stallTimeoutMs: deps.config.requestTimeoutMs,
-    headers: chat.headers,
     revoked: chat.revoked(),
   };
 }
@@ -90,12 +89,7 @@ async function chatRoute(
   // The audio of an empty answer (a header at most): made here, as the speech route refuses empty input.
   const { format } = spoken;
   const silence = () => emptyAudio(format);
-  if (stream) {
-    // A hijacked stream sends only the headers it is given.
-    const options = sseOptions(chat, deps, body);
-    options.headers = { ...options.headers, 'x-agentbus-voice-agent': spoken.voiceAgent.name };
-    return relayAsAudioSse(reply, chat.call, options, speak, silence);
-  }
+  if (stream) return relayAsAudioSse(reply, chat.call, sseOptions(chat, deps, body), speak, silence);
   return replyWithAnswer(reply, chat, async (answer) => {
     const completion = chatCompletion(chat.identity, answer);
     const expiresAt = () => Math.floor(Date.now() / 1000) + AUDIO_EXPIRES_AFTER_S;
