@@ -12,7 +12,7 @@ import type { Caller } from './auth/caller.js';
 import { DEV_API_KEY } from './config.js';
 import { errorShapeOptions, registerErrorHandling } from './http/errors.js';
 import { createGatewayRateLimiter } from './rate-limit/gateway-rate-limiter.js';
-import { RATE_LIMIT_HEADER_NAMES } from './rate-limit/rate-limit-headers.js';
+import { corsOptions } from './http/cors-options.js';
 import { registerJsonParser } from './http/parse-json.js';
 import { registerContentDecoding } from './http/content-encoding.js';
 import { continueWhenAdmittedOnEveryRoute } from './http/continue-when-admitted.js';
@@ -113,28 +113,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   // Off unless CORS_ORIGINS names origins: the playground is served from the gateway itself, and
   // a browser page elsewhere must not spend a user's key without the operator saying so.
   if (config.corsOrigins.length > 0) {
-    await app.register(cors, {
-      origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins],
-      allowedHeaders: [
-        'authorization',
-        'content-type',
-        'x-session-id',
-        'traceparent',
-        'cache-control',
-        'x-priority',
-        'x-private',
-        'x-request-timeout-ms',
-      ],
-      exposedHeaders: [
-        'x-request-id',
-        'x-session-id',
-        'x-cache',
-        'traceparent',
-        'retry-after',
-        ...RATE_LIMIT_HEADER_NAMES,
-      ],
-      maxAge: 600,
-    });
+    await app.register(cors, corsOptions(config.corsOrigins));
   }
   // Before any route: the first request is recorded too. Never fails the boot (one warning).
   await ensureAuditStream({

@@ -1,3 +1,4 @@
+import OpenAI from 'openai';
 import t from 'tap';
 import { AUTH, startStack } from '../helpers/stack.js';
 
@@ -73,4 +74,54 @@ t.test('every streamed answer carries the CORS grant, as a JSON one does', async
     t.match(res.headers.get('x-session-id'), /^conv_/, name);
     t.match(await res.text(), /Hello/, name);
   }
+});
+
+// What the official SDK sends, captured from its own requests rather than copied from its source.
+t.test('a preflight admits every header the openai SDK sends, and DELETE (responses.delete)', async (t) => {
+  const origin = 'https://app.example';
+  const stack = await startStack({ env: { CORS_ORIGINS: origin } });
+  t.teardown(() => stack.close());
+  const sent: Array<{ method: string; names: string[] }> = [];
+  const client = new OpenAI({
+    baseURL: `${stack.baseUrl}/v1`,
+    apiKey: 'local-only',
+    organization: 'org-x',
+    project: 'proj-x',
+    maxRetries: 0,
+    fetch: (url, init) => {
+      const names: string[] = [];
+      new Headers(init?.headers).forEach((_value, name) => names.push(name));
+      sent.push({ method: init?.method ?? 'GET', names });
+      return fetch(url, init);
+    },
+  });
+  stack.ollama.behave({ tokens: ['Hello'] });
+  const response = await client.responses.create({ model: 'testing', input: 'hi', store: true });
+  await client.responses.delete(response.id);
+  t.same(
+    sent.map((s) => s.method),
+    ['POST', 'DELETE'],
+  );
+  for (const { method, names } of sent) {
+    // A browser asks only for the headers that are not CORS-safelisted (Accept with its value is).
+    const asked = names.filter((name) => name !== 'accept');
+    t.ok(asked.includes('x-stainless-retry-count') && asked.includes('openai-project'), 'the SDK headers are there');
+    const res = await fetch(`${stack.baseUrl}/v1/responses/resp_x`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': asked.join(',') },
+    });
+    t.equal(res.status, 204);
+    t.equal(res.headers.get('access-control-allow-origin'), origin);
+    const allowed = (res.headers.get('access-control-allow-headers') ?? '').toLowerCase().split(/\s*,\s*/);
+    t.same(
+      asked.filter((name) => !allowed.includes(name)),
+      [],
+      `${method}: no header the SDK sends is left out`,
+    );
+    t.match(res.headers.get('access-control-allow-methods') ?? '', new RegExp(`\\b${method}\\b`));
+  }
+  const answer = await fetch(`${stack.baseUrl}/v1/models`, { headers: { ...AUTH, origin } });
+  const exposed = (answer.headers.get('access-control-expose-headers') ?? '').toLowerCase();
+  for (const name of ['x-request-id', 'retry-after', 'x-should-retry', 'x-session-id'])
+    t.ok(exposed.includes(name), `the SDK may read ${name}`);
 });
