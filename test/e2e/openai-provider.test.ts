@@ -90,6 +90,21 @@ t.test('a message of texts and images reaches the upstream in order, with media 
   t.same(upstream.requests.at(-1)!.body.messages.at(-1), { role: 'user', content });
 });
 
+t.test("each message's name reaches the upstream", async (t) => {
+  upstream.behave({ tokens: ['ok'] });
+  // A system message mid-conversation stays one (leading ones join the agent's system prompt).
+  const messages = [
+    { role: 'user', content: 'hi', name: 'alice' },
+    { role: 'assistant', content: 'hello alice', name: 'bot' },
+    { role: 'system', content: 'bob joins', name: 'moderator' },
+    { role: 'user', content: 'and me?', name: 'bob' },
+  ];
+  const res = await post({ messages });
+  t.equal(res.status, 200);
+  await res.text();
+  t.same(upstream.requests.at(-1)!.body.messages.slice(-4), messages);
+});
+
 t.test('tool calls: upstream fragments are reassembled, then streamed to the client as OpenAI fragments', async (t) => {
   upstream.behave({ tokens: [], toolCalls: [{ name: 'get_weather', arguments: '{"city":"Dhaka"}' }] });
   const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];

@@ -108,3 +108,22 @@ t.test('text parts without images reach every provider as one string, one part a
   const [tool] = normalizeMessages([{ role: 'tool', tool_call_id: 'call_1', content: [...output] }]);
   t.same(tool, { role: 'tool', content: '{"a":"xy"}', tool_call_id: 'call_1' }, "a tool's JSON is not cut by a line");
 });
+
+t.test("a message's name reaches the upstream on every role that takes one", async (t) => {
+  const messages = normalizeMessages([
+    { role: 'developer', content: 'be brief', name: 'house_rules' },
+    { role: 'user', content: 'hi', name: 'alice' },
+    { role: 'assistant', content: 'hello', name: 'helper' },
+    { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }], name: 'bob' },
+    { role: 'user', content: 'no name' },
+  ]);
+  t.same(
+    toOpenAIRequest(request({ messages })).messages.map((m) => ('name' in m ? m.name : undefined)),
+    ['house_rules', 'alice', 'helper', 'bob', undefined],
+  );
+  const calls = [{ id: 'call_1', type: 'function' as const, function: { name: 'f', arguments: '{}' } }];
+  const [called] = toOpenAIRequest(
+    request({ messages: [{ role: 'assistant', content: '', name: 'helper', tool_calls: calls }] }),
+  ).messages;
+  t.match(called, { role: 'assistant', name: 'helper', tool_calls: calls });
+});

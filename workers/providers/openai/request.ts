@@ -37,14 +37,16 @@ function userParts(message: UserMessage & { images: string[] }): ContentPart[] {
 
 /** A bus message as an OpenAI message: the bus format is OpenAI's, images become data-URL parts. */
 function toOpenAIMessage(message: ChatMessage): OpenAI.Chat.Completions.ChatCompletionMessageParam {
-  if (message.role === 'user' && message.images?.length)
-    return { role: 'user', content: userParts({ ...message, images: message.images }) };
-  if (message.role === 'user') return { role: 'user', content: message.content };
-  if (message.role === 'system') return { role: 'system', content: message.content };
   if (message.role === 'tool') return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id };
+  // OpenAI tells participants of one role apart by `name` (system, user and assistant messages take it).
+  const name = message.name !== undefined ? { name: message.name } : {};
+  if (message.role === 'user' && message.images?.length)
+    return { role: 'user', content: userParts({ ...message, images: message.images }), ...name };
+  if (message.role === 'user') return { role: 'user', content: message.content, ...name };
+  if (message.role === 'system') return { role: 'system', content: message.content, ...name };
   return message.tool_calls?.length
-    ? { role: 'assistant', content: message.content ?? null, tool_calls: message.tool_calls }
-    : { role: 'assistant', content: message.content ?? '' };
+    ? { role: 'assistant', content: message.content ?? null, tool_calls: message.tool_calls, ...name }
+    : { role: 'assistant', content: message.content ?? '', ...name };
 }
 
 /** The streaming request for an OpenAI-compatible `/chat/completions`, with usage in the last chunk. */
