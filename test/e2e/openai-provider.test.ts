@@ -117,6 +117,36 @@ t.test('tool calls: upstream fragments are reassembled, then streamed to the cli
   t.match(upstream.requests.at(-1)!.body, { tools, tool_choice: 'auto' });
 });
 
+t.test('parallel_tool_calls: false reaches the upstream; a second call it makes anyway is dropped', async (t) => {
+  const calls = [
+    { name: 'get_weather', arguments: '{"city":"Dhaka"}' },
+    { name: 'get_weather', arguments: '{"city":"Lima"}' },
+  ];
+  upstream.behave({ tokens: [], toolCalls: calls });
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+  const json: any = await (await post({ tools, parallel_tool_calls: false })).json();
+  t.equal(upstream.requests.at(-1)!.body.parallel_tool_calls, false);
+  t.match(json.choices[0].message.tool_calls, [{ function: { arguments: '{"city":"Dhaka"}' } }]);
+  t.equal(json.choices[0].message.tool_calls.length, 1, 'a server that ignores it does not break the promise');
+  const response: any = await (
+    await fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({
+        model: 'testing',
+        input: 'weather?',
+        tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object' } }],
+        parallel_tool_calls: false,
+      }),
+    })
+  ).json();
+  t.equal(upstream.requests.at(-1)!.body.parallel_tool_calls, false, 'from the Responses API too');
+  t.equal(response.output.filter((item: any) => item.type === 'function_call').length, 1);
+  await (await post({ tools })).text();
+  t.notOk('parallel_tool_calls' in upstream.requests.at(-1)!.body, 'not sent when the client sent none');
+  upstream.behave({});
+});
+
 t.test("the upstream's reasoning tokens reach chat and Responses usage", async (t) => {
   upstream.behave({ tokens: ['4'], reasoningTokens: 7 });
   const chat: any = await (await post({})).json();

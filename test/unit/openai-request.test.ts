@@ -127,3 +127,12 @@ t.test("a message's name reaches the upstream on every role that takes one", asy
   ).messages;
   t.match(called, { role: 'assistant', name: 'helper', tool_calls: calls });
 });
+
+t.test('parallel_tool_calls goes upstream with tools, and never without them', async (t) => {
+  const tools = [{ type: 'function' as const, function: { name: 'f', parameters: { type: 'object' } } }];
+  t.equal(toOpenAIRequest(request({ tools, parallelToolCalls: false })).parallel_tool_calls, false);
+  t.equal(toOpenAIRequest(request({ tools, parallelToolCalls: true })).parallel_tool_calls, true);
+  t.notOk('parallel_tool_calls' in toOpenAIRequest(request({ tools })), 'not sent: the server decides');
+  // OpenAI refuses it alone: "'parallel_tool_calls' is only allowed when 'tools' are specified".
+  t.notOk('parallel_tool_calls' in toOpenAIRequest(request({ parallelToolCalls: false })));
+});

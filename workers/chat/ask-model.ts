@@ -30,7 +30,8 @@ export interface ModelPrompt {
 /**
  * Calls the model through the agent's provider chain, relaying its output as it comes when the
  * client streams (else all at once at the end). With `parallel_tool_calls: false`, calls after
- * the first are dropped.
+ * the first are dropped: an OpenAI-compatible upstream is told not to make them, but Ollama and
+ * llama.cpp cannot be, and some servers ignore it.
  */
 export async function askModel(
   deps: { providers: ProviderChains; agent: Agent },
@@ -47,6 +48,7 @@ export async function askModel(
       ...(envelope.max_tokens_param ? { maxTokensParam: envelope.max_tokens_param } : {}),
       ...(envelope.tools ? { tools: envelope.tools } : {}),
       ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
+      ...(envelope.parallel_tool_calls !== undefined ? { parallelToolCalls: envelope.parallel_tool_calls } : {}),
       ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
       signal,
     },

@@ -24,6 +24,11 @@ export interface ProviderChatRequest {
   maxTokensParam?: ChatRequest['max_tokens_param'];
   tools?: ToolDefinition[];
   toolChoice?: ToolChoice;
+  /**
+   * The client's `parallel_tool_calls`: an OpenAI-compatible upstream is told; the worker still drops calls after
+   * the first when it is false, for providers that cannot be told (Ollama, llama.cpp) and servers that ignore it.
+   */
+  parallelToolCalls?: boolean;
   responseFormat?: ResponseFormat;
   /**
    * `messages[start, end)` came from memory, not from the client: a provider whose context cannot

@@ -70,7 +70,11 @@ export function toOpenAIRequest(
   if (options.presence_penalty !== undefined) body.presence_penalty = options.presence_penalty;
   if (options.frequency_penalty !== undefined) body.frequency_penalty = options.frequency_penalty;
   if (options.reasoning_effort !== undefined) body.reasoning_effort = options.reasoning_effort;
-  if (request.tools?.length) body.tools = request.tools;
+  if (request.tools?.length) {
+    body.tools = request.tools;
+    // OpenAI refuses it without tools ("only allowed when 'tools' are specified").
+    if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
+  }
   if (request.toolChoice !== undefined) body.tool_choice = request.toolChoice;
   if (request.responseFormat) body.response_format = request.responseFormat;
   return body;
