@@ -61,6 +61,30 @@ t.test('deltas, then done with usage; lines that are not JSON are skipped', asyn
   }
 });
 
+t.test('a count Ollama leaves out is estimated, not zero; one it sends is kept', async (t) => {
+  const answerWith = (counts: object) => {
+    answer = (res) =>
+      ndjson(
+        res,
+        line({ message: { role: 'assistant', content: 'Hel' }, done: false }),
+        line({ message: { content: 'lo there, friend' }, done: false }),
+        line({ message: { content: '' }, done: true, done_reason: 'stop', ...counts }),
+      );
+  };
+  // "hi": one token at four characters a token; the answer: 2 lines, but 19 characters are 5 tokens.
+  answerWith({});
+  t.same((await ask()).at(-1), {
+    type: 'done',
+    finishReason: 'stop',
+    usage: { prompt_tokens: 1, completion_tokens: 5, total_tokens: 6 },
+  });
+  // A prompt all from Ollama's cache comes without prompt_eval_count.
+  answerWith({ eval_count: 4 });
+  t.match((await ask()).at(-1), { usage: { prompt_tokens: 1, completion_tokens: 4, total_tokens: 5 } });
+  answerWith({ prompt_eval_count: 0, eval_count: 4 });
+  t.match((await ask()).at(-1), { usage: { prompt_tokens: 0, completion_tokens: 4 } }, 'a zero it sent stays');
+});
+
 t.test('an error status: the JSON error text, the status, the missing-model hint', async (t) => {
   answer = (res) => {
     res

@@ -1,5 +1,5 @@
 import { Ollama, type ChatResponse } from 'ollama';
-import { AgentbusError } from '../../../bus-schemas/index.js';
+import { AgentbusError, type ChatMessage } from '../../../bus-schemas/index.js';
 import type {
   ChatProvider,
   FinishReason,
@@ -15,6 +15,7 @@ import { postChat } from './chat-stream.js';
 import { ollamaEmbed } from './embed.js';
 import { forcedToolCall } from '../forced-tool-call.js';
 import { structuredOutputCheck } from '../schema-check.js';
+import { estimatedCompletionTokens, estimatedPromptTokens, type StreamedOutput } from '../estimated-usage.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -30,10 +31,19 @@ function clientFor(url: string, signal: AbortSignal): Ollama {
   });
 }
 
-/** Converts Ollama's final stream line into the provider `done` event. */
-function doneEvent(last: ChatResponse, calledTools: boolean, finishReason?: FinishReason): ProviderEvent {
-  const prompt = last.prompt_eval_count ?? 0;
-  const completion = last.eval_count ?? 0;
+/**
+ * Converts Ollama's final stream line into the provider `done` event. Ollama leaves a count out at
+ * times (`prompt_eval_count` when the whole prompt came from its cache): that one is estimated, as
+ * the openai provider estimates a usage never sent, since a zero would say the turn cost nothing.
+ */
+function doneEvent(
+  last: ChatResponse,
+  calledTools: boolean,
+  sent: { prompt: readonly ChatMessage[]; streamed: StreamedOutput },
+  finishReason?: FinishReason,
+): ProviderEvent {
+  const prompt = (last.prompt_eval_count as number | undefined) ?? estimatedPromptTokens(sent.prompt);
+  const completion = (last.eval_count as number | undefined) ?? estimatedCompletionTokens(sent.streamed);
   return {
     type: 'done',
     // Ollama reports "stop" after tool calls; OpenAI clients look for "tool_calls".
@@ -98,15 +108,20 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
     // A strict structured output's text, checked once whole (streamed, it has gone out by then).
     let output = '';
     let thought = false;
+    // Counted for a usage Ollama leaves out (doneEvent): one line is one token.
+    const sent = { prompt: request.messages, streamed: { chunks: 0, chars: 0 } };
     try {
       for await (const batch of stream) {
         for (const part of batch) {
+          const chars = sent.streamed.chars;
+          sent.streamed.chars += (part.message?.content ?? '').length + (part.message?.thinking ?? '').length;
           if (forced) {
             forcedOutput += part.message?.content ?? '';
+            if (sent.streamed.chars > chars) sent.streamed.chunks++;
             if (!part.done) continue;
             const { call, finishReason } = forced.answer(forcedOutput, part.done_reason === 'length');
             if (call) yield { type: 'tool_call', call };
-            yield doneEvent(part, true, finishReason);
+            yield doneEvent(part, true, sent, finishReason);
             return;
           }
           if (part.message?.thinking) {
@@ -119,17 +134,17 @@ export function createOllamaProvider({ url }: { url: string }): ChatProvider {
           }
           for (const call of part.message?.tool_calls ?? []) {
             calledTools = true;
-            yield {
-              type: 'tool_call',
-              call: { name: call.function.name, arguments: JSON.stringify(call.function.arguments ?? {}) },
-            };
+            const args = JSON.stringify(call.function.arguments ?? {});
+            sent.streamed.chars += args.length;
+            yield { type: 'tool_call', call: { name: call.function.name, arguments: args } };
           }
+          if (sent.streamed.chars > chars) sent.streamed.chunks++;
           if (part.done) {
             if (checkOutput && !calledTools && part.done_reason !== 'length') {
               if (output.trim() === '' && thought) throw answeredInThinking();
               checkOutput(output);
             }
-            yield doneEvent(part, calledTools);
+            yield doneEvent(part, calledTools, sent);
             return;
           }
         }

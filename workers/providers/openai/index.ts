@@ -13,7 +13,8 @@ import { capNameFor, type MaxTokensParamSetting } from './max-tokens-param.js';
 import { toOpenAIRequest } from './request.js';
 import { withoutOldestTurn, type TrimmablePrompt } from '../stored-history.js';
 import { openAIEmbed } from './embed.js';
-import { estimatedUsage, usageOf, type StreamedOutput } from './usage.js';
+import { usageOf } from './usage.js';
+import { estimatedUsage, type StreamedOutput } from '../estimated-usage.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { estimatedUsage } from '../../workers/providers/openai/usage.js';
+import { estimatedUsage } from '../../workers/providers/estimated-usage.js';
 
 // Usage for an upstream that reports none: an estimate, never zeros for an answer that was given.
 t.test('the prompt at four characters a token, the answer as its chunks', (t) => {
