@@ -2,6 +2,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { AgentbusError, ID_PATTERN, samplingOptionsSchema, type DoneFrame } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import { isBase64 } from '../openai/normalize-messages.js';
+import { imageMediaType } from './image-media-type.js';
 
 const sampling = samplingOptionsSchema.properties;
 
@@ -115,7 +116,8 @@ export function generateToChatBody(body: GenerateRequest): ChatBody {
         { type: 'text' as const, text: body.prompt },
         ...body.images.map((data) => ({
           type: 'image_url' as const,
-          image_url: { url: `data:image/png;base64,${data}` },
+          // Ollama's images say no type: an OpenAI-compatible upstream is told the one their bytes are.
+          image_url: { url: `data:${imageMediaType(data)};base64,${data}` },
         })),
       ]
     : body.prompt;

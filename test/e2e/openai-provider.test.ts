@@ -90,6 +90,25 @@ t.test('a message of texts and images reaches the upstream in order, with media 
   t.same(upstream.requests.at(-1)!.body.messages.at(-1), { role: 'user', content });
 });
 
+t.test("/api/generate's bare images reach the upstream labelled with their own media type", async (t) => {
+  upstream.behave({ tokens: ['a cat'] });
+  const b64 = (bytes: string) => Buffer.from(bytes, 'latin1').toString('base64');
+  const jpeg = b64('\xff\xd8\xff\xe0\x00\x10JFIF\x00');
+  const webp = b64('RIFF\x24\x00\x00\x00WEBPVP8 ');
+  const res = await fetch(`${stack.baseUrl}/api/generate`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', prompt: 'what is it?', images: [jpeg, webp], stream: false }),
+  });
+  t.equal(res.status, 200);
+  await res.text();
+  t.same(upstream.requests.at(-1)!.body.messages.at(-1).content, [
+    { type: 'text', text: 'what is it?' },
+    { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpeg}` } },
+    { type: 'image_url', image_url: { url: `data:image/webp;base64,${webp}` } },
+  ]);
+});
+
 t.test("each message's name reaches the upstream", async (t) => {
   upstream.behave({ tokens: ['ok'] });
   // A system message mid-conversation stays one (leading ones join the agent's system prompt).
