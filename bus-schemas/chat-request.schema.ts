@@ -270,6 +270,18 @@ export const chatRequestSchema = {
         'OPENAI_MAX_TOKENS_PARAM says as sent (its default for api.openai.com, whose reasoning models require ' +
         'it). Absent (the client sent `max_tokens`, or an older gateway): `max_tokens`.',
     },
+    verbosity: {
+      enum: ['low', 'medium', 'high'],
+      description:
+        "How long an answer OpenAI's GPT-5 models write (Chat Completions' `verbosity`, the Responses API's " +
+        '`text.verbosity`): the `openai` provider sends it on; Ollama and llama.cpp have no such setting.',
+    },
+    service_tier: {
+      enum: ['auto', 'default', 'flex', 'scale', 'priority'],
+      description:
+        "OpenAI's processing tier, as the client asked for it: the `openai` provider sends it on; other " +
+        'providers have no tiers.',
+    },
     content_filter_finish: {
       type: 'boolean',
       description:

@@ -99,6 +99,8 @@ export function prepare(
     ...(input.tool_choice !== undefined ? { tool_choice: input.tool_choice } : {}),
     ...(input.parallel_tool_calls !== undefined ? { parallel_tool_calls: input.parallel_tool_calls } : {}),
     ...(input.response_format ? { response_format: input.response_format } : {}),
+    ...(input.verbosity ? { verbosity: input.verbosity } : {}),
+    ...(input.service_tier ? { service_tier: input.service_tier } : {}),
     ...(input.user !== undefined ? { user: input.user } : {}),
     ...(input.metadata ? { metadata: input.metadata } : {}),
     ...(input.previous_response_id !== undefined ? { previous_response_id: input.previous_response_id } : {}),

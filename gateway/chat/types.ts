@@ -49,6 +49,8 @@ export type ChatInput = Pick<
   | 'tool_choice'
   | 'parallel_tool_calls'
   | 'response_format'
+  | 'verbosity'
+  | 'service_tier'
   | 'user'
   | 'metadata'
   | 'previous_response_id'

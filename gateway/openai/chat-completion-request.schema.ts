@@ -141,6 +141,15 @@ export const chatCompletionRequestSchema = {
       description: '"none", "minimal", "low", "medium" or "high"',
       anyOf: [{ enum: ['none', 'minimal', 'low', 'medium', 'high'] }, { type: 'null' }],
     },
+    // OpenAI's, passed on to an OpenAI-compatible upstream (ChatRequest's verbosity and service_tier).
+    verbosity: {
+      description: '"low", "medium" or "high"',
+      anyOf: [{ enum: ['low', 'medium', 'high'] }, { type: 'null' }],
+    },
+    service_tier: {
+      description: '"auto", "default", "flex", "scale" or "priority"',
+      anyOf: [{ enum: ['auto', 'default', 'flex', 'scale', 'priority'] }, { type: 'null' }],
+    },
     user: { type: ['string', 'null'], maxLength: 256 },
     // false: no memory (no session read or written, no turn, no cache entry), as on /v1/responses.
     store: { type: ['boolean', 'null'] },

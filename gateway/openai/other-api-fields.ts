@@ -24,6 +24,7 @@ export const CHAT_FIELDS_ON_RESPONSES: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'max_completion_tokens', 'the Responses API caps the answer with max_output_tokens'),
   fieldOf('Chat Completions', 'response_format', 'the Responses API names it text.format'),
   fieldOf('Chat Completions', 'reasoning_effort', 'the Responses API names it reasoning.effort'),
+  fieldOf('Chat Completions', 'verbosity', 'the Responses API names it text.verbosity'),
   fieldOf('Chat Completions', 'stop', 'the Responses API has no stop sequences', nonEmpty),
   fieldOf('Chat Completions', 'seed', 'the Responses API has no seed'),
   fieldOf('Chat Completions', 'n', 'the Responses API answers once', (n) => set(n) && n !== 1),

@@ -20,7 +20,10 @@ export function responseEcho(body: ResponsesBody) {
     reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null },
     store: body.store ?? true,
     temperature: body.temperature ?? null,
-    text: { format: body.text?.format ?? { type: 'text' } },
+    text: {
+      format: body.text?.format ?? { type: 'text' },
+      ...(body.text?.verbosity != null ? { verbosity: body.text.verbosity } : {}),
+    },
     tool_choice: body.tool_choice ?? 'auto',
     tools: (body.tools ?? []).map((tool) => ({ strict: null, description: null, parameters: null, ...tool })),
     top_p: body.top_p ?? null,

@@ -125,6 +125,7 @@ export const responsesRequestSchema = {
       ],
     },
     parallel_tool_calls: chat.parallel_tool_calls,
+    service_tier: chat.service_tier,
     reasoning: {
       type: ['object', 'null'],
       properties: {
@@ -137,7 +138,7 @@ export const responsesRequestSchema = {
     },
     text: {
       type: ['object', 'null'],
-      properties: { format: textFormatSchema },
+      properties: { format: textFormatSchema, verbosity: chat.verbosity },
     },
   },
 } as const;

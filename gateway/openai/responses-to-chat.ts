@@ -176,6 +176,8 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
       : {}),
     ...(body.parallel_tool_calls != null ? { parallel_tool_calls: body.parallel_tool_calls } : {}),
     ...(body.text?.format !== undefined ? { response_format: responseFormat(body.text) ?? null } : {}),
+    ...(body.text?.verbosity != null ? { verbosity: body.text.verbosity } : {}),
+    ...(body.service_tier != null ? { service_tier: body.service_tier } : {}),
   };
   try {
     const input = toChatInput(chatBody, stream, limits);

@@ -123,6 +123,8 @@ export function toChatInput(body: ChatBody, stream: boolean, limits: InputLimits
     // Which name the cap goes upstream under: reasoning models refuse max_tokens, older servers know only it.
     ...(body.max_completion_tokens != null ? { max_tokens_param: 'max_completion_tokens' as const } : {}),
     ...toolFields(body),
+    ...(body.verbosity != null ? { verbosity: body.verbosity } : {}),
+    ...(body.service_tier != null ? { service_tier: body.service_tier } : {}),
     ...(format ? { response_format: format } : {}),
     ...(body.user != null ? { user: body.user } : {}),
     ...(body.metadata != null && Object.keys(body.metadata).length > 0 ? { metadata: body.metadata } : {}),

@@ -75,6 +75,35 @@ t.test('OPENAI_MAX_TOKENS_PARAM=as_sent: the cap reaches the upstream under the 
   });
 });
 
+t.test('verbosity and service_tier reach the upstream, from Chat Completions and from Responses', async (t) => {
+  upstream.behave({ tokens: ['ok'] });
+  const sent = () => {
+    const { verbosity, service_tier } = upstream.requests.at(-1)!.body;
+    return { verbosity, service_tier };
+  };
+  const chat = await post({ verbosity: 'low', service_tier: 'flex' });
+  t.equal(chat.status, 200);
+  await chat.text();
+  t.same(sent(), { verbosity: 'low', service_tier: 'flex' });
+  const respond = (body: Record<string, unknown>) =>
+    fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'testing', input: 'hi', ...body }),
+    });
+  const response: any = await (await respond({ text: { verbosity: 'high' }, service_tier: 'priority' })).json();
+  t.same(sent(), { verbosity: 'high', service_tier: 'priority' }, "Responses' text.verbosity is chat's verbosity");
+  t.same(response.text, { format: { type: 'text' }, verbosity: 'high' }, 'echoed as OpenAI echoes it');
+  await (await post({})).text();
+  t.same(sent(), { verbosity: undefined, service_tier: undefined }, 'neither when the client sent none');
+  const bad = await post({ verbosity: 'loud' });
+  t.equal(bad.status, 400);
+  t.match(await bad.json(), { error: { param: 'verbosity' } });
+  const misplaced = await respond({ verbosity: 'low' });
+  t.equal(misplaced.status, 400);
+  t.match(await misplaced.json(), { error: { param: 'verbosity', message: /text\.verbosity/ } });
+});
+
 t.test('a message of texts and images reaches the upstream in order, with media types and detail', async (t) => {
   upstream.behave({ tokens: ['the first'] });
   const content = [

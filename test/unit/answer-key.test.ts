@@ -37,3 +37,11 @@ t.test('seenByModel copies only a message that carries how it was sent', async (
     content: 'ab',
   });
 });
+
+t.test('verbosity changes the cache key; the service tier does not', async (t) => {
+  const messages: ChatMessage[] = [{ role: 'user', content: 'abc' }];
+  const key = (extra: Partial<ChatRequest>) => cacheKeyOf({ ...envelopeOf(messages), ...extra }, agent, {}, []);
+  t.not(key({ verbosity: 'low' }), key({ verbosity: 'high' }), 'a terse answer is not a full one');
+  t.not(key({ verbosity: 'low' }), key({}));
+  t.equal(key({ service_tier: 'flex' }), key({}), 'the same answer, made another way');
+});

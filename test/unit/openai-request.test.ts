@@ -136,3 +136,11 @@ t.test('parallel_tool_calls goes upstream with tools, and never without them', a
   // OpenAI refuses it alone: "'parallel_tool_calls' is only allowed when 'tools' are specified".
   t.notOk('parallel_tool_calls' in toOpenAIRequest(request({ parallelToolCalls: false })));
 });
+
+t.test('verbosity and service_tier go upstream as sent, and only when sent', async (t) => {
+  const sent = toOpenAIRequest(request({ verbosity: 'low', serviceTier: 'flex' }));
+  t.equal(sent.verbosity, 'low');
+  t.equal(sent.service_tier, 'flex');
+  const plain = toOpenAIRequest(request());
+  t.notOk('verbosity' in plain || 'service_tier' in plain, 'servers other than OpenAI never see them unasked');
+});

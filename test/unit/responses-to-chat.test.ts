@@ -316,3 +316,13 @@ t.test("an assistant's refusal parts are named beside the text the model sees", 
     { role: 'assistant', content: 'no', refusal_parts: [0] },
   ]);
 });
+
+t.test("text.verbosity is chat's verbosity; service_tier is the same on both", async (t) => {
+  const input = translate({ text: { verbosity: 'low' }, service_tier: 'priority' });
+  t.equal(input.verbosity, 'low');
+  t.equal(input.service_tier, 'priority');
+  t.equal(input.response_format, undefined, 'a verbosity alone asks for no format');
+  const plain = translate({ text: { verbosity: null }, service_tier: null });
+  t.notOk('verbosity' in plain || 'service_tier' in plain, 'null is not sent');
+  t.match(paramOf({ verbosity: 'low' }), { param: 'verbosity', message: /Responses API names it text\.verbosity/ });
+});

@@ -16,6 +16,8 @@ export interface CacheKeyParts {
   tools?: unknown;
   tool_choice?: unknown;
   response_format?: unknown;
+  /** OpenAI's `verbosity`: absent leaves the key as it was before the field existed. */
+  verbosity?: unknown;
 }
 
 // Bumped when the key document changes, so old entries are never read with a new meaning.
@@ -38,6 +40,7 @@ export function cacheKey(parts: CacheKeyParts): string {
     tools: parts.tools,
     tool_choice: parts.tool_choice,
     response_format: parts.response_format,
+    verbosity: parts.verbosity,
   };
   return `${parts.agent}.${createHash('sha256').update(canonicalJson(document)).digest('hex')}`;
 }

@@ -28,6 +28,8 @@ export function cacheKeyOf(
       : {}),
     ...(envelope.tool_choice !== undefined ? { tool_choice: envelope.tool_choice } : {}),
     ...(envelope.response_format ? { response_format: envelope.response_format } : {}),
+    // A terser or fuller answer is another answer; the service tier changes only how it was made.
+    ...(envelope.verbosity ? { verbosity: envelope.verbosity } : {}),
   });
 }
 

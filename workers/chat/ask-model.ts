@@ -50,6 +50,8 @@ export async function askModel(
       ...(envelope.tool_choice !== undefined ? { toolChoice: envelope.tool_choice } : {}),
       ...(envelope.parallel_tool_calls !== undefined ? { parallelToolCalls: envelope.parallel_tool_calls } : {}),
       ...(envelope.response_format ? { responseFormat: envelope.response_format } : {}),
+      ...(envelope.verbosity ? { verbosity: envelope.verbosity } : {}),
+      ...(envelope.service_tier ? { serviceTier: envelope.service_tier } : {}),
       signal,
     },
     log,

@@ -30,6 +30,9 @@ export interface ProviderChatRequest {
    */
   parallelToolCalls?: boolean;
   responseFormat?: ResponseFormat;
+  /** OpenAI's `verbosity` and `service_tier`, as the client sent them: only OpenAI-compatible upstreams take them. */
+  verbosity?: ChatRequest['verbosity'];
+  serviceTier?: ChatRequest['service_tier'];
   /**
    * `messages[start, end)` came from memory, not from the client: a provider whose context cannot
    * hold the whole prompt leaves out its oldest turns (stored-history.ts) rather than refuse.

@@ -77,5 +77,7 @@ export function toOpenAIRequest(
   }
   if (request.toolChoice !== undefined) body.tool_choice = request.toolChoice;
   if (request.responseFormat) body.response_format = request.responseFormat;
+  if (request.verbosity) body.verbosity = request.verbosity;
+  if (request.serviceTier) body.service_tier = request.serviceTier;
   return body;
 }
