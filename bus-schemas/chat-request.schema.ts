@@ -18,6 +18,13 @@ export const TRACEPARENT_PATTERN = '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a
 const messageName = { type: 'string', minLength: 1, maxLength: 64 } as const;
 
 /**
+ * The largest answer cap a request may ask for (`max_tokens` and its other names): int32's
+ * maximum, a safe integer every provider's parser reads. Above it (1e300, 99999999999) is no
+ * real cap but a typo or an overflow, and would reach the model server as is.
+ */
+export const MAX_TOKENS_LIMIT = 2 ** 31 - 1;
+
+/**
  * The message fields that say only how the client sent it, read back by `input_items` and never
  * shown to a model: whatever stands for "the same prompt" (the response cache key) leaves them out;
  * but `part_lengths` beside `image_parts`, which places the images among the texts.
@@ -152,7 +159,7 @@ export const samplingOptionsSchema = {
   properties: {
     temperature: { type: 'number', minimum: 0, maximum: 2 },
     top_p: { type: 'number', minimum: 0, maximum: 1 },
-    max_tokens: { type: 'integer', minimum: 1 },
+    max_tokens: { type: 'integer', minimum: 1, maximum: MAX_TOKENS_LIMIT },
     stop: { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1 } },
     seed: { type: 'integer' },
     presence_penalty: { type: 'number', minimum: -2, maximum: 2 },

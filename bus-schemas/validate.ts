@@ -168,11 +168,15 @@ const A_TYPE: Record<string, string> = {
   null: 'null',
 };
 const plural = (count: unknown, one: string, many = `${one}s`) => `${String(count)} ${count === 1 ? one : many}`;
+// int64's largest, 2^63 - 1, is no double: the schema's bound (and JSON.parse) read it as 2^63, named here as meant.
+const INT64_MAX_AS_DOUBLE = 2 ** 63;
 // A bound beyond 2^53 in all its digits (seed's int64 range), not as 9223372036854776000.
-const boundText = (limit: unknown) =>
-  typeof limit === 'number' && Number.isInteger(limit) && !Number.isSafeInteger(limit)
+const boundText = (limit: unknown) => {
+  if (limit === INT64_MAX_AS_DOUBLE) return '9223372036854775807';
+  return typeof limit === 'number' && Number.isInteger(limit) && !Number.isSafeInteger(limit)
     ? BigInt(limit).toString()
     : String(limit);
+};
 
 /** What is wrong with the value, in words rather than ajv's ("must be integer,null", "must NOT have…"). */
 function detailOf(error: ErrorObject): string {

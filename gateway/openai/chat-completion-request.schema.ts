@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { functionNameSchema, SPEECH_VOICES, toolCallIdSchema } from '../../bus-schemas/index.js';
+import { functionNameSchema, MAX_TOKENS_LIMIT, SPEECH_VOICES, toolCallIdSchema } from '../../bus-schemas/index.js';
 
 // The shapes below mirror bus-schemas/tools.schema.ts but accept extra fields: clients (the
 // openai SDK's runners among them) send back objects carrying fields of their own. The
@@ -123,8 +123,8 @@ export const chatCompletionRequestSchema = {
     },
     temperature: nullableNumber(0, 2),
     top_p: nullableNumber(0, 1),
-    max_tokens: { type: ['integer', 'null'], minimum: 1 },
-    max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
+    max_tokens: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TOKENS_LIMIT },
+    max_completion_tokens: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TOKENS_LIMIT },
     stop: {
       description: 'a non-empty string or an array of at most 4 non-empty strings',
       anyOf: [

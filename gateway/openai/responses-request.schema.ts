@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { functionNameSchema, ID_PATTERN, toolCallIdSchema } from '../../bus-schemas/index.js';
+import { functionNameSchema, ID_PATTERN, MAX_TOKENS_LIMIT, toolCallIdSchema } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from './chat-completion-request.schema.js';
 
 const chat = chatCompletionRequestSchema.properties;
@@ -108,7 +108,12 @@ export const responsesRequestSchema = {
     stream: { type: ['boolean', 'null'] },
     temperature: chat.temperature,
     top_p: chat.top_p,
-    max_output_tokens: { type: ['integer', 'null'], minimum: 16, description: 'at least 16, as OpenAI requires' },
+    max_output_tokens: {
+      type: ['integer', 'null'],
+      minimum: 16,
+      maximum: MAX_TOKENS_LIMIT,
+      description: 'at least 16, as OpenAI requires',
+    },
     user: chat.user,
     metadata: chat.metadata,
     tools: { type: ['array', 'null'], items: functionToolSchema },

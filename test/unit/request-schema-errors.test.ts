@@ -1,6 +1,6 @@
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import t from 'tap';
-import { messageFromAjvErrors } from '../../bus-schemas/index.js';
+import { messageFromAjvErrors, samplingOptionsSchema } from '../../bus-schemas/index.js';
 import { chatCompletionRequestSchema } from '../../gateway/openai/chat-completion-request.schema.js';
 import { completionRequestSchema } from '../../gateway/openai/completion-request.schema.js';
 import { embeddingRequestSchema } from '../../gateway/openai/embedding-request.schema.js';
@@ -158,8 +158,29 @@ t.test("seed takes OpenAI's int64 range, its largest included, and refuses beyon
   const seeded = (seed: unknown) => check({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], seed });
   t.equal(seeded(JSON.parse('9223372036854775807')), null, 'int64 max, as JSON.parse reads it');
   t.equal(seeded(-(2 ** 63)), null, 'int64 min');
-  t.match(seeded(1e30), { param: 'seed', message: 'seed must be at most 9223372036854775808' });
+  t.match(seeded(1e30), { param: 'seed', message: 'seed must be at most 9223372036854775807' });
   t.match(seeded(-1e30), { param: 'seed', message: 'seed must be at least -9223372036854775808' });
+});
+
+t.test('an absurd answer cap is refused naming its field, on every API and on the bus', async (t) => {
+  const chat = { model: 'testing', messages: [{ role: 'user', content: 'hi' }] };
+  const completion = ajv.compile(completionRequestSchema);
+  const responses = ajv.compile(responsesRequestSchema);
+  const checkWith = (validator: ValidateFunction, body: object) =>
+    validator(body) ? null : messageFromAjvErrors(validator.errors, 'body');
+  for (const huge of [1e300, 99999999999, 2 ** 31]) {
+    for (const field of ['max_tokens', 'max_completion_tokens'])
+      t.same(check({ ...chat, [field]: huge }), { param: field, message: `${field} must be at most 2147483647` });
+    t.match(checkWith(completion, { model: 'testing', prompt: 'hi', max_tokens: huge }), { param: 'max_tokens' });
+    t.same(checkWith(responses, { model: 'testing', input: 'hi', max_output_tokens: huge }), {
+      param: 'max_output_tokens',
+      message: 'max_output_tokens must be at most 2147483647',
+    });
+    const envelope = ajv.compile(samplingOptionsSchema);
+    t.notOk(envelope({ max_tokens: huge }), 'the bus envelope refuses it too');
+  }
+  t.equal(check({ ...chat, max_tokens: 2 ** 31 - 1, max_completion_tokens: 2 ** 31 - 1 }), null, 'int32 max passes');
+  t.equal(checkWith(responses, { model: 'testing', input: 'hi', max_output_tokens: 2 ** 31 - 1 }), null);
 });
 
 t.test('stream_options.include_usage: null is accepted as not sent, on both routes', async (t) => {
