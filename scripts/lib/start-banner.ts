@@ -31,6 +31,19 @@ export interface RunningStack {
   pids: { supervisor: number; nats?: number | undefined; worker?: number | undefined; gateway?: number | undefined };
 }
 
+/**
+ * What to do about models the backend lacks: Ollama pulls them; an OpenAI-compatible server
+ * serves what it lists at `/v1/models`, which no command here changes.
+ */
+function missingModelsAdvice(backend: ReadyBackend): string {
+  const missing = backend.missingModels.join(', ');
+  if (backend.name === 'ollama') return `missing models: ${missing} — run "ollama pull <model>" for each`;
+  return (
+    `missing models: ${missing} — ${backend.url} does not list them (GET /models); ` +
+    'name models it serves in DEFAULT_MODEL or the agents\' "model"'
+  );
+}
+
 /** The lines `npm start` prints once the stack serves: where everything is and how to add to it. */
 export function runningBanner(stack: RunningStack): string[] {
   const { gatewayUrl: url, natsUrl, credentials, dataDir, backend } = stack;
@@ -67,8 +80,7 @@ export function runningBanner(stack: RunningStack): string[] {
     if (backend.name === 'ollama')
       lines.push(`  model    Ollama ${backend.version ?? ''} at ${backend.url} answers (OLLAMA_URL)`);
     else lines.push(`  model    ${backend.name}: ${backend.version ?? backend.url} answers (PROVIDER=${backend.name})`);
-    if (backend.missingModels.length > 0)
-      lines.push(`           missing models: ${backend.missingModels.join(', ')} — run "ollama pull <model>" for each`);
+    if (backend.missingModels.length > 0) lines.push(`           ${missingModelsAdvice(backend)}`);
   }
   const { pids } = stack;
   lines.push(
