@@ -68,7 +68,7 @@ function autoModel(created: number) {
 }
 
 /**
- * `GET /v1/models` and `GET /v1/models/:model`: the agents of the catalog the caller's key may
+ * `GET /v1/models` and `GET /v1/models/{model}`: the agents of the catalog the caller's key may
  * call, as OpenAI models, then their aliases, then `auto`; under a per-agent base URL, only that agent (and its
  * aliases). An agent outside the
  * key's scope is not listed, and asking for it (or listing under its base URL) is the 403 a chat
@@ -97,13 +97,18 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     };
   });
 
-  app.get<{ Params: { model: string } }>('/v1/models/:model', async (request) => {
+  // A wildcard, not `:model`: a model id may hold a slash (Hugging Face's `org/model-7b`), sent
+  // unencoded by clients as OpenAI-compatible servers take it; encoded, it arrives decoded alike.
+  app.get<{ Params: { '*': string } }>('/v1/models/*', async (request) => {
+    const model = request.params['*'];
+    // The segment limit a parametric route kept (maxParamLength), which a wildcard does not apply.
+    const maxParamLength = app.initialConfig.maxParamLength ?? 100;
+    if (model.split('/').some((segment) => segment.length > maxParamLength))
+      throw new AgentbusError('uri_too_long', 'A path segment of the URL is too long.');
     const offersAuto = !request.pathAgent && chatAgentsVisibleTo(catalog, request.caller).length > 0;
-    if (request.params.model === AUTO_MODEL && offersAuto) return autoModel(catalog.created);
-    const aliased = catalog.get(request.params.model)
-      ? undefined
-      : aliasesOf(catalog.agents).find(({ alias }) => alias === request.params.model);
-    const found = catalog.get(request.params.model) ?? aliased?.agent;
+    if (model === AUTO_MODEL && offersAuto) return autoModel(catalog.created);
+    const aliased = catalog.get(model) ? undefined : aliasesOf(catalog.agents).find(({ alias }) => alias === model);
+    const found = catalog.get(model) ?? aliased?.agent;
     const agent = request.pathAgent && found !== request.pathAgent ? undefined : found;
     // Only the agents this key may call: a scoped key does not learn the other agents' names.
     // Under a per-agent base URL, only what it serves: the other agents are 404 there too.
@@ -113,7 +118,7 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
         : [];
       throw new AgentbusError(
         'model_not_found',
-        `The model "${request.params.model}" is not served under /agents/${request.pathAgent.name}/. ` +
+        `The model "${model}" is not served under /agents/${request.pathAgent.name}/. ` +
           `Models of this base URL: ${served.join(', ') || '(none for this key)'}.`,
         { param: 'model' },
       );
@@ -121,7 +126,7 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     if (!agent)
       throw new AgentbusError(
         'model_not_found',
-        `The model "${request.params.model}" does not exist. ` +
+        `The model "${model}" does not exist. ` +
           `Known agents: ${namesVisibleTo(catalog, request.caller).join(', ') || '(none for this key)'}` +
           `${offersAuto ? `, and "${AUTO_MODEL}"` : ''}.`,
         { param: 'model' },

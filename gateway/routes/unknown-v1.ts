@@ -7,7 +7,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
  */
 export async function unknownV1Routes(app: FastifyInstance): Promise<void> {
   const refuse = async (request: FastifyRequest) => {
-    // A parametric route (`/v1/models/:model`) refuses an overlong segment before routing; the
+    // A parametric route (`/v1/responses/:id`) refuses an overlong segment before routing; the
     // wildcard then matches instead, so the refusal is said here, as errors.ts words it.
     const maxParamLength = app.initialConfig.maxParamLength ?? 100;
     if (

@@ -533,6 +533,25 @@ t.test('/v1/models, /v1/models/:id and /health', async (t) => {
     'model_not_found',
     'model',
   );
+  // A Hugging Face style id holds a slash: sent as is or encoded, it is looked up, not an unknown URL.
+  for (const path of [
+    '/v1/models/org/model-7b',
+    '/v1/models/org%2Fmodel-7b',
+    '/agents/testing/v1/models/org/model-7b',
+  ]) {
+    const error = await expectError(
+      t,
+      await fetch(`${stack.baseUrl}${path}`, { headers: AUTH }),
+      404,
+      'model_not_found',
+      'model',
+    );
+    t.match(error.message, 'The model "org/model-7b"', path);
+  }
+  const perAgent: any = await (
+    await fetch(`${stack.baseUrl}/agents/testing/v1/models/testing`, { headers: AUTH })
+  ).json();
+  t.equal(perAgent.id, 'testing', 'the per-agent route still finds its agent');
   const health: any = await (await fetch(`${stack.baseUrl}/health`)).json();
   t.same(Object.keys(health), ['status', 'service', 'timestamp']);
   t.match(health, { status: 'healthy', service: 'agentbus-gateway' });
