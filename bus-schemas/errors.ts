@@ -348,6 +348,16 @@ export const ERROR_TABLE = {
       'a request asking for an upgrade other than WebSocket has more than 1,000 headers; the connection closes. ' +
       'Send less, or raise it.',
   },
+  cancel_not_active: {
+    status: 400,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'No request with this id is in flight on this socket; nothing was cancelled.',
+    doc:
+      'A WebSocket `cancel` named an id that is not in flight: its request already ended (its terminal frame ' +
+      'is sent or on its way: a cancel racing the end of an answer) or was never sent. The error frame has ' +
+      '`id: null` and `refused_id` naming it. Harmless after a race; otherwise check the id.',
+  },
   request_cancelled: {
     status: 499,
     type: 'invalid_request_error',

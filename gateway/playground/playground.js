@@ -314,6 +314,8 @@ function onError(frame) {
   if (request) return finishWithError(request, error);
   state.stopped.delete(frame.id);
   if (frame.id) return; // the terminal frame of a request already stopped here
+  // Stop pressed as the answer ended: the cancel found nothing to stop, which is no news to the user.
+  if (error.code === 'cancel_not_active') return;
   // Not tied to a request. Before `ready` it explains the close that follows (4401/4408).
   if (state.connection === 'connected') appendSystemNote(`Gateway: ${error.message ?? 'error'}`, true);
 }

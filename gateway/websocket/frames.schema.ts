@@ -252,6 +252,12 @@ export const serverErrorFrameSchema = {
     type: { const: 'error' },
     id: { anyOf: [requestId, { type: 'null' }] },
     seq: { type: 'integer', minimum: 0 },
+    refused_id: {
+      ...requestId,
+      description:
+        'The id the refused frame carried, when the error cannot carry it as `id` without ending another ' +
+        'request: a `chat` or `response.create` whose id is in flight, or a `cancel` of an id not in flight.',
+    },
     retry_after: {
       type: 'integer',
       minimum: 1,

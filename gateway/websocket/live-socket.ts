@@ -175,10 +175,21 @@ export class LiveSession {
     const head = peekFrame(data, isBinary, this.#options.config.inputLimits.maxJsonDepth);
     if (head.type === 'cancel') return this.#handleFrame(data, isBinary);
     const isRequest = head.type === 'chat' || head.type === 'response.create';
-    const tag = this.#refusedFrameTag(isRequest ? head.id : null);
     if (refusal.status >= 500)
       this.#log[serverErrorLevel(refusal)]({ err: refusal }, 'WebSocket frame could not be charged');
-    this.#send(errorFrame(tag, refusal, tag === null ? undefined : 0, refusalOf(refusal)?.retryAfterSeconds));
+    this.#sendRefusal(isRequest ? head.id : null, refusal, refusalOf(refusal)?.retryAfterSeconds);
+  }
+
+  /**
+   * The error frame of a refused frame: tagged with its id as that request's one frame (seq 0), or,
+   * when the tag would end another request (see refusedFrameTag), untagged with `refused_id`
+   * naming it, so the client still learns which frame was refused.
+   */
+  #sendRefusal(frameId: string | null, error: AgentbusError, retryAfter?: number): void {
+    // A cancel's id names another request, ended or never sent: its error must not read as that one's end.
+    const tag = error.code === 'cancel_not_active' ? null : this.#refusedFrameTag(frameId);
+    const frame = errorFrame(tag, error, tag === null ? undefined : 0, retryAfter);
+    this.#send(tag === null && frameId !== null ? { ...frame, refused_id: frameId } : frame);
   }
 
   /** A frame within budget: checked, then handled. A bad one is answered and forgotten. */
@@ -192,8 +203,7 @@ export class LiveSession {
       const [error, frameId] = err instanceof FrameError ? [err.error, err.id] : [AgentbusError.from(err), id];
       // As over HTTP: a drain's refusal (bus_unavailable) is an operating condition, not a bug.
       if (error.status >= 500) this.#log[serverErrorLevel(error)]({ err }, 'WebSocket frame failed');
-      const tag = this.#refusedFrameTag(frameId);
-      this.#send(errorFrame(tag, error, tag === null ? undefined : 0));
+      this.#sendRefusal(frameId, error);
     }
   }
 
@@ -326,11 +336,18 @@ export class LiveSession {
     }
     if (frame.type === 'cancel') {
       const request = this.#requests.get(frame.id);
-      if (request) {
-        request.cancelled = 'cancelled by the client';
-        request.routing.abort();
-        request.call?.cancel(request.cancelled);
-      }
+      // Said, as OpenAI's Realtime API says it (response_cancel_not_active): a client waiting for
+      // the cancel's effect learns there is none, and a mistyped id does not pass unnoticed.
+      if (!request)
+        throw new AgentbusError(
+          'cancel_not_active',
+          `No request with id "${frame.id}" is in flight on this socket: it already ended (its terminal ` +
+            'frame is sent or on its way) or was never sent; nothing was cancelled.',
+          { param: 'id' },
+        );
+      request.cancelled = 'cancelled by the client';
+      request.routing.abort();
+      request.call?.cancel(request.cancelled);
       return;
     }
     // Looked up again: the keys file may have revoked the key, or changed its scope, since the socket opened.

@@ -202,6 +202,8 @@ t.test('an id already in flight is refused; the first request is unaffected', as
     { id: null, error: { code: 'invalid_request', param: 'id', message: /"same" is already in flight/ } },
     'untagged: it does not end the request in flight',
   );
+  t.equal(error.refused_id, 'same', 'refused_id names the refused frame');
+  t.notOk('seq' in error);
   t.equal((await client.finish('same')).terminal.type, 'done');
 });
 
@@ -222,13 +224,20 @@ t.test(
     await waitFor('the backend request to be aborted', () => stack.ollama.requests.at(-1)!.aborted);
     await waitFor('the worker to log the cancel', () => cancelLogs() > cancelsBefore);
     t.equal(await rowCount(), before, 'a cancelled turn is not stored');
-    // Cancelling again, or an unknown id, is a no-op; the socket carries on.
+    // Cancelling again, or an unknown id, stops nothing and says so, untagged: c1 has had its one
+    // terminal frame, and "never-sent" none to end. The socket carries on.
     client.send({ type: 'cancel', id: 'c1' });
     client.send({ type: 'cancel', id: 'never-sent' });
     stack.ollama.behave({});
     client.send(ask('c2', 'again'));
     t.equal((await client.finish('c2')).terminal.type, 'done');
-    t.equal(client.frames.filter((f) => f.type === 'error').length, 1, 'the no-op cancels sent nothing');
+    const notActive = client.frames.filter((f) => f.type === 'error' && f.error.code === 'cancel_not_active');
+    t.match(notActive, [
+      { id: null, refused_id: 'c1', error: { param: 'id', message: /No request with id "c1" is in flight/ } },
+      { id: null, refused_id: 'never-sent', error: { param: 'id', message: /"never-sent"/ } },
+    ]);
+    t.notOk(notActive.some((f) => 'seq' in f));
+    t.equal(client.frames.filter((f) => f.type === 'error' && f.id === 'c1').length, 1, 'c1 ended once');
   },
 );
 
