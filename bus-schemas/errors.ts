@@ -278,7 +278,8 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The request body is larger than BODY_LIMIT_BYTES allows.',
     doc:
-      'The body is over `BODY_LIMIT_BYTES` (decompressed, when sent with a `Content-Encoding`; a WebSocket ' +
+      'The body is over `BODY_LIMIT_BYTES` (`EMBEDDINGS_BODY_LIMIT_BYTES` on the embeddings routes; ' +
+      'decompressed, when sent with a `Content-Encoding`; a WebSocket ' +
       "frame closes the socket with 1009), over the key's tier `max_input_bytes`, its messages together are " +
       "over `MAX_INPUT_CHARS` (what one turn stores), or the envelope is over NATS's `max_payload`; or a " +
       "fan-out makes more model calls than a window of the key's tier allows at all (no wait would admit it). " +

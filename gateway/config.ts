@@ -63,6 +63,8 @@ export interface GatewayConfig {
   /** Interval at which workers send heartbeats; three missed ones mean a dead worker. */
   heartbeatMs: number;
   bodyLimitBytes: number;
+  /** EMBEDDINGS_BODY_LIMIT_BYTES: the body limit of the embeddings routes, whose batches outgrow BODY_LIMIT_BYTES. */
+  embeddingsBodyLimitBytes: number;
   /** MAX_AUDIO_UPLOAD_BYTES: the largest `file` of `/v1/audio/transcriptions` (413 above it). */
   maxAudioUploadBytes: number;
   /** MAX_HEADER_BYTES: Node's maxHeaderSize, the request line and headers together (431 above it). */
@@ -301,6 +303,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
       min: 1024,
       max: 64 * 1024 * 1024,
       doc: 'request body and WebSocket frame limit (413 `request_too_large`; WebSocket: close 1009)',
+    }),
+    embeddingsBodyLimitBytes: read.integer('EMBEDDINGS_BODY_LIMIT_BYTES', 16 * 1024 * 1024, {
+      min: 1024,
+      max: 64 * 1024 * 1024,
+      doc:
+        'request body limit of `/v1/embeddings` (and `/agents/<agent>/v1/embeddings`): a batch of 2048 inputs ' +
+        "outgrows `BODY_LIMIT_BYTES`; the envelope must still fit NATS's `max_payload` (413 `request_too_large`)",
     }),
     maxAudioUploadBytes: read.integer('MAX_AUDIO_UPLOAD_BYTES', 25 * 1024 * 1024, {
       min: 1024,

@@ -93,7 +93,7 @@ class EmbedAttempt {
       if (!this.bus.connected) throw new Error(this.bus.problem ?? 'disconnected');
       this.#publish();
     } catch (err) {
-      return this.#end(busRefused(err), false);
+      return this.#end(tooLargeForBus(err, this.bus.maxPayload, this.request.input.length) ?? busRefused(err), false);
     }
     // The answer would be lost while cut off: say so now, not after the silence limit (a retry may reconnect).
     this.#unwatch.push(
@@ -209,6 +209,21 @@ const clientLeft = () =>
     'request_cancelled',
     'The client left before the embeddings were ready; the worker was told to stop.',
   );
+
+/**
+ * The request over NATS's max_payload (nats.js refuses it before sending): a batch too big for the
+ * bus, the client's 413 as for chat (bus-call.ts), not an outage a retry could fix.
+ */
+function tooLargeForBus(err: unknown, maxPayload: number | undefined, inputs: number): AgentbusError | undefined {
+  const message = (err as Error | undefined)?.message ?? '';
+  if (err instanceof AgentbusError || !/max.?payload/i.test(message)) return undefined;
+  return new AgentbusError(
+    'request_too_large',
+    `${inputs === 1 ? 'The input is' : `The ${inputs} inputs are`} larger than the message bus carries ` +
+      `(NATS max_payload${maxPayload === undefined ? '' : `, ${maxPayload} bytes`}); send fewer inputs per request.`,
+    { param: 'input', cause: err },
+  );
+}
 
 function busRefused(err: unknown): AgentbusError {
   // What the bus's owner tells the client instead (a stopping gateway's 503), as it is.

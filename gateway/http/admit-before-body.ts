@@ -30,7 +30,8 @@ declare module 'fastify' {
 }
 
 /**
- * The bytes a body is charged before it is read: its Content-Length (at most BODY_LIMIT_BYTES).
+ * The bytes a body is charged before it is read: its Content-Length (at most the route's body limit:
+ * BODY_LIMIT_BYTES, or the embeddings routes' larger EMBEDDINGS_BODY_LIMIT_BYTES).
  * `known` is false for a compressed body (the length is the compressed one) and a chunked one
  * (none, charged as 1 byte: a spent budget refuses it unread): the rest is charged once the body
  * is read (`EarlyAdmission.chargeRead`, from the JSON parser).
@@ -72,7 +73,8 @@ export function admitBeforeBody(
 ) {
   return async function admitEarly(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (request.pathAgent) checkPathAgent(deps.catalog, request.pathAgent, request.caller, serves);
-    const declared = bodyBytes ? declaredBytes(request, deps.config.bodyLimitBytes) : { bytes: 0, known: true };
+    // The route's own limit: capped at BODY_LIMIT_BYTES, a large embeddings batch would be charged a fraction.
+    const declared = bodyBytes ? declaredBytes(request, request.routeOptions.bodyLimit) : { bytes: 0, known: true };
     // A 429 carries its Retry-After through the app's error handler.
     let held: Admission | undefined = await admit(deps, request.caller, declared.bytes);
     let charged = declared.known;

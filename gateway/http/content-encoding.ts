@@ -2,6 +2,7 @@ import { finished, Transform, type Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
+import { bodyLimitOf, bodyTooLarge } from './body-limit.js';
 
 // The codings a JSON body may arrive in (RFC 9110's names; x-gzip is gzip's old alias). A Map, so
 // a header like "constructor" finds nothing.
@@ -76,14 +77,14 @@ class DecodedBody extends Transform {
  * limiter's admission, which may await the shared store) run first, and a broken body found while
  * they ran would fail the stream before fastify listens, leaving the request unanswered for good.
  */
-function decoded(payload: Readable, decoder: Transform, coding: string, limit: number): Readable {
+function decoded(payload: Readable, decoder: Transform, coding: string, request: FastifyRequest): Readable {
   let decodedBytes = 0;
+  const limit = bodyLimitOf(request).bytes;
   const body: DecodedBody = new DecodedBody(
     (chunk, callback) => {
       decodedBytes += chunk.length;
       if (decodedBytes <= limit) return callback(null, chunk);
-      const message = `The request body is larger than BODY_LIMIT_BYTES (${limit} bytes) allows once decompressed.`;
-      callback(new AgentbusError('request_too_large', message));
+      callback(bodyTooLarge(request, true));
     },
     () => {
       payload.on('data', (chunk: Buffer) => {
@@ -114,8 +115,9 @@ function decoded(payload: Readable, decoder: Transform, coding: string, limit: n
 /**
  * Decodes request bodies sent with `Content-Encoding: gzip`, `deflate` or `br` in a preParsing
  * hook (fastify's documented place), so compressed JSON is parsed as JSON rather than refused as
- * invalid; BODY_LIMIT_BYTES applies to the decompressed size. Another coding, several codings at
- * once, or a compressed body that is not JSON (an upload) is a 415 naming Content-Encoding.
+ * invalid; the route's body limit (BODY_LIMIT_BYTES, or its own) applies to the decompressed size.
+ * Another coding, several codings at once, or a compressed body that is not JSON (an upload) is a
+ * 415 naming Content-Encoding.
  */
 export function registerContentDecoding(app: FastifyInstance): void {
   app.addHook('preParsing', async (request, reply, payload) => {
@@ -129,6 +131,6 @@ export function registerContentDecoding(app: FastifyInstance): void {
     }
     if (!isJson(request))
       throw refuse(reply, 'Content-Encoding applies to JSON bodies only: send this body uncompressed.', 'identity');
-    return decoded(payload, decoder(), codings[0]!, request.routeOptions.bodyLimit);
+    return decoded(payload, decoder(), codings[0]!, request);
   });
 }

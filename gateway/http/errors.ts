@@ -7,6 +7,7 @@ import { retryAfterSeconds } from '../rate-limit/rate-limit-headers.js';
 import { refusalOf } from '../rate-limit/rate-limiter.js';
 import { StoppedBeforeAnswer } from '../call/stopped-before-answer.js';
 import { nameReply, newHttpRequestId } from './request-id.js';
+import { bodyTooLarge } from './body-limit.js';
 
 // fastify's own 4xx errors, by code, mapped to rows of the error table.
 const FASTIFY_CODES: Record<string, (err: FastifyError) => AgentbusError> = {
@@ -147,7 +148,12 @@ export function serverErrorLevel(error: AgentbusError): 'warn' | 'error' {
 /** Every error and unknown route answers in the OpenAI error shape with the table's status. */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const error = bodyMissing(err, request.body) ? new AgentbusError('invalid_json', EMPTY_BODY) : fromHttpError(err);
+    const error = bodyMissing(err, request.body)
+      ? new AgentbusError('invalid_json', EMPTY_BODY)
+      : // Named with the route's own limit: the embeddings routes have a larger one.
+        err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? bodyTooLarge(request)
+        : fromHttpError(err);
     if (error.status >= 500)
       request.log[serverErrorLevel(error)]({ err: error.cause ?? err, code: error.code }, error.message);
     else request.log.info({ code: error.code, param: error.param }, error.message);

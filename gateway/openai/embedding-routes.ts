@@ -39,7 +39,10 @@ export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { 
   // Rate limits first, before the body is read (admit-before-body.ts); the URL's agent must embed.
   app.addHook('preParsing', admitBeforeBody(deps, { serves: 'embedding' }));
 
-  app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema }, async (request, reply) => {
+  // A limit of its own: a batch of many inputs (OpenAI takes 2048) is far over BODY_LIMIT_BYTES.
+  const bodyLimit = deps.config.embeddingsBodyLimitBytes;
+  const config = { bodyLimitName: 'EMBEDDINGS_BODY_LIMIT_BYTES' };
+  app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema, bodyLimit, config }, async (request, reply) => {
     const { body } = request;
     // A client that leaves stops the worker's batch: it would hold a model slot for nobody.
     const left = clientLeaving(reply, () => 'the client closed the connection');
