@@ -269,6 +269,13 @@ export const chatRequestSchema = {
         "True: the requester takes the model's thinking as `reasoning` in delta frames. Absent (an older " +
         'gateway): the worker drops it. Either way it never goes into `content` or memory.',
     },
+    refusal_deltas: {
+      type: 'boolean',
+      description:
+        "True: the requester takes the model's refusal (OpenAI's `refusal`) as `refusal` in delta frames, " +
+        'apart from the text. Absent (an older gateway, or a route that renders only text): the refusal ' +
+        "travels as the answer's text, in `content`. Memory stores it either way.",
+    },
     max_tokens_param: {
       const: 'max_completion_tokens',
       description:

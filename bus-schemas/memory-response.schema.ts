@@ -27,6 +27,12 @@ export const memoryResponseRequestSchema = {
         '`get` reads the turn (of a fan-out, its aggregate part when stored, else its own, else its first ' +
         'part); `delete` removes it from memory, with its fan-out parts.',
     },
+    refusal_apart: {
+      type: 'boolean',
+      description:
+        "True: the reply's turn may carry `refusal`. Absent (an older gateway, whose schema refuses that field): " +
+        "it is left out, and the refusal reads as the answer's text.",
+    },
   },
 } as const;
 
@@ -54,7 +60,13 @@ export const storedTurnSchema = {
     agent: { type: 'string' },
     model: { type: 'string', description: 'Backend model that answered.' },
     input_messages: { type: 'array', items: chatMessageSchema, description: 'The messages the turn added.' },
-    assistant_response: { type: 'string' },
+    assistant_response: { type: 'string', description: "The answer's words, a refusal's included." },
+    refusal: {
+      type: 'string',
+      description:
+        "The model's refusal (OpenAI's `refusal`), also in `assistant_response` (at its end, unless the model " +
+        'mixed it with text); absent when it did not refuse, and unless the query has `refusal_apart`.',
+    },
     tool_calls: { anyOf: [{ type: 'array', items: toolCallSchema }, { type: 'null' }] },
     finish_reason: { type: 'string' },
     prompt_tokens: { type: 'integer', minimum: 0 },

@@ -31,19 +31,24 @@ export const ackFrameSchema = {
 /**
  * What a delta carries, here and in the gateway's WebSocket `delta` frame: text, tool-call
  * fragments, the model's thinking (`reasoning`, only when the envelope has `reasoning_deltas`),
- * and at least one of them (ajv's strict mode wants each property declared next to its
- * `required`).
+ * the model's refusal (`refusal`, only when the envelope has `refusal_deltas`), and at least one
+ * of them (ajv's strict mode wants each property declared next to its `required`).
  */
 export const deltaPayload = {
   anyOf: [
     { required: ['content'], properties: { content: { type: 'string' } } },
     { required: ['tool_calls'], properties: { tool_calls: { type: 'array' } } },
     { required: ['reasoning'], properties: { reasoning: { type: 'string' } } },
+    { required: ['refusal'], properties: { refusal: { type: 'string' } } },
   ],
   properties: {
     content: { type: 'string' },
     tool_calls: { type: 'array', minItems: 1, items: toolCallFragmentSchema },
     reasoning: { type: 'string', description: "The model's thinking, apart from the answer." },
+    refusal: {
+      type: 'string',
+      description: "The model's refusal to answer (OpenAI's `refusal`), apart from the answer's text.",
+    },
   },
 } as const;
 

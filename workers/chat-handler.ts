@@ -316,6 +316,7 @@ export async function handleChatRequest(
           private: context.private,
           attempt: envelope.attempt,
           requestedAt: envelope.created_at,
+          refusal: answer.refusal,
           pendingUntil: envelope.v >= 2 ? pendingUntilAfter(receiptWaitMs) : undefined,
         },
         done,
@@ -323,7 +324,8 @@ export async function handleChatRequest(
         // Only a delivered answer is offered to later requests; `done` never waits for it.
         onCommitted: () => {
           // A filtered or refused answer is the upstream's verdict of the moment: ask it again.
-          if (cacheKey === undefined || hit || answer.finishReason === 'content_filter' || answer.refused) return;
+          if (cacheKey === undefined || hit || answer.finishReason === 'content_filter' || answer.refusal !== undefined)
+            return;
           const finish_reason = answer.finishReason;
           const cached = { content: answer.content, tool_calls: answer.toolCalls, finish_reason };
           deps.cache

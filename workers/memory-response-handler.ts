@@ -21,8 +21,12 @@ async function answer(db: Kysely<MemoryDatabase>, data: Uint8Array): Promise<Mem
   // A client holds its answer's id a moment before the turn is committed (delivery receipts):
   // reading it back at once (a spoken answer's audio id, GET /v1/responses/{id}) waits for that.
   if (await isPending(db, query.response_id)) await settledTurn(db, query.response_id);
-  if (query.op === 'get')
-    return { type: 'turn', request_id: query.request_id, turn: await storedTurn(db, query.response_id, query.tenant) };
+  if (query.op === 'get') {
+    const { refusal, ...turn } = await storedTurn(db, query.response_id, query.tenant);
+    // A gateway from before `refusal_apart` would refuse the field: the refusal is in the text for it.
+    const apart = refusal !== undefined && query.refusal_apart === true ? { refusal } : {};
+    return { type: 'turn', request_id: query.request_id, turn: { ...turn, ...apart } };
+  }
   await deleteStoredTurn(db, query.response_id, query.tenant);
   return { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
 }

@@ -56,6 +56,7 @@ t.test('migrations: one set for both dialects, idempotent, also as npm run migra
     '20261203T0601-drop-turns-session-id-id',
     '20261205T1500-add-turns-pending-until',
     '20261205T2100-add-turns-requested-at',
+    '20261207T0700-add-turns-refusal',
   ]);
   t.notOk(first.at.includes(postgres.password), 'the location shown has no password');
   t.match(first.at, /^DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@127\.0\.0\.1:\d+\/migrations\)$/);

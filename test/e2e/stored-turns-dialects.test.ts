@@ -119,6 +119,23 @@ for (const [name, settings] of dialects) {
     t.equal((await storedTurn(db, 'resp_b1', 'tenant-b')).request_id, 'resp_b1', 'the other tenant keeps its own');
   });
 
+  t.test(`${name}: a refusal is read back apart, from a pending write too`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const refused = { assistantResponse: 'I cannot help.', refusal: 'I cannot help.', toolCalls: [] };
+    t.ok(await recordTurn(db, { ...turn('resp_r1', 'tenant-r'), ...refused }));
+    t.match(await storedTurn(db, 'resp_r1', 'tenant-r'), {
+      assistant_response: 'I cannot help.',
+      refusal: 'I cannot help.',
+    });
+    // PostgreSQL writes a pending turn in a statement of its own (postgres-turn-writes.ts).
+    t.ok(await recordTurn(db, { ...turn('resp_r2', 'tenant-r'), ...refused }, 'pending'));
+    t.ok(await commitTurn(db, 'resp_r2', 'conv_tenant-r'));
+    t.equal((await storedTurn(db, 'resp_r2', 'tenant-r')).refusal, 'I cannot help.');
+    t.ok(await recordTurn(db, turn('resp_r3', 'tenant-r')));
+    t.notOk('refusal' in (await storedTurn(db, 'resp_r3', 'tenant-r')), 'none unless refused');
+  });
+
   t.test(`${name}: a NUL in the question, answer or user is kept as U+FFFD, not a failed write`, async (t) => {
     // PostgreSQL refuses U+0000 in any text (22021): a client's "\u0000" failed the whole request there.
     const { db } = await openMigratedMemory(await settings());

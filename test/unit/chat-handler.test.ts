@@ -579,8 +579,36 @@ t.test("a refusal is the answer's text, stored, and never cached", async (t) => 
   t.same(await handle(request), { ok: true });
   const deltas = replies().frames.flatMap((f) => (f.type === 'delta' ? [f.content] : []));
   t.same(deltas, ['I cannot help']);
-  t.equal((await turns(request.request_id))[0]?.assistant_response, 'I cannot help');
+  t.match((await turns(request.request_id))[0], { assistant_response: 'I cannot help', refusal: 'I cannot help' });
   t.equal(cache.entries.size, 0, "the upstream's verdict of the moment is asked again");
+});
+
+t.test('a refusal goes apart, as `refusal` deltas, to a requester that takes them', async (t) => {
+  for (const stream of [true, false]) {
+    const { provider, handle, replies, turns, cache } = setup();
+    provider.behave = async function* () {
+      yield { type: 'delta', content: 'Well. ' };
+      yield { type: 'refusal', content: 'I cannot' };
+      yield { type: 'refusal', content: ' help' };
+      yield { type: 'done', finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 3, total_tokens: 4 } };
+    };
+    const request = envelope({ stream, refusal_deltas: true, options: { temperature: 0 } });
+    t.same(await handle(request), { ok: true });
+    const deltas = replies().frames.flatMap((f) =>
+      f.type === 'delta' ? [f.content !== undefined ? { content: f.content } : { refusal: f.refusal }] : [],
+    );
+    // Streamed, as it comes; else all at once, the refusal after the text.
+    const expected = stream
+      ? [{ content: 'Well. ' }, { refusal: 'I cannot' }, { refusal: ' help' }]
+      : [{ content: 'Well. ' }, { refusal: 'I cannot help' }];
+    t.same(deltas, expected, `stream: ${stream}`);
+    // History replays all the model said; the refusal is kept apart too, for a stored response.
+    t.match((await turns(request.request_id))[0], {
+      assistant_response: 'Well. I cannot help',
+      refusal: 'I cannot help',
+    });
+    t.equal(cache.entries.size, 0);
+  }
 });
 
 t.test('a redelivered request: the same answer gets its done again, another one answer_conflict', async (t) => {

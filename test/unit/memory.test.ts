@@ -30,6 +30,7 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261203T0601-drop-turns-session-id-id',
     '20261205T1500-add-turns-pending-until',
     '20261205T2100-add-turns-requested-at',
+    '20261207T0700-add-turns-refusal',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);
@@ -124,7 +125,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
           { role: 'user', content: 'u1', images: ['aW1n'], image_parts: [{ at: 1, media_type: 'image/jpeg' }] },
           { role: 'user', content: 'u2' },
         ],
-        assistantResponse: 'answer',
+        assistantResponse: 'answer, no',
         toolCalls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }],
         finishReason: 'tool_calls',
         cached: true,
@@ -138,6 +139,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
         pendingUntil: 1_796_486_400_000,
         attempt: 3,
         requestedAt: 1_796_486_300_000,
+        refusal: 'no',
       }),
     ),
     true,
@@ -160,7 +162,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
       { role: 'user', content: 'u1' },
       { role: 'user', content: 'u2' },
     ]),
-    assistant_response: 'answer',
+    assistant_response: 'answer, no',
     tool_calls: JSON.stringify([{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }]),
     finish_reason: 'tool_calls',
     cached: 1,
@@ -176,6 +178,7 @@ t.test('every value of a turn lands in its own column', async (t) => {
     pending_until: 1_796_486_400_000,
     attempt: 3,
     requested_at: 1_796_486_300_000,
+    refusal: 'no',
   });
   t.same(await db.selectFrom('sessions').selectAll().where('id', '=', 'conv_cols').executeTakeFirstOrThrow(), {
     id: 'conv_cols',

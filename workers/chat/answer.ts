@@ -12,8 +12,8 @@ export interface Answer {
   toolCalls: ToolCall[];
   finishReason: FinishReason;
   usage: Usage;
-  /** The model refused (OpenAI's `refusal`); its words are in `content`. */
-  refused?: boolean;
+  /** The model refused (OpenAI's `refusal`): its words, which are in `content` too (at its end, when sent apart). */
+  refusal?: string;
 }
 
 type Send = (frame: UnsequencedFrame) => void;
@@ -35,10 +35,17 @@ export function sendToolCall(send: Send, index: number, call: ToolCall): void {
     send({ type: 'delta', tool_calls: [{ index, function: { arguments: fragment } }] });
 }
 
-/** Sends a whole answer as deltas (non-streamed requests, cache hits): thinking first, if any. */
-export function sendAnswer(send: Send, answer: Pick<Answer, 'content' | 'toolCalls'> & { reasoning?: string }): void {
+/**
+ * Sends a whole answer as deltas (non-streamed requests, cache hits): thinking first, if any; a
+ * refusal to send apart after the text.
+ */
+export function sendAnswer(
+  send: Send,
+  answer: Pick<Answer, 'content' | 'toolCalls'> & { reasoning?: string; refusal?: string },
+): void {
   for (const fragment of pieces(answer.reasoning ?? '')) send({ type: 'delta', reasoning: fragment });
   for (const fragment of pieces(answer.content)) send({ type: 'delta', content: fragment });
+  for (const fragment of pieces(answer.refusal ?? '')) send({ type: 'delta', refusal: fragment });
   answer.toolCalls.forEach((call, index) => sendToolCall(send, index, call));
 }
 

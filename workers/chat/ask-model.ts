@@ -72,15 +72,18 @@ export async function askModel(
     if (relayReasoning && part.reasoning) send({ type: 'delta', reasoning: part.reasoning });
     if (part.content) send({ type: 'delta', content: part.content });
   };
+  // A requester from before `refusal_deltas`, or a route that shows only text (a spoken answer, the
+  // legacy routes), takes the refusal as the answer's text, which it also is.
+  const refusalApart = envelope.refusal_deltas === true;
+  let refusal: string | undefined;
   const toolCalls: ToolCall[] = [];
-  let refused = false;
   for await (const event of opened.events) {
     if (event.type === 'delta') relay(splitter.push(event.content));
     else if (event.type === 'reasoning') relay({ content: '', reasoning: event.content });
-    // No bus field carries a refusal apart yet: it travels as the answer's text, which it is.
     else if (event.type === 'refusal') {
-      refused = true;
-      relay(splitter.push(event.content));
+      refusal = (refusal ?? '') + event.content;
+      if (!refusalApart) relay(splitter.push(event.content));
+      else if (envelope.stream) send({ type: 'delta', refusal: event.content });
     } else if (event.type === 'tool_call') {
       if (envelope.parallel_tool_calls === false && toolCalls.length > 0) continue;
       const call = withCallId(event.call);
@@ -88,9 +91,13 @@ export async function askModel(
       toolCalls.push(call);
     } else {
       relay(splitter.end());
-      if (!envelope.stream) sendAnswer(send, { content, toolCalls, reasoning });
+      const apart = refusalApart && refusal !== undefined ? { refusal } : {};
+      if (!envelope.stream) sendAnswer(send, { content, toolCalls, reasoning, ...apart });
+      // Memory keeps all the model said as its answer (history replays it), a refusal sent apart at the end.
+      const words = content + (apart.refusal ?? '');
       const { finishReason, usage } = event;
-      return { content, toolCalls, finishReason, usage, provider, model, fallback, ...(refused ? { refused } : {}) };
+      const answer = { content: words, toolCalls, finishReason, usage, provider, model, fallback };
+      return refusal === undefined ? answer : { ...answer, refusal };
     }
   }
   throw new AgentbusError('backend_error', `${provider} finished without reporting completion`);

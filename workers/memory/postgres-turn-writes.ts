@@ -45,6 +45,7 @@ const TURN_COLUMNS: Record<
   pending_until: 'bigint',
   attempt: 'integer',
   requested_at: 'bigint',
+  refusal: 'text',
 };
 const turnColumns = Object.keys(TURN_COLUMNS) as (keyof typeof TURN_COLUMNS)[];
 const turnValues = turnColumns.map((column, i) => {

@@ -79,6 +79,8 @@ export interface TurnsTable {
    * created_at its response was answered with. NULL for a turn written before the column.
    */
   requested_at: number | null;
+  /** The model's refusal (OpenAI's `refusal`), also in assistant_response; NULL when it did not refuse. */
+  refusal: string | null;
 }
 
 export type TurnState = 'pending' | 'committed';

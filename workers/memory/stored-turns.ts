@@ -37,6 +37,7 @@ const turnsOfTenant = prepareQuery((db: Kysely<MemoryDatabase>, p: TurnRef) =>
       'turns.previous_response_id',
       'turns.end_user',
       'turns.requested_at',
+      'turns.refusal',
     ])
     .where((eb) => ofRequest(eb, p))
     .where('turns.state', '=', 'committed')
@@ -99,6 +100,7 @@ export async function storedTurn(db: Kysely<MemoryDatabase>, requestId: string, 
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, string>),
     ...(row.previous_response_id !== null ? { previous_response_id: row.previous_response_id } : {}),
     ...(row.end_user !== null ? { user: row.end_user } : {}),
+    ...(row.refusal !== null ? { refusal: row.refusal } : {}),
   };
 }
 

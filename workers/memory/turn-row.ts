@@ -29,6 +29,8 @@ export interface NewTurn {
   attempt?: number | undefined;
   /** When the gateway accepted the request (the envelope's `created_at`, ms since the epoch). */
   requestedAt?: number | undefined;
+  /** The model's refusal (OpenAI's `refusal`): in `assistantResponse` too, kept apart. */
+  refusal?: string | undefined;
 }
 
 /**
@@ -88,5 +90,6 @@ export function turnRow(turn: NewTurn, now: string): TurnRow {
     pending_until: turn.pendingUntil ?? null,
     attempt: turn.attempt ?? null,
     requested_at: turn.requestedAt ?? null,
+    refusal: turn.refusal === undefined ? null : storedText(turn.refusal),
   };
 }

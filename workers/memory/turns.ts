@@ -68,6 +68,7 @@ const turnValues = (p: TurnRow) => ({
   pending_until: p.pending_until,
   attempt: p.attempt,
   requested_at: p.requested_at,
+  refusal: p.refusal,
 });
 
 /** The session's count of committed turns: a committed turn's place in its history. */
