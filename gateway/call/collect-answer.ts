@@ -11,6 +11,8 @@ export interface CollectedAnswer {
   content: string;
   /** The model's thinking, apart from the answer ('' when it reported none). */
   reasoning: string;
+  /** The model's refusal, apart from the text ('' when it did not refuse, or the route took it as text). */
+  refusal: string;
   toolCalls: ToolCall[];
   done: DoneFrame;
 }
@@ -23,11 +25,13 @@ export interface CollectedAnswer {
 export async function collectAnswer(frames: AsyncIterable<ReplyFrame>): Promise<CollectedAnswer> {
   let content = '';
   let reasoning = '';
+  let refusal = '';
   const toolCalls: ToolCall[] = [];
   for await (const frame of frames) {
     if (frame.type === 'delta') {
       if (frame.content !== undefined) content += frame.content;
       if (frame.reasoning !== undefined) reasoning += frame.reasoning;
+      if (frame.refusal !== undefined) refusal += frame.refusal;
       for (const fragment of frame.tool_calls ?? []) {
         const known = toolCalls[fragment.index];
         if (known) known.function.arguments += fragment.function.arguments;
@@ -45,7 +49,7 @@ export async function collectAnswer(frames: AsyncIterable<ReplyFrame>): Promise<
         }
       }
     } else if (frame.type === 'error') throw errorFromWire(frame.error);
-    else if (frame.type === 'done') return { content, reasoning, toolCalls, done: frame };
+    else if (frame.type === 'done') return { content, reasoning, refusal, toolCalls, done: frame };
   }
   throw new AgentbusError('stream_protocol_error', 'The reply ended without a terminal frame.');
 }

@@ -3,6 +3,7 @@ import {
   errorFromWire,
   type AckFrame,
   type AgentPart,
+  type DeltaFrame,
   type DoneFrame,
   type ReplyFrame,
   type Usage,
@@ -71,6 +72,11 @@ function cutReason(dones: DoneFrame[]): DoneFrame['finish_reason'] {
 /** A section's title line; sections after the first are set off by a blank line. */
 const heading = (agent: string, first: boolean) => `${first ? '' : '\n\n'}## ${agent}\n\n`;
 const failureNote = (part: PartState) => `_(${part.agent} failed: ${part.error?.message ?? 'no answer'})_`;
+/** A part's text: its words, a refusal's included (undefined for a delta of neither). */
+const partText = (frame: DeltaFrame) =>
+  frame.content === undefined && frame.refusal === undefined
+    ? undefined
+    : (frame.content ?? '') + (frame.refusal ?? '');
 const noTerminal = () => new AgentbusError('stream_protocol_error', 'the reply ended without a terminal frame');
 
 /**
@@ -185,9 +191,9 @@ class FanOutRun {
         if (this.#closed) return;
         const frame = state.queue.shift();
         if (frame) {
-          if (frame.type === 'delta' && frame.content !== undefined) {
-            yield { type: 'delta', seq: this.#seq++, request_id: requestId, content: frame.content };
-          }
+          // A part's refusal is what that agent said: its section's text, as the others' answers are.
+          const text = frame.type === 'delta' ? partText(frame) : undefined;
+          if (text !== undefined) yield { type: 'delta', seq: this.#seq++, request_id: requestId, content: text };
           continue;
         }
         if (state.ended) break;
@@ -232,7 +238,7 @@ class FanOutRun {
       );
     }
     for (const state of states) {
-      state.content = state.queue.map((frame) => (frame.type === 'delta' ? (frame.content ?? '') : '')).join('');
+      state.content = state.queue.map((frame) => (frame.type === 'delta' ? (partText(frame) ?? '') : '')).join('');
     }
     const results = states.map((state) => ({
       agent: state.agent,
@@ -244,9 +250,12 @@ class FanOutRun {
     try {
       for await (const frame of aggregate.start(results)(this.scope)) {
         if (this.#closed) return;
-        if (frame.type === 'delta' && frame.content !== undefined) {
+        if (frame.type === 'delta' && (frame.content !== undefined || frame.refusal !== undefined)) {
           relayed = true;
-          yield { type: 'delta', seq: this.#seq++, request_id: requestId, content: frame.content };
+          const { content, refusal } = frame;
+          if (content !== undefined) yield { type: 'delta', seq: this.#seq++, request_id: requestId, content };
+          // The synthesis is the answer: its refusal stays one.
+          if (refusal !== undefined) yield { type: 'delta', seq: this.#seq++, request_id: requestId, refusal };
         } else if (frame.type === 'heartbeat') yield { type: 'heartbeat', seq: this.#seq++, request_id: requestId };
         else if (frame.type === 'done') aggregator.done = frame;
         else if (frame.type === 'error') aggregator.error = errorFromWire(frame.error);

@@ -104,7 +104,7 @@ async function* observing(source: FrameSource, options: ObserveOptions, scope: C
         summary.cached = frame.cached === true;
       } else if (frame.type === 'delta') {
         firstToken();
-        summary.responseChars += frame.content?.length ?? 0;
+        summary.responseChars += (frame.content?.length ?? 0) + (frame.refusal?.length ?? 0);
         for (const fragment of frame.tool_calls ?? []) summary.responseChars += fragment.function.arguments.length;
       } else if (frame.type === 'heartbeat') {
         if (frame.generating) firstToken();

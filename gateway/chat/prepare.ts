@@ -113,6 +113,8 @@ export function prepare(
     reasoning_deltas: true,
     // It knows `content_filter` as a finish reason, so a filtered answer never reads as complete.
     content_filter_finish: true,
+    // Only a route that shows a refusal apart asks for it; the others take it as the answer's text.
+    ...(input.refusal_deltas ? { refusal_deltas: true } : {}),
     timeout_ms: config.requestTimeoutMs,
     heartbeat_ms: config.heartbeatMs,
     tenant: caller.tenant,

@@ -58,6 +58,7 @@ export type ChatInput = Pick<
   | 'opens_with_instructions'
   | 'stream'
   | 'store'
+  | 'refusal_deltas'
 > & {
   /** The agent the body names, "auto", or undefined (the router chooses). */
   model: string | undefined;

@@ -41,13 +41,14 @@ export const functionCallItemId = (responseId: string, index: number) =>
 /** A message's status: `incomplete` when max_output_tokens or a content filter cut the answer, as OpenAI marks it. */
 export type MessageStatus = 'in_progress' | 'completed' | 'incomplete';
 
-export function messageItem(id: string, text: string, status: MessageStatus = 'completed') {
+/** A message with these content parts (none while in progress, as OpenAI's `added` item has). */
+export function messageItem(id: string, parts: MessagePart[], status: MessageStatus = 'completed') {
   return {
     id,
     type: 'message' as const,
     status,
     role: 'assistant' as const,
-    content: status === 'in_progress' ? [] : [outputText(text)],
+    content: status === 'in_progress' ? [] : parts,
   };
 }
 
@@ -69,6 +70,17 @@ export function reasoningItem(id: string, text: string, status: MessageStatus = 
 
 export const outputText = (text: string) => ({ type: 'output_text' as const, text, annotations: [], logprobs: [] });
 
+/** The model's refusal to answer (OpenAI's `refusal`), a part of the message apart from its text. */
+export const refusalPart = (refusal: string) => ({ type: 'refusal' as const, refusal });
+
+export type MessagePart = ReturnType<typeof outputText> | ReturnType<typeof refusalPart>;
+
+/** A whole message's parts: its text, then its refusal; only the refusal when it said nothing else. */
+export function messageParts(text: string, refusal = ''): MessagePart[] {
+  if (refusal === '') return [outputText(text)];
+  return text === '' ? [refusalPart(refusal)] : [outputText(text), refusalPart(refusal)];
+}
+
 /** A function call; `incomplete` when a token limit cut its arguments (a forced call's), as a message is. */
 export function functionCallItem(id: string, call: ToolCall, status: MessageStatus = 'completed') {
   return {
@@ -84,21 +96,28 @@ export function functionCallItem(id: string, call: ToolCall, status: MessageStat
 export type OutputItem =
   ReturnType<typeof messageItem> | ReturnType<typeof functionCallItem> | ReturnType<typeof reasoningItem>;
 
+/** A whole answer, as output items are made of it. */
+export interface AnswerOutput {
+  content: string;
+  toolCalls: ToolCall[];
+  reasoning?: string;
+  /** The model's refusal, apart from the text. */
+  refusal?: string;
+  finishReason?: string;
+}
+
 /**
- * The output items of a whole answer: its thinking (if any), its text as a message (if any), then
- * its tool calls. `finishReason` "length" or "content_filter" marks the message and the last call `incomplete`.
+ * The output items of a whole answer: its thinking (if any), its text and refusal as a message (if
+ * any), then its tool calls. `finishReason` "length" or "content_filter" marks the message and the
+ * last call `incomplete`.
  */
-export function outputItems(
-  responseId: string,
-  content: string,
-  toolCalls: ToolCall[],
-  reasoning = '',
-  finishReason = 'stop',
-): OutputItem[] {
+export function outputItems(responseId: string, answer: AnswerOutput): OutputItem[] {
+  const { content, toolCalls, reasoning = '', refusal = '', finishReason = 'stop' } = answer;
   const items: OutputItem[] = [];
   if (reasoning !== '') items.push(reasoningItem(reasoningItemId(responseId), reasoning));
   const status = statusOf(finishReason);
-  if (content !== '' || toolCalls.length === 0) items.push(messageItem(messageItemId(responseId), content, status));
+  if (content !== '' || refusal !== '' || toolCalls.length === 0)
+    items.push(messageItem(messageItemId(responseId), messageParts(content, refusal), status));
   // Only the last call can have been cut: the limit ended the answer there.
   toolCalls.forEach((call, index) =>
     items.push(

@@ -34,7 +34,8 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
   app.post<{ Body: ResponsesBody }>('/v1/responses', { schema, preValidation }, async (request, reply) => {
     const body = await checkedInputItems(request.body, storedTurnReader(deps, request.tenant), limits.maxMessages);
     const stream = body.stream === true;
-    const input = responsesToChatInput(body, stream, limits);
+    // The output message has a `refusal` part for it.
+    const input = { ...responsesToChatInput(body, stream, limits), refusal_deltas: true };
     const echo = responseEcho(body);
     const previous = body.previous_response_id ?? undefined;
     const header = singleHeader(request.headers, 'x-session-id', 'X-Session-ID');
@@ -59,14 +60,10 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
           sessionId: chat.sessionId,
           stallTimeoutMs: deps.config.requestTimeoutMs,
         });
-      return await replyWithAnswer(reply, chat, ({ content, reasoning, toolCalls, done }) =>
-        responseObject(
-          chat.identity,
-          echo,
-          outputItems(chat.identity.id, content, toolCalls, reasoning, done.finish_reason),
-          { done },
-        ),
-      );
+      return await replyWithAnswer(reply, chat, ({ done, ...answer }) => {
+        const output = outputItems(chat.identity.id, { ...answer, finishReason: done.finish_reason });
+        return responseObject(chat.identity, echo, output, { done });
+      });
     } catch (err) {
       throw terms(err);
     }

@@ -1,11 +1,4 @@
-import type {
-  AgentPart,
-  DoneFrame,
-  FallbackStep,
-  Routing,
-  ToolCall,
-  ToolCallFragment,
-} from '../../bus-schemas/index.js';
+import type { AgentPart, DoneFrame, FallbackStep, Routing, ToolCallFragment } from '../../bus-schemas/index.js';
 import type { CollectedAnswer } from '../call/collect-answer.js';
 
 export type { CollectedAnswer };
@@ -60,23 +53,24 @@ export function responseMeta(done: DoneFrame): ResponseMeta {
 }
 
 /**
- * The assistant message: `content` is null when the model only called tools, as OpenAI sends it;
- * a reasoning model's thinking is `reasoning_content` (DeepSeek's, vLLM's and LiteLLM's field).
+ * The assistant message: `content` is null when the model only called tools or only refused (its
+ * words then in `refusal`), as OpenAI sends it; a reasoning model's thinking is `reasoning_content`
+ * (DeepSeek's, vLLM's and LiteLLM's field).
  */
-function assistantMessage(content: string, toolCalls: ToolCall[], reasoning: string) {
+function assistantMessage({ content, toolCalls, reasoning, refusal }: Omit<CollectedAnswer, 'done'>) {
   const thinking = reasoning ? { reasoning_content: reasoning } : {};
-  if (toolCalls.length === 0) return { role: 'assistant' as const, content, refusal: null, ...thinking };
+  const said = { refusal: refusal === '' ? null : refusal, ...thinking };
+  if (toolCalls.length === 0 && refusal === '') return { role: 'assistant' as const, content, ...said };
   return {
     role: 'assistant' as const,
     content: content === '' ? null : content,
-    refusal: null,
-    ...thinking,
-    tool_calls: toolCalls,
+    ...said,
+    ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
   };
 }
 
 /** A complete `chat.completion` object, as OpenAI returns it, plus agentbus's fields. */
-export function chatCompletion(identity: CompletionIdentity, { content, reasoning, toolCalls, done }: CollectedAnswer) {
+export function chatCompletion(identity: CompletionIdentity, { done, ...answer }: CollectedAnswer) {
   return {
     id: identity.id,
     object: 'chat.completion' as const,
@@ -86,7 +80,7 @@ export function chatCompletion(identity: CompletionIdentity, { content, reasonin
     choices: [
       {
         index: 0,
-        message: assistantMessage(content, toolCalls, reasoning),
+        message: assistantMessage(answer),
         logprobs: null,
         finish_reason: done.finish_reason,
       },
@@ -100,7 +94,7 @@ export function chatCompletion(identity: CompletionIdentity, { content, reasonin
 type ChunkDelta = {
   role?: 'assistant';
   content?: string | null;
-  refusal?: null;
+  refusal?: string | null;
   reasoning_content?: string;
   tool_calls?: ToolCallFragment[];
   /** A spoken answer's pieces, as OpenAI streams them: id, transcript, data, then expires_at. */

@@ -71,7 +71,11 @@ async function chatRoute(
   const messages = await withSpokenTranscripts(deps, request.caller.tenant, body.messages);
   // Handled here (audioOutputOf): the rest of the pipeline refuses them, as other faces do.
   const { audio: _audio, modalities: _modalities, ...text } = body;
-  const input = toChatInput({ ...text, messages }, stream, deps.config.inputLimits);
+  // A spoken answer says a refusal as it says any text; a written one has `refusal` for it.
+  const input = {
+    ...toChatInput({ ...text, messages }, stream, deps.config.inputLimits),
+    ...(output.kind === 'audio' ? {} : { refusal_deltas: true }),
+  };
   // Audio asked for: its speech request is counted with the chat's, before any model is asked.
   const chat = await startHttpChat(deps, request, reply, input, { laterCalls: output.kind === 'audio' ? 1 : 0 });
   let spoken: Spoken | undefined;

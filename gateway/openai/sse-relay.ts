@@ -13,9 +13,9 @@ const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`;
 
 /**
  * Relays reply frames as OpenAI `chat.completion.chunk` server-sent events: the role chunk with
- * the first output (`content: ""` before text, `content: null` with the first tool-call fragment,
- * as OpenAI sends them), keep-alive comments for heartbeats, `[DONE]` after a complete answer, and
- * `event: error` (with no `[DONE]`) after a failure.
+ * the first output (`content: ""` before text, `content: null` with the first tool-call fragment or
+ * with `refusal: ""` before a refusal, as OpenAI sends them), keep-alive comments for heartbeats,
+ * `[DONE]` after a complete answer, and `event: error` (with no `[DONE]`) after a failure.
  */
 export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOptions): Promise<void> {
   const { identity, includeUsage } = options;
@@ -35,6 +35,12 @@ export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOpt
     roleSent = true;
     return chunk(conversationId, { role: 'assistant', content: null, refusal: null, reasoning_content: text });
   };
+  /** The model's refusal; it opens the stream when it comes first, as OpenAI's does (content null). */
+  const refusal = (conversationId: string, text: string) => {
+    const opening = roleSent ? '' : chunk(conversationId, { role: 'assistant', content: null, refusal: '' });
+    roleSent = true;
+    return opening + chunk(conversationId, { refusal: text });
+  };
   const toolCalls = (conversationId: string, calls: NonNullable<DeltaFrame['tool_calls']>) => {
     if (roleSent) return chunk(conversationId, { tool_calls: calls });
     roleSent = true;
@@ -50,6 +56,7 @@ export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOpt
       (frame.content !== undefined
         ? textRole(conversationId) + chunk(conversationId, { content: frame.content })
         : '') +
+      (frame.refusal !== undefined ? refusal(conversationId, frame.refusal) : '') +
       (frame.tool_calls ? toolCalls(conversationId, frame.tool_calls) : ''),
     done: (frame, { conversationId }) =>
       textRole(conversationId) +

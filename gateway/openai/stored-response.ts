@@ -25,10 +25,24 @@ function storedEcho(turn: StoredTurn): ResponseEcho {
   };
 }
 
+/**
+ * The text and the refusal of a stored answer: memory keeps a refusal at the end of the answer's
+ * words too (history replays them); one the model mixed with its text reads as text.
+ */
+function storedWords(turn: StoredTurn): { content: string; refusal?: string } {
+  const { assistant_response: words, refusal } = turn;
+  if (refusal === undefined || refusal === '' || !words.endsWith(refusal)) return { content: words };
+  return { content: words.slice(0, words.length - refusal.length), refusal };
+}
+
 /** `GET /v1/responses/{id}`: a stored turn as the `response` object it was answered with. */
 export function storedResponseObject(turn: StoredTurn) {
   const identity = { id: turn.request_id, created: turn.created_at, model: turn.agent };
-  const output = outputItems(turn.request_id, turn.assistant_response, turn.tool_calls ?? [], '', turn.finish_reason);
+  const output = outputItems(turn.request_id, {
+    ...storedWords(turn),
+    toolCalls: turn.tool_calls ?? [],
+    finishReason: turn.finish_reason,
+  });
   return responseShape(identity, storedEcho(turn), output, {
     status: statusOf(turn.finish_reason),
     finishReason: turn.finish_reason,

@@ -52,7 +52,8 @@ async function ask(deps: StoredResponsesDeps, request: ById, requestId: string, 
     });
   return queryStoredResponse(
     deps.bus,
-    { v: PROTOCOL_VERSION, request_id: requestId, tenant: request.tenant, response_id: id, op },
+    // This gateway shows a refusal as a part of its own (refusal_apart).
+    { v: PROTOCOL_VERSION, request_id: requestId, tenant: request.tenant, response_id: id, op, refusal_apart: true },
     { subject: deps.subjects.memoryResponse, timeoutMs: QUERY_TIMEOUT_MS },
   );
 }

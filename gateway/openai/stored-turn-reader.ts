@@ -26,6 +26,8 @@ export function storedTurnReader(deps: { bus: Bus; subjects: Subjects }, tenant:
       tenant,
       response_id: responseId,
       op: 'get' as const,
+      // This gateway shows a refusal as a part of its own (an item_reference's message has it too).
+      refusal_apart: true,
     };
     try {
       const reply = await queryStoredResponse(deps.bus, query, {

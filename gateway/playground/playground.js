@@ -285,6 +285,8 @@ function onDelta(frame) {
   if (!request) return; // stopped or from an older conversation: drop it
   if (typeof frame.content === 'string') request.content += frame.content;
   if (typeof frame.reasoning === 'string') request.reasoning += frame.reasoning;
+  // The model's refusal to answer: what it said instead of an answer, shown as one.
+  if (typeof frame.refusal === 'string') request.content += frame.refusal;
   if (Array.isArray(frame.tool_calls)) {
     // Fragments as OpenAI streams them: the first of a call names it, later ones add arguments.
     for (const part of frame.tool_calls) {

@@ -287,6 +287,8 @@ export const RESPONSE_EVENT_TYPES = [
   'response.content_part.added',
   'response.output_text.delta',
   'response.output_text.done',
+  'response.refusal.delta',
+  'response.refusal.done',
   'response.reasoning_text.delta',
   'response.reasoning_text.done',
   'response.function_call_arguments.delta',

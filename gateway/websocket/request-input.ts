@@ -31,8 +31,10 @@ export async function requestInputOf(
   limits: InputLimits,
   storedTurns: ReadStoredTurn,
 ): Promise<RequestInput> {
-  if (frame.type === 'chat') return { type: 'chat', frame, input: toChatInput(chatBodyOf(frame), true, limits) };
+  // Both show a refusal apart: a `delta` frame's `refusal`, the Responses events' refusal part.
+  if (frame.type === 'chat')
+    return { type: 'chat', frame, input: { ...toChatInput(chatBodyOf(frame), true, limits), refusal_deltas: true } };
   const body = await checkedInputItems(responsesBodyOf(frame), storedTurns, limits.maxMessages);
-  const input = responsesToChatInput(body, true, limits);
+  const input = { ...responsesToChatInput(body, true, limits), refusal_deltas: true };
   return { type: 'response.create', frame, input, echo: responseEcho(body), body };
 }

@@ -9,6 +9,7 @@ export function deltaFrame(id: string, seq: number, frame: DeltaFrame): ServerDe
   if (frame.content !== undefined) out.content = frame.content;
   if (frame.tool_calls) out.tool_calls = frame.tool_calls;
   if (frame.reasoning !== undefined) out.reasoning = frame.reasoning;
+  if (frame.refusal !== undefined) out.refusal = frame.refusal;
   return out;
 }
 

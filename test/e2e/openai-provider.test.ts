@@ -1,3 +1,4 @@
+import OpenAI from 'openai';
 import t from 'tap';
 import { createOpenAIProvider } from '../../workers/providers/openai/index.js';
 import { parseSse, sseJson } from '../helpers/sse.js';
@@ -280,13 +281,83 @@ t.test("an answer the upstream's content filter cut never reads as complete", as
   upstream.behave({});
 });
 
-t.test("the upstream's refusal reaches the client as the answer's text, not an empty answer", async (t) => {
+t.test("the upstream's refusal is message.refusal, refusal chunks and the Responses API's refusal part", async (t) => {
+  const words = 'I cannot help with that.';
   upstream.behave({ refusal: ['I cannot', ' help with that.'] });
   const chat: any = await (await post({})).json();
-  t.equal(chat.choices[0].message.content, 'I cannot help with that.');
-  t.equal(chat.choices[0].finish_reason, 'stop');
+  t.match(chat.choices[0], { message: { role: 'assistant', content: null, refusal: words }, finish_reason: 'stop' });
+  // As OpenAI streams it: the role chunk has content null and refusal "", then the refusal's pieces.
   const chunks = sseJson(parseSse(await (await post({ stream: true })).text()).events);
-  t.equal(chunks.map((c) => c.choices[0]?.delta.content ?? '').join(''), 'I cannot help with that.');
+  t.same(chunks[0].choices[0].delta, { role: 'assistant', content: null, refusal: '' });
+  t.equal(chunks.map((c) => c.choices[0]?.delta.refusal ?? '').join(''), words);
+  t.notOk(
+    chunks.some((c) => c.choices[0]?.delta.content),
+    'no text',
+  );
+  // The SDK finds it where OpenAI puts it: parse() gives no parsed value, stream() a refusal.
+  const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: 'local-only' });
+  const schema = {
+    type: 'object',
+    properties: { a: { type: 'string' } },
+    required: ['a'],
+    additionalProperties: false,
+  };
+  const format = { type: 'json_schema' as const, json_schema: { name: 'answer', schema, strict: true } };
+  const messages = [{ role: 'user' as const, content: 'hi' }];
+  const parsed = await client.chat.completions.parse({ model: 'testing', messages, response_format: format });
+  t.match(parsed.choices[0]!.message, { content: null, refusal: words, parsed: null });
+  const streamed = await client.chat.completions.stream({ model: 'testing', messages }).finalChatCompletion();
+  t.equal(streamed.choices[0]!.message.refusal, words);
+
+  const respond = (stream: boolean) =>
+    fetch(`${stack.baseUrl}/v1/responses`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'testing', input: 'hi', stream }),
+    });
+  const refused = [{ type: 'message', status: 'completed', content: [{ type: 'refusal', refusal: words }] }];
+  const response: any = await (await respond(false)).json();
+  t.match(response, { status: 'completed', output: refused });
+  t.equal(response.output[0].content.length, 1, 'no empty text part beside it');
+  const events = parseSse(await (await respond(true)).text()).events;
+  const of = (type: string) => events.filter((e) => e.event === type).map((e) => JSON.parse(e.data));
+  t.same(
+    of('response.refusal.delta').map((e) => e.delta),
+    ['I cannot', ' help with that.'],
+  );
+  t.match(of('response.refusal.done'), [{ content_index: 0, refusal: words }]);
+  t.same(of('response.output_text.delta'), []);
+  t.match(of('response.completed')[0].response, { output: refused });
+  // Memory keeps the words as the answer (history replays them) and the refusal apart: read back the same.
+  t.match(await turnOf(response.id), { assistant_response: words, refusal: words });
+  const stored: any = await (await fetch(`${stack.baseUrl}/v1/responses/${response.id}`, { headers: AUTH })).json();
+  t.match(stored, { status: 'completed', output: refused });
+  t.equal(stored.output[0].content.length, 1);
+
+  // The WebSocket chat frames carry it apart too, within their schema.
+  const live = await openLiveClient(stack.baseUrl, { headerKey: 'local-only' });
+  t.teardown(() => live.socket.terminate());
+  await live.next((f) => f.type === 'ready');
+  live.send({ type: 'chat', id: 'rf', agent: 'testing', messages: [{ role: 'user', content: 'hi' }] });
+  t.equal((await live.finish('rf')).text, '', 'no text');
+  const ws = live.frames.flatMap((f) => (f.type === 'delta' && f.id === 'rf' ? [f.refusal ?? ''] : []));
+  t.equal(ws.join(''), words);
+  live.send({ type: 'response.create', id: 'rr', model: 'testing', input: 'hi' });
+  const wsEvents = await live.finishResponse('rr');
+  const wsRefusal = wsEvents.filter((f) => f.type === 'response.refusal.delta').map((f) => f['delta']);
+  t.equal(wsRefusal.join(''), words);
+  t.match(wsEvents.at(-1), { type: 'response.completed', response: { output: refused } });
+  t.same(live.invalidFrames, [], 'every frame within the WebSocket schema');
+
+  // A route that shows only text has the refusal as its text, as before.
+  const legacy: any = await (
+    await fetch(`${stack.baseUrl}/v1/completions`, {
+      method: 'POST',
+      headers: AUTH,
+      body: JSON.stringify({ model: 'testing', prompt: 'hi' }),
+    })
+  ).json();
+  t.equal(legacy.choices[0].text, words);
   upstream.behave({});
 });
 

@@ -12,6 +12,10 @@ export class FrameMaker {
   delta(content: string): ReplyFrame {
     return { type: 'delta', seq: this.#seq++, request_id: this.requestId, content };
   }
+  /** The model's refusal, apart from the text (an envelope with `refusal_deltas`). */
+  refusal(refusal: string): ReplyFrame {
+    return { type: 'delta', seq: this.#seq++, request_id: this.requestId, refusal };
+  }
   heartbeat(generating?: boolean): ReplyFrame {
     return {
       type: 'heartbeat',

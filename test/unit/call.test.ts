@@ -148,6 +148,7 @@ t.test('observation: one summary per call, however it ends', async (t) => {
     yield f.ack('conv_resolved');
     await clock.advance(50);
     yield f.delta('hello');
+    yield f.refusal('no');
     yield {
       ...f.delta(''),
       tool_calls: [{ index: 0, id: 'c1', type: 'function', function: { name: 'x', arguments: '{}' } }],
@@ -165,7 +166,8 @@ t.test('observation: one summary per call, however it ends', async (t) => {
   t.same(
     summaries.map((s) => [s.status, s.errorCode, s.conversationId, s.responseChars]),
     [
-      [200, undefined, 'conv_resolved', 7],
+      // Text, refusal and arguments alike.
+      [200, undefined, 'conv_resolved', 9],
       [502, 'backend_error', 'conv_test', 0],
       [499, 'request_cancelled', 'conv_test', 0],
     ],

@@ -217,6 +217,40 @@ t.test('an aggregator combines the parts once all ended; its text is the answer'
   t.equal((read.frames.at(-1) as DoneFrame).meta.agent, 'a+b+general');
 });
 
+t.test("a part's refusal is its section's text; the aggregator's stays a refusal", async (t) => {
+  let [a, b] = [new FrameMaker('r'), new FrameMaker('r.b')];
+  const c = new FrameMaker('r.aggregate');
+  const parts = () => [
+    { agent: 'a', source: fixed([a.ack(), a.refusal('No.'), a.done()]) },
+    { agent: 'b', source: fixed([b.ack(), b.delta('Yes.'), b.done()]) },
+  ];
+  const sections = readAll(fanOut(parts(), { sessionId: 'conv_1', clock: new FakeClock() })(testScope()));
+  await sections.finished;
+  t.equal(text(sections.frames), '## a\n\nNo.\n\n## b\n\nYes.');
+  t.notOk(
+    sections.frames.some((frame) => frame.type === 'delta' && frame.refusal !== undefined),
+    'no refusal of the whole answer',
+  );
+  [a, b] = [new FrameMaker('r'), new FrameMaker('r.b')];
+  const seen: PartResult[][] = [];
+  const start = (results: PartResult[]) => {
+    seen.push(results);
+    return fixed([c.ack(), c.refusal('I will not combine these.'), c.done({ agent: 'general' })]);
+  };
+  const options = { sessionId: 'conv_1', clock: new FakeClock(), aggregate: { agent: 'general', start } };
+  const combined = readAll(fanOut(parts(), options)(testScope()));
+  await combined.finished;
+  t.same(
+    seen[0]?.map((part) => part.content),
+    ['No.', 'Yes.'],
+    "the aggregator reads each part's words",
+  );
+  t.same(
+    combined.frames.flatMap((frame) => (frame.type === 'delta' ? [frame.refusal] : [])),
+    ['I will not combine these.'],
+  );
+});
+
 t.test('an aggregator failing before its first token: the sections are the answer, saying so', async (t) => {
   const [a, c] = [new FrameMaker('r'), new FrameMaker('r.aggregate')];
   const read = readAll(

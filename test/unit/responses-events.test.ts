@@ -227,9 +227,9 @@ t.test('cut by max_output_tokens: response.incomplete', async (t) => {
 });
 
 t.test('a whole answer of an incomplete response has its message incomplete, stored or not', async (t) => {
-  const items = outputItems('resp_abc', 'cut sho', [], '', 'length');
+  const items = outputItems('resp_abc', { content: 'cut sho', toolCalls: [], finishReason: 'length' });
   t.match(items, [{ type: 'message', status: 'incomplete', content: [{ text: 'cut sho' }] }]);
-  t.match(outputItems('resp_abc', 'whole', []), [{ status: 'completed' }]);
+  t.match(outputItems('resp_abc', { content: 'whole', toolCalls: [] }), [{ status: 'completed' }]);
 });
 
 t.test('an empty answer is still one empty message', async (t) => {
@@ -302,4 +302,68 @@ t.test("a failure mid-answer is told in the request's terms when the route gives
   const events = eventsOf(format.error(refusal));
   t.match(events[0], { event: 'error', param: 'max_output_tokens', message: 'raise max_output_tokens' });
   t.match(events[1], { event: 'response.failed', response: { error: { message: 'raise max_output_tokens' } } });
+});
+
+t.test("a refusal: the message's refusal part, its deltas and done, after the text's part", async (t) => {
+  const refusal = (text: string): DeltaFrame => ({ type: 'delta', seq: 1, request_id: identity.id, refusal: text });
+  const only = run(
+    (f, m) =>
+      f.delta(refusal('I cannot'), state) + f.delta(refusal(' help'), state) + f.done(m.done() as DoneFrame, state),
+  );
+  t.same(
+    only.slice(2).map((e) => e.event),
+    [
+      'response.output_item.added',
+      'response.content_part.added',
+      'response.refusal.delta',
+      'response.refusal.delta',
+      'response.refusal.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'response.completed',
+    ],
+  );
+  t.match(only[3], { item_id: 'msg_abc', content_index: 0, part: { type: 'refusal', refusal: '' } });
+  t.match(only[4], { item_id: 'msg_abc', output_index: 0, content_index: 0, delta: 'I cannot' });
+  t.match(only[6], { content_index: 0, refusal: 'I cannot help' });
+  t.match(only[7], { part: { type: 'refusal', refusal: 'I cannot help' } });
+  const refused = [{ type: 'message', content: [{ type: 'refusal', refusal: 'I cannot help' }] }];
+  t.match(only.at(-1), { response: { status: 'completed', output: refused } });
+  t.equal((only.at(-1)!['response'] as { output: unknown[] }).output.length, 1, 'one message, nothing else');
+  t.match(outputItems('resp_abc', { content: '', toolCalls: [], refusal: 'I cannot help' }), [
+    { content: [{ type: 'refusal', refusal: 'I cannot help' }] },
+  ]);
+
+  const mixed = run(
+    (f, m) =>
+      f.delta(m.delta('Well.') as DeltaFrame, state) +
+      f.delta(refusal('No.'), state) +
+      f.done(m.done() as DoneFrame, state),
+  );
+  t.same(
+    mixed.slice(4).map((e) => [e.event, e['content_index']]),
+    [
+      ['response.output_text.delta', 0],
+      ['response.output_text.done', 0],
+      ['response.content_part.done', 0],
+      ['response.content_part.added', 1],
+      ['response.refusal.delta', 1],
+      ['response.refusal.done', 1],
+      ['response.content_part.done', 1],
+      ['response.output_item.done', undefined],
+      ['response.completed', undefined],
+    ],
+  );
+  const both = [
+    { type: 'output_text', text: 'Well.' },
+    { type: 'refusal', refusal: 'No.' },
+  ];
+  t.match(mixed.at(-1), { response: { output: [{ type: 'message', content: both }] } });
+  t.match(outputItems('resp_abc', { content: 'Well.', toolCalls: [], refusal: 'No.' }), [{ content: both }]);
+
+  const cut = run((f) => f.delta(refusal('I can'), state) + f.error(new AgentbusError('backend_error', 'gone')));
+  t.match(cut.at(-1), {
+    event: 'response.failed',
+    response: { output: [{ type: 'message', status: 'incomplete', content: [{ type: 'refusal', refusal: 'I can' }] }] },
+  });
 });
