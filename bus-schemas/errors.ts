@@ -1,7 +1,11 @@
 import type { ErrorFrame } from './reply-frames.schema.js';
 
-/** OpenAI's `error.type` values that agentbus uses (`requests` is OpenAI's type for a 429). */
-export type OpenAIErrorType = 'invalid_request_error' | 'authentication_error' | 'requests' | 'server_error';
+/**
+ * OpenAI's `error.type` values that agentbus uses (`requests` is OpenAI's type for a 429; `insufficient_quota`
+ * its type for the 429 of an account with no quota left, which no wait fixes).
+ */
+export type OpenAIErrorType =
+  'invalid_request_error' | 'authentication_error' | 'requests' | 'insufficient_quota' | 'server_error';
 
 /** One row of the error table. */
 export interface ErrorSpec {
@@ -338,6 +342,32 @@ export const ERROR_TABLE = {
       'The key used up a window (minute, hour, day) of its rate tier; the message names it and `Retry-After` says ' +
       'when; or the key sent more body bytes than its `max_input_bytes` per minute. Wait, or give the key another ' +
       'tier. Gateway only, never on the bus.',
+  },
+  // An upstream's 429: the backend is well, only busy, so its breaker does not count it and the gateway does
+  // not ask the same agent again (its workers share the upstream's limit); Retry-After is the upstream's.
+  backend_rate_limited: {
+    status: 429,
+    type: 'requests',
+    retryable: true,
+    message: 'The model backend is rate limiting agentbus; try again later.',
+    doc:
+      "An upstream (an OpenAI-compatible server) answered 429 to the worker's own key: its rate limit, not the " +
+      "client's. `Retry-After` is the upstream's (at most 60 s; `1` when it sent none). The worker's next " +
+      "provider for the agent is tried, then the gateway's agent `fallback`, never the same agent again; not " +
+      'counted by the circuit breaker. Wait and send it again (the SDKs do), or raise the upstream limits.',
+  },
+  // Not retryable although a 429 (OpenAI's own shape for it): no wait brings the quota back.
+  backend_quota_exceeded: {
+    status: 429,
+    type: 'insufficient_quota',
+    retryable: false,
+    message: 'The model backend says the account agentbus uses has no quota left.',
+    doc:
+      'An upstream answered 429 `insufficient_quota` (or another billing code: `credit_balance_exhausted`, a spend ' +
+      "or usage limit) to the worker's own key: the operator's account has no credit or hit its limit. OpenAI's " +
+      "`type` and `x-should-retry: false`, so the SDKs do not retry it; the worker's next provider is tried, " +
+      'nothing is retried or counted by the circuit breaker. Add credit or raise the limit upstream, or change ' +
+      '`OPENAI_API_KEY`.',
   },
   headers_too_large: {
     status: 431,

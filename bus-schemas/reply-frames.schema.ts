@@ -253,7 +253,9 @@ export const errorFrameSchema = {
         retry_after_ms: {
           type: 'integer',
           minimum: 1,
-          description: 'How long until a retry can succeed (an open circuit breaker): the HTTP Retry-After.',
+          description:
+            'How long until a retry can succeed (an open circuit breaker, an upstream rate limit): ' +
+            'the HTTP Retry-After.',
         },
       },
     },

@@ -2,7 +2,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import { earliestRetry } from '../call/earliest-retry.js';
 import { earlierAttempts } from '../call/earlier-attempts.js';
-import { retriedHere } from '../call/stopped-before-answer.js';
+import { retriedHere } from '../call/retried-here.js';
 
 // Below this, a second attempt could not finish anything: end with the first error instead.
 const MIN_ATTEMPT_MS = 100;

@@ -11,6 +11,7 @@ import { LightSignal } from '../../common/light-signal.js';
 import { onAbort, type CallScope, type FrameSource } from './call.js';
 import { earliestRetry } from './earliest-retry.js';
 import { earlierAttempts } from './earlier-attempts.js';
+import { retriedHere } from './retried-here.js';
 import { StoppedBeforeAnswer } from './stopped-before-answer.js';
 
 /**
@@ -131,16 +132,16 @@ async function* retrying(options: RetryOptions, scope: CallScope): AsyncGenerato
 
 /**
  * The entry of the plan asked after entry `index` failed with `error`, if any: the next one after
- * a retryable error; after one only another agent may help with, the next of another agent
- * (the same agent would fail the same way); none after any other.
+ * an error retried here; after one only another agent may help with, or a retryable one the same
+ * agent would meet again at once (its upstream's rate limit, shared by all its workers), the next
+ * of another agent; none after any other.
  */
 function nextOf(plan: readonly Planned[], index: number, error: AgentbusError): number | undefined {
   const failed = plan[index]!.agent.name;
-  const next = error.retryable
-    ? index + 1
-    : asksNextAgent(error.code)
-      ? plan.findIndex((entry, i) => i > index && entry.agent.name !== failed)
-      : -1;
+  const anotherAgent = () => plan.findIndex((entry, i) => i > index && entry.agent.name !== failed);
+  let next = -1;
+  if (retriedHere(error)) next = index + 1;
+  else if (error.retryable || asksNextAgent(error.code)) next = anotherAgent();
   return next >= 0 && next < plan.length ? next : undefined;
 }
 

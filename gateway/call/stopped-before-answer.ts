@@ -18,10 +18,3 @@ export class StoppedBeforeAnswer extends AgentbusError {
     );
   }
 }
-
-/**
- * Whether a gateway-side retry may ask again after `error`: a retryable one, but not a stopping gateway's 503,
- * which its client retries (elsewhere) and which would cut a second attempt here.
- */
-export const retriedHere = (error: AgentbusError): boolean =>
-  error.retryable && !(error instanceof StoppedBeforeAnswer);

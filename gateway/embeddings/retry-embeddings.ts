@@ -2,7 +2,7 @@ import { AgentbusError, type EmbedVectorsReply } from '../../bus-schemas/index.j
 import { systemClock, type Clock } from '../../common/clock.js';
 import { earliestRetry } from '../call/earliest-retry.js';
 import { earlierAttempts } from '../call/earlier-attempts.js';
-import { retriedHere } from '../call/stopped-before-answer.js';
+import { retriedHere } from '../call/retried-here.js';
 
 /** One attempt: `timeoutMs` of the deadline left, `waitMs` for a worker to show it took the request. */
 export type EmbedAttempt = (timeoutMs: number, waitMs: number | undefined) => Promise<EmbedVectorsReply>;

@@ -7,8 +7,8 @@ export interface FakeOpenAIBehaviour {
   tokens: string[];
   tokenDelayMs: number;
   toolCalls?: Array<{ name: string; arguments: string }>;
-  /** Answer with this status and an OpenAI error body instead. */
-  failWith?: { status: number; message: string };
+  /** Answer with this status and an OpenAI error body instead (OpenAI's `type` and `code`, extra headers). */
+  failWith?: { status: number; message: string; type?: string; code?: string; headers?: Record<string, string> };
   /** Counted apart in the usage chunk's `completion_tokens_details`, as reasoning servers do. */
   reasoningTokens?: number;
   /** The context, in characters of the messages' JSON: longer prompts are refused, in the words of `server`. */
@@ -146,11 +146,14 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
       if (!res.writableFinished) record.aborted = true;
     });
     const b = behaviour;
-    const error = (status: number, message: string, code: string | null = null) =>
+    const error = (status: number, message: string, code: string | null = null, type = 'invalid_request_error') =>
       res
-        .writeHead(status, { 'content-type': 'application/json' })
-        .end(JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } }));
-    if (b.failWith) return error(b.failWith.status, b.failWith.message);
+        .writeHead(status, { 'content-type': 'application/json', ...b.failWith?.headers })
+        .end(JSON.stringify({ error: { message, type, param: null, code } }));
+    if (b.failWith) {
+      const { status, message, code, type } = b.failWith;
+      return error(status, message, code ?? null, type);
+    }
     const invalid = toolSequenceError(body.messages ?? []);
     if (invalid) return error(400, invalid);
     const length = JSON.stringify(body.messages ?? []).length;

@@ -55,6 +55,19 @@ t.test('closed: calls pass through, and only the backend being unwell counts', a
   t.equal(breaker.refusal(), undefined, 'two, a success, two: never three in a row');
 });
 
+t.test("an upstream's rate limit or empty account is not an outage: the circuit stays closed", async (t) => {
+  const { breaker } = setup();
+  // The user's case: 429s between 500s opened the circuit for every agent and embeddings on the provider.
+  await fail(breaker);
+  for (let i = 0; i < 5; i++) await fail(breaker, 'backend_rate_limited');
+  for (let i = 0; i < 5; i++) await fail(breaker, 'backend_quota_exceeded');
+  await fail(breaker);
+  t.equal(breaker.refusal(), undefined, 'two 500s and ten 429s: still closed');
+  t.equal(breaker.lastFailure()?.code, 'backend_error', 'only the 500s counted');
+  await fail(breaker);
+  t.match(breaker.refusal(), /3 consecutive failures/, 'a third 500 opens it: the 429s kept the streak, not reset it');
+});
+
 t.test('BREAKER_FAILURES consecutive failures open the circuit; the refusal names the time left', async (t) => {
   const { clock, lines, breaker } = setup();
   await fail(breaker);

@@ -71,6 +71,17 @@ t.test("not retried: a stopping gateway's 503, though bus_unavailable is retryab
   t.same(retried, []);
 });
 
+t.test("not retried: an upstream's rate limit, which every worker of the agent shares", async (t) => {
+  const clock = new FakeClock();
+  const limited = new AgentbusError('backend_rate_limited', 'busy', { retryAfterMs: 7000 });
+  const { calls, attempt } = scripted(clock, [limited, vectors]);
+  await t.rejects(embedWithRetry({ totalMs: 5_000, firstReplyMs: 1_000, attempt, onRetry: () => undefined, clock }), {
+    code: 'backend_rate_limited',
+    retryAfterMs: 7000,
+  });
+  t.equal(calls.length, 1);
+});
+
 t.test('not retried: a client error, or no time left; the second failure names the first', async (t) => {
   const clock = new FakeClock();
   const bad = scripted(clock, [new AgentbusError('invalid_request', 'tokens to Ollama', { param: 'input' })]);

@@ -14,7 +14,7 @@ const OPENAI_TYPE_FOR_STATUS = (status: number) =>
   status === 401
     ? ['invalid_request_error', 'authentication_error']
     : status === 429
-      ? ['requests']
+      ? ['requests', 'insufficient_quota']
       : status >= 500
         ? ['server_error']
         : ['invalid_request_error'];
@@ -25,9 +25,14 @@ t.test('each row is consistent', async (t) => {
     t.match(code, /^[a-z_]+$/, `${code} is snake_case`);
     t.ok(row.status >= 400 && row.status <= 599, `${code} has an error status`);
     t.ok(OPENAI_TYPE_FOR_STATUS(row.status).includes(row.type), `${code}: type ${row.type} fits status ${row.status}`);
-    // 429 is the one client error worth retrying (later), as OpenAI's SDKs do.
+    // 429 is the one client error worth retrying (later), as OpenAI's SDKs do; but not OpenAI's own
+    // insufficient_quota 429, which no wait fixes.
     if (row.status < 500)
-      t.equal(row.retryable, row.status === 429, `${code}: client errors are not retryable, but 429`);
+      t.equal(
+        row.retryable,
+        row.status === 429 && row.type !== 'insufficient_quota',
+        `${code}: client errors are not retryable, but a rate limit's 429`,
+      );
     t.ok(row.message.length > 0, `${code} has a default message`);
     // Another agent is for what this agent's own backend refused, never for the request itself.
     if (asksNextAgent(code)) {

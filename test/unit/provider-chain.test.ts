@@ -154,6 +154,35 @@ t.test("an upstream refusing the worker's key: the next provider answers, the br
   await t.rejects(chains.open(cloudOnly, ask(), log), { code: 'backend_auth_failed', retryable: false });
 });
 
+t.test("an upstream's rate limit or empty account: the next provider answers, the breaker stays closed", async (t) => {
+  const { chains, fakes, log } = setup();
+  const limited = (retryAfterMs: number) =>
+    // eslint-disable-next-line require-yield -- fails before its first event
+    async function* () {
+      throw new AgentbusError('backend_rate_limited', 'upstream busy', { retryAfterMs });
+    };
+  fakes.openai.behave = limited(7000);
+  for (let i = 0; i <= BREAKERS.failures; i++) {
+    const opened = await chains.open(cloudFirst, ask(), log);
+    t.same(opened.fallback, [{ kind: 'provider', from: 'openai', to: 'ollama', reason: 'backend_rate_limited' }]);
+  }
+  t.equal(fakes.openai.calls.length, BREAKERS.failures + 1, '429s do not open the circuit');
+  await t.rejects(chains.open(cloudOnly, ask(), log), { code: 'backend_rate_limited', retryAfterMs: 7000 });
+
+  // Every link busy, each saying when: the client is told the soonest.
+  fakes.ollama.behave = limited(3000);
+  const allBusy = await chains.open(cloudFirst, ask(), log).catch((e: unknown) => e);
+  t.match(allBusy, { code: 'no_provider_available', retryAfterMs: 3000 });
+  fakes.ollama.behave = fails('backend_error', 'crashed');
+  const oneDown = await chains.open(cloudFirst, ask(), log).catch((e: unknown) => e);
+  t.match(oneDown, { code: 'no_provider_available', retryAfterMs: undefined }, 'one failed otherwise: no estimate');
+
+  fakes.ollama.behave = answers('local');
+  fakes.openai.behave = fails('backend_quota_exceeded', 'no quota left');
+  t.equal((await chains.open(cloudFirst, ask(), log)).provider, 'ollama', 'an empty account moves on too');
+  await t.rejects(chains.open(cloudOnly, ask(), log), { code: 'backend_quota_exceeded', retryable: false });
+});
+
 t.test('every provider failing: no_provider_available naming each and why', async (t) => {
   const { chains, fakes, log } = setup();
   fakes.ollama.behave = fails('backend_error', 'ollama is sad');

@@ -6,6 +6,7 @@ import { forcedToolCall } from '../../workers/providers/forced-tool-call.js';
 import { llamaCppError } from '../../workers/providers/llama-cpp/errors.js';
 import { ollamaRequestError } from '../../workers/providers/ollama/errors.js';
 import { openAIError } from '../../workers/providers/openai/errors.js';
+import { upstreamRetryAfterMs } from '../../workers/providers/openai/rate-limit.js';
 import { openAIAudioError } from '../../workers/audio/openai/errors.js';
 
 // What a provider's failure becomes: a request refused as sent is the client's (4xx, no retry,
@@ -59,7 +60,7 @@ t.test('an OpenAI-compatible server refusing the request as sent: 4xx, not an ou
     t.match(refused.message, new RegExp(`refused the request \\(HTTP ${status}\\)`));
     t.notOk(isBackendOutage(refused));
   }
-  for (const status of [429, 500, 503]) {
+  for (const status of [500, 503]) {
     const failing = openAIError(
       APIError.generate(status, { error: { message: 'busy' } }, undefined, new Headers()),
       'http://up',
@@ -67,6 +68,61 @@ t.test('an OpenAI-compatible server refusing the request as sent: 4xx, not an ou
     );
     t.match(failing, { code: 'backend_error', retryable: true }, `HTTP ${status}`);
   }
+});
+
+const upstream429 = (body: object, headers: Record<string, string> = {}) =>
+  APIError.generate(429, { error: body }, undefined, new Headers(headers));
+
+t.test("an upstream's rate limit: a 429 with its Retry-After, not an outage", async (t) => {
+  const limited = openAIError(
+    upstream429({ message: 'Rate limit reached', code: 'rate_limit_exceeded' }, { 'retry-after': '7' }),
+    'http://up/v1',
+    'gpt',
+  );
+  t.match(limited, { code: 'backend_rate_limited', status: 429, type: 'requests', retryable: true });
+  t.equal(limited.retryAfterMs, 7000, "the upstream's wait travels on");
+  t.match(limited.message, /http:\/\/up\/v1 is rate limiting the worker's key \(HTTP 429; it asks to wait 7 s\)/);
+  t.notOk(isBackendOutage(limited), 'not counted by the breaker');
+  t.same(limited.toWire().retry_after_ms, 7000, 'on the bus');
+
+  const ms = openAIError(upstream429({ message: 'slow down' }, { 'retry-after-ms': '1500' }), 'http://up', 'gpt');
+  t.equal(ms.retryAfterMs, 1500, 'retry-after-ms comes first');
+  const long = openAIError(upstream429({ message: 'daily' }, { 'retry-after': '86400' }), 'http://up', 'gpt');
+  t.equal(long.retryAfterMs, 60_000, 'a day-long wait is capped at a minute');
+  const none = openAIError(upstream429({ message: 'busy' }), 'http://up', 'gpt');
+  t.match(none, { code: 'backend_rate_limited', retryAfterMs: undefined });
+
+  const audio = openAIAudioError(upstream429({ message: 'busy' }, { 'retry-after': '3' }), 'http://audio/v1', 'tts-1');
+  t.match(audio, { code: 'backend_rate_limited', retryAfterMs: 3000, message: /OPENAI_AUDIO_BASE_URL/ });
+  const ollama = ollamaRequestError(Object.assign(new Error('too many'), { status_code: 429 }), 'http://o', 'm');
+  t.match(ollama, { code: 'backend_rate_limited', status: 429 });
+  t.notOk(isBackendOutage(ollama));
+});
+
+t.test('an HTTP-date Retry-After counts from now; a past one says nothing', async (t) => {
+  const now = Date.parse('2026-12-07T08:00:00Z');
+  const headers = (value: string) => new Headers({ 'retry-after': value });
+  t.equal(upstreamRetryAfterMs(headers('Mon, 07 Dec 2026 08:00:09 GMT'), now), 9000);
+  t.equal(upstreamRetryAfterMs(headers('Mon, 07 Dec 2026 07:59:00 GMT'), now), undefined);
+  t.equal(upstreamRetryAfterMs(headers('soon'), now), undefined);
+  t.equal(upstreamRetryAfterMs(headers('0'), now), undefined);
+  t.equal(upstreamRetryAfterMs(headers('0.2'), now), 200);
+});
+
+t.test("an upstream account without quota: OpenAI's 429, never retried, not an outage", async (t) => {
+  for (const body of [
+    { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' },
+    { message: 'You exceeded your current quota', type: 'insufficient_quota', code: null },
+    { message: 'Project spend limit reached', type: 'insufficient_quota', code: 'project_spend_limit_exceeded' },
+  ]) {
+    const quota = openAIError(upstream429(body, { 'retry-after': '20' }), 'http://up/v1', 'gpt');
+    t.match(quota, { code: 'backend_quota_exceeded', status: 429, type: 'insufficient_quota', retryable: false });
+    t.equal(quota.retryAfterMs, undefined, 'no wait brings the quota back');
+    t.match(quota.message, /no quota left .*set OPENAI_API_KEY/);
+    t.notOk(isBackendOutage(quota));
+  }
+  const audio = openAIAudioError(upstream429({ message: 'quota', type: 'insufficient_quota' }), 'http://a', 'tts-1');
+  t.match(audio, { code: 'backend_quota_exceeded', message: /OPENAI_AUDIO_API_KEY/ });
 });
 
 t.test("an OpenAI-compatible server refusing the worker's key: a setting to fix, not an outage", async (t) => {

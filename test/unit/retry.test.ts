@@ -261,6 +261,35 @@ t.test("every agent's circuits open: the relayed error says the earliest reopeni
   );
 });
 
+t.test(
+  "an upstream's rate limit: not the same agent again, its fallback; its Retry-After reaches the client",
+  async (t) => {
+    const limited = () => new FrameMaker().error('backend_rate_limited', 'upstream says wait', 7000);
+    const alone = run([[limited()]]);
+    await alone.read.finished;
+    t.same(
+      alone.attempts.map((x) => x.agent),
+      ['testing'],
+      "every worker of the agent shares the upstream's limit: one call",
+    );
+    const last = alone.read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+    t.match(last.error, { code: 'backend_rate_limited', retry_after_ms: 7000, message: 'upstream says wait' });
+
+    const c = new FrameMaker();
+    const withFallback = run([[limited()], [c.ack(), c.delta('ok'), c.done()]], { fallback: FALLBACK });
+    await withFallback.read.finished;
+    t.same(
+      withFallback.attempts.map((x) => [x.agent, x.attempt]),
+      [
+        ['testing', 1],
+        ['general', 3],
+      ],
+      'the fallback agent answers; its attempt number stays above the skipped one',
+    );
+    t.same(withFallback.steps, [{ kind: 'agent', from: 'testing', to: 'general', reason: 'backend_rate_limited' }]);
+  },
+);
+
 t.test('nothing is retried once a token was relayed', async (t) => {
   const a = new FrameMaker();
   const { read, attempts } = run([[a.ack(), a.delta('half'), a.error('backend_error')]]);

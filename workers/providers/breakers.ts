@@ -26,9 +26,12 @@ export interface ProviderBreaker {
   run<T>(attempt: () => Promise<T>, signal: AbortSignal): Promise<T>;
 }
 
-/** True when an error says the backend itself is failing (so trying it again soon is wasteful). */
+/**
+ * True when an error says the backend itself is failing (so trying it again soon is wasteful). Not its rate
+ * limit: a busy backend is well, and its 429s would otherwise shut it for every agent and model on it.
+ */
 export function isBackendOutage(err: unknown): boolean {
-  return err instanceof AgentbusError && err.retryable;
+  return err instanceof AgentbusError && err.retryable && err.code !== 'backend_rate_limited';
 }
 
 type Circuit =

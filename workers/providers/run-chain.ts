@@ -19,14 +19,15 @@ export interface ChainRun<Name extends string, Provider> {
   noLocal(reasons: readonly string[]): AgentbusError;
   /**
    * The error when every provider failed or was skipped; `privacySkipped`: one was left out as not
-   * local; `retryAfterMs`: when the first open circuit lets a trial through, if only those were in the way.
+   * local; `retryAfterMs`: when the first open circuit lets a trial through or the first rate-limited upstream's
+   * Retry-After ends, if only those were in the way.
    */
   noneLeft(reasons: readonly string[], privacySkipped: boolean, retryAfterMs: number | undefined): AgentbusError;
 }
 
 /**
- * Errors that leave the next provider a fair chance: the backend is unwell, lacks the model, refused
- * the worker's key for it, or (an audio engine) is not installed on this worker.
+ * Errors that leave the next provider a fair chance: the backend is unwell or rate limited, lacks the model,
+ * refused the worker's key for it or has no quota left on it, or (an audio engine) is not installed on this worker.
  */
 function movesOn(err: unknown): err is AgentbusError {
   return (
@@ -34,6 +35,7 @@ function movesOn(err: unknown): err is AgentbusError {
     (err.retryable ||
       err.code === 'backend_model_not_found' ||
       err.code === 'backend_auth_failed' ||
+      err.code === 'backend_quota_exceeded' ||
       err.code === 'speech_engine_unavailable' ||
       err.code === 'transcription_engine_unavailable')
   );
@@ -60,7 +62,7 @@ export async function firstAnswer<Name extends string, Provider, T>(
   const reasons: string[] = [];
   let left: { provider: Name; reason: string; err?: unknown } | undefined;
   const failures: AgentbusError[] = [];
-  // While every link is skipped by an open circuit: when the first of them lets a trial through.
+  // While every link is skipped by an open circuit or rate limited with a Retry-After: when the first may answer.
   let reopensInMs: number | undefined;
   let onlyOpenCircuits = true;
   for (const link of links) {
@@ -88,13 +90,15 @@ export async function firstAnswer<Name extends string, Provider, T>(
       else reopensInMs = Math.min(reopensInMs ?? reopens, reopens);
       continue;
     }
-    onlyOpenCircuits = false;
     const chosen = run.provider(link.provider);
     try {
       const value = await breaker.run(() => attempt(chosen, link, isLocal), signal);
       return { value, link, chosen, fallback };
     } catch (err) {
       if (signal.aborted || !movesOn(err)) throw err;
+      if (err.code === 'backend_rate_limited' && err.retryAfterMs !== undefined)
+        reopensInMs = Math.min(reopensInMs ?? err.retryAfterMs, err.retryAfterMs);
+      else onlyOpenCircuits = false;
       failures.push(err);
       reasons.push(`${link.provider}: ${err.code}: ${err.message}`);
       left = { provider: link.provider, reason: err.code, err };

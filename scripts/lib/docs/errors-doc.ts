@@ -12,7 +12,8 @@ null. Compare \`code\`, never the message.
   (a request Node's parser refused, or a WebSocket handshake refused before routing, is not logged).
 - **\`x-should-retry: true|false\`** tells the OpenAI SDKs whether a retry can help (they obey
   it instead of retrying every 5xx); retryable errors also carry \`Retry-After\` (seconds; \`1\`
-  unless a rate limit says when, or an open circuit breaker when its provider is tried again). The
+  unless a rate limit says when — the key's own, or an upstream's (\`backend_rate_limited\`) — or an
+  open circuit breaker when its provider is tried again). The
   408 and 431 that Node's HTTP parser raises before routing carry neither and close the connection.
 - **Before the first token** the gateway itself asks the same agent once more after a retryable
   error, then the agent's catalog \`fallback\` ([api.md](api.md#routing-fan-out-and-fallback)). An
@@ -22,7 +23,7 @@ null. Compare \`code\`, never the message.
   error object) and **no** \`data: [DONE]\`, so a cut answer never looks complete. Before the
   first byte, the answer is a plain HTTP error.
 - **WebSocket**: an \`error\` frame for that request id, with the same object (and
-  \`retry_after\` where HTTP would send a \`Retry-After\` of its own: a rate limit, open circuits);
+  \`retry_after\` where HTTP would send a \`Retry-After\` of its own: a rate limit, an upstream's, open circuits);
   the socket stays open ([websocket.md](websocket.md)).
 - **Legacy routes** answer the same object ([legacy-routes.md](legacy-routes.md#errors)).
 - **On the bus** errors are data (\`code\`, \`message\`, \`retryable\`, \`status\`, \`param\`,

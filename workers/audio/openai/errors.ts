@@ -1,10 +1,12 @@
 import { APIConnectionError, APIError } from 'openai';
 import { AgentbusError } from '../../../bus-schemas/index.js';
+import { upstream429 } from '../../providers/openai/rate-limit.js';
 
 /**
  * Maps an OpenAI SDK failure on the audio server to the error table, naming OPENAI_AUDIO_BASE_URL:
- * unreachable and 5xx/429 are retryable (the chain moves on, the breaker counts them); a 400 is
- * the request's fault and goes back to the client as it is.
+ * unreachable and 5xx are retryable (the chain moves on, the breaker counts them); a 429 is a rate limit
+ * or an empty account (providers/openai/rate-limit.ts); a 400 is the request's fault and goes back to the
+ * client as it is.
  */
 export function openAIAudioError(
   err: unknown,
@@ -35,6 +37,8 @@ export function openAIAudioError(
       `${where} refused the key (HTTP ${err.status}): set OPENAI_AUDIO_API_KEY on the worker to a key it accepts.`,
       { cause: err },
     );
+  const limited = upstream429(err, where, 'OPENAI_AUDIO_API_KEY');
+  if (limited) return limited;
   if (err instanceof APIError && err.status !== undefined)
     return new AgentbusError('backend_error', `${where} answered HTTP ${err.status}: ${err.message}`, { cause: err });
   return new AgentbusError('backend_error', `${where} failed mid-answer: ${(err as Error).message}`, { cause: err });

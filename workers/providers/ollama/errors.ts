@@ -34,6 +34,13 @@ export function ollamaRequestError(err: unknown, url: string, model: string): Ag
       cause: err,
     });
   }
+  // Ollama's cloud models answer 429 at their usage limits (a local server answers 503 when its queue is full);
+  // the library keeps no headers, so no Retry-After to pass on.
+  if (status === 429) {
+    return new AgentbusError('backend_rate_limited', `Ollama at ${url} (OLLAMA_URL) is rate limiting: ${message}`, {
+      cause: err,
+    });
+  }
   if (typeof status === 'number') {
     return new AgentbusError('backend_error', `Ollama at ${url} (OLLAMA_URL) answered HTTP ${status}: ${message}`, {
       cause: err,

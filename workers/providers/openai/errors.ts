@@ -1,5 +1,6 @@
 import { APIConnectionError, APIError } from 'openai';
 import { AgentbusError } from '../../../bus-schemas/index.js';
+import { upstream429 } from './rate-limit.js';
 
 const REFUSED_AS_SENT = new Set([400, 413, 422]);
 
@@ -61,6 +62,9 @@ export function openAIError(err: unknown, baseUrl: string, model: string): Agent
       { ...(typeof err.param === 'string' ? { param: err.param } : {}), cause: err },
     );
   }
+  // A rate limit or an empty account: the server is well, so neither a backend_error nor a breaker's failure.
+  const limited = upstream429(err, `The OpenAI-compatible server at ${baseUrl}`, 'OPENAI_API_KEY');
+  if (limited) return limited;
   if (err instanceof APIError && err.status !== undefined) {
     return new AgentbusError(
       'backend_error',

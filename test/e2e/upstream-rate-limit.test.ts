@@ -1,0 +1,107 @@
+import OpenAI, { RateLimitError } from 'openai';
+import t from 'tap';
+import { createOpenAIProvider } from '../../workers/providers/openai/index.js';
+import { startFakeOpenAI } from '../helpers/fake-openai.js';
+import { AUTH, startStack } from '../helpers/stack.js';
+
+// An OpenAI-compatible upstream answering 429 over a real loopback socket: its rate limit reaches the client as a
+// 429 with the upstream's Retry-After, asked of it once, and never opens the provider's circuit; an empty account
+// is a 429 the SDKs do not retry.
+const upstream = await startFakeOpenAI(['gpt-test']);
+t.teardown(() => upstream.close());
+const stack = await startStack({
+  provider: createOpenAIProvider({ baseUrl: upstream.url, apiKey: 'sk-upstream-secret' }),
+  env: { DEFAULT_MODEL: 'gpt-test', BREAKER_FAILURES: '3' },
+});
+t.teardown(() => stack.close());
+const post = (body: Record<string, unknown> = {}) =>
+  fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'testing', messages: [{ role: 'user', content: 'hi' }], ...body }),
+  });
+const RATE_LIMITED = {
+  status: 429,
+  message: 'Rate limit reached for gpt-test on requests per min (RPM): Limit 3, Used 3, Requested 1.',
+  type: 'requests',
+  code: 'rate_limit_exceeded',
+};
+const NO_QUOTA = {
+  status: 429,
+  message: 'You exceeded your current quota, please check your plan and billing details.',
+  type: 'insufficient_quota',
+  code: 'insufficient_quota',
+};
+
+t.test("an upstream's 429: the client gets 429 with its Retry-After, and the upstream is asked once", async (t) => {
+  upstream.behave({ failWith: { ...RATE_LIMITED, headers: { 'retry-after': '7' } } });
+  for (const stream of [false, true]) {
+    const before = upstream.requests.length;
+    const res = await post({ stream });
+    t.equal(res.status, 429, `stream: ${stream}`);
+    t.equal(res.headers.get('retry-after'), '7', "the upstream's wait, not 1");
+    t.equal(res.headers.get('x-should-retry'), 'true');
+    t.match(await res.json(), {
+      error: { code: 'backend_rate_limited', type: 'requests', message: /rate limiting the worker's key.*wait 7 s/ },
+    });
+    t.equal(upstream.requests.length - before, 1, 'neither the worker nor the gateway asked it again');
+  }
+  // An HTTP date says the same.
+  const at = new Date(Date.now() + 20_000).toUTCString();
+  upstream.behave({ failWith: { ...RATE_LIMITED, headers: { 'retry-after': at } } });
+  const dated = await post();
+  t.equal(dated.status, 429);
+  t.ok(Number(dated.headers.get('retry-after')) >= 18 && Number(dated.headers.get('retry-after')) <= 20, at);
+});
+
+t.test("429s are not the backend failing: the provider's circuit stays closed for everyone", async (t) => {
+  // The user's case: two 429s and one 500 opened the circuit for 30 s (BREAKER_FAILURES=3).
+  upstream.behave({ failWith: { ...RATE_LIMITED, headers: { 'retry-after': '1' } } });
+  for (let i = 0; i < 4; i++) t.equal((await post()).status, 429);
+  upstream.behave({ failWith: { status: 500, message: 'upstream exploded' } });
+  t.equal((await post()).status, 502);
+  upstream.behave({ tokens: ['back'] });
+  const before = upstream.requests.length;
+  const answered = await post();
+  t.equal(answered.status, 200, 'the next request reaches the upstream');
+  t.match(await answered.json(), { choices: [{ message: { content: 'back' } }] });
+  t.equal(upstream.requests.length - before, 1);
+});
+
+t.test('the openai SDK waits as the upstream said, then its retry is answered', async (t) => {
+  upstream.behave({ failWith: { ...RATE_LIMITED, headers: { 'retry-after': '1' } } });
+  const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: 'local-only', maxRetries: 1 });
+  const before = upstream.requests.length;
+  const started = Date.now();
+  setTimeout(() => upstream.behave({ tokens: ['after the wait'] }), 300);
+  const answer = await client.chat.completions.create({
+    model: 'testing',
+    messages: [{ role: 'user', content: 'hi' }],
+  });
+  t.equal(answer.choices[0]?.message.content, 'after the wait');
+  t.ok(Date.now() - started >= 1000, 'the SDK slept the Retry-After');
+  t.equal(upstream.requests.length - before, 2, 'one call per client attempt');
+});
+
+t.test("an upstream account without quota: OpenAI's 429, which neither gateway nor SDK retries", async (t) => {
+  upstream.behave({ failWith: { ...NO_QUOTA, headers: { 'retry-after': '20' } } });
+  const before = upstream.requests.length;
+  const res = await post();
+  t.equal(res.status, 429);
+  t.equal(res.headers.get('x-should-retry'), 'false');
+  t.equal(res.headers.get('retry-after'), null, 'no wait helps');
+  t.match(await res.json(), {
+    error: { code: 'backend_quota_exceeded', type: 'insufficient_quota', message: /no quota left.*OPENAI_API_KEY/ },
+  });
+  t.equal(upstream.requests.length - before, 1);
+
+  const client = new OpenAI({ baseURL: `${stack.baseUrl}/v1`, apiKey: 'local-only', maxRetries: 2 });
+  const err = await client.chat.completions
+    .create({ model: 'testing', messages: [{ role: 'user', content: 'hi' }] })
+    .catch((e: unknown) => e);
+  t.ok(err instanceof RateLimitError, 'the SDK raises its RateLimitError');
+  t.match(err, { status: 429, code: 'backend_quota_exceeded', type: 'insufficient_quota' });
+  t.equal(upstream.requests.length - before, 2, 'the SDK obeyed x-should-retry: false: one call more, not three');
+  upstream.behave({ tokens: ['ok'] });
+  t.equal((await post()).status, 200, 'the circuit is closed');
+});
