@@ -8,6 +8,8 @@ import { tenantOf } from '../../gateway/auth/bearer-auth.js';
 import { sendEnvelope, envelopeFor } from '../helpers/bus-call.js';
 import { startFakeOpenAI } from '../helpers/fake-openai.js';
 import { AUTH, startStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
+import { openLiveClient } from '../helpers/ws-client.js';
 
 // Memory across the parts of one client request and across turns, end to end: envelopes
 // published on a real nats-server, a worker storing turns in real SQLite, the fake Ollama
@@ -377,4 +379,98 @@ t.test('DELETE of a fan-out response forgets every part: nothing replays it or c
   const next = doneOf(await call('documentation', 'Anything else?', { session_id: session, create_session: false }));
   t.equal(next.meta.memory_used, false, 'neither part is history any more');
   t.same(ollamaSaw(), ['Anything else?']);
+});
+
+t.test('a fan-out stopped by its client after one part finished: what is stored is what the client got', async (t) => {
+  const post = (body: object, session?: string, signal?: AbortSignal) =>
+    fetch(`${stack.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: session ? { ...AUTH, 'x-session-id': session } : AUTH,
+      body: JSON.stringify(body),
+      ...(signal ? { signal } : {}),
+    });
+  // Every row, pending ones too: straight from the workers' database, without the settling wait.
+  const turnsOf = (session: string) =>
+    stack.workerDb
+      .selectFrom('turns')
+      .select(['request_id', 'state'])
+      .where('session_id', '=', session)
+      .orderBy('id')
+      .execute();
+  const cases = [
+    { how: 'the HTTP client leaves', route: 'pair', question: 'pair up on retries' },
+    { how: 'the HTTP client leaves', route: 'synthesis', question: 'synthesise retries' },
+    { how: 'a WebSocket cancel', route: 'synthesis', question: 'synthesise retries' },
+    // Without an aggregator a cancel ends the answer with `done`: the finished sections, and a note for the rest.
+    { how: 'a WebSocket cancel', route: 'pair', question: 'pair up on retries', answered: true },
+  ];
+  for (const { how, route, question, answered = false } of cases) {
+    await t.test(`${how}, route ${route}`, async (t) => {
+      stack.ollama.behave({ tokens: ['first answer'] });
+      const first = await post({ model: 'documentation', messages: [{ role: 'user', content: 'start' }] });
+      t.equal(first.status, 200);
+      const session = ((await first.json()) as { conversation_id: string }).conversation_id;
+      await waitFor('the first turn to be committed', async () => (await turnsOf(session))[0]?.state === 'committed');
+      const before = await turnsOf(session);
+
+      // The first part to reach the model answers at once, the other would take 9 s.
+      const sent = stack.ollama.requests.length;
+      const slow = { tokens: Array.from({ length: 60 }, (_, i) => `t${i} `), tokenDelayMs: 150 };
+      stack.ollama.behaveInTurn([{ tokens: ['fast part'] }, slow]);
+      const leave = new AbortController();
+      const client = how.startsWith('a WebSocket')
+        ? await openLiveClient(stack.baseUrl, { headerKey: 'local-only' })
+        : undefined;
+      t.teardown(() => client?.close());
+      const messages = [{ role: 'user', content: question }];
+      if (client) {
+        await client.next((frame) => frame.type === 'ready');
+        client.send({ type: 'chat', id: 'c1', session_id: session, messages });
+      } else {
+        post({ model: 'auto', stream: true, messages }, session, leave.signal)
+          .then((res) => res.text())
+          .catch(() => undefined);
+      }
+      // The finished part's worker has written its turn pending and waits for the delivery receipt.
+      await waitFor('one part to finish', async () => (await turnsOf(session)).some((row) => row.state === 'pending'));
+      t.equal(stack.ollama.requests.length - sent, 2, 'both parts reached the model');
+      const stoppedAt = Date.now();
+      if (client) {
+        client.send({ type: 'cancel', id: 'c1' });
+        const { text, terminal } = await client.finish('c1', 5000);
+        if (answered) {
+          t.match(terminal, { type: 'done' });
+          t.match(text, /fast part/);
+          t.match(text, /failed: .*[Cc]ancel/, "the slow part's section says it was cancelled");
+        } else {
+          t.match(
+            terminal,
+            { type: 'error', error: { code: 'request_cancelled', message: /nothing was stored/ } },
+            'the client is told nothing was stored',
+          );
+        }
+      } else leave.abort();
+      await waitFor('the slow part to be aborted', () => stack.ollama.requests.at(-1)!.aborted);
+      await waitFor('the finished part to be settled', async () =>
+        (await turnsOf(session)).every((row) => row.state === 'committed'),
+      );
+      t.ok(Date.now() - stoppedAt < 5000, 'settled by its receipt, not by the worker giving up waiting');
+      const after = await turnsOf(session);
+      if (answered) {
+        t.equal(after.length, before.length + 1, 'the finished part is stored: its client got a done');
+      } else t.same(after, before, 'only the turn before the fan-out is stored');
+
+      stack.ollama.behave({ tokens: ['ok'] });
+      const next = await post({ model: 'documentation', messages: [{ role: 'user', content: 'And then?' }] }, session);
+      t.equal(next.status, 200);
+      if (answered) {
+        t.match(
+          ollamaSaw(),
+          ['start', 'first answer', question, /fast part$/, 'And then?'],
+          'the answered part is history',
+        );
+      } else
+        t.same(ollamaSaw(), ['start', 'first answer', 'And then?'], 'the next request sees no trace of the fan-out');
+    });
+  }
 });

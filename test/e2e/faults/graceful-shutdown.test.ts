@@ -8,7 +8,7 @@ import { traceLinesOf } from '../../helpers/trace-lines.js';
 import { waitFor } from '../../helpers/wait.js';
 import { loadWorkerConfig } from '../../../workers/config.js';
 import { openMigratedMemory } from '../../../workers/memory/open.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -233,6 +233,45 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
       t.equal(res.headers['connection'], 'close');
       t.equal(await exitOf(gateway), 0, 'exit 0');
       t.equal(ollama.requests.length, sent, 'no worker was asked to make it for nobody');
+    },
+  );
+
+  await t.test(
+    'a fan-out with one part finished at GATEWAY_DRAIN_TIMEOUT_MS: 503 "nothing was stored", and no part is',
+    async (t) => {
+      const routingFile = join(dataDir, 'routing.json');
+      const rule = { name: 'pair', agents: ['code_review', 'documentation'], keywords: ['pair'] };
+      writeFileSync(routingFile, JSON.stringify({ default: 'code_review', rules: [rule] }));
+      const worker = await startWorkerProcess(env, ['documentation']);
+      started.push(worker);
+      const gateway = await startGatewayProcess({ ...env, ROUTING_FILE: routingFile, GATEWAY_DRAIN_TIMEOUT_MS: '500' });
+      started.push(gateway);
+      const { db } = await openMigratedMemory(loadWorkerConfig(env).memory);
+      t.teardown(() => db.destroy());
+      const rows = () =>
+        db
+          .selectFrom('turns')
+          .select(['request_id', 'state'])
+          .where('input_messages', 'like', '%pair at drain%')
+          .execute();
+      // The first part to reach the model answers at once; the other would take 5 s.
+      ollama.behaveInTurn([{ tokens: ['fast part'] }, { tokens: ['late'], firstTokenDelayMs: 5000 }]);
+      const pending = fetch(`${gateway.ready['url'] as string}/v1/chat/completions`, {
+        method: 'POST',
+        headers: AUTH,
+        body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'pair at drain' }] }),
+      }).catch((err: Error) => err);
+      // Its worker wrote the finished part's turn pending, and waits for the delivery receipt.
+      await waitFor('one part to finish', async () => (await rows()).some((row) => row.state === 'pending'));
+      gateway.child.kill('SIGTERM');
+      const res = await pending;
+      if (!(res instanceof Response)) throw new Error(`no answer, the connection was closed: ${String(res.cause)}`);
+      t.equal(res.status, 503);
+      t.match(await res.json(), { error: { code: 'bus_unavailable', message: /; nothing was stored\. / } });
+      t.equal(await exitOf(gateway), 0, 'exit 0');
+      await waitFor('the slow part to be aborted', () => ollama.requests.at(-1)!.aborted);
+      await waitFor('the finished part to be discarded', async () => (await rows()).length === 0);
+      t.pass('neither part is in memory: the client never got the answer');
     },
   );
 });
