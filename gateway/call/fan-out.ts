@@ -206,6 +206,8 @@ class FanOutRun {
       }
       // The gateway stops: the whole answer ends with its 503, not a note that reads as an answer.
       if (state.error instanceof StoppedBeforeAnswer) throw this.#stopped();
+      // A cancel that cut a part ends the answer as cancelled, as before the combining step: nothing is stored.
+      if (state.error && this.scope.cancelled.aborted) throw this.#cancelledMidway();
       if (state.error) yield { type: 'delta', seq: this.#seq++, request_id: requestId, content: failureNote(state) };
     }
     if (this.#closed) return;
@@ -231,12 +233,7 @@ class FanOutRun {
     if (this.#closed) return;
     if (states.some((state) => state.error instanceof StoppedBeforeAnswer)) throw this.#stopped();
     if (!states.some((state) => state.done)) throw this.#everyPartFailed();
-    if (this.scope.cancelled.aborted) {
-      throw new AgentbusError(
-        'request_cancelled',
-        'Cancelled by the client before the answers were combined; nothing was stored.',
-      );
-    }
+    if (this.scope.cancelled.aborted) throw this.#cancelledMidway();
     for (const state of states) {
       state.content = state.queue.map((frame) => (frame.type === 'delta' ? (partText(frame) ?? '') : '')).join('');
     }
@@ -321,6 +318,14 @@ class FanOutRun {
         agents: all.map((state) => this.#partMeta(state)),
       },
     };
+  }
+
+  /** A cancel after some parts had finished: none of them is stored, as the whole answer never reached its client. */
+  #cancelledMidway(): AgentbusError {
+    return new AgentbusError(
+      'request_cancelled',
+      'Cancelled by the client before every agent of the route had answered; nothing was stored.',
+    );
   }
 
   /** A stopping gateway's 503: no part is stored, as the whole answer never reached its client. */

@@ -401,10 +401,9 @@ t.test('a fan-out stopped by its client after one part finished: what is stored 
     { how: 'the HTTP client leaves', route: 'pair', question: 'pair up on retries' },
     { how: 'the HTTP client leaves', route: 'synthesis', question: 'synthesise retries' },
     { how: 'a WebSocket cancel', route: 'synthesis', question: 'synthesise retries' },
-    // Without an aggregator a cancel ends the answer with `done`: the finished sections, and a note for the rest.
-    { how: 'a WebSocket cancel', route: 'pair', question: 'pair up on retries', answered: true },
+    { how: 'a WebSocket cancel', route: 'pair', question: 'pair up on retries' },
   ];
-  for (const { how, route, question, answered = false } of cases) {
+  for (const { how, route, question } of cases) {
     await t.test(`${how}, route ${route}`, async (t) => {
       stack.ollama.behave({ tokens: ['first answer'] });
       const first = await post({ model: 'documentation', messages: [{ role: 'user', content: 'start' }] });
@@ -437,40 +436,25 @@ t.test('a fan-out stopped by its client after one part finished: what is stored 
       const stoppedAt = Date.now();
       if (client) {
         client.send({ type: 'cancel', id: 'c1' });
-        const { text, terminal } = await client.finish('c1', 5000);
-        if (answered) {
-          t.match(terminal, { type: 'done' });
-          t.match(text, /fast part/);
-          t.match(text, /failed: .*[Cc]ancel/, "the slow part's section says it was cancelled");
-        } else {
-          t.match(
-            terminal,
-            { type: 'error', error: { code: 'request_cancelled', message: /nothing was stored/ } },
-            'the client is told nothing was stored',
-          );
-        }
+        const { terminal } = await client.finish('c1', 5000);
+        t.match(
+          terminal,
+          { type: 'error', error: { code: 'request_cancelled', message: /nothing was stored/ } },
+          'the client is told nothing was stored',
+        );
       } else leave.abort();
       await waitFor('the slow part to be aborted', () => stack.ollama.requests.at(-1)!.aborted);
       await waitFor('the finished part to be settled', async () =>
         (await turnsOf(session)).every((row) => row.state === 'committed'),
       );
-      t.ok(Date.now() - stoppedAt < 5000, 'settled by its receipt, not by the worker giving up waiting');
-      const after = await turnsOf(session);
-      if (answered) {
-        t.equal(after.length, before.length + 1, 'the finished part is stored: its client got a done');
-      } else t.same(after, before, 'only the turn before the fan-out is stored');
+      // The worker would give up waiting only after the request's deadline (120 s) and the receipt's grace.
+      t.ok(Date.now() - stoppedAt < 60_000, 'settled by its receipt, not by the worker giving up waiting');
+      t.same(await turnsOf(session), before, 'only the turn before the fan-out is stored');
 
       stack.ollama.behave({ tokens: ['ok'] });
       const next = await post({ model: 'documentation', messages: [{ role: 'user', content: 'And then?' }] }, session);
       t.equal(next.status, 200);
-      if (answered) {
-        t.match(
-          ollamaSaw(),
-          ['start', 'first answer', question, /fast part$/, 'And then?'],
-          'the answered part is history',
-        );
-      } else
-        t.same(ollamaSaw(), ['start', 'first answer', 'And then?'], 'the next request sees no trace of the fan-out');
+      t.same(ollamaSaw(), ['start', 'first answer', 'And then?'], 'the next request sees no trace of the fan-out');
     });
   }
 });

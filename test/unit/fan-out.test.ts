@@ -321,3 +321,23 @@ t.test('a cancel before the aggregator starts is request_cancelled; the aggregat
   t.equal(read.error?.code, 'request_cancelled');
   t.equal(asked, false);
 });
+
+t.test('a cancel that cuts a part of a route without an aggregator is request_cancelled, not a note', async (t) => {
+  const [a, b] = [new FrameMaker('r'), new FrameMaker('r.b')];
+  const slow = steppedPart([b.ack(), b.error('request_cancelled', 'cancelled')]);
+  const scope = testScope();
+  const parts = [
+    { agent: 'a', source: fixed([a.ack(), a.delta('from A'), a.done()]) },
+    { agent: 'b', source: slow.source },
+  ];
+  const read = readAll(fanOut(parts, { sessionId: 'conv_1', clock: new FakeClock() })(scope));
+  await slow.step(1);
+  scope.cancel();
+  await slow.step(1);
+  await read.finished;
+  t.match(read.error, { code: 'request_cancelled', message: /nothing was stored/ });
+  t.notOk(
+    read.frames.some((frame) => frame.type === 'done'),
+    'no done: the finished part is not committed',
+  );
+});

@@ -282,9 +282,9 @@ t.test(
       withFallback.attempts.map((x) => [x.agent, x.attempt]),
       [
         ['testing', 1],
-        ['general', 3],
+        ['general', 2],
       ],
-      'the fallback agent answers; its attempt number stays above the skipped one',
+      'the fallback agent answers as attempt 2: attempts count those made, not the plan',
     );
     t.same(withFallback.steps, [{ kind: 'agent', from: 'testing', to: 'general', reason: 'backend_rate_limited' }]);
   },
