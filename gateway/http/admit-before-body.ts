@@ -69,12 +69,17 @@ function checkPathAgent(catalog: Catalog, agent: Agent, caller: Caller, serves: 
  */
 export function admitBeforeBody(
   deps: ChatDeps,
-  { bodyBytes = true, serves = 'chat' }: { bodyBytes?: boolean; serves?: 'chat' | 'embedding' } = {},
+  {
+    bodyBytes = true,
+    serves = 'chat',
+    bodyLimit = deps.config.bodyLimitBytes,
+  }: { bodyBytes?: boolean; serves?: 'chat' | 'embedding'; bodyLimit?: number } = {},
 ) {
   return async function admitEarly(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (request.pathAgent) checkPathAgent(deps.catalog, request.pathAgent, request.caller, serves);
-    // The route's own limit: capped at BODY_LIMIT_BYTES, a large embeddings batch would be charged a fraction.
-    const declared = bodyBytes ? declaredBytes(request, request.routeOptions.bodyLimit) : { bytes: 0, known: true };
+    // The routes' own limit (`bodyLimit`, as given to their route options; fastify's routeOptions builds an object
+    // per read): capped at BODY_LIMIT_BYTES, a large embeddings batch would be charged a fraction.
+    const declared = bodyBytes ? declaredBytes(request, bodyLimit) : { bytes: 0, known: true };
     // A 429 carries its Retry-After through the app's error handler.
     let held: Admission | undefined = await admit(deps, request.caller, declared.bytes);
     let charged = declared.known;

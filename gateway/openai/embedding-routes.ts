@@ -36,11 +36,11 @@ function namedAsSent(err: unknown, input: EmbeddingBody['input']): unknown {
 export async function embeddingsRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }) {
   const schema = { body: deps.perAgent ? perAgentEmbeddingRequestSchema : embeddingRequestSchema };
 
-  // Rate limits first, before the body is read (admit-before-body.ts); the URL's agent must embed.
-  app.addHook('preParsing', admitBeforeBody(deps, { serves: 'embedding' }));
-
   // A limit of its own: a batch of many inputs (OpenAI takes 2048) is far over BODY_LIMIT_BYTES.
   const bodyLimit = deps.config.embeddingsBodyLimitBytes;
+  // Rate limits first, before the body is read (admit-before-body.ts); the URL's agent must embed.
+  app.addHook('preParsing', admitBeforeBody(deps, { serves: 'embedding', bodyLimit }));
+
   const config = { bodyLimitName: 'EMBEDDINGS_BODY_LIMIT_BYTES' };
   app.post<{ Body: EmbeddingBody }>('/v1/embeddings', { schema, bodyLimit, config }, async (request, reply) => {
     const { body } = request;

@@ -35,7 +35,8 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
     const body = await checkedInputItems(request.body, storedTurnReader(deps, request.tenant), limits.maxMessages);
     const stream = body.stream === true;
     // The output message has a `refusal` part for it.
-    const input = { ...responsesToChatInput(body, stream, limits), refusal_deltas: true };
+    const input = responsesToChatInput(body, stream, limits);
+    input.refusal_deltas = true;
     const echo = responseEcho(body);
     const previous = body.previous_response_id ?? undefined;
     const header = singleHeader(request.headers, 'x-session-id', 'X-Session-ID');

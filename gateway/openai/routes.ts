@@ -64,6 +64,7 @@ async function chatRoute(
   request: FastifyRequest<{ Body: ChatBody }>,
   reply: FastifyReply,
   stream: boolean,
+  refusalsApart: boolean,
 ) {
   const { body } = request;
   const output = audioOutputOf(body);
@@ -71,11 +72,9 @@ async function chatRoute(
   const messages = await withSpokenTranscripts(deps, request.caller.tenant, body.messages);
   // Handled here (audioOutputOf): the rest of the pipeline refuses them, as other faces do.
   const { audio: _audio, modalities: _modalities, ...text } = body;
+  const input = toChatInput({ ...text, messages }, stream, deps.config.inputLimits);
   // A spoken answer says a refusal as it says any text; a written one has `refusal` for it.
-  const input = {
-    ...toChatInput({ ...text, messages }, stream, deps.config.inputLimits),
-    ...(output.kind === 'audio' ? {} : { refusal_deltas: true }),
-  };
+  if (refusalsApart && output.kind !== 'audio') input.refusal_deltas = true;
   // Audio asked for: its speech request is counted with the chat's, before any model is asked.
   const chat = await startHttpChat(deps, request, reply, input, { laterCalls: output.kind === 'audio' ? 1 : 0 });
   let spoken: Spoken | undefined;
@@ -128,10 +127,11 @@ export async function chatCompletionsRoutes(app: FastifyInstance, deps: ChatDeps
   const preValidation = otherApiConversationFirst('messages', RESPONSES_FIELDS_ON_CHAT);
 
   app.post<{ Body: ChatBody }>('/v1/chat/completions', { schema, preValidation }, (request, reply) =>
-    chatRoute(deps, request, reply, request.body.stream === true),
+    chatRoute(deps, request, reply, request.body.stream === true, true),
   );
 
+  // Its clients read only `delta.content`: a refusal reaches them as the answer's text.
   app.post<{ Body: ChatBody }>('/v1/chat/stream', { schema, preValidation }, (request, reply) =>
-    chatRoute(deps, request, reply, true),
+    chatRoute(deps, request, reply, true, false),
   );
 }

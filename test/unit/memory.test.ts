@@ -257,6 +257,34 @@ t.test('a fan-out replays as one exchange: the question once, then the answer th
   t.equal(stored.length, 7, 'every part keeps its own turn');
 });
 
+t.test("a window that keeps only a fan-out's synthesis leaves it out: its brief is no client's words", async (t) => {
+  const ask = (requestId: string, question: string, assistantResponse: string) =>
+    recordTurn(
+      db,
+      turn({
+        requestId,
+        agent: 'testing',
+        sessionId: 'conv_fo_edge',
+        inputMessages: [{ role: 'user', content: question }],
+        assistantResponse,
+      }),
+    );
+  await ask('chatcmpl-fe1', 'q1', 'docs');
+  await ask('chatcmpl-fe1.code_review', 'q1', 'review');
+  await ask('chatcmpl-fe1.aggregate', 'brief: combine docs and review', 'summary');
+  await ask('chatcmpl-fe2', 'q2', 'plain');
+  t.same((await loadHistory(db, 'conv_fo_edge', 2, 'chatcmpl-fe3')).messages, [
+    { role: 'user', content: 'q2' },
+    { role: 'assistant', content: 'plain' },
+  ]);
+  t.same((await loadHistory(db, 'conv_fo_edge', 3, 'chatcmpl-fe3')).messages, [
+    { role: 'user', content: 'q1' },
+    { role: 'assistant', content: 'summary' },
+    { role: 'user', content: 'q2' },
+    { role: 'assistant', content: 'plain' },
+  ]);
+});
+
 t.test('lastTurns: newest first, bounded, by any id of the conversation, only for its tenant', async (t) => {
   const last = await lastTurns(db, 'chatcmpl-h1', 'key_a', 2);
   t.equal(last.sessionId, 'conv_h');

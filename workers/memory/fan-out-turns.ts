@@ -16,7 +16,9 @@ export interface ReplayedTurn {
  * question once and that answer. Each part stored its own turn, which stays as it is; only what is
  * replayed changes. A turn of a request that was not fanned out is returned as it is.
  */
-export function oneTurnPerRequest<T extends ReplayedTurn>(turns: readonly T[]): T[] {
+export function oneTurnPerRequest<T extends ReplayedTurn>(turns: T[]): T[] {
+  // Only a fan-out stores parts (`R.<agent>`, `R.aggregate`): without one, every turn is its own exchange.
+  if (!turns.some((turn) => isPartId(turn.request_id))) return turns;
   const requests = new Map<string, T[]>();
   for (const turn of turns) {
     const root = requestRoot(turn.request_id);
@@ -24,7 +26,7 @@ export function oneTurnPerRequest<T extends ReplayedTurn>(turns: readonly T[]): 
     if (parts) parts.push(turn);
     else requests.set(root, [turn]);
   }
-  return [...requests.entries()].map(([root, parts]) => asAnswered(root, parts));
+  return [...requests.entries()].flatMap(([root, parts]) => asAnswered(root, parts) ?? []);
 }
 
 /**
@@ -34,12 +36,14 @@ export function oneTurnPerRequest<T extends ReplayedTurn>(turns: readonly T[]): 
  * is missing: the sections of agents that failed (they store no turn), and the route's order of
  * a third agent and later (the shipped routes name two).
  */
-function asAnswered<T extends ReplayedTurn>(root: string, parts: T[]): T {
+function asAnswered<T extends ReplayedTurn>(root: string, parts: T[]): T | undefined {
   const first = parts.find((part) => part.request_id === root);
   if (first && parts.length === 1) return first;
   const synthesis = parts.find((part) => part.request_id === `${root}.aggregate`);
-  // The question as an agent of the route was sent it: the aggregator's request adds its brief.
-  const asked = first ?? parts.find((part) => part !== synthesis) ?? parts[0]!;
+  // The question as an agent of the route was sent it: the aggregator's request adds its brief and the parts'
+  // answers, never to be replayed as the client's words. A window that kept only the synthesis leaves it out.
+  const asked = first ?? parts.find((part) => part !== synthesis);
+  if (!asked) return undefined;
   // A fan-out answer carries text only: no part's tool calls reach the client.
   const text = synthesis ? synthesis.assistant_response : sections(root, parts, first);
   return { ...asked, assistant_response: text, tool_calls: null };
