@@ -50,7 +50,8 @@ export const ERROR_TABLE = {
     doc:
       'A field is missing, mistyped or not supported (`n` > 1, `logprobs`, remote image URLs, a bad header hint…); ' +
       '`param` names it. Fix the request: nothing unsupported is silently ignored. Also a cancel of a stored ' +
-      'response (`param: "response_id"`): only background responses can be cancelled, and agentbus creates none.',
+      'response (`param: "response_id"`): only background responses can be cancelled, and agentbus creates none. ' +
+      'Also a 4xx error code of a worker newer than the gateway (the message begins with it; upgrade the gateway).',
   },
   audio_format_unavailable: {
     status: 400,
@@ -403,7 +404,9 @@ export const ERROR_TABLE = {
     type: 'server_error',
     retryable: false,
     message: 'Internal error.',
-    doc: 'A bug in agentbus. The gateway or worker log has the cause; please report it.',
+    doc:
+      'A bug in agentbus. The gateway or worker log has the cause; please report it. Also an error code of a ' +
+      'worker newer than the gateway (the message begins with it): not retried; upgrade the gateway.',
   },
   backend_error: {
     status: 502,
@@ -613,6 +616,12 @@ export type ErrorCode = keyof typeof ERROR_TABLE;
 /** The codes as a list, in table order (feeds the error frame schema's enum). */
 export const ERROR_CODES = Object.keys(ERROR_TABLE) as ErrorCode[];
 
+/**
+ * What an error code looks like on the bus: a row of the table, or one added to it after the
+ * receiver was built (a worker newer than its gateway), which {@link errorFromWire} reads as a stand-in.
+ */
+export const ERROR_CODE_PATTERN = '^[a-z][a-z0-9_]{0,63}$';
+
 /** True when, before the first token, the agent's catalog fallback is asked at once after `code` (no retry). */
 export function asksNextAgent(code: ErrorCode): boolean {
   const spec: ErrorSpec = ERROR_TABLE[code];
@@ -712,9 +721,20 @@ export function noSuchResponseMessage(id: string): string {
   );
 }
 
-/** Rebuilds an error that arrived over the bus; an unknown code becomes `internal_error`. */
+/**
+ * Rebuilds an error that arrived over the bus. A code this side does not know (added to the table
+ * after it was built) keeps the sender's words behind the code, as a client error (`invalid_request`)
+ * when the sender's status says 4xx, as `internal_error` otherwise: never retried, since only the
+ * sender's version knows what the code allows, and never a refused frame (`stream_protocol_error`).
+ */
 export function errorFromWire(wire: WireError): AgentbusError {
   if (isErrorCode(wire.code))
     return new AgentbusError(wire.code, wire.message, { param: wire.param ?? null, retryAfterMs: wire.retry_after_ms });
-  return new AgentbusError('internal_error', `${wire.code}: ${wire.message}`);
+  return new AgentbusError(standInFor(wire), `${wire.code}: ${wire.message}`, { param: wire.param ?? null });
+}
+
+/** The known code an unknown one is read as: bad input stays a 4xx (a rate limit's 429 is not bad input). */
+function standInFor(wire: WireError): ErrorCode {
+  const status = wire.status ?? 500;
+  return status >= 400 && status < 500 && status !== 429 ? 'invalid_request' : 'internal_error';
 }

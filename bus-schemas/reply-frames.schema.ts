@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { ERROR_CODES } from './errors.js';
+import { ERROR_CODE_PATTERN, ERROR_CODES } from './errors.js';
 import { ID_PATTERN } from './chat-request.schema.js';
 import { toolCallFragmentSchema } from './tools.schema.js';
 
@@ -245,7 +245,14 @@ export const errorFrameSchema = {
       additionalProperties: false,
       required: ['code', 'message', 'retryable'],
       properties: {
-        code: { type: 'string', enum: ERROR_CODES as string[] },
+        code: {
+          type: 'string',
+          // The known codes, listed for readers of the schema; a newer sender's code passes the pattern.
+          anyOf: [{ enum: ERROR_CODES as string[] }, { pattern: ERROR_CODE_PATTERN }],
+          description:
+            'a code of the error table (bus-schemas/errors.ts), or a snake_case code added to it since, ' +
+            'which a receiver that does not know it reads as internal_error (invalid_request for a 4xx status)',
+        },
         message: { type: 'string' },
         retryable: { type: 'boolean' },
         status: { type: 'integer', minimum: 400, maximum: 599 },

@@ -4,13 +4,20 @@ import {
   PROTOCOL_VERSION,
   assertChatRequest,
   decodeChatRequest,
+  decodeEmbedReply,
+  decodeMemoryLastReply,
+  decodeMemoryResponseReply,
   decodeReplyFrame,
+  decodeSpeechFrame,
+  decodeTranscriptionFrame,
   encodeJson,
+  errorFromWire,
   isChatRequest,
   isReplyFrame,
   inboxScopes,
   subjectsFor,
   type ChatRequest,
+  type WireError,
 } from '../../bus-schemas/index.js';
 
 const validEnvelope = (): ChatRequest => ({
@@ -204,8 +211,8 @@ t.test('every reply frame type validates, and malformed frames do not', async (t
     ['negative seq', { type: 'heartbeat', seq: -1, ...base }],
     ['done with bad finish_reason', { ...(valid[3] as object), finish_reason: 'tired' }],
     [
-      'error with a code outside the table',
-      { type: 'error', seq: 1, ...base, error: { code: 'oops', message: 'x', retryable: false } },
+      'error with a code that is no code',
+      { type: 'error', seq: 1, ...base, error: { code: 'Oops!', message: 'x', retryable: false } },
     ],
     ['ack without conversation id', { type: 'ack', seq: 0, ...base, worker: 'w1' }],
     ['extra field', { type: 'heartbeat', seq: 0, ...base, extra: true }],
@@ -214,5 +221,30 @@ t.test('every reply frame type validates, and malformed frames do not', async (t
     t.notOk(isReplyFrame(frame), name);
     const err = t.throws(() => decodeReplyFrame(encodeJson(frame)), name) as AgentbusError;
     t.equal(err.code, 'stream_protocol_error', `${name}: code`);
+  }
+});
+
+// A worker newer than its gateway sends codes added to the table since: every reply that carries an
+// error must take them (errorFromWire reads them), or the whole reply is refused as malformed.
+t.test('every reply that carries an error takes a code added to the table since, not a malformed one', async (t) => {
+  const decoders: Array<[string, (bytes: Uint8Array) => unknown, object]> = [
+    ['reply frame', decodeReplyFrame, { seq: 1 }],
+    ['memory query reply', decodeMemoryLastReply, {}],
+    ['response query reply', decodeMemoryResponseReply, {}],
+    ['embed reply', decodeEmbedReply, {}],
+    ['speech frame', decodeSpeechFrame, { seq: 0 }],
+    ['transcription frame', decodeTranscriptionFrame, { seq: 0 }],
+  ];
+  const reply = (extra: object, code: string) => ({
+    type: 'error',
+    request_id: 'chatcmpl-abc',
+    ...extra,
+    error: { code, message: 'newer', retryable: false, status: 502 },
+  });
+  for (const [name, decode, extra] of decoders) {
+    const decoded = decode(encodeJson(reply(extra, 'backend_newer_code'))) as { error: WireError };
+    t.equal(errorFromWire(decoded.error).code, 'internal_error', `${name}: read as internal_error`);
+    for (const code of ['', 'Oops!', `a${'b'.repeat(64)}`])
+      t.throws(() => decode(encodeJson(reply(extra, code))), { code: 'stream_protocol_error' }, `${name}: "${code}"`);
   }
 });

@@ -8,6 +8,7 @@ import {
   ERROR_TABLE,
   errorFromWire,
   errorFrameSchema,
+  ERROR_CODE_PATTERN,
 } from '../../bus-schemas/index.js';
 
 const OPENAI_TYPE_FOR_STATUS = (status: number) =>
@@ -46,9 +47,32 @@ t.test('each row is consistent', async (t) => {
   }
 });
 
-t.test('the error frame schema accepts exactly the table codes', async (t) => {
-  t.same(errorFrameSchema.properties.error.properties.code.enum, ERROR_CODES);
-  t.equal(errorFromWire({ code: 'made_up', message: 'x', retryable: false }).code, 'internal_error');
+t.test('the error frame schema lists the table codes, and takes a newer one by its pattern', async (t) => {
+  const code = errorFrameSchema.properties.error.properties.code;
+  t.same(code.anyOf[0].enum, ERROR_CODES, 'the known codes, for readers of the schema');
+  for (const known of ERROR_CODES) t.match(known, new RegExp(ERROR_CODE_PATTERN), `${known} fits the pattern`);
+});
+
+t.test('a code this side does not know keeps its words, as a client error when its status says so', async (t) => {
+  const unknown = { code: 'made_up', message: 'x', retryable: true, param: 'messages', retry_after_ms: 5000 };
+  t.match(errorFromWire({ ...unknown, status: 503 }), {
+    code: 'internal_error',
+    status: 500,
+    retryable: false,
+    message: 'made_up: x',
+    param: 'messages',
+    retryAfterMs: undefined,
+  });
+  t.match(errorFromWire({ code: 'made_up', message: 'x', retryable: false }), { code: 'internal_error' }, 'no status');
+  t.match(errorFromWire({ ...unknown, status: 429 }), { code: 'internal_error' }, 'a rate limit is not bad input');
+  for (const status of [400, 404, 413])
+    t.match(errorFromWire({ ...unknown, retryable: false, status }), {
+      code: 'invalid_request',
+      status: 400,
+      retryable: false,
+      message: 'made_up: x',
+      param: 'messages',
+    });
 });
 
 t.test('every code is used by the code base, and every code used is in the table', async (t) => {

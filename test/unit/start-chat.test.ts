@@ -373,3 +373,50 @@ t.test('without a previous_response_id, session_not_found is traced as such', as
   await settle();
   t.match(traced, [{ status: 404, error: 'session_not_found' }]);
 });
+
+// A worker newer than this gateway may send a code added to the table since (as backend_quota_exceeded
+// once was): refusing the frame made it a retryable stream_protocol_error, and the request was sent again.
+t.test("an error code from a newer worker keeps the worker's words, as internal_error, asked once", async (t) => {
+  const { deps, traced, serve, origin } = setup();
+  const newer = (status: number) => (request: ChatRequest) => (f: FrameMaker) => [
+    f.ack(),
+    {
+      type: 'error' as const,
+      seq: 1,
+      request_id: request.request_id,
+      error: { code: 'backend_on_fire', message: 'The backend is on fire.', retryable: true, status, param: null },
+    },
+  ];
+  const envelopes = serve(['code_review'], newer(503));
+  const chat = await startChatCall(deps, input('code_review'), origin());
+  await t.rejects(collectAnswer(chat.call.frames), {
+    code: 'internal_error',
+    status: 500,
+    retryable: false,
+    message: /^backend_on_fire: The backend is on fire\./,
+  });
+  t.equal(envelopes.length, 1, 'not retried: the gateway cannot know what the code allows');
+  await settle();
+  t.match(traced, [{ status: 500, error: 'internal_error' }]);
+});
+
+t.test('an error code from a newer worker with a 4xx status stays a client error: invalid_request', async (t) => {
+  const { deps, serve, origin } = setup();
+  const envelopes = serve(['code_review'], (request) => (f) => [
+    f.ack(),
+    {
+      type: 'error' as const,
+      seq: 1,
+      request_id: request.request_id,
+      error: { code: 'image_too_wide', message: 'The image is too wide.', retryable: false, status: 400, param: 'x' },
+    },
+  ]);
+  const chat = await startChatCall(deps, input('code_review'), origin());
+  await t.rejects(collectAnswer(chat.call.frames), {
+    code: 'invalid_request',
+    status: 400,
+    param: 'x',
+    message: /^image_too_wide: The image is too wide\./,
+  });
+  t.equal(envelopes.length, 1);
+});
