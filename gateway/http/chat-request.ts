@@ -7,15 +7,17 @@ import type { ChatDeps, ChatInput, ChatOrigin, StartedChat } from '../chat/types
 import { takeEarlyAdmission } from './admit-before-body.js';
 import { hintsFromHeaders, singleHeader } from './request-hints.js';
 import { keyRevocation } from './key-revocation.js';
+import type { StreamRelayOptions } from './stream-relay.js';
 
-/** A chat started over HTTP: also says when its key is revoked while the answer is open. */
+/** A chat started over HTTP: also gives the options its streamed answer is relayed with. */
 export interface HttpChat extends StartedChat {
   /**
-   * Aborts when the request's key stops being valid (see {@link keyRevocation}). Watched from
-   * its first call on: only streams ask (a JSON answer is written at once when complete). A
-   * method, not a getter: see `closedByClient` in call.ts.
+   * What every stream relay of this chat takes, made here so no streamed route can forget one:
+   * the session, the stall timeout, and a signal that aborts when the request's key stops being
+   * valid (see {@link keyRevocation}), watched from the first call on. Only streams ask (a JSON
+   * answer in flight still gets its answer). A method, not a getter: see `closedByClient` in call.ts.
    */
-  revoked(): AbortSignal;
+  streamOptions(): StreamRelayOptions;
 }
 
 const SESSION_ID = new RegExp(ID_PATTERN);
@@ -98,6 +100,10 @@ export async function startHttpChat(
   let revoked: AbortSignal | undefined;
   return {
     ...chat,
-    revoked: () => (revoked ??= keyRevocation(deps.keys, request, reply)),
+    streamOptions: () => ({
+      sessionId: chat.sessionId,
+      stallTimeoutMs: deps.config.requestTimeoutMs,
+      revoked: (revoked ??= keyRevocation(deps.keys, request, reply)),
+    }),
   };
 }

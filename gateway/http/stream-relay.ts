@@ -37,8 +37,11 @@ export interface StreamRelayOptions {
   sessionId: string;
   /** A reader that accepts nothing for this long is dropped (and the answer cancelled). */
   stallTimeoutMs: number;
-  /** Aborts when the request's key is revoked: the stream then ends with `invalid_api_key`. */
-  revoked?: AbortSignal | undefined;
+  /**
+   * Aborts when the request's key is revoked: the stream then ends with `invalid_api_key`.
+   * Required, so a new streamed route cannot leave a revoked key's answer running (HttpChat.streamOptions).
+   */
+  revoked: AbortSignal;
 }
 
 /**
@@ -66,8 +69,8 @@ export async function relayStream(
     revoked = true;
     call.close('API key revoked');
   };
-  options.revoked?.addEventListener('abort', onRevoked, { once: true });
-  if (options.revoked?.aborted) onRevoked();
+  options.revoked.addEventListener('abort', onRevoked, { once: true });
+  if (options.revoked.aborted) onRevoked();
   // Too slow a reader, or a `done` whose last events (a Responses summary, spoken audio) took too
   // long to write: cut, unsent bytes and all, so they never complete an answer its worker discarded.
   onAbort(call.overdue, () => raw.destroy());
@@ -138,7 +141,7 @@ export async function relayStream(
       err instanceof AgentbusError ? err : new AgentbusError('internal_error', (err as Error).message, { cause: err }),
     );
   } finally {
-    options.revoked?.removeEventListener('abort', onRevoked);
+    options.revoked.removeEventListener('abort', onRevoked);
   }
   if (revoked && !raw.writableEnded)
     await fail(new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'));

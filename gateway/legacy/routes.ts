@@ -68,14 +68,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
         const input = toChatInput(generateToChatBody(request.body), stream, limits);
         const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });
         const model = request.body.model ?? chat.identity.model;
-        if (stream)
-          return await relayAsNdjson(reply, chat.call, {
-            model,
-            sessionId: chat.sessionId,
-            stallTimeoutMs: deps.config.requestTimeoutMs,
-            revoked: chat.revoked(),
-            terms,
-          });
+        if (stream) return await relayAsNdjson(reply, chat.call, { ...chat.streamOptions(), model, terms });
         return await replyWithAnswer(reply, chat, (answer) =>
           generateFinal(model, answer.content, answer.done, answer.reasoning),
         );

@@ -33,10 +33,9 @@ export async function completionsRoutes(app: FastifyInstance, deps: ChatDeps & {
       const chat = await startHttpChat(deps, request, reply, input);
       if (!stream) return await replyWithAnswer(reply, chat, (answer) => textCompletion(chat.identity, answer));
       return await relayCompletionAsSse(reply, chat.call, {
+        ...chat.streamOptions(),
         identity: chat.identity,
-        sessionId: chat.sessionId,
         includeUsage: request.body.stream_options?.include_usage === true,
-        stallTimeoutMs: deps.config.requestTimeoutMs,
       });
     } catch (err) {
       throw inCompletionTerms(err);

@@ -55,11 +55,10 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
       const chat = await startHttpChat(deps, request, reply, input, { sessionId: previous });
       if (stream)
         return await relayAsResponseEvents(reply, chat.call, {
+          ...chat.streamOptions(),
           identity: chat.identity,
           echo,
           terms,
-          sessionId: chat.sessionId,
-          stallTimeoutMs: deps.config.requestTimeoutMs,
         });
       return await replyWithAnswer(reply, chat, ({ done, ...answer }) => {
         const output = outputItems(chat.identity.id, { ...answer, finishReason: done.finish_reason });

@@ -26,13 +26,11 @@ import { toChatInput } from './to-chat-input.js';
 type Spoken = Omit<AnswerToSpeak, 'text'>;
 
 /** The relay options both SSE forms share. */
-function sseOptions(chat: HttpChat, deps: ChatDeps, body: ChatBody) {
+function sseOptions(chat: HttpChat, body: ChatBody) {
   return {
+    ...chat.streamOptions(),
     identity: chat.identity,
-    sessionId: chat.sessionId,
     includeUsage: body.stream_options?.include_usage === true,
-    stallTimeoutMs: deps.config.requestTimeoutMs,
-    revoked: chat.revoked(),
   };
 }
 
@@ -85,14 +83,14 @@ async function chatRoute(
     throw err;
   }
   if (!spoken) {
-    if (stream) return relayAsSse(reply, chat.call, sseOptions(chat, deps, body));
+    if (stream) return relayAsSse(reply, chat.call, sseOptions(chat, body));
     return replyWithAnswer(reply, chat, (answer) => chatCompletion(chat.identity, answer));
   }
   const speak = speaker(deps, request, reply, chat, spoken);
   // The audio of an empty answer (a header at most): made here, as the speech route refuses empty input.
   const { format } = spoken;
   const silence = () => emptyAudio(format);
-  if (stream) return relayAsAudioSse(reply, chat.call, sseOptions(chat, deps, body), speak, silence);
+  if (stream) return relayAsAudioSse(reply, chat.call, sseOptions(chat, body), speak, silence);
   return replyWithAnswer(reply, chat, async (answer) => {
     const completion = chatCompletion(chat.identity, answer);
     const expiresAt = () => Math.floor(Date.now() / 1000) + AUDIO_EXPIRES_AFTER_S;

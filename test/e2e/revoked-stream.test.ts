@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createKey, runKeysCli } from '../helpers/keys-cli.js';
 import { parseSse } from '../helpers/sse.js';
 import { startStack } from '../helpers/stack.js';
@@ -9,7 +9,9 @@ import { waitUntil } from '../helpers/wait.js';
 
 // Finding 6 of issue 18: an SSE stream ran 17 s to [DONE] after its key was revoked. Now an
 // open HTTP stream (SSE and the legacy NDJSON one) of a revoked key ends within about a second
-// of the revocation, with invalid_api_key and never the end-of-answer marker.
+// of the revocation, with invalid_api_key and never the end-of-answer marker; the model call is
+// aborted and nothing is stored. The Responses and text-completions streams once ran to the end
+// (their routes built the relay options without the revocation signal): every route is covered.
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-revoked-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const keysFile = join(dir, 'keys.json');
@@ -20,11 +22,15 @@ t.teardown(() => stack.close());
 // 40 tokens, 250 ms apart: 10 s of answer, far longer than the revocation may take to bite.
 const slow = { tokens: Array.from({ length: 40 }, (_, i) => ` t${i}`), firstTokenDelayMs: 0, tokenDelayMs: 250 };
 
-/** Opens a stream, reads until its first bytes, revokes `name`, and reads the rest, timed. */
+/**
+ * Opens a stream, reads until its second token, revokes `name`, and reads the rest, timed; then
+ * says whether the model call was aborted and how many turns its conversation stored.
+ */
 async function revokeMidStream(path: string, name: string, body: object) {
   const key = await createKey(keysFile, ['--name', name, '--tier', 'unlimited']);
   await waitUntil(async () => (await fetch(`${stack.baseUrl}/v1/models`, auth(key))).status === 200);
   stack.ollama.behave(slow);
+  const sent = stack.ollama.requests.length;
   const res = await fetch(`${stack.baseUrl}${path}`, {
     method: 'POST',
     headers: { ...auth(key).headers, 'content-type': 'application/json' },
@@ -33,7 +39,8 @@ async function revokeMidStream(path: string, name: string, body: object) {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   let text = '';
-  while (!text.includes('t1')) {
+  // The token as JSON, not just its letters: a random id in the opening events may hold "t1".
+  while (!text.includes('" t1"')) {
     const { value, done } = await reader.read();
     if (done) break;
     text += decoder.decode(value, { stream: true });
@@ -45,7 +52,22 @@ async function revokeMidStream(path: string, name: string, body: object) {
     if (done) break;
     text += decoder.decode(value, { stream: true });
   }
-  return { status: res.status, text, revokeCode: revoked.code, endedAfterMs: Date.now() - revokedAt };
+  const endedAfterMs = Date.now() - revokedAt;
+  const upstream = stack.ollama.requests[sent];
+  const upstreamAborted = await waitUntil(() => upstream?.aborted === true, 5000);
+  const session = res.headers.get('x-session-id') ?? '';
+  const stored = await stack.db.selectFrom('turns').select('id').where('session_id', '=', session).execute();
+  return { status: res.status, text, revokeCode: revoked.code, endedAfterMs, upstreamAborted, stored: stored.length };
+}
+
+/** What every cut stream shows besides its format: cut soon, the model call aborted, no turn kept. */
+function cutAndForgotten(t: Test, run: Awaited<ReturnType<typeof revokeMidStream>>) {
+  t.equal(run.status, 200);
+  t.equal(run.revokeCode, 0);
+  t.ok(run.endedAfterMs < 2500, `ended ${run.endedAfterMs} ms after the revocation`);
+  t.notOk(run.text.includes('t39'), 'the rest of the answer was not sent');
+  t.ok(run.upstreamAborted, 'the model call was aborted');
+  t.equal(run.stored, 0, 'nothing was stored');
 }
 const auth = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
@@ -55,9 +77,7 @@ t.test('an SSE stream of a revoked key ends within about a second with event: er
     stream: true,
     messages: [{ role: 'user', content: 'talk for a while' }],
   });
-  t.equal(run.status, 200);
-  t.equal(run.revokeCode, 0);
-  t.ok(run.endedAfterMs < 2500, `ended ${run.endedAfterMs} ms after the revocation`);
+  cutAndForgotten(t, run);
   const events = parseSse(run.text).events;
   const last = events.at(-1)!;
   t.equal(last.event, 'error');
@@ -66,15 +86,13 @@ t.test('an SSE stream of a revoked key ends within about a second with event: er
     events.some((e) => e.data === '[DONE]'),
     'never [DONE]',
   );
-  t.notOk(run.text.includes('t39'), 'the rest of the answer was not sent');
   const keeperModels = await fetch(`${stack.baseUrl}/v1/models`, auth(keeper));
   t.equal(keeperModels.status, 200, 'other keys carry on');
 });
 
 t.test('the legacy NDJSON stream (/api/generate) of a revoked key ends the same way', async (t) => {
   const run = await revokeMidStream('/api/generate', 'legacy', { model: 'code_review', prompt: 'talk for a while' });
-  t.equal(run.status, 200);
-  t.ok(run.endedAfterMs < 2500, `ended ${run.endedAfterMs} ms after the revocation`);
+  cutAndForgotten(t, run);
   const lines = run.text
     .trim()
     .split('\n')
@@ -83,5 +101,39 @@ t.test('the legacy NDJSON stream (/api/generate) of a revoked key ends the same 
   t.notOk(
     lines.some((line) => line['done'] === true),
     'never done: true',
+  );
+});
+
+t.test('the Responses stream of a revoked key ends with an error event, never response.completed', async (t) => {
+  const run = await revokeMidStream('/v1/responses', 'responder', {
+    model: 'code_review',
+    stream: true,
+    input: 'talk for a while',
+  });
+  cutAndForgotten(t, run);
+  const events = parseSse(run.text).events;
+  const error = events.find((e) => e.event === 'error');
+  t.match(error && JSON.parse(error.data), { type: 'error', code: 'invalid_api_key' });
+  t.equal(events.at(-1)!.event, 'response.failed');
+  t.notOk(
+    events.some((e) => e.event === 'response.completed'),
+    'never response.completed',
+  );
+});
+
+t.test('the text-completions stream of a revoked key ends with event: error, never [DONE]', async (t) => {
+  const run = await revokeMidStream('/v1/completions', 'completer', {
+    model: 'code_review',
+    stream: true,
+    prompt: 'talk for a while',
+  });
+  cutAndForgotten(t, run);
+  const events = parseSse(run.text).events;
+  const last = events.at(-1)!;
+  t.equal(last.event, 'error');
+  t.match(JSON.parse(last.data), { error: { code: 'invalid_api_key', type: 'invalid_request_error' } });
+  t.notOk(
+    events.some((e) => e.data === '[DONE]'),
+    'never [DONE]',
   );
 });
