@@ -286,7 +286,8 @@ export const ERROR_TABLE = {
       'The body is over `BODY_LIMIT_BYTES` (`EMBEDDINGS_BODY_LIMIT_BYTES` on the embeddings routes; ' +
       'decompressed, when sent with a `Content-Encoding`; a WebSocket ' +
       "frame closes the socket with 1009), over the key's tier `max_input_bytes`, its messages together are " +
-      "over `MAX_INPUT_CHARS` (what one turn stores), or the envelope is over NATS's `max_payload`; or a " +
+      "over `MAX_INPUT_CHARS` (what one turn stores), or the envelope is over NATS's `max_payload` (an " +
+      'embeddings batch is sent in parts: then one input alone is); or a ' +
       "fan-out makes more model calls than a window of the key's tier allows at all (no wait would admit it). " +
       'Send less (name one agent), or raise the limits.',
   },

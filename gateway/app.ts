@@ -48,6 +48,7 @@ import { registerWebsocketSupport, websocketRoutes } from './websocket/routes.js
 import { OpenCalls } from './call/open-calls.js';
 import { silenceLimitOf } from './call/bus-call.js';
 import { WorkerBeats } from './call/worker-beats.js';
+import { EmbedWidths } from './embeddings/embed-widths.js';
 
 /** How long a closing gateway waits for its open calls' trace lines before closing the log. */
 const TRACE_LOG_CLOSE_WAIT_MS = 500;
@@ -201,6 +202,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     rateLimiter,
     calls,
     workerBeats,
+    embedWidths: new EmbedWidths(),
   };
 
   await app.register(healthRoutes);

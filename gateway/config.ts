@@ -309,7 +309,8 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env, read: En
       max: 64 * 1024 * 1024,
       doc:
         'request body limit of `/v1/embeddings` (and `/agents/<agent>/v1/embeddings`): a batch of 2048 inputs ' +
-        "outgrows `BODY_LIMIT_BYTES`; the envelope must still fit NATS's `max_payload` (413 `request_too_large`)",
+        "outgrows `BODY_LIMIT_BYTES`; one larger than NATS's `max_payload` is sent in parts (only a single " +
+        'input over it is 413 `request_too_large`)',
     }),
     maxAudioUploadBytes: read.integer('MAX_AUDIO_UPLOAD_BYTES', 25 * 1024 * 1024, {
       min: 1024,

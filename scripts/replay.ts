@@ -155,7 +155,7 @@ async function pick(
     const parts = found.parts.map((p) => `${p.requestId} (seq ${p.seq})`).join(', ');
     throw new NotFound(
       `no envelope with request id "${target}" among ${searched} (${options.where})` +
-        `${parts ? `; its fan-out parts are: ${parts}` : ''}.`,
+        `${parts ? `; its parts (a fan-out, or an embeddings batch sent in parts) are: ${parts}` : ''}.`,
     );
   }
   const [first, ...later] = found.exact;

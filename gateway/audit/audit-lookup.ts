@@ -52,7 +52,7 @@ export interface FindOptions {
 export interface FindResult {
   /** Envelopes whose request id is exactly the one asked for, oldest first. */
   exact: Array<{ seq: number; requestId: string }>;
-  /** The other parts of the same client request (`<id>.<agent>`, `<id>.aggregate`), oldest first. */
+  /** The other parts of the same client request (`<id>.<agent>`, `<id>.aggregate`, `<id>.1`), oldest first. */
   parts: Array<{ seq: number; requestId: string }>;
   /** Envelopes looked at. */
   scanned: number;

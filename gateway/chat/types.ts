@@ -8,6 +8,7 @@ import type { Redactor } from '../../common/redaction.js';
 import type { Caller } from '../auth/caller.js';
 import type { KeyStore } from '../auth/key-store.js';
 import type { Call } from '../call/call.js';
+import type { EmbedWidths } from '../embeddings/embed-widths.js';
 import type { CallListener } from '../call/observe.js';
 import type { AgentLiveness } from '../call/worker-beats.js';
 import type { GatewayConfig } from '../config.js';
@@ -32,6 +33,8 @@ export interface ChatDeps {
   calls?: CallListener | undefined;
   /** The workers' beats: a request not yet read by a live worker is waited for (call/worker-beats.ts). */
   workerBeats?: AgentLiveness | undefined;
+  /** How wide each embedding agent's vectors came back: what a large batch is cut for (embed-widths.ts). */
+  embedWidths?: EmbedWidths | undefined;
   clock?: Clock;
 }
 

@@ -220,7 +220,8 @@ function tooLargeForBus(err: unknown, maxPayload: number | undefined, inputs: nu
   return new AgentbusError(
     'request_too_large',
     `${inputs === 1 ? 'The input is' : `The ${inputs} inputs are`} larger than the message bus carries ` +
-      `(NATS max_payload${maxPayload === undefined ? '' : `, ${maxPayload} bytes`}); send fewer inputs per request.`,
+      `(NATS max_payload${maxPayload === undefined ? '' : `, ${maxPayload} bytes`}); ` +
+      `${inputs === 1 ? 'shorten it' : 'send fewer inputs per request'}.`,
     { param: 'input', cause: err },
   );
 }

@@ -6,8 +6,7 @@ import { traceIdOf } from '../trace-log/trace-log.js';
 import { admit } from '../chat/admit.js';
 import { refundIfRefused } from '../http/admit-before-body.js';
 import type { CallOrigin, ChatDeps, ChatOrigin } from '../chat/types.js';
-import { askEmbeddings } from './ask-embeddings.js';
-import { embedWithRetry } from './retry-embeddings.js';
+import { sendEmbedding } from './send-embedding.js';
 import { embeddingAgent } from './embedding-agent.js';
 import { traceparentFor } from '../chat/traceparent.js';
 
@@ -60,10 +59,10 @@ function checkedAgent(deps: ChatDeps, input: EmbeddingInput, origin: Pick<ChatOr
 /**
  * An embeddings request: the named embedding agent (scope, kind), the key's rate limits, a
  * request over the bus to a worker of the agent's queue group (retried once, on another worker
- * when one is there: retry-embeddings.ts; a copy in the audit stream), and a trace log line. Nothing is
- * stored in memory or the response cache. `origin.sessionToContinue` and `refreshCache` are not
- * used: embeddings have no conversation. `left` aborts when the client went away: the worker is
- * told to stop.
+ * when one is there; a batch too large for one bus message in parts: send-embedding.ts; a copy
+ * of each request in the audit stream), and one trace log line. Nothing is stored in memory or
+ * the response cache. `origin.sessionToContinue` and `refreshCache` are not used: embeddings have
+ * no conversation. `left` aborts when the client went away: the worker is told to stop.
  */
 export async function runEmbedding(
   deps: ChatDeps,
@@ -101,31 +100,7 @@ export async function runEmbedding(
   // The model that embedded (the worker says), as a chat's trace line names meta.model.
   let answeredBy: string | undefined;
   try {
-    const firstReplyMs = Math.min(agent.timeouts.firstTokenMs ?? deps.config.firstTokenTimeoutMs, envelope.timeout_ms);
-    const reply = await embedWithRetry({
-      clock: deps.clock,
-      totalMs: envelope.timeout_ms,
-      firstReplyMs,
-      attempt: (timeoutMs, waitMs) =>
-        askEmbeddings(
-          deps.bus,
-          { ...envelope, timeout_ms: timeoutMs },
-          {
-            subject: deps.subjects.embed(agent.name),
-            cancelSubject: deps.subjects.cancel(agent.name),
-            auditSubject: deps.config.audit.enabled ? deps.subjects.auditEmbed(agent.name) : undefined,
-            waitMs,
-            heartbeatMs: deps.config.heartbeatMs,
-            signal: left,
-            clock: deps.clock,
-          },
-        ),
-      onRetry: (failure) =>
-        origin.log.warn(
-          { code: failure.code, agent: agent.name },
-          `embeddings of ${agent.name} failed before an answer (${failure.message}); retrying once`,
-        ),
-    });
+    const reply = await sendEmbedding(deps, agent, envelope, left, origin.log);
     answeredBy = reply.model;
     return { reply, agent };
   } catch (err) {
