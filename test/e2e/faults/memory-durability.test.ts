@@ -70,6 +70,7 @@ t.test(
       body: JSON.stringify({ model: 'code_review', messages: [{ role: 'user', content: 'after the kills' }] }),
     });
     t.equal(res.status, 200, 'a restarted worker serves and stores');
+    if (res.status !== 200) t.comment(await res.clone().text());
     acknowledged.push(res.headers.get('x-request-id')!);
 
     const integrity = await sql<{ integrity_check: string }>`PRAGMA integrity_check`.execute(stack.db);
