@@ -5,23 +5,15 @@ import {
   functionCallItemId,
   messageItem,
   messageItemId,
-  outputText,
   reasoningItem,
   reasoningItemId,
   reasoningText,
-  refusalPart,
   responseObject,
   statusOf,
-  type MessagePart,
   type OutputItem,
   type ResponseEcho,
 } from './responses-object.js';
-
-/** A content part of the message: its text or its refusal, as far as it came. */
-interface OpenPart {
-  kind: 'output_text' | 'refusal';
-  text: string;
-}
+import { messageStream, type MessageStream } from './responses-message-stream.js';
 
 /** An output item being streamed: the thinking, the message, or one tool call (by its fragment index). */
 interface OpenItem {
@@ -29,11 +21,9 @@ interface OpenItem {
   kind: 'reasoning' | 'message' | 'function_call';
   text: string;
   call?: ToolCall;
-  /** The message's parts, the last one open. */
-  parts?: OpenPart[];
+  /** The message's content parts, the last one open. */
+  message?: MessageStream;
 }
-
-const partOf = ({ kind, text }: OpenPart): MessagePart => (kind === 'refusal' ? refusalPart(text) : outputText(text));
 
 /** A tool call by its fragment index: its arguments so far, and its output item once it has one. */
 interface CallState {
@@ -121,8 +111,8 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
       return;
     }
     if (item.kind === 'message') {
-      closePart(item);
-      const done = messageItem(messageId, item.parts!.map(partOf), statusOf(finishReason));
+      item.message!.close();
+      const done = messageItem(messageId, item.message!.parts(), statusOf(finishReason));
       output[item.index] = done;
       event('response.output_item.done', { output_index: item.index, item: done });
       return;
@@ -145,7 +135,7 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
   const outputAsCut = () => {
     const cut = output.slice();
     if (open?.kind === 'reasoning') cut[open.index] = reasoningItem(reasoningId, open.text, 'incomplete');
-    else if (open?.kind === 'message') cut[open.index] = messageItem(messageId, open.parts!.map(partOf), 'incomplete');
+    else if (open?.kind === 'message') cut[open.index] = messageItem(messageId, open.message!.parts(), 'incomplete');
     else if (open) cut[open.index] = functionCallItem(output[open.index]!.id, open.call!, 'incomplete');
     waiting.forEach(({ call }, k) =>
       cut.push(functionCallItem(functionCallItemId(identity.id, toolCount + k), call, 'incomplete')),
@@ -173,53 +163,17 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
       });
   };
 
-  /** Where the message's last part is, as its events name it. */
-  const partAt = (item: OpenItem) => ({
-    item_id: messageId,
-    output_index: item.index,
-    content_index: item.parts!.length - 1,
-  });
-
-  /** The `done` events of the message's open part. */
-  const closePart = (item: OpenItem) => {
-    const part = item.parts!.at(-1)!;
-    const at = partAt(item);
-    if (part.kind === 'refusal') event('response.refusal.done', { ...at, refusal: part.text });
-    else event('response.output_text.done', { ...at, text: part.text, logprobs: [] });
-    event('response.content_part.done', { ...at, part: partOf(part) });
-  };
-
-  /**
-   * The message's part of `kind`, opened (with its `added` event) unless it is the open one: the
-   * message item first (closing a tool call before it), the part before it closed.
-   */
-  const messagePart = (kind: OpenPart['kind']): OpenItem & { parts: OpenPart[] } => {
+  /** The open message item's parts, the message opened first (with its `added` event) unless it is open. */
+  const message = (): MessageStream => {
     if (open?.kind !== 'message') {
       closeOpen();
-      open = { index: output.length, kind: 'message', text: '', parts: [] };
+      const index = output.length;
+      open = { index, kind: 'message', text: '', message: messageStream(messageId, index, event) };
       const item = messageItem(messageId, [], 'in_progress');
       output.push(item);
-      event('response.output_item.added', { output_index: open.index, item });
+      event('response.output_item.added', { output_index: index, item });
     }
-    const item = open as OpenItem & { parts: OpenPart[] };
-    if (item.parts.at(-1)?.kind === kind) return item;
-    if (item.parts.length > 0) closePart(item);
-    item.parts.push({ kind, text: '' });
-    event('response.content_part.added', { ...partAt(item), part: partOf({ kind, text: '' }) });
-    return item;
-  };
-
-  const text = (delta: string) => {
-    const item = messagePart('output_text');
-    item.parts.at(-1)!.text += delta;
-    event('response.output_text.delta', { ...partAt(item), delta, logprobs: [] });
-  };
-
-  /** The model's refusal: a `refusal` part of the message, apart from its text. */
-  const refusal = (delta: string) => {
-    const item = messagePart('refusal');
-    item.parts.at(-1)!.text += delta;
-    event('response.refusal.delta', { ...partAt(item), delta });
+    return open.message!;
   };
 
   /** Thinking: one reasoning item with one reasoning_text part, before the answer. */
@@ -274,14 +228,14 @@ export function responsesEvents(identity: ChatIdentity, echo: ResponseEcho): Res
     },
     delta: (frame) => {
       if (frame.reasoning !== undefined && frame.reasoning !== '') thinking(frame.reasoning);
-      if (frame.content !== undefined && frame.content !== '') text(frame.content);
-      if (frame.refusal !== undefined && frame.refusal !== '') refusal(frame.refusal);
+      if (frame.content !== undefined && frame.content !== '') message().append('output_text', frame.content);
+      if (frame.refusal !== undefined && frame.refusal !== '') message().append('refusal', frame.refusal);
       (frame.tool_calls ?? []).forEach(toolFragment);
       return flush();
     },
     done: (frame) => {
       // An empty answer is still one (empty) message, as the JSON response has it.
-      if (!output.some((item) => item.type !== 'reasoning')) messagePart('output_text');
+      if (!output.some((item) => item.type !== 'reasoning')) message().ensure('output_text');
       closeOpen(frame.finish_reason);
       const response = responseObject(identity, echo, output, { done: frame });
       event(response.status === 'incomplete' ? 'response.incomplete' : 'response.completed', { response });
