@@ -4,14 +4,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
 import t from 'tap';
-import { chromiumPath, HOW_TO_INSTALL_CHROMIUM } from '../../scripts/lib/chromium.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { startStack } from '../helpers/stack.js';
 
 // A page on another origin uses the gateway as a browser app would: with the official openai
 // package, unmodified, in headless Chromium, which enforces CORS (preflights, readable headers).
-if (!existsSync(chromiumPath())) throw new Error(`no Chromium at ${chromiumPath()}. ${HOW_TO_INSTALL_CHROMIUM}`);
 
 // The app's own origin: an empty page, and the openai package's ESM build (it has no bare imports).
 const openaiDir = join(import.meta.dirname, '../../node_modules/openai');
@@ -36,22 +34,7 @@ const origin = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
 
 const stack = await startStack({ env: { CORS_ORIGINS: origin } });
 t.teardown(() => stack.close());
-const browser: Browser = await chromium.launch({
-  executablePath: chromiumPath(),
-  headless: true,
-  // No network beyond loopback here: without these Chromium keeps trying Google's hosts.
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-  timeout: 30_000,
-});
-t.teardown(() => browser.close());
+const browser = await launchChromium(t);
 const page = await browser.newPage();
 page.setDefaultTimeout(20_000);
 const consoleErrors: string[] = [];

@@ -1,37 +1,21 @@
 /// <reference lib="dom" />
 // (DOM types for the functions that run inside the page.)
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import t from 'tap';
-import { chromiumPath, HOW_TO_INSTALL_CHROMIUM } from '../../scripts/lib/chromium.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { startStack } from '../helpers/stack.js';
 import { waitUntil } from '../helpers/wait.js';
 
 // The playground in a real browser (Debian's headless Chromium driven by playwright-core):
 // it loads, streams an answer, continues the conversation from memory, and stops a generation.
 // SCREENSHOT_TO=docs/playground.png keeps a picture of the page after the conversation.
-if (!existsSync(chromiumPath())) throw new Error(`no Chromium at ${chromiumPath()}. ${HOW_TO_INSTALL_CHROMIUM}`);
 
 const stack = await startStack();
 t.teardown(() => stack.close());
-const browser: Browser = await chromium.launch({
-  executablePath: chromiumPath(),
-  headless: true,
-  // No network beyond loopback here: without these Chromium keeps trying Google's hosts.
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    // No sound card in CI: the speak button's <audio> still decodes and plays, into nothing.
-    '--autoplay-policy=no-user-gesture-required',
-  ],
-  timeout: 30_000,
-});
-t.teardown(() => browser.close());
+const browser = await launchChromium(t, [
+  // No sound card in CI: the speak button's <audio> still decodes and plays, into nothing.
+  '--autoplay-policy=no-user-gesture-required',
+]);
 
 const page: Page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
 page.setDefaultTimeout(10_000);

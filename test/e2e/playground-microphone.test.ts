@@ -3,16 +3,15 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import t from 'tap';
-import { chromiumPath, HOW_TO_INSTALL_CHROMIUM } from '../../scripts/lib/chromium.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { goForwardWav, HOW_TO_INSTALL_TESTDATA, TESTDATA_DIR } from '../helpers/pocketsphinx-testdata.js';
 import { startStack } from '../helpers/stack.js';
 
 // The playground's microphone button in a real browser: Chromium's fake capture device plays
 // Debian's recording of "go forward ten meters" as the microphone; the page records it with
 // MediaRecorder (WebM/Opus), posts it to /v1/audio/transcriptions, and the text lands in the box.
-if (!existsSync(chromiumPath())) throw new Error(`no Chromium at ${chromiumPath()}. ${HOW_TO_INSTALL_CHROMIUM}`);
 if (!existsSync(TESTDATA_DIR))
   throw new Error(`no pocketsphinx test data at ${TESTDATA_DIR}. ${HOW_TO_INSTALL_TESTDATA}`);
 const dir = mkdtempSync(join(tmpdir(), 'agentbus-mic-'));
@@ -22,25 +21,12 @@ writeFileSync(microphone, goForwardWav());
 
 const stack = await startStack({ workerAgents: ['voice_processor', 'code_review'] });
 t.teardown(() => stack.close());
-const browser: Browser = await chromium.launch({
-  executablePath: chromiumPath(),
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    // The microphone: this WAV, played once, with the permission granted without asking.
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-    `--use-file-for-fake-audio-capture=${microphone}%noloop`,
-  ],
-  timeout: 30_000,
-});
-t.teardown(() => browser.close());
+const browser = await launchChromium(t, [
+  // The microphone: this WAV, played once, with the permission granted without asking.
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  `--use-file-for-fake-audio-capture=${microphone}%noloop`,
+]);
 const page: Page = await browser.newPage();
 page.setDefaultTimeout(20_000);
 const pageErrors: string[] = [];
