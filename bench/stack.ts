@@ -1,11 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT, startChild, stopChild } from '../scripts/lib/child-process.js';
 import { nodeEntry } from '../scripts/lib/entry-point.js';
 import { findNatsServer, startNatsServer, type RunningNatsServer } from '../scripts/lib/nats-server.js';
+import { benchTempDir } from './temp-dir.js';
 import type { UpstreamBehaviour } from './upstream/fake-upstream.js';
 
 /** A process the harness started, with what the footprint figure needs. */
@@ -68,13 +68,14 @@ export function agentbusPids(stack: BenchStack): { gateway: number[]; worker: nu
 /**
  * Starts a nats-server (random port, own JetStream dir), the fake upstream, a gateway and
  * `workers` worker processes, all on loopback, with the data, logs and JetStream store in one
- * temp dir removed by `stop()`. Child output goes to `<dir>/logs/*.out`, kept only on failure.
+ * temp dir removed by `stop()` (or by the next run, when this one was killed outright). Child output
+ * goes to `<dir>/logs/*.out`, kept only on failure.
  */
 export async function startBenchStack(settings: StackSettings): Promise<BenchStack> {
   const binary = findNatsServer();
   if (!binary)
     throw new Error('nats-server is not installed; run "apt-get install nats-server" (see README, Troubleshooting)');
-  const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-'));
+  const dir = benchTempDir();
   const logDir = join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const processes: BenchProcess[] = [];

@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { COMPILED } from '../common/package-root.js';
 import { findNatsServer, startNatsServer } from '../scripts/lib/nats-server.js';
 import { measureStartup, stopTimedStacks } from './measure/startup.js';
 import { stopOnSignal } from './stop-on-signal.js';
+import { benchTempDir } from './temp-dir.js';
 import { startFakeUpstream } from './upstream/fake-upstream.js';
 
 // `npm run bench:startup [-- rounds]`: figure 7 of `npm run bench` alone (start to ready of a
@@ -14,7 +13,7 @@ const rounds = Number(process.argv[2] ?? 5);
 const say = (line: string) => process.stdout.write(`[bench] ${line}\n`);
 const binary = findNatsServer();
 if (!binary) throw new Error('nats-server is not installed; run "apt-get install nats-server"');
-const storeDir = mkdtempSync(join(tmpdir(), 'agentbus-bench-startup-nats-'));
+const storeDir = benchTempDir('startup-nats-');
 const nats = await startNatsServer({ binary, port: -1, storeDir });
 const upstream = await startFakeUpstream();
 stopOnSignal(async () => {

@@ -3,7 +3,8 @@
  * Those processes run in process groups of their own — nats-server must outlive the processes
  * that drain into it — so the terminal's signal reaches only the tool. This stops them in order
  * and removes the run's temp folder; a tool that dies without it (SIGKILL, a second signal) still
- * takes them along: IPC channels close, nats-server and Portkey get their parent-death signal.
+ * takes them along: IPC channels close, nats-server and Portkey get their parent-death signal;
+ * its temp folder stays until the next bench run removes it (temp-dir.ts).
  * Returns the function that removes the handlers.
  */
 export function stopOnSignal(stop: () => Promise<unknown>, say: (line: string) => void = writeLine): () => void {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ROOT, startChild, stopChild } from '../../scripts/lib/child-process.js';
@@ -9,6 +8,7 @@ import { freePort } from '../../scripts/lib/ports.js';
 import { voiceLine } from '../../scripts/lib/speech-tools.js';
 import { listenLine } from '../../scripts/lib/transcription-tools.js';
 import { loadWorkerConfig } from '../../workers/config.js';
+import { benchTempDir } from '../temp-dir.js';
 
 /** Start to ready in ms, median of the rounds, and each round. */
 export interface StartupFigure {
@@ -152,7 +152,7 @@ export async function measureStartup(
 ): Promise<StartupResult> {
   const quiet = { ...env, LOG_LEVEL: 'warn' };
   const compiled = runtime === 'dist';
-  const dir = mkdtempSync(join(tmpdir(), 'agentbus-bench-startup-'));
+  const dir = benchTempDir('startup-');
   try {
     const workerEnv = { ...quiet, DATA_DIR: join(dir, 'w') };
     const worker = await timeProcess('workers/main.ts', ['--agents', 'testing'], workerEnv, rounds, compiled);
