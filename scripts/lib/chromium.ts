@@ -1,6 +1,6 @@
 import { readEnv, type EnvReader } from '../../common/env.js';
 import { ensureDebianTool } from './install-debian-package.js';
-import { isExecutable } from './nats-server.js';
+import { isExecutable } from './executable.js';
 
 /** CHROMIUM_PATH, as `npm test` reads it. */
 export const readChromiumPath = (read: EnvReader): string =>

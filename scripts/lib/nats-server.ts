@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { readEnv, type EnvReader } from '../../common/env.js';
 import { makeDirs } from '../../common/make-dirs.js';
+import { isExecutable } from './executable.js';
 import { diesWithThisProcess } from './parent-death.js';
 
 /** Places Debian and most distributions install nats-server, after $PATH. */
@@ -21,16 +21,6 @@ export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | u
   if (explicit) return isExecutable(explicit) ? explicit : undefined;
   const dirs = [...(env['PATH'] ?? '').split(delimiter), ...EXTRA_DIRS].filter(Boolean);
   return dirs.map((dir) => join(dir, 'nats-server')).find(isExecutable);
-}
-
-/** True when `path` is a file this process may execute. */
-export function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export interface NatsServerOptions {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from './executable.js';
 
 // Processes that are not ours to change (nats-server, Portkey) cannot watch their parent the way
 // gateway and worker watch their IPC channel. Linux can do it for them: a parent-death signal,
@@ -33,13 +33,4 @@ export function diesWithThisProcess(signal: 'TERM' | 'KILL' = 'TERM'): readonly 
 export function commandDyingWithThisProcess(command: string, args: readonly string[]): [string, string[]] {
   const [first = command, ...rest] = [...diesWithThisProcess(), command];
   return [first, [...rest, ...args]];
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

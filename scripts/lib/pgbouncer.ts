@@ -1,5 +1,5 @@
 import { ensureDebianTool } from './install-debian-package.js';
-import { isExecutable } from './nats-server.js';
+import { isExecutable } from './executable.js';
 
 // Debian's `pgbouncer` package puts the program in /usr/sbin, which a non-root PATH may lack.
 const PGBOUNCER = '/usr/sbin/pgbouncer';

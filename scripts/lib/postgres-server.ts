@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDebianTool } from './install-debian-package.js';
-import { isExecutable } from './nats-server.js';
+import { isExecutable } from './executable.js';
 
 // Debian's `postgresql` package puts the server programs (initdb, postgres, pg_ctl) under
 // /usr/lib/postgresql/<major>/bin, off PATH. The tests and the bench start a PostgreSQL of their own

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { ensureDebianTool } from '../../scripts/lib/install-debian-package.js';
-import { isExecutable } from '../../scripts/lib/nats-server.js';
+import { isExecutable } from '../../scripts/lib/executable.js';
 
 /** One "host" of a test network: its own network namespace and address, or a loopback alias. */
 export interface TestHost {
