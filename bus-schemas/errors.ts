@@ -583,9 +583,11 @@ export const ERROR_TABLE = {
       'or the PostgreSQL of DATABASE_URL is unreachable).',
     doc:
       "The worker's memory database cannot be written: its disk is full, the file or `DATA_DIR` is read-only, " +
-      'or the PostgreSQL server of `DATABASE_URL` is unreachable, refuses the credentials, is read-only or ' +
-      'out of space. Refused before the model is asked, so no answer is streamed that could not be kept. ' +
-      'Free space or fix the permissions of `DATA_DIR`, or check PostgreSQL; `/ready` reports it meanwhile.',
+      'or the PostgreSQL server of `DATABASE_URL` is unreachable, refuses connections (shutting down, too many ' +
+      'clients, a database with `ALLOW_CONNECTIONS` false), refuses the credentials, is read-only or out of ' +
+      'space. Refused before the model is asked, so no answer is streamed that could not be kept; while the ' +
+      "worker's probe cannot write, chat and `/memory/last` are refused at once. The message says what to fix; " +
+      '`/ready` reports it meanwhile.',
   },
   // Not retryable: the same request against the same model would most likely time out again,
   // and an SDK retrying it silently triples the wait.

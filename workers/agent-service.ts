@@ -260,20 +260,19 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   }
 
   // Any worker may answer a memory query (all share one database), so one queue group for all.
+  const memoryQueryDeps = { db: deps.db, log, memoryAt: deps.memoryAt, memoryHealth: deps.memoryHealth };
   service.addEndpoint(MEMORY_ENDPOINT_NAME, {
     subject: subjects.memoryLast,
     queue: subjects.memoryQueueGroup,
     metadata: { query: MEMORY_QUERY },
-    handler: counted(memoryCounters, 'memory', (msg) => handleMemoryQuery({ db: deps.db, log }, msg)),
+    handler: counted(memoryCounters, 'memory', (msg) => handleMemoryQuery(memoryQueryDeps, msg)),
   });
   // Stored responses (the Responses API's GET and DELETE) are turns of the same database.
   service.addEndpoint(RESPONSE_ENDPOINT_NAME, {
     subject: subjects.memoryResponse,
     queue: subjects.memoryQueueGroup,
     metadata: { query: RESPONSE_QUERY },
-    handler: counted(responseCounters, 'memory-response', (msg) =>
-      handleMemoryResponseQuery({ db: deps.db, log }, msg),
-    ),
+    handler: counted(responseCounters, 'memory-response', (msg) => handleMemoryResponseQuery(memoryQueryDeps, msg)),
   });
 
   // A delivered turn whose worker died before committing it: any worker commits it.

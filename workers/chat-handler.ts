@@ -239,11 +239,12 @@ export async function handleChatRequest(
     ),
   );
   try {
+    // Refused before memory is read and the model asked: while the probe cannot write, each read
+    // would wait on the same database, and an answer must not stream as if it could be kept.
+    const memoryProblem = envelope.store !== false ? deps.memoryHealth?.problem : undefined;
+    if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
     const context = await contextOf(deps, envelope, stop.signal);
     if (stop.signal.aborted) throw stop.signal.reason;
-    // Refused before the model is asked: an answer must not stream as if it could be kept.
-    const memoryProblem = context.session ? deps.memoryHealth?.problem : undefined;
-    if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
     // Where memory supplies the conversation, its last turn holds the calls opening results answer.
     if (context.session && deps.agent.historyTurns > 0 && !clientSentHistory(envelope))
       checkOpeningToolResults(envelope.messages, context.history.messages, context.history.cutCalls);

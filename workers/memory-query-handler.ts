@@ -1,12 +1,24 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, decodeMemoryLastRequest, encodeJson, type MemoryLastReply } from '../bus-schemas/index.js';
 import type { Logger } from '../common/logger.js';
+import { memoryFailure, memoryUnavailable } from './memory-errors.js';
+import type { MemoryHealth } from './memory/health.js';
 import { lastTurns } from './memory/last-turns.js';
 import type { MemoryDatabase } from './memory/schema.js';
 
 export interface MemoryQueryDeps {
   db: Kysely<MemoryDatabase>;
   log: Logger;
+  /** `DATA_DIR (…)` or `DATABASE_URL (…)`, password masked: named when memory fails. */
+  memoryAt?: string | undefined;
+  /** While its probe cannot write, queries are refused at once instead of each waiting on the database. */
+  memoryHealth?: Pick<MemoryHealth, 'problem'> | undefined;
+}
+
+/** Throws `memory_unavailable` while the worker's probe finds its memory database unwritable. */
+export function refuseWhileUnwritable(deps: Pick<MemoryQueryDeps, 'memoryAt' | 'memoryHealth'>): void {
+  const problem = deps.memoryHealth?.problem;
+  if (problem !== undefined) throw memoryUnavailable(problem, deps.memoryAt);
 }
 
 /** A memory query as it arrives from NATS (a micro service message fits). */
@@ -33,6 +45,7 @@ export async function handleMemoryQuery(deps: MemoryQueryDeps, msg: IncomingMemo
   try {
     const query = decodeMemoryLastRequest(msg.data);
     requestId = query.request_id;
+    refuseWhileUnwritable(deps);
     const result = await lastTurns(deps.db, query.session, query.tenant, query.limit);
     const reply: MemoryLastReply = {
       type: 'turns',
@@ -52,7 +65,9 @@ export async function handleMemoryQuery(deps: MemoryQueryDeps, msg: IncomingMemo
       );
     }
     return { ok: true };
-  } catch (err) {
+  } catch (caught) {
+    // A database that cannot be reached or refuses connections is memory_unavailable (503), not a bug.
+    const err = memoryFailure(caught, deps.memoryAt);
     const error =
       err instanceof AgentbusError
         ? err

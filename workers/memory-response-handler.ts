@@ -1,23 +1,25 @@
-import type { Kysely } from 'kysely';
 import {
   AgentbusError,
   decodeMemoryResponseRequest,
   encodeJson,
   type MemoryResponseReply,
 } from '../bus-schemas/index.js';
-import type { Logger } from '../common/logger.js';
-import type { IncomingMemoryQuery, MemoryQueryOutcome } from './memory-query-handler.js';
+import { memoryFailure } from './memory-errors.js';
+import {
+  refuseWhileUnwritable,
+  type IncomingMemoryQuery,
+  type MemoryQueryDeps,
+  type MemoryQueryOutcome,
+} from './memory-query-handler.js';
 import { isPending, settledTurn } from './memory/pending.js';
-import type { MemoryDatabase } from './memory/schema.js';
 import { deleteStoredTurn, storedTurn } from './memory/stored-turns.js';
 
-export interface MemoryResponseDeps {
-  db: Kysely<MemoryDatabase>;
-  log: Logger;
-}
+export type MemoryResponseDeps = MemoryQueryDeps;
 
-async function answer(db: Kysely<MemoryDatabase>, data: Uint8Array): Promise<MemoryResponseReply> {
+async function answer(deps: MemoryResponseDeps, data: Uint8Array): Promise<MemoryResponseReply> {
+  const { db } = deps;
   const query = decodeMemoryResponseRequest(data);
+  refuseWhileUnwritable(deps);
   // A client holds its answer's id a moment before the turn is committed (delivery receipts):
   // reading it back at once (a spoken answer's audio id, GET /v1/responses/{id}) waits for that.
   if (await isPending(db, query.response_id)) await settledTurn(db, query.response_id);
@@ -56,9 +58,9 @@ export async function handleMemoryResponseQuery(
   let reply: MemoryResponseReply;
   let outcome: MemoryQueryOutcome = { ok: true };
   try {
-    reply = await answer(deps.db, msg.data);
+    reply = await answer(deps, msg.data);
   } catch (err) {
-    const error = AgentbusError.from(err, 'response query failed');
+    const error = AgentbusError.from(memoryFailure(err, deps.memoryAt), 'response query failed');
     const level = error.code === 'internal_error' ? 'error' : 'info';
     deps.log[level]({ code: error.code, err: error.cause ?? error }, error.message);
     reply = { type: 'error', request_id: requestIdOf(msg.data), error: error.toWire() };

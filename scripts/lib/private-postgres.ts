@@ -19,6 +19,8 @@ export interface PrivatePostgres {
   start(): Promise<void>;
   /** A fresh empty database owned by the `agentbus` user, as a DATABASE_URL. */
   createDatabase(name: string): Promise<string>;
+  /** Runs one statement as the superuser, e.g. to close a database to connections as an operator would. */
+  superQuery(text: string): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -223,6 +225,7 @@ export async function startPrivatePostgres(options: PrivatePostgresOptions = {})
       await superQuery(`create database ${name} owner ${USER}`);
       return urlOf(name);
     },
+    superQuery,
     async dispose() {
       await stop();
       rmSync(dir, { recursive: true, force: true });

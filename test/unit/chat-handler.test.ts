@@ -738,6 +738,30 @@ t.test('an unwritable memory is memory_unavailable (503, retryable) before the m
   );
 });
 
+t.test('while the probe cannot write, a chat is refused before memory is read at all', async (t) => {
+  const { provider, deps, inFlight, replies } = setup();
+  // A database whose every query fails: the refusal must come before the session or history read.
+  const gone = openMemoryDatabase(memoryDatabasePath(mkdtempSync(join(dir, 'gone-'))));
+  await gone.destroy();
+  const health = {
+    problem: 'database "agentbus" is not currently accepting connections',
+    failed: () => undefined,
+    probeNow: async () => {},
+    stop: () => {},
+  };
+  const outcome = await handleChatRequest(
+    { ...deps, db: gone, memoryHealth: health, memoryAt: 'DATABASE_URL (postgres://agentbus:***@db/agentbus)' },
+    { data: encodeJson(envelope()), reply: 'inbox' },
+    inFlight,
+  );
+  t.same(outcome, { ok: false, code: 'memory_unavailable' });
+  t.equal(provider.calls.length, 0, 'no model call');
+  t.match((replies().frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>).error, {
+    code: 'memory_unavailable',
+    message: /DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@db\/agentbus\): database "agentbus" is not currently/,
+  });
+});
+
 t.test('a follow-up sent before the last turn is committed waits for it, and sees it', async (t) => {
   const { provider, receipts, clock, holdFirstTurn, handleWaiting } = setup();
   const { first, firstDone } = await holdFirstTurn();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import type pg from 'pg';
-import { preparedStatementLost, schemaChanged } from '../memory-errors.js';
+import { preparedStatementLost, schemaChanged } from './error-advice.js';
 
 // The worker runs about a dozen distinct statements; odd ones past this run unnamed, so a
 // connection never holds more than this many prepared statements on the server.
