@@ -165,7 +165,8 @@ function list(run: Run, args: string[]): void {
   const rows = readKeysFile(file(run)).keys.map((entry) => ({
     id: entry.id,
     name: entry.name,
-    agents: entry.agents === '*' ? 'all' : entry.agents.join(','),
+    // An array for --json readers (`["*"]`: every agent, as `--all`); the table shows it as one cell.
+    agents: entry.agents === '*' ? ['*'] : [...entry.agents],
     tier: entry.tier,
     private: entry.private === true,
     created: entry.created_at,
@@ -184,7 +185,7 @@ function list(run: Run, args: string[]): void {
     ...rows.map((row) => [
       row.id,
       row.name,
-      row.agents,
+      row.agents[0] === '*' ? 'all' : row.agents.join(','),
       row.tier,
       row.private ? 'yes' : 'no',
       row.created,

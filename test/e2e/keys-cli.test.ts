@@ -63,6 +63,9 @@ t.test('list shows every key without a secret or a hash', async (t) => {
     t.notOk(result.stdout.includes(entry.sha256.slice(0, 16)), 'no hash, not even a prefix (the tenant id)');
   const json = JSON.parse((await runKeysCli(keysFile, ['list', '--json'])).stdout);
   t.same(Object.keys(json[0]).sort(), ['agents', 'created', 'id', 'name', 'private', 'revoked', 'tier']);
+  const byName = (name: string) => json.find((row: { name: string }) => row.name === name);
+  t.same(byName('ci-bot').agents, ['code_review', 'testing'], '--json: the agents as an array, not a comma string');
+  t.same(byName('first').agents, ['*'], '--json: every agent is ["*"]');
 });
 
 t.test('usage errors and unknown keys have their own exit codes and say what is wrong', async (t) => {
