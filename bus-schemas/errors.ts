@@ -538,7 +538,9 @@ export const ERROR_TABLE = {
       'not install them (not root); the message names the command (`apt-get install pocketsphinx ' +
       'pocketsphinx-en-us`). Install them on the worker host. In a chain, the next engine listens.',
   },
-  // Retryable: a new request (a new id) is answered afresh.
+  // Retryable: a new request (a new id, as an SDK's retry is) is answered afresh, and the gateway's own retry
+  // (same id, a later `attempt`) replaces a pending attempt's turn. Only a retry of a committed id conflicts
+  // again: `npm run replay` of a delivered request, which reports it as its normal outcome.
   answer_conflict: {
     status: 503,
     type: 'server_error',

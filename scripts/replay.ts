@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { Bus } from '../common/bus.js';
-import { isChatRequest, isEmbedRequest, isSpeechRequest } from '../bus-schemas/index.js';
+import { isChatRequest, isEmbedRequest, isSpeechRequest, type ReplyFrame } from '../bus-schemas/index.js';
 import { envelopeAt, findEnvelopes, type StoredEnvelope } from '../gateway/audit/audit-lookup.js';
 import { auditStreamName } from '../gateway/audit/audit-stream.js';
 import { connectTool, describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
@@ -15,7 +15,9 @@ const USAGE =
 Takes one chat request envelope from the gateway's audit stream (AUDIT=on) and publishes it again,
 with its headers, on the subject it was first published on, then prints every reply frame as one
 JSON line until the terminal frame. The worker answers it again (the model is called again) but
-stores no second turn: a turn is stored at most once per request id.
+stores no second turn: a turn is stored at most once per request id. A request that was delivered
+ends with an answer_conflict frame when the new answer differs: replay then prints the answer and
+"not stored: the request was already delivered" on stderr, and exits 0.
 
   <seq>        a number: the envelope at that stream sequence (nats stream view shows them)
   <request id> the first envelope stored with exactly that request id (a retry of the same id is
@@ -34,8 +36,8 @@ DATA_DIR/nats-credentials/replay.password. NATS_TLS_CA, NATS_TLS_CERT and NATS_T
 The stream also records speech requests (POST /v1/audio/speech, spoken chat answers): those are
 shown by id and sequence but not replayed (exit 2, saying so).
 
-Exit code: 0 after "done"; 1 after an "error" frame, no answer in time or no worker;
-2 for a usage error, a speech record, or when the envelope, the stream or NATS cannot be found.`;
+Exit code: 0 after "done" or that answer_conflict; 1 after another "error" frame, no answer in time
+or no worker; 2 for a usage error, a speech record, or when the envelope, the stream or NATS cannot be found.`;
 
 /** A failure that is the caller's to fix (usage, not found): exit 2. */
 class NotFound extends Error {}
@@ -206,11 +208,34 @@ async function replay(bus: Bus, stream: string, stored: StoredEnvelope): Promise
       `(request id ${stored.requestId ?? 'unknown'}, stored ${stored.time.toISOString()}) on ${subject}`,
   );
   const options = { headers: replayHeaders(stored, stream), maxWaitMs: timeoutMs + 5000 };
-  const outcome = embed
-    ? await exchangeEmbedEnvelope(bus, subject, stored.data, options)
-    : await exchangeEnvelope(bus, subject, stored.data, options);
+  if (embed) {
+    const outcome = await exchangeEmbedEnvelope(bus, subject, stored.data, options);
+    if (outcome === 'silent') say(`no terminal frame within ${timeoutMs + 5000} ms (the envelope's timeout_ms + 5 s)`);
+    return outcome === 'done' ? 0 : 1;
+  }
+  const seen = new AnswerSeen();
+  const outcome = await exchangeEnvelope(bus, subject, stored.data, { ...options, onFrame: (f) => seen.print(f) });
   if (outcome === 'silent') say(`no terminal frame within ${timeoutMs + 5000} ms (the envelope's timeout_ms + 5 s)`);
+  // A delivered request keeps its one stored turn: a model answering again with other words gets
+  // answer_conflict, which is what a replay of it normally ends with, not its failure.
+  if (outcome === 'error' && seen.errorCode === 'answer_conflict') {
+    say(`answer: ${JSON.stringify(seen.text)}`);
+    say('not stored: the request was already delivered (memory keeps its first answer, once per request id)');
+    return 0;
+  }
   return outcome === 'done' ? 0 : 1;
+}
+
+/** Prints each frame as one JSON line on stdout (for scripts), keeping the answer's text and the error code. */
+class AnswerSeen {
+  text = '';
+  errorCode: string | undefined;
+
+  print(frame: ReplyFrame): void {
+    process.stdout.write(`${JSON.stringify(frame)}\n`);
+    if (frame.type === 'delta') this.text += frame.content ?? '';
+    if (frame.type === 'error') this.errorCode = frame.error.code;
+  }
 }
 
 /** `<prefix>.audit.<agent>.chat` → `<prefix>.<agent>.chat` (and `.embed` likewise). */

@@ -155,6 +155,25 @@ t.test('npm run replay -- <seq>: the same, by stream sequence', async (t) => {
   t.equal((await turnsOf(requestId)).length, 1);
 });
 
+t.test('a model answering a delivered request with other words: shown, not stored, exit 0', async (t) => {
+  const [stored] = await turnsOf(requestId);
+  stack.ollama.behave({ tokens: ['a', ' different', ' answer'] });
+  t.teardown(() => stack.ollama.behave({}));
+  const calls = stack.ollama.requests.length;
+  const { code, stdout, stderr } = await replay([requestId]);
+  t.equal(code, 0, 'the normal outcome of replaying a delivered request, not a failure');
+  t.equal(stack.ollama.requests.length, calls + 1, 'the model was called again');
+  const last = JSON.parse(stdout.trim().split('\n').at(-1)!);
+  t.match(
+    last,
+    { type: 'error', error: { code: 'answer_conflict' } },
+    'stdout keeps the frames as the worker sent them',
+  );
+  t.match(stderr, /answer: "a different answer"/);
+  t.match(stderr, /not stored: the request was already delivered/);
+  t.same(await turnsOf(requestId), [stored], 'the stored turn is kept as it was');
+});
+
 t.test('an error frame exits 1, and stores nothing more', async (t) => {
   stack.ollama.behave({ failWith: { status: 500, message: 'boom' } });
   t.teardown(() => stack.ollama.behave({}));
