@@ -1,6 +1,7 @@
 import { loadCatalog } from '../common/catalog.js';
 import { createLogger } from '../common/logger.js';
 import { connectBus } from '../common/bus.js';
+import { logRecordedBus, withRecordedNats } from '../common/recorded-nats.js';
 import { withTimeout } from '../common/timeout.js';
 import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from '../common/process.js';
 import { restartsFromEnv } from '../common/restarts.js';
@@ -22,9 +23,12 @@ const LISTEN_BACKLOG = 4096;
 
 async function main(): Promise<void> {
   exitWithSupervisor();
-  const config = loadGatewayConfig();
+  // Without NATS_URL, the bus `npm start` runs for DATA_DIR (it may have moved off a taken 4222).
+  const found = withRecordedNats('gateway');
+  const config = loadGatewayConfig(found.env);
   const restarts = restartsFromEnv();
   const logger = createLogger('gateway');
+  if (found.recorded) logRecordedBus(logger, found.recorded);
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   for (const warning of keyWarnings(config, loadRateTiers(config.rateTiersFile))) logger.warn(warning);
   const bus = await connectBus({

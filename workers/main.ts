@@ -3,6 +3,7 @@ import { loadCatalog, selectAgents } from '../common/catalog.js';
 import { createLogger } from '../common/logger.js';
 import { loadRedactor } from '../common/redaction.js';
 import { connectBus } from '../common/bus.js';
+import { logRecordedBus, withRecordedNats } from '../common/recorded-nats.js';
 import { exitOnStartupError, exitWithSupervisor, onShutdown, reportReady } from '../common/process.js';
 import { restartsFromEnv } from '../common/restarts.js';
 import { loadWorkerConfig } from './config.js';
@@ -34,9 +35,12 @@ async function main(): Promise<void> {
     return;
   }
   exitWithSupervisor();
-  const config = loadWorkerConfig();
+  // Without NATS_URL, the bus `npm start` runs for DATA_DIR (it may have moved off a taken 4222).
+  const found = withRecordedNats('worker');
+  const config = loadWorkerConfig(found.env);
   const restarts = restartsFromEnv();
   const log = createLogger('worker');
+  if (found.recorded) logRecordedBus(log, found.recorded);
   const catalog = loadCatalog(config.agentsFile, config.defaultModel);
   const agents = selectAgents(
     catalog,

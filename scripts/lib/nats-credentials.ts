@@ -1,21 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { BusRole } from '../../common/nats-client.js';
 import { makeDirs } from '../../common/make-dirs.js';
+import { credentialsDir, passwordFileOf } from '../../common/recorded-nats.js';
+
+export { credentialsDir, passwordFileOf } from '../../common/recorded-nats.js';
 
 /** The bus users of the bundled nats.conf, one per role (admin: only `npm run bus:setup` uses it). */
 export const BUS_ROLES: readonly BusRole[] = ['gateway', 'worker', 'replay', 'admin'];
-
-/** The directory under DATA_DIR holding one password file per bus user. */
-export function credentialsDir(dataDir: string): string {
-  return join(dataDir, 'nats-credentials');
-}
-
-/** A role's password file: what NATS_PASSWORD_FILE points at. */
-export function passwordFileOf(dataDir: string, role: BusRole): string {
-  return join(credentialsDir(dataDir), `${role}.password`);
-}
 
 /** The environment variable nats.conf reads a role's password from (`$AGENTBUS_NATS_WORKER_PASSWORD`). */
 export function serverPasswordVariable(role: BusRole): string {

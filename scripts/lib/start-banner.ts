@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { RoleCredentials } from './nats-credentials.js';
-import { workerSettingsToRepeat } from './worker-settings-line.js';
+import { gatewaySettingsToRepeat, workerSettingsToRepeat } from './worker-settings-line.js';
 
 /** The model backend as the worker's ready message reports it. */
 export interface ReadyBackend {
@@ -72,6 +72,13 @@ export function runningBanner(stack: RunningStack): string[] {
     lines.push(
       `  NATS     ${natsUrl}   (add workers: NATS_URL=${natsUrl} ${sameSetup} npm run worker -- --agents <names>)`,
     );
+  // A gateway beside this one: the same bus, keys file (under DATA_DIR) and settings, on a port of its own.
+  const gatewaySetup = [...gatewaySettingsToRepeat(process.env), `DATA_DIR=${dataDir}`].join(' ');
+  lines.push(
+    `           add a gateway: NATS_URL=${natsUrl} ` +
+      (credentials ? `NATS_USER=gateway NATS_PASSWORD_FILE=${credentials.gateway.passwordFile} ` : '') +
+      `${gatewaySetup} PORT=<another port> npm run gateway`,
+  );
   lines.push(`  memory   ${stack.memoryFile}`);
   lines.push(`  voice    ${stack.voice}`);
   lines.push(`  listen   ${stack.listen}`);

@@ -1,15 +1,16 @@
 import { recordingEnvReader } from '../../common/env-recorder.js';
+import { loadGatewayConfig } from '../../gateway/config.js';
 import { loadWorkerConfig } from '../../workers/config.js';
 
-// Printed apart on the add-workers line (the NATS ones are the new worker's own), or never: a secret
-// the user sets again themselves.
-const PRINTED_APART = /^(NATS_|DATA_DIR$)/;
-const SECRET = /(_KEY|_TOKEN|_SECRET)$|PASSWORD/;
+// Printed apart on the add-workers and add-gateway lines (the NATS ones are the new process's own, a
+// gateway's PORT another), or never: a secret the user sets again themselves (API_KEYS among them).
+const PRINTED_APART = /^(NATS_|DATA_DIR$|PORT$)/;
+const SECRET = /(_KEYS?|_TOKEN|_SECRET)$|PASSWORD/;
 
-/** Every variable the worker reads, as its configuration loader reads them (the reference's list too). */
-function workerSettingNames(): string[] {
+/** Every variable a process reads, as its configuration loader reads them (the reference's list too). */
+function settingNames(load: (env: NodeJS.ProcessEnv, read: ReturnType<typeof recordingEnvReader>['read']) => unknown) {
   const { read, variables } = recordingEnvReader();
-  loadWorkerConfig({}, read);
+  load({}, read);
   return [...new Set(variables.map((variable) => variable.name))];
 }
 
@@ -40,7 +41,16 @@ function withoutPassword(value: string): string {
  * it fails to connect rather than writing memory of its own.
  */
 export function workerSettingsToRepeat(env: NodeJS.ProcessEnv): string[] {
-  return workerSettingNames()
+  return repeated(settingNames(loadWorkerConfig), env);
+}
+
+/** The same for a gateway added by hand: the same agents, keys file, limits and subject prefix as this one. */
+export function gatewaySettingsToRepeat(env: NodeJS.ProcessEnv): string[] {
+  return repeated(settingNames(loadGatewayConfig), env);
+}
+
+function repeated(names: string[], env: NodeJS.ProcessEnv): string[] {
+  return names
     .filter((name) => env[name] !== undefined && env[name] !== '' && !PRINTED_APART.test(name) && !SECRET.test(name))
     .map((name) => `${name}=${shellWord(withoutPassword(env[name]!))}`);
 }
