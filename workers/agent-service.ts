@@ -53,6 +53,11 @@ export interface AgentServiceDeps {
   memoryAt?: string | undefined;
   /** Whether the memory database takes writes (memory/health.ts), for requests and `$SRV.STATS`. */
   memoryHealth?: MemoryHealth | undefined;
+  /**
+   * The memory database's id (memory/identity.ts), in `$SRV.INFO` metadata as `memory`: workers
+   * of one agent, or answering the same memory queries, must report the same (gateway/routes/memory-split.ts).
+   */
+  memoryId?: string | undefined;
   /** How many times `npm start` restarted this worker (AGENTBUS_RESTARTS), in every endpoint's stats. */
   restarts?: number;
   /** The voice agents' chains of audio engines; espeak-ng and pocketsphinx alone on PATH when omitted. */
@@ -65,6 +70,8 @@ export interface RunningAgentService {
   /** The NATS micro service id, also the `worker` in ack frames. */
   readonly id: string;
   readonly service: Service;
+  /** The memory database's id it reports (undefined when it could not be read). */
+  readonly memoryId: string | undefined;
   /** Resolves when the service stopped: null after `stop()`, an Error if it died on its own. */
   readonly stopped: Promise<null | Error>;
   /**
@@ -151,7 +158,11 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
     name: WORKER_SERVICE_NAME,
     version: WORKER_SERVICE_VERSION,
     description: 'agentbus agent worker: chat requests in, reply frames out',
-    metadata: { agents: agents.map((a) => a.name).join(','), ...providerMetadata(deps.providers, agents) },
+    metadata: {
+      agents: agents.map((a) => a.name).join(','),
+      ...providerMetadata(deps.providers, agents),
+      ...(deps.memoryId === undefined ? {} : { memory: deps.memoryId }),
+    },
     statsHandler: async (endpoint) =>
       endpoint.metadata?.['query'] === MEMORY_QUERY
         ? { ...memoryCounters, restarts }
@@ -321,6 +332,7 @@ export async function startAgentService(deps: AgentServiceDeps): Promise<Running
   return {
     id: workerId,
     service,
+    memoryId: deps.memoryId,
     stopped: service.stopped,
     async stop(timeoutMs) {
       // `leaving` first: gateways stop waiting for requests this worker will now never read.

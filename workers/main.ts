@@ -94,6 +94,8 @@ async function main(): Promise<void> {
       agents: agents.map((a) => a.name),
       nats: config.natsUrl,
       memory: memoryAt,
+      // Named in /ready when workers of an agent report different ones: find which is where.
+      memoryId: worker.memoryId,
       localProviders: config.localProviders,
     },
     'worker ready',

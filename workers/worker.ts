@@ -8,6 +8,7 @@ import type { CacheMode } from './cache/cache-policy.js';
 import type { AdmissionSettings } from './admission.js';
 import { startAgentService, type RunningAgentService } from './agent-service.js';
 import type { MemoryHealth } from './memory/health.js';
+import { memoryIdentity } from './memory/identity.js';
 import type { MemoryDatabase } from './memory/schema.js';
 import type { ProviderChains } from './providers/chain.js';
 import type { AudioChains } from './audio/chains.js';
@@ -55,5 +56,6 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningAgentService
     ...(deps.cacheMode ? { mode: deps.cacheMode } : {}),
     log: deps.log,
   });
-  return startAgentService({ ...deps, cache, subjects: subjectsFor(deps.subjectPrefix) });
+  const memoryId = await memoryIdentity(deps.db, deps.log);
+  return startAgentService({ ...deps, cache, memoryId, subjects: subjectsFor(deps.subjectPrefix) });
 }

@@ -1,5 +1,6 @@
 import type { ServiceInfo, ServiceStats } from '@nats-io/services';
 import type { Agent } from '../../common/catalog.js';
+import { describeMemorySplit, findMemorySplits, type MemorySplit } from './memory-split.js';
 
 /**
  * Per provider, how many workers found it answering (with its models) at their last probe and
@@ -85,11 +86,14 @@ const withoutProvider = (health: Map<string, EndpointHealth>): string[] =>
 export interface Readiness {
   code: 200 | 503;
   body: Record<string, unknown> & { status: 'ready' | 'degraded' | 'unavailable' };
+  /** Workers that must share a memory database and do not (in `reason` too), for the route to log. */
+  memorySplits: MemorySplit[];
 }
 
-const unavailable = (body: Record<string, unknown>): Readiness => ({
+const unavailable = (body: Record<string, unknown>, memorySplits: MemorySplit[]): Readiness => ({
   code: 503,
   body: { status: 'unavailable', ...body },
+  memorySplits,
 });
 
 /**
@@ -112,31 +116,39 @@ export function judgeReadiness(
   }
   const backend = backendsOf(stats);
   const body = { nats: 'connected', workers: infos.length, agents, backend };
+  const memorySplits = findMemorySplits(infos);
   if (infos.length === 0)
-    return unavailable({
-      reason: 'no worker answers $SRV.INFO: start one with "npm run worker"',
-      ...body,
-    });
+    return unavailable(
+      {
+        reason: 'no worker answers $SRV.INFO: start one with "npm run worker"',
+        ...body,
+      },
+      memorySplits,
+    );
   const providers = Object.entries(backend);
   if (providers.length > 0 && providers.every(([, seen]) => seen.reachable === 0)) {
-    return unavailable({
-      reason:
-        `no worker reaches its model backend (${providers.map(([name]) => name).join(', ')}); ` +
-        "see the workers' logs",
-      ...body,
-    });
+    return unavailable(
+      {
+        reason:
+          `no worker reaches its model backend (${providers.map(([name]) => name).join(', ')}); ` +
+          "see the workers' logs",
+        ...body,
+      },
+      memorySplits,
+    );
   }
   // A worker that cannot keep what it answers, or an agent whose every provider is known to be
   // failing, answers requests with errors. Every gateway sees the same workers, so a 503 for one
   // agent's trouble would take all of them out of the balancer, and every agent with them: not
-  // ready only when no agent can be answered; "degraded", and why, while some still can.
+  // ready only when no agent can be answered; "degraded", and why, while some still can. Workers
+  // of one agent on different memory databases answer too, but lose conversations at random.
   const embedding = new Set(catalogAgents.filter((a) => a.kind === 'embedding').map((a) => a.name));
   const health = endpointHealth(stats, embedding);
-  const problems = [...memoryProblems(stats), ...withoutProvider(health)];
+  const problems = [...memoryProblems(stats), ...withoutProvider(health), ...memorySplits.map(describeMemorySplit)];
   if (problems.length > 0) {
     const answerable = agentNames.some((name) => (health.get(name)?.usable ?? 0) > 0);
     const status = answerable ? 'degraded' : 'unavailable';
-    return { code: answerable ? 200 : 503, body: { status, reason: problems.join('; '), ...body } };
+    return { code: answerable ? 200 : 503, body: { status, reason: problems.join('; '), ...body }, memorySplits };
   }
-  return { code: 200, body: { status: 'ready', ...body } };
+  return { code: 200, body: { status: 'ready', ...body }, memorySplits };
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Catalog } from '../../common/catalog.js';
 import type { Bus } from '../../common/bus.js';
 import { askWorkers } from '../bus/ask-workers.js';
+import { memorySplitWarner } from './memory-split.js';
 import { judgeReadiness } from './readiness.js';
 
 export interface ReadyRouteOptions {
@@ -20,6 +21,7 @@ export interface ReadyRouteOptions {
 export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptions): Promise<void> {
   const { bus } = options;
   const timeoutMs = options.workerInfoTimeoutMs ?? 500;
+  const warnOfMemorySplits = memorySplitWarner(app.log);
 
   app.get('/ready', { logLevel: 'warn' }, async (_request, reply) => {
     if (!bus.connected) {
@@ -42,7 +44,8 @@ export async function readyRoutes(app: FastifyInstance, options: ReadyRouteOptio
         nats: 'connected',
         reason: `cannot ask the workers over NATS: ${error.message}`,
       });
-    const { code, body } = judgeReadiness(infos, stats, options.catalog.agents);
+    const { code, body, memorySplits } = judgeReadiness(infos, stats, options.catalog.agents);
+    warnOfMemorySplits(memorySplits);
     return reply.code(code).send(body);
   });
 }

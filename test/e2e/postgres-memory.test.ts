@@ -1,10 +1,12 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import t from 'tap';
+import { createLogger } from '../../common/logger.js';
 import { commitTurn, discardTurn } from '../../workers/memory/delivery.js';
 import { loadHistory } from '../../workers/memory/history.js';
 import { memoryFailure } from '../../workers/memory-errors.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
+import { memoryIdentity } from '../../workers/memory/identity.js';
 import { namedStatements } from '../../workers/memory/postgres-named-statements.js';
 import { recordTurn, type NewTurn } from '../../workers/memory/turns.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
@@ -57,6 +59,7 @@ t.test('migrations: one set for both dialects, idempotent, also as npm run migra
     '20261205T1500-add-turns-pending-until',
     '20261205T2100-add-turns-requested-at',
     '20261207T0700-add-turns-refusal',
+    '20261208T0900-memory-identity',
   ]);
   t.notOk(first.at.includes(postgres.password), 'the location shown has no password');
   t.match(first.at, /^DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@127\.0\.0\.1:\d+\/migrations\)$/);
@@ -68,6 +71,24 @@ t.test('migrations: one set for both dialects, idempotent, also as npm run migra
   t.equal(run.code, 0, run.stderr);
   t.match(run.stdout, /DATABASE_URL \(postgres:\/\/agentbus:\*\*\*@.*\): up to date/);
   t.notOk(run.stdout.includes(postgres.password));
+});
+
+t.test('one database id for all the workers of a PostgreSQL database, also when they race', async (t) => {
+  const url = await postgres.createDatabase('identity');
+  // Workers on many hosts start together: each migrates (under the migrator's lock) and reads the id.
+  const opened = await Promise.all([1, 2, 3, 4].map(() => openMigratedMemory(settingsOf(url, 2))));
+  t.teardown(() => Promise.all(opened.map(({ db }) => db.destroy())));
+  const log = createLogger('test', { level: 'silent' });
+  const ids = await Promise.all(opened.map(({ db }) => memoryIdentity(db, log)));
+  t.match(ids[0], /^[0-9a-f-]{36}$/);
+  t.equal(new Set(ids).size, 1, 'made once, by the migration');
+  await opened[0]!.db.deleteFrom('memory_identity').execute();
+  const remade = await Promise.all(opened.map(({ db }) => memoryIdentity(db, log)));
+  t.not(remade[0], ids[0]);
+  t.equal(new Set(remade).size, 1, 'a lost row is made again once: insert or nothing, then read');
+  const other = await openMigratedMemory(settingsOf(await postgres.createDatabase('identity_other')));
+  t.teardown(() => other.db.destroy());
+  t.not(await memoryIdentity(other.db, log), remade[0], 'another database, another id');
 });
 
 t.test('delivery on PostgreSQL: idempotent by request id, commits numbered 1..n under concurrency', async (t) => {

@@ -31,6 +31,7 @@ t.test('migrations apply once and set WAL mode', async (t) => {
     '20261205T1500-add-turns-pending-until',
     '20261205T2100-add-turns-requested-at',
     '20261207T0700-add-turns-refusal',
+    '20261208T0900-memory-identity',
   ]);
   t.same(await migrateToLatest(db), [], 'second run applies nothing');
   const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(db);

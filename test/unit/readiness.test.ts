@@ -142,3 +142,30 @@ t.test('a worker older than providers_available counts as able to answer', async
   t.match(body, { status: 'degraded', reason: /agent code: / });
   t.notMatch(String(body['reason']), /agent chat/);
 });
+
+t.test('workers of an agent on different memory databases: degraded, 200, names the agent', async (t) => {
+  const onDatabase = (id: string, memory: string) => ({
+    ...infoOf(id, [{ agent: 'chat' }, { agent: 'code' }]),
+    metadata: { memory },
+  });
+  const infos = [onDatabase('w1', 'db-a'), onDatabase('w2', 'db-b')];
+  const stats = ['w1', 'w2'].map((id) => statsOf(id, [{ agent: 'chat' }, { agent: 'code' }]));
+  const { code, body, memorySplits } = judgeReadiness(infos, stats, [
+    { name: 'chat', kind: 'chat' },
+    { name: 'code', kind: 'chat' },
+  ]);
+  t.equal(code, 200, 'every agent still answers: the balancer keeps this gateway');
+  t.match(body, {
+    status: 'degraded',
+    reason: /^workers of agent chat use different memory databases: .*; workers of agent code use /,
+  });
+  t.same(
+    memorySplits.map((split) => split.agent),
+    ['chat', 'code'],
+    'for the route to log',
+  );
+  const same = judgeReadiness([onDatabase('w1', 'db-a'), onDatabase('w2', 'db-a')] as ServiceInfo[], stats, [
+    { name: 'chat', kind: 'chat' },
+  ]);
+  t.equal(same.body.status, 'ready');
+});

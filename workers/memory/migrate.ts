@@ -9,6 +9,7 @@ import * as dropTurnsSessionIdId from './migrations/20261203T0601-drop-turns-ses
 import * as turnsPendingUntil from './migrations/20261205T1500-add-turns-pending-until.js';
 import * as turnsRequestedAt from './migrations/20261205T2100-add-turns-requested-at.js';
 import * as turnsRefusal from './migrations/20261207T0700-add-turns-refusal.js';
+import * as memoryIdentity from './migrations/20261208T0900-memory-identity.js';
 
 // Listed by hand rather than read from the folder, so the set of migrations is fixed at build
 // time and cannot change with the working directory. Names sort by their timestamp prefix.
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '20261205T1500-add-turns-pending-until': turnsPendingUntil,
   '20261205T2100-add-turns-requested-at': turnsRequestedAt,
   '20261207T0700-add-turns-refusal': turnsRefusal,
+  '20261208T0900-memory-identity': memoryIdentity,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -5,6 +5,15 @@ export interface MemoryDatabase {
   sessions: SessionsTable;
   turns: TurnsTable;
   memory_probe: MemoryProbeTable;
+  memory_identity: MemoryIdentityTable;
+}
+
+/** One row (id 1) naming the database, reported by its workers (memory/identity.ts). */
+export interface MemoryIdentityTable {
+  id: number;
+  /** A random UUID, made once with the database. */
+  database_id: string;
+  created_at: string;
 }
 
 /** One row the workers rewrite to check that the database can be written (memory/health.ts). */
