@@ -356,7 +356,8 @@ export const ERROR_TABLE = {
       "An upstream (an OpenAI-compatible server) answered 429 to the worker's own key: its rate limit, not the " +
       "client's. `Retry-After` is the upstream's (at most 60 s; `1` when it sent none). The worker's next " +
       "provider for the agent is tried, then the gateway's agent `fallback`, never the same agent again; not " +
-      'counted by the circuit breaker. Wait and send it again (the SDKs do), or raise the upstream limits.',
+      'counted by the circuit breaker. Also the answer when every provider of the chain tried answered 429 (the ' +
+      'others skipped), with the soonest wait. Wait and send it again (the SDKs do), or raise the upstream limits.',
   },
   // Not retryable although a 429 (OpenAI's own shape for it): no wait brings the quota back.
   backend_quota_exceeded: {
@@ -368,8 +369,8 @@ export const ERROR_TABLE = {
       'An upstream answered 429 `insufficient_quota` (or another billing code: `credit_balance_exhausted`, a spend ' +
       "or usage limit) to the worker's own key: the operator's account has no credit or hit its limit. OpenAI's " +
       "`type` and `x-should-retry: false`, so the SDKs do not retry it; the worker's next provider is tried, " +
-      'nothing is retried or counted by the circuit breaker. Add credit or raise the limit upstream, or change ' +
-      '`OPENAI_API_KEY`.',
+      'nothing is retried or counted by the circuit breaker (also the answer when every provider of the chain ' +
+      'tried had no quota left). Add credit or raise the limit upstream, or change `OPENAI_API_KEY`.',
   },
   headers_too_large: {
     status: 431,
@@ -470,7 +471,8 @@ export const ERROR_TABLE = {
     message: 'No model provider of this agent may take the request now.',
     doc:
       "Every provider of the agent's chain failed before its first token or was skipped (open circuit, not local); " +
-      'the message names each and why. Fix the backend, or wait `BREAKER_COOLDOWN_MS`.',
+      'the message names each and why. Fix the backend, or wait `BREAKER_COOLDOWN_MS`. When the only failures ' +
+      "were upstreams' 429s, the chain ends with `backend_rate_limited` or `backend_quota_exceeded` instead.",
   },
   // Not retryable: no provider of the chain is local, so sending the same private request again
   // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS. Another agent's

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI, { RateLimitError } from 'openai';
 import t from 'tap';
 import { createOpenAIProvider } from '../../workers/providers/openai/index.js';
@@ -5,13 +8,31 @@ import { startFakeOpenAI } from '../helpers/fake-openai.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 
 // An OpenAI-compatible upstream answering 429 over a real loopback socket: its rate limit reaches the client as a
-// 429 with the upstream's Retry-After, asked of it once, and never opens the provider's circuit; an empty account
-// is a 429 the SDKs do not retry.
+// 429 with the upstream's Retry-After, asked of it once (also when every upstream of a chain is at its limit), and
+// never opens the provider's circuit; an empty account is a 429 the SDKs do not retry.
 const upstream = await startFakeOpenAI(['gpt-test']);
 t.teardown(() => upstream.close());
+const dir = mkdtempSync(join(tmpdir(), 'agentbus-upstream-429-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const agentsFile = join(dir, 'agents.json');
+// `testing` on PROVIDER (the fake OpenAI); `pair` and `pair_vectors` chain it with the fake Ollama.
+const PAIR = [
+  { provider: 'openai', model: 'gpt-test' },
+  { provider: 'ollama', model: 'llama3.2' },
+];
+writeFileSync(
+  agentsFile,
+  JSON.stringify({
+    agents: [
+      { name: 'testing', description: 'A chat agent.', system_prompt: 'You write tests.' },
+      { name: 'pair', description: 'Two upstreams.', system_prompt: 'You help.', providers: PAIR },
+      { name: 'pair_vectors', kind: 'embedding', description: 'Two upstreams.', providers: PAIR },
+    ],
+  }),
+);
 const stack = await startStack({
   provider: createOpenAIProvider({ baseUrl: upstream.url, apiKey: 'sk-upstream-secret' }),
-  env: { DEFAULT_MODEL: 'gpt-test', BREAKER_FAILURES: '3' },
+  env: { DEFAULT_MODEL: 'gpt-test', BREAKER_FAILURES: '3', AGENTS_FILE: agentsFile },
 });
 t.teardown(() => stack.close());
 const post = (body: Record<string, unknown> = {}) =>
@@ -52,6 +73,31 @@ t.test("an upstream's 429: the client gets 429 with its Retry-After, and the ups
   const dated = await post();
   t.equal(dated.status, 429);
   t.ok(Number(dated.headers.get('retry-after')) >= 18 && Number(dated.headers.get('retry-after')) <= 20, at);
+});
+
+t.test("every upstream of an agent's chain at its limit: a 429, each asked once", async (t) => {
+  upstream.behave({ failWith: { ...RATE_LIMITED, headers: { 'retry-after': '7' } } });
+  stack.ollama.behave({ failWith: { status: 429, message: 'you have reached your hourly usage limit' } });
+  t.teardown(() => stack.ollama.behave({}));
+  const before = { openai: upstream.requests.length, ollama: stack.ollama.requests.length };
+  const res = await post({ model: 'pair' });
+  t.equal(res.status, 429, 'not the 503 of a chain that failed');
+  t.equal(res.headers.get('x-should-retry'), 'true');
+  t.match(await res.json(), {
+    error: { code: 'backend_rate_limited', type: 'requests', message: /openai: backend_rate_limited.*ollama: back/ },
+  });
+  t.equal(upstream.requests.length - before.openai, 1, 'the gateway did not ask the agent again');
+  t.equal(stack.ollama.requests.length - before.ollama, 1);
+
+  const vectors = await fetch(`${stack.baseUrl}/v1/embeddings`, {
+    method: 'POST',
+    headers: AUTH,
+    body: JSON.stringify({ model: 'pair_vectors', input: 'hi' }),
+  });
+  t.equal(vectors.status, 429, 'embeddings alike');
+  t.match(await vectors.json(), { error: { code: 'backend_rate_limited' } });
+  t.equal(upstream.embedRequests.length, 1);
+  t.equal(stack.ollama.embedRequests.length, 1);
 });
 
 t.test("429s are not the backend failing: the provider's circuit stays closed for everyone", async (t) => {

@@ -7,7 +7,7 @@ export interface FakeOpenAIBehaviour {
   tokens: string[];
   tokenDelayMs: number;
   toolCalls?: Array<{ name: string; arguments: string }>;
-  /** Answer with this status and an OpenAI error body instead (OpenAI's `type` and `code`, extra headers). */
+  /** Answer chat and embeddings with this status and an OpenAI error body instead (its `type`, `code`, headers). */
   failWith?: { status: number; message: string; type?: string; code?: string; headers?: Record<string, string> };
   /** Counted apart in the usage chunk's `completion_tokens_details`, as reasoning servers do. */
   reasoningTokens?: number;
@@ -117,6 +117,12 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     for await (const chunk of req) raw += chunk;
     const body = JSON.parse(raw);
     embedRequests.push(body);
+    if (behaviour.failWith) {
+      const { status, message, code, type } = behaviour.failWith;
+      return res
+        .writeHead(status, { 'content-type': 'application/json', ...behaviour.failWith.headers })
+        .end(JSON.stringify({ error: { message, type: type ?? 'invalid_request_error', param: null, code } }));
+    }
     if (behaviour.embedDelayMs && (await pauseUnlessClosed(behaviour.embedDelayMs, res))) {
       embedAborted++;
       return;

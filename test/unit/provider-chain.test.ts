@@ -169,10 +169,15 @@ t.test("an upstream's rate limit or empty account: the next provider answers, th
   t.equal(fakes.openai.calls.length, BREAKERS.failures + 1, '429s do not open the circuit');
   await t.rejects(chains.open(cloudOnly, ask(), log), { code: 'backend_rate_limited', retryAfterMs: 7000 });
 
-  // Every link busy, each saying when: the client is told the soonest.
+  // Every link busy, each saying when: still the upstreams' 429 (the gateway goes to the fallback, not the same
+  // agent; the client gets 429), naming each, with the soonest wait.
   fakes.ollama.behave = limited(3000);
   const allBusy = await chains.open(cloudFirst, ask(), log).catch((e: unknown) => e);
-  t.match(allBusy, { code: 'no_provider_available', retryAfterMs: 3000 });
+  t.match(allBusy, {
+    code: 'backend_rate_limited',
+    retryAfterMs: 3000,
+    message: /openai: backend_rate_limited: upstream busy; ollama: backend_rate_limited: upstream busy/,
+  });
   fakes.ollama.behave = fails('backend_error', 'crashed');
   const oneDown = await chains.open(cloudFirst, ask(), log).catch((e: unknown) => e);
   t.match(oneDown, { code: 'no_provider_available', retryAfterMs: undefined }, 'one failed otherwise: no estimate');
@@ -181,6 +186,68 @@ t.test("an upstream's rate limit or empty account: the next provider answers, th
   fakes.openai.behave = fails('backend_quota_exceeded', 'no quota left');
   t.equal((await chains.open(cloudFirst, ask(), log)).provider, 'ollama', 'an empty account moves on too');
   await t.rejects(chains.open(cloudOnly, ask(), log), { code: 'backend_quota_exceeded', retryable: false });
+});
+
+t.test("a chain stopped only by its upstreams' 429s ends with a 429 error, whatever else was skipped", async (t) => {
+  const { chains, fakes, clock, log } = setup();
+  const three = agentWith('three', [OPENAI, OLLAMA, LLAMA]);
+  const limited = (retryAfterMs: number | undefined) =>
+    // eslint-disable-next-line require-yield -- fails before its first event
+    async function* () {
+      throw new AgentbusError('backend_rate_limited', 'upstream busy', { retryAfterMs });
+    };
+  // llama-cpp's circuit opens, to reopen in 30 s.
+  fakes['llama-cpp'].behave = fails('backend_error', 'out of memory');
+  for (let i = 0; i < BREAKERS.failures; i++) await t.rejects(chains.open(agentWith('l', [LLAMA]), ask(), log));
+  fakes.openai.behave = limited(7000);
+  fakes.ollama.behave = limited(40_000);
+  t.match(await chains.open(three, ask(), log).catch((e: unknown) => e), {
+    code: 'backend_rate_limited',
+    retryable: true,
+    retryAfterMs: 7000,
+    message: /llama-cpp: circuit open/,
+  });
+  await clock.advance(25_000);
+  t.match(
+    await chains.open(three, ask(), log).catch((e: unknown) => e),
+    {
+      code: 'backend_rate_limited',
+      retryAfterMs: 5000,
+    },
+    'the circuit reopens sooner than either upstream',
+  );
+
+  // An empty account with a rate limit: waiting brings the rate-limited one back, so that one's wait.
+  fakes.ollama.behave = fails('backend_quota_exceeded', 'no quota left');
+  t.match(await chains.open(three, ask(), log).catch((e: unknown) => e), {
+    code: 'backend_rate_limited',
+    retryAfterMs: 5000,
+  });
+  fakes.openai.behave = limited(undefined);
+  t.match(
+    await chains.open(three, ask(), log).catch((e: unknown) => e),
+    {
+      code: 'backend_rate_limited',
+      retryAfterMs: undefined,
+    },
+    'an upstream that said not how long: no estimate',
+  );
+  // Only empty accounts: no wait helps (not retryable; the gateway asks the fallback agent).
+  fakes.openai.behave = fails('backend_quota_exceeded', 'no quota left');
+  t.match(await chains.open(three, ask(), log).catch((e: unknown) => e), {
+    code: 'backend_quota_exceeded',
+    retryable: false,
+    retryAfterMs: undefined,
+  });
+  // Anything else among the failures: the chain's own 503.
+  fakes.ollama.behave = fails('backend_unreachable', 'down');
+  t.match(await chains.open(three, ask(), log).catch((e: unknown) => e), { code: 'no_provider_available' });
+  fakes.ollama.behave = limited(1000);
+  fakes.openai.behave = fails('backend_error', 'crashed');
+  t.match(await chains.open(three, ask(), log).catch((e: unknown) => e), {
+    code: 'no_provider_available',
+    retryAfterMs: undefined,
+  });
 });
 
 t.test('every provider failing: no_provider_available naming each and why', async (t) => {

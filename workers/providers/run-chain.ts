@@ -62,7 +62,8 @@ export async function firstAnswer<Name extends string, Provider, T>(
   const reasons: string[] = [];
   let left: { provider: Name; reason: string; err?: unknown } | undefined;
   const failures: AgentbusError[] = [];
-  // While every link is skipped by an open circuit or rate limited with a Retry-After: when the first may answer.
+  // While every link is skipped by an open circuit or rate limited with a Retry-After (empty accounts aside): when
+  // the first may answer.
   let reopensInMs: number | undefined;
   let onlyOpenCircuits = true;
   for (const link of links) {
@@ -98,7 +99,8 @@ export async function firstAnswer<Name extends string, Provider, T>(
       if (signal.aborted || !movesOn(err)) throw err;
       if (err.code === 'backend_rate_limited' && err.retryAfterMs !== undefined)
         reopensInMs = Math.min(reopensInMs ?? err.retryAfterMs, err.retryAfterMs);
-      else onlyOpenCircuits = false;
+      // An empty account is left out of the wait like a private skip: no wait brings it back.
+      else if (err.code !== 'backend_quota_exceeded') onlyOpenCircuits = false;
       failures.push(err);
       reasons.push(`${link.provider}: ${err.code}: ${err.message}`);
       left = { provider: link.provider, reason: err.code, err };
@@ -112,5 +114,25 @@ export async function firstAnswer<Name extends string, Provider, T>(
     reasons.length === 1 && left?.reason === 'circuit_open' ? run.breakerOf(left.provider).lastFailure() : undefined;
   if (last)
     throw new AgentbusError(last.code, `${last.message} (${reasons[0]}; not tried this time.)`, { retryAfterMs });
-  throw run.noneLeft(reasons, isPrivate && links.some((link) => !run.isLocal(link.provider)), retryAfterMs);
+  const none = run.noneLeft(reasons, isPrivate && links.some((link) => !run.isLocal(link.provider)), retryAfterMs);
+  const limit = upstreamLimit(failures);
+  if (limit === undefined) throw none;
+  throw new AgentbusError(limit, none.message, {
+    retryAfterMs: limit === 'backend_rate_limited' ? retryAfterMs : undefined,
+  });
+}
+
+/**
+ * The 429 a chain ends with when the upstreams' own limits were all that stopped it (every provider tried answered
+ * 429, the rest were skipped): the gateway then goes to the agent's fallback instead of asking the same agent, whose
+ * every worker shares those limits, and the client gets a 429 rather than a 503. A rate limit among them makes the
+ * chain rate limited (a wait brings that provider back); only empty accounts make it out of quota.
+ */
+function upstreamLimit(
+  failures: readonly AgentbusError[],
+): 'backend_rate_limited' | 'backend_quota_exceeded' | undefined {
+  const limits = failures.map((failure) => failure.code);
+  if (limits.length === 0 || !limits.every((c) => c === 'backend_rate_limited' || c === 'backend_quota_exceeded'))
+    return undefined;
+  return limits.includes('backend_rate_limited') ? 'backend_rate_limited' : 'backend_quota_exceeded';
 }
