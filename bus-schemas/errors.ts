@@ -17,7 +17,7 @@ export interface ErrorSpec {
   readonly retryable: boolean;
   /**
    * True for an error that is not retryable but says only that this agent's own backend refused
-   * (its key, its model, no private-safe provider): the gateway skips the retry and asks the
+   * (its key, its model, its account's quota, no private-safe provider): the gateway skips the retry and asks the
    * agent's catalog `fallback` at once, which has its own chain. Never on a client error.
    */
   readonly nextAgent?: true;
@@ -364,13 +364,15 @@ export const ERROR_TABLE = {
     status: 429,
     type: 'insufficient_quota',
     retryable: false,
+    nextAgent: true,
     message: 'The model backend says the account agentbus uses has no quota left.',
     doc:
       'An upstream answered 429 `insufficient_quota` (or another billing code: `credit_balance_exhausted`, a spend ' +
       "or usage limit) to the worker's own key: the operator's account has no credit or hit its limit. OpenAI's " +
-      "`type` and `x-should-retry: false`, so the SDKs do not retry it; the worker's next provider is tried, " +
-      'nothing is retried or counted by the circuit breaker (also the answer when every provider of the chain ' +
-      'tried had no quota left). Add credit or raise the limit upstream, or change `OPENAI_API_KEY`.',
+      "`type` and `x-should-retry: false`, so the SDKs do not retry it; the worker's next provider is tried (also " +
+      'the answer when every provider of the chain tried had no quota left), nothing is retried or counted by the ' +
+      "circuit breaker, but a chat agent's catalog `fallback` (its own backend and key) is asked at once. Add " +
+      'credit or raise the limit upstream, or change `OPENAI_API_KEY`.',
   },
   headers_too_large: {
     status: 431,

@@ -69,7 +69,7 @@ interface Tried {
 /**
  * One agent's answer with retries: on no responders, a first-token timeout or any retryable
  * error BEFORE the first token, the same agent is asked once more, then its fallback agent. An
- * error that only this agent's own backend gives (a refused key, a missing model: `nextAgent` in
+ * error that only this agent's own backend gives (a refused key, a missing model, an empty account: `nextAgent` in
  * the error table) skips the retry and goes to the fallback at once.
  * Each attempt reuses the request id, so at most one turn is stored. Nothing is retried once a
  * token was relayed (the client has seen part of that answer), nor after a close or cancel.
@@ -149,7 +149,7 @@ function nextOf(plan: readonly Planned[], index: number, error: AgentbusError): 
  * How the call ends when no attempt follows: the last failure naming the earlier ones, which
  * explain more than it alone (a retry meeting no worker, say); the worker's own frame if it sent
  * one (relayed), else the error (thrown). Retry-After is the earliest any agent asked may answer;
- * an agent that refused for good (its key, its model) is passed over by a retry too, so it does not count.
+ * an agent that refused for good (its key, its model, its quota) is passed over by a retry too, so it does not count.
  */
 function lastError(
   failure: AttemptFailure,

@@ -35,9 +35,11 @@ t.test('each row is consistent', async (t) => {
         `${code}: client errors are not retryable, but a rate limit's 429`,
       );
     t.ok(row.message.length > 0, `${code} has a default message`);
-    // Another agent is for what this agent's own backend refused, never for the request itself.
+    // Another agent is for what this agent's own backend refused, never for the request itself: a server error,
+    // or the 429 of the backend's empty account (OpenAI's type for it).
     if (asksNextAgent(code)) {
-      t.ok(row.status >= 500 && !row.retryable, `${code}: next agent only for a server error not retried`);
+      const backends = row.status >= 500 || row.type === 'insufficient_quota';
+      t.ok(backends && !row.retryable, `${code}: next agent only for a backend's refusal not retried`);
       t.match(row.doc, /`fallback`/, `${code}: its doc says the fallback agent is asked`);
     }
     const err = new AgentbusError(code);

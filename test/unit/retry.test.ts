@@ -159,7 +159,7 @@ t.test("a refused key skips the retry: the agent's fallback is the second attemp
 });
 
 t.test('each error the table sends to the next agent skips the retry; others end the call', async (t) => {
-  for (const code of ['backend_model_not_found', 'no_local_provider'] as const) {
+  for (const code of ['backend_model_not_found', 'backend_quota_exceeded', 'no_local_provider'] as const) {
     const [a, b] = [new FrameMaker(), new FrameMaker()];
     const { read, attempts } = run([[a.error(code)], [b.ack(), b.delta('x'), b.done()]], { fallback: FALLBACK });
     await read.finished;

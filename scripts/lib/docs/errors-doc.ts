@@ -18,7 +18,8 @@ null. Compare \`code\`, never the message.
 - **Before the first token** the gateway itself asks the same agent once more after a retryable
   error, then the agent's catalog \`fallback\` ([api.md](api.md#routing-fan-out-and-fallback)). An
   error marked "no, next agent" is not retried but says only that this agent's own backend refused
-  (its key, its model, privacy): the \`fallback\` agent is asked at once. Any other error is the answer.
+  (its key, its model, its account's quota, privacy): the \`fallback\` agent is asked at once. Any
+  other error is the answer.
 - **Streams.** A stream that fails after it started ends with \`event: error\` (data: the same
   error object) and **no** \`data: [DONE]\`, so a cut answer never looks complete. Before the
   first byte, the answer is a plain HTTP error.
