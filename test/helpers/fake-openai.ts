@@ -52,7 +52,13 @@ export interface FakeOpenAI {
   readonly embedRequests: Array<Record<string, any>>;
   /** How many `/v1/embeddings` requests the client closed before their answer. */
   readonly embedAborted: number;
+  /** Changes how later chat completions are answered (over the defaults), dropping any still queued. */
   behave(behaviour: Partial<FakeOpenAIBehaviour>): void;
+  /**
+   * The next chat completions are answered by these, one each, in order; then `behave`'s again: a switch of
+   * behaviour tied to the requests, not to a timer that races them.
+   */
+  behaveInTurn(behaviours: Array<Partial<FakeOpenAIBehaviour>>): void;
   close(): Promise<void>;
 }
 
@@ -106,7 +112,9 @@ function toolSequenceError(messages: Array<Record<string, any>>): string | undef
  * the test double for the `openai` provider, as the fake Ollama is for `ollama`.
  */
 export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<FakeOpenAI> {
-  let behaviour: FakeOpenAIBehaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0 };
+  const DEFAULTS: FakeOpenAIBehaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0 };
+  let behaviour = DEFAULTS;
+  let queued: FakeOpenAIBehaviour[] = [];
   const requests: FakeOpenAI['requests'] = [];
   const embedRequests: FakeOpenAI['embedRequests'] = [];
   let embedAborted = 0;
@@ -151,7 +159,7 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
     res.on('close', () => {
       if (!res.writableFinished) record.aborted = true;
     });
-    const b = behaviour;
+    const b = queued.shift() ?? behaviour;
     const error = (status: number, message: string, code: string | null = null, type = 'invalid_request_error') =>
       res
         .writeHead(status, { 'content-type': 'application/json', ...b.failWith?.headers })
@@ -229,7 +237,11 @@ export async function startFakeOpenAI(models: string[] = ['gpt-test']): Promise<
       return embedAborted;
     },
     behave(next) {
-      behaviour = { tokens: ['Hello', ' from', ' upstream', '.'], tokenDelayMs: 0, ...next };
+      behaviour = { ...DEFAULTS, ...next };
+      queued = [];
+    },
+    behaveInTurn(list) {
+      queued = list.map((next) => ({ ...DEFAULTS, ...next }));
     },
     async close() {
       server.closeAllConnections();
