@@ -148,8 +148,9 @@ function nextOf(plan: readonly Planned[], index: number, error: AgentbusError): 
 /**
  * How the call ends when no attempt follows: the last failure naming the earlier ones, which
  * explain more than it alone (a retry meeting no worker, say); the worker's own frame if it sent
- * one (relayed), else the error (thrown). Retry-After is the earliest any agent asked may answer;
- * an agent that refused for good (its key, its model, its quota) is passed over by a retry too, so it does not count.
+ * one (relayed), else the error (thrown). Retry-After is the earliest any agent asked may answer, and only when the
+ * last error is retryable; an agent that refused for good (its key, its model, its quota) is passed over by a retry
+ * too, so it does not count.
  */
 function lastError(
   failure: AttemptFailure,
@@ -164,7 +165,8 @@ function lastError(
   for (const t of [...tried, { agent, error: failure.error }]) {
     if (!asksNextAgent(t.error.code)) failuresOf.set(t.agent, [...(failuresOf.get(t.agent) ?? []), t.error]);
   }
-  const retryAfterMs = earliestRetry(failuresOf.values());
+  // A wait is advice to send it again: not for a last error no wait fixes (the fallback's refused key, say).
+  const retryAfterMs = failure.error.retryable ? earliestRetry(failuresOf.values()) : undefined;
   if (failure.frame) {
     const { retry_after_ms: _last, ...error } = failure.frame.error;
     const wait = retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs };

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { FallbackStep, ReplyFrame } from '../../bus-schemas/index.js';
+import { AgentbusError, type FallbackStep, type ReplyFrame } from '../../bus-schemas/index.js';
 import type { Agent } from '../../common/catalog.js';
 import type { CallScope, FrameSource } from '../../gateway/call/call.js';
 import { withRetries } from '../../gateway/call/retry.js';
@@ -223,6 +223,29 @@ t.test("the fallback's failure after a refused key is its own, and so is the Ret
     40_000,
     "a retry passes over the refusing agent too: the fallback's reopening is when one can succeed",
   );
+});
+
+t.test("a last error not retried carries no earlier agent's Retry-After", async (t) => {
+  const limited = () => new FrameMaker().error('backend_rate_limited', 'upstream says wait', 7000);
+  const refused = new FrameMaker().error('backend_auth_failed', 'refused the key');
+  const relayed = run([[limited()], [refused]], { fallback: FALLBACK });
+  await relayed.read.finished;
+  const last = relayed.read.frames.at(-1) as Extract<ReplyFrame, { type: 'error' }>;
+  t.match(last.error, { code: 'backend_auth_failed', retryable: false, message: /before it: testing: upstream says/ });
+  t.notOk('retry_after_ms' in last.error, 'the WebSocket would say retry_after for an error no wait fixes');
+
+  const thrown = run(
+    [
+      [limited()],
+      // eslint-disable-next-line require-yield -- fails before any frame
+      async function* () {
+        throw new AgentbusError('backend_auth_failed', 'refused the key');
+      },
+    ],
+    { fallback: FALLBACK },
+  );
+  await thrown.read.finished;
+  t.match(thrown.read.error, { code: 'backend_auth_failed', retryAfterMs: undefined });
 });
 
 t.test('when every attempt fails, the error names the earlier ones', async (t) => {
