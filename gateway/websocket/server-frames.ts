@@ -30,7 +30,7 @@ export function doneFrame(id: string, seq: number, frame: DoneFrame, completionI
 /**
  * An error in the OpenAI shape; `id` is null when it concerns the socket, not a request.
  * `retryAfter` (seconds) is HTTP's Retry-After: for a request the rate limiter refused, or
- * the error's own (an open circuit breaker's cooldown).
+ * the error's own when it is retryable (an open circuit breaker's cooldown).
  */
 export function errorFrame(
   id: string | null,
@@ -38,7 +38,9 @@ export function errorFrame(
   seq?: number,
   retryAfter?: number,
 ): ServerErrorFrame {
-  const wait = retryAfter ?? (error.retryAfterMs === undefined ? undefined : retryAfterSeconds(error.retryAfterMs));
+  // As over HTTP: a wait only for an error worth trying again.
+  const own = error.retryable && error.retryAfterMs !== undefined ? retryAfterSeconds(error.retryAfterMs) : undefined;
+  const wait = retryAfter ?? own;
   return {
     type: 'error',
     id,

@@ -25,4 +25,6 @@ t.test("a WebSocket error frame says it in whole seconds, as HTTP's Retry-After"
   t.equal(errorFrame('c1', renamed, 0).retry_after, 13, 'kept when its param is renamed for the frame');
   t.equal(errorFrame('c1', circuitOpen, 0, 2).retry_after, 2, "the rate limiter's own wins");
   t.notOk('retry_after' in errorFrame('c1', new AgentbusError('backend_error'), 0));
+  const refusedForGood = new AgentbusError('backend_auth_failed', 'key refused', { retryAfterMs: 7000 });
+  t.notOk('retry_after' in errorFrame('c1', refusedForGood, 0), 'no wait on an error not worth retrying, as HTTP');
 });
