@@ -116,10 +116,11 @@ t.test("a message's name reaches the upstream on every role that takes one", asy
     { role: 'assistant', content: 'hello', name: 'helper' },
     { role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${PNG}` } }], name: 'bob' },
     { role: 'user', content: 'no name' },
+    { role: 'user', content: 'a name OpenAI refuses', name: 'John Doe' },
   ]);
   t.same(
     toOpenAIRequest(request({ messages })).messages.map((m) => ('name' in m ? m.name : undefined)),
-    ['house_rules', 'alice', 'helper', 'bob', undefined],
+    ['house_rules', 'alice', 'helper', 'bob', undefined, undefined],
   );
   const calls = [{ id: 'call_1', type: 'function' as const, function: { name: 'f', arguments: '{}' } }];
   const [called] = toOpenAIRequest(

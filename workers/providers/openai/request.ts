@@ -35,11 +35,15 @@ function userParts(message: UserMessage & { images: string[] }): ContentPart[] {
   return parts;
 }
 
+// The names OpenAI takes ("Invalid 'messages[1].name': string does not match pattern … '^[a-zA-Z0-9_-]+$'").
+const SENDABLE_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
 /** A bus message as an OpenAI message: the bus format is OpenAI's, images become data-URL parts. */
 function toOpenAIMessage(message: ChatMessage): OpenAI.Chat.Completions.ChatCompletionMessageParam {
   if (message.role === 'tool') return { role: 'tool', content: message.content, tool_call_id: message.tool_call_id };
-  // OpenAI tells participants of one role apart by `name` (system, user and assistant messages take it).
-  const name = message.name !== undefined ? { name: message.name } : {};
+  // OpenAI tells participants of one role apart by `name` (system, user and assistant messages take it). Another
+  // name ("John Doe") is left out, not sent to be refused: stored with its turn, it would fail every later turn.
+  const name = message.name !== undefined && SENDABLE_NAME.test(message.name) ? { name: message.name } : {};
   if (message.role === 'user' && message.images?.length)
     return { role: 'user', content: userParts({ ...message, images: message.images }), ...name };
   if (message.role === 'user') return { role: 'user', content: message.content, ...name };
