@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isRunning } from '../scripts/lib/process-table.js';
+import { isRunning } from '../common/process-table.js';
 
 // A bench tool killed outright (SIGKILL) takes its processes along (stop-on-signal.ts) but cannot
 // remove its temp folder: JetStream store, database and logs stay in /tmp. Each folder names the

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from './logger.js';
 import type { BusRole } from './nats-client.js';
 import { readEnv } from './env.js';
+import { isRunning } from './process-table.js';
 import { readDataDir } from './shared-settings.js';
 
 // What `npm start` leaves in DATA_DIR about its bundled nats-server, read by every process that
@@ -39,10 +40,12 @@ export function readNatsRecord(dataDir: string): NatsRecord | undefined {
   }
 }
 
+const bundledNatsUrl = (port: number) => `nats://${BUNDLED_NATS_HOST}:${port}`;
+
 /** The URL of the nats-server `npm start` runs (or last ran) for `dataDir`, from its record. */
 export function recordedNatsUrl(dataDir: string): string | undefined {
   const port = readNatsRecord(dataDir)?.port;
-  return port === undefined ? undefined : `nats://${BUNDLED_NATS_HOST}:${port}`;
+  return port === undefined ? undefined : bundledNatsUrl(port);
 }
 
 /** The directory under DATA_DIR holding one password file per bus user. */
@@ -51,16 +54,6 @@ export const credentialsDir = (dataDir: string): string => join(dataDir, 'nats-c
 /** A role's password file: what NATS_PASSWORD_FILE points at. */
 export const passwordFileOf = (dataDir: string, role: BusRole): string =>
   join(credentialsDir(dataDir), `${role}.password`);
-
-/** True while `pid` exists (EPERM: it does, it is just not ours). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The bus a process joins because `npm start` runs it for its DATA_DIR, for its log line. */
 export interface RecordedBus {
@@ -71,6 +64,16 @@ export interface RecordedBus {
 }
 
 const CREDENTIAL_VARIABLES = ['NATS_USER', 'NATS_PASSWORD', 'NATS_PASSWORD_FILE'] as const;
+
+/** Whether `env` names bus credentials of its own: then no password file of `npm start`'s is used. */
+export const namesOwnCredentials = (env: NodeJS.ProcessEnv): boolean =>
+  CREDENTIAL_VARIABLES.some((name) => env[name]?.trim());
+
+/** `env` as `role`'s user of `npm start`'s bus for `dataDir` (its password file); undefined without that file. */
+export function asBundledUser(env: NodeJS.ProcessEnv, dataDir: string, role: BusRole): NodeJS.ProcessEnv | undefined {
+  const passwordFile = passwordFileOf(dataDir, role);
+  return existsSync(passwordFile) ? { ...env, NATS_USER: role, NATS_PASSWORD_FILE: passwordFile } : undefined;
+}
 
 /**
  * `env` pointed at the nats-server `npm start` runs for DATA_DIR when NATS_URL is unset and that
@@ -86,16 +89,13 @@ export function withRecordedNats(
   if (env['NATS_URL']?.trim()) return { env };
   const dataDir = readDataDir(readEnv(env));
   const record = readNatsRecord(dataDir);
-  if (record?.pid === undefined || !isAlive(record.pid)) return { env };
-  const url = `nats://${BUNDLED_NATS_HOST}:${record.port}`;
+  if (record?.pid === undefined || !isRunning(record.pid)) return { env };
+  const url = bundledNatsUrl(record.port);
   const recordFile = natsRecordFile(dataDir);
-  const passwordFile = passwordFileOf(dataDir, role);
-  if (CREDENTIAL_VARIABLES.some((name) => env[name]?.trim()) || !existsSync(passwordFile))
-    return { env: { ...env, NATS_URL: url }, recorded: { url, recordFile, user: undefined } };
-  return {
-    env: { ...env, NATS_URL: url, NATS_USER: role, NATS_PASSWORD_FILE: passwordFile },
-    recorded: { url, recordFile, user: role },
-  };
+  const joining = { ...env, NATS_URL: url };
+  const asRole = namesOwnCredentials(env) ? undefined : asBundledUser(joining, dataDir, role);
+  if (!asRole) return { env: joining, recorded: { url, recordFile, user: undefined } };
+  return { env: asRole, recorded: { url, recordFile, user: role } };
 }
 
 /** Says which bus a process joins without NATS_URL, and why: it is not the default 4222. */

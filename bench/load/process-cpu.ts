@@ -1,4 +1,4 @@
-import { cpuSecondsOf, ioCallsOf, sleepsOf } from '../../scripts/lib/process-table.js';
+import { cpuSecondsOf, ioCallsOf, sleepsOf } from '../../common/process-table.js';
 import { runClosedLoop, type ClosedLoopOptions, type ClosedLoopResult } from './closed-loop.js';
 import type { Target } from './target.js';
 

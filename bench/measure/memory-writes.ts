@@ -1,4 +1,4 @@
-import { cpuSecondsOf } from '../../scripts/lib/process-table.js';
+import { cpuSecondsOf } from '../../common/process-table.js';
 import { runAutocannon } from '../load/autocannon-run.js';
 import { warmUp } from '../load/warm-up.js';
 import type { Target } from '../load/target.js';

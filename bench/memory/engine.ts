@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { ensurePostgres } from '../../scripts/lib/postgres-server.js';
-import { childrenOf, cpuSecondsOf } from '../../scripts/lib/process-table.js';
+import { childrenOf, cpuSecondsOf } from '../../common/process-table.js';
 import { startPrivatePostgres } from '../../scripts/lib/private-postgres.js';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';

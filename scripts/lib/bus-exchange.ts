@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import {
   AgentbusError,
@@ -13,8 +12,7 @@ import { connectBus, type Bus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
 import { readNatsClientSettings } from '../../common/nats-client.js';
 import { readDataDir, readNatsUrl, readSubjectPrefix } from '../../common/shared-settings.js';
-import { passwordFileOf } from './nats-credentials.js';
-import { recordedNatsUrl } from './nats-record.js';
+import { asBundledUser, namesOwnCredentials, recordedNatsUrl } from '../../common/recorded-nats.js';
 
 // What the command-line tools that speak the bus protocol (bus-request, replay) share.
 
@@ -39,19 +37,16 @@ export function subjectPrefixOf(flag: string | undefined, read: EnvReader = read
   return flag ?? readSubjectPrefix(read);
 }
 
-const CREDENTIAL_VARIABLES = ['NATS_USER', 'NATS_PASSWORD', 'NATS_PASSWORD_FILE'] as const;
-
 /**
  * `env` with the `replay` user of `npm start`'s bundled bus when the tool goes to that very server
  * (the URL its DATA_DIR record names, on loopback) and names no credentials of its own: the
  * password never goes to another server.
  */
 export function withBundledReplayUser(natsUrl: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (CREDENTIAL_VARIABLES.some((name) => env[name]?.trim())) return env;
+  if (namesOwnCredentials(env)) return env;
   const dataDir = readDataDir(readEnv(env));
   if (natsUrl !== recordedNatsUrl(dataDir)) return env;
-  const passwordFile = passwordFileOf(dataDir, 'replay');
-  return existsSync(passwordFile) ? { ...env, NATS_USER: 'replay', NATS_PASSWORD_FILE: passwordFile } : env;
+  return asBundledUser(env, dataDir, 'replay') ?? env;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { readNatsRecord } from './nats-record.js';
 import { composedConfFile } from './nats-server-conf.js';
-import { commandLineOf, findProcesses, isRunning, parentOf, waitForExit } from './process-table.js';
+import { commandLineOf, findProcesses, isRunning, parentOf, waitForExit } from '../../common/process-table.js';
 
 // A supervisor killed hard (SIGKILL, OOM) cannot stop its nats-server, which, unlike the
 // gateway and the worker, cannot notice that its parent is gone: only a parent-death signal ends

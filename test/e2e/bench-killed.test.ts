@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import t from 'tap';
 import { BENCH_DIR_PREFIX, OWNER_FILE, removeStaleBenchDirs } from '../../bench/temp-dir.js';
 import { ROOT } from '../../scripts/lib/child-process.js';
-import { findProcesses } from '../../scripts/lib/process-table.js';
+import { findProcesses } from '../../common/process-table.js';
 import { waitFor, waitUntil } from '../helpers/wait.js';
 
 // A bench tool killed outright while its stack starts runs no cleanup of its own: gateway, worker

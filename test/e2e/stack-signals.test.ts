@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { freePort } from '../../scripts/lib/ports.js';
-import { parentOf } from '../../scripts/lib/process-table.js';
+import { parentOf } from '../../common/process-table.js';
 import { runStart, waitUntilGone } from '../helpers/npm-start.js';
 
 // How the real `npm start` (npm 11, its `sh -c`, then start.ts) stops on the signals a user or

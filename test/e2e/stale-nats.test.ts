@@ -7,7 +7,7 @@ import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { freePort } from '../../scripts/lib/ports.js';
 import { readNatsRecord, writeNatsRecord } from '../../scripts/lib/nats-record.js';
-import { commandLineOf, isRunning } from '../../scripts/lib/process-table.js';
+import { commandLineOf, isRunning } from '../../common/process-table.js';
 import { runStart, waitUntilGone } from '../helpers/npm-start.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -6,7 +6,7 @@ import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { runStart, waitUntilGone } from '../helpers/npm-start.js';
-import { commandLineOf } from '../../scripts/lib/process-table.js';
+import { commandLineOf } from '../../common/process-table.js';
 import { AUTH } from '../helpers/stack.js';
 import { goForwardWav } from '../helpers/pocketsphinx-testdata.js';
 import { startTestNats } from '../helpers/nats.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ROOT } from '../../scripts/lib/child-process.js';
 import { freePort } from '../../scripts/lib/ports.js';
-import { isRunning } from '../../scripts/lib/process-table.js';
+import { isRunning } from '../../common/process-table.js';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { runStart, waitUntilGone } from '../helpers/npm-start.js';
 import { AUTH } from '../helpers/stack.js';

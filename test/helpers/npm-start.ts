@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../../scripts/lib/child-process.js';
-import { commandLineOf, isRunning } from '../../scripts/lib/process-table.js';
+import { commandLineOf, isRunning } from '../../common/process-table.js';
 import { sleep } from './wait.js';
 
 /** `npm start`'s command line from package.json, without the shell's `exec`. */
