@@ -21,7 +21,7 @@ import type { MemoryDatabase } from './memory/schema.js';
 import { resolveSession } from './memory/sessions.js';
 import type { MemoryHealth } from './memory/health.js';
 import { isPending, SETTLE_WAIT, settledSession, settledTurn, type SettleWait } from './memory/pending.js';
-import { memoryFailure, memoryUnavailable } from './memory-errors.js';
+import { memoryFailure, refuseWhileUnwritable } from './memory-errors.js';
 import { buildPrompt, newInputMessages } from './prompt.js';
 import { clientSentHistory } from '../common/client-history.js';
 import { checkOpeningToolResults } from './chat/opening-tool-results.js';
@@ -241,8 +241,7 @@ export async function handleChatRequest(
   try {
     // Refused before memory is read and the model asked: while the probe cannot write, each read
     // would wait on the same database, and an answer must not stream as if it could be kept.
-    const memoryProblem = envelope.store !== false ? deps.memoryHealth?.problem : undefined;
-    if (memoryProblem !== undefined) throw memoryUnavailable(memoryProblem, deps.memoryAt);
+    if (envelope.store !== false) refuseWhileUnwritable(deps);
     const context = await contextOf(deps, envelope, stop.signal);
     if (stop.signal.aborted) throw stop.signal.reason;
     // Where memory supplies the conversation, its last turn holds the calls opening results answer.

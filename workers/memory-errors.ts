@@ -1,5 +1,6 @@
 import { AgentbusError } from '../bus-schemas/index.js';
 import { memoryTroubleOf } from './memory/error-advice.js';
+import type { MemoryHealth } from './memory/health.js';
 
 function messageOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
@@ -46,4 +47,13 @@ export function memoryUnavailable(problem: string, at: string | undefined, cause
     `The worker cannot write its memory database in ${at ?? 'DATA_DIR'}: ${problem}; the request was not answered.`,
     { cause },
   );
+}
+
+/** Throws `memory_unavailable` while the worker's probe finds its memory database unwritable. */
+export function refuseWhileUnwritable(deps: {
+  memoryAt?: string | undefined;
+  memoryHealth?: Pick<MemoryHealth, 'problem'> | undefined;
+}): void {
+  const problem = deps.memoryHealth?.problem;
+  if (problem !== undefined) throw memoryUnavailable(problem, deps.memoryAt);
 }

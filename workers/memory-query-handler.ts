@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { AgentbusError, decodeMemoryLastRequest, encodeJson, type MemoryLastReply } from '../bus-schemas/index.js';
 import type { Logger } from '../common/logger.js';
-import { memoryFailure, memoryUnavailable } from './memory-errors.js';
+import { memoryFailure, refuseWhileUnwritable } from './memory-errors.js';
 import type { MemoryHealth } from './memory/health.js';
 import { lastTurns } from './memory/last-turns.js';
 import type { MemoryDatabase } from './memory/schema.js';
@@ -13,12 +13,6 @@ export interface MemoryQueryDeps {
   memoryAt?: string | undefined;
   /** While its probe cannot write, queries are refused at once instead of each waiting on the database. */
   memoryHealth?: Pick<MemoryHealth, 'problem'> | undefined;
-}
-
-/** Throws `memory_unavailable` while the worker's probe finds its memory database unwritable. */
-export function refuseWhileUnwritable(deps: Pick<MemoryQueryDeps, 'memoryAt' | 'memoryHealth'>): void {
-  const problem = deps.memoryHealth?.problem;
-  if (problem !== undefined) throw memoryUnavailable(problem, deps.memoryAt);
 }
 
 /** A memory query as it arrives from NATS (a micro service message fits). */

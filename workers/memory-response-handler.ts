@@ -4,13 +4,8 @@ import {
   encodeJson,
   type MemoryResponseReply,
 } from '../bus-schemas/index.js';
-import { memoryFailure } from './memory-errors.js';
-import {
-  refuseWhileUnwritable,
-  type IncomingMemoryQuery,
-  type MemoryQueryDeps,
-  type MemoryQueryOutcome,
-} from './memory-query-handler.js';
+import { memoryFailure, refuseWhileUnwritable } from './memory-errors.js';
+import type { IncomingMemoryQuery, MemoryQueryDeps, MemoryQueryOutcome } from './memory-query-handler.js';
 import { isPending, settledTurn } from './memory/pending.js';
 import { deleteStoredTurn, storedTurn } from './memory/stored-turns.js';
 
