@@ -61,6 +61,9 @@ export const isNoRespondersReply = (msg: { data: Uint8Array; headers?: { code: n
 export const isNoRespondersError = (err: unknown): boolean =>
   err instanceof errors.RequestError && err.isNoResponders();
 
+/** A publish nats.js (or {@link Bus.publish}) refused for a payload over the server's max_payload. */
+export const isOverMaxPayload = (err: unknown): boolean => err instanceof Error && /max.?payload/i.test(err.message);
+
 /** What {@link Bus.publish} takes besides subject and payload. */
 export interface PublishOptions {
   reply?: string;

@@ -20,7 +20,13 @@ import {
   type ErrorFrame,
   type ReplyFrame,
 } from '../../bus-schemas/index.js';
-import { isNoRespondersReply, type Bus, type BusMessage, type BusSubscription } from '../../common/bus.js';
+import {
+  isNoRespondersReply,
+  isOverMaxPayload,
+  type Bus,
+  type BusMessage,
+  type BusSubscription,
+} from '../../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
 import { onAbort, reasonOf, type CallScope, type FrameSource } from './call.js';
@@ -88,7 +94,7 @@ function busError(err: unknown): AgentbusError {
   // internal_error is logged with its cause by whoever answers it (error handler, live socket).
   if (!NATS_ERRORS.some((type) => err instanceof type)) return AgentbusError.from(err, 'Publishing the request failed');
   const message = (err as Error).message;
-  if (/max.?payload/i.test(message)) {
+  if (isOverMaxPayload(err)) {
     return new AgentbusError('request_too_large', `The request is larger than the message bus accepts (${message}).`);
   }
   return new AgentbusError(

@@ -9,7 +9,13 @@ import {
   type EmbedRequest,
   type EmbedVectorsReply,
 } from '../../bus-schemas/index.js';
-import { isNoRespondersReply, type Bus, type BusMessage, type BusSubscription } from '../../common/bus.js';
+import {
+  isNoRespondersReply,
+  isOverMaxPayload,
+  type Bus,
+  type BusMessage,
+  type BusSubscription,
+} from '../../common/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../../common/clock.js';
 import type { SignalLike } from '../../common/light-signal.js';
 import { RECONNECT_WAIT_MS, waitConnected } from '../../common/wait-connected.js';
@@ -215,8 +221,7 @@ const clientLeft = () =>
  * bus, the client's 413 as for chat (bus-call.ts), not an outage a retry could fix.
  */
 function tooLargeForBus(err: unknown, maxPayload: number | undefined, inputs: number): AgentbusError | undefined {
-  const message = (err as Error | undefined)?.message ?? '';
-  if (err instanceof AgentbusError || !/max.?payload/i.test(message)) return undefined;
+  if (err instanceof AgentbusError || !isOverMaxPayload(err)) return undefined;
   return new AgentbusError(
     'request_too_large',
     `${inputs === 1 ? 'The input is' : `The ${inputs} inputs are`} larger than the message bus carries ` +
