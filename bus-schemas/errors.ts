@@ -474,7 +474,9 @@ export const ERROR_TABLE = {
     doc:
       "Every provider of the agent's chain failed before its first token or was skipped (open circuit, not local); " +
       'the message names each and why. Fix the backend, or wait `BREAKER_COOLDOWN_MS`. When the only failures ' +
-      "were upstreams' 429s, the chain ends with `backend_rate_limited` or `backend_quota_exceeded` instead.",
+      "were upstreams' 429s, the chain ends with `backend_rate_limited` or `backend_quota_exceeded` instead. " +
+      "An agent with one provider answers with that provider's own error, which names the setting to fix; while " +
+      'its circuit is open, with the error that opened it, saying it was not tried this time.',
   },
   // Not retryable: no provider of the chain is local, so sending the same private request again
   // can only fail again; it takes a change to the catalog or to LOCAL_PROVIDERS. Another agent's
