@@ -3,6 +3,7 @@ import type { FastifyReply } from 'fastify';
 import { AgentbusError, errorFromWire, type DeltaFrame, type DoneFrame } from '../../bus-schemas/index.js';
 import { onAbort, type Call } from '../call/call.js';
 import { StoppedBeforeAnswer } from '../call/stopped-before-answer.js';
+import { clientLeftBeforeEnd } from './client-left.js';
 import { createStreamWriter } from './stream-writer.js';
 
 /** What a format may read while writing: the conversation the ack frame resolved. */
@@ -130,6 +131,12 @@ export async function relayStream(
         case 'done':
           await start();
           if (format.beforeDone) await format.beforeDone(frame, state, write);
+          // Gone before its end was written: not delivered, however the write would have gone.
+          if (await clientLeftBeforeEnd(raw)) {
+            call.close('client closed the stream');
+            raw.destroy();
+            break;
+          }
           await write(format.done(frame, state));
           // Flushed to the client's socket whole (its end marker too): the turn may be committed.
           raw.once('finish', () => call.delivered());

@@ -1,4 +1,5 @@
 import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
+import { readPendingHangUps } from '../call/pending-hang-ups.js';
 import type { StartedChat } from '../chat/types.js';
 import { inFrameTerms } from './chat-frame-body.js';
 import type { ChatFrame } from './frames.schema.js';
@@ -22,8 +23,11 @@ export async function relayChatFrames(frame: ChatFrame, chat: StartedChat, send:
   try {
     for await (const reply of call.frames) {
       if (reply.type === 'delta') send(deltaFrame(id, seq++, reply));
-      else if (reply.type === 'done') doneSent = send(doneFrame(id, seq++, reply, chat.identity.id), onDoneSent);
-      else if (reply.type === 'error') send(errorFrame(id, inFrameTerms(errorFromWire(reply.error), frame), seq++));
+      else if (reply.type === 'done') {
+        // A hang-up already here is read first: the frame then finds the socket closed, not delivered.
+        await readPendingHangUps();
+        doneSent = send(doneFrame(id, seq++, reply, chat.identity.id), onDoneSent);
+      } else if (reply.type === 'error') send(errorFrame(id, inFrameTerms(errorFromWire(reply.error), frame), seq++));
     }
   } catch (err) {
     const error = AgentbusError.from(err);

@@ -1,4 +1,5 @@
 import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
+import { readPendingHangUps } from '../call/pending-hang-ups.js';
 import type { StartedChat } from '../chat/types.js';
 import { namingPreviousResponse } from '../openai/previous-response.js';
 import type { ResponseEcho } from '../openai/responses-object.js';
@@ -69,6 +70,8 @@ export async function relayResponseEvents(
         sendAll(events.delta(reply));
       } else if (reply.type === 'done') {
         start();
+        // A hang-up already here is read first: the frames then find the socket closed, not delivered.
+        await readPendingHangUps();
         doneSent = sendAll(events.done(reply), onDoneSent);
       } else if (reply.type === 'error') fail(errorFromWire(reply.error));
     }
