@@ -251,6 +251,15 @@ export const ERROR_TABLE = {
       'No stored response by that id for this key: unknown, deleted, stored with `store: false`, not delivered ' +
       "whole, or another key's (all answer alike). Responses API only.",
   },
+  completion_not_found: {
+    status: 404,
+    type: 'invalid_request_error',
+    retryable: false,
+    message: 'The chat completion does not exist.',
+    doc:
+      'No stored chat completion by that id for this key on `GET`/`DELETE /v1/chat/completions/{id}`: unknown, ' +
+      "deleted, stored with `store: false`, not delivered whole, or another key's (all answer alike).",
+  },
   unknown_url: {
     status: 404,
     type: 'invalid_request_error',
@@ -718,6 +727,14 @@ export class AgentbusError extends Error {
   toOpenAI(): { error: { message: string; type: OpenAIErrorType; param: string | null; code: ErrorCode } } {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
+}
+
+/** The text of `completion_not_found`, as {@link noSuchResponseMessage} for a chat completion. */
+export function noSuchCompletionMessage(id: string): string {
+  return (
+    `No chat completion "${id}" exists for this API key. A chat completion is stored (unless sent with ` +
+    'store: false) once its client has received it whole, not while it is being answered.'
+  );
 }
 
 /**

@@ -28,6 +28,7 @@ import { speechRoutes } from './openai/speech-routes.js';
 import { transcriptionRoutes } from './openai/transcription-routes.js';
 import { chatCompletionsRoutes } from './openai/routes.js';
 import { responsesRoutes } from './openai/responses-routes.js';
+import { storedCompletionsRoutes } from './openai/stored-completions-routes.js';
 import { storedResponsesRoutes } from './openai/stored-responses-routes.js';
 import { unknownV1Routes } from './routes/unknown-v1.js';
 import { legacyRoutes } from './legacy/routes.js';
@@ -216,6 +217,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     await authed.register(chatCompletionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(responsesRoutes, { ...chatDeps, perAgent: false });
     await authed.register(storedResponsesRoutes, { bus, subjects });
+    await authed.register(storedCompletionsRoutes, { bus, subjects });
     await authed.register(completionsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(embeddingsRoutes, { ...chatDeps, perAgent: false });
     await authed.register(speechRoutes, { ...chatDeps, perAgent: false });

@@ -57,7 +57,7 @@ export function responseMeta(done: DoneFrame): ResponseMeta {
  * words then in `refusal`), as OpenAI sends it; a reasoning model's thinking is `reasoning_content`
  * (DeepSeek's, vLLM's and LiteLLM's field).
  */
-function assistantMessage({ content, toolCalls, reasoning, refusal }: Omit<CollectedAnswer, 'done'>) {
+export function assistantMessage({ content, toolCalls, reasoning, refusal }: Omit<CollectedAnswer, 'done'>) {
   const thinking = reasoning ? { reasoning_content: reasoning } : {};
   const said = { refusal: refusal === '' ? null : refusal, ...thinking };
   if (toolCalls.length === 0 && refusal === '') return { role: 'assistant' as const, content, ...said };

@@ -29,7 +29,7 @@ function storedEcho(turn: StoredTurn): ResponseEcho {
  * The text and the refusal of a stored answer: memory keeps a refusal at the end of the answer's
  * words too (history replays them); one the model mixed with its text reads as text.
  */
-function storedWords(turn: StoredTurn): { content: string; refusal?: string } {
+export function storedWords(turn: StoredTurn): { content: string; refusal?: string } {
   const { assistant_response: words, refusal } = turn;
   if (refusal === undefined || refusal === '' || !words.endsWith(refusal)) return { content: words };
   return { content: words.slice(0, words.length - refusal.length), refusal };

@@ -10,6 +10,7 @@ import { speechRoutes } from '../openai/speech-routes.js';
 import { transcriptionRoutes } from '../openai/transcription-routes.js';
 import { chatCompletionsRoutes } from '../openai/routes.js';
 import { responsesRoutes } from '../openai/responses-routes.js';
+import { storedCompletionsRoutes } from '../openai/stored-completions-routes.js';
 import { storedResponsesRoutes } from '../openai/stored-responses-routes.js';
 import { legacyRoutes } from '../legacy/routes.js';
 import { modelsRoutes } from './models.js';
@@ -63,6 +64,7 @@ export async function agentScopedRoutes(app: FastifyInstance, options: { chat: C
     await authed.register(async (stored) => {
       stored.addHook('onRequest', async (request) => assertMayCall(request.caller, request.pathAgent!.name));
       await stored.register(storedResponsesRoutes, { bus: deps.bus, subjects: deps.subjects });
+      await stored.register(storedCompletionsRoutes, { bus: deps.bus, subjects: deps.subjects });
     });
     await authed.register(legacyRoutes, deps);
   });

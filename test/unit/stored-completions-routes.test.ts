@@ -1,0 +1,166 @@
+import Fastify from 'fastify';
+import t from 'tap';
+import {
+  AgentbusError,
+  encodeJson,
+  noSuchCompletionMessage,
+  noSuchResponseMessage,
+  subjectsFor,
+  type MemoryResponseRequest,
+  type StoredTurn,
+} from '../../bus-schemas/index.js';
+import { registerErrorHandling } from '../../gateway/http/errors.js';
+import { registerJsonParser } from '../../gateway/http/parse-json.js';
+import { storedCompletionsRoutes } from '../../gateway/openai/stored-completions-routes.js';
+import { FakeBus } from '../helpers/fake-bus.js';
+
+// The stored chat completion routes against a fake bus whose one "worker" holds the turn
+// `chatcmpl-a` (a conversation with tool calls, a refusal and text parts) and answers any other id
+// with its own 404, `response_not_found`, as memory names every turn a response.
+const subjects = subjectsFor('agents');
+const ID = 'chatcmpl-a';
+const CALLS = [{ id: 'call_1', type: 'function' as const, function: { name: 'search', arguments: '{}' } }];
+const TURN: StoredTurn = {
+  request_id: ID,
+  session_id: 'conv_1',
+  agent: 'documentation',
+  model: 'llama3.2',
+  input_messages: [
+    { role: 'user', content: 'Look\nthis up', part_lengths: [4, 7] },
+    { role: 'assistant', content: '', tool_calls: CALLS },
+    { role: 'tool', content: 'found', tool_call_id: 'call_1' },
+  ],
+  assistant_response: 'I cannot say.',
+  refusal: 'I cannot say.',
+  tool_calls: null,
+  finish_reason: 'stop',
+  prompt_tokens: 7,
+  completion_tokens: 4,
+  created_at: 1_700_000_000,
+  metadata: { topic: 'x' },
+};
+
+async function gateway() {
+  const bus = new FakeBus();
+  const asked: MemoryResponseRequest[] = [];
+  bus.subscribe(subjects.memoryResponse, {
+    callback: (_err, msg) => {
+      const query = JSON.parse(new TextDecoder().decode(msg.data)) as MemoryResponseRequest;
+      asked.push(query);
+      const missing = new AgentbusError('response_not_found', noSuchResponseMessage(query.response_id), {
+        param: 'response_id',
+      });
+      const reply =
+        query.response_id !== ID
+          ? { type: 'error', request_id: query.request_id, error: missing.toWire() }
+          : query.op === 'get'
+            ? { type: 'turn', request_id: query.request_id, turn: TURN }
+            : { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
+      bus.publish(msg.reply!, encodeJson(reply));
+    },
+  });
+  const app = Fastify();
+  app.decorateRequest('tenant', 't1');
+  registerErrorHandling(app);
+  registerJsonParser(app, 64);
+  await app.register((scope) => storedCompletionsRoutes(scope, { bus, subjects }));
+  await app.ready();
+  t.teardown(() => app.close());
+  return { app, asked };
+}
+
+t.test('a stored turn reads back as its chat.completion: a refusal apart, usage, metadata', async (t) => {
+  const { app } = await gateway();
+  const res = await app.inject({ method: 'GET', url: `/v1/chat/completions/${ID}` });
+  t.equal(res.statusCode, 200);
+  t.same(res.json(), {
+    id: ID,
+    object: 'chat.completion',
+    created: 1_700_000_000,
+    model: 'documentation',
+    system_fingerprint: null,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: null, refusal: 'I cannot say.' },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
+    usage: { prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 },
+    metadata: { topic: 'x' },
+    conversation_id: 'conv_1',
+  });
+  t.match(res.headers['x-request-id'], /^memq-/);
+});
+
+t.test('messages: every kind, text parts as content_parts, paged by after in either order', async (t) => {
+  const { app } = await gateway();
+  const all = (await app.inject({ method: 'GET', url: `/v1/chat/completions/${ID}/messages` })).json();
+  t.same(all, {
+    object: 'list',
+    data: [
+      {
+        id: `${ID}-0`,
+        role: 'user',
+        content: 'Look\nthis up',
+        content_parts: [
+          { type: 'text', text: 'Look' },
+          { type: 'text', text: 'this up' },
+        ],
+      },
+      {
+        id: `${ID}-1`,
+        role: 'assistant',
+        content: '',
+        tool_calls: CALLS,
+        content_parts: null,
+      },
+      { id: `${ID}-2`, role: 'tool', content: 'found', tool_call_id: 'call_1' },
+    ],
+    first_id: `${ID}-0`,
+    last_id: `${ID}-2`,
+    has_more: false,
+  });
+  const page = await app.inject({
+    method: 'GET',
+    url: `/v1/chat/completions/${ID}/messages?order=desc&limit=1&after=${ID}-2`,
+  });
+  t.match(page.json(), { data: [{ id: `${ID}-1` }], has_more: true });
+  const stray = await app.inject({ method: 'GET', url: `/v1/chat/completions/${ID}/messages?after=msg_x` });
+  t.equal(stray.statusCode, 400);
+  t.match(stray.json(), { error: { param: 'after', message: /not a message of chat completion "chatcmpl-a"/ } });
+});
+
+t.test('delete answers as OpenAI does', async (t) => {
+  const { app, asked } = await gateway();
+  const res = await app.inject({ method: 'DELETE', url: `/v1/chat/completions/${ID}` });
+  t.same(res.json(), { id: ID, object: 'chat.completion.deleted', deleted: true });
+  t.same(
+    asked.map((query) => [query.op, query.response_id]),
+    [['delete', ID]],
+  );
+});
+
+t.test("an unknown id is the worker's 404 in chat terms; another kind's id is not asked about", async (t) => {
+  const { app, asked } = await gateway();
+  const notFound = (id: string) => ({
+    error: {
+      message: noSuchCompletionMessage(id),
+      type: 'invalid_request_error',
+      param: 'completion_id',
+      code: 'completion_not_found',
+    },
+  });
+  for (const id of ['chatcmpl-gone', 'resp_abc', 'cmpl-abc', 'chatcmpl-a.documentation'])
+    for (const [method, path] of [
+      ['GET', ''],
+      ['GET', '/messages'],
+      ['DELETE', ''],
+    ] as const) {
+      const res = await app.inject({ method, url: `/v1/chat/completions/${id}${path}` });
+      t.equal(res.statusCode, 404, `${method} ${id}${path}`);
+      t.same(res.json(), notFound(id));
+    }
+  t.same(new Set(asked.map((query) => query.response_id)), new Set(['chatcmpl-gone']));
+});
