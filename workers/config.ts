@@ -196,7 +196,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env, read: Env
       max: 3_600_000,
       doc:
         'how often the worker writes a probe row to check that its memory database takes writes (a full disk, ' +
-        'a read-only file); requests are refused with `memory_unavailable` meanwhile; `0`: only at start',
+        'a read-only file); requests are refused with `memory_unavailable` meanwhile; `0`: only at start, and ' +
+        'again when a request meets a problem (at most once a second)',
     }),
     drainTimeoutMs: read.integer('DRAIN_TIMEOUT_MS', 30_000, {
       min: 0,

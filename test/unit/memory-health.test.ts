@@ -80,3 +80,23 @@ t.test("SQLite's codes for an unwritable database become memory_unavailable, nam
   const someoneElses = Object.assign(new Error('prepared statement "mine" does not exist'), { code: '26000' });
   t.equal(memoryFailure(someoneElses, 'DATABASE_URL (x)'), someoneElses, 'a statement not ours passes as it is');
 });
+
+t.test('without a periodic probe, a request that meets a problem has it probed again', async (t) => {
+  const clock = new FakeClock();
+  const { log } = recordingLogger();
+  const health = watchMemory(writable, { intervalMs: 0, worker: 'w1', log, clock });
+  health.failed(new Error('SQLITE_FULL: database or disk is full'));
+  t.match(health.problem, /disk is full/, 'the request that met it is refused');
+  await clock.advance(0);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(health.problem, undefined, 'the probe it started found the database writable: the next one is served');
+  health.failed(new Error('SQLITE_FULL: database or disk is full'));
+  t.match(health.problem, /disk is full/);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.match(health.problem, /disk is full/, 'probed at most once a second');
+  await clock.advance(1000);
+  t.match(health.problem, /disk is full/, 'a second later, that read starts a probe');
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(health.problem, undefined);
+  health.stop();
+});

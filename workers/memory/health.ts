@@ -41,13 +41,28 @@ export function watchMemory(
     else options.log.info('the memory database takes writes again');
     problem = next;
   };
+  // Without a periodic probe (intervalMs 0) nothing else would lift a problem: a request that meets
+  // one has it probed again in the background (at most one probe a second), and the next one sees.
+  let lastProbeAt = -Infinity;
+  let probing = false;
+  const probeAgainSoon = () => {
+    if (probing || clock.now() - lastProbeAt < 1000) return;
+    probing = true;
+    // probeNow never rejects.
+    health
+      .probeNow()
+      .catch(() => undefined)
+      .finally(() => (probing = false));
+  };
   const health: MemoryHealth = {
     // eslint-disable-next-line no-restricted-syntax -- made once per worker process
     get problem() {
+      if (problem !== undefined && options.intervalMs === 0) probeAgainSoon();
       return problem;
     },
     failed: (err) => set(memoryProblemOf(err)),
     async probeNow() {
+      lastProbeAt = clock.now();
       try {
         await writeProbe.execute(db, { at: new Date(clock.now()).toISOString(), worker: options.worker });
         set(undefined);
