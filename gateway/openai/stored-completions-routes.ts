@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError, noSuchCompletionMessage } from '../../bus-schemas/index.js';
 import { storedChatCompletion, storedMessages } from './stored-completion.js';
 import {
@@ -17,6 +17,20 @@ const COMPLETIONS: StoredKind = {
   notFound: (id) => new AgentbusError('completion_not_found', noSuchCompletionMessage(id), { param: 'completion_id' }),
 };
 
+/**
+ * OpenAI's list of stored completions and its metadata update, which agentbus does not serve: said by
+ * name, as `unknown_url` still (no such route), not as an unknown URL, which reads as a typo in a path
+ * the same client posts its chats to.
+ */
+const NOT_SERVED = {
+  GET:
+    'Listing stored chat completions (GET /v1/chat/completions) is not served: read one by its id ' +
+    "(GET /v1/chat/completions/{id}), or list a conversation's turns with GET /memory/last?session=<id>.",
+  POST:
+    "Updating a stored chat completion's metadata (POST /v1/chat/completions/{id}) is not served: metadata is " +
+    'set when the completion is created.',
+};
+
 const ask = (deps: StoredTurnsDeps, request: ById, requestId: string, op: 'get' | 'delete') =>
   askStoredTurn(deps, request, requestId, op, COMPLETIONS);
 
@@ -27,6 +41,13 @@ const ask = (deps: StoredTurnsDeps, request: ById, requestId: string, op: 'get' 
  * the turn from its conversation's history. Another key's id answers like a missing one.
  */
 export async function storedCompletionsRoutes(app: FastifyInstance, deps: StoredTurnsDeps): Promise<void> {
+  const notServed = async (request: FastifyRequest) => {
+    throw new AgentbusError('unknown_url', NOT_SERVED[request.method as keyof typeof NOT_SERVED]);
+  };
+  // Refused before a body is read, as every unknown /v1/ URL is (unknown-v1.ts): no 400 or 413 hides it.
+  app.route({ method: 'GET', url: '/v1/chat/completions', onRequest: notServed, handler: notServed });
+  app.route({ method: 'POST', url: '/v1/chat/completions/:id', onRequest: notServed, handler: notServed });
+
   app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
     '/v1/chat/completions/:id',
     async (request, reply) => {

@@ -94,3 +94,25 @@ t.test("a response's id and an unknown id answer alike, on the root and an agent
   });
   t.equal(unknownParameter.status, 400);
 });
+
+t.test('the list and the metadata update, not served, say so by name', async (t) => {
+  const list = await client.chat.completions.list().catch((err: unknown) => err);
+  t.ok(list instanceof NotFoundError);
+  t.match((list as NotFoundError).error, {
+    code: 'unknown_url',
+    message: /Listing stored chat completions .* not served/,
+  });
+  const update = await client.chat.completions
+    .update('chatcmpl-any', { metadata: { topic: 'x' } })
+    .catch((err: unknown) => err);
+  t.ok(update instanceof NotFoundError);
+  t.match((update as NotFoundError).error, { code: 'unknown_url', message: /metadata .* is not served/ });
+  const perAgent = await fetch(`${stack.baseUrl}/agents/documentation/v1/chat/completions`, { headers: AUTH });
+  t.match(
+    await perAgent.json(),
+    { error: { code: 'unknown_url', message: /not served/ } },
+    "on an agent's base URL too",
+  );
+  const badKey = await fetch(`${stack.baseUrl}/v1/chat/completions`, { headers: { authorization: 'Bearer nope' } });
+  t.equal(badKey.status, 401, 'a bad key learns nothing of the routes');
+});
