@@ -1,5 +1,6 @@
 import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import { inTransactionOf, memoryDialectOf } from './dialect.js';
+import { rolledBackAlready } from './sqlite-dialect.js';
 
 // SQLite's COMMIT (appending the changed pages to the WAL, updating its index) was ~75 % of the
 // worker's SQLite time at concurrency 32, one per pending write and one per commit of each turn
@@ -86,7 +87,13 @@ async function together<DB>(trx: Transaction<DB>, batch: Job<DB>[]): Promise<Out
       await trx.executeQuery(RELEASE);
       outcomes.push({ ok: true, value });
     } catch (error) {
-      await trx.executeQuery(ROLLBACK);
+      try {
+        await trx.executeQuery(ROLLBACK);
+      } catch (rollbackError) {
+        // SQLite rolled the whole transaction back itself (a full disk): no write of the batch is
+        // stored, and each fails with this write's own error, which says why.
+        throw rolledBackAlready(rollbackError) ? error : rollbackError;
+      }
       await trx.executeQuery(RELEASE);
       outcomes.push({ ok: false, error });
     }

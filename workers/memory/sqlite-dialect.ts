@@ -73,8 +73,15 @@ export class QueuedDriver implements Driver {
     return this.inner.commitTransaction(connection);
   }
 
-  rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    return this.inner.rollbackTransaction(connection);
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await this.inner.rollbackTransaction(connection);
+    } catch (err) {
+      // SQLite rolls a transaction back itself on some failures (a full disk, an I/O error): the
+      // ROLLBACK then finds none, and its error would stand for the one that matters (Kysely throws
+      // the rollback's), so that a full disk read as an internal error, not memory_unavailable.
+      if (!rolledBackAlready(err)) throw err;
+    }
   }
 
   savepoint: Driver['savepoint'] = (connection, name, compile) => this.inner.savepoint!(connection, name, compile);
@@ -113,4 +120,10 @@ export class QueuedDriver implements Driver {
       setImmediate(next);
     }
   }
+}
+
+/** SQLite's answer to a ROLLBACK (or ROLLBACK TO) of a transaction it has already rolled back itself. */
+export function rolledBackAlready(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : '';
+  return /^cannot rollback - no transaction is active$|^no such savepoint: /.test(message);
 }
