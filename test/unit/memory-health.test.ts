@@ -100,3 +100,16 @@ t.test('without a periodic probe, a request that meets a problem has it probed a
   t.equal(health.problem, undefined);
   health.stop();
 });
+
+t.test('a stopped watch probes no more, as its worker shuts down', async (t) => {
+  const clock = new FakeClock();
+  const { log, lines } = recordingLogger();
+  const health = watchMemory(readOnly, { intervalMs: 0, worker: 'w1', log, clock });
+  health.failed(new Error('SQLITE_FULL: database or disk is full'));
+  health.stop();
+  await clock.advance(1000);
+  t.match(health.problem, /disk is full/);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.match(health.problem, /disk is full/, 'no probe ran: the read-only database would have said readonly');
+  t.equal(lines.filter((line) => line['level'] === 50).length, 1, 'no error logged after the stop');
+});

@@ -45,8 +45,9 @@ export function watchMemory(
   // one has it probed again in the background (at most one probe a second), and the next one sees.
   let lastProbeAt = -Infinity;
   let probing = false;
+  let stopped = false;
   const probeAgainSoon = () => {
-    if (probing || clock.now() - lastProbeAt < 1000) return;
+    if (probing || stopped || clock.now() - lastProbeAt < 1000) return;
     probing = true;
     // probeNow never rejects.
     health
@@ -70,7 +71,10 @@ export function watchMemory(
         set(memoryProblemOf(err));
       }
     },
-    stop: () => clock.clearTimeout(timer),
+    stop: () => {
+      stopped = true;
+      clock.clearTimeout(timer);
+    },
   };
   const timer: TimerHandle | undefined =
     options.intervalMs > 0
