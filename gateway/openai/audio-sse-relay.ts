@@ -41,7 +41,6 @@ export function relayAsAudioSse(
   };
   return relayStream(reply, call, options, {
     contentType: 'text/event-stream; charset=utf-8',
-    headers: { connection: 'keep-alive' },
     keepAlive: ': keep-alive\n\n',
     delta: (frame, { conversationId }) => {
       let out = '';

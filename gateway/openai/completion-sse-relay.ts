@@ -19,7 +19,6 @@ export function relayCompletionAsSse(reply: FastifyReply, call: Call, options: S
   const extra = includeUsage ? { usage: null } : {};
   return relayStream(reply, call, options, {
     contentType: 'text/event-stream; charset=utf-8',
-    headers: { connection: 'keep-alive' },
     keepAlive: ': keep-alive\n\n',
     delta: (frame, { conversationId }) =>
       frame.content ? data(textCompletionChunk(identity, conversationId, frame.content, null, extra)) : '',

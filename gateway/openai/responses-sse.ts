@@ -25,7 +25,6 @@ export function responsesEventFormat(
   const inTerms = (err: AgentbusError) => AgentbusError.from(terms(err));
   return {
     contentType: 'text/event-stream; charset=utf-8',
-    headers: { connection: 'keep-alive' },
     keepAlive: ': keep-alive\n\n',
     opening: () => sse(events.opening()),
     delta: (frame) => sse(events.delta(frame)),

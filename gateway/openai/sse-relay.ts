@@ -48,7 +48,6 @@ export function relayAsSse(reply: FastifyReply, call: Call, options: SseRelayOpt
   };
   return relayStream(reply, call, options, {
     contentType: 'text/event-stream; charset=utf-8',
-    headers: { connection: 'keep-alive' },
     keepAlive: ': keep-alive\n\n',
     // OpenAI sends text and tool-call fragments in separate chunks; a frame with both stays in order.
     delta: (frame, { conversationId }) =>
