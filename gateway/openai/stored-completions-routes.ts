@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError, noSuchCompletionMessage } from '../../bus-schemas/index.js';
+import { unknownUrl } from '../routes/unknown-v1.js';
 import { storedChatCompletion, storedMessages } from './stored-completion.js';
 import {
   askStoredTurn,
@@ -41,7 +42,10 @@ const ask = (deps: StoredTurnsDeps, request: ById, requestId: string, op: 'get' 
  * the turn from its conversation's history. Another key's id answers like a missing one.
  */
 export async function storedCompletionsRoutes(app: FastifyInstance, deps: StoredTurnsDeps): Promise<void> {
-  const notServed = async (request: FastifyRequest) => {
+  const notServed = async (request: FastifyRequest<{ Params: { id?: string } }>) => {
+    // `POST /v1/chat/completions/` (a stray slash) matches `:id` with an empty id: no update was
+    // meant, so it is the unknown URL it was before this route, not a refused metadata update.
+    if (request.params.id === '') throw unknownUrl(request);
     throw new AgentbusError('unknown_url', NOT_SERVED[request.method as keyof typeof NOT_SERVED]);
   };
   // Refused before a body is read, as every unknown /v1/ URL is (unknown-v1.ts): no 400 or 413 hides it.

@@ -1,6 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 
+/** The 404 of a URL no route serves, naming its method and path (not its query). */
+export const unknownUrl = (request: FastifyRequest) =>
+  new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`);
+
 /**
  * Every other URL under `/v1/`, registered where the key is checked: a bad key gets 401 before
  * anyone learns which routes exist, as OpenAI answers. OPTIONS stays with CORS preflights.
@@ -17,7 +21,7 @@ export async function unknownV1Routes(app: FastifyInstance): Promise<void> {
         .some((segment) => segment.length > maxParamLength)
     )
       throw new AgentbusError('uri_too_long', 'A path segment of the URL is too long.');
-    throw new AgentbusError('unknown_url', `Unknown URL: ${request.method} ${request.url.split('?')[0]}`);
+    throw unknownUrl(request);
   };
   app.route({
     method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],

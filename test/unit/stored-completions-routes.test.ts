@@ -164,3 +164,12 @@ t.test("an unknown id is the worker's 404 in chat terms; another kind's id is no
     }
   t.same(new Set(asked.map((query) => query.response_id)), new Set(['chatcmpl-gone']));
 });
+
+t.test('a stray slash after /v1/chat/completions is an unknown URL, not a refused metadata update', async (t) => {
+  const { app } = await gateway();
+  const res = await app.inject({ method: 'POST', url: '/v1/chat/completions/', payload: {} });
+  t.equal(res.statusCode, 404);
+  t.match(res.json(), { error: { code: 'unknown_url', message: 'Unknown URL: POST /v1/chat/completions/' } });
+  const update = await app.inject({ method: 'POST', url: `/v1/chat/completions/${ID}`, payload: {} });
+  t.match(update.json(), { error: { code: 'unknown_url', message: /metadata .* is not served/ } });
+});
