@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import t from 'tap';
 import { startStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
 
 // HTTP/1.1 pipelining: a client may send its next request before the first is answered. Node
 // queues the second response behind the first, with no socket of its own until the first ends; an
@@ -18,11 +19,22 @@ function chatRequest(question: string, stream: boolean): string {
   );
 }
 
-/** Sends `requests` at once on one connection; resolves with what came back once `whole` holds (5 s at most). */
-function pipelined(requests: string[], whole: (text: string) => boolean): Promise<string> {
+/**
+ * Sends `first`, then — once the model has it, so the fake's answers go in that order — `second` on
+ * the same connection before the first is answered; resolves with what came back once `whole`
+ * holds (5 s at most).
+ */
+function pipelined(first: string, second: string, whole: (text: string) => boolean): Promise<string> {
   return new Promise((resolve) => {
     let text = '';
-    const socket = connect(port, '127.0.0.1', () => socket.write(requests.join('')));
+    const asked = stack.ollama.requests.length;
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(first);
+      waitFor('the first request to reach the model', () => stack.ollama.requests.length > asked).then(
+        () => socket.write(second),
+        () => socket.destroy(),
+      );
+    });
     const timer = setTimeout(() => socket.destroy(), 5_000);
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('utf8');
@@ -46,7 +58,7 @@ for (const stream of [false, true]) {
       { tokens: ['fast'], firstTokenDelayMs: 0 },
     ]);
     const [first, second] = [`ahead ${stream}`, `behind ${stream}`];
-    const answered = await pipelined([chatRequest(first, stream), chatRequest(second, stream)], (text) =>
+    const answered = await pipelined(chatRequest(first, stream), chatRequest(second, stream), (text) =>
       stream
         ? (text.match(/data: \[DONE\]/g) ?? []).length === 2
         : (text.match(/"object":"chat.completion"/g) ?? []).length === 2,
