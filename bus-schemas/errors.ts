@@ -230,8 +230,8 @@ export const ERROR_TABLE = {
     message: 'The session does not exist.',
     doc:
       'The conversation id is unknown or belongs to another key (both answer alike), or its first answer never ' +
-      'reached the client whole (a conversation is stored only then). Start a new conversation: ' +
-      'send no `X-Session-ID`.',
+      'reached the client whole (a conversation is stored only then), or it is the id of an answer deleted since ' +
+      '(its `conversation_id` still names the conversation). Start a new conversation: send no `X-Session-ID`.',
   },
   item_not_found: {
     status: 404,
@@ -257,7 +257,8 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The chat completion does not exist.',
     doc:
-      'No stored chat completion by that id for this key on `GET`/`DELETE /v1/chat/completions/{id}`: unknown, ' +
+      'No stored chat completion by that id for this key on `GET`/`DELETE /v1/chat/completions/{id}` or ' +
+      '`…/messages`: unknown, ' +
       "deleted, stored with `store: false`, not delivered whole, or another key's (all answer alike).",
   },
   unknown_url: {

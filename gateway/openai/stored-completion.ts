@@ -34,20 +34,35 @@ export function storedChatCompletion(turn: StoredTurn) {
   };
 }
 
-/** One stored message as OpenAI lists a stored completion's messages (`chat.completion` store messages). */
+/**
+ * The words and the refusal of a stored assistant message: parts the model refused in (its
+ * `refusal_parts`) are the refusal, the rest the content; null where there is none, as OpenAI sends it.
+ */
+function assistantWords(message: Extract<ChatMessage, { role: 'assistant' }>, parts: string[] | undefined) {
+  const refused = message.refusal_parts ?? [];
+  const texts = parts ?? [message.content];
+  const said = refused.length === 0 ? message.content : texts.filter((_, i) => !refused.includes(i)).join('');
+  const refusal = texts.filter((_, i) => refused.includes(i)).join('');
+  return { content: said === '' && (message.tool_calls || refusal) ? null : said, refusal: refusal || null };
+}
+
+/** One stored message as OpenAI lists a stored completion's messages (`ChatCompletionStoreMessage`). */
 function storeMessage(message: ChatMessage, id: string) {
-  const name = 'name' in message && message.name !== undefined ? { name: message.name } : {};
   if (message.role === 'tool')
     return { id, role: 'tool' as const, content: message.content, tool_call_id: message.tool_call_id };
   const parts = splitTextParts(message.content, message.part_lengths);
-  const role = message.role === 'system' && message.developer === true ? 'developer' : message.role;
-  return {
+  const shared = {
     id,
-    role,
-    content: message.content,
-    ...name,
-    ...(message.role === 'assistant' && message.tool_calls ? { tool_calls: message.tool_calls } : {}),
+    role: message.role === 'system' && message.developer === true ? 'developer' : message.role,
+    content: message.content as string | null,
+    name: message.name ?? null,
     content_parts: parts ? parts.map((text) => ({ type: 'text' as const, text })) : null,
+  };
+  if (message.role !== 'assistant') return shared;
+  return {
+    ...shared,
+    ...assistantWords(message, parts),
+    ...(message.tool_calls ? { tool_calls: message.tool_calls } : {}),
   };
 }
 

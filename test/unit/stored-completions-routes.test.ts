@@ -29,6 +29,7 @@ const TURN: StoredTurn = {
     { role: 'user', content: 'Look\nthis up', part_lengths: [4, 7] },
     { role: 'assistant', content: '', tool_calls: CALLS },
     { role: 'tool', content: 'found', tool_call_id: 'call_1' },
+    { role: 'assistant', content: 'AnoB', part_lengths: [1, 2, 1], refusal_parts: [1], name: 'bot' },
   ],
   assistant_response: 'I cannot say.',
   refusal: 'I cannot say.',
@@ -94,43 +95,61 @@ t.test('a stored turn reads back as its chat.completion: a refusal apart, usage,
   t.match(res.headers['x-request-id'], /^memq-/);
 });
 
-t.test('messages: every kind, text parts as content_parts, paged by after in either order', async (t) => {
-  const { app } = await gateway();
-  const all = (await app.inject({ method: 'GET', url: `/v1/chat/completions/${ID}/messages` })).json();
-  t.same(all, {
-    object: 'list',
-    data: [
-      {
-        id: `${ID}-0`,
-        role: 'user',
-        content: 'Look\nthis up',
-        content_parts: [
-          { type: 'text', text: 'Look' },
-          { type: 'text', text: 'this up' },
-        ],
-      },
-      {
-        id: `${ID}-1`,
-        role: 'assistant',
-        content: '',
-        tool_calls: CALLS,
-        content_parts: null,
-      },
-      { id: `${ID}-2`, role: 'tool', content: 'found', tool_call_id: 'call_1' },
-    ],
-    first_id: `${ID}-0`,
-    last_id: `${ID}-2`,
-    has_more: false,
-  });
-  const page = await app.inject({
-    method: 'GET',
-    url: `/v1/chat/completions/${ID}/messages?order=desc&limit=1&after=${ID}-2`,
-  });
-  t.match(page.json(), { data: [{ id: `${ID}-1` }], has_more: true });
-  const stray = await app.inject({ method: 'GET', url: `/v1/chat/completions/${ID}/messages?after=msg_x` });
-  t.equal(stray.statusCode, 400);
-  t.match(stray.json(), { error: { param: 'after', message: /not a message of chat completion "chatcmpl-a"/ } });
-});
+t.test(
+  'messages: every kind, null where OpenAI has none, a refusal apart, paged by after in either order',
+  async (t) => {
+    const { app } = await gateway();
+    const all = (await app.inject({ method: 'GET', url: `/v1/chat/completions/${ID}/messages` })).json();
+    t.same(all, {
+      object: 'list',
+      data: [
+        {
+          id: `${ID}-0`,
+          role: 'user',
+          content: 'Look\nthis up',
+          name: null,
+          content_parts: [
+            { type: 'text', text: 'Look' },
+            { type: 'text', text: 'this up' },
+          ],
+        },
+        {
+          id: `${ID}-1`,
+          role: 'assistant',
+          content: null,
+          name: null,
+          content_parts: null,
+          refusal: null,
+          tool_calls: CALLS,
+        },
+        { id: `${ID}-2`, role: 'tool', content: 'found', tool_call_id: 'call_1' },
+        {
+          id: `${ID}-3`,
+          role: 'assistant',
+          content: 'AB',
+          name: 'bot',
+          content_parts: [
+            { type: 'text', text: 'A' },
+            { type: 'text', text: 'no' },
+            { type: 'text', text: 'B' },
+          ],
+          refusal: 'no',
+        },
+      ],
+      first_id: `${ID}-0`,
+      last_id: `${ID}-3`,
+      has_more: false,
+    });
+    const page = await app.inject({
+      method: 'GET',
+      url: `/v1/chat/completions/${ID}/messages?order=desc&limit=1&after=${ID}-3`,
+    });
+    t.match(page.json(), { data: [{ id: `${ID}-2` }], has_more: true });
+    const stray = await app.inject({ method: 'GET', url: `/v1/chat/completions/${ID}/messages?after=msg_x` });
+    t.equal(stray.statusCode, 400);
+    t.match(stray.json(), { error: { param: 'after', message: /not a message of chat completion "chatcmpl-a"/ } });
+  },
+);
 
 t.test('delete answers as OpenAI does', async (t) => {
   const { app, asked } = await gateway();

@@ -26,7 +26,8 @@ export const noSuchSession = (ref: string, param = 'X-Session-ID') =>
   new AgentbusError(
     'session_not_found',
     `No session "${ref}" exists for this API key: a conversation is stored once its client has received ` +
-      'an answer whole, and an answer deleted since (DELETE /v1/chat/completions/{id}) no longer names it; ' +
+      'an answer whole, and an answer deleted since (DELETE /v1/chat/completions/{id}, /v1/responses/{id}) ' +
+      'no longer names it; ' +
       'its conversation_id still does. To start a new conversation, send no session id.',
     { param },
   );
