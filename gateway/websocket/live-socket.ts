@@ -13,7 +13,7 @@ import { inFrameTerms } from './chat-frame-body.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
 import type { ChatFrame, ClientFrame, ResponseCreateFrame, ServerFrame } from './frames.schema.js';
 import { WEBSOCKET_PROTOCOL_VERSION } from './frames.schema.js';
-import { FrameError, parseClientFrame, peekFrame } from './parse-frame.js';
+import { FrameError, parseClientFrame, peekFrame, startsRequest } from './parse-frame.js';
 import { relayChatFrames } from './chat-relay.js';
 import { requestInputOf, type RequestInput } from './request-input.js';
 import { FrameInbox } from './frame-inbox.js';
@@ -185,9 +185,9 @@ export class LiveSession {
    * when the tag would end another request (see refusedFrameTag), untagged with `refused_id`
    * naming it, so the client still learns which frame was refused.
    */
-  #sendRefusal(frameId: string | null, error: AgentbusError, retryAfter?: number): void {
-    // A cancel's id names another request, ended or never sent: its error must not read as that one's end.
-    const tag = error.code === 'cancel_not_active' ? null : this.#refusedFrameTag(frameId);
+  #sendRefusal(frameId: string | null, error: AgentbusError, retryAfter?: number, ofRequest = true): void {
+    // A cancel's (or ping's) id names another request, ended or never sent: its error must not read as that one's end.
+    const tag = ofRequest ? this.#refusedFrameTag(frameId) : null;
     const frame = errorFrame(tag, error, tag === null ? undefined : 0, retryAfter);
     this.#send(tag === null && frameId !== null ? { ...frame, refused_id: frameId } : frame);
   }
@@ -195,15 +195,18 @@ export class LiveSession {
   /** A frame within budget: checked, then handled. A bad one is answered and forgotten. */
   #handleFrame(data: Buffer, isBinary: boolean): void {
     let id: string | null = null;
+    let ofRequest = true;
     try {
       const frame = parseClientFrame(data, isBinary, this.#options.config.inputLimits.maxJsonDepth);
       if (frame.type === 'chat' || frame.type === 'response.create' || frame.type === 'cancel') id = frame.id;
+      ofRequest = startsRequest(frame.type);
       this.#handle(frame);
     } catch (err) {
       const [error, frameId] = err instanceof FrameError ? [err.error, err.id] : [AgentbusError.from(err), id];
+      if (err instanceof FrameError) ofRequest = err.startsRequest;
       // As over HTTP: a drain's refusal (bus_unavailable) is an operating condition, not a bug.
       if (error.status >= 500) this.#log[serverErrorLevel(error)]({ err }, 'WebSocket frame failed');
-      this.#sendRefusal(frameId, error);
+      this.#sendRefusal(frameId, error, undefined, ofRequest);
     }
   }
 

@@ -26,14 +26,24 @@ const validators = Object.fromEntries(
 const FRAME_TYPES = Object.keys(CLIENT_FRAME_SCHEMAS) as FrameType[];
 const REQUEST_ID = new RegExp(ID_PATTERN);
 
-/** A client frame that failed: the error to send, and the request it was for when known. */
+/**
+ * A client frame that failed: the error to send, and the id it carried when usable. `startsRequest`
+ * is false for a frame of a type that starts no request (auth, cancel, ping): its id names
+ * another request, or none, so its error must never read as a request's terminal frame.
+ */
 export class FrameError extends Error {
   constructor(
     readonly error: AgentbusError,
     readonly id: string | null,
+    readonly startsRequest = true,
   ) {
     super(error.message);
   }
+}
+
+/** Whether a frame of this type starts a request: an unknown type may be a mistyped one, so it counts. */
+export function startsRequest(type: unknown): boolean {
+  return type !== 'auth' && type !== 'cancel' && type !== 'ping';
 }
 
 /** The request id a frame carries, if it is a usable one: a bad frame's error still names it. */
@@ -82,7 +92,7 @@ export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJs
     if (type === 'chat') refuseOtherApiConversation(record, 'messages', RESPONSES_FIELDS_ON_CHAT);
     if (type === 'response.create') refuseOtherApiConversation(record, 'input', CHAT_FIELDS_ON_RESPONSES);
   } catch (err) {
-    throw new FrameError(err as AgentbusError, idOf(record));
+    throw new FrameError(err as AgentbusError, idOf(record), startsRequest(type));
   }
   const validate = validators[type as FrameType];
   if (validate(value)) return value;
@@ -90,6 +100,7 @@ export function parseClientFrame(data: Buffer | string, isBinary: boolean, maxJs
   throw new FrameError(
     new AgentbusError('invalid_request', `Invalid ${type} frame: ${message}`, { param }),
     idOf(record),
+    startsRequest(type),
   );
 }
 

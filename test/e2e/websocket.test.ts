@@ -241,6 +241,27 @@ t.test(
   },
 );
 
+t.test('a bad cancel or ping naming an ended request is refused untagged: that request ended once', async (t) => {
+  stack.ollama.behave({});
+  const client = await connected();
+  client.send(ask('ended', 'hi'));
+  t.equal((await client.finish('ended')).terminal.type, 'done');
+  // Neither frame starts a request: their id names one that has had its terminal frame.
+  client.send({ type: 'cancel', id: 'ended', extra: 1 });
+  client.send({ type: 'ping', id: 'ended', extra: 1 });
+  client.send({ type: 'ping', id: 'after' });
+  await client.next((f) => f.type === 'pong' && f.id === 'after');
+  const refused = client.frames.filter((f) => f.type === 'error' && f.error.param === 'extra');
+  t.match(refused, [
+    { id: null, refused_id: 'ended', error: { message: /Invalid cancel frame/ } },
+    { id: null, refused_id: 'ended', error: { message: /Invalid ping frame/ } },
+  ]);
+  t.notOk(refused.some((f) => 'seq' in f));
+  const ended = client.frames.filter((f) => 'id' in f && f.id === 'ended' && f.type !== 'delta');
+  t.equal(ended.length, 1, 'ended ended once');
+  t.same(client.invalidFrames, []);
+});
+
 t.test(
   'cancel racing the end of an answer: the terminal frame says truthfully whether the turn was stored',
   async (t) => {
@@ -376,7 +397,8 @@ t.test('bad frames get an error frame and the socket stays usable', async (t) =>
   await expectError({ type: 'cancel' }, { id: null, error: { param: 'id' } });
   await expectError(
     { type: 'cancel', id: 'c', extra: 1 },
-    { id: 'c', error: { param: 'extra', message: /not allowed/ } },
+    // A cancel starts no request: its id is not tagged as one's first and last frame.
+    { id: null, refused_id: 'c', error: { param: 'extra', message: /not allowed/ } },
   );
   await expectError(
     { type: 'auth', api_key: KEY },
@@ -471,6 +493,11 @@ t.test('auth: the auth frame works for clients without headers (browsers)', asyn
     id: 'early',
     error: { code: 'invalid_api_key', message: /Authenticate first/ },
   });
+  // A cancel starts no request: its refusal names its id without ending "early" a second time.
+  client.send({ type: 'cancel', id: 'early' });
+  const cancel = await client.next();
+  t.match(cancel, { type: 'error', id: null, refused_id: 'early', error: { code: 'invalid_api_key' } });
+  t.notOk('seq' in cancel);
   client.send({ type: 'auth', api_key: KEY });
   t.match(await client.next(), { type: 'ready' });
   client.send(ask('late', 'hi'));
