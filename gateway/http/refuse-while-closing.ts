@@ -14,8 +14,11 @@ export function refuseWhileClosing(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async () => {
+  app.addHook('onRequest', async (request, reply) => {
     if (!closing) return;
+    // Refused before @fastify/websocket's own hook marks it, an upgrade's socket (outside Node's
+    // HTTP handling) would stay open and hold app.close() past the drain: closed once answered.
+    if (request.headers.upgrade !== undefined) reply.raw.once('finish', () => request.raw.socket.destroy());
     throw new AgentbusError(
       'bus_unavailable',
       'The gateway is shutting down: it finishes the answers in progress but takes no new requests. ' +

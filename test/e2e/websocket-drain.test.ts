@@ -1,4 +1,5 @@
 import t from 'tap';
+import { rawExchange } from '../helpers/raw-http.js';
 import { startStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 import { openLiveClient } from '../helpers/ws-client.js';
@@ -28,6 +29,33 @@ t.test('gateway close: the request in flight finishes, a new one is refused, the
   t.match(await client.closed, { code: 1001 });
   await closing;
   t.same(client.invalidFrames, []);
+});
+
+t.test('an upgrade refused while draining gets its 503 and its socket closed: it holds no drain', async (t) => {
+  const own = await startStack({ env: { GATEWAY_DRAIN_TIMEOUT_MS: '5000' } });
+  t.teardown(() => own.close());
+  const client = await openLiveClient(own.baseUrl, { headerKey: 'local-only' });
+  await client.next((frame) => frame.type === 'ready');
+  own.ollama.behave({ tokens: ['one', ' two', ' three', ' four', ' five'], tokenDelayMs: 500 });
+  client.send({ type: 'chat', id: 'w1', agent: 'code_review', messages: [{ role: 'user', content: 'hi' }] });
+  await client.next((frame) => frame.type === 'delta');
+  const started = Date.now();
+  const closing = own.app.close();
+  await waitFor('the gateway to start closing', async () => (await fetch(`${own.baseUrl}/health`)).status === 503);
+  const port = new URL(own.baseUrl).port;
+  const upgrade =
+    `GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+  // The refused upgrade's socket is outside Node's HTTP handling: left open, it held app.close()
+  // for the whole GATEWAY_DRAIN_TIMEOUT_MS after the answers in flight had finished.
+  const answer = await Promise.race([
+    rawExchange(own.baseUrl, upgrade),
+    new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 1500)),
+  ]);
+  t.match(answer, /^HTTP\/1\.1 503 [^]*"code":"bus_unavailable"/, 'the 503, then the server closed the socket');
+  t.equal((await client.finish('w1', 5000)).terminal.type, 'done');
+  await closing;
+  t.ok(Date.now() - started < 4500, 'closed once the answer finished, not at GATEWAY_DRAIN_TIMEOUT_MS');
 });
 
 t.test("a drain longer than fastify's 10 s plugin timeout: the request finishes and close resolves", async (t) => {
