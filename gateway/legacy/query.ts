@@ -20,7 +20,8 @@ export const queryRequestSchema = {
     system: { type: 'string' },
     temperature: samplingOptionsSchema.properties.temperature,
     max_tokens: samplingOptionsSchema.properties.max_tokens,
-    stream: { type: 'boolean' },
+    // null reads as left out, as on /api/generate and the WebSocket frames.
+    stream: { type: ['boolean', 'null'] },
     // As on the chat routes: false keeps nothing in memory (and cannot continue a session).
     store: { type: ['boolean', 'null'] },
   },

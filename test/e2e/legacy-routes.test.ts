@@ -230,6 +230,10 @@ t.test('POST /query', async (t) => {
 
     t.equal(stack.ollama.requests.length, before, 'none of them reached the model');
 
+    stack.ollama.behave({ tokens: ['ok'] });
+    const streamNull = await postJson('/query', { query: 'x', agent: 'testing', stream: null, store: false });
+    t.equal(streamNull.res.status, 200, 'stream: null reads as left out, as on /api/generate');
+
     // store: false keeps nothing, as on the chat routes; with a session it is refused.
     const turnsBefore = (await stack.db.selectFrom('turns').select('id').execute()).length;
     const unstored = await postJson('/query', { query: 'x', agent: 'testing', store: false });
