@@ -69,26 +69,35 @@ export function assistantMessage({ content, toolCalls, reasoning, refusal }: Omi
   };
 }
 
-/** A complete `chat.completion` object, as OpenAI returns it, plus agentbus's fields. */
-export function chatCompletion(identity: CompletionIdentity, { done, ...answer }: CollectedAnswer) {
+/**
+ * OpenAI's `chat.completion` object, one choice, then `tail` (agentbus's fields): the answer as it
+ * goes out and a stored one read back (stored-completion.ts) share this shape.
+ */
+export function chatCompletionObject<Tail extends object>(
+  identity: CompletionIdentity,
+  message: ReturnType<typeof assistantMessage>,
+  finishReason: string,
+  usage: DoneFrame['usage'],
+  tail: Tail,
+) {
   return {
     id: identity.id,
     object: 'chat.completion' as const,
     created: identity.created,
     model: identity.model,
     system_fingerprint: null,
-    choices: [
-      {
-        index: 0,
-        message: assistantMessage(answer),
-        logprobs: null,
-        finish_reason: done.finish_reason,
-      },
-    ],
-    usage: done.usage,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
+    usage,
+    ...tail,
+  };
+}
+
+/** A complete `chat.completion` object, as OpenAI returns it, plus agentbus's fields. */
+export function chatCompletion(identity: CompletionIdentity, { done, ...answer }: CollectedAnswer) {
+  return chatCompletionObject(identity, assistantMessage(answer), done.finish_reason, done.usage, {
     conversation_id: done.meta.conversation_id,
     meta: responseMeta(done),
-  };
+  });
 }
 
 type ChunkDelta = {

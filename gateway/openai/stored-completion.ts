@@ -1,37 +1,26 @@
 import type { ChatMessage, StoredTurn } from '../../bus-schemas/index.js';
 import { splitTextParts } from '../../common/message-parts.js';
-import { assistantMessage } from './responses.js';
+import { assistantMessage, chatCompletionObject } from './responses.js';
 import { storedWords } from './stored-response.js';
 
 /**
  * `GET /v1/chat/completions/{id}`: a stored turn as the `chat.completion` it was answered with.
  * Memory keeps the answer, usage, metadata and conversation, not the sampling settings or
- * thinking; `model` is the agent asked, as in the answer.
+ * thinking; `model` is the agent that answered (after a catalog fallback, not the one first named).
  */
 export function storedChatCompletion(turn: StoredTurn) {
   const { content, refusal = '' } = storedWords(turn);
-  return {
-    id: turn.request_id,
-    object: 'chat.completion' as const,
-    created: turn.created_at,
-    model: turn.agent,
-    system_fingerprint: null,
-    choices: [
-      {
-        index: 0,
-        message: assistantMessage({ content, refusal, reasoning: '', toolCalls: turn.tool_calls ?? [] }),
-        logprobs: null,
-        finish_reason: turn.finish_reason,
-      },
-    ],
-    usage: {
-      prompt_tokens: turn.prompt_tokens,
-      completion_tokens: turn.completion_tokens,
-      total_tokens: turn.prompt_tokens + turn.completion_tokens,
-    },
+  const identity = { id: turn.request_id, created: turn.created_at, model: turn.agent };
+  const message = assistantMessage({ content, refusal, reasoning: '', toolCalls: turn.tool_calls ?? [] });
+  const usage = {
+    prompt_tokens: turn.prompt_tokens,
+    completion_tokens: turn.completion_tokens,
+    total_tokens: turn.prompt_tokens + turn.completion_tokens,
+  };
+  return chatCompletionObject(identity, message, turn.finish_reason, usage, {
     metadata: turn.metadata ?? {},
     conversation_id: turn.session_id,
-  };
+  });
 }
 
 /**

@@ -13,14 +13,12 @@ import {
   type StoredTurnsDeps,
 } from './stored-queries.js';
 
-export type StoredResponsesDeps = StoredTurnsDeps;
-
 const RESPONSES: StoredKind = {
   prefix: RESPONSE_ID_PREFIX,
   notFound: (id) => new AgentbusError('response_not_found', noSuchResponseMessage(id), { param: 'response_id' }),
 };
 
-const ask = (deps: StoredResponsesDeps, request: ById, requestId: string, op: 'get' | 'delete') =>
+const ask = (deps: StoredTurnsDeps, request: ById, requestId: string, op: 'get' | 'delete') =>
   askStoredTurn(deps, request, requestId, op, RESPONSES);
 
 /**
@@ -44,7 +42,7 @@ function retrieveQuery(query: Record<string, unknown>): void {
  * by a worker over the bus (the gateway never opens the memory database). Another key's id answers like
  * a missing one.
  */
-export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredResponsesDeps): Promise<void> {
+export async function storedResponsesRoutes(app: FastifyInstance, deps: StoredTurnsDeps): Promise<void> {
   app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
     '/v1/responses/:id',
     async (request, reply) => {
