@@ -15,6 +15,18 @@ export const readNatsServerBin = (read: EnvReader): string | undefined =>
     shownDefault: 'found on `PATH`, `/usr/sbin`, `/usr/local/sbin`, `/usr/local/bin`, `/usr/bin`',
   });
 
+/**
+ * NATS_SERVER_GOMAXPROCS: the OS threads running the server's Go code. One by default: the server
+ * agentbus starts shares its host with the gateway and workers, and with more threads Go's scheduler
+ * wakes and spins idle ones for each message, ~25 % of the server's CPU per request (BENCHMARKS.md).
+ */
+export const readNatsServerThreads = (read: EnvReader): number =>
+  read.integer('NATS_SERVER_GOMAXPROCS', 1, {
+    doc: "`GOMAXPROCS` of the nats-server agentbus starts (threads for its Go code); 0 leaves Go's own (one per core)",
+    min: 0,
+    max: 1024,
+  });
+
 /** The nats-server binary on this machine, or undefined. */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const explicit = readNatsServerBin(readEnv(env));
@@ -69,6 +81,14 @@ const LISTENING = /Listening for client connections on ([^\s:]+|\[[^\]]+\]):(\d+
  * server's own log, so `port: -1` (random) is race-free.
  */
 export function startNatsServer(options: NatsServerOptions): Promise<RunningNatsServer> {
+  const env = options.env ?? process.env;
+  const read = readEnv(env);
+  const threads = readNatsServerThreads(read);
+  try {
+    read.done();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
   makeDirs(options.storeDir);
   const args = [
     ...(options.configFile ? ['-c', options.configFile] : ['-js']),
@@ -86,7 +106,7 @@ export function startNatsServer(options: NatsServerOptions): Promise<RunningNats
   const child = spawn(command, [...prefix, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
-    env: options.env ?? process.env,
+    env: threads > 0 ? { ...env, GOMAXPROCS: String(threads) } : env,
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {

@@ -9,7 +9,7 @@ import { readBusCredentialsSettings } from '../bus-credentials-command.js';
 import { readBusSetupEnv } from '../bus-setup.js';
 import { readChromiumPath } from '../chromium.js';
 import { readKeysCommandSettings } from '../keys-settings.js';
-import { readNatsServerBin } from '../nats-server.js';
+import { readNatsServerBin, readNatsServerThreads } from '../nats-server.js';
 import { readStartSettings } from '../start-settings.js';
 
 /** The processes docs/configuration.md groups the variables by, in its order. */
@@ -52,6 +52,7 @@ export const CONFIG_SOURCES: Record<ProcessName, (read: EnvReader) => void> = {
   'npm start': (read) => {
     readStartSettings(read);
     readNatsServerBin(read);
+    readNatsServerThreads(read);
   },
   'npm run keys': (read) => void readKeysCommandSettings(read),
   'npm run bus:setup': (read) => void readBusSetupEnv(read),
@@ -61,9 +62,11 @@ export const CONFIG_SOURCES: Record<ProcessName, (read: EnvReader) => void> = {
   'npm run bench': (read) => {
     readBenchOptions([], read);
     readNatsServerBin(read);
+    readNatsServerThreads(read);
   },
   'npm test': (read) => {
     readNatsServerBin(read);
+    readNatsServerThreads(read);
     readChromiumPath(read);
   },
 };
