@@ -730,25 +730,23 @@ export class AgentbusError extends Error {
   }
 }
 
-/** The text of `completion_not_found`, as {@link noSuchResponseMessage} for a chat completion. */
-export function noSuchCompletionMessage(id: string): string {
+/** What is stored, and when: one sentence for each of the two kinds of stored turn. */
+function noSuchStoredMessage(noun: string, id: string): string {
   return (
-    `No chat completion "${id}" exists for this API key. A chat completion is stored (unless sent with ` +
-    'store: false) once its client has received it whole, not while it is being answered.'
+    `No ${noun} "${id}" exists for this API key. A ${noun} is stored (unless sent with store: false) ` +
+    'once its client has received it whole, not while it is being answered.'
   );
 }
+
+/** The text of `completion_not_found`, as {@link noSuchResponseMessage} for a chat completion. */
+export const noSuchCompletionMessage = (id: string): string => noSuchStoredMessage('chat completion', id);
 
 /**
  * The text of `response_not_found`, the same from the gateway and from a worker so that a probe
  * tells an unknown id from another key's by nothing. A response still being answered is not
  * stored yet: the text says so, for a client that looks it up mid-stream.
  */
-export function noSuchResponseMessage(id: string): string {
-  return (
-    `No response "${id}" exists for this API key. A response is stored (unless sent with store: false) ` +
-    'once its client has received it whole, not while it is being answered.'
-  );
-}
+export const noSuchResponseMessage = (id: string): string => noSuchStoredMessage('response', id);
 
 /**
  * Rebuilds an error that arrived over the bus. A code this side does not know (added to the table
