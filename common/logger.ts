@@ -98,6 +98,9 @@ export function createLogger(
   // maxLength bounds the buffer when stdout stalls (a reader that stopped reading): synchronous
   // writes used to block the process there; now lines beyond 16 MiB are dropped instead.
   const destination = pino.destination({ dest: 1, minLength: 8192, maxLength: 16 * 1024 * 1024, sync: false });
+  // Lines logged since the last timed flush: an idle process skips it, where sonic-boom would write
+  // nothing through the thread pool and wake the event loop for it, five times a second.
+  let unflushed = false;
   const flush = () => {
     // flush() throws once the destination was destroyed (closed at exit, or stdout gone).
     try {
@@ -113,13 +116,19 @@ export function createLogger(
       flush(); // a write in progress (or stdout gone): let it finish asynchronously
     }
   };
-  setInterval(flush, LOG_FLUSH_MS).unref();
+  const flushIfLogged = () => {
+    if (!unflushed) return;
+    unflushed = false;
+    flush();
+  };
+  setInterval(flushIfLogged, LOG_FLUSH_MS).unref();
   return pino(
     {
       ...base,
       hooks: {
         logMethod(args, method, level) {
           method.apply(this, args);
+          unflushed = true;
           if (!gatherLines) flushNow();
           else if (level >= WARN) flush();
         },

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import t from 'tap';
+import { LOG_FLUSH_MS } from '../../common/logger.js';
 import { ROOT } from '../../scripts/lib/child-process.js';
 
 t.test(
@@ -36,3 +38,26 @@ t.test(
     );
   },
 );
+
+/** Write system calls of every thread of `pid` so far (`syscw` of /proc/PID/io). */
+const writesOf = (pid: number) => Number(/^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1]);
+
+t.test('an idle process writes nothing: the timed flush skips an empty buffer', async (t) => {
+  const { NODE_OPTIONS: _tapPreloads, ...env } = process.env;
+  const run = (...args: string[]) =>
+    spawn(process.execPath, ['--import', 'tsx', 'test/helpers/log-then-idle.ts', ...args], {
+      cwd: ROOT,
+      env: { ...env, LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  const warming = run('warm');
+  t.teardown(() => warming.kill('SIGKILL'));
+  await new Promise((resolve) => warming.once('exit', resolve));
+  const child = run();
+  t.teardown(() => child.kill('SIGKILL'));
+  // Its line comes with the first timed flush; from then on it only waits.
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  const before = writesOf(child.pid!);
+  await new Promise((resolve) => setTimeout(resolve, 5 * LOG_FLUSH_MS));
+  t.equal(writesOf(child.pid!), before, `no write in ${5 * LOG_FLUSH_MS} ms (five timed flushes)`);
+});
