@@ -1,23 +1,16 @@
-import Fastify from 'fastify';
 import t from 'tap';
 import {
   AgentbusError,
-  encodeJson,
   noSuchCompletionMessage,
   noSuchResponseMessage,
-  subjectsFor,
-  type MemoryResponseRequest,
   type StoredTurn,
 } from '../../bus-schemas/index.js';
-import { registerErrorHandling } from '../../gateway/http/errors.js';
-import { registerJsonParser } from '../../gateway/http/parse-json.js';
 import { storedCompletionsRoutes } from '../../gateway/openai/stored-completions-routes.js';
-import { FakeBus } from '../helpers/fake-bus.js';
+import { storedTurnGateway } from '../helpers/stored-turn-gateway.js';
 
 // The stored chat completion routes against a fake bus whose one "worker" holds the turn
 // `chatcmpl-a` (a conversation with tool calls, a refusal and text parts) and answers any other id
 // with its own 404, `response_not_found`, as memory names every turn a response.
-const subjects = subjectsFor('agents');
 const ID = 'chatcmpl-a';
 const CALLS = [{ id: 'call_1', type: 'function' as const, function: { name: 'search', arguments: '{}' } }];
 const TURN: StoredTurn = {
@@ -41,34 +34,13 @@ const TURN: StoredTurn = {
   metadata: { topic: 'x' },
 };
 
-async function gateway() {
-  const bus = new FakeBus();
-  const asked: MemoryResponseRequest[] = [];
-  bus.subscribe(subjects.memoryResponse, {
-    callback: (_err, msg) => {
-      const query = JSON.parse(new TextDecoder().decode(msg.data)) as MemoryResponseRequest;
-      asked.push(query);
-      const missing = new AgentbusError('response_not_found', noSuchResponseMessage(query.response_id), {
-        param: 'response_id',
-      });
-      const reply =
-        query.response_id !== ID
-          ? { type: 'error', request_id: query.request_id, error: missing.toWire() }
-          : query.op === 'get'
-            ? { type: 'turn', request_id: query.request_id, turn: TURN }
-            : { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
-      bus.publish(msg.reply!, encodeJson(reply));
-    },
-  });
-  const app = Fastify();
-  app.decorateRequest('tenant', 't1');
-  registerErrorHandling(app);
-  registerJsonParser(app, 64);
-  await app.register((scope) => storedCompletionsRoutes(scope, { bus, subjects }));
-  await app.ready();
-  t.teardown(() => app.close());
-  return { app, asked };
-}
+const gateway = () =>
+  storedTurnGateway(storedCompletionsRoutes, (id) =>
+    id === ID
+      ? TURN
+      : // Memory names every turn a response: its own 404 says so.
+        new AgentbusError('response_not_found', noSuchResponseMessage(id), { param: 'response_id' }),
+  );
 
 t.test('a stored turn reads back as its chat.completion: a refusal apart, usage, metadata', async (t) => {
   const { app } = await gateway();

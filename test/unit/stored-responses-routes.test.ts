@@ -1,22 +1,11 @@
-import Fastify from 'fastify';
 import t from 'tap';
-import {
-  AgentbusError,
-  encodeJson,
-  noSuchResponseMessage,
-  subjectsFor,
-  type MemoryResponseRequest,
-  type StoredTurn,
-} from '../../bus-schemas/index.js';
-import { registerErrorHandling } from '../../gateway/http/errors.js';
-import { registerJsonParser } from '../../gateway/http/parse-json.js';
+import { AgentbusError, noSuchResponseMessage, type StoredTurn } from '../../bus-schemas/index.js';
 import { storedResponsesRoutes } from '../../gateway/openai/stored-responses-routes.js';
-import { FakeBus } from '../helpers/fake-bus.js';
+import { storedTurnGateway } from '../helpers/stored-turn-gateway.js';
 
 // The stored-response routes against a fake bus whose one "worker" has a turn for every request
 // id it is asked about, a chat completion's too, as memory keeps every turn by its request id, but
 // `resp_missing` (the worker's own 404, as for an unknown id or another key's).
-const subjects = subjectsFor('agents');
 const MISSING = 'resp_missing';
 const notFound = (id: string) => ({
   error: {
@@ -44,51 +33,25 @@ const INPUTS: Record<string, StoredTurn['input_messages']> = {
   ],
 };
 
-async function gateway() {
-  const bus = new FakeBus();
-  const asked: MemoryResponseRequest[] = [];
-  bus.subscribe(subjects.memoryResponse, {
-    callback: (_err, msg) => {
-      const query = JSON.parse(new TextDecoder().decode(msg.data)) as MemoryResponseRequest;
-      asked.push(query);
-      const turn: StoredTurn = {
-        request_id: query.response_id,
-        session_id: 'conv_1',
-        agent: 'documentation',
-        model: 'llama3.2',
-        input_messages: INPUTS[query.response_id] ?? [{ role: 'user', content: 'hi' }],
-        assistant_response: 'hello',
-        tool_calls: null,
-        finish_reason: 'stop',
-        prompt_tokens: 3,
-        completion_tokens: 1,
-        created_at: 1_700_000_000,
-        metadata: null,
-      };
-      const reply =
-        query.response_id === MISSING
-          ? {
-              type: 'error',
-              request_id: query.request_id,
-              error: new AgentbusError('response_not_found', notFound(MISSING).error.message, {
-                param: 'response_id',
-              }).toWire(),
-            }
-          : query.op === 'get'
-            ? { type: 'turn', request_id: query.request_id, turn }
-            : { type: 'deleted', request_id: query.request_id, response_id: query.response_id };
-      bus.publish(msg.reply!, encodeJson(reply));
-    },
-  });
-  const app = Fastify();
-  app.decorateRequest('tenant', 't1');
-  registerErrorHandling(app);
-  registerJsonParser(app, 64);
-  await app.register((scope) => storedResponsesRoutes(scope, { bus, subjects }));
-  await app.ready();
-  t.teardown(() => app.close());
-  return { app, asked };
-}
+const gateway = () =>
+  storedTurnGateway(storedResponsesRoutes, (id) =>
+    id === MISSING
+      ? new AgentbusError('response_not_found', notFound(MISSING).error.message, { param: 'response_id' })
+      : {
+          request_id: id,
+          session_id: 'conv_1',
+          agent: 'documentation',
+          model: 'llama3.2',
+          input_messages: INPUTS[id] ?? [{ role: 'user', content: 'hi' }],
+          assistant_response: 'hello',
+          tool_calls: null,
+          finish_reason: 'stop',
+          prompt_tokens: 3,
+          completion_tokens: 1,
+          created_at: 1_700_000_000,
+          metadata: null,
+        },
+  );
 
 t.test('a Responses id is read, listed and deleted over the bus', async (t) => {
   const { app, asked } = await gateway();
