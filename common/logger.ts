@@ -116,8 +116,12 @@ export function createLogger(
       flush(); // a write in progress (or stdout gone): let it finish asynchronously
     }
   };
+  // sonic-boom's flush() does nothing while a write is in progress (one it started itself past
+  // minLength, a warning's, or the last timed flush's whose completion still waits for the loop):
+  // the lines behind that write stay buffered once it ends, so they stay counted for the next flush.
+  const writing = () => (destination as unknown as { _writing?: boolean })._writing === true;
   const flushIfLogged = () => {
-    if (!unflushed) return;
+    if (!unflushed || writing()) return;
     unflushed = false;
     flush();
   };

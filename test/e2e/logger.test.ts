@@ -61,3 +61,40 @@ t.test('an idle process writes nothing: the timed flush skips an empty buffer', 
   await new Promise((resolve) => setTimeout(resolve, 5 * LOG_FLUSH_MS));
   t.equal(writesOf(child.pid!), before, `no write in ${5 * LOG_FLUSH_MS} ms (five timed flushes)`);
 });
+
+t.test('a line logged behind a write in progress is written by a later timed flush', async (t) => {
+  const { NODE_OPTIONS: _tapPreloads, ...env } = process.env;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/log-during-write.ts'], {
+    cwd: ROOT,
+    env: { ...env, LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  const lines: string[] = [];
+  let seen: (count: number) => void = () => undefined;
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    const end = out.lastIndexOf('\n') + 1;
+    lines.push(...out.slice(0, end).split('\n').filter(Boolean));
+    out = out.slice(end);
+    seen(lines.length);
+  });
+  const linesBy = (count: number, ms?: number) =>
+    new Promise<void>((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(resolve, ms);
+      seen = (n) => {
+        if (n < count) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      seen(lines.length);
+    });
+  await linesBy(1, 20_000); // the warning, written at once (tsx may compile first)
+  // The info line waited behind the warning's write; a timed flush after that write writes it.
+  await linesBy(2, 10 * LOG_FLUSH_MS);
+  t.same(
+    lines.map((line) => (JSON.parse(line) as { msg: string }).msg),
+    ['written at once', 'written by a timed flush'],
+  );
+});
