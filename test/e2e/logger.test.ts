@@ -55,8 +55,11 @@ t.test('an idle process writes nothing: the timed flush skips an empty buffer', 
   await new Promise((resolve) => warming.once('exit', resolve));
   const child = run();
   t.teardown(() => child.kill('SIGKILL'));
-  // Its line comes with the first timed flush; from then on it only waits.
+  // Its line comes with the first timed flush; from then on it only waits. The thread-pool thread
+  // that wrote the line then wakes the event loop with a write of its own (libuv's async handle),
+  // which may land after the line is read here: counting starts once that has settled.
   await new Promise((resolve) => child.stdout.once('data', resolve));
+  await new Promise((resolve) => setTimeout(resolve, LOG_FLUSH_MS / 2));
   const before = writesOf(child.pid!);
   await new Promise((resolve) => setTimeout(resolve, 5 * LOG_FLUSH_MS));
   t.equal(writesOf(child.pid!), before, `no write in ${5 * LOG_FLUSH_MS} ms (five timed flushes)`);
