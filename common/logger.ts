@@ -117,11 +117,14 @@ export function createLogger(
     }
   };
   // sonic-boom's flush() does nothing while a write is in progress (one it started itself past
-  // minLength, a warning's, or the last timed flush's whose completion still waits for the loop):
-  // the lines behind that write stay buffered once it ends, so they stay counted for the next flush.
-  const writing = () => (destination as unknown as { _writing?: boolean })._writing === true;
+  // minLength, a warning's, or the last timed flush's, whose end waits for the loop's poll phase):
+  // lines logged behind that write may stay buffered once it ends. So each write that wrote
+  // something asks for one more timed flush; the empty write that may cost once a burst is over.
+  destination.on('write', (bytes: number) => {
+    if (bytes > 0) unflushed = true;
+  });
   const flushIfLogged = () => {
-    if (!unflushed || writing()) return;
+    if (!unflushed) return;
     unflushed = false;
     flush();
   };

@@ -55,11 +55,11 @@ t.test('an idle process writes nothing: the timed flush skips an empty buffer', 
   await new Promise((resolve) => warming.once('exit', resolve));
   const child = run();
   t.teardown(() => child.kill('SIGKILL'));
-  // Its line comes with the first timed flush; from then on it only waits. The thread-pool thread
-  // that wrote the line then wakes the event loop with a write of its own (libuv's async handle),
-  // which may land after the line is read here: counting starts once that has settled.
+  // Its line comes with the first timed flush; the next one may write once more (nothing: a write
+  // may leave lines behind). From then on it only waits. Counting starts half a period after that,
+  // once the thread-pool thread that wrote has also woken the event loop with a write of its own.
   await new Promise((resolve) => child.stdout.once('data', resolve));
-  await new Promise((resolve) => setTimeout(resolve, LOG_FLUSH_MS / 2));
+  await new Promise((resolve) => setTimeout(resolve, 1.5 * LOG_FLUSH_MS));
   const before = writesOf(child.pid!);
   await new Promise((resolve) => setTimeout(resolve, 5 * LOG_FLUSH_MS));
   t.equal(writesOf(child.pid!), before, `no write in ${5 * LOG_FLUSH_MS} ms (five timed flushes)`);
