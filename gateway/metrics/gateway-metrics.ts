@@ -25,9 +25,10 @@ const FIRST_TOKEN_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
  */
 export function createGatewayMetrics(options: { restarts?: number } = {}): GatewayMetrics {
   const registry = new Registry();
-  // The event loop's delay sampled every 100 ms, not prom-client's 10: its timer woke an idle gateway
-  // a hundred times a second, and one between each request's messages at concurrency 1 (BENCHMARKS.md).
-  collectDefaultMetrics({ register: registry, prefix: 'agentbus_gateway_', eventLoopMonitoringPrecision: 100 });
+  // prom-client's event-loop monitor samples every 10 ms, which wakes an idle gateway a hundred
+  // times a second; a coarser rate would not do: Node records each whole interval between samples,
+  // so the lag percentiles would read that interval, and alerts set on them would fire.
+  collectDefaultMetrics({ register: registry, prefix: 'agentbus_gateway_' });
   const registers = [registry];
 
   const requests = new Counter({
