@@ -22,7 +22,9 @@ export const readNatsServerBin = (read: EnvReader): string | undefined =>
  */
 export const readNatsServerThreads = (read: EnvReader): number =>
   read.integer('NATS_SERVER_GOMAXPROCS', 1, {
-    doc: "`GOMAXPROCS` of the nats-server agentbus starts (threads for its Go code); 0 leaves Go's own (one per core)",
+    doc:
+      '`GOMAXPROCS` of the nats-server agentbus starts (threads for its Go code), over any in the environment; ' +
+      "0 leaves the environment's or the server's own choice (its cores, or its CPU quota)",
     min: 0,
     max: 1024,
   });
