@@ -98,8 +98,9 @@ export function createLogger(
   // maxLength bounds the buffer when stdout stalls (a reader that stopped reading): synchronous
   // writes used to block the process there; now lines beyond 16 MiB are dropped instead.
   const destination = pino.destination({ dest: 1, minLength: 8192, maxLength: 16 * 1024 * 1024, sync: false });
-  // Lines logged since the last timed flush: an idle process skips it, where sonic-boom would write
-  // nothing through the thread pool and wake the event loop for it, five times a second.
+  // Whether lines may wait in the buffer (one was logged, or a write ran) since the last timed flush:
+  // an idle process skips it, where sonic-boom would write nothing through the thread pool and wake
+  // the event loop for it, five times a second.
   let unflushed = false;
   const flush = () => {
     // flush() throws once the destination was destroyed (closed at exit, or stdout gone).
@@ -119,7 +120,7 @@ export function createLogger(
   // sonic-boom's flush() does nothing while a write is in progress (one it started itself past
   // minLength, a warning's, or the last timed flush's, whose end waits for the loop's poll phase):
   // lines logged behind that write may stay buffered once it ends. So each write that wrote
-  // something asks for one more timed flush; the empty write that may cost once a burst is over.
+  // something asks for one more timed flush, at the cost of one empty write once a burst is over.
   destination.on('write', (bytes: number) => {
     if (bytes > 0) unflushed = true;
   });
