@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { startTestNats } from '../helpers/nats.js';
-import { startGatewayProcess, startWorkerProcess, type TestProcess } from '../helpers/processes.js';
+import { startGatewayProcess, startWorkerProcess, testStackEnv, type TestProcess } from '../helpers/processes.js';
 import { AUTH } from '../helpers/stack.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -23,15 +23,7 @@ const ollama = await startFakeOllama();
 t.teardown(() => ollama.close());
 const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-late-hang-up-'));
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-const env = {
-  NATS_URL: nats.url,
-  OLLAMA_URL: ollama.url,
-  DATA_DIR: dataDir,
-  LOG_DIR: join(dataDir, 'logs'),
-  DEFAULT_MODEL: 'llama3.2',
-  CACHE_TTL_SECONDS: '0',
-  BACKEND_PROBE_INTERVAL_MS: '0',
-};
+const env = { ...testStackEnv(nats.url, ollama.url, dataDir), BACKEND_PROBE_INTERVAL_MS: '0' };
 const worker = await startWorkerProcess(env, ['code_review']);
 t.teardown(() => worker.stop());
 const gateway: TestProcess = await startGatewayProcess({ ...env, KEYS_FILE: 'none' });

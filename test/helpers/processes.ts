@@ -96,6 +96,22 @@ function wrap(started: StartedChild): TestProcess {
   };
 }
 
+/**
+ * The environment gateway and worker processes of one test share: its NATS, its fake Ollama (model
+ * `llama3.2`), one data directory (logs under it) and no response cache, so each question reaches
+ * the model. A test adds what it tunes.
+ */
+export function testStackEnv(natsUrl: string, ollamaUrl: string, dataDir: string) {
+  return {
+    NATS_URL: natsUrl,
+    OLLAMA_URL: ollamaUrl,
+    DATA_DIR: dataDir,
+    LOG_DIR: join(dataDir, 'logs'),
+    DEFAULT_MODEL: 'llama3.2',
+    CACHE_TTL_SECONDS: '0',
+  };
+}
+
 /** A worker process serving `agents`, with `env` over the test's own environment. */
 export async function startWorkerProcess(
   env: Record<string, string>,

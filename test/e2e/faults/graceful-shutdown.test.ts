@@ -1,7 +1,7 @@
 import t from 'tap';
 import { startFakeOllama } from '../../helpers/fake-ollama.js';
 import { startTestNats } from '../../helpers/nats.js';
-import { startGatewayProcess, startWorkerProcess, type TestProcess } from '../../helpers/processes.js';
+import { startGatewayProcess, startWorkerProcess, testStackEnv, type TestProcess } from '../../helpers/processes.js';
 import { parseSse } from '../../helpers/sse.js';
 import { AUTH, startStack } from '../../helpers/stack.js';
 import { traceLinesOf } from '../../helpers/trace-lines.js';
@@ -67,12 +67,7 @@ t.test('SIGTERM on the gateway process: no new connections, open SSE streams fin
   const ollama = await startFakeOllama();
   const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
   const env = {
-    NATS_URL: nats.url,
-    OLLAMA_URL: ollama.url,
-    DATA_DIR: dataDir,
-    LOG_DIR: join(dataDir, 'logs'),
-    DEFAULT_MODEL: 'llama3.2',
-    CACHE_TTL_SECONDS: '0',
+    ...testStackEnv(nats.url, ollama.url, dataDir),
     HEARTBEAT_MS: '200',
     // Unless a test sets its own: an exit that waited for it would miss exitOf's bound.
     GATEWAY_DRAIN_TIMEOUT_MS: '30000',

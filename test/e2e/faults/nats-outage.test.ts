@@ -8,7 +8,7 @@ import { connectBus } from '../../../common/bus.js';
 import { buildApp } from '../../../gateway/app.js';
 import { loadGatewayConfig } from '../../../gateway/config.js';
 import { startFakeOllama } from '../../helpers/fake-ollama.js';
-import { startRestartableNats, startWorkerProcess } from '../../helpers/processes.js';
+import { startRestartableNats, startWorkerProcess, testStackEnv } from '../../helpers/processes.js';
 import { AUTH, LogSink } from '../../helpers/stack.js';
 import { sleep, waitFor } from '../../helpers/wait.js';
 
@@ -17,16 +17,7 @@ import { sleep, waitFor } from '../../helpers/wait.js';
 const nats = await startRestartableNats();
 const ollama = await startFakeOllama();
 const dataDir = mkdtempSync(join(tmpdir(), 'agentbus-data-'));
-const env = {
-  NATS_URL: nats.url,
-  OLLAMA_URL: ollama.url,
-  DATA_DIR: dataDir,
-  LOG_DIR: join(dataDir, 'logs'),
-  DEFAULT_MODEL: 'llama3.2',
-  CACHE_TTL_SECONDS: '0',
-  HEARTBEAT_MS: '200',
-  PORT: '0',
-};
+const env = { ...testStackEnv(nats.url, ollama.url, dataDir), HEARTBEAT_MS: '200', PORT: '0' };
 const logs = new LogSink();
 const log = createLogger('test', { level: 'info', destination: logs });
 const worker = await startWorkerProcess(env, ['code_review']);
