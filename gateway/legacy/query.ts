@@ -3,6 +3,8 @@ import { AgentbusError, ID_PATTERN, samplingOptionsSchema } from '../../bus-sche
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import { formatProcessingTime, type CollectedAnswer, type CompletionIdentity } from '../openai/responses.js';
 import { agentOf } from '../chat/agent-of.js';
+import { OTHER_FIELDS_ON_QUERY } from '../openai/other-api-fields.js';
+import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 
 /**
  * `POST /query` body, the request of the per-agent services agentbus replaces: one question,
@@ -28,6 +30,15 @@ export const queryRequestSchema = {
 } as const;
 
 export type QueryRequest = FromSchema<typeof queryRequestSchema>;
+
+/**
+ * The schema lets unknown fields through: what the chat routes or `/api/generate` would honour
+ * and `/query` would drop (images, a format, tools, n > 1, …) is a 400 naming the field.
+ */
+export function refuseFieldsOfOtherRoutes(body: QueryRequest): void {
+  rejectUnsupportedParameters(body);
+  rejectUnsupportedParameters(body, OTHER_FIELDS_ON_QUERY);
+}
 
 /**
  * The same request in OpenAI's terms, for the shared chat path. At the root `agent` and `model`

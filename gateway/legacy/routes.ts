@@ -13,9 +13,16 @@ import {
 } from './generate.js';
 import { namingBodyAgent, namingBodySession } from './body-session.js';
 import { relayAsNdjson } from './ndjson-relay.js';
-import { queryRequestSchema, queryResponse, queryToChatBody, type QueryRequest } from './query.js';
+import {
+  queryRequestSchema,
+  queryResponse,
+  queryToChatBody,
+  refuseFieldsOfOtherRoutes,
+  type QueryRequest,
+} from './query.js';
 import { checkTextLength } from '../openai/input-limits.js';
 import { inPromptTerms } from '../openai/completion-to-chat-input.js';
+import { OTHER_FIELDS_ON_QUERY, otherApiConversationFirst } from '../openai/other-api-fields.js';
 
 /**
  * The routes older clients of the replaced agents call, translated to a chat request and sent
@@ -27,10 +34,17 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
   const limits = deps.config.inputLimits;
   // Rate limits first, before the body is read (admit-before-body.ts).
   app.addHook('preParsing', admitBeforeBody(deps));
-  app.post<{ Body: QueryRequest }>('/query', { schema: { body: queryRequestSchema } }, async (request, reply) => {
+  const queryRoute = {
+    schema: { body: queryRequestSchema },
+    // A conversation sent in another route's field is named, not "query is required".
+    preValidation: otherApiConversationFirst('query', OTHER_FIELDS_ON_QUERY),
+  };
+  app.post<{ Body: QueryRequest }>('/query', queryRoute, async (request, reply) => {
     // Checked here too, so the error names the legacy field rather than the message it becomes.
     checkTextLength(request.body.query, 'query', limits);
     checkTextLength(request.body.system, 'system', limits);
+    // Before the chat input, whose errors name `messages` as the query: these name the client's field.
+    refuseFieldsOfOtherRoutes(request.body);
     try {
       const input = toChatInput(queryToChatBody(request.body, request.pathAgent !== undefined), false, limits);
       const chat = await startHttpChat(deps, request, reply, input, { sessionId: request.body.session_id });

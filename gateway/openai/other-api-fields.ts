@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { nonEmpty, rejectUnsupportedParameters, set, type UnsupportedParameter } from './unsupported-parameters.js';
 
-type Api = 'Chat Completions' | 'Responses';
+type Api = 'Chat Completions' | 'Responses' | 'Ollama /api/generate';
 
 /**
  * A field of another OpenAI API sent to this one. OpenAI answers it with 400 "Unknown parameter";
@@ -14,8 +14,12 @@ function fieldOf(
   instead: string,
   requested: (value: unknown) => boolean = set,
 ): UnsupportedParameter {
-  return { param, requested: (b) => requested(b[param]), why: `it is a ${api} field; ${instead}` };
+  const article = api.startsWith('O') ? 'an' : 'a';
+  return { param, requested: (b) => requested(b[param]), why: `it is ${article} ${api} field; ${instead}` };
 }
+
+/** A `stop` that stops at something: a string or a non-empty list (as the chat schema takes it). */
+const stopsAtSomething = (stop: unknown) => (typeof stop === 'string' ? stop !== '' : nonEmpty(stop));
 
 /** Chat Completions fields a Responses body does not have. */
 export const CHAT_FIELDS_ON_RESPONSES: readonly UnsupportedParameter[] = [
@@ -25,7 +29,7 @@ export const CHAT_FIELDS_ON_RESPONSES: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'response_format', 'the Responses API names it text.format'),
   fieldOf('Chat Completions', 'reasoning_effort', 'the Responses API names it reasoning.effort'),
   fieldOf('Chat Completions', 'verbosity', 'the Responses API names it text.verbosity'),
-  fieldOf('Chat Completions', 'stop', 'the Responses API has no stop sequences', nonEmpty),
+  fieldOf('Chat Completions', 'stop', 'the Responses API has no stop sequences', stopsAtSomething),
   fieldOf('Chat Completions', 'seed', 'the Responses API has no seed'),
   fieldOf('Chat Completions', 'n', 'the Responses API answers once', (n) => set(n) && n !== 1),
   fieldOf('Chat Completions', 'logit_bias', 'the Responses API has no logit_bias', nonEmpty),
@@ -80,8 +84,46 @@ export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'reasoning_effort', 'the Completions API has no reasoning settings'),
 ];
 
-/** The fields that carry the conversation on the chat APIs. */
-const CONVERSATION_FIELDS = new Set(['messages', 'input']);
+const CHAT_API = 'use POST /v1/chat/completions';
+
+/**
+ * Fields of the chat APIs and of Ollama's `/api/generate` that `POST /query` does not carry (its
+ * schema lets unknown fields through): a client moving to or from those routes would silently
+ * lose images, an output format, tools or sampling settings.
+ */
+export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
+  fieldOf(
+    'Chat Completions',
+    'messages',
+    '/query takes one question as query; continue a conversation with session_id',
+  ),
+  fieldOf('Responses', 'input', '/query takes one question as query; continue a conversation with session_id'),
+  fieldOf('Ollama /api/generate', 'prompt', '/query takes the question as query'),
+  fieldOf('Ollama /api/generate', 'images', `/query takes text only: ${CHAT_API} or POST /api/generate`, nonEmpty),
+  fieldOf(
+    'Ollama /api/generate',
+    'format',
+    `/query answers plain text: ${CHAT_API} or POST /api/generate`,
+    (f) => set(f) && f !== '',
+  ),
+  fieldOf('Ollama /api/generate', 'think', 'use POST /api/generate'),
+  fieldOf('Ollama /api/generate', 'options', '/query takes temperature and max_tokens at the top level', nonEmpty),
+  fieldOf('Chat Completions', 'tools', `/query has no tool calls: ${CHAT_API}`, nonEmpty),
+  fieldOf('Chat Completions', 'tool_choice', `/query has no tool calls: ${CHAT_API}`, (c) => set(c) && c !== 'none'),
+  fieldOf('Chat Completions', 'response_format', `/query answers plain text: ${CHAT_API}`, notPlainText),
+  fieldOf('Chat Completions', 'max_completion_tokens', '/query caps the answer with max_tokens'),
+  fieldOf('Responses', 'max_output_tokens', '/query caps the answer with max_tokens'),
+  fieldOf('Responses', 'instructions', 'send them as system'),
+  fieldOf('Chat Completions', 'reasoning_effort', `/query has no reasoning settings: ${CHAT_API}`),
+  fieldOf('Chat Completions', 'stop', `/query has no stop sequences: ${CHAT_API}`, stopsAtSomething),
+  fieldOf('Chat Completions', 'top_p', `/query takes temperature only: ${CHAT_API}`),
+  fieldOf('Chat Completions', 'seed', `/query has no seed: ${CHAT_API}`),
+  fieldOf('Chat Completions', 'presence_penalty', `/query has no penalties: ${CHAT_API}`),
+  fieldOf('Chat Completions', 'frequency_penalty', `/query has no penalties: ${CHAT_API}`),
+];
+
+/** The fields that carry the conversation on the chat APIs (and the prompt of the text ones). */
+const CONVERSATION_FIELDS = new Set(['messages', 'input', 'prompt']);
 
 /**
  * Refuses a body (or WebSocket frame) that lacks `own`, the field this API carries the

@@ -194,6 +194,13 @@ t.test('POST /query', async (t) => {
     t.equal(noQuery.res.status, 400);
     t.match(noQuery.body, { error: { code: 'invalid_request', param: 'query' } });
 
+    // Ollama's fields would be dropped here: named instead, as is a conversation sent as another route's.
+    const images = await postJson('/query', { query: 'x', agent: 'testing', images: ['aGk='] });
+    t.equal(images.res.status, 400);
+    t.match(images.body, { error: { code: 'invalid_request', param: 'images', message: /\/api\/generate/ } });
+    const prompt = await postJson('/query', { prompt: 'x', agent: 'testing' });
+    t.match(prompt.body, { error: { code: 'invalid_request', param: 'prompt', message: /as query/ } });
+
     const streamed = await postJson('/query', { query: 'x', agent: 'testing', stream: true });
     t.equal(streamed.res.status, 400);
     t.match(streamed.body, { error: { code: 'invalid_request', param: 'stream' } });

@@ -8,12 +8,14 @@ import { completionToChatInput } from '../../gateway/openai/completion-to-chat-i
 import {
   CHAT_FIELDS_ON_COMPLETIONS,
   CHAT_FIELDS_ON_RESPONSES,
+  OTHER_FIELDS_ON_QUERY,
   otherApiConversationFirst,
   RESPONSES_FIELDS_ON_CHAT,
 } from '../../gateway/openai/other-api-fields.js';
 import { responsesRequestSchema } from '../../gateway/openai/responses-request.schema.js';
 import { responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 import { toChatInput } from '../../gateway/openai/to-chat-input.js';
+import { queryRequestSchema, refuseFieldsOfOtherRoutes } from '../../gateway/legacy/query.js';
 import { clientFrameError } from '../helpers/client-frame-error.js';
 import { SMALL_INPUT_LIMITS } from '../helpers/input-limits.js';
 
@@ -40,7 +42,9 @@ t.test("another API's fields are refused by name, with what this API has instead
   for (const field of ['messages', 'max_completion_tokens', 'response_format', 'seed', 'presence_penalty'])
     t.match(responses({ [field]: field === 'messages' ? [] : 1 }), { param: field }, field);
   t.match(responses({ stop: ['said'] }), { param: 'stop' });
+  t.match(responses({ stop: 'said' }), { param: 'stop' }, 'a stop given as one string');
   t.equal(responses({ stop: [], n: 1, logit_bias: {}, seed: null }), undefined, 'values that change nothing pass');
+  t.equal(responses({ stop: '' }), undefined);
 
   const chat = (extra: object) =>
     refusal(() =>
@@ -77,6 +81,33 @@ t.test("another API's fields are refused by name, with what this API has instead
   );
 });
 
+// /query is agentbus's own legacy shape: what the chat routes or Ollama's /api/generate would use
+// (images, a format, tools, sampling settings) would be lost there without a word.
+t.test('/query refuses the fields of the other routes that it would drop, naming where they work', async (t) => {
+  const query = (extra: object) => refusal(() => refuseFieldsOfOtherRoutes({ query: 'hi', ...extra }));
+  t.match(query({ images: ['aGk='] }), {
+    param: 'images',
+    message: /"images" cannot be honoured: it is an Ollama \/api\/generate field; \/query takes text only/,
+  });
+  t.match(query({ format: 'json' }), { param: 'format', message: /plain text/ });
+  t.match(query({ options: { temperature: 0.2 } }), { param: 'options', message: /temperature and max_tokens/ });
+  t.match(query({ think: false }), { param: 'think' });
+  t.match(query({ messages: [{ role: 'user', content: 'x' }] }), { param: 'messages', message: /session_id/ });
+  t.match(query({ tools: [{ type: 'function', function: { name: 'f' } }] }), { param: 'tools' });
+  t.match(query({ response_format: { type: 'json_object' } }), { param: 'response_format' });
+  t.match(query({ max_completion_tokens: 5 }), { param: 'max_completion_tokens', message: /max_tokens/ });
+  for (const field of ['top_p', 'seed', 'presence_penalty', 'frequency_penalty', 'instructions', 'reasoning_effort'])
+    t.match(query({ [field]: field === 'instructions' || field === 'reasoning_effort' ? 'x' : 1 }), { param: field });
+  t.match(query({ stop: '\n' }), { param: 'stop' });
+  t.match(query({ n: 2 }), { param: 'n' }, 'and what no route honours');
+  t.equal(
+    query({ images: [], format: '', options: {}, tools: [], tool_choice: 'none', stop: [], n: 1, seed: null }),
+    undefined,
+    'values that change nothing pass',
+  );
+  t.equal(query({ temperature: 0.1, max_tokens: 5, some_client_field: 1 }), undefined, "its own and no route's pass");
+});
+
 // Sent without this API's own conversation field, another API's is what the client got wrong:
 // "input is required" would read as if no conversation had been sent at all.
 t.test("a body with another API's conversation field instead of its own is refused naming that field", async (t) => {
@@ -90,6 +121,7 @@ t.test("a body with another API's conversation field instead of its own is refus
     ],
     ['/v1/responses', responsesRequestSchema, otherApiConversationFirst('input', CHAT_FIELDS_ON_RESPONSES)],
     ['/v1/completions', completionRequestSchema, otherApiConversationFirst('prompt', CHAT_FIELDS_ON_COMPLETIONS)],
+    ['/query', queryRequestSchema, otherApiConversationFirst('query', OTHER_FIELDS_ON_QUERY)],
   ] as const;
   for (const [url, body, preValidation] of routes) app.post(url, { schema: { body }, preValidation }, async () => 'ok');
   await app.ready();
@@ -109,6 +141,9 @@ t.test("a body with another API's conversation field instead of its own is refus
   t.match(await error('/v1/completions', { model: 'm', messages }), { param: 'messages', message: /one prompt/ });
   t.match(await error('/v1/completions', { model: 'm', input: 'hi' }), { param: 'input', message: /one prompt/ });
   t.match(await error('/v1/responses', { model: 'm', input: null, messages }), { param: 'messages' });
+  t.match(await error('/query', { prompt: 'hi' }), { param: 'prompt', message: /takes the question as query/ });
+  t.match(await error('/query', { messages }), { param: 'messages' });
+  t.match(await error('/query', { agent: 'a' }), { param: 'query', message: 'query is required' });
 
   // Without another API's conversation the schema's own words stand, as does a field of the
   // other API that carries no conversation.
