@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startFakeOllama } from '../helpers/fake-ollama.js';
 import { startTestNats } from '../helpers/nats.js';
-import { startGatewayProcess, startWorkerProcess } from '../helpers/processes.js';
+import { startGatewayProcess, startWorkerProcess, testStackEnv } from '../helpers/processes.js';
 import { AUTH, startStack } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -93,12 +93,8 @@ t.test(
     const ollama = await startFakeOllama();
     t.teardown(() => ollama.close());
     const env = {
-      NATS_URL: nats.url,
-      OLLAMA_URL: ollama.url,
-      DATA_DIR: join(mount, 'data'),
+      ...testStackEnv(nats.url, ollama.url, join(mount, 'data')),
       LOG_DIR: join(mount, 'logs'),
-      DEFAULT_MODEL: 'llama3.2',
-      CACHE_TTL_SECONDS: '0',
       MEMORY_PROBE_INTERVAL_MS: '100',
       BACKEND_PROBE_INTERVAL_MS: '0',
     };
