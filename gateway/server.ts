@@ -15,7 +15,8 @@ import { loadGatewayConfig } from './config.js';
 // the idle ones once at close(), not those whose response ends later (keep-alive would hold
 // them, and the exit, for fastify's 72 s keepAliveTimeout).
 const IDLE_SWEEP_MS = 100;
-// Nothing is in flight by then: the drain only flushes the cancels of cut streams.
+// No client waits by then: the drain sends what is queued (the cancels of cut streams, the receipts
+// of answers just sent, which reach their worker even if its acknowledgement comes too late).
 const NATS_DRAIN_MS = 2000;
 // At the drain deadline, how long the 503s of the JSON answers still awaited may take to be written.
 const ANSWERS_FLUSH_MS = 1000;
