@@ -85,6 +85,13 @@ export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
 ];
 
 const CHAT_API = 'use POST /v1/chat/completions';
+const RESPONSES_API = 'use POST /v1/responses';
+
+/** A Responses `text` that asks for a format other than plain text, or for a verbosity. */
+const textSetsFormatOrVerbosity = (text: unknown) => {
+  const { format, verbosity } = (typeof text === 'object' && text !== null ? text : {}) as Record<string, unknown>;
+  return notPlainText(format) || set(verbosity);
+};
 
 /**
  * Fields of the chat APIs and of Ollama's `/api/generate` that `POST /query` does not carry (its
@@ -114,7 +121,18 @@ export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'max_completion_tokens', '/query caps the answer with max_tokens'),
   fieldOf('Responses', 'max_output_tokens', '/query caps the answer with max_tokens'),
   fieldOf('Responses', 'instructions', 'send them as system'),
+  fieldOf('Responses', 'previous_response_id', '/query continues a conversation with session_id'),
+  fieldOf(
+    'Responses',
+    'text',
+    `/query has no text.format or text.verbosity: ${RESPONSES_API}`,
+    textSetsFormatOrVerbosity,
+  ),
+  fieldOf('Chat Completions', 'verbosity', `/query has no verbosity setting: ${CHAT_API}`),
   fieldOf('Chat Completions', 'reasoning_effort', `/query has no reasoning settings: ${CHAT_API}`),
+  fieldOf('Responses', 'reasoning', `/query has no reasoning settings: ${RESPONSES_API}`, (reasoning) =>
+    set((reasoning as { effort?: unknown } | null | undefined)?.effort),
+  ),
   fieldOf('Chat Completions', 'stop', `/query has no stop sequences: ${CHAT_API}`, stopsAtSomething),
   fieldOf('Chat Completions', 'top_p', `/query takes temperature only: ${CHAT_API}`),
   fieldOf('Chat Completions', 'seed', `/query has no seed: ${CHAT_API}`),

@@ -99,11 +99,22 @@ t.test('/query refuses the fields of the other routes that it would drop, naming
   for (const field of ['top_p', 'seed', 'presence_penalty', 'frequency_penalty', 'instructions', 'reasoning_effort'])
     t.match(query({ [field]: field === 'instructions' || field === 'reasoning_effort' ? 'x' : 1 }), { param: field });
   t.match(query({ stop: '\n' }), { param: 'stop' });
+  // The Responses API's own: a format, a continuation, reasoning, verbosity (and Chat's verbosity).
+  t.match(query({ text: { format: { type: 'json_object' } } }), { param: 'text', message: /\/v1\/responses/ });
+  t.match(query({ text: { verbosity: 'low' } }), { param: 'text' });
+  t.match(query({ previous_response_id: 'resp_1' }), { param: 'previous_response_id', message: /session_id/ });
+  t.match(query({ reasoning: { effort: 'high' } }), { param: 'reasoning', message: /\/v1\/responses/ });
+  t.match(query({ verbosity: 'low' }), { param: 'verbosity' });
   t.match(query({ n: 2 }), { param: 'n' }, 'and what no route honours');
   t.equal(
     query({ images: [], format: '', options: {}, tools: [], tool_choice: 'none', stop: [], n: 1, seed: null }),
     undefined,
     'values that change nothing pass',
+  );
+  t.equal(
+    query({ text: { format: { type: 'text' } }, reasoning: {}, previous_response_id: null, verbosity: null }),
+    undefined,
+    "the Responses API's, when they change nothing",
   );
   t.equal(query({ temperature: 0.1, max_tokens: 5, some_client_field: 1 }), undefined, "its own and no route's pass");
 });
