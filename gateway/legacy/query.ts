@@ -3,7 +3,7 @@ import { AgentbusError, ID_PATTERN, samplingOptionsSchema } from '../../bus-sche
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import { formatProcessingTime, type CollectedAnswer, type CompletionIdentity } from '../openai/responses.js';
 import { agentOf } from '../chat/agent-of.js';
-import { OTHER_FIELDS_ON_QUERY } from '../openai/other-api-fields.js';
+import { OTHER_FIELDS_ON_QUERY, otherApiConversationFirst } from '../openai/other-api-fields.js';
 import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 
 /**
@@ -40,6 +40,9 @@ export function refuseFieldsOfOtherRoutes(body: QueryRequest): void {
   rejectUnsupportedParameters(body, OTHER_FIELDS_ON_QUERY);
 }
 
+/** The route's preValidation: a conversation sent in another route's field is named, not "query is required". */
+export const queryConversationFirst = otherApiConversationFirst('query', OTHER_FIELDS_ON_QUERY);
+
 /**
  * The same request in OpenAI's terms, for the shared chat path. At the root `agent` and `model`
  * must agree; on `/agents/<agent>/query` (`pathNamesAgent`) the path wins, so the body's pair is
@@ -65,10 +68,11 @@ export function queryToChatBody(body: QueryRequest, pathNamesAgent = false): Cha
   };
 }
 
-/** The `/query` answer: the response text and the session to continue. */
-export function queryResponse(identity: CompletionIdentity, { content, done }: CollectedAnswer) {
+/** The `/query` answer: the response text (and the thinking, when the model thought) and the session to continue. */
+export function queryResponse(identity: CompletionIdentity, { content, reasoning, done }: CollectedAnswer) {
   return {
     response: content,
+    ...(reasoning ? { thinking: reasoning } : {}),
     session_id: done.meta.conversation_id,
     request_id: identity.id,
     agent: done.meta.agent,

@@ -14,6 +14,7 @@ import {
 import { namingBodyAgent, namingBodySession } from './body-session.js';
 import { relayAsNdjson } from './ndjson-relay.js';
 import {
+  queryConversationFirst,
   queryRequestSchema,
   queryResponse,
   queryToChatBody,
@@ -22,7 +23,6 @@ import {
 } from './query.js';
 import { checkTextLength } from '../openai/input-limits.js';
 import { inPromptTerms } from '../openai/completion-to-chat-input.js';
-import { OTHER_FIELDS_ON_QUERY, otherApiConversationFirst } from '../openai/other-api-fields.js';
 
 /**
  * The routes older clients of the replaced agents call, translated to a chat request and sent
@@ -34,11 +34,7 @@ export async function legacyRoutes(app: FastifyInstance, deps: ChatDeps): Promis
   const limits = deps.config.inputLimits;
   // Rate limits first, before the body is read (admit-before-body.ts).
   app.addHook('preParsing', admitBeforeBody(deps));
-  const queryRoute = {
-    schema: { body: queryRequestSchema },
-    // A conversation sent in another route's field is named, not "query is required".
-    preValidation: otherApiConversationFirst('query', OTHER_FIELDS_ON_QUERY),
-  };
+  const queryRoute = { schema: { body: queryRequestSchema }, preValidation: queryConversationFirst };
   app.post<{ Body: QueryRequest }>('/query', queryRoute, async (request, reply) => {
     // Checked here too, so the error names the legacy field rather than the message it becomes.
     checkTextLength(request.body.query, 'query', limits);

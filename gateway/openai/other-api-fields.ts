@@ -14,7 +14,7 @@ function fieldOf(
   instead: string,
   requested: (value: unknown) => boolean = set,
 ): UnsupportedParameter {
-  const article = api.startsWith('O') ? 'an' : 'a';
+  const article = /^[AEIOU]/.test(api) ? 'an' : 'a';
   return { param, requested: (b) => requested(b[param]), why: `it is ${article} ${api} field; ${instead}` };
 }
 
@@ -84,8 +84,10 @@ export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'reasoning_effort', 'the Completions API has no reasoning settings'),
 ];
 
-const CHAT_API = 'use POST /v1/chat/completions';
-const RESPONSES_API = 'use POST /v1/responses';
+// Where the field is honoured, as the end of a refusal.
+const USE_CHAT_ROUTE = 'use POST /v1/chat/completions';
+const USE_RESPONSES_ROUTE = 'use POST /v1/responses';
+const ONE_QUESTION = '/query takes one question as query; continue a conversation with session_id';
 
 /** A Responses `text` that asks for a format other than plain text, or for a verbosity. */
 const textSetsFormatOrVerbosity = (text: unknown) => {
@@ -99,25 +101,36 @@ const textSetsFormatOrVerbosity = (text: unknown) => {
  * lose images, an output format, tools or sampling settings.
  */
 export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
-  fieldOf(
-    'Chat Completions',
-    'messages',
-    '/query takes one question as query; continue a conversation with session_id',
-  ),
-  fieldOf('Responses', 'input', '/query takes one question as query; continue a conversation with session_id'),
+  fieldOf('Chat Completions', 'messages', ONE_QUESTION),
+  fieldOf('Responses', 'input', ONE_QUESTION),
   fieldOf('Ollama /api/generate', 'prompt', '/query takes the question as query'),
-  fieldOf('Ollama /api/generate', 'images', `/query takes text only: ${CHAT_API} or POST /api/generate`, nonEmpty),
+  fieldOf(
+    'Ollama /api/generate',
+    'images',
+    `/query takes text only: ${USE_CHAT_ROUTE} or POST /api/generate`,
+    nonEmpty,
+  ),
   fieldOf(
     'Ollama /api/generate',
     'format',
-    `/query answers plain text: ${CHAT_API} or POST /api/generate`,
+    `/query answers plain text: ${USE_CHAT_ROUTE} or POST /api/generate`,
     (f) => set(f) && f !== '',
   ),
   fieldOf('Ollama /api/generate', 'think', 'use POST /api/generate'),
-  fieldOf('Ollama /api/generate', 'options', '/query takes temperature and max_tokens at the top level', nonEmpty),
-  fieldOf('Chat Completions', 'tools', `/query has no tool calls: ${CHAT_API}`, nonEmpty),
-  fieldOf('Chat Completions', 'tool_choice', `/query has no tool calls: ${CHAT_API}`, (c) => set(c) && c !== 'none'),
-  fieldOf('Chat Completions', 'response_format', `/query answers plain text: ${CHAT_API}`, notPlainText),
+  fieldOf(
+    'Ollama /api/generate',
+    'options',
+    '/query takes only temperature and max_tokens, at the top level',
+    nonEmpty,
+  ),
+  fieldOf('Chat Completions', 'tools', `/query has no tool calls: ${USE_CHAT_ROUTE}`, nonEmpty),
+  fieldOf(
+    'Chat Completions',
+    'tool_choice',
+    `/query has no tool calls: ${USE_CHAT_ROUTE}`,
+    (c) => set(c) && c !== 'none',
+  ),
+  fieldOf('Chat Completions', 'response_format', `/query answers plain text: ${USE_CHAT_ROUTE}`, notPlainText),
   fieldOf('Chat Completions', 'max_completion_tokens', '/query caps the answer with max_tokens'),
   fieldOf('Responses', 'max_output_tokens', '/query caps the answer with max_tokens'),
   fieldOf('Responses', 'instructions', 'send them as system'),
@@ -125,19 +138,19 @@ export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
   fieldOf(
     'Responses',
     'text',
-    `/query has no text.format or text.verbosity: ${RESPONSES_API}`,
+    `/query has no text.format or text.verbosity: ${USE_RESPONSES_ROUTE}`,
     textSetsFormatOrVerbosity,
   ),
-  fieldOf('Chat Completions', 'verbosity', `/query has no verbosity setting: ${CHAT_API}`),
-  fieldOf('Chat Completions', 'reasoning_effort', `/query has no reasoning settings: ${CHAT_API}`),
-  fieldOf('Responses', 'reasoning', `/query has no reasoning settings: ${RESPONSES_API}`, (reasoning) =>
+  fieldOf('Chat Completions', 'verbosity', `/query has no verbosity setting: ${USE_CHAT_ROUTE}`),
+  fieldOf('Chat Completions', 'reasoning_effort', `/query has no reasoning settings: ${USE_CHAT_ROUTE}`),
+  fieldOf('Responses', 'reasoning', `/query has no reasoning settings: ${USE_RESPONSES_ROUTE}`, (reasoning) =>
     set((reasoning as { effort?: unknown } | null | undefined)?.effort),
   ),
-  fieldOf('Chat Completions', 'stop', `/query has no stop sequences: ${CHAT_API}`, stopsAtSomething),
-  fieldOf('Chat Completions', 'top_p', `/query takes temperature only: ${CHAT_API}`),
-  fieldOf('Chat Completions', 'seed', `/query has no seed: ${CHAT_API}`),
-  fieldOf('Chat Completions', 'presence_penalty', `/query has no penalties: ${CHAT_API}`),
-  fieldOf('Chat Completions', 'frequency_penalty', `/query has no penalties: ${CHAT_API}`),
+  fieldOf('Chat Completions', 'stop', `/query has no stop sequences: ${USE_CHAT_ROUTE}`, stopsAtSomething),
+  fieldOf('Chat Completions', 'top_p', `/query takes temperature only: ${USE_CHAT_ROUTE}`),
+  fieldOf('Chat Completions', 'seed', `/query has no seed: ${USE_CHAT_ROUTE}`),
+  fieldOf('Chat Completions', 'presence_penalty', `/query has no penalties: ${USE_CHAT_ROUTE}`),
+  fieldOf('Chat Completions', 'frequency_penalty', `/query has no penalties: ${USE_CHAT_ROUTE}`),
 ];
 
 /** The fields that carry the conversation on the chat APIs (and the prompt of the text ones). */

@@ -406,6 +406,13 @@ t.test('POST /api/generate', async (t) => {
     const off = await postJson('/api/generate', { model: 'testing', prompt: '2+2?', stream: false, think: false });
     t.equal(stack.ollama.requests.at(-1)!.body['think'], false, 'false turns thinking off');
     t.notOk('thinking' in off.body, 'no thinking, no field');
+    // /query has no think switch, but a model that thinks anyway has its thinking apart there too.
+    stack.ollama.behave({ thinking: ['Sum.'], tokens: ['4'] });
+    const query = await postJson('/query', { agent: 'testing', query: '2+2?', store: false });
+    t.match(query.body, { response: '4', thinking: 'Sum.' });
+    stack.ollama.behave({ tokens: ['4'] });
+    const unthought = await postJson('/query', { agent: 'testing', query: '2+2?', store: false });
+    t.notOk('thinking' in unthought.body, 'no thinking, no field on /query either');
     const bad = await postJson('/api/generate', { model: 'testing', prompt: 'x', think: 'max' });
     t.equal(bad.res.status, 400);
     t.match(bad.body, { error: { param: 'think' } });
