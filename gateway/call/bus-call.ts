@@ -63,6 +63,8 @@ export interface BusCallOptions {
    * Default {@link RECONNECT_WAIT_MS}; never past the request's own timeout.
    */
   reconnectWaitMs?: number;
+  /** Told when a delivered answer's turn could not be committed: its client has what memory lacks. */
+  log?: { warn(obj: object, msg: string): void } | undefined;
   clock?: Clock;
 }
 
@@ -385,9 +387,24 @@ class BusCallState {
         inboxScope: inboxScopes.chat(this.envelope.intent),
         commitSubject: delivered ? this.options.commitSubject : undefined,
       };
-      sendReceipt(this.bus, target, this.#clock).catch(() => undefined); // never rejects
+      sendReceipt(this.bus, target, this.#clock).then(
+        (settled) => {
+          if (!settled && delivered) this.#receiptLost();
+        },
+        () => undefined, // never rejects
+      );
     };
     watching.push(onAbort(this.scope.delivered, () => send(true)));
     watching.push(onAbort(this.scope.closed, () => send(false, reasonOf(this.scope.closed))));
+  }
+
+  // Said in the log: the client has an answer that memory will not have (a gateway stopping, or no
+  // worker at all for the commit's ~45 s).
+  #receiptLost(): void {
+    this.options.log?.warn(
+      { requestId: this.envelope.request_id },
+      'the client received the whole answer, but no worker took its receipt or committed it: ' +
+        'the turn stays pending, out of the history, until a worker start sweeps it away (after 2 h)',
+    );
   }
 }

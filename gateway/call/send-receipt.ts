@@ -8,13 +8,14 @@ export const RECEIPT_ACK_WAIT_MS = 1000;
 /** Pauses between tries: together about 8 s, inside the worker's wait (its deadline plus 10 s). */
 export const RECEIPT_RETRY_PAUSES_MS: readonly number[] = [250, 500, 1000, 2000, 4000];
 /**
- * Tries of the commit by any worker, each waiting this long for its answer: one per receipt try,
- * paused alike, so they span the same ~8 s. When every worker is gone (the only one, as `npm start`
- * runs, killed between its `done` and its commit), each try finds no responders at once: tries over
- * less than a second would give up before its supervisor has it back, and the client's turn would
- * stay pending for good.
+ * Pauses between tries of the commit by any worker: the receipt's, then every 4 s, about 44 s in
+ * all. When every worker is gone (the only one, as `npm start` runs, killed between its `done` and
+ * its commit), each try finds no responders at once; the tries must outlast its supervisor's
+ * longest wait before a restart (30 s, `RESTART_BACKOFF` in scripts/lib/restart-backoff.ts: a
+ * worker in a crash loop) and its start, or the client's turn stays pending until the sweep.
  */
-export const COMMIT_ATTEMPTS = RECEIPT_RETRY_PAUSES_MS.length + 1;
+export const COMMIT_PAUSES_MS: readonly number[] = [...RECEIPT_RETRY_PAUSES_MS, ...Array<number>(9).fill(4000)];
+/** Each commit try waits this long for its answer. */
 export const COMMIT_WAIT_MS = 2000;
 
 /** Where a receipt goes: the worker's inbox, and for a delivered answer the fallback subject. */
@@ -92,9 +93,9 @@ interface CommitTries {
 }
 
 const PATIENT_COMMIT: CommitTries = {
-  attempts: COMMIT_ATTEMPTS,
+  attempts: COMMIT_PAUSES_MS.length + 1,
   waitMs: COMMIT_WAIT_MS,
-  pausesMs: RECEIPT_RETRY_PAUSES_MS,
+  pausesMs: COMMIT_PAUSES_MS,
 };
 // The memory queue group holds the silent worker too, and NATS picks a member at random: a try
 // handed to it is given up soon, so that a later pick commits within the follow-up's 2 s wait. With

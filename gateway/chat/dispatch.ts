@@ -112,6 +112,7 @@ export function dispatch(
           deadlineSetting,
           cancelGraceMs: CANCEL_GRACE_MS,
           auditSubject: config.audit.enabled ? subjects.audit(target.name) : undefined,
+          log,
           clock,
         },
       );

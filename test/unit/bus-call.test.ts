@@ -367,6 +367,27 @@ t.test('a requester gone before delivery answers the done with delivered: false'
   t.same(cancels(), [], 'the answer was complete: nothing to cancel');
 });
 
+t.test('a delivered answer that no worker took or committed is said in the log; an undelivered one not', async (t) => {
+  for (const delivered of [true, false]) {
+    const warnings: unknown[] = [];
+    const log = { warn: (obj: object, msg: string) => void warnings.push({ obj, msg }) };
+    const { read, frames, bus, inbox, scope, clock } = setup({ commitSubject: 'agents.memory.commit', log });
+    bus.publish(inbox(), bytesOf(frames.ack()));
+    // Its worker died at its done: nobody on its inbox, nobody on the commit subject, for good.
+    bus.publish(inbox(), bytesOf(frames.done()), { reply: '_INBOX.gone.receipt' });
+    await read.finished;
+    if (delivered) scope.deliver();
+    else scope.close('client closed the connection');
+    await clock.advance(120_000);
+    t.equal(warnings.length, delivered ? 1 : 0);
+    t.match(
+      warnings,
+      delivered ? [{ obj: { requestId: REQUEST_ID }, msg: /received the whole answer.*stays pending/ }] : [],
+      delivered ? 'delivered' : 'undelivered',
+    );
+  }
+});
+
 /** Worker beats as the call sees them: the generation at publishing, and whether it still holds. */
 function fakeBeats(serving: () => boolean) {
   const asked: Array<[string, number]> = [];

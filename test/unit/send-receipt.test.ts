@@ -1,5 +1,7 @@
 import t from 'tap';
+import { RESTART_BACKOFF } from '../../scripts/lib/restart-backoff.js';
 import {
+  COMMIT_PAUSES_MS,
   COMMIT_WAIT_MS,
   QUICK_COMMIT,
   RECEIPT_ACK_WAIT_MS,
@@ -243,10 +245,25 @@ t.test('a delivered answer whose every worker is gone is committed by one back w
   t.equal(clock.pending, 0, 'no timer left behind');
 });
 
+// Found by an attack: five crashes in a minute put `npm start`'s restart 8 s off, later 30 s; tries
+// that ended after ~8 s left the turn its client had received pending, until the sweep deleted it.
+t.test("the only worker back after its supervisor's longest wait still commits it", async (t) => {
+  const { bus, clock, commits, memoryWorker, run } = setup();
+  const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
+  // Killed at its done; its supervisor waits the longest backoff, and the start takes ~3 s more.
+  await clock.advance(RESTART_BACKOFF.maxMs + 3000);
+  t.same(commits, [], 'nobody to commit it yet');
+  memoryWorker();
+  await clock.advance(Math.max(...COMMIT_PAUSES_MS));
+  t.equal(commits.length, 1, 'the restarted worker commits it: the client has the answer');
+  t.equal(done(), true);
+  t.equal(clock.pending, 0, 'no timer left behind');
+});
+
 t.test('the commit tries end when no worker ever comes back', async (t) => {
   const { bus, clock, commits, run } = setup();
   const done = run(sendReceipt(bus, { replyTo: INBOX, data: RECEIPT, commitSubject: COMMIT }, clock));
-  await clock.advance(TOTAL_MS + COMMIT_WAIT_MS);
+  await clock.advance(COMMIT_PAUSES_MS.reduce((sum, ms) => sum + ms, TOTAL_MS + COMMIT_WAIT_MS));
   t.same(commits, []);
   t.equal(done(), false);
   t.equal(clock.pending, 0, 'no timer left behind');
