@@ -399,7 +399,7 @@ class BusCallState {
   }
 
   // Said in the log: the client has an answer that memory will not have (a gateway stopping, or no
-  // worker at all for the commit's ~45 s).
+  // worker at all for the commit's ~44 s).
   #receiptLost(): void {
     this.options.log?.warn(
       { requestId: this.envelope.request_id },
