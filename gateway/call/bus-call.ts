@@ -63,8 +63,11 @@ export interface BusCallOptions {
    * Default {@link RECONNECT_WAIT_MS}; never past the request's own timeout.
    */
   reconnectWaitMs?: number;
-  /** Told when a delivered answer's turn could not be committed: its client has what memory lacks. */
-  log?: { warn(obj: object, msg: string): void } | undefined;
+  /**
+   * The request's logger (bound to its request id), told when a delivered answer's turn could not
+   * be committed: its client has what memory lacks.
+   */
+  log?: { warn(msg: string): void } | undefined;
   clock?: Clock;
 }
 
@@ -402,7 +405,6 @@ class BusCallState {
   // worker at all for the commit's ~44 s).
   #receiptLost(): void {
     this.options.log?.warn(
-      { requestId: this.envelope.request_id },
       'the client received the whole answer, but no worker took its receipt or committed it: ' +
         'the turn stays pending, out of the history, until a worker start sweeps it away (after 2 h)',
     );
