@@ -95,6 +95,10 @@ const textSetsFormatOrVerbosity = (text: unknown) => {
   return notPlainText(format) || set(verbosity);
 };
 
+/** A list or object with something in it, or any other value but null and "" (`images: "<base64>"` asks too). */
+const askedFor = (value: unknown) =>
+  typeof value === 'object' && value !== null ? nonEmpty(value) : set(value) && value !== '';
+
 /**
  * Fields of the chat APIs and of Ollama's `/api/generate` that `POST /query` does not carry (its
  * schema lets unknown fields through): a client moving to or from those routes would silently
@@ -108,7 +112,7 @@ export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
     'Ollama /api/generate',
     'images',
     `/query takes text only: ${USE_CHAT_ROUTE} or POST /api/generate`,
-    nonEmpty,
+    askedFor,
   ),
   fieldOf(
     'Ollama /api/generate',
@@ -121,7 +125,7 @@ export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
     'Ollama /api/generate',
     'options',
     '/query takes only temperature and max_tokens, at the top level',
-    nonEmpty,
+    askedFor,
   ),
   fieldOf('Chat Completions', 'tools', `/query has no tool calls: ${USE_CHAT_ROUTE}`, nonEmpty),
   fieldOf(

@@ -89,7 +89,10 @@ t.test('/query refuses the fields of the other routes that it would drop, naming
     param: 'images',
     message: /"images" cannot be honoured: it is an Ollama \/api\/generate field; \/query takes text only/,
   });
+  t.match(query({ images: 'aGk=' }), { param: 'images' }, 'one image sent as a string, not a list');
+  t.match(query({ options: 'temperature=0' }), { param: 'options' }, 'options that are not an object');
   t.match(query({ format: 'json' }), { param: 'format', message: /plain text/ });
+  t.match(query({ format: { type: 'object' } }), { param: 'format' }, 'a JSON schema');
   t.match(query({ options: { temperature: 0.2 } }), { param: 'options', message: /temperature and max_tokens/ });
   t.match(query({ think: false }), { param: 'think' });
   t.match(query({ messages: [{ role: 'user', content: 'x' }] }), { param: 'messages', message: /session_id/ });
