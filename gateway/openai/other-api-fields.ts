@@ -50,6 +50,9 @@ export const RESPONSES_FIELDS_ON_CHAT: readonly UnsupportedParameter[] = [
   fieldOf('Responses', 'text', 'Chat Completions names its format response_format'),
 ];
 
+/** A `tool_choice` that may call a tool: anything set but "none". */
+const mayCallTool = (choice: unknown) => set(choice) && choice !== 'none';
+
 /** A `response_format` or `text.format` that asks for more than plain text. */
 const notPlainText = (value: unknown) =>
   set(value) && !(typeof value === 'object' && (value as { type?: unknown }).type === 'text');
@@ -69,7 +72,7 @@ export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
     'Chat Completions',
     'tool_choice',
     'the Completions API has no tool calls: use /v1/chat/completions',
-    (choice) => set(choice) && choice !== 'none',
+    mayCallTool,
   ),
   fieldOf(
     'Chat Completions',
@@ -128,12 +131,7 @@ export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
     askedFor,
   ),
   fieldOf('Chat Completions', 'tools', `/query has no tool calls: ${USE_CHAT_ROUTE}`, nonEmpty),
-  fieldOf(
-    'Chat Completions',
-    'tool_choice',
-    `/query has no tool calls: ${USE_CHAT_ROUTE}`,
-    (c) => set(c) && c !== 'none',
-  ),
+  fieldOf('Chat Completions', 'tool_choice', `/query has no tool calls: ${USE_CHAT_ROUTE}`, mayCallTool),
   fieldOf('Chat Completions', 'response_format', `/query answers plain text: ${USE_CHAT_ROUTE}`, notPlainText),
   fieldOf('Chat Completions', 'max_completion_tokens', '/query caps the answer with max_tokens'),
   fieldOf('Responses', 'max_output_tokens', '/query caps the answer with max_tokens'),
