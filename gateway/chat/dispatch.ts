@@ -7,7 +7,7 @@ import { openCall, type FrameSource } from '../call/call.js';
 import { fanOut, type PartResult } from '../call/fan-out.js';
 import { observed } from '../call/observe.js';
 import { withRetries } from '../call/retry.js';
-import { namingPreviousResponse } from '../openai/previous-response.js';
+import { namingContinued } from '../openai/conversation-to-continue.js';
 import type { Admission } from '../rate-limit/rate-limiter.js';
 import { traceIdOf } from '../trace-log/trace-log.js';
 import type { AgentChoice } from './choose-agents.js';
@@ -158,7 +158,7 @@ export function dispatch(
       sessionId: plan.sessionId,
       listener: deps.calls,
       clock,
-      named: (error) => namingPreviousResponse(error, plan.envelope.previous_response_id),
+      named: (error) => namingContinued(error, { previous_response_id: plan.envelope.previous_response_id }),
       onEnd: (summary) =>
         deps.traceLog.record({
           ts: new Date(plan.now).toISOString(),

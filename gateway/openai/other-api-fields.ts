@@ -47,6 +47,11 @@ export const RESPONSES_FIELDS_ON_CHAT: readonly UnsupportedParameter[] = [
     'previous_response_id',
     'continue a conversation with the X-Session-ID header (session_id on the WebSocket)',
   ),
+  fieldOf(
+    'Responses',
+    'conversation',
+    'continue a conversation with the X-Session-ID header (session_id on the WebSocket)',
+  ),
   fieldOf('Responses', 'text', 'Chat Completions names its format response_format'),
 ];
 
@@ -137,6 +142,7 @@ export const OTHER_FIELDS_ON_QUERY: readonly UnsupportedParameter[] = [
   fieldOf('Responses', 'max_output_tokens', '/query caps the answer with max_tokens'),
   fieldOf('Responses', 'instructions', 'send them as system'),
   fieldOf('Responses', 'previous_response_id', '/query continues a conversation with session_id'),
+  fieldOf('Responses', 'conversation', '/query continues a conversation with session_id'),
   fieldOf(
     'Responses',
     'text',

@@ -1,6 +1,7 @@
 import { cutShort, type DoneFrame, type ToolCall, type Usage } from '../../bus-schemas/index.js';
 import type { ChatIdentity } from '../chat/types.js';
 import type { ResponsesBody } from './responses-request.schema.js';
+import { conversationOf } from './conversation-to-continue.js';
 import { responseMeta } from './responses.js';
 
 /** What the Responses API repeats of its request in every response object. */
@@ -11,7 +12,10 @@ export type ResponseEcho = ReturnType<typeof responseEcho>;
  * settings not sent stay null, as the agent's catalog options apply, not OpenAI's defaults.
  */
 export function responseEcho(body: ResponsesBody) {
+  const conversation = conversationOf(body);
   return {
+    // The conversation the request named; the finished response names the one it was stored in.
+    conversation: conversation === undefined ? null : { id: conversation },
     instructions: body.instructions ?? null,
     max_output_tokens: body.max_output_tokens ?? null,
     metadata: body.metadata ?? {},
@@ -180,7 +184,10 @@ export const statusOf = (finishReason: string) => (cutShort(finishReason) ? 'inc
 const incompleteReasonOf = (finishReason: string | undefined) =>
   finishReason === 'content_filter' ? ('content_filter' as const) : ('max_output_tokens' as const);
 
-/** A `response` object; a done frame adds status, usage and agentbus's `conversation_id` and `meta`. */
+/**
+ * A `response` object; a done frame adds status, usage, the conversation it was stored in and
+ * agentbus's `conversation_id` and `meta`.
+ */
 export function responseObject(
   identity: ChatIdentity,
   echo: ResponseEcho,
@@ -194,6 +201,11 @@ export function responseObject(
     status: statusOf(done.finish_reason),
     finishReason: done.finish_reason,
     usage: responsesUsage(done.usage),
-    extra: { conversation_id: done.meta.conversation_id, meta: responseMeta(done) },
+    extra: {
+      // As OpenAI's: a stored response's input and answer were added to this conversation.
+      ...(echo.store ? { conversation: { id: done.meta.conversation_id } } : {}),
+      conversation_id: done.meta.conversation_id,
+      meta: responseMeta(done),
+    },
   });
 }

@@ -104,6 +104,14 @@ export const responsesRequestSchema = {
       pattern: ID_PATTERN,
       description: 'the id of a stored response of this API key',
     },
+    conversation: {
+      description: 'a conversation id (a response\'s conversation.id), or {"id": that id}',
+      anyOf: [
+        { type: 'null' },
+        { type: 'string', pattern: ID_PATTERN },
+        { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: ID_PATTERN } } },
+      ],
+    },
     store: { type: ['boolean', 'null'] },
     stream: { type: ['boolean', 'null'] },
     temperature: chat.temperature,

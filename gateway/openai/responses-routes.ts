@@ -12,6 +12,7 @@ import {
   type ResponsesBody,
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
+import { sessionToContinueOf } from './conversation-to-continue.js';
 import { checkedInputItems } from './duplicate-items.js';
 import { CHAT_FIELDS_ON_RESPONSES, otherApiConversationFirst } from './other-api-fields.js';
 import { inResponsesTerms, responsesToChatInput } from './responses-to-chat.js';
@@ -19,7 +20,7 @@ import { storedTurnReader } from './stored-turn-reader.js';
 
 /**
  * `POST /v1/responses`: OpenAI's Responses API as a face of the chat pipeline. The body becomes
- * a chat input (responses-to-chat.ts), `previous_response_id` the session to continue, and the
+ * a chat input (responses-to-chat.ts), `previous_response_id` or `conversation` the session to continue, and the
  * answer's frames a `response` object or the Responses event stream.
  */
 export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }): Promise<void> {
@@ -38,21 +39,24 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
     const input = responsesToChatInput(body, stream, limits);
     input.refusal_deltas = true;
     const echo = responseEcho(body);
-    const previous = body.previous_response_id ?? undefined;
+    const continued = sessionToContinueOf(body);
     const header = singleHeader(request.headers, 'x-session-id', 'X-Session-ID');
-    if (previous !== undefined && header !== undefined && header !== previous)
+    if (continued !== undefined && header !== undefined && header !== continued) {
+      const param = continued === body.previous_response_id ? 'previous_response_id' : 'conversation';
       throw new AgentbusError(
         'invalid_request',
         // Both may name one conversation (its id, and a response of it): which to continue is the
         // client's to say, as the branch a previous_response_id replays is not the whole conversation.
-        'X-Session-ID and previous_response_id each say what this response continues, and they differ; send ' +
-          'one: previous_response_id continues from that response, X-Session-ID from the end of its conversation.',
-        { param: 'previous_response_id' },
+        `X-Session-ID and ${param} each say what this response continues, and they differ; send one: ` +
+          'previous_response_id continues from that response, conversation or X-Session-ID from the end of ' +
+          'its conversation.',
+        { param },
       );
+    }
     // Errors from here on (the pipeline's, the worker's) name the Responses fields, not the chat ones.
     const terms = (err: unknown) => inResponsesTerms(err, body);
     try {
-      const chat = await startHttpChat(deps, request, reply, input, { sessionId: previous });
+      const chat = await startHttpChat(deps, request, reply, input, { sessionId: continued });
       if (stream)
         return await relayAsResponseEvents(reply, chat.call, {
           ...chat.streamOptions(),

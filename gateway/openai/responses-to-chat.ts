@@ -3,16 +3,13 @@ import { toolResultErrorInResponses } from '../../common/tool-result-errors.js';
 import type { ChatInput } from '../chat/types.js';
 import type { ChatBody } from './chat-completion-request.schema.js';
 import type { InputLimits } from './input-limits.js';
-import { namingPreviousResponse } from './previous-response.js';
 import { translateInput, type TranslatedInput } from './responses-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import { CHAT_FIELDS_ON_RESPONSES } from './other-api-fields.js';
+import { namingContinued, RESPONSE_ID_PREFIX, sessionToContinueOf } from './conversation-to-continue.js';
 import { UNSUPPORTED_RESPONSES_PARAMETERS } from './responses-unsupported.js';
 import { checkStreamOptions, toChatInput } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
-
-/** The id prefix of a response: as OpenAI's, so logs and clients can tell the faces apart. */
-export const RESPONSE_ID_PREFIX = 'resp_';
 
 /** Function tools in the chat API's shape; only `function` tools exist on agentbus's backends. */
 function chatTools(tools: ResponsesBody['tools']): ChatBody['tools'] {
@@ -120,10 +117,10 @@ function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown 
 /**
  * What an error of a Responses request says in the Responses terms, whenever it is raised after
  * the translation (starting the chat, or by the worker): the previous response it continues
- * named (previous-response.ts), and the Responses fields for the chat ones ({@link renamed}).
+ * or conversation named (conversation-to-continue.ts), and the Responses fields for the chat ones ({@link renamed}).
  */
 export function inResponsesTerms(err: unknown, body: ResponsesBody): unknown {
-  const named = namingPreviousResponse(err, body.previous_response_id);
+  const named = namingContinued(err, body);
   let translated: TranslatedInput;
   try {
     translated = translateInput(body);
@@ -136,20 +133,23 @@ export function inResponsesTerms(err: unknown, body: ResponsesBody): unknown {
 /**
  * A validated Responses body as the chat pipeline's input: the same checks (unsupported
  * parameters, input limits, tools) and the same bus envelope as `/v1/chat/completions`, with
- * errors naming the Responses fields. `previous_response_id` is the session to continue (the
- * route passes it on); `store: false` keeps the answer out of memory.
+ * errors naming the Responses fields. `previous_response_id` or `conversation` is the session to
+ * continue (checked here, passed on by the route); `store: false` keeps the answer out of memory.
  */
 export function responsesToChatInput(body: ResponsesBody, stream: boolean, limits: InputLimits): ChatInput {
   rejectUnsupportedParameters(body, CHAT_FIELDS_ON_RESPONSES);
   rejectUnsupportedParameters(body, UNSUPPORTED_RESPONSES_PARAMETERS);
   // As on Chat Completions: options for a stream that was not asked for are a mistake, not a no-op.
   checkStreamOptions({ stream_options: body['stream_options'] }, stream);
-  if (body.store === false && body.previous_response_id != null)
+  const continued = sessionToContinueOf(body);
+  if (body.store === false && continued !== undefined) {
+    const field = continued === body.previous_response_id ? 'previous_response_id' : 'conversation';
     throw new AgentbusError(
       'invalid_request',
-      '"store": false reads no stored history, so it cannot continue previous_response_id; leave store out.',
+      `"store": false reads no stored history, so it cannot continue ${field}; leave store out.`,
       { param: 'store' },
     );
+  }
   const translated = translateInput(body);
   const { messages } = translated;
   if (messages.length === 0)

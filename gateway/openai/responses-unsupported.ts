@@ -43,11 +43,6 @@ export const UNSUPPORTED_RESPONSES_PARAMETERS: readonly UnsupportedParameter[] =
     why: 'log probabilities are not supported',
   },
   { param: 'prompt', requested: (b) => set(b['prompt']), why: 'stored prompt templates are not supported' },
-  {
-    param: 'conversation',
-    requested: (b) => set(b['conversation']),
-    why: 'the Conversations API is not supported; send previous_response_id instead',
-  },
   { param: 'max_tool_calls', requested: (b) => set(b['max_tool_calls']), why: 'max_tool_calls is not supported' },
   // Chat Completions' audio output, which the Responses API does not have: refused, never silently text.
   {

@@ -8,6 +8,7 @@ import { outputItems, responseShape, responsesUsage, statusOf, type ResponseEcho
  */
 function storedEcho(turn: StoredTurn): ResponseEcho {
   return {
+    conversation: { id: turn.session_id },
     instructions: null,
     max_output_tokens: null,
     metadata: turn.metadata ?? {},

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError, noSuchResponseMessage } from '../../bus-schemas/index.js';
-import { RESPONSE_ID_PREFIX } from './responses-to-chat.js';
+import { RESPONSE_ID_PREFIX } from './conversation-to-continue.js';
 import { storedInputItems, storedResponseObject } from './stored-response.js';
 import {
   askStoredTurn,

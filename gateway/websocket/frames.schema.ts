@@ -98,7 +98,7 @@ const { model: _responsesModel, ...responsesBodyProperties } = responsesRequestS
 /**
  * `response.create`: one request in the Responses API's shape (a `POST /v1/responses` body, as
  * OpenAI's WebSocket mode sends it), answered by the Responses events. `previous_response_id`
- * continues a conversation, as over HTTP.
+ * (a response) or `conversation` continues a conversation, as over HTTP.
  */
 export const responseCreateFrameSchema = {
   type: 'object',

@@ -12,8 +12,8 @@ export function responsesBodyOf(frame: ResponseCreateFrame): ResponsesBody {
   if ((frame as Record<string, unknown>)['session_id'] !== undefined)
     throw new AgentbusError(
       'invalid_request',
-      'A response.create frame continues a conversation with previous_response_id (a response id or a ' +
-        'conversation_id), not session_id.',
+      'A response.create frame continues a response with previous_response_id, or a conversation with ' +
+        'conversation (its id), not session_id.',
       { param: 'session_id' },
     );
   const {

@@ -1,7 +1,7 @@
 import { AgentbusError, errorFromWire } from '../../bus-schemas/index.js';
 import { readPendingHangUps } from '../call/pending-hang-ups.js';
 import type { StartedChat } from '../chat/types.js';
-import { namingPreviousResponse } from '../openai/previous-response.js';
+import { namingContinued } from '../openai/conversation-to-continue.js';
 import type { ResponseEcho } from '../openai/responses-object.js';
 import type { ResponsesBody } from '../openai/responses-request.schema.js';
 import { inResponsesTerms } from '../openai/responses-to-chat.js';
@@ -14,12 +14,11 @@ import { errorFrame } from './server-frames.js';
 export type SendFrame = (frame: ServerFrame, onSent?: (err?: Error) => void) => boolean;
 
 /**
- * A refusal or failure in the frame's terms: the previous response named, as over HTTP, and, once
+ * A refusal or failure in the frame's terms: the response or conversation it continues named, as over HTTP, and, once
  * the frame's body is translated (`body`), its Responses fields for the chat ones.
  */
 export function inResponseTerms(err: unknown, frame: ResponseCreateFrame, body?: ResponsesBody): AgentbusError {
-  const named =
-    body === undefined ? namingPreviousResponse(err, frame.previous_response_id) : inResponsesTerms(err, body);
+  const named = body === undefined ? namingContinued(err, frame) : inResponsesTerms(err, body);
   return named instanceof AgentbusError ? inFrameTerms(named, frame) : AgentbusError.from(named);
 }
 

@@ -321,6 +321,66 @@ t.test('previous_response_id carries developer input items, not the instructions
   );
 });
 
+t.test("conversation continues from a conversation's end; previous_response_id takes only responses", async (t) => {
+  stack.ollama.behave({ tokens: ['Paris', '.'] });
+  const first = await json({ model: 'documentation', input: 'Capital of France?' });
+  const conversation = first.body.conversation_id as string;
+  t.same(first.body.conversation, { id: conversation }, 'the response names the conversation it was stored in');
+  stack.ollama.behave({ tokens: ['2M'] });
+  const second = await json({ model: 'documentation', input: 'Population?', conversation });
+  t.equal(second.status, 200);
+  t.match(second.body, {
+    conversation: { id: conversation },
+    conversation_id: conversation,
+    previous_response_id: null,
+  });
+  stack.ollama.behave({ tokens: ['Yes'] });
+  const { text } = await post({
+    model: 'documentation',
+    input: 'Big?',
+    conversation: { id: conversation },
+    stream: true,
+  });
+  const events = eventsOf(text);
+  t.same(events[0]!.data.response.conversation, { id: conversation }, 'response.created names it (object form)');
+  t.same(events.at(-1)!.data.response.conversation, { id: conversation });
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(-3)
+      .map((m: { content: string }) => m.content),
+    ['Population?', '2M', 'Big?'],
+    "the conversation's last turns before the new input",
+  );
+  const stored = await fetch(`${stack.baseUrl}/v1/responses/${second.body.id}`, { headers: as('key-alice') });
+  t.same((await stored.json()).conversation, { id: conversation }, 'a stored response names it too');
+
+  const wrongKind = await json({ model: 'documentation', input: 'x', previous_response_id: conversation });
+  t.match(wrongKind, {
+    status: 400,
+    body: { error: { param: 'previous_response_id', message: /begins with 'resp_'.*'conversation'/ } },
+  });
+  const both = await json({ model: 'documentation', input: 'x', conversation, previous_response_id: first.body.id });
+  t.match(both, { status: 400, body: { error: { param: 'conversation', message: /^Mutually exclusive/ } } });
+  const header = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: { ...as('key-alice'), 'x-session-id': 'conv_other' },
+    body: JSON.stringify({ model: 'documentation', input: 'x', conversation }),
+  });
+  t.match(await header.json(), { error: { param: 'conversation' } }, 'X-Session-ID naming another one: a 400');
+  t.equal(header.status, 400);
+  const stranger = await json({ model: 'documentation', input: 'x', conversation }, 'key-bob');
+  const unknown = await json({ model: 'documentation', input: 'x', conversation: 'conv_nothing' }, 'key-bob');
+  t.match(stranger, { status: 404, body: { error: { code: 'session_not_found', param: 'conversation' } } });
+  t.same(
+    stranger.body.error.message.replace(conversation, 'ID'),
+    unknown.body.error.message.replace('conv_nothing', 'ID'),
+    "another key's conversation answers exactly like a missing one",
+  );
+  const stateless = await json({ model: 'documentation', input: 'x', conversation, store: false });
+  t.match(stateless, { status: 400, body: { error: { param: 'store' } } });
+});
+
 t.test('X-Session-ID beside previous_response_id: the same id is one ask, another a 400 naming both', async (t) => {
   stack.ollama.behave({ tokens: ['One'] });
   const first = await json({ model: 'documentation', input: 'Count' });

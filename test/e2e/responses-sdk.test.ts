@@ -41,6 +41,16 @@ t.test('responses.create, then a follow-up by previous_response_id', async (t) =
 
   const retrieved = await client.responses.retrieve(second.id);
   t.equal(retrieved.output_text, 'About 2M');
+  // The conversation a response names continues it, as with OpenAI's conversations.
+  t.ok(second.conversation?.id, 'each response names its conversation');
+  stack.ollama.behave({ tokens: ['Yes'] });
+  const third = await client.responses.create({
+    model: 'documentation',
+    input: 'Big?',
+    conversation: second.conversation!.id,
+  });
+  t.equal(third.conversation?.id, second.conversation?.id);
+  t.same(stack.ollama.requests.at(-1)!.messages.at(-2), { role: 'assistant', content: 'About 2M' });
   const items = await client.responses.inputItems.list(second.id);
   t.match(items.data, [{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Population?' }] }]);
   await client.responses.delete(second.id);

@@ -190,10 +190,10 @@ t.test("tool results that open a request continuing a session must answer its la
     status: 400,
     body: { error: { param: 'messages[0].role', message: /must be a response to a preceeding message/ } },
   });
-  // The Responses API's names and words: function_call_output after previous_response_id.
+  // The Responses API's names and words: function_call_output continuing the conversation.
   const output = await json('/v1/responses', {
     model: 'testing',
-    previous_response_id: first.body.conversation_id,
+    conversation: first.body.conversation_id,
     input: [{ type: 'function_call_output', call_id: 'call_nope', output: 'r' }],
   });
   t.match(output, {
@@ -224,7 +224,7 @@ t.test("tool results that open a request continuing a session must answer its la
   });
   const onwardResponses = await json('/v1/responses', {
     model: 'testing',
-    previous_response_id: called.body.conversation_id,
+    conversation: called.body.conversation_id,
     input: 'never mind',
   });
   t.match(onwardResponses, {

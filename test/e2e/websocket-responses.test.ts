@@ -83,6 +83,26 @@ t.test('a response.create frame is answered by the same events as the SSE stream
       .map((m) => m.content),
     ['parity over ws', 'Hello', 'more'],
   );
+  // A conversation continues by its id, from its last turn; its id is no previous_response_id.
+  const conversation = completed['response'].conversation.id as string;
+  t.equal(conversation, completed['response'].conversation_id);
+  client.send({ type: 'response.create', id: 'r3', model: 'documentation', conversation, input: 'last' });
+  t.match((await client.finishResponse('r3')).at(-1), { response: { conversation: { id: conversation } } });
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(-3)
+      .map((m) => m.content),
+    ['more', 'again', 'last'],
+  );
+  client.send({
+    type: 'response.create',
+    id: 'r4',
+    model: 'documentation',
+    previous_response_id: conversation,
+    input: 'x',
+  });
+  t.match((await client.finishResponse('r4'))[0], { type: 'error', error: { param: 'previous_response_id' } });
 });
 
 t.test('tool calls stream as function_call items, with argument deltas', async (t) => {
@@ -122,6 +142,7 @@ t.test('refusals: one error frame (seq 0) naming the Responses field; the socket
     input: 'x',
     previous_response_id: 'resp_nope',
   });
+  client.send({ type: 'response.create', id: 'conv', model: 'documentation', input: 'x', conversation: 'conv_nope' });
   client.send({ type: 'response.create', id: 'both', agent: 'testing', model: 'documentation', input: 'x' });
   client.send({ type: 'response.create', id: 'noinput', model: 'documentation' });
   client.send({ type: 'response.create', id: 'stream', model: 'documentation', input: 'x', stream: 'yes' });
@@ -130,6 +151,7 @@ t.test('refusals: one error frame (seq 0) naming the Responses field; the socket
     sum: { code: 'invalid_request', param: 'reasoning.summary' },
     role: { code: 'invalid_request', param: 'input[0].role' },
     prev: { code: 'response_not_found', param: 'previous_response_id' },
+    conv: { code: 'session_not_found', param: 'conversation' },
     both: { code: 'invalid_request', param: 'agent' },
     noinput: { code: 'invalid_request', param: 'input' },
     stream: { code: 'invalid_request', param: 'stream' },

@@ -121,7 +121,6 @@ t.test('what cannot be honoured is refused naming the Responses field', async (t
   t.equal(paramOf({ reasoning: { summary: 'auto' } }), undefined, '"auto" is honoured: no summary is made');
   t.equal(paramOf({ reasoning: { effort: null }, truncation: 'disabled', background: false }), undefined);
   t.match(paramOf({ truncation: 'auto' }), { param: 'truncation' });
-  t.match(paramOf({ conversation: 'conv_1' }), { param: 'conversation' });
   t.match(paramOf({ tools: [{ type: 'file_search' }] }), { param: 'tools[0].type' });
   t.match(paramOf({ input: [{ type: 'item_reference', id: 'r' }] }), { param: 'input[0].type' });
   t.match(paramOf({ input: [{ type: 'function_call', call_id: 'c' }] }), { param: 'input[0].name' });
@@ -129,6 +128,7 @@ t.test('what cannot be honoured is refused naming the Responses field', async (t
     param: 'input[0].content[0]',
   });
   t.match(paramOf({ store: false, previous_response_id: 'resp_1' }), { param: 'store' });
+  t.match(paramOf({ store: false, conversation: 'conv_1' }), { param: 'store', message: /continue conversation;/ });
   // OpenAI's Responses API takes these without tools (its echo shows tool_choice "auto", tools []).
   for (const tool_choice of ['auto', 'none'])
     t.equal(paramOf({ tool_choice, tools: [] }), undefined, `${tool_choice} without tools: nothing to call`);
@@ -241,6 +241,11 @@ t.test('errors raised after the translation (pipeline, worker) name the Response
     code: 'response_not_found',
     param: 'previous_response_id',
   });
+  t.match(inResponsesTerms(missing, { ...body, conversation: { id: 'conv_1' } }), {
+    code: 'session_not_found',
+    param: 'conversation',
+    message: 'no such session',
+  });
 });
 
 t.test("a function call's output may be text parts, joined; other parts are refused by index", async (t) => {
@@ -325,4 +330,22 @@ t.test("text.verbosity is chat's verbosity; service_tier is the same on both", a
   const plain = translate({ text: { verbosity: null }, service_tier: null });
   t.notOk('verbosity' in plain || 'service_tier' in plain, 'null is not sent');
   t.match(paramOf({ verbosity: 'low' }), { param: 'verbosity', message: /Responses API names it text\.verbosity/ });
+});
+
+t.test('previous_response_id takes a response id, conversation a conversation id, never both', async (t) => {
+  t.equal(paramOf({ previous_response_id: 'resp_1' }), undefined);
+  t.equal(paramOf({ conversation: 'conv_1' }), undefined);
+  t.equal(paramOf({ conversation: { id: 'conv_1' } }), undefined, 'the object form too');
+  t.match(paramOf({ previous_response_id: 'conv_1' }), {
+    code: 'invalid_request',
+    param: 'previous_response_id',
+    message: /Expected an ID that begins with 'resp_'.*send it as 'conversation'/,
+  });
+  t.match(paramOf({ previous_response_id: 'chatcmpl-1' }), { param: 'previous_response_id' });
+  t.match(paramOf({ conversation: 'resp_1' }), { param: 'conversation', message: /is a response id/ });
+  t.match(paramOf({ previous_response_id: 'resp_1', conversation: 'conv_1' }), {
+    param: 'conversation',
+    message: /^Mutually exclusive parameters/,
+  });
+  t.equal(paramOf({ previous_response_id: null, conversation: null }), undefined, 'null is not sent');
 });
