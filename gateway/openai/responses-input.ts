@@ -14,8 +14,33 @@ export interface TranslatedInput {
 
 const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
 
+/**
+ * The part types each role's messages may hold, in OpenAI's order: an assistant's are output
+ * parts, everyone else's input parts. OpenAI refuses the others by name, and so does agentbus:
+ * taken, an `output_text` on a user message would be stored and listed back as `input_text`.
+ */
+const ASSISTANT_PARTS: ReadonlyArray<ResponsesInputPart['type']> = ['output_text', 'refusal'];
+const INPUT_PARTS: ReadonlyArray<ResponsesInputPart['type']> = ['input_text', 'input_image', 'input_file'];
+
+/** A part of a type the role does not hold: OpenAI's 400, naming the part's type. */
+function checkPartFitsRole(part: ResponsesInputPart, role: ResponsesInputItem['role'], param: string): void {
+  // Audio and reasoning text are refused by name below, whoever sent them.
+  if (part.type === 'input_audio' || part.type === 'reasoning_text') return;
+  const allowed = role === 'assistant' ? ASSISTANT_PARTS : INPUT_PARTS;
+  if (allowed.includes(part.type)) return;
+  const listed = allowed.map((type) => `'${type}'`);
+  const supported =
+    listed.length > 2 ? `${listed.slice(0, -1).join(', ')}, and ${listed.at(-1)}` : listed.join(' and ');
+  const whose = role === 'assistant' ? 'an assistant' : `a ${role ?? 'user'}`;
+  throw invalid(
+    `Invalid value: '${part.type}'. Supported values are: ${supported} (in ${whose} message).`,
+    `${param}.type`,
+  );
+}
+
 /** One content part → the chat API's part; the same checks then apply (normalize-messages.ts). */
-function chatPart(part: ResponsesInputPart, param: string): ChatPart {
+function chatPart(part: ResponsesInputPart, role: ResponsesInputItem['role'], param: string): ChatPart {
+  checkPartFitsRole(part, role, param);
   switch (part.type) {
     case 'input_text':
     case 'output_text':
@@ -45,7 +70,7 @@ function messageOf(item: ResponsesInputItem, at: string): ChatMessage {
   const content =
     typeof item.content === 'string'
       ? item.content
-      : item.content.map((part, index) => chatPart(part, `${at}.content[${index}]`));
+      : item.content.map((part, index) => chatPart(part, item.role, `${at}.content[${index}]`));
   return { role: item.role, content };
 }
 

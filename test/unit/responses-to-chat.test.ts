@@ -349,3 +349,29 @@ t.test('previous_response_id takes a response id, conversation a conversation id
   });
   t.equal(paramOf({ previous_response_id: null, conversation: null }), undefined, 'null is not sent');
 });
+
+t.test("a message's parts must be its role's: output parts for an assistant, input parts for the rest", async (t) => {
+  const message = (role: string, type: string) => ({
+    input: [
+      { role, content: [{ type, text: 'x', refusal: 'x' }] },
+      { role: 'user', content: 'go on' },
+    ],
+  });
+  t.match(paramOf(message('user', 'output_text')), {
+    param: 'input[0].content[0].type',
+    message: /^Invalid value: 'output_text'\. Supported values are: 'input_text', 'input_image', and 'input_file'/,
+  });
+  t.match(paramOf(message('assistant', 'input_text')), {
+    param: 'input[0].content[0].type',
+    message: /^Invalid value: 'input_text'\. Supported values are: 'output_text' and 'refusal' \(in an assistant/,
+  });
+  t.match(paramOf(message('developer', 'refusal')), { param: 'input[0].content[0].type', message: /a developer/ });
+  for (const [role, type] of [
+    ['user', 'input_text'],
+    ['system', 'input_text'],
+    ['developer', 'input_text'],
+    ['assistant', 'output_text'],
+    ['assistant', 'refusal'],
+  ])
+    t.equal(paramOf(message(role!, type!)), undefined, `${type} in a ${role} message`);
+});
