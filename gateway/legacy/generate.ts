@@ -2,7 +2,9 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { AgentbusError, ID_PATTERN, samplingOptionsSchema, type DoneFrame } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import { isBase64 } from '../openai/normalize-messages.js';
+import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
 import { imageMediaType } from './image-media-type.js';
+import { OLLAMA_FIELDS_NOT_HONOURED } from './ollama-unsupported.js';
 
 const sampling = samplingOptionsSchema.properties;
 
@@ -72,30 +74,9 @@ export function withoutNulls(body: unknown): unknown {
   return kept;
 }
 
-// Ollama fields agentbus cannot honour: refusing them beats answering as if they were applied.
-const UNSUPPORTED = {
-  context: 'the Ollama "context" token array is not kept; continue a conversation with session_id or X-Session-ID',
-  raw: "raw prompts are not supported; agentbus builds the prompt from the agent's system prompt and memory",
-  template: 'prompt templates are not supported',
-  suffix: 'fill-in-the-middle (suffix) is not supported',
-} as const;
-
-/**
- * Whether a client asks for an unsupported field. Ollama reads `""`, `[]` and `false` as "none",
- * and its Python client sends `suffix: ""`, `template: ""`, `context: []` and `raw: false` on
- * every call: those ask for nothing.
- */
-function requested(value: unknown): boolean {
-  if (value === undefined || value === null || value === false || value === '') return false;
-  return !(Array.isArray(value) && value.length === 0);
-}
-
 /** The same request in OpenAI's terms, for the shared chat path. */
 export function generateToChatBody(body: GenerateRequest): ChatBody {
-  for (const [field, why] of Object.entries(UNSUPPORTED)) {
-    if (requested((body as Record<string, unknown>)[field]))
-      throw new AgentbusError('invalid_request', `"${field}" cannot be honoured: ${why}.`, { param: field });
-  }
+  rejectUnsupportedParameters(body, OLLAMA_FIELDS_NOT_HONOURED);
   // Ollama's images are bare base64. Checked here, so a bad one is named as the client sent it
   // (`images[1]`), not as the data URL it would become (`messages[0].content[2].image_url.url`).
   body.images?.forEach((data, index) => {

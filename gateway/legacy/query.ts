@@ -5,6 +5,7 @@ import { formatProcessingTime, type CollectedAnswer, type CompletionIdentity } f
 import { agentOf } from '../chat/agent-of.js';
 import { OTHER_FIELDS_ON_QUERY, otherApiConversationFirst } from '../openai/other-api-fields.js';
 import { rejectUnsupportedParameters } from '../openai/unsupported-parameters.js';
+import { OLLAMA_FIELDS_NOT_HONOURED } from './ollama-unsupported.js';
 
 /**
  * `POST /query` body, the request of the per-agent services agentbus replaces: one question,
@@ -33,11 +34,13 @@ export type QueryRequest = FromSchema<typeof queryRequestSchema>;
 
 /**
  * The schema lets unknown fields through: what the chat routes or `/api/generate` would honour
- * and `/query` would drop (images, a format, tools, n > 1, …) is a 400 naming the field.
+ * and `/query` would drop (images, a format, tools, n > 1, …), and the Ollama fields no route
+ * honours (`context`, `raw`, …), is a 400 naming the field.
  */
 export function refuseFieldsOfOtherRoutes(body: QueryRequest): void {
   rejectUnsupportedParameters(body);
   rejectUnsupportedParameters(body, OTHER_FIELDS_ON_QUERY);
+  rejectUnsupportedParameters(body, OLLAMA_FIELDS_NOT_HONOURED);
 }
 
 /** The route's preValidation: a conversation sent in another route's field is named, not "query is required". */

@@ -109,6 +109,11 @@ t.test('/query refuses the fields of the other routes that it would drop, naming
   t.match(query({ reasoning: { effort: 'high' } }), { param: 'reasoning', message: /\/v1\/responses/ });
   t.match(query({ verbosity: 'low' }), { param: 'verbosity' });
   t.match(query({ n: 2 }), { param: 'n' }, 'and what no route honours');
+  t.match(query({ conversation: 'conv_1' }), { param: 'conversation', message: /session_id/ });
+  t.match(query({ context: [1, 2] }), { param: 'context', message: /session_id/ }, "nor Ollama's context");
+  for (const field of ['raw', 'template', 'suffix'])
+    t.match(query({ [field]: field === 'raw' || 'x' }), { param: field });
+  t.equal(query({ context: [], raw: false, template: '', suffix: '' }), undefined, "Ollama's Python client's empties");
   t.equal(
     query({ images: [], format: '', options: {}, tools: [], tool_choice: 'none', stop: [], n: 1, seed: null }),
     undefined,
