@@ -1,8 +1,12 @@
 import { AgentbusError, noSuchResponseMessage } from '../../bus-schemas/index.js';
+import { COMPLETION_ID_PREFIX } from './completion-to-chat-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 
 /** The id prefix of a response: as OpenAI's, so logs and clients can tell the faces apart. */
 export const RESPONSE_ID_PREFIX = 'resp_';
+
+/** The id prefixes of the other answers memory stores: a chat completion's, a text completion's. */
+const COMPLETION_ID_PREFIXES = ['chatcmpl-', COMPLETION_ID_PREFIX];
 
 /** What a Responses request continues: a response (`previous_response_id`) or a conversation. */
 type Continues = Pick<ResponsesBody, 'previous_response_id' | 'conversation'>;
@@ -43,6 +47,15 @@ export function sessionToContinueOf(body: Continues): string | undefined {
       'invalid_request',
       `Invalid 'conversation': '${conversation}' is a response id; send it as 'previous_response_id', or send ` +
         "the response's conversation.id as 'conversation'.",
+      { param: 'conversation' },
+    );
+  // Memory would resolve a completion's id to its conversation, but the response would name the
+  // completion as its conversation until done, and the conversation's own id after.
+  if (conversation !== undefined && COMPLETION_ID_PREFIXES.some((prefix) => conversation.startsWith(prefix)))
+    throw new AgentbusError(
+      'invalid_request',
+      `Invalid 'conversation': '${conversation}' is a completion's id; send that completion's conversation_id ` +
+        "as 'conversation'.",
       { param: 'conversation' },
     );
   return previous ?? conversation;

@@ -343,6 +343,12 @@ t.test('previous_response_id takes a response id, conversation a conversation id
   });
   t.match(paramOf({ previous_response_id: 'chatcmpl-1' }), { param: 'previous_response_id' });
   t.match(paramOf({ conversation: 'resp_1' }), { param: 'conversation', message: /is a response id/ });
+  for (const completion of ['chatcmpl-1', 'cmpl-1'])
+    t.match(
+      paramOf({ conversation: { id: completion } }),
+      { param: 'conversation', message: /is a completion's id; send that completion's conversation_id/ },
+      `${completion}: a completion's id is no conversation's, though memory would resolve it`,
+    );
   t.match(paramOf({ previous_response_id: 'resp_1', conversation: 'conv_1' }), {
     param: 'conversation',
     message: /^Mutually exclusive parameters/,
