@@ -1,4 +1,5 @@
 import { AgentbusError, type StoredTurn } from '../../bus-schemas/index.js';
+import { conversationOf } from './conversation-to-continue.js';
 import { candidateResponses, itemsOf, resolveItemReferences } from './item-references.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import type { ReadStoredTurn } from './stored-turn-reader.js';
@@ -50,10 +51,10 @@ function byOwner(ids: readonly string[]): Map<string, string[]> {
 
 /**
  * Refuses an input whose items repeat an id, among themselves or with an item of the
- * previous_response_id chain, which memory replays already: as OpenAI does, with a 400 naming the
- * id, rather than a prompt holding the same message twice. Items without an id are never
- * duplicates, and a full history sent without previous_response_id (store: false style) only has
- * to be unique in itself. The chain is read back only to the oldest response the ids name.
+ * previous_response_id chain, or of the `conversation` continued, which memory replays already: as
+ * OpenAI does, with a 400 naming the id, rather than a prompt holding the same message twice. Items
+ * without an id are never duplicates, and a full history sent without either (store: false style)
+ * only has to be unique in itself. The chain is read back only to the oldest response the ids name.
  */
 export async function refuseDuplicateItems(body: ResponsesBody, read: ReadStoredTurn): Promise<void> {
   if (typeof body.input === 'string') return;
@@ -64,13 +65,20 @@ export async function refuseDuplicateItems(body: ResponsesBody, read: ReadStored
     seen.add(id);
   }
   const previous = body.previous_response_id;
-  if (previous == null) return;
+  const conversation = conversationOf(body);
+  if (previous == null && conversation === undefined) return;
   // The stored responses the ids are items of; none means nothing of the chain is repeated.
   const owners = byOwner(ids);
   const read20 = [...owners.keys()].slice(0, MAX_OWNERS_READ);
   const found = (await Promise.all(read20.map(read))).filter((turn) => turn !== undefined);
   const named = found.filter((turn) => heldBy(turn, owners.get(turn.request_id)) !== undefined);
   if (named.length === 0) return;
+  if (previous == null) {
+    // Continuing a conversation: its items are in it already, whichever branch holds them.
+    const inIt = named.find((turn) => turn.session_id === conversation);
+    if (inIt !== undefined) throw duplicate(heldBy(inIt, owners.get(inIt.request_id))!);
+    return;
+  }
   const oldest = Math.min(...named.map((turn) => turn.created_at));
   const walked = new Set<string>();
   let link: string | undefined = previous;

@@ -379,6 +379,31 @@ t.test("conversation continues from a conversation's end; previous_response_id t
   );
   const stateless = await json({ model: 'documentation', input: 'x', conversation, store: false });
   t.match(stateless, { status: 400, body: { error: { param: 'store' } } });
+
+  // An item of the conversation sent back beside it is in it already, as beside previous_response_id.
+  const answer = first.body.output[0];
+  const resent = await json({ model: 'documentation', input: [answer, { role: 'user', content: 'x' }], conversation });
+  t.match(resent, {
+    status: 400,
+    body: { error: { param: 'input', message: `Duplicate item found with id ${answer.id}.` } },
+  });
+  const referenced = await json({
+    model: 'documentation',
+    input: [
+      { type: 'item_reference', id: answer.id },
+      { role: 'user', content: 'x' },
+    ],
+    conversation: { id: conversation },
+  });
+  t.match(referenced, { status: 400, body: { error: { message: /^Duplicate item found/ } } });
+  stack.ollama.behave({ tokens: ['Elsewhere'] });
+  const other = await json({ model: 'documentation', input: 'Another' });
+  const copied = await json({
+    model: 'documentation',
+    input: [answer, { role: 'user', content: 'x' }],
+    conversation: other.body.conversation.id,
+  });
+  t.equal(copied.status, 200, "another conversation's item is new to this one");
 });
 
 t.test('X-Session-ID beside previous_response_id: the same id is one ask, another a 400 naming both', async (t) => {

@@ -74,6 +74,15 @@ t.test('items of responses off the chain, or of none, are no duplicates', async 
   t.same(asked, ['resp_unknown', 'unknown'], 'no chain read when no id names a stored item');
 });
 
+t.test('an item of the conversation continued is refused, whichever branch holds it', async (t) => {
+  const inConversation = (input: ResponsesBody['input'], conversation: ResponsesBody['conversation']) =>
+    refuseDuplicateItems({ model: 'documentation', input, conversation }, read);
+  await t.rejects(inConversation([answer('msg_r9'), user], 'conv_1'), duplicate('msg_r9'));
+  await t.rejects(inConversation([user, answer('msg_r2')], { id: 'conv_1' }), duplicate('msg_r2'));
+  await t.resolves(inConversation([answer('msg_r9'), user], 'conv_2'), "another conversation's item is new to it");
+  await t.resolves(inConversation([answer('msg_unknown'), user], 'conv_1'));
+});
+
 t.test('checkedInputItems reads each response once for the check and the references', async (t) => {
   asked.length = 0;
   const body = await checkedInputItems(
