@@ -22,11 +22,8 @@ export interface HttpChat extends StartedChat {
 
 const SESSION_ID = new RegExp(ID_PATTERN);
 
-/**
- * The session to continue: `X-Session-ID`, or the legacy routes' body field; undefined starts a
- * new conversation. Both at once must agree.
- */
-function sessionToContinue(request: FastifyRequest, fromBody: string | undefined): string | undefined {
+/** The `X-Session-ID` header, if sent: one value of the id's characters, or a 400 naming it. */
+export function sessionHeader(request: FastifyRequest): string | undefined {
   const header = singleHeader(request.headers, 'x-session-id', 'X-Session-ID');
   if (header !== undefined && !SESSION_ID.test(header)) {
     throw new AgentbusError(
@@ -35,6 +32,15 @@ function sessionToContinue(request: FastifyRequest, fromBody: string | undefined
       { param: 'X-Session-ID' },
     );
   }
+  return header;
+}
+
+/**
+ * The session to continue: `X-Session-ID`, or the legacy routes' body field; undefined starts a
+ * new conversation. Both at once must agree.
+ */
+function sessionToContinue(request: FastifyRequest, fromBody: string | undefined): string | undefined {
+  const header = sessionHeader(request);
   if (header !== undefined && fromBody !== undefined && header !== fromBody) {
     throw new AgentbusError(
       'invalid_request',

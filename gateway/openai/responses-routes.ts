@@ -2,8 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatDeps } from '../chat/types.js';
 import { admitBeforeBody } from '../http/admit-before-body.js';
-import { startHttpChat } from '../http/chat-request.js';
-import { singleHeader } from '../http/request-hints.js';
+import { sessionHeader, startHttpChat } from '../http/chat-request.js';
 import { replyWithAnswer } from '../http/reply-with-answer.js';
 import { outputItems, responseEcho, responseObject } from './responses-object.js';
 import {
@@ -40,7 +39,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
     input.refusal_deltas = true;
     const echo = responseEcho(body);
     const continued = sessionToContinueOf(body);
-    const header = singleHeader(request.headers, 'x-session-id', 'X-Session-ID');
+    const header = sessionHeader(request);
     if (continued !== undefined && header !== undefined && header !== continued) {
       const param = continued === body.previous_response_id ? 'previous_response_id' : 'conversation';
       throw new AgentbusError(

@@ -369,6 +369,12 @@ t.test("conversation continues from a conversation's end; previous_response_id t
   });
   t.match(await header.json(), { error: { param: 'conversation' } }, 'X-Session-ID naming another one: a 400');
   t.equal(header.status, 400);
+  const malformed = await fetch(`${stack.baseUrl}/v1/responses`, {
+    method: 'POST',
+    headers: { ...as('key-alice'), 'x-session-id': 'a b' },
+    body: JSON.stringify({ model: 'documentation', input: 'x', conversation }),
+  });
+  t.match(await malformed.json(), { error: { param: 'X-Session-ID' } }, 'a malformed header is named as such');
   const stranger = await json({ model: 'documentation', input: 'x', conversation }, 'key-bob');
   const unknown = await json({ model: 'documentation', input: 'x', conversation: 'conv_nothing' }, 'key-bob');
   t.match(stranger, { status: 404, body: { error: { code: 'session_not_found', param: 'conversation' } } });
