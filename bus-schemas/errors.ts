@@ -229,9 +229,10 @@ export const ERROR_TABLE = {
     retryable: false,
     message: 'The session does not exist.',
     doc:
-      'The conversation id is unknown or belongs to another key (both answer alike), or its first answer never ' +
+      "The conversation id (`X-Session-ID`, a frame's `session_id`, a Responses body's `conversation`) is " +
+      'unknown or belongs to another key (both answer alike), or its first answer never ' +
       'reached the client whole (a conversation is stored only then), or it is the id of an answer deleted since ' +
-      '(its `conversation_id` still names the conversation). Start a new conversation: send no `X-Session-ID`.',
+      '(its `conversation_id` still names the conversation). Start a new conversation: send none of them.',
   },
   item_not_found: {
     status: 404,
