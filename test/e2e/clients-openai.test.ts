@@ -273,3 +273,28 @@ t.test('@openai/agents default model (Responses API): a tool, toolChoice require
     'the replayed history reached the model',
   );
 });
+
+t.test('@openai/agents Responses model: a run continues by previousResponseId or by conversationId', async (t) => {
+  setDefaultOpenAIClient(agentClient);
+  const agent = new Agent({ name: 'chat', instructions: 'Be brief.', model: 'testing' });
+  stack.ollama.behave({ tokens: ['Paris.'] });
+  const first = await run(agent, 'Capital of France?');
+  stack.ollama.behave({ tokens: ['2M.'] });
+  const second = await run(agent, 'Population?', { previousResponseId: first.lastResponseId! });
+  t.equal(second.finalOutput, '2M.');
+  const conversation = (await agentClient.responses.retrieve(second.lastResponseId!)).conversation?.id;
+  t.ok(conversation, 'the stored response names its conversation');
+  stack.ollama.behave({ tokens: ['Yes.'] });
+  const third = await run(agent, 'Big?', { conversationId: conversation! });
+  t.equal(third.finalOutput, 'Yes.');
+  t.match(agentBodies.at(-1), { conversation }, 'the SDK sent conversation');
+  t.notOk('previous_response_id' in agentBodies.at(-1)!, 'and no previous_response_id beside it');
+  t.same(
+    stack.ollama.requests
+      .at(-1)!
+      .messages.slice(-5)
+      .map((m) => m.content),
+    ['Capital of France?', 'Paris.', 'Population?', '2M.', 'Big?'],
+    "the conversation's turns reached the model",
+  );
+});
