@@ -61,6 +61,10 @@ export function sessionToContinueOf(body: Continues): string | undefined {
   return previous ?? conversation;
 }
 
+/** The field a request's continued session came from, for the errors about it (the two are exclusive). */
+export const continuedField = (body: Continues) =>
+  body.previous_response_id != null ? 'previous_response_id' : 'conversation';
+
 /**
  * An unknown session (or another key's) in the Responses API's terms, over HTTP and the WebSocket
  * alike: a previous_response_id reads as the API's 404 for a response, a conversation as memory's

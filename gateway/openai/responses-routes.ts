@@ -11,7 +11,7 @@ import {
   type ResponsesBody,
 } from './responses-request.schema.js';
 import { relayAsResponseEvents } from './responses-sse.js';
-import { sessionToContinueOf } from './conversation-to-continue.js';
+import { continuedField, sessionToContinueOf } from './conversation-to-continue.js';
 import { checkedInputItems } from './duplicate-items.js';
 import { CHAT_FIELDS_ON_RESPONSES, otherApiConversationFirst } from './other-api-fields.js';
 import { inResponsesTerms, responsesToChatInput } from './responses-to-chat.js';
@@ -19,8 +19,8 @@ import { storedTurnReader } from './stored-turn-reader.js';
 
 /**
  * `POST /v1/responses`: OpenAI's Responses API as a face of the chat pipeline. The body becomes
- * a chat input (responses-to-chat.ts), `previous_response_id` or `conversation` the session to continue, and the
- * answer's frames a `response` object or the Responses event stream.
+ * a chat input (responses-to-chat.ts), `previous_response_id` or `conversation` the session to
+ * continue, and the answer's frames a `response` object or the Responses event stream.
  */
 export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { perAgent: boolean }): Promise<void> {
   const limits = deps.config.inputLimits;
@@ -41,7 +41,7 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
     const continued = sessionToContinueOf(body);
     const header = sessionHeader(request);
     if (continued !== undefined && header !== undefined && header !== continued) {
-      const param = continued === body.previous_response_id ? 'previous_response_id' : 'conversation';
+      const param = continuedField(body);
       throw new AgentbusError(
         'invalid_request',
         // Both may name one conversation (its id, and a response of it): which to continue is the

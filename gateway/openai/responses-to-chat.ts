@@ -6,7 +6,12 @@ import type { InputLimits } from './input-limits.js';
 import { translateInput, type TranslatedInput } from './responses-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import { CHAT_FIELDS_ON_RESPONSES } from './other-api-fields.js';
-import { namingContinued, RESPONSE_ID_PREFIX, sessionToContinueOf } from './conversation-to-continue.js';
+import {
+  continuedField,
+  namingContinued,
+  RESPONSE_ID_PREFIX,
+  sessionToContinueOf,
+} from './conversation-to-continue.js';
 import { UNSUPPORTED_RESPONSES_PARAMETERS } from './responses-unsupported.js';
 import { checkStreamOptions, toChatInput } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
@@ -116,8 +121,8 @@ function renamed(err: unknown, { messages, origins }: TranslatedInput): unknown 
 
 /**
  * What an error of a Responses request says in the Responses terms, whenever it is raised after
- * the translation (starting the chat, or by the worker): the previous response it continues
- * or conversation named (conversation-to-continue.ts), and the Responses fields for the chat ones ({@link renamed}).
+ * the translation (starting the chat, or by the worker): the response or conversation it continues
+ * named (conversation-to-continue.ts), and the Responses fields for the chat ones ({@link renamed}).
  */
 export function inResponsesTerms(err: unknown, body: ResponsesBody): unknown {
   const named = namingContinued(err, body);
@@ -143,10 +148,9 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
   checkStreamOptions({ stream_options: body['stream_options'] }, stream);
   const continued = sessionToContinueOf(body);
   if (body.store === false && continued !== undefined) {
-    const field = continued === body.previous_response_id ? 'previous_response_id' : 'conversation';
     throw new AgentbusError(
       'invalid_request',
-      `"store": false reads no stored history, so it cannot continue ${field}; leave store out.`,
+      `"store": false reads no stored history, so it cannot continue ${continuedField(body)}; leave store out.`,
       { param: 'store' },
     );
   }

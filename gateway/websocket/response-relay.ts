@@ -14,8 +14,8 @@ import { errorFrame } from './server-frames.js';
 export type SendFrame = (frame: ServerFrame, onSent?: (err?: Error) => void) => boolean;
 
 /**
- * A refusal or failure in the frame's terms: the response or conversation it continues named, as over HTTP, and, once
- * the frame's body is translated (`body`), its Responses fields for the chat ones.
+ * A refusal or failure in the frame's terms: the response or conversation it continues named, as
+ * over HTTP, and, once the frame's body is translated (`body`), its Responses fields for the chat ones.
  */
 export function inResponseTerms(err: unknown, frame: ResponseCreateFrame, body?: ResponsesBody): AgentbusError {
   const named = body === undefined ? namingContinued(err, frame) : inResponsesTerms(err, body);
