@@ -32,13 +32,14 @@ export async function responsesRoutes(app: FastifyInstance, deps: ChatDeps & { p
   const preValidation = otherApiConversationFirst('input', CHAT_FIELDS_ON_RESPONSES);
 
   app.post<{ Body: ResponsesBody }>('/v1/responses', { schema, preValidation }, async (request, reply) => {
+    // Checked before the items are read: a wrong kind of id is a 400, not a memory read.
+    const continued = sessionToContinueOf(request.body);
     const body = await checkedInputItems(request.body, storedTurnReader(deps, request.tenant), limits.maxMessages);
     const stream = body.stream === true;
     // The output message has a `refusal` part for it.
     const input = responsesToChatInput(body, stream, limits);
     input.refusal_deltas = true;
     const echo = responseEcho(body);
-    const continued = sessionToContinueOf(body);
     const header = sessionHeader(request);
     if (continued !== undefined && header !== undefined && header !== continued) {
       const param = continuedField(body);

@@ -2,6 +2,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatBody } from '../openai/chat-completion-request.schema.js';
 import type { ChatFrame, ResponseCreateFrame } from './frames.schema.js';
 import { agentOf, namedAsAgent } from '../chat/agent-of.js';
+import { continuedField } from '../openai/conversation-to-continue.js';
 
 /**
  * An error in the request frame's own terms: workers name the session field as HTTP sends it
@@ -9,7 +10,7 @@ import { agentOf, namedAsAgent } from '../chat/agent-of.js';
  */
 export function inFrameTerms(error: AgentbusError, frame: ChatFrame | ResponseCreateFrame): AgentbusError {
   if (error.param === 'X-Session-ID')
-    return error.restated({ param: frame.type === 'chat' ? 'session_id' : 'previous_response_id' });
+    return error.restated({ param: frame.type === 'chat' ? 'session_id' : continuedField(frame) });
   return error.param === 'model' && frame.agent !== undefined ? namedAsAgent(error) : error;
 }
 

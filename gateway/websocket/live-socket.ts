@@ -8,7 +8,6 @@ import type { ChatInput, ChatOrigin, StartedChat } from '../chat/types.js';
 import type { GatewayConfig } from '../config.js';
 import { serverErrorLevel } from '../http/errors.js';
 import type { ReadStoredTurn } from '../openai/stored-turn-reader.js';
-import { sessionToContinueOf } from '../openai/conversation-to-continue.js';
 import { refusalOf, type Admission } from '../rate-limit/rate-limiter.js';
 import { inFrameTerms } from './chat-frame-body.js';
 import { CLOSE_CODES, CLOSE_HANDSHAKE_MS, MAX_UNAUTHENTICATED_FRAME_BYTES } from './close-codes.js';
@@ -436,7 +435,7 @@ export class LiveSession {
         admission,
         caller: by,
         log: this.#log,
-        sessionToContinue: checked.type === 'chat' ? checked.frame.session_id : sessionToContinueOf(checked.body),
+        sessionToContinue: checked.type === 'chat' ? checked.frame.session_id : checked.continued,
         traceparent: frame.traceparent,
         refreshCache: frame.cache === 'refresh',
         signal: request.routing.signal,

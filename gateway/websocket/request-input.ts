@@ -1,5 +1,6 @@
 import type { InputLimits } from '../openai/input-limits.js';
 import type { ChatInput } from '../chat/types.js';
+import { sessionToContinueOf } from '../openai/conversation-to-continue.js';
 import { checkedInputItems } from '../openai/duplicate-items.js';
 import { responseEcho, type ResponseEcho } from '../openai/responses-object.js';
 import type { ResponsesBody } from '../openai/responses-request.schema.js';
@@ -20,6 +21,8 @@ export type RequestInput =
       echo: ResponseEcho;
       /** The frame's Responses body: later errors name its fields instead of the chat ones. */
       body: ResponsesBody;
+      /** The response or conversation it continues (see sessionToContinueOf). */
+      continued: string | undefined;
     };
 
 /**
@@ -34,7 +37,9 @@ export async function requestInputOf(
   // Both show a refusal apart: a `delta` frame's `refusal`, the Responses events' refusal part.
   if (frame.type === 'chat')
     return { type: 'chat', frame, input: { ...toChatInput(chatBodyOf(frame), true, limits), refusal_deltas: true } };
+  // Checked before the items are read: a wrong kind of id is a 400, not a memory read.
+  const continued = sessionToContinueOf(frame);
   const body = await checkedInputItems(responsesBodyOf(frame), storedTurns, limits.maxMessages);
   const input = { ...responsesToChatInput(body, true, limits), refusal_deltas: true };
-  return { type: 'response.create', frame, input, echo: responseEcho(body), body };
+  return { type: 'response.create', frame, input, echo: responseEcho(body), body, continued };
 }

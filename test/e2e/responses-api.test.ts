@@ -362,6 +362,13 @@ t.test("conversation continues from a conversation's end; previous_response_id t
   });
   const both = await json({ model: 'documentation', input: 'x', conversation, previous_response_id: first.body.id });
   t.match(both, { status: 400, body: { error: { param: 'conversation', message: /^Mutually exclusive/ } } });
+  const bothWithItem = await json({
+    model: 'documentation',
+    input: [first.body.output[0], { role: 'user', content: 'x' }],
+    conversation,
+    previous_response_id: first.body.id,
+  });
+  t.match(bothWithItem.body.error, { message: /^Mutually exclusive/ }, 'before the items are checked');
   const header = await fetch(`${stack.baseUrl}/v1/responses`, {
     method: 'POST',
     headers: { ...as('key-alice'), 'x-session-id': 'conv_other' },
