@@ -1,3 +1,4 @@
+import { ID_PREFIXES } from './id-prefixes.js';
 import { AgentbusError, PROTOCOL_VERSION, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
 import { systemClock } from '../../common/clock.js';
 import { secretsInRequest } from '../../common/request-text.js';
@@ -69,8 +70,8 @@ export function prepare(
   checkStore(input, origin);
   checkToolResults(input, origin.sessionToContinue !== undefined);
   const now = (deps.clock ?? systemClock).now();
-  const requestId = `${input.idPrefix ?? 'chatcmpl-'}${timeOrderedId(now)}`;
-  const sessionId = origin.sessionToContinue ?? `conv_${timeOrderedId(now)}`;
+  const requestId = `${input.idPrefix ?? ID_PREFIXES.chatCompletion}${timeOrderedId(now)}`;
+  const sessionId = origin.sessionToContinue ?? `${ID_PREFIXES.conversation}${timeOrderedId(now)}`;
   const traceparent = traceparentFor(origin.traceparent);
   const { caller, hints } = origin;
   const model = input.model ?? origin.pathAgent?.name ?? AUTO_MODEL;

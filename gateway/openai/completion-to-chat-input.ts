@@ -1,3 +1,4 @@
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatInput } from '../chat/types.js';
 import type { ChatBody } from './chat-completion-request.schema.js';
@@ -8,7 +9,6 @@ import { CHAT_FIELDS_ON_COMPLETIONS } from './other-api-fields.js';
 import { rejectUnsupportedParameters, set, type UnsupportedParameter } from './unsupported-parameters.js';
 
 /** OpenAI's text completions are `cmpl-…`; memory stores the turn under it, so it continues the conversation. */
-export const COMPLETION_ID_PREFIX = 'cmpl-';
 
 // What the legacy route asks for that the chat pipeline cannot do: refused by name, never dropped.
 const UNSUPPORTED: readonly UnsupportedParameter[] = [
@@ -96,7 +96,7 @@ export function completionToChatInput(body: CompletionBody, stream: boolean, lim
     ...(body.user != null ? { user: body.user } : {}),
     ...(body.store === false ? { store: false } : {}),
     stream,
-    idPrefix: COMPLETION_ID_PREFIX,
+    idPrefix: ID_PREFIXES.completion,
   };
 }
 

@@ -1,12 +1,10 @@
 import { AgentbusError, noSuchResponseMessage } from '../../bus-schemas/index.js';
-import { COMPLETION_ID_PREFIX } from './completion-to-chat-input.js';
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 
-/** The id prefix of a response: as OpenAI's, so logs and clients can tell the faces apart. */
-export const RESPONSE_ID_PREFIX = 'resp_';
-
+const RESPONSE_ID_PREFIX = ID_PREFIXES.response;
 /** The id prefixes of the other answers memory stores: a chat completion's, a text completion's. */
-const COMPLETION_ID_PREFIXES = ['chatcmpl-', COMPLETION_ID_PREFIX];
+const COMPLETION_ID_PREFIXES = [ID_PREFIXES.chatCompletion, ID_PREFIXES.completion];
 
 /** What a Responses request continues: a response (`previous_response_id`) or a conversation. */
 type Continues = Pick<ResponsesBody, 'previous_response_id' | 'conversation'>;

@@ -1,3 +1,4 @@
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { toolResultErrorInResponses } from '../../common/tool-result-errors.js';
 import type { ChatInput } from '../chat/types.js';
@@ -6,12 +7,7 @@ import type { InputLimits } from './input-limits.js';
 import { translateInput, type TranslatedInput } from './responses-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import { CHAT_FIELDS_ON_RESPONSES } from './other-api-fields.js';
-import {
-  continuedField,
-  namingContinued,
-  RESPONSE_ID_PREFIX,
-  sessionToContinueOf,
-} from './conversation-to-continue.js';
+import { continuedField, namingContinued, sessionToContinueOf } from './conversation-to-continue.js';
 import { UNSUPPORTED_RESPONSES_PARAMETERS } from './responses-unsupported.js';
 import { checkStreamOptions, toChatInput } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
@@ -187,7 +183,7 @@ export function responsesToChatInput(body: ResponsesBody, stream: boolean, limit
     const input = toChatInput(chatBody, stream, limits);
     return {
       ...input,
-      idPrefix: RESPONSE_ID_PREFIX,
+      idPrefix: ID_PREFIXES.response,
       // Input items add to the chain of responses, earlier turns given as items too (OpenAI keeps them all).
       input_appends: true,
       ...(translated.origins[0] === 'instructions' ? { opens_with_instructions: true } : {}),

@@ -1,3 +1,4 @@
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError, noSuchCompletionMessage } from '../../bus-schemas/index.js';
 import { unknownUrl } from '../routes/unknown-v1.js';
@@ -14,7 +15,7 @@ import {
 } from './stored-queries.js';
 
 const COMPLETIONS: StoredKind = {
-  prefix: 'chatcmpl-',
+  prefix: ID_PREFIXES.chatCompletion,
   notFound: (id) => new AgentbusError('completion_not_found', noSuchCompletionMessage(id), { param: 'completion_id' }),
 };
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AgentbusError, noSuchResponseMessage } from '../../bus-schemas/index.js';
-import { RESPONSE_ID_PREFIX } from './conversation-to-continue.js';
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import { storedInputItems, storedResponseObject } from './stored-response.js';
 import {
   askStoredTurn,
@@ -14,7 +14,7 @@ import {
 } from './stored-queries.js';
 
 const RESPONSES: StoredKind = {
-  prefix: RESPONSE_ID_PREFIX,
+  prefix: ID_PREFIXES.response,
   notFound: (id) => new AgentbusError('response_not_found', noSuchResponseMessage(id), { param: 'response_id' }),
 };
 
