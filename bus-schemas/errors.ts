@@ -231,8 +231,9 @@ export const ERROR_TABLE = {
     doc:
       "The conversation id (`X-Session-ID`, a frame's `session_id`, a Responses body's `conversation`) is " +
       'unknown or belongs to another key (both answer alike), or its first answer never ' +
-      'reached the client whole (a conversation is stored only then), or it is the id of an answer deleted since ' +
-      '(its `conversation_id` still names the conversation). Start a new conversation: send none of them.',
+      'reached the client whole (a conversation is stored only then); or `X-Session-ID`/`session_id` names an ' +
+      'answer deleted since (its `conversation_id` still names the conversation). Start a new conversation: ' +
+      'send none of them.',
   },
   item_not_found: {
     status: 404,

@@ -71,15 +71,19 @@ export async function refuseDuplicateItems(body: ResponsesBody, read: ReadStored
   const owners = byOwner(ids);
   const read20 = [...owners.keys()].slice(0, MAX_OWNERS_READ);
   const found = (await Promise.all(read20.map(read))).filter((turn) => turn !== undefined);
-  const named = found.filter((turn) => heldBy(turn, owners.get(turn.request_id)) !== undefined);
+  // Each stored response that holds one of the ids, with the first it holds.
+  const named = found.flatMap((turn) => {
+    const id = heldBy(turn, owners.get(turn.request_id));
+    return id === undefined ? [] : [{ turn, id }];
+  });
   if (named.length === 0) return;
   if (previous == null) {
     // Continuing a conversation: its items are in it already, whichever branch holds them.
-    const inIt = named.find((turn) => turn.session_id === conversation);
-    if (inIt !== undefined) throw duplicate(heldBy(inIt, owners.get(inIt.request_id))!);
+    const inIt = named.find(({ turn }) => turn.session_id === conversation);
+    if (inIt !== undefined) throw duplicate(inIt.id);
     return;
   }
-  const oldest = Math.min(...named.map((turn) => turn.created_at));
+  const oldest = Math.min(...named.map(({ turn }) => turn.created_at));
   const walked = new Set<string>();
   let link: string | undefined = previous;
   while (link !== undefined && !walked.has(link) && walked.size < MAX_CHAIN_STEPS) {

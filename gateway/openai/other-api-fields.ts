@@ -21,6 +21,9 @@ function fieldOf(
 /** A `stop` that stops at something: a string or a non-empty list (as the chat schema takes it). */
 const stopsAtSomething = (stop: unknown) => (typeof stop === 'string' ? stop !== '' : nonEmpty(stop));
 
+/** How the chat routes continue a conversation, as the end of a refusal. */
+const CONTINUE_WITH_HEADER = 'continue a conversation with the X-Session-ID header (session_id on the WebSocket)';
+
 /** Chat Completions fields a Responses body does not have. */
 export const CHAT_FIELDS_ON_RESPONSES: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'messages', 'send the conversation as input'),
@@ -42,16 +45,8 @@ export const RESPONSES_FIELDS_ON_CHAT: readonly UnsupportedParameter[] = [
   fieldOf('Responses', 'input', 'send the conversation as messages'),
   fieldOf('Responses', 'instructions', 'send them as a system message'),
   fieldOf('Responses', 'max_output_tokens', 'Chat Completions caps the answer with max_completion_tokens'),
-  fieldOf(
-    'Responses',
-    'previous_response_id',
-    'continue a conversation with the X-Session-ID header (session_id on the WebSocket)',
-  ),
-  fieldOf(
-    'Responses',
-    'conversation',
-    'continue a conversation with the X-Session-ID header (session_id on the WebSocket)',
-  ),
+  fieldOf('Responses', 'previous_response_id', CONTINUE_WITH_HEADER),
+  fieldOf('Responses', 'conversation', CONTINUE_WITH_HEADER),
   fieldOf('Responses', 'text', 'Chat Completions names its format response_format'),
 ];
 

@@ -12,6 +12,9 @@ export interface TranslatedInput {
   origins: string[];
 }
 
+/** A message item's role, once checked present. */
+type MessageRole = NonNullable<ResponsesInputItem['role']>;
+
 const invalid = (message: string, param: string) => new AgentbusError('invalid_request', message, { param });
 
 /**
@@ -23,7 +26,7 @@ const ASSISTANT_PARTS: ReadonlyArray<ResponsesInputPart['type']> = ['output_text
 const INPUT_PARTS: ReadonlyArray<ResponsesInputPart['type']> = ['input_text', 'input_image', 'input_file'];
 
 /** A part of a type the role does not hold: OpenAI's 400, naming the part's type. */
-function checkPartFitsRole(part: ResponsesInputPart, role: ResponsesInputItem['role'], param: string): void {
+function checkPartFitsRole(part: ResponsesInputPart, role: MessageRole, param: string): void {
   // Audio and reasoning text are refused by name below, whoever sent them.
   if (part.type === 'input_audio' || part.type === 'reasoning_text') return;
   const allowed = role === 'assistant' ? ASSISTANT_PARTS : INPUT_PARTS;
@@ -31,7 +34,7 @@ function checkPartFitsRole(part: ResponsesInputPart, role: ResponsesInputItem['r
   const listed = allowed.map((type) => `'${type}'`);
   const supported =
     listed.length > 2 ? `${listed.slice(0, -1).join(', ')}, and ${listed.at(-1)}` : listed.join(' and ');
-  const whose = role === 'assistant' ? 'an assistant' : `a ${role ?? 'user'}`;
+  const whose = role === 'assistant' ? 'an assistant' : `a ${role}`;
   throw invalid(
     `Invalid value: '${part.type}'. Supported values are: ${supported} (in ${whose} message).`,
     `${param}.type`,
@@ -39,7 +42,7 @@ function checkPartFitsRole(part: ResponsesInputPart, role: ResponsesInputItem['r
 }
 
 /** One content part → the chat API's part; the same checks then apply (normalize-messages.ts). */
-function chatPart(part: ResponsesInputPart, role: ResponsesInputItem['role'], param: string): ChatPart {
+function chatPart(part: ResponsesInputPart, role: MessageRole, param: string): ChatPart {
   checkPartFitsRole(part, role, param);
   switch (part.type) {
     case 'input_text':
@@ -65,13 +68,14 @@ function chatPart(part: ResponsesInputPart, role: ResponsesInputItem['role'], pa
 }
 
 function messageOf(item: ResponsesInputItem, at: string): ChatMessage {
-  if (item.role === undefined) throw invalid(`${at}.role is required for a message item`, `${at}.role`);
+  const { role } = item;
+  if (role === undefined) throw invalid(`${at}.role is required for a message item`, `${at}.role`);
   if (item.content === undefined) throw invalid(`${at}.content is required for a message item`, `${at}.content`);
   const content =
     typeof item.content === 'string'
       ? item.content
-      : item.content.map((part, index) => chatPart(part, item.role, `${at}.content[${index}]`));
-  return { role: item.role, content };
+      : item.content.map((part, index) => chatPart(part, role, `${at}.content[${index}]`));
+  return { role, content };
 }
 
 /** A function call's output as the tool message's text: a string, or text parts joined. */
