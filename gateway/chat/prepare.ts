@@ -1,4 +1,3 @@
-import { ID_PREFIXES } from './id-prefixes.js';
 import { AgentbusError, PROTOCOL_VERSION, type ChatMessage, type ChatRequest } from '../../bus-schemas/index.js';
 import { systemClock } from '../../common/clock.js';
 import { secretsInRequest } from '../../common/request-text.js';
@@ -8,6 +7,7 @@ import { AUTO_MODEL, namedChoice, type AgentChoice } from './choose-agents.js';
 import type { ChatDeps, ChatInput, ChatOrigin } from './types.js';
 import { checkToolResults } from './tool-results.js';
 import { traceparentFor } from './traceparent.js';
+import { ID_PREFIXES } from './id-prefixes.js';
 
 /** Everything decided about a request before it is admitted: its ids, envelope and privacy. */
 export interface ChatPlan {

@@ -1,14 +1,12 @@
-import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ChatInput } from '../chat/types.js';
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import type { ChatBody } from './chat-completion-request.schema.js';
 import type { CompletionBody } from './completion-request.schema.js';
 import { checkInputLimits, type InputLimits } from './input-limits.js';
 import { checkStreamOptions, samplingOptions } from './to-chat-input.js';
 import { CHAT_FIELDS_ON_COMPLETIONS } from './other-api-fields.js';
 import { rejectUnsupportedParameters, set, type UnsupportedParameter } from './unsupported-parameters.js';
-
-/** OpenAI's text completions are `cmpl-…`; memory stores the turn under it, so it continues the conversation. */
 
 // What the legacy route asks for that the chat pipeline cannot do: refused by name, never dropped.
 const UNSUPPORTED: readonly UnsupportedParameter[] = [

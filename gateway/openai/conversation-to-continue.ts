@@ -2,7 +2,6 @@ import { AgentbusError, noSuchResponseMessage } from '../../bus-schemas/index.js
 import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 
-const RESPONSE_ID_PREFIX = ID_PREFIXES.response;
 /** The id prefixes of the other answers memory stores: a chat completion's, a text completion's. */
 const COMPLETION_ID_PREFIXES = [ID_PREFIXES.chatCompletion, ID_PREFIXES.completion];
 
@@ -21,9 +20,10 @@ export function conversationOf(body: Continues): string | undefined {
  * `previous_response_id` names or the end of the conversation `conversation` names; undefined
  * starts one. As OpenAI, the two are refused together, and each takes only its own kind of id —
  * memory would resolve either, but a response stored with a conversation's id as its
- * previous_response_id would echo an id `GET /v1/responses/{id}` does not know.
+ * previous_response_id would echo an id `GET /v1/responses/{id}` does not know. `store: false`
+ * reads no history, so it continues nothing. Both faces call it once, before the input is read.
  */
-export function sessionToContinueOf(body: Continues): string | undefined {
+export function sessionToContinueOf(body: Continues & Pick<ResponsesBody, 'store'>): string | undefined {
   const previous = body.previous_response_id ?? undefined;
   const conversation = conversationOf(body);
   if (previous !== undefined && conversation !== undefined)
@@ -33,14 +33,14 @@ export function sessionToContinueOf(body: Continues): string | undefined {
         "or 'conversation' (continues from the end of that conversation).",
       { param: 'conversation' },
     );
-  if (previous !== undefined && !previous.startsWith(RESPONSE_ID_PREFIX))
+  if (previous !== undefined && !previous.startsWith(ID_PREFIXES.response))
     throw new AgentbusError(
       'invalid_request',
-      `Invalid 'previous_response_id': '${previous}'. Expected an ID that begins with '${RESPONSE_ID_PREFIX}'; ` +
+      `Invalid 'previous_response_id': '${previous}'. Expected an ID that begins with '${ID_PREFIXES.response}'; ` +
         "to continue a conversation by its id (a response's conversation.id), send it as 'conversation'.",
       { param: 'previous_response_id' },
     );
-  if (conversation !== undefined && conversation.startsWith(RESPONSE_ID_PREFIX))
+  if (conversation !== undefined && conversation.startsWith(ID_PREFIXES.response))
     throw new AgentbusError(
       'invalid_request',
       `Invalid 'conversation': '${conversation}' is a response id; send it as 'previous_response_id', or send ` +
@@ -56,7 +56,14 @@ export function sessionToContinueOf(body: Continues): string | undefined {
         "as 'conversation'.",
       { param: 'conversation' },
     );
-  return previous ?? conversation;
+  const continued = previous ?? conversation;
+  if (body.store === false && continued !== undefined)
+    throw new AgentbusError(
+      'invalid_request',
+      `"store": false reads no stored history, so it cannot continue ${continuedField(body)}; leave store out.`,
+      { param: 'store' },
+    );
+  return continued;
 }
 
 /** The field a request's continued session came from, for the errors about it (the two are exclusive). */

@@ -1,13 +1,13 @@
-import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { toolResultErrorInResponses } from '../../common/tool-result-errors.js';
 import type { ChatInput } from '../chat/types.js';
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import type { ChatBody } from './chat-completion-request.schema.js';
 import type { InputLimits } from './input-limits.js';
 import { translateInput, type TranslatedInput } from './responses-input.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 import { CHAT_FIELDS_ON_RESPONSES } from './other-api-fields.js';
-import { continuedField, namingContinued, sessionToContinueOf } from './conversation-to-continue.js';
+import { namingContinued } from './conversation-to-continue.js';
 import { UNSUPPORTED_RESPONSES_PARAMETERS } from './responses-unsupported.js';
 import { checkStreamOptions, toChatInput } from './to-chat-input.js';
 import { rejectUnsupportedParameters } from './unsupported-parameters.js';
@@ -135,21 +135,13 @@ export function inResponsesTerms(err: unknown, body: ResponsesBody): unknown {
  * A validated Responses body as the chat pipeline's input: the same checks (unsupported
  * parameters, input limits, tools) and the same bus envelope as `/v1/chat/completions`, with
  * errors naming the Responses fields. `previous_response_id` or `conversation` is the session to
- * continue (checked here, passed on by the route); `store: false` keeps the answer out of memory.
+ * continue (checked before, by sessionToContinueOf); `store: false` keeps the answer out of memory.
  */
 export function responsesToChatInput(body: ResponsesBody, stream: boolean, limits: InputLimits): ChatInput {
   rejectUnsupportedParameters(body, CHAT_FIELDS_ON_RESPONSES);
   rejectUnsupportedParameters(body, UNSUPPORTED_RESPONSES_PARAMETERS);
   // As on Chat Completions: options for a stream that was not asked for are a mistake, not a no-op.
   checkStreamOptions({ stream_options: body['stream_options'] }, stream);
-  const continued = sessionToContinueOf(body);
-  if (body.store === false && continued !== undefined) {
-    throw new AgentbusError(
-      'invalid_request',
-      `"store": false reads no stored history, so it cannot continue ${continuedField(body)}; leave store out.`,
-      { param: 'store' },
-    );
-  }
   const translated = translateInput(body);
   const { messages } = translated;
   if (messages.length === 0)

@@ -1,6 +1,6 @@
-import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AgentbusError, noSuchCompletionMessage } from '../../bus-schemas/index.js';
+import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import { unknownUrl } from '../routes/unknown-v1.js';
 import { storedChatCompletion, storedMessages } from './stored-completion.js';
 import {

@@ -1,14 +1,19 @@
 import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { ResponsesBody } from '../../gateway/openai/responses-request.schema.js';
+import { sessionToContinueOf } from '../../gateway/openai/conversation-to-continue.js';
 import { inResponsesTerms, responsesToChatInput } from '../../gateway/openai/responses-to-chat.js';
 import { toolCallNotFound, toolCallsUnanswered, toolResultAnswersNothing } from '../../common/tool-result-errors.js';
 import { checkToolResults } from '../../gateway/chat/tool-results.js';
 import { SMALL_INPUT_LIMITS } from '../helpers/input-limits.js';
 
 const limits = SMALL_INPUT_LIMITS;
-const translate = (body: Record<string, unknown>, stream = false) =>
-  responsesToChatInput({ model: 'm', input: 'hi', ...body }, stream, limits);
+/** What both faces do with a body: what it continues checked first, then the translation. */
+const translate = (body: Record<string, unknown>, stream = false) => {
+  const full = { model: 'm', input: 'hi', ...body } as ResponsesBody;
+  sessionToContinueOf(full);
+  return responsesToChatInput(full, stream, limits);
+};
 const paramOf = (body: Record<string, unknown>) => {
   try {
     translate(body);
