@@ -18,7 +18,14 @@ function messageOf(err: unknown): string {
 export function memoryProblemOf(err: unknown): string {
   const message = messageOf(err);
   const advice = memoryTroubleOf(err)?.advice;
-  return advice ? `${message}; ${advice.charAt(0).toLowerCase()}${advice.slice(1)}` : message;
+  return advice ? `${message}; ${continuingSentence(advice)}` : message;
+}
+
+// The advice goes on after a semicolon: "Free disk space" reads "free disk space", but a name
+// keeps its capitals ("PostgreSQL", "SQLite").
+function continuingSentence(advice: string): string {
+  const firstWord = /^\S*/.exec(advice)?.[0] ?? '';
+  return /[A-Z]/.test(firstWord.slice(1)) ? advice : `${advice.charAt(0).toLowerCase()}${advice.slice(1)}`;
 }
 
 /**

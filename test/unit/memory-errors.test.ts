@@ -44,7 +44,7 @@ const cases: [string, pg.DatabaseError | Error, RegExp][] = [
   [
     'a backend terminated (57P01)',
     pgError('57P01', 'terminating connection due to administrator command'),
-    /ended the connection .*reconnects on its own/,
+    /; PostgreSQL ended the connection .*reconnects on its own/,
   ],
   ['a crash (57P02)', pgError('57P02', 'terminating connection because of crash of another server process'), /crash/],
   ['starting up (57P03)', pgError('57P03', 'the database system is starting up'), /starting up/],
@@ -100,6 +100,12 @@ t.test('errors that are not the database being unavailable pass as they are', as
   const bug = pgError('42703', 'column "nope" does not exist', 'ERROR');
   t.equal(memoryFailure(bug, AT), bug);
   t.equal(memoryProblemOf(bug), 'column "nope" does not exist', 'no advice guessed');
+});
+
+t.test('the advice continues the line: its first word lowercased, a name kept as written', async (t) => {
+  const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+  t.match(memoryProblemOf(full), /^database or disk is full; free disk space/);
+  t.match(memoryProblemOf(pgError('57P01', 'terminating')), /^terminating; PostgreSQL ended/);
 });
 
 // A memory database whose every query fails (its driver destroyed): a query refused at once
