@@ -750,6 +750,25 @@ export const noSuchCompletionMessage = (id: string): string => noSuchStoredMessa
  */
 export const noSuchResponseMessage = (id: string): string => noSuchStoredMessage('response', id);
 
+/** Where a client named the session it asked for: the advice on starting anew follows it. */
+export type SessionNamedIn = 'X-Session-ID' | 'conversation' | 'session';
+
+const START_ANEW: Record<SessionNamedIn, string> = {
+  'X-Session-ID': ' To start a new conversation, send no session id.',
+  conversation: " To start a new conversation, leave out 'conversation'.",
+  session: '',
+};
+
+/**
+ * The text of `session_not_found`, the same for an unknown session and another key's. A
+ * conversation whose first answer was cut has an id (its X-Session-ID came with the answer's
+ * headers) but no session: the text says why, so the client does not take the id for a typo.
+ */
+export const noSuchSessionMessage = (ref: string, namedIn: SessionNamedIn): string =>
+  `No session "${ref}" exists for this API key: a conversation is stored once its client has received ` +
+  'an answer whole, and an answer deleted since (DELETE /v1/chat/completions/{id}, /v1/responses/{id}) ' +
+  `no longer names it; its conversation_id still does.${START_ANEW[namedIn]}`;
+
 /**
  * Rebuilds an error that arrived over the bus. A code this side does not know (added to the table
  * after it was built) keeps the sender's words behind the code, as a client error (`invalid_request`)

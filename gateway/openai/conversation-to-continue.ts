@@ -1,4 +1,4 @@
-import { AgentbusError, noSuchResponseMessage } from '../../bus-schemas/index.js';
+import { AgentbusError, noSuchResponseMessage, noSuchSessionMessage } from '../../bus-schemas/index.js';
 import { ID_PREFIXES } from '../chat/id-prefixes.js';
 import type { ResponsesBody } from './responses-request.schema.js';
 
@@ -83,6 +83,10 @@ export function namingContinued<E>(err: E, body: Continues): E | AgentbusError {
       param: 'previous_response_id',
       cause: err,
     });
-  if (conversationOf(body) === undefined) return err;
-  return new AgentbusError('session_not_found', err.message, { param: 'conversation', cause: err });
+  const conversation = conversationOf(body);
+  if (conversation === undefined) return err;
+  return new AgentbusError('session_not_found', noSuchSessionMessage(conversation, 'conversation'), {
+    param: 'conversation',
+    cause: err,
+  });
 }

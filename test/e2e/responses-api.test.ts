@@ -384,7 +384,10 @@ t.test("conversation continues from a conversation's end; previous_response_id t
   t.match(await malformed.json(), { error: { param: 'X-Session-ID' } }, 'a malformed header is named as such');
   const stranger = await json({ model: 'documentation', input: 'x', conversation }, 'key-bob');
   const unknown = await json({ model: 'documentation', input: 'x', conversation: 'conv_nothing' }, 'key-bob');
-  t.match(stranger, { status: 404, body: { error: { code: 'session_not_found', param: 'conversation' } } });
+  t.match(stranger, {
+    status: 404,
+    body: { error: { code: 'session_not_found', param: 'conversation', message: /leave out 'conversation'\.$/ } },
+  });
   t.same(
     stranger.body.error.message.replace(conversation, 'ID'),
     unknown.body.error.message.replace('conv_nothing', 'ID'),

@@ -249,7 +249,8 @@ t.test('errors raised after the translation (pipeline, worker) name the Response
   t.match(inResponsesTerms(missing, { ...body, conversation: { id: 'conv_1' } }), {
     code: 'session_not_found',
     param: 'conversation',
-    message: 'no such session',
+    message:
+      /^No session "conv_1" exists for this API key: .* To start a new conversation, leave out 'conversation'\.$/,
   });
 });
 

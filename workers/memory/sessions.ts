@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { AgentbusError } from '../../bus-schemas/index.js';
+import { AgentbusError, noSuchSessionMessage, type SessionNamedIn } from '../../bus-schemas/index.js';
 import { prepareQuery } from './prepared-query.js';
 import { isPartId, partRange } from './request-parts.js';
 import type { MemoryDatabase } from './schema.js';
@@ -17,20 +17,9 @@ export interface SessionOwner {
   tenant: string;
 }
 
-/**
- * The 404 of a session unknown to this key (another key's reads the same). A conversation whose first
- * answer was cut has an id (its X-Session-ID came with the answer's headers) but no session: the
- * message says why, so the client does not take the id for a typo.
- */
-export const noSuchSession = (ref: string, param = 'X-Session-ID') =>
-  new AgentbusError(
-    'session_not_found',
-    `No session "${ref}" exists for this API key: a conversation is stored once its client has received ` +
-      'an answer whole, and an answer deleted since (DELETE /v1/chat/completions/{id}, /v1/responses/{id}) ' +
-      'no longer names it; ' +
-      'its conversation_id still does. To start a new conversation, send no session id.',
-    { param },
-  );
+/** The 404 of a session unknown to this key (another key's reads the same), named as the client sent it. */
+export const noSuchSession = (ref: string, namedIn: SessionNamedIn = 'X-Session-ID') =>
+  new AgentbusError('session_not_found', noSuchSessionMessage(ref, namedIn), { param: namedIn });
 
 interface SessionRef {
   /** The reference as sent. */
