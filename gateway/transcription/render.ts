@@ -5,7 +5,7 @@ export const TRANSCRIPTION_RESPONSE_FORMATS = ['json', 'text', 'srt', 'verbose_j
 export type TranscriptionResponseFormat = (typeof TRANSCRIPTION_RESPONSE_FORMATS)[number];
 
 /** Whisper's `language` in verbose_json is the language's English name. */
-const LANGUAGE_NAMES: Readonly<Record<string, string>> = Object.freeze({ en: 'english' });
+const LANGUAGE_NAMES: ReadonlyMap<string, string> = new Map([['en', 'english']]);
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 /** `hh:mm:ss<sep>mmm`: SRT separates milliseconds with a comma, WebVTT with a dot. */
@@ -44,7 +44,7 @@ export function renderTranscript(
         contentType: 'application/json; charset=utf-8',
         body: {
           task: translated ? 'translate' : 'transcribe',
-          language: LANGUAGE_NAMES[done.language] ?? done.language,
+          language: LANGUAGE_NAMES.get(done.language) ?? done.language,
           duration: done.duration,
           text: done.text,
           segments: done.segments.map((s, id) => ({ id, start: s.start, end: s.end, text: s.text })),

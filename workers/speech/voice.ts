@@ -32,8 +32,10 @@ export function languageOf(text: string): 'bn' | 'en-us' {
 
 /** The espeak-ng `-v` argument for an OpenAI voice and a text, e.g. `bn+f3`; 400 for an unknown voice. */
 export function espeakVoice(voice: string, text: string): string {
-  const variant = OPENAI_VOICES[voice.toLowerCase()];
-  if (!variant)
+  const name = voice.toLowerCase();
+  // Own names only: `constructor` or `__proto__` would find Object.prototype's.
+  const variant = Object.hasOwn(OPENAI_VOICES, name) ? OPENAI_VOICES[name] : undefined;
+  if (variant === undefined)
     throw new AgentbusError(
       'invalid_request',
       `Unknown voice "${voice}". Voices: ${Object.keys(OPENAI_VOICES).join(', ')}.`,
