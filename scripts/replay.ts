@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
 import type { Bus } from '../common/bus.js';
-import { isChatRequest, isEmbedRequest, isSpeechRequest, type ReplyFrame } from '../bus-schemas/index.js';
+import { encodeJson, isChatRequest, isEmbedRequest, isSpeechRequest, type ReplyFrame } from '../bus-schemas/index.js';
 import { envelopeAt, findEnvelopes, type StoredEnvelope } from '../gateway/audit/audit-lookup.js';
 import { auditStreamName } from '../gateway/audit/audit-stream.js';
 import { connectTool, describeFailure, exchangeEnvelope, natsUrlOf, subjectPrefixOf } from './lib/bus-exchange.js';
@@ -15,9 +15,11 @@ const USAGE =
 Takes one chat request envelope from the gateway's audit stream (AUDIT=on) and publishes it again,
 with its headers, on the subject it was first published on, then prints every reply frame as one
 JSON line until the terminal frame. The worker answers it again (the model is called again) but
-stores no second turn: a turn is stored at most once per request id. A request that was delivered
-ends with an answer_conflict frame when the new answer differs: replay then prints the answer and
-"not stored: the request was already delivered" on stderr, and exits 0.
+memory does not change: the replay's receipt says the answer did not reach the conversation's
+client, so no turn is added — a request whose client never got its answer, or whose answer was
+deleted since, stays out of the conversation. A request that was delivered keeps its one stored
+turn; when the new answer differs it ends with an answer_conflict frame: replay then prints the
+answer and "not stored: the request was already delivered" on stderr, and exits 0.
 
   <seq>        a number: the envelope at that stream sequence (nats stream view shows them)
   <request id> the first envelope stored with exactly that request id (a retry of the same id is
@@ -214,8 +216,14 @@ async function replay(bus: Bus, stream: string, stored: StoredEnvelope): Promise
     return outcome === 'done' ? 0 : 1;
   }
   const seen = new AnswerSeen();
-  const outcome = await exchangeEnvelope(bus, subject, stored.data, { ...options, onFrame: (f) => seen.print(f) });
+  const outcome = await exchangeEnvelope(bus, subject, awaitingReceipt(body, stored.data), {
+    ...options,
+    onFrame: (f) => seen.print(f),
+    notDelivered: NOT_THE_CLIENT,
+  });
   if (outcome === 'silent') say(`no terminal frame within ${timeoutMs + 5000} ms (the envelope's timeout_ms + 5 s)`);
+  if (outcome === 'done')
+    say('memory unchanged: a replayed answer goes to its operator, not into the conversation (no turn added)');
   // A delivered request keeps its one stored turn: a model answering again with other words gets
   // answer_conflict, which is what a replay of it normally ends with, not its failure.
   if (outcome === 'error' && seen.errorCode === 'answer_conflict') {
@@ -224,6 +232,18 @@ async function replay(bus: Bus, stream: string, stored: StoredEnvelope): Promise
     return 0;
   }
   return outcome === 'done' ? 0 : 1;
+}
+
+// The receipt's reason, for the worker's log: the client of the conversation never saw this answer.
+const NOT_THE_CLIENT = "a replay (npm run replay): its answer went to an operator, not to the conversation's client";
+
+/**
+ * The envelope to publish: as stored, but a protocol v1 one (from a gateway before receipts) as v2,
+ * the only change between them, so that its answer too waits for the receipt that keeps it out
+ * of memory — a v1 answer is committed when sent.
+ */
+function awaitingReceipt(body: unknown, data: Uint8Array): Uint8Array {
+  return isChatRequest(body) && body.v === 1 ? encodeJson({ ...body, v: 2 }) : data;
 }
 
 /** Prints each frame as one JSON line on stdout (for scripts), keeping the answer's text and the error code. */

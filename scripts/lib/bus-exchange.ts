@@ -74,6 +74,11 @@ export interface ExchangeOptions {
   maxWaitMs: number;
   /** Called with each reply frame as it arrives; default prints it as one JSON line on stdout. */
   onFrame?: (frame: ReplyFrame) => void;
+  /**
+   * Why the answer does not count as delivered to the conversation's client, if it does not: the
+   * receipt then says so and the worker stores nothing new. Default: delivered, this tool is the client.
+   */
+  notDelivered?: string;
 }
 
 /**
@@ -88,6 +93,11 @@ export function exchangeEnvelope(
   options: ExchangeOptions,
 ): Promise<ExchangeOutcome> {
   const onFrame = options.onFrame ?? ((frame: ReplyFrame) => process.stdout.write(`${JSON.stringify(frame)}\n`));
+  const { notDelivered } = options;
+  const receiptFor = (requestId: string): DeliveryReceipt =>
+    notDelivered === undefined
+      ? { v: 2, request_id: requestId, delivered: true }
+      : { v: 2, request_id: requestId, delivered: false, reason: notDelivered };
   return new Promise<ExchangeOutcome>((resolve, reject) => {
     let outcome: ExchangeOutcome = 'silent';
     const finish = (error?: Error) => {
@@ -110,10 +120,7 @@ export function exchangeEnvelope(
         const frame = decodeReplyFrame(msg.data);
         onFrame(frame);
         // A done sent as a request (protocol v2) waits for a receipt: this tool received it whole.
-        if (frame.type === 'done' && msg.reply) {
-          const receipt: DeliveryReceipt = { v: 2, request_id: frame.request_id, delivered: true };
-          bus.publish(msg.reply, encodeJson(receipt));
-        }
+        if (frame.type === 'done' && msg.reply) bus.publish(msg.reply, encodeJson(receiptFor(frame.request_id)));
         if (frame.type === 'done') outcome = 'done';
         if (frame.type === 'error') outcome = 'error';
       } catch (error) {

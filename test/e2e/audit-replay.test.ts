@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import t, { type Test } from 'tap';
-import { assertChatRequest, assertSpeechRequest, isReplyFrame, subjectsFor } from '../../bus-schemas/index.js';
+import {
+  assertChatRequest,
+  assertSpeechRequest,
+  encodeJson,
+  isReplyFrame,
+  subjectsFor,
+} from '../../bus-schemas/index.js';
 import { connectBus } from '../../common/bus.js';
 import { createLogger } from '../../common/logger.js';
 import { withTimeout } from '../../common/timeout.js';
@@ -14,6 +20,7 @@ import { loadGatewayConfig } from '../../gateway/config.js';
 import { startTestNats } from '../helpers/nats.js';
 import { runScriptToExit, type ScriptRun } from '../helpers/processes.js';
 import { AUTH, LogSink, startStack } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PREFIX = 'audit-test.agents';
 const STREAM = auditStreamName(PREFIX);
@@ -181,6 +188,41 @@ t.test('an error frame exits 1, and stores nothing more', async (t) => {
   t.equal(code, 1);
   t.equal(frameTypes(stdout).at(-1), 'error');
   t.equal((await turnsOf(requestId)).length, 1);
+});
+
+t.test('a replayed answer is never added to memory: a deleted answer stays deleted', async (t) => {
+  const id = await chat(t, 'Review: def sub(a, b): return a - b');
+  const completion = `${stack.baseUrl}/v1/chat/completions/${id}`;
+  t.equal((await fetch(completion, { method: 'DELETE', headers: AUTH })).status, 200);
+  t.same(await turnsOf(id), [], 'deleted');
+  await findEnvelopes(jsm, STREAM, id, { maxScan: 100, timeoutMs: 5000 });
+  const { code, stdout, stderr } = await replay([id]);
+  t.equal(code, 0, stderr);
+  t.equal(frameTypes(stdout).at(-1), 'done', 'the operator gets the answer');
+  t.match(stderr, /memory unchanged: a replayed answer goes to its operator, not into the conversation/);
+  t.same(await turnsOf(id), [], 'no turn written back');
+  t.equal((await fetch(completion, { headers: AUTH })).status, 404);
+});
+
+t.test('a protocol v1 envelope (no receipts) is replayed as v2, so it adds no turn either', async (t) => {
+  const id = 'chatcmpl-replayed-v1-envelope';
+  const found = await findEnvelopes(jsm, STREAM, requestId, { maxScan: 100 });
+  const recorded = assertChatRequest(
+    JSON.parse(Buffer.from((await envelopeAt(jsm, STREAM, found.exact[0]!.seq))!.data).toString()),
+  );
+  const v1 = { ...recorded, v: 1, request_id: id, session_id: 'conv_replayed-v1', create_session: true };
+  const h = natsHeaders();
+  h.set('Agentbus-Request-Id', id);
+  // As the gateway records it: a copy on the audit subject (the stream sends no PubAck).
+  stack.bus.publish(subjectsFor(PREFIX).audit('code_review'), encodeJson(v1), { headers: h });
+  await waitFor('the v1 envelope recorded', async () => {
+    const { exact } = await findEnvelopes(jsm, STREAM, id, { maxScan: 100 });
+    return exact.length === 1;
+  });
+  const { code, stdout, stderr } = await replay([id]);
+  t.equal(code, 0, stderr);
+  t.equal(frameTypes(stdout).at(-1), 'done');
+  t.same(await turnsOf(id), [], "no turn: the replay's receipt kept it out, as for v2");
 });
 
 t.test('unknown request id, unknown sequence, bad usage → exit 2 with a clear message', async (t) => {
