@@ -21,7 +21,11 @@ t.test('an unknown voice is a 400 naming the voices', async (t) => {
   t.equal(err.param, 'voice');
   t.match(err.message, /alloy, ash/);
   for (const inherited of ['constructor', '__proto__', 'toString', 'hasOwnProperty'])
-    t.match(t.throws(() => espeakVoice(inherited, 'hi')), { param: 'voice' }, `${inherited}: not a voice`);
+    t.match(
+      t.throws(() => espeakVoice(inherited, 'hi')),
+      { param: 'voice' },
+      `${inherited}: not a voice`,
+    );
 });
 
 t.test("speed maps to espeak-ng's words per minute, clamped to what it accepts", async (t) => {
