@@ -9,6 +9,7 @@ import { restartsFromEnv } from '../common/restarts.js';
 import { loadWorkerConfig } from './config.js';
 import { hostname } from 'node:os';
 import { sweepPendingTurns } from './memory/delivery.js';
+import { startPendingSweeps } from './memory/pending-sweeps.js';
 import { watchMemory } from './memory/health.js';
 import { openMigratedMemory } from './memory/open.js';
 import { providerChainsFromConfig } from './provider-chains-from-config.js';
@@ -105,15 +106,11 @@ async function main(): Promise<void> {
   const backend = backends.find((b) => b.name === config.provider) ?? backends[0];
   reportReady({ id: worker.id, agents: agents.map((a) => a.name), backend, backends });
   // Turns a dead worker left waiting for their receipt were never delivered: they go. After ready,
-  // not before: the sweep reads every turn (220 ms at 500,000), in steps that let requests through.
-  // A stop ends it after its current step; the next start sweeps the rest.
-  const sweepStop = new AbortController();
-  const sweeping = sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS), sweepStop.signal).then(
-    (swept) => {
-      if (swept > 0) log.info({ swept }, 'deleted pending turns left by a worker that stopped before their receipt');
-    },
-    (err: unknown) => log.warn({ err }, 'could not delete stale pending turns; the next start tries again'),
-  );
+  // not before: a sweep reads every turn (220 ms at 500,000), in steps that let requests through.
+  const sweeps = startPendingSweeps({
+    sweep: (stop) => sweepPendingTurns(db, new Date(Date.now() - PENDING_TURN_MAX_AGE_MS), stop),
+    log,
+  });
 
   let stopping = false;
   // A service whose subscriptions died serves nothing: exit, so a supervisor notices and restarts.
@@ -125,14 +122,15 @@ async function main(): Promise<void> {
   worker.stopped.then(exitOnDeath, exitOnDeath);
   onShutdown(log, async () => {
     stopping = true;
-    sweepStop.abort();
+    // Ends the sweep under way after its step, while the answers drain; awaited before the database closes.
+    const sweepsStopped = sweeps.stop();
     backendHealth.stop();
     memoryHealth.stop();
     await worker.stop(config.drainTimeoutMs);
     // NATS may already be gone (stopped first, or an outage): the drain is bounded, and the
     // database must still close.
     await bus.drain(NATS_DRAIN_MS);
-    await sweeping;
+    await sweepsStopped;
     await db.destroy();
   });
 }

@@ -6,7 +6,7 @@ import t from 'tap';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import { memoryDatabasePath } from '../../workers/memory/database.js';
 import { openMigratedMemory } from '../../workers/memory/open.js';
-import { commitTurn, findTurn, sweepPendingTurns } from '../../workers/memory/delivery.js';
+import { ABANDONED_SWEEP_MARGIN_MS, commitTurn, findTurn, sweepPendingTurns } from '../../workers/memory/delivery.js';
 import { redactDatabaseUrl, type MemorySettings } from '../../workers/memory/settings.js';
 import { lookupSession } from '../../workers/memory/sessions.js';
 import { deleteStoredTurn, storedTurn } from '../../workers/memory/stored-turns.js';
@@ -262,6 +262,26 @@ for (const [name, settings] of dialects) {
       'the session the swept turn alone made goes; one with history, or touched since, stays',
     );
     t.equal(await sweepPendingTurns(db, new Date('2026-01-01T02:00:00.000Z')), 0, 'again: nothing');
+  });
+
+  t.test(`${name}: a pending turn past its pending_until by the margin is swept however young`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const now = Date.now();
+    const written = new Date(now - 2 * ABANDONED_SWEEP_MARGIN_MS);
+    const pendingUntil = async (requestId: string, sessionId: string, until: number, id: number) => {
+      await stalePending(db, requestId, sessionId, written, id);
+      await db.updateTable('turns').set({ pending_until: until }).where('request_id', '=', requestId).execute();
+    };
+    await pendingUntil('left_turn', 'conv_left', now - ABANDONED_SWEEP_MARGIN_MS - 1, 71_000);
+    await pendingUntil('late_turn', 'conv_late', now - ABANDONED_SWEEP_MARGIN_MS + 1, 71_001);
+    const nothingOld = new Date(now - 3_600_000 * 24);
+    t.equal(await sweepPendingTurns(db, nothingOld, undefined, now), 1);
+    t.equal(await findTurn(db, 'left_turn'), undefined, 'its worker died: nobody commits it any more');
+    t.notOk(await sessionExists(db, 'conv_left'), 'and the session it alone made goes: its id is a 404 again');
+    t.equal((await findTurn(db, 'late_turn'))?.state, 'pending', 'a memory.commit resend may still come');
+    t.ok(await sessionExists(db, 'conv_late'));
+    await db.deleteFrom('turns').where('request_id', '=', 'late_turn').execute();
   });
 
   t.test(`${name}: a stop ends the sweep after the step under way; the next sweep takes the rest`, async (t) => {

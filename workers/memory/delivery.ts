@@ -163,8 +163,17 @@ const SWEEP_IDS_PER_STEP = 20_000;
 // Sessions per DELETE: a few statements a step, far inside either database's bound-parameter limit.
 const SWEEP_SESSIONS_PER_DELETE = 1_000;
 
+// Past its `pending_until`, a pending turn is left for good once the gateway's last tries to have
+// it committed elsewhere are over (~44 s of memory.commit resends): swept only this long after.
+export const ABANDONED_SWEEP_MARGIN_MS = 5 * 60_000;
+
 interface SweepStep {
+  /** Pending turns written before this (ISO) go, with or without a `pending_until`. */
   before: string;
+  /** Pending turns whose `pending_until` (ms) is before this go too. */
+  abandonedBefore: number;
+  /** A session a swept turn alone made goes only when untouched since this (ISO). */
+  touchedBy: string;
   fromId: number;
   toId: number;
 }
@@ -175,7 +184,7 @@ const deleteStalePending = prepareQuery((db: Kysely<MemoryDatabase>, p: SweepSte
     .where('id', '>', p.fromId)
     .where('id', '<=', p.toId)
     .where('state', '=', 'pending')
-    .where('created_at', '<', p.before)
+    .where((eb) => eb.or([eb('created_at', '<', p.before), eb('pending_until', '<', p.abandonedBefore)]))
     .returning('session_id'),
 );
 
@@ -202,26 +211,33 @@ async function sweepStep(trx: Kysely<MemoryDatabase>, step: SweepStep): Promise<
   const rows = (await deleteStalePending.execute(trx, step)).rows;
   const sessionIds = [...new Set(rows.map((row) => row.session_id))].sort();
   for (let i = 0; i < sessionIds.length; i += SWEEP_SESSIONS_PER_DELETE)
-    await deleteEmptySessions(trx, sessionIds.slice(i, i + SWEEP_SESSIONS_PER_DELETE), step.before);
+    await deleteEmptySessions(trx, sessionIds.slice(i, i + SWEEP_SESSIONS_PER_DELETE), step.touchedBy);
   return rows.length;
 }
 
 /**
- * Deletes pending turns written before `before` — those of a worker that died while it waited
- * for their receipt — and each session such a turn alone made and nothing touched since, as a
- * discard does. No live request waits that long (a worker waits at most the request's deadline),
- * so sweeping at a margin past every deadline never takes a turn still in flight. It reads every
- * turn (no index serves `state`: one would cost every turn's two writes), in steps of id ranges
- * with a turn of the event loop between them; workers run it once they are ready. Once `stop`
- * is aborted it ends after the current step (a stopping worker need not wait for millions of
- * turns): the next start sweeps the rest. Returns how many turns it deleted.
+ * Deletes the pending turns of a worker that died while it waited for their receipt — written
+ * before `before`, or past their `pending_until` by {@link ABANDONED_SWEEP_MARGIN_MS} — and each
+ * session such a turn alone made and nothing touched since, as a discard does. No live request
+ * waits that long (a worker waits at most the request's deadline, `pending_until` says until
+ * when), so the sweep never takes a turn still in flight. It reads every turn (no index serves
+ * `state`: one would cost every turn's two writes), in steps of id ranges with a turn of the
+ * event loop between them; workers run it once they are ready, then now and then. Once `stop` is
+ * aborted it ends after the current step (a stopping worker need not wait for millions of
+ * turns): the next sweep takes the rest. Returns how many turns it deleted.
  */
-export async function sweepPendingTurns(db: Kysely<MemoryDatabase>, before: Date, stop?: AbortSignal): Promise<number> {
-  const stamp = before.toISOString();
+export async function sweepPendingTurns(
+  db: Kysely<MemoryDatabase>,
+  before: Date,
+  stop?: AbortSignal,
+  now = Date.now(),
+): Promise<number> {
+  const abandonedBefore = now - ABANDONED_SWEEP_MARGIN_MS;
+  const stamps = { before: before.toISOString(), abandonedBefore, touchedBy: new Date(abandonedBefore).toISOString() };
   const top = Number((await highestTurnId.execute(db, {})).rows[0]?.top ?? 0);
   let swept = 0;
   for (let fromId = 0; fromId < top && !stop?.aborted; fromId += SWEEP_IDS_PER_STEP) {
-    const step: SweepStep = { before: stamp, fromId, toId: fromId + SWEEP_IDS_PER_STEP };
+    const step: SweepStep = { ...stamps, fromId, toId: fromId + SWEEP_IDS_PER_STEP };
     swept += await inTurnTransaction(db, (trx) => sweepStep(trx, step));
     await new Promise((resolve) => setImmediate(resolve));
   }
