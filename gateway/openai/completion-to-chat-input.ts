@@ -68,8 +68,9 @@ function promptText(prompt: unknown): string {
  */
 export function completionToChatInput(body: CompletionBody, stream: boolean, limits: InputLimits): ChatInput {
   rejectUnsupportedParameters(body, UNSUPPORTED);
-  rejectUnsupportedParameters(body);
+  // Before the chat routes' table, whose advice for a chat field would name the chat alternative.
   rejectUnsupportedParameters(body, CHAT_FIELDS_ON_COMPLETIONS);
+  rejectUnsupportedParameters(body);
   checkStreamOptions(body, stream);
   const content = promptText(body.prompt);
   const asChat: ChatBody = {

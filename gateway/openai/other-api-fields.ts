@@ -68,6 +68,14 @@ export const CHAT_FIELDS_ON_COMPLETIONS: readonly UnsupportedParameter[] = [
   fieldOf('Chat Completions', 'max_completion_tokens', 'the Completions API caps the answer with max_tokens'),
   fieldOf('Responses', 'max_output_tokens', 'the Completions API caps the answer with max_tokens'),
   fieldOf('Chat Completions', 'tools', 'the Completions API has no tool calls: use /v1/chat/completions', nonEmpty),
+  // The chat route's refusal of these says "send tools instead", which this API refuses too.
+  fieldOf('Chat Completions', 'functions', 'the Completions API has no tool calls: use /v1/chat/completions', nonEmpty),
+  fieldOf(
+    'Chat Completions',
+    'function_call',
+    'the Completions API has no tool calls: use /v1/chat/completions',
+    (call) => mayCallTool(call) && call !== 'auto',
+  ),
   fieldOf(
     'Chat Completions',
     'tool_choice',

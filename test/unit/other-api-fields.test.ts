@@ -66,6 +66,10 @@ t.test("another API's fields are refused by name, with what this API has instead
   });
   t.match(completions({ tools: [{ type: 'function', function: { name: 'f' } }] }), { param: 'tools' });
   t.match(completions({ tool_choice: 'required' }), { param: 'tool_choice' });
+  // Not the chat route's advice ("send tools instead"), which this API refuses as well.
+  const noToolCalls = /has no tool calls: use \/v1\/chat\/completions/;
+  t.match(completions({ functions: [{ name: 'f' }] }), { param: 'functions', message: noToolCalls });
+  t.match(completions({ function_call: { name: 'f' } }), { param: 'function_call', message: noToolCalls });
   t.match(completions({ text: { format: { type: 'json_object' } } }), { param: 'text' });
   t.match(completions({ instructions: 'Be brief.' }), { param: 'instructions' });
   t.match(completions({ reasoning_effort: 'high' }), { param: 'reasoning_effort' });
@@ -73,6 +77,8 @@ t.test("another API's fields are refused by name, with what this API has instead
     completions({
       tools: [],
       tool_choice: 'none',
+      functions: [],
+      function_call: 'auto',
       response_format: { type: 'text' },
       text: { format: { type: 'text' } },
     }),
