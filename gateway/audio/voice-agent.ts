@@ -1,6 +1,7 @@
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
+import { refuseAutoOffChat } from '../chat/choose-agents.js';
 import { refuseAudioAlias } from './audio-alias.js';
 
 /** What a voice agent does on an audio route: the catalog key that says it can, and its wording. */
@@ -21,7 +22,7 @@ function namesVisibleTo(catalog: Catalog, use: VoiceUse, caller: Caller): string
  * The voice agent a speech or transcription request names (the URL's agent on per-agent routes,
  * else `model`: an agent with `speech`/`transcription` in the catalog, or one of its aliases such
  * as `tts-1` or `whisper-1`). Unknown: 404 `model_not_found` listing what the key may use;
- * outside the key's scope: 403; an agent without that use, or the other use's alias: 400 naming `model`.
+ * outside the key's scope: 403; an agent without that use, `auto`, or the other use's alias: 400 naming `model`.
  */
 export function voiceAgent(
   catalog: Catalog,
@@ -34,7 +35,10 @@ export function voiceAgent(
   const agent = pathAgent ?? catalog.get(model) ?? catalog.agents.find((a) => a[use]?.aliases.includes(model));
   const known = namesVisibleTo(catalog, use, caller).join(', ') || '(none for this key)';
   // Another route's audio model (`whisper-1` here for speech) is listed by GET /v1/models: not "unknown".
-  if (!agent) refuseAudioAlias(catalog, caller, model, `a ${label.toLowerCase()}`, () => `${label} models: ${known}.`);
+  if (!agent) {
+    refuseAutoOffChat(model, `a ${label.toLowerCase()}`, `${label} models: ${known}.`);
+    refuseAudioAlias(catalog, caller, model, `a ${label.toLowerCase()}`, () => `${label} models: ${known}.`);
+  }
   if (!agent)
     throw new AgentbusError('model_not_found', `The model "${model}" does not exist. ${label} models: ${known}.`, {
       param: 'model',

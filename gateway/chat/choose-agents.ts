@@ -53,6 +53,20 @@ export function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] 
 }
 
 /**
+ * `auto` sent to a route for `kind` models (`an embedding`, `a speech`): GET /v1/models lists it,
+ * so a 400 naming `model` that says what it is, then `hint`, rather than "does not exist".
+ */
+export function refuseAutoOffChat(model: string, kind: string, hint: string): void {
+  if (model !== AUTO_MODEL) return;
+  throw new AgentbusError(
+    'invalid_request',
+    `This is not ${kind} model: "${AUTO_MODEL}" lets the router choose a chat agent (POST /v1/chat/completions). ` +
+      hint,
+    { param: 'model' },
+  );
+}
+
+/**
  * A speech or transcription model name (`tts-1`, `whisper-1`) sent to a chat route: refused as
  * not a chat model (400 naming `model`), as OpenAI refuses it, rather than as unknown; outside
  * the key's scope, the 403 of GET /v1/models/{model}.

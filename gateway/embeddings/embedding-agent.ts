@@ -2,6 +2,7 @@ import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Agent, Catalog } from '../../common/catalog.js';
 import { assertMayCall, mayCall, type Caller } from '../auth/caller.js';
 import { refuseAudioAlias } from '../audio/audio-alias.js';
+import { refuseAutoOffChat } from '../chat/choose-agents.js';
 
 /** The embedding agents a caller may call, by name: what an error may list to that caller. */
 export function embeddingNamesVisibleTo(catalog: Catalog, caller: Caller): string[] {
@@ -11,7 +12,7 @@ export function embeddingNamesVisibleTo(catalog: Catalog, caller: Caller): strin
 /**
  * The embedding agent an embeddings request names (the URL's agent on per-agent routes, else
  * `model`). Unknown: 404 `model_not_found` listing the embedding agents the key may call; a chat
- * agent or an audio model (`tts-1`): 400 naming `model`; outside the key's scope: 403, as for chat.
+ * agent, `auto` or an audio model (`tts-1`): 400 naming `model`; outside the key's scope: 403, as for chat.
  */
 export function embeddingAgent(
   catalog: Catalog,
@@ -21,8 +22,10 @@ export function embeddingAgent(
 ): Agent {
   const agent = pathAgent ?? (model === undefined ? undefined : catalog.get(model));
   const known = embeddingNamesVisibleTo(catalog, caller).join(', ') || '(none for this key)';
-  if (!agent && model !== undefined)
+  if (!agent && model !== undefined) {
+    refuseAutoOffChat(model, 'an embedding', `Embedding models: ${known}.`);
     refuseAudioAlias(catalog, caller, model, 'an embedding', () => `Embedding models: ${known}.`);
+  }
   if (!agent)
     throw new AgentbusError(
       'model_not_found',

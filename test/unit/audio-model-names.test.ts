@@ -73,3 +73,14 @@ t.test("outside the key's scope it is the 403, as for the agent's own name", asy
     { code: 'agent_not_allowed' },
   );
 });
+
+t.test('"auto", which GET /v1/models lists, on an embedding or audio route: 400 naming model', async (t) => {
+  const router = /not (an embedding|a speech|a transcription) model: "auto" lets the router choose a chat agent/;
+  const asked = [
+    errorOf(() => embeddingAgent(catalog, 'auto', undefined, everyone)),
+    errorOf(() => voiceAgent(catalog, 'speech', 'auto', undefined, everyone)),
+    errorOf(() => voiceAgent(catalog, 'transcription', 'auto', undefined, everyone)),
+  ];
+  for (const error of asked) t.match(error, { code: 'invalid_request', param: 'model', message: router });
+  t.match(asked[0], { message: /Embedding models: vec\.$/ }, 'and what to name instead');
+});
