@@ -7,8 +7,9 @@ const granularities = { anyOf: [granularity, { type: 'array', maxItems: 2, items
 /**
  * `POST /v1/audio/transcriptions`, multipart/form-data, as OpenAI's: every field is a string
  * there (`temperature` too; checked as a number by the route). `file` is the upload, a Buffer.
- * Fields pocketsphinx cannot honour (`prompt`, `include[]`, `chunking_strategy`) are listed so
- * the route refuses them by name rather than as unknown; `stream` is checked by the route.
+ * Fields pocketsphinx cannot honour (`prompt`, `include[]`, `chunking_strategy` and its `[…]` form
+ * fields) are listed so the route refuses them by name rather than as unknown; `stream` is checked
+ * by the route.
  */
 export const transcriptionRequestBodySchema = {
   type: 'object',
@@ -26,8 +27,11 @@ export const transcriptionRequestBodySchema = {
     timestamp_granularities: granularities,
     stream: { type: 'string', maxLength: 8 },
     'include[]': {},
+    include: {},
     chunking_strategy: {},
   },
+  // The SDKs send an object `chunking_strategy` as form fields `chunking_strategy[type]`, … .
+  patternProperties: { '^chunking_strategy\\[\\w+\\]$': {} },
 } as const;
 
 /**

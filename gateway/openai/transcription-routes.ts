@@ -23,9 +23,9 @@ const refuse = (param: string, message: string) => new AgentbusError('invalid_re
 function refuseUnsupported(body: TranscriptionBody): void {
   if (body.prompt !== undefined && body.prompt.trim() !== '')
     throw refuse('prompt', '"prompt" is not supported: pocketsphinx decodes with a fixed language model.');
-  if (body['include[]'] !== undefined)
+  if (body['include[]'] !== undefined || body.include !== undefined)
     throw refuse('include', '"include" is not supported: pocketsphinx gives no log-probabilities.');
-  if (body.chunking_strategy !== undefined)
+  if (Object.keys(body).some((field) => field === 'chunking_strategy' || field.startsWith('chunking_strategy[')))
     throw refuse('chunking_strategy', '"chunking_strategy" is not supported: the audio is heard as one stream.');
 }
 

@@ -154,6 +154,17 @@ t.test('refused clearly, in the OpenAI error shape', async (t) => {
     ['unknown model', transcribe({ model: 'whisper-9' }), 404, { code: 'model_not_found', message: /whisper-1/ }],
     ['a chat agent', transcribe({ model: 'code_review' }), 400, { param: 'model', message: /does not transcribe/ }],
     ['prompt', transcribe({ prompt: 'robots' }), 400, { param: 'prompt' }],
+    ['router', transcribe({ model: 'auto' }), 400, { param: 'model', message: /lets the router choose/ }],
+    ['chunking', transcribe({ chunking_strategy: 'auto' }), 400, { param: 'chunking_strategy' }],
+    // An object, as the SDKs put it in a form: refused by its name too, not as an unknown field.
+    [
+      'chunking as the SDKs send an object',
+      transcribe({ 'chunking_strategy[type]': 'server_vad', 'chunking_strategy[threshold]': '0.5' }),
+      400,
+      { param: 'chunking_strategy', message: /heard as one stream/ },
+    ],
+    ['include', transcribe({ include: 'logprobs' }), 400, { param: 'include', message: /log-probabilities/ }],
+    ['include[]', transcribe({ 'include[]': 'logprobs' }), 400, { param: 'include' }],
     ['language', transcribe({ language: 'fr' }), 400, { param: 'language', message: /US English/ }],
     ['temperature', transcribe({ temperature: '7' }), 400, { param: 'temperature' }],
     ['not a number', transcribe({ temperature: 'abc' }), 400, { param: 'temperature', message: /number from 0 to 1/ }],
