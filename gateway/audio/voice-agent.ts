@@ -36,7 +36,7 @@ export function voiceAgent(
   const known = namesVisibleTo(catalog, use, caller).join(', ') || '(none for this key)';
   // Another route's audio model (`whisper-1` here for speech) is listed by GET /v1/models: not "unknown".
   if (!agent) {
-    refuseAutoOffChat(model, `a ${label.toLowerCase()}`, `${label} models: ${known}.`);
+    refuseAutoOffChat(catalog, caller, model, `a ${label.toLowerCase()}`, `${label} models: ${known}.`);
     refuseAudioAlias(catalog, caller, model, `a ${label.toLowerCase()}`, () => `${label} models: ${known}.`);
   }
   if (!agent)

@@ -406,7 +406,7 @@ class BusCallState {
   #receiptLost(): void {
     this.options.log?.warn(
       'the client received the whole answer, but no worker took its receipt or committed it: ' +
-        'the turn stays pending, out of the history, until a worker start sweeps it away (after 2 h)',
+        "the turn stays pending, out of the history, until a worker's sweep deletes it (minutes after its wait)",
     );
   }
 }

@@ -53,11 +53,12 @@ export function chatAgentsVisibleTo(catalog: Catalog, caller: Caller): string[] 
 }
 
 /**
- * `auto` sent to a route for `kind` models (`an embedding`, `a speech`): GET /v1/models lists it,
- * so a 400 naming `model` that says what it is, then `hint`, rather than "does not exist".
+ * `auto` sent to a route for `kind` models (`an embedding`, `a speech`): where GET /v1/models lists
+ * it (the key may call a chat agent), a 400 naming `model` that says what it is, then `hint`,
+ * rather than "does not exist".
  */
-export function refuseAutoOffChat(model: string, kind: string, hint: string): void {
-  if (model !== AUTO_MODEL) return;
+export function refuseAutoOffChat(catalog: Catalog, caller: Caller, model: string, kind: string, hint: string): void {
+  if (model !== AUTO_MODEL || chatAgentsVisibleTo(catalog, caller).length === 0) return;
   throw new AgentbusError(
     'invalid_request',
     `This is not ${kind} model: "${AUTO_MODEL}" lets the router choose a chat agent (POST /v1/chat/completions). ` +

@@ -23,7 +23,7 @@ export function embeddingAgent(
   const agent = pathAgent ?? (model === undefined ? undefined : catalog.get(model));
   const known = embeddingNamesVisibleTo(catalog, caller).join(', ') || '(none for this key)';
   if (!agent && model !== undefined) {
-    refuseAutoOffChat(model, 'an embedding', `Embedding models: ${known}.`);
+    refuseAutoOffChat(catalog, caller, model, 'an embedding', `Embedding models: ${known}.`);
     refuseAudioAlias(catalog, caller, model, 'an embedding', () => `Embedding models: ${known}.`);
   }
   if (!agent)

@@ -284,6 +284,29 @@ for (const [name, settings] of dialects) {
     await db.deleteFrom('turns').where('request_id', '=', 'late_turn').execute();
   });
 
+  t.test(`${name}: a session a later request touched outlives its last turn's sweep, not the next`, async (t) => {
+    const { db } = await openMigratedMemory(await settings());
+    t.teardown(() => db.destroy());
+    const now = Date.now();
+    await stalePending(db, 'first_cut', 'conv_retouched', new Date(now - 3 * ABANDONED_SWEEP_MARGIN_MS), 72_000);
+    await db
+      .updateTable('turns')
+      .set({ pending_until: now - 2 * ABANDONED_SWEEP_MARGIN_MS })
+      .where('request_id', '=', 'first_cut')
+      .execute();
+    // The client sent the id again: its request touched the session, and its answer was discarded.
+    await db
+      .updateTable('sessions')
+      .set({ updated_at: new Date(now).toISOString() })
+      .where('id', '=', 'conv_retouched')
+      .execute();
+    t.equal(await sweepPendingTurns(db, new Date(0), undefined, now), 1);
+    t.ok(await sessionExists(db, 'conv_retouched'), 'touched within the margin: kept by this sweep');
+    const later = now + 2 * ABANDONED_SWEEP_MARGIN_MS;
+    t.equal(await sweepPendingTurns(db, new Date(0), undefined, later), 0, 'no turn left to lead it there');
+    t.notOk(await sessionExists(db, 'conv_retouched'), 'the next sweep finds the empty session itself');
+  });
+
   t.test(`${name}: a stop ends the sweep after the step under way; the next sweep takes the rest`, async (t) => {
     const { db } = await openMigratedMemory(await settings());
     t.teardown(() => db.destroy());

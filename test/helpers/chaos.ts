@@ -376,7 +376,7 @@ export interface Reconciliation {
   aborted: number;
   codes: Record<string, number>;
   committed: number;
-  /** Pending turns left once the wait for them ended (never history; swept at a worker's start). */
+  /** Pending turns left once the wait for them ended (never history; swept by the workers' sweeps). */
   pending: number;
   lost: string[];
   duplicated: string[];

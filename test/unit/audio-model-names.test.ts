@@ -13,7 +13,11 @@ const voice = {
   transcription: { aliases: ['whisper-1'] },
 };
 const agents = [voice, agentWith('chatty'), { ...agentWith('vec'), kind: 'embedding' as const }];
-const catalog = { get: (name: string) => agents.find((a) => a.name === name), agents } as unknown as Catalog;
+const catalog = {
+  get: (name: string) => agents.find((a) => a.name === name),
+  agents,
+  names: agents.map((a) => a.name),
+} as unknown as Catalog;
 const everyone: Caller = { tenant: 'key_1', name: 'k', agents: null, tier: 'default', private: false };
 const errorOf = (fn: () => unknown) => {
   try {
@@ -83,4 +87,10 @@ t.test('"auto", which GET /v1/models lists, on an embedding or audio route: 400 
   ];
   for (const error of asked) t.match(error, { code: 'invalid_request', param: 'model', message: router });
   t.match(asked[0], { message: /Embedding models: vec\.$/ }, 'and what to name instead');
+  const embedOnly: Caller = { ...everyone, agents: ['vec'] };
+  t.match(
+    errorOf(() => embeddingAgent(catalog, 'auto', undefined, embedOnly)),
+    { code: 'model_not_found' },
+    'a key that may call no chat agent is not offered auto: unknown to it',
+  );
 });

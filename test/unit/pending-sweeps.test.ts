@@ -12,6 +12,7 @@ t.test('a sweep at start, then one an interval after each ends; never two at onc
   const sweeps = startPendingSweeps({
     clock,
     log,
+    random: () => 0.5,
     sweep: () => {
       started.push(clock.now());
       return new Promise<number>((resolve) => (finish = () => resolve(1)));
@@ -39,6 +40,7 @@ t.test('a failed sweep is tried again at the next interval', async (t) => {
     clock,
     log,
     intervalMs: 1000,
+    random: () => 0.5,
     sweep: () => (++calls === 1 ? Promise.reject(new Error('database is locked')) : Promise.resolve(0)),
   });
   await clock.advance(1000);
@@ -65,4 +67,32 @@ t.test('stop aborts the sweep under way, waits for it, and starts no other', asy
   await clock.advance(10 * PENDING_SWEEP_INTERVAL_MS);
   t.equal(calls, 1);
   t.equal(clock.pending, 0);
+});
+
+t.test('stopped between sweeps: its timer goes, and no sweep follows', async (t) => {
+  const clock = new FakeClock();
+  let calls = 0;
+  const sweeps = startPendingSweeps({ clock, log, sweep: () => Promise.resolve(++calls) });
+  await settle();
+  t.equal(clock.pending, 1, 'waiting for the next sweep');
+  await sweeps.stop();
+  t.equal(clock.pending, 0, 'the wait is cleared');
+  await clock.advance(10 * PENDING_SWEEP_INTERVAL_MS);
+  t.equal(calls, 1);
+});
+
+t.test('each wait falls within ±25 % of the interval', async (t) => {
+  for (const [random, wait] of [
+    [0, 0.75 * PENDING_SWEEP_INTERVAL_MS],
+    [1, 1.25 * PENDING_SWEEP_INTERVAL_MS],
+  ] as const) {
+    const clock = new FakeClock();
+    let calls = 0;
+    const sweeps = startPendingSweeps({ clock, log, random: () => random, sweep: () => Promise.resolve(++calls) });
+    await clock.advance(wait - 1);
+    t.equal(calls, 1);
+    await clock.advance(1);
+    t.equal(calls, 2, `random ${random}: the next sweep after ${wait} ms`);
+    await sweeps.stop();
+  }
 });

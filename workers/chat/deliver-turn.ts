@@ -73,7 +73,7 @@ function sameCalls(stored: string | null, calls: readonly ToolCall[]): boolean {
  * Sends `done` and makes memory match what the client got. With a protocol v2 envelope the turn
  * is written pending, `done` goes out as a request, and the turn is committed only when the
  * requester's receipt says the client received the whole answer — else it is deleted. A v1
- * envelope (an older gateway, a replayed audit entry) is committed before `done`, as v1 did.
+ * envelope (an older gateway, or one sent by hand) is committed before `done`, as v1 did.
  * A redelivered request whose id already has an answer gets that same answer's `done` only when
  * the text matches; otherwise `answer_conflict`, and nothing changes. Throws before `done` is
  * sent (a memory failure, a conflict); after that, never.
@@ -135,7 +135,7 @@ export async function deliverTurn(options: DeliverTurn, out: ReplyStream): Promi
     const why = `memory failed after the receipt: ${(err as Error).message}`;
     if (memoryUnwritable(err)) options.health?.failed(err);
     // Unacknowledged, a delivered receipt is sent again and committed by any worker
-    // (memory.commit); an undelivered turn is removed by the sweep at a worker's start.
+    // (memory.commit); an undelivered turn is removed by a worker's next sweep (pending-sweeps.ts).
     log.error({ err, delivered: receipt.delivered }, 'could not commit or discard a turn after its receipt');
     return receipt.delivered ? { stored: 'pending', why } : { stored: 'discarded', why };
   }

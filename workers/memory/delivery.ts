@@ -204,9 +204,53 @@ const deleteEmptySessions = (db: Kysely<MemoryDatabase>, ids: string[], touchedB
     )
     .execute();
 
-// One transaction: a crash can no longer part the turns from the sessions they alone made (an
-// empty session no later sweep would find). On PostgreSQL it holds the step's turn rows until its
-// few session DELETEs end; sessions are taken in one order, so two workers sweeping at once queue.
+// Sessions at a time in the pass over empty sessions: a step reads at most this many of them.
+const EMPTY_SESSIONS_PER_STEP = 20_000;
+
+// The id that ends a step of the pass over sessions that starts after `after`; none: the last step.
+const sessionStepEnd = async (db: Kysely<MemoryDatabase>, after: string): Promise<string | undefined> =>
+  (
+    await db
+      .selectFrom('sessions')
+      .select('id')
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(1)
+      .offset(EMPTY_SESSIONS_PER_STEP - 1)
+      .executeTakeFirst()
+  )?.id;
+
+/**
+ * Deletes every session that holds no turn and was never committed to, untouched since
+ * `touchedBy`: one a step kept because a later request had just touched it, whose own turn was
+ * then discarded while the swept one still held the session — no turn of it is left to lead a
+ * sweep there again. In steps of ids, each its own statement. Returns how many it deleted.
+ */
+async function sweepEmptySessions(db: Kysely<MemoryDatabase>, touchedBy: string, stop?: AbortSignal) {
+  let deleted = 0;
+  for (let after: string | undefined = ''; after !== undefined && !stop?.aborted;) {
+    const end = await sessionStepEnd(db, after);
+    const from = after;
+    const result = await db
+      .deleteFrom('sessions')
+      .where('id', '>', from)
+      .$if(end !== undefined, (q) => q.where('id', '<=', end!))
+      .where('turn_count', '=', 0)
+      .where('updated_at', '<=', touchedBy)
+      .where((eb) =>
+        eb.not(eb.exists(eb.selectFrom('turns').select('turns.id').whereRef('turns.session_id', '=', 'sessions.id'))),
+      )
+      .executeTakeFirst();
+    deleted += Number(result.numDeletedRows);
+    after = end;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return deleted;
+}
+
+// One transaction: a crash can no longer part the turns from the sessions they alone made. On
+// PostgreSQL it holds the step's turn rows until its few session DELETEs end; sessions are taken
+// in one order, so two workers sweeping at once queue.
 async function sweepStep(trx: Kysely<MemoryDatabase>, step: SweepStep): Promise<number> {
   const rows = (await deleteStalePending.execute(trx, step)).rows;
   const sessionIds = [...new Set(rows.map((row) => row.session_id))].sort();
@@ -218,7 +262,8 @@ async function sweepStep(trx: Kysely<MemoryDatabase>, step: SweepStep): Promise<
 /**
  * Deletes the pending turns of a worker that died while it waited for their receipt — written
  * before `before`, or past their `pending_until` by {@link ABANDONED_SWEEP_MARGIN_MS} — and each
- * session such a turn alone made and nothing touched since, as a discard does. No live request
+ * session such a turn alone made and nothing touched since, as a discard does; then every
+ * session left empty and untouched since that margin (sweepEmptySessions). No live request
  * waits that long (a worker waits at most the request's deadline, `pending_until` says until
  * when), so the sweep never takes a turn still in flight. It reads every turn (no index serves
  * `state`: one would cost every turn's two writes), in steps of id ranges with a turn of the
@@ -241,5 +286,6 @@ export async function sweepPendingTurns(
     swept += await inTurnTransaction(db, (trx) => sweepStep(trx, step));
     await new Promise((resolve) => setImmediate(resolve));
   }
+  await sweepEmptySessions(db, stamps.touchedBy, stop);
   return swept;
 }

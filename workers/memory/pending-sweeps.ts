@@ -14,16 +14,19 @@ export interface PendingSweepOptions {
   sweep(stop: AbortSignal): Promise<number>;
   intervalMs?: number;
   clock?: Clock;
+  /** From 0 to 1: where in ±25 % of `intervalMs` each wait falls (Math.random). */
+  random?: () => number;
   log: Logger;
 }
 
 /**
- * Sweeps the pending turns dead workers left: once at once, then `intervalMs` after each sweep
- * ends (never two at a time). A supervisor restarts a crashed worker in a moment, when what it
- * left is not yet old enough to sweep: the sweeps after start are what find it.
+ * Sweeps the pending turns dead workers left: once at once, then about `intervalMs` after each
+ * sweep ends (never two at a time). A supervisor restarts a crashed worker in a moment, when what
+ * it left is not yet old enough to sweep: the sweeps after start are what find it. Each wait is
+ * spread over ±25 %, so workers started together do not read the table in step.
  */
 export function startPendingSweeps(options: PendingSweepOptions): PendingSweeps {
-  const { log, clock = systemClock, intervalMs = PENDING_SWEEP_INTERVAL_MS } = options;
+  const { log, clock = systemClock, intervalMs = PENDING_SWEEP_INTERVAL_MS, random = Math.random } = options;
   const stop = new AbortController();
   let timer: TimerHandle | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -35,7 +38,7 @@ export function startPendingSweeps(options: PendingSweepOptions): PendingSweeps 
     } catch (err) {
       log.warn({ err }, 'could not delete stale pending turns; the next sweep tries again');
     }
-    if (!stop.signal.aborted) timer = clock.setTimeout(run, intervalMs);
+    if (!stop.signal.aborted) timer = clock.setTimeout(run, intervalMs * (0.75 + 0.5 * random()));
   };
   const run = () => {
     running = sweepOnce();
