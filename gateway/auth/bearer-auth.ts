@@ -26,6 +26,14 @@ export function bearerKeyOf(header: string | undefined): string | undefined {
   return match?.[1]?.trim() || undefined;
 }
 
+/** A 400 for more than one Authorization line: Node keeps the first, a proxy in front may have checked another. */
+export function refuseRepeatedAuthorization(request: FastifyRequest): void {
+  if (headerLines(request.raw.rawHeaders, 'authorization') > 1)
+    throw new AgentbusError('invalid_request', 'The request sends more than one Authorization header; send one.', {
+      param: 'Authorization',
+    });
+}
+
 /**
  * An onRequest hook accepting `Authorization: Bearer <key>` for any key of `keys` (API_KEYS,
  * the keys file as it is now): sets `request.caller` and `request.tenant`. A revoked key, and
@@ -33,11 +41,7 @@ export function bearerKeyOf(header: string | undefined): string | undefined {
  */
 export function bearerAuth(keys: Pick<KeyStore, 'callerFor'>) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    // Node keeps the first line; a proxy in front may have checked the other key.
-    if (headerLines(request.raw.rawHeaders, 'authorization') > 1)
-      throw new AgentbusError('invalid_request', 'The request sends more than one Authorization header; send one.', {
-        param: 'Authorization',
-      });
+    refuseRepeatedAuthorization(request);
     const key = bearerKeyOf(request.headers.authorization);
     if (!key) throw new AgentbusError('invalid_api_key', 'Missing API key. Send "Authorization: Bearer <key>".');
     // The socket's peer, not X-Forwarded-For: the dev key must not be unlocked by a header.

@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws';
 import { AgentbusError } from '../../bus-schemas/index.js';
 import type { Logger } from '../../common/logger.js';
 import { withTimeout } from '../../common/timeout.js';
-import { bearerKeyOf } from '../auth/bearer-auth.js';
+import { bearerKeyOf, refuseRepeatedAuthorization } from '../auth/bearer-auth.js';
 import { admit, chargeInputBytes } from '../chat/admit.js';
 import { startChatCall } from '../chat/start-chat.js';
 import { storedTurnReader } from '../openai/stored-turn-reader.js';
@@ -97,6 +97,7 @@ export async function websocketRoutes(app: FastifyInstance, deps: ChatDeps & { s
           "only the gateway's own pages and WS_ALLOWED_ORIGINS may connect from a browser.",
       );
     }
+    refuseRepeatedAuthorization(request);
     const header = request.headers.authorization;
     if (header === undefined) return; // the client authenticates with its first frame
     const key = bearerKeyOf(header);

@@ -184,5 +184,12 @@ t.test('two Authorization headers are a 400: Node reads the first, a proxy may h
     const answer = await rawAnswer(`GET /v1/models HTTP/1.1\r\nHost: localhost:${port}\r\n${lines}`);
     t.equal(answer.status, 400, keys.join(' + '));
     t.match(answer.body, { error: { code: 'invalid_request', param: 'Authorization', message: /more than one/ } });
+    // The WebSocket's upgrade reads the header itself: the same 400, no socket.
+    const upgrade = await rawAnswer(
+      `GET /v1/ws HTTP/1.1\r\nHost: localhost:${port}\r\n${lines}Upgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n',
+    );
+    t.equal(upgrade.status, 400, `upgrade: ${keys.join(' + ')}`);
+    t.match(upgrade.body, { error: { param: 'Authorization', message: /more than one/ } });
   }
 });
