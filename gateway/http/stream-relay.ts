@@ -72,6 +72,12 @@ export async function relayStream(
   };
   options.revoked.addEventListener('abort', onRevoked, { once: true });
   if (options.revoked.aborted) onRevoked();
+  const revokedKey = () => new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).');
+  // What a format writes after `done` (spoken audio) goes through this: a revocation ends it there.
+  const writeUnlessRevoked = async (text: string) => {
+    if (revoked) throw revokedKey();
+    await write(text);
+  };
   // Too slow a reader, or a `done` whose last events (a Responses summary, spoken audio) took too
   // long to write: cut, unsent bytes and all, so they never complete an answer its worker discarded.
   onAbort(call.overdue, () => raw.destroy());
@@ -130,7 +136,8 @@ export async function relayStream(
           break;
         case 'done':
           await start();
-          if (format.beforeDone) await format.beforeDone(frame, state, write);
+          if (format.beforeDone) await format.beforeDone(frame, state, writeUnlessRevoked);
+          if (revoked) throw revokedKey();
           // Gone before its end was written: not delivered, however the write would have gone.
           if (await clientLeftBeforeEnd(raw)) {
             call.close('client closed the stream');
@@ -150,8 +157,7 @@ export async function relayStream(
   } finally {
     options.revoked.removeEventListener('abort', onRevoked);
   }
-  if (revoked && !raw.writableEnded)
-    await fail(new AgentbusError('invalid_api_key', 'This API key is no longer valid (revoked).'));
+  if (revoked && !raw.writableEnded) await fail(revokedKey());
   else if (call.closedByClient)
     reply.log.info('client left before the answer finished; the worker was told to cancel it');
   // The client left (call closed) before a terminal frame: nothing more to send.

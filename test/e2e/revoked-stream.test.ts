@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,4 +137,81 @@ t.test('the text-completions stream of a revoked key ends with event: error, nev
     events.some((e) => e.data === '[DONE]'),
     'never [DONE]',
   );
+});
+
+t.test('a key revoked between its authentication and its stream (a body sent slowly) gets no stream', async (t) => {
+  const key = await createKey(keysFile, ['--name', 'slow-sender', '--tier', 'unlimited']);
+  await waitUntil(async () => (await fetch(`${stack.baseUrl}/v1/models`, auth(key))).status === 200);
+  stack.ollama.behave(slow);
+  const body = JSON.stringify({ model: 'code_review', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+  const { port } = new URL(stack.baseUrl);
+  const socket = connect(Number(port), '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  let answer = '';
+  socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+  const ended = new Promise((resolve) => socket.once('close', resolve));
+  // The gateway says 100 Continue once the headers are authenticated and admitted; the body comes
+  // after the revocation has bitten.
+  socket.write(
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost:${port}\r\nAuthorization: Bearer ${key}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n` +
+      'Expect: 100-continue\r\n\r\n',
+  );
+  t.ok(await waitUntil(() => answer.startsWith('HTTP/1.1 100 Continue'), 5000), 'authenticated');
+  answer = '';
+  t.equal((await runKeysCli(keysFile, ['revoke', 'slow-sender'])).code, 0);
+  t.ok(
+    await waitUntil(async () => (await fetch(`${stack.baseUrl}/v1/models`, auth(key))).status === 401),
+    'the gateway reloaded the keys',
+  );
+  const sent = stack.ollama.requests.length;
+  socket.write(body);
+  await ended;
+  t.match(answer, /^HTTP\/1\.1 401 /, 'refused, not streamed');
+  t.match(answer, /"code":"invalid_api_key"/);
+  t.notOk(answer.includes('[DONE]'));
+  const asked = stack.ollama.requests[sent];
+  t.ok(!asked || (await waitUntil(() => asked.aborted === true, 5000)), 'no model call left running');
+  const session = /x-session-id: (\S+)/i.exec(answer)?.[1] ?? '';
+  const stored = await stack.db.selectFrom('turns').select('id').where('session_id', '=', session).execute();
+  t.equal(stored.length, 0, 'nothing was stored');
+});
+
+t.test('a spoken SSE answer of a revoked key stops in its audio: event: error, never [DONE]', async (t) => {
+  const key = await createKey(keysFile, ['--name', 'listener', '--tier', 'unlimited']);
+  await waitUntil(async () => (await fetch(`${stack.baseUrl}/v1/models`, auth(key))).status === 200);
+  const sentence = 'This answer is long enough to keep the speech engine busy for a good while. ';
+  stack.ollama.behave({ tokens: Array.from({ length: 40 }, () => sentence) });
+  const res = await fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { ...auth(key).headers, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'code_review',
+      stream: true,
+      modalities: ['text', 'audio'],
+      audio: { voice: 'alloy', format: 'wav' },
+      messages: [{ role: 'user', content: 'Talk a lot' }],
+    }),
+  });
+  const reader = res.body!.getReader();
+  let text = '';
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    text += Buffer.from(read.value).toString('utf8');
+    if (text.includes('"data":')) break;
+  }
+  // Not reading on until the gateway knows: the rest of the audio waits in its writes.
+  t.equal((await runKeysCli(keysFile, ['revoke', 'listener'])).code, 0);
+  t.ok(await waitUntil(async () => (await fetch(`${stack.baseUrl}/v1/models`, auth(key))).status === 401));
+  for (let read = await reader.read(); !read.done; read = await reader.read())
+    text += Buffer.from(read.value).toString('utf8');
+  const events = parseSse(text).events;
+  t.equal(events.at(-1)!.event, 'error');
+  t.match(JSON.parse(events.at(-1)!.data), { error: { code: 'invalid_api_key' } });
+  t.notOk(
+    events.some((e) => e.data === '[DONE]'),
+    'never [DONE]',
+  );
+  const session = res.headers.get('x-session-id') ?? '';
+  const stored = await stack.db.selectFrom('turns').select('id').where('session_id', '=', session).execute();
+  t.equal(stored.length, 0, 'nothing was stored');
 });
