@@ -38,7 +38,7 @@ export function refuseAudioAlias(
   const alias = audioAliasOf(catalog, model);
   if (!alias) return;
   const { agent, what, route } = alias;
-  assertMayCall(caller, agent.name);
+  assertMayCall(caller, agent.name, model);
   throw new AgentbusError(
     'invalid_request',
     `This is not ${kind} model: "${model}" is ${what} model (${route}) of the voice agent "${agent.name}". ` +

@@ -43,7 +43,7 @@ export function voiceAgent(
     throw new AgentbusError('model_not_found', `The model "${model}" does not exist. ${label} models: ${known}.`, {
       param: 'model',
     });
-  assertMayCall(caller, agent.name);
+  assertMayCall(caller, agent.name, pathAgent ? agent.name : model);
   if (!agent[use])
     throw new AgentbusError(
       'invalid_request',

@@ -23,10 +23,15 @@ export function mayCall(caller: Caller, agent: string): boolean {
   return caller.agents === null || caller.agents.includes(agent);
 }
 
-/** A 403 `agent_not_allowed` unless `caller` may call `agent`: every route's refusal of an agent outside the scope. */
-export function assertMayCall(caller: Caller, agent: string): void {
-  if (!mayCall(caller, agent))
-    throw new AgentbusError('agent_not_allowed', `This API key ("${caller.name}") may not call the agent "${agent}".`, {
-      param: 'model',
-    });
+/**
+ * A 403 `agent_not_allowed` unless `caller` may call `agent`: every route's refusal of an agent
+ * outside the scope. `sentAs`: the model name the key sent for it (an alias such as `tts-1`),
+ * which the refusal names instead — the key never learns the name of an agent it may not call.
+ */
+export function assertMayCall(caller: Caller, agent: string, sentAs: string = agent): void {
+  if (mayCall(caller, agent)) return;
+  const what = sentAs === agent ? `the agent "${agent}"` : `the model "${sentAs}"`;
+  throw new AgentbusError('agent_not_allowed', `This API key ("${caller.name}") may not call ${what}.`, {
+    param: 'model',
+  });
 }

@@ -131,7 +131,7 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
           `${offersAuto ? `, and "${AUTO_MODEL}"` : ''}.`,
         { param: 'model' },
       );
-    assertMayCall(request.caller, agent.name);
+    assertMayCall(request.caller, agent.name, aliased ? model : agent.name);
     return aliased
       ? aliasObject(aliased.alias, agent, aliased.kind, catalog.created)
       : modelObject(agent, catalog.created);

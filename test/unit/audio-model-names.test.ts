@@ -76,6 +76,21 @@ t.test("outside the key's scope it is the 403, as for the agent's own name", asy
     errorOf(() => embeddingAgent(catalog, 'whisper-1', undefined, scoped)),
     { code: 'agent_not_allowed' },
   );
+  // Named by what the key sent: the voice agent's own name stays unknown to it.
+  const refusals = [
+    errorOf(() => voiceAgent(catalog, 'speech', 'whisper-1', undefined, scoped)),
+    errorOf(() => voiceAgent(catalog, 'speech', 'tts-1', undefined, scoped)),
+    errorOf(() => embeddingAgent(catalog, 'whisper-1', undefined, scoped)),
+  ];
+  for (const refusal of refusals) {
+    t.match(refusal, { message: /may not call the model "(whisper-1|tts-1)"\.$/ });
+    t.notMatch(refusal!.message, /voice/);
+  }
+  t.match(
+    errorOf(() => voiceAgent(catalog, 'speech', 'voice', undefined, scoped)),
+    { message: /may not call the agent "voice"/ },
+    'an agent the key named itself is named back',
+  );
 });
 
 t.test('"auto", which GET /v1/models lists, on an embedding or audio route: 400 naming model', async (t) => {
