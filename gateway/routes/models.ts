@@ -105,6 +105,8 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     const maxParamLength = app.initialConfig.maxParamLength ?? 100;
     if (model.split('/').some((segment) => segment.length > maxParamLength))
       throw new AgentbusError('uri_too_long', 'A path segment of the URL is too long.');
+    // A base URL the key may not use: the 403 of every route there, whatever model is asked for.
+    if (request.pathAgent) assertMayCall(request.caller, request.pathAgent.name);
     const offersAuto = !request.pathAgent && chatAgentsVisibleTo(catalog, request.caller).length > 0;
     if (model === AUTO_MODEL && offersAuto) return autoModel(catalog.created);
     const aliased = catalog.get(model) ? undefined : aliasesOf(catalog.agents).find(({ alias }) => alias === model);
@@ -113,13 +115,11 @@ export async function modelsRoutes(app: FastifyInstance, { catalog }: { catalog:
     // Only the agents this key may call: a scoped key does not learn the other agents' names.
     // Under a per-agent base URL, only what it serves: the other agents are 404 there too.
     if (!agent && request.pathAgent) {
-      const served = mayCall(request.caller, request.pathAgent.name)
-        ? [request.pathAgent.name, ...aliasesOf([request.pathAgent]).map(({ alias }) => alias)]
-        : [];
+      const served = [request.pathAgent.name, ...aliasesOf([request.pathAgent]).map(({ alias }) => alias)];
       throw new AgentbusError(
         'model_not_found',
         `The model "${model}" is not served under /agents/${request.pathAgent.name}/. ` +
-          `Models of this base URL: ${served.join(', ') || '(none for this key)'}.`,
+          `Models of this base URL: ${served.join(', ')}.`,
         { param: 'model' },
       );
     }

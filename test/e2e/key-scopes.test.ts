@@ -204,6 +204,8 @@ t.test('/v1/models lists only the agents the key may call', async (t) => {
   t.equal((await get(scoped, '/v1/models/testing')).status, 200);
   // Under a per-agent base URL the key may not use: the 403 of every route there, not an empty list.
   t.match(await get(scoped, '/agents/documentation/v1/models'), { status: 403, body: refused });
+  for (const model of ['documentation', 'xyz', 'auto', 'testing'])
+    t.match(await get(scoped, `/agents/documentation/v1/models/${model}`), { status: 403, body: refused }, model);
   t.match((await get(scoped, '/agents/testing/v1/models')).body.data, [{ id: 'testing' }]);
 });
 
