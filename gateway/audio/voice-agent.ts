@@ -36,8 +36,10 @@ export function voiceAgent(
   const known = namesVisibleTo(catalog, use, caller).join(', ') || '(none for this key)';
   // Another route's audio model (`whisper-1` here for speech) is listed by GET /v1/models: not "unknown".
   if (!agent) {
-    refuseAutoOffChat(catalog, caller, model, `a ${label.toLowerCase()}`, `${label} models: ${known}.`);
-    refuseAudioAlias(catalog, caller, model, `a ${label.toLowerCase()}`, () => `${label} models: ${known}.`);
+    const kind = `a ${label.toLowerCase()}`;
+    const hint = `${label} models: ${known}.`;
+    refuseAutoOffChat(catalog, caller, model, kind, hint);
+    refuseAudioAlias(catalog, caller, model, kind, () => hint);
   }
   if (!agent)
     throw new AgentbusError('model_not_found', `The model "${model}" does not exist. ${label} models: ${known}.`, {

@@ -23,8 +23,9 @@ export function embeddingAgent(
   const agent = pathAgent ?? (model === undefined ? undefined : catalog.get(model));
   const known = embeddingNamesVisibleTo(catalog, caller).join(', ') || '(none for this key)';
   if (!agent && model !== undefined) {
-    refuseAutoOffChat(catalog, caller, model, 'an embedding', `Embedding models: ${known}.`);
-    refuseAudioAlias(catalog, caller, model, 'an embedding', () => `Embedding models: ${known}.`);
+    const hint = `Embedding models: ${known}.`;
+    refuseAutoOffChat(catalog, caller, model, 'an embedding', hint);
+    refuseAudioAlias(catalog, caller, model, 'an embedding', () => hint);
   }
   if (!agent)
     throw new AgentbusError(

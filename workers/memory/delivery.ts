@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { DeleteQueryBuilder, DeleteResult, Kysely } from 'kysely';
 import { countOf } from './turns.js';
 import { memoryDialectOf } from './dialect.js';
 import { inTurnTransaction, type TurnWriteOptions } from './group-commit.js';
@@ -192,17 +192,21 @@ const highestTurnId = prepareQuery((db: Kysely<MemoryDatabase>, _p: Record<strin
   db.selectFrom('turns').select((eb) => eb.fn.max('id').as('top')),
 );
 
-// As deleteEmptySession, for many sessions at once (their number varies: built, not prepared).
-const deleteEmptySessions = (db: Kysely<MemoryDatabase>, ids: string[], touchedBy: string) =>
-  db
-    .deleteFrom('sessions')
-    .where('id', 'in', ids)
+type SessionsDelete = DeleteQueryBuilder<MemoryDatabase, 'sessions', DeleteResult>;
+
+// deleteEmptySession's condition for any number of sessions: no turn, never committed to, and no
+// write since `touchedBy` (why the stamp: see there).
+const emptyAndUntouched = (query: SessionsDelete, touchedBy: string): SessionsDelete =>
+  query
     .where('turn_count', '=', 0)
     .where('updated_at', '<=', touchedBy)
     .where((eb) =>
       eb.not(eb.exists(eb.selectFrom('turns').select('turns.id').whereRef('turns.session_id', '=', 'sessions.id'))),
-    )
-    .execute();
+    );
+
+// As deleteEmptySession, for many sessions at once (their number varies: built, not prepared).
+const deleteEmptySessions = (db: Kysely<MemoryDatabase>, ids: string[], touchedBy: string) =>
+  emptyAndUntouched(db.deleteFrom('sessions').where('id', 'in', ids), touchedBy).execute();
 
 // Sessions at a time in the pass over empty sessions: a step reads at most this many of them.
 const EMPTY_SESSIONS_PER_STEP = 20_000;
@@ -230,17 +234,11 @@ async function sweepEmptySessions(db: Kysely<MemoryDatabase>, touchedBy: string,
   let deleted = 0;
   for (let after: string | undefined = ''; after !== undefined && !stop?.aborted;) {
     const end = await sessionStepEnd(db, after);
-    const from = after;
-    const result = await db
+    const step = db
       .deleteFrom('sessions')
-      .where('id', '>', from)
-      .$if(end !== undefined, (q) => q.where('id', '<=', end!))
-      .where('turn_count', '=', 0)
-      .where('updated_at', '<=', touchedBy)
-      .where((eb) =>
-        eb.not(eb.exists(eb.selectFrom('turns').select('turns.id').whereRef('turns.session_id', '=', 'sessions.id'))),
-      )
-      .executeTakeFirst();
+      .where('id', '>', after)
+      .$if(end !== undefined, (q) => q.where('id', '<=', end!));
+    const result = await emptyAndUntouched(step, touchedBy).executeTakeFirst();
     deleted += Number(result.numDeletedRows);
     after = end;
     await new Promise((resolve) => setImmediate(resolve));
